@@ -1,0 +1,35 @@
+"""The few things that differ between MicroPython and CPython, in one place.
+
+Import `const`, `IS_MICROPYTHON`, `ticks_ms` etc. from here instead of from `micropython`/`time`.
+"""
+import sys
+
+IS_MICROPYTHON = sys.implementation.name == "micropython"
+
+if IS_MICROPYTHON:
+    from micropython import const  # noqa: F401  (folded at compile time by mpy-cross)
+    import time as _time
+
+    def ticks_ms():
+        return _time.ticks_ms()
+
+    def ticks_us():
+        return _time.ticks_us()
+
+    def ticks_diff(a, b):
+        return _time.ticks_diff(a, b)
+
+else:
+    import time as _time
+
+    def const(x):
+        return x
+
+    def ticks_ms():
+        return int(_time.monotonic() * 1000)
+
+    def ticks_us():
+        return int(_time.monotonic() * 1000000)
+
+    def ticks_diff(a, b):
+        return a - b

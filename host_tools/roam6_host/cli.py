@@ -1,0 +1,57 @@
+"""The `roam6` command line.
+
+Subcommands are plugins: each module named in the `roam6.commands` entry-point group (pyproject.toml)
+has `register(subparsers)`, which adds its parser and sets `func=run(args) -> exit code`. Plugins let
+hil/ add `roam6 hil ...` without host_tools importing hil (the layering in DESIGN.md).
+"""
+import argparse
+import sys
+from importlib.metadata import entry_points
+
+from .errors import UserError
+
+GROUP = "roam6.commands"
+
+
+def _load_plugins(group):
+    """Yield (name, register) for each plugin whose module exists; a plugin whose own module is
+    missing is an unbuilt command and is left out, any other import failure is a bug and raised."""
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        modname = ep.value.split(":")[0]
+        try:
+            yield ep.name, ep.load()
+        except ModuleNotFoundError as exc:
+            if exc.name and modname.startswith(exc.name):
+                continue
+            raise
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="roam6",
+        description="Mobile IPv6 for MicroPython boards: codec, home agent, build/flash/deploy, roaming bench.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for _name, register in _load_plugins(GROUP):
+        register(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UserError as exc:
+        print("roam6: error: %s" % exc, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("roam6: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Helpers that work the same on CPython and MicroPython (no pytest on the device side)."""
+import sys
+
+IS_MICROPYTHON = sys.implementation.name == "micropython"
+
+
+def raises(exc_type, fn, *args, **kwargs):
+    """Call fn and return the exception of exc_type it raised; fail if it raised nothing."""
+    try:
+        fn(*args, **kwargs)
+    except exc_type as exc:
+        return exc
+    raise AssertionError("%s did not raise %s" % (getattr(fn, "__name__", fn), exc_type.__name__))
+
+
+def unhex(s):
+    """bytes from hex text with any whitespace in it."""
+    return bytes.fromhex("".join(s.split()))
