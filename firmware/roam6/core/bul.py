@@ -1,0 +1,447 @@
+"""The binding update list entry for the home registration: all its rules, in this one file.
+
+Theory of operation (RFC 6275 §11.7.1, §11.7.3, §11.8; RFC 4285 §6-§8; RFC 5555 §4.1, §6):
+the mobile node keeps exactly one home registration. The driver feeds it what happened -- the
+care-of address changed (`move`), the node is back on its home link (`home`), the link went away
+(`detach`), the HA said it lost the binding (`lost`: a Binding Refresh Request or Binding Error),
+a Binding Acknowledgement arrived (`receive_ba`, already authenticated by the caller) or a timer
+fired (`handle_timer`) -- and the entry answers with BU requests to send (`bu_to_send`), log events
+(`next_event`), a deadline (`get_timer`) and, when the sequence reservation moved, a small state
+to write before the BU goes out (`state_to_save`). It never touches a socket or a clock: `now` is
+an int of milliseconds from the driver's monotonic clock.
+
+Rules held here:
+- A new BU goes out at once on a care-of address change (no timer), with a fresh sequence number
+  and the back-off restarted.
+- Retransmission: InitialBindackTimeoutFirstReg (1.5 s) for the first registration with the HA,
+  INITIAL_BINDACK_TIMEOUT (1 s) otherwise; doubled each time up to MAX_BINDACK_TIMEOUT (32 s),
+  then kept at that rate. Every retransmission has a larger sequence number (§11.8) and a fresh
+  timestamp.
+- Refresh before expiry: at the Binding Refresh Advice interval when the BA has one, else at
+  REFRESH_NUM/REFRESH_DEN of the granted lifetime; sooner when the HA's NAT Detection refresh time
+  asks for it (RFC 5555 keepalives are BU refreshes). The lifetime counts from when the BU was sent.
+- Deregistration (lifetime 0) when back home; BA 133 (no binding) also ends it; after the back-off
+  reaches its maximum the MN gives up and counts itself deregistered.
+- Sequence numbers survive reboots: the state file holds a reservation `seq`; every number used is
+  below it, so a reboot resumes from it without writing the file for every BU.
+- BA status 135: take the HA's last accepted number and send again at once. 144: take the HA's
+  seconds as the clock for RFC 4285 timestamps and send again at once. 146: authentication failed,
+  stop sending BUs and report (RFC 4285 §8). Other rejections (>= 128): stop and report, except
+  128/130 (unspecified, insufficient resources) which keep retransmitting on the back-off.
+- A BA counts only if its sequence number is one of the BUs sent since the last care-of address
+  change (a late BA for an older address must not mark the new one bound) and, with timestamps,
+  if it echoes the timestamp of that BU exactly (RFC 4285 §6: otherwise it is silently dropped).
+"""
+from roam6.compat import const
+
+INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS = const(1500)
+INITIAL_BINDACK_TIMEOUT_MS = const(1000)
+MAX_BINDACK_TIMEOUT_MS = const(32000)
+REFRESH_NUM = const(3)           # refresh at 3/4 of the granted lifetime without advice
+REFRESH_DEN = const(4)
+DEREG_TRIES = const(7)           # lifetime-0 BUs before giving up (1.5+2+4+8+16+32 s)
+MAX_RESYNCS = const(3)           # 135/144 answered at once per attempt; then the back-off rules
+SEQ_BLOCK = const(16)            # sequence numbers reserved per state-file write
+MAX_LIFETIME_UNITS = const(0xFFFF)
+NTP_UNIX_DELTA = const(2208988800)   # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
+
+# states
+DETACHED = "detached"          # no care-of address, no BU outstanding
+REGISTERING = "registering"    # BU outstanding, no binding known at the HA
+BOUND = "bound"                # binding accepted; waiting for the refresh time
+REFRESHING = "refreshing"      # binding still valid, a newer BU outstanding (refresh or new CoA)
+DEREGISTERING = "deregistering"  # lifetime-0 BU outstanding, at home
+HOME = "home"                  # at home, no binding
+FAILED = "failed"              # the HA refused us for good (146, 129, ...): no more BUs
+
+# events
+MOVE = "move"                  # the care-of address changed, or the link came back
+GO_HOME = "home"               # an address of the home prefix is the best one
+DETACH = "detach"              # link down, no usable address
+LOST = "lost"                  # BRR or Binding Error from the HA
+BA_OK = "ba_ok"                # status < 128 (or 133 to a deregistration)
+BA_SEQ = "ba_135"              # sequence number out of window
+BA_TIME = "ba_144"             # timestamp mismatch
+BA_AUTH = "ba_146"             # authentication failed
+BA_RETRY = "ba_retry"          # 128, 130: transient, keep the back-off going
+BA_REJECT = "ba_reject"        # any other status >= 128
+TIMEOUT = "timeout"            # retransmission timer
+REFRESH = "refresh"            # refresh time reached
+EXPIRE = "expire"              # the granted lifetime ran out with no new BA
+
+# actions
+SEND = "send"                  # new BU now, back-off restarted (new care-of address / refresh)
+RESEND = "resend"              # retransmission: new seq, doubled timer
+RESYNC_SEQ = "resync_seq"      # 135: adopt the HA's number, then SEND
+RESYNC_TIME = "resync_time"    # 144: adopt the HA's clock, then SEND
+DEREG = "dereg"                # lifetime-0 BU now
+BOUND_ACT = "bound"            # binding made: refresh timer
+DONE_HOME = "done_home"        # deregistered
+STOP = "stop"                  # timers off
+FAIL = "fail"                  # report and stop
+KEEP = "keep"                  # no state change
+BACKOFF = "backoff"            # like RESEND, but waits for the timer (transient reject)
+
+# (state, event) -> (next state, action). Pairs not listed are ignored (and logged by the caller).
+TRANSITIONS = {
+    (DETACHED, MOVE): (REGISTERING, SEND),
+    (DETACHED, GO_HOME): (DEREGISTERING, DEREG),
+    (HOME, MOVE): (REGISTERING, SEND),
+    (HOME, DETACH): (DETACHED, STOP),
+
+    (REGISTERING, MOVE): (REGISTERING, SEND),
+    (REGISTERING, GO_HOME): (DEREGISTERING, DEREG),
+    (REGISTERING, DETACH): (DETACHED, STOP),
+    (REGISTERING, TIMEOUT): (REGISTERING, RESEND),
+    (REGISTERING, BA_OK): (BOUND, BOUND_ACT),
+    (REGISTERING, BA_SEQ): (REGISTERING, RESYNC_SEQ),
+    (REGISTERING, BA_TIME): (REGISTERING, RESYNC_TIME),
+    (REGISTERING, BA_RETRY): (REGISTERING, BACKOFF),
+    (REGISTERING, BA_AUTH): (FAILED, FAIL),
+    (REGISTERING, BA_REJECT): (FAILED, FAIL),
+
+    (BOUND, REFRESH): (REFRESHING, SEND),
+    (BOUND, MOVE): (REFRESHING, SEND),
+    (BOUND, LOST): (REGISTERING, SEND),
+    (BOUND, GO_HOME): (DEREGISTERING, DEREG),
+    (BOUND, DETACH): (DETACHED, STOP),
+    (BOUND, EXPIRE): (REGISTERING, SEND),
+
+    (REFRESHING, MOVE): (REFRESHING, SEND),
+    (REFRESHING, TIMEOUT): (REFRESHING, RESEND),
+    (REFRESHING, EXPIRE): (REGISTERING, KEEP),
+    (REFRESHING, LOST): (REGISTERING, KEEP),
+    (REFRESHING, BA_OK): (BOUND, BOUND_ACT),
+    (REFRESHING, BA_SEQ): (REFRESHING, RESYNC_SEQ),
+    (REFRESHING, BA_TIME): (REFRESHING, RESYNC_TIME),
+    (REFRESHING, BA_RETRY): (REFRESHING, BACKOFF),
+    (REFRESHING, BA_AUTH): (FAILED, FAIL),
+    (REFRESHING, BA_REJECT): (FAILED, FAIL),
+    (REFRESHING, GO_HOME): (DEREGISTERING, DEREG),
+    (REFRESHING, DETACH): (DETACHED, STOP),
+
+    (DEREGISTERING, MOVE): (REGISTERING, SEND),
+    (DEREGISTERING, TIMEOUT): (DEREGISTERING, RESEND),
+    (DEREGISTERING, BA_OK): (HOME, DONE_HOME),
+    (DEREGISTERING, BA_SEQ): (DEREGISTERING, RESYNC_SEQ),
+    (DEREGISTERING, BA_TIME): (DEREGISTERING, RESYNC_TIME),
+    (DEREGISTERING, BA_RETRY): (DEREGISTERING, BACKOFF),
+    (DEREGISTERING, BA_AUTH): (FAILED, FAIL),
+    (DEREGISTERING, BA_REJECT): (HOME, DONE_HOME),
+    (DEREGISTERING, DETACH): (DETACHED, STOP),
+}
+
+STATUS_NO_BINDING = const(133)
+STATUS_SEQ = const(135)
+STATUS_TIME = const(144)
+STATUS_AUTH = const(146)
+
+
+def ba_event(status, dereg):
+    """The event a BA status stands for (RFC 6275 §6.1.8, RFC 4285 §8)."""
+    if status < 128:
+        return BA_OK
+    if status == STATUS_SEQ:
+        return BA_SEQ
+    if status == STATUS_TIME:
+        return BA_TIME
+    if status == STATUS_AUTH:
+        return BA_AUTH
+    if status == STATUS_NO_BINDING and dereg:
+        return BA_OK
+    if status == 128 or status == 130:
+        return BA_RETRY
+    return BA_REJECT
+
+
+def seq_after(a, b):
+    """True if a is 'greater' than b modulo 2**16 (RFC 6275 §9.5.1)."""
+    return 0 < ((a - b) & 0xFFFF) < 0x8000
+
+
+class BURequest:
+    """What one BU must say; the message layer turns it into bytes."""
+
+    def __init__(self, seq, lifetime_units, coa, timestamp, dereg):
+        self.seq = seq
+        self.lifetime_units = lifetime_units
+        self.coa = coa              # raw bytes: 4 (IPv4 CoA) or 16; the HoA for a deregistration
+        self.timestamp = timestamp  # 64-bit NTP int, or None without replay protection
+        self.dereg = dereg
+
+
+class HomeBinding:
+    """Binding update list entry for the home registration (one per MN)."""
+
+    def __init__(self, lifetime_s=600, timestamps=True, seq=None, ntp_offset_ms=0, hoa=None):
+        units = (lifetime_s + 3) // 4
+        self.lifetime_units = max(1, min(MAX_LIFETIME_UNITS, units))
+        self.timestamps = timestamps
+        self.hoa = hoa
+        # the state file's reservation: every number used so far is below it
+        if seq is None:
+            seq = 0
+        self.seq = seq & 0xFFFF                # next number to use
+        self.seq_reserved = self.seq           # forces a save before the first BU
+        self._dirty = False
+        self.ntp_offset_ms = ntp_offset_ms     # NTP time in ms = now + ntp_offset_ms
+        self.last_ts = 0
+        self.state = DETACHED
+        self.coa = None
+        self.ever_registered = False           # InitialBindackTimeoutFirstReg until the first BA
+        self.timeout_ms = 0
+        self.retransmit_at = None
+        self.refresh_at = None
+        self.expire_at = None
+        self.granted_s = 0
+        self.nat_refresh_s = None
+        self.attempt_seq = 0                   # first seq sent since the last (re)start
+        self.sent = []                         # [(seq, sent_at, timestamp)] of the current attempt
+        self.attempt_started = 0
+        self.status = None                     # last BA status
+        self.tries = 0                         # BUs sent in the current attempt
+        self.resyncs = 0                       # 135/144 answered at once in this attempt
+        self._moved_since_bound = True
+        self._ba = None
+        self._out = []
+        self._events = []
+
+    # ---- inputs -------------------------------------------------------------------------------
+    def move(self, now, coa):
+        """The care-of address changed (or the link came back with one): BU at once."""
+        self.coa = coa
+        self._fire(now, MOVE)
+
+    def home(self, now):
+        self.coa = self.hoa
+        self._fire(now, GO_HOME)
+
+    def detach(self, now):
+        self._fire(now, DETACH)
+
+    def lost(self, now):
+        """The HA sent a Binding Refresh Request or a Binding Error: it has no (valid) binding."""
+        self._fire(now, LOST)
+
+    def receive_ba(self, now, status, seq, lifetime_units=0, refresh_units=None, timestamp=None,
+                   nat_refresh_s=None):
+        """An authenticated BA. Returns False when it was dropped (not for an outstanding BU)."""
+        if self.state not in (REGISTERING, REFRESHING, DEREGISTERING):
+            return False
+        match = None
+        if status == STATUS_SEQ:
+            match = self.sent[-1] if self.sent else None   # carries the HA's number, not ours
+        else:
+            for item in self.sent:
+                if item[0] == seq:
+                    match = item
+                    break
+        if match is None:
+            return False
+        if self.timestamps and match[2] is not None:
+            if timestamp is None:
+                return False
+            if status == STATUS_TIME:
+                if (timestamp & 0xFFFFFFFF) != (match[2] & 0xFFFFFFFF):
+                    return False
+            elif timestamp != match[2]:
+                return False
+        self.status = status
+        self._ba = (now, status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, match)
+        self._events.append(("ba", status, seq, now - match[1], now - self.attempt_started))
+        self._fire(now, ba_event(status, self.state == DEREGISTERING))
+        return True
+
+    def handle_timer(self, now):
+        if self.retransmit_at is not None and now >= self.retransmit_at:
+            self.retransmit_at = None
+            self._fire(now, TIMEOUT)
+        if self.expire_at is not None and now >= self.expire_at:
+            self.expire_at = None
+            self._fire(now, EXPIRE)
+        if self.refresh_at is not None and now >= self.refresh_at:
+            self.refresh_at = None
+            self._fire(now, REFRESH)
+
+    # ---- outputs ------------------------------------------------------------------------------
+    def get_timer(self):
+        t = None
+        for d in (self.retransmit_at, self.refresh_at, self.expire_at):
+            if d is not None and (t is None or d < t):
+                t = d
+        return t
+
+    def bu_to_send(self):
+        out = self._out
+        if out:
+            self._out = []
+        return out
+
+    def next_event(self):
+        if self._events:
+            return self._events.pop(0)
+        return None
+
+    def state_to_save(self):
+        """The dict to write (atomically) BEFORE sending the BUs just handed out, or None."""
+        if not self._dirty:
+            return None
+        self._dirty = False
+        return {"seq": self.seq_reserved, "ntp_offset_ms": self.ntp_offset_ms}
+
+    @property
+    def bound(self):
+        """True while the HA holds a binding for our current care-of address (data may flow)."""
+        return self.state == BOUND or (self.state == REFRESHING and self.expire_at is not None
+                                       and not self._moved_since_bound)
+
+    # ---- the machine --------------------------------------------------------------------------
+    def _fire(self, now, event):
+        key = (self.state, event)
+        if key not in TRANSITIONS:
+            return False
+        new_state, action = TRANSITIONS[key]
+        old = self.state
+        self.state = new_state
+        getattr(self, "_do_" + action)(now, old, event)
+        return True
+
+    def _do_keep(self, now, old, event):
+        if event == LOST or event == EXPIRE:
+            self.expire_at = None
+            self._moved_since_bound = True
+
+    def _do_stop(self, now, old, event):
+        self.retransmit_at = self.refresh_at = None
+        self.sent = []
+
+    def _start_attempt(self, now):
+        if self.ever_registered:
+            self.timeout_ms = INITIAL_BINDACK_TIMEOUT_MS
+        else:
+            self.timeout_ms = INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
+        self.sent = []
+        self.tries = 0
+        self.resyncs = 0
+        self.attempt_started = now
+
+    def _do_send(self, now, old, event):
+        if event == MOVE:
+            self._moved_since_bound = True
+        elif event == REFRESH:
+            self._moved_since_bound = False
+        elif event == LOST or event == EXPIRE:
+            self.expire_at = None
+            self._moved_since_bound = True
+        self.refresh_at = None
+        self._start_attempt(now)
+        self._emit_bu(now, self.lifetime_units, False)
+
+    def _do_dereg(self, now, old, event):
+        self.refresh_at = self.expire_at = None
+        self._start_attempt(now)
+        self._emit_bu(now, 0, True)
+
+    def _do_resend(self, now, old, event):
+        self.timeout_ms = min(self.timeout_ms * 2, MAX_BINDACK_TIMEOUT_MS)
+        if self.state == DEREGISTERING and self.tries >= DEREG_TRIES:
+            self.state = HOME        # the HA never answered: give up, the binding will expire
+            self.retransmit_at = None
+            self._events.append(("deregistered", False))
+            return
+        if len(self.sent) >= 8:
+            self.sent = self.sent[-4:]   # bounded memory; very late BAs no longer count
+        self._emit_bu(now, 0 if self.state == DEREGISTERING else self.lifetime_units,
+                      self.state == DEREGISTERING)
+
+    def _do_backoff(self, now, old, event):
+        pass    # the retransmission timer is still armed and will RESEND
+
+    def _do_resync_seq(self, now, old, event):
+        ha_seq = self._ba[2]
+        self.seq = (ha_seq + 1) & 0xFFFF
+        self.seq_reserved = self.seq      # save the new base before using it
+        self.resyncs += 1
+        if self.resyncs > MAX_RESYNCS:
+            return                        # the armed retransmission timer sends the next one
+        self._emit_bu(now, 0 if self.state == DEREGISTERING else self.lifetime_units,
+                      self.state == DEREGISTERING)
+
+    def _do_resync_time(self, now, old, event):
+        ha_secs = (self._ba[5] >> 32) & 0xFFFFFFFF
+        self.ntp_offset_ms = ha_secs * 1000 + 500 - now
+        self.last_ts = 0
+        self._dirty = True
+        self.resyncs += 1
+        if self.resyncs > MAX_RESYNCS:
+            return
+        self._emit_bu(now, 0 if self.state == DEREGISTERING else self.lifetime_units,
+                      self.state == DEREGISTERING)
+
+    def _do_bound(self, now, old, event):
+        (_, status, seq, lifetime_units, refresh_units, timestamp, nat_s, match) = self._ba
+        self.ever_registered = True
+        self._moved_since_bound = False
+        self.retransmit_at = None
+        self.sent = []
+        self.granted_s = lifetime_units * 4
+        granted_ms = self.granted_s * 1000
+        sent_at = match[1]
+        self.expire_at = sent_at + granted_ms
+        if refresh_units and 0 < refresh_units * 4000 < granted_ms:
+            interval = refresh_units * 4000
+        else:
+            interval = granted_ms * REFRESH_NUM // REFRESH_DEN
+        self.nat_refresh_s = nat_s
+        if nat_s is not None and 0 < nat_s < 0xFFFFFFFF and nat_s * 1000 < interval:
+            interval = nat_s * 1000
+        self.refresh_at = now + max(interval, 1000)
+        self._events.append(("registered", self.coa, self.granted_s, self.refresh_at - now))
+
+    def _do_done_home(self, now, old, event):
+        self.retransmit_at = None
+        self.sent = []
+        self._events.append(("deregistered", True))
+
+    def _do_fail(self, now, old, event):
+        self.retransmit_at = self.refresh_at = self.expire_at = None
+        self.sent = []
+        reason = "authentication failed" if event == BA_AUTH else "registration refused"
+        self._events.append(("error", reason, self.status))
+
+    # ---- numbers ------------------------------------------------------------------------------
+    def _next_seq(self):
+        s = self.seq
+        if not seq_after(self.seq_reserved, s):
+            # s is at or past the reservation: move it on and have the driver save it first
+            self.seq_reserved = (s + SEQ_BLOCK) & 0xFFFF
+            self._dirty = True
+        self.seq = (s + 1) & 0xFFFF
+        return s
+
+    def _next_timestamp(self, now):
+        if not self.timestamps:
+            return None
+        t = now + self.ntp_offset_ms
+        secs = t // 1000
+        frac = ((t % 1000) << 32) // 1000
+        ts = ((secs & 0xFFFFFFFF) << 32) | frac
+        if ts <= self.last_ts:
+            ts = self.last_ts + 1
+        self.last_ts = ts
+        return ts
+
+    def _emit_bu(self, now, lifetime_units, dereg):
+        seq = self._next_seq()
+        ts = self._next_timestamp(now)
+        self.tries += 1
+        self.sent.append((seq, now, ts))
+        self.retransmit_at = now + self.timeout_ms
+        coa = self.hoa if dereg else self.coa
+        self._out.append(BURequest(seq, lifetime_units, coa, ts, dereg))
+        self._events.append(("bu", seq, lifetime_units * 4, coa))
+
+
+def ntp_offset_ms(unix_time_s, now_ms):
+    """The offset that maps the driver's `now` to NTP milliseconds, from a Unix wall clock."""
+    return int((unix_time_s + NTP_UNIX_DELTA) * 1000) - now_ms
