@@ -1,0 +1,25 @@
+"""Bench tests: each gets a unique namespace prefix, and every namespace with that prefix is gone
+after the test, even when it fails."""
+import os
+import subprocess
+
+import pytest
+
+from roam6_hil.netns import cleanup_prefix, list_namespaces
+
+
+@pytest.fixture
+def prefix():
+    if os.geteuid() != 0:
+        pytest.skip("bench tests need root (network namespaces); `make test` runs as root")
+    p = "r6t%s-" % os.urandom(2).hex()
+    yield p
+    cleanup_prefix(p)
+    left = [n for n in list_namespaces() if n.startswith(p)]
+    assert not left, "namespaces left behind: %s" % left
+
+
+def ping(bench, short, dst, count=1, timeout=2):
+    """busybox ping from a namespace; True if a reply came back."""
+    r = bench.run(short, ["busybox", "ping", "-c", str(count), "-W", str(timeout), dst], check=False, timeout=timeout + 3)
+    return r.returncode == 0
