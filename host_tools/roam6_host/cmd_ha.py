@@ -1,0 +1,29 @@
+"""`roam6 ha --config FILE`: run the home agent until SIGTERM/SIGINT (then every binding, route,
+proxy entry and the TUN device are removed). One JSON event per line on stdout."""
+from .errors import UserError
+
+
+def register(sub):
+    p = sub.add_parser("ha", help="run the home agent (RFC 6275/4285/5555, udp4/udp6/ip6)",
+                       description="Run the roam6 home agent. Config format: docs/CONTRACTS.md §6.")
+    p.add_argument("--config", required=True, metavar="FILE", help="ha.json")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from .ha.config import load_config
+    from .ha.driver import HomeAgent
+
+    cfg = load_config(args.config)
+    ha = HomeAgent(cfg)
+    try:
+        ha.open()
+        ha.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ha.close()
+    return 0
+
+
+__all__ = ["register", "run", "UserError"]

@@ -1,0 +1,197 @@
+"""The home agent's configuration (`ha.json`) and keys file (CONTRACTS.md §6).
+
+Every mistake becomes a UserError naming the field and saying what to do; nothing here raises
+anything else for bad input. Addresses are turned into raw bytes here, once, so the binding cache
+never parses text.
+"""
+import ipaddress
+import json
+import os
+import stat
+
+from ..errors import UserError
+
+DEFAULTS = {
+    "port": 4191,
+    "tun": "r6tun",
+    "home_link": None,
+    "ipv4": None,
+    "max_lifetime": 3600,
+    "replay_window": 7,
+    "nat_refresh": 110,
+    "require_timestamps": False,
+    "transports": ["udp4", "udp6", "ip6"],
+}
+KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file"}
+TRANSPORTS = ("udp4", "udp6", "ip6")
+
+
+class SAConfig:
+    """One MN-HA mobility security association (RFC 4285) as read from the keys file."""
+
+    def __init__(self, nai, spi, key, hoa):
+        self.nai = nai          # bytes (the MN-ID option carries bytes)
+        self.spi = spi
+        self.key = key          # 16 bytes
+        self.hoa = hoa          # 16 bytes or None (any HoA of the home prefix)
+
+
+class HAConfig:
+    def __init__(self):
+        self.home_prefix = None     # ipaddress.IPv6Network
+        self.prefix_bytes = b""     # the network's leading bytes, for a quick "inside?" test
+        self.address = None         # 16 bytes
+        self.address_text = ""
+        self.ipv4 = None            # text or None
+        self.port = 4191
+        self.home_link = None
+        self.tun = "r6tun"
+        self.keys_file = ""
+        self.max_lifetime = 3600
+        self.replay_window = 7
+        self.nat_refresh = 110
+        self.require_timestamps = False
+        self.transports = list(TRANSPORTS)
+        self.sas = []
+
+
+def _err(field, what, hint):
+    return UserError("HA config: field %r %s" % (field, what), hint=hint)
+
+
+def _int(d, field, lo, hi, source="HA config"):
+    v = d[field]
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise UserError("%s: field %r must be an integer from %d to %d, got %r" % (source, field, lo, hi, v),
+                        hint="fix %r in the file" % field)
+    return v
+
+
+def _ip6(text, field, source="HA config"):
+    try:
+        return ipaddress.IPv6Address(text)
+    except (ValueError, TypeError):
+        raise UserError("%s: field %r is not an IPv6 address: %r" % (source, field, text),
+                        hint="write it like \"2001:db8:aa::1\"") from None
+
+
+def load_config(path):
+    """Read ha.json and its keys file; returns an HAConfig or raises UserError."""
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except FileNotFoundError:
+        raise UserError("HA config %s does not exist" % path, hint="pass --config with the path of ha.json") from None
+    except (OSError, ValueError) as exc:
+        raise UserError("HA config %s cannot be read: %s" % (path, exc), hint="it must be a JSON object (CONTRACTS.md §6)") from None
+    return parse_config(raw, base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def parse_config(raw, base_dir="."):
+    if not isinstance(raw, dict):
+        raise UserError("HA config must be a JSON object", hint="see CONTRACTS.md §6 for the fields")
+    unknown = sorted(set(raw) - KNOWN)
+    if unknown:
+        raise _err(unknown[0], "is not a known field", "known fields: %s" % ", ".join(sorted(KNOWN)))
+    for field in ("home_prefix", "address", "keys_file"):
+        if field not in raw:
+            raise _err(field, "is missing", "add it (CONTRACTS.md §6)")
+    d = dict(DEFAULTS)
+    d.update(raw)
+    c = HAConfig()
+    try:
+        c.home_prefix = ipaddress.IPv6Network(d["home_prefix"], strict=True)
+    except (ValueError, TypeError):
+        raise _err("home_prefix", "is not an IPv6 prefix: %r" % (d["home_prefix"],),
+                   "write it like \"2001:db8:aa::/64\" with the host bits zero") from None
+    if c.home_prefix.prefixlen % 8 or not 8 <= c.home_prefix.prefixlen <= 120:
+        raise _err("home_prefix", "must have a length that is a multiple of 8 (8..120)", "use a /64")
+    c.prefix_bytes = c.home_prefix.network_address.packed[: c.home_prefix.prefixlen // 8]
+    addr = _ip6(d["address"], "address")
+    if addr not in c.home_prefix:
+        raise _err("address", "%s is not inside home_prefix %s" % (addr, c.home_prefix),
+                   "the HA's address must be on the home link")
+    c.address = addr.packed
+    c.address_text = str(addr)
+    if d["ipv4"] is not None:
+        try:
+            c.ipv4 = str(ipaddress.IPv4Address(d["ipv4"]))
+        except (ValueError, TypeError):
+            raise _err("ipv4", "is not an IPv4 address: %r" % (d["ipv4"],), "write it like \"198.18.1.2\" or leave it out") from None
+    c.port = _int(d, "port", 1, 65535)
+    for field in ("tun", "home_link"):
+        v = d[field]
+        if v is None and field == "home_link":
+            continue
+        if not isinstance(v, str) or not 1 <= len(v) <= 15 or "/" in v or " " in v:
+            raise _err(field, "must be an interface name of 1-15 characters, got %r" % (v,), "e.g. \"r6tun\" / \"home\"")
+        setattr(c, field, v)
+    c.max_lifetime = _int(d, "max_lifetime", 4, 0xFFFF * 4)
+    c.replay_window = _int(d, "replay_window", 1, 3600)
+    c.nat_refresh = _int(d, "nat_refresh", 1, 0xFFFFFFFE)
+    if not isinstance(d["require_timestamps"], bool):
+        raise _err("require_timestamps", "must be true or false", "RFC 4285 replay protection policy")
+    c.require_timestamps = d["require_timestamps"]
+    tr = d["transports"]
+    if not isinstance(tr, list) or not tr or any(t not in TRANSPORTS for t in tr):
+        raise _err("transports", "must be a non-empty list of %s, got %r" % ("/".join(TRANSPORTS), tr), "e.g. [\"udp4\", \"udp6\"]")
+    c.transports = list(tr)
+    if "udp4" in c.transports and c.ipv4 is None:
+        c.transports.remove("udp4")
+    if not isinstance(d["keys_file"], str) or not d["keys_file"]:
+        raise _err("keys_file", "must be a path", "the keys file holds the MN-HA SAs (CONTRACTS.md §6)")
+    c.keys_file = os.path.join(base_dir, d["keys_file"])
+    c.sas = load_keys(c.keys_file, c.home_prefix)
+    return c
+
+
+def load_keys(path, home_prefix=None):
+    """Read the keys file; refuse it if group or other may read it (it holds the MN-HA keys)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise UserError("keys file %s cannot be opened: %s" % (path, exc.strerror),
+                        hint="field 'keys_file' of the HA config names it (relative to the config's folder)") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UserError("keys file %s is readable by group or others (mode %o)" % (path, stat.S_IMODE(st.st_mode)),
+                        hint="chmod 600 %s" % path)
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise UserError("keys file %s is not valid JSON: %s" % (path, exc), hint="see CONTRACTS.md §6") from None
+    return parse_keys(raw, home_prefix, source="keys file %s" % path)
+
+
+def parse_keys(raw, home_prefix=None, source="keys file"):
+    if not isinstance(raw, dict) or not isinstance(raw.get("sas"), list):
+        raise UserError("%s: field 'sas' must be a list of SAs" % source, hint="{\"sas\": [{\"nai\": ..., \"spi\": ..., \"key\": ..., \"hoa\": ...}]}")
+    sas, spis = [], set()
+    for i, e in enumerate(raw["sas"]):
+        where = "%s: sas[%d]" % (source, i)
+        if not isinstance(e, dict):
+            raise UserError("%s must be an object" % where, hint="see CONTRACTS.md §6")
+        for field in ("nai", "spi", "key"):
+            if field not in e:
+                raise UserError("%s: field %r is missing" % (where, field), hint="each SA needs nai, spi, key (and hoa)")
+        nai = e["nai"]
+        if not isinstance(nai, str) or not nai or len(nai.encode()) > 250:
+            raise UserError("%s: field 'nai' must be a non-empty NAI like \"board1@example.test\"" % where, hint="fix 'nai'")
+        spi = _int(e, "spi", 256, 0xFFFFFFFF, where)   # RFC 4285: SPIs 0-255 are reserved
+        if spi in spis:
+            raise UserError("%s: field 'spi' %d is used twice" % (where, spi), hint="every MN needs its own SPI")
+        spis.add(spi)
+        try:
+            key = bytes.fromhex(e["key"])
+        except (ValueError, TypeError):
+            key = b""
+        if len(key) != 16:
+            raise UserError("%s: field 'key' must be 32 hex digits (16 bytes)" % where, hint="e.g. python3 -c 'import secrets; print(secrets.token_hex(16))'")
+        hoa = None
+        if e.get("hoa") is not None:
+            a = _ip6(e["hoa"], "hoa", where)
+            if home_prefix is not None and a not in home_prefix:
+                raise UserError("%s: field 'hoa' %s is outside the home prefix %s" % (where, a, home_prefix), hint="fix 'hoa' or 'home_prefix'")
+            hoa = a.packed
+        sas.append(SAConfig(nai.encode(), spi, key, hoa))
+    return sas

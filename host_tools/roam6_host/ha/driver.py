@@ -1,0 +1,356 @@
+"""The home agent's I/O: sockets, the TUN data plane, routes and proxy ND, signals.
+
+One thread, one `select.epoll`: the loop sleeps exactly until a socket is readable or the binding
+cache's next expiry (no polling). Every packet is handled when it arrives, so a BU accepted at
+time t moves downstream traffic from t on (the data plane reads `cache.bindings` per packet).
+
+Sockets:
+- udp4 / udp6: UDP port 4191 (RFC 5555). The payload's version nibble must be 6 (roam6 carries
+  IPv6 only). Inner MH to the HA's address -> binding cache; anything else is MN data: its inner
+  source must be a HoA bound to exactly this outer address and port, then it goes into the TUN.
+- ip6 (RFC 6275 native): BUs carry a Home Address option, which this kernel drops before raw
+  sockets see them (DESIGN.md), so they are read from an AF_PACKET socket with a BPF filter that
+  passes only IPv6 packets whose first extension header is Destination Options. BAs (with a type
+  2 routing header) leave through an IPPROTO_RAW (header-included) socket. Data is IPv6-in-IPv6
+  over a raw protocol-41 socket.
+- TUN: the kernel routes each bound HoA (/128) into it; what the HA reads there goes to the
+  binding's care-of address.
+"""
+import ctypes
+import errno
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+from roam6.wire import consts as C
+
+from ..errors import UserError
+from .cache import BindingAdded, BindingCache, BindingRemoved, BUDropped
+from .netlink import Netlink, NetlinkError
+from .sa import sas_by_spi
+from .tun import Tun
+
+ETH_P_IPV6 = 0x86DD
+PACKET_HOST = 0
+SO_ATTACH_FILTER = 26
+IPV6_HDRINCL = 36
+TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
+# BPF over the IPv6 header (SOCK_DGRAM packet sockets start at the network header):
+# accept when byte 6 (next header) == 60 (Destination Options), else drop.
+_BPF_DSTOPTS = [(0x30, 0, 0, 6), (0x15, 0, 1, 60), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)]
+
+
+class Logger:
+    """One JSON object per line on stdout (the bench and the tests read it); drops once per source."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self._seen = set()
+
+    def __call__(self, ev, **fields):
+        fields["ev"] = ev
+        fields["t"] = round(time.time(), 6)
+        self.stream.write(json.dumps(fields, sort_keys=True) + "\n")
+        self.stream.flush()
+
+    def once(self, key, ev, **fields):
+        if key in self._seen:
+            return
+        if len(self._seen) > 10000:
+            self._seen.clear()
+        self._seen.add(key)
+        self(ev, **fields)
+
+
+def _sysctl(path, value):
+    """Set /proc/sys/PATH; return the old value (for restoring on exit) or None if absent."""
+    full = "/proc/sys/" + path
+    try:
+        with open(full) as f:
+            old = f.read().strip()
+        with open(full, "w") as f:
+            f.write(str(value))
+        return old
+    except OSError:
+        return None
+
+
+class HomeAgent:
+    def __init__(self, cfg, log=None):
+        self.cfg = cfg
+        self.log = log or Logger()
+        self.cache = BindingCache(cfg.address, cfg.prefix_bytes, sas_by_spi(cfg.sas),
+                                  max_lifetime=cfg.max_lifetime, replay_window=cfg.replay_window,
+                                  nat_refresh=cfg.nat_refresh, require_timestamps=cfg.require_timestamps)
+        self.ha = cfg.address
+        self.tun = None
+        self.nl = None
+        self.home_ifindex = None
+        self.socks = {}          # transport -> socket
+        self.s41 = None          # ip6: IPv6-in-IPv6 data
+        self.sraw = None         # ip6: BAs with their type 2 routing header
+        self.spkt = None         # ip6: BUs with their Home Address option
+        self._sysctl_restore = []
+        self._stop = False
+        self._handlers = {}
+
+    # ---- setup / teardown ---------------------------------------------------------------------
+    def open(self):
+        cfg = self.cfg
+        try:
+            self.nl = Netlink()
+            self.tun = Tun(cfg.tun)
+        except PermissionError:
+            raise UserError("cannot create the TUN device %r: permission denied" % cfg.tun,
+                            hint="run the HA as root (it needs CAP_NET_ADMIN)") from None
+        except OSError as exc:
+            raise UserError("cannot create the TUN device %r (field 'tun'): %s" % (cfg.tun, exc.strerror),
+                            hint="is another HA running with the same 'tun' name?") from None
+        try:
+            self.nl.link_up(self.tun.ifindex, mtu=TUN_MTU)
+        except OSError as exc:
+            raise UserError("cannot bring up the TUN device %r: %s" % (cfg.tun, exc.strerror)) from None
+        if cfg.home_link:
+            try:
+                self.home_ifindex = socket.if_nametoindex(cfg.home_link)
+            except OSError:
+                raise UserError("HA config: field 'home_link' names %r, which is not an interface here" % cfg.home_link,
+                                hint="create it first (the bench's home bridge) or leave the field out") from None
+        self._set_sysctl("net/ipv6/conf/all/forwarding", 1)
+        if cfg.home_link:
+            self._set_sysctl("net/ipv6/conf/%s/proxy_ndp" % cfg.home_link, 1)
+            # answer NS for bound HoAs at once, not after the default random proxy delay (~0.8 s)
+            self._set_sysctl("net/ipv6/neigh/%s/proxy_delay" % cfg.home_link, 0)
+        if "udp4" in cfg.transports:
+            self.socks["udp4"] = self._udp(socket.AF_INET, cfg.ipv4, "ipv4")
+        if "udp6" in cfg.transports:
+            self.socks["udp6"] = self._udp(socket.AF_INET6, "::", "address")
+        if "ip6" in cfg.transports:
+            self._open_ip6()
+        self.log("ready", tun=self.tun.name, transports=sorted(self.socks) + (["ip6"] if self.spkt else []),
+                 ipv4=cfg.ipv4, address=cfg.address_text, port=cfg.port, sas=len(cfg.sas))
+
+    def _set_sysctl(self, path, value):
+        old = _sysctl(path, value)
+        if old is not None and old != str(value):
+            self._sysctl_restore.append((path, old))
+
+    def _udp(self, family, host, field):
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            s.bind((host, self.cfg.port))
+        except OSError as exc:
+            s.close()
+            raise UserError("cannot bind UDP %s port %d (fields %r/'port'): %s" % (host, self.cfg.port, field, exc.strerror),
+                            hint="is the address configured in this namespace, and no other HA running?") from None
+        s.setblocking(False)
+        return s
+
+    def _open_ip6(self):
+        self.spkt = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+        prog = (ctypes.c_ubyte * (8 * len(_BPF_DSTOPTS)))()
+        for i, (code, jt, jf, k) in enumerate(_BPF_DSTOPTS):
+            struct.pack_into("=HBBI", prog, 8 * i, code, jt, jf, k)
+        self._bpf = prog     # the kernel copies it, but keep it alive until attached
+        fprog = struct.pack("HL", len(_BPF_DSTOPTS), ctypes.addressof(prog))
+        self.spkt.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        self.spkt.setblocking(False)
+        self.sraw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        self.sraw.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
+        self.s41 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_IPV6)
+        try:
+            self.s41.bind((self.cfg.address_text, 0))   # outer source of the tunnel = the HA address
+        except OSError as exc:
+            raise UserError("cannot use the HA address %s (field 'address'): %s" % (self.cfg.address_text, exc.strerror),
+                            hint="configure it on the home link, or drop \"ip6\" from 'transports'") from None
+        self.s41.setblocking(False)
+
+    def close(self):
+        if self.nl is not None and self.tun is not None:
+            self.cache.remove_all()
+            self._apply_events()
+        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt]:
+            if s is not None:
+                s.close()
+        self.socks = {}
+        if self.tun is not None:
+            self.tun.close()          # the device goes with its last fd
+            self.tun = None
+        for path, old in reversed(self._sysctl_restore):
+            _sysctl(path, old)
+        self._sysctl_restore = []
+        if self.nl is not None:
+            self.nl.close()
+            self.nl = None
+
+    # ---- events -> kernel state ---------------------------------------------------------------
+    def _apply_events(self):
+        for ev in self.cache.events():
+            b = ev.binding
+            if isinstance(ev, BindingAdded):
+                self._kernel("route_add", b.hoa, self.tun.ifindex)
+                if self.home_ifindex:
+                    self._kernel("proxy_add", b.hoa, self.home_ifindex)
+            elif isinstance(ev, BindingRemoved):
+                self._kernel("route_del", b.hoa, self.tun.ifindex)
+                if self.home_ifindex:
+                    self._kernel("proxy_del", b.hoa, self.home_ifindex)
+            if isinstance(ev, BUDropped):
+                src = ev.source
+                self.log.once((src[1], ev.reason.split(":")[0]), ev.name, **ev.as_dict())
+            else:
+                d = ev.as_dict()
+                d.pop("ev")
+                self.log(ev.name, **d)
+
+    def _kernel(self, op, hoa, ifindex):
+        try:
+            getattr(self.nl, op)(hoa, ifindex)
+        except NetlinkError as exc:
+            self.log("error", op=op, hoa=socket.inet_ntop(socket.AF_INET6, hoa), errno=exc.errno, reason=exc.strerror)
+
+    def _send(self, outs):
+        for transport, peer, datagram in outs:
+            try:
+                if transport == "ip6":
+                    self.sraw.sendto(datagram, peer)
+                else:
+                    self.socks[transport].sendto(datagram, peer)
+            except OSError as exc:
+                self.log.once(("send", peer[0], exc.errno), "send_error", peer="%s:%d" % peer, reason=exc.strerror)
+
+    # ---- packet handlers ----------------------------------------------------------------------
+    def _on_udp(self, transport):
+        sock = self.socks[transport]
+        bindings = self.cache.bindings
+        tun_write = self.tun.write
+        ha = self.ha
+        for _ in range(256):
+            try:
+                data, addr = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue   # e.g. ICMP port unreachable reported on the socket
+            if len(data) < 40 or data[0] >> 4 != 6:
+                self.log.once((addr[0], "not-ipv6"), "dropped", source="%s:%d" % addr[:2],
+                              reason="UDP payload is not an IPv6 packet (roam6 carries IPv6 only)")
+                continue
+            peer = addr[:2]
+            if data[6] == C.NH_MH and data[24:40] == ha:
+                self._signal(data, (transport, peer[0], peer[1]))
+                continue
+            b = bindings.get(data[8:24])
+            if b is not None and b.peer == peer and b.transport == transport:
+                try:
+                    tun_write(data)
+                except OSError:
+                    pass
+            else:
+                self._send(self.cache.unbound_data(data[8:24], (transport, peer[0], peer[1]), time.time()))
+
+    def _signal(self, packet, source):
+        outs = self.cache.receive(packet, source, time.time())
+        self._apply_events()      # routes first: the binding is live before the BA leaves
+        self._send(outs)
+
+    def _on_tun(self):
+        bindings = self.cache.bindings
+        socks = self.socks
+        s41 = self.s41
+        fd = self.tun.fd
+        for _ in range(256):
+            try:
+                pkt = os.read(fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            b = bindings.get(pkt[24:40])
+            if b is None:
+                continue
+            try:
+                if b.transport == "ip6":
+                    s41.sendto(pkt, b.peer)
+                else:
+                    socks[b.transport].sendto(pkt, b.peer)
+            except OSError:
+                pass
+
+    def _on_packet(self):
+        for _ in range(64):
+            try:
+                data, addr = self.spkt.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            if addr[2] != PACKET_HOST or len(data) < 40 or data[24:40] != self.ha:
+                continue
+            self._signal(data, ("ip6", socket.inet_ntop(socket.AF_INET6, data[8:24]), 0))
+
+    def _on_41(self):
+        bindings = self.cache.bindings
+        for _ in range(256):
+            try:
+                inner, addr = self.s41.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            if len(inner) < 40 or inner[0] >> 4 != 6:
+                continue
+            b = bindings.get(inner[8:24])
+            if b is not None and b.transport == "ip6" and b.peer[0] == addr[0]:
+                try:
+                    self.tun.write(inner)
+                except OSError:
+                    pass
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def stop(self, *_):
+        self._stop = True
+
+    def run(self):
+        ep = select.epoll()
+        handlers = {}
+        for transport, s in self.socks.items():
+            handlers[s.fileno()] = (lambda t=transport: self._on_udp(t))
+        handlers[self.tun.fd] = self._on_tun
+        if self.spkt is not None:
+            handlers[self.spkt.fileno()] = self._on_packet
+            handlers[self.s41.fileno()] = self._on_41
+        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        handlers[rfd] = lambda: os.read(rfd, 512)
+        old_wakeup = signal.set_wakeup_fd(wfd)
+        old_term = signal.signal(signal.SIGTERM, self.stop)
+        old_int = signal.signal(signal.SIGINT, self.stop)
+        for fd in handlers:
+            ep.register(fd, select.EPOLLIN)
+        try:
+            while not self._stop:
+                deadline = self.cache.get_timer()
+                timeout = -1 if deadline is None else max(0.0, deadline - time.time())
+                try:
+                    ready = ep.poll(timeout)
+                except InterruptedError:
+                    continue
+                for fd, _mask in ready:
+                    try:
+                        handlers[fd]()
+                    except Exception as exc:   # a bug must not take the HA down with every binding
+                        self.log.once(("internal", type(exc).__name__, str(exc)[:80]), "internal_error",
+                                      error="%s: %s" % (type(exc).__name__, exc))
+                if deadline is not None and time.time() >= deadline:
+                    self.cache.handle_timer(time.time())
+                    self._apply_events()
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
+            ep.close()
+            os.close(rfd)
+            os.close(wfd)
+        self.log("stopping", bindings=len(self.cache.bindings))
