@@ -1,0 +1,89 @@
+"""`roam6 provision`: give a device its identity and key, and register the same SA with the HA.
+
+    roam6 provision --nai board1@example.test --hoa 2001:db8:aa::100 --ha 2001:db8:aa::1 \\
+        --ha-ipv4 198.18.1.2 --board esp32 --wifi apA:secret --keys-file ha-keys.json --out config.json
+    roam6 provision --list --keys-file ha-keys.json
+    roam6 provision --revoke board1@example.test --keys-file ha-keys.json
+"""
+from . import boards, provision
+from .errors import UserError
+
+
+def register(sub):
+    p = sub.add_parser("provision", help="write a device's config.json and add its key to the HA's keys file",
+                       description="Create a device identity (NAI, fresh SPI and 16-byte key), write its config.json "
+                                   "(CONTRACTS.md §5) and add the same SA to the home agent's keys file (§6). "
+                                   "Keys are never printed unless --show-key.")
+    p.add_argument("--keys-file", required=True, help="the HA's keys file (created 0600 if absent)")
+    act = p.add_mutually_exclusive_group()
+    act.add_argument("--nai", help="the device's identity, user@realm")
+    act.add_argument("--list", action="store_true", help="list the devices in the keys file")
+    act.add_argument("--revoke", metavar="NAI", help="remove a device's SA")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--hoa", help="the device's home address")
+    where.add_argument("--bootstrap", action="store_true", help="let the device learn HoA and HA (DHCPv6, DNS)")
+    p.add_argument("--ha", help="the HA's IPv6 address (or 'bootstrap')")
+    p.add_argument("--ha-ipv4", help="the HA's IPv4 address, for the udp4 transport")
+    p.add_argument("--home-prefix", help="default: the HoA's /64")
+    p.add_argument("--domain", help="DNS domain for RFC 5026 bootstrapping")
+    p.add_argument("--board", help="narrow the transports to what this board supports: " + ", ".join(boards.board_names()))
+    p.add_argument("--transports", help="comma-separated, in order of preference (default udp6,udp4,ip6)")
+    p.add_argument("--bootstrap-methods", help="comma-separated, from dhcpv6,dns,static")
+    p.add_argument("--wifi", action="append", default=[], metavar="SSID:PSK", help="a Wi-Fi network (repeat for more)")
+    p.add_argument("--lifetime", type=int, default=600, help="binding lifetime to request, seconds (default 600)")
+    p.add_argument("--no-timestamps", action="store_true", help="leave out RFC 4285 replay protection")
+    p.add_argument("--out", help="where to write the device's config.json")
+    p.add_argument("--force", action="store_true", help="re-provision an NAI that is already there (new SPI and key)")
+    p.add_argument("--show-key", action="store_true", help="print keys (they are secrets: off by default)")
+    p.set_defaults(func=run)
+
+
+def _csv(text):
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def run(args):
+    if args.list:
+        sas = provision.list_sas(args.keys_file)
+        print("%-32s %10s  %-28s%s" % ("NAI", "SPI", "HoA", "  key" if args.show_key else ""))
+        for e in sas:
+            print("%-32s %10s  %-28s%s" % (e.get("nai"), e.get("spi"), e.get("hoa", "(bootstrap)"),
+                                           "  " + e.get("key", "") if args.show_key else ""))
+        print("%d device(s) in %s" % (len(sas), args.keys_file))
+        return 0
+    if args.revoke:
+        e = provision.revoke(args.keys_file, args.revoke)
+        print("revoked %s (SPI %s) from %s; restart the HA (`roam6 ha`) so it drops the SA"
+              % (e.get("nai"), e.get("spi"), args.keys_file))
+        return 0
+    if not args.nai:
+        raise UserError("say what to do: --nai NAI (provision), --list or --revoke NAI")
+    if not args.out:
+        raise UserError("--out is missing", hint="where to write the device's config.json, e.g. --out config.json")
+    transports = _csv(args.transports)
+    if args.board:
+        allowed = boards.load_board(args.board)["transports"]
+        if transports is None:
+            transports = list(allowed)
+        bad = [t for t in transports if t not in allowed]
+        if bad:
+            raise UserError("board %s cannot use transport %s" % (args.board, ", ".join(bad)),
+                            hint="it supports: " + ", ".join(allowed))
+    wifi = []
+    for w in args.wifi:
+        ssid, sep, psk = w.partition(":")
+        if not ssid or not sep:
+            raise UserError("--wifi %r must be SSID:PSK" % w, hint="e.g. --wifi apA:secret (an open network: --wifi apA:)")
+        wifi.append((ssid, psk))
+    cfg = provision.provision(
+        args.keys_file, args.out, force=args.force, nai=args.nai, hoa=args.hoa, bootstrap=args.bootstrap,
+        ha=args.ha, ha_ipv4=args.ha_ipv4, home_prefix=args.home_prefix, domain=args.domain,
+        transports=transports, lifetime=args.lifetime, timestamps=not args.no_timestamps, wifi=wifi,
+        methods=_csv(args.bootstrap_methods))
+    print("provisioned %s: SPI %d, HoA %s, HA %s, transports %s"
+          % (cfg["nai"], cfg["spi"], cfg["hoa"], cfg["ha"], ",".join(cfg["transports"])))
+    print("  config  -> %s (mode 0600: it holds the key)" % args.out)
+    print("  SA      -> %s (restart the HA, `roam6 ha`, to load it)" % args.keys_file)
+    if args.show_key:
+        print("  key     %s" % cfg["key"])
+    return 0

@@ -1,0 +1,229 @@
+"""Provisioning: a device's config.json (CONTRACTS.md §5) and its SA in the HA's keys file (§6).
+
+The keys file is the fleet's secret: it is only ever replaced whole (temp file + rename, under an
+flock so two provisioning runs cannot lose each other's entry), created 0600, and refused when
+group or other may read it (the HA refuses it then too).
+"""
+import contextlib
+import fcntl
+import ipaddress
+import json
+import os
+import secrets
+import stat
+
+from .errors import UserError
+
+SPI_MIN = 256                 # RFC 4285: SPIs 0-255 are reserved
+SPI_MAX = 0xFFFFFFFF
+TRANSPORTS = ("udp6", "udp4", "ip6")
+BOOTSTRAP_METHODS = ("dhcpv6", "dns", "static")
+
+
+# ---- files -----------------------------------------------------------------------------------
+
+def _atomic_write(path, text, mode=0o600):
+    """Write `text` to path via a temp file in the same folder and rename: readers see the old or
+    the new file, never half of one, and the file never exists with a looser mode."""
+    d = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(d, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)          # umask may have narrowed it; never widened
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+@contextlib.contextmanager
+def _locked(keys_file):
+    d = os.path.dirname(os.path.abspath(keys_file))
+    if not os.path.isdir(d):
+        raise UserError("folder %s of the keys file does not exist" % d, hint="create it or pass another --keys-file")
+    fd = os.open(os.path.abspath(keys_file) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_keys(keys_file, must_exist=False):
+    """The keys file as {"sas": [...]}; an absent file is an empty fleet unless must_exist."""
+    try:
+        st = os.stat(keys_file)
+    except FileNotFoundError:
+        if must_exist:
+            raise UserError("keys file %s does not exist" % keys_file,
+                            hint="`roam6 provision --nai ... --keys-file %s` creates it" % keys_file) from None
+        return {"sas": []}
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UserError("keys file %s is readable by group or others (mode %o)" % (keys_file, stat.S_IMODE(st.st_mode)),
+                        hint="chmod 600 %s" % keys_file)
+    try:
+        with open(keys_file) as f:
+            doc = json.load(f)
+    except PermissionError:
+        raise UserError("cannot read keys file %s: permission denied" % keys_file,
+                        hint="run as the user that owns it (the HA's user), or with sudo") from None
+    except ValueError as exc:
+        raise UserError("keys file %s is not valid JSON: %s" % (keys_file, exc), hint="see CONTRACTS.md §6") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("sas"), list):
+        raise UserError("keys file %s has no \"sas\" list" % keys_file, hint="see CONTRACTS.md §6")
+    return doc
+
+
+def write_keys(keys_file, doc):
+    _atomic_write(keys_file, json.dumps(doc, indent=1) + "\n")
+
+
+# ---- values ----------------------------------------------------------------------------------
+
+def _ip6(text, what):
+    try:
+        return ipaddress.IPv6Address(text)
+    except ValueError:
+        raise UserError("%s %r is not an IPv6 address" % (what, text), hint="write it like 2001:db8:aa::100") from None
+
+
+def _ip4(text, what):
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        raise UserError("%s %r is not an IPv4 address" % (what, text), hint="write it like 198.18.1.2") from None
+
+
+def _nai(text):
+    # RFC 4282 shape, loosely: user@realm, printable, fits the MN-ID option (one length byte)
+    if not text or "@" not in text or text.startswith("@") or text.endswith("@") or len(text.encode()) > 250 \
+            or any(c.isspace() for c in text):
+        raise UserError("NAI %r is not like user@realm" % text, hint="e.g. --nai board1@example.test")
+    return text
+
+
+def fresh_spi(used):
+    """A random SPI >= 256 not in `used` (random, so a guessed SPI says nothing about the fleet)."""
+    while True:
+        spi = SPI_MIN + secrets.randbelow(SPI_MAX - SPI_MIN + 1)
+        if spi not in used:
+            return spi
+
+
+def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None, home_prefix=None,
+                domain=None, transports=None, lifetime=600, timestamps=True, wifi=(), methods=None):
+    """The config.json dict of CONTRACTS.md §5, validated; UserError naming the option at fault."""
+    _nai(nai)
+    if bootstrap == (hoa is not None):
+        raise UserError("give either --hoa ADDRESS or --bootstrap", hint="--bootstrap lets the board learn HoA/HA by DHCPv6 or DNS")
+    if ha is None:
+        if not bootstrap:
+            raise UserError("--ha is missing", hint="the home agent's IPv6 address, e.g. --ha 2001:db8:aa::1 (or --ha bootstrap)")
+        ha = "bootstrap"
+    cfg = {"nai": nai, "spi": spi, "key": key.hex()}
+    if bootstrap:
+        cfg["hoa"] = "bootstrap"
+    else:
+        a = _ip6(hoa, "--hoa")
+        if home_prefix is None:
+            home_prefix = str(ipaddress.IPv6Network((int(a), 64), strict=False))
+        cfg["hoa"] = str(a)
+    if home_prefix is not None:
+        try:
+            net = ipaddress.IPv6Network(home_prefix, strict=True)
+        except ValueError:
+            raise UserError("--home-prefix %r is not an IPv6 prefix with its host bits zero" % home_prefix,
+                            hint="e.g. --home-prefix 2001:db8:aa::/64") from None
+        if not bootstrap and ipaddress.IPv6Address(cfg["hoa"]) not in net:
+            raise UserError("--hoa %s is outside --home-prefix %s" % (cfg["hoa"], net), hint="the HoA lives on the home link")
+        cfg["home_prefix"] = str(net)
+    cfg["ha"] = ha if ha == "bootstrap" else str(_ip6(ha, "--ha"))
+    if ha_ipv4 is not None:
+        cfg["ha_ipv4"] = str(_ip4(ha_ipv4, "--ha-ipv4"))
+    if domain is not None:
+        cfg["domain"] = domain
+    if methods is None:
+        # "static" only helps when there is something static to fall back on
+        methods = (["dhcpv6", "dns"] + ([] if ha == "bootstrap" else ["static"])) if bootstrap else ["static"]
+    bad = [m for m in methods if m not in BOOTSTRAP_METHODS]
+    if bad:
+        raise UserError("unknown bootstrap method %s" % ", ".join(bad), hint="choose from " + ", ".join(BOOTSTRAP_METHODS))
+    if "dns" in methods and domain is None and bootstrap:
+        raise UserError("DNS bootstrapping needs --domain", hint="e.g. --domain example.test (the _mip6._ipv6 SRV record's domain)")
+    cfg["bootstrap"] = list(methods)
+    transports = list(transports or TRANSPORTS)
+    bad = [t for t in transports if t not in TRANSPORTS]
+    if bad or not transports:
+        raise UserError("unknown transport %s" % ", ".join(bad), hint="choose from " + ", ".join(TRANSPORTS))
+    if "udp4" in transports and "ha_ipv4" not in cfg and ha != "bootstrap":
+        raise UserError("transport udp4 needs the HA's IPv4 address", hint="add --ha-ipv4 198.18.1.2, or drop udp4 with --transports")
+    cfg["transports"] = transports
+    if not isinstance(lifetime, int) or not 4 <= lifetime <= 0xFFFF * 4:
+        raise UserError("--lifetime %r must be 4..262140 seconds" % lifetime, hint="e.g. --lifetime 600")
+    cfg["lifetime"] = lifetime
+    cfg["timestamps"] = bool(timestamps)
+    cfg["state_file"] = "roam6.state"
+    if wifi:
+        cfg["wifi"] = [{"ssid": s, "psk": p} for s, p in wifi]
+    return cfg
+
+
+# ---- operations ------------------------------------------------------------------------------
+
+def provision(keys_file, out, force=False, **cfg_args):
+    """Create a device: fresh SPI and key, config.json at `out`, SA appended to keys_file.
+    Returns the config dict. The keys file is committed before config.json is renamed into place,
+    so a failure never leaves a device config whose SA the HA does not know."""
+    nai = _nai(cfg_args.pop("nai"))
+    with _locked(keys_file):
+        doc = read_keys(keys_file)
+        sas = doc["sas"]
+        known = [e for e in sas if e.get("nai") == nai]
+        if known and not force:
+            raise UserError("%s is already provisioned (SPI %s)" % (nai, known[0].get("spi")),
+                            hint="--force gives it a new SPI and key (the old config stops working), or --revoke it first")
+        sas[:] = [e for e in sas if e.get("nai") != nai]
+        spi = fresh_spi({e.get("spi") for e in sas})
+        key = secrets.token_bytes(16)
+        cfg = make_config(nai, spi, key, **cfg_args)
+        entry = {"nai": nai, "spi": spi, "key": key.hex()}
+        if cfg["hoa"] != "bootstrap":
+            twin = [e for e in sas if e.get("hoa") and ipaddress.IPv6Address(e["hoa"]) == ipaddress.IPv6Address(cfg["hoa"])]
+            if twin:
+                raise UserError("HoA %s already belongs to %s" % (cfg["hoa"], twin[0].get("nai")),
+                                hint="every device needs its own home address")
+            entry["hoa"] = cfg["hoa"]
+        sas.append(entry)
+        text = json.dumps(cfg, indent=1) + "\n"
+        out_dir = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(out_dir):
+            raise UserError("folder %s for --out does not exist" % out_dir, hint="create it first")
+        write_keys(keys_file, doc)
+        _atomic_write(out, text)
+    return cfg
+
+
+def list_sas(keys_file):
+    return read_keys(keys_file, must_exist=True)["sas"]
+
+
+def revoke(keys_file, nai):
+    """Remove `nai`'s SA; returns the removed entry. The HA stops accepting it once it reloads keys."""
+    with _locked(keys_file):
+        doc = read_keys(keys_file, must_exist=True)
+        gone = [e for e in doc["sas"] if e.get("nai") == nai]
+        if not gone:
+            raise UserError("%s is not in %s" % (nai, keys_file), hint="`roam6 provision --list --keys-file %s` shows the fleet" % keys_file)
+        doc["sas"] = [e for e in doc["sas"] if e.get("nai") != nai]
+        write_keys(keys_file, doc)
+    return gone[0]

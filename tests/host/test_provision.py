@@ -1,0 +1,159 @@
+"""`roam6 provision`: config.json per CONTRACTS.md §5, the HA keys file per §6, modes and secrecy."""
+import json
+import os
+import stat
+import threading
+
+import pytest
+
+from roam6_host import provision
+from roam6_host.cli import main as cli_main
+from roam6_host.errors import UserError
+
+STATIC = ["--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1", "--ha-ipv4", "198.18.1.2"]
+
+
+def _prov(tmp_path, nai, *extra, out=None):
+    out = out or str(tmp_path / ("%s.json" % nai.split("@")[0]))
+    return cli_main(["provision", "--nai", nai, "--keys-file", str(tmp_path / "keys.json"), "--out", out] + list(extra))
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_static_device_config_and_keys_file(tmp_path, capsys):
+    assert _prov(tmp_path, "board1@example.test", *STATIC, "--board", "esp32", "--wifi", "apA:s3cret") == 0
+    out = capsys.readouterr().out
+    cfg = json.loads((tmp_path / "board1.json").read_text())
+    keys = json.loads((tmp_path / "keys.json").read_text())
+    assert cfg["nai"] == "board1@example.test" and cfg["hoa"] == "2001:db8:aa::100"
+    assert cfg["home_prefix"] == "2001:db8:aa::/64" and cfg["ha"] == "2001:db8:aa::1" and cfg["ha_ipv4"] == "198.18.1.2"
+    assert cfg["transports"] == ["udp4"]            # the esp32 profile: IPv4 only
+    assert cfg["wifi"] == [{"ssid": "apA", "psk": "s3cret"}] and cfg["bootstrap"] == ["static"]
+    assert cfg["spi"] >= 256 and len(bytes.fromhex(cfg["key"])) == 16
+    assert keys == {"sas": [{"nai": "board1@example.test", "spi": cfg["spi"], "key": cfg["key"], "hoa": "2001:db8:aa::100"}]}
+    assert _mode(tmp_path / "keys.json") == 0o600 and _mode(tmp_path / "board1.json") == 0o600
+    assert cfg["key"] not in out                    # secret stays off the terminal
+
+
+def test_keys_file_is_what_the_home_agent_accepts(tmp_path):
+    ha_config = pytest.importorskip("roam6_host.ha.config", reason="the HA's config module is not in this checkout yet")
+    import ipaddress
+    _prov(tmp_path, "a@example.test", *STATIC)
+    _prov(tmp_path, "b@example.test", "--bootstrap", "--domain", "example.test")
+    sas = ha_config.load_keys(str(tmp_path / "keys.json"), ipaddress.IPv6Network("2001:db8:aa::/64"))
+    assert [s.nai for s in sas] == [b"a@example.test", b"b@example.test"]
+    a = json.loads((tmp_path / "a.json").read_text())
+    assert sas[0].key == bytes.fromhex(a["key"]) and sas[0].spi == a["spi"] and sas[1].hoa is None
+
+
+def test_bootstrap_device(tmp_path):
+    assert _prov(tmp_path, "b@example.test", "--bootstrap", "--domain", "example.test", "--board", "rp2040") == 0
+    cfg = json.loads((tmp_path / "b.json").read_text())
+    assert cfg["hoa"] == "bootstrap" and cfg["ha"] == "bootstrap" and cfg["domain"] == "example.test"
+    assert cfg["bootstrap"] == ["dhcpv6", "dns"] and cfg["transports"] == ["udp6", "udp4"]
+    assert "hoa" not in json.loads((tmp_path / "keys.json").read_text())["sas"][0]
+
+
+def test_spis_unique_even_when_the_random_source_repeats(tmp_path, monkeypatch):
+    _prov(tmp_path, "a@example.test", *STATIC)
+    first = json.loads((tmp_path / "a.json").read_text())["spi"]
+    # a stand-in for bad luck: the generator offers the taken SPI twice before a free one
+    offers = iter([first - 256, first - 256, 4242 - 256])
+    monkeypatch.setattr(provision.secrets, "randbelow", lambda n: next(offers))
+    _prov(tmp_path, "b@example.test", "--hoa", "2001:db8:aa::101", "--ha", "2001:db8:aa::1", "--transports", "udp6")
+    assert json.loads((tmp_path / "b.json").read_text())["spi"] == 4242
+    spis = [e["spi"] for e in json.loads((tmp_path / "keys.json").read_text())["sas"]]
+    assert sorted(spis) == sorted({first, 4242})
+
+
+def test_concurrent_provisioning_loses_no_entry(tmp_path):
+    errors = []
+
+    def one(i):
+        try:
+            provision.provision(str(tmp_path / "keys.json"), str(tmp_path / ("d%d.json" % i)), nai="d%d@example.test" % i,
+                                hoa="2001:db8:aa::%x" % (0x200 + i), ha="2001:db8:aa::1", transports=["udp6"])
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    sas = json.loads((tmp_path / "keys.json").read_text())["sas"]
+    assert sorted(e["nai"] for e in sas) == sorted("d%d@example.test" % i for i in range(8))
+    assert len({e["spi"] for e in sas}) == 8
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+
+
+def test_list_revoke_and_show_key(tmp_path, capsys):
+    _prov(tmp_path, "a@example.test", *STATIC)
+    _prov(tmp_path, "b@example.test", "--hoa", "2001:db8:aa::101", "--ha", "2001:db8:aa::1", "--transports", "udp6,ip6")
+    key_a = json.loads((tmp_path / "a.json").read_text())["key"]
+    capsys.readouterr()
+    assert cli_main(["provision", "--list", "--keys-file", str(tmp_path / "keys.json")]) == 0
+    out = capsys.readouterr().out
+    assert "a@example.test" in out and "b@example.test" in out and "2 device(s)" in out and key_a not in out
+    cli_main(["provision", "--list", "--show-key", "--keys-file", str(tmp_path / "keys.json")])
+    assert key_a in capsys.readouterr().out
+    assert cli_main(["provision", "--revoke", "a@example.test", "--keys-file", str(tmp_path / "keys.json")]) == 0
+    sas = json.loads((tmp_path / "keys.json").read_text())["sas"]
+    assert [e["nai"] for e in sas] == ["b@example.test"] and _mode(tmp_path / "keys.json") == 0o600
+    assert cli_main(["provision", "--revoke", "a@example.test", "--keys-file", str(tmp_path / "keys.json")]) == 2
+    assert "a@example.test is not in" in capsys.readouterr().err
+
+
+def test_reprovision_needs_force_and_rotates_the_key(tmp_path, capsys):
+    _prov(tmp_path, "a@example.test", *STATIC)
+    old = json.loads((tmp_path / "a.json").read_text())
+    assert _prov(tmp_path, "a@example.test", *STATIC) == 2
+    assert "already provisioned" in capsys.readouterr().err
+    assert _prov(tmp_path, "a@example.test", *STATIC, "--force") == 0
+    new = json.loads((tmp_path / "a.json").read_text())
+    sas = json.loads((tmp_path / "keys.json").read_text())["sas"]
+    assert len(sas) == 1 and sas[0]["key"] == new["key"] != old["key"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--hoa", "2001:db8:aa::100"], "--ha is missing"),
+    (["--hoa", "nope", "--ha", "2001:db8:aa::1"], "'nope' is not an IPv6 address"),
+    (["--ha", "2001:db8:aa::1"], "either --hoa ADDRESS or --bootstrap"),
+    (["--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1"], "udp4 needs the HA's IPv4 address"),
+    (["--hoa", "2001:db8:bb::100", "--ha", "2001:db8:aa::1", "--home-prefix", "2001:db8:aa::/64", "--transports", "udp6"],
+     "outside --home-prefix"),
+    (STATIC + ["--board", "esp32", "--transports", "udp6"], "board esp32 cannot use transport udp6"),
+    (STATIC + ["--wifi", "nocolon"], "must be SSID:PSK"),
+    (["--bootstrap"], "DNS bootstrapping needs --domain"),
+])
+def test_bad_input_is_named_and_nothing_is_written(tmp_path, capsys, args, message):
+    assert _prov(tmp_path, "a@example.test", *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "keys.json").exists()
+
+
+def test_duplicate_hoa_and_bad_nai_refused(tmp_path, capsys):
+    _prov(tmp_path, "a@example.test", *STATIC)
+    assert _prov(tmp_path, "b@example.test", *STATIC) == 2
+    assert "already belongs to a@example.test" in capsys.readouterr().err
+    assert _prov(tmp_path, "no-realm", *STATIC) == 2
+    assert "not like user@realm" in capsys.readouterr().err
+
+
+def test_open_keys_file_is_refused(tmp_path, capsys):
+    keys = tmp_path / "keys.json"
+    keys.write_text('{"sas": []}')
+    os.chmod(keys, 0o644)
+    assert _prov(tmp_path, "a@example.test", *STATIC) == 2
+    err = capsys.readouterr().err
+    assert "readable by group or others" in err and "chmod 600" in err
+    assert json.loads(keys.read_text()) == {"sas": []}
+
+
+def test_missing_keys_file_for_list(tmp_path, capsys):
+    assert cli_main(["provision", "--list", "--keys-file", str(tmp_path / "none.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
