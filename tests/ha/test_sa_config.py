@@ -1,0 +1,116 @@
+"""Per-SA precomputed HMAC equals the firmware's RFC 4285 function; config and keys file errors
+name the field; a keys file readable by others is refused."""
+import json
+import os
+
+import pytest
+
+from roam6 import crypto
+
+from roam6_host.errors import UserError
+from roam6_host.ha.config import load_config, parse_config
+from roam6_host.ha.sa import SA
+
+
+@pytest.mark.parametrize("n", [0, 1, 55, 56, 63, 64, 65, 200])
+def test_precomputed_hmac_matches_firmware_crypto(n):
+    key = bytes(range(3, 19))
+    coa, hoa, data = bytes(range(16)), bytes(range(16, 32)), bytes((i * 7) & 0xFF for i in range(n))
+    sa = SA(b"x@y", 300, key)
+    assert sa.mnha_auth(coa, hoa, data) == crypto.mnha_auth_data(key, coa, hoa, data)
+    assert sa.mnha_auth(coa, hoa, data) == sa.mnha_auth(coa, hoa, data)   # the pads are not consumed
+
+
+def test_protocols_rfc4285_vector():
+    # PROTOCOLS.md §10.3: key 0b*16, HoA 2001:db8:1::100, CoA 2001:db8:2::200
+    import socket
+    sa = SA(b"mn@example.com", 256, b"\x0b" * 16)
+    data = bytes.fromhex("3b05050000000007c0000096080f016d6e406578616d706c652e636f6d09110100000100")
+    coa = socket.inet_pton(socket.AF_INET6, "2001:db8:2::200")
+    hoa = socket.inet_pton(socket.AF_INET6, "2001:db8:1::100")
+    assert sa.mnha_auth(coa, hoa, data).hex() == "d83b8d94266ac94371f6da76"
+
+
+def write(tmp_path, cfg, keys, mode=0o600):
+    kp = tmp_path / "keys.json"
+    kp.write_text(json.dumps(keys))
+    os.chmod(kp, mode)
+    cp = tmp_path / "ha.json"
+    cp.write_text(json.dumps(cfg))
+    return str(cp)
+
+
+CFG = {"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "ipv4": "198.18.1.2",
+       "keys_file": "keys.json"}
+KEYS = {"sas": [{"nai": "board1@example.test", "spi": 4096, "key": "00112233445566778899aabbccddeeff",
+                 "hoa": "2001:db8:aa::100"}]}
+
+
+def test_good_config_loads(tmp_path):
+    c = load_config(write(tmp_path, CFG, KEYS))
+    assert c.port == 4191 and c.tun == "r6tun" and c.replay_window == 7 and c.max_lifetime == 3600
+    assert c.transports == ["udp4", "udp6", "ip6"] and c.prefix_bytes == bytes.fromhex("20010db800aa0000")
+    (sa,) = c.sas
+    assert sa.spi == 4096 and sa.nai == b"board1@example.test" and len(sa.key) == 16
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_keys_file_readable_by_others_is_refused(tmp_path, mode):
+    with pytest.raises(UserError) as e:
+        load_config(write(tmp_path, CFG, KEYS, mode))
+    assert "readable by group or others" in str(e.value) and "chmod 600" in str(e.value)
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"home_prefix": "2001:db8:aa::1/64"}, "home_prefix"),
+    ({"address": "2001:db8:bb::1"}, "address"),
+    ({"address": "nonsense"}, "address"),
+    ({"ipv4": "300.1.1.1"}, "ipv4"),
+    ({"port": 0}, "port"),
+    ({"port": "4191"}, "port"),
+    ({"tun": "a-very-long-interface-name"}, "tun"),
+    ({"replay_window": -1}, "replay_window"),
+    ({"transports": ["udp5"]}, "transports"),
+    ({"colour": "blue"}, "colour"),
+    ({"require_timestamps": "yes"}, "require_timestamps"),
+])
+def test_config_errors_name_the_field(tmp_path, change, field):
+    cfg = dict(CFG, **change)
+    with pytest.raises(UserError) as e:
+        load_config(write(tmp_path, cfg, KEYS))
+    assert repr(field) in str(e.value)
+
+
+def test_missing_field_is_named(tmp_path):
+    cfg = dict(CFG)
+    del cfg["keys_file"]
+    with pytest.raises(UserError, match="'keys_file' is missing"):
+        parse_config(cfg)
+
+
+@pytest.mark.parametrize("sa,field", [
+    ({"spi": 4096, "key": "00" * 16}, "nai"),
+    ({"nai": "a@b", "spi": 12, "key": "00" * 16}, "spi"),
+    ({"nai": "a@b", "spi": 4096, "key": "00" * 15}, "key"),
+    ({"nai": "a@b", "spi": 4096, "key": "zz" * 16}, "key"),
+    ({"nai": "a@b", "spi": 4096, "key": "00" * 16, "hoa": "2001:db8:bb::1"}, "hoa"),
+])
+def test_keys_errors_name_the_field(tmp_path, sa, field):
+    with pytest.raises(UserError) as e:
+        load_config(write(tmp_path, CFG, {"sas": [sa]}))
+    assert repr(field) in str(e.value)
+
+
+def test_duplicate_spi_refused(tmp_path):
+    keys = {"sas": KEYS["sas"] * 2}
+    with pytest.raises(UserError, match="used twice"):
+        load_config(write(tmp_path, CFG, keys))
+
+
+def test_cli_prints_error_without_traceback(tmp_path):
+    import subprocess
+    import sys
+    cp = write(tmp_path, dict(CFG, port=99999), KEYS)
+    p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2
+    assert "roam6: error: HA config: field 'port'" in p.stderr and "Traceback" not in p.stderr
