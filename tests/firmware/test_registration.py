@@ -1,0 +1,206 @@
+"""BU bytes out / BA bytes in for the home registration (roam6.core.registration).
+
+The BA side plays the HA with the codec and crypto directly, so each check (MAC, SPI, checksum,
+timestamp echo, sequence) is exercised on its own.
+"""
+from roam6.core import bul
+from roam6.core.registration import Registration, mac_coa
+from roam6.crypto import mnha_auth_data
+from roam6.wire import consts as C
+from roam6.wire import mhopts as mo
+from roam6.wire.addr import ip6_from_text
+from roam6.wire.checksum import checksum6
+from roam6.wire.ipv6 import build_ipv6, decode_ipv6
+from roam6.wire.mh import BindingAck, BindingError, BindingRefreshRequest, decode_mh
+
+KEY = bytes(range(16))
+HOA = ip6_from_text("2001:db8:aa::100")
+HA = ip6_from_text("2001:db8:aa::1")
+V4COA = bytes([192, 0, 2, 100])
+V6COA = ip6_from_text("2001:db8:a1::55")
+NAI = b"board1@example.test"
+
+
+def make(**kw):
+    kw.setdefault("seq", 7)
+    kw.setdefault("ntp_offset_ms", 3900000000000)
+    return Registration(NAI, 4096, KEY, HOA, HA, **kw)
+
+
+def one_bu(r):
+    out = r.packets_to_send()
+    assert len(out) == 1
+    return out[0]
+
+
+def ha_ba(r, req, coa, status=0, lifetime=150, key=KEY, spi=4096, ts="echo", seq=None, nat=None,
+          bra=None, csum=True):
+    opts = [mo.MNIdentifier(1, NAI)]
+    if ts == "echo":
+        ts = req.timestamp
+    if ts is not None:
+        opts.append(mo.ReplayProtection(ts))
+    if nat is not None:
+        opts.append(mo.NATDetection(True, nat))
+    if bra is not None:
+        opts.append(mo.BindingRefreshAdvice(bra))
+    opts.append(mo.MobilityAuth(1, spi, None))
+    m = BindingAck(status, 0, req.seq if seq is None else seq, lifetime, opts)
+    mc = mac_coa(coa)
+    mh = m.encode(src=HA, dst=HOA, mac=lambda p: mnha_auth_data(key, mc, HOA, p))
+    if not csum:
+        mh = bytearray(mh)
+        mh[4] ^= 1
+        mh = bytes(mh)
+    return build_ipv6(HA, HOA, 135, mh)
+
+
+def test_udp4_bu_layout_and_mac():
+    r = make()
+    r.move(0, V4COA, "udp4")
+    pkt, req = one_bu(r)
+    p = decode_ipv6(pkt)
+    assert p.src == HOA and p.dst == HA and p.nh == 135 and p.hao is None
+    assert checksum6(HOA, HA, 135, p.payload) == 0
+    bu = decode_mh(p.payload)
+    assert bu.seq == 7 and bu.lifetime == 150
+    assert bu.flags == C.BU_A | C.BU_H | C.BU_F
+    kinds = [type(o).__name__ for o in bu.options if not isinstance(o, (mo.Pad1, mo.PadN))]
+    assert kinds == ["MNIdentifier", "IPv4CareofAddress", "ReplayProtection", "MobilityAuth"], kinds
+    assert bu.find(mo.IPv4CareofAddress).address == V4COA
+    assert bu.find(mo.ReplayProtection).timestamp == req.timestamp
+    auth = bu.find(mo.MobilityAuth)
+    assert auth.spi == 4096 and auth.subtype == 1
+    raw = bytearray(bu.raw)
+    raw[4] = raw[5] = 0
+    want = mnha_auth_data(KEY, b"\0" * 10 + b"\xff\xff" + V4COA, HOA, bytes(raw[:-12]))
+    assert bytes(auth.auth_data) == want
+    assert raw[-12:] == want
+
+
+def test_udp6_mac_covers_ipv6_coa():
+    r = make(timestamps=False)
+    r.move(0, V6COA, "udp6")
+    pkt, req = one_bu(r)
+    bu = decode_mh(decode_ipv6(pkt).payload)
+    assert bu.find(mo.IPv4CareofAddress) is None and bu.find(mo.ReplayProtection) is None
+    raw = bytearray(bu.raw)
+    raw[4] = raw[5] = 0
+    assert bytes(bu.find(mo.MobilityAuth).auth_data) == mnha_auth_data(KEY, V6COA, HOA, bytes(raw[:-12]))
+
+
+def test_ip6_bu_has_home_address_option():
+    r = make()
+    r.move(0, V6COA, "ip6")
+    pkt, req = one_bu(r)
+    p = decode_ipv6(pkt)
+    assert p.src == V6COA and p.hao == HOA and p.dst == HA
+    bu = decode_mh(p.payload)
+    assert bu.flags == C.BU_A | C.BU_H
+    assert checksum6(HOA, HA, 135, p.payload) == 0      # pseudo-header uses the HoA
+
+
+def test_good_ba_registers():
+    r = make()
+    r.move(0, V4COA, "udp4")
+    pkt, req = one_bu(r)
+    assert r.receive_packet(25, ha_ba(r, req, V4COA, nat=30, bra=50)) == "ba"
+    assert r.bound and r.bul.refresh_at == 25 + 30000
+    assert r.last_ba.status == 0
+
+
+def test_ba_with_wrong_key_spi_checksum_or_coa_is_dropped():
+    r = make()
+    r.move(0, V4COA, "udp4")
+    pkt, req = one_bu(r)
+    assert r.receive_packet(5, ha_ba(r, req, V4COA, key=bytes(16))) is None
+    assert r.receive_packet(5, ha_ba(r, req, V4COA, spi=4097)) is None
+    assert r.receive_packet(5, ha_ba(r, req, V4COA, csum=False)) is None
+    assert r.receive_packet(5, ha_ba(r, req, bytes([198, 51, 100, 1]))) is None   # MAC over another CoA
+    assert r.receive_packet(5, ha_ba(r, req, V4COA, ts=req.timestamp + 1)) is None
+    assert r.rejected == 5 and r.bul.state == bul.REGISTERING
+    assert r.receive_packet(6, ha_ba(r, req, V4COA)) == "ba"
+
+
+def test_ba_from_other_source_is_dropped():
+    r = make()
+    r.move(0, V4COA, "udp4")
+    pkt, req = one_bu(r)
+    good = bytearray(ha_ba(r, req, V4COA))
+    good[8:24] = V6COA
+    assert r.receive_packet(5, bytes(good)) is None
+
+
+def test_garbage_never_raises():
+    r = make()
+    r.move(0, V4COA, "udp4")
+    one_bu(r)
+    junk = [b"", b"\x60" * 47, bytes(48), b"\x60" + bytes(5) + b"\x87" + bytes(60)]
+    for j in junk:
+        assert r.receive_packet(1, j) is None
+    # truncations and bit flips of a real BA
+    r2 = make()
+    r2.move(0, V4COA, "udp4")
+    pkt, req = one_bu(r2)
+    ba = ha_ba(r2, req, V4COA)
+    for n in range(0, len(ba), 7):
+        assert r2.receive_packet(1, ba[:n]) is None
+    for i in range(40, len(ba)):
+        b = bytearray(ba)
+        b[i] ^= 0x40
+        assert r2.receive_packet(1, bytes(b)) is None, i
+
+
+def test_status_146_is_authenticated_then_fails():
+    r = make()
+    r.move(0, V4COA, "udp4")
+    pkt, req = one_bu(r)
+    assert r.receive_packet(5, ha_ba(r, req, V4COA, status=146, lifetime=0)) == "ba"
+    assert r.bul.state == bul.FAILED
+
+
+def test_status_135_and_144_resend():
+    r = make()
+    r.move(0, V4COA, "udp4")
+    pkt, req = one_bu(r)
+    assert r.receive_packet(5, ha_ba(r, req, V4COA, status=135, seq=900, lifetime=0)) == "ba"
+    pkt2, req2 = one_bu(r)
+    assert req2.seq == 901
+    ts = (3900001234 << 32) | (req2.timestamp & 0xFFFFFFFF)
+    assert r.receive_packet(9, ha_ba(r, req2, V4COA, status=144, ts=ts, lifetime=0)) == "ba"
+    pkt3, req3 = one_bu(r)
+    assert req3.timestamp >> 32 == 3900001234
+
+
+def test_binding_error_and_brr_mean_lost():
+    r = make()
+    r.move(0, V4COA, "udp4")
+    pkt, req = one_bu(r)
+    r.receive_packet(5, ha_ba(r, req, V4COA))
+    assert r.bound
+    be = BindingError(1, HOA).encode(src=HA, dst=HOA)
+    assert r.receive_packet(10, build_ipv6(HA, HOA, 135, be)) == "be"
+    assert not r.bound and len(r.packets_to_send()) == 1
+    r.receive_packet(11, ha_ba(r, r.bul.sent[-1] and _req(r), V4COA))
+    assert r.bound
+    brr = BindingRefreshRequest().encode(src=HA, dst=HOA)
+    assert r.receive_packet(20, build_ipv6(HA, HOA, 135, brr)) == "brr"
+
+
+def _req(r):
+    seq, at, ts = r.bul.sent[-1]
+    return bul.BURequest(seq, 150, V4COA, ts, False)
+
+
+def test_deregistration_bu_uses_hoa_as_coa():
+    r = make()
+    r.home(0)
+    pkt, req = one_bu(r)
+    p = decode_ipv6(pkt)
+    bu = decode_mh(p.payload)
+    assert bu.lifetime == 0 and p.src == HOA
+    raw = bytearray(bu.raw)
+    raw[4] = raw[5] = 0
+    assert bytes(bu.find(mo.MobilityAuth).auth_data) == mnha_auth_data(KEY, HOA, HOA, bytes(raw[:-12]))
+    assert r.receive_packet(5, ha_ba(r, req, HOA, lifetime=0)) == "ba"
+    assert r.bul.state == bul.HOME
