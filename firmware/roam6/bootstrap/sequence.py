@@ -1,0 +1,174 @@
+"""Runs the bootstrap methods in the configured order until one finds a home agent (sans-IO).
+
+cfg["bootstrap"] lists "dhcpv6" (RFC 6610, IPv6 links only), "dns" (RFC 5026 SRV, any link
+with a DNS server: the way from IPv4-only networks) and "static" (cfg's own values). Each
+method gets BUDGET_MS; then the next one runs. What a method does not give (home prefix, an
+IPv4 HA address) is filled from cfg when cfg has it. CONTRACTS.md §10.3 shows the driver loop.
+"""
+from roam6.compat import const
+from roam6.bootstrap.dhcp6 import Dhcp6Client, SERVER_PORT
+from roam6.bootstrap.dns import DnsClient, PORT as DNS_PORT
+from roam6.wire.addr import ip4_from_text, ip6_from_text
+
+BUDGET_MS = const(4000)
+
+
+def _cfg_value(cfg, key):
+    v = cfg.get(key)
+    return None if v in (None, "", "bootstrap") else v
+
+
+def static_info(cfg):
+    """cfg's HA and home prefix as a result dict (addresses as bytes); ValueError names the field."""
+    info = {"ha": [], "ha_ipv4": [], "home_prefix": None, "ha_fqdn": None, "refresh_s": None}
+    for key, parse, lst in (("ha", ip6_from_text, info["ha"]), ("ha_ipv4", ip4_from_text, info["ha_ipv4"])):
+        v = _cfg_value(cfg, key)
+        if v:
+            try:
+                lst.append(parse(v))
+            except ValueError as e:
+                raise ValueError("config field %r: %s" % (key, e))
+    v = _cfg_value(cfg, "home_prefix")
+    if v:
+        try:
+            p, n = v.split("/")
+            n = int(n)
+            if not 0 < n <= 128:
+                raise ValueError("prefix length must be 1..128")
+            info["home_prefix"] = (ip6_from_text(p), n)
+        except ValueError as e:
+            raise ValueError("config field 'home_prefix': %r is not addr/len (%s)" % (v, e))
+    return info
+
+
+class Bootstrap:
+    def __init__(self, cfg, mac, have_ip6, dns_servers, now, rand, dhcp_delay_ms=None, budget_ms=BUDGET_MS):
+        self.cfg = cfg
+        self.mac = mac
+        self.have_ip6 = have_ip6
+        self.dns_servers = list(dns_servers or ())
+        self.rand = rand
+        self.dhcp_delay_ms = dhcp_delay_ms
+        self.budget_ms = budget_ms
+        self.methods = list(cfg.get("bootstrap") or ("dhcpv6", "dns", "static"))
+        self.done = False
+        self.result = None
+        self.error = None
+        self.notes = []  # why each method that did not succeed did not
+        self.method = None
+        self._c = None
+        self._partial = None  # DHCPv6 info waiting for its HA FQDN to be resolved
+        self._deadline = None
+        self._start_next(now)
+
+    def _note(self, m, why):
+        self.notes.append("%s: %s" % (m, why))
+
+    def _start_next(self, now):
+        self._c = None
+        while self.methods:
+            m = self.methods.pop(0)
+            self.method = m
+            if m == "dhcpv6":
+                if not self.have_ip6:
+                    self._note(m, "no IPv6 on this link")
+                    continue
+                self._c = Dhcp6Client(self.mac, now, self.rand, self.dhcp_delay_ms)
+            elif m == "dns":
+                domain = self.cfg.get("domain")
+                if not domain or not self.dns_servers:
+                    self._note(m, "no domain configured" if not domain else "no DNS server on this link")
+                    continue
+                self._c = DnsClient(self.dns_servers, now, self.rand, domain=domain)
+            elif m == "static":
+                try:
+                    info = static_info(self.cfg)
+                except ValueError as e:
+                    self._note(m, str(e))
+                    continue
+                if info["ha"] or info["ha_ipv4"]:
+                    self._finish(info)
+                    return
+                self._note(m, "no 'ha' or 'ha_ipv4' in config")
+                continue
+            else:
+                self._note(m, "unknown method (use dhcpv6, dns, static)")
+                continue
+            self._deadline = now + self.budget_ms
+            return
+        self.done = True
+        self.method = None
+        self.error = "no home agent found: " + "; ".join(self.notes)
+
+    def _finish(self, info):
+        try:
+            fill = static_info(self.cfg)
+        except ValueError:
+            fill = None
+        info.setdefault("home_prefix", None)
+        info.setdefault("refresh_s", None)
+        if fill:
+            for k in ("home_prefix", "ha_ipv4"):
+                if not info.get(k) and fill[k]:
+                    info[k] = fill[k]
+        info["method"] = self.method
+        self.result = info
+        self.done = True
+        self._c = None
+
+    def get_timer(self):
+        if self.done:
+            return None
+        t = self._c.get_timer()
+        return self._deadline if t is None or t > self._deadline else t
+
+    def handle_timer(self, now):
+        if self.done:
+            return
+        if now >= self._deadline:
+            self._note(self.method, "no answer within %d ms" % self.budget_ms)
+            self._start_next(now)
+        else:
+            self._c.handle_timer(now)
+            self._check(now)
+
+    def datagrams_to_send(self, now):
+        """[(data, dst addr bytes, dst port, src port)]; src port 0 = any."""
+        if self.done:
+            return []
+        return self._c.datagrams_to_send(now)
+
+    def receive_datagram(self, data, src, sport, now):
+        """A UDP datagram for us (from port 547 or 53); anything else is ignored."""
+        if self.done:
+            return
+        c = self._c
+        if isinstance(c, Dhcp6Client) and sport == SERVER_PORT:
+            c.receive_datagram(data, now)
+        elif isinstance(c, DnsClient) and sport == DNS_PORT:
+            c.receive_datagram(data, src, now)
+        self._check(now)
+
+    def _check(self, now):
+        c = self._c
+        if not c.done:
+            return
+        if self._partial is not None:  # the HA FQDN lookup for a DHCPv6 answer
+            info, self._partial = self._partial, None
+            if c.result:
+                info["ha"], info["ha_ipv4"] = c.result["ha"], c.result["ha_ipv4"]
+                self._finish(info)
+            else:
+                self._note(self.method, "HA FQDN %s: %s" % (info["ha_fqdn"], c.error))
+                self._start_next(now)
+        elif c.result is None:
+            self._note(self.method, c.error)
+            self._start_next(now)
+        elif not c.result["ha"] and not c.result["ha_ipv4"] and self.dns_servers:
+            self._partial = c.result  # only the HA's name: resolve it
+            self._c = DnsClient(self.dns_servers, now, self.rand, name=c.result["ha_fqdn"])
+        elif c.result["ha"] or c.result["ha_ipv4"]:
+            self._finish(c.result)
+        else:
+            self._note(self.method, "only the HA name %s and no DNS server" % c.result["ha_fqdn"])
+            self._start_next(now)
