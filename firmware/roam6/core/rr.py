@@ -1,0 +1,625 @@
+"""Return routability and correspondent registration, MN side (RFC 6275 §5.2, §11.6-11.8). Sans-IO.
+
+Rules
+-----
+Everything that moves a correspondent's entry goes through `CNEntry._go(event)`, checked against
+TRANSITIONS below: one glance shows every state and what moves it (h11 `_state.py` style).
+Times are `now` in ms (CONTRACTS §10); addresses raw 16-byte values.
+
+Theory of operation
+-------------------
+A `CNEntry` is the binding update list entry for one CN. It holds two token halves:
+- home half: HoTI from the HoA (through the HA tunnel when away, `via="home"`), HoT back to the
+  HoA; the home keygen token does not depend on where the MN is, so it is reused after a move
+  while younger than MAX_TOKEN_LIFETIME, and renewed in the background before it gets that old;
+- care-of half: CoTI straight from the CoA (`via="direct"`), CoT back; good for that CoA only.
+Every (re)transmission of a HoTI/CoTI carries a fresh random cookie; only a HoT/CoT echoing the
+cookie of the latest one counts. With both tokens: Kbm = SHA1(home | care-of token), a BU (src
+CoA, Home Address option, Nonce Indices, Binding Authorization Data, lifetime <= 420 s, A bit)
+goes direct; the BA (RH2 = HoA) must carry an authenticator made with the same Kbm.
+Data may go direct (`route()`) only while the CN holds a binding for the current CoA. Back home,
+on an IPv4-only network, or when policy turns RO off, a binding the CN may still hold is
+deleted: BU lifetime 0 from the HoA (no HAO; through the tunnel when away), Kbm = SHA1(home
+token), the HoA as "CoA" in the MAC. Retransmissions back off 1 s .. 32 s; MAX_RO_FAILURE
+unanswered retries, or as many rejections (BA 136-138, Binding Error 1), give up: tunnel only
+until the next move or HOLDDOWN_MS. A Binding Error 2 (the CN has no RO) gives up for longer.
+No MH type goes to one CN more than MAX_UPDATE_RATE times a second: a send that would break the
+rate waits (its deadline becomes the time it may go).
+"""
+import struct
+
+from roam6 import crypto
+from roam6.compat import const
+from roam6.core import ro_policy
+from roam6.wire import consts as C
+from roam6.wire import mh as M
+from roam6.wire import mhopts as O
+from roam6.wire.ipv6 import build_ipv6
+
+MAX_RR_BINDING_LIFETIME_MS = const(420000)
+MAX_TOKEN_LIFETIME_MS = const(210000)
+MAX_UPDATE_RATE = const(3)  # messages of one MH type to one CN per second
+MAX_RO_FAILURE = const(3)
+INITIAL_TIMEOUT_MS = const(1000)  # INITIAL_BINDACK_TIMEOUT
+MAX_TIMEOUT_MS = const(32000)  # MAX_BINDACK_TIMEOUT
+REFRESH_MARGIN_MS = const(30000)  # re-run RR this long before the CN's binding ends
+TOKEN_MARGIN_MS = const(20000)  # renew the home token this long before it is too old
+HOLDDOWN_MS = const(60000)  # after giving up: tunnel only for this long (or until a move)
+NO_RO_HOLDDOWN_MS = const(600000)  # after Binding Error 2: the CN does not do RO
+MAX_CNS = const(8)
+
+IDLE = "IDLE"  # no binding wanted or possible; data through the HA tunnel
+RR = "RR"  # getting the tokens still missing (HoTI and/or CoTI outstanding)
+BU_SENT = "BU_SENT"  # BU sent, waiting for the BA
+BOUND = "BOUND"  # the CN accepted the BU; refresh before it ends
+DEREG = "DEREG"  # deleting the CN's binding (home token, then BU lifetime 0)
+FAILED = "FAILED"  # gave up: tunnel only until a move or the hold-down ends
+
+# events: START/MOVE/DEREGISTER/DROP come from location and policy, TOKENS/RETRY/GIVE_UP/
+# REFRESH/HOLD_OVER from timers, the rest from received messages.
+TRANSITIONS = {
+    IDLE: {"START": RR, "DEREGISTER": DEREG, "DROP": IDLE},
+    RR: {"TOKENS": BU_SENT, "MOVE": RR, "RETRY": RR, "BE_UNKNOWN": RR, "GIVE_UP": FAILED,
+         "BE_NO_RO": FAILED, "DEREGISTER": DEREG, "DROP": IDLE},
+    BU_SENT: {"BA_OK": BOUND, "BA_SEQ": BU_SENT, "RETRY": BU_SENT, "BA_NONCE": RR,
+              "TOKENS_OLD": RR, "MOVE": RR, "BE_UNKNOWN": RR, "BA_REJECT": FAILED,
+              "GIVE_UP": FAILED, "BE_NO_RO": FAILED, "DEREGISTER": DEREG, "DROP": IDLE},
+    BOUND: {"REFRESH": RR, "MOVE": RR, "BRR": RR, "BE_UNKNOWN": RR, "BE_NO_RO": FAILED,
+            "DEREGISTER": DEREG, "DROP": IDLE},
+    DEREG: {"TOKENS": DEREG, "RETRY": DEREG, "BA_SEQ": DEREG, "BA_NONCE": DEREG,
+            "TOKENS_OLD": DEREG, "BA_OK": IDLE, "BA_REJECT": IDLE, "BE_UNKNOWN": IDLE,
+            "GIVE_UP": IDLE, "BE_NO_RO": IDLE, "START": RR, "DROP": IDLE},
+    FAILED: {"HOLD_OVER": RR, "MOVE": RR, "DEREGISTER": DEREG, "DROP": IDLE},
+}
+
+
+class _Half:
+    """One half of return routability: the keygen token we hold and the test init in flight."""
+
+    def __init__(self):
+        self.token = None
+        self.index = 0
+        self.t = 0  # when the token arrived
+        self.addr = None  # the address the token is for (HoA, or the CoA of the CoTI)
+        self.cookie = None  # cookie of the latest init sent, None when none is in flight
+        self.sent_addr = None
+        self.next_tx = None
+        self.tries = 0
+        self.timeout = INITIAL_TIMEOUT_MS
+
+    def valid(self, now, addr):
+        return self.token is not None and self.addr == addr and now - self.t < MAX_TOKEN_LIFETIME_MS
+
+    def reset_tx(self):
+        self.cookie = None
+        self.next_tx = None
+        self.tries = 0
+        self.timeout = INITIAL_TIMEOUT_MS
+
+
+class CNEntry:
+    """The binding update list entry for one correspondent node."""
+
+    def __init__(self, mgr, cn, mode):
+        self.mgr = mgr
+        self.cn = cn
+        self.mode = mode
+        self.state = IDLE
+        self.home = _Half()
+        self.careof = _Half()
+        self.seq = struct.unpack(">H", mgr.rand(2))[0]
+        self.bu = None  # (seq, kbm, mac_coa, dereg, t_sent) of the BU waiting for its BA
+        self.bu_next = None
+        self.bu_tries = 0
+        self.bu_timeout = INITIAL_TIMEOUT_MS
+        self.bound_coa = None  # what the CN holds for us, as far as we know
+        self.bound_until = 0
+        self.maybe_bound_until = 0  # a binding may exist at the CN until then (BU sent, no BA seen)
+        self.refresh_at = None
+        self.failures = 0
+        self.hold_until = None
+        self.sent = {}  # MH type -> send times within the last second (MAX_UPDATE_RATE)
+        self.traffic = []  # times of the last AUTO_PACKETS data packets
+        self.last_traffic = None
+        self.rr_started = None
+        self.at_coa = None  # the CoA the current attempt is for
+
+    # ---- the state machine -------------------------------------------------------------
+    def _go(self, event):
+        nxt = TRANSITIONS[self.state].get(event)
+        if nxt is None:
+            raise RuntimeError("rr: event %s in state %s" % (event, self.state))
+        self.state = nxt
+
+    def _may(self, event):
+        return event in TRANSITIONS[self.state]
+
+    def wanted(self, now):
+        if self.mode == "always":
+            return True
+        if self.mode != "auto":
+            return False
+        t = self.traffic
+        if len(t) < ro_policy.AUTO_PACKETS or now - t[0] > ro_policy.AUTO_WINDOW_MS:
+            # keep a binding we have while the CN is still in use
+            return self.bound_coa is not None and self.last_traffic is not None and \
+                now - self.last_traffic < ro_policy.AUTO_IDLE_MS
+        return True
+
+    def note_traffic(self, now):
+        self.last_traffic = now
+        self.traffic.append(now)
+        if len(self.traffic) > ro_policy.AUTO_PACKETS:
+            self.traffic.pop(0)
+
+    def _begin(self, event, now):
+        """START/MOVE/HOLD_OVER: a fresh attempt at the current CoA; the home token is kept."""
+        self._go(event)
+        self.at_coa = self.mgr.coa
+        self.failures = 0
+        self.home.reset_tx()
+        self.careof.reset_tx()
+        self._cancel_bu()
+        self.rr_started = now
+
+    def _cancel_bu(self):
+        self.bu = None
+        self.bu_next = None
+        self.bu_tries = 0
+        self.bu_timeout = INITIAL_TIMEOUT_MS
+
+    def _unbind(self):
+        self.bound_coa = None
+        self.bound_until = 0
+        self.refresh_at = None
+
+    def _give_up(self, event, now, reason):
+        self._go(event)
+        self._unbind()
+        self._cancel_bu()
+        self.home.reset_tx()
+        self.careof.reset_tx()
+        if self.state == FAILED:
+            self.hold_until = now + (NO_RO_HOLDDOWN_MS if event == "BE_NO_RO" else HOLDDOWN_MS)
+        self.mgr._event("ro_failed" if self.state == FAILED else "ro_idle", self.cn, reason)
+
+    def _failure(self, now, reason):
+        """A rejection: count it; MAX_RO_FAILURE of them give up. Returns True if given up."""
+        self.failures += 1
+        if self.failures >= MAX_RO_FAILURE and self._may("GIVE_UP"):
+            self._give_up("GIVE_UP", now, reason)
+            return True
+        return False
+
+    def relocate(self, now):
+        """The MN moved, came home, or lost IPv6: decide what this CN's binding needs."""
+        m = self.mgr
+        if not m.home and m.coa is not None and self.wanted(now):
+            if self.state in (IDLE, DEREG):
+                self._begin("START", now)
+            elif self.at_coa != m.coa:
+                self._begin("MOVE", now)
+            return
+        if self.state == IDLE and now >= self.maybe_bound_until:
+            return
+        if now < self.maybe_bound_until:
+            if self.state != DEREG:
+                self._go("DEREGISTER")
+                self._unbind()
+                self._cancel_bu()
+                self.home.reset_tx()
+                self.careof.reset_tx()
+        elif self.state != IDLE:
+            self._give_up("DROP", now, "no route optimisation here")
+
+    # ---- rate limit and sending ----------------------------------------------------------
+    def _rate_wait(self, kind, now):
+        """0 if a message of this MH type may go now, else the time it may go."""
+        times = [t for t in self.sent.get(kind, ()) if now - t < 1000]
+        self.sent[kind] = times
+        if len(times) < MAX_UPDATE_RATE:
+            return 0
+        return times[0] + 1000
+
+    def _emit(self, kind, now, via, pkt):
+        self.sent[kind].append(now)
+        self.mgr._out.append((via, pkt))
+
+    def _send_init(self, half, kind, now):
+        """Send (or resend) a HoTI/CoTI with a fresh cookie. False when retries are used up."""
+        if half.next_tx is not None and now < half.next_tx:
+            return True
+        wait = self._rate_wait(kind, now)
+        if wait:
+            half.next_tx = wait
+            return True
+        if half.tries > MAX_RO_FAILURE:
+            return False
+        m = self.mgr
+        cookie = bytes(m.rand(8))
+        half.cookie = cookie
+        half.tries += 1
+        half.next_tx = now + half.timeout
+        half.timeout = min(half.timeout * 2, MAX_TIMEOUT_MS)
+        if kind == C.MH_HOTI:
+            half.sent_addr = m.hoa
+            mh = M.HomeTestInit(cookie).encode(src=m.hoa, dst=self.cn)
+            self._emit(kind, now, "home", build_ipv6(m.hoa, self.cn, C.NH_MH, mh))
+        else:
+            half.sent_addr = m.coa
+            mh = M.CareofTestInit(cookie).encode(src=m.coa, dst=self.cn)
+            self._emit(kind, now, "direct", build_ipv6(m.coa, self.cn, C.NH_MH, mh))
+        return True
+
+    def _send_bu(self, now, dereg):
+        """Send a BU with the tokens held (the caller checked them). False when retries are used up."""
+        if self.bu_next is not None and now < self.bu_next:
+            return True
+        wait = self._rate_wait(C.MH_BU, now)
+        if wait:
+            self.bu_next = wait
+            return True
+        if self.bu_tries > MAX_RO_FAILURE:
+            return False
+        m = self.mgr
+        self.seq = (self.seq + 1) & 0xFFFF
+        if dereg:
+            kbm = crypto.kbm(self.home.token, None)
+            coa, lifetime, coni = m.hoa, 0, 0
+        else:
+            kbm = crypto.kbm(self.home.token, self.careof.token)
+            coa, lifetime, coni = self.careof.addr, m.lifetime_units, self.careof.index
+        cn = self.cn
+
+        def mac(data):
+            return crypto.rr_authenticator(kbm, coa, cn, data)
+
+        bu = M.BindingUpdate(self.seq, C.BU_A, lifetime,
+                             [O.NonceIndices(self.home.index, coni), O.BindingAuthData(None)])
+        mh = bu.encode(src=m.hoa, dst=cn, mac=mac)
+        if dereg:
+            self._emit(C.MH_BU, now, "home", build_ipv6(m.hoa, cn, C.NH_MH, mh))
+        else:
+            self._emit(C.MH_BU, now, "direct", build_ipv6(coa, cn, C.NH_MH, mh, hao=m.hoa))
+            self.maybe_bound_until = max(self.maybe_bound_until, now + lifetime * 4000)
+        self.bu = (self.seq, kbm, coa, dereg, now)
+        self.bu_tries += 1
+        self.bu_next = now + self.bu_timeout
+        self.bu_timeout = min(self.bu_timeout * 2, MAX_TIMEOUT_MS)
+        return True
+
+    # ---- timers ---------------------------------------------------------------------------
+    def service(self, now):
+        """Do whatever is due at `now`: (re)transmissions, refreshes, expiry, hold-down."""
+        m = self.mgr
+        s = self.state
+        if self.bound_coa is not None and now >= self.bound_until:
+            self._unbind()
+        if s == BOUND:
+            if self.refresh_at is not None and now >= self.refresh_at:
+                if self.wanted(now) and m.coa is not None and not m.home:
+                    self._go("REFRESH")
+                    self.home.reset_tx()
+                    self.careof.reset_tx()
+                    self._cancel_bu()
+                    self.rr_started = now
+                    return self.service(now)
+                # auto mode and the CN went quiet: let the binding lapse (a move deletes it)
+                self._give_up("DROP", now, "idle")
+                return
+            # keep the home token fresh so that a move needs only the care-of half
+            h = self.home
+            if h.token is not None and now >= h.t + MAX_TOKEN_LIFETIME_MS - TOKEN_MARGIN_MS:
+                if not self._send_init(h, C.MH_HOTI, now):
+                    h.reset_tx()
+                    h.next_tx = self.refresh_at  # no more tries until the binding refresh
+        elif s == RR:
+            home_ok = self.home.valid(now, m.hoa)
+            careof_ok = self.careof.valid(now, m.coa)
+            if not home_ok and not self._send_init(self.home, C.MH_HOTI, now):
+                return self._give_up("GIVE_UP", now, "no HoT")
+            if not careof_ok and not self._send_init(self.careof, C.MH_COTI, now):
+                return self._give_up("GIVE_UP", now, "no CoT")
+            if home_ok and careof_ok:
+                self._go("TOKENS")
+                self.home.reset_tx()
+                self.careof.reset_tx()
+                self._send_bu(now, False)
+        elif s == BU_SENT:
+            if now >= self.bu_next:
+                if not (self.home.valid(now, m.hoa) and self.careof.valid(now, m.coa)):
+                    self._go("TOKENS_OLD")
+                    self._cancel_bu()
+                    return self.service(now)
+                self._go("RETRY")
+                if not self._send_bu(now, False):
+                    return self._give_up("GIVE_UP", now, "no BA")
+        elif s == DEREG:
+            if now >= self.maybe_bound_until:  # whatever the CN held has ended by itself
+                return self._give_up("DROP", now, "binding over")
+            if self.bu is not None:
+                if now >= self.bu_next:
+                    if not self.home.valid(now, m.hoa):
+                        self._cancel_bu()
+                        return self.service(now)
+                    self._go("RETRY")
+                    if not self._send_bu(now, True):
+                        return self._give_up("GIVE_UP", now, "no BA to deregistration")
+            elif self.home.valid(now, m.hoa):
+                self._go("TOKENS")
+                self.home.reset_tx()
+                self._send_bu(now, True)
+            elif not self._send_init(self.home, C.MH_HOTI, now):
+                return self._give_up("GIVE_UP", now, "no HoT")
+        elif s == FAILED:
+            if now >= self.hold_until:
+                if self.wanted(now) and m.coa is not None and not m.home:
+                    self._begin("HOLD_OVER", now)
+                    return self.service(now)
+                self._give_up("DROP", now, "hold-down over")
+
+    def deadline(self):
+        s = self.state
+        ts = []
+        if self.bound_coa is not None:
+            ts.append(self.bound_until)
+        if s == BOUND:
+            ts.append(self.refresh_at)
+            h = self.home
+            if h.token is not None:
+                ts.append(h.next_tx if h.next_tx is not None else
+                          h.t + MAX_TOKEN_LIFETIME_MS - TOKEN_MARGIN_MS)
+        elif s == RR:
+            ts.append(self.home.next_tx)
+            ts.append(self.careof.next_tx)
+            for h in (self.home, self.careof):  # a token we hold ages out
+                if h.token is not None:
+                    ts.append(h.t + MAX_TOKEN_LIFETIME_MS)
+        elif s == BU_SENT:
+            ts.append(self.bu_next)
+        elif s == DEREG:
+            ts.append(self.bu_next)
+            ts.append(self.home.next_tx)
+            ts.append(self.maybe_bound_until)
+        elif s == FAILED:
+            ts.append(self.hold_until)
+        ts = [t for t in ts if t is not None]
+        return min(ts) if ts else None
+
+    # ---- received messages -------------------------------------------------------------
+    def on_hot(self, now, msg, dst, rh2):
+        h = self.home
+        m = self.mgr
+        if h.cookie is None or msg.cookie != h.cookie or dst != m.hoa or rh2 is not None:
+            return False
+        h.token, h.index, h.t, h.addr = bytes(msg.token), msg.nonce_index, now, m.hoa
+        h.reset_tx()
+        self.service(now)
+        return True
+
+    def on_cot(self, now, msg, dst, rh2):
+        c = self.careof
+        m = self.mgr
+        if c.cookie is None or msg.cookie != c.cookie or rh2 is not None \
+                or dst != c.sent_addr or dst != m.coa:
+            return False
+        c.token, c.index, c.t, c.addr = bytes(msg.token), msg.nonce_index, now, dst
+        c.reset_tx()
+        self.service(now)
+        return True
+
+    def on_ba(self, now, msg, dst, rh2):
+        # a BA copies the BU's number, except status 135: it names the CN's last accepted one
+        if self.bu is None or (msg.seq != self.bu[0] and msg.status != C.BA_SEQ_OUT_OF_WINDOW):
+            return False
+        seq, kbm, coa, dereg, t_sent = self.bu
+        m = self.mgr
+        if dereg:
+            if dst != m.hoa or rh2 is not None:
+                return False
+        elif rh2 != m.hoa or dst != coa:
+            return False
+        st = msg.status
+        authed = _ba_auth_ok(msg, kbm, coa, self.cn)
+        if st < 128 or st == C.BA_SEQ_OUT_OF_WINDOW:
+            if not authed:
+                return False  # forged or garbled: as if it never came
+        if st < 128:
+            self._go("BA_OK")
+            self._cancel_bu()
+            self.failures = 0
+            if dereg:
+                self.maybe_bound_until = 0
+                self._unbind()
+                m._event("ro_dereg", self.cn, {"seq": seq})
+                return True
+            life = msg.lifetime * 4000
+            self.bound_coa = coa
+            self.bound_until = t_sent + life
+            self.maybe_bound_until = max(self.maybe_bound_until, self.bound_until)
+            self.refresh_at = t_sent + max(life - REFRESH_MARGIN_MS, life // 2)
+            m._event("ro_bound", self.cn, {"coa": coa, "seq": seq, "lifetime": msg.lifetime * 4,
+                                           "rr_ms": now - self.rr_started})
+            return True
+        if st == C.BA_SEQ_OUT_OF_WINDOW:
+            self.seq = msg.seq  # the CN's last accepted number; the resend goes one above
+            self._go("BA_SEQ")
+            self.bu_next = now
+            self.service(now)
+            return True
+        if st in (C.BA_EXPIRED_HOME_NONCE, C.BA_EXPIRED_COA_NONCE, C.BA_EXPIRED_NONCES):
+            if st != C.BA_EXPIRED_COA_NONCE:
+                self.home.token = None
+            if st != C.BA_EXPIRED_HOME_NONCE and not dereg:
+                self.careof.token = None
+            self._cancel_bu()
+            if not self._failure(now, "BA %d" % st):
+                self._go("BA_NONCE")
+                self.service(now)
+            return True
+        self._give_up("BA_REJECT", now, "BA %d" % st)
+        return True
+
+    def on_be(self, now, msg):
+        if msg.status == C.BE_UNKNOWN_BINDING:
+            if not self._may("BE_UNKNOWN"):
+                return True
+            self._unbind()
+            self.maybe_bound_until = 0
+            if self.state == DEREG:  # nothing left to delete
+                self._give_up("BE_UNKNOWN", now, "no binding at CN")
+                return True
+            self._cancel_bu()
+            if not self._failure(now, "Binding Error 1"):
+                self._go("BE_UNKNOWN")
+                self.rr_started = now
+                self.service(now)
+        elif msg.status == C.BE_UNKNOWN_MH_TYPE and self._may("BE_NO_RO"):
+            self._give_up("BE_NO_RO", now, "CN does not support route optimisation")
+        return True
+
+    def on_brr(self, now):
+        if self.state == BOUND:
+            self.refresh_at = now
+            self.service(now)
+        return True
+
+
+def _ba_auth_ok(msg, kbm, coa, cn):
+    """Check the BA's Binding Authorization Data (last option) against Kbm."""
+    raw = msg.raw
+    opts = msg.options
+    if not opts or not isinstance(opts[-1], O.BindingAuthData) or len(raw) < 24:
+        return False
+    auth = raw[len(raw) - 12:]
+    if bytes(auth) != bytes(opts[-1].authenticator):
+        return False
+    data = bytearray(raw[:len(raw) - 12])
+    data[4] = data[5] = 0
+    return _eq(crypto.rr_authenticator(kbm, coa, cn, data), auth)
+
+
+def _eq(a, b):
+    """Comparison that does not stop at the first differing byte."""
+    if len(a) != len(b):
+        return False
+    d = 0
+    for i in range(len(a)):
+        d |= a[i] ^ b[i]
+    return d == 0
+
+
+class RouteOptimizer:
+    """All CN entries of one home address, and the data-path decision.
+
+    Driver loop: `set_location` on every movement decision, `note_traffic` per data packet,
+    `receive` for every MH packet from a CN, `handle_timer` at `get_timer()`, and send what
+    `datagrams_to_send` returns: ("home", ipv6) = from the HoA (through the HA tunnel when away,
+    directly at home), ("direct", ipv6) = on the access network. `route(cn, now)` is the CoA to
+    send data from (with a Home Address option; the CN answers with RH2) or None: the tunnel.
+    """
+
+    def __init__(self, hoa, policy=None, rand=None, lifetime_s=420):
+        if rand is None:
+            import os
+            rand = os.urandom
+        self.hoa = bytes(hoa)
+        self.policy = policy or ro_policy.RoPolicy()
+        self.rand = rand
+        self.lifetime_units = min(lifetime_s, MAX_RR_BINDING_LIFETIME_MS // 1000) // 4
+        self.coa = None
+        self.home = True
+        self.entries = {}
+        self._out = []
+        self._events = []
+
+    def _event(self, name, cn, info):
+        self._events.append((name, cn, info))
+
+    def set_location(self, now, coa=None, home=False):
+        """coa: the IPv6 care-of address (16 bytes), None on an IPv4-only network; home: at home."""
+        self.coa = bytes(coa) if coa is not None and len(coa) == 16 else None
+        self.home = home
+        for e in list(self.entries.values()):
+            e.relocate(now)
+            e.service(now)
+
+    def note_traffic(self, now, cn):
+        """A data packet to or from cn: creates its entry and starts RO when policy wants it."""
+        cn = bytes(cn)
+        e = self.entries.get(cn)
+        if e is None:
+            mode = self.policy.mode(cn)
+            if mode == "never":
+                return
+            if len(self.entries) >= MAX_CNS and not self._evict():
+                return
+            e = self.entries[cn] = CNEntry(self, cn, mode)
+        e.note_traffic(now)
+        if e.state == IDLE and not self.home and self.coa is not None and e.wanted(now):
+            e.relocate(now)
+            e.service(now)
+
+    def _evict(self):
+        for cn, e in self.entries.items():
+            if e.state == IDLE and e.bound_coa is None:
+                del self.entries[cn]
+                return True
+        return False
+
+    def route(self, cn, now):
+        e = self.entries.get(bytes(cn))
+        if e is None or e.bound_coa is None or e.bound_coa != self.coa or self.home:
+            return None
+        if now >= e.bound_until:
+            return None
+        return e.bound_coa
+
+    def receive(self, now, src, dst, mh, rh2=None):
+        """A mobility header from the network (src/dst of the packet, rh2 = address of a type 2
+        routing header or None). Returns True if it was for return routability/RO."""
+        e = self.entries.get(bytes(src))
+        if e is None:
+            return False
+        try:
+            msg = M.decode_mh(mh)
+        except ValueError:
+            return False
+        dst = bytes(dst)
+        if rh2 is not None:
+            rh2 = bytes(rh2)
+        if isinstance(msg, M.CareofTest):  # (a subclass of HomeTest: test it first)
+            return e.on_cot(now, msg, dst, rh2)
+        if isinstance(msg, M.HomeTest):
+            return e.on_hot(now, msg, dst, rh2)
+        if isinstance(msg, M.BindingAck):
+            return e.on_ba(now, msg, dst, rh2)
+        if isinstance(msg, M.BindingError):
+            if bytes(msg.home_address) != self.hoa:
+                return False
+            return e.on_be(now, msg)
+        if isinstance(msg, M.BindingRefreshRequest):
+            return e.on_brr(now)
+        return False
+
+    def datagrams_to_send(self, now):
+        out = self._out
+        self._out = []
+        return out
+
+    def get_timer(self):
+        best = None
+        for e in self.entries.values():
+            d = e.deadline()
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
+
+    def handle_timer(self, now):
+        for e in list(self.entries.values()):
+            e.service(now)
+
+    def next_event(self):
+        if self._events:
+            return self._events.pop(0)
+        return None

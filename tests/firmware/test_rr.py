@@ -1,0 +1,407 @@
+"""Return routability, MN side (roam6.core.rr): PROTOCOLS.md §10.3 vectors and virtual-clock runs
+against the RFC-formula peer in rr_peer.py. Times are ms."""
+from roam6.core import rr
+from roam6.core.ro_policy import RoPolicy, policy_from_config
+from roam6.wire import mh as M
+from roam6.wire import mhopts as O
+from roam6.wire.ipv6 import decode_ipv6
+from rr_peer import CN, COA, COA2, HOA, Peer
+from support import raises, unhex
+
+BU_PACKET = ("6000000000383c4020010db800020000000000000000020020010db8000300000000000000000300"
+             "870201020000c91020010db80001000000000000000001003b030500e269000180000069040400050006050c"
+             "1f546d90e3044a169eec9b03")
+BA_PACKET = ("6000000000382b4020010db800030000000000000000030020010db8000200000000000000000200"
+             "870202010000000020010db80001000000000000000001003b0306005761000000010069010400000000050c"
+             "8448ed2faf4ad55158c5b229")
+DEREG_MH = "3b030500d5ad000280000000040400050000050cd4632e23d0ecc43c6ff9f96f"
+
+
+class Rand:
+    """Deterministic os.urandom stand-in: the first 2-byte draw (the BU sequence seed) is 0."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, k):
+        self.n += 1
+        if k == 2 and self.n == 1:
+            return b"\0\0"
+        return bytes([(self.n * 7 + i) & 0xFF for i in range(k)])
+
+
+def new_mn(mode="always", coa=COA):
+    mn = rr.RouteOptimizer(HOA, RoPolicy(mode), rand=Rand())
+    mn.set_location(0, coa=coa, home=False)
+    return mn
+
+
+def exchange(mn, peer, now, rounds=6):
+    """Let MN and peer talk at time `now` until nothing more is sent."""
+    for _ in range(rounds):
+        out = mn.datagrams_to_send(now)
+        if not out:
+            return
+        for src, dst, mh, rh2 in peer.feed(out):
+            mn.receive(now, src, dst, mh, rh2)
+
+
+def bind(mn, peer, now=0):
+    mn.note_traffic(now, CN)
+    exchange(mn, peer, now)
+    assert mn.entries[CN].state == rr.BOUND, mn.entries[CN].state
+
+
+def events(mn):
+    out = []
+    while True:
+        e = mn.next_event()
+        if e is None:
+            return out
+        out.append(e)
+
+
+def test_vectors_bu_and_ba_through_the_mn():
+    mn = new_mn()
+    mn.note_traffic(0, CN)
+    out = mn.datagrams_to_send(0)
+    assert [v for v, _ in out] == ["home", "direct"]  # HoTI through the HA, CoTI direct
+    hoti, coti = decode_ipv6(out[0][1]), decode_ipv6(out[1][1])
+    assert (hoti.src, hoti.dst, hoti.hao) == (HOA, CN, None)
+    assert (coti.src, coti.dst, coti.hao) == (COA, CN, None)
+    c1 = M.decode_mh(bytes(hoti.payload)).cookie
+    c2 = M.decode_mh(bytes(coti.payload)).cookie
+    # HoT/CoT with the §10.3 tokens (nonce indices 5 and 6)
+    hot = M.HomeTest(5, c1, unhex("c71a754160cffb9a")).encode(src=CN, dst=HOA)
+    cot = M.CareofTest(6, c2, unhex("e24f4365fdaeafa7")).encode(src=CN, dst=COA)
+    assert mn.receive(10, CN, HOA, hot)
+    assert mn.datagrams_to_send(10) == []  # still missing the care-of token
+    assert mn.receive(20, CN, COA, cot)
+    out = mn.datagrams_to_send(20)
+    assert out == [("direct", unhex(BU_PACKET))]
+    assert mn.route(CN, 20) is None  # no BA yet
+    ba = decode_ipv6(unhex(BA_PACKET))
+    assert mn.receive(30, ba.src, ba.dst, bytes(ba.payload), ba.rh2)
+    assert mn.entries[CN].state == rr.BOUND
+    assert mn.route(CN, 31) == COA
+    ev = events(mn)
+    assert ev[0][0] == "ro_bound" and ev[0][2]["rr_ms"] == 30 and ev[0][2]["lifetime"] == 420
+
+
+def test_vector_deregistration_from_home():
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    assert peer.last_bu[2].seq == 1
+    mn.set_location(5000, coa=HOA, home=True)  # home token (5 s old) is reused: no HoTI
+    out = mn.datagrams_to_send(5000)
+    assert len(out) == 1 and out[0][0] == "home"
+    p = decode_ipv6(out[0][1])
+    assert (p.src, p.dst, p.hao) == (HOA, CN, None)
+    assert bytes(p.payload) == unhex(DEREG_MH)
+    assert mn.route(CN, 5000) is None
+    for src, dst, mh, rh2 in peer.feed(out):
+        assert rh2 is None and dst == HOA
+        assert mn.receive(5001, src, dst, mh, rh2)
+    assert mn.entries[CN].state == rr.IDLE
+    assert [e[0] for e in events(mn)] == ["ro_bound", "ro_dereg"]
+
+
+def test_retransmissions_use_fresh_cookies_and_back_off_then_give_up():
+    mn = new_mn()
+    mn.note_traffic(0, CN)
+    cookies, times = [], []
+    now = 0
+    while mn.entries[CN].state != rr.FAILED:
+        for via, pkt in mn.datagrams_to_send(now):
+            msg = M.decode_mh(bytes(decode_ipv6(pkt).payload))
+            if type(msg) is M.HomeTestInit:
+                cookies.append(msg.cookie)
+                times.append(now)
+        now = mn.get_timer()
+        mn.handle_timer(now)
+    assert times == [0, 1000, 3000, 7000]  # 1 + MAX_RO_FAILURE transmissions, 1 s doubling
+    assert len(set(cookies)) == 4
+    assert mn.entries[CN].state == rr.FAILED and now == 15000
+    assert [e[0] for e in events(mn)] == ["ro_failed"]
+    assert mn.route(CN, now) is None
+    # hold-down over: it tries again
+    mn.handle_timer(now + rr.HOLDDOWN_MS)
+    assert mn.entries[CN].state == rr.RR
+    assert len(mn.datagrams_to_send(now + rr.HOLDDOWN_MS)) == 2
+
+
+def test_answer_to_an_older_cookie_is_ignored():
+    mn = new_mn()
+    peer = Peer()
+    mn.note_traffic(0, CN)
+    first = mn.datagrams_to_send(0)
+    answers = peer.feed(first)
+    mn.handle_timer(1000)  # retransmission: fresh cookies
+    assert len(mn.datagrams_to_send(1000)) == 2
+    for src, dst, mh, rh2 in answers:  # the answers to the first cookies arrive late
+        assert not mn.receive(1100, src, dst, mh, rh2)
+    assert mn.entries[CN].home.token is None and mn.entries[CN].careof.token is None
+
+
+def test_move_redoes_only_the_careof_half_and_reuses_the_home_token():
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    home_tok = mn.entries[CN].home.token
+    peer.seen = []
+    peer.coni = 5  # the CN moved on to another nonce meanwhile
+    mn.set_location(60000, coa=COA2)
+    assert mn.route(CN, 60000) is None  # old CoA: tunnel until the new BA
+    exchange(mn, peer, 60000)
+    assert peer.kinds() == ["CareofTestInit", "BindingUpdate"]
+    via, p, bu = peer.seen[1]
+    assert p.src == COA2 and p.hao == HOA and via == "direct"
+    assert bu.find(O.NonceIndices).home == 5 and bu.find(O.NonceIndices).careof == 5
+    assert mn.entries[CN].home.token == home_tok
+    assert mn.route(CN, 60001) == COA2
+    ev = events(mn)
+    assert ev[-1][0] == "ro_bound" and ev[-1][2]["coa"] == COA2 and ev[-1][2]["rr_ms"] == 0
+
+
+def test_move_after_token_lifetime_redoes_both_halves():
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    e = mn.entries[CN]
+    # the background renewal of the home token goes unanswered
+    t = rr.MAX_TOKEN_LIFETIME_MS - rr.TOKEN_MARGIN_MS
+    mn.handle_timer(t)
+    assert [M.decode_mh(bytes(decode_ipv6(p).payload)).__class__.__name__
+            for _, p in mn.datagrams_to_send(t)] == ["HomeTestInit"]
+    assert e.state == rr.BOUND and mn.route(CN, t) == COA  # data stays direct meanwhile
+    peer.seen = []
+    now = rr.MAX_TOKEN_LIFETIME_MS + 1
+    mn.set_location(now, coa=COA2)
+    exchange(mn, peer, now)
+    assert sorted(peer.kinds()) == ["BindingUpdate", "CareofTestInit", "HomeTestInit"]
+    assert e.state == rr.BOUND and mn.route(CN, now) == COA2
+
+
+def test_home_token_renewed_in_background_so_refresh_needs_careof_only():
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    t = rr.MAX_TOKEN_LIFETIME_MS - rr.TOKEN_MARGIN_MS
+    assert mn.get_timer() == t
+    mn.handle_timer(t)
+    peer.seen = []
+    exchange(mn, peer, t)
+    assert peer.kinds() == ["HomeTestInit"]
+    assert mn.entries[CN].home.t == t
+    t2 = t + rr.MAX_TOKEN_LIFETIME_MS - rr.TOKEN_MARGIN_MS  # and again before that one ages
+    assert mn.get_timer() == t2
+    mn.handle_timer(t2)
+    exchange(mn, peer, t2)
+    # binding refresh before the 420 s lifetime ends: CoTI + BU only
+    refresh = 420000 - rr.REFRESH_MARGIN_MS
+    assert mn.get_timer() == refresh
+    peer.seen = []
+    mn.handle_timer(refresh)
+    exchange(mn, peer, refresh)
+    assert peer.kinds() == ["CareofTestInit", "BindingUpdate"]
+    assert mn.route(CN, 420001) == COA  # refreshed: still direct past the first lifetime
+
+
+def test_ba_expired_nonce_statuses_redo_the_right_halves():
+    for status, redo in ((136, ["HomeTestInit"]), (137, ["CareofTestInit"]),
+                         (138, ["HomeTestInit", "CareofTestInit"])):
+        mn = new_mn()
+        peer = Peer()
+        peer.status = status
+        mn.note_traffic(0, CN)
+        exchange(mn, peer, 0, rounds=2)  # inits -> tokens -> BU -> BA status
+        assert mn.entries[CN].state == rr.RR, status
+        peer.seen = []
+        peer.status = 0
+        exchange(mn, peer, 0)
+        assert sorted(peer.kinds()) == sorted(redo + ["BindingUpdate"]), (status, peer.kinds())
+        assert mn.entries[CN].state == rr.BOUND
+
+
+def test_repeated_expired_nonces_give_up_after_max_ro_failure():
+    mn = new_mn()
+    peer = Peer()
+    peer.status = 138
+    mn.note_traffic(0, CN)
+    now = 0
+    while now < 5000 and mn.entries[CN].state != rr.FAILED:
+        exchange(mn, peer, now)
+        now += 400  # the rate limit holds back the 4th BU in the same second
+        mn.handle_timer(now)
+    assert mn.entries[CN].state == rr.FAILED
+    assert peer.kinds().count("BindingUpdate") == rr.MAX_RO_FAILURE
+    assert mn.route(CN, now) is None
+
+
+def test_rate_limit_three_per_second_per_type():
+    mn = new_mn()
+    mn.note_traffic(0, CN)
+    sent = []
+    addrs = [COA, COA2]
+    for i in range(10):  # ten moves within 900 ms
+        now = i * 100
+        mn.set_location(now, coa=addrs[i % 2])
+        for via, pkt in mn.datagrams_to_send(now):
+            msg = M.decode_mh(bytes(decode_ipv6(pkt).payload))
+            sent.append((now, type(msg).__name__))
+    cotis = [t for t, k in sent if k == "CareofTestInit"]
+    assert len(cotis) == 3 and cotis == [0, 100, 200], cotis
+    # the held-back CoTI goes as soon as the window allows it
+    assert mn.get_timer() == 1000
+    mn.handle_timer(1000)
+    out = [type(M.decode_mh(bytes(decode_ipv6(p).payload))).__name__ for _, p in mn.datagrams_to_send(1000)]
+    assert "CareofTestInit" in out
+
+
+def test_binding_error_1_falls_back_to_the_tunnel_and_reruns_rr():
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    assert mn.route(CN, 100) == COA
+    src, dst, mh, rh2 = peer.be(HOA)
+    assert mn.receive(100, src, dst, mh, rh2)
+    assert mn.route(CN, 100) is None
+    assert mn.entries[CN].state == rr.BU_SENT  # tokens still valid: a new BU at once
+    peer.seen = []
+    exchange(mn, peer, 100)
+    assert peer.kinds() == ["BindingUpdate"]
+    assert mn.route(CN, 101) == COA
+    # a Binding Error for another home address is not ours
+    src, dst, mh, rh2 = peer.be(COA)
+    assert not mn.receive(200, src, dst, mh, rh2)
+
+
+def test_binding_error_2_means_no_ro_with_that_cn():
+    mn = new_mn()
+    peer = Peer()
+    mn.note_traffic(0, CN)
+    mn.datagrams_to_send(0)
+    src, dst, mh, rh2 = peer.be(HOA, status=2)
+    assert mn.receive(10, src, dst, mh, rh2)
+    assert mn.entries[CN].state == rr.FAILED
+    assert mn.get_timer() == 10 + rr.NO_RO_HOLDDOWN_MS
+
+
+def test_forged_ba_is_ignored_and_the_bu_retransmitted_with_a_new_seq():
+    mn = new_mn()
+    peer = Peer()
+    peer.status = None
+    mn.note_traffic(0, CN)
+    for src, dst, mh, rh2 in peer.feed(mn.datagrams_to_send(0)):
+        mn.receive(0, src, dst, mh, rh2)
+    p = decode_ipv6(mn.datagrams_to_send(0)[0][1])
+    bu = M.decode_mh(bytes(p.payload))
+    hoa, coa, kbm = peer.bu_kbm(p, bu)
+    src, dst, mh, rh2 = peer.ba(hoa, coa, kbm, bu.seq, 0, bu.lifetime, forge=True)
+    assert not mn.receive(5, src, dst, mh, rh2)
+    assert mn.entries[CN].state == rr.BU_SENT and mn.route(CN, 5) is None
+    # BA for a sequence number never sent: ignored too
+    src, dst, mh, rh2 = peer.ba(hoa, coa, kbm, (bu.seq + 7) & 0xFFFF, 0, bu.lifetime)
+    assert not mn.receive(6, src, dst, mh, rh2)
+    mn.handle_timer(1000)
+    bu2 = M.decode_mh(bytes(decode_ipv6(mn.datagrams_to_send(1000)[0][1]).payload))
+    assert bu2.seq == (bu.seq + 1) & 0xFFFF
+
+
+def test_seq_out_of_window_resends_above_the_cns_number():
+    mn = new_mn()
+    peer = Peer()
+    peer.status = None
+    mn.note_traffic(0, CN)
+    for a in peer.feed(mn.datagrams_to_send(0)):
+        mn.receive(0, *a)
+    p = decode_ipv6(mn.datagrams_to_send(0)[0][1])
+    bu = M.decode_mh(bytes(p.payload))
+    hoa, coa, kbm = peer.bu_kbm(p, bu)
+    # a BA 135 names the CN's last accepted number (RFC 6275 §9.5.1); unauthenticated: ignored
+    assert not mn.receive(1, *peer.ba(hoa, coa, kbm, 500, 135, 0, forge=True))
+    assert mn.receive(1, *peer.ba(hoa, coa, kbm, 500, 135, 0))
+    bu2 = M.decode_mh(bytes(decode_ipv6(mn.datagrams_to_send(1)[0][1]).payload))
+    assert bu2.seq == 501
+    assert mn.entries[CN].state == rr.BU_SENT
+
+
+def test_privacy_never_sends_nothing_and_keeps_the_tunnel():
+    mn = rr.RouteOptimizer(HOA, policy_from_config({"default": "always", "cns": {
+        "2001:db8:3::300": "never"}}), rand=Rand())
+    mn.set_location(0, coa=COA)
+    for t in range(0, 20000, 100):
+        mn.note_traffic(t, CN)
+        assert mn.datagrams_to_send(t) == []
+        assert mn.route(CN, t) is None
+    assert mn.get_timer() is None and CN not in mn.entries
+
+
+def test_auto_waits_for_a_busy_cn():
+    mn = new_mn("auto")
+    for t in (0, 3000, 6000, 9000):
+        mn.note_traffic(t, CN)
+        assert mn.datagrams_to_send(t) == []
+    mn.note_traffic(9500, CN)  # 5 packets within 10 s
+    assert len(mn.datagrams_to_send(9500)) == 2
+
+
+def test_auto_lets_a_quiet_cns_binding_lapse():
+    mn = new_mn("auto")
+    peer = Peer()
+    for t in range(5):
+        mn.note_traffic(t, CN)
+    exchange(mn, peer, 4)
+    assert mn.entries[CN].state == rr.BOUND
+    t = 420000 - rr.REFRESH_MARGIN_MS + 4
+    mn.handle_timer(rr.MAX_TOKEN_LIFETIME_MS - rr.TOKEN_MARGIN_MS + 4)
+    mn.datagrams_to_send(t)
+    mn.handle_timer(t)  # no traffic for far longer than AUTO_IDLE_MS: no refresh
+    assert mn.entries[CN].state == rr.IDLE
+    assert mn.datagrams_to_send(t) == []
+    # moving while the CN may still hold the old binding: delete it (through the tunnel)
+    mn.set_location(t + 1000, coa=COA2)
+    out = mn.datagrams_to_send(t + 1000)
+    kinds = [type(M.decode_mh(bytes(decode_ipv6(p).payload))).__name__ for _, p in out]
+    assert mn.entries[CN].state == rr.DEREG and kinds == ["HomeTestInit"]
+
+
+def test_ipv4_only_network_deletes_the_binding_through_the_tunnel():
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    peer.seen = []
+    mn.set_location(1000, coa=b"\xc0\x00\x02\x64")  # an IPv4 CoA
+    assert mn.route(CN, 1000) is None
+    exchange(mn, peer, 1000)
+    assert peer.kinds() == ["BindingUpdate"]
+    via, p, bu = peer.seen[0]
+    assert via == "home" and p.src == HOA and p.hao is None and bu.lifetime == 0
+    assert mn.entries[CN].state == rr.IDLE
+    mn.note_traffic(2000, CN)
+    assert mn.datagrams_to_send(2000) == []
+
+
+def test_policy_config_errors_name_the_field():
+    assert policy_from_config(None).mode(CN) == "auto"
+    p = policy_from_config({"default": "never", "cns": {"2001:db8:3::300": "always"}})
+    assert p.mode(CN) == "always" and p.mode(COA) == "never"
+    e = raises(ValueError, policy_from_config, {"default": "sometimes"})
+    assert "ro.default" in str(e) and "sometimes" in str(e)
+    e = raises(ValueError, policy_from_config, {"cns": {"not-an-address": "never"}})
+    assert "ro.cns" in str(e) and "not-an-address" in str(e)
+    e = raises(ValueError, policy_from_config, {"cns": {"2001:db8::1": "maybe"}})
+    assert "2001:db8::1" in str(e)
+    e = raises(ValueError, policy_from_config, {"defualt": "auto"})
+    assert "defualt" in str(e)
+
+
+def test_garbage_never_raises():
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    for junk in (b"", b"\x3b", b"\x3b\x00\x03\x00\x00\x00\x00\x00", bytes(range(40)),
+                 b"\x3b\x05\x06\x00" + bytes(44)):
+        assert mn.receive(10, CN, COA, junk, HOA) is False
+    assert mn.route(CN, 10) == COA
