@@ -1,0 +1,41 @@
+"""`roam6 flash`: put MicroPython on a board (esptool for ESP32, UF2 copy for RP2040)."""
+from . import boards, flash
+from .errors import UserError
+
+
+def register(sub):
+    p = sub.add_parser("flash", help="write MicroPython to a board (ESP32: esptool; RP2040: UF2 to BOOTSEL)",
+                       description="ESP32: erase and write the MicroPython .bin with esptool (chip, offset and baud "
+                                   "from boards/esp32/board.json). RP2040: validate the .uf2 and copy it to the "
+                                   "board's BOOTSEL drive. The image is checked before anything is touched.")
+    p.add_argument("--board", required=True, help="board name: " + ", ".join(boards.board_names()))
+    p.add_argument("--firmware", required=True, metavar="FILE", help="MicroPython .bin (ESP32) or .uf2 (RP2040)")
+    p.add_argument("--port", help="ESP32: the serial port, e.g. /dev/ttyUSB0")
+    p.add_argument("--baud", type=int, help="ESP32: override the board's baud rate (slow cables: 115200)")
+    p.add_argument("--no-erase", action="store_true", help="ESP32: write without erasing the whole flash first")
+    p.add_argument("--drive", help="RP2040: the mounted BOOTSEL drive (default: found by its INFO_UF2.TXT)")
+    p.add_argument("--check", action="store_true", help="only check the image; touch no port or drive")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    board = boards.load_board(args.board)
+    method = board["flash"].get("method")
+    fl = board["flash"]
+    if method == "esptool":
+        if args.check:
+            from . import images
+            info = images.check_esp_image(args.firmware, int(fl["chip_id"]), fl["chip"].upper())
+            print("%s: a valid %s image, %d segments, %d bytes" % (args.firmware, fl["chip"].upper(), info["segments"], info["size"]))
+            return 0
+        flash.flash_esp32(board, args.port, args.firmware, baud=args.baud, erase=False if args.no_erase else None)
+        return 0
+    if method == "uf2":
+        if args.check:
+            from . import images
+            info = images.check_uf2(args.firmware, int(fl["uf2_family_id"], 0), "RP2040")
+            print("%s: a valid RP2040 UF2, %d blocks, %d bytes" % (args.firmware, info["blocks"], info["bytes"]))
+            return 0
+        flash.flash_rp2040(board, args.firmware, drive=args.drive)
+        return 0
+    raise UserError("board %s has nothing to flash" % board["name"], hint=fl.get("hint"))
