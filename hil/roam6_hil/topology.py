@@ -233,10 +233,10 @@ class Bench:
     def detach(self):
         """Disassociate: the board loses carrier and the addresses/routes of the old network (as a
         Wi-Fi station's stack drops them). Returns time.monotonic() when done."""
-        self.ns.batch("air", ["link set dev board down", "link set dev board nomaster"])
-        self.ns.batch("board", ["-6 addr flush dev wlan0 scope global", "-4 addr flush dev wlan0",
-                                "-6 route flush dev wlan0 proto ra", "-6 route flush dev wlan0 proto static",
-                                "-4 route flush dev wlan0"], check=False)
+        self.ns.batch("air", ["link set dev board down nomaster"])
+        # one `ip` process: every line family-neutral (route flush = IPv4; ::/0 = the IPv6 default)
+        self.ns.batch("board", ["addr flush dev wlan0 scope global", "route flush dev wlan0",
+                                "route del ::/0 dev wlan0", "route del ::/0 dev wlan0"], check=False)
         self.network = None
         return time.monotonic()
 
@@ -258,9 +258,9 @@ class Bench:
             cmds = []
             s = STATIC[net]
             if s["v6"]:
-                cmds += ["-6 addr add %s dev wlan0 nodad" % s["v6"][0], "-6 route replace default via %s dev wlan0" % s["v6"][1]]
+                cmds += ["addr add %s dev wlan0 nodad" % s["v6"][0], "route replace ::/0 via %s dev wlan0" % s["v6"][1]]
             if s["v4"]:
-                cmds += ["-4 addr add %s dev wlan0" % s["v4"][0], "-4 route replace default via %s dev wlan0" % s["v4"][1]]
+                cmds += ["addr add %s dev wlan0" % s["v4"][0], "route replace 0.0.0.0/0 via %s dev wlan0" % s["v4"][1]]
             self.ns.batch("board", cmds)
             stamps["addr"] = time.monotonic()
         self.network = net

@@ -1,0 +1,137 @@
+"""Roaming the board between networks, the way a Wi-Fi station re-associates, and stamping when
+its new address became usable.
+
+  static  the address is assigned at the instant of the roam (what mobility itself costs)
+  auto    SLAAC from radvd's router advertisements, and busybox udhcpc for IPv4, as a board's
+          network stack would do it
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+from .topology import NETWORKS
+
+NET_FAMILIES = {"apA": {6}, "apB": {4}, "apC": {4, 6}, "home": {6}}
+IFA_F_TENTATIVE, IFA_F_DADFAILED = 0x40, 0x08
+
+# udhcpc calls this with $1 = deconfig|bound|renew|leasefail; our own, because Debian's default
+# script rewrites /etc/resolv.conf (shared with the root namespace)
+UDHCPC_SCRIPT = """#!/bin/sh
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface" ;;
+  bound|renew)
+    ip -4 addr replace "$ip/$mask" dev "$interface"
+    [ -n "$router" ] && ip -4 route replace default via "${router%% *}" dev "$interface"
+    ;;
+esac
+exit 0
+"""
+
+
+def families_for(transports):
+    """Address families a board with these transports can use."""
+    fams = set()
+    for t in transports:
+        fams.add(4 if t == "udp4" else 6)
+    return fams
+
+
+def networks_for(transports):
+    """The access networks (in roaming order) a board with these transports can use."""
+    fams = families_for(transports)
+    return [n for n in ("apA", "apB", "apC") if NET_FAMILIES[n] & fams]
+
+
+class Roamer:
+    def __init__(self, bench, addressing="static", families=(4, 6)):
+        if addressing not in ("static", "auto"):
+            raise ValueError("addressing must be static or auto")
+        self.bench = bench
+        self.addressing = addressing
+        self.families = set(families)
+        self.events = []              # addrwatch events (dicts with "t")
+        self._cond = threading.Condition()
+        self._watch = None
+        self._dhcp = None
+        if addressing == "static":
+            # the address comes from the bench at the instant of the roam, not from RAs
+            bench.ns.sysctls("board", [("net.ipv6.conf.wlan0.accept_ra", 0), ("net.ipv6.conf.wlan0.autoconf", 0)])
+        self.script = bench.path("udhcpc.sh")
+        with open(self.script, "w") as f:
+            f.write(UDHCPC_SCRIPT)
+        os.chmod(self.script, 0o755)
+
+    def start(self, timeout=5.0):
+        import subprocess
+        self._watch = self.bench.popen("board", [sys.executable, "-u", "-m", "roam6_hil.addrwatch", "wlan0"],
+                                       stdout=subprocess.PIPE, text=True)
+        first = self._watch.stdout.readline()
+        if not first.startswith("{"):
+            raise RuntimeError("address watcher did not start: %r" % first)
+        threading.Thread(target=self._reader, daemon=True).start()
+        return self
+
+    def _reader(self):
+        for line in self._watch.stdout:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            with self._cond:
+                self.events.append(ev)
+                self._cond.notify_all()
+
+    def _wait_addr(self, since, fams, timeout):
+        """First usable global address of a family in `fams` announced after `since`."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for ev in self.events:
+                    if ev["t"] < since or ev["ev"] != "addr" or not ev["added"] or ev["family"] not in fams:
+                        continue
+                    if ev["family"] == 6 and (ev["addr"].startswith("fe80") or ev["flags"] & (IFA_F_TENTATIVE | IFA_F_DADFAILED)):
+                        continue
+                    return ev
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def _stop_dhcp(self):
+        if self._dhcp is not None:
+            self.bench.ns.stop(self._dhcp, grace=0.2)
+            self.bench.ns.procs.remove(self._dhcp)
+            self._dhcp = None
+
+    def roam(self, net, timeout=5.0):
+        """Move the board to `net`. Returns a dict of time.monotonic() stamps: t_down (link lost),
+        t_link_up (associated), t_addr (an address the board can use is there; None if none came
+        within `timeout`), and addr (that address)."""
+        if net not in NETWORKS:
+            raise ValueError("unknown network %r" % net)
+        self._stop_dhcp()
+        t_down = time.monotonic()
+        if self.bench.network is not None:
+            self.bench.detach()
+        st = self.bench.attach(net, addressing="static" if self.addressing == "static" else "none")
+        out = {"net": net, "t_down": t_down, "t_link_up": st["link_up"], "t_addr": st.get("addr"), "addr": None}
+        fams = NET_FAMILIES[net] & self.families
+        if self.addressing == "auto" and 4 in fams:
+            self._dhcp = self.bench.popen("board", ["busybox", "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1",
+                                                    "-i", "wlan0", "-s", self.script],
+                                          stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
+        ev = self._wait_addr(st["link_up"] if self.addressing == "auto" else t_down, fams, timeout)
+        if ev:
+            out["addr"] = ev["addr"]
+            if self.addressing == "auto":
+                out["t_addr"] = ev["t"]
+        elif self.addressing == "auto":
+            out["t_addr"] = None
+        return out
+
+    def stop(self):
+        self._stop_dhcp()
+        if self._watch is not None:
+            self.bench.ns.stop(self._watch, grace=0.3)
