@@ -51,3 +51,14 @@ def rr_authenticator(kbm_key, coa, cn, mh_data):
 def mnha_auth_data(key, coa, hoa, mh_data):
     """RFC 4285 MN-HA: first 12 bytes of HMAC_SHA1(key, CoA | HoA | MH data through the SPI)."""
     return hmac_sha1(key, bytes(coa) + bytes(hoa) + bytes(mh_data))[:12]
+
+
+# The fastest implementations that load (native module -> viper -> the Python above): roam6.accel.
+from roam6 import accel as _accel  # noqa: E402
+
+hmac_sha1 = _accel.pick("hmac_sha1", hmac_sha1)
+home_keygen_token = _accel.pick("home_keygen_token", home_keygen_token)
+careof_keygen_token = _accel.pick("careof_keygen_token", careof_keygen_token)
+kbm = _accel.pick("kbm", kbm)
+rr_authenticator = _accel.pick("rr_authenticator", rr_authenticator)
+mnha_auth_data = _accel.pick("mnha_auth_data", mnha_auth_data)
