@@ -26,6 +26,7 @@ binding as BINDING_TRANSITIONS says.
 import heapq
 import hmac
 import socket
+import struct
 
 from roam6.wire import consts as C
 from roam6.wire import mhopts as mo
@@ -141,12 +142,13 @@ class BUDropped(Event):
 class _BU:
     """What the rules learn about one BU while they run."""
 
-    __slots__ = ("source", "pkt", "bu", "hoa", "coa", "sa", "auth", "mnid", "ts", "v4coa", "dereg", "nat", "reason")
+    __slots__ = ("source", "pkt", "mh", "opts", "seq", "flags", "lifetime", "hoa", "coa", "v4coa", "ts",
+                 "auth_spi", "nai", "auth_data", "sa", "dereg", "nat", "plain", "reason")
 
 
 class BindingCache:
     def __init__(self, ha_address, home_prefix_bytes, sas, max_lifetime=3600, replay_window=7,
-                 nat_refresh=110, require_timestamps=False, keep_events=True):
+                 nat_refresh=110, require_timestamps=False, keep_events=True, fast=True):
         self.ha = bytes(ha_address)
         self.prefix = bytes(home_prefix_bytes)      # the home prefix's leading bytes (e.g. 8 for a /64)
         self.sas = sas                              # {spi: sa.SA}
@@ -159,6 +161,9 @@ class BindingCache:
         self._events = []
         self._expiry = []                           # heap of (expires, HoA); stale rows skipped
         self._be_sent = {}                          # peer -> time of the last Binding Error
+        self.fast = fast                            # per-SA BU shapes and BA templates (the hot path)
+        self._shapes = {}                           # {packet length: [_Shape]} learnt from good BUs
+        self._ba_tpl = {}                           # {(NAI length, timestamp?, BRA?): _BATemplate}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
 
     # ---- sans-IO surface --------------------------------------------------------------------
@@ -167,7 +172,8 @@ class BindingCache:
         c = _BU()
         c.pkt = packet
         c.source = source
-        c.sa = None
+        c.sa = c.coa = None
+        c.nat = False
         c.reason = ""
         for verdict, rule, name in self._rules:
             try:
@@ -231,12 +237,33 @@ class BindingCache:
 
     # ---- the rules (BU_RULES), in order --------------------------------------------------------
     def _rule_parse(self, c, now):
-        transport, host, port = c.source
+        if not (self.fast and self._parse_known_shape(c)):
+            if not self._parse_codec(c):
+                return False
+        transport, host, _port = c.source
+        if transport == "udp4":
+            # PROTOCOLS.md §11.1: the MAC covers the v4-mapped IPv4 CoA option; the outer source
+            # (possibly NAT-mapped) is only where the replies go
+            if c.v4coa is None:
+                c.reason = "parse: udp4 BU without an IPv4 Care-of Address option"
+                return False
+            c.coa = V4MAPPED + c.v4coa
+            c.nat = socket.inet_aton(host) != c.v4coa
+        elif transport == "udp6":
+            c.coa = socket.inet_pton(socket.AF_INET6, host.split("%")[0])
+        elif c.coa is None:
+            c.reason = "parse: ip6 BU without a care-of address"
+            return False
+        c.dereg = c.lifetime == 0 or c.coa == c.hoa
+        return True
+
+    def _parse_codec(self, c):
+        """The general path: the firmware codec decodes the packet (any extension headers)."""
         pkt = decode_ipv6(c.pkt)
         if pkt.nh != C.NH_MH:
             c.reason = "parse: not a Mobility Header (next header %d)" % pkt.nh
             return False
-        if bytes(pkt.dst) != self.ha:
+        if pkt.dst != self.ha:
             c.reason = "parse: not addressed to the HA's address"
             return False
         bu = decode_mh(pkt.payload)
@@ -246,94 +273,126 @@ class BindingCache:
         if checksum6(pseudo_src(pkt), pseudo_dst(pkt), C.NH_MH, bu.raw) != 0:
             c.reason = "parse: bad MH checksum"
             return False
-        c.bu = bu
-        c.hoa = bytes(pkt.hao if pkt.hao is not None else pkt.src)
-        c.nat = False
-        if transport == "udp4":
-            # PROTOCOLS.md §11.1: the MAC covers the v4-mapped IPv4 CoA option; the outer source
-            # (possibly NAT-mapped) is only where the replies go
-            v4 = bu.find(mo.IPv4CareofAddress)
-            if v4 is None:
-                c.reason = "parse: udp4 BU without an IPv4 Care-of Address option"
-                return False
-            c.coa = V4MAPPED + bytes(v4.address)
-            c.nat = socket.inet_aton(host) != bytes(v4.address)
-        elif transport == "udp6":
-            c.coa = socket.inet_pton(socket.AF_INET6, host.split("%")[0])
-        else:
+        c.mh = bu.raw
+        c.opts = bu.options
+        c.seq, c.flags, c.lifetime = bu.seq, bu.flags, bu.lifetime
+        c.hoa = pkt.hao if pkt.hao is not None else pkt.src
+        c.plain = not pkt.ext                 # a bare IPv6 header + MH: its shape may be learnt
+        v4 = bu.find(mo.IPv4CareofAddress)
+        c.v4coa = bytes(v4.address) if v4 is not None else None
+        if c.source[0] == "ip6":
             alt = bu.find(mo.AlternateCoA)
-            c.coa = bytes(alt.address) if alt is not None else bytes(pkt.src)
+            c.coa = bytes(alt.address) if alt is not None else pkt.src
         rp = bu.find(mo.ReplayProtection)
         c.ts = rp.timestamp if rp is not None else None
-        c.dereg = bu.lifetime == 0 or c.coa == c.hoa
+        return True
+
+    def _parse_known_shape(self, c):
+        """The hot path: a BU laid out byte for byte like an earlier authenticated BU (same
+        options, lengths, flags; only checksum, seq, lifetime, NAI, SPI, timestamp, IPv4 CoA and
+        authenticator may differ) is read at the offsets learnt then. Anything else -> codec."""
+        pkt = c.pkt
+        n = len(pkt)
+        if n < 64 or pkt[6] != C.NH_MH or (pkt[0] >> 4) != 6 or ((pkt[4] << 8) | pkt[5]) != n - 40:
+            return False
+        shapes = self._shapes.get(n)
+        if shapes is None or pkt[24:40] != self.ha:
+            return False
+        mh = pkt[40:]
+        for shape in shapes:
+            m = bytearray(mh)
+            for s, e, z in shape.var:
+                m[s:e] = z
+            if m == shape.masked:
+                break
+        else:
+            return False
+        hoa = pkt[8:24]
+        if checksum6(hoa, self.ha, C.NH_MH, mh) != 0:
+            return False                      # the codec path repeats the check and says why
+        c.mh = mh
+        c.opts = None                         # rule mn_id: the shape proves the layout
+        c.auth_spi = _I(mh, n - 56)[0]        # the SPI sits just before the 12-byte authenticator
+        c.nai = mh[shape.nai_off:shape.nai_end]
+        c.auth_data = mh[-12:]
+        c.seq, c.flags, c.lifetime = _HHH(mh, 6)
+        c.hoa = hoa
+        c.plain = False                       # already learnt
+        c.v4coa = mh[shape.v4_off:shape.v4_off + 4] if shape.v4_off else None
+        c.ts = _Q(mh, shape.ts_off)[0] if shape.ts_off else None
         return True
 
     def _rule_mn_id(self, c, now):
+        opts = c.opts
+        if opts is None:
+            return True
         mnid = auth = None
-        opts = c.bu.options
         for i, o in enumerate(opts):
             if isinstance(o, mo.MNIdentifier):
                 if mnid is None and auth is None:
                     mnid = o
             elif isinstance(o, mo.MobilityAuth):
-                if o.subtype != C.AUTH_MN_HA or i != len(opts) - 1:
-                    c.reason = "mn_id: the MN-HA option must be the last option"
+                if o.subtype != C.AUTH_MN_HA or i != len(opts) - 1 or len(o.auth_data) != 12:
+                    c.reason = "mn_id: the MN-HA option (12-byte HMAC-SHA1-96) must be the last option"
                     return False
                 auth = o
         if mnid is None or mnid.subtype != C.MNID_NAI or auth is None:
             c.reason = "mn_id: BU without an MN-ID (NAI) before an MN-HA option"
             return False
-        c.mnid, c.auth = mnid, auth
+        c.nai, c.auth_spi, c.auth_data = bytes(mnid.identifier), auth.spi, auth.auth_data
         return True
 
     def _rule_spi(self, c, now):
-        c.sa = self.sas.get(c.auth.spi)
+        c.sa = self.sas.get(c.auth_spi)
         if c.sa is None:
-            c.reason = "spi: unknown SPI %d" % c.auth.spi
+            c.reason = "spi: unknown SPI %d" % c.auth_spi
             return False
         return True
 
     def _rule_nai(self, c, now):
-        if bytes(c.mnid.identifier) != c.sa.nai:
+        if c.nai != c.sa.nai:
             c.reason = "nai: MN-ID does not name the owner of SPI %d" % c.sa.spi
             return False
         return True
 
     def _rule_auth(self, c, now):
-        raw = c.bu.raw
-        mh_data = bytes(raw[:4]) + b"\0\0" + bytes(raw[6:len(raw) - 12])
-        want = c.sa.mnha_auth(c.coa, c.hoa, mh_data)
-        return len(c.auth.auth_data) == 12 and hmac.compare_digest(want, bytes(c.auth.auth_data))
+        mh = c.mh
+        want = c.sa.mnha_auth(c.coa, c.hoa, mh[:4] + b"\0\0" + mh[6:len(mh) - 12])
+        if not hmac.compare_digest(want, c.auth_data):
+            return False
+        if c.plain and self.fast:
+            self._learn_shape(c)
+        return True
 
     def _rule_ts_required(self, c, now):
         return c.ts is not None or not self.require_timestamps
 
     def _rule_ts_window(self, c, now):
-        if c.ts is None:
+        ts = c.ts
+        if ts is None:
             return True
-        secs = c.ts >> 32
-        return abs(secs - (now + NTP_EPOCH)) <= self.replay_window and c.ts > c.sa.last_ts
+        return abs((ts >> 32) - (now + NTP_EPOCH)) <= self.replay_window and ts > c.sa.last_ts
 
     def _rule_sequence(self, c, now):
         b = self.bindings.get(c.hoa)
-        return b is None or 0 < ((c.bu.seq - b.seq) & 0xFFFF) < 0x8000
+        return b is None or 0 < ((c.seq - b.seq) & 0xFFFF) < 0x8000
 
     def _rule_reg_type(self, c, now):
         b = self.bindings.get(c.hoa)
-        return b is None or b.home == bool(c.bu.flags & C.BU_H)
+        return b is None or b.home == bool(c.flags & C.BU_H)
 
     def _rule_home_subnet(self, c, now):
         return c.hoa[: len(self.prefix)] == self.prefix
 
     def _rule_home_reg(self, c, now):
-        return bool(c.bu.flags & C.BU_H) and (c.sa.hoa is None or c.sa.hoa == c.hoa)
+        return bool(c.flags & C.BU_H) and (c.sa.hoa is None or c.sa.hoa == c.hoa)
 
     def _rule_dereg_bound(self, c, now):
         return not c.dereg or c.hoa in self.bindings
 
     # ---- outcomes ---------------------------------------------------------------------------
     def _accept(self, c, now):
-        bu, hoa = c.bu, c.hoa
+        hoa = c.hoa
         if c.ts is not None:
             c.sa.last_ts = c.ts
         b = self.bindings.get(hoa)
@@ -344,7 +403,7 @@ class BindingCache:
                 self._events.append(BindingRemoved(b, reason="dereg"))
             units = bra = 0
         else:
-            units = bu.lifetime if bu.lifetime < self.max_units else self.max_units
+            units = c.lifetime if c.lifetime < self.max_units else self.max_units
             peer = (socket.inet_ntop(socket.AF_INET6, c.coa), 0) if transport == "ip6" else (host, port)
             if b is None:
                 b = Binding(hoa, c.sa.spi)
@@ -356,41 +415,155 @@ class BindingCache:
                 ev = BindingRefreshed(b)
             # the data plane reads these fields per packet: from here on downstream goes to `peer`
             b.peer, b.transport, b.coa, b.nat = peer, transport, c.coa, c.nat
-            b.seq, b.lifetime, b.home = bu.seq, units * 4, True
+            b.seq, b.lifetime, b.home = c.seq, units * 4, True
             b.expires = now + units * 4
             heapq.heappush(self._expiry, (b.expires, hoa))
             if self.keep_events:
                 self._events.append(ev)
             bra = units * 3 // 4     # RFC 6275 §10.3.1: refresh advice smaller than the lifetime
-        if not bu.flags & C.BU_A:
+        if not c.flags & C.BU_A:
             return []
-        return self._ba(c, C.BA_ACCEPTED, bu.seq, units, bra, c.ts, now)
+        return self._ba(c, C.BA_ACCEPTED, c.seq, units, bra, c.ts)
 
     def _reject(self, c, status, now):
-        seq = c.bu.seq
+        seq = c.seq
         ts = c.ts
         if status == C.BA_SEQ_OUT_OF_WINDOW:
             seq = self.bindings[c.hoa].seq           # RFC 6275 §9.5.1: the last accepted number
         elif status == C.BA_ID_MISMATCH:
             # RFC 4285 §6: our seconds, the BU's low 32 bits, so the MN can resynchronise
             ts = ((int(now) + NTP_EPOCH) << 32) | (ts & 0xFFFFFFFF)
-        return self._ba(c, status, seq, 0, 0, ts, now)
+        return self._ba(c, status, seq, 0, 0, ts)
 
-    def _ba(self, c, status, seq, units, bra, ts, now):
-        sa, coa, hoa = c.sa, c.coa, c.hoa
+    def _ba(self, c, status, seq, units, bra, ts):
         transport, host, port = c.source
+        refresh = None
+        if transport != "ip6":
+            refresh = self.nat_refresh if (c.nat or transport == "udp6") else NO_KEEPALIVE
+        if transport != "ip6" and self.fast:
+            return [(transport, (host, port), self._ba_from_template(c, status, seq, units, bra, ts, refresh))]
+        return [self._ba_codec(c, status, seq, units, bra, ts, refresh)]
+
+    def _ba_options(self, sa, ts, refresh, bra):
         opts = [mo.MNIdentifier(C.MNID_NAI, sa.nai)]
         if ts is not None:
             opts.append(mo.ReplayProtection(ts))
-        if transport != "ip6":
+        if refresh is not None:
             # RFC 5555 §4.1: always over UDP; F=1 because roam6 has no plain IPv6-in-IPv4 mode
-            opts.append(mo.NATDetection(True, self.nat_refresh if (c.nat or transport == "udp6") else NO_KEEPALIVE))
+            opts.append(mo.NATDetection(True, refresh))
         if bra:
             opts.append(mo.BindingRefreshAdvice(bra))
         opts.append(mo.MobilityAuth(C.AUTH_MN_HA, sa.spi, None))
-        mh = BindingAck(status, 0, seq, units, opts).encode(
+        return opts
+
+    def _ba_codec(self, c, status, seq, units, bra, ts, refresh):
+        sa, coa, hoa = c.sa, c.coa, c.hoa
+        mh = BindingAck(status, 0, seq, units, self._ba_options(sa, ts, refresh, bra)).encode(
             src=self.ha, dst=hoa, mac=lambda prefix: sa.mnha_auth(coa, hoa, prefix))
+        transport, host, port = c.source
         if transport == "ip6":
-            return [("ip6", (socket.inet_ntop(socket.AF_INET6, coa), 0),
-                     build_ipv6(self.ha, coa, C.NH_MH, mh, rh2=hoa))]
-        return [(transport, (host, port), build_ipv6(self.ha, hoa, C.NH_MH, mh))]
+            return ("ip6", (socket.inet_ntop(socket.AF_INET6, coa), 0), build_ipv6(self.ha, coa, C.NH_MH, mh, rh2=hoa))
+        return (transport, (host, port), build_ipv6(self.ha, hoa, C.NH_MH, mh))
+
+    def _ba_from_template(self, c, status, seq, units, bra, ts, refresh):
+        """The BA over UDP from a template the codec laid out once per NAI length and option set
+        (same bytes as _ba_codec; tests/ha/test_fastpath.py holds them equal): patch, sign, sum."""
+        sa, hoa = c.sa, c.hoa
+        nai = sa.nai
+        key = (len(nai), ts is not None, bool(bra))
+        t = self._ba_tpl.get(key)
+        if t is None:
+            t = self._ba_tpl[key] = _BATemplate(self, nai, ts is not None, bool(bra))
+        buf = bytearray(t.packet)
+        buf[24:40] = hoa
+        buf[46] = status
+        _pack_HH(buf, 48, seq, units)
+        buf[t.nai_off:t.nai_off + len(nai)] = nai
+        if t.ts_off:
+            _pack_Q(buf, t.ts_off, ts)
+        _pack_I(buf, t.refresh_off, refresh)
+        if t.bra_off:
+            _pack_H(buf, t.bra_off, bra)
+        n = len(buf)
+        _pack_I(buf, n - 16, sa.spi)
+        buf[n - 12:] = sa.mnha_auth(c.coa, hoa, memoryview(buf)[40:n - 12])
+        _pack_H(buf, 44, checksum6(self.ha, hoa, C.NH_MH, memoryview(buf)[40:]))
+        return bytes(buf)
+
+    def _learn_shape(self, c):
+        shape = _Shape(c)
+        known = self._shapes.setdefault(shape.length, [])
+        if shape.nai_off and all(k.masked != shape.masked for k in known) and len(known) < 8:
+            known.append(shape)
+
+
+_HHH = struct.Struct(">HHH").unpack_from
+_Q = struct.Struct(">Q").unpack_from
+_I = struct.Struct(">I").unpack_from
+_pack_H = struct.Struct(">H").pack_into
+_pack_HH = struct.Struct(">HH").pack_into
+_pack_I = struct.Struct(">I").pack_into
+_pack_Q = struct.Struct(">Q").pack_into
+
+
+def _walk_options(mh, off=12):
+    """(type, offset) of each option of an MH the codec has already decoded (so it is well formed)."""
+    out = []
+    n = len(mh)
+    while off < n:
+        t = mh[off]
+        out.append((t, off))
+        off += 1 if t == 0 else 2 + mh[off + 1]
+    return out
+
+
+class _Shape:
+    """An authenticated BU's layout: the MH with its variable fields zeroed, and where they are."""
+
+    __slots__ = ("length", "masked", "var", "nai_off", "nai_end", "ts_off", "v4_off")
+
+    def __init__(self, c):
+        mh = c.mh
+        n = len(mh)
+        self.nai_off = self.nai_end = self.ts_off = self.v4_off = 0
+        # checksum, seq, lifetime, SPI + authenticator
+        var = [(4, 6), (6, 8), (10, 12), (n - 16, n)]
+        for t, off in _walk_options(mh):
+            if t == C.MO_REPLAY:
+                self.ts_off = off + 2
+                var.append((off + 2, off + 10))
+            elif t == C.MO_IPV4_COA:
+                self.v4_off = off + 4
+                var.append((off + 4, off + 8))
+            elif t == C.MO_MN_ID and not self.nai_off:
+                self.nai_off, self.nai_end = off + 3, off + 2 + mh[off + 1]
+                var.append((self.nai_off, self.nai_end))
+        self.var = [(s, e, bytes(e - s)) for s, e in var]
+        m = bytearray(mh)
+        for s, e, z in self.var:
+            m[s:e] = z
+        self.masked = bytes(m)
+        self.length = 40 + n
+
+
+class _BATemplate:
+    """A BA over UDP laid out once by the codec for one NAI length and option set."""
+
+    __slots__ = ("packet", "nai_off", "ts_off", "refresh_off", "bra_off")
+
+    def __init__(self, cache, nai, has_ts, has_bra):
+        from .sa import SA
+        dummy = SA(bytes(len(nai)), 0, bytes(16))
+        opts = cache._ba_options(dummy, 0 if has_ts else None, 0, 1 if has_bra else 0)
+        mh = BindingAck(0, 0, 0, 0, opts).encode(mac=lambda prefix: bytes(12))
+        self.packet = build_ipv6(cache.ha, bytes(16), C.NH_MH, mh)
+        self.nai_off = self.ts_off = self.refresh_off = self.bra_off = 0
+        for t, off in _walk_options(mh):
+            if t == C.MO_MN_ID:
+                self.nai_off = 40 + off + 3
+            elif t == C.MO_REPLAY:
+                self.ts_off = 40 + off + 2
+            elif t == C.MO_NAT_DETECTION:
+                self.refresh_off = 40 + off + 4
+            elif t == C.MO_BRA:
+                self.bra_off = 40 + off + 2
