@@ -9,15 +9,20 @@ APT_PKGS := $(shell grep -v '^\#' deps/apt.txt)
 REPORT ?= reports/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-apt setup-venv clean
+.PHONY: demo test setup setup-apt setup-venv natmod clean
 
 demo: setup
 	$(SUDO) $(VENV)/bin/roam6 demo --report $(REPORT)
 
-test: setup
+test: setup natmod
 	$(SUDO) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 setup: setup-apt setup-venv
+
+# The native module for this machine (x64, which the firmware tests load) and the RP2040 (armv6m,
+# proves the Debian cross build). Fetches the MicroPython build files once; cached, ~0.1 s after.
+natmod: setup
+	$(PY) -m roam6_host.natmod_build x64 armv6m
 
 # Debian packages: installed only when one is missing, so a ready machine skips apt entirely.
 setup-apt:
