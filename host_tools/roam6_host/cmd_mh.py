@@ -1,0 +1,164 @@
+"""`roam6 mh decode|encode`: Mobile IPv6 messages as hex <-> one JSON object per line.
+
+decode takes hex (arguments, or one per line on stdin) of a whole IP packet (IPv6, or IPv4 with
+RFC 5555 UDP encapsulation), `--mh` for a bare Mobility Header, or `--pcap FILE`. encode takes
+the JSON lines decode prints (edited or not) and prints hex; `decode | encode` gives the input
+bytes back. A malformed input prints {"error": ..., "offset": ...} and the command exits 1.
+"""
+import binascii
+import json
+import struct
+import sys
+
+from roam6.wire import json as wjson
+from roam6.wire.addr import ip6_from_text
+from roam6.wire.errors import DecodeError
+from roam6.wire.mh import decode_mh, checksum_ok
+
+from .errors import UserError
+from . import pcap
+
+
+def register(sub):
+    p = sub.add_parser("mh", help="decode/encode Mobile IPv6 messages (hex <-> JSON)",
+                       description=__doc__.split("\n\n")[1])
+    msub = p.add_subparsers(dest="mh_command", metavar="decode|encode")
+    msub.required = True
+    d = msub.add_parser("decode", help="hex (or a pcap) -> one JSON object per message")
+    d.add_argument("hex", nargs="*", help="hex strings (default: one per line on stdin)")
+    d.add_argument("--mh", action="store_true", help="inputs are bare Mobility Headers, not IP packets")
+    d.add_argument("--src", help="with --mh: pseudo-header source (the home address) to verify the checksum")
+    d.add_argument("--dst", help="with --mh: pseudo-header destination to verify the checksum")
+    d.add_argument("--pcap", metavar="FILE", help="read the packets of a pcap/pcapng capture instead")
+    d.add_argument("--indent", type=int, default=None, help="pretty-print with this indent")
+    d.set_defaults(func=run_decode)
+    e = msub.add_parser("encode", help="JSON objects (as decode prints them) -> hex")
+    e.add_argument("json", nargs="*", help="JSON objects (default: one per line on stdin)")
+    e.add_argument("--src", help="bare MH: pseudo-header source for the checksum")
+    e.add_argument("--dst", help="bare MH: pseudo-header destination for the checksum")
+    e.set_defaults(func=run_encode)
+
+
+def _addr(text, what):
+    if text is None:
+        return None
+    try:
+        return ip6_from_text(text)
+    except ValueError as exc:
+        raise UserError("%s: %s" % (what, exc), hint="give an IPv6 address such as 2001:db8::1")
+
+
+def _inputs(items):
+    if items:
+        return [(i + 1, s) for i, s in enumerate(items)]
+    if sys.stdin.isatty():
+        raise UserError("nothing to read", hint="give hex/JSON as arguments or pipe it in, one per line")
+    out = []
+    for n, line in enumerate(sys.stdin, 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append((n, line))
+    return out
+
+
+def _unhex(text):
+    s = "".join(text.split())
+    if s[:2] in ("0x", "0X"):
+        s = s[2:]
+    for i, c in enumerate(s):
+        if c not in "0123456789abcdefABCDEF":
+            raise DecodeError(i // 2, "character %r at position %d is not hex" % (c, i))
+    if len(s) % 2:
+        raise DecodeError(len(s) // 2, "odd number of hex digits (%d)" % len(s))
+    return binascii.unhexlify(s)
+
+
+def _error(exc, **where):
+    d = dict(where)
+    if isinstance(exc, DecodeError):
+        d.update(error=str(exc), offset=exc.offset, reason=exc.reason)
+    else:
+        d["error"] = str(exc)
+    return d
+
+
+def _print(obj, indent=None):
+    print(json.dumps(obj, indent=indent))
+
+
+def _decode_one(buf, args, src, dst):
+    if args.mh:
+        m = decode_mh(buf)
+        d = wjson.to_dict(m)
+        if src is not None and dst is not None:
+            d["checksum_ok"] = checksum_ok(m.raw, src, dst)
+        return d
+    return wjson.packet_to_dict(buf)
+
+
+def run_decode(args):
+    src, dst = _addr(args.src, "--src"), _addr(args.dst, "--dst")
+    if (src is None) != (dst is None):
+        raise UserError("--src and --dst go together", hint="give both pseudo-header addresses, or neither")
+    failed = 0
+    if args.pcap:
+        if args.hex:
+            raise UserError("--pcap reads the capture; do not give hex as well")
+        try:
+            frames = pcap.read_frames(args.pcap)
+            for fr in frames:
+                where = {"frame": fr.index, "time": round(fr.ts, 6)}
+                off, v = pcap.ip_packet(fr.linktype, fr.data)
+                if off is None:
+                    _print(dict(where, skipped=v), args.indent)
+                    continue
+                try:
+                    d = _decode_one(fr.data[off:], args, src, dst)
+                    _print(dict(where, **d), args.indent)
+                except DecodeError as exc:
+                    failed += 1
+                    _print(_error(exc, **where), args.indent)
+        except OSError as exc:
+            raise UserError("cannot read %s: %s" % (args.pcap, exc.strerror or exc))
+        except pcap.PcapError as exc:
+            failed += 1
+            _print({"error": str(exc)}, args.indent)
+        return 1 if failed else 0
+    for n, text in _inputs(args.hex):
+        try:
+            _print(_decode_one(_unhex(text), args, src, dst), args.indent)
+        except DecodeError as exc:
+            failed += 1
+            _print(_error(exc, input=n), args.indent)
+    return 1 if failed else 0
+
+
+def _encode_one(d, src, dst):
+    if not isinstance(d, dict):
+        raise ValueError("want a JSON object, got %s" % type(d).__name__)
+    if "ipv6" in d or "ipv4" in d:
+        return wjson.packet_from_dict(d)
+    if "type" in d:
+        return wjson.mh_from_dict(d, src, dst)
+    if "error" in d:
+        raise ValueError("this line is a decode error, not a message: %s" % d["error"])
+    raise ValueError("want an object with 'ipv6', 'ipv4' or an MH 'type'")
+
+
+def run_encode(args):
+    src, dst = _addr(args.src, "--src"), _addr(args.dst, "--dst")
+    if (src is None) != (dst is None):
+        raise UserError("--src and --dst go together", hint="give both pseudo-header addresses, or neither")
+    failed = 0
+    for n, text in _inputs(args.json):
+        try:
+            d = json.loads(text)
+            print(_encode_one(d, src, dst).hex())
+        except json.JSONDecodeError as exc:
+            failed += 1
+            _print({"input": n, "error": "not JSON: %s" % exc.msg, "offset": exc.pos})
+        except (ValueError, KeyError, TypeError, struct.error, OverflowError) as exc:
+            failed += 1
+            msg = "missing field %s" % exc if isinstance(exc, KeyError) else str(exc)
+            _print({"input": n, "error": msg})
+    return 1 if failed else 0
