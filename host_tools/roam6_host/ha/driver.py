@@ -203,13 +203,12 @@ class HomeAgent:
                 self._kernel("route_del", b.hoa, self.tun.ifindex)
                 if self.home_ifindex:
                     self._kernel("proxy_del", b.hoa, self.home_ifindex)
+            d = ev.as_dict()
+            name = d.pop("ev")
             if isinstance(ev, BUDropped):
-                src = ev.source
-                self.log.once((src[1], ev.reason.split(":")[0]), ev.name, **ev.as_dict())
+                self.log.once((ev.source[1], ev.reason.split(":")[0]), name, **d)
             else:
-                d = ev.as_dict()
-                d.pop("ev")
-                self.log(ev.name, **d)
+                self.log(name, **d)
 
     def _kernel(self, op, hoa, ifindex):
         try:

@@ -1,0 +1,272 @@
+"""The real `roam6 ha` process in namespaces, driven by real BUs (built with the firmware codec)
+over UDP 4191, with the test playing MN, CN and a host on the home link through real sockets.
+
+    mn (198.18.1.10, 2001:db8:f1::10) --- ha (198.18.1.2, 2001:db8:f1::2; home bridge 2001:db8:aa::1/64,
+                                              TUN r6tun)       --- cn (2001:db8:f3::2)
+                                          home bridge --- hm (2001:db8:aa::50, a neighbour on the home link)
+
+Checks: BAs (status, MAC, NAT detection, timestamp echo), /128 routes into the TUN and proxy ND
+entries, data both ways (and proxy ND from the home link), spoofed inner sources refused with a
+Binding Error, hostile datagrams survived, deregistration, and a clean SIGTERM.
+"""
+import json
+import os
+import queue
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from roam6.wire import mhopts as mo
+from roam6.wire.ipv6 import build_ipv6, decode_ipv6
+from roam6.wire.mh import BindingError, decode_mh
+from roam6.wire.udp import build_udp, decode_udp
+
+from helpers import (HA, HOA, HOA2, KEY, KEY2, NAI, NAI2, SPI, SPI2, V4MAPPED, a4, a6, build_bu,
+                     ntp_timestamp, parse_ba)
+from nsutil import Namespaces, sh
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
+
+CN = a6("2001:db8:f3::2")
+HM = a6("2001:db8:aa::50")
+MN4, MN6 = "198.18.1.10", "2001:db8:f1::10"
+V4COA = a4("192.0.2.100")        # what the MN believes its address is: differs from MN4 -> "NAT"
+
+
+class HAProcess:
+    def __init__(self, ns, config):
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "roam6_host", "ha", "--config", config],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.events = queue.Queue()
+        self.lines = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            try:
+                self.events.put(json.loads(line))
+            except ValueError:
+                pass
+
+    def wait_for(self, ev, timeout=10, **match):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                e = self.events.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                break
+            if e.get("ev") == ev and all(e.get(k) == v for k, v in match.items()):
+                return e
+        raise AssertionError("no %r event %r from the HA; output:\n%s\nstderr: %s"
+                             % (ev, match, "".join(self.lines[-30:]), self.stderr_now()))
+
+    def stderr_now(self):
+        if self.proc.poll() is None:
+            return "(running)"
+        return self.proc.stderr.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture
+def bench(tmp_path):
+    n = Namespaces()
+    ha_proc = None
+    try:
+        ha, mn, cn, hm = n.add("ha"), n.add("mn"), n.add("cn"), n.add("hm")
+        n.veth(ha, "up0", mn, "wlan0")
+        n.ip(ha, "addr add 198.18.1.2/24 dev up0")
+        n.ip(ha, "addr add 2001:db8:f1::2/64 dev up0 nodad")
+        n.ip(mn, "addr add %s/24 dev wlan0" % MN4)
+        n.ip(mn, "addr add %s/64 dev wlan0 nodad" % MN6)
+        n.veth(ha, "cn0", cn, "eth0")
+        n.ip(ha, "addr add 2001:db8:f3::1/64 dev cn0 nodad")
+        n.ip(cn, "addr add 2001:db8:f3::2/64 dev eth0 nodad")
+        n.ip(cn, "-6 route add 2001:db8:aa::/64 via 2001:db8:f3::1")
+        n.ip(ha, "link add home type bridge")
+        n.ip(ha, "link set home up")
+        n.ip(ha, "addr add 2001:db8:aa::1/64 dev home nodad")
+        n.veth(ha, "hm0", hm, "eth0")
+        n.ip(ha, "link set hm0 master home")
+        n.ip(hm, "addr add 2001:db8:aa::50/64 dev eth0 nodad")
+        n.ip(hm, "-6 route add default via 2001:db8:aa::1")
+        keys = tmp_path / "ha-keys.json"
+        keys.write_text(json.dumps({"sas": [
+            {"nai": NAI.decode(), "spi": SPI, "key": KEY.hex(), "hoa": "2001:db8:aa::100"},
+            {"nai": NAI2.decode(), "spi": SPI2, "key": KEY2.hex(), "hoa": "2001:db8:aa::200"}]}))
+        os.chmod(keys, 0o600)
+        cfg = tmp_path / "ha.json"
+        cfg.write_text(json.dumps({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
+                                   "ipv4": "198.18.1.2", "home_link": "home", "tun": "r6tun",
+                                   "keys_file": "ha-keys.json", "transports": ["udp4", "udp6"]}))
+        ha_proc = HAProcess(ha, str(cfg))
+        ha_proc.wait_for("ready")
+        yield n, ha_proc, (ha, mn, cn, hm)
+    finally:
+        if ha_proc is not None:
+            ha_proc.stop()
+        n.teardown()
+
+
+def send_bu(sock, dest, seq, lifetime=150, key=KEY, spi=SPI, nai=NAI, hoa=HOA, transport="udp4", coa=None, now=None):
+    now = time.time() if now is None else now
+    bu = build_bu(key, spi, nai, hoa, HA, seq, lifetime, transport, v4coa=V4COA, coa=coa,
+                  timestamp=ntp_timestamp(now, seq))
+    sock.sendto(bu, dest)
+    data, src = sock.recvfrom(2048)
+    return data, src, ntp_timestamp(now, seq)
+
+
+def route_dev(n, ns, hoa_text):
+    return n.ip(ns, "-6 route show %s/128" % hoa_text).stdout
+
+
+def proxies(n, ns):
+    return n.ip(ns, "-6 neigh show proxy").stdout
+
+
+def udp6_packet(src, dst, sport, dport, payload):
+    return build_ipv6(src, dst, 17, build_udp(sport, dport, payload, src=src, dst=dst))
+
+
+def test_ha_process_udp4_udp6_data_and_clean_stop(bench):
+    n, hap, (ha, mn, cn, hm) = bench
+    s4 = n.socket(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0))
+    s6 = n.socket(mn, socket.AF_INET6, socket.SOCK_DGRAM, bind=(MN6, 0))
+    scn = n.socket(cn, socket.AF_INET6, socket.SOCK_DGRAM, bind=("2001:db8:f3::2", 7000))
+    shm = n.socket(hm, socket.AF_INET6, socket.SOCK_DGRAM, bind=("2001:db8:aa::50", 7001))
+    HA4 = ("198.18.1.2", 4191)
+    HA6 = ("2001:db8:f1::2", 4191)
+
+    # -- udp4 registration (outer 198.18.1.10 != IPv4 CoA option: the HA sees a NAT) --
+    data, src, ts = send_bu(s4, HA4, seq=1)
+    assert src == HA4
+    pkt, ba = parse_ba(data, mac_coa=V4MAPPED + V4COA)
+    assert ba.status == 0 and ba.seq == 1 and pkt.dst == HOA
+    assert ba.find(mo.ReplayProtection).timestamp == ts
+    nd = ba.find(mo.NATDetection)
+    assert nd.force and nd.refresh == 110
+    ev = hap.wait_for("binding_added", hoa="2001:db8:aa::100")
+    assert ev["transport"] == "udp4" and ev["peer"] == "%s:%d" % (MN4, s4.getsockname()[1]) and ev["nat"]
+    assert "dev r6tun" in route_dev(n, ha, "2001:db8:aa::100")
+    assert "2001:db8:aa::100 dev home" in proxies(n, ha)
+
+    # -- downstream: CN -> HoA goes through the TUN and arrives at the MN over UDP from 4191 --
+    scn.sendto(b"down-1", ("2001:db8:aa::100", 5000))
+    data, src = s4.recvfrom(2048)
+    assert src == HA4
+    inner = decode_ipv6(data)
+    assert inner.src == CN and inner.dst == HOA and inner.nh == 17
+    assert bytes(decode_udp(inner.payload).payload) == b"down-1"
+
+    # -- downstream from the home link: the HA answers NS for the HoA (proxy ND) --
+    shm.sendto(b"from-home", ("2001:db8:aa::100", 5000))
+    data, _ = s4.recvfrom(2048)
+    inner = decode_ipv6(data)
+    assert inner.src == HM and bytes(decode_udp(inner.payload).payload) == b"from-home"
+
+    # -- upstream: MN -> CN, decapsulated into the TUN and routed by the kernel --
+    s4.sendto(udp6_packet(HOA, CN, 5000, 7000, b"up-1"), HA4)
+    payload, frm = scn.recvfrom(2048)
+    assert payload == b"up-1" and frm[:2] == ("2001:db8:aa::100", 5000)
+
+    # -- a spoofed inner source (HoA2 is not bound to this path) is not forwarded: Binding Error --
+    s4.sendto(udp6_packet(HOA2, CN, 5000, 7000, b"spoof"), HA4)
+    data, _ = s4.recvfrom(2048)
+    be = decode_mh(decode_ipv6(data).payload)
+    assert isinstance(be, BindingError) and be.status == 1 and be.home_address == HOA2
+    scn.settimeout(0.3)
+    with pytest.raises(socket.timeout):
+        scn.recvfrom(2048)
+    scn.settimeout(2)
+
+    # -- udp6 registration of the second MN; its data comes over IPv6/UDP --
+    data, src, ts = send_bu(s6, HA6, seq=1, key=KEY2, spi=SPI2, nai=NAI2, hoa=HOA2, transport="udp6", coa=a6(MN6))
+    _pkt, ba = parse_ba(data, key=KEY2, mac_coa=a6(MN6), hoa=HOA2)
+    assert ba.status == 0 and src[:2] == HA6
+    hap.wait_for("binding_added", hoa="2001:db8:aa::200")
+    scn.sendto(b"down-v6", ("2001:db8:aa::200", 5000))
+    data, src = s6.recvfrom(2048)
+    assert src[:2] == HA6 and bytes(decode_udp(decode_ipv6(data).payload).payload) == b"down-v6"
+
+    # -- hostile datagrams on both sockets never take the HA down --
+    rnd = random.Random(7)
+    good = build_bu(KEY, SPI, NAI, HOA, HA, 50, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(time.time()))
+    junk = [bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(0, 200))) for _ in range(150)]
+    junk += [good[:k] for k in range(0, len(good), 3)]
+    junk += [bytes(b ^ (1 << rnd.randrange(8)) if i == j else b for i, b in enumerate(good)) for j in range(40, len(good))]
+    for j in junk:
+        s4.sendto(j, HA4)
+        s6.sendto(j, HA6)
+    time.sleep(0.5)
+    assert hap.proc.poll() is None
+    s4.settimeout(0.2)
+    try:                                   # flipped-bit BUs may draw BAs/BEs: drain them
+        while True:
+            s4.recvfrom(2048)
+    except socket.timeout:
+        pass
+    s4.settimeout(2)
+    data, _src, _ts = send_bu(s4, HA4, seq=2)
+    assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].status == 0     # still serving
+
+    # -- deregistration: binding, route and proxy entry go --
+    data, _src, _ts = send_bu(s4, HA4, seq=3, lifetime=0)
+    _pkt, ba = parse_ba(data, mac_coa=V4MAPPED + V4COA)
+    assert ba.status == 0 and ba.lifetime == 0
+    hap.wait_for("binding_removed", hoa="2001:db8:aa::100", reason="dereg")
+    assert route_dev(n, ha, "2001:db8:aa::100").strip() == ""
+    assert "2001:db8:aa::100" not in proxies(n, ha)
+
+    # -- SIGTERM: clean exit, TUN gone, the other binding's route and proxy gone --
+    hap.proc.send_signal(signal.SIGTERM)
+    assert hap.proc.wait(10) == 0
+    assert sh("ip", "-n", ha, "link", "show", "r6tun", check=False).returncode != 0
+    assert route_dev(n, ha, "2001:db8:aa::200").strip() == ""
+    assert "2001:db8:aa::200" not in proxies(n, ha)
+    for s in (s4, s6, scn, shm):
+        s.close()
+
+
+def test_ha_refuses_bad_key_and_keeps_binding(bench):
+    n, hap, (ha, mn, cn, hm) = bench
+    s4 = n.socket(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0))
+    other = n.socket(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0))
+    HA4 = ("198.18.1.2", 4191)
+    data, _src, _ts = send_bu(s4, HA4, seq=1)
+    assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].status == 0
+    # wrong key from another port: 146 signed with the real key, binding unchanged
+    data, _src, _ts = send_bu(other, HA4, seq=2, key=bytes(16))
+    assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].status == 146
+    # replay of an old BU (captured bytes) from the other port: 144, binding unchanged
+    old = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(time.time() - 60, 1))
+    other.sendto(old, HA4)
+    data, _ = other.recvfrom(2048)
+    assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].status == 144
+    scn = n.socket(cn, socket.AF_INET6, socket.SOCK_DGRAM, bind=("2001:db8:f3::2", 7000))
+    scn.sendto(b"still-here", ("2001:db8:aa::100", 5000))
+    data, _ = s4.recvfrom(2048)                     # downstream still goes to the first port
+    assert bytes(decode_udp(decode_ipv6(data).payload).payload) == b"still-here"
+    # unknown SPI: silently dropped, logged once
+    other.sendto(build_bu(KEY, 777, NAI, HOA, HA, 3, 150, "udp4", v4coa=V4COA), HA4)
+    other.settimeout(0.3)
+    with pytest.raises(socket.timeout):
+        other.recvfrom(2048)
+    hap.wait_for("bu_dropped")
+    for s in (s4, other, scn):
+        s.close()
