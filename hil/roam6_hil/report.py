@@ -1,0 +1,270 @@
+"""What each roam cost, from the probe records, the roam stamps and the MN's events.
+
+All times are time.monotonic() seconds (the MN's t_ms converted by `mn_time`); results in ms.
+
+Per roam i (window: from its t_down to the next roam's t_down):
+  interruption_down_ms  last R6PD that reached the board's radio before t_down -> first one
+                        that reached it after, among probes the CN sent after t_down (so it came
+                        through the new path)
+  interruption_up_ms    the same for what reached the CN from the board: the echoes (echo mode,
+                        of probes sent after t_down) or the board's own stream (sensor mode,
+                        datagrams that left the board's radio after t_down)
+  lost_down / lost_up   probes sent in the window that never arrived (the last 0.3 s of the run
+                        excluded: they may be in flight); lost_outside: those not sent during an
+                        interruption (between the last delivered before and the first after)
+  duplicated, reordered arrivals in the window seen twice / with a seq below one already seen
+  bu_ba_ms, coa, transport   from the MN's first `ba` event in the window
+  addr_to_first_probe_ms     first probe through the new path (either direction) - t_addr
+  link_ms, addr_ms, mn_ms    where the time went: t_down->t_link_up, ->t_addr, ->the MN's BU
+Percentiles: nearest rank over the roams that have the value.
+"""
+import json
+import math
+import os
+from bisect import bisect_left
+
+TAIL_S = 0.3
+FIELDS = ["interruption_down_ms", "interruption_up_ms", "lost_down", "lost_up", "duplicated", "reordered",
+          "bu_ba_ms", "addr_to_first_probe_ms", "link_ms", "addr_ms", "mn_ms", "ba_to_first_probe_ms"]
+
+
+def percentile(values, p):
+    vals = sorted(v for v in values if v is not None)
+    if not vals:
+        return None
+    k = max(0, math.ceil(p / 100.0 * len(vals)) - 1)
+    return vals[k]
+
+
+def mn_time(t_ms, ref_s):
+    """The MN's ticks_ms (CLOCK_MONOTONIC ms modulo 2**30 on the unix port) -> monotonic seconds,
+    unwrapped to the period nearest `ref_s`."""
+    period = 1 << 30
+    ref_ms = ref_s * 1000.0
+    base = ref_ms - ((ref_ms - t_ms) % period)
+    if ref_ms - base > period / 2:
+        base += period
+    return base / 1000.0
+
+
+def _ms(a, b):
+    return None if a is None or b is None else round((b - a) * 1000.0, 3)
+
+
+class Stream:
+    """Arrivals of one direction: (t_arrival, seq) sorted by time, and seq -> send time."""
+
+    def __init__(self, arrivals, send_times):
+        self.arr = sorted((t, s) for s, t in arrivals)
+        self.times = [t for t, _ in self.arr]
+        self.send = send_times
+
+    def last_before(self, t0):
+        i = bisect_left(self.times, t0)
+        return self.arr[i - 1] if i else None
+
+    def first_new_after(self, t0, t1):
+        """First arrival in [t0, t1) of a datagram sent at or after t0."""
+        i = bisect_left(self.times, t0)
+        while i < len(self.arr) and self.arr[i][0] < t1:
+            t, seq = self.arr[i]
+            st = self.send.get(seq)
+            if st is not None and st >= t0:
+                return self.arr[i]
+            i += 1
+        return None
+
+    def window(self, t0, t1):
+        i, j = bisect_left(self.times, t0), bisect_left(self.times, t1)
+        return self.arr[i:j]
+
+
+def _dups_and_reorders(stream):
+    """Per arrival index: duplicate? reordered? (over the whole stream, in arrival order)."""
+    seen, high, dup, reo = set(), -1, [], []
+    for _t, s in stream.arr:
+        dup.append(s in seen)
+        reo.append(s not in seen and s < high)
+        seen.add(s)
+        high = max(high, s)
+    return dup, reo
+
+
+def analyse(cn, sniff, roams, events, mode, t_end):
+    """Per-roam rows and a summary (see the module doc)."""
+    sent = dict(cn["sent"])
+    down = Stream(sniff["down"], sent)
+    if mode == "sensor":
+        out_times = {}
+        for s, t in sniff.get("up", []):
+            out_times.setdefault(s, t)
+        up = Stream(cn["up"], out_times)
+        up_sent = out_times
+    else:
+        up = Stream(cn["echo"], sent)
+        up_sent = sent
+    got_down = {s for _t, s in down.arr}
+    got_up = {s for _t, s in up.arr}
+    d_dup, d_reo = _dups_and_reorders(down)
+    u_dup, u_reo = _dups_and_reorders(up)
+    evs = sorted(events, key=lambda e: e["t"])
+
+    rows, windows = [], []
+    for i, r in enumerate(roams):
+        t0 = r["t_down"]
+        t1 = roams[i + 1]["t_down"] if i + 1 < len(roams) else t_end
+        row = {"roam": i + 1, "net": r["net"], "addr": r.get("addr"),
+               "link_ms": _ms(t0, r.get("t_link_up")), "addr_ms": _ms(r.get("t_link_up"), r.get("t_addr"))}
+        lb_d, fa_d = down.last_before(t0), down.first_new_after(t0, t1)
+        lb_u, fa_u = up.last_before(t0), up.first_new_after(t0, t1)
+        row["recovered_down"] = fa_d is not None
+        row["recovered_up"] = fa_u is not None
+        row["interruption_down_ms"] = _ms(lb_d[0], fa_d[0]) if lb_d and fa_d else None
+        row["interruption_up_ms"] = _ms(lb_u[0], fa_u[0]) if lb_u and fa_u else None
+        firsts = [x[0] for x in (fa_d, fa_u) if x]
+        first = min(firsts) if firsts else None
+        row["addr_to_first_probe_ms"] = _ms(r.get("t_addr"), first)
+        # interruption windows in send-time terms, for sorting losses in/out
+        windows.append(((sent.get(lb_d[1]) if lb_d else None), (sent.get(fa_d[1]) if fa_d else None),
+                        (up_sent.get(lb_u[1]) if lb_u else None), (up_sent.get(fa_u[1]) if fa_u else None)))
+        # MN events in the window
+        ba = next((e for e in evs if e["ev"] == "ba" and t0 <= e["t"] < t1), None)
+        bu = next((e for e in evs if e["ev"] == "bu" and t0 <= e["t"] < t1), None)
+        row["bu_ba_ms"] = ba.get("bu_ba_ms") if ba else None
+        row["ba_status"] = ba.get("status") if ba else None
+        row["coa"] = (ba or bu or {}).get("coa")
+        row["transport"] = (ba or bu or {}).get("transport")
+        row["mn_ms"] = _ms(r.get("t_addr"), bu["t"]) if bu and r.get("t_addr") else None
+        row["ba_to_first_probe_ms"] = _ms(ba["t"], first) if ba and first else None
+        # duplicates / reorders among arrivals in the window
+        i0, i1 = bisect_left(down.times, t0), bisect_left(down.times, t1)
+        j0, j1 = bisect_left(up.times, t0), bisect_left(up.times, t1)
+        row["duplicated"] = sum(d_dup[i0:i1]) + sum(u_dup[j0:j1])
+        row["reordered"] = sum(d_reo[i0:i1]) + sum(u_reo[j0:j1])
+        rows.append(row)
+
+    # losses: each lost datagram belongs to the window its send time falls in
+    starts = [r["t_down"] for r in roams]
+    cutoff = t_end - TAIL_S
+    first_t = roams[0]["t_down"] if roams else 0.0
+
+    def assign(send_map, got, key, wi):
+        outside = 0
+        for s, ts in send_map.items():
+            if s in got or ts >= cutoff or ts < first_t:
+                continue
+            k = bisect_left(starts, ts + 1e-9) - 1
+            if k < 0:
+                continue
+            rows[k][key] = rows[k].get(key, 0) + 1
+            a, b = windows[k][wi], windows[k][wi + 1]
+            inside = a is not None and b is not None and a < ts < b
+            if not inside:
+                outside += 1
+                rows[k]["lost_outside"] = rows[k].get("lost_outside", 0) + 1
+        return outside
+
+    for row in rows:
+        row.setdefault("lost_down", 0)
+        row.setdefault("lost_up", 0)
+        row.setdefault("lost_outside", 0)
+    out_d = assign(sent, got_down, "lost_down", 0)
+    if mode == "sensor":
+        out_u = assign(up_sent, got_up, "lost_up", 2)
+    else:
+        # echo mode: an echo is lost upstream if its probe reached the board
+        out_u = assign({s: t for s, t in sent.items() if s in got_down}, got_up, "lost_up", 2)
+
+    summary = {"roams": len(rows), "mode": mode}
+    for f in FIELDS:
+        vals = [r.get(f) for r in rows]
+        summary[f] = {"p50": percentile(vals, 50), "p90": percentile(vals, 90), "max": percentile(vals, 100)}
+    summary["recovered_all"] = all(r["recovered_down"] and r["recovered_up"] for r in rows)
+    summary["lost_outside_interruptions"] = out_d + out_u
+    summary["duplicated_total"] = sum(r["duplicated"] for r in rows)
+    summary["probes_sent"] = len(sent)
+    summary["probes_received_board"] = len(got_down)
+    summary["probes_received_cn"] = len(got_up)
+    transports = sorted({r["transport"] for r in rows if r["transport"]})
+    summary["transports"] = transports
+    heaps = [e for e in evs if e["ev"] == "heap"]
+    if heaps:
+        summary["heap_first"] = heaps[0].get("alloc")
+        summary["heap_last"] = heaps[-1].get("alloc")
+        summary["heap_max"] = max(h.get("alloc", 0) for h in heaps)
+    return {"rows": rows, "summary": summary}
+
+
+def write(report, folder):
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "report.json")
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1, sort_keys=True)
+    return path
+
+
+def _fmt(v, w=7):
+    if v is None:
+        return "-".rjust(w)
+    if isinstance(v, float):
+        return ("%.1f" % v).rjust(w)
+    return str(v).rjust(w)
+
+
+def table(report, max_rows=24):
+    rows, s = report["rows"], report["summary"]
+    head = ("roam", "net", "transport", "coa", "down ms", "up ms", "lost", "dup", "reord", "BU->BA", "addr->1st")
+    widths = (4, 4, 9, 24, 8, 8, 5, 4, 5, 7, 9)
+    lines = [" ".join(h.rjust(w) for h, w in zip(head, widths))]
+    show = rows if len(rows) <= max_rows else rows[:max_rows // 2] + [None] + rows[-max_rows // 2:]
+    for r in show:
+        if r is None:
+            lines.append("   ... (%d roams, all in report.json)" % len(rows))
+            continue
+        vals = (r["roam"], r["net"], r.get("transport") or "-", r.get("coa") or "-", r["interruption_down_ms"],
+                r["interruption_up_ms"], r["lost_down"] + r["lost_up"], r["duplicated"], r["reordered"],
+                r["bu_ba_ms"], r["addr_to_first_probe_ms"])
+        lines.append(" ".join(_fmt(v, w) for v, w in zip(vals, widths)))
+    for p in ("p50", "p90", "max"):
+        vals = (p, "", "", "", s["interruption_down_ms"][p], s["interruption_up_ms"][p], None, None, None,
+                s["bu_ba_ms"][p], s["addr_to_first_probe_ms"][p])
+        lines.append(" ".join(_fmt(v, w) for v, w in zip(vals, widths)))
+    b = s
+    lines.append("where the time goes (p50 ms): link %s, address %s, MN until BU %s, BU->BA %s, BA->first probe %s" % tuple(
+        _fmt(b[k]["p50"], 0).strip() for k in ("link_ms", "addr_ms", "mn_ms", "bu_ba_ms", "ba_to_first_probe_ms")))
+    lines.append("probes: %d sent, %d reached the board, %d answers/stream reached the CN; lost outside interruptions: %d; duplicated: %d" % (
+        s["probes_sent"], s["probes_received_board"], s["probes_received_cn"], s["lost_outside_interruptions"], s["duplicated_total"]))
+    return "\n".join(lines)
+
+
+def timeline(report, cn, sniff, roams, path, mode, t_start):
+    """timeline.png: probes over time (seq vs s) with the roams marked, and interruption per roam."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [3, 1]})
+    d = sorted(sniff["down"], key=lambda x: x[1])
+    u = sorted(cn["up"] if mode == "sensor" else cn["echo"], key=lambda x: x[1])
+    if d:
+        ax.plot([t - t_start for _s, t in d], [s for s, _t in d], ",", color="tab:blue", label="CN -> board (at the board)")
+    if u:
+        ax.plot([t - t_start for _s, t in u], [s for s, _t in u], ",", color="tab:orange",
+                label="board -> CN (%s, at the CN)" % ("stream" if mode == "sensor" else "echoes"))
+    for r in roams:
+        ax.axvline(r["t_down"] - t_start, color="grey", lw=0.5, alpha=0.6)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probe sequence number")
+    ax.set_title("roam6 roaming bench: %d roams, %s mode" % (len(roams), mode))
+    ax.legend(loc="upper left", markerscale=30)
+    rows = report["rows"]
+    xs = [r["roam"] for r in rows]
+    bx.bar([x - 0.2 for x in xs], [r["interruption_down_ms"] or 0 for r in rows], width=0.4, label="down")
+    bx.bar([x + 0.2 for x in xs], [r["interruption_up_ms"] or 0 for r in rows], width=0.4, label="up")
+    bx.set_xlabel("roam")
+    bx.set_ylabel("interruption (ms)")
+    bx.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
