@@ -1,0 +1,134 @@
+"""Check every tier of roam6's hot paths against CPython-made vectors, on the MicroPython unix port.
+
+usage: micropython mp_check_vectors.py VECTORS_FILE   (MICROPYPATH: firmware/; ROAM6_NATMOD_DIR:
+build/natmod). Every data length is checked at buffer offsets 0..7 through memoryview slices, and as
+bytes; native HMAC both with and without its hashlib path. Prints one JSON line of counts and
+exits 1 on the first mismatch, naming it.
+"""
+import json
+import struct
+import sys
+
+from roam6 import accel, crypto
+from roam6.wire import checksum
+
+KINDS = {1: "sum", 2: "rr"}
+
+
+def fail(msg):
+    print("MISMATCH " + msg)
+    sys.exit(1)
+
+
+def records(blob):
+    assert blob[:4] == b"R6V1", "not a vectors file"
+    count = struct.unpack_from(">I", blob, 4)[0]
+    pos = 8
+    nfields = {1: 6, 2: 14}
+    for _ in range(count):
+        kind = blob[pos]
+        pos += 1
+        fields = []
+        for _ in range(nfields[kind]):
+            n = struct.unpack_from(">H", blob, pos)[0]
+            fields.append(blob[pos + 2:pos + 2 + n])
+            pos += 2 + n
+        yield kind, fields
+
+
+def at_offset(data, off):
+    """A memoryview of data placed `off` bytes into a larger buffer (any start address)."""
+    buf = bytearray(off + len(data) + 3)
+    buf[off:off + len(data)] = data
+    return memoryview(buf)[off:off + len(data)]
+
+
+def main(path):
+    st = accel.status
+    if st["native"] is None or not st["viper"]:
+        fail("tiers missing: %s" % st)
+    sums = accel.impls["inet_sum"]
+    hmacs = accel.impls["hmac_sha1"]
+    tiers = sorted(sums)
+    if tiers != ["native", "python", "viper"] or sorted(hmacs) != tiers:
+        fail("tiers registered: %s / %s" % (tiers, sorted(hmacs)))
+    native = accel.native
+    import hashlib
+    counts = {"sum": 0, "hmac": 0, "sha1": 0, "rr": 0, "errors": 0, "lengths": 0}
+    with open(path, "rb") as f:
+        blob = f.read()
+    for kind, fl in records(blob):
+        if kind == 1:
+            data, key, acc, want_sum, want_hmac, want_sha1 = fl
+            acc = int(acc)
+            want_sum = int(want_sum)
+            n = len(data)
+            counts["lengths"] += 1
+            for off in range(8):
+                mv = at_offset(data, off)
+                kmv = at_offset(key, (off * 3) % 8)
+                for t in tiers:
+                    got = sums[t](mv, acc)
+                    if got != want_sum:
+                        fail("inet_sum %s len %d off %d acc %d: %r != %r" % (t, n, off, acc, got, want_sum))
+                    got = hmacs[t](kmv, mv)
+                    if got != want_hmac:
+                        fail("hmac_sha1 %s len %d off %d klen %d" % (t, n, off, len(key)))
+                    counts["sum"] += 1
+                    counts["hmac"] += 1
+                if native.sha1(mv) != want_sha1:
+                    fail("native sha1 len %d off %d" % (n, off))
+                cut = (n * (off + 1)) // 9
+                if native.sha1(mv[:cut], mv[cut:]) != want_sha1:
+                    fail("native sha1 in two parts len %d cut %d" % (n, cut))
+                a, b = (n * off) // 16, (n * (off + 8)) // 16
+                if native.hmac_parts(kmv, 20, mv[:a], mv[a:b], mv[b:]) != want_hmac:
+                    fail("native hmac_parts len %d cuts %d %d" % (n, a, b))
+                counts["sha1"] += 2
+                counts["hmac"] += 1
+            # plain bytes, and the native HMAC forced through each of its two SHA-1 paths
+            for t in tiers:
+                if sums[t](data, acc) != want_sum or hmacs[t](key, data) != want_hmac:
+                    fail("%s on bytes len %d" % (t, n))
+            for use, least in ((None, 0), (hashlib.sha1, 0)):
+                native.use_hashlib(use, least)
+                if native.hmac_sha1(key, data) != want_hmac or native.hmac_parts(key, 20, data) != want_hmac:
+                    fail("native hmac with use_hashlib(%r, %d) len %d" % (use, least, n))
+            native.use_hashlib(hashlib.sha1, accel.HASHLIB_MIN)
+            counts["hmac"] += 4
+        else:
+            kcn, hoa, hn, coa, cnonce, cn, mh, key, ht, ct, kb, kbd, auth, mnha = fl
+            for name, args, want in (
+                ("home_keygen_token", (kcn, hoa, hn), ht),
+                ("careof_keygen_token", (kcn, coa, cnonce), ct),
+                ("kbm", (ht, ct), kb),
+                ("kbm", (ht,), kbd),
+                ("rr_authenticator", (kb, coa, cn, mh), auth),
+                ("mnha_auth_data", (key, at_offset(coa, 1), at_offset(hoa, 3), at_offset(mh, 5)), mnha),
+            ):
+                impls = accel.impls[name]
+                if "native" not in impls:
+                    fail("%s has no native tier" % name)
+                for t in impls:
+                    if impls[t](*args) != want:
+                        fail("%s %s" % (name, t))
+                    counts["rr"] += 1
+                if getattr(crypto, name) is not impls["native"]:
+                    fail("roam6.crypto.%s is not the native tier" % name)
+    # data that is no buffer: every tier raises TypeError, as the Python one does. (A key that is
+    # an int is not checked: the Python tier's bytes(key) turns 5 into five zero bytes.)
+    for t in tiers:
+        for fn, args in ((sums[t], (12345,)), (sums[t], (None, 0)), (hmacs[t], (b"k", 5)), (hmacs[t], (b"k", None))):
+            try:
+                fn(*args)
+            except TypeError:
+                counts["errors"] += 1
+                continue
+            fail("%s%r did not raise TypeError" % (t, args))
+    if checksum.inet_sum is not sums["native"] or crypto.hmac_sha1 is not hmacs["native"]:
+        fail("the roam6.* names are not the native tier")
+    counts["tiers"] = tiers
+    print(json.dumps(counts))
+
+
+main(sys.argv[1])
