@@ -94,6 +94,7 @@ def bench(tmp_path):
         n.ip(ha, "addr add 2001:db8:f1::2/64 dev up0 nodad")
         n.ip(mn, "addr add %s/24 dev wlan0" % MN4)
         n.ip(mn, "addr add %s/64 dev wlan0 nodad" % MN6)
+        n.ip(mn, "-6 route add 2001:db8:aa::/64 via 2001:db8:f1::2")   # ip6: BUs to the HA address
         n.veth(ha, "cn0", cn, "eth0")
         n.ip(ha, "addr add 2001:db8:f3::1/64 dev cn0 nodad")
         n.ip(cn, "addr add 2001:db8:f3::2/64 dev eth0 nodad")
@@ -113,7 +114,7 @@ def bench(tmp_path):
         cfg = tmp_path / "ha.json"
         cfg.write_text(json.dumps({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
                                    "ipv4": "198.18.1.2", "home_link": "home", "tun": "r6tun",
-                                   "keys_file": "ha-keys.json", "transports": ["udp4", "udp6"]}))
+                                   "keys_file": "ha-keys.json", "transports": ["udp4", "udp6", "ip6"]}))
         ha_proc = HAProcess(ha, str(cfg))
         ha_proc.wait_for("ready")
         yield n, ha_proc, (ha, mn, cn, hm)
@@ -269,4 +270,42 @@ def test_ha_refuses_bad_key_and_keeps_binding(bench):
         other.recvfrom(2048)
     hap.wait_for("bu_dropped")
     for s in (s4, other, scn):
+        s.close()
+
+
+def test_ha_ip6_native_hao_bu_rh2_ba_and_ip6ip6_data(bench):
+    """RFC 6275 native: the BU carries a Home Address option (read by the HA from a packet socket,
+    since this kernel drops it), the BA a type 2 routing header; data is IPv6-in-IPv6."""
+    n, hap, (ha, mn, cn, hm) = bench
+    ETH_P_IPV6 = 0x86DD
+    raw = n.socket(mn, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    pk = n.socket(mn, socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+    t41 = n.socket(mn, socket.AF_INET6, socket.SOCK_RAW, 41)
+    scn = n.socket(cn, socket.AF_INET6, socket.SOCK_DGRAM, bind=("2001:db8:f3::2", 7000))
+    coa = a6(MN6)
+    now = time.time()
+    bu = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "ip6", coa=coa, timestamp=ntp_timestamp(now, 9))
+    raw.sendto(bu, ("2001:db8:aa::1", 0))
+    end = time.monotonic() + 5
+    ba = None
+    while ba is None and time.monotonic() < end:
+        data, addr = pk.recvfrom(4096)
+        if len(data) > 40 and data[6] == 43 and data[24:40] == coa:
+            pkt, ba = parse_ba(data, mac_coa=coa)
+    assert ba is not None, "no BA with a type 2 routing header"
+    assert ba.status == 0 and pkt.src == HA and pkt.rh2 == HOA and ba.find(mo.NATDetection) is None
+    ev = hap.wait_for("binding_added", hoa="2001:db8:aa::100")
+    assert ev["transport"] == "ip6" and ev["peer"] == MN6 + ":0"
+    assert "dev r6tun" in route_dev(n, ha, "2001:db8:aa::100")
+    # downstream: IPv6-in-IPv6 from the HA address to the CoA
+    scn.sendto(b"down-ip6", ("2001:db8:aa::100", 5000))
+    inner, addr = t41.recvfrom(4096)
+    assert addr[0] == "2001:db8:aa::1"
+    p = decode_ipv6(inner)
+    assert p.src == CN and p.dst == HOA and bytes(decode_udp(p.payload).payload) == b"down-ip6"
+    # upstream: IPv6-in-IPv6 from the CoA, decapsulated into the TUN
+    t41.sendto(udp6_packet(HOA, CN, 5000, 7000, b"up-ip6"), ("2001:db8:aa::1", 0))
+    payload, frm = scn.recvfrom(2048)
+    assert payload == b"up-ip6" and frm[0] == "2001:db8:aa::100"
+    for s in (raw, pk, t41, scn):
         s.close()
