@@ -106,6 +106,7 @@ def bench(tmp_path):
         n.ip(ha, "link set hm0 master home")
         n.ip(hm, "addr add 2001:db8:aa::50/64 dev eth0 nodad")
         n.ip(hm, "-6 route add default via 2001:db8:aa::1")
+        n.ip(ha, "-6 neigh add proxy 2001:db8:aa::300 dev home")       # left by a killed HA
         keys = tmp_path / "ha-keys.json"
         keys.write_text(json.dumps({"sas": [
             {"nai": NAI.decode(), "spi": SPI, "key": KEY.hex(), "hoa": "2001:db8:aa::100"},
@@ -153,6 +154,7 @@ def test_ha_process_udp4_udp6_data_and_clean_stop(bench):
     shm = n.socket(hm, socket.AF_INET6, socket.SOCK_DGRAM, bind=("2001:db8:aa::50", 7001))
     HA4 = ("198.18.1.2", 4191)
     HA6 = ("2001:db8:f1::2", 4191)
+    assert "2001:db8:aa::300" not in proxies(n, ha)           # stale proxy entry cleared at start
 
     # -- udp4 registration (outer 198.18.1.10 != IPv4 CoA option: the HA sees a NAT) --
     data, src, ts = send_bu(s4, HA4, seq=1)

@@ -17,13 +17,14 @@ Sockets:
   binding's care-of address.
 """
 import ctypes
-import errno
+import ipaddress
 import json
 import os
 import select
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -123,6 +124,8 @@ class HomeAgent:
                                 hint="create it first (the bench's home bridge) or leave the field out") from None
         self._set_sysctl("net/ipv6/conf/all/forwarding", 1)
         if cfg.home_link:
+            self._drop_stale_proxies()
+        if cfg.home_link:
             self._set_sysctl("net/ipv6/conf/%s/proxy_ndp" % cfg.home_link, 1)
             # answer NS for bound HoAs at once, not after the default random proxy delay (~0.8 s)
             self._set_sysctl("net/ipv6/neigh/%s/proxy_delay" % cfg.home_link, 0)
@@ -134,6 +137,22 @@ class HomeAgent:
             self._open_ip6()
         self.log("ready", tun=self.tun.name, transports=sorted(self.socks) + (["ip6"] if self.spkt else []),
                  ipv4=cfg.ipv4, address=cfg.address_text, port=cfg.port, sas=len(cfg.sas))
+
+    def _drop_stale_proxies(self):
+        """Proxy entries for the home prefix left by an HA that was killed (its TUN and routes
+        died with it, proxy entries do not): nobody answers for those HoAs until they register."""
+        try:
+            out = subprocess.run(["ip", "-6", "neigh", "show", "proxy", "dev", self.cfg.home_link],
+                                 capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return
+        for line in out.splitlines():
+            try:
+                addr = ipaddress.IPv6Address(line.split()[0])
+            except (ValueError, IndexError):
+                continue
+            if addr in self.cfg.home_prefix:
+                self._kernel("proxy_del", addr.packed, self.home_ifindex)
 
     def _set_sysctl(self, path, value):
         old = _sysctl(path, value)
