@@ -1,0 +1,235 @@
+"""The correspondent node's I/O around cn.core: sockets, the UDP echo application, the event log.
+
+Sockets (one thread, one `select.epoll`, sleeping until a socket is readable or the next binding
+expiry):
+- AF_PACKET (SOCK_DGRAM, IPv6): every Mobility Header and every packet with a Home Address
+  option addressed to the CN. The kernel here has no MIPv6 and drops HAO packets before a raw
+  socket sees them (DESIGN.md), so this tap is the only way in; plain MH (HoTI, CoTI, a BU from
+  home) is read here too, so there is one path for all signalling.
+- raw IPv6 protocol 135: opened only so that the kernel hands MH to a socket instead of answering
+  it with ICMP "unrecognized Next Header"; what it reads is discarded (the tap has it already).
+- IPPROTO_RAW (header included): everything the CN sends that the kernel cannot build: HoT, CoT,
+  BA, BE, and data with a type 2 routing header to a bound MN.
+- UDP echo: a kernel socket bound to [address]:echo_port for tunnelled traffic (plain packets
+  from the HoA); echoes go back through `core.send_data`, i.e. with RH2 straight to the CoA when
+  the MN holds a binding. Echo requests that came with a HAO are answered the same way.
+
+Log: one JSON object per line on stdout: {"t_ms": ..., "ev": ...}. With --status FILE the binding
+cache and counters are also written there (atomically) whenever a binding changes.
+"""
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+from roam6.wire import consts as C
+from roam6.wire.errors import DecodeError
+from roam6.wire.udp import build_udp, decode_udp, udp_checksum_ok
+
+from ..errors import UserError
+from .core import Correspondent
+
+ETH_P_IPV6 = 0x86DD
+PACKET_HOST = 0
+IPV6_HDRINCL = 36
+
+
+def _now_ms():
+    return int(time.monotonic() * 1000)
+
+
+class CNDriver:
+    def __init__(self, cfg, out=None, status_path=None):
+        self.cfg = cfg
+        self.out = out or sys.stdout
+        self.status_path = status_path
+        self.core = Correspondent(cfg.address, kcn=cfg.kcn, nonce_period_ms=int(cfg.nonce_period * 1000),
+                                  max_lifetime_units=cfg.max_lifetime // 4)
+        self.t0 = _now_ms()
+        self.spkt = self.smh = self.sraw = self.secho = None
+        self.echo = {"tunnel": 0, "direct": 0}
+        self._stop = False
+
+    def log(self, ev, **kw):
+        d = {"t_ms": _now_ms() - self.t0, "ev": ev}
+        d.update(kw)
+        try:
+            self.out.write(json.dumps(d, sort_keys=True) + "\n")
+            self.out.flush()
+        except (OSError, ValueError):
+            pass
+
+    # ---- sockets ---------------------------------------------------------------------------
+    def open(self):
+        cfg = self.cfg
+        try:
+            self.spkt = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+            if cfg.interface:
+                self.spkt.bind((cfg.interface, ETH_P_IPV6))
+            self.smh = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_MH)
+            self.sraw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            self.sraw.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
+        except PermissionError:
+            self.close()
+            raise UserError("the CN needs packet and raw sockets", hint="run it as root (or with CAP_NET_RAW)") from None
+        except OSError as exc:
+            self.close()
+            raise UserError("cannot open the CN's sockets: %s" % exc.strerror,
+                            hint="check field 'interface' (%r) names a link in this namespace" % cfg.interface) from None
+        if cfg.echo_port:
+            self.secho = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            try:
+                self.secho.bind((cfg.address_text, cfg.echo_port))
+            except OSError as exc:
+                self.close()
+                raise UserError("cannot bind UDP [%s]:%d (fields 'address'/'echo_port'): %s"
+                                % (cfg.address_text, cfg.echo_port, exc.strerror),
+                                hint="is the address configured in this namespace, and the port free?") from None
+        for s in (self.spkt, self.smh, self.sraw, self.secho):
+            if s is not None:
+                s.setblocking(False)
+        self.log("ready", address=cfg.address_text, echo_port=cfg.echo_port, interface=cfg.interface)
+
+    def close(self):
+        for s in (self.spkt, self.smh, self.sraw, self.secho):
+            if s is not None:
+                s.close()
+        self.spkt = self.smh = self.sraw = self.secho = None
+
+    # ---- output ----------------------------------------------------------------------------
+    def _flush(self, now):
+        for pkt in self.core.datagrams_to_send(now):
+            self._raw_send(pkt)
+        changed = False
+        while True:
+            ev = self.core.next_event()
+            if ev is None:
+                break
+            name = ev.pop("ev")
+            if name in ("binding", "binding_deleted", "binding_expired"):
+                changed = True
+            self.log(name, **ev)
+        if changed:
+            self.write_status(now)
+
+    def _raw_send(self, pkt):
+        dst = socket.inet_ntop(socket.AF_INET6, pkt[24:40])
+        try:
+            self.sraw.sendto(pkt, (dst, 0))
+        except OSError as exc:
+            self.log("send_error", dst=dst, reason=exc.strerror)
+
+    def write_status(self, now):
+        if not self.status_path:
+            return
+        d = {"address": self.cfg.address_text, "bindings": self.core.bindings(now),
+             "stats": dict(self.core.stats, echo_tunnel=self.echo["tunnel"], echo_direct=self.echo["direct"])}
+        tmp = self.status_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(d, f, sort_keys=True)
+        os.replace(tmp, self.status_path)
+
+    # ---- input -----------------------------------------------------------------------------
+    def _on_packet(self):
+        addr6 = self.cfg.address
+        for _ in range(256):
+            try:
+                data, addr = self.spkt.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            if addr[2] != PACKET_HOST or len(data) < 40 or data[24:40] != addr6:
+                continue
+            if data[6] != C.NH_MH and data[6] != C.NH_DSTOPTS:
+                continue  # plain traffic: the kernel delivers it
+            now = _now_ms()
+            got = self.core.receive(now, data)
+            if got is not None:
+                _, hoa, nh, payload = got
+                # only packets that came with a HAO (HoA != source): the kernel has the rest
+                if nh == C.NH_UDP and hoa != data[8:24]:
+                    self._echo_hao(now, hoa, payload)
+            self._flush(now)
+
+    def _echo_hao(self, now, hoa, seg):
+        try:
+            u = decode_udp(seg)
+        except DecodeError:
+            return
+        if not self.cfg.echo_port or u.dport != self.cfg.echo_port or not udp_checksum_ok(hoa, self.cfg.address, seg[:u.length]):
+            return
+        self.echo["direct"] += 1
+        self._reply(now, hoa, u.sport, bytes(u.payload))
+
+    def _reply(self, now, hoa, port, data):
+        if self.core.binding(hoa, now) is not None:
+            udp = build_udp(self.cfg.echo_port, port, data, src=self.cfg.address, dst=hoa)
+            self._raw_send(self.core.send_data(now, hoa, C.NH_UDP, udp))
+        else:
+            try:
+                self.secho.sendto(data, (socket.inet_ntop(socket.AF_INET6, hoa), port))
+            except OSError as exc:
+                self.log("send_error", dst=socket.inet_ntop(socket.AF_INET6, hoa), reason=exc.strerror)
+
+    def _on_echo(self):
+        for _ in range(256):
+            try:
+                data, addr = self.secho.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            now = _now_ms()
+            self.echo["tunnel"] += 1
+            self._reply(now, socket.inet_pton(socket.AF_INET6, addr[0].split("%")[0]), addr[1], data)
+
+    def _drain_mh(self):
+        for _ in range(256):
+            try:
+                self.smh.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+
+    # ---- loop --------------------------------------------------------------------------------
+    def stop(self, *_):
+        self._stop = True
+
+    def run(self, duration=None):
+        ep = select.epoll()
+        handlers = {self.spkt.fileno(): self._on_packet, self.smh.fileno(): self._drain_mh}
+        if self.secho is not None:
+            handlers[self.secho.fileno()] = self._on_echo
+        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        handlers[rfd] = lambda: os.read(rfd, 512)
+        old_wakeup = signal.set_wakeup_fd(wfd)
+        old_term = signal.signal(signal.SIGTERM, self.stop)
+        old_int = signal.signal(signal.SIGINT, self.stop)
+        for fd in handlers:
+            ep.register(fd, select.EPOLLIN)
+        end = None if duration is None else _now_ms() + int(duration * 1000)
+        self.write_status(_now_ms())
+        try:
+            while not self._stop:
+                now = _now_ms()
+                t = self.core.get_timer()
+                if end is not None:
+                    t = end if t is None else min(t, end)
+                timeout = -1 if t is None else max(0, t - now) / 1000.0
+                for fd, _ in ep.poll(timeout):
+                    handlers[fd]()
+                now = _now_ms()
+                self.core.handle_timer(now)
+                self._flush(now)
+                if end is not None and now >= end:
+                    break
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
+            ep.close()
+            os.close(rfd)
+            os.close(wfd)
+            self.log("stopped", stats=self.core.stats, echo_tunnel=self.echo["tunnel"], echo_direct=self.echo["direct"])
+        return 0

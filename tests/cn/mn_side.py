@@ -1,0 +1,160 @@
+"""The MN end of tests/cn/test_cn_process.py, run inside the MN's namespace: the firmware's rr core
+(roam6.core.rr) builds every HoTI/CoTI/BU; real sockets carry them to a real `roam6 cn` process.
+
+Stand-in (said here because it is one): there is no home agent in this namespace pair, so the HoA
+is simply a second address on the MN's link and "home" packets (HoTI, deregistration) leave
+directly from it, as they would from the home link. Everything else is the real path: packets
+with a Home Address option out, type 2 routing headers in, read with a packet socket because the
+kernel drops them.
+
+usage: mn_side.py IFACE HOA COA COA2 CN ECHO_PORT  -> prints one JSON summary line
+"""
+import json
+import select
+import socket
+import sys
+import time
+
+from roam6 import crypto
+from roam6.core import rr
+from roam6.core.ro_policy import RoPolicy
+from roam6.wire import consts as C
+from roam6.wire import mh as M
+from roam6.wire import mhopts as O
+from roam6.wire.ipv6 import build_ipv6, decode_ipv6
+from roam6.wire.udp import build_udp, decode_udp
+
+IFACE, HOA_T, COA_T, COA2_T, CN_T, PORT = sys.argv[1:7]
+PORT = int(PORT)
+A = lambda t: socket.inet_pton(socket.AF_INET6, t)  # noqa: E731
+HOA, COA, COA2, CN = A(HOA_T), A(COA_T), A(COA2_T), A(CN_T)
+
+spkt = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86DD))
+spkt.bind((IFACE, 0x86DD))
+smh = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 135)  # keeps the kernel from ICMP-ing MH
+sraw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+sraw.setsockopt(socket.IPPROTO_IPV6, 36, 1)
+T0 = time.monotonic()
+sent = []
+
+
+def now_ms():
+    return int((time.monotonic() - T0) * 1000)
+
+
+def send(pkt):
+    p = decode_ipv6(pkt)
+    if p.nh == C.NH_MH:
+        sent.append((now_ms(), type(M.decode_mh(bytes(p.payload))).__name__))
+    sraw.sendto(pkt, (socket.inet_ntop(socket.AF_INET6, pkt[24:40]), 0))
+
+
+def recv(timeout):
+    """Packets from the CN to one of our addresses, decoded, within timeout seconds."""
+    out = []
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return out
+        r, _, _ = select.select([spkt, smh], [], [], left)
+        if smh in r:
+            smh.recv(65536)
+        if spkt not in r:
+            continue
+        data, addr = spkt.recvfrom(65536)
+        if addr[2] != 0 or len(data) < 40 or data[8:24] != CN:
+            continue
+        out.append(decode_ipv6(data))
+        return out
+
+
+def recv_mh(timeout):
+    """The first Mobility Header packet from the CN within timeout, as a list (empty if none);
+    skips the rest (e.g. the ICMPv6 errors the CN's kernel sends for HAO packets it drops)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = [q for q in recv(max(0.0, end - time.monotonic())) if q.nh == C.NH_MH]
+        if got:
+            return got
+    return []
+
+
+def pump(mn, until, limit=5.0):
+    """Run the MN core against the network until until() or limit seconds."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end and not until():
+        n = now_ms()
+        mn.handle_timer(n)
+        for via, pkt in mn.datagrams_to_send(n):
+            send(pkt)
+        for p in recv(0.05):
+            if p.nh == C.NH_MH:
+                mn.receive(now_ms(), p.src, p.dst, bytes(p.payload), p.rh2)
+    return until()
+
+
+def echo(src, hao, tag):
+    """Send one UDP echo request (with a HAO when hao) and return the answer's packet, or None."""
+    udp = build_udp(40000, PORT, tag, src=HOA, dst=CN)
+    send(build_ipv6(src, CN, C.NH_UDP, udp, hao=hao))
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        for p in recv(0.1):
+            if p.nh == C.NH_UDP and bytes(decode_udp(bytes(p.payload)).payload) == tag:
+                return p
+    return None
+
+
+res = {}
+mn = rr.RouteOptimizer(HOA, RoPolicy("always"))
+mn.set_location(now_ms(), coa=COA)
+t = now_ms()
+mn.note_traffic(t, CN)
+res["bound"] = pump(mn, lambda: mn.route(CN, now_ms()) == COA)
+res["rr_ms"] = now_ms() - t
+res["kinds1"] = [k for _, k in sent]
+
+p = echo(COA, HOA, b"direct-1")
+res["echo_direct"] = p is not None and p.dst == COA and p.rh2 == HOA
+p = echo(HOA, None, b"plain-1")  # from the HoA, no HAO: the CN still answers via the binding
+res["echo_plain_via_rh2"] = p is not None and p.dst == COA and p.rh2 == HOA
+
+# roam: only the care-of half again
+del sent[:]
+t = now_ms()
+mn.set_location(t, coa=COA2)
+res["bound2"] = pump(mn, lambda: mn.route(CN, now_ms()) == COA2)
+res["rr2_ms"] = now_ms() - t
+res["kinds2"] = [k for _, k in sent]
+p = echo(COA2, HOA, b"direct-2")
+res["echo_direct2"] = p is not None and p.dst == COA2 and p.rh2 == HOA
+
+# a forged BU (valid nonce indices, but a Kbm of zeros) claiming our HoA from COA: silently
+# refused, binding unchanged (with unknown indices it would get BA 138 before any MAC check)
+e = mn.entries[CN]
+bu = M.BindingUpdate(60000, C.BU_A, 105, [O.NonceIndices(e.home.index, e.careof.index), O.BindingAuthData(None)])
+mh = bu.encode(src=HOA, dst=CN, mac=lambda d: crypto.rr_authenticator(bytes(20), COA, CN, d))
+send(build_ipv6(COA, CN, C.NH_MH, mh, hao=HOA))
+got = recv_mh(1.0)
+res["forged_answered"] = len(got)
+p = echo(COA2, HOA, b"direct-3")
+res["still_bound_to_coa2"] = p is not None and p.dst == COA2
+# data with a HAO from an address the CN has no binding for: Binding Error 1
+send(build_ipv6(COA, CN, C.NH_UDP, build_udp(40000, PORT, b"x", src=HOA, dst=CN), hao=HOA))
+be = recv_mh(1.0)
+res["be_status"] = M.decode_mh(bytes(be[0].payload)).status if be else None
+
+# back home: deregistration from the HoA
+del sent[:]
+mn.set_location(now_ms(), coa=HOA, home=True)
+res["dereg"] = pump(mn, lambda: mn.entries[CN].state == rr.IDLE)
+res["kinds3"] = [k for _, k in sent]
+ev = []
+while True:
+    e = mn.next_event()
+    if e is None:
+        break
+    ev.append(e[0])
+res["events"] = ev
+print(json.dumps(res))
