@@ -1,0 +1,118 @@
+"""Namespaces and MicroPython processes for the bootstrap/link tests (root only; all torn down)."""
+import json
+import os
+import queue
+import secrets
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+
+
+def sh(*argv, check=True, timeout=10):
+    return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=timeout)
+
+
+class Netns:
+    """Namespaces with one unique prefix; everything in them is killed and they are deleted."""
+
+    def __init__(self):
+        self.prefix = "r6t%s-" % secrets.token_hex(2)
+        self.names = []
+        self.procs = []
+
+    def add(self, short):
+        name = self.prefix + short
+        sh("ip", "netns", "add", name)
+        self.names.append(name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        return name
+
+    def ip(self, ns, *args, check=True):
+        return sh("ip", "-n", ns, *args, check=check)
+
+    def popen(self, ns, argv, **kw):
+        p = subprocess.Popen(["ip", "netns", "exec", ns] + list(argv), **kw)
+        self.procs.append(p)
+        return p
+
+    def teardown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        for name in self.names:
+            pids = sh("ip", "netns", "pids", name, check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
+            sh("ip", "netns", "del", name, check=False)
+
+
+@pytest.fixture
+def netns():
+    if os.geteuid() != 0:
+        pytest.fail("these tests build network namespaces: run them as root (make test does)")
+    n = Netns()
+    try:
+        yield n
+    finally:
+        n.teardown()
+
+
+class Lines:
+    """JSON lines of a process's stdout, read by a thread, taken with a bounded wait."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.q = queue.Queue()
+        self.log = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.log.append(line)
+            try:
+                self.q.put(json.loads(line))
+            except ValueError:
+                pass
+        self.q.put(None)
+
+    def next(self, timeout=5.0):
+        try:
+            item = self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no output within %.1f s; so far:\n%s" % (timeout, "".join(self.log)))
+        if item is None:
+            raise AssertionError("process ended; output:\n%s" % "".join(self.log))
+        return item
+
+    def until(self, pred, timeout=5.0):
+        end = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError("not seen within %.1f s; got %r" % (timeout, seen))
+            item = self.next(left)
+            seen.append(item)
+            if pred(item):
+                return item, seen
+
+
+def micropython(netns, ns, script, *args, heap="64K"):
+    env = dict(os.environ, MICROPYPATH=":".join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix"), HERE, ".frozen"]))
+    p = netns.popen(ns, [MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(HERE, script)] + [str(a) for a in args],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return Lines(p)
