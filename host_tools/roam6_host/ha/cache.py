@@ -30,7 +30,7 @@ import struct
 
 from roam6.wire import consts as C
 from roam6.wire import mhopts as mo
-from roam6.wire.checksum import checksum6
+from roam6.wire.checksum import checksum6, finish, inet_sum
 from roam6.wire.errors import DecodeError
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6, pseudo_dst, pseudo_src
 from roam6.wire.mh import BindingAck, BindingError, BindingUpdate, decode_mh
@@ -162,6 +162,7 @@ class BindingCache:
         self._expiry = []                           # heap of (expires, HoA); stale rows skipped
         self._be_sent = {}                          # peer -> time of the last Binding Error
         self.fast = fast                            # per-SA BU shapes and BA templates (the hot path)
+        self._psum = {}                             # {HoA: sum of the HA and HoA pseudo-header words}
         self._shapes = {}                           # {packet length: [_Shape]} learnt from good BUs
         self._ba_tpl = {}                           # {(NAI length, timestamp?, BRA?): _BATemplate}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
@@ -308,7 +309,7 @@ class BindingCache:
         else:
             return False
         hoa = pkt[8:24]
-        if checksum6(hoa, self.ha, C.NH_MH, mh) != 0:
+        if self._mh_checksum(hoa, mh) != 0:
             return False                      # the codec path repeats the check and says why
         c.mh = mh
         c.opts = None                         # rule mn_id: the shape proves the layout
@@ -487,8 +488,19 @@ class BindingCache:
         n = len(buf)
         _pack_I(buf, n - 16, sa.spi)
         buf[n - 12:] = sa.mnha_auth(c.coa, hoa, memoryview(buf)[40:n - 12])
-        _pack_H(buf, 44, checksum6(self.ha, hoa, C.NH_MH, memoryview(buf)[40:]))
+        _pack_H(buf, 44, self._mh_checksum(hoa, memoryview(buf)[40:]))
         return bytes(buf)
+
+    def _mh_checksum(self, hoa, mh):
+        """checksum6 of an MH between the HA and hoa (either way: the sum is symmetric), with the
+        addresses' part of the pseudo-header summed once per HoA."""
+        acc = self._psum.get(hoa)
+        if acc is None:
+            if len(self._psum) > 100000:
+                self._psum.clear()
+            acc = self._psum[hoa] = inet_sum(hoa, inet_sum(self.ha))
+        n = len(mh)
+        return finish(inet_sum(mh, acc + (n >> 16) + (n & 0xFFFF) + C.NH_MH))
 
     def _learn_shape(self, c):
         shape = _Shape(c)
