@@ -1,0 +1,238 @@
+"""The MN's asyncio driver: a short loop around the sans-IO registration, the transports and the
+HoA's IPv6 host (DESIGN.md "Sans-IO core"; CONTRACTS.md §7 event log, §10 movement, §11 wire).
+
+What moves it:
+- `moved(coa, transport)` / `at_home()` / `detached()`: decisions of the movement detector (or a
+  static care-of address). A move opens the transport from the new address and sends the BU
+  right away (no timer); upstream data flows from that instant, downstream as soon as the HA
+  has the BA's binding.
+- datagrams from the HA: Mobility Headers go to the registration, everything else for the HoA
+  to the host (UDP sockets, ping).
+- one timer task sleeping until the registration's next deadline (in slices, so a deadline set
+  meanwhile is never missed by more than a slice).
+
+One receive buffer serves every packet; the state file is written before any BU whose sequence
+number is beyond the saved reservation.
+"""
+import asyncio
+import gc
+import json
+import time
+
+from roam6.compat import ticks_diff, ticks_ms, ticks_us
+from roam6.core import bul as _bul
+from roam6.core.registration import Registration
+from roam6.wire.addr import ip4_to_text, ip6_to_text
+
+from .host import Host
+from .netio import sleep_ms
+from .state import load_state, save_state
+from .transport import UdpTransport
+
+NH_MH = 135
+SLICE_MS = 200
+
+
+def addr_text(a):
+    if a is None:
+        return None
+    return ip4_to_text(a) if len(a) == 4 else ip6_to_text(a)
+
+
+class EventLog:
+    """CONTRACTS.md §7: one JSON object per line, `t_ms` = ticks_ms (CLOCK_MONOTONIC on unix)."""
+
+    def __init__(self, out=None):
+        self.out = out
+
+    def __call__(self, ev, **fields):
+        fields["t_ms"] = ticks_ms()
+        fields["ev"] = ev
+        line = json.dumps(fields)
+        if self.out is None:
+            print(line)
+        else:
+            self.out(line)
+
+
+class MobileNode:
+    def __init__(self, cfg, log=None):
+        self.cfg = cfg
+        self.log = log if log is not None else EventLog()
+        self.state_path = cfg.state_file
+        st = load_state(self.state_path)
+        self._t0 = ticks_ms()
+        self._ms = 0
+        now = self.now()
+        # RFC 4285 timestamps come from the wall clock; without an RTC the HA's 144 corrects it
+        offset = _bul.ntp_offset_ms(time.time(), now)
+        self.reg = Registration(cfg.nai, cfg.spi, cfg.key, cfg.hoa, cfg.ha, cfg.lifetime,
+                                cfg.timestamps, st["seq"] if st else None, offset)
+        self.host = Host(cfg.hoa, self.send_packet)
+        self.transports = {}
+        if cfg.ha_ipv4 is not None:
+            self.transports["udp4"] = UdpTransport("udp4", ip4_to_text(cfg.ha_ipv4))
+        self.transports["udp6"] = UdpTransport("udp6", ip6_to_text(cfg.ha))
+        self.active = None            # the transport carrying data now
+        self.coa = None
+        self.rx = bytearray(1500)
+        self.rxv = memoryview(self.rx)
+        self._rx_task = None
+        self._bu_us = {}              # seq -> ticks_us when sent (for bu_ba_ms)
+        self.registered = False
+        self.failed = False
+        self.rx_packets = 0
+        self.log("start", hoa=ip6_to_text(cfg.hoa), ha=ip6_to_text(cfg.ha),
+                 seq=self.reg.bul.seq, transports=cfg.transports)
+
+    # ---- clock: ms since start, never wrapping (ticks_ms wraps on MicroPython) ------------------
+    def now(self):
+        t = ticks_ms()
+        self._ms += ticks_diff(t, self._t0)
+        self._t0 = t
+        return self._ms
+
+    # ---- decisions from movement detection -----------------------------------------------------
+    def moved(self, coa, transport):
+        """New care-of address (raw bytes) on `transport` ("udp4"/"udp6"): BU at once."""
+        tr = self.transports.get(transport)
+        if tr is None:
+            self.log("error", reason="transport %s not available (config has no address for it)" % transport)
+            return
+        self.coa = coa
+        try:
+            reader = tr.open(addr_text(coa))
+        except OSError as e:
+            self.log("error", reason="cannot open %s from %s: %s" % (transport, addr_text(coa), e))
+            return
+        self._use(tr, reader)
+        self.log("link", state="moved", coa=addr_text(coa), transport=transport)
+        self.reg.move(self.now(), coa, transport)
+        self.flush()
+
+    def at_home(self, addr=None):
+        """Back on the home link: deregister over udp6 from the HoA itself."""
+        tr = self.transports["udp6"]
+        try:
+            reader = tr.open(ip6_to_text(self.cfg.hoa))
+        except OSError as e:
+            self.log("error", reason="cannot open udp6 from the HoA at home: %s" % e)
+            return
+        self._use(tr, reader)
+        self.coa = self.cfg.hoa
+        self.log("link", state="home")
+        self.reg.home(self.now())
+        self.flush()
+
+    def detached(self):
+        self.log("link", state="detached")
+        self.reg.detach(self.now())
+        self.flush()
+
+    def _use(self, tr, reader):
+        if self.active is not None and self.active is not tr:
+            self.active.close()
+        self.active = tr
+        if self._rx_task is not None:
+            self._rx_task.cancel()
+        self._rx_task = asyncio.create_task(self._rx_loop(reader))
+
+    # ---- sending -------------------------------------------------------------------------------
+    def send_packet(self, pkt):
+        """An inner IPv6 packet from the HoA (the host's data path)."""
+        tr = self.active
+        if tr is None:
+            return False
+        return tr.send(pkt)
+
+    def flush(self):
+        """Hand out what the registration wants: save state first, then BUs, then log events."""
+        st = self.reg.state_to_save()
+        if st is not None:
+            try:
+                save_state(self.state_path, st)
+            except OSError as e:
+                self.log("error", reason="cannot write the state file %s: %s" % (self.state_path, e))
+        for pkt, req in self.reg.packets_to_send():
+            self._bu_us[req.seq] = ticks_us()
+            if self.active is not None:
+                self.active.send(pkt)
+        while True:
+            ev = self.reg.next_event()
+            if ev is None:
+                break
+            self._report(ev)
+
+    def _report(self, ev):
+        kind = ev[0]
+        tname = self.active.name if self.active is not None else None
+        if kind == "bu":
+            self.log("bu", seq=ev[1], lifetime=ev[2], coa=addr_text(ev[3]), transport=tname)
+        elif kind == "ba":
+            sent = self._bu_us.get(ev[2])
+            ms = ticks_diff(ticks_us(), sent) / 1000 if sent is not None else ev[3]
+            if len(self._bu_us) > 32:
+                self._bu_us = {}
+            self.log("ba", status=ev[1], seq=ev[2], bu_ba_ms=ms, reg_ms=ev[4],
+                     coa=addr_text(self.coa), transport=tname)
+        elif kind == "registered":
+            self.registered = True
+            self.log("registered", coa=addr_text(ev[1]), lifetime=ev[2], refresh_ms=ev[3],
+                     transport=tname)
+            self.heap()
+        elif kind == "deregistered":
+            self.registered = False
+            self.log("deregistered", answered=ev[1])
+        elif kind == "error":
+            self.failed = True
+            self.log("error", reason=ev[1], status=ev[2])
+
+    def heap(self):
+        gc.collect()
+        if hasattr(gc, "mem_alloc"):
+            self.log("heap", alloc=gc.mem_alloc(), free=gc.mem_free())
+
+    # ---- receiving -----------------------------------------------------------------------------
+    async def _rx_loop(self, reader):
+        buf = self.rx
+        while True:
+            try:
+                n = await reader.readinto(buf)
+            except OSError:
+                # an ICMP error queued on the connected socket (HA port closed while it restarts)
+                await sleep_ms(20)
+                continue
+            if n:
+                self.packet_in(n)
+
+    def packet_in(self, n):
+        """One datagram from the HA in self.rx[:n]: an inner IPv6 packet."""
+        buf = self.rx
+        if n < 40 or (buf[0] >> 4) != 6:
+            return
+        self.rx_packets += 1
+        mv = self.rxv
+        if bytes(mv[24:40]) != self.cfg.hoa:
+            return
+        if buf[6] == NH_MH:
+            was = self.reg.bound
+            kind = self.reg.receive_packet(self.now(), mv[:n])
+            if kind == "brr" or kind == "be":
+                self.log("lost", why=kind)
+            self.flush()
+            if was and not self.reg.bound:
+                self.registered = False
+            return
+        self.host.input(buf, n)
+
+    # ---- timers --------------------------------------------------------------------------------
+    async def timer_loop(self):
+        while True:
+            now = self.now()
+            t = self.reg.get_timer()
+            if t is not None and t <= now:
+                self.reg.handle_timer(now)
+                self.flush()
+                continue
+            wait = SLICE_MS if t is None else min(SLICE_MS, t - now)
+            await sleep_ms(wait)

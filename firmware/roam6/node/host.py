@@ -1,0 +1,178 @@
+"""A tiny IPv6 host for the home address, living inside the tunnel to the HA.
+
+Applications get `roam6` UDP sockets bound to ports of the HoA (`Host.socket()`): `bind`,
+`sendto`, `await recvfrom()`. The host answers ICMPv6 echo requests to the HoA, so the HoA
+answers ping. Outgoing packets are assembled in one preallocated buffer and handed to `send`
+(the driver's current transport); incoming packets are parsed in the receive buffer in place:
+only an application datagram's payload is copied out (the application keeps it).
+"""
+import asyncio
+import struct
+
+from roam6.wire.addr import ip6_from_text
+from roam6.wire.checksum import finish, inet_sum, pseudo_sum
+from roam6.wire.ipv6 import pack_ipv6_header
+from roam6.wire.udp import fill_udp_checksum, pack_udp_header
+
+NH_UDP = 17
+NH_ICMP6 = 58
+MTU = 1280                      # inner packets: the IPv6 minimum, so no PMTU games in the tunnel
+QUEUE = 8                       # datagrams a socket keeps before it drops new ones
+EPHEMERAL = 49152
+
+
+class UdpSocket:
+    def __init__(self, host):
+        self.host = host
+        self.port = 0
+        self._q = []
+        self._ev = asyncio.Event()
+        self.dropped = 0
+
+    def bind(self, port):
+        """Bind to a port of the HoA (0: an ephemeral one)."""
+        if isinstance(port, tuple):
+            port = port[1]
+        self.host._bind(self, port)
+
+    def sendto(self, data, addr):
+        """addr = (IPv6 address as text or 16 bytes, port). Returns the bytes sent, or 0 when the
+        node has nowhere to send (no binding yet and no care-of address)."""
+        dst, dport = addr
+        if isinstance(dst, str):
+            dst = ip6_from_text(dst)
+        if not self.port:
+            self.host._bind(self, 0)
+        return self.host.send_udp(self.port, dst, dport, data)
+
+    def recvfrom_nowait(self):
+        """(data, (address16, port)) or None."""
+        if self._q:
+            return self._q.pop(0)
+        self._ev.clear()
+        return None
+
+    async def recvfrom(self):
+        while True:
+            item = self.recvfrom_nowait()
+            if item is not None:
+                return item
+            await self._ev.wait()
+
+    def _deliver(self, data, src, sport):
+        if len(self._q) >= QUEUE:
+            self.dropped += 1
+            return
+        self._q.append((data, (src, sport)))
+        self._ev.set()
+
+    def close(self):
+        self.host._unbind(self)
+
+
+class Host:
+    def __init__(self, hoa, send=None):
+        self.hoa = bytes(hoa)
+        self.send = send                # send(memoryview of one IPv6 packet) -> bool
+        self.tx = bytearray(MTU)
+        self.txv = memoryview(self.tx)
+        self._tmp = bytearray(16)
+        self.ports = {}
+        self._next_port = EPHEMERAL
+        self.rx_udp = 0
+        self.rx_echo = 0
+        self.rx_other = 0
+
+    def socket(self):
+        return UdpSocket(self)
+
+    def _bind(self, sock, port):
+        if port == 0:
+            for _ in range(16384):
+                p = self._next_port
+                self._next_port = EPHEMERAL + ((p + 1 - EPHEMERAL) % 16384)
+                if p not in self.ports:
+                    port = p
+                    break
+        if port in self.ports and self.ports[port] is not sock:
+            raise OSError(98)           # EADDRINUSE
+        if sock.port and sock.port != port:
+            self.ports.pop(sock.port, None)
+        sock.port = port
+        self.ports[port] = sock
+
+    def _unbind(self, sock):
+        if self.ports.get(sock.port) is sock:
+            del self.ports[sock.port]
+
+    # ---- out ----------------------------------------------------------------------------------
+    def send_udp(self, sport, dst, dport, data):
+        n = len(data)
+        if 48 + n > MTU:
+            raise ValueError("datagram of %d bytes is larger than %d" % (n, MTU - 48))
+        if self.send is None:
+            return 0
+        tx = self.tx
+        pack_ipv6_header(tx, 0, self.hoa, dst, NH_UDP, 8 + n)
+        pack_udp_header(tx, 40, sport, dport, 8 + n)
+        tx[48:48 + n] = data
+        fill_udp_checksum(tx, 40, 8 + n, self.hoa, dst)
+        return n if self.send(self.txv[:48 + n]) else 0
+
+    # ---- in -----------------------------------------------------------------------------------
+    def input(self, buf, n):
+        """One inner IPv6 packet in buf[:n] (already known to be for the HoA, not a Mobility
+        Header). Returns True when it was used."""
+        if n < 48:
+            return False
+        plen = (buf[4] << 8) | buf[5]
+        if 40 + plen > n:
+            return False
+        nh = buf[6]
+        mv = memoryview(buf)
+        if nh == NH_UDP:
+            return self._udp(buf, mv, plen)
+        if nh == NH_ICMP6:
+            return self._icmp(buf, mv, plen)
+        self.rx_other += 1
+        return False
+
+    def _udp(self, buf, mv, plen):
+        if plen < 8:
+            return False
+        sport, dport, ulen, ck = struct.unpack_from(">HHHH", buf, 40)
+        if ulen < 8 or ulen > plen:
+            return False
+        sock = self.ports.get(dport)
+        if sock is None:
+            self.rx_other += 1
+            return False
+        # verify the checksum before trusting the payload (the tunnel has no integrity of its own)
+        if ck == 0 or finish(inet_sum(mv[40:40 + ulen], pseudo_sum(mv[8:24], mv[24:40], ulen, NH_UDP))) != 0:
+            self.rx_other += 1
+            return False
+        self.rx_udp += 1
+        sock._deliver(bytes(mv[48:40 + ulen]), bytes(mv[8:24]), sport)
+        return True
+
+    def _icmp(self, buf, mv, plen):
+        if plen < 8 or buf[40] != 128 or buf[41] != 0:       # only echo requests
+            self.rx_other += 1
+            return False
+        if finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, NH_ICMP6))) != 0:
+            return False
+        # answer in place: swap the addresses, type 129, new checksum
+        t = self._tmp
+        t[:] = mv[8:24]
+        buf[8:24] = mv[24:40]
+        buf[24:40] = t
+        buf[7] = 64
+        buf[40] = 129
+        buf[42] = buf[43] = 0
+        c = finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, NH_ICMP6)))
+        buf[42] = c >> 8
+        buf[43] = c & 0xFF
+        self.rx_echo += 1
+        if self.send is not None:
+            self.send(mv[:40 + plen])
+        return True

@@ -1,0 +1,73 @@
+"""How the MN's packets reach the HA: udp4 / udp6 (RFC 5555 framing, CONTRACTS.md §11).
+
+A transport carries whole inner IPv6 packets (BUs, BAs, data) in UDP to/from the HA's port 4191.
+On every care-of address change the driver calls `open(coa)`: a fresh socket bound to the new
+address (so the outer source is exactly the CoA the BU's MAC covers, and the NAT sees a new flow).
+udp4 connects it to the HA (the HA's IPv4 socket is bound to its address, so its replies come
+from there and the kernel hands us nothing else). udp6 does not: the HA's IPv6 socket listens on
+the wildcard and answers from whichever of its addresses routes back (the uplink, not the HA
+address the MN sends to), so the MN takes datagrams from any source there; the BA is
+authenticated anyway, data is checked for the HoA as destination.
+"""
+from roam6.wire.consts import DSMIP_PORT
+
+from .netio import AF_INET, AF_INET6, Reader, sockaddr, udp_socket
+
+
+class UdpTransport:
+    def __init__(self, name, ha_text, port=DSMIP_PORT):
+        self.name = name                 # "udp4" | "udp6"
+        self.family = AF_INET if name == "udp4" else AF_INET6
+        self.connected = name == "udp4"
+        self.ha_text = ha_text
+        self.ha_addr = sockaddr(ha_text, port)
+        self.sock = None
+        self.reader = None
+        self.coa_text = None
+        self.sent = 0
+        self.send_errors = 0
+        self.last_error = None
+
+    def open(self, coa_text):
+        """A new socket from coa_text (None: let the kernel choose) to the HA; returns its Reader."""
+        self.close()
+        s = udp_socket(self.family)
+        try:
+            if coa_text is not None:
+                s.bind(sockaddr(coa_text, 0))
+            if self.connected:
+                s.connect(self.ha_addr)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+        self.coa_text = coa_text
+        self.reader = Reader(s)
+        return self.reader
+
+    def send(self, data):
+        """Send one inner packet. False when the network refused it (no route during a move, an
+        ICMP error queued from an earlier datagram): the caller's timers retransmit what matters."""
+        s = self.sock
+        if s is None:
+            return False
+        try:
+            if self.connected:
+                s.send(data)
+            else:
+                s.sendto(data, self.ha_addr)
+            self.sent += 1
+            return True
+        except OSError as e:
+            self.send_errors += 1
+            self.last_error = e
+            return False
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = None
+        self.reader = None

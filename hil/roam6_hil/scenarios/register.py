@@ -1,0 +1,283 @@
+"""`roam6 hil run register --board unix [--transport udp4|udp6|ip6] [--report DIR]`.
+
+Builds the bench (CONTRACTS.md §8), starts the real home agent (`roam6 ha`) and the mobile node
+(MicroPython unix port, `boards/unix/main.py`, heap 64K) on the access network the transport
+needs (udp4: apB, IPv4 behind NAT; udp6/ip6: apA, IPv6), waits for the binding, then from the CN
+sends UDP to the HoA (the MN's probe echoes it: both directions), counts the MN's own datagrams
+at the CN, pings the HoA, and writes DIR/report.json. Exit 0 only if all of it worked. The bench
+always comes down.
+
+The pieces (HA/MN configs, processes with their JSON event lines, CN traffic) are functions so
+the end-to-end tests reuse them.
+"""
+import json
+import os
+import queue
+import secrets
+import subprocess
+import sys
+import threading
+import time
+
+from ..topology import CN_ADDR6, HA_ADDR, HA_IPV4, HOA, HOME_PREFIX, STATIC, Bench
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+FIRMWARE = os.path.join(ROOT, "firmware")
+BOARD_UNIX = os.path.join(ROOT, "boards", "unix")
+NETWORK_FOR = {"udp4": "apB", "udp6": "apA", "ip6": "apA"}
+NAI = "board1@example.test"
+SPI = 4096
+PROBE_PORT = 9000
+SENSOR_PORT = 9001
+
+
+def micropython():
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    return exe if os.path.exists(exe) else "micropython"
+
+
+class LineProc:
+    """A process whose stdout is JSON event lines (other lines kept as text), read by a thread."""
+
+    def __init__(self, popen, name):
+        self.p = popen
+        self.name = name
+        self.lines = []            # every line, as text
+        self.events = []           # the JSON ones, as dicts
+        self._q = queue.Queue()
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(ev, dict):
+                self.events.append(ev)
+                self._q.put(ev)
+        self._q.put(None)
+
+    def wait_for(self, pred, timeout):
+        """The first event (new or already seen) with pred(ev) true, or None after timeout."""
+        for ev in list(self.events):
+            if pred(ev):
+                return ev
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                ev = self._q.get(timeout=left)
+            except queue.Empty:
+                return None
+            if ev is None:
+                self._q.put(None)
+                return None
+            if pred(ev):
+                return ev
+
+    def mark(self):
+        """Forget what was seen so far for wait_for (the events list stays)."""
+        self.events = []
+        while True:
+            try:
+                self._q.get_nowait()
+            except queue.Empty:
+                return
+
+    def stop(self, timeout=5):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout)
+
+    def tail(self, n=30):
+        return "\n".join(self.lines[-n:])
+
+
+def write_ha_config(bench, key_hex, nat_refresh=110, max_lifetime=3600, name="ha"):
+    keys = bench.path("%s-keys.json" % name)
+    with open(keys, "w") as f:
+        json.dump({"sas": [{"nai": NAI, "spi": SPI, "key": key_hex, "hoa": HOA}]}, f)
+    os.chmod(keys, 0o600)
+    cfg = {"home_prefix": HOME_PREFIX, "address": HA_ADDR, "ipv4": HA_IPV4, "port": 4191,
+           "home_link": "home", "tun": "r6tun", "keys_file": keys, "max_lifetime": max_lifetime,
+           "replay_window": 7, "nat_refresh": nat_refresh}
+    path = bench.path("%s.json" % name)
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def start_ha(bench, config_path, timeout=10):
+    p = bench.popen("ha", [sys.executable, "-m", "roam6_host", "ha", "--config", config_path],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    ha = LineProc(p, "ha")
+    if ha.wait_for(lambda e: e.get("ev") == "ready", timeout) is None:
+        ha.stop()
+        raise RuntimeError("the home agent did not get ready:\n" + ha.tail())
+    return ha
+
+
+def write_mn_config(bench, key_hex, transport, lifetime=600, sensor_interval_ms=20, name="mn",
+                    state_file=None):
+    cfg = {"nai": NAI, "spi": SPI, "key": key_hex, "hoa": HOA, "home_prefix": HOME_PREFIX,
+           "ha": HA_ADDR, "ha_ipv4": HA_IPV4, "bootstrap": ["static"], "transports": [transport],
+           "lifetime": lifetime, "timestamps": True,
+           "state_file": state_file or bench.path("%s.state" % name),
+           "probe": {"port": PROBE_PORT}}
+    if sensor_interval_ms:
+        cfg["probe"]["sensor"] = {"dst": CN_ADDR6, "port": SENSOR_PORT, "interval_ms": sensor_interval_ms}
+    path = bench.path("%s.json" % name)
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def start_mn(bench, config_path, heap="64K", extra=()):
+    env = dict(os.environ, MICROPYPATH=":".join([FIRMWARE, BOARD_UNIX, ".frozen"]))
+    argv = [micropython(), "-X", "heapsize=%s" % heap, os.path.join(BOARD_UNIX, "main.py"), config_path]
+    argv += list(extra)
+    p = bench.popen("board", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                    bufsize=1, env=env, cwd=bench.workdir)
+    return LineProc(p, "mn")
+
+
+CN_SCRIPT = r"""
+import json, socket, sys, time
+hoa, port, sport, n, gap, listen_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+tx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+tx.bind(("::", 9002))
+rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+rx.bind(("::", sport))
+tx.settimeout(0.01)
+rx.settimeout(0.01)
+echoed = set(); up = set(); sent = 0; rtts = []
+t_end = time.monotonic() + listen_s
+i = 0
+next_send = time.monotonic()
+while time.monotonic() < t_end:
+    now = time.monotonic()
+    if i < n and now >= next_send:
+        tx.sendto(b"R6PD" + i.to_bytes(4, "big") + int(now * 1e6).to_bytes(8, "big"), (hoa, port))
+        sent += 1; i += 1; next_send = now + gap
+    for s in (tx, rx):
+        try:
+            d, a = s.recvfrom(2048)
+        except (socket.timeout, BlockingIOError):
+            continue
+        if d[:4] == b"R6PD" and len(d) >= 16:
+            k = int.from_bytes(d[4:8], "big")
+            if k not in echoed:
+                echoed.add(k); rtts.append(time.monotonic() * 1e6 - int.from_bytes(d[8:16], "big"))
+        elif d[:4] == b"R6PU" and len(d) >= 8:
+            up.add(int.from_bytes(d[4:8], "big"))
+    if i >= n and len(echoed) >= n and (sport == 0 or up):
+        if time.monotonic() > next_send + 0.3:
+            break
+print(json.dumps({"down_sent": sent, "echoed": len(echoed), "up_received": len(up),
+                  "up_max_seq": max(up) if up else -1,
+                  "rtt_ms_median": sorted(rtts)[len(rtts) // 2] / 1000 if rtts else None}))
+"""
+
+
+def cn_traffic(bench, n=20, gap=0.02, listen_s=4.0):
+    """From the CN: n datagrams to HoA:9000 (echoed by the MN's probe) and count the MN's own
+    sensor datagrams arriving at CN:9001. Returns the counts as a dict."""
+    r = bench.run("cn", [sys.executable, "-c", CN_SCRIPT, HOA, str(PROBE_PORT), str(SENSOR_PORT),
+                         str(n), str(gap), str(listen_s)], check=False, timeout=listen_s + 10)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise RuntimeError("CN traffic script failed: %s %s" % (r.stdout, r.stderr))
+
+
+def ping_hoa(bench, count=3):
+    """Echo replies the CN gets from the HoA (busybox ping6: deps/apt.txt has busybox)."""
+    r = bench.run("cn", ["busybox", "ping6", "-c", str(count), "-W", "2", HOA], check=False,
+                  timeout=count + 8)
+    received = 0
+    for line in r.stdout.splitlines():
+        if "packets transmitted" in line:
+            received = int(line.split(",")[1].split()[0])
+    return received
+
+
+def attach_for(bench, transport):
+    net = NETWORK_FOR[transport]
+    bench.attach(net, addressing="static")
+    s = STATIC[net]
+    coa = (s["v4"] if transport == "udp4" else s["v6"])[0].split("/")[0]
+    return net, coa
+
+
+def run_register(transport="udp4", report_dir=None, prefix=None, board="unix", heap="64K"):
+    """The scenario; returns the report dict (and writes report_dir/report.json)."""
+    if board != "unix":
+        raise ValueError("register runs on the unix board here (real boards: through their driver)")
+    prefix = prefix or "r6-"
+    key_hex = secrets.token_hex(16)
+    report = {"scenario": "register", "board": board, "transport": transport, "registered": False,
+              "bu_ba_ms": None, "udp_down_sent": 0, "udp_down_received": 0, "udp_up_sent": 0,
+              "udp_up_received": 0, "ping_ok": False, "errors": []}
+    ha = mn = None
+    with Bench(prefix=prefix) as bench:
+        try:
+            ha = start_ha(bench, write_ha_config(bench, key_hex))
+            net, coa = attach_for(bench, transport)
+            report["network"], report["coa"] = net, coa
+            mn = start_mn(bench, write_mn_config(bench, key_hex, transport), heap=heap)
+            reg = mn.wait_for(lambda e: e.get("ev") in ("registered", "error"), 15)
+            if reg is None or reg.get("ev") != "registered":
+                report["errors"].append("no registration: %s" % (reg or "timeout"))
+            else:
+                report["registered"] = True
+                ba = [e for e in mn.events if e.get("ev") == "ba" and e.get("status", 1) < 128]
+                report["bu_ba_ms"] = ba[-1]["bu_ba_ms"] if ba else None
+                heap = mn.wait_for(lambda e: e.get("ev") == "heap", 3)
+                if heap:
+                    report["mn_heap_alloc"] = heap.get("alloc")
+                t = cn_traffic(bench)
+                report["udp_down_sent"] = t["down_sent"]
+                report["udp_down_received"] = t["echoed"]      # the MN got it and sent it back
+                report["udp_up_received"] = t["up_received"] + t["echoed"]
+                report["udp_up_sent"] = t["up_max_seq"] + 1 + t["echoed"]
+                report["rtt_ms_median"] = t["rtt_ms_median"]
+                report["ping_ok"] = ping_hoa(bench) > 0
+        except Exception as e:     # a broken bench is reported, and the bench still comes down
+            report["errors"].append("%s: %s" % (type(e).__name__, e))
+        finally:
+            for p in (mn, ha):
+                if p is not None:
+                    p.stop()
+            if mn is not None:
+                report["mn_log_tail"] = mn.lines[-15:]
+    report["ok"] = bool(report["registered"] and report["udp_down_received"] > 0
+                        and report["udp_up_received"] > 0 and report["ping_ok"] and not report["errors"])
+    if report_dir:
+        os.makedirs(report_dir, exist_ok=True)
+        with open(os.path.join(report_dir, "report.json"), "w") as f:
+            json.dump(report, f, indent=2, sort_keys=True)
+    return report
+
+
+def add_arguments(parser):
+    parser.add_argument("--board", default="unix", choices=["unix"], help="the board (virtual: unix)")
+    parser.add_argument("--transport", default="udp4", choices=["udp4", "udp6", "ip6"])
+    parser.add_argument("--report", metavar="DIR", help="write DIR/report.json")
+    parser.add_argument("--prefix", default=None, help="namespace prefix (default r6-)")
+
+
+def run(args):
+    report = run_register(args.transport, getattr(args, "report", None), getattr(args, "prefix", None),
+                          getattr(args, "board", "unix"))
+    print(json.dumps({k: v for k, v in report.items() if k != "mn_log_tail"}, indent=2, sort_keys=True))
+    return 0 if report["ok"] else 1
