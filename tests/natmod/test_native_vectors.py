@@ -16,7 +16,8 @@ MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 
 
 def run_checker(path, natmod_root, **env_extra):
-    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware"), ROAM6_NATMOD_DIR=natmod_root, **env_extra)
+    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware") + ":.frozen", ROAM6_NATMOD_DIR=natmod_root,
+               **env_extra)
     env.pop("ROAM6_ACCEL", None)
     return subprocess.run([MICROPYTHON, "-X", "heapsize=32M", os.path.join(HERE, "mp_check_vectors.py"), path],
                           env=env, capture_output=True, text=True, timeout=240)
