@@ -342,3 +342,24 @@ def test_remove_all_reports_every_binding():
     c.events()
     c.remove_all()
     assert [e.reason for e in events(c)] == ["shutdown"] and c.bindings == {} and c.get_timer() is None
+
+
+def test_events_follow_binding_transitions_table():
+    from roam6_host.ha.cache import BINDING_TRANSITIONS as T
+    c = make_cache()
+    seen = []
+
+    def step(src, seq, now, **kw):
+        register(c, seq=seq, now=now, src=src, **kw)
+        seen.extend(type(e).__name__ + ("(%s)" % e.reason if e.reason else "") for e in c.events())
+
+    step(NAT_SRC, 1, T0, lifetime=25)
+    step(NAT_SRC, 2, T0 + 1, lifetime=25)
+    step(("udp4", "198.18.13.2", 1), 3, T0 + 2, lifetime=25)
+    step(("udp4", "198.18.13.2", 1), 4, T0 + 3, lifetime=0)
+    step(NAT_SRC, 5, T0 + 4, lifetime=1)
+    c.handle_timer(T0 + 8)
+    seen.extend(type(e).__name__ + "(%s)" % e.reason for e in c.events())
+    assert seen == [T[("none", "register")][1], T[("bound", "register, same CoA")][1],
+                    T[("bound", "register, new CoA")][1], T[("bound", "dereg")][1],
+                    T[("none", "register")][1], T[("bound", "lifetime over")][1]]

@@ -311,3 +311,18 @@ def test_ha_ip6_native_hao_bu_rh2_ba_and_ip6ip6_data(bench):
     assert payload == b"up-ip6" and frm[0] == "2001:db8:aa::100"
     for s in (raw, pk, t41, scn):
         s.close()
+
+
+def test_ha_expires_binding_and_removes_route(bench):
+    n, hap, (ha, mn, cn, hm) = bench
+    s4 = n.socket(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0))
+    data, _src, _ts = send_bu(s4, ("198.18.1.2", 4191), seq=1, lifetime=1)     # 4 s
+    assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].lifetime == 1
+    hap.wait_for("binding_added", hoa="2001:db8:aa::100")
+    assert "dev r6tun" in route_dev(n, ha, "2001:db8:aa::100")
+    t0 = time.monotonic()
+    hap.wait_for("binding_removed", timeout=8, hoa="2001:db8:aa::100", reason="expired")
+    assert time.monotonic() - t0 > 3.0                # not before its 4 s lifetime is over
+    assert route_dev(n, ha, "2001:db8:aa::100").strip() == ""
+    assert "2001:db8:aa::100" not in proxies(n, ha)
+    s4.close()
