@@ -405,3 +405,24 @@ def test_garbage_never_raises():
                  b"\x3b\x05\x06\x00" + bytes(44)):
         assert mn.receive(10, CN, COA, junk, HOA) is False
     assert mn.route(CN, 10) == COA
+
+
+def test_binding_refresh_request_starts_a_refresh_and_data_stays_direct():
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    brr = M.BindingRefreshRequest().encode(src=CN, dst=HOA)
+    assert mn.receive(50000, CN, COA, brr, HOA)
+    assert mn.route(CN, 50000) == COA
+    peer.seen = []
+    exchange(mn, peer, 50000)
+    assert peer.kinds() == ["BindingUpdate"]  # both tokens still young: a BU at once
+    assert mn.entries[CN].state == rr.BOUND and mn.entries[CN].bound_until == 50000 + 420000
+
+
+def test_every_transition_names_a_known_state():
+    states = set(rr.TRANSITIONS)
+    assert states == {rr.IDLE, rr.RR, rr.BU_SENT, rr.BOUND, rr.DEREG, rr.FAILED}
+    for s, moves in rr.TRANSITIONS.items():
+        for ev, nxt in moves.items():
+            assert nxt in states, (s, ev, nxt)

@@ -56,8 +56,18 @@ DEREG = "DEREG"  # deleting the CN's binding (home token, then BU lifetime 0)
 FAILED = "FAILED"  # gave up: tunnel only until a move or the hold-down ends
 
 # events: START/MOVE/DEREGISTER/DROP come from location and policy, TOKENS/RETRY/GIVE_UP/
-# REFRESH/HOLD_OVER from timers, the rest from received messages.
+# REFRESH/HOLD_OVER/TOKENS_OLD from timers, the rest from received messages. RFC 6275 references:
+#   START, MOVE, TOKENS  §11.6.1 (HoTI via HA, CoTI direct), §11.7.2 (BU once both tokens held;
+#                        after a move only a new care-of token while the home token is usable)
+#   RETRY, GIVE_UP       §11.8 (back-off 1 s doubling to 32 s, fresh cookies; MAX_RO_FAILURE)
+#   BA_OK, BA_SEQ        §11.7.3 (BA authenticated with Kbm; 135 carries the CN's last seq)
+#   BA_NONCE             §11.7.3/§9.5.1 (136/137/138: new home/care-of/both tokens, then BU)
+#   BE_UNKNOWN, BE_NO_RO §11.3.6 (Binding Error 1: CN lost the binding; 2: CN has no MIPv6 RO)
+#   BRR, REFRESH         §11.7.4, §11.7.2 (refresh before MAX_RR_BINDING_LIFETIME runs out)
+#   DEREGISTER, DROP     §11.5.5/§11.7.2 (returning home: BU lifetime 0 from the HoA, home
+#                        token only), RFC 4882 (policy off: no RO, nothing leaks the CoA)
 TRANSITIONS = {
+    # state: {event: next state}
     IDLE: {"START": RR, "DEREGISTER": DEREG, "DROP": IDLE},
     RR: {"TOKENS": BU_SENT, "MOVE": RR, "RETRY": RR, "BE_UNKNOWN": RR, "GIVE_UP": FAILED,
          "BE_NO_RO": FAILED, "DEREGISTER": DEREG, "DROP": IDLE},
@@ -298,12 +308,7 @@ class CNEntry:
         if s == BOUND:
             if self.refresh_at is not None and now >= self.refresh_at:
                 if self.wanted(now) and m.coa is not None and not m.home:
-                    self._go("REFRESH")
-                    self.home.reset_tx()
-                    self.careof.reset_tx()
-                    self._cancel_bu()
-                    self.rr_started = now
-                    return self.service(now)
+                    return self._refresh("REFRESH", now)
                 # auto mode and the CN went quiet: let the binding lapse (a move deletes it)
                 self._give_up("DROP", now, "idle")
                 return
@@ -340,6 +345,7 @@ class CNEntry:
             if self.bu is not None:
                 if now >= self.bu_next:
                     if not self.home.valid(now, m.hoa):
+                        self._go("TOKENS_OLD")
                         self._cancel_bu()
                         return self.service(now)
                     self._go("RETRY")
@@ -480,9 +486,17 @@ class CNEntry:
 
     def on_brr(self, now):
         if self.state == BOUND:
-            self.refresh_at = now
-            self.service(now)
+            self._refresh("BRR", now)
         return True
+
+    def _refresh(self, event, now):
+        """New tokens and a new BU for the binding we hold (data stays direct meanwhile)."""
+        self._go(event)
+        self.home.reset_tx()
+        self.careof.reset_tx()
+        self._cancel_bu()
+        self.rr_started = now
+        self.service(now)
 
 
 def _ba_auth_ok(msg, kbm, coa, cn):
