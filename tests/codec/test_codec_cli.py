@@ -1,0 +1,106 @@
+"""`roam6 mh decode|encode` run as a real command."""
+import json
+import os
+import subprocess
+import sys
+
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "tcpdump")
+BU = ("6000000000383c4020010db800020000000000000000020020010db8000300000000000000000300"
+      "870201020000c91020010db80001000000000000000001003b030500e269000180000069040400050006050c"
+      "1f546d90e3044a169eec9b03")
+BA_MH = "3b0306005761000000010069010400000000050c8448ed2faf4ad55158c5b229"
+
+
+def roam6(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "roam6_host", "mh", *args], input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_decode_argument_every_field():
+    r = roam6("decode", BU)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["ipv6"]["src"] == "2001:db8:2::200" and d["ipv6"]["hao"] == "2001:db8:1::100"
+    m = d["mh"]
+    assert m["type"] == "BindingUpdate" and m["seq"] == 1 and m["flags"] == ["A"] and m["lifetime"] == 105
+    assert m["checksum"] == 0xE269 and m["checksum_ok"] is True
+    assert m["options"] == [{"type": "NonceIndices", "home": 5, "careof": 6},
+                            {"type": "BindingAuthData", "authenticator": "1f546d90e3044a169eec9b03"}]
+
+
+def test_decode_stdin_lines_and_mh_mode_with_addresses():
+    r = roam6("decode", "--mh", "--src", "2001:db8:3::300", "--dst", "2001:db8:1::100",
+              stdin="# a comment\n%s\n\n%s\n" % (BA_MH, BA_MH.upper()))
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 0 and len(lines) == 2
+    assert lines[0]["type"] == "BindingAck" and lines[0]["checksum_ok"] is True and lines[0]["seq"] == 1
+
+
+def test_decode_encode_pipe_reproduces_bytes():
+    inputs = [BU, "6000000000088740200100db8000000000000000000000001200100db8000000000000000000000002"[:0] +
+              "60000000000887402001 0db8000000000000000000000001 20010db8000000000000000000000002 3b00000068fb0000"]
+    r = roam6("decode", stdin="\n".join(inputs) + "\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    e = roam6("encode", stdin=r.stdout)
+    assert e.returncode == 0, e.stdout + e.stderr
+    assert e.stdout.split() == ["".join(x.split()).lower() for x in inputs]
+    r = roam6("decode", "--mh", BA_MH)
+    e = roam6("encode", stdin=r.stdout)
+    assert e.stdout.strip() == BA_MH
+
+
+def test_pcap_decode_encode_round_trip():
+    r = roam6("decode", "--pcap", os.path.join(DATA, "ipv6_mobility_1.pcap"))
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and len(lines) == 16
+    e = roam6("encode", stdin=r.stdout)
+    assert e.returncode == 0 and len(e.stdout.split()) == 16
+    again = roam6("decode", stdin=e.stdout)
+    for a, b in zip(lines, again.stdout.splitlines()):
+        a, b = json.loads(a), json.loads(b)
+        a.pop("frame"), a.pop("time")
+        assert a == b
+
+
+def test_malformed_input_error_line_exit_1_no_traceback():
+    r = roam6("decode", BU[:-2], "zz" + BU, BU)
+    assert r.returncode == 1 and r.stderr == ""
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert lines[0]["input"] == 1 and lines[0]["offset"] == 4 and "Payload Length" in lines[0]["error"]
+    assert lines[1]["input"] == 2 and lines[1]["offset"] == 0 and "not hex" in lines[1]["error"]
+    assert lines[2]["mh"]["type"] == "BindingUpdate"
+    r = roam6("decode", "--mh", "3b05050000000007c000")
+    assert r.returncode == 1 and json.loads(r.stdout)["offset"] == 1
+
+
+def test_encode_errors_name_the_problem():
+    bad = ['{"type": "BindingUpdate", "seq": "x"}', "not json", '{"ipv6": {"src": "::1"}}',
+           '{"type": "BindingUpdate", "flags": ["Q"]}', '{"type": "IPv4HomeAddress"}']
+    r = roam6("encode", stdin="\n".join(bad) + "\n")
+    assert r.returncode == 1 and r.stderr == ""
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["input"] for x in lines] == [1, 2, 3, 4, 5]
+    assert "seq" in lines[0]["error"] and "not JSON" in lines[1]["error"] and "dst" in lines[2]["error"]
+    assert "Q" in lines[3]["error"] and "Mobility Header" in lines[4]["error"]
+
+
+def test_encode_hand_written_json_with_auto_padding():
+    j = json.dumps({"ipv6": {"src": "2001:db8:2::200", "dst": "2001:db8:1::1", "hao": "2001:db8:1::100"},
+                    "mh": {"type": "BindingUpdate", "seq": 7, "flags": ["A", "H"], "lifetime": 150,
+                           "options": [{"type": "MNIdentifier", "subtype": 1, "identifier_text": "mn@example.com"},
+                                       {"type": "MobilityAuth", "subtype": 1, "spi": 256,
+                                        "auth_data": "d83b8d94266ac94371f6da76"}]}})
+    r = roam6("encode", j)
+    assert r.returncode == 0, r.stdout
+    out = r.stdout.strip()
+    assert out.endswith("3b050500098e0007c0000096080f016d6e406578616d706c652e636f6d09110100000100"
+                        "d83b8d94266ac94371f6da76")  # the RFC 4285 vector of PROTOCOLS.md §10.3
+    d = json.loads(roam6("decode", out).stdout)
+    assert d["mh"]["checksum_ok"] is True
+
+
+def test_user_mistakes_are_messages():
+    r = roam6("decode", "--src", "nope", "--dst", "::1", "--mh", BA_MH)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "--src" in r.stderr
+    r = roam6("decode", "--pcap", "/nonexistent.pcap")
+    assert r.returncode == 2 and "cannot read" in r.stderr and "Traceback" not in r.stderr
