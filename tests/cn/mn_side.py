@@ -106,8 +106,28 @@ def echo(src, hao, tag):
     return None
 
 
+def echo_probe(mn, seconds):
+    """Play the MN's probe application for a while: echo the CN's R6PD datagrams to HoA:9000,
+    directly with a HAO when route() says so, else plainly from the HoA. Returns the count."""
+    n = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for p in recv(0.05):
+            if p.nh != C.NH_UDP or (p.dst != HOA and p.rh2 != HOA):
+                continue
+            u = decode_udp(bytes(p.payload))
+            if u.dport != 9000 or bytes(u.payload)[:4] != b"R6PD":
+                continue
+            udp = build_udp(9000, u.sport, bytes(u.payload), src=HOA, dst=CN)
+            coa = mn.route(CN, now_ms())
+            send(build_ipv6(coa, CN, C.NH_UDP, udp, hao=HOA) if coa else build_ipv6(HOA, CN, C.NH_UDP, udp))
+            n += 1
+    return n
+
+
 res = {}
 mn = rr.RouteOptimizer(HOA, RoPolicy("always"))
+res["probe_plain"] = echo_probe(mn, 0.6)
 mn.set_location(now_ms(), coa=COA)
 t = now_ms()
 mn.note_traffic(t, CN)
@@ -129,6 +149,7 @@ res["rr2_ms"] = now_ms() - t
 res["kinds2"] = [k for _, k in sent]
 p = echo(COA2, HOA, b"direct-2")
 res["echo_direct2"] = p is not None and p.dst == COA2 and p.rh2 == HOA
+res["probe_direct"] = echo_probe(mn, 0.6)
 
 # a forged BU (valid nonce indices, but a Kbm of zeros) claiming our HoA from COA: silently
 # refused, binding unchanged (with unknown indices it would get BA 138 before any MAC check)

@@ -15,6 +15,9 @@ def test_defaults_and_fields():
     assert (c.echo_port, c.kcn, c.nonce_period, c.max_lifetime, c.interface) == (7, None, 30, 420, None)
     c = parse_config({"address": "2001:db8:f3::2", "kcn": "00" * 20, "echo_port": 0, "interface": "eth0"})
     assert c.kcn == bytes(20) and c.echo_port == 0
+    c = parse_config({"address": "::1", "probe": {"hoa": "2001:db8:aa::100"}})
+    assert c.probe == {"hoa": bytes.fromhex("20010db800aa00000000000000000100"), "hoa_text": "2001:db8:aa::100",
+                       "port": 9000, "interval_ms": 100, "sport": 9002}
 
 
 @pytest.mark.parametrize("d,field", [
@@ -29,6 +32,11 @@ def test_defaults_and_fields():
     ({"address": "::1", "interface": "x" * 20}, "interface"),
     ({"address": "::1", "adress": "::2"}, "adress"),
     ([], "JSON object"),
+    ({"address": "::1", "probe": {"port": 9000}}, "probe.hoa"),
+    ({"address": "::1", "probe": {"hoa": "::2", "port": 0}}, "probe.port"),
+    ({"address": "::1", "probe": {"hoa": "::2", "interval_ms": 0}}, "probe.interval_ms"),
+    ({"address": "::1", "probe": {"hoa": "::2", "sport": 7}}, "probe.sport"),
+    ({"address": "::1", "probe": {"hoa": "::2", "every": 5}}, "probe.every"),
 ])
 def test_bad_fields_are_named(d, field):
     with pytest.raises(UserError) as ei:

@@ -41,7 +41,8 @@ def pair(tmp_path):
 def test_cn_process_answers_the_mn_core(pair):
     ns, tmp = pair
     cfg = tmp / "cn.json"
-    cfg.write_text(json.dumps({"address": CN, "interface": "eth0", "echo_port": 7000}))
+    cfg.write_text(json.dumps({"address": CN, "interface": "eth0", "echo_port": 7000,
+                               "probe": {"hoa": HOA, "port": 9000, "interval_ms": 100}}))
     status = tmp / "cn-status.json"
     log = open(tmp / "cn.log", "w")
     cn = ns.popen("cn", [PY, "-m", "roam6_host", "cn", "--config", str(cfg), "--status", str(status)],
@@ -72,5 +73,11 @@ def test_cn_process_answers_the_mn_core(pair):
     assert "bu_refused" in names and "binding_deleted" in names
     refused = [e for e in events if e["ev"] == "bu_refused"][0]
     assert refused["reason"] == "bad authenticator" and refused["hoa"] == HOA
+    # the RTT probe: echoes through the plain path before the binding, direct (RH2/HAO) after
+    rtts = [e for e in events if e["ev"] == "rtt"]
+    ways = {(e["out"], e["back"]) for e in rtts}
+    assert ("tunnel", "tunnel") in ways and ("direct", "direct") in ways, rtts
+    assert res["probe_plain"] >= 3 and res["probe_direct"] >= 3, res
+    assert all(e["rtt_ms"] > 0 for e in rtts)
     st = json.loads(status.read_text())
     assert st["bindings"] == [] and st["stats"]["bu_refused"] == 1 and st["stats"]["echo_direct"] >= 2

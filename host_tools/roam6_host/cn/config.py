@@ -6,8 +6,13 @@
  "echo_port": 7,                // the UDP echo application's port on that address (0: none)
  "kcn": "<40 hex>",             // optional: fixed Kcn (tests); random per start otherwise
  "nonce_period": 30,            // seconds between new nonces (<= 30 keeps MN tokens usable)
- "max_lifetime": 420}           // cap on granted binding lifetimes, seconds (<= 420)
+ "max_lifetime": 420,          // cap on granted binding lifetimes, seconds (<= 420)
+ "probe": {"hoa": "2001:db8:aa::100", "port": 9000, "interval_ms": 100, "sport": 9002}}
 ```
+`probe` (optional, for the bench): every interval_ms a `R6PD` datagram (seq u32, send time us
+u64) from [address]:sport to hoa:port, which the MN's probe application echoes (CONTRACTS
+§8.2); each echo is logged as an `rtt` event saying which way it went and came back (the HA
+tunnel, or direct with RH2/HAO).
 """
 import json
 
@@ -15,11 +20,13 @@ from roam6.wire.addr import ip6_from_text
 
 from ..errors import UserError
 
-FIELDS = ("address", "interface", "echo_port", "kcn", "nonce_period", "max_lifetime")
+FIELDS = ("address", "interface", "echo_port", "kcn", "nonce_period", "max_lifetime", "probe")
+PROBE_FIELDS = ("hoa", "port", "interval_ms", "sport")
 
 
 class CNConfig:
-    def __init__(self, address, interface=None, echo_port=7, kcn=None, nonce_period=30, max_lifetime=420):
+    def __init__(self, address, interface=None, echo_port=7, kcn=None, nonce_period=30, max_lifetime=420,
+                 probe=None):
         self.address_text = address
         self.address = ip6_from_text(address)
         self.interface = interface
@@ -27,6 +34,7 @@ class CNConfig:
         self.kcn = kcn
         self.nonce_period = nonce_period
         self.max_lifetime = max_lifetime
+        self.probe = probe  # None or {"hoa": 16 bytes, "hoa_text", "port", "interval_ms", "sport"}
 
 
 def _fail(path, msg, hint=None):
@@ -67,7 +75,39 @@ def parse_config(d, path="cn config"):
     life = d.get("max_lifetime", 420)
     if not isinstance(life, int) or isinstance(life, bool) or not 4 <= life <= 420:
         _fail(path, "field 'max_lifetime': want seconds 4..420 (MAX_RR_BINDING_LIFETIME)")
-    return CNConfig(d["address"], iface, port, kcn, period, life)
+    probe = _probe(d.get("probe"), path, port)
+    return CNConfig(d["address"], iface, port, kcn, period, life, probe)
+
+
+def _port(v):
+    return isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 65535
+
+
+def _probe(p, path, echo_port):
+    if p is None:
+        return None
+    if not isinstance(p, dict):
+        _fail(path, "field 'probe' must be an object", '{"hoa": "2001:db8:aa::100", "port": 9000}')
+    for k in p:
+        if k not in PROBE_FIELDS:
+            _fail(path, "unknown field 'probe.%s'" % k, "known: " + ", ".join(PROBE_FIELDS))
+    try:
+        hoa = ip6_from_text(p.get("hoa")) if isinstance(p.get("hoa"), str) else None
+    except ValueError:
+        hoa = None
+    if hoa is None:
+        _fail(path, "field 'probe.hoa': want the MN's home address (IPv6 text)")
+    out = {"hoa": hoa, "hoa_text": p["hoa"], "port": p.get("port", 9000),
+           "interval_ms": p.get("interval_ms", 100), "sport": p.get("sport", 9002)}
+    for k in ("port", "sport"):
+        if not _port(out[k]):
+            _fail(path, "field 'probe.%s': want a UDP port 1..65535" % k)
+    if out["sport"] == echo_port:
+        _fail(path, "field 'probe.sport' is the echo application's port: pick another")
+    iv = out["interval_ms"]
+    if not isinstance(iv, int) or isinstance(iv, bool) or not 1 <= iv <= 60000:
+        _fail(path, "field 'probe.interval_ms': want 1..60000")
+    return out
 
 
 def load_config(path):

@@ -14,6 +14,10 @@ expiry):
   from the HoA); echoes go back through `core.send_data`, i.e. with RH2 straight to the CoA when
   the MN holds a binding. Echo requests that came with a HAO are answered the same way.
 
+- probe (optional): a UDP socket on [address]:sport; every interval a `R6PD` datagram to the
+  MN's probe port, through the binding when there is one; echoes come back through the tunnel
+  (this socket) or directly with a HAO (the tap), and each is logged as an `rtt` event.
+
 Log: one JSON object per line on stdout: {"t_ms": ..., "ev": ...}. With --status FILE the binding
 cache and counters are also written there (atomically) whenever a binding changes.
 """
@@ -49,8 +53,11 @@ class CNDriver:
         self.core = Correspondent(cfg.address, kcn=cfg.kcn, nonce_period_ms=int(cfg.nonce_period * 1000),
                                   max_lifetime_units=cfg.max_lifetime // 4)
         self.t0 = _now_ms()
-        self.spkt = self.smh = self.sraw = self.secho = None
+        self.spkt = self.smh = self.sraw = self.secho = self.sprobe = None
         self.echo = {"tunnel": 0, "direct": 0}
+        self.probe_seq = 0
+        self.probe_next = None
+        self.probe_sent = {}  # seq -> which way it went
         self._stop = False
 
     def log(self, ev, **kw):
@@ -88,16 +95,25 @@ class CNDriver:
                 raise UserError("cannot bind UDP [%s]:%d (fields 'address'/'echo_port'): %s"
                                 % (cfg.address_text, cfg.echo_port, exc.strerror),
                                 hint="is the address configured in this namespace, and the port free?") from None
-        for s in (self.spkt, self.smh, self.sraw, self.secho):
+        if cfg.probe is not None:
+            self.sprobe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            try:
+                self.sprobe.bind((cfg.address_text, cfg.probe["sport"]))
+            except OSError as exc:
+                self.close()
+                raise UserError("cannot bind UDP [%s]:%d (field 'probe.sport'): %s"
+                                % (cfg.address_text, cfg.probe["sport"], exc.strerror)) from None
+            self.probe_next = _now_ms()
+        for s in (self.spkt, self.smh, self.sraw, self.secho, self.sprobe):
             if s is not None:
                 s.setblocking(False)
         self.log("ready", address=cfg.address_text, echo_port=cfg.echo_port, interface=cfg.interface)
 
     def close(self):
-        for s in (self.spkt, self.smh, self.sraw, self.secho):
+        for s in (self.spkt, self.smh, self.sraw, self.secho, self.sprobe):
             if s is not None:
                 s.close()
-        self.spkt = self.smh = self.sraw = self.secho = None
+        self.spkt = self.smh = self.sraw = self.secho = self.sprobe = None
 
     # ---- output ----------------------------------------------------------------------------
     def _flush(self, now):
@@ -150,18 +166,62 @@ class CNDriver:
                 _, hoa, nh, payload = got
                 # only packets that came with a HAO (HoA != source): the kernel has the rest
                 if nh == C.NH_UDP and hoa != data[8:24]:
-                    self._echo_hao(now, hoa, payload)
+                    self._udp_hao(now, hoa, payload)
             self._flush(now)
 
-    def _echo_hao(self, now, hoa, seg):
+    def _udp_hao(self, now, hoa, seg):
         try:
             u = decode_udp(seg)
         except DecodeError:
             return
-        if not self.cfg.echo_port or u.dport != self.cfg.echo_port or not udp_checksum_ok(hoa, self.cfg.address, seg[:u.length]):
+        if not udp_checksum_ok(hoa, self.cfg.address, seg[:u.length]):
             return
-        self.echo["direct"] += 1
-        self._reply(now, hoa, u.sport, bytes(u.payload))
+        pr = self.cfg.probe
+        if pr is not None and u.dport == pr["sport"]:
+            self._probe_echo(bytes(u.payload), "direct")
+        elif self.cfg.echo_port and u.dport == self.cfg.echo_port:
+            self.echo["direct"] += 1
+            self._reply(now, hoa, u.sport, bytes(u.payload))
+
+    # ---- RTT probe ---------------------------------------------------------------------------
+    def _probe_send(self, now):
+        pr = self.cfg.probe
+        self.probe_seq += 1
+        seq = self.probe_seq
+        data = b"R6PD" + seq.to_bytes(4, "big") + int(time.monotonic() * 1e6).to_bytes(8, "big")
+        if self.core.binding(pr["hoa"], now) is not None:
+            udp = build_udp(pr["sport"], pr["port"], data, src=self.cfg.address, dst=pr["hoa"])
+            self._raw_send(self.core.send_data(now, pr["hoa"], C.NH_UDP, udp))
+            way = "direct"
+        else:
+            try:
+                self.sprobe.sendto(data, (pr["hoa_text"], pr["port"]))
+            except OSError:
+                pass
+            way = "tunnel"
+        self.probe_sent[seq] = way
+        self.probe_sent.pop(seq - 1000, None)
+        self.probe_next = now + pr["interval_ms"]
+
+    def _probe_echo(self, data, way_in):
+        if len(data) < 16 or data[:4] != b"R6PD":
+            return
+        seq = int.from_bytes(data[4:8], "big")
+        way_out = self.probe_sent.pop(seq, None)
+        if way_out is None:
+            return  # a duplicate, or not ours
+        rtt = time.monotonic() * 1e6 - int.from_bytes(data[8:16], "big")
+        self.log("rtt", seq=seq, rtt_ms=round(rtt / 1000.0, 3), out=way_out, back=way_in)
+
+    def _on_probe(self):
+        for _ in range(256):
+            try:
+                data, addr = self.sprobe.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            self._probe_echo(data, "tunnel")
 
     def _reply(self, now, hoa, port, data):
         if self.core.binding(hoa, now) is not None:
@@ -201,6 +261,8 @@ class CNDriver:
         handlers = {self.spkt.fileno(): self._on_packet, self.smh.fileno(): self._drain_mh}
         if self.secho is not None:
             handlers[self.secho.fileno()] = self._on_echo
+        if self.sprobe is not None:
+            handlers[self.sprobe.fileno()] = self._on_probe
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         handlers[rfd] = lambda: os.read(rfd, 512)
         old_wakeup = signal.set_wakeup_fd(wfd)
@@ -214,6 +276,8 @@ class CNDriver:
             while not self._stop:
                 now = _now_ms()
                 t = self.core.get_timer()
+                if self.probe_next is not None:
+                    t = self.probe_next if t is None else min(t, self.probe_next)
                 if end is not None:
                     t = end if t is None else min(t, end)
                 timeout = -1 if t is None else max(0, t - now) / 1000.0
@@ -221,6 +285,8 @@ class CNDriver:
                     handlers[fd]()
                 now = _now_ms()
                 self.core.handle_timer(now)
+                if self.probe_next is not None and now >= self.probe_next:
+                    self._probe_send(now)
                 self._flush(now)
                 if end is not None and now >= end:
                     break
