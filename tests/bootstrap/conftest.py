@@ -111,8 +111,30 @@ class Lines:
                 return item, seen
 
 
+_MPY = {}
+
+
+def mpy_dir():
+    """firmware/roam6 and boards/unix/link.py compiled to .mpy once per session, as deployed on a
+    board: compiling the sources on the device does not fit a 64 KB heap."""
+    if "dir" not in _MPY:
+        import tempfile
+        from roam6_host.mpy import compile_file
+        out = tempfile.mkdtemp(prefix="r6mpy-")
+        srcs = [(os.path.join(ROOT, "boards", "unix", "link.py"), "link.py")]
+        for d, _sub, files in os.walk(os.path.join(ROOT, "firmware", "roam6")):
+            for f in files:
+                if f.endswith(".py"):
+                    full = os.path.join(d, f)
+                    srcs.append((full, os.path.relpath(full, os.path.join(ROOT, "firmware"))))
+        for full, rel in srcs:
+            compile_file(full, os.path.join(out, rel[:-3] + ".mpy"), "x64", source_name=rel)
+        _MPY["dir"] = out
+    return _MPY["dir"]
+
+
 def micropython(netns, ns, script, *args, heap="64K"):
-    env = dict(os.environ, MICROPYPATH=":".join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix"), HERE, ".frozen"]))
+    env = dict(os.environ, MICROPYPATH=":".join([mpy_dir(), HERE, ".frozen"]))
     p = netns.popen(ns, [MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(HERE, script)] + [str(a) for a in args],
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     return Lines(p)

@@ -182,8 +182,21 @@ def test_client_ignores_hostile_then_takes_good_reply():
     assert c.datagrams_to_send(5000) == []
 
 
-def test_client_reply_without_information_ends_with_error():
+def test_client_reply_without_information_ends_with_error_after_a_grace():
     c = dhcp6.Dhcp6Client(MAC, 0, Rand(b"\x00\x00\x05"), delay_ms=0)
     c.datagrams_to_send(0)
-    assert c.receive_datagram(reply(5), 3)
+    assert not c.receive_datagram(reply(5), 3)
+    assert not c.done and c.get_timer() == 503
+    assert c.datagrams_to_send(1000) == []  # no more retransmissions
+    c.handle_timer(502)
+    assert not c.done
+    c.handle_timer(503)
     assert c.done and c.result is None and "RFC 6610" in c.error
+
+
+def test_client_better_reply_within_the_grace_wins():
+    c = dhcp6.Dhcp6Client(MAC, 0, Rand(b"\x00\x00\x05"), delay_ms=0)
+    c.datagrams_to_send(0)
+    c.receive_datagram(reply(5, HAA), 3)  # a rogue server's bare options
+    assert c.receive_datagram(reply(5, udinf(HNP, HAA)), 40)
+    assert c.done and c.result["ha"] == [HA]

@@ -38,6 +38,7 @@ INF_TIMEOUT = const(1000)
 INF_MAX_RT = const(3600000)
 IRT_DEFAULT = const(86400)
 IRT_MINIMUM = const(600)
+EMPTY_GRACE_MS = const(500)  # after a Reply without home information: wait this long for a better one
 _NAT64 = b"\x00\x64\xff\x9b" + bytes(8)  # 64:ff9b::/96, an IPv4 HA (RFC 6610 §4.2.3)
 
 
@@ -170,8 +171,10 @@ class Dhcp6Client:
     """One Information-request exchange with RFC 8415 §15 retransmission (same xid, growing RT).
 
     `delay_ms` None -> the RFC's random 0..INF_MAX_DELAY wait before the first message.
-    Done on the first valid Reply: `result` (info dict) or `error` when it held nothing usable.
-    Malformed or foreign Replies are counted in `ignored` and otherwise change nothing.
+    Done on the first valid Reply with home network information (`result`). A valid Reply without
+    it stops the retransmissions; EMPTY_GRACE_MS later, if no better Reply came, it ends with
+    `error` (a rogue server cannot cut the exchange short at once). Malformed or foreign Replies
+    are counted in `ignored` and otherwise change nothing.
     """
 
     def __init__(self, mac, now, rand, delay_ms=None, hnidf=None):
@@ -188,6 +191,7 @@ class Dhcp6Client:
         self._start = None
         self._rt = 0
         self._mrt = INF_MAX_RT
+        self._empty = False
         if delay_ms is None:
             delay_ms = struct.unpack(">H", rand(2))[0] * INF_MAX_DELAY // 65536
         self._next = now + delay_ms
@@ -200,10 +204,13 @@ class Dhcp6Client:
         return None if self.done else self._next
 
     def handle_timer(self, now):
-        pass  # datagrams_to_send(now) sends when the deadline has passed
+        # retransmissions happen in datagrams_to_send(now) once the deadline has passed
+        if self._empty and now >= self._next and not self.done:
+            self.done = True
+            self.error = "DHCPv6 Reply without home network information (RFC 6610 options)"
 
     def datagrams_to_send(self, now):
-        if self.done or now < self._next:
+        if self.done or self._empty or now < self._next:
             return []
         if self._start is None:
             self._start = now
@@ -226,9 +233,11 @@ class Dhcp6Client:
             self.ignored += 1
             self.last_error = str(e)
             return False
-        self.done = True
         if info is None:
-            self.error = "DHCPv6 Reply without home network information (RFC 6610 options)"
-        else:
-            self.result = info
+            if not self._empty:
+                self._empty = True
+                self._next = now + EMPTY_GRACE_MS
+            return False
+        self.done = True
+        self.result = info
         return True

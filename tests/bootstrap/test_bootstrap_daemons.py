@@ -1,0 +1,168 @@
+"""The MN's bootstrap clients ON MicroPython against the real Kea DHCPv6 (RFC 6610 options) and the
+real dnsmasq (RFC 5026 SRV + A/AAAA), in namespaces made here. Configs come from the bench's own
+generators (hil/roam6_hil/daemons.py), so the MN and the bench are checked against each other."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import Netns, micropython, sh
+from roam6_hil import daemons
+
+HA6 = "20010db800aa00000000000000000001"
+HA4 = "c6120102"
+PREFIX = ["20010db800aa00000000000000000000", 64]
+CFG = {"nai": "board1@example.test", "domain": "example.test", "ha": "bootstrap", "hoa": "bootstrap",
+       "home_prefix": "bootstrap", "bootstrap": ["dhcpv6", "dns", "static"]}
+
+
+def listening(pid, table, port_hex):
+    try:
+        with open("/proc/%d/net/%s" % (pid, table)) as f:
+            return any(line.split()[1].endswith(":" + port_hex) for line in list(f)[1:])
+    except OSError:
+        return False
+
+
+def wait_listening(proc, table, port_hex, what, timeout=5.0):
+    end = time.monotonic() + timeout
+    while not listening(proc.pid, table, port_hex):
+        if proc.poll() is not None:
+            raise AssertionError("%s exited with %s" % (what, proc.returncode))
+        if time.monotonic() > end:
+            raise AssertionError("%s not listening after %.0f s" % (what, timeout))
+        time.sleep(0.01)
+
+
+def make_lan(n, workdir, v4=True):
+    """Namespaces `ap` (srv0: 2001:db8:a1::1/64, 192.0.2.1/24) and `b` (the board, wlan0)."""
+    ap, board = n.add("ap"), n.add("b")
+    for ns in (ap, board):
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+    n.ip(ap, "link", "add", "srv0", "address", "02:00:00:00:a0:01", "type", "veth", "peer", "name", "wlan0",
+         "address", "02:00:00:00:b0:01", "netns", board)
+    n.ip(ap, "addr", "add", "2001:db8:a1::1/64", "dev", "srv0", "nodad")
+    n.ip(board, "addr", "add", "2001:db8:a1::50/64", "dev", "wlan0", "nodad")
+    if v4:
+        n.ip(ap, "addr", "add", "192.0.2.1/24", "dev", "srv0")
+        n.ip(board, "addr", "add", "192.0.2.50/24", "dev", "wlan0")
+    n.ip(ap, "link", "set", "srv0", "up")
+    n.ip(board, "link", "set", "wlan0", "up")
+    etc = "/etc/netns/" + board  # what `ip netns exec` shows as the board's /etc/resolv.conf
+    os.makedirs(etc, exist_ok=True)
+    n.etc_dirs = getattr(n, "etc_dirs", []) + [etc]
+    with open(os.path.join(etc, "resolv.conf"), "w") as f:
+        f.write("nameserver 192.0.2.1\n" if v4 else "")
+    deadline = time.monotonic() + 5
+    while "tentative" in n.ip(ap, "-6", "addr", "show", "dev", "srv0").stdout and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return ap, board
+
+
+@pytest.fixture(scope="module")
+def lan(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.fail("these tests build network namespaces: run them as root (make test does)")
+    n = Netns()
+    work = str(tmp_path_factory.mktemp("bootstrap"))
+    try:
+        ap, board = make_lan(n, work)
+        conf = os.path.join(work, "kea.json")
+        with open(conf, "w") as f:
+            json.dump(daemons.kea_conf("srv0", work, "2001:db8:a1::1"), f)
+        env = dict(os.environ, KEA_PIDFILE_DIR=work, KEA_LOCKFILE_DIR=work, KEA_LOG_FILE_DIR=work)
+        kea = n.popen(ap, ["kea-dhcp6", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        dconf = os.path.join(work, "dnsmasq.conf")
+        with open(dconf, "w") as f:
+            f.write(daemons.dnsmasq_conf("srv0", "192.0.2.1", None, None, work))
+        dm = n.popen(ap, ["dnsmasq", "-k", "-C", dconf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(kea, "udp6", "0223", "kea-dhcp6")
+        wait_listening(dm, "udp", "0035", "dnsmasq")
+        n.kea = kea
+        yield n, ap, board
+    finally:
+        n.teardown()
+        for d in getattr(n, "etc_dirs", []):
+            sh("rm", "-rf", d)
+
+
+def bootstrap(n, board, cfg, **opts):
+    out = micropython(n, board, "mp_bootstrap.py", json.dumps(cfg), json.dumps(opts))
+    res = out.next(30)
+    print(json.dumps({"benchmark": "bootstrap", "opts": opts, "order": cfg["bootstrap"], **res}))
+    return res
+
+
+def test_dhcpv6_from_kea_gives_ha_prefix_and_name(lan):
+    n, ap, board = lan
+    r = bootstrap(n, board, dict(CFG, bootstrap=["dhcpv6"]))
+    assert r["have_ip6"] and r["result"] == {"method": "dhcpv6", "ha": [HA6], "ha_ipv4": [], "ha_fqdn": "ha.example.test",
+                                               "refresh_s": 600, "home_prefix": PREFIX}, r
+    assert r["ms"] < 1000, r  # one exchange, no retransmission
+
+
+def test_dns_srv_from_dnsmasq_gives_both_addresses(lan):
+    n, ap, board = lan
+    r = bootstrap(n, board, dict(CFG, bootstrap=["dns"]), **{"async": True})
+    assert r["dns_servers"] == ["c0000201"]
+    assert r["result"] == {"method": "dns", "ha": [HA6], "ha_ipv4": [HA4], "ha_fqdn": "ha.example.test",
+                           "refresh_s": None, "home_prefix": None}, r
+
+
+def test_sequence_falls_back_when_the_dhcpv6_server_is_gone(lan):
+    n, ap, board = lan
+    n.kea.kill()
+    n.kea.wait(5)
+    r = bootstrap(n, board, dict(CFG, home_prefix="2001:db8:aa::/64"), budget_ms=1200)
+    assert r["result"]["method"] == "dns" and r["result"]["ha"] == [HA6] and r["result"]["home_prefix"] == PREFIX, r
+    assert r["notes"] == ["dhcpv6: no answer within 1200 ms"], r
+    assert 1200 <= r["ms"] < 3000, r
+
+
+HOSTILE = textwrap.dedent(r'''
+    # A hostile DHCPv6 "server": answers every Information-request with garbage, a foreign xid,
+    # an endless name-compression loop, bad lengths: never a valid Reply.
+    import socket, struct, sys
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("::", 547))
+    mreq = socket.inet_pton(socket.AF_INET6, "ff02::1:2") + struct.pack("@I", socket.if_nametoindex("srv0"))
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+    print("ready", flush=True)
+    n = 0
+    while True:
+        data, peer = s.recvfrom(2000)
+        xid = data[1:4]
+        cid = data[4:4 + 4 + struct.unpack(">H", data[6:8])[0]]
+        sid = struct.pack(">HH", 2, 10) + bytes(10)
+        haa = struct.pack(">HH", 72, 16) + bytes(15) + b"\x01"
+        for bad in (b"\x07", b"\x07" + xid + b"\x00\x02\xff\xff",
+                    b"\x07" + bytes([xid[0] ^ 1]) + xid[1:] + cid + sid + struct.pack(">HH", 70, 20) + haa,
+                    b"\x07" + xid + cid + sid + struct.pack(">HH", 70, 6) + struct.pack(">HH", 73, 2) + b"\xc0\x00",
+                    b"\x07" + xid + cid + sid + struct.pack(">HH", 70, 4) + struct.pack(">HH", 71, 40)):
+            s.sendto(bad, peer)
+            n += 1
+        print("sent", n, flush=True)
+''')
+
+
+def test_hostile_dhcpv6_replies_are_survived(tmp_path):
+    n = Netns()
+    try:
+        ap, board = make_lan(n, str(tmp_path), v4=False)
+        p = n.popen(ap, [sys.executable, "-c", HOSTILE], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        r = bootstrap(n, board, dict(CFG, ha="2001:db8:aa::1", home_prefix="2001:db8:aa::/64"), budget_ms=1500)
+        # the MN ignored every bad reply, kept retransmitting, then used its static config
+        assert r["notes"] == ["dhcpv6: no answer within 1500 ms", "dns: no DNS server on this link"], r
+        assert r["result"]["method"] == "static" and r["result"]["ha"] == [HA6], r
+        p.kill()
+        sent = [line for line in p.stdout.read().split("\n") if line.startswith("sent")]
+        assert len(sent) >= 2, sent  # at least two Information-requests were answered with garbage
+    finally:
+        n.teardown()
+        for d in getattr(n, "etc_dirs", []):
+            sh("rm", "-rf", d)
