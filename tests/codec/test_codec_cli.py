@@ -104,3 +104,20 @@ def test_user_mistakes_are_messages():
     assert r.returncode == 2 and "Traceback" not in r.stderr and "--src" in r.stderr
     r = roam6("decode", "--pcap", "/nonexistent.pcap")
     assert r.returncode == 2 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_examples_decode_verify_and_round_trip():
+    path = os.path.join(os.path.dirname(DATA), "..", "..", "examples", "messages.hex")
+    with open(path) as f:
+        text = f.read()
+    r = roam6("decode", stdin=text)
+    assert r.returncode == 0, r.stdout
+    kinds = []
+    for line in r.stdout.splitlines():
+        d = json.loads(line)
+        up = d.get("mh") or d.get("icmp6") or d["udp"]["inner"]["mh"]
+        assert up["checksum_ok"] is True
+        kinds.append(up["type"])
+    assert kinds.count("BindingUpdate") == 3 and "MobilePrefixAdvertisement" in kinds
+    e = roam6("encode", stdin=r.stdout)
+    assert e.stdout.split() == [x for x in text.split("\n") if x and not x.startswith("#")]
