@@ -31,7 +31,7 @@ import time
 from roam6.wire import consts as C
 
 from ..errors import UserError
-from .cache import BindingAdded, BindingCache, BindingRemoved, BUDropped
+from .cache import BindingAdded, BindingCache, BindingRemoved, BUDropped, BURejected
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
 from .tun import Tun
@@ -224,7 +224,8 @@ class HomeAgent:
                     self._kernel("proxy_del", b.hoa, self.home_ifindex)
             d = ev.as_dict()
             name = d.pop("ev")
-            if isinstance(ev, BUDropped):
+            if isinstance(ev, BUDropped) or (isinstance(ev, BURejected) and ev.reason in ("auth", "ts_window")):
+                # what an attacker can provoke at will is logged once per source and rule
                 self.log.once((ev.source[1], ev.reason.split(":")[0]), name, **d)
             else:
                 self.log(name, **d)
