@@ -106,6 +106,7 @@ class Namespaces:
         self.prefix = check_prefix(prefix)
         self.names = []          # short names, in creation order
         self.procs = []          # Popen objects we started
+        self._shells = {}
 
     def full(self, short):
         return self.prefix + short
@@ -140,6 +141,15 @@ class Namespaces:
     def sysctls(self, short, pairs):
         """pairs: list of ("net.ipv6.conf.all.forwarding", 1)."""
         return self.run(short, ["sysctl", "-q", "-w"] + ["%s=%s" % kv for kv in pairs])
+
+    def shell(self, short):
+        """A long-lived `ip -batch` for namespace `short` (see IpShell): ~0.3 ms a command
+        instead of ~2 ms for a new `ip` process; used on the roaming path."""
+        if short not in self._shells:
+            sh = IpShell(self.full(short))
+            self.procs.append(sh.proc)
+            self._shells[short] = sh
+        return self._shells[short]
 
     def argv(self, short, argv):
         return ["ip", "netns", "exec", self.full(short)] + [str(a) for a in argv]
@@ -190,5 +200,34 @@ class Namespaces:
             except Exception:
                 pass
         self.procs = []
+        self._shells = {}
         cleanup_prefix(self.prefix)
         self.names = []
+
+
+class IpShell:
+    """`ip -n NS -force -batch -` kept running; `do(lines)` sends commands and returns their output
+    lines (errors included) once a marker command has answered, so the caller knows they are done.
+    stdbuf makes ip's stdout line-buffered (it is a pipe)."""
+
+    MARK = "link show dev lo"
+
+    def __init__(self, ns):
+        argv = ["ip", "-n", ns, "-force", "-batch", "-"]
+        if shutil.which("stdbuf"):
+            argv = ["stdbuf", "-oL", "-eL"] + argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1, start_new_session=True)
+
+    def do(self, lines):
+        self.proc.stdin.write("\n".join(lines) + "\n" + self.MARK + "\n")
+        self.proc.stdin.flush()
+        out = []
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("ip -batch ended: %s" % "".join(out))
+            if ": lo: <" in line:
+                self.proc.stdout.readline()      # its link/loopback line
+                return out
+            out.append(line.rstrip("\n"))

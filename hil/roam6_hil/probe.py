@@ -68,6 +68,7 @@ def run_cn(args):
     t_end = time.monotonic() + args.duration if args.duration else None
     print("ready", flush=True)
     next_send = time.monotonic()
+    flowing = False
     try:
         while True:
             now = time.monotonic()
@@ -92,6 +93,9 @@ def run_cn(args):
                     except BlockingIOError:
                         break
                     t = time.monotonic()
+                    if not flowing:
+                        flowing = True
+                        print("flowing", flush=True)   # the scenario waits for this line
                     if len(data) >= SIZE:
                         magic, n, _ts = struct.unpack_from(FMT, data)
                         if magic == DOWN:

@@ -9,9 +9,11 @@ Per roam i (window: from its t_down to the next roam's t_down):
   interruption_up_ms    the same for what reached the CN from the board: the echoes (echo mode,
                         of probes sent after t_down) or the board's own stream (sensor mode,
                         datagrams that left the board's radio after t_down)
-  lost_down / lost_up   probes sent in the window that never arrived (the last 0.3 s of the run
-                        excluded: they may be in flight); lost_outside: those not sent during an
-                        interruption (between the last delivered before and the first after)
+  lost_down / lost_up   datagrams that never arrived (the last 0.3 s of the run excluded: they
+                        may be in flight), counted in the roam whose interruption they left in
+                        (between the departures of the last delivered before and the first
+                        delivered after; an echo departs when its probe reaches the board);
+                        others are lost_outside, in the roam window of their departure
   duplicated, reordered arrivals in the window seen twice / with a seq below one already seen
   bu_ba_ms, coa, transport   from the MN's first `ba` event in the window
   addr_to_first_probe_ms     first probe through the new path (either direction) - t_addr
@@ -102,7 +104,10 @@ def analyse(cn, sniff, roams, events, mode, t_end):
         up_sent = out_times
     else:
         up = Stream(cn["echo"], sent)
-        up_sent = sent
+        # an echo leaves the board when its probe arrives there
+        up_sent = {}
+        for sq, t in sniff["down"]:
+            up_sent.setdefault(sq, t)
     got_down = {s for _t, s in down.arr}
     got_up = {s for _t, s in up.arr}
     d_dup, d_reo = _dups_and_reorders(down)
@@ -149,19 +154,28 @@ def analyse(cn, sniff, roams, events, mode, t_end):
     first_t = roams[0]["t_down"] if roams else 0.0
 
     def assign(send_map, got, key, wi):
+        """Count each lost datagram in the roam whose interruption it was sent in (the one starting
+        just after its send time included: a datagram can leave just before the carrier goes);
+        otherwise in the roam window of its send time, as lost outside an interruption."""
         outside = 0
         for s, ts in send_map.items():
-            if s in got or ts >= cutoff or ts < first_t:
+            if s in got or ts >= cutoff:
                 continue
             k = bisect_left(starts, ts + 1e-9) - 1
-            if k < 0:
-                continue
-            rows[k][key] = rows[k].get(key, 0) + 1
-            a, b = windows[k][wi], windows[k][wi + 1]
-            inside = a is not None and b is not None and a < ts < b
-            if not inside:
-                outside += 1
+            home = None
+            for c in (k, k + 1):
+                if 0 <= c < len(rows):
+                    a, b = windows[c][wi], windows[c][wi + 1]
+                    if a is not None and b is not None and a < ts < b:
+                        home = c
+                        break
+            if home is None:
+                if k < 0:
+                    continue          # before the first roam: not part of any roam
                 rows[k]["lost_outside"] = rows[k].get("lost_outside", 0) + 1
+                outside += 1
+                home = k
+            rows[home][key] = rows[home].get(key, 0) + 1
         return outside
 
     for row in rows:
@@ -172,8 +186,8 @@ def analyse(cn, sniff, roams, events, mode, t_end):
     if mode == "sensor":
         out_u = assign(up_sent, got_up, "lost_up", 2)
     else:
-        # echo mode: an echo is lost upstream if its probe reached the board
-        out_u = assign({s: t for s, t in sent.items() if s in got_down}, got_up, "lost_up", 2)
+        # echo mode: an echo is lost upstream if its probe reached the board and no echo came back
+        out_u = assign(up_sent, got_up, "lost_up", 2)
 
     summary = {"roams": len(rows), "mode": mode}
     for f in FIELDS:

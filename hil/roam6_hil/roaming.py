@@ -112,9 +112,7 @@ class Roamer:
         if net not in NETWORKS:
             raise ValueError("unknown network %r" % net)
         self._stop_dhcp()
-        t_down = time.monotonic()
-        if self.bench.network is not None:
-            self.bench.detach()
+        t_down = self.bench.detach() if self.bench.network is not None else time.monotonic()
         st = self.bench.attach(net, addressing="static" if self.addressing == "static" else "none")
         out = {"net": net, "t_down": t_down, "t_link_up": st["link_up"], "t_addr": st.get("addr"), "addr": None}
         fams = NET_FAMILIES[net] & self.families

@@ -232,13 +232,14 @@ class Bench:
 
     def detach(self):
         """Disassociate: the board loses carrier and the addresses/routes of the old network (as a
-        Wi-Fi station's stack drops them). Returns time.monotonic() when done."""
-        self.ns.batch("air", ["link set dev board down nomaster"])
-        # one `ip` process: every line family-neutral (route flush = IPv4; ::/0 = the IPv6 default)
-        self.ns.batch("board", ["addr flush dev wlan0 scope global", "route flush dev wlan0",
-                                "route del ::/0 dev wlan0", "route del ::/0 dev wlan0"], check=False)
+        Wi-Fi station's stack drops them). Returns time.monotonic() once the carrier is gone."""
+        self.ns.shell("air").do(["link set dev board down nomaster"])
+        t = time.monotonic()
+        # family-neutral lines (route flush = IPv4; ::/0 = the IPv6 default); errors are fine here
+        self.ns.shell("board").do(["addr flush dev wlan0 scope global", "route flush dev wlan0",
+                                   "route del ::/0 dev wlan0", "route del ::/0 dev wlan0"])
         self.network = None
-        return time.monotonic()
+        return t
 
     def attach(self, net, addressing="static"):
         """Associate the board with network `net` (apA, apB, apC or home).
@@ -249,11 +250,14 @@ class Bench:
         addr (static only: when the address is usable)."""
         if net not in NETWORKS:
             raise ValueError("unknown network %r (one of %s)" % (net, ", ".join(NETWORKS)))
+        stamps = {}
         if self.network is not None:
-            self.detach()
+            stamps["down"] = self.detach()
         self._resolv(net)
-        self.ns.batch("air", ["link set dev board master %s up" % AIR_BRIDGE[net]])
-        stamps = {"link_up": time.monotonic()}
+        out = self.ns.shell("air").do(["link set dev board master %s up" % AIR_BRIDGE[net]])
+        if out:
+            raise RuntimeError("attaching the board to %s: %s" % (net, " ".join(out)))
+        stamps["link_up"] = time.monotonic()
         if addressing == "static":
             cmds = []
             s = STATIC[net]
@@ -261,7 +265,9 @@ class Bench:
                 cmds += ["addr add %s dev wlan0 nodad" % s["v6"][0], "route replace ::/0 via %s dev wlan0" % s["v6"][1]]
             if s["v4"]:
                 cmds += ["addr add %s dev wlan0" % s["v4"][0], "route replace 0.0.0.0/0 via %s dev wlan0" % s["v4"][1]]
-            self.ns.batch("board", cmds)
+            out = self.ns.shell("board").do(cmds)
+            if out:
+                raise RuntimeError("static addresses on %s: %s" % (net, " ".join(out)))
             stamps["addr"] = time.monotonic()
         self.network = net
         return stamps

@@ -97,3 +97,15 @@ def test_table_timeline_and_json(tmp_path):
     assert json.load(open(path))["summary"]["roams"] == 2
     png = report.timeline(rep, cn, sniff, roams, str(tmp_path / "timeline.png"), "echo", T0)
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_echo_lost_as_the_carrier_goes_counts_in_that_roam():
+    """Probe 197 reached the board just before the roam at 100.99; its echo died with the link.
+    That loss belongs to roam 2's interruption, not to roam 1's window where its send time is."""
+    cn, sniff, roams, events = build()
+    cn["echo"] = [x for x in cn["echo"] if x[0] not in (196, 197)]
+    rep = report.analyse(cn, sniff, roams, events, "echo", t_end=T0 + 2.1)
+    r1, r2 = rep["rows"]
+    assert r2["lost_up"] == 2 and r1["lost_up"] == 0
+    assert rep["summary"]["lost_outside_interruptions"] == 1      # only probe 300
+    assert r2["interruption_up_ms"] == pytest.approx((101.021 - 100.976) * 1000, abs=0.01)

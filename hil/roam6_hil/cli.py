@@ -1,0 +1,182 @@
+"""`roam6 hil up|down|status|run|report` and `roam6 demo` (entry points in pyproject.toml)."""
+import argparse
+import importlib
+import json
+import os
+import pkgutil
+import shutil
+import signal
+import subprocess
+
+from roam6_host.errors import UserError
+
+STATE_DIR = "/run/roam6-hil"
+
+
+def _sigterm_as_interrupt():
+    # a SIGTERM'd run must still tear its bench down: make it unwind like Ctrl-C
+    def handler(*_):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _scenarios():
+    from . import scenarios
+    for info in sorted(pkgutil.iter_modules(scenarios.__path__), key=lambda m: m.name):
+        try:
+            mod = importlib.import_module("roam6_hil.scenarios." + info.name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("roam6"):
+                continue   # a scenario whose parts are not built yet
+            raise
+        if hasattr(mod, "run") and hasattr(mod, "add_arguments"):
+            yield info.name, mod
+
+
+def register(sub):
+    p = sub.add_parser("hil", help="the roaming bench: network namespaces with real daemons, scenarios, reports",
+                       description="Hardware-in-the-loop bench (needs root). See docs/CONTRACTS.md §8.")
+    hs = p.add_subparsers(dest="hil_command", metavar="SUBCOMMAND")
+    hs.required = True
+    up = hs.add_parser("up", help="build a bench and leave it running (daemons included)")
+    up.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
+    up.add_argument("--no-daemons", action="store_true", help="namespaces, links and routes only")
+    up.add_argument("--attach", default="apC", choices=["apA", "apB", "apC", "home", "none"],
+                    help="network the board starts on, static address (default apC)")
+    up.set_defaults(func=cmd_up)
+    down = hs.add_parser("down", help="remove a bench (also one left by a killed run)")
+    down.add_argument("--prefix", default="r6-")
+    down.set_defaults(func=cmd_down)
+    st = hs.add_parser("status", help="show the bench's namespaces and the processes in them")
+    st.add_argument("--prefix", default="r6-")
+    st.set_defaults(func=cmd_status)
+    run = hs.add_parser("run", help="run a scenario: roam, bootstrap, register")
+    rs = run.add_subparsers(dest="scenario", metavar="SCENARIO")
+    rs.required = True
+    for name, mod in _scenarios():
+        sp = rs.add_parser(name, help=(mod.__doc__ or "").strip().split("\n")[0])
+        mod.add_arguments(sp)
+        sp.set_defaults(func=_runner(mod))
+    rep = hs.add_parser("report", help="print the table of a report folder")
+    rep.add_argument("dir", metavar="DIR")
+    rep.set_defaults(func=cmd_report)
+
+
+def _runner(mod):
+    def go(args):
+        _sigterm_as_interrupt()
+        try:
+            return mod.run(args)
+        except RuntimeError as exc:
+            # a bench step that failed (a daemon, the MN, the HA): say which, no traceback
+            raise UserError(str(exc), hint="logs are in the report folder's bench/ directory", exit_code=1)
+    return go
+
+
+def register_demo(sub):
+    p = sub.add_parser("demo", help="the roaming demo: the virtual board (esp32 profile) roams, then the report",
+                       description="Builds the bench, runs the roam scenario on the virtual board (esp32 "
+                                   "profile, auto addressing), prints the table and the timeline's path.")
+    p.add_argument("--report", default="reports/demo", metavar="DIR")
+    p.add_argument("--roams", type=int, default=20)
+    p.add_argument("--traffic", default="echo", choices=["echo", "sensor"])
+    p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"])
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args):
+    from .scenarios import roam
+    p = argparse.ArgumentParser()
+    roam.add_arguments(p)
+    ra = p.parse_args(["--report", args.report, "--roams", str(args.roams), "--traffic", args.traffic,
+                       "--profile", args.profile, "--addressing", "auto", "--board", "unix"])
+    return _runner(roam)(ra)
+
+
+def _state(prefix):
+    return os.path.join(STATE_DIR, prefix + "json")
+
+
+def cmd_up(args):
+    from .daemons import start_daemons
+    from .netns import check_prefix
+    from .topology import Bench
+    check_prefix(args.prefix)
+    os.makedirs(STATE_DIR, exist_ok=True)
+    workdir = os.path.join(STATE_DIR, args.prefix + "work")
+    shutil.rmtree(workdir, ignore_errors=True)
+    b = Bench(prefix=args.prefix, workdir=workdir)
+    try:
+        b.up()
+        if not args.no_daemons:
+            start_daemons(b)
+        if args.attach != "none":
+            b.attach(args.attach)
+    except BaseException:
+        b.down()
+        raise
+    # the daemons run in their own sessions and outlive this command, as a bench should
+    with open(_state(args.prefix), "w") as f:
+        json.dump({"prefix": args.prefix, "workdir": workdir, "daemons": not args.no_daemons,
+                   "board_on": None if args.attach == "none" else args.attach}, f)
+    print("bench %s is up: namespaces %s; configs and logs in %s" % (
+        args.prefix, ", ".join(b.full(s) for s in Bench.SHORT), workdir))
+    print("enter one with: ip netns exec %s bash    remove it with: roam6 hil down --prefix %s" % (b.full("board"), args.prefix))
+    return 0
+
+
+def cmd_down(args):
+    from .netns import cleanup_prefix, require_root_and_tools
+    require_root_and_tools(("ip",))
+    gone = cleanup_prefix(args.prefix)
+    st = _state(args.prefix)
+    if os.path.exists(st):
+        with open(st) as f:
+            workdir = json.load(f).get("workdir")
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        os.remove(st)
+    print("removed %d namespaces%s" % (len(gone), (": " + ", ".join(gone)) if gone else " (no bench with prefix %s)" % args.prefix))
+    return 0
+
+
+def cmd_status(args):
+    from .netns import check_prefix, list_namespaces, ns_pids
+    check_prefix(args.prefix)
+    names = [n for n in list_namespaces() if n.startswith(args.prefix)]
+    if not names:
+        print("no bench with prefix %s" % args.prefix)
+        return 1
+    for n in names:
+        procs = []
+        for pid in ns_pids(n):
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    procs.append("%s(%d)" % (f.read().strip(), pid))
+            except OSError:
+                pass
+        print("%-16s %s" % (n, " ".join(procs) or "-"))
+    st = _state(args.prefix)
+    if os.path.exists(st):
+        with open(st) as f:
+            print("state: %s" % f.read().strip())
+    return 0
+
+
+def cmd_report(args):
+    from . import report
+    path = os.path.join(args.dir, "report.json")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise UserError("no report.json in %s" % args.dir, hint="run `roam6 hil run roam --report %s` first" % args.dir)
+    except ValueError as exc:
+        raise UserError("%s is not valid JSON: %s" % (path, exc))
+    if "rows" not in data or "summary" not in data:
+        raise UserError("%s is not a roam report (no rows/summary)" % path)
+    print(report.table(data))
+    png = os.path.join(args.dir, "timeline.png")
+    if os.path.exists(png):
+        print("timeline: %s" % png)
+    return 0
