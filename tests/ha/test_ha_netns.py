@@ -271,6 +271,15 @@ def test_ha_refuses_bad_key_and_keeps_binding(bench):
     with pytest.raises(socket.timeout):
         other.recvfrom(2048)
     hap.wait_for("bu_dropped")
+    # a flood of bad authenticators: each answered (146), logged once per source
+    for seq in (4, 5, 6):
+        data, _src, _ts = send_bu(other, HA4, seq=seq, key=bytes(16))
+        assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].status == 146
+    hap.proc.send_signal(signal.SIGTERM)
+    assert hap.proc.wait(10) == 0
+    time.sleep(0.2)
+    auth_lines = [ln for ln in hap.lines if '"bu_rejected"' in ln and '"auth"' in ln]
+    assert len(auth_lines) == 1, auth_lines
     for s in (s4, other, scn):
         s.close()
 
