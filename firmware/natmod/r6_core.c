@@ -25,6 +25,26 @@ uint32_t r6_sum16(const uint8_t *p, size_t n) {
 
 #define ROL(x, s) (((x) << (s)) | ((x) >> (32 - (s))))
 
+/* Rounds unrolled by macro, variables rotated by name instead of moved. Measured against the rolled
+ * loop: x64 0.18 -> 0.105 us per block (now as fast as hashlib on long buffers); Cortex-M0 4971 ->
+ * 2520 instructions per block (unicorn count), for 4.2 KB more armv6m code. */
+#define W(i) (w[(i) & 15] = ROL(w[((i) + 13) & 15] ^ w[((i) + 8) & 15] ^ w[((i) + 2) & 15] ^ w[(i) & 15], 1))
+#define F1(b, c, d) ((((c) ^ (d)) & (b)) ^ (d))
+#define F2(b, c, d) ((b) ^ (c) ^ (d))
+#define F3(b, c, d) (((b) & (c)) | (((b) | (c)) & (d)))
+#define R(a, b, c, d, e, f, k, wi) \
+    do { \
+        e += ROL(a, 5) + f(b, c, d) + (k) + (wi); \
+        b = ROL(b, 30); \
+    } while (0)
+#define R5(f, k, i, wx) \
+    R(a, b, c, d, e, f, k, wx(i)); \
+    R(e, a, b, c, d, f, k, wx((i) + 1)); \
+    R(d, e, a, b, c, f, k, wx((i) + 2)); \
+    R(c, d, e, a, b, f, k, wx((i) + 3)); \
+    R(b, c, d, e, a, f, k, wx((i) + 4))
+#define W0(i) w[i]
+
 static void sha1_compress(uint32_t h[5], const uint8_t *p) {
     uint32_t w[16];
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
@@ -32,35 +52,26 @@ static void sha1_compress(uint32_t h[5], const uint8_t *p) {
         w[i] = ((uint32_t)p[4 * i] << 24) | ((uint32_t)p[4 * i + 1] << 16)
             | ((uint32_t)p[4 * i + 2] << 8) | p[4 * i + 3];
     }
-    for (int i = 0; i < 80; i++) {
-        uint32_t f, k, wi;
-        if (i < 16) {
-            wi = w[i];
-        } else {
-            wi = w[(i + 13) & 15] ^ w[(i + 8) & 15] ^ w[(i + 2) & 15] ^ w[i & 15];
-            wi = ROL(wi, 1);
-            w[i & 15] = wi;
-        }
-        if (i < 20) {
-            f = (b & c) | (~b & d);
-            k = 0x5A827999u;
-        } else if (i < 40) {
-            f = b ^ c ^ d;
-            k = 0x6ED9EBA1u;
-        } else if (i < 60) {
-            f = (b & c) | (b & d) | (c & d);
-            k = 0x8F1BBCDCu;
-        } else {
-            f = b ^ c ^ d;
-            k = 0xCA62C1D6u;
-        }
-        uint32_t t = ROL(a, 5) + f + e + k + wi;
-        e = d;
-        d = c;
-        c = ROL(b, 30);
-        b = a;
-        a = t;
-    }
+    R5(F1, 0x5A827999u, 0, W0);
+    R5(F1, 0x5A827999u, 5, W0);
+    R5(F1, 0x5A827999u, 10, W0);
+    R(a, b, c, d, e, F1, 0x5A827999u, W0(15));
+    R(e, a, b, c, d, F1, 0x5A827999u, W(16));
+    R(d, e, a, b, c, F1, 0x5A827999u, W(17));
+    R(c, d, e, a, b, F1, 0x5A827999u, W(18));
+    R(b, c, d, e, a, F1, 0x5A827999u, W(19));
+    R5(F2, 0x6ED9EBA1u, 20, W);
+    R5(F2, 0x6ED9EBA1u, 25, W);
+    R5(F2, 0x6ED9EBA1u, 30, W);
+    R5(F2, 0x6ED9EBA1u, 35, W);
+    R5(F3, 0x8F1BBCDCu, 40, W);
+    R5(F3, 0x8F1BBCDCu, 45, W);
+    R5(F3, 0x8F1BBCDCu, 50, W);
+    R5(F3, 0x8F1BBCDCu, 55, W);
+    R5(F2, 0xCA62C1D6u, 60, W);
+    R5(F2, 0xCA62C1D6u, 65, W);
+    R5(F2, 0xCA62C1D6u, 70, W);
+    R5(F2, 0xCA62C1D6u, 75, W);
     h[0] += a;
     h[1] += b;
     h[2] += c;

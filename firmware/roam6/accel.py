@@ -20,9 +20,12 @@ from roam6.compat import IS_MICROPYTHON
 
 NATIVE_MODULE = "roam6_native"
 NATIVE_API = 1  # must equal ROAM6_NATIVE_API in firmware/natmod/roam6_native.c
-# HMAC messages from this length on are hashed by the built-in hashlib.sha1, which beats the C
-# SHA-1 on long buffers (unix x64: crossover between 400 and 512 bytes; MH messages are < 200).
-HASHLIB_MIN = 512
+# From which HMAC message length the native module hands the inner hash to the built-in
+# hashlib.sha1, per arch (None: never). x64, measured: the unrolled C SHA-1 is as fast as hashlib
+# on long buffers and faster on short ones, so never. Elsewhere unmeasured: long messages go to
+# hashlib, which may use the chip's SHA hardware (ESP32). MH messages are < 200 bytes anyway.
+HASHLIB_MIN = {"x64": None}
+HASHLIB_MIN_DEFAULT = 1024
 TIERS = ("python", "viper", "native")
 
 # MP_NATIVE_ARCH_* numbers, as in sys.implementation._mpy >> 10 (py/persistentcode.h)
@@ -121,10 +124,11 @@ def _init():
     status["arch"] = mpy_arch()
     if cap == "native":
         native = _load_native()
-        if native is not None:
+        least = HASHLIB_MIN.get(status["arch"], HASHLIB_MIN_DEFAULT)
+        if native is not None and least is not None:
             try:
                 import hashlib
-                native.use_hashlib(hashlib.sha1, HASHLIB_MIN)
+                native.use_hashlib(hashlib.sha1, least)
             except (ImportError, AttributeError):  # no hashlib.sha1: the C SHA-1 does it all
                 pass
     if cap != "python":

@@ -150,7 +150,8 @@ def build_natmod(arch, out_dir=DEFAULT_OUT, log=None):
              "PYTHON=" + sys.executable, native],
             capture_output=True, text=True, timeout=300, env=env)
         if proc.returncode != 0:
-            raise UserError("building the %s native module failed:\n%s" % (arch, (proc.stdout + proc.stderr).strip()),
+            lines = (proc.stdout + proc.stderr).strip().splitlines()
+            raise UserError("building the %s native module failed:\n%s" % (arch, "\n".join(lines[-40:])),
                             hint="a compiler error here is a bug in firmware/natmod/: report it with this output")
         head = read_header(native)
         if head["arch"] != arch or (head["version"], head["sub_version"]) != MPY_VERSION:
