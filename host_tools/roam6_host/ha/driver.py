@@ -52,12 +52,25 @@ class Logger:
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
         self._seen = set()
+        self.lost = 0
+        try:
+            self._fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self._fd = None
 
     def __call__(self, ev, **fields):
         fields["ev"] = ev
         fields["t"] = round(time.time(), 6)
-        self.stream.write(json.dumps(fields, sort_keys=True) + "\n")
+        if self.lost:
+            fields["log_lines_lost"] = self.lost
+        line = json.dumps(fields, sort_keys=True) + "\n"
+        # a reader that stopped reading must not stall the data plane: drop the line instead
+        if self._fd is not None and not select.select([], [self._fd], [], 0)[1]:
+            self.lost += 1
+            return
+        self.stream.write(line)
         self.stream.flush()
+        self.lost = 0
 
     def once(self, key, ev, **fields):
         if key in self._seen:
