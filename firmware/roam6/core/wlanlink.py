@@ -1,0 +1,128 @@
+"""Link adapter for MicroPython boards with a `network.WLAN` (ESP32, Pico W): polls, diffs, emits.
+
+MicroPython's network module has no event callbacks, so the adapter compares the interface's
+state with what it saw last (`isconnected()`, `ifconfig()` for IPv4 with the gateway and DNS,
+`ipconfig('addr6')` for lwIP's IPv6 addresses) and turns differences into the events of
+CONTRACTS.md §10.1. boards/esp32/link.py and boards/rp2040/link.py are thin wrappers.
+"""
+from roam6.compat import const
+from roam6.wire.addr import ip4_from_text, ip6_from_text
+
+# lwIP ip6_addr state bits -> the kernel IFA_F_* flags roam6.core.movement understands
+_LW_TENTATIVE = const(0x08)
+_LW_VALID = const(0x10)
+_LW_PREFERRED = const(0x30)
+_LW_DUPLICATED = const(0x40)
+
+
+def _flags6(state):
+    if state & _LW_DUPLICATED:
+        return 0x08  # dadfailed
+    if state & _LW_TENTATIVE:
+        return 0x40  # tentative
+    if state & _LW_PREFERRED == _LW_VALID:
+        return 0x20  # deprecated: valid but no longer preferred
+    return 0
+
+
+def _plen4(mask):
+    m = ip4_from_text(mask)
+    n = 0
+    for b in m:
+        while b & 0x80:
+            n += 1
+            b = (b << 1) & 0xFF
+    return n
+
+
+class WlanLink:
+    sock = None
+    ifindex = 0
+    ifname = None
+    ipv6 = True  # the esp32 port's WLAN has no IPv6
+
+    def __init__(self, wlan=None, period_ms=100):
+        if wlan is None or isinstance(wlan, str):
+            import network
+            wlan = network.WLAN(network.STA_IF)
+        self.wlan = wlan
+        self.period_ms = period_ms
+        try:
+            self.mac = bytes(wlan.config("mac"))
+        except (OSError, ValueError, TypeError):
+            self.mac = bytes(6)
+        self._up = None
+        self._addrs = {}  # addr -> (family, plen, flags)
+        self._gw = None
+        self._dns = []
+        self._ssid = None
+        self.last_error = None
+
+    def start(self):
+        return self.read()
+
+    def close(self):
+        pass
+
+    def dns_servers(self):
+        return list(self._dns)
+
+    def _snapshot(self):
+        """(up, {addr: (family, plen, flags)}, gateway, ssid) as the interface has them now."""
+        w = self.wlan
+        up = bool(w.isconnected())
+        addrs = {}
+        if not up:
+            return up, addrs, None, None
+        try:
+            ssid = w.config("ssid")
+        except (OSError, ValueError, TypeError):
+            ssid = None
+        ip, mask, gwt, dns = w.ifconfig()
+        if ip != "0.0.0.0":
+            addrs[ip4_from_text(ip)] = (4, _plen4(mask), 0)
+        if dns != "0.0.0.0":
+            self._dns = [ip4_from_text(dns)]
+        if self.ipv6:
+            try:
+                a6 = w.ipconfig("addr6")
+            except (AttributeError, OSError, ValueError, TypeError):
+                a6 = ()  # firmware without IPv6
+            for entry in a6:
+                addrs[ip6_from_text(entry[0].split("%")[0])] = (6, 64, _flags6(entry[1]))
+        return up, addrs, (ip4_from_text(gwt) if gwt != "0.0.0.0" else None), ssid
+
+    def read(self):
+        """Poll now -> events for what changed since the last call. A change of SSID between two
+        polls counts as the link going down and up (the board joined another network)."""
+        try:
+            up, addrs, gw, ssid = self._snapshot()
+        except (OSError, ValueError) as e:  # a driver hiccup: report nothing rather than crash the MN
+            self.last_error = str(e)
+            return []
+        flap = up and self._up and ssid != self._ssid
+        evs = []
+        if self._up and (not up or flap):
+            evs.append(("link", False))
+        for a, (fam, plen, _fl) in self._addrs.items():
+            if a not in addrs:
+                evs.append(("addr", fam, a, plen, False, 0))
+        for a, v in addrs.items():
+            if self._addrs.get(a) != v:
+                evs.append(("addr", v[0], a, v[1], True, v[2]))
+        if gw != self._gw:
+            evs.append(("router", 4, gw))
+        if up and (not self._up or flap):
+            evs.append(("link", True))  # last: movement then sees the new addresses at once
+        elif not up and self._up is None:
+            evs.append(("link", False))  # the first poll says where we are
+        self._up, self._addrs, self._gw, self._ssid = up, addrs, gw, ssid
+        return evs
+
+    async def next_events(self):
+        import asyncio
+        while True:
+            await asyncio.sleep(self.period_ms / 1000)
+            evs = self.read()
+            if evs:
+                return evs
