@@ -1,0 +1,291 @@
+"""`roam6 hil run ro`: route optimisation end to end: return routability between the MN on real
+MicroPython (router profile, ip6 transport) and `roam6 cn`, on IPv6 access networks.
+
+Phases, each in its own time window of the link captures (core-ha: the HA's uplink; core-cn:
+the CN's link):
+1. privacy: the MN with `"ro": {"default": "never"}` on apA: the CN's RTT probe goes through
+   the HA both ways; the CN must see no HoTI/CoTI and no packet to or from a care-of address.
+2. ro: the MN restarted with `"ro": {"default": "auto"}`: the probe makes the CN a busy peer,
+   RR runs, the CN's binding cache holds apA's CoA, probes go direct (RH2 out, HAO back) and no
+   MN<->CN data crosses the HA's link any more.
+3. roam: the board moves to apC: only the care-of half is redone (CoTI, no HoTI), the binding
+   moves to apC's CoA, probes go direct again. Figure: RR handshake time after the roam.
+4. forged: a BU for the HoA with a wrong authenticator from the board's namespace is refused.
+Figures: RTT via the HA (phase 1) vs direct (phase 2). Writes DIR/report.json and DIR/pcap/.
+Exit 0 only if every check passed.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from roam6.wire import consts as C
+from roam6.wire.addr import ip6_from_text
+from roam6.wire.errors import DecodeError
+from roam6.wire.ipv6 import decode_ipv6
+from roam6_host.errors import UserError
+from roam6_host.pcap import PcapError, ip_packet, read_frames
+
+from ..boards import get_driver, profile
+from ..capture import Captures
+from ..homeagent import HomeAgentProcess, board_config
+from ..topology import CN_ADDR6, HOA, STATIC, Bench
+
+PROBE_PORT, CN_SPORT = 9000, 9002
+N_CHECKS = 15  # every check below must have run and passed
+LINKS = [("core", "ha", "core-ha"), ("core", "cn", "core-cn"), ("board", "wlan0", "board-wlan0")]
+FORGE = r"""
+import socket, sys
+from roam6 import crypto
+from roam6.wire import consts as C, mh as M, mhopts as O
+from roam6.wire.ipv6 import build_ipv6
+A = lambda t: socket.inet_pton(socket.AF_INET6, t)
+coa, hoa, cn, hni, coni = A(sys.argv[1]), A(sys.argv[2]), A(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+bu = M.BindingUpdate(12345, C.BU_A, 105, [O.NonceIndices(hni, coni), O.BindingAuthData(None)])
+mh = bu.encode(src=hoa, dst=cn, mac=lambda d: crypto.rr_authenticator(bytes(20), coa, cn, d))
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+s.setsockopt(socket.IPPROTO_IPV6, 36, 1)
+s.sendto(build_ipv6(coa, cn, C.NH_MH, mh, hao=hoa), (sys.argv[3], 0))
+print("sent")
+"""
+
+
+def add_arguments(p):
+    p.add_argument("--report", default="reports/ro", metavar="DIR", help="report folder (default reports/ro)")
+    p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
+    p.add_argument("--interval", type=int, default=50, help="ms between RTT probes from the CN (default 50)")
+    p.add_argument("--window", type=float, default=3.0, help="seconds measured per phase (default 3)")
+
+
+# ---- capture analysis (a function of pcap files and time windows: unit-tested on its own) -------
+def classify(pkt, cn, hoa, coas=()):
+    """Which way an IPv6 packet between the MN and the CN goes, seen on a link:
+    'direct' (RH2 to a CoA, HAO from one, or any packet between the CN and one of `coas`, e.g. a
+    CoTI), 'plain' (HoA <-> CN, no mobility headers), 'tunnel' (IPv6-in-IPv6 whose inner packet
+    is HoA <-> CN), or None (not MN<->CN). Returns (way, the packet MN<->CN)."""
+    if pkt.nh == C.NH_IPV6:
+        try:
+            inner = decode_ipv6(bytes(pkt.payload))
+        except (DecodeError, ValueError):
+            return None, None
+        if {inner.src, inner.dst} == {cn, hoa}:
+            return "tunnel", inner
+        return None, None
+    if pkt.src == cn and pkt.rh2 == hoa or pkt.dst == cn and pkt.hao == hoa:
+        return "direct", pkt
+    if pkt.src == cn and pkt.dst in coas or pkt.dst == cn and pkt.src in coas:
+        return "direct", pkt
+    if {pkt.src, pkt.dst} == {cn, hoa}:
+        return "plain", pkt
+    return None, None
+
+
+def paths(pcap, cn, hoa, windows, coas=()):
+    """Count MN<->CN packets in a capture per time window (name -> (t0, t1) wall clock):
+    {name: {"direct_udp", "plain_udp", "tunnel_udp", "mh": {type name: n}, "coa_seen": [..]}}."""
+    out = {n: {"direct_udp": 0, "plain_udp": 0, "tunnel_udp": 0, "mh": {}, "coa_seen": set()} for n in windows}
+    try:
+        frames = list(read_frames(pcap))
+    except (OSError, PcapError):
+        frames = []
+    for fr in frames:
+        names = [n for n, (t0, t1) in windows.items() if t0 <= fr.ts < t1]
+        if not names:
+            continue
+        off, v = ip_packet(fr.linktype, fr.data)
+        if off is None or v != 6:
+            continue
+        try:
+            p = decode_ipv6(fr.data[off:])
+        except (DecodeError, ValueError):
+            continue
+        way, inner = classify(p, cn, hoa, coas)
+        if way is None:
+            continue
+        for n in names:
+            o = out[n]
+            if way == "direct":
+                o["coa_seen"].add(p.dst if p.src == cn else p.src)
+            if inner.nh == C.NH_UDP:
+                o[way + "_udp"] += 1
+            elif inner.nh == C.NH_MH and len(inner.payload) > 2:
+                k = _MH.get(inner.payload[2], str(inner.payload[2]))
+                o["mh"][k] = o["mh"].get(k, 0) + 1
+    for o in out.values():
+        o["coa_seen"] = sorted(_text(a) for a in o["coa_seen"])
+    return out
+
+
+_MH = {0: "BRR", 1: "HoTI", 2: "CoTI", 3: "HoT", 4: "CoT", 5: "BU", 6: "BA", 7: "BE"}
+
+
+def _text(a):
+    import socket
+    return socket.inet_ntop(socket.AF_INET6, a)
+
+
+def median(xs):
+    return round(statistics.median(xs), 3) if xs else None
+
+
+# ---- the scenario ----------------------------------------------------------------------------
+class CNProcess:
+    def __init__(self, bench, interval_ms):
+        from ..boards import EventReader
+        self.folder = bench.path("cn")
+        os.makedirs(self.folder, exist_ok=True)
+        conf = os.path.join(self.folder, "cn.json")
+        with open(conf, "w") as f:
+            json.dump({"address": CN_ADDR6, "interface": "up", "echo_port": 7,
+                       "probe": {"hoa": HOA, "port": PROBE_PORT, "interval_ms": interval_ms, "sport": CN_SPORT}}, f)
+        self.bench = bench
+        self.proc = bench.popen("cn", [sys.executable, "-u", "-m", "roam6_host", "cn", "--config", conf],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.reader = EventReader(self.proc.stdout, os.path.join(self.folder, "cn.log"))
+        if self.reader.wait(lambda e: e["ev"] == "ready", 10) is None:
+            raise RuntimeError("roam6 cn did not start; see %s" % os.path.join(self.folder, "cn.log"))
+
+    def events(self, name, t0=0.0, t1=None):
+        return [e for e in self.reader.events if e["ev"] == name and e["t_rx"] >= t0 and (t1 is None or e["t_rx"] < t1)]
+
+    def wait(self, pred, timeout, since=0.0):
+        return self.reader.wait(pred, timeout, since)
+
+    def stop(self):
+        self.bench.ns.stop(self.proc, grace=2.0)
+
+
+def _start_mn(bench, mode, folder_name):
+    board = get_driver("unix")(bench, "router", folder=bench.path(folder_name))
+    os.makedirs(board.folder, exist_ok=True)
+    board.start(board_config(probe={"port": PROBE_PORT}, transports=["ip6"], ro={"default": mode}))
+    ev = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0), 20)
+    if ev is None or ev["ev"] == "error":
+        tail = board.log_tail()
+        board.stop()
+        raise RuntimeError("the MN (ro %s, ip6 transport) did not register within 20 s; its last lines:\n%s" % (mode, tail))
+    return board
+
+
+def run(args, quiet=False):
+    if args.interval < 5 or args.window < 1:
+        raise UserError("--interval must be >= 5 ms and --window >= 1 s")
+    say = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
+    folder = os.path.abspath(args.report)
+    os.makedirs(folder, exist_ok=True)
+    cn_b, hoa_b = ip6_from_text(CN_ADDR6), ip6_from_text(HOA)
+    coa_a, coa_c = STATIC["apA"]["v6"][0].split("/")[0], STATIC["apC"]["v6"][0].split("/")[0]
+    rep = {"scenario": "ro", "checks": {}, "figures": {}, "errors": [], "windows": {}}
+    checks, figs = rep["checks"], rep["figures"]
+    win = {}  # name -> (wall t0, wall t1)
+    mono = {}  # name -> (monotonic t0, t1)
+
+    def window(name, seconds):
+        w0, m0 = time.time(), time.monotonic()
+        time.sleep(seconds)
+        win[name] = (w0, time.time())
+        mono[name] = (m0, time.monotonic())
+
+    with Bench(prefix=args.prefix, workdir=os.path.join(folder, "bench")) as bench:
+        board = None
+        try:
+            caps = Captures(bench, os.path.join(folder, "pcap"), links=LINKS).start()
+            bench.services.append(caps)
+            bench.services.append(HomeAgentProcess(bench).start())
+            cn = CNProcess(bench, args.interval)
+            bench.services.append(cn)
+            bench.attach("apA", addressing="static")
+            # 1. privacy: every probe through the HA, nothing about the CoA reaches the CN
+            board = _start_mn(bench, "never", "mn-privacy")
+            say("phase 1 (privacy): MN registered on apA, ro never")
+            time.sleep(0.5)
+            window("privacy", args.window)
+            board.stop()
+            board = None
+            rtt = cn.events("rtt", *mono["privacy"])
+            figs["rtt_ms_via_ha"] = median([e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "tunnel"])
+            checks["privacy_no_rr_at_cn"] = not cn.events("hot") and not cn.events("cot") and not cn.events("binding")
+            checks["privacy_probes_answered"] = len(rtt) > 0
+            # 2. route optimisation on apA
+            t2 = time.monotonic()
+            board = _start_mn(bench, "auto", "mn-ro")
+            b = cn.wait(lambda e: e["ev"] == "binding" and e.get("coa") == coa_a, 15, since=t2)
+            checks["ro_binding_holds_coa"] = b is not None
+            if b is None:
+                raise RuntimeError("the CN got no binding for %s within 15 s (MN ro events: %s)"
+                                   % (coa_a, [e for e in board.events if e["ev"].startswith("ro")]))
+            say("phase 2 (ro): CN binding %s -> %s" % (b["hoa"], b["coa"]))
+            time.sleep(0.5)
+            window("ro", args.window)
+            rtt = cn.events("rtt", *mono["ro"])
+            figs["rtt_ms_direct"] = median([e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "direct"])
+            checks["ro_probes_direct_both_ways"] = bool(rtt) and all(e["out"] == e["back"] == "direct" for e in rtt)
+            # 3. roam to apC: only the care-of half again
+            hot_before = len(cn.events("hot"))
+            stamps = bench.attach("apC", addressing="static")
+            b2 = cn.wait(lambda e: e["ev"] == "binding" and e.get("coa") == coa_c, 15, since=stamps["link_up"])
+            checks["roam_binding_moves_to_new_coa"] = b2 is not None
+            if b2 is not None:
+                cot = cn.events("cot", stamps["link_up"])
+                figs["rr_after_roam_ms_at_cn"] = round(b2["t_rx"] * 1000 - cot[0]["t_rx"] * 1000, 2) if cot else None
+                figs["roam_to_cn_binding_ms"] = round((b2["t_rx"] - stamps["addr"]) * 1000, 2)
+                mnb = board.wait_event(lambda e: e["ev"] == "ro_bound" and e.get("coa") == coa_c, 2, since=stamps["link_up"])
+                figs["rr_after_roam_ms_at_mn"] = mnb.get("rr_ms") if mnb else None
+                checks["roam_careof_half_only"] = len(cn.events("hot")) == hot_before and len(cot) >= 1
+            time.sleep(0.5)
+            window("roam", args.window)
+            rtt = cn.events("rtt", *mono["roam"])
+            checks["roam_probes_direct"] = bool(rtt) and all(e["out"] == e["back"] == "direct" for e in rtt)
+            # 4. a forged BU
+            last_hot, last_cot = cn.events("hot")[-1:], cn.events("cot")[-1:]
+            hni = last_hot[0]["index"] if last_hot else 1
+            coni = last_cot[0]["index"] if last_cot else 1
+            t4 = time.monotonic()
+            bench.run("board", [sys.executable, "-c", FORGE, coa_a, HOA, CN_ADDR6, hni, coni], timeout=15)
+            refused = cn.wait(lambda e: e["ev"] == "bu_refused", 3, since=t4)
+            checks["forged_bu_refused"] = refused is not None and not cn.events("binding", t4)
+            board.stop()
+            board = None
+        except (RuntimeError, OSError) as exc:
+            rep["errors"].append(str(exc))
+        finally:
+            if board is not None:
+                board.stop()
+            for svc in reversed(bench.services):
+                try:
+                    svc.stop()
+                except Exception:
+                    pass
+            bench.services = []
+    pc = os.path.join(folder, "pcap")
+    coas = (ip6_from_text(coa_a), ip6_from_text(coa_c))
+    ha_link = paths(os.path.join(pc, "core-ha.pcap"), cn_b, hoa_b, win, coas)
+    cn_link = paths(os.path.join(pc, "core-cn.pcap"), cn_b, hoa_b, win, coas)
+    rep["windows"] = {"core-ha": ha_link, "core-cn": cn_link}
+    if "privacy" in win:
+        w = cn_link["privacy"]
+        checks["privacy_capture_no_coa_at_cn"] = w["direct_udp"] == 0 and not w["coa_seen"] and \
+            not any(k in w["mh"] for k in ("HoTI", "CoTI", "BU"))
+        checks["privacy_capture_all_via_ha"] = ha_link["privacy"]["tunnel_udp"] > 0
+    for name in ("ro", "roam"):
+        if name in win:
+            checks["%s_capture_direct_at_cn" % name] = cn_link[name]["direct_udp"] > 0 and cn_link[name]["plain_udp"] == 0
+            checks["%s_capture_nothing_via_ha" % name] = ha_link[name]["tunnel_udp"] == 0
+    if "roam" in win:
+        checks["roam_capture_new_coa"] = cn_link["roam"]["coa_seen"] == [coa_c]
+    ok = not rep["errors"] and all(checks.values()) and len(checks) == N_CHECKS
+    rep["ok"] = ok
+    path = os.path.join(folder, "report.json")
+    with open(path, "w") as f:
+        json.dump(rep, f, indent=1, sort_keys=True)
+    if not quiet:
+        for k, v in sorted(checks.items()):
+            print("  %-36s %s" % (k, "ok" if v else "FAILED"))
+        for k, v in sorted(figs.items()):
+            print("  %-36s %s" % (k, v))
+        for e in rep["errors"]:
+            print("  error: %s" % e)
+        print("report: %s" % path)
+    return 0 if ok else 1
