@@ -1,0 +1,31 @@
+"""`roam6 deploy --port PORT [--bundle DIR] [--config FILE]`: copy what changed, reset, show the logs."""
+import os
+
+from .errors import UserError
+
+
+def register(sub):
+    p = sub.add_parser("deploy", help="copy a built bundle and config.json to a board (only what changed)",
+                       description="Compare SHA-256 hashes computed on the board with the bundle's files, copy "
+                                   "only the changed ones with mpremote, reset the board and show its first log lines.")
+    p.add_argument("--port", required=True, help="the board's serial port (/dev/ttyUSB0, /dev/ttyACM0, a pty)")
+    p.add_argument("--bundle", help="the bundle folder from `roam6 build` (default build/BOARD)")
+    p.add_argument("--board", help="the board name; with no --bundle it picks build/BOARD")
+    p.add_argument("--config", help="the device's config.json from `roam6 provision`")
+    p.add_argument("--no-reset", action="store_true", help="copy only; do not reset the board")
+    p.add_argument("--log-lines", type=int, help="how many lines of the board's output to show after the reset")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from . import deploy
+
+    bundle = args.bundle
+    if not bundle:
+        if not args.board:
+            raise UserError("say which bundle: --bundle DIR or --board NAME (for build/NAME)")
+        bundle = os.path.join("build", args.board)
+    res = deploy.deploy(args.port, bundle, config=args.config, board_name=args.board,
+                        reset=not args.no_reset, log_lines=args.log_lines)
+    print("deploy done: %d copied, %d unchanged" % (len(res["copied"]), len(res["unchanged"])))
+    return 0

@@ -1,0 +1,304 @@
+"""Deploy a bundle (and config.json) to a board over its serial REPL with mpremote.
+
+Only files whose SHA-256 differs on the board are copied: the board hashes its own files
+(hashlib.sha256, read back with `mpremote exec`), so a second deploy of the same bundle copies
+nothing. Then the board is reset the way its board.json says and its first log lines are shown:
+  "hard"    machine.reset() from the raw REPL (ESP32, Pico W), then read the port again
+            (a USB-CDC port such as the Pico's vanishes for a moment and is reopened)
+  "restart" Ctrl-D in the raw REPL: the unix port exits and its supervisor starts it again
+Paths on the board are relative to its current folder: "/" on a real board, the filesystem
+folder on the unix port.
+"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+from . import boards, build, flash, mpy
+from .errors import UserError
+
+MARK_HASH, MARK_MPY = "R6H", "R6M"
+
+# Runs on the board: prints "R6H <path> <sha256 hex | - (absent) | ? (no sha256)>" per path.
+HASH_SCRIPT = """
+import sys
+try:
+    import hashlib, binascii
+    hashlib.sha256
+except (ImportError, AttributeError):
+    hashlib = None
+def _r6h(p):
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return '-'
+    if hashlib is None:
+        f.close()
+        return '?'
+    d = hashlib.sha256()
+    b = bytearray(256)
+    m = memoryview(b)
+    while True:
+        n = f.readinto(b)
+        if not n:
+            break
+        d.update(m[:n])
+    f.close()
+    return binascii.hexlify(d.digest()).decode()
+for _p in %r:
+    print('R6H', _p, _r6h(_p))
+print('R6M', getattr(sys.implementation, '_mpy', 0))
+"""
+
+MKDIR_SCRIPT = """
+import os
+for _d in %r:
+    try:
+        os.mkdir(_d)
+    except OSError:
+        pass
+"""
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
+
+
+def local_files(bundle_dir, config=None):
+    """{board path: local path} for every file of the bundle (host-only files left out) + config.json."""
+    if not os.path.isfile(os.path.join(bundle_dir, build.INDEX)):
+        raise UserError("%s is not a roam6 bundle (no %s)" % (bundle_dir, build.INDEX),
+                        hint="build one first: roam6 build --board BOARD --out %s" % bundle_dir)
+    files = {}
+    for root, dirs, names in os.walk(bundle_dir):
+        dirs.sort()
+        for n in sorted(names):
+            full = os.path.join(root, n)
+            rel = os.path.relpath(full, bundle_dir).replace(os.sep, "/")
+            if rel not in build.HOST_ONLY:
+                files[rel] = full
+    if config:
+        if not os.path.isfile(config):
+            raise UserError("config file %s does not exist" % config, hint="make one: roam6 provision --nai ... --out %s" % config)
+        try:
+            with open(config) as f:
+                json.load(f)
+        except ValueError as exc:
+            raise UserError("config file %s is not valid JSON: %s" % (config, exc), hint="roam6 provision writes a valid one")
+        files["config.json"] = config
+    return files
+
+
+class Mpremote:
+    """mpremote as a subprocess, always with `resume` (no soft reset: it would end the unix port)."""
+
+    def __init__(self, port, timeout=60):
+        self.port = port
+        self.timeout = timeout
+        self.calls = 0
+
+    def run(self, *cmd, passthrough=False, timeout=None):
+        argv = [sys.executable, "-m", "mpremote", "connect", self.port, "resume"] + list(cmd)
+        self.calls += 1
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout or self.timeout)
+        except subprocess.TimeoutExpired:
+            raise UserError("the board on %s stopped answering (mpremote timed out after %ss)" % (self.port, timeout or self.timeout),
+                            hint="unplug and replug it, then run again", exit_code=1) from None
+        if passthrough and proc.stdout:
+            sys.stdout.write(proc.stdout)
+            sys.stdout.flush()
+        if proc.returncode != 0:
+            raise self._explain(proc.stdout + proc.stderr)
+        return proc.stdout
+
+    def _explain(self, out):
+        if "could not enter raw repl" in out:
+            return UserError("the board on %s does not give its REPL" % self.port,
+                             hint="is MicroPython on it (roam6 flash)? Is another program (a serial monitor) using the port?",
+                             exit_code=1)
+        if "failed to access" in out or "could not open port" in out or "no device found" in out:
+            return UserError("cannot open %s" % self.port, hint="check the port and that no other program holds it", exit_code=1)
+        last = "\n".join(out.strip().splitlines()[-4:])
+        return UserError("mpremote failed on %s:\n%s" % (self.port, last), hint="see the output above", exit_code=1)
+
+
+def board_hashes(mp, paths):
+    """({path: hex or '-' or '?'}, board's sys.implementation._mpy)."""
+    out = mp.run("exec", HASH_SCRIPT % (list(paths),))
+    hashes, mpy_flags = {}, None
+    for line in out.splitlines():
+        parts = line.strip().split(" ")
+        if parts[0] == MARK_HASH and len(parts) == 3:
+            hashes[parts[1]] = parts[2]
+        elif parts[0] == MARK_MPY and len(parts) == 2:
+            mpy_flags = int(parts[1])
+    missing = [p for p in paths if p not in hashes]
+    if missing:
+        raise UserError("the board did not report hashes for %d files (first: %s)" % (len(missing), missing[0]),
+                        hint="its output was:\n" + out[-500:], exit_code=1)
+    return hashes, mpy_flags
+
+
+def check_native_compat(files, mpy_flags):
+    """Refuse .mpy files with machine code for another arch or mpy sub-version than the board's."""
+    if not mpy_flags:
+        return
+    b_ver, b_sub, b_arch = mpy_flags & 0xFF, (mpy_flags >> 8) & 3, mpy.ARCH_NAMES.get(mpy_flags >> 10)
+    for rel, local in files.items():
+        if not rel.endswith(".mpy"):
+            continue
+        h = mpy.read_header(local)
+        if h["version"] != b_ver:
+            raise UserError("%s is mpy v%d but the board runs mpy v%d" % (rel, h["version"], b_ver),
+                            hint="rebuild with the mpy-cross matching the board's MicroPython", exit_code=1)
+        if h["arch"] and (h["arch"] != b_arch or h["sub_version"] != b_sub):
+            raise UserError("%s holds machine code for %s (mpy v%d.%d) but the board is %s (mpy v%d.%d)"
+                            % (rel, h["arch"], h["version"], h["sub_version"], b_arch, b_ver, b_sub),
+                            hint="build for this board: roam6 build --board <its name>", exit_code=1)
+
+
+def _parents(paths):
+    dirs = set()
+    for p in paths:
+        parts = p.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:i]))
+    return sorted(dirs, key=lambda d: (d.count("/"), d))
+
+
+def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print, log_lines=None, log_timeout=None):
+    """Copy what changed, reset, show the first log lines. Returns a dict: copied, unchanged, logs."""
+    files = local_files(bundle_dir, config)
+    with open(os.path.join(bundle_dir, build.INDEX)) as f:
+        index = json.load(f)
+    if board_name and board_name != index.get("board"):
+        raise UserError("bundle %s is built for board %s, not %s" % (bundle_dir, index.get("board"), board_name),
+                        hint="roam6 build --board %s --out DIR, then deploy DIR" % board_name)
+    board = boards.load_board(index["board"])
+    flash.check_port(port)
+    probe_repl(port)
+    mp = Mpremote(port)
+    paths = sorted(files)
+    log("asking the board on %s for the hashes of %d files" % (port, len(paths)))
+    remote, mpy_flags = board_hashes(mp, paths)
+    check_native_compat(files, mpy_flags)
+    changed = [p for p in paths if remote[p] != _sha256(files[p])]
+    unchanged = [p for p in paths if p not in changed]
+    result = {"copied": changed, "unchanged": unchanged, "logs": [], "mpremote_calls": 0}
+    if not changed:
+        log("board up to date: %d files unchanged, nothing copied" % len(unchanged))
+    else:
+        log("copying %d changed files (%d unchanged)" % (len(changed), len(unchanged)))
+        dirs = _parents(changed)          # mkdir of an existing folder fails quietly on the board
+        if dirs:
+            mp.run("exec", MKDIR_SCRIPT % (dirs,))
+        cmd = []
+        for p in changed:
+            cmd += (["+"] if cmd else []) + ["fs", "cp", files[p], ":" + p]
+        mp.run(*cmd, passthrough=True, timeout=60 + 5 * len(changed))
+        after, _ = board_hashes(mp, changed)
+        bad = [p for p in changed if after[p] != _sha256(files[p])]
+        if bad:
+            raise UserError("%d files differ on the board after copying (first: %s)" % (len(bad), bad[0]),
+                            hint="the filesystem may be full: `mpremote df`; or run deploy again", exit_code=1)
+        log("copied and verified %d files" % len(changed))
+    result["mpremote_calls"] = mp.calls
+    if reset and changed:
+        dep = board["deploy"]
+        result["logs"] = reset_and_read(port, dep.get("reset", "hard"), log_lines or dep.get("log_lines", 10),
+                                        log_timeout or dep.get("log_timeout_s", 10), log=log)
+        if dep.get("reset") == "restart" and not result["logs"]:
+            log("no output after the restart: %s" % dep.get("restart_note", ""))
+    elif reset:
+        log("nothing changed: the board was not reset")
+    return result
+
+
+def _open_serial(port, timeout):
+    import serial
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return serial.Serial(port, 115200, timeout=0.1)
+        except (serial.SerialException, OSError):
+            if time.monotonic() > deadline:
+                raise UserError("%s did not come back after the reset" % port, hint="replug the board", exit_code=1) from None
+            time.sleep(0.2)
+
+
+def probe_repl(port, timeout=3):
+    """Bounded check that MicroPython answers on the port (mpremote itself can wait forever on a
+    silent one): Ctrl-C stops a running main.py, Ctrl-B prints the banner from either REPL mode."""
+    ser = _open_serial(port, 2)
+    try:
+        ser.reset_input_buffer()
+        ser.write(b"\r\x03\x03\x02")
+        deadline = time.monotonic() + timeout
+        got = b""
+        while time.monotonic() < deadline and b">" not in got:
+            got += ser.read(256)
+    finally:
+        ser.close()
+    if b">" not in got:
+        raise UserError("nothing answers on %s: no MicroPython REPL%s" % (port, " (got %r)" % got[:40] if got else ""),
+                        hint="flash MicroPython first (roam6 flash), check the port is the board's, "
+                             "and close other programs using it", exit_code=1)
+
+
+def _enter_raw_repl(ser, timeout=5):
+    ser.write(b"\r\x03\x03")
+    time.sleep(0.1)
+    ser.reset_input_buffer()
+    ser.write(b"\x01")
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"raw REPL; CTRL-B to exit\r\n>"):
+        if time.monotonic() > deadline:
+            raise UserError("the board does not enter its raw REPL to be reset", hint="press its reset button", exit_code=1)
+        buf += ser.read(64)
+
+
+def reset_and_read(port, how, lines, timeout, log=print):
+    """Reset the board (`how` from board.json) and return its first `lines` output lines."""
+    import serial
+
+    ser = _open_serial(port, 5)
+    try:
+        _enter_raw_repl(ser)
+        if how == "restart":
+            ser.write(b"\x04")              # raw REPL Ctrl-D on empty input: the unix port exits
+        elif how == "hard":
+            ser.write(b"import machine\nmachine.reset()\n\x04")
+        else:
+            raise UserError("board.json deploy.reset %r is not hard or restart" % how, hint="fix the board profile")
+        log("reset (%s); first lines from the board:" % how)
+        out, buf = [], b""
+        deadline = time.monotonic() + timeout
+        while len(out) < lines and time.monotonic() < deadline:
+            try:
+                chunk = ser.read(256)
+            except (serial.SerialException, OSError):
+                ser.close()                   # USB-CDC re-enumerates after machine.reset()
+                ser = _open_serial(port, max(1, deadline - time.monotonic()))
+                continue
+            buf += chunk
+            while b"\n" in buf and len(out) < lines:
+                raw, buf = buf.split(b"\n", 1)
+                text = raw.decode("utf-8", "replace").replace("\x04", "").strip("\r")
+                if not out:
+                    if text.startswith("OK"):  # the raw REPL's acknowledgement of the reset command
+                        text = text[2:]
+                    if text.strip() in ("", ">"):
+                        continue
+                out.append(text)
+                log("  board| " + text)
+        return out
+    finally:
+        ser.close()

@@ -1,0 +1,139 @@
+"""`roam6 deploy` for real: mpremote over a socat pty pair to the MicroPython unix port, whose
+working folder plays the board's filesystem (roam6_host.unixboard)."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from roam6_host import build, deploy
+from roam6_host.cli import main as cli_main
+from roam6_host.errors import UserError
+from roam6_host.unixboard import UnixBoard
+
+pytestmark = pytest.mark.skipif(not shutil.which("socat"), reason="socat missing: apt-get install socat (deps/apt.txt)")
+
+MAIN_TICKS = """print('{"ev": "start", "board": "test"}')
+import time
+n = 0
+while True:
+    n += 1
+    print("tick", n)
+    time.sleep(0.2)
+"""
+
+
+def quiet(*a):
+    pass
+
+
+@pytest.fixture
+def board(tmp_path):
+    b = UnixBoard(str(tmp_path / "fs"))
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope="module")
+def unix_bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle") / "unix"
+    build.build_bundle("unix", out_dir=str(out), natmod=False, log=quiet)
+    return str(out)
+
+
+def _tree(root):
+    out = {}
+    for dirpath, _d, names in os.walk(root):
+        for n in names:
+            p = os.path.join(dirpath, n)
+            out[os.path.relpath(p, root)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+def test_files_land_and_a_second_deploy_copies_nothing(board, unix_bundle, tmp_path):
+    cfg = tmp_path / "config.json"
+    assert cli_main(["provision", "--nai", "pty@example.test", "--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1",
+                     "--transports", "udp6", "--keys-file", str(tmp_path / "keys.json"), "--out", str(cfg)]) == 0
+    first = deploy.deploy(board.port, unix_bundle, config=str(cfg), reset=False, log=quiet)
+    want = {k: v for k, v in _tree(unix_bundle).items() if k not in build.HOST_ONLY}
+    want["config.json"] = hashlib.sha256(cfg.read_bytes()).hexdigest()
+    assert _tree(board.fs_dir) == want                     # every file, byte for byte, nothing else
+    assert sorted(first["copied"]) == sorted(want) and first["unchanged"] == []
+    second = deploy.deploy(board.port, unix_bundle, config=str(cfg), reset=False, log=quiet)
+    assert second["copied"] == [] and sorted(second["unchanged"]) == sorted(want)
+    assert second["mpremote_calls"] == 1                    # one hash query, no copy
+    assert board.starts == 1
+
+
+def test_only_the_changed_file_is_copied_then_the_board_restarts(board, unix_bundle, tmp_path, capsys):
+    bundle = tmp_path / "b"
+    shutil.copytree(unix_bundle, bundle)
+    (bundle / "main.py").write_text("print('first version')\n")
+    deploy.deploy(board.port, str(bundle), reset=False, log=quiet)
+    (bundle / "main.py").write_text(MAIN_TICKS)
+    assert cli_main(["deploy", "--port", board.port, "--bundle", str(bundle), "--log-lines", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "copying 1 changed files" in out
+    assert open(os.path.join(board.fs_dir, "main.py")).read() == MAIN_TICKS
+    assert board.starts == 2                                # Ctrl-D ended it, the supervisor started it again
+    lines = [ln.split("board| ", 1)[1] for ln in out.splitlines() if "board| " in ln]
+    assert lines == ['{"ev": "start", "board": "test"}', "tick 1", "tick 2", "tick 3"]
+    # main.py now runs forever; deploy still gets the REPL (Ctrl-C interrupts it as on a real board)
+    again = deploy.deploy(board.port, str(bundle), reset=False, log=quiet)
+    assert again["copied"] == []
+
+
+def test_machine_code_for_another_arch_is_refused(board, tmp_path):
+    pkg = tmp_path / "src" / "vpkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("import micropython\n@micropython.viper\ndef f(x: int) -> int:\n    return x\n")
+    esp = tmp_path / "esp"
+    build.build_bundle("esp32", out_dir=str(esp), natmod=False, package_dir=str(pkg), log=quiet)
+    with pytest.raises(UserError) as ei:
+        deploy.deploy(board.port, str(esp), reset=False, log=quiet)
+    assert "machine code for xtensawin" in str(ei.value) and "board is x64" in str(ei.value)
+    assert os.listdir(board.fs_dir) == []
+
+
+def test_mip_installs_from_the_bundle_package_json(board, unix_bundle):
+    """package.json is what mip reads: mpremote's mip installs the library from it, and it imports."""
+    mp = [sys.executable, "-m", "mpremote", "connect", board.port, "resume"]
+    proc = subprocess.run(mp + ["mip", "install", "--target", "lib", os.path.join(unix_bundle, "package.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run(mp + ["exec", "import sys; sys.path.insert(0, 'lib'); import roam6.wire.addr, roam6; print('V', roam6.__version__)"],
+                          capture_output=True, text=True, timeout=60)
+    import roam6
+    assert "V %s" % roam6.__version__ in proc.stdout, proc.stdout + proc.stderr
+    assert os.path.isfile(os.path.join(board.fs_dir, "lib", "roam6", "wire", "addr.mpy"))
+
+
+def test_deploy_errors_are_clear(tmp_path, unix_bundle, capsys):
+    assert cli_main(["deploy", "--port", "/dev/ttyACM-none", "--bundle", unix_bundle]) == 2
+    assert "serial port /dev/ttyACM-none does not exist" in capsys.readouterr().err
+    assert cli_main(["deploy", "--port", "/dev/null", "--bundle", str(tmp_path)]) == 2
+    assert "is not a roam6 bundle" in capsys.readouterr().err
+    bad = tmp_path / "c.json"
+    bad.write_text("{not json")
+    assert cli_main(["deploy", "--port", "/dev/null", "--bundle", unix_bundle, "--config", str(bad)]) == 2
+    assert "is not valid JSON" in capsys.readouterr().err
+    assert cli_main(["deploy", "--port", "/dev/null", "--bundle", unix_bundle, "--board", "esp32"]) == 2
+    assert "built for board unix, not esp32" in capsys.readouterr().err
+
+
+def test_a_port_with_no_repl_behind_it(tmp_path, unix_bundle, capsys):
+    master, slave = os.openpty()         # a serial port where nothing answers
+    try:
+        port = os.ttyname(slave)
+        rc = cli_main(["deploy", "--port", port, "--bundle", unix_bundle])
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert rc == 1
+    assert "nothing answers on %s" % port in capsys.readouterr().err
