@@ -7,7 +7,7 @@ import time
 from binascii import hexlify
 
 import link
-from roam6.bootstrap.run import run_bootstrap, run_bootstrap_async
+from roam6.bootstrap.run import run_bootstrap
 
 cfg = json.loads(sys.argv[1])
 opts = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
@@ -18,12 +18,8 @@ lk.close()
 gc.collect()
 free0 = gc.mem_free()
 t0 = time.ticks_us()
-if opts.get("async"):
-    import asyncio
-    b = asyncio.run(run_bootstrap_async(cfg, lk.mac, have6, servers, lk.ifname, dhcp_delay_ms=0,
-                                        budget_ms=opts.get("budget_ms", 4000)))
-else:
-    b = run_bootstrap(cfg, lk.mac, have6, servers, lk.ifname, dhcp_delay_ms=0, budget_ms=opts.get("budget_ms", 4000))
+import asyncio
+b = asyncio.run(run_bootstrap(cfg, lk.mac, have6, servers, lk.ifname, dhcp_delay_ms=0, budget_ms=opts.get("budget_ms", 4000)))
 ms = time.ticks_diff(time.ticks_us(), t0) / 1000
 out = {"ms": ms, "have_ip6": have6, "dns_servers": [hexlify(s).decode() for s in servers],
        "notes": b.notes, "error": b.error, "heap_used": free0 - gc.mem_free()}

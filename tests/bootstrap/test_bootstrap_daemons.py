@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import Netns, micropython, sh
+from conftest import HERE, Netns, micropython, sh
 from roam6_hil import daemons
 
 HA6 = "20010db800aa00000000000000000001"
@@ -107,7 +107,7 @@ def test_dhcpv6_from_kea_gives_ha_prefix_and_name(lan):
 
 def test_dns_srv_from_dnsmasq_gives_both_addresses(lan):
     n, ap, board = lan
-    r = bootstrap(n, board, dict(CFG, bootstrap=["dns"]), **{"async": True})
+    r = bootstrap(n, board, dict(CFG, bootstrap=["dns"]))
     assert r["dns_servers"] == ["c0000201"]
     assert r["result"] == {"method": "dns", "ha": [HA6], "ha_ipv4": [HA4], "ha_fqdn": "ha.example.test",
                            "refresh_s": None, "home_prefix": None}, r
@@ -166,3 +166,26 @@ def test_hostile_dhcpv6_replies_are_survived(tmp_path):
         n.teardown()
         for d in getattr(n, "etc_dirs", []):
             sh("rm", "-rf", d)
+
+
+CPYTHON_CLIENT = textwrap.dedent(r'''
+    # The same adapter and driver on CPython (the firmware runs on both).
+    import asyncio, json, sys
+    import link
+    from roam6.bootstrap.run import run_bootstrap
+    lk = link.Link("wlan0")
+    have6 = any(e[0] == "addr" and e[1] == 6 for e in lk.start())
+    b = asyncio.run(run_bootstrap(json.loads(sys.argv[1]), lk.mac, have6, lk.dns_servers(), lk.ifname, dhcp_delay_ms=0))
+    r = b.result
+    print(json.dumps({"method": r["method"], "ha": [a.hex() for a in r["ha"]], "ha_ipv4": [a.hex() for a in r["ha_ipv4"]]}))
+''')
+
+
+def test_same_driver_on_cpython(lan):
+    n, ap, board = lan
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(os.path.dirname(os.path.dirname(HERE)), "firmware"),
+                                                       os.path.join(os.path.dirname(os.path.dirname(HERE)), "boards", "unix")]))
+    p = subprocess.run(["ip", "netns", "exec", board, sys.executable, "-c", CPYTHON_CLIENT,
+                        json.dumps(dict(CFG, bootstrap=["dns"]))], capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"method": "dns", "ha": [HA6], "ha_ipv4": [HA4]}

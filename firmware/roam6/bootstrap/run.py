@@ -8,7 +8,7 @@ import select
 import socket
 import struct
 
-from roam6.compat import IS_MICROPYTHON, ticks_diff, ticks_ms
+from roam6.compat import ticks_diff, ticks_ms
 
 _T0 = ticks_ms()
 
@@ -44,6 +44,7 @@ class _Sockets:
     def __init__(self, ifname):
         self.ifname = ifname
         self.by_key = {}  # (family, src port) -> socket
+        self.by_fd = {}
         self.poll = select.poll()
 
     def get(self, v6, sport):
@@ -58,6 +59,7 @@ class _Sockets:
             s.setblocking(False)
             self.poll.register(s, select.POLLIN)
             self.by_key[key] = s
+            self.by_fd[s.fileno()] = s  # CPython's poll() answers with file numbers
         return s
 
     def close(self):
@@ -76,6 +78,8 @@ def _step(b, socks, now, log):
 
 def _receive(b, socks, ready):
     for s, _ev in ready:
+        if isinstance(s, int):
+            s = socks.by_fd[s]
         try:
             data, sa = s.recvfrom(1500)
         except OSError:
@@ -84,42 +88,12 @@ def _receive(b, socks, ready):
         b.receive_datagram(data, src, sport, _now())
 
 
-def _make(cfg, mac, have_ip6, dns_servers, rand, dhcp_delay_ms, budget_ms):
-    return Bootstrap(cfg, mac, have_ip6, dns_servers, _now(), rand or os.urandom, dhcp_delay_ms, budget_ms)
-
-
-def run_bootstrap(cfg, mac, have_ip6, dns_servers, ifname=None, rand=None, dhcp_delay_ms=None, log=None,
-                  budget_ms=BUDGET_MS):
-    """Blocking: run every configured method until a HA is found -> the finished Bootstrap
-    (`.result`, or `.error` and `.notes`)."""
-    b = _make(cfg, mac, have_ip6, dns_servers, rand, dhcp_delay_ms, budget_ms)
-    socks = _Sockets(ifname)
-    try:
-        while not b.done:
-            now = _now()
-            _step(b, socks, now, log)
-            t = b.get_timer()
-            if b.done or t is None:
-                break
-            wait = min(max(t - _now(), 0), 1000)
-            ready = socks.poll.poll(wait) if socks.by_key else None
-            if ready:
-                _receive(b, socks, ready)
-            else:
-                if not socks.by_key and wait:
-                    import time
-                    time.sleep_ms(wait) if IS_MICROPYTHON else time.sleep(wait / 1000)
-                b.handle_timer(_now())
-    finally:
-        socks.close()
-    return b
-
-
-async def run_bootstrap_async(cfg, mac, have_ip6, dns_servers, ifname=None, rand=None, dhcp_delay_ms=None,
-                              log=None, budget_ms=BUDGET_MS, tick_ms=2):
-    """The same for an asyncio MN: polls its sockets every `tick_ms` and yields between."""
+async def run_bootstrap(cfg, mac, have_ip6, dns_servers, ifname=None, rand=None, dhcp_delay_ms=None,
+                        log=None, budget_ms=BUDGET_MS, tick_ms=2):
+    """Run every configured method until a HA is found -> the finished Bootstrap (`.result`, or
+    `.error` and `.notes`). asyncio: polls its sockets every `tick_ms`, other tasks run between."""
     import asyncio
-    b = _make(cfg, mac, have_ip6, dns_servers, rand, dhcp_delay_ms, budget_ms)
+    b = Bootstrap(cfg, mac, have_ip6, dns_servers, _now(), rand or os.urandom, dhcp_delay_ms, budget_ms)
     socks = _Sockets(ifname)
     try:
         while not b.done:
