@@ -426,3 +426,49 @@ def test_every_transition_names_a_known_state():
     for s, moves in rr.TRANSITIONS.items():
         for ev, nxt in moves.items():
             assert nxt in states, (s, ev, nxt)
+
+
+def test_outbound_adds_the_hao_when_bound_and_keeps_the_checksum():
+    from roam6.wire.udp import build_udp, udp_checksum_ok
+    from roam6.wire.ipv6 import build_ipv6
+    mn = new_mn()
+    peer = Peer()
+    udp = build_udp(9000, 9002, b"R6PD....", src=HOA, dst=CN)
+    pkt = build_ipv6(HOA, CN, 17, udp)
+    assert mn.outbound(0, pkt) == ("home", pkt)  # no binding yet (and this starts RR: "always")
+    exchange(mn, peer, 0)
+    via, out = mn.outbound(1, pkt)
+    p = decode_ipv6(out)
+    assert via == "direct" and (p.src, p.dst, p.hao, p.nh) == (COA, CN, HOA, 17)
+    assert bytes(p.payload) == udp and udp_checksum_ok(HOA, CN, bytes(p.payload))
+    assert mn.outbound(2, out) == ("home", out)  # packets with extension headers are left alone
+
+
+def test_inbound_rh2_data_becomes_the_hosts_packet_and_mh_is_consumed():
+    from roam6.wire.udp import build_udp
+    from roam6.wire.ipv6 import build_ipv6
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    udp = build_udp(9002, 9000, b"R6PD....", src=CN, dst=HOA)
+    got = mn.inbound(5, build_ipv6(CN, COA, 17, udp, rh2=HOA))
+    p = decode_ipv6(got)
+    assert (p.src, p.dst, p.rh2, bytes(p.payload)) == (CN, HOA, None, udp)
+    assert mn.inbound(5, build_ipv6(CN, COA, 17, udp, rh2=COA2)) is None  # RH2 for someone else
+    plain = build_ipv6(CN, HOA, 17, udp)
+    assert mn.inbound(5, plain) == plain  # through the tunnel: as it is
+    # a BRR from the CN is consumed; a BA from the HA (no entry) is left for the registration
+    brr = build_ipv6(CN, COA, 135, M.BindingRefreshRequest().encode(src=CN, dst=HOA), rh2=HOA)
+    assert mn.inbound(6, brr) is None
+    ha = unhex("20010db800aa00000000000000000001")
+    ba = build_ipv6(ha, HOA, 135, M.BindingAck(0, 0, 1, 10, []).encode(src=ha, dst=HOA))
+    assert mn.inbound(6, ba) == ba
+
+
+def test_the_ha_multicast_and_link_local_are_never_correspondents():
+    ha = unhex("20010db800aa00000000000000000001")
+    mn = rr.RouteOptimizer(HOA, RoPolicy("always"), rand=Rand(), no_ro=[ha])
+    mn.set_location(0, coa=COA)
+    for dst in (ha, unhex("ff020000000000000000000000010002"), unhex("fe800000000000000000000000000001")):
+        mn.note_traffic(0, dst)
+    assert mn.entries == {} and mn.datagrams_to_send(0) == []

@@ -34,7 +34,7 @@ from roam6.core import ro_policy
 from roam6.wire import consts as C
 from roam6.wire import mh as M
 from roam6.wire import mhopts as O
-from roam6.wire.ipv6 import build_ipv6
+from roam6.wire.ipv6 import build_ipv6, decode_ipv6, hao_header
 
 MAX_RR_BINDING_LIFETIME_MS = const(420000)
 MAX_TOKEN_LIFETIME_MS = const(210000)
@@ -533,11 +533,12 @@ class RouteOptimizer:
     send data from (with a Home Address option; the CN answers with RH2) or None: the tunnel.
     """
 
-    def __init__(self, hoa, policy=None, rand=None, lifetime_s=420):
+    def __init__(self, hoa, policy=None, rand=None, lifetime_s=420, no_ro=()):
         if rand is None:
             import os
             rand = os.urandom
         self.hoa = bytes(hoa)
+        self.no_ro = [bytes(a) for a in no_ro]  # peers never route-optimised (the HA)
         self.policy = policy or ro_policy.RoPolicy()
         self.rand = rand
         self.lifetime_units = min(lifetime_s, MAX_RR_BINDING_LIFETIME_MS // 1000) // 4
@@ -563,6 +564,8 @@ class RouteOptimizer:
         cn = bytes(cn)
         e = self.entries.get(cn)
         if e is None:
+            if cn in self.no_ro or cn[0] == 0xFF or cn[:2] == b"\xfe\x80":
+                return  # the HA, multicast, link-local: never a correspondent
             mode = self.policy.mode(cn)
             if mode == "never":
                 return
@@ -615,6 +618,47 @@ class RouteOptimizer:
         if isinstance(msg, M.BindingRefreshRequest):
             return e.on_brr(now)
         return False
+
+    # ---- data path helpers for the node: one call per packet each way -------------------------
+    def outbound(self, now, pkt):
+        """pkt: an IPv6 packet the HoA's host sends (src = HoA, no extension headers). Returns
+        ("direct", packet from the CoA with a Home Address option) when the CN holds our binding,
+        else ("home", pkt) for the tunnel. The upper-layer checksum stays valid (HoA in both)."""
+        if len(pkt) < 40 or pkt[6] in (0, 43, 60, C.NH_MH):
+            return "home", pkt
+        dst = bytes(pkt[24:40])
+        self.note_traffic(now, dst)
+        coa = self.route(dst, now)
+        if coa is None:
+            return "home", pkt
+        plen = ((pkt[4] << 8) | pkt[5]) + 24
+        hdr = bytearray(pkt[:40])
+        hdr[4], hdr[5], hdr[6] = plen >> 8, plen & 0xFF, 60
+        hdr[8:24] = coa
+        return "direct", bytes(hdr) + hao_header(self.hoa, pkt[6]) + bytes(pkt[40:])
+
+    def inbound(self, now, pkt):
+        """Every IPv6 packet for the MN, from the tunnel or straight off the access network.
+        Returns None when it was a Mobility Header for return routability (consumed), the packet
+        for the HoA's host otherwise: one that came with a type 2 routing header naming the HoA
+        is handed over as the plain packet CN -> HoA (RFC 6275 §11.3.3), anything else as it is.
+        A packet with an RH2 naming another address is dropped (None)."""
+        try:
+            p = decode_ipv6(pkt)
+        except ValueError:
+            return pkt
+        if p.nh == C.NH_MH:
+            if self.receive(now, p.src, p.dst, p.payload, p.rh2):
+                return None
+            return None if p.rh2 is not None else pkt
+        if p.rh2 is not None:
+            if p.rh2 != self.hoa or p.dst != self.coa or len(p.ext) != 1:
+                return None
+            self.note_traffic(now, p.src)
+            return build_ipv6(p.src, self.hoa, p.nh, p.payload, hop_limit=p.hop_limit)
+        if p.dst == self.hoa:
+            self.note_traffic(now, p.src)
+        return pkt
 
     def datagrams_to_send(self, now):
         out = self._out
