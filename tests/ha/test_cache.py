@@ -363,3 +363,14 @@ def test_events_follow_binding_transitions_table():
     assert seen == [T[("none", "register")][1], T[("bound", "register, same CoA")][1],
                     T[("bound", "register, new CoA")][1], T[("bound", "dereg")][1],
                     T[("none", "register")][1], T[("bound", "lifetime over")][1]]
+
+
+def test_ip6_dereg_from_home_ba_goes_straight_to_the_hoa():
+    c = make_cache()
+    bu = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "ip6", coa=COA6)
+    c.receive(bu, ("ip6", "2001:db8:a1::100", 0), T0)
+    home = build_bu(KEY, SPI, NAI, HOA, HA, 2, 0, "ip6", at_home=True)
+    (out,) = c.receive(home, ("ip6", "2001:db8:aa::100", 0), T0 + 1)
+    assert out[:2] == ("ip6", ("2001:db8:aa::100", 0))
+    pkt, ba = parse_ba(out[2], mac_coa=HOA)
+    assert pkt.dst == HOA and pkt.rh2 is None and ba.status == 0 and HOA not in c.bindings

@@ -299,11 +299,21 @@ def test_ha_ip6_native_hao_bu_rh2_ba_and_ip6ip6_data(bench):
     raw.sendto(bu, ("2001:db8:aa::1", 0))
     end = time.monotonic() + 5
     ba = None
-    while ba is None and time.monotonic() < end:
-        data, addr = pk.recvfrom(4096)
+    icmp_errors = []
+    pk.settimeout(0.3)
+    while time.monotonic() < end:
+        try:
+            data, addr = pk.recvfrom(4096)
+        except socket.timeout:
+            if ba is not None:
+                break
+            continue
         if len(data) > 40 and data[6] == 43 and data[24:40] == coa:
             pkt, ba = parse_ba(data, mac_coa=coa)
+        elif len(data) > 40 and data[6] == 58 and data[40] == 4 and addr[2] == 0:
+            icmp_errors.append(data)
     assert ba is not None, "no BA with a type 2 routing header"
+    assert icmp_errors == [], "the HA's kernel answered the BU with ICMPv6 Parameter Problem"
     assert ba.status == 0 and pkt.src == HA and pkt.rh2 == HOA and ba.find(mo.NATDetection) is None
     ev = hap.wait_for("binding_added", hoa="2001:db8:aa::100")
     assert ev["transport"] == "ip6" and ev["peer"] == MN6 + ":0"
@@ -318,7 +328,30 @@ def test_ha_ip6_native_hao_bu_rh2_ba_and_ip6ip6_data(bench):
     t41.sendto(udp6_packet(HOA, CN, 5000, 7000, b"up-ip6"), ("2001:db8:aa::1", 0))
     payload, frm = scn.recvfrom(2048)
     assert payload == b"up-ip6" and frm[0] == "2001:db8:aa::100"
-    for s in (raw, pk, t41, scn):
+    # back home: the MN (now on the home link, host hm) deregisters natively, without a HAO;
+    # the BA comes straight to the HoA (no RH2), exactly once
+    n.ip(hm, "addr add 2001:db8:aa::100/64 dev eth0 nodad")
+    hraw = n.socket(hm, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    hpk = n.socket(hm, socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6), timeout=0.5)
+    home = build_bu(KEY, SPI, NAI, HOA, HA, 2, 0, "ip6", at_home=True, timestamp=ntp_timestamp(time.time(), 10))
+    hraw.sendto(home, ("2001:db8:aa::1", 0))
+    bas = []
+    end = time.monotonic() + 4
+    while time.monotonic() < end:
+        try:
+            data, addr = hpk.recvfrom(4096)
+        except socket.timeout:
+            if bas:
+                break
+            continue
+        if addr[2] == 0 and len(data) > 40 and data[6] == 135 and data[24:40] == HOA:
+            bas.append(parse_ba(data, mac_coa=HOA))
+    assert len(bas) == 1, [b[1].status for b in bas]
+    pkt, ba = bas[0]
+    assert ba.status == 0 and ba.lifetime == 0 and pkt.rh2 is None
+    hap.wait_for("binding_removed", hoa="2001:db8:aa::100", reason="dereg")
+    assert route_dev(n, ha, "2001:db8:aa::100").strip() == ""
+    for s in (raw, pk, t41, scn, hraw, hpk):
         s.close()
 
 

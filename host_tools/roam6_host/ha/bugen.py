@@ -18,12 +18,13 @@ def ntp_timestamp(unix_seconds, fraction=0):
 
 
 def build_bu(key, spi, nai, hoa, ha, seq, lifetime_units, transport="udp4", coa=None, v4coa=None,
-             timestamp=None, flags=None, extra_options=(), mac_key=None, alt_coa=None):
+             timestamp=None, flags=None, extra_options=(), mac_key=None, alt_coa=None, at_home=False):
     """The IPv6 packet carrying a BU.
 
     udp4: inner src = HoA, IPv4 CoA option `v4coa` (4 bytes), MAC over ::ffff:v4coa.
     udp6: inner src = HoA, MAC over `coa` (the outer IPv6 source the HA will see).
     ip6:  src = `coa`, Home Address option = HoA, optional Alternate CoA; MAC over alt_coa or coa.
+          at_home: src = HoA, no Home Address option, MAC over the HoA (deregistration from home).
     """
     if flags is None:
         flags = C.BU_A | C.BU_H | (C.BU_F if transport != "ip6" else 0)
@@ -36,7 +37,7 @@ def build_bu(key, spi, nai, hoa, ha, seq, lifetime_units, transport="udp4", coa=
     else:
         if alt_coa is not None:
             opts.append(mo.AlternateCoA(alt_coa))
-        mac_coa = bytes(alt_coa if alt_coa is not None else coa)
+        mac_coa = bytes(hoa if at_home else alt_coa if alt_coa is not None else coa)
     opts.extend(extra_options)
     if timestamp is not None:
         opts.append(mo.ReplayProtection(timestamp))
@@ -45,6 +46,8 @@ def build_bu(key, spi, nai, hoa, ha, seq, lifetime_units, transport="udp4", coa=
     msg = BindingUpdate(seq, flags, lifetime_units, opts)
     if transport == "ip6":
         mh = msg.encode(src=hoa, dst=ha, mac=lambda p: crypto.mnha_auth_data(k, mac_coa, hoa, p))
+        if at_home:
+            return build_ipv6(hoa, ha, C.NH_MH, mh)
         return build_ipv6(coa, ha, C.NH_MH, mh, hao=hoa)
     mh = msg.encode(src=hoa, dst=ha, mac=lambda p: crypto.mnha_auth_data(k, mac_coa, hoa, p))
     return build_ipv6(hoa, ha, C.NH_MH, mh)

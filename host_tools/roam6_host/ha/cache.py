@@ -463,6 +463,8 @@ class BindingCache:
             src=self.ha, dst=hoa, mac=lambda prefix: sa.mnha_auth(coa, hoa, prefix))
         transport, host, port = c.source
         if transport == "ip6":
+            if coa == hoa:      # back home (RFC 6275 §11.5.4): straight to the HoA, no RH2
+                return ("ip6", (socket.inet_ntop(socket.AF_INET6, hoa), 0), build_ipv6(self.ha, hoa, C.NH_MH, mh))
             return ("ip6", (socket.inet_ntop(socket.AF_INET6, coa), 0), build_ipv6(self.ha, coa, C.NH_MH, mh, rh2=hoa))
         return (transport, (host, port), build_ipv6(self.ha, hoa, C.NH_MH, mh))
 

@@ -41,9 +41,23 @@ PACKET_HOST = 0
 SO_ATTACH_FILTER = 26
 IPV6_HDRINCL = 36
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
-# BPF over the IPv6 header (SOCK_DGRAM packet sockets start at the network header):
-# accept when byte 6 (next header) == 60 (Destination Options), else drop.
-_BPF_DSTOPTS = [(0x30, 0, 0, 6), (0x15, 0, 1, 60), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)]
+# BPF over the IPv6 header (SOCK_DGRAM packet sockets start at the network header): accept when
+# byte 6 (next header) is 60 (Destination Options: a BU with a Home Address option) or 135 (a BU
+# without one: deregistration from home), drop everything else before it reaches Python.
+_BPF_MH = [(0x30, 0, 0, 6), (0x15, 1, 0, 60), (0x15, 0, 1, 135), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)]
+# This kernel answers every BU with a Home Address option with ICMPv6 Parameter Problem code 2
+# (it does not know option 0xC9) although the HA handles the BU from its packet socket: silence
+# those errors in the HA's namespace while it runs (nftables, deps/apt.txt).
+NFT_TABLE = "roam6_ha"
+_NFT_RULES = """table ip6 %(t)s {}
+delete table ip6 %(t)s
+table ip6 %(t)s {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    icmpv6 type parameter-problem icmpv6 code 2 drop
+  }
+}
+""" % {"t": NFT_TABLE}
 
 
 class Logger:
@@ -109,6 +123,9 @@ class HomeAgent:
         self.s41 = None          # ip6: IPv6-in-IPv6 data
         self.sraw = None         # ip6: BAs with their type 2 routing header
         self.spkt = None         # ip6: BUs with their Home Address option
+        self.s135 = None         # ip6: keeps the kernel quiet about native MH
+        self._nft = False
+        self._recent = {}        # ip6: packet bytes -> when seen (the bridge shows frames twice)
         self._sysctl_restore = []
         self._stop = False
         self._handlers = {}
@@ -188,11 +205,11 @@ class HomeAgent:
 
     def _open_ip6(self):
         self.spkt = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
-        prog = (ctypes.c_ubyte * (8 * len(_BPF_DSTOPTS)))()
-        for i, (code, jt, jf, k) in enumerate(_BPF_DSTOPTS):
+        prog = (ctypes.c_ubyte * (8 * len(_BPF_MH)))()
+        for i, (code, jt, jf, k) in enumerate(_BPF_MH):
             struct.pack_into("=HBBI", prog, 8 * i, code, jt, jf, k)
         self._bpf = prog     # the kernel copies it, but keep it alive until attached
-        fprog = struct.pack("HL", len(_BPF_DSTOPTS), ctypes.addressof(prog))
+        fprog = struct.pack("HL", len(_BPF_MH), ctypes.addressof(prog))
         self.spkt.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
         self.spkt.setblocking(False)
         self.sraw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
@@ -204,12 +221,31 @@ class HomeAgent:
             raise UserError("cannot use the HA address %s (field 'address'): %s" % (self.cfg.address_text, exc.strerror),
                             hint="configure it on the home link, or drop \"ip6\" from 'transports'") from None
         self.s41.setblocking(False)
+        # a protocol-135 raw socket, never read: its existence stops the kernel from answering
+        # native MH packets (read from the packet socket) with "unknown next header" errors
+        self.s135 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_MH)
+        self.s135.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+        self._nft = self._nft_apply(_NFT_RULES)
+
+    def _nft_apply(self, script):
+        try:
+            p = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.log("warning", reason="nft: %s (ICMPv6 errors for HAO BUs stay on)" % exc)
+            return False
+        if p.returncode:
+            self.log("warning", reason="nft: %s (ICMPv6 errors for HAO BUs stay on)" % p.stderr.strip()[:200])
+            return False
+        return True
 
     def close(self):
         if self.nl is not None and self.tun is not None:
             self.cache.remove_all()
             self._apply_events()
-        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt]:
+        if self._nft:
+            self._nft_apply("delete table ip6 %s\n" % NFT_TABLE)
+            self._nft = False
+        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135]:
             if s is not None:
                 s.close()
         self.socks = {}
@@ -323,6 +359,16 @@ class HomeAgent:
                 return
             if addr[2] != PACKET_HOST or len(data) < 40 or data[24:40] != self.ha:
                 continue
+            # a packet socket on every interface can see one frame twice (a bridge port whose MAC
+            # is the bridge's, a veth pair): handle each packet once (a retransmitted BU has a
+            # new sequence number, so other bytes)
+            now = time.monotonic()
+            seen = self._recent
+            if now - seen.get(data, -1.0) < 0.5:
+                continue
+            if len(seen) > 64:
+                seen.clear()
+            seen[data] = now
             self._signal(data, ("ip6", socket.inet_ntop(socket.AF_INET6, data[8:24]), 0))
 
     def _on_41(self):
