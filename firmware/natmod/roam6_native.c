@@ -3,6 +3,8 @@
  * Python API (firmware/roam6/accel.py is the only caller; it keeps the same results as the
  * plain-Python functions in roam6.wire.checksum and roam6.crypto):
  *   inet_sum(data, acc=0)            -> acc + sum of big-endian 16-bit words (odd tail padded)
+ *   finish(acc)                      -> folded, complemented 16-bit checksum of a running sum
+ *   checksum6(src, dst, nh, payload) -> finish(inet_sum(payload, IPv6 pseudo-header sum))
  *   hmac_sha1(key, data)             -> 20-byte HMAC-SHA1
  *   hmac_parts(key, n, a, b=None, c=None) -> first n bytes of HMAC-SHA1(key, a|b|c)
  *   sha1(a, b=None)                  -> 20-byte SHA-1 of a|b (Kbm is SHA1(token|token))
@@ -16,7 +18,7 @@
 
 /* Bumped whenever the Python API below changes; accel.py ignores a module with another value
  * (a stale .mpy left on a board). */
-#define ROAM6_NATIVE_API 1
+#define ROAM6_NATIVE_API 2
 
 /* HMAC key schedules of the last keys seen: the MN uses the same MN-HA key and Kbm for every
  * BU, so their ipad/opad compressions are done once. Non-static: the natmod linker places
@@ -136,6 +138,70 @@ static void hmac_objs(mp_buffer_info_t *key, const mp_obj_t *parts, mp_buffer_in
     r6_hmac_parts_outer(k, inner.buf, out);
 }
 
+/* One's-complement sum of p[0..n) added to a folded accumulator, folded again: any length. Folding
+ * early gives the same final checksum as folding the exact sum once (both are the sum mod 0xFFFF,
+ * and neither folds a positive sum to 0). */
+static uint32_t sum_folded(const uint8_t *p, size_t n, uint32_t acc) {
+    while (1) {
+        size_t take = n > R6_SUM_CHUNK ? R6_SUM_CHUNK : n;
+        acc += r6_sum16(p, take);   /* acc < 2^17 here, the chunk's sum < 2^31: no overflow */
+        acc = (acc & 0xFFFF) + (acc >> 16);
+        p += take;
+        n -= take;
+        if (n == 0) {
+            return acc;
+        }
+    }
+}
+
+static mp_obj_t finish_small(uint32_t acc) {
+    while (acc >> 16) {
+        acc = (acc & 0xFFFF) + (acc >> 16);
+    }
+    return MP_OBJ_NEW_SMALL_INT(~acc & 0xFFFF);
+}
+
+static mp_obj_t finish(mp_obj_t acc) {
+    if (mp_obj_is_small_int(acc)) {
+        mp_int_t a = MP_OBJ_SMALL_INT_VALUE(acc);
+        if (a < 0) {
+            mp_raise_ValueError(MP_ERROR_TEXT("checksum sum must not be negative"));
+        }
+        if ((mp_uint_t)a <= 0xFFFFFFFFu) {
+            return finish_small((uint32_t)a);
+        }
+    }
+    /* a big int (or 64-bit small int): fold with Python arithmetic until it fits */
+    mp_obj_t mask = MP_OBJ_NEW_SMALL_INT(0xFFFF), shift = MP_OBJ_NEW_SMALL_INT(16);
+    while (!mp_obj_is_small_int(acc) || (mp_uint_t)MP_OBJ_SMALL_INT_VALUE(acc) > 0xFFFFFFFFu) {
+        acc = mp_binary_op(MP_BINARY_OP_ADD, mp_binary_op(MP_BINARY_OP_AND, acc, mask),
+            mp_binary_op(MP_BINARY_OP_RSHIFT, acc, shift));
+    }
+    if (MP_OBJ_SMALL_INT_VALUE(acc) < 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("checksum sum must not be negative"));
+    }
+    return finish_small((uint32_t)MP_OBJ_SMALL_INT_VALUE(acc));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(finish_obj, finish);
+
+static mp_obj_t checksum6(size_t n_args, const mp_obj_t *args) {
+    mp_buffer_info_t src, dst, payload;
+    mp_get_buffer_raise(args[0], &src, MP_BUFFER_READ);
+    mp_get_buffer_raise(args[1], &dst, MP_BUFFER_READ);
+    mp_int_t nh = mp_obj_get_int(args[2]);
+    mp_get_buffer_raise(args[3], &payload, MP_BUFFER_READ);
+    if (nh < 0 || nh > 0xFFFF) {
+        mp_raise_ValueError(MP_ERROR_TEXT("next header must be 0..255"));
+    }
+    uint32_t len = (uint32_t)payload.len;
+    uint32_t acc = sum_folded(src.buf, src.len, 0);
+    acc = sum_folded(dst.buf, dst.len, acc);
+    acc += (len >> 16) + (len & 0xFFFF) + (uint32_t)nh;
+    acc = sum_folded(payload.buf, payload.len, acc);
+    return finish_small(acc);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(checksum6_obj, 4, 4, checksum6);
+
 static mp_obj_t hmac_sha1(mp_obj_t key_in, mp_obj_t data_in) {
     mp_buffer_info_t key, data;
     mp_get_buffer_raise(key_in, &key, MP_BUFFER_READ);
@@ -195,6 +261,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     r6_hashlib_min = 0;
     mp_store_global(MP_QSTR_API, MP_OBJ_NEW_SMALL_INT(ROAM6_NATIVE_API));
     mp_store_global(MP_QSTR_inet_sum, MP_OBJ_FROM_PTR(&inet_sum_obj));
+    mp_store_global(MP_QSTR_finish, MP_OBJ_FROM_PTR(&finish_obj));
+    mp_store_global(MP_QSTR_checksum6, MP_OBJ_FROM_PTR(&checksum6_obj));
     mp_store_global(MP_QSTR_hmac_sha1, MP_OBJ_FROM_PTR(&hmac_sha1_obj));
     mp_store_global(MP_QSTR_hmac_parts, MP_OBJ_FROM_PTR(&hmac_parts_obj));
     mp_store_global(MP_QSTR_sha1, MP_OBJ_FROM_PTR(&sha1_obj));

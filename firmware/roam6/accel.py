@@ -19,7 +19,7 @@ import sys
 from roam6.compat import IS_MICROPYTHON
 
 NATIVE_MODULE = "roam6_native"
-NATIVE_API = 1  # must equal ROAM6_NATIVE_API in firmware/natmod/roam6_native.c
+NATIVE_API = 2  # must equal ROAM6_NATIVE_API in firmware/natmod/roam6_native.c
 # From which HMAC message length the native module hands the inner hash to the built-in
 # hashlib.sha1, per arch (None: never). x64, measured: the unrolled C SHA-1 is as fast as hashlib
 # on long buffers and faster on short ones, so never. Elsewhere unmeasured: long messages go to
@@ -163,7 +163,7 @@ def _native_impls(n):
     def mnha_auth_data(key, coa, hoa, mh_data):
         return hmac_parts(key, 12, coa, hoa, mh_data)
 
-    return {"inet_sum": n.inet_sum, "hmac_sha1": n.hmac_sha1,
+    return {"inet_sum": n.inet_sum, "finish": n.finish, "checksum6": n.checksum6, "hmac_sha1": n.hmac_sha1,
             "home_keygen_token": home_keygen_token, "careof_keygen_token": careof_keygen_token,
             "kbm": kbm, "rr_authenticator": rr_authenticator, "mnha_auth_data": mnha_auth_data}
 

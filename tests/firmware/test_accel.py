@@ -96,6 +96,7 @@ def test_tiers_agree_on_lengths_and_offsets():
         data = _data(n, n)
         want_sum = sums["python"](data, 0)
         want_mac = macs["python"](key, data)
+        want_ck = accel.impls["checksum6"]["python"](HOA, CN, 17, data)
         for off in range(4):
             mv = _at(data, off)
             for tier in sums:
@@ -103,6 +104,15 @@ def test_tiers_agree_on_lengths_and_offsets():
                 assert sums[tier](mv, 70000) == want_sum + 70000, (tier, n, off)
             for tier in macs:
                 assert macs[tier](_at(key, 3 - off), mv) == want_mac, (tier, n, off)
+            for tier, fn in accel.impls["checksum6"].items():
+                assert fn(_at(HOA, off), CN, 17, mv) == want_ck, (tier, n, off)
+
+
+def test_finish_every_tier():
+    for acc in (0, 1, 0xFFFF, 0x10000, 0x1FFFE, 0xFFFFFFFF, 0x123456789, (1 << 40) + 5, (1 << 70) + 3, 2 ** 64 - 1):
+        want = accel.impls["finish"]["python"](acc)
+        for tier, fn in accel.impls["finish"].items():
+            assert fn(acc) == want, (tier, acc)
 
 
 def test_checksum6_on_the_fast_tier():

@@ -24,7 +24,7 @@ def records(blob):
     assert blob[:4] == b"R6V1", "not a vectors file"
     count = struct.unpack_from(">I", blob, 4)[0]
     pos = 8
-    nfields = {1: 6, 2: 14}
+    nfields = {1: 11, 2: 14}
     for _ in range(count):
         kind = blob[pos]
         pos += 1
@@ -54,14 +54,17 @@ def main(path):
         fail("tiers registered: %s / %s" % (tiers, sorted(hmacs)))
     native = accel.native
     import hashlib
-    counts = {"sum": 0, "hmac": 0, "sha1": 0, "rr": 0, "errors": 0, "lengths": 0}
+    cks = accel.impls["checksum6"]
+    fins = accel.impls["finish"]
+    if sorted(cks) != ["native", "python"] or sorted(fins) != ["native", "python"]:
+        fail("checksum6/finish tiers: %s / %s" % (sorted(cks), sorted(fins)))
+    counts = {"checksum6": 0, "sum": 0, "hmac": 0, "sha1": 0, "rr": 0, "errors": 0, "lengths": 0}
     with open(path, "rb") as f:
         blob = f.read()
     for kind, fl in records(blob):
         if kind == 1:
-            data, key, acc, want_sum, want_hmac, want_sha1 = fl
-            acc = int(acc)
-            want_sum = int(want_sum)
+            data, key, acc, want_sum, want_hmac, want_sha1, src, dst, nh, want_ck, want_fin = fl
+            acc, want_sum, nh, want_ck, want_fin = int(acc), int(want_sum), int(nh), int(want_ck), int(want_fin)
             n = len(data)
             counts["lengths"] += 1
             for off in range(8):
@@ -76,6 +79,12 @@ def main(path):
                         fail("hmac_sha1 %s len %d off %d klen %d" % (t, n, off, len(key)))
                     counts["sum"] += 1
                     counts["hmac"] += 1
+                for t in cks:  # native and python (no viper version of these two)
+                    if cks[t](at_offset(src, off), dst, nh, mv) != want_ck:
+                        fail("checksum6 %s len %d off %d" % (t, n, off))
+                    if want_fin >= 0 and fins[t](want_sum) != want_fin:
+                        fail("finish %s of %d" % (t, want_sum))
+                    counts["checksum6"] += 1
                 if native.sha1(mv) != want_sha1:
                     fail("native sha1 len %d off %d" % (n, off))
                 cut = (n * (off + 1)) // 9

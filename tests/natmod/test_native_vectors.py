@@ -32,16 +32,14 @@ def test_all_tiers_agree_with_cpython(natmod_root, tmp_path):
     assert counts["tiers"] == ["native", "python", "viper"]
     assert counts["lengths"] == 2001
     assert counts["sum"] == 2001 * 8 * 3
+    assert counts["checksum6"] == 2001 * 8 * 2
     assert counts["rr"] == 200 * 6 * 2  # 6 results per record, python and native tiers each
     assert counts["errors"] == 12
 
 
 def test_checker_catches_a_wrong_vector(natmod_root, tmp_path):
     """The checker must fail on a vector whose expected HMAC is wrong (it is not a no-op)."""
-    recs = vectors.sum_hmac_records(max_len=40)
-    bad = bytearray(recs[33])
-    bad[-23] ^= 1  # last byte of the expected HMAC (the SHA-1 field, its 2-byte length + 20, follows)
-    recs[33] = bytes(bad)
+    recs = vectors.sum_hmac_records(max_len=40, corrupt_hmac_at=33)
     path = str(tmp_path / "bad.bin")
     vectors.write(path, recs)
     proc = run_checker(path, natmod_root)

@@ -17,6 +17,17 @@ def ref_sum(data):
     return sum(struct.unpack(">%dH" % (len(padded) // 2), padded))
 
 
+def ref_finish(acc):
+    while acc >> 16:
+        acc = (acc & 0xFFFF) + (acc >> 16)
+    return ~acc & 0xFFFF
+
+
+def ref_checksum6(src, dst, nh, payload):
+    n = len(payload)
+    return ref_finish(ref_sum(src) + ref_sum(dst) + (n >> 16) + (n & 0xFFFF) + nh + ref_sum(payload))
+
+
 def _field(b):
     return struct.pack(">H", len(b)) + b
 
@@ -25,8 +36,10 @@ def _rand(rng, n):
     return rng.randbytes(n)
 
 
-def sum_hmac_records(seed=1, max_len=2000):
-    """One record per data length 0..max_len: data, key, acc and the expected sum, HMAC, SHA-1."""
+def sum_hmac_records(seed=1, max_len=2000, corrupt_hmac_at=None):
+    """One record per data length 0..max_len: data, key, acc and the expected sum, HMAC, SHA-1,
+    finish(acc + sum) and the checksum6 of the data under a random pseudo-header.
+    corrupt_hmac_at: a length whose expected HMAC is made wrong (to show the checker fails)."""
     rng = random.Random(seed)
     pool = [_rand(rng, 16), _rand(rng, 20), _rand(rng, 16)]  # reused keys: the native key cache
     out = []
@@ -46,9 +59,14 @@ def sum_hmac_records(seed=1, max_len=2000):
             acc = rng.randrange(1 << 30, 1 << 62)  # past the small-int fast path
         else:
             acc = -rng.randrange(1 << 40)
+        src, dst, nh = _rand(rng, 16), _rand(rng, 16), rng.choice([6, 17, 58, 135])
+        fin = ref_finish(acc + ref_sum(data)) if acc >= 0 else -1  # -1: no finish check (negative sum)
+        mac = hmac.new(key, data, "sha1").digest()
+        if n == corrupt_hmac_at:
+            mac = mac[:-1] + bytes([mac[-1] ^ 1])
         rec = bytes([SUM_KIND]) + b"".join(_field(f) for f in (
-            data, key, str(acc).encode(), str(acc + ref_sum(data)).encode(),
-            hmac.new(key, data, "sha1").digest(), hashlib.sha1(data).digest()))
+            data, key, str(acc).encode(), str(acc + ref_sum(data)).encode(), mac, hashlib.sha1(data).digest(),
+            src, dst, str(nh).encode(), str(ref_checksum6(src, dst, nh, data)).encode(), str(fin).encode()))
         out.append(rec)
     return out
 
