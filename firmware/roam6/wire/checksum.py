@@ -44,3 +44,5 @@ def pseudo_sum4(src, dst, length, proto):
 from roam6 import accel as _accel  # noqa: E402
 
 inet_sum = _accel.pick("inet_sum", inet_sum)
+finish = _accel.pick("finish", finish)
+checksum6 = _accel.pick("checksum6", checksum6)
