@@ -107,11 +107,28 @@ def test_new_default_router_reannounces_same_address():
     m.feed(add(B4), 1)
     r1, r2 = unhex("c0000201"), unhex("c0000202")
     assert m.feed(("router", 4, r1), 2) is None  # first router seen: nothing moved
-    assert m.feed(("router", 4, None), 3) is None
-    assert m.feed(("router", 4, r1), 4) is None
+    assert m.feed(("router", 4, r1), 3) is None  # the same one again
     assert m.feed(("router", 6, LL), 5) is None  # other family than the CoA
-    assert m.feed(("router", 4, r2), 6) == ("moved", B4, "udp4")
+    assert m.feed(("router", 4, r2), 6) == ("moved", B4, "udp4")  # replaced: another network
     assert m.feed(("router", 6, LL[:15] + b"\x02"), 7) is None
+    assert m.feed(("router", 4, None), 8) is None
+    assert m.feed(("router", 4, r1), 9) is None  # arrived after the old one went: no replacement
+
+
+def test_roam_with_flush_gives_one_decision_per_roam():
+    # what the bench and a Wi-Fi stack do: carrier down, old addresses and routes flushed,
+    # carrier up, default route, then the new address (static) or address then route (DHCPv4)
+    m = Movement(["udp4"])
+    got = []
+    evs = [("link", True), add(B4), ("router", 4, unhex("c0000201")),
+           ("link", False), rm(B4), ("router", 4, None), ("link", True), ("router", 4, unhex("c6336401")), add(C4),
+           ("link", False), rm(C4), ("router", 4, None), ("link", True), add(B4), ("router", 4, unhex("c0000201"))]
+    for t, e in enumerate(evs):
+        d = m.feed(e, t)
+        if d:
+            got.append((t, d))
+    assert got == [(1, ("moved", B4, "udp4")), (3, ("detached", None, None)), (8, ("moved", C4, "udp4")),
+                   (9, ("detached", None, None)), (13, ("moved", B4, "udp4"))]
 
 
 def test_home_link_detected():

@@ -5,7 +5,7 @@ and picks the care-of address: the first transport of the allowed list (in prefe
 with a usable address of its family; among several addresses the one most recently added or
 confirmed (after a roam the old network's address can linger until it expires). A decision is
 returned at once when the choice changes, when the link comes back, or when the default router
-of the CoA's family changes — the MN does not wait for a timer or an RA to announce itself.
+of the CoA's family is replaced by another — the MN does not wait for a timer or an RA to announce itself.
 """
 from roam6.compat import const
 
@@ -44,7 +44,7 @@ class Movement:
         self.since = None  # `now` of the last decision
         self._addrs = {}  # addr -> [family, flags, order]; order grows as addresses become usable
         self._n = 0
-        self._routers = {4: None, 6: None}  # last known (not forgotten when the route goes)
+        self._routers = {4: None, 6: None}  # current default router per family
 
     def feed(self, ev, now):
         """One adapter event -> None or a decision ("moved", coa, transport) /
@@ -67,12 +67,15 @@ class Movement:
                 else:
                     old[1] = flags
         elif kind == "router":
+            # a router REPLACED by another (not one arriving after the old one went away, as after
+            # a flush on roaming, where the new address already triggered the BU) means another
+            # network behind the same address: announce again
             fam, r = ev[1], ev[2]
-            if r is not None:
-                r = bytes(r)
-                last = self._routers.get(fam)
-                self._routers[fam] = r
-                force = last is not None and last != r and self.coa is not None and len(self.coa) == (4 if fam == 4 else 16)
+            r = None if r is None else bytes(r)
+            old = self._routers.get(fam)
+            self._routers[fam] = r
+            force = (old is not None and r is not None and old != r and self.coa is not None
+                     and len(self.coa) == (4 if fam == 4 else 16))
         else:
             return None
         return self._decide(now, force)
