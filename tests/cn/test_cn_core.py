@@ -194,6 +194,16 @@ def test_lifetime_is_capped_at_420s():
     assert msg.status == 0 and msg.lifetime == 105
 
 
+def test_a_full_binding_cache_answers_130(monkeypatch):
+    import roam6_host.cn.core as core
+    monkeypatch.setattr(core, "MAX_BINDINGS", 1)
+    cn = vector_cn()
+    cn.cache[COA2] = core.Binding(COA2, COA2, 1, 10 ** 9, 0)
+    cn.receive(0, BU_PACKET)
+    p, msg = mh_of(cn.datagrams_to_send()[0])
+    assert msg.status == 130 and cn.binding(HOA, 0) is None
+
+
 def test_nonces_rotate_and_age_out():
     cn = Correspondent(CN, kcn=KCN, nonce_period_ms=30000)
     hoti = build_ipv6(HOA, CN, C.NH_MH, M.HomeTestInit(b"\1" * 8).encode(src=HOA, dst=CN))

@@ -31,6 +31,7 @@ from roam6.wire.ipv6 import build_ipv6, decode_ipv6, pseudo_dst, pseudo_src
 MAX_NONCE_LIFETIME_MS = 240000
 MAX_RR_BINDING_LIFETIME_UNITS = 105  # 420 s in 4 s units
 BE_INTERVAL_MS = 1000
+MAX_BINDINGS = 4096  # beyond this, new bindings get BA 130 (insufficient resources)
 
 
 def seq_greater(new, last):
@@ -216,6 +217,10 @@ class Correspondent:
             units = 0
             self._event("binding_deleted", hoa=ip6_to_text(hoa), seq=bu.seq)
         else:
+            if b is None and len(self.cache) >= MAX_BINDINGS:
+                self.handle_timer(now)
+                if len(self.cache) >= MAX_BINDINGS:
+                    return self._ba(now, hoa, coa, kbm, C.BA_INSUFFICIENT, bu.seq, 0)
             units = min(bu.lifetime, self.max_units)
             self.cache[hoa] = Binding(hoa, coa, bu.seq, now + units * 4000, now)
             self._event("binding", hoa=ip6_to_text(hoa), coa=ip6_to_text(coa), seq=bu.seq,
