@@ -155,6 +155,7 @@ def test_ha_process_udp4_udp6_data_and_clean_stop(bench):
     HA4 = ("198.18.1.2", 4191)
     HA6 = ("2001:db8:f1::2", 4191)
     assert "2001:db8:aa::300" not in proxies(n, ha)           # stale proxy entry cleared at start
+    assert "parameter-problem" in sh("ip", "netns", "exec", ha, "nft", "list", "table", "ip6", "roam6_ha").stdout
 
     # -- udp4 registration (outer 198.18.1.10 != IPv4 CoA option: the HA sees a NAT) --
     data, src, ts = send_bu(s4, HA4, seq=1)
@@ -240,6 +241,7 @@ def test_ha_process_udp4_udp6_data_and_clean_stop(bench):
     hap.proc.send_signal(signal.SIGTERM)
     assert hap.proc.wait(10) == 0
     assert sh("ip", "-n", ha, "link", "show", "r6tun", check=False).returncode != 0
+    assert sh("ip", "netns", "exec", ha, "nft", "list", "table", "ip6", "roam6_ha", check=False).returncode != 0
     assert route_dev(n, ha, "2001:db8:aa::200").strip() == ""
     assert "2001:db8:aa::200" not in proxies(n, ha)
     for s in (s4, s6, scn, shm):
