@@ -21,11 +21,38 @@ def micropython_exe():
     return exe
 
 
+def _newest_mtime(*dirs):
+    newest = 0.0
+    for d in dirs:
+        for base, _dirs, files in os.walk(d):
+            for f in files:
+                if f.endswith((".py", ".json", ".c", ".h")):
+                    newest = max(newest, os.path.getmtime(os.path.join(base, f)))
+    return newest
+
+
+def firmware_bundle(native):
+    """The MN as a board runs it: .mpy files from `roam6 build --board unix` (a board never compiles
+    the sources itself, and compiling them would not fit an ESP32's heap), cached in
+    build/hil/ and rebuilt when a firmware or board file changed."""
+    from roam6_host import build
+    out = os.path.join(ROOT, "build", "hil", "unix-native" if native else "unix")
+    stamp = os.path.join(out, ".built")
+    src = _newest_mtime(os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix"))
+    if not os.path.exists(stamp) or os.path.getmtime(stamp) < src:
+        shutil.rmtree(out, ignore_errors=True)
+        build.build_bundle("unix", out_dir=out, natmod=native, log=lambda *a, **k: None)
+        with open(stamp, "w") as f:
+            f.write("built from the sources as of %f\n" % src)
+    return out
+
+
 class UnixBoard:
     name = "unix"
 
-    def __init__(self, bench, profile_name="esp32", folder=None):
+    def __init__(self, bench, profile_name="esp32", folder=None, from_source=False):
         self.bench = bench
+        self.from_source = from_source
         self.profile = profile(profile_name)
         self.folder = folder or bench.path("board")
         os.makedirs(self.folder, exist_ok=True)
@@ -51,10 +78,17 @@ class UnixBoard:
         with open(path, "w") as f:
             json.dump(self.config, f, indent=1)
         env = dict(os.environ)
-        env["MICROPYPATH"] = ":".join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix")])
+        if self.from_source:
+            path_dirs, main = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix")], \
+                os.path.join(ROOT, "boards", "unix", "main.py")
+        else:
+            bundle = firmware_bundle(self.profile["accel"] == "native")
+            path_dirs, main = [bundle], os.path.join(bundle, "main.py")
+        # .frozen first: the unix port's asyncio is frozen into it
+        env["MICROPYPATH"] = ":".join([".frozen"] + path_dirs)
         env["ROAM6_ACCEL"] = self.profile["accel"]
-        argv = [micropython_exe(), "-X", "heapsize=%dK" % self.profile["heap_kb"],
-                os.path.join(ROOT, "boards", "unix", "main.py"), path] + list(args)
+        env.pop("ROAM6_NATMOD_DIR", None)
+        argv = [micropython_exe(), "-X", "heapsize=%dK" % self.profile["heap_kb"], main, path] + list(args)
         self.proc = self.bench.popen("board", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         self.reader = EventReader(self.proc.stdout, os.path.join(self.folder, "mn.log"))
         return self

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from .topology import NETWORKS
+from .topology import HOA, NETWORKS
 
 NET_FAMILIES = {"apA": {6}, "apB": {4}, "apC": {4, 6}, "home": {6}}
 IFA_F_TENTATIVE, IFA_F_DADFAILED = 0x40, 0x08
@@ -22,8 +22,10 @@ UDHCPC_SCRIPT = """#!/bin/sh
 case "$1" in
   deconfig) ip -4 addr flush dev "$interface" ;;
   bound|renew)
+    # the route first (onlink), so the address is usable the instant it appears, as a board's
+    # stack applies a lease in one go
+    [ -n "$router" ] && ip -4 route replace default via "${router%% *}" dev "$interface" onlink
     ip -4 addr replace "$ip/$mask" dev "$interface"
-    [ -n "$router" ] && ip -4 route replace default via "${router%% *}" dev "$interface"
     ;;
 esac
 exit 0
@@ -116,15 +118,19 @@ class Roamer:
         st = self.bench.attach(net, addressing="static" if self.addressing == "static" else "none")
         out = {"net": net, "t_down": t_down, "t_link_up": st["link_up"], "t_addr": st.get("addr"), "addr": None}
         fams = NET_FAMILIES[net] & self.families
+        if self.addressing == "auto" and net == "home":
+            # at home the board also holds its configured home address (SLAAC gives another one)
+            self.bench.ns.shell("board").do(["addr add %s/64 dev wlan0 nodad" % HOA])
         if self.addressing == "auto" and 4 in fams:
             self._dhcp = self.bench.popen("board", ["busybox", "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1",
                                                     "-i", "wlan0", "-s", self.script],
                                           stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
-        ev = self._wait_addr(st["link_up"] if self.addressing == "auto" else t_down, fams, timeout)
+        # "usable" = when the kernel announced it (the MN hears the same netlink event); with
+        # static addressing that is a little before our `ip` call returns
+        ev = self._wait_addr(t_down, fams, timeout)
         if ev:
             out["addr"] = ev["addr"]
-            if self.addressing == "auto":
-                out["t_addr"] = ev["t"]
+            out["t_addr"] = ev["t"]
         elif self.addressing == "auto":
             out["t_addr"] = None
         return out

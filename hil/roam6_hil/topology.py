@@ -261,10 +261,16 @@ class Bench:
         if addressing == "static":
             cmds = []
             s = STATIC[net]
+            # routes first (onlink: before the subnet exists), so an address is usable the
+            # instant the kernel announces it
             if s["v6"]:
-                cmds += ["addr add %s dev wlan0 nodad" % s["v6"][0], "route replace ::/0 via %s dev wlan0" % s["v6"][1]]
+                cmds += ["route replace ::/0 via %s dev wlan0 onlink" % s["v6"][1]]
             if s["v4"]:
-                cmds += ["addr add %s dev wlan0" % s["v4"][0], "route replace 0.0.0.0/0 via %s dev wlan0" % s["v4"][1]]
+                cmds += ["route replace 0.0.0.0/0 via %s dev wlan0 onlink" % s["v4"][1]]
+            if s["v6"]:
+                cmds += ["addr add %s dev wlan0 nodad" % s["v6"][0]]
+            if s["v4"]:
+                cmds += ["addr add %s dev wlan0" % s["v4"][0]]
             out = self.ns.shell("board").do(cmds)
             if out:
                 raise RuntimeError("static addresses on %s: %s" % (net, " ".join(out)))
