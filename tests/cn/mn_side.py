@@ -36,6 +36,7 @@ sraw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
 sraw.setsockopt(socket.IPPROTO_IPV6, 36, 1)
 T0 = time.monotonic()
 sent = []
+icmp_errors = [0]  # ICMPv6 Parameter Problems from the CN (its nft rule should stop them)
 
 
 def now_ms():
@@ -65,6 +66,8 @@ def recv(timeout):
         data, addr = spkt.recvfrom(65536)
         if addr[2] != 0 or len(data) < 40 or data[8:24] != CN:
             continue
+        if data[6] == 58 and len(data) > 41 and data[40] == 4:
+            icmp_errors[0] += 1
         out.append(decode_ipv6(data))
         return out
 
@@ -178,4 +181,5 @@ while True:
         break
     ev.append(e[0])
 res["events"] = ev
+res["icmp_param_problems"] = icmp_errors[0]
 print(json.dumps(res))

@@ -79,5 +79,9 @@ def test_cn_process_answers_the_mn_core(pair):
     assert ("tunnel", "tunnel") in ways and ("direct", "direct") in ways, rtts
     assert res["probe_plain"] >= 3 and res["probe_direct"] >= 3, res
     assert all(e["rtt_ms"] > 0 for e in rtts)
+    assert res["icmp_param_problems"] == 0, res  # the CN's nft table silences them
+    assert "roam6_cn" in ns.run("cn", ["nft", "list", "tables"]).stdout
+    ns.stop(cn)
+    assert "roam6_cn" not in ns.run("cn", ["nft", "list", "tables"]).stdout  # removed on exit
     st = json.loads(status.read_text())
     assert st["bindings"] == [] and st["stats"]["bu_refused"] == 1 and st["stats"]["echo_direct"] >= 2

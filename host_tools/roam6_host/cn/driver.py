@@ -18,6 +18,10 @@ expiry):
   MN's probe port, through the binding when there is one; echoes come back through the tunnel
   (this socket) or directly with a HAO (the tap), and each is logged as an `rtt` event.
 
+- nftables: this kernel answers every packet with a Home Address option with ICMPv6 Parameter
+  Problem code 2 although the tap handled it; table `roam6_cn` drops those errors while the CN
+  runs (removed at close; a warning, not a failure, if nft is missing).
+
 Log: one JSON object per line on stdout: {"t_ms": ..., "ev": ...}. With --status FILE the binding
 cache and counters are also written there (atomically) whenever a binding changes.
 """
@@ -26,6 +30,7 @@ import os
 import select
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -39,6 +44,17 @@ from .core import Correspondent
 ETH_P_IPV6 = 0x86DD
 PACKET_HOST = 0
 IPV6_HDRINCL = 36
+NFT_TABLE = "roam6_cn"
+_NFT_ADD = """table ip6 %(t)s {}
+delete table ip6 %(t)s
+table ip6 %(t)s {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    icmpv6 type parameter-problem icmpv6 code 2 drop
+  }
+}
+""" % {"t": NFT_TABLE}
+_NFT_DEL = "delete table ip6 %s\n" % NFT_TABLE
 
 
 def _now_ms():
@@ -57,6 +73,7 @@ class CNDriver:
         self.probe_seq = 0
         self.probe_next = None
         self.probe_sent = {}  # seq -> which way it went
+        self._nft = False
         self._stop = False
 
     def log(self, ev, **kw):
@@ -106,9 +123,24 @@ class CNDriver:
         for s in (self.spkt, self.smh, self.sraw, self.secho, self.sprobe):
             if s is not None:
                 s.setblocking(False)
+        self._nft = self._nft_run(_NFT_ADD)
         self.log("ready", address=cfg.address_text, echo_port=cfg.echo_port, interface=cfg.interface)
 
+    def _nft_run(self, script):
+        try:
+            p = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.log("warning", reason="nft: %s (ICMPv6 errors for HAO packets stay on)" % exc)
+            return False
+        if p.returncode:
+            self.log("warning", reason="nft: %s (ICMPv6 errors for HAO packets stay on)" % p.stderr.strip()[:200])
+            return False
+        return True
+
     def close(self):
+        if self._nft:
+            self._nft_run(_NFT_DEL)
+            self._nft = False
         for s in (self.spkt, self.smh, self.sraw, self.secho, self.sprobe):
             if s is not None:
                 s.close()
