@@ -299,6 +299,9 @@ def test_move_refresh_and_expiry_with_virtual_clock():
     register(c, seq=2, lifetime=25, now=T0 + 50, src=("udp4", "198.18.13.2", 1024))
     (ev,) = events(c)
     assert isinstance(ev, BindingMoved) and ev.old_peer == ("198.18.12.2", 40001)
+    d = ev.as_dict()
+    assert (d["ev"], d["peer"], d["old_peer"], d["old_transport"]) == \
+        ("binding_moved", "198.18.13.2:1024", "198.18.12.2:40001", "udp4")
     assert c.bindings[HOA].peer == ("198.18.13.2", 1024)
     register(c, seq=3, lifetime=25, now=T0 + 60, src=("udp4", "198.18.13.2", 1024))
     assert isinstance(events(c)[0], BindingRefreshed)

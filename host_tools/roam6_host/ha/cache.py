@@ -4,11 +4,13 @@ Theory of operation
 -------------------
 The driver hands every Mobility Header packet that reaches the HA to `receive(packet, source,
 now)`: for udp4/udp6 the IPv6 packet found in the UDP payload (RFC 5555), for ip6 the whole IPv6
-packet read from a packet socket (it carries a Home Address option). `source` is the tuple
+packet read from a packet socket (with a Home Address option, or without one for a
+deregistration sent from the home link). `source` is the tuple
 `(transport, host, port)` of the outer header exactly as the socket reported it ('udp4' |
 'udp6' | 'ip6', address text, UDP port or 0). `receive` returns a list of `(transport, peer,
 datagram)` to send: for UDP the datagram is the inner IPv6 packet (the driver sends it from port
-4191 to `peer`), for ip6 it is the whole IPv6 packet with its type 2 routing header. What
+4191 to `peer`), for ip6 it is the whole IPv6 packet (with a type 2 routing header unless
+it goes to an MN back home). What
 changed is queued as events (`next_event()`): the driver turns BindingAdded/BindingRemoved into
 routes and proxy-ND entries, and logs the rest. Time is seconds since the Unix epoch (a float):
 the same clock drives expiry and the RFC 4285 timestamp window, so tests run it virtually.
@@ -112,6 +114,9 @@ class Event:
             d["status"] = self.status
         if self.source is not None:
             d["source"] = "%s:%s:%d" % self.source
+        if self.old_peer is not None:
+            d["old_peer"] = "%s:%d" % self.old_peer
+            d["old_transport"] = self.old_transport
         return d
 
 
