@@ -36,3 +36,17 @@ def test_once_per_key():
         log.once(("198.18.1.10", "spi"), "bu_dropped", reason="spi: unknown SPI 7")
     log.once(("198.18.1.11", "spi"), "bu_dropped", reason="spi: unknown SPI 7")
     assert [json.loads(x)["reason"] for x in buf.getvalue().splitlines()] == ["spi: unknown SPI 7"] * 2
+
+
+def test_closed_stdout_does_not_raise():
+    r, w = os.pipe()
+    stream = os.fdopen(w, "w")
+    log = Logger(stream)
+    os.close(r)                      # the reader went away: writes get EPIPE
+    log("ready")
+    log("binding_added", hoa="2001:db8:aa::100")
+    assert log.lost == 2
+    try:
+        stream.close()
+    except OSError:
+        pass

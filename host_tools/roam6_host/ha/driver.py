@@ -79,11 +79,15 @@ class Logger:
             fields["log_lines_lost"] = self.lost
         line = json.dumps(fields, sort_keys=True) + "\n"
         # a reader that stopped reading must not stall the data plane: drop the line instead
-        if self._fd is not None and not select.select([], [self._fd], [], 0)[1]:
+        try:
+            if self._fd is not None and not select.select([], [self._fd], [], 0)[1]:
+                self.lost += 1
+                return
+            self.stream.write(line)
+            self.stream.flush()
+        except (OSError, ValueError):     # stdout closed or gone: the HA keeps serving
             self.lost += 1
             return
-        self.stream.write(line)
-        self.stream.flush()
         self.lost = 0
 
     def once(self, key, ev, **fields):
