@@ -12,7 +12,7 @@ OPS = {"inet_sum_1500B", "checksum6_1500B", "hmac_sha1_128B", "bu_auth_rfc4285",
 def test_bench_hotpaths_prints_every_tier_and_goal(tmp_path):
     roam6 = os.path.join(os.path.dirname(sys.executable), "roam6")
     out = tmp_path / "hot.json"
-    proc = subprocess.run([roam6, "bench", "hotpaths", "--rounds", "1", "--out", str(out)],
+    proc = subprocess.run([roam6, "bench", "hotpaths", "--rounds", "1", "--repeat", "1", "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout)
