@@ -204,3 +204,41 @@ def test_deregistration_bu_uses_hoa_as_coa():
     assert bytes(bu.find(mo.MobilityAuth).auth_data) == mnha_auth_data(KEY, HOA, HOA, bytes(raw[:-12]))
     assert r.receive_packet(5, ha_ba(r, req, HOA, lifetime=0)) == "ba"
     assert r.bul.state == bul.HOME
+
+
+def test_lean_bu_encoder_is_byte_identical_to_the_codec():
+    from roam6.core.registration import encode_bu
+    from roam6.wire.mh import BindingUpdate
+    for nai in (b"a@b", b"board1@example.test", b"x" * 40 + b"@y"):
+        for v4 in (None, V4COA):
+            for ts in (None, 0x0123456789ABCDEF):
+                opts = [mo.MNIdentifier(1, nai)]
+                if v4 is not None:
+                    opts.append(mo.IPv4CareofAddress(v4))
+                if ts is not None:
+                    opts.append(mo.ReplayProtection(ts))
+                opts.append(mo.MobilityAuth(1, 4096, None))
+                mac = lambda p: mnha_auth_data(KEY, V6COA, HOA, p)
+                want = BindingUpdate(9, C.BU_A | C.BU_H | C.BU_F, 150, opts).encode(mac=mac)
+                got = encode_bu(9, C.BU_A | C.BU_H | C.BU_F, 150, nai, 4096, v4, ts, mac)
+                assert bytes(got) == want, (nai, v4, ts)
+
+
+def test_lean_ba_decoder_agrees_with_the_codec():
+    from roam6.core.registration import decode_ba
+    for opts in ([mo.MNIdentifier(1, NAI), mo.ReplayProtection(77), mo.NATDetection(True, 110),
+                  mo.BindingRefreshAdvice(30), mo.MobilityAuth(1, 4096, None)],
+                 [mo.MobilityAuth(1, 5000, None)],
+                 [mo.MNIdentifier(1, b"q@r"), mo.NATDetection(False, 0xFFFFFFFF), mo.MobilityAuth(1, 4096, None)]):
+        mh = BindingAck(135, 0, 4242, 77, opts).encode(mac=lambda p: bytes(12))
+        ref = decode_mh(mh)
+        b = decode_ba(mh)
+        assert (b.status, b.seq, b.lifetime) == (ref.status, ref.seq, ref.lifetime)
+        rp, nat, bra, auth = (ref.find(mo.ReplayProtection), ref.find(mo.NATDetection),
+                              ref.find(mo.BindingRefreshAdvice), ref.find(mo.MobilityAuth))
+        assert b.timestamp == (rp.timestamp if rp else None)
+        assert b.nat_refresh == (nat.refresh if nat else None)
+        assert b.refresh == (bra.interval if bra else None)
+        assert b.spi == auth.spi and b.auth_off + 19 == len(mh)
+    assert decode_ba(b"\x3b\x01\x06\x00") is None
+    assert decode_ba(bytes(16)) is None

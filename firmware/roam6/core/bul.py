@@ -45,91 +45,99 @@ SEQ_BLOCK = const(16)            # sequence numbers reserved per state-file writ
 MAX_LIFETIME_UNITS = const(0xFFFF)
 NTP_UNIX_DELTA = const(2208988800)   # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 
-# states
-DETACHED = "detached"          # no care-of address, no BU outstanding
-REGISTERING = "registering"    # BU outstanding, no binding known at the HA
-BOUND = "bound"                # binding accepted; waiting for the refresh time
-REFRESHING = "refreshing"      # binding still valid, a newer BU outstanding (refresh or new CoA)
-DEREGISTERING = "deregistering"  # lifetime-0 BU outstanding, at home
-HOME = "home"                  # at home, no binding
-FAILED = "failed"              # the HA refused us for good (146, 129, ...): no more BUs
+# States and events are small ints (a 64 KB heap has no room for a table of strings); the names
+# are for reading, STATE_NAMES for logs.
+DETACHED = const(0)        # no care-of address, no BU outstanding
+REGISTERING = const(1)     # BU outstanding, no binding known at the HA
+BOUND = const(2)           # binding accepted; waiting for the refresh time
+REFRESHING = const(3)      # binding still valid, a newer BU outstanding (refresh or new CoA)
+DEREGISTERING = const(4)   # lifetime-0 BU outstanding, at home
+HOME = const(5)            # at home, no binding
+FAILED = const(6)          # the HA refused us for good (146, 129, ...): no more BUs
+STATE_NAMES = ("detached", "registering", "bound", "refreshing", "deregistering", "home", "failed")
 
 # events
-MOVE = "move"                  # the care-of address changed, or the link came back
-GO_HOME = "home"               # an address of the home prefix is the best one
-DETACH = "detach"              # link down, no usable address
-LOST = "lost"                  # BRR or Binding Error from the HA
-BA_OK = "ba_ok"                # status < 128 (or 133 to a deregistration)
-BA_SEQ = "ba_135"              # sequence number out of window
-BA_TIME = "ba_144"             # timestamp mismatch
-BA_AUTH = "ba_146"             # authentication failed
-BA_RETRY = "ba_retry"          # 128, 130: transient, keep the back-off going
-BA_REJECT = "ba_reject"        # any other status >= 128
-TIMEOUT = "timeout"            # retransmission timer
-REFRESH = "refresh"            # refresh time reached
-EXPIRE = "expire"              # the granted lifetime ran out with no new BA
+_MOVE = const(0)           # the care-of address changed, or the link came back
+_GO_HOME = const(1)        # an address of the home prefix is the best one
+_DETACH = const(2)         # link down, no usable address
+_LOST = const(3)           # BRR or Binding Error from the HA
+_BA_OK = const(4)          # status < 128 (or 133 to a deregistration)
+_BA_SEQ = const(5)         # 135 sequence number out of window
+_BA_TIME = const(6)        # 144 timestamp mismatch
+_BA_AUTH = const(7)        # 146 authentication failed
+_BA_RETRY = const(8)       # 128, 130: transient, keep the back-off going
+_BA_REJECT = const(9)      # any other status >= 128
+_TIMEOUT = const(10)       # retransmission timer
+_REFRESH = const(11)       # refresh time reached
+_EXPIRE = const(12)        # the granted lifetime ran out with no new BA
 
 # actions
-SEND = "send"                  # new BU now, back-off restarted (new care-of address / refresh)
-RESEND = "resend"              # retransmission: new seq, doubled timer
-RESYNC_SEQ = "resync_seq"      # 135: adopt the HA's number, then SEND
-RESYNC_TIME = "resync_time"    # 144: adopt the HA's clock, then SEND
-DEREG = "dereg"                # lifetime-0 BU now
-BOUND_ACT = "bound"            # binding made: refresh timer
-DONE_HOME = "done_home"        # deregistered
-STOP = "stop"                  # timers off
-FAIL = "fail"                  # report and stop
-KEEP = "keep"                  # no state change
-BACKOFF = "backoff"            # like RESEND, but waits for the timer (transient reject)
+_SEND = const(0)           # new BU now, back-off restarted (new care-of address / refresh)
+_RESEND = const(1)         # retransmission: new seq, doubled timer
+_RESYNC_SEQ = const(2)     # 135: adopt the HA's number, send again at once
+_RESYNC_TIME = const(3)    # 144: adopt the HA's clock, send again at once
+_DEREG = const(4)          # lifetime-0 BU now
+_BOUND = const(5)          # binding made: refresh timer
+_DONE_HOME = const(6)      # deregistered
+_STOP = const(7)           # timers off
+_FAIL = const(8)           # report and stop
+_KEEP = const(9)           # binding gone, the BU already out keeps its back-off
+_BACKOFF = const(10)       # transient reject: the armed retransmission timer resends
 
-# (state, event) -> (next state, action). Pairs not listed are ignored (and logged by the caller).
-TRANSITIONS = {
-    (DETACHED, MOVE): (REGISTERING, SEND),
-    (DETACHED, GO_HOME): (DEREGISTERING, DEREG),
-    (HOME, MOVE): (REGISTERING, SEND),
-    (HOME, DETACH): (DETACHED, STOP),
+# (state, event) -> (next state, action), RFC 6275 §11.7.1/§11.8, RFC 4285 §8. Pairs not listed
+# are ignored.
+_TABLE = (
+    (DETACHED, _MOVE, REGISTERING, _SEND),
+    (DETACHED, _GO_HOME, DEREGISTERING, _DEREG),
+    (HOME, _MOVE, REGISTERING, _SEND),
+    (HOME, _DETACH, DETACHED, _STOP),
 
-    (REGISTERING, MOVE): (REGISTERING, SEND),
-    (REGISTERING, GO_HOME): (DEREGISTERING, DEREG),
-    (REGISTERING, DETACH): (DETACHED, STOP),
-    (REGISTERING, TIMEOUT): (REGISTERING, RESEND),
-    (REGISTERING, BA_OK): (BOUND, BOUND_ACT),
-    (REGISTERING, BA_SEQ): (REGISTERING, RESYNC_SEQ),
-    (REGISTERING, BA_TIME): (REGISTERING, RESYNC_TIME),
-    (REGISTERING, BA_RETRY): (REGISTERING, BACKOFF),
-    (REGISTERING, BA_AUTH): (FAILED, FAIL),
-    (REGISTERING, BA_REJECT): (FAILED, FAIL),
+    (REGISTERING, _MOVE, REGISTERING, _SEND),
+    (REGISTERING, _GO_HOME, DEREGISTERING, _DEREG),
+    (REGISTERING, _DETACH, DETACHED, _STOP),
+    (REGISTERING, _TIMEOUT, REGISTERING, _RESEND),
+    (REGISTERING, _BA_OK, BOUND, _BOUND),
+    (REGISTERING, _BA_SEQ, REGISTERING, _RESYNC_SEQ),
+    (REGISTERING, _BA_TIME, REGISTERING, _RESYNC_TIME),
+    (REGISTERING, _BA_RETRY, REGISTERING, _BACKOFF),
+    (REGISTERING, _BA_AUTH, FAILED, _FAIL),
+    (REGISTERING, _BA_REJECT, FAILED, _FAIL),
 
-    (BOUND, REFRESH): (REFRESHING, SEND),
-    (BOUND, MOVE): (REFRESHING, SEND),
-    (BOUND, LOST): (REGISTERING, SEND),
-    (BOUND, GO_HOME): (DEREGISTERING, DEREG),
-    (BOUND, DETACH): (DETACHED, STOP),
-    (BOUND, EXPIRE): (REGISTERING, SEND),
+    (BOUND, _REFRESH, REFRESHING, _SEND),
+    (BOUND, _MOVE, REFRESHING, _SEND),
+    (BOUND, _LOST, REGISTERING, _SEND),
+    (BOUND, _GO_HOME, DEREGISTERING, _DEREG),
+    (BOUND, _DETACH, DETACHED, _STOP),
+    (BOUND, _EXPIRE, REGISTERING, _SEND),
 
-    (REFRESHING, MOVE): (REFRESHING, SEND),
-    (REFRESHING, TIMEOUT): (REFRESHING, RESEND),
-    (REFRESHING, EXPIRE): (REGISTERING, KEEP),
-    (REFRESHING, LOST): (REGISTERING, KEEP),
-    (REFRESHING, BA_OK): (BOUND, BOUND_ACT),
-    (REFRESHING, BA_SEQ): (REFRESHING, RESYNC_SEQ),
-    (REFRESHING, BA_TIME): (REFRESHING, RESYNC_TIME),
-    (REFRESHING, BA_RETRY): (REFRESHING, BACKOFF),
-    (REFRESHING, BA_AUTH): (FAILED, FAIL),
-    (REFRESHING, BA_REJECT): (FAILED, FAIL),
-    (REFRESHING, GO_HOME): (DEREGISTERING, DEREG),
-    (REFRESHING, DETACH): (DETACHED, STOP),
+    (REFRESHING, _MOVE, REFRESHING, _SEND),
+    (REFRESHING, _TIMEOUT, REFRESHING, _RESEND),
+    (REFRESHING, _EXPIRE, REGISTERING, _KEEP),
+    (REFRESHING, _LOST, REGISTERING, _KEEP),
+    (REFRESHING, _BA_OK, BOUND, _BOUND),
+    (REFRESHING, _BA_SEQ, REFRESHING, _RESYNC_SEQ),
+    (REFRESHING, _BA_TIME, REFRESHING, _RESYNC_TIME),
+    (REFRESHING, _BA_RETRY, REFRESHING, _BACKOFF),
+    (REFRESHING, _BA_AUTH, FAILED, _FAIL),
+    (REFRESHING, _BA_REJECT, FAILED, _FAIL),
+    (REFRESHING, _GO_HOME, DEREGISTERING, _DEREG),
+    (REFRESHING, _DETACH, DETACHED, _STOP),
 
-    (DEREGISTERING, MOVE): (REGISTERING, SEND),
-    (DEREGISTERING, TIMEOUT): (DEREGISTERING, RESEND),
-    (DEREGISTERING, BA_OK): (HOME, DONE_HOME),
-    (DEREGISTERING, BA_SEQ): (DEREGISTERING, RESYNC_SEQ),
-    (DEREGISTERING, BA_TIME): (DEREGISTERING, RESYNC_TIME),
-    (DEREGISTERING, BA_RETRY): (DEREGISTERING, BACKOFF),
-    (DEREGISTERING, BA_AUTH): (FAILED, FAIL),
-    (DEREGISTERING, BA_REJECT): (HOME, DONE_HOME),
-    (DEREGISTERING, DETACH): (DETACHED, STOP),
-}
+    (DEREGISTERING, _MOVE, REGISTERING, _SEND),
+    (DEREGISTERING, _TIMEOUT, DEREGISTERING, _RESEND),
+    (DEREGISTERING, _BA_OK, HOME, _DONE_HOME),
+    (DEREGISTERING, _BA_SEQ, DEREGISTERING, _RESYNC_SEQ),
+    (DEREGISTERING, _BA_TIME, DEREGISTERING, _RESYNC_TIME),
+    (DEREGISTERING, _BA_RETRY, DEREGISTERING, _BACKOFF),
+    (DEREGISTERING, _BA_AUTH, FAILED, _FAIL),
+    (DEREGISTERING, _BA_REJECT, HOME, _DONE_HOME),
+    (DEREGISTERING, _DETACH, DETACHED, _STOP),
+)
+# packed as small ints: key state*16+event -> next*16+action (no tuples kept on the heap)
+TRANSITIONS = {}
+for _s, _e, _n, _a in _TABLE:
+    TRANSITIONS[_s * 16 + _e] = _n * 16 + _a
+del _TABLE
 
 STATUS_NO_BINDING = const(133)
 STATUS_SEQ = const(135)
@@ -140,18 +148,18 @@ STATUS_AUTH = const(146)
 def ba_event(status, dereg):
     """The event a BA status stands for (RFC 6275 §6.1.8, RFC 4285 §8)."""
     if status < 128:
-        return BA_OK
+        return _BA_OK
     if status == STATUS_SEQ:
-        return BA_SEQ
+        return _BA_SEQ
     if status == STATUS_TIME:
-        return BA_TIME
+        return _BA_TIME
     if status == STATUS_AUTH:
-        return BA_AUTH
+        return _BA_AUTH
     if status == STATUS_NO_BINDING and dereg:
-        return BA_OK
+        return _BA_OK
     if status == 128 or status == 130:
-        return BA_RETRY
-    return BA_REJECT
+        return _BA_RETRY
+    return _BA_REJECT
 
 
 def seq_after(a, b):
@@ -210,18 +218,18 @@ class HomeBinding:
     def move(self, now, coa):
         """The care-of address changed (or the link came back with one): BU at once."""
         self.coa = coa
-        self._fire(now, MOVE)
+        self._fire(now, _MOVE)
 
     def home(self, now):
         self.coa = self.hoa
-        self._fire(now, GO_HOME)
+        self._fire(now, _GO_HOME)
 
     def detach(self, now):
-        self._fire(now, DETACH)
+        self._fire(now, _DETACH)
 
     def lost(self, now):
         """The HA sent a Binding Refresh Request or a Binding Error: it has no (valid) binding."""
-        self._fire(now, LOST)
+        self._fire(now, _LOST)
 
     def receive_ba(self, now, status, seq, lifetime_units=0, refresh_units=None, timestamp=None,
                    nat_refresh_s=None):
@@ -255,13 +263,13 @@ class HomeBinding:
     def handle_timer(self, now):
         if self.retransmit_at is not None and now >= self.retransmit_at:
             self.retransmit_at = None
-            self._fire(now, TIMEOUT)
+            self._fire(now, _TIMEOUT)
         if self.expire_at is not None and now >= self.expire_at:
             self.expire_at = None
-            self._fire(now, EXPIRE)
+            self._fire(now, _EXPIRE)
         if self.refresh_at is not None and now >= self.refresh_at:
             self.refresh_at = None
-            self._fire(now, REFRESH)
+            self._fire(now, _REFRESH)
 
     # ---- outputs ------------------------------------------------------------------------------
     def get_timer(self):
@@ -297,23 +305,67 @@ class HomeBinding:
 
     # ---- the machine --------------------------------------------------------------------------
     def _fire(self, now, event):
-        key = (self.state, event)
-        if key not in TRANSITIONS:
+        v = TRANSITIONS.get(self.state * 16 + event)
+        if v is None:
             return False
-        new_state, action = TRANSITIONS[key]
-        old = self.state
-        self.state = new_state
-        getattr(self, "_do_" + action)(now, old, event)
+        self.state = v >> 4
+        self._act(now, v & 15, event)
         return True
 
-    def _do_keep(self, now, old, event):
-        if event == LOST or event == EXPIRE:
+    def _act(self, now, action, event):
+        if action == _SEND:
+            if event == _MOVE or event == _LOST or event == _EXPIRE:
+                self._moved_since_bound = True
+                if event != _MOVE:
+                    self.expire_at = None
+            elif event == _REFRESH:
+                self._moved_since_bound = False
+            self.refresh_at = None
+            self._start_attempt(now)
+            self._emit_bu(now, False)
+        elif action == _RESEND:
+            self.timeout_ms = min(self.timeout_ms * 2, MAX_BINDACK_TIMEOUT_MS)
+            if self.state == DEREGISTERING and self.tries >= DEREG_TRIES:
+                self.state = HOME        # the HA never answered: give up, the binding will expire
+                self.retransmit_at = None
+                self._events.append(("deregistered", False))
+                return
+            if len(self.sent) >= 8:
+                self.sent = self.sent[-4:]   # bounded memory; very late BAs no longer count
+            self._emit_bu(now, self.state == DEREGISTERING)
+        elif action == _RESYNC_SEQ or action == _RESYNC_TIME:
+            if action == _RESYNC_SEQ:
+                self.seq = (self._ba[2] + 1) & 0xFFFF
+                self.seq_reserved = self.seq      # save the new base before using it
+            else:
+                self.ntp_offset_ms = ((self._ba[5] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
+                self.last_ts = 0
+                self._dirty = True
+            self.resyncs += 1
+            if self.resyncs <= MAX_RESYNCS:     # else the armed retransmission timer sends
+                self._emit_bu(now, self.state == DEREGISTERING)
+        elif action == _DEREG:
+            self.refresh_at = self.expire_at = None
+            self._start_attempt(now)
+            self._emit_bu(now, True)
+        elif action == _BOUND:
+            self._bound(now)
+        elif action == _DONE_HOME:
+            self.retransmit_at = None
+            self.sent = []
+            self._events.append(("deregistered", True))
+        elif action == _STOP:
+            self.retransmit_at = self.refresh_at = None
+            self.sent = []
+        elif action == _FAIL:
+            self.retransmit_at = self.refresh_at = self.expire_at = None
+            self.sent = []
+            reason = "authentication failed" if event == _BA_AUTH else "registration refused"
+            self._events.append(("error", reason, self.status))
+        elif action == _KEEP:
             self.expire_at = None
             self._moved_since_bound = True
-
-    def _do_stop(self, now, old, event):
-        self.retransmit_at = self.refresh_at = None
-        self.sent = []
+        # _BACKOFF: nothing; the armed retransmission timer resends
 
     def _start_attempt(self, now):
         if self.ever_registered:
@@ -325,69 +377,15 @@ class HomeBinding:
         self.resyncs = 0
         self.attempt_started = now
 
-    def _do_send(self, now, old, event):
-        if event == MOVE:
-            self._moved_since_bound = True
-        elif event == REFRESH:
-            self._moved_since_bound = False
-        elif event == LOST or event == EXPIRE:
-            self.expire_at = None
-            self._moved_since_bound = True
-        self.refresh_at = None
-        self._start_attempt(now)
-        self._emit_bu(now, self.lifetime_units, False)
-
-    def _do_dereg(self, now, old, event):
-        self.refresh_at = self.expire_at = None
-        self._start_attempt(now)
-        self._emit_bu(now, 0, True)
-
-    def _do_resend(self, now, old, event):
-        self.timeout_ms = min(self.timeout_ms * 2, MAX_BINDACK_TIMEOUT_MS)
-        if self.state == DEREGISTERING and self.tries >= DEREG_TRIES:
-            self.state = HOME        # the HA never answered: give up, the binding will expire
-            self.retransmit_at = None
-            self._events.append(("deregistered", False))
-            return
-        if len(self.sent) >= 8:
-            self.sent = self.sent[-4:]   # bounded memory; very late BAs no longer count
-        self._emit_bu(now, 0 if self.state == DEREGISTERING else self.lifetime_units,
-                      self.state == DEREGISTERING)
-
-    def _do_backoff(self, now, old, event):
-        pass    # the retransmission timer is still armed and will RESEND
-
-    def _do_resync_seq(self, now, old, event):
-        ha_seq = self._ba[2]
-        self.seq = (ha_seq + 1) & 0xFFFF
-        self.seq_reserved = self.seq      # save the new base before using it
-        self.resyncs += 1
-        if self.resyncs > MAX_RESYNCS:
-            return                        # the armed retransmission timer sends the next one
-        self._emit_bu(now, 0 if self.state == DEREGISTERING else self.lifetime_units,
-                      self.state == DEREGISTERING)
-
-    def _do_resync_time(self, now, old, event):
-        ha_secs = (self._ba[5] >> 32) & 0xFFFFFFFF
-        self.ntp_offset_ms = ha_secs * 1000 + 500 - now
-        self.last_ts = 0
-        self._dirty = True
-        self.resyncs += 1
-        if self.resyncs > MAX_RESYNCS:
-            return
-        self._emit_bu(now, 0 if self.state == DEREGISTERING else self.lifetime_units,
-                      self.state == DEREGISTERING)
-
-    def _do_bound(self, now, old, event):
-        (_, status, seq, lifetime_units, refresh_units, timestamp, nat_s, match) = self._ba
+    def _bound(self, now):
+        lifetime_units, refresh_units, nat_s, match = self._ba[3], self._ba[4], self._ba[6], self._ba[7]
         self.ever_registered = True
         self._moved_since_bound = False
         self.retransmit_at = None
         self.sent = []
         self.granted_s = lifetime_units * 4
         granted_ms = self.granted_s * 1000
-        sent_at = match[1]
-        self.expire_at = sent_at + granted_ms
+        self.expire_at = match[1] + granted_ms      # counted from when that BU was sent
         if refresh_units and 0 < refresh_units * 4000 < granted_ms:
             interval = refresh_units * 4000
         else:
@@ -397,17 +395,6 @@ class HomeBinding:
             interval = nat_s * 1000
         self.refresh_at = now + max(interval, 1000)
         self._events.append(("registered", self.coa, self.granted_s, self.refresh_at - now))
-
-    def _do_done_home(self, now, old, event):
-        self.retransmit_at = None
-        self.sent = []
-        self._events.append(("deregistered", True))
-
-    def _do_fail(self, now, old, event):
-        self.retransmit_at = self.refresh_at = self.expire_at = None
-        self.sent = []
-        reason = "authentication failed" if event == BA_AUTH else "registration refused"
-        self._events.append(("error", reason, self.status))
 
     # ---- numbers ------------------------------------------------------------------------------
     def _next_seq(self):
@@ -431,7 +418,8 @@ class HomeBinding:
         self.last_ts = ts
         return ts
 
-    def _emit_bu(self, now, lifetime_units, dereg):
+    def _emit_bu(self, now, dereg):
+        lifetime_units = 0 if dereg else self.lifetime_units
         seq = self._next_seq()
         ts = self._next_timestamp(now)
         self.tries += 1

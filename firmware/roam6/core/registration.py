@@ -13,15 +13,27 @@ ip6: IPv6(src CoA, dst HA) + Home Address option | MH BU, flags A|H.
 import struct
 
 from roam6.crypto import mnha_auth_data
-from roam6.wire import consts as C
-from roam6.wire import mhopts as mo
 from roam6.wire.checksum import checksum6
-from roam6.wire.errors import DecodeError
-from roam6.wire.ipv6 import build_ipv6
-from roam6.wire.mh import BindingAck, BindingUpdate, decode_mh
 
 from .bul import HomeBinding
 
+# The MN sends one message type and reads three, so it packs and walks them with struct right
+# here instead of importing the whole codec (wire.mh/mhopts: ~30 KB of heap on a 64 KB device).
+# tests/firmware/test_registration.py proves the bytes identical to roam6.wire's encoder and
+# checks the decoder against it.
+_NH_MH = 135
+_MH_BRR = 0
+_MH_BA = 6
+_MH_BE = 7
+_BU_A = 0x8000
+_BU_H = 0x4000
+_BU_F = 0x0100
+_MO_BRA = 2
+_MO_MN_ID = 8
+_MO_AUTH = 9
+_MO_REPLAY = 10
+_MO_NAT = 31
+_MO_V4COA = 32
 V4MAPPED = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 
 
@@ -32,21 +44,106 @@ def mac_coa(coa):
     return bytes(coa)
 
 
-def _auth_offset(raw, start):
-    """Offset of the MN-HA option's Type byte in the MH bytes, or -1."""
-    i = start
+def _pad(out, n):
+    """Pad1 or PadN of n bytes (RFC 6275 §6.2.2)."""
+    if n == 1:
+        out.append(0)
+    elif n:
+        out.append(1)
+        out.append(n - 2)
+        out.extend(bytes(n - 2))
+
+
+def _align(out, x, y):
+    """Pad so the next option's Type byte sits at an offset o with o % x == y."""
+    _pad(out, (y - len(out)) % x)
+
+
+def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac):
+    """The BU's Mobility Header (checksum 0): MN-ID, [IPv4 CoA], [Replay], MN-HA auth last,
+    laid out by the alignment rules (PROTOCOLS.md §1.6). mac(prefix) -> 12 bytes."""
+    out = bytearray(12)
+    out[0] = 59
+    out[2] = 5
+    struct.pack_into(">HHH", out, 6, seq, flags, lifetime_units)
+    out.append(_MO_MN_ID)
+    out.append(1 + len(nai))
+    out.append(1)
+    out.extend(nai)
+    if v4coa is not None:
+        _align(out, 4, 0)
+        out.extend(b"\x20\x06\x00\x00")
+        out.extend(v4coa)
+    if timestamp is not None:
+        _align(out, 8, 2)
+        out.append(_MO_REPLAY)
+        out.append(8)
+        out.extend(struct.pack(">Q", timestamp))
+    _align(out, 8, 5)                        # 4n+1, and ending the message on 8 bytes
+    out.append(_MO_AUTH)
+    out.append(17)
+    out.append(1)
+    out.extend(struct.pack(">I", spi))
+    out[1] = (len(out) + 12) // 8 - 1
+    out.extend(mac(out))
+    return out
+
+
+def ipv6_packet(src, dst, nh, payload, hao=None):
+    """IPv6 header (+ Destination Options with the Home Address option) + payload."""
+    ext = 24 if hao is not None else 0
+    out = bytearray(40 + ext + len(payload))
+    struct.pack_into(">IHBB16s16s", out, 0, 0x60000000, ext + len(payload), 60 if hao else nh, 64, src, dst)
+    if hao is not None:
+        out[40:48] = bytes((nh, 2, 1, 2, 0, 0, 0xC9, 16))
+        out[48:64] = hao
+    out[40 + ext:] = payload
+    return out
+
+
+class BA:
+    """The fields of a Binding Acknowledgement the MN uses; auth_off: MH offset of the MN-HA
+    option's Type byte (-1 if none)."""
+
+    def __init__(self):
+        self.status = self.seq = self.lifetime = 0
+        self.refresh = self.timestamp = self.nat_refresh = None
+        self.spi = None
+        self.auth_off = -1
+
+
+def decode_ba(raw):
+    """BA fields from its MH bytes, or None when a length is wrong (never raises for bad input)."""
     n = len(raw)
+    if n < 12 or (raw[1] + 1) * 8 != n or raw[2] != _MH_BA:
+        return None
+    b = BA()
+    b.status = raw[6]
+    b.seq = (raw[8] << 8) | raw[9]
+    b.lifetime = (raw[10] << 8) | raw[11]
+    i = 12
     while i < n:
         t = raw[i]
         if t == 0:
             i += 1
             continue
         if i + 2 > n:
-            return -1
-        if t == C.MO_AUTH:
-            return i
-        i += 2 + raw[i + 1]
-    return -1
+            return None
+        ln = raw[i + 1]
+        e = i + 2 + ln
+        if e > n:
+            return None
+        if t == _MO_BRA and ln == 2:
+            b.refresh = (raw[i + 2] << 8) | raw[i + 3]
+        elif t == _MO_REPLAY and ln == 8:
+            b.timestamp = struct.unpack_from(">Q", raw, i + 2)[0]
+        elif t == _MO_NAT and ln == 6:
+            b.nat_refresh = struct.unpack_from(">I", raw, i + 4)[0]
+        elif t == _MO_AUTH and ln == 17 and raw[i + 2] == 1:
+            b.spi = struct.unpack_from(">I", raw, i + 3)[0]
+            b.auth_off = i
+        i = e
+    return b
 
 
 class Registration:
@@ -103,73 +200,52 @@ class Registration:
         return out
 
     def build_bu(self, req):
-        flags = C.BU_A | C.BU_H
+        flags = _BU_A | _BU_H
         udp = self.transport != "ip6" or req.dereg
         if udp:
-            flags |= C.BU_F
-        opts = [mo.MNIdentifier(1, self.nai)]
-        if len(req.coa) == 4:
-            opts.append(mo.IPv4CareofAddress(bytes(req.coa)))
-        if req.timestamp is not None:
-            opts.append(mo.ReplayProtection(req.timestamp))
-        opts.append(mo.MobilityAuth(1, self.spi, None))
+            flags |= _BU_F
         key, coa, hoa = self.key, mac_coa(req.coa), self.hoa
-        bu = BindingUpdate(req.seq, flags, req.lifetime_units, opts)
-        mh = bu.encode(src=hoa, dst=self.ha, mac=lambda prefix: mnha_auth_data(key, coa, hoa, prefix))
+        mh = encode_bu(req.seq, flags, req.lifetime_units, self.nai, self.spi,
+                       bytes(req.coa) if len(req.coa) == 4 else None, req.timestamp,
+                       lambda prefix: mnha_auth_data(key, coa, hoa, prefix))
+        struct.pack_into(">H", mh, 4, checksum6(hoa, self.ha, _NH_MH, mh))
         if udp:
-            return build_ipv6(hoa, self.ha, C.NH_MH, mh)
-        return build_ipv6(bytes(req.coa), self.ha, C.NH_MH, mh, hao=hoa)
+            return ipv6_packet(hoa, self.ha, _NH_MH, mh)
+        return ipv6_packet(bytes(req.coa), self.ha, _NH_MH, mh, hao=hoa)
 
     # ---- what the HA sends ------------------------------------------------------------------
     def receive_mh(self, now, mh_bytes, src, dst):
         """A Mobility Header from the HA (src/dst: the pseudo-header addresses). Returns the kind
         handled ('ba', 'brr', 'be') or None when it was dropped. Never raises on bad input."""
-        try:
-            if bytes(src) != self.ha:
-                self.rejected += 1
-                return None
-            if checksum6(src, dst, C.NH_MH, mh_bytes) != 0:
-                self.rejected += 1
-                return None
-            m = decode_mh(mh_bytes)
-        except (DecodeError, ValueError, IndexError, TypeError):
+        n = len(mh_bytes)
+        if (n < 8 or bytes(src) != self.ha or (mh_bytes[1] + 1) * 8 != n
+                or checksum6(src, dst, _NH_MH, mh_bytes) != 0):
             self.rejected += 1
             return None
         t = mh_bytes[2]
-        if t == C.MH_BA:
-            return "ba" if self._ba(now, m) else None
-        if t == C.MH_BRR:
+        if t == _MH_BA:
+            return "ba" if self._ba(now, mh_bytes) else None
+        if t == _MH_BRR:
             self.bul.lost(now)
             return "brr"
-        if t == C.MH_BE:
-            if bytes(m.home_address) == self.hoa:
-                self.bul.lost(now)
-                return "be"
+        if t == _MH_BE and n >= 24 and bytes(mh_bytes[8:24]) == self.hoa:
+            self.bul.lost(now)
+            return "be"
         return None
 
-    def _ba(self, now, ba):
-        raw = ba.raw
-        auth = ba.find(mo.MobilityAuth)
-        if auth is None or auth.subtype != 1 or auth.spi != self.spi or len(auth.auth_data) != 12:
-            self.rejected += 1
-            return False
-        off = _auth_offset(raw, 12)
-        if off < 0 or off + 19 != len(raw):
-            self.rejected += 1        # the MN-HA option must be last and end the message
+    def _ba(self, now, raw):
+        ba = decode_ba(raw)
+        off = ba.auth_off if ba is not None else -1
+        if off < 0 or ba.spi != self.spi or off + 19 != len(raw):
+            self.rejected += 1        # no MN-HA option of ours, or not last and ending the message
             return False
         prefix = bytearray(raw[:off + 7])
         prefix[4] = prefix[5] = 0
-        want = mnha_auth_data(self.key, self.auth_coa, self.hoa, prefix)
-        if want != bytes(auth.auth_data):
+        if mnha_auth_data(self.key, self.auth_coa, self.hoa, prefix) != bytes(raw[off + 7:off + 19]):
             self.rejected += 1
             return False
-        rp = ba.find(mo.ReplayProtection)
-        bra = ba.find(mo.BindingRefreshAdvice)
-        nat = ba.find(mo.NATDetection)
-        ok = self.bul.receive_ba(now, ba.status, ba.seq, ba.lifetime,
-                                 bra.interval if bra is not None else None,
-                                 rp.timestamp if rp is not None else None,
-                                 nat.refresh if nat is not None else None)
+        ok = self.bul.receive_ba(now, ba.status, ba.seq, ba.lifetime, ba.refresh, ba.timestamp,
+                                 ba.nat_refresh)
         if ok:
             self.last_ba = ba
         else:
@@ -179,7 +255,7 @@ class Registration:
     def receive_packet(self, now, pkt):
         """An inner IPv6 packet (bytes) that holds a Mobility Header, no extension headers (the
         UDP transports). Returns what receive_mh returns."""
-        if len(pkt) < 48 or pkt[6] != C.NH_MH:
+        if len(pkt) < 48 or pkt[6] != _NH_MH:
             return None
         plen = struct.unpack_from(">H", pkt, 4)[0]
         if 40 + plen > len(pkt):

@@ -1,0 +1,15 @@
+"""The MN's drivers: config, state file, transports, the HoA's IPv6 host, the asyncio loop."""
+import sys
+
+
+def forget(name):
+    """Drop a module that has done its job (start-up code, the config checker) so the GC can free
+    it on a 64 KB heap. Its qstrs stay; its code and objects go once nothing else holds them."""
+    sys.modules.pop(name, None)
+    i = name.rfind(".")
+    parent = sys.modules.get(name[:i]) if i > 0 else None
+    if parent is not None:
+        try:
+            delattr(parent, name[i + 1:])
+        except (AttributeError, TypeError):
+            pass

@@ -4,13 +4,12 @@ usage: main.py CONFIG.json [--coa ADDR] [--transport udp4|udp6] [--iface wlan0] 
 --coa (or "coa" in the config) gives a fixed care-of address instead of a link adapter; without
 it the board's `link` module (boards/<name>/link.py) and roam6.core.movement choose.
 """
-import asyncio
+import gc
 import sys
 
 from roam6.wire.addr import ip4_from_text, ip6_from_text
 
-from .config import ConfigError, load_config
-from .driver import EventLog, MobileNode
+from . import forget
 
 
 class UsageError(ValueError):
@@ -59,66 +58,70 @@ def static_coa(text, transport, cfg):
     return coa, t
 
 
-async def link_task(node, link, mv):
-    def apply(d):
-        if d is None:
-            return
-        kind, addr, transport = d
-        if kind == "moved":
-            node.moved(addr, transport)
-        elif kind == "home":
-            node.at_home(addr)
-        else:
-            node.detached()
-
-    for ev in link.start():
-        apply(mv.feed(ev, node.now()))
-    while True:
-        for ev in await link.next_events():
-            apply(mv.feed(ev, node.now()))
-
-
-async def amain(opts, cfg, log):
-    node = MobileNode(cfg, log)
-    tasks = [asyncio.create_task(node.timer_loop())]
-    if cfg.probe:
-        from . import probe
-        probe.start(node, cfg.probe, asyncio.create_task)
-    coa_text = opts["coa"] or cfg.coa
-    if opts["home"]:
-        node.at_home()
-    elif coa_text:
-        coa, t = static_coa(coa_text, opts["transport"], cfg)
-        node.moved(coa, t)
-    else:
-        try:
-            from link import Link
-        except ImportError:
-            raise UsageError("no link adapter (link.py) on the path: give --coa ADDR")
-        from roam6.core.movement import Movement
-        transports = [t for t in cfg.transports if t in node.transports]
-        mv = Movement(transports, cfg.home_prefix)
-        tasks.append(asyncio.create_task(link_task(node, Link(opts["iface"]), mv)))
-    node.heap()
-    while True:
-        await asyncio.sleep(3600)
-
-
-def main(argv=None, log=None):
-    """Returns an exit status: 2 for a config or usage mistake (message on stderr-ish stdout)."""
+def setup(argv=None, log=None):
+    """Check the arguments and config.json, build the node -> (exit status, node or None, plan).
+    plan says how the node learns its care-of address: ("moved", coa, transport), ("home",) or
+    ("link", Link, Movement). A mistake is logged and printed, and the status is 2."""
     if argv is None:
         argv = sys.argv[1:]
+    from .driver import EventLog, MobileNode
     log = log or EventLog()
     try:
         opts = parse_args(argv)
-        cfg = load_config(opts["config"])
-        if opts["coa"] is not None:
-            static_coa(opts["coa"], opts["transport"], cfg)      # check it before starting
-        asyncio.run(amain(opts, cfg, log))
-    except (ConfigError, UsageError) as e:
+        cfg = _load(opts["config"])
+        coa_text = opts["coa"] or cfg.coa
+        if opts["home"]:
+            plan = ("home",)
+        elif coa_text:
+            coa, t = static_coa(coa_text, opts["transport"], cfg)
+            plan = ("moved", coa, t)
+        else:
+            try:
+                from link import Link
+            except ImportError:
+                raise UsageError("no link adapter (link.py) on the path: give --coa ADDR")
+            from roam6.core.movement import Movement
+            plan = ("link", Link(opts["iface"]), Movement, opts["iface"])
+        node = MobileNode(cfg, log)
+    except ValueError as e:       # UsageError, or the config's ConfigError (a ValueError)
         log("error", reason=str(e), fatal=True)
         print("roam6: %s" % e)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0
+        return 2, None, None
+    except OSError as e:
+        log("error", reason="cannot start: %s" % e, fatal=True)
+        print("roam6: cannot start: %s" % e)
+        return 1, None, None
+    return 0, node, plan
+
+
+def _load(path):
+    """Check config.json, then drop the checker: its code is needed once."""
+    from . import config
+    try:
+        return config.load_config(path)
+    finally:
+        del config
+        forget("roam6.node.config")
+        gc.collect()
+
+
+def trim():
+    """After start-up: drop this module and the accel chooser (its picks are made and bound in
+    roam6.crypto / roam6.wire.checksum), so a 64 KB heap keeps only what runs."""
+    from roam6 import crypto
+    from roam6.wire import checksum
+    for m in (crypto, checksum):
+        if hasattr(m, "_accel"):
+            m._accel = None
+    forget("roam6.accel")
+    forget("roam6.node.app")
+    gc.collect()
+
+
+def main(argv=None, log=None):
+    """setup, run forever. Returns an exit status (2: a mistake in config or arguments).
+    (boards' main.py call setup/trim/start themselves, so this module can be freed.)"""
+    rc, node, plan = setup(argv, log)
+    if node is None:
+        return rc
+    return node.start(plan)

@@ -7,6 +7,8 @@ import json
 
 from roam6.wire.addr import ip4_from_text, ip6_from_text
 
+from .settings import Config
+
 TRANSPORTS = ("udp4", "udp6", "ip6")
 BOOTSTRAP = ("dhcpv6", "dns", "static")
 KNOWN = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
@@ -18,28 +20,6 @@ class ConfigError(ValueError):
     def __init__(self, field, message):
         super().__init__("config: field %r %s" % (field, message))
         self.field = field
-
-
-class Config:
-    """Checked configuration. Addresses are raw bytes; None where the value is "bootstrap"."""
-
-    def __init__(self, raw):
-        self.raw = raw                      # the dict as read (the bootstrap sequencer wants it)
-        self.nai = b""
-        self.spi = 0
-        self.key = b""
-        self.hoa = None
-        self.home_prefix = None             # (16 bytes, prefix length)
-        self.ha = None
-        self.ha_ipv4 = None
-        self.domain = None
-        self.bootstrap = ["static"]
-        self.transports = list(TRANSPORTS)
-        self.lifetime = 600
-        self.timestamps = True
-        self.state_file = "roam6.state"
-        self.probe = None
-        self.coa = None                     # static care-of address (text) until a link adapter
 
 
 def _need(d, field):

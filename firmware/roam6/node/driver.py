@@ -225,6 +225,50 @@ class MobileNode:
             return
         self.host.input(buf, n)
 
+    # ---- running -------------------------------------------------------------------------------
+    def start(self, plan):
+        """Run forever (asyncio.run). plan: ("moved", coa, transport) | ("home",) |
+        ("link", Link, Movement class, iface) -- see roam6.node.app.setup."""
+        try:
+            asyncio.run(self._main(plan))
+        except KeyboardInterrupt:
+            return 130
+        return 0
+
+    async def _main(self, plan):
+        asyncio.create_task(self.timer_loop())
+        if self.cfg.probe:
+            from . import probe
+            probe.start(self, self.cfg.probe, asyncio.create_task)
+        if plan[0] == "moved":
+            self.moved(plan[1], plan[2])
+        elif plan[0] == "home":
+            self.at_home()
+        else:
+            transports = [t for t in self.cfg.transports if t in self.transports]
+            asyncio.create_task(self._link_loop(plan[1], plan[2](transports, self.cfg.home_prefix)))
+        self.heap()
+        while True:
+            await sleep_ms(3600000)
+
+    def decide(self, d):
+        """Apply a movement decision (roam6.core.movement, CONTRACTS.md §10.2)."""
+        if d is None:
+            return
+        if d[0] == "moved":
+            self.moved(d[1], d[2])
+        elif d[0] == "home":
+            self.at_home(d[1])
+        else:
+            self.detached()
+
+    async def _link_loop(self, link, mv):
+        for ev in link.start():
+            self.decide(mv.feed(ev, self.now()))
+        while True:
+            for ev in await link.next_events():
+                self.decide(mv.feed(ev, self.now()))
+
     # ---- timers --------------------------------------------------------------------------------
     async def timer_loop(self):
         while True:

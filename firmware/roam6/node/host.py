@@ -11,8 +11,6 @@ import struct
 
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.checksum import finish, inet_sum, pseudo_sum
-from roam6.wire.ipv6 import pack_ipv6_header
-from roam6.wire.udp import fill_udp_checksum, pack_udp_header
 
 NH_UDP = 17
 NH_ICMP6 = 58
@@ -113,11 +111,16 @@ class Host:
         if self.send is None:
             return 0
         tx = self.tx
-        pack_ipv6_header(tx, 0, self.hoa, dst, NH_UDP, 8 + n)
-        pack_udp_header(tx, 40, sport, dport, 8 + n)
+        txv = self.txv
+        # IPv6 header (hop limit 64) and UDP header written in place: no allocation per datagram
+        struct.pack_into(">IHBB16s16sHHHH", tx, 0, 0x60000000, 8 + n, NH_UDP, 64, self.hoa, dst,
+                         sport, dport, 8 + n, 0)
         tx[48:48 + n] = data
-        fill_udp_checksum(tx, 40, 8 + n, self.hoa, dst)
-        return n if self.send(self.txv[:48 + n]) else 0
+        c = finish(inet_sum(txv[40:48 + n], pseudo_sum(self.hoa, dst, 8 + n, NH_UDP)))
+        c = c or 0xFFFF
+        tx[46] = c >> 8
+        tx[47] = c & 0xFF
+        return n if self.send(txv[:48 + n]) else 0
 
     # ---- in -----------------------------------------------------------------------------------
     def input(self, buf, n):

@@ -9,13 +9,11 @@ the wildcard and answers from whichever of its addresses routes back (the uplink
 address the MN sends to), so the MN takes datagrams from any source there; the BA is
 authenticated anyway, data is checked for the HoA as destination.
 """
-from roam6.wire.consts import DSMIP_PORT
-
 from .netio import AF_INET, AF_INET6, Reader, sockaddr, udp_socket
 
 
 class UdpTransport:
-    def __init__(self, name, ha_text, port=DSMIP_PORT):
+    def __init__(self, name, ha_text, port=4191):      # RFC 5555: the HA's UDP port
         self.name = name                 # "udp4" | "udp6"
         self.family = AF_INET if name == "udp4" else AF_INET6
         self.connected = name == "udp4"
