@@ -83,9 +83,6 @@ class Message:
             d.pop("auto_pad", None)
         return type(self) is type(other) and a == b
 
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
     def __repr__(self):
         return "%s(%s)" % (type(self).__name__, ", ".join(
             "%s=%r" % (k, v) for k, v in sorted(self.__dict__.items()) if k != "raw"))
