@@ -1,5 +1,6 @@
-"""The MN end of tests/cn/test_cn_process.py, run inside the MN's namespace: the firmware's rr core
-(roam6.core.rr) builds every HoTI/CoTI/BU; real sockets carry them to a real `roam6 cn` process.
+"""The MN end of tests/cn/test_cn_process.py, run inside the MN's namespace on the real MicroPython
+unix port (and on CPython): the firmware's rr core (roam6.core.rr) builds every HoTI/CoTI/BU;
+real sockets carry them to a real `roam6 cn` process.
 
 Stand-in (said here because it is one): there is no home agent in this namespace pair, so the HoA
 is simply a second address on the MN's link and "home" packets (HoTI, deregistration) leave
@@ -12,10 +13,11 @@ usage: mn_side.py IFACE HOA COA COA2 CN ECHO_PORT  -> prints one JSON summary li
 import json
 import select
 import socket
+import struct
 import sys
-import time
 
 from roam6 import crypto
+from roam6.compat import IS_MICROPYTHON, ticks_diff, ticks_ms
 from roam6.core import rr
 from roam6.core.ro_policy import RoPolicy
 from roam6.wire import consts as C
@@ -28,43 +30,80 @@ IFACE, HOA_T, COA_T, COA2_T, CN_T, PORT = sys.argv[1:7]
 PORT = int(PORT)
 A = lambda t: socket.inet_pton(socket.AF_INET6, t)  # noqa: E731
 HOA, COA, COA2, CN = A(HOA_T), A(COA_T), A(COA2_T), A(CN_T)
+AF_PACKET, SOCK_DGRAM, SOCK_RAW, ETH_P_IPV6 = 17, 2, 3, 0x86DD
+ETH_P_IPV6_NET = struct.unpack("<H", struct.pack(">H", ETH_P_IPV6))[0]  # htons on this host
 
-spkt = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86DD))
-spkt.bind((IFACE, 0x86DD))
-smh = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 135)  # keeps the kernel from ICMP-ing MH
-sraw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-sraw.setsockopt(socket.IPPROTO_IPV6, 36, 1)
-T0 = time.monotonic()
+# MicroPython takes and gives raw sockaddr bytes, CPython tuples
+if IS_MICROPYTHON:
+    with open("/sys/class/net/%s/ifindex" % IFACE) as f:
+        IFINDEX = int(f.read())
+    LL = struct.pack("<H", AF_PACKET) + struct.pack(">H", ETH_P_IPV6) + struct.pack("<i", IFINDEX) + bytes(12)
+
+    def sa6(addr16):
+        return struct.pack("<H", 10) + bytes(6) + bytes(addr16) + bytes(4)
+
+    def pkttype(addr):
+        return addr[10]
+else:
+    LL = (IFACE, ETH_P_IPV6)
+
+    def sa6(addr16):
+        return (socket.inet_ntop(socket.AF_INET6, bytes(addr16)), 0)
+
+    def pkttype(addr):
+        return addr[2]
+
+spkt = socket.socket(AF_PACKET, SOCK_DGRAM, ETH_P_IPV6_NET)
+spkt.bind(LL)
+smh = socket.socket(socket.AF_INET6, SOCK_RAW, 135)  # keeps the kernel from ICMP-ing MH
+sraw = socket.socket(socket.AF_INET6, SOCK_RAW, 255)
+sraw.setsockopt(41, 36, 1)  # IPPROTO_IPV6, IPV6_HDRINCL
+poller = select.poll()
+poller.register(spkt, select.POLLIN)
+poller.register(smh, select.POLLIN)
+T0 = ticks_ms()
 sent = []
 icmp_errors = [0]  # ICMPv6 Parameter Problems from the CN (its nft rule should stop them)
 
 
 def now_ms():
-    return int((time.monotonic() - T0) * 1000)
+    return ticks_diff(ticks_ms(), T0)
 
 
 def send(pkt):
     p = decode_ipv6(pkt)
     if p.nh == C.NH_MH:
         sent.append((now_ms(), type(M.decode_mh(bytes(p.payload))).__name__))
-    sraw.sendto(pkt, (socket.inet_ntop(socket.AF_INET6, pkt[24:40]), 0))
+    sraw.sendto(pkt, sa6(pkt[24:40]))
+
+
+def _ready(timeout_ms):
+    """Which of our sockets are readable within timeout_ms (poll gives objects or fds)."""
+    out = []
+    for r in poller.poll(max(0, timeout_ms)):
+        o = r[0]
+        if o is spkt or o == spkt.fileno():
+            out.append(spkt)
+        elif o is smh or o == smh.fileno():
+            out.append(smh)
+    return out
 
 
 def recv(timeout):
     """Packets from the CN to one of our addresses, decoded, within timeout seconds."""
     out = []
-    end = time.monotonic() + timeout
+    end = now_ms() + int(timeout * 1000)
     while True:
-        left = end - time.monotonic()
+        left = end - now_ms()
         if left <= 0:
             return out
-        r, _, _ = select.select([spkt, smh], [], [], left)
+        r = _ready(left)
         if smh in r:
-            smh.recv(65536)
+            smh.recv(2048)
         if spkt not in r:
             continue
-        data, addr = spkt.recvfrom(65536)
-        if addr[2] != 0 or len(data) < 40 or data[8:24] != CN:
+        data, addr = spkt.recvfrom(2048)
+        if pkttype(addr) != 0 or len(data) < 40 or data[8:24] != CN:
             continue
         if data[6] == 58 and len(data) > 41 and data[40] == 4:
             icmp_errors[0] += 1
@@ -75,9 +114,9 @@ def recv(timeout):
 def recv_mh(timeout):
     """The first Mobility Header packet from the CN within timeout, as a list (empty if none);
     skips the rest (e.g. the ICMPv6 errors the CN's kernel sends for HAO packets it drops)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = [q for q in recv(max(0.0, end - time.monotonic())) if q.nh == C.NH_MH]
+    end = now_ms() + int(timeout * 1000)
+    while now_ms() < end:
+        got = [q for q in recv(max(0, end - now_ms()) / 1000) if q.nh == C.NH_MH]
         if got:
             return got
     return []
@@ -85,8 +124,8 @@ def recv_mh(timeout):
 
 def pump(mn, until, limit=5.0):
     """Run the MN core against the network until until() or limit seconds."""
-    end = time.monotonic() + limit
-    while time.monotonic() < end and not until():
+    end = now_ms() + int(limit * 1000)
+    while now_ms() < end and not until():
         n = now_ms()
         mn.handle_timer(n)
         for via, pkt in mn.datagrams_to_send(n):
@@ -101,8 +140,8 @@ def echo(src, hao, tag):
     """Send one UDP echo request (with a HAO when hao) and return the answer's packet, or None."""
     udp = build_udp(40000, PORT, tag, src=HOA, dst=CN)
     send(build_ipv6(src, CN, C.NH_UDP, udp, hao=hao))
-    end = time.monotonic() + 2
-    while time.monotonic() < end:
+    end = now_ms() + 2000
+    while now_ms() < end:
         for p in recv(0.1):
             if p.nh == C.NH_UDP and bytes(decode_udp(bytes(p.payload)).payload) == tag:
                 return p
@@ -113,8 +152,8 @@ def echo_probe(mn, seconds):
     """Play the MN's probe application for a while: echo the CN's R6PD datagrams to HoA:9000,
     directly with a HAO when route() says so, else plainly from the HoA. Returns the count."""
     n = 0
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    end = now_ms() + int(seconds * 1000)
+    while now_ms() < end:
         for p in recv(0.05):
             if p.nh != C.NH_UDP or (p.dst != HOA and p.rh2 != HOA):
                 continue
@@ -128,7 +167,7 @@ def echo_probe(mn, seconds):
     return n
 
 
-res = {}
+res = {"runtime": sys.implementation.name}
 mn = rr.RouteOptimizer(HOA, RoPolicy("always"))
 res["probe_plain"] = echo_probe(mn, 0.6)
 mn.set_location(now_ms(), coa=COA)
@@ -144,7 +183,7 @@ p = echo(HOA, None, b"plain-1")  # from the HoA, no HAO: the CN still answers vi
 res["echo_plain_via_rh2"] = p is not None and p.dst == COA and p.rh2 == HOA
 
 # roam: only the care-of half again
-del sent[:]
+sent.clear()
 t = now_ms()
 mn.set_location(t, coa=COA2)
 res["bound2"] = pump(mn, lambda: mn.route(CN, now_ms()) == COA2)
@@ -170,7 +209,7 @@ be = recv_mh(1.0)
 res["be_status"] = M.decode_mh(bytes(be[0].payload)).status if be else None
 
 # back home: deregistration from the HoA
-del sent[:]
+sent.clear()
 mn.set_location(now_ms(), coa=HOA, home=True)
 res["dereg"] = pump(mn, lambda: mn.entries[CN].state == rr.IDLE)
 res["kinds3"] = [k for _, k in sent]

@@ -1,5 +1,6 @@
 """`roam6 cn` as a real process in a namespace, answering HoTI/CoTI/BU that the MN's rr core builds
-in a second namespace (tests/cn/mn_side.py), over a veth pair. Needs root (namespaces)."""
+in a second namespace (tests/cn/mn_side.py, on the real MicroPython unix port and on CPython),
+over a veth pair. Needs root (namespaces)."""
 import json
 import os
 import secrets
@@ -38,7 +39,14 @@ def pair(tmp_path):
         ns.teardown()
 
 
-def test_cn_process_answers_the_mn_core(pair):
+def micropython():
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    assert os.path.exists(exe), "the MicroPython unix port is missing: `make setup`"
+    return exe
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_cn_process_answers_the_mn_core(pair, runtime):
     ns, tmp = pair
     cfg = tmp / "cn.json"
     cfg.write_text(json.dumps({"address": CN, "interface": "eth0", "echo_port": 7000,
@@ -51,12 +59,14 @@ def test_cn_process_answers_the_mn_core(pair):
     while time.monotonic() < deadline and "ready" not in (tmp / "cn.log").read_text():
         assert cn.poll() is None, (tmp / "cn.log").read_text()
         time.sleep(0.05)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host_tools")]))
-    r = subprocess.run(ns.argv("mn", [PY, os.path.join(ROOT, "tests", "cn", "mn_side.py"), "eth0",
-                                      HOA, COA, COA2, CN, 7000]),
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "firmware"), MICROPYPATH=os.path.join(ROOT, "firmware"))
+    exe = [micropython(), "-X", "heapsize=256K"] if runtime == "micropython" else [PY]
+    r = subprocess.run(ns.argv("mn", exe + [os.path.join(ROOT, "tests", "cn", "mn_side.py"), "eth0",
+                                            HOA, COA, COA2, CN, 7000]),
                        capture_output=True, text=True, timeout=60, env=env)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["runtime"] == runtime
     cnlog = (tmp / "cn.log").read_text()
     assert res["bound"], (res, cnlog)
     assert sorted(res["kinds1"]) == ["BindingUpdate", "CareofTestInit", "HomeTestInit"]
