@@ -109,3 +109,17 @@ def test_malformed_udp_ipv4():
     assert raises(DecodeError, ipv4.decode_ipv4, b"\x65" + b"\0" * 19).offset == 0
     assert raises(DecodeError, ipv4.decode_ipv4, b"\x4f" + b"\0" * 19).offset == 0
     assert raises(DecodeError, ipv4.decode_ipv4, b"\x45\0\0\x30" + b"\0" * 16).offset == 2
+
+
+def test_inet_sum_lengths_and_offsets():
+    import struct
+    data = bytes((i * 37 + 11) & 0xFF for i in range(301))
+    for n in (0, 1, 2, 3, 63, 64, 65, 127, 128, 129, 300, 301):
+        part = data[:n]
+        want = 0
+        for i in range(0, n - 1, 2):
+            want += struct.unpack_from(">H", part, i)[0]
+        if n & 1:
+            want += part[-1] << 8
+        assert checksum.inet_sum(part) == want, n
+        assert checksum.inet_sum(memoryview(part), 5) == want + 5
