@@ -61,6 +61,10 @@ def _dirname(path):
     return path[:i] if i > 0 else ("/" if i == 0 else ".")
 
 
+def _join(d, name):
+    return d + name if d.endswith("/") else d + "/" + name
+
+
 def _exists(path):
     import os
     try:
@@ -70,15 +74,15 @@ def _exists(path):
         return False
 
 
-def native_dirs(arch):
-    """Folders searched for roam6_native.mpy, in order."""
+def native_dirs(arch, here=None):
+    """Folders searched for roam6_native.mpy, in order (`here`: this module's path, for tests)."""
     dirs = []
     env = _getenv("ROAM6_NATMOD_DIR")
     if env:
-        dirs.append(env + "/" + arch)
+        dirs.append(_join(env, arch))
         dirs.append(env)
-    fw = _dirname(_dirname(__file__))  # .../firmware (checkout) or /lib (board)
-    dirs.append(_dirname(fw) + "/build/natmod/" + arch)
+    fw = _dirname(_dirname(here or __file__))  # .../firmware (checkout), / or /lib (board)
+    dirs.append(_join(_dirname(fw), "build/natmod/" + arch))
     dirs.append(fw)
     return dirs
 
@@ -89,7 +93,7 @@ def _load_native():
         status["native_error"] = "no native code on this interpreter"
         return None
     for d in native_dirs(arch):
-        path = d + "/" + NATIVE_MODULE + ".mpy"
+        path = _join(d, NATIVE_MODULE + ".mpy")
         if not _exists(path):
             continue
         sys.path.insert(0, d)

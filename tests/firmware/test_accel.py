@@ -125,6 +125,19 @@ def test_checksum6_on_the_fast_tier():
     assert checksum.checksum6(src, dst, 135, memoryview(mh)) == 0
 
 
+def test_native_dirs_on_a_board_and_in_a_checkout():
+    # a board: the bundle's files at the filesystem root or under /lib, imported by absolute or
+    # relative path; the module sits next to the roam6 package
+    assert accel.native_dirs("armv6m", "/roam6/accel.mpy")[-1] == "/"
+    assert accel.native_dirs("armv6m", "/lib/roam6/accel.mpy")[-1] == "/lib"
+    assert accel.native_dirs("xtensawin", "roam6/accel.mpy")[-1] == "."
+    # a checkout: build/natmod/<arch> beside firmware/
+    # (the last two: $ROAM6_NATMOD_DIR, when set, adds folders in front)
+    assert accel.native_dirs("x64", "/src/r6/firmware/roam6/accel.py")[-2:] == ["/src/r6/build/natmod/x64",
+                                                                              "/src/r6/firmware"]
+    assert accel._join("/", "roam6_native.mpy") == "/roam6_native.mpy"
+
+
 def test_pick_falls_back_to_python_for_an_unknown_name():
     def f(x):
         return x + 1
