@@ -237,7 +237,8 @@ class Bench:
         t = time.monotonic()
         # family-neutral lines (route flush = IPv4; ::/0 = the IPv6 default); errors are fine here
         self.ns.shell("board").do(["addr flush dev wlan0 scope global", "route flush dev wlan0",
-                                   "route del ::/0 dev wlan0", "route del ::/0 dev wlan0"])
+                                   "route del ::/0 dev wlan0", "route del ::/0 dev wlan0",
+                                   "neigh flush dev wlan0"])
         self.network = None
         return t
 
@@ -257,6 +258,17 @@ class Bench:
         out = self.ns.shell("air").do(["link set dev board master %s up" % AIR_BRIDGE[net]])
         if out:
             raise RuntimeError("attaching the board to %s: %s" % (net, " ".join(out)))
+        # associated = the board's kernel has seen the carrier (its link watcher switches the
+        # queue on then; what is sent before is dropped, and a lost neighbour solicitation
+        # costs a 1 s retransmission)
+        deadline = time.monotonic() + 2.0
+        while "state UP" not in " ".join(self.ns.shell("board").do(["link show dev wlan0"])):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the board's wlan0 has no carrier 2 s after attaching to %s" % net)
+            time.sleep(0.0002)
+        # a neighbour entry made while detached (its solicitation went nowhere) would hold the
+        # first packets for a 1 s retransmission: a new association starts with none
+        self.ns.shell("board").do(["neigh flush dev wlan0"])
         stamps["link_up"] = time.monotonic()
         if addressing == "static":
             cmds = []
