@@ -199,14 +199,16 @@ def test_ha_process_udp4_udp6_data_and_clean_stop(bench):
         scn.recvfrom(2048)
     scn.settimeout(2)
 
-    # -- udp6 registration of the second MN; its data comes over IPv6/UDP --
-    data, src, ts = send_bu(s6, HA6, seq=1, key=KEY2, spi=SPI2, nai=NAI2, hoa=HOA2, transport="udp6", coa=a6(MN6))
+    # -- udp6 registration of the second MN, sent to the HA's home address (not the uplink's):
+    # BA and data come back from that same address (what a stateful firewall lets through) --
+    HA6_HOME = ("2001:db8:aa::1", 4191)
+    data, src, ts = send_bu(s6, HA6_HOME, seq=1, key=KEY2, spi=SPI2, nai=NAI2, hoa=HOA2, transport="udp6", coa=a6(MN6))
     _pkt, ba = parse_ba(data, key=KEY2, mac_coa=a6(MN6), hoa=HOA2)
-    assert ba.status == 0 and src[:2] == HA6
+    assert ba.status == 0 and src[:2] == HA6_HOME
     hap.wait_for("binding_added", hoa="2001:db8:aa::200")
     scn.sendto(b"down-v6", ("2001:db8:aa::200", 5000))
     data, src = s6.recvfrom(2048)
-    assert src[:2] == HA6 and bytes(decode_udp(decode_ipv6(data).payload).payload) == b"down-v6"
+    assert src[:2] == HA6_HOME and bytes(decode_udp(decode_ipv6(data).payload).payload) == b"down-v6"
 
     # -- hostile datagrams on both sockets never take the HA down --
     rnd = random.Random(7)

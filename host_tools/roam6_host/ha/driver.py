@@ -40,6 +40,7 @@ ETH_P_IPV6 = 0x86DD
 PACKET_HOST = 0
 SO_ATTACH_FILTER = 26
 IPV6_HDRINCL = 36
+_ANC6 = socket.CMSG_SPACE(20)      # one in6_pktinfo
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
 # BPF over the IPv6 header (SOCK_DGRAM packet sockets start at the network header): accept when
 # byte 6 (next header) is 60 (Destination Options: a BU with a Home Address option) or 135 (a BU
@@ -129,6 +130,7 @@ class HomeAgent:
         self.spkt = None         # ip6: BUs with their Home Address option
         self.s135 = None         # ip6: keeps the kernel quiet about native MH
         self._nft = False
+        self._local6 = {}        # udp6: peer -> in6_pktinfo of the address it sends to
         self._recent = {}        # ip6: packet bytes -> when seen (the bridge shows frames twice)
         self._sysctl_restore = []
         self._stop = False
@@ -204,6 +206,8 @@ class HomeAgent:
             s.close()
             raise UserError("cannot bind UDP %s port %d (fields %r/'port'): %s" % (host, self.cfg.port, field, exc.strerror),
                             hint="is the address configured in this namespace, and no other HA running?") from None
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         s.setblocking(False)
         return s
 
@@ -289,11 +293,23 @@ class HomeAgent:
         except NetlinkError as exc:
             self.log("error", op=op, hoa=socket.inet_ntop(socket.AF_INET6, hoa), errno=exc.errno, reason=exc.strerror)
 
+    def _send6(self, datagram, peer):
+        """udp6: answer from the address the MN sent to (a stateful IPv6 firewall - the reason
+        for udp6 - passes only replies from that exact address; the kernel would pick the
+        outgoing interface's address)."""
+        local = self._local6.get(peer)
+        if local is None:
+            self.socks["udp6"].sendto(datagram, peer)
+        else:
+            self.socks["udp6"].sendmsg([datagram], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, local)], 0, peer)
+
     def _send(self, outs):
         for transport, peer, datagram in outs:
             try:
                 if transport == "ip6":
                     self.sraw.sendto(datagram, peer)
+                elif transport == "udp6":
+                    self._send6(datagram, peer)
                 else:
                     self.socks[transport].sendto(datagram, peer)
             except OSError as exc:
@@ -305,18 +321,30 @@ class HomeAgent:
         bindings = self.cache.bindings
         tun_write = self.tun.write
         ha = self.ha
+        v6 = transport == "udp6"
+        local6 = self._local6
         for _ in range(256):
             try:
-                data, addr = sock.recvfrom(65536)
+                if v6:
+                    data, anc, _flags, addr = sock.recvmsg(65536, _ANC6)
+                else:
+                    data, addr = sock.recvfrom(65536)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 continue   # e.g. ICMP port unreachable reported on the socket
+            peer = addr[:2]
+            if v6:
+                for level, kind, value in anc:
+                    if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 20:
+                        if local6.get(peer) != value:
+                            if len(local6) > 65536:
+                                local6.clear()
+                            local6[peer] = value[:16] + b"\0\0\0\0"   # in6_pktinfo, any interface
             if len(data) < 40 or data[0] >> 4 != 6:
-                self.log.once((addr[0], "not-ipv6"), "dropped", source="%s:%d" % addr[:2],
+                self.log.once((addr[0], "not-ipv6"), "dropped", source="%s:%d" % peer,
                               reason="UDP payload is not an IPv6 packet (roam6 carries IPv6 only)")
                 continue
-            peer = addr[:2]
             if data[6] == C.NH_MH and data[24:40] == ha:
                 self._signal(data, (transport, peer[0], peer[1]))
                 continue
@@ -348,10 +376,13 @@ class HomeAgent:
             if b is None:
                 continue
             try:
-                if b.transport == "ip6":
-                    s41.sendto(pkt, b.peer)
+                t = b.transport
+                if t == "udp4":
+                    socks["udp4"].sendto(pkt, b.peer)
+                elif t == "udp6":
+                    self._send6(pkt, b.peer)
                 else:
-                    socks[b.transport].sendto(pkt, b.peer)
+                    s41.sendto(pkt, b.peer)
             except OSError:
                 pass
 
