@@ -67,7 +67,7 @@ def build_natmod_into(arch, out_dir, log=print):
         return [], "host_tools/roam6_host/natmod_build.py is not in this checkout"
     with tempfile.TemporaryDirectory(prefix="roam6-natmod-") as tmp:
         try:
-            natmod_build.build_natmod(arch, tmp)
+            natmod_build.build_natmod(arch, tmp, log=log)
         except UserError as exc:
             return [], exc.message + (" (%s)" % exc.hint if exc.hint else "")
         except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
@@ -142,6 +142,8 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
     write_package_json(out_dir, index)
     if manifest:
         write_manifest(out_dir, board, package_dir)
+    biggest = sorted(((v["size"], k) for k, v in files.items() if k.endswith(".mpy")), reverse=True)[:5]
+    log("largest: " + ", ".join("%s %d" % (k, n) for n, k in biggest))
     verdict = "within" if mpy_bytes <= FIRMWARE_GOAL_BYTES else "OVER"
     log("bundle %s: %d files, .mpy total %d bytes (%.1f KB), %s the %d KB goal"
         % (out_dir, len(files), mpy_bytes, mpy_bytes / 1024, verdict, FIRMWARE_GOAL_BYTES // 1024))

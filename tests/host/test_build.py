@@ -153,3 +153,14 @@ def test_cli_errors_are_clear(capsys):
     assert "unknown board 'esp8266'" in err and "esp32" in err and "Traceback" not in err
     assert cli_main(["build"]) == 2
     assert "needs --board" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("board,arch", [("unix", "x64"), ("rp2040", "armv6m")])
+def test_native_module_joins_the_bundle_where_a_compiler_exists(tmp_path, board, arch):
+    """gcc and arm-none-eabi-gcc are in deps/apt.txt, so these two arches always build here."""
+    out = tmp_path / board
+    index = build.build_bundle(board, out_dir=str(out), natmod=True, log=lambda *a: None)
+    assert index["natmod"] == {"files": ["roam6_native.mpy"], "skipped": None}
+    head = mpy.read_header(str(out / "roam6_native.mpy"))
+    assert head["arch"] == arch and head["version"] == 6
+    assert "roam6_native.mpy" in [t for t, _u in json.loads((out / "package.json").read_text())["urls"]]

@@ -43,7 +43,9 @@ def board(tmp_path):
 @pytest.fixture(scope="module")
 def unix_bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle") / "unix"
-    build.build_bundle("unix", out_dir=str(out), natmod=False, log=quiet)
+    index = build.build_bundle("unix", out_dir=str(out), natmod=True, log=quiet)
+    # gcc is in deps/apt.txt: the x64 native module must be part of the unix bundle
+    assert index["natmod"]["files"] == ["roam6_native.mpy"], index["natmod"]
     return str(out)
 
 
@@ -69,6 +71,11 @@ def test_files_land_and_a_second_deploy_copies_nothing(board, unix_bundle, tmp_p
     assert second["copied"] == [] and sorted(second["unchanged"]) == sorted(want)
     assert second["mpremote_calls"] == 1                    # one hash query, no copy
     assert board.starts == 1
+    # the deployed firmware imports on the board and picks the native module that came with it
+    out = subprocess.run([sys.executable, "-m", "mpremote", "connect", board.port, "resume", "exec",
+                          "import roam6.accel as a; print('NATIVE', a.status['native'], a.status['native_error'])"],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "NATIVE " in out and "roam6_native.mpy" in out.split("NATIVE ", 1)[1].split()[0], out
 
 
 def test_only_the_changed_file_is_copied_then_the_board_restarts(board, unix_bundle, tmp_path, capsys):
