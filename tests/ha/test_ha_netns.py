@@ -371,4 +371,12 @@ def test_ha_expires_binding_and_removes_route(bench):
     assert time.monotonic() - t0 > 3.0                # not before its 4 s lifetime is over
     assert route_dev(n, ha, "2001:db8:aa::100").strip() == ""
     assert "2001:db8:aa::100" not in proxies(n, ha)
+    # SIGINT stops it as cleanly as SIGTERM, with a binding in place
+    send_bu(s4, ("198.18.1.2", 4191), seq=2)
+    hap.wait_for("binding_added", hoa="2001:db8:aa::100")
+    hap.proc.send_signal(signal.SIGINT)
+    assert hap.proc.wait(10) == 0
+    hap.wait_for("binding_removed", hoa="2001:db8:aa::100", reason="shutdown")
+    assert route_dev(n, ha, "2001:db8:aa::100").strip() == "" and "2001:db8:aa::100" not in proxies(n, ha)
+    assert sh("ip", "-n", ha, "link", "show", "r6tun", check=False).returncode != 0
     s4.close()
