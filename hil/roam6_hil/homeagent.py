@@ -19,7 +19,7 @@ def board_config(probe=None, **over):
     if probe:
         cfg["probe"] = probe
     cfg.update(over)
-    return cfg
+    return {k: v for k, v in cfg.items() if v is not None}      # None = leave the field out
 
 
 class HomeAgentProcess:

@@ -1,0 +1,47 @@
+"""`roam6 bench roam`: the roam scenario as a benchmark; prints (JSON) the figures of the goals:
+p50/p90/max interruption both ways, "address usable -> first probe", BU->BA, where the time goes,
+losses outside interruptions, duplicates, and the MN's heap at the first and last report."""
+import argparse
+import json
+import os
+import tempfile
+
+from .scenarios import roam
+
+
+def register(sub):
+    p = sub.add_parser("roam", help="roam the virtual board N times and report the handover figures")
+    p.add_argument("--roams", type=int, default=20)
+    p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"])
+    p.add_argument("--addressing", default="static", choices=["static", "auto"])
+    p.add_argument("--traffic", default="echo", choices=["echo", "sensor"])
+    p.add_argument("--loss", type=float, default=0.0)
+    p.add_argument("--report", default=None, metavar="DIR", help="keep the full report here (default: a temp folder)")
+    p.add_argument("--prefix", default="r6b-")
+    p.set_defaults(func=run)
+
+
+KEYS = ("interruption_down_ms", "interruption_up_ms", "addr_to_first_probe_ms", "bu_ba_ms", "link_ms", "addr_ms",
+        "mn_ms", "ba_to_first_probe_ms")
+
+
+def run(args):
+    folder = args.report or tempfile.mkdtemp(prefix="roam6-bench-roam-")
+    p = argparse.ArgumentParser()
+    roam.add_arguments(p)
+    ra = p.parse_args(["--roams", str(args.roams), "--profile", args.profile, "--addressing", args.addressing,
+                       "--traffic", args.traffic, "--loss", str(args.loss), "--report", folder,
+                       "--prefix", args.prefix, "--no-pcap"])
+    rc = roam.run(ra, quiet=True)
+    with open(os.path.join(folder, "report.json")) as f:
+        rep = json.load(f)
+    s = rep["summary"]
+    out = {"benchmark": "roam", "ok": rc == 0, "roams": s["roams"], "profile": args.profile,
+           "addressing": args.addressing, "traffic": args.traffic, "loss_percent": args.loss,
+           "transports": s.get("transports"), "lost_outside_interruptions": s["lost_outside_interruptions"],
+           "duplicated": s["duplicated_total"], "recovered_all": s["recovered_all"],
+           "heap_first": s.get("heap_first"), "heap_last": s.get("heap_last"), "heap_max": s.get("heap_max"),
+           "report": os.path.join(folder, "report.json")}
+    for k in KEYS:
+        out[k] = s[k]
+    return out

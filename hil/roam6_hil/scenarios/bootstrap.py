@@ -1,0 +1,70 @@
+"""`roam6 hil run bootstrap`: the board boots on apA, apB and apC in turn knowing only its NAI, key,
+home address and domain; it must find its HA (DHCPv6 RFC 6610 on apA, DNS RFC 5026 on apB, either
+on apC) and register. Writes DIR/report.json; exit 0 only if it registered on every network its
+profile can use."""
+import json
+import os
+import time
+
+from roam6_host.errors import UserError
+
+from ..boards import get_driver, profile
+from ..daemons import start_daemons
+from ..homeagent import HomeAgentProcess, board_config
+from ..roaming import Roamer, families_for, networks_for
+from ..topology import DOMAIN, Bench
+
+
+def add_arguments(p):
+    p.add_argument("--board", default="unix", choices=["unix"], help="board driver (default unix)")
+    p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"])
+    p.add_argument("--report", default="reports/bootstrap", metavar="DIR")
+    p.add_argument("--prefix", default="r6-")
+    p.add_argument("--timeout", type=float, default=15.0, help="seconds to register on each network (default 15)")
+    p.add_argument("--order", default="dhcpv6,dns",
+                   help="bootstrap methods in order (config 'bootstrap'), default dhcpv6,dns")
+
+
+def run(args, quiet=False):
+    prof = profile(args.profile)
+    order = [m.strip() for m in args.order.split(",") if m.strip()]
+    bad = [m for m in order if m not in ("dhcpv6", "dns", "static")]
+    if bad or not order:
+        raise UserError("--order: unknown method(s) %s" % ", ".join(bad or ["(none)"]), hint="use dhcpv6, dns, static")
+    folder = os.path.abspath(args.report)
+    os.makedirs(folder, exist_ok=True)
+    rows = []
+    with Bench(prefix=args.prefix, workdir=os.path.join(folder, "bench")) as bench:
+        start_daemons(bench)
+        ha = HomeAgentProcess(bench).start()
+        bench.services.append(ha)
+        roamer = Roamer(bench, addressing="auto", families=families_for(prof["transports"])).start()
+        bench.services.append(roamer)
+        for net in networks_for(prof["transports"]):
+            st = roamer.roam(net)
+            cfg = board_config(ha="bootstrap", ha_ipv4=None, home_prefix="bootstrap", domain=DOMAIN,
+                               bootstrap=order, state_file=bench.path("roam6.state"))
+            board = get_driver(args.board)(bench, prof["name"], folder=bench.path("board-" + net))
+            t0 = time.monotonic()
+            board.start(cfg)
+            ev = board.wait_event(lambda e: e["ev"] in ("registered",) or (e["ev"] == "error" and e.get("fatal")),
+                                  args.timeout)
+            boot = next((e for e in board.events if e["ev"] == "bootstrap"), None)
+            row = {"net": net, "address": st["addr"], "registered": bool(ev and ev["ev"] == "registered"),
+                   "seconds": round(ev["t_rx"] - t0, 3) if ev else None,
+                   "method": boot.get("method") if boot else None,
+                   "ha": boot.get("ha") if boot else None,
+                   "transport": ev.get("transport") if ev else None,
+                   "error": ev.get("reason") if ev and ev["ev"] == "error" else (None if ev else "no registration in %.0f s" % args.timeout)}
+            rows.append(row)
+            if not quiet:
+                print("%-4s address %-28s %s" % (net, st["addr"], "registered via %s after %.2f s (bootstrap: %s)" % (
+                    row["transport"], row["seconds"], row["method"]) if row["registered"] else "NOT registered: %s\n%s" % (
+                    row["error"], board.log_tail(8))))
+            board.stop()
+    ok = bool(rows) and all(r["registered"] for r in rows)
+    with open(os.path.join(folder, "report.json"), "w") as f:
+        json.dump({"scenario": "bootstrap", "profile": prof["name"], "order": order, "rows": rows, "ok": ok}, f, indent=1)
+    if not quiet:
+        print("report: %s\nresult: %s" % (os.path.join(folder, "report.json"), "OK" if ok else "FAILED"))
+    return 0 if ok else 1
