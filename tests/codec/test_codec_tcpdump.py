@@ -36,7 +36,9 @@ def tcpdump_text(d):
         s = "%s nonce id=0x%x %s Init Cookie=%s %s Keygen Token=%s" % (
             "HoT" if t[0] == "H" else "CoT", d["nonce_index"], w, _cookie(d["cookie"]), w, _cookie(d["token"]))
     elif t == "BindingUpdate":
-        s = "BU seq#=%d%s lifetime=%d" % (d["seq"], "".join(" " + f for f in flags if f in "AHLK"), d["lifetime"] * 4)
+        # tcpdump prints " A" then "H", "L", "K" run together (" AHK")
+        f = (" A" if "A" in flags else "") + "".join(x for x in "HLK" if x in flags)
+        s = "BU seq#=%d%s lifetime=%d" % (d["seq"], f, d["lifetime"] * 4)
     elif t == "BindingAck":
         s = "BA status=%d%s seq#=%d lifetime=%d" % (d["status"], " K" if "K" in flags else "", d["seq"], d["lifetime"] * 4)
     elif t == "BindingError":
