@@ -18,6 +18,10 @@ def register(sub):
     p.add_argument("--mns", type=int, default=10000, help="distinct mobile nodes (default 10000)")
     p.add_argument("--rounds", type=int, default=3, help="BUs per MN (default 3)")
     p.add_argument("--profile", action="store_true", help="also print the top of a cProfile run")
+    p.add_argument("--live", action="store_true",
+                   help="also time the real `roam6 ha` process in namespaces: BU->BA and a round trip "
+                        "through its data plane (needs root)")
+    p.add_argument("--live-n", type=int, default=2000, help="BUs and round trips timed by --live (default 2000)")
     p.set_defaults(func=run)
 
 
@@ -90,6 +94,9 @@ def run(args):
         "transport": "udp4 with NAT, RFC 4285 MN-HA auth + timestamps, BA signed",
     }
     result["meets_goal"] = result["bus_per_s"] >= 20000 and statuses == {0: n}
+    if args.live:
+        from .ha.livebench import run_live
+        result.update(run_live(args.live_n))
     if args.profile:
         import cProfile
         import io

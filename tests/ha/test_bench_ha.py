@@ -1,0 +1,31 @@
+"""`roam6 bench ha` runs end to end and reports what it measured (the figures themselves are for
+README, not asserted here)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run_bench(*args):
+    p = subprocess.run([sys.executable, "-m", "roam6_host", "bench", "ha", *args],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_sans_io_bench_counts_every_ba():
+    d = run_bench("--mns", "300", "--rounds", "2")
+    assert d["bus"] == 600 and d["bas"] == 600 and d["ba_status"] == {"0": 600} and d["bindings"] == 300
+    assert d["bus_per_s"] > 0 and d["us_per_bu"] > 0 and "meets_goal" in d
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root (make test runs as root)")
+def test_live_bench_runs_the_real_ha_and_cleans_up():
+    d = run_bench("--mns", "50", "--rounds", "1", "--live", "--live-n", "50")
+    assert d["live_n"] == 50
+    for k in ("live_bu_ba_us_median", "live_bu_ba_us_p99", "live_rtt_via_ha_us_median", "live_rtt_via_ha_us_p99"):
+        assert d[k] > 0
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "r6b" not in left
