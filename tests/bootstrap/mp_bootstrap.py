@@ -27,6 +27,6 @@ r = b.result
 if r:
     out["result"] = {"method": r["method"], "ha": [hexlify(a).decode() for a in r["ha"]],
                      "ha_ipv4": [hexlify(a).decode() for a in r["ha_ipv4"]], "ha_fqdn": r["ha_fqdn"],
-                     "refresh_s": r["refresh_s"],
+                     "refresh_s": r["refresh_s"], "container": r.get("container"),
                      "home_prefix": [hexlify(r["home_prefix"][0]).decode(), r["home_prefix"][1]] if r["home_prefix"] else None}
 print(json.dumps(out))

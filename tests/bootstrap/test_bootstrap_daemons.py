@@ -101,8 +101,13 @@ def test_dhcpv6_from_kea_gives_ha_prefix_and_name(lan):
     n, ap, board = lan
     r = bootstrap(n, board, dict(CFG, bootstrap=["dhcpv6"]))
     assert r["have_ip6"] and r["result"] == {"method": "dhcpv6", "ha": [HA6], "ha_ipv4": [], "ha_fqdn": "ha.example.test",
-                                               "refresh_s": 600, "home_prefix": PREFIX}, r
+                                               "refresh_s": 600, "home_prefix": PREFIX, "container": 69}, r
     assert r["ms"] < 1000, r  # one exchange, no retransmission
+    # without an NAI there is no realm to identify: the Unrestricted information is used
+    cfg = dict(CFG, bootstrap=["dhcpv6"])
+    del cfg["nai"]
+    r = bootstrap(n, board, cfg)
+    assert r["result"]["container"] == 70 and r["result"]["ha"] == [HA6], r
 
 
 def test_dns_srv_from_dnsmasq_gives_both_addresses(lan):
@@ -110,7 +115,7 @@ def test_dns_srv_from_dnsmasq_gives_both_addresses(lan):
     r = bootstrap(n, board, dict(CFG, bootstrap=["dns"]))
     assert r["dns_servers"] == ["c0000201"]
     assert r["result"] == {"method": "dns", "ha": [HA6], "ha_ipv4": [HA4], "ha_fqdn": "ha.example.test",
-                           "refresh_s": None, "home_prefix": None}, r
+                           "refresh_s": None, "home_prefix": None, "container": None}, r
 
 
 def test_sequence_falls_back_when_the_dhcpv6_server_is_gone(lan):

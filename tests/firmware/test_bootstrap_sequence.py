@@ -44,6 +44,16 @@ def test_dhcpv6_first_gives_ha_and_prefix():
     assert r["method"] == "dhcpv6" and r["ha"] == [HA] and r["home_prefix"] == (PFX, 64)
 
 
+def test_dhcpv6_asks_for_identified_information_of_the_nai_realm():
+    b = Bootstrap(dict(CFG, nai="board1@Example.Test"), MAC, True, [SERVER], 0, Rand(), dhcp_delay_ms=0)
+    msg = b.datagrams_to_send(0)[0][0]
+    assert msg[28:30] == b"\x00\x45" and msg.endswith(opt(49, dns.encode_name("Example.Test")))
+    ha2 = HA[:15] + b"\x02"
+    idinf = opt(69, opt(49, dns.encode_name("example.test")) + opt(72, ha2))
+    b.receive_datagram(reply(xid(msg), idinf, udinf(HAA)), SERVER, 547, 1)
+    assert b.result["ha"] == [ha2] and b.result["container"] == 69
+
+
 def test_no_dhcpv6_server_falls_back_to_dns_after_budget():
     b = Bootstrap(CFG, MAC, True, [SERVER], 0, Rand(b"\0\0\0" + b"\x80\x00" * 3), dhcp_delay_ms=0)
     sent = run(b, lambda d, dst, p: (srv_answer(qid(d)), 53) if p == 53 else None)

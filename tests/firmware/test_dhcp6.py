@@ -63,7 +63,7 @@ def test_reply_with_udinf_gives_ha_prefix_fqdn():
     assert info["ha"] == [HA] and info["ha_ipv4"] == []
     assert info["home_prefix"] == (PFX, 64)
     assert info["ha_fqdn"] == "ha.example.test"
-    assert info["refresh_s"] == 7200
+    assert info["refresh_s"] == 7200 and info["container"] == 70
 
 
 def test_ipv4_ha_embedded_in_nat64_prefix_and_refresh_floor():
@@ -86,7 +86,8 @@ def test_first_usable_container_wins_and_idinf_needs_our_realm():
     info = dhcp6.parse_reply(reply(5, idinf, udinf(HAA)), 5, DUID, "example.test")
     assert info["ha"] == [HA]
     idinf = opt(69, opt(49, encode_name("Example.Test")) + opt(72, ha2))
-    assert dhcp6.parse_reply(reply(5, idinf, udinf(HAA)), 5, DUID, "example.test")["ha"] == [ha2]
+    info = dhcp6.parse_reply(reply(5, idinf, udinf(HAA)), 5, DUID, "example.test")
+    assert info["ha"] == [ha2] and info["container"] == 69
     assert dhcp6.parse_reply(reply(5, udinf(HNP), udinf(opt(72, ha2))), 5)["ha"] == [ha2]
 
 
@@ -169,6 +170,13 @@ def test_client_jitter_stays_within_ten_percent():
     hi = dhcp6.Dhcp6Client(MAC, 0, Rand(b"\0\0\0" + b"\xff\xff" * 4), delay_ms=0)
     hi.datagrams_to_send(0)
     assert lo.get_timer() == 900 and 1099 <= hi.get_timer() <= 1100
+
+
+def test_client_with_realm_asks_for_identified_information():
+    c = dhcp6.Dhcp6Client(MAC, 0, Rand(b"\x00\x00\x05"), delay_ms=0, hnidf="example.test")
+    msg = c.datagrams_to_send(0)[0][0]
+    assert msg[24:28] == unhex("00060010") and msg[28:30] == unhex("0045")  # ORO starts with IDINF
+    assert msg.endswith(opt(49, encode_name("example.test")))
 
 
 def test_client_ignores_hostile_then_takes_good_reply():

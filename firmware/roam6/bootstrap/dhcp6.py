@@ -112,7 +112,7 @@ def parse_reply(buf, xid, duid=None, hnidf=None):
     home network information. Raises DecodeError for malformed, foreign or refused replies.
 
     info: {"ha": [16-byte], "ha_ipv4": [4-byte], "home_prefix": (16 bytes, len) or None,
-           "ha_fqdn": str or None, "refresh_s": int, "max_rt_ms": int or None}
+           "ha_fqdn": str or None, "refresh_s": int, "max_rt_ms": int or None, "container": 69|70|50}
     """
     if len(buf) < 4:
         raise DecodeError(0, "shorter than a DHCPv6 header")
@@ -160,6 +160,7 @@ def parse_reply(buf, xid, duid=None, hnidf=None):
             continue  # RFC 6610: IDINF must name the realm we asked for
         if found is None and (info["ha"] or info["ha_ipv4"] or info["ha_fqdn"]):
             found = info
+            info["container"] = code  # 69 identified, 70 unrestricted, 50 visited
     if found is not None:
         found["refresh_s"] = refresh
         found["max_rt_ms"] = max_rt

@@ -1,6 +1,7 @@
 """Runs the bootstrap methods in the configured order until one finds a home agent (sans-IO).
 
-cfg["bootstrap"] lists "dhcpv6" (RFC 6610, IPv6 links only), "dns" (RFC 5026 SRV, any link
+cfg["bootstrap"] lists "dhcpv6" (RFC 6610, IPv6 links only; with cfg["nai"] the Identified
+Home Network Information of the NAI's realm is asked for beside the Unrestricted one), "dns" (RFC 5026 SRV, any link
 with a DNS server: the way from IPv4-only networks) and "static" (cfg's own values). Each
 method gets BUDGET_MS; then the next one runs. What a method does not give (home prefix, an
 IPv4 HA address) is filled from cfg when cfg has it. CONTRACTS.md §10.3 shows the driver loop.
@@ -73,7 +74,9 @@ class Bootstrap:
                 if not self.have_ip6:
                     self._note(m, "no IPv6 on this link")
                     continue
-                self._c = Dhcp6Client(self.mac, now, self.rand, self.dhcp_delay_ms)
+                # ask for the Identified Home Network Information of our NAI's realm too (RFC 6610)
+                nai = self.cfg.get("nai") or ""
+                self._c = Dhcp6Client(self.mac, now, self.rand, self.dhcp_delay_ms, nai.split("@")[1] if "@" in nai else None)
             elif m == "dns":
                 domain = self.cfg.get("domain")
                 if not domain or not self.dns_servers:
