@@ -134,7 +134,6 @@ class HomeAgent:
         self._recent = {}        # ip6: packet bytes -> when seen (the bridge shows frames twice)
         self._sysctl_restore = []
         self._stop = False
-        self._handlers = {}
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -161,7 +160,6 @@ class HomeAgent:
         self._set_sysctl("net/ipv6/conf/all/forwarding", 1)
         if cfg.home_link:
             self._drop_stale_proxies()
-        if cfg.home_link:
             self._set_sysctl("net/ipv6/conf/%s/proxy_ndp" % cfg.home_link, 1)
             # answer NS for bound HoAs at once, not after the default random proxy delay (~0.8 s)
             self._set_sysctl("net/ipv6/neigh/%s/proxy_delay" % cfg.home_link, 0)
@@ -196,8 +194,7 @@ class HomeAgent:
             self._sysctl_restore.append((path, old))
 
     def _udp(self, family, host, field):
-        s = socket.socket(family, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s = socket.socket(family, socket.SOCK_DGRAM)     # no SO_REUSEADDR: a second HA must fail here
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         try:
