@@ -112,6 +112,7 @@ def run_decode(args):
                 if off is None:
                     _print(dict(where, skipped=v), args.indent)
                     continue
+                where["ip_offset"] = off  # error offsets count from the IP header, this far into the frame
                 try:
                     d = _decode_one(fr.data[off:], args, src, dst)
                     _print(dict(where, **d), args.indent)
