@@ -15,23 +15,23 @@ from roam6.bootstrap.dns import encode_name, read_name
 CLIENT_PORT = const(546)
 SERVER_PORT = const(547)
 ALL_SERVERS = b"\xff\x02" + bytes(11) + b"\x01\x00\x02"  # ff02::1:2
-INFORMATION_REQUEST = const(11)
-REPLY = const(7)
-O_CLIENTID = const(1)
-O_SERVERID = const(2)
-O_ORO = const(6)
-O_ELAPSED = const(8)
-O_STATUS = const(13)
-O_IRT = const(32)
-O_INF_MAX_RT = const(83)
-O_HNIDF = const(49)
-O_VDINF = const(50)
-O_IDINF = const(69)
-O_UDINF = const(70)
-O_HNP = const(71)
-O_HAA = const(72)
-O_HAF = const(73)
-ORO_UDINF = (O_UDINF, O_HNIDF, O_HNP, O_HAA, O_HAF, O_IRT, O_INF_MAX_RT)
+_INFORMATION_REQUEST = const(11)
+_REPLY = const(7)
+_O_CLIENTID = const(1)
+_O_SERVERID = const(2)
+_O_ORO = const(6)
+_O_ELAPSED = const(8)
+_O_STATUS = const(13)
+_O_IRT = const(32)
+_O_INF_MAX_RT = const(83)
+_O_HNIDF = const(49)
+_O_VDINF = const(50)
+_O_IDINF = const(69)
+_O_UDINF = const(70)
+_O_HNP = const(71)
+_O_HAA = const(72)
+_O_HAF = const(73)
+ORO_UDINF = (_O_UDINF, _O_HNIDF, _O_HNP, _O_HAA, _O_HAF, _O_IRT, _O_INF_MAX_RT)
 # RFC 8415 §7.6 timers, ms
 INF_MAX_DELAY = const(1000)
 INF_TIMEOUT = const(1000)
@@ -53,11 +53,11 @@ def _opt(code, data):
 
 def build_information_request(xid, duid, elapsed_cs=0, oro=ORO_UDINF, hnidf=None):
     """Information-request bytes; `hnidf` (a realm name) goes in an HNIDF option for IDINF."""
-    m = struct.pack(">I", (INFORMATION_REQUEST << 24) | (xid & 0xFFFFFF))
-    m += _opt(O_CLIENTID, duid) + _opt(O_ELAPSED, struct.pack(">H", min(elapsed_cs, 0xFFFF)))
-    m += _opt(O_ORO, b"".join(struct.pack(">H", c) for c in oro))
+    m = struct.pack(">I", (_INFORMATION_REQUEST << 24) | (xid & 0xFFFFFF))
+    m += _opt(_O_CLIENTID, duid) + _opt(_O_ELAPSED, struct.pack(">H", min(elapsed_cs, 0xFFFF)))
+    m += _opt(_O_ORO, b"".join(struct.pack(">H", c) for c in oro))
     if hnidf:
-        m += _opt(O_HNIDF, encode_name(hnidf))
+        m += _opt(_O_HNIDF, encode_name(hnidf))
     return m
 
 
@@ -87,12 +87,12 @@ def _container(buf, s, e):
     info = {"ha": [], "ha_ipv4": [], "home_prefix": None, "ha_fqdn": None, "hnidf": None}
     for code, ds, de in _options(buf, s, e):
         n = de - ds
-        if code == O_HNP:
+        if code == _O_HNP:
             if n != 17 or buf[ds] > 128:
                 raise DecodeError(ds - 4, "home network prefix must be 17 bytes, length <= 128")
             if info["home_prefix"] is None:
                 info["home_prefix"] = (bytes(buf[ds + 1:de]), buf[ds])
-        elif code == O_HAA:
+        elif code == _O_HAA:
             if n != 16:
                 raise DecodeError(ds - 4, "home agent address must be 16 bytes")
             a = bytes(buf[ds:de])
@@ -100,9 +100,9 @@ def _container(buf, s, e):
                 info["ha_ipv4"].append(a[12:])
             else:
                 info["ha"].append(a)
-        elif code == O_HAF:
+        elif code == _O_HAF:
             info["ha_fqdn"] = _name(buf, ds, de)
-        elif code == O_HNIDF:
+        elif code == _O_HNIDF:
             info["hnidf"] = _name(buf, ds, de)
     return info
 
@@ -116,7 +116,7 @@ def parse_reply(buf, xid, duid=None, hnidf=None):
     """
     if len(buf) < 4:
         raise DecodeError(0, "shorter than a DHCPv6 header")
-    if buf[0] != REPLY:
+    if buf[0] != _REPLY:
         raise DecodeError(0, "message type %d is not a Reply" % buf[0])
     if struct.unpack_from(">I", buf, 0)[0] & 0xFFFFFF != xid:
         raise DecodeError(1, "not the transaction id of our request")
@@ -124,28 +124,28 @@ def parse_reply(buf, xid, duid=None, hnidf=None):
     got = {}
     for code, s, e in opts:
         got.setdefault(code, (s, e))
-    if O_SERVERID not in got:
+    if _O_SERVERID not in got:
         raise DecodeError(4, "Reply without a Server Identifier")
     if duid is not None:
-        c = got.get(O_CLIENTID)
+        c = got.get(_O_CLIENTID)
         if c is None or bytes(buf[c[0]:c[1]]) != duid:
             raise DecodeError(4, "Reply for another client (Client Identifier)")
-    if O_STATUS in got:
-        s, e = got[O_STATUS]
+    if _O_STATUS in got:
+        s, e = got[_O_STATUS]
         if e - s < 2:
             raise DecodeError(s - 4, "status code option too short")
         st = struct.unpack_from(">H", buf, s)[0]
         if st:
             raise DecodeError(s, "server refused: status %d" % st)
     refresh = IRT_DEFAULT
-    if O_IRT in got:
-        s, e = got[O_IRT]
+    if _O_IRT in got:
+        s, e = got[_O_IRT]
         if e - s != 4:
             raise DecodeError(s - 4, "information refresh time must be 4 bytes")
         refresh = max(struct.unpack_from(">I", buf, s)[0], IRT_MINIMUM)
     max_rt = None
-    if O_INF_MAX_RT in got:
-        s, e = got[O_INF_MAX_RT]
+    if _O_INF_MAX_RT in got:
+        s, e = got[_O_INF_MAX_RT]
         if e - s != 4:
             raise DecodeError(s - 4, "INF_MAX_RT must be 4 bytes")
         v = struct.unpack_from(">I", buf, s)[0]
@@ -153,10 +153,10 @@ def parse_reply(buf, xid, duid=None, hnidf=None):
             max_rt = v * 1000
     found = None
     for code, s, e in opts:
-        if code not in (O_UDINF, O_IDINF, O_VDINF):
+        if code not in (_O_UDINF, _O_IDINF, _O_VDINF):
             continue
         info = _container(buf, s, e)  # parse all of them: a malformed one spoils the Reply
-        if code == O_IDINF and (hnidf is None or info["hnidf"] != hnidf.rstrip(".").lower()):
+        if code == _O_IDINF and (hnidf is None or info["hnidf"] != hnidf.rstrip(".").lower()):
             continue  # RFC 6610: IDINF must name the realm we asked for
         if found is None and (info["ha"] or info["ha_ipv4"] or info["ha_fqdn"]):
             found = info
@@ -178,12 +178,14 @@ class Dhcp6Client:
     are counted in `ignored` and otherwise change nothing.
     """
 
+    kind = "dhcpv6"
+
     def __init__(self, mac, now, rand, delay_ms=None, hnidf=None):
         self.duid = duid_ll(mac)
         self._rand = rand
         self.xid = struct.unpack(">I", b"\0" + rand(3))[0]
         self.hnidf = hnidf
-        self.oro = ((O_IDINF,) if hnidf else ()) + ORO_UDINF
+        self.oro = ((_O_IDINF,) if hnidf else ()) + ORO_UDINF
         self.done = False
         self.result = None
         self.error = None

@@ -151,6 +151,8 @@ class DnsClient:
     with "ha" (16-byte addresses), "ha_ipv4" (4-byte), "ha_fqdn"; or None and `error`.
     """
 
+    kind = "dns"
+
     def __init__(self, servers, now, rand, domain=None, name=None):
         self.servers = list(servers)
         self._rand = rand

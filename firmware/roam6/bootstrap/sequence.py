@@ -7,11 +7,18 @@ method gets BUDGET_MS; then the next one runs. What a method does not give (home
 IPv4 HA address) is filled from cfg when cfg has it. CONTRACTS.md §10.3 shows the driver loop.
 """
 from roam6.compat import const
-from roam6.bootstrap.dhcp6 import Dhcp6Client, SERVER_PORT
-from roam6.bootstrap.dns import DnsClient, PORT as DNS_PORT
 from roam6.wire.addr import ip4_from_text, ip6_from_text
 
 BUDGET_MS = const(4000)
+_DHCP6_SERVER_PORT = const(547)
+_DNS_PORT = const(53)
+
+
+def _dns_client(servers, now, rand, domain=None, name=None):
+    # imported on first use: a board on an IPv4 network never loads the DHCPv6 code, and one
+    # that found its HA by DHCPv6 never loads DNS (each is ~8 KB of heap on the unix port)
+    from roam6.bootstrap.dns import DnsClient
+    return DnsClient(servers, now, rand, domain=domain, name=name)
 
 
 def _cfg_value(cfg, key):
@@ -76,13 +83,14 @@ class Bootstrap:
                     continue
                 # ask for the Identified Home Network Information of our NAI's realm too (RFC 6610)
                 nai = self.cfg.get("nai") or ""
+                from roam6.bootstrap.dhcp6 import Dhcp6Client
                 self._c = Dhcp6Client(self.mac, now, self.rand, self.dhcp_delay_ms, nai.split("@")[1] if "@" in nai else None)
             elif m == "dns":
                 domain = self.cfg.get("domain")
                 if not domain or not self.dns_servers:
                     self._note(m, "no domain configured" if not domain else "no DNS server on this link")
                     continue
-                self._c = DnsClient(self.dns_servers, now, self.rand, domain=domain)
+                self._c = _dns_client(self.dns_servers, now, self.rand, domain=domain)
             elif m == "static":
                 try:
                     info = static_info(self.cfg)
@@ -146,9 +154,10 @@ class Bootstrap:
         if self.done:
             return
         c = self._c
-        if isinstance(c, Dhcp6Client) and sport == SERVER_PORT:
+        is_dhcp = c.kind == "dhcpv6"
+        if is_dhcp and sport == _DHCP6_SERVER_PORT:
             c.receive_datagram(data, now)
-        elif isinstance(c, DnsClient) and sport == DNS_PORT:
+        elif not is_dhcp and sport == _DNS_PORT:
             c.receive_datagram(data, src, now)
         self._check(now)
 
@@ -169,7 +178,7 @@ class Bootstrap:
             self._start_next(now)
         elif not c.result["ha"] and not c.result["ha_ipv4"] and self.dns_servers:
             self._partial = c.result  # only the HA's name: resolve it
-            self._c = DnsClient(self.dns_servers, now, self.rand, name=c.result["ha_fqdn"])
+            self._c = _dns_client(self.dns_servers, now, self.rand, name=c.result["ha_fqdn"])
         elif c.result["ha"] or c.result["ha_ipv4"]:
             self._finish(c.result)
         else:
