@@ -45,8 +45,7 @@ SEQ_BLOCK = const(16)            # sequence numbers reserved per state-file writ
 MAX_LIFETIME_UNITS = const(0xFFFF)
 NTP_UNIX_DELTA = const(2208988800)   # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 
-# States and events are small ints (a 64 KB heap has no room for a table of strings); the names
-# are for reading, STATE_NAMES for logs.
+# States and events are small ints (a 64 KB heap has no room for a table of strings).
 DETACHED = const(0)        # no care-of address, no BU outstanding
 REGISTERING = const(1)     # BU outstanding, no binding known at the HA
 BOUND = const(2)           # binding accepted; waiting for the refresh time
@@ -54,7 +53,6 @@ REFRESHING = const(3)      # binding still valid, a newer BU outstanding (refres
 DEREGISTERING = const(4)   # lifetime-0 BU outstanding, at home
 HOME = const(5)            # at home, no binding
 FAILED = const(6)          # the HA refused us for good (146, 129, ...): no more BUs
-STATE_NAMES = ("detached", "registering", "bound", "refreshing", "deregistering", "home", "failed")
 
 # events
 _MOVE = const(0)           # the care-of address changed, or the link came back
@@ -84,60 +82,57 @@ _FAIL = const(8)           # report and stop
 _KEEP = const(9)           # binding gone, the BU already out keeps its back-off
 _BACKOFF = const(10)       # transient reject: the armed retransmission timer resends
 
-# (state, event) -> (next state, action), RFC 6275 §11.7.1/§11.8, RFC 4285 §8. Pairs not listed
-# are ignored.
-_TABLE = (
-    (DETACHED, _MOVE, REGISTERING, _SEND),
-    (DETACHED, _GO_HOME, DEREGISTERING, _DEREG),
-    (HOME, _MOVE, REGISTERING, _SEND),
-    (HOME, _DETACH, DETACHED, _STOP),
+# (state, event) -> (next state, action), RFC 6275 §11.7.1/§11.8, RFC 4285 §8; pairs not listed are
+# ignored. Read "A << 4 | B" as the pair (A, B): packed into small ints at compile time, the table
+# costs no tuples on the heap.
+TRANSITIONS = {
+    DETACHED << 4 | _MOVE: REGISTERING << 4 | _SEND,
+    DETACHED << 4 | _GO_HOME: DEREGISTERING << 4 | _DEREG,
 
-    (REGISTERING, _MOVE, REGISTERING, _SEND),
-    (REGISTERING, _GO_HOME, DEREGISTERING, _DEREG),
-    (REGISTERING, _DETACH, DETACHED, _STOP),
-    (REGISTERING, _TIMEOUT, REGISTERING, _RESEND),
-    (REGISTERING, _BA_OK, BOUND, _BOUND),
-    (REGISTERING, _BA_SEQ, REGISTERING, _RESYNC_SEQ),
-    (REGISTERING, _BA_TIME, REGISTERING, _RESYNC_TIME),
-    (REGISTERING, _BA_RETRY, REGISTERING, _BACKOFF),
-    (REGISTERING, _BA_AUTH, FAILED, _FAIL),
-    (REGISTERING, _BA_REJECT, FAILED, _FAIL),
+    HOME << 4 | _MOVE: REGISTERING << 4 | _SEND,
+    HOME << 4 | _DETACH: DETACHED << 4 | _STOP,
 
-    (BOUND, _REFRESH, REFRESHING, _SEND),
-    (BOUND, _MOVE, REFRESHING, _SEND),
-    (BOUND, _LOST, REGISTERING, _SEND),
-    (BOUND, _GO_HOME, DEREGISTERING, _DEREG),
-    (BOUND, _DETACH, DETACHED, _STOP),
-    (BOUND, _EXPIRE, REGISTERING, _SEND),
+    REGISTERING << 4 | _MOVE: REGISTERING << 4 | _SEND,
+    REGISTERING << 4 | _GO_HOME: DEREGISTERING << 4 | _DEREG,
+    REGISTERING << 4 | _DETACH: DETACHED << 4 | _STOP,
+    REGISTERING << 4 | _TIMEOUT: REGISTERING << 4 | _RESEND,
+    REGISTERING << 4 | _BA_OK: BOUND << 4 | _BOUND,
+    REGISTERING << 4 | _BA_SEQ: REGISTERING << 4 | _RESYNC_SEQ,
+    REGISTERING << 4 | _BA_TIME: REGISTERING << 4 | _RESYNC_TIME,
+    REGISTERING << 4 | _BA_RETRY: REGISTERING << 4 | _BACKOFF,
+    REGISTERING << 4 | _BA_AUTH: FAILED << 4 | _FAIL,
+    REGISTERING << 4 | _BA_REJECT: FAILED << 4 | _FAIL,
 
-    (REFRESHING, _MOVE, REFRESHING, _SEND),
-    (REFRESHING, _TIMEOUT, REFRESHING, _RESEND),
-    (REFRESHING, _EXPIRE, REGISTERING, _KEEP),
-    (REFRESHING, _LOST, REGISTERING, _KEEP),
-    (REFRESHING, _BA_OK, BOUND, _BOUND),
-    (REFRESHING, _BA_SEQ, REFRESHING, _RESYNC_SEQ),
-    (REFRESHING, _BA_TIME, REFRESHING, _RESYNC_TIME),
-    (REFRESHING, _BA_RETRY, REFRESHING, _BACKOFF),
-    (REFRESHING, _BA_AUTH, FAILED, _FAIL),
-    (REFRESHING, _BA_REJECT, FAILED, _FAIL),
-    (REFRESHING, _GO_HOME, DEREGISTERING, _DEREG),
-    (REFRESHING, _DETACH, DETACHED, _STOP),
+    BOUND << 4 | _REFRESH: REFRESHING << 4 | _SEND,
+    BOUND << 4 | _MOVE: REFRESHING << 4 | _SEND,
+    BOUND << 4 | _LOST: REGISTERING << 4 | _SEND,
+    BOUND << 4 | _GO_HOME: DEREGISTERING << 4 | _DEREG,
+    BOUND << 4 | _DETACH: DETACHED << 4 | _STOP,
+    BOUND << 4 | _EXPIRE: REGISTERING << 4 | _SEND,
 
-    (DEREGISTERING, _MOVE, REGISTERING, _SEND),
-    (DEREGISTERING, _TIMEOUT, DEREGISTERING, _RESEND),
-    (DEREGISTERING, _BA_OK, HOME, _DONE_HOME),
-    (DEREGISTERING, _BA_SEQ, DEREGISTERING, _RESYNC_SEQ),
-    (DEREGISTERING, _BA_TIME, DEREGISTERING, _RESYNC_TIME),
-    (DEREGISTERING, _BA_RETRY, DEREGISTERING, _BACKOFF),
-    (DEREGISTERING, _BA_AUTH, FAILED, _FAIL),
-    (DEREGISTERING, _BA_REJECT, HOME, _DONE_HOME),
-    (DEREGISTERING, _DETACH, DETACHED, _STOP),
-)
-# packed as small ints: key state*16+event -> next*16+action (no tuples kept on the heap)
-TRANSITIONS = {}
-for _s, _e, _n, _a in _TABLE:
-    TRANSITIONS[_s * 16 + _e] = _n * 16 + _a
-del _TABLE
+    REFRESHING << 4 | _MOVE: REFRESHING << 4 | _SEND,
+    REFRESHING << 4 | _TIMEOUT: REFRESHING << 4 | _RESEND,
+    REFRESHING << 4 | _EXPIRE: REGISTERING << 4 | _KEEP,
+    REFRESHING << 4 | _LOST: REGISTERING << 4 | _KEEP,
+    REFRESHING << 4 | _BA_OK: BOUND << 4 | _BOUND,
+    REFRESHING << 4 | _BA_SEQ: REFRESHING << 4 | _RESYNC_SEQ,
+    REFRESHING << 4 | _BA_TIME: REFRESHING << 4 | _RESYNC_TIME,
+    REFRESHING << 4 | _BA_RETRY: REFRESHING << 4 | _BACKOFF,
+    REFRESHING << 4 | _BA_AUTH: FAILED << 4 | _FAIL,
+    REFRESHING << 4 | _BA_REJECT: FAILED << 4 | _FAIL,
+    REFRESHING << 4 | _GO_HOME: DEREGISTERING << 4 | _DEREG,
+    REFRESHING << 4 | _DETACH: DETACHED << 4 | _STOP,
+
+    DEREGISTERING << 4 | _MOVE: REGISTERING << 4 | _SEND,
+    DEREGISTERING << 4 | _TIMEOUT: DEREGISTERING << 4 | _RESEND,
+    DEREGISTERING << 4 | _BA_OK: HOME << 4 | _DONE_HOME,
+    DEREGISTERING << 4 | _BA_SEQ: DEREGISTERING << 4 | _RESYNC_SEQ,
+    DEREGISTERING << 4 | _BA_TIME: DEREGISTERING << 4 | _RESYNC_TIME,
+    DEREGISTERING << 4 | _BA_RETRY: DEREGISTERING << 4 | _BACKOFF,
+    DEREGISTERING << 4 | _BA_AUTH: FAILED << 4 | _FAIL,
+    DEREGISTERING << 4 | _BA_REJECT: HOME << 4 | _DONE_HOME,
+    DEREGISTERING << 4 | _DETACH: DETACHED << 4 | _STOP,
+}
 
 STATUS_NO_BINDING = const(133)
 STATUS_SEQ = const(135)

@@ -101,26 +101,13 @@ def ipv6_packet(src, dst, nh, payload, hao=None):
     return out
 
 
-class BA:
-    """The fields of a Binding Acknowledgement the MN uses; auth_off: MH offset of the MN-HA
-    option's Type byte (-1 if none)."""
-
-    def __init__(self):
-        self.status = self.seq = self.lifetime = 0
-        self.refresh = self.timestamp = self.nat_refresh = None
-        self.spi = None
-        self.auth_off = -1
-
-
 def decode_ba(raw):
-    """BA fields from its MH bytes, or None when a length is wrong (never raises for bad input)."""
+    """[status, seq, lifetime, refresh advice, timestamp, NAT refresh, SPI, MH offset of the MN-HA
+    option] of a BA (None for options absent, -1 offset), or None when a length is wrong."""
     n = len(raw)
     if n < 12 or (raw[1] + 1) * 8 != n or raw[2] != _MH_BA:
         return None
-    b = BA()
-    b.status = raw[6]
-    b.seq = (raw[8] << 8) | raw[9]
-    b.lifetime = (raw[10] << 8) | raw[11]
+    b = [raw[6], (raw[8] << 8) | raw[9], (raw[10] << 8) | raw[11], None, None, None, None, -1]
     i = 12
     while i < n:
         t = raw[i]
@@ -134,14 +121,14 @@ def decode_ba(raw):
         if e > n:
             return None
         if t == _MO_BRA and ln == 2:
-            b.refresh = (raw[i + 2] << 8) | raw[i + 3]
+            b[3] = (raw[i + 2] << 8) | raw[i + 3]
         elif t == _MO_REPLAY and ln == 8:
-            b.timestamp = struct.unpack_from(">Q", raw, i + 2)[0]
+            b[4] = struct.unpack_from(">Q", raw, i + 2)[0]
         elif t == _MO_NAT and ln == 6:
-            b.nat_refresh = struct.unpack_from(">I", raw, i + 4)[0]
+            b[5] = struct.unpack_from(">I", raw, i + 4)[0]
         elif t == _MO_AUTH and ln == 17 and raw[i + 2] == 1:
-            b.spi = struct.unpack_from(">I", raw, i + 3)[0]
-            b.auth_off = i
+            b[6] = struct.unpack_from(">I", raw, i + 3)[0]
+            b[7] = i
         i = e
     return b
 
@@ -162,7 +149,7 @@ class Registration:
         self.rejected = 0             # BAs dropped: bad checksum, MAC, SPI, unexpected
         self.last_ba = None           # the last BA message accepted (for the event log)
 
-    # ---- inputs (forwarded to the rules) -----------------------------------------------------
+    # ---- inputs (the rest -- detach, timers, events, state -- go to self.bul directly) ---------
     def move(self, now, coa, transport):
         self.transport = transport
         self.auth_coa = mac_coa(coa)
@@ -171,25 +158,6 @@ class Registration:
     def home(self, now):
         self.auth_coa = self.hoa
         self.bul.home(now)
-
-    def detach(self, now):
-        self.bul.detach(now)
-
-    def handle_timer(self, now):
-        self.bul.handle_timer(now)
-
-    def get_timer(self):
-        return self.bul.get_timer()
-
-    def next_event(self):
-        return self.bul.next_event()
-
-    def state_to_save(self):
-        return self.bul.state_to_save()
-
-    @property
-    def bound(self):
-        return self.bul.bound
 
     # ---- BUs out ------------------------------------------------------------------------------
     def packets_to_send(self):
@@ -214,29 +182,30 @@ class Registration:
         return ipv6_packet(bytes(req.coa), self.ha, _NH_MH, mh, hao=hoa)
 
     # ---- what the HA sends ------------------------------------------------------------------
-    def receive_mh(self, now, mh_bytes, src, dst):
-        """A Mobility Header from the HA (src/dst: the pseudo-header addresses). Returns the kind
-        handled ('ba', 'brr', 'be') or None when it was dropped. Never raises on bad input."""
-        n = len(mh_bytes)
-        if (n < 8 or bytes(src) != self.ha or (mh_bytes[1] + 1) * 8 != n
-                or checksum6(src, dst, _NH_MH, mh_bytes) != 0):
+    def receive_packet(self, now, pkt):
+        """An inner IPv6 packet from the HA holding a Mobility Header (no extension headers: the
+        UDP transports). Returns the kind handled ('ba', 'brr', 'be') or None when it was
+        dropped. Never raises on bad input."""
+        n = len(pkt) - 40
+        if n < 8 or pkt[6] != _NH_MH or ((pkt[4] << 8) | pkt[5]) != n:
+            return None
+        raw = memoryview(pkt)[40:]
+        if (bytes(pkt[8:24]) != self.ha or (raw[1] + 1) * 8 != n
+                or checksum6(self.ha, pkt[24:40], _NH_MH, raw) != 0):
             self.rejected += 1
             return None
-        t = mh_bytes[2]
+        t = raw[2]
         if t == _MH_BA:
-            return "ba" if self._ba(now, mh_bytes) else None
-        if t == _MH_BRR:
+            return "ba" if self._ba(now, raw) else None
+        if t == _MH_BRR or (t == _MH_BE and n >= 24 and bytes(raw[8:24]) == self.hoa):
             self.bul.lost(now)
-            return "brr"
-        if t == _MH_BE and n >= 24 and bytes(mh_bytes[8:24]) == self.hoa:
-            self.bul.lost(now)
-            return "be"
+            return "brr" if t == _MH_BRR else "be"
         return None
 
     def _ba(self, now, raw):
         ba = decode_ba(raw)
-        off = ba.auth_off if ba is not None else -1
-        if off < 0 or ba.spi != self.spi or off + 19 != len(raw):
+        off = ba[7] if ba is not None else -1
+        if off < 0 or ba[6] != self.spi or off + 19 != len(raw):
             self.rejected += 1        # no MN-HA option of ours, or not last and ending the message
             return False
         prefix = bytearray(raw[:off + 7])
@@ -244,20 +213,8 @@ class Registration:
         if mnha_auth_data(self.key, self.auth_coa, self.hoa, prefix) != bytes(raw[off + 7:off + 19]):
             self.rejected += 1
             return False
-        ok = self.bul.receive_ba(now, ba.status, ba.seq, ba.lifetime, ba.refresh, ba.timestamp,
-                                 ba.nat_refresh)
-        if ok:
+        if self.bul.receive_ba(now, ba[0], ba[1], ba[2], ba[3], ba[4], ba[5]):
             self.last_ba = ba
-        else:
-            self.rejected += 1
-        return ok
-
-    def receive_packet(self, now, pkt):
-        """An inner IPv6 packet (bytes) that holds a Mobility Header, no extension headers (the
-        UDP transports). Returns what receive_mh returns."""
-        if len(pkt) < 48 or pkt[6] != _NH_MH:
-            return None
-        plen = struct.unpack_from(">H", pkt, 4)[0]
-        if 40 + plen > len(pkt):
-            return None
-        return self.receive_mh(now, memoryview(pkt)[40:40 + plen], bytes(pkt[8:24]), bytes(pkt[24:40]))
+            return True
+        self.rejected += 1
+        return False

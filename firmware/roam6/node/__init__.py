@@ -1,6 +1,11 @@
 """The MN's drivers: config, state file, transports, the HoA's IPv6 host, the asyncio loop."""
 import sys
 
+# The packet buffers, allocated first thing: on a small heap a 1500-byte block is found only
+# before module code fragments it. rx: one datagram from the HA; tx: one packet the HoA sends.
+RX = bytearray(1500)
+TX = bytearray(1280)
+
 
 def forget(name):
     """Drop a module that has done its job (start-up code, the config checker) so the GC can free

@@ -64,11 +64,17 @@ def setup(argv=None, log=None):
     ("link", Link, Movement). A mistake is logged and printed, and the status is 2."""
     if argv is None:
         argv = sys.argv[1:]
-    from .driver import EventLog, MobileNode
-    log = log or EventLog()
     try:
         opts = parse_args(argv)
         cfg = _load(opts["config"])
+    except ValueError as e:       # UsageError, or the config's ConfigError (a ValueError)
+        print('{"ev": "error", "fatal": true, "reason": "%s"}' % str(e).replace('"', "'"))
+        print("roam6: %s" % e)
+        return 2, None, None
+    _drop_accel()                 # before the rest loads: the peak is what a small heap must hold
+    from .driver import MobileNode, log_event
+    log = log or log_event
+    try:
         coa_text = opts["coa"] or cfg.coa
         if opts["home"]:
             plan = ("home",)
@@ -105,15 +111,20 @@ def _load(path):
         gc.collect()
 
 
-def trim():
-    """After start-up: drop this module and the accel chooser (its picks are made and bound in
-    roam6.crypto / roam6.wire.checksum), so a 64 KB heap keeps only what runs."""
+def _drop_accel():
+    """Load the hot paths, then drop the chooser: its picks are bound in roam6.crypto and
+    roam6.wire.checksum, and its own code is not needed any more."""
     from roam6 import crypto
     from roam6.wire import checksum
     for m in (crypto, checksum):
         if hasattr(m, "_accel"):
             m._accel = None
     forget("roam6.accel")
+    gc.collect()
+
+
+def trim():
+    """After start-up: drop this module, so a 64 KB heap keeps only what runs."""
     forget("roam6.node.app")
     gc.collect()
 

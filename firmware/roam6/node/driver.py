@@ -24,8 +24,9 @@ from roam6.core import bul as _bul
 from roam6.core.registration import Registration
 from roam6.wire.addr import ip4_to_text, ip6_to_text
 
+from . import RX
 from .host import Host
-from .netio import sleep_ms
+from .transport import sleep_ms
 from .state import load_state, save_state
 from .transport import UdpTransport
 
@@ -39,26 +40,17 @@ def addr_text(a):
     return ip4_to_text(a) if len(a) == 4 else ip6_to_text(a)
 
 
-class EventLog:
+def log_event(ev, **fields):
     """CONTRACTS.md §7: one JSON object per line, `t_ms` = ticks_ms (CLOCK_MONOTONIC on unix)."""
-
-    def __init__(self, out=None):
-        self.out = out
-
-    def __call__(self, ev, **fields):
-        fields["t_ms"] = ticks_ms()
-        fields["ev"] = ev
-        line = json.dumps(fields)
-        if self.out is None:
-            print(line)
-        else:
-            self.out(line)
+    fields["t_ms"] = ticks_ms()
+    fields["ev"] = ev
+    print(json.dumps(fields))
 
 
 class MobileNode:
     def __init__(self, cfg, log=None):
         self.cfg = cfg
-        self.log = log if log is not None else EventLog()
+        self.log = log if log is not None else log_event
         self.state_path = cfg.state_file
         st = load_state(self.state_path)
         self._t0 = ticks_ms()
@@ -70,12 +62,15 @@ class MobileNode:
                                 cfg.timestamps, st["seq"] if st else None, offset)
         self.host = Host(cfg.hoa, self.send_packet)
         self.transports = {}
-        if cfg.ha_ipv4 is not None:
+        if cfg.ha_ipv4 is not None and "udp4" in cfg.transports:
             self.transports["udp4"] = UdpTransport("udp4", ip4_to_text(cfg.ha_ipv4))
-        self.transports["udp6"] = UdpTransport("udp6", ip6_to_text(cfg.ha))
+        if "udp6" in cfg.transports:
+            self.transports["udp6"] = UdpTransport("udp6", ip6_to_text(cfg.ha))
+        if cfg.bootstrap == ["static"]:
+            cfg.raw = None            # only the bootstrap sequencer reads the raw dict
         self.active = None            # the transport carrying data now
         self.coa = None
-        self.rx = bytearray(1500)
+        self.rx = RX
         self.rxv = memoryview(self.rx)
         self._rx_task = None
         self._bu_us = {}              # seq -> ticks_us when sent (for bu_ba_ms)
@@ -112,7 +107,9 @@ class MobileNode:
 
     def at_home(self, addr=None):
         """Back on the home link: deregister over udp6 from the HoA itself."""
-        tr = self.transports["udp6"]
+        tr = self.transports.get("udp6")
+        if tr is None:                # deregistration needs it even when roaming uses udp4 only
+            tr = self.transports["udp6"] = UdpTransport("udp6", ip6_to_text(self.cfg.ha))
         try:
             reader = tr.open(ip6_to_text(self.cfg.hoa))
         except OSError as e:
@@ -126,7 +123,7 @@ class MobileNode:
 
     def detached(self):
         self.log("link", state="detached")
-        self.reg.detach(self.now())
+        self.reg.bul.detach(self.now())
         self.flush()
 
     def _use(self, tr, reader):
@@ -147,7 +144,7 @@ class MobileNode:
 
     def flush(self):
         """Hand out what the registration wants: save state first, then BUs, then log events."""
-        st = self.reg.state_to_save()
+        st = self.reg.bul.state_to_save()
         if st is not None:
             try:
                 save_state(self.state_path, st)
@@ -158,7 +155,7 @@ class MobileNode:
             if self.active is not None:
                 self.active.send(pkt)
         while True:
-            ev = self.reg.next_event()
+            ev = self.reg.bul.next_event()
             if ev is None:
                 break
             self._report(ev)
@@ -215,12 +212,12 @@ class MobileNode:
         if bytes(mv[24:40]) != self.cfg.hoa:
             return
         if buf[6] == NH_MH:
-            was = self.reg.bound
+            was = self.reg.bul.bound
             kind = self.reg.receive_packet(self.now(), mv[:n])
             if kind == "brr" or kind == "be":
                 self.log("lost", why=kind)
             self.flush()
-            if was and not self.reg.bound:
+            if was and not self.reg.bul.bound:
                 self.registered = False
             return
         self.host.input(buf, n)
@@ -273,9 +270,9 @@ class MobileNode:
     async def timer_loop(self):
         while True:
             now = self.now()
-            t = self.reg.get_timer()
+            t = self.reg.bul.get_timer()
             if t is not None and t <= now:
-                self.reg.handle_timer(now)
+                self.reg.bul.handle_timer(now)
                 self.flush()
                 continue
             wait = SLICE_MS if t is None else min(SLICE_MS, t - now)

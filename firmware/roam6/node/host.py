@@ -12,6 +12,8 @@ import struct
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.checksum import finish, inet_sum, pseudo_sum
 
+from . import TX
+
 NH_UDP = 17
 NH_ICMP6 = 58
 MTU = 1280                      # inner packets: the IPv6 minimum, so no PMTU games in the tunnel
@@ -72,7 +74,7 @@ class Host:
     def __init__(self, hoa, send=None):
         self.hoa = bytes(hoa)
         self.send = send                # send(memoryview of one IPv6 packet) -> bool
-        self.tx = bytearray(MTU)
+        self.tx = TX
         self.txv = memoryview(self.tx)
         self._tmp = bytearray(16)
         self.ports = {}

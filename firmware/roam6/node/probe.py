@@ -8,7 +8,7 @@ import struct
 from roam6.compat import ticks_us
 from roam6.wire.addr import ip6_from_text
 
-from .netio import sleep_ms
+from .transport import sleep_ms
 
 
 async def echo(sock):

@@ -142,10 +142,17 @@ def write_mn_config(bench, key_hex, transport, lifetime=600, sensor_interval_ms=
     return path
 
 
-def start_mn(bench, config_path, heap="64K", extra=()):
-    env = dict(os.environ, MICROPYPATH=":".join([FIRMWARE, BOARD_UNIX, ".frozen"]))
-    argv = [micropython(), "-X", "heapsize=%s" % heap, os.path.join(BOARD_UNIX, "main.py"), config_path]
-    argv += list(extra)
+def start_mn(bench, config_path, heap="64K", extra=(), from_source=False):
+    """The MN on the MicroPython unix port in the board namespace, as a board runs it: the .mpy
+    bundle of `roam6 build --board unix` (from_source: the .py files, which need a bigger heap)."""
+    if from_source:
+        path, main = [FIRMWARE, BOARD_UNIX], os.path.join(BOARD_UNIX, "main.py")
+    else:
+        from ..board_unix import firmware_bundle
+        bundle = firmware_bundle(False)
+        path, main = [bundle], os.path.join(bundle, "main.py")
+    env = dict(os.environ, MICROPYPATH=":".join([".frozen"] + path))
+    argv = [micropython(), "-X", "heapsize=%s" % heap, main, config_path] + list(extra)
     p = bench.popen("board", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                     bufsize=1, env=env, cwd=bench.workdir)
     return LineProc(p, "mn")
