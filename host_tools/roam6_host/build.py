@@ -7,6 +7,7 @@ Bundle layout (what `roam6 deploy` copies to the board's filesystem root):
     board.json main.py link.py ...   boards/<name>/ as they are (main.py must stay .py)
 Host-only files beside them, never deployed: bundle.json (the index), package.json (mip), manifest.py.
 """
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -101,11 +102,14 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
     sources = package_sources(package_dir)
     root = os.path.dirname(package_dir.rstrip("/"))
     log("compiling %d modules of %s for %s (%s)" % (len(sources), os.path.basename(package_dir.rstrip("/")), arch, version_text))
-    for i, rel in enumerate(sources, 1):
-        dst = os.path.join(out_dir, rel[:-3] + ".mpy")
-        mpy.compile_file(os.path.join(root, rel), dst, arch, exe=exe, source_name=rel)
-        if i % 10 == 0 or i == len(sources):
-            log("  %d/%d" % (i, len(sources)))
+    # one mpy-cross process per module, as many at once as there are cores
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        jobs = [pool.submit(mpy.compile_file, os.path.join(root, rel), os.path.join(out_dir, rel[:-3] + ".mpy"),
+                            arch, exe, rel) for rel in sources]
+        for i, job in enumerate(jobs, 1):
+            job.result()
+            if i % 10 == 0 or i == len(sources):
+                log("  %d/%d" % (i, len(sources)))
 
     natmod_files, natmod_skip = [], "not requested (--no-natmod)"
     if natmod:
