@@ -4,6 +4,7 @@ import sys
 import json
 import gc
 import time
+import asyncio
 from binascii import hexlify
 
 import link
@@ -18,7 +19,6 @@ lk.close()
 gc.collect()
 free0 = gc.mem_free()
 t0 = time.ticks_us()
-import asyncio
 b = asyncio.run(run_bootstrap(cfg, lk.mac, have6, servers, lk.ifname, dhcp_delay_ms=0, budget_ms=opts.get("budget_ms", 4000)))
 ms = time.ticks_diff(time.ticks_us(), t0) / 1000
 out = {"ms": ms, "have_ip6": have6, "dns_servers": [hexlify(s).decode() for s in servers],

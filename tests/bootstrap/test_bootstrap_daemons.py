@@ -56,7 +56,7 @@ def make_lan(n, workdir, v4=True):
     os.makedirs(etc, exist_ok=True)
     n.etc_dirs = getattr(n, "etc_dirs", []) + [etc]
     with open(os.path.join(etc, "resolv.conf"), "w") as f:
-        f.write("nameserver 192.0.2.1\n" if v4 else "")
+        f.write("nameserver 2001:db8:a1::1\nnameserver 192.0.2.1\n" if v4 else "")
     deadline = time.monotonic() + 5
     while "tentative" in n.ip(ap, "-6", "addr", "show", "dev", "srv0").stdout and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -82,6 +82,8 @@ def lan(tmp_path_factory):
         dm = n.popen(ap, ["dnsmasq", "-k", "-C", dconf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_listening(kea, "udp6", "0223", "kea-dhcp6")
         wait_listening(dm, "udp", "0035", "dnsmasq")
+        wait_listening(dm, "udp6", "0035", "dnsmasq")  # bind-interfaces: every address of srv0
+        n.resolv = os.path.join("/etc/netns", board, "resolv.conf")
         n.kea = kea
         yield n, ap, board
     finally:
@@ -112,10 +114,25 @@ def test_dhcpv6_from_kea_gives_ha_prefix_and_name(lan):
 
 def test_dns_srv_from_dnsmasq_gives_both_addresses(lan):
     n, ap, board = lan
-    r = bootstrap(n, board, dict(CFG, bootstrap=["dns"]))
-    assert r["dns_servers"] == ["c0000201"]
+    r = bootstrap(n, board, dict(CFG, bootstrap=["dns"]))  # asked over IPv6 (first in resolv.conf)
+    assert r["dns_servers"] == ["20010db800a100000000000000000001", "c0000201"]
     assert r["result"] == {"method": "dns", "ha": [HA6], "ha_ipv4": [HA4], "ha_fqdn": "ha.example.test",
                            "refresh_s": None, "home_prefix": None, "container": None}, r
+
+
+def test_dns_tries_the_next_server_when_the_first_is_silent(lan):
+    n, ap, board = lan
+    with open(n.resolv) as f:
+        saved = f.read()
+    try:
+        with open(n.resolv, "w") as f:
+            f.write("nameserver 192.0.2.99\nnameserver 192.0.2.1\n")  # nobody at .99
+        r = bootstrap(n, board, dict(CFG, bootstrap=["dns"]))
+    finally:
+        with open(n.resolv, "w") as f:
+            f.write(saved)
+    assert r["result"]["method"] == "dns" and r["result"]["ha_ipv4"] == [HA4], r
+    assert 1000 <= r["ms"] < 2000, r  # one timeout on the first server, then the second answers
 
 
 def test_sequence_falls_back_when_the_dhcpv6_server_is_gone(lan):
