@@ -1,11 +1,13 @@
 """`roam6 ha --config FILE`: run the home agent until SIGTERM/SIGINT (then every binding, route,
-proxy entry and the TUN device are removed). One JSON event per line on stdout."""
+proxy entry and the TUN device are removed); SIGHUP reloads the keys file. One JSON event per
+line on stdout."""
 from .errors import UserError
 
 
 def register(sub):
     p = sub.add_parser("ha", help="run the home agent (RFC 6275/4285/5555, udp4/udp6/ip6)",
-                       description="Run the roam6 home agent. Config format: docs/CONTRACTS.md §6.")
+                       description="Run the roam6 home agent until SIGTERM/SIGINT; SIGHUP reloads the keys file. "
+                                   "Config format: docs/CONTRACTS.md §6.")
     p.add_argument("--config", required=True, metavar="FILE", help="ha.json")
     p.set_defaults(func=run)
 

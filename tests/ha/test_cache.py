@@ -377,3 +377,22 @@ def test_ip6_dereg_from_home_ba_goes_straight_to_the_hoa():
     assert out[:2] == ("ip6", ("2001:db8:aa::100", 0))
     pkt, ba = parse_ba(out[2], mac_coa=HOA)
     assert pkt.dst == HOA and pkt.rh2 is None and ba.status == 0 and HOA not in c.bindings
+
+
+def test_replace_sas_revokes_bindings_and_keeps_replay_state():
+    from roam6_host.ha.sa import SA
+    c = make_cache()
+    register(c, seq=1)
+    bu = build_bu(KEY2, SPI2, NAI2, HOA2, HA, 1, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(T0))
+    c.receive(bu, NAT_SRC, T0)
+    c.events()
+    kept = c.sas[SPI]
+    c.replace_sas({SPI: SA(NAI, SPI, KEY, HOA)})          # SPI2 revoked, SPI unchanged
+    assert c.sas[SPI] is kept and kept.last_ts == ntp_timestamp(T0, 0x1234)
+    (ev,) = events(c)
+    assert isinstance(ev, BindingRemoved) and ev.reason == "revoked" and ev.binding.hoa == HOA2
+    assert set(c.bindings) == {HOA}
+    assert c.receive(bu, NAT_SRC, T0 + 1) == []            # its BUs are now dropped (unknown SPI)
+    assert isinstance(events(c)[0], BUDropped)
+    c.replace_sas({SPI: SA(NAI, SPI, KEY, HOA2)})          # SPI now owns another HoA
+    assert c.bindings == {} and events(c)[0].reason == "revoked"

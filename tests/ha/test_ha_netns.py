@@ -380,3 +380,29 @@ def test_ha_expires_binding_and_removes_route(bench):
     assert route_dev(n, ha, "2001:db8:aa::100").strip() == "" and "2001:db8:aa::100" not in proxies(n, ha)
     assert sh("ip", "-n", ha, "link", "show", "r6tun", check=False).returncode != 0
     s4.close()
+
+
+def test_sighup_reloads_keys_and_revokes(bench, tmp_path):
+    n, hap, (ha, mn, cn, hm) = bench
+    s4 = n.socket(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0))
+    HA4 = ("198.18.1.2", 4191)
+    data, _src, _ts = send_bu(s4, HA4, seq=1)
+    assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].status == 0
+    hap.wait_for("binding_added", hoa="2001:db8:aa::100")
+    keys = tmp_path / "ha-keys.json"
+    sas = json.loads(keys.read_text())["sas"]
+    keys.write_text(json.dumps({"sas": [sa for sa in sas if sa["spi"] != SPI]}))   # revoke board1
+    hap.proc.send_signal(signal.SIGHUP)
+    hap.wait_for("binding_removed", hoa="2001:db8:aa::100", reason="revoked")
+    hap.wait_for("keys_reloaded", sas=1)
+    assert route_dev(n, ha, "2001:db8:aa::100").strip() == ""
+    s4.sendto(build_bu(KEY, SPI, NAI, HOA, HA, 2, 150, "udp4", v4coa=V4COA), HA4)
+    s4.settimeout(0.3)
+    with pytest.raises(socket.timeout):          # unknown SPI now: dropped
+        s4.recvfrom(2048)
+    os.chmod(keys, 0o644)                         # a broken reload keeps the SAs in use
+    hap.proc.send_signal(signal.SIGHUP)
+    err = hap.wait_for("error")
+    assert "readable by group or others" in err["reason"]
+    assert hap.proc.poll() is None
+    s4.close()

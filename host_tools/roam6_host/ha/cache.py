@@ -222,6 +222,21 @@ class BindingCache:
         self.bindings.clear()
         self._expiry.clear()
 
+    def replace_sas(self, sas):
+        """New security associations (keys file reloaded). An SA that stays the same keeps its
+        replay state; a binding whose SA is gone or no longer owns its HoA ends ("revoked")."""
+        old = self.sas
+        for spi, sa in sas.items():
+            prev = old.get(spi)
+            if prev is not None and (prev.nai, prev.key, prev.hoa) == (sa.nai, sa.key, sa.hoa):
+                sas[spi] = prev
+        self.sas = sas
+        for hoa, b in list(self.bindings.items()):
+            sa = sas.get(b.spi)
+            if sa is None or (sa.hoa is not None and sa.hoa != hoa):
+                del self.bindings[hoa]
+                self._events.append(BindingRemoved(b, reason="revoked"))
+
     def unbound_data(self, inner_src, source, now):
         """Data arrived over a tunnel from a HoA with no binding on that path (e.g. after an HA
         restart): answer with a Binding Error (status 1) through the same path, at most once a

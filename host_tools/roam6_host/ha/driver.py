@@ -134,6 +134,7 @@ class HomeAgent:
         self._recent = {}        # ip6: packet bytes -> when seen (the bridge shows frames twice)
         self._sysctl_restore = []
         self._stop = False
+        self._reload = False
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -423,6 +424,22 @@ class HomeAgent:
     def stop(self, *_):
         self._stop = True
 
+    def _hup(self, *_):
+        self._reload = True
+
+    def reload_keys(self):
+        """SIGHUP: read the keys file again (e.g. after `roam6 provision --revoke`). A file that
+        no longer loads is reported and the SAs in use stay."""
+        from .config import load_keys
+        try:
+            sas = load_keys(self.cfg.keys_file, self.cfg.home_prefix)
+        except UserError as exc:
+            self.log("error", reason="keys file not reloaded: %s" % exc)
+            return
+        self.cache.replace_sas(sas_by_spi(sas))
+        self._apply_events()
+        self.log("keys_reloaded", sas=len(sas))
+
     def run(self):
         ep = select.epoll()
         handlers = {}
@@ -437,10 +454,14 @@ class HomeAgent:
         old_wakeup = signal.set_wakeup_fd(wfd)
         old_term = signal.signal(signal.SIGTERM, self.stop)
         old_int = signal.signal(signal.SIGINT, self.stop)
+        old_hup = signal.signal(signal.SIGHUP, self._hup)
         for fd in handlers:
             ep.register(fd, select.EPOLLIN)
         try:
             while not self._stop:
+                if self._reload:
+                    self._reload = False
+                    self.reload_keys()
                 deadline = self.cache.get_timer()
                 timeout = -1 if deadline is None else max(0.0, deadline - time.time())
                 try:
@@ -460,6 +481,7 @@ class HomeAgent:
             signal.set_wakeup_fd(old_wakeup)
             signal.signal(signal.SIGTERM, old_term)
             signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGHUP, old_hup)
             ep.close()
             os.close(rfd)
             os.close(wfd)
