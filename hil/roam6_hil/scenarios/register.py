@@ -27,6 +27,7 @@ BOARD_UNIX = os.path.join(ROOT, "boards", "unix")
 NETWORK_FOR = {"udp4": "apB", "udp6": "apA", "ip6": "apA"}
 NAI = "board1@example.test"
 SPI = 4096
+DEFAULT_HEAP = "96K"   # the MN + netlink link adapter on the 64-bit unix port (see bench footprint)
 PROBE_PORT = 9000
 SENSOR_PORT = 9001
 
@@ -226,11 +227,12 @@ def attach_for(bench, transport):
     return net, coa
 
 
-def run_register(transport="udp4", report_dir=None, prefix=None, board="unix", heap="64K"):
+def run_register(transport="udp4", report_dir=None, prefix=None, board="unix", heap=None):
     """The scenario; returns the report dict (and writes report_dir/report.json)."""
     if board != "unix":
         raise ValueError("register runs on the unix board here (real boards: through their driver)")
     prefix = prefix or "r6-"
+    heap = heap or DEFAULT_HEAP
     key_hex = secrets.token_hex(16)
     report = {"scenario": "register", "board": board, "transport": transport, "registered": False,
               "bu_ba_ms": None, "udp_down_sent": 0, "udp_down_received": 0, "udp_up_sent": 0,
@@ -249,9 +251,9 @@ def run_register(transport="udp4", report_dir=None, prefix=None, board="unix", h
                 report["registered"] = True
                 ba = [e for e in mn.events if e.get("ev") == "ba" and e.get("status", 1) < 128]
                 report["bu_ba_ms"] = ba[-1]["bu_ba_ms"] if ba else None
-                heap = mn.wait_for(lambda e: e.get("ev") == "heap", 3)
-                if heap:
-                    report["mn_heap_alloc"] = heap.get("alloc")
+                heap_ev = mn.wait_for(lambda e: e.get("ev") == "heap" and e["t_ms"] >= reg["t_ms"], 3)
+                if heap_ev:
+                    report["mn_heap_alloc"] = heap_ev.get("alloc")
                 t = cn_traffic(bench)
                 report["udp_down_sent"] = t["down_sent"]
                 report["udp_down_received"] = t["echoed"]      # the MN got it and sent it back
@@ -267,6 +269,7 @@ def run_register(transport="udp4", report_dir=None, prefix=None, board="unix", h
                     p.stop()
             if mn is not None:
                 report["mn_log_tail"] = mn.lines[-15:]
+    report["heap"] = heap
     report["ok"] = bool(report["registered"] and report["udp_down_received"] > 0
                         and report["udp_up_received"] > 0 and report["ping_ok"] and not report["errors"])
     if report_dir:
@@ -281,10 +284,13 @@ def add_arguments(parser):
     parser.add_argument("--transport", default="udp4", choices=["udp4", "udp6", "ip6"])
     parser.add_argument("--report", metavar="DIR", help="write DIR/report.json")
     parser.add_argument("--prefix", default=None, help="namespace prefix (default r6-)")
+    parser.add_argument("--heap", default=DEFAULT_HEAP,
+                        help="MicroPython heap for the MN (default %s: the MN with the netlink link "
+                             "adapter on the 64-bit unix port)" % DEFAULT_HEAP)
 
 
 def run(args):
     report = run_register(args.transport, getattr(args, "report", None), getattr(args, "prefix", None),
-                          getattr(args, "board", "unix"))
+                          getattr(args, "board", "unix"), getattr(args, "heap", DEFAULT_HEAP))
     print(json.dumps({k: v for k, v in report.items() if k != "mn_log_tail"}, indent=2, sort_keys=True))
     return 0 if report["ok"] else 1
