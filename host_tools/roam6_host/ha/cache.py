@@ -184,7 +184,7 @@ class BindingCache:
         for verdict, rule, name in self._rules:
             try:
                 ok = rule(c, now)
-            except (DecodeError, ValueError, TypeError, AttributeError, IndexError, OSError) as exc:
+            except (DecodeError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError, struct.error) as exc:
                 ok, c.reason = False, "%s: %s" % (name, exc)   # a hostile packet never escapes as a crash
             if not ok:
                 if verdict is DROP:
