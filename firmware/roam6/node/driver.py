@@ -237,6 +237,7 @@ class MobileNode:
         if self.cfg.probe:
             from . import probe
             probe.start(self, self.cfg.probe, asyncio.create_task)
+        self.heap()                   # before the first BU: what the code and buffers take
         if plan[0] == "moved":
             self.moved(plan[1], plan[2])
         elif plan[0] == "home":
@@ -244,7 +245,6 @@ class MobileNode:
         else:
             transports = [t for t in self.cfg.transports if t in self.transports]
             asyncio.create_task(self._link_loop(plan[1], plan[2](transports, self.cfg.home_prefix)))
-        self.heap()
         while True:
             await sleep_ms(3600000)
 

@@ -1,0 +1,173 @@
+"""`roam6 bench footprint`: what the mobile node costs a small board (JSON).
+
+- heap: the real MN (boards/unix/main.py on the MicroPython unix port, `-X heapsize=64K`, the
+  .mpy bundle a board gets, static care-of address 127.0.0.1, udp4) registers with the HA's
+  binding cache (roam6_host.ha.cache, the real rules and authenticator) answering on
+  127.0.0.2:4191; the MN's `heap` events give gc.mem_alloc() before its first BU and after
+  the BA. On the unix port the modules' bytecode lives in the heap too (on a board with frozen
+  firmware it stays in flash), so `runtime_bytes` (after registration minus before the first
+  BU) is also given: what registration itself keeps.
+- firmware: total .mpy size of firmware/roam6 (`roam6 build` for the board) and of the modules
+  the MN loads.
+Goals (issue 3): heap in use <= 32 KB, firmware <= 64 KB of .mpy.
+"""
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from .errors import UserError
+
+HEAP_GOAL = 32 * 1024
+MPY_GOAL = 64 * 1024
+HA_V4 = "127.0.0.2"
+HOA = "2001:db8:aa::100"
+HA6 = "2001:db8:aa::1"
+NAI = b"footprint@example.test"
+SPI = 4096
+# what the MN loads with a static care-of address (probe not configured)
+MN_MODULES = ("roam6/__init__.mpy", "roam6/compat.mpy", "roam6/crypto.mpy", "roam6/accel.mpy",
+              "roam6/wire/__init__.mpy", "roam6/wire/checksum.mpy", "roam6/wire/addr.mpy",
+              "roam6/core/__init__.mpy", "roam6/core/bul.mpy", "roam6/core/registration.mpy",
+              "roam6/node/__init__.mpy", "roam6/node/app.mpy", "roam6/node/config.mpy",
+              "roam6/node/settings.mpy", "roam6/node/driver.mpy", "roam6/node/host.mpy",
+              "roam6/node/transport.mpy", "roam6/node/state.mpy")
+
+
+def register(sub):
+    p = sub.add_parser("footprint", help="MN heap in use after registration (64K heap) and firmware .mpy size")
+    p.add_argument("--heap", default="64K", help="MicroPython heap size for the MN (default 64K)")
+    p.add_argument("--board", default="unix", help="board profile for the .mpy build (default unix)")
+    p.add_argument("--timeout", type=float, default=15.0)
+    p.set_defaults(func=run)
+
+
+class _HA:
+    """The HA's sans-IO binding cache behind one UDP socket (no TUN: only registration is needed)."""
+
+    def __init__(self, key):
+        from .ha.cache import BindingCache
+        from .ha.sa import SA
+        self.cache = BindingCache(socket.inet_pton(socket.AF_INET6, HA6), socket.inet_pton(socket.AF_INET6, HOA)[:8],
+                                  {SPI: SA(NAI, SPI, key, None)})
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.bind((HA_V4, 4191))
+        except OSError as e:
+            raise UserError("cannot bind %s:4191 for the footprint's HA: %s" % (HA_V4, e.strerror),
+                            hint="is another footprint run or HA using it?") from None
+        self.sock.settimeout(0.2)
+        self.stop = False
+        self.bas = 0
+        self.t = threading.Thread(target=self._loop, daemon=True)
+        self.t.start()
+
+    def _loop(self):
+        while not self.stop:
+            try:
+                data, (host, port) = self.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            for _transport, peer, out in self.cache.receive(data, ("udp4", host, port), time.time()):
+                self.sock.sendto(out, peer)
+                self.bas += 1
+
+    def close(self):
+        self.stop = True
+        self.t.join(2)
+        self.sock.close()
+
+
+def _bundle(board, out):
+    from . import build
+    index = build.build_bundle(board, out_dir=out, natmod=False, log=lambda *a, **k: None)
+    files = index["files"]
+    mn = sum(files[f]["size"] for f in MN_MODULES if f in files)
+    missing = [f for f in MN_MODULES if f not in files]
+    return index["mpy_bytes"], mn, missing
+
+
+def _micropython():
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    return exe if os.path.exists(exe) else "micropython"
+
+
+def run(args):
+    key = secrets.token_bytes(16)
+    with tempfile.TemporaryDirectory(prefix="roam6-footprint-") as tmp:
+        bundle = os.path.join(tmp, "bundle")
+        total_mpy, mn_mpy, missing = _bundle("unix", bundle)
+        board_total = total_mpy
+        if args.board != "unix":
+            board_total, _mn, _m = _bundle(args.board, os.path.join(tmp, "bundle-" + args.board))
+        cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
+               "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
+               "timestamps": True, "state_file": os.path.join(tmp, "mn.state")}
+        cfg_path = os.path.join(tmp, "config.json")
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        ha = _HA(key)
+        env = dict(os.environ, MICROPYPATH=".frozen:" + bundle)
+        proc = subprocess.Popen([_micropython(), "-X", "heapsize=%s" % args.heap, os.path.join(bundle, "main.py"),
+                                 cfg_path, "--coa", "127.0.0.1"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=env)
+        events, lines = [], []
+        try:
+            deadline = time.monotonic() + args.timeout
+            t = threading.Thread(target=lambda: [lines.append(x) for x in proc.stdout], daemon=True)
+            t.start()
+            while time.monotonic() < deadline:
+                events = []
+                for line in list(lines):
+                    try:
+                        events.append(json.loads(line))
+                    except ValueError:
+                        pass
+                reg = [e for e in events if e.get("ev") == "registered"]
+                if reg and [e for e in events if e.get("ev") == "heap" and e["t_ms"] >= reg[0]["t_ms"]]:
+                    break
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            ha.close()
+    reg = [i for i, e in enumerate(events) if e.get("ev") == "registered"]
+    if not reg:
+        tail = "".join(lines[-8:]).strip()
+        raise UserError("the MN did not register under -X heapsize=%s:\n%s" % (args.heap, tail),
+                        hint="try --heap 96K to see whether it is the heap size", exit_code=1)
+    # in the order the MN printed them (several can share a millisecond)
+    before = [e for e in events[:reg[0]] if e.get("ev") == "heap"]
+    after = [e for e in events[reg[0]:] if e.get("ev") == "heap"]
+    used = after[0]["alloc"] if after else None
+    ba = [e for e in events if e.get("ev") == "ba"]
+    return {
+        "heapsize": args.heap,
+        "heap_in_use_after_registration": used,
+        "heap_free_after_registration": after[0]["free"] if after else None,
+        "heap_in_use_before_first_bu": before[-1]["alloc"] if before else None,
+        "runtime_bytes": (used - before[-1]["alloc"]) if (used is not None and before) else None,
+        "heap_goal_bytes": HEAP_GOAL,
+        "heap_goal_met": used is not None and used <= HEAP_GOAL,
+        "bu_ba_ms": ba[-1].get("bu_ba_ms") if ba else None,
+        "firmware_mpy_bytes": board_total,
+        "firmware_board": args.board,
+        "mn_modules_mpy_bytes": mn_mpy,
+        "mn_modules_missing": missing,
+        "mpy_goal_bytes": MPY_GOAL,
+        "mpy_goal_met": board_total <= MPY_GOAL,
+        "note": "unix port: module bytecode is in the heap (frozen firmware on a board keeps it in flash); "
+                "64-bit objects are about twice the size of an ESP32's",
+    }

@@ -1,0 +1,21 @@
+"""`roam6 bench footprint`: the real MN (MicroPython, -X heapsize=64K, .mpy bundle) registers with
+the HA's binding cache on loopback, and the figures come back as JSON."""
+import json
+import subprocess
+import sys
+
+
+def test_footprint_measures_a_real_registration_under_64k():
+    r = subprocess.run([sys.executable, "-m", "roam6_host", "bench", "footprint"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    d = json.loads(r.stdout)
+    assert d["heapsize"] == "64K"
+    used, before = d["heap_in_use_after_registration"], d["heap_in_use_before_first_bu"]
+    assert 0 < before <= used < 64 * 1024
+    assert d["runtime_bytes"] == used - before
+    assert d["heap_free_after_registration"] > 0
+    assert d["bu_ba_ms"] is not None and 0 < d["bu_ba_ms"] < 1000
+    assert 0 < d["mn_modules_mpy_bytes"] < d["firmware_mpy_bytes"]
+    assert d["mn_modules_missing"] == []
+    assert d["mpy_goal_met"] == (d["firmware_mpy_bytes"] <= 64 * 1024)
