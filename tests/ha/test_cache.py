@@ -396,3 +396,20 @@ def test_replace_sas_revokes_bindings_and_keeps_replay_state():
     assert isinstance(events(c)[0], BUDropped)
     c.replace_sas({SPI: SA(NAI, SPI, KEY, HOA2)})          # SPI now owns another HoA
     assert c.bindings == {} and events(c)[0].reason == "revoked"
+
+
+def test_sa_without_hoa_cannot_take_another_mns_hoa():
+    c = make_cache()                        # SPI2's SA has no HoA of its own
+    bu = build_bu(KEY2, SPI2, NAI2, HOA, HA, 1, 150, "udp4", v4coa=V4COA)     # HOA is pinned to SPI
+    (out,) = c.receive(bu, NAT_SRC, T0)
+    assert parse_ba(out[2], key=KEY2, mac_coa=MAC4)[1].status == C.BA_PROHIBITED
+    free = a6("2001:db8:aa::777")           # not pinned: SPI2 may register it...
+    bu = build_bu(KEY2, SPI2, NAI2, free, HA, 1, 150, "udp4", v4coa=V4COA)
+    (out,) = c.receive(bu, NAT_SRC, T0)
+    assert parse_ba(out[2], key=KEY2, mac_coa=MAC4, hoa=free)[1].status == 0
+    from roam6_host.ha.sa import SA
+    c.sas[4098] = SA(b"third@example.test", 4098, KEY, None)
+    bu = build_bu(KEY, 4098, b"third@example.test", free, HA, 2, 150, "udp4", v4coa=V4COA)
+    (out,) = c.receive(bu, ("udp4", "203.0.113.1", 1), T0 + 1)   # ...and nobody else while it is bound
+    assert parse_ba(out[2], mac_coa=MAC4, hoa=free)[1].status == C.BA_PROHIBITED
+    assert c.bindings[free].spi == SPI2 and c.bindings[free].peer == ("198.18.12.2", 40001)

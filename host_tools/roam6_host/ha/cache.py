@@ -54,7 +54,7 @@ BU_RULES = (
     (C.BA_SEQ_OUT_OF_WINDOW, "sequence"),   # 135: seq greater (mod 2^16) than the last accepted
     (C.BA_REG_TYPE_CHANGE, "reg_type"),     # 139: H bit equal to the existing binding's
     (C.BA_NOT_HOME_SUBNET, "home_subnet"),  # 132: HoA inside the home prefix
-    (C.BA_PROHIBITED,      "home_reg"),     # 129: a home registration (H=1) for the SA's own HoA
+    (C.BA_PROHIBITED,      "home_reg"),     # 129: a home registration (H=1) for a HoA this SA may use
     (C.BA_NOT_HA_FOR_MN,   "dereg_bound"),  # 133: a deregistration finds a binding (§11.6)
 )
 
@@ -170,6 +170,7 @@ class BindingCache:
         self._psum = {}                             # {HoA: sum of the HA and HoA pseudo-header words}
         self._shapes = {}                           # {packet length: [_Shape]} learnt from good BUs
         self._ba_tpl = {}                           # {(NAI length, timestamp?, BRA?): _BATemplate}
+        self._pinned = {sa.hoa: spi for spi, sa in sas.items() if sa.hoa is not None}   # {HoA: owner SPI}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
 
     # ---- sans-IO surface --------------------------------------------------------------------
@@ -231,6 +232,7 @@ class BindingCache:
             if prev is not None and (prev.nai, prev.key, prev.hoa) == (sa.nai, sa.key, sa.hoa):
                 sas[spi] = prev
         self.sas = sas
+        self._pinned = {sa.hoa: spi for spi, sa in sas.items() if sa.hoa is not None}
         for hoa, b in list(self.bindings.items()):
             sa = sas.get(b.spi)
             if sa is None or (sa.hoa is not None and sa.hoa != hoa):
@@ -406,7 +408,14 @@ class BindingCache:
         return c.hoa[: len(self.prefix)] == self.prefix
 
     def _rule_home_reg(self, c, now):
-        return bool(c.flags & C.BU_H) and (c.sa.hoa is None or c.sa.hoa == c.hoa)
+        # RFC 4877 §4.3 in spirit: one MN's SA never signs for another MN's HoA - neither one
+        # pinned to another SA in the keys file, nor one bound under another SA right now
+        spi = c.sa.spi
+        if not c.flags & C.BU_H or (c.sa.hoa is not None and c.sa.hoa != c.hoa):
+            return False
+        owner = self._pinned.get(c.hoa)
+        b = self.bindings.get(c.hoa)
+        return (owner is None or owner == spi) and (b is None or b.spi == spi)
 
     def _rule_dereg_bound(self, c, now):
         return not c.dereg or c.hoa in self.bindings
