@@ -24,7 +24,7 @@ def test_decode_argument_every_field():
     m = d["mh"]
     assert m["type"] == "BindingUpdate" and m["seq"] == 1 and m["flags"] == ["A"] and m["lifetime"] == 105
     assert m["checksum"] == 0xE269 and m["checksum_ok"] is True
-    assert m["options"] == [{"type": "NonceIndices", "home": 5, "careof": 6},
+    assert m["options"] == [{"type": "NonceIndices", "home_nonce_index": 5, "careof_nonce_index": 6},
                             {"type": "BindingAuthData", "authenticator": "1f546d90e3044a169eec9b03"}]
 
 
@@ -88,8 +88,8 @@ def test_encode_hand_written_json_with_auto_padding():
     j = json.dumps({"ipv6": {"src": "2001:db8:2::200", "dst": "2001:db8:1::1", "hao": "2001:db8:1::100"},
                     "mh": {"type": "BindingUpdate", "seq": 7, "flags": ["A", "H"], "lifetime": 150,
                            "options": [{"type": "MNIdentifier", "subtype": 1, "identifier_text": "mn@example.com"},
-                                       {"type": "MobilityAuth", "subtype": 1, "spi": 256,
-                                        "auth_data": "d83b8d94266ac94371f6da76"}]}})
+                                       {"type": "MobilityAuth", "subtype": 1, "mobility_spi": 256,
+                                        "authentication_data": "d83b8d94266ac94371f6da76"}]}})
     r = roam6("encode", j)
     assert r.returncode == 0, r.stdout
     out = r.stdout.strip()

@@ -29,12 +29,15 @@ def tcpdump_text(d):
     if t == "BindingRefreshRequest":
         s = "BRR"
     elif t in ("HomeTestInit", "CareofTestInit"):
+        w = "home" if t[0] == "H" else "careof"
         s = "%s %s Init Cookie=%s" % ("HoTI" if t[0] == "H" else "CoTI", "Home" if t[0] == "H" else "Care-of",
-                                     _cookie(d["cookie"]))
+                                     _cookie(d[w + "_init_cookie"]))
     elif t in ("HomeTest", "CareofTest"):
         w = "Home" if t[0] == "H" else "Care-of"
+        k = "home_" if t[0] == "H" else "careof_"
         s = "%s nonce id=0x%x %s Init Cookie=%s %s Keygen Token=%s" % (
-            "HoT" if t[0] == "H" else "CoT", d["nonce_index"], w, _cookie(d["cookie"]), w, _cookie(d["token"]))
+            "HoT" if t[0] == "H" else "CoT", d[k + "nonce_index"], w, _cookie(d[k + "init_cookie"]), w,
+            _cookie(d[k + "keygen_token"]))
     elif t == "BindingUpdate":
         # tcpdump prints " A" then "H", "L", "K" run together (" AHK")
         f = (" A" if "A" in flags else "") + "".join(x for x in "HLK" if x in flags)
@@ -51,9 +54,9 @@ def tcpdump_text(d):
         if ot == "AlternateCoA":
             s += "(alt-CoA: %s)" % o["address"]
         elif ot == "NonceIndices":
-            s += "(ni: ho=0x%04x co=0x%04x)" % (o["home"], o["careof"])
+            s += "(ni: ho=0x%04x co=0x%04x)" % (o["home_nonce_index"], o["careof_nonce_index"])
         elif ot == "BindingRefreshAdvice":
-            s += "(refresh: %d)" % (o["interval"] * 4)
+            s += "(refresh: %d)" % (o["refresh_interval"] * 4)
     return s
 
 

@@ -44,7 +44,7 @@ def test_readable_fields():
     assert d["options"][0] == {"type": "MNIdentifier", "subtype": 1, "identifier_text": "mn@example.test"}
     assert d["options"][1]["identifier"] == "0001"
     assert d["options"][2]["address"] == "10.0.0.1" and d["options"][2]["prefix_len"] == 24
-    assert d["options"][4]["auth_data"] is None
+    assert d["options"][4]["authentication_data"] is None and d["options"][4]["mobility_spi"] == 4096
     d = wj.to_dict(mh.BindingAck(146, mh.BA_K | mh.BA_R))
     assert d["flags"] == ["K", "R"] and d["status_text"] == "MIPV6-AUTH-FAIL"
     assert wj.to_dict(mh.BindingError(1, HOA))["home_address"] == "2001:db8:1::100"
@@ -59,8 +59,10 @@ def test_from_dict_errors_name_the_field():
     assert "Z" in str(e)
     e = raises(ValueError, wj.from_dict, {"type": "BindingError", "home_address": "2001:db8::zz"})
     assert "IPv6" in str(e)
-    e = raises(ValueError, wj.from_dict, {"type": "HomeTestInit", "cookie": "xyz"})
-    assert "cookie" in str(e)
+    e = raises(ValueError, wj.from_dict, {"type": "HomeTestInit", "home_init_cookie": "xyz"})
+    assert "home_init_cookie" in str(e)
+    e = raises(ValueError, wj.from_dict, {"type": "HomeTestInit", "cookie": "00"})  # a field it lacks
+    assert "'cookie'" in str(e) and "home_init_cookie" in str(e)
 
 
 def test_icmp6_and_nd_dicts():

@@ -37,6 +37,18 @@ BA_STATUS = {
     138: "expired nonces", 139: "registration type change disallowed", 144: "MIPV6-ID-MISMATCH",
     145: "MIPV6-MESG-ID-REQD", 146: "MIPV6-AUTH-FAIL", 174: "invalid care-of address",
 }
+# attribute -> JSON name where the attribute is shorter than the RFC field name
+RENAME = {
+    mh.HomeTestInit: {"cookie": "home_init_cookie"},
+    mh.CareofTestInit: {"cookie": "careof_init_cookie"},
+    mh.HomeTest: {"nonce_index": "home_nonce_index", "cookie": "home_init_cookie", "token": "home_keygen_token"},
+    mh.CareofTest: {"nonce_index": "careof_nonce_index", "cookie": "careof_init_cookie",
+                    "token": "careof_keygen_token"},
+    mhopts.NonceIndices: {"home": "home_nonce_index", "careof": "careof_nonce_index"},
+    mhopts.BindingRefreshAdvice: {"interval": "refresh_interval"},
+    mhopts.MobilityAuth: {"spi": "mobility_spi", "auth_data": "authentication_data"},
+    mhopts.NATDetection: {"refresh": "refresh_time"},
+}
 _UNKNOWN = {mh.UnknownMH: "mh_type", mhopts.UnknownOption: "otype", nd.UnknownNDOption: "otype",
             nd.LinkLayerAddress: "otype", icmp6.UnknownICMPv6: "icmp_type"}
 CLASSES = {}
@@ -44,6 +56,7 @@ for _c in (mh.CLASSES + mhopts.CLASSES + icmp6.CLASSES + nd.OPTION_CLASSES
            + (mhopts.Pad1, nd.LinkLayerAddress) + tuple(_UNKNOWN)):
     CLASSES[_c.__name__] = _c
 _SKIP = ("raw", "auto_pad", "checksum")
+_META = ("type", "checksum", "checksum_ok", "header_len", "auto_pad", "status_text", "identifier_text", "length")
 
 
 def _hex(b):
@@ -85,6 +98,7 @@ def to_dict(obj):
     if isinstance(obj, mhopts.PadN) and obj.data == bytes(len(obj.data)):
         d["length"] = len(obj.data)
         return d
+    ren = RENAME.get(cls, {})
     items = [kv for kv in obj.__dict__.items() if kv[0] != "options"]
     if hasattr(obj, "options") and (obj.options or obj.has_options):
         items.append(("options", obj.options))
@@ -101,7 +115,7 @@ def to_dict(obj):
         if k == "identifier" and _printable(v):
             d["identifier_text"] = bytes(v).decode()
             continue
-        d[k] = _out(k, v)
+        d[ren.get(k, k)] = _out(k, v)
     if isinstance(obj, mh.BindingAck) and obj.status in BA_STATUS:
         d["status_text"] = BA_STATUS[obj.status]
     if isinstance(obj, (mh.Message, icmp6.ICMPv6Message)):
@@ -115,18 +129,22 @@ def to_dict(obj):
 def _addr(name, s):
     if not isinstance(s, str):
         raise ValueError("field %r: want an address as text" % name)
-    if ":" in s:
-        return ip6_from_text(s)
-    return ip4_from_text(s) if "." in s else _unhex(name, s)
+    try:
+        if ":" in s:
+            return ip6_from_text(s)
+        return ip4_from_text(s) if "." in s else _unhex(name, s)
+    except ValueError as e:
+        raise ValueError("field %r: %s" % (name, e) if not str(e).startswith("field") else str(e))
 
 
-def _in(cls, name, default, v):
+def _in(cls, name, default, v, label=None):
+    label = label or name
     if name == "options":
         if not isinstance(v, list):
             raise ValueError("field 'options': want a list")
         return [from_dict(x) for x in v]
     if name == "addresses":
-        return [_addr(name, a) for a in v]
+        return [_addr(label, a) for a in v]
     if name == "flags" and isinstance(v, list):
         table = dict(FLAGS.get(cls, ()))
         w = 0
@@ -137,18 +155,18 @@ def _in(cls, name, default, v):
         return w
     if isinstance(default, bool):
         if not isinstance(v, bool):
-            raise ValueError("field %r: want true or false" % name)
+            raise ValueError("field %r: want true or false" % label)
         return v
     if isinstance(default, int):
         if not isinstance(v, int) or isinstance(v, bool):
-            raise ValueError("field %r: want an integer, got %r" % (name, v))
+            raise ValueError("field %r: want an integer, got %r" % (label, v))
         return v
     if isinstance(default, (bytes, bytearray)) or default is None:
         if v is None:
             return None
         if name in _ADDR:
-            return _addr(name, v)
-        return _unhex(name, v)
+            return _addr(label, v)
+        return _unhex(label, v)
     return v
 
 
@@ -169,13 +187,20 @@ def from_dict(d):
         return mhopts.PadN(_in(cls, "length", 0, d["length"]) + 2)
     else:
         obj = cls()
+    ren = RENAME.get(cls, {})
     for k, default in list(obj.__dict__.items()):
+        j = ren.get(k, k)
         if k == "raw":
             continue
         if k == "identifier" and "identifier_text" in d:
             obj.identifier = str(d["identifier_text"]).encode()
-        elif k in d:
-            setattr(obj, k, _in(cls, k, default, d[k]))
+        elif j in d:
+            setattr(obj, k, _in(cls, k, default, d[j], j))
+    known = [ren.get(k, k) for k in obj.__dict__]
+    for k in d:
+        if k not in known and k not in _META:
+            raise ValueError("%s has no field %r (its fields: %s)" % (name, k, ", ".join(
+                sorted(x for x in known if x not in _SKIP))))
     if "auto_pad" in d:
         obj.auto_pad = bool(d["auto_pad"])
     return obj
