@@ -197,11 +197,8 @@ class HomeBinding:
         self.refresh_at = None
         self.expire_at = None
         self.granted_s = 0
-        self.nat_refresh_s = None
-        self.attempt_seq = 0                   # first seq sent since the last (re)start
         self.sent = []                         # [(seq, sent_at, timestamp)] of the current attempt
         self.attempt_started = 0
-        self.status = None                     # last BA status
         self.tries = 0                         # BUs sent in the current attempt
         self.resyncs = 0                       # 135/144 answered at once in this attempt
         self._moved_since_bound = True
@@ -249,7 +246,6 @@ class HomeBinding:
                     return False
             elif timestamp != match[2]:
                 return False
-        self.status = status
         self._ba = (now, status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, match)
         self._events.append(("ba", status, seq, now - match[1], now - self.attempt_started))
         self._fire(now, ba_event(status, self.state == DEREGISTERING))
@@ -356,7 +352,7 @@ class HomeBinding:
             self.retransmit_at = self.refresh_at = self.expire_at = None
             self.sent = []
             reason = "authentication failed" if event == _BA_AUTH else "registration refused"
-            self._events.append(("error", reason, self.status))
+            self._events.append(("error", reason, self._ba[1]))
         elif action == _KEEP:
             self.expire_at = None
             self._moved_since_bound = True
@@ -385,7 +381,6 @@ class HomeBinding:
             interval = refresh_units * 4000
         else:
             interval = granted_ms * REFRESH_NUM // REFRESH_DEN
-        self.nat_refresh_s = nat_s
         if nat_s is not None and 0 < nat_s < 0xFFFFFFFF and nat_s * 1000 < interval:
             interval = nat_s * 1000
         self.refresh_at = now + max(interval, 1000)

@@ -124,8 +124,10 @@ def _drop_accel():
 
 
 def trim():
-    """After start-up: drop this module, so a 64 KB heap keeps only what runs."""
+    """After start-up: drop this module and the address parser (the node formats addresses with
+    the socket module), so a 64 KB heap keeps only what runs."""
     forget("roam6.node.app")
+    forget("roam6.wire.addr")
     gc.collect()
 
 

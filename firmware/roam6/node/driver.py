@@ -22,22 +22,15 @@ import time
 from roam6.compat import ticks_diff, ticks_ms, ticks_us
 from roam6.core import bul as _bul
 from roam6.core.registration import Registration
-from roam6.wire.addr import ip4_to_text, ip6_to_text
 
 from . import RX
 from .host import Host
-from .transport import sleep_ms
+from .transport import addr_text, sleep_ms
 from .state import load_state, save_state
 from .transport import UdpTransport
 
 NH_MH = 135
 SLICE_MS = 200
-
-
-def addr_text(a):
-    if a is None:
-        return None
-    return ip4_to_text(a) if len(a) == 4 else ip6_to_text(a)
 
 
 def log_event(ev, **fields):
@@ -63,9 +56,9 @@ class MobileNode:
         self.host = Host(cfg.hoa, self.send_packet)
         self.transports = {}
         if cfg.ha_ipv4 is not None and "udp4" in cfg.transports:
-            self.transports["udp4"] = UdpTransport("udp4", ip4_to_text(cfg.ha_ipv4))
+            self.transports["udp4"] = UdpTransport("udp4", addr_text(cfg.ha_ipv4))
         if "udp6" in cfg.transports:
-            self.transports["udp6"] = UdpTransport("udp6", ip6_to_text(cfg.ha))
+            self.transports["udp6"] = UdpTransport("udp6", addr_text(cfg.ha))
         if cfg.bootstrap == ["static"]:
             cfg.raw = None            # only the bootstrap sequencer reads the raw dict
         self.active = None            # the transport carrying data now
@@ -77,7 +70,7 @@ class MobileNode:
         self.registered = False
         self.failed = False
         self.rx_packets = 0
-        self.log("start", hoa=ip6_to_text(cfg.hoa), ha=ip6_to_text(cfg.ha),
+        self.log("start", hoa=addr_text(cfg.hoa), ha=addr_text(cfg.ha),
                  seq=self.reg.bul.seq, transports=cfg.transports)
 
     # ---- clock: ms since start, never wrapping (ticks_ms wraps on MicroPython) ------------------
@@ -109,9 +102,9 @@ class MobileNode:
         """Back on the home link: deregister over udp6 from the HoA itself."""
         tr = self.transports.get("udp6")
         if tr is None:                # deregistration needs it even when roaming uses udp4 only
-            tr = self.transports["udp6"] = UdpTransport("udp6", ip6_to_text(self.cfg.ha))
+            tr = self.transports["udp6"] = UdpTransport("udp6", addr_text(self.cfg.ha))
         try:
-            reader = tr.open(ip6_to_text(self.cfg.hoa))
+            reader = tr.open(addr_text(self.cfg.hoa))
         except OSError as e:
             self.log("error", reason="cannot open udp6 from the HoA at home: %s" % e)
             return

@@ -9,7 +9,6 @@ only an application datagram's payload is copied out (the application keeps it).
 import asyncio
 import struct
 
-from roam6.wire.addr import ip6_from_text
 from roam6.wire.checksum import finish, inet_sum, pseudo_sum
 
 from . import TX
@@ -40,7 +39,8 @@ class UdpSocket:
         node has nowhere to send (no binding yet and no care-of address)."""
         dst, dport = addr
         if isinstance(dst, str):
-            dst = ip6_from_text(dst)
+            from .transport import text_addr
+            dst = text_addr(dst)
         if not self.port:
             self.host._bind(self, 0)
         return self.host.send_udp(self.port, dst, dport, data)

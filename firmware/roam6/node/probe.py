@@ -6,9 +6,8 @@ sensor: every `interval_ms`, b"R6PU" + seq (u32) + 8 bytes of ticks_us to dst:po
 import struct
 
 from roam6.compat import ticks_us
-from roam6.wire.addr import ip6_from_text
 
-from .transport import sleep_ms
+from .transport import sleep_ms, text_addr
 
 
 async def echo(sock):
@@ -19,7 +18,7 @@ async def echo(sock):
 
 
 async def sensor(sock, dst, port, interval_ms):
-    dst = ip6_from_text(dst)
+    dst = text_addr(dst)
     buf = bytearray(16)
     buf[:4] = b"R6PU"
     seq = 0

@@ -20,6 +20,26 @@ AF_INET = socket.AF_INET
 AF_INET6 = socket.AF_INET6
 
 
+try:
+    # the socket module's own converters cost no heap; ports without them use the codec's
+    from socket import inet_ntop as _ntop, inet_pton as _pton
+
+    def addr_text(a):
+        """Raw address (4 or 16 bytes) -> text; None stays None."""
+        return None if a is None else _ntop(AF_INET if len(a) == 4 else AF_INET6, bytes(a))
+
+    def text_addr(t):
+        return _pton(AF_INET6 if ":" in t else AF_INET, t)
+except ImportError:
+    from roam6.wire.addr import ip4_from_text, ip4_to_text, ip6_from_text, ip6_to_text
+
+    def addr_text(a):
+        return None if a is None else (ip4_to_text(a) if len(a) == 4 else ip6_to_text(a))
+
+    def text_addr(t):
+        return ip6_from_text(t) if ":" in t else ip4_from_text(t)
+
+
 def sockaddr(host, port):
     """An address for connect/bind/sendto from text (an IPv4 or IPv6 address, no names)."""
     fam = AF_INET6 if ":" in host else AF_INET
