@@ -98,6 +98,10 @@ class Lines:
             raise AssertionError("process ended; output:\n%s" % "".join(self.log))
         return item
 
+    def send(self, text):
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
     def until(self, pred, timeout=5.0):
         end = time.monotonic() + timeout
         seen = []
@@ -133,8 +137,9 @@ def mpy_dir():
     return _MPY["dir"]
 
 
-def micropython(netns, ns, script, *args, heap="64K"):
+def micropython(netns, ns, script, *args, heap="64K", stdin=False):
     env = dict(os.environ, MICROPYPATH=":".join([mpy_dir(), HERE, ".frozen"]))
     p = netns.popen(ns, [MICROPYTHON, "-X", "heapsize=" + heap, os.path.join(HERE, script)] + [str(a) for a in args],
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                    stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
     return Lines(p)
