@@ -110,3 +110,10 @@ def test_udp4_encapsulated_packet():
     bad[28 + 41] = 5  # inner MH Header Len
     e = raises(wj.DecodeError, wj.packet_to_dict, bytes(bad))
     assert e.offset == 28 + 41
+
+
+def test_packet_from_dict_refuses_unknown_keys():
+    d = wj.packet_to_dict(unhex(vec.S4))
+    d["mhh"] = d.pop("mh")
+    e = raises(ValueError, wj.packet_from_dict, d)
+    assert "'mhh'" in str(e)

@@ -208,6 +208,7 @@ def from_dict(d):
 
 # ---- whole packets (IPv6 header, extension headers, upper layer) ----
 
+_PKT_KEYS = ("ipv6", "ipv4", "mh", "icmp6", "udp", "inner", "payload", "trailer", "frame", "time", "ip_offset")
 _EXT_NAMES = {0: "hop_by_hop", 43: "routing", 60: "destination_options"}
 _EXT_NUM = {"hop_by_hop": 0, "routing": 43, "destination_options": 60}
 
@@ -397,6 +398,9 @@ def packet_from_dict(d):
     IPv6 header gets a type 2 routing header from "rh2" and a Home Address option from "hao"."""
     if not isinstance(d, dict):
         raise ValueError("want a JSON object, got %r" % (d,))
+    for k in d:
+        if k not in _PKT_KEYS:
+            raise ValueError("unknown key %r: a packet has %s" % (k, ", ".join(_PKT_KEYS)))
     if isinstance(d.get("ipv4"), dict):
         h = d["ipv4"]
         src, dst = ip4_from_text(h["src"]), ip4_from_text(h["dst"])
