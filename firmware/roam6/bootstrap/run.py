@@ -8,7 +8,7 @@ import select
 import socket
 import struct
 
-from roam6.compat import ticks_diff, ticks_ms
+from roam6.compat import IS_MICROPYTHON, ticks_diff, ticks_ms
 
 _T0 = ticks_ms()
 
@@ -59,7 +59,8 @@ class _Sockets:
             s.setblocking(False)
             self.poll.register(s, select.POLLIN)
             self.by_key[key] = s
-            self.by_fd[s.fileno()] = s  # CPython's poll() answers with file numbers
+            if not IS_MICROPYTHON:  # CPython's poll() answers with file numbers (lwIP sockets have none)
+                self.by_fd[s.fileno()] = s
         return s
 
     def close(self):
