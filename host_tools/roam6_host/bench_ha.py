@@ -3,7 +3,8 @@ authentication, on one core.
 
 N distinct MNs (10,000 by default), each with its own SA, HoA, NAT mapping and IPv4 CoA, send R
 rounds of timestamped udp4 BUs (first registration, then refreshes from a new NAT port, i.e. a
-move). The BUs are generated before the clock starts (with the firmware codec, as an MN builds
+move). Each of --repeat runs starts from a fresh HA core (nothing learnt); the best run is the
+figure, all are listed. The BUs are generated before the clock starts (with the firmware codec, as an MN builds
 them); the timed part is exactly what the HA does per BU: parse, verify MAC and checksum, run the
 rules, update the binding, build and sign the BA. Every BA status is counted, so a run where BUs
 were refused does not pass as fast.
@@ -17,6 +18,7 @@ def register(sub):
     p = sub.add_parser("ha", help="HA binding cache throughput (BUs/s, authenticated, one core)")
     p.add_argument("--mns", type=int, default=10000, help="distinct mobile nodes (default 10000)")
     p.add_argument("--rounds", type=int, default=3, help="BUs per MN (default 3)")
+    p.add_argument("--repeat", type=int, default=3, help="timed runs, each on a fresh HA core; the best counts (default 3)")
     p.add_argument("--profile", action="store_true", help="also print the top of a cProfile run")
     p.add_argument("--live", action="store_true",
                    help="also time the real `roam6 ha` process in namespaces: BU->BA and a round trip "
@@ -26,20 +28,18 @@ def register(sub):
 
 
 def _setup(mns, rounds, t0):
-    from roam6.wire.ipv6 import decode_ipv6
-
+    """The MNs' SAs (as configs) and their BUs, generated before any clock starts."""
     from .ha.bugen import build_bu, ntp_timestamp
-    from .ha.cache import BindingCache
-    from .ha.sa import SA
+    from .ha.config import SAConfig
 
     ha = socket.inet_pton(socket.AF_INET6, "2001:db8:aa::1")
-    sas, work = {}, []
+    sas, work = [], []
     for i in range(mns):
         spi = 1000 + i
         key = (i.to_bytes(4, "big") * 4)
         nai = b"mn%d@example.test" % i
         hoa = ha[:8] + (0x100000 + i).to_bytes(8, "big")
-        sas[spi] = SA(nai, spi, key, hoa)
+        sas.append(SAConfig(nai, spi, key, hoa))
         v4 = bytes((10, (i >> 16) & 255, (i >> 8) & 255, i & 255))
         for r in range(rounds):
             now = t0 + r * 2.0
@@ -47,9 +47,15 @@ def _setup(mns, rounds, t0):
                           timestamp=ntp_timestamp(now, i))
             work.append((r, bu, ("udp4", "198.18.12.%d" % (2 + i % 200), 1024 + (i + r * 7919) % 60000), now))
     work.sort(key=lambda w: w[0])          # round by round: every MN registers, then refreshes
-    decode_ipv6(work[0][1])
-    cache = BindingCache(ha, ha[:8], sas, keep_events=False)
-    return cache, work
+    return ha, sas, work
+
+
+def _fresh_cache(ha, sas):
+    """A new HA core (empty cache, SAs with their HMAC pads precomputed, nothing learnt yet)."""
+    from .ha.cache import BindingCache
+    from .ha.sa import sas_by_spi
+
+    return BindingCache(ha, ha[:8], sas_by_spi(sas), keep_events=False)
 
 
 def _drive(cache, work):
@@ -67,17 +73,23 @@ def _drive(cache, work):
 
 def run(args):
     t0 = 1_800_000_000.0
-    cache, work = _setup(args.mns, args.rounds, t0)
-    gc.collect()
-    gc.disable()                          # measure the HA, not the collector's timing luck
-    try:
-        start = time.perf_counter()
-        start_cpu = time.process_time()
-        out, statuses = _drive(cache, work)
-        cpu = time.process_time() - start_cpu
-        wall = time.perf_counter() - start
-    finally:
-        gc.enable()
+    ha, sas, work = _setup(args.mns, args.rounds, t0)
+    runs = []
+    for _ in range(max(1, args.repeat)):
+        cache = _fresh_cache(ha, sas)
+        gc.collect()
+        gc.disable()                      # measure the HA, not the collector's timing luck
+        try:
+            start = time.perf_counter()
+            start_cpu = time.process_time()
+            out, statuses = _drive(cache, work)
+            cpu = time.process_time() - start_cpu
+            wall = time.perf_counter() - start
+        finally:
+            gc.enable()
+        runs.append((wall, cpu, out, statuses, len(cache.bindings)))
+    # the best run: a busy machine (other jobs on the 2 cores) only ever makes a run slower
+    wall, cpu, out, statuses, bindings = min(runs)
     n = len(work)
     result = {
         "benchmark": "ha",
@@ -85,7 +97,9 @@ def run(args):
         "bus": n,
         "bas": out,
         "ba_status": {str(k): v for k, v in sorted(statuses.items())},
-        "bindings": len(cache.bindings),
+        "bindings": bindings,
+        "repeats": len(runs),
+        "bus_per_s_each_run": [round(n / r[0]) for r in runs],
         "seconds": round(wall, 4),
         "bus_per_s": round(n / wall),
         "cpu_bus_per_s": round(n / cpu) if cpu else None,
@@ -93,7 +107,7 @@ def run(args):
         "goal_bus_per_s": 20000,
         "transport": "udp4 with NAT, RFC 4285 MN-HA auth + timestamps, BA signed",
     }
-    result["meets_goal"] = result["bus_per_s"] >= 20000 and statuses == {0: n}
+    result["meets_goal"] = result["bus_per_s"] >= 20000 and all(r[3] == {0: n} for r in runs)
     if args.live:
         from .ha.livebench import run_live
         result.update(run_live(args.live_n))
@@ -101,10 +115,11 @@ def run(args):
         import cProfile
         import io
         import pstats
-        cache, work = _setup(min(args.mns, 2000), args.rounds, t0)
+        pha, psas, pwork = _setup(min(args.mns, 2000), args.rounds, t0)
+        cache = _fresh_cache(pha, psas)
         pr = cProfile.Profile()
         pr.enable()
-        _drive(cache, work)
+        _drive(cache, pwork)
         pr.disable()
         s = io.StringIO()
         pstats.Stats(pr, stream=s).sort_stats("tottime").print_stats(15)

@@ -16,7 +16,8 @@ def run_bench(*args):
 
 
 def test_sans_io_bench_counts_every_ba():
-    d = run_bench("--mns", "300", "--rounds", "2")
+    d = run_bench("--mns", "300", "--rounds", "2", "--repeat", "2")
+    assert d["repeats"] == 2 and len(d["bus_per_s_each_run"]) == 2
     assert d["bus"] == 600 and d["bas"] == 600 and d["ba_status"] == {"0": 600} and d["bindings"] == 300
     assert d["bus_per_s"] > 0 and d["us_per_bu"] > 0 and "meets_goal" in d
 
