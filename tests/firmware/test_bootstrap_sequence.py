@@ -127,3 +127,14 @@ def test_datagrams_from_wrong_ports_are_ignored():
     assert not b.done
     b.receive_datagram(reply(xid(d), udinf(HAA)), SERVER, 547, 2)
     assert b.done and b.result["ha"] == [HA]
+
+
+def test_peer_addresses_in_every_port_shape():
+    from roam6.bootstrap.run import _peer
+    # lwIP ports (ESP32, Pico W) and CPython: tuples of text; the unix port: raw sockaddr bytes
+    assert _peer(("192.0.2.1", 53)) == (unhex("c0000201"), 53)
+    assert _peer(("fe80::1%wlan0", 547, 0, 2)) == (unhex("fe800000000000000000000000000001"), 547)
+    sin = struct.pack("H", 2) + struct.pack(">H", 53) + unhex("c0000201") + bytes(8)
+    assert _peer(sin) == (unhex("c0000201"), 53)
+    sin6 = struct.pack("H", 10) + struct.pack(">H", 547) + bytes(4) + HA + struct.pack("I", 3)
+    assert _peer(sin6) == (HA, 547)
