@@ -10,9 +10,10 @@ Sockets:
   source must be a HoA bound to exactly this outer address and port, then it goes into the TUN.
 - ip6 (RFC 6275 native): BUs carry a Home Address option, which this kernel drops before raw
   sockets see them (DESIGN.md), so they are read from an AF_PACKET socket with a BPF filter that
-  passes only IPv6 packets whose first extension header is Destination Options. BAs (with a type
-  2 routing header) leave through an IPPROTO_RAW (header-included) socket. Data is IPv6-in-IPv6
-  over a raw protocol-41 socket.
+  passes only IPv6 packets whose next header is Destination Options or MH (a deregistration
+  from home has no HAO). BAs (type 2 routing header, or none to an MN back home) leave through
+  an IPPROTO_RAW (header-included) socket. Data is IPv6-in-IPv6 over a raw protocol-41 socket.
+  The kernel's ICMPv6 complaints about these packets are silenced (nft table, raw 135 socket).
 - TUN: the kernel routes each bound HoA (/128) into it; what the HA reads there goes to the
   binding's care-of address.
 """
