@@ -114,3 +114,11 @@ def test_cli_prints_error_without_traceback(tmp_path):
     p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert "roam6: error: HA config: field 'port'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_udp4_needs_ipv4(tmp_path):
+    cfg = {k: v for k, v in CFG.items() if k != "ipv4"}
+    assert load_config(write(tmp_path, cfg, KEYS)).transports == ["udp6", "ip6"]     # default list
+    with pytest.raises(UserError) as e:
+        load_config(write(tmp_path, dict(cfg, transports=["udp4"]), KEYS))
+    assert "'ipv4'" in str(e.value)

@@ -137,7 +137,9 @@ def parse_config(raw, base_dir="."):
         raise _err("transports", "must be a non-empty list of %s, got %r" % ("/".join(TRANSPORTS), tr), "e.g. [\"udp4\", \"udp6\"]")
     c.transports = list(tr)
     if "udp4" in c.transports and c.ipv4 is None:
-        c.transports.remove("udp4")
+        if "transports" in raw:
+            raise _err("ipv4", "is missing, and 'transports' lists udp4", "add the HA's IPv4 address or drop udp4")
+        c.transports.remove("udp4")      # the default list: no IPv4 address, no udp4
     if not isinstance(d["keys_file"], str) or not d["keys_file"]:
         raise _err("keys_file", "must be a path", "the keys file holds the MN-HA SAs (CONTRACTS.md §6)")
     c.keys_file = os.path.join(base_dir, d["keys_file"])
