@@ -139,3 +139,12 @@ def test_home_link_detected():
     assert m.kind == "home"
     assert m.feed(rm(HOA), 3) == ("moved", A6, "udp6")
     assert m.feed(("other",), 4) is None
+    v4first = Movement(["udp4", "udp6"], HOME)  # home wins over the transport order
+    v4first.feed(("link", True), 0)
+    v4first.feed(add(B4), 1)
+    assert v4first.feed(add(HOA), 2) == ("home", HOA, None)
+    assert v4first.feed(add(A6), 3) == ("moved", B4, "udp4")  # left home: an old home address lingers
+    esp = Movement(["udp4"], HOME)  # no IPv6 transport: never "home"
+    esp.feed(("link", True), 0)
+    esp.feed(add(B4), 1)
+    assert esp.feed(add(HOA), 2) is None

@@ -84,20 +84,23 @@ class Movement:
         """(kind, address, transport) the MN should use now."""
         if not self.up:
             return "detached", None, None
+        v6 = self._newest(6) if "udp6" in self.transports or "ip6" in self.transports else None
+        if v6 and self.home_prefix and in_prefix(v6, self.home_prefix[0], self.home_prefix[1]):
+            return "home", v6, None  # whatever the transport order: at home no tunnel is needed
         for t in self.transports:
-            fam = 4 if t == "udp4" else 6
-            top = None
-            for a, (f, fl, n) in self._addrs.items():
-                if f == fam and usable(f, a, fl):
-                    rank = (not fl & DEPRECATED, n)
-                    if top is None or rank > top[0]:
-                        top = (rank, a)
-            if top is not None:
-                a = top[1]
-                if fam == 6 and self.home_prefix and in_prefix(a, self.home_prefix[0], self.home_prefix[1]):
-                    return "home", a, None
+            a = v6 if t != "udp4" else self._newest(4)
+            if a:
                 return "moved", a, t
         return "detached", None, None
+
+    def _newest(self, fam):
+        top = None
+        for a, (f, fl, n) in self._addrs.items():
+            if f == fam and usable(f, a, fl):
+                rank = (not fl & DEPRECATED, n)
+                if top is None or rank > top[0]:
+                    top = (rank, a)
+        return top and top[1]
 
     def _decide(self, now, force):
         kind, coa, t = self.best()
