@@ -149,3 +149,22 @@ def test_icmp6_round_trip(m, src, dst):
     d = icmp6.decode_icmp6(raw)
     assert d == m and icmp6.checksum_ok(raw, src, dst) and d.encode(src, dst) == raw
     assert wj.from_dict(wj.to_dict(d)) == m
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00", b"\xa1\xb2\xc3\xd4\x00\x02\x00\x04",
+                        b"\x0a\x0d\x0d\x0a", b""]), st.binary(max_size=200))
+def test_pcap_reader_random_files_only_pcap_error(tmp_path_factory, magic, rest):
+    from roam6_host import pcap
+    path = tmp_path_factory.mktemp("p") / "x.pcap"
+    path.write_bytes(magic + rest)
+    try:
+        for fr in pcap.read_frames(str(path)):
+            off, v = pcap.ip_packet(fr.linktype, fr.data)
+            if off is not None:
+                try:
+                    wj.packet_to_dict(fr.data[off:])
+                except DecodeError:
+                    pass
+    except pcap.PcapError as e:
+        assert str(e)
