@@ -1,0 +1,22 @@
+# The Wi-Fi keeper of a board's main.py, driven step by step with the stand-in WLAN.
+import sys
+sys.path.insert(0, sys.argv[1])
+import network
+import machine_standin
+sys.modules["machine"] = machine_standin
+sys.modules["network"] = network
+import micropython
+import main
+
+w = network.WLAN(network.STA_IF)
+k = main.WifiKeeper(w, [{"ssid": "apA", "psk": "pwA"}, {"ssid": "apB", "psk": "pwB"}])
+print("order", k.order())
+print("joined", k.join(wait_ms=200), w.config("ssid"))
+k.keep(period_ms=50)
+open("DROP", "w").close()
+machine_standin.timers[0].callback(machine_standin.timers[0])  # the timer fires: schedules check()
+for _ in range(3):
+    micropython.schedule(lambda _a: None, None)  # run what is scheduled (the unix port runs it between bytecodes)
+print("after drop", w.isconnected(), w.config("ssid"))
+k.check()
+print("calls", network.calls)
