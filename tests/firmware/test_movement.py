@@ -137,6 +137,9 @@ def test_home_link_detected():
     m.feed(add(A6), 1)
     assert m.feed(add(HOA), 2) == ("home", HOA, None)
     assert m.kind == "home"
+    slaac = HOA[:8] + unhex("000000fffe00b001")
+    assert m.feed(add(slaac), 3) is None  # another home address (SLAAC beside the HoA): still home
+    m.feed(rm(slaac), 3)
     assert m.feed(rm(HOA), 3) == ("moved", A6, "udp6")
     assert m.feed(("other",), 4) is None
     v4first = Movement(["udp4", "udp6"], HOME)  # home wins over the transport order

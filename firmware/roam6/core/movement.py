@@ -104,7 +104,8 @@ class Movement:
 
     def _decide(self, now, force):
         kind, coa, t = self.best()
-        if (kind, coa, t) == (self.kind, self.coa, self.transport) and not (force and coa):
-            return None
+        same = (kind, coa, t) == (self.kind, self.coa, self.transport) or kind == self.kind == "home"
+        if same and not (force and coa):
+            return None  # (at home, another home-prefix address changes nothing for the MN)
         self.kind, self.coa, self.transport, self.since = kind, coa, t, now
         return kind, coa, t
