@@ -176,3 +176,43 @@ def test_ha_restart_mn_registers_again_within_one_backoff_step(bench):
     finally:
         mn.stop()
         ha.stop()
+
+
+LINK_HEAP = "100K"   # the MN with the netlink link adapter (its 4 KB buffer and movement detection)
+
+
+def test_link_adapter_roams_home_deregisters_and_registers_again(bench):
+    """Movement detection from the kernel's netlink events: apB (udp4) -> home (lifetime-0 BU
+    over udp6 from the HoA) -> apA (udp6), each BU sent the moment the address appears."""
+    key = secrets.token_hex(16)
+    ha = R.start_ha(bench, R.write_ha_config(bench, key))
+    R.attach_for(bench, "udp4")
+    path = R.write_mn_config(bench, key, "udp4")
+    with open(path) as f:
+        cfg = json.load(f)
+    cfg["transports"] = ["udp6", "udp4"]
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    mn = R.start_mn(bench, path, heap=LINK_HEAP)
+    try:
+        reg = registered(mn)
+        assert reg["transport"] == "udp4" and reg["coa"] == "192.0.2.50"
+        mn.mark()
+        bench.attach("home")
+        ev = mn.wait_for(lambda e: e.get("ev") in ("deregistered", "error"), 8)
+        assert ev is not None and ev["ev"] == "deregistered" and ev["answered"], mn.tail()
+        bu = [e for e in mn.events if e["ev"] == "bu"][-1]
+        assert bu["lifetime"] == 0 and bu["coa"] == R.HOA
+        assert ha.wait_for(lambda e: e.get("ev") == "binding_removed" and e.get("reason") == "dereg", 3)
+        mn.mark()
+        bench.attach("apA")
+        reg2 = registered(mn)
+        assert reg2["transport"] == "udp6" and reg2["coa"] == "2001:db8:a1::50"
+        moved = [e for e in mn.events if e["ev"] == "link" and e.get("state") == "moved"][-1]
+        first_bu = [e for e in mn.events if e["ev"] == "bu"][0]
+        assert first_bu["t_ms"] - moved["t_ms"] <= 50        # no timer between the move and the BU
+        t = R.cn_traffic(bench, n=10, listen_s=2.5)
+        assert t["echoed"] >= 9, t
+    finally:
+        mn.stop()
+        ha.stop()

@@ -5,7 +5,10 @@ usage: main.py CONFIG.json [--coa ADDR] [--transport udp4|udp6] [--iface wlan0] 
 it the board's `link` module (boards/<name>/link.py) and roam6.core.movement choose.
 """
 import gc
+import json
 import sys
+
+from roam6.compat import ticks_ms
 
 from roam6.wire.addr import ip4_from_text, ip6_from_text
 
@@ -58,23 +61,23 @@ def static_coa(text, transport, cfg):
     return coa, t
 
 
+def _fail(code, msg):
+    print(json.dumps({"t_ms": ticks_ms(), "ev": "error", "fatal": True, "reason": msg}))
+    print("roam6: %s" % msg)
+    return code, None, None
+
+
 def setup(argv=None, log=None):
     """Check the arguments and config.json, build the node -> (exit status, node or None, plan).
     plan says how the node learns its care-of address: ("moved", coa, transport), ("home",) or
-    ("link", Link, Movement). A mistake is logged and printed, and the status is 2."""
+    ("link", Link, Movement class, iface). A mistake is logged and printed: status 2 for the
+    user's (arguments, config), 1 for the system's (no such interface, no socket)."""
     if argv is None:
         argv = sys.argv[1:]
     try:
         opts = parse_args(argv)
         cfg = _load(opts["config"])
-    except ValueError as e:       # UsageError, or the config's ConfigError (a ValueError)
-        print('{"ev": "error", "fatal": true, "reason": "%s"}' % str(e).replace('"', "'"))
-        print("roam6: %s" % e)
-        return 2, None, None
-    _drop_accel()                 # before the rest loads: the peak is what a small heap must hold
-    from .driver import MobileNode, log_event
-    log = log or log_event
-    try:
+        _drop_accel()             # before the rest loads: the peak is what a small heap must hold
         coa_text = opts["coa"] or cfg.coa
         if opts["home"]:
             plan = ("home",)
@@ -87,16 +90,14 @@ def setup(argv=None, log=None):
             except ImportError:
                 raise UsageError("no link adapter (link.py) on the path: give --coa ADDR")
             from roam6.core.movement import Movement
+            # the adapter's receive buffer is allocated before the node's code fragments the heap
             plan = ("link", Link(opts["iface"]), Movement, opts["iface"])
-        node = MobileNode(cfg, log)
+        from .driver import MobileNode, log_event
+        node = MobileNode(cfg, log or log_event)
     except ValueError as e:       # UsageError, or the config's ConfigError (a ValueError)
-        log("error", reason=str(e), fatal=True)
-        print("roam6: %s" % e)
-        return 2, None, None
+        return _fail(2, str(e))
     except OSError as e:
-        log("error", reason="cannot start: %s" % e, fatal=True)
-        print("roam6: cannot start: %s" % e)
-        return 1, None, None
+        return _fail(1, "cannot start: %s" % e)
     return 0, node, plan
 
 

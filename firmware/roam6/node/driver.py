@@ -69,6 +69,7 @@ class MobileNode:
         self._bu_us = {}              # seq -> ticks_us when sent (for bu_ba_ms)
         self.registered = False
         self.failed = False
+        self.home = False
         self.rx_packets = 0
         self.log("start", hoa=addr_text(cfg.hoa), ha=addr_text(cfg.ha),
                  seq=self.reg.bul.seq, transports=cfg.transports)
@@ -88,6 +89,7 @@ class MobileNode:
             self.log("error", reason="transport %s not available (config has no address for it)" % transport)
             return
         self.coa = coa
+        self.home = False
         try:
             reader = tr.open(addr_text(coa))
         except OSError as e:
@@ -110,6 +112,7 @@ class MobileNode:
             return
         self._use(tr, reader)
         self.coa = self.cfg.hoa
+        self.home = True
         self.log("link", state="home")
         self.reg.home(self.now())
         self.flush()
@@ -129,9 +132,10 @@ class MobileNode:
 
     # ---- sending -------------------------------------------------------------------------------
     def send_packet(self, pkt):
-        """An inner IPv6 packet from the HoA (the host's data path)."""
+        """An inner IPv6 packet from the HoA (the host's data path). Not at home: there the HoA is
+        on the link itself and the HA has no binding to carry it."""
         tr = self.active
-        if tr is None:
+        if tr is None or self.home:
             return False
         return tr.send(pkt)
 

@@ -27,7 +27,7 @@ BOARD_UNIX = os.path.join(ROOT, "boards", "unix")
 NETWORK_FOR = {"udp4": "apB", "udp6": "apA", "ip6": "apA"}
 NAI = "board1@example.test"
 SPI = 4096
-DEFAULT_HEAP = "96K"   # the MN + netlink link adapter on the 64-bit unix port (see bench footprint)
+DEFAULT_HEAP = "100K"  # the MN + netlink link adapter on the 64-bit unix port (the esp32 profile's heap)
 PROBE_PORT = 9000
 SENSOR_PORT = 9001
 
