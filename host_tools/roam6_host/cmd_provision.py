@@ -53,7 +53,7 @@ def run(args):
         return 0
     if args.revoke:
         e = provision.revoke(args.keys_file, args.revoke)
-        print("revoked %s (SPI %s) from %s; restart the HA (`roam6 ha`) so it drops the SA"
+        print("revoked %s (SPI %s) from %s; the HA drops the SA on SIGHUP (kill -HUP <pid of roam6 ha>) or at its next start"
               % (e.get("nai"), e.get("spi"), args.keys_file))
         return 0
     if not args.nai:
@@ -83,7 +83,7 @@ def run(args):
     print("provisioned %s: SPI %d, HoA %s, HA %s, transports %s"
           % (cfg["nai"], cfg["spi"], cfg["hoa"], cfg["ha"], ",".join(cfg["transports"])))
     print("  config  -> %s (mode 0600: it holds the key)" % args.out)
-    print("  SA      -> %s (restart the HA, `roam6 ha`, to load it)" % args.keys_file)
+    print("  SA      -> %s (the HA loads it on SIGHUP: kill -HUP <pid of roam6 ha>, or at its next start)" % args.keys_file)
     if args.show_key:
         print("  key     %s" % cfg["key"])
     return 0

@@ -34,10 +34,11 @@ def _take_ctty():
 class UnixBoard:
     """start() -> self; .port is the HOST side for mpremote; .starts counts (re)starts; stop()."""
 
-    def __init__(self, fs_dir, micropython=None, args=(), env=None, restart_delay=0.1):
+    def __init__(self, fs_dir, micropython=None, args=(), env=None, restart_delay=0.1, prefix=()):
         self.fs_dir = os.path.abspath(fs_dir)
         self.exe = micropython or micropython_exe()
         self.args = list(args)
+        self.prefix = list(prefix)   # e.g. ["ip", "netns", "exec", "board"]: run the board elsewhere
         self.env = env
         self.restart_delay = restart_delay
         self.tmp = None
@@ -93,9 +94,12 @@ class UnixBoard:
 
     def _supervise(self):
         while not self._stop.is_set():
-            argv = [self.exe] + self.args
+            argv = self.prefix + [self.exe] + self.args
             if os.path.exists(os.path.join(self.fs_dir, "main.py")):
+                # boards/unix/main.py takes its config as an argument (a real board just opens it)
                 argv += ["-i", "main.py"]
+                if os.path.exists(os.path.join(self.fs_dir, "config.json")):
+                    argv.append("config.json")
             fd = os.open(self._board_path, os.O_RDWR | os.O_NOCTTY)
             try:
                 with self._lock:
