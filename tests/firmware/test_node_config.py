@@ -103,3 +103,12 @@ def test_probe_checked():
     assert parse_config(d).probe["port"] == 9000
     d["probe"] = {"port": 9000, "sensor": {"dst": "nope", "port": 9001}}
     assert raises(ConfigError, parse_config, d).field == "probe"
+
+
+def test_ro_field_checked_by_the_ro_policy():
+    d = good()
+    d["ro"] = {"default": "never", "cns": {"2001:db8:f3::2": "always"}}
+    parse_config(d)
+    d["ro"] = {"default": "sometimes"}
+    e = raises(ConfigError, parse_config, d)
+    assert e.field == "ro" and "ro.default" in str(e), str(e)

@@ -12,7 +12,7 @@ from .settings import Config
 TRANSPORTS = ("udp4", "udp6", "ip6")
 BOOTSTRAP = ("dhcpv6", "dns", "static")
 KNOWN = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
-         "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa")
+         "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro")
 MAX_LIFETIME_S = 0xFFFF * 4
 
 
@@ -156,6 +156,12 @@ def parse_config(d):
         c.probe = p
     if "coa" in d:
         c.coa = _str(d, "coa", "a care-of address")
+    if "ro" in d:
+        from roam6.core.ro_policy import policy_from_config    # route optimisation (CONTRACTS §12)
+        try:
+            policy_from_config(d["ro"])
+        except ValueError as e:
+            raise ConfigError("ro", "is wrong: %s" % e)
     # what each transport needs to reach the HA without bootstrapping
     static_only = c.bootstrap == ["static"]
     if static_only and c.ha is None:
