@@ -257,20 +257,24 @@ def timeline(report, cn, sniff, roams, path, mode, t_start):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [3, 1]})
-    d = sorted(sniff["down"], key=lambda x: x[1])
-    u = sorted(cn["up"] if mode == "sensor" else cn["echo"], key=lambda x: x[1])
-    if d:
-        ax.plot([t - t_start for _s, t in d], [s for s, _t in d], ",", color="tab:blue", label="CN -> board (at the board)")
-    if u:
-        ax.plot([t - t_start for _s, t in u], [s for s, _t in u], ",", color="tab:orange",
-                label="board -> CN (%s, at the CN)" % ("stream" if mode == "sensor" else "echoes"))
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [3, 2]})
+    d = sorted(t for _s, t in sniff["down"])
+    u = sorted(t for _s, t in (cn["up"] if mode == "sensor" else cn["echo"]))
+    # the gap before each arrival: flat at the probe interval, a spike at each interruption
+    for times, color, label in ((d, "tab:blue", "CN -> board (arrivals at the board)"),
+                                (u, "tab:orange", "board -> CN (%s, at the CN)" % ("stream" if mode == "sensor" else "echoes"))):
+        if len(times) > 1:
+            ax.plot([t - t_start for t in times[1:]], [(b - a) * 1000 for a, b in zip(times, times[1:])],
+                    ".", ms=2, color=color, label=label)
     for r in roams:
-        ax.axvline(r["t_down"] - t_start, color="grey", lw=0.5, alpha=0.6)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("probe sequence number")
-    ax.set_title("roam6 roaming bench: %d roams, %s mode" % (len(roams), mode))
-    ax.legend(loc="upper left", markerscale=30)
+        ax.axvline(r["t_down"] - t_start, color="grey", lw=0.6, alpha=0.7)
+        ax.text(r["t_down"] - t_start, 1.0, r["net"], rotation=90, fontsize=6, va="bottom", ha="right",
+                transform=ax.get_xaxis_transform(), color="grey")
+    ax.set_yscale("log")
+    ax.set_xlabel("time (s); grey lines: roams, labelled with the network joined")
+    ax.set_ylabel("gap before each probe (ms)")
+    ax.set_title("roam6 roaming bench: %d roams, %s mode" % (len(roams), mode), pad=22)
+    ax.legend(loc="upper left", markerscale=4)
     rows = report["rows"]
     xs = [r["roam"] for r in rows]
     bx.bar([x - 0.2 for x in xs], [r["interruption_down_ms"] or 0 for r in rows], width=0.4, label="down")
