@@ -63,3 +63,35 @@ def test_missing_interface_is_named(netns):
         assert "no network interface 'wlan7'" in str(e), str(e)
     else:
         raise AssertionError("expected the adapter to stop")
+
+
+CPYTHON_WATCH = r'''
+import asyncio, json, sys, time
+import link
+async def main():
+    lk = link.Link("wlan0")
+    lk.start()
+    print(json.dumps({"ready": True}), flush=True)
+    evs = await asyncio.wait_for(lk.next_events(), 10)
+    print(json.dumps({"t_ns": time.time_ns(), "evs": [[x.hex() if isinstance(x, bytes) else x for x in e] for e in evs]}), flush=True)
+asyncio.run(main())
+'''
+
+
+def test_same_adapter_awaited_on_cpython(netns):
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT, Lines
+    ns = netns.add("b")
+    netns.ip(ns, "link", "add", "wlan0", "type", "veth", "peer", "name", "peer0")
+    netns.ip(ns, "link", "set", "wlan0", "up")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix")]))
+    out = Lines(netns.popen(ns, [sys.executable, "-c", CPYTHON_WATCH], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env))
+    assert out.next(10) == {"ready": True}
+    t0 = time.time_ns()
+    netns.ip(ns, "addr", "add", B4 + "/24", "dev", "wlan0")
+    m = out.next(10)
+    assert m["evs"] == [["addr", 4, B4_HEX, 24, True, 0x80]], m
+    assert (m["t_ns"] - t0) / 1e6 < 500
