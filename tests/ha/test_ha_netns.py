@@ -406,3 +406,41 @@ def test_sighup_reloads_keys_and_revokes(bench, tmp_path):
     assert "readable by group or others" in err["reason"]
     assert hap.proc.poll() is None
     s4.close()
+
+
+def test_packet_socket_filter_passes_only_mh_for_the_ha():
+    """The BPF program in the kernel: BUs (HAO or plain MH) to the HA's address pass; MH to
+    another address and other protocols to the HA's address never wake the HA."""
+    from roam6_host.ha.driver import packet_socket_for_bus
+    n = Namespaces()
+    try:
+        a, b = n.add("a"), n.add("b")
+        n.veth(a, "eth0", b, "eth0")
+        n.ip(a, "addr add 2001:db8:aa::1/64 dev eth0 nodad")
+        n.ip(a, "addr add 2001:db8:aa::9/64 dev eth0 nodad")
+        n.ip(b, "addr add 2001:db8:aa::2/64 dev eth0 nodad")
+        with n.inside(a):
+            pk = packet_socket_for_bus(HA)
+        pk.settimeout(0.5)
+        raw = n.socket(b, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        src = a6("2001:db8:aa::2")
+        other = a6("2001:db8:aa::9")
+        hao_bu = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "ip6", coa=src)
+        plain_mh = build_ipv6(src, HA, 135, bytes(8))
+        mh_elsewhere = build_ipv6(src, other, 135, bytes(8))
+        udp_to_ha = udp6_packet(src, HA, 1, 2, b"x")
+        for pkt, dst in ((mh_elsewhere, "2001:db8:aa::9"), (udp_to_ha, "2001:db8:aa::1"),
+                         (hao_bu, "2001:db8:aa::1"), (plain_mh, "2001:db8:aa::1")):
+            raw.sendto(pkt, (dst, 0))
+        got = []
+        try:
+            while True:
+                data, addr = pk.recvfrom(4096)
+                got.append(bytes(data))
+        except socket.timeout:
+            pass
+        assert got == [hao_bu, plain_mh]
+        pk.close()
+        raw.close()
+    finally:
+        n.teardown()

@@ -43,10 +43,23 @@ SO_ATTACH_FILTER = 26
 IPV6_HDRINCL = 36
 _ANC6 = socket.CMSG_SPACE(20)      # one in6_pktinfo
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
-# BPF over the IPv6 header (SOCK_DGRAM packet sockets start at the network header): accept when
-# byte 6 (next header) is 60 (Destination Options: a BU with a Home Address option) or 135 (a BU
-# without one: deregistration from home), drop everything else before it reaches Python.
-_BPF_MH = [(0x30, 0, 0, 6), (0x15, 1, 0, 60), (0x15, 0, 1, 135), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)]
+
+
+def _bpf_mh_to(ha):
+    """Classic BPF over the IPv6 header (SOCK_DGRAM packet sockets start at the network header):
+    pass frames for this host whose next header is 60 (Destination Options: a BU with a Home
+    Address option) or 135 (a BU without one: deregistration from home) and whose destination is
+    the HA's address; everything else is dropped in the kernel, never waking the HA."""
+    w = struct.unpack(">4I", ha)
+    prog = [(0x20, 0, 0, 0xFFFFF000 + 4),        # A = skb->pkt_type (SKF_AD_PKTTYPE)
+            (0x15, 0, 12, PACKET_HOST),
+            (0x30, 0, 0, 6),                      # A = next header
+            (0x15, 1, 0, 60),
+            (0x15, 0, 9, 135)]
+    for i in range(4):                            # destination address, word by word
+        prog += [(0x20, 0, 0, 24 + 4 * i), (0x15, 0, 7 - 2 * i, w[i])]
+    return prog + [(0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)]
+
 # This kernel answers every BU with a Home Address option with ICMPv6 Parameter Problem code 2
 # (it does not know option 0xC9) although the HA handles the BU from its packet socket: silence
 # those errors in the HA's namespace while it runs (nftables, deps/apt.txt).
@@ -60,6 +73,17 @@ table ip6 %(t)s {
   }
 }
 """ % {"t": NFT_TABLE}
+
+
+def packet_socket_for_bus(ha):
+    """An AF_PACKET socket (all interfaces) that only ever sees _bpf_mh_to(ha)'s packets."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+    code = _bpf_mh_to(ha)
+    prog = (ctypes.c_ubyte * (8 * len(code)))()
+    for i, (op, jt, jf, k) in enumerate(code):
+        struct.pack_into("=HBBI", prog, 8 * i, op, jt, jf, k)
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(code), ctypes.addressof(prog)))
+    return sock      # the kernel copied the program during setsockopt
 
 
 class Logger:
@@ -211,13 +235,7 @@ class HomeAgent:
         return s
 
     def _open_ip6(self):
-        self.spkt = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
-        prog = (ctypes.c_ubyte * (8 * len(_BPF_MH)))()
-        for i, (code, jt, jf, k) in enumerate(_BPF_MH):
-            struct.pack_into("=HBBI", prog, 8 * i, code, jt, jf, k)
-        self._bpf = prog     # the kernel copies it, but keep it alive until attached
-        fprog = struct.pack("HL", len(_BPF_MH), ctypes.addressof(prog))
-        self.spkt.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        self.spkt = packet_socket_for_bus(self.ha)
         self.spkt.setblocking(False)
         self.sraw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
         self.sraw.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
