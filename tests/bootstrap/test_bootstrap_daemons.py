@@ -211,3 +211,51 @@ def test_same_driver_on_cpython(lan):
                         json.dumps(dict(CFG, bootstrap=["dns"]))], capture_output=True, text=True, timeout=30, env=env)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"method": "dns", "ha": [HA6], "ha_ipv4": [HA4]}
+
+
+HOSTILE_DNS = textwrap.dedent(r'''
+    # A DNS "server" that answers each query first with junk (cut header, wrong id, a compression
+    # loop, an answer from another port: the last two name an evil HA), then with a correct SRV
+    # answer (A/AAAA in the additional section).
+    import socket, struct
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("192.0.2.1", 53))
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind(("192.0.2.1", 5353))
+    print("ready", flush=True)
+    while True:
+        q, peer = s.recvfrom(600)
+        qid, question = q[:2], q[12:]
+        hdr = lambda an, ar: qid + struct.pack(">HHHHH", 0x8180, 1, an, 0, ar)
+        loop = hdr(1, 0) + question + b"\xc0\x2a" + struct.pack(">HHIH", 33, 1, 60, 8) + b"\0\0\0\0\0\0\xc0\x2a"
+        rr = lambda t, d: b"\x02ha\xc0\x18" + struct.pack(">HHIH", t, 1, 60, len(d)) + d
+        answer = lambda ha6: (hdr(1, 2) + question + b"\xc0\x0c" + struct.pack(">HHIH", 33, 1, 60, 11)
+                              + struct.pack(">HHH", 0, 0, 4191) + b"\x02ha\xc0\x18"
+                              + rr(28, bytes.fromhex(ha6)) + rr(1, bytes([198, 18, 1, 2])))
+        evil = answer("20010db8666600000000000000000666")  # taken only if a check failed
+        for bad in (q[:5], b"\xff\xff" + evil[2:], loop):
+            s.sendto(bad, peer)
+        other.sendto(evil, peer)
+        s.sendto(answer("20010db800aa00000000000000000001"), peer)
+        print("answered", flush=True)
+''')
+
+
+def test_hostile_dns_answers_are_ignored_and_the_good_one_taken(tmp_path):
+    n = Netns()
+    try:
+        ap, board = make_lan(n, str(tmp_path))
+        with open(os.path.join("/etc/netns", board, "resolv.conf"), "w") as f:
+            f.write("nameserver 192.0.2.1\n")
+        p = n.popen(ap, [sys.executable, "-c", HOSTILE_DNS], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        r = bootstrap(n, board, dict(CFG, bootstrap=["dns"]))
+        assert r["result"] == {"method": "dns", "ha": [HA6], "ha_ipv4": [HA4], "ha_fqdn": "ha.example.test",
+                               "refresh_s": None, "home_prefix": None, "container": None}, r
+        assert r["ms"] < 500, r  # no timeout: the junk did not stop it waiting for the real answer
+        p.kill()
+        assert p.stdout.read().count("answered") == 1
+    finally:
+        n.teardown()
+        for d in getattr(n, "etc_dirs", []):
+            sh("rm", "-rf", d)
