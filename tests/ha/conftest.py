@@ -1,5 +1,5 @@
 import os
 import sys
 
-# the HA tests share helpers.py as a top-level module
+# the HA tests share ha_helpers.py and ha_nsutil.py as top-level modules (prefixed: no clash with other dirs)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

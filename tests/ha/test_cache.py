@@ -8,7 +8,7 @@ from roam6.wire import mhopts as mo
 from roam6_host.ha.cache import (BU_RULES, NO_KEEPALIVE, NTP_EPOCH, BindingAdded, BindingMoved,
                                  BindingRefreshed, BindingRemoved, BUDropped, BURejected)
 
-from helpers import (COA6, HA, HOA, HOA2, KEY, KEY2, NAI, NAI2, NAT_SRC, SPI, SPI2, T0, V4COA, V4MAPPED,
+from ha_helpers import (COA6, HA, HOA, HOA2, KEY, KEY2, NAI, NAI2, NAT_SRC, SPI, SPI2, T0, V4COA, V4MAPPED,
                      a4, a6, build_bu, bu4, make_cache, ntp_timestamp, parse_ba)
 
 MAC4 = V4MAPPED + V4COA

@@ -27,9 +27,9 @@ from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from roam6.wire.mh import BindingError, decode_mh
 from roam6.wire.udp import build_udp, decode_udp
 
-from helpers import (HA, HOA, HOA2, KEY, KEY2, NAI, NAI2, SPI, SPI2, V4MAPPED, a4, a6, build_bu,
+from ha_helpers import (HA, HOA, HOA2, KEY, KEY2, NAI, NAI2, SPI, SPI2, V4MAPPED, a4, a6, build_bu,
                      ntp_timestamp, parse_ba)
-from nsutil import Namespaces, sh
+from ha_nsutil import Namespaces, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
 

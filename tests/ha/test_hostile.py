@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from roam6.wire.checksum import checksum6
 
-from helpers import HOA, NAT_SRC, T0, bu4, make_cache
+from ha_helpers import HOA, NAT_SRC, T0, bu4, make_cache
 
 GOOD = bu4(7)
 
