@@ -114,3 +114,32 @@ def test_disconnect_removes_addresses_and_driver_errors_do_not_escape():
     b.connected = True
     lk = WlanLink(b)
     assert lk.read() == [] and "5" in lk.last_error
+
+
+def test_firmware_without_ifconfig_uses_ipconfig():
+    import sys
+
+    class NewWLAN:  # a WLAN of newer firmware: ipconfig() only, no ifconfig()
+        def isconnected(self):
+            return True
+
+        def config(self, key):
+            return {"mac": b"\x24\x0a\xc4\x00\x00\x02", "ssid": "apB"}[key]
+
+        def ipconfig(self, key):
+            return {"addr4": ("192.0.2.100", "255.255.255.0"), "gw4": "192.0.2.1", "addr6": []}[key]
+
+    class StandInNetwork:  # stand-in for the `network` module's global ipconfig('dns')
+        @staticmethod
+        def ipconfig(key):
+            assert key == "dns"
+            return "192.0.2.53"
+
+    sys.modules["network"] = StandInNetwork
+    try:
+        lk = WlanLink(NewWLAN())
+        evs = lk.start()
+    finally:
+        del sys.modules["network"]
+    assert evs == [("addr", 4, unhex("c0000264"), 24, True, 0), ("router", 4, unhex("c0000201")), ("link", True)]
+    assert lk.dns_servers() == [unhex("c0000235")]

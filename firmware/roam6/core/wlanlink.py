@@ -1,7 +1,8 @@
 """Link adapter for MicroPython boards with a `network.WLAN` (ESP32, Pico W): polls, diffs, emits.
 
 MicroPython's network module has no event callbacks, so the adapter compares the interface's
-state with what it saw last (`isconnected()`, `ifconfig()` for IPv4 with the gateway and DNS,
+state with what it saw last (`isconnected()`, `ifconfig()` for IPv4 with the gateway and DNS —
+or `ipconfig('addr4'/'gw4')` and `network.ipconfig('dns')` where ifconfig() is gone —,
 `ipconfig('addr6')` for lwIP's IPv6 addresses) and turns differences into the events of
 CONTRACTS.md §10.1. boards/esp32/link.py and boards/rp2040/link.py are thin wrappers.
 """
@@ -78,7 +79,13 @@ class WlanLink:
             ssid = w.config("ssid")
         except (OSError, ValueError, TypeError):
             ssid = None
-        ip, mask, gwt, dns = w.ifconfig()
+        try:
+            ip, mask, gwt, dns = w.ifconfig()
+        except AttributeError:  # firmware where ifconfig() is gone: the newer ipconfig()
+            ip, mask = w.ipconfig("addr4")
+            gwt = w.ipconfig("gw4")
+            import network
+            dns = network.ipconfig("dns")
         if ip != "0.0.0.0":
             addrs[ip4_from_text(ip)] = (4, _plen4(mask), 0)
         if dns != "0.0.0.0":
