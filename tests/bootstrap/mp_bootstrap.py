@@ -13,7 +13,8 @@ from roam6.bootstrap.run import run_bootstrap
 cfg = json.loads(sys.argv[1])
 opts = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 lk = link.Link(opts.get("ifname", "wlan0"))
-have6 = any(e[0] == "addr" and e[1] == 6 for e in lk.start())
+from roam6.bootstrap.sequence import link_has_ip6
+have6 = link_has_ip6(lk.start())
 servers = lk.dns_servers()
 lk.close()
 gc.collect()

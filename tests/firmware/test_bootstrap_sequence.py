@@ -138,3 +138,14 @@ def test_peer_addresses_in_every_port_shape():
     assert _peer(sin) == (unhex("c0000201"), 53)
     sin6 = struct.pack("H", 10) + struct.pack(">H", 547) + bytes(4) + HA + struct.pack("I", 3)
     assert _peer(sin6) == (HA, 547)
+
+
+def test_link_has_ip6_wants_more_than_a_link_local():
+    from roam6.bootstrap.sequence import link_has_ip6
+    ll = ("addr", 6, unhex("fe800000000000000000000000000001"), 64, True, 0x80)
+    v4 = ("addr", 4, unhex("c0000232"), 24, True, 0x80)
+    glob = ("addr", 6, unhex("20010db800a100000000000000000050"), 64, True, 0)
+    assert not link_has_ip6([("link", True), ll, v4])  # apB: IPv4 only
+    assert link_has_ip6([("link", True), ll, glob])
+    assert link_has_ip6([ll, ("router", 6, unhex("fe800000000000000000000000000001"))])
+    assert not link_has_ip6([ll, glob], ["udp4"])  # esp32 profile: no IPv6 at all

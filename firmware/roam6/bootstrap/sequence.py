@@ -49,6 +49,21 @@ def static_info(cfg):
     return info
 
 
+def link_has_ip6(events, transports=("udp6", "ip6")):
+    """`have_ip6` for Bootstrap from the link adapter's events: an IPv6 transport is allowed and
+    the link has a global IPv6 address or an IPv6 default router. A link-local alone does not
+    count: on an IPv4-only network DHCPv6 would only wait out its budget."""
+    if "udp6" not in transports and "ip6" not in transports:
+        return False
+    v6 = False
+    for e in events:
+        if e[0] == "router" and e[1] == 6:
+            v6 = v6 or e[2] is not None
+        elif e[0] == "addr" and e[1] == 6 and e[4] and not (e[2][0] == 0xFE and e[2][1] & 0xC0 == 0x80):
+            v6 = True
+    return v6
+
+
 class Bootstrap:
     def __init__(self, cfg, mac, have_ip6, dns_servers, now, rand, dhcp_delay_ms=None, budget_ms=BUDGET_MS):
         self.cfg = cfg
