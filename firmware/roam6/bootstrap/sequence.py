@@ -1,9 +1,9 @@
 """Runs the bootstrap methods in the configured order until one finds a home agent (sans-IO).
 
-cfg["bootstrap"] lists "dhcpv6" (RFC 6610, IPv6 links only; with cfg["nai"] the Identified
-Home Network Information of the NAI's realm is asked for beside the Unrestricted one), "dns" (RFC 5026 SRV, any link
-with a DNS server: the way from IPv4-only networks) and "static" (cfg's own values). Each
-method gets BUDGET_MS; then the next one runs. What a method does not give (home prefix, an
+cfg["bootstrap"] lists "dhcpv6" (RFC 6610, IPv6 links only; with cfg["nai"] the Identified Home
+Network Information of the NAI's realm is asked for beside the Unrestricted one), "dns" (RFC 5026
+SRV, any link with a DNS server: the way from IPv4-only networks) and "static" (cfg's own
+values). Each method gets BUDGET_MS; then the next one runs. What a method does not give (home prefix, an
 IPv4 HA address) is filled from cfg when cfg has it. CONTRACTS.md §10.3 shows the driver loop.
 """
 from roam6.compat import const
