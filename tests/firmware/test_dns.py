@@ -199,3 +199,17 @@ def test_client_name_lookup_and_no_servers():
     assert c.result == {"ha": [V6], "ha_ipv4": [], "ha_fqdn": "ha.example.test"}
     c = dns.DnsClient([], 0, Rand(), domain="example.test")
     assert c.done and c.result is None and c.get_timer() is None
+
+
+def test_timer_without_a_query_in_flight_counts_no_try():
+    c = dns.DnsClient([SERVER], 0, Rand(), domain="example.test")
+    for t in (0, 5, 10):  # a driver calling handle_timer before datagrams_to_send
+        c.handle_timer(t)
+    assert not c.done
+    assert len(c.datagrams_to_send(10)) == 1
+    c.handle_timer(1010)  # first try timed out
+    c.handle_timer(1011)  # called again before the retry went out: must not count as a try
+    assert not c.done
+    assert c.datagrams_to_send(1011)  # the second (last) try
+    c.handle_timer(2011)
+    assert c.done and "no answer" in c.error

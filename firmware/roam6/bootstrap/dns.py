@@ -184,8 +184,8 @@ class DnsClient:
         return None if self.done else self._next
 
     def handle_timer(self, now):
-        if self.done or now < self._next or self._q is None:
-            return
+        if self.done or now < self._next or self._q is None or not self._sent:
+            return  # (nothing in flight: the next query waits for datagrams_to_send)
         self._tries += 1
         if self._tries >= ROUNDS * len(self.servers):
             self._advance("no answer for %s" % self._q[0])
