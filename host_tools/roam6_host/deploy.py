@@ -102,7 +102,7 @@ class Mpremote:
         self.timeout = timeout
         self.calls = 0
 
-    def run(self, *cmd, passthrough=False, timeout=None):
+    def run(self, *cmd, passthrough=False, timeout=None, log=print):
         argv = [sys.executable, "-m", "mpremote", "connect", self.port, "resume"] + list(cmd)
         self.calls += 1
         try:
@@ -110,9 +110,9 @@ class Mpremote:
         except subprocess.TimeoutExpired:
             raise UserError("the board on %s stopped answering (mpremote timed out after %ss)" % (self.port, timeout or self.timeout),
                             hint="unplug and replug it, then run again", exit_code=1) from None
-        if passthrough and proc.stdout:
-            sys.stdout.write(proc.stdout)
-            sys.stdout.flush()
+        if passthrough:
+            for line in proc.stdout.splitlines():
+                log(line)
         if proc.returncode != 0:
             raise self._explain(proc.stdout + proc.stderr)
         return proc.stdout
@@ -201,7 +201,7 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
         cmd = []
         for p in changed:
             cmd += (["+"] if cmd else []) + ["fs", "cp", files[p], ":" + p]
-        mp.run(*cmd, passthrough=True, timeout=60 + 5 * len(changed))
+        mp.run(*cmd, passthrough=True, timeout=60 + 5 * len(changed), log=log)
         after, _ = board_hashes(mp, changed)
         bad = [p for p in changed if after[p] != _sha256(files[p])]
         if bad:
