@@ -14,7 +14,7 @@ def register(sub):
                    help="bundle (default) or natmod: only the native module for --arch")
     p.add_argument("--board", help="board name: " + ", ".join(boards.board_names()))
     p.add_argument("--arch", help="for `build natmod`: x64, armv6m or xtensawin (default: the board's)")
-    p.add_argument("--out", help="output folder (default build/BOARD, or build/natmod-ARCH)")
+    p.add_argument("--out", help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in OUT/ARCH/)")
     p.add_argument("--manifest", action="store_true", help="also write manifest.py for freezing roam6 into firmware")
     p.add_argument("--no-natmod", action="store_true", help="leave the native module out")
     p.set_defaults(func=run)
@@ -24,15 +24,13 @@ def run(args):
     from . import build
 
     if args.what == "natmod":
+        from . import natmod_build
+
         arch = args.arch or (boards.load_board(args.board)["natmod_arch"] if args.board else None)
         if not arch:
             raise UserError("`roam6 build natmod` needs --arch (x64, armv6m, xtensawin) or --board")
-        out = args.out or os.path.join("build", "natmod-" + arch)
-        os.makedirs(out, exist_ok=True)
-        made, skipped = build.build_natmod_into(arch, out)
-        if skipped:
-            raise UserError("native module for %s not built: %s" % (arch, skipped), exit_code=1)
-        print("native module for %s: %s" % (arch, ", ".join(os.path.join(out, m) for m in made)))
+        # default out: build/natmod/<arch>/, where roam6.accel looks in a checkout
+        natmod_build.build_natmod(arch, args.out or natmod_build.DEFAULT_OUT, log=print)  # it prints the path
         return 0
     if not args.board:
         raise UserError("`roam6 build` needs --board", hint="one of: " + ", ".join(boards.board_names()))

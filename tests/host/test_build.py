@@ -1,6 +1,7 @@
 """`roam6 build`: real mpy-cross over the real firmware and over a small package with machine code."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -164,3 +165,36 @@ def test_native_module_joins_the_bundle_where_a_compiler_exists(tmp_path, board,
     head = mpy.read_header(str(out / "roam6_native.mpy"))
     assert head["arch"] == arch and head["version"] == 6
     assert "roam6_native.mpy" in [t for t, _u in json.loads((out / "package.json").read_text())["urls"]]
+
+
+def test_build_natmod_command(tmp_path, capsys):
+    assert cli_main(["build", "natmod", "--arch", "x64", "--out", str(tmp_path)]) == 0
+    path = tmp_path / "x64" / "roam6_native.mpy"
+    assert mpy.read_header(str(path))["arch"] == "x64" and str(path) in capsys.readouterr().out
+    if not shutil.which("xtensa-esp32-elf-gcc"):
+        assert cli_main(["build", "natmod", "--board", "esp32", "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "xtensa-esp32-elf-gcc not found" in err and "ESP-IDF" in err
+    assert cli_main(["build", "natmod"]) == 2
+    assert "needs --arch" in capsys.readouterr().err
+
+
+def test_manifest_read_by_micropythons_own_manifestfile(tmp_path):
+    """tools/manifestfile.py of the MicroPython tree natmod_build uses (the pinned PyPI sdist)
+    executes the manifest and lists every roam6 module to freeze, and link.py, not main.py."""
+    from roam6_host import natmod_build
+    import importlib.util
+
+    mpy_dir = natmod_build.micropython_dir()
+    spec = importlib.util.spec_from_file_location("manifestfile", os.path.join(mpy_dir, "tools", "manifestfile.py"))
+    mf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mf)
+    out = tmp_path / "m"
+    build.build_bundle("rp2040", out_dir=str(out), manifest=True, natmod=False, log=lambda *a: None)
+    m = mf.ManifestFile(mf.MODE_FREEZE, {"MPY_DIR": mpy_dir, "MPY_LIB_DIR": os.path.join(mpy_dir, "lib", "micropython-lib"),
+                                         "PORT_DIR": mpy_dir, "BOARD_DIR": mpy_dir})
+    m.execute(str(out / "manifest.py"))
+    targets = sorted(f.target_path for f in m.files())
+    assert targets == sorted(build.package_sources(boards.PACKAGE_DIR) + ["link.py"])
+    for f in m.files():
+        assert os.path.isfile(f.full_path)
