@@ -444,3 +444,27 @@ def test_packet_socket_filter_passes_only_mh_for_the_ha():
         raw.close()
     finally:
         n.teardown()
+
+
+def test_ha_starts_before_its_ipv6_address_is_usable(tmp_path):
+    """ip6 needs the HA address for its tunnel socket; an address still in DAD (or not there
+    yet) is a warning, not a failed start."""
+    n = Namespaces()
+    hap = None
+    try:
+        ha = n.add("ha")
+        keys = tmp_path / "k.json"
+        keys.write_text(json.dumps({"sas": []}))
+        os.chmod(keys, 0o600)
+        cfg = tmp_path / "ha.json"
+        cfg.write_text(json.dumps({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
+                                   "keys_file": "k.json", "transports": ["udp6", "ip6"]}))
+        hap = HAProcess(ha, str(cfg))
+        assert "not configured here" in hap.wait_for("warning")["reason"]
+        assert hap.wait_for("ready")["transports"] == ["ip6", "udp6"]
+        hap.stop()
+        assert hap.proc.returncode == 0
+    finally:
+        if hap is not None:
+            hap.stop()
+        n.teardown()

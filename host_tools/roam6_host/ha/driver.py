@@ -18,6 +18,7 @@ Sockets:
   binding's care-of address.
 """
 import ctypes
+import errno
 import ipaddress
 import json
 import os
@@ -41,6 +42,7 @@ ETH_P_IPV6 = 0x86DD
 PACKET_HOST = 0
 SO_ATTACH_FILTER = 26
 IPV6_HDRINCL = 36
+IPV6_FREEBIND = 78
 _ANC6 = socket.CMSG_SPACE(20)      # one in6_pktinfo
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
 
@@ -243,8 +245,18 @@ class HomeAgent:
         try:
             self.s41.bind((self.cfg.address_text, 0))   # outer source of the tunnel = the HA address
         except OSError as exc:
-            raise UserError("cannot use the HA address %s (field 'address'): %s" % (self.cfg.address_text, exc.strerror),
-                            hint="configure it on the home link, or drop \"ip6\" from 'transports'") from None
+            if exc.errno != errno.EADDRNOTAVAIL:
+                raise UserError("cannot use the HA address %s (field 'address'): %s" % (self.cfg.address_text, exc.strerror),
+                                hint="configure it on the home link, or drop \"ip6\" from 'transports'") from None
+            # not there yet (still in DAD, or the link comes up later): bind anyway, say so
+            try:
+                self.s41.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
+                self.s41.bind((self.cfg.address_text, 0))
+            except OSError as exc2:
+                raise UserError("cannot use the HA address %s (field 'address'): %s" % (self.cfg.address_text, exc2.strerror),
+                                hint="configure it on the home link, or drop \"ip6\" from 'transports'") from None
+            self.log("warning", reason="the HA address %s (field 'address') is not configured here (yet): "
+                     "ip6 works once it is" % self.cfg.address_text)
         self.s41.setblocking(False)
         # a protocol-135 raw socket, never read: its existence stops the kernel from answering
         # native MH packets (read from the packet socket) with "unknown next header" errors
