@@ -4,8 +4,8 @@ authentication, on one core.
 N distinct MNs (10,000 by default), each with its own SA, HoA, NAT mapping and IPv4 CoA, send R
 rounds of timestamped udp4 BUs (first registration, then refreshes from a new NAT port, i.e. a
 move). Each of --repeat runs starts from a fresh HA core (nothing learnt); the best run is the
-figure, all are listed. The BUs are generated before the clock starts (with the firmware codec, as an MN builds
-them); the timed part is exactly what the HA does per BU: parse, verify MAC and checksum, run the
+figure, all are listed. The BUs are generated before the clock starts (with the firmware codec,
+as an MN builds them); the timed part is exactly what the HA does per BU: parse, verify MAC and checksum, run the
 rules, update the binding, build and sign the BA. Every BA status is counted, so a run where BUs
 were refused does not pass as fast.
 """
@@ -72,6 +72,10 @@ def _drive(cache, work):
 
 
 def run(args):
+    from .errors import UserError
+    for name in ("mns", "rounds", "repeat", "live_n"):
+        if getattr(args, name) < 1:
+            raise UserError("--%s must be at least 1" % name.replace("_", "-"))
     t0 = 1_800_000_000.0
     ha, sas, work = _setup(args.mns, args.rounds, t0)
     runs = []
