@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import HERE, Netns, micropython, sh
+from bootnet import HERE, Netns, micropython, sh
 from roam6_hil import daemons
 
 HA6 = "20010db800aa00000000000000000001"

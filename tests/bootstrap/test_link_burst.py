@@ -5,7 +5,8 @@ import json
 import socket
 import subprocess
 
-from conftest import micropython
+from bootnet import netns  # noqa: F401  (pytest fixture)
+from bootnet import micropython
 
 
 def test_burst_of_changes_is_recovered_by_a_redump(netns):

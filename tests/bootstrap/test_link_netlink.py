@@ -3,7 +3,8 @@ address and link changes reach movement detection at once. Prints the measured l
 import json
 import time
 
-from conftest import micropython, sh
+from bootnet import netns  # noqa: F401  (pytest fixture)
+from bootnet import micropython, sh
 
 A6 = "2001:db8:a1::50"
 B4 = "192.0.2.50"
@@ -82,7 +83,7 @@ def test_same_adapter_awaited_on_cpython(netns):
     import os
     import subprocess
     import sys
-    from conftest import ROOT, Lines
+    from bootnet import ROOT, Lines
     ns = netns.add("b")
     netns.ip(ns, "link", "add", "wlan0", "type", "veth", "peer", "name", "peer0")
     netns.ip(ns, "link", "set", "wlan0", "up")

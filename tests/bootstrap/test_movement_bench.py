@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import micropython
+from bootnet import micropython
 from roam6_hil import daemons
 from roam6_hil.roaming import Roamer
 from roam6_hil.topology import Bench

@@ -3,7 +3,7 @@ the unix adapter parsing an rtnetlink address message and movement detection dec
 timing assertion (timing goals are reported, not unit-tested); the decisions are checked."""
 import json
 
-from conftest import Netns, micropython
+from bootnet import Netns, micropython
 
 
 def test_link_event_cost_on_micropython():
