@@ -44,6 +44,7 @@ def add_arguments(p):
     p.add_argument("--no-pcap", action="store_true", help="do not capture the links")
     p.add_argument("--app", default="mn", choices=["mn", "reference"], help=argparse_help_app())
     p.add_argument("--port", help="serial port (with --board serial)")
+    p.add_argument("--heap", type=int, metavar="KB", help="override the profile's MicroPython heap (KB), e.g. to find what the MN needs")
 
 
 def argparse_help_app():
@@ -77,6 +78,10 @@ def check_args(args):
 def run(args, quiet=False):
     check_args(args)
     prof = profile(args.profile)
+    if args.heap:
+        if not 16 <= args.heap <= 65536:
+            raise UserError("--heap must be between 16 and 65536 KB, got %d" % args.heap)
+        prof["heap_kb"] = args.heap
     folder = os.path.abspath(args.report)
     os.makedirs(folder, exist_ok=True)
     work = os.path.join(folder, "bench")
@@ -130,6 +135,7 @@ def run(args, quiet=False):
             dst = "2001:db8:c1::50"
         else:
             board = get_driver(args.board)(bench, prof["name"])
+            board.profile["heap_kb"] = prof["heap_kb"]
             board.start(board_config(probe=probe_cfg))
             reg = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0), 20)
             if reg is None or reg["ev"] == "error":
@@ -161,9 +167,9 @@ def run(args, quiet=False):
             if board is not None:
                 want = (lambda e: e["ev"] == "deregistered") if net == "home" else \
                        (lambda e: e["ev"] == "ba" and e.get("status") == 0)
-                ev = board.wait_event(want, 5.0, since=st["t_down"])
+                ev = board.wait_event(want, 3.0, since=st["t_down"])
                 note = (" BA +%.1f ms (BU->BA %s ms, %s)" % ((ev["t"] - st["t_down"]) * 1000, ev.get("bu_ba_ms"), ev.get("transport"))
-                        if ev and ev["ev"] == "ba" else (" deregistered" if ev else " NO BA within 5 s"))
+                        if ev and ev["ev"] == "ba" else (" deregistered" if ev else " NO BA within 3 s"))
                 if not board.alive():
                     _say(quiet, "the MN exited; last lines:\n" + board.log_tail())
                     break
