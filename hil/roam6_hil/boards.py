@@ -75,7 +75,9 @@ class EventReader:
             if not isinstance(ev, dict) or "ev" not in ev:
                 continue
             ev["t_rx"] = t_rx
-            ev["t"] = mn_time(ev["t_ms"], t_rx) if isinstance(ev.get("t_ms"), (int, float)) else t_rx
+            # t_ms is whole milliseconds, truncated: the event happened within the next ms, so
+            # take its middle rather than its start
+            ev["t"] = mn_time(ev["t_ms"] + 0.5, t_rx) if isinstance(ev.get("t_ms"), (int, float)) else t_rx
             with self._cond:
                 self.events.append(ev)
                 self._cond.notify_all()
