@@ -17,6 +17,7 @@ import pytest
 from roam6_hil.scenarios import register as R
 
 MN_HEAP = "64K"
+IP6_HEAP = "100K"   # ip6 (raw and packet sockets) exists on the unix board only, never a 64 KB MCU
 
 
 def start(bench, transport, key=None, nat_refresh=110, lifetime=600, sensor_ms=20):
@@ -24,8 +25,9 @@ def start(bench, transport, key=None, nat_refresh=110, lifetime=600, sensor_ms=2
     ha = R.start_ha(bench, R.write_ha_config(bench, key, nat_refresh=nat_refresh))
     _net, coa = R.attach_for(bench, transport)
     mn = R.start_mn(bench, R.write_mn_config(bench, key, transport, lifetime=lifetime,
-                                             sensor_interval_ms=sensor_ms), heap=MN_HEAP,
-                    extra=["--coa", coa])
+                                             sensor_interval_ms=sensor_ms),
+                    heap=IP6_HEAP if transport == "ip6" else MN_HEAP,
+                    extra=["--coa", coa, "--transport", transport])
     return key, ha, mn
 
 
@@ -35,7 +37,7 @@ def registered(mn, timeout=10):
     return ev
 
 
-@pytest.mark.parametrize("transport", ["udp4", "udp6"])
+@pytest.mark.parametrize("transport", ["udp4", "udp6", "ip6"])
 def test_registration_udp_both_ways_and_ping(bench, transport):
     key, ha, mn = start(bench, transport)
     try:
@@ -49,6 +51,9 @@ def test_registration_udp_both_ways_and_ping(bench, transport):
         assert t["down_sent"] == 20
         assert t["echoed"] >= 18, t          # CN -> HoA -> echoed back: both directions
         assert t["up_received"] >= 10, t     # the MN's own datagrams reached the CN
+        # a burst: datagrams queued together at the MN's socket must each arrive on their own
+        b = R.cn_traffic(bench, n=8, gap=0, listen_s=2.0)
+        assert b["echoed"] >= 7, b
         assert R.ping_hoa(bench, count=3) >= 2
     finally:
         mn.stop()

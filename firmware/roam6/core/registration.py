@@ -189,9 +189,14 @@ class Registration:
         n = len(pkt) - 40
         if n < 8 or pkt[6] != _NH_MH or ((pkt[4] << 8) | pkt[5]) != n:
             return None
-        raw = memoryview(pkt)[40:]
-        if (bytes(pkt[8:24]) != self.ha or (raw[1] + 1) * 8 != n
-                or checksum6(self.ha, pkt[24:40], _NH_MH, raw) != 0):
+        return self.receive_mh(now, memoryview(pkt)[40:], pkt[8:24], pkt[24:40])
+
+    def receive_mh(self, now, raw, src, dst):
+        """A Mobility Header; src/dst: its checksum's pseudo-header addresses (for a BA with a type
+        2 routing header, dst is the HoA from it). Same results as receive_packet."""
+        n = len(raw)
+        if (n < 8 or bytes(src) != self.ha or (raw[1] + 1) * 8 != n
+                or checksum6(self.ha, dst, _NH_MH, raw) != 0):
             self.rejected += 1
             return None
         t = raw[2]

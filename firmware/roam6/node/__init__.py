@@ -5,6 +5,8 @@ import sys
 # before module code fragments it. rx: one datagram from the HA; tx: one packet the HoA sends.
 RX = bytearray(1500)
 TX = bytearray(1280)
+# asyncio loads Event lazily; loaded now it lands in one piece instead of in the holes later
+from asyncio import Event as _Event  # noqa: E402,F401
 
 
 def forget(name):

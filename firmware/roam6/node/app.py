@@ -49,7 +49,7 @@ def static_coa(text, transport, cfg):
     try:
         if ":" in text:
             coa = ip6_from_text(text)
-            t = transport or ("udp6" if "udp6" in cfg.transports else None)
+            t = transport or ("udp6" if "udp6" in cfg.transports else ("ip6" if "ip6" in cfg.transports else None))
         else:
             coa = ip4_from_text(text)
             t = transport or "udp4"
@@ -67,11 +67,12 @@ def _fail(code, msg):
     return code, None, None
 
 
-def setup(argv=None, log=None):
-    """Check the arguments and config.json, build the node -> (exit status, node or None, plan).
-    plan says how the node learns its care-of address: ("moved", coa, transport), ("home",) or
-    ("link", Link, Movement class, iface). A mistake is logged and printed: status 2 for the
-    user's (arguments, config), 1 for the system's (no such interface, no socket)."""
+def setup(argv=None):
+    """Check the arguments and config.json -> (exit status, config or None, plan). plan says how
+    the node learns its care-of address: ("moved", coa, transport), ("home",) or ("link", Link,
+    Movement class, iface). A mistake is logged and printed: status 2 for the user's
+    (arguments, config), 1 for the system's (no such interface). The node itself is built after
+    `trim()`, so this module's code is gone before the node's loads (a small heap's peak)."""
     if argv is None:
         argv = sys.argv[1:]
     try:
@@ -92,13 +93,12 @@ def setup(argv=None, log=None):
             from roam6.core.movement import Movement
             # the adapter's receive buffer is allocated before the node's code fragments the heap
             plan = ("link", Link(opts["iface"]), Movement, opts["iface"])
-        from .driver import MobileNode, log_event
-        node = MobileNode(cfg, log or log_event)
+        cfg.iface = opts["iface"]
     except ValueError as e:       # UsageError, or the config's ConfigError (a ValueError)
         return _fail(2, str(e))
     except OSError as e:
         return _fail(1, "cannot start: %s" % e)
-    return 0, node, plan
+    return 0, cfg, plan
 
 
 def _load(path):
@@ -134,8 +134,9 @@ def trim():
 
 def main(argv=None, log=None):
     """setup, run forever. Returns an exit status (2: a mistake in config or arguments).
-    (boards' main.py call setup/trim/start themselves, so this module can be freed.)"""
-    rc, node, plan = setup(argv, log)
-    if node is None:
+    (boards' main.py call setup/trim and start the node themselves, so this module is freed.)"""
+    rc, cfg, plan = setup(argv)
+    if cfg is None:
         return rc
-    return node.start(plan)
+    from .driver import MobileNode
+    return MobileNode(cfg, log).start(plan)

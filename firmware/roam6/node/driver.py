@@ -70,6 +70,7 @@ class MobileNode:
         self.registered = False
         self.failed = False
         self.home = False
+        self._link_task = None
         self.rx_packets = 0
         self.log("start", hoa=addr_text(cfg.hoa), ha=addr_text(cfg.ha),
                  seq=self.reg.bul.seq, transports=cfg.transports)
@@ -85,6 +86,13 @@ class MobileNode:
     def moved(self, coa, transport):
         """New care-of address (raw bytes) on `transport` ("udp4"/"udp6"): BU at once."""
         tr = self.transports.get(transport)
+        if tr is None and transport == "ip6" and "ip6" in self.cfg.transports:
+            try:
+                from .ip6 import Ip6Transport            # unix only: raw and packet sockets
+                tr = self.transports["ip6"] = Ip6Transport(addr_text(self.cfg.ha), self.cfg.iface)
+            except (ImportError, OSError) as e:
+                self.log("error", reason="ip6 transport not available here: %s" % e)
+                return
         if tr is None:
             self.log("error", reason="transport %s not available (config has no address for it)" % transport)
             return
@@ -128,7 +136,13 @@ class MobileNode:
         self.active = tr
         if self._rx_task is not None:
             self._rx_task.cancel()
+        if self._link_task is not None:
+            self._link_task.cancel()
+            self._link_task = None
         self._rx_task = asyncio.create_task(self._rx_loop(reader))
+        if getattr(tr, "link_reader", None) is not None:
+            from .ip6 import ba_loop
+            self._link_task = asyncio.create_task(ba_loop(self, tr))
 
     # ---- sending -------------------------------------------------------------------------------
     def send_packet(self, pkt):
@@ -150,7 +164,7 @@ class MobileNode:
         for pkt, req in self.reg.packets_to_send():
             self._bu_us[req.seq] = ticks_us()
             if self.active is not None:
-                self.active.send(pkt)
+                self.active.send_mh(pkt)
         while True:
             ev = self.reg.bul.next_event()
             if ev is None:
@@ -199,6 +213,14 @@ class MobileNode:
             if n:
                 self.packet_in(n)
 
+    def mh_in(self, kind):
+        if kind == "brr" or kind == "be":
+            self.log("lost", why=kind)
+        was = self.registered
+        self.flush()
+        if was and not self.reg.bul.bound:
+            self.registered = False
+
     def packet_in(self, n):
         """One datagram from the HA in self.rx[:n]: an inner IPv6 packet."""
         buf = self.rx
@@ -209,13 +231,7 @@ class MobileNode:
         if bytes(mv[24:40]) != self.cfg.hoa:
             return
         if buf[6] == NH_MH:
-            was = self.reg.bul.bound
-            kind = self.reg.receive_packet(self.now(), mv[:n])
-            if kind == "brr" or kind == "be":
-                self.log("lost", why=kind)
-            self.flush()
-            if was and not self.reg.bul.bound:
-                self.registered = False
+            self.mh_in(self.reg.receive_packet(self.now(), mv[:n]))
             return
         self.host.input(buf, n)
 
@@ -240,28 +256,11 @@ class MobileNode:
         elif plan[0] == "home":
             self.at_home()
         else:
-            transports = [t for t in self.cfg.transports if t in self.transports]
-            asyncio.create_task(self._link_loop(plan[1], plan[2](transports, self.cfg.home_prefix)))
+            from .linkglue import link_loop       # only nodes with a link adapter load it
+            transports = [t for t in self.cfg.transports if t in self.transports or t == "ip6"]
+            asyncio.create_task(link_loop(self, plan[1], plan[2](transports, self.cfg.home_prefix)))
         while True:
             await sleep_ms(3600000)
-
-    def decide(self, d):
-        """Apply a movement decision (roam6.core.movement, CONTRACTS.md §10.2)."""
-        if d is None:
-            return
-        if d[0] == "moved":
-            self.moved(d[1], d[2])
-        elif d[0] == "home":
-            self.at_home(d[1])
-        else:
-            self.detached()
-
-    async def _link_loop(self, link, mv):
-        for ev in link.start():
-            self.decide(mv.feed(ev, self.now()))
-        while True:
-            for ev in await link.next_events():
-                self.decide(mv.feed(ev, self.now()))
 
     # ---- timers --------------------------------------------------------------------------------
     async def timer_loop(self):

@@ -25,3 +25,4 @@ class Config:
         self.state_file = "roam6.state"
         self.probe = None
         self.coa = None                     # static care-of address (text) until a link adapter
+        self.iface = "wlan0"                # the board's interface (from main.py's --iface)

@@ -53,15 +53,35 @@ def udp_socket(family):
 
 
 if IS_MICROPYTHON:
+    from asyncio import core as _core
+    _MSG_PEEK = socket.MSG_PEEK
+
+    def _readable(sock):
+        yield _core._io_queue.queue_read(sock)     # how MicroPython's asyncio waits on a socket
+
     class Reader:
-        """Await datagrams from one socket into a caller's buffer (no allocation per packet)."""
+        """Await one datagram (an IPv6 packet) at a time into a caller's buffer.
+
+        MicroPython's socket.readinto is the stream read: it keeps reading until the buffer is
+        full, gluing queued datagrams together and truncating the one that does not fit, and
+        recv() needs a fresh block of the full size per datagram, which a fragmented small heap
+        may not have. So: peek at the IPv6 header (6 bytes), then readinto exactly the packet's
+        length, which takes that one datagram and nothing more."""
 
         def __init__(self, sock):
             self.sock = sock
-            self._stream = asyncio.StreamReader(sock)
 
         async def readinto(self, buf):
-            return await self._stream.readinto(buf)
+            await _readable(self.sock)
+            s = self.sock
+            h = s.recv(6, _MSG_PEEK)
+            if h is None or not h:
+                return 0
+            if len(h) == 6 and h[0] >> 4 == 6:
+                size = min(40 + ((h[4] << 8) | h[5]), len(buf))
+            else:
+                size = 1                  # not an IPv6 packet: take (and drop) the datagram
+            return s.readinto(buf, size) or 0
 else:
     class Reader:
         def __init__(self, sock):
@@ -127,6 +147,8 @@ class UdpTransport:
             self.send_errors += 1
             self.last_error = e
             return False
+
+    send_mh = send       # over UDP the BUs are inner packets like the data
 
     def close(self):
         if self.sock is not None:

@@ -1,0 +1,126 @@
+"""The ip6 transport: native RFC 6275 (unix board only: raw and packet sockets).
+
+- BUs leave as whole IPv6 packets (src CoA, Home Address option, dst HA) through an IPPROTO_RAW
+  socket: the MN writes the IPv6 header itself, as no kernel here adds a Home Address option.
+- BAs come back with a type 2 routing header, which a kernel without MIPv6 drops before any raw
+  socket sees it (DESIGN.md): they are read from a packet socket on the board's interface.
+- Data is IPv6-in-IPv6 (next header 41) between the CoA and the HA: a raw protocol-41 socket,
+  bound to the CoA, sends the HoA's packets (the kernel adds the outer header) and receives the
+  HA's (the kernel strips it).
+"""
+import socket
+import struct
+
+from roam6.compat import IS_MICROPYTHON
+
+from .transport import AF_INET6, Reader, sleep_ms, sockaddr
+
+_AF_PACKET = 17
+_ETH_P_IPV6 = 0x86DD
+_NH_IPV6 = 41
+_IPPROTO_RAW = 255
+
+
+def _ifindex(iface):
+    with open("/sys/class/net/%s/ifindex" % iface) as f:
+        return int(f.read())
+
+
+class Ip6Transport:
+    name = "ip6"
+
+    def __init__(self, ha_text, iface="wlan0"):
+        self.ha_addr = sockaddr(ha_text, 0)
+        self.iface = iface
+        self.t41 = self.raw = self.pkt = None
+        self.reader = self.link_reader = None
+        self.link_buf = bytearray(1500)
+        self.sent = 0
+        self.send_errors = 0
+        self.last_error = None
+
+    def open(self, coa_text):
+        """Sockets for a new care-of address; returns the data Reader (link_reader: the BAs)."""
+        self.close()
+        socks = []
+        try:
+            t41 = socket.socket(AF_INET6, socket.SOCK_RAW, _NH_IPV6)
+            socks.append(t41)
+            t41.bind(sockaddr(coa_text, 0))
+            raw = socket.socket(AF_INET6, socket.SOCK_RAW, _IPPROTO_RAW)
+            socks.append(raw)
+            proto = struct.unpack("<H", struct.pack(">H", _ETH_P_IPV6))[0] if IS_MICROPYTHON else socket.htons(_ETH_P_IPV6)
+            pkt = socket.socket(_AF_PACKET, socket.SOCK_DGRAM, proto)
+            socks.append(pkt)
+            if IS_MICROPYTHON:     # struct sockaddr_ll, protocol in network order
+                pkt.bind(struct.pack("<H", _AF_PACKET) + struct.pack(">H", _ETH_P_IPV6)
+                         + struct.pack("<i", _ifindex(self.iface)) + bytes(12))
+            else:
+                pkt.bind((self.iface, _ETH_P_IPV6))
+            for s in socks:
+                s.setblocking(False)
+        except OSError:
+            for s in socks:
+                s.close()
+            raise
+        self.t41, self.raw, self.pkt = t41, raw, pkt
+        self.reader = Reader(t41)
+        self.link_reader = Reader(pkt)
+        return self.reader
+
+    def _send(self, s, data):
+        if s is None:
+            return False
+        try:
+            s.sendto(data, self.ha_addr)
+            self.sent += 1
+            return True
+        except OSError as e:
+            self.send_errors += 1
+            self.last_error = e
+            return False
+
+    def send(self, data):
+        """An inner packet of the HoA, tunnelled to the HA."""
+        return self._send(self.t41, data)
+
+    def send_mh(self, pkt):
+        """A whole IPv6 packet (the BU with its Home Address option)."""
+        return self._send(self.raw, pkt)
+
+    def close(self):
+        for s in (self.t41, self.raw, self.pkt):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        self.t41 = self.raw = self.pkt = None
+        self.reader = self.link_reader = None
+
+
+def ba_in(pkt, n, hoa):
+    """(MH memoryview, HA address) of a packet read on the link that is IPv6 | type 2 routing
+    header naming `hoa` | Mobility Header, else None."""
+    if n < 72 or (pkt[0] >> 4) != 6 or pkt[6] != 43 or pkt[42] != 2 or pkt[41] != 2:
+        return None
+    plen = (pkt[4] << 8) | pkt[5]
+    if 40 + plen > n or pkt[40] != 135 or bytes(pkt[48:64]) != hoa:
+        return None
+    return memoryview(pkt)[64:40 + plen], bytes(pkt[8:24])
+
+
+async def ba_loop(node, tr):
+    """Read the link for BAs (they carry a type 2 routing header) and give them to the node."""
+    reader = tr.link_reader
+    hoa = node.cfg.hoa
+    buf = tr.link_buf
+    while True:
+        try:
+            n = await reader.readinto(buf)
+        except OSError:
+            await sleep_ms(20)
+            continue
+        got = ba_in(buf, n, hoa)
+        if got is not None:
+            node.mh_in(node.reg.receive_mh(node.now(), got[0], got[1], hoa))
