@@ -47,6 +47,54 @@ def package_sources(package_dir):
     return out
 
 
+def _module_name(rel):
+    """'roam6/node/driver.py' -> ('roam6.node.driver', 'roam6.node')."""
+    parts = rel[:-3].split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+        return ".".join(parts), ".".join(parts)
+    return ".".join(parts), ".".join(parts[:-1])
+
+
+def top_level_imports(path, package):
+    """Module names imported at the top of a file (column 0), relative imports resolved. Imports
+    inside functions are left out on purpose: they are how the firmware loads optional parts."""
+    names = set()
+    with open(path) as f:
+        for line in f:
+            words = line.split("#", 1)[0].replace(",", " ").split()
+            if not words or line[:1].isspace():
+                continue
+            if words[0] == "import":
+                names.update(w for w in words[1:] if w != "as")
+            elif words[0] == "from" and len(words) >= 4 and words[2] == "import":
+                base = words[1]
+                if base.startswith("."):
+                    up = len(base) - len(base.lstrip("."))
+                    pkg = package.split(".")[: len(package.split(".")) - (up - 1)]
+                    base = ".".join(pkg + ([base.lstrip(".")] if base.lstrip(".") else []))
+                names.add(base)
+                names.update(base + "." + w for w in words[3:] if w not in ("as", "(", ")"))
+    return names
+
+
+def apply_exclusions(sources, root, exclude):
+    """Drop the board's excluded modules; refuse if a kept module imports one at its top level."""
+    unknown = [m for m in exclude if m not in sources]
+    if unknown:
+        raise UserError("board.json excludes %s, which is not in the firmware" % ", ".join(unknown),
+                        hint="fix the board's \"exclude\" list")
+    kept = [s for s in sources if s not in exclude]
+    gone = {_module_name(m)[0]: m for m in exclude}
+    for rel in kept:
+        name, package = _module_name(rel)
+        for imp in top_level_imports(os.path.join(root, rel), package):
+            if imp in gone:
+                raise UserError("%s imports %s, which board.json excludes (%s)" % (rel, imp, exclude[gone[imp]]),
+                                hint="import it lazily where it is needed, or drop it from \"exclude\"")
+    return kept
+
+
 def _prepare_out_dir(out_dir):
     """Empty a previous bundle (it holds bundle.json); refuse to clobber anything else."""
     if os.path.isdir(out_dir) and os.listdir(out_dir):
@@ -101,6 +149,10 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
 
     sources = package_sources(package_dir)
     root = os.path.dirname(package_dir.rstrip("/"))
+    exclude = board.get("exclude", {}) if package_dir == boards.PACKAGE_DIR else {}
+    if exclude:
+        sources = apply_exclusions(sources, root, exclude)
+        log("left out for %s: %s" % (board["name"], ", ".join(sorted(exclude))))
     log("compiling %d modules of %s for %s (%s)" % (len(sources), os.path.basename(package_dir.rstrip("/")), arch, version_text))
     # one mpy-cross process per module, as many at once as there are cores
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -132,25 +184,30 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
                 continue
             files[rel] = {"size": os.path.getsize(full), "sha256": _sha256(full)}
     mpy_bytes = sum(v["size"] for k, v in files.items() if k.endswith(".mpy"))
+    native_bytes = sum(files[f]["size"] for f in natmod_files)
     index = {
         "board": board["name"],
         "arch": arch,
         "mpy_cross": version_text,
         "files": dict(sorted(files.items())),
-        "mpy_bytes": mpy_bytes,
+        "mpy_bytes": mpy_bytes,                       # every .mpy: the package and the native module
+        "package_mpy_bytes": mpy_bytes - native_bytes,
+        "natmod_mpy_bytes": native_bytes,
         "natmod": {"files": natmod_files, "skipped": natmod_skip},
+        "excluded": sorted(exclude),
     }
     with open(os.path.join(out_dir, INDEX), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)
         f.write("\n")
     write_package_json(out_dir, index)
     if manifest:
-        write_manifest(out_dir, board, package_dir)
+        write_manifest(out_dir, board, package_dir, sources if exclude else None)
     biggest = sorted(((v["size"], k) for k, v in files.items() if k.endswith(".mpy")), reverse=True)[:5]
     log("largest: " + ", ".join("%s %d" % (k, n) for n, k in biggest))
     verdict = "within" if mpy_bytes <= FIRMWARE_GOAL_BYTES else "OVER"
-    log("bundle %s: %d files, .mpy total %d bytes (%.1f KB), %s the %d KB goal"
-        % (out_dir, len(files), mpy_bytes, mpy_bytes / 1024, verdict, FIRMWARE_GOAL_BYTES // 1024))
+    log("bundle %s: %d files, .mpy total %d bytes (%.1f KB: roam6 %d + native module %d), %s the %d KB goal"
+        % (out_dir, len(files), mpy_bytes, mpy_bytes / 1024, mpy_bytes - native_bytes, native_bytes, verdict,
+           FIRMWARE_GOAL_BYTES // 1024))
     return index
 
 
@@ -167,7 +224,7 @@ def write_package_json(out_dir, index):
         f.write("\n")
 
 
-def write_manifest(out_dir, board, package_dir):
+def write_manifest(out_dir, board, package_dir, sources=None):
     """manifest.py for freezing roam6 into a custom MicroPython build (ports/*/boards/manifest.py
     style): `include("<this file>")` from the board's manifest. Paths are relative to the manifest,
     as manifestfile.py resolves them; the port's own mpy-cross compiles the .py sources."""
@@ -190,8 +247,14 @@ def write_manifest(out_dir, board, package_dir):
         "# (after the port's own include), then build the firmware. Native modules (.mpy with machine",
         "# code from natmod) cannot be frozen: deploy them to the filesystem with `roam6 deploy`.",
         'metadata(description="roam6: Mobile IPv6 mobile node", version="%s", license="MIT")' % __version__,
-        'package("%s", base_path="%s")' % (os.path.basename(package_dir.rstrip("/")), pkg_base),
     ]
+    name = os.path.basename(package_dir.rstrip("/"))
+    if sources is None:
+        lines.append('package("%s", base_path="%s")' % (name, pkg_base))
+    else:  # the board leaves modules out: name the ones it keeps
+        lines.append('package("%s", files=[' % name)
+        lines += ['    "%s",' % src[len(name) + 1:] for src in sources]
+        lines.append('], base_path="%s")' % pkg_base)
     for name in boards.board_files(board):
         if name.endswith(".py") and name not in ("main.py", "boot.py"):
             lines.append('module("%s", base_path="%s")' % (name, board_base))

@@ -25,7 +25,10 @@ def _mpy_files(out):
 def test_bundle_of_the_real_firmware(tmp_path, board, arch):
     out = tmp_path / board
     index = build.build_bundle(board, out_dir=str(out), natmod=False, log=lambda *a: None)
-    sources = build.package_sources(boards.PACKAGE_DIR)
+    excluded = boards.load_board(board).get("exclude", {})
+    sources = [s for s in build.package_sources(boards.PACKAGE_DIR) if s not in excluded]
+    for rel in excluded:
+        assert not (out / (rel[:-3] + ".mpy")).exists()
     # every module compiled, each with a valid v6 header; machine code, if any, for this arch only
     for rel in sources:
         path = out / (rel[:-3] + ".mpy")
@@ -103,6 +106,8 @@ def test_manifest_names_sources_relative_to_itself(tmp_path):
     # execute it the way MicroPython's manifestfile.py does: the functions are globals
     def package(path, files=None, base_path=".", opt=None):
         calls.append(("package", path, os.path.normpath(os.path.join(str(out), base_path))))
+        for f in files or ():
+            assert os.path.isfile(os.path.join(str(out), base_path, path, f)), f
 
     def module(path, base_path=".", opt=None):
         calls.append(("module", path, os.path.normpath(os.path.join(str(out), base_path))))
@@ -110,6 +115,7 @@ def test_manifest_names_sources_relative_to_itself(tmp_path):
     exec(compile(text, "manifest.py", "exec"), {"package": package, "module": module,
                                                 "metadata": lambda **kw: calls.append(("metadata", kw))})
     assert ("package", "roam6", boards.FIRMWARE_DIR) in calls
+    assert "json.py" not in text and '"wire/mh.py",' in text      # the board's exclusions hold
     meta = [c for c in calls if c[0] == "metadata"][0][1]
     import roam6
     assert meta["version"] == roam6.__version__
@@ -195,6 +201,37 @@ def test_manifest_read_by_micropythons_own_manifestfile(tmp_path):
                                          "PORT_DIR": mpy_dir, "BOARD_DIR": mpy_dir})
     m.execute(str(out / "manifest.py"))
     targets = sorted(f.target_path for f in m.files())
-    assert targets == sorted(build.package_sources(boards.PACKAGE_DIR) + ["link.py"])
+    excluded = boards.load_board("rp2040")["exclude"]
+    kept = [s for s in build.package_sources(boards.PACKAGE_DIR) if s not in excluded]
+    assert excluded and targets == sorted(kept + ["link.py"])
     for f in m.files():
         assert os.path.isfile(f.full_path)
+
+
+def test_board_exclusions_leave_out_what_the_board_never_loads(tmp_path):
+    esp = build.build_bundle("esp32", out_dir=str(tmp_path / "e"), natmod=False, log=lambda *a: None)
+    unix = build.build_bundle("unix", out_dir=str(tmp_path / "u"), natmod=False, log=lambda *a: None)
+    assert "roam6/wire/json.mpy" not in esp["files"] and "roam6/node/ip6.mpy" not in esp["files"]
+    assert "roam6/wire/json.mpy" not in unix["files"] and "roam6/node/ip6.mpy" in unix["files"]
+    assert esp["excluded"] == sorted(boards.load_board("esp32")["exclude"])
+    assert esp["package_mpy_bytes"] == sum(v["size"] for k, v in esp["files"].items() if k.endswith(".mpy"))
+
+
+def test_a_top_level_import_of_an_excluded_module_is_refused(tmp_path):
+    pkg = tmp_path / "p"
+    (pkg / "node").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "node" / "__init__.py").write_text("")
+    (pkg / "node" / "extra.py").write_text("X = 1\n")
+    (pkg / "node" / "lazy.py").write_text("def f():\n    from .extra import X\n    return X\n")
+    sources = build.package_sources(str(pkg))
+    kept = build.apply_exclusions(sources, str(tmp_path), {"p/node/extra.py": "not on this board"})
+    assert "p/node/extra.py" not in kept and "p/node/lazy.py" in kept     # a lazy import is the way
+    (pkg / "node" / "eager.py").write_text("from .extra import X\n")
+    with pytest.raises(UserError, match="p/node/eager.py imports p.node.extra"):
+        build.apply_exclusions(build.package_sources(str(pkg)), str(tmp_path), {"p/node/extra.py": "not on this board"})
+    (pkg / "node" / "eager.py").write_text("import p.node.extra\n")
+    with pytest.raises(UserError, match="not on this board"):
+        build.apply_exclusions(build.package_sources(str(pkg)), str(tmp_path), {"p/node/extra.py": "not on this board"})
+    with pytest.raises(UserError, match="not in the firmware"):
+        build.apply_exclusions(sources, str(tmp_path), {"p/nope.py": "x"})
