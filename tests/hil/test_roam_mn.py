@@ -25,3 +25,19 @@ def test_mn_roams_across_the_access_networks(tmp_path, prefix, capsys):
     assert rows[3]["recovered_down"]                    # the HoA is reachable at home
     assert rep["summary"]["deregistered"] is True and rep["summary"]["mn_alive"] and rep["summary"]["ha_alive"]
     # not asserted yet: the board's answers from home (the MN's at-home data path, issue 3)
+
+
+def test_demo_configuration_esp32_auto(tmp_path, prefix, capsys):
+    """What `make demo` runs, shortened: esp32 profile (100 KB heap, udp4 only), DHCPv4 addressing."""
+    p = argparse.ArgumentParser()
+    roam.add_arguments(p)
+    args = p.parse_args(["--report", str(tmp_path / "rep"), "--prefix", prefix, "--dwell", "0.25", "--roams", "2",
+                         "--profile", "esp32", "--addressing", "auto", "--no-pcap"])
+    rc = roam.run(args)
+    out = capsys.readouterr().out
+    rep = json.load(open(tmp_path / "rep" / "report.json"))
+    assert rc == 0 and rep["summary"]["ok"], out
+    assert [r["net"] for r in rep["rows"]] == ["apC", "apB"]
+    assert all(r["transport"] == "udp4" for r in rep["rows"])
+    assert rep["summary"]["lost_outside_interruptions"] == 0 and rep["summary"]["duplicated_total"] == 0, out
+    assert rep["heap_kb"] == 100
