@@ -99,12 +99,14 @@ def run():
         keeper.keep()
     else:
         say("config.json has no \"wifi\" list: staying on whatever network the board is on")
+    # as boards/unix/main.py: the start-up code is dropped before the node's code loads
     from roam6.node import app
-    rc, node, plan = app.setup([CONFIG])
-    if node is not None:
+    rc, cfg, plan = app.setup([CONFIG])
+    if cfg is not None:
         app.trim()
         del app
-        rc = node.start(plan)
+        from roam6.node.driver import MobileNode
+        rc = MobileNode(cfg).start(plan)
     print("roam6 stopped, status %s" % rc)
 
 
