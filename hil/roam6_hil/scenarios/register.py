@@ -237,38 +237,11 @@ def run_register(transport="udp4", report_dir=None, prefix=None, board="unix", h
     report = {"scenario": "register", "board": board, "transport": transport, "registered": False,
               "bu_ba_ms": None, "udp_down_sent": 0, "udp_down_received": 0, "udp_up_sent": 0,
               "udp_up_received": 0, "ping_ok": False, "errors": []}
-    ha = mn = None
-    with Bench(prefix=prefix) as bench:
-        try:
-            ha = start_ha(bench, write_ha_config(bench, key_hex))
-            net, coa = attach_for(bench, transport)
-            report["network"], report["coa"] = net, coa
-            mn = start_mn(bench, write_mn_config(bench, key_hex, transport), heap=heap)
-            reg = mn.wait_for(lambda e: e.get("ev") in ("registered", "error"), 15)
-            if reg is None or reg.get("ev") != "registered":
-                report["errors"].append("no registration: %s" % (reg or "timeout"))
-            else:
-                report["registered"] = True
-                ba = [e for e in mn.events if e.get("ev") == "ba" and e.get("status", 1) < 128]
-                report["bu_ba_ms"] = ba[-1]["bu_ba_ms"] if ba else None
-                heap_ev = mn.wait_for(lambda e: e.get("ev") == "heap" and e["t_ms"] >= reg["t_ms"], 3)
-                if heap_ev:
-                    report["mn_heap_alloc"] = heap_ev.get("alloc")
-                t = cn_traffic(bench)
-                report["udp_down_sent"] = t["down_sent"]
-                report["udp_down_received"] = t["echoed"]      # the MN got it and sent it back
-                report["udp_up_received"] = t["up_received"] + t["echoed"]
-                report["udp_up_sent"] = t["up_max_seq"] + 1 + t["echoed"]
-                report["rtt_ms_median"] = t["rtt_ms_median"]
-                report["ping_ok"] = ping_hoa(bench) > 0
-        except Exception as e:     # a broken bench is reported, and the bench still comes down
-            report["errors"].append("%s: %s" % (type(e).__name__, e))
-        finally:
-            for p in (mn, ha):
-                if p is not None:
-                    p.stop()
-            if mn is not None:
-                report["mn_log_tail"] = mn.lines[-15:]
+    try:
+        with Bench(prefix=prefix) as bench:
+            _steps(bench, report, key_hex, transport, heap)
+    except Exception as e:        # no root, a namespace in use...: reported, never a traceback
+        report["errors"].append("bench: %s: %s" % (type(e).__name__, e))
     report["heap"] = heap
     report["ok"] = bool(report["registered"] and report["udp_down_received"] > 0
                         and report["udp_up_received"] > 0 and report["ping_ok"] and not report["errors"])
@@ -277,6 +250,40 @@ def run_register(transport="udp4", report_dir=None, prefix=None, board="unix", h
         with open(os.path.join(report_dir, "report.json"), "w") as f:
             json.dump(report, f, indent=2, sort_keys=True)
     return report
+
+
+def _steps(bench, report, key_hex, transport, heap):
+    ha = mn = None
+    try:
+        ha = start_ha(bench, write_ha_config(bench, key_hex))
+        net, coa = attach_for(bench, transport)
+        report["network"], report["coa"] = net, coa
+        mn = start_mn(bench, write_mn_config(bench, key_hex, transport), heap=heap)
+        reg = mn.wait_for(lambda e: e.get("ev") in ("registered", "error"), 15)
+        if reg is None or reg.get("ev") != "registered":
+            report["errors"].append("no registration: %s" % (reg or "timeout"))
+            return
+        report["registered"] = True
+        ba = [e for e in mn.events if e.get("ev") == "ba" and e.get("status", 1) < 128]
+        report["bu_ba_ms"] = ba[-1]["bu_ba_ms"] if ba else None
+        heap_ev = mn.wait_for(lambda e: e.get("ev") == "heap" and e["t_ms"] >= reg["t_ms"], 3)
+        if heap_ev:
+            report["mn_heap_alloc"] = heap_ev.get("alloc")
+        t = cn_traffic(bench)
+        report["udp_down_sent"] = t["down_sent"]
+        report["udp_down_received"] = t["echoed"]      # the MN got it and sent it back
+        report["udp_up_received"] = t["up_received"] + t["echoed"]
+        report["udp_up_sent"] = t["up_max_seq"] + 1 + t["echoed"]
+        report["rtt_ms_median"] = t["rtt_ms_median"]
+        report["ping_ok"] = ping_hoa(bench) > 0
+    except Exception as e:     # a broken step is reported, and the bench still comes down
+        report["errors"].append("%s: %s" % (type(e).__name__, e))
+    finally:
+        for p in (mn, ha):
+            if p is not None:
+                p.stop()
+        if mn is not None:
+            report["mn_log_tail"] = mn.lines[-15:]
 
 
 def add_arguments(parser):

@@ -1,0 +1,43 @@
+"""`roam6 hil run register`: the whole scenario through the CLI, report.json checked."""
+import json
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from roam6_hil.netns import cleanup_prefix, list_namespaces
+
+
+@pytest.mark.parametrize("transport", ["udp4"])
+def test_hil_run_register_writes_a_passing_report(tmp_path, transport):
+    if os.geteuid() != 0:
+        pytest.skip("the bench needs root (network namespaces); `make test` runs as root")
+    prefix = "r6t%s-" % secrets.token_hex(2)
+    try:
+        r = subprocess.run([sys.executable, "-m", "roam6_host", "hil", "run", "register", "--board", "unix",
+                            "--transport", transport, "--prefix", prefix, "--report", str(tmp_path)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads((tmp_path / "report.json").read_text())
+        assert rep["transport"] == transport and rep["registered"] and rep["ok"]
+        assert 0 < rep["bu_ba_ms"] < 1000
+        assert rep["udp_down_sent"] == 20 and rep["udp_down_received"] >= 18
+        assert rep["udp_up_received"] > 0 and rep["ping_ok"]
+        assert rep["errors"] == []
+    finally:
+        cleanup_prefix(prefix)
+        assert not [n for n in list_namespaces() if n.startswith(prefix)]
+
+
+def test_hil_run_register_reports_a_bench_failure_without_traceback(tmp_path):
+    """A bad prefix (a name `ip netns` refuses) fails the run with a report, not a traceback."""
+    if os.geteuid() != 0:
+        pytest.skip("the bench needs root (network namespaces); `make test` runs as root")
+    r = subprocess.run([sys.executable, "-m", "roam6_host", "hil", "run", "register", "--prefix", "r6t/bad-",
+                        "--report", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stdout + r.stderr
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert not rep["ok"] and rep["errors"] and rep["errors"][0].startswith("bench:")
