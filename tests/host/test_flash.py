@@ -1,8 +1,10 @@
 """`roam6 flash`: image checks, esptool arguments and failures, UF2 validation and copy.
 
 No ESP32 chip and no RP2040 in BOOTSEL mode exist here, so: ESP images are built by esptool's own
-image classes (synthetic segments), esptool really runs against a pseudo-terminal where no chip
-answers, and a temp folder with an INFO_UF2.TXT stands in for the BOOTSEL drive.
+image classes (synthetic segments); the real esptool runs against a pseudo-terminal where no chip
+answers, and against tests/host/standins/esp_rom.py, a stand-in chip speaking the ROM/stub serial
+protocol (connect, stub upload, erase, compressed write, MD5 verify) over a pty; a temp folder
+with an INFO_UF2.TXT stands in for the BOOTSEL drive.
 """
 import os
 import struct
@@ -12,6 +14,9 @@ import pytest
 from esptool.bin_image import ELFSection, ESP32FirmwareImage, ESP32S3FirmwareImage
 
 from roam6_host import boards, flash, images
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "standins"))
+from esp_rom import EspRom, ERASE_FLASH  # noqa: E402  (the stand-in chip)
 from roam6_host.cli import main as cli_main
 from roam6_host.errors import UserError
 
@@ -160,6 +165,34 @@ def test_real_esptool_against_a_silent_port(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "esptool" in out                                    # its own output was passed through
     assert "does not answer the bootloader" in str(ei.value) and "BOOT" in str(ei.value)
+
+
+def test_real_esptool_erases_and_writes_the_image_at_the_board_offset(tmp_path, capsys):
+    rom = EspRom("ESP32").start()
+    try:
+        fw = esp_image(tmp_path / "fw.bin")
+        assert cli_main(["flash", "--board", "esp32", "--port", rom.port, "--firmware", fw]) == 0
+    finally:
+        rom.close()
+    data = open(fw, "rb").read()
+    offset = int(boards.load_board("esp32")["flash"]["offset"], 0)
+    assert bytes(rom.flash[offset:offset + len(data)]) == data         # written where board.json says
+    assert rom.flash[:offset] == b"\xff" * offset                      # and nowhere else
+    assert ERASE_FLASH in rom.commands                                  # erased first
+    out = capsys.readouterr().out
+    assert "Hash of data verified" in out and "100.0%" in out and "roam6 deploy --board esp32" in out
+
+
+def test_real_esptool_meets_another_chip(tmp_path, capsys):
+    rom = EspRom("ESP32-S2").start()
+    try:
+        fw = esp_image(tmp_path / "fw.bin")
+        rc = cli_main(["flash", "--board", "esp32", "--port", rom.port, "--firmware", fw])
+    finally:
+        rom.close()
+    assert rc == 1
+    assert "wrong chip: the board on %s is ESP32-S2, not ESP32" % rom.port in capsys.readouterr().err
+    assert rom.flash == b"\xff" * len(rom.flash)
 
 
 def test_esptool_wrong_chip_output_is_explained():
