@@ -7,6 +7,7 @@ not fit a 64 KB heap beside it on the 64-bit unix port (`roam6 hil run register`
 the adapter, at 96K).
 """
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -218,6 +219,39 @@ def test_link_adapter_roams_home_deregisters_and_registers_again(bench):
         assert first_bu["t_ms"] - moved["t_ms"] <= 50        # no timer between the move and the BU
         t = R.cn_traffic(bench, n=10, listen_s=2.5)
         assert t["echoed"] >= 9, t
+    finally:
+        mn.stop()
+        ha.stop()
+
+
+def test_reboot_resumes_sequence_numbers_from_the_state_file(bench):
+    """A restarted MN (power cut: SIGKILL) continues above the numbers the HA accepted, so its
+    first BU is accepted; without the state file it starts from 0 and recovers through BA 135."""
+    key = secrets.token_hex(16)
+    ha = R.start_ha(bench, R.write_ha_config(bench, key))
+    _net, coa = R.attach_for(bench, "udp4")
+    state = bench.path("board.state")
+    path = R.write_mn_config(bench, key, "udp4", sensor_interval_ms=0, state_file=state)
+    args = dict(heap=MN_HEAP, extra=["--coa", coa])
+    mn = R.start_mn(bench, path, **args)
+    try:
+        first = registered(mn)
+        seq1 = [e for e in mn.events if e["ev"] == "ba"][-1]["seq"]
+        mn.p.kill()                                  # no clean shutdown
+        mn.p.wait(5)
+        mn = R.start_mn(bench, path, **args)
+        registered(mn)
+        bas = [e for e in mn.events if e["ev"] == "ba"]
+        assert [b["status"] for b in bas] == [0], bas          # accepted at once: no 135
+        assert bas[0]["seq"] > seq1
+        with open(state) as f:
+            assert json.load(f)["seq"] > bas[0]["seq"]          # the reservation is ahead
+        mn.stop()
+        os.remove(state)                                        # a board that lost its file
+        mn = R.start_mn(bench, path, **args)
+        registered(mn)
+        statuses = [b["status"] for b in mn.events if b["ev"] == "ba"]
+        assert statuses[0] == 135 and statuses[-1] == 0, statuses   # resynchronised to the HA
     finally:
         mn.stop()
         ha.stop()
