@@ -265,8 +265,12 @@ def _enter_raw_repl(ser, timeout=5):
         buf += ser.read(64)
 
 
-def reset_and_read(port, how, lines, timeout, log=print):
-    """Reset the board (`how` from board.json) and return its first `lines` output lines."""
+HARD_RESET_CODE = "import machine\nmachine.reset()\n"
+
+
+def reset_and_read(port, how, lines, timeout, log=print, code=HARD_RESET_CODE):
+    """Reset the board (`how` from board.json) and return its first `lines` output lines.
+    `code` is what a "hard" reset runs in the raw REPL."""
     import serial
 
     ser = _open_serial(port, 5)
@@ -275,7 +279,7 @@ def reset_and_read(port, how, lines, timeout, log=print):
         if how == "restart":
             ser.write(b"\x04")              # raw REPL Ctrl-D on empty input: the unix port exits
         elif how == "hard":
-            ser.write(b"import machine\nmachine.reset()\n\x04")
+            ser.write(code.encode() + b"\x04")
         else:
             raise UserError("board.json deploy.reset %r is not hard or restart" % how, hint="fix the board profile")
         log("reset (%s); first lines from the board:" % how)

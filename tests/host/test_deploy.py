@@ -144,3 +144,14 @@ def test_a_port_with_no_repl_behind_it(tmp_path, unix_bundle, capsys):
         os.close(slave)
     assert rc == 1
     assert "nothing answers on %s" % port in capsys.readouterr().err
+
+
+def test_the_hard_reset_path_runs_its_code_in_the_raw_repl(board):
+    """Real boards reset by running machine.reset() from the raw REPL; the unix port has no
+    machine.reset, so its machine.soft_reset() (which ends the process, and the supervisor
+    starts it again) stands in. The output after the reset is read back the same way."""
+    with open(os.path.join(board.fs_dir, "main.py"), "w") as f:
+        f.write(MAIN_TICKS)
+    lines = deploy.reset_and_read(board.port, "hard", 3, 15, log=quiet, code="import machine\nmachine.soft_reset()\n")
+    assert lines == ['{"ev": "start", "board": "test"}', "tick 1", "tick 2"]
+    assert board.starts == 2
