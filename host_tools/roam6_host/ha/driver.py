@@ -19,6 +19,7 @@ Sockets:
 """
 import ctypes
 import errno
+import gc
 import ipaddress
 import json
 import os
@@ -197,6 +198,10 @@ class HomeAgent:
             self.socks["udp6"] = self._udp(socket.AF_INET6, "::", "address")
         if "ip6" in cfg.transports:
             self._open_ip6()
+        # everything loaded so far (SAs, sockets, modules) lives as long as the HA: keep it out
+        # of the cyclic collector's full passes, which otherwise pause the data plane
+        gc.collect()
+        gc.freeze()
         self.log("ready", tun=self.tun.name, transports=sorted(self.socks) + (["ip6"] if self.spkt else []),
                  ipv4=cfg.ipv4, address=cfg.address_text, port=cfg.port, sas=len(cfg.sas))
 
