@@ -15,6 +15,8 @@ Per roam i (window: from its t_down to the next roam's t_down):
                         delivered after; an echo departs when its probe reaches the board);
                         others are lost_outside, in the roam window of their departure
   duplicated, reordered arrivals in the window seen twice / with a seq below one already seen
+  recovered_down/up/echo     probes through the new path reached the board / the CN, and an
+                        echo came back (the application on the board answered again)
   bu_ba_ms, coa, transport   from the MN's first `ba` event in the window
   addr_to_first_probe_ms     first probe through the new path (either direction) - t_addr
   link_ms, addr_ms, mn_ms    where the time went: t_down->t_link_up, ->t_addr, ->the MN's BU
@@ -108,6 +110,7 @@ def analyse(cn, sniff, roams, events, mode, t_end):
         up_sent = {}
         for sq, t in sniff["down"]:
             up_sent.setdefault(sq, t)
+    echo = Stream(cn["echo"], sent)
     got_down = {s for _t, s in down.arr}
     got_up = {s for _t, s in up.arr}
     d_dup, d_reo = _dups_and_reorders(down)
@@ -124,6 +127,9 @@ def analyse(cn, sniff, roams, events, mode, t_end):
         lb_u, fa_u = up.last_before(t0), up.first_new_after(t0, t1)
         row["recovered_down"] = fa_d is not None
         row["recovered_up"] = fa_u is not None
+        # the application answered again (an echo of a probe sent after the roam): in sensor
+        # mode the radio-level streams alone would not show that the probes reached the app
+        row["recovered_echo"] = echo.first_new_after(t0, t1) is not None
         row["interruption_down_ms"] = _ms(lb_d[0], fa_d[0]) if lb_d and fa_d else None
         row["interruption_up_ms"] = _ms(lb_u[0], fa_u[0]) if lb_u and fa_u else None
         firsts = [x[0] for x in (fa_d, fa_u) if x]
@@ -193,7 +199,7 @@ def analyse(cn, sniff, roams, events, mode, t_end):
     for f in FIELDS:
         vals = [r.get(f) for r in rows]
         summary[f] = {"p50": percentile(vals, 50), "p90": percentile(vals, 90), "max": percentile(vals, 100)}
-    summary["recovered_all"] = all(r["recovered_down"] and r["recovered_up"] for r in rows)
+    summary["recovered_all"] = all(r["recovered_down"] and r["recovered_up"] and r["recovered_echo"] for r in rows)
     summary["lost_outside_interruptions"] = out_d + out_u
     summary["duplicated_total"] = sum(r["duplicated"] for r in rows)
     summary["probes_sent"] = len(sent)

@@ -109,3 +109,18 @@ def test_echo_lost_as_the_carrier_goes_counts_in_that_roam():
     assert r2["lost_up"] == 2 and r1["lost_up"] == 0
     assert rep["summary"]["lost_outside_interruptions"] == 1      # only probe 300
     assert r2["interruption_up_ms"] == pytest.approx((101.021 - 100.976) * 1000, abs=0.01)
+
+
+def test_sensor_mode_needs_the_application_to_answer_again():
+    """The board's stream flows and probes reach its radio, but no echo comes back after roam 2
+    (the application never got them): not recovered."""
+    cn, sniff, roams, events = build()
+    up_out = [(n, T0 + n * DT) for n in range(400)]
+    cn["up"] = [(n, t + 0.001) for n, t in up_out]
+    sniff["up"] = up_out
+    cn["echo"] = [x for x in cn["echo"] if x[1] < 100.99]
+    rep = report.analyse(cn, sniff, roams, events, "sensor", t_end=T0 + 2.1)
+    r2 = rep["rows"][1]
+    assert r2["recovered_down"] and r2["recovered_up"] and not r2["recovered_echo"]
+    assert not rep["summary"]["recovered_all"]
+    assert rep["rows"][0]["recovered_echo"]
