@@ -57,10 +57,23 @@ def _say(quiet, msg):
 
 
 def _readline(proc, timeout):
-    """One line from a child's stdout within `timeout` s (None if none)."""
-    import select
-    r, _, _ = select.select([proc.stdout], [], [], timeout)
-    return proc.stdout.readline() if r else None
+    """The next line of a child's stdout within `timeout` s (None if none). A thread per child
+    reads the pipe: select() on the fd would miss lines already sitting in the file's buffer."""
+    import queue
+    import threading
+    q = getattr(proc, "_lines", None)
+    if q is None:
+        q = proc._lines = queue.Queue()
+
+        def pump():
+            for line in proc.stdout:
+                q.put(line)
+            q.put(None)
+        threading.Thread(target=pump, daemon=True).start()
+    try:
+        return q.get(timeout=timeout)
+    except queue.Empty:
+        return None
 
 
 def check_args(args):
