@@ -186,7 +186,10 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
     mp = Mpremote(port)
     paths = sorted(files)
     log("asking the board on %s for the hashes of %d files" % (port, len(paths)))
-    remote, mpy_flags = board_hashes(mp, paths)
+    remote, mpy_flags = board_hashes(mp, paths if "config.json" in files else paths + ["config.json"])
+    if remote.get("config.json") == "-" and "config.json" not in files:
+        log("warning: the board has no config.json and none was given: the MN will stop at start "
+            "(make one with `roam6 provision`, then deploy with --config)")
     check_native_compat(files, mpy_flags)
     changed = [p for p in paths if remote[p] != _sha256(files[p])]
     unchanged = [p for p in paths if p not in changed]

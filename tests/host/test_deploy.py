@@ -82,7 +82,9 @@ def test_only_the_changed_file_is_copied_then_the_board_restarts(board, unix_bun
     bundle = tmp_path / "b"
     shutil.copytree(unix_bundle, bundle)
     (bundle / "main.py").write_text("print('first version')\n")
-    deploy.deploy(board.port, str(bundle), reset=False, log=quiet)
+    said = []
+    deploy.deploy(board.port, str(bundle), reset=False, log=said.append)
+    assert any("has no config.json and none was given" in s for s in said)
     (bundle / "main.py").write_text(MAIN_TICKS)
     assert cli_main(["deploy", "--port", board.port, "--bundle", str(bundle), "--log-lines", "4"]) == 0
     out = capsys.readouterr().out
