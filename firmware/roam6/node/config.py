@@ -162,6 +162,7 @@ def parse_config(d):
             policy_from_config(d["ro"])
         except ValueError as e:
             raise ConfigError("ro", "is wrong: %s" % e)
+        c.ro = d["ro"]
     # what each transport needs to reach the HA without bootstrapping
     static_only = c.bootstrap == ["static"]
     if static_only and c.ha is None:

@@ -72,6 +72,14 @@ class MobileNode:
         self.home = False
         self._link_task = None
         self.rx_packets = 0
+        self.ro = None
+        # route optimisation: asked for by the config's "ro", and only with the ip6 direct path
+        if cfg.ro is not None and "ip6" in cfg.transports:
+            try:
+                from .roglue import RoGlue
+                self.ro = RoGlue(self)
+            except (ImportError, MemoryError) as e:
+                self.log("error", reason="route optimisation not available: %s" % e)
         self.log("start", hoa=addr_text(cfg.hoa), ha=addr_text(cfg.ha),
                  seq=self.reg.bul.seq, transports=cfg.transports)
 
@@ -107,6 +115,8 @@ class MobileNode:
         self.log("link", state="moved", coa=addr_text(coa), transport=transport)
         self.reg.move(self.now(), coa, transport)
         self.flush()
+        if self.ro is not None:
+            self.ro.location(self.now(), coa, transport)
 
     def at_home(self, addr=None):
         """Back on the home link: deregister over udp6 from the HoA itself."""
@@ -124,11 +134,15 @@ class MobileNode:
         self.log("link", state="home")
         self.reg.home(self.now())
         self.flush()
+        if self.ro is not None:
+            self.ro.location(self.now(), None, None, home=True)
 
     def detached(self):
         self.log("link", state="detached")
         self.reg.bul.detach(self.now())
         self.flush()
+        if self.ro is not None:
+            self.ro.location(self.now(), None, None)
 
     def _use(self, tr, reader):
         if self.active is not None and self.active is not tr:
@@ -151,6 +165,8 @@ class MobileNode:
         tr = self.active
         if tr is None or self.home:
             return False
+        if self.ro is not None:
+            return self.ro.send(self.now(), pkt)
         return tr.send(pkt)
 
     def flush(self):
@@ -230,10 +246,30 @@ class MobileNode:
         mv = self.rxv
         if bytes(mv[24:40]) != self.cfg.hoa:
             return
+        if self.ro is not None:
+            v = mv[:n]
+            pkt = self.ro.tunnel_in(self.now(), v)
+            if pkt is None:
+                return
+            if pkt is not v:          # rebuilt by route optimisation
+                self.deliver(pkt)
+                return
         if buf[6] == NH_MH:
             self.mh_in(self.reg.receive_packet(self.now(), mv[:n]))
             return
         self.host.input(buf, n)
+
+    def deliver(self, pkt):
+        """A packet for the HoA's host from route optimisation (CN -> HoA, rebuilt from an RH2
+        packet, or as it came); copied into the receive buffer, where ping is answered in place."""
+        n = len(pkt)
+        if n > len(self.rx):
+            return
+        tmp = bytes(pkt)
+        self.rx[:n] = tmp
+        if self.rx[6] == NH_MH:
+            return
+        self.host.input(self.rx, n)
 
     # ---- running -------------------------------------------------------------------------------
     def start(self, plan):
@@ -271,5 +307,11 @@ class MobileNode:
                 self.reg.bul.handle_timer(now)
                 self.flush()
                 continue
-            wait = SLICE_MS if t is None else min(SLICE_MS, t - now)
-            await sleep_ms(wait)
+            if self.ro is not None:
+                r = self.ro.get_timer()
+                if r is not None and r <= now:
+                    self.ro.handle_timer(now)
+                    continue
+                if r is not None and (t is None or r < t):
+                    t = r
+            await sleep_ms(SLICE_MS if t is None else min(SLICE_MS, t - now))

@@ -88,6 +88,19 @@ class Ip6Transport:
         """A whole IPv6 packet (the BU with its Home Address option)."""
         return self._send(self.raw, pkt)
 
+    def send_raw(self, pkt):
+        """A whole IPv6 packet as it is on the access network (route optimisation's direct path)."""
+        if self.raw is None:
+            return False
+        try:
+            self.raw.sendto(pkt, sockaddr_of(pkt))
+            self.sent += 1
+            return True
+        except OSError as e:
+            self.send_errors += 1
+            self.last_error = e
+            return False
+
     def close(self):
         for s in (self.t41, self.raw, self.pkt):
             if s is not None:
@@ -97,6 +110,11 @@ class Ip6Transport:
                     pass
         self.t41 = self.raw = self.pkt = None
         self.reader = self.link_reader = None
+
+
+def sockaddr_of(pkt):
+    """The destination of a whole IPv6 packet as a sockaddr (IPPROTO_RAW sends where we say)."""
+    return sockaddr(socket.inet_ntop(AF_INET6, bytes(pkt[24:40])), 0)
 
 
 def ba_in(pkt, n, hoa):
@@ -122,5 +140,9 @@ async def ba_loop(node, tr):
             await sleep_ms(20)
             continue
         got = ba_in(buf, n, hoa)
-        if got is not None:
+        if got is not None and got[1] == node.cfg.ha:
             node.mh_in(node.reg.receive_mh(node.now(), got[0], got[1], hoa))
+        elif node.ro is not None and n >= 40:
+            pkt = node.ro.link_in(node.now(), memoryview(buf)[:n])
+            if pkt is not None:
+                node.deliver(pkt)

@@ -26,3 +26,4 @@ class Config:
         self.probe = None
         self.coa = None                     # static care-of address (text) until a link adapter
         self.iface = "wlan0"                # the board's interface (from main.py's --iface)
+        self.ro = None                      # route optimisation policy (CONTRACTS.md §12)

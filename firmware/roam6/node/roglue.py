@@ -1,0 +1,94 @@
+"""Route optimisation on the node (CONTRACTS.md §12): roam6.core.rr.RouteOptimizer wired to the
+driver. Only with the ip6 transport (unix board): the direct path needs a raw socket for packets
+with a Home Address option and a packet socket for those with a type 2 routing header. Loaded
+only when the config allows ip6, so small boards never carry it.
+"""
+from roam6.core.ro_policy import policy_from_config
+from roam6.core.rr import RouteOptimizer
+
+from .transport import addr_text
+
+
+class RoGlue:
+    def __init__(self, node):
+        cfg = node.cfg
+        self.node = node
+        self.ro = RouteOptimizer(cfg.hoa, policy_from_config(cfg.ro), no_ro=[cfg.ha])
+        self.ha = cfg.ha
+        self.hoa = cfg.hoa
+        self.direct_in = 0
+        self.direct_out = 0
+
+    def location(self, now, coa, transport, home=False):
+        """On every movement decision: the CoA only counts for RO when the transport is ip6."""
+        if home:
+            self.ro.set_location(now, coa=self.hoa, home=True)
+        else:
+            self.ro.set_location(now, coa=coa if transport == "ip6" else None)
+        self.flush(now)
+
+    def send(self, now, pkt):
+        """A packet of the HoA's host: direct (from the CoA, Home Address option) when the CN holds
+        our binding, else through the tunnel. Returns what the transport says."""
+        tr = self.node.active
+        if tr is None:
+            return False
+        via, out = self.ro.outbound(now, pkt)
+        if via == "direct" and hasattr(tr, "send_raw"):
+            self.direct_out += 1
+            return tr.send_raw(out)
+        return tr.send(pkt)
+
+    def tunnel_in(self, now, pkt):
+        """A packet from the tunnel (not the HA's own signalling): None if RR consumed it."""
+        if bytes(pkt[8:24]) == self.ha:
+            return pkt
+        out = self.ro.inbound(now, pkt)
+        if out is None:
+            self.flush(now)
+        return out
+
+    def link_in(self, now, pkt):
+        """A packet read on the link from someone other than the HA (CoT to the CoA, data with a
+        type 2 routing header): the packet for the HoA's host, or None."""
+        coa = self.ro.coa
+        if coa is None or bytes(pkt[24:40]) != coa or bytes(pkt[8:24]) == self.ha:
+            return None
+        nh = pkt[6]
+        if nh != 43 and nh != 135:
+            return None           # anything else for the CoA is the kernel's (or the tunnel's)
+        self.direct_in += 1
+        out = self.ro.inbound(now, pkt)
+        self.flush(now)
+        return out
+
+    def flush(self, now):
+        tr = self.node.active
+        for via, pkt in self.ro.datagrams_to_send(now):
+            if tr is None or self.node.home:
+                continue
+            if via == "direct":
+                if hasattr(tr, "send_raw"):
+                    tr.send_raw(pkt)
+            else:
+                tr.send(pkt)
+        log = self.node.log
+        while True:
+            ev = self.ro.next_event()
+            if ev is None:
+                return
+            name, cn, info = ev
+            if name == "ro_bound":
+                log(name, cn=addr_text(cn), coa=addr_text(info.get("coa")), seq=info.get("seq"),
+                    lifetime=info.get("lifetime"), rr_ms=info.get("rr_ms"))
+            elif name == "ro_dereg":
+                log(name, cn=addr_text(cn), seq=info.get("seq") if isinstance(info, dict) else None)
+            else:
+                log(name, cn=addr_text(cn), reason=str(info))
+
+    def get_timer(self):
+        return self.ro.get_timer()
+
+    def handle_timer(self, now):
+        self.ro.handle_timer(now)
+        self.flush(now)
