@@ -1,7 +1,8 @@
 """Picks the fastest implementation of each hot path: native module -> viper -> plain Python.
 
-The plain-Python functions stay where they are (`roam6.wire.checksum.inet_sum`, `roam6.crypto.*`);
-those modules end with `name = accel.pick("name", name)`, so every caller of the `roam6.*` names
+The plain-Python functions stay where they are (`roam6.wire.checksum`: inet_sum, finish, checksum6;
+`roam6.crypto`: all of it); those modules end with `name = accel.pick("name", name)`, so every
+caller of the `roam6.*` names
 gets the fastest implementation that loaded, with the same results (tests/firmware/test_accel.py,
 tests/natmod/). On CPython only the Python path exists.
 
