@@ -2,9 +2,8 @@
 
 The plain-Python functions stay where they are (`roam6.wire.checksum`: inet_sum, finish, checksum6;
 `roam6.crypto`: all of it); those modules end with `name = accel.pick("name", name)`, so every
-caller of the `roam6.*` names
-gets the fastest implementation that loaded, with the same results (tests/firmware/test_accel.py,
-tests/natmod/). On CPython only the Python path exists.
+caller of the `roam6.*` names gets the fastest implementation that loaded, with the same results
+(tests/firmware/test_accel.py, tests/natmod/). On CPython only the Python path exists.
 
 The native module is `roam6_native.mpy`, one build per architecture (`roam6 build natmod --arch
 ARCH`, C in firmware/natmod/). It is looked for, in order: $ROAM6_NATMOD_DIR/<arch>/ and
