@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from . import boards, build, flash, mpy
@@ -103,19 +104,36 @@ class Mpremote:
         self.calls = 0
 
     def run(self, *cmd, passthrough=False, timeout=None, log=print):
+        """Run one mpremote command line; with passthrough its lines go to `log` as they come
+        (mpremote names each file as it copies it: that is the progress)."""
         argv = [sys.executable, "-m", "mpremote", "connect", self.port, "resume"] + list(cmd)
+        timeout = timeout or self.timeout
         self.calls += 1
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        timer = threading.Timer(timeout, proc.kill)   # bounds every wait, even on a silent board
+        timer.start()
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout or self.timeout)
-        except subprocess.TimeoutExpired:
-            raise UserError("the board on %s stopped answering (mpremote timed out after %ss)" % (self.port, timeout or self.timeout),
-                            hint="unplug and replug it, then run again", exit_code=1) from None
-        if passthrough:
-            for line in proc.stdout.splitlines():
-                log(line)
-        if proc.returncode != 0:
-            raise self._explain(proc.stdout + proc.stderr)
-        return proc.stdout
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if passthrough:
+                    log(line.rstrip("\n"))
+            err = proc.stderr.read()
+            rc = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        out = "".join(lines)
+        if rc < 0:
+            raise UserError("the board on %s stopped answering (mpremote gave up after %ss)" % (self.port, timeout),
+                            hint="unplug and replug it, then run again", exit_code=1)
+        if rc != 0:
+            raise self._explain(out + err)
+        return out
 
     def _explain(self, out):
         if "could not enter raw repl" in out:
