@@ -153,12 +153,17 @@ def run(args):
     after = [e for e in events[reg[0]:] if e.get("ev") == "heap"]
     used = after[0]["alloc"] if after else None
     ba = [e for e in events if e.get("ev") == "ba"]
+    start = [e for e in events if e.get("ev") == "start"]
     return {
         "heapsize": args.heap,
         "heap_in_use_after_registration": used,
         "heap_free_after_registration": after[0]["free"] if after else None,
         "heap_in_use_before_first_bu": before[-1]["alloc"] if before else None,
         "runtime_bytes": (used - before[-1]["alloc"]) if (used is not None and before) else None,
+        # the node logs gc.mem_alloc() as it is created, after every module it runs is loaded
+        # (and the start-up code dropped): what code, qstrs and the packet buffers hold
+        "heap_code_and_buffers": start[0].get("heap") if start else None,
+        "heap_node_state_bytes": (used - start[0]["heap"]) if (used is not None and start and start[0].get("heap")) else None,
         "heap_goal_bytes": HEAP_GOAL,
         "heap_goal_met": used is not None and used <= HEAP_GOAL,
         "bu_ba_ms": ba[-1].get("bu_ba_ms") if ba else None,
@@ -168,6 +173,7 @@ def run(args):
         "mn_modules_missing": missing,
         "mpy_goal_bytes": MPY_GOAL,
         "mpy_goal_met": board_total <= MPY_GOAL,
-        "note": "unix port: module bytecode is in the heap (frozen firmware on a board keeps it in flash); "
-                "64-bit objects are about twice the size of an ESP32's",
+        "note": "unix port, 64-bit: module bytecode and qstrs are in the heap (frozen firmware on a board "
+                "keeps the code in flash: heap_node_state_bytes is what the node itself holds); objects are about twice an "
+                "ESP32's size",
     }

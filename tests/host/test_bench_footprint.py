@@ -14,6 +14,8 @@ def test_footprint_measures_a_real_registration_under_64k():
     used, before = d["heap_in_use_after_registration"], d["heap_in_use_before_first_bu"]
     assert 0 < before <= used < 64 * 1024
     assert d["runtime_bytes"] == used - before
+    code = d["heap_code_and_buffers"]
+    assert 0 < code <= before and d["heap_node_state_bytes"] == used - code > 0
     assert d["heap_free_after_registration"] > 0
     assert d["bu_ba_ms"] is not None and 0 < d["bu_ba_ms"] < 1000
     assert 0 < d["mn_modules_mpy_bytes"] < d["firmware_mpy_bytes"]
