@@ -1,5 +1,4 @@
 """`roam6 build --board NAME [--out DIR] [--manifest]` and `roam6 build natmod --arch ARCH`."""
-import os
 
 from . import boards
 from .errors import UserError

@@ -1,7 +1,6 @@
 """`roam6 deploy` for real: mpremote over a socat pty pair to the MicroPython unix port, whose
 working folder plays the board's filesystem (roam6_host.unixboard)."""
 import hashlib
-import json
 import os
 import shutil
 import subprocess

@@ -76,7 +76,7 @@ def test_provisioned_board_deploys_and_registers_with_the_ha(bench, tmp_path):
     ha = subprocess.Popen(["ip", "netns", "exec", ns_ha] + roam6 + ["ha", "--config", str(tmp_path / "ha.json")],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     board = UnixBoard(str(tmp_path / "fs"), prefix=["ip", "netns", "exec", ns_b])
-    ha_log, board_log = [], []
+    ha_log = []
     try:
         assert _wait_line(ha, '"ev": "ready"', 30, ha_log), "\n".join(ha_log)
         board.start()

@@ -8,7 +8,6 @@ import pytest
 
 from roam6_host import provision
 from roam6_host.cli import main as cli_main
-from roam6_host.errors import UserError
 
 STATIC = ["--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1", "--ha-ipv4", "198.18.1.2"]
 
