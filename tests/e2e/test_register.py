@@ -189,7 +189,8 @@ LINK_HEAP = "100K"   # the MN with the netlink link adapter (its 4 KB buffer and
 
 def test_link_adapter_roams_home_deregisters_and_registers_again(bench):
     """Movement detection from the kernel's netlink events: apB (udp4) -> home (lifetime-0 BU
-    over udp6 from the HoA) -> apA (udp6), each BU sent the moment the address appears."""
+    over udp6 from the HoA; the application's socket keeps working through the kernel) -> apA
+    (udp6), each BU sent the moment the address appears."""
     key = secrets.token_hex(16)
     ha = R.start_ha(bench, R.write_ha_config(bench, key))
     R.attach_for(bench, "udp4")
@@ -210,6 +211,9 @@ def test_link_adapter_roams_home_deregisters_and_registers_again(bench):
         bu = [e for e in mn.events if e["ev"] == "bu"][-1]
         assert bu["lifetime"] == 0 and bu["coa"] == R.HOA
         assert ha.wait_for(lambda e: e.get("ev") == "binding_removed" and e.get("reason") == "dereg", 3)
+        # at home the HoA is the kernel's: the application's roam6 socket still gets its datagrams
+        home = R.cn_traffic(bench, n=10, listen_s=2.5)
+        assert home["echoed"] >= 9, home
         mn.mark()
         bench.attach("apA")
         reg2 = registered(mn)

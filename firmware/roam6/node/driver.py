@@ -107,7 +107,7 @@ class MobileNode:
             self.log("error", reason="transport %s not available (config has no address for it)" % transport)
             return
         self.coa = coa
-        self.home = False
+        self._leave_home()
         try:
             reader = tr.open(addr_text(coa))
         except OSError as e:
@@ -133,13 +133,22 @@ class MobileNode:
         self._use(tr, reader)
         self.coa = self.cfg.hoa
         self.home = True
+        if self.host.home is None:
+            from .homelink import HomeLink       # the HoA's sockets are the kernel's at home
+            HomeLink(self.host).open()
         self.log("link", state="home")
         self.reg.home(self.now())
         self.flush()
         if self.ro is not None:
             self.ro.location(self.now(), None, None, home=True)
 
+    def _leave_home(self):
+        self.home = False
+        if self.host.home is not None:
+            self.host.home.close()
+
     def detached(self):
+        self._leave_home()
         self.log("link", state="detached")
         self.reg.bul.detach(self.now())
         self.flush()

@@ -78,6 +78,7 @@ class Host:
         self.txv = memoryview(self.tx)
         self._tmp = bytearray(16)
         self.ports = {}
+        self.home = None                # a roam6.node.homelink.HomeLink while at home
         self._next_port = EPHEMERAL
         self.rx_udp = 0
         self.rx_echo = 0
@@ -100,6 +101,8 @@ class Host:
             self.ports.pop(sock.port, None)
         sock.port = port
         self.ports[port] = sock
+        if self.home is not None:
+            self.home.add(port)
 
     def _unbind(self, sock):
         if self.ports.get(sock.port) is sock:
@@ -110,6 +113,8 @@ class Host:
         n = len(data)
         if 48 + n > MTU:
             raise ValueError("datagram of %d bytes is larger than %d" % (n, MTU - 48))
+        if self.home is not None:
+            return self.home.send(sport, dst, dport, data)
         if self.send is None:
             return 0
         tx = self.tx

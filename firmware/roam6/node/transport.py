@@ -71,6 +71,10 @@ if IS_MICROPYTHON:
         def __init__(self, sock):
             self.sock = sock
 
+        async def wait(self):
+            """Until the socket is readable."""
+            await _readable(self.sock)
+
         async def readinto(self, buf):
             await _readable(self.sock)
             s = self.sock
