@@ -14,6 +14,8 @@ def register(sub):
     p.add_argument("--baud", type=int, help="ESP32: override the board's baud rate (slow cables: 115200)")
     p.add_argument("--no-erase", action="store_true", help="ESP32: write without erasing the whole flash first")
     p.add_argument("--drive", help="RP2040: the mounted BOOTSEL drive (default: found by its INFO_UF2.TXT)")
+    p.add_argument("--wait", type=int, default=10, metavar="S",
+                   help="RP2040: seconds to wait for the board to leave BOOTSEL mode after the copy (0: do not wait)")
     p.add_argument("--check", action="store_true", help="only check the image; touch no port or drive")
     p.set_defaults(func=run)
 
@@ -36,6 +38,6 @@ def run(args):
             info = images.check_uf2(args.firmware, int(fl["uf2_family_id"], 0), "RP2040")
             print("%s: a valid RP2040 UF2, %d blocks, %d bytes" % (args.firmware, info["blocks"], info["bytes"]))
             return 0
-        flash.flash_rp2040(board, args.firmware, drive=args.drive)
+        flash.flash_rp2040(board, args.firmware, drive=args.drive, wait_s=args.wait)
         return 0
     raise UserError("board %s has nothing to flash" % board["name"], hint=fl.get("hint"))

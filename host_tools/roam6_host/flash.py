@@ -10,6 +10,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+import time
 
 from . import images
 from .errors import UserError
@@ -192,7 +193,21 @@ def copy_uf2(firmware, drive, log=print):
     return dst
 
 
-def flash_rp2040(board, firmware, drive=None, log=print, extra_roots=(), mounts_file="/proc/mounts"):
+def wait_reboot(drive, timeout, log=print):
+    """The boot ROM reboots into the new firmware once the whole UF2 is in: its drive goes away.
+    A drive still there after `timeout` seconds means the ROM did not take the file."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if read_info_uf2(drive) is None:
+            log("the board left BOOTSEL mode and is starting MicroPython")
+            return True
+        time.sleep(0.2)
+    log("warning: %s is still there after %ds: the boot ROM did not take the UF2 (a file for another "
+        "board is ignored silently); check it with `roam6 flash --check`, or replug the board" % (drive, timeout))
+    return False
+
+
+def flash_rp2040(board, firmware, drive=None, log=print, extra_roots=(), mounts_file="/proc/mounts", wait_s=10):
     fl = board["flash"]
     family = int(fl["uf2_family_id"], 0)
     info = images.check_uf2(firmware, family, "RP2040")
@@ -220,6 +235,7 @@ def flash_rp2040(board, firmware, drive=None, log=print, extra_roots=(), mounts_
         log("note: %s reports %d bytes free; the BOOTSEL drive's size is fake, copying anyway" % (drive, free))
     log("%s: UF2, %d blocks, %d bytes for RP2040 -> %s" % (firmware, info["blocks"], info["bytes"], drive))
     dst = copy_uf2(firmware, drive, log=log)
-    log("copied. The board reboots into MicroPython; its serial port appears as /dev/ttyACM0 (usually)."
-        " Next: roam6 deploy --board %s --port /dev/ttyACM0" % board["name"])
+    if wait_s and wait_reboot(drive, wait_s, log=log):
+        log("its serial port appears as /dev/ttyACM0 (usually). Next: roam6 deploy --board %s --port /dev/ttyACM0"
+            % board["name"])
     return dst

@@ -7,8 +7,11 @@ protocol (connect, stub upload, erase, compressed write, MD5 verify) over a pty;
 with an INFO_UF2.TXT stands in for the BOOTSEL drive.
 """
 import os
+import shutil
 import struct
 import sys
+import threading
+import time
 
 import pytest
 from esptool.bin_image import ELFSection, ESP32FirmwareImage, ESP32S3FirmwareImage
@@ -206,10 +209,33 @@ def test_esptool_wrong_chip_output_is_explained():
 def test_uf2_copied_to_the_named_drive(tmp_path, capsys):
     path = uf2(tmp_path / "fw.uf2")
     d = drive(tmp_path)
-    assert cli_main(["flash", "--board", "rp2040", "--firmware", path, "--drive", d]) == 0
+    assert cli_main(["flash", "--board", "rp2040", "--firmware", path, "--drive", d, "--wait", "1"]) == 0
     assert open(os.path.join(d, "fw.uf2"), "rb").read() == open(path, "rb").read()
     out = capsys.readouterr().out
     assert "100%" in out and "5 blocks" in out
+    # the stand-in drive never goes away: that is what a boot ROM refusing the file looks like
+    assert "still there after 1s" in out
+
+
+def test_drive_going_away_means_the_board_rebooted(tmp_path):
+    path = uf2(tmp_path / "fw.uf2")
+    d = drive(tmp_path)
+
+    def boot_rom():  # plays the RP2040 boot ROM: once the whole UF2 is in, reboot (the drive unmounts)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            f = os.path.join(d, "fw.uf2")
+            if os.path.exists(f) and os.path.getsize(f) == os.path.getsize(path):
+                shutil.rmtree(d)
+                return
+            time.sleep(0.02)
+
+    t = threading.Thread(target=boot_rom)
+    t.start()
+    said = []
+    flash.flash_rp2040(boards.load_board("rp2040"), path, drive=d, log=said.append, wait_s=10)
+    t.join(10)
+    assert any("left BOOTSEL mode" in s for s in said) and any("roam6 deploy --board rp2040" in s for s in said)
 
 
 def test_bootsel_drive_found_by_its_info_file(tmp_path):
@@ -222,7 +248,7 @@ def test_bootsel_drive_found_by_its_info_file(tmp_path):
     mounts.write_text("/dev/sdb1 %s vfat rw 0 0\n/dev/sdc1 %s vfat rw 0 0\n" % (other, d))
     assert flash.find_bootsel_drives("RPI-RP2", mounts_file=str(mounts)) == [d]
     board = boards.load_board("rp2040")
-    dst = flash.flash_rp2040(board, path, mounts_file=str(mounts), log=lambda *a: None)
+    dst = flash.flash_rp2040(board, path, mounts_file=str(mounts), log=lambda *a: None, wait_s=0)
     assert dst == os.path.join(d, "fw.uf2") and os.path.getsize(dst) == os.path.getsize(path)
     assert not os.listdir(other)
 
