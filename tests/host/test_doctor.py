@@ -48,3 +48,31 @@ def test_json_output(capsys):
     names = [d["name"] for d in doc]
     assert names == [c[0] for c in doctor.CHECKS]
     assert all(d["status"] in ("OK", "MISSING", "OPTIONAL", "INFO") and d["fix"] for d in doc)
+
+
+def test_a_user_outside_dialout_is_told_to_join_it():
+    """Run the serial check as `nobody` (not in dialout) in a child process."""
+    import pytest
+    if os.getuid() != 0:
+        pytest.skip("needs root to drop to another user (CI runs as root)")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            status, detail = doctor.check_serial(None)
+            os.write(w, ("%s|%s" % (status, detail)).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    _pid, st = os.waitpid(pid, 0)
+    status, detail = os.read(r, 4096).decode().split("|", 1)
+    os.close(r)
+    assert st == 0
+    assert status == "MISSING" and "nobody is not in group dialout" in detail
+    fix = [c for c in doctor.CHECKS if c[0] == "serial ports"][0][3]
+    assert "usermod -aG dialout" in fix
