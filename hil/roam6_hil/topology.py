@@ -260,11 +260,16 @@ class Bench:
             raise RuntimeError("attaching the board to %s: %s" % (net, " ".join(out)))
         # associated = the board's kernel has seen the carrier (its link watcher switches the
         # queue on then; what is sent before is dropped, and a lost neighbour solicitation
-        # costs a 1 s retransmission)
+        # costs a 1 s retransmission); and the bridge forwards on the board's port (until its own
+        # link watcher has run, the port is "disabled" and drops frames)
         deadline = time.monotonic() + 2.0
-        while "state UP" not in " ".join(self.ns.shell("board").do(["link show dev wlan0"])):
+        while True:
+            board = " ".join(self.ns.shell("board").do(["link show dev wlan0"]))
+            port = " ".join(self.ns.shell("air").do(["link show dev board"]))
+            if "state UP" in board and "state UP" in port and "bridge_slave state forwarding" in port:
+                break
             if time.monotonic() > deadline:
-                raise RuntimeError("the board's wlan0 has no carrier 2 s after attaching to %s" % net)
+                raise RuntimeError("the board's link is not up 2 s after attaching to %s: %s | %s" % (net, board, port))
             time.sleep(0.0002)
         # a neighbour entry made while detached (its solicitation went nowhere) would hold the
         # first packets for a 1 s retransmission: a new association starts with none

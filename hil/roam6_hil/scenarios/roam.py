@@ -21,7 +21,7 @@ from ..boards import get_driver, profile
 from ..capture import Captures
 from ..daemons import set_loss, start_daemons
 from ..homeagent import HomeAgentProcess, board_config
-from ..roaming import Roamer, families_for, networks_for
+from ..roaming import Roamer, families_for, instrument_argv, networks_for
 from ..topology import CN_ADDR6, HOA, Bench
 
 PROBE_PORT, CN_PORT = 9000, 9001
@@ -129,8 +129,8 @@ def run(args, quiet=False):
         if first["t_addr"] is None:
             raise RuntimeError("the board got no address on %s" % nets[0])
         sniff_out, cn_out = bench.path("sniff.json"), bench.path("cn.json")
-        sniff = bench.popen("board", [sys.executable, "-u", "-m", "roam6_hil.probe", "sniff", "--iface", "wlan0",
-                                      "--out", sniff_out], stdout=subprocess.PIPE, text=True)
+        sniff = bench.popen("board", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "sniff", "--iface", "wlan0",
+                                                      "--out", sniff_out]), stdout=subprocess.PIPE, text=True)
         if _readline(sniff, 5) != "ready\n":
             raise RuntimeError("the probe sniffer did not start")
         probe_cfg = {"port": PROBE_PORT}
@@ -155,8 +155,9 @@ def run(args, quiet=False):
                 raise RuntimeError("the MN did not register within 20 s; its last lines:\n" + board.log_tail())
             _say(quiet, "MN registered: %s via %s (BU->BA %s ms)" % (reg.get("coa"), reg.get("transport"), reg.get("bu_ba_ms")))
             dst = HOA
-        cn = bench.popen("cn", [sys.executable, "-u", "-m", "roam6_hil.probe", "cn", "--dst", dst, "--port", str(PROBE_PORT),
-                                "--listen", str(CN_PORT), "--interval", str(args.interval), "--out", cn_out],
+        cn = bench.popen("cn", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "cn", "--dst", dst,
+                                                "--port", str(PROBE_PORT), "--listen", str(CN_PORT),
+                                                "--interval", str(args.interval), "--out", cn_out]),
                          stdout=subprocess.PIPE, text=True)
         if _readline(cn, 5) != "ready\n":
             raise RuntimeError("the CN probe did not start")
