@@ -413,3 +413,14 @@ def test_sa_without_hoa_cannot_take_another_mns_hoa():
     (out,) = c.receive(bu, ("udp4", "203.0.113.1", 1), T0 + 1)   # ...and nobody else while it is bound
     assert parse_ba(out[2], mac_coa=MAC4, hoa=free)[1].status == C.BA_PROHIBITED
     assert c.bindings[free].spi == SPI2 and c.bindings[free].peer == ("198.18.12.2", 40001)
+
+
+def test_expiry_heap_stays_bounded_under_rapid_refreshes():
+    c = make_cache(keep_events=False)
+    for seq in range(1, 5001):
+        c.receive(bu4(seq & 0xFFFF, now=T0 + seq * 0.001, ts=False), NAT_SRC, T0 + seq * 0.001)
+    assert c.bindings[HOA].seq == 5000
+    assert len(c._expiry) <= 4 * len(c.bindings) + 1025
+    assert c.get_timer() <= c.bindings[HOA].expires
+    c.handle_timer(c.bindings[HOA].expires)
+    assert c.bindings == {}

@@ -448,6 +448,10 @@ class BindingCache:
             b.seq, b.lifetime, b.home = c.seq, units * 4, True
             b.expires = now + units * 4
             heapq.heappush(self._expiry, (b.expires, hoa))
+            if len(self._expiry) > 4 * len(self.bindings) + 1024:
+                # refreshes leave stale rows behind: rebuild rather than let the heap grow
+                self._expiry = [(x.expires, h) for h, x in self.bindings.items()]
+                heapq.heapify(self._expiry)
             if self.keep_events:
                 self._events.append(ev)
             bra = units * 3 // 4     # RFC 6275 §10.3.1: refresh advice smaller than the lifetime
