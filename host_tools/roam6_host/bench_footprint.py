@@ -106,7 +106,7 @@ def run(args):
         total_mpy, mn_mpy, missing = _bundle("unix", bundle)
         board_total = total_mpy
         if args.board != "unix":
-            board_total, _mn, _m = _bundle(args.board, os.path.join(tmp, "bundle-" + args.board))
+            board_total, mn_mpy, missing = _bundle(args.board, os.path.join(tmp, "bundle-" + args.board))
         cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
                "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
                "timestamps": True, "state_file": os.path.join(tmp, "mn.state")}
