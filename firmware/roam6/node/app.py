@@ -1,6 +1,6 @@
 """The MN program every board's main.py runs: config -> node -> link -> asyncio forever.
 
-usage: main.py CONFIG.json [--coa ADDR] [--transport udp4|udp6] [--iface wlan0] [--home]
+usage: main.py CONFIG.json [--coa ADDR] [--transport udp4|udp6|ip6] [--iface wlan0] [--home]
 --coa (or "coa" in the config) gives a fixed care-of address instead of a link adapter; without
 it the board's `link` module (boards/<name>/link.py) and roam6.core.movement choose.
 """
@@ -9,7 +9,6 @@ import json
 import sys
 
 from roam6.compat import ticks_ms
-
 from roam6.wire.addr import ip4_from_text, ip6_from_text
 
 from . import forget
@@ -40,7 +39,7 @@ def parse_args(argv):
             raise UsageError("one config file only, got %s too" % a)
         i += 1
     if opts["config"] is None:
-        raise UsageError("usage: main.py CONFIG.json [--coa ADDR] [--transport udp4|udp6] [--iface IF]")
+        raise UsageError("usage: main.py CONFIG.json [--coa ADDR] [--transport udp4|udp6|ip6] [--iface IF] [--home]")
     return opts
 
 
@@ -58,6 +57,9 @@ def static_coa(text, transport, cfg):
     if t is None or t not in cfg.transports:
         raise UsageError("transport for care-of address %s is not allowed by config 'transports' %s"
                          % (text, cfg.transports))
+    if (t == "udp4") != (len(coa) == 4):
+        raise UsageError("transport %s does not go with care-of address %s (udp4: IPv4; udp6, ip6: IPv6)"
+                         % (t, text))
     return coa, t
 
 

@@ -7,7 +7,9 @@ What moves it:
   right away (no timer); upstream data flows from that instant, downstream as soon as the HA
   has the BA's binding.
 - datagrams from the HA: Mobility Headers go to the registration, everything else for the HoA
-  to the host (UDP sockets, ping).
+  to the host (UDP sockets, ping); with route optimisation (roglue, ip6 only) packets from and
+  to correspondents pass through the RouteOptimizer first.
+- at home the HoA's sockets become kernel sockets (homelink) and nothing is tunnelled.
 - one timer task sleeping until the registration's next deadline (in slices, so a deadline set
   meanwhile is never missed by more than a slice).
 
@@ -25,9 +27,8 @@ from roam6.core.registration import Registration
 
 from . import RX
 from .host import Host
-from .transport import addr_text, sleep_ms
 from .state import load_state, save_state
-from .transport import UdpTransport
+from .transport import UdpTransport, addr_text, sleep_ms
 
 NH_MH = 135
 SLICE_MS = 200
@@ -94,7 +95,7 @@ class MobileNode:
 
     # ---- decisions from movement detection -----------------------------------------------------
     def moved(self, coa, transport):
-        """New care-of address (raw bytes) on `transport` ("udp4"/"udp6"): BU at once."""
+        """New care-of address (raw bytes) on `transport` ("udp4", "udp6" or "ip6"): BU at once."""
         tr = self.transports.get(transport)
         if tr is None and transport == "ip6" and "ip6" in self.cfg.transports:
             try:

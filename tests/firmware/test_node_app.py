@@ -1,0 +1,33 @@
+"""The MN program's command line (roam6.node.app): mistakes are UsageErrors that say what is wrong."""
+from support import raises
+
+from roam6.node.app import UsageError, parse_args, static_coa
+from roam6.node.config import parse_config
+
+
+def cfg(transports):
+    return parse_config({"nai": "b@example.test", "spi": 4096, "key": "00" * 16, "hoa": "2001:db8:aa::100",
+                         "home_prefix": "2001:db8:aa::/64", "ha": "2001:db8:aa::1", "ha_ipv4": "198.18.1.2",
+                         "transports": transports})
+
+
+def test_parse_args():
+    o = parse_args(["c.json", "--coa", "192.0.2.50", "--iface", "eth1"])
+    assert o["config"] == "c.json" and o["coa"] == "192.0.2.50" and o["iface"] == "eth1" and not o["home"]
+    assert parse_args(["c.json", "--home"])["home"]
+    assert "usage" in str(raises(UsageError, parse_args, []))
+    assert "--coa needs a value" in str(raises(UsageError, parse_args, ["c.json", "--coa"]))
+    assert "unknown option --x" in str(raises(UsageError, parse_args, ["c.json", "--x"]))
+    assert "one config file" in str(raises(UsageError, parse_args, ["a.json", "b.json"]))
+
+
+def test_static_coa_picks_and_checks_the_transport():
+    c = cfg(["udp6", "udp4", "ip6"])
+    assert static_coa("192.0.2.50", None, c) == (bytes([192, 0, 2, 50]), "udp4")
+    coa, t = static_coa("2001:db8:a1::50", None, c)
+    assert len(coa) == 16 and t == "udp6"
+    assert static_coa("2001:db8:a1::50", "ip6", c)[1] == "ip6"
+    assert "does not go with" in str(raises(UsageError, static_coa, "2001:db8:a1::50", "udp4", c))
+    assert "does not go with" in str(raises(UsageError, static_coa, "192.0.2.50", "udp6", c))
+    assert "not an IPv4 or IPv6" in str(raises(UsageError, static_coa, "nonsense", None, c))
+    assert "not allowed" in str(raises(UsageError, static_coa, "192.0.2.50", None, cfg(["udp6"])))
