@@ -472,3 +472,14 @@ def test_the_ha_multicast_and_link_local_are_never_correspondents():
     for dst in (ha, unhex("ff020000000000000000000000010002"), unhex("fe800000000000000000000000000001")):
         mn.note_traffic(0, dst)
     assert mn.entries == {} and mn.datagrams_to_send(0) == []
+
+
+def test_moves_do_not_resend_a_hoti_in_flight():
+    mn = new_mn()
+    mn.note_traffic(0, CN)
+    assert len(mn.datagrams_to_send(0)) == 2
+    for i, coa in enumerate((COA2, COA)):
+        t = 300 * (i + 1)  # before the HoTI's 1 s retransmission, within the CoTI rate limit
+        mn.set_location(t, coa=coa)
+        kinds = [type(M.decode_mh(bytes(decode_ipv6(p).payload))).__name__ for _, p in mn.datagrams_to_send(t)]
+        assert kinds == ["CareofTestInit"], kinds

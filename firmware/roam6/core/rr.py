@@ -167,7 +167,8 @@ class CNEntry:
         self._go(event)
         self.at_coa = self.mgr.coa
         self.failures = 0
-        self.home.reset_tx()
+        if event != "MOVE":  # a HoTI in flight stays good after a move: its HoT goes to the HoA
+            self.home.reset_tx()
         self.careof.reset_tx()
         self._cancel_bu()
         self.rr_started = now
@@ -555,6 +556,8 @@ class RouteOptimizer:
         """coa: the IPv6 care-of address (16 bytes), None on an IPv4-only network; home: at home."""
         self.coa = bytes(coa) if coa is not None and len(coa) == 16 else None
         self.home = home
+        # a direct packet still queued from the address we just left must not go out
+        self._out = [o for o in self._out if o[0] == "home" or (not home and o[1][8:24] == self.coa)]
         for e in list(self.entries.values()):
             e.relocate(now)
             e.service(now)
