@@ -33,17 +33,32 @@ def _newest_mtime(*dirs):
 
 def firmware_bundle(native):
     """The MN as a board runs it: .mpy files from `roam6 build --board unix` (a board never compiles
-    the sources itself, and compiling them would not fit an ESP32's heap), cached in
-    build/hil/ and rebuilt when a firmware or board file changed."""
+    the sources itself, and compiling them would not fit an ESP32's heap), cached in build/hil/
+    under the sources' newest mtime, so a change rebuilds it; built aside and renamed into place,
+    so a run never sees a half-built bundle (or one another run is rebuilding)."""
     from roam6_host import build
-    out = os.path.join(ROOT, "build", "hil", "unix-native" if native else "unix")
-    stamp = os.path.join(out, ".built")
     src = _newest_mtime(os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix"))
-    if not os.path.exists(stamp) or os.path.getmtime(stamp) < src:
-        shutil.rmtree(out, ignore_errors=True)
-        build.build_bundle("unix", out_dir=out, natmod=native, log=lambda *a, **k: None)
-        with open(stamp, "w") as f:
-            f.write("built from the sources as of %f\n" % src)
+    base = os.path.join(ROOT, "build", "hil")
+    name = "unix-%s-%d" % ("natmod" if native else "mpy", int(src * 1000))
+    out = os.path.join(base, name)
+    if os.path.exists(os.path.join(out, ".built")):
+        return out
+    os.makedirs(base, exist_ok=True)
+    tmp = "%s.tmp%d" % (out, os.getpid())
+    shutil.rmtree(tmp, ignore_errors=True)
+    build.build_bundle("unix", out_dir=tmp, natmod=native, log=lambda *a, **k: None)
+    with open(os.path.join(tmp, ".built"), "w") as f:
+        f.write("built from the sources as of %f\n" % src)
+    try:
+        os.rename(tmp, out)
+    except OSError:                  # another run finished the same bundle first: use that one
+        shutil.rmtree(tmp, ignore_errors=True)
+    # keep the three newest bundles of this kind; older ones belong to older sources
+    kind = name.rsplit("-", 1)[0] + "-"
+    old = sorted((d for d in os.listdir(base) if d.startswith(kind) and ".tmp" not in d),
+                 key=lambda d: int(d.rsplit("-", 1)[1]))[:-3]
+    for d in old:
+        shutil.rmtree(os.path.join(base, d), ignore_errors=True)
     return out
 
 
