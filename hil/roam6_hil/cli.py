@@ -6,7 +6,6 @@ import os
 import pkgutil
 import shutil
 import signal
-import subprocess
 
 from roam6_host.errors import UserError
 

@@ -10,6 +10,7 @@ Every process runs in the foreground under the bench's Namespaces, so teardown s
 """
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -133,7 +134,6 @@ class Daemon:
 
 
 def _need(tool):
-    import shutil
     if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
         raise UserError("%s not found: the bench runs the real daemon" % tool,
                         hint="apt-get install %s (or `make setup`)" % TOOL_PACKAGES[tool])

@@ -157,7 +157,6 @@ def analyse(cn, sniff, roams, events, mode, t_end):
     # losses: each lost datagram belongs to the window its send time falls in
     starts = [r["t_down"] for r in roams]
     cutoff = t_end - TAIL_S
-    first_t = roams[0]["t_down"] if roams else 0.0
 
     def assign(send_map, got, key, wi):
         """Count each lost datagram in the roam whose interruption it was sent in (the one starting

@@ -165,7 +165,7 @@ class Bench:
                 "link add name %s address %s type bridge forward_delay 0 stp_state 0 mcast_snooping 0" % (br, mac),
             ])
             self.ns.sysctls(short, [("net.ipv6.conf.%s.accept_dad" % br, 0)])
-            port = "air" if net != "home" else "air"
+            port = "air"
             subprocess.run(["ip", "link", "add", "name", port, "netns", self.ns.full(short), "type", "veth", "peer",
                             "name", "to" + air_br[-1], "netns", self.ns.full("air")], check=True, capture_output=True)
             self.ns.batch(short, ["addr add %s dev %s%s" % (a, br, " nodad" if ":" in a else "") for a in addrs]

@@ -1,7 +1,6 @@
 """Bench tests: each gets a unique namespace prefix, and every namespace with that prefix is gone
 after the test, even when it fails."""
 import os
-import subprocess
 
 import pytest
 

@@ -1,6 +1,4 @@
 """`roam6 hil up|status|down|report` through the real CLI, and its user-mistake messages."""
-import json
-import os
 import subprocess
 import sys
 

@@ -1,7 +1,6 @@
 """report.py's arithmetic on constructed probe records (no network): every figure is computed by
 hand from how the records were built."""
 import json
-import os
 
 import pytest
 

@@ -1,9 +1,7 @@
 """The bench plan in namespaces (CONTRACTS §8): build, reach across, roam the board's link, tear down."""
-import os
 import sys
 import subprocess
 
-import pytest
 
 from roam6_hil.netns import list_namespaces, ns_pids
 from roam6_hil.topology import Bench

@@ -42,13 +42,10 @@ def add_arguments(p):
     p.add_argument("--report", default="reports/roam", metavar="DIR", help="report folder (default reports/roam)")
     p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     p.add_argument("--no-pcap", action="store_true", help="do not capture the links")
-    p.add_argument("--app", default="mn", choices=["mn", "reference"], help=argparse_help_app())
+    p.add_argument("--app", default="mn", choices=["mn", "reference"],
+                   help="mn: the roam6 MN on the board (default); reference: the bench's own app, no mobility (a bench check)")
     p.add_argument("--port", help="serial port (with --board serial)")
     p.add_argument("--heap", type=int, metavar="KB", help="override the profile's MicroPython heap (KB), e.g. to find what the MN needs")
-
-
-def argparse_help_app():
-    return "mn: the roam6 MN on the board (default); reference: the bench's own app, no mobility (bench check)"
 
 
 def _say(quiet, msg):
