@@ -20,7 +20,8 @@ def test_mn_roams_across_the_access_networks(tmp_path, prefix, capsys):
     for r in rows[:3]:
         assert r["recovered_down"] and r["recovered_up"], (r, out)
         assert r["bu_ba_ms"] is not None and r["ba_status"] == 0, (r, out)
-        assert r["interruption_down_ms"] < 1000 and r["interruption_up_ms"] < 1000, (r, out)
+        # a lost BU or BA costs the MN one 1 s retransmission; more would be a stall
+        assert r["interruption_down_ms"] < 2500 and r["interruption_up_ms"] < 2500, (r, out)
     assert rows[0]["transport"] == "udp4" and rows[2]["transport"] == "udp6"
     assert rows[3]["recovered_down"]                    # the HoA is reachable at home
     assert rep["summary"]["deregistered"] is True and rep["summary"]["mn_alive"] and rep["summary"]["ha_alive"]
