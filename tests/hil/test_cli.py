@@ -44,3 +44,14 @@ def test_user_mistakes_get_clear_messages(tmp_path):
     assert r.returncode == 2 and "--roams" in r.stderr and "Traceback" not in r.stderr
     r = roam6("hil", "run", "roam", "--loss", "150")
     assert r.returncode == 2 and "--loss" in r.stderr
+
+
+def test_bench_roam_prints_the_figures_as_json(prefix, tmp_path):
+    import json
+    r = roam6("bench", "roam", "--roams", "1", "--profile", "esp32", "--prefix", prefix,
+              "--report", str(tmp_path / "rep"), timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["benchmark"] == "roam" and d["ok"] and d["roams"] == 1 and d["transports"] == ["udp4"]
+    assert d["interruption_down_ms"]["p50"] > 0 and d["bu_ba_ms"]["p50"] > 0
+    assert (tmp_path / "rep" / "report.json").exists()
