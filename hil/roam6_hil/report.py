@@ -282,11 +282,18 @@ def timeline(report, cn, sniff, roams, path, mode, t_start):
     ax.legend(loc="upper left", markerscale=4)
     rows = report["rows"]
     xs = [r["roam"] for r in rows]
-    bx.bar([x - 0.2 for x in xs], [r["interruption_down_ms"] or 0 for r in rows], width=0.4, label="down")
-    bx.bar([x + 0.2 for x in xs], [r["interruption_up_ms"] or 0 for r in rows], width=0.4, label="up")
+    # where each roam's time went, stacked, with the measured interruptions as markers
+    bottom = [0.0] * len(rows)
+    for key, label in (("link_ms", "link"), ("addr_ms", "address"), ("mn_ms", "MN until BU"),
+                       ("bu_ba_ms", "BU->BA"), ("ba_to_first_probe_ms", "BA->first probe")):
+        vals = [max(0.0, r.get(key) or 0.0) for r in rows]
+        bx.bar(xs, vals, bottom=bottom, width=0.7, label=label)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    bx.plot(xs, [r["interruption_down_ms"] for r in rows], "v", color="black", ms=4, label="interruption down")
+    bx.plot(xs, [r["interruption_up_ms"] for r in rows], "^", color="dimgrey", ms=4, label="interruption up")
     bx.set_xlabel("roam")
-    bx.set_ylabel("interruption (ms)")
-    bx.legend(loc="upper right")
+    bx.set_ylabel("ms")
+    bx.legend(loc="upper right", fontsize=7, ncol=4)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
