@@ -139,6 +139,26 @@ def _need(tool):
                         hint="apt-get install %s (or `make setup`)" % TOOL_PACKAGES[tool])
 
 
+def _apparmor_confines(binary_name):
+    """True if AppArmor is on and has a profile for this daemon (Debian ships one for kea-dhcp6
+    that only lets it read /etc/kea: a bench's generated config elsewhere would be denied)."""
+    try:
+        with open("/sys/kernel/security/apparmor/profiles") as f:
+            return any(line.split(" ")[0] == binary_name for line in f)
+    except OSError:
+        return False
+
+
+def kea_argv(conf):
+    argv = ["kea-dhcp6", "-c", conf]
+    if _apparmor_confines("kea-dhcp6"):
+        if not shutil.which("aa-exec"):
+            raise UserError("AppArmor confines kea-dhcp6 to /etc/kea; the bench's generated config is elsewhere",
+                            hint="apt-get install apparmor (it has aa-exec), or `aa-complain /usr/sbin/kea-dhcp6`")
+        argv = ["aa-exec", "-p", "unconfined", "--"] + argv
+    return argv
+
+
 def plan(bench):
     """The daemons of a bench, with their configs written into bench.workdir."""
     out = []
@@ -156,7 +176,7 @@ def plan(bench):
         conf = os.path.join(d, "kea-dhcp6.json")
         with open(conf, "w") as f:
             json.dump(kea_conf(iface, d, RADVD[short][2]), f, indent=1)
-        out.append(Daemon("kea-dhcp6", short, ["kea-dhcp6", "-c", conf], [("udp6", "0223")], d,
+        out.append(Daemon("kea-dhcp6", short, kea_argv(conf), [("udp6", "0223")], d,
                           env={"KEA_PIDFILE_DIR": d, "KEA_LOCKFILE_DIR": d, "KEA_LOG_FILE_DIR": d}))
     for short, (iface, listen, rng, router) in DNSMASQ.items():
         d = bench.path("dnsmasq-" + short)
