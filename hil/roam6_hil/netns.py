@@ -139,8 +139,10 @@ class Namespaces:
         return r
 
     def sysctls(self, short, pairs):
-        """pairs: list of ("net.ipv6.conf.all.forwarding", 1)."""
-        return self.run(short, ["sysctl", "-q", "-w"] + ["%s=%s" % kv for kv in pairs])
+        """pairs: list of ("net.ipv6.conf.all.forwarding", 1). Written to /proc/sys from inside the
+        namespace with sh (the sysctl tool, procps, is not on every minimal system)."""
+        script = "; ".join("echo %s > /proc/sys/%s" % (v, k.replace(".", "/")) for k, v in pairs)
+        return self.run(short, ["sh", "-ec", script])
 
     def shell(self, short):
         """A long-lived `ip -d -batch` for namespace `short` (see IpShell): ~0.3 ms a command

@@ -112,7 +112,7 @@ class Bench:
         return False
 
     def up(self):
-        require_root_and_tools(("ip", "nft", "sysctl"))
+        require_root_and_tools(("ip", "nft"))
         cleanup_prefix(self.prefix)
         for short in self.SHORT:
             self.ns.add(short)
