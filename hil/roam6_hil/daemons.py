@@ -29,10 +29,11 @@ RADVD = {
 }
 KEA = {"apA": "brA", "apC": "brC"}
 DNSMASQ = {
-    # namespace: (interface, listen address, DHCPv4 range or None, router)
-    "apA": ("brA", "2001:db8:a1::1", None, None),
-    "apB": ("brB", "192.0.2.1", ("192.0.2.100", "192.0.2.199"), "192.0.2.1"),
-    "apC": ("brC", "198.51.100.1", ("198.51.100.100", "198.51.100.199"), "198.51.100.1"),
+    # namespace: (interface, listen addresses (the first is the DHCPv4 DNS option), DHCPv4 range or None, router)
+    "apA": ("brA", ["2001:db8:a1::1"], None, None),
+    "apB": ("brB", ["192.0.2.1"], ("192.0.2.100", "192.0.2.199"), "192.0.2.1"),
+    # dual stack: DNS on both, as the RAs and DHCPv6 name 2001:db8:c1::1
+    "apC": ("brC", ["198.51.100.1", "2001:db8:c1::1"], ("198.51.100.100", "198.51.100.199"), "198.51.100.1"),
 }
 ACCESS = ("apA", "apB", "apC")
 
@@ -90,14 +91,14 @@ def kea_conf(iface, workdir, dns):
 
 
 def dnsmasq_conf(iface, listen, dhcp_range, router, workdir):
-    lines = ["interface=%s" % iface, "bind-interfaces", "listen-address=%s" % listen, "no-resolv", "no-hosts",
+    lines = ["interface=%s" % iface, "bind-interfaces", "listen-address=%s" % ",".join(listen), "no-resolv", "no-hosts",
              "user=root", "pid-file=", "domain=%s" % DOMAIN, "local=/%s/" % DOMAIN,
              "srv-host=_mip6._ipv6.%s,%s,0" % (DOMAIN, HA_FQDN),
              "host-record=%s,%s,%s" % (HA_FQDN, HA_IPV4, HA_ADDR),
              "log-facility=%s" % os.path.join(workdir, "dnsmasq.log")]
     if dhcp_range:
         lines += ["dhcp-range=%s,%s,255.255.255.0,1h" % dhcp_range, "dhcp-option=option:router,%s" % router,
-                  "dhcp-option=option:dns-server,%s" % listen, "dhcp-rapid-commit", "dhcp-authoritative",
+                  "dhcp-option=option:dns-server,%s" % listen[0], "dhcp-rapid-commit", "dhcp-authoritative",
                   "no-ping", "dhcp-leasefile=%s" % os.path.join(workdir, "dnsmasq.leases")]
     return "\n".join(lines) + "\n"
 
@@ -184,7 +185,7 @@ def plan(bench):
         conf = os.path.join(d, "dnsmasq.conf")
         with open(conf, "w") as f:
             f.write(dnsmasq_conf(iface, listen, rng, router, d))
-        ready = [("udp6" if ":" in listen else "udp", "0035")] + ([("udp", "0043")] if rng else [])
+        ready = sorted({("udp6" if ":" in a else "udp", "0035") for a in listen}) + ([("udp", "0043")] if rng else [])
         out.append(Daemon("dnsmasq", short, ["dnsmasq", "-k", "-C", conf], ready, d))
     return out
 

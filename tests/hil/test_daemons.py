@@ -58,7 +58,8 @@ def test_kea_answers_rfc6610_home_network_information(bench):
     assert opts[23] == ipaddress.ip_address("2001:db8:a1::1").packed
 
 
-@pytest.mark.parametrize("net,server", [("apB", "192.0.2.1"), ("apA", "2001:db8:a1::1")])
+@pytest.mark.parametrize("net,server", [("apB", "192.0.2.1"), ("apA", "2001:db8:a1::1"), ("apC", "2001:db8:c1::1"),
+                                        ("apC", "198.51.100.1")])
 def test_dns_answers_rfc5026_srv_with_addresses(bench, net, server):
     bench.attach(net, addressing="static")
     resp = client(bench, "board", "dns", server, "_mip6._ipv6.example.test", 33)
