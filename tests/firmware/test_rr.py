@@ -483,3 +483,22 @@ def test_moves_do_not_resend_a_hoti_in_flight():
         mn.set_location(t, coa=coa)
         kinds = [type(M.decode_mh(bytes(decode_ipv6(p).payload))).__name__ for _, p in mn.datagrams_to_send(t)]
         assert kinds == ["CareofTestInit"], kinds
+
+
+def test_an_expired_token_leaves_no_deadline_in_the_past():
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    e = mn.entries[CN]
+    e.home.next_tx = 10 ** 9  # (no background renewal: let the home token age out)
+    t = rr.MAX_TOKEN_LIFETIME_MS + 5000
+    mn.set_location(t, coa=COA2)  # RR again, with an expired home token
+    mn.datagrams_to_send(t)
+    for _ in range(50):  # a driver loop: the timer always moves forward
+        d = mn.get_timer()
+        assert d is None or d > t, (d, t)
+        t = d
+        mn.handle_timer(t)
+        mn.datagrams_to_send(t)
+        if d is None:
+            break

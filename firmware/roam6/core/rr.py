@@ -306,6 +306,9 @@ class CNEntry:
         s = self.state
         if self.bound_coa is not None and now >= self.bound_until:
             self._unbind()
+        for h in (self.home, self.careof):  # a token too old is no token (and no deadline)
+            if h.token is not None and now - h.t >= MAX_TOKEN_LIFETIME_MS:
+                h.token = None
         if s == BOUND:
             if self.refresh_at is not None and now >= self.refresh_at:
                 if self.wanted(now) and m.coa is not None and not m.home:
