@@ -1,6 +1,6 @@
 """Property test: the MN's rr core and the CN core under random schedules (moves, going home, IPv4-only
 networks, traffic, time jumps) over a lossy, duplicating, reordering network. Invariants:
-no exception on either side; never more than MAX_UPDATE_RATE messages of one MH type to the CN in
+no exception on either side; after handle_timer(now) no deadline is <= now; never more than MAX_UPDATE_RATE messages of one MH type to the CN in
 any second; whenever the MN sends data direct, the CN holds a binding for exactly that CoA; with
 policy `never` the CN never sees a HoTI, CoTI or BU."""
 import random
@@ -56,6 +56,8 @@ class World:
                 break
             self.now = max(self.now, nxt)
             self.mn.handle_timer(self.now)
+            t_after = self.mn.get_timer()
+            assert t_after is None or t_after > self.now, "a deadline left in the past: a driver would spin"
             due = [x for x in self.in_flight if x[0] <= self.now]
             self.in_flight = [x for x in self.in_flight if x[0] > self.now]
             self.rng.shuffle(due)  # reordering
