@@ -132,6 +132,14 @@ def median(xs):
     return round(statistics.median(xs), 3) if xs else None
 
 
+def spread(xs):
+    """n, p10, p90 of a list of RTTs (ms), for the report next to the median."""
+    if not xs:
+        return {"n": 0}
+    xs = sorted(xs)
+    return {"n": len(xs), "p10": round(xs[len(xs) // 10], 3), "p90": round(xs[(len(xs) * 9) // 10], 3)}
+
+
 # ---- the scenario ----------------------------------------------------------------------------
 class CNProcess:
     def __init__(self, bench, interval_ms):
@@ -207,7 +215,9 @@ def run(args, quiet=False):
             board.stop()
             board = None
             rtt = cn.events("rtt", *mono["privacy"])
-            figs["rtt_ms_via_ha"] = median([e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "tunnel"])
+            via = [e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "tunnel"]
+            figs["rtt_ms_via_ha"] = median(via)
+            rep["rtt_via_ha"] = spread(via)
             checks["privacy_no_rr_at_cn"] = not cn.events("hot") and not cn.events("cot") and not cn.events("binding")
             checks["privacy_probes_answered"] = len(rtt) > 0
             # 2. route optimisation on apA
@@ -222,7 +232,9 @@ def run(args, quiet=False):
             time.sleep(0.5)
             window("ro", args.window)
             rtt = cn.events("rtt", *mono["ro"])
-            figs["rtt_ms_direct"] = median([e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "direct"])
+            direct = [e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "direct"]
+            figs["rtt_ms_direct"] = median(direct)
+            rep["rtt_direct"] = spread(direct)
             checks["ro_probes_direct_both_ways"] = bool(rtt) and all(e["out"] == e["back"] == "direct" for e in rtt)
             # 3. roam to apC: only the care-of half again
             hot_before = len(cn.events("hot"))
