@@ -208,6 +208,21 @@ send(build_ipv6(COA, CN, C.NH_UDP, build_udp(40000, PORT, b"x", src=HOA, dst=CN)
 be = recv_mh(1.0)
 res["be_status"] = M.decode_mh(bytes(be[0].payload)).status if be else None
 
+# hostile input: malformed Mobility Headers and HAO packets; the CN must keep working
+seed = 12345
+for i in range(300):
+    seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+    junk = bytes(((seed >> (k % 24)) + k * 7) & 0xFF for k in range(8 + seed % 56))
+    if i % 3 == 0:
+        bad = build_ipv6(COA2, CN, C.NH_MH, junk)
+    elif i % 3 == 1:
+        bad = build_ipv6(COA2, CN, C.NH_UDP, junk, hao=HOA)
+    else:
+        bad = build_ipv6(COA2, CN, C.NH_MH, b"\x3b" + bytes([len(junk) // 8]) + junk, hao=HOA)
+    sraw.sendto(bad, sa6(CN))
+p = echo(COA2, HOA, b"after-junk")
+res["alive_after_junk"] = p is not None and p.dst == COA2
+
 # back home: deregistration from the HoA
 sent.clear()
 mn.set_location(now_ms(), coa=HOA, home=True)

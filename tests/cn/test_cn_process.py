@@ -75,6 +75,7 @@ def test_cn_process_answers_the_mn_core(pair, runtime):
     assert res["echo_direct2"], res
     assert res["forged_answered"] == 0 and res["still_bound_to_coa2"], res
     assert res["be_status"] == 1, res
+    assert res["alive_after_junk"], res  # 300 malformed MH/HAO packets later it still answers
     assert res["dereg"] and res["kinds3"] == ["BindingUpdate"], res
     assert res["events"] == ["ro_bound", "ro_bound", "ro_dereg"], res
     events = [json.loads(line) for line in cnlog.splitlines() if line.startswith("{")]
