@@ -259,3 +259,36 @@ def test_reboot_resumes_sequence_numbers_from_the_state_file(bench):
     finally:
         mn.stop()
         ha.stop()
+
+
+BOOT_HEAP = "128K"   # bootstrapping (DNS client, sequencer) before the node: ~112K on 64-bit unix
+
+
+def test_ha_found_by_dns_bootstrap_then_registered(bench):
+    """config: "ha": "bootstrap", "home_prefix": "bootstrap", "bootstrap": ["dns"]: the MN finds
+    the HA through the access network's DNS (RFC 5026 SRV, dnsmasq on apB), then registers."""
+    from roam6_hil.daemons import start_daemons
+    from roam6_hil.topology import DOMAIN
+    start_daemons(bench)
+    key = secrets.token_hex(16)
+    ha = R.start_ha(bench, R.write_ha_config(bench, key))
+    R.attach_for(bench, "udp4")
+    path = R.write_mn_config(bench, key, "udp4", sensor_interval_ms=0)
+    with open(path) as f:
+        cfg = json.load(f)
+    cfg.update({"ha": "bootstrap", "home_prefix": "bootstrap", "domain": DOMAIN, "bootstrap": ["dns"]})
+    del cfg["ha_ipv4"]
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    mn = R.start_mn(bench, path, heap=BOOT_HEAP)
+    try:
+        boot = mn.wait_for(lambda e: e.get("ev") in ("bootstrap", "error"), 10)
+        assert boot is not None and boot["ev"] == "bootstrap", mn.tail()
+        assert boot["method"] == "dns" and boot["ha"] == R.HA_ADDR and boot["ha_ipv4"] == R.HA_IPV4
+        reg = registered(mn)
+        assert reg["transport"] == "udp4"
+        t = R.cn_traffic(bench, n=10, listen_s=2.5)
+        assert t["echoed"] >= 9, t
+    finally:
+        mn.stop()
+        ha.stop()

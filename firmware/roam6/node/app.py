@@ -96,11 +96,26 @@ def setup(argv=None):
             # the adapter's receive buffer is allocated before the node's code fragments the heap
             plan = ("link", Link(opts["iface"]), Movement, opts["iface"])
         cfg.iface = opts["iface"]
+        if _needs_bootstrap(cfg):
+            if plan[0] != "link":
+                raise UsageError("the config says \"bootstrap\" for the HA: that needs the link "
+                                 "adapter (no --coa)")
+            from . import boot
+            seen = []
+            err = boot.run(cfg, plan[1], plan[2], seen)
+            plan = plan + (seen,)
+            forget("roam6.node.boot")
+            if err:
+                return _fail(1, err)
     except ValueError as e:       # UsageError, or the config's ConfigError (a ValueError)
         return _fail(2, str(e))
     except OSError as e:
         return _fail(1, "cannot start: %s" % e)
     return 0, cfg, plan
+
+
+def _needs_bootstrap(cfg):
+    return cfg.ha is None or cfg.home_prefix is None or (cfg.transports == ["udp4"] and cfg.ha_ipv4 is None)
 
 
 def _load(path):

@@ -306,7 +306,8 @@ class MobileNode:
         else:
             from .linkglue import link_loop       # only nodes with a link adapter load it
             transports = [t for t in self.cfg.transports if t in self.transports or t == "ip6"]
-            asyncio.create_task(link_loop(self, plan[1], plan[2](transports, self.cfg.home_prefix)))
+            asyncio.create_task(link_loop(self, plan[1], plan[2](transports, self.cfg.home_prefix),
+                                          plan[4] if len(plan) > 4 else None))
         while True:
             await sleep_ms(3600000)
 

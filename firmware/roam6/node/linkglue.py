@@ -14,8 +14,10 @@ def decide(node, d):
         node.detached()
 
 
-async def link_loop(node, link, mv):
-    for ev in link.start():
+async def link_loop(node, link, mv, seen=None):
+    """seen: the events already read from the adapter (at boot, by bootstrapping), else its
+    start() dump."""
+    for ev in (seen if seen is not None else link.start()):
         decide(node, mv.feed(ev, node.now()))
     while True:
         for ev in await link.next_events():
