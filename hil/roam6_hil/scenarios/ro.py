@@ -11,7 +11,9 @@ the CN's link):
 3. roam: the board moves to apC: only the care-of half is redone (CoTI, no HoTI), the binding
    moves to apC's CoA, probes go direct again. Figure: RR handshake time after the roam.
 4. forged: a BU for the HoA with a wrong authenticator from the board's namespace is refused.
-5. home: the board goes back to the home link: the MN deletes its binding at the CN (BU lifetime
+5. IPv4 only: the board moves to apB (IPv4 + NAT, the udp4 transport): RO is impossible there, so
+   the MN deletes its binding at the CN through the tunnel and the probes follow the tunnel.
+6. home: the board goes back to the home link: the MN deletes its binding at the CN (BU lifetime
    0 from the HoA) and the probes flow again without route optimisation.
 Figures: RTT via the HA (phase 1) vs direct (phase 2). Writes DIR/report.json and DIR/pcap/.
 Exit 0 only if every check passed.
@@ -36,7 +38,7 @@ from ..homeagent import HomeAgentProcess, board_config
 from ..topology import CN_ADDR6, HOA, STATIC, Bench
 
 PROBE_PORT, CN_SPORT = 9000, 9002
-N_CHECKS = 17  # every check below must have run and passed
+N_CHECKS = 19  # every check below must have run and passed
 LINKS = [("core", "ha", "core-ha"), ("core", "cn", "core-cn"), ("board", "wlan0", "board-wlan0")]
 FORGE = r"""
 import socket, sys
@@ -170,7 +172,8 @@ class CNProcess:
 def _start_mn(bench, mode, folder_name):
     board = get_driver("unix")(bench, "router", folder=bench.path(folder_name))
     os.makedirs(board.folder, exist_ok=True)
-    board.start(board_config(probe={"port": PROBE_PORT}, transports=["ip6"], ro={"default": mode}))
+    # ip6 where the network has IPv6 (apA, apC), udp4 on the IPv4-only apB
+    board.start(board_config(probe={"port": PROBE_PORT}, transports=["ip6", "udp4"], ro={"default": mode}))
     ev = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0), 20)
     if ev is None or ev["ev"] == "error":
         tail = board.log_tail()
@@ -261,7 +264,19 @@ def run(args, quiet=False):
             bench.run("board", [sys.executable, "-c", FORGE, coa_a, HOA, CN_ADDR6, hni, coni], timeout=15)
             refused = cn.wait(lambda e: e["ev"] == "bu_refused", 3, since=t4)
             checks["forged_bu_refused"] = refused is not None and not cn.events("binding", t4)
-            # 5. back home: deregistration at the CN, probes answered without RO
+            # 5. an IPv4-only network: the binding at the CN is deleted through the tunnel
+            t45 = time.monotonic()
+            bench.attach("apB", addressing="static")
+            gone = cn.wait(lambda e: e["ev"] == "binding_deleted", 8, since=t45)
+            checks["v4_dereg_at_cn_through_tunnel"] = gone is not None
+            time.sleep(1.0)
+            w0 = time.monotonic()
+            time.sleep(1.0)
+            rtt = cn.events("rtt", w0, time.monotonic())
+            checks["v4_probes_through_tunnel"] = bool(rtt) and all(e["out"] == e["back"] == "tunnel" for e in rtt)
+            # 6. back home: deregistration at the CN, probes answered without RO
+            bench.attach("apC", addressing="static")
+            cn.wait(lambda e: e["ev"] == "binding" and e.get("coa") == coa_c, 8, since=time.monotonic())
             t5 = time.monotonic()
             bench.attach("home", addressing="static")
             gone = cn.wait(lambda e: e["ev"] == "binding_deleted", 8, since=t5)
