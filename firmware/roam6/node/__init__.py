@@ -1,10 +1,12 @@
 """The MN's drivers: config, state file, transports, the HoA's IPv6 host, the asyncio loop."""
 import sys
 
-# The packet buffers, allocated first thing: on a small heap a 1500-byte block is found only
-# before module code fragments it. rx: one datagram from the HA; tx: one packet the HoA sends.
+# The packet buffer, allocated first thing: on a small heap a 1500-byte block is found only
+# before module code fragments it. One buffer serves both ways: a received packet is handled
+# (and ping answered in it) before its read returns, and the HoA's sends happen in other tasks,
+# never while a packet is being handled (asyncio tasks do not interleave inside a call).
 RX = bytearray(1500)
-TX = bytearray(1280)
+TX = RX
 # asyncio loads Event lazily; loaded now it lands in one piece instead of in the holes later
 from asyncio import Event as _Event  # noqa: E402,F401
 
