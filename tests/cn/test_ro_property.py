@@ -56,6 +56,7 @@ class World:
                 break
             self.now = max(self.now, nxt)
             self.mn.handle_timer(self.now)
+            self.flush()
             t_after = self.mn.get_timer()
             assert t_after is None or t_after > self.now, "a deadline left in the past: a driver would spin"
             due = [x for x in self.in_flight if x[0] <= self.now]
@@ -100,7 +101,7 @@ class World:
                 assert ts[i + rr.MAX_UPDATE_RATE] - ts[i] >= 1000, (k, ts[i:i + 4])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(st.sampled_from(["always", "auto", "never"]), st.integers(0, 2 ** 32), st.sampled_from([0.0, 0.1, 0.4]),
        st.sampled_from([0.0, 0.2]), st.lists(step, min_size=1, max_size=25))
 def test_random_schedules_keep_the_invariants(mode, seed, loss, dup, steps):

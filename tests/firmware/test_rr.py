@@ -502,3 +502,11 @@ def test_an_expired_token_leaves_no_deadline_in_the_past():
         mn.datagrams_to_send(t)
         if d is None:
             break
+
+
+def test_queued_signalling_makes_the_deadline_now():
+    mn = new_mn()
+    mn.note_traffic(123, CN)  # starts RR; a driver that only looks at its timer must see it
+    assert mn.get_timer() == 123
+    assert len(mn.datagrams_to_send(123)) == 2
+    assert mn.get_timer() == 1123  # then the retransmission

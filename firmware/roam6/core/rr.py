@@ -234,7 +234,10 @@ class CNEntry:
 
     def _emit(self, kind, now, via, pkt):
         self.sent[kind].append(now)
-        self.mgr._out.append((via, pkt))
+        m = self.mgr
+        if not m._out:
+            m._out_t = now
+        m._out.append((via, pkt))
 
     def _send_init(self, half, kind, now):
         """Send (or resend) a HoTI/CoTI with a fresh cookie. False when retries are used up."""
@@ -550,6 +553,7 @@ class RouteOptimizer:
         self.home = True
         self.entries = {}
         self._out = []
+        self._out_t = 0
         self._events = []
 
     def _event(self, name, cn, info):
@@ -672,7 +676,9 @@ class RouteOptimizer:
         return out
 
     def get_timer(self):
-        best = None
+        # packets waiting to be sent make the deadline "now": a driver that only sends at its
+        # timer still sends them at once (the first HoTI/CoTI need not wait for a retransmission)
+        best = self._out_t if self._out else None
         for e in self.entries.values():
             d = e.deadline()
             if d is not None and (best is None or d < best):
