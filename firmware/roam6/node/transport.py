@@ -3,11 +3,8 @@
 A transport carries whole inner IPv6 packets (BUs, BAs, data) in UDP to/from the HA's port 4191.
 On every care-of address change the driver calls `open(coa)`: a fresh socket bound to the new
 address (so the outer source is exactly the CoA the BU's MAC covers, and the NAT sees a new flow).
-udp4 connects it to the HA (the HA's IPv4 socket is bound to its address, so its replies come
-from there and the kernel hands us nothing else). udp6 does not: the HA's IPv6 socket listens on
-the wildcard and answers from whichever of its addresses routes back (the uplink, not the HA
-address the MN sends to), so the MN takes datagrams from any source there; the BA is
-authenticated anyway, data is checked for the HoA as destination.
+It is also connected to the HA, so the kernel hands the MN nothing from anyone else (the HA
+answers from the address the MN sent to, CONTRACTS.md §6).
 """
 import asyncio
 import socket
@@ -107,7 +104,7 @@ class UdpTransport:
     def __init__(self, name, ha_text, port=4191):      # RFC 5555: the HA's UDP port
         self.name = name                 # "udp4" | "udp6"
         self.family = AF_INET if name == "udp4" else AF_INET6
-        self.connected = name == "udp4"
+        self.connected = True
         self.ha_text = ha_text
         self.ha_addr = sockaddr(ha_text, port)
         self.sock = None
