@@ -176,9 +176,12 @@ class CNDriver:
         d = {"address": self.cfg.address_text, "bindings": self.core.bindings(now),
              "stats": dict(self.core.stats, echo_tunnel=self.echo["tunnel"], echo_direct=self.echo["direct"])}
         tmp = self.status_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(d, f, sort_keys=True)
-        os.replace(tmp, self.status_path)
+        try:
+            with open(tmp, "w") as f:
+                json.dump(d, f, sort_keys=True)
+            os.replace(tmp, self.status_path)
+        except OSError as exc:  # a status file we cannot write must not stop the CN
+            self.log("warning", reason="cannot write --status %s: %s" % (self.status_path, exc.strerror))
 
     # ---- input -----------------------------------------------------------------------------
     def _on_packet(self):
