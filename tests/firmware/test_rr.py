@@ -510,3 +510,15 @@ def test_queued_signalling_makes_the_deadline_now():
     assert mn.get_timer() == 123
     assert len(mn.datagrams_to_send(123)) == 2
     assert mn.get_timer() == 1123  # then the retransmission
+
+
+def test_inbound_data_counts_for_auto():
+    from roam6.wire.udp import build_udp
+    from roam6.wire.ipv6 import build_ipv6
+    mn = new_mn("auto")
+    pkt = build_ipv6(CN, HOA, 17, build_udp(9002, 9000, b"R6PD", src=CN, dst=HOA))
+    for t in range(4):
+        assert mn.inbound(t, pkt) == pkt
+    assert mn.datagrams_to_send(4) == []
+    mn.inbound(5, pkt)  # the 5th within 10 s: a busy peer
+    assert len(mn.datagrams_to_send(5)) == 2

@@ -653,6 +653,11 @@ class RouteOptimizer:
         for the HoA's host otherwise: one that came with a type 2 routing header naming the HoA
         is handed over as the plain packet CN -> HoA (RFC 6275 §11.3.3), anything else as it is.
         A packet with an RH2 naming another address is dropped (None)."""
+        nh = pkt[6] if len(pkt) >= 40 else -1
+        if nh not in (0, 43, 60, C.NH_MH):  # the common case, no decoding: plain data
+            if nh >= 0 and bytes(pkt[24:40]) == self.hoa:
+                self.note_traffic(now, pkt[8:24])
+            return pkt
         try:
             p = decode_ipv6(pkt)
         except ValueError:
