@@ -12,6 +12,7 @@ ip6: IPv6(src CoA, dst HA) + Home Address option | MH BU, flags A|H.
 """
 import struct
 
+from roam6.compat import const
 from roam6.crypto import mnha_auth_data
 from roam6.wire.checksum import checksum6
 
@@ -21,19 +22,19 @@ from .bul import HomeBinding
 # here instead of importing the whole codec (wire.mh/mhopts: ~30 KB of heap on a 64 KB device).
 # tests/firmware/test_registration.py proves the bytes identical to roam6.wire's encoder and
 # checks the decoder against it.
-_NH_MH = 135
-_MH_BRR = 0
-_MH_BA = 6
-_MH_BE = 7
-_BU_A = 0x8000
-_BU_H = 0x4000
-_BU_F = 0x0100
-_MO_BRA = 2
-_MO_MN_ID = 8
-_MO_AUTH = 9
-_MO_REPLAY = 10
-_MO_NAT = 31
-_MO_V4COA = 32
+_NH_MH = const(135)
+_MH_BRR = const(0)
+_MH_BA = const(6)
+_MH_BE = const(7)
+_BU_A = const(0x8000)
+_BU_H = const(0x4000)
+_BU_F = const(0x0100)
+_MO_BRA = const(2)
+_MO_MN_ID = const(8)
+_MO_AUTH = const(9)
+_MO_REPLAY = const(10)
+_MO_NAT = const(31)
+_MO_V4COA = const(32)
 V4MAPPED = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 
 

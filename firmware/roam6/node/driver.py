@@ -21,7 +21,7 @@ import gc
 import json
 import time
 
-from roam6.compat import ticks_diff, ticks_ms, ticks_us
+from roam6.compat import const, ticks_diff, ticks_ms, ticks_us
 from roam6.core import bul as _bul
 from roam6.core.registration import Registration
 
@@ -30,8 +30,8 @@ from .host import Host
 from .state import load_state, save_state
 from .transport import UdpTransport, addr_text, sleep_ms
 
-NH_MH = 135
-SLICE_MS = 200
+_NH_MH = const(135)
+_SLICE_MS = const(200)
 
 
 def log_event(ev, **fields):
@@ -266,7 +266,7 @@ class MobileNode:
             if pkt is not v:          # rebuilt by route optimisation
                 self.deliver(pkt)
                 return
-        if buf[6] == NH_MH:
+        if buf[6] == _NH_MH:
             self.mh_in(self.reg.receive_packet(self.now(), mv[:n]))
             return
         self.host.input(buf, n)
@@ -279,7 +279,7 @@ class MobileNode:
             return
         tmp = bytes(pkt)
         self.rx[:n] = tmp
-        if self.rx[6] == NH_MH:
+        if self.rx[6] == _NH_MH:
             return
         self.host.input(self.rx, n)
 
@@ -327,4 +327,4 @@ class MobileNode:
                     continue
                 if r is not None and (t is None or r < t):
                     t = r
-            await sleep_ms(SLICE_MS if t is None else min(SLICE_MS, t - now))
+            await sleep_ms(_SLICE_MS if t is None else min(_SLICE_MS, t - now))

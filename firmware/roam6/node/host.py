@@ -9,15 +9,16 @@ only an application datagram's payload is copied out (the application keeps it).
 import asyncio
 import struct
 
+from roam6.compat import const
 from roam6.wire.checksum import finish, inet_sum, pseudo_sum
 
 from . import TX
 
-NH_UDP = 17
-NH_ICMP6 = 58
-MTU = 1280                      # inner packets: the IPv6 minimum, so no PMTU games in the tunnel
-QUEUE = 8                       # datagrams a socket keeps before it drops new ones
-EPHEMERAL = 49152
+_NH_UDP = const(17)
+_NH_ICMP6 = const(58)
+_MTU = const(1280)                      # inner packets: the IPv6 minimum, so no PMTU games in the tunnel
+_QUEUE = const(8)                       # datagrams a socket keeps before it drops new ones
+_EPHEMERAL = const(49152)
 
 
 class UdpSocket:
@@ -60,7 +61,7 @@ class UdpSocket:
             await self._ev.wait()
 
     def _deliver(self, data, src, sport):
-        if len(self._q) >= QUEUE:
+        if len(self._q) >= _QUEUE:
             self.dropped += 1
             return
         self._q.append((data, (src, sport)))
@@ -79,7 +80,7 @@ class Host:
         self._tmp = bytearray(16)
         self.ports = {}
         self.home = None                # a roam6.node.homelink.HomeLink while at home
-        self._next_port = EPHEMERAL
+        self._next_port = _EPHEMERAL
         self.rx_udp = 0
         self.rx_echo = 0
         self.rx_other = 0
@@ -91,7 +92,7 @@ class Host:
         if port == 0:
             for _ in range(16384):
                 p = self._next_port
-                self._next_port = EPHEMERAL + ((p + 1 - EPHEMERAL) % 16384)
+                self._next_port = _EPHEMERAL + ((p + 1 - _EPHEMERAL) % 16384)
                 if p not in self.ports:
                     port = p
                     break
@@ -111,8 +112,8 @@ class Host:
     # ---- out ----------------------------------------------------------------------------------
     def send_udp(self, sport, dst, dport, data):
         n = len(data)
-        if 48 + n > MTU:
-            raise ValueError("datagram of %d bytes is larger than %d" % (n, MTU - 48))
+        if 48 + n > _MTU:
+            raise ValueError("datagram of %d bytes is larger than %d" % (n, _MTU - 48))
         if self.home is not None:
             return self.home.send(sport, dst, dport, data)
         if self.send is None:
@@ -120,10 +121,10 @@ class Host:
         tx = self.tx
         txv = self.txv
         # IPv6 header (hop limit 64) and UDP header written in place: no allocation per datagram
-        struct.pack_into(">IHBB16s16sHHHH", tx, 0, 0x60000000, 8 + n, NH_UDP, 64, self.hoa, dst,
+        struct.pack_into(">IHBB16s16sHHHH", tx, 0, 0x60000000, 8 + n, _NH_UDP, 64, self.hoa, dst,
                          sport, dport, 8 + n, 0)
         tx[48:48 + n] = data
-        c = finish(inet_sum(txv[40:48 + n], pseudo_sum(self.hoa, dst, 8 + n, NH_UDP)))
+        c = finish(inet_sum(txv[40:48 + n], pseudo_sum(self.hoa, dst, 8 + n, _NH_UDP)))
         c = c or 0xFFFF
         tx[46] = c >> 8
         tx[47] = c & 0xFF
@@ -140,9 +141,9 @@ class Host:
             return False
         nh = buf[6]
         mv = memoryview(buf)
-        if nh == NH_UDP:
+        if nh == _NH_UDP:
             return self._udp(buf, mv, plen)
-        if nh == NH_ICMP6:
+        if nh == _NH_ICMP6:
             return self._icmp(buf, mv, plen)
         self.rx_other += 1
         return False
@@ -158,7 +159,7 @@ class Host:
             self.rx_other += 1
             return False
         # verify the checksum before trusting the payload (the tunnel has no integrity of its own)
-        if ck == 0 or finish(inet_sum(mv[40:40 + ulen], pseudo_sum(mv[8:24], mv[24:40], ulen, NH_UDP))) != 0:
+        if ck == 0 or finish(inet_sum(mv[40:40 + ulen], pseudo_sum(mv[8:24], mv[24:40], ulen, _NH_UDP))) != 0:
             self.rx_other += 1
             return False
         self.rx_udp += 1
@@ -169,7 +170,7 @@ class Host:
         if plen < 8 or buf[40] != 128 or buf[41] != 0:       # only echo requests
             self.rx_other += 1
             return False
-        if finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, NH_ICMP6))) != 0:
+        if finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, _NH_ICMP6))) != 0:
             return False
         # answer in place: swap the addresses, type 129, new checksum
         t = self._tmp
@@ -179,7 +180,7 @@ class Host:
         buf[7] = 64
         buf[40] = 129
         buf[42] = buf[43] = 0
-        c = finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, NH_ICMP6)))
+        c = finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, _NH_ICMP6)))
         buf[42] = c >> 8
         buf[43] = c & 0xFF
         self.rx_echo += 1
