@@ -18,7 +18,7 @@ Rules held here:
   then kept at that rate. Every retransmission has a larger sequence number (§11.8) and a fresh
   timestamp.
 - Refresh before expiry: at the Binding Refresh Advice interval when the BA has one, else at
-  REFRESH_NUM/REFRESH_DEN of the granted lifetime; sooner when the HA's NAT Detection refresh time
+  _REFRESH_NUM/_REFRESH_DEN of the granted lifetime; sooner when the HA's NAT Detection refresh time
   asks for it (RFC 5555 keepalives are BU refreshes). The lifetime counts from when the BU was sent.
 - Deregistration (lifetime 0) when back home; BA 133 (no binding) also ends it; after the back-off
   reaches its maximum the MN gives up and counts itself deregistered.
@@ -34,15 +34,15 @@ Rules held here:
 """
 from roam6.compat import const
 
-INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS = const(1500)
-INITIAL_BINDACK_TIMEOUT_MS = const(1000)
-MAX_BINDACK_TIMEOUT_MS = const(32000)
-REFRESH_NUM = const(3)           # refresh at 3/4 of the granted lifetime without advice
-REFRESH_DEN = const(4)
+_INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS = const(1500)
+_INITIAL_BINDACK_TIMEOUT_MS = const(1000)
+_MAX_BINDACK_TIMEOUT_MS = const(32000)
+_REFRESH_NUM = const(3)           # refresh at 3/4 of the granted lifetime without advice
+_REFRESH_DEN = const(4)
 DEREG_TRIES = const(7)           # lifetime-0 BUs before giving up (1.5+2+4+8+16+32 s)
 MAX_RESYNCS = const(3)           # 135/144 answered at once per attempt; then the back-off rules
 SEQ_BLOCK = const(16)            # sequence numbers reserved per state-file write
-MAX_LIFETIME_UNITS = const(0xFFFF)
+_MAX_LIFETIME_UNITS = const(0xFFFF)
 NTP_UNIX_DELTA = const(2208988800)   # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 
 # States and events are small ints (a 64 KB heap has no room for a table of strings).
@@ -134,23 +134,23 @@ TRANSITIONS = {
     DEREGISTERING << 4 | _DETACH: DETACHED << 4 | _STOP,
 }
 
-STATUS_NO_BINDING = const(133)
-STATUS_SEQ = const(135)
-STATUS_TIME = const(144)
-STATUS_AUTH = const(146)
+_STATUS_NO_BINDING = const(133)
+_STATUS_SEQ = const(135)
+_STATUS_TIME = const(144)
+_STATUS_AUTH = const(146)
 
 
 def ba_event(status, dereg):
     """The event a BA status stands for (RFC 6275 §6.1.8, RFC 4285 §8)."""
     if status < 128:
         return _BA_OK
-    if status == STATUS_SEQ:
+    if status == _STATUS_SEQ:
         return _BA_SEQ
-    if status == STATUS_TIME:
+    if status == _STATUS_TIME:
         return _BA_TIME
-    if status == STATUS_AUTH:
+    if status == _STATUS_AUTH:
         return _BA_AUTH
-    if status == STATUS_NO_BINDING and dereg:
+    if status == _STATUS_NO_BINDING and dereg:
         return _BA_OK
     if status == 128 or status == 130:
         return _BA_RETRY
@@ -178,7 +178,7 @@ class HomeBinding:
 
     def __init__(self, lifetime_s=600, timestamps=True, seq=None, ntp_offset_ms=0, hoa=None):
         units = (lifetime_s + 3) // 4
-        self.lifetime_units = max(1, min(MAX_LIFETIME_UNITS, units))
+        self.lifetime_units = max(1, min(_MAX_LIFETIME_UNITS, units))
         self.timestamps = timestamps
         self.hoa = hoa
         # the state file's reservation: every number used so far is below it
@@ -229,7 +229,7 @@ class HomeBinding:
         if self.state not in (REGISTERING, REFRESHING, DEREGISTERING):
             return False
         match = None
-        if status == STATUS_SEQ:
+        if status == _STATUS_SEQ:
             match = self.sent[-1] if self.sent else None   # carries the HA's number, not ours
         else:
             for item in self.sent:
@@ -241,7 +241,7 @@ class HomeBinding:
         if self.timestamps and match[2] is not None:
             if timestamp is None:
                 return False
-            if status == STATUS_TIME:
+            if status == _STATUS_TIME:
                 if (timestamp & 0xFFFFFFFF) != (match[2] & 0xFFFFFFFF):
                     return False
             elif timestamp != match[2]:
@@ -315,7 +315,7 @@ class HomeBinding:
             self._start_attempt(now)
             self._emit_bu(now, False)
         elif action == _RESEND:
-            self.timeout_ms = min(self.timeout_ms * 2, MAX_BINDACK_TIMEOUT_MS)
+            self.timeout_ms = min(self.timeout_ms * 2, _MAX_BINDACK_TIMEOUT_MS)
             if self.state == DEREGISTERING and self.tries >= DEREG_TRIES:
                 self.state = HOME        # the HA never answered: give up, the binding will expire
                 self.retransmit_at = None
@@ -360,9 +360,9 @@ class HomeBinding:
 
     def _start_attempt(self, now):
         if self.ever_registered:
-            self.timeout_ms = INITIAL_BINDACK_TIMEOUT_MS
+            self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_MS
         else:
-            self.timeout_ms = INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
+            self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
         self.sent = []
         self.tries = 0
         self.resyncs = 0
@@ -380,7 +380,7 @@ class HomeBinding:
         if refresh_units and 0 < refresh_units * 4000 < granted_ms:
             interval = refresh_units * 4000
         else:
-            interval = granted_ms * REFRESH_NUM // REFRESH_DEN
+            interval = granted_ms * _REFRESH_NUM // _REFRESH_DEN
         if nat_s is not None and 0 < nat_s < 0xFFFFFFFF and nat_s * 1000 < interval:
             interval = nat_s * 1000
         self.refresh_at = now + max(interval, 1000)
