@@ -21,12 +21,17 @@ def add_arguments(p):
     p.add_argument("--report", default="reports/bootstrap", metavar="DIR")
     p.add_argument("--prefix", default="r6-")
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to register on each network (default 15)")
+    p.add_argument("--heap", type=int, metavar="KB", help="override the profile's MicroPython heap (KB)")
     p.add_argument("--order", default="dhcpv6,dns",
                    help="bootstrap methods in order (config 'bootstrap'), default dhcpv6,dns")
 
 
 def run(args, quiet=False):
     prof = profile(args.profile)
+    if args.heap:
+        if not 16 <= args.heap <= 65536:
+            raise UserError("--heap must be between 16 and 65536 KB, got %d" % args.heap)
+        prof["heap_kb"] = args.heap
     order = [m.strip() for m in args.order.split(",") if m.strip()]
     bad = [m for m in order if m not in ("dhcpv6", "dns", "static")]
     if bad or not order:
@@ -45,6 +50,7 @@ def run(args, quiet=False):
             cfg = board_config(ha="bootstrap", ha_ipv4=None, home_prefix="bootstrap", domain=DOMAIN,
                                bootstrap=order, state_file=bench.path("roam6.state"))
             board = get_driver(args.board)(bench, prof["name"], folder=bench.path("board-" + net))
+            board.profile["heap_kb"] = prof["heap_kb"]
             t0 = time.monotonic()
             board.start(cfg)
             ev = board.wait_event(lambda e: e["ev"] in ("registered",) or (e["ev"] == "error" and e.get("fatal")),
@@ -64,7 +70,8 @@ def run(args, quiet=False):
             board.stop()
     ok = bool(rows) and all(r["registered"] for r in rows)
     with open(os.path.join(folder, "report.json"), "w") as f:
-        json.dump({"scenario": "bootstrap", "profile": prof["name"], "order": order, "rows": rows, "ok": ok}, f, indent=1)
+        json.dump({"scenario": "bootstrap", "profile": prof["name"], "heap_kb": prof["heap_kb"], "order": order,
+                   "rows": rows, "ok": ok}, f, indent=1)
     if not quiet:
         print("report: %s\nresult: %s" % (os.path.join(folder, "report.json"), "OK" if ok else "FAILED"))
     return 0 if ok else 1
