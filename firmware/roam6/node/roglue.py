@@ -18,6 +18,7 @@ class RoGlue:
         self.hoa = cfg.hoa
         self.direct_in = 0
         self.direct_out = 0
+        self._native = None       # at home: an IPPROTO_RAW socket for packets from the HoA
 
     def location(self, now, coa, transport, home=False):
         """On every movement decision: the CoA only counts for RO when the transport is ip6."""
@@ -65,7 +66,11 @@ class RoGlue:
     def flush(self, now):
         tr = self.node.active
         for via, pkt in self.ro.datagrams_to_send(now):
-            if tr is None or self.node.home:
+            if self.node.home:
+                if via == "home":
+                    self._send_native(pkt)    # e.g. the deregistration BU to a CN, from the HoA
+                continue
+            if tr is None:
                 continue
             if via == "direct":
                 if hasattr(tr, "send_raw"):
@@ -85,6 +90,17 @@ class RoGlue:
                 log(name, cn=addr_text(cn), seq=info.get("seq") if isinstance(info, dict) else None)
             else:
                 log(name, cn=addr_text(cn), reason=str(info))
+
+    def _send_native(self, pkt):
+        """At home the HoA is on the link: send the packet as it is, no tunnel."""
+        import socket
+        from .transport import AF_INET6, sockaddr
+        try:
+            if self._native is None:
+                self._native = socket.socket(AF_INET6, socket.SOCK_RAW, 255)
+            self._native.sendto(pkt, sockaddr(addr_text(bytes(pkt[24:40])), 0))
+        except OSError:
+            pass
 
     def get_timer(self):
         return self.ro.get_timer()
