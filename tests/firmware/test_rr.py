@@ -522,3 +522,15 @@ def test_inbound_data_counts_for_auto():
     assert mn.datagrams_to_send(4) == []
     mn.inbound(5, pkt)  # the 5th within 10 s: a busy peer
     assert len(mn.datagrams_to_send(5)) == 2
+
+
+def test_a_bad_mh_checksum_is_dropped():
+    mn = new_mn()
+    mn.note_traffic(0, CN)
+    out = mn.datagrams_to_send(0)
+    cookie = M.decode_mh(bytes(decode_ipv6(out[0][1]).payload)).cookie
+    hot = bytearray(M.HomeTest(5, cookie, unhex("c71a754160cffb9a")).encode(src=CN, dst=HOA))
+    hot[5] ^= 1
+    assert not mn.receive(1, CN, HOA, bytes(hot))
+    hot[5] ^= 1
+    assert mn.receive(1, CN, HOA, bytes(hot))

@@ -615,6 +615,8 @@ class RouteOptimizer:
         dst = bytes(dst)
         if rh2 is not None:
             rh2 = bytes(rh2)
+        if not M.checksum_ok(msg.raw, bytes(src), rh2 if rh2 is not None else dst):
+            return False  # RFC 6275 §9.2: a Mobility Header with a bad checksum is dropped
         if isinstance(msg, M.CareofTest):  # (a subclass of HomeTest: test it first)
             return e.on_cot(now, msg, dst, rh2)
         if isinstance(msg, M.HomeTest):
