@@ -153,7 +153,9 @@ class CNProcess:
             json.dump({"address": CN_ADDR6, "interface": "up", "echo_port": 7,
                        "probe": {"hoa": HOA, "port": PROBE_PORT, "interval_ms": interval_ms, "sport": CN_SPORT}}, f)
         self.bench = bench
-        self.proc = bench.popen("cn", [sys.executable, "-u", "-m", "roam6_host", "cn", "--config", conf],
+        self.status = os.path.join(self.folder, "cn-status.json")
+        self.proc = bench.popen("cn", [sys.executable, "-u", "-m", "roam6_host", "cn", "--config", conf,
+                                       "--status", self.status],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.reader = EventReader(self.proc.stdout, os.path.join(self.folder, "cn.log"))
         if self.reader.wait(lambda e: e["ev"] == "ready", 10) is None:
@@ -164,6 +166,14 @@ class CNProcess:
 
     def wait(self, pred, timeout, since=0.0):
         return self.reader.wait(pred, timeout, since)
+
+    def bindings(self):
+        """The CN's binding cache as its --status file shows it: {hoa: coa}."""
+        try:
+            with open(self.status) as f:
+                return {b["hoa"]: b["coa"] for b in json.load(f)["bindings"]}
+        except (OSError, ValueError, KeyError):
+            return {}
 
     def stop(self):
         self.bench.ns.stop(self.proc, grace=2.0)
@@ -227,7 +237,7 @@ def run(args, quiet=False):
             t2 = time.monotonic()
             board = _start_mn(bench, "auto", "mn-ro")
             b = cn.wait(lambda e: e["ev"] == "binding" and e.get("coa") == coa_a, 15, since=t2)
-            checks["ro_binding_holds_coa"] = b is not None
+            checks["ro_binding_holds_coa"] = b is not None and cn.bindings().get(HOA) == coa_a
             if b is None:
                 raise RuntimeError("the CN got no binding for %s within 15 s (MN ro events: %s)"
                                    % (coa_a, [e for e in board.events if e["ev"].startswith("ro")]))
