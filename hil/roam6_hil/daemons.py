@@ -91,6 +91,9 @@ def kea_conf(iface, workdir, dns):
 
 
 def dnsmasq_conf(iface, listen, dhcp_range, router, workdir):
+    """`listen`: an address or a list of them (the first is the DHCPv4 DNS option)."""
+    if isinstance(listen, str):
+        listen = [listen]
     lines = ["interface=%s" % iface, "bind-interfaces", "listen-address=%s" % ",".join(listen), "no-resolv", "no-hosts",
              "user=root", "pid-file=", "domain=%s" % DOMAIN, "local=/%s/" % DOMAIN,
              "srv-host=_mip6._ipv6.%s,%s,0" % (DOMAIN, HA_FQDN),
