@@ -1,4 +1,4 @@
-# The Wi-Fi keeper of a board's main.py, driven step by step with the stand-in WLAN.
+# The Wi-Fi keeper the boards' main.py use (roam6/node/wifi.py), driven step by step with the stand-in WLAN.
 import sys
 sys.path.insert(0, sys.argv[1])
 import network
@@ -6,10 +6,10 @@ import machine_standin
 sys.modules["machine"] = machine_standin
 sys.modules["network"] = network
 import micropython
-import main
+from roam6.node import wifi
 
 w = network.WLAN(network.STA_IF)
-k = main.WifiKeeper(w, [{"ssid": "apA", "psk": "pwA"}, {"ssid": "apB", "psk": "pwB"}])
+k = wifi.WifiKeeper(w, [{"ssid": "apA", "psk": "pwA"}, {"ssid": "apB", "psk": "pwB"}])
 print("order", k.order())
 print("joined", k.join(wait_ms=200), w.config("ssid"))
 k.keep(period_ms=50)
