@@ -105,5 +105,6 @@ def test_roam6_build_natmod_command(tmp_path):
     proc = subprocess.run([roam6, "build", "natmod", "--arch", "armv6m", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    head = read_header(str(tmp_path / "roam6_native.mpy"))
+    assert str(tmp_path / "armv6m" / "roam6_native.mpy") in proc.stdout  # --out is the root, per arch below
+    head = read_header(str(tmp_path / "armv6m" / "roam6_native.mpy"))
     assert (head["arch"], head["version"], head["sub_version"]) == ("armv6m", 6, 3)
