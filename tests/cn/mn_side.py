@@ -220,7 +220,10 @@ for i in range(300):
     else:
         bad = build_ipv6(COA2, CN, C.NH_MH, b"\x3b" + bytes([len(junk) // 8]) + junk, hao=HOA)
     sraw.sendto(bad, sa6(CN))
-p = echo(COA2, HOA, b"after-junk")
+recv(0.5)  # let the CN work through the burst (a tap may still drop some of it)
+p = None
+for k in range(3):
+    p = p or echo(COA2, HOA, b"after-junk-%d" % k)
 res["alive_after_junk"] = p is not None and p.dst == COA2
 
 # back home: deregistration from the HoA

@@ -91,6 +91,8 @@ class CNDriver:
         cfg = self.cfg
         try:
             self.spkt = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+            # room for bursts: the tap sees every IPv6 frame of the link, not only ours
+            self.spkt.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
             if cfg.interface:
                 self.spkt.bind((cfg.interface, ETH_P_IPV6))
             self.smh = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_MH)
@@ -151,17 +153,18 @@ class CNDriver:
     def _flush(self, now):
         for pkt in self.core.datagrams_to_send(now):
             self._raw_send(pkt)
-        changed = False
+        evs = []
         while True:
             ev = self.core.next_event()
             if ev is None:
                 break
-            name = ev.pop("ev")
-            if name in ("binding", "binding_deleted", "binding_expired"):
-                changed = True
-            self.log(name, **ev)
-        if changed:
+            evs.append(ev)
+        # the status file first: whoever reads a binding line finds the file already saying so
+        if any(e["ev"] in ("binding", "binding_deleted", "binding_expired") for e in evs):
             self.write_status(now)
+        for ev in evs:
+            name = ev.pop("ev")
+            self.log(name, **ev)
 
     def _raw_send(self, pkt):
         dst = socket.inet_ntop(socket.AF_INET6, pkt[24:40])
