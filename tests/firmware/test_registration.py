@@ -207,7 +207,7 @@ def test_deregistration_bu_uses_hoa_as_coa():
 
 
 def test_lean_bu_encoder_is_byte_identical_to_the_codec():
-    from roam6.core.registration import encode_bu
+    from roam6.wire.binding import encode_bu
     from roam6.wire.mh import BindingUpdate
     for nai in (b"a@b", b"board1@example.test", b"x" * 40 + b"@y"):
         for v4 in (None, V4COA):
@@ -225,7 +225,7 @@ def test_lean_bu_encoder_is_byte_identical_to_the_codec():
 
 
 def test_lean_ba_decoder_agrees_with_the_codec():
-    from roam6.core.registration import decode_ba
+    from roam6.wire.binding import decode_ba
     for opts in ([mo.MNIdentifier(1, NAI), mo.ReplayProtection(77), mo.NATDetection(True, 110),
                   mo.BindingRefreshAdvice(30), mo.MobilityAuth(1, 4096, None)],
                  [mo.MobilityAuth(1, 5000, None)],

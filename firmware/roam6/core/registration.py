@@ -6,7 +6,8 @@ rules see it: MH checksum, the RFC 4285 MN-HA authenticator, the SPI. It is fed 
 packets the transport received (`receive_packet`) and hands back inner IPv6 packets to send.
 
 What the MN sends (udp4/udp6): IPv6(src HoA, dst HA) | MH BU, flags A|H|F, options MN-ID,
-IPv4 CoA (udp4), Replay Protection (timestamps on), MN-HA auth (last). The MAC's CoA is the
+IPv4 CoA (udp4), Replay Protection (timestamps on), MN-HA auth (last), laid out by the codec's
+compact form for these messages (roam6.wire.binding). The MAC's CoA is the
 IPv4-mapped IPv4 CoA for udp4 and the IPv6 CoA itself otherwise (the HoA for deregistration).
 ip6: IPv6(src CoA, dst HA) + Home Address option | MH BU, flags A|H.
 """
@@ -14,14 +15,13 @@ import struct
 
 from roam6.compat import const
 from roam6.crypto import mnha_auth_data
+from roam6.wire.binding import decode_ba, encode_bu, ipv6_packet, mac_coa  # noqa: F401
 from roam6.wire.checksum import checksum6
 
 from .bul import HomeBinding
 
-# The MN sends one message type and reads three, so it packs and walks them with struct right
-# here instead of importing the whole codec (wire.mh/mhopts: ~30 KB of heap on a 64 KB device).
-# tests/firmware/test_registration.py proves the bytes identical to roam6.wire's encoder and
-# checks the decoder against it.
+# The MN's BU and BA in the codec's compact form (roam6.wire.binding): the general classes of
+# wire.mh/mhopts would cost ~30 KB of heap on a 64 KB device.
 _NH_MH = const(135)
 _MH_BRR = const(0)
 _MH_BA = const(6)
@@ -29,109 +29,6 @@ _MH_BE = const(7)
 _BU_A = const(0x8000)
 _BU_H = const(0x4000)
 _BU_F = const(0x0100)
-_MO_BRA = const(2)
-_MO_MN_ID = const(8)
-_MO_AUTH = const(9)
-_MO_REPLAY = const(10)
-_MO_NAT = const(31)
-_MO_V4COA = const(32)
-V4MAPPED = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
-
-
-def mac_coa(coa):
-    """The care-of address the RFC 4285 MAC covers (PROTOCOLS.md §11.1)."""
-    if len(coa) == 4:
-        return V4MAPPED + bytes(coa)
-    return bytes(coa)
-
-
-def _pad(out, n):
-    """Pad1 or PadN of n bytes (RFC 6275 §6.2.2)."""
-    if n == 1:
-        out.append(0)
-    elif n:
-        out.append(1)
-        out.append(n - 2)
-        out.extend(bytes(n - 2))
-
-
-def _align(out, x, y):
-    """Pad so the next option's Type byte sits at an offset o with o % x == y."""
-    _pad(out, (y - len(out)) % x)
-
-
-def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac):
-    """The BU's Mobility Header (checksum 0): MN-ID, [IPv4 CoA], [Replay], MN-HA auth last,
-    laid out by the alignment rules (PROTOCOLS.md §1.6). mac(prefix) -> 12 bytes."""
-    out = bytearray(12)
-    out[0] = 59
-    out[2] = 5
-    struct.pack_into(">HHH", out, 6, seq, flags, lifetime_units)
-    out.append(_MO_MN_ID)
-    out.append(1 + len(nai))
-    out.append(1)
-    out.extend(nai)
-    if v4coa is not None:
-        _align(out, 4, 0)
-        out.extend(b"\x20\x06\x00\x00")
-        out.extend(v4coa)
-    if timestamp is not None:
-        _align(out, 8, 2)
-        out.append(_MO_REPLAY)
-        out.append(8)
-        out.extend(struct.pack(">Q", timestamp))
-    _align(out, 8, 5)                        # 4n+1, and ending the message on 8 bytes
-    out.append(_MO_AUTH)
-    out.append(17)
-    out.append(1)
-    out.extend(struct.pack(">I", spi))
-    out[1] = (len(out) + 12) // 8 - 1
-    out.extend(mac(out))
-    return out
-
-
-def ipv6_packet(src, dst, nh, payload, hao=None):
-    """IPv6 header (+ Destination Options with the Home Address option) + payload."""
-    ext = 24 if hao is not None else 0
-    out = bytearray(40 + ext + len(payload))
-    struct.pack_into(">IHBB16s16s", out, 0, 0x60000000, ext + len(payload), 60 if hao else nh, 64, src, dst)
-    if hao is not None:
-        out[40:48] = bytes((nh, 2, 1, 2, 0, 0, 0xC9, 16))
-        out[48:64] = hao
-    out[40 + ext:] = payload
-    return out
-
-
-def decode_ba(raw):
-    """[status, seq, lifetime, refresh advice, timestamp, NAT refresh, SPI, MH offset of the MN-HA
-    option] of a BA (None for options absent, -1 offset), or None when a length is wrong."""
-    n = len(raw)
-    if n < 12 or (raw[1] + 1) * 8 != n or raw[2] != _MH_BA:
-        return None
-    b = [raw[6], (raw[8] << 8) | raw[9], (raw[10] << 8) | raw[11], None, None, None, None, -1]
-    i = 12
-    while i < n:
-        t = raw[i]
-        if t == 0:
-            i += 1
-            continue
-        if i + 2 > n:
-            return None
-        ln = raw[i + 1]
-        e = i + 2 + ln
-        if e > n:
-            return None
-        if t == _MO_BRA and ln == 2:
-            b[3] = (raw[i + 2] << 8) | raw[i + 3]
-        elif t == _MO_REPLAY and ln == 8:
-            b[4] = struct.unpack_from(">Q", raw, i + 2)[0]
-        elif t == _MO_NAT and ln == 6:
-            b[5] = struct.unpack_from(">I", raw, i + 4)[0]
-        elif t == _MO_AUTH and ln == 17 and raw[i + 2] == 1:
-            b[6] = struct.unpack_from(">I", raw, i + 3)[0]
-            b[7] = i
-        i = e
-    return b
 
 
 class Registration:

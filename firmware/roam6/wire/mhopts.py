@@ -6,6 +6,7 @@ for "xn+y"); `Option` does the rest. Decoding checks every length against the op
 the end of the Mobility Header; anything wrong raises DecodeError.
 """
 import struct
+from .binding import pad
 from .errors import DecodeError
 
 
@@ -292,11 +293,7 @@ def decode_options(buf, off, end):
     return opts
 
 
-def _pad(out, n):
-    if n == 1:
-        out.append(0)
-    elif n:
-        out.extend(bytes((1, n - 2)) + bytes(n - 2))
+_pad = pad      # one padding rule for the whole codec (roam6.wire.binding)
 
 
 def _last(o):
