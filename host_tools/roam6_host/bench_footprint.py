@@ -85,6 +85,9 @@ class _HA:
         self.sock.close()
 
 
+BOARDS = ("esp32", "rp2040", "unix")
+
+
 def _bundle(board, out):
     from . import build
     index = build.build_bundle(board, out_dir=out, natmod=False, log=lambda *a, **k: None)
@@ -99,81 +102,137 @@ def _micropython():
     return exe if os.path.exists(exe) else "micropython"
 
 
-def run(args):
-    key = secrets.token_bytes(16)
-    with tempfile.TemporaryDirectory(prefix="roam6-footprint-") as tmp:
-        bundle = os.path.join(tmp, "bundle")
-        total_mpy, mn_mpy, missing = _bundle("unix", bundle)
-        board_total = total_mpy
-        if args.board != "unix":
-            board_total, mn_mpy, missing = _bundle(args.board, os.path.join(tmp, "bundle-" + args.board))
-        cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
-               "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
-               "timestamps": True, "state_file": os.path.join(tmp, "mn.state")}
-        cfg_path = os.path.join(tmp, "config.json")
-        with open(cfg_path, "w") as f:
-            json.dump(cfg, f)
-        ha = _HA(key)
-        env = dict(os.environ, MICROPYPATH=".frozen:" + bundle)
-        proc = subprocess.Popen([_micropython(), "-X", "heapsize=%s" % args.heap, os.path.join(bundle, "main.py"),
-                                 cfg_path, "--coa", "127.0.0.1"], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, env=env)
-        events, lines = [], []
+def _events(lines):
+    out = []
+    for line in list(lines):
         try:
-            deadline = time.monotonic() + args.timeout
-            t = threading.Thread(target=lambda: [lines.append(x) for x in proc.stdout], daemon=True)
-            t.start()
-            while time.monotonic() < deadline:
-                events = []
-                for line in list(lines):
-                    try:
-                        events.append(json.loads(line))
-                    except ValueError:
-                        pass
-                reg = [e for e in events if e.get("ev") == "registered"]
-                if reg and [e for e in events if e.get("ev") == "heap" and e["t_ms"] >= reg[0]["t_ms"]]:
-                    break
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            ha.close()
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def _mn_run(bundle, tmp, key, heap, extra, timeout):
+    """Start the MN (the bundle's main.py) against the in-process HA until it has registered and
+    logged its heap after the BA. Returns (events, output lines)."""
+    cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
+           "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
+           "timestamps": True, "state_file": os.path.join(tmp, "mn.state")}
+    cfg_path = os.path.join(tmp, "config.json")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    ha = _HA(key)
+    env = dict(os.environ, MICROPYPATH=".frozen:" + bundle)
+    proc = subprocess.Popen([_micropython(), "-X", "heapsize=%s" % heap, os.path.join(bundle, "main.py"),
+                             cfg_path] + extra, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    events, lines = [], []
+    try:
+        deadline = time.monotonic() + timeout
+        t = threading.Thread(target=lambda: [lines.append(x) for x in proc.stdout], daemon=True)
+        t.start()
+        while time.monotonic() < deadline:
+            events = _events(lines)
+            reg = [e for e in events if e.get("ev") == "registered"]
+            if reg and [e for e in events if e.get("ev") == "heap" and e["t_ms"] >= reg[0]["t_ms"]]:
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        ha.close()
+    return _events(lines), lines
+
+
+def _heap_figures(events, lines, heap, what):
     reg = [i for i, e in enumerate(events) if e.get("ev") == "registered"]
     if not reg:
         tail = "".join(lines[-8:]).strip()
-        raise UserError("the MN did not register under -X heapsize=%s:\n%s" % (args.heap, tail),
+        raise UserError("the MN (%s) did not register under -X heapsize=%s:\n%s" % (what, heap, tail),
                         hint="try --heap 96K to see whether it is the heap size", exit_code=1)
     # in the order the MN printed them (several can share a millisecond)
     before = [e for e in events[:reg[0]] if e.get("ev") == "heap"]
     after = [e for e in events[reg[0]:] if e.get("ev") == "heap"]
     used = after[0]["alloc"] if after else None
-    ba = [e for e in events if e.get("ev") == "ba"]
     start = [e for e in events if e.get("ev") == "start"]
+    code = start[0].get("heap") if start else None
+    ba = [e for e in events if e.get("ev") == "ba"]
     return {
-        "heapsize": args.heap,
         "heap_in_use_after_registration": used,
         "heap_free_after_registration": after[0]["free"] if after else None,
         "heap_in_use_before_first_bu": before[-1]["alloc"] if before else None,
         "runtime_bytes": (used - before[-1]["alloc"]) if (used is not None and before) else None,
         # the node logs gc.mem_alloc() as it is created, after every module it runs is loaded
         # (and the start-up code dropped): what code, qstrs and the packet buffers hold
-        "heap_code_and_buffers": start[0].get("heap") if start else None,
-        "heap_node_state_bytes": (used - start[0]["heap"]) if (used is not None and start and start[0].get("heap")) else None,
-        "heap_goal_bytes": HEAP_GOAL,
+        "heap_code_and_buffers": code,
+        "heap_node_state_bytes": (used - code) if (used is not None and code) else None,
         "heap_goal_met": used is not None and used <= HEAP_GOAL,
         "bu_ba_ms": ba[-1].get("bu_ba_ms") if ba else None,
-        "firmware_mpy_bytes": board_total,
+    }
+
+
+_COA_LINK = "198.18.250.1"
+
+
+def _linked(bundle, tmp, key, args):
+    """The MN with the netlink link adapter (boards/unix/link.py): one end of a veth pair with an
+    address of its own plays the Wi-Fi interface, movement detection picks that address as the
+    care-of address. Needs root (to make the veth pair); otherwise says so."""
+    if os.geteuid() != 0:
+        return {"skipped": "needs root (a veth pair for the link adapter to watch)"}
+    ifname = "r6fp%d" % (os.getpid() % 100000)
+    peer = ifname + "p"
+    try:
+        for cmd in (["ip", "link", "add", ifname, "type", "veth", "peer", "name", peer],
+                    ["ip", "addr", "add", _COA_LINK + "/24", "dev", ifname],
+                    ["ip", "link", "set", peer, "up"], ["ip", "link", "set", ifname, "up"]):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                return {"skipped": "cannot set up the veth pair: %s" % (r.stderr.strip() or cmd)}
+        ev, lines = _mn_run(bundle, tmp, key, args.heap, ["--iface", ifname], args.timeout)
+        try:
+            return _heap_figures(ev, lines, args.heap, "netlink link adapter")
+        except UserError:
+            return {"registered": False, "error": (lines[-1].strip() if lines else "no output")[:300]}
+    finally:
+        subprocess.run(["ip", "link", "del", ifname], capture_output=True)
+
+
+def run(args):
+    key = secrets.token_bytes(16)
+    boards = {}
+    with tempfile.TemporaryDirectory(prefix="roam6-footprint-") as tmp:
+        for b in BOARDS:
+            total, mn, missing = _bundle(b, os.path.join(tmp, "bundle-" + b))
+            boards[b] = {"mpy_bytes": total, "mn_modules_mpy_bytes": mn, "mpy_goal_met": total <= MPY_GOAL}
+            if missing:
+                boards[b]["mn_modules_missing"] = missing
+        if args.board not in boards:
+            total, mn, missing = _bundle(args.board, os.path.join(tmp, "bundle-" + args.board))
+            boards[args.board] = {"mpy_bytes": total, "mn_modules_mpy_bytes": mn, "mpy_goal_met": total <= MPY_GOAL}
+        bundle = os.path.join(tmp, "bundle-unix")
+        ev, lines = _mn_run(bundle, tmp, key, args.heap, ["--coa", "127.0.0.1"], args.timeout)
+        static = _heap_figures(ev, lines, args.heap, "static care-of address")
+        linked = _linked(bundle, tmp, key, args)
+    out = {"heapsize": args.heap}
+    out.update(static)
+    out["with_link_adapter"] = linked
+    out.update({
+        "heap_goal_bytes": HEAP_GOAL,
         "firmware_board": args.board,
-        "mn_modules_mpy_bytes": mn_mpy,
-        "mn_modules_missing": missing,
+        "firmware_mpy_bytes": boards[args.board]["mpy_bytes"],
+        "mn_modules_mpy_bytes": boards[args.board]["mn_modules_mpy_bytes"],
+        "mn_modules_missing": boards[args.board].get("mn_modules_missing", []),
         "mpy_goal_bytes": MPY_GOAL,
-        "mpy_goal_met": board_total <= MPY_GOAL,
+        "mpy_goal_met": boards[args.board]["mpy_goal_met"],
+        "boards": boards,
         "note": "unix port, 64-bit: module bytecode and qstrs are in the heap (frozen firmware on a board "
                 "keeps the code in flash: heap_node_state_bytes is what the node itself holds); objects are about twice an "
                 "ESP32's size",
-    }
+    })
+    return out
