@@ -167,8 +167,9 @@ class CNEntry:
         self._go(event)
         self.at_coa = self.mgr.coa
         self.failures = 0
-        if event != "MOVE":  # a HoTI in flight stays good after a move: its HoT goes to the HoA
-            self.home.reset_tx()
+        # a HoTI in flight is sent again too: its HoT may reach the HA before the HA has our
+        # new care-of address and be tunnelled to the old one (the rate limit bounds repeats)
+        self.home.reset_tx()
         self.careof.reset_tx()
         self._cancel_bu()
         self.rr_started = now
@@ -220,6 +221,11 @@ class CNEntry:
                 self._cancel_bu()
                 self.home.reset_tx()
                 self.careof.reset_tx()
+            else:  # the path changed (e.g. detached -> home): what is outstanding goes again now
+                if self.bu is not None:
+                    self.bu_next = now
+                if self.home.cookie is not None:
+                    self.home.next_tx = now
         elif self.state != IDLE:
             self._give_up("DROP", now, "no route optimisation here")
 
