@@ -4,7 +4,7 @@ when it can be built, and the board's own files; optionally a manifest.py for fr
 Bundle layout (what `roam6 deploy` copies to the board's filesystem root):
     roam6/**.mpy          the package (bytecode; machine code only where the source asks for it)
     *.mpy                 native module(s) from natmod_build, when built
-    board.json main.py link.py ...   boards/<name>/ as they are (main.py must stay .py)
+    board.json main.py link.mpy ...  boards/<name>/: main.py as it is, other .py compiled
 Host-only files beside them, never deployed: bundle.json (the index), package.json (mip), manifest.py.
 """
 import concurrent.futures
@@ -173,7 +173,13 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
         log("native module: %s" % ", ".join(natmod_files))
 
     for name in boards.board_files(board):
-        shutil.copy2(os.path.join(board["dir"], name), os.path.join(out_dir, name))
+        src = os.path.join(board["dir"], name)
+        if name.endswith(".py") and name != "main.py":
+            # link.py & co. as bytecode too: importing a .py compiles it on the board, whose
+            # parser's peak does not fit beside the MN on a small heap (main.py must stay .py)
+            mpy.compile_file(src, os.path.join(out_dir, name[:-3] + ".mpy"), arch, exe, name)
+        else:
+            shutil.copy2(src, os.path.join(out_dir, name))
 
     files = {}
     for dirpath, _dirs, names in os.walk(out_dir):

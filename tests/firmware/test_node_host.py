@@ -116,3 +116,38 @@ def test_other_icmp_and_truncated_input_ignored():
     for n in (0, 10, 40, 47):
         assert not h.input(bytearray(1500), n)
     assert out == []
+
+
+def test_awaited_recvfrom_wakes_on_delivery_and_can_be_cancelled():
+    import asyncio
+    h, out = make()
+    s = h.socket()
+    s.bind(9000)
+    got = []
+
+    def pkt(data):
+        return build_ipv6(CN, HOA, 17, build_udp(5555, 9000, data, src=CN, dst=HOA))
+
+    async def reader():
+        while True:
+            data, _addr = await s.recvfrom()
+            got.append(data)
+
+    async def main():
+        t = asyncio.create_task(reader())
+        await asyncio.sleep(0.01)
+        assert got == []                  # parked: nothing queued yet
+        feed(h, pkt(b"one"))
+        feed(h, pkt(b"two"))
+        await asyncio.sleep(0.01)
+        feed(h, pkt(b"three"))
+        await asyncio.sleep(0.01)
+        assert got == [b"one", b"two", b"three"], got
+        t.cancel()
+        await asyncio.sleep(0.01)
+        assert t.done()
+        feed(h, pkt(b"late"))             # nobody waits: it queues, nothing runs
+        await asyncio.sleep(0.01)
+        assert got == [b"one", b"two", b"three"] and s.recvfrom_nowait()[0] == b"late"
+
+    asyncio.run(main())

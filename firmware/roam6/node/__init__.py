@@ -7,8 +7,6 @@ import sys
 # never while a packet is being handled (asyncio tasks do not interleave inside a call).
 RX = bytearray(1500)
 TX = RX
-# asyncio loads Event lazily; loaded now it lands in one piece instead of in the holes later
-from asyncio import Event as _Event  # noqa: E402,F401
 
 
 def forget(name):
