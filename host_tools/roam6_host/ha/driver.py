@@ -202,8 +202,6 @@ class HomeAgent:
         # of the cyclic collector's full passes, which otherwise pause the data plane
         gc.collect()
         gc.freeze()
-        self.log("ready", tun=self.tun.name, transports=sorted(self.socks) + (["ip6"] if self.spkt else []),
-                 ipv4=cfg.ipv4, address=cfg.address_text, port=cfg.port, sas=len(cfg.sas))
 
     def _drop_stale_proxies(self):
         """Proxy entries for the home prefix left by an HA that was killed (its TUN and routes
@@ -493,6 +491,11 @@ class HomeAgent:
         old_hup = signal.signal(signal.SIGHUP, self._hup)
         for fd in handlers:
             ep.register(fd, select.EPOLLIN)
+        # "ready" only once SIGTERM is ours: a supervisor that stops the HA right after it said
+        # ready must get the clean stop (routes, proxies, TUN removed), not the default kill
+        cfg = self.cfg
+        self.log("ready", tun=self.tun.name, transports=sorted(self.socks) + (["ip6"] if self.spkt else []),
+                 ipv4=cfg.ipv4, address=cfg.address_text, port=cfg.port, sas=len(cfg.sas))
         try:
             while not self._stop:
                 if self._reload:
