@@ -134,6 +134,13 @@ TRANSITIONS = {
     DEREGISTERING << 4 | _DETACH: DETACHED << 4 | _STOP,
 }
 
+# The machine reads a flat byte table (index state << 4 | event, 0xFF = ignored): 112 bytes
+# instead of a 41-entry dict on the heap; the dict above stays the readable source of it.
+_TABLE = bytearray(b"\xff" * 112)
+for _k in TRANSITIONS:
+    _TABLE[_k] = TRANSITIONS[_k]
+del TRANSITIONS, _k
+
 _STATUS_NO_BINDING = const(133)
 _STATUS_SEQ = const(135)
 _STATUS_TIME = const(144)
@@ -296,8 +303,8 @@ class HomeBinding:
 
     # ---- the machine --------------------------------------------------------------------------
     def _fire(self, now, event):
-        v = TRANSITIONS.get(self.state * 16 + event)
-        if v is None:
+        v = _TABLE[self.state << 4 | event]
+        if v == 0xFF:
             return False
         self.state = v >> 4
         self._act(now, v & 15, event)
