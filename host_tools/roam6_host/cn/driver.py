@@ -30,7 +30,6 @@ import os
 import select
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -39,22 +38,11 @@ from roam6.wire.errors import DecodeError
 from roam6.wire.udp import build_udp, decode_udp, udp_checksum_ok
 
 from ..errors import UserError
+from ..pktsock import ETH_P_IPV6, PACKET_HOST, hdrincl_socket, nft_delete_table, nft_drop_param_problems, packet_socket
 from .core import Correspondent
 
-ETH_P_IPV6 = 0x86DD
-PACKET_HOST = 0
-IPV6_HDRINCL = 36
 NFT_TABLE = "roam6_cn"
-_NFT_ADD = """table ip6 %(t)s {}
-delete table ip6 %(t)s
-table ip6 %(t)s {
-  chain out {
-    type filter hook output priority 0; policy accept;
-    icmpv6 type parameter-problem icmpv6 code 2 drop
-  }
-}
-""" % {"t": NFT_TABLE}
-_NFT_DEL = "delete table ip6 %s\n" % NFT_TABLE
+_NFT_WHAT = "HAO packets"
 
 
 def _now_ms():
@@ -90,14 +78,13 @@ class CNDriver:
     def open(self):
         cfg = self.cfg
         try:
-            self.spkt = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
+            self.spkt = packet_socket()
             # room for bursts: the tap sees every IPv6 frame of the link, not only ours
             self.spkt.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
             if cfg.interface:
                 self.spkt.bind((cfg.interface, ETH_P_IPV6))
             self.smh = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_MH)
-            self.sraw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-            self.sraw.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
+            self.sraw = hdrincl_socket()
         except PermissionError:
             self.close()
             raise UserError("the CN needs packet and raw sockets", hint="run it as root (or with CAP_NET_RAW)") from None
@@ -126,23 +113,12 @@ class CNDriver:
         for s in (self.spkt, self.smh, self.sraw, self.secho, self.sprobe):
             if s is not None:
                 s.setblocking(False)
-        self._nft = self._nft_run(_NFT_ADD)
+        self._nft = nft_drop_param_problems(NFT_TABLE, self.log, _NFT_WHAT)
         self.log("ready", address=cfg.address_text, echo_port=cfg.echo_port, interface=cfg.interface)
-
-    def _nft_run(self, script):
-        try:
-            p = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError) as exc:
-            self.log("warning", reason="nft: %s (ICMPv6 errors for HAO packets stay on)" % exc)
-            return False
-        if p.returncode:
-            self.log("warning", reason="nft: %s (ICMPv6 errors for HAO packets stay on)" % p.stderr.strip()[:200])
-            return False
-        return True
 
     def close(self):
         if self._nft:
-            self._nft_run(_NFT_DEL)
+            nft_delete_table(NFT_TABLE, self.log, _NFT_WHAT)
             self._nft = False
         for s in (self.spkt, self.smh, self.sraw, self.secho, self.sprobe):
             if s is not None:

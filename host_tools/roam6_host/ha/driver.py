@@ -17,7 +17,6 @@ Sockets:
 - TUN: the kernel routes each bound HoA (/128) into it; what the HA reads there goes to the
   binding's care-of address.
 """
-import ctypes
 import errno
 import gc
 import ipaddress
@@ -34,15 +33,12 @@ import time
 from roam6.wire import consts as C
 
 from ..errors import UserError
+from ..pktsock import PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_table, nft_drop_param_problems, packet_socket
 from .cache import BindingAdded, BindingCache, BindingRemoved, BUDropped, BURejected
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
 from .tun import Tun
 
-ETH_P_IPV6 = 0x86DD
-PACKET_HOST = 0
-SO_ATTACH_FILTER = 26
-IPV6_HDRINCL = 36
 IPV6_FREEBIND = 78
 _ANC6 = socket.CMSG_SPACE(20)      # one in6_pktinfo
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
@@ -67,26 +63,12 @@ def _bpf_mh_to(ha):
 # (it does not know option 0xC9) although the HA handles the BU from its packet socket: silence
 # those errors in the HA's namespace while it runs (nftables, deps/apt.txt).
 NFT_TABLE = "roam6_ha"
-_NFT_RULES = """table ip6 %(t)s {}
-delete table ip6 %(t)s
-table ip6 %(t)s {
-  chain out {
-    type filter hook output priority 0; policy accept;
-    icmpv6 type parameter-problem icmpv6 code 2 drop
-  }
-}
-""" % {"t": NFT_TABLE}
+_NFT_WHAT = "HAO BUs"
 
 
 def packet_socket_for_bus(ha):
     """An AF_PACKET socket (all interfaces) that only ever sees _bpf_mh_to(ha)'s packets."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6))
-    code = _bpf_mh_to(ha)
-    prog = (ctypes.c_ubyte * (8 * len(code)))()
-    for i, (op, jt, jf, k) in enumerate(code):
-        struct.pack_into("=HBBI", prog, 8 * i, op, jt, jf, k)
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(code), ctypes.addressof(prog)))
-    return sock      # the kernel copied the program during setsockopt
+    return attach_filter(packet_socket(), _bpf_mh_to(ha))
 
 
 class Logger:
@@ -242,8 +224,7 @@ class HomeAgent:
     def _open_ip6(self):
         self.spkt = packet_socket_for_bus(self.ha)
         self.spkt.setblocking(False)
-        self.sraw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-        self.sraw.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
+        self.sraw = hdrincl_socket()
         self.s41 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_IPV6)
         try:
             self.s41.bind((self.cfg.address_text, 0))   # outer source of the tunnel = the HA address
@@ -265,25 +246,14 @@ class HomeAgent:
         # native MH packets (read from the packet socket) with "unknown next header" errors
         self.s135 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_MH)
         self.s135.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
-        self._nft = self._nft_apply(_NFT_RULES)
-
-    def _nft_apply(self, script):
-        try:
-            p = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError) as exc:
-            self.log("warning", reason="nft: %s (ICMPv6 errors for HAO BUs stay on)" % exc)
-            return False
-        if p.returncode:
-            self.log("warning", reason="nft: %s (ICMPv6 errors for HAO BUs stay on)" % p.stderr.strip()[:200])
-            return False
-        return True
+        self._nft = nft_drop_param_problems(NFT_TABLE, self.log, _NFT_WHAT)
 
     def close(self):
         if self.nl is not None and self.tun is not None:
             self.cache.remove_all()
             self._apply_events()
         if self._nft:
-            self._nft_apply("delete table ip6 %s\n" % NFT_TABLE)
+            nft_delete_table(NFT_TABLE, self.log, _NFT_WHAT)
             self._nft = False
         for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135]:
             if s is not None:
