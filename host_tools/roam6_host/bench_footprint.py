@@ -122,10 +122,11 @@ def _mn_run(bundle, tmp, key, heap, extra, timeout):
     with open(cfg_path, "w") as f:
         json.dump(cfg, f)
     ha = _HA(key)
-    env = dict(os.environ, MICROPYPATH=".frozen:" + bundle)
-    proc = subprocess.Popen([_micropython(), "-X", "heapsize=%s" % heap, os.path.join(bundle, "main.py"),
-                             cfg_path] + extra, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
+    # from the bundle's folder, as a board runs from its filesystem root (module paths are
+    # qstrs on the heap: a long folder name would be counted into the MN's figure)
+    env = dict(os.environ, MICROPYPATH=".frozen:.")
+    proc = subprocess.Popen([_micropython(), "-X", "heapsize=%s" % heap, "main.py", cfg_path] + extra,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=bundle)
     events, lines = [], []
     try:
         deadline = time.monotonic() + timeout

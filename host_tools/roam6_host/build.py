@@ -156,8 +156,10 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
     log("compiling %d modules of %s for %s (%s)" % (len(sources), os.path.basename(package_dir.rstrip("/")), arch, version_text))
     # one mpy-cross process per module, as many at once as there are cores
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        # source name = the module's dotted name: tracebacks still name the module, and the name is
+        # a qstr the board holds anyway (a path would be one more per module on its heap)
         jobs = [pool.submit(mpy.compile_file, os.path.join(root, rel), os.path.join(out_dir, rel[:-3] + ".mpy"),
-                            arch, exe, rel) for rel in sources]
+                            arch, exe, _module_name(rel)[0]) for rel in sources]
         for i, job in enumerate(jobs, 1):
             job.result()
             if i % 10 == 0 or i == len(sources):

@@ -147,15 +147,16 @@ def start_mn(bench, config_path, heap="64K", extra=(), from_source=False):
     """The MN on the MicroPython unix port in the board namespace, as a board runs it: the .mpy
     bundle of `roam6 build --board unix` (from_source: the .py files, which need a bigger heap)."""
     if from_source:
-        path, main = [FIRMWARE, BOARD_UNIX], os.path.join(BOARD_UNIX, "main.py")
+        path, main, cwd = [FIRMWARE, BOARD_UNIX], os.path.join(BOARD_UNIX, "main.py"), bench.workdir
     else:
         from ..board_unix import firmware_bundle
-        bundle = firmware_bundle(False)
-        path, main = [bundle], os.path.join(bundle, "main.py")
+        # run in the bundle's folder, as a board runs from its filesystem root: every module's
+        # __file__ is a qstr on the heap, and a deep checkout's paths cost ~2.5 KB of 64
+        path, main, cwd = ["."], "main.py", firmware_bundle(False)
     env = dict(os.environ, MICROPYPATH=":".join([".frozen"] + path))
     argv = [micropython(), "-X", "heapsize=%s" % heap, main, config_path] + list(extra)
     p = bench.popen("board", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                    bufsize=1, env=env, cwd=bench.workdir)
+                    bufsize=1, env=env, cwd=cwd)
     return LineProc(p, "mn")
 
 
