@@ -10,9 +10,9 @@ import ipaddress
 import json
 import os
 import secrets
-import stat
 
 from .errors import UserError
+from .ha.config import refuse_shared_keys_file
 
 SPI_MIN = 256                 # RFC 4285: SPIs 0-255 are reserved
 SPI_MAX = 0xFFFFFFFF
@@ -68,9 +68,7 @@ def read_keys(keys_file, must_exist=False):
             raise UserError("keys file %s does not exist" % keys_file,
                             hint="`roam6 provision --nai ... --keys-file %s` creates it" % keys_file) from None
         return {"sas": []}
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise UserError("keys file %s is readable by group or others (mode %o)" % (keys_file, stat.S_IMODE(st.st_mode)),
-                        hint="chmod 600 %s" % keys_file)
+    refuse_shared_keys_file(keys_file, st)
     try:
         with open(keys_file) as f:
             doc = json.load(f)

@@ -154,15 +154,21 @@ def load_keys(path, home_prefix=None):
     except OSError as exc:
         raise UserError("keys file %s cannot be opened: %s" % (path, exc.strerror),
                         hint="field 'keys_file' of the HA config names it (relative to the config's folder)") from None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise UserError("keys file %s is readable by group or others (mode %o)" % (path, stat.S_IMODE(st.st_mode)),
-                        hint="chmod 600 %s" % path)
+    refuse_shared_keys_file(path, st)
     try:
         with open(path) as f:
             raw = json.load(f)
     except (OSError, ValueError) as exc:
         raise UserError("keys file %s is not valid JSON: %s" % (path, exc), hint="see CONTRACTS.md §6") from None
     return parse_keys(raw, home_prefix, source="keys file %s" % path)
+
+
+def refuse_shared_keys_file(path, st):
+    """The one rule for every reader of a keys file (the HA, `roam6 provision`): it holds MN-HA
+    keys, so a file group or others may touch (st: its os.stat) is refused, with the fix."""
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UserError("keys file %s is readable by group or others (mode %o)" % (path, stat.S_IMODE(st.st_mode)),
+                        hint="chmod 600 %s" % path)
 
 
 def parse_keys(raw, home_prefix=None, source="keys file"):
