@@ -11,7 +11,8 @@ def register(sub):
                                    "plus package.json for mip and, with --manifest, a manifest.py for freezing.")
     p.add_argument("what", nargs="?", choices=["bundle", "natmod"], default="bundle",
                    help="bundle (default) or natmod: only the native module for --arch")
-    p.add_argument("--board", help="board name: " + ", ".join(boards.board_names()))
+    p.add_argument("--board", help="board name: %s, or all (each into OUT/NAME, then the .mpy per board)"
+                                   % ", ".join(boards.board_names()))
     p.add_argument("--arch", help="for `build natmod`: x64, armv6m or xtensawin (default: the board's)")
     p.add_argument("--out", help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in OUT/ARCH/)")
     p.add_argument("--manifest", action="store_true", help="also write manifest.py for freezing roam6 into firmware")
@@ -33,5 +34,17 @@ def run(args):
         return 0
     if not args.board:
         raise UserError("`roam6 build` needs --board", hint="one of: " + ", ".join(boards.board_names()))
+    if args.board == "all":
+        import os
+        sizes = []
+        for name in boards.board_names():
+            out = os.path.join(args.out or "build", name)
+            index = build.build_bundle(name, out_dir=out, manifest=args.manifest, natmod=not args.no_natmod)
+            sizes.append((name, index))
+        print("board     roam6 .mpy  native  total     goal %d KB" % (build.FIRMWARE_GOAL_BYTES // 1024))
+        for name, ix in sizes:
+            print("%-8s  %9d  %6d  %8d  %s" % (name, ix["package_mpy_bytes"], ix["natmod_mpy_bytes"], ix["mpy_bytes"],
+                                               "within" if ix["mpy_bytes"] <= build.FIRMWARE_GOAL_BYTES else "OVER"))
+        return 0
     build.build_bundle(args.board, out_dir=args.out, manifest=args.manifest, natmod=not args.no_natmod)
     return 0

@@ -240,3 +240,18 @@ def test_a_top_level_import_of_an_excluded_module_is_refused(tmp_path):
         build.apply_exclusions(build.package_sources(str(pkg)), str(tmp_path), {"p/node/extra.py": "not on this board"})
     with pytest.raises(UserError, match="not in the firmware"):
         build.apply_exclusions(sources, str(tmp_path), {"p/nope.py": "x"})
+
+
+def test_cli_all_boards_reports_mpy_per_board(tmp_path, capsys):
+    assert cli_main(["build", "--board", "all", "--no-natmod", "--out", str(tmp_path)]) == 0
+    table = capsys.readouterr().out.split("board     roam6 .mpy", 1)[1].splitlines()[1:]
+    rows = {r.split()[0]: r.split() for r in table if r.strip()}
+    assert sorted(rows) == sorted(boards.board_names())
+    for name, (_n, package, native, total, verdict) in rows.items():
+        index = json.loads((tmp_path / name / "bundle.json").read_text())
+        assert int(total) == index["mpy_bytes"] == int(package) + int(native) and native == "0"
+        assert verdict == ("within" if index["mpy_bytes"] <= 64 * 1024 else "OVER")
+    # what a board cannot use stays out: an ESP32 (IPv4 only) gets no route optimisation or ip6
+    esp32 = json.loads((tmp_path / "esp32" / "bundle.json").read_text())["files"]
+    assert "roam6/core/bul.mpy" in esp32 and "roam6/wire/binding.mpy" in esp32
+    assert not [f for f in esp32 if f.startswith(("roam6/core/rr", "roam6/node/ip6", "roam6/wire/mh"))]
