@@ -7,8 +7,12 @@
   the BA. On the unix port the modules' bytecode lives in the heap too (on a board with frozen
   firmware it stays in flash), so `runtime_bytes` (after registration minus before the first
   BU) is also given: what registration itself keeps.
-- firmware: total .mpy size of firmware/roam6 (`roam6 build` for the board) and of the modules
-  the MN loads.
+- firmware, per board (`boards`: esp32, rp2040, unix): the .mpy of its bundle (`roam6 build`,
+  what the board can use: board.json's `exclude` leaves the rest out), the native module's
+  .mpy where one is built here, and the modules the MN loads. Top-level `firmware_*` fields
+  are those of --board.
+- heap with the netlink link adapter too (`with_link_adapter`; root only: a veth pair plays the
+  Wi-Fi interface).
 Goals (issue 3): heap in use <= 32 KB, firmware <= 64 KB of .mpy.
 """
 import json
@@ -32,7 +36,7 @@ NAI = b"footprint@example.test"
 SPI = 4096
 # what the MN loads with a static care-of address (probe not configured)
 MN_MODULES = ("roam6/__init__.mpy", "roam6/compat.mpy", "roam6/crypto.mpy", "roam6/accel.mpy",
-              "roam6/wire/__init__.mpy", "roam6/wire/checksum.mpy", "roam6/wire/addr.mpy",
+              "roam6/wire/__init__.mpy", "roam6/wire/checksum.mpy", "roam6/wire/addr.mpy", "roam6/wire/binding.mpy",
               "roam6/core/__init__.mpy", "roam6/core/bul.mpy", "roam6/core/registration.mpy",
               "roam6/node/__init__.mpy", "roam6/node/app.mpy", "roam6/node/config.mpy",
               "roam6/node/settings.mpy", "roam6/node/driver.mpy", "roam6/node/host.mpy",
@@ -95,6 +99,22 @@ def _bundle(board, out):
     mn = sum(files[f]["size"] for f in MN_MODULES if f in files)
     missing = [f for f in MN_MODULES if f not in files]
     return index["mpy_bytes"], mn, missing
+
+
+def _board_sizes(board, out):
+    """The board's bundle without the native module, and the native module's size when one is
+    built for its arch (build/natmod/<arch>/, `roam6 build natmod`; None: not built here)."""
+    from . import boards as B, natmod_build
+    total, mn, missing = _bundle(board, out)
+    nat = os.path.join(natmod_build.DEFAULT_OUT, B.load_board(board)["natmod_arch"], "roam6_native.mpy")
+    native = os.path.getsize(nat) if os.path.exists(nat) else None
+    d = {"mpy_bytes": total, "mn_modules_mpy_bytes": mn, "mpy_goal_met": total <= MPY_GOAL,
+         "natmod_mpy_bytes": native,
+         "with_natmod_mpy_bytes": None if native is None else total + native,
+         "with_natmod_goal_met": None if native is None else total + native <= MPY_GOAL}
+    if missing:
+        d["mn_modules_missing"] = missing
+    return d
 
 
 def _micropython():
@@ -208,14 +228,8 @@ def run(args):
     key = secrets.token_bytes(16)
     boards = {}
     with tempfile.TemporaryDirectory(prefix="roam6-footprint-") as tmp:
-        for b in BOARDS:
-            total, mn, missing = _bundle(b, os.path.join(tmp, "bundle-" + b))
-            boards[b] = {"mpy_bytes": total, "mn_modules_mpy_bytes": mn, "mpy_goal_met": total <= MPY_GOAL}
-            if missing:
-                boards[b]["mn_modules_missing"] = missing
-        if args.board not in boards:
-            total, mn, missing = _bundle(args.board, os.path.join(tmp, "bundle-" + args.board))
-            boards[args.board] = {"mpy_bytes": total, "mn_modules_mpy_bytes": mn, "mpy_goal_met": total <= MPY_GOAL}
+        for b in BOARDS + ((args.board,) if args.board not in BOARDS else ()):
+            boards[b] = _board_sizes(b, os.path.join(tmp, "bundle-" + b))
         bundle = os.path.join(tmp, "bundle-unix")
         ev, lines = _mn_run(bundle, tmp, key, args.heap, ["--coa", "127.0.0.1"], args.timeout)
         static = _heap_figures(ev, lines, args.heap, "static care-of address")

@@ -26,3 +26,18 @@ def test_footprint_measures_a_real_registration_under_64k():
     assert 0 < d["mn_modules_mpy_bytes"] < d["firmware_mpy_bytes"]
     assert d["mn_modules_missing"] == []
     assert d["mpy_goal_met"] == (d["firmware_mpy_bytes"] <= 64 * 1024)
+    # per board: what its bundle holds (board.json's exclude list), the MN's modules in each
+    boards = d["boards"]
+    assert sorted(boards) == ["esp32", "rp2040", "unix"]
+    assert boards["unix"]["mpy_bytes"] == d["firmware_mpy_bytes"]
+    for b in boards.values():
+        assert 0 < b["mn_modules_mpy_bytes"] < b["mpy_bytes"] and "mn_modules_missing" not in b
+        assert b["mpy_goal_met"] == (b["mpy_bytes"] <= 64 * 1024)
+        if b["natmod_mpy_bytes"] is not None:
+            assert b["with_natmod_mpy_bytes"] == b["mpy_bytes"] + b["natmod_mpy_bytes"]
+    # the ESP32 leaves out what an IPv4-only board cannot use
+    assert boards["esp32"]["mpy_bytes"] < boards["rp2040"]["mpy_bytes"] < boards["unix"]["mpy_bytes"]
+    link = d["with_link_adapter"]
+    if os.geteuid() == 0:
+        assert "skipped" not in link, link
+        assert ("heap_in_use_after_registration" in link) or (link["registered"] is False and link["error"])
