@@ -1,18 +1,13 @@
 """Network namespaces for the HA's own tests: create, address, open sockets inside, tear down.
 
-Sockets are opened inside a namespace by switching this thread into it (setns) for the moment of
-`socket()`: a socket stays in the namespace it was created in, so the test process itself plays
-MN, CN and home-link host with ordinary blocking sockets.
+Sockets are opened inside a namespace (roam6_host.nssock: setns for the moment of `socket()`), so
+the test process itself plays MN, CN and home-link host with ordinary blocking sockets.
 """
-import contextlib
-import ctypes
 import os
 import secrets
-import socket
 import subprocess
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
+from roam6_host import nssock
 
 
 def sh(*cmd, check=True):
@@ -45,30 +40,8 @@ class Namespaces:
         self.ip(ns_a, "link set %s up" % if_a)
         self.ip(ns_b, "link set %s up" % if_b)
 
-    @contextlib.contextmanager
-    def inside(self, ns):
-        """Run the body with this thread in namespace ns (for creating sockets there)."""
-        here = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        there = os.open("/run/netns/" + ns, os.O_RDONLY)
-        try:
-            if _libc.setns(there, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns %s" % ns)
-            try:
-                yield
-            finally:
-                if _libc.setns(here, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns back")
-        finally:
-            os.close(here)
-            os.close(there)
-
-    def socket(self, ns, family, kind, proto=0, bind=None, timeout=2.0):
-        with self.inside(ns):
-            s = socket.socket(family, kind, proto)
-        if bind is not None:
-            s.bind(bind)
-        s.settimeout(timeout)
-        return s
+    inside = staticmethod(nssock.inside)
+    socket = staticmethod(nssock.socket_in)
 
     def teardown(self):
         for name in reversed(self.made):

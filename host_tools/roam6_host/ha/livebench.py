@@ -7,8 +7,6 @@ Measures (1) BU->BA time over UDP 4191 (udp4, authenticated, timestamps), one BU
 time: both legs cross the HA's data plane, so this is what the HA adds to a packet's path
 (plus two Python socket hops on the MN/CN side, which run in this process). Needs root.
 """
-import contextlib
-import ctypes
 import gc
 import json
 import os
@@ -21,8 +19,7 @@ import tempfile
 import time
 
 from ..errors import UserError
-
-CLONE_NEWNET = 0x40000000
+from ..nssock import socket_in
 
 
 def _sh(*cmd):
@@ -35,7 +32,6 @@ class _Net:
     def __init__(self):
         self.prefix = "r6b%s-" % secrets.token_hex(2)
         self.names = []
-        self.libc = ctypes.CDLL(None, use_errno=True)
 
     def add(self, short):
         name = self.prefix + short
@@ -46,28 +42,6 @@ class _Net:
 
     def ip(self, ns, *args):
         _sh("ip", "-n", ns, *args)
-
-    @contextlib.contextmanager
-    def inside(self, ns):
-        here = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        there = os.open("/run/netns/" + ns, os.O_RDONLY)
-        try:
-            if self.libc.setns(there, CLONE_NEWNET):
-                raise OSError(ctypes.get_errno(), "setns")
-            try:
-                yield
-            finally:
-                self.libc.setns(here, CLONE_NEWNET)
-        finally:
-            os.close(here)
-            os.close(there)
-
-    def socket(self, ns, family, bind):
-        with self.inside(ns):
-            s = socket.socket(family, socket.SOCK_DGRAM)
-        s.bind(bind)
-        s.settimeout(2.0)
-        return s
 
     def down(self):
         for name in reversed(self.names):
@@ -123,8 +97,8 @@ def run_live(n=2000):
         hoa = socket.inet_pton(socket.AF_INET6, "2001:db8:aa::100")
         cn_addr = socket.inet_pton(socket.AF_INET6, "2001:db8:f3::2")
         v4coa = socket.inet_aton("198.18.1.10")
-        s4 = net.socket(mn, socket.AF_INET, ("198.18.1.10", 0))
-        scn = net.socket(cn, socket.AF_INET6, ("2001:db8:f3::2", 7000))
+        s4 = socket_in(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=("198.18.1.10", 0))
+        scn = socket_in(cn, socket.AF_INET6, socket.SOCK_DGRAM, bind=("2001:db8:f3::2", 7000))
         dest = ("198.18.1.2", 4191)
 
         bu_ba = []
