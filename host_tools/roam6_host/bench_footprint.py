@@ -13,11 +13,16 @@
   are those of --board.
 - heap with the netlink link adapter too (`with_link_adapter`; root only: a veth pair plays the
   Wi-Fi interface).
+- heap with the code in flash (`with_code_in_romfs`): the bundle as a ROMFS image, mounted with
+  vfs.VfsRom so the bytecode runs in place, as on a board with a ROMFS partition (MicroPython
+  1.25+, `mpremote romfs deploy`). The unix port has no ROM partition (no vfs.rom_ioctl): the
+  image is read into its heap (the heap is that much larger) and subtracted from the figures.
 Goals (issue 3): heap in use <= 32 KB, firmware <= 64 KB of .mpy.
 """
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -132,7 +137,7 @@ def _events(lines):
     return out
 
 
-def _mn_run(bundle, tmp, key, heap, extra, timeout):
+def _mn_run(bundle, tmp, key, heap, extra, timeout, main="main.py", path=".frozen:."):
     """Start the MN (the bundle's main.py) against the in-process HA until it has registered and
     logged its heap after the BA. Returns (events, output lines)."""
     cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
@@ -144,8 +149,8 @@ def _mn_run(bundle, tmp, key, heap, extra, timeout):
     ha = _HA(key)
     # from the bundle's folder, as a board runs from its filesystem root (module paths are
     # qstrs on the heap: a long folder name would be counted into the MN's figure)
-    env = dict(os.environ, MICROPYPATH=".frozen:.")
-    proc = subprocess.Popen([_micropython(), "-X", "heapsize=%s" % heap, "main.py", cfg_path] + extra,
+    env = dict(os.environ, MICROPYPATH=path)
+    proc = subprocess.Popen([_micropython(), "-X", "heapsize=%s" % heap, main, cfg_path] + extra,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=bundle)
     events, lines = [], []
     try:
@@ -224,6 +229,63 @@ def _linked(bundle, tmp, key, args):
         subprocess.run(["ip", "link", "del", ifname], capture_output=True)
 
 
+ROMBOOT = """import sys, vfs
+with open(%r, "rb") as f:
+    img = f.read()
+vfs.mount(vfs.VfsRom(img), "/rom")
+print('{"ev": "romfs", "image": %%d}' %% len(img))
+import main
+"""
+
+
+def _romfs(bundle, tmp, key, args):
+    """The bundle's modules as a ROMFS image (what `mpremote romfs deploy` writes to a board's
+    flash partition, MicroPython 1.25+), mounted with vfs.VfsRom: the bytecode runs in place,
+    nothing of it is copied to the heap. The unix port has no ROM partition (no vfs.rom_ioctl), so
+    the image itself is read into its heap (given that much more heap) and subtracted."""
+    src = os.path.join(tmp, "romsrc")
+    shutil.copytree(os.path.join(bundle, "roam6"), os.path.join(src, "roam6"))
+    for n in os.listdir(bundle):
+        if n.endswith(".mpy"):
+            shutil.copy2(os.path.join(bundle, n), src)
+    img = os.path.join(tmp, "roam6.romfs")
+    mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
+    r = subprocess.run([mpremote if os.path.exists(mpremote) else "mpremote", "romfs", "--no-mpy", "-o", img,
+                        "build", src], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"skipped": "mpremote romfs build failed: %s" % (r.stderr or r.stdout).strip()[-200:]}
+    size = os.path.getsize(img)
+    # a folder of its own holding only main.py: the script's folder comes first on sys.path,
+    # and the bundle's roam6/ there would be imported from files instead of the image
+    run_dir = os.path.join(tmp, "romrun")
+    os.mkdir(run_dir)
+    shutil.copy2(os.path.join(bundle, "main.py"), run_dir)
+    with open(os.path.join(run_dir, "romboot.py"), "w") as f:
+        f.write(ROMBOOT % img)
+    heap_k = _kb(args.heap) + (size + 1023) // 1024
+    ev, lines = _mn_run(run_dir, tmp, key, "%dK" % heap_k, ["--coa", "127.0.0.1"], args.timeout,
+                        main="romboot.py", path=".frozen:/rom")
+    try:
+        d = _heap_figures(ev, lines, "%dK" % heap_k, "code in ROMFS")
+    except UserError:
+        return {"registered": False, "error": (lines[-1].strip() if lines else "no output")[:300]}
+    out = {"image_bytes": size, "heapsize": "%dK" % heap_k}
+    for k in ("heap_in_use_after_registration", "heap_in_use_before_first_bu", "heap_code_and_buffers"):
+        out[k + "_minus_image"] = None if d[k] is None else d[k] - size
+    out["heap_free_after_registration"] = d["heap_free_after_registration"]
+    out["runtime_bytes"] = d["runtime_bytes"]
+    return out
+
+
+def _kb(text):
+    t = text.strip().upper()
+    if t.endswith("K"):
+        return int(t[:-1])
+    if t.endswith("M"):
+        return int(t[:-1]) * 1024
+    return (int(t) + 1023) // 1024
+
+
 def run(args):
     key = secrets.token_bytes(16)
     boards = {}
@@ -234,9 +296,11 @@ def run(args):
         ev, lines = _mn_run(bundle, tmp, key, args.heap, ["--coa", "127.0.0.1"], args.timeout)
         static = _heap_figures(ev, lines, args.heap, "static care-of address")
         linked = _linked(bundle, tmp, key, args)
+        rom = _romfs(bundle, tmp, key, args)
     out = {"heapsize": args.heap}
     out.update(static)
     out["with_link_adapter"] = linked
+    out["with_code_in_romfs"] = rom
     out.update({
         "heap_goal_bytes": HEAP_GOAL,
         "firmware_board": args.board,

@@ -41,3 +41,9 @@ def test_footprint_measures_a_real_registration_under_64k():
     if os.geteuid() == 0:
         assert "skipped" not in link, link
         assert ("heap_in_use_after_registration" in link) or (link["registered"] is False and link["error"])
+    # the bundle as a ROMFS image mounted with vfs.VfsRom (bytecode runs in place): the image sits
+    # in the unix port's heap and is subtracted, what is left must be less than from .mpy files
+    rom = d["with_code_in_romfs"]
+    assert "skipped" not in rom and rom["image_bytes"] > 0, rom
+    assert 0 < rom["heap_code_and_buffers_minus_image"] < code
+    assert 0 < rom["heap_in_use_after_registration_minus_image"] < used
