@@ -2,7 +2,6 @@
 import json
 import os
 import queue
-import secrets
 import subprocess
 import sys
 import threading
@@ -10,61 +9,18 @@ import time
 
 import pytest
 
+from nshelp import TestNamespaces
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
-
-
-def sh(*argv, check=True, timeout=10):
-    return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=timeout)
-
-
-class Netns:
-    """Namespaces with one unique prefix; everything in them is killed and they are deleted."""
-
-    def __init__(self):
-        self.prefix = "r6t%s-" % secrets.token_hex(2)
-        self.names = []
-        self.procs = []
-
-    def add(self, short):
-        name = self.prefix + short
-        sh("ip", "netns", "add", name)
-        self.names.append(name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-        return name
-
-    def ip(self, ns, *args, check=True):
-        return sh("ip", "-n", ns, *args, check=check)
-
-    def popen(self, ns, argv, **kw):
-        p = subprocess.Popen(["ip", "netns", "exec", ns] + list(argv), **kw)
-        self.procs.append(p)
-        return p
-
-    def teardown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        for name in self.names:
-            pids = sh("ip", "netns", "pids", name, check=False).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), 9)
-                except (ProcessLookupError, ValueError):
-                    pass
-            sh("ip", "netns", "del", name, check=False)
 
 
 @pytest.fixture
 def netns():
     if os.geteuid() != 0:
         pytest.fail("these tests build network namespaces: run them as root (make test does)")
-    n = Netns()
+    n = TestNamespaces()
     try:
         yield n
     finally:

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from bootnet import HERE, Netns, micropython, sh
+from bootnet import HERE, micropython
+from nshelp import TestNamespaces, sh
 from roam6_hil import daemons
 
 HA6 = "20010db800aa00000000000000000001"
@@ -67,7 +68,7 @@ def make_lan(n, workdir, v4=True):
 def lan(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.fail("these tests build network namespaces: run them as root (make test does)")
-    n = Netns()
+    n = TestNamespaces()
     work = str(tmp_path_factory.mktemp("bootstrap"))
     try:
         ap, board = make_lan(n, work)
@@ -172,7 +173,7 @@ HOSTILE = textwrap.dedent(r'''
 
 
 def test_hostile_dhcpv6_replies_are_survived(tmp_path):
-    n = Netns()
+    n = TestNamespaces()
     try:
         ap, board = make_lan(n, str(tmp_path), v4=False)
         p = n.popen(ap, [sys.executable, "-c", HOSTILE], stdout=subprocess.PIPE, text=True)
@@ -242,7 +243,7 @@ HOSTILE_DNS = textwrap.dedent(r'''
 
 
 def test_hostile_dns_answers_are_ignored_and_the_good_one_taken(tmp_path):
-    n = Netns()
+    n = TestNamespaces()
     try:
         ap, board = make_lan(n, str(tmp_path))
         with open(os.path.join("/etc/netns", board, "resolv.conf"), "w") as f:

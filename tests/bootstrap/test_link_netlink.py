@@ -4,7 +4,7 @@ import json
 import time
 
 from bootnet import netns  # noqa: F401  (pytest fixture)
-from bootnet import micropython, sh
+from bootnet import micropython
 
 A6 = "2001:db8:a1::50"
 B4 = "192.0.2.50"

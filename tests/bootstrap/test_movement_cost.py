@@ -3,11 +3,12 @@ the unix adapter parsing an rtnetlink address message and movement detection dec
 timing assertion (timing goals are reported, not unit-tested); the decisions are checked."""
 import json
 
-from bootnet import Netns, micropython
+from bootnet import micropython
+from nshelp import TestNamespaces
 
 
 def test_link_event_cost_on_micropython():
-    n = Netns()
+    n = TestNamespaces()
     try:
         ns = n.add("b")  # a namespace of our own (its loopback is the interface watched)
         out = micropython(n, ns, "mp_movement_cost.py")

@@ -1,5 +1,5 @@
 import os
 import sys
 
-# the HA tests share ha_helpers.py and ha_nsutil.py as top-level modules (prefixed: no clash with other dirs)
+# the HA tests share ha_helpers.py as a top-level module (prefixed: no clash with other dirs)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -29,7 +29,7 @@ from roam6.wire.udp import build_udp, decode_udp
 
 from ha_helpers import (HA, HOA, HOA2, KEY, KEY2, NAI, NAI2, SPI, SPI2, V4MAPPED, a4, a6, build_bu,
                      ntp_timestamp, parse_ba)
-from ha_nsutil import Namespaces, sh
+from nshelp import TestNamespaces, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
 
@@ -85,28 +85,28 @@ class HAProcess:
 
 @pytest.fixture
 def bench(tmp_path):
-    n = Namespaces()
+    n = TestNamespaces()
     ha_proc = None
     try:
         ha, mn, cn, hm = n.add("ha"), n.add("mn"), n.add("cn"), n.add("hm")
         n.veth(ha, "up0", mn, "wlan0")
-        n.ip(ha, "addr add 198.18.1.2/24 dev up0")
-        n.ip(ha, "addr add 2001:db8:f1::2/64 dev up0 nodad")
-        n.ip(mn, "addr add %s/24 dev wlan0" % MN4)
-        n.ip(mn, "addr add %s/64 dev wlan0 nodad" % MN6)
-        n.ip(mn, "-6 route add 2001:db8:aa::/64 via 2001:db8:f1::2")   # ip6: BUs to the HA address
+        n.ip(ha, "addr", "add", "198.18.1.2/24", "dev", "up0")
+        n.ip(ha, "addr", "add", "2001:db8:f1::2/64", "dev", "up0", "nodad")
+        n.ip(mn, "addr", "add", MN4 + "/24", "dev", "wlan0")
+        n.ip(mn, "addr", "add", MN6 + "/64", "dev", "wlan0", "nodad")
+        n.ip(mn, "-6", "route", "add", "2001:db8:aa::/64", "via", "2001:db8:f1::2")   # ip6: BUs to the HA address
         n.veth(ha, "cn0", cn, "eth0")
-        n.ip(ha, "addr add 2001:db8:f3::1/64 dev cn0 nodad")
-        n.ip(cn, "addr add 2001:db8:f3::2/64 dev eth0 nodad")
-        n.ip(cn, "-6 route add 2001:db8:aa::/64 via 2001:db8:f3::1")
-        n.ip(ha, "link add home type bridge")
-        n.ip(ha, "link set home up")
-        n.ip(ha, "addr add 2001:db8:aa::1/64 dev home nodad")
+        n.ip(ha, "addr", "add", "2001:db8:f3::1/64", "dev", "cn0", "nodad")
+        n.ip(cn, "addr", "add", "2001:db8:f3::2/64", "dev", "eth0", "nodad")
+        n.ip(cn, "-6", "route", "add", "2001:db8:aa::/64", "via", "2001:db8:f3::1")
+        n.ip(ha, "link", "add", "home", "type", "bridge")
+        n.ip(ha, "link", "set", "home", "up")
+        n.ip(ha, "addr", "add", "2001:db8:aa::1/64", "dev", "home", "nodad")
         n.veth(ha, "hm0", hm, "eth0")
-        n.ip(ha, "link set hm0 master home")
-        n.ip(hm, "addr add 2001:db8:aa::50/64 dev eth0 nodad")
-        n.ip(hm, "-6 route add default via 2001:db8:aa::1")
-        n.ip(ha, "-6 neigh add proxy 2001:db8:aa::300 dev home")       # left by a killed HA
+        n.ip(ha, "link", "set", "hm0", "master", "home")
+        n.ip(hm, "addr", "add", "2001:db8:aa::50/64", "dev", "eth0", "nodad")
+        n.ip(hm, "-6", "route", "add", "default", "via", "2001:db8:aa::1")
+        n.ip(ha, "-6", "neigh", "add", "proxy", "2001:db8:aa::300", "dev", "home")       # left by a killed HA
         keys = tmp_path / "ha-keys.json"
         keys.write_text(json.dumps({"sas": [
             {"nai": NAI.decode(), "spi": SPI, "key": KEY.hex(), "hoa": "2001:db8:aa::100"},
@@ -135,11 +135,11 @@ def send_bu(sock, dest, seq, lifetime=150, key=KEY, spi=SPI, nai=NAI, hoa=HOA, t
 
 
 def route_dev(n, ns, hoa_text):
-    return n.ip(ns, "-6 route show %s/128" % hoa_text).stdout
+    return n.ip(ns, "-6", "route", "show", hoa_text + "/128").stdout
 
 
 def proxies(n, ns):
-    return n.ip(ns, "-6 neigh show proxy").stdout
+    return n.ip(ns, "-6", "neigh", "show", "proxy").stdout
 
 
 def udp6_packet(src, dst, sport, dport, payload):
@@ -334,7 +334,7 @@ def test_ha_ip6_native_hao_bu_rh2_ba_and_ip6ip6_data(bench):
     assert payload == b"up-ip6" and frm[0] == "2001:db8:aa::100"
     # back home: the MN (now on the home link, host hm) deregisters natively, without a HAO;
     # the BA comes straight to the HoA (no RH2), exactly once
-    n.ip(hm, "addr add 2001:db8:aa::100/64 dev eth0 nodad")
+    n.ip(hm, "addr", "add", "2001:db8:aa::100/64", "dev", "eth0", "nodad")
     hraw = n.socket(hm, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
     hpk = n.socket(hm, socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6), timeout=0.5)
     home = build_bu(KEY, SPI, NAI, HOA, HA, 2, 0, "ip6", at_home=True, timestamp=ntp_timestamp(time.time(), 10))
@@ -412,13 +412,13 @@ def test_packet_socket_filter_passes_only_mh_for_the_ha():
     """The BPF program in the kernel: BUs (HAO or plain MH) to the HA's address pass; MH to
     another address and other protocols to the HA's address never wake the HA."""
     from roam6_host.ha.driver import packet_socket_for_bus
-    n = Namespaces()
+    n = TestNamespaces()
     try:
         a, b = n.add("a"), n.add("b")
         n.veth(a, "eth0", b, "eth0")
-        n.ip(a, "addr add 2001:db8:aa::1/64 dev eth0 nodad")
-        n.ip(a, "addr add 2001:db8:aa::9/64 dev eth0 nodad")
-        n.ip(b, "addr add 2001:db8:aa::2/64 dev eth0 nodad")
+        n.ip(a, "addr", "add", "2001:db8:aa::1/64", "dev", "eth0", "nodad")
+        n.ip(a, "addr", "add", "2001:db8:aa::9/64", "dev", "eth0", "nodad")
+        n.ip(b, "addr", "add", "2001:db8:aa::2/64", "dev", "eth0", "nodad")
         with n.inside(a):
             pk = packet_socket_for_bus(HA)
         pk.settimeout(0.5)
@@ -449,7 +449,7 @@ def test_packet_socket_filter_passes_only_mh_for_the_ha():
 def test_ha_starts_before_its_ipv6_address_is_usable(tmp_path):
     """ip6 needs the HA address for its tunnel socket; an address still in DAD (or not there
     yet) is a warning, not a failed start."""
-    n = Namespaces()
+    n = TestNamespaces()
     hap = None
     try:
         ha = n.add("ha")

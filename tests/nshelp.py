@@ -1,0 +1,52 @@
+"""Network namespaces for tests that build their own small topology (tests/ha, tests/bootstrap):
+the bench's namespace API (roam6_hil.netns.Namespaces, CONTRACTS §8.1) with a unique test prefix
+`r6t<4 hex>-`, plus sockets opened inside a namespace (roam6_host.nssock), and `sh` for commands.
+
+Import it by this name (`from nshelp import TestNamespaces`): tests/ is on sys.path through
+tests/conftest.py, and no other test folder has a module called nshelp.
+
+Methods take the full namespace name that `add()` returns (what `ip netns exec` wants) as well as
+the short one. `teardown()` stops the processes started with `popen()`, kills every other process
+left in the namespaces, and deletes them.
+"""
+import secrets
+import subprocess
+
+from roam6_hil import netns
+
+from roam6_host import nssock
+
+
+def sh(*cmd, check=True, timeout=30):
+    """Run a command (bounded); with check, a failure raises RuntimeError carrying its stderr."""
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode:
+        raise RuntimeError("%s failed: %s" % (" ".join(cmd), p.stderr.strip()))
+    return p
+
+
+class TestNamespaces(netns.Namespaces):
+    __test__ = False     # not a pytest test class
+
+    def __init__(self):
+        super().__init__("r6t%s-" % secrets.token_hex(2))
+
+    def full(self, name):
+        return name if name.startswith(self.prefix) else self.prefix + name
+
+    def add(self, short):
+        super().add(short)
+        return self.full(short)
+
+    def veth(self, ns_a, if_a, ns_b, if_b):
+        """A veth pair, if_a in ns_a and if_b in ns_b, both up."""
+        self._run(["ip", "link", "add", if_a, "netns", self.full(ns_a), "type", "veth",
+                   "peer", "name", if_b, "netns", self.full(ns_b)], True, 10)
+        self.ip(ns_a, "link", "set", if_a, "up")
+        self.ip(ns_b, "link", "set", if_b, "up")
+
+    def inside(self, ns):
+        return nssock.inside(self.full(ns))
+
+    def socket(self, ns, family, kind, proto=0, bind=None, timeout=2.0):
+        return nssock.socket_in(self.full(ns), family, kind, proto, bind=bind, timeout=timeout)
