@@ -63,15 +63,18 @@ def _attrs(buf, off, end):
 
 class Link:
     period_ms = None  # events come by themselves: await next_events() or poll `sock`
+    buffer_size = _BUFSIZE  # a caller may lend its buffer of this size (Link(ifname, buf))
 
-    def __init__(self, ifname="wlan0"):
+    def __init__(self, ifname="wlan0", buf=None):
+        """buf: a bytearray of at least 4096 bytes to read into (the MN shares its packet buffer:
+        each read is parsed before the next await, like each packet)."""
         self.ifname = ifname
         self.ifindex = 0
         self.mac = bytes(6)
         self.up = None
         self.resyncs = 0
         self._seq = 0
-        self._buf = bytearray(_BUFSIZE)
+        self._buf = buf if buf is not None and len(buf) >= _BUFSIZE else bytearray(_BUFSIZE)
         self._addrs = {}  # addr -> (family, plen, flags) as last reported
         self._gw = {4: None, 6: None}
         self._seen = None  # during a dump: what it held

@@ -31,3 +31,27 @@ def test_static_coa_picks_and_checks_the_transport():
     assert "does not go with" in str(raises(UsageError, static_coa, "192.0.2.50", "udp6", c))
     assert "not an IPv4 or IPv6" in str(raises(UsageError, static_coa, "nonsense", None, c))
     assert "not allowed" in str(raises(UsageError, static_coa, "192.0.2.50", None, cfg(["udp6"])))
+
+
+def test_a_link_adapter_that_reads_into_a_buffer_shares_the_nodes_packet_buffer():
+    from roam6 import node
+    from roam6.node import app
+
+    class Reading:                # the unix adapter's shape: buffer_size, Link(ifname, buf)
+        buffer_size = 4096
+
+        def __init__(self, ifname, buf=None):
+            self.ifname, self.buf = ifname, buf
+
+    class Polling:                # the MCU boards' shape: no buffer
+        def __init__(self, ifname):
+            self.ifname = ifname
+
+    old = node.RX
+    try:
+        lk = app._link(Reading, "wlan0")
+        assert lk.buf is node.RX and node.TX is node.RX and len(node.RX) == 4096
+        before = node.RX
+        assert app._link(Polling, "wlan0").ifname == "wlan0" and node.RX is before
+    finally:
+        node.RX = node.TX = old

@@ -93,8 +93,7 @@ def setup(argv=None):
             except ImportError:
                 raise UsageError("no link adapter (link.py) on the path: give --coa ADDR")
             from roam6.core.movement import Movement
-            # the adapter's receive buffer is allocated before the node's code fragments the heap
-            plan = ("link", Link(opts["iface"]), Movement, opts["iface"])
+            plan = ("link", _link(Link, opts["iface"]), Movement, opts["iface"])
         cfg.iface = opts["iface"]
         if _needs_bootstrap(cfg):
             if plan[0] != "link":
@@ -112,6 +111,20 @@ def setup(argv=None):
     except OSError as e:
         return _fail(1, "cannot start: %s" % e)
     return 0, cfg, plan
+
+
+def _link(cls, iface):
+    """The board's link adapter. The unix one reads netlink into a 4 KB buffer (`buffer_size`):
+    the node's packet buffer grows to that size and serves both (each read is handled before the next await), one
+    buffer fewer on a small heap. Allocated before the node's code fragments the heap."""
+    n = getattr(cls, "buffer_size", 0)       # MCU boards' adapters poll WLAN: no buffer
+    if not n:
+        return cls(iface)
+    from roam6 import node
+    buf = bytearray(max(n, len(node.RX)))
+    link = cls(iface, buf)
+    node.RX = node.TX = buf
+    return link
 
 
 def _needs_bootstrap(cfg):
