@@ -16,3 +16,15 @@ def raises(exc_type, fn, *args, **kwargs):
 def unhex(s):
     """bytes from hex text with any whitespace in it."""
     return bytes.fromhex("".join(s.split()))
+
+
+class Rand:
+    """Deterministic stand-in for os.urandom: returns the given bytes in turn (then zeros)."""
+
+    def __init__(self, data=b""):
+        self.data = bytearray(data)
+
+    def __call__(self, n):
+        out = bytes(self.data[:n]) + bytes(max(0, n - len(self.data)))
+        self.data = self.data[n:]
+        return out

@@ -1,7 +1,7 @@
 """DHCPv6 Information-request/Reply for RFC 6610 (roam6.bootstrap.dhcp6)."""
 import struct
 
-from support import raises, unhex
+from support import Rand, raises, unhex
 from roam6.wire.errors import DecodeError
 from roam6.bootstrap import dhcp6
 from roam6.bootstrap.dns import encode_name
@@ -32,18 +32,6 @@ def udinf(*subs):
 HNP = opt(71, bytes([64]) + PFX)
 HAA = opt(72, HA)
 HAF = opt(73, encode_name("ha.example.test"))
-
-
-class Rand:
-    """Deterministic stand-in for os.urandom: returns the given bytes in turn (then zeros)."""
-
-    def __init__(self, data=b""):
-        self.data = bytearray(data)
-
-    def __call__(self, n):
-        out = bytes(self.data[:n]) + bytes(max(0, n - len(self.data)))
-        self.data = self.data[n:]
-        return out
 
 
 def test_information_request_matches_protocols_vector():

@@ -1,7 +1,7 @@
 """DNS query builder, response parser and RFC 5026 SRV client (roam6.bootstrap.dns)."""
 import struct
 
-from support import raises, unhex
+from support import Rand, raises, unhex
 from roam6.wire.errors import DecodeError
 from roam6.bootstrap import dns
 
@@ -30,16 +30,6 @@ def srv_answer(qid, with_additional=True, target=b"\x02ha\xc0\x18"):
     if with_additional:
         body += rr(b"\x02ha\xc0\x18", dns.AAAA, V6) + rr(b"\x02ha\xc0\x18", dns.A, V4)
     return body
-
-
-class Rand:
-    def __init__(self, data=b""):
-        self.data = bytearray(data)
-
-    def __call__(self, n):
-        out = bytes(self.data[:n]) + bytes(max(0, n - len(self.data)))
-        self.data = self.data[n:]
-        return out
 
 
 def test_build_query_bytes():
