@@ -26,6 +26,8 @@ KEYS = ("interruption_down_ms", "interruption_up_ms", "addr_to_first_probe_ms", 
 
 
 def run(args):
+    from .cli import _sigterm_as_interrupt
+    _sigterm_as_interrupt()     # Ctrl-C / SIGTERM: the bench is still torn down
     folder = args.report or tempfile.mkdtemp(prefix="roam6-bench-roam-")
     p = argparse.ArgumentParser()
     roam.add_arguments(p)

@@ -6,6 +6,7 @@ import os
 import pkgutil
 import shutil
 import signal
+import sys
 
 from roam6_host.errors import UserError
 
@@ -13,10 +14,20 @@ STATE_DIR = "/run/roam6-hil"
 
 
 def _sigterm_as_interrupt():
-    # a SIGTERM'd run must still tear its bench down: make it unwind like Ctrl-C
-    def handler(*_):
+    """Ctrl-C or SIGTERM unwinds the run once (KeyboardInterrupt), and the bench's teardown then runs
+    to its end: a second Ctrl-C only says to wait (interrupting the teardown left namespaces and
+    probe processes behind)."""
+    def again(*_):
+        print("roam6: still removing the bench, a moment (if it is ever left: roam6 hil down)",
+              file=sys.stderr, flush=True)
+
+    def first(*_):
+        signal.signal(signal.SIGINT, again)
+        signal.signal(signal.SIGTERM, again)
+        print("roam6: stopping: removing the bench", file=sys.stderr, flush=True)
         raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, first)
+    signal.signal(signal.SIGTERM, first)
 
 
 def _scenarios():
@@ -98,9 +109,11 @@ def _state(prefix):
 
 def cmd_up(args):
     from .daemons import start_daemons
-    from .netns import check_prefix
+    from .netns import check_prefix, require_root_and_tools
     from .topology import Bench
     check_prefix(args.prefix)
+    require_root_and_tools(("ip", "nft"))
+    _sigterm_as_interrupt()
     os.makedirs(STATE_DIR, exist_ok=True)
     workdir = os.path.join(STATE_DIR, args.prefix + "work")
     shutil.rmtree(workdir, ignore_errors=True)
