@@ -39,9 +39,12 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()
+        if not (sys.argv[1:] if argv is None else argv):
+            parser.print_help(sys.stderr)     # a bare `roam6`: the list of commands, not only "required"
+            return 2
+        args = parser.parse_args(argv)
         return args.func(args) or 0
     except UserError as exc:
         print("roam6: error: %s" % exc, file=sys.stderr)
