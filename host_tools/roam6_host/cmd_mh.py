@@ -58,6 +58,9 @@ def _inputs(items):
         line = line.strip()
         if line and not line.startswith("#"):
             out.append((n, line))
+    if not out:
+        raise UserError("nothing on stdin (blank and # lines are skipped)",
+                        hint="pipe in one message per line, or give them as arguments")
     return out
 
 
@@ -65,6 +68,8 @@ def _unhex(text):
     s = "".join(text.split())
     if s[:2] in ("0x", "0X"):
         s = s[2:]
+    if not s:
+        raise DecodeError(0, "empty input: no hex digits")
     for i, c in enumerate(s):
         if c not in "0123456789abcdefABCDEF":
             raise DecodeError(i // 2, "character %r at position %d is not hex" % (c, i))
@@ -158,8 +163,10 @@ def run_encode(args):
         except json.JSONDecodeError as exc:
             failed += 1
             _print({"input": n, "error": "not JSON: %s" % exc.msg, "offset": exc.pos})
-        except (ValueError, KeyError, TypeError, struct.error, OverflowError) as exc:
+        except (ValueError, KeyError, TypeError, struct.error, OverflowError, AttributeError, IndexError) as exc:
             failed += 1
-            msg = "missing field %s" % exc if isinstance(exc, KeyError) else str(exc)
+            # a wrong type the codec did not name (e.g. a number where an address goes) still gets a line
+            msg = ("missing field %s" % exc if isinstance(exc, KeyError) else
+                   "a field has the wrong type (%s)" % exc if isinstance(exc, AttributeError) else str(exc))
             _print({"input": n, "error": msg})
     return 1 if failed else 0
