@@ -24,7 +24,12 @@ def run(args):
     if not bundle:
         if not args.board:
             raise UserError("say which bundle: --bundle DIR or --board NAME (for build/NAME)")
+        from .boards import load_board
+        load_board(args.board)                    # an unknown board name is said as such
         bundle = os.path.join("build", args.board)
+        if not os.path.isdir(bundle):
+            raise UserError("no bundle for %s in %s" % (args.board, bundle),
+                            hint="build it first: roam6 build --board %s (or pass --bundle DIR)" % args.board)
     res = deploy.deploy(args.port, bundle, config=args.config, board_name=args.board,
                         reset=not args.no_reset, log_lines=args.log_lines)
     print("deploy done: %d copied, %d unchanged" % (len(res["copied"]), len(res["unchanged"])))

@@ -88,9 +88,20 @@ def local_files(bundle_dir, config=None):
             raise UserError("config file %s does not exist" % config, hint="make one: roam6 provision --nai ... --out %s" % config)
         try:
             with open(config) as f:
-                json.load(f)
+                data = json.load(f)
         except ValueError as exc:
             raise UserError("config file %s is not valid JSON: %s" % (config, exc), hint="roam6 provision writes a valid one")
+        except OSError as exc:
+            raise UserError("cannot read config file %s: %s" % (config, exc.strerror), hint="check its permissions")
+        from roam6.node.config import ConfigError, parse_config
+        if not isinstance(data, dict):
+            raise UserError("config file %s must hold a JSON object, not a %s" % (config, type(data).__name__),
+                            hint="write one with roam6 provision (docs/CONTRACTS.md §5)")
+        try:
+            parse_config(data)        # the board's own check: refuse here what would stop the MN at start
+        except ConfigError as exc:
+            raise UserError("config file %s: %s" % (config, str(exc).replace("config: ", "", 1)),
+                            hint="fix it (docs/CONTRACTS.md §5), or write a new one with roam6 provision")
         files["config.json"] = config
     return files
 

@@ -8,6 +8,7 @@ import grp
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -33,6 +34,9 @@ def check_port(port):
         raise UserError("serial port %s does not exist" % port,
                         hint=("ports present: " + " ".join(found)) if found else
                         "no USB serial port is present: check the cable (some are charge-only) and `dmesg | tail`")
+    if not stat.S_ISCHR(os.stat(port).st_mode):
+        raise UserError("%s is not a serial port (not a character device)" % port,
+                        hint="give the board's port, e.g. --port /dev/ttyUSB0 or /dev/ttyACM0")
     if not os.access(port, os.R_OK | os.W_OK):
         raise UserError("permission denied on %s" % port, hint=dialout_hint(port))
     return port
