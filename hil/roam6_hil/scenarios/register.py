@@ -298,6 +298,13 @@ def add_arguments(parser):
 
 
 def run(args):
+    from ..netns import check_prefix, require_root_and_tools
+    require_root_and_tools(("ip", "nft"))      # said up front, not buried in the report's errors
+    check_prefix(getattr(args, "prefix", None) or "r6-")
+    heap = str(getattr(args, "heap", None) or DEFAULT_HEAP)
+    if not (heap[:-1] if heap[-1:] in "KkMm" else heap).isdigit():
+        from roam6_host.errors import UserError
+        raise UserError("--heap %r is not a heap size" % heap, hint="a number of bytes, or with K or M: --heap 100K")
     report = run_register(args.transport, getattr(args, "report", None), getattr(args, "prefix", None),
                           getattr(args, "board", "unix"), getattr(args, "heap", DEFAULT_HEAP))
     print(json.dumps({k: v for k, v in report.items() if k != "mn_log_tail"}, indent=2, sort_keys=True))

@@ -1,0 +1,132 @@
+"""What a new user gets wrong, through the real `roam6` command: each mistake is said in one clear
+message with what to do, a non-zero exit code, and never a Python traceback."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROAM6 = [sys.executable, "-m", "roam6_host"]
+
+
+def roam6(*args, stdin=None, pre=(), timeout=60):
+    r = subprocess.run(list(pre) + ROAM6 + list(args), input=stdin, capture_output=True, text=True, timeout=timeout)
+    assert "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    return r
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle") / "unix"
+    r = roam6("build", "--board", "unix", "--no-natmod", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    d = tmp_path_factory.mktemp("prov")
+    cfg = d / "config.json"
+    r = roam6("provision", "--nai", "u@example.test", "--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1",
+              "--transports", "udp6", "--keys-file", str(d / "keys.json"), "--out", str(cfg))
+    assert r.returncode == 0, r.stderr
+    return cfg
+
+
+def test_bare_roam6_lists_the_commands():
+    r = roam6()
+    assert r.returncode == 2
+    assert "usage: roam6" in r.stderr and "demo" in r.stderr and "provision" in r.stderr
+
+
+def test_mh_decode_an_empty_argument_says_empty():
+    r = roam6("mh", "decode", "")
+    assert r.returncode == 1 and "empty input: no hex digits" in r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["decode", "encode"])
+def test_mh_with_nothing_on_stdin(cmd):
+    r = roam6("mh", cmd, stdin="\n# only a comment\n\n")
+    assert r.returncode == 2
+    assert "nothing on stdin" in r.stderr and "one message per line" in r.stderr
+
+
+def test_mh_encode_a_number_where_an_address_goes():
+    r = roam6("mh", "encode", '{"ipv4": {"src": 1}}')
+    assert r.returncode == 1 and '"input": 1' in r.stdout and "wrong type" in r.stdout
+
+
+def test_deploy_a_config_that_is_not_an_object(tmp_path, bundle):
+    cfg = tmp_path / "c.json"
+    cfg.write_text("[]")
+    r = roam6("deploy", "--port", "/dev/null", "--bundle", bundle, "--config", str(cfg))
+    assert r.returncode == 2 and "must hold a JSON object, not a list" in r.stderr and "roam6 provision" in r.stderr
+
+
+def test_deploy_a_config_with_an_unknown_field(tmp_path, bundle, config):
+    import json
+    d = json.loads(config.read_text())
+    d["hoa_typo"] = "2001:db8:aa::100"
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(d))
+    r = roam6("deploy", "--port", "/dev/null", "--bundle", bundle, "--config", str(cfg))
+    assert r.returncode == 2 and "'hoa_typo' is not a config field" in r.stderr and "CONTRACTS.md §5" in r.stderr
+
+
+def test_deploy_a_config_with_a_wrong_type(tmp_path, bundle, config):
+    import json
+    d = json.loads(config.read_text())
+    d["spi"] = "300"
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(d))
+    r = roam6("deploy", "--port", "/dev/null", "--bundle", bundle, "--config", str(cfg))
+    assert r.returncode == 2 and "'spi' must be an integer" in r.stderr
+
+
+@pytest.mark.parametrize("what", ["file", "dir"])
+def test_deploy_to_a_port_that_is_not_a_serial_port(tmp_path, bundle, config, what):
+    port = tmp_path / "ttyUSB0"
+    port.write_text("") if what == "file" else port.mkdir()
+    r = roam6("deploy", "--port", str(port), "--bundle", bundle, "--config", str(config))
+    assert r.returncode == 2 and "is not a serial port" in r.stderr and "--port /dev/ttyUSB0" in r.stderr
+    if what == "file":
+        assert port.read_text() == ""          # nothing was written to it
+
+
+def test_deploy_an_unknown_board():
+    r = roam6("deploy", "--port", "/dev/null", "--board", "esp8266")
+    assert r.returncode == 2 and "unknown board 'esp8266'" in r.stderr and "esp32, rp2040, unix" in r.stderr
+
+
+def test_deploy_a_board_that_was_not_built(tmp_path):
+    r = subprocess.run(ROAM6 + ["deploy", "--port", "/dev/null", "--board", "rp2040"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no bundle for rp2040 in build/rp2040" in r.stderr
+    assert "roam6 build --board rp2040" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_flash_to_a_port_that_is_not_a_serial_port(tmp_path):
+    from roam6_host import flash
+    from roam6_host.errors import UserError
+    with pytest.raises(UserError, match="is not a serial port"):
+        flash.check_port(str(tmp_path))
+
+
+# ---- the bench without root: `unshare --user` runs the real command as an unmapped user (uid 65534)
+
+def _unshare_works():
+    return subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("args", [["hil", "run", "register"], ["hil", "up"], ["demo"], ["hil", "run", "ro"]])
+def test_bench_commands_without_root(args):
+    assert _unshare_works(), "unshare --user must work here (util-linux; make test runs as root)"
+    r = roam6(*args, pre=["unshare", "--user"])
+    assert r.returncode == 2
+    assert "the bench needs root" in r.stderr and "sudo" in r.stderr
+    assert r.stdout == ""                      # said up front, not a report full of errors
+
+
+def test_register_with_a_bad_heap():
+    r = roam6("hil", "run", "register", "--heap", "lots", "--prefix", "r6m-")
+    assert r.returncode == 2 and "--heap 'lots' is not a heap size" in r.stderr and "100K" in r.stderr
