@@ -188,13 +188,18 @@ class Bench:
         os.makedirs("/etc/netns/" + self.ns.full("board"), exist_ok=True)
         self._resolv(None)
 
-    def down(self):
+    def stop_services(self):
+        """Stop what `services` holds, newest first; one that fails to stop does not keep the
+        others running (teardown kills whatever is left in the namespaces anyway)."""
         for svc in reversed(self.services):
             try:
                 svc.stop()
             except Exception:
                 pass
         self.services = []
+
+    def down(self):
+        self.stop_services()
         self.ns.teardown()
         self._up = False
         self.network = None

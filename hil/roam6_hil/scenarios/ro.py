@@ -304,12 +304,7 @@ def run(args, quiet=False):
         finally:
             if board is not None:
                 board.stop()
-            for svc in reversed(bench.services):
-                try:
-                    svc.stop()
-                except Exception:
-                    pass
-            bench.services = []
+            bench.stop_services()
     pc = os.path.join(folder, "pcap")
     coas = (ip6_from_text(coa_a), ip6_from_text(coa_c))
     ha_link = paths(os.path.join(pc, "core-ha.pcap"), cn_b, hoa_b, win, coas)
