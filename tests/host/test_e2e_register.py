@@ -8,7 +8,6 @@ the HA runs in <prefix>ha (192.0.2.1, UDP 4191). Needs root (namespaces, the HA'
 """
 import json
 import os
-import secrets
 import select
 import subprocess
 import sys
@@ -20,30 +19,22 @@ from roam6_host import deploy
 from roam6_host.cli import main as cli_main
 from roam6_host.unixboard import UnixBoard
 
+from nshelp import TestNamespaces
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces (CI runs as root)")
-
-
-def ip(*args):
-    subprocess.run(["ip"] + list(args), check=True, capture_output=True, timeout=20)
 
 
 @pytest.fixture
 def bench():
-    prefix = "r6t%s-" % secrets.token_hex(2)
-    ns_ha, ns_b = prefix + "ha", prefix + "b"
+    n = TestNamespaces()
     try:
-        ip("netns", "add", ns_ha)
-        ip("netns", "add", ns_b)
-        ip("link", "add", prefix + "h", "type", "veth", "peer", "name", "wlan0", "netns", ns_b)
-        ip("link", "set", prefix + "h", "netns", ns_ha)
-        ip("-n", ns_ha, "addr", "add", "192.0.2.1/24", "dev", prefix + "h")
-        ip("-n", ns_b, "addr", "add", "192.0.2.100/24", "dev", "wlan0")
-        for ns, dev in ((ns_ha, prefix + "h"), (ns_ha, "lo"), (ns_b, "wlan0"), (ns_b, "lo")):
-            ip("-n", ns, "link", "set", dev, "up")
+        ns_ha, ns_b = n.add("ha"), n.add("b")
+        n.veth(ns_ha, n.prefix + "h", ns_b, "wlan0")
+        n.ip(ns_ha, "addr", "add", "192.0.2.1/24", "dev", n.prefix + "h")
+        n.ip(ns_b, "addr", "add", "192.0.2.100/24", "dev", "wlan0")
         yield ns_ha, ns_b
     finally:
-        for ns in (ns_ha, ns_b):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+        n.teardown()
 
 
 def _wait_line(proc, want, timeout, seen):
