@@ -11,13 +11,15 @@ from .scenarios import roam
 
 def register(sub):
     p = sub.add_parser("roam", help="roam the virtual board N times and report the handover figures")
-    p.add_argument("--roams", type=int, default=20)
-    p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"])
-    p.add_argument("--addressing", default="static", choices=["static", "auto"])
-    p.add_argument("--traffic", default="echo", choices=["echo", "sensor"])
-    p.add_argument("--loss", type=float, default=0.0)
+    p.add_argument("--roams", type=int, default=20, help="number of roams (default 20)")
+    p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
+                   help="virtual board profile (default esp32)")
+    p.add_argument("--addressing", default="static", choices=["static", "auto"],
+                   help="static (default): the address is set at the instant of the roam; auto: SLAAC/DHCPv4")
+    p.add_argument("--traffic", default="echo", choices=["echo", "sensor"], help="echo (default) or sensor")
+    p.add_argument("--loss", type=float, default=0.0, help="%% of packets dropped on the access links (default 0)")
     p.add_argument("--report", default=None, metavar="DIR", help="keep the full report here (default: a temp folder)")
-    p.add_argument("--prefix", default="r6b-")
+    p.add_argument("--prefix", default="r6b-", help="namespace prefix (default r6b-)")
     p.set_defaults(func=run)
 
 

@@ -30,6 +30,14 @@ def _sigterm_as_interrupt():
     signal.signal(signal.SIGTERM, first)
 
 
+SCENARIO_HELP = {
+    "roam": "roam the virtual board N times under probes every 5 ms: table, timeline, pcaps",
+    "bootstrap": "boot on apA, apB, apC knowing only NAI, key, HoA, domain; find the HA and register",
+    "register": "register the MN with the real HA (udp4/udp6/ip6), then UDP and ping to its HoA",
+    "ro": "route optimisation with `roam6 cn`: privacy, return routability, roam, home",
+}
+
+
 def _scenarios():
     from . import scenarios
     for info in sorted(pkgutil.iter_modules(scenarios.__path__), key=lambda m: m.name):
@@ -48,27 +56,37 @@ def register(sub):
                        description="Hardware-in-the-loop bench (needs root). See docs/CONTRACTS.md §8.")
     hs = p.add_subparsers(dest="hil_command", metavar="SUBCOMMAND")
     hs.required = True
-    up = hs.add_parser("up", help="build a bench and leave it running (daemons included)")
+    up = hs.add_parser("up", help="build a bench and leave it running (daemons included)",
+                       description="Build the bench's namespaces, links and daemons and leave them running, "
+                                   "to poke at with `ip netns exec r6-board bash`. Remove it with `roam6 hil down`.")
     up.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     up.add_argument("--no-daemons", action="store_true", help="namespaces, links and routes only")
     up.add_argument("--attach", default="apC", choices=["apA", "apB", "apC", "home", "none"],
                     help="network the board starts on, static address (default apC)")
     up.set_defaults(func=cmd_up)
-    down = hs.add_parser("down", help="remove a bench (also one left by a killed run)")
-    down.add_argument("--prefix", default="r6-")
+    down = hs.add_parser("down", help="remove a bench (also one left by a killed run)",
+                         description="Remove every namespace with the prefix and the processes in them. "
+                                     "Nothing up is fine: it says so and exits 0.")
+    down.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     down.set_defaults(func=cmd_down)
-    st = hs.add_parser("status", help="show the bench's namespaces and the processes in them")
-    st.add_argument("--prefix", default="r6-")
+    st = hs.add_parser("status", help="show the bench's namespaces and the processes in them",
+                       description="List the bench's namespaces and the processes in each; exit 1 when none is up.")
+    st.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     st.set_defaults(func=cmd_status)
-    run = hs.add_parser("run", help="run a scenario: roam, bootstrap, register")
+    found = list(_scenarios())
+    run = hs.add_parser("run", help="run a scenario: %s" % ", ".join(n for n, _ in found),
+                        description="Build a bench, run one scenario, write its report, remove the bench. "
+                                    "`roam6 hil run SCENARIO --help` says what each measures.")
     rs = run.add_subparsers(dest="scenario", metavar="SCENARIO")
     rs.required = True
-    for name, mod in _scenarios():
-        sp = rs.add_parser(name, help=(mod.__doc__ or "").strip().split("\n")[0])
+    for name, mod in found:
+        sp = rs.add_parser(name, help=SCENARIO_HELP.get(name, (mod.__doc__ or "").strip().split("\n")[0]),
+                           description=(mod.__doc__ or "").strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(sp)
         sp.set_defaults(func=_runner(mod))
-    rep = hs.add_parser("report", help="print the table of a report folder")
-    rep.add_argument("dir", metavar="DIR")
+    rep = hs.add_parser("report", help="print the table of a report folder",
+                        description="Print the roam table of a finished run again. Example: roam6 hil report reports/demo")
+    rep.add_argument("dir", metavar="DIR", help="a folder a roam run wrote, e.g. reports/demo")
     rep.set_defaults(func=cmd_report)
 
 
@@ -87,10 +105,13 @@ def register_demo(sub):
     p = sub.add_parser("demo", help="the roaming demo: the virtual board (esp32 profile) roams, then the report",
                        description="Builds the bench, runs the roam scenario on the virtual board (esp32 "
                                    "profile, auto addressing), prints the table and the timeline's path.")
-    p.add_argument("--report", default="reports/demo", metavar="DIR")
-    p.add_argument("--roams", type=int, default=20)
-    p.add_argument("--traffic", default="echo", choices=["echo", "sensor"])
-    p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"])
+    p.add_argument("--report", default="reports/demo", metavar="DIR",
+                   help="where report.json, timeline.png and pcap/ go (default reports/demo)")
+    p.add_argument("--roams", type=int, default=20, help="number of roams (default 20)")
+    p.add_argument("--traffic", default="echo", choices=["echo", "sensor"],
+                   help="echo: the board only answers; sensor: it also sends its own stream (default echo)")
+    p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
+                   help="virtual board: esp32 (100 KB heap, udp4), rp2040 (udp6/udp4), router (default esp32)")
     p.set_defaults(func=cmd_demo)
 
 

@@ -12,7 +12,9 @@ GROUP = "roam6.benchmarks"
 
 
 def register(sub):
-    p = sub.add_parser("bench", help="measure performance figures (JSON)")
+    p = sub.add_parser("bench", help="measure performance figures (JSON)",
+                       description="Measure one of roam6's performance figures and print it as JSON "
+                                   "(README, Performance). Example: roam6 bench hotpaths --out hot.json")
     bsub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK")
     bsub.required = True
     for _name, reg in _load_plugins(GROUP):
@@ -21,7 +23,7 @@ def register(sub):
     # sub-benchmarks set their own func; wrap it so every result is printed the same way
     for name, choice in bsub.choices.items():
         inner = choice.get_default("func")
-        choice.add_argument("--out", help="also write the JSON to this file")
+        choice.add_argument("--out", metavar="FILE", help="also write the JSON to this file")
         choice.set_defaults(func=_printer(inner))
 
 

@@ -14,7 +14,7 @@ def register(sub):
     p.add_argument("--board", help="board name: %s, or all (each into OUT/NAME, then the .mpy per board)"
                                    % ", ".join(boards.board_names()))
     p.add_argument("--arch", help="for `build natmod`: x64, armv6m or xtensawin (default: the board's)")
-    p.add_argument("--out", help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in OUT/ARCH/)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in DIR/ARCH/)")
     p.add_argument("--manifest", action="store_true", help="also write manifest.py for freezing roam6 into firmware")
     p.add_argument("--no-natmod", action="store_true", help="leave the native module out")
     p.set_defaults(func=run)

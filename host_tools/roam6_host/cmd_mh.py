@@ -5,6 +5,7 @@ RFC 5555 UDP encapsulation), `--mh` for a bare Mobility Header, or `--pcap FILE`
 the JSON lines decode prints (edited or not) and prints hex; `decode | encode` gives the input
 bytes back. A malformed input prints {"error": ..., "offset": ...} and the command exits 1.
 """
+import argparse
 import binascii
 import json
 import struct
@@ -24,7 +25,13 @@ def register(sub):
                        description=__doc__.split("\n\n")[1])
     msub = p.add_subparsers(dest="mh_command", metavar="decode|encode")
     msub.required = True
-    d = msub.add_parser("decode", help="hex (or a pcap) -> one JSON object per message")
+    d = msub.add_parser("decode", help="hex (or a pcap) -> one JSON object per message",
+                        description="Decode IP packets (or bare Mobility Headers with --mh) given as hex, one "
+                                    "JSON object per message;\nerrors are JSON lines too, and the exit code is 1.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="examples:\n  roam6 mh decode < examples/messages.hex\n"
+                               "  roam6 mh decode --mh 3b010600bcb900800000002a01020000\n"
+                               "  roam6 mh decode --pcap reports/demo/pcap/core-ha.pcap")
     d.add_argument("hex", nargs="*", help="hex strings (default: one per line on stdin)")
     d.add_argument("--mh", action="store_true", help="inputs are bare Mobility Headers, not IP packets")
     d.add_argument("--src", help="with --mh: pseudo-header source (the home address) to verify the checksum")
@@ -32,7 +39,11 @@ def register(sub):
     d.add_argument("--pcap", metavar="FILE", help="read the packets of a pcap/pcapng capture instead")
     d.add_argument("--indent", type=int, default=None, help="pretty-print with this indent")
     d.set_defaults(func=run_decode)
-    e = msub.add_parser("encode", help="JSON objects (as decode prints them) -> hex")
+    e = msub.add_parser("encode", help="JSON objects (as decode prints them) -> hex",
+                        description="Encode the JSON objects `mh decode` prints (edited or not) back to hex;\n"
+                                    "checksums are recomputed unless the object says checksum_ok false.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="example:\n  roam6 mh decode < examples/messages.hex | roam6 mh encode")
     e.add_argument("json", nargs="*", help="JSON objects (default: one per line on stdin)")
     e.add_argument("--src", help="bare MH: pseudo-header source for the checksum")
     e.add_argument("--dst", help="bare MH: pseudo-header destination for the checksum")
@@ -124,6 +135,8 @@ def run_decode(args):
                 except DecodeError as exc:
                     failed += 1
                     _print(_error(exc, **where), args.indent)
+        except BrokenPipeError:
+            raise
         except OSError as exc:
             raise UserError("cannot read %s: %s" % (args.pcap, exc.strerror or exc))
         except pcap.PcapError as exc:

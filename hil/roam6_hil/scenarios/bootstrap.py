@@ -17,9 +17,10 @@ from ..topology import DOMAIN, Bench
 
 def add_arguments(p):
     p.add_argument("--board", default="unix", choices=["unix"], help="board driver (default unix)")
-    p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"])
-    p.add_argument("--report", default="reports/bootstrap", metavar="DIR")
-    p.add_argument("--prefix", default="r6-")
+    p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
+                   help="virtual board profile: heap, transports (default esp32)")
+    p.add_argument("--report", default="reports/bootstrap", metavar="DIR", help="report folder (default reports/bootstrap)")
+    p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to register on each network (default 15)")
     p.add_argument("--heap", type=int, metavar="KB", help="override the profile's MicroPython heap (KB)")
     p.add_argument("--order", default="dhcpv6,dns",

@@ -28,7 +28,8 @@ PROBE_PORT, CN_PORT = 9000, 9001
 
 
 def add_arguments(p):
-    p.add_argument("--board", default="unix", choices=["unix", "serial"], help="board driver (default unix)")
+    p.add_argument("--board", default="unix", choices=["unix", "serial"],
+                   help="board driver (default unix; serial is refused here: a real board roams between real APs)")
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile: heap, transports, native module (default esp32)")
     p.add_argument("--addressing", default="auto", choices=["static", "auto"],
