@@ -207,8 +207,10 @@ def test_deregistration_bu_uses_hoa_as_coa():
 
 
 def test_lean_bu_encoder_is_byte_identical_to_the_codec():
+    # wire.mh's BindingUpdate hands this shape to wire.binding; the general option layout
+    # (Message.encode) must give the same bytes
     from roam6.wire.binding import encode_bu
-    from roam6.wire.mh import BindingUpdate
+    from roam6.wire.mh import BindingUpdate, Message
     for nai in (b"a@b", b"board1@example.test", b"x" * 40 + b"@y"):
         for v4 in (None, V4COA):
             for ts in (None, 0x0123456789ABCDEF):
@@ -219,9 +221,16 @@ def test_lean_bu_encoder_is_byte_identical_to_the_codec():
                     opts.append(mo.ReplayProtection(ts))
                 opts.append(mo.MobilityAuth(1, 4096, None))
                 mac = lambda p: mnha_auth_data(KEY, V6COA, HOA, p)
-                want = BindingUpdate(9, C.BU_A | C.BU_H | C.BU_F, 150, opts).encode(mac=mac)
+                bu = BindingUpdate(9, C.BU_A | C.BU_H | C.BU_F, 150, opts)
+                want = Message.encode(bu, mac=mac)
                 got = encode_bu(9, C.BU_A | C.BU_H | C.BU_F, 150, nai, 4096, v4, ts, mac)
                 assert bytes(got) == want, (nai, v4, ts)
+                assert bu.encode(mac=mac) == want and bu._home_registration() is not None
+                assert bu.encode(HOA, V6COA, mac=mac) == Message.encode(bu, HOA, V6COA, mac=mac)
+    # other shapes take the general path: an option the compact form does not know
+    odd = BindingUpdate(1, C.BU_A, 2, [mo.MNIdentifier(1, b"a@b"), mo.BindingRefreshAdvice(3),
+                                       mo.MobilityAuth(1, 4096, None)])
+    assert odd._home_registration() is None and odd.encode(mac=mac) == Message.encode(odd, mac=mac)
 
 
 def test_lean_ba_decoder_agrees_with_the_codec():

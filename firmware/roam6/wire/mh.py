@@ -8,7 +8,8 @@ buffer; `Message.encode` lays out options with padding, fills in an authenticato
 import struct
 from .errors import DecodeError
 from .checksum import checksum6
-from .mhopts import decode_options, encode_options
+from .mhopts import decode_options, encode_options, IPv4CareofAddress, MNIdentifier, MobilityAuth, ReplayProtection
+from .binding import encode_bu
 from .consts import (BU_A, BU_H, BU_L, BU_K, BU_M, BU_R, BU_P, BU_F, BU_T, BU_B,  # noqa: F401
                      BA_K, BA_R, BA_P, BA_T, BA_B, HB_U, HB_R, BR_P, BR_G, BR_V)
 
@@ -135,6 +136,48 @@ class BindingUpdate(Message):
         self.seq = seq
         self.flags = flags
         self.lifetime = lifetime  # 4-second units
+
+    def encode(self, src=None, dst=None, mac=None, checksum=None):
+        """A home registration (MN-ID, [IPv4 CoA], [Replay], MN-HA auth to compute) is laid out by
+        roam6.wire.binding, the code the MN itself sends it with; any other BU by the general rules."""
+        h = self._home_registration()
+        if h is None or mac is None:
+            return Message.encode(self, src, dst, mac, checksum)
+
+        def mac12(prefix):
+            a = mac(bytes(prefix))
+            if len(a) != 12:
+                raise ValueError("mac() returned %d bytes, want 12" % len(a))
+            return a
+
+        out = encode_bu(self.seq, self.flags, self.lifetime, h[0], h[1], h[2], h[3], mac12)
+        if checksum is not None:
+            struct.pack_into(">H", out, 4, checksum)
+        elif src is not None and dst is not None:
+            struct.pack_into(">H", out, 4, checksum6(src, dst, 135, out))
+        return bytes(out)
+
+    def _home_registration(self):
+        """(nai, spi, IPv4 CoA or None, timestamp or None) when the BU has binding.encode_bu's shape."""
+        if not self.auto_pad or self.payload_proto != 59 or self.mh_reserved:
+            return None
+        o = self.options
+        if len(o) < 2 or type(o[0]) is not MNIdentifier or o[0].subtype != 1:
+            return None
+        auth = o[-1]
+        if type(auth) is not MobilityAuth or auth.subtype != 1 or auth.auth_data is not None:
+            return None
+        v4 = ts = None
+        i = 1
+        if i < len(o) - 1 and type(o[i]) is IPv4CareofAddress and o[i].reserved == 0:
+            v4 = bytes(o[i].address)
+            i += 1
+        if i < len(o) - 1 and type(o[i]) is ReplayProtection:
+            ts = o[i].timestamp
+            i += 1
+        if i != len(o) - 1 or len(o[0].identifier) > 254 or (v4 is not None and len(v4) != 4):
+            return None
+        return bytes(o[0].identifier), auth.spi, v4, ts
 
 
 class BindingAck(Message):
