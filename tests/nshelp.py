@@ -1,6 +1,7 @@
 """Network namespaces for tests that build their own small topology (tests/ha, tests/bootstrap):
 the bench's namespace API (roam6_hil.netns.Namespaces, CONTRACTS §8.1) with a unique test prefix
-`r6t<4 hex>-`, plus sockets opened inside a namespace (roam6_host.nssock), and `sh` for commands.
+`r6t<4 hex>-`, plus sockets opened inside a namespace (roam6_host.nssock), `sh` for commands, and
+`Lines` for the JSON lines a process started there writes.
 
 Import it by this name (`from nshelp import TestNamespaces`): tests/ is on sys.path through
 tests/conftest.py, and no other test folder has a module called nshelp.
@@ -9,8 +10,12 @@ Methods take the full namespace name that `add()` returns (what `ip netns exec` 
 the short one. `teardown()` stops the processes started with `popen()`, kills every other process
 left in the namespaces, and deletes them.
 """
+import json
+import queue
 import secrets
 import subprocess
+import threading
+import time
 
 from roam6_hil import netns
 
@@ -50,3 +55,47 @@ class TestNamespaces(netns.Namespaces):
 
     def socket(self, ns, family, kind, proto=0, bind=None, timeout=2.0):
         return nssock.socket_in(self.full(ns), family, kind, proto, bind=bind, timeout=timeout)
+
+
+class Lines:
+    """JSON lines of a process's stdout, read by a thread, taken with a bounded wait."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.q = queue.Queue()
+        self.log = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.log.append(line)
+            try:
+                self.q.put(json.loads(line))
+            except ValueError:
+                pass
+        self.q.put(None)
+
+    def next(self, timeout=5.0):
+        try:
+            item = self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no output within %.1f s; so far:\n%s" % (timeout, "".join(self.log)))
+        if item is None:
+            raise AssertionError("process ended; output:\n%s" % "".join(self.log))
+        return item
+
+    def send(self, text):
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def until(self, pred, timeout=5.0):
+        end = time.monotonic() + timeout
+        seen = []
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError("not seen within %.1f s; got %r" % (timeout, seen))
+            item = self.next(left)
+            seen.append(item)
+            if pred(item):
+                return item, seen

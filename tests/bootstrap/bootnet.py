@@ -1,15 +1,11 @@
 """Namespaces and MicroPython processes for the bootstrap/link tests (root only; all torn down)."""
-import json
 import os
-import queue
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 
-from nshelp import TestNamespaces
+from nshelp import Lines, TestNamespaces
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -25,50 +21,6 @@ def netns():
         yield n
     finally:
         n.teardown()
-
-
-class Lines:
-    """JSON lines of a process's stdout, read by a thread, taken with a bounded wait."""
-
-    def __init__(self, proc):
-        self.proc = proc
-        self.q = queue.Queue()
-        self.log = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.log.append(line)
-            try:
-                self.q.put(json.loads(line))
-            except ValueError:
-                pass
-        self.q.put(None)
-
-    def next(self, timeout=5.0):
-        try:
-            item = self.q.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("no output within %.1f s; so far:\n%s" % (timeout, "".join(self.log)))
-        if item is None:
-            raise AssertionError("process ended; output:\n%s" % "".join(self.log))
-        return item
-
-    def send(self, text):
-        self.proc.stdin.write(text)
-        self.proc.stdin.flush()
-
-    def until(self, pred, timeout=5.0):
-        end = time.monotonic() + timeout
-        seen = []
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError("not seen within %.1f s; got %r" % (timeout, seen))
-            item = self.next(left)
-            seen.append(item)
-            if pred(item):
-                return item, seen
 
 
 _MPY = {}

@@ -83,7 +83,8 @@ def test_same_adapter_awaited_on_cpython(netns):
     import os
     import subprocess
     import sys
-    from bootnet import ROOT, Lines
+    from bootnet import ROOT
+    from nshelp import Lines
     ns = netns.add("b")
     netns.ip(ns, "link", "add", "wlan0", "type", "veth", "peer", "name", "peer0")
     netns.ip(ns, "link", "set", "wlan0", "up")

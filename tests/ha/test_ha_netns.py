@@ -11,13 +11,11 @@ Binding Error, hostile datagrams survived, deregistration, and a clean SIGTERM.
 """
 import json
 import os
-import queue
 import random
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -29,7 +27,7 @@ from roam6.wire.udp import build_udp, decode_udp
 
 from ha_helpers import (HA, HOA, HOA2, KEY, KEY2, NAI, NAI2, SPI, SPI2, V4MAPPED, a4, a6, build_bu,
                      ntp_timestamp, parse_ba)
-from nshelp import TestNamespaces, sh
+from nshelp import Lines, TestNamespaces, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
 
@@ -44,32 +42,22 @@ class HAProcess:
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, "-m", "roam6_host", "ha", "--config", config],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.events = queue.Queue()
-        self.lines = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            try:
-                self.events.put(json.loads(line))
-            except ValueError:
-                pass
+        self.out = Lines(self.proc)
+        self.lines = self.out.log
 
     def wait_for(self, ev, timeout=10, **match):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                e = self.events.get(timeout=max(0.01, end - time.monotonic()))
-            except queue.Empty:
-                break
-            if e.get("ev") == ev and all(e.get(k) == v for k, v in match.items()):
-                return e
-        raise AssertionError("no %r event %r from the HA; output:\n%s\nstderr: %s"
-                             % (ev, match, "".join(self.lines[-30:]), self.stderr_now()))
+        try:
+            return self.out.until(lambda e: e.get("ev") == ev and all(e.get(k) == v for k, v in match.items()),
+                                  timeout)[0]
+        except AssertionError as exc:
+            raise AssertionError("no %r event %r from the HA (%s); output:\n%s\nstderr: %s"
+                                 % (ev, match, str(exc).split(";")[0], "".join(self.lines[-30:]),
+                                    self.stderr_now())) from None
 
     def stderr_now(self):
-        if self.proc.poll() is None:
+        try:
+            self.proc.wait(0.5)       # its stdout may have just ended: let it exit
+        except subprocess.TimeoutExpired:
             return "(running)"
         return self.proc.stderr.read()
 
