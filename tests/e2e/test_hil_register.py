@@ -31,13 +31,15 @@ def test_hil_run_register_writes_a_passing_report(tmp_path, transport):
         assert not [n for n in list_namespaces() if n.startswith(prefix)]
 
 
-def test_hil_run_register_reports_a_bench_failure_without_traceback(tmp_path):
-    """A bad prefix (a name `ip netns` refuses) fails the run with a report, not a traceback."""
+def test_hil_run_register_refuses_a_bad_prefix_up_front_without_traceback(tmp_path):
+    """A bad prefix (a name `ip netns` refuses) is the user's mistake: said before any bench is
+    built (exit status 2, what to use instead), no traceback, no report, nothing left behind."""
     if os.geteuid() != 0:
         pytest.skip("the bench needs root (network namespaces); `make test` runs as root")
     r = subprocess.run([sys.executable, "-m", "roam6_host", "hil", "run", "register", "--prefix", "r6t/bad-",
                         "--report", str(tmp_path)], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 1
-    assert "Traceback" not in r.stdout + r.stderr
-    rep = json.loads((tmp_path / "report.json").read_text())
-    assert not rep["ok"] and rep["errors"] and rep["errors"][0].startswith("bench:")
+    assert r.returncode == 2
+    out = r.stdout + r.stderr
+    assert "Traceback" not in out and "bad bench prefix 'r6t/bad-'" in out and "e.g. r6-" in out
+    assert not (tmp_path / "report.json").exists()
+    assert not [n for n in list_namespaces() if n.startswith("r6t/bad")]
