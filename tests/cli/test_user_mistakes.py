@@ -177,3 +177,32 @@ def test_mh_decode_into_a_closed_pipe_is_quiet(tmp_path):
     r = subprocess.run("%s -m roam6_host mh decode --pcap %s | head -c 10" % (sys.executable, big), shell=True,
                        capture_output=True, text=True, timeout=60)
     assert r.stdout.startswith("{") and r.stderr == "", r.stderr
+
+
+# ---- the example configs the README starts from load with the real loaders
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
+
+
+def test_example_ha_json_loads_with_a_provisioned_keys_file(tmp_path):
+    import shutil
+    from roam6_host.ha.config import load_config
+    shutil.copy(os.path.join(EXAMPLES, "ha.json"), tmp_path / "ha.json")
+    r = roam6("provision", "--nai", "esp1@example.test", "--hoa", "2001:db8:aa::101", "--ha", "2001:db8:aa::1",
+              "--ha-ipv4", "198.18.1.2", "--board", "esp32", "--wifi", "myssid:mypsk",
+              "--keys-file", str(tmp_path / "ha-keys.json"), "--out", str(tmp_path / "esp1.json"))
+    assert r.returncode == 0, r.stderr
+    cfg = load_config(str(tmp_path / "ha.json"))     # the README's ha.json + the README's provision
+    assert cfg.address_text == "2001:db8:aa::1" and cfg.ipv4 == "198.18.1.2" and cfg.home_link == "home"
+    assert cfg.keys_file == str(tmp_path / "ha-keys.json")
+
+
+def test_example_cn_json_loads():
+    from roam6_host.cn.config import load_config
+    cfg = load_config(os.path.join(EXAMPLES, "cn.json"))
+    assert cfg.address_text == "2001:db8:f3::2" and cfg.echo_port == 9000   # the bench's CN address
+
+
+def test_ha_without_its_keys_file_says_which_file():
+    r = roam6("ha", "--config", os.path.join(EXAMPLES, "ha.json"))
+    assert r.returncode == 2 and "ha-keys.json cannot be opened" in r.stderr and "keys_file" in r.stderr
