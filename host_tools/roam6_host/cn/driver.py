@@ -27,7 +27,6 @@ cache and counters are also written there (atomically) whenever a binding change
 """
 import json
 import os
-import select
 import signal
 import socket
 import sys
@@ -39,6 +38,7 @@ from roam6.wire.udp import build_udp, decode_udp, udp_checksum_ok
 
 from ..errors import UserError
 from ..pktsock import ETH_P_IPV6, PACKET_HOST, hdrincl_socket, nft_delete_table, nft_drop_param_problems, packet_socket
+from ..sigloop import epoll_with_signals
 from .core import Correspondent
 
 NFT_TABLE = "roam6_cn"
@@ -271,45 +271,32 @@ class CNDriver:
         self._stop = True
 
     def run(self, duration=None):
-        ep = select.epoll()
         handlers = {self.spkt.fileno(): self._on_packet, self.smh.fileno(): self._drain_mh}
         if self.secho is not None:
             handlers[self.secho.fileno()] = self._on_echo
         if self.sprobe is not None:
             handlers[self.sprobe.fileno()] = self._on_probe
-        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        handlers[rfd] = lambda: os.read(rfd, 512)
-        old_wakeup = signal.set_wakeup_fd(wfd)
-        old_term = signal.signal(signal.SIGTERM, self.stop)
-        old_int = signal.signal(signal.SIGINT, self.stop)
-        for fd in handlers:
-            ep.register(fd, select.EPOLLIN)
-        end = None if duration is None else _now_ms() + int(duration * 1000)
-        self.write_status(_now_ms())
         try:
-            while not self._stop:
-                now = _now_ms()
-                t = self.core.get_timer()
-                if self.probe_next is not None:
-                    t = self.probe_next if t is None else min(t, self.probe_next)
-                if end is not None:
-                    t = end if t is None else min(t, end)
-                timeout = -1 if t is None else max(0, t - now) / 1000.0
-                for fd, _ in ep.poll(timeout):
-                    handlers[fd]()
-                now = _now_ms()
-                self.core.handle_timer(now)
-                if self.probe_next is not None and now >= self.probe_next:
-                    self._probe_send(now)
-                self._flush(now)
-                if end is not None and now >= end:
-                    break
+            with epoll_with_signals(handlers, {signal.SIGTERM: self.stop, signal.SIGINT: self.stop}) as ep:
+                end = None if duration is None else _now_ms() + int(duration * 1000)
+                self.write_status(_now_ms())
+                while not self._stop:
+                    now = _now_ms()
+                    t = self.core.get_timer()
+                    if self.probe_next is not None:
+                        t = self.probe_next if t is None else min(t, self.probe_next)
+                    if end is not None:
+                        t = end if t is None else min(t, end)
+                    timeout = -1 if t is None else max(0, t - now) / 1000.0
+                    for fd, _ in ep.poll(timeout):
+                        handlers[fd]()
+                    now = _now_ms()
+                    self.core.handle_timer(now)
+                    if self.probe_next is not None and now >= self.probe_next:
+                        self._probe_send(now)
+                    self._flush(now)
+                    if end is not None and now >= end:
+                        break
         finally:
-            signal.set_wakeup_fd(old_wakeup)
-            signal.signal(signal.SIGTERM, old_term)
-            signal.signal(signal.SIGINT, old_int)
-            ep.close()
-            os.close(rfd)
-            os.close(wfd)
             self.log("stopped", stats=self.core.stats, echo_tunnel=self.echo["tunnel"], echo_direct=self.echo["direct"])
         return 0

@@ -34,6 +34,7 @@ from roam6.wire import consts as C
 
 from ..errors import UserError
 from ..pktsock import PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_table, nft_drop_param_problems, packet_socket
+from ..sigloop import epoll_with_signals
 from .cache import BindingAdded, BindingCache, BindingRemoved, BUDropped, BURejected
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
@@ -445,7 +446,6 @@ class HomeAgent:
         self.log("keys_reloaded", sas=len(sas))
 
     def run(self):
-        ep = select.epoll()
         handlers = {}
         for transport, s in self.socks.items():
             handlers[s.fileno()] = (lambda t=transport: self._on_udp(t))
@@ -453,20 +453,13 @@ class HomeAgent:
         if self.spkt is not None:
             handlers[self.spkt.fileno()] = self._on_packet
             handlers[self.s41.fileno()] = self._on_41
-        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        handlers[rfd] = lambda: os.read(rfd, 512)
-        old_wakeup = signal.set_wakeup_fd(wfd)
-        old_term = signal.signal(signal.SIGTERM, self.stop)
-        old_int = signal.signal(signal.SIGINT, self.stop)
-        old_hup = signal.signal(signal.SIGHUP, self._hup)
-        for fd in handlers:
-            ep.register(fd, select.EPOLLIN)
-        # "ready" only once SIGTERM is ours: a supervisor that stops the HA right after it said
-        # ready must get the clean stop (routes, proxies, TUN removed), not the default kill
-        cfg = self.cfg
-        self.log("ready", tun=self.tun.name, transports=sorted(self.socks) + (["ip6"] if self.spkt else []),
-                 ipv4=cfg.ipv4, address=cfg.address_text, port=cfg.port, sas=len(cfg.sas))
-        try:
+        signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}
+        with epoll_with_signals(handlers, signals) as ep:
+            # "ready" only once SIGTERM is ours: a supervisor that stops the HA right after it said
+            # ready must get the clean stop (routes, proxies, TUN removed), not the default kill
+            cfg = self.cfg
+            self.log("ready", tun=self.tun.name, transports=sorted(self.socks) + (["ip6"] if self.spkt else []),
+                     ipv4=cfg.ipv4, address=cfg.address_text, port=cfg.port, sas=len(cfg.sas))
             while not self._stop:
                 if self._reload:
                     self._reload = False
@@ -486,12 +479,4 @@ class HomeAgent:
                 if deadline is not None and time.time() >= deadline:
                     self.cache.handle_timer(time.time())
                     self._apply_events()
-        finally:
-            signal.set_wakeup_fd(old_wakeup)
-            signal.signal(signal.SIGTERM, old_term)
-            signal.signal(signal.SIGINT, old_int)
-            signal.signal(signal.SIGHUP, old_hup)
-            ep.close()
-            os.close(rfd)
-            os.close(wfd)
         self.log("stopping", bindings=len(self.cache.bindings))
