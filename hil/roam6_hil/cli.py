@@ -202,7 +202,7 @@ def cmd_report(args):
     try:
         with open(path) as f:
             data = json.load(f)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise UserError("no report.json in %s" % args.dir, hint="run `roam6 hil run roam --report %s` first" % args.dir)
     except ValueError as exc:
         raise UserError("%s is not valid JSON: %s" % (path, exc))

@@ -11,7 +11,7 @@ def register(sub):
                                    "plus package.json for mip and, with --manifest, a manifest.py for freezing.")
     p.add_argument("what", nargs="?", choices=["bundle", "natmod"], default="bundle",
                    help="bundle (default) or natmod: only the native module for --arch")
-    p.add_argument("--board", help="board name: %s, or all (each into OUT/NAME, then the .mpy per board)"
+    p.add_argument("--board", help="board name: %s, or all (each into DIR/NAME, then the .mpy per board)"
                                    % ", ".join(boards.board_names()))
     p.add_argument("--arch", help="for `build natmod`: x64, armv6m or xtensawin (default: the board's)")
     p.add_argument("--out", metavar="DIR", help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in DIR/ARCH/)")
@@ -34,6 +34,9 @@ def run(args):
         return 0
     if not args.board:
         raise UserError("`roam6 build` needs --board", hint="one of: " + ", ".join(boards.board_names()))
+    if args.arch:
+        raise UserError("--arch is for `roam6 build natmod`; a bundle is built for its board's architecture",
+                        hint="roam6 build --board %s (or: roam6 build natmod --arch %s)" % (args.board, args.arch))
     if args.board == "all":
         import os
         sizes = []

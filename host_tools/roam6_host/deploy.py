@@ -84,6 +84,8 @@ def local_files(bundle_dir, config=None):
             if rel not in build.HOST_ONLY:
                 files[rel] = full
     if config:
+        if os.path.isdir(config):
+            raise UserError("config file %s is a folder" % config, hint="give the device's config.json, e.g. --config esp1.json")
         if not os.path.isfile(config):
             raise UserError("config file %s does not exist" % config, hint="make one: roam6 provision --nai ... --out %s" % config)
         try:

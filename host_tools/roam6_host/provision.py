@@ -10,6 +10,7 @@ import ipaddress
 import json
 import os
 import secrets
+import stat
 
 from .errors import UserError
 from .ha.config import refuse_shared_keys_file
@@ -68,6 +69,8 @@ def read_keys(keys_file, must_exist=False):
             raise UserError("keys file %s does not exist" % keys_file,
                             hint="`roam6 provision --nai ... --keys-file %s` creates it" % keys_file) from None
         return {"sas": []}
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError("keys file %s is a folder" % keys_file, hint="name a file, e.g. --keys-file ha-keys.json")
     refuse_shared_keys_file(keys_file, st)
     try:
         with open(keys_file) as f:

@@ -206,3 +206,29 @@ def test_example_cn_json_loads():
 def test_ha_without_its_keys_file_says_which_file():
     r = roam6("ha", "--config", os.path.join(EXAMPLES, "ha.json"))
     assert r.returncode == 2 and "ha-keys.json cannot be opened" in r.stderr and "keys_file" in r.stderr
+
+
+# ---- a folder or another file where a file of a kind was expected
+
+def test_build_a_bundle_with_arch():
+    r = roam6("build", "--board", "esp32", "--arch", "armv6m", "--out", "/nonexistent/never-written")
+    assert r.returncode == 2 and "--arch is for `roam6 build natmod`" in r.stderr
+    assert "roam6 build natmod --arch armv6m" in r.stderr
+
+
+def test_provision_with_a_folder_as_keys_file(tmp_path):
+    os.chmod(tmp_path, 0o700)
+    r = roam6("provision", "--list", "--keys-file", str(tmp_path))
+    assert r.returncode == 2 and "is a folder" in r.stderr and "--keys-file ha-keys.json" in r.stderr
+
+
+def test_hil_report_of_a_file(tmp_path):
+    f = tmp_path / "report.txt"
+    f.write_text("x")
+    r = roam6("hil", "report", str(f))
+    assert r.returncode == 2 and "no report.json in %s" % f in r.stderr
+
+
+def test_deploy_with_a_folder_as_config(tmp_path, bundle):
+    r = roam6("deploy", "--port", "/dev/null", "--bundle", bundle, "--config", str(tmp_path))
+    assert r.returncode == 2 and "is a folder" in r.stderr and "--config esp1.json" in r.stderr
