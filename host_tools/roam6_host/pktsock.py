@@ -44,6 +44,20 @@ def attach_filter(sock, code):
     return sock      # the kernel copied the program during setsockopt
 
 
+def packets_to(sock, dst, budget):
+    """Read a non-blocking packet socket until it is empty or `budget` frames were read; yield
+    each packet (IPv6 header first) the kernel marked as for this host (PACKET_HOST, not one we
+    sent or merely saw) whose destination address is `dst` (16 bytes)."""
+    for _ in range(budget):
+        try:
+            data, addr = sock.recvfrom(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        if addr[2] != PACKET_HOST or len(data) < 40 or data[24:40] != dst:
+            continue
+        yield data
+
+
 def hdrincl_socket():
     """Raw IPv6 socket (IPPROTO_RAW) that sends whole packets, header included, as given."""
     s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)

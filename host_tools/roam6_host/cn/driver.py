@@ -37,7 +37,8 @@ from roam6.wire.errors import DecodeError
 from roam6.wire.udp import build_udp, decode_udp, udp_checksum_ok
 
 from ..errors import UserError
-from ..pktsock import ETH_P_IPV6, PACKET_HOST, hdrincl_socket, nft_delete_table, nft_drop_param_problems, packet_socket
+from ..pktsock import (ETH_P_IPV6, hdrincl_socket, nft_delete_table, nft_drop_param_problems, packet_socket,
+                       packets_to)
 from ..sigloop import epoll_with_signals
 from .core import Correspondent
 
@@ -164,14 +165,7 @@ class CNDriver:
 
     # ---- input -----------------------------------------------------------------------------
     def _on_packet(self):
-        addr6 = self.cfg.address
-        for _ in range(256):
-            try:
-                data, addr = self.spkt.recvfrom(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            if addr[2] != PACKET_HOST or len(data) < 40 or data[24:40] != addr6:
-                continue
+        for data in packets_to(self.spkt, self.cfg.address, 256):
             if data[6] != C.NH_MH and data[6] != C.NH_DSTOPTS:
                 continue  # plain traffic: the kernel delivers it
             now = _now_ms()

@@ -33,7 +33,8 @@ import time
 from roam6.wire import consts as C
 
 from ..errors import UserError
-from ..pktsock import PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_table, nft_drop_param_problems, packet_socket
+from ..pktsock import (PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_table, nft_drop_param_problems,
+                       packet_socket, packets_to)
 from ..sigloop import epoll_with_signals
 from .cache import BindingAdded, BindingCache, BindingRemoved, BUDropped, BURejected
 from .netlink import Netlink, NetlinkError
@@ -390,13 +391,7 @@ class HomeAgent:
                 pass
 
     def _on_packet(self):
-        for _ in range(64):
-            try:
-                data, addr = self.spkt.recvfrom(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            if addr[2] != PACKET_HOST or len(data) < 40 or data[24:40] != self.ha:
-                continue
+        for data in packets_to(self.spkt, self.ha, 64):
             # a packet socket on every interface can see one frame twice (a bridge port whose MAC
             # is the bridge's, a veth pair): handle each packet once (a retransmitted BU has a
             # new sequence number, so other bytes)
