@@ -147,6 +147,7 @@ def cmd_up(args):
             b.attach(args.attach)
     except BaseException:
         b.down()
+        shutil.rmtree(workdir, ignore_errors=True)
         raise
     # the daemons run in their own sessions and outlive this command, as a bench should
     with open(_state(args.prefix), "w") as f:

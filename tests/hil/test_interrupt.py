@@ -46,3 +46,22 @@ def test_ctrl_c_twice_still_removes_the_bench(prefix, tmp_path):
     assert "roam6: stopping: removing the bench" in err and "Traceback" not in err, err
     assert not [n for n in list_namespaces() if n.startswith(prefix)]
     assert not _procs_mentioning(report), "bench processes left running"
+
+
+def test_ctrl_c_during_hil_up_leaves_nothing(prefix):
+    proc = subprocess.Popen([sys.executable, "-m", "roam6_host", "hil", "up", "--prefix", prefix],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not [n for n in list_namespaces() if n.startswith(prefix)] and time.monotonic() < deadline:
+            time.sleep(0.01)                           # the bench is being built: interrupt that
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert not [n for n in list_namespaces() if n.startswith(prefix)]
+    assert not os.path.exists("/run/roam6-hil/%swork" % prefix)      # its configs and logs went too
+    assert not os.path.exists("/run/roam6-hil/%sjson" % prefix)      # and no state says it is up
