@@ -232,3 +232,17 @@ def test_hil_report_of_a_file(tmp_path):
 def test_deploy_with_a_folder_as_config(tmp_path, bundle):
     r = roam6("deploy", "--port", "/dev/null", "--bundle", bundle, "--config", str(tmp_path))
     assert r.returncode == 2 and "is a folder" in r.stderr and "--config esp1.json" in r.stderr
+
+
+# ---- --heap is written the same way on every scenario
+
+@pytest.mark.parametrize("scenario", ["roam", "bootstrap"])
+def test_heap_in_kb_with_or_without_k(scenario):
+    import argparse
+    import importlib
+    mod = importlib.import_module("roam6_hil.scenarios." + scenario)
+    p = argparse.ArgumentParser()
+    mod.add_arguments(p)
+    assert p.parse_args(["--heap", "128K"]).heap == 128 and p.parse_args(["--heap", "128"]).heap == 128
+    r = roam6("hil", "run", scenario, "--heap", "12x")
+    assert r.returncode == 2 and "'12x' is not a heap size in KB: write e.g. 128 or 128K" in r.stderr

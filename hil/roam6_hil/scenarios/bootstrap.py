@@ -8,7 +8,7 @@ import time
 
 from roam6_host.errors import UserError
 
-from ..boards import get_driver, profile
+from ..boards import get_driver, heap_kb, profile
 from ..daemons import start_daemons
 from ..homeagent import HomeAgentProcess, board_config
 from ..roaming import Roamer, families_for, networks_for
@@ -22,7 +22,7 @@ def add_arguments(p):
     p.add_argument("--report", default="reports/bootstrap", metavar="DIR", help="report folder (default reports/bootstrap)")
     p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to register on each network (default 15)")
-    p.add_argument("--heap", type=int, metavar="KB", help="override the profile's MicroPython heap (KB)")
+    p.add_argument("--heap", type=heap_kb, metavar="KB", help="override the profile's MicroPython heap, in KB (128 or 128K)")
     p.add_argument("--order", default="dhcpv6,dns",
                    help="bootstrap methods in order (config 'bootstrap'), default dhcpv6,dns")
 

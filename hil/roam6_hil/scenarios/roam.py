@@ -17,7 +17,7 @@ import time
 from roam6_host.errors import UserError
 
 from .. import report as rep
-from ..boards import get_driver, profile
+from ..boards import get_driver, heap_kb, profile
 from ..capture import Captures
 from ..daemons import set_loss, start_daemons
 from ..homeagent import HomeAgentProcess, board_config
@@ -46,7 +46,8 @@ def add_arguments(p):
     p.add_argument("--app", default="mn", choices=["mn", "reference"],
                    help="mn: the roam6 MN on the board (default); reference: the bench's own app, no mobility (a bench check)")
     p.add_argument("--port", help="serial port (with --board serial)")
-    p.add_argument("--heap", type=int, metavar="KB", help="override the profile's MicroPython heap (KB), e.g. to find what the MN needs")
+    p.add_argument("--heap", type=heap_kb, metavar="KB",
+                   help="override the profile's MicroPython heap, in KB (128 or 128K), e.g. to find what the MN needs")
 
 
 def _say(quiet, msg):
