@@ -7,13 +7,15 @@ from .errors import UserError
 def register(sub):
     p = sub.add_parser("deploy", help="copy a built bundle and config.json to a board (only what changed)",
                        description="Compare SHA-256 hashes computed on the board with the bundle's files, copy "
-                                   "only the changed ones with mpremote, reset the board and show its first log lines.")
+                                   "only the changed ones with mpremote, reset the board and show its first log lines.",
+                       epilog="example: roam6 deploy --board esp32 --port /dev/ttyUSB0 --config esp1.json "
+                              "(after roam6 build --board esp32)")
     p.add_argument("--port", required=True, help="the board's serial port (/dev/ttyUSB0, /dev/ttyACM0, a pty)")
-    p.add_argument("--bundle", help="the bundle folder from `roam6 build` (default build/BOARD)")
-    p.add_argument("--board", help="the board name; with no --bundle it picks build/BOARD")
-    p.add_argument("--config", help="the device's config.json from `roam6 provision`")
+    p.add_argument("--bundle", metavar="DIR", help="the bundle folder from `roam6 build` (default build/BOARD)")
+    p.add_argument("--board", metavar="BOARD", help="the board name; with no --bundle it picks build/BOARD")
+    p.add_argument("--config", metavar="FILE", help="the device's config.json from `roam6 provision`")
     p.add_argument("--no-reset", action="store_true", help="copy only; do not reset the board")
-    p.add_argument("--log-lines", type=int, help="how many lines of the board's output to show after the reset")
+    p.add_argument("--log-lines", type=int, metavar="N", help="how many lines of the board's output to show after the reset")
     p.set_defaults(func=run)
 
 

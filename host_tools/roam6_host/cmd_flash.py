@@ -1,13 +1,20 @@
 """`roam6 flash`: put MicroPython on a board (esptool for ESP32, UF2 copy for RP2040)."""
+import argparse
+
 from . import boards, flash
 from .errors import UserError
 
 
 def register(sub):
     p = sub.add_parser("flash", help="write MicroPython to a board (ESP32: esptool; RP2040: UF2 to BOOTSEL)",
-                       description="ESP32: erase and write the MicroPython .bin with esptool (chip, offset and baud "
-                                   "from boards/esp32/board.json). RP2040: validate the .uf2 and copy it to the "
-                                   "board's BOOTSEL drive. The image is checked before anything is touched.")
+                       description="ESP32: erase and write the MicroPython .bin with esptool (chip, offset and baud\n"
+                                   "from boards/esp32/board.json). RP2040: validate the .uf2 and copy it to the\n"
+                                   "board's BOOTSEL drive. The image is checked before anything is touched.",
+                       epilog="examples:\n"
+                              "  roam6 flash --board esp32 --port /dev/ttyUSB0 --firmware ESP32_GENERIC-v1.26.0.bin\n"
+                              "  roam6 flash --board rp2040 --firmware RPI_PICO_W-v1.26.0.uf2   # hold BOOTSEL while plugging in\n"
+                              "  roam6 flash --board esp32 --firmware ESP32_GENERIC-v1.26.0.bin --check",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--board", required=True, help="board name: " + ", ".join(boards.board_names()))
     p.add_argument("--firmware", required=True, metavar="FILE", help="MicroPython .bin (ESP32) or .uf2 (RP2040)")
     p.add_argument("--port", help="ESP32: the serial port, e.g. /dev/ttyUSB0")

@@ -8,7 +8,8 @@ def register(sub):
     p = sub.add_parser("ha", help="run the home agent (RFC 6275/4285/5555, udp4/udp6/ip6)",
                        description="Run the roam6 home agent until SIGTERM/SIGINT; SIGHUP reloads the keys file. "
                                    "Config format: docs/CONTRACTS.md §6.")
-    p.add_argument("--config", required=True, metavar="FILE", help="ha.json")
+    p.add_argument("--config", required=True, metavar="FILE",
+                   help="the HA's JSON config, e.g. ha.json (start from examples/ha.json)")
     p.set_defaults(func=run)
 
 

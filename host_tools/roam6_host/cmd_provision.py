@@ -5,34 +5,38 @@
     roam6 provision --list --keys-file ha-keys.json
     roam6 provision --revoke board1@example.test --keys-file ha-keys.json
 """
+import argparse
+
 from . import boards, provision
 from .errors import UserError
 
 
 def register(sub):
     p = sub.add_parser("provision", help="write a device's config.json and add its key to the HA's keys file",
-                       description="Create a device identity (NAI, fresh SPI and 16-byte key), write its config.json "
-                                   "(CONTRACTS.md §5) and add the same SA to the home agent's keys file (§6). "
-                                   "Keys are never printed unless --show-key.")
-    p.add_argument("--keys-file", required=True, help="the HA's keys file (created 0600 if absent)")
+                       description="Create a device identity (NAI, fresh SPI and 16-byte key), write its config.json\n"
+                                   "(CONTRACTS.md §5) and add the same SA to the home agent's keys file (§6).\n"
+                                   "Keys are never printed unless --show-key.",
+                       epilog="examples:\n" + __doc__.split("\n\n", 1)[1].rstrip(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--keys-file", required=True, metavar="FILE", help="the HA's keys file (created 0600 if absent)")
     act = p.add_mutually_exclusive_group()
-    act.add_argument("--nai", help="the device's identity, user@realm")
+    act.add_argument("--nai", metavar="NAI", help="the device's identity, user@realm")
     act.add_argument("--list", action="store_true", help="list the devices in the keys file")
     act.add_argument("--revoke", metavar="NAI", help="remove a device's SA")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--hoa", help="the device's home address")
+    where.add_argument("--hoa", metavar="ADDR", help="the device's home address")
     where.add_argument("--bootstrap", action="store_true", help="let the device learn HoA and HA (DHCPv6, DNS)")
-    p.add_argument("--ha", help="the HA's IPv6 address (or 'bootstrap')")
-    p.add_argument("--ha-ipv4", help="the HA's IPv4 address, for the udp4 transport")
-    p.add_argument("--home-prefix", help="default: the HoA's /64")
+    p.add_argument("--ha", metavar="ADDR", help="the HA's IPv6 address (or 'bootstrap')")
+    p.add_argument("--ha-ipv4", metavar="ADDR", help="the HA's IPv4 address, for the udp4 transport")
+    p.add_argument("--home-prefix", metavar="PREFIX", help="the home network's prefix (default: the HoA's /64)")
     p.add_argument("--domain", help="DNS domain for RFC 5026 bootstrapping")
-    p.add_argument("--board", help="narrow the transports to what this board supports: " + ", ".join(boards.board_names()))
-    p.add_argument("--transports", help="comma-separated, in order of preference (default udp6,udp4,ip6)")
-    p.add_argument("--bootstrap-methods", help="comma-separated, from dhcpv6,dns,static")
+    p.add_argument("--board", metavar="BOARD", help="narrow the transports to what this board supports: " + ", ".join(boards.board_names()))
+    p.add_argument("--transports", metavar="LIST", help="comma-separated, in order of preference (default udp6,udp4,ip6)")
+    p.add_argument("--bootstrap-methods", metavar="LIST", help="comma-separated, from dhcpv6,dns,static")
     p.add_argument("--wifi", action="append", default=[], metavar="SSID:PSK", help="a Wi-Fi network (repeat for more)")
-    p.add_argument("--lifetime", type=int, default=600, help="binding lifetime to request, seconds (default 600)")
+    p.add_argument("--lifetime", type=int, default=600, metavar="S", help="binding lifetime to request, seconds (default 600)")
     p.add_argument("--no-timestamps", action="store_true", help="leave out RFC 4285 replay protection")
-    p.add_argument("--out", help="where to write the device's config.json")
+    p.add_argument("--out", metavar="FILE", help="where to write the device's config.json (deploy it with --config FILE)")
     p.add_argument("--force", action="store_true", help="re-provision an NAI that is already there (new SPI and key)")
     p.add_argument("--show-key", action="store_true", help="print keys (they are secrets: off by default)")
     p.set_defaults(func=run)

@@ -293,7 +293,7 @@ def add_arguments(parser):
                         help="udp4: apB, IPv4 behind NAT (default); udp6/ip6: apA, IPv6")
     parser.add_argument("--report", metavar="DIR", help="write DIR/report.json")
     parser.add_argument("--prefix", default=None, help="namespace prefix (default r6-)")
-    parser.add_argument("--heap", default=DEFAULT_HEAP,
+    parser.add_argument("--heap", default=DEFAULT_HEAP, metavar="SIZE",
                         help="MicroPython heap for the MN (default %s: the MN with the netlink link "
                              "adapter on the 64-bit unix port)" % DEFAULT_HEAP)
 
