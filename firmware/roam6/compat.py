@@ -8,16 +8,8 @@ IS_MICROPYTHON = sys.implementation.name == "micropython"
 
 if IS_MICROPYTHON:
     from micropython import const  # noqa: F401  (folded at compile time by mpy-cross)
-    import time as _time
-
-    def ticks_ms():
-        return _time.ticks_ms()
-
-    def ticks_us():
-        return _time.ticks_us()
-
-    def ticks_diff(a, b):
-        return _time.ticks_diff(a, b)
+    # the built-ins themselves: no wrapper functions on a small heap
+    from time import ticks_diff, ticks_ms, ticks_us  # noqa: F401
 
 else:
     import time as _time
