@@ -170,7 +170,10 @@ def cmd_down(args):
         if workdir:
             shutil.rmtree(workdir, ignore_errors=True)
         os.remove(st)
-    print("removed %d namespaces%s" % (len(gone), (": " + ", ".join(gone)) if gone else " (no bench with prefix %s)" % args.prefix))
+    if gone:
+        print("removed %d namespaces: %s" % (len(gone), ", ".join(gone)))
+    else:
+        print("nothing to remove: no bench with prefix %s is up" % args.prefix)
     return 0
 
 

@@ -246,3 +246,8 @@ def test_heap_in_kb_with_or_without_k(scenario):
     assert p.parse_args(["--heap", "128K"]).heap == 128 and p.parse_args(["--heap", "128"]).heap == 128
     r = roam6("hil", "run", scenario, "--heap", "12x")
     assert r.returncode == 2 and "'12x' is not a heap size in KB: write e.g. 128 or 128K" in r.stderr
+
+
+def test_hil_down_when_nothing_is_up():
+    r = roam6("hil", "down", "--prefix", "r6none-")
+    assert r.returncode == 0 and r.stdout == "nothing to remove: no bench with prefix r6none- is up\n"
