@@ -30,9 +30,12 @@ def mpy_dir():
     """firmware/roam6 and boards/unix/link.py compiled to .mpy once per session, as deployed on a
     board: compiling the sources on the device does not fit a 64 KB heap."""
     if "dir" not in _MPY:
+        import atexit
+        import shutil
         import tempfile
         from roam6_host.mpy import compile_file
         out = tempfile.mkdtemp(prefix="r6mpy-")
+        atexit.register(shutil.rmtree, out, True)    # one per test session, gone when it ends
         srcs = [(os.path.join(ROOT, "boards", "unix", "link.py"), "link.py")]
         for d, _sub, files in os.walk(os.path.join(ROOT, "firmware", "roam6")):
             for f in files:
