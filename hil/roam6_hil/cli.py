@@ -92,6 +92,7 @@ def register(sub):
 
 def _runner(mod):
     def go(args):
+        _refuse_to_replace_an_up_bench(getattr(args, "prefix", None) or "r6-", hasattr(args, "prefix"))
         _sigterm_as_interrupt()
         try:
             return mod.run(args)
@@ -99,6 +100,16 @@ def _runner(mod):
             # a bench step that failed (a daemon, the MN, the HA): say which, no traceback
             raise UserError(str(exc), hint="logs are in the report folder's bench/ directory", exit_code=1)
     return go
+
+
+def _refuse_to_replace_an_up_bench(prefix, has_prefix_option):
+    """A run replaces whatever bench has its prefix (a killed run's leftovers): not one the user
+    keeps with `roam6 hil up`."""
+    from .netns import list_namespaces
+    if os.path.exists(_state(prefix)) and any(n.startswith(prefix) for n in list_namespaces()):
+        raise UserError("a bench from `roam6 hil up` is up with prefix %s, and this run would replace it" % prefix,
+                        hint="remove it first: roam6 hil down --prefix %s%s" % (
+                            prefix, " (or give this run another --prefix, e.g. r6r-)" if has_prefix_option else ""))
 
 
 def register_demo(sub):
