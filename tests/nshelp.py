@@ -64,7 +64,8 @@ class Lines:
         self.proc = proc
         self.q = queue.Queue()
         self.log = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self):
         for line in self.proc.stdout:
@@ -83,6 +84,12 @@ class Lines:
         if item is None:
             raise AssertionError("process ended; output:\n%s" % "".join(self.log))
         return item
+
+    def wait_closed(self, timeout=5.0):
+        """Wait until every line the process wrote is in `log` (its stdout has ended)."""
+        self.reader.join(timeout)
+        if self.reader.is_alive():
+            raise AssertionError("stdout still open after %.1f s; so far:\n%s" % (timeout, "".join(self.log)))
 
     def send(self, text):
         self.proc.stdin.write(text)

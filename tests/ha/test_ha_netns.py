@@ -269,7 +269,7 @@ def test_ha_refuses_bad_key_and_keeps_binding(bench):
         assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].status == 146
     hap.proc.send_signal(signal.SIGTERM)
     assert hap.proc.wait(10) == 0
-    time.sleep(0.2)
+    hap.out.wait_closed()                  # every line the HA wrote, not those read so far
     auth_lines = [ln for ln in hap.lines if '"bu_rejected"' in ln and '"auth"' in ln]
     assert len(auth_lines) == 1, auth_lines
     for s in (s4, other, scn):
