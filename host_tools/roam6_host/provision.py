@@ -149,6 +149,10 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
             raise UserError("--hoa %s is outside --home-prefix %s" % (cfg["hoa"], net), hint="the HoA lives on the home link")
         cfg["home_prefix"] = str(net)
     cfg["ha"] = ha if ha == "bootstrap" else str(_ip6(ha, "--ha"))
+    if ha != "bootstrap" and "home_prefix" in cfg and ipaddress.IPv6Address(cfg["ha"]) not in net:
+        raise UserError("--ha %s is outside the home prefix %s (the HA refuses HoAs outside its own prefix)"
+                        % (cfg["ha"], net), hint="the HA and the HoA share the home link: check --hoa and --ha "
+                        "(or give --home-prefix when it is not the HoA's /64)")
     if ha_ipv4 is not None:
         cfg["ha_ipv4"] = str(_ip4(ha_ipv4, "--ha-ipv4"))
     if domain is not None:

@@ -251,3 +251,11 @@ def test_heap_in_kb_with_or_without_k(scenario):
 def test_hil_down_when_nothing_is_up():
     r = roam6("hil", "down", "--prefix", "r6none-")
     assert r.returncode == 0 and r.stdout == "nothing to remove: no bench with prefix r6none- is up\n"
+
+
+def test_provision_an_ha_outside_the_home_prefix(tmp_path):
+    r = roam6("provision", "--nai", "d@example.test", "--hoa", "2001:db8:bb::101", "--ha", "2001:db8:aa::1",
+              "--ha-ipv4", "198.18.1.2", "--keys-file", str(tmp_path / "k.json"), "--out", str(tmp_path / "d.json"))
+    assert r.returncode == 2
+    assert "--ha 2001:db8:aa::1 is outside the home prefix 2001:db8:bb::/64" in r.stderr and "--home-prefix" in r.stderr
+    assert not (tmp_path / "d.json").exists() and not (tmp_path / "k.json").exists()
