@@ -55,8 +55,8 @@ def test_nat_hides_the_board(prefix):
         srv.wait(3)
 
 
-def test_leftovers_of_a_killed_run_are_removed(prefix):
-    b = Bench(prefix=prefix)
+def test_leftovers_of_a_killed_run_are_removed(prefix, tmp_path):
+    b = Bench(prefix=prefix, workdir=str(tmp_path / "killed-run"))   # its folder is never removed: not in /tmp
     b.up()
     b.popen("ha", ["sleep", "60"])
     # simulate a killed run: forget the object without down(); the next bench with the prefix cleans up
