@@ -30,6 +30,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="roam6",
         description="Mobile IPv6 for MicroPython boards: codec, home agent, build/flash/deploy, roaming bench.",
+        epilog="start with: roam6 demo (as root: the virtual board roams 20 times and the report says what each "
+               "roam cost). Each command's options and examples: roam6 COMMAND --help. More: README.md.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
