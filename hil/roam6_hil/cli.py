@@ -221,8 +221,11 @@ def cmd_report(args):
         raise UserError("no report.json in %s" % args.dir, hint="run `roam6 hil run roam --report %s` first" % args.dir)
     except ValueError as exc:
         raise UserError("%s is not valid JSON: %s" % (path, exc))
-    if "rows" not in data or "summary" not in data:
-        raise UserError("%s is not a roam report (no rows/summary)" % path)
+    if not isinstance(data, dict) or "rows" not in data or "summary" not in data:
+        kind = data.get("scenario") if isinstance(data, dict) else None
+        raise UserError("%s is %snot a roam report: `hil report` prints roam tables"
+                        % (path, "a %s report, " % kind if kind else ""),
+                        hint="read it as it is: python3 -m json.tool %s" % path)
     print(report.table(data))
     png = os.path.join(args.dir, "timeline.png")
     if os.path.exists(png):

@@ -259,3 +259,9 @@ def test_provision_an_ha_outside_the_home_prefix(tmp_path):
     assert r.returncode == 2
     assert "--ha 2001:db8:aa::1 is outside the home prefix 2001:db8:bb::/64" in r.stderr and "--home-prefix" in r.stderr
     assert not (tmp_path / "d.json").exists() and not (tmp_path / "k.json").exists()
+
+
+def test_hil_report_of_another_scenarios_report(tmp_path):
+    (tmp_path / "report.json").write_text('{"scenario": "ro", "checks": {}}')
+    r = roam6("hil", "report", str(tmp_path))
+    assert r.returncode == 2 and "is a ro report, not a roam report" in r.stderr and "json.tool" in r.stderr
