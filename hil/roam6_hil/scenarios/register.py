@@ -291,7 +291,8 @@ def add_arguments(parser):
     parser.add_argument("--board", default="unix", choices=["unix"], help="the board (virtual: unix)")
     parser.add_argument("--transport", default="udp4", choices=["udp4", "udp6", "ip6"],
                         help="udp4: apB, IPv4 behind NAT (default); udp6/ip6: apA, IPv6")
-    parser.add_argument("--report", metavar="DIR", help="write DIR/report.json")
+    parser.add_argument("--report", default="reports/register", metavar="DIR",
+                        help="report folder (default reports/register)")
     parser.add_argument("--prefix", default=None, help="namespace prefix (default r6-)")
     parser.add_argument("--heap", default=DEFAULT_HEAP, metavar="SIZE",
                         help="MicroPython heap for the MN (default %s: the MN with the netlink link "
