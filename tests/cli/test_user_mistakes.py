@@ -265,3 +265,12 @@ def test_hil_report_of_another_scenarios_report(tmp_path):
     (tmp_path / "report.json").write_text('{"scenario": "ro", "checks": {}}')
     r = roam6("hil", "report", str(tmp_path))
     assert r.returncode == 2 and "is a ro report, not a roam report" in r.stderr and "json.tool" in r.stderr
+
+
+@pytest.mark.parametrize("scenario", ["roam", "ro", "bootstrap", "register"])
+def test_every_scenario_reports_to_reports_its_name(scenario):
+    import argparse
+    import importlib
+    p = argparse.ArgumentParser()
+    importlib.import_module("roam6_hil.scenarios." + scenario).add_arguments(p)
+    assert p.parse_args([]).report == "reports/" + scenario       # what README's "Where reports land" says
