@@ -13,7 +13,7 @@ import secrets
 import stat
 
 from .errors import UserError
-from .ha.config import refuse_shared_keys_file
+from .ha.config import parse_keys, refuse_shared_keys_file
 
 SPI_MIN = 256                 # RFC 4285: SPIs 0-255 are reserved
 SPI_MAX = 0xFFFFFFFF
@@ -82,6 +82,7 @@ def read_keys(keys_file, must_exist=False):
         raise UserError("keys file %s is not valid JSON: %s" % (keys_file, exc), hint="see CONTRACTS.md §6") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("sas"), list):
         raise UserError("keys file %s has no \"sas\" list" % keys_file, hint="see CONTRACTS.md §6")
+    parse_keys(doc, source="keys file %s" % keys_file)    # what the HA would refuse, provision refuses too
     return doc
 
 

@@ -274,3 +274,12 @@ def test_every_scenario_reports_to_reports_its_name(scenario):
     p = argparse.ArgumentParser()
     importlib.import_module("roam6_hil.scenarios." + scenario).add_arguments(p)
     assert p.parse_args([]).report == "reports/" + scenario       # what README's "Where reports land" says
+
+
+def test_provision_refuses_a_keys_file_the_ha_would_refuse(tmp_path):
+    import json
+    keys = tmp_path / "k.json"
+    keys.write_text(json.dumps({"sas": [{"nai": "a@example.test", "spi": "300", "key": "00" * 16}]}))
+    os.chmod(keys, 0o600)
+    r = roam6("provision", "--list", "--keys-file", str(keys))
+    assert r.returncode == 2 and "sas[0]: field 'spi' must be an integer" in r.stderr
