@@ -1,6 +1,7 @@
 """The bench plan in namespaces (CONTRACTS §8): build, reach across, roam the board's link, tear down."""
-import sys
 import subprocess
+import sys
+import time
 
 
 from roam6_hil.netns import list_namespaces, ns_pids
@@ -31,6 +32,10 @@ def test_plan_reachability_and_teardown(prefix):
         assert "2001:db8:aa::100/64" in addrs and "2001:db8:c1::50" not in addrs   # old network's address gone
         # a process in a namespace is killed at teardown
         p = b.popen("cn", ["sleep", "60"])
+        # `ip netns exec` enters the namespace a moment after Popen returns: wait for it (bounded)
+        deadline = time.monotonic() + 5
+        while not ns_pids(b.full("cn")) and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert ns_pids(b.full("cn"))
     assert p.poll() is not None
     assert not [n for n in list_namespaces() if n.startswith(prefix)]
