@@ -7,6 +7,7 @@ buffer; `Message.encode` lays out options with padding, fills in an authenticato
 """
 import struct
 from .errors import DecodeError
+from .record import Record
 from .checksum import checksum6
 from .mhopts import decode_options, encode_options, IPv4CareofAddress, MNIdentifier, MobilityAuth, ReplayProtection
 from .binding import encode_bu
@@ -14,7 +15,7 @@ from .consts import (BU_A, BU_H, BU_L, BU_K, BU_M, BU_R, BU_P, BU_F, BU_T, BU_B,
                      BA_K, BA_R, BA_P, BA_T, BA_B, HB_U, HB_R, BR_P, BR_G, BR_V)
 
 
-class Message:
+class Message(Record):
     mh_type = None
     fmt = ""
     fl = 0
@@ -74,19 +75,6 @@ class Message:
         elif src is not None and dst is not None:
             struct.pack_into(">H", out, 4, checksum6(src, dst, 135, out))
         return bytes(out)
-
-    def __eq__(self, other):
-        a = dict(self.__dict__)
-        b = dict(getattr(other, "__dict__", {}))
-        for d in (a, b):
-            d.pop("raw", None)
-            d.pop("checksum", None)
-            d.pop("auto_pad", None)
-        return type(self) is type(other) and a == b
-
-    def __repr__(self):
-        return "%s(%s)" % (type(self).__name__, ", ".join(
-            "%s=%r" % (k, v) for k, v in sorted(self.__dict__.items()) if k != "raw"))
 
 
 class BindingRefreshRequest(Message):

@@ -8,9 +8,10 @@ the end of the Mobility Header; anything wrong raises DecodeError.
 import struct
 from .binding import pad
 from .errors import DecodeError
+from .record import Record
 
 
-class Option:
+class Option(Record):
     otype = None
     al = None  # alignment (x, y): the Type byte sits at an MH offset o with o % x == y
     fmt = ""
@@ -44,13 +45,6 @@ class Option:
         if cls.tail:
             setattr(o, cls.tail, bytes(buf[s + cls.fl:e]))
         return o
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.__dict__ == other.__dict__
-
-    def __repr__(self):
-        return "%s(%s)" % (type(self).__name__, ", ".join(
-            "%s=%r" % (k, v) for k, v in sorted(self.__dict__.items())))
 
 
 class Pad1(Option):

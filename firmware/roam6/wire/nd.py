@@ -6,6 +6,7 @@ import struct
 from .errors import DecodeError
 from .checksum import checksum6
 from .mhopts import Option
+from .record import Record
 
 RA_M = 0x80
 RA_O = 0x40
@@ -115,7 +116,7 @@ def encode_nd_options(out, opts):
         out.extend(body)
 
 
-class ICMPv6Message:
+class ICMPv6Message(Record):
     """Base of ICMPv6 messages: Type, Code, Checksum, then `fmt`/`names` fields, then either ND
     options (has_options) or a `tail` of bytes."""
     icmp_type = None
@@ -165,18 +166,6 @@ class ICMPv6Message:
         elif src is not None and dst is not None:
             struct.pack_into(">H", out, 2, checksum6(src, dst, 58, out))
         return bytes(out)
-
-    def __eq__(self, other):
-        a = dict(self.__dict__)
-        b = dict(getattr(other, "__dict__", {}))
-        for d in (a, b):
-            d.pop("raw", None)
-            d.pop("checksum", None)
-        return type(self) is type(other) and a == b
-
-    def __repr__(self):
-        return "%s(%s)" % (type(self).__name__, ", ".join(
-            "%s=%r" % (k, v) for k, v in sorted(self.__dict__.items()) if k != "raw"))
 
 
 class RouterSolicitation(ICMPv6Message):
