@@ -13,7 +13,7 @@ import struct
 
 from roam6.compat import IS_MICROPYTHON
 
-from .transport import AF_INET6, Reader, sleep_ms, sockaddr
+from .transport import AF_INET6, Reader, send_counted, sleep_ms, sockaddr
 
 _AF_PACKET = 17
 _ETH_P_IPV6 = 0x86DD
@@ -68,38 +68,17 @@ class Ip6Transport:
         self.link_reader = Reader(pkt)
         return self.reader
 
-    def _send(self, s, data):
-        if s is None:
-            return False
-        try:
-            s.sendto(data, self.ha_addr)
-            self.sent += 1
-            return True
-        except OSError as e:
-            self.send_errors += 1
-            self.last_error = e
-            return False
-
     def send(self, data):
         """An inner packet of the HoA, tunnelled to the HA."""
-        return self._send(self.t41, data)
+        return send_counted(self, self.t41, data, self.ha_addr)
 
     def send_mh(self, pkt):
         """A whole IPv6 packet (the BU with its Home Address option)."""
-        return self._send(self.raw, pkt)
+        return send_counted(self, self.raw, pkt, self.ha_addr)
 
     def send_raw(self, pkt):
         """A whole IPv6 packet as it is on the access network (route optimisation's direct path)."""
-        if self.raw is None:
-            return False
-        try:
-            self.raw.sendto(pkt, sockaddr_of(pkt))
-            self.sent += 1
-            return True
-        except OSError as e:
-            self.send_errors += 1
-            self.last_error = e
-            return False
+        return self.raw is not None and send_counted(self, self.raw, pkt, sockaddr_of(pkt))
 
     def close(self):
         for s in (self.t41, self.raw, self.pkt):

@@ -100,6 +100,24 @@ else:
 
 
 
+def send_counted(t, s, data, addr):
+    """Send data on socket s (to addr; None: s is connected), counting in t.sent / t.send_errors.
+    False when there is no socket or the network refused it."""
+    if s is None:
+        return False
+    try:
+        if addr is None:
+            s.send(data)
+        else:
+            s.sendto(data, addr)
+        t.sent += 1
+        return True
+    except OSError as e:
+        t.send_errors += 1
+        t.last_error = e
+        return False
+
+
 class UdpTransport:
     def __init__(self, name, ha_text, port=4191):      # RFC 5555: the HA's UDP port
         self.name = name                 # "udp4" | "udp6"
@@ -134,20 +152,7 @@ class UdpTransport:
     def send(self, data):
         """Send one inner packet. False when the network refused it (no route during a move, an
         ICMP error queued from an earlier datagram): the caller's timers retransmit what matters."""
-        s = self.sock
-        if s is None:
-            return False
-        try:
-            if self.connected:
-                s.send(data)
-            else:
-                s.sendto(data, self.ha_addr)
-            self.sent += 1
-            return True
-        except OSError as e:
-            self.send_errors += 1
-            self.last_error = e
-            return False
+        return send_counted(self, self.sock, data, None if self.connected else self.ha_addr)
 
     send_mh = send       # over UDP the BUs are inner packets like the data
 
