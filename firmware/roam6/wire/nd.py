@@ -5,7 +5,7 @@ addresses; unknown ones kept. ND option Length counts 8-octet units and is never
 import struct
 from .errors import DecodeError
 from .checksum import checksum6
-from .mhopts import Option
+from .mhopts import Option, UnknownOption
 from .record import Record
 
 RA_M = 0x80
@@ -70,12 +70,9 @@ class HAInformation(Option):
         self.lifetime = lifetime
 
 
-class UnknownNDOption(Option):
-    tail = "data"
-
-    def __init__(self, otype=255, data=b""):
-        self.otype = otype
-        self.data = data
+class UnknownNDOption(UnknownOption):
+    """An ND option type this codec does not know: kept and re-emitted as it came (the mobility
+    option's rule, its own class so JSON names which kind it was)."""
 
 
 OPTION_CLASSES = (PrefixInformation, MTUOption, AdvInterval, HAInformation)
