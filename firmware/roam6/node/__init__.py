@@ -18,5 +18,5 @@ def forget(name):
     if parent is not None:
         try:
             delattr(parent, name[i + 1:])
-        except (AttributeError, TypeError):
+        except (AttributeError, TypeError, KeyError):   # MicroPython: KeyError when not bound
             pass
