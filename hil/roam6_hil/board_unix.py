@@ -103,7 +103,7 @@ class UnixBoard:
         env["MICROPYPATH"] = ":".join([".frozen"] + path_dirs)
         env["ROAM6_ACCEL"] = self.profile["accel"]
         env.pop("ROAM6_NATMOD_DIR", None)
-        argv = [micropython_exe(), "-X", "heapsize=%dK" % self.profile["heap_kb"], main, path] + list(args)
+        argv = [micropython_exe(), "-X", "heapsize=%d" % round(self.profile["heap_kb"] * 1024), main, path] + list(args)
         self.proc = self.bench.popen("board", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         self.reader = EventReader(self.proc.stdout, os.path.join(self.folder, "mn.log"))
         return self

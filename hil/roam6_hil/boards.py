@@ -34,16 +34,6 @@ PROFILES = {
 }
 
 
-def heap_kb(text):
-    """--heap for the virtual board: KB, written 128 or 128K (as `hil run register --heap 100K`)."""
-    import argparse
-    t = text.strip()
-    t = t[:-1] if t[-1:] in ("K", "k") else t
-    if not t.isdigit():
-        raise argparse.ArgumentTypeError("%r is not a heap size in KB: write e.g. 128 or 128K" % text)
-    return int(t)
-
-
 def profile(name):
     if name not in PROFILES:
         raise UserError("unknown board profile %r" % name, hint="one of: %s" % ", ".join(PROFILES))

@@ -7,6 +7,7 @@ import json
 import sys
 
 from .cli import _load_plugins
+from .heapsize import HELP as HEAP_HELP, heap_size
 
 GROUP = "roam6.benchmarks"
 
@@ -25,6 +26,16 @@ def register(sub):
         inner = choice.get_default("func")
         choice.add_argument("--out", metavar="FILE", help="also write the JSON to this file")
         choice.set_defaults(func=_printer(inner))
+        _same_heap_option(choice)
+
+
+def _same_heap_option(parser):
+    """A benchmark's --heap that does not parse itself is parsed like every other --heap of the CLI
+    (roam6_host.heapsize: the text as `micropython -X heapsize=` takes it, checked up front)."""
+    for a in parser._actions:
+        if "--heap" in a.option_strings and a.type is None:
+            a.type, a.metavar = heap_size, "SIZE"
+            a.help = "%s; %s" % (a.help, HEAP_HELP) if a.help else HEAP_HELP
 
 
 def _printer(inner):

@@ -234,18 +234,77 @@ def test_deploy_with_a_folder_as_config(tmp_path, bundle):
     assert r.returncode == 2 and "is a folder" in r.stderr and "--config esp1.json" in r.stderr
 
 
-# ---- --heap is written the same way on every scenario
+# ---- --heap is written as `micropython -X heapsize=` takes it, on every command that has one
+
+HEAP_COMMANDS = ["hil run roam", "hil run bootstrap", "hil run register", "bench footprint"]
+
+
+def _heap_options():
+    import argparse
+    from roam6_host.cli import build_parser
+    found = {}
+
+    def walk(p, path):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sp in a.choices.items():
+                    walk(sp, path + [name])
+            elif "--heap" in a.option_strings:
+                found[" ".join(path)] = a
+    walk(build_parser(), [])
+    return found
+
+
+def test_every_heap_option_is_parsed_by_the_one_helper():
+    from roam6_host.heapsize import heap_size
+    found = _heap_options()
+    assert sorted(found) == sorted(HEAP_COMMANDS)
+    for path, a in found.items():
+        assert a.type is heap_size and a.metavar == "SIZE", path
+        assert "micropython -X heapsize=" in a.help and "64K" in a.help, path      # the rule, in --help
+        if a.default is not None:
+            heap_size(a.default)                                                 # defaults still valid
+
+
+@pytest.mark.parametrize("text,n", [("64K", 65536), ("64k", 65536), ("1M", 1 << 20), ("65536", 65536),
+                                    (" 100K", 102400), ("16K", 16384), ("64M", 64 << 20)])
+def test_heap_sizes_read_as_micropython_reads_them(text, n):
+    from roam6_host.heapsize import heap_bytes
+    assert heap_bytes(text) == n
+
+
+@pytest.mark.parametrize("text,said", [("abc", "--heap 'abc' is not a heap size"), ("-5", "--heap '-5' is not a heap size"),
+                                       ("12x", "is not a heap size"), ("1.5M", "is not a heap size"), ("", "is not"),
+                                       ("0", "--heap 0 is 0 bytes, below the 16K minimum"),
+                                       ("100", "did you mean --heap 100K?"), ("15K", "below the 16K minimum"),
+                                       ("65M", "more than 64M")])
+def test_heap_nonsense_is_refused(text, said):
+    from roam6_host.errors import UserError
+    from roam6_host.heapsize import heap_size
+    with pytest.raises(UserError) as e:
+        heap_size(text)
+    assert said in str(e.value)
+
+
+@pytest.mark.parametrize("cmd", HEAP_COMMANDS)
+def test_heap_mistake_on_each_command_is_one_error_line(cmd):
+    r = roam6(*cmd.split(), "--heap", "100")
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert lines[0] == "roam6: error: --heap 100 is 100 bytes, below the 16K minimum", r.stderr
+    assert "did you mean --heap 100K?" in lines[1] and len(lines) == 2
+
 
 @pytest.mark.parametrize("scenario", ["roam", "bootstrap"])
-def test_heap_in_kb_with_or_without_k(scenario):
+def test_heap_overrides_the_profile_in_kb(scenario):
     import argparse
     import importlib
+    from roam6_host.heapsize import as_kb
     mod = importlib.import_module("roam6_hil.scenarios." + scenario)
     p = argparse.ArgumentParser()
     mod.add_arguments(p)
-    assert p.parse_args(["--heap", "128K"]).heap == 128 and p.parse_args(["--heap", "128"]).heap == 128
-    r = roam6("hil", "run", scenario, "--heap", "12x")
-    assert r.returncode == 2 and "'12x' is not a heap size in KB: write e.g. 128 or 128K" in r.stderr
+    assert p.parse_args(["--heap", "128K"]).heap == "128K" and p.parse_args([]).heap is None
+    assert as_kb("128K") == 128 and as_kb("1M") == 1024 and as_kb("131072") == 128 and as_kb("100000") == 100000 / 1024
 
 
 def test_hil_down_when_nothing_is_up():

@@ -7,8 +7,9 @@ import os
 import time
 
 from roam6_host.errors import UserError
+from roam6_host.heapsize import HELP as HEAP_HELP, as_kb, heap_size
 
-from ..boards import get_driver, heap_kb, profile
+from ..boards import get_driver, profile
 from ..daemons import start_daemons
 from ..homeagent import HomeAgentProcess, board_config
 from ..roaming import Roamer, families_for, networks_for
@@ -22,7 +23,7 @@ def add_arguments(p):
     p.add_argument("--report", default="reports/bootstrap", metavar="DIR", help="report folder (default reports/bootstrap)")
     p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to register on each network (default 15)")
-    p.add_argument("--heap", type=heap_kb, metavar="KB", help="override the profile's MicroPython heap, in KB (128 or 128K)")
+    p.add_argument("--heap", type=heap_size, metavar="SIZE", help="override the profile's MicroPython heap; " + HEAP_HELP)
     p.add_argument("--order", default="dhcpv6,dns",
                    help="bootstrap methods in order (config 'bootstrap'), default dhcpv6,dns")
 
@@ -30,9 +31,7 @@ def add_arguments(p):
 def run(args, quiet=False):
     prof = profile(args.profile)
     if args.heap:
-        if not 16 <= args.heap <= 65536:
-            raise UserError("--heap must be between 16 and 65536 KB, got %d" % args.heap)
-        prof["heap_kb"] = args.heap
+        prof["heap_kb"] = as_kb(args.heap)
     order = [m.strip() for m in args.order.split(",") if m.strip()]
     bad = [m for m in order if m not in ("dhcpv6", "dns", "static")]
     if bad or not order:

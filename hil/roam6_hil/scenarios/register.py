@@ -1,7 +1,7 @@
 """`roam6 hil run register --board unix [--transport udp4|udp6|ip6] [--report DIR]`.
 
 Builds the bench (CONTRACTS.md §8), starts the real home agent (`roam6 ha`) and the mobile node
-(MicroPython unix port, `boards/unix/main.py`, heap 64K) on the access network the transport
+(MicroPython unix port, `boards/unix/main.py`, heap 100K unless --heap) on the access network the transport
 needs (udp4: apB, IPv4 behind NAT; udp6/ip6: apA, IPv6), waits for the binding, then from the CN
 sends UDP to the HoA (the MN's probe echoes it: both directions), counts the MN's own datagrams
 at the CN, pings the HoA, and writes DIR/report.json. Exit 0 only if all of it worked. The bench
@@ -18,6 +18,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from roam6_host.heapsize import HELP as HEAP_HELP, heap_size
 
 from ..topology import CN_ADDR6, HA_ADDR, HA_IPV4, HOA, HOME_PREFIX, STATIC, Bench
 
@@ -294,19 +296,15 @@ def add_arguments(parser):
     parser.add_argument("--report", default="reports/register", metavar="DIR",
                         help="report folder (default reports/register)")
     parser.add_argument("--prefix", default=None, help="namespace prefix (default r6-)")
-    parser.add_argument("--heap", default=DEFAULT_HEAP, metavar="SIZE",
+    parser.add_argument("--heap", default=DEFAULT_HEAP, type=heap_size, metavar="SIZE",
                         help="MicroPython heap for the MN (default %s: the MN with the netlink link "
-                             "adapter on the 64-bit unix port)" % DEFAULT_HEAP)
+                             "adapter on the 64-bit unix port); %s" % (DEFAULT_HEAP, HEAP_HELP))
 
 
 def run(args):
     from ..netns import check_prefix, require_root_and_tools
     require_root_and_tools(("ip", "nft"))      # said up front, not buried in the report's errors
     check_prefix(getattr(args, "prefix", None) or "r6-")
-    heap = str(getattr(args, "heap", None) or DEFAULT_HEAP)
-    if not (heap[:-1] if heap[-1:] in "KkMm" else heap).isdigit():
-        from roam6_host.errors import UserError
-        raise UserError("--heap %r is not a heap size" % heap, hint="a number of bytes, or with K or M: --heap 100K")
     report = run_register(args.transport, getattr(args, "report", None), getattr(args, "prefix", None),
                           getattr(args, "board", "unix"), getattr(args, "heap", DEFAULT_HEAP))
     print(json.dumps({k: v for k, v in report.items() if k != "mn_log_tail"}, indent=2, sort_keys=True))

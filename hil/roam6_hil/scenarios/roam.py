@@ -15,9 +15,10 @@ import sys
 import time
 
 from roam6_host.errors import UserError
+from roam6_host.heapsize import HELP as HEAP_HELP, as_kb, heap_size
 
 from .. import report as rep
-from ..boards import get_driver, heap_kb, profile
+from ..boards import get_driver, profile
 from ..capture import Captures
 from ..daemons import set_loss, start_daemons
 from ..homeagent import HomeAgentProcess, board_config
@@ -46,8 +47,8 @@ def add_arguments(p):
     p.add_argument("--app", default="mn", choices=["mn", "reference"],
                    help="mn: the roam6 MN on the board (default); reference: the bench's own app, no mobility (a bench check)")
     p.add_argument("--port", help="serial port (with --board serial)")
-    p.add_argument("--heap", type=heap_kb, metavar="KB",
-                   help="override the profile's MicroPython heap, in KB (128 or 128K), e.g. to find what the MN needs")
+    p.add_argument("--heap", type=heap_size, metavar="SIZE",
+                   help="override the profile's MicroPython heap, e.g. to find what the MN needs; " + HEAP_HELP)
 
 
 def _say(quiet, msg):
@@ -91,9 +92,7 @@ def run(args, quiet=False):
     check_args(args)
     prof = profile(args.profile)
     if args.heap:
-        if not 16 <= args.heap <= 65536:
-            raise UserError("--heap must be between 16 and 65536 KB, got %d" % args.heap)
-        prof["heap_kb"] = args.heap
+        prof["heap_kb"] = as_kb(args.heap)
     folder = os.path.abspath(args.report)
     os.makedirs(folder, exist_ok=True)
     work = os.path.join(folder, "bench")
