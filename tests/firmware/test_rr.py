@@ -551,3 +551,71 @@ def test_a_bad_mh_checksum_is_dropped():
     assert not mn.receive(1, CN, HOA, bytes(hot))
     hot[5] ^= 1
     assert mn.receive(1, CN, HOA, bytes(hot))
+
+
+class HomeReg:
+    """The home registration as the RouteOptimizer asks for it: its end (ms), None if not bound."""
+
+    def __init__(self, end=None):
+        self.end = end
+
+    def __call__(self):
+        return self.end
+
+
+def new_mn_with_home(end):
+    home = HomeReg(end)
+    mn = rr.RouteOptimizer(HOA, RoPolicy("always"), rand=Rand(), home_expiry=home)
+    mn.set_location(0, coa=COA, home=False)
+    return mn, home
+
+
+def test_bu_lifetime_is_no_longer_than_the_home_registration_has_left():
+    # RFC 6275 §11.7.2: 103.999 s of home registration left -> 25 units (100 s), rounded down
+    mn, home = new_mn_with_home(103999)
+    peer = Peer()
+    bind(mn, peer)
+    assert peer.last_bu[2].lifetime == 25
+    e = mn.entries[CN]
+    assert e.bound_until == 100000 and mn.route(CN, 99999) == COA and mn.route(CN, 100000) is None
+    assert events(mn)[-1][2]["lifetime"] == 100
+    # the home registration was refreshed meanwhile: MAX_RR_BINDING_LIFETIME is the limit again
+    home.end = e.refresh_at + 600000
+    peer.last_bu = None
+    mn.handle_timer(e.refresh_at)
+    exchange(mn, peer, e.refresh_at)
+    assert peer.last_bu[2].lifetime == rr.MAX_RR_BINDING_LIFETIME_MS // 4000
+    assert e.state == rr.BOUND
+
+
+def test_no_bu_to_a_cn_while_the_home_registration_is_not_bound():
+    mn, home = new_mn_with_home(None)
+    peer = Peer()
+    mn.note_traffic(0, CN)
+    exchange(mn, peer, 0)
+    e = mn.entries[CN]
+    assert peer.kinds() == ["HomeTestInit", "CareofTestInit"]  # the tokens, but no BU
+    assert e.state == rr.BU_SENT and mn.route(CN, 0) is None
+    t = mn.get_timer()  # a re-check, not a retransmission
+    assert t == rr.INITIAL_TIMEOUT_MS
+    mn.handle_timer(t)
+    assert mn.datagrams_to_send(t) == [] and e.bu_tries == 0
+    home.end = t + 3999  # less than one 4 s unit left is no lifetime to give either
+    mn.home_changed(t)
+    assert mn.datagrams_to_send(t) == []
+    home.end = t + 10 + 300000  # the HA accepted the home registration: the BU goes at once
+    mn.home_changed(t + 10)
+    exchange(mn, peer, t + 10)
+    assert peer.kinds() == ["HomeTestInit", "CareofTestInit", "BindingUpdate"]
+    assert peer.last_bu[2].lifetime == 75 and e.state == rr.BOUND
+    assert mn.route(CN, t + 11) == COA
+
+
+def test_deregistration_bu_does_not_wait_for_the_home_registration():
+    mn, home = new_mn_with_home(600000)
+    peer = Peer()
+    bind(mn, peer)
+    home.end = None  # at home: the registration is gone, the CN's binding must still go
+    mn.set_location(5000, coa=HOA, home=True)
+    exchange(mn, peer, 5000)
+    assert peer.last_bu[2].lifetime == 0 and mn.entries[CN].state == rr.IDLE

@@ -17,6 +17,9 @@ Every (re)transmission of a HoTI/CoTI carries a fresh random cookie; only a HoT/
 cookie of the latest one counts. With both tokens: Kbm = SHA1(home | care-of token), a BU (src
 CoA, Home Address option, Nonce Indices, Binding Authorization Data, lifetime <= 420 s, A bit)
 goes direct; the BA (RH2 = HoA) must carry an authenticator made with the same Kbm.
+The BU's lifetime is also no longer than what the home registration has left (RFC 6275 §11.7.2),
+in whole 4 s units: while the HA holds no binding for us (or less than 4 s of one) the BU waits,
+re-checked at `home_changed` (the node calls it on a BA from the HA) or after INITIAL_TIMEOUT_MS.
 Data may go direct (`route()`) only while the CN holds a binding for the current CoA. Back home,
 on an IPv4-only network, or when policy turns RO off, a binding the CN may still hold is
 deleted: BU lifetime 0 from the HoA (no HAO; through the tunnel when away), Kbm = SHA1(home
@@ -122,6 +125,7 @@ class CNEntry:
         self.bu_next = None
         self.bu_tries = 0
         self.bu_timeout = INITIAL_TIMEOUT_MS
+        self.bu_held = False  # a BU waits for the home registration (no lifetime left to give)
         self.bound_coa = None  # what the CN holds for us, as far as we know
         self.bound_until = 0
         self.maybe_bound_until = 0  # a binding may exist at the CN until then (BU sent, no BA seen)
@@ -176,6 +180,7 @@ class CNEntry:
 
     def _cancel_bu(self):
         self.bu = None
+        self.bu_held = False
         self.bu_next = None
         self.bu_tries = 0
         self.bu_timeout = INITIAL_TIMEOUT_MS
@@ -275,20 +280,26 @@ class CNEntry:
         """Send a BU with the tokens held (the caller checked them). False when retries are used up."""
         if self.bu_next is not None and now < self.bu_next:
             return True
+        m = self.mgr
+        lifetime = 0 if dereg else m.bu_lifetime(now)
+        if not dereg and lifetime == 0:  # the home registration is not bound: no BU yet
+            self.bu_held = True
+            self.bu_next = now + INITIAL_TIMEOUT_MS
+            return True
+        self.bu_held = False
         wait = self._rate_wait(C.MH_BU, now)
         if wait:
             self.bu_next = wait
             return True
         if self.bu_tries > MAX_RO_FAILURE:
             return False
-        m = self.mgr
         self.seq = (self.seq + 1) & 0xFFFF
         if dereg:
             kbm = crypto.kbm(self.home.token, None)
-            coa, lifetime, coni = m.hoa, 0, 0
+            coa, coni = m.hoa, 0
         else:
             kbm = crypto.kbm(self.home.token, self.careof.token)
-            coa, lifetime, coni = self.careof.addr, m.lifetime_units, self.careof.index
+            coa, coni = self.careof.addr, self.careof.index
         cn = self.cn
 
         def mac(data):
@@ -544,9 +555,12 @@ class RouteOptimizer:
     `datagrams_to_send` returns: ("home", ipv6) = from the HoA (through the HA tunnel when away,
     directly at home), ("direct", ipv6) = on the access network. `route(cn, now)` is the CoA to
     send data from (with a Home Address option; the CN answers with RH2) or None: the tunnel.
+    `home_expiry()` (optional) answers when the home registration ends, in ms of the `now` clock,
+    or None while it is not bound; `home_changed(now)` after each change of it (a BA from the HA).
+    Without it BUs are limited by MAX_RR_BINDING_LIFETIME and lifetime_s only.
     """
 
-    def __init__(self, hoa, policy=None, rand=None, lifetime_s=420, no_ro=()):
+    def __init__(self, hoa, policy=None, rand=None, lifetime_s=420, no_ro=(), home_expiry=None):
         if rand is None:
             import os
             rand = os.urandom
@@ -555,6 +569,7 @@ class RouteOptimizer:
         self.policy = policy or ro_policy.RoPolicy()
         self.rand = rand
         self.lifetime_units = min(lifetime_s, MAX_RR_BINDING_LIFETIME_MS // 1000) // 4
+        self.home_expiry = home_expiry
         self.coa = None
         self.home = True
         self.entries = {}
@@ -564,6 +579,25 @@ class RouteOptimizer:
 
     def _event(self, name, cn, info):
         self._events.append((name, cn, info))
+
+    def bu_lifetime(self, now):
+        """Lifetime (4 s units) of a BU to a CN sent at `now`: MAX_RR_BINDING_LIFETIME (and
+        lifetime_s) at most, and no more than the home registration has left (RFC 6275 §11.7.2),
+        rounded down; 0 while the home registration is not bound: no BU then."""
+        units = self.lifetime_units
+        if self.home_expiry is not None:
+            end = self.home_expiry()
+            if end is None or end <= now:
+                return 0
+            units = min(units, (end - now) // 4000)
+        return units
+
+    def home_changed(self, now):
+        """The home registration changed (bound, refreshed, lost): a BU waiting for it goes now."""
+        for e in list(self.entries.values()):
+            if e.bu_held:
+                e.bu_next = now
+                e.service(now)
 
     def set_location(self, now, coa=None, home=False):
         """coa: the IPv6 care-of address (16 bytes), None on an IPv4-only network; home: at home."""

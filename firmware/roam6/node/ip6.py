@@ -121,6 +121,8 @@ async def ba_loop(node, tr):
         got = ba_in(buf, n, hoa)
         if got is not None and got[1] == node.cfg.ha:
             node.mh_in(node.reg.receive_mh(node.now(), got[0], got[1], hoa))
+            if node.ro is not None:       # a BU to a CN may have waited for the home binding
+                node.ro.home_changed(node.now())
         elif node.ro is not None and n >= 40:
             pkt = node.ro.link_in(node.now(), memoryview(buf)[:n])
             if pkt is not None:

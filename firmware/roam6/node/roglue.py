@@ -13,7 +13,15 @@ class RoGlue:
     def __init__(self, node):
         cfg = node.cfg
         self.node = node
-        self.ro = RouteOptimizer(cfg.hoa, policy_from_config(cfg.ro), no_ro=[cfg.ha])
+        bul = node.reg.bul
+
+        def home_expiry():
+            # RFC 6275 §11.7.2: a BU to a CN outlives neither MAX_RR_BINDING_LIFETIME nor the
+            # home registration (none while it is not bound); expire_at is in node.now()'s ms
+            return bul.expire_at if bul.bound else None
+
+        self.ro = RouteOptimizer(cfg.hoa, policy_from_config(cfg.ro), no_ro=[cfg.ha],
+                                 home_expiry=home_expiry)
         self.ha = cfg.ha
         self.hoa = cfg.hoa
         self.direct_in = 0
@@ -101,6 +109,11 @@ class RoGlue:
             self._native.sendto(pkt, sockaddr(addr_text(bytes(pkt[24:40])), 0))
         except OSError:
             pass
+
+    def home_changed(self, now):
+        """After a BA from the HA: a BU to a CN that waited for the home registration goes now."""
+        self.ro.home_changed(now)
+        self.flush(now)
 
     def get_timer(self):
         return self.ro.get_timer()

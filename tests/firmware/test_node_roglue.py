@@ -1,0 +1,99 @@
+"""Route optimisation glue on the node (roam6.node.roglue) without sockets: a BU to a CN gets no
+more lifetime than the node's home registration has left (RFC 6275 §11.7.2) and waits while the
+home registration is not bound."""
+import os
+
+from roam6.node.config import parse_config
+from roam6.node.driver import MobileNode
+from roam6.wire import consts as C
+from roam6.wire import mh as M
+from roam6.wire.addr import ip6_from_text
+from roam6.wire.ipv6 import build_ipv6, decode_ipv6
+from rr_peer import Peer
+
+HOA = ip6_from_text("2001:db8:aa::100")
+COA = ip6_from_text("2001:db8:2::200")
+CN = ip6_from_text("2001:db8:3::300")
+
+
+class FakeTransport:
+    name = "ip6"
+
+    def __init__(self):
+        self.out = []
+
+    def send(self, pkt):  # through the tunnel
+        self.out.append(("home", bytes(pkt)))
+        return True
+
+    def send_raw(self, pkt):  # straight on the access network
+        self.out.append(("direct", bytes(pkt)))
+        return True
+
+    def take(self):
+        out, self.out = self.out, []
+        return out
+
+
+def make():
+    path = "/tmp/r6roglue-%d.state" % (os.getpid() if hasattr(os, "getpid") else 0)
+    for p in (path, path + ".tmp"):
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+    cfg = parse_config({"nai": "b@example.test", "spi": 4096, "key": "000102030405060708090a0b0c0d0e0f",
+                        "hoa": "2001:db8:aa::100", "home_prefix": "2001:db8:aa::/64", "ha": "2001:db8:aa::1",
+                        "transports": ["ip6"], "state_file": path, "lifetime": 200,
+                        "ro": {"default": "always"}})
+    lines = []
+    node = MobileNode(cfg, lambda ev, **f: lines.append((ev, f)))
+    node.active = FakeTransport()
+    return node, lines
+
+
+def register_home(node, now):
+    """The home registration: BU for COA and the HA's BA granting 200 s."""
+    bul = node.reg.bul
+    bul.move(now, COA)
+    seq, _at, ts = bul.sent[-1]
+    assert bul.receive_ba(now, 0, seq, 50, timestamp=ts)
+    assert bul.bound and bul.expire_at == now + 200000
+
+
+def answer(node, peer, now):
+    """Give the node the CN's answers to what it sent (HoT through the tunnel, the rest on the link)."""
+    for src, dst, mh, rh2 in peer.feed(node.active.take()):
+        pkt = build_ipv6(src, dst, C.NH_MH, mh, rh2=rh2)
+        if dst == HOA:
+            assert node.ro.tunnel_in(now, pkt) is None
+        else:
+            assert node.ro.link_in(now, pkt) is None
+
+
+def test_ro_bu_waits_for_the_home_registration_then_gets_what_it_has_left():
+    node, _lines = make()
+    peer = Peer(cn=CN)
+    node.ro.location(0, COA, "ip6")
+    node.ro.ro.note_traffic(0, CN)
+    node.ro.flush(0)
+    answer(node, peer, 0)  # HoT and CoT: both tokens
+    assert node.active.out == [] and peer.kinds() == ["HomeTestInit", "CareofTestInit"]
+    register_home(node, 50)
+    node.ro.home_changed(60)  # what ip6.ba_loop does after a BA from the HA
+    out = node.active.take()
+    assert [v for v, _ in out] == ["direct"]
+    bu = M.decode_mh(bytes(decode_ipv6(out[0][1]).payload))
+    assert type(bu) is M.BindingUpdate and bu.lifetime == (200050 - 60) // 4000  # 49, not 105
+
+
+def test_ro_bu_lifetime_follows_the_home_binding():
+    node, _lines = make()
+    ro = node.ro.ro
+    assert ro.bu_lifetime(0) == 0  # not registered: no BU to a CN
+    register_home(node, 1000)
+    assert ro.bu_lifetime(1000) == 50
+    assert ro.bu_lifetime(1000 + 200000 - 3999) == 0  # under one 4 s unit left
+    assert ro.bu_lifetime(1000 + 200000 - 8000) == 2
+    node.reg.bul.detach(2000)
+    assert ro.bu_lifetime(2000) == 0
