@@ -98,6 +98,22 @@ class EventReader:
                 self._cond.wait(left)
 
 
+SCENARIO_BOARD_HELP = ("the board: unix, the virtual one (default); a real ESP32 or Pico W needs real Wi-Fi APs, "
+                      "see README 'Real boards'")
+
+
+def scenario_board(text):
+    """argparse type of the scenarios' --board: only the virtual board is offered, and a serial board
+    is refused as the arguments are read (not after --help listed it and the bench was being built):
+    a real board roams between real Wi-Fi APs, which the bench does not have."""
+    if text == "serial":
+        raise UserError("--board serial: the bench's scenarios run the virtual board only (a real board roams "
+                        "between real Wi-Fi APs)",
+                        hint="README 'Real boards' says how to wire APs and drive a board with "
+                             "roam6_hil.board_serial.SerialBoard; here: --board unix")
+    return text
+
+
 def get_driver(name):
     if name == "unix":
         from .board_unix import UnixBoard

@@ -342,3 +342,23 @@ def test_provision_refuses_a_keys_file_the_ha_would_refuse(tmp_path):
     os.chmod(keys, 0o600)
     r = roam6("provision", "--list", "--keys-file", str(keys))
     assert r.returncode == 2 and "sas[0]: field 'spi' must be an integer" in r.stderr
+
+
+# ---- a scenario does not offer a board it refuses
+
+@pytest.mark.parametrize("scenario", ["roam", "bootstrap", "register", "ro"])
+def test_scenario_help_offers_only_the_virtual_board(scenario):
+    r = roam6("hil", "run", scenario, "--help")
+    assert r.returncode == 0 and "serial" not in r.stdout, r.stdout
+    if scenario != "ro":                       # ro has no --board: it always runs the router profile
+        assert "--board {unix}" in r.stdout and "README 'Real boards'" in " ".join(r.stdout.split())
+
+
+@pytest.mark.parametrize("scenario", ["roam", "bootstrap", "register"])
+def test_board_serial_is_refused_as_the_arguments_are_read(scenario):
+    # without root: a refusal at parse time comes before "the bench needs root"
+    assert _unshare_works()
+    r = roam6("hil", "run", scenario, "--board", "serial", pre=["unshare", "--user"])
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("roam6: error: --board serial: the bench's scenarios run the virtual board only")
+    assert "README 'Real boards'" in r.stderr and "needs root" not in r.stderr

@@ -9,7 +9,7 @@ import time
 from roam6_host.errors import UserError
 from roam6_host.heapsize import HELP as HEAP_HELP, as_kb, heap_size
 
-from ..boards import get_driver, profile
+from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board
 from ..daemons import start_daemons
 from ..homeagent import HomeAgentProcess, board_config
 from ..roaming import Roamer, families_for, networks_for
@@ -17,7 +17,7 @@ from ..topology import DOMAIN, Bench
 
 
 def add_arguments(p):
-    p.add_argument("--board", default="unix", choices=["unix"], help="board driver (default unix)")
+    p.add_argument("--board", default="unix", type=scenario_board, choices=["unix"], help=SCENARIO_BOARD_HELP)
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile: heap, transports (default esp32)")
     p.add_argument("--report", default="reports/bootstrap", metavar="DIR", help="report folder (default reports/bootstrap)")

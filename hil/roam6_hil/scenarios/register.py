@@ -21,6 +21,7 @@ import time
 
 from roam6_host.heapsize import HELP as HEAP_HELP, heap_size
 
+from ..boards import SCENARIO_BOARD_HELP, scenario_board
 from ..topology import CN_ADDR6, HA_ADDR, HA_IPV4, HOA, HOME_PREFIX, STATIC, Bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -290,7 +291,7 @@ def _steps(bench, report, key_hex, transport, heap):
 
 
 def add_arguments(parser):
-    parser.add_argument("--board", default="unix", choices=["unix"], help="the board (virtual: unix)")
+    parser.add_argument("--board", default="unix", type=scenario_board, choices=["unix"], help=SCENARIO_BOARD_HELP)
     parser.add_argument("--transport", default="udp4", choices=["udp4", "udp6", "ip6"],
                         help="udp4: apB, IPv4 behind NAT (default); udp6/ip6: apA, IPv6")
     parser.add_argument("--report", default="reports/register", metavar="DIR",

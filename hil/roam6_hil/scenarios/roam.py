@@ -18,7 +18,7 @@ from roam6_host.errors import UserError
 from roam6_host.heapsize import HELP as HEAP_HELP, as_kb, heap_size
 
 from .. import report as rep
-from ..boards import get_driver, profile
+from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board
 from ..capture import Captures
 from ..daemons import set_loss, start_daemons
 from ..homeagent import HomeAgentProcess, board_config
@@ -29,8 +29,7 @@ PROBE_PORT, CN_PORT = 9000, 9001
 
 
 def add_arguments(p):
-    p.add_argument("--board", default="unix", choices=["unix", "serial"],
-                   help="board driver (default unix; serial is refused here: a real board roams between real APs)")
+    p.add_argument("--board", default="unix", type=scenario_board, choices=["unix"], help=SCENARIO_BOARD_HELP)
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile: heap, transports, native module (default esp32)")
     p.add_argument("--addressing", default="auto", choices=["static", "auto"],
@@ -46,7 +45,6 @@ def add_arguments(p):
     p.add_argument("--no-pcap", action="store_true", help="do not capture the links")
     p.add_argument("--app", default="mn", choices=["mn", "reference"],
                    help="mn: the roam6 MN on the board (default); reference: the bench's own app, no mobility (a bench check)")
-    p.add_argument("--port", help="serial port (with --board serial)")
     p.add_argument("--heap", type=heap_size, metavar="SIZE",
                    help="override the profile's MicroPython heap, e.g. to find what the MN needs; " + HEAP_HELP)
 
@@ -83,9 +81,6 @@ def check_args(args):
         raise UserError("--loss must be a percentage in [0, 100), got %s" % args.loss)
     if args.interval < 1:
         raise UserError("--interval must be at least 1 ms")
-    if args.board == "serial":
-        raise UserError("the roam scenario drives the virtual board's link; a serial board roams between real APs",
-                        hint="see README 'Real boards': run `roam6 hil run roam --board unix`, or wire the APs and use the serial driver's join()")
 
 
 def run(args, quiet=False):
