@@ -122,3 +122,26 @@ def test_udp4_needs_ipv4(tmp_path):
     with pytest.raises(UserError) as e:
         load_config(write(tmp_path, dict(cfg, transports=["udp4"]), KEYS))
     assert "'ipv4'" in str(e.value)
+
+
+def test_unknown_field_in_a_keys_file_entry_is_refused(tmp_path):
+    sa = {"nai": "board1@example.test", "spi": 4096, "kye": "00112233445566778899aabbccddeeff",
+          "key": "00112233445566778899aabbccddeeff"}
+    with pytest.raises(UserError) as e:
+        load_config(write(tmp_path, CFG, {"sas": [KEYS["sas"][0], dict(sa, spi=4097)]}))
+    msg = str(e.value)
+    assert "\n" not in msg          # one line: the file, the entry, the field, the known fields
+    assert str(tmp_path / "keys.json") in msg and "sas[1] (board1@example.test)" in msg
+    assert "field 'kye' is not a known field" in msg and "known: nai, spi, key, hoa" in msg
+
+
+def test_unknown_field_in_the_keys_file_stops_the_ha_without_traceback(tmp_path):
+    import subprocess
+    import sys
+    keys = {"sas": [dict(KEYS["sas"][0], hoa_address="2001:db8:aa::100")]}
+    cp = write(tmp_path, CFG, keys)
+    p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines() == [
+        "roam6: error: keys file %s: sas[0] (board1@example.test): field 'hoa_address' is not a known field "
+        "(known: nai, spi, key, hoa)" % (tmp_path / "keys.json")]

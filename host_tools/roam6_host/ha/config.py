@@ -23,6 +23,7 @@ DEFAULTS = {
     "transports": ["udp4", "udp6", "ip6"],
 }
 KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file"}
+SA_FIELDS = ("nai", "spi", "key", "hoa")     # what a keys-file entry may hold
 TRANSPORTS = ("udp4", "udp6", "ip6")
 
 
@@ -179,6 +180,12 @@ def parse_keys(raw, home_prefix=None, source="keys file"):
         where = "%s: sas[%d]" % (source, i)
         if not isinstance(e, dict):
             raise UserError("%s must be an object" % where, hint="see CONTRACTS.md §6")
+        unknown = sorted(f for f in e if f not in SA_FIELDS)
+        if unknown:   # a typo ("kye") must not pass unnoticed: refused, on one line
+            name = e.get("nai")
+            raise UserError("%s%s: field %r is not a known field (known: %s)"
+                            % (where, " (%s)" % name if isinstance(name, str) and name else "",
+                               unknown[0], ", ".join(SA_FIELDS)))
         for field in ("nai", "spi", "key"):
             if field not in e:
                 raise UserError("%s: field %r is missing" % (where, field), hint="each SA needs nai, spi, key (and hoa)")
