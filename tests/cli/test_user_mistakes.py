@@ -362,3 +362,18 @@ def test_board_serial_is_refused_as_the_arguments_are_read(scenario):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.startswith("roam6: error: --board serial: the bench's scenarios run the virtual board only")
     assert "README 'Real boards'" in r.stderr and "needs root" not in r.stderr
+
+
+# ---- a value argparse accepts but the run cannot use is refused before anything starts, no traceback
+
+@pytest.mark.parametrize("args,said", [
+    (["hil", "run", "roam", "--dwell", "-1"], "--dwell must be 0 or more seconds, got -1.0"),
+    (["hil", "run", "roam", "--dwell", "nan"], "--dwell must be 0 or more seconds"),
+    (["hil", "run", "roam", "--interval", "nan"], "--interval must be at least 1 ms"),
+    (["hil", "run", "bootstrap", "--timeout", "0"], "--timeout must be more than 0 seconds, got 0.0"),
+    (["hil", "run", "ro", "--window", "nan"], "--window >= 1 s"),
+    (["bench", "codec", "-n", "0"], "-n must be at least 1 (got 0)"),
+])
+def test_values_the_run_cannot_use(args, said):
+    r = roam6(*(args + (["--prefix", "r6v-"] if args[0] == "hil" else [])))
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.startswith("roam6: error: ") and said in r.stderr, r.stderr

@@ -29,6 +29,8 @@ def add_arguments(p):
 
 
 def run(args, quiet=False):
+    if not args.timeout > 0:
+        raise UserError("--timeout must be more than 0 seconds, got %s" % args.timeout, hint="e.g. --timeout 15 (the default)")
     prof = profile(args.profile)
     if args.heap:
         prof["heap_kb"] = as_kb(args.heap)

@@ -193,7 +193,7 @@ def _start_mn(bench, mode, folder_name):
 
 
 def run(args, quiet=False):
-    if args.interval < 5 or args.window < 1:
+    if args.interval < 5 or not args.window >= 1:       # (not >=: nan too)
         raise UserError("--interval must be >= 5 ms and --window >= 1 s")
     say = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
     folder = os.path.abspath(args.report)

@@ -79,8 +79,10 @@ def check_args(args):
         raise UserError("--roams must be between 1 and 100000, got %d" % args.roams)
     if not 0 <= args.loss < 100:
         raise UserError("--loss must be a percentage in [0, 100), got %s" % args.loss)
-    if args.interval < 1:
+    if not args.interval >= 1:      # written `not >=` so that nan is refused too
         raise UserError("--interval must be at least 1 ms")
+    if not args.dwell >= 0:         # said here, not as time.sleep's traceback once the bench is up
+        raise UserError("--dwell must be 0 or more seconds, got %s" % args.dwell)
 
 
 def run(args, quiet=False):
