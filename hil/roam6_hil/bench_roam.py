@@ -28,15 +28,14 @@ KEYS = ("interruption_down_ms", "interruption_up_ms", "addr_to_first_probe_ms", 
 
 
 def run(args):
-    from .cli import _sigterm_as_interrupt
-    _sigterm_as_interrupt()     # Ctrl-C / SIGTERM: the bench is still torn down
+    from .cli import run_scenario
     folder = args.report or tempfile.mkdtemp(prefix="roam6-bench-roam-")
     p = argparse.ArgumentParser()
     roam.add_arguments(p)
     ra = p.parse_args(["--roams", str(args.roams), "--profile", args.profile, "--addressing", args.addressing,
                        "--traffic", args.traffic, "--loss", str(args.loss), "--report", folder,
                        "--prefix", args.prefix, "--no-pcap"])
-    rc = roam.run(ra, quiet=True)
+    rc = run_scenario(roam.run, ra, quiet=True)     # as `hil run roam`: keeps a `hil up` bench, no traceback
     with open(os.path.join(folder, "report.json")) as f:
         rep = json.load(f)
     s = rep["summary"]

@@ -92,14 +92,20 @@ def register(sub):
 
 def _runner(mod):
     def go(args):
-        _refuse_to_replace_an_up_bench(getattr(args, "prefix", None) or "r6-", hasattr(args, "prefix"))
-        _sigterm_as_interrupt()
-        try:
-            return mod.run(args)
-        except RuntimeError as exc:
-            # a bench step that failed (a daemon, the MN, the HA): say which, no traceback
-            raise UserError(str(exc), hint="logs are in the report folder's bench/ directory", exit_code=1)
+        return run_scenario(mod.run, args)
     return go
+
+
+def run_scenario(run, args, **kw):
+    """Every bench run (hil run SCENARIO, demo, bench roam): it does not replace a bench kept by
+    `hil up`, Ctrl-C/SIGTERM still tears it down, and a failed bench step is an error line, no traceback."""
+    _refuse_to_replace_an_up_bench(getattr(args, "prefix", None) or "r6-", hasattr(args, "prefix"))
+    _sigterm_as_interrupt()
+    try:
+        return run(args, **kw)
+    except RuntimeError as exc:
+        # a bench step that failed (a daemon, the MN, the HA): say which, no traceback
+        raise UserError(str(exc), hint="logs are in the report folder's bench/ directory", exit_code=1)
 
 
 def _refuse_to_replace_an_up_bench(prefix, has_prefix_option):

@@ -377,3 +377,44 @@ def test_board_serial_is_refused_as_the_arguments_are_read(scenario):
 def test_values_the_run_cannot_use(args, said):
     r = roam6(*(args + (["--prefix", "r6v-"] if args[0] == "hil" else [])))
     assert r.returncode == 2 and r.stdout == "" and r.stderr.startswith("roam6: error: ") and said in r.stderr, r.stderr
+
+
+# ---- bench roam runs the roam scenario the way `hil run roam` does
+
+def _bench_roam_args(tmp_path):
+    import argparse
+    return argparse.Namespace(roams=1, profile="esp32", addressing="static", traffic="echo", loss=0.0,
+                              report=str(tmp_path / "rep"), prefix="r6b-")
+
+
+def test_bench_roam_does_not_replace_a_kept_bench(tmp_path, monkeypatch):
+    from roam6_host.errors import UserError
+    from roam6_hil import bench_roam, cli, netns
+    from roam6_hil.scenarios import roam
+    monkeypatch.setattr(cli, "STATE_DIR", str(tmp_path))
+    (tmp_path / "r6b-json").write_text("{}")                     # `roam6 hil up --prefix r6b-` was run
+    monkeypatch.setattr(netns, "list_namespaces", lambda: ["r6b-core", "r6b-board"])
+    monkeypatch.setattr(roam, "run", lambda *a, **k: pytest.fail("the kept bench would be replaced"))
+    with pytest.raises(UserError) as e:
+        bench_roam.run(_bench_roam_args(tmp_path))
+    assert "a bench from `roam6 hil up` is up with prefix r6b-" in str(e.value) and "roam6 hil down" in str(e.value)
+
+
+def test_bench_roam_a_failed_bench_step_is_an_error_not_a_traceback(tmp_path, monkeypatch):
+    import signal
+    from roam6_host.errors import UserError
+    from roam6_hil import bench_roam, cli
+    from roam6_hil.scenarios import roam
+    monkeypatch.setattr(cli, "STATE_DIR", str(tmp_path))          # no kept bench
+
+    def fails(args, quiet=False):
+        raise RuntimeError("the board got no address on apC")
+    monkeypatch.setattr(roam, "run", fails)
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(UserError) as e:
+            bench_roam.run(_bench_roam_args(tmp_path))
+    finally:
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
+    assert e.value.exit_code == 1 and "the board got no address on apC" in str(e.value)
