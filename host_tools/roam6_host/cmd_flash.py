@@ -15,7 +15,7 @@ def register(sub):
                               "  roam6 flash --board rp2040 --firmware RPI_PICO_W-v1.26.0.uf2   # hold BOOTSEL while plugging in\n"
                               "  roam6 flash --board esp32 --firmware ESP32_GENERIC-v1.26.0.bin --check",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--board", required=True, help="board name: " + ", ".join(boards.board_names()))
+    p.add_argument("--board", required=True, help="board name: " + ", ".join(flashable_boards()))
     p.add_argument("--firmware", required=True, metavar="FILE", help="MicroPython .bin (ESP32) or .uf2 (RP2040)")
     p.add_argument("--port", help="ESP32: the serial port, e.g. /dev/ttyUSB0")
     p.add_argument("--baud", type=int, help="ESP32: override the board's baud rate (slow cables: 115200)")
@@ -25,6 +25,12 @@ def register(sub):
                    help="RP2040: seconds to wait for the board to leave BOOTSEL mode after the copy (0: do not wait)")
     p.add_argument("--check", action="store_true", help="only check the image; touch no port or drive")
     p.set_defaults(func=run)
+
+
+def flashable_boards():
+    """The boards `flash` can write (a flash method in board.json): the unix port is installed, not flashed,
+    so --help does not offer it (asked for, it is refused with how to install it)."""
+    return [n for n in boards.board_names() if boards.load_board(n)["flash"].get("method") in ("esptool", "uf2")]
 
 
 def run(args):

