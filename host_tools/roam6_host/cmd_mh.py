@@ -3,7 +3,9 @@
 decode takes hex (arguments, or one per line on stdin) of a whole IP packet (IPv6, or IPv4 with
 RFC 5555 UDP encapsulation), `--mh` for a bare Mobility Header, or `--pcap FILE`. encode takes
 the JSON lines decode prints (edited or not) and prints hex; `decode | encode` gives the input
-bytes back. A malformed input prints {"error": ..., "offset": ...} and the command exits 1.
+bytes back. A malformed input prints {"error": ..., "offset": ...} and the command exits 1; a
+value that does not fit its field (out of range, wrong type, wrong size) prints {"error": ...,
+"field": ..., "where": ...} naming the field and the message/option/header it is in.
 """
 import argparse
 import binascii
@@ -176,6 +178,13 @@ def run_encode(args):
         except json.JSONDecodeError as exc:
             failed += 1
             _print({"input": n, "error": "not JSON: %s" % exc.msg, "offset": exc.pos})
+        except wjson.FieldError as exc:
+            failed += 1
+            # a value that does not fit its field: the error names it, and where it sits
+            line = {"input": n, "error": str(exc), "field": exc.field}
+            if exc.where:
+                line["where"] = " ".join(exc.where)
+            _print(line)
         except (ValueError, KeyError, TypeError, struct.error, OverflowError, AttributeError, IndexError) as exc:
             failed += 1
             # a wrong type the codec did not name (e.g. a number where an address goes) still gets a line

@@ -121,3 +121,27 @@ def test_examples_decode_verify_and_round_trip():
     assert kinds.count("BindingUpdate") == 3 and "MobilePrefixAdvertisement" in kinds
     e = roam6("encode", stdin=r.stdout)
     assert e.stdout.split() == [x for x in text.split("\n") if x and not x.startswith("#")]
+
+
+def test_encode_out_of_range_or_wrong_type_names_the_field_and_where_it_is():
+    bad = ['{"type": "BindingUpdate", "seq": 70000, "flags": ["A"], "lifetime": 105}',
+           '{"type": "BindingAck", "status": 300}',
+           '{"type": "BindingUpdate", "options": [{"type": "NonceIndices", "home_nonce_index": 5},'
+           ' {"type": "NonceIndices", "careof_nonce_index": -1}]}',
+           '{"ipv6": {"src": "2001:db8:2::200", "dst": "2001:db8:1::1", "hop_limit": 256},'
+           ' "mh": {"type": "BindingRefreshRequest"}}',
+           '{"ipv6": {"src": "2001:db8:2::200", "dst": "2001:db8:1::1"},'
+           ' "mh": {"type": "BindingUpdate", "lifetime": "105"}}',
+           '{"type": "HomeTestInit", "home_init_cookie": "0001"}']
+    r = roam6("encode", stdin="\n".join(bad) + "\n")
+    assert r.returncode == 1 and r.stderr == ""
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(lines) == len(bad) and [x["input"] for x in lines] == list(range(1, len(bad) + 1))
+    assert lines[0]["error"] == "BindingUpdate: field 'seq': 70000 is out of range 0..65535"
+    assert (lines[0]["field"], lines[0]["where"]) == ("seq", "BindingUpdate")
+    assert lines[1]["error"] == "BindingAck: field 'status': 300 is out of range 0..255"
+    assert lines[2]["error"] == "BindingUpdate options[1] NonceIndices: field 'careof_nonce_index': -1 is out of range 0..65535"
+    assert lines[3]["error"] == "ipv6: field 'hop_limit': 256 is out of range 0..255"
+    assert lines[4]["error"] == "mh BindingUpdate: field 'lifetime': want an integer, got '105'"
+    assert lines[5]["error"] == "HomeTestInit: field 'home_init_cookie': want 8 bytes, got 2"
+    assert not [x for x in lines if "format requires" in x["error"] or "field" not in x]

@@ -7,6 +7,11 @@ tables live here so the modules the device loads stay small.
 Checksums: a dict carries the `checksum` it was decoded with and `checksum_ok`. Encoding recomputes
 the checksum unless `checksum_ok` is false, in which case the given (wrong) value is kept: so
 decode | encode reproduces the bytes exactly, and an edited message gets a fresh checksum.
+
+Encoding checks every number against the width of its wire field (read off the classes' struct
+formats, plus the few packed by hand: _BITS/_CLASS_BITS) and every fixed-size byte string against
+its size before anything is packed: a value that does not fit raises FieldError naming the
+message, the option and the field, never a bare struct error.
 """
 import binascii
 import struct
@@ -57,6 +62,86 @@ for _c in (mh.CLASSES + mhopts.CLASSES + icmp6.CLASSES + nd.OPTION_CLASSES
     CLASSES[_c.__name__] = _c
 _SKIP = ("raw", "auto_pad", "checksum")
 _META = ("type", "checksum", "checksum_ok", "header_len", "auto_pad", "status_text", "identifier_text", "length")
+
+
+class FieldError(ValueError):
+    """A JSON value that does not fit its field. `where`: the path to it, outermost first (e.g.
+    ["mh", "BindingUpdate", "options[0]", "NonceIndices"]); `field`: its JSON name."""
+
+    def __init__(self, where, field, msg):
+        super().__init__(("%s: %s" % (" ".join(where), msg)) if where else msg)
+        self.where = list(where)
+        self.field = field
+        self.msg = msg
+
+    def inside(self, *outer):
+        return FieldError(list(outer) + self.where, self.field, self.msg)
+
+
+def _within(outer, fn, *args):
+    """fn(*args), a FieldError from it placed inside `outer` (a list of path parts)."""
+    try:
+        return fn(*args)
+    except FieldError as e:
+        raise e.inside(*outer)
+
+
+# integer fields no struct format declares (header bytes, the type of an unknown message or
+# option), and fields packed into a shared word by hand: attribute -> bits
+_BITS = {"payload_proto": 8, "mh_reserved": 8, "code": 8, "mh_type": 8, "otype": 8, "icmp_type": 8}
+_CLASS_BITS = {
+    mh.HomeAgentSwitch: {"reserved": 8},
+    mhopts.IPv4HomeAddress: {"prefix_len": 6, "p": 1, "reserved": 9, "address": -4},
+    mhopts.IPv4AddressAck: {"status": 8, "prefix_len": 6, "reserved": 2, "address": -4},
+    mhopts.NATDetection: {"reserved": 15, "refresh": 32},
+}
+_FMT_BITS = {"B": 8, "H": 16, "I": 32, "Q": 64}
+_LAYOUT = {}
+
+
+def _layout(cls):
+    """attribute -> bits of an integer field, or -n for a byte string of exactly n bytes."""
+    lay = _LAYOUT.get(cls)
+    if lay is None:
+        lay = {}
+        names = list(getattr(cls, "names", ()))
+        n = ""
+        for c in getattr(cls, "fmt", ""):
+            if "0" <= c <= "9":
+                n += c
+                continue
+            k = int(n) if n else 1
+            n = ""
+            if c == "s":
+                if names:
+                    lay[names.pop(0)] = -k
+            elif c in _FMT_BITS:
+                for _ in range(k):
+                    if names:
+                        lay[names.pop(0)] = _FMT_BITS[c]
+        lay.update(_CLASS_BITS.get(cls, {}))
+        _LAYOUT[cls] = lay
+    return lay
+
+
+def _fits(label, v, bits):
+    """v (already an int) for a field of `bits` bits, else ValueError naming the field."""
+    if not 0 <= v < 1 << bits:
+        raise ValueError("field %r: %d is out of range 0..%d" % (label, v, (1 << bits) - 1))
+    return v
+
+
+def _num(d, key, default, bits, where):
+    """d[key] (default when absent; None = required) as an int of `bits` bits, else FieldError."""
+    v = d.get(key, default)
+    if v is None:
+        raise FieldError([where], key, "field %r is missing" % key)
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise FieldError([where], key, "field %r: want an integer, got %r" % (key, v))
+    try:
+        return _fits(key, v, bits)
+    except ValueError as e:
+        raise FieldError([where], key, str(e))
 
 
 def _hex(b):
@@ -142,8 +227,12 @@ def _in(cls, name, default, v, label=None):
     if name == "options":
         if not isinstance(v, list):
             raise ValueError("field 'options': want a list")
-        return [from_dict(x) for x in v]
+        return [_within(["options[%d]" % i], from_dict, v[i]) for i in range(len(v))]
     if name == "addresses":
+        if not isinstance(v, list):
+            raise ValueError("field %r: want a list of addresses" % label)
+        if cls is mh.HomeAgentSwitch and len(v) > 255:
+            raise ValueError("field %r: %d addresses, the most is 255" % (label, len(v)))
         return [_addr(label, a) for a in v]
     if name == "flags" and isinstance(v, list):
         table = dict(FLAGS.get(cls, ()))
@@ -157,16 +246,18 @@ def _in(cls, name, default, v, label=None):
         if not isinstance(v, bool):
             raise ValueError("field %r: want true or false" % label)
         return v
+    size = _layout(cls).get(name, _BITS.get(name))
     if isinstance(default, int):
         if not isinstance(v, int) or isinstance(v, bool):
             raise ValueError("field %r: want an integer, got %r" % (label, v))
-        return v
+        return v if size is None or size < 0 else _fits(label, v, size)
     if isinstance(default, (bytes, bytearray)) or default is None:
-        if v is None:
+        if v is None and (size is None or size > 0):
             return None
-        if name in _ADDR:
-            return _addr(label, v)
-        return _unhex(label, v)
+        b = _addr(label, v) if name in _ADDR else _unhex(label, v)
+        if size is not None and size < 0 and len(b) != -size:
+            raise ValueError("field %r: want %d bytes, got %d" % (label, -size, len(b)))
+        return b
     return v
 
 
@@ -177,14 +268,17 @@ def from_dict(d):
     name = d.get("type")
     cls = CLASSES.get(name)
     if cls is None:
-        raise ValueError("unknown type %r: want one of %s" % (name, ", ".join(sorted(CLASSES))))
+        raise FieldError([], "type", "unknown type %r: want one of %s" % (name, ", ".join(sorted(CLASSES))))
     if cls in _UNKNOWN:
         key = _UNKNOWN[cls]
         if not isinstance(d.get(key), int):
-            raise ValueError("%s needs an integer %r" % (name, key))
-        obj = cls(d[key])
+            raise FieldError([name], key, "%s needs an integer %r" % (name, key))
+        obj = cls(_num(d, key, None, 8, name))
     elif cls is mhopts.PadN and "length" in d:
-        return mhopts.PadN(_in(cls, "length", 0, d["length"]) + 2)
+        try:
+            return mhopts.PadN(_fits("length", _in(cls, "length", 0, d["length"]), 8) + 2)
+        except ValueError as e:
+            raise FieldError([name], "length", str(e))
     else:
         obj = cls()
     ren = RENAME.get(cls, {})
@@ -192,14 +286,19 @@ def from_dict(d):
         j = ren.get(k, k)
         if k == "raw":
             continue
-        if k == "identifier" and "identifier_text" in d:
-            obj.identifier = str(d["identifier_text"]).encode()
-        elif j in d:
-            setattr(obj, k, _in(cls, k, default, d[j], j))
+        try:
+            if k == "identifier" and "identifier_text" in d:
+                obj.identifier = str(d["identifier_text"]).encode()
+            elif j in d:
+                setattr(obj, k, _in(cls, k, default, d[j], j))
+        except FieldError as e:  # in one of its options
+            raise e.inside(name)
+        except ValueError as e:
+            raise FieldError([name], j, str(e))
     known = [ren.get(k, k) for k in obj.__dict__]
     for k in d:
         if k not in known and k not in _META:
-            raise ValueError("%s has no field %r (its fields: %s)" % (name, k, ", ".join(
+            raise FieldError([name], k, "no field %r (its fields: %s)" % (k, ", ".join(
                 sorted(x for x in known if x not in _SKIP))))
     if "auto_pad" in d:
         obj.auto_pad = bool(d["auto_pad"])
@@ -249,7 +348,7 @@ def _ext_from_dict(d):
     t = _EXT_NUM[d["header"]]
     b = bytearray(2)
     if t == 43:
-        b += bytes((d.get("routing_type", 2), d.get("segments_left", 1)))
+        b += bytes((_num(d, "routing_type", 2, 8, "routing"), _num(d, "segments_left", 1, 8, "routing")))
         if "addresses" in d:
             b += _unhex("reserved", d.get("reserved", "00000000"))
             for a in d["addresses"]:
@@ -353,13 +452,13 @@ def _rel(fn, buf, base):
         raise DecodeError(base + e.offset, e.reason)
 
 
-def _fixed_checksum(d):
+def _fixed_checksum(d, where):
     """The checksum to write as given (checksum_ok false), else None (compute it)."""
     if d.get("checksum_ok") is False:
         c = d.get("checksum")
         if not isinstance(c, int):
             raise ValueError("checksum_ok is false: give the 'checksum' to keep")
-        return c
+        return _num(d, "checksum", None, 16, where)
     return None
 
 
@@ -368,27 +467,33 @@ def mh_from_dict(d, src=None, dst=None):
     m = from_dict(d)
     if not isinstance(m, mh.Message):
         raise ValueError("%s is not a Mobility Header message" % d.get("type"))
-    c = _fixed_checksum(d)
+    c = _fixed_checksum(d, d["type"])
     if c is None and src is None:
-        c = d.get("checksum", 0)
+        c = _num(d, "checksum", 0, 16, d["type"])
     return m.encode(src, dst, checksum=c)
 
 
 def _upper_from_dict(d, src, dst, default_nh):
     if "mh" in d:
-        return 135, mh_from_dict(d["mh"], src, dst)
+        return 135, _within(["mh"], mh_from_dict, d["mh"], src, dst)
     if "icmp6" in d:
-        return 58, from_dict(d["icmp6"]).encode(src, dst, checksum=_fixed_checksum(d["icmp6"]))
+        m = _within(["icmp6"], from_dict, d["icmp6"])
+        if not isinstance(m, icmp6.ICMPv6Message):
+            raise ValueError("icmp6: %s is not an ICMPv6 message" % d["icmp6"].get("type"))
+        return 58, m.encode(src, dst, checksum=_within(["icmp6"], _fixed_checksum, d["icmp6"], d["icmp6"]["type"]))
     if "udp" in d:
         u = d["udp"]
-        inner = packet_from_dict(u["inner"]) if "inner" in u else _unhex("payload", u.get("payload", ""))
-        body = build_udp(u["sport"], u["dport"], inner, src, dst)
-        c = _fixed_checksum(u)
+        if not isinstance(u, dict):
+            raise ValueError("udp: want an object")
+        inner = _within(["udp", "inner"], packet_from_dict, u["inner"]) if "inner" in u else \
+            _unhex("payload", u.get("payload", ""))
+        body = build_udp(_num(u, "sport", None, 16, "udp"), _num(u, "dport", None, 16, "udp"), inner, src, dst)
+        c = _fixed_checksum(u, "udp")
         if c is not None:
             body = body[:6] + struct.pack(">H", c) + body[8:]
         return 17, body + _unhex("trailer", u.get("trailer", ""))
     if "inner" in d:
-        b = packet_from_dict(d["inner"])
+        b = _within(["inner"], packet_from_dict, d["inner"])
         return (4 if b[0] >> 4 == 4 else 41), b
     return default_nh, _unhex("payload", d.get("payload", ""))
 
@@ -404,13 +509,14 @@ def packet_from_dict(d):
     if isinstance(d.get("ipv4"), dict):
         h = d["ipv4"]
         src, dst = ip4_from_text(h["src"]), ip4_from_text(h["dst"])
-        nh, body = _upper_from_dict(d, src, dst, h.get("proto", 0))
+        nh, body = _upper_from_dict(d, src, dst, _num(h, "proto", 0, 8, "ipv4"))
         out = bytearray(build_ipv4(src, dst, nh, _unhex("options", h.get("options", "")) + body,
-                                   h.get("ttl", 64), h.get("ident", 0), h.get("tos", 0), h.get("flags_frag", 0)))
+                                   _num(h, "ttl", 64, 8, "ipv4"), _num(h, "ident", 0, 16, "ipv4"),
+                                   _num(h, "tos", 0, 8, "ipv4"), _num(h, "flags_frag", 0, 16, "ipv4")))
         if h.get("options"):
             raise ValueError("ipv4: header options are not supported for encoding")
         if h.get("checksum_ok") is False:
-            struct.pack_into(">H", out, 10, h["checksum"])
+            struct.pack_into(">H", out, 10, _num(h, "checksum", None, 16, "ipv4"))
         return bytes(out) + _unhex("trailer", d.get("trailer", ""))
     h = d.get("ipv6")
     if not isinstance(h, dict):
@@ -420,7 +526,7 @@ def packet_from_dict(d):
             raise ValueError("ipv6: %r is missing" % k)
     src, dst = ip6_from_text(h["src"]), ip6_from_text(h["dst"])
     if "ext" in h:
-        ext = [_ext_from_dict(x) for x in h["ext"]]
+        ext = [_within(["ipv6", "ext[%d]" % i], _ext_from_dict, h["ext"][i]) for i in range(len(h["ext"]))]
     else:
         ext = []
         if h.get("rh2"):
@@ -428,7 +534,8 @@ def packet_from_dict(d):
         if h.get("hao"):
             ext.append((60, hao_header(ip6_from_text(h["hao"]))))
     p = decode_ipv6(build_ipv6(src, dst, 59, b"", ext=ext))  # to learn the pseudo-header addresses
-    nh, body = _upper_from_dict(d, pseudo_src(p), pseudo_dst(p), h.get("upper_header", h.get("next_header", 59)))
-    out = build_ipv6(src, dst, nh, body, hop_limit=h.get("hop_limit", 64), tclass=h.get("tclass", 0),
-                     flow=h.get("flow", 0), ext=ext)
+    nh = _num(h, "upper_header", _num(h, "next_header", 59, 8, "ipv6"), 8, "ipv6")
+    hop, tclass, flow = _num(h, "hop_limit", 64, 8, "ipv6"), _num(h, "tclass", 0, 8, "ipv6"), _num(h, "flow", 0, 20, "ipv6")
+    nh, body = _upper_from_dict(d, pseudo_src(p), pseudo_dst(p), nh)
+    out = build_ipv6(src, dst, nh, body, hop_limit=hop, tclass=tclass, flow=flow, ext=ext)
     return out + _unhex("trailer", d.get("trailer", ""))
