@@ -9,12 +9,12 @@ APT_PKGS := $(shell grep -v '^\#' deps/apt.txt)
 REPORT ?= reports/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-apt setup-venv natmod clean
+.PHONY: demo test setup setup-apt setup-venv natmod footprint32 clean
 
 demo: setup
 	$(SUDO) $(VENV)/bin/roam6 demo --report $(REPORT)
 
-test: setup natmod
+test: setup natmod footprint32
 	$(SUDO) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 setup: setup-apt setup-venv
@@ -23,6 +23,11 @@ setup: setup-apt setup-venv
 # proves the Debian cross build). Fetches the MicroPython build files once; cached, ~0.1 s after.
 natmod: setup
 	$(PY) -m roam6_host.natmod_build x64 armv6m
+
+# The 32-bit MicroPython (unix port for wasm32, run by node) that `roam6 bench footprint` measures
+# the MN's heap on; fetched once into build/footprint32/ so its test runs (never fails the build).
+footprint32: setup
+	$(PY) -m roam6_host.bench_footprint32 --fetch
 
 # Debian packages: installed only when one is missing, so a ready machine skips apt entirely.
 setup-apt:
