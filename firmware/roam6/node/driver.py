@@ -75,6 +75,7 @@ class MobileNode:
         self.home = False
         self._link_task = None
         self.rx_packets = 0
+        self._heap_due = False
         self.ro = None
         # route optimisation: asked for by the config's "ro", and only with the ip6 direct path
         if cfg.ro is not None and "ip6" in cfg.transports:
@@ -215,7 +216,7 @@ class MobileNode:
             self.registered = True
             self.log("registered", coa=addr_text(ev[1]), lifetime=ev[2], refresh_ms=ev[3],
                      transport=tname)
-            self.heap()
+            self._heap_due = True     # logged by the timer loop, out of this deep call chain
         elif kind == "deregistered":
             self.registered = False
             self.log("deregistered", answered=ev[1])
@@ -314,6 +315,9 @@ class MobileNode:
     # ---- timers --------------------------------------------------------------------------------
     async def timer_loop(self):
         while True:
+            if self._heap_due:        # the steady state: only this task's frame is live
+                self._heap_due = False
+                self.heap()
             now = self.now()
             t = self.reg.bul.get_timer()
             if t is not None and t <= now:
