@@ -2,7 +2,7 @@
 HoA's IPv6 host (DESIGN.md "Sans-IO core"; CONTRACTS.md §7 event log, §10 movement, §11 wire).
 
 What moves it:
-- `moved(coa, transport)` / `at_home()` / `detached()`: decisions of the movement detector (or a
+- `moved(coa, transport)` / `homelink.at_home(node)` / `detached()`: decisions of the movement detector (or a
   static care-of address). A move opens the transport from the new address and sends the BU
   right away (no timer); upstream data flows from that instant, downstream as soon as the HA
   has the BA's binding.
@@ -121,28 +121,6 @@ class MobileNode:
         self.flush()
         if self.ro is not None:
             self.ro.location(self.now(), coa, transport)
-
-    def at_home(self, addr=None):
-        """Back on the home link: deregister over udp6 from the HoA itself."""
-        tr = self.transports.get("udp6")
-        if tr is None:                # deregistration needs it even when roaming uses udp4 only
-            tr = self.transports["udp6"] = UdpTransport("udp6", addr_text(self.cfg.ha))
-        try:
-            reader = tr.open(addr_text(self.cfg.hoa))
-        except OSError as e:
-            self.log("error", reason="cannot open udp6 from the HoA at home: %s" % e)
-            return
-        self._use(tr, reader)
-        self.coa = self.cfg.hoa
-        self.home = True
-        if self.host.home is None:
-            from .homelink import HomeLink       # the HoA's sockets are the kernel's at home
-            HomeLink(self.host).open()
-        self.log("link", state="home")
-        self.reg.home(self.now())
-        self.flush()
-        if self.ro is not None:
-            self.ro.location(self.now(), None, None, home=True)
 
     def _leave_home(self):
         self.home = False
@@ -265,24 +243,12 @@ class MobileNode:
             if pkt is None:
                 return
             if pkt is not v:          # rebuilt by route optimisation
-                self.deliver(pkt)
+                self.ro.deliver(pkt)
                 return
         if buf[6] == _NH_MH:
             self.mh_in(self.reg.receive_packet(self.now(), mv[:n]))
             return
         self.host.input(buf, n)
-
-    def deliver(self, pkt):
-        """A packet for the HoA's host from route optimisation (CN -> HoA, rebuilt from an RH2
-        packet, or as it came); copied into the receive buffer, where ping is answered in place."""
-        n = len(pkt)
-        if n > len(self.rx):
-            return
-        tmp = bytes(pkt)
-        self.rx[:n] = tmp
-        if self.rx[6] == _NH_MH:
-            return
-        self.host.input(self.rx, n)
 
     # ---- running -------------------------------------------------------------------------------
     def start(self, plan):
@@ -303,7 +269,8 @@ class MobileNode:
         if plan[0] == "moved":
             self.moved(plan[1], plan[2])
         elif plan[0] == "home":
-            self.at_home()
+            from .homelink import at_home
+            at_home(self)
         else:
             from .linkglue import link_loop       # only nodes with a link adapter load it
             transports = [t for t in self.cfg.transports if t in self.transports or t == "ip6"]

@@ -126,4 +126,4 @@ async def ba_loop(node, tr):
         elif node.ro is not None and n >= 40:
             pkt = node.ro.link_in(node.now(), memoryview(buf)[:n])
             if pkt is not None:
-                node.deliver(pkt)
+                node.ro.deliver(pkt)

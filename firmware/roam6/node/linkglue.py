@@ -9,7 +9,8 @@ def decide(node, d):
     if d[0] == "moved":
         node.moved(d[1], d[2])
     elif d[0] == "home":
-        node.at_home(d[1])
+        from .homelink import at_home
+        at_home(node)
     else:
         node.detached()
 

@@ -3,10 +3,13 @@ driver. Only with the ip6 transport (unix board): the direct path needs a raw so
 with a Home Address option and a packet socket for those with a type 2 routing header. Loaded
 only when the config allows ip6, so small boards never carry it.
 """
+from roam6.compat import const
 from roam6.core.ro_policy import policy_from_config
 from roam6.core.rr import RouteOptimizer
 
 from .transport import addr_text
+
+_NH_MH = const(135)
 
 
 class RoGlue:
@@ -27,6 +30,19 @@ class RoGlue:
         self.direct_in = 0
         self.direct_out = 0
         self._native = None       # at home: an IPPROTO_RAW socket for packets from the HoA
+
+    def deliver(self, pkt):
+        """A packet for the HoA's host from route optimisation (CN -> HoA, rebuilt from an RH2
+        packet, or as it came): copied into the node's receive buffer, where ping is answered in
+        place (a Mobility Header there is not the host's)."""
+        node = self.node
+        rx = node.rx
+        n = len(pkt)
+        if n > len(rx):
+            return
+        rx[:n] = bytes(pkt)
+        if rx[6] != _NH_MH:
+            node.host.input(rx, n)
 
     def location(self, now, coa, transport, home=False):
         """On every movement decision: the CoA only counts for RO when the transport is ip6."""
