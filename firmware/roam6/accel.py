@@ -1,9 +1,10 @@
 """Picks the fastest implementation of each hot path: native module -> viper -> plain Python.
 
 The plain-Python functions stay where they are (`roam6.wire.checksum`: inet_sum, finish, checksum6;
-`roam6.crypto`: all of it); those modules end with `name = accel.pick("name", name)`, so every
-caller of the `roam6.*` names gets the fastest implementation that loaded, with the same results
-(tests/firmware/test_accel.py, tests/natmod/). On CPython only the Python path exists.
+`roam6.crypto`: hmac_sha1, hmac_parts); those modules end with `name = accel.pick("name", name)`,
+so every caller of the `roam6.*` names gets the fastest implementation that loaded (the native
+module's function of that name), with the same results (tests/firmware/test_accel.py,
+tests/natmod/). On CPython only the Python path exists.
 
 The native module is `roam6_native.mpy`, one build per architecture (`roam6 build natmod --arch
 ARCH`, C in firmware/natmod/). It is looked for, in order: $ROAM6_NATMOD_DIR/<arch>/ and
@@ -147,41 +148,13 @@ def _init():
 _init()
 
 
-def _native_impls(n):
-    """The native versions, by the name of the function they replace."""
-    hmac_parts = n.hmac_parts
-    sha1 = n.sha1
-
-    def home_keygen_token(kcn, hoa, nonce):
-        return hmac_parts(kcn, 8, hoa, nonce, b"\x00")
-
-    def careof_keygen_token(kcn, coa, nonce):
-        return hmac_parts(kcn, 8, coa, nonce, b"\x01")
-
-    def kbm(home_token, careof_token=None):
-        return sha1(home_token, careof_token)
-
-    def rr_authenticator(kbm_key, coa, cn, mh_data):
-        return hmac_parts(kbm_key, 12, coa, cn, mh_data)
-
-    def mnha_auth_data(key, coa, hoa, mh_data):
-        return hmac_parts(key, 12, coa, hoa, mh_data)
-
-    return {"inet_sum": n.inet_sum, "finish": n.finish, "checksum6": n.checksum6, "hmac_sha1": n.hmac_sha1,
-            "home_keygen_token": home_keygen_token, "careof_keygen_token": careof_keygen_token,
-            "kbm": kbm, "rr_authenticator": rr_authenticator, "mnha_auth_data": mnha_auth_data}
-
-
-_native_table = _native_impls(native) if native is not None else {}
-
-
 def pick(name, py_fn):
     """Register the plain-Python `py_fn` for `name`; return the fastest implementation loaded."""
     tiers = {"python": py_fn}
     if viper is not None and hasattr(viper, name):
         tiers["viper"] = getattr(viper, name)
-    if name in _native_table:
-        tiers["native"] = _native_table[name]
+    if native is not None and hasattr(native, name):
+        tiers["native"] = getattr(native, name)
     impls[name] = tiers
     return tiers.get("native") or tiers.get("viper") or py_fn
 

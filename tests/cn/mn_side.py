@@ -16,7 +16,7 @@ import socket
 import struct
 import sys
 
-from roam6 import crypto
+from roam6 import rrcrypto
 from roam6.compat import IS_MICROPYTHON, ticks_diff, ticks_ms
 from roam6.core import rr
 from roam6.core.ro_policy import RoPolicy
@@ -197,7 +197,7 @@ res["probe_direct"] = echo_probe(mn, 0.6)
 # refused, binding unchanged (with unknown indices it would get BA 138 before any MAC check)
 e = mn.entries[CN]
 bu = M.BindingUpdate(60000, C.BU_A, 105, [O.NonceIndices(e.home.index, e.careof.index), O.BindingAuthData(None)])
-mh = bu.encode(src=HOA, dst=CN, mac=lambda d: crypto.rr_authenticator(bytes(20), COA, CN, d))
+mh = bu.encode(src=HOA, dst=CN, mac=lambda d: rrcrypto.rr_authenticator(bytes(20), COA, CN, d))
 send(build_ipv6(COA, CN, C.NH_MH, mh, hao=HOA))
 got = recv_mh(1.0)
 res["forged_answered"] = len(got)

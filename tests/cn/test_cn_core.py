@@ -5,7 +5,7 @@ import struct
 
 from hypothesis import given, settings, strategies as st
 
-from roam6 import crypto
+from roam6 import rrcrypto
 from roam6.core import rr
 from roam6.core.ro_policy import RoPolicy
 from roam6.wire import consts as C
@@ -132,7 +132,7 @@ def test_home_registration_bu_is_not_for_a_cn():
     cn = vector_cn()
 
     def mac(d):
-        return crypto.rr_authenticator(bytes(20), COA, CN, d)
+        return rrcrypto.rr_authenticator(bytes(20), COA, CN, d)
     mh = M.BindingUpdate(9, C.BU_A | C.BU_H, 10, [O.NonceIndices(5, 6), O.BindingAuthData(None)]).encode(
         src=HOA, dst=CN, mac=mac)
     cn.receive(0, build_ipv6(COA, CN, C.NH_MH, mh, hao=HOA))
@@ -184,11 +184,11 @@ def test_unknown_mh_type_gets_binding_error_2():
 
 def test_lifetime_is_capped_at_420s():
     cn = vector_cn()
-    ht = crypto.home_keygen_token(KCN, HOA, b"\x11" * 8)
-    ct = crypto.careof_keygen_token(KCN, COA, b"\x22" * 8)
-    kbm = crypto.kbm(ht, ct)
+    ht = rrcrypto.home_keygen_token(KCN, HOA, b"\x11" * 8)
+    ct = rrcrypto.careof_keygen_token(KCN, COA, b"\x22" * 8)
+    kbm = rrcrypto.kbm(ht, ct)
     mh = M.BindingUpdate(3, C.BU_A, 0xFFFF, [O.NonceIndices(5, 6), O.BindingAuthData(None)]).encode(
-        src=HOA, dst=CN, mac=lambda d: crypto.rr_authenticator(kbm, COA, CN, d))
+        src=HOA, dst=CN, mac=lambda d: rrcrypto.rr_authenticator(kbm, COA, CN, d))
     cn.receive(0, build_ipv6(COA, CN, C.NH_MH, mh, hao=HOA))
     p, msg = mh_of(cn.datagrams_to_send()[0])
     assert msg.status == 0 and msg.lifetime == 105

@@ -2,7 +2,7 @@
 cannot use host_tools' CN): answers HoTI/CoTI and BUs from the RFC 6275 formulas with the
 firmware codec and crypto. The real CN (host_tools/roam6_host/cn) is tested against the MN in
 tests/cn/. Defaults are the PROTOCOLS.md §10.3 inputs."""
-from roam6 import crypto
+from roam6 import rrcrypto
 from roam6.wire import consts as C
 from roam6.wire import mh as M
 from roam6.wire import mhopts as O
@@ -41,11 +41,11 @@ class Peer:
 
     def answer(self, p, msg):
         if isinstance(msg, M.CareofTestInit):  # a subclass of HomeTestInit: test it first
-            tok = crypto.careof_keygen_token(self.kcn, p.src, self.nonces[self.coni])
+            tok = rrcrypto.careof_keygen_token(self.kcn, p.src, self.nonces[self.coni])
             mh = M.CareofTest(self.coni, msg.cookie, tok).encode(src=self.cn, dst=p.src)
             return (self.cn, p.src, mh, None)
         if isinstance(msg, M.HomeTestInit):
-            tok = crypto.home_keygen_token(self.kcn, p.src, self.nonces[self.hni])
+            tok = rrcrypto.home_keygen_token(self.kcn, p.src, self.nonces[self.hni])
             mh = M.HomeTest(self.hni, msg.cookie, tok).encode(src=self.cn, dst=p.src)
             return (self.cn, p.src, mh, None)
         if isinstance(msg, M.BindingUpdate):
@@ -56,17 +56,17 @@ class Peer:
         ni = msg.find(O.NonceIndices)
         hoa = p.hao if p.hao is not None else p.src
         coa = p.src
-        ht = crypto.home_keygen_token(self.kcn, hoa, self.nonces[ni.home])
+        ht = rrcrypto.home_keygen_token(self.kcn, hoa, self.nonces[ni.home])
         if msg.lifetime == 0 or coa == hoa:
-            return hoa, coa, crypto.kbm(ht, None)
-        ct = crypto.careof_keygen_token(self.kcn, coa, self.nonces[ni.careof])
-        return hoa, coa, crypto.kbm(ht, ct)
+            return hoa, coa, rrcrypto.kbm(ht, None)
+        ct = rrcrypto.careof_keygen_token(self.kcn, coa, self.nonces[ni.careof])
+        return hoa, coa, rrcrypto.kbm(ht, ct)
 
     def answer_bu(self, p, msg):
         hoa, coa, kbm = self.bu_kbm(p, msg)
         raw = bytearray(msg.raw)
         raw[4] = raw[5] = 0
-        assert crypto.rr_authenticator(kbm, coa, self.cn, raw[:-12]) == msg.raw[-12:], "BU MAC"
+        assert rrcrypto.rr_authenticator(kbm, coa, self.cn, raw[:-12]) == msg.raw[-12:], "BU MAC"
         self.last_bu = (hoa, coa, msg)
         return self.ba(hoa, coa, kbm, msg.seq, self.status, msg.lifetime)
 
@@ -74,7 +74,7 @@ class Peer:
         cn = self.cn
 
         def mac(d):
-            a = crypto.rr_authenticator(kbm, coa, cn, d)
+            a = rrcrypto.rr_authenticator(kbm, coa, cn, d)
             return bytes(12) if forge else a
 
         opts = [] if status in (136, 137, 138) else [O.BindingAuthData(None)]

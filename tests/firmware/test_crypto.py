@@ -1,7 +1,8 @@
-"""Return routability and RFC 4285 vectors of PROTOCOLS.md §10.3 (computed from the RFC formulas
-with CPython's hmac; this runs them again on MicroPython) and RFC 2202 HMAC-SHA1 vectors."""
+"""Return routability (roam6.rrcrypto) and RFC 4285 (roam6.crypto) vectors of PROTOCOLS.md §10.3
+(computed from the RFC formulas with CPython's hmac; this runs them again on MicroPython) and
+RFC 2202 HMAC-SHA1 vectors."""
 from support import unhex
-from roam6 import crypto
+from roam6 import crypto, rrcrypto
 from roam6.wire.addr import ip6_from_text
 
 KCN = unhex("000102030405060708090a0b0c0d0e0f10111213")
@@ -24,22 +25,31 @@ def test_hmac_takes_memoryview_and_bytearray():
 
 
 def test_keygen_tokens_and_kbm():
-    ht = crypto.home_keygen_token(KCN, HOA, unhex("1111111111111111"))
-    ct = crypto.careof_keygen_token(KCN, COA, unhex("2222222222222222"))
+    ht = rrcrypto.home_keygen_token(KCN, HOA, unhex("1111111111111111"))
+    ct = rrcrypto.careof_keygen_token(KCN, COA, unhex("2222222222222222"))
     assert ht == unhex("c71a754160cffb9a")
     assert ct == unhex("e24f4365fdaeafa7")
-    assert crypto.kbm(ht, ct) == unhex("80f42ffbdb0969b40a3a8c131b675650d340f1a4")
-    assert crypto.kbm(ht) == unhex("58d846675f1dfd21cce5949d3a1e1a0c2d888dfa")
+    assert rrcrypto.kbm(ht, ct) == unhex("80f42ffbdb0969b40a3a8c131b675650d340f1a4")
+    assert rrcrypto.kbm(ht) == unhex("58d846675f1dfd21cce5949d3a1e1a0c2d888dfa")
 
 
 def test_rr_authenticators():
     k = unhex("80f42ffbdb0969b40a3a8c131b675650d340f1a4")
     bu = unhex("3b0305000000000180000069040400050006050c")
-    assert crypto.rr_authenticator(k, COA, CN, bu) == unhex("1f546d90e3044a169eec9b03")
+    assert rrcrypto.rr_authenticator(k, COA, CN, bu) == unhex("1f546d90e3044a169eec9b03")
     ba = unhex("3b0306000000000000010069010400000000050c")
-    assert crypto.rr_authenticator(k, COA, CN, ba) == unhex("8448ed2faf4ad55158c5b229")
+    assert rrcrypto.rr_authenticator(k, COA, CN, ba) == unhex("8448ed2faf4ad55158c5b229")
 
 
 def test_mnha_auth_data():
     mh = unhex("3b05050000000007c0000096080f016d6e406578616d706c652e636f6d09110100000100")
     assert crypto.mnha_auth_data(b"\x0b" * 16, COA, HOA, mh) == unhex("d83b8d94266ac94371f6da76")
+
+
+def test_hmac_parts_is_the_hmac_of_the_parts_joined():
+    key = b"\x0b" * 16
+    for parts in ((COA,), (COA, HOA), (COA, HOA, b"\x3b\x05"), (COA, None, memoryview(HOA)[3:]),
+                  (COA, memoryview(b""), HOA)):
+        joined = b"".join(bytes(p) for p in parts if p is not None)
+        for n in (8, 12, 20):
+            assert crypto.hmac_parts(key, n, *parts) == crypto.hmac_sha1(key, joined)[:n], (parts, n)

@@ -1,6 +1,6 @@
 """Mobility Header codec against the vectors of PROTOCOLS.md §10 (scapy cases, RR and RFC 4285)."""
 from support import raises, unhex
-from roam6 import crypto
+from roam6 import crypto, rrcrypto
 from roam6.wire import mh, mhopts
 from roam6.wire.mh import decode_mh, checksum_ok
 from roam6.wire.ipv6 import decode_ipv6, build_ipv6, pseudo_src, pseudo_dst
@@ -125,7 +125,7 @@ def test_rr_bu_to_cn():
 
     def mac(prefix):
         seen.append(prefix)
-        return crypto.rr_authenticator(KBM, COA, CN, prefix)
+        return rrcrypto.rr_authenticator(KBM, COA, CN, prefix)
 
     raw = bu.encode(HOA, CN, mac)
     assert seen == [unhex("3b0305000000000180000069040400050006050c")]
@@ -143,7 +143,7 @@ def test_rr_bu_to_cn():
 
 def test_rr_ba_from_cn_with_rh2():
     ba = mh.BindingAck(0, 0, 1, 105, [mhopts.BindingAuthData()])
-    raw = ba.encode(CN, HOA, lambda pre: crypto.rr_authenticator(KBM, COA, CN, pre))
+    raw = ba.encode(CN, HOA, lambda pre: rrcrypto.rr_authenticator(KBM, COA, CN, pre))
     assert raw == unhex("3b0306005761000000010069010400000000050c8448ed2faf4ad55158c5b229")
     pkt = build_ipv6(CN, COA, 135, raw, rh2=HOA)
     assert pkt == unhex("6000000000382b4020010db800030000000000000000030020010db8000200000000000000000200"
@@ -156,9 +156,9 @@ def test_rr_ba_from_cn_with_rh2():
 
 def test_rr_deregistration():
     ht = unhex("c71a754160cffb9a")
-    k = crypto.kbm(ht)
+    k = rrcrypto.kbm(ht)
     bu = mh.BindingUpdate(2, mh.BU_A, 0, [mhopts.NonceIndices(5, 0), mhopts.BindingAuthData()])
-    raw = bu.encode(HOA, CN, lambda pre: crypto.rr_authenticator(k, HOA, CN, pre))
+    raw = bu.encode(HOA, CN, lambda pre: rrcrypto.rr_authenticator(k, HOA, CN, pre))
     assert raw == unhex("3b030500d5ad000280000000040400050000050cd4632e23d0ecc43c6ff9f96f")
 
 

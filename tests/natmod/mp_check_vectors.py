@@ -9,7 +9,7 @@ import json
 import struct
 import sys
 
-from roam6 import accel, crypto
+from roam6 import accel, crypto, rrcrypto
 from roam6.wire import checksum
 
 KINDS = {1: "sum", 2: "rr"}
@@ -108,23 +108,32 @@ def main(path):
             counts["hmac"] += 4
         else:
             kcn, hoa, hn, coa, cnonce, cn, mh, key, ht, ct, kb, kbd, auth, mnha = fl
-            for name, args, want in (
-                ("home_keygen_token", (kcn, hoa, hn), ht),
-                ("careof_keygen_token", (kcn, coa, cnonce), ct),
-                ("kbm", (ht, ct), kb),
-                ("kbm", (ht,), kbd),
-                ("rr_authenticator", (kb, coa, cn, mh), auth),
-                ("mnha_auth_data", (key, at_offset(coa, 1), at_offset(hoa, 3), at_offset(mh, 5)), mnha),
+            # the public functions (on the native tier), then every tier of the hmac_parts they use
+            for fn, args, want in (
+                (rrcrypto.home_keygen_token, (kcn, hoa, hn), ht),
+                (rrcrypto.careof_keygen_token, (kcn, coa, cnonce), ct),
+                (rrcrypto.kbm, (ht, ct), kb),
+                (rrcrypto.kbm, (ht,), kbd),
+                (native.sha1, (ht, ct), kb),
+                (rrcrypto.rr_authenticator, (kb, coa, cn, mh), auth),
+                (crypto.mnha_auth_data, (key, at_offset(coa, 1), at_offset(hoa, 3), at_offset(mh, 5)), mnha),
             ):
-                impls = accel.impls[name]
-                if "native" not in impls:
-                    fail("%s has no native tier" % name)
-                for t in impls:
-                    if impls[t](*args) != want:
-                        fail("%s %s" % (name, t))
+                if fn(*args) != want:
+                    fail("%s%r" % (fn, args))
+                counts["rr"] += 1
+            parts = accel.impls["hmac_parts"]
+            if sorted(parts) != ["native", "python"]:
+                fail("hmac_parts tiers: %s" % sorted(parts))
+            for t in parts:
+                for args, want in (((kcn, 8, hoa, hn, b"\x00"), ht), ((kcn, 8, coa, cnonce, b"\x01"), ct),
+                                   ((kb, 12, coa, cn, mh), auth),
+                                   ((key, 12, at_offset(coa, 1), at_offset(hoa, 3), at_offset(mh, 5)), mnha)):
+                    if parts[t](*args) != want:
+                        fail("hmac_parts %s" % t)
                     counts["rr"] += 1
-                if getattr(crypto, name) is not impls["native"]:
-                    fail("roam6.crypto.%s is not the native tier" % name)
+            if crypto.hmac_parts is not parts["native"] or rrcrypto.hmac_parts is not parts["native"] \
+                    or rrcrypto.kbm is not native.sha1:
+                fail("roam6.crypto / roam6.rrcrypto are not the native tier")
     # data that is no buffer: every tier raises TypeError, as the Python one does. (A key that is
     # an int is not checked: the Python tier's bytes(key) turns 5 into five zero bytes.)
     for t in tiers:

@@ -10,9 +10,10 @@ from roam6_host import natmod_build
 
 ROOT = natmod_build.REPO
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
-PROBE = ("from roam6 import accel; from roam6.wire import checksum; from roam6 import crypto; import json; "
+PROBE = ("from roam6 import accel; from roam6.wire import checksum; from roam6 import crypto, rrcrypto; import json; "
          "print(json.dumps({'status': accel.status, 'sum': accel.tier('inet_sum'), 'hmac': accel.tier('hmac_sha1'), "
-         "'v': checksum.inet_sum(b'\\x01\\x02\\x03', 7), 'mac': crypto.hmac_sha1(b'k', b'd').hex()}))")
+         "'v': checksum.inet_sum(b'\\x01\\x02\\x03', 7), 'mac': crypto.hmac_sha1(b'k', b'd').hex(), "
+         "'tok': rrcrypto.home_keygen_token(b'k', b'h', b'n').hex(), 'kbm': rrcrypto.kbm(b'h', b'c').hex()}))")
 
 
 def probe(firmware=os.path.join(ROOT, "firmware"), **env_extra):
@@ -30,6 +31,9 @@ def result(proc):
     assert out["v"] == 7 + 0x0102 + 0x0300
     import hmac
     assert out["mac"] == hmac.new(b"k", b"d", "sha1").hexdigest()
+    assert out["tok"] == hmac.new(b"k", b"hn\x00", "sha1").hexdigest()[:16]
+    import hashlib
+    assert out["kbm"] == hashlib.sha1(b"hc").hexdigest()
     return out
 
 

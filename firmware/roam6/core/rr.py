@@ -31,7 +31,7 @@ rate waits (its deadline becomes the time it may go).
 """
 import struct
 
-from roam6 import crypto
+from roam6 import rrcrypto as crypto  # kbm, rr_authenticator: route optimisation's own
 from roam6.compat import const
 from roam6.core import ro_policy
 from roam6.wire import consts as C

@@ -42,13 +42,13 @@ N_CHECKS = 19  # every check below must have run and passed
 LINKS = [("core", "ha", "core-ha"), ("core", "cn", "core-cn"), ("board", "wlan0", "board-wlan0")]
 FORGE = r"""
 import socket, sys
-from roam6 import crypto
+from roam6 import rrcrypto
 from roam6.wire import consts as C, mh as M, mhopts as O
 from roam6.wire.ipv6 import build_ipv6
 A = lambda t: socket.inet_pton(socket.AF_INET6, t)
 coa, hoa, cn, hni, coni = A(sys.argv[1]), A(sys.argv[2]), A(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 bu = M.BindingUpdate(12345, C.BU_A, 105, [O.NonceIndices(hni, coni), O.BindingAuthData(None)])
-mh = bu.encode(src=hoa, dst=cn, mac=lambda d: crypto.rr_authenticator(bytes(20), coa, cn, d))
+mh = bu.encode(src=hoa, dst=cn, mac=lambda d: rrcrypto.rr_authenticator(bytes(20), coa, cn, d))
 s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
 s.setsockopt(socket.IPPROTO_IPV6, 36, 1)
 s.sendto(build_ipv6(coa, cn, C.NH_MH, mh, hao=hoa), (sys.argv[3], 0))

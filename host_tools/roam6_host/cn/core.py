@@ -20,7 +20,7 @@ Rules kept here:
 """
 import os
 
-from roam6 import crypto
+from roam6 import rrcrypto
 from roam6.wire import consts as C
 from roam6.wire import mh as M
 from roam6.wire import mhopts as O
@@ -174,11 +174,11 @@ class Correspondent:
         i = self._nonce_index(now)
         nonce = self.nonces[i][0]
         if home:
-            tok = crypto.home_keygen_token(self.kcn, peer, nonce)
+            tok = rrcrypto.home_keygen_token(self.kcn, peer, nonce)
             reply = M.HomeTest(i, msg.cookie, tok)
             self.stats["hot"] += 1
         else:
-            tok = crypto.careof_keygen_token(self.kcn, peer, nonce)
+            tok = rrcrypto.careof_keygen_token(self.kcn, peer, nonce)
             reply = M.CareofTest(i, msg.cookie, tok)
             self.stats["cot"] += 1
         mh = reply.encode(src=self.address, dst=peer)
@@ -202,11 +202,11 @@ class Correspondent:
             st = C.BA_EXPIRED_NONCES if hn is None and cn_ is None and not dereg else \
                 (C.BA_EXPIRED_HOME_NONCE if hn is None else C.BA_EXPIRED_COA_NONCE)
             return self._ba(now, hoa, coa, None, st, bu.seq, 0)
-        ht = crypto.home_keygen_token(self.kcn, hoa, hn)
-        kbm = crypto.kbm(ht, None if dereg else crypto.careof_keygen_token(self.kcn, coa, cn_))
+        ht = rrcrypto.home_keygen_token(self.kcn, hoa, hn)
+        kbm = rrcrypto.kbm(ht, None if dereg else rrcrypto.careof_keygen_token(self.kcn, coa, cn_))
         data = bytearray(bu.raw[:-12])
         data[4] = data[5] = 0
-        if crypto.rr_authenticator(kbm, coa, self.address, data) != bu.raw[-12:]:
+        if rrcrypto.rr_authenticator(kbm, coa, self.address, data) != bu.raw[-12:]:
             return self._refuse(p, hoa, "bad authenticator")
         b = self.cache.get(hoa)
         if b is not None and now < b.expires and not seq_greater(bu.seq, b.seq):
@@ -241,7 +241,7 @@ class Correspondent:
             cn = self.address
 
             def mac(d):
-                return crypto.rr_authenticator(kbm, coa, cn, d)
+                return rrcrypto.rr_authenticator(kbm, coa, cn, d)
         mh = M.BindingAck(status, 0, seq, units, opts).encode(src=self.address, dst=hoa, mac=mac)
         if coa == hoa:
             pkt = build_ipv6(self.address, hoa, C.NH_MH, mh)
