@@ -38,7 +38,9 @@ def mnha_auth_data(key, coa, hoa, mh_data):
 
 
 # The fastest implementations that load (native module -> viper -> the Python above): roam6.accel.
-from roam6 import accel as _accel  # noqa: E402
+# (Its module is dropped on the MN once picked: nothing here keeps a reference to it.)
+from roam6 import accel  # noqa: E402
 
-hmac_sha1 = _accel.pick("hmac_sha1", hmac_sha1)
-hmac_parts = _accel.pick("hmac_parts", hmac_parts)
+hmac_sha1 = accel.pick("hmac_sha1", hmac_sha1)
+hmac_parts = accel.pick("hmac_parts", hmac_parts)
+del accel

@@ -70,7 +70,7 @@ def test_tiers_present_for_this_interpreter():
         assert accel.native is None and accel.viper is None
         assert accel.tier("inet_sum") == "python" and accel.tier("hmac_sha1") == "python"
         return
-    assert accel.status["arch"] == accel.mpy_arch() and accel.status["arch"] is not None
+    assert accel.status["arch"] is not None, accel.status
     if accel.status["cap"] != "python":
         assert accel.status["viper"], accel.status  # the unix port has the viper emitter
     built = [d for d in accel.native_dirs(accel.status["arch"]) if _exists(d + "/roam6_native.mpy")]
@@ -146,7 +146,6 @@ def test_native_dirs_on_a_board_and_in_a_checkout():
     # (the last two: $ROAM6_NATMOD_DIR, when set, adds folders in front)
     assert accel.native_dirs("x64", "/src/r6/firmware/roam6/accel.py")[-2:] == ["/src/r6/build/natmod/x64",
                                                                               "/src/r6/firmware"]
-    assert accel._join("/", "roam6_native.mpy") == "/roam6_native.mpy"
 
 
 def test_pick_falls_back_to_python_for_an_unknown_name():

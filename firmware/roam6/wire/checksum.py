@@ -1,7 +1,7 @@
 """Internet checksum (RFC 1071) with the IPv6 pseudo-header (RFC 8200 §8.1).
 
-`inet_sum` is one of the two hot paths `roam6.accel` may replace with a native version: keep it
-plain and importable by name.
+`inet_sum`, `finish` and `checksum6` are hot paths `roam6.accel` may replace with native (or viper)
+versions: keep them plain and importable by name.
 """
 import struct
 
@@ -42,8 +42,10 @@ def pseudo_sum4(src, dst, length, proto):
 
 
 # The fastest implementation that loads (native module -> viper -> the Python above): roam6.accel.
-from roam6 import accel as _accel  # noqa: E402
+# (Its module is dropped on the MN once picked: nothing here keeps a reference to it.)
+from roam6 import accel  # noqa: E402
 
-inet_sum = _accel.pick("inet_sum", inet_sum)
-finish = _accel.pick("finish", finish)
-checksum6 = _accel.pick("checksum6", checksum6)
+inet_sum = accel.pick("inet_sum", inet_sum)
+finish = accel.pick("finish", finish)
+checksum6 = accel.pick("checksum6", checksum6)
+del accel
