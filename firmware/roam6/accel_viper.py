@@ -9,8 +9,6 @@ by byte (ptr8): a memoryview slice can start at any address and Cortex-M0 faults
 import micropython
 from hashlib import sha1
 
-_CHUNK = 65536  # bytes per viper call: keeps (hi << 8) + lo below 2^31 on 32-bit ports
-
 
 @micropython.viper
 def _sum16(data, n: int) -> int:
@@ -29,12 +27,13 @@ def _sum16(data, n: int) -> int:
 
 
 def inet_sum(data, acc=0):
+    # at most 64 KB per viper call: keeps (hi << 8) + lo below 2^31 on 32-bit ports
     n = len(data)
-    if n <= _CHUNK:
+    if n <= 65536:
         return acc + _sum16(data, n)
     mv = memoryview(data)
-    for off in range(0, n, _CHUNK):
-        part = mv[off:off + _CHUNK]
+    for off in range(0, n, 65536):
+        part = mv[off:off + 65536]
         acc += _sum16(part, len(part))
     return acc
 
