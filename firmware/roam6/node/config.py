@@ -13,7 +13,11 @@ import json
 
 from roam6.wire.addr import ip4_from_text, ip6_from_text
 
-from .settings import Config
+
+class Config:
+    """The checked configuration, filled by parse_config and read by the driver. Addresses are
+    raw bytes; None where the value is "bootstrap". Deliberately no methods: the instance
+    outlives this module, and a method (its function) would keep the whole checker alive."""
 
 
 class ConfigError(ValueError):
@@ -34,11 +38,27 @@ def parse_config(raw):
     for field in ("nai", "spi", "key", "hoa", "home_prefix", "ha"):
         if field not in raw:
             raise ConfigError(field, "is missing (a field every config needs)")
-    c = Config(raw)
+    c = Config()
+    c.raw = raw                   # the dict as read (the bootstrap sequencer wants it)
+    c.nai = c.key = b""
+    c.spi = 0
+    c.hoa = c.ha = c.ha_ipv4 = None
+    c.home_prefix = None          # (16 bytes, prefix length)
+    c.bootstrap = ["static"]
+    c.transports = ["udp4", "udp6", "ip6"]
+    c.lifetime = 600
+    c.timestamps = True
+    c.state_file = "roam6.state"
+    c.probe = None
+    c.coa = None                  # static care-of address (text) until a link adapter
+    c.iface = "wlan0"             # the board's interface (from main.py's --iface)
+    c.ro = None                   # route optimisation policy (CONTRACTS.md §12)
+    # (no "domain": the bootstrap reads it from raw, and at 17 attributes an instance's
+    # attribute table is one size smaller on MicroPython)
 
     # the fields of a plain kind: (field, kind, detail), detail being what a "str" names, an
     # "int"'s (lowest, highest) or the values a "list" may hold; an absent optional field keeps
-    # Config's default
+    # the default above
     for field, kind, detail in (
             ("nai", "str", "the MN identifier user@realm"),
             ("spi", "int", (256, 0xFFFFFFFF)),
