@@ -85,13 +85,11 @@ def setup(argv=None):
             del config
             forget("roam6.node.config")
             gc.collect()
-        # the hot paths: roam6.accel's picks are bound in roam6.crypto and roam6.wire.checksum,
-        # and the chooser's own code is freed before the rest loads (a small heap's peak)
-        from roam6 import crypto
-        from roam6.wire import checksum
-        for m in (crypto, checksum):
-            if hasattr(m, "_accel"):
-                m._accel = None
+        # the hot paths: roam6.accel's picks are bound in roam6.crypto and roam6.wire.checksum
+        # (which keep no reference to it), and the chooser's own code is freed before the rest
+        # loads (a small heap's peak)
+        import roam6.crypto
+        import roam6.wire.checksum
         forget("roam6.accel")
         gc.collect()
 
@@ -133,6 +131,7 @@ def setup(argv=None):
             reason = boot.run(cfg, plan[1], plan[2], seen)
             plan = plan + (seen,)
             forget("roam6.node.boot")
+        cfg.raw = None            # the dict as read: only the bootstrap (above) reads it
         if not reason:
             return 0, cfg, plan
         status = 1                # the bootstrap found no HA (or no address to look from)
