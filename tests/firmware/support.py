@@ -28,3 +28,14 @@ class Rand:
         out = bytes(self.data[:n]) + bytes(max(0, n - len(self.data)))
         self.data = self.data[n:]
         return out
+
+
+class BUL:
+    """roam6.core.bul's states and limits. There they are private consts (folded into the code by
+    mpy-cross, so no names on a board's heap); the tests name them here. Should bul change one, the
+    state and timing checks of test_bul.py fail."""
+    DETACHED, REGISTERING, BOUND, REFRESHING, DEREGISTERING, HOME, FAILED = range(7)
+    DEREG_TRIES = 7           # lifetime-0 BUs before giving up
+    MAX_RESYNCS = 3           # 135/144 answered at once per attempt
+    SEQ_BLOCK = 16            # sequence numbers reserved per state-file write
+    NTP_UNIX_DELTA = 2208988800

@@ -5,6 +5,7 @@ for, its deadlines and its events against RFC 6275 §11.7/§11.8 and RFC 4285.
 """
 from roam6.core import bul
 from roam6.core.bul import HomeBinding
+from support import BUL as S
 
 COA = bytes([192, 0, 2, 100])
 COA2 = bytes([192, 0, 2, 101])
@@ -63,7 +64,7 @@ def test_first_bu_goes_out_at_once_on_move():
     assert len(out) == 1
     r = out[0]
     assert r.seq == 100 and r.lifetime_units == 150 and r.coa == COA and not r.dereg
-    assert b.state == bul.REGISTERING
+    assert b.state == S.REGISTERING
     assert b.get_timer() == 5000 + 1500     # InitialBindackTimeoutFirstReg
 
 
@@ -116,7 +117,7 @@ def test_ba_accepted_schedules_refresh_at_three_quarters():
     b.move(0, COA)
     sent(b)
     assert ack(b, 30, lifetime_units=150)   # 600 s granted
-    assert b.state == bul.BOUND and b.bound
+    assert b.state == S.BOUND and b.bound
     evs = drain(b)
     kinds = [e[0] for e in evs]
     assert kinds == ["bu", "ba", "registered"], kinds
@@ -125,7 +126,7 @@ def test_ba_accepted_schedules_refresh_at_three_quarters():
     assert b.get_timer() == 30 + 450000
     b.handle_timer(30 + 450000)
     out = sent(b)
-    assert len(out) == 1 and out[0].lifetime_units == 150 and b.state == bul.REFRESHING
+    assert len(out) == 1 and out[0].lifetime_units == 150 and b.state == S.REFRESHING
     assert b.bound                           # the old binding still holds until expiry
 
 
@@ -164,9 +165,9 @@ def test_refresh_unanswered_until_expiry_falls_back_to_registering():
     ack(b, 10, lifetime_units=10)            # 40 s, expires at 0 + 40 s
     b.handle_timer(b.refresh_at)             # refresh at 30.01 s
     sent(b)
-    assert b.state == bul.REFRESHING and b.bound
+    assert b.state == S.REFRESHING and b.bound
     run_timers(b, 40000)
-    assert b.state == bul.REGISTERING and not b.bound
+    assert b.state == S.REGISTERING and not b.bound
     assert b.retransmit_at is not None      # keeps trying on the back-off
 
 
@@ -177,9 +178,9 @@ def test_late_ba_for_old_coa_does_not_bind_new_one():
     b.move(100, COA2)
     new = sent(b)[0]
     assert not ack(b, 150, req=old)          # belongs to the attempt before the move
-    assert b.state == bul.REGISTERING
+    assert b.state == S.REGISTERING
     assert ack(b, 160, req=new)
-    assert b.state == bul.BOUND and b.coa == COA2
+    assert b.state == S.BOUND and b.coa == COA2
 
 
 def test_ba_for_earlier_retransmission_of_same_attempt_counts():
@@ -189,7 +190,7 @@ def test_ba_for_earlier_retransmission_of_same_attempt_counts():
     b.handle_timer(1500)
     sent(b)
     assert ack(b, 1600, req=first)
-    assert b.state == bul.BOUND
+    assert b.state == S.BOUND
 
 
 def test_ba_with_wrong_timestamp_is_dropped():
@@ -198,7 +199,7 @@ def test_ba_with_wrong_timestamp_is_dropped():
     r = sent(b)[0]
     assert not ack(b, 10, ts=r.timestamp + 1)
     assert not b.receive_ba(10, 0, r.seq, 150, None, None, None)   # missing echo
-    assert b.state == bul.REGISTERING
+    assert b.state == S.REGISTERING
     assert ack(b, 10)
 
 
@@ -215,7 +216,7 @@ def test_status_1_is_accepted():
     b.move(0, COA)
     sent(b)
     assert ack(b, 10, status=1)
-    assert b.state == bul.BOUND
+    assert b.state == S.BOUND
 
 
 def test_status_135_resyncs_to_ha_sequence_and_resends_at_once():
@@ -226,9 +227,9 @@ def test_status_135_resyncs_to_ha_sequence_and_resends_at_once():
     out = sent(b)
     assert len(out) == 1 and out[0].seq == 5001
     st = b.state_to_save()
-    assert st is not None and st["seq"] == (5001 + bul.SEQ_BLOCK) & 0xFFFF   # saved before use
+    assert st is not None and st["seq"] == (5001 + S.SEQ_BLOCK) & 0xFFFF   # saved before use
     assert ack(b, 40)
-    assert b.state == bul.BOUND
+    assert b.state == S.BOUND
 
 
 def test_status_135_loop_is_bounded():
@@ -239,7 +240,7 @@ def test_status_135_loop_is_bounded():
     for i in range(10):
         ack(b, 10 + i, status=135, seq=7000 + i)
         n += len(sent(b))
-    assert n == bul.MAX_RESYNCS
+    assert n == S.MAX_RESYNCS
     assert b.retransmit_at is not None       # the back-off goes on
 
 
@@ -255,7 +256,7 @@ def test_status_144_adopts_ha_clock():
     assert out[0].timestamp >> 32 == ha_secs
     assert b.state_to_save() is not None      # the offset is kept across reboots too
     assert ack(b, 80)
-    assert b.state == bul.BOUND
+    assert b.state == S.BOUND
 
 
 def test_status_144_with_wrong_low_bits_is_dropped():
@@ -273,7 +274,7 @@ def test_status_146_stops_and_reports():
     sent(b)
     drain(b)
     assert ack(b, 30, status=146)
-    assert b.state == bul.FAILED
+    assert b.state == S.FAILED
     assert b.get_timer() is None
     evs = drain(b)
     assert ("error", "authentication failed", 146) in evs
@@ -287,7 +288,7 @@ def test_other_rejections_stop():
         b.move(0, COA)
         sent(b)
         assert ack(b, 30, status=status)
-        assert b.state == bul.FAILED, status
+        assert b.state == S.FAILED, status
         assert b.get_timer() is None
 
 
@@ -297,7 +298,7 @@ def test_transient_rejections_keep_retrying():
         b.move(0, COA)
         sent(b)
         assert ack(b, 30, status=status)
-        assert b.state == bul.REGISTERING
+        assert b.state == S.REGISTERING
         assert sent(b) == []
         assert b.get_timer() == 1500
         b.handle_timer(1500)
@@ -313,10 +314,10 @@ def test_deregistration_at_home():
     b.home(60000)
     out = sent(b)
     assert len(out) == 1 and out[0].lifetime_units == 0 and out[0].dereg and out[0].coa == HOA
-    assert b.state == bul.DEREGISTERING
+    assert b.state == S.DEREGISTERING
     assert b.get_timer() == 61000
     assert ack(b, 60020, lifetime_units=0)
-    assert b.state == bul.HOME and b.get_timer() is None
+    assert b.state == S.HOME and b.get_timer() is None
     assert ("deregistered", True) in drain(b)
 
 
@@ -325,7 +326,7 @@ def test_deregistration_answered_133_is_done():
     b.home(0)
     sent(b)
     assert ack(b, 10, status=133, lifetime_units=0)
-    assert b.state == bul.HOME
+    assert b.state == S.HOME
 
 
 def test_deregistration_gives_up_after_backoff():
@@ -333,8 +334,8 @@ def test_deregistration_gives_up_after_backoff():
     b.home(0)
     sent(b)
     run_timers(b, 500000)
-    assert b.state == bul.HOME and b.get_timer() is None
-    assert b.tries == bul.DEREG_TRIES
+    assert b.state == S.HOME and b.get_timer() is None
+    assert b.tries == S.DEREG_TRIES
 
 
 def test_leaving_home_registers_again():
@@ -352,7 +353,7 @@ def test_detach_stops_retransmissions():
     b.move(0, COA)
     sent(b)
     b.detach(500)
-    assert b.state == bul.DETACHED and b.get_timer() is None
+    assert b.state == S.DETACHED and b.get_timer() is None
     b.move(900, COA)
     assert len(sent(b)) == 1
 
@@ -364,7 +365,7 @@ def test_lost_binding_reregisters_at_once():
     ack(b, 10)
     b.lost(5000)
     out = sent(b)
-    assert len(out) == 1 and b.state == bul.REGISTERING and not b.bound
+    assert len(out) == 1 and b.state == S.REGISTERING and not b.bound
     b.lost(5001)                             # a second BE while the BU is out: no storm
     assert sent(b) == []
 
@@ -385,7 +386,7 @@ def test_sequence_reservation_saved_before_use_and_rarely():
     b.move(0, COA)
     sent(b)
     st = b.state_to_save()
-    assert st["seq"] == 10 + bul.SEQ_BLOCK
+    assert st["seq"] == 10 + S.SEQ_BLOCK
     assert b.state_to_save() is None
     saves = 0
     used = [10]
@@ -395,8 +396,8 @@ def test_sequence_reservation_saved_before_use_and_rarely():
         if s is not None:
             saves += 1
             assert bul.seq_after(s["seq"], r.seq)
-    assert len(used) > bul.SEQ_BLOCK
-    assert saves == (len(used) - 1) // bul.SEQ_BLOCK
+    assert len(used) > S.SEQ_BLOCK
+    assert saves == (len(used) - 1) // S.SEQ_BLOCK
 
 
 def test_reboot_resumes_above_every_used_number():
@@ -425,7 +426,7 @@ def test_timestamps_are_ntp_from_offset():
     b = make(ntp_offset_ms=off)
     b.move(1000, COA)
     r = sent(b)[0]
-    assert r.timestamp >> 32 == 1795768167 + bul.NTP_UNIX_DELTA
+    assert r.timestamp >> 32 == 1795768167 + S.NTP_UNIX_DELTA
     frac = r.timestamp & 0xFFFFFFFF
     assert abs(frac - (1 << 31)) < (1 << 23)
 
@@ -439,5 +440,5 @@ def test_lifetime_rounds_up_to_units_and_caps():
 def test_unlisted_event_is_ignored():
     b = make()
     b.handle_timer(10 ** 6)                  # nothing armed
-    assert b.state == bul.DETACHED and sent(b) == []
+    assert b.state == S.DETACHED and sent(b) == []
     assert not b.receive_ba(0, 0, 1, 150, None, 0, None)

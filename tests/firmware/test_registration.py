@@ -12,6 +12,7 @@ from roam6.wire.addr import ip6_from_text
 from roam6.wire.checksum import checksum6
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from roam6.wire.mh import BindingAck, BindingError, BindingRefreshRequest, decode_mh
+from support import BUL as S
 
 KEY = bytes(range(16))
 HOA = ip6_from_text("2001:db8:aa::100")
@@ -118,7 +119,7 @@ def test_ba_with_wrong_key_spi_checksum_or_coa_is_dropped():
     assert r.receive_packet(5, ha_ba(r, req, V4COA, csum=False)) is None
     assert r.receive_packet(5, ha_ba(r, req, bytes([198, 51, 100, 1]))) is None   # MAC over another CoA
     assert r.receive_packet(5, ha_ba(r, req, V4COA, ts=req.timestamp + 1)) is None
-    assert r.rejected == 5 and r.bul.state == bul.REGISTERING
+    assert r.rejected == 5 and r.bul.state == S.REGISTERING
     assert r.receive_packet(6, ha_ba(r, req, V4COA)) == "ba"
 
 
@@ -156,7 +157,7 @@ def test_status_146_is_authenticated_then_fails():
     r.move(0, V4COA, "udp4")
     pkt, req = one_bu(r)
     assert r.receive_packet(5, ha_ba(r, req, V4COA, status=146, lifetime=0)) == "ba"
-    assert r.bul.state == bul.FAILED
+    assert r.bul.state == S.FAILED
 
 
 def test_status_135_and_144_resend():
@@ -203,7 +204,7 @@ def test_deregistration_bu_uses_hoa_as_coa():
     raw[4] = raw[5] = 0
     assert bytes(bu.find(mo.MobilityAuth).auth_data) == mnha_auth_data(KEY, HOA, HOA, bytes(raw[:-12]))
     assert r.receive_packet(5, ha_ba(r, req, HOA, lifetime=0)) == "ba"
-    assert r.bul.state == bul.HOME
+    assert r.bul.state == S.HOME
 
 
 def test_lean_bu_encoder_is_byte_identical_to_the_codec():

@@ -39,20 +39,22 @@ _INITIAL_BINDACK_TIMEOUT_MS = const(1000)
 _MAX_BINDACK_TIMEOUT_MS = const(32000)
 _REFRESH_NUM = const(3)           # refresh at 3/4 of the granted lifetime without advice
 _REFRESH_DEN = const(4)
-DEREG_TRIES = const(7)           # lifetime-0 BUs before giving up (1.5+2+4+8+16+32 s)
-MAX_RESYNCS = const(3)           # 135/144 answered at once per attempt; then the back-off rules
-SEQ_BLOCK = const(16)            # sequence numbers reserved per state-file write
+_DEREG_TRIES = const(7)           # lifetime-0 BUs before giving up (1.5+2+4+8+16+32 s)
+_MAX_RESYNCS = const(3)           # 135/144 answered at once per attempt; then the back-off rules
+_SEQ_BLOCK = const(16)            # sequence numbers reserved per state-file write
 _MAX_LIFETIME_UNITS = const(0xFFFF)
-NTP_UNIX_DELTA = const(2208988800)   # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
+_NTP_UNIX_DELTA = const(2208988800)   # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 
-# States and events are small ints (a 64 KB heap has no room for a table of strings).
-DETACHED = const(0)        # no care-of address, no BU outstanding
-REGISTERING = const(1)     # BU outstanding, no binding known at the HA
-BOUND = const(2)           # binding accepted; waiting for the refresh time
-REFRESHING = const(3)      # binding still valid, a newer BU outstanding (refresh or new CoA)
-DEREGISTERING = const(4)   # lifetime-0 BU outstanding, at home
-HOME = const(5)            # at home, no binding
-FAILED = const(6)          # the HA refused us for good (146, 129, ...): no more BUs
+# States and events are small ints, and every constant here is private (`_NAME = const(..)`): folded
+# into the code, so none of them is a module attribute or a qstr on the board's heap. Tests name the
+# states they check in tests/firmware/bul_states.py (a mirror of these values).
+_S_DETACHED = const(0)        # no care-of address, no BU outstanding
+_S_REGISTERING = const(1)     # BU outstanding, no binding known at the HA
+_S_BOUND = const(2)           # binding accepted; waiting for the refresh time
+_S_REFRESHING = const(3)      # binding still valid, a newer BU outstanding (refresh or new CoA)
+_S_DEREGISTERING = const(4)   # lifetime-0 BU outstanding, at home
+_S_HOME = const(5)            # at home, no binding
+_S_FAILED = const(6)          # the HA refused us for good (146, 129, ...): no more BUs
 
 # events
 _MOVE = const(0)           # the care-of address changed, or the link came back
@@ -85,61 +87,61 @@ _BACKOFF = const(10)       # transient reject: the armed retransmission timer re
 # (state, event) -> (next state, action), RFC 6275 §11.7.1/§11.8, RFC 4285 §8; pairs not listed are
 # ignored. Read "A << 4 | B" as the pair (A, B): packed into small ints at compile time, the table
 # costs no tuples on the heap.
-TRANSITIONS = {
-    DETACHED << 4 | _MOVE: REGISTERING << 4 | _SEND,
-    DETACHED << 4 | _GO_HOME: DEREGISTERING << 4 | _DEREG,
+_TRANSITIONS = {
+    _S_DETACHED << 4 | _MOVE: _S_REGISTERING << 4 | _SEND,
+    _S_DETACHED << 4 | _GO_HOME: _S_DEREGISTERING << 4 | _DEREG,
 
-    HOME << 4 | _MOVE: REGISTERING << 4 | _SEND,
-    HOME << 4 | _DETACH: DETACHED << 4 | _STOP,
+    _S_HOME << 4 | _MOVE: _S_REGISTERING << 4 | _SEND,
+    _S_HOME << 4 | _DETACH: _S_DETACHED << 4 | _STOP,
 
-    REGISTERING << 4 | _MOVE: REGISTERING << 4 | _SEND,
-    REGISTERING << 4 | _GO_HOME: DEREGISTERING << 4 | _DEREG,
-    REGISTERING << 4 | _DETACH: DETACHED << 4 | _STOP,
-    REGISTERING << 4 | _TIMEOUT: REGISTERING << 4 | _RESEND,
-    REGISTERING << 4 | _BA_OK: BOUND << 4 | _BOUND,
-    REGISTERING << 4 | _BA_SEQ: REGISTERING << 4 | _RESYNC_SEQ,
-    REGISTERING << 4 | _BA_TIME: REGISTERING << 4 | _RESYNC_TIME,
-    REGISTERING << 4 | _BA_RETRY: REGISTERING << 4 | _BACKOFF,
-    REGISTERING << 4 | _BA_AUTH: FAILED << 4 | _FAIL,
-    REGISTERING << 4 | _BA_REJECT: FAILED << 4 | _FAIL,
+    _S_REGISTERING << 4 | _MOVE: _S_REGISTERING << 4 | _SEND,
+    _S_REGISTERING << 4 | _GO_HOME: _S_DEREGISTERING << 4 | _DEREG,
+    _S_REGISTERING << 4 | _DETACH: _S_DETACHED << 4 | _STOP,
+    _S_REGISTERING << 4 | _TIMEOUT: _S_REGISTERING << 4 | _RESEND,
+    _S_REGISTERING << 4 | _BA_OK: _S_BOUND << 4 | _BOUND,
+    _S_REGISTERING << 4 | _BA_SEQ: _S_REGISTERING << 4 | _RESYNC_SEQ,
+    _S_REGISTERING << 4 | _BA_TIME: _S_REGISTERING << 4 | _RESYNC_TIME,
+    _S_REGISTERING << 4 | _BA_RETRY: _S_REGISTERING << 4 | _BACKOFF,
+    _S_REGISTERING << 4 | _BA_AUTH: _S_FAILED << 4 | _FAIL,
+    _S_REGISTERING << 4 | _BA_REJECT: _S_FAILED << 4 | _FAIL,
 
-    BOUND << 4 | _REFRESH: REFRESHING << 4 | _SEND,
-    BOUND << 4 | _MOVE: REFRESHING << 4 | _SEND,
-    BOUND << 4 | _LOST: REGISTERING << 4 | _SEND,
-    BOUND << 4 | _GO_HOME: DEREGISTERING << 4 | _DEREG,
-    BOUND << 4 | _DETACH: DETACHED << 4 | _STOP,
-    BOUND << 4 | _EXPIRE: REGISTERING << 4 | _SEND,
+    _S_BOUND << 4 | _REFRESH: _S_REFRESHING << 4 | _SEND,
+    _S_BOUND << 4 | _MOVE: _S_REFRESHING << 4 | _SEND,
+    _S_BOUND << 4 | _LOST: _S_REGISTERING << 4 | _SEND,
+    _S_BOUND << 4 | _GO_HOME: _S_DEREGISTERING << 4 | _DEREG,
+    _S_BOUND << 4 | _DETACH: _S_DETACHED << 4 | _STOP,
+    _S_BOUND << 4 | _EXPIRE: _S_REGISTERING << 4 | _SEND,
 
-    REFRESHING << 4 | _MOVE: REFRESHING << 4 | _SEND,
-    REFRESHING << 4 | _TIMEOUT: REFRESHING << 4 | _RESEND,
-    REFRESHING << 4 | _EXPIRE: REGISTERING << 4 | _KEEP,
-    REFRESHING << 4 | _LOST: REGISTERING << 4 | _KEEP,
-    REFRESHING << 4 | _BA_OK: BOUND << 4 | _BOUND,
-    REFRESHING << 4 | _BA_SEQ: REFRESHING << 4 | _RESYNC_SEQ,
-    REFRESHING << 4 | _BA_TIME: REFRESHING << 4 | _RESYNC_TIME,
-    REFRESHING << 4 | _BA_RETRY: REFRESHING << 4 | _BACKOFF,
-    REFRESHING << 4 | _BA_AUTH: FAILED << 4 | _FAIL,
-    REFRESHING << 4 | _BA_REJECT: FAILED << 4 | _FAIL,
-    REFRESHING << 4 | _GO_HOME: DEREGISTERING << 4 | _DEREG,
-    REFRESHING << 4 | _DETACH: DETACHED << 4 | _STOP,
+    _S_REFRESHING << 4 | _MOVE: _S_REFRESHING << 4 | _SEND,
+    _S_REFRESHING << 4 | _TIMEOUT: _S_REFRESHING << 4 | _RESEND,
+    _S_REFRESHING << 4 | _EXPIRE: _S_REGISTERING << 4 | _KEEP,
+    _S_REFRESHING << 4 | _LOST: _S_REGISTERING << 4 | _KEEP,
+    _S_REFRESHING << 4 | _BA_OK: _S_BOUND << 4 | _BOUND,
+    _S_REFRESHING << 4 | _BA_SEQ: _S_REFRESHING << 4 | _RESYNC_SEQ,
+    _S_REFRESHING << 4 | _BA_TIME: _S_REFRESHING << 4 | _RESYNC_TIME,
+    _S_REFRESHING << 4 | _BA_RETRY: _S_REFRESHING << 4 | _BACKOFF,
+    _S_REFRESHING << 4 | _BA_AUTH: _S_FAILED << 4 | _FAIL,
+    _S_REFRESHING << 4 | _BA_REJECT: _S_FAILED << 4 | _FAIL,
+    _S_REFRESHING << 4 | _GO_HOME: _S_DEREGISTERING << 4 | _DEREG,
+    _S_REFRESHING << 4 | _DETACH: _S_DETACHED << 4 | _STOP,
 
-    DEREGISTERING << 4 | _MOVE: REGISTERING << 4 | _SEND,
-    DEREGISTERING << 4 | _TIMEOUT: DEREGISTERING << 4 | _RESEND,
-    DEREGISTERING << 4 | _BA_OK: HOME << 4 | _DONE_HOME,
-    DEREGISTERING << 4 | _BA_SEQ: DEREGISTERING << 4 | _RESYNC_SEQ,
-    DEREGISTERING << 4 | _BA_TIME: DEREGISTERING << 4 | _RESYNC_TIME,
-    DEREGISTERING << 4 | _BA_RETRY: DEREGISTERING << 4 | _BACKOFF,
-    DEREGISTERING << 4 | _BA_AUTH: FAILED << 4 | _FAIL,
-    DEREGISTERING << 4 | _BA_REJECT: HOME << 4 | _DONE_HOME,
-    DEREGISTERING << 4 | _DETACH: DETACHED << 4 | _STOP,
+    _S_DEREGISTERING << 4 | _MOVE: _S_REGISTERING << 4 | _SEND,
+    _S_DEREGISTERING << 4 | _TIMEOUT: _S_DEREGISTERING << 4 | _RESEND,
+    _S_DEREGISTERING << 4 | _BA_OK: _S_HOME << 4 | _DONE_HOME,
+    _S_DEREGISTERING << 4 | _BA_SEQ: _S_DEREGISTERING << 4 | _RESYNC_SEQ,
+    _S_DEREGISTERING << 4 | _BA_TIME: _S_DEREGISTERING << 4 | _RESYNC_TIME,
+    _S_DEREGISTERING << 4 | _BA_RETRY: _S_DEREGISTERING << 4 | _BACKOFF,
+    _S_DEREGISTERING << 4 | _BA_AUTH: _S_FAILED << 4 | _FAIL,
+    _S_DEREGISTERING << 4 | _BA_REJECT: _S_HOME << 4 | _DONE_HOME,
+    _S_DEREGISTERING << 4 | _DETACH: _S_DETACHED << 4 | _STOP,
 }
 
 # The machine reads a flat byte table (index state << 4 | event, 0xFF = ignored): 112 bytes
 # instead of a 41-entry dict on the heap; the dict above stays the readable source of it.
 _TABLE = bytearray(b"\xff" * 112)
-for _k in TRANSITIONS:
-    _TABLE[_k] = TRANSITIONS[_k]
-del TRANSITIONS, _k
+for _k in _TRANSITIONS:
+    _TABLE[_k] = _TRANSITIONS[_k]
+del _TRANSITIONS, _k
 
 _STATUS_NO_BINDING = const(133)
 _STATUS_SEQ = const(135)
@@ -196,7 +198,7 @@ class HomeBinding:
         self._dirty = False
         self.ntp_offset_ms = ntp_offset_ms     # NTP time in ms = now + ntp_offset_ms
         self.last_ts = 0
-        self.state = DETACHED
+        self.state = _S_DETACHED
         self.coa = None
         self.ever_registered = False           # InitialBindackTimeoutFirstReg until the first BA
         self.timeout_ms = 0
@@ -233,7 +235,7 @@ class HomeBinding:
     def receive_ba(self, now, status, seq, lifetime_units=0, refresh_units=None, timestamp=None,
                    nat_refresh_s=None):
         """An authenticated BA. Returns False when it was dropped (not for an outstanding BU)."""
-        if self.state not in (REGISTERING, REFRESHING, DEREGISTERING):
+        if self.state not in (_S_REGISTERING, _S_REFRESHING, _S_DEREGISTERING):
             return False
         match = None
         if status == _STATUS_SEQ:
@@ -255,7 +257,7 @@ class HomeBinding:
                 return False
         self._ba = (now, status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, match)
         self._events.append(("ba", status, seq, now - match[1], now - self.attempt_started))
-        self._fire(now, ba_event(status, self.state == DEREGISTERING))
+        self._fire(now, ba_event(status, self.state == _S_DEREGISTERING))
         return True
 
     def handle_timer(self, now):
@@ -298,7 +300,7 @@ class HomeBinding:
     @property
     def bound(self):
         """True while the HA holds a binding for our current care-of address (data may flow)."""
-        return self.state == BOUND or (self.state == REFRESHING and self.expire_at is not None
+        return self.state == _S_BOUND or (self.state == _S_REFRESHING and self.expire_at is not None
                                        and not self._moved_since_bound)
 
     # ---- the machine --------------------------------------------------------------------------
@@ -323,14 +325,14 @@ class HomeBinding:
             self._emit_bu(now, False)
         elif action == _RESEND:
             self.timeout_ms = min(self.timeout_ms * 2, _MAX_BINDACK_TIMEOUT_MS)
-            if self.state == DEREGISTERING and self.tries >= DEREG_TRIES:
-                self.state = HOME        # the HA never answered: give up, the binding will expire
+            if self.state == _S_DEREGISTERING and self.tries >= _DEREG_TRIES:
+                self.state = _S_HOME        # the HA never answered: give up, the binding will expire
                 self.retransmit_at = None
                 self._events.append(("deregistered", False))
                 return
             if len(self.sent) >= 8:
                 self.sent = self.sent[-4:]   # bounded memory; very late BAs no longer count
-            self._emit_bu(now, self.state == DEREGISTERING)
+            self._emit_bu(now, self.state == _S_DEREGISTERING)
         elif action == _RESYNC_SEQ or action == _RESYNC_TIME:
             if action == _RESYNC_SEQ:
                 self.seq = (self._ba[2] + 1) & 0xFFFF
@@ -340,8 +342,8 @@ class HomeBinding:
                 self.last_ts = 0
                 self._dirty = True
             self.resyncs += 1
-            if self.resyncs <= MAX_RESYNCS:     # else the armed retransmission timer sends
-                self._emit_bu(now, self.state == DEREGISTERING)
+            if self.resyncs <= _MAX_RESYNCS:     # else the armed retransmission timer sends
+                self._emit_bu(now, self.state == _S_DEREGISTERING)
         elif action == _DEREG:
             self.refresh_at = self.expire_at = None
             self._start_attempt(now)
@@ -398,7 +400,7 @@ class HomeBinding:
         s = self.seq
         if not seq_after(self.seq_reserved, s):
             # s is at or past the reservation: move it on and have the driver save it first
-            self.seq_reserved = (s + SEQ_BLOCK) & 0xFFFF
+            self.seq_reserved = (s + _SEQ_BLOCK) & 0xFFFF
             self._dirty = True
         self.seq = (s + 1) & 0xFFFF
         return s
@@ -429,4 +431,4 @@ class HomeBinding:
 
 def ntp_offset_ms(unix_time_s, now_ms):
     """The offset that maps the driver's `now` to NTP milliseconds, from a Unix wall clock."""
-    return int((unix_time_s + NTP_UNIX_DELTA) * 1000) - now_ms
+    return int((unix_time_s + _NTP_UNIX_DELTA) * 1000) - now_ms

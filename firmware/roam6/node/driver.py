@@ -44,7 +44,7 @@ def log_event(ev, **fields):
 class MobileNode:
     def __init__(self, cfg, log=None):
         gc.collect()
-        self._heap0 = gc.mem_alloc() if hasattr(gc, "mem_alloc") else None   # code + buffers
+        heap0 = gc.mem_alloc() if hasattr(gc, "mem_alloc") else None   # code + buffers
         self.cfg = cfg
         self.log = log if log is not None else log_event
         self.state_path = cfg.state_file
@@ -85,7 +85,7 @@ class MobileNode:
             except (ImportError, MemoryError) as e:
                 self.log("error", reason="route optimisation not available: %s" % e)
         self.log("start", hoa=addr_text(cfg.hoa), ha=addr_text(cfg.ha),
-                 seq=self.reg.bul.seq, transports=cfg.transports, heap=self._heap0)
+                 seq=self.reg.bul.seq, transports=cfg.transports, heap=heap0)
 
     # ---- clock: ms since start, never wrapping (ticks_ms wraps on MicroPython) ------------------
     def now(self):
