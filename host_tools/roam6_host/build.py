@@ -132,9 +132,12 @@ def build_natmod_into(arch, out_dir, log=print):
     return sorted(made), None
 
 
-def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_dir=None, log=print):
+def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_dir=None, log=print,
+                 line_numbers=False):
     """Build the bundle for `board_name` into out_dir (default build/<board>). Returns the index
-    dict also written to bundle.json: board, arch, files {path: {size, sha256}}, mpy_bytes, natmod."""
+    dict also written to bundle.json: board, arch, files {path: {size, sha256}}, mpy_bytes, natmod.
+    line_numbers: compile with -O0 (tracebacks with line numbers) instead of the release -O3."""
+    opt = 0 if line_numbers else mpy.RELEASE_OPT
     board = boards.load_board(board_name)
     package_dir = package_dir or boards.PACKAGE_DIR
     out_dir = out_dir or os.path.join("build", board["name"])
@@ -159,7 +162,7 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
         # source name = the module's dotted name: tracebacks still name the module, and the name is
         # a qstr the board holds anyway (a path would be one more per module on its heap)
         jobs = [pool.submit(mpy.compile_file, os.path.join(root, rel), os.path.join(out_dir, rel[:-3] + ".mpy"),
-                            arch, exe, _module_name(rel)[0]) for rel in sources]
+                            arch, exe, _module_name(rel)[0], opt) for rel in sources]
         for i, job in enumerate(jobs, 1):
             job.result()
             if i % 10 == 0 or i == len(sources):
@@ -179,7 +182,7 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
         if name.endswith(".py") and name != "main.py":
             # link.py & co. as bytecode too: importing a .py compiles it on the board, whose
             # parser's peak does not fit beside the MN on a small heap (main.py must stay .py)
-            mpy.compile_file(src, os.path.join(out_dir, name[:-3] + ".mpy"), arch, exe, name)
+            mpy.compile_file(src, os.path.join(out_dir, name[:-3] + ".mpy"), arch, exe, name, opt)
         else:
             shutil.copy2(src, os.path.join(out_dir, name))
 
@@ -197,6 +200,7 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
         "board": board["name"],
         "arch": arch,
         "mpy_cross": version_text,
+        "mpy_opt": opt,                               # 0: line numbers kept (--debug); 3: release
         "files": dict(sorted(files.items())),
         "mpy_bytes": mpy_bytes,                       # every .mpy: the package and the native module
         "package_mpy_bytes": mpy_bytes - native_bytes,
@@ -209,7 +213,7 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
         f.write("\n")
     write_package_json(out_dir, index)
     if manifest:
-        write_manifest(out_dir, board, package_dir, sources if exclude else None)
+        write_manifest(out_dir, board, package_dir, sources if exclude else None, opt)
     biggest = sorted(((v["size"], k) for k, v in files.items() if k.endswith(".mpy")), reverse=True)[:5]
     log("largest: " + ", ".join("%s %d" % (k, n) for n, k in biggest))
     verdict = "within" if mpy_bytes <= FIRMWARE_GOAL_BYTES else "OVER"
@@ -232,7 +236,7 @@ def write_package_json(out_dir, index):
         f.write("\n")
 
 
-def write_manifest(out_dir, board, package_dir, sources=None):
+def write_manifest(out_dir, board, package_dir, sources=None, opt=mpy.RELEASE_OPT):
     """manifest.py for freezing roam6 into a custom MicroPython build (ports/*/boards/manifest.py
     style): `include("<this file>")` from the board's manifest. Paths are relative to the manifest,
     as manifestfile.py resolves them; the port's own mpy-cross compiles the .py sources."""
@@ -258,13 +262,13 @@ def write_manifest(out_dir, board, package_dir, sources=None):
     ]
     name = os.path.basename(package_dir.rstrip("/"))
     if sources is None:
-        lines.append('package("%s", base_path="%s")' % (name, pkg_base))
+        lines.append('package("%s", base_path="%s", opt=%d)' % (name, pkg_base, opt))
     else:  # the board leaves modules out: name the ones it keeps
         lines.append('package("%s", files=[' % name)
         lines += ['    "%s",' % src[len(name) + 1:] for src in sources]
-        lines.append('], base_path="%s")' % pkg_base)
+        lines.append('], base_path="%s", opt=%d)' % (pkg_base, opt))
     for name in boards.board_files(board):
         if name.endswith(".py") and name not in ("main.py", "boot.py"):
-            lines.append('module("%s", base_path="%s")' % (name, board_base))
+            lines.append('module("%s", base_path="%s", opt=%d)' % (name, board_base, opt))
     with open(os.path.join(out_dir, "manifest.py"), "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -17,6 +17,9 @@ def register(sub):
     p.add_argument("--out", metavar="DIR", help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in DIR/ARCH/)")
     p.add_argument("--manifest", action="store_true", help="also write manifest.py for freezing roam6 into firmware")
     p.add_argument("--no-natmod", action="store_true", help="leave the native module out")
+    p.add_argument("--debug", action="store_true",
+                   help="keep line numbers in tracebacks (mpy-cross -O0); the default -O3 leaves them out: "
+                        "~1 KB more free heap on a 32-bit board, ~7%% smaller .mpy")
     p.set_defaults(func=run)
 
 
@@ -42,12 +45,14 @@ def run(args):
         sizes = []
         for name in boards.board_names():
             out = os.path.join(args.out or "build", name)
-            index = build.build_bundle(name, out_dir=out, manifest=args.manifest, natmod=not args.no_natmod)
+            index = build.build_bundle(name, out_dir=out, manifest=args.manifest, natmod=not args.no_natmod,
+                                       line_numbers=args.debug)
             sizes.append((name, index))
         print("board     roam6 .mpy  native  total     goal %d KB" % (build.FIRMWARE_GOAL_BYTES // 1024))
         for name, ix in sizes:
             print("%-8s  %9d  %6d  %8d  %s" % (name, ix["package_mpy_bytes"], ix["natmod_mpy_bytes"], ix["mpy_bytes"],
                                                "within" if ix["mpy_bytes"] <= build.FIRMWARE_GOAL_BYTES else "OVER"))
         return 0
-    build.build_bundle(args.board, out_dir=args.out, manifest=args.manifest, natmod=not args.no_natmod)
+    build.build_bundle(args.board, out_dir=args.out, manifest=args.manifest, natmod=not args.no_natmod,
+                       line_numbers=args.debug)
     return 0

@@ -255,3 +255,17 @@ def test_cli_all_boards_reports_mpy_per_board(tmp_path, capsys):
     esp32 = json.loads((tmp_path / "esp32" / "bundle.json").read_text())["files"]
     assert "roam6/core/bul.mpy" in esp32 and "roam6/wire/binding.mpy" in esp32
     assert not [f for f in esp32 if f.startswith(("roam6/core/rr", "roam6/node/ip6", "roam6/wire/mh"))]
+
+
+def test_release_bundle_drops_line_numbers_and_debug_keeps_them(tmp_path):
+    """The default bundle is mpy-cross -O3 (no line-number tables: smaller .mpy, less heap on the
+    board), `--debug` (line_numbers=True) is -O0; both say which in bundle.json."""
+    rel = build.build_bundle("esp32", out_dir=str(tmp_path / "r"), natmod=False, log=lambda *a: None)
+    dbg = build.build_bundle("esp32", out_dir=str(tmp_path / "d"), natmod=False, log=lambda *a: None,
+                             line_numbers=True)
+    assert (rel["mpy_opt"], dbg["mpy_opt"]) == (3, 0)
+    assert json.loads((tmp_path / "r" / "bundle.json").read_text())["mpy_opt"] == 3
+    assert set(rel["files"]) == set(dbg["files"])
+    f = "roam6/core/bul.mpy"
+    assert rel["files"][f]["size"] < dbg["files"][f]["size"]
+    assert rel["mpy_bytes"] < dbg["mpy_bytes"] * 0.97
