@@ -137,41 +137,58 @@ def _events(lines):
     return out
 
 
+def write_config(path, key, state_file):
+    """The MN's config.json for the footprint runs (static, udp4 to the in-process HA); returns path."""
+    cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
+           "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
+           "timestamps": True, "state_file": state_file}
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
 def _mn_run(bundle, tmp, key, heap, extra, timeout, main="main.py", path=".frozen:."):
     """Start the MN (the bundle's main.py) against the in-process HA until it has registered and
     logged its heap after the BA. Returns (events, output lines)."""
-    cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
-           "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
-           "timestamps": True, "state_file": os.path.join(tmp, "mn.state")}
-    cfg_path = os.path.join(tmp, "config.json")
-    with open(cfg_path, "w") as f:
-        json.dump(cfg, f)
+    cfg_path = write_config(os.path.join(tmp, "config.json"), key, os.path.join(tmp, "mn.state"))
     ha = _HA(key)
     # from the bundle's folder, as a board runs from its filesystem root (module paths are
     # qstrs on the heap: a long folder name would be counted into the MN's figure)
-    env = dict(os.environ, MICROPYPATH=path)
-    proc = subprocess.Popen([_micropython(), "-X", "heapsize=%s" % heap, main, cfg_path] + extra,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=bundle)
-    events, lines = [], []
     try:
-        deadline = time.monotonic() + timeout
+        return run_until([_micropython(), "-X", "heapsize=%s" % heap, main, cfg_path] + extra, bundle, timeout,
+                         registered, env=dict(os.environ, MICROPYPATH=path))
+    finally:
+        ha.close()
+
+
+def registered(events):
+    """True once the MN has registered and logged its heap after that (what the figures need)."""
+    reg = [e for e in events if e.get("ev") == "registered"]
+    return bool(reg) and any(e.get("ev") == "heap" and e.get("t_ms", -1) >= reg[0]["t_ms"] for e in events)
+
+
+def run_until(cmd, cwd, timeout, until, env=None):
+    """Run cmd, collecting its output lines until until(events) or it exits or timeout; the process
+    is always ended. Returns (events, lines)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env)
+    lines = []
+    try:
         t = threading.Thread(target=lambda: [lines.append(x) for x in proc.stdout], daemon=True)
         t.start()
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            events = _events(lines)
-            reg = [e for e in events if e.get("ev") == "registered"]
-            if reg and [e for e in events if e.get("ev") == "heap" and e["t_ms"] >= reg[0]["t_ms"]]:
-                break
-            if proc.poll() is not None:
+            if until(_events(lines)) or proc.poll() is not None:
                 break
             time.sleep(0.05)
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
-        ha.close()
+            proc.wait()
+        t.join(2)
     return _events(lines), lines
 
 

@@ -33,8 +33,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
-import time
 import urllib.request
 
 from .errors import UserError
@@ -154,37 +152,6 @@ def fetch():
     return node, _pyodide(dict(os.environ)), _patched_module(_wheel())
 
 
-def _run(cmd, cwd, timeout, until):
-    """Run cmd, collecting its output lines until until(events) or it exits or timeout; the process
-    is always ended. Returns (events, lines)."""
-    from .bench_footprint import _events
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
-    lines = []
-    try:
-        t = threading.Thread(target=lambda: [lines.append(x) for x in proc.stdout], daemon=True)
-        t.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if until(_events(lines)) or proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        t.join(2)
-    return _events(lines), lines
-
-
-def _registered(events):
-    reg = [e for e in events if e.get("ev") == "registered"]
-    return bool(reg) and any(e.get("ev") == "heap" and e.get("t_ms", -1) >= reg[0]["t_ms"] for e in events)
-
-
 def measure(bundle, tmp, key, heap, timeout):
     """The section `on_32bit_unix_port` (a dict; `skipped` with one line when it cannot run here)."""
     try:
@@ -194,7 +161,7 @@ def measure(bundle, tmp, key, heap, timeout):
 
 
 def _measure(bundle, tmp, key, heap, timeout):
-    from .bench_footprint import HA6, HA_V4, HOA, NAI, SPI, HEAP_GOAL, _HA, _heap_figures
+    from .bench_footprint import HEAP_GOAL, _HA, _heap_figures, registered, run_until, write_config
     try:
         node, pyodide, module = fetch()
     except Skip as e:
@@ -207,21 +174,17 @@ def _measure(bundle, tmp, key, heap, timeout):
         f.write(PROBE)
     base = [node, RUNNER, pyodide, module, run_dir, "MICROPYPATH=.frozen:.", "--", "micropython", "-X",
             "heapsize=%s" % heap]
-    ev, lines = _run(base + ["probe32.py"], run_dir, 60, lambda e: any(x.get("ev") == "probe32" for x in e))
+    ev, lines = run_until(base + ["probe32.py"], run_dir, 60, lambda e: any(x.get("ev") == "probe32" for x in e))
     os.remove(os.path.join(run_dir, "probe32.py"))
     probe = [e for e in ev if e.get("ev") == "probe32"]
     if not probe:
         tail = " | ".join(x.strip() for x in lines[-3:] if x.strip())
         return {"skipped": "the wasm32 runtime did not start: %s" % (tail[-300:] or "no output")}
     rt = ([e for e in ev if e.get("ev") == "wasm32_runtime"] or [{}])[0]
-    cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
-           "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
-           "timestamps": True, "state_file": "mn.state"}
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(cfg, f)
+    write_config(os.path.join(run_dir, "config.json"), key, "mn.state")
     ha = _HA(key)
     try:
-        ev, lines = _run(base + ["main.py", "config.json", "--coa", "127.0.0.1"], run_dir, timeout + 30, _registered)
+        ev, lines = run_until(base + ["main.py", "config.json", "--coa", "127.0.0.1"], run_dir, timeout + 30, registered)
     finally:
         ha.close()
     out = {
