@@ -39,3 +39,15 @@ class BUL:
     MAX_RESYNCS = 3           # 135/144 answered at once per attempt
     SEQ_BLOCK = 16            # sequence numbers reserved per state-file write
     NTP_UNIX_DELTA = 2208988800
+
+
+def fresh_state_file(name):
+    """A state-file path in /tmp for a node under test, with no file (nor its .tmp) there yet."""
+    import os
+    path = "/tmp/%s-%d.state" % (name, os.getpid() if hasattr(os, "getpid") else 0)
+    for p in (path, path + ".tmp"):
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+    return path

@@ -10,6 +10,7 @@ from roam6.wire import mhopts as mo
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.ipv6 import build_ipv6
 from roam6.wire.mh import BindingAck
+from support import fresh_state_file
 
 KEY = "000102030405060708090a0b0c0d0e0f"
 HOA = ip6_from_text("2001:db8:aa::100")
@@ -18,12 +19,7 @@ V4COA = bytes([192, 0, 2, 50])
 
 
 def make():
-    path = "/tmp/r6drv-%d.state" % (os.getpid() if hasattr(os, "getpid") else 0)
-    for p in (path, path + ".tmp"):
-        try:
-            os.remove(p)
-        except OSError:
-            pass
+    path = fresh_state_file("r6drv")
     cfg = parse_config({"nai": "b@example.test", "spi": 4096, "key": KEY, "hoa": "2001:db8:aa::100",
                         "home_prefix": "2001:db8:aa::/64", "ha": "2001:db8:aa::1", "ha_ipv4": "198.18.1.2",
                         "transports": ["udp4"], "state_file": path})

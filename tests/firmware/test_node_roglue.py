@@ -1,8 +1,6 @@
 """Route optimisation glue on the node (roam6.node.roglue) without sockets: a BU to a CN gets no
 more lifetime than the node's home registration has left (RFC 6275 §11.7.2) and waits while the
 home registration is not bound."""
-import os
-
 from roam6.node.config import parse_config
 from roam6.node.driver import MobileNode
 from roam6.wire import consts as C
@@ -10,6 +8,7 @@ from roam6.wire import mh as M
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from rr_peer import Peer
+from support import fresh_state_file
 
 HOA = ip6_from_text("2001:db8:aa::100")
 COA = ip6_from_text("2001:db8:2::200")
@@ -36,12 +35,7 @@ class FakeTransport:
 
 
 def make():
-    path = "/tmp/r6roglue-%d.state" % (os.getpid() if hasattr(os, "getpid") else 0)
-    for p in (path, path + ".tmp"):
-        try:
-            os.remove(p)
-        except OSError:
-            pass
+    path = fresh_state_file("r6roglue")
     cfg = parse_config({"nai": "b@example.test", "spi": 4096, "key": "000102030405060708090a0b0c0d0e0f",
                         "hoa": "2001:db8:aa::100", "home_prefix": "2001:db8:aa::/64", "ha": "2001:db8:aa::1",
                         "transports": ["ip6"], "state_file": path, "lifetime": 200,
