@@ -5,17 +5,11 @@ from roam6.core import bul
 from roam6.core.bul import HomeBinding
 from roam6.node.state import load_state, save_state
 
-TMPDIR = "/tmp"
+from support import fresh_state_file
 
 
 def _path(name):
-    p = TMPDIR + "/r6state-%s-%d" % (name, os.getpid() if hasattr(os, "getpid") else 0)
-    for q in (p, p + ".tmp"):
-        try:
-            os.remove(q)
-        except OSError:
-            pass
-    return p
+    return fresh_state_file("r6state-" + name)
 
 
 def test_missing_file_is_none():
