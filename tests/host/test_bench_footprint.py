@@ -22,6 +22,11 @@ def test_footprint_measures_a_real_registration_under_64k():
     code = d["heap_code_and_buffers"]
     assert 0 < code <= before and d["heap_node_state_bytes"] == used - code > 0
     assert d["heap_free_after_registration"] > 0
+    assert d["heap_goal_met"] == (used <= 32 * 1024)
+    on32 = d["on_32bit_unix_port"]
+    assert d["heap_goal_met_on_32bit"] == on32.get("heap_goal_met")
+    if "skipped" not in on32:     # node and the fetched runtime (make test fetches it)
+        assert on32["registered"] is True and on32["heap_in_use_after_registration"] < used, on32
     assert d["bu_ba_ms"] is not None and 0 < d["bu_ba_ms"] < 1000
     assert 0 < d["mn_modules_mpy_bytes"] < d["firmware_mpy_bytes"]
     assert d["mn_modules_missing"] == []
