@@ -3,7 +3,8 @@
 decode takes hex (arguments, or one per line on stdin) of a whole IP packet (IPv6, or IPv4 with
 RFC 5555 UDP encapsulation), `--mh` for a bare Mobility Header, or `--pcap FILE`. encode takes
 the JSON lines decode prints (edited or not) and prints hex; `decode | encode` gives the input
-bytes back. A malformed input prints {"error": ..., "offset": ...} and the command exits 1; a
+bytes back. encode takes a message's or option's "type" as decode writes it (the class name) or as
+the RFCs abbreviate it (BU, BA, BE, BRR, HoTI, CoTI, HoT, CoT, MPS, MPA, RS, RA, PIO). A malformed input prints {"error": ..., "offset": ...} and the command exits 1; a
 value that does not fit its field (out of range, wrong type, wrong size) prints {"error": ...,
 "field": ..., "where": ...} naming the field and the message/option/header it is in.
 """
@@ -43,9 +44,12 @@ def register(sub):
     d.set_defaults(func=run_decode)
     e = msub.add_parser("encode", help="JSON objects (as decode prints them) -> hex",
                         description="Encode the JSON objects `mh decode` prints (edited or not) back to hex;\n"
-                                    "checksums are recomputed unless the object says checksum_ok false.",
+                                    "checksums are recomputed unless the object says checksum_ok false.\n"
+                                    "\"type\" is the class name decode writes or an RFC short name (case-sensitive):\n"
+                                    "BRR HoTI CoTI HoT CoT BU BA BE (MH), MPS MPA, RS RA PIO.",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
-                        epilog="example:\n  roam6 mh decode < examples/messages.hex | roam6 mh encode")
+                        epilog="examples:\n  roam6 mh decode < examples/messages.hex | roam6 mh encode\n"
+                               "  roam6 mh encode '{\"type\": \"BRR\"}'")
     e.add_argument("json", nargs="*", help="JSON objects (default: one per line on stdin)")
     e.add_argument("--src", help="bare MH: pseudo-header source for the checksum")
     e.add_argument("--dst", help="bare MH: pseudo-header destination for the checksum")

@@ -145,3 +145,44 @@ def test_encode_out_of_range_or_wrong_type_names_the_field_and_where_it_is():
     assert lines[4]["error"] == "mh BindingUpdate: field 'lifetime': want an integer, got '105'"
     assert lines[5]["error"] == "HomeTestInit: field 'home_init_cookie': want 8 bytes, got 2"
     assert not [x for x in lines if "format requires" in x["error"] or "field" not in x]
+
+
+def test_encode_takes_the_rfc_short_names_as_type():
+    full = {"ipv6": {"src": "2001:db8:2::200", "dst": "2001:db8:1::1", "hao": "2001:db8:1::100"},
+            "mh": {"type": "BindingUpdate", "seq": 7, "flags": ["A", "H"], "lifetime": 150,
+                   "options": [{"type": "NonceIndices", "home_nonce_index": 5, "careof_nonce_index": 6}]}}
+    short = json.loads(json.dumps(full))
+    short["mh"]["type"] = "BU"
+    pairs = [(full, short)]
+    for s, cls in (("BRR", "BindingRefreshRequest"), ("HoTI", "HomeTestInit"), ("CoTI", "CareofTestInit"),
+                   ("HoT", "HomeTest"), ("CoT", "CareofTest"), ("BA", "BindingAck"), ("BE", "BindingError")):
+        pairs.append(({"type": cls, "seq": 1}, {"type": s, "seq": 1}) if cls == "BindingAck" else
+                     ({"type": cls}, {"type": s}))
+    ra = {"ipv6": {"src": "fe80::1", "dst": "ff02::1", "hop_limit": 255},
+          "icmp6": {"type": "RouterAdvertisement", "router_lifetime": 0,
+                    "options": [{"type": "PrefixInformation", "prefix_len": 64, "flags": ["L", "A", "R"],
+                                 "prefix": "2001:db8:1::1"}]}}
+    ra_short = json.loads(json.dumps(ra))
+    ra_short["icmp6"]["type"] = "RA"
+    ra_short["icmp6"]["options"][0]["type"] = "PIO"
+    pairs.append((ra, ra_short))
+    r = roam6("encode", stdin="".join(json.dumps(a) + "\n" + json.dumps(b) + "\n" for a, b in pairs))
+    assert r.returncode == 0, r.stdout
+    out = r.stdout.split()
+    assert len(out) == 2 * len(pairs) and out[0::2] == out[1::2]
+    # decode still says the class name
+    d = json.loads(roam6("decode", out[1]).stdout)
+    assert d["mh"]["type"] == "BindingUpdate" and d["mh"]["checksum_ok"] is True
+
+
+def test_unknown_type_lists_both_forms_and_short_names_are_case_sensitive():
+    r = roam6("encode", '{"type": "bu"}', '{"type": "Nope"}', '{"type": 5}', '{"type": ["BU"]}')
+    assert r.returncode == 1 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert len(lines) == 4
+    for i, line in enumerate(lines):
+        e = json.loads(line)
+        assert e["input"] == i + 1 and e["field"] == "type" and e["error"].startswith("unknown type ")
+        for name in ("BindingUpdate", "HomeTestInit", "PrefixInformation", "BU (BindingUpdate)",
+                     "HoTI (HomeTestInit)", "CoT (CareofTest)", "BRR (BindingRefreshRequest)"):
+            assert name in e["error"], e["error"]

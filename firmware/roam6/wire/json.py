@@ -60,6 +60,28 @@ CLASSES = {}
 for _c in (mh.CLASSES + mhopts.CLASSES + icmp6.CLASSES + nd.OPTION_CLASSES
            + (mhopts.Pad1, nd.LinkLayerAddress) + tuple(_UNKNOWN)):
     CLASSES[_c.__name__] = _c
+# the short names `from_dict` also takes as "type", as the RFCs abbreviate them (case-sensitive):
+# RFC 6275 (MH messages; MPS/MPA, ICMPv6) and RFC 4861 (ND). to_dict always writes the class name.
+SHORT = {"BRR": mh.BindingRefreshRequest, "HoTI": mh.HomeTestInit, "CoTI": mh.CareofTestInit,
+         "HoT": mh.HomeTest, "CoT": mh.CareofTest, "BU": mh.BindingUpdate, "BA": mh.BindingAck,
+         "BE": mh.BindingError, "MPS": icmp6.MobilePrefixSolicitation,
+         "MPA": icmp6.MobilePrefixAdvertisement, "RS": nd.RouterSolicitation, "RA": nd.RouterAdvertisement,
+         "PIO": nd.PrefixInformation}
+
+
+def type_names():
+    """The accepted "type" values, for an error message: class names, then SHORT (class name)."""
+    return "%s; or short: %s" % (", ".join(sorted(CLASSES)), ", ".join(
+        "%s (%s)" % (k, SHORT[k].__name__) for k in sorted(SHORT, key=lambda k: k.lower())))
+
+
+def class_of(name):
+    """The class a "type" value names (class name or SHORT name), else None."""
+    if not isinstance(name, str):
+        return None
+    return CLASSES.get(name) or SHORT.get(name)
+
+
 _SKIP = ("raw", "auto_pad", "checksum")
 _META = ("type", "checksum", "checksum_ok", "header_len", "auto_pad", "status_text", "identifier_text", "length")
 
@@ -265,10 +287,10 @@ def from_dict(d):
     """The message or option a dict describes; ValueError naming the field when it is wrong."""
     if not isinstance(d, dict):
         raise ValueError("want a JSON object, got %r" % (d,))
-    name = d.get("type")
-    cls = CLASSES.get(name)
+    cls = class_of(d.get("type"))
     if cls is None:
-        raise FieldError([], "type", "unknown type %r: want one of %s" % (name, ", ".join(sorted(CLASSES))))
+        raise FieldError([], "type", "unknown type %r: want one of %s" % (d.get("type"), type_names()))
+    name = cls.__name__
     if cls in _UNKNOWN:
         key = _UNKNOWN[cls]
         if not isinstance(d.get(key), int):
@@ -466,10 +488,10 @@ def mh_from_dict(d, src=None, dst=None):
     """MH bytes from a decoded-MH dict (checksum computed when src/dst are known and not kept)."""
     m = from_dict(d)
     if not isinstance(m, mh.Message):
-        raise ValueError("%s is not a Mobility Header message" % d.get("type"))
-    c = _fixed_checksum(d, d["type"])
+        raise ValueError("%s is not a Mobility Header message" % type(m).__name__)
+    c = _fixed_checksum(d, type(m).__name__)
     if c is None and src is None:
-        c = _num(d, "checksum", 0, 16, d["type"])
+        c = _num(d, "checksum", 0, 16, type(m).__name__)
     return m.encode(src, dst, checksum=c)
 
 
@@ -479,8 +501,8 @@ def _upper_from_dict(d, src, dst, default_nh):
     if "icmp6" in d:
         m = _within(["icmp6"], from_dict, d["icmp6"])
         if not isinstance(m, icmp6.ICMPv6Message):
-            raise ValueError("icmp6: %s is not an ICMPv6 message" % d["icmp6"].get("type"))
-        return 58, m.encode(src, dst, checksum=_within(["icmp6"], _fixed_checksum, d["icmp6"], d["icmp6"]["type"]))
+            raise ValueError("icmp6: %s is not an ICMPv6 message" % type(m).__name__)
+        return 58, m.encode(src, dst, checksum=_within(["icmp6"], _fixed_checksum, d["icmp6"], type(m).__name__))
     if "udp" in d:
         u = d["udp"]
         if not isinstance(u, dict):
