@@ -153,6 +153,8 @@ CHECKS = [
     ("dnsmasq", "bench DHCPv4 + DNS SRV", _tool("dnsmasq", "--version"), APT + " dnsmasq-base", True),
     ("udhcpc", "bench DHCPv4 client (busybox)", check_udhcpc, APT + " busybox", True),
     ("tcpdump", "bench pcaps", _tool("tcpdump", "--version"), APT + " tcpdump", True),
+    ("node", "the footprint's 32-bit MicroPython (roam6 bench footprint, on_32bit_unix_port)",
+     _tool("node", "--version"), APT + " nodejs", False),
 ]
 
 
