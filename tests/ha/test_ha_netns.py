@@ -456,3 +456,23 @@ def test_ha_starts_before_its_ipv6_address_is_usable(tmp_path):
         if hap is not None:
             hap.stop()
         n.teardown()
+
+
+def test_missing_home_link_names_the_config_file(tmp_path):
+    """A 'home_link' that is not an interface here stops the HA: exit 2, the ha.json named."""
+    n = TestNamespaces()
+    try:
+        ha = n.add("ha")
+        keys = tmp_path / "k.json"
+        keys.write_text(json.dumps({"sas": []}))
+        os.chmod(keys, 0o600)
+        cfg = tmp_path / "ha.json"
+        cfg.write_text(json.dumps({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
+                                   "keys_file": "k.json", "transports": ["udp6"], "home_link": "nohome0"}))
+        p = subprocess.run(["ip", "netns", "exec", ha, sys.executable, "-m", "roam6_host", "ha", "--config", str(cfg)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+        assert p.stderr.splitlines()[0] == ("roam6: error: HA config %s: field 'home_link' names 'nohome0', "
+                                            "which is not an interface here" % cfg), p.stderr
+    finally:
+        n.teardown()

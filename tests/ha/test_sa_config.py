@@ -113,7 +113,7 @@ def test_cli_prints_error_without_traceback(tmp_path):
     cp = write(tmp_path, dict(CFG, port=99999), KEYS)
     p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
-    assert "roam6: error: HA config: field 'port'" in p.stderr and "Traceback" not in p.stderr
+    assert "roam6: error: HA config %s: field 'port'" % cp in p.stderr and "Traceback" not in p.stderr
 
 
 def test_udp4_needs_ipv4(tmp_path):
@@ -145,3 +145,37 @@ def test_unknown_field_in_the_keys_file_stops_the_ha_without_traceback(tmp_path)
     assert p.stderr.strip().splitlines() == [
         "roam6: error: keys file %s: sas[0] (board1@example.test): field 'hoa_address' is not a known field "
         "(known: nai, spi, key, hoa)" % (tmp_path / "keys.json")]
+
+
+@pytest.mark.parametrize("raw", [
+    dict(CFG, port=99999), dict(CFG, colour="blue"), {k: v for k, v in CFG.items() if k != "address"},
+    dict(CFG, home_prefix="2001:db8:aa::1/64"), dict(CFG, address="nonsense"), dict(CFG, ipv4="300.1.1.1"),
+    dict(CFG, tun="a-very-long-interface-name"), dict(CFG, require_timestamps="yes"), dict(CFG, transports=["udp5"]),
+    dict(CFG, keys_file=7), ["not", "an", "object"], "{not json", "",
+])
+def test_every_ha_json_mistake_names_the_file_on_one_line(tmp_path, raw):
+    cp = write(tmp_path, CFG, KEYS)
+    with open(cp, "w") as f:
+        f.write(raw if isinstance(raw, str) else json.dumps(raw))
+    with pytest.raises(UserError) as e:
+        load_config(cp)
+    assert e.value.message.startswith("HA config %s" % cp) and "\n" not in e.value.message, e.value.message
+
+
+def test_ha_json_mistake_from_the_cli_names_the_file_without_traceback(tmp_path):
+    import subprocess
+    import sys
+    cp = write(tmp_path, dict(CFG, colour="blue"), KEYS)
+    p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    first = p.stderr.splitlines()[0]
+    assert first.startswith("roam6: error: HA config %s: field 'colour' is not a known field (known: " % cp), first
+    assert "keys_file" in first and "home_prefix" in first
+
+
+@pytest.mark.parametrize("extra", [{"SAs": []}, {"comment": "fleet 1"}])
+def test_unknown_top_level_field_of_the_keys_file_is_refused(tmp_path, extra):
+    with pytest.raises(UserError) as e:
+        load_config(write(tmp_path, CFG, dict(KEYS, **extra)))
+    (field,) = extra
+    assert str(e.value) == "keys file %s: field %r is not a known field (known: sas)" % (tmp_path / "keys.json", field)

@@ -1,7 +1,8 @@
 """The home agent's configuration (`ha.json`) and keys file (CONTRACTS.md §6).
 
-Every mistake becomes a UserError naming the field and saying what to do; nothing here raises
-anything else for bad input. Addresses are turned into raw bytes here, once, so the binding cache
+Every mistake becomes a one-line UserError naming the file ("HA config /path/ha.json: ...",
+"keys file /path: ...") and the field, and saying what to do; nothing here raises anything else
+for bad input. Addresses are turned into raw bytes here, once, so the binding cache
 never parses text.
 """
 import ipaddress
@@ -24,6 +25,7 @@ DEFAULTS = {
 }
 KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file"}
 SA_FIELDS = ("nai", "spi", "key", "hoa")     # what a keys-file entry may hold
+KEYS_FIELDS = ("sas",)                       # what the keys file itself may hold
 TRANSPORTS = ("udp4", "udp6", "ip6")
 
 
@@ -54,10 +56,11 @@ class HAConfig:
         self.require_timestamps = False
         self.transports = list(TRANSPORTS)
         self.sas = []
+        self.source = "HA config"   # "HA config /path/ha.json": what messages about a field name
 
 
-def _err(field, what, hint):
-    return UserError("HA config: field %r %s" % (field, what), hint=hint)
+def _err(source, field, what, hint):
+    return UserError("%s: field %r %s" % (source, field, what), hint=hint)
 
 
 def _int(d, field, lo, hi, source="HA config"):
@@ -84,33 +87,45 @@ def load_config(path):
     except FileNotFoundError:
         raise UserError("HA config %s does not exist" % path, hint="pass --config with the path of ha.json") from None
     except (OSError, ValueError) as exc:
-        raise UserError("HA config %s cannot be read: %s" % (path, exc), hint="it must be a JSON object (CONTRACTS.md §6)") from None
-    return parse_config(raw, base_dir=os.path.dirname(os.path.abspath(path)))
+        raise UserError("HA config %s cannot be read: %s" % (path, _one_line(exc)),
+                        hint="it must be a JSON object (CONTRACTS.md §6)") from None
+    return parse_config(raw, base_dir=os.path.dirname(os.path.abspath(path)), source="HA config %s" % path)
 
 
-def parse_config(raw, base_dir="."):
+def _one_line(exc):
+    return " ".join(str(exc).split())
+
+
+def parse_config(raw, base_dir=".", source="HA config"):
+    """The HAConfig of a decoded ha.json; `source` starts every message ("HA config /path")."""
+    def err(field, what, hint):
+        return _err(source, field, what, hint)
+
     if not isinstance(raw, dict):
-        raise UserError("HA config must be a JSON object", hint="see CONTRACTS.md §6 for the fields")
+        raise UserError("%s: must be a JSON object, got %s" % (source, type(raw).__name__),
+                        hint="see CONTRACTS.md §6 for the fields")
     unknown = sorted(set(raw) - KNOWN)
     if unknown:
-        raise _err(unknown[0], "is not a known field", "known fields: %s" % ", ".join(sorted(KNOWN)))
+        raise err(unknown[0], "is not a known field (known: %s)" % ", ".join(sorted(KNOWN)),
+                  "fix or remove %r (CONTRACTS.md §6)" % unknown[0])
     for field in ("home_prefix", "address", "keys_file"):
         if field not in raw:
-            raise _err(field, "is missing", "add it (CONTRACTS.md §6)")
+            raise err(field, "is missing", "add it (CONTRACTS.md §6)")
     d = dict(DEFAULTS)
     d.update(raw)
     c = HAConfig()
+    c.source = source
     try:
         c.home_prefix = ipaddress.IPv6Network(d["home_prefix"], strict=True)
     except (ValueError, TypeError):
-        raise _err("home_prefix", "is not an IPv6 prefix: %r" % (d["home_prefix"],),
+        raise err("home_prefix", "is not an IPv6 prefix: %r" % (d["home_prefix"],),
                    "write it like \"2001:db8:aa::/64\" with the host bits zero") from None
     if c.home_prefix.prefixlen % 8 or not 8 <= c.home_prefix.prefixlen <= 120:
-        raise _err("home_prefix", "must have a length that is a multiple of 8 (8..120)", "use a /64")
+        raise err("home_prefix", "must have a length that is a multiple of 8 (8..120)", "use a /64")
     c.prefix_bytes = c.home_prefix.network_address.packed[: c.home_prefix.prefixlen // 8]
-    addr = _ip6(d["address"], "address")
+    addr = _ip6(d["address"], "address", source)
     if addr not in c.home_prefix:
-        raise _err("address", "%s is not inside home_prefix %s" % (addr, c.home_prefix),
+        raise err("address", "%s is not inside home_prefix %s" % (addr, c.home_prefix),
                    "the HA's address must be on the home link")
     c.address = addr.packed
     c.address_text = str(addr)
@@ -118,49 +133,55 @@ def parse_config(raw, base_dir="."):
         try:
             c.ipv4 = str(ipaddress.IPv4Address(d["ipv4"]))
         except (ValueError, TypeError):
-            raise _err("ipv4", "is not an IPv4 address: %r" % (d["ipv4"],), "write it like \"198.18.1.2\" or leave it out") from None
-    c.port = _int(d, "port", 1, 65535)
+            raise err("ipv4", "is not an IPv4 address: %r" % (d["ipv4"],), "write it like \"198.18.1.2\" or leave it out") from None
+    c.port = _int(d, "port", 1, 65535, source)
     for field in ("tun", "home_link"):
         v = d[field]
         if v is None and field == "home_link":
             continue
         if not isinstance(v, str) or not 1 <= len(v) <= 15 or "/" in v or " " in v:
-            raise _err(field, "must be an interface name of 1-15 characters, got %r" % (v,), "e.g. \"r6tun\" / \"home\"")
+            raise err(field, "must be an interface name of 1-15 characters, got %r" % (v,), "e.g. \"r6tun\" / \"home\"")
         setattr(c, field, v)
-    c.max_lifetime = _int(d, "max_lifetime", 4, 0xFFFF * 4)
-    c.replay_window = _int(d, "replay_window", 1, 3600)
-    c.nat_refresh = _int(d, "nat_refresh", 1, 0xFFFFFFFE)
+    c.max_lifetime = _int(d, "max_lifetime", 4, 0xFFFF * 4, source)
+    c.replay_window = _int(d, "replay_window", 1, 3600, source)
+    c.nat_refresh = _int(d, "nat_refresh", 1, 0xFFFFFFFE, source)
     if not isinstance(d["require_timestamps"], bool):
-        raise _err("require_timestamps", "must be true or false", "RFC 4285 replay protection policy")
+        raise err("require_timestamps", "must be true or false", "RFC 4285 replay protection policy")
     c.require_timestamps = d["require_timestamps"]
     tr = d["transports"]
     if not isinstance(tr, list) or not tr or any(t not in TRANSPORTS for t in tr):
-        raise _err("transports", "must be a non-empty list of %s, got %r" % ("/".join(TRANSPORTS), tr), "e.g. [\"udp4\", \"udp6\"]")
+        raise err("transports", "must be a non-empty list of %s, got %r" % ("/".join(TRANSPORTS), tr), "e.g. [\"udp4\", \"udp6\"]")
     c.transports = list(tr)
     if "udp4" in c.transports and c.ipv4 is None:
         if "transports" in raw:
-            raise _err("ipv4", "is missing, and 'transports' lists udp4", "add the HA's IPv4 address or drop udp4")
+            raise err("ipv4", "is missing, and 'transports' lists udp4", "add the HA's IPv4 address or drop udp4")
         c.transports.remove("udp4")      # the default list: no IPv4 address, no udp4
-    if not isinstance(d["keys_file"], str) or not d["keys_file"]:
-        raise _err("keys_file", "must be a path", "the keys file holds the MN-HA SAs (CONTRACTS.md §6)")
+    if not isinstance(d["keys_file"], str) or not d["keys_file"] or any(ch < " " for ch in d["keys_file"]):
+        raise err("keys_file", "must be a path, got %r" % (d["keys_file"],), "the keys file holds the MN-HA SAs (CONTRACTS.md §6)")
     c.keys_file = os.path.join(base_dir, d["keys_file"])
-    c.sas = load_keys(c.keys_file, c.home_prefix)
+    c.sas = load_keys(c.keys_file, c.home_prefix, named_by=source)
     return c
 
 
-def load_keys(path, home_prefix=None):
-    """Read the keys file; refuse it if group or other may read it (it holds the MN-HA keys)."""
+def load_keys(path, home_prefix=None, named_by="the HA config"):
+    """Read the keys file; refuse it if group or other may read it (it holds the MN-HA keys).
+    named_by: the config that names it, for the hint ("HA config /path/ha.json")."""
+    hint = "field 'keys_file' of %s names it (relative to that file's folder)" % named_by
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise UserError("keys file %s cannot be opened: %s" % (path, exc.strerror),
-                        hint="field 'keys_file' of the HA config names it (relative to the config's folder)") from None
+        raise UserError("keys file %s cannot be opened: %s" % (path, exc.strerror), hint=hint) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError("keys file %s is a folder" % path, hint=hint)
     refuse_shared_keys_file(path, st)
     try:
         with open(path) as f:
             raw = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise UserError("keys file %s is not valid JSON: %s" % (path, exc), hint="see CONTRACTS.md §6") from None
+    except OSError as exc:
+        raise UserError("keys file %s cannot be read: %s" % (path, exc.strerror or exc),
+                        hint="run as the user that owns it") from None
+    except ValueError as exc:
+        raise UserError("keys file %s is not valid JSON: %s" % (path, _one_line(exc)), hint="see CONTRACTS.md §6") from None
     return parse_keys(raw, home_prefix, source="keys file %s" % path)
 
 
@@ -173,6 +194,9 @@ def refuse_shared_keys_file(path, st):
 
 
 def parse_keys(raw, home_prefix=None, source="keys file"):
+    unknown = sorted(f for f in raw if f not in KEYS_FIELDS) if isinstance(raw, dict) else []
+    if unknown:   # beside "sas" nothing: a typo ("SAs") must not pass unnoticed either
+        raise UserError("%s: field %r is not a known field (known: %s)" % (source, unknown[0], ", ".join(KEYS_FIELDS)))
     if not isinstance(raw, dict) or not isinstance(raw.get("sas"), list):
         raise UserError("%s: field 'sas' must be a list of SAs" % source, hint="{\"sas\": [{\"nai\": ..., \"spi\": ..., \"key\": ..., \"hoa\": ...}]}")
     sas, spis = [], set()

@@ -168,7 +168,8 @@ class HomeAgent:
             try:
                 self.home_ifindex = socket.if_nametoindex(cfg.home_link)
             except OSError:
-                raise UserError("HA config: field 'home_link' names %r, which is not an interface here" % cfg.home_link,
+                raise UserError("%s: field 'home_link' names %r, which is not an interface here"
+                                % (getattr(cfg, "source", "HA config"), cfg.home_link),
                                 hint="create it first (the bench's home bridge) or leave the field out") from None
         self._set_sysctl("net/ipv6/conf/all/forwarding", 1)
         if cfg.home_link:
