@@ -4,6 +4,7 @@ losses outside interruptions, duplicates, and the MN's heap at the first and las
 import argparse
 import json
 import os
+import shutil
 import tempfile
 
 from .scenarios import roam
@@ -27,15 +28,30 @@ KEYS = ("interruption_down_ms", "interruption_up_ms", "addr_to_first_probe_ms", 
         "mn_ms", "ba_to_first_probe_ms")
 
 
+def _holds_a_file(folder):
+    for _root, _dirs, files in os.walk(folder):
+        if files:
+            return True
+    return False
+
+
 def run(args):
     from .cli import run_scenario
-    folder = args.report or tempfile.mkdtemp(prefix="roam6-bench-roam-")
+    made = None if args.report else tempfile.mkdtemp(prefix="roam6-bench-roam-")
+    folder = args.report or made
     p = argparse.ArgumentParser()
     roam.add_arguments(p)
     ra = p.parse_args(["--roams", str(args.roams), "--profile", args.profile, "--addressing", args.addressing,
                        "--traffic", args.traffic, "--loss", str(args.loss), "--report", folder,
                        "--prefix", args.prefix, "--no-pcap"])
-    rc = run_scenario(roam.run, ra, quiet=True)     # as `hil run roam`: keeps a `hil up` bench, no traceback
+    try:
+        rc = run_scenario(roam.run, ra, quiet=True)     # as `hil run roam`: keeps a `hil up` bench, no traceback
+    except BaseException:
+        # a refused run (a kept `hil up` bench, a bad value, not root) wrote nothing: leave no empty
+        # temp folder behind; one that failed on the way keeps its logs there (the error says so)
+        if made and not _holds_a_file(made):
+            shutil.rmtree(made, ignore_errors=True)
+        raise
     with open(os.path.join(folder, "report.json")) as f:
         rep = json.load(f)
     s = rep["summary"]

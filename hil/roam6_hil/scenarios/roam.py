@@ -86,7 +86,9 @@ def check_args(args):
 
 
 def run(args, quiet=False):
+    from ..netns import require_root_and_tools
     check_args(args)
+    require_root_and_tools(("ip", "nft"))      # before the report folder is made: a refused run leaves none
     prof = profile(args.profile)
     if args.heap:
         prof["heap_kb"] = as_kb(args.heap)
