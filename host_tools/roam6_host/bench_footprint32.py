@@ -168,8 +168,11 @@ def _measure(bundle, tmp, key, heap, timeout):
     shutil.copytree(bundle, run_dir)
     with open(os.path.join(run_dir, "probe32.py"), "w") as f:
         f.write(PROBE)
-    base = [node, RUNNER, pyodide, module, run_dir, "MICROPYPATH=.frozen:.", "--", "micropython", "-X",
-            "heapsize=%s" % heap]
+    def command(folder):
+        """The 32-bit runtime with `folder` mounted as its working directory, up to the script."""
+        return [node, RUNNER, pyodide, module, folder, "MICROPYPATH=.frozen:.", "--", "micropython", "-X",
+                "heapsize=%s" % heap]
+    base = command(run_dir)
     ev, lines = run_until(base + ["probe32.py"], run_dir, 60, lambda e: any(x.get("ev") == "probe32" for x in e))
     os.remove(os.path.join(run_dir, "probe32.py"))
     probe = [e for e in ev if e.get("ev") == "probe32"]
@@ -216,6 +219,12 @@ def _measure(bundle, tmp, key, heap, timeout):
     })
     if HEAP_GOAL != 32 * 1024:       # pragma: no cover - the goal lives in bench_footprint
         out["heap_goal_bytes"] = HEAP_GOAL
+    # the ESP32's whole configuration (its bundle, Wi-Fi keeper, WLAN-polling link adapter) on the
+    # same runtime; only inside the footprint's own network namespace (it puts an address on lo)
+    from . import bench_footprint_esp32
+    from .bench_footprint import NETNS_ENV
+    out["esp32_bundle"] = bench_footprint_esp32.measure(tmp, key, heap, timeout, command,
+                                                        os.environ.get(NETNS_ENV) == "1")
     return out
 
 

@@ -1,0 +1,135 @@
+"""`roam6 bench footprint`, section `esp32_bundle_on_32bit`: the ESP32's whole configuration on the
+32-bit MicroPython of bench_footprint32 -- the esp32 bundle (its board.json leaves out what an
+ESP32 cannot use), its main.py, the Wi-Fi keeper (roam6/node/wifi.py) and the link adapter that
+polls network.WLAN (roam6/core/wlanlink.py) with movement detection -- registering over udp4 with
+the footprint's HA, as a board does after joining an access point.
+
+What cannot exist here is the ESP32's radio: `network` and `machine` are stand-ins (NETWORK and
+MACHINE below: one WLAN interface that joins the AP "bench" and holds the address ADDR, a Timer
+that is set up and never fires). Their own heap is measured (`stand_ins_bytes`) and given beside
+the figure, so `heap_in_use_after_registration_minus_stand_ins` is what the board would hold with
+its built-in modules. The node binds its udp4 socket to ADDR, so the run needs that address on
+loopback: only inside the footprint's own network namespace (root), else the section says so.
+"""
+import json
+import os
+import subprocess
+
+from . import build, mpy
+
+ADDR = "192.0.2.3"            # TEST-NET-1: the care-of address the stand-in WLAN hands out
+
+NETWORK = '''"""Stand-in for the ESP32's built-in network module (no radio here): WLAN(STA_IF) is the same
+interface every time, as on the board; it joins the AP "bench" and then holds %(addr)r."""
+STA_IF = 0
+_if = {"ssid": None, "on": False}
+
+
+class WLAN:
+    def __init__(self, which=STA_IF):
+        pass
+
+    def active(self, on=None):
+        if on is not None:
+            _if["on"] = on
+        return _if["on"]
+
+    def scan(self):
+        return [(b"bench", bytes(6), 1, -50, 3, False)]
+
+    def connect(self, ssid, psk=None):
+        _if["ssid"] = ssid if ssid == "bench" else None
+
+    def disconnect(self):
+        _if["ssid"] = None
+
+    def isconnected(self):
+        return _if["ssid"] is not None
+
+    def status(self):
+        return 3 if _if["ssid"] else 0
+
+    def ifconfig(self):
+        if _if["ssid"] is None:
+            return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
+        return (%(addr)r, "255.255.255.0", "192.0.2.1", "0.0.0.0")
+
+    def config(self, key=None, **kw):
+        if key == "mac":
+            return bytes(6)
+        return _if["ssid"] or ""
+''' % {"addr": ADDR}
+
+MACHINE = '''"""Stand-in for the ESP32's machine.Timer: set up by the Wi-Fi keeper, never fires here."""
+
+
+class Timer:
+    PERIODIC = 1
+    ONE_SHOT = 0
+
+    def __init__(self, tid=-1):
+        self.tid = tid
+
+    def init(self, period=1000, mode=1, callback=None):
+        self.callback = callback
+'''
+
+# the board boots main.py; first the stand-ins take the built-in modules' places, and what they
+# hold is logged (the collection before and after brackets just them)
+BOOT = ("import gc, sys\ngc.collect()\n_a = gc.mem_alloc()\nimport network_standin\nimport machine_standin\n"
+        "sys.modules['network'] = network_standin\nsys.modules['machine'] = machine_standin\n"
+        "gc.collect()\nprint('{\"ev\": \"stand_ins\", \"bytes\": %d}' % (gc.mem_alloc() - _a))\n"
+        "del _a\nexec(open('main.py').read())\n")
+
+
+def measure(tmp, key, heap, timeout, command, private_netns):
+    """The section (a dict). command(folder): the 32-bit runtime's command line up to the script, with
+    folder as its working directory (bench_footprint32); private_netns: this process may add ADDR to lo."""
+    from .bench_footprint import HEAP_GOAL, _HA, _heap_figures, registered, run_until, write_config
+    from .errors import UserError
+    if not private_netns:
+        return {"skipped": "needs the footprint's own network namespace (run as root) to put the stand-in "
+                           "WLAN's address %s on loopback" % ADDR}
+    r = subprocess.run(["ip", "addr", "replace", ADDR + "/32", "dev", "lo"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"skipped": "cannot put %s on loopback: %s" % (ADDR, r.stderr.strip())}
+    run_dir = os.path.join(tmp, "esp32-32bit")
+    index = build.build_bundle("esp32", out_dir=run_dir, natmod=False, log=lambda *a, **k: None)
+    for name, text in (("network_standin", NETWORK), ("machine_standin", MACHINE)):
+        src = os.path.join(tmp, name + ".py")
+        with open(src, "w") as f:
+            f.write(text)
+        mpy.compile_file(src, os.path.join(run_dir, name + ".mpy"), index["arch"], source_name=name + ".py")
+    with open(os.path.join(run_dir, "boot_standins.py"), "w") as f:
+        f.write(BOOT)
+    cfg = write_config(os.path.join(run_dir, "config.json"), key, "mn.state")
+    with open(cfg) as f:
+        d = json.load(f)
+    d["wifi"] = [{"ssid": "bench", "psk": "bench-psk"}]
+    with open(cfg, "w") as f:
+        json.dump(d, f)
+    ha = _HA(key)
+    try:
+        ev, lines = run_until(command(run_dir) + ["boot_standins.py"], run_dir, timeout + 30, registered)
+    finally:
+        ha.close()
+    stand = [e for e in ev if e.get("ev") == "stand_ins"]
+    try:
+        fig = _heap_figures(ev, lines, heap, "esp32 bundle on the 32-bit unix port")
+    except UserError:
+        tail = " | ".join(x.strip() for x in lines[-3:] if x.strip())
+        return {"registered": False, "error": tail[-300:] or "no output"}
+    used = fig["heap_in_use_after_registration"]
+    sb = stand[0]["bytes"] if stand else None
+    return {
+        "registered": True,
+        "heapsize": heap,
+        "heap_in_use_after_registration": used,
+        "heap_free_after_registration": fig["heap_free_after_registration"],
+        "stand_ins_bytes": sb,
+        "heap_in_use_after_registration_minus_stand_ins": None if sb is None else used - sb,
+        "heap_goal_met": None if sb is None else used - sb <= HEAP_GOAL,
+        "bu_ba_ms": fig["bu_ba_ms"],
+        "note": "the esp32 bundle with main.py, the Wi-Fi keeper and the WLAN-polling link adapter, on the same "
+                "32-bit runtime; network and machine are stand-ins (no radio here), their heap given apart",
+    }
