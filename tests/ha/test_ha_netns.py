@@ -434,6 +434,18 @@ def test_packet_socket_filter_passes_only_mh_for_the_ha():
         n.teardown()
 
 
+def _empty_ha_config(tmp_path, **fields):
+    """tmp_path/ha.json for the home prefix 2001:db8:aa::/64 (HA ::1) with an empty keys file beside
+    it, plus `fields`; returns its path."""
+    keys = tmp_path / "k.json"
+    keys.write_text(json.dumps({"sas": []}))
+    os.chmod(keys, 0o600)
+    cfg = tmp_path / "ha.json"
+    cfg.write_text(json.dumps(dict({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
+                                    "keys_file": "k.json"}, **fields)))
+    return cfg
+
+
 def test_ha_starts_before_its_ipv6_address_is_usable(tmp_path):
     """ip6 needs the HA address for its tunnel socket; an address still in DAD (or not there
     yet) is a warning, not a failed start."""
@@ -441,12 +453,7 @@ def test_ha_starts_before_its_ipv6_address_is_usable(tmp_path):
     hap = None
     try:
         ha = n.add("ha")
-        keys = tmp_path / "k.json"
-        keys.write_text(json.dumps({"sas": []}))
-        os.chmod(keys, 0o600)
-        cfg = tmp_path / "ha.json"
-        cfg.write_text(json.dumps({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
-                                   "keys_file": "k.json", "transports": ["udp6", "ip6"]}))
+        cfg = _empty_ha_config(tmp_path, transports=["udp6", "ip6"])
         hap = HAProcess(ha, str(cfg))
         assert "not configured here" in hap.wait_for("warning")["reason"]
         assert sorted(hap.wait_for("ready")["transports"]) == ["ip6", "udp6"]
@@ -463,12 +470,7 @@ def test_missing_home_link_names_the_config_file(tmp_path):
     n = TestNamespaces()
     try:
         ha = n.add("ha")
-        keys = tmp_path / "k.json"
-        keys.write_text(json.dumps({"sas": []}))
-        os.chmod(keys, 0o600)
-        cfg = tmp_path / "ha.json"
-        cfg.write_text(json.dumps({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
-                                   "keys_file": "k.json", "transports": ["udp6"], "home_link": "nohome0"}))
+        cfg = _empty_ha_config(tmp_path, transports=["udp6"], home_link="nohome0")
         p = subprocess.run(["ip", "netns", "exec", ha, sys.executable, "-m", "roam6_host", "ha", "--config", str(cfg)],
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
