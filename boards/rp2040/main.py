@@ -1,10 +1,12 @@
 """roam6 on a Raspberry Pi Pico W (RP2040): join a Wi-Fi network named in config.json, then run the
 mobile node forever.
 
-The Wi-Fi keeper and start-up are shared with the ESP32 (roam6/node/wifi.py); a Pico W differs in
-its timer and in the CYW43's power saving. A test may import this file instead of running it.
+The start-up and the Wi-Fi keeper are shared with the ESP32 (roam6.node.linkglue.run, which
+drops the boot-time Wi-Fi code of roam6/node/wifi.py before the node's code loads); a Pico W
+differs in its timer and in the CYW43's power saving. A test may import this file instead of
+running it.
 """
-from roam6.node import wifi
+from roam6.node.linkglue import run
 
 TIMER_ID = -1  # rp2: a virtual (soft) timer
 
@@ -17,4 +19,4 @@ def tune(wlan):
 
 
 if __name__ == "__main__":
-    wifi.run(TIMER_ID, tune)
+    run(TIMER_ID, tune)

@@ -133,3 +133,35 @@ class WlanLink:
             evs = self.read()
             if evs:
                 return evs
+
+
+class Keeper:
+    """Re-joins a known network whenever the link is lost: a machine.Timer calls _tick, which
+    schedules check(). Only this stays after boot (roam6.node.wifi joins, sets it up and is freed).
+    nets: [(ssid, psk)]; schedule: micropython.schedule."""
+
+    def __init__(self, wlan, nets, schedule):
+        self.wlan = wlan
+        self.nets = nets
+        self.next = 0
+        self.timer = None
+        self.schedule = schedule
+        self._check_ref = self.check  # bound once: schedule() from an IRQ must not allocate
+
+    def check(self, _arg=None):
+        # runs scheduled (not in the IRQ): a non-blocking connect to the next known network
+        if self.wlan.isconnected() or not self.nets:
+            return
+        ssid, psk = self.nets[self.next % len(self.nets)]
+        self.next += 1
+        print("wifi: link lost, trying " + ssid)
+        try:
+            self.wlan.connect(ssid, psk)
+        except OSError as e:
+            print("wifi: connect failed: %s" % e)
+
+    def _tick(self, _t):
+        try:
+            self.schedule(self._check_ref, None)
+        except RuntimeError:  # schedule queue full: try again next period
+            pass

@@ -1,4 +1,4 @@
-# The Wi-Fi keeper the boards' main.py use (roam6/node/wifi.py), driven step by step with the stand-in WLAN.
+# The Wi-Fi start-up and keeper the boards' main.py use (roam6/node/wifi.py, roam6.core.wlanlink.Keeper), driven step by step with the stand-in WLAN.
 import sys
 sys.path.insert(0, sys.argv[1])
 import network
@@ -9,10 +9,10 @@ import micropython
 from roam6.node import wifi
 
 w = network.WLAN(network.STA_IF)
-k = wifi.WifiKeeper(w, [{"ssid": "apA", "psk": "pwA"}, {"ssid": "apB", "psk": "pwB"}])
-print("order", k.order())
-print("joined", k.join(wait_ms=200), w.config("ssid"))
-k.keep(period_ms=50)
+nets = [("apA", "pwA"), ("apB", "pwB")]
+print("order", wifi.order(w, nets))
+print("joined", wifi.join(w, nets, wait_ms=200), w.config("ssid"))
+k = wifi.keep(w, nets, period_ms=50)
 open("DROP", "w").close()
 machine_standin.timers[0].callback(machine_standin.timers[0])  # the timer fires: schedules check()
 for _ in range(3):
