@@ -4,32 +4,23 @@ MicroPython's network module has no event callbacks, so the adapter compares the
 state with what it saw last (`isconnected()`, `ifconfig()` for IPv4 with the gateway and DNS —
 or `ipconfig('addr4'/'gw4')` and `network.ipconfig('dns')` where ifconfig() is gone —,
 `ipconfig('addr6')` for lwIP's IPv6 addresses) and turns differences into the events of
-CONTRACTS.md §10.1. boards/esp32/link.py and boards/rp2040/link.py are thin wrappers.
+CONTRACTS.md §10.1. boards/esp32/link.py and boards/rp2040/link.py are thin wrappers; the IPv6
+part (the Pico W's) is in the latter: the ESP32's WLAN has IPv4 only, and loads none of it.
 """
-from roam6.compat import const
-from roam6.wire.addr import ip4_from_text, ip6_from_text
-
-# lwIP ip6_addr state bits -> the kernel IFA_F_* flags roam6.core.movement understands
-_LW_TENTATIVE = const(0x08)
-_LW_VALID = const(0x10)
-_LW_PREFERRED = const(0x30)
-_LW_DUPLICATED = const(0x40)
 
 
-def _flags6(state):
-    if state & _LW_DUPLICATED:
-        return 0x08  # dadfailed
-    if state & _LW_TENTATIVE:
-        return 0x40  # tentative
-    if state & _LW_PREFERRED == _LW_VALID:
-        return 0x20  # deprecated: valid but no longer preferred
-    return 0
+def _ip4(text):
+    """Dotted-quad text (as the WLAN gives it) -> 4 bytes. Not roam6.wire.addr: on the ESP32 the
+    node drops that module after start-up (roam6.node.app.trim), and this adapter stays."""
+    b = bytes(int(x) for x in text.split("."))
+    if len(b) != 4:
+        raise ValueError(text)
+    return b
 
 
 def _plen4(mask):
-    m = ip4_from_text(mask)
     n = 0
-    for b in m:
+    for b in _ip4(mask):
         while b & 0x80:
             n += 1
             b = (b << 1) & 0xFF
@@ -40,7 +31,7 @@ class WlanLink:
     sock = None
     ifindex = 0
     ifname = None
-    ipv6 = True  # the esp32 port's WLAN has no IPv6
+    ipv6 = False  # IPv4 here; boards/rp2040/link.py adds lwIP's IPv6 addresses
 
     def __init__(self, wlan=None, period_ms=100):
         if wlan is None or isinstance(wlan, str):
@@ -87,17 +78,10 @@ class WlanLink:
             import network
             dns = network.ipconfig("dns")
         if ip != "0.0.0.0":
-            addrs[ip4_from_text(ip)] = (4, _plen4(mask), 0)
+            addrs[_ip4(ip)] = (4, _plen4(mask), 0)
         if dns != "0.0.0.0":
-            self._dns = [ip4_from_text(dns)]
-        if self.ipv6:
-            try:
-                a6 = w.ipconfig("addr6")
-            except (AttributeError, OSError, ValueError, TypeError):
-                a6 = ()  # firmware without IPv6
-            for entry in a6:
-                addrs[ip6_from_text(entry[0].split("%")[0])] = (6, 64, _flags6(entry[1]))
-        return up, addrs, (ip4_from_text(gwt) if gwt != "0.0.0.0" else None), ssid
+            self._dns = [_ip4(dns)]
+        return up, addrs, (_ip4(gwt) if gwt != "0.0.0.0" else None), ssid
 
     def read(self):
         """Poll now -> events for what changed since the last call. A change of SSID between two
