@@ -1,6 +1,8 @@
 """Movement detection (roam6.core.movement): link events in, "send a BU now" decisions out."""
 from support import unhex
-from roam6.core.movement import Movement, usable, in_prefix, TENTATIVE, OPTIMISTIC, DEPRECATED, DADFAILED
+from roam6.core.movement import Movement, usable, in_prefix
+
+TENTATIVE, DEPRECATED, DADFAILED, OPTIMISTIC = 0x40, 0x20, 0x08, 0x04  # the kernel's IFA_F_* (movement's consts)
 
 A6 = unhex("20010db800a100000000000000000050")  # apA
 C6 = unhex("20010db800c100000000000000000050")  # apC

@@ -9,15 +9,15 @@ of the CoA's family is replaced by another — the MN does not wait for a timer 
 """
 from roam6.compat import const
 
-TENTATIVE = const(0x40)
-DEPRECATED = const(0x20)
-DADFAILED = const(0x08)
-OPTIMISTIC = const(0x04)
+_TENTATIVE = const(0x40)
+_DEPRECATED = const(0x20)
+_DADFAILED = const(0x08)
+_OPTIMISTIC = const(0x04)
 
 
 def usable(family, addr, flags):
     """Can this address be a care-of address? (global scope, DAD done or optimistic)"""
-    if flags & DADFAILED or (flags & TENTATIVE and not flags & OPTIMISTIC):
+    if flags & _DADFAILED or (flags & _TENTATIVE and not flags & _OPTIMISTIC):
         return False
     if family == 4:
         return len(addr) == 4 and addr[0] not in (0, 127) and addr[:2] != b"\xa9\xfe" and addr[0] < 224
@@ -97,7 +97,7 @@ class Movement:
         top = None
         for a, (f, fl, n) in self._addrs.items():
             if f == fam and usable(f, a, fl):
-                rank = (not fl & DEPRECATED, n)
+                rank = (not fl & _DEPRECATED, n)
                 if top is None or rank > top[0]:
                     top = (rank, a)
         return top and top[1]
