@@ -12,19 +12,10 @@ part (the Pico W's) is in the latter: the ESP32's WLAN has IPv4 only, and loads 
 def _ip4(text):
     """Dotted-quad text (as the WLAN gives it) -> 4 bytes. Not roam6.wire.addr: on the ESP32 the
     node drops that module after start-up (roam6.node.app.trim), and this adapter stays."""
-    b = bytes(int(x) for x in text.split("."))
+    b = bytes(map(int, text.split(".")))  # (map: a generator expression is one more code object)
     if len(b) != 4:
         raise ValueError(text)
     return b
-
-
-def _plen4(mask):
-    n = 0
-    for b in _ip4(mask):
-        while b & 0x80:
-            n += 1
-            b = (b << 1) & 0xFF
-    return n
 
 
 class WlanLink:
@@ -49,9 +40,6 @@ class WlanLink:
         self._dns = []
         self._ssid = None
         self.last_error = None
-
-    def start(self):
-        return self.read()
 
     def close(self):
         pass
@@ -78,7 +66,7 @@ class WlanLink:
             import network
             dns = network.ipconfig("dns")
         if ip != "0.0.0.0":
-            addrs[_ip4(ip)] = (4, _plen4(mask), 0)
+            addrs[_ip4(ip)] = (4, bin(int.from_bytes(_ip4(mask), "big")).count("1"), 0)  # prefix length
         if dns != "0.0.0.0":
             self._dns = [_ip4(dns)]
         return up, addrs, (_ip4(gwt) if gwt != "0.0.0.0" else None), ssid
@@ -117,6 +105,10 @@ class WlanLink:
             evs = self.read()
             if evs:
                 return evs
+
+    # the first read() reports the whole state (its _up is None): start() is read() itself, not a
+    # method of its own (each function's code object stays on the heap while the MN runs)
+    start = read
 
 
 class Keeper:
