@@ -31,6 +31,7 @@ import threading
 import time
 
 from .errors import UserError
+from .procs import end
 
 HEAP_GOAL = 32 * 1024
 MPY_GOAL = 64 * 1024
@@ -181,13 +182,7 @@ def run_until(cmd, cwd, timeout, until, env=None):
                 break
             time.sleep(0.05)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end(proc)
         t.join(2)
     return _events(lines), lines
 

@@ -20,6 +20,7 @@ import time
 
 from ..errors import UserError
 from ..nssock import socket_in
+from ..procs import end
 
 
 def _sh(*cmd):
@@ -135,12 +136,8 @@ def run_live(n=2000):
             "live_rtt_via_ha_us_p99": round(_pct(rtt, 0.99) * 1e6, 1),
         }
     finally:
-        if ha_proc is not None and ha_proc.poll() is None:
-            ha_proc.terminate()
-            try:
-                ha_proc.wait(10)
-            except subprocess.TimeoutExpired:
-                ha_proc.kill()
+        if ha_proc is not None:
+            end(ha_proc, 10)
         net.down()
         for f in os.listdir(tmp):
             os.unlink(os.path.join(tmp, f))
