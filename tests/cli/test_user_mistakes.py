@@ -63,23 +63,23 @@ def test_deploy_a_config_that_is_not_an_object(tmp_path, bundle):
     assert r.returncode == 2 and "must hold a JSON object, not a list" in r.stderr and "roam6 provision" in r.stderr
 
 
-def test_deploy_a_config_with_an_unknown_field(tmp_path, bundle, config):
+def _deploy_with(tmp_path, bundle, config, field, value):
+    """`roam6 deploy` of the provisioned config with one field set to value."""
     import json
     d = json.loads(config.read_text())
-    d["hoa_typo"] = "2001:db8:aa::100"
+    d[field] = value
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps(d))
-    r = roam6("deploy", "--port", "/dev/null", "--bundle", bundle, "--config", str(cfg))
+    return roam6("deploy", "--port", "/dev/null", "--bundle", bundle, "--config", str(cfg))
+
+
+def test_deploy_a_config_with_an_unknown_field(tmp_path, bundle, config):
+    r = _deploy_with(tmp_path, bundle, config, "hoa_typo", "2001:db8:aa::100")
     assert r.returncode == 2 and "'hoa_typo' is not a config field" in r.stderr and "CONTRACTS.md §5" in r.stderr
 
 
 def test_deploy_a_config_with_a_wrong_type(tmp_path, bundle, config):
-    import json
-    d = json.loads(config.read_text())
-    d["spi"] = "300"
-    cfg = tmp_path / "c.json"
-    cfg.write_text(json.dumps(d))
-    r = roam6("deploy", "--port", "/dev/null", "--bundle", bundle, "--config", str(cfg))
+    r = _deploy_with(tmp_path, bundle, config, "spi", "300")
     assert r.returncode == 2 and "'spi' must be an integer" in r.stderr
 
 
