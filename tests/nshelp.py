@@ -1,7 +1,7 @@
 """Network namespaces for tests that build their own small topology (tests/ha, tests/bootstrap):
 the bench's namespace API (roam6_hil.netns.Namespaces, CONTRACTS §8.1) with a unique test prefix
 `r6t<4 hex>-`, plus sockets opened inside a namespace (roam6_host.nssock), `sh` for commands, and
-`Lines` for the JSON lines a process started there writes.
+`Lines` for the JSON lines a process started there writes, `wait_line` for a plain process's.
 
 Import it by this name (`from nshelp import TestNamespaces`): tests/ is on sys.path through
 tests/conftest.py, and no other test folder has a module called nshelp.
@@ -13,6 +13,7 @@ left in the namespaces, and deletes them.
 import json
 import queue
 import secrets
+import select
 import subprocess
 import threading
 import time
@@ -106,3 +107,19 @@ class Lines:
             seen.append(item)
             if pred(item):
                 return item, seen
+
+
+def wait_line(proc, want, timeout, seen):
+    """Read proc's stdout (binary) into `seen`, a line at a time, until a line read now contains
+    `want` -> True; False when the output ends or `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _w, _x = select.select([proc.stdout], [], [], 0.2)
+        if r:
+            line = proc.stdout.readline()
+            if not line:
+                return False
+            seen.append(line.decode(errors="replace").rstrip())
+            if want in seen[-1]:
+                return True
+    return False

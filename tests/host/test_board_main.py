@@ -6,33 +6,19 @@ one unknown, different RSSIs; an AP "goes away" when the test creates the file D
 the roam6 firmware and a config.json from `roam6 provision`.
 """
 import os
-import select
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
 from roam6_host import boards
 from roam6_host.cli import main as cli_main
 
+from nshelp import wait_line
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 STANDINS = os.path.join(HERE, "standins")
-
-
-def _read_until(proc, want, deadline, seen):
-    """Read proc's stdout lines into `seen` until a line contains `want`; bounded by deadline."""
-    while time.monotonic() < deadline:
-        if any(want in ln for ln in seen):
-            return True
-        r, _w, _x = select.select([proc.stdout], [], [], 0.2)
-        if r:
-            line = proc.stdout.readline()
-            if not line:
-                return False
-            seen.append(line.decode(errors="replace").rstrip())
-    return any(want in ln for ln in seen)
 
 
 @pytest.mark.parametrize("board,timer_id", [("esp32", "0"), ("rp2040", "-1")])
@@ -49,8 +35,7 @@ def test_boot_joins_the_strongest_known_network_and_starts_the_mn(tmp_path, boar
                             start_new_session=True)
     seen = []
     try:
-        deadline = time.monotonic() + 30
-        assert _read_until(proc, '"ev": "start"', deadline, seen), "\n".join(seen)
+        assert wait_line(proc, '"ev": "start"', 30, seen), "\n".join(seen)
         # apB (-40 dBm) before apA (-70); "other" (-30) is not in config.json and never tried
         wifi = [ln for ln in seen if ln.startswith("wifi:")]
         assert wifi == ["wifi: joining apB", "wifi: joined apB, 127.0.0.3"], seen

@@ -8,10 +8,8 @@ the HA runs in <prefix>ha (192.0.2.1, UDP 4191). Needs root (namespaces, the HA'
 """
 import json
 import os
-import select
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -19,7 +17,7 @@ from roam6_host import deploy
 from roam6_host.cli import main as cli_main
 from roam6_host.unixboard import UnixBoard
 
-from nshelp import TestNamespaces
+from nshelp import TestNamespaces, wait_line
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces (CI runs as root)")
 
@@ -35,20 +33,6 @@ def bench():
         yield ns_ha, ns_b
     finally:
         n.teardown()
-
-
-def _wait_line(proc, want, timeout, seen):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r, _w, _x = select.select([proc.stdout], [], [], 0.2)
-        if r:
-            line = proc.stdout.readline()
-            if not line:
-                return False
-            seen.append(line.decode(errors="replace").rstrip())
-            if want in seen[-1]:
-                return True
-    return False
 
 
 def test_provisioned_board_deploys_and_registers_with_the_ha(bench, tmp_path):
@@ -69,7 +53,7 @@ def test_provisioned_board_deploys_and_registers_with_the_ha(bench, tmp_path):
     board = UnixBoard(str(tmp_path / "fs"), prefix=["ip", "netns", "exec", ns_b])
     ha_log = []
     try:
-        assert _wait_line(ha, '"ev": "ready"', 30, ha_log), "\n".join(ha_log)
+        assert wait_line(ha, '"ev": "ready"', 30, ha_log), "\n".join(ha_log)
         board.start()
         res = deploy.deploy(board.port, str(bundle), config=str(cfg), log_lines=20, log_timeout=20,
                             log=lambda *a: None)
@@ -80,7 +64,7 @@ def test_provisioned_board_deploys_and_registers_with_the_ha(bench, tmp_path):
         reg = [e for e in events if e["ev"] == "registered"][0]
         ba = [e for e in events if e["ev"] == "ba"][0]
         assert reg["coa"] == "192.0.2.100" and reg["transport"] == "udp4" and ba["status"] == 0
-        assert _wait_line(ha, "binding_added", 10, ha_log), "\n".join(ha_log)
+        assert wait_line(ha, "binding_added", 10, ha_log), "\n".join(ha_log)
         added = json.loads(ha_log[-1])
         assert added["hoa"] == "2001:db8:aa::100" and added["peer"].startswith("192.0.2.100:")
         # a second deploy finds everything in place and leaves the registered board alone
