@@ -255,18 +255,8 @@ def _romfs(bundle, tmp, key, args):
     flash partition, MicroPython 1.25+), mounted with vfs.VfsRom: the bytecode runs in place,
     nothing of it is copied to the heap. The unix port has no ROM partition (no vfs.rom_ioctl), so
     the image itself is read into its heap (given that much more heap) and subtracted."""
-    src = os.path.join(tmp, "romsrc")
-    shutil.copytree(os.path.join(bundle, "roam6"), os.path.join(src, "roam6"))
-    for n in os.listdir(bundle):
-        if n.endswith(".mpy"):
-            shutil.copy2(os.path.join(bundle, n), src)
-    img = os.path.join(tmp, "roam6.romfs")
-    mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
-    r = subprocess.run([mpremote if os.path.exists(mpremote) else "mpremote", "romfs", "--no-mpy", "-o", img,
-                        "build", src], capture_output=True, text=True)
-    if r.returncode != 0:
-        return {"skipped": "mpremote romfs build failed: %s" % (r.stderr or r.stdout).strip()[-200:]}
-    size = os.path.getsize(img)
+    from . import romfs
+    img, size = romfs.write_image(bundle, os.path.join(tmp, romfs.IMAGE))
     # a folder of its own holding only main.py: the script's folder comes first on sys.path,
     # and the bundle's roam6/ there would be imported from files instead of the image
     run_dir = os.path.join(tmp, "romrun")

@@ -1,11 +1,12 @@
 """Build a board bundle: firmware/roam6 compiled to .mpy for the board's arch, the native module
-when it can be built, and the board's own files; optionally a manifest.py for freezing.
+when it can be built, and the board's own files; optionally a manifest.py for freezing, or a ROMFS image of the modules (roam6.romfs).
 
 Bundle layout (what `roam6 deploy` copies to the board's filesystem root):
     roam6/**.mpy          the package (bytecode; machine code only where the source asks for it)
     *.mpy                 native module(s) from natmod_build, when built
     board.json main.py link.mpy ...  boards/<name>/: main.py as it is, other .py compiled
-Host-only files beside them, never deployed: bundle.json (the index), package.json (mip), manifest.py.
+Host-only files beside them, never copied as files: bundle.json (the index), package.json (mip),
+manifest.py, roam6.romfs (`roam6 deploy --romfs` writes it to the board's ROMFS partition).
 """
 import concurrent.futures
 import hashlib
@@ -19,7 +20,7 @@ from . import boards, mpy
 from .errors import UserError
 
 FIRMWARE_GOAL_BYTES = 64 * 1024
-HOST_ONLY = ("bundle.json", "package.json", "manifest.py")
+HOST_ONLY = ("bundle.json", "package.json", "manifest.py", "roam6.romfs")
 INDEX = "bundle.json"
 
 
@@ -133,10 +134,11 @@ def build_natmod_into(arch, out_dir, log=print):
 
 
 def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_dir=None, log=print,
-                 line_numbers=False):
+                 line_numbers=False, romfs=False):
     """Build the bundle for `board_name` into out_dir (default build/<board>). Returns the index
     dict also written to bundle.json: board, arch, files {path: {size, sha256}}, mpy_bytes, natmod.
-    line_numbers: compile with -O0 (tracebacks with line numbers) instead of the release -O3."""
+    line_numbers: compile with -O0 (tracebacks with line numbers) instead of the release -O3.
+    romfs: also write the modules as a ROMFS image (roam6.romfs; index "romfs_bytes")."""
     opt = 0 if line_numbers else mpy.RELEASE_OPT
     board = boards.load_board(board_name)
     package_dir = package_dir or boards.PACKAGE_DIR
@@ -208,6 +210,10 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
         "natmod": {"files": natmod_files, "skipped": natmod_skip},
         "excluded": sorted(exclude),
     }
+    if romfs:
+        from . import romfs as rom
+        path, index["romfs_bytes"] = rom.write_image(out_dir)
+        log("ROMFS image %s: %d bytes (roam6 deploy --romfs, or mpremote romfs deploy %s)" % (path, index["romfs_bytes"], path))
     with open(os.path.join(out_dir, INDEX), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)
         f.write("\n")

@@ -1,4 +1,4 @@
-"""`roam6 build --board NAME [--out DIR] [--manifest]` and `roam6 build natmod --arch ARCH`."""
+"""`roam6 build --board NAME [--out DIR] [--manifest] [--romfs]` and `roam6 build natmod --arch ARCH`."""
 
 from . import boards
 from .errors import UserError
@@ -16,6 +16,9 @@ def register(sub):
     p.add_argument("--arch", help="for `build natmod`: x64, armv6m or xtensawin (default: the board's)")
     p.add_argument("--out", metavar="DIR", help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in DIR/ARCH/)")
     p.add_argument("--manifest", action="store_true", help="also write manifest.py for freezing roam6 into firmware")
+    p.add_argument("--romfs", action="store_true",
+                   help="also write roam6.romfs, the modules as a ROMFS image (MicroPython 1.25+ firmware with a ROMFS "
+                        "partition runs them in place: less heap; roam6 deploy --romfs writes it)")
     p.add_argument("--no-natmod", action="store_true", help="leave the native module out")
     p.add_argument("--debug", action="store_true",
                    help="keep line numbers in tracebacks (mpy-cross -O0); the default -O3 leaves them out: "
@@ -46,7 +49,7 @@ def run(args):
         for name in boards.board_names():
             out = os.path.join(args.out or "build", name)
             index = build.build_bundle(name, out_dir=out, manifest=args.manifest, natmod=not args.no_natmod,
-                                       line_numbers=args.debug)
+                                       line_numbers=args.debug, romfs=args.romfs)
             sizes.append((name, index))
         print("board     roam6 .mpy  native  total     goal %d KB" % (build.FIRMWARE_GOAL_BYTES // 1024))
         for name, ix in sizes:
@@ -54,5 +57,5 @@ def run(args):
                                                "within" if ix["mpy_bytes"] <= build.FIRMWARE_GOAL_BYTES else "OVER"))
         return 0
     build.build_bundle(args.board, out_dir=args.out, manifest=args.manifest, natmod=not args.no_natmod,
-                       line_numbers=args.debug)
+                       line_numbers=args.debug, romfs=args.romfs)
     return 0
