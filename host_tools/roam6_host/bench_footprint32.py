@@ -168,10 +168,10 @@ def _measure(bundle, tmp, key, heap, timeout):
     shutil.copytree(bundle, run_dir)
     with open(os.path.join(run_dir, "probe32.py"), "w") as f:
         f.write(PROBE)
-    def command(folder):
+    def command(folder, heapsize=heap):
         """The 32-bit runtime with `folder` mounted as its working directory, up to the script."""
         return [node, RUNNER, pyodide, module, folder, "MICROPYPATH=.frozen:.", "--", "micropython", "-X",
-                "heapsize=%s" % heap]
+                "heapsize=%s" % heapsize]
     base = command(run_dir)
     ev, lines = run_until(base + ["probe32.py"], run_dir, 60, lambda e: any(x.get("ev") == "probe32" for x in e))
     os.remove(os.path.join(run_dir, "probe32.py"))

@@ -13,9 +13,11 @@ loopback: only inside the footprint's own network namespace (root), else the sec
 """
 import json
 import os
+import shutil
 import subprocess
 
-from . import build, mpy
+from . import build, mpy, romfs
+from .heapsize import heap_bytes
 
 ADDR = "192.0.2.3"            # TEST-NET-1: the care-of address the stand-in WLAN hands out
 
@@ -82,11 +84,18 @@ BOOT = ("import gc, sys\ngc.collect()\n_a = gc.mem_alloc()\nimport network_stand
         "del _a\nexec(open('main.py').read())\n")
 
 
+# with the modules in a ROMFS image instead (as `roam6 deploy --romfs` leaves a board): the
+# firmware would mount its flash partition at /rom; here the image is read into the heap (given
+# that much more) and mounted from there, and its size is subtracted
+ROMBOOT = ("import sys, vfs\nwith open('roam6.romfs', 'rb') as f:\n    _img = f.read()\n"
+           "vfs.mount(vfs.VfsRom(_img), '/rom')\nsys.path.insert(0, '/rom')\n"
+           "print('{\"ev\": \"romfs\", \"image\": %d}' % len(_img))\ndel _img\n")
+
+
 def measure(tmp, key, heap, timeout, command, private_netns):
-    """The section (a dict). command(folder): the 32-bit runtime's command line up to the script, with
+    """The section (a dict). command(folder, heapsize): the 32-bit runtime's command line up to the script, with
     folder as its working directory (bench_footprint32); private_netns: this process may add ADDR to lo."""
-    from .bench_footprint import HEAP_GOAL, _HA, _heap_figures, registered, run_until, write_config
-    from .errors import UserError
+    from .bench_footprint import write_config
     if not private_netns:
         return {"skipped": "needs the footprint's own network namespace (run as root) to put the stand-in "
                            "WLAN's address %s on loopback" % ADDR}
@@ -95,22 +104,50 @@ def measure(tmp, key, heap, timeout, command, private_netns):
         return {"skipped": "cannot put %s on loopback: %s" % (ADDR, r.stderr.strip())}
     run_dir = os.path.join(tmp, "esp32-32bit")
     index = build.build_bundle("esp32", out_dir=run_dir, natmod=False, log=lambda *a, **k: None)
+    rom_dir = os.path.join(tmp, "esp32-32bit-romfs")
+    os.mkdir(rom_dir)
+    _path, size = romfs.write_image(run_dir, os.path.join(rom_dir, romfs.IMAGE))     # the bundle's modules only
     for name, text in (("network_standin", NETWORK), ("machine_standin", MACHINE)):
         src = os.path.join(tmp, name + ".py")
         with open(src, "w") as f:
             f.write(text)
         mpy.compile_file(src, os.path.join(run_dir, name + ".mpy"), index["arch"], source_name=name + ".py")
-    with open(os.path.join(run_dir, "boot_standins.py"), "w") as f:
-        f.write(BOOT)
     cfg = write_config(os.path.join(run_dir, "config.json"), key, "mn.state")
     with open(cfg) as f:
         d = json.load(f)
     d["wifi"] = [{"ssid": "bench", "psk": "bench-psk"}]
     with open(cfg, "w") as f:
         json.dump(d, f)
+    out = _run(run_dir, BOOT, key, heap, timeout, command)
+    if not out.get("registered"):
+        return out
+    out["note"] = ("the esp32 bundle with main.py, the Wi-Fi keeper and the WLAN-polling link adapter, on the same "
+                   "32-bit runtime; network and machine are stand-ins (no radio here), their heap given apart")
+    # the same board with its modules in ROMFS: only main.py, config.json and the stand-ins stay files
+    for n in ("main.py", "config.json", "network_standin.mpy", "machine_standin.mpy"):
+        shutil.copy2(os.path.join(run_dir, n), rom_dir)
+    extra = (size + 1023) // 1024
+    rom = _run(rom_dir, ROMBOOT + BOOT, key, "%dK" % (heap_bytes(heap) // 1024 + extra), timeout, command, minus=size)
+    if rom.get("registered"):
+        rom["heapsize"] = heap + " (+%dK for the image)" % extra
+        rom["heap_free_after_registration"] -= extra * 1024 - size      # as in a heap of `heap`
+    rom["image_bytes"] = size
+    rom["note"] = ("the same, its modules in a ROMFS image (roam6 deploy --romfs) mounted with vfs.VfsRom: their "
+                   "bytecode runs in place; the image is in this runtime's heap (no flash here), its size subtracted")
+    out["with_code_in_romfs"] = rom
+    return out
+
+
+def _run(run_dir, boot, key, heap, timeout, command, minus=0):
+    """Boot run_dir's main.py behind the stand-ins (and `boot`'s other set-up) until registered;
+    the figures, less `minus` bytes (an image read into the heap) and the stand-ins."""
+    from .bench_footprint import HEAP_GOAL, _HA, _heap_figures, registered, run_until
+    from .errors import UserError
+    with open(os.path.join(run_dir, "boot_standins.py"), "w") as f:
+        f.write(boot)
     ha = _HA(key)
     try:
-        ev, lines = run_until(command(run_dir) + ["boot_standins.py"], run_dir, timeout + 30, registered)
+        ev, lines = run_until(command(run_dir, heap) + ["boot_standins.py"], run_dir, timeout + 30, registered)
     finally:
         ha.close()
     stand = [e for e in ev if e.get("ev") == "stand_ins"]
@@ -119,7 +156,7 @@ def measure(tmp, key, heap, timeout, command, private_netns):
     except UserError:
         tail = " | ".join(x.strip() for x in lines[-3:] if x.strip())
         return {"registered": False, "error": tail[-300:] or "no output"}
-    used = fig["heap_in_use_after_registration"]
+    used = fig["heap_in_use_after_registration"] - minus
     sb = stand[0]["bytes"] if stand else None
     return {
         "registered": True,
@@ -130,6 +167,4 @@ def measure(tmp, key, heap, timeout, command, private_netns):
         "heap_in_use_after_registration_minus_stand_ins": None if sb is None else used - sb,
         "heap_goal_met": None if sb is None else used - sb <= HEAP_GOAL,
         "bu_ba_ms": fig["bu_ba_ms"],
-        "note": "the esp32 bundle with main.py, the Wi-Fi keeper and the WLAN-polling link adapter, on the same "
-                "32-bit runtime; network and machine are stand-ins (no radio here), their heap given apart",
     }

@@ -55,5 +55,12 @@ def test_the_mn_registers_on_a_32bit_micropython():
         assert esp["heap_in_use_after_registration_minus_stand_ins"] == esp["heap_in_use_after_registration"] - esp["stand_ins_bytes"]
         assert esp["heap_in_use_after_registration"] > used        # more code than the static-CoA MN
         assert esp["heap_goal_met"] == (esp["heap_in_use_after_registration_minus_stand_ins"] <= 32 * 1024)
+        # the same board with its modules in a ROMFS image: registers, and the bytecode running in
+        # place leaves clearly less in the heap (the image itself is subtracted)
+        rom = esp["with_code_in_romfs"]
+        assert rom["registered"] is True, rom
+        assert 20 * 1024 < rom["image_bytes"] < 64 * 1024
+        assert 0 < rom["heap_in_use_after_registration"] < esp["heap_in_use_after_registration"] - 4096, (rom, esp)
+        assert rom["heap_goal_met"] == (rom["heap_in_use_after_registration_minus_stand_ins"] <= 32 * 1024)
     else:
         assert "skipped" in esp
