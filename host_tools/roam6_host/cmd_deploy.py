@@ -1,4 +1,4 @@
-"""`roam6 deploy --port PORT [--bundle DIR] [--config FILE]`: copy what changed, reset, show the logs."""
+"""`roam6 deploy --port PORT [--bundle DIR] [--config FILE] [--romfs]`: copy what changed, reset, show the logs."""
 import os
 
 from .errors import UserError
@@ -14,6 +14,9 @@ def register(sub):
     p.add_argument("--bundle", metavar="DIR", help="the bundle folder from `roam6 build` (default build/BOARD)")
     p.add_argument("--board", metavar="BOARD", help="the board name; with no --bundle it picks build/BOARD")
     p.add_argument("--config", metavar="FILE", help="the device's config.json from `roam6 provision`")
+    p.add_argument("--romfs", action="store_true",
+                   help="write the modules to the board's ROMFS partition (MicroPython 1.25+ firmware built with one): "
+                        "their code then runs from flash, not the heap; main.py and config.json stay files")
     p.add_argument("--no-reset", action="store_true", help="copy only; do not reset the board")
     p.add_argument("--log-lines", type=int, metavar="N", help="how many lines of the board's output to show after the reset")
     p.set_defaults(func=run)
@@ -33,6 +36,8 @@ def run(args):
             raise UserError("no bundle for %s in %s" % (args.board, bundle),
                             hint="build it first: roam6 build --board %s (or pass --bundle DIR)" % args.board)
     res = deploy.deploy(args.port, bundle, config=args.config, board_name=args.board,
-                        reset=not args.no_reset, log_lines=args.log_lines)
-    print("deploy done: %d copied, %d unchanged" % (len(res["copied"]), len(res["unchanged"])))
+                        reset=not args.no_reset, log_lines=args.log_lines, romfs=args.romfs)
+    rom = {"written": ", ROMFS image written", "unchanged": ", ROMFS image unchanged",
+           "cleared": ", ROMFS image cleared"}.get(res["rom"], "")
+    print("deploy done: %d copied, %d unchanged%s" % (len(res["copied"]), len(res["unchanged"]), rom))
     return 0

@@ -8,6 +8,13 @@ nothing. Then the board is reset the way its board.json says and its first log l
   "restart" Ctrl-D in the raw REPL: the unix port exits and its supervisor starts it again
 Paths on the board are relative to its current folder: "/" on a real board, the filesystem
 folder on the unix port.
+
+With romfs=True (`roam6 deploy --romfs`) the modules go to the board's ROMFS partition instead
+(MicroPython 1.25+ firmware built with one: roam6_host.romfs), written with `mpremote romfs deploy`
+when the image there differs (hashed on the board, in place), and main.py and config.json to the
+filesystem; module files left there by an earlier deploy are removed (the firmware searches the
+filesystem and /rom both, and a stale copy must not win). A plain deploy to a board whose ROMFS
+holds roam6 clears that image for the same reason.
 """
 import hashlib
 import json
@@ -20,7 +27,7 @@ import time
 from . import boards, build, flash, mpy
 from .errors import UserError
 
-MARK_HASH, MARK_MPY = "R6H", "R6M"
+MARK_HASH, MARK_MPY, MARK_ROM = "R6H", "R6M", "R6R"
 
 # Runs on the board: prints "R6H <path> <sha256 hex | - (absent) | ? (no sha256)>" per path.
 HASH_SCRIPT = """
@@ -51,6 +58,31 @@ def _r6h(p):
 for _p in %r:
     print('R6H', _p, _r6h(_p))
 print('R6M', getattr(sys.implementation, '_mpy', 0))
+# the ROMFS partition: how many, the first one's size, the sha256 of its first %d bytes, and
+# whether roam6 is in the image mounted at /rom
+try:
+    import vfs
+    _n = vfs.rom_ioctl(1)
+except (ImportError, AttributeError):
+    _n = -1
+_s = _h = '-'
+if _n > 0:
+    _d = vfs.rom_ioctl(2, 0)
+    if isinstance(_d, int):
+        _n = -1
+    elif hasattr(_d, 'ioctl'):
+        _s = _d.ioctl(4, 0) * _d.ioctl(5, 0)
+    else:
+        _s = len(_d)
+        if hashlib is not None and 0 < %d <= _s:
+            _h = binascii.hexlify(hashlib.sha256(memoryview(_d)[:%d]).digest()).decode()
+try:
+    import os
+    os.stat('/rom/roam6')
+    _r = 1
+except (ImportError, OSError):
+    _r = 0
+print('R6R', _n, _s, _h, _r)
 """
 
 MKDIR_SCRIPT = """
@@ -159,21 +191,26 @@ class Mpremote:
         return UserError("mpremote failed on %s:\n%s" % (self.port, last), hint="see the output above", exit_code=1)
 
 
-def board_hashes(mp, paths):
-    """({path: hex or '-' or '?'}, board's sys.implementation._mpy)."""
-    out = mp.run("exec", HASH_SCRIPT % (list(paths),))
-    hashes, mpy_flags = {}, None
+def board_hashes(mp, paths, image_len=0):
+    """({path: hex or '-' or '?'}, board's sys.implementation._mpy, ROM state): the ROM state is
+    {"partitions": n (-1: no vfs.rom_ioctl), "size": bytes of the first, "sha256": of its first
+    image_len bytes (or '-'), "roam6": roam6 is in the image mounted at /rom}."""
+    out = mp.run("exec", HASH_SCRIPT % (list(paths), image_len, image_len, image_len))
+    hashes, mpy_flags, rom = {}, None, {"partitions": -1, "size": 0, "sha256": "-", "roam6": False}
     for line in out.splitlines():
         parts = line.strip().split(" ")
         if parts[0] == MARK_HASH and len(parts) == 3:
             hashes[parts[1]] = parts[2]
         elif parts[0] == MARK_MPY and len(parts) == 2:
             mpy_flags = int(parts[1])
+        elif parts[0] == MARK_ROM and len(parts) == 5:
+            rom = {"partitions": int(parts[1]), "size": int(parts[2]) if parts[2].isdigit() else 0,
+                   "sha256": parts[3], "roam6": parts[4] == "1"}
     missing = [p for p in paths if p not in hashes]
     if missing:
         raise UserError("the board did not report hashes for %d files (first: %s)" % (len(missing), missing[0]),
                         hint="its output was:\n" + out[-500:], exit_code=1)
-    return hashes, mpy_flags
+    return hashes, mpy_flags, rom
 
 
 def check_native_compat(files, mpy_flags):
@@ -203,8 +240,11 @@ def _parents(paths):
     return sorted(dirs, key=lambda d: (d.count("/"), d))
 
 
-def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print, log_lines=None, log_timeout=None):
-    """Copy what changed, reset, show the first log lines. Returns a dict: copied, unchanged, logs."""
+def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print, log_lines=None, log_timeout=None,
+           romfs=False):
+    """Copy what changed, reset, show the first log lines. Returns a dict: copied, unchanged, logs,
+    removed (module files taken off the filesystem), rom ("written", "unchanged", "cleared" or None).
+    romfs: the modules go to the board's ROMFS partition (see the module's docstring)."""
     files = local_files(bundle_dir, config)
     with open(os.path.join(bundle_dir, build.INDEX)) as f:
         index = json.load(f)
@@ -212,23 +252,44 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
         raise UserError("bundle %s is built for board %s, not %s" % (bundle_dir, index.get("board"), board_name),
                         hint="roam6 build --board %s --out DIR, then deploy DIR" % board_name)
     board = boards.load_board(index["board"])
+    image = None
+    in_image = {}
+    if romfs:
+        from . import romfs as rom
+        in_image = rom.module_files(bundle_dir)
+        image = rom.image(in_image)
     flash.check_port(port)
     probe_repl(port)
     mp = Mpremote(port)
-    paths = sorted(files)
-    log("asking the board on %s for the hashes of %d files" % (port, len(paths)))
-    remote, mpy_flags = board_hashes(mp, paths if "config.json" in files else paths + ["config.json"])
+    to_copy = {p: l for p, l in files.items() if p not in in_image}
+    paths = sorted(to_copy)
+    asked = paths + sorted(in_image) + ([] if "config.json" in files else ["config.json"])
+    log("asking the board on %s for the hashes of %d files" % (port, len(asked)))
+    remote, mpy_flags, rom_state = board_hashes(mp, asked, len(image) if image else 0)
     if remote.get("config.json") == "-" and "config.json" not in files:
         log("warning: the board has no config.json and none was given: the MN will stop at start "
             "(make one with `roam6 provision`, then deploy with --config)")
     check_native_compat(files, mpy_flags)
+    result = {"copied": [], "unchanged": [], "logs": [], "mpremote_calls": 0, "removed": [], "rom": None}
+    if image is not None:
+        result["rom"] = _write_rom(mp, image, rom_state, port, log)
+        # module files an earlier plain deploy left on the filesystem would be imported instead
+        result["removed"] = [p for p in sorted(in_image) if remote.get(p, "-") != "-"]
+    elif rom_state["roam6"]:
+        log("the board's ROMFS holds roam6 modules (an earlier deploy --romfs): clearing it, so the files "
+            "copied now are the ones imported")
+        _write_rom(mp, rom_image_empty(), rom_state, port, log)
+        result["rom"] = "cleared"
+    if result["removed"]:
+        log("removing %d module files from the board's filesystem (they are in ROMFS now)" % len(result["removed"]))
+        mp.run("exec", REMOVE_SCRIPT % (result["removed"], _parents(result["removed"])[::-1]))
     changed = [p for p in paths if remote[p] != _sha256(files[p])]
-    unchanged = [p for p in paths if p not in changed]
-    result = {"copied": changed, "unchanged": unchanged, "logs": [], "mpremote_calls": 0}
+    result["unchanged"] = [p for p in paths if p not in changed]
+    result["copied"] = changed
     if not changed:
-        log("board up to date: %d files unchanged, nothing copied" % len(unchanged))
+        log("board up to date: %d files unchanged, nothing copied" % len(result["unchanged"]))
     else:
-        log("copying %d changed files (%d unchanged)" % (len(changed), len(unchanged)))
+        log("copying %d changed files (%d unchanged)" % (len(changed), len(result["unchanged"])))
         dirs = _parents(changed)          # mkdir of an existing folder fails quietly on the board
         if dirs:
             mp.run("exec", MKDIR_SCRIPT % (dirs,))
@@ -236,14 +297,15 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
         for p in changed:
             cmd += (["+"] if cmd else []) + ["fs", "cp", files[p], ":" + p]
         mp.run(*cmd, passthrough=True, timeout=60 + 5 * len(changed), log=log)
-        after, _ = board_hashes(mp, changed)
+        after, _, _ = board_hashes(mp, changed)
         bad = [p for p in changed if after[p] != _sha256(files[p])]
         if bad:
             raise UserError("%d files differ on the board after copying (first: %s)" % (len(bad), bad[0]),
                             hint="the filesystem may be full: `mpremote df`; or run deploy again", exit_code=1)
         log("copied and verified %d files" % len(changed))
     result["mpremote_calls"] = mp.calls
-    if reset and changed:
+    touched = changed or result["removed"] or result["rom"] in ("written", "cleared")
+    if reset and touched:
         dep = board["deploy"]
         result["logs"] = reset_and_read(port, dep.get("reset", "hard"), log_lines or dep.get("log_lines", 10),
                                         log_timeout or dep.get("log_timeout_s", 10), log=log)
@@ -252,6 +314,57 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
     elif reset:
         log("nothing changed: the board was not reset")
     return result
+
+
+REMOVE_SCRIPT = """
+import os
+for _p in %r:
+    os.remove(_p)
+for _d in %r:
+    try:
+        os.rmdir(_d)
+    except OSError:
+        pass
+"""
+
+
+def rom_image_empty():
+    from . import romfs as rom
+    return rom.image({})
+
+
+def _write_rom(mp, image, state, port, log):
+    """Put `image` in the board's first ROMFS partition unless it is there already (its hash):
+    "written" or "unchanged"; a board without one is told what it needs."""
+    if state["partitions"] <= 0:
+        raise UserError("the MicroPython on %s has no ROMFS partition (%s)"
+                        % (port, "no vfs.rom_ioctl" if state["partitions"] < 0 else "vfs.rom_ioctl(1) is 0"),
+                        hint="flash a firmware built with ROMFS (MicroPython 1.25+, MICROPY_VFS_ROM and a romfs "
+                             "partition; roam6 flash --firmware F.bin), or deploy without --romfs (the modules "
+                             "then load into the heap)", exit_code=1)
+    if len(image) > state["size"]:
+        raise UserError("the ROMFS image is %d bytes but the board's ROMFS partition holds %d"
+                        % (len(image), state["size"]),
+                        hint="a firmware with a bigger romfs partition, or deploy without --romfs", exit_code=1)
+    want = hashlib.sha256(image).hexdigest()
+    if state["sha256"] == want:
+        log("ROMFS: the board's image is this one (%d bytes): not written" % len(image))
+        return "unchanged"
+    import tempfile
+    from . import romfs as rom
+    with tempfile.TemporaryDirectory(prefix="roam6-romfs-") as tmp:
+        path = os.path.join(tmp, rom.IMAGE)
+        with open(path, "wb") as f:
+            f.write(image)
+        log("ROMFS: writing the modules' image (%d bytes) to the board's partition (%d bytes)" % (len(image), state["size"]))
+        mp.run("romfs", "-p", "0", "deploy", path, passthrough=True, timeout=60 + len(image) // 512,
+               log=lambda line: log("  " + line.split("\r")[-1]) if line.strip() else None)
+    _, _, after = board_hashes(mp, [], len(image))
+    if after["sha256"] not in (want, "-"):
+        raise UserError("the board's ROMFS partition does not hold the image after writing it",
+                        hint="run deploy --romfs again; if it persists the partition may be worn or locked",
+                        exit_code=1)
+    return "written"
 
 
 def _open_serial(port, timeout):

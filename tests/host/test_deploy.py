@@ -156,3 +156,53 @@ def test_the_hard_reset_path_runs_its_code_in_the_raw_repl(board):
     lines = deploy.reset_and_read(board.port, "hard", 3, 15, log=quiet, code="import machine\nmachine.soft_reset()\n")
     assert lines == ['{"ev": "start", "board": "test"}', "tick 1", "tick 2"]
     assert board.starts == 2
+
+
+# main.py saying where roam6 was imported from, then idling as the MN would
+MAIN_WHERE = "import roam6\nprint('FROM', roam6.__file__)\nimport time\nwhile True:\n    time.sleep(0.2)\n"
+
+
+@pytest.fixture
+def rom_board(tmp_path):
+    """The virtual board with a 256 KB ROMFS partition (see UnixBoard: the unix port's missing
+    vfs.rom_ioctl is the one stand-in; mpremote's romfs deploy and vfs.VfsRom are real)."""
+    b = UnixBoard(str(tmp_path / "fs"), rom_bytes=256 * 1024)
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+def test_romfs_deploy_moves_the_modules_to_rom_and_a_plain_one_brings_them_back(rom_board, unix_bundle, tmp_path):
+    bundle = tmp_path / "b"
+    shutil.copytree(unix_bundle, bundle)
+    (bundle / "main.py").write_text(MAIN_WHERE)
+    fs = rom_board.fs_dir
+    deploy.deploy(rom_board.port, str(bundle), reset=False, log=quiet)        # first as files
+    assert os.path.isfile(os.path.join(fs, "roam6", "node", "driver.mpy"))
+    modules = sorted(k for k in _tree(str(bundle)) if k.endswith(".mpy"))
+
+    said = []
+    r = deploy.deploy(rom_board.port, str(bundle), reset=True, log_lines=1, log_timeout=15, log=said.append, romfs=True)
+    assert r["rom"] == "written" and r["removed"] == modules and r["copied"] == []
+    # only what is not a module stays a file; the old module files and their folders are gone
+    assert sorted(_tree(fs)) == sorted(k for k in _tree(str(bundle)) if not k.endswith(".mpy") and k not in build.HOST_ONLY)
+    assert not os.path.exists(os.path.join(fs, "roam6"))
+    assert r["logs"] == ["FROM /rom/roam6/__init__.mpy"], (r["logs"], said)
+    with open(rom_board.rom_path, "rb") as f:
+        assert f.read(3) == b"\xd2\xcd\x31"
+
+    again = deploy.deploy(rom_board.port, str(bundle), reset=True, log=quiet, romfs=True)
+    assert again["rom"] == "unchanged" and again["copied"] == [] and again["removed"] == [] and again["logs"] == []
+
+    back = deploy.deploy(rom_board.port, str(bundle), reset=True, log_lines=1, log_timeout=15, log=quiet)
+    assert back["rom"] == "cleared" and sorted(back["copied"]) == modules
+    assert back["logs"] == ["FROM roam6/__init__.mpy"]                        # the files again
+
+
+def test_romfs_deploy_to_a_board_without_a_rom_partition_says_what_it_needs(board, unix_bundle, capsys):
+    assert cli_main(["deploy", "--port", board.port, "--bundle", unix_bundle, "--romfs"]) == 1
+    err = capsys.readouterr().err
+    assert "has no ROMFS partition (no vfs.rom_ioctl)" in err and "deploy without --romfs" in err
+    assert os.listdir(board.fs_dir) == []                                     # nothing copied
