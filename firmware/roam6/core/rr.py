@@ -34,10 +34,17 @@ import struct
 from roam6 import rrcrypto as crypto  # kbm, rr_authenticator: route optimisation's own
 from roam6.compat import const
 from roam6.core import ro_policy
-from roam6.wire import consts as C
-from roam6.wire import mh as M
-from roam6.wire import mhopts as O
+from roam6.wire import rrmsg as R
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6, hao_header
+
+# protocol numbers (roam6.wire.consts has them all; folded here, so the MN does not load it)
+_NH_MH = const(135)
+_BA_SEQ_OUT_OF_WINDOW = const(135)
+_BA_EXPIRED_HOME_NONCE = const(136)
+_BA_EXPIRED_COA_NONCE = const(137)
+_BA_EXPIRED_NONCES = const(138)
+_BE_UNKNOWN_BINDING = const(1)
+_BE_UNKNOWN_MH_TYPE = const(2)
 
 MAX_RR_BINDING_LIFETIME_MS = const(420000)
 MAX_TOKEN_LIFETIME_MS = const(210000)
@@ -266,14 +273,14 @@ class CNEntry:
         half.tries += 1
         half.next_tx = now + half.timeout
         half.timeout = min(half.timeout * 2, MAX_TIMEOUT_MS)
-        if kind == C.MH_HOTI:
+        if kind == R.HOTI:
             half.sent_addr = m.hoa
-            mh = M.HomeTestInit(cookie).encode(src=m.hoa, dst=self.cn)
-            self._emit(kind, now, "home", build_ipv6(m.hoa, self.cn, C.NH_MH, mh))
+            mh = R.encode_init(kind, cookie, m.hoa, self.cn)
+            self._emit(kind, now, "home", build_ipv6(m.hoa, self.cn, _NH_MH, mh))
         else:
             half.sent_addr = m.coa
-            mh = M.CareofTestInit(cookie).encode(src=m.coa, dst=self.cn)
-            self._emit(kind, now, "direct", build_ipv6(m.coa, self.cn, C.NH_MH, mh))
+            mh = R.encode_init(kind, cookie, m.coa, self.cn)
+            self._emit(kind, now, "direct", build_ipv6(m.coa, self.cn, _NH_MH, mh))
         return True
 
     def _send_bu(self, now, dereg):
@@ -287,7 +294,7 @@ class CNEntry:
             self.bu_next = now + INITIAL_TIMEOUT_MS
             return True
         self.bu_held = False
-        wait = self._rate_wait(C.MH_BU, now)
+        wait = self._rate_wait(R.BU, now)
         if wait:
             self.bu_next = wait
             return True
@@ -305,13 +312,11 @@ class CNEntry:
         def mac(data):
             return crypto.rr_authenticator(kbm, coa, cn, data)
 
-        bu = M.BindingUpdate(self.seq, C.BU_A, lifetime,
-                             [O.NonceIndices(self.home.index, coni), O.BindingAuthData(None)])
-        mh = bu.encode(src=m.hoa, dst=cn, mac=mac)
+        mh = R.encode_bu(self.seq, lifetime, self.home.index, coni, mac, m.hoa, cn)
         if dereg:
-            self._emit(C.MH_BU, now, "home", build_ipv6(m.hoa, cn, C.NH_MH, mh))
+            self._emit(R.BU, now, "home", build_ipv6(m.hoa, cn, _NH_MH, mh))
         else:
-            self._emit(C.MH_BU, now, "direct", build_ipv6(coa, cn, C.NH_MH, mh, hao=m.hoa))
+            self._emit(R.BU, now, "direct", build_ipv6(coa, cn, _NH_MH, mh, hao=m.hoa))
             self.maybe_bound_until = max(self.maybe_bound_until, now + lifetime * 4000)
         self.bu = (self.seq, kbm, coa, dereg, now)
         self.bu_tries += 1
@@ -339,15 +344,15 @@ class CNEntry:
             # keep the home token fresh so that a move needs only the care-of half
             h = self.home
             if h.token is not None and now >= h.t + MAX_TOKEN_LIFETIME_MS - TOKEN_MARGIN_MS:
-                if not self._send_init(h, C.MH_HOTI, now):
+                if not self._send_init(h, R.HOTI, now):
                     h.reset_tx()
                     h.next_tx = self.refresh_at  # no more tries until the binding refresh
         elif s == RR:
             home_ok = self.home.valid(now, m.hoa)
             careof_ok = self.careof.valid(now, m.coa)
-            if not home_ok and not self._send_init(self.home, C.MH_HOTI, now):
+            if not home_ok and not self._send_init(self.home, R.HOTI, now):
                 return self._give_up("GIVE_UP", now, "no HoT")
-            if not careof_ok and not self._send_init(self.careof, C.MH_COTI, now):
+            if not careof_ok and not self._send_init(self.careof, R.COTI, now):
                 return self._give_up("GIVE_UP", now, "no CoT")
             if home_ok and careof_ok:
                 self._go("TOKENS")
@@ -379,7 +384,7 @@ class CNEntry:
                 self._go("TOKENS")
                 self.home.reset_tx()
                 self._send_bu(now, True)
-            elif not self._send_init(self.home, C.MH_HOTI, now):
+            elif not self._send_init(self.home, R.HOTI, now):
                 return self._give_up("GIVE_UP", now, "no HoT")
         elif s == FAILED:
             if now >= self.hold_until:
@@ -417,12 +422,13 @@ class CNEntry:
         return min(ts) if ts else None
 
     # ---- received messages -------------------------------------------------------------
+    # msg: roam6.wire.rrmsg.decode's tuple; HoT/CoT (type, nonce index, cookie, token)
     def on_hot(self, now, msg, dst, rh2):
         h = self.home
         m = self.mgr
-        if h.cookie is None or msg.cookie != h.cookie or dst != m.hoa or rh2 is not None:
+        if h.cookie is None or msg[2] != h.cookie or dst != m.hoa or rh2 is not None:
             return False
-        h.token, h.index, h.t, h.addr = bytes(msg.token), msg.nonce_index, now, m.hoa
+        h.token, h.index, h.t, h.addr = msg[3], msg[1], now, m.hoa
         h.reset_tx()
         self.service(now)
         return True
@@ -430,17 +436,19 @@ class CNEntry:
     def on_cot(self, now, msg, dst, rh2):
         c = self.careof
         m = self.mgr
-        if c.cookie is None or msg.cookie != c.cookie or rh2 is not None \
+        if c.cookie is None or msg[2] != c.cookie or rh2 is not None \
                 or dst != c.sent_addr or dst != m.coa:
             return False
-        c.token, c.index, c.t, c.addr = bytes(msg.token), msg.nonce_index, now, dst
+        c.token, c.index, c.t, c.addr = msg[3], msg[1], now, dst
         c.reset_tx()
         self.service(now)
         return True
 
-    def on_ba(self, now, msg, dst, rh2):
-        # a BA copies the BU's number, except status 135: it names the CN's last accepted one
-        if self.bu is None or (msg.seq != self.bu[0] and msg.status != C.BA_SEQ_OUT_OF_WINDOW):
+    def on_ba(self, now, msg, raw, dst, rh2):
+        # msg: (BA, status, seq, lifetime, authenticator); raw: its bytes.
+        # A BA copies the BU's number, except status 135: it names the CN's last accepted one
+        st = msg[1]
+        if self.bu is None or (msg[2] != self.bu[0] and st != _BA_SEQ_OUT_OF_WINDOW):
             return False
         seq, kbm, coa, dereg, t_sent = self.bu
         m = self.mgr
@@ -449,9 +457,8 @@ class CNEntry:
                 return False
         elif rh2 != m.hoa or dst != coa:
             return False
-        st = msg.status
-        authed = _ba_auth_ok(msg, kbm, coa, self.cn)
-        if st < 128 or st == C.BA_SEQ_OUT_OF_WINDOW:
+        authed = _ba_auth_ok(raw, msg[4], kbm, coa, self.cn)
+        if st < 128 or st == _BA_SEQ_OUT_OF_WINDOW:
             if not authed:
                 return False  # forged or garbled: as if it never came
         if st < 128:
@@ -463,24 +470,24 @@ class CNEntry:
                 self._unbind()
                 m._event("ro_dereg", self.cn, {"seq": seq})
                 return True
-            life = msg.lifetime * 4000
+            life = msg[3] * 4000
             self.bound_coa = coa
             self.bound_until = t_sent + life
             self.maybe_bound_until = max(self.maybe_bound_until, self.bound_until)
             self.refresh_at = t_sent + max(life - REFRESH_MARGIN_MS, life // 2)
-            m._event("ro_bound", self.cn, {"coa": coa, "seq": seq, "lifetime": msg.lifetime * 4,
+            m._event("ro_bound", self.cn, {"coa": coa, "seq": seq, "lifetime": msg[3] * 4,
                                            "rr_ms": now - self.rr_started})
             return True
-        if st == C.BA_SEQ_OUT_OF_WINDOW:
-            self.seq = msg.seq  # the CN's last accepted number; the resend goes one above
+        if st == _BA_SEQ_OUT_OF_WINDOW:
+            self.seq = msg[2]  # the CN's last accepted number; the resend goes one above
             self._go("BA_SEQ")
             self.bu_next = now
             self.service(now)
             return True
-        if st in (C.BA_EXPIRED_HOME_NONCE, C.BA_EXPIRED_COA_NONCE, C.BA_EXPIRED_NONCES):
-            if st != C.BA_EXPIRED_COA_NONCE:
+        if st in (_BA_EXPIRED_HOME_NONCE, _BA_EXPIRED_COA_NONCE, _BA_EXPIRED_NONCES):
+            if st != _BA_EXPIRED_COA_NONCE:
                 self.home.token = None
-            if st != C.BA_EXPIRED_HOME_NONCE and not dereg:
+            if st != _BA_EXPIRED_HOME_NONCE and not dereg:
                 self.careof.token = None
             self._cancel_bu()
             if not self._failure(now, "BA %d" % st):
@@ -491,7 +498,8 @@ class CNEntry:
         return True
 
     def on_be(self, now, msg):
-        if msg.status == C.BE_UNKNOWN_BINDING:
+        # msg: (BE, status, home address)
+        if msg[1] == _BE_UNKNOWN_BINDING:
             if not self._may("BE_UNKNOWN"):
                 return True
             self._unbind()
@@ -504,7 +512,7 @@ class CNEntry:
                 self._go("BE_UNKNOWN")
                 self.rr_started = now
                 self.service(now)
-        elif msg.status == C.BE_UNKNOWN_MH_TYPE and self._may("BE_NO_RO"):
+        elif msg[1] == _BE_UNKNOWN_MH_TYPE and self._may("BE_NO_RO"):
             self._give_up("BE_NO_RO", now, "CN does not support route optimisation")
         return True
 
@@ -523,14 +531,9 @@ class CNEntry:
         self.service(now)
 
 
-def _ba_auth_ok(msg, kbm, coa, cn):
-    """Check the BA's Binding Authorization Data (last option) against Kbm."""
-    raw = msg.raw
-    opts = msg.options
-    if not opts or not isinstance(opts[-1], O.BindingAuthData) or len(raw) < 24:
-        return False
-    auth = raw[len(raw) - 12:]
-    if bytes(auth) != bytes(opts[-1].authenticator):
+def _ba_auth_ok(raw, auth, kbm, coa, cn):
+    """Check the BA's Binding Authorization Data (its last option, `auth`) against Kbm."""
+    if auth is None or len(raw) < 24:
         return False
     data = bytearray(raw[:len(raw) - 12])
     data[4] = data[5] = 0
@@ -648,26 +651,26 @@ class RouteOptimizer:
         e = self.entries.get(bytes(src))
         if e is None:
             return False
-        try:
-            msg = M.decode_mh(mh)
-        except ValueError:
+        msg = R.decode(mh)
+        if msg is None:
             return False
         dst = bytes(dst)
         if rh2 is not None:
             rh2 = bytes(rh2)
-        if not M.checksum_ok(msg.raw, bytes(src), rh2 if rh2 is not None else dst):
+        if not R.checksum_ok(mh, bytes(src), rh2 if rh2 is not None else dst):
             return False  # RFC 6275 §9.2: a Mobility Header with a bad checksum is dropped
-        if isinstance(msg, M.CareofTest):  # (a subclass of HomeTest: test it first)
+        t = msg[0]
+        if t == R.COT:
             return e.on_cot(now, msg, dst, rh2)
-        if isinstance(msg, M.HomeTest):
+        if t == R.HOT:
             return e.on_hot(now, msg, dst, rh2)
-        if isinstance(msg, M.BindingAck):
-            return e.on_ba(now, msg, dst, rh2)
-        if isinstance(msg, M.BindingError):
-            if bytes(msg.home_address) != self.hoa:
+        if t == R.BA:
+            return e.on_ba(now, msg, mh, dst, rh2)
+        if t == R.BE:
+            if msg[2] != self.hoa:
                 return False
             return e.on_be(now, msg)
-        if isinstance(msg, M.BindingRefreshRequest):
+        if t == R.BRR:
             return e.on_brr(now)
         return False
 
@@ -676,7 +679,7 @@ class RouteOptimizer:
         """pkt: an IPv6 packet the HoA's host sends (src = HoA, no extension headers). Returns
         ("direct", packet from the CoA with a Home Address option) when the CN holds our binding,
         else ("home", pkt) for the tunnel. The upper-layer checksum stays valid (HoA in both)."""
-        if len(pkt) < 40 or pkt[6] in (0, 43, 60, C.NH_MH):
+        if len(pkt) < 40 or pkt[6] in (0, 43, 60, _NH_MH):
             return "home", pkt
         dst = bytes(pkt[24:40])
         self.note_traffic(now, dst)
@@ -696,7 +699,7 @@ class RouteOptimizer:
         is handed over as the plain packet CN -> HoA (RFC 6275 §11.3.3), anything else as it is.
         A packet with an RH2 naming another address is dropped (None)."""
         nh = pkt[6] if len(pkt) >= 40 else -1
-        if nh not in (0, 43, 60, C.NH_MH):  # the common case, no decoding: plain data
+        if nh not in (0, 43, 60, _NH_MH):  # the common case, no decoding: plain data
             if nh >= 0 and bytes(pkt[24:40]) == self.hoa:
                 self.note_traffic(now, pkt[8:24])
             return pkt
@@ -704,7 +707,7 @@ class RouteOptimizer:
             p = decode_ipv6(pkt)
         except ValueError:
             return pkt
-        if p.nh == C.NH_MH:
+        if p.nh == _NH_MH:
             if self.receive(now, p.src, p.dst, p.payload, p.rh2):
                 return None
             return None if p.rh2 is not None else pkt
