@@ -269,3 +269,22 @@ def test_release_bundle_drops_line_numbers_and_debug_keeps_them(tmp_path):
     f = "roam6/core/bul.mpy"
     assert rel["files"][f]["size"] < dbg["files"][f]["size"]
     assert rel["mpy_bytes"] < dbg["mpy_bytes"] * 0.97
+
+
+def test_romfs_image_mounts_on_micropython_and_its_bytecode_imports(tmp_path):
+    """`roam6 build --romfs`: every .mpy of the bundle in one ROMFS image, which the unix port's
+    vfs.VfsRom mounts and imports from (the firmware's own reader is the check)."""
+    out = tmp_path / "b"
+    assert cli_main(["build", "--board", "esp32", "--out", str(out), "--romfs", "--no-natmod"]) == 0
+    index = json.loads((out / build.INDEX).read_text())
+    img = (out / "roam6.romfs").read_bytes()
+    assert index["romfs_bytes"] == len(img) and img[:3] == b"\xd2\xcd\x31"
+    assert "roam6.romfs" not in index["files"]                   # never copied as a file
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    code = ("import vfs, sys\nvfs.mount(vfs.VfsRom(open('%s', 'rb').read()), '/rom')\nsys.path[:] = ['/rom']\n"
+            "import os, roam6.core.bul, link\nprint(len(os.listdir('/rom/roam6/core')), roam6.core.bul.__file__)\n"
+            % (out / "roam6.romfs"))
+    proc = subprocess.run([exe, "-c", code], cwd=str(tmp_path), env=dict(os.environ, MICROPYPATH=""),
+                          capture_output=True, text=True, timeout=60)
+    n = len(os.listdir(out / "roam6" / "core"))
+    assert proc.stdout.split() == [str(n), "/rom/roam6/core/bul.mpy"], proc.stdout + proc.stderr

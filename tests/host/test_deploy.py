@@ -206,3 +206,12 @@ def test_romfs_deploy_to_a_board_without_a_rom_partition_says_what_it_needs(boar
     err = capsys.readouterr().err
     assert "has no ROMFS partition (no vfs.rom_ioctl)" in err and "deploy without --romfs" in err
     assert os.listdir(board.fs_dir) == []                                     # nothing copied
+
+
+def test_romfs_deploy_to_a_partition_too_small_says_so(unix_bundle, tmp_path, capsys):
+    with UnixBoard(str(tmp_path / "fs"), rom_bytes=8192) as small:
+        assert cli_main(["deploy", "--port", small.port, "--bundle", unix_bundle, "--romfs"]) == 1
+        with open(small.rom_path, "rb") as f:
+            assert f.read() == b"\xff" * 8192                                # nothing written
+    err = capsys.readouterr().err
+    assert "the board's ROMFS partition holds 8192" in err and "bigger romfs partition" in err
