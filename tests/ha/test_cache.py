@@ -424,3 +424,28 @@ def test_expiry_heap_stays_bounded_under_rapid_refreshes():
     assert c.get_timer() <= c.bindings[HOA].expires
     c.handle_timer(c.bindings[HOA].expires)
     assert c.bindings == {}
+
+
+def test_expiry_follows_the_monotonic_clock_and_timestamps_the_wall_clock():
+    """The driver gives time.monotonic() as `now` and time.time() as `wall`: a wall clock stepped
+    by NTP (here an hour forward) neither ends a binding early nor breaks the timestamp check."""
+    c = make_cache()
+    mono = 500.0                                          # seconds since the host booted
+    outs = c.receive(bu4(1, lifetime=25, now=T0), NAT_SRC, mono, T0)
+    assert parse_ba(outs[0][2], mac_coa=MAC4)[1].status == 0
+    assert c.get_timer() == mono + 100                    # the binding's end on the monotonic clock
+    stepped = T0 + 3600
+    c.handle_timer(mono + 50)
+    assert HOA in c.bindings
+    # the MN follows the new wall time: its timestamp is checked against `wall`, not `now`
+    outs = c.receive(bu4(2, lifetime=25, now=stepped), NAT_SRC, mono + 60, stepped)
+    assert parse_ba(outs[0][2], mac_coa=MAC4)[1].status == 0
+    # a BU stamped with the old wall time is out of the window: 144 carries the HA's wall seconds
+    outs = c.receive(bu4(3, lifetime=25, now=T0 + 61), NAT_SRC, mono + 61, stepped + 1)
+    _pkt, ba = parse_ba(outs[0][2], mac_coa=MAC4)
+    assert ba.status == C.BA_ID_MISMATCH
+    assert ba.find(mo.ReplayProtection).timestamp >> 32 == int(stepped + 1) + NTP_EPOCH
+    c.handle_timer(mono + 159.9)
+    assert HOA in c.bindings
+    c.handle_timer(mono + 160)
+    assert HOA not in c.bindings

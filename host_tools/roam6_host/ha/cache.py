@@ -12,8 +12,11 @@ datagram)` to send: for UDP the datagram is the inner IPv6 packet (the driver se
 4191 to `peer`), for ip6 it is the whole IPv6 packet (with a type 2 routing header unless
 it goes to an MN back home). What
 changed is queued as events (`next_event()`): the driver turns BindingAdded/BindingRemoved into
-routes and proxy-ND entries, and logs the rest. Time is seconds since the Unix epoch (a float):
-the same clock drives expiry and the RFC 4285 timestamp window, so tests run it virtually.
+routes and proxy-ND entries, and logs the rest. Two clocks, both seconds (floats), both given,
+so tests run them virtually: `now` drives expiry and rate limits and must not jump (the driver's
+time.monotonic()); `wall`, seconds since the Unix epoch (time.time()), is what RFC 4285
+timestamps are checked against and made from. A wall clock stepped by NTP then moves neither a
+binding's end nor a timer. Without `wall`, `now` serves as both.
 
 `get_timer()` is the earliest binding expiry, `handle_timer(now)` removes what expired.
 `bindings` ({HoA bytes: Binding}) is what the data plane looks up per packet.
@@ -148,7 +151,7 @@ class _BU:
     """What the rules learn about one BU while they run."""
 
     __slots__ = ("source", "pkt", "mh", "opts", "seq", "flags", "lifetime", "hoa", "coa", "v4coa", "ts",
-                 "auth_spi", "nai", "auth_data", "sa", "dereg", "nat", "plain", "reason")
+                 "auth_spi", "nai", "auth_data", "sa", "dereg", "nat", "plain", "reason", "wall")
 
 
 class BindingCache:
@@ -174,9 +177,10 @@ class BindingCache:
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
 
     # ---- sans-IO surface --------------------------------------------------------------------
-    def receive(self, packet, source, now):
+    def receive(self, packet, source, now, wall=None):
         """One packet carrying a BU; returns [(transport, peer, datagram)] (possibly empty)."""
         c = _BU()
+        c.wall = now if wall is None else wall
         c.pkt = packet
         c.source = source
         c.sa = c.coa = None
@@ -394,7 +398,7 @@ class BindingCache:
         ts = c.ts
         if ts is None:
             return True
-        return abs((ts >> 32) - (now + NTP_EPOCH)) <= self.replay_window and ts > c.sa.last_ts
+        return abs((ts >> 32) - (c.wall + NTP_EPOCH)) <= self.replay_window and ts > c.sa.last_ts
 
     def _rule_sequence(self, c, now):
         b = self.bindings.get(c.hoa)
@@ -466,7 +470,7 @@ class BindingCache:
             seq = self.bindings[c.hoa].seq           # RFC 6275 §9.5.1: the last accepted number
         elif status == C.BA_ID_MISMATCH:
             # RFC 4285 §6: our seconds, the BU's low 32 bits, so the MN can resynchronise
-            ts = ((int(now) + NTP_EPOCH) << 32) | (ts & 0xFFFFFFFF)
+            ts = ((int(c.wall) + NTP_EPOCH) << 32) | (ts & 0xFFFFFFFF)
         return self._ba(c, status, seq, 0, 0, ts)
 
     def _ba(self, c, status, seq, units, bra, ts):

@@ -360,10 +360,11 @@ class HomeAgent:
                 except OSError:
                     pass
             else:
-                self._send(self.cache.unbound_data(data[8:24], (transport, peer[0], peer[1]), time.time()))
+                self._send(self.cache.unbound_data(data[8:24], (transport, peer[0], peer[1]), time.monotonic()))
 
     def _signal(self, packet, source):
-        outs = self.cache.receive(packet, source, time.time())
+        # expiry on the monotonic clock, RFC 4285 timestamps on the wall clock (cache docstring)
+        outs = self.cache.receive(packet, source, time.monotonic(), time.time())
         self._apply_events()      # routes first: the binding is live before the BA leaves
         self._send(outs)
 
@@ -461,7 +462,7 @@ class HomeAgent:
                     self._reload = False
                     self.reload_keys()
                 deadline = self.cache.get_timer()
-                timeout = -1 if deadline is None else max(0.0, deadline - time.time())
+                timeout = -1 if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
                     ready = ep.poll(timeout)
                 except InterruptedError:
@@ -472,7 +473,7 @@ class HomeAgent:
                     except Exception as exc:   # a bug must not take the HA down with every binding
                         self.log.once(("internal", type(exc).__name__, str(exc)[:80]), "internal_error",
                                       error="%s: %s" % (type(exc).__name__, exc))
-                if deadline is not None and time.time() >= deadline:
-                    self.cache.handle_timer(time.time())
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.cache.handle_timer(time.monotonic())
                     self._apply_events()
         self.log("stopping", bindings=len(self.cache.bindings))
