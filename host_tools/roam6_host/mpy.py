@@ -89,3 +89,39 @@ def read_header(path):
         "arch": ARCH_NAMES.get(arch_no) if arch_no else None,
         "small_int_bits": head[3],
     }
+
+
+def _uint(data, i):
+    """An .mpy variable-length unsigned int at data[i] -> (value, next index)."""
+    v = 0
+    while True:
+        b = data[i]
+        i += 1
+        v = (v << 7) | (b & 0x7F)
+        if not b & 0x80:
+            return v, i
+
+
+def with_source_name(data, name):
+    """The .mpy bytes `data` with its source-file name (the first qstr) replaced by `name`.
+    mpy_ld writes the output path it was given there: a machine-specific path in every native
+    module, one more long qstr on the board, and different bytes from each build folder."""
+    if data[:1] != b"M" or data[1] != 6 or len(data) < 8:
+        raise ValueError("not an mpy v6 file")
+    i = 4
+    _n_qstr, i = _uint(data, i)
+    _n_obj, i = _uint(data, i)
+    start = i
+    v, i = _uint(data, i)
+    if v & 1:
+        return data                  # a static qstr: nothing of the build in it
+    end = i + (v >> 1) + 1           # the name and its NUL
+    raw = name.encode()
+    n = len(raw) << 1
+    head = bytearray()
+    while True:
+        head.insert(0, (n & 0x7F) | (0x80 if head else 0))
+        n >>= 7
+        if not n:
+            break
+    return bytes(data[:start]) + bytes(head) + raw + b"\0" + bytes(data[end:])

@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 
 from .errors import UserError
-from .mpy import read_header
+from .mpy import read_header, with_source_name
 
 SDIST = "mpy-cross-v6-3"
 SDIST_VERSION = "1.1.1"  # MicroPython 1.23.0 inside; pinned so every machine builds the same bytes
@@ -162,7 +162,8 @@ def build_natmod(arch, out_dir=DEFAULT_OUT, log=None):
         os.makedirs(dest_dir, exist_ok=True)
         dest = os.path.join(dest_dir, MODULE + ".mpy")
         with open(native, "rb") as f:
-            data = f.read()
+            # named after the module, not mpy_ld's output path: the same bytes from any machine
+            data = with_source_name(f.read(), MODULE + ".mpy")
         old = None
         if os.path.exists(dest):
             with open(dest, "rb") as f:

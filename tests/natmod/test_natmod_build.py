@@ -9,7 +9,7 @@ import pytest
 
 from roam6_host import natmod_build
 from roam6_host.errors import UserError
-from roam6_host.mpy import read_header
+from roam6_host.mpy import read_header, with_source_name
 
 
 @pytest.mark.parametrize("arch", ["x64", "armv6m"])
@@ -19,6 +19,12 @@ def test_build_header_says_arch_and_mpy_6_3(arch, natmod_root):
     head = read_header(path)
     assert (head["arch"], head["version"], head["sub_version"]) == (arch, 6, 3)
     assert 1000 < os.path.getsize(path) < 16384
+    # its source name is the module's, not the build folder's path (mpy_ld writes its output
+    # path there): the same bytes from any machine, and a short qstr on the board
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[6:7] == bytes([len("roam6_native.mpy") << 1]) and data[7:24] == b"roam6_native.mpy\0"
+    assert b"/" not in data[:64]
 
 
 def test_rebuild_is_cached_and_leaves_the_file_alone(natmod_root):
@@ -108,3 +114,20 @@ def test_roam6_build_natmod_command(tmp_path):
     assert str(tmp_path / "armv6m" / "roam6_native.mpy") in proc.stdout  # --out is the root, per arch below
     head = read_header(str(tmp_path / "armv6m" / "roam6_native.mpy"))
     assert (head["arch"], head["version"], head["sub_version"]) == ("armv6m", 6, 3)
+
+
+def test_source_name_rewrite_keeps_the_rest_of_the_file():
+    """mpy v6: header, n_qstr, n_obj, then the source name qstr (length << 1, bytes, NUL); a name
+    of 64+ bytes takes a two-byte length. Everything after it is kept byte for byte."""
+    tail = b"\x0cdigest\x00rest of the module"
+    long_name = "/" + "x" * 70 + ".mpy"
+    src = b"M\x06\x0b\x1f\x02\x00" + bytes([0x81, (len(long_name) << 1) & 0x7F]) + long_name.encode() + b"\x00" + tail
+    assert (len(long_name) << 1) >> 7 == 1                       # the test's name needs two bytes
+    out = with_source_name(src, "m.mpy")
+    assert out == b"M\x06\x0b\x1f\x02\x00\x0am.mpy\x00" + tail
+    back = with_source_name(out, long_name)
+    assert back == src
+    static = b"M\x06\x0b\x1f\x02\x00\x03" + tail               # a static qstr: left as it is
+    assert with_source_name(static, "m.mpy") == static
+    with pytest.raises(ValueError):
+        with_source_name(b"not an mpy", "m.mpy")
