@@ -280,6 +280,9 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
             "copied now are the ones imported")
         _write_rom(mp, rom_image_empty(), rom_state, port, log)
         result["rom"] = "cleared"
+    elif rom_state["partitions"] > 0:
+        log("note: this board's firmware has a ROMFS partition (%d bytes): `roam6 deploy --romfs` puts the "
+            "modules there, where their code runs from flash instead of the heap" % rom_state["size"])
     if result["removed"]:
         log("removing %d module files from the board's filesystem (they are in ROMFS now)" % len(result["removed"]))
         mp.run("exec", REMOVE_SCRIPT % (result["removed"], _parents(result["removed"])[::-1]))

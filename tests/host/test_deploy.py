@@ -179,7 +179,9 @@ def test_romfs_deploy_moves_the_modules_to_rom_and_a_plain_one_brings_them_back(
     shutil.copytree(unix_bundle, bundle)
     (bundle / "main.py").write_text(MAIN_WHERE)
     fs = rom_board.fs_dir
-    deploy.deploy(rom_board.port, str(bundle), reset=False, log=quiet)        # first as files
+    said = []
+    deploy.deploy(rom_board.port, str(bundle), reset=False, log=said.append)  # first as files
+    assert any("has a ROMFS partition (262144 bytes)" in s and "--romfs" in s for s in said), said
     assert os.path.isfile(os.path.join(fs, "roam6", "node", "driver.mpy"))
     modules = sorted(k for k in _tree(str(bundle)) if k.endswith(".mpy"))
 
