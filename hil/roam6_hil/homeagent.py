@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from .boards import EventReader
-from .topology import HA_ADDR, HA_IPV4, HOA, HOME_PREFIX, DOMAIN
+from .topology import HA_ADDR, HA_DAD_MS, HA_IPV4, HOA, HOME_PREFIX, DOMAIN
 
 BOARD_SA = {"nai": "board1@" + DOMAIN, "spi": 4096, "key": "00112233445566778899aabbccddeeff", "hoa": HOA}
 
@@ -38,7 +38,7 @@ class HomeAgentProcess:
         conf = os.path.join(self.folder, "ha.json")
         with open(conf, "w") as f:
             json.dump({"home_prefix": HOME_PREFIX, "address": HA_ADDR, "ipv4": HA_IPV4, "port": 4191,
-                       "home_link": "home", "tun": "r6tun", "keys_file": keys}, f, indent=1)
+                       "home_link": "home", "tun": "r6tun", "keys_file": keys, "dad_ms": HA_DAD_MS}, f, indent=1)
         self.proc = self.bench.popen("ha", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", conf],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.reader = EventReader(self.proc.stdout, os.path.join(self.folder, "ha.log"))

@@ -37,6 +37,10 @@ HOA = "2001:db8:aa::100"
 HA_ADDR = "2001:db8:aa::1"
 HA_UPLINK6 = "2001:db8:f1::2"
 HA_IPV4 = "198.18.1.2"
+# The HA's Duplicate Address Detection wait for a new binding's HoA on the home link (RFC 6275
+# §10.4.1; ha.json "dad_ms", 1000 by default after RFC 4861's RetransTimer). The bench's home link
+# is a bridge in one host, where a node holding the address answers within a millisecond.
+HA_DAD_MS = 100
 CN_ADDR6 = "2001:db8:f3::2"
 CN_ADDR4 = "198.18.3.2"
 HOME_PREFIX = "2001:db8:aa::/64"

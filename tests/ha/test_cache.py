@@ -449,3 +449,51 @@ def test_expiry_follows_the_monotonic_clock_and_timestamps_the_wall_clock():
     assert HOA in c.bindings
     c.handle_timer(mono + 160)
     assert HOA not in c.bindings
+
+
+def test_a_new_binding_waits_for_dad_then_the_newest_bu_is_answered():
+    """RFC 6275 §10.4.1: no binding for the HoA yet -> DAD on the home link before the BA. A BU
+    retransmitted meanwhile replaces the held one; silence for dad_s accepts it."""
+    from roam6_host.ha.cache import DadStarted
+    c = make_cache(dad_s=1.0)
+    assert c.receive(bu4(1, now=T0), NAT_SRC, T0) == []
+    (ev,) = events(c)
+    assert isinstance(ev, DadStarted) and ev.reason == "2001:db8:aa::100" and c.dad_pending(HOA)
+    assert HOA not in c.bindings and c.get_timer() == T0 + 1.0
+    assert c.receive(bu4(2, now=T0 + 0.5), NAT_SRC, T0 + 0.5) == []      # the MN sent it again
+    assert events(c) == []                                               # one probe, not two
+    assert c.handle_timer(T0 + 0.99) == [] and HOA not in c.bindings
+    (out,) = c.handle_timer(T0 + 1.0)
+    _pkt, ba = parse_ba(out[2], mac_coa=MAC4)
+    assert (ba.status, ba.seq) == (0, 2) and out[1] == ("198.18.12.2", 40001)
+    assert HOA in c.bindings and not c.dad_pending(HOA)
+    assert isinstance(events(c)[0], BindingAdded)
+    # bound: a refresh or a move is answered at once (register() asserts the one BA)
+    _out, ba = register(c, seq=3, now=T0 + 5)
+    assert ba.status == 0 and c.bindings[HOA].seq == 3 and events(c)[0].name == "binding_refreshed"
+
+
+def test_dad_conflict_gets_134_and_binds_nothing():
+    c = make_cache(dad_s=1.0)
+    assert c.receive(bu4(7, now=T0), NAT_SRC, T0) == []
+    events(c)
+    assert c.dad_conflict(a6("2001:db8:aa::999"), T0 + 0.1) == []        # not one we wait for
+    (out,) = c.dad_conflict(HOA, T0 + 0.2)
+    _pkt, ba = parse_ba(out[2], mac_coa=MAC4)
+    assert (ba.status, ba.seq) == (C.BA_DAD_FAILED, 7)
+    (ev,) = events(c)
+    assert isinstance(ev, BURejected) and ev.status == 134 and ev.reason == "dad"
+    assert HOA not in c.bindings and c.get_timer() is None and c.handle_timer(T0 + 5) == []
+
+
+def test_dad_probe_is_a_neighbor_solicitation_from_the_unspecified_address():
+    """The HA's DAD probe (ha/dad.py), read back by scapy as an independent oracle."""
+    from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
+    from roam6_host.ha.dad import probe
+    pkt, mac = probe(HOA)
+    p = IPv6(pkt)
+    assert (p.src, p.dst, p.hlim) == ("::", "ff02::1:ff00:100", 255)
+    assert p[ICMPv6ND_NS].tgt == "2001:db8:aa::100"
+    # byte for byte what scapy builds (its checksum included), and no options
+    assert pkt == bytes(IPv6(src="::", dst="ff02::1:ff00:100", hlim=255) / ICMPv6ND_NS(tgt="2001:db8:aa::100"))
+    assert mac == bytes.fromhex("3333ff000100")

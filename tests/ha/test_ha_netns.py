@@ -35,6 +35,7 @@ CN = a6("2001:db8:f3::2")
 HM = a6("2001:db8:aa::50")
 MN4, MN6 = "198.18.1.10", "2001:db8:f1::10"
 V4COA = a4("192.0.2.100")        # what the MN believes its address is: differs from MN4 -> "NAT"
+DAD_MS = 200                     # the HA's DAD wait on the home link (1000 by default)
 
 
 class HAProcess:
@@ -103,7 +104,8 @@ def bench(tmp_path):
         cfg = tmp_path / "ha.json"
         cfg.write_text(json.dumps({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
                                    "ipv4": "198.18.1.2", "home_link": "home", "tun": "r6tun",
-                                   "keys_file": "ha-keys.json", "transports": ["udp4", "udp6", "ip6"]}))
+                                   "keys_file": "ha-keys.json", "transports": ["udp4", "udp6", "ip6"],
+                                   "dad_ms": DAD_MS}))
         ha_proc = HAProcess(ha, str(cfg))
         ha_proc.wait_for("ready")
         yield n, ha_proc, (ha, mn, cn, hm)
@@ -478,3 +480,29 @@ def test_missing_home_link_names_the_config_file(tmp_path):
                                             "which is not an interface here" % cfg), p.stderr
     finally:
         n.teardown()
+
+
+def test_dad_on_the_home_link_refuses_a_hoa_another_node_holds(bench):
+    """RFC 6275 §10.4.1: before a new binding's BA the HA probes the home link for the HoA (NS from
+    ::); the neighbour hm holding 2001:db8:aa::100 answers, so the BU gets BA 134 and nothing is
+    bound. Once hm lets the address go, the same MN registers after the DAD wait."""
+    n, hap, (ha, mn, cn, hm) = bench
+    n.ip(hm, "addr", "add", "2001:db8:aa::100/64", "dev", "eth0", "nodad")
+    s4 = n.socket(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0))
+    data, _src, _ts = send_bu(s4, ("198.18.1.2", 4191), 1)
+    _pkt, ba = parse_ba(data, mac_coa=V4MAPPED + V4COA)
+    assert ba.status == 134, "".join(hap.lines[-10:])
+    hap.wait_for("dad_started", reason="2001:db8:aa::100")
+    hap.wait_for("bu_rejected", status=134, reason="dad")
+    assert route_dev(n, ha, "2001:db8:aa::100") == "" and "2001:db8:aa::100" not in proxies(n, ha)
+    n.ip(hm, "addr", "del", "2001:db8:aa::100/64", "dev", "eth0")
+    t0 = time.monotonic()
+    data, _src, _ts = send_bu(s4, ("198.18.1.2", 4191), 2)
+    waited = time.monotonic() - t0
+    _pkt, ba = parse_ba(data, mac_coa=V4MAPPED + V4COA)
+    assert ba.status == 0 and DAD_MS / 1000 <= waited < DAD_MS / 1000 + 1.0, waited
+    assert "r6tun" in route_dev(n, ha, "2001:db8:aa::100")
+    # bound now: a refresh is answered without another probe
+    t0 = time.monotonic()
+    data, _src, _ts = send_bu(s4, ("198.18.1.2", 4191), 3)
+    assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].status == 0 and time.monotonic() - t0 < DAD_MS / 1000

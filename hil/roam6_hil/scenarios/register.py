@@ -22,7 +22,7 @@ import time
 from roam6_host.heapsize import HELP as HEAP_HELP, heap_size
 
 from ..boards import SCENARIO_BOARD_HELP, scenario_board
-from ..topology import CN_ADDR6, HA_ADDR, HA_IPV4, HOA, HOME_PREFIX, STATIC, Bench
+from ..topology import CN_ADDR6, HA_ADDR, HA_DAD_MS, HA_IPV4, HOA, HOME_PREFIX, STATIC, Bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 FIRMWARE = os.path.join(ROOT, "firmware")
@@ -114,7 +114,7 @@ def write_ha_config(bench, key_hex, nat_refresh=110, max_lifetime=3600, name="ha
     os.chmod(keys, 0o600)
     cfg = {"home_prefix": HOME_PREFIX, "address": HA_ADDR, "ipv4": HA_IPV4, "port": 4191,
            "home_link": "home", "tun": "r6tun", "keys_file": keys, "max_lifetime": max_lifetime,
-           "replay_window": 7, "nat_refresh": nat_refresh}
+           "replay_window": 7, "nat_refresh": nat_refresh, "dad_ms": HA_DAD_MS}
     path = bench.path("%s.json" % name)
     with open(path, "w") as f:
         json.dump(cfg, f)

@@ -18,7 +18,14 @@ time.monotonic()); `wall`, seconds since the Unix epoch (time.time()), is what R
 timestamps are checked against and made from. A wall clock stepped by NTP then moves neither a
 binding's end nor a timer. Without `wall`, `now` serves as both.
 
-`get_timer()` is the earliest binding expiry, `handle_timer(now)` removes what expired.
+`get_timer()` is the earliest deadline (a binding's expiry, the end of a DAD wait),
+`handle_timer(now)` removes what expired and returns the BAs of DADs that passed.
+
+Duplicate Address Detection (RFC 6275 §10.4.1): unless a binding for the HoA exists, an
+accepted home registration is held (`dad_s` > 0) while the driver probes the home link: the event
+DadStarted asks for the probe (a Neighbor Solicitation from ::), `dad_conflict(hoa, now)` reports
+a node that answered or probes for the same address (BA 134), and `dad_s` seconds of silence
+accept the BU. A BU retransmitted meanwhile replaces the held one (the BA answers the newest).
 `bindings` ({HoA bytes: Binding}) is what the data plane looks up per packet.
 
 The rules
@@ -143,6 +150,11 @@ class BURejected(Event):
     name = "bu_rejected"
 
 
+class DadStarted(Event):
+    """Probe the home link for the HoA named in `reason` (text); `source` is the BU's path."""
+    name = "dad_started"
+
+
 class BUDropped(Event):
     name = "bu_dropped"
 
@@ -156,7 +168,7 @@ class _BU:
 
 class BindingCache:
     def __init__(self, ha_address, home_prefix_bytes, sas, max_lifetime=3600, replay_window=7,
-                 nat_refresh=110, require_timestamps=False, keep_events=True, fast=True):
+                 nat_refresh=110, require_timestamps=False, keep_events=True, fast=True, dad_s=0):
         self.ha = bytes(ha_address)
         self.prefix = bytes(home_prefix_bytes)      # the home prefix's leading bytes (e.g. 8 for a /64)
         self.sas = sas                              # {spi: sa.SA}
@@ -166,6 +178,8 @@ class BindingCache:
         self.require_timestamps = require_timestamps
         self.keep_events = keep_events              # the benchmark turns the queue off
         self.bindings = {}                          # {HoA: Binding}
+        self.dad_s = dad_s                          # DAD wait on the home link; 0: none (no home link)
+        self._dad = {}                              # {HoA: [held BU context, deadline]}
         self._events = []
         self._expiry = []                           # heap of (expires, HoA); stale rows skipped
         self._be_sent = {}                          # peer -> time of the last Binding Error
@@ -199,7 +213,27 @@ class BindingCache:
                 if self.keep_events:
                     self._events.append(BURejected(status=verdict, reason=name, source=source))
                 return self._reject(c, verdict, now)
+        if self.dad_s and not c.dereg and c.hoa not in self.bindings:
+            held = self._dad.get(c.hoa)
+            if held is None:
+                self._dad[c.hoa] = [c, now + self.dad_s]
+                self._events.append(DadStarted(reason=socket.inet_ntop(socket.AF_INET6, c.hoa), source=source))
+            else:
+                held[0] = c                         # a retransmission: the BA will answer it
+            return []
         return self._accept(c, now)
+
+    def dad_pending(self, hoa):
+        return hoa in self._dad
+
+    def dad_conflict(self, hoa, now):
+        """Another node on the home link uses (or is claiming) `hoa`: the held BU gets BA 134."""
+        held = self._dad.pop(bytes(hoa), None)
+        if held is None:
+            return []
+        c = held[0]
+        self._events.append(BURejected(status=C.BA_DAD_FAILED, reason="dad", source=c.source))
+        return self._reject(c, C.BA_DAD_FAILED, now)
 
     def next_event(self):
         return self._events.pop(0) if self._events else None
@@ -209,9 +243,14 @@ class BindingCache:
         return evs
 
     def get_timer(self):
-        return self._expiry[0][0] if self._expiry else None
+        t = self._expiry[0][0] if self._expiry else None
+        for _c, deadline in self._dad.values():
+            if t is None or deadline < t:
+                t = deadline
+        return t
 
     def handle_timer(self, now):
+        """Expire bindings; accept the BUs whose DAD wait passed in silence -> their BAs."""
         heap = self._expiry
         while heap and heap[0][0] <= now:
             expires, hoa = heapq.heappop(heap)
@@ -219,6 +258,12 @@ class BindingCache:
             if b is not None and b.expires <= now:
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved(b, reason="expired"))
+        outs = []
+        for hoa in [h for h, (_c, deadline) in self._dad.items() if deadline <= now]:
+            c = self._dad.pop(hoa)[0]
+            if self.sas.get(c.sa.spi) is c.sa:      # (its SA may have been revoked meanwhile)
+                outs += self._accept(c, now)
+        return outs
 
     def remove_all(self):
         """Clean stop: every binding ends (the driver removes routes and proxies from the events)."""
@@ -226,6 +271,7 @@ class BindingCache:
             self._events.append(BindingRemoved(b, reason="shutdown"))
         self.bindings.clear()
         self._expiry.clear()
+        self._dad.clear()
 
     def replace_sas(self, sas):
         """New security associations (keys file reloaded). An SA that stays the same keeps its

@@ -22,6 +22,7 @@ DEFAULTS = {
     "nat_refresh": 110,
     "require_timestamps": False,
     "transports": ["udp4", "udp6", "ip6"],
+    "dad_ms": 1000,
 }
 KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file"}
 SA_FIELDS = ("nai", "spi", "key", "hoa")     # what a keys-file entry may hold
@@ -55,6 +56,7 @@ class HAConfig:
         self.nat_refresh = 110
         self.require_timestamps = False
         self.transports = list(TRANSPORTS)
+        self.dad_ms = 1000          # DAD wait for a new binding's HoA on the home link; 0: none
         self.sas = []
         self.source = "HA config"   # "HA config /path/ha.json": what messages about a field name
 
@@ -145,6 +147,7 @@ def parse_config(raw, base_dir=".", source="HA config"):
     c.max_lifetime = _int(d, "max_lifetime", 4, 0xFFFF * 4, source)
     c.replay_window = _int(d, "replay_window", 1, 3600, source)
     c.nat_refresh = _int(d, "nat_refresh", 1, 0xFFFFFFFE, source)
+    c.dad_ms = _int(d, "dad_ms", 0, 10000, source)
     if not isinstance(d["require_timestamps"], bool):
         raise err("require_timestamps", "must be true or false", "RFC 4285 replay protection policy")
     c.require_timestamps = d["require_timestamps"]

@@ -36,7 +36,8 @@ from ..errors import UserError
 from ..pktsock import (PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_table, nft_drop_param_problems,
                        packet_socket, packets_to)
 from ..sigloop import epoll_with_signals
-from .cache import BindingAdded, BindingCache, BindingRemoved, BUDropped, BURejected
+from .cache import BindingAdded, BindingCache, BindingRemoved, BUDropped, BURejected, DadStarted
+from .dad import HomeLinkND
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
 from .tun import Tun
@@ -131,7 +132,8 @@ class HomeAgent:
         self.log = log or Logger()
         self.cache = BindingCache(cfg.address, cfg.prefix_bytes, sas_by_spi(cfg.sas),
                                   max_lifetime=cfg.max_lifetime, replay_window=cfg.replay_window,
-                                  nat_refresh=cfg.nat_refresh, require_timestamps=cfg.require_timestamps)
+                                  nat_refresh=cfg.nat_refresh, require_timestamps=cfg.require_timestamps,
+                                  dad_s=cfg.dad_ms / 1000 if cfg.home_link else 0)
         self.ha = cfg.address
         self.tun = None
         self.nl = None
@@ -141,6 +143,7 @@ class HomeAgent:
         self.sraw = None         # ip6: BAs with their type 2 routing header
         self.spkt = None         # ip6: BUs with their Home Address option
         self.s135 = None         # ip6: keeps the kernel quiet about native MH
+        self.nd = None           # home link: DAD probes and the answers to them (dad.HomeLinkND)
         self._nft = False
         self._local6 = {}        # udp6: peer -> in6_pktinfo of the address it sends to
         self._recent = {}        # ip6: packet bytes -> when seen (the bridge shows frames twice)
@@ -177,6 +180,13 @@ class HomeAgent:
             self._set_sysctl("net/ipv6/conf/%s/proxy_ndp" % cfg.home_link, 1)
             # answer NS for bound HoAs at once, not after the default random proxy delay (~0.8 s)
             self._set_sysctl("net/ipv6/neigh/%s/proxy_delay" % cfg.home_link, 0)
+            if cfg.dad_ms:
+                try:
+                    self.nd = HomeLinkND(cfg.home_link)
+                except OSError as exc:
+                    raise UserError("cannot open a packet socket on the home link %r for duplicate address "
+                                    "detection: %s" % (cfg.home_link, exc.strerror),
+                                    hint="run the HA as root (CAP_NET_RAW), or set \"dad_ms\": 0 in ha.json") from None
         if "udp4" in cfg.transports:
             self.socks["udp4"] = self._udp(socket.AF_INET, cfg.ipv4, "ipv4")
         if "udp6" in cfg.transports:
@@ -258,7 +268,7 @@ class HomeAgent:
         if self._nft:
             nft_delete_table(NFT_TABLE, self.log, _NFT_WHAT)
             self._nft = False
-        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135]:
+        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd]:
             if s is not None:
                 s.close()
         self.socks = {}
@@ -284,6 +294,11 @@ class HomeAgent:
                 self._kernel("route_del", b.hoa, self.tun.ifindex)
                 if self.home_ifindex:
                     self._kernel("proxy_del", b.hoa, self.home_ifindex)
+            elif isinstance(ev, DadStarted) and self.nd is not None:
+                try:
+                    self.nd.send(socket.inet_pton(socket.AF_INET6, ev.reason))
+                except OSError as exc:     # unanswered, the wait still ends in the BA
+                    self.log.once(("dad_send", exc.errno), "send_error", peer=self.cfg.home_link, reason=exc.strerror)
             d = ev.as_dict()
             name = d.pop("ev")
             if isinstance(ev, BUDropped) or (isinstance(ev, BURejected) and ev.reason in ("auth", "ts_window")):
@@ -361,6 +376,14 @@ class HomeAgent:
                     pass
             else:
                 self._send(self.cache.unbound_data(data[8:24], (transport, peer[0], peer[1]), time.monotonic()))
+
+    def _on_home_nd(self):
+        """An NA for, or another node's DAD probe of, a HoA whose BU waits for DAD: BA 134."""
+        for hoa in self.nd.claimed():
+            if self.cache.dad_pending(hoa):
+                outs = self.cache.dad_conflict(hoa, time.monotonic())
+                self._apply_events()
+                self._send(outs)
 
     def _signal(self, packet, source):
         # expiry on the monotonic clock, RFC 4285 timestamps on the wall clock (cache docstring)
@@ -450,6 +473,8 @@ class HomeAgent:
         if self.spkt is not None:
             handlers[self.spkt.fileno()] = self._on_packet
             handlers[self.s41.fileno()] = self._on_41
+        if self.nd is not None:
+            handlers[self.nd.fileno()] = self._on_home_nd
         signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}
         with epoll_with_signals(handlers, signals) as ep:
             # "ready" only once SIGTERM is ours: a supervisor that stops the HA right after it said
@@ -474,6 +499,7 @@ class HomeAgent:
                         self.log.once(("internal", type(exc).__name__, str(exc)[:80]), "internal_error",
                                       error="%s: %s" % (type(exc).__name__, exc))
                 if deadline is not None and time.monotonic() >= deadline:
-                    self.cache.handle_timer(time.monotonic())
+                    outs = self.cache.handle_timer(time.monotonic())   # expiries; BAs after DAD
                     self._apply_events()
+                    self._send(outs)
         self.log("stopping", bindings=len(self.cache.bindings))
