@@ -461,6 +461,7 @@ def test_a_new_binding_waits_for_dad_then_the_newest_bu_is_answered():
     assert isinstance(ev, DadStarted) and ev.reason == "2001:db8:aa::100" and c.dad_pending(HOA)
     assert HOA not in c.bindings and c.get_timer() == T0 + 1.0
     assert c.receive(bu4(2, now=T0 + 0.5), NAT_SRC, T0 + 0.5) == []      # the MN sent it again
+    assert c.unbound_data(HOA, NAT_SRC, T0 + 0.6) == []    # its data meanwhile: no "lost binding" error
     assert events(c) == []                                               # one probe, not two
     assert c.handle_timer(T0 + 0.99) == [] and HOA not in c.bindings
     (out,) = c.handle_timer(T0 + 1.0)

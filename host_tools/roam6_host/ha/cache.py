@@ -293,8 +293,8 @@ class BindingCache:
         """Data arrived over a tunnel from a HoA with no binding on that path (e.g. after an HA
         restart): answer with a Binding Error (status 1) through the same path, at most once a
         second per peer, so the MN re-registers at once (CONTRACTS.md §11 "Lost binding")."""
-        if inner_src[: len(self.prefix)] != self.prefix:
-            return []
+        if inner_src[: len(self.prefix)] != self.prefix or bytes(inner_src) in self._dad:
+            return []                   # (in DAD: its BU is accepted, the binding on its way)
         transport, host, port = source
         peer = (host, port)
         last = self._be_sent.get(peer)
