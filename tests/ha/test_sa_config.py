@@ -49,6 +49,7 @@ KEYS = {"sas": [{"nai": "board1@example.test", "spi": 4096, "key": "001122334455
 def test_good_config_loads(tmp_path):
     c = load_config(write(tmp_path, CFG, KEYS))
     assert c.port == 4191 and c.tun == "r6tun" and c.replay_window == 7 and c.max_lifetime == 3600
+    assert c.dad_ms == 1000                                # RFC 4861 RetransTimer: one probe, 1 s
     assert c.transports == ["udp4", "udp6", "ip6"] and c.prefix_bytes == bytes.fromhex("20010db800aa0000")
     (sa,) = c.sas
     assert sa.spi == 4096 and sa.nai == b"board1@example.test" and len(sa.key) == 16
@@ -73,6 +74,8 @@ def test_keys_file_readable_by_others_is_refused(tmp_path, mode):
     ({"transports": ["udp5"]}, "transports"),
     ({"colour": "blue"}, "colour"),
     ({"require_timestamps": "yes"}, "require_timestamps"),
+    ({"dad_ms": -1}, "dad_ms"),
+    ({"dad_ms": 1.5}, "dad_ms"),
 ])
 def test_config_errors_name_the_field(tmp_path, change, field):
     cfg = dict(CFG, **change)
