@@ -169,6 +169,7 @@ def test_refresh_unanswered_until_expiry_falls_back_to_registering():
     run_timers(b, 40000)
     assert b.state == S.REGISTERING and not b.bound
     assert b.retransmit_at is not None      # keeps trying on the back-off
+    assert b.first_reg                      # the binding is gone: a new attempt starts at 1.5 s
 
 
 def test_late_ba_for_old_coa_does_not_bind_new_one():
@@ -346,6 +347,12 @@ def test_leaving_home_registers_again():
     b.move(20000, COA)
     out = sent(b)
     assert len(out) == 1 and out[0].lifetime_units == 150
+    # a new home registration: the HA runs DAD before its BA, so InitialBindackTimeoutFirstReg again
+    assert b.get_timer() == 20000 + 1500
+    ack(b, 20100)
+    b.move(30000, COA2)
+    sent(b)
+    assert b.get_timer() == 31000                # a move of a binding the HA holds: 1 s
 
 
 def test_detach_stops_retransmissions():
@@ -366,6 +373,7 @@ def test_lost_binding_reregisters_at_once():
     b.lost(5000)
     out = sent(b)
     assert len(out) == 1 and b.state == S.REGISTERING and not b.bound
+    assert b.get_timer() == 5000 + 1500          # the HA has no binding: DAD before its BA
     b.lost(5001)                             # a second BE while the BU is out: no storm
     assert sent(b) == []
 

@@ -13,8 +13,9 @@ an int of milliseconds from the driver's monotonic clock.
 Rules held here:
 - A new BU goes out at once on a care-of address change (no timer), with a fresh sequence number
   and the back-off restarted.
-- Retransmission: InitialBindackTimeoutFirstReg (1.5 s) for the first registration with the HA,
-  INITIAL_BINDACK_TIMEOUT (1 s) otherwise; doubled each time up to MAX_BINDACK_TIMEOUT (32 s),
+- Retransmission: InitialBindackTimeoutFirstReg (1.5 s) for a new home registration -- none
+  yet, or after deregistering at home, an expired binding or one the HA lost: the HA then runs
+  DAD for the HoA before it answers (§10.4.1, §11.8) -- INITIAL_BINDACK_TIMEOUT (1 s) otherwise; doubled each time up to MAX_BINDACK_TIMEOUT (32 s),
   then kept at that rate. Every retransmission has a larger sequence number (§11.8) and a fresh
   timestamp.
 - Refresh before expiry: at the Binding Refresh Advice interval when the BA has one, else at
@@ -200,7 +201,7 @@ class HomeBinding:
         self.last_ts = 0
         self.state = _S_DETACHED
         self.coa = None
-        self.ever_registered = False           # InitialBindackTimeoutFirstReg until the first BA
+        self.first_reg = True                  # no binding at the HA: InitialBindackTimeoutFirstReg
         self.timeout_ms = 0
         self.retransmit_at = None
         self.refresh_at = None
@@ -318,6 +319,7 @@ class HomeBinding:
                 self._moved_since_bound = True
                 if event != _MOVE:
                     self.expire_at = None
+                    self.first_reg = True       # the HA holds no binding now: it runs DAD first
             elif event == _REFRESH:
                 self._moved_since_bound = False
             self.refresh_at = None
@@ -328,6 +330,7 @@ class HomeBinding:
             if self.state == _S_DEREGISTERING and self.tries >= _DEREG_TRIES:
                 self.state = _S_HOME        # the HA never answered: give up, the binding will expire
                 self.retransmit_at = None
+                self.first_reg = True
                 self._events.append(("deregistered", False))
                 return
             if len(self.sent) >= 8:
@@ -352,6 +355,7 @@ class HomeBinding:
             self._bound(now)
         elif action == _DONE_HOME:
             self.retransmit_at = None
+            self.first_reg = True
             self.sent = []
             self._events.append(("deregistered", True))
         elif action == _STOP:
@@ -365,13 +369,11 @@ class HomeBinding:
         elif action == _KEEP:
             self.expire_at = None
             self._moved_since_bound = True
+            self.first_reg = True
         # _BACKOFF: nothing; the armed retransmission timer resends
 
     def _start_attempt(self, now):
-        if self.ever_registered:
-            self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_MS
-        else:
-            self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
+        self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS if self.first_reg else _INITIAL_BINDACK_TIMEOUT_MS
         self.sent = []
         self.tries = 0
         self.resyncs = 0
@@ -379,7 +381,7 @@ class HomeBinding:
 
     def _bound(self, now):
         lifetime_units, refresh_units, nat_s, match = self._ba[3], self._ba[4], self._ba[6], self._ba[7]
-        self.ever_registered = True
+        self.first_reg = False
         self._moved_since_bound = False
         self.retransmit_at = None
         self.sent = []
