@@ -316,6 +316,8 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
             log("no output after the restart: %s" % dep.get("restart_note", ""))
     elif reset:
         log("nothing changed: the board was not reset")
+    elif result["rom"] in ("written", "cleared"):
+        log("the firmware mounts the new ROMFS image at its next reset: until then /rom is unmounted")
     return result
 
 
