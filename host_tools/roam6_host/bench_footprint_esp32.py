@@ -8,7 +8,8 @@ whose firmware has a ROMFS partition; main.py, config.json and the stand-ins sta
 
 What cannot exist here is the ESP32's radio: `network` and `machine` are stand-ins (NETWORK and
 MACHINE below: one WLAN interface that joins the AP "bench" and holds the address ADDR, a Timer
-that is set up and never fires). Their own heap is measured (`stand_ins_bytes`) and given beside
+that is set up and never fires); `socket` is this runtime's less inet_ntop/inet_pton, which the
+ESP32's lacks (SOCKET). Their own heap is measured (`stand_ins_bytes`) and given beside
 the figure, so `heap_in_use_after_registration_minus_stand_ins` is what the board would hold with
 its built-in modules. The node binds its udp4 socket to ADDR, so the run needs that address on
 loopback: only inside the footprint's own network namespace (root), else the section says so.
@@ -78,9 +79,18 @@ class Timer:
         self.callback = callback
 '''
 
+SOCKET = '''"""The ESP32's socket module: this runtime's, less the two functions the ESP32's lacks
+(ports/esp32/modsocket.c has no inet_ntop/inet_pton), so the node formats and parses addresses
+with its own code here too, as it does on the board."""
+from socket import *
+
+del inet_ntop, inet_pton
+'''
+
 # the board boots main.py; first the stand-ins take the built-in modules' places, and what they
 # hold is logged (the collection before and after brackets just them)
 BOOT = ("import gc, sys\ngc.collect()\n_a = gc.mem_alloc()\nimport network_standin\nimport machine_standin\n"
+        "import socket_standin\nsys.modules['socket'] = socket_standin\n"
         "sys.modules['network'] = network_standin\nsys.modules['machine'] = machine_standin\n"
         "gc.collect()\nprint('{\"ev\": \"stand_ins\", \"bytes\": %d}' % (gc.mem_alloc() - _a))\n"
         "del _a\nexec(open('main.py').read())\n")
@@ -109,7 +119,7 @@ def measure(tmp, key, heap, timeout, command, private_netns):
     rom_dir = os.path.join(tmp, "esp32-32bit-romfs")
     os.mkdir(rom_dir)
     _path, size = romfs.write_image(run_dir, os.path.join(rom_dir, romfs.IMAGE))     # the bundle's modules only
-    for name, text in (("network_standin", NETWORK), ("machine_standin", MACHINE)):
+    for name, text in (("network_standin", NETWORK), ("machine_standin", MACHINE), ("socket_standin", SOCKET)):
         src = os.path.join(tmp, name + ".py")
         with open(src, "w") as f:
             f.write(text)
@@ -126,7 +136,7 @@ def measure(tmp, key, heap, timeout, command, private_netns):
     out["note"] = ("the esp32 bundle with main.py, the Wi-Fi keeper and the WLAN-polling link adapter, on the same "
                    "32-bit runtime; network and machine are stand-ins (no radio here), their heap given apart")
     # the same board with its modules in ROMFS: only main.py, config.json and the stand-ins stay files
-    for n in ("main.py", "config.json", "network_standin.mpy", "machine_standin.mpy"):
+    for n in ("main.py", "config.json", "network_standin.mpy", "machine_standin.mpy", "socket_standin.mpy"):
         shutil.copy2(os.path.join(run_dir, n), rom_dir)
     extra = (size + 1023) // 1024
     rom = _run(rom_dir, ROMBOOT + BOOT, key, "%dK" % (heap_bytes(heap) // 1024 + extra), timeout, command, minus=size)

@@ -150,6 +150,7 @@ def trim():
     the socket module), so a 64 KB heap keeps only what runs."""
     forget("roam6.node.app")
     forget("roam6.wire.addr")
+    forget("roam6.wire.addrtext")   # (a port without inet_ntop keeps its functions in the transport)
     gc.collect()
 
 

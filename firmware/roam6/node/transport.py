@@ -27,13 +27,16 @@ try:
 
     def text_addr(t):
         return _pton(AF_INET6 if ":" in t else AF_INET, t)
-except ImportError:
-    from roam6.wire.addr import ip4_from_text, ip4_to_text, ip6_from_text, ip6_to_text
+except ImportError:                  # (the ESP32's socket module has neither)
+    from roam6.wire.addrtext import ip4_to_text, ip6_to_text
 
     def addr_text(a):
         return None if a is None else (ip4_to_text(a) if len(a) == 4 else ip6_to_text(a))
 
     def text_addr(t):
+        # parsing is loaded only when an application gives a text address: the node's own
+        # addresses were parsed at start-up, and that code is dropped then (app.trim)
+        from roam6.wire.addr import ip4_from_text, ip6_from_text
         return ip6_from_text(t) if ":" in t else ip4_from_text(t)
 
 

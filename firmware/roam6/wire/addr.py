@@ -3,10 +3,7 @@
 Text output follows RFC 5952: lower case, longest run of two or more zero groups as `::`
 (the first one on a tie), and `::ffff:a.b.c.d` for IPv4-mapped addresses.
 """
-
-
-def ip4_to_text(b):
-    return "%d.%d.%d.%d" % (b[0], b[1], b[2], b[3])
+from .addrtext import ip4_to_text, ip6_to_text  # noqa: F401  (the text half, a module of its own)
 
 
 def ip4_from_text(s):
@@ -20,30 +17,6 @@ def ip4_from_text(s):
             raise ValueError("bad IPv4 address %r" % s)
         out[i] = int(p)
     return bytes(out)
-
-
-def ip6_to_text(b):
-    if len(b) != 16:
-        raise ValueError("an IPv6 address is 16 bytes, not %d" % len(b))
-    if b[:12] == b"\0\0\0\0\0\0\0\0\0\0\xff\xff":
-        return "::ffff:" + ip4_to_text(b[12:])
-    g = [(b[i] << 8) | b[i + 1] for i in range(0, 16, 2)]
-    best = blen = 0
-    i = 0
-    while i < 8:  # find the longest run of zero groups
-        if g[i] == 0:
-            j = i
-            while j < 8 and g[j] == 0:
-                j += 1
-            if j - i > blen:
-                best, blen = i, j - i
-            i = j
-        else:
-            i += 1
-    if blen < 2:
-        return ":".join("%x" % x for x in g)
-    return (":".join("%x" % x for x in g[:best]) + "::"
-            + ":".join("%x" % x for x in g[best + blen:]))
 
 
 def _groups(s, whole):
