@@ -54,7 +54,7 @@ def udp_socket(family):
 
 if IS_MICROPYTHON:
     from asyncio import core as _core
-    _MSG_PEEK = socket.MSG_PEEK
+    _MSG_PEEK = getattr(socket, "MSG_PEEK", None)   # (a port's socket may lack recv flags)
 
     def _readable(sock):
         yield _core._io_queue.queue_read(sock)     # how MicroPython's asyncio waits on a socket
@@ -78,6 +78,10 @@ if IS_MICROPYTHON:
         async def readinto(self, buf):
             await _readable(self.sock)
             s = self.sock
+            if _MSG_PEEK is None:         # no peeking here: one datagram per recv, in a fresh block
+                d = s.recv(len(buf))
+                buf[:len(d)] = d
+                return len(d)
             h = s.recv(6, _MSG_PEEK)
             if h is None or not h:
                 return 0
