@@ -83,33 +83,41 @@ def ipv6_packet(src, dst, nh, payload, hao=None):
     return out
 
 
+def options(raw, i, n):
+    """[(type, start of its data, end)] of the mobility options in raw[i:n], Pad1 skipped; None
+    when one does not fit (RFC 6275 §6.2.1). decode_ba and roam6.wire.rrmsg read with it."""
+    out = []
+    while i < n:
+        if raw[i] == 0:
+            i += 1
+            continue
+        if i + 2 > n or i + 2 + raw[i + 1] > n:
+            return None
+        e = i + 2 + raw[i + 1]
+        out.append((raw[i], i + 2, e))
+        i = e
+    return out
+
+
 def decode_ba(raw):
     """[status, seq, lifetime, refresh advice, timestamp, NAT refresh, SPI, MH offset of the MN-HA
     option] of a BA (None for options absent, -1 offset), or None when a length is wrong."""
     n = len(raw)
     if n < 12 or (raw[1] + 1) * 8 != n or raw[2] != _MH_BA:
         return None
+    opts = options(raw, 12, n)
+    if opts is None:
+        return None
     b = [raw[6], (raw[8] << 8) | raw[9], (raw[10] << 8) | raw[11], None, None, None, None, -1]
-    i = 12
-    while i < n:
-        t = raw[i]
-        if t == 0:
-            i += 1
-            continue
-        if i + 2 > n:
-            return None
-        ln = raw[i + 1]
-        e = i + 2 + ln
-        if e > n:
-            return None
+    for t, s, e in opts:
+        ln = e - s
         if t == _MO_BRA and ln == 2:
-            b[3] = (raw[i + 2] << 8) | raw[i + 3]
+            b[3] = (raw[s] << 8) | raw[s + 1]
         elif t == _MO_REPLAY and ln == 8:
-            b[4] = struct.unpack_from(">Q", raw, i + 2)[0]
+            b[4] = struct.unpack_from(">Q", raw, s)[0]
         elif t == _MO_NAT and ln == 6:
-            b[5] = struct.unpack_from(">I", raw, i + 4)[0]
-        elif t == _MO_AUTH and ln == 17 and raw[i + 2] == 1:
-            b[6] = struct.unpack_from(">I", raw, i + 3)[0]
-            b[7] = i
-        i = e
+            b[5] = struct.unpack_from(">I", raw, s + 2)[0]
+        elif t == _MO_AUTH and ln == 17 and raw[s] == 1:
+            b[6] = struct.unpack_from(">I", raw, s + 1)[0]
+            b[7] = s - 2
     return b

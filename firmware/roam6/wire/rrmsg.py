@@ -11,6 +11,7 @@ import struct
 
 from roam6.compat import const
 
+from .binding import options
 from .checksum import checksum6
 
 BRR = const(0)
@@ -71,18 +72,12 @@ def decode(raw):
     fl = _FIXED[t] if t < 8 else -1
     if fl < 0 or 6 + fl > n:
         return None
-    i = 6 + fl
-    last = None                       # (type, start, end) of the last option
-    while i < n:                      # every option must fit (RFC 6275 §6.2.1)
-        if raw[i] == 0:
-            i += 1
-            continue
-        if i + 2 > n or i + 2 + raw[i + 1] > n:
-            return None
-        last = (raw[i], i + 2, i + 2 + raw[i + 1])
-        i = last[2]
+    opts = options(raw, 6 + fl, n)    # every option must fit
+    if opts is None:
+        return None
     if t == BA:
         auth = None
+        last = opts[-1] if opts else None
         if last is not None and last[0] == _MO_BAD and last[2] - last[1] == 12 and last[2] == n:
             auth = bytes(raw[n - 12:])
         return BA, raw[6], (raw[8] << 8) | raw[9], (raw[10] << 8) | raw[11], auth
