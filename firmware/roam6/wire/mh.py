@@ -66,15 +66,25 @@ class Message(Record):
         if pos >= 0:
             if mac is None:
                 raise ValueError("the authenticator is None: give encode() a mac function")
-            a = mac(bytes(out[:pos]))
-            if len(a) != 12:
-                raise ValueError("mac() returned %d bytes, want 12" % len(a))
-            out[pos:pos + 12] = a
-        if checksum is not None:
-            struct.pack_into(">H", out, 4, checksum)
-        elif src is not None and dst is not None:
-            struct.pack_into(">H", out, 4, checksum6(src, dst, 135, out))
-        return bytes(out)
+            out[pos:pos + 12] = _mac12(mac, out[:pos])
+        return _checksummed(out, src, dst, checksum)
+
+
+def _mac12(mac, prefix):
+    """mac(the message up to the authenticator), which must be 12 bytes."""
+    a = mac(bytes(prefix))
+    if len(a) != 12:
+        raise ValueError("mac() returned %d bytes, want 12" % len(a))
+    return a
+
+
+def _checksummed(out, src, dst, checksum):
+    """The MH bytes with `checksum` written as given, or computed for src -> dst, or left 0."""
+    if checksum is not None:
+        struct.pack_into(">H", out, 4, checksum)
+    elif src is not None and dst is not None:
+        struct.pack_into(">H", out, 4, checksum6(src, dst, 135, out))
+    return bytes(out)
 
 
 class BindingRefreshRequest(Message):
@@ -132,18 +142,9 @@ class BindingUpdate(Message):
         if h is None or mac is None:
             return Message.encode(self, src, dst, mac, checksum)
 
-        def mac12(prefix):
-            a = mac(bytes(prefix))
-            if len(a) != 12:
-                raise ValueError("mac() returned %d bytes, want 12" % len(a))
-            return a
-
-        out = encode_bu(self.seq, self.flags, self.lifetime, h[0], h[1], h[2], h[3], mac12)
-        if checksum is not None:
-            struct.pack_into(">H", out, 4, checksum)
-        elif src is not None and dst is not None:
-            struct.pack_into(">H", out, 4, checksum6(src, dst, 135, out))
-        return bytes(out)
+        out = encode_bu(self.seq, self.flags, self.lifetime, h[0], h[1], h[2], h[3],
+                        lambda prefix: _mac12(mac, prefix))
+        return _checksummed(out, src, dst, checksum)
 
     def _home_registration(self):
         """(nai, spi, IPv4 CoA or None, timestamp or None) when the BU has binding.encode_bu's shape."""
