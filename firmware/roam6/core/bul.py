@@ -15,9 +15,9 @@ Rules held here:
   and the back-off restarted.
 - Retransmission: InitialBindackTimeoutFirstReg (1.5 s) for a new home registration -- none
   yet, or after deregistering at home, an expired binding or one the HA lost: the HA then runs
-  DAD for the HoA before it answers (§10.4.1, §11.8) -- INITIAL_BINDACK_TIMEOUT (1 s) otherwise; doubled each time up to MAX_BINDACK_TIMEOUT (32 s),
-  then kept at that rate. Every retransmission has a larger sequence number (§11.8) and a fresh
-  timestamp.
+  DAD for the HoA before it answers (§10.4.1, §11.8) -- INITIAL_BINDACK_TIMEOUT (1 s) otherwise;
+  doubled each time up to MAX_BINDACK_TIMEOUT (32 s), then kept at that rate. Every
+  retransmission has a larger sequence number (§11.8) and a fresh timestamp.
 - Refresh before expiry: at the Binding Refresh Advice interval when the BA has one, else at
   _REFRESH_NUM/_REFRESH_DEN of the granted lifetime; sooner when the HA's NAT Detection refresh time
   asks for it (RFC 5555 keepalives are BU refreshes). The lifetime counts from when the BU was sent.
@@ -373,7 +373,10 @@ class HomeBinding:
         # _BACKOFF: nothing; the armed retransmission timer resends
 
     def _start_attempt(self, now):
-        self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS if self.first_reg else _INITIAL_BINDACK_TIMEOUT_MS
+        if self.first_reg:
+            self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
+        else:
+            self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_MS
         self.sent = []
         self.tries = 0
         self.resyncs = 0
