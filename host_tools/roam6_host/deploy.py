@@ -26,6 +26,7 @@ import time
 
 from . import boards, build, flash, mpy
 from .errors import UserError
+from .romfs import IMAGE, image as romfs_image, module_files
 
 MARK_HASH, MARK_MPY, MARK_ROM = "R6H", "R6M", "R6R"
 
@@ -255,9 +256,8 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
     image = None
     in_image = {}
     if romfs:
-        from . import romfs as rom
-        in_image = rom.module_files(bundle_dir)
-        image = rom.image(in_image)
+        in_image = module_files(bundle_dir)
+        image = romfs_image(in_image)
     flash.check_port(port)
     probe_repl(port)
     mp = Mpremote(port)
@@ -278,7 +278,7 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
     elif rom_state["roam6"]:
         log("the board's ROMFS holds roam6 modules (an earlier deploy --romfs): clearing it, so the files "
             "copied now are the ones imported")
-        _write_rom(mp, rom_image_empty(), rom_state, port, log)
+        _write_rom(mp, romfs_image({}), rom_state, port, log)
         result["rom"] = "cleared"
     elif rom_state["partitions"] > 0:
         log("note: this board's firmware has a ROMFS partition (%d bytes): `roam6 deploy --romfs` puts the "
@@ -333,11 +333,6 @@ for _d in %r:
 """
 
 
-def rom_image_empty():
-    from . import romfs as rom
-    return rom.image({})
-
-
 def _write_rom(mp, image, state, port, log):
     """Put `image` in the board's first ROMFS partition unless it is there already (its hash):
     "written" or "unchanged"; a board without one is told what it needs."""
@@ -356,9 +351,8 @@ def _write_rom(mp, image, state, port, log):
         log("ROMFS: the board's image is this one (%d bytes): not written" % len(image))
         return "unchanged"
     import tempfile
-    from . import romfs as rom
     with tempfile.TemporaryDirectory(prefix="roam6-romfs-") as tmp:
-        path = os.path.join(tmp, rom.IMAGE)
+        path = os.path.join(tmp, IMAGE)
         with open(path, "wb") as f:
             f.write(image)
         log("ROMFS: writing the modules' image (%d bytes) to the board's partition (%d bytes)" % (len(image), state["size"]))

@@ -10,7 +10,6 @@ which is where a board looks for main.py.
 import os
 
 IMAGE = "roam6.romfs"          # `roam6 build --romfs` writes it beside the bundle's files
-HEADER = b"\xd2\xcd\x31"       # a ROMFS image begins with these bytes (mpremote checks them too)
 
 
 def module_files(bundle_dir):
