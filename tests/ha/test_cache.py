@@ -458,7 +458,7 @@ def test_a_new_binding_waits_for_dad_then_the_newest_bu_is_answered():
     c = make_cache(dad_s=1.0)
     assert c.receive(bu4(1, now=T0), NAT_SRC, T0) == []
     (ev,) = events(c)
-    assert isinstance(ev, DadStarted) and ev.reason == "2001:db8:aa::100" and c.dad_pending(HOA)
+    assert isinstance(ev, DadStarted) and ev.reason == "2001:db8:aa::100" and ev.hoa == HOA and c.dad_pending(HOA)
     assert HOA not in c.bindings and c.get_timer() == T0 + 1.0
     assert c.receive(bu4(2, now=T0 + 0.5), NAT_SRC, T0 + 0.5) == []      # the MN sent it again
     assert c.unbound_data(HOA, NAT_SRC, T0 + 0.6) == []    # its data meanwhile: no "lost binding" error

@@ -151,8 +151,13 @@ class BURejected(Event):
 
 
 class DadStarted(Event):
-    """Probe the home link for the HoA named in `reason` (text); `source` is the BU's path."""
+    """Probe the home link for `hoa` (16 bytes; logged as `reason`); `source` is the BU's path."""
+    __slots__ = ("hoa",)
     name = "dad_started"
+
+    def __init__(self, hoa, source):
+        super().__init__(reason=socket.inet_ntop(socket.AF_INET6, hoa), source=source)
+        self.hoa = hoa
 
 
 class BUDropped(Event):
@@ -217,7 +222,7 @@ class BindingCache:
             held = self._dad.get(c.hoa)
             if held is None:
                 self._dad[c.hoa] = [c, now + self.dad_s]
-                self._events.append(DadStarted(reason=socket.inet_ntop(socket.AF_INET6, c.hoa), source=source))
+                self._events.append(DadStarted(c.hoa, source))
             else:
                 held[0] = c                         # a retransmission: the BA will answer it
             return []

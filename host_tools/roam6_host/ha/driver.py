@@ -296,7 +296,7 @@ class HomeAgent:
                     self._kernel("proxy_del", b.hoa, self.home_ifindex)
             elif isinstance(ev, DadStarted) and self.nd is not None:
                 try:
-                    self.nd.send(socket.inet_pton(socket.AF_INET6, ev.reason))
+                    self.nd.send(ev.hoa)
                 except OSError as exc:     # unanswered, the wait still ends in the BA
                     self.log.once(("dad_send", exc.errno), "send_error", peer=self.cfg.home_link, reason=exc.strerror)
             d = ev.as_dict()
