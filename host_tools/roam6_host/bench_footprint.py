@@ -241,13 +241,12 @@ def _linked(bundle, tmp, key, args):
         subprocess.run(["ip", "link", "del", ifname], capture_output=True)
 
 
-ROMBOOT = """import sys, vfs
-with open(%r, "rb") as f:
-    img = f.read()
-vfs.mount(vfs.VfsRom(img), "/rom")
-print('{"ev": "romfs", "image": %%d}' %% len(img))
-import main
-"""
+def rom_prelude(path):
+    """MicroPython lines mounting the ROMFS image file `path` at /rom, first on sys.path (as a
+    board's firmware mounts its partition), and logging the image's size."""
+    return ("import sys, vfs\nwith open(%r, 'rb') as f:\n    _img = f.read()\n"
+            "vfs.mount(vfs.VfsRom(_img), '/rom')\nsys.path.insert(0, '/rom')\n"
+            "print('{\"ev\": \"romfs\", \"image\": %%d}' %% len(_img))\ndel _img\n" % path)
 
 
 def _romfs(bundle, tmp, key, args):
@@ -263,7 +262,7 @@ def _romfs(bundle, tmp, key, args):
     os.mkdir(run_dir)
     shutil.copy2(os.path.join(bundle, "main.py"), run_dir)
     with open(os.path.join(run_dir, "romboot.py"), "w") as f:
-        f.write(ROMBOOT % img)
+        f.write(rom_prelude(img) + "import main\n")
     heap_k = _kb(args.heap) + (size + 1023) // 1024
     ev, lines = _mn_run(run_dir, tmp, key, "%dK" % heap_k, ["--coa", "127.0.0.1"], args.timeout,
                         main="romboot.py", path=".frozen:/rom")

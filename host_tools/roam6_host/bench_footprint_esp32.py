@@ -96,18 +96,11 @@ BOOT = ("import gc, sys\ngc.collect()\n_a = gc.mem_alloc()\nimport network_stand
         "del _a\nexec(open('main.py').read())\n")
 
 
-# with the modules in a ROMFS image instead (as `roam6 deploy --romfs` leaves a board): the
-# firmware would mount its flash partition at /rom; here the image is read into the heap (given
-# that much more) and mounted from there, and its size is subtracted
-ROMBOOT = ("import sys, vfs\nwith open('roam6.romfs', 'rb') as f:\n    _img = f.read()\n"
-           "vfs.mount(vfs.VfsRom(_img), '/rom')\nsys.path.insert(0, '/rom')\n"
-           "print('{\"ev\": \"romfs\", \"image\": %d}' % len(_img))\ndel _img\n")
-
 
 def measure(tmp, key, heap, timeout, command, private_netns):
     """The section (a dict). command(folder, heapsize): the 32-bit runtime's command line up to the script, with
     folder as its working directory (bench_footprint32); private_netns: this process may add ADDR to lo."""
-    from .bench_footprint import write_config
+    from .bench_footprint import rom_prelude, write_config
     if not private_netns:
         return {"skipped": "needs the footprint's own network namespace (run as root) to put the stand-in "
                            "WLAN's address %s on loopback" % ADDR}
@@ -139,7 +132,10 @@ def measure(tmp, key, heap, timeout, command, private_netns):
     for n in ("main.py", "config.json", "network_standin.mpy", "machine_standin.mpy", "socket_standin.mpy"):
         shutil.copy2(os.path.join(run_dir, n), rom_dir)
     extra = (size + 1023) // 1024
-    rom = _run(rom_dir, ROMBOOT + BOOT, key, "%dK" % (heap_bytes(heap) // 1024 + extra), timeout, command, minus=size)
+    # the firmware would mount its flash partition at /rom; here the image is read into the heap
+    # (given that much more) and mounted from there, and its size is subtracted
+    rom = _run(rom_dir, rom_prelude(romfs.IMAGE) + BOOT, key, "%dK" % (heap_bytes(heap) // 1024 + extra), timeout,
+               command, minus=size)
     if rom.get("registered"):
         rom["heapsize"] = heap + " (+%dK for the image)" % extra
         rom["heap_free_after_registration"] -= extra * 1024 - size      # as in a heap of `heap`
