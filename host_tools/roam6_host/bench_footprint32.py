@@ -148,6 +148,11 @@ def fetch():
     return node, _pyodide(), _patched_module(_wheel())
 
 
+def output_tail(lines):
+    """The last three non-empty lines a run printed, on one line (up to 300 characters)."""
+    return " | ".join(x.strip() for x in lines[-3:] if x.strip())[-300:] or "no output"
+
+
 def measure(bundle, tmp, key, heap, timeout):
     """The section `on_32bit_unix_port` (a dict; `skipped` with one line when it cannot run here)."""
     try:
@@ -177,8 +182,7 @@ def _measure(bundle, tmp, key, heap, timeout):
     os.remove(os.path.join(run_dir, "probe32.py"))
     probe = [e for e in ev if e.get("ev") == "probe32"]
     if not probe:
-        tail = " | ".join(x.strip() for x in lines[-3:] if x.strip())
-        return {"skipped": "the wasm32 runtime did not start: %s" % (tail[-300:] or "no output")}
+        return {"skipped": "the wasm32 runtime did not start: %s" % output_tail(lines)}
     rt = ([e for e in ev if e.get("ev") == "wasm32_runtime"] or [{}])[0]
     write_config(os.path.join(run_dir, "config.json"), key, "mn.state")
     ha = _HA(key)
@@ -196,8 +200,7 @@ def _measure(bundle, tmp, key, heap, timeout):
     try:
         d = _heap_figures(ev, lines, heap, "32-bit unix port")
     except UserError:
-        tail = " | ".join(x.strip() for x in lines[-3:] if x.strip())
-        out.update({"registered": False, "error": tail[-300:] or "no output"})
+        out.update({"registered": False, "error": output_tail(lines)})
         return out
     out.update({
         "registered": True,

@@ -150,6 +150,7 @@ def _run(run_dir, boot, key, heap, timeout, command, minus=0):
     """Boot run_dir's main.py behind the stand-ins (and `boot`'s other set-up) until registered;
     the figures, less `minus` bytes (an image read into the heap) and the stand-ins."""
     from .bench_footprint import HEAP_GOAL, _HA, _heap_figures, registered, run_until
+    from .bench_footprint32 import output_tail
     from .errors import UserError
     with open(os.path.join(run_dir, "boot_standins.py"), "w") as f:
         f.write(boot)
@@ -162,8 +163,7 @@ def _run(run_dir, boot, key, heap, timeout, command, minus=0):
     try:
         fig = _heap_figures(ev, lines, heap, "esp32 bundle on the 32-bit unix port")
     except UserError:
-        tail = " | ".join(x.strip() for x in lines[-3:] if x.strip())
-        return {"registered": False, "error": tail[-300:] or "no output"}
+        return {"registered": False, "error": output_tail(lines)}
     used = fig["heap_in_use_after_registration"] - minus
     sb = stand[0]["bytes"] if stand else None
     return {
