@@ -42,7 +42,6 @@ ROM_VFS = """# the virtual board's ROM partition (roam6_host.unixboard): vfs wit
 from vfs import *
 
 PATH = %r
-SIZE = %d
 BLOCK = 4096
 
 
@@ -66,8 +65,10 @@ def rom_ioctl(op, *args):
             f.seek(args[1])
             f.write(args[2])
         return 0
-    if op in (5, 6):
-        return 0 if op == 5 else BLOCK
+    if op == 5:
+        return 0
+    if op == 6:
+        return BLOCK
     return -22
 """
 
@@ -127,7 +128,7 @@ class UnixBoard:
             with open(self.rom_path, "wb") as f:
                 f.write(b"\xff" * self.rom_bytes)          # erased flash
             with open(os.path.join(self.tmp, "vfs_rom.py"), "w") as f:
-                f.write(ROM_VFS % (self.rom_path, self.rom_bytes))
+                f.write(ROM_VFS % self.rom_path)
             with open(os.path.join(self.tmp, "rom_boot.py"), "w") as f:
                 f.write(ROM_BOOT)
         board, self.port = os.path.join(self.tmp, "BOARD"), os.path.join(self.tmp, "HOST")
