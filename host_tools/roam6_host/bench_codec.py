@@ -12,14 +12,18 @@ import time
 
 from .errors import UserError
 
-FIRMWARE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "firmware")
-MN_SET = ("consts", "addr", "checksum", "mhopts", "mh", "ipv6", "udp")  # what the MN imports
-OTHER = ("icmp6", "nd", "ipv4")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIRMWARE = os.path.join(ROOT, "firmware")
+HOST_TOOLS = os.path.join(ROOT, "host_tools")
+# the MN's compact codec (what a board imports for its BU/BA) and the host's full codec
+MN_SET = ("roam6.wire.errors", "roam6.wire.addrtext", "roam6.wire.checksum", "roam6.wire.binding")
+HOST_SET = ("roam6_codec.consts", "roam6_codec.record", "roam6_codec.mhopts", "roam6_codec.mh",
+            "roam6_codec.udp", "roam6_codec.icmp6", "roam6_codec.nd", "roam6_codec.ipv4")
 
 # Shared by CPython and MicroPython: build the messages, time the operations.
 BENCH = r'''
 import time
-from roam6.wire import mh, mhopts
+from roam6_codec import mh, mhopts
 from roam6.wire.ipv6 import decode_ipv6, build_ipv6, pseudo_src, pseudo_dst
 from roam6 import crypto
 try:
@@ -68,7 +72,7 @@ except ImportError:
 gc.collect()
 a = gc.mem_alloc()
 for name in MODS:
-    __import__("roam6.wire." + name)
+    __import__(name)
 gc.collect()
 b = gc.mem_alloc()
 import roam6.crypto
@@ -101,14 +105,16 @@ def _micropython():
 
 
 def _compile_tree(dest):
-    """Every firmware module as .mpy under dest (the way a device gets them); returns {module: size}."""
+    """Every firmware and host codec module as .mpy under dest (the way a device loads them);
+    returns {module: size}."""
     sizes = {}
-    for src in glob.glob(os.path.join(FIRMWARE, "roam6", "**", "*.py"), recursive=True):
-        rel = os.path.relpath(src, FIRMWARE)
-        out = os.path.join(dest, rel[:-3] + ".mpy")
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        subprocess.run([_mpy_cross(), "-march=x64", "-o", out, src], check=True, capture_output=True)
-        sizes[rel[:-3].replace("/", ".")] = os.path.getsize(out)
+    for base, pkg in ((FIRMWARE, "roam6"), (HOST_TOOLS, "roam6_codec")):
+        for src in glob.glob(os.path.join(base, pkg, "**", "*.py"), recursive=True):
+            rel = os.path.relpath(src, base)
+            out = os.path.join(dest, rel[:-3] + ".mpy")
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            subprocess.run([_mpy_cross(), "-march=x64", "-o", out, src], check=True, capture_output=True)
+            sizes[rel[:-3].replace("/", ".")] = os.path.getsize(out)
     return sizes
 
 
@@ -124,7 +130,7 @@ def _mp(exe, path, script, heap):
 def run(args):
     if args.n < 1:                  # 0 divided by zero in the timing loop: a traceback
         raise UserError("-n must be at least 1 (got %d)" % args.n, hint="e.g. roam6 bench codec -n 300 (the default)")
-    sys.path.insert(0, FIRMWARE)
+    sys.path[:0] = [FIRMWARE, HOST_TOOLS]
     scope = {"N": args.n}
     t = time.perf_counter()
     exec(BENCH, scope)
@@ -132,15 +138,15 @@ def run(args):
     exe = _micropython()
     with tempfile.TemporaryDirectory() as tmp:
         sizes = _compile_tree(tmp)
-        wire = {k: v for k, v in sizes.items() if k.startswith("roam6.wire.")}
+        wire = {k: v for k, v in sizes.items() if k in MN_SET + HOST_SET}
         line = _mp(exe, tmp, "MODS = %r\n" % (MN_SET,) + HEAP, "1M").split()
         heap_mn, heap_crypto = int(line[1]), int(line[2])
-        line = _mp(exe, tmp, "MODS = %r\n" % (MN_SET + OTHER,) + HEAP, "1M").split()
+        line = _mp(exe, tmp, "MODS = %r\n" % (MN_SET + HOST_SET,) + HEAP, "1M").split()
         heap_all = int(line[1])
         mp_out = _mp(exe, tmp, "N = %d\n" % max(20, args.n // 5) + BENCH + "\nimport json\nprint(json.dumps(out))",
                      "1M")
     mpy = json.loads(mp_out.strip().splitlines()[-1])
-    mn_mpy = sum(wire["roam6.wire." + m] for m in MN_SET) + sizes.get("roam6.crypto", 0)
+    mn_mpy = sum(wire[m] for m in MN_SET) + sizes.get("roam6.crypto", 0)
     return {
         "cpython_us": cpy,
         "micropython_us": {k: (round(v, 1) if isinstance(v, float) else v) for k, v in mpy.items()},

@@ -54,7 +54,7 @@ def _free_udp_port():
 
 
 def run_tier(exe, tier, rounds, natmod_root):
-    env = dict(os.environ, MICROPYPATH=FIRMWARE + ":.frozen", ROAM6_ACCEL=tier, ROAM6_NATMOD_DIR=natmod_root)
+    env = dict(os.environ, MICROPYPATH=FIRMWARE + ":" + os.path.join(natmod_build.REPO, "host_tools") + ":.frozen", ROAM6_ACCEL=tier, ROAM6_NATMOD_DIR=natmod_root)
     proc = subprocess.run([exe, "-X", "heapsize=4M", SCRIPT, str(_free_udp_port()), str(rounds)],
                           env=env, capture_output=True, text=True, timeout=600)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]

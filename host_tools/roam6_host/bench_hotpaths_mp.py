@@ -105,7 +105,7 @@ def send_path_figures(us):
 
 def assembly_only(us, note):
     from roam6.wire.ipv6 import pack_ipv6_header
-    from roam6.wire.udp import fill_udp_checksum, pack_udp_header
+    from roam6_codec.udp import fill_udp_checksum, pack_udp_header
     tx = bytearray(1280)
     for size in (64, 1200):
         payload = data(size, 7)

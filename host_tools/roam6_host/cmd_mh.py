@@ -14,10 +14,10 @@ import json
 import struct
 import sys
 
-from roam6.wire import json as wjson
+from roam6_codec import jsonform as wjson
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.errors import DecodeError
-from roam6.wire.mh import decode_mh, checksum_ok
+from roam6_codec.mh import decode_mh, checksum_ok
 
 from .errors import UserError
 from . import pcap

@@ -20,11 +20,11 @@ from roam6 import rrcrypto
 from roam6.compat import IS_MICROPYTHON, ticks_diff, ticks_ms
 from roam6.core import rr
 from roam6.core.ro_policy import RoPolicy
-from roam6.wire import consts as C
-from roam6.wire import mh as M
-from roam6.wire import mhopts as O
+from roam6_codec import consts as C
+from roam6_codec import mh as M
+from roam6_codec import mhopts as O
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
-from roam6.wire.udp import build_udp, decode_udp
+from roam6_codec.udp import build_udp, decode_udp
 
 IFACE, HOA_T, COA_T, COA2_T, CN_T, PORT = sys.argv[1:7]
 PORT = int(PORT)

@@ -8,12 +8,12 @@ from hypothesis import given, settings, strategies as st
 from roam6 import rrcrypto
 from roam6.core import rr
 from roam6.core.ro_policy import RoPolicy
-from roam6.wire import consts as C
-from roam6.wire import mh as M
-from roam6.wire import mhopts as O
+from roam6_codec import consts as C
+from roam6_codec import mh as M
+from roam6_codec import mhopts as O
 from roam6.wire.checksum import checksum6
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
-from roam6.wire.udp import build_udp
+from roam6_codec.udp import build_udp
 from roam6_host.cn.core import Correspondent, seq_greater
 
 KCN = bytes.fromhex("000102030405060708090a0b0c0d0e0f10111213")

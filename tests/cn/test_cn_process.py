@@ -59,7 +59,8 @@ def test_cn_process_answers_the_mn_core(pair, runtime):
     while time.monotonic() < deadline and "ready" not in (tmp / "cn.log").read_text():
         assert cn.poll() is None, (tmp / "cn.log").read_text()
         time.sleep(0.05)
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "firmware"), MICROPYPATH=os.path.join(ROOT, "firmware"))
+    path = os.path.join(ROOT, "firmware") + ":" + os.path.join(ROOT, "host_tools")
+    env = dict(os.environ, PYTHONPATH=path, MICROPYPATH=path)
     exe = [micropython(), "-X", "heapsize=256K"] if runtime == "micropython" else [PY]
     r = subprocess.run(ns.argv("mn", exe + [os.path.join(ROOT, "tests", "cn", "mn_side.py"), "eth0",
                                             HOA, COA, COA2, CN, 7000]),

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from roam6.core import rr
 from roam6.core.ro_policy import RoPolicy
-from roam6.wire import mh as M
+from roam6_codec import mh as M
 from roam6.wire.ipv6 import decode_ipv6
 from roam6_host.cn.core import Correspondent
 

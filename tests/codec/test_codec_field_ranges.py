@@ -3,8 +3,8 @@ one past the top (or below 0) raises FieldError naming the field and the message
 in, never a bare struct error; the top value itself encodes."""
 import pytest
 
-from roam6.wire import icmp6, mh
-from roam6.wire import json as wj
+from roam6_codec import icmp6, mh
+from roam6_codec import jsonform as wj
 
 NEEDS = {"UnknownMH": {"mh_type": 200}, "UnknownOption": {"otype": 200}, "UnknownNDOption": {"otype": 200},
          "LinkLayerAddress": {"otype": 1}, "UnknownICMPv6": {"icmp_type": 200}}

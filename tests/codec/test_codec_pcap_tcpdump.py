@@ -17,7 +17,7 @@ from scapy.layers.l2 import Ether, Dot1Q
 from scapy.utils import wrpcap, wrpcapng
 from scapy.layers.inet6 import IPv6
 
-from roam6.wire import mh, mhopts
+from roam6_codec import mh, mhopts
 from roam6.wire.addr import ip6_from_text as A
 from roam6.wire.ipv6 import build_ipv6
 

@@ -2,8 +2,8 @@
 ever raise DecodeError."""
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from roam6.wire import mh, mhopts, icmp6, nd
-from roam6.wire import json as wj
+from roam6_codec import mh, mhopts, icmp6, nd
+from roam6_codec import jsonform as wj
 from roam6.wire.errors import DecodeError
 from roam6.wire.ipv6 import decode_ipv6, build_ipv6
 

@@ -12,7 +12,7 @@ from scapy.layers.inet6 import (IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting, HAO,
                                 MIP6OptLLAddr, ICMPv6HAADRequest, ICMPv6HAADReply, ICMPv6MPSol, ICMPv6MPAdv,
                                 ICMPv6ND_RA, ICMPv6NDOptPrefixInfo, ICMPv6NDOptAdvInterval, ICMPv6NDOptHAInfo)
 
-from roam6.wire import mh, mhopts, icmp6, nd
+from roam6_codec import mh, mhopts, icmp6, nd
 from roam6.wire.addr import ip6_from_text as A, ip6_to_text
 from roam6.wire.ipv6 import decode_ipv6, build_ipv6, pseudo_src, pseudo_dst
 

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from roam6.wire import mh, icmp6
+from roam6_codec import mh, icmp6
 from roam6.wire.addr import ip6_to_text
 from roam6.wire.errors import DecodeError
-from roam6.wire import json as wj
+from roam6_codec import jsonform as wj
 from roam6_host import pcap
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "tcpdump")

@@ -3,9 +3,9 @@ cannot use host_tools' CN): answers HoTI/CoTI and BUs from the RFC 6275 formulas
 firmware codec and crypto. The real CN (host_tools/roam6_host/cn) is tested against the MN in
 tests/cn/. Defaults are the PROTOCOLS.md §10.3 inputs."""
 from roam6 import rrcrypto
-from roam6.wire import consts as C
-from roam6.wire import mh as M
-from roam6.wire import mhopts as O
+from roam6_codec import consts as C
+from roam6_codec import mh as M
+from roam6_codec import mhopts as O
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from support import unhex
 

@@ -6,10 +6,10 @@ from roam6.core import bul
 from roam6.crypto import mnha_auth_data
 from roam6.node.config import parse_config
 from roam6.node.driver import MobileNode
-from roam6.wire import mhopts as mo
+from roam6_codec import mhopts as mo
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.ipv6 import build_ipv6
-from roam6.wire.mh import BindingAck
+from roam6_codec.mh import BindingAck
 from support import fresh_state_file
 
 KEY = "000102030405060708090a0b0c0d0e0f"

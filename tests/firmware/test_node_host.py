@@ -4,9 +4,9 @@ from support import raises
 from roam6.node.host import Host
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.checksum import checksum6
-from roam6.wire.icmp6 import EchoReply, EchoRequest, decode_icmp6
+from roam6_codec.icmp6 import EchoReply, EchoRequest, decode_icmp6
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
-from roam6.wire.udp import build_udp, decode_udp, udp_checksum_ok
+from roam6_codec.udp import build_udp, decode_udp, udp_checksum_ok
 
 HOA = ip6_from_text("2001:db8:aa::100")
 CN = ip6_from_text("2001:db8:f3::2")

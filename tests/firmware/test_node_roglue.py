@@ -3,8 +3,8 @@ more lifetime than the node's home registration has left (RFC 6275 §11.7.2) and
 home registration is not bound."""
 from roam6.node.config import parse_config
 from roam6.node.driver import MobileNode
-from roam6.wire import consts as C
-from roam6.wire import mh as M
+from roam6_codec import consts as C
+from roam6_codec import mh as M
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from rr_peer import Peer

@@ -6,12 +6,12 @@ timestamp echo, sequence) is exercised on its own.
 from roam6.core import bul
 from roam6.core.registration import Registration, mac_coa
 from roam6.crypto import mnha_auth_data
-from roam6.wire import consts as C
-from roam6.wire import mhopts as mo
+from roam6_codec import consts as C
+from roam6_codec import mhopts as mo
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.checksum import checksum6
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
-from roam6.wire.mh import BindingAck, BindingError, BindingRefreshRequest, decode_mh
+from roam6_codec.mh import BindingAck, BindingError, BindingRefreshRequest, decode_mh
 from support import BUL as S
 
 KEY = bytes(range(16))
@@ -211,7 +211,7 @@ def test_lean_bu_encoder_is_byte_identical_to_the_codec():
     # wire.mh's BindingUpdate hands this shape to wire.binding; the general option layout
     # (Message.encode) must give the same bytes
     from roam6.wire.binding import encode_bu
-    from roam6.wire.mh import BindingUpdate, Message
+    from roam6_codec.mh import BindingUpdate, Message
     for nai in (b"a@b", b"board1@example.test", b"x" * 40 + b"@y"):
         for v4 in (None, V4COA):
             for ts in (None, 0x0123456789ABCDEF):

@@ -2,8 +2,8 @@
 against the RFC-formula peer in rr_peer.py. Times are ms."""
 from roam6.core import rr
 from roam6.core.ro_policy import RoPolicy, policy_from_config
-from roam6.wire import mh as M
-from roam6.wire import mhopts as O
+from roam6_codec import mh as M
+from roam6_codec import mhopts as O
 from roam6.wire.ipv6 import decode_ipv6
 from rr_peer import CN, COA, COA2, HOA, Peer
 from support import raises, unhex
@@ -429,7 +429,7 @@ def test_every_transition_names_a_known_state():
 
 
 def test_outbound_adds_the_hao_when_bound_and_keeps_the_checksum():
-    from roam6.wire.udp import build_udp, udp_checksum_ok
+    from roam6_codec.udp import build_udp, udp_checksum_ok
     from roam6.wire.ipv6 import build_ipv6
     mn = new_mn()
     peer = Peer()
@@ -445,7 +445,7 @@ def test_outbound_adds_the_hao_when_bound_and_keeps_the_checksum():
 
 
 def test_inbound_rh2_data_becomes_the_hosts_packet_and_mh_is_consumed():
-    from roam6.wire.udp import build_udp
+    from roam6_codec.udp import build_udp
     from roam6.wire.ipv6 import build_ipv6
     mn = new_mn()
     peer = Peer()
@@ -530,7 +530,7 @@ def test_queued_signalling_makes_the_deadline_now():
 
 
 def test_inbound_data_counts_for_auto():
-    from roam6.wire.udp import build_udp
+    from roam6_codec.udp import build_udp
     from roam6.wire.ipv6 import build_ipv6
     mn = new_mn("auto")
     pkt = build_ipv6(CN, HOA, 17, build_udp(9002, 9000, b"R6PD", src=CN, dst=HOA))

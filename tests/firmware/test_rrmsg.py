@@ -1,7 +1,7 @@
 """roam6.wire.rrmsg (route optimisation's compact messages) against the general codec
-(roam6.wire.mh): the same bytes out, the same fields in, and nothing read past a wrong length."""
-from roam6.wire import mh as M
-from roam6.wire import mhopts as O
+(roam6_codec.mh): the same bytes out, the same fields in, and nothing read past a wrong length."""
+from roam6_codec import mh as M
+from roam6_codec import mhopts as O
 from roam6.wire import rrmsg as R
 from roam6.wire.addr import ip6_from_text
 

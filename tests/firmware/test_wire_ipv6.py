@@ -1,6 +1,7 @@
 """IPv6 header, HAO, type 2 RH, UDP, IPv4 and the checksum helpers."""
 from support import raises, unhex
-from roam6.wire import ipv6, udp, ipv4, checksum
+from roam6.wire import ipv6, checksum
+from roam6_codec import udp, ipv4
 from roam6.wire.errors import DecodeError
 from roam6.wire.addr import ip6_from_text as A, ip4_from_text as A4
 

@@ -1,9 +1,9 @@
 """Byte layouts of the messages and options scapy lacks (RFC 5142, 5847, 5846, 5096, 5094, 5555,
 5026), written out by hand from PROTOCOLS.md §4-6."""
 from support import unhex
-from roam6.wire import mh, mhopts
-from roam6.wire.consts import BR_INDICATION, DNS_R
-from roam6.wire.mh import decode_mh
+from roam6_codec import mh, mhopts
+from roam6_codec.consts import BR_INDICATION, DNS_R
+from roam6_codec.mh import decode_mh
 from roam6.wire.addr import ip6_from_text as A
 
 

@@ -2,10 +2,10 @@
 import socket
 
 from roam6 import crypto
-from roam6.wire import mhopts as mo
+from roam6_codec import mhopts as mo
 from roam6.wire.checksum import checksum6
 from roam6.wire.ipv6 import decode_ipv6, pseudo_dst, pseudo_src
-from roam6.wire.mh import BindingAck, decode_mh
+from roam6_codec.mh import BindingAck, decode_mh
 
 from roam6_host.ha.bugen import V4MAPPED, build_bu, ntp_timestamp  # noqa: F401
 from roam6_host.ha.cache import BindingCache

@@ -2,8 +2,8 @@
 sequence and replay windows, lifetime cap, NAT detection, refresh advice, expiry."""
 import pytest
 
-from roam6.wire import consts as C
-from roam6.wire import mhopts as mo
+from roam6_codec import consts as C
+from roam6_codec import mhopts as mo
 
 from roam6_host.ha.cache import (BU_RULES, NO_KEEPALIVE, NTP_EPOCH, BindingAdded, BindingMoved,
                                  BindingRefreshed, BindingRemoved, BUDropped, BURejected)
@@ -197,7 +197,7 @@ def test_nai_of_another_mn_is_dropped():
 def test_bu_without_mn_id_is_dropped():
     from roam6 import crypto
     from roam6.wire.ipv6 import build_ipv6
-    from roam6.wire.mh import BindingUpdate
+    from roam6_codec.mh import BindingUpdate
     msg = BindingUpdate(1, C.BU_A | C.BU_H, 150, [mo.IPv4CareofAddress(V4COA), mo.MobilityAuth(1, SPI, None)])
     mh = msg.encode(src=HOA, dst=HA, mac=lambda p: crypto.mnha_auth_data(KEY, MAC4, HOA, p))
     c = make_cache()
@@ -328,7 +328,7 @@ def test_two_mns_bind_independently():
 
 def test_unbound_data_gets_rate_limited_binding_error():
     from roam6.wire.ipv6 import decode_ipv6
-    from roam6.wire.mh import BindingError, decode_mh
+    from roam6_codec.mh import BindingError, decode_mh
     c = make_cache()
     (out,) = c.unbound_data(HOA, NAT_SRC, T0)
     assert out[:2] == ("udp4", ("198.18.12.2", 40001))

@@ -20,10 +20,10 @@ import time
 
 import pytest
 
-from roam6.wire import mhopts as mo
+from roam6_codec import mhopts as mo
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
-from roam6.wire.mh import BindingError, decode_mh
-from roam6.wire.udp import build_udp, decode_udp
+from roam6_codec.mh import BindingError, decode_mh
+from roam6_codec.udp import build_udp, decode_udp
 
 from ha_helpers import (HA, HOA, HOA2, KEY, KEY2, NAI, NAI2, SPI, SPI2, V4MAPPED, a4, a6, build_bu,
                      ntp_timestamp, parse_ba)

@@ -3,11 +3,11 @@ written here from codec-built packets: which MN<->CN packets went direct, plain,
 HA tunnel, per time window."""
 import struct
 
-from roam6.wire import consts as C
-from roam6.wire import mh as M
+from roam6_codec import consts as C
+from roam6_codec import mh as M
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.ipv6 import build_ipv6
-from roam6.wire.udp import build_udp
+from roam6_codec.udp import build_udp
 from roam6_hil.scenarios.ro import paths
 
 CN = ip6_from_text("2001:db8:f3::2")

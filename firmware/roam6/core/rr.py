@@ -37,7 +37,7 @@ from roam6.core import ro_policy
 from roam6.wire import rrmsg as R
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6, hao_header
 
-# protocol numbers (roam6.wire.consts has them all; folded here, so the MN does not load it)
+# protocol numbers (roam6_codec.consts has them all; folded here, so the MN does not load it)
 _NH_MH = const(135)
 _BA_SEQ_OUT_OF_WINDOW = const(135)
 _BA_EXPIRED_HOME_NONCE = const(136)

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from roam6.wire import consts as C
+from roam6_codec import consts as C
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.errors import DecodeError
 from roam6.wire.ipv6 import decode_ipv6
@@ -43,7 +43,7 @@ LINKS = [("core", "ha", "core-ha"), ("core", "cn", "core-cn"), ("board", "wlan0"
 FORGE = r"""
 import socket, sys
 from roam6 import rrcrypto
-from roam6.wire import consts as C, mh as M, mhopts as O
+from roam6_codec import consts as C, mh as M, mhopts as O
 from roam6.wire.ipv6 import build_ipv6
 A = lambda t: socket.inet_pton(socket.AF_INET6, t)
 coa, hoa, cn, hni, coni = A(sys.argv[1]), A(sys.argv[2]), A(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])

@@ -21,9 +21,9 @@ Rules kept here:
 import os
 
 from roam6 import rrcrypto
-from roam6.wire import consts as C
-from roam6.wire import mh as M
-from roam6.wire import mhopts as O
+from roam6_codec import consts as C
+from roam6_codec import mh as M
+from roam6_codec import mhopts as O
 from roam6.wire.addr import ip6_to_text
 from roam6.wire.errors import DecodeError
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6, pseudo_dst, pseudo_src

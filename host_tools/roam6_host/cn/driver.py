@@ -32,9 +32,9 @@ import socket
 import sys
 import time
 
-from roam6.wire import consts as C
+from roam6_codec import consts as C
 from roam6.wire.errors import DecodeError
-from roam6.wire.udp import build_udp, decode_udp, udp_checksum_ok
+from roam6_codec.udp import build_udp, decode_udp, udp_checksum_ok
 
 from ..errors import UserError
 from ..pktsock import (ETH_P_IPV6, hdrincl_socket, nft_delete_table, nft_drop_param_problems, packet_socket,

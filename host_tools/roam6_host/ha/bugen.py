@@ -4,10 +4,10 @@ For `roam6 bench ha` and the HA's tests: they feed the HA the exact bytes an MN 
 needing a MicroPython MN. Not used by the HA itself.
 """
 from roam6 import crypto
-from roam6.wire import consts as C
-from roam6.wire import mhopts as mo
+from roam6_codec import consts as C
+from roam6_codec import mhopts as mo
 from roam6.wire.ipv6 import build_ipv6
-from roam6.wire.mh import BindingUpdate
+from roam6_codec.mh import BindingUpdate
 
 NTP_EPOCH = 2208988800
 V4MAPPED = b"\0" * 10 + b"\xff\xff"

@@ -40,12 +40,12 @@ import hmac
 import socket
 import struct
 
-from roam6.wire import consts as C
-from roam6.wire import mhopts as mo
+from roam6_codec import consts as C
+from roam6_codec import mhopts as mo
 from roam6.wire.checksum import checksum6, finish, inet_sum
 from roam6.wire.errors import DecodeError
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6, pseudo_dst, pseudo_src
-from roam6.wire.mh import BindingAck, BindingError, BindingUpdate, decode_mh
+from roam6_codec.mh import BindingAck, BindingError, BindingUpdate, decode_mh
 
 DROP = "drop"
 NTP_EPOCH = 2208988800          # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)

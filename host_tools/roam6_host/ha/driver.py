@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-from roam6.wire import consts as C
+from roam6_codec import consts as C
 
 from ..errors import UserError
 from ..pktsock import (PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_table, nft_drop_param_problems,

@@ -56,7 +56,7 @@ def _pct(values, p):
 
 def run_live(n=2000):
     from roam6.wire.ipv6 import build_ipv6
-    from roam6.wire.udp import build_udp
+    from roam6_codec.udp import build_udp
 
     from .bugen import build_bu, ntp_timestamp
 

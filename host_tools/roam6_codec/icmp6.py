@@ -2,8 +2,8 @@
 
 `decode_icmp6(buf)` returns one of the classes here or in `nd` (RA/RS), or UnknownICMPv6.
 """
-from .errors import DecodeError
-from .checksum import checksum6
+from roam6.wire.errors import DecodeError
+from roam6.wire.checksum import checksum6
 from .nd import ICMPv6Message, RouterSolicitation, RouterAdvertisement, decode_nd_options  # noqa: F401
 
 DHAAD_R = 0x8000  # NEMO mobile router support (top bit of Reserved in 144/145)

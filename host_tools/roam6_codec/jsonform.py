@@ -16,9 +16,9 @@ message, the option and the field, never a bare struct error.
 import binascii
 import struct
 from . import mh, mhopts, icmp6, nd
-from .addr import ip6_to_text, ip6_from_text, ip4_to_text, ip4_from_text
-from .errors import DecodeError
-from .ipv6 import decode_ipv6, build_ipv6, pseudo_src, pseudo_dst, hao_header, rh2_header
+from roam6.wire.addr import ip6_to_text, ip6_from_text, ip4_to_text, ip4_from_text
+from roam6.wire.errors import DecodeError
+from roam6.wire.ipv6 import decode_ipv6, build_ipv6, pseudo_src, pseudo_dst, hao_header, rh2_header
 from .ipv4 import decode_ipv4, build_ipv4
 from .udp import decode_udp, udp_checksum_ok, build_udp
 

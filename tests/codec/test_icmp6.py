@@ -1,7 +1,7 @@
 """ICMPv6: echo, DHAAD, MPS/MPA, RA with the Mobile IPv6 flags and options."""
 from support import raises, unhex
-from roam6.wire import icmp6, nd
-from roam6.wire.icmp6 import decode_icmp6, checksum_ok
+from roam6_codec import icmp6, nd
+from roam6_codec.icmp6 import decode_icmp6, checksum_ok
 from roam6.wire.errors import DecodeError
 from roam6.wire.addr import ip6_from_text as A
 

@@ -6,11 +6,11 @@ buffer; `Message.encode` lays out options with padding, fills in an authenticato
 `mac` callback and the checksum when the pseudo-header addresses are given.
 """
 import struct
-from .errors import DecodeError
+from roam6.wire.errors import DecodeError
 from .record import Record
-from .checksum import checksum6
+from roam6.wire.checksum import checksum6
 from .mhopts import decode_options, encode_options, IPv4CareofAddress, MNIdentifier, MobilityAuth, ReplayProtection
-from .binding import encode_bu
+from roam6.wire.binding import encode_bu
 from .consts import (BU_A, BU_H, BU_L, BU_K, BU_M, BU_R, BU_P, BU_F, BU_T, BU_B,  # noqa: F401
                      BA_K, BA_R, BA_P, BA_T, BA_B, HB_U, HB_R, BR_P, BR_G, BR_V)
 

@@ -1,8 +1,8 @@
 """Mobility Header codec against the vectors of PROTOCOLS.md §10 (scapy cases, RR and RFC 4285)."""
 from support import raises, unhex
 from roam6 import crypto, rrcrypto
-from roam6.wire import mh, mhopts
-from roam6.wire.mh import decode_mh, checksum_ok
+from roam6_codec import mh, mhopts
+from roam6_codec.mh import decode_mh, checksum_ok
 from roam6.wire.ipv6 import decode_ipv6, build_ipv6, pseudo_src, pseudo_dst
 from roam6.wire.errors import DecodeError
 from roam6.wire.addr import ip6_from_text as A

@@ -3,8 +3,8 @@ ICMPv6 message base class, Router Advertisement (H flag) / Solicitation, and the
 Prefix Information (R flag), MTU, Advertisement Interval, Home Agent Information, link-layer
 addresses; unknown ones kept. ND option Length counts 8-octet units and is never 0."""
 import struct
-from .errors import DecodeError
-from .checksum import checksum6
+from roam6.wire.errors import DecodeError
+from roam6.wire.checksum import checksum6
 from .mhopts import Option, UnknownOption
 from .record import Record
 

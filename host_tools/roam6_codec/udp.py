@@ -1,7 +1,7 @@
 """UDP (RFC 768) over IPv6 or IPv4: checksums with the matching pseudo-header."""
 import struct
-from .errors import DecodeError
-from .checksum import inet_sum, finish, pseudo_sum, pseudo_sum4
+from roam6.wire.errors import DecodeError
+from roam6.wire.checksum import inet_sum, finish, pseudo_sum, pseudo_sum4
 
 
 class UDPDatagram:

@@ -1,8 +1,8 @@
 """to_dict/from_dict and whole-packet dicts: every field survives, bytes come back exactly."""
 from support import raises, unhex
-from roam6.wire import json as wj, mh, mhopts, icmp6, nd, udp, ipv4
+from roam6_codec import jsonform as wj, mh, mhopts, icmp6, nd, udp, ipv4
 from roam6.wire.addr import ip6_from_text as A
-import test_wire_mh as vec
+import test_mh as vec
 
 HOA, CN = A("2001:db8:1::100"), A("2001:db8:3::300")
 

@@ -1,7 +1,7 @@
 """IPv4 header (RFC 791), for RFC 5555 UDP encapsulation of the MN's IPv6 traffic."""
 import struct
-from .errors import DecodeError
-from .checksum import inet_sum, finish
+from roam6.wire.errors import DecodeError
+from roam6.wire.checksum import inet_sum, finish
 
 
 class IPv4Packet:

@@ -6,8 +6,8 @@ for "xn+y"); `Option` does the rest. Decoding checks every length against the op
 the end of the Mobility Header; anything wrong raises DecodeError.
 """
 import struct
-from .binding import pad
-from .errors import DecodeError
+from roam6.wire.binding import pad
+from roam6.wire.errors import DecodeError
 from .record import Record
 
 
