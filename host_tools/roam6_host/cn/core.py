@@ -140,6 +140,7 @@ class Correspondent:
         self.cache = {}  # HoA -> Binding
         self._be_sent = {}  # source -> time of the last Binding Error
         self._out = []  # [(packet, destination text)]
+        self._dst_text = {}  # {destination address: its text}
         self._events = []
         self.ignored = 0
         self.stats = {"hot": 0, "cot": 0, "bu_ok": 0, "bu_refused": 0, "ba_error": 0, "be": 0,
@@ -171,7 +172,13 @@ class Correspondent:
         return self._events.pop(0) if self._events else None
 
     def _send(self, pkt):
-        self._out.append((pkt, ip6_to_text(pkt[24:40])))
+        dst = bytes(pkt[24:40])
+        text = self._dst_text.get(dst)
+        if text is None:  # (few destinations; remembered: this is the data path too)
+            if len(self._dst_text) > 4096:
+                self._dst_text.clear()
+            text = self._dst_text[dst] = ip6_to_text(dst)
+        self._out.append((pkt, text))
 
     def get_timer(self):
         return min((b.expires for b in self.cache.values()), default=None)
