@@ -42,7 +42,7 @@ def _setup(mns, rounds, t0):
         sas.append(SAConfig(nai, spi, key, hoa))
         v4 = bytes((10, (i >> 16) & 255, (i >> 8) & 255, i & 255))
         for r in range(rounds):
-            now = t0 + r * 2.0
+            now = t0 + r * 2000
             bu = build_bu(key, spi, nai, hoa, ha, r + 1, 150, "udp4", v4coa=v4,
                           timestamp=ntp_timestamp(now, i))
             work.append((r, bu, ("udp4", "198.18.12.%d" % (2 + i % 200), 1024 + (i + r * 7919) % 60000), now))
@@ -60,13 +60,15 @@ def _fresh_cache(ha, sas):
 
 def _drive(cache, work):
     receive = cache.receive
+    to_send = cache.datagrams_to_send
     out = 0
     statuses = {}
     for _r, bu, src, now in work:
-        res = receive(bu, src, now)
+        receive(bu, src, now)
+        res = to_send(now)
         out += len(res)
         if res:
-            st = res[0][2][46]        # BA status: IPv6 header 40 + MH offset 6
+            st = res[0][0][46]        # BA status: IPv6 header 40 + MH offset 6
             statuses[st] = statuses.get(st, 0) + 1
     return out, statuses
 
@@ -76,7 +78,7 @@ def run(args):
     for name in ("mns", "rounds", "repeat", "live_n"):
         if getattr(args, name) < 1:
             raise UserError("--%s must be at least 1" % name.replace("_", "-"))
-    t0 = 1_800_000_000.0
+    t0 = 1_800_000_000_000            # ms: the virtual clock, both `now` and the MNs' wall time
     ha, sas, work = _setup(args.mns, args.rounds, t0)
     runs = []
     for _ in range(max(1, args.repeat)):

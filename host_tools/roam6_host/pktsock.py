@@ -1,7 +1,7 @@
 """Packet and raw IPv6 sockets shared by the home agent (ha/driver.py) and the correspondent node
 (cn/driver.py).
 
-This kernel has no MIPv6 (DESIGN.md): it drops packets with a Home Address option before a raw
+The Linux kernel has no MIPv6: it drops packets with a Home Address option before a raw
 socket sees them, so both daemons read signalling from an AF_PACKET tap (`packet_socket`, with a
 classic BPF program where only a few packets matter: `attach_filter`), send what the kernel
 cannot build (type 2 routing header, HoT/CoT/BA) through a header-included raw socket

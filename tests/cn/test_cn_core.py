@@ -1,4 +1,4 @@
-"""The correspondent node's sans-IO core (host_tools/roam6_host/cn/core.py): PROTOCOLS.md §10.3
+"""The correspondent node's sans-IO core (host_tools/roam6_host/cn/core.py): docs/PROTOCOLS.md §10.3
 vectors, BU verification paths, Binding Errors, and a full run against the MN's core (roam6.core.rr).
 Times are ms on a virtual clock."""
 import struct
@@ -12,6 +12,7 @@ from roam6_codec import consts as C
 from roam6_codec import mh as M
 from roam6_codec import mhopts as O
 from roam6.wire.checksum import checksum6
+from roam6.wire.addr import ip6_to_text
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from roam6_codec.udp import build_udp
 from roam6_host.cn.core import Correspondent, seq_greater
@@ -39,6 +40,20 @@ def vector_cn(now=0):
     return cn
 
 
+def sent(cn, now):
+    """The packets the CN queued (each addressed to the destination it names)."""
+    out = cn.datagrams_to_send(now)
+    assert all(dst == ip6_to_text(pkt[24:40]) for pkt, dst in out)
+    return [pkt for pkt, _dst in out]
+
+
+def data_to(cn, hoa, nh, payload, now):
+    """The one packet send_data queues."""
+    cn.send_data(hoa, nh, payload, now)
+    [pkt] = sent(cn, now)
+    return pkt
+
+
 def mh_of(pkt):
     p = decode_ipv6(pkt)
     return p, M.decode_mh(bytes(p.payload))
@@ -47,11 +62,11 @@ def mh_of(pkt):
 def test_vector_tokens_in_hot_and_cot():
     cn = vector_cn()
     hoti = M.HomeTestInit(b"\xaa" * 8).encode(src=HOA, dst=CN)
-    cn.receive(1, build_ipv6(HOA, CN, C.NH_MH, hoti))
+    cn.receive(build_ipv6(HOA, CN, C.NH_MH, hoti), 1)
     cn.current = 6
     coti = M.CareofTestInit(b"\xbb" * 8).encode(src=COA, dst=CN)
-    cn.receive(2, build_ipv6(COA, CN, C.NH_MH, coti))
-    (p1, hot), (p2, cot) = [mh_of(x) for x in cn.datagrams_to_send()]
+    cn.receive(build_ipv6(COA, CN, C.NH_MH, coti), 2)
+    (p1, hot), (p2, cot) = [mh_of(x) for x in sent(cn, 2)]
     assert (p1.src, p1.dst, type(hot), hot.nonce_index, hot.cookie) == (CN, HOA, M.HomeTest, 5, b"\xaa" * 8)
     assert hot.token == bytes.fromhex("c71a754160cffb9a")
     assert (p2.dst, type(cot), cot.nonce_index, cot.cookie) == (COA, M.CareofTest, 6, b"\xbb" * 8)
@@ -61,8 +76,8 @@ def test_vector_tokens_in_hot_and_cot():
 
 def test_vector_bu_gets_the_vector_ba_and_a_binding():
     cn = vector_cn()
-    assert cn.receive(5, BU_PACKET) is None
-    assert cn.datagrams_to_send() == [BA_PACKET]
+    assert cn.receive(BU_PACKET, 5) is None
+    assert sent(cn, 5) == [BA_PACKET]
     b = cn.binding(HOA, 5)
     assert b.coa == COA and b.seq == 1 and b.expires == 5 + 420000
     assert cn.bindings(5) == [{"hoa": "2001:db8:1::100", "coa": "2001:db8:2::200", "seq": 1, "remaining_s": 420}]
@@ -70,10 +85,10 @@ def test_vector_bu_gets_the_vector_ba_and_a_binding():
 
 def test_vector_deregistration_deletes_the_binding():
     cn = vector_cn()
-    cn.receive(5, BU_PACKET)
-    cn.datagrams_to_send()
-    cn.receive(10, build_ipv6(HOA, CN, C.NH_MH, DEREG_MH))
-    [ba] = cn.datagrams_to_send()
+    cn.receive(BU_PACKET, 5)
+    sent(cn, 5)
+    cn.receive(build_ipv6(HOA, CN, C.NH_MH, DEREG_MH), 10)
+    [ba] = sent(cn, 10)
     p, msg = mh_of(ba)
     assert (p.dst, p.rh2, msg.status, msg.seq, msg.lifetime) == (HOA, None, 0, 2, 0)
     assert cn.binding(HOA, 10) is None
@@ -92,24 +107,24 @@ def forge(pkt, flip_at=-1):
 
 def test_forged_bu_is_refused_silently():
     cn = vector_cn()
-    cn.receive(5, forge(BU_PACKET))
-    assert cn.datagrams_to_send() == []
+    cn.receive(forge(BU_PACKET), 5)
+    assert sent(cn, 5) == []
     assert cn.binding(HOA, 5) is None
     ev = cn.next_event()
-    assert ev["ev"] == "bu_refused" and ev["reason"] == "bad authenticator"
+    assert ev.kind == "bu_refused" and ev.reason == "bad authenticator"
     # a bad checksum is dropped too, before any crypto
     bad = bytearray(BU_PACKET)
     bad[-20] ^= 0xFF
-    cn.receive(6, bytes(bad))
-    assert cn.datagrams_to_send() == [] and cn.next_event()["ev"] == "mh_dropped"
+    cn.receive(bytes(bad), 6)
+    assert sent(cn, 6) == [] and cn.next_event().kind == "mh_dropped" and cn.ignored == 1
 
 
 def test_replayed_bu_gets_135_with_the_last_accepted_seq():
     cn = vector_cn()
-    cn.receive(5, BU_PACKET)
-    cn.datagrams_to_send()
-    cn.receive(6, BU_PACKET)
-    [ba] = cn.datagrams_to_send()
+    cn.receive(BU_PACKET, 5)
+    sent(cn, 5)
+    cn.receive(BU_PACKET, 6)
+    [ba] = sent(cn, 6)
     p, msg = mh_of(ba)
     assert msg.status == 135 and msg.seq == 1 and p.rh2 == HOA
     assert isinstance(msg.options[-1], O.BindingAuthData)
@@ -120,8 +135,8 @@ def test_expired_nonce_indices():
         cn = vector_cn()
         for i in gone:
             cn.nonces[i] = (cn.nonces[i][0], -240001)  # made more than MAX_NONCE_LIFETIME ago
-        cn.receive(0, BU_PACKET)
-        [ba] = cn.datagrams_to_send()
+        cn.receive(BU_PACKET, 0)
+        [ba] = sent(cn, 0)
         p, msg = mh_of(ba)
         assert msg.status == status and msg.seq == 1, (status, msg)
         assert not any(isinstance(o, O.BindingAuthData) for o in msg.options)
@@ -135,8 +150,8 @@ def test_home_registration_bu_is_not_for_a_cn():
         return rrcrypto.rr_authenticator(bytes(20), COA, CN, d)
     mh = M.BindingUpdate(9, C.BU_A | C.BU_H, 10, [O.NonceIndices(5, 6), O.BindingAuthData(None)]).encode(
         src=HOA, dst=CN, mac=mac)
-    cn.receive(0, build_ipv6(COA, CN, C.NH_MH, mh, hao=HOA))
-    p, msg = mh_of(cn.datagrams_to_send()[0])
+    cn.receive(build_ipv6(COA, CN, C.NH_MH, mh, hao=HOA), 0)
+    p, msg = mh_of(sent(cn, 0)[0])
     assert msg.status == 131
 
 
@@ -144,31 +159,32 @@ def test_data_with_hao_needs_a_binding_for_that_source_else_binding_error_1_rate
     cn = vector_cn()
     udp = build_udp(5000, 7, b"ping", src=HOA, dst=CN)
     pkt = build_ipv6(COA, CN, C.NH_UDP, udp, hao=HOA)
-    assert cn.receive(0, pkt) is None
-    [be] = cn.datagrams_to_send()
+    assert cn.receive(pkt, 0) is None
+    [be] = sent(cn, 0)
     p, msg = mh_of(be)
     assert (p.dst, type(msg), msg.status, msg.home_address) == (COA, M.BindingError, 1, HOA)
     assert M.checksum_ok(msg.raw, CN, COA)
-    assert cn.receive(500, pkt) is None and cn.datagrams_to_send() == []  # within a second: quiet
-    cn.receive(1500, pkt)
-    assert len(cn.datagrams_to_send()) == 1
-    cn.receive(2000, BU_PACKET)
-    cn.datagrams_to_send()
-    kind, src, nh, payload = cn.receive(2001, pkt)
+    assert cn.receive(pkt, 500) is None and sent(cn, 500) == []  # within a second: quiet
+    cn.receive(pkt, 1500)
+    assert len(sent(cn, 1500)) == 1
+    cn.receive(BU_PACKET, 2000)
+    sent(cn, 2000)
+    kind, src, nh, payload = cn.receive(pkt, 2001)
     assert (kind, src, nh, bytes(payload)) == ("data", HOA, C.NH_UDP, udp)
     # HAO from another source than the registered CoA: refused
-    assert cn.receive(3000, build_ipv6(COA2, CN, C.NH_UDP, udp, hao=HOA)) is None
+    assert cn.receive(build_ipv6(COA2, CN, C.NH_UDP, udp, hao=HOA), 3000) is None
 
 
 def test_send_data_goes_direct_with_rh2_when_bound():
     cn = vector_cn()
     udp = build_udp(7, 5000, b"pong", src=CN, dst=HOA)
-    p = decode_ipv6(cn.send_data(0, HOA, C.NH_UDP, udp))
+    p = decode_ipv6(data_to(cn, HOA, C.NH_UDP, udp, 0))
     assert (p.dst, p.rh2) == (HOA, None)
-    cn.receive(0, BU_PACKET)
-    p = decode_ipv6(cn.send_data(1, HOA, C.NH_UDP, udp))
+    cn.receive(BU_PACKET, 0)
+    sent(cn, 0)
+    p = decode_ipv6(data_to(cn, HOA, C.NH_UDP, udp, 1))
     assert (p.src, p.dst, p.rh2, bytes(p.payload)) == (CN, COA, HOA, udp)
-    assert decode_ipv6(cn.send_data(420000, HOA, C.NH_UDP, udp)).rh2 is None  # expired
+    assert decode_ipv6(data_to(cn, HOA, C.NH_UDP, udp, 420000)).rh2 is None  # expired
     assert cn.get_timer() == 420000
     cn.handle_timer(420000)
     assert cn.bindings(420000) == [] and HOA not in cn.cache
@@ -177,8 +193,8 @@ def test_send_data_goes_direct_with_rh2_when_bound():
 def test_unknown_mh_type_gets_binding_error_2():
     cn = vector_cn()
     mh = M.UnknownMH(200, b"\0" * 10).encode(src=COA, dst=CN)
-    cn.receive(0, build_ipv6(COA, CN, C.NH_MH, mh))
-    p, msg = mh_of(cn.datagrams_to_send()[0])
+    cn.receive(build_ipv6(COA, CN, C.NH_MH, mh), 0)
+    p, msg = mh_of(sent(cn, 0)[0])
     assert msg.status == 2 and p.dst == COA
 
 
@@ -189,8 +205,8 @@ def test_lifetime_is_capped_at_420s():
     kbm = rrcrypto.kbm(ht, ct)
     mh = M.BindingUpdate(3, C.BU_A, 0xFFFF, [O.NonceIndices(5, 6), O.BindingAuthData(None)]).encode(
         src=HOA, dst=CN, mac=lambda d: rrcrypto.rr_authenticator(kbm, COA, CN, d))
-    cn.receive(0, build_ipv6(COA, CN, C.NH_MH, mh, hao=HOA))
-    p, msg = mh_of(cn.datagrams_to_send()[0])
+    cn.receive(build_ipv6(COA, CN, C.NH_MH, mh, hao=HOA), 0)
+    p, msg = mh_of(sent(cn, 0)[0])
     assert msg.status == 0 and msg.lifetime == 105
 
 
@@ -199,8 +215,8 @@ def test_a_full_binding_cache_answers_130(monkeypatch):
     monkeypatch.setattr(core, "MAX_BINDINGS", 1)
     cn = vector_cn()
     cn.cache[COA2] = core.Binding(COA2, COA2, 1, 10 ** 9, 0)
-    cn.receive(0, BU_PACKET)
-    p, msg = mh_of(cn.datagrams_to_send()[0])
+    cn.receive(BU_PACKET, 0)
+    p, msg = mh_of(sent(cn, 0)[0])
     assert msg.status == 130 and cn.binding(HOA, 0) is None
 
 
@@ -209,8 +225,8 @@ def test_nonces_rotate_and_age_out():
     hoti = build_ipv6(HOA, CN, C.NH_MH, M.HomeTestInit(b"\1" * 8).encode(src=HOA, dst=CN))
     idx = []
     for t in range(0, 300001, 10000):
-        cn.receive(t, hoti)
-        idx.append(mh_of(cn.datagrams_to_send()[0])[1].nonce_index)
+        cn.receive(hoti, t)
+        idx.append(mh_of(sent(cn, t)[0])[1].nonce_index)
     assert len(set(idx)) == 11  # a new index every 30 s
     # at 300 s the nonces made at 0 and 30 s are gone; the one made at 60 s lives until 300 s
     assert cn._nonce(idx[0], 300000) is None and cn._nonce(idx[3], 300000) is None
@@ -237,8 +253,8 @@ class Net:
             out = self.mn.datagrams_to_send(now)
             for via, pkt in out:
                 self.log.append((now, via, type(mh_of(pkt)[1]).__name__))
-                self.cn.receive(now, pkt)
-            back = self.cn.datagrams_to_send()
+                self.cn.receive(pkt, now)
+            back = sent(self.cn, now)
             for pkt in back:
                 p = decode_ipv6(pkt)
                 self.log.append((now, "cn", type(M.decode_mh(bytes(p.payload))).__name__))
@@ -265,9 +281,9 @@ def test_mn_core_binds_with_cn_core_and_data_goes_direct():
     assert cn.binding(HOA, 1).coa == COA and mn.route(CN, 1) == COA
     # the data path both ways
     udp = build_udp(5000, 7, b"x", src=HOA, dst=CN)
-    kind, src, nh, payload = cn.receive(2, build_ipv6(mn.route(CN, 2), CN, C.NH_UDP, udp, hao=HOA))
+    kind, src, nh, payload = cn.receive(build_ipv6(mn.route(CN, 2), CN, C.NH_UDP, udp, hao=HOA), 2)
     assert src == HOA and bytes(payload) == udp
-    assert decode_ipv6(cn.send_data(3, HOA, C.NH_UDP, udp)).dst == COA
+    assert decode_ipv6(data_to(cn, HOA, C.NH_UDP, udp, 3)).dst == COA
 
 
 def test_roam_redoes_careof_half_and_home_token_is_reused():
@@ -320,8 +336,8 @@ def test_cn_restart_unknown_binding_error_then_rebind():
     net.run(0)
     net.cn = cn2 = Correspondent(CN)
     udp = build_udp(5000, 7, b"x", src=HOA, dst=CN)
-    assert cn2.receive(10, build_ipv6(COA, CN, C.NH_UDP, udp, hao=HOA)) is None
-    for pkt in cn2.datagrams_to_send():
+    assert cn2.receive(build_ipv6(COA, CN, C.NH_UDP, udp, hao=HOA), 10) is None
+    for pkt in sent(cn2, 10):
         p = decode_ipv6(pkt)
         assert mn.receive(10, p.src, p.dst, bytes(p.payload), p.rh2)
     assert mn.route(CN, 10) is None  # back on the tunnel at once
@@ -351,10 +367,10 @@ def test_privacy_mode_cn_never_learns_the_coa():
 @given(st.binary(max_size=120), st.integers(0, 200))
 def test_hostile_packets_never_raise(junk, cut):
     cn = vector_cn()
-    cn.receive(0, junk)
-    cn.receive(0, BU_PACKET[:cut] + junk)
+    cn.receive(junk, 0)
+    cn.receive(BU_PACKET[:cut] + junk, 0)
     b = bytearray(BU_PACKET)
     for i, x in enumerate(junk[:20]):
         b[(x * 7 + i) % len(b)] ^= x
-    cn.receive(1, bytes(b))
-    cn.datagrams_to_send()
+    cn.receive(bytes(b), 1)
+    sent(cn, 1)

@@ -64,7 +64,7 @@ class World:
             self.rng.shuffle(due)  # reordering
             for _, to, pkt in due:
                 if to == "cn":
-                    self.cn.receive(self.now, pkt)
+                    self.cn.receive(pkt, self.now)
                 else:
                     p = decode_ipv6(pkt)
                     self.mn.receive(self.now, p.src, p.dst, bytes(p.payload), p.rh2)
@@ -82,7 +82,7 @@ class World:
             if via == "direct" and self.coa is None:
                 raise AssertionError("a direct packet with no IPv6 care-of address")
             self.net("cn", pkt)
-        for pkt in self.cn.datagrams_to_send():
+        for pkt, _dst in self.cn.datagrams_to_send(self.now):
             self.net("mn", pkt)
 
     def check(self):

@@ -29,7 +29,7 @@ KEY2 = bytes(range(16, 32))
 NAI = b"board1@example.test"
 NAI2 = b"board2@example.test"
 SPI, SPI2 = 4096, 4097
-T0 = 1_800_000_000.0          # the virtual clock starts here (Unix seconds)
+T0 = 1_800_000_000_000       # the virtual clock starts here (Unix ms)
 V4COA = a4("192.0.2.100")
 NAT_SRC = ("udp4", "198.18.12.2", 40001)    # the NAT's outer address and port
 COA6 = a6("2001:db8:a1::100")
@@ -61,3 +61,9 @@ def parse_ba(datagram, key=KEY, mac_coa=None, hoa=HOA):
         mh_data = raw[:4] + b"\0\0" + raw[6:len(raw) - 12]
         assert crypto.mnha_auth_data(key, mac_coa, hoa, mh_data) == auth.auth_data, "BA authenticator wrong"
     return pkt, ba
+
+
+def exchange(c, packet, source, now, wall=None):
+    """Feed the cache one packet; what it queued to send: [(datagram, (transport, host, port))]."""
+    c.receive(packet, source, now, wall=wall)
+    return c.datagrams_to_send(now)

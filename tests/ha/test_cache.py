@@ -9,15 +9,15 @@ from roam6_host.ha.cache import (BU_RULES, NO_KEEPALIVE, NTP_EPOCH, BindingAdded
                                  BindingRefreshed, BindingRemoved, BUDropped, BURejected)
 
 from ha_helpers import (COA6, HA, HOA, HOA2, KEY, KEY2, NAI, NAI2, NAT_SRC, SPI, SPI2, T0, V4COA, V4MAPPED,
-                     a4, a6, build_bu, bu4, make_cache, ntp_timestamp, parse_ba)
+                     a4, a6, build_bu, bu4, exchange, make_cache, ntp_timestamp, parse_ba)
 
 MAC4 = V4MAPPED + V4COA
 
 
 def register(c, seq=1, now=T0, src=NAT_SRC, **kw):
-    outs = c.receive(bu4(seq, now=now, **kw), src, now)
+    outs = exchange(c, bu4(seq, now=now, **kw), src, now)
     assert len(outs) == 1
-    _pkt, ba = parse_ba(outs[0][2], mac_coa=MAC4)
+    _pkt, ba = parse_ba(outs[0][0], mac_coa=MAC4)
     return outs[0], ba
 
 
@@ -38,8 +38,8 @@ def test_rules_table_follows_protocols_section_11_order():
 
 def test_udp4_registration_behind_nat():
     c = make_cache()
-    (transport, peer, datagram), ba = register(c)
-    assert (transport, peer) == ("udp4", ("198.18.12.2", 40001))       # reply to the NAT mapping
+    (datagram, (transport, host, port)), ba = register(c)
+    assert (transport, (host, port)) == ("udp4", ("198.18.12.2", 40001))       # reply to the NAT mapping
     pkt, _ = parse_ba(datagram)
     assert pkt.src == HA and pkt.dst == HOA and pkt.rh2 is None
     assert ba.status == 0 and ba.seq == 1 and ba.lifetime == 150
@@ -52,7 +52,7 @@ def test_udp4_registration_behind_nat():
     assert isinstance(ev, BindingAdded) and ev.binding.hoa == HOA
     b = c.bindings[HOA]
     assert b.peer == ("198.18.12.2", 40001) and b.transport == "udp4" and b.nat
-    assert b.coa == MAC4 and b.expires == T0 + 600 and c.get_timer() == T0 + 600
+    assert b.coa == MAC4 and b.expires == T0 + 600_000 and c.get_timer() == T0 + 600_000
 
 
 def test_udp4_without_nat_needs_no_keepalives():
@@ -65,23 +65,23 @@ def test_udp4_without_nat_needs_no_keepalives():
 def test_udp6_uses_outer_source_as_coa():
     c = make_cache()
     bu = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "udp6", coa=COA6)
-    (out,) = c.receive(bu, ("udp6", "2001:db8:a1::100", 50000), T0)
-    assert out[:2] == ("udp6", ("2001:db8:a1::100", 50000))
-    _pkt, ba = parse_ba(out[2], mac_coa=COA6)
+    (out,) = exchange(c, bu, ("udp6", "2001:db8:a1::100", 50000), T0)
+    assert out[1] == ("udp6", "2001:db8:a1::100", 50000)
+    _pkt, ba = parse_ba(out[0], mac_coa=COA6)
     assert ba.status == 0 and ba.find(mo.NATDetection).refresh == 110
     assert ba.find(mo.ReplayProtection) is None                          # none sent, none echoed
     # the MAC covers the outer source: the same BU seen from another address fails
     c2 = make_cache()
-    (out,) = c2.receive(bu, ("udp6", "2001:db8:a1::999", 50000), T0)
-    assert parse_ba(out[2], mac_coa=a6("2001:db8:a1::999"))[1].status == 146
+    (out,) = exchange(c2, bu, ("udp6", "2001:db8:a1::999", 50000), T0)
+    assert parse_ba(out[0], mac_coa=a6("2001:db8:a1::999"))[1].status == 146
 
 
 def test_ip6_native_bu_gets_ba_with_type2_routing_header():
     c = make_cache()
     bu = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "ip6", coa=COA6)
-    (out,) = c.receive(bu, ("ip6", "2001:db8:a1::100", 0), T0)
-    assert out[:2] == ("ip6", ("2001:db8:a1::100", 0))
-    pkt, ba = parse_ba(out[2], mac_coa=COA6)
+    (out,) = exchange(c, bu, ("ip6", "2001:db8:a1::100", 0), T0)
+    assert out[1] == ("ip6", "2001:db8:a1::100", 0)
+    pkt, ba = parse_ba(out[0], mac_coa=COA6)
     assert pkt.dst == COA6 and pkt.rh2 == HOA and ba.status == 0
     assert ba.find(mo.NATDetection) is None                              # not over UDP
     assert c.bindings[HOA].transport == "ip6"
@@ -91,8 +91,8 @@ def test_ip6_alternate_coa_is_the_registered_coa():
     c = make_cache()
     alt = a6("2001:db8:c1::5")
     bu = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "ip6", coa=COA6, alt_coa=alt)
-    (out,) = c.receive(bu, ("ip6", "2001:db8:a1::100", 0), T0)
-    pkt, ba = parse_ba(out[2], mac_coa=alt)
+    (out,) = exchange(c, bu, ("ip6", "2001:db8:a1::100", 0), T0)
+    pkt, ba = parse_ba(out[0], mac_coa=alt)
     assert pkt.dst == alt and c.bindings[HOA].peer == ("2001:db8:c1::5", 0)
 
 
@@ -107,8 +107,8 @@ def test_sequence_window_mod_2_16(last, new, ok):
     c = make_cache()
     register(c, seq=last)
     c.events()
-    (out,) = c.receive(bu4(new, now=T0 + 1), NAT_SRC, T0 + 1)
-    _pkt, ba = parse_ba(out[2], mac_coa=MAC4)
+    (out,) = exchange(c, bu4(new, now=T0 + 1000), NAT_SRC, T0 + 1000)
+    _pkt, ba = parse_ba(out[0], mac_coa=MAC4)
     if ok:
         assert ba.status == 0 and ba.seq == new and c.bindings[HOA].seq == new
     else:
@@ -127,41 +127,41 @@ def test_any_sequence_is_accepted_without_binding():
 @pytest.mark.parametrize("skew,ok", [(0, True), (7, True), (-7, True), (8, False), (-8, False), (3600, False)])
 def test_replay_window_7s(skew, ok):
     c = make_cache()
-    bu = bu4(1, now=T0 + skew)
-    (out,) = c.receive(bu, NAT_SRC, T0)
-    _pkt, ba = parse_ba(out[2], mac_coa=MAC4)
+    bu = bu4(1, now=T0 + skew * 1000)
+    (out,) = exchange(c, bu, NAT_SRC, T0)
+    _pkt, ba = parse_ba(out[0], mac_coa=MAC4)
     ts = ba.find(mo.ReplayProtection).timestamp
     if ok:
-        assert ba.status == 0 and ts == ntp_timestamp(T0 + skew, 0x1234)
+        assert ba.status == 0 and ts == ntp_timestamp(T0 + skew * 1000, 0x1234)
     else:
         assert ba.status == C.BA_ID_MISMATCH and HOA not in c.bindings
-        assert ts >> 32 == int(T0) + NTP_EPOCH and ts & 0xFFFFFFFF == 0x1234   # HA seconds, BU low bits
+        assert ts >> 32 == T0 // 1000 + NTP_EPOCH and ts & 0xFFFFFFFF == 0x1234   # HA seconds, BU low bits
 
 
 def test_replayed_bu_does_not_move_the_binding():
     c = make_cache()
     captured = bu4(5, now=T0)
-    c.receive(captured, NAT_SRC, T0)
-    register(c, seq=6, now=T0 + 2, src=("udp4", "198.18.12.2", 40002))   # the MN moved on
-    (out,) = c.receive(captured, NAT_SRC, T0 + 3)                          # attacker resends
-    assert parse_ba(out[2], mac_coa=MAC4)[1].status == C.BA_ID_MISMATCH   # timestamp not newer
+    exchange(c, captured, NAT_SRC, T0)
+    register(c, seq=6, now=T0 + 2000, src=("udp4", "198.18.12.2", 40002))   # the MN moved on
+    (out,) = exchange(c, captured, NAT_SRC, T0 + 3000)                          # attacker resends
+    assert parse_ba(out[0], mac_coa=MAC4)[1].status == C.BA_ID_MISMATCH   # timestamp not newer
     assert c.bindings[HOA].peer == ("198.18.12.2", 40002) and c.bindings[HOA].seq == 6
 
 
 def test_replay_without_timestamps_caught_by_sequence():
     c = make_cache()
     captured = bu4(5, ts=False)
-    c.receive(captured, NAT_SRC, T0)
+    exchange(c, captured, NAT_SRC, T0)
     register(c, seq=6, ts=False, src=("udp4", "198.18.12.2", 40002))
-    (out,) = c.receive(captured, NAT_SRC, T0 + 3)
-    assert parse_ba(out[2], mac_coa=MAC4)[1].status == C.BA_SEQ_OUT_OF_WINDOW
+    (out,) = exchange(c, captured, NAT_SRC, T0 + 3000)
+    assert parse_ba(out[0], mac_coa=MAC4)[1].status == C.BA_SEQ_OUT_OF_WINDOW
     assert c.bindings[HOA].peer == ("198.18.12.2", 40002)
 
 
 def test_timestamp_required_by_policy_145():
     c = make_cache(require_timestamps=True)
-    (out,) = c.receive(bu4(1, ts=False), NAT_SRC, T0)
-    _pkt, ba = parse_ba(out[2], mac_coa=MAC4)
+    (out,) = exchange(c, bu4(1, ts=False), NAT_SRC, T0)
+    _pkt, ba = parse_ba(out[0], mac_coa=MAC4)
     assert ba.status == C.BA_MESG_ID_REQD and ba.find(mo.ReplayProtection) is None
     assert HOA not in c.bindings
     assert register(c, seq=2)[1].status == 0
@@ -172,9 +172,9 @@ def test_wrong_key_gets_146_signed_with_the_right_key_and_binding_stays():
     c = make_cache()
     register(c, seq=1)
     bad = build_bu(KEY, SPI, NAI, HOA, HA, 2, 150, "udp4", v4coa=a4("192.0.2.7"),
-                   timestamp=ntp_timestamp(T0 + 1), mac_key=bytes(16))
-    (out,) = c.receive(bad, ("udp4", "203.0.113.9", 5555), T0 + 1)
-    _pkt, ba = parse_ba(out[2], mac_coa=V4MAPPED + a4("192.0.2.7"))      # BA MAC is valid (real key)
+                   timestamp=ntp_timestamp(T0 + 1000), mac_key=bytes(16))
+    (out,) = exchange(c, bad, ("udp4", "203.0.113.9", 5555), T0 + 1000)
+    _pkt, ba = parse_ba(out[0], mac_coa=V4MAPPED + a4("192.0.2.7"))      # BA MAC is valid (real key)
     assert ba.status == C.BA_AUTH_FAIL
     assert c.bindings[HOA].peer == ("198.18.12.2", 40001) and c.bindings[HOA].seq == 1
 
@@ -182,7 +182,7 @@ def test_wrong_key_gets_146_signed_with_the_right_key_and_binding_stays():
 def test_unknown_spi_is_dropped_silently():
     c = make_cache()
     bu = build_bu(KEY, 9999, NAI, HOA, HA, 1, 150, "udp4", v4coa=V4COA)
-    assert c.receive(bu, NAT_SRC, T0) == []
+    assert exchange(c, bu, NAT_SRC, T0) == []
     (ev,) = events(c)
     assert isinstance(ev, BUDropped) and "unknown SPI 9999" in ev.reason and ev.source == NAT_SRC
 
@@ -190,7 +190,7 @@ def test_unknown_spi_is_dropped_silently():
 def test_nai_of_another_mn_is_dropped():
     c = make_cache()
     bu = build_bu(KEY, SPI, NAI2, HOA, HA, 1, 150, "udp4", v4coa=V4COA)
-    assert c.receive(bu, NAT_SRC, T0) == []
+    assert exchange(c, bu, NAT_SRC, T0) == []
     assert isinstance(events(c)[0], BUDropped)
 
 
@@ -201,7 +201,7 @@ def test_bu_without_mn_id_is_dropped():
     msg = BindingUpdate(1, C.BU_A | C.BU_H, 150, [mo.IPv4CareofAddress(V4COA), mo.MobilityAuth(1, SPI, None)])
     mh = msg.encode(src=HOA, dst=HA, mac=lambda p: crypto.mnha_auth_data(KEY, MAC4, HOA, p))
     c = make_cache()
-    assert c.receive(build_ipv6(HOA, HA, 135, mh), NAT_SRC, T0) == []
+    assert exchange(c, build_ipv6(HOA, HA, 135, mh), NAT_SRC, T0) == []
     assert "MN-ID" in events(c)[0].reason
 
 
@@ -209,7 +209,7 @@ def test_bad_mh_checksum_is_dropped():
     bu = bytearray(bu4(1))
     bu[44] ^= 0xFF       # MH checksum field (IPv6 header 40 + 4)
     c = make_cache()
-    assert c.receive(bytes(bu), NAT_SRC, T0) == []
+    assert exchange(c, bytes(bu), NAT_SRC, T0) == []
     assert "checksum" in events(c)[0].reason
 
 
@@ -217,38 +217,38 @@ def test_bad_mh_checksum_is_dropped():
 def test_h_bit_change_is_139():
     c = make_cache()
     register(c, seq=1)
-    (out,) = c.receive(bu4(2, now=T0 + 1, flags=C.BU_A | C.BU_F), NAT_SRC, T0 + 1)
-    assert parse_ba(out[2], mac_coa=MAC4)[1].status == C.BA_REG_TYPE_CHANGE
+    (out,) = exchange(c, bu4(2, now=T0 + 1000, flags=C.BU_A | C.BU_F), NAT_SRC, T0 + 1000)
+    assert parse_ba(out[0], mac_coa=MAC4)[1].status == C.BA_REG_TYPE_CHANGE
 
 
 def test_hoa_outside_home_prefix_is_132():
     c = make_cache()
     other = a6("2001:db8:bb::1")
     bu = build_bu(KEY2, SPI2, NAI2, other, HA, 1, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(T0))
-    (out,) = c.receive(bu, NAT_SRC, T0)
-    assert parse_ba(out[2], key=KEY2, mac_coa=MAC4, hoa=other)[1].status == C.BA_NOT_HOME_SUBNET
+    (out,) = exchange(c, bu, NAT_SRC, T0)
+    assert parse_ba(out[0], key=KEY2, mac_coa=MAC4, hoa=other)[1].status == C.BA_NOT_HOME_SUBNET
 
 
 def test_hoa_of_another_mn_is_129():
     c = make_cache()
     bu = build_bu(KEY, SPI, NAI, HOA2, HA, 1, 150, "udp4", v4coa=V4COA)   # SPI 4096 owns ::100 only
-    (out,) = c.receive(bu, NAT_SRC, T0)
-    assert parse_ba(out[2], mac_coa=MAC4, hoa=HOA2)[1].status == C.BA_PROHIBITED
+    (out,) = exchange(c, bu, NAT_SRC, T0)
+    assert parse_ba(out[0], mac_coa=MAC4, hoa=HOA2)[1].status == C.BA_PROHIBITED
     assert HOA2 not in c.bindings
 
 
 def test_dereg_without_binding_is_133():
     c = make_cache()
-    (out,) = c.receive(bu4(1, lifetime=0), NAT_SRC, T0)
-    assert parse_ba(out[2], mac_coa=MAC4)[1].status == C.BA_NOT_HA_FOR_MN
+    (out,) = exchange(c, bu4(1, lifetime=0), NAT_SRC, T0)
+    assert parse_ba(out[0], mac_coa=MAC4)[1].status == C.BA_NOT_HA_FOR_MN
 
 
 def test_dereg_removes_binding():
     c = make_cache()
     register(c, seq=1)
     c.events()
-    (out,) = c.receive(bu4(2, lifetime=0, now=T0 + 5), NAT_SRC, T0 + 5)
-    _pkt, ba = parse_ba(out[2], mac_coa=MAC4)
+    (out,) = exchange(c, bu4(2, lifetime=0, now=T0 + 5000), NAT_SRC, T0 + 5000)
+    _pkt, ba = parse_ba(out[0], mac_coa=MAC4)
     assert ba.status == 0 and ba.lifetime == 0 and ba.find(mo.BindingRefreshAdvice) is None
     assert HOA not in c.bindings
     (ev,) = events(c)
@@ -260,8 +260,8 @@ def test_dereg_from_home_over_udp6_coa_equals_hoa():
     register(c, seq=1)
     c.events()
     bu = build_bu(KEY, SPI, NAI, HOA, HA, 2, 150, "udp6", coa=HOA)     # CoA == HoA: back home
-    (out,) = c.receive(bu, ("udp6", "2001:db8:aa::100", 4191), T0 + 1)
-    assert parse_ba(out[2], mac_coa=HOA)[1].status == 0 and HOA not in c.bindings
+    (out,) = exchange(c, bu, ("udp6", "2001:db8:aa::100", 4191), T0 + 1000)
+    assert parse_ba(out[0], mac_coa=HOA)[1].status == 0 and HOA not in c.bindings
     assert isinstance(events(c)[0], BindingRemoved)
 
 
@@ -287,7 +287,7 @@ def test_unknown_options_are_skipped():
 
 def test_no_ba_for_accepted_bu_without_a_flag():
     c = make_cache()
-    assert c.receive(bu4(1, flags=C.BU_H | C.BU_F), NAT_SRC, T0) == []
+    assert exchange(c, bu4(1, flags=C.BU_H | C.BU_F), NAT_SRC, T0) == []
     assert HOA in c.bindings
 
 
@@ -296,21 +296,21 @@ def test_move_refresh_and_expiry_with_virtual_clock():
     c = make_cache()
     register(c, seq=1, lifetime=25)                       # 100 s
     assert isinstance(events(c)[0], BindingAdded)
-    register(c, seq=2, lifetime=25, now=T0 + 50, src=("udp4", "198.18.13.2", 1024))
+    register(c, seq=2, lifetime=25, now=T0 + 50_000, src=("udp4", "198.18.13.2", 1024))
     (ev,) = events(c)
     assert isinstance(ev, BindingMoved) and ev.old_peer == ("198.18.12.2", 40001)
     d = ev.as_dict()
     assert (d["ev"], d["peer"], d["old_peer"], d["old_transport"]) == \
         ("binding_moved", "198.18.13.2:1024", "198.18.12.2:40001", "udp4")
     assert c.bindings[HOA].peer == ("198.18.13.2", 1024)
-    register(c, seq=3, lifetime=25, now=T0 + 60, src=("udp4", "198.18.13.2", 1024))
+    register(c, seq=3, lifetime=25, now=T0 + 60_000, src=("udp4", "198.18.13.2", 1024))
     assert isinstance(events(c)[0], BindingRefreshed)
-    c.handle_timer(T0 + 100)          # the first registration's deadline: no longer relevant
+    c.handle_timer(T0 + 100_000)          # the first registration's deadline: no longer relevant
     assert HOA in c.bindings and events(c) == []
-    assert c.get_timer() <= T0 + 160
-    c.handle_timer(T0 + 159.9)
+    assert c.get_timer() <= T0 + 160_000
+    c.handle_timer(T0 + 159_900)
     assert HOA in c.bindings
-    c.handle_timer(T0 + 160)
+    c.handle_timer(T0 + 160_000)
     assert HOA not in c.bindings
     (ev,) = events(c)
     assert isinstance(ev, BindingRemoved) and ev.reason == "expired"
@@ -321,8 +321,8 @@ def test_two_mns_bind_independently():
     c = make_cache()
     register(c, seq=1)
     bu = build_bu(KEY2, SPI2, NAI2, HOA2, HA, 1, 150, "udp4", v4coa=a4("192.0.2.101"))
-    (out,) = c.receive(bu, ("udp4", "198.18.12.2", 40002), T0)
-    assert parse_ba(out[2], key=KEY2, mac_coa=V4MAPPED + a4("192.0.2.101"), hoa=HOA2)[1].status == 0
+    (out,) = exchange(c, bu, ("udp4", "198.18.12.2", 40002), T0)
+    assert parse_ba(out[0], key=KEY2, mac_coa=V4MAPPED + a4("192.0.2.101"), hoa=HOA2)[1].status == 0
     assert set(c.bindings) == {HOA, HOA2}
 
 
@@ -330,13 +330,16 @@ def test_unbound_data_gets_rate_limited_binding_error():
     from roam6.wire.ipv6 import decode_ipv6
     from roam6_codec.mh import BindingError, decode_mh
     c = make_cache()
-    (out,) = c.unbound_data(HOA, NAT_SRC, T0)
-    assert out[:2] == ("udp4", ("198.18.12.2", 40001))
-    be = decode_mh(decode_ipv6(out[2]).payload)
+    def unbound(src, now):
+        c.unbound_data(src, NAT_SRC, now)
+        return c.datagrams_to_send(now)
+    (out,) = unbound(HOA, T0)
+    assert out[1] == ("udp4", "198.18.12.2", 40001)
+    be = decode_mh(decode_ipv6(out[0]).payload)
     assert isinstance(be, BindingError) and be.status == 1 and be.home_address == HOA
-    assert c.unbound_data(HOA, NAT_SRC, T0 + 0.5) == []
-    assert len(c.unbound_data(HOA, NAT_SRC, T0 + 1.5)) == 1
-    assert c.unbound_data(a6("2001:db8:ff::1"), NAT_SRC, T0 + 9) == []   # not one of our HoAs
+    assert unbound(HOA, T0 + 500) == []
+    assert len(unbound(HOA, T0 + 1500)) == 1
+    assert unbound(a6("2001:db8:ff::1"), T0 + 9000) == []   # not one of our HoAs
 
 
 def test_remove_all_reports_every_binding():
@@ -354,14 +357,14 @@ def test_events_follow_binding_transitions_table():
 
     def step(src, seq, now, **kw):
         register(c, seq=seq, now=now, src=src, **kw)
-        seen.extend(type(e).__name__ + ("(%s)" % e.reason if e.reason else "") for e in c.events())
+        seen.extend(type(e).__name__ + ("(%s)" % e.reason if getattr(e, "reason", "") else "") for e in c.events())
 
     step(NAT_SRC, 1, T0, lifetime=25)
-    step(NAT_SRC, 2, T0 + 1, lifetime=25)
-    step(("udp4", "198.18.13.2", 1), 3, T0 + 2, lifetime=25)
-    step(("udp4", "198.18.13.2", 1), 4, T0 + 3, lifetime=0)
-    step(NAT_SRC, 5, T0 + 4, lifetime=1)
-    c.handle_timer(T0 + 8)
+    step(NAT_SRC, 2, T0 + 1000, lifetime=25)
+    step(("udp4", "198.18.13.2", 1), 3, T0 + 2000, lifetime=25)
+    step(("udp4", "198.18.13.2", 1), 4, T0 + 3000, lifetime=0)
+    step(NAT_SRC, 5, T0 + 4000, lifetime=1)
+    c.handle_timer(T0 + 8000)
     seen.extend(type(e).__name__ + "(%s)" % e.reason for e in c.events())
     assert seen == [T[("none", "register")][1], T[("bound", "register, same CoA")][1],
                     T[("bound", "register, new CoA")][1], T[("bound", "dereg")][1],
@@ -371,11 +374,11 @@ def test_events_follow_binding_transitions_table():
 def test_ip6_dereg_from_home_ba_goes_straight_to_the_hoa():
     c = make_cache()
     bu = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "ip6", coa=COA6)
-    c.receive(bu, ("ip6", "2001:db8:a1::100", 0), T0)
+    exchange(c, bu, ("ip6", "2001:db8:a1::100", 0), T0)
     home = build_bu(KEY, SPI, NAI, HOA, HA, 2, 0, "ip6", at_home=True)
-    (out,) = c.receive(home, ("ip6", "2001:db8:aa::100", 0), T0 + 1)
-    assert out[:2] == ("ip6", ("2001:db8:aa::100", 0))
-    pkt, ba = parse_ba(out[2], mac_coa=HOA)
+    (out,) = exchange(c, home, ("ip6", "2001:db8:aa::100", 0), T0 + 1000)
+    assert out[1] == ("ip6", "2001:db8:aa::100", 0)
+    pkt, ba = parse_ba(out[0], mac_coa=HOA)
     assert pkt.dst == HOA and pkt.rh2 is None and ba.status == 0 and HOA not in c.bindings
 
 
@@ -384,7 +387,7 @@ def test_replace_sas_revokes_bindings_and_keeps_replay_state():
     c = make_cache()
     register(c, seq=1)
     bu = build_bu(KEY2, SPI2, NAI2, HOA2, HA, 1, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(T0))
-    c.receive(bu, NAT_SRC, T0)
+    exchange(c, bu, NAT_SRC, T0)
     c.events()
     kept = c.sas[SPI]
     c.replace_sas({SPI: SA(NAI, SPI, KEY, HOA)})          # SPI2 revoked, SPI unchanged
@@ -392,7 +395,7 @@ def test_replace_sas_revokes_bindings_and_keeps_replay_state():
     (ev,) = events(c)
     assert isinstance(ev, BindingRemoved) and ev.reason == "revoked" and ev.binding.hoa == HOA2
     assert set(c.bindings) == {HOA}
-    assert c.receive(bu, NAT_SRC, T0 + 1) == []            # its BUs are now dropped (unknown SPI)
+    assert exchange(c, bu, NAT_SRC, T0 + 1000) == []            # its BUs are now dropped (unknown SPI)
     assert isinstance(events(c)[0], BUDropped)
     c.replace_sas({SPI: SA(NAI, SPI, KEY, HOA2)})          # SPI now owns another HoA
     assert c.bindings == {} and events(c)[0].reason == "revoked"
@@ -401,24 +404,24 @@ def test_replace_sas_revokes_bindings_and_keeps_replay_state():
 def test_sa_without_hoa_cannot_take_another_mns_hoa():
     c = make_cache()                        # SPI2's SA has no HoA of its own
     bu = build_bu(KEY2, SPI2, NAI2, HOA, HA, 1, 150, "udp4", v4coa=V4COA)     # HOA is pinned to SPI
-    (out,) = c.receive(bu, NAT_SRC, T0)
-    assert parse_ba(out[2], key=KEY2, mac_coa=MAC4)[1].status == C.BA_PROHIBITED
+    (out,) = exchange(c, bu, NAT_SRC, T0)
+    assert parse_ba(out[0], key=KEY2, mac_coa=MAC4)[1].status == C.BA_PROHIBITED
     free = a6("2001:db8:aa::777")           # not pinned: SPI2 may register it...
     bu = build_bu(KEY2, SPI2, NAI2, free, HA, 1, 150, "udp4", v4coa=V4COA)
-    (out,) = c.receive(bu, NAT_SRC, T0)
-    assert parse_ba(out[2], key=KEY2, mac_coa=MAC4, hoa=free)[1].status == 0
+    (out,) = exchange(c, bu, NAT_SRC, T0)
+    assert parse_ba(out[0], key=KEY2, mac_coa=MAC4, hoa=free)[1].status == 0
     from roam6_host.ha.sa import SA
     c.sas[4098] = SA(b"third@example.test", 4098, KEY, None)
     bu = build_bu(KEY, 4098, b"third@example.test", free, HA, 2, 150, "udp4", v4coa=V4COA)
-    (out,) = c.receive(bu, ("udp4", "203.0.113.1", 1), T0 + 1)   # ...and nobody else while it is bound
-    assert parse_ba(out[2], mac_coa=MAC4, hoa=free)[1].status == C.BA_PROHIBITED
+    (out,) = exchange(c, bu, ("udp4", "203.0.113.1", 1), T0 + 1000)   # ...and nobody else while it is bound
+    assert parse_ba(out[0], mac_coa=MAC4, hoa=free)[1].status == C.BA_PROHIBITED
     assert c.bindings[free].spi == SPI2 and c.bindings[free].peer == ("198.18.12.2", 40001)
 
 
 def test_expiry_heap_stays_bounded_under_rapid_refreshes():
     c = make_cache(keep_events=False)
     for seq in range(1, 5001):
-        c.receive(bu4(seq & 0xFFFF, now=T0 + seq * 0.001, ts=False), NAT_SRC, T0 + seq * 0.001)
+        exchange(c, bu4(seq & 0xFFFF, now=T0 + seq, ts=False), NAT_SRC, T0 + seq)
     assert c.bindings[HOA].seq == 5000
     assert len(c._expiry) <= 4 * len(c.bindings) + 1025
     assert c.get_timer() <= c.bindings[HOA].expires
@@ -427,64 +430,71 @@ def test_expiry_heap_stays_bounded_under_rapid_refreshes():
 
 
 def test_expiry_follows_the_monotonic_clock_and_timestamps_the_wall_clock():
-    """The driver gives time.monotonic() as `now` and time.time() as `wall`: a wall clock stepped
+    """The driver gives monotonic ms as `now` and Unix ms as `wall`: a wall clock stepped
     by NTP (here an hour forward) neither ends a binding early nor breaks the timestamp check."""
     c = make_cache()
-    mono = 500.0                                          # seconds since the host booted
-    outs = c.receive(bu4(1, lifetime=25, now=T0), NAT_SRC, mono, T0)
-    assert parse_ba(outs[0][2], mac_coa=MAC4)[1].status == 0
-    assert c.get_timer() == mono + 100                    # the binding's end on the monotonic clock
-    stepped = T0 + 3600
-    c.handle_timer(mono + 50)
+    mono = 500_000                                        # ms since the host booted
+    outs = exchange(c, bu4(1, lifetime=25, now=T0), NAT_SRC, mono, wall=T0)
+    assert parse_ba(outs[0][0], mac_coa=MAC4)[1].status == 0
+    assert c.get_timer() == mono + 100_000                    # the binding's end on the monotonic clock
+    stepped = T0 + 3_600_000
+    c.handle_timer(mono + 50_000)
     assert HOA in c.bindings
     # the MN follows the new wall time: its timestamp is checked against `wall`, not `now`
-    outs = c.receive(bu4(2, lifetime=25, now=stepped), NAT_SRC, mono + 60, stepped)
-    assert parse_ba(outs[0][2], mac_coa=MAC4)[1].status == 0
+    outs = exchange(c, bu4(2, lifetime=25, now=stepped), NAT_SRC, mono + 60_000, wall=stepped)
+    assert parse_ba(outs[0][0], mac_coa=MAC4)[1].status == 0
     # a BU stamped with the old wall time is out of the window: 144 carries the HA's wall seconds
-    outs = c.receive(bu4(3, lifetime=25, now=T0 + 61), NAT_SRC, mono + 61, stepped + 1)
-    _pkt, ba = parse_ba(outs[0][2], mac_coa=MAC4)
+    outs = exchange(c, bu4(3, lifetime=25, now=T0 + 61_000), NAT_SRC, mono + 61_000, wall=stepped + 1000)
+    _pkt, ba = parse_ba(outs[0][0], mac_coa=MAC4)
     assert ba.status == C.BA_ID_MISMATCH
-    assert ba.find(mo.ReplayProtection).timestamp >> 32 == int(stepped + 1) + NTP_EPOCH
-    c.handle_timer(mono + 159.9)
+    assert ba.find(mo.ReplayProtection).timestamp >> 32 == (stepped + 1000) // 1000 + NTP_EPOCH
+    c.handle_timer(mono + 159_900)
     assert HOA in c.bindings
-    c.handle_timer(mono + 160)
+    c.handle_timer(mono + 160_000)
     assert HOA not in c.bindings
 
 
 def test_a_new_binding_waits_for_dad_then_the_newest_bu_is_answered():
     """RFC 6275 §10.4.1: no binding for the HoA yet -> DAD on the home link before the BA. A BU
-    retransmitted meanwhile replaces the held one; silence for dad_s accepts it."""
+    retransmitted meanwhile replaces the held one; silence for dad_ms accepts it."""
     from roam6_host.ha.cache import DadStarted
-    c = make_cache(dad_s=1.0)
-    assert c.receive(bu4(1, now=T0), NAT_SRC, T0) == []
+    c = make_cache(dad_ms=1000)
+    assert exchange(c, bu4(1, now=T0), NAT_SRC, T0) == []
     (ev,) = events(c)
-    assert isinstance(ev, DadStarted) and ev.reason == "2001:db8:aa::100" and ev.hoa == HOA and c.dad_pending(HOA)
-    assert HOA not in c.bindings and c.get_timer() == T0 + 1.0
-    assert c.receive(bu4(2, now=T0 + 0.5), NAT_SRC, T0 + 0.5) == []      # the MN sent it again
-    assert c.unbound_data(HOA, NAT_SRC, T0 + 0.6) == []    # its data meanwhile: no "lost binding" error
+    assert isinstance(ev, DadStarted) and ev.as_dict()["reason"] == "2001:db8:aa::100" and ev.hoa == HOA \
+        and c.dad_pending(HOA)
+    assert HOA not in c.bindings and c.get_timer() == T0 + 1000
+    assert exchange(c, bu4(2, now=T0 + 500), NAT_SRC, T0 + 500) == []      # the MN sent it again
+    c.unbound_data(HOA, NAT_SRC, T0 + 600)
+    assert c.datagrams_to_send(T0 + 600) == []    # its data meanwhile: no "lost binding" error
     assert events(c) == []                                               # one probe, not two
-    assert c.handle_timer(T0 + 0.99) == [] and HOA not in c.bindings
-    (out,) = c.handle_timer(T0 + 1.0)
-    _pkt, ba = parse_ba(out[2], mac_coa=MAC4)
-    assert (ba.status, ba.seq) == (0, 2) and out[1] == ("198.18.12.2", 40001)
+    c.handle_timer(T0 + 990)
+    assert c.datagrams_to_send(T0 + 990) == [] and HOA not in c.bindings
+    c.handle_timer(T0 + 1000)
+    (out,) = c.datagrams_to_send(T0 + 1000)
+    _pkt, ba = parse_ba(out[0], mac_coa=MAC4)
+    assert (ba.status, ba.seq) == (0, 2) and out[1] == ("udp4", "198.18.12.2", 40001)
     assert HOA in c.bindings and not c.dad_pending(HOA)
     assert isinstance(events(c)[0], BindingAdded)
     # bound: a refresh or a move is answered at once (register() asserts the one BA)
-    _out, ba = register(c, seq=3, now=T0 + 5)
-    assert ba.status == 0 and c.bindings[HOA].seq == 3 and events(c)[0].name == "binding_refreshed"
+    _out, ba = register(c, seq=3, now=T0 + 5000)
+    assert ba.status == 0 and c.bindings[HOA].seq == 3 and events(c)[0].kind == "binding_refreshed"
 
 
 def test_dad_conflict_gets_134_and_binds_nothing():
-    c = make_cache(dad_s=1.0)
-    assert c.receive(bu4(7, now=T0), NAT_SRC, T0) == []
+    c = make_cache(dad_ms=1000)
+    assert exchange(c, bu4(7, now=T0), NAT_SRC, T0) == []
     events(c)
-    assert c.dad_conflict(a6("2001:db8:aa::999"), T0 + 0.1) == []        # not one we wait for
-    (out,) = c.dad_conflict(HOA, T0 + 0.2)
-    _pkt, ba = parse_ba(out[2], mac_coa=MAC4)
+    c.dad_conflict(a6("2001:db8:aa::999"), T0 + 100)
+    assert c.datagrams_to_send(T0 + 100) == [] and c.ignored == 1        # not one we wait for
+    c.dad_conflict(HOA, T0 + 200)
+    (out,) = c.datagrams_to_send(T0 + 200)
+    _pkt, ba = parse_ba(out[0], mac_coa=MAC4)
     assert (ba.status, ba.seq) == (C.BA_DAD_FAILED, 7)
     (ev,) = events(c)
     assert isinstance(ev, BURejected) and ev.status == 134 and ev.reason == "dad"
-    assert HOA not in c.bindings and c.get_timer() is None and c.handle_timer(T0 + 5) == []
+    c.handle_timer(T0 + 5000)
+    assert HOA not in c.bindings and c.get_timer() is None and c.datagrams_to_send(T0 + 5000) == []
 
 
 def test_dad_probe_is_a_neighbor_solicitation_from_the_unspecified_address():

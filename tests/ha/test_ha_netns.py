@@ -115,8 +115,12 @@ def bench(tmp_path):
         n.teardown()
 
 
+def wall_ms():
+    return time.time_ns() // 1_000_000
+
+
 def send_bu(sock, dest, seq, lifetime=150, key=KEY, spi=SPI, nai=NAI, hoa=HOA, transport="udp4", coa=None, now=None):
-    now = time.time() if now is None else now
+    now = wall_ms() if now is None else now
     bu = build_bu(key, spi, nai, hoa, HA, seq, lifetime, transport, v4coa=V4COA, coa=coa,
                   timestamp=ntp_timestamp(now, seq))
     sock.sendto(bu, dest)
@@ -202,7 +206,7 @@ def test_ha_process_udp4_udp6_data_and_clean_stop(bench):
 
     # -- hostile datagrams on both sockets never take the HA down --
     rnd = random.Random(7)
-    good = build_bu(KEY, SPI, NAI, HOA, HA, 50, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(time.time()))
+    good = build_bu(KEY, SPI, NAI, HOA, HA, 50, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(wall_ms()))
     junk = [bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(0, 200))) for _ in range(150)]
     junk += [good[:k] for k in range(0, len(good), 3)]
     junk += [bytes(b ^ (1 << rnd.randrange(8)) if i == j else b for i, b in enumerate(good)) for j in range(40, len(good))]
@@ -251,7 +255,7 @@ def test_ha_refuses_bad_key_and_keeps_binding(bench):
     data, _src, _ts = send_bu(other, HA4, seq=2, key=bytes(16))
     assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].status == 146
     # replay of an old BU (captured bytes) from the other port: 144, binding unchanged
-    old = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(time.time() - 60, 1))
+    old = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(wall_ms() - 60_000, 1))
     other.sendto(old, HA4)
     data, _ = other.recvfrom(2048)
     assert parse_ba(data, mac_coa=V4MAPPED + V4COA)[1].status == 144
@@ -288,7 +292,7 @@ def test_ha_ip6_native_hao_bu_rh2_ba_and_ip6ip6_data(bench):
     t41 = n.socket(mn, socket.AF_INET6, socket.SOCK_RAW, 41)
     scn = n.socket(cn, socket.AF_INET6, socket.SOCK_DGRAM, bind=("2001:db8:f3::2", 7000))
     coa = a6(MN6)
-    now = time.time()
+    now = wall_ms()
     bu = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "ip6", coa=coa, timestamp=ntp_timestamp(now, 9))
     raw.sendto(bu, ("2001:db8:aa::1", 0))
     end = time.monotonic() + 5
@@ -327,7 +331,7 @@ def test_ha_ip6_native_hao_bu_rh2_ba_and_ip6ip6_data(bench):
     n.ip(hm, "addr", "add", "2001:db8:aa::100/64", "dev", "eth0", "nodad")
     hraw = n.socket(hm, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
     hpk = n.socket(hm, socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6), timeout=0.5)
-    home = build_bu(KEY, SPI, NAI, HOA, HA, 2, 0, "ip6", at_home=True, timestamp=ntp_timestamp(time.time(), 10))
+    home = build_bu(KEY, SPI, NAI, HOA, HA, 2, 0, "ip6", at_home=True, timestamp=ntp_timestamp(wall_ms(), 10))
     hraw.sendto(home, ("2001:db8:aa::1", 0))
     bas = []
     end = time.monotonic() + 4

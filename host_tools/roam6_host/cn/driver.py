@@ -4,7 +4,7 @@ Sockets (one thread, one `select.epoll`, sleeping until a socket is readable or 
 expiry):
 - AF_PACKET (SOCK_DGRAM, IPv6): every Mobility Header and every packet with a Home Address
   option addressed to the CN. The kernel here has no MIPv6 and drops HAO packets before a raw
-  socket sees them (DESIGN.md), so this tap is the only way in; plain MH (HoTI, CoTI, a BU from
+  socket sees them, so this tap is the only way in; plain MH (HoTI, CoTI, a BU from
   home) is read here too, so there is one path for all signalling.
 - raw IPv6 protocol 135: opened only so that the kernel hands MH to a socket instead of answering
   it with ICMP "unrecognized Next Header"; what it reads is discarded (the tap has it already).
@@ -47,7 +47,8 @@ _NFT_WHAT = "HAO packets"
 
 
 def _now_ms():
-    return int(time.monotonic() * 1000)
+    """The core's `now`: monotonic milliseconds."""
+    return time.monotonic_ns() // 1_000_000
 
 
 class CNDriver:
@@ -128,8 +129,8 @@ class CNDriver:
 
     # ---- output ----------------------------------------------------------------------------
     def _flush(self, now):
-        for pkt in self.core.datagrams_to_send(now):
-            self._raw_send(pkt)
+        for pkt, dst in self.core.datagrams_to_send(now):
+            self._raw_send(pkt, dst)
         evs = []
         while True:
             ev = self.core.next_event()
@@ -137,14 +138,13 @@ class CNDriver:
                 break
             evs.append(ev)
         # the status file first: whoever reads a binding line finds the file already saying so
-        if any(e["ev"] in ("binding", "binding_deleted", "binding_expired") for e in evs):
+        if any(e.kind in ("binding", "binding_deleted", "binding_expired") for e in evs):
             self.write_status(now)
         for ev in evs:
-            name = ev.pop("ev")
-            self.log(name, **ev)
+            fields = ev._asdict()
+            self.log(fields.pop("kind"), **fields)
 
-    def _raw_send(self, pkt):
-        dst = socket.inet_ntop(socket.AF_INET6, pkt[24:40])
+    def _raw_send(self, pkt, dst):
         try:
             self.sraw.sendto(pkt, (dst, 0))
         except OSError as exc:
@@ -169,7 +169,7 @@ class CNDriver:
             if data[6] != C.NH_MH and data[6] != C.NH_DSTOPTS:
                 continue  # plain traffic: the kernel delivers it
             now = _now_ms()
-            got = self.core.receive(now, data)
+            got = self.core.receive(data, now)
             if got is not None:
                 _, hoa, nh, payload = got
                 # only packets that came with a HAO (HoA != source): the kernel has the rest
@@ -199,7 +199,7 @@ class CNDriver:
         data = b"R6PD" + seq.to_bytes(4, "big") + int(time.monotonic() * 1e6).to_bytes(8, "big")
         if self.core.binding(pr["hoa"], now) is not None:
             udp = build_udp(pr["sport"], pr["port"], data, src=self.cfg.address, dst=pr["hoa"])
-            self._raw_send(self.core.send_data(now, pr["hoa"], C.NH_UDP, udp))
+            self.core.send_data(pr["hoa"], C.NH_UDP, udp, now)
             way = "direct"
         else:
             try:
@@ -234,7 +234,7 @@ class CNDriver:
     def _reply(self, now, hoa, port, data):
         if self.core.binding(hoa, now) is not None:
             udp = build_udp(self.cfg.echo_port, port, data, src=self.cfg.address, dst=hoa)
-            self._raw_send(self.core.send_data(now, hoa, C.NH_UDP, udp))
+            self.core.send_data(hoa, C.NH_UDP, udp, now)
         else:
             try:
                 self.secho.sendto(data, (socket.inet_ntop(socket.AF_INET6, hoa), port))

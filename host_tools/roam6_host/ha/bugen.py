@@ -13,8 +13,9 @@ NTP_EPOCH = 2208988800
 V4MAPPED = b"\0" * 10 + b"\xff\xff"
 
 
-def ntp_timestamp(unix_seconds, fraction=0):
-    return ((int(unix_seconds) + NTP_EPOCH) << 32) | (fraction & 0xFFFFFFFF)
+def ntp_timestamp(wall_ms, fraction=0):
+    """An RFC 4285 timestamp for Unix time `wall_ms` (ms): NTP seconds, then `fraction`."""
+    return ((wall_ms // 1000 + NTP_EPOCH) << 32) | (fraction & 0xFFFFFFFF)
 
 
 def build_bu(key, spi, nai, hoa, ha, seq, lifetime_units, transport="udp4", coa=None, v4coa=None,

@@ -1,47 +1,66 @@
-"""The home agent's binding cache: sans-IO, fed packets and `now`, returning datagrams and events.
+"""The home agent's binding cache: sans-IO, fed packets and `now`, giving back datagrams and events.
 
 Theory of operation
 -------------------
 The driver hands every Mobility Header packet that reaches the HA to `receive(packet, source,
-now)`: for udp4/udp6 the IPv6 packet found in the UDP payload (RFC 5555), for ip6 the whole IPv6
-packet read from a packet socket (with a Home Address option, or without one for a
-deregistration sent from the home link). `source` is the tuple
-`(transport, host, port)` of the outer header exactly as the socket reported it ('udp4' |
-'udp6' | 'ip6', address text, UDP port or 0). `receive` returns a list of `(transport, peer,
-datagram)` to send: for UDP the datagram is the inner IPv6 packet (the driver sends it from port
-4191 to `peer`), for ip6 it is the whole IPv6 packet (with a type 2 routing header unless
-it goes to an MN back home). What
-changed is queued as events (`next_event()`): the driver turns BindingAdded/BindingRemoved into
-routes and proxy-ND entries, and logs the rest. Two clocks, both seconds (floats), both given,
-so tests run them virtually: `now` drives expiry and rate limits and must not jump (the driver's
-time.monotonic()); `wall`, seconds since the Unix epoch (time.time()), is what RFC 4285
-timestamps are checked against and made from. A wall clock stepped by NTP then moves neither a
-binding's end nor a timer. Without `wall`, `now` serves as both.
+now, wall=...)`: for udp4/udp6 the IPv6 packet found in the UDP payload (RFC 5555), for ip6 the
+whole IPv6 packet read from a packet socket (with a Home Address option, or without one for a
+deregistration sent from the home link). `source` is the tuple `(transport, host, port)` of the
+outer header exactly as the socket reported it ('udp4' | 'udp6' | 'ip6', address text, UDP port
+or 0). What to send then comes from `datagrams_to_send(now)`: a list of `(datagram,
+destination)`, destination shaped like `source`. For UDP the datagram is the inner IPv6 packet
+(the driver sends it from port 4191 to `(host, port)`), for ip6 it is the whole IPv6 packet (with
+a type 2 routing header unless it goes to an MN back home; port 0).
 
-`get_timer()` is the earliest deadline (a binding's expiry, the end of a DAD wait),
-`handle_timer(now)` removes what expired and returns the BAs of DADs that passed.
+Two clocks, both integer milliseconds, both given, so tests run them virtually: `now` (the last
+positional argument everywhere) drives expiry, rate limits and the DAD wait and must not jump
+(the driver's `time.monotonic_ns() // 1_000_000`); the keyword `wall`, ms since the Unix epoch,
+is what RFC 4285 timestamps are checked against and made from. A wall clock stepped by NTP then
+moves neither a binding's end nor a timer. Without `wall`, `now` serves as both.
+
+`get_timer()` is the earliest deadline (a binding's expiry, the end of a DAD wait) in ms or
+None; `handle_timer(now)` removes what expired and queues the BAs of DADs that passed.
 
 Duplicate Address Detection (RFC 6275 §10.4.1): unless a binding for the HoA exists, an
-accepted home registration is held (`dad_s` > 0) while the driver probes the home link: the event
-DadStarted asks for the probe (a Neighbor Solicitation from ::), `dad_conflict(hoa, now)` reports
-a node that answered or probes for the same address (BA 134), and `dad_s` seconds of silence
+accepted home registration is held (`dad_ms` > 0) while the driver probes the home link: the
+event dad_started asks for the probe (a Neighbor Solicitation from ::), `dad_conflict(hoa, now)`
+reports a node that answered or probes for the same address (BA 134), and `dad_ms` of silence
 accept the BU. A BU retransmitted meanwhile replaces the held one (the BA answers the newest).
 `bindings` ({HoA bytes: Binding}) is what the data plane looks up per packet.
 
+Events
+------
+`next_event()` (or `events()`, all at once) gives what changed, each a tuple whose first item is
+its kind; the driver turns binding_added/binding_removed into routes and proxy-ND entries, sends
+the probe for dad_started, and logs every event (`as_dict()`, the log line's fields).
+
+    kind               fields after kind                class
+    binding_added      binding                          BindingAdded
+    binding_refreshed  binding                          BindingRefreshed
+    binding_moved      binding, old_peer, old_transport BindingMoved
+    binding_removed    binding, reason                  BindingRemoved  (dereg|expired|revoked|...)
+    dad_started        hoa, source                      DadStarted      (hoa: 16 bytes)
+    bu_rejected        status, reason, source           BURejected      (reason: the failed rule)
+    bu_dropped         reason, source                   BUDropped
+
+`ignored` counts inputs that change nothing and get no answer: BUs dropped by a rule, and DAD
+conflicts for a HoA that waits for no DAD.
+
 The rules
 ---------
-A BU goes through BU_RULES in order (PROTOCOLS.md §11.2, RFC 6275 §9.5.1/§10.3.1, RFC 4285,
+A BU goes through BU_RULES in order (docs/PROTOCOLS.md §11.2, RFC 6275 §9.5.1/§10.3.1, RFC 4285,
 RFC 5555 §4). The first rule that fails decides: DROP (silently discarded, the driver logs it
 once per source) or a BA with that status. A BU that passes them all is accepted and moves the
 binding as BINDING_TRANSITIONS says.
 """
 import heapq
 import hmac
-import socket
 import struct
+from typing import NamedTuple
 
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
+from roam6.wire.addr import ip4_from_text, ip6_from_text, ip6_to_text
 from roam6.wire.checksum import checksum6, finish, inet_sum
 from roam6.wire.errors import DecodeError
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6, pseudo_dst, pseudo_src
@@ -51,6 +70,7 @@ DROP = "drop"
 NTP_EPOCH = 2208988800          # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 V4MAPPED = b"\0" * 10 + b"\xff\xff"
 NO_KEEPALIVE = 0xFFFFFFFF       # RFC 5555 NAT Detection refresh time: no NAT seen, no keepalives
+BE_INTERVAL_MS = 1000           # at most one Binding Error per peer per second
 
 #  verdict on failure        rule             what must hold
 BU_RULES = (
@@ -86,82 +106,89 @@ class Binding:
 
     def __init__(self, hoa, spi):
         self.hoa = hoa
-        self.hoa_text = socket.inet_ntop(socket.AF_INET6, hoa)
+        self.hoa_text = None    # made when first logged (the benchmark never logs)
         self.spi = spi
         self.coa = b""          # 16 bytes: the CoA the MAC covered (v4-mapped for udp4)
         self.transport = ""
         self.peer = None        # (host, port) to send to: NAT-mapped for udp4; (CoA text, 0) for ip6
         self.seq = 0
-        self.lifetime = 0       # granted, seconds
-        self.expires = 0.0
+        self.lifetime = 0       # granted, seconds (as the BA says it)
+        self.expires = 0        # ms on the `now` clock
         self.nat = False
         self.home = True        # H flag: a home registration
 
     def as_dict(self):
+        if self.hoa_text is None:
+            self.hoa_text = ip6_to_text(self.hoa)
         return {"hoa": self.hoa_text, "transport": self.transport, "peer": "%s:%d" % self.peer,
                 "seq": self.seq, "lifetime": self.lifetime, "nat": self.nat}
 
 
-class Event:
-    __slots__ = ("binding", "reason", "status", "source", "old_peer", "old_transport")
-    name = "event"
-
-    def __init__(self, binding=None, reason="", status=None, source=None, old_peer=None, old_transport=None):
-        self.binding = binding
-        self.reason = reason
-        self.status = status
-        self.source = source
-        self.old_peer = old_peer
-        self.old_transport = old_transport
-
-    def as_dict(self):
-        d = {"ev": self.name}
-        if self.binding is not None:
-            d.update(self.binding.as_dict())
-        if self.reason:
-            d["reason"] = self.reason
-        if self.status is not None:
-            d["status"] = self.status
-        if self.source is not None:
-            d["source"] = "%s:%s:%d" % self.source
-        if self.old_peer is not None:
-            d["old_peer"] = "%s:%d" % self.old_peer
-            d["old_transport"] = self.old_transport
-        return d
+def _event_dict(ev):
+    """An event's log line fields: {"ev": kind, ...} with addresses as text."""
+    d = {"ev": ev.kind}
+    for name, value in zip(ev._fields[1:], ev[1:]):
+        if name == "binding":
+            d.update(value.as_dict())
+        elif name == "hoa":
+            d["reason"] = ip6_to_text(value)        # dad_started logs the address it probes
+        elif name == "source":
+            d["source"] = "%s:%s:%d" % value
+        elif name == "old_peer":
+            d["old_peer"] = "%s:%d" % value
+        else:
+            d[name] = value
+    return d
 
 
-class BindingAdded(Event):
-    name = "binding_added"
+class BindingAdded(NamedTuple):
+    kind: str                   # "binding_added"
+    binding: Binding
+    as_dict = _event_dict
 
 
-class BindingMoved(Event):
-    name = "binding_moved"
+class BindingRefreshed(NamedTuple):
+    kind: str                   # "binding_refreshed"
+    binding: Binding
+    as_dict = _event_dict
 
 
-class BindingRefreshed(Event):
-    name = "binding_refreshed"
+class BindingMoved(NamedTuple):
+    kind: str                   # "binding_moved"
+    binding: Binding
+    old_peer: tuple             # (host, port) downstream went to until now
+    old_transport: str
+    as_dict = _event_dict
 
 
-class BindingRemoved(Event):
-    name = "binding_removed"
+class BindingRemoved(NamedTuple):
+    kind: str                   # "binding_removed"
+    binding: Binding
+    reason: str                 # dereg | expired | revoked | shutdown
+    as_dict = _event_dict
 
 
-class BURejected(Event):
-    name = "bu_rejected"
+class DadStarted(NamedTuple):
+    """Probe the home link for `hoa` (16 bytes); `source` is the BU's path."""
+    kind: str                   # "dad_started"
+    hoa: bytes
+    source: tuple
+    as_dict = _event_dict
 
 
-class DadStarted(Event):
-    """Probe the home link for `hoa` (16 bytes; logged as `reason`); `source` is the BU's path."""
-    __slots__ = ("hoa",)
-    name = "dad_started"
-
-    def __init__(self, hoa, source):
-        super().__init__(reason=socket.inet_ntop(socket.AF_INET6, hoa), source=source)
-        self.hoa = hoa
+class BURejected(NamedTuple):
+    kind: str                   # "bu_rejected"
+    status: int                 # the BA's status
+    reason: str                 # the rule that failed (or "dad")
+    source: tuple
+    as_dict = _event_dict
 
 
-class BUDropped(Event):
-    name = "bu_dropped"
+class BUDropped(NamedTuple):
+    kind: str                   # "bu_dropped"
+    reason: str                 # the rule that failed and why
+    source: tuple
+    as_dict = _event_dict
 
 
 class _BU:
@@ -173,21 +200,24 @@ class _BU:
 
 class BindingCache:
     def __init__(self, ha_address, home_prefix_bytes, sas, max_lifetime=3600, replay_window=7,
-                 nat_refresh=110, require_timestamps=False, keep_events=True, fast=True, dad_s=0):
+                 nat_refresh=110, require_timestamps=False, keep_events=True, fast=True, dad_ms=0):
         self.ha = bytes(ha_address)
         self.prefix = bytes(home_prefix_bytes)      # the home prefix's leading bytes (e.g. 8 for a /64)
         self.sas = sas                              # {spi: sa.SA}
-        self.max_units = min(max_lifetime // 4, 0xFFFF)
-        self.replay_window = replay_window
-        self.nat_refresh = nat_refresh
+        self.max_units = min(max_lifetime // 4, 0xFFFF)     # max_lifetime: seconds, as BUs count
+        self.replay_window_ms = replay_window * 1000        # given in s, as RFC 4285 counts
+        self.nat_refresh = nat_refresh              # seconds, as the NAT Detection option says it
         self.require_timestamps = require_timestamps
         self.keep_events = keep_events              # the benchmark turns the queue off
         self.bindings = {}                          # {HoA: Binding}
-        self.dad_s = dad_s                          # DAD wait on the home link; 0: none (no home link)
+        self.dad_ms = dad_ms                        # DAD wait on the home link; 0: none
+        self.ignored = 0                            # inputs that changed nothing and got no answer
         self._dad = {}                              # {HoA: [held BU context, deadline]}
         self._events = []
+        self._out = []                              # [(datagram, (transport, host, port))]
         self._expiry = []                           # heap of (expires, HoA); stale rows skipped
         self._be_sent = {}                          # peer -> time of the last Binding Error
+        self._host_addr = {}                        # {outer host text: its address bytes}
         self.fast = fast                            # per-SA BU shapes and BA templates (the hot path)
         self._psum = {}                             # {HoA: sum of the HA and HoA pseudo-header words}
         self._shapes = {}                           # {packet length: [_Shape]} learnt from good BUs
@@ -196,8 +226,9 @@ class BindingCache:
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
 
     # ---- sans-IO surface --------------------------------------------------------------------
-    def receive(self, packet, source, now, wall=None):
-        """One packet carrying a BU; returns [(transport, peer, datagram)] (possibly empty)."""
+    def receive(self, packet, source, now, *, wall=None):
+        """One packet carrying a BU, from `source` (transport, host, port); its answer (if any)
+        is queued for datagrams_to_send()."""
         c = _BU()
         c.wall = now if wall is None else wall
         c.pkt = packet
@@ -212,21 +243,28 @@ class BindingCache:
                 ok, c.reason = False, "%s: %s" % (name, exc)   # a hostile packet never escapes as a crash
             if not ok:
                 if verdict is DROP:
+                    self.ignored += 1
                     if self.keep_events:
-                        self._events.append(BUDropped(reason=c.reason or name, source=source))
-                    return []
+                        self._events.append(BUDropped("bu_dropped", c.reason or name, source))
+                    return
                 if self.keep_events:
-                    self._events.append(BURejected(status=verdict, reason=name, source=source))
-                return self._reject(c, verdict, now)
-        if self.dad_s and not c.dereg and c.hoa not in self.bindings:
+                    self._events.append(BURejected("bu_rejected", verdict, name, source))
+                self._reject(c, verdict, now)
+                return
+        if self.dad_ms and not c.dereg and c.hoa not in self.bindings:
             held = self._dad.get(c.hoa)
             if held is None:
-                self._dad[c.hoa] = [c, now + self.dad_s]
-                self._events.append(DadStarted(c.hoa, source))
+                self._dad[c.hoa] = [c, now + self.dad_ms]
+                self._events.append(DadStarted("dad_started", c.hoa, source))
             else:
                 held[0] = c                         # a retransmission: the BA will answer it
-            return []
-        return self._accept(c, now)
+            return
+        self._accept(c, now)
+
+    def datagrams_to_send(self, now):
+        """[(datagram, (transport, host, port))] queued since the last call."""
+        out, self._out = self._out, []
+        return out
 
     def dad_pending(self, hoa):
         return hoa in self._dad
@@ -235,10 +273,11 @@ class BindingCache:
         """Another node on the home link uses (or is claiming) `hoa`: the held BU gets BA 134."""
         held = self._dad.pop(bytes(hoa), None)
         if held is None:
-            return []
+            self.ignored += 1
+            return
         c = held[0]
-        self._events.append(BURejected(status=C.BA_DAD_FAILED, reason="dad", source=c.source))
-        return self._reject(c, C.BA_DAD_FAILED, now)
+        self._events.append(BURejected("bu_rejected", C.BA_DAD_FAILED, "dad", c.source))
+        self._reject(c, C.BA_DAD_FAILED, now)
 
     def next_event(self):
         return self._events.pop(0) if self._events else None
@@ -255,25 +294,23 @@ class BindingCache:
         return t
 
     def handle_timer(self, now):
-        """Expire bindings; accept the BUs whose DAD wait passed in silence -> their BAs."""
+        """Expire bindings; accept the BUs whose DAD wait passed in silence (their BAs queued)."""
         heap = self._expiry
         while heap and heap[0][0] <= now:
             expires, hoa = heapq.heappop(heap)
             b = self.bindings.get(hoa)
             if b is not None and b.expires <= now:
                 del self.bindings[hoa]
-                self._events.append(BindingRemoved(b, reason="expired"))
-        outs = []
+                self._events.append(BindingRemoved("binding_removed", b, "expired"))
         for hoa in [h for h, (_c, deadline) in self._dad.items() if deadline <= now]:
             c = self._dad.pop(hoa)[0]
             if self.sas.get(c.sa.spi) is c.sa:      # (its SA may have been revoked meanwhile)
-                outs += self._accept(c, now)
-        return outs
+                self._accept(c, now)
 
     def remove_all(self):
         """Clean stop: every binding ends (the driver removes routes and proxies from the events)."""
         for b in list(self.bindings.values()):
-            self._events.append(BindingRemoved(b, reason="shutdown"))
+            self._events.append(BindingRemoved("binding_removed", b, "shutdown"))
         self.bindings.clear()
         self._expiry.clear()
         self._dad.clear()
@@ -292,26 +329,36 @@ class BindingCache:
             sa = sas.get(b.spi)
             if sa is None or (sa.hoa is not None and sa.hoa != hoa):
                 del self.bindings[hoa]
-                self._events.append(BindingRemoved(b, reason="revoked"))
+                self._events.append(BindingRemoved("binding_removed", b, "revoked"))
 
     def unbound_data(self, inner_src, source, now):
         """Data arrived over a tunnel from a HoA with no binding on that path (e.g. after an HA
-        restart): answer with a Binding Error (status 1) through the same path, at most once a
-        second per peer, so the MN re-registers at once (CONTRACTS.md §11 "Lost binding")."""
+        restart): queue a Binding Error (status 1) back through the same path, at most once a
+        second per peer, so the MN re-registers at once (docs/CONTRACTS.md §11 "Lost binding")."""
         if inner_src[: len(self.prefix)] != self.prefix or bytes(inner_src) in self._dad:
-            return []                   # (in DAD: its BU is accepted, the binding on its way)
+            return                      # (in DAD: its BU is accepted, the binding on its way)
         transport, host, port = source
         peer = (host, port)
         last = self._be_sent.get(peer)
-        if last is not None and now - last < 1.0:
-            return []
+        if last is not None and now - last < BE_INTERVAL_MS:
+            return
         if len(self._be_sent) > 4096:
             self._be_sent.clear()
         self._be_sent[peer] = now
-        mh = BindingError(C.BE_UNKNOWN_BINDING, bytes(inner_src), []).encode(src=self.ha, dst=bytes(inner_src))
         if transport == "ip6":
-            return []   # the ip6 path answers through the driver's raw socket only for BUs
-        return [(transport, peer, build_ipv6(self.ha, bytes(inner_src), C.NH_MH, mh))]
+            return      # the ip6 path answers through the driver's raw socket only for BUs
+        hoa = bytes(inner_src)
+        mh = BindingError(C.BE_UNKNOWN_BINDING, hoa, []).encode(src=self.ha, dst=hoa)
+        self._out.append((build_ipv6(self.ha, hoa, C.NH_MH, mh), source))
+
+    def _addr(self, host, parse):
+        """The address bytes of an outer source's text (few distinct ones: remembered)."""
+        a = self._host_addr.get(host)
+        if a is None:
+            if len(self._host_addr) > 4096:
+                self._host_addr.clear()
+            a = self._host_addr[host] = parse(host)
+        return a
 
     # ---- the rules (BU_RULES), in order --------------------------------------------------------
     def _rule_parse(self, c, now):
@@ -320,15 +367,15 @@ class BindingCache:
                 return False
         transport, host, _port = c.source
         if transport == "udp4":
-            # PROTOCOLS.md §11.1: the MAC covers the v4-mapped IPv4 CoA option; the outer source
-            # (possibly NAT-mapped) is only where the replies go
+            # docs/PROTOCOLS.md §11.1: the MAC covers the v4-mapped IPv4 CoA option; the outer
+            # source (possibly NAT-mapped) is only where the replies go
             if c.v4coa is None:
                 c.reason = "parse: udp4 BU without an IPv4 Care-of Address option"
                 return False
             c.coa = V4MAPPED + c.v4coa
-            c.nat = socket.inet_aton(host) != c.v4coa
+            c.nat = self._addr(host, ip4_from_text) != c.v4coa
         elif transport == "udp6":
-            c.coa = socket.inet_pton(socket.AF_INET6, host.split("%")[0])
+            c.coa = self._addr(host, _ip6_from_scoped)
         elif c.coa is None:
             c.reason = "parse: ip6 BU without a care-of address"
             return False
@@ -449,7 +496,8 @@ class BindingCache:
         ts = c.ts
         if ts is None:
             return True
-        return abs((ts >> 32) - (c.wall + NTP_EPOCH)) <= self.replay_window and ts > c.sa.last_ts
+        skew = ((ts >> 32) - NTP_EPOCH) * 1000 - c.wall
+        return -self.replay_window_ms <= skew <= self.replay_window_ms and ts > c.sa.last_ts
 
     def _rule_sequence(self, c, now):
         b = self.bindings.get(c.hoa)
@@ -485,23 +533,23 @@ class BindingCache:
         if c.dereg:
             del self.bindings[hoa]          # rule dereg_bound made sure it is there
             if self.keep_events:
-                self._events.append(BindingRemoved(b, reason="dereg"))
+                self._events.append(BindingRemoved("binding_removed", b, "dereg"))
             units = bra = 0
         else:
             units = c.lifetime if c.lifetime < self.max_units else self.max_units
-            peer = (socket.inet_ntop(socket.AF_INET6, c.coa), 0) if transport == "ip6" else (host, port)
+            peer = (ip6_to_text(c.coa), 0) if transport == "ip6" else (host, port)
             if b is None:
                 b = Binding(hoa, c.sa.spi)
                 self.bindings[hoa] = b
-                ev = BindingAdded(b)
+                ev = BindingAdded("binding_added", b)
             elif b.peer != peer or b.transport != transport:
-                ev = BindingMoved(b, old_peer=b.peer, old_transport=b.transport)
+                ev = BindingMoved("binding_moved", b, b.peer, b.transport)
             else:
-                ev = BindingRefreshed(b)
+                ev = BindingRefreshed("binding_refreshed", b)
             # the data plane reads these fields per packet: from here on downstream goes to `peer`
             b.peer, b.transport, b.coa, b.nat = peer, transport, c.coa, c.nat
             b.seq, b.lifetime, b.home = c.seq, units * 4, True
-            b.expires = now + units * 4
+            b.expires = now + units * 4000
             heapq.heappush(self._expiry, (b.expires, hoa))
             if len(self._expiry) > 4 * len(self.bindings) + 1024:
                 # refreshes leave stale rows behind: rebuild rather than let the heap grow
@@ -510,9 +558,8 @@ class BindingCache:
             if self.keep_events:
                 self._events.append(ev)
             bra = units * 3 // 4     # RFC 6275 §10.3.1: refresh advice smaller than the lifetime
-        if not c.flags & C.BU_A:
-            return []
-        return self._ba(c, C.BA_ACCEPTED, c.seq, units, bra, c.ts)
+        if c.flags & C.BU_A:
+            self._ba(c, C.BA_ACCEPTED, c.seq, units, bra, c.ts)
 
     def _reject(self, c, status, now):
         seq = c.seq
@@ -521,17 +568,19 @@ class BindingCache:
             seq = self.bindings[c.hoa].seq           # RFC 6275 §9.5.1: the last accepted number
         elif status == C.BA_ID_MISMATCH:
             # RFC 4285 §6: our seconds, the BU's low 32 bits, so the MN can resynchronise
-            ts = ((int(c.wall) + NTP_EPOCH) << 32) | (ts & 0xFFFFFFFF)
-        return self._ba(c, status, seq, 0, 0, ts)
+            ts = ((c.wall // 1000 + NTP_EPOCH) << 32) | (ts & 0xFFFFFFFF)
+        self._ba(c, status, seq, 0, 0, ts)
 
     def _ba(self, c, status, seq, units, bra, ts):
-        transport, host, port = c.source
+        transport = c.source[0]
         refresh = None
         if transport != "ip6":
             refresh = self.nat_refresh if (c.nat or transport == "udp6") else NO_KEEPALIVE
         if transport != "ip6" and self.fast:
-            return [(transport, (host, port), self._ba_from_template(c, status, seq, units, bra, ts, refresh))]
-        return [self._ba_codec(c, status, seq, units, bra, ts, refresh)]
+            ba = self._ba_from_template(c, status, seq, units, bra, ts, refresh)
+            self._out.append((ba, c.source))
+        else:
+            self._out.append(self._ba_codec(c, status, seq, units, bra, ts, refresh))
 
     def _ba_options(self, sa, ts, refresh, bra):
         opts = [mo.MNIdentifier(C.MNID_NAI, sa.nai)]
@@ -549,12 +598,11 @@ class BindingCache:
         sa, coa, hoa = c.sa, c.coa, c.hoa
         mh = BindingAck(status, 0, seq, units, self._ba_options(sa, ts, refresh, bra)).encode(
             src=self.ha, dst=hoa, mac=lambda prefix: sa.mnha_auth(coa, hoa, prefix))
-        transport, host, port = c.source
-        if transport == "ip6":
+        if c.source[0] == "ip6":
             if coa == hoa:      # back home (RFC 6275 §11.5.4): straight to the HoA, no RH2
-                return ("ip6", (socket.inet_ntop(socket.AF_INET6, hoa), 0), build_ipv6(self.ha, hoa, C.NH_MH, mh))
-            return ("ip6", (socket.inet_ntop(socket.AF_INET6, coa), 0), build_ipv6(self.ha, coa, C.NH_MH, mh, rh2=hoa))
-        return (transport, (host, port), build_ipv6(self.ha, hoa, C.NH_MH, mh))
+                return (build_ipv6(self.ha, hoa, C.NH_MH, mh), ("ip6", ip6_to_text(hoa), 0))
+            return (build_ipv6(self.ha, coa, C.NH_MH, mh, rh2=hoa), ("ip6", ip6_to_text(coa), 0))
+        return (build_ipv6(self.ha, hoa, C.NH_MH, mh), c.source)
 
     def _ba_from_template(self, c, status, seq, units, bra, ts, refresh):
         """The BA over UDP from a template the codec laid out once per NAI length and option set
@@ -597,6 +645,10 @@ class BindingCache:
         known = self._shapes.setdefault(shape.length, [])
         if shape.nai_off and all(k.masked != shape.masked for k in known) and len(known) < 8:
             known.append(shape)
+
+
+def _ip6_from_scoped(host):
+    return ip6_from_text(host.split("%")[0])      # a link-local source may carry its %zone
 
 
 _HHH = struct.Struct(">HHH").unpack_from

@@ -9,8 +9,8 @@ Sockets:
   IPv6 only). Inner MH to the HA's address -> binding cache; anything else is MN data: its inner
   source must be a HoA bound to exactly this outer address and port, then it goes into the TUN.
 - ip6 (RFC 6275 native): BUs carry a Home Address option, which this kernel drops before raw
-  sockets see them (DESIGN.md), so they are read from an AF_PACKET socket with a BPF filter that
-  passes only IPv6 packets whose next header is Destination Options or MH (a deregistration
+  sockets see them (it has no MIPv6), so they are read from an AF_PACKET socket with a BPF filter
+  that passes only IPv6 packets whose next header is Destination Options or MH (a deregistration
   from home has no HAO). BAs (type 2 routing header, or none to an MN back home) leave through
   an IPPROTO_RAW (header-included) socket. Data is IPv6-in-IPv6 over a raw protocol-41 socket.
   The kernel's ICMPv6 complaints about these packets are silenced (nft table, raw 135 socket).
@@ -36,7 +36,7 @@ from ..errors import UserError
 from ..pktsock import (PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_table, nft_drop_param_problems,
                        packet_socket, packets_to)
 from ..sigloop import epoll_with_signals
-from .cache import BindingAdded, BindingCache, BindingRemoved, BUDropped, BURejected, DadStarted
+from .cache import BindingCache
 from .dad import HomeLinkND
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
@@ -45,6 +45,17 @@ from .tun import Tun
 IPV6_FREEBIND = 78
 _ANC6 = socket.CMSG_SPACE(20)      # one in6_pktinfo
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
+DUP_WINDOW_MS = 500   # ip6: the same frame seen again within this is the packet socket's echo
+
+
+def _now_ms():
+    """The binding cache's `now`: monotonic milliseconds (expiry, rate limits, DAD)."""
+    return time.monotonic_ns() // 1_000_000
+
+
+def _wall_ms():
+    """The binding cache's `wall`: Unix milliseconds (RFC 4285 timestamps only)."""
+    return time.time_ns() // 1_000_000
 
 
 def _bpf_mh_to(ha):
@@ -133,7 +144,7 @@ class HomeAgent:
         self.cache = BindingCache(cfg.address, cfg.prefix_bytes, sas_by_spi(cfg.sas),
                                   max_lifetime=cfg.max_lifetime, replay_window=cfg.replay_window,
                                   nat_refresh=cfg.nat_refresh, require_timestamps=cfg.require_timestamps,
-                                  dad_s=cfg.dad_ms / 1000 if cfg.home_link else 0)
+                                  dad_ms=cfg.dad_ms if cfg.home_link else 0)
         self.ha = cfg.address
         self.tun = None
         self.nl = None
@@ -146,7 +157,7 @@ class HomeAgent:
         self.nd = None           # home link: DAD probes and the answers to them (dad.HomeLinkND)
         self._nft = False
         self._local6 = {}        # udp6: peer -> in6_pktinfo of the address it sends to
-        self._recent = {}        # ip6: packet bytes -> when seen (the bridge shows frames twice)
+        self._recent = {}        # ip6: packet bytes -> ms when seen (a bridge shows frames twice)
         self._sysctl_restore = []
         self._stop = False
         self._reload = False
@@ -285,27 +296,36 @@ class HomeAgent:
     # ---- events -> kernel state ---------------------------------------------------------------
     def _apply_events(self):
         for ev in self.cache.events():
-            b = ev.binding
-            if isinstance(ev, BindingAdded):
+            kind = ev.kind
+            if kind == "binding_added":
+                _, b = ev
                 self._kernel("route_add", b.hoa, self.tun.ifindex)
                 if self.home_ifindex:
                     self._kernel("proxy_add", b.hoa, self.home_ifindex)
-            elif isinstance(ev, BindingRemoved):
+            elif kind == "binding_removed":
+                _, b, _reason = ev
                 self._kernel("route_del", b.hoa, self.tun.ifindex)
                 if self.home_ifindex:
                     self._kernel("proxy_del", b.hoa, self.home_ifindex)
-            elif isinstance(ev, DadStarted) and self.nd is not None:
+            elif kind == "dad_started" and self.nd is not None:
+                _, hoa, _source = ev
                 try:
-                    self.nd.send(ev.hoa)
+                    self.nd.send(hoa)
                 except OSError as exc:     # unanswered, the wait still ends in the BA
                     self.log.once(("dad_send", exc.errno), "send_error", peer=self.cfg.home_link, reason=exc.strerror)
             d = ev.as_dict()
             name = d.pop("ev")
-            if isinstance(ev, BUDropped) or (isinstance(ev, BURejected) and ev.reason in ("auth", "ts_window")):
+            if kind == "bu_dropped" or (kind == "bu_rejected" and ev.reason in ("auth", "ts_window")):
                 # what an attacker can provoke at will is logged once per source and rule
                 self.log.once((ev.source[1], ev.reason.split(":")[0]), name, **d)
             else:
                 self.log(name, **d)
+
+    def _flush(self, now):
+        """After every input to the cache: routes first (the binding is live before the BA
+        leaves), then what the cache queued."""
+        self._apply_events()
+        self._send(self.cache.datagrams_to_send(now))
 
     def _kernel(self, op, hoa, ifindex):
         try:
@@ -324,7 +344,8 @@ class HomeAgent:
             self.socks["udp6"].sendmsg([datagram], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, local)], 0, peer)
 
     def _send(self, outs):
-        for transport, peer, datagram in outs:
+        for datagram, (transport, host, port) in outs:
+            peer = (host, port)
             try:
                 if transport == "ip6":
                     self.sraw.sendto(datagram, peer)
@@ -375,21 +396,23 @@ class HomeAgent:
                 except OSError:
                     pass
             else:
-                self._send(self.cache.unbound_data(data[8:24], (transport, peer[0], peer[1]), time.monotonic()))
+                now = _now_ms()
+                self.cache.unbound_data(data[8:24], (transport, peer[0], peer[1]), now)
+                self._send(self.cache.datagrams_to_send(now))
 
     def _on_home_nd(self):
         """An NA for, or another node's DAD probe of, a HoA whose BU waits for DAD: BA 134."""
         for hoa in self.nd.claimed():
             if self.cache.dad_pending(hoa):
-                outs = self.cache.dad_conflict(hoa, time.monotonic())
-                self._apply_events()
-                self._send(outs)
+                now = _now_ms()
+                self.cache.dad_conflict(hoa, now)
+                self._flush(now)
 
     def _signal(self, packet, source):
         # expiry on the monotonic clock, RFC 4285 timestamps on the wall clock (cache docstring)
-        outs = self.cache.receive(packet, source, time.monotonic(), time.time())
-        self._apply_events()      # routes first: the binding is live before the BA leaves
-        self._send(outs)
+        now = _now_ms()
+        self.cache.receive(packet, source, now, wall=_wall_ms())
+        self._flush(now)
 
     def _on_tun(self):
         bindings = self.cache.bindings
@@ -420,9 +443,9 @@ class HomeAgent:
             # a packet socket on every interface can see one frame twice (a bridge port whose MAC
             # is the bridge's, a veth pair): handle each packet once (a retransmitted BU has a
             # new sequence number, so other bytes)
-            now = time.monotonic()
+            now = _now_ms()
             seen = self._recent
-            if now - seen.get(data, -1.0) < 0.5:
+            if data in seen and now - seen[data] < DUP_WINDOW_MS:
                 continue
             if len(seen) > 64:
                 seen.clear()
@@ -487,7 +510,7 @@ class HomeAgent:
                     self._reload = False
                     self.reload_keys()
                 deadline = self.cache.get_timer()
-                timeout = -1 if deadline is None else max(0.0, deadline - time.monotonic())
+                timeout = -1 if deadline is None else max(0, deadline - _now_ms()) / 1000
                 try:
                     ready = ep.poll(timeout)
                 except InterruptedError:
@@ -498,8 +521,8 @@ class HomeAgent:
                     except Exception as exc:   # a bug must not take the HA down with every binding
                         self.log.once(("internal", type(exc).__name__, str(exc)[:80]), "internal_error",
                                       error="%s: %s" % (type(exc).__name__, exc))
-                if deadline is not None and time.monotonic() >= deadline:
-                    outs = self.cache.handle_timer(time.monotonic())   # expiries; BAs after DAD
-                    self._apply_events()
-                    self._send(outs)
+                now = _now_ms()
+                if deadline is not None and now >= deadline:
+                    self.cache.handle_timer(now)      # expiries; BAs after DAD
+                    self._flush(now)
         self.log("stopping", bindings=len(self.cache.bindings))

@@ -103,7 +103,7 @@ def run_live(n=2000):
         dest = ("198.18.1.2", 4191)
 
         bu_ba = []
-        t_wall = time.time()
+        t_wall = time.time_ns() // 1_000_000
         bus = [build_bu(key, 4096, nai, hoa, ha_addr, seq & 0xFFFF, 150, "udp4", v4coa=v4coa,
                         timestamp=ntp_timestamp(t_wall, seq)) for seq in range(1, n + 1)]
         gc.collect()
