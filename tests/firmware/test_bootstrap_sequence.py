@@ -130,7 +130,7 @@ def test_datagrams_from_wrong_ports_are_ignored():
 
 
 def test_peer_addresses_in_every_port_shape():
-    from roam6.bootstrap.run import _peer
+    from roam6.node.bootrun import _peer
     # lwIP ports (ESP32, Pico W) and CPython: tuples of text; the unix port: raw sockaddr bytes
     assert _peer(("192.0.2.1", 53)) == (unhex("c0000201"), 53)
     assert _peer(("fe80::1%wlan0", 547, 0, 2)) == (unhex("fe800000000000000000000000000001"), 547)

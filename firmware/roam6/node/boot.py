@@ -41,7 +41,7 @@ def run(cfg, link, movement_cls, events):
             mv.feed(ev, 0)
     if mv.coa is None:
         return "no usable address on %s within %d s to look for the HA from" % (link.ifname, WAIT_ADDR_MS // 1000)
-    from roam6.bootstrap.run import run_bootstrap
+    from roam6.node.bootrun import run_bootstrap
     from roam6.bootstrap.sequence import link_has_ip6
     have_ip6 = link_has_ip6(events, cfg.transports)
     b = asyncio.run(run_bootstrap(cfg.raw, link.mac, have_ip6, link.dns_servers(), ifname=link.ifname))
@@ -66,5 +66,6 @@ def run(cfg, link, movement_cls, events):
     b = r = None
     for name in [k for k in sys.modules if k.startswith("roam6.bootstrap")]:
         forget(name)
+    forget("roam6.node.bootrun")
     gc.collect()
     return err
