@@ -1,4 +1,5 @@
-"""The Wi-Fi boards' entry point (ESP32, Pico W): their main.py call `run(timer_id[, tune])`.
+"""The Wi-Fi boards' entry point (ESP32, Pico W): their main.py call `run(timer_id[, tune])`; an
+ESP32 and a Pico W differ only in the timer and the radio tuning (the Pico W's CYW43 power saving).
 
 Its own module so that the link loop (roam6.node.linkglue, which the node's driver loads) imports
 neither the start-up code (roam6.node.app) nor the driver. Stays loaded while the MN runs (its
