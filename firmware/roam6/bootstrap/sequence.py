@@ -75,7 +75,8 @@ def link_has_ip6(events, transports=("udp6", "ip6")):
 
 
 class Bootstrap:
-    def __init__(self, cfg, mac, have_ip6, dns_servers, rand, now, dhcp_delay_ms=None, budget_ms=BUDGET_MS):
+    def __init__(self, cfg, mac, have_ip6, dns_servers, rand, now, dhcp_delay_ms=None,
+                 budget_ms=BUDGET_MS):
         self.cfg = cfg
         self.mac = mac
         self.have_ip6 = have_ip6

@@ -105,7 +105,6 @@ async def run_bootstrap(cfg, mac, have_ip6, dns_servers, ifname=None, rand=None,
                         log=None, budget_ms=BUDGET_MS, tick_ms=2):
     """Run every configured method until a HA is found -> the finished Bootstrap (`.result`, or
     `.error` and `.notes`). asyncio: polls its sockets every `tick_ms`, other tasks run between."""
-    import asyncio
     b = Bootstrap(cfg, mac, have_ip6, dns_servers, rand or os.urandom, _now(), dhcp_delay_ms, budget_ms)
     socks = _Sockets(ifname)
     try:
