@@ -1,6 +1,6 @@
 """ESP32 link adapter: polls network.WLAN (MicroPython's esp32 port gives the WLAN IPv4 only,
-so the MN's transport there is udp4). See roam6.core.wlanlink and CONTRACTS.md §10.1."""
-from roam6.core.wlanlink import WlanLink
+so the MN's transport there is udp4). See roam6.node.wlanlink and CONTRACTS.md §10.1."""
+from roam6.node.wlanlink import WlanLink
 
 
 class Link(WlanLink):

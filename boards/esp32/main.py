@@ -1,10 +1,6 @@
-"""roam6 on an ESP32: join a Wi-Fi network named in config.json, then run the mobile node forever.
-
-The start-up and the Wi-Fi keeper are shared with the Pico W (roam6.node.linkglue.run, which
-drops the boot-time Wi-Fi code of roam6/node/wifi.py before the node's code loads); an ESP32
-differs only in its timer. A test may import this file instead of running it.
-"""
-from roam6.node.linkglue import run
+"""roam6 on an ESP32: join Wi-Fi (config.json), run the mobile node (roam6.node.wifiboard.run).
+A test may import this file instead of running it."""
+from roam6.node.wifiboard import run
 
 TIMER_ID = 0  # esp32: hardware timer 0 (the port has no virtual timers)
 

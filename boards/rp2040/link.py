@@ -1,8 +1,8 @@
 """Pico W (RP2040) link adapter: polls network.WLAN, IPv4 from ifconfig() and the lwIP IPv6
-addresses (SLAAC) from ipconfig('addr6'). See roam6.core.wlanlink and CONTRACTS.md §10.1.
-The IPv6 part is here, not in roam6.core.wlanlink: the ESP32 (IPv4 only) loads none of it."""
+addresses (SLAAC) from ipconfig('addr6'). See roam6.node.wlanlink and CONTRACTS.md §10.1.
+The IPv6 part is here, not in roam6.node.wlanlink: the ESP32 (IPv4 only) loads none of it."""
 from roam6.compat import const
-from roam6.core.wlanlink import WlanLink
+from roam6.node.wlanlink import WlanLink
 from roam6.wire.addr import ip6_from_text
 
 # lwIP ip6_addr state bits -> the kernel IFA_F_* flags roam6.core.movement understands

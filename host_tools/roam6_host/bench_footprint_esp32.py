@@ -1,7 +1,7 @@
 """`roam6 bench footprint`, section `esp32_bundle_on_32bit`: the ESP32's whole configuration on the
 32-bit MicroPython of bench_footprint32 -- the esp32 bundle (its board.json leaves out what an
 ESP32 cannot use), its main.py, the Wi-Fi keeper (roam6/node/wifi.py) and the link adapter that
-polls network.WLAN (roam6/core/wlanlink.py) with movement detection -- registering over udp4 with
+polls network.WLAN (roam6/node/wlanlink.py) with movement detection -- registering over udp4 with
 the footprint's HA, as a board does after joining an access point. Then the same with the bundle's
 modules in a ROMFS image (`with_code_in_romfs`: what `roam6 deploy --romfs` leaves on a board
 whose firmware has a ROMFS partition; main.py, config.json and the stand-ins stay files).

@@ -8,7 +8,7 @@ import asyncio
 from binascii import hexlify
 
 import link
-from roam6.bootstrap.run import run_bootstrap
+from roam6.node.boot import run_bootstrap
 
 cfg = json.loads(sys.argv[1])
 opts = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}

@@ -204,7 +204,7 @@ CPYTHON_CLIENT = textwrap.dedent(r'''
     # The same adapter and driver on CPython (the firmware runs on both).
     import asyncio, json, sys
     import link
-    from roam6.bootstrap.run import run_bootstrap
+    from roam6.node.boot import run_bootstrap
     lk = link.Link("wlan0")
     have6 = any(e[0] == "addr" and e[1] == 6 for e in lk.start())
     b = asyncio.run(run_bootstrap(json.loads(sys.argv[1]), lk.mac, have6, lk.dns_servers(), lk.ifname, dhcp_delay_ms=0))

@@ -15,11 +15,11 @@ def run(b, respond, t=0, limit=60000):
     """Drive a sequencer with a virtual clock; respond(data, dst, dport) -> (reply, sport) or None."""
     sent = []
     while not b.done and t < limit:
-        for data, dst, dport, sport in b.datagrams_to_send(t):
+        for data, (dst, dport, sport) in b.datagrams_to_send(t):
             sent.append((t, dport, sport))
             r = respond(data, dst, dport)
             if r is not None:
-                b.receive_datagram(r[0], dst, r[1], t + 1)
+                b.receive(r[0], dst, r[1], t + 1)
         if b.done:
             break
         nt = b.get_timer()
@@ -37,7 +37,7 @@ def qid(data):
 
 
 def test_dhcpv6_first_gives_ha_and_prefix():
-    b = Bootstrap(CFG, MAC, True, [SERVER], 0, Rand(), dhcp_delay_ms=0)
+    b = Bootstrap(CFG, MAC, True, [SERVER], Rand(), 0, dhcp_delay_ms=0)
     sent = run(b, lambda d, dst, p: (reply(xid(d), udinf(HNP, HAA)), 547) if p == 547 else None)
     assert sent == [(0, 547, 546)]
     r = b.result
@@ -45,17 +45,17 @@ def test_dhcpv6_first_gives_ha_and_prefix():
 
 
 def test_dhcpv6_asks_for_identified_information_of_the_nai_realm():
-    b = Bootstrap(dict(CFG, nai="board1@Example.Test"), MAC, True, [SERVER], 0, Rand(), dhcp_delay_ms=0)
+    b = Bootstrap(dict(CFG, nai="board1@Example.Test"), MAC, True, [SERVER], Rand(), 0, dhcp_delay_ms=0)
     msg = b.datagrams_to_send(0)[0][0]
     assert msg[28:30] == b"\x00\x45" and msg.endswith(opt(49, dns.encode_name("Example.Test")))
     ha2 = HA[:15] + b"\x02"
     idinf = opt(69, opt(49, dns.encode_name("example.test")) + opt(72, ha2))
-    b.receive_datagram(reply(xid(msg), idinf, udinf(HAA)), SERVER, 547, 1)
+    b.receive(reply(xid(msg), idinf, udinf(HAA)), SERVER, 547, 1)
     assert b.result["ha"] == [ha2] and b.result["container"] == 69
 
 
 def test_no_dhcpv6_server_falls_back_to_dns_after_budget():
-    b = Bootstrap(CFG, MAC, True, [SERVER], 0, Rand(b"\0\0\0" + b"\x80\x00" * 3), dhcp_delay_ms=0)
+    b = Bootstrap(CFG, MAC, True, [SERVER], Rand(b"\0\0\0" + b"\x80\x00" * 3), 0, dhcp_delay_ms=0)
     sent = run(b, lambda d, dst, p: (srv_answer(qid(d)), 53) if p == 53 else None)
     assert [s for s in sent if s[1] == 547] == [(0, 547, 546), (1000, 547, 546), (3000, 547, 546)]
     assert [s for s in sent if s[1] == 53] == [(4000, 53, 0)]
@@ -66,7 +66,7 @@ def test_no_dhcpv6_server_falls_back_to_dns_after_budget():
 
 
 def test_ipv4_only_link_skips_dhcpv6_and_uses_dns():
-    b = Bootstrap(CFG, MAC, False, [SERVER], 0, Rand())
+    b = Bootstrap(CFG, MAC, False, [SERVER], Rand(), 0)
     sent = run(b, lambda d, dst, p: (srv_answer(qid(d)), 53) if p == 53 else None)
     assert sent == [(0, 53, 0)] and b.result["method"] == "dns"
     assert b.notes == ["dhcpv6: no IPv6 on this link"]
@@ -82,7 +82,7 @@ def test_dhcpv6_with_only_the_ha_name_is_resolved_by_dns():
         qt = struct.unpack_from(">H", d, off)[0]
         return answer(qid(d), name, qt, V6 if qt == dns.AAAA else V4), 53
 
-    b = Bootstrap(CFG, MAC, True, [SERVER], 0, Rand(), dhcp_delay_ms=0)
+    b = Bootstrap(CFG, MAC, True, [SERVER], Rand(), 0, dhcp_delay_ms=0)
     run(b, respond)
     r = b.result
     assert r["method"] == "dhcpv6" and r["ha"] == [V6] and r["ha_ipv4"] == [V4]
@@ -91,10 +91,10 @@ def test_dhcpv6_with_only_the_ha_name_is_resolved_by_dns():
 
 def test_everything_fails_then_static_or_error():
     cfg = dict(CFG, ha="2001:db8:aa::1", ha_ipv4="198.18.1.2")
-    b = Bootstrap(cfg, MAC, True, [SERVER], 0, Rand(), dhcp_delay_ms=0)
+    b = Bootstrap(cfg, MAC, True, [SERVER], Rand(), 0, dhcp_delay_ms=0)
     run(b, lambda d, dst, p: None)
     assert b.result["method"] == "static" and b.result["ha"] == [HA] and b.result["ha_ipv4"] == [unhex("c6120102")]
-    b = Bootstrap(CFG, MAC, True, [], 0, Rand(), dhcp_delay_ms=0)
+    b = Bootstrap(CFG, MAC, True, [], Rand(), 0, dhcp_delay_ms=0)
     run(b, lambda d, dst, p: None)
     assert b.result is None and b.done and b.get_timer() is None
     assert b.error.startswith("no home agent found") and "no DNS server" in b.error and "no 'ha'" in b.error
@@ -102,9 +102,9 @@ def test_everything_fails_then_static_or_error():
 
 def test_order_is_the_configured_one_and_bad_entries_are_named():
     cfg = dict(CFG, bootstrap=["static", "dhcpv6"], ha="2001:db8:aa::1")
-    b = Bootstrap(cfg, MAC, True, [SERVER], 0, Rand())
+    b = Bootstrap(cfg, MAC, True, [SERVER], Rand(), 0)
     assert b.done and b.result["method"] == "static" and b.datagrams_to_send(0) == []
-    b = Bootstrap(dict(CFG, bootstrap=["carrier-pigeon", "static"], ha="2001:db8::zz"), MAC, True, [], 0, Rand())
+    b = Bootstrap(dict(CFG, bootstrap=["carrier-pigeon", "static"], ha="2001:db8::zz"), MAC, True, [], Rand(), 0)
     assert b.result is None
     assert "carrier-pigeon: unknown method" in b.error and "config field 'ha'" in b.error
 
@@ -121,16 +121,18 @@ def test_static_info_names_bad_fields():
 
 
 def test_datagrams_from_wrong_ports_are_ignored():
-    b = Bootstrap(CFG, MAC, True, [SERVER], 0, Rand(), dhcp_delay_ms=0)
+    b = Bootstrap(CFG, MAC, True, [SERVER], Rand(), 0, dhcp_delay_ms=0)
     d = b.datagrams_to_send(0)[0][0]
-    b.receive_datagram(reply(xid(d), udinf(HAA)), SERVER, 5353, 1)
-    assert not b.done
-    b.receive_datagram(reply(xid(d), udinf(HAA)), SERVER, 547, 2)
+    b.receive(reply(xid(d), udinf(HAA)), SERVER, 5353, 1)
+    assert not b.done and b.ignored == 1
+    b.receive(reply(xid(d), udinf(HAA)), SERVER, 547, 2)
     assert b.done and b.result["ha"] == [HA]
+    b.receive(reply(xid(d), udinf(HAA)), SERVER, 547, 3)  # after the end: counted, nothing else
+    assert b.ignored == 2 and b.result["ha"] == [HA]
 
 
 def test_peer_addresses_in_every_port_shape():
-    from roam6.bootstrap.run import _peer
+    from roam6.node.boot import _peer
     # lwIP ports (ESP32, Pico W) and CPython: tuples of text; the unix port: raw sockaddr bytes
     assert _peer(("192.0.2.1", 53)) == (unhex("c0000201"), 53)
     assert _peer(("fe80::1%wlan0", 547, 0, 2)) == (unhex("fe800000000000000000000000000001"), 547)

@@ -131,13 +131,13 @@ def test_truncations_of_a_good_reply_never_escape_decode_error():
 
 
 def test_client_timers_and_retransmissions():
-    c = dhcp6.Dhcp6Client(MAC, 1000, Rand(b"\x12\x34\x56" + b"\x80\x00" * 40), delay_ms=None)
+    c = dhcp6.Dhcp6Client(MAC, Rand(b"\x12\x34\x56" + b"\x80\x00" * 40), 1000, delay_ms=None)
     assert c.xid == 0x123456
     assert c.get_timer() == 1500  # 0x8000/65536 of INF_MAX_DELAY
     assert c.datagrams_to_send(1499) == []
     out = c.datagrams_to_send(1500)
     assert len(out) == 1
-    msg, dst, dport, sport = out[0]
+    msg, (dst, dport, sport) = out[0]
     assert msg == unhex("0b1234560001000a000300010200000000010008000200000006000e0046003100470048004900200053")
     assert (dst, dport, sport) == (dhcp6.ALL_SERVERS, 547, 546)
     assert c.get_timer() == 2500  # RAND = 0 with the middle value
@@ -153,35 +153,35 @@ def test_client_timers_and_retransmissions():
 
 
 def test_client_jitter_stays_within_ten_percent():
-    lo = dhcp6.Dhcp6Client(MAC, 0, Rand(b"\0\0\0" + b"\x00\x00" * 4), delay_ms=0)
+    lo = dhcp6.Dhcp6Client(MAC, Rand(b"\0\0\0" + b"\x00\x00" * 4), 0, delay_ms=0)
     lo.datagrams_to_send(0)
-    hi = dhcp6.Dhcp6Client(MAC, 0, Rand(b"\0\0\0" + b"\xff\xff" * 4), delay_ms=0)
+    hi = dhcp6.Dhcp6Client(MAC, Rand(b"\0\0\0" + b"\xff\xff" * 4), 0, delay_ms=0)
     hi.datagrams_to_send(0)
     assert lo.get_timer() == 900 and 1099 <= hi.get_timer() <= 1100
 
 
 def test_client_with_realm_asks_for_identified_information():
-    c = dhcp6.Dhcp6Client(MAC, 0, Rand(b"\x00\x00\x05"), delay_ms=0, hnidf="example.test")
+    c = dhcp6.Dhcp6Client(MAC, Rand(b"\x00\x00\x05"), 0, delay_ms=0, hnidf="example.test")
     msg = c.datagrams_to_send(0)[0][0]
     assert msg[24:28] == unhex("00060010") and msg[28:30] == unhex("0045")  # ORO starts with IDINF
     assert msg.endswith(opt(49, encode_name("example.test")))
 
 
 def test_client_ignores_hostile_then_takes_good_reply():
-    c = dhcp6.Dhcp6Client(MAC, 0, Rand(b"\x00\x00\x05"), delay_ms=0)
+    c = dhcp6.Dhcp6Client(MAC, Rand(b"\x00\x00\x05"), 0, delay_ms=0)
     c.datagrams_to_send(0)
-    assert not c.receive_datagram(b"\x07\x00\x00\x05\x00\x46\xff\xff", 10)
-    assert not c.receive_datagram(reply(6, udinf(HAA)), 11)
+    assert not c.receive(b"\x07\x00\x00\x05\x00\x46\xff\xff", 10)
+    assert not c.receive(reply(6, udinf(HAA)), 11)
     assert c.ignored == 2 and not c.done and "offset" in c.last_error
-    assert c.receive_datagram(reply(5, udinf(HNP, HAA)), 12)
+    assert c.receive(reply(5, udinf(HNP, HAA)), 12)
     assert c.done and c.result["ha"] == [HA] and c.get_timer() is None
     assert c.datagrams_to_send(5000) == []
 
 
 def test_client_reply_without_information_ends_with_error_after_a_grace():
-    c = dhcp6.Dhcp6Client(MAC, 0, Rand(b"\x00\x00\x05"), delay_ms=0)
+    c = dhcp6.Dhcp6Client(MAC, Rand(b"\x00\x00\x05"), 0, delay_ms=0)
     c.datagrams_to_send(0)
-    assert not c.receive_datagram(reply(5), 3)
+    assert not c.receive(reply(5), 3)
     assert not c.done and c.get_timer() == 503
     assert c.datagrams_to_send(1000) == []  # no more retransmissions
     c.handle_timer(502)
@@ -191,8 +191,8 @@ def test_client_reply_without_information_ends_with_error_after_a_grace():
 
 
 def test_client_better_reply_within_the_grace_wins():
-    c = dhcp6.Dhcp6Client(MAC, 0, Rand(b"\x00\x00\x05"), delay_ms=0)
+    c = dhcp6.Dhcp6Client(MAC, Rand(b"\x00\x00\x05"), 0, delay_ms=0)
     c.datagrams_to_send(0)
-    c.receive_datagram(reply(5, HAA), 3)  # a rogue server's bare options
-    assert c.receive_datagram(reply(5, udinf(HNP, HAA)), 40)
+    c.receive(reply(5, HAA), 3)  # a rogue server's bare options
+    assert c.receive(reply(5, udinf(HNP, HAA)), 40)
     assert c.done and c.result["ha"] == [HA]

@@ -112,12 +112,12 @@ def qid_of(datagram):
 
 
 def test_client_srv_with_additional_needs_one_round_trip():
-    c = dns.DnsClient([SERVER], 0, Rand(b"\x00\x07"), domain="example.test")
-    (q, dst, port, sport), = c.datagrams_to_send(0)
+    c = dns.DnsClient([SERVER], Rand(b"\x00\x07"), 0, domain="example.test")
+    (q, (dst, port, sport)), = c.datagrams_to_send(0)
     assert (dst, port, sport, qid_of(q)) == (SERVER, 53, 0, 7)
     assert c.datagrams_to_send(1) == []
-    assert not c.receive_datagram(srv_answer(7), unhex("c0000202"), 5)  # wrong source
-    assert c.receive_datagram(srv_answer(7), SERVER, 5)
+    assert not c.receive(srv_answer(7), unhex("c0000202"), 5)  # wrong source
+    assert c.receive(srv_answer(7), SERVER, 5)
     assert c.done and c.result == {"ha": [V6], "ha_ipv4": [V4], "ha_fqdn": "ha.example.test"}
 
 
@@ -129,12 +129,12 @@ def answer(qid, name, qtype, *rdatas):
 
 
 def test_client_srv_then_aaaa_and_a_queries_sorted_by_priority():
-    c = dns.DnsClient([SERVER], 0, Rand(bytes(range(1, 20))), domain="example.test")
+    c = dns.DnsClient([SERVER], Rand(bytes(range(1, 20))), 0, domain="example.test")
     q = c.datagrams_to_send(0)[0][0]
     srv = header(qid_of(q), 2) + question(SRVNAME, dns.SRV)
     srv += rr(b"\xc0\x0c", dns.SRV, struct.pack(">HHH", 20, 0, 0) + dns.encode_name("ha2.example.test"))
     srv += rr(b"\xc0\x0c", dns.SRV, struct.pack(">HHH", 10, 0, 0) + dns.encode_name("ha1.example.test"))
-    assert c.receive_datagram(srv, SERVER, 1)
+    assert c.receive(srv, SERVER, 1)
     asked = []
     for t in range(2, 20):
         out = c.datagrams_to_send(t)
@@ -147,9 +147,9 @@ def test_client_srv_then_aaaa_and_a_queries_sorted_by_priority():
         v = bytes([len(asked)])
         data = (V6[:15] + v) if qtype == dns.AAAA else (V4[:3] + v)
         if name == "ha2.example.test" and qtype == dns.A:
-            c.receive_datagram(header(qid_of(q), 0, flags=0x8183) + question(name, qtype), SERVER, t)  # NXDOMAIN
+            c.receive(header(qid_of(q), 0, flags=0x8183) + question(name, qtype), SERVER, t)  # NXDOMAIN
         else:
-            assert c.receive_datagram(answer(qid_of(q), name, qtype, data), SERVER, t)
+            assert c.receive(answer(qid_of(q), name, qtype, data), SERVER, t)
     assert asked == [("ha1.example.test", dns.AAAA), ("ha1.example.test", dns.A),
                      ("ha2.example.test", dns.AAAA), ("ha2.example.test", dns.A)]
     assert c.done and c.result["ha_fqdn"] == "ha1.example.test"
@@ -158,12 +158,12 @@ def test_client_srv_then_aaaa_and_a_queries_sorted_by_priority():
 
 def test_client_retries_across_servers_then_gives_up():
     s2 = unhex("20010db800a100000000000000000001")
-    c = dns.DnsClient([SERVER, s2], 100, Rand(), domain="example.test")
+    c = dns.DnsClient([SERVER, s2], Rand(), 100, domain="example.test")
     sent = []
     t = 100
     while not c.done and t < 100000:
         for d in c.datagrams_to_send(t):
-            sent.append((t, d[1]))
+            sent.append((t, d[1][0]))
         t = c.get_timer() if c.get_timer() is not None else t
         c.handle_timer(t)
     assert sent == [(100, SERVER), (1100, s2), (2100, SERVER), (3100, s2)]
@@ -171,28 +171,28 @@ def test_client_retries_across_servers_then_gives_up():
 
 
 def test_client_ignores_hostile_answers_and_fails_on_nxdomain():
-    c = dns.DnsClient([SERVER], 0, Rand(b"\x00\x09"), domain="example.test")
+    c = dns.DnsClient([SERVER], Rand(b"\x00\x09"), 0, domain="example.test")
     c.datagrams_to_send(0)
-    assert not c.receive_datagram(b"\x00\x09\x81", SERVER, 1)
-    assert not c.receive_datagram(header(9) + b"\xc0\x0c\x00\x21\x00\x01", SERVER, 1)
+    assert not c.receive(b"\x00\x09\x81", SERVER, 1)
+    assert not c.receive(header(9) + b"\xc0\x0c\x00\x21\x00\x01", SERVER, 1)
     assert c.ignored == 2 and not c.done
-    assert c.receive_datagram(header(9, flags=0x8183) + question(SRVNAME, dns.SRV), SERVER, 2)
+    assert c.receive(header(9, flags=0x8183) + question(SRVNAME, dns.SRV), SERVER, 2)
     assert c.done and c.result is None and "no SRV" in c.error
 
 
 def test_client_name_lookup_and_no_servers():
-    c = dns.DnsClient([SERVER], 0, Rand(b"\x00\x01\x00\x02"), name="HA.example.test.")
+    c = dns.DnsClient([SERVER], Rand(b"\x00\x01\x00\x02"), 0, name="HA.example.test.")
     q = c.datagrams_to_send(0)[0][0]
-    assert c.receive_datagram(answer(1, "ha.example.test", dns.AAAA, V6), SERVER, 1)
+    assert c.receive(answer(1, "ha.example.test", dns.AAAA, V6), SERVER, 1)
     c.datagrams_to_send(2)
-    assert c.receive_datagram(answer(2, "ha.example.test", dns.A), SERVER, 3)  # NODATA
+    assert c.receive(answer(2, "ha.example.test", dns.A), SERVER, 3)  # NODATA
     assert c.result == {"ha": [V6], "ha_ipv4": [], "ha_fqdn": "ha.example.test"}
-    c = dns.DnsClient([], 0, Rand(), domain="example.test")
+    c = dns.DnsClient([], Rand(), 0, domain="example.test")
     assert c.done and c.result is None and c.get_timer() is None
 
 
 def test_timer_without_a_query_in_flight_counts_no_try():
-    c = dns.DnsClient([SERVER], 0, Rand(), domain="example.test")
+    c = dns.DnsClient([SERVER], Rand(), 0, domain="example.test")
     for t in (0, 5, 10):  # a driver calling handle_timer before datagrams_to_send
         c.handle_timer(t)
     assert not c.done

@@ -1,4 +1,4 @@
-"""The ESP32 / Pico W link adapters (roam6.core.wlanlink, boards/esp32|rp2040/link.py).
+"""The ESP32 / Pico W link adapters (roam6.node.wlanlink, boards/esp32|rp2040/link.py).
 
 There is no ESP32 or Pico W here, so these tests drive the adapters with a STAND-IN for
 MicroPython's network.WLAN that returns the documented shapes: isconnected(), ifconfig() ->
@@ -6,7 +6,7 @@ MicroPython's network.WLAN that returns the documented shapes: isconnected(), if
 config('mac'/'ssid'). What a real chip does between polls is not covered.
 """
 from support import unhex
-from roam6.core.wlanlink import WlanLink
+from roam6.node.wlanlink import WlanLink
 from roam6.core.movement import Movement
 
 BOARDS = (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".") + "/../../boards/"

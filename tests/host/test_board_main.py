@@ -62,7 +62,7 @@ def test_a_config_without_wifi_is_said_plainly(tmp_path):
 
 
 def test_keeper_rejoins_another_known_network_when_the_link_drops(tmp_path):
-    """The keeper both Wi-Fi boards' main.py run (roam6/node/wifi.py starts roam6.core.wlanlink.Keeper)."""
+    """The keeper both Wi-Fi boards' main.py run (roam6/node/wifi.py starts roam6.node.wlanlink.Keeper)."""
     exe = os.path.join(os.path.dirname(sys.executable), "micropython")
     path = ":".join([".frozen", os.path.join(boards.REPO_ROOT, "firmware"), STANDINS, str(tmp_path)])
     proc = subprocess.run([exe, os.path.join(STANDINS, "keeper_check.py"), STANDINS], cwd=str(tmp_path),

@@ -3,8 +3,10 @@
 Only what the MN needs: DUID-LL client id, Elapsed Time, ORO asking for the Unrestricted (70) or
 Identified (69) Home Network Information container, and a Reply parser that takes the HA
 address(es), home prefix and HA FQDN from inside a container (RFC 6610 §4: bare 71/72/73 at
-the top level are dropped). Sans-IO: `Dhcp6Client` takes `now` (ms) and answers, hands back
-datagrams for ff02::1:2 port 547 (sent from port 546) and its next deadline.
+the top level are dropped). Sans-IO, on the machines' contract (`now`: int ms, the last
+positional argument): `Dhcp6Client` takes answers (`receive`), hands back datagrams
+(`datagrams_to_send`: [(bytes, (ff02::1:2, 547, 546))], i.e. (address, port, source port)) and
+its next deadline (`get_timer` / `handle_timer`).
 """
 import struct
 
@@ -175,12 +177,12 @@ class Dhcp6Client:
     Done on the first valid Reply with home network information (`result`). A valid Reply without
     it stops the retransmissions; EMPTY_GRACE_MS later, if no better Reply came, it ends with
     `error` (a rogue server cannot cut the exchange short at once). Malformed or foreign Replies
-    are counted in `ignored` and otherwise change nothing.
+    are counted in `ignored` and otherwise change nothing, as is anything after the end.
     """
 
     kind = "dhcpv6"
 
-    def __init__(self, mac, now, rand, delay_ms=None, hnidf=None):
+    def __init__(self, mac, rand, now, delay_ms=None, hnidf=None):
         self.duid = duid_ll(mac)
         self._rand = rand
         self.xid = struct.unpack(">I", b"\0" + rand(3))[0]
@@ -224,11 +226,12 @@ class Dhcp6Client:
                 self._rt = self._mrt + self._rand_part(self._mrt)
         self._next = now + self._rt
         msg = build_information_request(self.xid, self.duid, (now - self._start) // 10, self.oro, self.hnidf)
-        return [(msg, ALL_SERVERS, SERVER_PORT, CLIENT_PORT)]
+        return [(msg, (ALL_SERVERS, SERVER_PORT, CLIENT_PORT))]
 
-    def receive_datagram(self, data, now):
+    def receive(self, data, now):
         """Feed a datagram from port 547; True when it ended the exchange."""
         if self.done:
+            self.ignored += 1
             return False
         try:
             info = parse_reply(data, self.xid, self.duid, self.hnidf)

@@ -2,8 +2,10 @@
 
 RFC 1035 messages over UDP only (a truncated answer is refused, there is no TCP on the board).
 Names are parsed with compression pointers that must point strictly backwards and are bounded
-in number, so a hostile answer cannot loop the parser. Sans-IO: `DnsClient` is fed answers
-and `now` (ms) and hands back queries and its next deadline.
+in number, so a hostile answer cannot loop the parser. Sans-IO, on the machines' contract
+(`now`: int ms, the last positional argument): `DnsClient` is fed answers (`receive`) and hands
+back queries (`datagrams_to_send`: [(bytes, (server, 53, 0))], i.e. (address, port, source port;
+0 = any)) and its next deadline (`get_timer` / `handle_timer`).
 """
 import struct
 
@@ -153,7 +155,7 @@ class DnsClient:
 
     kind = "dns"
 
-    def __init__(self, servers, now, rand, domain=None, name=None):
+    def __init__(self, servers, rand, now, domain=None, name=None):
         self.servers = list(servers)
         self._rand = rand
         self.done = False
@@ -205,9 +207,9 @@ class DnsClient:
         self._server = self.servers[self._tries % len(self.servers)]
         self._sent = True
         self._next = now + TIMEOUT_MS
-        return [(build_query(self._qid, self._q[0], self._q[1]), self._server, PORT, 0)]
+        return [(build_query(self._qid, self._q[0], self._q[1]), (self._server, PORT, 0))]
 
-    def receive_datagram(self, data, src, now):
+    def receive(self, data, src, now):
         """Feed a datagram from port 53; returns True when it was the answer we wait for."""
         if self.done or self._q is None or not self._sent or src != self._server:
             self.ignored += 1

@@ -4,7 +4,17 @@ cfg["bootstrap"] lists "dhcpv6" (RFC 6610, IPv6 links only; with cfg["nai"] the 
 Network Information of the NAI's realm is asked for beside the Unrestricted one), "dns" (RFC 5026
 SRV, any link with a DNS server: the way from IPv4-only networks) and "static" (cfg's own
 values). Each method gets BUDGET_MS; then the next one runs. What a method does not give (home prefix, an
-IPv4 HA address) is filled from cfg when cfg has it. CONTRACTS.md §10.3 shows the driver loop.
+IPv4 HA address) is filled from cfg when cfg has it. CONTRACTS.md §10.3 shows the driver loop
+(roam6.node.boot runs it with sockets).
+
+The machines' contract: `now` is int ms (the caller's monotonic clock) and the last positional
+argument; options follow it as keywords.
+- in: `receive(data, src, sport, now)`: a UDP datagram (src: raw address bytes, sport: its port);
+  `handle_timer(now)` once `get_timer()` (an int ms deadline, or None when done) has come.
+- out: `datagrams_to_send(now)` -> [(bytes, (dst address bytes, dst port, src port))], src port
+  0 = any; when `done`: `result` (a dict, see `_finish`) or `error` and `notes`.
+- A datagram from a port the running method does not listen to, or after the end, is ignored and
+  counted in `ignored`. No events: the outcome is one result, read once `done`.
 """
 from roam6.compat import const
 from roam6.wire.addr import ip4_from_text, ip6_from_text
@@ -14,11 +24,11 @@ _DHCP6_SERVER_PORT = const(547)
 _DNS_PORT = const(53)
 
 
-def _dns_client(servers, now, rand, domain=None, name=None):
+def _dns_client(servers, rand, now, domain=None, name=None):
     # imported on first use: a board on an IPv4 network never loads the DHCPv6 code, and one
     # that found its HA by DHCPv6 never loads DNS (each is ~8 KB of heap on the unix port)
     from roam6.bootstrap.dns import DnsClient
-    return DnsClient(servers, now, rand, domain=domain, name=name)
+    return DnsClient(servers, rand, now, domain, name)
 
 
 def _cfg_value(cfg, key):
@@ -65,7 +75,8 @@ def link_has_ip6(events, transports=("udp6", "ip6")):
 
 
 class Bootstrap:
-    def __init__(self, cfg, mac, have_ip6, dns_servers, now, rand, dhcp_delay_ms=None, budget_ms=BUDGET_MS):
+    def __init__(self, cfg, mac, have_ip6, dns_servers, rand, now, dhcp_delay_ms=None,
+                 budget_ms=BUDGET_MS):
         self.cfg = cfg
         self.mac = mac
         self.have_ip6 = have_ip6
@@ -75,6 +86,7 @@ class Bootstrap:
         self.budget_ms = budget_ms
         self.methods = list(cfg.get("bootstrap") or ("dhcpv6", "dns", "static"))
         self.done = False
+        self.ignored = 0
         self.result = None
         self.error = None
         self.notes = []  # why each method that did not succeed did not
@@ -99,13 +111,14 @@ class Bootstrap:
                 # ask for the Identified Home Network Information of our NAI's realm too (RFC 6610)
                 nai = self.cfg.get("nai") or ""
                 from roam6.bootstrap.dhcp6 import Dhcp6Client
-                self._c = Dhcp6Client(self.mac, now, self.rand, self.dhcp_delay_ms, nai.split("@")[1] if "@" in nai else None)
+                self._c = Dhcp6Client(self.mac, self.rand, now, self.dhcp_delay_ms,
+                                      nai.split("@")[1] if "@" in nai else None)
             elif m == "dns":
                 domain = self.cfg.get("domain")
                 if not domain or not self.dns_servers:
                     self._note(m, "no domain configured" if not domain else "no DNS server on this link")
                     continue
-                self._c = _dns_client(self.dns_servers, now, self.rand, domain=domain)
+                self._c = _dns_client(self.dns_servers, self.rand, now, domain)
             elif m == "static":
                 try:
                     info = static_info(self.cfg)
@@ -159,21 +172,25 @@ class Bootstrap:
             self._check(now)
 
     def datagrams_to_send(self, now):
-        """[(data, dst addr bytes, dst port, src port)]; src port 0 = any."""
+        """[(data, (dst addr bytes, dst port, src port))]; src port 0 = any."""
         if self.done:
             return []
         return self._c.datagrams_to_send(now)
 
-    def receive_datagram(self, data, src, sport, now):
-        """A UDP datagram for us (from port 547 or 53); anything else is ignored."""
+    def receive(self, data, src, sport, now):
+        """A UDP datagram for us (from port 547 or 53); anything else is ignored (counted)."""
         if self.done:
+            self.ignored += 1
             return
         c = self._c
         is_dhcp = c.kind == "dhcpv6"
         if is_dhcp and sport == _DHCP6_SERVER_PORT:
-            c.receive_datagram(data, now)
+            c.receive(data, now)
         elif not is_dhcp and sport == _DNS_PORT:
-            c.receive_datagram(data, src, now)
+            c.receive(data, src, now)
+        else:
+            self.ignored += 1
+            return
         self._check(now)
 
     def _check(self, now):
@@ -193,7 +210,7 @@ class Bootstrap:
             self._start_next(now)
         elif not c.result["ha"] and not c.result["ha_ipv4"] and self.dns_servers:
             self._partial = c.result  # only the HA's name: resolve it
-            self._c = _dns_client(self.dns_servers, now, self.rand, name=c.result["ha_fqdn"])
+            self._c = _dns_client(self.dns_servers, self.rand, now, None, c.result["ha_fqdn"])
         elif c.result["ha"] or c.result["ha_ipv4"]:
             self._finish(c.result)
         else:

@@ -1,8 +1,8 @@
 """Wi-Fi boards (ESP32, Pico W) at boot: join a network named in config.json, keep it joined.
 
-The boards' main.py call roam6.node.linkglue.run(timer_id, tune), which calls `start` here and
+The boards' main.py call roam6.node.wifiboard.run(timer_id, tune), which calls `start` here and
 then drops this module before the node's code loads: after boot only the keeper's periodic check
-runs (roam6.core.wlanlink.Keeper). Only the timer and the radio tuning differ per port.
+runs (roam6.node.wlanlink.Keeper). Only the timer and the radio tuning differ per port.
 `roam6 deploy` puts main.py, link.py, config.json and the roam6 package on the board; MicroPython
 runs main.py at every reset. Ctrl-C (mpremote, a serial terminal) stops it and leaves the REPL.
 The keeper re-joins a known network whenever the link drops: that re-association is the "roam" the
@@ -17,7 +17,7 @@ import machine
 import micropython
 import network
 
-from roam6.core.wlanlink import Keeper
+from roam6.node.wlanlink import Keeper
 
 CONFIG = "config.json"
 JOIN_WAIT_MS = 15000  # first join at boot; later re-joins run in the background
