@@ -156,9 +156,8 @@ class CNProcess:
                        "probe": {"hoa": HOA, "port": PROBE_PORT, "interval_ms": interval_ms, "sport": CN_SPORT}}, f)
         self.status = os.path.join(self.folder, "cn-status.json")
         log = os.path.join(self.folder, "cn.log")
-        self.proc = EventProc(bench, bench.popen("cn", [sys.executable, "-u", "-m", "roam6_host", "cn", "--config", conf,
-                                                        "--status", self.status],
-                                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT), log)
+        argv = [sys.executable, "-u", "-m", "roam6_host", "cn", "--config", conf, "--status", self.status]
+        self.proc = EventProc(bench, bench.popen("cn", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT), log)
         if self.proc.wait_for(lambda e: e["ev"] == "ready", 10) is None:
             raise RuntimeError("roam6 cn did not start; see %s" % log)
 
@@ -377,7 +376,8 @@ def _capture_checks(r):
         checks["privacy_capture_all_via_ha"] = ha_link["privacy"]["tunnel_udp"] > 0
     for name in ("ro", "roam"):
         if name in win:
-            checks["%s_capture_direct_at_cn" % name] = cn_link[name]["direct_udp"] > 0 and cn_link[name]["plain_udp"] == 0
+            at_cn = cn_link[name]
+            checks["%s_capture_direct_at_cn" % name] = at_cn["direct_udp"] > 0 and at_cn["plain_udp"] == 0
             checks["%s_capture_nothing_via_ha" % name] = ha_link[name]["tunnel_udp"] == 0
     if "roam" in win:
         checks["roam_capture_new_coa"] = cn_link["roam"]["coa_seen"] == [r.coa_c]

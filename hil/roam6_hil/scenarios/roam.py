@@ -176,10 +176,12 @@ def _start_traffic(r):
         r.board = board = get_driver(args.board)(bench, r.prof["name"])
         board.profile["heap_kb"] = r.prof["heap_kb"]
         board.start(board_config(probe=probe_cfg))
-        reg = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0), 20)
+        reg = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0),
+                               20)
         if reg is None or reg["ev"] == "error":
             raise RuntimeError("the MN did not register within 20 s; its last lines:\n" + board.log_tail())
-        _say(r.quiet, "MN registered: %s via %s (BU->BA %s ms)" % (reg.get("coa"), reg.get("transport"), reg.get("bu_ba_ms")))
+        _say(r.quiet, "MN registered: %s via %s (BU->BA %s ms)"
+             % (reg.get("coa"), reg.get("transport"), reg.get("bu_ba_ms")))
         dst = HOA
     r.cn = _probe(r, "cn", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "cn", "--dst", dst,
                                             "--port", str(PROBE_PORT), "--listen", str(CN_PORT),
@@ -202,13 +204,16 @@ def _roam_all(r):
             want = (lambda e: e["ev"] == "deregistered") if net == "home" else \
                    (lambda e: e["ev"] == "ba" and e.get("status") == 0)
             ev = board.wait_event(want, 3.0, since=st["t_down"])
-            note = (" BA +%.1f ms (BU->BA %s ms, %s)" % ((ev["t"] - st["t_down"]) * 1000, ev.get("bu_ba_ms"), ev.get("transport"))
-                    if ev and ev["ev"] == "ba" else (" deregistered" if ev else " NO BA within 3 s"))
+            if ev and ev["ev"] == "ba":
+                note = " BA +%.1f ms (BU->BA %s ms, %s)" % ((ev["t"] - st["t_down"]) * 1000, ev.get("bu_ba_ms"),
+                                                             ev.get("transport"))
+            else:
+                note = " deregistered" if ev else " NO BA within 3 s"
             if not board.alive():
                 _say(r.quiet, "the MN exited; last lines:\n" + board.log_tail())
                 break
-        _say(r.quiet, "roam %d/%d -> %s: address %s after %s ms%s" % (
-            i + 1, len(r.plan), net, st["addr"], "%.1f" % ((st["t_addr"] - st["t_down"]) * 1000) if st["t_addr"] else "-", note))
+        after = "%.1f" % ((st["t_addr"] - st["t_down"]) * 1000) if st["t_addr"] else "-"
+        _say(r.quiet, "roam %d/%d -> %s: address %s after %s ms%s" % (i + 1, len(r.plan), net, st["addr"], after, note))
         time.sleep(r.args.dwell)
 
 
@@ -249,7 +254,8 @@ def _verdict(r):
     report.update(r.result)
     report["roam_stamps"] = roams
     report["mn_events"] = [e for e in events if e["ev"] != "heap"][:5000]
-    report["heap"] = [{"t": e["t"], "alloc": e.get("alloc"), "free": e.get("free")} for e in events if e["ev"] == "heap"]
+    report["heap"] = [{"t": e["t"], "alloc": e.get("alloc"), "free": e.get("free")}
+                      for e in events if e["ev"] == "heap"]
     r.path = rep.write(report, r.folder)
     r.png = rep.timeline(report, r.cn_rec, r.sniff_rec, roams, os.path.join(r.folder, "timeline.png"), r.args.traffic,
                          roams[0]["t_down"] - r.args.dwell if roams else r.t_start)
