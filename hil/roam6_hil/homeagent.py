@@ -28,7 +28,8 @@ def board_config(probe=None, **over):
 
 def write_ha_config(bench, key_hex=BOARD_SA["key"], nat_refresh=110, max_lifetime=3600, name="ha"):
     """The HA's config (CONTRACTS §6) and its keys file (one SA: the board's, with `key_hex`) in
-    the folder bench.path(name); returns the config's path. The HA's own defaults for the rest."""
+    the folder bench.path(name); returns the config's path. nat_refresh and max_lifetime default to
+    the HA's own defaults (as does replay_window, written out too); `name` tells two HAs apart."""
     folder = bench.path(name)
     os.makedirs(folder, exist_ok=True)
     keys = os.path.join(folder, "ha-keys.json")
