@@ -21,13 +21,14 @@ import time
 from .report import mn_time
 
 TAIL_LINES = 200          # lines kept in memory for tail(); the log file keeps every one
+UNREAD_LINES = 10000      # lines kept for readline() (a process nobody reads lines of keeps no more)
 
 
 class EventReader:
     def __init__(self, stream, logpath=None, stamp=True):
         self.events = []                  # the JSON event lines, as dicts, in arrival order
         self.closed = False
-        self._lines = []                  # lines not yet taken by readline()
+        self._lines = collections.deque(maxlen=UNREAD_LINES)     # not yet taken by readline()
         self._tail = collections.deque(maxlen=TAIL_LINES)
         self._cond = threading.Condition()
         self._log = open(logpath, "w") if logpath else None
@@ -95,13 +96,13 @@ class EventReader:
                 if left <= 0 or self.closed:
                     return None
                 self._cond.wait(left)
-            return self._lines.pop(0)
+            return self._lines.popleft()
 
     def mark(self):
         """Forget the events so far: wait() and `events` then see only what comes after."""
         with self._cond:
             self.events = []
-            self._lines = []
+            self._lines.clear()
 
     def last_lines(self, n):
         """The last n lines read, a list."""
