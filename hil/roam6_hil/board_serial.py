@@ -20,7 +20,7 @@ import time
 
 from roam6_host.errors import UserError
 
-from .boards import EventReader
+from .eventlog import EventReader
 
 
 class SerialBoard:

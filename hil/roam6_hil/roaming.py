@@ -5,12 +5,11 @@ its new address became usable.
   auto    SLAAC from radvd's router advertisements, and busybox udhcpc for IPv4, as a board's
           network stack would do it
 """
-import json
 import os
 import sys
-import threading
 import time
 
+from .eventlog import EventProc
 from .topology import HOA, NETWORKS
 
 NET_FAMILIES = {"apA": {6}, "apB": {4}, "apC": {4, 6}, "home": {6}}
@@ -71,9 +70,7 @@ class Roamer:
         self.bench = bench
         self.addressing = addressing
         self.families = set(families)
-        self.events = []              # addrwatch events (dicts with "t")
-        self._cond = threading.Condition()
-        self._watch = None
+        self._watch = None            # the address watcher's EventProc (its events have their own "t")
         self._dhcp = None
         if addressing == "static":
             # the address comes from the bench at the instant of the roam, not from RAs
@@ -83,41 +80,29 @@ class Roamer:
             f.write(UDHCPC_SCRIPT)
         os.chmod(self.script, 0o755)
 
+    @property
+    def events(self):
+        """The address watcher's events (dicts with "t", when the kernel announced the change)."""
+        return self._watch.events if self._watch else []
+
     def start(self, timeout=5.0):
         import subprocess
-        self._watch = self.bench.popen("board", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.addrwatch", "wlan0"]),
-                                       stdout=subprocess.PIPE, text=True)
-        first = self._watch.stdout.readline()
-        if not first.startswith("{"):
+        p = self.bench.popen("board", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.addrwatch", "wlan0"]),
+                             stdout=subprocess.PIPE, text=True)
+        self._watch = EventProc(self.bench, p, stamp=False)
+        first = self._watch.readline(timeout)
+        if not (first or "").startswith("{"):
             raise RuntimeError("address watcher did not start: %r" % first)
-        threading.Thread(target=self._reader, daemon=True).start()
         return self
-
-    def _reader(self):
-        for line in self._watch.stdout:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            with self._cond:
-                self.events.append(ev)
-                self._cond.notify_all()
 
     def _wait_addr(self, since, fams, timeout):
         """First usable global address of a family in `fams` announced after `since`."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for ev in self.events:
-                    if ev["t"] < since or ev["ev"] != "addr" or not ev["added"] or ev["family"] not in fams:
-                        continue
-                    if ev["family"] == 6 and (ev["addr"].startswith("fe80") or ev["flags"] & (IFA_F_TENTATIVE | IFA_F_DADFAILED)):
-                        continue
-                    return ev
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._cond.wait(left)
+        def usable(ev):
+            if ev["ev"] != "addr" or ev["t"] < since or not ev["added"] or ev["family"] not in fams:
+                return False
+            return not (ev["family"] == 6 and (ev["addr"].startswith("fe80")
+                                               or ev["flags"] & (IFA_F_TENTATIVE | IFA_F_DADFAILED)))
+        return self._watch.wait_for(usable, timeout)
 
     def _stop_dhcp(self):
         if self._dhcp is not None:
@@ -156,4 +141,4 @@ class Roamer:
     def stop(self):
         self._stop_dhcp()
         if self._watch is not None:
-            self.bench.ns.stop(self._watch, grace=0.3)
+            self._watch.stop(grace=0.3)

@@ -23,23 +23,17 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
+from .bench_footprint32 import measure as measure_32bit
 from .errors import UserError
-from .procs import end
+from .footprint_run import (HEAP_GOAL, FootprintHA, heap_figures, in_own_netns, registered, rom_prelude,
+                            run_until, write_config)
+from .paths import micropython_exe
 
-HEAP_GOAL = 32 * 1024
 MPY_GOAL = 64 * 1024
-HA_V4 = "127.0.0.2"
-HOA = "2001:db8:aa::100"
-HA6 = "2001:db8:aa::1"
-NAI = b"footprint@example.test"
-SPI = 4096
 # what the MN loads with a static care-of address (probe not configured)
 MN_MODULES = ("roam6/__init__.mpy", "roam6/compat.mpy", "roam6/crypto.mpy", "roam6/accel.mpy",
               "roam6/wire/__init__.mpy", "roam6/wire/checksum.mpy", "roam6/wire/addr.mpy", "roam6/wire/binding.mpy",
@@ -55,44 +49,6 @@ def register(sub):
     p.add_argument("--board", default="unix", help="board profile for the .mpy build (default unix)")
     p.add_argument("--timeout", type=float, default=15.0)
     p.set_defaults(func=run)
-
-
-class _HA:
-    """The HA's sans-IO binding cache behind one UDP socket (no TUN: only registration is needed)."""
-
-    def __init__(self, key):
-        from .ha.cache import BindingCache
-        from .ha.sa import SA
-        self.cache = BindingCache(socket.inet_pton(socket.AF_INET6, HA6), socket.inet_pton(socket.AF_INET6, HOA)[:8],
-                                  {SPI: SA(NAI, SPI, key, None)})
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            self.sock.bind((HA_V4, 4191))
-        except OSError as e:
-            raise UserError("cannot bind %s:4191 for the footprint's HA: %s" % (HA_V4, e.strerror),
-                            hint="is another footprint run or HA using it?") from None
-        self.sock.settimeout(0.2)
-        self.stop = False
-        self.bas = 0
-        self.t = threading.Thread(target=self._loop, daemon=True)
-        self.t.start()
-
-    def _loop(self):
-        while not self.stop:
-            try:
-                data, (host, port) = self.sock.recvfrom(2048)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            for _transport, peer, out in self.cache.receive(data, ("udp4", host, port), time.time()):
-                self.sock.sendto(out, peer)
-                self.bas += 1
-
-    def close(self):
-        self.stop = True
-        self.t.join(2)
-        self.sock.close()
 
 
 BOARDS = ("esp32", "rp2040", "unix")
@@ -123,95 +79,18 @@ def _board_sizes(board, out):
     return d
 
 
-def _micropython():
-    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return exe if os.path.exists(exe) else "micropython"
-
-
-def _events(lines):
-    out = []
-    for line in list(lines):
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
-
-
-def write_config(path, key, state_file):
-    """The MN's config.json for the footprint runs (static, udp4 to the in-process HA); returns path."""
-    cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
-           "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
-           "timestamps": True, "state_file": state_file}
-    with open(path, "w") as f:
-        json.dump(cfg, f)
-    return path
-
-
 def _mn_run(bundle, tmp, key, heap, extra, timeout, main="main.py", path=".frozen:."):
     """Start the MN (the bundle's main.py) against the in-process HA until it has registered and
     logged its heap after the BA. Returns (events, output lines)."""
     cfg_path = write_config(os.path.join(tmp, "config.json"), key, os.path.join(tmp, "mn.state"))
-    ha = _HA(key)
+    ha = FootprintHA(key)
     # from the bundle's folder, as a board runs from its filesystem root (module paths are
     # qstrs on the heap: a long folder name would be counted into the MN's figure)
     try:
-        return run_until([_micropython(), "-X", "heapsize=%s" % heap, main, cfg_path] + extra, bundle, timeout,
+        return run_until([micropython_exe(), "-X", "heapsize=%s" % heap, main, cfg_path] + extra, bundle, timeout,
                          registered, env=dict(os.environ, MICROPYPATH=path))
     finally:
         ha.close()
-
-
-def registered(events):
-    """True once the MN has registered and logged its heap after that (what the figures need)."""
-    reg = [e for e in events if e.get("ev") == "registered"]
-    return bool(reg) and any(e.get("ev") == "heap" and e.get("t_ms", -1) >= reg[0]["t_ms"] for e in events)
-
-
-def run_until(cmd, cwd, timeout, until, env=None):
-    """Run cmd, collecting its output lines until until(events) or it exits or timeout; the process
-    is always ended. Returns (events, lines)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env)
-    lines = []
-    try:
-        t = threading.Thread(target=lambda: [lines.append(x) for x in proc.stdout], daemon=True)
-        t.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if until(_events(lines)) or proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    finally:
-        end(proc)
-        t.join(2)
-    return _events(lines), lines
-
-
-def _heap_figures(events, lines, heap, what):
-    reg = [i for i, e in enumerate(events) if e.get("ev") == "registered"]
-    if not reg:
-        tail = "".join(lines[-8:]).strip()
-        raise UserError("the MN (%s) did not register under -X heapsize=%s:\n%s" % (what, heap, tail),
-                        hint="try --heap 96K to see whether it is the heap size", exit_code=1)
-    # in the order the MN printed them (several can share a millisecond)
-    before = [e for e in events[:reg[0]] if e.get("ev") == "heap"]
-    after = [e for e in events[reg[0]:] if e.get("ev") == "heap"]
-    used = after[0]["alloc"] if after else None
-    start = [e for e in events if e.get("ev") == "start"]
-    code = start[0].get("heap") if start else None
-    ba = [e for e in events if e.get("ev") == "ba"]
-    return {
-        "heap_in_use_after_registration": used,
-        "heap_free_after_registration": after[0]["free"] if after else None,
-        "heap_in_use_before_first_bu": before[-1]["alloc"] if before else None,
-        "runtime_bytes": (used - before[-1]["alloc"]) if (used is not None and before) else None,
-        # the node logs gc.mem_alloc() as it is created, after every module it runs is loaded
-        # (and the start-up code dropped): what code, qstrs and the packet buffers hold
-        "heap_code_and_buffers": code,
-        "heap_node_state_bytes": (used - code) if (used is not None and code) else None,
-        "heap_goal_met": used is not None and used <= HEAP_GOAL,
-        "bu_ba_ms": ba[-1].get("bu_ba_ms") if ba else None,
-    }
 
 
 _COA_LINK = "198.18.250.1"
@@ -234,19 +113,11 @@ def _linked(bundle, tmp, key, args):
                 return {"skipped": "cannot set up the veth pair: %s" % (r.stderr.strip() or cmd)}
         ev, lines = _mn_run(bundle, tmp, key, args.heap, ["--iface", ifname], args.timeout)
         try:
-            return _heap_figures(ev, lines, args.heap, "netlink link adapter")
+            return heap_figures(ev, lines, args.heap, "netlink link adapter")
         except UserError:
             return {"registered": False, "error": (lines[-1].strip() if lines else "no output")[:300]}
     finally:
         subprocess.run(["ip", "link", "del", ifname], capture_output=True)
-
-
-def rom_prelude(path):
-    """MicroPython lines mounting the ROMFS image file `path` at /rom, first on sys.path (as a
-    board's firmware mounts its partition), and logging the image's size."""
-    return ("import sys, vfs\nwith open(%r, 'rb') as f:\n    _img = f.read()\n"
-            "vfs.mount(vfs.VfsRom(_img), '/rom')\nsys.path.insert(0, '/rom')\n"
-            "print('{\"ev\": \"romfs\", \"image\": %%d}' %% len(_img))\ndel _img\n" % path)
 
 
 def _romfs(bundle, tmp, key, args):
@@ -267,7 +138,7 @@ def _romfs(bundle, tmp, key, args):
     ev, lines = _mn_run(run_dir, tmp, key, "%dK" % heap_k, ["--coa", "127.0.0.1"], args.timeout,
                         main="romboot.py", path=".frozen:/rom")
     try:
-        d = _heap_figures(ev, lines, "%dK" % heap_k, "code in ROMFS")
+        d = heap_figures(ev, lines, "%dK" % heap_k, "code in ROMFS")
     except UserError:
         return {"registered": False, "error": (lines[-1].strip() if lines else "no output")[:300]}
     out = {"image_bytes": size, "heapsize": "%dK" % heap_k}
@@ -283,25 +154,6 @@ def _kb(text):
     return (heap_bytes(text) + 1023) // 1024
 
 
-NETNS_ENV = "ROAM6_FOOTPRINT_NETNS"
-
-
-def in_own_netns(module, argv, timeout):
-    """As root, run `python -m module argv` in a network namespace of its own (`unshare --net`,
-    loopback up) and return the JSON it prints: the footprint's HA on 127.0.0.2:4191 and the link
-    adapter's veth pair are seen by nothing else, two runs at once do not collide, and a killed run
-    leaves nothing in the root namespace. None: run right here (not root, no unshare, or inside)."""
-    if os.geteuid() != 0 or os.environ.get(NETNS_ENV) or not shutil.which("unshare"):
-        return None
-    cmd = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable, "-m", module]
-    p = subprocess.run(cmd + list(argv), capture_output=True, text=True, timeout=timeout,
-                       env=dict(os.environ, **{NETNS_ENV: "1"}))
-    if p.returncode != 0:
-        msg = (p.stderr.strip() or p.stdout.strip() or "exit status %d" % p.returncode).splitlines()
-        raise UserError("the footprint run failed: %s" % "\n".join(msg[-12:]), exit_code=1)
-    return json.loads(p.stdout)
-
-
 def run(args):
     inside = in_own_netns("roam6_host.bench_footprint", ["--heap", args.heap, "--board", args.board,
                                                            "--timeout", str(args.timeout)],
@@ -315,11 +167,10 @@ def run(args):
             boards[b] = _board_sizes(b, os.path.join(tmp, "bundle-" + b))
         bundle = os.path.join(tmp, "bundle-unix")
         ev, lines = _mn_run(bundle, tmp, key, args.heap, ["--coa", "127.0.0.1"], args.timeout)
-        static = _heap_figures(ev, lines, args.heap, "static care-of address")
+        static = heap_figures(ev, lines, args.heap, "static care-of address")
         linked = _linked(bundle, tmp, key, args)
         rom = _romfs(bundle, tmp, key, args)
-        from .bench_footprint32 import measure as measure_32bit     # the same MN on a 32-bit runtime
-        on32 = measure_32bit(bundle, tmp, key, args.heap, args.timeout)
+        on32 = measure_32bit(bundle, tmp, key, args.heap, args.timeout)      # the same MN on a 32-bit runtime
     out = {"heapsize": args.heap}
     out.update(static)
     out["with_link_adapter"] = linked

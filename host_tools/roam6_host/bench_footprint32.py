@@ -35,10 +35,13 @@ import tarfile
 import tempfile
 import urllib.request
 
+from . import bench_footprint_esp32
 from .errors import UserError
+from .footprint_run import (HEAP_GOAL, NETNS_ENV, FootprintHA, heap_figures, in_own_netns, output_tail, registered,
+                            run_until, write_config)
+from .paths import BUILD_DIR
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CACHE = os.path.join(REPO, "build", "footprint32")
+CACHE = os.path.join(BUILD_DIR, "footprint32")
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(HERE, "bench_footprint32_run.mjs")
 # the Pyodide release whose ABI is the wheel's (pyodide-lock.json: abi_version 2025_0, Python 3.13)
@@ -148,11 +151,6 @@ def fetch():
     return node, _pyodide(), _patched_module(_wheel())
 
 
-def output_tail(lines):
-    """The last three non-empty lines a run printed, on one line (up to 300 characters)."""
-    return " | ".join(x.strip() for x in lines[-3:] if x.strip())[-300:] or "no output"
-
-
 def measure(bundle, tmp, key, heap, timeout):
     """The section `on_32bit_unix_port` (a dict; `skipped` with one line when it cannot run here)."""
     try:
@@ -162,7 +160,6 @@ def measure(bundle, tmp, key, heap, timeout):
 
 
 def _measure(bundle, tmp, key, heap, timeout):
-    from .bench_footprint import HEAP_GOAL, _HA, _heap_figures, registered, run_until, write_config
     try:
         node, pyodide, module = fetch()
     except Skip as e:
@@ -185,7 +182,7 @@ def _measure(bundle, tmp, key, heap, timeout):
         return {"skipped": "the wasm32 runtime did not start: %s" % output_tail(lines)}
     rt = ([e for e in ev if e.get("ev") == "wasm32_runtime"] or [{}])[0]
     write_config(os.path.join(run_dir, "config.json"), key, "mn.state")
-    ha = _HA(key)
+    ha = FootprintHA(key)
     try:
         ev, lines = run_until(base + ["main.py", "config.json", "--coa", "127.0.0.1"], run_dir, timeout + 30, registered)
     finally:
@@ -198,7 +195,7 @@ def _measure(bundle, tmp, key, heap, timeout):
         "gc_bytes_per_small_tuple": probe[0]["tuple_bytes"],
     }
     try:
-        d = _heap_figures(ev, lines, heap, "32-bit unix port")
+        d = heap_figures(ev, lines, heap, "32-bit unix port")
     except UserError:
         out.update({"registered": False, "error": output_tail(lines)})
         return out
@@ -220,12 +217,10 @@ def _measure(bundle, tmp, key, heap, timeout):
                 "heap_in_use_before_first_bu is logged while start-up's frames are still on the conservatively "
                 "scanned C stack, so it can read higher than the steady state after registration",
     })
-    if HEAP_GOAL != 32 * 1024:       # pragma: no cover - the goal lives in bench_footprint
+    if HEAP_GOAL != 32 * 1024:       # pragma: no cover - the goal lives in footprint_run
         out["heap_goal_bytes"] = HEAP_GOAL
     # the ESP32's whole configuration (its bundle, Wi-Fi keeper, WLAN-polling link adapter) on the
     # same runtime; only inside the footprint's own network namespace (it puts an address on lo)
-    from . import bench_footprint_esp32
-    from .bench_footprint import NETNS_ENV
     out["esp32_bundle"] = bench_footprint_esp32.measure(tmp, key, heap, timeout, command,
                                                         os.environ.get(NETNS_ENV) == "1")
     return out
@@ -244,7 +239,6 @@ def main():
             print("footprint32: not available here (the 32-bit footprint test will skip): %s" % e)
         return
     from . import build
-    from .bench_footprint import in_own_netns
     inside = in_own_netns("roam6_host.bench_footprint32", [], 300)     # as root: its HA port is its own
     if inside is not None:
         print(json.dumps(inside, indent=2))

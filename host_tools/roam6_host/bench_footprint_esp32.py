@@ -20,6 +20,9 @@ import shutil
 import subprocess
 
 from . import build, mpy, romfs
+from .errors import UserError
+from .footprint_run import (HEAP_GOAL, FootprintHA, heap_figures, output_tail, registered, rom_prelude,
+                            run_until, write_config)
 from .heapsize import heap_bytes
 
 ADDR = "192.0.2.3"            # TEST-NET-1: the care-of address the stand-in WLAN hands out
@@ -100,7 +103,6 @@ BOOT = ("import gc, sys\ngc.collect()\n_a = gc.mem_alloc()\nimport network_stand
 def measure(tmp, key, heap, timeout, command, private_netns):
     """The section (a dict). command(folder, heapsize): the 32-bit runtime's command line up to the script, with
     folder as its working directory (bench_footprint32); private_netns: this process may add ADDR to lo."""
-    from .bench_footprint import rom_prelude, write_config
     if not private_netns:
         return {"skipped": "needs the footprint's own network namespace (run as root) to put the stand-in "
                            "WLAN's address %s on loopback" % ADDR}
@@ -149,19 +151,16 @@ def measure(tmp, key, heap, timeout, command, private_netns):
 def _run(run_dir, boot, key, heap, timeout, command, minus=0):
     """Boot run_dir's main.py behind the stand-ins (and `boot`'s other set-up) until registered;
     the figures, less `minus` bytes (an image read into the heap) and the stand-ins."""
-    from .bench_footprint import HEAP_GOAL, _HA, _heap_figures, registered, run_until
-    from .bench_footprint32 import output_tail
-    from .errors import UserError
     with open(os.path.join(run_dir, "boot_standins.py"), "w") as f:
         f.write(boot)
-    ha = _HA(key)
+    ha = FootprintHA(key)
     try:
         ev, lines = run_until(command(run_dir, heap) + ["boot_standins.py"], run_dir, timeout + 30, registered)
     finally:
         ha.close()
     stand = [e for e in ev if e.get("ev") == "stand_ins"]
     try:
-        fig = _heap_figures(ev, lines, heap, "esp32 bundle on the 32-bit unix port")
+        fig = heap_figures(ev, lines, heap, "esp32 bundle on the 32-bit unix port")
     except UserError:
         return {"registered": False, "error": output_tail(lines)}
     used = fig["heap_in_use_after_registration"] - minus

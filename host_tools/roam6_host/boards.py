@@ -7,10 +7,8 @@ import json
 import os
 
 from .errors import UserError
+from .paths import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT  # noqa: F401 (REPO_ROOT: build.py reads it here)
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BOARDS_DIR = os.path.join(REPO_ROOT, "boards")
-FIRMWARE_DIR = os.path.join(REPO_ROOT, "firmware")
 PACKAGE_DIR = os.path.join(FIRMWARE_DIR, "roam6")
 
 # fields every board.json must carry; checked on load so a typo fails here, not mid-flash

@@ -23,14 +23,15 @@ import tempfile
 
 from .errors import UserError
 from .mpy import read_header, with_source_name
+from .paths import BUILD_DIR, FIRMWARE_DIR, REPO_ROOT
 
 SDIST = "mpy-cross-v6-3"
 SDIST_VERSION = "1.1.1"  # MicroPython 1.23.0 inside; pinned so every machine builds the same bytes
 MODULE = "roam6_native"
 MPY_VERSION = (6, 3)
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NATMOD_SRC = os.path.join(REPO, "firmware", "natmod")
-DEFAULT_OUT = os.path.join(REPO, "build", "natmod")
+REPO = REPO_ROOT         # (bench_hotpaths and tests/natmod read it here)
+NATMOD_SRC = os.path.join(FIRMWARE_DIR, "natmod")
+DEFAULT_OUT = os.path.join(BUILD_DIR, "natmod")
 
 ESP_IDF_HINT = ("xtensa-esp32-elf-gcc comes with Espressif's ESP-IDF: install ESP-IDF "
                 "(https://docs.espressif.com/projects/esp-idf/en/stable/esp32/get-started/), then run "

@@ -20,16 +20,12 @@ import fcntl
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import termios
 import threading
 import time
 
-
-def micropython_exe():
-    beside = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return beside if os.path.exists(beside) else shutil.which("micropython")
+from .paths import micropython_exe
 
 
 def _take_ctty():
@@ -93,7 +89,7 @@ class UnixBoard:
 
     def __init__(self, fs_dir, micropython=None, args=(), env=None, restart_delay=0.1, prefix=(), rom_bytes=0):
         self.fs_dir = os.path.abspath(fs_dir)
-        self.exe = micropython or micropython_exe()
+        self.exe = micropython or micropython_exe(required=False)      # start() says if there is none
         self.args = list(args)
         self.prefix = list(prefix)   # e.g. ["ip", "netns", "exec", "board"]: run the board elsewhere
         self.env = env

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from roam6_hil.scenarios import register as R
+from roam6_host.paths import FIRMWARE_DIR
 
 MN_HEAP = "64K"
 IP6_HEAP = "100K"   # ip6 (raw and packet sockets) exists on the unix board only, never a 64 KB MCU
@@ -91,7 +92,7 @@ def test_bu_with_wrong_key_is_refused_and_binding_stays(bench):
         ha.wait_for(lambda e: e.get("ev") == "binding_added", 3)
         ha.mark()
         wrong = secrets.token_hex(16)
-        r = bench.run("board", [sys.executable, "-c", FORGE, R.FIRMWARE, wrong, "30000", "192.0.2.50"],
+        r = bench.run("board", [sys.executable, "-c", FORGE, FIRMWARE_DIR, wrong, "30000", "192.0.2.50"],
                       check=False, timeout=10)
         out = json.loads(r.stdout.strip().splitlines()[-1])
         assert out["status"] == 146, (out, r.stderr)          # RFC 4285 MIPV6-AUTH-FAIL

@@ -11,7 +11,7 @@ from roam6_host.heapsize import HELP as HEAP_HELP, as_kb, heap_size
 
 from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board
 from ..daemons import start_daemons
-from ..homeagent import HomeAgentProcess, board_config
+from ..homeagent import board_config, start_ha, write_ha_config
 from ..roaming import Roamer, families_for, networks_for
 from ..topology import DOMAIN, Bench
 
@@ -43,7 +43,7 @@ def run(args, quiet=False):
     rows = []
     with Bench(prefix=args.prefix, workdir=os.path.join(folder, "bench")) as bench:
         start_daemons(bench)
-        ha = HomeAgentProcess(bench).start()
+        ha = start_ha(bench, write_ha_config(bench))
         bench.services.append(ha)
         roamer = Roamer(bench, addressing="auto", families=families_for(prof["transports"])).start()
         bench.services.append(roamer)

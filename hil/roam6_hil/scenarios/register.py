@@ -7,128 +7,28 @@ sends UDP to the HoA (the MN's probe echoes it: both directions), counts the MN'
 at the CN, pings the HoA, and writes DIR/report.json. Exit 0 only if all of it worked. The bench
 always comes down.
 
-The pieces (HA/MN configs, processes with their JSON event lines, CN traffic) are functions so
-the end-to-end tests reuse them.
+The pieces (HA/MN configs and starters, each process an eventlog.EventProc, CN traffic) are
+functions so the end-to-end tests reuse them.
 """
 import json
 import os
-import queue
 import secrets
-import subprocess
 import sys
-import threading
-import time
 
 from roam6_host.heapsize import HELP as HEAP_HELP, heap_size
 
+# the bench's one MN starter and one HA starter; the end-to-end tests reach them through here too
+from ..board_unix import start_mn
 from ..boards import SCENARIO_BOARD_HELP, scenario_board
-from ..topology import CN_ADDR6, HA_ADDR, HA_DAD_MS, HA_IPV4, HOA, HOME_PREFIX, STATIC, Bench
+from ..homeagent import BOARD_SA, start_ha, write_ha_config
+from ..topology import CN_ADDR6, HA_ADDR, HA_IPV4, HOA, HOME_PREFIX, STATIC, Bench
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-FIRMWARE = os.path.join(ROOT, "firmware")
-BOARD_UNIX = os.path.join(ROOT, "boards", "unix")
 NETWORK_FOR = {"udp4": "apB", "udp6": "apA", "ip6": "apA"}
-NAI = "board1@example.test"
-SPI = 4096
+NAI = BOARD_SA["nai"]
+SPI = BOARD_SA["spi"]
 DEFAULT_HEAP = "100K"  # the MN + netlink link adapter on the 64-bit unix port (the esp32 profile's heap)
 PROBE_PORT = 9000
 SENSOR_PORT = 9001
-
-
-def micropython():
-    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
-    return exe if os.path.exists(exe) else "micropython"
-
-
-class LineProc:
-    """A process whose stdout is JSON event lines (other lines kept as text), read by a thread."""
-
-    def __init__(self, popen, name):
-        self.p = popen
-        self.name = name
-        self.lines = []            # every line, as text
-        self.events = []           # the JSON ones, as dicts
-        self._q = queue.Queue()
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            line = line.rstrip("\n")
-            self.lines.append(line)
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(ev, dict):
-                self.events.append(ev)
-                self._q.put(ev)
-        self._q.put(None)
-
-    def wait_for(self, pred, timeout):
-        """The first event (new or already seen) with pred(ev) true, or None after timeout."""
-        for ev in list(self.events):
-            if pred(ev):
-                return ev
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            try:
-                ev = self._q.get(timeout=left)
-            except queue.Empty:
-                return None
-            if ev is None:
-                self._q.put(None)
-                return None
-            if pred(ev):
-                return ev
-
-    def mark(self):
-        """Forget what was seen so far for wait_for (the events list stays)."""
-        self.events = []
-        while True:
-            try:
-                self._q.get_nowait()
-            except queue.Empty:
-                return
-
-    def stop(self, timeout=5):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(timeout)
-
-    def tail(self, n=30):
-        return "\n".join(self.lines[-n:])
-
-
-def write_ha_config(bench, key_hex, nat_refresh=110, max_lifetime=3600, name="ha"):
-    keys = bench.path("%s-keys.json" % name)
-    with open(keys, "w") as f:
-        json.dump({"sas": [{"nai": NAI, "spi": SPI, "key": key_hex, "hoa": HOA}]}, f)
-    os.chmod(keys, 0o600)
-    cfg = {"home_prefix": HOME_PREFIX, "address": HA_ADDR, "ipv4": HA_IPV4, "port": 4191,
-           "home_link": "home", "tun": "r6tun", "keys_file": keys, "max_lifetime": max_lifetime,
-           "replay_window": 7, "nat_refresh": nat_refresh, "dad_ms": HA_DAD_MS}
-    path = bench.path("%s.json" % name)
-    with open(path, "w") as f:
-        json.dump(cfg, f)
-    return path
-
-
-def start_ha(bench, config_path, timeout=10):
-    p = bench.popen("ha", [sys.executable, "-m", "roam6_host", "ha", "--config", config_path],
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-    ha = LineProc(p, "ha")
-    if ha.wait_for(lambda e: e.get("ev") == "ready", timeout) is None:
-        ha.stop()
-        raise RuntimeError("the home agent did not get ready:\n" + ha.tail())
-    return ha
 
 
 def write_mn_config(bench, key_hex, transport, lifetime=600, sensor_interval_ms=20, name="mn",
@@ -144,23 +44,6 @@ def write_mn_config(bench, key_hex, transport, lifetime=600, sensor_interval_ms=
     with open(path, "w") as f:
         json.dump(cfg, f)
     return path
-
-
-def start_mn(bench, config_path, heap="64K", extra=(), from_source=False):
-    """The MN on the MicroPython unix port in the board namespace, as a board runs it: the .mpy
-    bundle of `roam6 build --board unix` (from_source: the .py files, which need a bigger heap)."""
-    if from_source:
-        path, main, cwd = [FIRMWARE, BOARD_UNIX], os.path.join(BOARD_UNIX, "main.py"), bench.workdir
-    else:
-        from ..board_unix import firmware_bundle
-        # run in the bundle's folder, as a board runs from its filesystem root: every module's
-        # __file__ is a qstr on the heap, and a deep checkout's paths cost ~2.5 KB of 64
-        path, main, cwd = ["."], "main.py", firmware_bundle(False)
-    env = dict(os.environ, MICROPYPATH=":".join([".frozen"] + path))
-    argv = [micropython(), "-X", "heapsize=%s" % heap, main, config_path] + list(extra)
-    p = bench.popen("board", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                    bufsize=1, env=env, cwd=cwd)
-    return LineProc(p, "mn")
 
 
 CN_SCRIPT = r"""
@@ -262,7 +145,7 @@ def _steps(bench, report, key_hex, transport, heap):
         ha = start_ha(bench, write_ha_config(bench, key_hex))
         net, coa = attach_for(bench, transport)
         report["network"], report["coa"] = net, coa
-        mn = start_mn(bench, write_mn_config(bench, key_hex, transport), heap=heap)
+        mn = start_mn(bench, write_mn_config(bench, key_hex, transport), heap, logpath=bench.path("mn.log"))
         reg = mn.wait_for(lambda e: e.get("ev") in ("registered", "error"), 15)
         if reg is None or reg.get("ev") != "registered":
             report["errors"].append("no registration: %s" % (reg or "timeout"))
@@ -287,7 +170,7 @@ def _steps(bench, report, key_hex, transport, heap):
             if p is not None:
                 p.stop()
         if mn is not None:
-            report["mn_log_tail"] = mn.lines[-15:]
+            report["mn_log_tail"] = mn.reader.last_lines(15)
 
 
 def add_arguments(parser):

@@ -32,9 +32,10 @@ from roam6.wire.ipv6 import decode_ipv6
 from roam6_host.errors import UserError
 from roam6_host.pcap import PcapError, ip_packet, read_frames
 
-from ..boards import get_driver, profile
+from ..boards import get_driver
 from ..capture import Captures
-from ..homeagent import HomeAgentProcess, board_config
+from ..eventlog import EventProc
+from ..homeagent import board_config, start_ha, write_ha_config
 from ..topology import CN_ADDR6, HOA, STATIC, Bench
 
 PROBE_PORT, CN_SPORT = 9000, 9002
@@ -142,30 +143,29 @@ def spread(xs):
     return {"n": len(xs), "p10": round(xs[len(xs) // 10], 3), "p90": round(xs[(len(xs) * 9) // 10], 3)}
 
 
-# ---- the scenario ----------------------------------------------------------------------------
+# ---- the bench's parts ------------------------------------------------------------------------
 class CNProcess:
+    """`roam6 cn` in the bench's `cn` namespace, probing the HoA; its events and binding cache."""
+
     def __init__(self, bench, interval_ms):
-        from ..boards import EventReader
         self.folder = bench.path("cn")
         os.makedirs(self.folder, exist_ok=True)
         conf = os.path.join(self.folder, "cn.json")
         with open(conf, "w") as f:
             json.dump({"address": CN_ADDR6, "interface": "up", "echo_port": 7,
                        "probe": {"hoa": HOA, "port": PROBE_PORT, "interval_ms": interval_ms, "sport": CN_SPORT}}, f)
-        self.bench = bench
         self.status = os.path.join(self.folder, "cn-status.json")
-        self.proc = bench.popen("cn", [sys.executable, "-u", "-m", "roam6_host", "cn", "--config", conf,
-                                       "--status", self.status],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.reader = EventReader(self.proc.stdout, os.path.join(self.folder, "cn.log"))
-        if self.reader.wait(lambda e: e["ev"] == "ready", 10) is None:
-            raise RuntimeError("roam6 cn did not start; see %s" % os.path.join(self.folder, "cn.log"))
+        log = os.path.join(self.folder, "cn.log")
+        argv = [sys.executable, "-u", "-m", "roam6_host", "cn", "--config", conf, "--status", self.status]
+        self.proc = EventProc(bench, bench.popen("cn", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT), log)
+        if self.proc.wait_for(lambda e: e["ev"] == "ready", 10) is None:
+            raise RuntimeError("roam6 cn did not start; see %s" % log)
 
     def events(self, name, t0=0.0, t1=None):
-        return [e for e in self.reader.events if e["ev"] == name and e["t_rx"] >= t0 and (t1 is None or e["t_rx"] < t1)]
+        return [e for e in self.proc.events if e["ev"] == name and e["t_rx"] >= t0 and (t1 is None or e["t_rx"] < t1)]
 
     def wait(self, pred, timeout, since=0.0):
-        return self.reader.wait(pred, timeout, since)
+        return self.proc.wait_for(pred, timeout, since)
 
     def bindings(self):
         """The CN's binding cache as its --status file shows it: {hoa: coa}."""
@@ -176,7 +176,7 @@ class CNProcess:
             return {}
 
     def stop(self):
-        self.bench.ns.stop(self.proc, grace=2.0)
+        self.proc.stop(grace=2.0)
 
 
 def _start_mn(bench, mode, folder_name):
@@ -192,124 +192,183 @@ def _start_mn(bench, mode, folder_name):
     return board
 
 
+class _Run:
+    """One run: the plan, the parts on the bench, and what the phases found (the report)."""
+
+    def __init__(self, args, quiet):
+        self.args = args
+        self.say = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
+        self.folder = os.path.abspath(args.report)
+        self.coa_a, self.coa_c = STATIC["apA"]["v6"][0].split("/")[0], STATIC["apC"]["v6"][0].split("/")[0]
+        self.rep = {"scenario": "ro", "checks": {}, "figures": {}, "errors": [], "windows": {}}
+        self.checks, self.figs = self.rep["checks"], self.rep["figures"]
+        self.win = {}     # name -> (wall t0, wall t1): the phase's window in the captures
+        self.mono = {}    # name -> (monotonic t0, t1): the same window in the CN's events
+        self.bench = self.cn = self.board = None
+
+    def window(self, name, seconds):
+        """Measure for `seconds`: the phase's window, in both clocks."""
+        w0, m0 = time.time(), time.monotonic()
+        time.sleep(seconds)
+        self.win[name] = (w0, time.time())
+        self.mono[name] = (m0, time.monotonic())
+
+    def rtts(self, name):
+        return self.cn.events("rtt", *self.mono[name])
+
+    def stop_mn(self):
+        if self.board is not None:
+            self.board.stop()
+            self.board = None
+
+
 def run(args, quiet=False):
     if args.interval < 5 or not args.window >= 1:       # (not >=: nan too)
         raise UserError("--interval must be >= 5 ms and --window >= 1 s")
-    say = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
-    folder = os.path.abspath(args.report)
-    os.makedirs(folder, exist_ok=True)
-    cn_b, hoa_b = ip6_from_text(CN_ADDR6), ip6_from_text(HOA)
-    coa_a, coa_c = STATIC["apA"]["v6"][0].split("/")[0], STATIC["apC"]["v6"][0].split("/")[0]
-    rep = {"scenario": "ro", "checks": {}, "figures": {}, "errors": [], "windows": {}}
-    checks, figs = rep["checks"], rep["figures"]
-    win = {}  # name -> (wall t0, wall t1)
-    mono = {}  # name -> (monotonic t0, t1)
-
-    def window(name, seconds):
-        w0, m0 = time.time(), time.monotonic()
-        time.sleep(seconds)
-        win[name] = (w0, time.time())
-        mono[name] = (m0, time.monotonic())
-
-    with Bench(prefix=args.prefix, workdir=os.path.join(folder, "bench")) as bench:
-        board = None
+    r = _Run(args, quiet)
+    os.makedirs(r.folder, exist_ok=True)
+    with Bench(prefix=args.prefix, workdir=os.path.join(r.folder, "bench")) as bench:
+        r.bench = bench
         try:
-            caps = Captures(bench, os.path.join(folder, "pcap"), links=LINKS).start()
-            bench.services.append(caps)
-            bench.services.append(HomeAgentProcess(bench).start())
-            cn = CNProcess(bench, args.interval)
-            bench.services.append(cn)
-            bench.attach("apA", addressing="static")
-            # 1. privacy: every probe through the HA, nothing about the CoA reaches the CN
-            board = _start_mn(bench, "never", "mn-privacy")
-            say("phase 1 (privacy): MN registered on apA, ro never")
-            time.sleep(0.5)
-            window("privacy", args.window)
-            board.stop()
-            board = None
-            rtt = cn.events("rtt", *mono["privacy"])
-            via = [e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "tunnel"]
-            figs["rtt_ms_via_ha"] = median(via)
-            rep["rtt_via_ha"] = spread(via)
-            checks["privacy_no_rr_at_cn"] = not cn.events("hot") and not cn.events("cot") and not cn.events("binding")
-            checks["privacy_probes_answered"] = len(rtt) > 0
-            # 2. route optimisation on apA
-            t2 = time.monotonic()
-            board = _start_mn(bench, "auto", "mn-ro")
-            b = cn.wait(lambda e: e["ev"] == "binding" and e.get("coa") == coa_a, 15, since=t2)
-            checks["ro_binding_holds_coa"] = b is not None and cn.bindings().get(HOA) == coa_a
-            if b is None:
-                raise RuntimeError("the CN got no binding for %s within 15 s (MN ro events: %s)"
-                                   % (coa_a, [e for e in board.events if e["ev"].startswith("ro")]))
-            say("phase 2 (ro): CN binding %s -> %s" % (b["hoa"], b["coa"]))
-            time.sleep(0.5)
-            window("ro", args.window)
-            rtt = cn.events("rtt", *mono["ro"])
-            direct = [e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "direct"]
-            figs["rtt_ms_direct"] = median(direct)
-            rep["rtt_direct"] = spread(direct)
-            checks["ro_probes_direct_both_ways"] = bool(rtt) and all(e["out"] == e["back"] == "direct" for e in rtt)
-            # 3. roam to apC: only the care-of half again
-            hot_before = len(cn.events("hot"))
-            stamps = bench.attach("apC", addressing="static")
-            b2 = cn.wait(lambda e: e["ev"] == "binding" and e.get("coa") == coa_c, 15, since=stamps["link_up"])
-            checks["roam_binding_moves_to_new_coa"] = b2 is not None
-            if b2 is not None:
-                cot = cn.events("cot", stamps["link_up"])
-                # at the CN: CoT sent -> BU accepted (one MN round trip plus the MN's work)
-                figs["rr_after_roam_ms_at_cn"] = round(b2["t_ms"] - cot[0]["t_ms"], 3) if cot else None
-                figs["roam_to_cn_binding_ms"] = round((b2["t_rx"] - stamps["addr"]) * 1000, 2)
-                mnb = board.wait_event(lambda e: e["ev"] == "ro_bound" and e.get("coa") == coa_c, 2, since=stamps["link_up"])
-                figs["rr_after_roam_ms_at_mn"] = mnb.get("rr_ms") if mnb else None
-                checks["roam_careof_half_only"] = len(cn.events("hot")) == hot_before and len(cot) >= 1
-            time.sleep(0.5)
-            window("roam", args.window)
-            rtt = cn.events("rtt", *mono["roam"])
-            checks["roam_probes_direct"] = bool(rtt) and all(e["out"] == e["back"] == "direct" for e in rtt)
-            # 4. a forged BU
-            last_hot, last_cot = cn.events("hot")[-1:], cn.events("cot")[-1:]
-            hni = last_hot[0]["index"] if last_hot else 1
-            coni = last_cot[0]["index"] if last_cot else 1
-            t4 = time.monotonic()
-            bench.run("board", [sys.executable, "-c", FORGE, coa_a, HOA, CN_ADDR6, hni, coni], timeout=15)
-            refused = cn.wait(lambda e: e["ev"] == "bu_refused", 3, since=t4)
-            checks["forged_bu_refused"] = refused is not None and not cn.events("binding", t4)
-            # 5. an IPv4-only network: the binding at the CN is deleted through the tunnel
-            t45 = time.monotonic()
-            bench.attach("apB", addressing="static")
-            gone = cn.wait(lambda e: e["ev"] == "binding_deleted", 8, since=t45)
-            checks["v4_dereg_at_cn_through_tunnel"] = gone is not None
-            time.sleep(1.0)
-            w0 = time.monotonic()
-            time.sleep(1.0)
-            rtt = cn.events("rtt", w0, time.monotonic())
-            checks["v4_probes_through_tunnel"] = bool(rtt) and all(e["out"] == e["back"] == "tunnel" for e in rtt)
-            # 6. back home: deregistration at the CN, probes answered without RO
-            bench.attach("apC", addressing="static")
-            cn.wait(lambda e: e["ev"] == "binding" and e.get("coa") == coa_c, 8, since=time.monotonic())
-            t5 = time.monotonic()
-            bench.attach("home", addressing="static")
-            gone = cn.wait(lambda e: e["ev"] == "binding_deleted", 8, since=t5)
-            checks["home_dereg_at_cn"] = gone is not None
-            if gone is not None:
-                figs["home_to_cn_dereg_ms"] = round((gone["t_rx"] - t5) * 1000, 2)
-            time.sleep(1.0)
-            window("home", 1.0)
-            rtt = cn.events("rtt", *mono["home"])
-            checks["home_probes_answered_without_ro"] = bool(rtt) and all(e["out"] == "tunnel" for e in rtt)
-            board.stop()
-            board = None
+            _setup(r)
+            for phase in PHASES:
+                phase(r)
         except (RuntimeError, OSError) as exc:
-            rep["errors"].append(str(exc))
+            r.rep["errors"].append(str(exc))
         finally:
-            if board is not None:
-                board.stop()
+            r.stop_mn()
             bench.stop_services()
-    pc = os.path.join(folder, "pcap")
-    coas = (ip6_from_text(coa_a), ip6_from_text(coa_c))
+    _capture_checks(r)
+    return _verdict(r, quiet)
+
+
+# ---- setup -------------------------------------------------------------------------------------
+def _setup(r):
+    """Captures on the HA's and the CN's links and the board's radio, the HA, the CN; board on apA."""
+    bench = r.bench
+    caps = Captures(bench, os.path.join(r.folder, "pcap"), links=LINKS).start()
+    bench.services.append(caps)
+    bench.services.append(start_ha(bench, write_ha_config(bench)))
+    r.cn = CNProcess(bench, r.args.interval)
+    bench.services.append(r.cn)
+    bench.attach("apA", addressing="static")
+
+
+# ---- the phases (docstring at the top) ----------------------------------------------------------
+def _privacy(r):
+    """1. privacy: every probe through the HA, nothing about the CoA reaches the CN."""
+    r.board = _start_mn(r.bench, "never", "mn-privacy")
+    r.say("phase 1 (privacy): MN registered on apA, ro never")
+    time.sleep(0.5)
+    r.window("privacy", r.args.window)
+    r.stop_mn()
+    rtt = r.rtts("privacy")
+    via = [e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "tunnel"]
+    r.figs["rtt_ms_via_ha"] = median(via)
+    r.rep["rtt_via_ha"] = spread(via)
+    cn = r.cn
+    r.checks["privacy_no_rr_at_cn"] = not cn.events("hot") and not cn.events("cot") and not cn.events("binding")
+    r.checks["privacy_probes_answered"] = len(rtt) > 0
+
+
+def _route_optimisation(r):
+    """2. route optimisation on apA: RR, the CN's binding holds apA's CoA, probes direct."""
+    t2 = time.monotonic()
+    r.board = _start_mn(r.bench, "auto", "mn-ro")
+    b = r.cn.wait(lambda e: e["ev"] == "binding" and e.get("coa") == r.coa_a, 15, since=t2)
+    r.checks["ro_binding_holds_coa"] = b is not None and r.cn.bindings().get(HOA) == r.coa_a
+    if b is None:
+        raise RuntimeError("the CN got no binding for %s within 15 s (MN ro events: %s)"
+                           % (r.coa_a, [e for e in r.board.events if e["ev"].startswith("ro")]))
+    r.say("phase 2 (ro): CN binding %s -> %s" % (b["hoa"], b["coa"]))
+    time.sleep(0.5)
+    r.window("ro", r.args.window)
+    rtt = r.rtts("ro")
+    direct = [e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "direct"]
+    r.figs["rtt_ms_direct"] = median(direct)
+    r.rep["rtt_direct"] = spread(direct)
+    r.checks["ro_probes_direct_both_ways"] = bool(rtt) and all(e["out"] == e["back"] == "direct" for e in rtt)
+
+
+def _roam(r):
+    """3. roam to apC: only the care-of half again; the binding moves, probes direct again."""
+    cn = r.cn
+    hot_before = len(cn.events("hot"))
+    stamps = r.bench.attach("apC", addressing="static")
+    b2 = cn.wait(lambda e: e["ev"] == "binding" and e.get("coa") == r.coa_c, 15, since=stamps["link_up"])
+    r.checks["roam_binding_moves_to_new_coa"] = b2 is not None
+    if b2 is not None:
+        cot = cn.events("cot", stamps["link_up"])
+        # at the CN: CoT sent -> BU accepted (one MN round trip plus the MN's work)
+        r.figs["rr_after_roam_ms_at_cn"] = round(b2["t_ms"] - cot[0]["t_ms"], 3) if cot else None
+        r.figs["roam_to_cn_binding_ms"] = round((b2["t_rx"] - stamps["addr"]) * 1000, 2)
+        mnb = r.board.wait_event(lambda e: e["ev"] == "ro_bound" and e.get("coa") == r.coa_c, 2,
+                                 since=stamps["link_up"])
+        r.figs["rr_after_roam_ms_at_mn"] = mnb.get("rr_ms") if mnb else None
+        r.checks["roam_careof_half_only"] = len(cn.events("hot")) == hot_before and len(cot) >= 1
+    time.sleep(0.5)
+    r.window("roam", r.args.window)
+    rtt = r.rtts("roam")
+    r.checks["roam_probes_direct"] = bool(rtt) and all(e["out"] == e["back"] == "direct" for e in rtt)
+
+
+def _forged_bu(r):
+    """4. a BU for the HoA with a wrong authenticator, from the board's namespace: refused."""
+    cn = r.cn
+    last_hot, last_cot = cn.events("hot")[-1:], cn.events("cot")[-1:]
+    hni = last_hot[0]["index"] if last_hot else 1
+    coni = last_cot[0]["index"] if last_cot else 1
+    t4 = time.monotonic()
+    r.bench.run("board", [sys.executable, "-c", FORGE, r.coa_a, HOA, CN_ADDR6, hni, coni], timeout=15)
+    refused = cn.wait(lambda e: e["ev"] == "bu_refused", 3, since=t4)
+    r.checks["forged_bu_refused"] = refused is not None and not cn.events("binding", t4)
+
+
+def _ipv4_only(r):
+    """5. an IPv4-only network: the binding at the CN is deleted through the tunnel."""
+    cn = r.cn
+    t45 = time.monotonic()
+    r.bench.attach("apB", addressing="static")
+    gone = cn.wait(lambda e: e["ev"] == "binding_deleted", 8, since=t45)
+    r.checks["v4_dereg_at_cn_through_tunnel"] = gone is not None
+    time.sleep(1.0)
+    w0 = time.monotonic()
+    time.sleep(1.0)
+    rtt = cn.events("rtt", w0, time.monotonic())
+    r.checks["v4_probes_through_tunnel"] = bool(rtt) and all(e["out"] == e["back"] == "tunnel" for e in rtt)
+
+
+def _home(r):
+    """6. back home (by way of apC): deregistration at the CN, probes answered without RO."""
+    cn = r.cn
+    r.bench.attach("apC", addressing="static")
+    cn.wait(lambda e: e["ev"] == "binding" and e.get("coa") == r.coa_c, 8, since=time.monotonic())
+    t5 = time.monotonic()
+    r.bench.attach("home", addressing="static")
+    gone = cn.wait(lambda e: e["ev"] == "binding_deleted", 8, since=t5)
+    r.checks["home_dereg_at_cn"] = gone is not None
+    if gone is not None:
+        r.figs["home_to_cn_dereg_ms"] = round((gone["t_rx"] - t5) * 1000, 2)
+    time.sleep(1.0)
+    r.window("home", 1.0)
+    rtt = r.rtts("home")
+    r.checks["home_probes_answered_without_ro"] = bool(rtt) and all(e["out"] == "tunnel" for e in rtt)
+    r.stop_mn()
+
+
+PHASES = (_privacy, _route_optimisation, _roam, _forged_bu, _ipv4_only, _home)
+
+
+# ---- verdict -----------------------------------------------------------------------------------
+def _capture_checks(r):
+    """What the captures of the phases' windows show: the CN's link and the HA's."""
+    checks, win = r.checks, r.win
+    pc = os.path.join(r.folder, "pcap")
+    cn_b, hoa_b = ip6_from_text(CN_ADDR6), ip6_from_text(HOA)
+    coas = (ip6_from_text(r.coa_a), ip6_from_text(r.coa_c))
     ha_link = paths(os.path.join(pc, "core-ha.pcap"), cn_b, hoa_b, win, coas)
     cn_link = paths(os.path.join(pc, "core-cn.pcap"), cn_b, hoa_b, win, coas)
-    rep["windows"] = {"core-ha": ha_link, "core-cn": cn_link}
+    r.rep["windows"] = {"core-ha": ha_link, "core-cn": cn_link}
     if "privacy" in win:
         w = cn_link["privacy"]
         checks["privacy_capture_no_coa_at_cn"] = w["direct_udp"] == 0 and not w["coa_seen"] and \
@@ -317,19 +376,25 @@ def run(args, quiet=False):
         checks["privacy_capture_all_via_ha"] = ha_link["privacy"]["tunnel_udp"] > 0
     for name in ("ro", "roam"):
         if name in win:
-            checks["%s_capture_direct_at_cn" % name] = cn_link[name]["direct_udp"] > 0 and cn_link[name]["plain_udp"] == 0
+            at_cn = cn_link[name]
+            checks["%s_capture_direct_at_cn" % name] = at_cn["direct_udp"] > 0 and at_cn["plain_udp"] == 0
             checks["%s_capture_nothing_via_ha" % name] = ha_link[name]["tunnel_udp"] == 0
     if "roam" in win:
-        checks["roam_capture_new_coa"] = cn_link["roam"]["coa_seen"] == [coa_c]
+        checks["roam_capture_new_coa"] = cn_link["roam"]["coa_seen"] == [r.coa_c]
+
+
+def _verdict(r, quiet):
+    """ok only if nothing failed and all N_CHECKS checks ran and passed; report.json; the lines."""
+    rep, checks = r.rep, r.checks
     ok = not rep["errors"] and all(checks.values()) and len(checks) == N_CHECKS
     rep["ok"] = ok
-    path = os.path.join(folder, "report.json")
+    path = os.path.join(r.folder, "report.json")
     with open(path, "w") as f:
         json.dump(rep, f, indent=1, sort_keys=True)
     if not quiet:
         for k, v in sorted(checks.items()):
             print("  %-36s %s" % (k, "ok" if v else "FAILED"))
-        for k, v in sorted(figs.items()):
+        for k, v in sorted(r.figs.items()):
             print("  %-36s %s" % (k, v))
         for e in rep["errors"]:
             print("  error: %s" % e)

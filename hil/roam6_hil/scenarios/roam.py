@@ -21,7 +21,8 @@ from .. import report as rep
 from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board
 from ..capture import Captures
 from ..daemons import set_loss, start_daemons
-from ..homeagent import HomeAgentProcess, board_config
+from ..eventlog import EventProc
+from ..homeagent import board_config, start_ha, write_ha_config
 from ..roaming import Roamer, families_for, instrument_argv, networks_for
 from ..topology import CN_ADDR6, HOA, Bench
 
@@ -54,26 +55,6 @@ def _say(quiet, msg):
         print(msg, flush=True)
 
 
-def _readline(proc, timeout):
-    """The next line of a child's stdout within `timeout` s (None if none). A thread per child
-    reads the pipe: select() on the fd would miss lines already sitting in the file's buffer."""
-    import queue
-    import threading
-    q = getattr(proc, "_lines", None)
-    if q is None:
-        q = proc._lines = queue.Queue()
-
-        def pump():
-            for line in proc.stdout:
-                q.put(line)
-            q.put(None)
-        threading.Thread(target=pump, daemon=True).start()
-    try:
-        return q.get(timeout=timeout)
-    except queue.Empty:
-        return None
-
-
 def check_args(args):
     if args.roams < 1 or args.roams > 100000:
         raise UserError("--roams must be between 1 and 100000, got %d" % args.roams)
@@ -85,154 +66,213 @@ def check_args(args):
         raise UserError("--dwell must be 0 or more seconds, got %s" % args.dwell)
 
 
+class _Run:
+    """One run's plan and, as it goes, its parts and records (what the phases below hand on)."""
+
+
 def run(args, quiet=False):
+    r = _plan(args, quiet)
+    with Bench(prefix=args.prefix, workdir=r.work) as bench:
+        r.bench = bench
+        # setup
+        _start_bench(r)
+        _start_traffic(r)
+        # steps
+        _roam_all(r)
+        _stop_and_collect(r)
+    # verdict
+    report = _verdict(r)
+    if not quiet:
+        _print_result(r, report)
+    return 0 if report["summary"]["ok"] else 1
+
+
+def _plan(args, quiet):
+    """Check the arguments and lay out the run: the profile, the folders, the networks and the
+    roams in order. Nothing is built yet (a refused run leaves no report folder)."""
     from ..netns import require_root_and_tools
     check_args(args)
     require_root_and_tools(("ip", "nft"))      # before the report folder is made: a refused run leaves none
-    prof = profile(args.profile)
+    r = _Run()
+    r.args, r.quiet = args, quiet
+    r.prof = prof = profile(args.profile)
     if args.heap:
         prof["heap_kb"] = as_kb(args.heap)
-    folder = os.path.abspath(args.report)
-    os.makedirs(folder, exist_ok=True)
-    work = os.path.join(folder, "bench")
-    if os.path.isdir(work):
+    r.folder = os.path.abspath(args.report)
+    os.makedirs(r.folder, exist_ok=True)
+    r.work = os.path.join(r.folder, "bench")
+    if os.path.isdir(r.work):
         import shutil
-        shutil.rmtree(work, ignore_errors=True)
-    reference = args.app == "reference"
-    nets = ["apC"] if reference else networks_for(prof["transports"])
-    go_home = not reference and 6 in families_for(prof["transports"])
-    t_start = time.monotonic()
-    result = {"scenario": "roam", "board": args.board, "profile": prof["name"], "heap_kb": prof["heap_kb"],
-              "transports_allowed": prof["transports"], "addressing": args.addressing, "traffic": args.traffic,
-              "loss_percent": args.loss, "app": args.app, "networks": nets}
-    with Bench(prefix=args.prefix, workdir=work) as bench:
-        _say(quiet, "bench up: %s* namespaces (%.2f s)" % (args.prefix, time.monotonic() - t_start))
-        start_daemons(bench)
-        _say(quiet, "daemons listening: radvd, kea-dhcp6, dnsmasq (%.2f s)" % (time.monotonic() - t_start))
-        caps = None
-        if not args.no_pcap:
-            caps = Captures(bench, os.path.join(folder, "pcap")).start()
-            bench.services.append(caps)
-        if args.loss:
-            set_loss(bench, args.loss)
-        ha = None
-        if not reference:
-            ha = HomeAgentProcess(bench).start()
-            bench.services.append(ha)
-        roamer = Roamer(bench, addressing="static" if reference else args.addressing,
-                        families=families_for(prof["transports"])).start()
-        bench.services.append(roamer)
-        first = roamer.roam(nets[0])
-        if first["t_addr"] is None:
-            raise RuntimeError("the board got no address on %s" % nets[0])
-        sniff_out, cn_out = bench.path("sniff.json"), bench.path("cn.json")
-        sniff = bench.popen("board", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "sniff", "--iface", "wlan0",
-                                                      "--out", sniff_out]), stdout=subprocess.PIPE, text=True)
-        if _readline(sniff, 5) != "ready\n":
-            raise RuntimeError("the probe sniffer did not start")
-        probe_cfg = {"port": PROBE_PORT}
+        shutil.rmtree(r.work, ignore_errors=True)
+    r.reference = args.app == "reference"
+    r.nets = ["apC"] if r.reference else networks_for(prof["transports"])
+    r.go_home = not r.reference and 6 in families_for(prof["transports"])
+    r.t_start = time.monotonic()
+    r.result = {"scenario": "roam", "board": args.board, "profile": prof["name"], "heap_kb": prof["heap_kb"],
+                "transports_allowed": prof["transports"], "addressing": args.addressing, "traffic": args.traffic,
+                "loss_percent": args.loss, "app": args.app, "networks": r.nets}
+    # the roams: around the networks in turn (or the same one again), then home when the board can
+    r.plan, cur = [], r.nets[0]
+    for _ in range(args.roams):
+        if len(r.nets) > 1:
+            cur = r.nets[(r.nets.index(cur) + 1) % len(r.nets)]
+        r.plan.append(cur)
+    if r.go_home:
+        r.plan.append("home")
+    return r
+
+
+def _start_bench(r):
+    """The daemons, the link captures, the loss, the HA and the roamer (services: stopped at the end)."""
+    bench, args = r.bench, r.args
+    _say(r.quiet, "bench up: %s* namespaces (%.2f s)" % (args.prefix, time.monotonic() - r.t_start))
+    start_daemons(bench)
+    _say(r.quiet, "daemons listening: radvd, kea-dhcp6, dnsmasq (%.2f s)" % (time.monotonic() - r.t_start))
+    r.caps = None
+    if not args.no_pcap:
+        r.caps = Captures(bench, os.path.join(r.folder, "pcap")).start()
+        bench.services.append(r.caps)
+    if args.loss:
+        set_loss(bench, args.loss)
+    r.ha = None
+    if not r.reference:
+        r.ha = start_ha(bench, write_ha_config(bench))
+        bench.services.append(r.ha)
+    r.roamer = Roamer(bench, addressing="static" if r.reference else args.addressing,
+                      families=families_for(r.prof["transports"])).start()
+    bench.services.append(r.roamer)
+
+
+def _probe(r, ns, argv, what):
+    """A probe process (roam6_hil.probe) once it says it is ready."""
+    p = EventProc(r.bench, r.bench.popen(ns, argv, stdout=subprocess.PIPE, text=True))
+    if p.readline(5) != "ready":
+        raise RuntimeError("the %s did not start" % what)
+    return p
+
+
+def _start_traffic(r):
+    """The board on the first network, the sniffer on its radio, the application (the MN, or the
+    reference app) and the CN's probes, until they flow both ways."""
+    bench, args = r.bench, r.args
+    first = r.roamer.roam(r.nets[0])
+    if first["t_addr"] is None:
+        raise RuntimeError("the board got no address on %s" % r.nets[0])
+    r.sniff_out, r.cn_out = bench.path("sniff.json"), bench.path("cn.json")
+    r.sniff = _probe(r, "board", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "sniff", "--iface",
+                                                  "wlan0", "--out", r.sniff_out]), "probe sniffer")
+    probe_cfg = {"port": PROBE_PORT}
+    if args.traffic == "sensor":
+        probe_cfg["sensor"] = {"dst": CN_ADDR6, "port": CN_PORT, "interval_ms": int(args.interval)}
+    r.board = None
+    if r.reference:
+        argv = [sys.executable, "-u", "-m", "roam6_hil.probe", "board", "--port", str(PROBE_PORT),
+                "--interval", str(args.interval)]
         if args.traffic == "sensor":
-            probe_cfg["sensor"] = {"dst": CN_ADDR6, "port": CN_PORT, "interval_ms": int(args.interval)}
-        board = None
-        if reference:
-            argv = [sys.executable, "-u", "-m", "roam6_hil.probe", "board", "--port", str(PROBE_PORT),
-                    "--interval", str(args.interval)]
-            if args.traffic == "sensor":
-                argv += ["--sensor", "[%s]:%d" % (CN_ADDR6, CN_PORT)]
-            app = bench.popen("board", argv, stdout=subprocess.PIPE, text=True)
-            if _readline(app, 5) != "ready\n":
-                raise RuntimeError("the reference probe application did not start")
-            dst = "2001:db8:c1::50"
-        else:
-            board = get_driver(args.board)(bench, prof["name"])
-            board.profile["heap_kb"] = prof["heap_kb"]
-            board.start(board_config(probe=probe_cfg))
-            reg = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0), 20)
-            if reg is None or reg["ev"] == "error":
-                raise RuntimeError("the MN did not register within 20 s; its last lines:\n" + board.log_tail())
-            _say(quiet, "MN registered: %s via %s (BU->BA %s ms)" % (reg.get("coa"), reg.get("transport"), reg.get("bu_ba_ms")))
-            dst = HOA
-        cn = bench.popen("cn", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "cn", "--dst", dst,
-                                                "--port", str(PROBE_PORT), "--listen", str(CN_PORT),
-                                                "--interval", str(args.interval), "--out", cn_out]),
-                         stdout=subprocess.PIPE, text=True)
-        if _readline(cn, 5) != "ready\n":
-            raise RuntimeError("the CN probe did not start")
-        if _readline(cn, 10) != "flowing\n":
-            raise RuntimeError("no probe came back from the board within 10 s" +
-                               ("; MN log:\n" + board.log_tail() if board else ""))
-        time.sleep(args.dwell)
-        roams = []
-        cur = nets[0]
-        plan = []
-        for i in range(args.roams):
-            if len(nets) > 1:
-                cur = nets[(nets.index(cur) + 1) % len(nets)]
-            plan.append(cur)
-        if go_home:
-            plan.append("home")
-        for i, net in enumerate(plan):
-            st = roamer.roam(net)
-            roams.append(st)
-            note = ""
-            if board is not None:
-                want = (lambda e: e["ev"] == "deregistered") if net == "home" else \
-                       (lambda e: e["ev"] == "ba" and e.get("status") == 0)
-                ev = board.wait_event(want, 3.0, since=st["t_down"])
-                note = (" BA +%.1f ms (BU->BA %s ms, %s)" % ((ev["t"] - st["t_down"]) * 1000, ev.get("bu_ba_ms"), ev.get("transport"))
-                        if ev and ev["ev"] == "ba" else (" deregistered" if ev else " NO BA within 3 s"))
-                if not board.alive():
-                    _say(quiet, "the MN exited; last lines:\n" + board.log_tail())
-                    break
-            _say(quiet, "roam %d/%d -> %s: address %s after %s ms%s" % (
-                i + 1, len(plan), net, st["addr"], "%.1f" % ((st["t_addr"] - st["t_down"]) * 1000) if st["t_addr"] else "-", note))
-            time.sleep(args.dwell)
-        mn_alive = board.alive() if board else True
-        t_end = time.monotonic()
-        for p in (cn, sniff):
-            p.send_signal(signal.SIGTERM)
-        for p in (cn, sniff):
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
+            argv += ["--sensor", "[%s]:%d" % (CN_ADDR6, CN_PORT)]
+        r.app = _probe(r, "board", argv, "reference probe application")
+        dst = "2001:db8:c1::50"
+    else:
+        r.board = board = get_driver(args.board)(bench, r.prof["name"])
+        board.profile["heap_kb"] = r.prof["heap_kb"]
+        board.start(board_config(probe=probe_cfg))
+        reg = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0),
+                               20)
+        if reg is None or reg["ev"] == "error":
+            raise RuntimeError("the MN did not register within 20 s; its last lines:\n" + board.log_tail())
+        _say(r.quiet, "MN registered: %s via %s (BU->BA %s ms)"
+             % (reg.get("coa"), reg.get("transport"), reg.get("bu_ba_ms")))
+        dst = HOA
+    r.cn = _probe(r, "cn", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "cn", "--dst", dst,
+                                            "--port", str(PROBE_PORT), "--listen", str(CN_PORT),
+                                            "--interval", str(args.interval), "--out", r.cn_out]), "CN probe")
+    if r.cn.readline(10) != "flowing":
+        raise RuntimeError("no probe came back from the board within 10 s" +
+                           ("; MN log:\n" + r.board.log_tail() if r.board else ""))
+
+
+def _roam_all(r):
+    """Each roam of the plan, `--dwell` s apart; the MN's BA (or deregistration at home) noted."""
+    board = r.board
+    r.roams = []
+    time.sleep(r.args.dwell)
+    for i, net in enumerate(r.plan):
+        st = r.roamer.roam(net)
+        r.roams.append(st)
+        note = ""
         if board is not None:
-            board.stop()
-        ha_alive = ha.alive() if ha else True
-        for svc in reversed(bench.services):
-            svc.stop()
-        bench.services = []
-        with open(cn_out) as f:
-            cn_rec = json.load(f)
-        with open(sniff_out) as f:
-            sniff_rec = json.load(f)
-        events = board.events if board else []
-    report = rep.analyse(cn_rec, sniff_rec, roams, events, args.traffic, t_end)
+            want = (lambda e: e["ev"] == "deregistered") if net == "home" else \
+                   (lambda e: e["ev"] == "ba" and e.get("status") == 0)
+            ev = board.wait_event(want, 3.0, since=st["t_down"])
+            if ev and ev["ev"] == "ba":
+                note = " BA +%.1f ms (BU->BA %s ms, %s)" % ((ev["t"] - st["t_down"]) * 1000, ev.get("bu_ba_ms"),
+                                                             ev.get("transport"))
+            else:
+                note = " deregistered" if ev else " NO BA within 3 s"
+            if not board.alive():
+                _say(r.quiet, "the MN exited; last lines:\n" + board.log_tail())
+                break
+        after = "%.1f" % ((st["t_addr"] - st["t_down"]) * 1000) if st["t_addr"] else "-"
+        _say(r.quiet, "roam %d/%d -> %s: address %s after %s ms%s" % (i + 1, len(r.plan), net, st["addr"], after, note))
+        time.sleep(r.args.dwell)
+
+
+def _stop_and_collect(r):
+    """Stop the probes (they write their records), the MN and the services; read the records."""
+    r.mn_alive = r.board.alive() if r.board else True
+    r.t_end = time.monotonic()
+    for p in (r.cn, r.sniff):
+        p.p.send_signal(signal.SIGTERM)
+    for p in (r.cn, r.sniff):
+        try:
+            p.p.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+    if r.board is not None:
+        r.board.stop()
+    r.ha_alive = r.ha.alive() if r.ha else True
+    r.bench.stop_services()
+    with open(r.cn_out) as f:
+        r.cn_rec = json.load(f)
+    with open(r.sniff_out) as f:
+        r.sniff_rec = json.load(f)
+    r.events = r.board.events if r.board else []
+
+
+def _verdict(r):
+    """The report (report.json, timeline.png): the figures, and ok only if the probes flowed again
+    after every roam, the MN and the HA lived, every planned roam ran and the MN deregistered at home."""
+    events, roams = r.events, r.roams
+    report = rep.analyse(r.cn_rec, r.sniff_rec, roams, events, r.args.traffic, r.t_end)
     s = report["summary"]
-    s["mn_alive"] = mn_alive
-    s["ha_alive"] = ha_alive
-    s["deregistered"] = any(e["ev"] == "deregistered" for e in events) if go_home else None
+    s["mn_alive"] = r.mn_alive
+    s["ha_alive"] = r.ha_alive
+    s["deregistered"] = any(e["ev"] == "deregistered" for e in events) if r.go_home else None
     s["completed_roams"] = len(roams)
-    ok = s["recovered_all"] and mn_alive and ha_alive and len(roams) == len(plan) and (s["deregistered"] is not False)
-    s["ok"] = ok
-    report.update(result)
+    s["ok"] = (s["recovered_all"] and r.mn_alive and r.ha_alive and len(roams) == len(r.plan)
+               and (s["deregistered"] is not False))
+    report.update(r.result)
     report["roam_stamps"] = roams
     report["mn_events"] = [e for e in events if e["ev"] != "heap"][:5000]
-    report["heap"] = [{"t": e["t"], "alloc": e.get("alloc"), "free": e.get("free")} for e in events if e["ev"] == "heap"]
-    path = rep.write(report, folder)
-    png = rep.timeline(report, cn_rec, sniff_rec, roams, os.path.join(folder, "timeline.png"), args.traffic,
-                       roams[0]["t_down"] - args.dwell if roams else t_start)
-    if not quiet:
-        print()
-        print(rep.table(report))
-        print()
-        print("report:   %s" % path)
-        print("timeline: %s" % png)
-        if caps:
-            print("pcaps:    %s" % os.path.join(folder, "pcap"))
-        print("result:   %s" % ("OK: probes flowed again after every roam, session survived" if ok else
-                                "FAILED: " + ", ".join(k for k, v in (("not every roam recovered", not s["recovered_all"]),
-                                                                      ("MN died", not mn_alive), ("HA died", not ha_alive),
-                                                                      ("no deregistration at home", s["deregistered"] is False),
-                                                                      ("roams stopped early", len(roams) != len(plan))) if v)))
-    return 0 if ok else 1
+    report["heap"] = [{"t": e["t"], "alloc": e.get("alloc"), "free": e.get("free")}
+                      for e in events if e["ev"] == "heap"]
+    r.path = rep.write(report, r.folder)
+    r.png = rep.timeline(report, r.cn_rec, r.sniff_rec, roams, os.path.join(r.folder, "timeline.png"), r.args.traffic,
+                         roams[0]["t_down"] - r.args.dwell if roams else r.t_start)
+    return report
+
+
+def _print_result(r, report):
+    s = report["summary"]
+    print()
+    print(rep.table(report))
+    print()
+    print("report:   %s" % r.path)
+    print("timeline: %s" % r.png)
+    if r.caps:
+        print("pcaps:    %s" % os.path.join(r.folder, "pcap"))
+    failed = (("not every roam recovered", not s["recovered_all"]), ("MN died", not r.mn_alive),
+              ("HA died", not r.ha_alive), ("no deregistration at home", s["deregistered"] is False),
+              ("roams stopped early", len(r.roams) != len(r.plan)))
+    print("result:   %s" % ("OK: probes flowed again after every roam, session survived" if s["ok"] else
+                            "FAILED: " + ", ".join(k for k, v in failed if v)))
