@@ -51,8 +51,10 @@ class FootprintHA:
                 continue
             except OSError:
                 return
-            for _transport, peer, out in self.cache.receive(data, ("udp4", host, port), time.time()):
-                self.sock.sendto(out, peer)
+            now = time.monotonic_ns() // 1_000_000
+            self.cache.receive(data, ("udp4", host, port), now, wall=time.time_ns() // 1_000_000)
+            for out, (_transport, peer_host, peer_port) in self.cache.datagrams_to_send(now):
+                self.sock.sendto(out, (peer_host, peer_port))
                 self.bas += 1
 
     def close(self):
