@@ -141,6 +141,22 @@ def local_files(bundle_dir, config=None):
     return files
 
 
+def check_config_for_board(config, board):
+    """Refuse a config whose transports the board's bundle lacks (udp6 or ip6 on an ESP32): the MN
+    would stop at start. A config without "transports" means the firmware's default, all three."""
+    with open(config) as f:
+        data = json.load(f)
+    from roam6.node.config import parse_config
+    wanted = parse_config(data).transports
+    bad = [t for t in wanted if t not in board["transports"]]
+    if bad:
+        have = ", ".join(board["transports"])
+        raise UserError("config file %s asks for transport%s %s, which board %s cannot use (it has: %s)"
+                        % (config, "s" if len(bad) > 1 else "", ", ".join(bad), board["name"], have),
+                        hint="set \"transports\": %s in it, or provision it for the board: roam6 provision ... "
+                             "--board %s --force" % (json.dumps(board["transports"]), board["name"]))
+
+
 class Mpremote:
     """mpremote as a subprocess, always with `resume` (no soft reset: it would end the unix port)."""
 
@@ -253,6 +269,8 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
         raise UserError("bundle %s is built for board %s, not %s" % (bundle_dir, index.get("board"), board_name),
                         hint="roam6 build --board %s --out DIR, then deploy DIR" % board_name)
     board = boards.load_board(index["board"])
+    if config:
+        check_config_for_board(config, board)
     image = None
     in_image = {}
     if romfs:

@@ -301,3 +301,21 @@ def test_uf2_with_picotool_absolute_block_is_accepted(tmp_path):
 def test_unix_board_has_nothing_to_flash(tmp_path, capsys):
     assert cli_main(["flash", "--board", "unix", "--firmware", sys.executable]) == 2
     assert "nothing to flash" in capsys.readouterr().err
+
+
+def test_esptool_floor_in_pyproject_is_the_release_with_the_commands_flash_runs():
+    """esptool 5.0 renamed commands to dashed names (write_flash -> write-flash); roam6 runs the dashed
+    ones, so the floor pyproject.toml declares must be 5.0, and the installed esptool must know them."""
+    import re
+    import subprocess
+    from importlib.metadata import version
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "pyproject.toml")) as f:
+        floor = re.search(r'"esptool>=([0-9.]+)"', f.read()).group(1)
+    args = flash.esptool_args(boards.load_board("esp32"), "/dev/ttyUSB0", "fw.bin", connect_attempts=1)
+    assert "write-flash" in args and floor.split(".")[0] == "5"
+    assert tuple(int(x) for x in version("esptool").split(".")[:2]) >= tuple(int(x) for x in floor.split(".")[:2])
+    r = subprocess.run([sys.executable, "-m", "esptool", "write-flash", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--erase-all" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "esptool", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and all(o in r.stdout for o in ("--connect-attempts", "--chip", "--baud", "--port"))
