@@ -11,13 +11,16 @@ def register(sub):
                                    "from boards/esp32/board.json). RP2040: validate the .uf2 and copy it to the\n"
                                    "board's BOOTSEL drive. The image is checked before anything is touched.",
                        epilog="examples:\n"
+                              "  roam6 flash --board esp32 --firmware ESP32_GENERIC-v1.26.0.bin   # the one board attached\n"
                               "  roam6 flash --board esp32 --port /dev/ttyUSB0 --firmware ESP32_GENERIC-v1.26.0.bin\n"
                               "  roam6 flash --board rp2040 --firmware RPI_PICO_W-v1.26.0.uf2   # hold BOOTSEL while plugging in\n"
                               "  roam6 flash --board esp32 --firmware ESP32_GENERIC-v1.26.0.bin --check",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--board", required=True, help="board name: " + ", ".join(flashable_boards()))
     p.add_argument("--firmware", required=True, metavar="FILE", help="MicroPython .bin (ESP32) or .uf2 (RP2040)")
-    p.add_argument("--port", help="ESP32: the serial port, e.g. /dev/ttyUSB0")
+    p.add_argument("--port", default="auto",
+                   help="ESP32: the serial port, e.g. /dev/ttyUSB0; default auto: the one attached board "
+                        "(by its USB id: roam6 boards lists them)")
     p.add_argument("--baud", type=int, help="ESP32: override the board's baud rate (slow cables: 115200)")
     p.add_argument("--no-erase", action="store_true", help="ESP32: write without erasing the whole flash first")
     p.add_argument("--drive", help="RP2040: the mounted BOOTSEL drive (default: found by its INFO_UF2.TXT)")

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from . import boards, build, flash, mpy
+from . import boards, build, flash, mpy, ports
 from .errors import UserError
 from .romfs import IMAGE, image as romfs_image, module_files
 
@@ -276,7 +276,7 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
     if romfs:
         in_image = module_files(bundle_dir)
         image = romfs_image(in_image)
-    flash.check_port(port)
+    port = flash.check_port(ports.resolve(port, board, log=log))
     probe_repl(port)
     mp = Mpremote(port)
     to_copy = {p: l for p, l in files.items() if p not in in_image}

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from . import images
+from . import images, ports
 from .errors import UserError
 
 
@@ -115,7 +115,7 @@ def run_streaming(cmd, timeout=None):
 def flash_esp32(board, port, firmware, baud=None, erase=None, connect_attempts=None, log=print):
     fl = board["flash"]
     info = images.check_esp_image(firmware, int(fl["chip_id"]), fl["chip"].upper())
-    check_port(port)
+    port = check_port(ports.resolve(port, board, log=log))
     args = esptool_args(board, port, firmware, baud=baud, erase=erase, connect_attempts=connect_attempts)
     log("%s: %d bytes, %s image, %d segments -> %s at %s (%s baud)"
         % (firmware, info["size"], fl["chip"].upper(), info["segments"], port, fl["offset"], args[args.index("--baud") + 1]))

@@ -30,16 +30,6 @@ def quiet(*a):
     pass
 
 
-@pytest.fixture
-def board(tmp_path):
-    b = UnixBoard(str(tmp_path / "fs"))
-    b.start()
-    try:
-        yield b
-    finally:
-        b.stop()
-
-
 @pytest.fixture(scope="module")
 def unix_bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle") / "unix"

@@ -1,0 +1,97 @@
+"""Finding the board's serial port: `--port auto`, and the default when one board is attached.
+
+pyserial's port list (serial.tools.list_ports) names each USB serial port's vendor and product
+ids; a board shows up through a USB-serial bridge chip on the board (CP210x, CH340, CH9102, FTDI)
+or as the chip's own USB (Espressif's USB-Serial/JTAG, the Pi's RP2040/RP2350 running
+MicroPython). Ports with other ids (modems, GPS receivers, a phone) are not candidates.
+"""
+import serial.tools.list_ports
+
+from .errors import UserError
+
+ESPRESSIF, RASPBERRY_PI = 0x303A, 0x2E8A
+
+# (vid, pid or None for every product of the vendor) -> what it is
+KNOWN_USB = {
+    (ESPRESSIF, None): "Espressif native USB (ESP32-S2/S3/C3/C6/H2)",
+    (0x10C4, 0xEA60): "Silicon Labs CP210x USB-serial bridge",
+    (0x1A86, 0x7523): "WCH CH340 USB-serial bridge",
+    (0x1A86, 0x55D4): "WCH CH9102 USB-serial bridge",
+    (0x0403, 0x6001): "FTDI FT232R USB-serial bridge",
+    (0x0403, 0x6010): "FTDI FT2232 USB-serial bridge",
+    (0x0403, 0x6014): "FTDI FT232H USB-serial bridge",
+    (0x0403, 0x6015): "FTDI FT231X USB-serial bridge",
+    (RASPBERRY_PI, None): "Raspberry Pi RP2040/RP2350 (MicroPython's USB serial)",
+}
+
+NONE_FOUND_HINT = ("check that the board is plugged in with a data cable (some cables only charge), that "
+                   "`dmesg | tail` shows it (a CH340/CP210x bridge may need its driver), and that you are in the "
+                   "dialout group (sudo usermod -aG dialout $USER, then log in again); or give --port")
+
+
+class Candidate:
+    """An attached port that looks like a board."""
+
+    def __init__(self, device, vid, pid, what, description):
+        self.device = device
+        self.vid = vid
+        self.pid = pid
+        self.what = what                  # from KNOWN_USB
+        self.description = description    # what the port says of itself (product, manufacturer)
+
+    @property
+    def usb_id(self):
+        return "%04x:%04x" % (self.vid, self.pid)
+
+    def line(self):
+        return "%-22s %s  %s" % (self.device, self.usb_id, self.what + (" - " + self.description if self.description else ""))
+
+
+def known(vid, pid):
+    """What a USB id is, or None for ids no board uses."""
+    if vid is None:
+        return None
+    return KNOWN_USB.get((vid, pid)) or KNOWN_USB.get((vid, None))
+
+
+def _fits(c, board):
+    """A Raspberry Pi port for an rp2 board, any other board's bridge or native USB for the rest."""
+    if board is None or board.get("port") == "unix":
+        return True
+    return (c.vid == RASPBERRY_PI) == (board.get("port") == "rp2")
+
+
+def candidates(board=None):
+    """The attached ports with a board's USB id, sorted by device; `board` (a board profile)
+    narrows them to that kind of board."""
+    out = []
+    for p in serial.tools.list_ports.comports():
+        what = known(p.vid, p.pid)
+        if what is None:
+            continue
+        desc = " ".join(x for x in (p.manufacturer, p.product) if x) or (p.description if p.description not in (None, "n/a", p.name) else "")
+        c = Candidate(p.device, p.vid, p.pid, what, desc)
+        if _fits(c, board):
+            out.append(c)
+    return sorted(out, key=lambda c: c.device)
+
+
+def resolve(port, board=None, log=print):
+    """The port to use: `port` as given, or with None/"auto" the one attached board. Several
+    candidates or none: UserError listing them or saying what to check."""
+    if port not in (None, "auto"):
+        return port
+    found = candidates(board)
+    kind = (" for %s" % board["name"]) if board else ""
+    if len(found) == 1:
+        log("port: %s (%s %s)" % (found[0].device, found[0].usb_id, found[0].what))
+        return found[0].device
+    if found:
+        raise UserError("%d boards are attached%s; say which with --port:\n  %s"
+                        % (len(found), kind, "\n  ".join(c.line() for c in found)),
+                        hint="e.g. --port %s (roam6 boards lists them)" % found[0].device)
+    others = [p.device for p in serial.tools.list_ports.comports()]
+    msg = "--port is missing and no board is attached%s (no serial port with a board's USB id)" % kind
+    if others:
+        msg += "; other serial ports: " + ", ".join(sorted(others))
+    raise UserError(msg, hint=NONE_FOUND_HINT)
