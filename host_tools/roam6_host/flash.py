@@ -114,7 +114,7 @@ def run_streaming(cmd, timeout=None):
 
 def flash_esp32(board, port, firmware, baud=None, erase=None, connect_attempts=None, log=print):
     fl = board["flash"]
-    info = images.check_esp_image(firmware, int(fl["chip_id"]), fl["chip"].upper())
+    info = images.check_esp_image(firmware, int(fl["chip_id"]), fl["chip"].upper(), offset=int(fl["offset"], 0))
     port = check_port(ports.resolve(port, board, log=log))
     args = esptool_args(board, port, firmware, baud=baud, erase=erase, connect_attempts=connect_attempts)
     log("%s: %d bytes, %s image, %d segments -> %s at %s (%s baud)"
