@@ -2,7 +2,7 @@
 
 Subcommands are plugins: each module named in the `roam6.commands` entry-point group (pyproject.toml)
 has `register(subparsers)`, which adds its parser and sets `func=run(args) -> exit code`. Plugins let
-hil/ add `roam6 hil ...` without host_tools importing hil (the layering in DESIGN.md).
+hil/ add `roam6 hil ...` without host_tools importing hil (layers: hil -> host_tools -> firmware).
 """
 import argparse
 import sys

@@ -12,7 +12,8 @@ from .errors import UserError
 # Runs on the board: one line naming the MicroPython it runs.
 VERSION_SCRIPT = ("import sys\n"
                   "i = sys.implementation\n"
-                  "print('R6V', i.name, '.'.join(str(x) for x in i.version[:3]), '|', getattr(i, '_machine', sys.platform))\n")
+                  "v = '.'.join(str(x) for x in i.version[:3])\n"
+                  "print('R6V', i.name, v, '|', getattr(i, '_machine', sys.platform))\n")
 
 
 def register(sub):

@@ -43,10 +43,12 @@ def run(args):
     if method == "esptool":
         if args.check:
             from . import images
-            info = images.check_esp_image(args.firmware, int(fl["chip_id"]), fl["chip"].upper(), offset=int(fl["offset"], 0))
+            info = images.check_esp_image(args.firmware, int(fl["chip_id"]), fl["chip"].upper(),
+                                          offset=int(fl["offset"], 0))
+            apps = info["apps"]
             print("%s: a valid %s image, %d segments, %d bytes%s" % (
                 args.firmware, fl["chip"].upper(), info["segments"], info["size"],
-                ", its partition table and %d app image(s) checked by esptool's loader" % info["apps"] if info["apps"] else ""))
+                ", its partition table and %d app image(s) checked by esptool's loader" % apps if apps else ""))
             return 0
         flash.flash_esp32(board, args.port, args.firmware, baud=args.baud, erase=False if args.no_erase else None)
         return 0

@@ -44,7 +44,8 @@ def register(sub):
                         "Repeat for more")
     p.add_argument("--wifi-ssid", action=WifiSsid, dest="wifi", metavar="SSID",
                    help="a Wi-Fi network by name, any characters (':' too); its --wifi-psk follows (none: open network)")
-    p.add_argument("--wifi-psk", action=WifiPsk, dest="wifi", metavar="PSK", help="the passphrase of the --wifi-ssid just before")
+    p.add_argument("--wifi-psk", action=WifiPsk, dest="wifi", metavar="PSK",
+                   help="the passphrase of the --wifi-ssid just before")
     p.add_argument("--lifetime", type=int, default=600, metavar="S", help="binding lifetime to request, seconds (default 600)")
     p.add_argument("--no-timestamps", action="store_true", help="leave out RFC 4285 replay protection")
     p.add_argument("--out", metavar="FILE", help="where to write the device's config.json (deploy it with --config FILE)")

@@ -78,7 +78,8 @@ def load_esp_image(data, chip, where):
         if len(img.stored_digest) < 32:
             raise UserError("%s is truncated: its SHA-256 is cut short" % where, hint="download the .bin again")
         if img.stored_digest != hashlib.sha256(data[:end]).digest():
-            raise UserError("%s is damaged: its SHA-256 does not match its content" % where, hint="download the .bin again")
+            raise UserError("%s is damaged: its SHA-256 does not match its content" % where,
+                            hint="download the .bin again")
         img.total_length = end + 32
     else:
         img.total_length = img.data_length if img.data_length else len(data)
@@ -102,7 +103,8 @@ def partition_table(data, off, path):
         elif e[:2] == PART_MD5_MAGIC:
             import hashlib
             if e[16:] != hashlib.md5(data[off:pos]).digest():
-                raise UserError("%s: its partition table is damaged (MD5 mismatch)" % path, hint="download the .bin again")
+                raise UserError("%s: its partition table is damaged (MD5 mismatch)" % path,
+                                hint="download the .bin again")
             break
         elif e == b"\xff" * PART_ENTRY and parts:
             break                                     # a table written without an MD5 entry

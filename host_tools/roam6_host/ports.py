@@ -44,7 +44,8 @@ class Candidate:
         return "%04x:%04x" % (self.vid, self.pid)
 
     def line(self):
-        return "%-22s %s  %s" % (self.device, self.usb_id, self.what + (" - " + self.description if self.description else ""))
+        desc = " - " + self.description if self.description else ""
+        return "%-22s %s  %s" % (self.device, self.usb_id, self.what + desc)
 
 
 def known(vid, pid):
@@ -69,7 +70,9 @@ def candidates(board=None):
         what = known(p.vid, p.pid)
         if what is None:
             continue
-        desc = " ".join(x for x in (p.manufacturer, p.product) if x) or (p.description if p.description not in (None, "n/a", p.name) else "")
+        desc = " ".join(x for x in (p.manufacturer, p.product) if x)
+        if not desc and p.description not in (None, "n/a", p.name):
+            desc = p.description              # what the kernel says when the device names nothing
         c = Candidate(p.device, p.vid, p.pid, what, desc)
         if _fits(c, board):
             out.append(c)

@@ -246,7 +246,8 @@ def _other_device(out, nai):
     if not os.path.lexists(out):
         return None
     if os.path.isdir(out):
-        raise UserError("--out %s is a folder" % out, hint="name the file, e.g. --out %s" % os.path.join(out, "config.json"))
+        raise UserError("--out %s is a folder" % out,
+                        hint="name the file, e.g. --out %s" % os.path.join(out, "config.json"))
     try:
         with open(out) as f:
             old = json.load(f)
