@@ -34,7 +34,7 @@ def register(sub):
 def probe(port, timeout=20):
     """'MicroPython 1.26.0 | Generic ESP32 module with ESP32' or raise UserError (exit 1) saying why."""
     from . import deploy
-    deploy.probe_repl(port)                # bounded: mpremote can wait forever on a silent port
+    ports.probe_repl(port)                # bounded: mpremote can wait forever on a silent port
     out = deploy.Mpremote(port, timeout=timeout).run("exec", VERSION_SCRIPT)
     for line in out.splitlines():
         if line.startswith("R6V "):

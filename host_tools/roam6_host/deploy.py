@@ -277,7 +277,7 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
         in_image = module_files(bundle_dir)
         image = romfs_image(in_image)
     port = flash.check_port(ports.resolve(port, board, log=log))
-    probe_repl(port)
+    ports.probe_repl(port)
     mp = Mpremote(port)
     to_copy = {p: l for p, l in files.items() if p not in in_image}
     paths = sorted(to_copy)
@@ -384,38 +384,6 @@ def _write_rom(mp, image, state, port, log):
     return "written"
 
 
-def _open_serial(port, timeout):
-    import serial
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return serial.Serial(port, 115200, timeout=0.1)
-        except (serial.SerialException, OSError):
-            if time.monotonic() > deadline:
-                raise UserError("%s did not come back after the reset" % port, hint="replug the board", exit_code=1) from None
-            time.sleep(0.2)
-
-
-def probe_repl(port, timeout=3):
-    """Bounded check that MicroPython answers on the port (mpremote itself can wait forever on a
-    silent one): Ctrl-C stops a running main.py, Ctrl-B prints the banner from either REPL mode."""
-    ser = _open_serial(port, 2)
-    try:
-        ser.reset_input_buffer()
-        ser.write(b"\r\x03\x03\x02")
-        deadline = time.monotonic() + timeout
-        got = b""
-        while time.monotonic() < deadline and b">" not in got:
-            got += ser.read(256)
-    finally:
-        ser.close()
-    if b">" not in got:
-        raise UserError("nothing answers on %s: no MicroPython REPL%s" % (port, " (got %r)" % got[:40] if got else ""),
-                        hint="flash MicroPython first (roam6 flash), check the port is the board's, "
-                             "and close other programs using it", exit_code=1)
-
-
 def _enter_raw_repl(ser, timeout=5):
     ser.write(b"\r\x03\x03")
     time.sleep(0.1)
@@ -437,7 +405,7 @@ def reset_and_read(port, how, lines, timeout, log=print, code=HARD_RESET_CODE):
     `code` is what a "hard" reset runs in the raw REPL."""
     import serial
 
-    ser = _open_serial(port, 5)
+    ser = ports.open_serial(port, 5)
     try:
         _enter_raw_repl(ser)
         if how == "restart":
@@ -454,7 +422,7 @@ def reset_and_read(port, how, lines, timeout, log=print, code=HARD_RESET_CODE):
                 chunk = ser.read(256)
             except (serial.SerialException, OSError):
                 ser.close()                   # USB-CDC re-enumerates after machine.reset()
-                ser = _open_serial(port, max(1, deadline - time.monotonic()))
+                ser = ports.open_serial(port, max(1, deadline - time.monotonic()))
                 continue
             buf += chunk
             while b"\n" in buf and len(out) < lines:

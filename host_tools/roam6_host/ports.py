@@ -4,7 +4,12 @@ pyserial's port list (serial.tools.list_ports) names each USB serial port's vend
 ids; a board shows up through a USB-serial bridge chip on the board (CP210x, CH340, CH9102, FTDI)
 or as the chip's own USB (Espressif's USB-Serial/JTAG, the Pi's RP2040/RP2350 running
 MicroPython). Ports with other ids (modems, GPS receivers, a phone) are not candidates.
+Also here: opening a port that may be coming back from a reset, and a bounded check that
+MicroPython answers on one (flash, deploy and `roam6 boards --probe` use them).
 """
+import time
+
+import serial
 import serial.tools.list_ports
 
 from .errors import UserError
@@ -98,3 +103,35 @@ def resolve(port, board=None, log=print):
     if others:
         msg += "; other serial ports: " + ", ".join(sorted(others))
     raise UserError(msg, hint=NONE_FOUND_HINT)
+
+
+# ---- talking to the port --------------------------------------------------------------------
+
+def open_serial(port, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return serial.Serial(port, 115200, timeout=0.1)
+        except (serial.SerialException, OSError):
+            if time.monotonic() > deadline:
+                raise UserError("%s did not come back after the reset" % port, hint="replug the board", exit_code=1) from None
+            time.sleep(0.2)
+
+
+def probe_repl(port, timeout=3):
+    """Bounded check that MicroPython answers on the port (mpremote itself can wait forever on a
+    silent one): Ctrl-C stops a running main.py, Ctrl-B prints the banner from either REPL mode."""
+    ser = open_serial(port, 2)
+    try:
+        ser.reset_input_buffer()
+        ser.write(b"\r\x03\x03\x02")
+        deadline = time.monotonic() + timeout
+        got = b""
+        while time.monotonic() < deadline and b">" not in got:
+            got += ser.read(256)
+    finally:
+        ser.close()
+    if b">" not in got:
+        raise UserError("nothing answers on %s: no MicroPython REPL%s" % (port, " (got %r)" % got[:40] if got else ""),
+                        hint="flash MicroPython first (roam6 flash), check the port is the board's, "
+                             "and close other programs using it", exit_code=1)

@@ -154,3 +154,32 @@ def test_deploy_finds_the_one_attached_board(attached, board, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "port: %s (10c4:ea60" % board.port in out and "deploy done" in out
     assert (tmp_path / "fs" / "tiny" / "__init__.mpy").is_file()
+
+
+@needs_socat
+def test_flash_reboots_a_pico_running_micropython_into_bootsel(attached, tmp_path, capsys):
+    """No BOOTSEL drive mounted, one Pico attached running MicroPython: `roam6 flash --board
+    rp2040` asks it into BOOTSEL through its REPL (mpremote bootloader), waits for the drive and
+    copies the UF2. The Pico is the unix port with a stand-in machine.bootloader() that makes the
+    drive appear and leaves the port."""
+    from roam6_host import flash
+    from roam6_host.unixboard import UnixBoard
+    from test_flash import uf2
+    here = os.path.dirname(os.path.abspath(__file__))
+    drive = str(tmp_path / "RPI-RP2")
+    fw = uf2(tmp_path / "fw.uf2")
+    mounts = tmp_path / "mounts"
+    mounts.write_text("")
+    env = dict(os.environ, R6_BOOTSEL_DRIVE=drive)
+    with UnixBoard(str(tmp_path / "fs"), args=["-i", os.path.join(here, "standins", "pico_bootsel.py")], env=env) as pico:
+        attached(usb(pico.port, 0x2E8A, 0x0005, "MicroPython", "Board in FS mode"), CP2102)
+        said = []
+        dst = flash.flash_rp2040(boards.load_board("rp2040"), fw, port="auto", extra_roots=(drive,),
+                                 mounts_file=str(mounts), log=said.append, wait_s=0)
+    assert dst == os.path.join(drive, "fw.uf2") and open(dst, "rb").read() == open(fw, "rb").read()
+    assert "asking MicroPython on %s to reboot into BOOTSEL (mpremote bootloader)" % pico.port in said[1]
+    # nothing attached and no drive: the BOOTSEL hint as before, no port complaint
+    attached(MODEM)
+    with pytest.raises(UserError) as ei:
+        flash.flash_rp2040(boards.load_board("rp2040"), fw, port="auto", mounts_file=str(mounts), log=quiet)
+    assert "no RPI-RP2 drive" in str(ei.value) and "BOOTSEL" in str(ei.value)
