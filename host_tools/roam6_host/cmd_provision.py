@@ -2,7 +2,7 @@
 
     roam6 provision --nai board1@example.test --hoa 2001:db8:aa::100 --ha 2001:db8:aa::1 \\
         --ha-ipv4 198.18.1.2 --board esp32 --wifi apA:secret --keys-file ha-keys.json --out config.json
-    roam6 provision --nai pico1@example.test --bootstrap --domain example.test --board rp2040 \
+    roam6 provision --nai pico1@example.test --bootstrap --domain example.test --board rp2040 \\
         --wifi-ssid "Cafe: 2nd floor" --wifi-psk secret --keys-file ha-keys.json --out pico1.json
     roam6 provision --list --keys-file ha-keys.json
     roam6 provision --revoke board1@example.test --keys-file ha-keys.json
