@@ -158,7 +158,8 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
     if exclude:
         sources = apply_exclusions(sources, root, exclude)
         log("left out for %s: %s" % (board["name"], ", ".join(sorted(exclude))))
-    log("compiling %d modules of %s for %s (%s)" % (len(sources), os.path.basename(package_dir.rstrip("/")), arch, version_text))
+    # the path, not only the name: an installed `roam6` builds the checkout it was installed from
+    log("compiling %d modules of %s for %s (%s)" % (len(sources), os.path.abspath(package_dir), arch, version_text))
     # one mpy-cross process per module, as many at once as there are cores
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         # source name = the module's dotted name: tracebacks still name the module, and the name is

@@ -2,7 +2,7 @@
 
 Subcommands are plugins: each module named in the `roam6.commands` entry-point group (pyproject.toml)
 has `register(subparsers)`, which adds its parser and sets `func=run(args) -> exit code`. Plugins let
-hil/ add `roam6 hil ...` without host_tools importing hil (the layering in DESIGN.md).
+hil/ add `roam6 hil ...` without host_tools importing hil (layers: hil -> host_tools -> firmware).
 """
 import argparse
 import sys
@@ -47,6 +47,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, "roam6: error: %s\n  -> %s --help\n" % (" ".join(message.split()), cmd))
 
 
+def version_text():
+    """'roam6 X.Y.Z (firmware from DIR)': an editable install runs (and builds) its checkout's code."""
+    import os
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        v = version("roam6")
+    except PackageNotFoundError:
+        v = "(not installed)"
+    from .boards import FIRMWARE_DIR
+    return "roam6 %s (firmware from %s)" % (v, os.path.abspath(FIRMWARE_DIR))
+
+
 def build_parser():
     parser = Parser(
         prog="roam6",
@@ -54,6 +66,8 @@ def build_parser():
         epilog="start with: roam6 demo (as root: the virtual board roams 20 times and the report says what each "
                "roam cost). Each command's options and examples: roam6 COMMAND --help. More: README.md.",
     )
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="the installed roam6's version and the source tree its commands use")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for _name, register in _load_plugins(GROUP):

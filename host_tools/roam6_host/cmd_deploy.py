@@ -1,4 +1,4 @@
-"""`roam6 deploy --port PORT [--bundle DIR] [--config FILE] [--romfs]`: copy what changed, reset, show the logs."""
+"""`roam6 deploy [--port PORT|auto] [--bundle DIR] [--config FILE] [--romfs]`: copy what changed, reset, show the logs."""
 import os
 
 from .errors import UserError
@@ -10,7 +10,9 @@ def register(sub):
                                    "only the changed ones with mpremote, reset the board and show its first log lines.",
                        epilog="example: roam6 deploy --board esp32 --port /dev/ttyUSB0 --config esp1.json "
                               "(after roam6 build --board esp32)")
-    p.add_argument("--port", required=True, help="the board's serial port (/dev/ttyUSB0, /dev/ttyACM0, a pty)")
+    p.add_argument("--port", default="auto",
+                   help="the board's serial port (/dev/ttyUSB0, /dev/ttyACM0, a pty); default auto: the one attached "
+                        "board, by its USB id (roam6 boards lists them)")
     p.add_argument("--bundle", metavar="DIR", help="the bundle folder from `roam6 build` (default build/BOARD)")
     p.add_argument("--board", metavar="BOARD", help="the board name; with no --bundle it picks build/BOARD")
     p.add_argument("--config", metavar="FILE", help="the device's config.json from `roam6 provision`")

@@ -11,13 +11,18 @@ def register(sub):
                                    "from boards/esp32/board.json). RP2040: validate the .uf2 and copy it to the\n"
                                    "board's BOOTSEL drive. The image is checked before anything is touched.",
                        epilog="examples:\n"
+                              "  roam6 flash --board esp32 --firmware ESP32_GENERIC-v1.26.0.bin   # the one board attached\n"
                               "  roam6 flash --board esp32 --port /dev/ttyUSB0 --firmware ESP32_GENERIC-v1.26.0.bin\n"
-                              "  roam6 flash --board rp2040 --firmware RPI_PICO_W-v1.26.0.uf2   # hold BOOTSEL while plugging in\n"
+                              "  roam6 flash --board rp2040 --firmware RPI_PICO_W-v1.26.0.uf2   # a Pico running MicroPython\n"
+                              "        # is rebooted into BOOTSEL by itself; a new one: hold BOOTSEL while plugging it in\n"
                               "  roam6 flash --board esp32 --firmware ESP32_GENERIC-v1.26.0.bin --check",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--board", required=True, help="board name: " + ", ".join(flashable_boards()))
     p.add_argument("--firmware", required=True, metavar="FILE", help="MicroPython .bin (ESP32) or .uf2 (RP2040)")
-    p.add_argument("--port", help="ESP32: the serial port, e.g. /dev/ttyUSB0")
+    p.add_argument("--port", default="auto",
+                   help="ESP32: the serial port, e.g. /dev/ttyUSB0; default auto: the one attached board "
+                        "(by its USB id: roam6 boards lists them). RP2040: with no BOOTSEL drive mounted, a Pico "
+                        "running MicroPython on this port (auto: the one attached) is rebooted into BOOTSEL")
     p.add_argument("--baud", type=int, help="ESP32: override the board's baud rate (slow cables: 115200)")
     p.add_argument("--no-erase", action="store_true", help="ESP32: write without erasing the whole flash first")
     p.add_argument("--drive", help="RP2040: the mounted BOOTSEL drive (default: found by its INFO_UF2.TXT)")
@@ -40,8 +45,12 @@ def run(args):
     if method == "esptool":
         if args.check:
             from . import images
-            info = images.check_esp_image(args.firmware, int(fl["chip_id"]), fl["chip"].upper())
-            print("%s: a valid %s image, %d segments, %d bytes" % (args.firmware, fl["chip"].upper(), info["segments"], info["size"]))
+            info = images.check_esp_image(args.firmware, int(fl["chip_id"]), fl["chip"].upper(),
+                                          offset=int(fl["offset"], 0))
+            apps = info["apps"]
+            print("%s: a valid %s image, %d segments, %d bytes%s" % (
+                args.firmware, fl["chip"].upper(), info["segments"], info["size"],
+                ", its partition table and %d app image(s) checked by esptool's loader" % apps if apps else ""))
             return 0
         flash.flash_esp32(board, args.port, args.firmware, baud=args.baud, erase=False if args.no_erase else None)
         return 0
@@ -51,6 +60,6 @@ def run(args):
             info = images.check_uf2(args.firmware, int(fl["uf2_family_id"], 0), "RP2040")
             print("%s: a valid RP2040 UF2, %d blocks, %d bytes" % (args.firmware, info["blocks"], info["bytes"]))
             return 0
-        flash.flash_rp2040(board, args.firmware, drive=args.drive, wait_s=args.wait)
+        flash.flash_rp2040(board, args.firmware, drive=args.drive, wait_s=args.wait, port=args.port)
         return 0
     raise UserError("board %s has nothing to flash" % board["name"], hint=fl.get("hint"))

@@ -2,13 +2,19 @@
 
     roam6 provision --nai board1@example.test --hoa 2001:db8:aa::100 --ha 2001:db8:aa::1 \\
         --ha-ipv4 198.18.1.2 --board esp32 --wifi apA:secret --keys-file ha-keys.json --out config.json
+    roam6 provision --nai pico1@example.test --bootstrap --domain example.test --board rp2040 \\
+        --wifi-ssid "Cafe: 2nd floor" --wifi-psk secret --keys-file ha-keys.json --out pico1.json
     roam6 provision --list --keys-file ha-keys.json
     roam6 provision --revoke board1@example.test --keys-file ha-keys.json
 """
 import argparse
+import sys
 
 from . import boards, provision
 from .errors import UserError
+
+
+WIFI_PORTS = ("esp32", "rp2")     # MicroPython ports whose boards are online through Wi-Fi only
 
 
 def register(sub):
@@ -33,13 +39,47 @@ def register(sub):
     p.add_argument("--board", metavar="BOARD", help="narrow the transports to what this board supports: " + ", ".join(boards.board_names()))
     p.add_argument("--transports", metavar="LIST", help="comma-separated, in order of preference (default udp6,udp4,ip6)")
     p.add_argument("--bootstrap-methods", metavar="LIST", help="comma-separated, from dhcpv6,dns,static")
-    p.add_argument("--wifi", action="append", default=[], metavar="SSID:PSK", help="a Wi-Fi network (repeat for more)")
+    p.add_argument("--wifi", action=WifiPair, dest="wifi", default=[], metavar="SSID:PSK",
+                   help="a Wi-Fi network, split at the first ':' (the PSK may hold ':'; an open network: SSID:). "
+                        "Repeat for more")
+    p.add_argument("--wifi-ssid", action=WifiSsid, dest="wifi", metavar="SSID",
+                   help="a Wi-Fi network by name, any characters (':' too); its --wifi-psk follows (none: open network)")
+    p.add_argument("--wifi-psk", action=WifiPsk, dest="wifi", metavar="PSK",
+                   help="the passphrase of the --wifi-ssid just before")
     p.add_argument("--lifetime", type=int, default=600, metavar="S", help="binding lifetime to request, seconds (default 600)")
     p.add_argument("--no-timestamps", action="store_true", help="leave out RFC 4285 replay protection")
     p.add_argument("--out", metavar="FILE", help="where to write the device's config.json (deploy it with --config FILE)")
-    p.add_argument("--force", action="store_true", help="re-provision an NAI that is already there (new SPI and key)")
+    p.add_argument("--force", action="store_true",
+                   help="re-provision an NAI that is already there (new SPI and key), or overwrite --out holding "
+                        "another device's config")
     p.add_argument("--show-key", action="store_true", help="print keys (they are secrets: off by default)")
     p.set_defaults(func=run)
+
+
+# argparse actions so --wifi and --wifi-ssid/--wifi-psk keep their order in one list of [ssid, psk]
+class WifiPair(argparse.Action):
+    def __call__(self, parser, ns, value, option=None):
+        ssid, sep, psk = value.partition(":")
+        if not ssid or not sep:
+            raise UserError("--wifi %r must be SSID:PSK" % value,
+                            hint="e.g. --wifi apA:secret (an open network: --wifi apA:); an SSID holding ':': "
+                                 "--wifi-ssid NAME --wifi-psk PSK")
+        ns.wifi = list(ns.wifi) + [[ssid, psk]]
+
+
+class WifiSsid(argparse.Action):
+    def __call__(self, parser, ns, value, option=None):
+        if not value:
+            raise UserError("--wifi-ssid is empty", hint="give the network's name")
+        ns.wifi = list(ns.wifi) + [[value, None]]      # None: its --wifi-psk may follow
+
+
+class WifiPsk(argparse.Action):
+    def __call__(self, parser, ns, value, option=None):
+        if not ns.wifi or ns.wifi[-1][1] is not None:
+            raise UserError("--wifi-psk %s has no --wifi-ssid before it" % ("*" * len(value)),
+                            hint="give each network as --wifi-ssid NAME --wifi-psk PSK, in that order")
+        ns.wifi[-1][1] = value
 
 
 def _csv(text):
@@ -64,30 +104,21 @@ def run(args):
         raise UserError("say what to do: --nai NAI (provision), --list or --revoke NAI")
     if not args.out:
         raise UserError("--out is missing", hint="where to write the device's config.json, e.g. --out config.json")
-    transports = _csv(args.transports)
-    if args.board:
-        allowed = boards.load_board(args.board)["transports"]
-        if transports is None:
-            transports = list(allowed)
-        bad = [t for t in transports if t not in allowed]
-        if bad:
-            raise UserError("board %s cannot use transport %s" % (args.board, ", ".join(bad)),
-                            hint="it supports: " + ", ".join(allowed))
-    wifi = []
-    for w in args.wifi:
-        ssid, sep, psk = w.partition(":")
-        if not ssid or not sep:
-            raise UserError("--wifi %r must be SSID:PSK" % w, hint="e.g. --wifi apA:secret (an open network: --wifi apA:)")
-        wifi.append((ssid, psk))
+    board = boards.load_board(args.board) if args.board else None
+    wifi = [(ssid, psk or "") for ssid, psk in args.wifi]
     cfg = provision.provision(
         args.keys_file, args.out, force=args.force, nai=args.nai, hoa=args.hoa, bootstrap=args.bootstrap,
         ha=args.ha, ha_ipv4=args.ha_ipv4, home_prefix=args.home_prefix, domain=args.domain,
-        transports=transports, lifetime=args.lifetime, timestamps=not args.no_timestamps, wifi=wifi,
-        methods=_csv(args.bootstrap_methods))
+        transports=_csv(args.transports), lifetime=args.lifetime, timestamps=not args.no_timestamps, wifi=wifi,
+        methods=_csv(args.bootstrap_methods), board=board)
     print("provisioned %s: SPI %d, HoA %s, HA %s, transports %s"
           % (cfg["nai"], cfg["spi"], cfg["hoa"], cfg["ha"], ",".join(cfg["transports"])))
     print("  config  -> %s (mode 0600: it holds the key)" % args.out)
     print("  SA      -> %s (the HA loads it on SIGHUP: kill -HUP <pid of roam6 ha>, or at its next start)" % args.keys_file)
     if args.show_key:
         print("  key     %s" % cfg["key"])
+    if board and board["port"] in WIFI_PORTS and not wifi:
+        print("roam6: warning: no Wi-Fi network given: a %s board reaches the network only through Wi-Fi, so this "
+              "device will not connect\n  -> add --wifi SSID:PSK (or --wifi-ssid NAME --wifi-psk PSK) and provision "
+              "again with --force" % board["name"], file=sys.stderr)
     return 0

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from . import boards, build, flash, mpy
+from . import boards, build, flash, mpy, ports
 from .errors import UserError
 from .romfs import IMAGE, image as romfs_image, module_files
 
@@ -141,6 +141,22 @@ def local_files(bundle_dir, config=None):
     return files
 
 
+def check_config_for_board(config, board):
+    """Refuse a config whose transports the board's bundle lacks (udp6 or ip6 on an ESP32): the MN
+    would stop at start. A config without "transports" means the firmware's default, all three."""
+    with open(config) as f:
+        data = json.load(f)
+    from roam6.node.config import parse_config
+    wanted = parse_config(data).transports
+    bad = [t for t in wanted if t not in board["transports"]]
+    if bad:
+        have = ", ".join(board["transports"])
+        raise UserError("config file %s asks for transport%s %s, which board %s cannot use (it has: %s)"
+                        % (config, "s" if len(bad) > 1 else "", ", ".join(bad), board["name"], have),
+                        hint="set \"transports\": %s in it, or provision it for the board: roam6 provision ... "
+                             "--board %s --force" % (json.dumps(board["transports"]), board["name"]))
+
+
 class Mpremote:
     """mpremote as a subprocess, always with `resume` (no soft reset: it would end the unix port)."""
 
@@ -253,13 +269,15 @@ def deploy(port, bundle_dir, config=None, board_name=None, reset=True, log=print
         raise UserError("bundle %s is built for board %s, not %s" % (bundle_dir, index.get("board"), board_name),
                         hint="roam6 build --board %s --out DIR, then deploy DIR" % board_name)
     board = boards.load_board(index["board"])
+    if config:
+        check_config_for_board(config, board)
     image = None
     in_image = {}
     if romfs:
         in_image = module_files(bundle_dir)
         image = romfs_image(in_image)
-    flash.check_port(port)
-    probe_repl(port)
+    port = flash.check_port(ports.resolve(port, board, log=log))
+    ports.probe_repl(port)
     mp = Mpremote(port)
     to_copy = {p: l for p, l in files.items() if p not in in_image}
     paths = sorted(to_copy)
@@ -366,38 +384,6 @@ def _write_rom(mp, image, state, port, log):
     return "written"
 
 
-def _open_serial(port, timeout):
-    import serial
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return serial.Serial(port, 115200, timeout=0.1)
-        except (serial.SerialException, OSError):
-            if time.monotonic() > deadline:
-                raise UserError("%s did not come back after the reset" % port, hint="replug the board", exit_code=1) from None
-            time.sleep(0.2)
-
-
-def probe_repl(port, timeout=3):
-    """Bounded check that MicroPython answers on the port (mpremote itself can wait forever on a
-    silent one): Ctrl-C stops a running main.py, Ctrl-B prints the banner from either REPL mode."""
-    ser = _open_serial(port, 2)
-    try:
-        ser.reset_input_buffer()
-        ser.write(b"\r\x03\x03\x02")
-        deadline = time.monotonic() + timeout
-        got = b""
-        while time.monotonic() < deadline and b">" not in got:
-            got += ser.read(256)
-    finally:
-        ser.close()
-    if b">" not in got:
-        raise UserError("nothing answers on %s: no MicroPython REPL%s" % (port, " (got %r)" % got[:40] if got else ""),
-                        hint="flash MicroPython first (roam6 flash), check the port is the board's, "
-                             "and close other programs using it", exit_code=1)
-
-
 def _enter_raw_repl(ser, timeout=5):
     ser.write(b"\r\x03\x03")
     time.sleep(0.1)
@@ -419,7 +405,7 @@ def reset_and_read(port, how, lines, timeout, log=print, code=HARD_RESET_CODE):
     `code` is what a "hard" reset runs in the raw REPL."""
     import serial
 
-    ser = _open_serial(port, 5)
+    ser = ports.open_serial(port, 5)
     try:
         _enter_raw_repl(ser)
         if how == "restart":
@@ -436,7 +422,7 @@ def reset_and_read(port, how, lines, timeout, log=print, code=HARD_RESET_CODE):
                 chunk = ser.read(256)
             except (serial.SerialException, OSError):
                 ser.close()                   # USB-CDC re-enumerates after machine.reset()
-                ser = _open_serial(port, max(1, deadline - time.monotonic()))
+                ser = ports.open_serial(port, max(1, deadline - time.monotonic()))
                 continue
             buf += chunk
             while b"\n" in buf and len(out) < lines:

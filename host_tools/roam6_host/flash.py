@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from . import images
+from . import images, ports
 from .errors import UserError
 
 
@@ -114,8 +114,8 @@ def run_streaming(cmd, timeout=None):
 
 def flash_esp32(board, port, firmware, baud=None, erase=None, connect_attempts=None, log=print):
     fl = board["flash"]
-    info = images.check_esp_image(firmware, int(fl["chip_id"]), fl["chip"].upper())
-    check_port(port)
+    info = images.check_esp_image(firmware, int(fl["chip_id"]), fl["chip"].upper(), offset=int(fl["offset"], 0))
+    port = check_port(ports.resolve(port, board, log=log))
     args = esptool_args(board, port, firmware, baud=baud, erase=erase, connect_attempts=connect_attempts)
     log("%s: %d bytes, %s image, %d segments -> %s at %s (%s baud)"
         % (firmware, info["size"], fl["chip"].upper(), info["segments"], port, fl["offset"], args[args.index("--baud") + 1]))
@@ -211,7 +211,44 @@ def wait_reboot(drive, timeout, log=print):
     return False
 
 
-def flash_rp2040(board, firmware, drive=None, log=print, extra_roots=(), mounts_file="/proc/mounts", wait_s=10):
+def _pico_port(port, board, log):
+    """The serial port of a Pico running MicroPython to reboot into BOOTSEL, or None: with "auto"
+    the one attached (none: None; several: UserError listing them), else `port` as given."""
+    if port == "auto" and not ports.candidates(board):
+        return None
+    return check_port(ports.resolve(port, board, log=log))
+
+
+def reboot_to_bootsel(port, timeout=20):
+    """Ask MicroPython on `port` to enter the boot ROM (machine.bootloader(), as `mpremote
+    bootloader` does): the Pico then leaves USB serial and comes back as its BOOTSEL drive."""
+    ports.probe_repl(port)                      # bounded: is MicroPython there at all?
+    try:   # resume: no soft reset before it (nothing to gain from one)
+        r = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "resume", "bootloader"],
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise UserError("the board on %s did not take `mpremote bootloader` within %ds" % (port, timeout),
+                        hint="hold BOOTSEL while plugging it in instead", exit_code=1) from None
+    if r.returncode != 0:
+        raise UserError("mpremote bootloader failed on %s: %s" % (port, (r.stdout + r.stderr).strip()[-200:]),
+                        hint="hold BOOTSEL while plugging it in instead", exit_code=1)
+
+
+def wait_bootsel(board_id, timeout, extra_roots=(), mounts_file="/proc/mounts"):
+    """The BOOTSEL drives mounted within `timeout` seconds (the desktop's automounter takes a moment)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        drives = find_bootsel_drives(board_id, extra_roots=extra_roots, mounts_file=mounts_file)
+        if drives or time.monotonic() > deadline:
+            return drives
+        time.sleep(0.2)
+
+
+def flash_rp2040(board, firmware, drive=None, log=print, extra_roots=(), mounts_file="/proc/mounts", wait_s=10,
+                 port=None, bootsel_wait_s=15):
+    """Copy the UF2 to the board's BOOTSEL drive: `drive`, or the one mounted; with none mounted and
+    `port` ("auto": the one Pico attached) a Pico running MicroPython is rebooted into BOOTSEL
+    through its REPL first (no button needed)."""
     fl = board["flash"]
     family = int(fl["uf2_family_id"], 0)
     info = images.check_uf2(firmware, family, "RP2040")
@@ -227,6 +264,17 @@ def flash_rp2040(board, firmware, drive=None, log=print, extra_roots=(), mounts_
                             hint="that is another board (an RP2350 says RP2350): use its own firmware")
     else:
         drives = find_bootsel_drives(board_id, extra_roots=extra_roots, mounts_file=mounts_file)
+        pico = _pico_port(port, board, log) if not drives and port is not None else None
+        if pico:
+            log("no %s drive is mounted: asking MicroPython on %s to reboot into BOOTSEL (mpremote bootloader)"
+                % (board_id, pico))
+            reboot_to_bootsel(pico)
+            drives = wait_bootsel(board_id, bootsel_wait_s, extra_roots=extra_roots, mounts_file=mounts_file)
+            if not drives:
+                raise UserError("the board on %s was sent to BOOTSEL mode, but no %s drive was mounted within %ds"
+                                % (pico, board_id, bootsel_wait_s),
+                                hint="on a machine without an automounter mount it (lsblk shows a small vfat disk "
+                                     "labelled %s) and pass the folder with --drive" % board_id)
         if not drives:
             raise UserError("no %s drive (a board in BOOTSEL mode) is mounted" % board_id,
                             hint=fl.get("bootsel_hint", "") + "; if it appears but is not mounted, mount it "

@@ -2,7 +2,11 @@
 
 ESP image (esptool docs, "Firmware Image Format"): byte 0 magic 0xE9, byte 1 segment count,
 bytes 8..23 the extended header whose bytes 12..13 are the chip id (little-endian). MicroPython's
-ESP32 .bin starts with the bootloader image, so its first header names the chip.
+ESP32 .bin starts with the bootloader image, so its first header names the chip. Past the quick
+header checks, every image is loaded by esptool's own loader (esptool.bin_image) and its checksum
+and appended SHA-256 compared; a file written below 0x8000 (the bootloader's offset) must also hold
+the partition table at flash 0x8000 (ESP-IDF's layout: 32-byte entries, magic 0xAA50, then an MD5
+entry 0xEBEB) and the image of its first app partition: a truncated .bin ends before one of them.
 UF2 (github.com/microsoft/uf2): 512-byte blocks, magics 0x0A324655 0x9E5D5157 at 0 and
 0x0AB16F30 at 508; flag 0x2000 means the word at 28 is a family id (RP2040: 0xE48BFF56).
 """
@@ -50,8 +54,73 @@ def guess_kind(data):
     return "not a firmware image this tool knows"
 
 
-def check_esp_image(path, chip_id, chip_name):
-    """Validate an ESP image for the board's chip; returns a summary dict. UserError on mismatch."""
+PART_TABLE_FLASH = 0x8000            # where ESP-IDF's bootloader reads the partition table
+PART_ENTRY, PART_MAGIC, PART_MD5_MAGIC = 32, b"\xaa\x50", b"\xeb\xeb"
+PART_TYPE_APP = 0x00
+
+
+def load_esp_image(data, chip, where):
+    """esptool's image loader on `data` (an image at its start): the esptool image object, its
+    checksum and appended SHA-256 checked. UserError naming `where` if it is cut short or damaged."""
+    import hashlib
+
+    from esptool.bin_image import LoadFirmwareImage
+    try:
+        img = LoadFirmwareImage(chip.lower(), bytes(data))
+    except Exception as exc:   # noqa: BLE001 - esptool raises FatalError, struct.error, TypeError on a short read
+        raise UserError("%s is truncated or damaged (esptool: %s)" % (where, str(exc) or type(exc).__name__),
+                        hint="download the .bin again") from None
+    if img.checksum != img.calculate_checksum():
+        raise UserError("%s is damaged: checksum 0x%02x, its content gives 0x%02x"
+                        % (where, img.checksum, img.calculate_checksum()), hint="download the .bin again")
+    if img.append_digest:
+        end = img.data_length
+        if len(img.stored_digest) < 32:
+            raise UserError("%s is truncated: its SHA-256 is cut short" % where, hint="download the .bin again")
+        if img.stored_digest != hashlib.sha256(data[:end]).digest():
+            raise UserError("%s is damaged: its SHA-256 does not match its content" % where,
+                            hint="download the .bin again")
+        img.total_length = end + 32
+    else:
+        img.total_length = img.data_length if img.data_length else len(data)
+    return img
+
+
+def partition_table(data, off, path):
+    """The partitions [(type, subtype, flash offset, size, label)] of the table at data[off:];
+    UserError when it is cut short, lacks its magic, or its MD5 does not match."""
+    if len(data) < off + PART_ENTRY:
+        raise UserError("%s is truncated: it ends at 0x%x, before the partition table at flash 0x%x"
+                        % (path, len(data), PART_TABLE_FLASH), hint="download the .bin again")
+    parts, pos = [], off
+    while True:
+        e = data[pos:pos + PART_ENTRY]
+        if len(e) < PART_ENTRY:
+            raise UserError("%s is truncated inside its partition table" % path, hint="download the .bin again")
+        if e[:2] == PART_MAGIC:
+            ptype, sub, poff, size = struct.unpack_from("<BBII", e, 2)
+            parts.append((ptype, sub, poff, size, e[12:28].rstrip(b"\0").decode("ascii", "replace")))
+        elif e[:2] == PART_MD5_MAGIC:
+            import hashlib
+            if e[16:] != hashlib.md5(data[off:pos]).digest():
+                raise UserError("%s: its partition table is damaged (MD5 mismatch)" % path,
+                                hint="download the .bin again")
+            break
+        elif e == b"\xff" * PART_ENTRY and parts:
+            break                                     # a table written without an MD5 entry
+        else:
+            raise UserError("%s has no partition table at flash 0x%x (file offset 0x%x): it is truncated, damaged, "
+                            "or not a complete firmware .bin" % (path, PART_TABLE_FLASH, off),
+                            hint="download the .bin again (micropython.org's .bin for the board holds bootloader, "
+                                 "partition table and app)")
+        pos += PART_ENTRY
+    return parts
+
+
+def check_esp_image(path, chip_id, chip_name, offset=None):
+    """Validate an ESP image for the board's chip; returns a summary dict. UserError on mismatch.
+    offset: where the file is written in flash (board.json); below 0x8000 the file must also hold
+    the partition table and the first app's image (see the module's docstring)."""
     data = _read(path, ".bin")
     if len(data) < 24 or data[0] != ESP_MAGIC:
         raise UserError("%s is not an ESP image (first byte 0x%02x, an ESP image starts with 0xE9): it is %s"
@@ -66,7 +135,24 @@ def check_esp_image(path, chip_id, chip_name):
         raise UserError("%s is built for %s (chip id %d), but this board is %s (chip id %d)"
                         % (path, ESP_CHIP_IDS.get(image_chip, "an unknown chip"), image_chip, chip_name, chip_id),
                         hint="download the MicroPython .bin made for %s" % chip_name)
-    return {"size": len(data), "segments": segments, "chip_id": image_chip, "entry": struct.unpack_from("<I", data, 4)[0]}
+    first = load_esp_image(data, chip_name, path)
+    info = {"size": len(data), "segments": segments, "chip_id": image_chip, "entry": first.entrypoint, "apps": 0}
+    if offset is None or offset >= PART_TABLE_FLASH:
+        return info
+    parts = partition_table(data, PART_TABLE_FLASH - offset, path)
+    apps = [p for p in parts if p[0] == PART_TYPE_APP]
+    if not apps:
+        raise UserError("%s: its partition table has no app partition" % path, hint="download the .bin again")
+    for n, (_t, _s, poff, _size, label) in enumerate(apps):
+        at = poff - offset
+        if n and (at >= len(data) or data[at] != ESP_MAGIC):
+            continue                                  # a later (OTA) app partition may be left empty
+        if at >= len(data):
+            raise UserError("%s is truncated: it ends at flash 0x%x, before its app partition %r at 0x%x"
+                            % (path, offset + len(data), label, poff), hint="download the .bin again")
+        load_esp_image(data[at:], chip_name, "%s (app %r at flash 0x%x)" % (path, label, poff))
+        info["apps"] += 1
+    return info
 
 
 def parse_uf2(data, path="UF2"):

@@ -49,14 +49,33 @@ def _atomic_write(path, text, mode=0o600):
 
 @contextlib.contextmanager
 def _locked(keys_file):
+    """Hold KEYS_FILE.lock exclusively; the lock file is removed before it is released, so none
+    is left behind. A waiter that then gets the lock holds an unlinked file: it sees the path
+    no longer names its file (or names a newer one) and locks again."""
     d = os.path.dirname(os.path.abspath(keys_file))
     if not os.path.isdir(d):
         raise UserError("folder %s of the keys file does not exist" % d, hint="create it or pass another --keys-file")
-    fd = os.open(os.path.abspath(keys_file) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    path = os.path.abspath(keys_file) + ".lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            st = os.fstat(fd)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+            break
+        os.close(fd)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
         os.close(fd)
 
 
@@ -122,9 +141,17 @@ def fresh_spi(used):
             return spi
 
 
+def board_methods(board):
+    """The bootstrap methods a board's bundle ships (DHCPv6 is left out on IPv4-only boards)."""
+    excluded = (board or {}).get("exclude", {})
+    return [m for m in BOOTSTRAP_METHODS if "roam6/bootstrap/%s.py" % {"dhcpv6": "dhcp6"}.get(m, m) not in excluded]
+
+
 def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None, home_prefix=None,
-                domain=None, transports=None, lifetime=600, timestamps=True, wifi=(), methods=None):
-    """The config.json dict of CONTRACTS.md §5, validated; UserError naming the option at fault."""
+                domain=None, transports=None, lifetime=600, timestamps=True, wifi=(), methods=None, board=None):
+    """The config.json dict of CONTRACTS.md §5, validated; UserError naming the option at fault.
+    board: the board profile (boards.load_board) it is for, or None; it narrows transports and
+    bootstrap methods to what the board's bundle has."""
     _nai(nai)
     if bootstrap == (hoa is not None):
         raise UserError("give either --hoa ADDRESS or --bootstrap", hint="--bootstrap lets the board learn HoA/HA by DHCPv6 or DNS")
@@ -135,6 +162,8 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
     cfg = {"nai": nai, "spi": spi, "key": key.hex()}
     if bootstrap:
         cfg["hoa"] = "bootstrap"
+        if home_prefix is None:
+            cfg["home_prefix"] = "bootstrap"      # learnt with the HoA (the firmware needs the field)
     else:
         a = _ip6(hoa, "--hoa")
         if home_prefix is None:
@@ -150,7 +179,7 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
             raise UserError("--hoa %s is outside --home-prefix %s" % (cfg["hoa"], net), hint="the HoA lives on the home link")
         cfg["home_prefix"] = str(net)
     cfg["ha"] = ha if ha == "bootstrap" else str(_ip6(ha, "--ha"))
-    if ha != "bootstrap" and "home_prefix" in cfg and ipaddress.IPv6Address(cfg["ha"]) not in net:
+    if ha != "bootstrap" and home_prefix is not None and ipaddress.IPv6Address(cfg["ha"]) not in net:
         raise UserError("--ha %s is outside the home prefix %s (the HA refuses HoAs outside its own prefix)"
                         % (cfg["ha"], net), hint="the HA and the HoA share the home link: check --hoa and --ha "
                         "(or give --home-prefix when it is not the HoA's /64)")
@@ -158,19 +187,34 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
         cfg["ha_ipv4"] = str(_ip4(ha_ipv4, "--ha-ipv4"))
     if domain is not None:
         cfg["domain"] = domain
+    dynamic = bootstrap or ha == "bootstrap"      # something is learnt at boot
+    usable = board_methods(board)
     if methods is None:
         # "static" only helps when there is something static to fall back on
-        methods = (["dhcpv6", "dns"] + ([] if ha == "bootstrap" else ["static"])) if bootstrap else ["static"]
+        methods = (["dhcpv6", "dns"] + ([] if ha == "bootstrap" else ["static"])) if dynamic else ["static"]
+        methods = [m for m in methods if m in usable]
     bad = [m for m in methods if m not in BOOTSTRAP_METHODS]
     if bad:
         raise UserError("unknown bootstrap method %s" % ", ".join(bad), hint="choose from " + ", ".join(BOOTSTRAP_METHODS))
-    if "dns" in methods and domain is None and bootstrap:
+    bad = [m for m in methods if m not in usable]
+    if bad:
+        raise UserError("board %s cannot bootstrap by %s (left out of its bundle)" % (board["name"], ", ".join(bad)),
+                        hint="it can use: " + ", ".join(usable))
+    if dynamic and methods == ["static"]:
+        raise UserError("--bootstrap-methods static cannot learn the %s" % ("home address" if bootstrap else "HA"),
+                        hint="add dhcpv6 or dns, or give --%s" % ("hoa" if bootstrap else "ha"))
+    if "dns" in methods and domain is None and dynamic:
         raise UserError("DNS bootstrapping needs --domain", hint="e.g. --domain example.test (the _mip6._ipv6 SRV record's domain)")
     cfg["bootstrap"] = list(methods)
-    transports = list(transports or TRANSPORTS)
+    allowed = board["transports"] if board else TRANSPORTS
+    transports = list(transports or allowed)
     bad = [t for t in transports if t not in TRANSPORTS]
     if bad or not transports:
         raise UserError("unknown transport %s" % ", ".join(bad), hint="choose from " + ", ".join(TRANSPORTS))
+    bad = [t for t in transports if t not in allowed]
+    if bad:
+        raise UserError("board %s cannot use transport %s" % (board["name"], ", ".join(bad)),
+                        hint="it supports: " + ", ".join(allowed))
     if "udp4" in transports and "ha_ipv4" not in cfg and ha != "bootstrap":
         raise UserError("transport udp4 needs the HA's IPv4 address", hint="add --ha-ipv4 198.18.1.2, or drop udp4 with --transports")
     cfg["transports"] = transports
@@ -181,7 +225,37 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
     cfg["state_file"] = "roam6.state"
     if wifi:
         cfg["wifi"] = [{"ssid": s, "psk": p} for s, p in wifi]
+    _firmware_check(cfg)
     return cfg
+
+
+def _firmware_check(cfg):
+    """The board's own loader (roam6.node.config) on what is about to be written: a config it
+    would refuse is never written (the checks above say the option; this is the safety net)."""
+    from roam6.node.config import ConfigError, parse_config
+    try:
+        parse_config(cfg)
+    except ConfigError as exc:
+        raise UserError("the board would refuse this config: %s" % str(exc).replace("config: ", "", 1),
+                        hint="a roam6 provision bug worth reporting; meanwhile give the field explicitly") from None
+
+
+def _other_device(out, nai):
+    """The NAI of the config already at `out` when it is another device's (or not a config at
+    all: 'unreadable'); None when out is free or holds nai's own config."""
+    if not os.path.lexists(out):
+        return None
+    if os.path.isdir(out):
+        raise UserError("--out %s is a folder" % out,
+                        hint="name the file, e.g. --out %s" % os.path.join(out, "config.json"))
+    try:
+        with open(out) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return "unreadable"
+    if isinstance(old, dict) and old.get("nai") == nai:
+        return None
+    return old.get("nai") if isinstance(old, dict) and isinstance(old.get("nai"), str) else "unreadable"
 
 
 # ---- operations ------------------------------------------------------------------------------
@@ -191,6 +265,12 @@ def provision(keys_file, out, force=False, **cfg_args):
     Returns the config dict. The keys file is committed before config.json is renamed into place,
     so a failure never leaves a device config whose SA the HA does not know."""
     nai = _nai(cfg_args.pop("nai"))
+    other = _other_device(out, nai)
+    if other and not force:
+        raise UserError("%s already holds %s" % (out, "the config of %s" % other if other != "unreadable"
+                                                    else "a file that is not a device config"),
+                        hint="--force overwrites it (that device keeps its SA: --revoke it if it is gone), "
+                             "or choose another --out")
     with _locked(keys_file):
         doc = read_keys(keys_file)
         sas = doc["sas"]

@@ -33,6 +33,20 @@ def config(tmp_path_factory):
     return cfg
 
 
+def test_version_names_the_release_and_the_source_tree():
+    from importlib.metadata import version
+    import roam6_host.boards
+    r = roam6("--version")
+    firmware = os.path.abspath(roam6_host.boards.FIRMWARE_DIR)
+    assert r.returncode == 0 and r.stdout.strip() == "roam6 %s (firmware from %s)" % (version("roam6"), firmware)
+
+
+def test_build_says_which_source_tree_it_compiles(tmp_path):
+    import roam6_host.boards
+    r = roam6("build", "--board", "unix", "--no-natmod", "--out", str(tmp_path / "b"))
+    assert r.returncode == 0 and " of %s for x64 " % os.path.abspath(roam6_host.boards.PACKAGE_DIR) in r.stdout, r.stdout
+
+
 def test_bare_roam6_lists_the_commands():
     r = roam6()
     assert r.returncode == 2

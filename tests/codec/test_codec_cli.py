@@ -186,3 +186,70 @@ def test_unknown_type_lists_both_forms_and_short_names_are_case_sensitive():
         for name in ("BindingUpdate", "HomeTestInit", "PrefixInformation", "BU (BindingUpdate)",
                      "HoTI (HomeTestInit)", "CoT (CareofTest)", "BRR (BindingRefreshRequest)"):
             assert name in e["error"], e["error"]
+
+
+def _mixed_capture(path):
+    """A capture as a bench writes it: mobility messages bare and in each of roam6's tunnels (ip6
+    = IPv6 in IPv6, udp6 and udp4 = UDP port 4191), among ping, DNS and ARP that carry none."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.inet6 import IPv6, ICMPv6EchoRequest
+    from scapy.layers.l2 import ARP, Ether
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+    mh = bytes.fromhex(BA_MH)
+    ba = IPv6(src="2001:db8:aa::1", dst="2001:db8:aa::100", nh=135) / Raw(mh)
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    frames = [eth / ARP(),                                                                       # 1: not IP
+              eth / IPv6(src="2001:db8:aa::100", dst="2001:db8:aa::1") / ICMPv6EchoRequest(),   # 2: ping
+              eth / IPv6(bytes.fromhex(BU)),                                                     # 3: BU, bare
+              eth / IP(src="198.18.1.2", dst="198.18.2.9") / UDP(sport=53, dport=40000) / Raw(b"dns"),  # 4
+              eth / IPv6(src="2001:db8:aa::1", dst="2001:db8:f1::5") / ba,                       # 5: ip6 tunnel
+              eth / IPv6(src="2001:db8:aa::1", dst="2001:db8:f1::5") / UDP(sport=4191, dport=4191) / ba,  # 6: udp6
+              eth / IP(src="198.18.1.2", dst="198.18.2.9") / UDP(sport=4191, dport=4191) / ba,   # 7: udp4
+              eth / IPv6(src="2001:db8:aa::1", dst="2001:db8:f1::5") / UDP(sport=9000, dport=9000) / Raw(b"x")]  # 8
+    wrpcap(path, frames)
+
+
+def test_pcap_shows_only_mobility_messages_unless_all(tmp_path):
+    path = str(tmp_path / "mixed.pcap")
+    _mixed_capture(path)
+    r = roam6("decode", "--pcap", path)
+    assert r.returncode == 0 and r.stderr == "", r.stdout + r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["frame"] for x in lines] == [3, 5, 6, 7]
+    assert lines[0]["mh"]["type"] == "BindingUpdate" and lines[0]["mh"]["mh_type"] == 5
+    assert lines[0]["mh"]["lifetime"] == 105 and lines[0]["mh"]["lifetime_s"] == 420
+    assert lines[1]["inner"]["mh"]["mh_type"] == 6 and lines[1]["inner"]["mh"]["lifetime_s"] == 4 * 0x69
+    assert lines[2]["udp"]["inner"]["mh"]["type"] == "BindingAck"
+    assert lines[3]["ipv4"]["src"] == "198.18.1.2" and lines[3]["udp"]["inner"]["mh"]["status_text"] == "accepted"
+    keys = list(lines[0]["mh"])                  # each beside its raw field
+    assert keys.index("mh_type") == keys.index("type") + 1 and keys.index("lifetime_s") == keys.index("lifetime") + 1
+    a = roam6("decode", "--pcap", path, "--all")
+    every = [json.loads(x) for x in a.stdout.splitlines()]
+    assert a.returncode == 0 and [x["frame"] for x in every] == list(range(1, 9))
+    assert every[0]["skipped"] == "ethertype 0x0806" and every[1]["icmp6"]["type"] == "EchoRequest"
+    # the added fields go back out on encode: the filtered lines give the captured packets back
+    e = roam6("encode", stdin=r.stdout)
+    assert e.returncode == 0, e.stdout
+    assert e.stdout.split()[0] == BU
+
+
+def test_pcap_with_no_mobility_message_says_so(tmp_path):
+    from scapy.layers.inet6 import IPv6, ICMPv6EchoRequest
+    from scapy.utils import wrpcap
+    path = str(tmp_path / "ping.pcap")
+    wrpcap(path, [IPv6(src="2001:db8::1", dst="2001:db8::2") / ICMPv6EchoRequest()] * 3)
+    r = roam6("decode", "--pcap", path)
+    assert r.returncode == 0 and r.stdout == ""
+    assert "none of the 3 packets in %s carries a Mobility Header (--all prints them all)" % path in r.stderr
+
+
+def test_encode_refuses_added_fields_that_disagree():
+    d = json.loads(roam6("decode", "--mh", BA_MH).stdout)
+    assert d["mh_type"] == 6 and d["lifetime_s"] == d["lifetime"] * 4
+    r = roam6("encode", json.dumps(dict(d, lifetime_s=600)), json.dumps(dict(d, mh_type=5)), json.dumps(d),
+              "--src", "2001:db8:3::300", "--dst", "2001:db8:1::100")
+    lines = r.stdout.splitlines()
+    assert r.returncode == 1 and "lifetime_s 600 disagrees with lifetime 105" in json.loads(lines[0])["error"]
+    assert "mh_type 5 disagrees with type BindingAck (MH type 6)" in json.loads(lines[1])["error"]
+    assert lines[2] == BA_MH

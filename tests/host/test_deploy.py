@@ -1,6 +1,7 @@
 """`roam6 deploy` for real: mpremote over a socat pty pair to the MicroPython unix port, whose
 working folder plays the board's filesystem (roam6_host.unixboard)."""
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -27,16 +28,6 @@ while True:
 
 def quiet(*a):
     pass
-
-
-@pytest.fixture
-def board(tmp_path):
-    b = UnixBoard(str(tmp_path / "fs"))
-    b.start()
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +210,31 @@ def test_romfs_deploy_to_a_partition_too_small_says_so(unix_bundle, tmp_path, ca
             assert f.read() == b"\xff" * 8192                                # nothing written
     err = capsys.readouterr().err
     assert "the board's ROMFS partition holds 8192" in err and "bigger romfs partition" in err
+
+
+def test_a_config_whose_transports_the_board_lacks_is_refused_before_the_port(tmp_path, capsys):
+    pkg = tmp_path / "src" / "vpkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("X = 1\n")
+    esp = tmp_path / "esp"
+    build.build_bundle("esp32", out_dir=str(esp), natmod=False, package_dir=str(pkg), log=quiet)
+    cfg = tmp_path / "c.json"
+    assert cli_main(["provision", "--nai", "u@example.test", "--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1",
+                     "--transports", "udp6,ip6", "--keys-file", str(tmp_path / "k.json"), "--out", str(cfg)]) == 0
+    capsys.readouterr()
+    # the port does not exist: the config's error must come first
+    assert cli_main(["deploy", "--port", "/dev/ttyUSB-none", "--bundle", str(esp), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "asks for transports udp6, ip6, which board esp32 cannot use (it has: udp4)" in err, err
+    assert '"transports": ["udp4"]' in err and "--board esp32" in err
+    # no "transports" field: the firmware's default is all three, udp6 and ip6 included
+    data = json.loads(cfg.read_text())
+    del data["transports"]
+    data["ha_ipv4"] = "198.18.1.2"
+    cfg.write_text(json.dumps(data))
+    assert cli_main(["deploy", "--port", "/dev/ttyUSB-none", "--bundle", str(esp), "--config", str(cfg)]) == 2
+    assert "asks for transports udp6, ip6, which board esp32" in capsys.readouterr().err
+    data["transports"] = ["udp4"]
+    cfg.write_text(json.dumps(data))
+    assert cli_main(["deploy", "--port", "/dev/ttyUSB-none", "--bundle", str(esp), "--config", str(cfg)]) == 2
+    assert "serial port /dev/ttyUSB-none does not exist" in capsys.readouterr().err

@@ -76,3 +76,14 @@ def test_a_user_outside_dialout_is_told_to_join_it():
     assert status == "MISSING" and "nobody is not in group dialout" in detail
     fix = [c for c in doctor.CHECKS if c[0] == "serial ports"][0][3]
     assert "usermod -aG dialout" in fix
+
+
+def test_esptool_older_than_the_floor_is_missing():
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "pyproject.toml")) as f:
+        assert re.search(r'"esptool>=([0-9.]+)"', f.read()).group(1) == doctor.ESPTOOL_FLOOR
+    assert doctor.check_esptool(None)[0] == "OK"                   # the installed one
+    status, detail = doctor.check_esptool(None, have="4.8.1")
+    assert status == "MISSING" and "esptool 4.8.1 is older than 5.0" in detail
+    assert doctor.check_esptool(None, have="5.0.0")[0] == "OK"

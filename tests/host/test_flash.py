@@ -6,6 +6,7 @@ answers, and against tests/host/standins/esp_rom.py, a stand-in chip speaking th
 protocol (connect, stub upload, erase, compressed write, MD5 verify) over a pty; a temp folder
 with an INFO_UF2.TXT stands in for the BOOTSEL drive.
 """
+import hashlib
 import os
 import shutil
 import struct
@@ -29,12 +30,34 @@ INFO_RP2040 = "UF2 Bootloader v3.0\nModel: Raspberry Pi RP2\nBoard-ID: RPI-RP2\n
 INFO_RP2350 = "UF2 Bootloader v1.0\nModel: Raspberry Pi RP2350\nBoard-ID: RP2350\n"
 
 
-def esp_image(path, cls=ESP32FirmwareImage):
+def _one_image(cls, entry, fill):
     img = cls()
-    img.entrypoint = 0x40080400
+    img.entrypoint = entry
     img.segments = [ELFSection(b".dram0.data", 0x3FFB0000, bytes(range(256)) * 4, 0),
-                    ELFSection(b".iram0.text", 0x40080000, b"\x01" * 512, 0)]
-    img.save(str(path))
+                    ELFSection(b".iram0.text", 0x40080000, bytes([fill]) * 512, 0)]
+    return img.save(None)
+
+
+def partition_table(entries):
+    """ESP-IDF's binary partition table (gen_esp32part.py's layout): 32-byte entries, an MD5 entry, 0xFF."""
+    out = b"".join(b"\xaa\x50" + struct.pack("<BBII", t, s, off, size) + label.encode().ljust(16, b"\0") + bytes(4)
+                   for t, s, off, size, label in entries)
+    return (out + b"\xeb\xeb" + b"\xff" * 14 + hashlib.md5(out).digest()).ljust(0xC00, b"\xff")
+
+
+MP_PARTITIONS = [(1, 2, 0x9000, 0x6000, "nvs"), (1, 1, 0xF000, 0x1000, "phy_init"),
+                 (0, 0, 0x10000, 0x1F0000, "factory"), (1, 0x81, 0x200000, 0x200000, "vfs")]
+
+
+def esp_image(path, cls=ESP32FirmwareImage, offset=0x1000, parts=MP_PARTITIONS):
+    """A firmware .bin laid out as micropython.org's for ESP32, written at `offset`: the bootloader
+    image, the partition table at flash 0x8000 and the app at 0x10000, each image by esptool's classes."""
+    boot = _one_image(cls, 0x40080400, 0x01)
+    app = _one_image(cls, 0x40081000, 0x02)
+    data = bytearray(boot.ljust(0x8000 - offset, b"\xff") + partition_table(parts))
+    data = data.ljust(0x10000 - offset, b"\xff") + app
+    with open(str(path), "wb") as f:
+        f.write(data)
     return str(path)
 
 
@@ -301,3 +324,91 @@ def test_uf2_with_picotool_absolute_block_is_accepted(tmp_path):
 def test_unix_board_has_nothing_to_flash(tmp_path, capsys):
     assert cli_main(["flash", "--board", "unix", "--firmware", sys.executable]) == 2
     assert "nothing to flash" in capsys.readouterr().err
+
+
+def test_esptool_floor_in_pyproject_is_the_release_with_the_commands_flash_runs():
+    """esptool 5.0 renamed commands to dashed names (write_flash -> write-flash); roam6 runs the dashed
+    ones, so the floor pyproject.toml declares must be 5.0, and the installed esptool must know them."""
+    import re
+    import subprocess
+    from importlib.metadata import version
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "pyproject.toml")) as f:
+        floor = re.search(r'"esptool>=([0-9.]+)"', f.read()).group(1)
+    args = flash.esptool_args(boards.load_board("esp32"), "/dev/ttyUSB0", "fw.bin", connect_attempts=1)
+    assert "write-flash" in args and floor.split(".")[0] == "5"
+    assert tuple(int(x) for x in version("esptool").split(".")[:2]) >= tuple(int(x) for x in floor.split(".")[:2])
+    r = subprocess.run([sys.executable, "-m", "esptool", "write-flash", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "--erase-all" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "esptool", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and all(o in r.stdout for o in ("--connect-attempts", "--chip", "--baud", "--port"))
+
+
+# ---- truncated and corrupt images: esptool's loader refuses them before any port is touched
+
+def _damaged(tmp_path, how):
+    data = bytearray(open(esp_image(tmp_path / "good.bin"), "rb").read())
+    app = 0x10000 - 0x1000
+    if how == "cut-in-bootloader":
+        data = data[:0x200]
+    elif how == "cut-before-table":
+        data = data[:0x5000]
+    elif how == "cut-before-app":
+        data = data[:app]
+    elif how == "cut-in-app":
+        data = data[:app + 0x300]
+    elif how == "cut-app-digest":
+        data = data[:-10]
+    elif how == "bootloader-byte":
+        data[0x100] ^= 0x40                    # inside a segment: the XOR checksum sees it
+    elif how == "app-byte":
+        data[app + 0x100] ^= 0x01
+    elif how == "app-header":
+        data[app + 4] ^= 0x10                   # the entry point: outside the checksum, inside the SHA-256
+    elif how == "table-entry":
+        data[0x7000 + 36] ^= 0x01              # the second entry's offset field: the MD5 sees it
+    elif how == "no-table":
+        data[0x7000:0x7000 + 0xC00] = b"\0" * 0xC00
+    p = tmp_path / ("%s.bin" % how)
+    p.write_bytes(bytes(data))
+    return str(p)
+
+
+@pytest.mark.parametrize("how,message", [
+    ("cut-in-bootloader", "is truncated or damaged (esptool: End of file reading segment"),
+    ("cut-before-table", "is truncated: it ends at 0x5000, before the partition table at flash 0x8000"),
+    ("cut-before-app", "is truncated: it ends at flash 0x10000, before its app partition 'factory' at 0x10000"),
+    ("cut-in-app", "(app 'factory' at flash 0x10000) is truncated or damaged (esptool: End of file reading segment"),
+    ("cut-app-digest", "(app 'factory' at flash 0x10000) is truncated: its SHA-256 is cut short"),
+    ("bootloader-byte", "is damaged: checksum 0x"),
+    ("app-byte", "(app 'factory' at flash 0x10000) is damaged: checksum 0x"),
+    ("app-header", "(app 'factory' at flash 0x10000) is damaged: its SHA-256 does not match its content"),
+    ("table-entry", "its partition table is damaged (MD5 mismatch)"),
+    ("no-table", "has no partition table at flash 0x8000 (file offset 0x7000)"),
+])
+def test_truncated_or_corrupt_image_is_refused_before_the_port(tmp_path, capsys, how, message):
+    path = _damaged(tmp_path, how)
+    rom = EspRom("ESP32").start()             # a chip that would take it: it must never be spoken to
+    try:
+        assert cli_main(["flash", "--board", "esp32", "--firmware", path, "--port", rom.port]) == 2
+    finally:
+        rom.close()
+    out, err = capsys.readouterr()
+    assert message in err and "download the .bin again" in err and "Traceback" not in err, err
+    assert rom.commands == [] and rom.flash == b"\xff" * len(rom.flash)
+    assert cli_main(["flash", "--board", "esp32", "--firmware", path, "--check"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_check_names_what_esptools_loader_checked(tmp_path, capsys):
+    path = esp_image(tmp_path / "fw.bin")
+    assert cli_main(["flash", "--board", "esp32", "--firmware", path, "--check"]) == 0
+    assert "its partition table and 1 app image(s) checked by esptool's loader" in capsys.readouterr().out
+    # an app image alone, for an app offset (0x10000): no partition table is looked for
+    app = tmp_path / "app.bin"
+    app.write_bytes(open(path, "rb").read()[0x10000 - 0x1000:])
+    assert images.check_esp_image(str(app), 0, "ESP32", offset=0x10000)["apps"] == 0
+    # an OTA layout: the second app partition left empty is fine
+    ota = esp_image(tmp_path / "ota.bin", parts=MP_PARTITIONS[:2] + [(0, 0x10, 0x10000, 0x180000, "ota_0"),
+                                                                     (0, 0x11, 0x190000, 0x180000, "ota_1")])
+    assert images.check_esp_image(ota, 0, "ESP32", offset=0x1000)["apps"] == 1

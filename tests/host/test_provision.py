@@ -156,3 +156,112 @@ def test_open_keys_file_is_refused(tmp_path, capsys):
 def test_missing_keys_file_for_list(tmp_path, capsys):
     assert cli_main(["provision", "--list", "--keys-file", str(tmp_path / "none.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# ---- every config provision writes loads on the board: the firmware's own parser, on MicroPython
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+D = ["--domain", "example.test"]
+VARIANTS = {
+    "esp32-static": STATIC + ["--board", "esp32", "--wifi", "apA:s3cret"],
+    "rp2040-static": STATIC + ["--board", "rp2040", "--wifi", "apA:s3:cret"],
+    "unix-static": STATIC + ["--board", "unix"],
+    "default-static": STATIC,
+    "bootstrap-domain": ["--bootstrap"] + D,                      # issue 17: refused for a missing home_prefix
+    "bootstrap-rp2040": ["--bootstrap", "--board", "rp2040", "--wifi", "apA:x"] + D,
+    "bootstrap-esp32": ["--bootstrap", "--board", "esp32", "--wifi", "apA:x"] + D,
+    "bootstrap-dhcpv6": ["--bootstrap", "--bootstrap-methods", "dhcpv6"],
+    "bootstrap-prefix": ["--bootstrap", "--home-prefix", "2001:db8:aa::/64"] + D,
+    "bootstrap-static-ha": ["--bootstrap", "--ha", "2001:db8:aa::1", "--ha-ipv4", "198.18.1.2"] + D,
+    "hoa-ha-bootstrap": ["--hoa", "2001:db8:aa::100", "--ha", "bootstrap"] + D,
+    "short-no-timestamps": ["--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1", "--transports", "udp6",
+                            "--lifetime", "4", "--no-timestamps"],
+    "wifi-colon-ssid": STATIC + ["--board", "esp32", "--wifi-ssid", "Cafe: 2nd floor", "--wifi-psk", "a:b",
+                                 "--wifi-ssid", "open:net", "--wifi", "apB:"],
+}
+
+MP_LOADER = """
+import sys
+from roam6.node.config import load_config
+for path in sys.argv[1:]:
+    try:
+        c = load_config(path)
+        print('OK', path, c.hoa is None, c.ha is None, c.home_prefix is None, ','.join(c.transports))
+    except Exception as e:
+        print('REFUSED', path, e)
+"""
+
+
+def test_every_provisioned_config_loads_with_the_firmware_on_micropython(tmp_path):
+    import subprocess
+    paths = []
+    for i, (name, args) in enumerate(VARIANTS.items()):
+        out = str(tmp_path / ("%s.json" % name))
+        fleet = tmp_path / name             # a keys file each: several variants share a HoA
+        fleet.mkdir()
+        assert _prov(fleet, "d%d@example.test" % i, *args, out=out) == 0, name
+        paths.append(out)
+    exe = os.path.join(os.path.dirname(__import__("sys").executable), "micropython")
+    script = tmp_path / "load.py"
+    script.write_text(MP_LOADER)
+    r = subprocess.run([exe, str(script)] + paths, capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, MICROPYPATH=os.path.join(ROOT, "firmware")))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(paths) and all(ln.startswith("OK ") for ln in lines), r.stdout
+    got = {os.path.basename(ln.split()[1])[:-5]: ln.split()[2:] for ln in lines}
+    assert got["bootstrap-domain"] == ["True", "True", "True", "udp6,udp4,ip6"]
+    assert got["bootstrap-esp32"][3] == "udp4" and got["bootstrap-prefix"][2] == "False"
+    cfgs = {n: json.loads((tmp_path / ("%s.json" % n)).read_text()) for n in VARIANTS}
+    assert cfgs["bootstrap-domain"]["home_prefix"] == "bootstrap"
+    assert cfgs["bootstrap-esp32"]["bootstrap"] == ["dns"]          # its bundle has no DHCPv6 client
+    assert cfgs["hoa-ha-bootstrap"]["bootstrap"] == ["dhcpv6", "dns"]
+    assert cfgs["rp2040-static"]["wifi"] == [{"ssid": "apA", "psk": "s3:cret"}]
+    assert cfgs["wifi-colon-ssid"]["wifi"] == [{"ssid": "Cafe: 2nd floor", "psk": "a:b"}, {"ssid": "open:net", "psk": ""},
+                                               {"ssid": "apB", "psk": ""}]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--bootstrap", "--bootstrap-methods", "static"] + D, "static cannot learn the home address"),
+    (["--bootstrap", "--board", "esp32", "--bootstrap-methods", "dhcpv6,dns"] + D, "cannot bootstrap by dhcpv6"),
+    (STATIC + ["--wifi-psk", "x"], "has no --wifi-ssid before it"),
+])
+def test_configs_the_board_would_refuse_are_not_written(tmp_path, capsys, args, message):
+    assert _prov(tmp_path, "a@example.test", *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "keys.json").exists()
+
+
+def test_out_holding_another_devices_config_needs_force(tmp_path, capsys):
+    out = str(tmp_path / "config.json")
+    assert _prov(tmp_path, "a@example.test", *STATIC, out=out) == 0
+    first = (tmp_path / "config.json").read_text()
+    assert _prov(tmp_path, "b@example.test", "--hoa", "2001:db8:aa::101", "--ha", "2001:db8:aa::1",
+                 "--transports", "udp6", out=out) == 2
+    err = capsys.readouterr().err
+    assert "already holds the config of a@example.test" in err and "--force" in err
+    assert (tmp_path / "config.json").read_text() == first
+    assert [e["nai"] for e in json.loads((tmp_path / "keys.json").read_text())["sas"]] == ["a@example.test"]
+    (tmp_path / "notes.txt").write_text("not a config")
+    assert _prov(tmp_path, "b@example.test", "--hoa", "2001:db8:aa::101", "--ha", "2001:db8:aa::1",
+                 "--transports", "udp6", out=str(tmp_path / "notes.txt")) == 2
+    assert "a file that is not a device config" in capsys.readouterr().err
+    assert _prov(tmp_path, "b@example.test", "--hoa", "2001:db8:aa::101", "--ha", "2001:db8:aa::1",
+                 "--transports", "udp6", "--force", out=out) == 0
+    assert json.loads((tmp_path / "config.json").read_text())["nai"] == "b@example.test"
+
+
+def test_lock_file_is_removed_after_use(tmp_path):
+    _prov(tmp_path, "a@example.test", *STATIC)
+    cli_main(["provision", "--revoke", "a@example.test", "--keys-file", str(tmp_path / "keys.json")])
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "keys.json"]
+
+
+def test_wifi_board_without_wifi_is_warned(tmp_path, capsys):
+    assert _prov(tmp_path, "a@example.test", *STATIC, "--board", "esp32") == 0
+    err = capsys.readouterr().err
+    assert "warning: no Wi-Fi network given" in err and "--wifi SSID:PSK" in err
+    assert _prov(tmp_path, "b@example.test", "--hoa", "2001:db8:aa::101", "--ha", "2001:db8:aa::1",
+                 "--board", "unix", "--transports", "udp6") == 0
+    assert "warning" not in capsys.readouterr().err
