@@ -69,7 +69,7 @@ def test_ro_bu_waits_for_the_home_registration_then_gets_what_it_has_left():
     node, _lines = make()
     peer = Peer(cn=CN)
     node.ro.location(0, COA, "ip6")
-    node.ro.ro.note_traffic(0, CN)
+    node.ro.ro.note_traffic(CN, 0)
     node.ro.flush(0)
     answer(node, peer, 0)  # HoT and CoT: both tokens
     assert node.active.out == [] and peer.kinds() == ["HomeTestInit", "CareofTestInit"]

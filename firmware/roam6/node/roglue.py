@@ -47,9 +47,9 @@ class RoGlue:
     def location(self, now, coa, transport, home=False):
         """On every movement decision: the CoA only counts for RO when the transport is ip6."""
         if home:
-            self.ro.set_location(now, coa=self.hoa, home=True)
+            self.ro.home(now)
         else:
-            self.ro.set_location(now, coa=coa if transport == "ip6" else None)
+            self.ro.move(coa if transport == "ip6" else None, now)
         self.flush(now)
 
     def send(self, now, pkt):
@@ -58,7 +58,7 @@ class RoGlue:
         tr = self.node.active
         if tr is None:
             return False
-        via, out = self.ro.outbound(now, pkt)
+        via, out = self.ro.outbound(pkt, now)
         if via == "direct" and hasattr(tr, "send_raw"):
             self.direct_out += 1
             return tr.send_raw(out)
@@ -68,7 +68,7 @@ class RoGlue:
         """A packet from the tunnel (not the HA's own signalling): None if RR consumed it."""
         if bytes(pkt[8:24]) == self.ha:
             return pkt
-        out = self.ro.inbound(now, pkt)
+        out = self.ro.inbound(pkt, now)
         if out is None:
             self.flush(now)
         return out
@@ -83,7 +83,7 @@ class RoGlue:
         if nh != 43 and nh != 135:
             return None           # anything else for the CoA is the kernel's (or the tunnel's)
         self.direct_in += 1
-        out = self.ro.inbound(now, pkt)
+        out = self.ro.inbound(pkt, now)
         self.flush(now)
         return out
 
@@ -106,14 +106,16 @@ class RoGlue:
             ev = self.ro.next_event()
             if ev is None:
                 return
-            name, cn, info = ev
-            if name == "ro_bound":
-                log(name, cn=addr_text(cn), coa=addr_text(info.get("coa")), seq=info.get("seq"),
-                    lifetime=info.get("lifetime"), rr_ms=info.get("rr_ms"))
-            elif name == "ro_dereg":
-                log(name, cn=addr_text(cn), seq=info.get("seq") if isinstance(info, dict) else None)
+            kind = ev[0]
+            if kind == "ro_bound":
+                _, cn, coa, seq, lifetime, rr_ms = ev
+                log(kind, cn=addr_text(cn), coa=addr_text(coa), seq=seq, lifetime=lifetime, rr_ms=rr_ms)
+            elif kind == "ro_dereg":
+                _, cn, seq = ev
+                log(kind, cn=addr_text(cn), seq=seq)
             else:
-                log(name, cn=addr_text(cn), reason=str(info))
+                _, cn, reason = ev
+                log(kind, cn=addr_text(cn), reason=reason)
 
     def _send_native(self, pkt):
         """At home the HoA is on the link: send the packet as it is, no tunnel."""
