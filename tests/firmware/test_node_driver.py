@@ -45,7 +45,7 @@ def ba_for(req, status=0):
 def test_bu_ba_registered_in_the_event_log_and_state_saved():
     node, lines, path = make()
     assert lines[0][0] == "start" and lines[0][1]["hoa"] == "2001:db8:aa::100"
-    node.reg.move(node.now(), V4COA, "udp4")
+    node.reg.move(V4COA, "udp4", node.now())
     node.flush()                               # no transport open: the BU is built and logged
     seq, _at, ts = node.reg.bul.sent[-1]
     req = bul.BURequest(seq, 150, V4COA, ts, False)
@@ -55,7 +55,7 @@ def test_bu_ba_registered_in_the_event_log_and_state_saved():
         assert '"seq"' in f.read()             # the reservation went to disk before the BU
     feed(node, ba_for(req))
     kinds = [ev for ev, f in lines]
-    assert "ba" in kinds and "registered" in kinds and node.registered
+    assert "ba" in kinds and "registered" in kinds and node.reg.bound
     ba = [f for ev, f in lines if ev == "ba"][0]
     assert ba["status"] == 0 and ba["seq"] == req.seq and ba["bu_ba_ms"] >= 0
     os.remove(path)
@@ -63,7 +63,7 @@ def test_bu_ba_registered_in_the_event_log_and_state_saved():
 
 def test_garbage_into_packet_in_never_raises():
     node, lines, path = make()
-    node.reg.move(node.now(), V4COA, "udp4")
+    node.reg.move(V4COA, "udp4", node.now())
     node.flush()
     x = 12345
     for n in list(range(0, 100)) + [200, 600, 1280, 1500]:

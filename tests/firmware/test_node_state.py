@@ -63,7 +63,7 @@ def test_reboot_never_reuses_a_sequence_number():
     used = []
     for boot in range(5):
         b = HomeBinding(600, True, st["seq"] if st else 0, 0, b"\0" * 16)
-        b.move(0, b"\xc0\x00\x02\x64")
+        b.move(b"\xc0\x00\x02\x64", 0)
         now = 0
         for i in range(7 + boot * 5):          # some BUs, then a power cut at any point
             for r in b.bu_to_send():

@@ -166,6 +166,21 @@ def test_move_redoes_only_the_careof_half_and_reuses_the_home_token():
     assert kind == "ro_bound" and coa == COA2 and rr_ms == 0
 
 
+def test_back_to_the_old_coa_while_a_bu_for_another_was_out_is_not_direct():
+    # found by tests/cn/test_ro_property.py: bound at COA, BU for COA2 sent (the CN takes it),
+    # back at COA before its BA: the CN no longer holds COA, so data must not go direct
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    mn.move(COA2, 1000)
+    exchange(mn, peer, 1000, rounds=1)          # CoTI -> CoT
+    out = mn.datagrams_to_send(1000)            # the BU for COA2 ...
+    assert [M.decode_mh(bytes(decode_ipv6(p).payload)).__class__.__name__ for _, p in out] == ["BindingUpdate"]
+    peer.feed(out)                              # ... which the CN takes; its BA is lost
+    mn.move(COA, 1100)
+    assert mn.route(CN, 1100) is None
+
+
 def test_move_after_token_lifetime_redoes_both_halves():
     mn = new_mn()
     peer = Peer()

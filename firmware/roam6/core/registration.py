@@ -1,9 +1,16 @@
 """Home registration on the wire: BU bytes out, BA/BRR/BE bytes in (sans-IO glue around bul).
 
-`bul.HomeBinding` holds the rules; this module only turns its BU requests into Mobility Header
-packets (CONTRACTS.md §11, PROTOCOLS.md §3/§4/§11) and checks what the HA answers before the
-rules see it: MH checksum, the RFC 4285 MN-HA authenticator, the SPI. It is fed the inner IPv6
-packets the transport received (`receive_packet`) and hands back inner IPv6 packets to send.
+`bul.HomeBinding` holds the rules; this module turns its BU requests into Mobility Header packets
+(docs/CONTRACTS.md §11, docs/PROTOCOLS.md §3/§4/§11) and checks what the HA answers before the
+rules see it: MH checksum, the RFC 4285 MN-HA authenticator, the SPI. It is the driver's one
+handle on the home registration: the driver never reaches into the HomeBinding (`self.bul`).
+
+Inputs (`now`: int ms, always last): `move(coa, transport, now)`, `home(now)`, `detach(now)`,
+`receive(pkt, now)` (an inner IPv6 packet from the HA), `receive_mh(mh, src, dst, now)` (a
+Mobility Header read elsewhere: ip6's BA with a type 2 routing header), `handle_timer(now)`.
+Outputs: `state_to_save()` (write it before sending), `datagrams_to_send(now)` -> [(inner IPv6
+packet, the HA's address)], `next_event()` (bul's event table), `get_timer()`; `bound` and
+`expiry()` answer whether and until when the HA holds our binding.
 
 What the MN sends (udp4/udp6): IPv6(src HoA, dst HA) | MH BU, flags A|H|F, options MN-ID,
 IPv4 CoA (udp4), Replay Protection (timestamps on), MN-HA auth (last), laid out by the codec's
@@ -21,7 +28,7 @@ from roam6.wire.checksum import checksum6
 from .bul import HomeBinding
 
 # The MN's BU and BA in the codec's compact form (roam6.wire.binding): the general classes of
-# wire.mh/mhopts would cost ~30 KB of heap on a 64 KB device.
+# the host's codec would cost ~30 KB of heap on a 64 KB device.
 _NH_MH = const(135)
 _MH_BRR = const(0)
 _MH_BA = const(6)
@@ -45,25 +52,51 @@ class Registration:
         self.transport = None
         self.auth_coa = None          # the MAC's CoA for the current attempt
         self.rejected = 0             # BAs dropped: bad checksum, MAC, SPI, unexpected
-        self.last_ba = None           # the last BA message accepted (for the event log)
 
-    # ---- inputs (the rest -- detach, timers, events, state -- go to self.bul directly) ---------
-    def move(self, now, coa, transport):
+    # ---- decisions ----------------------------------------------------------------------------
+    def move(self, coa, transport, now):
         self.transport = transport
         self.auth_coa = mac_coa(coa)
-        self.bul.move(now, bytes(coa))
+        self.bul.move(bytes(coa), now)
 
     def home(self, now):
         self.auth_coa = self.hoa
         self.bul.home(now)
 
-    # ---- BUs out ------------------------------------------------------------------------------
-    def packets_to_send(self):
-        """[(inner IPv6 packet bytes, BURequest)] for the BUs the rules asked for."""
-        out = []
-        for req in self.bul.bu_to_send():
-            out.append((self.build_bu(req), req))
-        return out
+    def detach(self, now):
+        self.bul.detach(now)
+
+    def handle_timer(self, now):
+        self.bul.handle_timer(now)
+
+    # ---- outputs ------------------------------------------------------------------------------
+    def get_timer(self):
+        return self.bul.get_timer()
+
+    def next_event(self):
+        return self.bul.next_event()
+
+    def state_to_save(self):
+        return self.bul.state_to_save()
+
+    @property
+    def bound(self):
+        return self.bul.bound
+
+    @property
+    def seq(self):
+        """The next sequence number (the start log shows it)."""
+        return self.bul.seq
+
+    def expiry(self):
+        """When the HA's binding for our current care-of address ends (in `now` ms), or None while
+        it holds none (route optimisation gives a CN no more lifetime than this, RFC 6275 §11.7.2)."""
+        b = self.bul
+        return b.expire_at if b.bound else None
+
+    def datagrams_to_send(self, now):
+        """[(inner IPv6 packet, HA address)] for the BUs the rules asked for, in order."""
+        return [(self.build_bu(req), self.ha) for req in self.bul.bu_to_send()]
 
     def build_bu(self, req):
         flags = _BU_A | _BU_H
@@ -80,18 +113,18 @@ class Registration:
         return ipv6_packet(bytes(req.coa), self.ha, _NH_MH, mh, hao=hoa)
 
     # ---- what the HA sends ------------------------------------------------------------------
-    def receive_packet(self, now, pkt):
+    def receive(self, pkt, now):
         """An inner IPv6 packet from the HA holding a Mobility Header (no extension headers: the
         UDP transports). Returns the kind handled ('ba', 'brr', 'be') or None when it was
         dropped. Never raises on bad input."""
         n = len(pkt) - 40
         if n < 8 or pkt[6] != _NH_MH or ((pkt[4] << 8) | pkt[5]) != n:
             return None
-        return self.receive_mh(now, memoryview(pkt)[40:], pkt[8:24], pkt[24:40])
+        return self.receive_mh(memoryview(pkt)[40:], pkt[8:24], pkt[24:40], now)
 
-    def receive_mh(self, now, raw, src, dst):
+    def receive_mh(self, raw, src, dst, now):
         """A Mobility Header; src/dst: its checksum's pseudo-header addresses (for a BA with a type
-        2 routing header, dst is the HoA from it). Same results as receive_packet."""
+        2 routing header, dst is the HoA from it). Same results as receive."""
         n = len(raw)
         if (n < 8 or bytes(src) != self.ha or (raw[1] + 1) * 8 != n
                 or checksum6(self.ha, dst, _NH_MH, raw) != 0):
@@ -99,13 +132,14 @@ class Registration:
             return None
         t = raw[2]
         if t == _MH_BA:
-            return "ba" if self._ba(now, raw) else None
+            return "ba" if self._ba(raw, now) else None
         if t == _MH_BRR or (t == _MH_BE and n >= 24 and bytes(raw[8:24]) == self.hoa):
-            self.bul.lost(now)
-            return "brr" if t == _MH_BRR else "be"
+            kind = "brr" if t == _MH_BRR else "be"
+            self.bul.lost(kind, now)
+            return kind
         return None
 
-    def _ba(self, now, raw):
+    def _ba(self, raw, now):
         ba = decode_ba(raw)
         off = ba[7] if ba is not None else -1
         if off < 0 or ba[6] != self.spi or off + 19 != len(raw):
@@ -116,8 +150,7 @@ class Registration:
         if mnha_auth_data(self.key, self.auth_coa, self.hoa, prefix) != bytes(raw[off + 7:off + 19]):
             self.rejected += 1
             return False
-        if self.bul.receive_ba(now, ba[0], ba[1], ba[2], ba[3], ba[4], ba[5]):
-            self.last_ba = ba
+        if self.bul.receive_ba(ba[0], ba[1], ba[2], ba[3], ba[4], ba[5], now):
             return True
         self.rejected += 1
         return False

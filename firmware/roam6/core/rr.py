@@ -330,6 +330,8 @@ class CNEntry:
         if dereg:
             self._emit(R.BU, "home", build_ipv6(m.hoa, cn, _NH_MH, mh), now)
         else:
+            if self.bound_coa is not None and self.bound_coa != coa:
+                self._unbind()  # once the CN takes this BU, what it held is gone: no direct data
             self._emit(R.BU, "direct", build_ipv6(coa, cn, _NH_MH, mh, hao=m.hoa), now)
             self.maybe_bound_until = max(self.maybe_bound_until, now + lifetime * 4000)
         self.bu = (self.seq, kbm, coa, dereg, now)

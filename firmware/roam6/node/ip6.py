@@ -3,7 +3,8 @@
 - BUs leave as whole IPv6 packets (src CoA, Home Address option, dst HA) through an IPPROTO_RAW
   socket: the MN writes the IPv6 header itself, as no kernel here adds a Home Address option.
 - BAs come back with a type 2 routing header, which a kernel without MIPv6 drops before any raw
-  socket sees it (DESIGN.md): they are read from a packet socket on the board's interface.
+  socket sees it: they are read from a packet socket on the board's interface (`link_reader`;
+  the uplink hands what it reads to the node's demultiplexer, which asks `ba_in` what it is).
 - Data is IPv6-in-IPv6 (next header 41) between the CoA and the HA: a raw protocol-41 socket,
   bound to the CoA, sends the HoA's packets (the kernel adds the outer header) and receives the
   HA's (the kernel strips it).
@@ -13,7 +14,7 @@ import struct
 
 from roam6.compat import IS_MICROPYTHON
 
-from .transport import AF_INET6, Reader, send_counted, sleep_ms, sockaddr
+from .transport import AF_INET6, Reader, send_counted, sockaddr
 
 _AF_PACKET = 17
 _ETH_P_IPV6 = 0x86DD
@@ -105,25 +106,3 @@ def ba_in(pkt, n, hoa):
     if 40 + plen > n or pkt[40] != 135 or bytes(pkt[48:64]) != hoa:
         return None
     return memoryview(pkt)[64:40 + plen], bytes(pkt[8:24])
-
-
-async def ba_loop(node, tr):
-    """Read the link for BAs (they carry a type 2 routing header) and give them to the node."""
-    reader = tr.link_reader
-    hoa = node.cfg.hoa
-    buf = tr.link_buf
-    while True:
-        try:
-            n = await reader.readinto(buf)
-        except OSError:
-            await sleep_ms(20)
-            continue
-        got = ba_in(buf, n, hoa)
-        if got is not None and got[1] == node.cfg.ha:
-            node.mh_in(node.reg.receive_mh(node.now(), got[0], got[1], hoa))
-            if node.ro is not None:       # a BU to a CN may have waited for the home binding
-                node.ro.home_changed(node.now())
-        elif node.ro is not None and n >= 40:
-            pkt = node.ro.link_in(node.now(), memoryview(buf)[:n])
-            if pkt is not None:
-                node.ro.deliver(pkt)
