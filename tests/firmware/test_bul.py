@@ -5,7 +5,7 @@ for, its deadlines and its events against RFC 6275 §11.7/§11.8 and RFC 4285.
 """
 from roam6.core import bul
 from roam6.core.bul import HomeBinding
-from support import BUL as S
+from support import BU, BUL as S
 
 COA = bytes([192, 0, 2, 100])
 COA2 = bytes([192, 0, 2, 101])
@@ -38,7 +38,7 @@ def ack(b, now, status=0, lifetime_units=150, refresh_units=None, nat=None, req=
 
 
 def sent(b):
-    out = b.bu_to_send()
+    out = [BU(r) for r in b.bu_to_send()]
     if out:
         b.last_req = out[-1]
     return out

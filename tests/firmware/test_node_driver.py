@@ -2,7 +2,6 @@
 garbage of every shape into packet_in never raising (a hostile packet must not stop the MN)."""
 import os
 
-from roam6.core import bul
 from roam6.crypto import mnha_auth_data
 from roam6.node.config import parse_config
 from roam6.node.driver import MobileNode
@@ -10,7 +9,7 @@ from roam6_codec import mhopts as mo
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.ipv6 import build_ipv6
 from roam6_codec.mh import BindingAck
-from support import fresh_state_file
+from support import BU, fresh_state_file
 
 KEY = "000102030405060708090a0b0c0d0e0f"
 HOA = ip6_from_text("2001:db8:aa::100")
@@ -47,8 +46,8 @@ def test_bu_ba_registered_in_the_event_log_and_state_saved():
     assert lines[0][0] == "start" and lines[0][1]["hoa"] == "2001:db8:aa::100"
     node.reg.move(V4COA, "udp4", node.now())
     node.flush()                               # no transport open: the BU is built and logged
-    seq, _at, ts = node.reg.bul.sent[-1]
-    req = bul.BURequest(seq, 150, V4COA, ts, False)
+    seq, _at, ts = node.reg.sent[-1]
+    req = BU((seq, 150, V4COA, ts, False))
     bu = [f for ev, f in lines if ev == "bu"]
     assert bu and bu[0]["seq"] == req.seq and bu[0]["coa"] == "192.0.2.50" and bu[0]["lifetime"] == 600
     with open(path) as f:
@@ -78,5 +77,5 @@ def test_garbage_into_packet_in_never_raises():
             pkt[4] = (n - 40) >> 8
             pkt[5] = (n - 40) & 0xFF
         feed(node, bytes(pkt))
-    assert node.reg.bul.state == 1            # still registering: nothing of that was a BA
+    assert node.reg.state == 1            # still registering: nothing of that was a BA
     os.remove(path)

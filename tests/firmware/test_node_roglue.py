@@ -51,9 +51,9 @@ def register_home(node, now):
     test_registration checks the BA's authentication)."""
     node.reg.move(COA, "ip6", now)
     assert len(node.reg.datagrams_to_send(now)) == 1     # the BU (no HA here to take it)
-    bul = node.reg.bul
-    seq, _at, ts = bul.sent[-1]
-    assert bul.receive_ba(0, seq, 50, None, ts, None, now)
+    reg = node.reg
+    seq, _at, ts = reg.sent[-1]
+    assert reg.receive_ba(0, seq, 50, None, ts, None, now)
     assert node.reg.bound and node.reg.expiry() == now + 200000
 
 

@@ -3,7 +3,6 @@
 The BA side plays the HA with the codec and crypto directly, so each check (MAC, SPI, checksum,
 timestamp echo, sequence) is exercised on its own.
 """
-from roam6.core import bul
 from roam6.core.registration import Registration, mac_coa
 from roam6.crypto import mnha_auth_data
 from roam6_codec import consts as C
@@ -12,7 +11,7 @@ from roam6.wire.addr import ip6_from_text
 from roam6.wire.checksum import checksum6
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from roam6_codec.mh import BindingAck, BindingError, BindingRefreshRequest, decode_mh
-from support import BUL as S
+from support import BU, BUL as S
 
 KEY = bytes(range(16))
 HOA = ip6_from_text("2001:db8:aa::100")
@@ -107,7 +106,7 @@ def test_good_ba_registers():
     r.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r)
     assert r.receive(ha_ba(r, req, V4COA, nat=30, bra=50), 25) == "ba"
-    assert r.bound and r.bul.refresh_at == 25 + 30000
+    assert r.bound and r.refresh_at == 25 + 30000
     assert r.expiry() == 0 + 150 * 4000           # counted from the BU
     kinds = []
     while True:
@@ -130,7 +129,7 @@ def test_ba_with_wrong_key_spi_checksum_or_coa_is_dropped():
     assert r.receive(ha_ba(r, req, V4COA, csum=False), 5) is None
     assert r.receive(ha_ba(r, req, bytes([198, 51, 100, 1])), 5) is None   # MAC over another CoA
     assert r.receive(ha_ba(r, req, V4COA, ts=req.timestamp + 1), 5) is None
-    assert r.rejected == 5 and r.bul.state == S.REGISTERING
+    assert r.rejected == 5 and r.state == S.REGISTERING
     assert r.receive(ha_ba(r, req, V4COA), 6) == "ba"
 
 
@@ -168,7 +167,7 @@ def test_status_146_is_authenticated_then_fails():
     r.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r)
     assert r.receive(ha_ba(r, req, V4COA, status=146, lifetime=0), 5) == "ba"
-    assert r.bul.state == S.FAILED
+    assert r.state == S.FAILED
 
 
 def test_status_135_and_144_resend():
@@ -193,15 +192,15 @@ def test_binding_error_and_brr_mean_lost():
     be = BindingError(1, HOA).encode(src=HA, dst=HOA)
     assert r.receive(build_ipv6(HA, HOA, 135, be), 10) == "be"
     assert not r.bound and r.expiry() is None and len(r.datagrams_to_send(10)) == 1
-    r.receive(ha_ba(r, r.bul.sent[-1] and _req(r), V4COA), 11)
+    r.receive(ha_ba(r, r.sent[-1] and _req(r), V4COA), 11)
     assert r.bound
     brr = BindingRefreshRequest().encode(src=HA, dst=HOA)
     assert r.receive(build_ipv6(HA, HOA, 135, brr), 20) == "brr"
 
 
 def _req(r):
-    seq, _at, ts = r.bul.sent[-1]
-    return bul.BURequest(seq, None, None, ts, None)     # (ha_ba reads seq and timestamp)
+    seq, _at, ts = r.sent[-1]
+    return BU((seq, None, None, ts, None))     # (ha_ba reads seq and timestamp)
 
 
 def test_deregistration_bu_uses_hoa_as_coa():
@@ -215,7 +214,7 @@ def test_deregistration_bu_uses_hoa_as_coa():
     raw[4] = raw[5] = 0
     assert bytes(bu.find(mo.MobilityAuth).auth_data) == mnha_auth_data(KEY, HOA, HOA, bytes(raw[:-12]))
     assert r.receive(ha_ba(r, req, HOA, lifetime=0), 5) == "ba"
-    assert r.bul.state == S.HOME
+    assert r.state == S.HOME
 
 
 def test_lean_bu_encoder_is_byte_identical_to_the_codec():

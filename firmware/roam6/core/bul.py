@@ -5,7 +5,9 @@ the mobile node keeps exactly one home registration. The caller feeds it what ha
 care-of address changed (`move`), the node is back on its home link (`home`), the link went away
 (`detach`), the HA said it lost the binding (`lost`: a Binding Refresh Request or Binding Error),
 a Binding Acknowledgement arrived (`receive_ba`, already authenticated by the caller) or a timer
-fired (`handle_timer`) -- and the entry answers with BU requests to send (`bu_to_send`), log events
+fired (`handle_timer`) -- and the entry answers with BU requests to send (`bu_to_send`: tuples
+(seq, lifetime_units, coa, timestamp, dereg); coa is the HoA for a deregistration, timestamp the
+64-bit NTP value or None without replay protection), log events
 (`next_event`), a deadline (`get_timer`) and, when the sequence reservation moved, a small state
 to write before the BU goes out (`state_to_save`). It never touches a socket or a clock: `now` is
 an int of milliseconds from the driver's monotonic clock, always the last positional argument.
@@ -165,41 +167,14 @@ _STATUS_TIME = const(144)
 _STATUS_AUTH = const(146)
 
 
-def ba_event(status, dereg):
-    """The event a BA status stands for (RFC 6275 §6.1.8, RFC 4285 §8)."""
-    if status < 128:
-        return _BA_OK
-    if status == _STATUS_SEQ:
-        return _BA_SEQ
-    if status == _STATUS_TIME:
-        return _BA_TIME
-    if status == _STATUS_AUTH:
-        return _BA_AUTH
-    if status == _STATUS_NO_BINDING and dereg:
-        return _BA_OK
-    if status == 128 or status == 130:
-        return _BA_RETRY
-    return _BA_REJECT
-
-
 def seq_after(a, b):
     """True if a is 'greater' than b modulo 2**16 (RFC 6275 §9.5.1)."""
     return 0 < ((a - b) & 0xFFFF) < 0x8000
 
 
-class BURequest:
-    """What one BU must say; the message layer turns it into bytes."""
-
-    def __init__(self, seq, lifetime_units, coa, timestamp, dereg):
-        self.seq = seq
-        self.lifetime_units = lifetime_units
-        self.coa = coa              # raw bytes: 4 (IPv4 CoA) or 16; the HoA for a deregistration
-        self.timestamp = timestamp  # 64-bit NTP int, or None without replay protection
-        self.dereg = dereg
-
-
 class HomeBinding:
-    """Binding update list entry for the home registration (one per MN)."""
+    """Binding update list entry for the home registration (one per MN). On a board its subclass
+    roam6.core.registration.Registration is the one object: no second instance on the heap."""
 
     def __init__(self, lifetime_s=600, timestamps=True, seq=None, ntp_offset_ms=0, hoa=None):
         units = (lifetime_s + 3) // 4
@@ -254,7 +229,8 @@ class HomeBinding:
     def receive_ba(self, status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, now):
         """An authenticated BA (refresh_units, timestamp, nat_refresh_s: None when absent). Returns
         False when it was dropped (not for an outstanding BU)."""
-        if self.state not in (_S_REGISTERING, _S_REFRESHING, _S_DEREGISTERING):
+        state = self.state
+        if state != _S_REGISTERING and state != _S_REFRESHING and state != _S_DEREGISTERING:
             self.ignored += 1
             return False
         match = None
@@ -275,9 +251,22 @@ class HomeBinding:
                     return False
             elif timestamp != match[2]:
                 return False
-        self._ba = (now, status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, match)
+        self._ba = (status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, match)
         self._events.append(("ba", status, seq, now - match[1], now - self.attempt_started))
-        self._fire(ba_event(status, self.state == _S_DEREGISTERING), now)
+        # the event the status stands for (RFC 6275 §6.1.8, RFC 4285 §8)
+        if status < 128 or (status == _STATUS_NO_BINDING and state == _S_DEREGISTERING):
+            event = _BA_OK
+        elif status == _STATUS_SEQ:
+            event = _BA_SEQ
+        elif status == _STATUS_TIME:
+            event = _BA_TIME
+        elif status == _STATUS_AUTH:
+            event = _BA_AUTH
+        elif status == 128 or status == 130:
+            event = _BA_RETRY
+        else:
+            event = _BA_REJECT
+        self._fire(event, now)
         return True
 
     def handle_timer(self, now):
@@ -326,6 +315,11 @@ class HomeBinding:
         return self.state == _S_BOUND or (self.state == _S_REFRESHING and self.expire_at is not None
                                        and not self._moved_since_bound)
 
+    def expiry(self):
+        """When the HA's binding for our current care-of address ends (in `now` ms), or None while
+        it holds none (route optimisation gives a CN no more lifetime than this, RFC 6275 §11.7.2)."""
+        return self.expire_at if self.bound else None
+
     # ---- the machine --------------------------------------------------------------------------
     def _fire(self, event, now):
         v = _TABLE[self.state << 4 | event]
@@ -333,9 +327,7 @@ class HomeBinding:
             self.ignored += 1
             return
         self.state = v >> 4
-        self._act(v & 15, event, now)
-
-    def _act(self, action, event, now):
+        action = v & 15
         if action == _SEND:
             if event == _MOVE or event == _LOST or event == _EXPIRE:
                 self._moved_since_bound = True
@@ -345,8 +337,7 @@ class HomeBinding:
             elif event == _REFRESH:
                 self._moved_since_bound = False
             self.refresh_at = None
-            self._start_attempt(now)
-            self._emit_bu(False, now)
+            self._emit_bu(False, now, True)
         elif action == _RESEND:
             self.timeout_ms = min(self.timeout_ms * 2, _MAX_BINDACK_TIMEOUT_MS)
             if len(self.sent) >= 8:
@@ -354,10 +345,10 @@ class HomeBinding:
             self._emit_bu(self.state == _S_DEREGISTERING, now)
         elif action == _RESYNC_SEQ or action == _RESYNC_TIME:
             if action == _RESYNC_SEQ:
-                self.seq = (self._ba[2] + 1) & 0xFFFF
+                self.seq = (self._ba[1] + 1) & 0xFFFF
                 self.seq_reserved = self.seq      # save the new base before using it
             else:
-                self.ntp_offset_ms = ((self._ba[5] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
+                self.ntp_offset_ms = ((self._ba[4] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
                 self.last_ts = 0
                 self._dirty = True
             self.resyncs += 1
@@ -365,15 +356,29 @@ class HomeBinding:
                 self._emit_bu(self.state == _S_DEREGISTERING, now)
         elif action == _DEREG:
             self.refresh_at = self.expire_at = None
-            self._start_attempt(now)
-            self._emit_bu(True, now)
+            self._emit_bu(True, now, True)
         elif action == _BOUND:
-            self._bound(now)
-        elif action == _DONE_HOME:
+            _, _, lifetime_units, refresh_units, _, nat_s, match = self._ba
+            self.first_reg = False
+            self._moved_since_bound = False
+            self.retransmit_at = None
+            self.sent = []
+            self.granted_s = lifetime_units * 4
+            granted_ms = self.granted_s * 1000
+            self.expire_at = match[1] + granted_ms      # counted from when that BU was sent
+            if refresh_units and 0 < refresh_units * 4000 < granted_ms:
+                interval = refresh_units * 4000
+            else:
+                interval = granted_ms * _REFRESH_NUM // _REFRESH_DEN
+            if nat_s is not None and 0 < nat_s < 0xFFFFFFFF and nat_s * 1000 < interval:
+                interval = nat_s * 1000
+            self.refresh_at = now + max(interval, 1000)
+            self._events.append(("registered", self.coa, self.granted_s, self.refresh_at - now))
+        elif action == _DONE_HOME or action == _ABANDON:
             self.retransmit_at = None
             self.first_reg = True
             self.sent = []
-            self._events.append(("deregistered", True))
+            self._events.append(("deregistered", action == _DONE_HOME))
         elif action == _STOP:
             self.retransmit_at = self.refresh_at = None
             self.sent = []
@@ -381,77 +386,42 @@ class HomeBinding:
             self.retransmit_at = self.refresh_at = self.expire_at = None
             self.sent = []
             reason = "authentication failed" if event == _BA_AUTH else "registration refused"
-            self._events.append(("error", reason, self._ba[1]))
-        elif action == _ABANDON:
-            self.retransmit_at = None
-            self.first_reg = True
-            self.sent = []
-            self._events.append(("deregistered", False))
+            self._events.append(("error", reason, self._ba[0]))
         elif action == _KEEP:
             self.expire_at = None
             self._moved_since_bound = True
             self.first_reg = True
         # _BACKOFF: nothing; the armed retransmission timer resends
 
-    def _start_attempt(self, now):
-        if self.first_reg:
-            self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
-        else:
-            self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_MS
-        self.sent = []
-        self.tries = 0
-        self.resyncs = 0
-        self.attempt_started = now
-
-    def _bound(self, now):
-        lifetime_units, refresh_units, nat_s, match = self._ba[3], self._ba[4], self._ba[6], self._ba[7]
-        self.first_reg = False
-        self._moved_since_bound = False
-        self.retransmit_at = None
-        self.sent = []
-        self.granted_s = lifetime_units * 4
-        granted_ms = self.granted_s * 1000
-        self.expire_at = match[1] + granted_ms      # counted from when that BU was sent
-        if refresh_units and 0 < refresh_units * 4000 < granted_ms:
-            interval = refresh_units * 4000
-        else:
-            interval = granted_ms * _REFRESH_NUM // _REFRESH_DEN
-        if nat_s is not None and 0 < nat_s < 0xFFFFFFFF and nat_s * 1000 < interval:
-            interval = nat_s * 1000
-        self.refresh_at = now + max(interval, 1000)
-        self._events.append(("registered", self.coa, self.granted_s, self.refresh_at - now))
-
-    # ---- numbers ------------------------------------------------------------------------------
-    def _next_seq(self):
-        s = self.seq
-        if not seq_after(self.seq_reserved, s):
-            # s is at or past the reservation: move it on and have the driver save it first
-            self.seq_reserved = (s + _SEQ_BLOCK) & 0xFFFF
+    def _emit_bu(self, dereg, now, new_attempt=False):
+        if new_attempt:                     # a new CoA, refresh or deregistration: back-off anew
+            if self.first_reg:
+                self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
+            else:
+                self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_MS
+            self.sent = []
+            self.tries = 0
+            self.resyncs = 0
+            self.attempt_started = now
+        # the sequence number: at or past the reservation moves it on (the driver saves it first)
+        seq = self.seq
+        if not seq_after(self.seq_reserved, seq):
+            self.seq_reserved = (seq + _SEQ_BLOCK) & 0xFFFF
             self._dirty = True
-        self.seq = (s + 1) & 0xFFFF
-        return s
-
-    def _next_timestamp(self, now):
-        if not self.timestamps:
-            return None
-        t = now + self.ntp_offset_ms
-        secs = t // 1000
-        frac = ((t % 1000) << 32) // 1000
-        ts = ((secs & 0xFFFFFFFF) << 32) | frac
-        if ts <= self.last_ts:
-            ts = self.last_ts + 1
-        self.last_ts = ts
-        return ts
-
-    def _emit_bu(self, dereg, now):
+        self.seq = (seq + 1) & 0xFFFF
+        ts = None
+        if self.timestamps:                 # RFC 4285 timestamp: NTP seconds . fraction
+            t = now + self.ntp_offset_ms
+            ts = (((t // 1000) & 0xFFFFFFFF) << 32) | (((t % 1000) << 32) // 1000)
+            if ts <= self.last_ts:
+                ts = self.last_ts + 1
+            self.last_ts = ts
         lifetime_units = 0 if dereg else self.lifetime_units
-        seq = self._next_seq()
-        ts = self._next_timestamp(now)
         self.tries += 1
         self.sent.append((seq, now, ts))
         self.retransmit_at = now + self.timeout_ms
         coa = self.hoa if dereg else self.coa
-        self._out.append(BURequest(seq, lifetime_units, coa, ts, dereg))
+        self._out.append((seq, lifetime_units, coa, ts, dereg))
         self._events.append(("bu", seq, lifetime_units * 4, coa))
 
 

@@ -2,9 +2,10 @@
 
 `bul.HomeBinding` holds the rules; this module turns its BU requests into Mobility Header packets
 (docs/CONTRACTS.md §11, docs/PROTOCOLS.md §3/§4/§11) and checks what the HA answers before the
-rules see it: MH checksum, the RFC 4285 MN-HA authenticator, the SPI. It is the driver's one
-handle on the home registration: the driver never reaches into the HomeBinding (`self.bul`).
+rules see it: MH checksum, the RFC 4285 MN-HA authenticator, the SPI.
 
+Registration is a HomeBinding (one object: a class of its own would cost a second instance and a
+method per delegated call on a 32 KB heap), so the driver has one handle and never reaches past it.
 Inputs (`now`: int ms, always last): `move(coa, transport, now)`, `home(now)`, `detach(now)`,
 `receive(pkt, now)` (an inner IPv6 packet from the HA), `receive_mh(mh, src, dst, now)` (a
 Mobility Header read elsewhere: ip6's BA with a type 2 routing header), `handle_timer(now)`.
@@ -38,79 +39,52 @@ _BU_H = const(0x4000)
 _BU_F = const(0x0100)
 
 
-class Registration:
-    """The MN's home registration: a HomeBinding plus its BU/BA wire format and MN-HA security."""
+class Registration(HomeBinding):
+    """The MN's home registration: the HomeBinding's rules (inherited: one object on the heap)
+    plus its BU/BA wire format and MN-HA security."""
 
     def __init__(self, nai, spi, key, hoa, ha, lifetime_s=600, timestamps=True, seq=None,
                  ntp_offset_ms=0):
+        hoa = bytes(hoa)
+        HomeBinding.__init__(self, lifetime_s, timestamps, seq, ntp_offset_ms, hoa)
         self.nai = bytes(nai)
         self.spi = spi
         self.key = bytes(key)
-        self.hoa = bytes(hoa)
         self.ha = bytes(ha)
-        self.bul = HomeBinding(lifetime_s, timestamps, seq, ntp_offset_ms, self.hoa)
         self.transport = None
         self.auth_coa = None          # the MAC's CoA for the current attempt
         self.rejected = 0             # BAs dropped: bad checksum, MAC, SPI, unexpected
 
-    # ---- decisions ----------------------------------------------------------------------------
+    # ---- decisions (the rest -- detach, handle_timer -- are HomeBinding's) ---------------------
     def move(self, coa, transport, now):
         self.transport = transport
         self.auth_coa = mac_coa(coa)
-        self.bul.move(bytes(coa), now)
+        HomeBinding.move(self, bytes(coa), now)
 
     def home(self, now):
         self.auth_coa = self.hoa
-        self.bul.home(now)
+        HomeBinding.home(self, now)
 
-    def detach(self, now):
-        self.bul.detach(now)
-
-    def handle_timer(self, now):
-        self.bul.handle_timer(now)
-
-    # ---- outputs ------------------------------------------------------------------------------
-    def get_timer(self):
-        return self.bul.get_timer()
-
-    def next_event(self):
-        return self.bul.next_event()
-
-    def state_to_save(self):
-        return self.bul.state_to_save()
-
-    @property
-    def bound(self):
-        return self.bul.bound
-
-    @property
-    def seq(self):
-        """The next sequence number (the start log shows it)."""
-        return self.bul.seq
-
-    def expiry(self):
-        """When the HA's binding for our current care-of address ends (in `now` ms), or None while
-        it holds none (route optimisation gives a CN no more lifetime than this, RFC 6275 §11.7.2)."""
-        b = self.bul
-        return b.expire_at if b.bound else None
-
+    # ---- BUs out (state_to_save, next_event, get_timer, bound, expiry: HomeBinding's) ----------
     def datagrams_to_send(self, now):
         """[(inner IPv6 packet, HA address)] for the BUs the rules asked for, in order."""
-        return [(self.build_bu(req), self.ha) for req in self.bul.bu_to_send()]
-
-    def build_bu(self, req):
-        flags = _BU_A | _BU_H
-        udp = self.transport != "ip6" or req.dereg
-        if udp:
-            flags |= _BU_F
-        key, coa, hoa = self.key, mac_coa(req.coa), self.hoa
-        mh = encode_bu(req.seq, flags, req.lifetime_units, self.nai, self.spi,
-                       bytes(req.coa) if len(req.coa) == 4 else None, req.timestamp,
-                       lambda prefix: mnha_auth_data(key, coa, hoa, prefix))
-        struct.pack_into(">H", mh, 4, checksum6(hoa, self.ha, _NH_MH, mh))
-        if udp:
-            return ipv6_packet(hoa, self.ha, _NH_MH, mh)
-        return ipv6_packet(bytes(req.coa), self.ha, _NH_MH, mh, hao=hoa)
+        out = []
+        ha, hoa, key = self.ha, self.hoa, self.key
+        for seq, lifetime_units, coa, timestamp, dereg in self.bu_to_send():
+            flags = _BU_A | _BU_H
+            udp = self.transport != "ip6" or dereg
+            if udp:
+                flags |= _BU_F
+            mc = mac_coa(coa)
+            mh = encode_bu(seq, flags, lifetime_units, self.nai, self.spi,
+                           bytes(coa) if len(coa) == 4 else None, timestamp,
+                           lambda prefix: mnha_auth_data(key, mc, hoa, prefix))
+            struct.pack_into(">H", mh, 4, checksum6(hoa, ha, _NH_MH, mh))
+            if udp:
+                out.append((ipv6_packet(hoa, ha, _NH_MH, mh), ha))
+            else:
+                out.append((ipv6_packet(bytes(coa), ha, _NH_MH, mh, hao=hoa), ha))
+        return out
 
     # ---- what the HA sends ------------------------------------------------------------------
     def receive(self, pkt, now):
@@ -132,25 +106,19 @@ class Registration:
             return None
         t = raw[2]
         if t == _MH_BA:
-            return "ba" if self._ba(raw, now) else None
+            ba = decode_ba(raw)
+            off = ba[7] if ba is not None else -1
+            if off >= 0 and ba[6] == self.spi and off + 19 == n:
+                # the MN-HA option is ours, the last one, and ends the message
+                prefix = bytearray(raw[:off + 7])
+                prefix[4] = prefix[5] = 0
+                if (mnha_auth_data(self.key, self.auth_coa, self.hoa, prefix) == bytes(raw[off + 7:off + 19])
+                        and self.receive_ba(ba[0], ba[1], ba[2], ba[3], ba[4], ba[5], now)):
+                    return "ba"
+            self.rejected += 1
+            return None
         if t == _MH_BRR or (t == _MH_BE and n >= 24 and bytes(raw[8:24]) == self.hoa):
             kind = "brr" if t == _MH_BRR else "be"
-            self.bul.lost(kind, now)
+            self.lost(kind, now)
             return kind
         return None
-
-    def _ba(self, raw, now):
-        ba = decode_ba(raw)
-        off = ba[7] if ba is not None else -1
-        if off < 0 or ba[6] != self.spi or off + 19 != len(raw):
-            self.rejected += 1        # no MN-HA option of ours, or not last and ending the message
-            return False
-        prefix = bytearray(raw[:off + 7])
-        prefix[4] = prefix[5] = 0
-        if mnha_auth_data(self.key, self.auth_coa, self.hoa, prefix) != bytes(raw[off + 7:off + 19]):
-            self.rejected += 1
-            return False
-        if self.bul.receive_ba(ba[0], ba[1], ba[2], ba[3], ba[4], ba[5], now):
-            return True
-        self.rejected += 1
-        return False

@@ -77,10 +77,12 @@ class MobileNode:
     # ---- decisions from movement detection -----------------------------------------------------
     def moved(self, coa, transport):
         """New care-of address (raw bytes) on `transport` ("udp4", "udp6" or "ip6"): BU at once."""
-        self._leave_home()
         if self.uplink.open(transport, coa) is None:
             return
         self.coa = coa
+        self.home = False
+        if self.host.home is not None:
+            self.host.home.close()
         self.log("link", state="moved", coa=addr_text(coa), transport=transport)
         now = self.now()
         self.reg.move(coa, transport, now)
@@ -107,18 +109,15 @@ class MobileNode:
         self.flush()
 
     def detached(self):
-        self._leave_home()
+        self.home = False
+        if self.host.home is not None:
+            self.host.home.close()
         self.log("link", state="detached")
         now = self.now()
         self.reg.detach(now)
         if self.ro is not None:
             self.ro.move(None, None, now)
         self.flush()
-
-    def _leave_home(self):
-        self.home = False
-        if self.host.home is not None:
-            self.host.home.close()
 
     # ---- in: the one demultiplexer -------------------------------------------------------------
     def packet_in(self, n):
@@ -136,7 +135,9 @@ class MobileNode:
                 self.ro.deliver(pkt)
             self.flush()
         elif buf[6] == _NH_MH:
-            self._from_ha(self.reg.receive(mv[:n], now), now)
+            if self.reg.receive(mv[:n], now) is not None and self.ro is not None:
+                self.ro.home_changed(now)   # a BU to a CN may have waited for the home binding
+            self.flush()
         else:
             self.host.input(buf, n)
 
@@ -147,18 +148,14 @@ class MobileNode:
         cfg = self.cfg
         got = ba_in(buf, n, cfg.hoa)
         now = self.now()
+        ro = self.ro
         if got is not None and got[1] == cfg.ha:
-            self._from_ha(self.reg.receive_mh(got[0], got[1], cfg.hoa, now), now)
-        elif self.ro is not None and n >= 40:
-            pkt = self.ro.link_in(memoryview(buf)[:n], now)
+            if self.reg.receive_mh(got[0], got[1], cfg.hoa, now) is not None and ro is not None:
+                ro.home_changed(now)
+        elif ro is not None and n >= 40:
+            pkt = ro.link_in(memoryview(buf)[:n], now)
             if pkt is not None:
-                self.ro.deliver(pkt)
-            self.flush()
-
-    def _from_ha(self, kind, now):
-        """After the registration took a Mobility Header from the HA (kind: None if dropped)."""
-        if kind is not None and self.ro is not None:
-            self.ro.home_changed(now)    # a BU to a CN may have waited for the home binding
+                ro.deliver(pkt)
         self.flush()
 
     # ---- out -----------------------------------------------------------------------------------

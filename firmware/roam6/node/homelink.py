@@ -64,12 +64,11 @@ class HomeLink:
                 return
 
     async def _rx(self, port, s):
-        from .transport import Reader
-        r = Reader(s)
         while True:
             try:
                 if IS_MICROPYTHON:
-                    await r.wait()
+                    from .transport import readable
+                    await readable(s)
                     data, sa = s.recvfrom(1500)
                 else:
                     data, sa = await asyncio.get_running_loop().sock_recvfrom(s, 1500)

@@ -95,7 +95,9 @@ class UdpSocket:
         self._wake()
 
     def close(self):
-        self.host._unbind(self)
+        ports = self.host.ports
+        if ports.get(self.port) is self:
+            del ports[self.port]
 
 
 class Host:
@@ -132,10 +134,6 @@ class Host:
         if self.home is not None:
             self.home.add(port)
 
-    def _unbind(self, sock):
-        if self.ports.get(sock.port) is sock:
-            del self.ports[sock.port]
-
     # ---- out ----------------------------------------------------------------------------------
     def send_udp(self, sport, dst, dport, data):
         n = len(data)
@@ -169,32 +167,21 @@ class Host:
         nh = buf[6]
         mv = memoryview(buf)
         if nh == _NH_UDP:
-            return self._udp(buf, mv, plen)
-        if nh == _NH_ICMP6:
-            return self._icmp(buf, mv, plen)
-        self.rx_other += 1
-        return False
-
-    def _udp(self, buf, mv, plen):
-        if plen < 8:
-            return False
-        sport, dport, ulen, ck = struct.unpack_from(">HHHH", buf, 40)
-        if ulen < 8 or ulen > plen:
-            return False
-        sock = self.ports.get(dport)
-        if sock is None:
-            self.rx_other += 1
-            return False
-        # verify the checksum before trusting the payload (the tunnel has no integrity of its own)
-        if ck == 0 or finish(inet_sum(mv[40:40 + ulen], pseudo_sum(mv[8:24], mv[24:40], ulen, _NH_UDP))) != 0:
-            self.rx_other += 1
-            return False
-        self.rx_udp += 1
-        sock._deliver(bytes(mv[48:40 + ulen]), bytes(mv[8:24]), sport)
-        return True
-
-    def _icmp(self, buf, mv, plen):
-        if plen < 8 or buf[40] != 128 or buf[41] != 0:       # only echo requests
+            if plen < 8:
+                return False
+            sport, dport, ulen, ck = struct.unpack_from(">HHHH", buf, 40)
+            if ulen < 8 or ulen > plen:
+                return False
+            sock = self.ports.get(dport)
+            # verify the checksum before trusting the payload (the tunnel has no integrity of its own)
+            if (sock is None or ck == 0
+                    or finish(inet_sum(mv[40:40 + ulen], pseudo_sum(mv[8:24], mv[24:40], ulen, _NH_UDP)))):
+                self.rx_other += 1
+                return False
+            self.rx_udp += 1
+            sock._deliver(bytes(mv[48:40 + ulen]), bytes(mv[8:24]), sport)
+            return True
+        if nh != _NH_ICMP6 or plen < 8 or buf[40] != 128 or buf[41] != 0:       # only echo requests
             self.rx_other += 1
             return False
         if finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, _NH_ICMP6))) != 0:

@@ -3,7 +3,7 @@
 - BUs leave as whole IPv6 packets (src CoA, Home Address option, dst HA) through an IPPROTO_RAW
   socket: the MN writes the IPv6 header itself, as no kernel here adds a Home Address option.
 - BAs come back with a type 2 routing header, which a kernel without MIPv6 drops before any raw
-  socket sees it: they are read from a packet socket on the board's interface (`link_reader`;
+  socket sees it: they are read from a packet socket on the board's interface (`link_sock`;
   the uplink hands what it reads to the node's demultiplexer, which asks `ba_in` what it is).
 - Data is IPv6-in-IPv6 (next header 41) between the CoA and the HA: a raw protocol-41 socket,
   bound to the CoA, sends the HoA's packets (the kernel adds the outer header) and receives the
@@ -14,7 +14,7 @@ import struct
 
 from roam6.compat import IS_MICROPYTHON
 
-from .transport import AF_INET6, Reader, send_counted, sockaddr
+from .transport import AF_INET6, send_counted, sockaddr
 
 _AF_PACKET = 17
 _ETH_P_IPV6 = 0x86DD
@@ -34,14 +34,13 @@ class Ip6Transport:
         self.ha_addr = sockaddr(ha_text, 0)
         self.iface = iface
         self.t41 = self.raw = self.pkt = None
-        self.reader = self.link_reader = None
+        self.link_sock = None
         self.link_buf = bytearray(1500)
         self.sent = 0
         self.send_errors = 0
-        self.last_error = None
 
     def open(self, coa_text):
-        """Sockets for a new care-of address; returns the data Reader (link_reader: the BAs)."""
+        """Sockets for a new care-of address; returns the data socket (link_sock: the BAs')."""
         self.close()
         socks = []
         try:
@@ -65,9 +64,8 @@ class Ip6Transport:
                 s.close()
             raise
         self.t41, self.raw, self.pkt = t41, raw, pkt
-        self.reader = Reader(t41)
-        self.link_reader = Reader(pkt)
-        return self.reader
+        self.link_sock = pkt
+        return t41
 
     def send(self, data):
         """An inner packet of the HoA, tunnelled to the HA."""
@@ -88,8 +86,7 @@ class Ip6Transport:
                     s.close()
                 except OSError:
                     pass
-        self.t41 = self.raw = self.pkt = None
-        self.reader = self.link_reader = None
+        self.t41 = self.raw = self.pkt = self.link_sock = None
 
 
 def sockaddr_of(pkt):
