@@ -196,7 +196,6 @@ class HomeBinding:
         self.retransmit_at = None
         self.refresh_at = None
         self.expire_at = None
-        self.granted_s = 0
         self.sent = []                         # [(seq, sent_at, timestamp)] of the current attempt
         self.attempt_started = 0
         self.tries = 0                         # BUs sent in the current attempt
@@ -267,6 +266,7 @@ class HomeBinding:
         else:
             event = _BA_REJECT
         self._fire(event, now)
+        self._ba = None                     # (not kept on the heap: the next BA brings its own)
         return True
 
     def handle_timer(self, now):
@@ -363,8 +363,7 @@ class HomeBinding:
             self._moved_since_bound = False
             self.retransmit_at = None
             self.sent = []
-            self.granted_s = lifetime_units * 4
-            granted_ms = self.granted_s * 1000
+            granted_ms = lifetime_units * 4000
             self.expire_at = match[1] + granted_ms      # counted from when that BU was sent
             if refresh_units and 0 < refresh_units * 4000 < granted_ms:
                 interval = refresh_units * 4000
@@ -373,7 +372,7 @@ class HomeBinding:
             if nat_s is not None and 0 < nat_s < 0xFFFFFFFF and nat_s * 1000 < interval:
                 interval = nat_s * 1000
             self.refresh_at = now + max(interval, 1000)
-            self._events.append(("registered", self.coa, self.granted_s, self.refresh_at - now))
+            self._events.append(("registered", self.coa, lifetime_units * 4, self.refresh_at - now))
         elif action == _DONE_HOME or action == _ABANDON:
             self.retransmit_at = None
             self.first_reg = True

@@ -52,18 +52,12 @@ class Registration(HomeBinding):
         self.key = bytes(key)
         self.ha = bytes(ha)
         self.transport = None
-        self.auth_coa = None          # the MAC's CoA for the current attempt
         self.rejected = 0             # BAs dropped: bad checksum, MAC, SPI, unexpected
 
-    # ---- decisions (the rest -- detach, handle_timer -- are HomeBinding's) ---------------------
+    # ---- decisions (the rest -- home, detach, handle_timer -- are HomeBinding's) ---------------
     def move(self, coa, transport, now):
         self.transport = transport
-        self.auth_coa = mac_coa(coa)
         HomeBinding.move(self, bytes(coa), now)
-
-    def home(self, now):
-        self.auth_coa = self.hoa
-        HomeBinding.home(self, now)
 
     # ---- BUs out (state_to_save, next_event, get_timer, bound, expiry: HomeBinding's) ----------
     def datagrams_to_send(self, now):
@@ -109,10 +103,12 @@ class Registration(HomeBinding):
             ba = decode_ba(raw)
             off = ba[7] if ba is not None else -1
             if off >= 0 and ba[6] == self.spi and off + 19 == n:
-                # the MN-HA option is ours, the last one, and ends the message
+                # the MN-HA option is ours, the last one, and ends the message; its MAC covers the
+                # care-of address of the current attempt (the HoA for a deregistration)
                 prefix = bytearray(raw[:off + 7])
                 prefix[4] = prefix[5] = 0
-                if (mnha_auth_data(self.key, self.auth_coa, self.hoa, prefix) == bytes(raw[off + 7:off + 19])
+                if (self.coa is not None
+                        and mnha_auth_data(self.key, mac_coa(self.coa), self.hoa, prefix) == bytes(raw[off + 7:off + 19])
                         and self.receive_ba(ba[0], ba[1], ba[2], ba[3], ba[4], ba[5], now)):
                     return "ba"
             self.rejected += 1

@@ -110,9 +110,6 @@ class Host:
         self.ports = {}
         self.home = None                # a roam6.node.homelink.HomeLink while at home
         self._next_port = _EPHEMERAL
-        self.rx_udp = 0
-        self.rx_echo = 0
-        self.rx_other = 0
 
     def socket(self):
         return UdpSocket(self)
@@ -176,13 +173,10 @@ class Host:
             # verify the checksum before trusting the payload (the tunnel has no integrity of its own)
             if (sock is None or ck == 0
                     or finish(inet_sum(mv[40:40 + ulen], pseudo_sum(mv[8:24], mv[24:40], ulen, _NH_UDP)))):
-                self.rx_other += 1
                 return False
-            self.rx_udp += 1
             sock._deliver(bytes(mv[48:40 + ulen]), bytes(mv[8:24]), sport)
             return True
         if nh != _NH_ICMP6 or plen < 8 or buf[40] != 128 or buf[41] != 0:       # only echo requests
-            self.rx_other += 1
             return False
         if finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, _NH_ICMP6))) != 0:
             return False
@@ -197,7 +191,6 @@ class Host:
         c = finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, _NH_ICMP6)))
         buf[42] = c >> 8
         buf[43] = c & 0xFF
-        self.rx_echo += 1
         if self.send is not None:
             self.send(mv[:40 + plen])
         return True
