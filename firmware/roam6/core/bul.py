@@ -101,9 +101,9 @@ _KEEP = const(9)           # binding gone, the BU already out keeps its back-off
 _BACKOFF = const(10)       # transient reject: the armed retransmission timer resends
 _ABANDON = const(11)       # the HA never answered the deregistration: its binding will expire
 
-# (state, event) -> (next state, action), RFC 6275 §11.7.1/§11.8, RFC 4285 §8; pairs not listed are
-# ignored. Read "A << 4 | B" as the pair (A, B): packed into small ints at compile time, the table
-# costs no tuples on the heap.
+# (state, event) -> (next state, action), RFC 6275 §11.7.1/§11.8, RFC 4285 §8; pairs not listed
+# are illegal steps (ignored, counted). Read "A << 4 | B" as the pair (A, B): packed into small
+# ints at compile time, the table costs no tuples on the heap.
 _TRANSITIONS = {
     _S_DETACHED << 4 | _MOVE: _S_REGISTERING << 4 | _SEND,
     _S_DETACHED << 4 | _GO_HOME: _S_DEREGISTERING << 4 | _DEREG,
@@ -317,7 +317,8 @@ class HomeBinding:
 
     def expiry(self):
         """When the HA's binding for our current care-of address ends (in `now` ms), or None while
-        it holds none (route optimisation gives a CN no more lifetime than this, RFC 6275 §11.7.2)."""
+        it holds none (route optimisation gives a CN no more lifetime than this, RFC 6275
+        §11.7.2)."""
         return self.expire_at if self.bound else None
 
     # ---- the machine --------------------------------------------------------------------------

@@ -108,7 +108,8 @@ class Registration(HomeBinding):
                 prefix = bytearray(raw[:off + 7])
                 prefix[4] = prefix[5] = 0
                 if (self.coa is not None
-                        and mnha_auth_data(self.key, mac_coa(self.coa), self.hoa, prefix) == bytes(raw[off + 7:off + 19])
+                        and mnha_auth_data(self.key, mac_coa(self.coa), self.hoa, prefix)
+                        == bytes(raw[off + 7:off + 19])
                         and self.receive_ba(ba[0], ba[1], ba[2], ba[3], ba[4], ba[5], now)):
                     return "ba"
             self.rejected += 1

@@ -1,4 +1,5 @@
-"""Return routability and correspondent registration, MN side (RFC 6275 §5.2, §11.6-11.8). Sans-IO.
+"""Return routability and correspondent registration, MN side (RFC 6275 §5.2, §11.6-11.8).
+Sans-IO.
 
 Rules
 -----
@@ -218,7 +219,8 @@ class CNEntry:
         self.careof.reset_tx()
         if self.state == FAILED:
             self.hold_until = now + (NO_RO_HOLDDOWN_MS if event == "BE_NO_RO" else HOLDDOWN_MS)
-        self.mgr._events.append(("ro_failed" if self.state == FAILED else "ro_idle", self.cn, reason))
+        kind = "ro_failed" if self.state == FAILED else "ro_idle"
+        self.mgr._events.append((kind, self.cn, reason))
 
     def _failure(self, reason, now):
         """A rejection: count it; MAX_RO_FAILURE of them give up. Returns True if given up."""
@@ -298,7 +300,8 @@ class CNEntry:
         return True
 
     def _send_bu(self, dereg, now):
-        """Send a BU with the tokens held (the caller checked them). False when retries are used up."""
+        """Send a BU with the tokens held (the caller checked them). False when retries are used
+        up."""
         if self.bu_next is not None and now < self.bu_next:
             return True
         m = self.mgr
@@ -632,7 +635,8 @@ class RouteOptimizer:
         self.coa = coa
         self.at_home = home
         # a direct packet still queued from the address we just left must not go out
-        self._out = [o for o in self._out if o[0] == "home" or (not home and o[1][8:24] == self.coa)]
+        self._out = [o for o in self._out
+                     if o[0] == "home" or (not home and o[1][8:24] == self.coa)]
         for e in list(self.entries.values()):
             e.relocate(now)
             e.service(now)

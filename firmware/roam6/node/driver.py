@@ -177,7 +177,8 @@ class MobileNode:
             try:
                 save_state(self.cfg.state_file, st)
             except OSError as e:
-                self.log("error", reason="cannot write the state file %s: %s" % (self.cfg.state_file, e))
+                self.log("error", reason="cannot write the state file %s: %s"
+                         % (self.cfg.state_file, e))
         now = self.now()
         tr = self.uplink.active
         for pkt, _ha in reg.datagrams_to_send(now):
@@ -221,7 +222,8 @@ class MobileNode:
             self.at_home()
         else:
             from .linkglue import link_loop       # only nodes with a link adapter load it
-            transports = [t for t in self.cfg.transports if t in self.uplink.transports or t == "ip6"]
+            transports = [t for t in self.cfg.transports
+                          if t in self.uplink.transports or t == "ip6"]
             asyncio.create_task(link_loop(self, plan[1], plan[2](transports, self.cfg.home_prefix),
                                           plan[4] if len(plan) > 4 else None))
         while True:

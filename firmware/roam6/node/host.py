@@ -16,7 +16,7 @@ from . import TX
 
 _NH_UDP = const(17)
 _NH_ICMP6 = const(58)
-_MTU = const(1280)                      # inner packets: the IPv6 minimum, so no PMTU games in the tunnel
+_MTU = const(1280)                      # inner packets: the IPv6 minimum, no PMTU games
 _QUEUE = const(8)                       # datagrams a socket keeps before it drops new ones
 _EPHEMERAL = const(49152)
 if IS_MICROPYTHON:
@@ -170,15 +170,16 @@ class Host:
             if ulen < 8 or ulen > plen:
                 return False
             sock = self.ports.get(dport)
-            # verify the checksum before trusting the payload (the tunnel has no integrity of its own)
-            if (sock is None or ck == 0
-                    or finish(inet_sum(mv[40:40 + ulen], pseudo_sum(mv[8:24], mv[24:40], ulen, _NH_UDP)))):
+            # verify the checksum before trusting the payload (the tunnel has no integrity of its
+            # own)
+            if sock is None or ck == 0 or finish(
+                    inet_sum(mv[40:40 + ulen], pseudo_sum(mv[8:24], mv[24:40], ulen, _NH_UDP))):
                 return False
             sock._deliver(bytes(mv[48:40 + ulen]), bytes(mv[8:24]), sport)
             return True
         if nh != _NH_ICMP6 or plen < 8 or buf[40] != 128 or buf[41] != 0:       # only echo requests
             return False
-        if finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, _NH_ICMP6))) != 0:
+        if finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, _NH_ICMP6))):
             return False
         # answer in place: swap the addresses, type 129, new checksum
         t = self._tmp

@@ -49,7 +49,10 @@ class Ip6Transport:
             t41.bind(sockaddr(coa_text, 0))
             raw = socket.socket(AF_INET6, socket.SOCK_RAW, _IPPROTO_RAW)
             socks.append(raw)
-            proto = struct.unpack("<H", struct.pack(">H", _ETH_P_IPV6))[0] if IS_MICROPYTHON else socket.htons(_ETH_P_IPV6)
+            if IS_MICROPYTHON:
+                proto = struct.unpack("<H", struct.pack(">H", _ETH_P_IPV6))[0]
+            else:
+                proto = socket.htons(_ETH_P_IPV6)
             pkt = socket.socket(_AF_PACKET, socket.SOCK_DGRAM, proto)
             socks.append(pkt)
             if IS_MICROPYTHON:     # struct sockaddr_ll, protocol in network order

@@ -111,7 +111,8 @@ class RoGlue:
             kind = ev[0]
             if kind == "ro_bound":
                 _, cn, coa, seq, lifetime, rr_ms = ev
-                log(kind, cn=addr_text(cn), coa=addr_text(coa), seq=seq, lifetime=lifetime, rr_ms=rr_ms)
+                log(kind, cn=addr_text(cn), coa=addr_text(coa), seq=seq, lifetime=lifetime,
+                    rr_ms=rr_ms)
             elif kind == "ro_dereg":
                 _, cn, seq = ev
                 log(kind, cn=addr_text(cn), seq=seq)

@@ -33,7 +33,8 @@ def load_state(path):
 
 def save_state(path, state):
     tmp = path + ".tmp"
-    d = {"v": _VERSION, "seq": state["seq"] & 0xFFFF, "ntp_offset_ms": int(state.get("ntp_offset_ms", 0))}
+    d = {"v": _VERSION, "seq": state["seq"] & 0xFFFF,
+         "ntp_offset_ms": int(state.get("ntp_offset_ms", 0))}
     with open(tmp, "w") as f:
         f.write(json.dumps(d))
         f.flush()

@@ -189,7 +189,8 @@ class Uplink:
                 elif name == "udp6" and coa == cfg.hoa:  # deregistration from home needs it
                     tr = UdpTransport("udp6", addr_text(cfg.ha))
                 else:
-                    node.log("error", reason="transport %s not available (config has no address for it)" % name)
+                    node.log("error", reason="transport %s not available (config has no address "
+                                             "for it)" % name)
                     return None
             except (ImportError, OSError) as e:
                 node.log("error", reason="%s transport not available here: %s" % (name, e))
