@@ -1,5 +1,7 @@
-"""The node's driver glue without sockets: events in the §7 log, BAs through packet_in, and
-garbage of every shape into packet_in never raising (a hostile packet must not stop the MN)."""
+"""The node's driver: events in the §7 log, BAs through packet_in, garbage of every shape into
+packet_in never raising (a hostile packet must not stop the MN), and movement decisions through the
+uplink (a real UDP socket on loopback) to the registration."""
+import asyncio
 import os
 
 from roam6.crypto import mnha_auth_data
@@ -9,7 +11,7 @@ from roam6_codec import mhopts as mo
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.ipv6 import build_ipv6
 from roam6_codec.mh import BindingAck
-from support import BU, fresh_state_file
+from support import BU, BUL as S, fresh_state_file
 
 KEY = "000102030405060708090a0b0c0d0e0f"
 HOA = ip6_from_text("2001:db8:aa::100")
@@ -78,4 +80,29 @@ def test_garbage_into_packet_in_never_raises():
             pkt[5] = (n - 40) & 0xFF
         feed(node, bytes(pkt))
     assert node.reg.state == 1            # still registering: nothing of that was a BA
+    os.remove(path)
+
+
+def test_decisions_go_through_the_uplink_to_the_registration():
+    path = fresh_state_file("r6drv2")
+    cfg = parse_config({"nai": "b@example.test", "spi": 4096, "key": KEY, "hoa": "2001:db8:aa::100",
+                        "home_prefix": "2001:db8:aa::/64", "ha": "2001:db8:aa::1", "ha_ipv4": "127.0.0.2",
+                        "transports": ["udp4"], "state_file": path})
+    lines = []
+    node = MobileNode(cfg, lambda ev, **f: lines.append((ev, f)))
+    lo = bytes([127, 0, 0, 1])
+
+    async def decide():                        # the uplink starts its reading task: a loop runs
+        node.moved(lo, "udp4")
+        node.moved(lo, "udp6")                 # not in the config: an error, nothing changes
+        assert node.uplink.active.name == "udp4" and node.uplink.active.sent == 1
+        node.detached()
+
+    asyncio.run(decide())
+    node.uplink.active.close()
+    got = [(ev, f.get("state") or f.get("reason") or f.get("transport")) for ev, f in lines[1:]]
+    assert got[:2] == [("link", "moved"), ("bu", "udp4")], got
+    assert got[2][0] == "error" and "udp6" in got[2][1], got
+    assert got[3] == ("link", "detached") and len(got) == 4, got
+    assert node.reg.state == S.DETACHED and node.coa == lo
     os.remove(path)

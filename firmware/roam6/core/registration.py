@@ -62,9 +62,12 @@ class Registration(HomeBinding):
     # ---- BUs out (state_to_save, next_event, get_timer, bound, expiry: HomeBinding's) ----------
     def datagrams_to_send(self, now):
         """[(inner IPv6 packet, HA address)] for the BUs the rules asked for, in order."""
+        reqs = self.bu_to_send()
+        if not reqs:
+            return ()
         out = []
         ha, hoa, key = self.ha, self.hoa, self.key
-        for seq, lifetime_units, coa, timestamp, dereg in self.bu_to_send():
+        for seq, lifetime_units, coa, timestamp, dereg in reqs:
             flags = _BU_A | _BU_H
             udp = self.transport != "ip6" or dereg
             if udp:

@@ -130,9 +130,12 @@ class MobileNode:
             return
         now = self.now()
         if self.ro is not None and bytes(mv[8:24]) != self.cfg.ha:
-            pkt = self.ro.inbound(mv[:n], now)   # from a CN: return routability, or data
-            if pkt is not None:
-                self.ro.deliver(pkt)
+            v = mv[:n]
+            pkt = self.ro.inbound(v, now)   # from a CN: return routability (None), or data
+            if pkt is v:
+                self.host.input(buf, n)
+            elif pkt is not None:
+                self.ro.deliver(pkt)        # rebuilt: copied into the buffer first
             self.flush()
         elif buf[6] == _NH_MH:
             if self.reg.receive(mv[:n], now) is not None and self.ro is not None:
@@ -156,6 +159,8 @@ class MobileNode:
             pkt = ro.link_in(memoryview(buf)[:n], now)
             if pkt is not None:
                 ro.deliver(pkt)
+        else:
+            return                          # anything else on the link is the kernel's
         self.flush()
 
     # ---- out -----------------------------------------------------------------------------------
