@@ -104,5 +104,5 @@ def test_decisions_go_through_the_uplink_to_the_registration():
     assert got[:2] == [("link", "moved"), ("bu", "udp4")], got
     assert got[2][0] == "error" and "udp6" in got[2][1], got
     assert got[3] == ("link", "detached") and len(got) == 4, got
-    assert node.reg.state == S.DETACHED and node.coa == lo
+    assert node.reg.state == S.DETACHED and node.reg.coa == lo
     os.remove(path)

@@ -202,7 +202,6 @@ class HomeBinding:
         self.resyncs = 0                       # 135/144 answered at once in this attempt
         self._moved_since_bound = True
         self.ignored = 0                       # illegal steps (inputs the state has no row for)
-        self._ba = None
         self._out = []
         self._events = []
 
@@ -250,7 +249,7 @@ class HomeBinding:
                     return False
             elif timestamp != match[2]:
                 return False
-        self._ba = (status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, match)
+        ba = (status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, match)
         self._events.append(("ba", status, seq, now - match[1], now - self.attempt_started))
         # the event the status stands for (RFC 6275 §6.1.8, RFC 4285 §8)
         if status < 128 or (status == _STATUS_NO_BINDING and state == _S_DEREGISTERING):
@@ -265,8 +264,7 @@ class HomeBinding:
             event = _BA_RETRY
         else:
             event = _BA_REJECT
-        self._fire(event, now)
-        self._ba = None                     # (not kept on the heap: the next BA brings its own)
+        self._fire(event, now, ba)
         return True
 
     def handle_timer(self, now):
@@ -322,7 +320,8 @@ class HomeBinding:
         return self.expire_at if self.bound else None
 
     # ---- the machine --------------------------------------------------------------------------
-    def _fire(self, event, now):
+    def _fire(self, event, now, ba=None):
+        """One step of the table; ba: the accepted BA's fields (receive_ba) for its actions."""
         v = _TABLE[self.state << 4 | event]
         if v == 0xFF:
             self.ignored += 1
@@ -346,10 +345,10 @@ class HomeBinding:
             self._emit_bu(self.state == _S_DEREGISTERING, now)
         elif action == _RESYNC_SEQ or action == _RESYNC_TIME:
             if action == _RESYNC_SEQ:
-                self.seq = (self._ba[1] + 1) & 0xFFFF
+                self.seq = (ba[1] + 1) & 0xFFFF
                 self.seq_reserved = self.seq      # save the new base before using it
             else:
-                self.ntp_offset_ms = ((self._ba[4] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
+                self.ntp_offset_ms = ((ba[4] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
                 self.last_ts = 0
                 self._dirty = True
             self.resyncs += 1
@@ -359,7 +358,7 @@ class HomeBinding:
             self.refresh_at = self.expire_at = None
             self._emit_bu(True, now, True)
         elif action == _BOUND:
-            _, _, lifetime_units, refresh_units, _, nat_s, match = self._ba
+            _, _, lifetime_units, refresh_units, _, nat_s, match = ba
             self.first_reg = False
             self._moved_since_bound = False
             self.retransmit_at = None
@@ -386,7 +385,7 @@ class HomeBinding:
             self.retransmit_at = self.refresh_at = self.expire_at = None
             self.sent = []
             reason = "authentication failed" if event == _BA_AUTH else "registration refused"
-            self._events.append(("error", reason, self._ba[0]))
+            self._events.append(("error", reason, ba[0]))
         elif action == _KEEP:
             self.expire_at = None
             self._moved_since_bound = True

@@ -2,7 +2,7 @@
 
 Data flows one way (docs/CONTRACTS.md §7 event log, §10 movement, §11 wire):
 - decisions of the movement detector (or a static care-of address): `moved(coa, transport)`,
-  `at_home()`, `detached()`. The uplink (transport.Uplink) opens the transport from the new
+  `at_home()`, `detached()`. The uplink (uplink.py) opens the transport from the new
   address first; then the decision goes to the registration (and route optimisation) and the
   BU leaves at once, no timer.
 - datagrams the uplink reads come to the one demultiplexer here: `packet_in` (from the HA's
@@ -19,7 +19,7 @@ import asyncio
 import gc
 import time
 
-from roam6.compat import const, ticks_diff, ticks_ms
+from roam6.compat import const, ticks_diff, ticks_ms, ticks_us
 from roam6.core import bul as _bul
 from roam6.core.registration import Registration
 
@@ -27,7 +27,8 @@ from . import RX
 from .eventlog import log_event, report
 from .host import Host
 from .state import load_state, save_state
-from .transport import Uplink, addr_text, sleep_ms
+from .transport import addr_text, sleep_ms
+from .uplink import Uplink
 
 _NH_MH = const(135)
 _SLICE_MS = const(200)
@@ -50,11 +51,9 @@ class MobileNode:
         self.uplink = Uplink(self)
         if cfg.bootstrap == ["static"]:
             cfg.raw = None            # only the bootstrap sequencer reads the raw dict
-        self.coa = None
-        self.home = False
         self.rx = RX
         self.rxv = memoryview(RX)
-        self.bu_us = {}               # seq -> ticks_us when its BU was logged (for bu_ba_ms)
+        self.bu_us = None             # (seq, ticks_us) of the last BU logged (for bu_ba_ms)
         self._heap_due = False
         self.ro = None
         # route optimisation: asked for by the config's "ro", and only with the ip6 direct path
@@ -79,8 +78,6 @@ class MobileNode:
         """New care-of address (raw bytes) on `transport` ("udp4", "udp6" or "ip6"): BU at once."""
         if self.uplink.open(transport, coa) is None:
             return
-        self.coa = coa
-        self.home = False
         if self.host.home is not None:
             self.host.home.close()
         self.log("link", state="moved", coa=addr_text(coa), transport=transport)
@@ -96,9 +93,7 @@ class MobileNode:
         hoa = self.cfg.hoa
         if self.uplink.open("udp6", hoa) is None:
             return
-        self.coa = hoa
-        self.home = True
-        if self.host.home is None:
+        if self.host.home is None:    # at home exactly while the host has its HomeLink
             from .homelink import HomeLink
             HomeLink(self.host).open()
         self.log("link", state="home")
@@ -109,7 +104,6 @@ class MobileNode:
         self.flush()
 
     def detached(self):
-        self.home = False
         if self.host.home is not None:
             self.host.home.close()
         self.log("link", state="detached")
@@ -168,7 +162,7 @@ class MobileNode:
         """An inner IPv6 packet from the HoA (the host's data path). Not at home: there the HoA is
         on the link itself and the HA has no binding to carry it."""
         tr = self.uplink.active
-        if tr is None or self.home:
+        if tr is None or self.host.home is not None:
             return False
         if self.ro is not None:
             return self.ro.send(pkt, self.now())
@@ -186,7 +180,9 @@ class MobileNode:
                          % (self.cfg.state_file, e))
         now = self.now()
         tr = self.uplink.active
-        for pkt, _ha in reg.datagrams_to_send(now):
+        out = reg.datagrams_to_send(now)
+        sent_us = ticks_us()          # the BUs leave now (built: bu_ba_ms counts from here)
+        for pkt, _ha in out:
             if tr is not None:
                 tr.send_mh(pkt)
         if self.ro is not None:
@@ -195,15 +191,10 @@ class MobileNode:
             ev = reg.next_event()
             if ev is None:
                 break
-            if report(self, ev) == "registered":
+            if report(self, ev, sent_us) == "registered":
                 self._heap_due = True   # logged by the timer loop, out of this deep call chain
         if self.ro is not None:
             self.ro.report()
-
-    def heap(self):
-        gc.collect()
-        if hasattr(gc, "mem_alloc"):
-            self.log("heap", alloc=gc.mem_alloc(), free=gc.mem_free())
 
     # ---- running -------------------------------------------------------------------------------
     def start(self, plan):
@@ -220,7 +211,8 @@ class MobileNode:
         if self.cfg.probe:
             from . import probe
             probe.start(self, self.cfg.probe, asyncio.create_task)
-        self.heap()                   # before the first BU: what the code and buffers take
+        self._heap_due = True         # before the first BU: what the code and buffers take
+        await sleep_ms(0)             # (the timer task logs it)
         if plan[0] == "moved":
             self.moved(plan[1], plan[2])
         elif plan[0] == "home":
@@ -239,7 +231,9 @@ class MobileNode:
         while True:
             if self._heap_due:        # the steady state: only this task's frame is live
                 self._heap_due = False
-                self.heap()
+                gc.collect()
+                if hasattr(gc, "mem_alloc"):
+                    self.log("heap", alloc=gc.mem_alloc(), free=gc.mem_free())
             now = self.now()
             t = reg.get_timer()
             ro = self.ro

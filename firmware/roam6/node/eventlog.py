@@ -14,26 +14,24 @@ def log_event(ev, **fields):
     print(json.dumps(fields))
 
 
-def report(node, ev):
-    """Log one registration event of `node`; returns its kind."""
+def report(node, ev, sent_us):
+    """Log one registration event of `node` (sent_us: ticks_us when this flush's BUs left);
+    returns its kind."""
     kind = ev[0]
     log = node.log
     tr = node.uplink.active
     tname = tr.name if tr is not None else None
     if kind == "bu":
         _, seq, lifetime, coa = ev
-        sent = node.bu_us
-        if len(sent) > 32:
-            sent.clear()
-        sent[seq] = ticks_us()
+        node.bu_us = (seq, sent_us)
         log("bu", seq=seq, lifetime=lifetime, coa=addr_text(coa), transport=tname)
     elif kind == "ba":
         _, status, seq, bu_ba_ms, reg_ms = ev
-        sent = node.bu_us.get(seq)
-        if sent is not None:          # the µs clock where the BU's send time is known
-            bu_ba_ms = ticks_diff(ticks_us(), sent) / 1000
+        sent = node.bu_us
+        if sent is not None and sent[0] == seq:   # the last BU's: on the µs clock
+            bu_ba_ms = ticks_diff(ticks_us(), sent[1]) / 1000
         log("ba", status=status, seq=seq, bu_ba_ms=bu_ba_ms, reg_ms=reg_ms,
-            coa=addr_text(node.coa), transport=tname)
+            coa=addr_text(node.reg.coa), transport=tname)
     elif kind == "lost":
         _, why = ev
         log("lost", why=why)

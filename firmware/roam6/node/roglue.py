@@ -89,7 +89,7 @@ class RoGlue:
         node = self.node
         tr = node.uplink.active
         for via, pkt in self.ro.datagrams_to_send(now):
-            if node.home:
+            if node.host.home is not None:   # at home
                 if via == "home":
                     self._send_native(pkt)    # e.g. the deregistration BU to a CN, from the HoA
                 continue
