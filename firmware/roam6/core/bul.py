@@ -7,9 +7,9 @@ care-of address changed (`move`), the node is back on its home link (`home`), th
 a Binding Acknowledgement arrived (`receive_ba`, already authenticated by the caller) or a timer
 fired (`handle_timer`) -- and the entry answers with BU requests to send (`bu_to_send`: tuples
 (seq, lifetime_units, coa, timestamp, dereg); coa is the HoA for a deregistration, timestamp the
-64-bit NTP value or None without replay protection), log events
-(`next_event`), a deadline (`get_timer`) and, when the sequence reservation moved, a small state
-to write before the BU goes out (`state_to_save`). It never touches a socket or a clock: `now` is
+64-bit NTP value or None without replay protection), log events (`next_event`), a deadline
+(`get_timer`) and, when the sequence reservation moved, a small state to write before the BU goes
+out (`state_to_save`). It never touches a socket or a clock: `now` is
 an int of milliseconds from the driver's monotonic clock, always the last positional argument.
 
 Every state change is a row of _TRANSITIONS below. An input the current state has no row for is

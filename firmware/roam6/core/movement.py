@@ -7,6 +7,12 @@ confirmed (after a roam the old network's address can linger until it expires). 
 returned at once when the choice changes, when the link comes back, or when the default router
 of the CoA's family is replaced by another — the MN does not wait for a timer or an RA to
 announce itself.
+
+`feed(ev, now)` (now: int ms, last) returns None or a decision, kind first:
+    ("moved", coa, transport)    a new care-of address (raw bytes) on "udp4" | "udp6" | "ip6"
+    ("home", addr, None)         an address of the home prefix: back on the home link
+    ("detached", None, None)     link down or no usable address
+An event of a kind it does not know is ignored and counted in `ignored`.
 """
 from roam6.compat import const
 
@@ -47,6 +53,7 @@ class Movement:
         self._addrs = {}  # addr -> [family, flags, order]; order grows as addresses become usable
         self._n = 0
         self._routers = {4: None, 6: None}  # current default router per family
+        self.ignored = 0  # adapter events of a kind this machine does not know
 
     def feed(self, ev, now):
         """One adapter event -> None or a decision ("moved", coa, transport) /
@@ -79,6 +86,7 @@ class Movement:
             force = (old is not None and r is not None and old != r and self.coa is not None
                      and len(self.coa) == (4 if fam == 4 else 16))
         else:
+            self.ignored += 1
             return None
         return self._decide(now, force)
 
