@@ -219,9 +219,9 @@ class MobileNode:
             self.at_home()
         else:
             from .linkglue import link_loop       # only nodes with a link adapter load it
-            transports = [t for t in self.cfg.transports
-                          if t in self.uplink.transports or t == "ip6"]
-            asyncio.create_task(link_loop(self, plan[1], plan[2](transports, self.cfg.home_prefix),
+            cfg = self.cfg             # (udp4 needs the HA's IPv4 address)
+            transports = [t for t in cfg.transports if t != "udp4" or cfg.ha_ipv4 is not None]
+            asyncio.create_task(link_loop(self, plan[1], plan[2](transports, cfg.home_prefix),
                                           plan[4] if len(plan) > 4 else None))
         while True:
             await sleep_ms(3600000)

@@ -19,19 +19,14 @@ async def _read(sock, buf, deliver):
 
 
 class Uplink:
-    """The node's way to the HA: its transports (udp4/udp6 from the config; ip6, and udp6 from the
-    HoA at home, made when first asked for), the one carrying data now (`active`) and the tasks
+    """The node's way to the HA: its transports (made when first asked for: those the config
+    allows, and udp6 from the HoA at home), the one carrying data now (`active`) and the tasks
     reading it. Datagrams go to node.packet_in(n) (in node.rx); ip6's link side to
     node.link_in(buf, n)."""
 
     def __init__(self, node):
-        cfg = node.cfg
         self.node = node
         self.transports = {}
-        if cfg.ha_ipv4 is not None and "udp4" in cfg.transports:
-            self.transports["udp4"] = UdpTransport("udp4", addr_text(cfg.ha_ipv4))
-        if "udp6" in cfg.transports:
-            self.transports["udp6"] = UdpTransport("udp6", addr_text(cfg.ha))
         self.active = None
         self.tasks = []
 
@@ -43,12 +38,15 @@ class Uplink:
         cfg = node.cfg
         tr = self.transports.get(name)
         if tr is None:
+            allowed = name in cfg.transports
             try:
-                if name == "ip6" and "ip6" in cfg.transports:
+                if name == "udp4" and allowed and cfg.ha_ipv4 is not None:
+                    tr = UdpTransport("udp4", addr_text(cfg.ha_ipv4))
+                elif name == "udp6" and (allowed or coa == cfg.hoa):   # at home: deregistration
+                    tr = UdpTransport("udp6", addr_text(cfg.ha))
+                elif name == "ip6" and allowed:
                     from .ip6 import Ip6Transport        # unix only: raw and packet sockets
                     tr = Ip6Transport(addr_text(cfg.ha), cfg.iface)
-                elif name == "udp6" and coa == cfg.hoa:  # deregistration from home needs it
-                    tr = UdpTransport("udp6", addr_text(cfg.ha))
                 else:
                     node.log("error", reason="transport %s not available (config has no address "
                                              "for it)" % name)
