@@ -96,6 +96,8 @@ def test_decisions_go_through_the_uplink_to_the_registration():
         node.moved(lo, "udp4")
         node.moved(lo, "udp6")                 # not in the config: an error, nothing changes
         assert node.uplink.active.name == "udp4" and node.uplink.active.sent == 1
+        node.at_home()                         # the HoA is not this host's: udp6 cannot open
+        assert node.uplink.active.name == "udp4" and node.host.home is None
         node.detached()
 
     asyncio.run(decide())
@@ -103,6 +105,7 @@ def test_decisions_go_through_the_uplink_to_the_registration():
     got = [(ev, f.get("state") or f.get("reason") or f.get("transport")) for ev, f in lines[1:]]
     assert got[:2] == [("link", "moved"), ("bu", "udp4")], got
     assert got[2][0] == "error" and "udp6" in got[2][1], got
-    assert got[3] == ("link", "detached") and len(got) == 4, got
+    assert got[3][0] == "error" and "udp6 from 2001:db8:aa::100" in got[3][1], got
+    assert got[4] == ("link", "detached") and len(got) == 5, got
     assert node.reg.state == S.DETACHED and node.reg.coa == lo
     os.remove(path)
