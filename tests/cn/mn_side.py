@@ -132,7 +132,7 @@ def pump(mn, until, limit=5.0):
             send(pkt)
         for p in recv(0.05):
             if p.nh == C.NH_MH:
-                mn.receive(now_ms(), p.src, p.dst, bytes(p.payload), p.rh2)
+                mn.receive(p.src, p.dst, bytes(p.payload), p.rh2, now_ms())
     return until()
 
 
@@ -170,9 +170,9 @@ def echo_probe(mn, seconds):
 res = {"runtime": sys.implementation.name}
 mn = rr.RouteOptimizer(HOA, RoPolicy("always"))
 res["probe_plain"] = echo_probe(mn, 0.6)
-mn.set_location(now_ms(), coa=COA)
+mn.move(COA, now_ms())
 t = now_ms()
-mn.note_traffic(t, CN)
+mn.note_traffic(CN, t)
 res["bound"] = pump(mn, lambda: mn.route(CN, now_ms()) == COA)
 res["rr_ms"] = now_ms() - t
 res["kinds1"] = [k for _, k in sent]
@@ -185,7 +185,7 @@ res["echo_plain_via_rh2"] = p is not None and p.dst == COA and p.rh2 == HOA
 # roam: only the care-of half again
 sent.clear()
 t = now_ms()
-mn.set_location(t, coa=COA2)
+mn.move(COA2, t)
 res["bound2"] = pump(mn, lambda: mn.route(CN, now_ms()) == COA2)
 res["rr2_ms"] = now_ms() - t
 res["kinds2"] = [k for _, k in sent]
@@ -228,7 +228,7 @@ res["alive_after_junk"] = p is not None and p.dst == COA2
 
 # back home: deregistration from the HoA
 sent.clear()
-mn.set_location(now_ms(), coa=HOA, home=True)
+mn.home(now_ms())
 res["dereg"] = pump(mn, lambda: mn.entries[CN].state == rr.IDLE)
 res["kinds3"] = [k for _, k in sent]
 ev = []

@@ -258,7 +258,7 @@ class Net:
             for pkt in back:
                 p = decode_ipv6(pkt)
                 self.log.append((now, "cn", type(M.decode_mh(bytes(p.payload))).__name__))
-                self.mn.receive(now, p.src, p.dst, bytes(p.payload), p.rh2)
+                self.mn.receive(p.src, p.dst, bytes(p.payload), p.rh2, now)
             if not out and not back:
                 return
 
@@ -268,14 +268,14 @@ class Net:
 
 def mn_cn(policy="always"):
     mn = rr.RouteOptimizer(HOA, RoPolicy(policy))
-    mn.set_location(0, coa=COA)
+    mn.move(COA, 0)
     cn = Correspondent(CN)
     return mn, cn, Net(mn, cn)
 
 
 def test_mn_core_binds_with_cn_core_and_data_goes_direct():
     mn, cn, net = mn_cn()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     net.run(0)
     assert net.kinds() == ["HomeTestInit", "CareofTestInit", "BindingUpdate"]
     assert cn.binding(HOA, 1).coa == COA and mn.route(CN, 1) == COA
@@ -288,10 +288,10 @@ def test_mn_core_binds_with_cn_core_and_data_goes_direct():
 
 def test_roam_redoes_careof_half_and_home_token_is_reused():
     mn, cn, net = mn_cn()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     net.run(0)
     hni = cn.binding(HOA, 0)
-    mn.set_location(100000, coa=COA2)
+    mn.move(COA2, 100000)
     net.run(100000)
     assert net.kinds(100000) == ["CareofTestInit", "BindingUpdate"]
     assert cn.binding(HOA, 100000).coa == COA2 and mn.route(CN, 100000) == COA2
@@ -305,12 +305,12 @@ def test_stale_home_token_gets_136_and_the_mn_recovers():
     mn, cn, net = mn_cn()
     cn.nonce_period_ms = 40000
     cn._nonce_index(0)  # the nonce of index N is made at t=0
-    mn.note_traffic(39000, CN)
+    mn.note_traffic(CN, 39000)
     net.run(39000)  # HoT at 39 s carries nonce N
     assert mn.entries[CN].state == rr.BOUND
     mn.entries[CN].home.next_tx = 10 ** 9  # (leave out the MN's background renewal here)
     t = 39000 + 205000  # token 205 s old: valid for the MN; nonce 244 s old: expired at the CN
-    mn.set_location(t, coa=COA2)
+    mn.move(COA2, t)
     net.run(t)
     assert cn.stats["ba_error"] == 1  # the 136
     assert net.kinds(t) == ["CareofTestInit", "BindingUpdate", "HomeTestInit", "BindingUpdate"]
@@ -319,10 +319,10 @@ def test_stale_home_token_gets_136_and_the_mn_recovers():
 
 def test_cn_restart_means_136_for_the_old_home_token_then_a_fresh_one():
     mn, cn, net = mn_cn()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     net.run(0)
     net.cn = cn2 = Correspondent(CN)  # new Kcn, no nonces: every index the MN holds is unknown
-    mn.set_location(5000, coa=COA2)
+    mn.move(COA2, 5000)
     net.run(5000)
     assert cn2.stats["ba_error"] == 1
     # the CoT came from the new CN, so only the home nonce index is unknown to it: BA 136
@@ -332,14 +332,14 @@ def test_cn_restart_means_136_for_the_old_home_token_then_a_fresh_one():
 
 def test_cn_restart_unknown_binding_error_then_rebind():
     mn, cn, net = mn_cn()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     net.run(0)
     net.cn = cn2 = Correspondent(CN)
     udp = build_udp(5000, 7, b"x", src=HOA, dst=CN)
     assert cn2.receive(build_ipv6(COA, CN, C.NH_UDP, udp, hao=HOA), 10) is None
     for pkt in sent(cn2, 10):
         p = decode_ipv6(pkt)
-        assert mn.receive(10, p.src, p.dst, bytes(p.payload), p.rh2)
+        assert mn.receive(p.src, p.dst, bytes(p.payload), p.rh2, 10)
     assert mn.route(CN, 10) is None  # back on the tunnel at once
     net.run(10)
     assert cn2.binding(HOA, 10).coa == COA and mn.route(CN, 10) == COA
@@ -347,9 +347,9 @@ def test_cn_restart_unknown_binding_error_then_rebind():
 
 def test_back_home_deregisters():
     mn, cn, net = mn_cn()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     net.run(0)
-    mn.set_location(1000, coa=HOA, home=True)
+    mn.home(1000)
     net.run(1000)
     assert net.kinds(1000) == ["BindingUpdate"] and cn.binding(HOA, 1000) is None
     assert mn.entries[CN].state == rr.IDLE
@@ -358,7 +358,7 @@ def test_back_home_deregisters():
 def test_privacy_mode_cn_never_learns_the_coa():
     mn, cn, net = mn_cn("never")
     for t in range(0, 30000, 500):
-        mn.note_traffic(t, CN)
+        mn.note_traffic(CN, t)
         net.run(t)
     assert net.log == [] and cn.cache == {} and cn.stats["cot"] == 0
 

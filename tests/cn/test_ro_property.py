@@ -37,7 +37,7 @@ class World:
         self.now = 0
         self.sent = []  # (time, MH type) of every MH the MN sent
         self.in_flight = []  # (deliver at, to, packet)
-        self.mn.set_location(0, coa=COAS[0])
+        self.mn.move(COAS[0], 0)
         self.coa = COAS[0]
 
     def net(self, to, pkt):
@@ -67,7 +67,7 @@ class World:
                     self.cn.receive(pkt, self.now)
                 else:
                     p = decode_ipv6(pkt)
-                    self.mn.receive(self.now, p.src, p.dst, bytes(p.payload), p.rh2)
+                    self.mn.receive(p.src, p.dst, bytes(p.payload), p.rh2, self.now)
             self.flush()
             self.check()
         self.now = max(self.now, until)
@@ -109,16 +109,16 @@ def test_random_schedules_keep_the_invariants(mode, seed, loss, dup, steps):
     for kind, arg in steps:
         if kind == "move":
             w.coa = COAS[arg]
-            w.mn.set_location(w.now, coa=w.coa)
+            w.mn.move(w.coa, w.now)
         elif kind == "home":
             w.coa = None
-            w.mn.set_location(w.now, coa=HOA, home=True)
+            w.mn.home(w.now)
         elif kind == "v4":
             w.coa = None
-            w.mn.set_location(w.now, coa=V4)
+            w.mn.move(V4, w.now)
         elif kind == "traffic":
             for i in range(arg):
-                w.mn.note_traffic(w.now + i, CN)
+                w.mn.note_traffic(CN, w.now + i)
             w.flush()
         elif kind == "wait":
             w.pump(w.now + arg)
@@ -135,7 +135,7 @@ def test_random_schedules_keep_the_invariants(mode, seed, loss, dup, steps):
 def test_a_lossless_always_run_binds():
     """The property test's world itself works: without loss the MN ends up direct."""
     w = World("always", 1, 0.0, 0.0)
-    w.mn.note_traffic(0, CN)
+    w.mn.note_traffic(CN, 0)
     w.flush()
     w.pump(2000)
     assert w.mn.route(CN, w.now) == COAS[0]

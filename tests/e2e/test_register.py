@@ -71,8 +71,8 @@ key, seq, coa = bytes.fromhex(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 r = Registration(b"board1@example.test", 4096, key, ip6_from_text("2001:db8:aa::100"),
                  ip6_from_text("2001:db8:aa::1"), 600, True, seq,
                  __import__("roam6.core.bul", fromlist=["x"]).ntp_offset_ms(time.time(), 0))
-r.move(0, socket.inet_aton(coa), "udp4")
-(pkt, req), = r.packets_to_send()
+r.move(socket.inet_aton(coa), "udp4", 0)
+(pkt, _ha), = r.datagrams_to_send(0)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((coa, 0))
 s.settimeout(2)

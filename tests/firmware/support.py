@@ -41,6 +41,14 @@ class BUL:
     NTP_UNIX_DELTA = 2208988800
 
 
+class BU:
+    """A BU request of roam6.core.bul (a plain tuple there, no class on the board's heap) with
+    its fields named for the tests."""
+
+    def __init__(self, req):
+        self.seq, self.lifetime_units, self.coa, self.timestamp, self.dereg = req
+
+
 def fresh_state_file(name):
     """A state-file path in /tmp for a node under test, with no file (nor its .tmp) there yet."""
     import os

@@ -5,7 +5,7 @@ for, its deadlines and its events against RFC 6275 §11.7/§11.8 and RFC 4285.
 """
 from roam6.core import bul
 from roam6.core.bul import HomeBinding
-from support import BUL as S
+from support import BU, BUL as S
 
 COA = bytes([192, 0, 2, 100])
 COA2 = bytes([192, 0, 2, 101])
@@ -33,12 +33,12 @@ def drain(b):
 def ack(b, now, status=0, lifetime_units=150, refresh_units=None, nat=None, req=None, seq=None, ts=None):
     if req is None:
         req = b.last_req
-    return b.receive_ba(now, status, req.seq if seq is None else seq, lifetime_units, refresh_units,
-                        req.timestamp if ts is None else ts, nat)
+    return b.receive_ba(status, req.seq if seq is None else seq, lifetime_units, refresh_units,
+                        req.timestamp if ts is None else ts, nat, now)
 
 
 def sent(b):
-    out = b.bu_to_send()
+    out = [BU(r) for r in b.bu_to_send()]
     if out:
         b.last_req = out[-1]
     return out
@@ -59,7 +59,7 @@ def run_timers(b, until, step=1):
 def test_first_bu_goes_out_at_once_on_move():
     b = make()
     assert b.get_timer() is None and sent(b) == []
-    b.move(5000, COA)
+    b.move(COA, 5000)
     out = sent(b)
     assert len(out) == 1
     r = out[0]
@@ -70,7 +70,7 @@ def test_first_bu_goes_out_at_once_on_move():
 
 def test_retransmission_schedule_first_registration():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     first = sent(b)[0]
     times = run_timers(b, 200000)
     gaps = []
@@ -90,10 +90,10 @@ def test_retransmission_schedule_first_registration():
 
 def test_retransmission_after_first_registration_starts_at_1s():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     assert ack(b, 40)
-    b.move(10000, COA2)
+    b.move(COA2, 10000)
     r = sent(b)[0]
     assert r.coa == COA2
     assert b.get_timer() == 11000            # INITIAL_BINDACK_TIMEOUT
@@ -103,10 +103,10 @@ def test_retransmission_after_first_registration_starts_at_1s():
 
 def test_move_sends_new_bu_at_once_and_restarts_backoff():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     run_timers(b, 4600)                      # two retransmissions: timer now 6 s away
-    b.move(5000, COA2)
+    b.move(COA2, 5000)
     out = sent(b)
     assert len(out) == 1 and out[0].coa == COA2
     assert b.get_timer() == 6500             # back-off restarted (still first registration)
@@ -114,14 +114,15 @@ def test_move_sends_new_bu_at_once_and_restarts_backoff():
 
 def test_ba_accepted_schedules_refresh_at_three_quarters():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     assert ack(b, 30, lifetime_units=150)   # 600 s granted
     assert b.state == S.BOUND and b.bound
     evs = drain(b)
     kinds = [e[0] for e in evs]
     assert kinds == ["bu", "ba", "registered"], kinds
-    assert evs[1][3] == 30                   # bu->ba time
+    _, _status, _seq, bu_ba_ms, _reg_ms = evs[1]
+    assert bu_ba_ms == 30                    # bu->ba time
     assert b.refresh_at == 30 + 450000
     assert b.get_timer() == 30 + 450000
     b.handle_timer(30 + 450000)
@@ -132,7 +133,7 @@ def test_ba_accepted_schedules_refresh_at_three_quarters():
 
 def test_refresh_advice_wins_when_shorter():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     ack(b, 10, lifetime_units=150, refresh_units=25)   # advice: 100 s
     assert b.refresh_at == 10 + 100000
@@ -140,7 +141,7 @@ def test_refresh_advice_wins_when_shorter():
 
 def test_nat_refresh_time_drives_keepalives():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     ack(b, 10, lifetime_units=150, nat=20)
     assert b.refresh_at == 10 + 20000
@@ -152,7 +153,7 @@ def test_nat_refresh_time_drives_keepalives():
 
 def test_nat_refresh_all_ones_means_no_keepalive():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     ack(b, 10, lifetime_units=150, nat=0xFFFFFFFF)
     assert b.refresh_at == 10 + 450000
@@ -160,7 +161,7 @@ def test_nat_refresh_all_ones_means_no_keepalive():
 
 def test_refresh_unanswered_until_expiry_falls_back_to_registering():
     b = make(lifetime_s=40)
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     ack(b, 10, lifetime_units=10)            # 40 s, expires at 0 + 40 s
     b.handle_timer(b.refresh_at)             # refresh at 30.01 s
@@ -174,9 +175,9 @@ def test_refresh_unanswered_until_expiry_falls_back_to_registering():
 
 def test_late_ba_for_old_coa_does_not_bind_new_one():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     old = sent(b)[0]
-    b.move(100, COA2)
+    b.move(COA2, 100)
     new = sent(b)[0]
     assert not ack(b, 150, req=old)          # belongs to the attempt before the move
     assert b.state == S.REGISTERING
@@ -186,7 +187,7 @@ def test_late_ba_for_old_coa_does_not_bind_new_one():
 
 def test_ba_for_earlier_retransmission_of_same_attempt_counts():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     first = sent(b)[0]
     b.handle_timer(1500)
     sent(b)
@@ -196,25 +197,25 @@ def test_ba_for_earlier_retransmission_of_same_attempt_counts():
 
 def test_ba_with_wrong_timestamp_is_dropped():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     r = sent(b)[0]
     assert not ack(b, 10, ts=r.timestamp + 1)
-    assert not b.receive_ba(10, 0, r.seq, 150, None, None, None)   # missing echo
+    assert not b.receive_ba(0, r.seq, 150, None, None, None, 10)   # missing echo
     assert b.state == S.REGISTERING
     assert ack(b, 10)
 
 
 def test_without_timestamps_no_replay_option():
     b = make(timestamps=False)
-    b.move(0, COA)
+    b.move(COA, 0)
     r = sent(b)[0]
     assert r.timestamp is None
-    assert b.receive_ba(10, 0, r.seq, 150, None, None, None)
+    assert b.receive_ba(0, r.seq, 150, None, None, None, 10)
 
 
 def test_status_1_is_accepted():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     assert ack(b, 10, status=1)
     assert b.state == S.BOUND
@@ -222,7 +223,7 @@ def test_status_1_is_accepted():
 
 def test_status_135_resyncs_to_ha_sequence_and_resends_at_once():
     b = make(seq=100)
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     assert ack(b, 20, status=135, seq=5000)
     out = sent(b)
@@ -235,7 +236,7 @@ def test_status_135_resyncs_to_ha_sequence_and_resends_at_once():
 
 def test_status_135_loop_is_bounded():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     n = 0
     for i in range(10):
@@ -247,7 +248,7 @@ def test_status_135_loop_is_bounded():
 
 def test_status_144_adopts_ha_clock():
     b = make(ntp_offset_ms=1000 * 1000)     # device clock far off (no RTC)
-    b.move(0, COA)
+    b.move(COA, 0)
     r = sent(b)[0]
     ha_secs = 3900000000
     ts = (ha_secs << 32) | (r.timestamp & 0xFFFFFFFF)
@@ -262,7 +263,7 @@ def test_status_144_adopts_ha_clock():
 
 def test_status_144_with_wrong_low_bits_is_dropped():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     r = sent(b)[0]
     ts = (3900000000 << 32) | ((r.timestamp + 1) & 0xFFFFFFFF)
     assert not ack(b, 50, status=144, ts=ts)
@@ -271,7 +272,7 @@ def test_status_144_with_wrong_low_bits_is_dropped():
 
 def test_status_146_stops_and_reports():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     drain(b)
     assert ack(b, 30, status=146)
@@ -279,14 +280,14 @@ def test_status_146_stops_and_reports():
     assert b.get_timer() is None
     evs = drain(b)
     assert ("error", "authentication failed", 146) in evs
-    b.move(100, COA2)                        # no more BUs after an authentication failure
+    b.move(COA2, 100)                        # no more BUs after an authentication failure
     assert sent(b) == []
 
 
 def test_other_rejections_stop():
     for status in (129, 131, 132, 133, 139, 174):
         b = make()
-        b.move(0, COA)
+        b.move(COA, 0)
         sent(b)
         assert ack(b, 30, status=status)
         assert b.state == S.FAILED, status
@@ -296,7 +297,7 @@ def test_other_rejections_stop():
 def test_transient_rejections_keep_retrying():
     for status in (128, 130):
         b = make()
-        b.move(0, COA)
+        b.move(COA, 0)
         sent(b)
         assert ack(b, 30, status=status)
         assert b.state == S.REGISTERING
@@ -308,7 +309,7 @@ def test_transient_rejections_keep_retrying():
 
 def test_deregistration_at_home():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     ack(b, 10)
     drain(b)
@@ -337,6 +338,7 @@ def test_deregistration_gives_up_after_backoff():
     run_timers(b, 500000)
     assert b.state == S.HOME and b.get_timer() is None
     assert b.tries == S.DEREG_TRIES
+    assert ("deregistered", False) in drain(b)
 
 
 def test_leaving_home_registers_again():
@@ -344,43 +346,43 @@ def test_leaving_home_registers_again():
     b.home(0)
     sent(b)
     ack(b, 10, lifetime_units=0)
-    b.move(20000, COA)
+    b.move(COA, 20000)
     out = sent(b)
     assert len(out) == 1 and out[0].lifetime_units == 150
     # a new home registration: the HA runs DAD before its BA, so InitialBindackTimeoutFirstReg again
     assert b.get_timer() == 20000 + 1500
     ack(b, 20100)
-    b.move(30000, COA2)
+    b.move(COA2, 30000)
     sent(b)
     assert b.get_timer() == 31000                # a move of a binding the HA holds: 1 s
 
 
 def test_detach_stops_retransmissions():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     b.detach(500)
     assert b.state == S.DETACHED and b.get_timer() is None
-    b.move(900, COA)
+    b.move(COA, 900)
     assert len(sent(b)) == 1
 
 
 def test_lost_binding_reregisters_at_once():
     b = make()
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     ack(b, 10)
-    b.lost(5000)
+    b.lost("be", 5000)
     out = sent(b)
     assert len(out) == 1 and b.state == S.REGISTERING and not b.bound
     assert b.get_timer() == 5000 + 1500          # the HA has no binding: DAD before its BA
-    b.lost(5001)                             # a second BE while the BU is out: no storm
+    b.lost("be", 5001)                       # a second BE while the BU is out: no storm
     assert sent(b) == []
 
 
 def test_sequence_wraps_around():
     b = make(seq=0xFFFE)
-    b.move(0, COA)
+    b.move(COA, 0)
     seqs = [sent(b)[0].seq]
     for t, r in run_timers(b, 30000):
         seqs.append(r.seq)
@@ -391,7 +393,7 @@ def test_sequence_wraps_around():
 
 def test_sequence_reservation_saved_before_use_and_rarely():
     b = make(seq=10)
-    b.move(0, COA)
+    b.move(COA, 0)
     sent(b)
     st = b.state_to_save()
     assert st["seq"] == 10 + S.SEQ_BLOCK
@@ -410,7 +412,7 @@ def test_sequence_reservation_saved_before_use_and_rarely():
 
 def test_reboot_resumes_above_every_used_number():
     b = make(seq=40000)
-    b.move(0, COA)
+    b.move(COA, 0)
     saved = None
     used = []
     for r in sent(b):
@@ -423,7 +425,7 @@ def test_reboot_resumes_above_every_used_number():
             saved = s
     # power cut now: a new entry from the saved state must never reuse a number
     b2 = make(seq=saved["seq"], ntp_offset_ms=saved["ntp_offset_ms"])
-    b2.move(0, COA)
+    b2.move(COA, 0)
     r = sent(b2)[0]
     for u in used:
         assert bul.seq_after(r.seq, u), (r.seq, u)
@@ -432,7 +434,7 @@ def test_reboot_resumes_above_every_used_number():
 def test_timestamps_are_ntp_from_offset():
     off = bul.ntp_offset_ms(1795768167.5, 1000)
     b = make(ntp_offset_ms=off)
-    b.move(1000, COA)
+    b.move(COA, 1000)
     r = sent(b)[0]
     assert r.timestamp >> 32 == 1795768167 + S.NTP_UNIX_DELTA
     frac = r.timestamp & 0xFFFFFFFF
@@ -449,4 +451,7 @@ def test_unlisted_event_is_ignored():
     b = make()
     b.handle_timer(10 ** 6)                  # nothing armed
     assert b.state == S.DETACHED and sent(b) == []
-    assert not b.receive_ba(0, 0, 1, 150, None, 0, None)
+    assert not b.receive_ba(0, 1, 150, None, 0, None, 0)
+    assert b.ignored == 1                    # a BA nobody waits for: an illegal step, counted
+    b.lost("brr", 1)                         # a BRR while detached: no BU, just counted
+    assert sent(b) == [] and b.ignored == 2 and drain(b) == [("lost", "brr")]

@@ -143,7 +143,7 @@ def test_home_link_detected():
     assert m.feed(add(slaac), 3) is None  # another home address (SLAAC beside the HoA): still home
     m.feed(rm(slaac), 3)
     assert m.feed(rm(HOA), 3) == ("moved", A6, "udp6")
-    assert m.feed(("other",), 4) is None
+    assert m.feed(("other",), 4) is None and m.ignored == 1
     v4first = Movement(["udp4", "udp6"], HOME)  # home wins over the transport order
     v4first.feed(("link", True), 0)
     v4first.feed(add(B4), 1)

@@ -5,7 +5,7 @@ from roam6.core import bul
 from roam6.core.bul import HomeBinding
 from roam6.node.state import load_state, save_state
 
-from support import fresh_state_file
+from support import BU, fresh_state_file
 
 
 def _path(name):
@@ -63,10 +63,10 @@ def test_reboot_never_reuses_a_sequence_number():
     used = []
     for boot in range(5):
         b = HomeBinding(600, True, st["seq"] if st else 0, 0, b"\0" * 16)
-        b.move(0, b"\xc0\x00\x02\x64")
+        b.move(b"\xc0\x00\x02\x64", 0)
         now = 0
         for i in range(7 + boot * 5):          # some BUs, then a power cut at any point
-            for r in b.bu_to_send():
+            for r in map(BU, b.bu_to_send()):
                 s = b.state_to_save()
                 if s is not None:
                     save_state(p, s)          # the driver saves before it sends

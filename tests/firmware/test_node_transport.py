@@ -1,11 +1,17 @@
-"""The UDP transport's Reader on real sockets (loopback): one inner packet per read, never two
+"""The transports' readinto on real sockets (loopback): one inner packet per read, never two
 glued together, also on a port whose socket module has no MSG_PEEK (then recv takes one datagram)."""
 import asyncio
 import socket
 
 from roam6.compat import IS_MICROPYTHON
 from roam6.node import transport
-from roam6.node.transport import Reader, sockaddr, udp_socket
+from roam6.node.transport import readinto, sockaddr
+
+
+def udp_socket(family):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    return s
 
 
 def _packet(n, fill):
@@ -35,14 +41,13 @@ def _read_two(peek):
         tx.sendto(a, sockaddr("127.0.0.1", port))
         tx.sendto(b, sockaddr("127.0.0.1", port))
         buf = bytearray(1500)
-        r = Reader(rx)
 
         async def both():
             # bounded: a reader that swallowed both datagrams would wait for a second forever
-            n1 = await asyncio.wait_for(r.readinto(buf), 2)
+            n1 = await asyncio.wait_for(readinto(rx, buf), 2)
             first = bytes(buf[:n1])
             try:
-                n2 = await asyncio.wait_for(r.readinto(buf), 2)
+                n2 = await asyncio.wait_for(readinto(rx, buf), 2)
             except asyncio.TimeoutError:
                 return first, None
             return first, bytes(buf[:n2])

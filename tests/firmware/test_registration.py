@@ -3,7 +3,6 @@
 The BA side plays the HA with the codec and crypto directly, so each check (MAC, SPI, checksum,
 timestamp echo, sequence) is exercised on its own.
 """
-from roam6.core import bul
 from roam6.core.registration import Registration, mac_coa
 from roam6.crypto import mnha_auth_data
 from roam6_codec import consts as C
@@ -12,7 +11,7 @@ from roam6.wire.addr import ip6_from_text
 from roam6.wire.checksum import checksum6
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from roam6_codec.mh import BindingAck, BindingError, BindingRefreshRequest, decode_mh
-from support import BUL as S
+from support import BU, BUL as S
 
 KEY = bytes(range(16))
 HOA = ip6_from_text("2001:db8:aa::100")
@@ -29,9 +28,10 @@ def make(**kw):
 
 
 def one_bu(r):
-    out = r.packets_to_send()
-    assert len(out) == 1
-    return out[0]
+    """The one BU the registration hands out, and what it says (seq, timestamp) as bul made it."""
+    out = r.datagrams_to_send(0)
+    assert len(out) == 1 and out[0][1] == HA
+    return out[0][0], _req(r)
 
 
 def ha_ba(r, req, coa, status=0, lifetime=150, key=KEY, spi=4096, ts="echo", seq=None, nat=None,
@@ -58,7 +58,7 @@ def ha_ba(r, req, coa, status=0, lifetime=150, key=KEY, spi=4096, ts="echo", seq
 
 def test_udp4_bu_layout_and_mac():
     r = make()
-    r.move(0, V4COA, "udp4")
+    r.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r)
     p = decode_ipv6(pkt)
     assert p.src == HOA and p.dst == HA and p.nh == 135 and p.hao is None
@@ -81,7 +81,7 @@ def test_udp4_bu_layout_and_mac():
 
 def test_udp6_mac_covers_ipv6_coa():
     r = make(timestamps=False)
-    r.move(0, V6COA, "udp6")
+    r.move(V6COA, "udp6", 0)
     pkt, req = one_bu(r)
     bu = decode_mh(decode_ipv6(pkt).payload)
     assert bu.find(mo.IPv4CareofAddress) is None and bu.find(mo.ReplayProtection) is None
@@ -92,7 +92,7 @@ def test_udp6_mac_covers_ipv6_coa():
 
 def test_ip6_bu_has_home_address_option():
     r = make()
-    r.move(0, V6COA, "ip6")
+    r.move(V6COA, "ip6", 0)
     pkt, req = one_bu(r)
     p = decode_ipv6(pkt)
     assert p.src == V6COA and p.hao == HOA and p.dst == HA
@@ -103,94 +103,104 @@ def test_ip6_bu_has_home_address_option():
 
 def test_good_ba_registers():
     r = make()
-    r.move(0, V4COA, "udp4")
+    r.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r)
-    assert r.receive_packet(25, ha_ba(r, req, V4COA, nat=30, bra=50)) == "ba"
-    assert r.bul.bound and r.bul.refresh_at == 25 + 30000
-    assert r.last_ba[0] == 0
+    assert r.receive(ha_ba(r, req, V4COA, nat=30, bra=50), 25) == "ba"
+    assert r.bound and r.refresh_at == 25 + 30000
+    assert r.expiry() == 0 + 150 * 4000           # counted from the BU
+    kinds = []
+    while True:
+        ev = r.next_event()
+        if ev is None:
+            break
+        kinds.append(ev[0])
+        if ev[0] == "ba":
+            _, status, seq, _bu_ba_ms, _reg_ms = ev
+            assert status == 0 and seq == req.seq
+    assert kinds == ["bu", "ba", "registered"], kinds
 
 
 def test_ba_with_wrong_key_spi_checksum_or_coa_is_dropped():
     r = make()
-    r.move(0, V4COA, "udp4")
+    r.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r)
-    assert r.receive_packet(5, ha_ba(r, req, V4COA, key=bytes(16))) is None
-    assert r.receive_packet(5, ha_ba(r, req, V4COA, spi=4097)) is None
-    assert r.receive_packet(5, ha_ba(r, req, V4COA, csum=False)) is None
-    assert r.receive_packet(5, ha_ba(r, req, bytes([198, 51, 100, 1]))) is None   # MAC over another CoA
-    assert r.receive_packet(5, ha_ba(r, req, V4COA, ts=req.timestamp + 1)) is None
-    assert r.rejected == 5 and r.bul.state == S.REGISTERING
-    assert r.receive_packet(6, ha_ba(r, req, V4COA)) == "ba"
+    assert r.receive(ha_ba(r, req, V4COA, key=bytes(16)), 5) is None
+    assert r.receive(ha_ba(r, req, V4COA, spi=4097), 5) is None
+    assert r.receive(ha_ba(r, req, V4COA, csum=False), 5) is None
+    assert r.receive(ha_ba(r, req, bytes([198, 51, 100, 1])), 5) is None   # MAC over another CoA
+    assert r.receive(ha_ba(r, req, V4COA, ts=req.timestamp + 1), 5) is None
+    assert r.rejected == 5 and r.state == S.REGISTERING
+    assert r.receive(ha_ba(r, req, V4COA), 6) == "ba"
 
 
 def test_ba_from_other_source_is_dropped():
     r = make()
-    r.move(0, V4COA, "udp4")
+    r.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r)
     good = bytearray(ha_ba(r, req, V4COA))
     good[8:24] = V6COA
-    assert r.receive_packet(5, bytes(good)) is None
+    assert r.receive(bytes(good), 5) is None
 
 
 def test_garbage_never_raises():
     r = make()
-    r.move(0, V4COA, "udp4")
+    r.move(V4COA, "udp4", 0)
     one_bu(r)
     junk = [b"", b"\x60" * 47, bytes(48), b"\x60" + bytes(5) + b"\x87" + bytes(60)]
     for j in junk:
-        assert r.receive_packet(1, j) is None
+        assert r.receive(j, 1) is None
     # truncations and bit flips of a real BA
     r2 = make()
-    r2.move(0, V4COA, "udp4")
+    r2.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r2)
     ba = ha_ba(r2, req, V4COA)
     for n in range(0, len(ba), 7):
-        assert r2.receive_packet(1, ba[:n]) is None
+        assert r2.receive(ba[:n], 1) is None
     for i in range(40, len(ba)):
         b = bytearray(ba)
         b[i] ^= 0x40
-        assert r2.receive_packet(1, bytes(b)) is None, i
+        assert r2.receive(bytes(b), 1) is None, i
 
 
 def test_status_146_is_authenticated_then_fails():
     r = make()
-    r.move(0, V4COA, "udp4")
+    r.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r)
-    assert r.receive_packet(5, ha_ba(r, req, V4COA, status=146, lifetime=0)) == "ba"
-    assert r.bul.state == S.FAILED
+    assert r.receive(ha_ba(r, req, V4COA, status=146, lifetime=0), 5) == "ba"
+    assert r.state == S.FAILED
 
 
 def test_status_135_and_144_resend():
     r = make()
-    r.move(0, V4COA, "udp4")
+    r.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r)
-    assert r.receive_packet(5, ha_ba(r, req, V4COA, status=135, seq=900, lifetime=0)) == "ba"
+    assert r.receive(ha_ba(r, req, V4COA, status=135, seq=900, lifetime=0), 5) == "ba"
     pkt2, req2 = one_bu(r)
     assert req2.seq == 901
     ts = (3900001234 << 32) | (req2.timestamp & 0xFFFFFFFF)
-    assert r.receive_packet(9, ha_ba(r, req2, V4COA, status=144, ts=ts, lifetime=0)) == "ba"
+    assert r.receive(ha_ba(r, req2, V4COA, status=144, ts=ts, lifetime=0), 9) == "ba"
     pkt3, req3 = one_bu(r)
     assert req3.timestamp >> 32 == 3900001234
 
 
 def test_binding_error_and_brr_mean_lost():
     r = make()
-    r.move(0, V4COA, "udp4")
+    r.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r)
-    r.receive_packet(5, ha_ba(r, req, V4COA))
-    assert r.bul.bound
+    r.receive(ha_ba(r, req, V4COA), 5)
+    assert r.bound
     be = BindingError(1, HOA).encode(src=HA, dst=HOA)
-    assert r.receive_packet(10, build_ipv6(HA, HOA, 135, be)) == "be"
-    assert not r.bul.bound and len(r.packets_to_send()) == 1
-    r.receive_packet(11, ha_ba(r, r.bul.sent[-1] and _req(r), V4COA))
-    assert r.bul.bound
+    assert r.receive(build_ipv6(HA, HOA, 135, be), 10) == "be"
+    assert not r.bound and r.expiry() is None and len(r.datagrams_to_send(10)) == 1
+    r.receive(ha_ba(r, r.sent[-1] and _req(r), V4COA), 11)
+    assert r.bound
     brr = BindingRefreshRequest().encode(src=HA, dst=HOA)
-    assert r.receive_packet(20, build_ipv6(HA, HOA, 135, brr)) == "brr"
+    assert r.receive(build_ipv6(HA, HOA, 135, brr), 20) == "brr"
 
 
 def _req(r):
-    seq, at, ts = r.bul.sent[-1]
-    return bul.BURequest(seq, 150, V4COA, ts, False)
+    seq, _at, ts = r.sent[-1]
+    return BU((seq, None, None, ts, None))     # (ha_ba reads seq and timestamp)
 
 
 def test_deregistration_bu_uses_hoa_as_coa():
@@ -203,8 +213,8 @@ def test_deregistration_bu_uses_hoa_as_coa():
     raw = bytearray(bu.raw)
     raw[4] = raw[5] = 0
     assert bytes(bu.find(mo.MobilityAuth).auth_data) == mnha_auth_data(KEY, HOA, HOA, bytes(raw[:-12]))
-    assert r.receive_packet(5, ha_ba(r, req, HOA, lifetime=0)) == "ba"
-    assert r.bul.state == S.HOME
+    assert r.receive(ha_ba(r, req, HOA, lifetime=0), 5) == "ba"
+    assert r.state == S.HOME
 
 
 def test_lean_bu_encoder_is_byte_identical_to_the_codec():

@@ -1,4 +1,4 @@
-"""Return routability, MN side (roam6.core.rr): PROTOCOLS.md §10.3 vectors and virtual-clock runs
+"""Return routability, MN side (roam6.core.rr): docs/PROTOCOLS.md §10.3 vectors and virtual-clock runs
 against the RFC-formula peer in rr_peer.py. Times are ms."""
 from roam6.core import rr
 from roam6.core.ro_policy import RoPolicy, policy_from_config
@@ -32,7 +32,7 @@ class Rand:
 
 def new_mn(mode="always", coa=COA):
     mn = rr.RouteOptimizer(HOA, RoPolicy(mode), rand=Rand())
-    mn.set_location(0, coa=coa, home=False)
+    mn.move(coa, 0)
     return mn
 
 
@@ -43,11 +43,11 @@ def exchange(mn, peer, now, rounds=6):
         if not out:
             return
         for src, dst, mh, rh2 in peer.feed(out):
-            mn.receive(now, src, dst, mh, rh2)
+            mn.receive(src, dst, mh, rh2, now)
 
 
 def bind(mn, peer, now=0):
-    mn.note_traffic(now, CN)
+    mn.note_traffic(CN, now)
     exchange(mn, peer, now)
     assert mn.entries[CN].state == rr.BOUND, mn.entries[CN].state
 
@@ -63,7 +63,7 @@ def events(mn):
 
 def test_vectors_bu_and_ba_through_the_mn():
     mn = new_mn()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     out = mn.datagrams_to_send(0)
     assert [v for v, _ in out] == ["home", "direct"]  # HoTI through the HA, CoTI direct
     hoti, coti = decode_ipv6(out[0][1]), decode_ipv6(out[1][1])
@@ -74,18 +74,19 @@ def test_vectors_bu_and_ba_through_the_mn():
     # HoT/CoT with the §10.3 tokens (nonce indices 5 and 6)
     hot = M.HomeTest(5, c1, unhex("c71a754160cffb9a")).encode(src=CN, dst=HOA)
     cot = M.CareofTest(6, c2, unhex("e24f4365fdaeafa7")).encode(src=CN, dst=COA)
-    assert mn.receive(10, CN, HOA, hot)
+    assert mn.receive(CN, HOA, hot, None, 10)
     assert mn.datagrams_to_send(10) == []  # still missing the care-of token
-    assert mn.receive(20, CN, COA, cot)
+    assert mn.receive(CN, COA, cot, None, 20)
     out = mn.datagrams_to_send(20)
     assert out == [("direct", unhex(BU_PACKET))]
     assert mn.route(CN, 20) is None  # no BA yet
     ba = decode_ipv6(unhex(BA_PACKET))
-    assert mn.receive(30, ba.src, ba.dst, bytes(ba.payload), ba.rh2)
+    assert mn.receive(ba.src, ba.dst, bytes(ba.payload), ba.rh2, 30)
     assert mn.entries[CN].state == rr.BOUND
     assert mn.route(CN, 31) == COA
     ev = events(mn)
-    assert ev[0][0] == "ro_bound" and ev[0][2]["rr_ms"] == 30 and ev[0][2]["lifetime"] == 420
+    kind, cn, _coa, _seq, lifetime, rr_ms = ev[0]
+    assert kind == "ro_bound" and cn == CN and rr_ms == 30 and lifetime == 420
 
 
 def test_vector_deregistration_from_home():
@@ -93,7 +94,7 @@ def test_vector_deregistration_from_home():
     peer = Peer()
     bind(mn, peer)
     assert peer.last_bu[2].seq == 1
-    mn.set_location(5000, coa=HOA, home=True)  # home token (5 s old) is reused: no HoTI
+    mn.home(5000)  # home token (5 s old) is reused: no HoTI
     out = mn.datagrams_to_send(5000)
     assert len(out) == 1 and out[0][0] == "home"
     p = decode_ipv6(out[0][1])
@@ -102,14 +103,14 @@ def test_vector_deregistration_from_home():
     assert mn.route(CN, 5000) is None
     for src, dst, mh, rh2 in peer.feed(out):
         assert rh2 is None and dst == HOA
-        assert mn.receive(5001, src, dst, mh, rh2)
+        assert mn.receive(src, dst, mh, rh2, 5001)
     assert mn.entries[CN].state == rr.IDLE
     assert [e[0] for e in events(mn)] == ["ro_bound", "ro_dereg"]
 
 
 def test_retransmissions_use_fresh_cookies_and_back_off_then_give_up():
     mn = new_mn()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     cookies, times = [], []
     now = 0
     while mn.entries[CN].state != rr.FAILED:
@@ -134,13 +135,13 @@ def test_retransmissions_use_fresh_cookies_and_back_off_then_give_up():
 def test_answer_to_an_older_cookie_is_ignored():
     mn = new_mn()
     peer = Peer()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     first = mn.datagrams_to_send(0)
     answers = peer.feed(first)
     mn.handle_timer(1000)  # retransmission: fresh cookies
     assert len(mn.datagrams_to_send(1000)) == 2
     for src, dst, mh, rh2 in answers:  # the answers to the first cookies arrive late
-        assert not mn.receive(1100, src, dst, mh, rh2)
+        assert not mn.receive(src, dst, mh, rh2, 1100)
     assert mn.entries[CN].home.token is None and mn.entries[CN].careof.token is None
 
 
@@ -151,7 +152,7 @@ def test_move_redoes_only_the_careof_half_and_reuses_the_home_token():
     home_tok = mn.entries[CN].home.token
     peer.seen = []
     peer.coni = 5  # the CN moved on to another nonce meanwhile
-    mn.set_location(60000, coa=COA2)
+    mn.move(COA2, 60000)
     assert mn.route(CN, 60000) is None  # old CoA: tunnel until the new BA
     exchange(mn, peer, 60000)
     assert peer.kinds() == ["CareofTestInit", "BindingUpdate"]
@@ -161,7 +162,23 @@ def test_move_redoes_only_the_careof_half_and_reuses_the_home_token():
     assert mn.entries[CN].home.token == home_tok
     assert mn.route(CN, 60001) == COA2
     ev = events(mn)
-    assert ev[-1][0] == "ro_bound" and ev[-1][2]["coa"] == COA2 and ev[-1][2]["rr_ms"] == 0
+    kind, _cn, coa, _seq, _lifetime, rr_ms = ev[-1]
+    assert kind == "ro_bound" and coa == COA2 and rr_ms == 0
+
+
+def test_back_to_the_old_coa_while_a_bu_for_another_was_out_is_not_direct():
+    # found by tests/cn/test_ro_property.py: bound at COA, BU for COA2 sent (the CN takes it),
+    # back at COA before its BA: the CN no longer holds COA, so data must not go direct
+    mn = new_mn()
+    peer = Peer()
+    bind(mn, peer)
+    mn.move(COA2, 1000)
+    exchange(mn, peer, 1000, rounds=1)          # CoTI -> CoT
+    out = mn.datagrams_to_send(1000)            # the BU for COA2 ...
+    assert [M.decode_mh(bytes(decode_ipv6(p).payload)).__class__.__name__ for _, p in out] == ["BindingUpdate"]
+    peer.feed(out)                              # ... which the CN takes; its BA is lost
+    mn.move(COA, 1100)
+    assert mn.route(CN, 1100) is None
 
 
 def test_move_after_token_lifetime_redoes_both_halves():
@@ -177,7 +194,7 @@ def test_move_after_token_lifetime_redoes_both_halves():
     assert e.state == rr.BOUND and mn.route(CN, t) == COA  # data stays direct meanwhile
     peer.seen = []
     now = rr.MAX_TOKEN_LIFETIME_MS + 1
-    mn.set_location(now, coa=COA2)
+    mn.move(COA2, now)
     exchange(mn, peer, now)
     assert sorted(peer.kinds()) == ["BindingUpdate", "CareofTestInit", "HomeTestInit"]
     assert e.state == rr.BOUND and mn.route(CN, now) == COA2
@@ -214,7 +231,7 @@ def test_ba_expired_nonce_statuses_redo_the_right_halves():
         mn = new_mn()
         peer = Peer()
         peer.status = status
-        mn.note_traffic(0, CN)
+        mn.note_traffic(CN, 0)
         exchange(mn, peer, 0, rounds=2)  # inits -> tokens -> BU -> BA status
         assert mn.entries[CN].state == rr.RR, status
         peer.seen = []
@@ -228,7 +245,7 @@ def test_repeated_expired_nonces_give_up_after_max_ro_failure():
     mn = new_mn()
     peer = Peer()
     peer.status = 138
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     now = 0
     while now < 5000 and mn.entries[CN].state != rr.FAILED:
         exchange(mn, peer, now)
@@ -241,12 +258,12 @@ def test_repeated_expired_nonces_give_up_after_max_ro_failure():
 
 def test_rate_limit_three_per_second_per_type():
     mn = new_mn()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     sent = []
     addrs = [COA, COA2]
     for i in range(10):  # ten moves within 900 ms
         now = i * 100
-        mn.set_location(now, coa=addrs[i % 2])
+        mn.move(addrs[i % 2], now)
         for via, pkt in mn.datagrams_to_send(now):
             msg = M.decode_mh(bytes(decode_ipv6(pkt).payload))
             sent.append((now, type(msg).__name__))
@@ -265,7 +282,7 @@ def test_binding_error_1_falls_back_to_the_tunnel_and_reruns_rr():
     bind(mn, peer)
     assert mn.route(CN, 100) == COA
     src, dst, mh, rh2 = peer.be(HOA)
-    assert mn.receive(100, src, dst, mh, rh2)
+    assert mn.receive(src, dst, mh, rh2, 100)
     assert mn.route(CN, 100) is None
     assert mn.entries[CN].state == rr.BU_SENT  # tokens still valid: a new BU at once
     peer.seen = []
@@ -274,16 +291,16 @@ def test_binding_error_1_falls_back_to_the_tunnel_and_reruns_rr():
     assert mn.route(CN, 101) == COA
     # a Binding Error for another home address is not ours
     src, dst, mh, rh2 = peer.be(COA)
-    assert not mn.receive(200, src, dst, mh, rh2)
+    assert not mn.receive(src, dst, mh, rh2, 200)
 
 
 def test_binding_error_2_means_no_ro_with_that_cn():
     mn = new_mn()
     peer = Peer()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     mn.datagrams_to_send(0)
     src, dst, mh, rh2 = peer.be(HOA, status=2)
-    assert mn.receive(10, src, dst, mh, rh2)
+    assert mn.receive(src, dst, mh, rh2, 10)
     assert mn.entries[CN].state == rr.FAILED
     assert mn.get_timer() == 10 + rr.NO_RO_HOLDDOWN_MS
 
@@ -292,18 +309,18 @@ def test_forged_ba_is_ignored_and_the_bu_retransmitted_with_a_new_seq():
     mn = new_mn()
     peer = Peer()
     peer.status = None
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     for src, dst, mh, rh2 in peer.feed(mn.datagrams_to_send(0)):
-        mn.receive(0, src, dst, mh, rh2)
+        mn.receive(src, dst, mh, rh2, 0)
     p = decode_ipv6(mn.datagrams_to_send(0)[0][1])
     bu = M.decode_mh(bytes(p.payload))
     hoa, coa, kbm = peer.bu_kbm(p, bu)
     src, dst, mh, rh2 = peer.ba(hoa, coa, kbm, bu.seq, 0, bu.lifetime, forge=True)
-    assert not mn.receive(5, src, dst, mh, rh2)
+    assert not mn.receive(src, dst, mh, rh2, 5)
     assert mn.entries[CN].state == rr.BU_SENT and mn.route(CN, 5) is None
     # BA for a sequence number never sent: ignored too
     src, dst, mh, rh2 = peer.ba(hoa, coa, kbm, (bu.seq + 7) & 0xFFFF, 0, bu.lifetime)
-    assert not mn.receive(6, src, dst, mh, rh2)
+    assert not mn.receive(src, dst, mh, rh2, 6)
     mn.handle_timer(1000)
     bu2 = M.decode_mh(bytes(decode_ipv6(mn.datagrams_to_send(1000)[0][1]).payload))
     assert bu2.seq == (bu.seq + 1) & 0xFFFF
@@ -313,15 +330,17 @@ def test_seq_out_of_window_resends_above_the_cns_number():
     mn = new_mn()
     peer = Peer()
     peer.status = None
-    mn.note_traffic(0, CN)
-    for a in peer.feed(mn.datagrams_to_send(0)):
-        mn.receive(0, *a)
+    mn.note_traffic(CN, 0)
+    for src, dst, mh, rh2 in peer.feed(mn.datagrams_to_send(0)):
+        mn.receive(src, dst, mh, rh2, 0)
     p = decode_ipv6(mn.datagrams_to_send(0)[0][1])
     bu = M.decode_mh(bytes(p.payload))
     hoa, coa, kbm = peer.bu_kbm(p, bu)
     # a BA 135 names the CN's last accepted number (RFC 6275 §9.5.1); unauthenticated: ignored
-    assert not mn.receive(1, *peer.ba(hoa, coa, kbm, 500, 135, 0, forge=True))
-    assert mn.receive(1, *peer.ba(hoa, coa, kbm, 500, 135, 0))
+    src, dst, mh, rh2 = peer.ba(hoa, coa, kbm, 500, 135, 0, forge=True)
+    assert not mn.receive(src, dst, mh, rh2, 1)
+    src, dst, mh, rh2 = peer.ba(hoa, coa, kbm, 500, 135, 0)
+    assert mn.receive(src, dst, mh, rh2, 1)
     bu2 = M.decode_mh(bytes(decode_ipv6(mn.datagrams_to_send(1)[0][1]).payload))
     assert bu2.seq == 501
     assert mn.entries[CN].state == rr.BU_SENT
@@ -330,9 +349,9 @@ def test_seq_out_of_window_resends_above_the_cns_number():
 def test_privacy_never_sends_nothing_and_keeps_the_tunnel():
     mn = rr.RouteOptimizer(HOA, policy_from_config({"default": "always", "cns": {
         "2001:db8:3::300": "never"}}), rand=Rand())
-    mn.set_location(0, coa=COA)
+    mn.move(COA, 0)
     for t in range(0, 20000, 100):
-        mn.note_traffic(t, CN)
+        mn.note_traffic(CN, t)
         assert mn.datagrams_to_send(t) == []
         assert mn.route(CN, t) is None
     assert mn.get_timer() is None and CN not in mn.entries
@@ -341,9 +360,9 @@ def test_privacy_never_sends_nothing_and_keeps_the_tunnel():
 def test_auto_waits_for_a_busy_cn():
     mn = new_mn("auto")
     for t in (0, 3000, 6000, 9000):
-        mn.note_traffic(t, CN)
+        mn.note_traffic(CN, t)
         assert mn.datagrams_to_send(t) == []
-    mn.note_traffic(9500, CN)  # 5 packets within 10 s
+    mn.note_traffic(CN, 9500)  # 5 packets within 10 s
     assert len(mn.datagrams_to_send(9500)) == 2
 
 
@@ -351,7 +370,7 @@ def test_auto_lets_a_quiet_cns_binding_lapse():
     mn = new_mn("auto")
     peer = Peer()
     for t in range(5):
-        mn.note_traffic(t, CN)
+        mn.note_traffic(CN, t)
     exchange(mn, peer, 4)
     assert mn.entries[CN].state == rr.BOUND
     t = 420000 - rr.REFRESH_MARGIN_MS + 4
@@ -361,7 +380,7 @@ def test_auto_lets_a_quiet_cns_binding_lapse():
     assert mn.entries[CN].state == rr.IDLE
     assert mn.datagrams_to_send(t) == []
     # moving while the CN may still hold the old binding: delete it (through the tunnel)
-    mn.set_location(t + 1000, coa=COA2)
+    mn.move(COA2, t + 1000)
     out = mn.datagrams_to_send(t + 1000)
     kinds = [type(M.decode_mh(bytes(decode_ipv6(p).payload))).__name__ for _, p in out]
     assert mn.entries[CN].state == rr.DEREG and kinds == ["HomeTestInit"]
@@ -372,14 +391,14 @@ def test_ipv4_only_network_deletes_the_binding_through_the_tunnel():
     peer = Peer()
     bind(mn, peer)
     peer.seen = []
-    mn.set_location(1000, coa=b"\xc0\x00\x02\x64")  # an IPv4 CoA
+    mn.move(b"\xc0\x00\x02\x64", 1000)  # an IPv4 CoA
     assert mn.route(CN, 1000) is None
     exchange(mn, peer, 1000)
     assert peer.kinds() == ["BindingUpdate"]
     via, p, bu = peer.seen[0]
     assert via == "home" and p.src == HOA and p.hao is None and bu.lifetime == 0
     assert mn.entries[CN].state == rr.IDLE
-    mn.note_traffic(2000, CN)
+    mn.note_traffic(CN, 2000)
     assert mn.datagrams_to_send(2000) == []
 
 
@@ -403,7 +422,7 @@ def test_garbage_never_raises():
     bind(mn, peer)
     for junk in (b"", b"\x3b", b"\x3b\x00\x03\x00\x00\x00\x00\x00", bytes(range(40)),
                  b"\x3b\x05\x06\x00" + bytes(44)):
-        assert mn.receive(10, CN, COA, junk, HOA) is False
+        assert mn.receive(CN, COA, junk, HOA, 10) is False
     assert mn.route(CN, 10) == COA
 
 
@@ -412,7 +431,7 @@ def test_binding_refresh_request_starts_a_refresh_and_data_stays_direct():
     peer = Peer()
     bind(mn, peer)
     brr = M.BindingRefreshRequest().encode(src=CN, dst=HOA)
-    assert mn.receive(50000, CN, COA, brr, HOA)
+    assert mn.receive(CN, COA, brr, HOA, 50000)
     assert mn.route(CN, 50000) == COA
     peer.seen = []
     exchange(mn, peer, 50000)
@@ -435,13 +454,13 @@ def test_outbound_adds_the_hao_when_bound_and_keeps_the_checksum():
     peer = Peer()
     udp = build_udp(9000, 9002, b"R6PD....", src=HOA, dst=CN)
     pkt = build_ipv6(HOA, CN, 17, udp)
-    assert mn.outbound(0, pkt) == ("home", pkt)  # no binding yet (and this starts RR: "always")
+    assert mn.outbound(pkt, 0) == ("home", pkt)  # no binding yet (and this starts RR: "always")
     exchange(mn, peer, 0)
-    via, out = mn.outbound(1, pkt)
+    via, out = mn.outbound(pkt, 1)
     p = decode_ipv6(out)
     assert via == "direct" and (p.src, p.dst, p.hao, p.nh) == (COA, CN, HOA, 17)
     assert bytes(p.payload) == udp and udp_checksum_ok(HOA, CN, bytes(p.payload))
-    assert mn.outbound(2, out) == ("home", out)  # packets with extension headers are left alone
+    assert mn.outbound(out, 2) == ("home", out)  # packets with extension headers are left alone
 
 
 def test_inbound_rh2_data_becomes_the_hosts_packet_and_mh_is_consumed():
@@ -451,37 +470,37 @@ def test_inbound_rh2_data_becomes_the_hosts_packet_and_mh_is_consumed():
     peer = Peer()
     bind(mn, peer)
     udp = build_udp(9002, 9000, b"R6PD....", src=CN, dst=HOA)
-    got = mn.inbound(5, build_ipv6(CN, COA, 17, udp, rh2=HOA))
+    got = mn.inbound(build_ipv6(CN, COA, 17, udp, rh2=HOA), 5)
     p = decode_ipv6(got)
     assert (p.src, p.dst, p.rh2, bytes(p.payload)) == (CN, HOA, None, udp)
-    assert mn.inbound(5, build_ipv6(CN, COA, 17, udp, rh2=COA2)) is None  # RH2 for someone else
+    assert mn.inbound(build_ipv6(CN, COA, 17, udp, rh2=COA2), 5) is None  # RH2 for someone else
     plain = build_ipv6(CN, HOA, 17, udp)
-    assert mn.inbound(5, plain) == plain  # through the tunnel: as it is
+    assert mn.inbound(plain, 5) == plain  # through the tunnel: as it is
     # a BRR from the CN is consumed; a BA from the HA (no entry) is left for the registration
     brr = build_ipv6(CN, COA, 135, M.BindingRefreshRequest().encode(src=CN, dst=HOA), rh2=HOA)
-    assert mn.inbound(6, brr) is None
+    assert mn.inbound(brr, 6) is None
     ha = unhex("20010db800aa00000000000000000001")
     ba = build_ipv6(ha, HOA, 135, M.BindingAck(0, 0, 1, 10, []).encode(src=ha, dst=HOA))
-    assert mn.inbound(6, ba) == ba
+    assert mn.inbound(ba, 6) == ba
 
 
 def test_the_ha_multicast_and_link_local_are_never_correspondents():
     ha = unhex("20010db800aa00000000000000000001")
     mn = rr.RouteOptimizer(HOA, RoPolicy("always"), rand=Rand(), no_ro=[ha])
-    mn.set_location(0, coa=COA)
+    mn.move(COA, 0)
     for dst in (ha, unhex("ff020000000000000000000000010002"), unhex("fe800000000000000000000000000001")):
-        mn.note_traffic(0, dst)
+        mn.note_traffic(dst, 0)
     assert mn.entries == {} and mn.datagrams_to_send(0) == []
 
 
 def test_a_move_sends_a_hoti_in_flight_again_within_the_rate_limit():
     mn = new_mn()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     assert len(mn.datagrams_to_send(0)) == 2
     kinds = []
     for i, coa in enumerate((COA2, COA, COA2)):
         t = 100 * (i + 1)
-        mn.set_location(t, coa=coa)
+        mn.move(coa, t)
         kinds += [type(M.decode_mh(bytes(decode_ipv6(p).payload))).__name__ for _, p in mn.datagrams_to_send(t)]
     # the HoT of a HoTI sent before a move may be tunnelled to the old CoA: send it again, but
     # never more than MAX_UPDATE_RATE of a kind in a second (the first ones went at t=0)
@@ -492,10 +511,10 @@ def test_deregistration_outstanding_is_resent_when_the_path_changes():
     mn = new_mn()
     peer = Peer()
     bind(mn, peer)
-    mn.set_location(1000, coa=None)  # detached (or IPv4 only): deregister through the tunnel
+    mn.move(None, 1000)  # detached (or IPv4 only): deregister through the tunnel
     first = mn.datagrams_to_send(1000)
     assert [type(M.decode_mh(bytes(decode_ipv6(p).payload))).__name__ for _, p in first] == ["BindingUpdate"]
-    mn.set_location(1200, coa=HOA, home=True)  # that BU may have been lost on the way: again now
+    mn.home(1200)  # that BU may have been lost on the way: again now
     again = mn.datagrams_to_send(1200)
     assert len(again) == 1 and again[0][0] == "home"
     bu = M.decode_mh(bytes(decode_ipv6(again[0][1]).payload))
@@ -509,7 +528,7 @@ def test_an_expired_token_leaves_no_deadline_in_the_past():
     e = mn.entries[CN]
     e.home.next_tx = 10 ** 9  # (no background renewal: let the home token age out)
     t = rr.MAX_TOKEN_LIFETIME_MS + 5000
-    mn.set_location(t, coa=COA2)  # RR again, with an expired home token
+    mn.move(COA2, t)  # RR again, with an expired home token
     mn.datagrams_to_send(t)
     for _ in range(50):  # a driver loop: the timer always moves forward
         d = mn.get_timer()
@@ -523,7 +542,7 @@ def test_an_expired_token_leaves_no_deadline_in_the_past():
 
 def test_queued_signalling_makes_the_deadline_now():
     mn = new_mn()
-    mn.note_traffic(123, CN)  # starts RR; a driver that only looks at its timer must see it
+    mn.note_traffic(CN, 123)  # starts RR; a driver that only looks at its timer must see it
     assert mn.get_timer() == 123
     assert len(mn.datagrams_to_send(123)) == 2
     assert mn.get_timer() == 1123  # then the retransmission
@@ -535,22 +554,22 @@ def test_inbound_data_counts_for_auto():
     mn = new_mn("auto")
     pkt = build_ipv6(CN, HOA, 17, build_udp(9002, 9000, b"R6PD", src=CN, dst=HOA))
     for t in range(4):
-        assert mn.inbound(t, pkt) == pkt
+        assert mn.inbound(pkt, t) == pkt
     assert mn.datagrams_to_send(4) == []
-    mn.inbound(5, pkt)  # the 5th within 10 s: a busy peer
+    mn.inbound(pkt, 5)  # the 5th within 10 s: a busy peer
     assert len(mn.datagrams_to_send(5)) == 2
 
 
 def test_a_bad_mh_checksum_is_dropped():
     mn = new_mn()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     out = mn.datagrams_to_send(0)
     cookie = M.decode_mh(bytes(decode_ipv6(out[0][1]).payload)).cookie
     hot = bytearray(M.HomeTest(5, cookie, unhex("c71a754160cffb9a")).encode(src=CN, dst=HOA))
     hot[5] ^= 1
-    assert not mn.receive(1, CN, HOA, bytes(hot))
+    assert not mn.receive(CN, HOA, bytes(hot), None, 1)
     hot[5] ^= 1
-    assert mn.receive(1, CN, HOA, bytes(hot))
+    assert mn.receive(CN, HOA, bytes(hot), None, 1)
 
 
 class HomeReg:
@@ -566,7 +585,7 @@ class HomeReg:
 def new_mn_with_home(end):
     home = HomeReg(end)
     mn = rr.RouteOptimizer(HOA, RoPolicy("always"), rand=Rand(), home_expiry=home)
-    mn.set_location(0, coa=COA, home=False)
+    mn.move(COA, 0)
     return mn, home
 
 
@@ -578,7 +597,8 @@ def test_bu_lifetime_is_no_longer_than_the_home_registration_has_left():
     assert peer.last_bu[2].lifetime == 25
     e = mn.entries[CN]
     assert e.bound_until == 100000 and mn.route(CN, 99999) == COA and mn.route(CN, 100000) is None
-    assert events(mn)[-1][2]["lifetime"] == 100
+    kind, _cn, _coa, _seq, lifetime, _rr_ms = events(mn)[-1]
+    assert kind == "ro_bound" and lifetime == 100
     # the home registration was refreshed meanwhile: MAX_RR_BINDING_LIFETIME is the limit again
     home.end = e.refresh_at + 600000
     peer.last_bu = None
@@ -591,7 +611,7 @@ def test_bu_lifetime_is_no_longer_than_the_home_registration_has_left():
 def test_no_bu_to_a_cn_while_the_home_registration_is_not_bound():
     mn, home = new_mn_with_home(None)
     peer = Peer()
-    mn.note_traffic(0, CN)
+    mn.note_traffic(CN, 0)
     exchange(mn, peer, 0)
     e = mn.entries[CN]
     assert peer.kinds() == ["HomeTestInit", "CareofTestInit"]  # the tokens, but no BU
@@ -616,6 +636,6 @@ def test_deregistration_bu_does_not_wait_for_the_home_registration():
     peer = Peer()
     bind(mn, peer)
     home.end = None  # at home: the registration is gone, the CN's binding must still go
-    mn.set_location(5000, coa=HOA, home=True)
+    mn.home(5000)
     exchange(mn, peer, 5000)
     assert peer.last_bu[2].lifetime == 0 and mn.entries[CN].state == rr.IDLE

@@ -1,14 +1,28 @@
 """The binding update list entry for the home registration: all its rules, in this one file.
 
 Theory of operation (RFC 6275 §11.7.1, §11.7.3, §11.8; RFC 4285 §6-§8; RFC 5555 §4.1, §6):
-the mobile node keeps exactly one home registration. The driver feeds it what happened -- the
+the mobile node keeps exactly one home registration. The caller feeds it what happened -- the
 care-of address changed (`move`), the node is back on its home link (`home`), the link went away
 (`detach`), the HA said it lost the binding (`lost`: a Binding Refresh Request or Binding Error),
 a Binding Acknowledgement arrived (`receive_ba`, already authenticated by the caller) or a timer
-fired (`handle_timer`) -- and the entry answers with BU requests to send (`bu_to_send`), log events
-(`next_event`), a deadline (`get_timer`) and, when the sequence reservation moved, a small state
-to write before the BU goes out (`state_to_save`). It never touches a socket or a clock: `now` is
-an int of milliseconds from the driver's monotonic clock.
+fired (`handle_timer`) -- and the entry answers with BU requests to send (`bu_to_send`: tuples
+(seq, lifetime_units, coa, timestamp, dereg); coa is the HoA for a deregistration, timestamp the
+64-bit NTP value or None without replay protection), log events (`next_event`), a deadline
+(`get_timer`) and, when the sequence reservation moved, a small state to write before the BU goes
+out (`state_to_save`). It never touches a socket or a clock: `now` is
+an int of milliseconds from the driver's monotonic clock, always the last positional argument.
+
+Every state change is a row of _TRANSITIONS below. An input the current state has no row for is
+an illegal step: ignored and counted in `ignored`, never an exception (network input triggers
+most of them: a BRR while detached, a BA nobody waits for).
+
+Events (`next_event()`), kind first, then the fields in this order:
+    ("bu", seq, lifetime_s, coa)              a BU went out (coa: the HoA for a deregistration)
+    ("ba", status, seq, bu_ba_ms, reg_ms)     a BA counted: ms since its BU, since the attempt began
+    ("lost", why)                             why: "brr" | "be", the HA has no binding for us
+    ("registered", coa, lifetime_s, refresh_ms)
+    ("deregistered", answered)                answered: False when the HA never answered
+    ("error", reason, status)                 the HA refused us for good: no more BUs
 
 Rules held here:
 - A new BU goes out at once on a care-of address change (no timer), with a fresh sequence number
@@ -21,8 +35,8 @@ Rules held here:
 - Refresh before expiry: at the Binding Refresh Advice interval when the BA has one, else at
   _REFRESH_NUM/_REFRESH_DEN of the granted lifetime; sooner when the HA's NAT Detection refresh time
   asks for it (RFC 5555 keepalives are BU refreshes). The lifetime counts from when the BU was sent.
-- Deregistration (lifetime 0) when back home; BA 133 (no binding) also ends it; after the back-off
-  reaches its maximum the MN gives up and counts itself deregistered.
+- Deregistration (lifetime 0) when back home; BA 133 (no binding) also ends it; after
+  _DEREG_TRIES unanswered BUs the MN gives up and counts itself deregistered.
 - Sequence numbers survive reboots: the state file holds a reservation `seq`; every number used is
   below it, so a reboot resumes from it without writing the file for every BU.
 - BA status 135: take the HA's last accepted number and send again at once. 144: take the HA's
@@ -48,7 +62,7 @@ _NTP_UNIX_DELTA = const(2208988800)   # seconds from 1900-01-01 (NTP) to 1970-01
 
 # States and events are small ints, and every constant here is private (`_NAME = const(..)`): folded
 # into the code, so none of them is a module attribute or a qstr on the board's heap. Tests name the
-# states they check in tests/firmware/bul_states.py (a mirror of these values).
+# states they check in tests/firmware/support.py (class BUL, a mirror of these values).
 _S_DETACHED = const(0)        # no care-of address, no BU outstanding
 _S_REGISTERING = const(1)     # BU outstanding, no binding known at the HA
 _S_BOUND = const(2)           # binding accepted; waiting for the refresh time
@@ -71,6 +85,7 @@ _BA_REJECT = const(9)      # any other status >= 128
 _TIMEOUT = const(10)       # retransmission timer
 _REFRESH = const(11)       # refresh time reached
 _EXPIRE = const(12)        # the granted lifetime ran out with no new BA
+_GIVE_UP = const(13)       # retransmission timer after _DEREG_TRIES unanswered lifetime-0 BUs
 
 # actions
 _SEND = const(0)           # new BU now, back-off restarted (new care-of address / refresh)
@@ -84,10 +99,11 @@ _STOP = const(7)           # timers off
 _FAIL = const(8)           # report and stop
 _KEEP = const(9)           # binding gone, the BU already out keeps its back-off
 _BACKOFF = const(10)       # transient reject: the armed retransmission timer resends
+_ABANDON = const(11)       # the HA never answered the deregistration: its binding will expire
 
-# (state, event) -> (next state, action), RFC 6275 §11.7.1/§11.8, RFC 4285 §8; pairs not listed are
-# ignored. Read "A << 4 | B" as the pair (A, B): packed into small ints at compile time, the table
-# costs no tuples on the heap.
+# (state, event) -> (next state, action), RFC 6275 §11.7.1/§11.8, RFC 4285 §8; pairs not listed
+# are illegal steps (ignored, counted). Read "A << 4 | B" as the pair (A, B): packed into small
+# ints at compile time, the table costs no tuples on the heap.
 _TRANSITIONS = {
     _S_DETACHED << 4 | _MOVE: _S_REGISTERING << 4 | _SEND,
     _S_DETACHED << 4 | _GO_HOME: _S_DEREGISTERING << 4 | _DEREG,
@@ -128,6 +144,7 @@ _TRANSITIONS = {
 
     _S_DEREGISTERING << 4 | _MOVE: _S_REGISTERING << 4 | _SEND,
     _S_DEREGISTERING << 4 | _TIMEOUT: _S_DEREGISTERING << 4 | _RESEND,
+    _S_DEREGISTERING << 4 | _GIVE_UP: _S_HOME << 4 | _ABANDON,
     _S_DEREGISTERING << 4 | _BA_OK: _S_HOME << 4 | _DONE_HOME,
     _S_DEREGISTERING << 4 | _BA_SEQ: _S_DEREGISTERING << 4 | _RESYNC_SEQ,
     _S_DEREGISTERING << 4 | _BA_TIME: _S_DEREGISTERING << 4 | _RESYNC_TIME,
@@ -150,41 +167,14 @@ _STATUS_TIME = const(144)
 _STATUS_AUTH = const(146)
 
 
-def ba_event(status, dereg):
-    """The event a BA status stands for (RFC 6275 §6.1.8, RFC 4285 §8)."""
-    if status < 128:
-        return _BA_OK
-    if status == _STATUS_SEQ:
-        return _BA_SEQ
-    if status == _STATUS_TIME:
-        return _BA_TIME
-    if status == _STATUS_AUTH:
-        return _BA_AUTH
-    if status == _STATUS_NO_BINDING and dereg:
-        return _BA_OK
-    if status == 128 or status == 130:
-        return _BA_RETRY
-    return _BA_REJECT
-
-
 def seq_after(a, b):
     """True if a is 'greater' than b modulo 2**16 (RFC 6275 §9.5.1)."""
     return 0 < ((a - b) & 0xFFFF) < 0x8000
 
 
-class BURequest:
-    """What one BU must say; the message layer turns it into bytes."""
-
-    def __init__(self, seq, lifetime_units, coa, timestamp, dereg):
-        self.seq = seq
-        self.lifetime_units = lifetime_units
-        self.coa = coa              # raw bytes: 4 (IPv4 CoA) or 16; the HoA for a deregistration
-        self.timestamp = timestamp  # 64-bit NTP int, or None without replay protection
-        self.dereg = dereg
-
-
 class HomeBinding:
-    """Binding update list entry for the home registration (one per MN)."""
+    """Binding update list entry for the home registration (one per MN). On a board its subclass
+    roam6.core.registration.Registration is the one object: no second instance on the heap."""
 
     def __init__(self, lifetime_s=600, timestamps=True, seq=None, ntp_offset_ms=0, hoa=None):
         units = (lifetime_s + 3) // 4
@@ -206,37 +196,40 @@ class HomeBinding:
         self.retransmit_at = None
         self.refresh_at = None
         self.expire_at = None
-        self.granted_s = 0
         self.sent = []                         # [(seq, sent_at, timestamp)] of the current attempt
         self.attempt_started = 0
         self.tries = 0                         # BUs sent in the current attempt
         self.resyncs = 0                       # 135/144 answered at once in this attempt
         self._moved_since_bound = True
-        self._ba = None
+        self.ignored = 0                       # illegal steps (inputs the state has no row for)
         self._out = []
         self._events = []
 
     # ---- inputs -------------------------------------------------------------------------------
-    def move(self, now, coa):
+    def move(self, coa, now):
         """The care-of address changed (or the link came back with one): BU at once."""
         self.coa = coa
-        self._fire(now, _MOVE)
+        self._fire(_MOVE, now)
 
     def home(self, now):
         self.coa = self.hoa
-        self._fire(now, _GO_HOME)
+        self._fire(_GO_HOME, now)
 
     def detach(self, now):
-        self._fire(now, _DETACH)
+        self._fire(_DETACH, now)
 
-    def lost(self, now):
-        """The HA sent a Binding Refresh Request or a Binding Error: it has no (valid) binding."""
-        self._fire(now, _LOST)
+    def lost(self, why, now):
+        """The HA sent a Binding Refresh Request or a Binding Error (why: "brr" | "be"): it has no
+        (valid) binding."""
+        self._events.append(("lost", why))
+        self._fire(_LOST, now)
 
-    def receive_ba(self, now, status, seq, lifetime_units=0, refresh_units=None, timestamp=None,
-                   nat_refresh_s=None):
-        """An authenticated BA. Returns False when it was dropped (not for an outstanding BU)."""
-        if self.state not in (_S_REGISTERING, _S_REFRESHING, _S_DEREGISTERING):
+    def receive_ba(self, status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, now):
+        """An authenticated BA (refresh_units, timestamp, nat_refresh_s: None when absent). Returns
+        False when it was dropped (not for an outstanding BU)."""
+        state = self.state
+        if state != _S_REGISTERING and state != _S_REFRESHING and state != _S_DEREGISTERING:
+            self.ignored += 1
             return False
         match = None
         if status == _STATUS_SEQ:
@@ -256,21 +249,37 @@ class HomeBinding:
                     return False
             elif timestamp != match[2]:
                 return False
-        self._ba = (now, status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, match)
+        ba = (status, seq, lifetime_units, refresh_units, timestamp, nat_refresh_s, match)
         self._events.append(("ba", status, seq, now - match[1], now - self.attempt_started))
-        self._fire(now, ba_event(status, self.state == _S_DEREGISTERING))
+        # the event the status stands for (RFC 6275 §6.1.8, RFC 4285 §8)
+        if status < 128 or (status == _STATUS_NO_BINDING and state == _S_DEREGISTERING):
+            event = _BA_OK
+        elif status == _STATUS_SEQ:
+            event = _BA_SEQ
+        elif status == _STATUS_TIME:
+            event = _BA_TIME
+        elif status == _STATUS_AUTH:
+            event = _BA_AUTH
+        elif status == 128 or status == 130:
+            event = _BA_RETRY
+        else:
+            event = _BA_REJECT
+        self._fire(event, now, ba)
         return True
 
     def handle_timer(self, now):
         if self.retransmit_at is not None and now >= self.retransmit_at:
             self.retransmit_at = None
-            self._fire(now, _TIMEOUT)
+            if self.state == _S_DEREGISTERING and self.tries >= _DEREG_TRIES:
+                self._fire(_GIVE_UP, now)
+            else:
+                self._fire(_TIMEOUT, now)
         if self.expire_at is not None and now >= self.expire_at:
             self.expire_at = None
-            self._fire(now, _EXPIRE)
+            self._fire(_EXPIRE, now)
         if self.refresh_at is not None and now >= self.refresh_at:
             self.refresh_at = None
-            self._fire(now, _REFRESH)
+            self._fire(_REFRESH, now)
 
     # ---- outputs ------------------------------------------------------------------------------
     def get_timer(self):
@@ -304,16 +313,21 @@ class HomeBinding:
         return self.state == _S_BOUND or (self.state == _S_REFRESHING and self.expire_at is not None
                                        and not self._moved_since_bound)
 
+    def expiry(self):
+        """When the HA's binding for our current care-of address ends (in `now` ms), or None while
+        it holds none (route optimisation gives a CN no more lifetime than this, RFC 6275
+        §11.7.2)."""
+        return self.expire_at if self.bound else None
+
     # ---- the machine --------------------------------------------------------------------------
-    def _fire(self, now, event):
+    def _fire(self, event, now, ba=None):
+        """One step of the table; ba: the accepted BA's fields (receive_ba) for its actions."""
         v = _TABLE[self.state << 4 | event]
         if v == 0xFF:
-            return False
+            self.ignored += 1
+            return
         self.state = v >> 4
-        self._act(now, v & 15, event)
-        return True
-
-    def _act(self, now, action, event):
+        action = v & 15
         if action == _SEND:
             if event == _MOVE or event == _LOST or event == _EXPIRE:
                 self._moved_since_bound = True
@@ -323,41 +337,47 @@ class HomeBinding:
             elif event == _REFRESH:
                 self._moved_since_bound = False
             self.refresh_at = None
-            self._start_attempt(now)
-            self._emit_bu(now, False)
+            self._emit_bu(False, now, True)
         elif action == _RESEND:
             self.timeout_ms = min(self.timeout_ms * 2, _MAX_BINDACK_TIMEOUT_MS)
-            if self.state == _S_DEREGISTERING and self.tries >= _DEREG_TRIES:
-                self.state = _S_HOME        # the HA never answered: give up, the binding will expire
-                self.retransmit_at = None
-                self.first_reg = True
-                self._events.append(("deregistered", False))
-                return
             if len(self.sent) >= 8:
                 self.sent = self.sent[-4:]   # bounded memory; very late BAs no longer count
-            self._emit_bu(now, self.state == _S_DEREGISTERING)
+            self._emit_bu(self.state == _S_DEREGISTERING, now)
         elif action == _RESYNC_SEQ or action == _RESYNC_TIME:
             if action == _RESYNC_SEQ:
-                self.seq = (self._ba[2] + 1) & 0xFFFF
+                self.seq = (ba[1] + 1) & 0xFFFF
                 self.seq_reserved = self.seq      # save the new base before using it
             else:
-                self.ntp_offset_ms = ((self._ba[5] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
+                self.ntp_offset_ms = ((ba[4] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
                 self.last_ts = 0
                 self._dirty = True
             self.resyncs += 1
             if self.resyncs <= _MAX_RESYNCS:     # else the armed retransmission timer sends
-                self._emit_bu(now, self.state == _S_DEREGISTERING)
+                self._emit_bu(self.state == _S_DEREGISTERING, now)
         elif action == _DEREG:
             self.refresh_at = self.expire_at = None
-            self._start_attempt(now)
-            self._emit_bu(now, True)
+            self._emit_bu(True, now, True)
         elif action == _BOUND:
-            self._bound(now)
-        elif action == _DONE_HOME:
+            _, _, lifetime_units, refresh_units, _, nat_s, match = ba
+            self.first_reg = False
+            self._moved_since_bound = False
+            self.retransmit_at = None
+            self.sent = []
+            granted_ms = lifetime_units * 4000
+            self.expire_at = match[1] + granted_ms      # counted from when that BU was sent
+            if refresh_units and 0 < refresh_units * 4000 < granted_ms:
+                interval = refresh_units * 4000
+            else:
+                interval = granted_ms * _REFRESH_NUM // _REFRESH_DEN
+            if nat_s is not None and 0 < nat_s < 0xFFFFFFFF and nat_s * 1000 < interval:
+                interval = nat_s * 1000
+            self.refresh_at = now + max(interval, 1000)
+            self._events.append(("registered", self.coa, lifetime_units * 4, self.refresh_at - now))
+        elif action == _DONE_HOME or action == _ABANDON:
             self.retransmit_at = None
             self.first_reg = True
             self.sent = []
-            self._events.append(("deregistered", True))
+            self._events.append(("deregistered", action == _DONE_HOME))
         elif action == _STOP:
             self.retransmit_at = self.refresh_at = None
             self.sent = []
@@ -365,72 +385,42 @@ class HomeBinding:
             self.retransmit_at = self.refresh_at = self.expire_at = None
             self.sent = []
             reason = "authentication failed" if event == _BA_AUTH else "registration refused"
-            self._events.append(("error", reason, self._ba[1]))
+            self._events.append(("error", reason, ba[0]))
         elif action == _KEEP:
             self.expire_at = None
             self._moved_since_bound = True
             self.first_reg = True
         # _BACKOFF: nothing; the armed retransmission timer resends
 
-    def _start_attempt(self, now):
-        if self.first_reg:
-            self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
-        else:
-            self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_MS
-        self.sent = []
-        self.tries = 0
-        self.resyncs = 0
-        self.attempt_started = now
-
-    def _bound(self, now):
-        lifetime_units, refresh_units, nat_s, match = self._ba[3], self._ba[4], self._ba[6], self._ba[7]
-        self.first_reg = False
-        self._moved_since_bound = False
-        self.retransmit_at = None
-        self.sent = []
-        self.granted_s = lifetime_units * 4
-        granted_ms = self.granted_s * 1000
-        self.expire_at = match[1] + granted_ms      # counted from when that BU was sent
-        if refresh_units and 0 < refresh_units * 4000 < granted_ms:
-            interval = refresh_units * 4000
-        else:
-            interval = granted_ms * _REFRESH_NUM // _REFRESH_DEN
-        if nat_s is not None and 0 < nat_s < 0xFFFFFFFF and nat_s * 1000 < interval:
-            interval = nat_s * 1000
-        self.refresh_at = now + max(interval, 1000)
-        self._events.append(("registered", self.coa, self.granted_s, self.refresh_at - now))
-
-    # ---- numbers ------------------------------------------------------------------------------
-    def _next_seq(self):
-        s = self.seq
-        if not seq_after(self.seq_reserved, s):
-            # s is at or past the reservation: move it on and have the driver save it first
-            self.seq_reserved = (s + _SEQ_BLOCK) & 0xFFFF
+    def _emit_bu(self, dereg, now, new_attempt=False):
+        if new_attempt:                     # a new CoA, refresh or deregistration: back-off anew
+            if self.first_reg:
+                self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
+            else:
+                self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_MS
+            self.sent = []
+            self.tries = 0
+            self.resyncs = 0
+            self.attempt_started = now
+        # the sequence number: at or past the reservation moves it on (the driver saves it first)
+        seq = self.seq
+        if not seq_after(self.seq_reserved, seq):
+            self.seq_reserved = (seq + _SEQ_BLOCK) & 0xFFFF
             self._dirty = True
-        self.seq = (s + 1) & 0xFFFF
-        return s
-
-    def _next_timestamp(self, now):
-        if not self.timestamps:
-            return None
-        t = now + self.ntp_offset_ms
-        secs = t // 1000
-        frac = ((t % 1000) << 32) // 1000
-        ts = ((secs & 0xFFFFFFFF) << 32) | frac
-        if ts <= self.last_ts:
-            ts = self.last_ts + 1
-        self.last_ts = ts
-        return ts
-
-    def _emit_bu(self, now, dereg):
+        self.seq = (seq + 1) & 0xFFFF
+        ts = None
+        if self.timestamps:                 # RFC 4285 timestamp: NTP seconds . fraction
+            t = now + self.ntp_offset_ms
+            ts = (((t // 1000) & 0xFFFFFFFF) << 32) | (((t % 1000) << 32) // 1000)
+            if ts <= self.last_ts:
+                ts = self.last_ts + 1
+            self.last_ts = ts
         lifetime_units = 0 if dereg else self.lifetime_units
-        seq = self._next_seq()
-        ts = self._next_timestamp(now)
         self.tries += 1
         self.sent.append((seq, now, ts))
         self.retransmit_at = now + self.timeout_ms
         coa = self.hoa if dereg else self.coa
-        self._out.append(BURequest(seq, lifetime_units, coa, ts, dereg))
+        self._out.append((seq, lifetime_units, coa, ts, dereg))
         self._events.append(("bu", seq, lifetime_units * 4, coa))
 
 

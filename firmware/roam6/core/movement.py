@@ -1,11 +1,18 @@
 """Movement detection: from link events to "send a BU now" (sans-IO, no timers).
 
-Fed the link adapter's events (CONTRACTS.md §10.1) and `now`, it keeps the usable addresses
+Fed the link adapter's events (docs/CONTRACTS.md §10.1) and `now`, it keeps the usable addresses
 and picks the care-of address: the first transport of the allowed list (in preference order)
 with a usable address of its family; among several addresses the one most recently added or
 confirmed (after a roam the old network's address can linger until it expires). A decision is
 returned at once when the choice changes, when the link comes back, or when the default router
-of the CoA's family is replaced by another — the MN does not wait for a timer or an RA to announce itself.
+of the CoA's family is replaced by another — the MN does not wait for a timer or an RA to
+announce itself.
+
+`feed(ev, now)` (now: int ms, last) returns None or a decision, kind first:
+    ("moved", coa, transport)    a new care-of address (raw bytes) on "udp4" | "udp6" | "ip6"
+    ("home", addr, None)         an address of the home prefix: back on the home link
+    ("detached", None, None)     link down or no usable address
+An event of a kind it does not know is ignored and counted in `ignored`.
 """
 from roam6.compat import const
 
@@ -20,7 +27,8 @@ def usable(family, addr, flags):
     if flags & _DADFAILED or (flags & _TENTATIVE and not flags & _OPTIMISTIC):
         return False
     if family == 4:
-        return len(addr) == 4 and addr[0] not in (0, 127) and addr[:2] != b"\xa9\xfe" and addr[0] < 224
+        return (len(addr) == 4 and addr[0] not in (0, 127) and addr[:2] != b"\xa9\xfe"
+                and addr[0] < 224)
     if len(addr) != 16 or addr[0] == 0xFF or addr == bytes(15) + b"\x01" or addr == bytes(16):
         return False
     return not (addr[0] == 0xFE and addr[1] & 0xC0 == 0x80)  # fe80::/10
@@ -45,6 +53,7 @@ class Movement:
         self._addrs = {}  # addr -> [family, flags, order]; order grows as addresses become usable
         self._n = 0
         self._routers = {4: None, 6: None}  # current default router per family
+        self.ignored = 0  # adapter events of a kind this machine does not know
 
     def feed(self, ev, now):
         """One adapter event -> None or a decision ("moved", coa, transport) /
@@ -77,6 +86,7 @@ class Movement:
             force = (old is not None and r is not None and old != r and self.coa is not None
                      and len(self.coa) == (4 if fam == 4 else 16))
         else:
+            self.ignored += 1
             return None
         return self._decide(now, force)
 
@@ -104,7 +114,8 @@ class Movement:
 
     def _decide(self, now, force):
         kind, coa, t = self.best()
-        same = (kind, coa, t) == (self.kind, self.coa, self.transport) or kind == self.kind == "home"
+        same = ((kind, coa, t) == (self.kind, self.coa, self.transport)
+                or kind == self.kind == "home")
         if same and not (force and coa):
             return None  # (at home, another home-prefix address changes nothing for the MN)
         self.kind, self.coa, self.transport, self.since = kind, coa, t, now

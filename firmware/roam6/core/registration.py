@@ -1,9 +1,17 @@
 """Home registration on the wire: BU bytes out, BA/BRR/BE bytes in (sans-IO glue around bul).
 
-`bul.HomeBinding` holds the rules; this module only turns its BU requests into Mobility Header
-packets (CONTRACTS.md §11, PROTOCOLS.md §3/§4/§11) and checks what the HA answers before the
-rules see it: MH checksum, the RFC 4285 MN-HA authenticator, the SPI. It is fed the inner IPv6
-packets the transport received (`receive_packet`) and hands back inner IPv6 packets to send.
+`bul.HomeBinding` holds the rules; this module turns its BU requests into Mobility Header packets
+(docs/CONTRACTS.md §11, docs/PROTOCOLS.md §3/§4/§11) and checks what the HA answers before the
+rules see it: MH checksum, the RFC 4285 MN-HA authenticator, the SPI.
+
+Registration is a HomeBinding (one object: a class of its own would cost a second instance and a
+method per delegated call on a 32 KB heap), so the driver has one handle and never reaches past it.
+Inputs (`now`: int ms, always last): `move(coa, transport, now)`, `home(now)`, `detach(now)`,
+`receive(pkt, now)` (an inner IPv6 packet from the HA), `receive_mh(mh, src, dst, now)` (a
+Mobility Header read elsewhere: ip6's BA with a type 2 routing header), `handle_timer(now)`.
+Outputs: `state_to_save()` (write it before sending), `datagrams_to_send(now)` -> [(inner IPv6
+packet, the HA's address)], `next_event()` (bul's event table), `get_timer()`; `bound` and
+`expiry()` answer whether and until when the HA holds our binding.
 
 What the MN sends (udp4/udp6): IPv6(src HoA, dst HA) | MH BU, flags A|H|F, options MN-ID,
 IPv4 CoA (udp4), Replay Protection (timestamps on), MN-HA auth (last), laid out by the codec's
@@ -21,7 +29,7 @@ from roam6.wire.checksum import checksum6
 from .bul import HomeBinding
 
 # The MN's BU and BA in the codec's compact form (roam6.wire.binding): the general classes of
-# wire.mh/mhopts would cost ~30 KB of heap on a 64 KB device.
+# the host's codec would cost ~30 KB of heap on a 64 KB device.
 _NH_MH = const(135)
 _MH_BRR = const(0)
 _MH_BA = const(6)
@@ -31,67 +39,63 @@ _BU_H = const(0x4000)
 _BU_F = const(0x0100)
 
 
-class Registration:
-    """The MN's home registration: a HomeBinding plus its BU/BA wire format and MN-HA security."""
+class Registration(HomeBinding):
+    """The MN's home registration: the HomeBinding's rules (inherited: one object on the heap)
+    plus its BU/BA wire format and MN-HA security."""
 
     def __init__(self, nai, spi, key, hoa, ha, lifetime_s=600, timestamps=True, seq=None,
                  ntp_offset_ms=0):
+        hoa = bytes(hoa)
+        HomeBinding.__init__(self, lifetime_s, timestamps, seq, ntp_offset_ms, hoa)
         self.nai = bytes(nai)
         self.spi = spi
         self.key = bytes(key)
-        self.hoa = bytes(hoa)
         self.ha = bytes(ha)
-        self.bul = HomeBinding(lifetime_s, timestamps, seq, ntp_offset_ms, self.hoa)
         self.transport = None
-        self.auth_coa = None          # the MAC's CoA for the current attempt
         self.rejected = 0             # BAs dropped: bad checksum, MAC, SPI, unexpected
-        self.last_ba = None           # the last BA message accepted (for the event log)
 
-    # ---- inputs (the rest -- detach, timers, events, state -- go to self.bul directly) ---------
-    def move(self, now, coa, transport):
+    # ---- decisions (the rest -- home, detach, handle_timer -- are HomeBinding's) ---------------
+    def move(self, coa, transport, now):
         self.transport = transport
-        self.auth_coa = mac_coa(coa)
-        self.bul.move(now, bytes(coa))
+        HomeBinding.move(self, bytes(coa), now)
 
-    def home(self, now):
-        self.auth_coa = self.hoa
-        self.bul.home(now)
-
-    # ---- BUs out ------------------------------------------------------------------------------
-    def packets_to_send(self):
-        """[(inner IPv6 packet bytes, BURequest)] for the BUs the rules asked for."""
+    # ---- BUs out (state_to_save, next_event, get_timer, bound, expiry: HomeBinding's) ----------
+    def datagrams_to_send(self, now):
+        """[(inner IPv6 packet, HA address)] for the BUs the rules asked for, in order."""
+        reqs = self.bu_to_send()
+        if not reqs:
+            return ()
         out = []
-        for req in self.bul.bu_to_send():
-            out.append((self.build_bu(req), req))
+        ha, hoa, key = self.ha, self.hoa, self.key
+        for seq, lifetime_units, coa, timestamp, dereg in reqs:
+            flags = _BU_A | _BU_H
+            udp = self.transport != "ip6" or dereg
+            if udp:
+                flags |= _BU_F
+            mc = mac_coa(coa)
+            mh = encode_bu(seq, flags, lifetime_units, self.nai, self.spi,
+                           bytes(coa) if len(coa) == 4 else None, timestamp,
+                           lambda prefix: mnha_auth_data(key, mc, hoa, prefix))
+            struct.pack_into(">H", mh, 4, checksum6(hoa, ha, _NH_MH, mh))
+            if udp:
+                out.append((ipv6_packet(hoa, ha, _NH_MH, mh), ha))
+            else:
+                out.append((ipv6_packet(bytes(coa), ha, _NH_MH, mh, hao=hoa), ha))
         return out
 
-    def build_bu(self, req):
-        flags = _BU_A | _BU_H
-        udp = self.transport != "ip6" or req.dereg
-        if udp:
-            flags |= _BU_F
-        key, coa, hoa = self.key, mac_coa(req.coa), self.hoa
-        mh = encode_bu(req.seq, flags, req.lifetime_units, self.nai, self.spi,
-                       bytes(req.coa) if len(req.coa) == 4 else None, req.timestamp,
-                       lambda prefix: mnha_auth_data(key, coa, hoa, prefix))
-        struct.pack_into(">H", mh, 4, checksum6(hoa, self.ha, _NH_MH, mh))
-        if udp:
-            return ipv6_packet(hoa, self.ha, _NH_MH, mh)
-        return ipv6_packet(bytes(req.coa), self.ha, _NH_MH, mh, hao=hoa)
-
     # ---- what the HA sends ------------------------------------------------------------------
-    def receive_packet(self, now, pkt):
+    def receive(self, pkt, now):
         """An inner IPv6 packet from the HA holding a Mobility Header (no extension headers: the
         UDP transports). Returns the kind handled ('ba', 'brr', 'be') or None when it was
         dropped. Never raises on bad input."""
         n = len(pkt) - 40
         if n < 8 or pkt[6] != _NH_MH or ((pkt[4] << 8) | pkt[5]) != n:
             return None
-        return self.receive_mh(now, memoryview(pkt)[40:], pkt[8:24], pkt[24:40])
+        return self.receive_mh(memoryview(pkt)[40:], pkt[8:24], pkt[24:40], now)
 
-    def receive_mh(self, now, raw, src, dst):
+    def receive_mh(self, raw, src, dst, now):
         """A Mobility Header; src/dst: its checksum's pseudo-header addresses (for a BA with a type
-        2 routing header, dst is the HoA from it). Same results as receive_packet."""
+        2 routing header, dst is the HoA from it). Same results as receive."""
         n = len(raw)
         if (n < 8 or bytes(src) != self.ha or (raw[1] + 1) * 8 != n
                 or checksum6(self.ha, dst, _NH_MH, raw) != 0):
@@ -99,25 +103,22 @@ class Registration:
             return None
         t = raw[2]
         if t == _MH_BA:
-            return "ba" if self._ba(now, raw) else None
-        if t == _MH_BRR or (t == _MH_BE and n >= 24 and bytes(raw[8:24]) == self.hoa):
-            self.bul.lost(now)
-            return "brr" if t == _MH_BRR else "be"
-        return None
-
-    def _ba(self, now, raw):
-        ba = decode_ba(raw)
-        off = ba[7] if ba is not None else -1
-        if off < 0 or ba[6] != self.spi or off + 19 != len(raw):
-            self.rejected += 1        # no MN-HA option of ours, or not last and ending the message
-            return False
-        prefix = bytearray(raw[:off + 7])
-        prefix[4] = prefix[5] = 0
-        if mnha_auth_data(self.key, self.auth_coa, self.hoa, prefix) != bytes(raw[off + 7:off + 19]):
+            ba = decode_ba(raw)
+            off = ba[7] if ba is not None else -1
+            if off >= 0 and ba[6] == self.spi and off + 19 == n:
+                # the MN-HA option is ours, the last one, and ends the message; its MAC covers the
+                # care-of address of the current attempt (the HoA for a deregistration)
+                prefix = bytearray(raw[:off + 7])
+                prefix[4] = prefix[5] = 0
+                if (self.coa is not None
+                        and mnha_auth_data(self.key, mac_coa(self.coa), self.hoa, prefix)
+                        == bytes(raw[off + 7:off + 19])
+                        and self.receive_ba(ba[0], ba[1], ba[2], ba[3], ba[4], ba[5], now)):
+                    return "ba"
             self.rejected += 1
-            return False
-        if self.bul.receive_ba(now, ba[0], ba[1], ba[2], ba[3], ba[4], ba[5]):
-            self.last_ba = ba
-            return True
-        self.rejected += 1
-        return False
+            return None
+        if t == _MH_BRR or (t == _MH_BE and n >= 24 and bytes(raw[8:24]) == self.hoa):
+            kind = "brr" if t == _MH_BRR else "be"
+            self.lost(kind, now)
+            return kind
+        return None

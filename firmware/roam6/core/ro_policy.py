@@ -25,7 +25,8 @@ class RoPolicy:
 
 
 def policy_from_config(ro):
-    """RoPolicy from the config's "ro" value (None -> auto for every CN); ValueError names the field."""
+    """RoPolicy from the config's "ro" value (None -> auto for every CN); ValueError names the
+    field."""
     if ro is None:
         return RoPolicy()
     if not isinstance(ro, dict):
@@ -46,6 +47,7 @@ def policy_from_config(ro):
         except ValueError:
             raise ValueError('config "ro.cns": %r is not an IPv6 address' % (text,))
         if mode not in MODES:
-            raise ValueError('config "ro.cns.%s": %r is not one of always, never, auto' % (text, mode))
+            raise ValueError('config "ro.cns.%s": %r is not one of always, never, auto'
+                             % (text, mode))
         table[a] = mode
     return RoPolicy(default, table)

@@ -1,10 +1,19 @@
-"""Return routability and correspondent registration, MN side (RFC 6275 §5.2, §11.6-11.8). Sans-IO.
+"""Return routability and correspondent registration, MN side (RFC 6275 §5.2, §11.6-11.8).
+Sans-IO.
 
 Rules
 -----
 Everything that moves a correspondent's entry goes through `CNEntry._go(event)`, checked against
 TRANSITIONS below: one glance shows every state and what moves it (h11 `_state.py` style).
-Times are `now` in ms (CONTRACTS §10); addresses raw 16-byte values.
+Times are `now`: int ms of the caller's monotonic clock, always the last positional argument;
+addresses raw 16-byte values. An event the entry's state has no row for is an illegal step: it is
+ignored and counted in `RouteOptimizer.ignored`, never an exception (a CN's message can cause one).
+
+Events (`RouteOptimizer.next_event()`), kind first, then the fields in this order:
+    ("ro_bound", cn, coa, seq, lifetime_s, rr_ms)   the CN accepted our BU for coa
+    ("ro_dereg", cn, seq)                           the CN deleted our binding (BU lifetime 0)
+    ("ro_failed", cn, reason)                       gave up: tunnel only for a hold-down
+    ("ro_idle", cn, reason)                         RO not wanted or possible any more
 
 Theory of operation
 -------------------
@@ -107,7 +116,7 @@ class _Half:
         self.tries = 0
         self.timeout = INITIAL_TIMEOUT_MS
 
-    def valid(self, now, addr):
+    def valid(self, addr, now):
         return self.token is not None and self.addr == addr and now - self.t < MAX_TOKEN_LIFETIME_MS
 
     def reset_tx(self):
@@ -147,10 +156,13 @@ class CNEntry:
 
     # ---- the state machine -------------------------------------------------------------
     def _go(self, event):
+        """Move by the table. False (and counted) when the state has no row for event."""
         nxt = TRANSITIONS[self.state].get(event)
         if nxt is None:
-            raise RuntimeError("rr: event %s in state %s" % (event, self.state))
+            self.mgr.ignored += 1
+            return False
         self.state = nxt
+        return True
 
     def _may(self, event):
         return event in TRANSITIONS[self.state]
@@ -175,7 +187,8 @@ class CNEntry:
 
     def _begin(self, event, now):
         """START/MOVE/HOLD_OVER: a fresh attempt at the current CoA; the home token is kept."""
-        self._go(event)
+        if not self._go(event):
+            return
         self.at_coa = self.mgr.coa
         self.failures = 0
         # a HoTI in flight is sent again too: its HoT may reach the HA before the HA has our
@@ -197,28 +210,30 @@ class CNEntry:
         self.bound_until = 0
         self.refresh_at = None
 
-    def _give_up(self, event, now, reason):
-        self._go(event)
+    def _give_up(self, event, reason, now):
+        if not self._go(event):
+            return
         self._unbind()
         self._cancel_bu()
         self.home.reset_tx()
         self.careof.reset_tx()
         if self.state == FAILED:
             self.hold_until = now + (NO_RO_HOLDDOWN_MS if event == "BE_NO_RO" else HOLDDOWN_MS)
-        self.mgr._event("ro_failed" if self.state == FAILED else "ro_idle", self.cn, reason)
+        kind = "ro_failed" if self.state == FAILED else "ro_idle"
+        self.mgr._events.append((kind, self.cn, reason))
 
-    def _failure(self, now, reason):
+    def _failure(self, reason, now):
         """A rejection: count it; MAX_RO_FAILURE of them give up. Returns True if given up."""
         self.failures += 1
         if self.failures >= MAX_RO_FAILURE and self._may("GIVE_UP"):
-            self._give_up("GIVE_UP", now, reason)
+            self._give_up("GIVE_UP", reason, now)
             return True
         return False
 
     def relocate(self, now):
         """The MN moved, came home, or lost IPv6: decide what this CN's binding needs."""
         m = self.mgr
-        if not m.home and m.coa is not None and self.wanted(now):
+        if not m.at_home and m.coa is not None and self.wanted(now):
             if self.state in (IDLE, DEREG):
                 self._begin("START", now)
             elif self.at_coa != m.coa:
@@ -228,7 +243,8 @@ class CNEntry:
             return
         if now < self.maybe_bound_until:
             if self.state != DEREG:
-                self._go("DEREGISTER")
+                if not self._go("DEREGISTER"):
+                    return
                 self._unbind()
                 self._cancel_bu()
                 self.home.reset_tx()
@@ -239,7 +255,7 @@ class CNEntry:
                 if self.home.cookie is not None:
                     self.home.next_tx = now
         elif self.state != IDLE:
-            self._give_up("DROP", now, "no route optimisation here")
+            self._give_up("DROP", "no route optimisation here", now)
 
     # ---- rate limit and sending ----------------------------------------------------------
     def _rate_wait(self, kind, now):
@@ -250,7 +266,7 @@ class CNEntry:
             return 0
         return times[0] + 1000
 
-    def _emit(self, kind, now, via, pkt):
+    def _emit(self, kind, via, pkt, now):
         self.sent[kind].append(now)
         m = self.mgr
         if not m._out:
@@ -276,15 +292,16 @@ class CNEntry:
         if kind == R.HOTI:
             half.sent_addr = m.hoa
             mh = R.encode_init(kind, cookie, m.hoa, self.cn)
-            self._emit(kind, now, "home", build_ipv6(m.hoa, self.cn, _NH_MH, mh))
+            self._emit(kind, "home", build_ipv6(m.hoa, self.cn, _NH_MH, mh), now)
         else:
             half.sent_addr = m.coa
             mh = R.encode_init(kind, cookie, m.coa, self.cn)
-            self._emit(kind, now, "direct", build_ipv6(m.coa, self.cn, _NH_MH, mh))
+            self._emit(kind, "direct", build_ipv6(m.coa, self.cn, _NH_MH, mh), now)
         return True
 
-    def _send_bu(self, now, dereg):
-        """Send a BU with the tokens held (the caller checked them). False when retries are used up."""
+    def _send_bu(self, dereg, now):
+        """Send a BU with the tokens held (the caller checked them). False when retries are used
+        up."""
         if self.bu_next is not None and now < self.bu_next:
             return True
         m = self.mgr
@@ -314,9 +331,11 @@ class CNEntry:
 
         mh = R.encode_bu(self.seq, lifetime, self.home.index, coni, mac, m.hoa, cn)
         if dereg:
-            self._emit(R.BU, now, "home", build_ipv6(m.hoa, cn, _NH_MH, mh))
+            self._emit(R.BU, "home", build_ipv6(m.hoa, cn, _NH_MH, mh), now)
         else:
-            self._emit(R.BU, now, "direct", build_ipv6(coa, cn, _NH_MH, mh, hao=m.hoa))
+            if self.bound_coa is not None and self.bound_coa != coa:
+                self._unbind()  # once the CN takes this BU, what it held is gone: no direct data
+            self._emit(R.BU, "direct", build_ipv6(coa, cn, _NH_MH, mh, hao=m.hoa), now)
             self.maybe_bound_until = max(self.maybe_bound_until, now + lifetime * 4000)
         self.bu = (self.seq, kbm, coa, dereg, now)
         self.bu_tries += 1
@@ -336,10 +355,10 @@ class CNEntry:
                 h.token = None
         if s == BOUND:
             if self.refresh_at is not None and now >= self.refresh_at:
-                if self.wanted(now) and m.coa is not None and not m.home:
+                if self.wanted(now) and m.coa is not None and not m.at_home:
                     return self._refresh("REFRESH", now)
                 # auto mode and the CN went quiet: let the binding lapse (a move deletes it)
-                self._give_up("DROP", now, "idle")
+                self._give_up("DROP", "idle", now)
                 return
             # keep the home token fresh so that a move needs only the care-of half
             h = self.home
@@ -348,50 +367,50 @@ class CNEntry:
                     h.reset_tx()
                     h.next_tx = self.refresh_at  # no more tries until the binding refresh
         elif s == RR:
-            home_ok = self.home.valid(now, m.hoa)
-            careof_ok = self.careof.valid(now, m.coa)
+            home_ok = self.home.valid(m.hoa, now)
+            careof_ok = self.careof.valid(m.coa, now)
             if not home_ok and not self._send_init(self.home, R.HOTI, now):
-                return self._give_up("GIVE_UP", now, "no HoT")
+                return self._give_up("GIVE_UP", "no HoT", now)
             if not careof_ok and not self._send_init(self.careof, R.COTI, now):
-                return self._give_up("GIVE_UP", now, "no CoT")
+                return self._give_up("GIVE_UP", "no CoT", now)
             if home_ok and careof_ok:
                 self._go("TOKENS")
                 self.home.reset_tx()
                 self.careof.reset_tx()
-                self._send_bu(now, False)
+                self._send_bu(False, now)
         elif s == BU_SENT:
             if now >= self.bu_next:
-                if not (self.home.valid(now, m.hoa) and self.careof.valid(now, m.coa)):
+                if not (self.home.valid(m.hoa, now) and self.careof.valid(m.coa, now)):
                     self._go("TOKENS_OLD")
                     self._cancel_bu()
                     return self.service(now)
                 self._go("RETRY")
-                if not self._send_bu(now, False):
-                    return self._give_up("GIVE_UP", now, "no BA")
+                if not self._send_bu(False, now):
+                    return self._give_up("GIVE_UP", "no BA", now)
         elif s == DEREG:
             if now >= self.maybe_bound_until:  # whatever the CN held has ended by itself
-                return self._give_up("DROP", now, "binding over")
+                return self._give_up("DROP", "binding over", now)
             if self.bu is not None:
                 if now >= self.bu_next:
-                    if not self.home.valid(now, m.hoa):
+                    if not self.home.valid(m.hoa, now):
                         self._go("TOKENS_OLD")
                         self._cancel_bu()
                         return self.service(now)
                     self._go("RETRY")
-                    if not self._send_bu(now, True):
-                        return self._give_up("GIVE_UP", now, "no BA to deregistration")
-            elif self.home.valid(now, m.hoa):
+                    if not self._send_bu(True, now):
+                        return self._give_up("GIVE_UP", "no BA to deregistration", now)
+            elif self.home.valid(m.hoa, now):
                 self._go("TOKENS")
                 self.home.reset_tx()
-                self._send_bu(now, True)
+                self._send_bu(True, now)
             elif not self._send_init(self.home, R.HOTI, now):
-                return self._give_up("GIVE_UP", now, "no HoT")
+                return self._give_up("GIVE_UP", "no HoT", now)
         elif s == FAILED:
             if now >= self.hold_until:
-                if self.wanted(now) and m.coa is not None and not m.home:
+                if self.wanted(now) and m.coa is not None and not m.at_home:
                     self._begin("HOLD_OVER", now)
                     return self.service(now)
-                self._give_up("DROP", now, "hold-down over")
+                self._give_up("DROP", "hold-down over", now)
 
     def deadline(self):
         s = self.state
@@ -423,7 +442,7 @@ class CNEntry:
 
     # ---- received messages -------------------------------------------------------------
     # msg: roam6.wire.rrmsg.decode's tuple; HoT/CoT (type, nonce index, cookie, token)
-    def on_hot(self, now, msg, dst, rh2):
+    def on_hot(self, msg, dst, rh2, now):
         h = self.home
         m = self.mgr
         if h.cookie is None or msg[2] != h.cookie or dst != m.hoa or rh2 is not None:
@@ -433,7 +452,7 @@ class CNEntry:
         self.service(now)
         return True
 
-    def on_cot(self, now, msg, dst, rh2):
+    def on_cot(self, msg, dst, rh2, now):
         c = self.careof
         m = self.mgr
         if c.cookie is None or msg[2] != c.cookie or rh2 is not None \
@@ -444,7 +463,7 @@ class CNEntry:
         self.service(now)
         return True
 
-    def on_ba(self, now, msg, raw, dst, rh2):
+    def on_ba(self, msg, raw, dst, rh2, now):
         # msg: (BA, status, seq, lifetime, authenticator); raw: its bytes.
         # A BA copies the BU's number, except status 135: it names the CN's last accepted one
         st = msg[1]
@@ -462,25 +481,26 @@ class CNEntry:
             if not authed:
                 return False  # forged or garbled: as if it never came
         if st < 128:
-            self._go("BA_OK")
+            if not self._go("BA_OK"):
+                return False
             self._cancel_bu()
             self.failures = 0
             if dereg:
                 self.maybe_bound_until = 0
                 self._unbind()
-                m._event("ro_dereg", self.cn, {"seq": seq})
+                m._events.append(("ro_dereg", self.cn, seq))
                 return True
             life = msg[3] * 4000
             self.bound_coa = coa
             self.bound_until = t_sent + life
             self.maybe_bound_until = max(self.maybe_bound_until, self.bound_until)
             self.refresh_at = t_sent + max(life - REFRESH_MARGIN_MS, life // 2)
-            m._event("ro_bound", self.cn, {"coa": coa, "seq": seq, "lifetime": msg[3] * 4,
-                                           "rr_ms": now - self.rr_started})
+            m._events.append(("ro_bound", self.cn, coa, seq, msg[3] * 4, now - self.rr_started))
             return True
         if st == _BA_SEQ_OUT_OF_WINDOW:
+            if not self._go("BA_SEQ"):
+                return False
             self.seq = msg[2]  # the CN's last accepted number; the resend goes one above
-            self._go("BA_SEQ")
             self.bu_next = now
             self.service(now)
             return True
@@ -490,14 +510,13 @@ class CNEntry:
             if st != _BA_EXPIRED_HOME_NONCE and not dereg:
                 self.careof.token = None
             self._cancel_bu()
-            if not self._failure(now, "BA %d" % st):
-                self._go("BA_NONCE")
+            if not self._failure("BA %d" % st, now) and self._go("BA_NONCE"):
                 self.service(now)
             return True
-        self._give_up("BA_REJECT", now, "BA %d" % st)
+        self._give_up("BA_REJECT", "BA %d" % st, now)
         return True
 
-    def on_be(self, now, msg):
+    def on_be(self, msg, now):
         # msg: (BE, status, home address)
         if msg[1] == _BE_UNKNOWN_BINDING:
             if not self._may("BE_UNKNOWN"):
@@ -505,25 +524,27 @@ class CNEntry:
             self._unbind()
             self.maybe_bound_until = 0
             if self.state == DEREG:  # nothing left to delete
-                self._give_up("BE_UNKNOWN", now, "no binding at CN")
+                self._give_up("BE_UNKNOWN", "no binding at CN", now)
                 return True
             self._cancel_bu()
-            if not self._failure(now, "Binding Error 1"):
-                self._go("BE_UNKNOWN")
+            if not self._failure("Binding Error 1", now) and self._go("BE_UNKNOWN"):
                 self.rr_started = now
                 self.service(now)
         elif msg[1] == _BE_UNKNOWN_MH_TYPE and self._may("BE_NO_RO"):
-            self._give_up("BE_NO_RO", now, "CN does not support route optimisation")
+            self._give_up("BE_NO_RO", "CN does not support route optimisation", now)
         return True
 
     def on_brr(self, now):
         if self.state == BOUND:
             self._refresh("BRR", now)
+        else:
+            self.mgr.ignored += 1
         return True
 
     def _refresh(self, event, now):
         """New tokens and a new BU for the binding we hold (data stays direct meanwhile)."""
-        self._go(event)
+        if not self._go(event):
+            return
         self.home.reset_tx()
         self.careof.reset_tx()
         self._cancel_bu()
@@ -553,8 +574,9 @@ def _eq(a, b):
 class RouteOptimizer:
     """All CN entries of one home address, and the data-path decision.
 
-    Driver loop: `set_location` on every movement decision, `note_traffic` per data packet,
-    `receive` for every MH packet from a CN, `handle_timer` at `get_timer()`, and send what
+    Driver loop: `move(coa, now)` / `home(now)` on every movement decision, `outbound(pkt, now)` /
+    `inbound(pkt, now)` per data packet (or `note_traffic(cn, now)`), `receive(src, dst, mh, rh2,
+    now)` for every MH packet from a CN, `handle_timer(now)` at `get_timer()`, and send what
     `datagrams_to_send` returns: ("home", ipv6) = from the HoA (through the HA tunnel when away,
     directly at home), ("direct", ipv6) = on the access network. `route(cn, now)` is the CoA to
     send data from (with a Home Address option; the CN answers with RH2) or None: the tunnel.
@@ -574,14 +596,12 @@ class RouteOptimizer:
         self.lifetime_units = min(lifetime_s, MAX_RR_BINDING_LIFETIME_MS // 1000) // 4
         self.home_expiry = home_expiry
         self.coa = None
-        self.home = True
+        self.at_home = True
         self.entries = {}
         self._out = []
         self._out_t = 0
         self._events = []
-
-    def _event(self, name, cn, info):
-        self._events.append((name, cn, info))
+        self.ignored = 0  # illegal steps: events an entry's state has no row for (see _go)
 
     def bu_lifetime(self, now):
         """Lifetime (4 s units) of a BU to a CN sent at `now`: MAX_RR_BINDING_LIFETIME (and
@@ -602,17 +622,26 @@ class RouteOptimizer:
                 e.bu_next = now
                 e.service(now)
 
-    def set_location(self, now, coa=None, home=False):
-        """coa: the IPv6 care-of address (16 bytes), None on an IPv4-only network; home: at home."""
-        self.coa = bytes(coa) if coa is not None and len(coa) == 16 else None
-        self.home = home
+    def move(self, coa, now):
+        """Every movement decision away from home. coa: the IPv6 care-of address the direct path
+        uses (16 bytes), or None (detached, an IPv4-only network, no direct path)."""
+        self._locate(bytes(coa) if coa is not None and len(coa) == 16 else None, False, now)
+
+    def home(self, now):
+        """Back on the home link: bindings a CN may still hold are deleted."""
+        self._locate(self.hoa, True, now)
+
+    def _locate(self, coa, home, now):
+        self.coa = coa
+        self.at_home = home
         # a direct packet still queued from the address we just left must not go out
-        self._out = [o for o in self._out if o[0] == "home" or (not home and o[1][8:24] == self.coa)]
+        self._out = [o for o in self._out
+                     if o[0] == "home" or (not home and o[1][8:24] == self.coa)]
         for e in list(self.entries.values()):
             e.relocate(now)
             e.service(now)
 
-    def note_traffic(self, now, cn):
+    def note_traffic(self, cn, now):
         """A data packet to or from cn: creates its entry and starts RO when policy wants it."""
         cn = bytes(cn)
         e = self.entries.get(cn)
@@ -626,7 +655,7 @@ class RouteOptimizer:
                 return
             e = self.entries[cn] = CNEntry(self, cn, mode)
         e.note_traffic(now)
-        if e.state == IDLE and not self.home and self.coa is not None and e.wanted(now):
+        if e.state == IDLE and not self.at_home and self.coa is not None and e.wanted(now):
             e.relocate(now)
             e.service(now)
 
@@ -639,13 +668,13 @@ class RouteOptimizer:
 
     def route(self, cn, now):
         e = self.entries.get(bytes(cn))
-        if e is None or e.bound_coa is None or e.bound_coa != self.coa or self.home:
+        if e is None or e.bound_coa is None or e.bound_coa != self.coa or self.at_home:
             return None
         if now >= e.bound_until:
             return None
         return e.bound_coa
 
-    def receive(self, now, src, dst, mh, rh2=None):
+    def receive(self, src, dst, mh, rh2, now):
         """A mobility header from the network (src/dst of the packet, rh2 = address of a type 2
         routing header or None). Returns True if it was for return routability/RO."""
         e = self.entries.get(bytes(src))
@@ -661,28 +690,28 @@ class RouteOptimizer:
             return False  # RFC 6275 §9.2: a Mobility Header with a bad checksum is dropped
         t = msg[0]
         if t == R.COT:
-            return e.on_cot(now, msg, dst, rh2)
+            return e.on_cot(msg, dst, rh2, now)
         if t == R.HOT:
-            return e.on_hot(now, msg, dst, rh2)
+            return e.on_hot(msg, dst, rh2, now)
         if t == R.BA:
-            return e.on_ba(now, msg, mh, dst, rh2)
+            return e.on_ba(msg, mh, dst, rh2, now)
         if t == R.BE:
             if msg[2] != self.hoa:
                 return False
-            return e.on_be(now, msg)
+            return e.on_be(msg, now)
         if t == R.BRR:
             return e.on_brr(now)
         return False
 
     # ---- data path helpers for the node: one call per packet each way -------------------------
-    def outbound(self, now, pkt):
+    def outbound(self, pkt, now):
         """pkt: an IPv6 packet the HoA's host sends (src = HoA, no extension headers). Returns
         ("direct", packet from the CoA with a Home Address option) when the CN holds our binding,
         else ("home", pkt) for the tunnel. The upper-layer checksum stays valid (HoA in both)."""
         if len(pkt) < 40 or pkt[6] in (0, 43, 60, _NH_MH):
             return "home", pkt
         dst = bytes(pkt[24:40])
-        self.note_traffic(now, dst)
+        self.note_traffic(dst, now)
         coa = self.route(dst, now)
         if coa is None:
             return "home", pkt
@@ -692,7 +721,7 @@ class RouteOptimizer:
         hdr[8:24] = coa
         return "direct", bytes(hdr) + hao_header(self.hoa, pkt[6]) + bytes(pkt[40:])
 
-    def inbound(self, now, pkt):
+    def inbound(self, pkt, now):
         """Every IPv6 packet for the MN, from the tunnel or straight off the access network.
         Returns None when it was a Mobility Header for return routability (consumed), the packet
         for the HoA's host otherwise: one that came with a type 2 routing header naming the HoA
@@ -701,23 +730,23 @@ class RouteOptimizer:
         nh = pkt[6] if len(pkt) >= 40 else -1
         if nh not in (0, 43, 60, _NH_MH):  # the common case, no decoding: plain data
             if nh >= 0 and bytes(pkt[24:40]) == self.hoa:
-                self.note_traffic(now, pkt[8:24])
+                self.note_traffic(pkt[8:24], now)
             return pkt
         try:
             p = decode_ipv6(pkt)
         except ValueError:
             return pkt
         if p.nh == _NH_MH:
-            if self.receive(now, p.src, p.dst, p.payload, p.rh2):
+            if self.receive(p.src, p.dst, p.payload, p.rh2, now):
                 return None
             return None if p.rh2 is not None else pkt
         if p.rh2 is not None:
             if p.rh2 != self.hoa or p.dst != self.coa or len(p.ext) != 1:
                 return None
-            self.note_traffic(now, p.src)
+            self.note_traffic(p.src, now)
             return build_ipv6(p.src, self.hoa, p.nh, p.payload, hop_limit=p.hop_limit)
         if p.dst == self.hoa:
-            self.note_traffic(now, p.src)
+            self.note_traffic(p.src, now)
         return pkt
 
     def datagrams_to_send(self, now):

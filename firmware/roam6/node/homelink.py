@@ -8,32 +8,12 @@ import socket
 
 from roam6.compat import IS_MICROPYTHON
 
-from .transport import AF_INET6, UdpTransport, addr_text, sleep_ms, sockaddr
+from .transport import AF_INET6, addr_text, sleep_ms, sockaddr
 
 
 def at_home(node):
-    """The node is back on its home link: deregister over udp6 from the HoA itself, and back the
-    HoA's sockets with kernel sockets. (Here, not in the driver: only a node that gets home loads
-    it.)"""
-    cfg = node.cfg
-    tr = node.transports.get("udp6")
-    if tr is None:                # deregistration needs it even when roaming uses udp4 only
-        tr = node.transports["udp6"] = UdpTransport("udp6", addr_text(cfg.ha))
-    try:
-        reader = tr.open(addr_text(cfg.hoa))
-    except OSError as e:
-        node.log("error", reason="cannot open udp6 from the HoA at home: %s" % e)
-        return
-    node._use(tr, reader)
-    node.coa = cfg.hoa
-    node.home = True
-    if node.host.home is None:
-        HomeLink(node.host).open()
-    node.log("link", state="home")
-    node.reg.home(node.now())
-    node.flush()
-    if node.ro is not None:
-        node.ro.location(node.now(), None, None, home=True)
+    """The node is back on its home link (node.at_home(): this name stays for older callers)."""
+    node.at_home()
 
 
 def _peer(sa):
@@ -84,12 +64,11 @@ class HomeLink:
                 return
 
     async def _rx(self, port, s):
-        from .transport import Reader
-        r = Reader(s)
         while True:
             try:
                 if IS_MICROPYTHON:
-                    await r.wait()
+                    from .transport import readable
+                    await readable(s)
                     data, sa = s.recvfrom(1500)
                 else:
                     data, sa = await asyncio.get_running_loop().sock_recvfrom(s, 1500)

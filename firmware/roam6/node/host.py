@@ -16,7 +16,7 @@ from . import TX
 
 _NH_UDP = const(17)
 _NH_ICMP6 = const(58)
-_MTU = const(1280)                      # inner packets: the IPv6 minimum, so no PMTU games in the tunnel
+_MTU = const(1280)                      # inner packets: the IPv6 minimum, no PMTU games
 _QUEUE = const(8)                       # datagrams a socket keeps before it drops new ones
 _EPHEMERAL = const(49152)
 if IS_MICROPYTHON:
@@ -95,7 +95,9 @@ class UdpSocket:
         self._wake()
 
     def close(self):
-        self.host._unbind(self)
+        ports = self.host.ports
+        if ports.get(self.port) is self:
+            del ports[self.port]
 
 
 class Host:
@@ -108,9 +110,6 @@ class Host:
         self.ports = {}
         self.home = None                # a roam6.node.homelink.HomeLink while at home
         self._next_port = _EPHEMERAL
-        self.rx_udp = 0
-        self.rx_echo = 0
-        self.rx_other = 0
 
     def socket(self):
         return UdpSocket(self)
@@ -131,10 +130,6 @@ class Host:
         self.ports[port] = sock
         if self.home is not None:
             self.home.add(port)
-
-    def _unbind(self, sock):
-        if self.ports.get(sock.port) is sock:
-            del self.ports[sock.port]
 
     # ---- out ----------------------------------------------------------------------------------
     def send_udp(self, sport, dst, dport, data):
@@ -169,35 +164,22 @@ class Host:
         nh = buf[6]
         mv = memoryview(buf)
         if nh == _NH_UDP:
-            return self._udp(buf, mv, plen)
-        if nh == _NH_ICMP6:
-            return self._icmp(buf, mv, plen)
-        self.rx_other += 1
-        return False
-
-    def _udp(self, buf, mv, plen):
-        if plen < 8:
+            if plen < 8:
+                return False
+            sport, dport, ulen, ck = struct.unpack_from(">HHHH", buf, 40)
+            if ulen < 8 or ulen > plen:
+                return False
+            sock = self.ports.get(dport)
+            # verify the checksum before trusting the payload (the tunnel has no integrity of its
+            # own)
+            if sock is None or ck == 0 or finish(
+                    inet_sum(mv[40:40 + ulen], pseudo_sum(mv[8:24], mv[24:40], ulen, _NH_UDP))):
+                return False
+            sock._deliver(bytes(mv[48:40 + ulen]), bytes(mv[8:24]), sport)
+            return True
+        if nh != _NH_ICMP6 or plen < 8 or buf[40] != 128 or buf[41] != 0:       # only echo requests
             return False
-        sport, dport, ulen, ck = struct.unpack_from(">HHHH", buf, 40)
-        if ulen < 8 or ulen > plen:
-            return False
-        sock = self.ports.get(dport)
-        if sock is None:
-            self.rx_other += 1
-            return False
-        # verify the checksum before trusting the payload (the tunnel has no integrity of its own)
-        if ck == 0 or finish(inet_sum(mv[40:40 + ulen], pseudo_sum(mv[8:24], mv[24:40], ulen, _NH_UDP))) != 0:
-            self.rx_other += 1
-            return False
-        self.rx_udp += 1
-        sock._deliver(bytes(mv[48:40 + ulen]), bytes(mv[8:24]), sport)
-        return True
-
-    def _icmp(self, buf, mv, plen):
-        if plen < 8 or buf[40] != 128 or buf[41] != 0:       # only echo requests
-            self.rx_other += 1
-            return False
-        if finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, _NH_ICMP6))) != 0:
+        if finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, _NH_ICMP6))):
             return False
         # answer in place: swap the addresses, type 129, new checksum
         t = self._tmp
@@ -210,7 +192,6 @@ class Host:
         c = finish(inet_sum(mv[40:40 + plen], pseudo_sum(mv[8:24], mv[24:40], plen, _NH_ICMP6)))
         buf[42] = c >> 8
         buf[43] = c & 0xFF
-        self.rx_echo += 1
         if self.send is not None:
             self.send(mv[:40 + plen])
         return True

@@ -3,7 +3,8 @@
 - BUs leave as whole IPv6 packets (src CoA, Home Address option, dst HA) through an IPPROTO_RAW
   socket: the MN writes the IPv6 header itself, as no kernel here adds a Home Address option.
 - BAs come back with a type 2 routing header, which a kernel without MIPv6 drops before any raw
-  socket sees it (DESIGN.md): they are read from a packet socket on the board's interface.
+  socket sees it: they are read from a packet socket on the board's interface (`link_sock`;
+  the uplink hands what it reads to the node's demultiplexer, which asks `ba_in` what it is).
 - Data is IPv6-in-IPv6 (next header 41) between the CoA and the HA: a raw protocol-41 socket,
   bound to the CoA, sends the HoA's packets (the kernel adds the outer header) and receives the
   HA's (the kernel strips it).
@@ -13,7 +14,7 @@ import struct
 
 from roam6.compat import IS_MICROPYTHON
 
-from .transport import AF_INET6, Reader, send_counted, sleep_ms, sockaddr
+from .transport import AF_INET6, send_counted, sockaddr
 
 _AF_PACKET = 17
 _ETH_P_IPV6 = 0x86DD
@@ -33,14 +34,13 @@ class Ip6Transport:
         self.ha_addr = sockaddr(ha_text, 0)
         self.iface = iface
         self.t41 = self.raw = self.pkt = None
-        self.reader = self.link_reader = None
+        self.link_sock = None
         self.link_buf = bytearray(1500)
         self.sent = 0
         self.send_errors = 0
-        self.last_error = None
 
     def open(self, coa_text):
-        """Sockets for a new care-of address; returns the data Reader (link_reader: the BAs)."""
+        """Sockets for a new care-of address; returns the data socket (link_sock: the BAs')."""
         self.close()
         socks = []
         try:
@@ -49,7 +49,10 @@ class Ip6Transport:
             t41.bind(sockaddr(coa_text, 0))
             raw = socket.socket(AF_INET6, socket.SOCK_RAW, _IPPROTO_RAW)
             socks.append(raw)
-            proto = struct.unpack("<H", struct.pack(">H", _ETH_P_IPV6))[0] if IS_MICROPYTHON else socket.htons(_ETH_P_IPV6)
+            if IS_MICROPYTHON:
+                proto = struct.unpack("<H", struct.pack(">H", _ETH_P_IPV6))[0]
+            else:
+                proto = socket.htons(_ETH_P_IPV6)
             pkt = socket.socket(_AF_PACKET, socket.SOCK_DGRAM, proto)
             socks.append(pkt)
             if IS_MICROPYTHON:     # struct sockaddr_ll, protocol in network order
@@ -64,9 +67,8 @@ class Ip6Transport:
                 s.close()
             raise
         self.t41, self.raw, self.pkt = t41, raw, pkt
-        self.reader = Reader(t41)
-        self.link_reader = Reader(pkt)
-        return self.reader
+        self.link_sock = pkt
+        return t41
 
     def send(self, data):
         """An inner packet of the HoA, tunnelled to the HA."""
@@ -87,8 +89,7 @@ class Ip6Transport:
                     s.close()
                 except OSError:
                     pass
-        self.t41 = self.raw = self.pkt = None
-        self.reader = self.link_reader = None
+        self.t41 = self.raw = self.pkt = self.link_sock = None
 
 
 def sockaddr_of(pkt):
@@ -105,25 +106,3 @@ def ba_in(pkt, n, hoa):
     if 40 + plen > n or pkt[40] != 135 or bytes(pkt[48:64]) != hoa:
         return None
     return memoryview(pkt)[64:40 + plen], bytes(pkt[8:24])
-
-
-async def ba_loop(node, tr):
-    """Read the link for BAs (they carry a type 2 routing header) and give them to the node."""
-    reader = tr.link_reader
-    hoa = node.cfg.hoa
-    buf = tr.link_buf
-    while True:
-        try:
-            n = await reader.readinto(buf)
-        except OSError:
-            await sleep_ms(20)
-            continue
-        got = ba_in(buf, n, hoa)
-        if got is not None and got[1] == node.cfg.ha:
-            node.mh_in(node.reg.receive_mh(node.now(), got[0], got[1], hoa))
-            if node.ro is not None:       # a BU to a CN may have waited for the home binding
-                node.ro.home_changed(node.now())
-        elif node.ro is not None and n >= 40:
-            pkt = node.ro.link_in(node.now(), memoryview(buf)[:n])
-            if pkt is not None:
-                node.ro.deliver(pkt)

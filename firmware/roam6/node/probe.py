@@ -1,4 +1,4 @@
-"""The probe application the bench measures with (CONTRACTS.md §8.2), on roam6 UDP sockets.
+"""The probe application the bench measures with (docs/CONTRACTS.md §8.2), on roam6 UDP sockets.
 
 echo: datagrams to HoA port `port` starting with b"R6PD" go back unchanged to their sender.
 sensor: every `interval_ms`, b"R6PU" + seq (u32) + 8 bytes of ticks_us to dst:port from `port`.

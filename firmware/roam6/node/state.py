@@ -8,51 +8,42 @@ then falls back to `path.tmp`, which is complete whenever it was renamed-from.
 import json
 import os
 
-VERSION = 1
+from roam6.compat import const
 
-
-def _read(path):
-    try:
-        with open(path) as f:
-            d = json.loads(f.read())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(d, dict) or d.get("v") != VERSION:
-        return None
-    seq = d.get("seq")
-    if not isinstance(seq, int) or not 0 <= seq <= 0xFFFF:
-        return None
-    off = d.get("ntp_offset_ms", 0)
-    if not isinstance(off, int):
-        return None
-    return {"seq": seq, "ntp_offset_ms": off}
+_VERSION = const(1)
 
 
 def load_state(path):
     """The saved dict {"seq", "ntp_offset_ms"}, or None when there is none (or it is unreadable:
     a corrupt file is treated as absent, and the HA's 135 answer resynchronises the sequence)."""
-    d = _read(path)
-    if d is None:
-        d = _read(path + ".tmp")
-    return d
-
-
-def _fsync(f):
-    f.flush()
-    sync = getattr(os, "fsync", None)
-    if sync is not None:
+    for p in (path, path + ".tmp"):
         try:
-            sync(f.fileno())
-        except (OSError, AttributeError):
-            pass
+            with open(p) as f:
+                d = json.loads(f.read())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(d, dict) or d.get("v") != _VERSION:
+            continue
+        seq = d.get("seq")
+        off = d.get("ntp_offset_ms", 0)
+        if isinstance(seq, int) and 0 <= seq <= 0xFFFF and isinstance(off, int):
+            return {"seq": seq, "ntp_offset_ms": off}
+    return None
 
 
 def save_state(path, state):
     tmp = path + ".tmp"
-    d = {"v": VERSION, "seq": state["seq"] & 0xFFFF, "ntp_offset_ms": int(state.get("ntp_offset_ms", 0))}
+    d = {"v": _VERSION, "seq": state["seq"] & 0xFFFF,
+         "ntp_offset_ms": int(state.get("ntp_offset_ms", 0))}
     with open(tmp, "w") as f:
         f.write(json.dumps(d))
-        _fsync(f)
+        f.flush()
+        sync = getattr(os, "fsync", None)   # to the medium before the rename
+        if sync is not None:
+            try:
+                sync(f.fileno())
+            except (OSError, AttributeError):
+                pass
     try:
         os.rename(tmp, path)
     except OSError:

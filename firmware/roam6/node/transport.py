@@ -1,10 +1,11 @@
-"""How the MN's packets reach the HA: udp4 / udp6 (RFC 5555 framing, CONTRACTS.md §11).
+"""How the MN's packets reach the HA: udp4 / udp6 (RFC 5555 framing, docs/CONTRACTS.md §11).
+(roam6.node.uplink picks, opens and reads the transports.)
 
 A transport carries whole inner IPv6 packets (BUs, BAs, data) in UDP to/from the HA's port 4191.
-On every care-of address change the driver calls `open(coa)`: a fresh socket bound to the new
+On every care-of address change the uplink calls `open(coa)`: a fresh socket bound to the new
 address (so the outer source is exactly the CoA the BU's MAC covers, and the NAT sees a new flow).
 It is also connected to the HA, so the kernel hands the MN nothing from anyone else (the HA
-answers from the address the MN sent to, CONTRACTS.md §6).
+answers from the address the MN sent to, docs/CONTRACTS.md §6).
 """
 import asyncio
 import socket
@@ -46,65 +47,44 @@ def sockaddr(host, port):
     return socket.getaddrinfo(host, port, fam)[0][-1]
 
 
-def udp_socket(family):
-    s = socket.socket(family, socket.SOCK_DGRAM)
-    s.setblocking(False)
-    return s
-
-
 if IS_MICROPYTHON:
     from asyncio import core as _core
     _MSG_PEEK = getattr(socket, "MSG_PEEK", None)   # (a port's socket may lack recv flags)
 
-    def _readable(sock):
-        yield _core._io_queue.queue_read(sock)     # how MicroPython's asyncio waits on a socket
+    def readable(sock):
+        """Await until sock is readable (how MicroPython's asyncio waits on a socket)."""
+        yield _core._io_queue.queue_read(sock)
 
-    class Reader:
-        """Await one datagram (an IPv6 packet) at a time into a caller's buffer.
+    async def readinto(sock, buf):
+        """Await one datagram (an IPv6 packet) into buf; its length.
 
         MicroPython's socket.readinto is the stream read: it keeps reading until the buffer is
         full, gluing queued datagrams together and truncating the one that does not fit, and
         recv() needs a fresh block of the full size per datagram, which a fragmented small heap
         may not have. So: peek at the IPv6 header (6 bytes), then readinto exactly the packet's
         length, which takes that one datagram and nothing more."""
+        await readable(sock)
+        if _MSG_PEEK is None:         # no peeking here: one datagram per recv, in a fresh block
+            d = sock.recv(len(buf))
+            buf[:len(d)] = d
+            return len(d)
+        h = sock.recv(6, _MSG_PEEK)
+        if h is None or not h:
+            return 0
+        if len(h) == 6 and h[0] >> 4 == 6:
+            size = min(40 + ((h[4] << 8) | h[5]), len(buf))
+        else:
+            size = 1                  # not an IPv6 packet: take (and drop) the datagram
+        return sock.readinto(buf, size) or 0
 
-        def __init__(self, sock):
-            self.sock = sock
-
-        async def wait(self):
-            """Until the socket is readable."""
-            await _readable(self.sock)
-
-        async def readinto(self, buf):
-            await _readable(self.sock)
-            s = self.sock
-            if _MSG_PEEK is None:         # no peeking here: one datagram per recv, in a fresh block
-                d = s.recv(len(buf))
-                buf[:len(d)] = d
-                return len(d)
-            h = s.recv(6, _MSG_PEEK)
-            if h is None or not h:
-                return 0
-            if len(h) == 6 and h[0] >> 4 == 6:
-                size = min(40 + ((h[4] << 8) | h[5]), len(buf))
-            else:
-                size = 1                  # not an IPv6 packet: take (and drop) the datagram
-            return s.readinto(buf, size) or 0
-else:
-    class Reader:
-        def __init__(self, sock):
-            self.sock = sock
-
-        async def readinto(self, buf):
-            return await asyncio.get_running_loop().sock_recv_into(self.sock, buf)
-
-
-if IS_MICROPYTHON:
     sleep_ms = asyncio.sleep_ms
 else:
+    async def readinto(sock, buf):
+        """Await one datagram into buf; its length."""
+        return await asyncio.get_running_loop().sock_recv_into(sock, buf)
+
     async def sleep_ms(ms):
         await asyncio.sleep(ms / 1000)
-
 
 
 def send_counted(t, s, data, addr):
@@ -119,47 +99,39 @@ def send_counted(t, s, data, addr):
             s.sendto(data, addr)
         t.sent += 1
         return True
-    except OSError as e:
+    except OSError:
         t.send_errors += 1
-        t.last_error = e
         return False
 
 
 class UdpTransport:
     def __init__(self, name, ha_text, port=4191):      # RFC 5555: the HA's UDP port
         self.name = name                 # "udp4" | "udp6"
-        self.family = AF_INET if name == "udp4" else AF_INET6
-        self.connected = True
-        self.ha_text = ha_text
         self.ha_addr = sockaddr(ha_text, port)
         self.sock = None
-        self.reader = None
-        self.coa_text = None
         self.sent = 0
         self.send_errors = 0
-        self.last_error = None
 
     def open(self, coa_text):
-        """A new socket from coa_text (None: let the kernel choose) to the HA; returns its Reader."""
+        """A new non-blocking socket from coa_text (None: let the kernel choose), connected to the
+        HA; returns it, for readinto."""
         self.close()
-        s = udp_socket(self.family)
+        s = socket.socket(AF_INET if self.name == "udp4" else AF_INET6, socket.SOCK_DGRAM)
         try:
+            s.setblocking(False)
             if coa_text is not None:
                 s.bind(sockaddr(coa_text, 0))
-            if self.connected:
-                s.connect(self.ha_addr)
+            s.connect(self.ha_addr)
         except OSError:
             s.close()
             raise
         self.sock = s
-        self.coa_text = coa_text
-        self.reader = Reader(s)
-        return self.reader
+        return s
 
     def send(self, data):
         """Send one inner packet. False when the network refused it (no route during a move, an
         ICMP error queued from an earlier datagram): the caller's timers retransmit what matters."""
-        return send_counted(self, self.sock, data, None if self.connected else self.ha_addr)
+        return send_counted(self, self.sock, data, None)
 
     send_mh = send       # over UDP the BUs are inner packets like the data
 
@@ -170,4 +142,3 @@ class UdpTransport:
             except OSError:
                 pass
         self.sock = None
-        self.reader = None

@@ -1,5 +1,6 @@
 """The home registration's messages in compact form: the BU the MN sends, the BA it reads
-(RFC 6275 §6.1.7-6.1.8, RFC 4283/4285 options, RFC 5555 IPv4 CoA; PROTOCOLS.md §1.6, §3, §4, §11).
+(RFC 6275 §6.1.7-6.1.8, RFC 4283/4285 options, RFC 5555 IPv4 CoA; docs/PROTOCOLS.md §1.6, §3,
+§4, §11).
 
 The codec's one layout for these two messages, for a small heap: plain functions on bytes, no
 classes, no option objects. `roam6.core.registration` (the MN) uses it; `roam6.wire.mh`'s
@@ -20,7 +21,7 @@ V4MAPPED = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 
 
 def mac_coa(coa):
-    """The care-of address the RFC 4285 MAC covers (PROTOCOLS.md §11.1)."""
+    """The care-of address the RFC 4285 MAC covers (docs/PROTOCOLS.md §11.1)."""
     if len(coa) == 4:
         return V4MAPPED + bytes(coa)
     return bytes(coa)
@@ -43,7 +44,7 @@ def _align(out, x, y):
 
 def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac):
     """The BU's Mobility Header (checksum 0): MN-ID, [IPv4 CoA], [Replay], MN-HA auth last,
-    laid out by the alignment rules (PROTOCOLS.md §1.6). mac(prefix) -> 12 bytes."""
+    laid out by the alignment rules (docs/PROTOCOLS.md §1.6). mac(prefix) -> 12 bytes."""
     out = bytearray(12)
     out[0] = 59
     out[2] = 5
@@ -75,7 +76,8 @@ def ipv6_packet(src, dst, nh, payload, hao=None):
     """IPv6 header (+ Destination Options with the Home Address option) + payload."""
     ext = 24 if hao is not None else 0
     out = bytearray(40 + ext + len(payload))
-    struct.pack_into(">IHBB16s16s", out, 0, 0x60000000, ext + len(payload), 60 if hao else nh, 64, src, dst)
+    struct.pack_into(">IHBB16s16s", out, 0, 0x60000000, ext + len(payload), 60 if hao else nh, 64,
+                     src, dst)
     if hao is not None:
         out[40:48] = bytes((nh, 2, 1, 2, 0, 0, 0xC9, 16))
         out[48:64] = hao

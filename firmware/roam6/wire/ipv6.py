@@ -1,5 +1,5 @@
 """IPv6 header, Destination Options (Home Address option) and type 2 Routing Header (RFC 8200,
-RFC 6275 §6.3-6.4; PROTOCOLS.md §1.7).
+RFC 6275 §6.3-6.4; docs/PROTOCOLS.md §1.7).
 
 Decoding walks Hop-by-Hop, Routing and Destination Options headers and stops at the first other
 header (the upper layer, or Fragment/ESP/AH). `pack_ipv6_header` writes into a caller's buffer
@@ -58,7 +58,8 @@ def decode_ipv6(buf):
         raise DecodeError(0, "IP version %d, want 6" % (b0 >> 4))
     end = 40 + plen
     if end > n:
-        raise DecodeError(4, "Payload Length %d, but only %d bytes follow the header" % (plen, n - 40))
+        raise DecodeError(4, "Payload Length %d, but only %d bytes follow the header"
+                          % (plen, n - 40))
     p = IPv6Packet()
     p.tclass = ((b0 & 15) << 4) | (b1 >> 4)
     p.flow = ((b1 & 15) << 16) | fl
@@ -71,12 +72,14 @@ def decode_ipv6(buf):
             raise DecodeError(off, "extension header %d truncated" % nh)
         hl = (mv[off + 1] + 1) * 8
         if off + hl > end:
-            raise DecodeError(off + 1, "extension header %d of %d bytes runs past the packet" % (nh, hl))
+            raise DecodeError(off + 1, "extension header %d of %d bytes runs past the packet"
+                              % (nh, hl))
         if nh == 43:
             rt, left = mv[off + 2], mv[off + 3]
             if rt == 2:
                 if hl != 24:
-                    raise DecodeError(off + 1, "type 2 routing header has Hdr Ext Len %d, want 2" % (hl // 8 - 1))
+                    raise DecodeError(off + 1, "type 2 routing header has Hdr Ext Len %d, want 2"
+                                      % (hl // 8 - 1))
                 p.rh2 = bytes(mv[off + 8:off + 24])
             if left and rt in (0, 2) and hl >= 24:
                 p.final_dst = bytes(mv[off + hl - 16:off + hl])
@@ -106,8 +109,9 @@ def pseudo_dst(p):
 
 def pack_ipv6_header(buf, off, src, dst, nh, plen, hop_limit=64, tclass=0, flow=0):
     """Write a 40-byte IPv6 header into buf at off (no allocation)."""
-    struct.pack_into(">BBHHBB16s16s", buf, off, 0x60 | (tclass >> 4), ((tclass & 15) << 4) | (flow >> 16),
-                     flow & 0xFFFF, plen, nh, hop_limit, src, dst)
+    struct.pack_into(">BBHHBB16s16s", buf, off, 0x60 | (tclass >> 4),
+                     ((tclass & 15) << 4) | (flow >> 16), flow & 0xFFFF, plen, nh, hop_limit,
+                     src, dst)
 
 
 def hao_header(hoa, nh=59):
