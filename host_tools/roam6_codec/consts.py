@@ -1,4 +1,4 @@
-"""Mobile IPv6 numbers (RFC 6275 and extensions; PROTOCOLS.md §1-6)."""
+"""Mobile IPv6 numbers (RFC 6275 and extensions; docs/PROTOCOL-NOTES.md §1-6)."""
 from roam6.compat import const
 
 # IPv6 next header values
@@ -75,7 +75,7 @@ BA_B = const(0x08)
 # Heartbeat flags (byte at MH offset 7), Binding Revocation flags (16-bit word at MH offset 10)
 HB_U = const(0x02)
 HB_R = const(0x01)
-BR_P = const(0x8000)  # P V G order as in PROTOCOLS.md §5
+BR_P = const(0x8000)  # P V G order as in docs/PROTOCOL-NOTES.md §5
 BR_V = const(0x4000)
 BR_G = const(0x2000)
 BR_INDICATION = const(1)

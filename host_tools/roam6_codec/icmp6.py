@@ -1,4 +1,4 @@
-"""ICMPv6 messages of Mobile IPv6 (RFC 6275 §6.5-6.8, PROTOCOLS.md §1.8) and echo (RFC 4443).
+"""ICMPv6 messages of Mobile IPv6 (RFC 6275 §6.5-6.8, docs/PROTOCOL-NOTES.md §1.8) and echo (RFC 4443).
 
 `decode_icmp6(buf)` returns one of the classes here or in `nd` (RA/RS), or UnknownICMPv6.
 """

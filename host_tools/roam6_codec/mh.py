@@ -1,4 +1,4 @@
-"""Mobility Header messages (RFC 6275 §6.1 and extensions; PROTOCOLS.md §1.1-1.2, §5-6).
+"""Mobility Header messages (RFC 6275 §6.1 and extensions; docs/PROTOCOL-NOTES.md §1.1-1.2, §5-6).
 
 One class per MH type; its fixed fields are declared like the options' (`fmt`, `names`), options
 follow in `options`. `decode_mh` validates Header Len and every length and never reads past the

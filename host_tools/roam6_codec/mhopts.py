@@ -1,4 +1,4 @@
-"""Mobility options (RFC 6275 §6.2 and extensions; PROTOCOLS.md §1.6, §3-6).
+"""Mobility options (RFC 6275 §6.2 and extensions; docs/PROTOCOL-NOTES.md §1.6, §3-6).
 
 Each option class describes its body declaratively (struct format `fmt` of the fixed part, the
 attribute `names` it packs, an optional variable-length `tail` attribute, alignment `al` = (x, y)

@@ -1,4 +1,4 @@
-"""Neighbor Discovery parts Mobile IPv6 uses (RFC 4861, RFC 6275 §7; PROTOCOLS.md §1.9): the
+"""Neighbor Discovery parts Mobile IPv6 uses (RFC 4861, RFC 6275 §7; docs/PROTOCOL-NOTES.md §1.9): the
 ICMPv6 message base class, Router Advertisement (H flag) / Solicitation, and the ND options:
 Prefix Information (R flag), MTU, Advertisement Interval, Home Agent Information, link-layer
 addresses; unknown ones kept. ND option Length counts 8-octet units and is never 0."""

@@ -39,8 +39,8 @@ MN_MODULES = ("roam6/__init__.mpy", "roam6/compat.mpy", "roam6/crypto.mpy", "roa
               "roam6/wire/__init__.mpy", "roam6/wire/checksum.mpy", "roam6/wire/addr.mpy", "roam6/wire/binding.mpy",
               "roam6/core/__init__.mpy", "roam6/core/bul.mpy", "roam6/core/registration.mpy",
               "roam6/node/__init__.mpy", "roam6/node/app.mpy", "roam6/node/config.mpy",
-              "roam6/node/driver.mpy", "roam6/node/host.mpy",
-              "roam6/node/transport.mpy", "roam6/node/state.mpy")
+              "roam6/node/driver.mpy", "roam6/node/eventlog.mpy", "roam6/node/host.mpy",
+              "roam6/node/uplink.mpy", "roam6/node/transport.mpy", "roam6/node/state.mpy")
 
 
 def register(sub):

@@ -1,4 +1,4 @@
-"""The correspondent node's sans-IO core (host_tools/roam6_host/cn/core.py): docs/PROTOCOLS.md §10.3
+"""The correspondent node's sans-IO core (host_tools/roam6_host/cn/core.py): docs/PROTOCOL-NOTES.md §10.3
 vectors, BU verification paths, Binding Errors, and a full run against the MN's core (roam6.core.rr).
 Times are ms on a virtual clock."""
 import struct

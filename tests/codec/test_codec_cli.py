@@ -94,7 +94,7 @@ def test_encode_hand_written_json_with_auto_padding():
     assert r.returncode == 0, r.stdout
     out = r.stdout.strip()
     assert out.endswith("3b050500098e0007c0000096080f016d6e406578616d706c652e636f6d09110100000100"
-                        "d83b8d94266ac94371f6da76")  # the RFC 4285 vector of PROTOCOLS.md §10.3
+                        "d83b8d94266ac94371f6da76")  # the RFC 4285 vector of docs/PROTOCOL-NOTES.md §10.3
     d = json.loads(roam6("decode", out).stdout)
     assert d["mh"]["checksum_ok"] is True
 

@@ -1,6 +1,6 @@
 """scapy as an independent oracle, both ways: the same message built by scapy and by roam6 gives
 the same bytes; roam6 decodes scapy's packets to the field values scapy dissects; scapy dissects
-roam6's packets to the values roam6 put in. Mind PROTOCOLS.md §10.4: scapy's Nonce Indices and
+roam6's packets to the values roam6 put in. Mind docs/PROTOCOL-NOTES.md §10.4: scapy's Nonce Indices and
 Binding Authorization Data default to wrong lengths (set olen), and scapy only uses the Home
 Address option for the checksum when it is the only option in the Destination Options header."""
 import pytest

@@ -9,7 +9,7 @@ SRC, DST = A("2001:db8:aa::1"), A("2001:db8:a1::200")
 
 
 def test_mps_scapy_vector():
-    raw = unhex("9200280800080000")  # PROTOCOLS.md §10.2, checksum forced to 0x2808
+    raw = unhex("9200280800080000")  # docs/PROTOCOL-NOTES.md §10.2, checksum forced to 0x2808
     m = decode_icmp6(raw)
     assert type(m) is icmp6.MobilePrefixSolicitation and m.ident == 8 and m.checksum == 0x2808
     assert m.options == [] and m.encode(checksum=m.checksum) == raw

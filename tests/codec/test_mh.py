@@ -1,4 +1,4 @@
-"""Mobility Header codec against the vectors of PROTOCOLS.md §10 (scapy cases, RR and RFC 4285)."""
+"""Mobility Header codec against the vectors of docs/PROTOCOL-NOTES.md §10 (scapy cases, RR and RFC 4285)."""
 from support import raises, unhex
 from roam6 import crypto, rrcrypto
 from roam6_codec import mh, mhopts
@@ -84,7 +84,7 @@ def test_scapy_5_be():
 
 def test_scapy_padding_cases():
     ni = unhex("3b02050000004242d00000030410000000000104 00000000")
-    # scapy's NI option carries olen 16 (a scapy default, PROTOCOLS.md §10.4): as bytes it is an
+    # scapy's NI option carries olen 16 (a scapy default, docs/PROTOCOL-NOTES.md §10.4): as bytes it is an
     # option of 16 data bytes, which our decoder must refuse as a Nonce Indices option
     e = raises(DecodeError, decode_mh, ni)
     assert e.offset == 13 and "Length 16" in e.reason

@@ -1,7 +1,7 @@
 """A tiny correspondent for the MN's return routability tests (runs on MicroPython too, so it
 cannot use host_tools' CN): answers HoTI/CoTI and BUs from the RFC 6275 formulas with the
 firmware codec and crypto. The real CN (host_tools/roam6_host/cn) is tested against the MN in
-tests/cn/. Defaults are the docs/PROTOCOLS.md §10.3 inputs."""
+tests/cn/. Defaults are the docs/PROTOCOL-NOTES.md §10.3 inputs."""
 from roam6 import rrcrypto
 from roam6_codec import consts as C
 from roam6_codec import mh as M

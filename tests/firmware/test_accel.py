@@ -1,5 +1,5 @@
 """roam6.accel on CPython (Python tier only) and MicroPython (native, viper, Python): every tier
-that loaded gives the same results, on docs/PROTOCOLS.md §10.3 / RFC 2202 vectors and on buffers
+that loaded gives the same results, on docs/PROTOCOL-NOTES.md §10.3 / RFC 2202 vectors and on buffers
 of many lengths at every offset; the public functions built on them (roam6.crypto.mnha_auth_data,
 roam6.rrcrypto) give the same vectors. (The exhaustive property test against CPython's hmac/hashlib is
 tests/natmod/test_native_vectors.py.)"""
@@ -21,7 +21,7 @@ CT = unhex("e24f4365fdaeafa7")
 BU_RR = unhex("3b0305000000000180000069040400050006050c")
 BU_MNHA = unhex("3b05050000000007c0000096080f016d6e406578616d706c652e636f6d09110100000100")
 
-# (module, function name, arguments, expected) from docs/PROTOCOLS.md §10.3 and RFC 2202; the hot
+# (module, function name, arguments, expected) from docs/PROTOCOL-NOTES.md §10.3 and RFC 2202; the hot
 # paths' every tier is checked (accel.impls), the functions built on them through their public name
 VECTORS = (
     (crypto, "hmac_sha1", (b"\x0b" * 20, b"Hi There"), "b617318655057264e28bc0b6fb378c8ef146be00"),
@@ -127,7 +127,7 @@ def test_finish_every_tier():
 
 
 def test_checksum6_on_the_fast_tier():
-    # docs/PROTOCOLS.md §10.2 (1): a BRR from 2001:db8::1 to 2001:db8::2 carries checksum 0x68fb
+    # docs/PROTOCOL-NOTES.md §10.2 (1): a BRR from 2001:db8::1 to 2001:db8::2 carries checksum 0x68fb
     src = ip6_from_text("2001:db8::1")
     dst = ip6_from_text("2001:db8::2")
     mh = bytearray(unhex("3b000000000000 00".replace(" ", "")))

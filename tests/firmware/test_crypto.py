@@ -1,5 +1,5 @@
 """Return routability (roam6.rrcrypto) and RFC 4285 (roam6.crypto) vectors of
-docs/PROTOCOLS.md §10.3 (computed from the RFC formulas with CPython's hmac; this runs them again on MicroPython) and
+docs/PROTOCOL-NOTES.md §10.3 (computed from the RFC formulas with CPython's hmac; this runs them again on MicroPython) and
 RFC 2202 HMAC-SHA1 vectors."""
 from support import unhex
 from roam6 import crypto, rrcrypto

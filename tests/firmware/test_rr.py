@@ -1,4 +1,4 @@
-"""Return routability, MN side (roam6.core.rr): docs/PROTOCOLS.md §10.3 vectors and virtual-clock runs
+"""Return routability, MN side (roam6.core.rr): docs/PROTOCOL-NOTES.md §10.3 vectors and virtual-clock runs
 against the RFC-formula peer in rr_peer.py. Times are ms."""
 from roam6.core import rr
 from roam6.core.ro_policy import RoPolicy, policy_from_config

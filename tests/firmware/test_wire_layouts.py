@@ -1,5 +1,5 @@
 """Byte layouts of the messages and options scapy lacks (RFC 5142, 5847, 5846, 5096, 5094, 5555,
-5026), written out by hand from docs/PROTOCOLS.md §4-6."""
+5026), written out by hand from docs/PROTOCOL-NOTES.md §4-6."""
 from support import unhex
 from roam6_codec import mh, mhopts
 from roam6_codec.consts import BR_INDICATION, DNS_R

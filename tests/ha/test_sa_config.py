@@ -22,7 +22,7 @@ def test_precomputed_hmac_matches_firmware_crypto(n):
 
 
 def test_protocols_rfc4285_vector():
-    # PROTOCOLS.md §10.3: key 0b*16, HoA 2001:db8:1::100, CoA 2001:db8:2::200
+    # docs/PROTOCOL-NOTES.md §10.3: key 0b*16, HoA 2001:db8:1::100, CoA 2001:db8:2::200
     import socket
     sa = SA(b"mn@example.com", 256, b"\x0b" * 16)
     data = bytes.fromhex("3b05050000000007c0000096080f016d6e406578616d706c652e636f6d09110100000100")

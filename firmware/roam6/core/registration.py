@@ -1,7 +1,7 @@
 """Home registration on the wire: BU bytes out, BA/BRR/BE bytes in (sans-IO glue around bul).
 
 `bul.HomeBinding` holds the rules; this module turns its BU requests into Mobility Header packets
-(docs/CONTRACTS.md §11, docs/PROTOCOLS.md §3/§4/§11) and checks what the HA answers before the
+(docs/CONTRACTS.md §11, docs/PROTOCOL-NOTES.md §3/§4/§11) and checks what the HA answers before the
 rules see it: MH checksum, the RFC 4285 MN-HA authenticator, the SPI.
 
 Registration is a HomeBinding (one object: a class of its own would cost a second instance and a

@@ -11,11 +11,6 @@ from roam6.compat import IS_MICROPYTHON
 from .transport import AF_INET6, addr_text, sleep_ms, sockaddr
 
 
-def at_home(node):
-    """The node is back on its home link (node.at_home(): this name stays for older callers)."""
-    node.at_home()
-
-
 def _peer(sa):
     """(16-byte address, port) of a received datagram's source."""
     if IS_MICROPYTHON:

@@ -13,11 +13,11 @@ async def link_loop(node, link, mv, seen=None):
             d = mv.feed(ev, node.now())
             if d is None:
                 continue
-            if d[0] == "moved":
-                node.moved(d[1], d[2])
-            elif d[0] == "home":
-                from .homelink import at_home
-                at_home(node)
+            kind, addr, transport = d
+            if kind == "moved":
+                node.moved(addr, transport)
+            elif kind == "home":
+                node.at_home()
             else:
                 node.detached()
         evs = await link.next_events()

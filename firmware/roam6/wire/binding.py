@@ -1,5 +1,5 @@
 """The home registration's messages in compact form: the BU the MN sends, the BA it reads
-(RFC 6275 §6.1.7-6.1.8, RFC 4283/4285 options, RFC 5555 IPv4 CoA; docs/PROTOCOLS.md §1.6, §3,
+(RFC 6275 §6.1.7-6.1.8, RFC 4283/4285 options, RFC 5555 IPv4 CoA; docs/PROTOCOL-NOTES.md §1.6, §3,
 §4, §11).
 
 The codec's one layout for these two messages, for a small heap: plain functions on bytes, no
@@ -21,7 +21,7 @@ V4MAPPED = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 
 
 def mac_coa(coa):
-    """The care-of address the RFC 4285 MAC covers (docs/PROTOCOLS.md §11.1)."""
+    """The care-of address the RFC 4285 MAC covers (docs/PROTOCOL-NOTES.md §11.1)."""
     if len(coa) == 4:
         return V4MAPPED + bytes(coa)
     return bytes(coa)
@@ -44,7 +44,7 @@ def _align(out, x, y):
 
 def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac):
     """The BU's Mobility Header (checksum 0): MN-ID, [IPv4 CoA], [Replay], MN-HA auth last,
-    laid out by the alignment rules (docs/PROTOCOLS.md §1.6). mac(prefix) -> 12 bytes."""
+    laid out by the alignment rules (docs/PROTOCOL-NOTES.md §1.6). mac(prefix) -> 12 bytes."""
     out = bytearray(12)
     out[0] = 59
     out[2] = 5

@@ -1,5 +1,5 @@
 """IPv6 header, Destination Options (Home Address option) and type 2 Routing Header (RFC 8200,
-RFC 6275 §6.3-6.4; docs/PROTOCOLS.md §1.7).
+RFC 6275 §6.3-6.4; docs/PROTOCOL-NOTES.md §1.7).
 
 Decoding walks Hop-by-Hop, Routing and Destination Options headers and stops at the first other
 header (the upper layer, or Fragment/ESP/AH). `pack_ipv6_header` writes into a caller's buffer

@@ -1,5 +1,5 @@
 """Route optimisation's messages in compact form (RFC 6275 §6.1.1-6.1.9, §6.2.6-6.2.7;
-docs/PROTOCOLS.md §1.1-1.2): the HoTI/CoTI and the BU a mobile node sends a correspondent, and
+docs/PROTOCOL-NOTES.md §1.1-1.2): the HoTI/CoTI and the BU a mobile node sends a correspondent, and
 the HoT/CoT, BA, Binding Error and Binding Refresh Request it reads back.
 
 What roam6.wire.binding is for the home registration: plain functions on bytes, no classes or

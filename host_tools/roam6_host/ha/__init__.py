@@ -1,6 +1,6 @@
 """The roam6 home agent (`roam6 ha --config FILE`).
 
-cache.py    the binding cache, sans-IO: BU rules table (docs/PROTOCOLS.md §11), transitions, expiry,
+cache.py    the binding cache, sans-IO: BU rules table (docs/PROTOCOL-NOTES.md §11), transitions, expiry,
             the hot path (learnt BU layouts, BA templates)
 sa.py       MN-HA security associations with precomputed HMAC pads
 config.py   ha.json and the keys file (docs/CONTRACTS.md §6), errors naming the field

@@ -48,7 +48,7 @@ conflicts for a HoA that waits for no DAD.
 
 The rules
 ---------
-A BU goes through BU_RULES in order (docs/PROTOCOLS.md §11.2, RFC 6275 §9.5.1/§10.3.1, RFC 4285,
+A BU goes through BU_RULES in order (docs/PROTOCOL-NOTES.md §11.2, RFC 6275 §9.5.1/§10.3.1, RFC 4285,
 RFC 5555 §4). The first rule that fails decides: DROP (silently discarded, the driver logs it
 once per source) or a BA with that status. A BU that passes them all is accepted and moves the
 binding as BINDING_TRANSITIONS says.
@@ -367,7 +367,7 @@ class BindingCache:
                 return False
         transport, host, _port = c.source
         if transport == "udp4":
-            # docs/PROTOCOLS.md §11.1: the MAC covers the v4-mapped IPv4 CoA option; the outer
+            # docs/PROTOCOL-NOTES.md §11.1: the MAC covers the v4-mapped IPv4 CoA option; the outer
             # source (possibly NAT-mapped) is only where the replies go
             if c.v4coa is None:
                 c.reason = "parse: udp4 BU without an IPv4 Care-of Address option"
