@@ -22,7 +22,9 @@ def micropython_binary():
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_under_micropython(module):
-    env = dict(os.environ, MICROPYPATH=":".join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host_tools"), FW_TESTS, ".frozen"]))
+    # host_tools: the firmware tests' peer is the host's full codec (roam6_codec)
+    path = [os.path.join(ROOT, "firmware"), os.path.join(ROOT, "host_tools"), FW_TESTS, ".frozen"]
+    env = dict(os.environ, MICROPYPATH=":".join(path))
     proc = subprocess.run(
         [micropython_binary(), "-X", "heapsize=4M", os.path.join(FW_TESTS, "mp_runner.py"), module],
         cwd=FW_TESTS, env=env, capture_output=True, text=True, timeout=300,

@@ -28,7 +28,8 @@ class SerialBoard:
 
     def __init__(self, bench=None, profile_name=None, port=None, baud=115200, folder=None):
         if not port:
-            raise UserError("the serial board driver needs a port", hint="--port /dev/ttyUSB0 (ESP32) or /dev/ttyACM0 (Pico W)")
+            raise UserError("the serial board driver needs a port",
+                            hint="--port /dev/ttyUSB0 (ESP32) or /dev/ttyACM0 (Pico W)")
         self.port, self.baud = port, baud
         self.folder = folder or (bench.path("board") if bench else ".")
         os.makedirs(self.folder, exist_ok=True)

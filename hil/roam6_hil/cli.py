@@ -80,12 +80,14 @@ def register(sub):
     rs = run.add_subparsers(dest="scenario", metavar="SCENARIO")
     rs.required = True
     for name, mod in found:
-        sp = rs.add_parser(name, help=SCENARIO_HELP.get(name, (mod.__doc__ or "").strip().split("\n")[0]),
-                           description=(mod.__doc__ or "").strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        doc = (mod.__doc__ or "").strip()
+        sp = rs.add_parser(name, help=SCENARIO_HELP.get(name, doc.split("\n")[0]), description=doc,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(sp)
         sp.set_defaults(func=_runner(mod))
     rep = hs.add_parser("report", help="print the table of a report folder",
-                        description="Print the roam table of a finished run again. Example: roam6 hil report reports/demo")
+                        description="Print the roam table of a finished run again. "
+                                    "Example: roam6 hil report reports/demo")
     rep.add_argument("dir", metavar="DIR", help="a folder a roam run wrote, e.g. reports/demo")
     rep.set_defaults(func=cmd_report)
 
@@ -172,7 +174,8 @@ def cmd_up(args):
                    "board_on": None if args.attach == "none" else args.attach}, f)
     print("bench %s is up: namespaces %s; configs and logs in %s" % (
         args.prefix, ", ".join(b.full(s) for s in Bench.SHORT), workdir))
-    print("enter one with: ip netns exec %s bash    remove it with: roam6 hil down --prefix %s" % (b.full("board"), args.prefix))
+    print("enter one with: ip netns exec %s bash    remove it with: roam6 hil down --prefix %s" % (b.full("board"),
+                                                                                                   args.prefix))
     return 0
 
 

@@ -134,7 +134,8 @@ class Namespaces:
                 groups.append((fam, [line]))
         r = None
         for fam, group in groups:
-            argv = ["ip", "-n", self.full(short)] + ([fam] if fam else []) + (["-force"] if not check else []) + ["-batch", "-"]
+            argv = (["ip", "-n", self.full(short)] + ([fam] if fam else []) + (["-force"] if not check else [])
+                    + ["-batch", "-"])
             r = self._run(argv, check, 10, input="\n".join(group) + "\n")
         return r
 

@@ -557,7 +557,8 @@ def packet_from_dict(d):
             ext.append((60, hao_header(ip6_from_text(h["hao"]))))
     p = decode_ipv6(build_ipv6(src, dst, 59, b"", ext=ext))  # to learn the pseudo-header addresses
     nh = _num(h, "upper_header", _num(h, "next_header", 59, 8, "ipv6"), 8, "ipv6")
-    hop, tclass, flow = _num(h, "hop_limit", 64, 8, "ipv6"), _num(h, "tclass", 0, 8, "ipv6"), _num(h, "flow", 0, 20, "ipv6")
+    hop, tclass, flow = _num(h, "hop_limit", 64, 8, "ipv6"), _num(h, "tclass", 0, 8, "ipv6"), _num(h, "flow", 0, 20,
+                                                                                                   "ipv6")
     nh, body = _upper_from_dict(d, pseudo_src(p), pseudo_dst(p), nh)
     out = build_ipv6(src, dst, nh, body, hop_limit=hop, tclass=tclass, flow=flow, ext=ext)
     return out + _unhex("trailer", d.get("trailer", ""))

@@ -184,7 +184,8 @@ def _measure(bundle, tmp, key, heap, timeout):
     write_config(os.path.join(run_dir, "config.json"), key, "mn.state")
     ha = FootprintHA(key)
     try:
-        ev, lines = run_until(base + ["main.py", "config.json", "--coa", "127.0.0.1"], run_dir, timeout + 30, registered)
+        ev, lines = run_until(base + ["main.py", "config.json", "--coa", "127.0.0.1"], run_dir, timeout + 30,
+                              registered)
     finally:
         ha.close()
     out = {

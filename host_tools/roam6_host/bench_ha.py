@@ -18,7 +18,8 @@ def register(sub):
     p = sub.add_parser("ha", help="HA binding cache throughput (BUs/s, authenticated, one core)")
     p.add_argument("--mns", type=int, default=10000, help="distinct mobile nodes (default 10000)")
     p.add_argument("--rounds", type=int, default=3, help="BUs per MN (default 3)")
-    p.add_argument("--repeat", type=int, default=3, help="timed runs, each on a fresh HA core; the best counts (default 3)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="timed runs, each on a fresh HA core; the best counts (default 3)")
     p.add_argument("--profile", action="store_true", help="also print the top of a cProfile run")
     p.add_argument("--live", action="store_true",
                    help="also time the real `roam6 ha` process in namespaces: BU->BA and a round trip "

@@ -31,7 +31,8 @@ GOALS = (
 def register(sub):
     p = sub.add_parser("hotpaths", help="native vs viper vs Python: checksum, HMAC, BU auth, Kbm, udp4 send",
                        description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=5, help="timing runs per figure in a process; the best is kept (default 5)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="timing runs per figure in a process; the best is kept (default 5)")
     p.add_argument("--repeat", type=int, default=3,
                    help="processes per tier, run in turn python, viper, native, python, ... so that a burst of "
                         "load on the machine hits every tier alike; the best figure is kept (default 3)")
@@ -54,7 +55,8 @@ def _free_udp_port():
 
 
 def run_tier(exe, tier, rounds, natmod_root):
-    env = dict(os.environ, MICROPYPATH=FIRMWARE + ":" + os.path.join(natmod_build.REPO, "host_tools") + ":.frozen", ROAM6_ACCEL=tier, ROAM6_NATMOD_DIR=natmod_root)
+    env = dict(os.environ, MICROPYPATH=FIRMWARE + ":" + os.path.join(natmod_build.REPO, "host_tools") + ":.frozen",
+               ROAM6_ACCEL=tier, ROAM6_NATMOD_DIR=natmod_root)
     proc = subprocess.run([exe, "-X", "heapsize=4M", SCRIPT, str(_free_udp_port()), str(rounds)],
                           env=env, capture_output=True, text=True, timeout=600)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -92,7 +94,8 @@ def run(args):
     return {
         "unit": "microseconds per call (best of %d runs in each of %d processes per tier)" % (args.rounds, args.repeat),
         "runtime": "MicroPython unix port %s (%s)" % (
-            subprocess.run([exe, "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout.strip(),
+            subprocess.run([exe, "-c", "import sys; print(sys.version)"],
+                           capture_output=True, text=True).stdout.strip(),
             runs["native"]["status"]["arch"]),
         "native_module": runs["native"]["status"]["native"],
         "send_path": runs["native"]["send_path"],

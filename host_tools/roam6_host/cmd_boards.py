@@ -18,8 +18,8 @@ VERSION_SCRIPT = ("import sys\n"
 
 def register(sub):
     p = sub.add_parser("boards", help="list the boards attached by USB (and with --probe their MicroPython)",
-                       description="List the serial ports whose USB id is a board's (Espressif, CP210x, CH340, CH9102,\n"
-                                   "FTDI bridges, Raspberry Pi RP2040/RP2350): `--port auto` picks from these.\n"
+                       description="List the serial ports whose USB id is a board's (Espressif, CP210x, CH340,\n"
+                                   "CH9102, FTDI bridges, Raspberry Pi RP2040/RP2350): --port auto picks from these.\n"
                                    "--probe asks each for its MicroPython version with mpremote: that interrupts\n"
                                    "what runs there (Ctrl-C) and leaves the board at its REPL; reset it afterwards.",
                        epilog="examples:\n" + __doc__.split("\n\n", 1)[1].rstrip(),

@@ -1,4 +1,5 @@
-"""`roam6 deploy [--port PORT|auto] [--bundle DIR] [--config FILE] [--romfs]`: copy what changed, reset, show the logs."""
+"""`roam6 deploy [--port PORT|auto] [--bundle DIR] [--config FILE] [--romfs]`: copy what changed, reset,
+show the logs."""
 import os
 
 from .errors import UserError
@@ -20,7 +21,8 @@ def register(sub):
                    help="write the modules to the board's ROMFS partition (MicroPython 1.25+ firmware built with one): "
                         "their code then runs from flash, not the heap; main.py and config.json stay files")
     p.add_argument("--no-reset", action="store_true", help="copy only; do not reset the board")
-    p.add_argument("--log-lines", type=int, metavar="N", help="how many lines of the board's output to show after the reset")
+    p.add_argument("--log-lines", type=int, metavar="N",
+                   help="how many lines of the board's output to show after the reset")
     p.set_defaults(func=run)
 
 

@@ -7,9 +7,10 @@ number ("mh_type") and, for BU and BA, the lifetime in seconds ("lifetime_s") be
 4-second units; encode drops both (they must agree with "type" and "lifetime"). encode takes
 the JSON lines decode prints (edited or not) and prints hex; `decode | encode` gives the input
 bytes back. encode takes a message's or option's "type" as decode writes it (the class name) or as
-the RFCs abbreviate it (BU, BA, BE, BRR, HoTI, CoTI, HoT, CoT, MPS, MPA, RS, RA, PIO). A malformed input prints {"error": ..., "offset": ...} and the command exits 1; a
-value that does not fit its field (out of range, wrong type, wrong size) prints {"error": ...,
-"field": ..., "where": ...} naming the field and the message/option/header it is in.
+the RFCs abbreviate it (BU, BA, BE, BRR, HoTI, CoTI, HoT, CoT, MPS, MPA, RS, RA, PIO). A malformed
+input prints {"error": ..., "offset": ...} and the command exits 1; a value that does not fit its
+field (out of range, wrong type, wrong size) prints {"error": ..., "field": ..., "where": ...}
+naming the field and the message/option/header it is in.
 """
 import argparse
 import binascii
@@ -37,8 +38,8 @@ def register(sub):
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="examples:\n  roam6 mh decode < examples/messages.hex\n"
                                "  roam6 mh decode --mh 3b010600bcb900800000002a01020000\n"
-                               "  roam6 mh decode --pcap reports/demo/pcap/core-ha.pcap          # mobility messages only\n"
-                               "  roam6 mh decode --pcap reports/demo/pcap/core-ha.pcap --all    # every packet")
+                               "  roam6 mh decode --pcap reports/demo/pcap/core-ha.pcap      # mobility messages only\n"
+                               "  roam6 mh decode --pcap reports/demo/pcap/core-ha.pcap --all  # every packet")
     d.add_argument("hex", nargs="*", help="hex strings (default: one per line on stdin)")
     d.add_argument("--mh", action="store_true", help="inputs are bare Mobility Headers, not IP packets")
     d.add_argument("--src", help="with --mh: pseudo-header source (the home address) to verify the checksum")

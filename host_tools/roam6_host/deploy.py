@@ -118,14 +118,17 @@ def local_files(bundle_dir, config=None):
                 files[rel] = full
     if config:
         if os.path.isdir(config):
-            raise UserError("config file %s is a folder" % config, hint="give the device's config.json, e.g. --config esp1.json")
+            raise UserError("config file %s is a folder" % config,
+                            hint="give the device's config.json, e.g. --config esp1.json")
         if not os.path.isfile(config):
-            raise UserError("config file %s does not exist" % config, hint="make one: roam6 provision --nai ... --out %s" % config)
+            raise UserError("config file %s does not exist" % config,
+                            hint="make one: roam6 provision --nai ... --out %s" % config)
         try:
             with open(config) as f:
                 data = json.load(f)
         except ValueError as exc:
-            raise UserError("config file %s is not valid JSON: %s" % (config, exc), hint="roam6 provision writes a valid one")
+            raise UserError("config file %s is not valid JSON: %s" % (config, exc),
+                            hint="roam6 provision writes a valid one")
         except OSError as exc:
             raise UserError("cannot read config file %s: %s" % (config, exc.strerror), hint="check its permissions")
         from roam6.node.config import ConfigError, parse_config
@@ -200,10 +203,12 @@ class Mpremote:
     def _explain(self, out):
         if "could not enter raw repl" in out:
             return UserError("the board on %s does not give its REPL" % self.port,
-                             hint="is MicroPython on it (roam6 flash)? Is another program (a serial monitor) using the port?",
+                             hint="is MicroPython on it (roam6 flash)? "
+                                  "Is another program (a serial monitor) using the port?",
                              exit_code=1)
         if "failed to access" in out or "could not open port" in out or "no device found" in out:
-            return UserError("cannot open %s" % self.port, hint="check the port and that no other program holds it", exit_code=1)
+            return UserError("cannot open %s" % self.port, hint="check the port and that no other program holds it",
+                             exit_code=1)
         last = "\n".join(out.strip().splitlines()[-4:])
         return UserError("mpremote failed on %s:\n%s" % (self.port, last), hint="see the output above", exit_code=1)
 
@@ -373,7 +378,8 @@ def _write_rom(mp, image, state, port, log):
         path = os.path.join(tmp, IMAGE)
         with open(path, "wb") as f:
             f.write(image)
-        log("ROMFS: writing the modules' image (%d bytes) to the board's partition (%d bytes)" % (len(image), state["size"]))
+        log("ROMFS: writing the modules' image (%d bytes) to the board's partition (%d bytes)" % (len(image),
+                                                                                                  state["size"]))
         mp.run("romfs", "-p", "0", "deploy", path, passthrough=True, timeout=60 + len(image) // 512,
                log=lambda line: log("  " + line.split("\r")[-1]) if line.strip() else None)
     _, _, after = board_hashes(mp, [], len(image))
@@ -393,7 +399,8 @@ def _enter_raw_repl(ser, timeout=5):
     deadline = time.monotonic() + timeout
     while not buf.endswith(b"raw REPL; CTRL-B to exit\r\n>"):
         if time.monotonic() > deadline:
-            raise UserError("the board does not enter its raw REPL to be reset", hint="press its reset button", exit_code=1)
+            raise UserError("the board does not enter its raw REPL to be reset", hint="press its reset button",
+                            exit_code=1)
         buf += ser.read(64)
 
 

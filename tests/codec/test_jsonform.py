@@ -66,8 +66,9 @@ def test_from_dict_errors_name_the_field():
 
 
 def test_icmp6_and_nd_dicts():
-    ra = nd.RouterAdvertisement(64, nd.RA_H, 1800, 0, 0, [nd.PrefixInformation(64, 0xE0, 1, 2, HOA),
-                                                          nd.HAInformation(5, 60), nd.LinkLayerAddress(1, b"\2\0\0\0\0\1")])
+    ra = nd.RouterAdvertisement(64, nd.RA_H, 1800, 0, 0,
+                                [nd.PrefixInformation(64, 0xE0, 1, 2, HOA), nd.HAInformation(5, 60),
+                                 nd.LinkLayerAddress(1, b"\2\0\0\0\0\1")])
     d = wj.to_dict(ra)
     assert d["flags"] == ["H"] and d["options"][0]["flags"] == ["L", "A", "R"]
     assert wj.from_dict(d) == ra

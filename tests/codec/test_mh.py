@@ -220,7 +220,8 @@ def test_all_types_round_trip():
 def test_alignment_rules_hold():
     all_opts = [mhopts.MNIdentifier(1, b"a@b"), mhopts.NonceIndices(1, 2), mhopts.AlternateCoA(COA),
                 mhopts.MobileNetworkPrefix(48, HOA), mhopts.ReplayProtection(5), mhopts.VendorSpecific(1, 2, b"z"),
-                mhopts.IPv4CareofAddress(b"\1\2\3\4"), mhopts.BindingRefreshAdvice(3), mhopts.MobilityAuth(1, 300, bytes(12))]
+                mhopts.IPv4CareofAddress(b"\1\2\3\4"), mhopts.BindingRefreshAdvice(3), mhopts.MobilityAuth(1, 300,
+                                                                                                           bytes(12))]
     raw = mh.BindingUpdate(1, 0, 2, all_opts).encode()
     m = decode_mh(raw)
     off = 12

@@ -78,7 +78,8 @@ def test_stale_api_is_refused(tmp_path, natmod_root):
     shutil.copytree(os.path.join(ROOT, "firmware", "roam6"), tmp_path / "fw" / "roam6")
     src = (tmp_path / "fw" / "roam6" / "accel.py").read_text()
     assert "_NATIVE_API = const(2)" in src
-    (tmp_path / "fw" / "roam6" / "accel.py").write_text(src.replace("_NATIVE_API = const(2)", "_NATIVE_API = const(99)"))
+    (tmp_path / "fw" / "roam6" / "accel.py").write_text(src.replace("_NATIVE_API = const(2)",
+                                                                    "_NATIVE_API = const(99)"))
     out = result(probe(firmware=str(tmp_path / "fw"), ROAM6_NATMOD_DIR=natmod_root))
     assert out["sum"] == "viper"
     assert "API 2, this firmware needs 99" in out["status"]["native_error"]

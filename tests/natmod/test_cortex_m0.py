@@ -21,7 +21,8 @@ import pytest
 
 pytest.importorskip("unicorn", reason="unicorn is in roam6[test]: `make setup`")  # noqa: E402
 from elftools.elf.elffile import ELFFile  # noqa: E402
-from unicorn import UC_ARCH_ARM, UC_HOOK_BLOCK, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_MCLASS, UC_MODE_THUMB, Uc  # noqa: E402
+# noqa: E402
+from unicorn import UC_ARCH_ARM, UC_HOOK_BLOCK, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
 from unicorn.arm_const import (UC_ARM_REG_LR, UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_R1,  # noqa: E402
                                UC_ARM_REG_R2, UC_ARM_REG_R3, UC_ARM_REG_SP, UC_CPU_ARM_CORTEX_M0)
 
@@ -84,7 +85,8 @@ class M0:
     def _on_mem(self, uc, access, address, size, value, user):
         self.accesses += 1
         if size > 1 and address % size:
-            self.violations.append("unaligned %d-byte access at 0x%x (pc 0x%x)" % (size, address, uc.reg_read(UC_ARM_REG_PC)))
+            self.violations.append("unaligned %d-byte access at 0x%x (pc 0x%x)" % (size, address,
+                                                                                   uc.reg_read(UC_ARM_REG_PC)))
 
     def _on_block(self, uc, address, size, user):
         if address in self.checked_blocks or address == STOP:

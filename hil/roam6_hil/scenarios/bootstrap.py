@@ -20,17 +20,20 @@ def add_arguments(p):
     p.add_argument("--board", default="unix", type=scenario_board, choices=["unix"], help=SCENARIO_BOARD_HELP)
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile: heap, transports (default esp32)")
-    p.add_argument("--report", default="reports/bootstrap", metavar="DIR", help="report folder (default reports/bootstrap)")
+    p.add_argument("--report", default="reports/bootstrap", metavar="DIR",
+                   help="report folder (default reports/bootstrap)")
     p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     p.add_argument("--timeout", type=float, default=15.0, help="seconds to register on each network (default 15)")
-    p.add_argument("--heap", type=heap_size, metavar="SIZE", help="override the profile's MicroPython heap; " + HEAP_HELP)
+    p.add_argument("--heap", type=heap_size, metavar="SIZE",
+                   help="override the profile's MicroPython heap; " + HEAP_HELP)
     p.add_argument("--order", default="dhcpv6,dns",
                    help="bootstrap methods in order (config 'bootstrap'), default dhcpv6,dns")
 
 
 def run(args, quiet=False):
     if not args.timeout > 0:
-        raise UserError("--timeout must be more than 0 seconds, got %s" % args.timeout, hint="e.g. --timeout 15 (the default)")
+        raise UserError("--timeout must be more than 0 seconds, got %s" % args.timeout,
+                        hint="e.g. --timeout 15 (the default)")
     prof = profile(args.profile)
     if args.heap:
         prof["heap_kb"] = as_kb(args.heap)
@@ -63,12 +66,16 @@ def run(args, quiet=False):
                    "method": boot.get("method") if boot else None,
                    "ha": boot.get("ha") if boot else None,
                    "transport": ev.get("transport") if ev else None,
-                   "error": ev.get("reason") if ev and ev["ev"] == "error" else (None if ev else "no registration in %.0f s" % args.timeout)}
+                   "error": (ev.get("reason") if ev and ev["ev"] == "error"
+                             else None if ev else "no registration in %.0f s" % args.timeout)}
             rows.append(row)
             if not quiet:
-                print("%-4s address %-28s %s" % (net, st["addr"], "registered via %s after %.2f s (bootstrap: %s)" % (
-                    row["transport"], row["seconds"], row["method"]) if row["registered"] else "NOT registered: %s\n%s" % (
-                    row["error"], board.log_tail(8))))
+                if row["registered"]:
+                    what = "registered via %s after %.2f s (bootstrap: %s)" % (row["transport"], row["seconds"],
+                                                                             row["method"])
+                else:
+                    what = "NOT registered: %s\n%s" % (row["error"], board.log_tail(8))
+                print("%-4s address %-28s %s" % (net, st["addr"], what))
             board.stop()
     ok = bool(rows) and all(r["registered"] for r in rows)
     with open(os.path.join(folder, "report.json"), "w") as f:
