@@ -224,6 +224,7 @@ class BindingCache:
         self._ba_tpl = {}                           # {(NAI length, timestamp?, BRA?): _BATemplate}
         self._pinned = {sa.hoa: spi for spi, sa in sas.items() if sa.hoa is not None}   # {HoA: owner SPI}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
+        self.aaa = None                             # aaa.agent.AaaAgent: SAs for unknown SPIs from RADIUS
 
     # ---- sans-IO surface --------------------------------------------------------------------
     def receive(self, packet, source, now, *, wall=None):
@@ -242,6 +243,8 @@ class BindingCache:
             except (DecodeError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError, struct.error) as exc:
                 ok, c.reason = False, "%s: %s" % (name, exc)   # a hostile packet never escapes as a crash
             if not ok:
+                if name == "spi" and self.aaa is not None and self.aaa.unknown_sa(c, now):
+                    return      # held until the AAA server answers (roam6_host/aaa/agent.py)
                 if verdict is DROP:
                     self.ignored += 1
                     if self.keep_events:
@@ -537,6 +540,8 @@ class BindingCache:
             units = bra = 0
         else:
             units = c.lifetime if c.lifetime < self.max_units else self.max_units
+            if c.sa.max_units is not None and units > c.sa.max_units:
+                units = c.sa.max_units      # the AAA server's limit for this MN
             peer = (ip6_to_text(c.coa), 0) if transport == "ip6" else (host, port)
             if b is None:
                 b = Binding(hoa, c.sa.spi)
