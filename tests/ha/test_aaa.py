@@ -32,6 +32,7 @@ from ha_helpers import HA, V4MAPPED, a4, a6, build_bu, ntp_timestamp, parse_ba
 from nshelp import Lines, TestNamespaces
 
 from roam6_host.aaa import freeradius, provision_sql
+from roam6_host.aaa.bench import start_freeradius
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
 
@@ -57,18 +58,7 @@ class Radius:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, "freeradius", "-f", "-d", self.conf,
-                                      "-l", "stdout"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 10
-        out = []
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            out.append(line)
-            if "Ready to process requests" in line:
-                return
-        raise AssertionError("FreeRADIUS did not start:\n" + "".join(out[-20:]))
+        self.proc = start_freeradius(self.ns, self.conf)
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

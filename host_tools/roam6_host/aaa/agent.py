@@ -30,6 +30,7 @@ transport), Stop on binding_removed (dereg, expired, revoked, shutdown), with th
 User-Name, the HoA as Framed-IPv6-Address, the CoA/transport/NAT in Roam6-* attributes and
 Calling-Station-Id, the session time.
 """
+import heapq
 import time
 
 from pyrad import packet as rp
@@ -73,7 +74,8 @@ class AaaAgent:
         self.held = {}          # {NAI bytes: [held BU context, ms it arrived]}
         self.rejected = {}      # {NAI bytes: ms until which a Reject holds}
         self.sa_expires = {}    # {SPI: ms when the SA from RADIUS is asked for again}
-        self.refreshing = set()
+        self.by_nai = {}        # {NAI bytes: SPI} of the SAs from RADIUS
+        self._exp_heap = []     # (ms, SPI); rows whose ms is not sa_expires[SPI] are stale
         self.sessions = {}      # {HoA bytes: _Session}
         self._sid = 0
         self.stats = {"requests": 0, "accepts": 0, "rejects": 0, "unavailable": 0, "busy": 0, "bad_attributes": 0}
@@ -89,17 +91,26 @@ class AaaAgent:
     def fds(self):
         return self.client.fds()
 
+    def _expire_at(self, spi, at):
+        self.sa_expires[spi] = at
+        heapq.heappush(self._exp_heap, (at, spi))
+
     def get_timer(self):
         t = self.client.get_timer()
-        for spi, at in self.sa_expires.items():
-            if spi not in self.refreshing and (t is None or at < t):
-                t = at
+        heap = self._exp_heap
+        while heap and self.sa_expires.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)             # refreshed, removed or being asked: stale
+        if heap and (t is None or heap[0][0] < t):
+            t = heap[0][0]
         return t
 
     def handle_timer(self, now):
         self.client.handle_timer(now)
-        for spi, at in list(self.sa_expires.items()):
-            if at <= now and spi not in self.refreshing:
+        heap = self._exp_heap
+        while heap and heap[0][0] <= now:
+            at, spi = heapq.heappop(heap)
+            if self.sa_expires.get(spi) == at:
+                self.sa_expires[spi] = None     # being asked again (no timer until it answers)
                 self._refresh(spi, now)
 
     # ---- the cache's hook -----------------------------------------------------------------------
@@ -143,6 +154,12 @@ class AaaAgent:
 
     # ---- answers --------------------------------------------------------------------------------
     def _now(self):
+        """Answers come from the client's socket handler, which has no `now`: the HA's monotonic
+        ms clock (the cache's `now`); tests on a virtual clock replace `clock`."""
+        return self.clock()
+
+    @staticmethod
+    def clock():
         return time.monotonic_ns() // 1_000_000
 
     def _answer(self, nai, reply):
@@ -188,8 +205,9 @@ class AaaAgent:
                  max_lifetime=sa.max_units * 4 if sa.max_units is not None else None, ms=now - t0)
         if len(self.latency_ms) < 100000:
             self.latency_ms.append(now - t0)
-        # the held BU goes through every rule again, now with its SA (the MAC decides)
-        self.cache.receive(c.pkt, c.source, now, wall=time.time_ns() // 1_000_000)
+        # the held BU goes through every rule again, now with its SA (the MAC decides); its wall
+        # clock moved on by the time it waited
+        self.cache.receive(c.pkt, c.source, now, wall=c.wall + (now - t0))
 
     def _sa_from(self, nai, reply):
         """(SA, None) from an Access-Accept, or (None, why) when an attribute is missing or bad."""
@@ -224,17 +242,20 @@ class AaaAgent:
 
     def _install(self, sa, now):
         prev = self.cache.sas.get(sa.spi)
+        old_spi = self.by_nai.get(sa.nai)
         if prev is not None and (prev.nai, prev.key, prev.hoa) == (sa.nai, sa.key, sa.hoa):
             prev.max_units = sa.max_units           # same SA: keep its replay state
-        else:
+        elif prev is None and (old_spi is None or old_spi not in self.cache.sas):
+            self.cache.add_sa(sa)                   # the common case: O(1)
+        else:                                       # the server changed this NAI's SA
             sas = dict(self.cache.sas)
-            for spi, old in list(sas.items()):       # this NAI's SA from an earlier Accept
-                if old.nai == sa.nai and spi in self.sa_expires:
-                    del sas[spi]
-                    self.sa_expires.pop(spi, None)
+            if old_spi is not None:
+                sas.pop(old_spi, None)
+                self.sa_expires.pop(old_spi, None)
             sas[sa.spi] = sa
             self.cache.replace_sas(sas)
-        self.sa_expires[sa.spi] = now + self.cfg.cache_s * 1000
+        self.by_nai[sa.nai] = sa.spi
+        self._expire_at(sa.spi, now + self.cfg.cache_s * 1000)
 
     def _refuse(self, c, status, reason):
         """A BA the HA cannot sign (it holds no key for this MN): status and the MN-ID only."""
@@ -251,18 +272,23 @@ class AaaAgent:
         self.cache._out.append(out)
         self.cache._events.append(BURejected("bu_rejected", status, reason, c.source))
 
+    def _forget(self, spi):
+        sa = self.cache.sas.get(spi)
+        self.sa_expires.pop(spi, None)
+        if sa is not None and self.by_nai.get(sa.nai) == spi:
+            del self.by_nai[sa.nai]
+        self.cache.remove_sa(spi)
+
     def _refresh(self, spi, now):
         sa = self.cache.sas.get(spi)
         if sa is None:
             self.sa_expires.pop(spi, None)
             return
-        if not any(b.spi == spi for b in self.cache.bindings.values()):
-            # unused: forget it; the next BU asks again
-            self.sa_expires.pop(spi, None)
-            sas = dict(self.cache.sas)
-            del sas[spi]
-            self.cache.replace_sas(sas)
-            return
+        b = self.cache.bindings.get(sa.hoa) if sa.hoa is not None else None
+        if b is None or b.spi != spi:
+            if sa.hoa is not None or not any(x.spi == spi for x in self.cache.bindings.values()):
+                self._forget(spi)           # unused: the next BU asks again
+                return
         nai_text = sa.nai.decode("utf-8", "replace")
 
         def fill(p):
@@ -271,31 +297,27 @@ class AaaAgent:
             p["NAS-Identifier"] = self.cfg.nas_identifier
 
         def done(reply):
-            self.refreshing.discard(spi)
             t = self._now()
+            if spi not in self.sa_expires:
+                return                      # forgotten meanwhile
             if reply is None:
-                self.sa_expires[spi] = t + max(1000, self.cfg.cache_s * 100)     # ask again later
+                self._expire_at(spi, t + max(1000, self.cfg.cache_s * 100))     # ask again later
                 self.log("aaa_refresh_failed", nai=nai_text, reason="no RADIUS server answered: the SA stays")
                 return
             if reply.code == rp.AccessReject:
                 self.log("aaa_revoked", nai=nai_text)
-                self.sa_expires.pop(spi, None)
-                sas = dict(self.cache.sas)
-                sas.pop(spi, None)
-                self.cache.replace_sas(sas)
+                self._forget(spi)
                 return
             new, why = self._sa_from(sa.nai, reply)
             if new is None or new.spi != spi:
                 self.log("aaa_bad_attributes", nai=nai_text, reason=why or "SPI changed: the SA stays until it expires")
-                self.sa_expires[spi] = t + self.cfg.cache_s * 1000
+                self._expire_at(spi, t + self.cfg.cache_s * 1000)
                 return
             self._install(new, t)
             self.log("aaa_refreshed", nai=nai_text, spi=spi)
 
-        self.refreshing.add(spi)
         if not self.client.request("auth", fill, done, now):
-            self.refreshing.discard(spi)
-            self.sa_expires[spi] = now + 1000
+            self._expire_at(spi, now + 1000)
 
     # ---- accounting -----------------------------------------------------------------------------
     def on_event(self, ev, now):

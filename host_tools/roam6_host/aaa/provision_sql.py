@@ -201,3 +201,23 @@ def run_cli(args):
     if args.show_key:
         print("  key     %s" % cfg["key"])
     return 0
+
+
+def add_devices(db, rows):
+    """Many devices at once (the bench's 10,000): rows of (nai, spi, key, hoa or None), one
+    transaction. No checks beyond add_device's SQL constraints: for generated fleets."""
+    con = _open(db, create=True)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.executemany("INSERT INTO radcheck (username, attribute, op, value) VALUES (?, 'Auth-Type', ':=', 'Accept')",
+                        [(r[0],) for r in rows])
+        reply = []
+        for nai, spi, key, hoa in rows:
+            reply += [(nai, KEY_ATTR, "0x" + key.hex()), (nai, SPI_ATTR, str(spi))]
+            if hoa is not None:
+                reply.append((nai, HOA_ATTR, hoa))
+        con.executemany("INSERT INTO radreply (username, attribute, op, value) VALUES (?, ?, ':=', ?)", reply)
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    os.chmod(db, 0o600)

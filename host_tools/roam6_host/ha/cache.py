@@ -334,6 +334,27 @@ class BindingCache:
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved("binding_removed", b, "revoked"))
 
+    def add_sa(self, sa):
+        """One more SA with a new SPI (from the AAA server, roam6_host/aaa/agent.py). A HoA
+        another SA already owns stays that SA's."""
+        self.sas[sa.spi] = sa
+        if sa.hoa is not None:
+            self._pinned.setdefault(sa.hoa, sa.spi)
+
+    def remove_sa(self, spi):
+        """An SA the AAA server no longer grants: gone, and its binding ends ("revoked")."""
+        sa = self.sas.pop(spi, None)
+        if sa is None:
+            return
+        if sa.hoa is not None and self._pinned.get(sa.hoa) == spi:
+            del self._pinned[sa.hoa]
+        hoas = [sa.hoa] if sa.hoa is not None else [h for h, b in self.bindings.items() if b.spi == spi]
+        for hoa in hoas:
+            b = self.bindings.get(hoa)
+            if b is not None and b.spi == spi:
+                del self.bindings[hoa]
+                self._events.append(BindingRemoved("binding_removed", b, "revoked"))
+
     def unbound_data(self, inner_src, source, now):
         """Data arrived over a tunnel from a HoA with no binding on that path (e.g. after an HA
         restart): queue a Binding Error (status 1) back through the same path, at most once a
