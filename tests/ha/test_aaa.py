@@ -10,7 +10,9 @@ config passes `freeradius -CX`; a Reject carries no key (and would without the p
 registration through AAA (BA signed with the key from the Accept, lifetime capped by the
 server); wrong key -> 146; unknown NAI -> 129; accounting Start/Interim/Stop rows with the CoAs;
 server A down -> failover to B; both down -> existing bindings refresh, a new device gets 130;
-A back -> new devices register again; `roam6 provision --aaa` / --list / --revoke.
+A back -> new devices register again; `roam6 provision --aaa` / --list / --revoke; RFC 5176
+Disconnect-Request from radclient (ACK, binding gone, Stop; NAK 503 after; wrong secret and
+unknown client ignored).
 """
 import json
 import os
@@ -109,6 +111,7 @@ def topo(tmp_path_factory):
         n.ip(ha, "addr", "add", "2001:db8:f1::2/64", "dev", "up0", "nodad")
         n.ip(mn, "addr", "add", MN4 + "/24", "dev", "wlan0")
         n.ip(mn, "addr", "add", MN6 + "/64", "dev", "wlan0", "nodad")
+        n.ip(mn, "-6", "route", "add", "2001:db8:f4::/64", "via", "2001:db8:f1::2")   # (a stranger's DAE try)
         n.veth(ha, "r0", aaa, "eth0")
         n.ip(ha, "addr", "add", "2001:db8:f4::1/64", "dev", "r0", "nodad")
         for a in (RAD_A, RAD_B):
@@ -126,7 +129,8 @@ def topo(tmp_path_factory):
             "home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "ipv4": "198.18.1.2",
             "tun": "r6tun", "transports": ["udp4", "udp6"], "dad_ms": 0,
             "aaa": {"servers": [{"host": RAD_A}, {"host": RAD_B}], "secret_file": "radius-secret",
-                    "timeout_ms": 200, "retries": 2, "nas_identifier": "ha-test", "reject_s": 2}}))
+                    "timeout_ms": 200, "retries": 2, "nas_identifier": "ha-test", "reject_s": 2,
+                    "dae_port": 3799}}))
         hap = HAProcess(ha, str(cfg))
         hap.wait_for("ready")
         yield {"n": n, "ns": (ha, mn, aaa), "db": db, "rads": rads, "ha": hap, "tmp": tmp}
@@ -238,6 +242,7 @@ def test_reject_carries_no_key(topo, tmp_path):
         assert rep.code == rp.AccessReject and rep["Roam6-MN-HA-Key"] == [bytes(range(16))]
     finally:
         leaky.stop()
+        topo["n"].ip(topo["ns"][2], "addr", "del", "2001:db8:f4::9/64", "dev", "eth0")
 
 
 def test_registration_accounting_and_rejections_through_freeradius(topo):
@@ -341,3 +346,38 @@ def test_provision_cli_against_the_sql_store(topo, tmp_path):
     assert rep.code == rp.AccessReject
     p = run("--revoke", "cli@example.test")
     assert p.returncode != 0 and "is not in" in p.stderr and "Traceback" not in p.stderr
+
+
+def radclient(n, ns, secret, nai, timeout=1):
+    p = subprocess.run(["ip", "netns", "exec", ns, "radclient", "-x", "-t", str(timeout), "-r", "1",
+                        "[2001:db8:f4::1]:3799", "disconnect", secret], input='User-Name = "%s"\n' % nai,
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_disconnect_request_ends_the_binding(topo):
+    if shutil.which("radclient") is None:
+        pytest.fail("radclient is not installed: apt-get install freeradius-utils (deps/apt.txt)")
+    n, (_ha, mn, aaa), db, hap = topo["n"], topo["ns"], topo["db"], topo["ha"]
+    key = bytes(range(200, 216))
+    provision_sql.add_device(db, "dis@example.test", 7201, key, "2001:db8:aa::121")
+    m = MN(topo, "dis@example.test", 7201, key, "2001:db8:aa::121")
+    assert m.ba().status == 0
+    hap.wait_for("binding_added", hoa="2001:db8:aa::121")
+    # the wrong shared secret, then a client that is not an AAA server: nothing happens
+    rc, out = radclient(n, aaa, "not-the-secret", "dis@example.test", timeout=0.3)
+    assert rc != 0, out
+    assert "Authenticator" in hap.wait_for("dae_refused")["reason"]
+    rc, out = radclient(n, mn, SECRET, "dis@example.test", timeout=0.3)
+    assert rc != 0, out
+    hap.wait_for("dae_refused", client="2001:db8:f1::10")
+    assert m.ba().status == 0               # still bound: a refresh is accepted
+    # the real thing: ACK, binding gone, accounting Stop (Admin-Reset)
+    rc, out = radclient(n, aaa, SECRET, "dis@example.test")
+    assert rc == 0 and "Disconnect-ACK" in out, out
+    hap.wait_for("binding_removed", hoa="2001:db8:aa::121", reason="disconnect")
+    rows = wait_rows(db, "dis@example.test", 2)
+    assert [r[0] for r in rows] == ["Start", "Stop"] and rows[-1][5] == "Admin-Reset", rows
+    rc, out = radclient(n, aaa, SECRET, "dis@example.test")
+    assert rc != 0 and "Disconnect-NAK" in out and "Session-Context-Not-Found" in out, out
+    assert hap.proc.poll() is None

@@ -75,6 +75,7 @@ class AaaAgent:
         self.rejected = {}      # {NAI bytes: ms until which a Reject holds}
         self.sa_expires = {}    # {SPI: ms when the SA from RADIUS is asked for again}
         self.by_nai = {}        # {NAI bytes: SPI} of the SAs from RADIUS
+        self.dae = None         # dae.DisconnectListener when aaa.dae_port is set
         self._exp_heap = []     # (ms, SPI); rows whose ms is not sa_expires[SPI] are stale
         self.sessions = {}      # {HoA bytes: _Session}
         self._sid = 0
@@ -83,13 +84,23 @@ class AaaAgent:
 
     def open(self):
         self.client.open()
+        if self.cfg.dae_port:
+            from .dae import DisconnectListener
+            clients = [s.host for s in self.cfg.servers] + list(self.cfg.dae_clients)
+            self.dae = DisconnectListener(self, self.cfg.dae_port, clients, self.cfg.secret, self.log, self.client.dict)
+            self.dae.open()
         self.cache.aaa = self
 
     def close(self):
         self.client.close()
+        if self.dae is not None:
+            self.dae.close()
 
     def fds(self):
-        return self.client.fds()
+        fds = self.client.fds()
+        if self.dae is not None:
+            fds.update(self.dae.fds())
+        return fds
 
     def _expire_at(self, spi, at):
         self.sa_expires[spi] = at
@@ -272,12 +283,21 @@ class AaaAgent:
         self.cache._out.append(out)
         self.cache._events.append(BURejected("bu_rejected", status, reason, c.source))
 
-    def _forget(self, spi):
+    def _forget(self, spi, reason="revoked"):
         sa = self.cache.sas.get(spi)
         self.sa_expires.pop(spi, None)
         if sa is not None and self.by_nai.get(sa.nai) == spi:
             del self.by_nai[sa.nai]
-        self.cache.remove_sa(spi)
+        self.cache.remove_sa(spi, reason)
+
+    def disconnect(self, nai):
+        """RFC 5176 Disconnect-Request for `nai` (dae.py): its binding ends now and its SA from
+        RADIUS is forgotten (the next BU asks the server again). False: no such session here."""
+        spi = self.by_nai.get(nai)
+        if spi is None or spi not in self.cache.sas:
+            return False
+        self._forget(spi, "disconnect")
+        return True
 
     def _refresh(self, spi, now):
         sa = self.cache.sas.get(spi)

@@ -3,7 +3,7 @@
     "aaa": {"servers": [{"host": "2001:db8:f4::2", "auth_port": 1812, "acct_port": 1813}, ...],
             "secret_file": "radius-secret", "timeout_ms": 1000, "retries": 2,
             "nas_identifier": "ha1", "cache_s": 3600, "reject_s": 10, "max_pending": 1024,
-            "accounting": true}
+            "accounting": true, "dae_port": 3799, "dae_clients": []}
 
 Every mistake is a one-line UserError naming the field. The secret file must be 0600 (like the
 keys file): it is the shared secret that hides MN-HA keys on the wire.
@@ -15,7 +15,7 @@ import stat
 from ..errors import UserError
 
 FIELDS = {"servers": None, "secret_file": None, "timeout_ms": 1000, "retries": 2, "nas_identifier": "roam6-ha",
-          "cache_s": 3600, "reject_s": 10, "max_pending": 1024, "accounting": True}
+          "cache_s": 3600, "reject_s": 10, "max_pending": 1024, "accounting": True, "dae_port": 0, "dae_clients": []}
 SERVER_FIELDS = {"host": None, "auth_port": 1812, "acct_port": 1813}
 
 
@@ -42,6 +42,8 @@ class AaaConfig:
         self.reject_s = 10              # a Reject is remembered this long (no new request)
         self.max_pending = 1024         # BUs held for an answer at once; more get BA 130
         self.accounting = True
+        self.dae_port = 0               # RFC 5176 Disconnect-Requests on this UDP port (3799); 0: off
+        self.dae_clients = []           # who may send them, beside the servers themselves
 
 
 def _int(d, field, lo, hi, where):
@@ -101,6 +103,14 @@ def parse_aaa(raw, base_dir=".", source="HA config"):
     if not isinstance(d["accounting"], bool):
         raise UserError("%s: field 'accounting' must be true or false" % where)
     a.accounting = d["accounting"]
+    a.dae_port = _int(d, "dae_port", 0, 65535, where)
+    if not isinstance(d["dae_clients"], list):
+        raise UserError("%s: field 'dae_clients' must be a list of addresses" % where)
+    for i, h in enumerate(d["dae_clients"]):
+        try:
+            a.dae_clients.append(str(ipaddress.ip_address(h)))
+        except (ValueError, TypeError):
+            raise UserError("%s: dae_clients[%d] is not an IPv4 or IPv6 address: %r" % (where, i, h)) from None
     return a
 
 

@@ -341,8 +341,8 @@ class BindingCache:
         if sa.hoa is not None:
             self._pinned.setdefault(sa.hoa, sa.spi)
 
-    def remove_sa(self, spi):
-        """An SA the AAA server no longer grants: gone, and its binding ends ("revoked")."""
+    def remove_sa(self, spi, reason="revoked"):
+        """An SA the AAA server no longer grants: gone, and its binding ends (`reason`)."""
         sa = self.sas.pop(spi, None)
         if sa is None:
             return
@@ -353,7 +353,7 @@ class BindingCache:
             b = self.bindings.get(hoa)
             if b is not None and b.spi == spi:
                 del self.bindings[hoa]
-                self._events.append(BindingRemoved("binding_removed", b, "revoked"))
+                self._events.append(BindingRemoved("binding_removed", b, reason))
 
     def unbound_data(self, inner_src, source, now):
         """Data arrived over a tunnel from a HoA with no binding on that path (e.g. after an HA
