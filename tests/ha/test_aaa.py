@@ -35,6 +35,7 @@ from nshelp import Lines, TestNamespaces
 
 from roam6_host.aaa import freeradius, provision_sql
 from roam6_host.aaa.bench import start_freeradius
+from roam6_host.cli import main as cli_main
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
 
@@ -317,11 +318,19 @@ def test_failover_server_down_and_back(topo):
     assert hap.proc.poll() is None
 
 
-def test_provision_cli_against_the_sql_store(topo, tmp_path):
+class _Ran:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def test_provision_cli_against_the_sql_store(topo, tmp_path, capsys):
     db = topo["db"]
-    env = dict(os.environ)
-    run = (lambda *a: subprocess.run([sys.executable, "-m", "roam6_host", "provision", "--aaa", db] + list(a),
-                                     capture_output=True, text=True, timeout=30, env=env))
+
+    def run(*a):            # `roam6 provision --aaa DB ...` in this process (the CLI's own main)
+        rc = cli_main(["provision", "--aaa", db] + list(a))
+        out = capsys.readouterr()
+        return _Ran(rc, out.out, out.err)
+
     p = run("--nai", "cli@example.test", "--hoa", "2001:db8:aa::150", "--ha", "2001:db8:aa::1",
             "--transports", "udp6", "--out", str(tmp_path / "cli.json"))
     assert p.returncode == 0, p.stderr
