@@ -22,7 +22,7 @@ def register(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keys-file", metavar="FILE", help="the HA's keys file (created 0600 if absent)")
     p.add_argument("--aaa", metavar="DBFILE",
-                   help="FreeRADIUS's SQLite store instead of a keys file (CONTRACTS.md §13)")
+                   help="FreeRADIUS's SQLite store instead of a keys file (CONTRACTS.md §14)")
     act = p.add_mutually_exclusive_group()
     act.add_argument("--nai", metavar="NAI", help="the device's identity, user@realm")
     act.add_argument("--list", action="store_true", help="list the devices in the keys file")

@@ -1,4 +1,4 @@
-"""The home agent's AAA side (docs/CONTRACTS.md §13): security associations from RADIUS, BUs
+"""The home agent's AAA side (docs/CONTRACTS.md §14): security associations from RADIUS, BUs
 held while the server answers, accounting for every binding.
 
 Theory of operation

@@ -1,4 +1,4 @@
-"""The `aaa` section of ha.json (docs/CONTRACTS.md §13): which RADIUS servers the HA asks.
+"""The `aaa` section of ha.json (docs/CONTRACTS.md §14): which RADIUS servers the HA asks.
 
     "aaa": {"servers": [{"host": "2001:db8:f4::2", "auth_port": 1812, "acct_port": 1813}, ...],
             "secret_file": "radius-secret", "timeout_ms": 1000, "retries": 2,
@@ -57,14 +57,14 @@ def _int(d, field, lo, hi, where):
 def parse_aaa(raw, base_dir=".", source="HA config"):
     where = "%s: aaa" % source
     if not isinstance(raw, dict):
-        raise UserError("%s must be an object" % where, hint="see CONTRACTS.md §13")
+        raise UserError("%s must be an object" % where, hint="see CONTRACTS.md §14")
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
         raise UserError("%s: field %r is not a known field (known: %s)"
                         % (where, unknown[0], ", ".join(sorted(FIELDS))))
     for field in ("servers", "secret_file"):
         if field not in raw:
-            raise UserError("%s: field %r is missing" % (where, field), hint="see CONTRACTS.md §13")
+            raise UserError("%s: field %r is missing" % (where, field), hint="see CONTRACTS.md §14")
     d = dict(FIELDS)
     d.update(raw)
     a = AaaConfig()

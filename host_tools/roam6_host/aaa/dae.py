@@ -1,5 +1,5 @@
 """RFC 5176 Dynamic Authorization at the home agent: a Disconnect-Request from the AAA side ends
-an NAI's binding at once (docs/CONTRACTS.md §13, field `aaa.dae_port`).
+an NAI's binding at once (docs/CONTRACTS.md §14, field `aaa.dae_port`).
 
     radclient [HA]:3799 disconnect SECRET <<< 'User-Name = "board1@example.test"'
 

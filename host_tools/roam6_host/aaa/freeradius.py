@@ -1,5 +1,5 @@
 """A FreeRADIUS 3.x configuration for roam6 home agents (Debian's `freeradius` package), written
-into a folder of its own, with its SQLite device store (docs/CONTRACTS.md §13).
+into a folder of its own, with its SQLite device store (docs/CONTRACTS.md §14).
 
     write_config(confdir, db, secret, clients=["2001:db8:f1::2"], auth_port=1812, acct_port=1813)
     freeradius -f -d CONFDIR -l stdout        # (`freeradius -CX -d CONFDIR` checks it)

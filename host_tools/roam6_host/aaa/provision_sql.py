@@ -1,4 +1,4 @@
-"""Devices in FreeRADIUS's SQL tables (`roam6 provision --aaa DBFILE`), docs/CONTRACTS.md §13.
+"""Devices in FreeRADIUS's SQL tables (`roam6 provision --aaa DBFILE`), docs/CONTRACTS.md §14.
 
 One device = one radcheck row (`Auth-Type := Accept`: being in the table authorizes the NAI; the
 MN-HA key authenticates every BU at the HA) and its radreply rows:

@@ -160,7 +160,7 @@ def parse_config(raw, base_dir=".", source="HA config"):
         if "transports" in raw:
             raise err("ipv4", "is missing, and 'transports' lists udp4", "add the HA's IPv4 address or drop udp4")
         c.transports.remove("udp4")      # the default list: no IPv4 address, no udp4
-    if "aaa" in raw:      # SAs from a RADIUS server (CONTRACTS.md §13); a keys file is optional then
+    if "aaa" in raw:      # SAs from a RADIUS server (CONTRACTS.md §14); a keys file is optional then
         from ..aaa.config import parse_aaa
         c.aaa = parse_aaa(raw["aaa"], base_dir, source)
         if "keys_file" not in raw:
