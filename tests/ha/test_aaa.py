@@ -390,3 +390,32 @@ def test_disconnect_request_ends_the_binding(topo):
     rc, out = radclient(n, aaa, SECRET, "dis@example.test")
     assert rc != 0 and "Disconnect-NAK" in out and "Session-Context-Not-Found" in out, out
     assert hap.proc.poll() is None
+
+
+def test_ha_status_over_the_root_only_control_socket(topo):
+    (ha, mn, _aaa), db = topo["ns"], topo["db"]
+    key = bytes(range(50, 66))
+    provision_sql.add_device(db, "st@example.test", 7301, key, "2001:db8:aa::131")
+    m = MN(topo, "st@example.test", 7301, key, "2001:db8:aa::131")
+    assert m.ba(transport="udp6").status == 0
+    p = subprocess.run(["ip", "netns", "exec", ha, sys.executable, "-m", "roam6_host", "ha", "status", "--json"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    row, = [r for r in doc["bindings"] if r["nai"] == "st@example.test"]
+    assert row["hoa"] == "2001:db8:aa::131" and row["coa"] == MN6 and row["transport"] == "udp6"
+    assert 0 < row["lifetime_left_s"] <= row["lifetime"] and row["last_bu_s_ago"] <= 2
+    assert doc["aaa"]["accepts"] >= 1
+    p = subprocess.run(["ip", "netns", "exec", ha, sys.executable, "-m", "roam6_host", "ha", "status"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "st@example.test" in p.stdout and "AAA:" in p.stdout, p.stdout + p.stderr
+    # anyone but root is refused, and learns nothing
+    probe = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('\\0roam6-ha-r6tun'); "
+             "s.sendall(b'status\\n'); print(s.recv(4096).decode())")
+    p = subprocess.run(["ip", "netns", "exec", ha, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "/usr/bin/python3", "-c", probe], capture_output=True, text=True, timeout=30)
+    assert "refused" in p.stdout and "st@example.test" not in p.stdout, p.stdout + p.stderr
+    # another namespace sees no HA at all
+    p = subprocess.run(["ip", "netns", "exec", mn, sys.executable, "-m", "roam6_host", "ha", "status"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "no home agent" in p.stderr and "Traceback" not in p.stderr

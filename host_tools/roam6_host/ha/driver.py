@@ -162,6 +162,7 @@ class HomeAgent:
         self._stop = False
         self._reload = False
         self.aaa = None          # aaa.agent.AaaAgent when ha.json has an "aaa" section
+        self.control = None      # control.ControlServer: `roam6 ha status`
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -205,6 +206,9 @@ class HomeAgent:
             self.socks["udp6"] = self._udp(socket.AF_INET6, "::", "address")
         if "ip6" in cfg.transports:
             self._open_ip6()
+        from .control import ControlServer
+        self.control = ControlServer(self)
+        self.control.open()
         if cfg.aaa is not None:
             from ..aaa.agent import AaaAgent
             self.aaa = AaaAgent(self.cache, cfg.aaa, self.log, cfg.home_prefix, cfg.max_lifetime)
@@ -286,6 +290,8 @@ class HomeAgent:
             self._nft = False
         if self.aaa is not None:
             self.aaa.close()
+        if self.control is not None:
+            self.control.close()
         for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd]:
             if s is not None:
                 s.close()
@@ -510,6 +516,8 @@ class HomeAgent:
             handlers[self.s41.fileno()] = self._on_41
         if self.nd is not None:
             handlers[self.nd.fileno()] = self._on_home_nd
+        if self.control is not None:
+            handlers.update(self.control.fds())
         if self.aaa is not None:
             for fd, h in self.aaa.fds().items():
                 handlers[fd] = (lambda h=h: (h(), self._flush(_now_ms())))
