@@ -145,3 +145,27 @@ def test_no_answer_retransmits_then_ba_130_and_spi_mismatch_is_129():
     finally:
         agent.close()
         srv.close()
+
+
+def test_made_up_nais_are_bounded_by_the_request_rate():
+    """BUs from NAIs nobody provisioned cost an Access-Request each: at most requests_per_s of
+    them; the rest get BA 130 at once (no request, nothing held)."""
+    srv, cache, agent, log = setup()
+    agent.cfg.requests_per_s = 2
+    agent._tokens = 2
+    try:
+        answers = []
+        for i in range(4):
+            nai = b"fake%d@example.test" % i
+            bu = build_bu(KEY3, 6000 + i, nai, HOA3, HA, 1, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(T0, 1))
+            cache.receive(bu, SRC, 1000, wall=T0)
+            answers.append(cache.datagrams_to_send(1000))
+        assert answers[0] == [] and answers[1] == []          # held, asked
+        assert [parse_ba(a[0][0], hoa=HOA3)[1].status for a in answers[2:]] == [130, 130]
+        assert agent.stats["requests"] == 2 and len(agent.held) == 2 and log.evs("aaa_busy")
+        cache.receive(build_bu(KEY3, 6009, b"later@example.test", HOA3, HA, 1, 150, "udp4", v4coa=V4COA,
+                               timestamp=ntp_timestamp(T0, 1)), SRC, 1600, wall=T0 + 600)
+        assert cache.datagrams_to_send(1600) == [] and agent.stats["requests"] == 3     # the bucket refilled
+    finally:
+        agent.close()
+        srv.close()

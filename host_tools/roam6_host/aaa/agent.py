@@ -76,6 +76,8 @@ class AaaAgent:
         self.sa_expires = {}    # {SPI: ms when the SA from RADIUS is asked for again}
         self.by_nai = {}        # {NAI bytes: SPI} of the SAs from RADIUS
         self.dae = None         # dae.DisconnectListener when aaa.dae_port is set
+        self._tokens = aaa_cfg.requests_per_s
+        self._tokens_at = 0
         self._exp_heap = []     # (ms, SPI); rows whose ms is not sa_expires[SPI] are stale
         self.sessions = {}      # {HoA bytes: _Session}
         self._sid = 0
@@ -141,10 +143,13 @@ class AaaAgent:
         if held is not None:
             held[0] = c             # a retransmission: the answer will serve the newest BU
             return True
-        if len(self.held) >= self.cfg.max_pending:
+        rate = self.cfg.requests_per_s      # token bucket: BUs from made-up NAIs cost the server
+        self._tokens = min(rate, self._tokens + (now - self._tokens_at) * rate / 1000)
+        self._tokens_at = now
+        if len(self.held) >= self.cfg.max_pending or self._tokens < 1:
             self.stats["busy"] += 1
             self.log.once(("aaa_busy",), "aaa_busy", pending=len(self.held),
-                          reason="max_pending BUs wait for the AAA server: new devices get BA 130")
+                          reason="max_pending BUs wait, or requests_per_s reached: new devices get BA 130")
             self._refuse(c, BA_INSUFFICIENT, "aaa_busy")
             return True
         nai_text = nai.decode("utf-8", "replace")
@@ -161,6 +166,7 @@ class AaaAgent:
             self._refuse(c, BA_INSUFFICIENT, "aaa_busy")
             return True
         self.stats["requests"] += 1
+        self._tokens -= 1
         return True
 
     # ---- answers --------------------------------------------------------------------------------
@@ -371,12 +377,9 @@ class AaaAgent:
                  ("Calling-Station-Id", coa), ("Roam6-Care-of-Address", "%s via %s" % (coa, peer)),
                  ("Roam6-Transport", b.transport), ("Roam6-NAT", 1 if b.nat else 0),
                  ("Event-Timestamp", int(time.time())), ("Acct-Session-Time", (now - sess.start_ms) // 1000)]
-        for name in ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes"):
-            v = getattr(b, name, None)
-            if v is not None:
-                attrs.append(({"rx_packets": "Acct-Input-Packets", "tx_packets": "Acct-Output-Packets",
-                               "rx_bytes": "Acct-Input-Octets", "tx_bytes": "Acct-Output-Octets"}[name],
-                              v & 0xFFFFFFFF))
+        # RFC 2866: input = from the user (the MN, up the tunnel), output = to it
+        attrs += [("Acct-Input-Packets", b.rx_packets & 0xFFFFFFFF), ("Acct-Input-Octets", b.rx_bytes & 0xFFFFFFFF),
+                  ("Acct-Output-Packets", b.tx_packets & 0xFFFFFFFF), ("Acct-Output-Octets", b.tx_bytes & 0xFFFFFFFF)]
         if cause:
             attrs.append(("Acct-Terminate-Cause", cause))
         if len(sess.queue) < 64:

@@ -79,6 +79,7 @@ def run_aaa(mns=10000, rounds=3, sample=1000, window=32):
         cfg.servers = [Server("::1", 1812, 1813)]
         cfg.secret = secret.encode()
         cfg.timeout_ms, cfg.retries, cfg.max_pending, cfg.accounting = 3000, 3, 4096, False
+        cfg.requests_per_s = 10 ** 6
         log = _Quiet()
         vnow = [T0]
         agent = AaaAgent(cache, cfg, log, ipaddress.IPv6Network("2001:db8:aa::/64"), 3600)

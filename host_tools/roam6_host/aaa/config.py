@@ -3,7 +3,7 @@
     "aaa": {"servers": [{"host": "2001:db8:f4::2", "auth_port": 1812, "acct_port": 1813}, ...],
             "secret_file": "radius-secret", "timeout_ms": 1000, "retries": 2,
             "nas_identifier": "ha1", "cache_s": 3600, "reject_s": 10, "max_pending": 1024,
-            "accounting": true, "dae_port": 3799, "dae_clients": []}
+            "requests_per_s": 1000, "accounting": true, "dae_port": 3799, "dae_clients": []}
 
 Every mistake is a one-line UserError naming the field. The secret file must be 0600 (like the
 keys file): it is the shared secret that hides MN-HA keys on the wire.
@@ -15,7 +15,8 @@ import stat
 from ..errors import UserError
 
 FIELDS = {"servers": None, "secret_file": None, "timeout_ms": 1000, "retries": 2, "nas_identifier": "roam6-ha",
-          "cache_s": 3600, "reject_s": 10, "max_pending": 1024, "accounting": True, "dae_port": 0, "dae_clients": []}
+          "cache_s": 3600, "reject_s": 10, "max_pending": 1024,
+          "requests_per_s": 1000, "accounting": True, "dae_port": 0, "dae_clients": []}
 SERVER_FIELDS = {"host": None, "auth_port": 1812, "acct_port": 1813}
 
 
@@ -41,6 +42,7 @@ class AaaConfig:
         self.cache_s = 3600             # an Accept's SA is asked again after this (refresh)
         self.reject_s = 10              # a Reject is remembered this long (no new request)
         self.max_pending = 1024         # BUs held for an answer at once; more get BA 130
+        self.requests_per_s = 1000      # new Access-Requests per second (burst: as many); more get BA 130
         self.accounting = True
         self.dae_port = 0               # RFC 5176 Disconnect-Requests on this UDP port (3799); 0: off
         self.dae_clients = []           # who may send them, beside the servers themselves
@@ -96,6 +98,7 @@ def parse_aaa(raw, base_dir=".", source="HA config"):
     a.cache_s = _int(d, "cache_s", 10, 7 * 86400, where)
     a.reject_s = _int(d, "reject_s", 0, 3600, where)
     a.max_pending = _int(d, "max_pending", 1, 65536, where)
+    a.requests_per_s = _int(d, "requests_per_s", 1, 1000000, where)
     nas = d["nas_identifier"]
     if not isinstance(nas, str) or not 1 <= len(nas) <= 64 or not nas.isprintable():
         raise UserError("%s: field 'nas_identifier' must be 1-64 printable characters" % where)

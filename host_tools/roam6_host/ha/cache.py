@@ -102,7 +102,8 @@ BINDING_TRANSITIONS = {
 class Binding:
     """One binding cache entry (RFC 6275 §9.1) plus the RFC 5555 outer path to reach the MN."""
 
-    __slots__ = ("hoa", "hoa_text", "coa", "transport", "peer", "seq", "lifetime", "expires", "spi", "nat", "home")
+    __slots__ = ("hoa", "hoa_text", "coa", "transport", "peer", "seq", "lifetime", "expires", "spi", "nat", "home",
+                 "rx_packets", "rx_bytes", "tx_packets", "tx_bytes")
 
     def __init__(self, hoa, spi):
         self.hoa = hoa
@@ -116,6 +117,8 @@ class Binding:
         self.expires = 0        # ms on the `now` clock
         self.nat = False
         self.home = True        # H flag: a home registration
+        self.rx_packets = self.rx_bytes = 0     # tunnelled from the MN (the driver counts; accounting)
+        self.tx_packets = self.tx_bytes = 0     # tunnelled to the MN
 
     def as_dict(self):
         if self.hoa_text is None:

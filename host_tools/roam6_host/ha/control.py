@@ -58,13 +58,13 @@ class ControlServer:
                 return
             try:
                 conn.settimeout(1.0)
+                req = conn.recv(64)
                 _pid, uid, _gid = _CRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
                 if uid not in (0, os.getuid()):
                     self.refused += 1
                     self.ha.log.once(("control_refused", uid), "control_refused", uid=uid)
                     conn.sendall(b'{"error": "refused: roam6 ha status is for root"}\n')
                     continue
-                req = conn.recv(64)
                 if req.strip() == b"status":
                     conn.sendall(json.dumps(self.status()).encode() + b"\n")
                 else:
@@ -90,6 +90,8 @@ class ControlServer:
                          "hoa": ip6_to_text(b.hoa), "coa": coa_text, "peer": "%s:%d" % b.peer,
                          "transport": b.transport, "nat": b.nat, "seq": b.seq, "lifetime": b.lifetime,
                          "lifetime_left_s": max(0, (b.expires - now) // 1000),
+                         "packets_from_mn": b.rx_packets, "bytes_from_mn": b.rx_bytes,
+                         "packets_to_mn": b.tx_packets, "bytes_to_mn": b.tx_bytes,
                          "last_bu_s_ago": max(0, (now - (b.expires - b.lifetime * 1000)) // 1000)})
         rows.sort(key=lambda r: (r["nai"] or "", r["hoa"]))
         out = {"bindings": rows, "sas": len(cache.sas), "ignored": cache.ignored,

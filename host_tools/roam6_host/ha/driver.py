@@ -408,6 +408,8 @@ class HomeAgent:
             if b is not None and b.peer == peer and b.transport == transport:
                 try:
                     tun_write(data)
+                    b.rx_packets += 1           # accounting (aaa/agent.py)
+                    b.rx_bytes += len(data)
                 except OSError:
                     pass
             else:
@@ -450,6 +452,8 @@ class HomeAgent:
                     self._send6(pkt, b.peer)
                 else:
                     s41.sendto(pkt, b.peer)
+                b.tx_packets += 1
+                b.tx_bytes += len(pkt)
             except OSError:
                 pass
 
@@ -480,6 +484,8 @@ class HomeAgent:
             if b is not None and b.transport == "ip6" and b.peer[0] == addr[0]:
                 try:
                     self.tun.write(inner)
+                    b.rx_packets += 1
+                    b.rx_bytes += len(inner)
                 except OSError:
                     pass
 
