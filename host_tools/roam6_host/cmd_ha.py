@@ -15,7 +15,7 @@ def register(sub):
     p.add_argument("--tun", default=None, metavar="NAME", help="status: the HA whose TUN is NAME (default: "
                    "the config's, else r6tun)")
     p.add_argument("--json", action="store_true", help="status: JSON instead of a table")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, ha_parser=p)
 
 
 def run(args):
@@ -32,8 +32,8 @@ def run(args):
         doc = query(tun)
         print(json.dumps(doc, indent=1, sort_keys=True) if args.json else table(doc))
         return 0
-    if not args.config:
-        raise UserError("--config is missing", hint="roam6 ha --config ha.json (or: roam6 ha status)")
+    if not args.config:    # required unless `status` (said as argparse says a missing option)
+        args.ha_parser.error("the following arguments are required: --config")
     from .ha.config import load_config
     from .ha.driver import HomeAgent
 
