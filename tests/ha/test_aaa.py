@@ -30,7 +30,9 @@ from pyrad import packet as rp
 from pyrad.client import Client
 from pyrad.dictionary import Dictionary
 
-from roam6.wire.ipv6 import build_ipv6
+from roam6 import crypto
+from roam6.wire.ipv6 import build_ipv6, decode_ipv6
+from roam6_codec.mh import BindingRevocation, decode_mh
 from roam6_codec.udp import build_udp
 
 from ha_helpers import HA, V4MAPPED, a4, a6, build_bu, ntp_timestamp, parse_ba
@@ -398,6 +400,15 @@ def test_disconnect_request_ends_the_binding(topo):
     rc, out = radclient(n, aaa, SECRET, "dis@example.test")
     assert rc == 0 and "Disconnect-ACK" in out, out
     hap.wait_for("binding_removed", hoa="2001:db8:aa::121", reason="disconnect")
+    # the MN is told: a Binding Revocation Indication (RFC 5846), signed with its MN-HA key
+    data, _src = m.s4.recvfrom(2048)
+    pkt = decode_ipv6(data)
+    bri = decode_mh(pkt.payload)
+    assert isinstance(bri, BindingRevocation) and bri.br_type == 1 and bri.trigger == 1 and pkt.dst == m.hoa
+    auth = bri.options[-1]
+    raw = bri.raw
+    assert auth.spi == 7201 and auth.auth_data == crypto.mnha_auth_data(
+        key, V4MAPPED + V4COA, m.hoa, raw[:4] + b"\0\0" + raw[6:len(raw) - 12])
     rows = wait_rows(db, "dis@example.test", 2)
     assert [r[0] for r in rows] == ["Start", "Stop"] and rows[-1][5] == "Admin-Reset", rows
     rc, out = radclient(n, aaa, SECRET, "dis@example.test")

@@ -37,7 +37,7 @@ from pyrad import packet as rp
 
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
-from roam6_codec.mh import BindingAck
+from roam6_codec.mh import BindingAck, BindingRevocation
 from roam6.wire.addr import ip6_to_text
 from roam6.wire.ipv6 import build_ipv6
 
@@ -78,6 +78,7 @@ class AaaAgent:
         self.dae = None         # dae.DisconnectListener when aaa.dae_port is set
         self._tokens = aaa_cfg.requests_per_s
         self._tokens_at = 0
+        self._bri_seq = 0
         self._exp_heap = []     # (ms, SPI); rows whose ms is not sa_expires[SPI] are stale
         self.sessions = {}      # {HoA bytes: _Session}
         self._sid = 0
@@ -300,10 +301,31 @@ class AaaAgent:
         """RFC 5176 Disconnect-Request for `nai` (dae.py): its binding ends now and its SA from
         RADIUS is forgotten (the next BU asks the server again). False: no such session here."""
         spi = self.by_nai.get(nai)
-        if spi is None or spi not in self.cache.sas:
+        sa = self.cache.sas.get(spi) if spi is not None else None
+        if sa is None:
             return False
+        b = self.cache.bindings.get(sa.hoa) if sa.hoa is not None else None
+        if b is None:
+            b = next((x for x in self.cache.bindings.values() if x.spi == spi), None)
+        if b is not None and b.spi == spi:
+            self._revocation_indication(sa, b)
         self._forget(spi, "disconnect")
         return True
+
+    def _revocation_indication(self, sa, b):
+        """RFC 5846 Binding Revocation Indication (MH 16, trigger 1 "administrative"), signed with
+        the MN-HA key like a BA, to where the binding points. Sent once: the HA has ended the
+        binding already, a lost BRI leaves the MN to find out at its next refresh."""
+        self._bri_seq = (self._bri_seq + 1) & 0xFFFF
+        opts = [mo.MNIdentifier(C.MNID_NAI, sa.nai), mo.MobilityAuth(C.AUTH_MN_HA, sa.spi, None)]
+        ha, hoa, coa = self.cache.ha, b.hoa, b.coa
+        mh = BindingRevocation(1, 1, self._bri_seq, 0, opts).encode(
+            src=ha, dst=hoa, mac=lambda prefix: sa.mnha_auth(coa, hoa, prefix))
+        if b.transport == "ip6":
+            out = (build_ipv6(ha, coa, C.NH_MH, mh, rh2=hoa), ("ip6", ip6_to_text(coa), 0))
+        else:
+            out = (build_ipv6(ha, hoa, C.NH_MH, mh), (b.transport, b.peer[0], b.peer[1]))
+        self.cache._out.append(out)
 
     def _refresh(self, spi, now):
         sa = self.cache.sas.get(spi)

@@ -6,7 +6,8 @@ an NAI's binding at once (docs/CONTRACTS.md §14, field `aaa.dae_port`).
 One non-blocking UDP socket (IPv6, v4-mapped too) in the HA's loop. Accepted only from the
 configured RADIUS servers' addresses (plus `aaa.dae_clients`), with the shared secret's Request
 Authenticator right (and the Message-Authenticator, when there is one). Then:
-- a binding (or an SA from RADIUS) for User-Name exists: the binding ends (binding_removed,
+- a binding (or an SA from RADIUS) for User-Name exists: the MN gets a Binding Revocation
+  Indication (RFC 5846, MH 16, signed like a BA; sent once), the binding ends (binding_removed,
   reason "disconnect": routes go, accounting Stop with Admin-Reset), the SA is forgotten so the
   device's next BU asks the server again (where the operator has revoked it: Reject -> 129);
   answer Disconnect-ACK;
