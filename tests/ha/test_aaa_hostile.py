@@ -169,3 +169,36 @@ def test_made_up_nais_are_bounded_by_the_request_rate():
     finally:
         agent.close()
         srv.close()
+
+
+def test_sa_is_asked_again_after_cache_s_and_a_reject_then_ends_the_binding():
+    srv, cache, agent, log = setup()
+    agent.cfg.cache_s = 10
+    try:
+        send_bu(cache)
+        req, peer = request(srv)
+        srv.sendto(accept(req), peer)
+        pump(agent)
+        (dg, _dest), = cache.datagrams_to_send(0)
+        assert parse_ba(dg, key=KEY3, mac_coa=V4MAPPED + V4COA, hoa=HOA3)[1].status == 0
+        assert agent.get_timer() == 1000 + 10_000        # the SA's refresh, cache_s after the Accept
+        # refresh time: asked in the background, an Accept keeps binding and SA (and its replay state)
+        agent.handle_timer(11_000)
+        req, peer = request(srv)
+        assert req["User-Name"] == [NAI3.decode()]
+        sa = cache.sas[SPI3]
+        srv.sendto(accept(req), peer)
+        pump(agent)
+        assert cache.sas[SPI3] is sa and HOA3 in cache.bindings and log.evs("aaa_refreshed")
+        # next time the server rejects (the device was revoked): the binding ends, the SA goes
+        agent.handle_timer(agent.get_timer())
+        req, peer = request(srv)
+        rep = req.CreateReply()
+        rep.code = rp.AccessReject
+        srv.sendto(rep.ReplyPacket(), peer)
+        pump(agent)
+        assert HOA3 not in cache.bindings and SPI3 not in cache.sas and log.evs("aaa_revoked")
+        assert [e.reason for e in cache.events() if e.kind == "binding_removed"] == ["revoked"]
+    finally:
+        agent.close()
+        srv.close()
