@@ -54,6 +54,7 @@ class RadiusClient:
         self.dict = dictionary or Dictionary(CLIENT_DICTIONARY)
         self.primary = 0
         self._socks = {}        # (server index, kind) -> connected socket
+        self._unconnected = set()   # of those, the ones whose connect() failed (no route)
         self._next_id = {}
         self._pending = {}      # (server index, kind, id) -> _Req
         self._timers = []       # heap (deadline, seq, key)
@@ -66,12 +67,23 @@ class RadiusClient:
         s = self._socks.get((i, kind))
         if s is None:
             srv = self.servers[i]
-            port = srv.auth_port if kind == "auth" else srv.acct_port
             s = socket.socket(socket.AF_INET6 if srv.family_v6 else socket.AF_INET, socket.SOCK_DGRAM)
             s.setblocking(False)
-            s.connect((srv.host, port))
             self._socks[(i, kind)] = s
+            self._connect(i, kind)
+        elif (i, kind) in self._unconnected:
+            self._connect(i, kind)            # no route at start: try again
         return s
+
+    def _connect(self, i, kind):
+        srv = self.servers[i]
+        try:
+            self._socks[(i, kind)].connect((srv.host, srv.auth_port if kind == "auth" else srv.acct_port))
+            self._unconnected.discard((i, kind))
+        except OSError as exc:      # no route (yet): its requests time out and fail over
+            if (i, kind) not in self._unconnected:
+                self._unconnected.add((i, kind))
+                self.log("aaa_send_error", server=repr(srv), reason="cannot reach it: %s" % exc.strerror)
 
     def open(self):
         """Open every socket now (the loop registers their fds once)."""
