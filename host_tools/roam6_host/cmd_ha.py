@@ -8,12 +8,32 @@ def register(sub):
     p = sub.add_parser("ha", help="run the home agent (RFC 6275/4285/5555, udp4/udp6/ip6)",
                        description="Run the roam6 home agent until SIGTERM/SIGINT; SIGHUP reloads the keys file. "
                                    "Config format: docs/CONTRACTS.md §6.")
-    p.add_argument("--config", required=True, metavar="FILE",
+    p.add_argument("what", nargs="?", choices=("status",),
+                   help="status: the running HA's binding cache (root; run it in the HA's network namespace)")
+    p.add_argument("--config", metavar="FILE",
                    help="the HA's JSON config, e.g. ha.json (start from examples/ha.json)")
-    p.set_defaults(func=run)
+    p.add_argument("--tun", default=None, metavar="NAME", help="status: the HA whose TUN is NAME (default: "
+                   "the config's, else r6tun)")
+    p.add_argument("--json", action="store_true", help="status: JSON instead of a table")
+    p.set_defaults(func=run, ha_parser=p)
 
 
 def run(args):
+    if args.what == "status":
+        import json
+
+        from .ha.control import query, table
+        tun = args.tun
+        if tun is None:
+            tun = "r6tun"
+            if args.config:
+                from .ha.config import load_config
+                tun = load_config(args.config).tun
+        doc = query(tun)
+        print(json.dumps(doc, indent=1, sort_keys=True) if args.json else table(doc))
+        return 0
+    if not args.config:    # required unless `status` (said as argparse says a missing option)
+        args.ha_parser.error("the following arguments are required: --config")
     from .ha.config import load_config
     from .ha.driver import HomeAgent
 

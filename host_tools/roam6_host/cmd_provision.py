@@ -6,6 +6,8 @@
         --wifi-ssid "Cafe: 2nd floor" --wifi-psk secret --keys-file ha-keys.json --out pico1.json
     roam6 provision --list --keys-file ha-keys.json
     roam6 provision --revoke board1@example.test --keys-file ha-keys.json
+    roam6 provision --aaa /var/lib/roam6/radius.sqlite --nai board2@example.test --hoa 2001:db8:aa::101 \\
+        --ha 2001:db8:aa::1 --out board2.json
 """
 import argparse
 import sys
@@ -24,7 +26,9 @@ def register(sub):
                                    "Keys are never printed unless --show-key.",
                        epilog="examples:\n" + __doc__.split("\n\n", 1)[1].rstrip(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--keys-file", required=True, metavar="FILE", help="the HA's keys file (created 0600 if absent)")
+    p.add_argument("--keys-file", metavar="FILE", help="the HA's keys file (created 0600 if absent)")
+    p.add_argument("--aaa", metavar="DBFILE",
+                   help="FreeRADIUS's SQLite store instead of a keys file (CONTRACTS.md §14)")
     act = p.add_mutually_exclusive_group()
     act.add_argument("--nai", metavar="NAI", help="the device's identity, user@realm")
     act.add_argument("--list", action="store_true", help="list the devices in the keys file")
@@ -87,6 +91,11 @@ def _csv(text):
 
 
 def run(args):
+    if args.aaa:
+        from .aaa.provision_sql import run_cli
+        return run_cli(args)
+    if not args.keys_file:
+        raise UserError("--keys-file is missing", hint="the HA's keys file, or --aaa DBFILE for FreeRADIUS's SQL store")
     if args.list:
         sas = provision.list_sas(args.keys_file)
         print("%-32s %10s  %-28s%s" % ("NAI", "SPI", "HoA", "  key" if args.show_key else ""))

@@ -46,6 +46,8 @@ def add_arguments(p):
     p.add_argument("--no-pcap", action="store_true", help="do not capture the links")
     p.add_argument("--app", default="mn", choices=["mn", "reference"],
                    help="mn: the roam6 MN on the board (default); reference: the bench's own app, no mobility (a bench check)")
+    p.add_argument("--aaa", action="store_true",
+                   help="the HA gets the board's key from FreeRADIUS (SQLite) and accounts each roam (CONTRACTS §14)")
     p.add_argument("--heap", type=heap_size, metavar="SIZE",
                    help="override the profile's MicroPython heap, e.g. to find what the MN needs; " + HEAP_HELP)
 
@@ -136,7 +138,11 @@ def _start_bench(r):
         set_loss(bench, args.loss)
     r.ha = None
     if not r.reference:
-        r.ha = start_ha(bench, write_ha_config(bench))
+        if getattr(args, "aaa", False):
+            from ..aaa import start_aaa
+            r.ha = start_ha(bench, start_aaa(bench))
+        else:
+            r.ha = start_ha(bench, write_ha_config(bench))
         bench.services.append(r.ha)
     r.roamer = Roamer(bench, addressing="static" if r.reference else args.addressing,
                       families=families_for(r.prof["transports"])).start()
@@ -253,6 +259,9 @@ def _verdict(r):
                and (s["deregistered"] is not False))
     report.update(r.result)
     report["roam_stamps"] = roams
+    if getattr(r.args, "aaa", False) and not r.reference:
+        from ..aaa import accounting_rows
+        report["aaa_accounting"] = accounting_rows(r.bench)
     report["mn_events"] = [e for e in events if e["ev"] != "heap"][:5000]
     report["heap"] = [{"t": e["t"], "alloc": e.get("alloc"), "free": e.get("free")}
                       for e in events if e["ev"] == "heap"]
@@ -267,6 +276,10 @@ def _print_result(r, report):
     print()
     print(rep.table(report))
     print()
+    if "aaa_accounting" in report:
+        from ..aaa import table as aaa_table
+        print(aaa_table(report["aaa_accounting"]))
+        print()
     print("report:   %s" % r.path)
     print("timeline: %s" % r.png)
     if r.caps:

@@ -102,7 +102,8 @@ BINDING_TRANSITIONS = {
 class Binding:
     """One binding cache entry (RFC 6275 §9.1) plus the RFC 5555 outer path to reach the MN."""
 
-    __slots__ = ("hoa", "hoa_text", "coa", "transport", "peer", "seq", "lifetime", "expires", "spi", "nat", "home")
+    __slots__ = ("hoa", "hoa_text", "coa", "transport", "peer", "seq", "lifetime", "expires", "spi", "nat", "home",
+                 "rx_packets", "rx_bytes", "tx_packets", "tx_bytes")
 
     def __init__(self, hoa, spi):
         self.hoa = hoa
@@ -116,6 +117,8 @@ class Binding:
         self.expires = 0        # ms on the `now` clock
         self.nat = False
         self.home = True        # H flag: a home registration
+        self.rx_packets = self.rx_bytes = 0     # tunnelled from the MN (the driver counts; accounting)
+        self.tx_packets = self.tx_bytes = 0     # tunnelled to the MN
 
     def as_dict(self):
         if self.hoa_text is None:
@@ -224,6 +227,7 @@ class BindingCache:
         self._ba_tpl = {}                           # {(NAI length, timestamp?, BRA?): _BATemplate}
         self._pinned = {sa.hoa: spi for spi, sa in sas.items() if sa.hoa is not None}   # {HoA: owner SPI}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
+        self.aaa = None                             # aaa.agent.AaaAgent: SAs for unknown SPIs from RADIUS
 
     # ---- sans-IO surface --------------------------------------------------------------------
     def receive(self, packet, source, now, *, wall=None):
@@ -242,6 +246,8 @@ class BindingCache:
             except (DecodeError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError, struct.error) as exc:
                 ok, c.reason = False, "%s: %s" % (name, exc)   # a hostile packet never escapes as a crash
             if not ok:
+                if name == "spi" and self.aaa is not None and self.aaa.unknown_sa(c, now):
+                    return      # held until the AAA server answers (roam6_host/aaa/agent.py)
                 if verdict is DROP:
                     self.ignored += 1
                     if self.keep_events:
@@ -330,6 +336,27 @@ class BindingCache:
             if sa is None or (sa.hoa is not None and sa.hoa != hoa):
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved("binding_removed", b, "revoked"))
+
+    def add_sa(self, sa):
+        """One more SA with a new SPI (from the AAA server, roam6_host/aaa/agent.py). A HoA
+        another SA already owns stays that SA's."""
+        self.sas[sa.spi] = sa
+        if sa.hoa is not None:
+            self._pinned.setdefault(sa.hoa, sa.spi)
+
+    def remove_sa(self, spi, reason="revoked"):
+        """An SA the AAA server no longer grants: gone, and its binding ends (`reason`)."""
+        sa = self.sas.pop(spi, None)
+        if sa is None:
+            return
+        if sa.hoa is not None and self._pinned.get(sa.hoa) == spi:
+            del self._pinned[sa.hoa]
+        hoas = [sa.hoa] if sa.hoa is not None else [h for h, b in self.bindings.items() if b.spi == spi]
+        for hoa in hoas:
+            b = self.bindings.get(hoa)
+            if b is not None and b.spi == spi:
+                del self.bindings[hoa]
+                self._events.append(BindingRemoved("binding_removed", b, reason))
 
     def unbound_data(self, inner_src, source, now):
         """Data arrived over a tunnel from a HoA with no binding on that path (e.g. after an HA
@@ -537,6 +564,8 @@ class BindingCache:
             units = bra = 0
         else:
             units = c.lifetime if c.lifetime < self.max_units else self.max_units
+            if c.sa.max_units is not None and units > c.sa.max_units:
+                units = c.sa.max_units      # the AAA server's limit for this MN
             peer = (ip6_to_text(c.coa), 0) if transport == "ip6" else (host, port)
             if b is None:
                 b = Binding(hoa, c.sa.spi)

@@ -24,7 +24,7 @@ DEFAULTS = {
     "transports": ["udp4", "udp6", "ip6"],
     "dad_ms": 1000,
 }
-KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file"}
+KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "aaa"}
 SA_FIELDS = ("nai", "spi", "key", "hoa")     # what a keys-file entry may hold
 KEYS_FIELDS = ("sas",)                       # what the keys file itself may hold
 TRANSPORTS = ("udp4", "udp6", "ip6")
@@ -58,6 +58,7 @@ class HAConfig:
         self.transports = list(TRANSPORTS)
         self.dad_ms = 1000          # DAD wait for a new binding's HoA on the home link; 0: none
         self.sas = []
+        self.aaa = None             # aaa.config.AaaConfig: the "aaa" section (RADIUS), or None
         self.source = "HA config"   # "HA config /path/ha.json": what messages about a field name
 
 
@@ -110,7 +111,7 @@ def parse_config(raw, base_dir=".", source="HA config"):
     if unknown:
         raise err(unknown[0], "is not a known field (known: %s)" % ", ".join(sorted(KNOWN)),
                   "fix or remove %r (CONTRACTS.md §6)" % unknown[0])
-    for field in ("home_prefix", "address", "keys_file"):
+    for field in ("home_prefix", "address") + (() if "aaa" in raw else ("keys_file",)):
         if field not in raw:
             raise err(field, "is missing", "add it (CONTRACTS.md §6)")
     d = dict(DEFAULTS)
@@ -159,6 +160,11 @@ def parse_config(raw, base_dir=".", source="HA config"):
         if "transports" in raw:
             raise err("ipv4", "is missing, and 'transports' lists udp4", "add the HA's IPv4 address or drop udp4")
         c.transports.remove("udp4")      # the default list: no IPv4 address, no udp4
+    if "aaa" in raw:      # SAs from a RADIUS server (CONTRACTS.md §14); a keys file is optional then
+        from ..aaa.config import parse_aaa
+        c.aaa = parse_aaa(raw["aaa"], base_dir, source)
+        if "keys_file" not in raw:
+            return c
     if not isinstance(d["keys_file"], str) or not d["keys_file"] or any(ch < " " for ch in d["keys_file"]):
         raise err("keys_file", "must be a path, got %r" % (d["keys_file"],), "the keys file holds the MN-HA SAs (CONTRACTS.md §6)")
     c.keys_file = os.path.join(base_dir, d["keys_file"])

@@ -161,6 +161,8 @@ class HomeAgent:
         self._sysctl_restore = []
         self._stop = False
         self._reload = False
+        self.aaa = None          # aaa.agent.AaaAgent when ha.json has an "aaa" section
+        self.control = None      # control.ControlServer: `roam6 ha status`
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -204,6 +206,13 @@ class HomeAgent:
             self.socks["udp6"] = self._udp(socket.AF_INET6, "::", "address")
         if "ip6" in cfg.transports:
             self._open_ip6()
+        from .control import ControlServer
+        self.control = ControlServer(self)
+        self.control.open()
+        if cfg.aaa is not None:
+            from ..aaa.agent import AaaAgent
+            self.aaa = AaaAgent(self.cache, cfg.aaa, self.log, cfg.home_prefix, cfg.max_lifetime)
+            self.aaa.open()
         # everything loaded so far (SAs, sockets, modules) lives as long as the HA: keep it out
         # of the cyclic collector's full passes, which otherwise pause the data plane
         gc.collect()
@@ -279,6 +288,10 @@ class HomeAgent:
         if self._nft:
             nft_delete_table(NFT_TABLE, self.log, _NFT_WHAT)
             self._nft = False
+        if self.aaa is not None:
+            self.aaa.close()
+        if self.control is not None:
+            self.control.close()
         for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd]:
             if s is not None:
                 s.close()
@@ -297,6 +310,8 @@ class HomeAgent:
     def _apply_events(self):
         for ev in self.cache.events():
             kind = ev.kind
+            if self.aaa is not None:
+                self.aaa.on_event(ev, _now_ms())      # accounting
             if kind == "binding_added":
                 _, b = ev
                 self._kernel("route_add", b.hoa, self.tun.ifindex)
@@ -393,6 +408,8 @@ class HomeAgent:
             if b is not None and b.peer == peer and b.transport == transport:
                 try:
                     tun_write(data)
+                    b.rx_packets += 1           # accounting (aaa/agent.py)
+                    b.rx_bytes += len(data)
                 except OSError:
                     pass
             else:
@@ -435,6 +452,8 @@ class HomeAgent:
                     self._send6(pkt, b.peer)
                 else:
                     s41.sendto(pkt, b.peer)
+                b.tx_packets += 1
+                b.tx_bytes += len(pkt)
             except OSError:
                 pass
 
@@ -465,6 +484,8 @@ class HomeAgent:
             if b is not None and b.transport == "ip6" and b.peer[0] == addr[0]:
                 try:
                     self.tun.write(inner)
+                    b.rx_packets += 1
+                    b.rx_bytes += len(inner)
                 except OSError:
                     pass
 
@@ -480,11 +501,14 @@ class HomeAgent:
         no longer loads is reported and the SAs in use stay."""
         from .config import load_keys
         try:
-            sas = load_keys(self.cfg.keys_file, self.cfg.home_prefix)
+            sas = load_keys(self.cfg.keys_file, self.cfg.home_prefix) if self.cfg.keys_file else []
         except UserError as exc:
             self.log("error", reason="keys file not reloaded: %s" % exc)
             return
-        self.cache.replace_sas(sas_by_spi(sas))
+        by_spi = sas_by_spi(sas)
+        if self.aaa is not None:     # SAs from the AAA server stay
+            by_spi.update({spi: sa for spi, sa in self.cache.sas.items() if spi in self.aaa.sa_expires})
+        self.cache.replace_sas(by_spi)
         self._apply_events()
         self.log("keys_reloaded", sas=len(sas))
 
@@ -498,6 +522,11 @@ class HomeAgent:
             handlers[self.s41.fileno()] = self._on_41
         if self.nd is not None:
             handlers[self.nd.fileno()] = self._on_home_nd
+        if self.control is not None:
+            handlers.update(self.control.fds())
+        if self.aaa is not None:
+            for fd, h in self.aaa.fds().items():
+                handlers[fd] = (lambda h=h: (h(), self._flush(_now_ms())))
         signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}
         with epoll_with_signals(handlers, signals) as ep:
             # "ready" only once SIGTERM is ours: a supervisor that stops the HA right after it said
@@ -510,6 +539,9 @@ class HomeAgent:
                     self._reload = False
                     self.reload_keys()
                 deadline = self.cache.get_timer()
+                if self.aaa is not None:
+                    t = self.aaa.get_timer()
+                    deadline = t if deadline is None or (t is not None and t < deadline) else deadline
                 timeout = -1 if deadline is None else max(0, deadline - _now_ms()) / 1000
                 try:
                     ready = ep.poll(timeout)
@@ -523,6 +555,8 @@ class HomeAgent:
                                       error="%s: %s" % (type(exc).__name__, exc))
                 now = _now_ms()
                 if deadline is not None and now >= deadline:
+                    if self.aaa is not None:
+                        self.aaa.handle_timer(now)    # RADIUS retransmissions, failover, SA refresh
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
                     self._flush(now)
         self.log("stopping", bindings=len(self.cache.bindings))

@@ -12,7 +12,7 @@ _OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
 class SA:
-    __slots__ = ("nai", "spi", "key", "hoa", "last_ts", "_inner", "_outer")
+    __slots__ = ("nai", "spi", "key", "hoa", "last_ts", "max_units", "_inner", "_outer")
 
     def __init__(self, nai, spi, key, hoa=None):
         self.nai = bytes(nai)
@@ -20,6 +20,7 @@ class SA:
         self.key = bytes(key)
         self.hoa = hoa            # 16 bytes, or None: any HoA inside the home prefix
         self.last_ts = 0          # RFC 4285: timestamp of the last accepted BU
+        self.max_units = None     # lifetime cap in 4 s units from the AAA server; None: the HA's
         k = self.key.ljust(64, b"\0")   # keys are 16 bytes, never longer than the block
         self._inner = hashlib.sha1(k.translate(_IPAD))
         self._outer = hashlib.sha1(k.translate(_OPAD))
