@@ -38,6 +38,7 @@ from ..pktsock import (PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_ta
 from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
+from .limits import MAX_BINDINGS, MAX_BINDINGS_PER_SA, HALimits
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
 from .tun import Tun
@@ -144,7 +145,9 @@ class HomeAgent:
         self.cache = BindingCache(cfg.address, cfg.prefix_bytes, sas_by_spi(cfg.sas),
                                   max_lifetime=cfg.max_lifetime, replay_window=cfg.replay_window,
                                   nat_refresh=cfg.nat_refresh, require_timestamps=cfg.require_timestamps,
-                                  dad_ms=cfg.dad_ms if cfg.home_link else 0)
+                                  dad_ms=cfg.dad_ms if cfg.home_link else 0,
+                                  limits=HALimits(getattr(cfg, "max_bindings", MAX_BINDINGS),
+                                                  getattr(cfg, "max_bindings_per_sa", MAX_BINDINGS_PER_SA)))
         self.ha = cfg.address
         self.tun = None
         self.nl = None
