@@ -33,8 +33,8 @@ import time
 from roam6_codec import consts as C
 
 from ..errors import UserError
-from ..pktsock import (PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_table, nft_drop_param_problems,
-                       packet_socket, packets_to)
+from ..pktsock import (PACKET_HOST, CaptureCopies, attach_filter, enable_timestamps, frames_to, hdrincl_socket,
+                       nft_delete_table, nft_drop_param_problems, packet_socket)
 from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
@@ -46,7 +46,7 @@ from .tun import Tun
 IPV6_FREEBIND = 78
 _ANC6 = socket.CMSG_SPACE(20)      # one in6_pktinfo
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
-DUP_WINDOW_MS = 500   # ip6: the same frame seen again within this is the packet socket's echo
+DUP_WINDOW_MS = 100   # ip6: copies of one frame the packet socket saw twice arrive within this
 
 
 def _now_ms():
@@ -160,7 +160,7 @@ class HomeAgent:
         self.nd = None           # home link: DAD probes and the answers to them (dad.HomeLinkND)
         self._nft = False
         self._local6 = {}        # udp6: peer -> in6_pktinfo of the address it sends to
-        self._recent = {}        # ip6: packet bytes -> ms when seen (a bridge shows frames twice)
+        self._copies = CaptureCopies(DUP_WINDOW_MS)   # ip6: one frame seen twice by the capture
         self._sysctl_restore = []
         self._stop = False
         self._reload = False
@@ -251,6 +251,7 @@ class HomeAgent:
     def _open_ip6(self):
         self.spkt = packet_socket_for_bus(self.ha)
         self.spkt.setblocking(False)
+        enable_timestamps(self.spkt)
         self.sraw = hdrincl_socket()
         self.s41 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_IPV6)
         try:
@@ -442,17 +443,12 @@ class HomeAgent:
                 pass
 
     def _on_packet(self):
-        for data in packets_to(self.spkt, self.ha, 64):
+        for data, ifindex, ts in frames_to(self.spkt, self.ha, 64):
             # a packet socket on every interface can see one frame twice (a bridge port whose MAC
-            # is the bridge's, a veth pair): handle each packet once (a retransmitted BU has a
-            # new sequence number, so other bytes)
-            now = _now_ms()
-            seen = self._recent
-            if data in seen and now - seen[data] < DUP_WINDOW_MS:
+            # is the bridge's, a veth pair): fold those copies, never a second transmission of
+            # the same bytes (a replay must get its BA 135)
+            if self._copies.is_copy(data, ifindex, ts, _now_ms()):
                 continue
-            if len(seen) > 64:
-                seen.clear()
-            seen[data] = now
             self._signal(data, ("ip6", socket.inet_ntop(socket.AF_INET6, data[8:24]), 0))
 
     def _on_41(self):
