@@ -68,6 +68,7 @@ from roam6_codec.mh import BindingAck, BindingError, BindingUpdate, decode_mh
 
 from .. import mhcheck
 from .limits import HALimits
+from .bugate import early_drop
 from .mhopts_once import duplicated_option
 
 DROP = "drop"
@@ -250,7 +251,7 @@ class BindingCache:
             if not ok:
                 if verdict is not DROP and not self.limits.reject(source, now):
                     verdict, c.reason = DROP, "rate: rejections from %s over budget (%s)" % (source[1], name)
-                elif name in ("spi", "nai"):
+                elif name in ("spi", "nai") or c.reason.startswith("spi:"):
                     self.limits.reject(source, now)
                 if verdict is DROP:
                     self.ignored += 1
@@ -357,14 +358,18 @@ class BindingCache:
         """RFC 6275 §9.2's answer to a Mobility Header discarded by mhcheck: an ICMPv6 Parameter
         Problem or a Binding Error (status 2), back over the path it came (for UDP: the inner
         packet), within the answers budget."""
-        if v.action == "drop" or not mhcheck.may_answer(pkt) or not self.limits.answer(c.source, now):
-            return
+        if v.action == "drop" or not mhcheck.may_answer(pkt) or not self.limits.answer_allowed(c.source, now):
+            return v.reason
+        if not mhcheck.checksum_ok(pkt):
+            return "bad MH checksum"
+        self.limits.answer(c.source, now)
         if v.action == "param_problem":
             out = mhcheck.param_problem(self.ha, c.pkt, v.arg)
         else:
             out = mhcheck.binding_error(self.ha, pkt)
         dest = c.source if c.source[0] != "ip6" else ("ip6", ip6_to_text(pkt.src), 0)
         self._out.append((out, dest))
+        return v.reason
 
     def _addr(self, host, parse):
         """The address bytes of an outer source's text (few distinct ones: remembered)."""
@@ -406,17 +411,20 @@ class BindingCache:
         if pkt.dst != self.ha:
             c.reason = "parse: not addressed to the HA's address"
             return False
-        v = mhcheck.check(pkt)
+        v = mhcheck.check(pkt, checksum=False)
         if v.action != "ok":            # RFC 6275 §9.2: discarded, maybe answered (rate-limited)
-            self._mh_error(c, pkt, v, now)
-            c.reason = "parse: " + v.reason
+            c.reason = "parse: " + self._mh_error(c, pkt, v, now)
+            return False
+        early = early_drop(self, c, pkt, now)     # unknown SPI, over budget: before any costly work
+        if early:
+            c.reason = early
+            return False
+        if not mhcheck.checksum_ok(pkt):
+            c.reason = "parse: bad MH checksum"
             return False
         bu = decode_mh(pkt.payload)
         if not isinstance(bu, BindingUpdate):
             c.reason = "parse: MH type %s is not a BU" % type(bu).__name__
-            return False
-        if checksum6(pseudo_src(pkt), pseudo_dst(pkt), C.NH_MH, bu.raw) != 0:
-            c.reason = "parse: bad MH checksum"
             return False
         dup = duplicated_option(bu.options)
         if dup:

@@ -40,6 +40,9 @@ class HALimits:
         """May an unauthenticated answer (BE, ICMPv6 error) go to source (transport, host, port)?"""
         return self.answers.take((source[1], source[2]), now)
 
+    def answer_allowed(self, source, now):
+        return self.answers.allow((source[1], source[2]), now)
+
     def verify_allowed(self, source, now):
         """Before the HMAC: is this source (and everybody) still within the rejection budget?"""
         return self.rejections.allow(source[1], now)
