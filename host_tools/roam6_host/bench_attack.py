@@ -17,8 +17,9 @@ one after the other, each `--phase` seconds (default 2 s; 6 phases: ~12 s):
 The attacker (one process in `atk`) sends from 240 addresses and rotating source ports through a
 raw socket, as fast as one core lets it. Meanwhile the legitimate MN (this process, in `mn`)
 sends an authenticated, timestamped udp4 BU every `--interval` ms, built by the firmware codec as
-the MN builds it, alternating between two source ports (a move, then a refresh) and times
-BU -> BA. Per phase: the legitimate BU->BA p50/p99/max and losses, the attacker's packets and
+the MN builds it, from the address and port it registered from (refreshes: a bound MN's own
+receive queue at the HA, ha/peersocks.py; a move to a new address goes through the shared
+listener like everybody's packets), and times BU -> BA. Per phase: the legitimate BU->BA p50/p99/max and losses, the attacker's packets and
 bytes sent and received (the atk interface's kernel counters, so every answer counts, whatever
 it is), the response-to-request ratios, and the HA's CPU share and RSS. Needs root.
 """
@@ -179,7 +180,7 @@ class _LegitMN:
     def __init__(self, ns, key, spi, nai, hoa, ha):
         from .nssock import socket_in
         self.key, self.spi, self.nai, self.hoa, self.ha = key, spi, nai, hoa, ha
-        self.socks = [socket_in(ns, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0), timeout=1.0) for _ in range(2)]
+        self.socks = [socket_in(ns, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0), timeout=1.0)]
         self.seq = 0
 
     def one(self):
@@ -189,7 +190,7 @@ class _LegitMN:
         wall = time.time_ns() // 1_000_000
         bu = build_bu(self.key, self.spi, self.nai, self.hoa, self.ha, self.seq, 150, "udp4",
                       v4coa=socket.inet_aton(MN4), timestamp=ntp_timestamp(wall, self.seq))
-        s = self.socks[(self.seq // 8) % 2]       # every 8th BU from the other port: a move
+        s = self.socks[0]
         t0 = time.perf_counter()
         s.sendto(bu, (HA4, 4191))
         end = t0 + 1.0

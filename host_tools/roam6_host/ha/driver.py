@@ -39,6 +39,7 @@ from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
 from .limits import MAX_BINDINGS, MAX_BINDINGS_PER_SA, HALimits
+from .peersocks import PeerSockets, exclusive_port_lock
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
 from .tun import Tun
@@ -46,6 +47,7 @@ from .tun import Tun
 IPV6_FREEBIND = 78
 _ANC6 = socket.CMSG_SPACE(20)      # one in6_pktinfo
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
+LISTENER_BATCH = 32  # datagrams read from the shared UDP socket per wakeup
 DUP_WINDOW_MS = 100   # ip6: copies of one frame the packet socket saw twice arrive within this
 
 
@@ -162,6 +164,9 @@ class HomeAgent:
         self._local6 = {}        # udp6: peer -> in6_pktinfo of the address it sends to
         self._copies = CaptureCopies(DUP_WINDOW_MS)   # ip6: one frame seen twice by the capture
         self._sysctl_restore = []
+        self._locks = []         # the port locks (peersocks.exclusive_port_lock)
+        self._local = {}         # transport -> (family, bind address): for the peer sockets
+        self.peers = None        # peersocks.PeerSockets while run() runs
         self._stop = False
         self._reload = False
 
@@ -234,10 +239,13 @@ class HomeAgent:
             self._sysctl_restore.append((path, old))
 
     def _udp(self, family, host, field):
-        s = socket.socket(family, socket.SOCK_DGRAM)     # no SO_REUSEADDR: a second HA must fail here
+        s = socket.socket(family, socket.SOCK_DGRAM)
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        # SO_REUSEADDR for the per-peer sockets (ha/peersocks.py); the lock makes a second HA fail
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
+            self._locks.append(exclusive_port_lock(family, self.cfg.port))
             s.bind((host, self.cfg.port))
         except OSError as exc:
             s.close()
@@ -246,6 +254,7 @@ class HomeAgent:
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         s.setblocking(False)
+        self._local["udp6" if family == socket.AF_INET6 else "udp4"] = (family, (host, self.cfg.port))
         return s
 
     def _open_ip6(self):
@@ -283,10 +292,11 @@ class HomeAgent:
         if self._nft:
             nft_delete_table(NFT_TABLE, self.log, _NFT_WHAT)
             self._nft = False
-        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd]:
+        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd] + self._locks:
             if s is not None:
                 s.close()
         self.socks = {}
+        self._locks = []
         if self.tun is not None:
             self.tun.close()          # the device goes with its last fd
             self.tun = None
@@ -301,6 +311,8 @@ class HomeAgent:
     def _apply_events(self):
         for ev in self.cache.events():
             kind = ev.kind
+            if self.peers is not None and kind in ("binding_added", "binding_moved", "binding_removed"):
+                self._follow_peer(ev)
             if kind == "binding_added":
                 _, b = ev
                 self._kernel("route_add", b.hoa, self.tun.ifindex)
@@ -324,6 +336,15 @@ class HomeAgent:
                 self.log.once((ev.source[1], ev.reason.split(":")[0]), name, **d)
             else:
                 self.log(name, **d)
+
+    def _follow_peer(self, ev):
+        """A bound MN's own receive queue (ha/peersocks.py) follows its binding."""
+        b = ev.binding
+        if ev.kind == "binding_removed":
+            self.peers.drop(b.transport, *b.peer)
+        else:
+            old = (ev.old_transport,) + tuple(ev.old_peer) if ev.kind == "binding_moved" else None
+            self.peers.follow(b.transport, b.peer, old, self._on_udp)
 
     def _flush(self, now):
         """After every input to the cache: routes first (the binding is live before the BA
@@ -361,14 +382,16 @@ class HomeAgent:
                 self.log.once(("send", peer[0], exc.errno), "send_error", peer="%s:%d" % peer, reason=exc.strerror)
 
     # ---- packet handlers ----------------------------------------------------------------------
-    def _on_udp(self, transport):
-        sock = self.socks[transport]
+    def _on_udp(self, transport, sock=None):
+        sock = sock or self.socks[transport]
         bindings = self.cache.bindings
         tun_write = self.tun.write
         ha = self.ha
         v6 = transport == "udp6"
         local6 = self._local6
-        for _ in range(256):
+        # the listener (everybody) in small batches: a bound MN's own socket waits at most for
+        # one of them (ha/peersocks.py); a peer socket in large ones
+        for _ in range(256 if sock is not self.socks[transport] else LISTENER_BATCH):
             try:
                 if v6:
                     data, anc, _flags, addr = sock.recvmsg(65536, _ANC6)
@@ -499,6 +522,18 @@ class HomeAgent:
             handlers[self.nd.fileno()] = self._on_home_nd
         signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}
         with epoll_with_signals(handlers, signals) as ep:
+            def add_fd(fd, cb):
+                handlers[fd] = cb
+                ep.register(fd, select.EPOLLIN)
+
+            def remove_fd(fd):
+                handlers.pop(fd, None)
+                try:
+                    ep.unregister(fd)
+                except (OSError, ValueError):     # the epoll already gone (the loop ended)
+                    pass
+            self.peers = PeerSockets(self._local, add_fd, remove_fd)
+            listeners = {s.fileno() for s in self.socks.values()}
             # "ready" only once SIGTERM is ours: a supervisor that stops the HA right after it said
             # ready must get the clean stop (routes, proxies, TUN removed), not the default kill
             cfg = self.cfg
@@ -514,6 +549,8 @@ class HomeAgent:
                     ready = ep.poll(timeout)
                 except InterruptedError:
                     continue
+                if len(ready) > 1:     # the shared listeners last: bound MNs' own sockets go first
+                    ready.sort(key=lambda r: r[0] in listeners)
                 for fd, _mask in ready:
                     try:
                         handlers[fd]()
@@ -524,4 +561,6 @@ class HomeAgent:
                 if deadline is not None and now >= deadline:
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
                     self._flush(now)
+            self.peers.close()                    # (while the epoll they are registered in lives)
+            self.peers = None
         self.log("stopping", bindings=len(self.cache.bindings))
