@@ -15,13 +15,16 @@ one after the other, each `--phase` seconds (default 2 s; 6 phases: ~12 s):
     wrongkey_own  like wrongkey, but naming the legitimate MN's own SPI, NAI and HoA
 
 The attacker (one process in `atk`) sends from 240 addresses and rotating source ports through a
-raw socket, as fast as one core lets it. Meanwhile the legitimate MN (this process, in `mn`)
-sends an authenticated, timestamped udp4 BU every `--interval` ms, built by the firmware codec as
-the MN builds it, from the address and port it registered from (refreshes: a bound MN's own
-receive queue at the HA, ha/peersocks.py; a move to a new address goes through the shared
-listener like everybody's packets), and times BU -> BA. Per phase: the legitimate BU->BA p50/p99/max and losses, the attacker's packets and
-bytes sent and received (the atk interface's kernel counters, so every answer counts, whatever
-it is), the response-to-request ratios, and the HA's CPU share and RSS. Needs root.
+raw socket, paced at `--pps` (default 20,000/s, the issue's 300,000 in 15 s; 0: as fast as one
+core lets it). Meanwhile the legitimate MN (this process, in `mn`) sends an authenticated,
+timestamped udp4 BU every `--interval` ms, built by the firmware codec as the MN builds it, from
+the address and port it registered from (refreshes: a bound MN's own receive queue at the HA,
+ha/peersocks.py; a move to a new address goes through the shared listener like everybody's
+packets), and times BU -> BA. Per phase: the legitimate BU->BA p50/p99/max and losses, the
+attacker's packets and bytes sent and received (the atk interface's kernel counters, so every
+answer counts, whatever it is: the HA's ARP requests for the attacker's addresses too), the
+response-to-request ratios, what the HA's UDP stack delivered and dropped (queue full), and the
+HA's CPU share and RSS. Needs root.
 """
 import gc
 import json
