@@ -77,3 +77,49 @@ def test_capture_copies_folds_only_copies_of_one_frame():
     assert not c.is_copy(bu, "up0", None, 2)
     assert not c.is_copy(bu, "home", None, 300)         # outside the window
     assert c.folded == 1
+
+
+def test_payload_proto_not_59_gets_parameter_problem_over_udp4_and_ip6(bench):  # noqa: F811
+    """RFC 6275 §9.2 through the real HA: over udp4 the ICMPv6 error is the inner packet of a UDP
+    datagram back to the MN's outer address; over ip6 a plain ICMPv6 packet to the source address."""
+    import struct
+
+    from roam6.wire.checksum import checksum6
+    from roam6.wire.ipv6 import decode_ipv6
+    from test_ha_netns import MN4, V4COA
+
+    def proto58(pkt, off):
+        b = bytearray(pkt)
+        b[off] = 58
+        b[off + 4:off + 6] = b"\0\0"
+        b[off + 4:off + 6] = struct.pack(">H", checksum6(HOA, HA, 135, bytes(b[off:])))
+        return bytes(b)
+
+    n, hap, (ha, mn, cn, hm) = bench
+    s4 = n.socket(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0))
+    bu = build_bu(KEY, SPI, NAI, HOA, HA, 1, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(wall_ms(), 1))
+    s4.sendto(proto58(bu, 40), ("198.18.1.2", 4191))
+    data, src = s4.recvfrom(2048)
+    p = decode_ipv6(data)
+    assert src == ("198.18.1.2", 4191) and p.nh == 58 and p.src == HA and p.dst == HOA
+    icmp = bytes(p.payload)
+    assert icmp[0] == 4 and icmp[1] == 0 and struct.unpack(">I", icmp[4:8])[0] == 40
+    raw = n.socket(mn, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    pk = n.socket(mn, socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IPV6), timeout=0.3)
+    coa = a6(MN6)
+    bu6 = build_bu(KEY, SPI, NAI, HOA, HA, 2, 150, "ip6", coa=coa, timestamp=ntp_timestamp(wall_ms(), 2))
+    raw.sendto(proto58(bu6, 64), ("2001:db8:aa::1", 0))
+    got = None
+    end = time.monotonic() + 3
+    while time.monotonic() < end and got is None:
+        try:
+            data, addr = pk.recvfrom(4096)
+        except socket.timeout:
+            continue
+        if addr[2] == 0 and len(data) > 48 and data[6] == 58 and data[40] == 4 and data[41] == 0:
+            got = data
+    assert got is not None, "no ICMPv6 Parameter Problem (code 0) for the ip6 BU"
+    assert got[8:24] == HA and got[24:40] == coa and struct.unpack(">I", got[44:48])[0] == 64
+    assert hap.proc.poll() is None
+    for s in (s4, raw, pk):
+        s.close()
