@@ -151,3 +151,39 @@ def _try_load(path):
     except UserError as exc:
         return str(exc)
     return "loaded"
+
+
+def test_log_lines_once_per_source_are_bounded_in_all():
+    import io
+    import json as _json
+
+    from roam6_host.ha.driver import Logger
+    buf = io.StringIO()
+    log = Logger(buf)
+    for i in range(5000):                                # a spoofed flood: every source new
+        log.once(("10.%d.%d.1" % (i >> 8, i & 255), "spi"), "bu_dropped", reason="spi: unknown SPI 7")
+    lines = [_json.loads(x) for x in buf.getvalue().splitlines()]
+    assert 150 <= len(lines) <= 300, len(lines)
+    # every line left out is counted: in a later line's log_lines_suppressed, or still pending
+    pending = log.suppressed
+    assert pending > 0 and pending + sum(x.get("log_lines_suppressed", 0) for x in lines) == 5000 - len(lines)
+    import time as _time
+    _time.sleep(0.05)
+    log.once(("192.0.2.1", "spi"), "bu_dropped", reason="spi: unknown SPI 7")
+    last = _json.loads(buf.getvalue().splitlines()[-1])
+    assert last["log_lines_suppressed"] == pending and log.suppressed == 0
+
+
+def test_cn_binding_errors_for_data_are_bounded_in_all():
+    from roam6.wire.ipv6 import build_ipv6
+    from roam6_codec.udp import build_udp
+    from roam6_host.cn.core import Correspondent
+    cn_addr = a6("2001:db8:3::300")
+    cn = Correspondent(cn_addr, kcn=bytes(20))
+    n = 0
+    for i in range(5000):                                # HAO data from 5,000 sources in 1 s
+        src = a6("2001:db8:2::%x" % (i + 1))
+        pkt = build_ipv6(src, cn_addr, 17, build_udp(5000, 7, b"x", src=HOA, dst=cn_addr), hao=HOA)
+        cn.receive(pkt, i // 5)
+        n += len(cn.datagrams_to_send(i // 5))
+    assert n <= 100 + 100 + 1, n                          # was one per packet once 1,024 sources were known

@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 from roam6 import rrcrypto
 from roam6_host import mhcheck
-from roam6_host.ratelimit import SourceLimit
+from roam6_host.ratelimit import SourceLimit, TokenBucket
 from roam6_codec import consts as C
 from roam6_codec import mh as M
 from roam6_codec import mhopts as O
@@ -142,6 +142,7 @@ class Correspondent:
         self.cache = {}  # HoA -> Binding
         self._be_sent = {}  # source -> time of the last Binding Error
         self._errors = SourceLimit(1, 1, 100, 100)  # ICMPv6 errors and BE 2: 1/s per source, 100/s in all
+        self._be_all = TokenBucket(100, 100)  # every Binding Error: 100/s in all (rotating sources)
         self._out = []  # [(packet, destination text)]
         self._dst_text = {}  # {destination address: its text}
         self._events = []
@@ -352,6 +353,8 @@ class Correspondent:
     def _binding_error(self, dst, hoa, status, now):
         last = self._be_sent.get(dst)
         if last is not None and now - last < BE_INTERVAL_MS:
+            return
+        if not self._be_all.take(now):
             return
         self._be_sent[dst] = now
         if len(self._be_sent) > 1024:  # forget old sources rather than grow without bound

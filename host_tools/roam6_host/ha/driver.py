@@ -35,6 +35,7 @@ from roam6_codec import consts as C
 from ..errors import UserError
 from ..pktsock import (PACKET_HOST, CaptureCopies, attach_filter, enable_timestamps, frames_to, hdrincl_socket,
                        nft_delete_table, nft_drop_param_problems, packet_socket)
+from ..ratelimit import TokenBucket
 from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
@@ -95,6 +96,8 @@ class Logger:
         self.stream = stream or sys.stdout
         self._seen = set()
         self.lost = 0
+        self._once_budget = TokenBucket(50, 200)     # lines logged "once per source": 50/s in all
+        self.suppressed = 0
         try:
             self._fd = self.stream.fileno()
         except (AttributeError, OSError, ValueError):
@@ -121,6 +124,11 @@ class Logger:
     def once(self, key, ev, **fields):
         if key in self._seen:
             return
+        if not self._once_budget.take(_now_ms()):   # new sources without end (a spoofed flood):
+            self.suppressed += 1                    # lines bounded too, counted in the next one
+            return
+        if self.suppressed:
+            fields["log_lines_suppressed"], self.suppressed = self.suppressed, 0
         if len(self._seen) > 10000:
             self._seen.clear()
         self._seen.add(key)
