@@ -12,7 +12,10 @@ needs no key, and every piece of HMAC work, is bounded here.
 A source (or, globally, everybody) over the rejection budget has its next BUs dropped BEFORE
 the HMAC is computed (rule "budget" in BU_RULES), except BUs for a HoA already bound under the
 same SA: a bound MN's refreshes and moves are never throttled by what others send. A
-rejection over budget is dropped instead of answered (no second HMAC for a signed 146).
+rejection over budget is dropped instead of answered (no second HMAC for a signed 146). The
+price of that exception: forged BUs naming a bound MN's own SPI, NAI and HoA cost one HMAC each
+(the verify; never the signed answer beyond the budget) - throttling them would let the forger
+lock that MN out. `roam6 bench attack` measures both (phases wrongkey, wrongkey_own).
 
 Bindings: at most `max_bindings` in all and `max_bindings_per_sa` per credential (SPI) - held
 DAD waits count - else BA 130 "insufficient resources" (RFC 6275 §6.1.8). 130 rather than 129

@@ -15,9 +15,22 @@ port, which exists once per network namespace, as the port does.
 At most `limit` peer sockets (default 1024): beyond it, bindings share the listener as before.
 Sends keep going through the listener (same source address and port).
 """
+import resource
 import socket
 
 DEFAULT_LIMIT = 1024
+
+
+def _raise_fd_limit(want):
+    """Room for `want` more descriptors: the soft RLIMIT_NOFILE up to the hard one if needed."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need = want + 256
+        if soft != resource.RLIM_INFINITY and soft < need:
+            new = need if hard == resource.RLIM_INFINITY else min(need, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    except (OSError, ValueError):
+        pass                            # then fewer peer sockets open (counted in `failed`)
 
 
 def exclusive_port_lock(family, port):
@@ -43,6 +56,7 @@ class PeerSockets:
         self.limit = limit
         self.socks = {}                 # (transport, host, port) -> socket
         self.failed = 0                 # sockets that could not be made (the listener serves)
+        _raise_fd_limit(limit)
 
     def follow(self, transport, peer, old=None, reader=None):
         """The binding now reaches `peer` (host, port) over `transport`; `old` is the key it had."""
