@@ -61,9 +61,9 @@ from typing import NamedTuple
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
 from roam6.wire.addr import ip4_from_text, ip6_from_text, ip6_to_text
-from roam6.wire.checksum import checksum6, finish, inet_sum
+from roam6.wire.checksum import finish, inet_sum
 from roam6.wire.errors import DecodeError
-from roam6.wire.ipv6 import build_ipv6, decode_ipv6, pseudo_dst, pseudo_src
+from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from roam6_codec.mh import BindingAck, BindingError, BindingUpdate, decode_mh
 
 from .. import mhcheck
