@@ -4,7 +4,7 @@
     atk (198.18.2.10-.249) ----/
 
 All in throw-away namespaces (prefix `r6a<hex>-`), removed at the end even on failure. Phases,
-one after the other, each `--phase` seconds (default 2 s; 6 phases: ~12 s):
+one after the other, each `--phase` seconds (default 2 s; 7 phases: ~15 s):
 
     quiet       no flood: the reference
     random      random datagrams (8-600 bytes) to UDP 4191
@@ -12,6 +12,8 @@ one after the other, each `--phase` seconds (default 2 s; 6 phases: ~12 s):
     wrongkey    BUs naming a known SPI and NAI (another MN's) with a wrong key (RFC 4285: 146)
     be          Binding-Error-provoking input: data from unbound HoAs, unknown MH types,
                 Payload Proto != 59 (each answered with a BE or an ICMPv6 Parameter Problem)
+    brr_be      Binding Refresh Requests, Binding Errors and BAs sent to the HA (messages only an
+                MN takes: dropped without an answer)
     wrongkey_own  like wrongkey, but naming the legitimate MN's own SPI, NAI and HoA
 
 The attacker (one process in `atk`) sends from 240 addresses and rotating source ports through a
@@ -38,7 +40,7 @@ import sys
 import tempfile
 import time
 
-PHASES = ("quiet", "random", "unauth", "wrongkey", "be", "wrongkey_own")
+PHASES = ("quiet", "random", "unauth", "wrongkey", "be", "brr_be", "wrongkey_own")
 GOAL_P99_MS = 5.0
 HA4, MN4 = "198.18.1.2", "198.18.1.10"
 ATK_HOSTS = ["198.18.2.%d" % i for i in range(10, 250)]
@@ -46,7 +48,7 @@ ATK_HOSTS = ["198.18.2.%d" % i for i in range(10, 250)]
 
 def register(sub):
     p = sub.add_parser("attack", help="the real HA under floods: legitimate BU->BA, CPU, RSS, answer ratios (root)")
-    p.add_argument("--phase", type=float, default=2.0, help="seconds per phase (default 2; 6 phases)")
+    p.add_argument("--phase", type=float, default=2.0, help="seconds per phase (default 2; 7 phases)")
     p.add_argument("--interval", type=float, default=10.0, help="ms between the legitimate MN's BUs (default 10)")
     p.add_argument("--phases", default=",".join(PHASES), help="which phases, comma-separated (default: all)")
     p.add_argument("--pps", type=int, default=20000,
@@ -88,6 +90,11 @@ def _payloads(kind, cfg, rnd):
             out.append(build_bu(rnd.randbytes(16), who["spi"], who["nai"].encode(), bytes.fromhex(who["hoa"]), ha,
                                 rnd.randrange(65536), 150, "udp4", v4coa=socket.inet_aton("192.0.2.1"),
                                 timestamp=ntp_timestamp(wall, i)))
+        elif kind == "brr_be":
+            from roam6_codec.mh import BindingAck, BindingError, BindingRefreshRequest
+            hoa = prefix + rnd.randbytes(8)
+            msg = (BindingRefreshRequest(), BindingError(1, hoa), BindingAck(0, 0, i, 10))[i % 3]
+            out.append(build_ipv6(hoa, ha, C.NH_MH, msg.encode(src=hoa, dst=ha)))
         elif kind == "be":
             hoa = prefix + rnd.randbytes(8)
             r = i % 3

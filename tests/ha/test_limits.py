@@ -187,3 +187,25 @@ def test_cn_binding_errors_for_data_are_bounded_in_all():
         cn.receive(pkt, i // 5)
         n += len(cn.datagrams_to_send(i // 5))
     assert n <= 100 + 100 + 1, n                          # was one per packet once 1,024 sources were known
+
+
+def test_sighup_reload_with_a_fifo_as_keys_file_logs_and_keeps_the_sas(tmp_path):
+    import io
+    import json as _json
+
+    from roam6_host.ha.driver import HomeAgent, Logger
+    keys = tmp_path / "keys.json"
+    keys.write_text(_json.dumps({"sas": [{"nai": NAI.decode(), "spi": SPI, "key": KEY.hex()}]}))
+    keys.chmod(0o600)
+    cfg = parse_config({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "keys_file": str(keys)})
+    buf = io.StringIO()
+    ha = HomeAgent(cfg, log=Logger(buf))
+    keys.unlink()
+    os.mkfifo(keys, 0o600)                               # replaced by a FIFO nobody writes to
+    t = threading.Thread(target=ha.reload_keys, daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive(), "reload_keys blocked on a FIFO"
+    [line] = [_json.loads(x) for x in buf.getvalue().splitlines()]
+    assert line["ev"] == "error" and "not a regular file" in line["reason"] and str(keys) in line["reason"]
+    assert SPI in ha.cache.sas                           # the SAs in use stay

@@ -2,6 +2,8 @@
 full codec, taken before either (each costs tens of microseconds in Python; an HA under a flood
 of BUs must spend them only on BUs that can matter).
 
+- A Mobility Header of a known type other than BU (mhcheck answered the unknown ones already):
+  nothing for the HA to do.
 RFC 4285 §6 puts the MN-HA authentication option last in the BU, so its SPI sits at a fixed
 distance from the end: [type 9][length 17][subtype 1][SPI, 4 bytes][authenticator, 12 bytes].
 - No MN-HA option there: rule mn_id would drop the BU anyway.
@@ -18,8 +20,10 @@ def early_drop(cache, c, pkt, now):
     """'' to go on, else the reason to drop `c` (pkt: its decoded IPv6 packet, an MH to the HA)."""
     mh = pkt.payload
     n = len(mh)
-    if mh[2] != 5 or n < 12 + 19:
-        return ""                               # not a BU (or too short): the codec path says why
+    if mh[2] != 5:                              # a known type only an MN or a CN takes (BRR, BE, BA...)
+        return "parse: MH type %d is not a BU" % mh[2]
+    if n < 12 + 19:
+        return ""                               # too short: the codec path says why
     a = n - 19
     if mh[a] != C.MO_AUTH or mh[a + 1] != 17 or mh[a + 2] != C.AUTH_MN_HA:
         return "mn_id: the MN-HA option (12-byte HMAC-SHA1-96) must be the last option"
