@@ -354,6 +354,7 @@ def run(args):
         worst = max((r["legit_bu_ba_ms_p99"] for r in flooded), default=None)
         return {
             "benchmark": "attack",
+            "namespaces": net.prefix + "*",
             "phase_seconds": args.phase,
             "legit_interval_ms": args.interval,
             "phases": results,
