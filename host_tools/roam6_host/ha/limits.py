@@ -38,6 +38,7 @@ class HALimits:
         self.max_bindings_per_sa = max_bindings_per_sa
         self.answers = SourceLimit(*answers)
         self.rejections = SourceLimit(*rejections)
+        self._by_spi = {}               # {SPI: {HoA}}: what capacity_left let through, re-checked
 
     def answer(self, source, now):
         """May an unauthenticated answer (BE, ICMPv6 error) go to source (transport, host, port)?"""
@@ -56,16 +57,22 @@ class HALimits:
         return self.rejections.take(source[1], now)
 
     def capacity_left(self, bindings, dad, hoa, spi):
-        """May a binding for a new HoA `hoa` under SA `spi` be made?"""
+        """May a binding for a new HoA `hoa` under SA `spi` be made? O(bindings of that SA): each
+        SA's HoAs are remembered when they pass here and checked against `bindings` (and the
+        held DAD waits) each time, so expiries, deregistrations and revocations need no hook."""
         if hoa in bindings or hoa in dad:
             return True
         if len(bindings) + len(dad) >= self.max_bindings:
             return False
-        n = 0
-        for b in bindings.values():
-            if b.spi == spi:
-                n += 1
-        for c, _deadline in dad.values():
-            if c.sa.spi == spi:
-                n += 1
-        return n < self.max_bindings_per_sa
+        mine = self._by_spi.setdefault(spi, set())
+        for h in list(mine):
+            b = bindings.get(h)
+            if b is not None and b.spi == spi:
+                continue
+            held = dad.get(h)
+            if held is None or held[0].sa.spi != spi:
+                mine.discard(h)
+        if len(mine) >= self.max_bindings_per_sa:
+            return False
+        mine.add(hoa)
+        return True
