@@ -58,6 +58,69 @@ def packets_to(sock, dst, budget):
         yield data
 
 
+SO_TIMESTAMPNS = 35      # asm-generic (x86, arm, riscv): SCM_TIMESTAMPNS, a struct timespec
+_ANC_TS = socket.CMSG_SPACE(16)
+
+
+def enable_timestamps(sock):
+    """Ask the kernel for each frame's receive timestamp (one per skb: the copies a capture sees
+    of one frame carry the same one; another transmission has its own). False if refused."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        return True
+    except OSError:
+        return False
+
+
+def frames_to(sock, dst, budget):
+    """Like packets_to, yielding (packet, interface name, kernel receive timestamp in ns or None)."""
+    for _ in range(budget):
+        try:
+            data, anc, _flags, addr = sock.recvmsg(65536, _ANC_TS)
+        except (BlockingIOError, InterruptedError):
+            return
+        if addr[2] != PACKET_HOST or len(data) < 40 or data[24:40] != dst:
+            continue
+        ts = None
+        for level, kind, value in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                sec, nsec = struct.unpack_from("=qq", value)
+                ts = sec * 1_000_000_000 + nsec
+        yield data, addr[0], ts
+
+
+class CaptureCopies:
+    """Folds the copies of ONE frame a packet socket on every interface can see twice (a bridge
+    and its port, a veth pair, the kernel delivering one skb to two taps), and nothing else: a
+    copy has the same bytes AND the same kernel receive timestamp (the skb's, kept by clones);
+    without timestamps, the same bytes on another interface within `window_ms`. A second
+    transmission of the same bytes (a replay, a retransmission) is never a copy: it has its own
+    timestamp, or comes in on the interface the first one did."""
+
+    def __init__(self, window_ms=100, size=64):
+        self.window_ms = window_ms
+        self.size = size
+        self._seen = {}              # bytes -> (timestamp ns or None, {ifindex}, ms)
+        self.folded = 0
+
+    def is_copy(self, data, ifindex, ts, now):
+        prev = self._seen.get(data)
+        if prev is not None and now - prev[2] < self.window_ms:
+            pts, ifs, _t = prev
+            if ts is not None and pts is not None:
+                copy = ts == pts
+            else:
+                copy = ifindex not in ifs
+            if copy:
+                ifs.add(ifindex)
+                self.folded += 1
+                return True
+        if len(self._seen) >= self.size:
+            self._seen.clear()
+        self._seen[data] = (ts, {ifindex}, now)
+        return False
+
+
 def hdrincl_socket():
     """Raw IPv6 socket (IPPROTO_RAW) that sends whole packets, header included, as given."""
     s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)

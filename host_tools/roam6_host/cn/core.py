@@ -42,6 +42,8 @@ import os
 from typing import NamedTuple
 
 from roam6 import rrcrypto
+from roam6_host import mhcheck
+from roam6_host.ratelimit import SourceLimit, TokenBucket
 from roam6_codec import consts as C
 from roam6_codec import mh as M
 from roam6_codec import mhopts as O
@@ -139,6 +141,8 @@ class Correspondent:
         self.current = None  # index of the nonce handed out now
         self.cache = {}  # HoA -> Binding
         self._be_sent = {}  # source -> time of the last Binding Error
+        self._errors = SourceLimit(1, 1, 100, 100)  # ICMPv6 errors and BE 2: 1/s per source, 100/s in all
+        self._be_all = TokenBucket(100, 100)  # every Binding Error: 100/s in all (rotating sources)
         self._out = []  # [(packet, destination text)]
         self._dst_text = {}  # {destination address: its text}
         self._events = []
@@ -211,7 +215,7 @@ class Correspondent:
             return None
         if p.nh == C.NH_MH:
             try:
-                self._mh(p, now)
+                self._mh(p, now, packet)
             except (DecodeError, ValueError) as exc:
                 self.ignored += 1
                 self._events.append(MHDropped("mh_dropped", ip6_to_text(p.src), str(exc)))
@@ -236,7 +240,15 @@ class Correspondent:
             self._send(build_ipv6(self.address, b.coa, nh, payload, rh2=hoa))
 
     # ---- mobility headers ----------------------------------------------------------------
-    def _mh(self, p, now):
+    def _mh(self, p, now, packet=b""):
+        v = mhcheck.check(p)  # RFC 6275 §9.2: Payload Proto, Header Len, unknown type
+        if v.action != "ok":
+            if v.action != "drop" and mhcheck.may_answer(p) and self._errors.take(p.src, now):
+                if v.action == "param_problem":
+                    self._send(mhcheck.param_problem(self.address, packet, v.arg))
+                else:
+                    self._binding_error(p.src, p.hao or p.src, C.BE_UNKNOWN_MH_TYPE, now)
+            raise ValueError(v.reason)
         raw = bytes(p.payload)
         msg = M.decode_mh(raw)
         if not M.checksum_ok(raw, pseudo_src(p), pseudo_dst(p)):
@@ -341,6 +353,8 @@ class Correspondent:
     def _binding_error(self, dst, hoa, status, now):
         last = self._be_sent.get(dst)
         if last is not None and now - last < BE_INTERVAL_MS:
+            return
+        if not self._be_all.take(now):
             return
         self._be_sent[dst] = now
         if len(self._be_sent) > 1024:  # forget old sources rather than grow without bound

@@ -61,10 +61,15 @@ from typing import NamedTuple
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
 from roam6.wire.addr import ip4_from_text, ip6_from_text, ip6_to_text
-from roam6.wire.checksum import checksum6, finish, inet_sum
+from roam6.wire.checksum import finish, inet_sum
 from roam6.wire.errors import DecodeError
-from roam6.wire.ipv6 import build_ipv6, decode_ipv6, pseudo_dst, pseudo_src
+from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from roam6_codec.mh import BindingAck, BindingError, BindingUpdate, decode_mh
+
+from .. import mhcheck
+from .limits import HALimits
+from .bugate import early_drop
+from .mhopts_once import duplicated_option
 
 DROP = "drop"
 NTP_EPOCH = 2208988800          # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
@@ -78,6 +83,7 @@ BU_RULES = (
     (DROP,                 "mn_id"),        # MN-ID option (NAI) present, before the MN-HA option, which is last
     (DROP,                 "spi"),          # the MN-HA option's SPI is one of ours (RFC 4285 §6: else drop)
     (DROP,                 "nai"),          # the MN-ID names the SPI's owner (§11.3)
+    (DROP,                 "budget"),       # the source is within its rejection budget (ha/limits.py)
     (C.BA_AUTH_FAIL,       "auth"),         # 146: the authenticator is right (RFC 4285)
     (C.BA_MESG_ID_REQD,    "ts_required"),  # 145: the timestamp option is there when policy requires it
     (C.BA_ID_MISMATCH,     "ts_window"),    # 144: timestamp within replay_window s and newer than the last
@@ -86,6 +92,7 @@ BU_RULES = (
     (C.BA_NOT_HOME_SUBNET, "home_subnet"),  # 132: HoA inside the home prefix
     (C.BA_PROHIBITED,      "home_reg"),     # 129: a home registration (H=1) for a HoA this SA may use
     (C.BA_NOT_HA_FOR_MN,   "dereg_bound"),  # 133: a deregistration finds a binding (§11.6)
+    (C.BA_INSUFFICIENT,    "capacity"),     # 130: a new binding fits the caps (ha/limits.py)
 )
 
 # (state, accepted BU) -> (new state, event). "dereg" = lifetime 0 or CoA == HoA (RFC 6275 §10.3.2).
@@ -203,7 +210,7 @@ class _BU:
 
 class BindingCache:
     def __init__(self, ha_address, home_prefix_bytes, sas, max_lifetime=3600, replay_window=7,
-                 nat_refresh=110, require_timestamps=False, keep_events=True, fast=True, dad_ms=0):
+                 nat_refresh=110, require_timestamps=False, keep_events=True, fast=True, dad_ms=0, limits=None):
         self.ha = bytes(ha_address)
         self.prefix = bytes(home_prefix_bytes)      # the home prefix's leading bytes (e.g. 8 for a /64)
         self.sas = sas                              # {spi: sa.SA}
@@ -219,7 +226,7 @@ class BindingCache:
         self._events = []
         self._out = []                              # [(datagram, (transport, host, port))]
         self._expiry = []                           # heap of (expires, HoA); stale rows skipped
-        self._be_sent = {}                          # peer -> time of the last Binding Error
+        self.limits = limits or HALimits()          # budgets and binding caps (ha/limits.py)
         self._host_addr = {}                        # {outer host text: its address bytes}
         self.fast = fast                            # per-SA BU shapes and BA templates (the hot path)
         self._psum = {}                             # {HoA: sum of the HA and HoA pseudo-header words}
@@ -248,6 +255,10 @@ class BindingCache:
             if not ok:
                 if name == "spi" and self.aaa is not None and self.aaa.unknown_sa(c, now):
                     return      # held until the AAA server answers (roam6_host/aaa/agent.py)
+                if verdict is not DROP and not self.limits.reject(source, now):
+                    verdict, c.reason = DROP, "rate: rejections from %s over budget (%s)" % (source[1], name)
+                elif name in ("spi", "nai") or c.reason.startswith("spi:"):
+                    self.limits.reject(source, now)
                 if verdict is DROP:
                     self.ignored += 1
                     if self.keep_events:
@@ -364,19 +375,28 @@ class BindingCache:
         second per peer, so the MN re-registers at once (docs/CONTRACTS.md §11 "Lost binding")."""
         if inner_src[: len(self.prefix)] != self.prefix or bytes(inner_src) in self._dad:
             return                      # (in DAD: its BU is accepted, the binding on its way)
-        transport, host, port = source
-        peer = (host, port)
-        last = self._be_sent.get(peer)
-        if last is not None and now - last < BE_INTERVAL_MS:
-            return
-        if len(self._be_sent) > 4096:
-            self._be_sent.clear()
-        self._be_sent[peer] = now
-        if transport == "ip6":
-            return      # the ip6 path answers through the driver's raw socket only for BUs
+        if source[0] == "ip6" or not self.limits.answer(source, now):
+            return      # (the ip6 path answers through the driver's raw socket only for BUs)
         hoa = bytes(inner_src)
         mh = BindingError(C.BE_UNKNOWN_BINDING, hoa, []).encode(src=self.ha, dst=hoa)
         self._out.append((build_ipv6(self.ha, hoa, C.NH_MH, mh), source))
+
+    def _mh_error(self, c, pkt, v, now):
+        """RFC 6275 §9.2's answer to a Mobility Header discarded by mhcheck: an ICMPv6 Parameter
+        Problem or a Binding Error (status 2), back over the path it came (for UDP: the inner
+        packet), within the answers budget."""
+        if v.action == "drop" or not mhcheck.may_answer(pkt) or not self.limits.answer_allowed(c.source, now):
+            return v.reason
+        if not mhcheck.checksum_ok(pkt):
+            return "bad MH checksum"
+        self.limits.answer(c.source, now)
+        if v.action == "param_problem":
+            out = mhcheck.param_problem(self.ha, c.pkt, v.arg)
+        else:
+            out = mhcheck.binding_error(self.ha, pkt)
+        dest = c.source if c.source[0] != "ip6" else ("ip6", ip6_to_text(pkt.src), 0)
+        self._out.append((out, dest))
+        return v.reason
 
     def _addr(self, host, parse):
         """The address bytes of an outer source's text (few distinct ones: remembered)."""
@@ -390,7 +410,7 @@ class BindingCache:
     # ---- the rules (BU_RULES), in order --------------------------------------------------------
     def _rule_parse(self, c, now):
         if not (self.fast and self._parse_known_shape(c)):
-            if not self._parse_codec(c):
+            if not self._parse_codec(c, now):
                 return False
         transport, host, _port = c.source
         if transport == "udp4":
@@ -409,7 +429,7 @@ class BindingCache:
         c.dereg = c.lifetime == 0 or c.coa == c.hoa
         return True
 
-    def _parse_codec(self, c):
+    def _parse_codec(self, c, now=0):
         """The general path: the firmware codec decodes the packet (any extension headers)."""
         pkt = decode_ipv6(c.pkt)
         if pkt.nh != C.NH_MH:
@@ -418,12 +438,24 @@ class BindingCache:
         if pkt.dst != self.ha:
             c.reason = "parse: not addressed to the HA's address"
             return False
+        v = mhcheck.check(pkt, checksum=False)
+        if v.action != "ok":            # RFC 6275 §9.2: discarded, maybe answered (rate-limited)
+            c.reason = "parse: " + self._mh_error(c, pkt, v, now)
+            return False
+        early = early_drop(self, c, pkt, now)     # unknown SPI, over budget: before any costly work
+        if early:
+            c.reason = early
+            return False
+        if not mhcheck.checksum_ok(pkt):
+            c.reason = "parse: bad MH checksum"
+            return False
         bu = decode_mh(pkt.payload)
         if not isinstance(bu, BindingUpdate):
             c.reason = "parse: MH type %s is not a BU" % type(bu).__name__
             return False
-        if checksum6(pseudo_src(pkt), pseudo_dst(pkt), C.NH_MH, bu.raw) != 0:
-            c.reason = "parse: bad MH checksum"
+        dup = duplicated_option(bu.options)
+        if dup:
+            c.reason = "parse: %s" % dup
             return False
         c.mh = bu.raw
         c.opts = bu.options
@@ -507,6 +539,13 @@ class BindingCache:
             return False
         return True
 
+    def _rule_budget(self, c, now):
+        b = self.bindings.get(c.hoa)
+        if (b is not None and b.spi == c.sa.spi) or self.limits.verify_allowed(c.source, now):
+            return True
+        c.reason = "budget: too many rejected BUs from %s (or from everybody) lately" % c.source[1]
+        return False
+
     def _rule_auth(self, c, now):
         mh = c.mh
         want = c.sa.mnha_auth(c.coa, c.hoa, mh[:4] + b"\0\0" + mh[6:len(mh) - 12])
@@ -549,6 +588,9 @@ class BindingCache:
 
     def _rule_dereg_bound(self, c, now):
         return not c.dereg or c.hoa in self.bindings
+
+    def _rule_capacity(self, c, now):
+        return c.dereg or self.limits.capacity_left(self.bindings, self._dad, c.hoa, c.sa.spi)
 
     # ---- outcomes ---------------------------------------------------------------------------
     def _accept(self, c, now):

@@ -23,6 +23,8 @@ DEFAULTS = {
     "require_timestamps": False,
     "transports": ["udp4", "udp6", "ip6"],
     "dad_ms": 1000,
+    "max_bindings": 65536,          # in all (ha/limits.py); beyond: BA 130
+    "max_bindings_per_sa": 1,       # per keys-file entry (credential); beyond: BA 130
 }
 KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "aaa"}
 SA_FIELDS = ("nai", "spi", "key", "hoa")     # what a keys-file entry may hold
@@ -57,6 +59,8 @@ class HAConfig:
         self.require_timestamps = False
         self.transports = list(TRANSPORTS)
         self.dad_ms = 1000          # DAD wait for a new binding's HoA on the home link; 0: none
+        self.max_bindings = 65536
+        self.max_bindings_per_sa = 1
         self.sas = []
         self.aaa = None             # aaa.config.AaaConfig: the "aaa" section (RADIUS), or None
         self.source = "HA config"   # "HA config /path/ha.json": what messages about a field name
@@ -149,6 +153,8 @@ def parse_config(raw, base_dir=".", source="HA config"):
     c.replay_window = _int(d, "replay_window", 1, 3600, source)
     c.nat_refresh = _int(d, "nat_refresh", 1, 0xFFFFFFFE, source)
     c.dad_ms = _int(d, "dad_ms", 0, 10000, source)
+    c.max_bindings = _int(d, "max_bindings", 1, 10_000_000, source)
+    c.max_bindings_per_sa = _int(d, "max_bindings_per_sa", 1, 1 << 20, source)
     if not isinstance(d["require_timestamps"], bool):
         raise err("require_timestamps", "must be true or false", "RFC 4285 replay protection policy")
     c.require_timestamps = d["require_timestamps"]
@@ -182,9 +188,11 @@ def load_keys(path, home_prefix=None, named_by="the HA config"):
         raise UserError("keys file %s cannot be opened: %s" % (path, exc.strerror), hint=hint) from None
     if stat.S_ISDIR(st.st_mode):
         raise UserError("keys file %s is a folder" % path, hint=hint)
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError("keys file %s is not a regular file (a FIFO, socket or device): not read" % path, hint=hint)
     refuse_shared_keys_file(path, st)
     try:
-        with open(path) as f:
+        with _open_regular(path) as f:
             raw = json.load(f)
     except OSError as exc:
         raise UserError("keys file %s cannot be read: %s" % (path, exc.strerror or exc),
@@ -192,6 +200,20 @@ def load_keys(path, home_prefix=None, named_by="the HA config"):
     except ValueError as exc:
         raise UserError("keys file %s is not valid JSON: %s" % (path, _one_line(exc)), hint="see CONTRACTS.md §6") from None
     return parse_keys(raw, home_prefix, source="keys file %s" % path)
+
+
+def _open_regular(path):
+    """Open without blocking (a FIFO swapped in after the stat must not stall the HA's only
+    thread on open()) and read only if what was opened is a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "r")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def refuse_shared_keys_file(path, st):

@@ -33,11 +33,14 @@ import time
 from roam6_codec import consts as C
 
 from ..errors import UserError
-from ..pktsock import (PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_table, nft_drop_param_problems,
-                       packet_socket, packets_to)
+from ..pktsock import (PACKET_HOST, CaptureCopies, attach_filter, enable_timestamps, frames_to, hdrincl_socket,
+                       nft_delete_table, nft_drop_param_problems, packet_socket)
+from ..ratelimit import TokenBucket
 from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
+from .limits import MAX_BINDINGS, MAX_BINDINGS_PER_SA, HALimits
+from .peersocks import PeerSockets, exclusive_port_lock
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
 from .tun import Tun
@@ -45,7 +48,8 @@ from .tun import Tun
 IPV6_FREEBIND = 78
 _ANC6 = socket.CMSG_SPACE(20)      # one in6_pktinfo
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
-DUP_WINDOW_MS = 500   # ip6: the same frame seen again within this is the packet socket's echo
+LISTENER_BATCH = 32  # datagrams read from the shared UDP socket per wakeup
+DUP_WINDOW_MS = 100   # ip6: copies of one frame the packet socket saw twice arrive within this
 
 
 def _now_ms():
@@ -92,6 +96,8 @@ class Logger:
         self.stream = stream or sys.stdout
         self._seen = set()
         self.lost = 0
+        self._once_budget = TokenBucket(50, 200)     # lines logged "once per source": 50/s in all
+        self.suppressed = 0
         try:
             self._fd = self.stream.fileno()
         except (AttributeError, OSError, ValueError):
@@ -118,6 +124,11 @@ class Logger:
     def once(self, key, ev, **fields):
         if key in self._seen:
             return
+        if not self._once_budget.take(_now_ms()):   # new sources without end (a spoofed flood):
+            self.suppressed += 1                    # lines bounded too, counted in the next one
+            return
+        if self.suppressed:
+            fields["log_lines_suppressed"], self.suppressed = self.suppressed, 0
         if len(self._seen) > 10000:
             self._seen.clear()
         self._seen.add(key)
@@ -144,7 +155,9 @@ class HomeAgent:
         self.cache = BindingCache(cfg.address, cfg.prefix_bytes, sas_by_spi(cfg.sas),
                                   max_lifetime=cfg.max_lifetime, replay_window=cfg.replay_window,
                                   nat_refresh=cfg.nat_refresh, require_timestamps=cfg.require_timestamps,
-                                  dad_ms=cfg.dad_ms if cfg.home_link else 0)
+                                  dad_ms=cfg.dad_ms if cfg.home_link else 0,
+                                  limits=HALimits(getattr(cfg, "max_bindings", MAX_BINDINGS),
+                                                  getattr(cfg, "max_bindings_per_sa", MAX_BINDINGS_PER_SA)))
         self.ha = cfg.address
         self.tun = None
         self.nl = None
@@ -157,8 +170,11 @@ class HomeAgent:
         self.nd = None           # home link: DAD probes and the answers to them (dad.HomeLinkND)
         self._nft = False
         self._local6 = {}        # udp6: peer -> in6_pktinfo of the address it sends to
-        self._recent = {}        # ip6: packet bytes -> ms when seen (a bridge shows frames twice)
+        self._copies = CaptureCopies(DUP_WINDOW_MS)   # ip6: one frame seen twice by the capture
         self._sysctl_restore = []
+        self._locks = []         # the port locks (peersocks.exclusive_port_lock)
+        self._local = {}         # transport -> (family, bind address): for the peer sockets
+        self.peers = None        # peersocks.PeerSockets while run() runs
         self._stop = False
         self._reload = False
         self.aaa = None          # aaa.agent.AaaAgent when ha.json has an "aaa" section
@@ -240,10 +256,13 @@ class HomeAgent:
             self._sysctl_restore.append((path, old))
 
     def _udp(self, family, host, field):
-        s = socket.socket(family, socket.SOCK_DGRAM)     # no SO_REUSEADDR: a second HA must fail here
+        s = socket.socket(family, socket.SOCK_DGRAM)
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        # SO_REUSEADDR for the per-peer sockets (ha/peersocks.py); the lock makes a second HA fail
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
+            self._locks.append(exclusive_port_lock(family, self.cfg.port))
             s.bind((host, self.cfg.port))
         except OSError as exc:
             s.close()
@@ -252,11 +271,13 @@ class HomeAgent:
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         s.setblocking(False)
+        self._local["udp6" if family == socket.AF_INET6 else "udp4"] = (family, (host, self.cfg.port))
         return s
 
     def _open_ip6(self):
         self.spkt = packet_socket_for_bus(self.ha)
         self.spkt.setblocking(False)
+        enable_timestamps(self.spkt)
         self.sraw = hdrincl_socket()
         self.s41 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_IPV6)
         try:
@@ -292,10 +313,11 @@ class HomeAgent:
             self.aaa.close()
         if self.control is not None:
             self.control.close()
-        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd]:
+        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd] + self._locks:
             if s is not None:
                 s.close()
         self.socks = {}
+        self._locks = []
         if self.tun is not None:
             self.tun.close()          # the device goes with its last fd
             self.tun = None
@@ -312,6 +334,8 @@ class HomeAgent:
             kind = ev.kind
             if self.aaa is not None:
                 self.aaa.on_event(ev, _now_ms())      # accounting
+            if self.peers is not None and kind in ("binding_added", "binding_moved", "binding_removed"):
+                self._follow_peer(ev)
             if kind == "binding_added":
                 _, b = ev
                 self._kernel("route_add", b.hoa, self.tun.ifindex)
@@ -335,6 +359,15 @@ class HomeAgent:
                 self.log.once((ev.source[1], ev.reason.split(":")[0]), name, **d)
             else:
                 self.log(name, **d)
+
+    def _follow_peer(self, ev):
+        """A bound MN's own receive queue (ha/peersocks.py) follows its binding."""
+        b = ev.binding
+        if ev.kind == "binding_removed":
+            self.peers.drop(b.transport, *b.peer)
+        else:
+            old = (ev.old_transport,) + tuple(ev.old_peer) if ev.kind == "binding_moved" else None
+            self.peers.follow(b.transport, b.peer, old, self._on_udp)
 
     def _flush(self, now):
         """After every input to the cache: routes first (the binding is live before the BA
@@ -372,14 +405,16 @@ class HomeAgent:
                 self.log.once(("send", peer[0], exc.errno), "send_error", peer="%s:%d" % peer, reason=exc.strerror)
 
     # ---- packet handlers ----------------------------------------------------------------------
-    def _on_udp(self, transport):
-        sock = self.socks[transport]
+    def _on_udp(self, transport, sock=None):
+        sock = sock or self.socks[transport]
         bindings = self.cache.bindings
         tun_write = self.tun.write
         ha = self.ha
         v6 = transport == "udp6"
         local6 = self._local6
-        for _ in range(256):
+        # the listener (everybody) in small batches: a bound MN's own socket waits at most for
+        # one of them (ha/peersocks.py); a peer socket in large ones
+        for _ in range(256 if sock is not self.socks[transport] else LISTENER_BATCH):
             try:
                 if v6:
                     data, anc, _flags, addr = sock.recvmsg(65536, _ANC6)
@@ -458,17 +493,12 @@ class HomeAgent:
                 pass
 
     def _on_packet(self):
-        for data in packets_to(self.spkt, self.ha, 64):
+        for data, ifindex, ts in frames_to(self.spkt, self.ha, 64):
             # a packet socket on every interface can see one frame twice (a bridge port whose MAC
-            # is the bridge's, a veth pair): handle each packet once (a retransmitted BU has a
-            # new sequence number, so other bytes)
-            now = _now_ms()
-            seen = self._recent
-            if data in seen and now - seen[data] < DUP_WINDOW_MS:
+            # is the bridge's, a veth pair): fold those copies, never a second transmission of
+            # the same bytes (a replay must get its BA 135)
+            if self._copies.is_copy(data, ifindex, ts, _now_ms()):
                 continue
-            if len(seen) > 64:
-                seen.clear()
-            seen[data] = now
             self._signal(data, ("ip6", socket.inet_ntop(socket.AF_INET6, data[8:24]), 0))
 
     def _on_41(self):
@@ -529,6 +559,18 @@ class HomeAgent:
                 handlers[fd] = (lambda h=h: (h(), self._flush(_now_ms())))
         signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}
         with epoll_with_signals(handlers, signals) as ep:
+            def add_fd(fd, cb):
+                handlers[fd] = cb
+                ep.register(fd, select.EPOLLIN)
+
+            def remove_fd(fd):
+                handlers.pop(fd, None)
+                try:
+                    ep.unregister(fd)
+                except (OSError, ValueError):     # the epoll already gone (the loop ended)
+                    pass
+            self.peers = PeerSockets(self._local, add_fd, remove_fd)
+            listeners = {s.fileno() for s in self.socks.values()}
             # "ready" only once SIGTERM is ours: a supervisor that stops the HA right after it said
             # ready must get the clean stop (routes, proxies, TUN removed), not the default kill
             cfg = self.cfg
@@ -547,6 +589,8 @@ class HomeAgent:
                     ready = ep.poll(timeout)
                 except InterruptedError:
                     continue
+                if len(ready) > 1:     # the shared listeners last: bound MNs' own sockets go first
+                    ready.sort(key=lambda r: r[0] in listeners)
                 for fd, _mask in ready:
                     try:
                         handlers[fd]()
@@ -559,4 +603,6 @@ class HomeAgent:
                         self.aaa.handle_timer(now)    # RADIUS retransmissions, failover, SA refresh
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
                     self._flush(now)
+            self.peers.close()                    # (while the epoll they are registered in lives)
+            self.peers = None
         self.log("stopping", bindings=len(self.cache.bindings))
