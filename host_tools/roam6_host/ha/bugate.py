@@ -7,7 +7,8 @@ of BUs must spend them only on BUs that can matter).
 RFC 4285 §6 puts the MN-HA authentication option last in the BU, so its SPI sits at a fixed
 distance from the end: [type 9][length 17][subtype 1][SPI, 4 bytes][authenticator, 12 bytes].
 - No MN-HA option there: rule mn_id would drop the BU anyway.
-- An SPI the HA does not know: rule spi drops it (the same reason text, "spi: unknown SPI n").
+- An SPI the HA does not know: rule spi drops it (the same reason text, "spi: unknown SPI n"),
+  unless the HA asks an AAA server (then rule spi hands it to the AAA agent).
 - A known SPI, but its source over the rejection budget (ha/limits.py) and the BU not for a HoA
   already bound under that SA: rule budget drops it (UDP only, where the HoA is the inner
   source; ip6 BUs go through the rules as they are).
@@ -30,7 +31,9 @@ def early_drop(cache, c, pkt, now):
     spi = int.from_bytes(mh[a + 3:a + 7], "big")
     sa = cache.sas.get(spi)
     if sa is None:
-        return "spi: unknown SPI %d" % spi
+        # with AAA an SPI the HA does not hold yet may be a device the server knows: rule spi
+        # hands it to the AAA agent (which has its own request budget)
+        return "" if cache.aaa is not None else "spi: unknown SPI %d" % spi
     if c.source[0] != "ip6":
         b = cache.bindings.get(bytes(pkt.src))
         if (b is None or b.spi != spi) and not cache.limits.verify_allowed(c.source, now):
