@@ -8,12 +8,22 @@ def register(sub):
     p = sub.add_parser("ha", help="run the home agent (RFC 6275/4285/5555, udp4/udp6/ip6)",
                        description="Run the roam6 home agent until SIGTERM/SIGINT; SIGHUP reloads the keys file. "
                                    "Config format: docs/CONTRACTS.md §6.")
-    p.add_argument("--config", required=True, metavar="FILE",
+    p.add_argument("--config", metavar="FILE",
                    help="the HA's JSON config, e.g. ha.json (start from examples/ha.json)")
+    p.add_argument("--check", nargs="?", const="", metavar="FILE",
+                   help="only check FILE (or --config's) and its keys file: print OK or each error, exit 0 or 1, "
+                        "start nothing (like kea-dhcp6 -t)")
     p.set_defaults(func=run)
 
 
 def run(args):
+    if args.check is not None:
+        from .ha_check import check
+        if not (args.check or args.config):
+            raise UserError("--check needs the config: roam6 ha --check FILE", hint="roam6 ha --help")
+        return check(args.check or args.config)
+    if not args.config:
+        raise UserError("the following arguments are required: --config", hint="roam6 ha --help")
     from .ha.config import load_config
     from .ha.driver import HomeAgent
 
