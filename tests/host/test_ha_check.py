@@ -23,8 +23,8 @@ def write(tmp_path, cfg=None, keys=None, mode=0o600):
     (tmp_path / "ha.json").write_text(json.dumps(c))
     if keys is not ...:
         k = tmp_path / "ha-keys.json"
-        k.write_text(json.dumps(keys if keys is not None else
-                                {"sas": [{"nai": "b1@example.test", "spi": 300, "key": KEY, "hoa": "2001:db8:aa::10"}]}))
+        sa = {"nai": "b1@example.test", "spi": 300, "key": KEY, "hoa": "2001:db8:aa::10"}
+        k.write_text(json.dumps(keys if keys is not None else {"sas": [sa]}))
         os.chmod(k, mode)
     return str(tmp_path / "ha.json")
 
