@@ -113,6 +113,39 @@ def micropython_dir(log=None):
     return mpy_dir
 
 
+# The native-only .mpy that mpy_ld.py links, before dynruntime.mk's final merge: MicroPython up
+# to 1.28 names it $(BUILD)/$(MOD).native.mpy, 1.29 renamed it $(BUILD)/$(MOD).mpy. The rule in the
+# tree's own dynruntime.mk says which (the final merged $(MOD).mpy would land in the source folder).
+LINK_TARGETS = ("$(BUILD)/$(MOD).native.mpy", "$(BUILD)/$(MOD).mpy")
+
+
+def link_target(mpy_dir):
+    """The path (with $(BUILD)/$(MOD) left to fill) of the native .mpy the tree's dynruntime.mk
+    links; UserError naming the file when none of the known rules is there."""
+    mk = os.path.join(mpy_dir, "py", "dynruntime.mk")
+    try:
+        with open(mk) as f:
+            rules = [ln.split(":", 1)[0].strip() for ln in f if not ln.startswith(("\t", "#", " ")) and ":" in ln]
+    except OSError as exc:
+        raise UserError("cannot read %s: %s" % (mk, exc.strerror), hint="ROAM6_MPY_DIR must be a MicroPython tree")
+    for t in LINK_TARGETS:
+        if t in rules:
+            return t
+    raise UserError("%s has no rule for %s: a MicroPython tree this tool does not know"
+                    % (mk, " or ".join(LINK_TARGETS)),
+                    hint="use a MicroPython 1.23..1.29 tree, or unset ROAM6_MPY_DIR to use the pinned PyPI sdist")
+
+
+def obj_dir_for(arch, mpy_dir):
+    """Object files per architecture, and per MicroPython tree when ROAM6_MPY_DIR names another one
+    (objects compiled against one tree's headers are never linked by another's rules)."""
+    base = os.path.join(cache_dir(), "natmod-obj")
+    if os.environ.get("ROAM6_MPY_DIR"):
+        import hashlib
+        return os.path.join(base, "%s-%s" % (arch, hashlib.sha256(os.path.abspath(mpy_dir).encode()).hexdigest()[:12]))
+    return os.path.join(base, arch)
+
+
 def find_compiler(arch):
     """Path of the C compiler for arch, or UserError saying which one is missing and how to get it."""
     if arch not in COMPILERS:
@@ -142,8 +175,8 @@ def build_natmod(arch, out_dir=DEFAULT_OUT, log=None):
     compiler = find_compiler(arch)
     _check_tools()
     mpy_dir = micropython_dir(log)
-    obj_dir = os.path.join(cache_dir(), "natmod-obj", arch)
-    native = os.path.join(obj_dir, MODULE + ".native.mpy")
+    obj_dir = obj_dir_for(arch, mpy_dir)
+    native = link_target(mpy_dir).replace("$(BUILD)", obj_dir).replace("$(MOD)", MODULE)
     env = dict(os.environ, PATH=os.path.dirname(compiler) + os.pathsep + os.environ.get("PATH", ""))
     with _Lock("natmod-" + arch):
         proc = subprocess.run(
