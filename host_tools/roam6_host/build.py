@@ -177,6 +177,8 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
     if natmod_skip:
         log("native module: SKIPPED for %s: %s; the firmware falls back to viper/Python (same results, slower)"
             % (board.get("natmod_arch", arch), natmod_skip))
+        if board.get("natmod_note"):
+            log("  board %s: %s" % (board["name"], board["natmod_note"]))
     else:
         log("native module: %s" % ", ".join(natmod_files))
 

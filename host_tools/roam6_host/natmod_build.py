@@ -41,7 +41,16 @@ COMPILERS = {
     "armv6m": ("arm-none-eabi-gcc",
                "install Debian's ARM compiler: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
                "(or `make setup`, which reads deps/apt.txt)"),
+    # RP2350 (Pico 2 W) in Arm mode: Cortex-M33 with single-precision FPU; dynruntime.mk builds it
+    # for -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard, which the M33 runs
+    "armv7emsp": ("arm-none-eabi-gcc",
+                  "install Debian's ARM compiler: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
+                  "(or `make setup`, which reads deps/apt.txt)"),
     "xtensawin": ("xtensa-esp32-elf-gcc", ESP_IDF_HINT),
+    # ESP32-C3: MicroPython's dynruntime.mk calls riscv64-unknown-elf-gcc (Debian: gcc-riscv64-unknown-elf)
+    "rv32imc": ("riscv64-unknown-elf-gcc",
+                "install a RISC-V compiler: apt-get install gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf, "
+                "or ESP-IDF's riscv32-esp-elf-gcc linked under that name"),
 }
 ARCHS = tuple(COMPILERS)
 
@@ -136,6 +145,19 @@ def link_target(mpy_dir):
                     hint="use a MicroPython 1.23..1.29 tree, or unset ROAM6_MPY_DIR to use the pinned PyPI sdist")
 
 
+def _check_arch_known(mpy_dir, arch):
+    """UserError when the tree's dynruntime.mk has no branch for arch (1.23 has none for rv32imc)."""
+    try:
+        with open(os.path.join(mpy_dir, "py", "dynruntime.mk")) as f:
+            known = "ifeq ($(ARCH),%s)" % arch in f.read()
+    except OSError:
+        return                     # link_target says what is wrong with the tree
+    if not known:
+        raise UserError("the MicroPython build files at %s cannot build native modules for %s" % (mpy_dir, arch),
+                        hint="set ROAM6_MPY_DIR to a MicroPython source tree whose py/dynruntime.mk knows %s "
+                             "(1.24 or newer for rv32imc)" % arch)
+
+
 def obj_dir_for(arch, mpy_dir):
     """Object files per architecture, and per MicroPython tree when ROAM6_MPY_DIR names another one
     (objects compiled against one tree's headers are never linked by another's rules)."""
@@ -175,6 +197,7 @@ def build_natmod(arch, out_dir=DEFAULT_OUT, log=None):
     compiler = find_compiler(arch)
     _check_tools()
     mpy_dir = micropython_dir(log)
+    _check_arch_known(mpy_dir, arch)
     obj_dir = obj_dir_for(arch, mpy_dir)
     native = link_target(mpy_dir).replace("$(BUILD)", obj_dir).replace("$(MOD)", MODULE)
     env = dict(os.environ, PATH=os.path.dirname(compiler) + os.pathsep + os.environ.get("PATH", ""))
@@ -215,7 +238,7 @@ def build_natmod(arch, out_dir=DEFAULT_OUT, log=None):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m roam6_host.natmod_build",
                                 description="build roam6's native module for the given architectures")
-    p.add_argument("archs", nargs="+", metavar="ARCH", help="x64, armv6m, xtensawin")
+    p.add_argument("archs", nargs="+", metavar="ARCH", help=", ".join(ARCHS))
     p.add_argument("--out", default=DEFAULT_OUT, help="output root (default build/natmod); files land in OUT/ARCH/")
     args = p.parse_args(argv)
     try:

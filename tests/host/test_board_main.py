@@ -21,7 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 STANDINS = os.path.join(HERE, "standins")
 
 
-@pytest.mark.parametrize("board,timer_id", [("esp32", "0"), ("rp2040", "-1")])
+@pytest.mark.parametrize("board,timer_id", [("esp32", "0"), ("rp2040", "-1"),
+                                            ("esp32s3", "0"), ("esp32c3", "0"), ("rp2350", "-1")])
 def test_boot_joins_the_strongest_known_network_and_starts_the_mn(tmp_path, board, timer_id):
     shutil.copy(os.path.join(boards.BOARDS_DIR, board, "main.py"), tmp_path / "main.py")
     assert cli_main(["provision", "--nai", "w@example.test", "--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1",

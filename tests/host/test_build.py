@@ -11,7 +11,8 @@ from roam6_host import boards, build, mpy
 from roam6_host.cli import main as cli_main
 from roam6_host.errors import UserError
 
-BOARDS = {"esp32": "xtensawin", "rp2040": "armv6m", "unix": "x64"}
+BOARDS = {"esp32": "xtensawin", "rp2040": "armv6m", "unix": "x64",
+          "esp32s3": "xtensawin", "esp32c3": "rv32imc", "rp2350": "armv7emsp"}
 
 
 def _mpy_files(out):
