@@ -1,5 +1,6 @@
 """Build a board bundle: firmware/roam6 compiled to .mpy for the board's arch, the native module
-when it can be built, and the board's own files; optionally a manifest.py for freezing, or a ROMFS image of the modules (roam6.romfs).
+when it can be built, and the board's own files; optionally a manifest.py for freezing, or a ROMFS
+image of the modules (roam6.romfs).
 
 Bundle layout (what `roam6 deploy` copies to the board's filesystem root):
     roam6/**.mpy          the package (bytecode; machine code only where the source asks for it)
@@ -216,7 +217,8 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
     if romfs:
         from . import romfs as rom
         path, index["romfs_bytes"] = rom.write_image(out_dir)
-        log("ROMFS image %s: %d bytes (roam6 deploy --romfs, or mpremote romfs deploy %s)" % (path, index["romfs_bytes"], path))
+        log("ROMFS image %s: %d bytes (roam6 deploy --romfs, or mpremote romfs deploy %s)"
+            % (path, index["romfs_bytes"], path))
     with open(os.path.join(out_dir, INDEX), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)
         f.write("\n")

@@ -15,7 +15,8 @@ def register(sub):
                                    % ", ".join(boards.board_names()))
     p.add_argument("--arch", help="for `build natmod`: x64, armv6m, armv7emsp, xtensawin or rv32imc "
                                   "(default: the board's)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in DIR/ARCH/)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in DIR/ARCH/)")
     p.add_argument("--manifest", action="store_true", help="also write manifest.py for freezing roam6 into firmware")
     p.add_argument("--romfs", action="store_true",
                    help="also write roam6.romfs, the modules as a ROMFS image (MicroPython 1.25+ firmware with a ROMFS "

@@ -203,7 +203,8 @@ def test_manifest_read_by_micropythons_own_manifestfile(tmp_path):
     spec.loader.exec_module(mf)
     out = tmp_path / "m"
     build.build_bundle("rp2040", out_dir=str(out), manifest=True, natmod=False, log=lambda *a: None)
-    m = mf.ManifestFile(mf.MODE_FREEZE, {"MPY_DIR": mpy_dir, "MPY_LIB_DIR": os.path.join(mpy_dir, "lib", "micropython-lib"),
+    m = mf.ManifestFile(mf.MODE_FREEZE, {"MPY_DIR": mpy_dir,
+                                         "MPY_LIB_DIR": os.path.join(mpy_dir, "lib", "micropython-lib"),
                                          "PORT_DIR": mpy_dir, "BOARD_DIR": mpy_dir})
     m.execute(str(out / "manifest.py"))
     targets = sorted(f.target_path for f in m.files())
