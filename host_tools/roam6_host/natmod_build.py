@@ -41,12 +41,12 @@ COMPILERS = {
     "armv6m": ("arm-none-eabi-gcc",
                "install Debian's ARM compiler: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
                "(or `make setup`, which reads deps/apt.txt)"),
+    "xtensawin": ("xtensa-esp32-elf-gcc", ESP_IDF_HINT),
     # RP2350 (Pico 2 W) in Arm mode: Cortex-M33 with single-precision FPU; dynruntime.mk builds it
     # for -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard, which the M33 runs
     "armv7emsp": ("arm-none-eabi-gcc",
                   "install Debian's ARM compiler: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
                   "(or `make setup`, which reads deps/apt.txt)"),
-    "xtensawin": ("xtensa-esp32-elf-gcc", ESP_IDF_HINT),
     # ESP32-C3: MicroPython's dynruntime.mk calls riscv64-unknown-elf-gcc (Debian: gcc-riscv64-unknown-elf)
     "rv32imc": ("riscv64-unknown-elf-gcc",
                 "install a RISC-V compiler: apt-get install gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf, "
