@@ -7,12 +7,29 @@ import sys
 
 import pytest
 
+from roam6_host.cli import main as cli_main
+
 KEY = "00112233445566778899aabbccddeeff"
 
 
-def roam6(*args, cwd=None):
+def roam6_process(*args):
     return subprocess.run([sys.executable, "-m", "roam6_host"] + list(args), capture_output=True, text=True,
-                          timeout=60, cwd=cwd)
+                          timeout=60)
+
+
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def roam6(capsys):
+    """The CLI in this process (fast); the first test runs the real command in its own."""
+    def run(*args):
+        rc = cli_main(list(args))
+        out = capsys.readouterr()
+        return Result(rc, out.out, out.err)
+    return run
 
 
 def write(tmp_path, cfg=None, keys=None, mode=0o600):
@@ -30,7 +47,7 @@ def write(tmp_path, cfg=None, keys=None, mode=0o600):
 
 
 def test_a_good_config_is_ok_and_nothing_starts(tmp_path):
-    r = roam6("ha", "--check", write(tmp_path))
+    r = roam6_process("ha", "--check", write(tmp_path))
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("OK %s: home prefix 2001:db8:aa::/64, HA address 2001:db8:aa::1 + 198.18.1.2" % (
         tmp_path / "ha.json"))
@@ -40,7 +57,7 @@ def test_a_good_config_is_ok_and_nothing_starts(tmp_path):
     assert not os.path.exists("/sys/class/net/r6tun")
 
 
-def test_check_with_config_flag_too(tmp_path):
+def test_check_with_config_flag_too(tmp_path, roam6):
     r = roam6("ha", "--config", write(tmp_path), "--check")
     assert r.returncode == 0 and r.stdout.startswith("OK "), r.stdout + r.stderr
 
@@ -52,14 +69,14 @@ def test_check_with_config_flag_too(tmp_path):
     ("address", "2001:db8:bb::1", "2001:db8:bb::1 is not inside home_prefix 2001:db8:aa::/64"),
     ("port", 0, "field 'port' must be an integer from 1 to 65535"),
 ])
-def test_each_config_mistake_is_said_and_exit_1(tmp_path, field, value, said):
+def test_each_config_mistake_is_said_and_exit_1(tmp_path, field, value, said, roam6):
     r = roam6("ha", "--check", write(tmp_path, {field: value}))
     assert r.returncode == 1, r.stdout + r.stderr
     assert said in r.stdout and "Traceback" not in r.stdout + r.stderr
     assert r.stdout.rstrip().endswith("ha.json: 1 error")
 
 
-def test_a_broken_config_does_not_hide_a_broken_keys_file(tmp_path):
+def test_a_broken_config_does_not_hide_a_broken_keys_file(tmp_path, roam6):
     keys = {"sas": [{"nai": "b1@example.test", "spi": 3, "key": KEY}]}
     r = roam6("ha", "--check", write(tmp_path, {"address": 1}, keys=keys))
     assert r.returncode == 1
@@ -68,12 +85,12 @@ def test_a_broken_config_does_not_hide_a_broken_keys_file(tmp_path):
     assert r.stdout.rstrip().endswith("2 errors")
 
 
-def test_keys_file_readable_by_others_is_an_error(tmp_path):
+def test_keys_file_readable_by_others_is_an_error(tmp_path, roam6):
     r = roam6("ha", "--check", write(tmp_path, mode=0o644))
     assert r.returncode == 1 and "is readable by group or others (mode 644)" in r.stdout and "chmod 600" in r.stdout
 
 
-def test_missing_keys_file_and_missing_config(tmp_path):
+def test_missing_keys_file_and_missing_config(tmp_path, roam6):
     r = roam6("ha", "--check", write(tmp_path, keys=...))
     assert r.returncode == 1 and "ha-keys.json cannot be opened" in r.stdout
     r = roam6("ha", "--check", str(tmp_path / "nope.json"))
@@ -81,12 +98,13 @@ def test_missing_keys_file_and_missing_config(tmp_path):
 
 
 def test_integer_address_refused_by_the_ha_itself(tmp_path):
-    """Not only --check: `roam6 ha --config` refuses it before starting (it was ::1)."""
-    r = roam6("ha", "--config", write(tmp_path, {"address": 1}))
+    """Not only --check: `roam6 ha --config` refuses it before starting (it was ::1). In its own
+    process: were it accepted, the HA would start (and the timeout end it)."""
+    r = roam6_process("ha", "--config", write(tmp_path, {"address": 1}))
     assert r.returncode == 2 and "field 'address' must be a string" in r.stderr
 
 
-def test_integer_hoa_in_the_keys_file_is_refused(tmp_path):
+def test_integer_hoa_in_the_keys_file_is_refused(tmp_path, roam6):
     keys = {"sas": [{"nai": "b1@example.test", "spi": 300, "key": KEY, "hoa": 16}]}
     r = roam6("ha", "--check", write(tmp_path, keys=keys))
     assert r.returncode == 1 and "field 'hoa' must be a string" in r.stdout
