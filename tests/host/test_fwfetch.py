@@ -18,7 +18,7 @@ import pytest
 from roam6_host import boards, fwfetch
 from roam6_host.cli import main as cli_main
 from roam6_host.errors import UserError
-from test_flash import INFO_RP2040, RP2040, drive, esp_image, uf2
+from test_flash import INFO_RP2040, RP2040, EspRom, drive, esp_image, uf2
 
 V = fwfetch.MICROPYTHON_VERSION
 ESP_NAME = "ESP32_GENERIC-v%s.bin" % V
@@ -114,6 +114,19 @@ def test_flash_without_firmware_fetches_the_pinned_image_once(env, cache, capsys
     assert cli_main(["flash", "--board", "esp32", "--check"]) == 0
     assert "(cached)" in capsys.readouterr().out
     assert env.paths == []                                    # the second time: no network at all
+
+
+def test_fetched_image_is_what_esptool_writes(env, capsys):
+    """`roam6 flash --board esp32` with no --firmware, end to end: fetched, then written by the real
+    esptool to the stand-in chip of test_flash (tests/host/standins/esp_rom.py) at 0x1000."""
+    rom = EspRom("ESP32").start()
+    try:
+        assert cli_main(["flash", "--board", "esp32", "--port", rom.port]) == 0
+    finally:
+        rom.close()
+    assert bytes(rom.flash[0x1000:0x1000 + len(env.esp_bytes)]) == env.esp_bytes
+    out = capsys.readouterr().out
+    assert "fetching MicroPython %s" % V in out and "Hash of data verified" in out
 
 
 def test_pico_w_uf2_is_fetched_and_checked(env, cache, capsys):
