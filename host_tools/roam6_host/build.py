@@ -1,5 +1,6 @@
 """Build a board bundle: firmware/roam6 compiled to .mpy for the board's arch, the native module
-when it can be built, and the board's own files; optionally a manifest.py for freezing, or a ROMFS image of the modules (roam6.romfs).
+when it can be built, and the board's own files; optionally a manifest.py for freezing, or a ROMFS
+image of the modules (roam6.romfs).
 
 Bundle layout (what `roam6 deploy` copies to the board's filesystem root):
     roam6/**.mpy          the package (bytecode; machine code only where the source asks for it)
@@ -177,6 +178,8 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
     if natmod_skip:
         log("native module: SKIPPED for %s: %s; the firmware falls back to viper/Python (same results, slower)"
             % (board.get("natmod_arch", arch), natmod_skip))
+        if board.get("natmod_note"):
+            log("  board %s: %s" % (board["name"], board["natmod_note"]))
     else:
         log("native module: %s" % ", ".join(natmod_files))
 
@@ -214,7 +217,8 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
     if romfs:
         from . import romfs as rom
         path, index["romfs_bytes"] = rom.write_image(out_dir)
-        log("ROMFS image %s: %d bytes (roam6 deploy --romfs, or mpremote romfs deploy %s)" % (path, index["romfs_bytes"], path))
+        log("ROMFS image %s: %d bytes (roam6 deploy --romfs, or mpremote romfs deploy %s)"
+            % (path, index["romfs_bytes"], path))
     with open(os.path.join(out_dir, INDEX), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)
         f.write("\n")

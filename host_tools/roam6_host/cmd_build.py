@@ -13,8 +13,10 @@ def register(sub):
                    help="bundle (default) or natmod: only the native module for --arch")
     p.add_argument("--board", help="board name: %s, or all (each into DIR/NAME, then the .mpy per board)"
                                    % ", ".join(boards.board_names()))
-    p.add_argument("--arch", help="for `build natmod`: x64, armv6m or xtensawin (default: the board's)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in DIR/ARCH/)")
+    p.add_argument("--arch", help="for `build natmod`: x64, armv6m, armv7emsp, xtensawin or rv32imc "
+                                  "(default: the board's)")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default build/BOARD; for natmod build/natmod, the .mpy lands in DIR/ARCH/)")
     p.add_argument("--manifest", action="store_true", help="also write manifest.py for freezing roam6 into firmware")
     p.add_argument("--romfs", action="store_true",
                    help="also write roam6.romfs, the modules as a ROMFS image (MicroPython 1.25+ firmware with a ROMFS "
@@ -34,7 +36,7 @@ def run(args):
 
         arch = args.arch or (boards.load_board(args.board)["natmod_arch"] if args.board else None)
         if not arch:
-            raise UserError("`roam6 build natmod` needs --arch (x64, armv6m, xtensawin) or --board")
+            raise UserError("`roam6 build natmod` needs --arch (x64, armv6m, armv7emsp, xtensawin, rv32imc) or --board")
         # default out: build/natmod/<arch>/, where roam6.accel looks in a checkout
         natmod_build.build_natmod(arch, args.out or natmod_build.DEFAULT_OUT, log=print)  # it prints the path
         return 0

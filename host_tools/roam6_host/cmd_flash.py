@@ -1,7 +1,7 @@
-"""`roam6 flash`: put MicroPython on a board (esptool for ESP32, UF2 copy for RP2040)."""
+"""`roam6 flash`: put MicroPython on a board (esptool for ESP32, UF2 copy for RP2040/RP2350)."""
 import argparse
 
-from . import boards, flash
+from . import boards, flash, fwfetch
 from .errors import UserError
 
 
@@ -9,16 +9,24 @@ def register(sub):
     p = sub.add_parser("flash", help="write MicroPython to a board (ESP32: esptool; RP2040: UF2 to BOOTSEL)",
                        description="ESP32: erase and write the MicroPython .bin with esptool (chip, offset and baud\n"
                                    "from boards/esp32/board.json). RP2040: validate the .uf2 and copy it to the\n"
-                                   "board's BOOTSEL drive. The image is checked before anything is touched.",
+                                   "board's BOOTSEL drive. The image is checked before anything is touched.\n"
+                                   "Without --firmware, the official image of MicroPython %s for the board is\n"
+                                   "fetched from micropython.org through mpflash, once (cached under ~/.cache/roam6)."
+                                   % fwfetch.MICROPYTHON_VERSION,
                        epilog="examples:\n"
-                              "  roam6 flash --board esp32 --firmware ESP32_GENERIC-v1.26.0.bin   # the one board attached\n"
-                              "  roam6 flash --board esp32 --port /dev/ttyUSB0 --firmware ESP32_GENERIC-v1.26.0.bin\n"
-                              "  roam6 flash --board rp2040 --firmware RPI_PICO_W-v1.26.0.uf2   # a Pico running MicroPython\n"
-                              "        # is rebooted into BOOTSEL by itself; a new one: hold BOOTSEL while plugging it in\n"
-                              "  roam6 flash --board esp32 --firmware ESP32_GENERIC-v1.26.0.bin --check",
+                              "  roam6 flash --board esp32    # the one board attached; the official image fetched\n"
+                              "  roam6 flash --board esp32 --firmware ESP32_GENERIC-v1.28.0.bin   # your own image\n"
+                              "  roam6 flash --board esp32 --port /dev/ttyUSB0 --firmware ESP32_GENERIC-v1.28.0.bin\n"
+                              "  roam6 flash --board rp2040 --firmware RPI_PICO_W-v1.28.0.uf2   # a Pico running\n"
+                              "        # MicroPython is rebooted into BOOTSEL by itself; a new one: hold BOOTSEL\n"
+                              "        # while plugging it in\n"
+                              "  roam6 flash --board esp32 --check   # fetch (or find in the cache) and check only",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--board", required=True, help="board name: " + ", ".join(flashable_boards()))
-    p.add_argument("--firmware", required=True, metavar="FILE", help="MicroPython .bin (ESP32) or .uf2 (RP2040)")
+    p.add_argument("--firmware", metavar="FILE",
+                   help="MicroPython .bin (ESP32) or .uf2 (RP2040/RP2350); default: the official image, fetched")
+    p.add_argument("--mp-version", default=fwfetch.MICROPYTHON_VERSION, metavar="V",
+                   help="without --firmware: the MicroPython release to fetch (default %(default)s, the tested one)")
     p.add_argument("--port", default="auto",
                    help="ESP32: the serial port, e.g. /dev/ttyUSB0; default auto: the one attached board "
                         "(by its USB id: roam6 boards lists them). RP2040: with no BOOTSEL drive mounted, a Pico "
@@ -42,6 +50,8 @@ def run(args):
     board = boards.load_board(args.board)
     method = board["flash"].get("method")
     fl = board["flash"]
+    if method in ("esptool", "uf2") and not args.firmware:
+        args.firmware = fwfetch.fetch(board, args.mp_version)
     if method == "esptool":
         if args.check:
             from . import images
@@ -57,8 +67,9 @@ def run(args):
     if method == "uf2":
         if args.check:
             from . import images
-            info = images.check_uf2(args.firmware, int(fl["uf2_family_id"], 0), "RP2040")
-            print("%s: a valid RP2040 UF2, %d blocks, %d bytes" % (args.firmware, info["blocks"], info["bytes"]))
+            chip = fl.get("chip", "RP2040")
+            info = images.check_uf2(args.firmware, int(fl["uf2_family_id"], 0), chip)
+            print("%s: a valid %s UF2, %d blocks, %d bytes" % (args.firmware, chip, info["blocks"], info["bytes"]))
             return 0
         flash.flash_rp2040(board, args.firmware, drive=args.drive, wait_s=args.wait, port=args.port)
         return 0

@@ -12,6 +12,9 @@ def register(sub):
                    help="status: the running HA's binding cache (root; run it in the HA's network namespace)")
     p.add_argument("--config", metavar="FILE",
                    help="the HA's JSON config, e.g. ha.json (start from examples/ha.json)")
+    p.add_argument("--check", nargs="?", const="", metavar="FILE",
+                   help="only check FILE (or --config's) and its keys file: print OK or each error, exit 0 or 1, "
+                        "start nothing (like kea-dhcp6 -t)")
     p.add_argument("--tun", default=None, metavar="NAME", help="status: the HA whose TUN is NAME (default: "
                    "the config's, else r6tun)")
     p.add_argument("--json", action="store_true", help="status: JSON instead of a table")
@@ -32,7 +35,12 @@ def run(args):
         doc = query(tun)
         print(json.dumps(doc, indent=1, sort_keys=True) if args.json else table(doc))
         return 0
-    if not args.config:    # required unless `status` (said as argparse says a missing option)
+    if args.check is not None:
+        from .ha_check import check
+        if not (args.check or args.config):
+            raise UserError("--check needs the config: roam6 ha --check FILE", hint="roam6 ha --help")
+        return check(args.check or args.config)
+    if not args.config:    # required unless `status` or `--check` (said as argparse says a missing option)
         args.ha_parser.error("the following arguments are required: --config")
     from .ha.config import load_config
     from .ha.driver import HomeAgent

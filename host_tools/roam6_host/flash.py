@@ -118,7 +118,8 @@ def flash_esp32(board, port, firmware, baud=None, erase=None, connect_attempts=N
     port = check_port(ports.resolve(port, board, log=log))
     args = esptool_args(board, port, firmware, baud=baud, erase=erase, connect_attempts=connect_attempts)
     log("%s: %d bytes, %s image, %d segments -> %s at %s (%s baud)"
-        % (firmware, info["size"], fl["chip"].upper(), info["segments"], port, fl["offset"], args[args.index("--baud") + 1]))
+        % (firmware, info["size"], fl["chip"].upper(), info["segments"], port, fl["offset"],
+           args[args.index("--baud") + 1]))
     rc, out = run_streaming([sys.executable, "-m", "esptool"] + args)
     if rc != 0:
         raise explain_esptool(out, port, fl["chip"])
@@ -251,14 +252,16 @@ def flash_rp2040(board, firmware, drive=None, log=print, extra_roots=(), mounts_
     through its REPL first (no button needed)."""
     fl = board["flash"]
     family = int(fl["uf2_family_id"], 0)
-    info = images.check_uf2(firmware, family, "RP2040")
+    chip = fl.get("chip", "RP2040")
+    info = images.check_uf2(firmware, family, chip)
     board_id = fl.get("bootsel_board_id", "RPI-RP2")
     if drive:
         if not os.path.isdir(drive):
             raise UserError("--drive %s is not a folder" % drive, hint="pass where the RPI-RP2 drive is mounted")
         bid = info_board_id(read_info_uf2(drive))
         if bid is None:
-            raise UserError("%s has no INFO_UF2.TXT: it is not a board in BOOTSEL mode" % drive, hint=fl.get("bootsel_hint"))
+            raise UserError("%s has no INFO_UF2.TXT: it is not a board in BOOTSEL mode" % drive,
+                            hint=fl.get("bootsel_hint"))
         if not bid.upper().startswith(board_id.upper()):
             raise UserError("%s is a %s boot drive, not %s" % (drive, bid, board_id),
                             hint="that is another board (an RP2350 says RP2350): use its own firmware")
@@ -285,7 +288,7 @@ def flash_rp2040(board, firmware, drive=None, log=print, extra_roots=(), mounts_
     free = shutil.disk_usage(drive).free
     if free and free < os.path.getsize(firmware) // 2:
         log("note: %s reports %d bytes free; the BOOTSEL drive's size is fake, copying anyway" % (drive, free))
-    log("%s: UF2, %d blocks, %d bytes for RP2040 -> %s" % (firmware, info["blocks"], info["bytes"], drive))
+    log("%s: UF2, %d blocks, %d bytes for %s -> %s" % (firmware, info["blocks"], info["bytes"], chip, drive))
     dst = copy_uf2(firmware, drive, log=log)
     if wait_s and wait_reboot(drive, wait_s, log=log):
         log("its serial port appears as /dev/ttyACM0 (usually). Next: roam6 deploy --board %s --port /dev/ttyACM0"

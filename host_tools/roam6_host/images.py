@@ -128,7 +128,8 @@ def check_esp_image(path, chip_id, chip_name, offset=None):
                         hint="download the .bin for %s from micropython.org" % chip_name)
     segments = data[1]
     if not 1 <= segments <= 16:
-        raise UserError("%s: ESP image header claims %d segments (1..16 expected): the file is damaged" % (path, segments),
+        raise UserError("%s: ESP image header claims %d segments (1..16 expected): the file is damaged"
+                        % (path, segments),
                         hint="download it again")
     image_chip = struct.unpack_from("<H", data, 12)[0]
     if image_chip != chip_id:
@@ -168,7 +169,8 @@ def parse_uf2(data, path="UF2"):
             raise UserError("%s: block %d has bad UF2 magic numbers" % (path, off // 512),
                             hint="the file is damaged or %s" % guess_kind(data))
         if size > 476:
-            raise UserError("%s: block %d claims %d payload bytes (at most 476)" % (path, off // 512, size), hint="download it again")
+            raise UserError("%s: block %d claims %d payload bytes (at most 476)" % (path, off // 512, size),
+                            hint="download it again")
         if not flags & UF2_FLAG_FAMILY:
             fam = None
         # block numbers restart per family section (picotool prepends one absolute block)
@@ -182,7 +184,8 @@ def parse_uf2(data, path="UF2"):
             total += size
         families[fam] = families.get(fam, 0) + 1
     if expect != num_blocks:
-        raise UserError("%s ends after block %d of %d: the file is truncated" % (path, expect, num_blocks), hint="download it again")
+        raise UserError("%s ends after block %d of %d: the file is truncated" % (path, expect, num_blocks),
+                        hint="download it again")
     return {"blocks": len(data) // 512, "families": families, "bytes": total}
 
 
@@ -195,7 +198,8 @@ def check_uf2(path, family_id, family_name):
         named = ", ".join("%s (0x%08x)" % (UF2_FAMILIES.get(f, "unknown"), f) if f is not None else "no family id"
                           for f in fams) or "no family id"
         raise UserError("%s is for %s, but this board needs %s (family 0x%08x)" % (path, named, family_name, family_id),
-                        hint="download the UF2 made for %s (Pico W: micropython.org/download/RPI_PICO_W)" % family_name)
+                        hint="download the UF2 made for %s (Pico W: micropython.org/download/RPI_PICO_W, Pico 2 W: "
+                             ".../RPI_PICO2_W), or leave --firmware out: roam6 flash fetches it" % family_name)
     others = [f for f in fams if f != family_id]
     if others:
         raise UserError("%s mixes families %s" % (path, ", ".join("0x%08x" % (f or 0) for f in others)),

@@ -23,14 +23,14 @@ import tempfile
 
 from .errors import UserError
 from .mpy import read_header, with_source_name
-from .paths import BUILD_DIR, FIRMWARE_DIR, REPO_ROOT
+from .paths import BUILD_DIR, NATMOD_DIR, REPO_ROOT
 
 SDIST = "mpy-cross-v6-3"
 SDIST_VERSION = "1.1.1"  # MicroPython 1.23.0 inside; pinned so every machine builds the same bytes
 MODULE = "roam6_native"
 MPY_VERSION = (6, 3)
 REPO = REPO_ROOT         # (bench_hotpaths and tests/natmod read it here)
-NATMOD_SRC = os.path.join(FIRMWARE_DIR, "natmod")
+NATMOD_SRC = NATMOD_DIR
 DEFAULT_OUT = os.path.join(BUILD_DIR, "natmod")
 
 ESP_IDF_HINT = ("xtensa-esp32-elf-gcc comes with Espressif's ESP-IDF: install ESP-IDF "
@@ -42,6 +42,15 @@ COMPILERS = {
                "install Debian's ARM compiler: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
                "(or `make setup`, which reads deps/apt.txt)"),
     "xtensawin": ("xtensa-esp32-elf-gcc", ESP_IDF_HINT),
+    # RP2350 (Pico 2 W) in Arm mode: Cortex-M33 with single-precision FPU; dynruntime.mk builds it
+    # for -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard, which the M33 runs
+    "armv7emsp": ("arm-none-eabi-gcc",
+                  "install Debian's ARM compiler: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
+                  "(or `make setup`, which reads deps/apt.txt)"),
+    # ESP32-C3: MicroPython's dynruntime.mk calls riscv64-unknown-elf-gcc (Debian: gcc-riscv64-unknown-elf)
+    "rv32imc": ("riscv64-unknown-elf-gcc",
+                "install a RISC-V compiler: apt-get install gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf, "
+                "or ESP-IDF's riscv32-esp-elf-gcc linked under that name"),
 }
 ARCHS = tuple(COMPILERS)
 
@@ -113,6 +122,52 @@ def micropython_dir(log=None):
     return mpy_dir
 
 
+# The native-only .mpy that mpy_ld.py links, before dynruntime.mk's final merge: MicroPython up
+# to 1.28 names it $(BUILD)/$(MOD).native.mpy, 1.29 renamed it $(BUILD)/$(MOD).mpy. The rule in the
+# tree's own dynruntime.mk says which (the final merged $(MOD).mpy would land in the source folder).
+LINK_TARGETS = ("$(BUILD)/$(MOD).native.mpy", "$(BUILD)/$(MOD).mpy")
+
+
+def link_target(mpy_dir):
+    """The path (with $(BUILD)/$(MOD) left to fill) of the native .mpy the tree's dynruntime.mk
+    links; UserError naming the file when none of the known rules is there."""
+    mk = os.path.join(mpy_dir, "py", "dynruntime.mk")
+    try:
+        with open(mk) as f:
+            rules = [ln.split(":", 1)[0].strip() for ln in f if not ln.startswith(("\t", "#", " ")) and ":" in ln]
+    except OSError as exc:
+        raise UserError("cannot read %s: %s" % (mk, exc.strerror), hint="ROAM6_MPY_DIR must be a MicroPython tree")
+    for t in LINK_TARGETS:
+        if t in rules:
+            return t
+    raise UserError("%s has no rule for %s: a MicroPython tree this tool does not know"
+                    % (mk, " or ".join(LINK_TARGETS)),
+                    hint="use a MicroPython 1.23..1.29 tree, or unset ROAM6_MPY_DIR to use the pinned PyPI sdist")
+
+
+def _check_arch_known(mpy_dir, arch):
+    """UserError when the tree's dynruntime.mk has no branch for arch (1.23 has none for rv32imc)."""
+    try:
+        with open(os.path.join(mpy_dir, "py", "dynruntime.mk")) as f:
+            known = "ifeq ($(ARCH),%s)" % arch in f.read()
+    except OSError:
+        return                     # link_target says what is wrong with the tree
+    if not known:
+        raise UserError("the MicroPython build files at %s cannot build native modules for %s" % (mpy_dir, arch),
+                        hint="set ROAM6_MPY_DIR to a MicroPython source tree whose py/dynruntime.mk knows %s "
+                             "(1.24 or newer for rv32imc)" % arch)
+
+
+def obj_dir_for(arch, mpy_dir):
+    """Object files per architecture, and per MicroPython tree when ROAM6_MPY_DIR names another one
+    (objects compiled against one tree's headers are never linked by another's rules)."""
+    base = os.path.join(cache_dir(), "natmod-obj")
+    if os.environ.get("ROAM6_MPY_DIR"):
+        import hashlib
+        return os.path.join(base, "%s-%s" % (arch, hashlib.sha256(os.path.abspath(mpy_dir).encode()).hexdigest()[:12]))
+    return os.path.join(base, arch)
+
+
 def find_compiler(arch):
     """Path of the C compiler for arch, or UserError saying which one is missing and how to get it."""
     if arch not in COMPILERS:
@@ -142,8 +197,9 @@ def build_natmod(arch, out_dir=DEFAULT_OUT, log=None):
     compiler = find_compiler(arch)
     _check_tools()
     mpy_dir = micropython_dir(log)
-    obj_dir = os.path.join(cache_dir(), "natmod-obj", arch)
-    native = os.path.join(obj_dir, MODULE + ".native.mpy")
+    _check_arch_known(mpy_dir, arch)
+    obj_dir = obj_dir_for(arch, mpy_dir)
+    native = link_target(mpy_dir).replace("$(BUILD)", obj_dir).replace("$(MOD)", MODULE)
     env = dict(os.environ, PATH=os.path.dirname(compiler) + os.pathsep + os.environ.get("PATH", ""))
     with _Lock("natmod-" + arch):
         proc = subprocess.run(
@@ -182,7 +238,7 @@ def build_natmod(arch, out_dir=DEFAULT_OUT, log=None):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m roam6_host.natmod_build",
                                 description="build roam6's native module for the given architectures")
-    p.add_argument("archs", nargs="+", metavar="ARCH", help="x64, armv6m, xtensawin")
+    p.add_argument("archs", nargs="+", metavar="ARCH", help=", ".join(ARCHS))
     p.add_argument("--out", default=DEFAULT_OUT, help="output root (default build/natmod); files land in OUT/ARCH/")
     args = p.parse_args(argv)
     try:

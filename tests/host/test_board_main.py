@@ -21,7 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 STANDINS = os.path.join(HERE, "standins")
 
 
-@pytest.mark.parametrize("board,timer_id", [("esp32", "0"), ("rp2040", "-1")])
+@pytest.mark.parametrize("board,timer_id", [("esp32", "0"), ("rp2040", "-1"),
+                                            ("esp32s3", "0"), ("esp32c3", "0"), ("rp2350", "-1")])
 def test_boot_joins_the_strongest_known_network_and_starts_the_mn(tmp_path, board, timer_id):
     shutil.copy(os.path.join(boards.BOARDS_DIR, board, "main.py"), tmp_path / "main.py")
     assert cli_main(["provision", "--nai", "w@example.test", "--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1",
@@ -29,7 +30,8 @@ def test_boot_joins_the_strongest_known_network_and_starts_the_mn(tmp_path, boar
                      "--wifi", "apA:pwA", "--wifi", "apB:pwB", "--keys-file", str(tmp_path / "k.json"),
                      "--out", str(tmp_path / "config.json")]) == 0
     exe = os.path.join(os.path.dirname(sys.executable), "micropython")
-    path = ":".join([".frozen", os.path.join(boards.REPO_ROOT, "firmware"), os.path.join(boards.BOARDS_DIR, board), STANDINS])
+    path = ":".join([".frozen", os.path.join(boards.REPO_ROOT, "firmware"), os.path.join(boards.BOARDS_DIR, board),
+                     STANDINS])
     proc = subprocess.Popen([exe, os.path.join(STANDINS, "boot_standins.py"), STANDINS], cwd=str(tmp_path),
                             env=dict(os.environ, MICROPYPATH=path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -52,7 +54,8 @@ def test_a_config_without_wifi_is_said_plainly(tmp_path):
     shutil.copy(os.path.join(boards.BOARDS_DIR, "esp32", "main.py"), tmp_path / "main.py")
     (tmp_path / "config.json").write_text('{"nai": "x@example.test"}')
     exe = os.path.join(os.path.dirname(sys.executable), "micropython")
-    path = ":".join([".frozen", os.path.join(boards.REPO_ROOT, "firmware"), os.path.join(boards.BOARDS_DIR, "esp32"), STANDINS])
+    path = ":".join([".frozen", os.path.join(boards.REPO_ROOT, "firmware"), os.path.join(boards.BOARDS_DIR, "esp32"),
+                     STANDINS])
     proc = subprocess.run([exe, os.path.join(STANDINS, "boot_standins.py"), STANDINS], cwd=str(tmp_path),
                           env=dict(os.environ, MICROPYPATH=path), capture_output=True, text=True, timeout=60)
     out = proc.stdout + proc.stderr

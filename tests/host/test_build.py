@@ -11,7 +11,8 @@ from roam6_host import boards, build, mpy
 from roam6_host.cli import main as cli_main
 from roam6_host.errors import UserError
 
-BOARDS = {"esp32": "xtensawin", "rp2040": "armv6m", "unix": "x64"}
+BOARDS = {"esp32": "xtensawin", "rp2040": "armv6m", "unix": "x64",
+          "esp32s3": "xtensawin", "esp32c3": "rv32imc", "rp2350": "armv7emsp"}
 
 
 def _mpy_files(out):
@@ -202,7 +203,8 @@ def test_manifest_read_by_micropythons_own_manifestfile(tmp_path):
     spec.loader.exec_module(mf)
     out = tmp_path / "m"
     build.build_bundle("rp2040", out_dir=str(out), manifest=True, natmod=False, log=lambda *a: None)
-    m = mf.ManifestFile(mf.MODE_FREEZE, {"MPY_DIR": mpy_dir, "MPY_LIB_DIR": os.path.join(mpy_dir, "lib", "micropython-lib"),
+    m = mf.ManifestFile(mf.MODE_FREEZE, {"MPY_DIR": mpy_dir,
+                                         "MPY_LIB_DIR": os.path.join(mpy_dir, "lib", "micropython-lib"),
                                          "PORT_DIR": mpy_dir, "BOARD_DIR": mpy_dir})
     m.execute(str(out / "manifest.py"))
     targets = sorted(f.target_path for f in m.files())

@@ -79,6 +79,9 @@ def _int(d, field, lo, hi, source="HA config"):
 
 
 def _ip6(text, field, source="HA config"):
+    if not isinstance(text, str):   # ipaddress takes an int too: "address": 1 would become ::1
+        raise UserError("%s: field %r must be a string like \"2001:db8:aa::1\", got %r" % (source, field, text),
+                        hint="quote the address")
     try:
         return ipaddress.IPv6Address(text)
     except (ValueError, TypeError):
@@ -122,6 +125,9 @@ def parse_config(raw, base_dir=".", source="HA config"):
     d.update(raw)
     c = HAConfig()
     c.source = source
+    for field in ("home_prefix", "ipv4"):   # ipaddress would take an int (1 -> ::1/128, 0.0.0.1)
+        if d[field] is not None and not isinstance(d[field], str):
+            raise err(field, "must be a string, got %r" % (d[field],), "quote it, e.g. \"2001:db8:aa::/64\"")
     try:
         c.home_prefix = ipaddress.IPv6Network(d["home_prefix"], strict=True)
     except (ValueError, TypeError):
