@@ -131,6 +131,10 @@ def setup(argv=None):
             reason = boot.run(cfg, plan[1], plan[2], seen)
             plan = plan + (seen,)
             forget("roam6.node.boot")
+        m = cfg.raw.get("max_bindack_timeout")    # a bench's shorter back-off (CONTRACTS.md §5):
+        if m:                                     # on the class, so a board without it pays nothing
+            from roam6.core.bul import HomeBinding
+            HomeBinding.max_bindack_ms = m * 1000
         cfg.raw = None            # the dict as read: only the bootstrap (above) reads it
         if not reason:
             return 0, cfg, plan
