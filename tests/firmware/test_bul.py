@@ -575,3 +575,18 @@ def test_unlisted_event_is_ignored():
     assert b.ignored == 1                    # a BA nobody waits for: an illegal step, counted
     b.lost("brr", 1)                         # a BRR while detached: no BU, just counted (not
     assert sent(b) == [] and b.ignored == 2 and drain(b) == []   # logged: a flood is silent)
+
+
+def test_status_144_to_a_replayed_bu_writes_no_state():
+    """An on-path attacker replaying our BU gets a genuine 144 (its timestamp is no longer newer)
+    carrying the HA's clock, which ours already agrees with: answered, but no state-file write."""
+    off = 3900000000000
+    b = make(ntp_offset_ms=off)
+    b.move(COA, 0)
+    r = sent(b)[0]
+    b.state_to_save()
+    for i in range(3):
+        ts = ((r.timestamp >> 32) << 32) | (r.timestamp & 0xFFFFFFFF)   # the HA's seconds = ours
+        assert ack(b, 10 + i, status=144, ts=ts, req=r)
+        assert b.state_to_save() is None, i
+    assert abs(b.ntp_offset_ms - off) <= 1000

@@ -369,9 +369,11 @@ class HomeBinding:
                 self.seq = (ba[1] + 1) & 0xFFFF
                 self.seq_reserved = self.seq      # save the new base before using it
             elif self.last_ts is not None:
-                self.ntp_offset_ms = ((ba[4] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
+                t = ((ba[4] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
+                if abs(t - self.ntp_offset_ms) > 1000:
+                    self._dirty = True            # saved only when the clock really moved: a
+                self.ntp_offset_ms = t            # 144 to a replayed BU of ours writes nothing
                 self.last_ts = 0
-                self._dirty = True
             self.resyncs += 1
             if self.resyncs <= _MAX_RESYNCS:     # else the armed retransmission timer sends
                 self._emit_bu(self.state == _S_DEREGISTERING, now)
