@@ -97,17 +97,19 @@ def test_forged_146_on_path_mn_keeps_trying_and_recovers_after_the_attack(bench)
         assert rej and all(e.get("status") == 146 for e in rej), ha.tail()   # the real HA's 146s
         bus = [e["t_ms"] for e in mn.events if e["ev"] == "bu"]
         gaps = [b - a for a, b in zip(bus, bus[1:])]
-        assert gaps and all(MAX_BINDACK_S * 1000 - 300 <= g <= MAX_BINDACK_S * 1000 + 300 for g in gaps), gaps
+        # one BU per step: not faster (the back-off holds), not stopped (each step one more); the
+        # timer task sleeps in 200 ms slices, and the machine is shared: 1 s of slack above
+        assert gaps and all(MAX_BINDACK_S * 1000 - 300 <= g <= MAX_BINDACK_S * 1000 + 1000 for g in gaps), gaps
         # the attack stops
         atk.kill()
         bench.run("core", ["nft", "delete", "table", "ip", "r6atk"])
         stopped = time.monotonic()
-        ev = mn.wait_for(lambda e: e.get("ev") == "registered", MAX_BINDACK_S + 1.5)
+        ev = mn.wait_for(lambda e: e.get("ev") == "registered", MAX_BINDACK_S + 2.5)
         assert ev is not None, "not registered within one back-off step after the attack:\n" + mn.tail()
         took = ev["t_ms"] / 1000 - stopped
         print("attack stopped -> registered in %.2f s (back-off step %d s); 146s relayed: %d"
               % (took, MAX_BINDACK_S, len(errors)))
-        assert took <= MAX_BINDACK_S + 0.5, took
+        assert took <= MAX_BINDACK_S + 1.0, took    # the next try, and its BA (the HA is bound)
         t = R.cn_traffic(bench, n=10, listen_s=2.5)
         assert t["echoed"] >= 9, t                   # and the HoA carries traffic again
     finally:
