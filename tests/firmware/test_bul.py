@@ -242,6 +242,10 @@ def test_status_135_loop_is_bounded():
     for i in range(10):
         ack(b, 10 + i, status=135, seq=7000 + i)
         n += len(sent(b))
+    # the first BU and two answers are MAX_UPDATE_RATE's burst of 3: the third answer waits for
+    # the rate's next slot, one second after the burst began
+    assert n == 2 and b.get_timer() == S.RATE_MS
+    n += len([r for _t, r in run_timers(b, S.RATE_MS)])
     assert n == S.MAX_RESYNCS
     assert b.retransmit_at is not None       # the back-off goes on
 
@@ -270,28 +274,99 @@ def test_status_144_with_wrong_low_bits_is_dropped():
     assert sent(b) == []
 
 
-def test_status_146_stops_and_reports():
+def test_status_146_keeps_trying_at_max_backoff_and_recovers():
+    """RFC 4285 §8's 146 is no longer final (an on-path attacker can have the HA sign one for a
+    tampered copy of our BU): reported, then the BU again every MAX_BINDACK_TIMEOUT until a good
+    BA comes."""
     b = make()
     b.move(COA, 0)
     sent(b)
     drain(b)
     assert ack(b, 30, status=146)
-    assert b.state == S.FAILED
-    assert b.get_timer() is None
+    assert b.state == S.REGISTERING and not b.bound
+    assert b.get_timer() == 30 + S.MAX_BINDACK_MS
     evs = drain(b)
     assert ("error", "authentication failed", 146) in evs
-    b.move(COA2, 100)                        # no more BUs after an authentication failure
-    assert sent(b) == []
+    now = 30
+    for i in range(5):                       # the attack goes on: one BU per 32 s, each reported
+        t = b.get_timer()
+        assert t == now + S.MAX_BINDACK_MS, (i, t, now)
+        b.handle_timer(t)
+        out = sent(b)
+        assert len(out) == 1 and out[0].coa == COA
+        now = t + 5
+        assert ack(b, now, status=146)
+        assert drain(b)[-1] == ("error", "authentication failed", 146)
+    t = b.get_timer()                        # the attack stops: the next try is answered
+    b.handle_timer(t)
+    assert len(sent(b)) == 1
+    assert ack(b, t + 5)
+    assert b.state == S.BOUND and b.bound
+    assert [e[0] for e in drain(b)] == ["bu", "ba", "registered"]
 
 
-def test_other_rejections_stop():
-    for status in (129, 131, 132, 133, 139, 174):
+def test_status_146_during_a_refresh_keeps_the_binding():
+    b = make()
+    b.move(COA, 0)
+    sent(b)
+    ack(b, 10)
+    t = b.get_timer()                        # the refresh
+    b.handle_timer(t)
+    sent(b)
+    assert ack(b, t + 5, status=146)
+    assert b.state == S.REFRESHING and b.bound   # the HA's binding still holds until it expires
+    assert b.get_timer() == t + 5 + S.MAX_BINDACK_MS
+
+
+def test_other_rejections_keep_trying_at_max_backoff():
+    for status in (129, 131, 132, 133, 134, 139, 145, 147, 174):
         b = make()
         b.move(COA, 0)
         sent(b)
+        drain(b)
         assert ack(b, 30, status=status)
-        assert b.state == S.FAILED, status
-        assert b.get_timer() is None
+        assert b.state == S.REGISTERING, status
+        assert b.get_timer() == 30 + S.MAX_BINDACK_MS, status
+        assert drain(b)[-1] == ("error", "registration refused", status)
+        b.handle_timer(30 + S.MAX_BINDACK_MS)
+        assert len(sent(b)) == 1, status
+
+
+def test_max_bindack_timeout_set_on_the_instance():
+    b = make()
+    b.max_bindack_ms = 4000                  # config.json "max_bindack_timeout": 4 (a bench)
+    b.move(COA, 0)
+    sent(b)
+    assert ack(b, 30, status=146)
+    assert b.get_timer() == 4030
+    times = [t for t, _r in run_timers(b, 20000)]
+    assert times[:3] == [4030, 8030, 12030]
+    assert make().max_bindack_ms == S.MAX_BINDACK_MS   # the class default, no attribute
+
+
+def test_deregistration_refused_146_retries_then_gives_up():
+    b = make()
+    b.home(0)
+    sent(b)
+    assert ack(b, 10, status=146, lifetime_units=0)
+    assert b.state == S.DEREGISTERING and b.get_timer() == 10 + S.MAX_BINDACK_MS
+    run_timers(b, 10 ** 6)
+    assert b.state == S.HOME and b.tries == S.DEREG_TRIES
+
+
+def test_max_update_rate_burst_of_3_then_one_a_second():
+    """RFC 6275 §11.8 MAX_UPDATE_RATE: however fast the moves come, at most 3 BUs in any second."""
+    b = make()
+    times = []
+    for t in range(0, 5000, 50):             # a flapping link: a new address every 50 ms
+        b.move(COA if t % 100 else COA2, t)
+        times += [t for _r in sent(b)]
+        times += [tt for tt, _r in run_timers(b, t)]
+    assert times[:3] == [0, 50, 100]
+    for i in range(len(times)):
+        assert len([x for x in times if times[i] <= x < times[i] + 1000]) <= 3, times
+    assert len(times) >= 6                   # ... and the moves still get their BUs
+    assert b.last_req.coa == COA2 or b.last_req.coa == COA
 
 
 def test_transient_rejections_keep_retrying():
@@ -372,12 +447,57 @@ def test_lost_binding_reregisters_at_once():
     b.move(COA, 0)
     sent(b)
     ack(b, 10)
-    b.lost("be", 5000)
+    b.lost("be", 5000)                       # a BE (unauthenticated) on a binding 5 s old: no
+    assert sent(b) == [] and b.state == S.BOUND and b.ignored == 1   # (docs §11.12)
+    at = S.MAX_BINDACK_MS
+    b.lost("be", at)
     out = sent(b)
     assert len(out) == 1 and b.state == S.REGISTERING and not b.bound
-    assert b.get_timer() == 5000 + 1500          # the HA has no binding: DAD before its BA
-    b.lost("be", 5001)                       # a second BE while the BU is out: no storm
+    assert b.get_timer() == at + 1500          # the HA has no binding: DAD before its BA
+    b.lost("be", at + 1)                     # a second BE while the BU is out: no storm
     assert sent(b) == []
+
+
+def test_brr_flood_sends_at_most_one_bu_per_half_lifetime():
+    """1,000 spoofed BRRs (RFC 4285 leaves them unauthenticated): none answered while the binding
+    is young, one BU once less than half the requested lifetime is left, none while it is out."""
+    b = make(lifetime_s=600, seq=100)
+    b.move(COA, 0)
+    sent(b)
+    b.state_to_save()
+    ack(b, 10)
+    drain(b)
+    for i in range(1000):
+        b.lost("brr", 1000 + i)
+    assert sent(b) == [] and drain(b) == [] and b.ignored == 1000 and b.state == S.BOUND
+    half = 300000                             # 600 s requested: half of it left from 300 s on
+    b.lost("brr", half - 1)
+    assert sent(b) == []
+    n = 0
+    for i in range(1000):
+        b.lost("brr", half + i)
+        n += len(sent(b))
+    assert n == 1 and b.state == S.REGISTERING   # (bul treats a BRR as a lost binding)
+    assert b.state_to_save() is None          # the reservation of 16 numbers still covers it
+    ack(b, half + 1000)
+    for i in range(1000):
+        b.lost("brr", half + 2000 + i)
+    assert sent(b) == [] and b.state == S.BOUND
+
+
+def test_be_flood_sends_at_most_one_bu_per_max_bindack_timeout():
+    b = make(seq=100)
+    b.move(COA, 0)
+    sent(b)
+    ack(b, 10)
+    n = 0
+    for t in range(1000, 120000, 20):        # a BE every 20 ms for two minutes; every BU answered
+        b.lost("be", t)
+        out = sent(b)
+        n += len(out)
+        if out:
+            ack(b, t + 5)
+    assert n <= 120000 // S.MAX_BINDACK_MS, n
 
 
 def test_sequence_wraps_around():
@@ -453,5 +573,20 @@ def test_unlisted_event_is_ignored():
     assert b.state == S.DETACHED and sent(b) == []
     assert not b.receive_ba(0, 1, 150, None, 0, None, 0)
     assert b.ignored == 1                    # a BA nobody waits for: an illegal step, counted
-    b.lost("brr", 1)                         # a BRR while detached: no BU, just counted
-    assert sent(b) == [] and b.ignored == 2 and drain(b) == [("lost", "brr")]
+    b.lost("brr", 1)                         # a BRR while detached: no BU, just counted (not
+    assert sent(b) == [] and b.ignored == 2 and drain(b) == []   # logged: a flood is silent)
+
+
+def test_status_144_to_a_replayed_bu_writes_no_state():
+    """An on-path attacker replaying our BU gets a genuine 144 (its timestamp is no longer newer)
+    carrying the HA's clock, which ours already agrees with: answered, but no state-file write."""
+    off = 3900000000000
+    b = make(ntp_offset_ms=off)
+    b.move(COA, 0)
+    r = sent(b)[0]
+    b.state_to_save()
+    for i in range(3):
+        ts = ((r.timestamp >> 32) << 32) | (r.timestamp & 0xFFFFFFFF)   # the HA's seconds = ours
+        assert ack(b, 10 + i, status=144, ts=ts, req=r)
+        assert b.state_to_save() is None, i
+    assert abs(b.ntp_offset_ms - off) <= 1000

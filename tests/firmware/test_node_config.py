@@ -112,3 +112,27 @@ def test_ro_field_checked_by_the_ro_policy():
     d["ro"] = {"default": "sometimes"}
     e = raises(ConfigError, parse_config, d)
     assert e.field == "ro" and "ro.default" in str(e), str(e)
+
+
+def test_max_bindack_timeout_checked_and_set_on_the_class_by_app_setup():
+    check_bad("max_bindack_timeout", 0, "1 to 32")
+    check_bad("max_bindack_timeout", 33, "1 to 32")
+    check_bad("max_bindack_timeout", "4")
+    d = good()
+    d["max_bindack_timeout"] = 4
+    c = parse_config(d)
+    assert c.raw["max_bindack_timeout"] == 4 and not hasattr(c, "max_bindack_timeout")
+    import json
+    from roam6.core.bul import HomeBinding
+    from roam6.node import app
+    from support import fresh_state_file
+    path = fresh_state_file("r6cfgmb") + ".json"
+    with open(path, "w") as f:
+        f.write(json.dumps(d))
+    try:
+        rc, cfg, plan = app.setup([path, "--coa", "192.0.2.50", "--transport", "udp4"])
+        assert rc == 0 and HomeBinding.max_bindack_ms == 4000 and cfg.raw is None
+    finally:
+        HomeBinding.max_bindack_ms = 32000
+        import os
+        os.remove(path)

@@ -162,12 +162,12 @@ def test_garbage_never_raises():
         assert r2.receive(bytes(b), 1) is None, i
 
 
-def test_status_146_is_authenticated_then_fails():
+def test_status_146_is_authenticated_then_retried_at_max_backoff():
     r = make()
     r.move(V4COA, "udp4", 0)
     pkt, req = one_bu(r)
     assert r.receive(ha_ba(r, req, V4COA, status=146, lifetime=0), 5) == "ba"
-    assert r.state == S.FAILED
+    assert r.state == S.REGISTERING and r.get_timer() == 5 + S.MAX_BINDACK_MS
 
 
 def test_status_135_and_144_resend():
@@ -190,12 +190,16 @@ def test_binding_error_and_brr_mean_lost():
     r.receive(ha_ba(r, req, V4COA), 5)
     assert r.bound
     be = BindingError(1, HOA).encode(src=HA, dst=HOA)
-    assert r.receive(build_ipv6(HA, HOA, 135, be), 10) == "be"
-    assert not r.bound and r.expiry() is None and len(r.datagrams_to_send(10)) == 1
-    r.receive(ha_ba(r, r.sent[-1] and _req(r), V4COA), 11)
+    at = S.MAX_BINDACK_MS                    # a BE counts once the binding is that old (bul)
+    assert r.receive(build_ipv6(HA, HOA, 135, be), at) == "be"
+    assert not r.bound and r.expiry() is None and len(r.datagrams_to_send(at)) == 1
+    r.receive(ha_ba(r, r.sent[-1] and _req(r), V4COA), at + 1)
     assert r.bound
     brr = BindingRefreshRequest().encode(src=HA, dst=HOA)
-    assert r.receive(build_ipv6(HA, HOA, 135, brr), 20) == "brr"
+    assert r.receive(build_ipv6(HA, HOA, 135, brr), at + 20) == "brr"
+    assert r.datagrams_to_send(at + 20) == ()   # a young binding: the BRR is not answered
+    assert r.receive(build_ipv6(HA, HOA, 135, brr), at + 400000) == "brr"
+    assert len(r.datagrams_to_send(at + 400000)) == 1   # less than half its lifetime left
 
 
 def _req(r):

@@ -60,3 +60,12 @@ def test_wrong_lengths_and_other_types_are_none():
     short = bytearray(8)                                       # a HoT whose fixed fields do not fit
     short[0], short[1], short[2] = 59, 0, R.HOT
     assert R.decode(bytes(short)) is None
+
+
+def test_payload_proto_other_than_59_is_none():
+    """RFC 6275 §9.2: a Mobility Header whose Payload Proto is not IPPROTO_NONE is discarded."""
+    for msg in (M.HomeTest(5, COOKIE, TOKEN), M.BindingRefreshRequest(), M.BindingError(1, HOA)):
+        good = msg.encode(src=CN, dst=HOA)
+        assert R.decode(good) is not None
+        msg.payload_proto = 6
+        assert R.decode(msg.encode(src=CN, dst=HOA)) is None

@@ -22,7 +22,8 @@ Events (`next_event()`), kind first, then the fields in this order:
     ("lost", why)                             why: "brr" | "be", the HA has no binding for us
     ("registered", coa, lifetime_s, refresh_ms)
     ("deregistered", answered)                answered: False when the HA never answered
-    ("error", reason, status)                 the HA refused us for good: no more BUs
+    ("error", reason, status)                 the HA refused the BU (status >= 128, not 128/130/
+                                              135/144): the MN tries again every MAX_BINDACK_TIMEOUT
 
 Rules held here:
 - A new BU goes out at once on a care-of address change (no timer), with a fresh sequence number
@@ -40,9 +41,19 @@ Rules held here:
 - Sequence numbers survive reboots: the state file holds a reservation `seq`; every number used is
   below it, so a reboot resumes from it without writing the file for every BU.
 - BA status 135: take the HA's last accepted number and send again at once. 144: take the HA's
-  seconds as the clock for RFC 4285 timestamps and send again at once. 146: authentication failed,
-  stop sending BUs and report (RFC 4285 §8). Other rejections (>= 128): stop and report, except
-  128/130 (unspecified, insufficient resources) which keep retransmitting on the back-off.
+  seconds as the clock for RFC 4285 timestamps and send again at once. 128/130 (unspecified,
+  insufficient resources): the retransmission back-off goes on. Every other rejection (146
+  authentication failed, 129, 131-134, 136-143, 145, 147...) is reported ("error") and the BU is
+  tried again at the maximum back-off, MAX_BINDACK_TIMEOUT, for as long as the rejections last:
+  never final, because an on-path attacker can make the HA sign one (a tampered copy of our BU
+  gets a genuine 146) and an operator can fix the HA's side (docs/PROTOCOL-NOTES.md §11.11). A
+  good BA ends it at once. A deregistration refused that way (other than 146) counts as done.
+- Inbound traffic cannot drive BUs (nor state-file writes, which follow the sequence numbers
+  used): every BU obeys MAX_UPDATE_RATE (RFC 6275 §11.8) as a burst of 3 then one a second (a
+  BU over the rate is deferred to the retransmission timer); a Binding Refresh Request
+  (unauthenticated under RFC 4285) is answered only while bound and once less than half the
+  requested lifetime is left; a Binding Error only while bound, once the binding is
+  MAX_BINDACK_TIMEOUT old (docs/PROTOCOL-NOTES.md §11.12). Ignored ones are counted, not logged.
 - A BA counts only if its sequence number is one of the BUs sent since the last care-of address
   change (a late BA for an older address must not mark the new one bound) and, with timestamps,
   if it echoes the timestamp of that BU exactly (RFC 4285 §6: otherwise it is silently dropped).
@@ -52,6 +63,7 @@ from roam6.compat import const
 _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS = const(1500)
 _INITIAL_BINDACK_TIMEOUT_MS = const(1000)
 _MAX_BINDACK_TIMEOUT_MS = const(32000)
+_RATE_MS = const(1000)            # MAX_UPDATE_RATE: one BU a second after a burst of 3 (GCRA)
 _REFRESH_NUM = const(3)           # refresh at 3/4 of the granted lifetime without advice
 _REFRESH_DEN = const(4)
 _DEREG_TRIES = const(7)           # lifetime-0 BUs before giving up (1.5+2+4+8+16+32 s)
@@ -69,7 +81,6 @@ _S_BOUND = const(2)           # binding accepted; waiting for the refresh time
 _S_REFRESHING = const(3)      # binding still valid, a newer BU outstanding (refresh or new CoA)
 _S_DEREGISTERING = const(4)   # lifetime-0 BU outstanding, at home
 _S_HOME = const(5)            # at home, no binding
-_S_FAILED = const(6)          # the HA refused us for good (146, 129, ...): no more BUs
 
 # events
 _MOVE = const(0)           # the care-of address changed, or the link came back
@@ -81,7 +92,7 @@ _BA_SEQ = const(5)         # 135 sequence number out of window
 _BA_TIME = const(6)        # 144 timestamp mismatch
 _BA_AUTH = const(7)        # 146 authentication failed
 _BA_RETRY = const(8)       # 128, 130: transient, keep the back-off going
-_BA_REJECT = const(9)      # any other status >= 128
+_BA_REJECT = const(9)      # any other status >= 128 (129, 131-134, 136-143, 145, 147...)
 _TIMEOUT = const(10)       # retransmission timer
 _REFRESH = const(11)       # refresh time reached
 _EXPIRE = const(12)        # the granted lifetime ran out with no new BA
@@ -96,7 +107,7 @@ _DEREG = const(4)          # lifetime-0 BU now
 _BOUND = const(5)          # binding made: refresh timer
 _DONE_HOME = const(6)      # deregistered
 _STOP = const(7)           # timers off
-_FAIL = const(8)           # report and stop
+_HOLD = const(8)           # hard rejection: report, try again at MAX_BINDACK_TIMEOUT
 _KEEP = const(9)           # binding gone, the BU already out keeps its back-off
 _BACKOFF = const(10)       # transient reject: the armed retransmission timer resends
 _ABANDON = const(11)       # the HA never answered the deregistration: its binding will expire
@@ -119,8 +130,8 @@ _TRANSITIONS = {
     _S_REGISTERING << 4 | _BA_SEQ: _S_REGISTERING << 4 | _RESYNC_SEQ,
     _S_REGISTERING << 4 | _BA_TIME: _S_REGISTERING << 4 | _RESYNC_TIME,
     _S_REGISTERING << 4 | _BA_RETRY: _S_REGISTERING << 4 | _BACKOFF,
-    _S_REGISTERING << 4 | _BA_AUTH: _S_FAILED << 4 | _FAIL,
-    _S_REGISTERING << 4 | _BA_REJECT: _S_FAILED << 4 | _FAIL,
+    _S_REGISTERING << 4 | _BA_AUTH: _S_REGISTERING << 4 | _HOLD,
+    _S_REGISTERING << 4 | _BA_REJECT: _S_REGISTERING << 4 | _HOLD,
 
     _S_BOUND << 4 | _REFRESH: _S_REFRESHING << 4 | _SEND,
     _S_BOUND << 4 | _MOVE: _S_REFRESHING << 4 | _SEND,
@@ -132,13 +143,12 @@ _TRANSITIONS = {
     _S_REFRESHING << 4 | _MOVE: _S_REFRESHING << 4 | _SEND,
     _S_REFRESHING << 4 | _TIMEOUT: _S_REFRESHING << 4 | _RESEND,
     _S_REFRESHING << 4 | _EXPIRE: _S_REGISTERING << 4 | _KEEP,
-    _S_REFRESHING << 4 | _LOST: _S_REGISTERING << 4 | _KEEP,
     _S_REFRESHING << 4 | _BA_OK: _S_BOUND << 4 | _BOUND,
     _S_REFRESHING << 4 | _BA_SEQ: _S_REFRESHING << 4 | _RESYNC_SEQ,
     _S_REFRESHING << 4 | _BA_TIME: _S_REFRESHING << 4 | _RESYNC_TIME,
     _S_REFRESHING << 4 | _BA_RETRY: _S_REFRESHING << 4 | _BACKOFF,
-    _S_REFRESHING << 4 | _BA_AUTH: _S_FAILED << 4 | _FAIL,
-    _S_REFRESHING << 4 | _BA_REJECT: _S_FAILED << 4 | _FAIL,
+    _S_REFRESHING << 4 | _BA_AUTH: _S_REFRESHING << 4 | _HOLD,
+    _S_REFRESHING << 4 | _BA_REJECT: _S_REFRESHING << 4 | _HOLD,
     _S_REFRESHING << 4 | _GO_HOME: _S_DEREGISTERING << 4 | _DEREG,
     _S_REFRESHING << 4 | _DETACH: _S_DETACHED << 4 | _STOP,
 
@@ -149,14 +159,14 @@ _TRANSITIONS = {
     _S_DEREGISTERING << 4 | _BA_SEQ: _S_DEREGISTERING << 4 | _RESYNC_SEQ,
     _S_DEREGISTERING << 4 | _BA_TIME: _S_DEREGISTERING << 4 | _RESYNC_TIME,
     _S_DEREGISTERING << 4 | _BA_RETRY: _S_DEREGISTERING << 4 | _BACKOFF,
-    _S_DEREGISTERING << 4 | _BA_AUTH: _S_FAILED << 4 | _FAIL,
+    _S_DEREGISTERING << 4 | _BA_AUTH: _S_DEREGISTERING << 4 | _HOLD,
     _S_DEREGISTERING << 4 | _BA_REJECT: _S_HOME << 4 | _DONE_HOME,
     _S_DEREGISTERING << 4 | _DETACH: _S_DETACHED << 4 | _STOP,
 }
 
-# The machine reads a flat byte table (index state << 4 | event, 0xFF = ignored): 112 bytes
+# The machine reads a flat byte table (index state << 4 | event, 0xFF = ignored): 96 bytes
 # instead of a 41-entry dict on the heap; the dict above stays the readable source of it.
-_TABLE = bytearray(b"\xff" * 112)
+_TABLE = bytearray(b"\xff" * 96)
 for _k in _TRANSITIONS:
     _TABLE[_k] = _TRANSITIONS[_k]
 del _TRANSITIONS, _k
@@ -176,10 +186,13 @@ class HomeBinding:
     """Binding update list entry for the home registration (one per MN). On a board its subclass
     roam6.core.registration.Registration is the one object: no second instance on the heap."""
 
+    # MAX_BINDACK_TIMEOUT (RFC 6275 §12), a class attribute: config.json "max_bindack_timeout" (a
+    # bench's shorter back-off) changes it in roam6.node.app; no attribute per instance
+    max_bindack_ms = _MAX_BINDACK_TIMEOUT_MS
+
     def __init__(self, lifetime_s=600, timestamps=True, seq=None, ntp_offset_ms=0, hoa=None):
         units = (lifetime_s + 3) // 4
         self.lifetime_units = max(1, min(_MAX_LIFETIME_UNITS, units))
-        self.timestamps = timestamps
         self.hoa = hoa
         # the state file's reservation: every number used so far is below it
         if seq is None:
@@ -188,7 +201,7 @@ class HomeBinding:
         self.seq_reserved = self.seq           # forces a save before the first BU
         self._dirty = False
         self.ntp_offset_ms = ntp_offset_ms     # NTP time in ms = now + ntp_offset_ms
-        self.last_ts = 0
+        self.last_ts = 0 if timestamps else None   # the last RFC 4285 timestamp; None: none sent
         self.state = _S_DETACHED
         self.coa = None
         self.first_reg = True                  # no binding at the HA: InitialBindackTimeoutFirstReg
@@ -199,6 +212,7 @@ class HomeBinding:
         self.sent = []                         # [(seq, sent_at, timestamp)] of the current attempt
         self.attempt_started = 0
         self.tries = 0                         # BUs sent in the current attempt
+        self.rate_at = -2 * _RATE_MS           # MAX_UPDATE_RATE: when the next BU may leave
         self.resyncs = 0                       # 135/144 answered at once in this attempt
         self._moved_since_bound = True
         self.ignored = 0                       # illegal steps (inputs the state has no row for)
@@ -220,7 +234,14 @@ class HomeBinding:
 
     def lost(self, why, now):
         """The HA sent a Binding Refresh Request or a Binding Error (why: "brr" | "be"): it has no
-        (valid) binding."""
+        (valid) binding. Neither is authenticated (RFC 4285): each counts only while bound, a BRR
+        once less than half the requested lifetime is left, a BE once the binding is
+        MAX_BINDACK_TIMEOUT old (by the requested lifetime); else it is ignored and counted."""
+        half = self.lifetime_units * 2000
+        if self.state != _S_BOUND or self.expire_at - now > (
+                half if why == "brr" else half + half - _MAX_BINDACK_TIMEOUT_MS):
+            self.ignored += 1
+            return
         self._events.append(("lost", why))
         self._fire(_LOST, now)
 
@@ -241,7 +262,7 @@ class HomeBinding:
                     break
         if match is None:
             return False
-        if self.timestamps and match[2] is not None:
+        if match[2] is not None:
             if timestamp is None:
                 return False
             if status == _STATUS_TIME:
@@ -339,7 +360,7 @@ class HomeBinding:
             self.refresh_at = None
             self._emit_bu(False, now, True)
         elif action == _RESEND:
-            self.timeout_ms = min(self.timeout_ms * 2, _MAX_BINDACK_TIMEOUT_MS)
+            self.timeout_ms = min(self.timeout_ms * 2, self.max_bindack_ms)
             if len(self.sent) >= 8:
                 self.sent = self.sent[-4:]   # bounded memory; very late BAs no longer count
             self._emit_bu(self.state == _S_DEREGISTERING, now)
@@ -347,10 +368,12 @@ class HomeBinding:
             if action == _RESYNC_SEQ:
                 self.seq = (ba[1] + 1) & 0xFFFF
                 self.seq_reserved = self.seq      # save the new base before using it
-            else:
-                self.ntp_offset_ms = ((ba[4] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
+            elif self.last_ts is not None:
+                t = ((ba[4] >> 32) & 0xFFFFFFFF) * 1000 + 500 - now
+                if abs(t - self.ntp_offset_ms) > 1000:
+                    self._dirty = True            # saved only when the clock really moved: a
+                self.ntp_offset_ms = t            # 144 to a replayed BU of ours writes nothing
                 self.last_ts = 0
-                self._dirty = True
             self.resyncs += 1
             if self.resyncs <= _MAX_RESYNCS:     # else the armed retransmission timer sends
                 self._emit_bu(self.state == _S_DEREGISTERING, now)
@@ -381,9 +404,11 @@ class HomeBinding:
         elif action == _STOP:
             self.retransmit_at = self.refresh_at = None
             self.sent = []
-        elif action == _FAIL:
-            self.retransmit_at = self.refresh_at = self.expire_at = None
-            self.sent = []
+        elif action == _HOLD:
+            # not final (an attacker can have the HA sign one): the same BU state, the longest
+            # back-off; the binding the HA may still hold keeps its expiry (REFRESHING)
+            self.timeout_ms = self.max_bindack_ms
+            self.retransmit_at = now + self.timeout_ms
             reason = "authentication failed" if event == _BA_AUTH else "registration refused"
             self._events.append(("error", reason, ba[0]))
         elif action == _KEEP:
@@ -402,6 +427,13 @@ class HomeBinding:
             self.tries = 0
             self.resyncs = 0
             self.attempt_started = now
+        # MAX_UPDATE_RATE (RFC 6275 §11.8), a GCRA kept as its next allowed time: 3 at once, then
+        # one per _RATE_MS; a BU over it waits for the retransmission timer (no number used yet)
+        t = self.rate_at
+        if t > now:
+            self.retransmit_at = t
+            return
+        self.rate_at = max(t + _RATE_MS, now - _RATE_MS)
         # the sequence number: at or past the reservation moves it on (the driver saves it first)
         seq = self.seq
         if not seq_after(self.seq_reserved, seq):
@@ -409,7 +441,7 @@ class HomeBinding:
             self._dirty = True
         self.seq = (seq + 1) & 0xFFFF
         ts = None
-        if self.timestamps:                 # RFC 4285 timestamp: NTP seconds . fraction
+        if self.last_ts is not None:        # RFC 4285 timestamp: NTP seconds . fraction
             t = now + self.ntp_offset_ms
             ts = (((t // 1000) & 0xFFFFFFFF) << 32) | (((t % 1000) << 32) // 1000)
             if ts <= self.last_ts:

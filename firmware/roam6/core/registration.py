@@ -95,13 +95,21 @@ class Registration(HomeBinding):
 
     def receive_mh(self, raw, src, dst, now):
         """A Mobility Header; src/dst: its checksum's pseudo-header addresses (for a BA with a type
-        2 routing header, dst is the HoA from it). Same results as receive."""
+        2 routing header, dst is the HoA from it). Same results as receive, and "unknown" for an
+        MH type beyond RFC 6275's (> 7), from any source: the caller answers it with a Binding
+        Error, status 2 (RFC 6275 §9.2). A Payload Proto other than 59 or a length below the
+        type's fixed part is discarded (§9.2)."""
         n = len(raw)
-        if (n < 8 or bytes(src) != self.ha or (raw[1] + 1) * 8 != n
-                or checksum6(self.ha, dst, _NH_MH, raw) != 0):
+        src = bytes(src)
+        if n < 8 or raw[0] != 59 or (raw[1] + 1) * 8 != n or checksum6(src, dst, _NH_MH, raw) != 0:
             self.rejected += 1
             return None
         t = raw[2]
+        if t > _MH_BE:
+            return "unknown"
+        if src != self.ha:
+            self.rejected += 1
+            return None
         if t == _MH_BA:
             ba = decode_ba(raw)
             off = ba[7] if ba is not None else -1

@@ -31,7 +31,8 @@ def parse_config(raw):
     if not isinstance(raw, dict):
         raise ConfigError("(top level)", "must be a JSON object")
     known = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
-             "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro")
+             "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro",
+             "max_bindack_timeout")
     for k in raw:
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
@@ -68,7 +69,8 @@ def parse_config(raw):
             ("lifetime", "int", (4, 0xFFFF * 4)),     # the BU's lifetime: 16 bits of 4 s units
             ("timestamps", "bool", None),
             ("state_file", "str", "a file path"),
-            ("coa", "str", "a care-of address")):
+            ("coa", "str", "a care-of address"),
+            ("max_bindack_timeout", "int", (1, 32))):   # RFC 6275 MAX_BINDACK_TIMEOUT, s
         if field not in raw:
             continue
         v = raw[field]
@@ -87,7 +89,7 @@ def parse_config(raw):
             v = list(v)
         elif not isinstance(v, bool):
             raise ConfigError(field, "must be true or false")
-        if field not in ("domain",):      # checked only: the bootstrap reads it from c.raw
+        if field not in ("domain", "max_bindack_timeout"):   # checked only: read from c.raw
             setattr(c, field, v)
     if "@" not in c.nai or len(c.nai) > 255:
         raise ConfigError("nai", "must look like user@realm (RFC 4283), up to 255 bytes, got %r" % c.nai)

@@ -6,7 +6,8 @@ Data flows one way (docs/CONTRACTS.md §7 event log, §10 movement, §11 wire):
   address first; then the decision goes to the registration (and route optimisation) and the
   BU leaves at once, no timer.
 - datagrams the uplink reads come to the one demultiplexer here: `packet_in` (from the HA's
-  tunnel) and `link_in` (ip6: read on the access link). Mobility Headers from the HA go to the
+  tunnel) and `ip6.link_in` (ip6: read on the access link; in ip6.py, which only a node using
+  ip6 loads). Mobility Headers from the HA go to the
   registration, return routability's to the RouteOptimizer (roglue, ip6 only), everything else
   for the HoA to the host (UDP sockets, ping).
 - `flush` is the one way out of the machines: the state file first (the sequence reservation is
@@ -132,30 +133,15 @@ class MobileNode:
                 self.ro.deliver(pkt)        # rebuilt: copied into the buffer first
             self.flush()
         elif buf[6] == _NH_MH:
-            if self.reg.receive(mv[:n], now) is not None and self.ro is not None:
+            k = self.reg.receive(mv[:n], now)
+            if k == "unknown":              # RFC 6275 §9.2: Binding Error status 2, rate-limited
+                from .mherror import answer
+                answer(self, mv, now)
+            elif k is not None and self.ro is not None:
                 self.ro.home_changed(now)   # a BU to a CN may have waited for the home binding
             self.flush()
         else:
             self.host.input(buf, n)
-
-    def link_in(self, buf, n):
-        """One packet read on the access link (ip6): a BA with a type 2 routing header from the
-        HA, or route optimisation's (a CoT, data from a CN with a type 2 routing header)."""
-        from .ip6 import ba_in
-        cfg = self.cfg
-        got = ba_in(buf, n, cfg.hoa)
-        now = self.now()
-        ro = self.ro
-        if got is not None and got[1] == cfg.ha:
-            if self.reg.receive_mh(got[0], got[1], cfg.hoa, now) is not None and ro is not None:
-                ro.home_changed(now)
-        elif ro is not None and n >= 40:
-            pkt = ro.link_in(memoryview(buf)[:n], now)
-            if pkt is not None:
-                ro.deliver(pkt)
-        else:
-            return                          # anything else on the link is the kernel's
-        self.flush()
 
     # ---- out -----------------------------------------------------------------------------------
     def send_packet(self, pkt):

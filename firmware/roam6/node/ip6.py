@@ -97,6 +97,26 @@ def sockaddr_of(pkt):
     return sockaddr(socket.inet_ntop(AF_INET6, bytes(pkt[24:40])), 0)
 
 
+def link_in(node, buf, n):
+    """One packet read on the access link into buf[:n], for `node` (the driver's MobileNode): a
+    BA with a type 2 routing header from the HA, or route optimisation's (a CoT, data from a CN
+    with a type 2 routing header). Here rather than in the driver: only ip6 nodes load it."""
+    cfg = node.cfg
+    got = ba_in(buf, n, cfg.hoa)
+    now = node.now()
+    ro = node.ro
+    if got is not None and got[1] == cfg.ha:
+        if node.reg.receive_mh(got[0], got[1], cfg.hoa, now) is not None and ro is not None:
+            ro.home_changed(now)
+    elif ro is not None and n >= 40:
+        pkt = ro.link_in(memoryview(buf)[:n], now)
+        if pkt is not None:
+            ro.deliver(pkt)
+    else:
+        return                          # anything else on the link is the kernel's
+    node.flush()
+
+
 def ba_in(pkt, n, hoa):
     """(MH memoryview, HA address) of a packet read on the link that is IPv6 | type 2 routing
     header naming `hoa` | Mobility Header, else None."""

@@ -22,7 +22,7 @@ class Uplink:
     """The node's way to the HA: its transports (made when first asked for: those the config
     allows, and udp6 from the HoA at home), the one carrying data now (`active`) and the tasks
     reading it. Datagrams go to node.packet_in(n) (in node.rx); ip6's link side to
-    node.link_in(buf, n)."""
+    ip6.link_in(node, buf, n)."""
 
     def __init__(self, node):
         self.node = node
@@ -68,6 +68,7 @@ class Uplink:
         self.tasks = [asyncio.create_task(_read(sock, node.rx, node.packet_in))]
         link = getattr(tr, "link_sock", None)
         if link is not None:          # ip6: BAs (type 2 routing header) come on the link
+            from .ip6 import link_in
             buf = tr.link_buf
-            self.tasks.append(asyncio.create_task(_read(link, buf, lambda n: node.link_in(buf, n))))
+            self.tasks.append(asyncio.create_task(_read(link, buf, lambda n: link_in(node, buf, n))))
         return tr

@@ -64,9 +64,10 @@ def decode(raw):
     """The message a correspondent sent, as a tuple, or None when it is another type or any
     length is wrong: HoT/CoT (HOT|COT, nonce index, cookie, keygen token); BA (BA, status, seq,
     lifetime, authenticator of a last Binding Authorization Data option or None); Binding Error
-    (BE, status, home address); BRR (BRR,)."""
+    (BE, status, home address); BRR (BRR,). A Payload Proto other than 59 is refused (RFC 6275
+    §9.2), as is a Header Len below the type's fixed part."""
     n = len(raw)
-    if n < 8 or (raw[1] + 1) * 8 != n:
+    if n < 8 or raw[0] != 59 or (raw[1] + 1) * 8 != n:
         return None
     t = raw[2]
     fl = _FIXED[t] if t < 8 else -1

@@ -1,0 +1,35 @@
+"""A Binding Error with status 2 for a Mobility Header of a type the MN does not know (RFC 6275
+§9.2, docs/PROTOCOL-NOTES.md §11.13), at most one a second. The driver imports this module when
+the first such message arrives: a node that never sees one pays nothing for it."""
+import struct
+
+from roam6.compat import const
+from roam6.wire.binding import ipv6_packet
+from roam6.wire.checksum import checksum6
+
+_INTERVAL_MS = const(1000)
+_last = [None]          # when the last one left (the MN's `now`), for every peer together
+
+
+def binding_error(src, dst, status, now):
+    """The IPv6 packet src -> dst holding a Binding Error (its Home Address unspecified: the
+    message that caused it carried no Home Address option), or None while the limit holds."""
+    last = _last[0]
+    if last is not None and now - last < _INTERVAL_MS:
+        return None
+    _last[0] = now
+    mh = bytearray(24)
+    mh[0] = 59          # Payload Proto: IPPROTO_NONE
+    mh[1] = 2           # Header Len: 24 bytes
+    mh[2] = 7           # MH type: Binding Error
+    mh[6] = status
+    struct.pack_into(">H", mh, 4, checksum6(src, dst, 135, mh))
+    return ipv6_packet(src, dst, 135, mh)
+
+
+def answer(node, pkt, now):
+    """The node's answer to the unknown message in the inner packet pkt (to the HoA): from the
+    HoA to its source, on the node's data path (the tunnel to the HA)."""
+    be = binding_error(node.cfg.hoa, bytes(pkt[8:24]), 2, now)
+    if be is not None:
+        node.send_packet(be)
