@@ -161,6 +161,8 @@ class HomeAgent:
         self._sysctl_restore = []
         self._stop = False
         self._reload = False
+        self.keep = None         # continuity.Continuity: journal, hot standby (ha.json journal/replica)
+        self.data_plane = True   # False while a hot standby: routes and proxies wait for the takeover
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -198,6 +200,10 @@ class HomeAgent:
                     raise UserError("cannot open a packet socket on the home link %r for duplicate address "
                                     "detection: %s" % (cfg.home_link, exc.strerror),
                                     hint="run the HA as root (CAP_NET_RAW), or set \"dad_ms\": 0 in ha.json") from None
+        if getattr(cfg, "journal", None) or getattr(cfg, "replica", None):
+            from .continuity import Continuity
+            self.keep = Continuity(self)
+            self.keep.restore(_now_ms(), _wall_ms())     # bindings, routes, proxies before any socket
         if "udp4" in cfg.transports:
             self.socks["udp4"] = self._udp(socket.AF_INET, cfg.ipv4, "ipv4")
         if "udp6" in cfg.transports:
@@ -276,6 +282,8 @@ class HomeAgent:
         if self.nl is not None and self.tun is not None:
             self.cache.remove_all()
             self._apply_events()
+        if self.keep is not None:
+            self.keep.close()
         if self._nft:
             nft_delete_table(NFT_TABLE, self.log, _NFT_WHAT)
             self._nft = False
@@ -295,9 +303,12 @@ class HomeAgent:
 
     # ---- events -> kernel state ---------------------------------------------------------------
     def _apply_events(self):
+        keep = self.keep
         for ev in self.cache.events():
             kind = ev.kind
-            if kind == "binding_added":
+            if keep is not None and kind.startswith("binding_"):
+                keep.changed(ev, _now_ms(), _wall_ms())     # journal + standby, before the BA leaves
+            if kind == "binding_added" and self.data_plane:
                 _, b = ev
                 self._kernel("route_add", b.hoa, self.tun.ifindex)
                 if self.home_ifindex:
@@ -498,6 +509,8 @@ class HomeAgent:
             handlers[self.s41.fileno()] = self._on_41
         if self.nd is not None:
             handlers[self.nd.fileno()] = self._on_home_nd
+        if self.keep is not None:
+            handlers.update(self.keep.handlers())
         signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}
         with epoll_with_signals(handlers, signals) as ep:
             # "ready" only once SIGTERM is ours: a supervisor that stops the HA right after it said
@@ -510,6 +523,9 @@ class HomeAgent:
                     self._reload = False
                     self.reload_keys()
                 deadline = self.cache.get_timer()
+                if self.keep is not None:
+                    kt = self.keep.get_timer()
+                    deadline = kt if deadline is None or (kt is not None and kt < deadline) else deadline
                 timeout = -1 if deadline is None else max(0, deadline - _now_ms()) / 1000
                 try:
                     ready = ep.poll(timeout)
@@ -524,5 +540,7 @@ class HomeAgent:
                 now = _now_ms()
                 if deadline is not None and now >= deadline:
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
+                    if self.keep is not None:
+                        self.keep.handle_timer(now)
                     self._flush(now)
         self.log("stopping", bindings=len(self.cache.bindings))
