@@ -17,7 +17,7 @@ import pytest
 from roam6.wire.ipv6 import decode_ipv6
 from roam6_codec.udp import decode_udp
 
-from ha_helpers import HOA, KEY, NAI, SPI, V4MAPPED, parse_ba
+from ha_helpers import KEY, NAI, SPI, V4MAPPED, parse_ba
 from nshelp import TestNamespaces
 from test_ha_netns import MN4, V4COA, HAProcess, proxies, route_dev, send_bu
 

@@ -109,7 +109,8 @@ class Journal:
                 if torn:
                     warnings.append("%s: last change cut short (the HA died while writing it): dropped" % self.log_path)
             elif snap is not None and lgen < gen:
-                warnings.append("%s: generation %d is older than the snapshot's %d: skipped" % (self.log_path, lgen, gen))
+                warnings.append("%s: generation %d is older than the snapshot's %d: skipped"
+                                % (self.log_path, lgen, gen))
             else:
                 raise JournalCorrupt("%s: generation %d does not match the snapshot's %d" % (self.log_path, lgen, gen))
         self.gen = gen

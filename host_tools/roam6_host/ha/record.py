@@ -43,7 +43,8 @@ class BindingRecord:
                  written_ms, spi, last_ts, nai):
         self.kind, self.hoa, self.coa, self.transport, self.peer = kind, hoa, coa, transport, peer
         self.nat, self.home, self.seq, self.lifetime = nat, home, seq, lifetime
-        self.remaining_ms, self.written_ms, self.spi, self.last_ts, self.nai = remaining_ms, written_ms, spi, last_ts, nai
+        self.remaining_ms, self.written_ms = remaining_ms, written_ms
+        self.spi, self.last_ts, self.nai = spi, last_ts, nai
 
     def __eq__(self, other):
         return isinstance(other, BindingRecord) and all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
