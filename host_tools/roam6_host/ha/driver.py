@@ -240,6 +240,8 @@ class HomeAgent:
         s = socket.socket(family, socket.SOCK_DGRAM)     # no SO_REUSEADDR: a second HA must fail here
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        elif getattr(self.cfg, "replica", None) is not None:
+            s.setsockopt(socket.SOL_IP, 15, 1)    # IP_FREEBIND: a standby binds the shared address it lacks
         try:
             s.bind((host, self.cfg.port))
         except OSError as exc:
