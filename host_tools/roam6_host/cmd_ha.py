@@ -10,6 +10,14 @@ def register(sub):
                                    "Config format: docs/CONTRACTS.md §6.")
     p.add_argument("--config", required=True, metavar="FILE",
                    help="the HA's JSON config, e.g. ha.json (start from examples/ha.json)")
+    g = p.add_argument_group("hot standby (ha.json 'replica')")
+    g.add_argument("--keepalived-config", action="store_true",
+                   help="print the keepalived.conf (VRRPv3) for this HA of a hot-standby pair and exit")
+    g.add_argument("--priority", type=int, default=100, help="VRRP priority of this HA (default 100; the other 90)")
+    g.add_argument("--ipv4-dev", metavar="IFNAME", help="interface of the shared IPv4 address (udp4)")
+    g.add_argument("--ipv4-plen", type=int, default=24, help="prefix length of the shared IPv4 address (default 24)")
+    g.add_argument("--vrid", type=int, default=51, help="VRRP virtual router id (default 51)")
+    g.add_argument("--advert-ms", type=int, default=10, help="VRRP advert interval in ms (default 10)")
     p.set_defaults(func=run)
 
 
@@ -18,6 +26,11 @@ def run(args):
     from .ha.driver import HomeAgent
 
     cfg = load_config(args.config)
+    if getattr(args, "keepalived_config", False):
+        from .ha.vrrp import keepalived_binary, keepalived_config
+        print(keepalived_config(cfg, args.priority, args.ipv4_dev, args.ipv4_plen, args.vrid, args.advert_ms), end="")
+        keepalived_binary()             # the config is printed; a missing keepalived is still said
+        return 0
     ha = HomeAgent(cfg)
     try:
         ha.open()
