@@ -57,6 +57,7 @@ def register(sub):
     p.add_argument("--advert-ms", type=int, default=10, help="VRRP advert interval, ms (default 10)")
     p.add_argument("--settle", type=float, default=1.0, help="seconds between failures, plus up to 1 s at random")
     p.add_argument("--prefix", default="r6f-", help="namespace prefix (default r6f-)")
+    p.add_argument("--raw", metavar="FILE", help="also write every probe's send/arrival times here (JSON)")
     p.set_defaults(func=run)
 
 
@@ -112,6 +113,7 @@ class Bench:
         self.dir = workdir
         self.n = netns.Namespaces(args.prefix)
         self.ha = {}
+        self.all_ha = []
         self.ka = {}
         self.cfg = {}
         self.keys = []
@@ -165,6 +167,7 @@ class Bench:
     def start_ha(self, ns, first=False):
         h = HAProc(self.n.full(ns), self.cfg[ns])
         self.ha[ns] = h
+        self.all_ha.append(h)
         h.wait("ready")
         if not first:
             h.wait("replica_ready", timeout=10)
@@ -232,7 +235,8 @@ class MN:
                 continue
             now = time.monotonic() * 1000
             if data is None or len(data) < 48:
-                if self.last_rx is not None and now - self.last_rx > 1000 and (not self.rereg or now - self.rereg[-1] > 1000):
+                quiet = self.last_rx is not None and now - self.last_rx > 1000
+                if quiet and (not self.rereg or now - self.rereg[-1] > 1000):
                     self.rereg.append(now)
                     self.bu()
                 continue
@@ -268,13 +272,13 @@ def _pct(xs, p):
     return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 1)
 
 
-def _gap(times, t):
-    """(gap ms around t, last before, first after) in a sorted list of arrival times."""
-    before = [x for x in times if x <= t]
-    after = [x for x in times if x > t]
-    if not before or not after:
-        return None
-    return after[0] - before[-1]
+def _gap(times, lo, hi):
+    """The longest gap (ms) between consecutive arrivals (a sorted list) that overlaps [lo, hi]."""
+    best = None
+    for a, b in zip(times, times[1:]):
+        if b >= lo and a <= hi and (best is None or b - a > best[0]):
+            best = (b - a, a, b)
+    return best
 
 
 def run(args):
@@ -285,7 +289,8 @@ def run(args):
     if not kinds or any(k not in ("crash", "host") for k in kinds):
         raise UserError("--kinds takes crash and/or host, got %r" % args.kinds, hint="e.g. --kinds crash,host")
     if not 1 <= args.failures <= 1000 or not 0.5 <= args.probe_ms <= 1000 or not 0 <= args.bindings <= 10000:
-        raise UserError("--failures 1..1000, --probe-ms 0.5..1000, --bindings 0..10000", hint="roam6 bench failover --help")
+        raise UserError("--failures 1..1000, --probe-ms 0.5..1000, --bindings 0..10000",
+                        hint="roam6 bench failover --help")
     netns.cleanup_prefix(args.prefix)
     workdir = tempfile.mkdtemp(prefix="roam6-failover-")
     b = Bench(args, workdir)
@@ -388,10 +393,15 @@ def run(args):
         sent_at = dict((no, ts) for ts, no in sent)
         windows = []
         for f in failures:
-            gd, gu = _gap(down_t, f["t_fail"]), _gap(up_t, f["t_fail"])
-            f["interruption_down_ms"] = None if gd is None else round(gd, 1)
-            f["interruption_up_ms"] = None if gu is None else round(gu, 1)
-            lo, hi = f["t_fail"] - args.probe_ms, f["t_fail"] + max(gd or 0, gu or 0) + 50
+            end = f["t_fail"] + f["takeover_after_ms"] + 1000      # the takeover and a second after it
+            gd, gu = _gap(down_t, f["t_fail"], end), _gap(up_t, f["t_fail"], end)
+            f["interruption_down_ms"] = None if gd is None else round(gd[0], 1)
+            f["interruption_up_ms"] = None if gu is None else round(gu[0], 1)
+            # the interruption: from the last probe through before the gap (less the one-way trip,
+            # 20 ms at most) to the first one after it, in either direction
+            gaps = [g for g in (gd, gu) if g is not None]
+            lo = min(g[1] for g in gaps) - 20 if gaps else f["t_fail"]
+            hi = max(g[2] for g in gaps) if gaps else end
             windows.append((lo, hi))
             f["lost_down"] = sum(1 for no, ts in sent_at.items() if lo <= ts <= hi and no not in got_down)
             f["lost_up"] = sum(1 for no, ts in sent_at.items() if lo <= ts <= hi and no not in got_up)
@@ -403,6 +413,9 @@ def run(args):
         outside = [no for ts, no in sent if ts < last and not any(lo <= ts <= hi for lo, hi in windows)]
         lost_out_down = sum(1 for no in outside if no not in got_down)
         lost_out_up = sum(1 for no in outside if no not in got_up)
+        if args.raw:
+            with open(args.raw, "w") as fr:
+                json.dump({"sent": sent, "down": mn.down, "up": up, "rereg": mn.rereg, "windows": windows}, fr)
         downs = [f["interruption_down_ms"] for f in failures if f["interruption_down_ms"] is not None]
         ups = [f["interruption_up_ms"] for f in failures if f["interruption_up_ms"] is not None]
         return {"benchmark": "failover", "failures": failures, "kinds": kinds, "probe_ms": args.probe_ms,
@@ -412,6 +425,8 @@ def run(args):
                 "interruption_up_ms": {"p50": _pct(ups, 50), "p90": _pct(ups, 90), "max": _pct(ups, 100)},
                 "bindings_lost_total": sum(f["bindings_lost"] for f in failures),
                 "reregistrations": len(mn.rereg),
+                # one per failure plus the first start; more: an HA got the addresses it should not have
+                "takeovers": sum(1 for h in b.all_ha for e in map(_json, h.lines) if e.get("ev") == "takeover"),
                 "lost_outside_interruptions": {"down": lost_out_down, "up": lost_out_up},
                 "goal": "p50 interruption <= 100 ms, 0 bindings lost, 0 lost outside interruptions"}
     finally:

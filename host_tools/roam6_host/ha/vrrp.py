@@ -63,6 +63,8 @@ def keepalived_config(cfg, priority, ipv4_dev=None, ipv4_plen=24, vrid=51, adver
 # "HA continuity"). Same file on both HAs except the priority.
 global_defs {
     vrrp_version 3
+    # a (re)started keepalived listens for the master's adverts before it may claim anything
+    vrrp_startup_delay 0.5
     dynamic_interfaces
     enable_script_security
     script_user root
