@@ -427,6 +427,8 @@ def run(args):
                 "reregistrations": len(mn.rereg),
                 # one per failure plus the first start; more: an HA got the addresses it should not have
                 "takeovers": sum(1 for h in b.all_ha for e in map(_json, h.lines) if e.get("ev") == "takeover"),
+                # an active HA that lost the addresses while its process lived (a VRRP flap)
+                "flaps": sum(1 for h in b.all_ha for e in map(_json, h.lines) if e.get("ev") == "standby"),
                 "lost_outside_interruptions": {"down": lost_out_down, "up": lost_out_up},
                 "goal": "p50 interruption <= 100 ms, 0 bindings lost, 0 lost outside interruptions"}
     finally:

@@ -1,7 +1,7 @@
 """One binding cache entry as a compact, versioned record: what the journal (ha/journal.py) writes
 and the replication channel (ha/replica.py) carries. Sans-IO: bytes in, bytes out.
 
-Layout v1 (big-endian, docs/PROTOCOL-NOTES.md "Binding record"):
+Layout v1 (big-endian, docs/PROTOCOL-NOTES.md §14.1):
 
     off  size  field
     0    1     version (1)

@@ -2,7 +2,7 @@
 UDP channel; the HA that holds the shared address (moved by keepalived, VRRPv3) owns the data plane.
 Why this channel and not a replicated store: docs/ARCHITECTURE.md "HA continuity".
 
-Messages (UDP between the two HAs' own, fixed addresses; docs/PROTOCOL-NOTES.md "HA replication"):
+Messages (UDP between the two HAs' own, fixed addresses; docs/PROTOCOL-NOTES.md §14.3):
 
     magic "R6HA" | version 1 | type | 0 0 | epoch (u32) | seq (u32) | body | HMAC-SHA256 (32 bytes)
 
