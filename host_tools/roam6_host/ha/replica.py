@@ -107,9 +107,16 @@ def load_key(path):
     return key
 
 
+def _keyed(key):
+    """HMAC-SHA256 keyed once (bytes key or an already keyed object): copy() per message."""
+    return key if hasattr(key, "copy") else hmac.new(key, digestmod=hashlib.sha256)
+
+
 def seal(key, mtype, epoch, seq, body):
     msg = _HDR.pack(MAGIC, VERSION, mtype, 0, epoch, seq) + body
-    return msg + hmac.new(key, msg, hashlib.sha256).digest()
+    m = _keyed(key).copy()
+    m.update(msg)
+    return msg + m.digest()
 
 
 def unseal(key, data):
@@ -117,7 +124,9 @@ def unseal(key, data):
     if len(data) < _HDR.size + MAC_LEN:
         return None
     msg, mac = data[:-MAC_LEN], data[-MAC_LEN:]
-    if not hmac.compare_digest(hmac.new(key, msg, hashlib.sha256).digest(), mac):
+    m = _keyed(key).copy()
+    m.update(msg)
+    if not hmac.compare_digest(m.digest(), mac):
         return None
     magic, version, mtype, _r, epoch, seq = _HDR.unpack_from(msg)
     if magic != MAGIC or version != VERSION:
@@ -157,7 +166,7 @@ class Replica:
     ("refused", reason), ("resync", why), ("peer", role, ready)."""
 
     def __init__(self, key, cache, now, active=False, epoch=None, sync_wait_ms=SYNC_WAIT_MS):
-        self.key = key
+        self.key = _keyed(key)
         self.cache = cache
         self.epoch = epoch if epoch is not None else int.from_bytes(os.urandom(4), "big") or 1
         self.seq = 0
