@@ -424,7 +424,8 @@ def run(args):
                 json.dump({"sent": sent, "down": mn.down, "up": up, "rereg": mn.rereg, "windows": windows}, fr)
         downs = [f["interruption_down_ms"] for f in failures if f["interruption_down_ms"] is not None]
         ups = [f["interruption_up_ms"] for f in failures if f["interruption_up_ms"] is not None]
-        return {"benchmark": "failover", "failures": failures, "logs": workdir, "kinds": kinds, "probe_ms": args.probe_ms,
+        return {"benchmark": "failover", "failures": failures, "logs": workdir, "kinds": kinds,
+                "probe_ms": args.probe_ms,
                 "advert_ms": args.advert_ms, "bindings": 1 + others, "probes_sent": len(sent),
                 "mn": "registration core over real UDP sockets (CPython), udp4",
                 "interruption_down_ms": {"p50": _pct(downs, 50), "p90": _pct(downs, 90), "max": _pct(downs, 100)},
