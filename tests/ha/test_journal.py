@@ -105,3 +105,13 @@ def test_journal_torn_tail_dropped_corruption_refused(tmp_path):
         Journal(path).load()
     Journal(path).set_aside()
     assert os.path.exists(path + ".corrupt") and Journal(path).load() == ({}, [])
+
+
+def test_encode_binding_equals_record_encode():
+    c = bound_cache(seq=9)
+    b = c.bindings[HOA]
+    sa = c.sas[SPI]
+    assert R.encode_binding(b, sa, T0 + 5, T0 + 7) == c.record(b, T0 + 5, T0 + 7).encode()
+    assert R.encode_binding(b, sa, T0, T0, R.REMOVED) == c.record(b, T0, T0, removed=True).encode()
+    b.expires = T0 - 10                          # past its end: 0 left, never negative
+    assert R.decode(R.encode_binding(b, sa, T0, T0)).remaining_ms == 0

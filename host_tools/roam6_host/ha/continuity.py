@@ -21,6 +21,7 @@ import struct
 
 from ..errors import UserError
 from .journal import Journal, JournalCorrupt
+from .record import BOUND, REMOVED, encode_binding
 
 FIELDS = {"journal": None, "journal_max": 10000, "journal_sync": False, "replica": None}
 SIOCGIFHWADDR = 0x8927
@@ -155,7 +156,9 @@ class Continuity:
         """A binding event from the cache, before its BA leaves: journal, then the standby."""
         if ev.kind == "binding_removed" and ev.reason == "shutdown":
             return                       # a clean stop keeps the bindings for the next start
-        rec = self.ha.cache.record(ev.binding, now, wall, removed=ev.kind == "binding_removed")
+        b = ev.binding
+        kind = REMOVED if ev.kind == "binding_removed" else BOUND
+        rec = encode_binding(b, self.ha.cache.sas.get(b.spi), now, wall, kind)
         if self.journal is not None:
             try:
                 if self.journal.append(rec):

@@ -132,9 +132,10 @@ class Journal:
         self.compact(records)
 
     def append(self, rec):
-        """One binding change, written before its BA leaves. Returns True when the log has grown
-        past max_records (the caller then compacts with a snapshot of the cache)."""
-        os.write(self.fd, frame(rec.encode()))
+        """One binding change (a BindingRecord or its bytes), written before its BA leaves.
+        Returns True when the log has grown past max_records (the caller then compacts with a
+        snapshot of the cache)."""
+        os.write(self.fd, frame(rec if isinstance(rec, bytes) else rec.encode()))
         if self.sync:
             os.fdatasync(self.fd)
         self.count += 1

@@ -95,6 +95,21 @@ def decode(data):
                          seq, lifetime, remaining, written, spi, last_ts, nai)
 
 
+_TCODE = {"udp4": 1, "udp6": 2, "ip6": 3}
+_pack_head = _HEAD.pack
+
+
+def encode_binding(b, sa, now, wall, kind=BOUND):
+    """record_of(...).encode() in one step (the per-BU path of the journal and the standby)."""
+    host = b.peer[0].encode() if b.peer else b""
+    nai = sa.nai if sa is not None else b""
+    remaining = max(0, min(b.expires - now, 0xFFFFFFFF))
+    return (_pack_head(VERSION, kind, (1 if b.nat else 0) | (2 if b.home else 0), _TCODE.get(b.transport, 1),
+                       b.seq & 0xFFFF, b.lifetime, remaining, wall, b.spi, sa.last_ts if sa is not None else 0,
+                       b.hoa, b.coa or bytes(16), b.peer[1] if b.peer else 0)
+            + bytes((len(host),)) + host + bytes((len(nai),)) + nai)
+
+
 def record_of(binding, sa, now, wall, kind=BOUND):
     """The record of a cache Binding (its SA gives NAI and last timestamp) at `now`/`wall`."""
     return BindingRecord(kind, binding.hoa, binding.coa or bytes(16), binding.transport or "udp4",

@@ -213,9 +213,10 @@ class Replica:
         self._next_hello = now
 
     def send_records(self, recs, now):
+        """Records (BindingRecord or their bytes) to the standby, in order."""
         if not self.active:
             return
-        for body in pack_records([r.encode() for r in recs]):
+        for body in pack_records([r if isinstance(r, bytes) else r.encode() for r in recs]):
             self.seq = (self.seq + 1) & 0xFFFFFFFF
             self._out.append(seal(self.key, RECORDS, self.epoch, self.seq, body))
 
