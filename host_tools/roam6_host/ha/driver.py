@@ -163,6 +163,7 @@ class HomeAgent:
         self._reload = False
         self.keep = None         # continuity.Continuity: journal, hot standby (ha.json journal/replica)
         self.data_plane = True   # False while a hot standby: routes and proxies wait for the takeover
+        self.ctl = None          # haswitch.ControlServer: `roam6 ha switch` (RFC 5142)
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -286,6 +287,9 @@ class HomeAgent:
             self._apply_events()
         if self.keep is not None:
             self.keep.close()
+        if self.ctl is not None:
+            self.ctl.close()
+            self.ctl = None
         if self._nft:
             nft_delete_table(NFT_TABLE, self.log, _NFT_WHAT)
             self._nft = False
@@ -488,6 +492,16 @@ class HomeAgent:
     def _hup(self, *_):
         self._reload = True
 
+    def _control(self):
+        """The command socket of `roam6 ha switch` (ha/haswitch.py); None if it cannot be made."""
+        from .haswitch import ControlServer
+        try:
+            self.ctl = ControlServer(self)
+        except OSError as exc:
+            self.log("warning", reason="no control socket (roam6 ha switch will not reach this HA): %s" % exc.strerror)
+            self.ctl = None
+        return self.ctl
+
     def reload_keys(self):
         """SIGHUP: read the keys file again (e.g. after `roam6 provision --revoke`). A file that
         no longer loads is reported and the SAs in use stay."""
@@ -513,6 +527,9 @@ class HomeAgent:
             handlers[self.nd.fileno()] = self._on_home_nd
         if self.keep is not None:
             handlers.update(self.keep.handlers())
+        ctl = self._control()
+        if ctl is not None:
+            handlers[ctl.fileno()] = lambda: ctl.on_accept(_now_ms())
         signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}
         with epoll_with_signals(handlers, signals) as ep:
             # "ready" only once SIGTERM is ours: a supervisor that stops the HA right after it said
@@ -525,8 +542,8 @@ class HomeAgent:
                     self._reload = False
                     self.reload_keys()
                 deadline = self.cache.get_timer()
-                if self.keep is not None:
-                    kt = self.keep.get_timer()
+                for other in (self.keep, ctl):
+                    kt = other.get_timer() if other is not None else None
                     deadline = kt if deadline is None or (kt is not None and kt < deadline) else deadline
                 timeout = -1 if deadline is None else max(0, deadline - _now_ms()) / 1000
                 try:
@@ -544,5 +561,7 @@ class HomeAgent:
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
                     if self.keep is not None:
                         self.keep.handle_timer(now)
+                    if ctl is not None:
+                        ctl.handle_timer(now)         # Home Agent Switch (RFC 5142) retransmissions
                     self._flush(now)
         self.log("stopping", bindings=len(self.cache.bindings))
