@@ -317,6 +317,7 @@ def run(args):
             raise RuntimeError("the probed MN did not register: %r" % mn.bas)
         others = _register_others(b)
         time.sleep(0.3)
+        lag = _standby_lag(b.ha["ha1"], b.ha["ha2"])
         # the prober on the home link
         hm = nssock.socket_in(b.n.full("hm"), socket.AF_INET6, socket.SOCK_DGRAM, bind=(HM6, ECHO_PORT), timeout=0.05)
         sent, up = [], []
@@ -431,6 +432,8 @@ def run(args):
                 "interruption_down_ms": {"p50": _pct(downs, 50), "p90": _pct(downs, 90), "max": _pct(downs, 100)},
                 "interruption_up_ms": {"p50": _pct(ups, 50), "p90": _pct(ups, 90), "max": _pct(ups, 100)},
                 "bindings_lost_total": sum(f["bindings_lost"] for f in failures),
+                # first registrations: the active's log line -> the standby's (both after the journal)
+                "standby_lag_ms": {"n": len(lag), "p50": _pct(lag, 50), "p99": _pct(lag, 99), "max": _pct(lag, 100)},
                 "reregistrations": len(mn.rereg),
                 # one per failure plus the first start; more: an HA got the addresses it should not have
                 "takeovers": sum(1 for h in b.all_ha for e in map(_json, h.lines) if e.get("ev") == "takeover"),
@@ -442,6 +445,14 @@ def run(args):
                 "goal": "p50 interruption <= 100 ms, 0 bindings lost, 0 lost outside interruptions"}
     finally:
         b.teardown()
+
+
+def _standby_lag(active, standby):
+    """ms from the active's binding_added log line to the standby's, per HoA (log times are wall)."""
+    def added(h):
+        return {e["hoa"]: e["t"] for e in map(_json, h.lines) if e.get("ev") == "binding_added"}
+    a, s = added(active), added(standby)
+    return [round((s[h] - a[h]) * 1000, 3) for h in a if h in s]
 
 
 def _json(line):
