@@ -146,8 +146,14 @@ def test_standby_takes_over_on_ha_crash_and_restarted_ha_rejoins(pair):
     _pkt, ba = parse_ba(data)
     assert ba.status == 0 and ba.seq == 2                  # no 135: the sequence number came across
 
-    # the crashed HA comes back: a standby that syncs the whole cache and takes nothing back
+    # the crashed HA comes back: a standby that syncs the whole cache and takes nothing back;
+    # shared addresses left on its host (as a keepalived killed with -9 leaves them) are removed
+    n.ip(ha1, "addr", "add", "2001:db8:aa::1/64", "dev", "h0", "nodad")
+    n.ip(ha1, "addr", "add", "198.18.1.2/24", "dev", "u0")
     h1 = start_ha(ha1)
+    assert any("removed the shared addresses" in w["reason"] for w in logged(h1, "warning"))
+    assert not has_vip(n, ha1) and "198.18.1.2/" not in n.ip(ha1, "addr", "show", "dev", "u0").stdout
+    assert not logged(h1, "takeover")
     assert h1.wait_for("replica_synced", timeout=5)["bindings"] == 1
     h1.wait_for("replica_ready")
     time.sleep(0.3)

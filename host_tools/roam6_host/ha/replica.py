@@ -35,6 +35,7 @@ import os
 import socket
 import stat
 import struct
+import subprocess
 
 from ..errors import UserError
 from . import record as R
@@ -392,10 +393,36 @@ class ReplicaLink:
         self.watch.setblocking(False)
         ha.data_plane = False
         self.active = False
+        self._remove_stale_addresses()
         self._check_address(now)
         if not self.active:
             self._set_tun(self.core.ready(now))
         ha.log("replica", role="active" if self.active else "standby", peer=self.rcfg.peer, port=self.rcfg.port)
+
+    def _remove_stale_addresses(self):
+        """keepalived never gives the shared addresses to an HA that is not running (it tracks
+        the TUN, which exists only while `roam6 ha` does), so one present at start is stale:
+        left by a keepalived killed with -9, which does not remove them. Two hosts answering for
+        one address would split the devices' traffic: remove them; keepalived adds them again
+        when it makes this HA the active one."""
+        cfg = self.ha.cfg
+        gone = []
+        for addr in [cfg.address_text] + ([cfg.ipv4] if cfg.ipv4 else []):
+            try:
+                out = subprocess.run(["ip", "-o", "addr", "show", "to", addr], capture_output=True, text=True,
+                                     timeout=10).stdout
+            except (OSError, subprocess.SubprocessError):
+                continue
+            for line in out.splitlines():
+                f = line.split()
+                if len(f) >= 4 and f[3].split("/")[0] == addr:
+                    r = subprocess.run(["ip", "addr", "del", f[3], "dev", f[1].rstrip(":").split("@")[0]],
+                                       capture_output=True, text=True, timeout=10)
+                    if r.returncode == 0:
+                        gone.append(f[3])
+        if gone:
+            self.ha.log("warning", reason="removed the shared addresses %s found at start (left by a keepalived "
+                        "that was killed?): keepalived gives them back when this HA is chosen" % ", ".join(gone))
 
     def has_address(self):
         """Is the shared HA address configured here (keepalived put it on this host)?"""
