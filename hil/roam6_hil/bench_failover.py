@@ -57,6 +57,10 @@ def register(sub):
     p.add_argument("--advert-ms", type=int, default=10, help="VRRP advert interval, ms (default 10)")
     p.add_argument("--settle", type=float, default=1.0, help="seconds between failures, plus up to 1 s at random")
     p.add_argument("--prefix", default="r6f-", help="namespace prefix (default r6f-)")
+    p.add_argument("--mn", default="core", choices=["core", "micropython"],
+                   help="the probed MN: core (the registration core's BUs over real sockets, both directions "
+                        "measured apart; default) or micropython (the real MN from its bundle with its probe echo "
+                        "application: round trips only)")
     p.add_argument("--raw", metavar="FILE", help="also write every probe's send/arrival times here (JSON)")
     p.set_defaults(func=run)
 
@@ -256,6 +260,40 @@ class MN:
                 self.sock.sendto(_udp6(self.hoa, self.hm, PROBE_PORT, ECHO_PORT, data[48:52]), HA4)
 
 
+class MicroPythonMN:
+    """The real MN (MicroPython unix port, .mpy bundle, probe echo application on HoA port 9000) in
+    namespace mn: probes from the home link come back as echoes, so only round trips are seen."""
+    PORT = 9000
+
+    def __init__(self, bench):
+        from .board_unix import start_mn
+        nai, spi, key, hoa = bench.keys[0]
+        cfg = {"nai": nai, "spi": spi, "key": key.hex(), "hoa": hoa, "home_prefix": "2001:db8:aa::/64",
+               "ha": "2001:db8:aa::1", "ha_ipv4": HA4[0], "domain": "example.test", "bootstrap": ["static"],
+               "transports": ["udp4"], "lifetime": 900, "timestamps": True,
+               "state_file": os.path.join(bench.dir, "mn.state"), "probe": {"port": self.PORT}}
+        path = os.path.join(bench.dir, "mn-config.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+
+        class _Where:                     # what start_mn needs of a bench: popen("board", ...), workdir
+            workdir = bench.dir
+            ns = bench.n
+
+            @staticmethod
+            def popen(_short, argv, **kw):
+                return bench.n.popen("mn", argv, **kw)
+        self.proc = start_mn(_Where, path, "256K", os.path.join(bench.dir, "mn.log"))
+        self.proc.wait_for(lambda e: e.get("ev") == "ba" and e.get("status") == 0, 30)
+        self.rereg = []
+
+    def bus(self):
+        return [e for e in self.proc.events if e.get("ev") == "bu"]
+
+    def stop(self):
+        self.proc.stop(grace=1.0)
+
+
 def _register_others(bench):
     s = nssock.socket_in(bench.n.full("mn"), socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0), timeout=2)
     ok = 0
@@ -308,13 +346,21 @@ def run(args):
         b.ha["ha1"].wait("takeover", timeout=10)
         b.start_ha("ha2")
         b.start_ka("ha2", 90)
-        mn = MN(b, args.probe_ms)
-        mn.bu()
-        t = threading.Thread(target=mn.loop, daemon=True)
-        t.start()
-        time.sleep(0.2)
-        if not mn.bas or mn.bas[0][1] != 0:
-            raise RuntimeError("the probed MN did not register: %r" % mn.bas)
+        real = args.mn == "micropython"
+        if real:
+            mn = MicroPythonMN(b)
+            t = threading.Thread(target=lambda: None)
+            t.start()
+            dport = MicroPythonMN.PORT
+        else:
+            mn = MN(b, args.probe_ms)
+            mn.bu()
+            t = threading.Thread(target=mn.loop, daemon=True)
+            t.start()
+            time.sleep(0.2)
+            if not mn.bas or mn.bas[0][1] != 0:
+                raise RuntimeError("the probed MN did not register: %r" % mn.bas)
+            dport = PROBE_PORT
         others = _register_others(b)
         time.sleep(0.3)
         lag = _standby_lag(b.ha["ha1"], b.ha["ha2"])
@@ -330,7 +376,7 @@ def run(args):
                 no += 1
                 sent.append((time.monotonic() * 1000, no))
                 try:
-                    hm.sendto(struct.pack(">I", no), (HOA_BASE % 0x100, PROBE_PORT))
+                    hm.sendto((b"R6PD" if real else b"") + struct.pack(">I", no), (HOA_BASE % 0x100, dport))
                 except OSError:
                     pass
                 nxt += args.probe_ms / 1000
@@ -346,7 +392,9 @@ def run(args):
                     continue
                 except OSError:
                     continue
-                if len(data) >= 4:
+                if real and data[:4] == b"R6PD" and len(data) >= 8:
+                    up.append((time.monotonic() * 1000, struct.unpack(">I", data[4:8])[0]))
+                elif not real and len(data) >= 4:
                     up.append((time.monotonic() * 1000, struct.unpack(">I", data[:4])[0]))
         threads = [threading.Thread(target=prober, daemon=True), threading.Thread(target=echoes, daemon=True)]
         for th in threads:
@@ -388,14 +436,21 @@ def run(args):
                              "rejoined_synced_bindings": synced[-1]["bindings"] if synced else None})
         time.sleep(0.5)
         stop.set()
-        mn.stop = True
+        if real:
+            # BUs beyond the first registration, at ticks_ms (CLOCK_MONOTONIC ms on the unix port)
+            rereg = [e.get("t_ms", 0) for e in mn.bus()[1:]]
+            mn.stop()
+        else:
+            mn.stop = True
+            rereg = mn.rereg
         for th in threads + [t]:
             th.join(2)
         hm.close()
-        mn.sock.close()
-        down_t = sorted(x for x, _ in mn.down)
+        if not real:
+            mn.sock.close()
+        down_t = [] if real else sorted(x for x, _ in mn.down)
         up_t = sorted(x for x, _ in up)
-        got_down = {no for _, no in mn.down}
+        got_down = {no for _, no in up} if real else {no for _, no in mn.down}
         got_up = {no for _, no in up}
         sent_at = dict((no, ts) for ts, no in sent)
         windows = []
@@ -412,7 +467,7 @@ def run(args):
             windows.append((lo, hi))
             f["lost_down"] = sum(1 for no, ts in sent_at.items() if lo <= ts <= hi and no not in got_down)
             f["lost_up"] = sum(1 for no, ts in sent_at.items() if lo <= ts <= hi and no not in got_up)
-            f["reregistered"] = any(lo <= r <= hi + 5000 for r in mn.rereg)
+            f["reregistered"] = any(lo <= r <= hi + 5000 for r in rereg)
             f["bindings_before"] = 1 + others
             f["bindings_lost"] = f["bindings_before"] - f["bindings_after"]
             del f["t_fail"]
@@ -422,26 +477,37 @@ def run(args):
         lost_out_up = sum(1 for no in outside if no not in got_up)
         if args.raw:
             with open(args.raw, "w") as fr:
-                json.dump({"sent": sent, "down": mn.down, "up": up, "rereg": mn.rereg, "windows": windows}, fr)
-        downs = [f["interruption_down_ms"] for f in failures if f["interruption_down_ms"] is not None]
-        ups = [f["interruption_up_ms"] for f in failures if f["interruption_up_ms"] is not None]
+                json.dump({"sent": sent, "down": [] if real else mn.down, "up": up, "rereg": rereg,
+                           "windows": windows}, fr)
+        if real:            # one probe stream, echoed: each gap is the round trip's
+            for f in failures:
+                f["interruption_round_trip_ms"] = f.pop("interruption_up_ms")
+                f["lost_round_trip"] = f.pop("lost_up")
+                del f["interruption_down_ms"], f["lost_down"]
+        downs = [f["interruption_down_ms"] for f in failures if f.get("interruption_down_ms") is not None]
+        key = "interruption_round_trip_ms" if real else "interruption_up_ms"
+        ups = [f[key] for f in failures if f.get(key) is not None]
         return {"benchmark": "failover", "failures": failures, "logs": workdir, "kinds": kinds,
                 "probe_ms": args.probe_ms,
                 "advert_ms": args.advert_ms, "bindings": 1 + others, "probes_sent": len(sent),
-                "mn": "registration core over real UDP sockets (CPython), udp4",
-                "interruption_down_ms": {"p50": _pct(downs, 50), "p90": _pct(downs, 90), "max": _pct(downs, 100)},
-                "interruption_up_ms": {"p50": _pct(ups, 50), "p90": _pct(ups, 90), "max": _pct(ups, 100)},
+                "mn": ("MicroPython MN (unix port, .mpy bundle, probe echo), udp4: round trips home link -> "
+                       "MN -> home link" if real else
+                       "registration core over real UDP sockets (CPython), udp4"),
+                ("interruption_down_ms" if not real else "interruption_one_way_ms"):
+                    None if real else {"p50": _pct(downs, 50), "p90": _pct(downs, 90), "max": _pct(downs, 100)},
+                key: {"p50": _pct(ups, 50), "p90": _pct(ups, 90), "max": _pct(ups, 100)},
                 "bindings_lost_total": sum(f["bindings_lost"] for f in failures),
                 # first registrations: the active's log line -> the standby's (both after the journal)
                 "standby_lag_ms": {"n": len(lag), "p50": _pct(lag, 50), "p99": _pct(lag, 99), "max": _pct(lag, 100)},
-                "reregistrations": len(mn.rereg),
+                "reregistrations": len(rereg),
                 # one per failure plus the first start; more: an HA got the addresses it should not have
                 "takeovers": sum(1 for h in b.all_ha for e in map(_json, h.lines) if e.get("ev") == "takeover"),
                 # an active HA that lost the addresses while its host was up (a VRRP flap; a host
                 # failure takes its links down just before the kill: not counted)
                 "flaps": sum(1 for h in b.all_ha for e in map(_json, h.lines) if e.get("ev") == "standby"
                              and (h.killed_t is None or e["t"] < h.killed_t - 0.5)),
-                "lost_outside_interruptions": {"down": lost_out_down, "up": lost_out_up},
+                "lost_outside_interruptions": ({"round_trip": lost_out_up} if real else
+                                               {"down": lost_out_down, "up": lost_out_up}),
                 "goal": "p50 interruption <= 100 ms, 0 bindings lost, 0 lost outside interruptions"}
     finally:
         b.teardown()
