@@ -73,11 +73,12 @@ def unsolicited_na(ifname, hoas):
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex(ifname))
         sent = 0
+        dest = (ALL_NODES, 0, 0, socket.if_nametoindex(ifname))
         for hoa in hoas:
             # type 136, code 0, checksum (kernel), flags: Override (no Router, no Solicited)
             na = struct.pack(">BBHI16sBB6s", 136, 0, 0, 0x20000000, hoa, 2, 1, mac)
             try:
-                s.sendto(na, (ALL_NODES, 0, 0, socket.if_nametoindex(ifname)))
+                s.sendto(na, dest)
                 sent += 1
             except OSError:
                 pass

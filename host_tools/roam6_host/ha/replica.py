@@ -455,6 +455,20 @@ class ReplicaLink:
         elif not have and self.active:
             self._standby(now)
 
+    def _data_plane(self, add):
+        """Routes into the TUN and proxy ND entries for every binding, many netlink requests per
+        send (one round trip each would take seconds for thousands of bindings)."""
+        ha = self.ha
+        msgs = []
+        for hoa in ha.cache.bindings:
+            msgs.append(route_msg(add, hoa, ha.tun.ifindex))
+            if ha.home_ifindex:
+                msgs.append(proxy_msg(add, hoa, ha.home_ifindex))
+        errors = nl_batch(ha.nl, msgs)
+        if errors:
+            ha.log("error", op="takeover" if add else "standby", reason="%d netlink requests failed: %s"
+                   % (len(errors), ", ".join(sorted({os.strerror(e) for e in errors}))))
+
     def _takeover(self, now):
         ha = self.ha
         t0 = now
@@ -465,22 +479,17 @@ class ReplicaLink:
         self.core.become(True, now)
         self._set_tun(True)
         ha.data_plane = True
-        for hoa in list(ha.cache.bindings):
-            ha._kernel("route_add", hoa, ha.tun.ifindex)
-            if ha.home_ifindex:
-                ha._kernel("proxy_add", hoa, ha.home_ifindex)
+        self._data_plane(True)
+        t1 = _ms()
         self.keep.announce()
-        ha.log("takeover", bindings=len(ha.cache.bindings), ms=_ms() - t0)
+        ha.log("takeover", bindings=len(ha.cache.bindings), ms=_ms() - t0, kernel_ms=t1 - t0)
 
     def _standby(self, now):
         ha = self.ha
         self.active = False
         self.core.become(False, now)
         ha.data_plane = False
-        for hoa in list(ha.cache.bindings):
-            ha._kernel("route_del", hoa, ha.tun.ifindex)
-            if ha.home_ifindex:
-                ha._kernel("proxy_del", hoa, ha.home_ifindex)
+        self._data_plane(False)
         ha.log("standby", bindings=len(ha.cache.bindings))
         self._set_tun(self.core.ready(now))
 
@@ -558,6 +567,52 @@ class ReplicaLink:
         for s in (self.sock, self.watch):
             if s is not None:
                 s.close()
+
+
+def route_msg(add, dst16, ifindex):
+    from . import netlink as N
+    body = struct.pack("=BBBBBBBBI", socket.AF_INET6, 128, 0, 0, N.RT_TABLE_MAIN, N.RTPROT_STATIC,
+                       N.RT_SCOPE_UNIVERSE, N.RTN_UNICAST, 0)
+    body += N._attr(N.RTA_DST, bytes(dst16)) + N._attr(N.RTA_OIF, struct.pack("=i", ifindex))
+    return (N.RTM_NEWROUTE, N.NLM_F_CREATE | N.NLM_F_REPLACE, body) if add else (N.RTM_DELROUTE, 0, body)
+
+
+def proxy_msg(add, dst16, ifindex):
+    from . import netlink as N
+    body = struct.pack("=BBHiHBB", socket.AF_INET6, 0, 0, ifindex, N.NUD_PERMANENT, N.NTF_PROXY, 0)
+    body += N._attr(N.NDA_DST, bytes(dst16))
+    return (N.RTM_NEWNEIGH, N.NLM_F_CREATE | N.NLM_F_REPLACE, body) if add else (N.RTM_DELNEIGH, 0, body)
+
+
+def nl_batch(nl, msgs, chunk=128):
+    """Send netlink requests `chunk` at a time in one send each and collect their ACKs; returns
+    the errnos of the ones that failed (a missing route/entry on removal is not a failure)."""
+    import errno as E
+    from . import netlink as N
+    errors = []
+    for i in range(0, len(msgs), chunk):
+        buf = bytearray()
+        want = set()
+        for kind, flags, body in msgs[i:i + chunk]:
+            nl.seq += 1
+            buf += struct.pack("=IHHII", 16 + len(body), kind, flags | N.NLM_F_REQUEST | N.NLM_F_ACK, nl.seq, 0)
+            buf += body
+            want.add(nl.seq)
+        nl.sock.send(bytes(buf))
+        while want:
+            data = nl.sock.recv(1 << 20)
+            off = 0
+            while off + 16 <= len(data):
+                length, mtype, _f, seq, _pid = struct.unpack_from("=IHHII", data, off)
+                if mtype == N.NLMSG_ERROR and seq in want:
+                    want.discard(seq)
+                    err = -struct.unpack_from("=i", data, off + 16)[0]
+                    if err and err not in (E.ESRCH, E.ENOENT, E.ENODEV):
+                        errors.append(err)
+                if length < 16:
+                    break
+                off += (length + 3) & ~3
+    return errors
 
 
 def _ms():
