@@ -162,7 +162,8 @@ class HomeAgent:
         self._stop = False
         self._reload = False
         self.keep = None         # continuity.Continuity: journal, hot standby (ha.json journal/replica)
-        self.data_plane = True   # False while a hot standby: routes and proxies wait for the takeover
+        self.data_plane = True   # False while a hot standby: proxy ND waits for the takeover
+        self.routes_live = True  # False while a standby's TUN is down (not ready): no routes into it
         self.ctl = None          # haswitch.ControlServer: `roam6 ha switch` (RFC 5142)
 
     # ---- setup / teardown ---------------------------------------------------------------------
@@ -314,10 +315,10 @@ class HomeAgent:
             kind = ev.kind
             if keep is not None and kind.startswith("binding_"):
                 keep.changed(ev, _now_ms(), _wall_ms())     # journal + standby, before the BA leaves
-            if kind == "binding_added" and self.data_plane:
+            if kind == "binding_added" and self.routes_live:
                 _, b = ev
                 self._kernel("route_add", b.hoa, self.tun.ifindex)
-                if self.home_ifindex:
+                if self.home_ifindex and self.data_plane:
                     self._kernel("proxy_add", b.hoa, self.home_ifindex)
             elif kind == "binding_removed":
                 _, b, _reason = ev

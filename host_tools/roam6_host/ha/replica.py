@@ -392,6 +392,7 @@ class ReplicaLink:
         self.watch.bind((0, RTMGRP_IPV6_IFADDR))
         self.watch.setblocking(False)
         ha.data_plane = False
+        ha.routes_live = False
         self.active = False
         self._remove_stale_addresses()
         self._check_address(now)
@@ -445,6 +446,11 @@ class ReplicaLink:
             self.ha.nl._request(RTM_NEWLINK, 0, body)
         except OSError as exc:
             self.ha.log("error", reason="TUN %s: %s" % ("up" if up else "down", exc.strerror))
+        # a ready standby keeps a route into its TUN for every binding, so a takeover only adds
+        # the proxy entries; a TUN going down takes its routes with it (the kernel flushes them)
+        self.ha.routes_live = up
+        if up:
+            self._data_plane(True, proxies=False)
         self.ha.log("replica_ready" if up else "replica_not_ready", synced=self.core.synced,
                     bindings=len(self.ha.cache.bindings))
 
@@ -455,14 +461,15 @@ class ReplicaLink:
         elif not have and self.active:
             self._standby(now)
 
-    def _data_plane(self, add):
-        """Routes into the TUN and proxy ND entries for every binding, many netlink requests per
+    def _data_plane(self, add, routes=True, proxies=True):
+        """Routes into the TUN and/or proxy ND entries for every binding, many netlink requests per
         send (one round trip each would take seconds for thousands of bindings)."""
         ha = self.ha
         msgs = []
         for hoa in ha.cache.bindings:
-            msgs.append(route_msg(add, hoa, ha.tun.ifindex))
-            if ha.home_ifindex:
+            if routes:
+                msgs.append(route_msg(add, hoa, ha.tun.ifindex))
+            if proxies and ha.home_ifindex:
                 msgs.append(proxy_msg(add, hoa, ha.home_ifindex))
         errors = nl_batch(ha.nl, msgs)
         if errors:
@@ -477,9 +484,12 @@ class ReplicaLink:
                    "(keepalived should not have chosen this HA): serving what it has")
         self.active = True
         self.core.become(True, now)
-        self._set_tun(True)
         ha.data_plane = True
-        self._data_plane(True)
+        if self._tun_up:
+            self._data_plane(True, routes=False)      # the routes are there since it became ready
+        else:
+            self._set_tun(True)                       # (installs the routes)
+            self._data_plane(True, routes=False)
         t1 = _ms()
         self.keep.announce()
         ha.log("takeover", bindings=len(ha.cache.bindings), ms=_ms() - t0, kernel_ms=t1 - t0)
@@ -489,7 +499,7 @@ class ReplicaLink:
         self.active = False
         self.core.become(False, now)
         ha.data_plane = False
-        self._data_plane(False)
+        self._data_plane(False, routes=False)         # routes stay while the TUN is up
         ha.log("standby", bindings=len(ha.cache.bindings))
         self._set_tun(self.core.ready(now))
 
