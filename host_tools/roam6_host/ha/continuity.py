@@ -26,6 +26,7 @@ from .record import BOUND, REMOVED, encode_binding
 FIELDS = {"journal": None, "journal_max": 10000, "journal_sync": False, "replica": None}
 SIOCGIFHWADDR = 0x8927
 ALL_NODES = "ff02::1"
+NA_CHUNK = 128                   # unsolicited NAs per pass of the HA's loop
 
 
 def parse_fields(c, d, source, base_dir):
@@ -97,6 +98,8 @@ class Continuity:
             from .replica import ReplicaLink
             self.replica = ReplicaLink(self, cfg.replica)
         self.applying = False        # records from the peer being applied: not sent back
+        self._na_queue = []          # HoAs whose unsolicited NA is still to go out (announce)
+        self._na_sent = 0
 
     @property
     def active(self):
@@ -143,14 +146,24 @@ class Continuity:
             self.announce()
 
     def announce(self):
-        """Unsolicited NAs for every bound HoA on the home link."""
+        """Unsolicited NAs for every bound HoA on the home link: NA_CHUNK now, the rest NA_CHUNK
+        per pass of the HA's loop (its timer says "now" while some are left), so thousands of
+        them never hold up the data plane for the HoAs already announced."""
         if self.ha.cfg.home_link and self.ha.cache.bindings:
-            try:
-                n = unsolicited_na(self.ha.cfg.home_link, list(self.ha.cache.bindings))
-            except OSError as exc:
-                self.ha.log("error", reason="unsolicited NAs not sent: %s" % exc.strerror)
-                return
-            self.ha.log("unsolicited_na", hoas=n)
+            self._na_queue = list(self.ha.cache.bindings)
+            self._na_sent = 0
+            self._announce_some()
+
+    def _announce_some(self):
+        chunk, self._na_queue = self._na_queue[:NA_CHUNK], self._na_queue[NA_CHUNK:]
+        try:
+            self._na_sent += unsolicited_na(self.ha.cfg.home_link, chunk)
+        except OSError as exc:
+            self.ha.log("error", reason="unsolicited NAs not sent: %s" % exc.strerror)
+            self._na_queue = []
+            return
+        if not self._na_queue:
+            self.ha.log("unsolicited_na", hoas=self._na_sent)
 
     # ---- per change -------------------------------------------------------------------------
     def changed(self, ev, now, wall):
@@ -174,9 +187,13 @@ class Continuity:
         return self.replica.handlers() if self.replica is not None else {}
 
     def get_timer(self):
+        if self._na_queue:
+            return 0                     # more NAs to send: at once, after the sockets' turn
         return self.replica.get_timer() if self.replica is not None else None
 
     def handle_timer(self, now):
+        if self._na_queue:
+            self._announce_some()
         if self.replica is not None:
             self.replica.handle_timer(now)
 
