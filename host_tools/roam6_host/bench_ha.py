@@ -21,6 +21,9 @@ def register(sub):
     p.add_argument("--repeat", type=int, default=3,
                    help="timed runs, each on a fresh HA core; the best counts (default 3)")
     p.add_argument("--profile", action="store_true", help="also print the top of a cProfile run")
+    p.add_argument("--continuity", action="store_true",
+                   help="also what the active HA of a hot-standby pair does per binding change: journal append "
+                        "(temp file) and the record to the standby (HMAC-SHA256, sendto over loopback)")
     p.add_argument("--live", action="store_true",
                    help="also time the real `roam6 ha` process in namespaces: BU->BA and a round trip "
                         "through its data plane (needs root)")
@@ -62,19 +65,70 @@ def _fresh_cache(ha, sas):
     return BindingCache(ha, ha[:8], sas_by_spi(sas), keep_events=False)
 
 
-def _drive(cache, work):
+def _drive(cache, work, keep=None):
     receive = cache.receive
     to_send = cache.datagrams_to_send
     out = 0
     statuses = {}
     for _r, bu, src, now in work:
         receive(bu, src, now)
+        if keep is not None:
+            keep(cache, now)
         res = to_send(now)
         out += len(res)
         if res:
             st = res[0][0][46]        # BA status: IPv6 header 40 + MH offset 6
             statuses[st] = statuses.get(st, 0) + 1
     return out, statuses
+
+
+def _continuity():
+    """(per-BU hook, cleanup): journal every binding event, seal it for the standby and send it
+    over loopback, as ha/continuity.py does before the BA leaves."""
+    import os
+    import tempfile
+    from .ha.journal import Journal
+    from .ha.record import BOUND, REMOVED, encode_binding
+    from .ha.replica import Replica
+
+    folder = tempfile.mkdtemp(prefix="roam6-bench-ha-")
+    j = Journal(os.path.join(folder, "ha.journal"), max_records=100000)
+    j.start([])
+    sink = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sink.bind(("::1", 0))
+    tx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    dest = sink.getsockname()[:2]
+    stats = {"records": 0}
+
+    def keep(cache, now):
+        rep = keep.rep
+        if rep is None or rep.cache is not cache:
+            rep = keep.rep = Replica(bytes(32), cache, now, active=True)
+        for ev in cache.events():
+            if ev.kind.startswith("binding_"):
+                b = ev.binding
+                kind = REMOVED if ev.kind == "binding_removed" else BOUND
+                rec = encode_binding(b, cache.sas.get(b.spi), now, now, kind)
+                if j.append(rec):
+                    j.compact(cache.snapshot(now, now))
+                rep.send_records([rec], now)
+                for d in rep.datagrams_to_send(now):
+                    try:
+                        tx.sendto(d, dest)
+                    except OSError:
+                        pass
+                stats["records"] += 1
+    keep.rep = None
+
+    def cleanup():
+        import shutil
+        j.close()
+        tx.close()
+        sink.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        return {"records_journaled_and_sent": stats["records"], "journal_sync": False,
+                "what": "journal append + HMAC-SHA256 record to the standby per binding change, in the timed loop"}
+    return keep, cleanup
 
 
 def run(args):
@@ -85,14 +139,18 @@ def run(args):
     t0 = 1_800_000_000_000            # ms: the virtual clock, both `now` and the MNs' wall time
     ha, sas, work = _setup(args.mns, args.rounds, t0)
     runs = []
+    keep = cleanup = None
+    if args.continuity:
+        keep, cleanup = _continuity()
     for _ in range(max(1, args.repeat)):
         cache = _fresh_cache(ha, sas)
+        cache.keep_events = keep is not None
         gc.collect()
         gc.disable()                      # measure the HA, not the collector's timing luck
         try:
             start = time.perf_counter()
             start_cpu = time.process_time()
-            out, statuses = _drive(cache, work)
+            out, statuses = _drive(cache, work, keep)
             cpu = time.process_time() - start_cpu
             wall = time.perf_counter() - start
         finally:
@@ -121,6 +179,8 @@ def run(args):
     if args.aaa:
         from .aaa.bench import run_aaa
         result.update(run_aaa(args.mns, max(2, args.rounds)))
+    if cleanup is not None:
+        result["continuity"] = cleanup()
     if args.live:
         from .ha.livebench import run_live
         result.update(run_live(args.live_n))

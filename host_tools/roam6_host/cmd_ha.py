@@ -8,8 +8,10 @@ def register(sub):
     p = sub.add_parser("ha", help="run the home agent (RFC 6275/4285/5555, udp4/udp6/ip6)",
                        description="Run the roam6 home agent until SIGTERM/SIGINT; SIGHUP reloads the keys file. "
                                    "Config format: docs/CONTRACTS.md §6.")
-    p.add_argument("what", nargs="?", choices=("status",),
-                   help="status: the running HA's binding cache (root; run it in the HA's network namespace)")
+    p.add_argument("what", nargs="?", default="run", choices=("run", "status", "switch"),
+                   help="run (default): the home agent; status: the running HA's binding cache (root; run it in "
+                        "the HA's network namespace); switch: move devices to other HAs (RFC 5142) through the "
+                        "HA running in this namespace")
     p.add_argument("--config", metavar="FILE",
                    help="the HA's JSON config, e.g. ha.json (start from examples/ha.json)")
     p.add_argument("--check", nargs="?", const="", metavar="FILE",
@@ -18,6 +20,22 @@ def register(sub):
     p.add_argument("--tun", default=None, metavar="NAME", help="status: the HA whose TUN is NAME (default: "
                    "the config's, else r6tun)")
     p.add_argument("--json", action="store_true", help="status: JSON instead of a table")
+    s = p.add_argument_group("switch (RFC 5142 Home Agent Switch)")
+    s.add_argument("--to", action="append", metavar="ADDR", help="HA address the devices should use (repeatable)")
+    who = s.add_mutually_exclusive_group()
+    who.add_argument("--nai", help="the device to move (its NAI)")
+    who.add_argument("--all", action="store_true", help="move every device bound here")
+    s.add_argument("--deadline", type=float, default=60, help="seconds to keep asking (default 60)")
+    s.add_argument("--bra", type=int, default=0, help="Binding Refresh Advice, units of 4 s (default none)")
+    s.add_argument("--per-second", type=int, default=100, help="messages per second over all devices (default 100)")
+    g = p.add_argument_group("hot standby (ha.json 'replica')")
+    g.add_argument("--keepalived-config", action="store_true",
+                   help="print the keepalived.conf (VRRPv3) for this HA of a hot-standby pair and exit")
+    g.add_argument("--priority", type=int, default=100, help="VRRP priority of this HA (default 100; the other 90)")
+    g.add_argument("--ipv4-dev", metavar="IFNAME", help="interface of the shared IPv4 address (udp4)")
+    g.add_argument("--ipv4-plen", type=int, default=24, help="prefix length of the shared IPv4 address (default 24)")
+    g.add_argument("--vrid", type=int, default=51, help="VRRP virtual router id (default 51)")
+    g.add_argument("--advert-ms", type=int, default=10, help="VRRP advert interval in ms (default 10)")
     p.set_defaults(func=run, ha_parser=p)
 
 
@@ -46,6 +64,19 @@ def run(args):
     from .ha.driver import HomeAgent
 
     cfg = load_config(args.config)
+    if args.what == "switch":
+        from .ha.haswitch import run_switch
+        if not args.to or not (args.nai or args.all):
+            raise UserError("roam6 ha switch needs --to ADDR and --nai NAI or --all",
+                            hint="e.g. roam6 ha switch --config ha.json --to 2001:db8:aa::9 --all")
+        if not 0 < args.deadline <= 86400 or not 0 <= args.bra <= 0xFFFF or not 1 <= args.per_second <= 10000:
+            raise UserError("--deadline 0..86400 s, --bra 0..65535, --per-second 1..10000")
+        return run_switch(cfg, args.to, args.nai, args.all, args.deadline, args.bra, args.per_second)
+    if getattr(args, "keepalived_config", False):
+        from .ha.vrrp import keepalived_binary, keepalived_config
+        print(keepalived_config(cfg, args.priority, args.ipv4_dev, args.ipv4_plen, args.vrid, args.advert_ms), end="")
+        keepalived_binary()             # the config is printed; a missing keepalived is still said
+        return 0
     ha = HomeAgent(cfg)
     try:
         ha.open()

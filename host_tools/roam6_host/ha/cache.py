@@ -174,7 +174,7 @@ class BindingMoved(NamedTuple):
 class BindingRemoved(NamedTuple):
     kind: str                   # "binding_removed"
     binding: Binding
-    reason: str                 # dereg | expired | revoked | shutdown
+    reason: str                 # dereg | expired | revoked | shutdown | replica
     as_dict = _event_dict
 
 
@@ -331,6 +331,22 @@ class BindingCache:
         self.bindings.clear()
         self._expiry.clear()
         self._dad.clear()
+
+    # ---- binding records (ha/record.py): the journal and the standby's copy -------------------
+    def snapshot(self, now, wall):
+        """A BindingRecord for every binding (what a journal compaction or a standby's sync needs)."""
+        from .record import record_of
+        return [record_of(b, self.sas.get(b.spi), now, wall) for b in self.bindings.values()]
+
+    def record(self, binding, now, wall, removed=False):
+        """The record of one binding as it is now (removed: its end)."""
+        from .record import BOUND, REMOVED, record_of
+        return record_of(binding, self.sas.get(binding.spi), now, wall, REMOVED if removed else BOUND)
+
+    def apply(self, rec, now, wall):
+        """Make a record true here (journal restore, replication); events as for a BU."""
+        from .record import apply_record
+        return apply_record(self, rec, now, wall)
 
     def replace_sas(self, sas):
         """New security associations (keys file reloaded). An SA that stays the same keeps its

@@ -26,7 +26,8 @@ DEFAULTS = {
     "max_bindings": 65536,          # in all (ha/limits.py); beyond: BA 130
     "max_bindings_per_sa": 1,       # per keys-file entry (credential); beyond: BA 130
 }
-KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "aaa"}
+KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "aaa", "journal", "journal_max", "journal_sync",
+                            "replica"}
 SA_FIELDS = ("nai", "spi", "key", "hoa")     # what a keys-file entry may hold
 KEYS_FIELDS = ("sas",)                       # what the keys file itself may hold
 TRANSPORTS = ("udp4", "udp6", "ip6")
@@ -63,6 +64,10 @@ class HAConfig:
         self.max_bindings_per_sa = 1
         self.sas = []
         self.aaa = None             # aaa.config.AaaConfig: the "aaa" section (RADIUS), or None
+        self.journal = None         # continuity.py: binding journal path, its size and sync policy
+        self.journal_max = 10000
+        self.journal_sync = False
+        self.replica = None         # replica.py: the hot standby pair (ReplicaConfig) or None
         self.source = "HA config"   # "HA config /path/ha.json": what messages about a field name
 
 
@@ -181,6 +186,8 @@ def parse_config(raw, base_dir=".", source="HA config"):
         raise err("keys_file", "must be a path, got %r" % (d["keys_file"],), "the keys file holds the MN-HA SAs (CONTRACTS.md §6)")
     c.keys_file = os.path.join(base_dir, d["keys_file"])
     c.sas = load_keys(c.keys_file, c.home_prefix, named_by=source)
+    from .continuity import parse_fields
+    parse_fields(c, raw, source, base_dir)
     return c
 
 

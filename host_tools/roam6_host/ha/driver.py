@@ -179,6 +179,10 @@ class HomeAgent:
         self._reload = False
         self.aaa = None          # aaa.agent.AaaAgent when ha.json has an "aaa" section
         self.control = None      # control.ControlServer: `roam6 ha status`
+        self.keep = None         # continuity.Continuity: journal, hot standby (ha.json journal/replica)
+        self.data_plane = True   # False while a hot standby: proxy ND waits for the takeover
+        self.routes_live = True  # False while a standby's TUN is down (not ready): no routes into it
+        self.ctl = None          # haswitch.ControlServer: `roam6 ha switch` (RFC 5142)
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -216,6 +220,10 @@ class HomeAgent:
                     raise UserError("cannot open a packet socket on the home link %r for duplicate address "
                                     "detection: %s" % (cfg.home_link, exc.strerror),
                                     hint="run the HA as root (CAP_NET_RAW), or set \"dad_ms\": 0 in ha.json") from None
+        if getattr(cfg, "journal", None) or getattr(cfg, "replica", None):
+            from .continuity import Continuity
+            self.keep = Continuity(self)
+            self.keep.restore(_now_ms(), _wall_ms())     # bindings, routes, proxies before any socket
         if "udp4" in cfg.transports:
             self.socks["udp4"] = self._udp(socket.AF_INET, cfg.ipv4, "ipv4")
         if "udp6" in cfg.transports:
@@ -259,6 +267,8 @@ class HomeAgent:
         s = socket.socket(family, socket.SOCK_DGRAM)
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        elif getattr(self.cfg, "replica", None) is not None:
+            s.setsockopt(socket.SOL_IP, 15, 1)    # IP_FREEBIND: a standby binds the shared address it lacks
         # SO_REUSEADDR for the per-peer sockets (ha/peersocks.py); the lock makes a second HA fail
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -306,6 +316,11 @@ class HomeAgent:
         if self.nl is not None and self.tun is not None:
             self.cache.remove_all()
             self._apply_events()
+        if self.keep is not None:
+            self.keep.close()
+        if self.ctl is not None:
+            self.ctl.close()
+            self.ctl = None
         if self._nft:
             nft_delete_table(NFT_TABLE, self.log, _NFT_WHAT)
             self._nft = False
@@ -330,16 +345,19 @@ class HomeAgent:
 
     # ---- events -> kernel state ---------------------------------------------------------------
     def _apply_events(self):
+        keep = self.keep
         for ev in self.cache.events():
             kind = ev.kind
+            if keep is not None and kind.startswith("binding_"):
+                keep.changed(ev, _now_ms(), _wall_ms())     # journal + standby, before the BA leaves
             if self.aaa is not None:
                 self.aaa.on_event(ev, _now_ms())      # accounting
             if self.peers is not None and kind in ("binding_added", "binding_moved", "binding_removed"):
                 self._follow_peer(ev)
-            if kind == "binding_added":
+            if kind == "binding_added" and self.routes_live:
                 _, b = ev
                 self._kernel("route_add", b.hoa, self.tun.ifindex)
-                if self.home_ifindex:
+                if self.home_ifindex and self.data_plane:
                     self._kernel("proxy_add", b.hoa, self.home_ifindex)
             elif kind == "binding_removed":
                 _, b, _reason = ev
@@ -526,6 +544,16 @@ class HomeAgent:
     def _hup(self, *_):
         self._reload = True
 
+    def _control(self):
+        """The command socket of `roam6 ha switch` (ha/haswitch.py); None if it cannot be made."""
+        from .haswitch import ControlServer
+        try:
+            self.ctl = ControlServer(self)
+        except OSError as exc:
+            self.log("warning", reason="no control socket (roam6 ha switch will not reach this HA): %s" % exc.strerror)
+            self.ctl = None
+        return self.ctl
+
     def reload_keys(self):
         """SIGHUP: read the keys file again (e.g. after `roam6 provision --revoke`). A file that
         no longer loads is reported and the SAs in use stay."""
@@ -557,6 +585,11 @@ class HomeAgent:
         if self.aaa is not None:
             for fd, h in self.aaa.fds().items():
                 handlers[fd] = (lambda h=h: (h(), self._flush(_now_ms())))
+        if self.keep is not None:
+            handlers.update(self.keep.handlers())
+        ctl = self._control()
+        if ctl is not None:
+            handlers[ctl.fileno()] = lambda: ctl.on_accept(_now_ms())
         signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}
         with epoll_with_signals(handlers, signals) as ep:
             def add_fd(fd, cb):
@@ -584,6 +617,9 @@ class HomeAgent:
                 if self.aaa is not None:
                     t = self.aaa.get_timer()
                     deadline = t if deadline is None or (t is not None and t < deadline) else deadline
+                for other in (self.keep, ctl):
+                    kt = other.get_timer() if other is not None else None
+                    deadline = kt if deadline is None or (kt is not None and kt < deadline) else deadline
                 timeout = -1 if deadline is None else max(0, deadline - _now_ms()) / 1000
                 try:
                     ready = ep.poll(timeout)
@@ -602,6 +638,10 @@ class HomeAgent:
                     if self.aaa is not None:
                         self.aaa.handle_timer(now)    # RADIUS retransmissions, failover, SA refresh
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
+                    if self.keep is not None:
+                        self.keep.handle_timer(now)
+                    if ctl is not None:
+                        ctl.handle_timer(now)         # Home Agent Switch (RFC 5142) retransmissions
                     self._flush(now)
             self.peers.close()                    # (while the epoll they are registered in lives)
             self.peers = None
