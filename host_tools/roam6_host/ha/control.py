@@ -1,11 +1,13 @@
-"""`roam6 ha status`: the running HA's binding cache over a local control socket (CONTRACTS.md §6).
+"""The running HA's control socket: `roam6 ha status` (its binding cache) and `roam6 ha switch`
+(handed to ha/haswitch.py) (CONTRACTS.md §6).
 
 The socket is an abstract Unix socket named "roam6-ha-<tun>": it lives in the HA's network
 namespace (`ip netns exec NS roam6 ha status` finds the HA of that namespace; two HAs in two
 namespaces never meet) and has no file to chmod, so the HA checks the peer's credentials
 (SO_PEERCRED): root, or the HA's own user; anyone else gets one line "refused" and nothing else.
 
-Protocol: the client writes "status\\n", the HA answers one JSON document and closes. The HA
+Protocol: the client writes "status\\n", the HA answers one JSON document and closes; or one JSON
+command (`roam6 ha switch`), answered with progress lines until the job ends. The HA
 accepts in its epoll loop; the answer is written with a 1 s timeout (a client that does not read
 cannot hold the HA longer than that).
 """
@@ -58,21 +60,25 @@ class ControlServer:
                 return
             try:
                 conn.settimeout(1.0)
-                req = conn.recv(64)
+                req = conn.recv(65536)
                 _pid, uid, _gid = _CRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
                 if uid not in (0, os.getuid()):
                     self.refused += 1
                     self.ha.log.once(("control_refused", uid), "control_refused", uid=uid)
                     conn.sendall(b'{"error": "refused: roam6 ha status is for root"}\n')
-                    continue
-                if req.strip() == b"status":
+                elif req.strip() == b"status":
                     conn.sendall(json.dumps(self.status()).encode() + b"\n")
+                elif req.startswith(b"{") and self.ha.ctl is not None:
+                    # `roam6 ha switch` (ha/haswitch.py): the connection carries its progress
+                    self.ha.ctl.command(conn, json.loads(req.decode()), time.monotonic_ns() // 1_000_000)
+                    conn = None
                 else:
                     conn.sendall(b'{"error": "unknown request"}\n')
-            except OSError:
+            except (OSError, ValueError, UnicodeDecodeError):
                 pass
             finally:
-                conn.close()
+                if conn is not None:
+                    conn.close()
 
     def status(self):
         ha = self.ha

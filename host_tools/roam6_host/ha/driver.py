@@ -182,7 +182,7 @@ class HomeAgent:
         self.keep = None         # continuity.Continuity: journal, hot standby (ha.json journal/replica)
         self.data_plane = True   # False while a hot standby: proxy ND waits for the takeover
         self.routes_live = True  # False while a standby's TUN is down (not ready): no routes into it
-        self.ctl = None          # haswitch.ControlServer: `roam6 ha switch` (RFC 5142)
+        self.ctl = None          # haswitch.Switcher: `roam6 ha switch` jobs (RFC 5142), via self.control
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -545,13 +545,9 @@ class HomeAgent:
         self._reload = True
 
     def _control(self):
-        """The command socket of `roam6 ha switch` (ha/haswitch.py); None if it cannot be made."""
-        from .haswitch import ControlServer
-        try:
-            self.ctl = ControlServer(self)
-        except OSError as exc:
-            self.log("warning", reason="no control socket (roam6 ha switch will not reach this HA): %s" % exc.strerror)
-            self.ctl = None
+        """The Home Agent Switch jobs (ha/haswitch.py), reached through the control socket."""
+        from .haswitch import Switcher
+        self.ctl = Switcher(self)
         return self.ctl
 
     def reload_keys(self):
@@ -588,8 +584,6 @@ class HomeAgent:
         if self.keep is not None:
             handlers.update(self.keep.handlers())
         ctl = self._control()
-        if ctl is not None:
-            handlers[ctl.fileno()] = lambda: ctl.on_accept(_now_ms())
         signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}
         with epoll_with_signals(handlers, signals) as ep:
             def add_fd(fd, cb):

@@ -13,20 +13,20 @@ with the MN's SA - so the MN checks it exactly as it checks a BA. It reaches the
 binding's path (udp4/udp6: the inner packet to the binding's peer; ip6: with a type 2 routing
 header to the care-of address).
 
-`ControlServer` is the running HA's command socket for `roam6 ha switch`: an abstract UNIX socket
-(`@roam6-ha-<tun>`: scoped to the HA's network namespace, no file) that accepts only root or the
-HA's own user (SO_PEERCRED), one JSON command per connection, progress as JSON lines.
+`Switcher` runs the jobs `roam6 ha switch` asks for over the HA's one control socket
+(ha/control.py: root or the HA's own user only): one JSON command per connection, progress back
+as JSON lines on that connection.
 """
 import json
-import os
 import socket
-import struct
 
 from roam6.wire.addr import ip6_to_text
 from roam6.wire.ipv6 import build_ipv6
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
 from roam6_codec.mh import HomeAgentSwitch
+
+from .control import socket_name
 
 INITIAL_MS = 5000          # INITIAL-HA-SWITCH-TIMEOUT
 MAX_MS = 20000             # MAX-HA-SWITCH-TIMEOUT
@@ -109,41 +109,21 @@ class SwitchJob:
         return self._events.pop(0) if self._events else None
 
 
-def control_name(tun):
-    return "\0roam6-ha-%s" % tun
-
-
-class ControlServer:
-    """The HA's command socket (see the module docstring); `HomeAgent` polls it in its loop."""
+class Switcher:
+    """The running HA's Home Agent Switch jobs, one at a time; `HomeAgent` polls its timer."""
 
     def __init__(self, ha):
         self.ha = ha
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(control_name(ha.cfg.tun))
-        self.sock.listen(4)
-        self.sock.setblocking(False)
         self.job = None
         self.client = None
 
-    def fileno(self):
-        return self.sock.fileno()
-
-    def on_accept(self, now):
+    def command(self, conn, cmd, now):
+        """A JSON command from the control socket (ha/control.py); conn stays open for progress."""
         try:
-            conn, _ = self.sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        conn.settimeout(2)
-        try:
-            _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-            if uid not in (0, os.getuid()):
-                return self._reply(conn, {"ev": "error", "reason": "only root or the HA's user may control it"})
-            raw = conn.recv(65536)
-            cmd = json.loads(raw.decode())
             if self.job is not None:
                 return self._reply(conn, {"ev": "error", "reason": "a switch is already running"})
             self._start(conn, cmd, now)
-        except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             self._reply(conn, {"ev": "error", "reason": "bad command: %s" % exc})
 
     def _reply(self, conn, d, close=True):
@@ -198,7 +178,6 @@ class ControlServer:
             self.job = self.client = None
 
     def close(self):
-        self.sock.close()
         if self.client is not None:
             self.client.close()
 
@@ -217,7 +196,7 @@ def run_switch(cfg, to, nai=None, everyone=False, deadline_s=60, bra=0, per_seco
                             hint="the HA address(es) the devices should use") from None
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        s.connect(control_name(cfg.tun))
+        s.connect(socket_name(cfg.tun))
     except OSError:
         s.close()
         raise UserError("no HA with TUN %r runs in this network namespace" % cfg.tun,
