@@ -1,6 +1,6 @@
 """The home registration's messages in compact form: the BU the MN sends, the BA it reads
-(RFC 6275 §6.1.7-6.1.8, RFC 4283/4285 options, RFC 5555 IPv4 CoA; docs/PROTOCOL-NOTES.md §1.6, §3,
-§4, §11).
+(RFC 6275 §6.1.7-6.1.8, RFC 4283/4285 options, RFC 5555 IPv4 CoA, IPv4 home address and its
+acknowledgement; docs/PROTOCOL-NOTES.md §1.6, §3, §4, §11).
 
 The codec's one layout for these two messages, for a small heap: plain functions on bytes, no
 classes, no option objects. `roam6.core.registration` (the MN) uses it; `roam6.wire.mh`'s
@@ -16,6 +16,7 @@ _MO_BRA = const(2)
 _MO_MN_ID = const(8)
 _MO_AUTH = const(9)
 _MO_REPLAY = const(10)
+_MO_V4ACK = const(30)
 _MO_NAT = const(31)
 V4MAPPED = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 
@@ -42,9 +43,10 @@ def _align(out, x, y):
     pad(out, (y - len(out)) % x)
 
 
-def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac):
-    """The BU's Mobility Header (checksum 0): MN-ID, [IPv4 CoA], [Replay], MN-HA auth last,
-    laid out by the alignment rules (docs/PROTOCOL-NOTES.md §1.6). mac(prefix) -> 12 bytes."""
+def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac, v4hoa=None):
+    """The BU's Mobility Header (checksum 0): MN-ID, [IPv4 HoA], [IPv4 CoA], [Replay], MN-HA auth
+    last, laid out by the alignment rules (docs/PROTOCOL-NOTES.md §1.6, §4). mac(prefix) -> 12
+    bytes. v4hoa: 4 bytes (0.0.0.0 asks the HA for one) or None."""
     out = bytearray(12)
     out[0] = 59
     out[2] = 5
@@ -53,6 +55,10 @@ def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac):
     out.append(1 + len(nai))
     out.append(1)
     out.extend(nai)
+    if v4hoa is not None:                    # RFC 5555 §3.1.1: Prefix-len 32, P=0
+        _align(out, 4, 0)
+        out.extend(b"\x1d\x06\x80\x00")
+        out.extend(v4hoa)
     if v4coa is not None:
         _align(out, 4, 0)
         out.extend(b"\x20\x06\x00\x00")
@@ -103,20 +109,23 @@ def options(raw, i, n):
 
 def decode_ba(raw):
     """[status, seq, lifetime, refresh advice, timestamp, NAT refresh, SPI, MH offset of the MN-HA
-    option] of a BA (None for options absent, -1 offset), or None when a length is wrong."""
+    option, IPv4 Address Acknowledgement (status, IPv4 HoA)] of a BA (None for options absent, -1
+    offset), or None when a length is wrong."""
     n = len(raw)
     if n < 12 or (raw[1] + 1) * 8 != n or raw[2] != _MH_BA:
         return None
     opts = options(raw, 12, n)
     if opts is None:
         return None
-    b = [raw[6], (raw[8] << 8) | raw[9], (raw[10] << 8) | raw[11], None, None, None, None, -1]
+    b = [raw[6], (raw[8] << 8) | raw[9], (raw[10] << 8) | raw[11], None, None, None, None, -1, None]
     for t, s, e in opts:
         ln = e - s
         if t == _MO_BRA and ln == 2:
             b[3] = (raw[s] << 8) | raw[s + 1]
         elif t == _MO_REPLAY and ln == 8:
             b[4] = struct.unpack_from(">Q", raw, s)[0]
+        elif t == _MO_V4ACK and ln == 6:
+            b[8] = (raw[s], bytes(raw[s + 2:e]))
         elif t == _MO_NAT and ln == 6:
             b[5] = struct.unpack_from(">I", raw, s + 2)[0]
         elif t == _MO_AUTH and ln == 17 and raw[s] == 1:
