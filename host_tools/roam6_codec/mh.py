@@ -9,7 +9,8 @@ import struct
 from roam6.wire.errors import DecodeError
 from .record import Record
 from roam6.wire.checksum import checksum6
-from .mhopts import decode_options, encode_options, IPv4CareofAddress, IPv4HomeAddress, MNIdentifier, MobilityAuth, ReplayProtection
+from .mhopts import (decode_options, encode_options, IPv4CareofAddress, IPv4HomeAddress, MNIdentifier, MobilityAuth,
+                     ReplayProtection)
 from roam6.wire.binding import encode_bu
 from .consts import (BU_A, BU_H, BU_L, BU_K, BU_M, BU_R, BU_P, BU_F, BU_T, BU_B,  # noqa: F401
                      BA_K, BA_R, BA_P, BA_T, BA_B, HB_U, HB_R, BR_P, BR_G, BR_V)
