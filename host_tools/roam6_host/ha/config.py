@@ -24,8 +24,8 @@ DEFAULTS = {
     "transports": ["udp4", "udp6", "ip6"],
     "dad_ms": 1000,
 }
-KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file"}
-SA_FIELDS = ("nai", "spi", "key", "hoa")     # what a keys-file entry may hold
+KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "ipv4_home_prefix", "ipv4_pool"}
+SA_FIELDS = ("nai", "spi", "key", "hoa", "ipv4_hoa")     # what a keys-file entry may hold
 KEYS_FIELDS = ("sas",)                       # what the keys file itself may hold
 TRANSPORTS = ("udp4", "udp6", "ip6")
 
@@ -38,6 +38,7 @@ class SAConfig:
         self.spi = spi
         self.key = key          # 16 bytes
         self.hoa = hoa          # 16 bytes or None (any HoA of the home prefix)
+        self.ipv4_hoa = None    # 4 bytes: this NAI's static IPv4 home address (RFC 5555, ha/ipv4home.py)
 
 
 class HAConfig:
@@ -58,6 +59,7 @@ class HAConfig:
         self.transports = list(TRANSPORTS)
         self.dad_ms = 1000          # DAD wait for a new binding's HoA on the home link; 0: none
         self.sas = []
+        self.ipv4_homes = None      # ha/ipv4home.IPv4Homes when ipv4_home_prefix is set
         self.source = "HA config"   # "HA config /path/ha.json": what messages about a field name
 
 
@@ -163,6 +165,8 @@ def parse_config(raw, base_dir=".", source="HA config"):
         raise err("keys_file", "must be a path, got %r" % (d["keys_file"],), "the keys file holds the MN-HA SAs (CONTRACTS.md §6)")
     c.keys_file = os.path.join(base_dir, d["keys_file"])
     c.sas = load_keys(c.keys_file, c.home_prefix, named_by=source)
+    from .ipv4home import parse_config as parse_ipv4_homes
+    c.ipv4_homes = parse_ipv4_homes(d, c.keys_file, c.sas, source)
     return c
 
 
@@ -235,5 +239,12 @@ def parse_keys(raw, home_prefix=None, source="keys file"):
             if home_prefix is not None and a not in home_prefix:
                 raise UserError("%s: field 'hoa' %s is outside the home prefix %s" % (where, a, home_prefix), hint="fix 'hoa' or 'home_prefix'")
             hoa = a.packed
-        sas.append(SAConfig(nai.encode(), spi, key, hoa))
+        sa = SAConfig(nai.encode(), spi, key, hoa)
+        if e.get("ipv4_hoa") is not None:
+            try:
+                sa.ipv4_hoa = ipaddress.IPv4Address(e["ipv4_hoa"]).packed
+            except (ValueError, TypeError):
+                raise UserError("%s: field 'ipv4_hoa' is not an IPv4 address: %r" % (where, e["ipv4_hoa"]),
+                                hint="write it like \"198.18.50.10\" (inside ha.json's ipv4_home_prefix)") from None
+        sas.append(sa)
     return sas

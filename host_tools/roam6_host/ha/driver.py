@@ -38,6 +38,7 @@ from ..pktsock import (PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_ta
 from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
+from .ipv4home import from_mn as _v4_from_mn
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
 from .tun import Tun
@@ -145,6 +146,7 @@ class HomeAgent:
                                   max_lifetime=cfg.max_lifetime, replay_window=cfg.replay_window,
                                   nat_refresh=cfg.nat_refresh, require_timestamps=cfg.require_timestamps,
                                   dad_ms=cfg.dad_ms if cfg.home_link else 0)
+        self.cache.v4homes = getattr(cfg, "ipv4_homes", None)     # RFC 5555 IPv4 HoAs (ipv4home.py)
         self.ha = cfg.address
         self.tun = None
         self.nl = None
@@ -186,6 +188,11 @@ class HomeAgent:
                                 % (getattr(cfg, "source", "HA config"), cfg.home_link),
                                 hint="create it first (the bench's home bridge) or leave the field out") from None
         self._set_sysctl("net/ipv6/conf/all/forwarding", 1)
+        if self.cache.v4homes is not None:
+            self.cache.v4homes.load(_wall_ms())
+            self._set_sysctl("net/ipv4/conf/all/forwarding", 1)
+            if cfg.home_link:        # proxy ARP for bound IPv4 HoAs, answered at once
+                self._set_sysctl("net/ipv4/neigh/%s/proxy_delay" % cfg.home_link, 0)
         if cfg.home_link:
             self._drop_stale_proxies()
             self._set_sysctl("net/ipv6/conf/%s/proxy_ndp" % cfg.home_link, 1)
@@ -307,6 +314,11 @@ class HomeAgent:
                 self._kernel("route_del", b.hoa, self.tun.ifindex)
                 if self.home_ifindex:
                     self._kernel("proxy_del", b.hoa, self.home_ifindex)
+            elif kind == "ipv4_bound" or kind == "ipv4_released":
+                op = "add" if kind == "ipv4_bound" else "del"
+                self._kernel("route_" + op, ev.hoa4, self.tun.ifindex)
+                if self.home_ifindex:
+                    self._kernel("proxy_" + op, ev.hoa4, self.home_ifindex)
             elif kind == "dad_started" and self.nd is not None:
                 _, hoa, _source = ev
                 try:
@@ -325,13 +337,19 @@ class HomeAgent:
         """After every input to the cache: routes first (the binding is live before the BA
         leaves), then what the cache queued."""
         self._apply_events()
+        if self.cache.v4homes is not None:
+            try:
+                self.cache.v4homes.save()
+            except OSError as exc:
+                self.log.once(("leases", exc.errno), "error", reason="IPv4 leases file not written: %s" % exc)
         self._send(self.cache.datagrams_to_send(now))
 
     def _kernel(self, op, hoa, ifindex):
         try:
             getattr(self.nl, op)(hoa, ifindex)
         except NetlinkError as exc:
-            self.log("error", op=op, hoa=socket.inet_ntop(socket.AF_INET6, hoa), errno=exc.errno, reason=exc.strerror)
+            self.log("error", op=op, hoa=socket.inet_ntop(socket.AF_INET if len(hoa) == 4 else socket.AF_INET6, hoa),
+                     errno=exc.errno, reason=exc.strerror)
 
     def _send6(self, datagram, peer):
         """udp6: answer from the address the MN sent to (a stateful IPv6 firewall - the reason
@@ -364,6 +382,7 @@ class HomeAgent:
         ha = self.ha
         v6 = transport == "udp6"
         local6 = self._local6
+        v4homes = self.cache.v4homes
         for _ in range(256):
             try:
                 if v6:
@@ -382,6 +401,9 @@ class HomeAgent:
                             if len(local6) > 65536:
                                 local6.clear()
                             local6[peer] = value[:16] + b"\0\0\0\0"   # in6_pktinfo, any interface
+            if v4homes is not None and data and data[0] >> 4 == 4:
+                _v4_from_mn(self, data, transport, peer)       # to the IPv4 HoA's home (RFC 5555 §4.1)
+                continue
             if len(data) < 40 or data[0] >> 4 != 6:
                 self.log.once((addr[0], "not-ipv6"), "dropped", source="%s:%d" % peer,
                               reason="UDP payload is not an IPv6 packet (roam6 carries IPv6 only)")
@@ -419,12 +441,18 @@ class HomeAgent:
         socks = self.socks
         s41 = self.s41
         fd = self.tun.fd
+        v4bound = self.cache.v4homes.bound if self.cache.v4homes is not None else None
         for _ in range(256):
             try:
                 pkt = os.read(fd, 65536)
             except (BlockingIOError, InterruptedError):
                 return
-            b = bindings.get(pkt[24:40])
+            if pkt and pkt[0] >> 4 == 4:      # to an IPv4 HoA: IPv4-in-UDP (udp4), IPv4-in-IPv6-UDP (udp6)
+                b = v4bound.get(pkt[16:20]) if v4bound is not None else None
+                if b is None or b.transport == "ip6":
+                    continue
+            else:
+                b = bindings.get(pkt[24:40])
             if b is None:
                 continue
             try:
