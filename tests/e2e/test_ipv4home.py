@@ -1,7 +1,7 @@
 """The IPv4 home address end to end (RFC 5555, issue 15): the real MicroPython MN asks for an IPv4
 HoA (0.0.0.0), the real `roam6 ha` assigns one from its pool; IPv4 UDP both ways and ping from the
-correspondent over IPv4 only, over udp4 (IPv4 CoA behind NAT: IPv4-in-UDP) and udp6 (IPv6 CoA:
-IPv4-in-IPv6-UDP); proxy ARP answers for it on the home link; a roam moves both HoAs in one BU;
+correspondent over IPv4 only, over udp4 (IPv4 CoA behind NAT: IPv4-in-UDP), udp6 (IPv6 CoA:
+IPv4-in-IPv6-UDP) and ip6 (IPv4-in-IPv6, next header 4); proxy ARP answers for it on the home link; a roam moves both HoAs in one BU;
 an inner IPv4 source that is not a bound IPv4 HoA is dropped and logged; the lease survives an
 HA restart. (`roam6 hil run register --family ipv4` is the bench form of the first checks.)"""
 import json
@@ -65,7 +65,8 @@ def start(bench, transport, key):
     cfg["ipv4_hoa"] = "0.0.0.0"                       # ask the HA for one
     with open(path, "w") as f:
         json.dump(cfg, f)
-    mn = R.start_mn(bench, path, heap=MN_HEAP, extra=["--coa", coa, "--transport", transport])
+    mn = R.start_mn(bench, path, heap="100K" if transport == "ip6" else MN_HEAP,   # (ip6: unix only)
+                    extra=["--coa", coa, "--transport", transport])
     return ha, mn
 
 
@@ -78,7 +79,7 @@ def bound4(mn, ha, timeout=10):
     return ev
 
 
-@pytest.mark.parametrize("transport", ["udp4", "udp6"])
+@pytest.mark.parametrize("transport", ["udp4", "udp6", "ip6"])
 def test_ipv4_hoa_udp_both_ways_and_ping(bench, transport):
     key = secrets.token_hex(16)
     ha, mn = start(bench, transport, key)

@@ -38,7 +38,7 @@ from ..pktsock import (PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_ta
 from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
-from .ipv4home import from_mn as _v4_from_mn
+from .ipv4home import from_mn as _v4_from_mn, on_4in6 as _v4_on_4in6, open_4in6 as _v4_open_4in6
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
 from .tun import Tun
@@ -156,6 +156,7 @@ class HomeAgent:
         self.sraw = None         # ip6: BAs with their type 2 routing header
         self.spkt = None         # ip6: BUs with their Home Address option
         self.s135 = None         # ip6: keeps the kernel quiet about native MH
+        self.s4in6 = None        # ip6 with IPv4 HoAs: IPv4-in-IPv6 data (ipv4home.py)
         self.nd = None           # home link: DAD probes and the answers to them (dad.HomeLinkND)
         self._nft = False
         self._local6 = {}        # udp6: peer -> in6_pktinfo of the address it sends to
@@ -277,6 +278,8 @@ class HomeAgent:
         # native MH packets (read from the packet socket) with "unknown next header" errors
         self.s135 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_MH)
         self.s135.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+        if self.cache.v4homes is not None:
+            self.s4in6 = _v4_open_4in6(self)
         self._nft = nft_drop_param_problems(NFT_TABLE, self.log, _NFT_WHAT)
 
     def close(self):
@@ -286,7 +289,7 @@ class HomeAgent:
         if self._nft:
             nft_delete_table(NFT_TABLE, self.log, _NFT_WHAT)
             self._nft = False
-        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd]:
+        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd, self.s4in6]:
             if s is not None:
                 s.close()
         self.socks = {}
@@ -447,9 +450,13 @@ class HomeAgent:
                 pkt = os.read(fd, 65536)
             except (BlockingIOError, InterruptedError):
                 return
-            if pkt and pkt[0] >> 4 == 4:      # to an IPv4 HoA: IPv4-in-UDP (udp4), IPv4-in-IPv6-UDP (udp6)
+            if pkt and pkt[0] >> 4 == 4:      # to an IPv4 HoA: IPv4-in-UDP (udp4), IPv4-in-IPv6[-UDP] (udp6, ip6)
                 b = v4bound.get(pkt[16:20]) if v4bound is not None else None
-                if b is None or b.transport == "ip6":
+                if b is not None and b.transport == "ip6":
+                    try:
+                        self.s4in6.sendto(pkt, b.peer)
+                    except OSError:
+                        pass
                     continue
             else:
                 b = bindings.get(pkt[24:40])
@@ -524,6 +531,8 @@ class HomeAgent:
         if self.spkt is not None:
             handlers[self.spkt.fileno()] = self._on_packet
             handlers[self.s41.fileno()] = self._on_41
+        if self.s4in6 is not None:
+            handlers[self.s4in6.fileno()] = lambda: _v4_on_4in6(self)
         if self.nd is not None:
             handlers[self.nd.fileno()] = self._on_home_nd
         signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}

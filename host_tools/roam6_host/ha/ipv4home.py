@@ -273,3 +273,39 @@ def from_mn(ha, data, transport, peer):
     src = _text(data[12:16]) if len(data) >= 20 else "?"
     ha.log.once((peer[0], "v4src", src), "dropped", source="%s:%s:%d" % ((transport,) + tuple(peer)),
                 reason="inner IPv4 source %s is not an IPv4 home address bound to this path" % src)
+
+
+def open_4in6(ha):
+    """ip6 bindings: a raw IPv6 protocol-4 socket bound to the HA's address carries IPv4-in-IPv6
+    both ways (the kernel adds and strips the outer header). Returns it (non-blocking)."""
+    import socket
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 4)
+    try:
+        s.setsockopt(socket.IPPROTO_IPV6, 78, 1)          # IPV6_FREEBIND: the address may come later
+        s.bind((ha.cfg.address_text, 0))
+    except OSError:
+        s.close()
+        raise
+    s.setblocking(False)
+    return s
+
+
+def on_4in6(ha):
+    """IPv4-in-IPv6 from MNs on ip6: into the TUN when the inner source is an IPv4 HoA bound over
+    ip6 to exactly the outer source; else dropped and logged once per source."""
+    bound = ha.cache.v4homes.bound
+    for _ in range(256):
+        try:
+            inner, addr = ha.s4in6.recvfrom(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        b = bound.get(inner[12:16]) if len(inner) >= 20 and inner[0] >> 4 == 4 else None
+        if b is not None and b.transport == "ip6" and b.peer[0] == addr[0]:
+            try:
+                ha.tun.write(inner)
+            except OSError:
+                pass
+        else:
+            src = _text(inner[12:16]) if len(inner) >= 20 else "?"
+            ha.log.once((addr[0], "v4src", src), "dropped", source="ip6:%s:0" % addr[0],
+                        reason="inner IPv4 source %s is not an IPv4 home address bound to this path" % src)
