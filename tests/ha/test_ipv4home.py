@@ -175,3 +175,50 @@ def test_config_fields_and_mistakes(tmp_path):
     with pytest.raises(UserError) as e:
         parse_config(base, base_dir=str(tmp_path))
     assert "ipv4_hoa" in str(e.value)
+
+
+def _ipv4_bu_and_ba(tmp_path):
+    h = homes(tmp_path)
+    c = cache(h)
+    r = mn(bytes(4))
+    r.move(COA, "udp4", 0)
+    (pkt, _), = r.datagrams_to_send(0)
+    c.receive(bytes(pkt), ("udp4", "192.0.2.100", 4191), T0, wall=T0)
+    (ba, _), = c.datagrams_to_send(T0)
+    return bytes(pkt), ba
+
+
+def test_mh_decode_names_the_ipv4_options_and_encodes_them_back(tmp_path):
+    import subprocess
+    import sys
+    bu, ba = _ipv4_bu_and_ba(tmp_path)
+    p = subprocess.run([sys.executable, "-m", "roam6_host", "mh", "decode"], input="%s\n%s\n" % (bu.hex(), ba.hex()),
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    d_bu, d_ba = (json.loads(x) for x in p.stdout.splitlines())
+    o = {x["type"]: x for x in d_bu["mh"]["options"]}
+    assert o["IPv4HomeAddress"]["address"] == "0.0.0.0" and o["IPv4HomeAddress"]["prefix_len"] == 32
+    a = {x["type"]: x for x in d_ba["mh"]["options"]}
+    assert a["IPv4AddressAck"] == {"type": "IPv4AddressAck", "status": 0, "prefix_len": 32,
+                                   "address": "198.18.50.100", "reserved": 0}
+    e = subprocess.run([sys.executable, "-m", "roam6_host", "mh", "encode"], input=p.stdout,
+                       capture_output=True, text=True, timeout=30)
+    assert e.stdout.split() == [bu.hex(), ba.hex()], e.stderr
+
+
+def test_wireshark_dissects_the_ipv4_options_without_a_malformed_packet(tmp_path):
+    import shutil
+    import struct
+    import subprocess
+    tshark = shutil.which("tshark")
+    assert tshark, "tshark is not installed: apt-get install tshark (deps/apt.txt)"
+    bu, ba = _ipv4_bu_and_ba(tmp_path)
+    path = tmp_path / "v4hoa.pcap"
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))     # LINKTYPE_RAW
+        for i, pkt in enumerate((bu, ba)):
+            f.write(struct.pack("<IIII", i, 0, len(pkt), len(pkt)) + pkt)
+    p = subprocess.run([tshark, "-r", str(path), "-V"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "Malformed" not in p.stdout and "IPv4 Home Address: 0.0.0.0" in p.stdout, p.stdout[-2000:]
+    assert "IPv4 Address Acknowledgement" in p.stdout and "IPv4 Home Address: 198.18.50.100" in p.stdout
