@@ -1,7 +1,8 @@
 """The IPv4 home address end to end (RFC 5555, issue 15): the real MicroPython MN asks for an IPv4
 HoA (0.0.0.0), the real `roam6 ha` assigns one from its pool; IPv4 UDP both ways and ping from the
 correspondent over IPv4 only, over udp4 (IPv4 CoA behind NAT: IPv4-in-UDP), udp6 (IPv6 CoA:
-IPv4-in-IPv6-UDP) and ip6 (IPv4-in-IPv6, next header 4); proxy ARP answers for it on the home link; a roam moves both HoAs in one BU;
+IPv4-in-IPv6-UDP) and ip6 (IPv4-in-IPv6, next header 4); proxy ARP answers for it on the home link;
+a roam moves both HoAs in one BU;
 an inner IPv4 source that is not a bound IPv4 HoA is dropped and logged; the lease survives an
 HA restart. (`roam6 hil run register --family ipv4` is the bench form of the first checks.)"""
 import json

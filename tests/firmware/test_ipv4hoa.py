@@ -2,6 +2,7 @@
 for every status (roam6.core.registration), and the host's IPv4 side (roam6.node.host4), checked
 with the host codec."""
 from roam6.core.registration import Registration, mac_coa
+from roam6.core.v4ack import enable
 from roam6.crypto import mnha_auth_data
 from roam6.node.host import Host
 from roam6.node.host4 import REASONS, Host4
@@ -26,7 +27,7 @@ NAI = b"board1@example.test"
 
 def make(v4hoa=bytes(4)):
     r = Registration(NAI, 4096, KEY, HOA, HA, seq=7, ntp_offset_ms=3900000000000)
-    r.v4hoa = v4hoa
+    enable(r, v4hoa)
     return r
 
 
@@ -107,7 +108,7 @@ def test_ba_without_acknowledgement_means_no_ipv4_home():
     assert ("ipv4", -1, None) in events(r) and r.v4hoa is None and r.state == S.BOUND
 
 
-def test_rejected_ba_is_not_an_ipv4_answer_and_dereg_has_no_option():
+def test_rejected_ba_is_not_an_ipv4_answer_and_dereg_ends_both():
     r = make(V4HOA)
     r.move(V4COA, "udp4", 0)
     bu = bu_of(r)
@@ -115,7 +116,10 @@ def test_rejected_ba_is_not_an_ipv4_answer_and_dereg_has_no_option():
     assert not [e for e in events(r) if e[0] == "ipv4"] and r.v4hoa == V4HOA
     r = make(V4HOA)
     r.home(0)
-    assert bu_of(r).find(mo.IPv4HomeAddress) is None
+    bu = bu_of(r)                                # lifetime 0: the HA ends both bindings
+    assert bu.lifetime == 0 and bu.find(mo.IPv4HomeAddress).address == V4HOA
+    assert r.receive(ba(r, bu, HOA, (0, V4HOA)), 5) == "ba"
+    assert not [e for e in events(r) if e[0] == "ipv4"]           # no answer expected to it
 
 
 def test_no_ipv4_hoa_means_no_option_and_no_event():

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from roam6.core.registration import Registration
+from roam6.core.v4ack import enable
 from roam6_codec import mhopts as mo
 from roam6_host.errors import UserError
 from roam6_host.ha import ipv4home
@@ -34,7 +35,7 @@ def cache(h):
 
 def mn(v4, nai=NAI, spi=SPI, key=KEY, hoa=HOA, seq=1):
     r = Registration(nai, spi, key, hoa, HA, 600, True, seq, T0 + 2208988800 * 1000)
-    r.v4hoa = v4
+    enable(r, v4)
     return r
 
 

@@ -14,11 +14,10 @@ packet, the HA's address)], `next_event()` (bul's event table, plus ("ipv4", sta
 below), `get_timer()`; `bound` and `expiry()` answer whether and until when the HA holds our
 binding.
 
-IPv4 home address (RFC 5555 §3.1.1, §3.2.1; only when the driver sets `v4hoa`, 4 bytes, 0.0.0.0
-asking the HA for one): every BU but a deregistration carries it, so both home addresses move
-together. A BA with status < 128 answers it with an IPv4 Address Acknowledgement: event ("ipv4",
-status, address); success (< 128) makes `v4hoa` the address the HA bound, a refusal (>= 128, or
-status -1: the BA had no acknowledgement) sets it to None: the node stays IPv6-only (the log says why).
+IPv4 home address (RFC 5555 §3.1.1, §3.2.1): `roam6.core.v4ack.enable(reg, address)` (0.0.0.0
+asks the HA for one) sets `v4hoa`, which every BU then carries (so both home addresses move
+together; a deregistration ends both), and reads the BA's IPv4 Address Acknowledgement: event
+("ipv4", status, address). All of that code is in v4ack, loaded only by such a node.
 
 What the MN sends (udp4/udp6): IPv6(src HoA, dst HA) | MH BU, flags A|H|F, options MN-ID,
 IPv4 CoA (udp4), Replay Protection (timestamps on), MN-HA auth (last), laid out by the codec's
@@ -84,8 +83,7 @@ class Registration(HomeBinding):
             mc = mac_coa(coa)
             mh = encode_bu(seq, flags, lifetime_units, self.nai, self.spi,
                            bytes(coa) if len(coa) == 4 else None, timestamp,
-                           lambda prefix: mnha_auth_data(key, mc, hoa, prefix),
-                           None if dereg else self.v4hoa)
+                           lambda prefix: mnha_auth_data(key, mc, hoa, prefix), self.v4hoa)
             struct.pack_into(">H", mh, 4, checksum6(hoa, ha, _NH_MH, mh))
             if udp:
                 out.append((ipv6_packet(hoa, ha, _NH_MH, mh), ha))
@@ -124,10 +122,6 @@ class Registration(HomeBinding):
                         and mnha_auth_data(self.key, mac_coa(self.coa), self.hoa, prefix)
                         == bytes(raw[off + 7:off + 19])
                         and self.receive_ba(ba[0], ba[1], ba[2], ba[3], ba[4], ba[5], now)):
-                    if self.v4hoa is not None and ba[0] < 128 and self.coa != self.hoa:
-                        ack = ba[8] or (-1, None)   # RFC 5555 §3.2.1; none: the HA has no IPv4 homes
-                        self.v4hoa = ack[1] if ack[0] < 128 else None
-                        self._events.append(("ipv4", ack[0], ack[1]))
                     return "ba"
             self.rejected += 1
             return None

@@ -49,11 +49,9 @@ class MobileNode:
                                 cfg.timestamps, st["seq"] if st else None, offset)
         self.host = Host(cfg.hoa, self.send_packet)
         self.uplink = Uplink(self)
-        v4 = getattr(cfg, "ipv4_hoa", None)
-        if v4 is not None:            # RFC 5555 IPv4 home address: its host side loaded only now
-            from .host4 import Host4
-            Host4(self)
-            self.reg.v4hoa = v4
+        if hasattr(cfg, "ipv4_hoa"):  # RFC 5555 IPv4 home address: its side loaded only now
+            from .host4 import attach
+            attach(self)
         if cfg.bootstrap == ["static"]:
             cfg.raw = None            # only the bootstrap sequencer reads the raw dict
         self.rx = RX
@@ -123,8 +121,6 @@ class MobileNode:
         """One datagram from the HA's tunnel in self.rx[:n]: an inner IPv6 packet."""
         buf = self.rx
         if n < 40 or (buf[0] >> 4) != 6:
-            if n and (buf[0] >> 4) == 4 and self.host.v4 is not None:
-                self.host.v4.input(buf, n)          # to the IPv4 HoA (host4.py)
             return
         mv = self.rxv
         if bytes(mv[24:40]) != self.cfg.hoa:

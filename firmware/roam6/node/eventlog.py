@@ -45,7 +45,4 @@ def report(node, ev, sent_us):
     elif kind == "error":
         _, reason, status = ev
         log("error", reason=reason, status=status)
-    elif kind == "ipv4":
-        from .host4 import report as v4_report      # only a node with an IPv4 HoA gets here
-        v4_report(node, ev)
     return kind

@@ -30,6 +30,59 @@ REASONS = {-1: "the HA's BA has no IPv4 Address Acknowledgement (it offers no IP
            133: "prefix allocation unauthorized"}
 
 
+def attach(node):
+    """Give `node` (a driver.MobileNode whose config has "ipv4_hoa") its IPv4 side, all of it here
+    so an IPv6-only node carries none of it: the BUs ask for the address and the BA's answer is
+    read (roam6.core.v4ack.enable); the host gets its IPv4 half; three of the node's methods get an instance attribute
+    in front of them that adds the IPv4 part and calls them for the rest:
+    - packet_in (each datagram from the HA; the uplink reads it when a transport opens, so this
+      is set before any): IPv4 packets go to the IPv4 half;
+    - reg.next_event (read by the node's flush): the registration's ("ipv4", status, address)
+      events are handled and logged here (`report`), the others passed on;
+    - uplink.open: over ip6, the IPv4-in-IPv6 socket (`Ip6Transport.v4_sock`) is read too."""
+    from roam6.core.v4ack import enable
+    cfg = node.cfg
+    reg = node.reg
+    enable(reg, cfg.ipv4_hoa)
+    v4 = Host4(node)
+    six = node.packet_in
+
+    def packet_in(n):
+        buf = node.rx
+        if n >= 20 and buf[0] >> 4 == 4:
+            v4.input(buf, n)
+        else:
+            six(n)
+    node.packet_in = packet_in
+    nxt = reg.next_event
+
+    def next_event():
+        ev = nxt()
+        while ev is not None and ev[0] == "ipv4":
+            report(node, ev)
+            ev = nxt()
+        return ev
+    reg.next_event = next_event
+    if "ip6" in cfg.transports:
+        try:
+            from .ip6 import Ip6Transport
+        except ImportError:
+            return
+        Ip6Transport.v4 = True                # IPv4-in-IPv6 beside IPv6-in-IPv6
+        up = node.uplink
+        opn = up.open
+
+        def open_(name, coa):
+            tr = opn(name, coa)
+            s = getattr(tr, "v4_sock", None)
+            if s is not None:
+                from .uplink import _read
+                import asyncio
+                up.tasks.append(asyncio.create_task(_read(s, node.rx, node.packet_in)))
+            return tr
+        up.open = open_
+
+
 class Host4:
     def __init__(self, node):
         self.node = node

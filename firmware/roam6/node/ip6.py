@@ -7,7 +7,7 @@
   the uplink hands what it reads to the node's demultiplexer, which asks `ba_in` what it is).
 - Data is IPv6-in-IPv6 (next header 41) between the CoA and the HA: a raw protocol-41 socket,
   bound to the CoA, sends the HoA's packets (the kernel adds the outer header) and receives the
-  HA's (the kernel strips it). With an IPv4 home address (`v4` set by the uplink), IPv4-in-IPv6
+  HA's (the kernel strips it). With an IPv4 home address (`v4` set by host4.attach), IPv4-in-IPv6
   (next header 4) the same way: a raw protocol-4 socket (`v4_sock`, read by the uplink too).
 """
 import socket
@@ -31,13 +31,13 @@ def _ifindex(iface):
 
 class Ip6Transport:
     name = "ip6"
+    v4 = False                          # the node has an IPv4 home address: open v4_sock too
 
     def __init__(self, ha_text, iface="wlan0"):
         self.ha_addr = sockaddr(ha_text, 0)
         self.iface = iface
         self.t41 = self.raw = self.pkt = None
         self.link_sock = None
-        self.v4 = False                 # the node has an IPv4 home address: open v4_sock too
         self.v4_sock = None
         self.link_buf = bytearray(1500)
         self.sent = 0

@@ -47,7 +47,6 @@ class Uplink:
                 elif name == "ip6" and allowed:
                     from .ip6 import Ip6Transport        # unix only: raw and packet sockets
                     tr = Ip6Transport(addr_text(cfg.ha), cfg.iface)
-                    tr.v4 = node.host.v4 is not None      # IPv4-in-IPv6 for the IPv4 HoA
                 else:
                     node.log("error", reason="transport %s not available (config has no address "
                                              "for it)" % name)
@@ -71,7 +70,4 @@ class Uplink:
         if link is not None:          # ip6: BAs (type 2 routing header) come on the link
             buf = tr.link_buf
             self.tasks.append(asyncio.create_task(_read(link, buf, lambda n: node.link_in(buf, n))))
-        v4 = getattr(tr, "v4_sock", None)
-        if v4 is not None:            # ip6 with an IPv4 HoA: IPv4-in-IPv6 from the HA
-            self.tasks.append(asyncio.create_task(_read(v4, node.rx, node.packet_in)))
         return tr

@@ -1,6 +1,7 @@
 """The home registration's messages in compact form: the BU the MN sends, the BA it reads
-(RFC 6275 §6.1.7-6.1.8, RFC 4283/4285 options, RFC 5555 IPv4 CoA, IPv4 home address and its
-acknowledgement; docs/PROTOCOL-NOTES.md §1.6, §3, §4, §11).
+(RFC 6275 §6.1.7-6.1.8, RFC 4283/4285 options, RFC 5555 IPv4 CoA and IPv4 home address;
+docs/PROTOCOL-NOTES.md §1.6, §3, §4, §11). The BA's IPv4 Address Acknowledgement is read by
+roam6.core.v4ack (loaded only by a node with an IPv4 home address).
 
 The codec's one layout for these two messages, for a small heap: plain functions on bytes, no
 classes, no option objects. `roam6.core.registration` (the MN) uses it; `roam6.wire.mh`'s
@@ -16,7 +17,6 @@ _MO_BRA = const(2)
 _MO_MN_ID = const(8)
 _MO_AUTH = const(9)
 _MO_REPLAY = const(10)
-_MO_V4ACK = const(30)
 _MO_NAT = const(31)
 V4MAPPED = b"\0\0\0\0\0\0\0\0\0\0\xff\xff"
 
@@ -109,23 +109,20 @@ def options(raw, i, n):
 
 def decode_ba(raw):
     """[status, seq, lifetime, refresh advice, timestamp, NAT refresh, SPI, MH offset of the MN-HA
-    option, IPv4 Address Acknowledgement (status, IPv4 HoA)] of a BA (None for options absent, -1
-    offset), or None when a length is wrong."""
+    option] of a BA (None for options absent, -1 offset), or None when a length is wrong."""
     n = len(raw)
     if n < 12 or (raw[1] + 1) * 8 != n or raw[2] != _MH_BA:
         return None
     opts = options(raw, 12, n)
     if opts is None:
         return None
-    b = [raw[6], (raw[8] << 8) | raw[9], (raw[10] << 8) | raw[11], None, None, None, None, -1, None]
+    b = [raw[6], (raw[8] << 8) | raw[9], (raw[10] << 8) | raw[11], None, None, None, None, -1]
     for t, s, e in opts:
         ln = e - s
         if t == _MO_BRA and ln == 2:
             b[3] = (raw[s] << 8) | raw[s + 1]
         elif t == _MO_REPLAY and ln == 8:
             b[4] = struct.unpack_from(">Q", raw, s)[0]
-        elif t == _MO_V4ACK and ln == 6:
-            b[8] = (raw[s], bytes(raw[s + 2:e]))
         elif t == _MO_NAT and ln == 6:
             b[5] = struct.unpack_from(">I", raw, s + 2)[0]
         elif t == _MO_AUTH and ln == 17 and raw[s] == 1:
