@@ -19,42 +19,12 @@ from roam6_hil.topology import CN_ADDR4, HA_IPV4, STATIC
 MN_HEAP = "64K"
 HOA4 = "198.18.50.100"            # the first address of the bench's pool (topology.HOME4_POOL)
 
-CN4_SCRIPT = r"""
-import json, socket, sys, time
-dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)       # IPv4 only
-s.bind(("0.0.0.0", 9002))
-s.settimeout(0.05)
-got = set(); frm = set()
-end = time.monotonic() + 4
-i = 0
-while time.monotonic() < end and len(got) < n:
-    if i < n:
-        s.sendto(b"R6PD" + i.to_bytes(4, "big") + bytes(8), (dst, port)); i += 1
-    try:
-        d, a = s.recvfrom(2048)
-    except socket.timeout:
-        continue
-    if d[:4] == b"R6PD":
-        got.add(int.from_bytes(d[4:8], "big")); frm.add(a[0])
-print(json.dumps({"sent": i, "echoed": len(got), "from": sorted(frm)}))
-"""
-
-
 def cn4_traffic(bench, ns="cn", n=10):
-    r = bench.run(ns, [sys.executable, "-c", CN4_SCRIPT, HOA4, str(R.PROBE_PORT), str(n)], check=False, timeout=15)
-    try:
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise AssertionError("CN IPv4 script failed: %s %s" % (r.stdout, r.stderr))
+    return R.cn4_traffic(bench, HOA4, ns, n)
 
 
 def ping4(bench, ns="cn", count=3):
-    r = bench.run(ns, ["busybox", "ping", "-c", str(count), "-W", "2", HOA4], check=False, timeout=count + 8)
-    for line in r.stdout.splitlines():
-        if "packets transmitted" in line:
-            return int(line.split(",")[1].split()[0])
-    return 0
+    return R.ping4(bench, HOA4, ns, count)
 
 
 def start(bench, transport, key):

@@ -184,7 +184,7 @@ def test_dual_stack_socket_sends_ipv4_from_the_ipv4_hoa_once_bound():
     assert s.sendto(b"six", ("2001:db8:f3::2", 9001)) == 3           # the same socket, IPv6
     assert node.uplink.sent[-1][0] >> 4 == 6
     report(node, ("ipv4", 132, None))
-    assert v4.addr is None and "pool exhausted" in node.logged[-1][1]["reason"]
+    assert v4.addr is None and node.logged[-1][1]["reason"] == "IPv4 HoA refused (pool exhausted): IPv6 only"
 
 
 def test_ipv4_udp_in_and_ping_answered():

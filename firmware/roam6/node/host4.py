@@ -21,13 +21,10 @@ _P_ICMP = const(1)
 _P_UDP = const(17)
 _MTU = const(1280)
 
-# RFC 5555 §3.2.1 status codes, for the log line that says why the IPv4 HoA was refused
-REASONS = {-1: "the HA's BA has no IPv4 Address Acknowledgement (it offers no IPv4 home addresses)",
-           128: "failure, reason unspecified", 129: "administratively prohibited",
-           130: "incorrect IPv4 home address (bound to another node, or not this node's)",
-           131: "invalid IPv4 address (outside the HA's IPv4 home prefix)",
-           132: "dynamic IPv4 home address assignment not available (pool exhausted or none)",
-           133: "prefix allocation unauthorized"}
+# RFC 5555 §3.2.1 status codes, for the log line that says why the IPv4 HoA was refused (short:
+# each text is an object on the heap of a node that has this module)
+REASONS = {-1: "the HA offers none", 128: "unspecified", 129: "prohibited", 130: "another node's",
+           131: "outside the home prefix", 132: "pool exhausted", 133: "prefix unauthorized"}
 
 
 def attach(node):
@@ -173,4 +170,4 @@ def report(node, ev):
     else:
         v4.addr = None
         node.log("ipv4", status=status, hoa4=None,
-                 reason="IPv4 home address refused: %s; staying IPv6-only" % REASONS.get(status, "status %d" % status))
+                 reason="IPv4 HoA refused (%s): IPv6 only" % REASONS.get(status, status))
