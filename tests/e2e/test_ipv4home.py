@@ -28,7 +28,10 @@ def ping4(bench, ns="cn", count=3):
 
 
 def start(bench, transport, key):
+    # a proxy ARP entry a killed HA would leave behind: the HA removes it at start
+    bench.ip("ha", "neigh", "add", "proxy", "198.18.50.150", "dev", "home")
     ha = R.start_ha(bench, R.write_ha_config(bench, key, ipv4_home=True))
+    assert "198.18.50.150" not in bench.ip("ha", "-4", "neigh", "show", "proxy", "dev", "home").stdout
     _net, coa = R.attach_for(bench, transport)
     path = R.write_mn_config(bench, key, transport, sensor_interval_ms=0)
     with open(path) as f:

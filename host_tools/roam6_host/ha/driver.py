@@ -38,7 +38,8 @@ from ..pktsock import (PACKET_HOST, attach_filter, hdrincl_socket, nft_delete_ta
 from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
-from .ipv4home import from_mn as _v4_from_mn, on_4in6 as _v4_on_4in6, open_4in6 as _v4_open_4in6
+from .ipv4home import (drop_stale_proxies4 as _v4_drop_stale, from_mn as _v4_from_mn, on_4in6 as _v4_on_4in6,
+                       open_4in6 as _v4_open_4in6)
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
 from .tun import Tun
@@ -194,6 +195,7 @@ class HomeAgent:
             self._set_sysctl("net/ipv4/conf/all/forwarding", 1)
             if cfg.home_link:        # proxy ARP for bound IPv4 HoAs, answered at once
                 self._set_sysctl("net/ipv4/neigh/%s/proxy_delay" % cfg.home_link, 0)
+                _v4_drop_stale(self)
         if cfg.home_link:
             self._drop_stale_proxies()
             self._set_sysctl("net/ipv6/conf/%s/proxy_ndp" % cfg.home_link, 1)

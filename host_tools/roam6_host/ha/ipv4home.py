@@ -309,3 +309,22 @@ def on_4in6(ha):
             src = _text(inner[12:16]) if len(inner) >= 20 else "?"
             ha.log.once((addr[0], "v4src", src), "dropped", source="ip6:%s:0" % addr[0],
                         reason="inner IPv4 source %s is not an IPv4 home address bound to this path" % src)
+
+
+def drop_stale_proxies4(ha):
+    """Proxy ARP entries inside the IPv4 home prefix left on the home link by an HA that was
+    killed (its TUN and routes died with it, proxy entries do not): removed at start."""
+    import subprocess
+    homes = ha.cache.v4homes
+    try:
+        out = subprocess.run(["ip", "-4", "neigh", "show", "proxy", "dev", ha.cfg.home_link],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return
+    for line in out.splitlines():
+        try:
+            a = ipaddress.IPv4Address(line.split()[0])
+        except (ValueError, IndexError):
+            continue
+        if a in homes.prefix:
+            ha._kernel("proxy_del", a.packed, ha.home_ifindex)
