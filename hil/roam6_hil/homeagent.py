@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from .eventlog import EventProc
-from .topology import HA_ADDR, HA_DAD_MS, HA_IPV4, HOA, HOME_PREFIX, DOMAIN
+from .topology import HA_ADDR, HA_DAD_MS, HA_IPV4, HOA, HOME4_POOL, HOME4_PREFIX, HOME_PREFIX, DOMAIN
 
 BOARD_SA = {"nai": "board1@" + DOMAIN, "spi": 4096, "key": "00112233445566778899aabbccddeeff", "hoa": HOA}
 
@@ -26,10 +26,11 @@ def board_config(probe=None, **over):
     return {k: v for k, v in cfg.items() if v is not None}      # None = leave the field out
 
 
-def write_ha_config(bench, key_hex=BOARD_SA["key"], nat_refresh=110, max_lifetime=3600, name="ha"):
+def write_ha_config(bench, key_hex=BOARD_SA["key"], nat_refresh=110, max_lifetime=3600, name="ha", ipv4_home=False):
     """The HA's config (CONTRACTS §6) and its keys file (one SA: the board's, with `key_hex`) in
     the folder bench.path(name); returns the config's path. nat_refresh and max_lifetime default to
-    the HA's own defaults (as does replay_window, written out too); `name` tells two HAs apart."""
+    the HA's own defaults (as does replay_window, written out too); `name` tells two HAs apart;
+    ipv4_home: RFC 5555 IPv4 home addresses from the bench's home IPv4 prefix and pool."""
     folder = bench.path(name)
     os.makedirs(folder, exist_ok=True)
     keys = os.path.join(folder, "ha-keys.json")
@@ -40,7 +41,8 @@ def write_ha_config(bench, key_hex=BOARD_SA["key"], nat_refresh=110, max_lifetim
     with open(conf, "w") as f:
         json.dump({"home_prefix": HOME_PREFIX, "address": HA_ADDR, "ipv4": HA_IPV4, "port": 4191,
                    "home_link": "home", "tun": "r6tun", "keys_file": keys, "max_lifetime": max_lifetime,
-                   "replay_window": 7, "nat_refresh": nat_refresh, "dad_ms": HA_DAD_MS}, f, indent=1)
+                   "replay_window": 7, "nat_refresh": nat_refresh, "dad_ms": HA_DAD_MS,
+                   **({"ipv4_home_prefix": HOME4_PREFIX, "ipv4_pool": HOME4_POOL} if ipv4_home else {})}, f, indent=1)
     return conf
 
 

@@ -44,6 +44,11 @@ HA_DAD_MS = 100
 CN_ADDR6 = "2001:db8:f3::2"
 CN_ADDR4 = "198.18.3.2"
 HOME_PREFIX = "2001:db8:aa::/64"
+# RFC 5555 IPv4 home addresses: the home link's IPv4 prefix (the HA's bridge is its router) and the
+# pool the HA hands out from (ha.json ipv4_home_prefix / ipv4_pool with write_ha_config(ipv4_home=True))
+HOME4_PREFIX = "198.18.50.0/24"
+HOME4_ROUTER = "198.18.50.1"
+HOME4_POOL = "198.18.50.100-198.18.50.199"
 DOMAIN = "example.test"
 BOARD_MAC = "02:00:00:00:b0:01"
 
@@ -59,6 +64,7 @@ CORE_ROUTES = [
     "-6 route add 2001:db8:aa::/64 via 2001:db8:f1::2",
     "-6 route add 2001:db8:a1::/64 via 2001:db8:fa::2",
     "-6 route add 2001:db8:c1::/64 via 2001:db8:fc::2",
+    "-4 route add 198.18.50.0/24 via 198.18.1.2",          # the IPv4 home prefix, behind the HA
 ]
 DEFAULT_ROUTES = {
     "ha": ["-6 route add default via 2001:db8:f1::1", "-4 route add default via 198.18.1.1"],
@@ -72,7 +78,7 @@ BRIDGE_ADDRS = {
     "apA": (["2001:db8:a1::1/64"], "02:00:00:00:a1:01"),
     "apB": (["192.0.2.1/24"], "02:00:00:00:b1:01"),
     "apC": (["2001:db8:c1::1/64", "198.51.100.1/24"], "02:00:00:00:c1:01"),
-    "home": (["2001:db8:aa::1/64"], "02:00:00:00:aa:01"),
+    "home": (["2001:db8:aa::1/64", "198.18.50.1/24"], "02:00:00:00:aa:01"),
 }
 NAT = {"apB": "192.0.2.0/24", "apC": "198.51.100.0/24"}
 

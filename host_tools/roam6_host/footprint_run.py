@@ -21,16 +21,22 @@ HOA = "2001:db8:aa::100"
 HA6 = "2001:db8:aa::1"
 NAI = b"footprint@example.test"
 SPI = 4096
+HOME4_PREFIX = "198.18.50.0/24"
+HOA4 = "198.18.50.100"
 
 
 class FootprintHA:
     """The HA's sans-IO binding cache behind one UDP socket (no TUN: only registration is needed)."""
 
-    def __init__(self, key):
+    def __init__(self, key, ipv4_hoa=False):
         from .ha.cache import BindingCache
         from .ha.sa import SA
         self.cache = BindingCache(socket.inet_pton(socket.AF_INET6, HA6), socket.inet_pton(socket.AF_INET6, HOA)[:8],
                                   {SPI: SA(NAI, SPI, key, None)})
+        if ipv4_hoa:            # RFC 5555 IPv4 home addresses: one pool address, nothing persisted
+            import ipaddress
+            from .ha.ipv4home import IPv4Homes
+            self.cache.v4homes = IPv4Homes(ipaddress.IPv4Network(HOME4_PREFIX), [ipaddress.IPv4Address(HOA4)])
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self.sock.bind((HA_V4, 4191))
@@ -73,11 +79,14 @@ def events_of(lines):
     return out
 
 
-def write_config(path, key, state_file):
-    """The MN's config.json for the footprint runs (static, udp4 to the in-process HA); returns path."""
+def write_config(path, key, state_file, ipv4_hoa=False):
+    """The MN's config.json for the footprint runs (static, udp4 to the in-process HA); returns path.
+    ipv4_hoa: the MN asks for an IPv4 home address too (RFC 5555, "ipv4_hoa": "0.0.0.0")."""
     cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
            "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
            "timestamps": True, "state_file": state_file}
+    if ipv4_hoa:
+        cfg["ipv4_hoa"] = "0.0.0.0"
     with open(path, "w") as f:
         json.dump(cfg, f)
     return path

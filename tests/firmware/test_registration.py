@@ -227,9 +227,11 @@ def test_lean_bu_encoder_is_byte_identical_to_the_codec():
     from roam6.wire.binding import encode_bu
     from roam6_codec.mh import BindingUpdate, Message
     for nai in (b"a@b", b"board1@example.test", b"x" * 40 + b"@y"):
-        for v4 in (None, V4COA):
+        for v4, v4hoa in ((None, None), (V4COA, None), (None, bytes(4)), (V4COA, b"\xc6\x12\x32\x64")):
             for ts in (None, 0x0123456789ABCDEF):
                 opts = [mo.MNIdentifier(1, nai)]
+                if v4hoa is not None:             # RFC 5555 §3.1.1: 0.0.0.0 asks for one
+                    opts.append(mo.IPv4HomeAddress(32, 0, v4hoa))
                 if v4 is not None:
                     opts.append(mo.IPv4CareofAddress(v4))
                 if ts is not None:
@@ -238,8 +240,8 @@ def test_lean_bu_encoder_is_byte_identical_to_the_codec():
                 mac = lambda p: mnha_auth_data(KEY, V6COA, HOA, p)
                 bu = BindingUpdate(9, C.BU_A | C.BU_H | C.BU_F, 150, opts)
                 want = Message.encode(bu, mac=mac)
-                got = encode_bu(9, C.BU_A | C.BU_H | C.BU_F, 150, nai, 4096, v4, ts, mac)
-                assert bytes(got) == want, (nai, v4, ts)
+                got = encode_bu(9, C.BU_A | C.BU_H | C.BU_F, 150, nai, 4096, v4, ts, mac, v4hoa)
+                assert bytes(got) == want, (nai, v4, ts, v4hoa)
                 assert bu.encode(mac=mac) == want and bu._home_registration() is not None
                 assert bu.encode(HOA, V6COA, mac=mac) == Message.encode(bu, HOA, V6COA, mac=mac)
     # other shapes take the general path: an option the compact form does not know
@@ -253,7 +255,11 @@ def test_lean_ba_decoder_agrees_with_the_codec():
     for opts in ([mo.MNIdentifier(1, NAI), mo.ReplayProtection(77), mo.NATDetection(True, 110),
                   mo.BindingRefreshAdvice(30), mo.MobilityAuth(1, 4096, None)],
                  [mo.MobilityAuth(1, 5000, None)],
-                 [mo.MNIdentifier(1, b"q@r"), mo.NATDetection(False, 0xFFFFFFFF), mo.MobilityAuth(1, 4096, None)]):
+                 [mo.MNIdentifier(1, b"q@r"), mo.NATDetection(False, 0xFFFFFFFF), mo.MobilityAuth(1, 4096, None)],
+                 [mo.MNIdentifier(1, NAI), mo.IPv4AddressAck(132, 32, bytes(4)), mo.NATDetection(True, 110),
+                  mo.MobilityAuth(1, 4096, None)],
+                 [mo.MNIdentifier(1, NAI), mo.IPv4AddressAck(0, 32, b"\xc6\x12\x32\x64"),
+                  mo.MobilityAuth(1, 4096, None)]):
         mh = BindingAck(135, 0, 4242, 77, opts).encode(mac=lambda p: bytes(12))
         ref = decode_mh(mh)
         b = decode_ba(mh)
@@ -264,5 +270,8 @@ def test_lean_ba_decoder_agrees_with_the_codec():
         assert b[5] == (nat.refresh if nat else None)
         assert b[3] == (bra.interval if bra else None)
         assert b[6] == auth.spi and b[7] + 19 == len(mh)
+        ack = ref.find(mo.IPv4AddressAck)          # RFC 5555 §3.2.1, read by roam6.core.v4ack
+        from roam6.core.v4ack import ack_of
+        assert ack_of(mh) == ((ack.status, bytes(ack.address)) if ack else None)
     assert decode_ba(b"\x3b\x01\x06\x00") is None
     assert decode_ba(bytes(16)) is None

@@ -10,8 +10,14 @@ Inputs (`now`: int ms, always last): `move(coa, transport, now)`, `home(now)`, `
 `receive(pkt, now)` (an inner IPv6 packet from the HA), `receive_mh(mh, src, dst, now)` (a
 Mobility Header read elsewhere: ip6's BA with a type 2 routing header), `handle_timer(now)`.
 Outputs: `state_to_save()` (write it before sending), `datagrams_to_send(now)` -> [(inner IPv6
-packet, the HA's address)], `next_event()` (bul's event table), `get_timer()`; `bound` and
-`expiry()` answer whether and until when the HA holds our binding.
+packet, the HA's address)], `next_event()` (bul's event table, plus ("ipv4", status, address)
+below), `get_timer()`; `bound` and `expiry()` answer whether and until when the HA holds our
+binding.
+
+IPv4 home address (RFC 5555 §3.1.1, §3.2.1): `roam6.core.v4ack.enable(reg, address)` (0.0.0.0
+asks the HA for one) sets `v4hoa`, which every BU then carries (so both home addresses move
+together; a deregistration ends both), and reads the BA's IPv4 Address Acknowledgement: event
+("ipv4", status, address). All of that code is in v4ack, loaded only by such a node.
 
 What the MN sends (udp4/udp6): IPv6(src HoA, dst HA) | MH BU, flags A|H|F, options MN-ID,
 IPv4 CoA (udp4), Replay Protection (timestamps on), MN-HA auth (last), laid out by the codec's
@@ -42,6 +48,8 @@ _BU_F = const(0x0100)
 class Registration(HomeBinding):
     """The MN's home registration: the HomeBinding's rules (inherited: one object on the heap)
     plus its BU/BA wire format and MN-HA security."""
+
+    v4hoa = None                  # an instance attribute only with an IPv4 home address configured
 
     def __init__(self, nai, spi, key, hoa, ha, lifetime_s=600, timestamps=True, seq=None,
                  ntp_offset_ms=0):
@@ -75,7 +83,7 @@ class Registration(HomeBinding):
             mc = mac_coa(coa)
             mh = encode_bu(seq, flags, lifetime_units, self.nai, self.spi,
                            bytes(coa) if len(coa) == 4 else None, timestamp,
-                           lambda prefix: mnha_auth_data(key, mc, hoa, prefix))
+                           lambda prefix: mnha_auth_data(key, mc, hoa, prefix), self.v4hoa)
             struct.pack_into(">H", mh, 4, checksum6(hoa, ha, _NH_MH, mh))
             if udp:
                 out.append((ipv6_packet(hoa, ha, _NH_MH, mh), ha))

@@ -32,7 +32,7 @@ def parse_config(raw):
         raise ConfigError("(top level)", "must be a JSON object")
     known = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
              "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro",
-             "max_bindack_timeout")
+             "max_bindack_timeout", "ipv4_hoa")
     for k in raw:
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
@@ -138,6 +138,15 @@ def parse_config(raw):
             c.ha_ipv4 = None
         if c.ha_ipv4 is None:
             raise ConfigError("ha_ipv4", "is not an IPv4 address: %r (write it like \"198.18.1.2\")" % (v,))
+    if "ipv4_hoa" in raw:                 # RFC 5555 §3.1.1; absent: no attribute (IPv6-only heap)
+        v = raw["ipv4_hoa"]
+        try:
+            c.ipv4_hoa = ip4_from_text(v) if isinstance(v, str) else None
+        except ValueError:
+            c.ipv4_hoa = None
+        if c.ipv4_hoa is None:
+            raise ConfigError("ipv4_hoa", "is not an IPv4 address: %r (write it like \"198.18.50.100\", or "
+                                          "\"0.0.0.0\" to ask the HA for one)" % (v,))
     if "wifi" in raw:
         w = raw["wifi"]
         if not isinstance(w, list):

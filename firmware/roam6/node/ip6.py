@@ -7,7 +7,8 @@
   the uplink hands what it reads to the node's demultiplexer, which asks `ba_in` what it is).
 - Data is IPv6-in-IPv6 (next header 41) between the CoA and the HA: a raw protocol-41 socket,
   bound to the CoA, sends the HoA's packets (the kernel adds the outer header) and receives the
-  HA's (the kernel strips it).
+  HA's (the kernel strips it). With an IPv4 home address (`v4` set by host4.attach), IPv4-in-IPv6
+  (next header 4) the same way: a raw protocol-4 socket (`v4_sock`, read by the uplink too).
 """
 import socket
 import struct
@@ -19,6 +20,7 @@ from .transport import AF_INET6, send_counted, sockaddr
 _AF_PACKET = 17
 _ETH_P_IPV6 = 0x86DD
 _NH_IPV6 = 41
+_NH_IPV4 = 4
 _IPPROTO_RAW = 255
 
 
@@ -29,12 +31,14 @@ def _ifindex(iface):
 
 class Ip6Transport:
     name = "ip6"
+    v4 = False                          # the node has an IPv4 home address: open v4_sock too
 
     def __init__(self, ha_text, iface="wlan0"):
         self.ha_addr = sockaddr(ha_text, 0)
         self.iface = iface
         self.t41 = self.raw = self.pkt = None
         self.link_sock = None
+        self.v4_sock = None
         self.link_buf = bytearray(1500)
         self.sent = 0
         self.send_errors = 0
@@ -60,6 +64,11 @@ class Ip6Transport:
                          + struct.pack("<i", _ifindex(self.iface)) + bytes(12))
             else:
                 pkt.bind((self.iface, _ETH_P_IPV6))
+            if self.v4:
+                t4 = socket.socket(AF_INET6, socket.SOCK_RAW, _NH_IPV4)
+                socks.append(t4)
+                t4.bind(sockaddr(coa_text, 0))
+                self.v4_sock = t4
             for s in socks:
                 s.setblocking(False)
         except OSError:
@@ -74,6 +83,10 @@ class Ip6Transport:
         """An inner packet of the HoA, tunnelled to the HA."""
         return send_counted(self, self.t41, data, self.ha_addr)
 
+    def send4(self, data):
+        """An inner IPv4 packet of the IPv4 HoA, tunnelled to the HA (IPv4-in-IPv6)."""
+        return send_counted(self, self.v4_sock, data, self.ha_addr)
+
     def send_mh(self, pkt):
         """A whole IPv6 packet (the BU with its Home Address option)."""
         return send_counted(self, self.raw, pkt, self.ha_addr)
@@ -83,13 +96,13 @@ class Ip6Transport:
         return self.raw is not None and send_counted(self, self.raw, pkt, sockaddr_of(pkt))
 
     def close(self):
-        for s in (self.t41, self.raw, self.pkt):
+        for s in (self.t41, self.raw, self.pkt, self.v4_sock):
             if s is not None:
                 try:
                     s.close()
                 except OSError:
                     pass
-        self.t41 = self.raw = self.pkt = self.link_sock = None
+        self.t41 = self.raw = self.pkt = self.link_sock = self.v4_sock = None
 
 
 def sockaddr_of(pkt):

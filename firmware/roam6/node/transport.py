@@ -73,6 +73,8 @@ if IS_MICROPYTHON:
             return 0
         if len(h) == 6 and h[0] >> 4 == 6:
             size = min(40 + ((h[4] << 8) | h[5]), len(buf))
+        elif len(h) == 6 and h[0] >> 4 == 4:     # to the IPv4 HoA (RFC 5555 §4.1)
+            size = min((h[2] << 8) | h[3], len(buf))
         else:
             size = 1                  # not an IPv6 packet: take (and drop) the datagram
         return sock.readinto(buf, size) or 0

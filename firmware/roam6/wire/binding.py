@@ -1,6 +1,7 @@
 """The home registration's messages in compact form: the BU the MN sends, the BA it reads
-(RFC 6275 §6.1.7-6.1.8, RFC 4283/4285 options, RFC 5555 IPv4 CoA; docs/PROTOCOL-NOTES.md §1.6, §3,
-§4, §11).
+(RFC 6275 §6.1.7-6.1.8, RFC 4283/4285 options, RFC 5555 IPv4 CoA and IPv4 home address;
+docs/PROTOCOL-NOTES.md §1.6, §3, §4, §11). The BA's IPv4 Address Acknowledgement is read by
+roam6.core.v4ack (loaded only by a node with an IPv4 home address).
 
 The codec's one layout for these two messages, for a small heap: plain functions on bytes, no
 classes, no option objects. `roam6.core.registration` (the MN) uses it; `roam6.wire.mh`'s
@@ -42,9 +43,10 @@ def _align(out, x, y):
     pad(out, (y - len(out)) % x)
 
 
-def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac):
-    """The BU's Mobility Header (checksum 0): MN-ID, [IPv4 CoA], [Replay], MN-HA auth last,
-    laid out by the alignment rules (docs/PROTOCOL-NOTES.md §1.6). mac(prefix) -> 12 bytes."""
+def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac, v4hoa=None):
+    """The BU's Mobility Header (checksum 0): MN-ID, [IPv4 HoA], [IPv4 CoA], [Replay], MN-HA auth
+    last, laid out by the alignment rules (docs/PROTOCOL-NOTES.md §1.6, §4). mac(prefix) -> 12
+    bytes. v4hoa: 4 bytes (0.0.0.0 asks the HA for one) or None."""
     out = bytearray(12)
     out[0] = 59
     out[2] = 5
@@ -53,6 +55,10 @@ def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac):
     out.append(1 + len(nai))
     out.append(1)
     out.extend(nai)
+    if v4hoa is not None:                    # RFC 5555 §3.1.1: Prefix-len 32, P=0
+        _align(out, 4, 0)
+        out.extend(b"\x1d\x06\x80\x00")
+        out.extend(v4hoa)
     if v4coa is not None:
         _align(out, 4, 0)
         out.extend(b"\x20\x06\x00\x00")

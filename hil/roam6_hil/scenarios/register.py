@@ -1,11 +1,15 @@
-"""`roam6 hil run register --board unix [--transport udp4|udp6|ip6] [--report DIR]`.
+"""`roam6 hil run register --board unix [--transport udp4|udp6|ip6] [--family ipv6|ipv4|both]
+[--report DIR]`.
 
 Builds the bench (CONTRACTS.md §8), starts the real home agent (`roam6 ha`) and the mobile node
 (MicroPython unix port, `boards/unix/main.py`, heap 100K unless --heap) on the access network the transport
 needs (udp4: apB, IPv4 behind NAT; udp6/ip6: apA, IPv6), waits for the binding, then from the CN
 sends UDP to the HoA (the MN's probe echoes it: both directions), counts the MN's own datagrams
 at the CN, pings the HoA, and writes DIR/report.json. Exit 0 only if all of it worked. The bench
-always comes down.
+always comes down. --family ipv4 (or both): the MN also asks for an RFC 5555 IPv4 home address
+(config "ipv4_hoa": "0.0.0.0"; the HA assigns one of the bench's IPv4 home pool), and the same
+checks run on it from the CN over IPv4 only (UDP to the IPv4 HoA echoed back, ping); ipv4 leaves
+out the IPv6 checks, both does both.
 
 The pieces (HA/MN configs and starters, each process an eventlog.EventProc, CN traffic) are
 functions so the end-to-end tests reuse them.
@@ -114,24 +118,78 @@ def attach_for(bench, transport):
     return net, coa
 
 
-def run_register(transport="udp4", report_dir=None, prefix=None, board="unix", heap=None):
+CN4_SCRIPT = r"""
+import json, socket, sys, time
+dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)       # IPv4 only
+s.bind(("0.0.0.0", 9002))
+s.settimeout(0.05)
+got = set(); frm = set()
+end = time.monotonic() + 4
+i = 0
+while time.monotonic() < end and len(got) < n:
+    if i < n:
+        s.sendto(b"R6PD" + i.to_bytes(4, "big") + bytes(8), (dst, port)); i += 1
+    try:
+        d, a = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    if d[:4] == b"R6PD":
+        got.add(int.from_bytes(d[4:8], "big")); frm.add(a[0])
+print(json.dumps({"sent": i, "echoed": len(got), "from": sorted(frm)}))
+"""
+
+
+def cn4_traffic(bench, hoa4, ns="cn", n=10):
+    """From `ns` over IPv4 only: n datagrams to hoa4:9000, echoed by the MN's probe from its IPv4
+    HoA. Returns {"sent", "echoed", "from": [source addresses of the echoes]}."""
+    r = bench.run(ns, [sys.executable, "-c", CN4_SCRIPT, hoa4, str(PROBE_PORT), str(n)], check=False, timeout=15)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise RuntimeError("CN IPv4 traffic script failed: %s %s" % (r.stdout, r.stderr))
+
+
+def ping4(bench, hoa4, ns="cn", count=3):
+    """Echo replies `ns` gets from the IPv4 HoA (busybox ping)."""
+    r = bench.run(ns, ["busybox", "ping", "-c", str(count), "-W", "2", hoa4], check=False, timeout=count + 8)
+    for line in r.stdout.splitlines():
+        if "packets transmitted" in line:
+            return int(line.split(",")[1].split()[0])
+    return 0
+
+
+def _ask_ipv4(path):
+    with open(path) as f:
+        cfg = json.load(f)
+    cfg["ipv4_hoa"] = "0.0.0.0"
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def run_register(transport="udp4", report_dir=None, prefix=None, board="unix", heap=None, family="ipv6"):
     """The scenario; returns the report dict (and writes report_dir/report.json)."""
     if board != "unix":
         raise ValueError("register runs on the unix board here (real boards: through their driver)")
     prefix = prefix or "r6-"
     heap = heap or DEFAULT_HEAP
     key_hex = secrets.token_hex(16)
-    report = {"scenario": "register", "board": board, "transport": transport, "registered": False,
-              "bu_ba_ms": None, "udp_down_sent": 0, "udp_down_received": 0, "udp_up_sent": 0,
-              "udp_up_received": 0, "ping_ok": False, "errors": []}
+    report = {"scenario": "register", "board": board, "transport": transport, "family": family,
+              "registered": False, "bu_ba_ms": None, "udp_down_sent": 0, "udp_down_received": 0,
+              "udp_up_sent": 0, "udp_up_received": 0, "ping_ok": False, "errors": []}
+    if family != "ipv6":
+        report.update(ipv4_hoa=None, ipv4_udp_sent=0, ipv4_udp_echoed=0, ipv4_ping_ok=False)
     try:
         with Bench(prefix=prefix) as bench:
-            _steps(bench, report, key_hex, transport, heap)
+            _steps(bench, report, key_hex, transport, heap, family)
     except Exception as e:        # no root, a namespace in use...: reported, never a traceback
         report["errors"].append("bench: %s: %s" % (type(e).__name__, e))
     report["heap"] = heap
-    report["ok"] = bool(report["registered"] and report["udp_down_received"] > 0
-                        and report["udp_up_received"] > 0 and report["ping_ok"] and not report["errors"])
+    six = family == "ipv4" or (report["udp_down_received"] > 0 and report["udp_up_received"] > 0
+                                and report["ping_ok"])
+    four = family == "ipv6" or (report["ipv4_udp_echoed"] > 0 and report["ipv4_ping_ok"])
+    report["ok"] = bool(report["registered"] and six and four and not report["errors"])
     if report_dir:
         os.makedirs(report_dir, exist_ok=True)
         with open(os.path.join(report_dir, "report.json"), "w") as f:
@@ -139,13 +197,15 @@ def run_register(transport="udp4", report_dir=None, prefix=None, board="unix", h
     return report
 
 
-def _steps(bench, report, key_hex, transport, heap):
+def _steps(bench, report, key_hex, transport, heap, family="ipv6"):
     ha = mn = None
+    v4 = family != "ipv6"
     try:
-        ha = start_ha(bench, write_ha_config(bench, key_hex))
+        ha = start_ha(bench, write_ha_config(bench, key_hex, ipv4_home=v4))
         net, coa = attach_for(bench, transport)
         report["network"], report["coa"] = net, coa
-        mn = start_mn(bench, write_mn_config(bench, key_hex, transport), heap, logpath=bench.path("mn.log"))
+        path = write_mn_config(bench, key_hex, transport)
+        mn = start_mn(bench, _ask_ipv4(path) if v4 else path, heap, logpath=bench.path("mn.log"))
         reg = mn.wait_for(lambda e: e.get("ev") in ("registered", "error"), 15)
         if reg is None or reg.get("ev") != "registered":
             report["errors"].append("no registration: %s" % (reg or "timeout"))
@@ -156,6 +216,19 @@ def _steps(bench, report, key_hex, transport, heap):
         heap_ev = mn.wait_for(lambda e: e.get("ev") == "heap" and e["t_ms"] >= reg["t_ms"], 3)
         if heap_ev:
             report["mn_heap_alloc"] = heap_ev.get("alloc")
+        if v4:
+            ack = mn.wait_for(lambda e: e.get("ev") == "ipv4", 3)
+            report["ipv4_status"] = ack.get("status") if ack else None
+            report["ipv4_hoa"] = hoa4 = ack.get("hoa4") if ack else None
+            if hoa4 is None:
+                report["errors"].append("no IPv4 home address: %s" % (ack or "no ipv4 event"))
+                return
+            t4 = cn4_traffic(bench, hoa4, n=20)
+            report["ipv4_udp_sent"], report["ipv4_udp_echoed"] = t4["sent"], t4["echoed"]
+            report["ipv4_udp_from"] = t4["from"]
+            report["ipv4_ping_ok"] = ping4(bench, hoa4) > 0
+            if family == "ipv4":
+                return
         t = cn_traffic(bench)
         report["udp_down_sent"] = t["down_sent"]
         report["udp_down_received"] = t["echoed"]      # the MN got it and sent it back
@@ -177,6 +250,9 @@ def add_arguments(parser):
     parser.add_argument("--board", default="unix", type=scenario_board, choices=["unix"], help=SCENARIO_BOARD_HELP)
     parser.add_argument("--transport", default="udp4", choices=["udp4", "udp6", "ip6"],
                         help="udp4: apB, IPv4 behind NAT (default); udp6/ip6: apA, IPv6")
+    parser.add_argument("--family", default="ipv6", choices=["ipv6", "ipv4", "both"],
+                        help="the home address checked: ipv6 (default), ipv4 (an RFC 5555 IPv4 HoA from the HA's "
+                             "pool, reached from the CN over IPv4), both")
     parser.add_argument("--report", default="reports/register", metavar="DIR",
                         help="report folder (default reports/register)")
     parser.add_argument("--prefix", default=None, help="namespace prefix (default r6-)")
@@ -190,6 +266,7 @@ def run(args):
     require_root_and_tools(("ip", "nft"))      # said up front, not buried in the report's errors
     check_prefix(getattr(args, "prefix", None) or "r6-")
     report = run_register(args.transport, getattr(args, "report", None), getattr(args, "prefix", None),
-                          getattr(args, "board", "unix"), getattr(args, "heap", DEFAULT_HEAP))
+                          getattr(args, "board", "unix"), getattr(args, "heap", DEFAULT_HEAP),
+                          getattr(args, "family", "ipv6"))
     print(json.dumps({k: v for k, v in report.items() if k != "mn_log_tail"}, indent=2, sort_keys=True))
     return 0 if report["ok"] else 1

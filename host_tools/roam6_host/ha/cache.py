@@ -110,7 +110,7 @@ class Binding:
     """One binding cache entry (RFC 6275 §9.1) plus the RFC 5555 outer path to reach the MN."""
 
     __slots__ = ("hoa", "hoa_text", "coa", "transport", "peer", "seq", "lifetime", "expires", "spi", "nat", "home",
-                 "rx_packets", "rx_bytes", "tx_packets", "tx_bytes")
+                 "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "v4", "nai")
 
     def __init__(self, hoa, spi):
         self.hoa = hoa
@@ -126,6 +126,7 @@ class Binding:
         self.home = True        # H flag: a home registration
         self.rx_packets = self.rx_bytes = 0     # tunnelled from the MN (the driver counts; accounting)
         self.tx_packets = self.tx_bytes = 0     # tunnelled to the MN
+        self.v4 = self.nai = None   # RFC 5555 IPv4 HoA (4 bytes) bound with it, and its NAI (ipv4home.py)
 
     def as_dict(self):
         if self.hoa_text is None:
@@ -205,7 +206,7 @@ class _BU:
     """What the rules learn about one BU while they run."""
 
     __slots__ = ("source", "pkt", "mh", "opts", "seq", "flags", "lifetime", "hoa", "coa", "v4coa", "ts",
-                 "auth_spi", "nai", "auth_data", "sa", "dereg", "nat", "plain", "reason", "wall")
+                 "auth_spi", "nai", "auth_data", "sa", "dereg", "nat", "plain", "reason", "wall", "v4hoa", "v4ack")
 
 
 class BindingCache:
@@ -235,6 +236,7 @@ class BindingCache:
         self._pinned = {sa.hoa: spi for spi, sa in sas.items() if sa.hoa is not None}   # {HoA: owner SPI}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
         self.aaa = None                             # aaa.agent.AaaAgent: SAs for unknown SPIs from RADIUS
+        self.v4homes = None                         # ipv4home.IPv4Homes: RFC 5555 IPv4 home addresses
 
     # ---- sans-IO surface --------------------------------------------------------------------
     def receive(self, packet, source, now, *, wall=None):
@@ -247,6 +249,7 @@ class BindingCache:
         c.sa = c.coa = None
         c.nat = False
         c.reason = ""
+        c.v4hoa = c.v4ack = None
         for verdict, rule, name in self._rules:
             try:
                 ok = rule(c, now)
@@ -319,6 +322,7 @@ class BindingCache:
             if b is not None and b.expires <= now:
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved("binding_removed", b, "expired"))
+                self._v4_gone(b, "expired")
         for hoa in [h for h, (_c, deadline) in self._dad.items() if deadline <= now]:
             c = self._dad.pop(hoa)[0]
             if self.sas.get(c.sa.spi) is c.sa:      # (its SA may have been revoked meanwhile)
@@ -328,6 +332,7 @@ class BindingCache:
         """Clean stop: every binding ends (the driver removes routes and proxies from the events)."""
         for b in list(self.bindings.values()):
             self._events.append(BindingRemoved("binding_removed", b, "shutdown"))
+            self._v4_gone(b, "shutdown")
         self.bindings.clear()
         self._expiry.clear()
         self._dad.clear()
@@ -363,6 +368,7 @@ class BindingCache:
             if sa is None or (sa.hoa is not None and sa.hoa != hoa):
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved("binding_removed", b, "revoked"))
+                self._v4_gone(b, "revoked")
 
     def add_sa(self, sa):
         """One more SA with a new SPI (from the AAA server, roam6_host/aaa/agent.py). A HoA
@@ -480,6 +486,9 @@ class BindingCache:
         c.plain = not pkt.ext                 # a bare IPv6 header + MH: its shape may be learnt
         v4 = bu.find(mo.IPv4CareofAddress)
         c.v4coa = bytes(v4.address) if v4 is not None else None
+        h4 = bu.find(mo.IPv4HomeAddress)
+        if h4 is not None:
+            c.v4hoa = (bytes(h4.address), h4.prefix_len, h4.p)
         if c.source[0] == "ip6":
             alt = bu.find(mo.AlternateCoA)
             c.coa = bytes(alt.address) if alt is not None else pkt.src
@@ -519,6 +528,9 @@ class BindingCache:
         c.hoa = hoa
         c.plain = False                       # already learnt
         c.v4coa = mh[shape.v4_off:shape.v4_off + 4] if shape.v4_off else None
+        if shape.v4hoa_off:                  # (Prefix-len and P are in the learnt bytes)
+            o = shape.v4hoa_off
+            c.v4hoa = (mh[o:o + 4], mh[o - 2] >> 2, (mh[o - 2] >> 1) & 1)
         c.ts = _Q(mh, shape.ts_off)[0] if shape.ts_off else None
         return True
 
@@ -619,6 +631,7 @@ class BindingCache:
             del self.bindings[hoa]          # rule dereg_bound made sure it is there
             if self.keep_events:
                 self._events.append(BindingRemoved("binding_removed", b, "dereg"))
+            self._v4_gone(b, "dereg")
             units = bra = 0
         else:
             units = c.lifetime if c.lifetime < self.max_units else self.max_units
@@ -644,9 +657,26 @@ class BindingCache:
                 heapq.heapify(self._expiry)
             if self.keep_events:
                 self._events.append(ev)
+            if c.v4hoa is not None or b.v4 is not None:
+                self._v4_answer(c, b, units * 4)
             bra = units * 3 // 4     # RFC 6275 §10.3.1: refresh advice smaller than the lifetime
         if c.flags & C.BU_A:
             self._ba(c, C.BA_ACCEPTED, c.seq, units, bra, c.ts)
+
+    def _v4_answer(self, c, b, lifetime_s):
+        """RFC 5555 §3.2.1: the IPv4 Address Acknowledgement for the BA (ipv4home.py decides)."""
+        if c.v4hoa is None:                 # the MN stopped asking: its IPv4 HoA goes
+            self._v4_gone(b, "not asked")
+            return
+        want, plen, p = c.v4hoa
+        if self.v4homes is None:
+            c.v4ack = (C.V4ACK_PROHIBITED, bytes(want))
+            return
+        c.v4ack = self.v4homes.answer(b, bytes(c.sa.nai), want, plen, p, lifetime_s, c.wall, self._events)
+
+    def _v4_gone(self, b, reason):
+        if b.v4 is not None and self.v4homes is not None:
+            self.v4homes.release(b, reason, self._events)
 
     def _reject(self, c, status, now):
         seq = c.seq
@@ -663,7 +693,7 @@ class BindingCache:
         refresh = None
         if transport != "ip6":
             refresh = self.nat_refresh if (c.nat or transport == "udp6") else NO_KEEPALIVE
-        if transport != "ip6" and self.fast:
+        if transport != "ip6" and self.fast and c.v4ack is None:
             ba = self._ba_from_template(c, status, seq, units, bra, ts, refresh)
             self._out.append((ba, c.source))
         else:
@@ -683,7 +713,10 @@ class BindingCache:
 
     def _ba_codec(self, c, status, seq, units, bra, ts, refresh):
         sa, coa, hoa = c.sa, c.coa, c.hoa
-        mh = BindingAck(status, 0, seq, units, self._ba_options(sa, ts, refresh, bra)).encode(
+        opts = self._ba_options(sa, ts, refresh, bra)
+        if c.v4ack is not None and status < 128:
+            opts.insert(-1, mo.IPv4AddressAck(c.v4ack[0], 32, c.v4ack[1]))
+        mh = BindingAck(status, 0, seq, units, opts).encode(
             src=self.ha, dst=hoa, mac=lambda prefix: sa.mnha_auth(coa, hoa, prefix))
         if c.source[0] == "ip6":
             if coa == hoa:      # back home (RFC 6275 §11.5.4): straight to the HoA, no RH2
@@ -761,12 +794,12 @@ def _walk_options(mh, off=12):
 class _Shape:
     """An authenticated BU's layout: the MH with its variable fields zeroed, and where they are."""
 
-    __slots__ = ("length", "masked", "var", "nai_off", "nai_end", "ts_off", "v4_off")
+    __slots__ = ("length", "masked", "var", "nai_off", "nai_end", "ts_off", "v4_off", "v4hoa_off")
 
     def __init__(self, c):
         mh = c.mh
         n = len(mh)
-        self.nai_off = self.nai_end = self.ts_off = self.v4_off = 0
+        self.nai_off = self.nai_end = self.ts_off = self.v4_off = self.v4hoa_off = 0
         # checksum, seq, lifetime, SPI + authenticator
         var = [(4, 6), (6, 8), (10, 12), (n - 16, n)]
         for t, off in _walk_options(mh):
@@ -775,6 +808,9 @@ class _Shape:
                 var.append((off + 2, off + 10))
             elif t == C.MO_IPV4_COA:
                 self.v4_off = off + 4
+                var.append((off + 4, off + 8))
+            elif t == C.MO_IPV4_HOA:
+                self.v4hoa_off = off + 4
                 var.append((off + 4, off + 8))
             elif t == C.MO_MN_ID and not self.nai_off:
                 self.nai_off, self.nai_end = off + 3, off + 2 + mh[off + 1]

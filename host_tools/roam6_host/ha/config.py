@@ -27,8 +27,8 @@ DEFAULTS = {
     "max_bindings_per_sa": 1,       # per keys-file entry (credential); beyond: BA 130
 }
 KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "aaa", "journal", "journal_max", "journal_sync",
-                            "replica"}
-SA_FIELDS = ("nai", "spi", "key", "hoa")     # what a keys-file entry may hold
+                            "replica", "ipv4_home_prefix", "ipv4_pool"}
+SA_FIELDS = ("nai", "spi", "key", "hoa", "ipv4_hoa")     # what a keys-file entry may hold
 KEYS_FIELDS = ("sas",)                       # what the keys file itself may hold
 TRANSPORTS = ("udp4", "udp6", "ip6")
 
@@ -41,6 +41,7 @@ class SAConfig:
         self.spi = spi
         self.key = key          # 16 bytes
         self.hoa = hoa          # 16 bytes or None (any HoA of the home prefix)
+        self.ipv4_hoa = None    # 4 bytes: this NAI's static IPv4 home address (RFC 5555, ha/ipv4home.py)
 
 
 class HAConfig:
@@ -68,6 +69,7 @@ class HAConfig:
         self.journal_max = 10000
         self.journal_sync = False
         self.replica = None         # replica.py: the hot standby pair (ReplicaConfig) or None
+        self.ipv4_homes = None      # ha/ipv4home.IPv4Homes when ipv4_home_prefix is set
         self.source = "HA config"   # "HA config /path/ha.json": what messages about a field name
 
 
@@ -180,14 +182,16 @@ def parse_config(raw, base_dir=".", source="HA config"):
     if "aaa" in raw:      # SAs from a RADIUS server (CONTRACTS.md §14); a keys file is optional then
         from ..aaa.config import parse_aaa
         c.aaa = parse_aaa(raw["aaa"], base_dir, source)
-        if "keys_file" not in raw:
-            return c
-    if not isinstance(d["keys_file"], str) or not d["keys_file"] or any(ch < " " for ch in d["keys_file"]):
-        raise err("keys_file", "must be a path, got %r" % (d["keys_file"],), "the keys file holds the MN-HA SAs (CONTRACTS.md §6)")
-    c.keys_file = os.path.join(base_dir, d["keys_file"])
-    c.sas = load_keys(c.keys_file, c.home_prefix, named_by=source)
+    if "keys_file" in raw or c.aaa is None:     # with AAA a keys file is optional
+        if not isinstance(d["keys_file"], str) or not d["keys_file"] or any(ch < " " for ch in d["keys_file"]):
+            raise err("keys_file", "must be a path, got %r" % (d["keys_file"],),
+                      "the keys file holds the MN-HA SAs (CONTRACTS.md §6)")
+        c.keys_file = os.path.join(base_dir, d["keys_file"])
+        c.sas = load_keys(c.keys_file, c.home_prefix, named_by=source)
     from .continuity import parse_fields
     parse_fields(c, raw, source, base_dir)
+    from .ipv4home import parse_config as parse_ipv4_homes
+    c.ipv4_homes = parse_ipv4_homes(d, c.keys_file, c.sas, source)
     return c
 
 
@@ -276,5 +280,12 @@ def parse_keys(raw, home_prefix=None, source="keys file"):
             if home_prefix is not None and a not in home_prefix:
                 raise UserError("%s: field 'hoa' %s is outside the home prefix %s" % (where, a, home_prefix), hint="fix 'hoa' or 'home_prefix'")
             hoa = a.packed
-        sas.append(SAConfig(nai.encode(), spi, key, hoa))
+        sa = SAConfig(nai.encode(), spi, key, hoa)
+        if e.get("ipv4_hoa") is not None:
+            try:
+                sa.ipv4_hoa = ipaddress.IPv4Address(e["ipv4_hoa"]).packed
+            except (ValueError, TypeError):
+                raise UserError("%s: field 'ipv4_hoa' is not an IPv4 address: %r" % (where, e["ipv4_hoa"]),
+                                hint="write it like \"198.18.50.10\" (inside ha.json's ipv4_home_prefix)") from None
+        sas.append(sa)
     return sas

@@ -41,6 +41,8 @@ from .cache import BindingCache
 from .dad import HomeLinkND
 from .limits import MAX_BINDINGS, MAX_BINDINGS_PER_SA, HALimits
 from .peersocks import PeerSockets, exclusive_port_lock
+from .ipv4home import (drop_stale_proxies4 as _v4_drop_stale, from_mn as _v4_from_mn, on_4in6 as _v4_on_4in6,
+                       open_4in6 as _v4_open_4in6)
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
 from .tun import Tun
@@ -158,6 +160,7 @@ class HomeAgent:
                                   dad_ms=cfg.dad_ms if cfg.home_link else 0,
                                   limits=HALimits(getattr(cfg, "max_bindings", MAX_BINDINGS),
                                                   getattr(cfg, "max_bindings_per_sa", MAX_BINDINGS_PER_SA)))
+        self.cache.v4homes = getattr(cfg, "ipv4_homes", None)     # RFC 5555 IPv4 HoAs (ipv4home.py)
         self.ha = cfg.address
         self.tun = None
         self.nl = None
@@ -167,6 +170,7 @@ class HomeAgent:
         self.sraw = None         # ip6: BAs with their type 2 routing header
         self.spkt = None         # ip6: BUs with their Home Address option
         self.s135 = None         # ip6: keeps the kernel quiet about native MH
+        self.s4in6 = None        # ip6 with IPv4 HoAs: IPv4-in-IPv6 data (ipv4home.py)
         self.nd = None           # home link: DAD probes and the answers to them (dad.HomeLinkND)
         self._nft = False
         self._local6 = {}        # udp6: peer -> in6_pktinfo of the address it sends to
@@ -208,6 +212,12 @@ class HomeAgent:
                                 % (getattr(cfg, "source", "HA config"), cfg.home_link),
                                 hint="create it first (the bench's home bridge) or leave the field out") from None
         self._set_sysctl("net/ipv6/conf/all/forwarding", 1)
+        if self.cache.v4homes is not None:
+            self.cache.v4homes.load(_wall_ms())
+            self._set_sysctl("net/ipv4/conf/all/forwarding", 1)
+            if cfg.home_link:        # proxy ARP for bound IPv4 HoAs, answered at once
+                self._set_sysctl("net/ipv4/neigh/%s/proxy_delay" % cfg.home_link, 0)
+                _v4_drop_stale(self)
         if cfg.home_link:
             self._drop_stale_proxies()
             self._set_sysctl("net/ipv6/conf/%s/proxy_ndp" % cfg.home_link, 1)
@@ -310,6 +320,8 @@ class HomeAgent:
         # native MH packets (read from the packet socket) with "unknown next header" errors
         self.s135 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, C.NH_MH)
         self.s135.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+        if self.cache.v4homes is not None:
+            self.s4in6 = _v4_open_4in6(self)
         self._nft = nft_drop_param_problems(NFT_TABLE, self.log, _NFT_WHAT)
 
     def close(self):
@@ -328,7 +340,7 @@ class HomeAgent:
             self.aaa.close()
         if self.control is not None:
             self.control.close()
-        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd] + self._locks:
+        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd, self.s4in6] + self._locks:
             if s is not None:
                 s.close()
         self.socks = {}
@@ -364,6 +376,11 @@ class HomeAgent:
                 self._kernel("route_del", b.hoa, self.tun.ifindex)
                 if self.home_ifindex:
                     self._kernel("proxy_del", b.hoa, self.home_ifindex)
+            elif kind == "ipv4_bound" or kind == "ipv4_released":
+                op = "add" if kind == "ipv4_bound" else "del"
+                self._kernel("route_" + op, ev.hoa4, self.tun.ifindex)
+                if self.home_ifindex:
+                    self._kernel("proxy_" + op, ev.hoa4, self.home_ifindex)
             elif kind == "dad_started" and self.nd is not None:
                 _, hoa, _source = ev
                 try:
@@ -391,13 +408,19 @@ class HomeAgent:
         """After every input to the cache: routes first (the binding is live before the BA
         leaves), then what the cache queued."""
         self._apply_events()
+        if self.cache.v4homes is not None:
+            try:
+                self.cache.v4homes.save()
+            except OSError as exc:
+                self.log.once(("leases", exc.errno), "error", reason="IPv4 leases file not written: %s" % exc)
         self._send(self.cache.datagrams_to_send(now))
 
     def _kernel(self, op, hoa, ifindex):
         try:
             getattr(self.nl, op)(hoa, ifindex)
         except NetlinkError as exc:
-            self.log("error", op=op, hoa=socket.inet_ntop(socket.AF_INET6, hoa), errno=exc.errno, reason=exc.strerror)
+            self.log("error", op=op, hoa=socket.inet_ntop(socket.AF_INET if len(hoa) == 4 else socket.AF_INET6, hoa),
+                     errno=exc.errno, reason=exc.strerror)
 
     def _send6(self, datagram, peer):
         """udp6: answer from the address the MN sent to (a stateful IPv6 firewall - the reason
@@ -430,6 +453,7 @@ class HomeAgent:
         ha = self.ha
         v6 = transport == "udp6"
         local6 = self._local6
+        v4homes = self.cache.v4homes
         # the listener (everybody) in small batches: a bound MN's own socket waits at most for
         # one of them (ha/peersocks.py); a peer socket in large ones
         for _ in range(256 if sock is not self.socks[transport] else LISTENER_BATCH):
@@ -450,6 +474,9 @@ class HomeAgent:
                             if len(local6) > 65536:
                                 local6.clear()
                             local6[peer] = value[:16] + b"\0\0\0\0"   # in6_pktinfo, any interface
+            if v4homes is not None and data and data[0] >> 4 == 4:
+                _v4_from_mn(self, data, transport, peer)       # to the IPv4 HoA's home (RFC 5555 §4.1)
+                continue
             if len(data) < 40 or data[0] >> 4 != 6:
                 self.log.once((addr[0], "not-ipv6"), "dropped", source="%s:%d" % peer,
                               reason="UDP payload is not an IPv6 packet (roam6 carries IPv6 only)")
@@ -489,12 +516,22 @@ class HomeAgent:
         socks = self.socks
         s41 = self.s41
         fd = self.tun.fd
+        v4bound = self.cache.v4homes.bound if self.cache.v4homes is not None else None
         for _ in range(256):
             try:
                 pkt = os.read(fd, 65536)
             except (BlockingIOError, InterruptedError):
                 return
-            b = bindings.get(pkt[24:40])
+            if pkt and pkt[0] >> 4 == 4:      # to an IPv4 HoA: IPv4-in-UDP (udp4), IPv4-in-IPv6[-UDP] (udp6, ip6)
+                b = v4bound.get(pkt[16:20]) if v4bound is not None else None
+                if b is not None and b.transport == "ip6":
+                    try:
+                        self.s4in6.sendto(pkt, b.peer)
+                    except OSError:
+                        pass
+                    continue
+            else:
+                b = bindings.get(pkt[24:40])
             if b is None:
                 continue
             try:
@@ -574,6 +611,8 @@ class HomeAgent:
         if self.spkt is not None:
             handlers[self.spkt.fileno()] = self._on_packet
             handlers[self.s41.fileno()] = self._on_41
+        if self.s4in6 is not None:
+            handlers[self.s4in6.fileno()] = lambda: _v4_on_4in6(self)
         if self.nd is not None:
             handlers[self.nd.fileno()] = self._on_home_nd
         if self.control is not None:

@@ -1,4 +1,5 @@
-"""Just enough rtnetlink for the HA's data plane: /128 routes, proxy neighbour entries, link up/MTU.
+"""Just enough rtnetlink for the HA's data plane: /128 routes, proxy neighbour entries, link up/MTU
+(and the same for RFC 5555 IPv4 home addresses: a 4-byte address means a /32 route, proxy ARP).
 
 Talking netlink directly (instead of spawning `ip`) keeps a first registration's route change in
 the tens of microseconds, so the binding is live for downstream traffic when the BA leaves.
@@ -57,7 +58,9 @@ class Netlink:
                     break
 
     def _route(self, kind, flags, dst16, ifindex):
-        body = struct.pack("=BBBBBBBBI", socket.AF_INET6, 128, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC,
+        v4 = len(dst16) == 4            # an RFC 5555 IPv4 home address: /32
+        body = struct.pack("=BBBBBBBBI", socket.AF_INET if v4 else socket.AF_INET6, 32 if v4 else 128, 0, 0,
+                           RT_TABLE_MAIN, RTPROT_STATIC,
                            RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
         body += _attr(RTA_DST, bytes(dst16)) + _attr(RTA_OIF, struct.pack("=i", ifindex))
         self._request(kind, flags, body)
@@ -74,7 +77,8 @@ class Netlink:
                 raise
 
     def _proxy(self, kind, flags, dst16, ifindex):
-        body = struct.pack("=BBHiHBB", socket.AF_INET6, 0, 0, ifindex, NUD_PERMANENT, NTF_PROXY, 0)
+        fam = socket.AF_INET if len(dst16) == 4 else socket.AF_INET6    # proxy ARP / proxy ND
+        body = struct.pack("=BBHiHBB", fam, 0, 0, ifindex, NUD_PERMANENT, NTF_PROXY, 0)
         self._request(kind, flags, body + _attr(NDA_DST, bytes(dst16)))
 
     def proxy_add(self, dst16, ifindex):
