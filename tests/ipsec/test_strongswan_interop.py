@@ -1,0 +1,115 @@
+"""roam6's IKEv2 initiator and ESP against strongSwan 5.9.8 (charon + kernel-libipsec) as responder,
+in namespaces this test creates: IKE_SA_INIT + IKE_AUTH with a PSK (IDi = the NAI), a tunnel-mode
+CHILD_SA with protocol-any selectors, traffic both ways through it (an ICMPv6 echo to the
+responder's inner address, answered by its kernel through libipsec's TUN), and the keys compared
+with the ones charon logs. The initiator runs from CPython here and on real MicroPython in
+test_strongswan_micropython.py.
+"""
+import os
+import re
+import socket
+
+import pytest
+from nshelp import TestNamespaces
+
+from roam6.ipsec import ikev2
+from roam6.wire.checksum import checksum6
+from roam6_host.ipsec import client, swan
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
+
+PSK = "roam6-interop-psk"
+NAI = "mn1@example.test"
+SW4, MN4 = "10.19.0.1", "10.19.0.2"
+SW6, HOA = "2001:db8:19::1", "2001:db8:19::2"
+
+
+def a4(t):
+    return socket.inet_pton(socket.AF_INET, t)
+
+
+def a6(t):
+    return socket.inet_pton(socket.AF_INET6, t)
+
+
+@pytest.fixture
+def peer(tmp_path):
+    swan.require()     # strongSwan missing: a clear error naming the packages, not a skip
+    n = TestNamespaces()
+    sw = None
+    try:
+        n.add("sw")
+        n.add("mn")
+        n.veth("sw", "eth0", "mn", "eth0")
+        n.ip("sw", "addr", "add", SW4 + "/24", "dev", "eth0")
+        n.ip("mn", "addr", "add", MN4 + "/24", "dev", "eth0")
+        n.ip("sw", "-6", "addr", "add", SW6 + "/128", "dev", "lo", "nodad")
+        sw = swan.Charon(n.full("sw"), str(tmp_path), dict(
+            local_addrs=SW4, remote_addrs=MN4, local_id="ha.example.test", remote_id=NAI, psk=PSK,
+            local_ts=SW6 + "/128", remote_ts=HOA + "/128")).start()
+        yield n, sw
+    finally:
+        if sw:
+            sw.stop()
+        n.teardown()
+
+
+def initiator(sock, **kw):
+    return ikev2.Initiator(PSK.encode(), NAI, (a4(MN4), sock.getsockname()[1]), (a4(SW4), 4500),
+                           [ikev2.ts_host(a6(HOA))], [ikev2.ts_host(a6(SW6))], client.now_ms(), **kw)
+
+
+def echo_request(ident, seq, data):
+    icmp = bytearray(b"\x80\x00\x00\x00" + ident.to_bytes(2, "big") + seq.to_bytes(2, "big") + data)
+    c = checksum6(a6(HOA), a6(SW6), 58, icmp)
+    icmp[2:4] = c.to_bytes(2, "big")
+    return (b"\x60\x00\x00\x00" + len(icmp).to_bytes(2, "big") + b"\x3a\x40" + a6(HOA) + a6(SW6) + bytes(icmp))
+
+
+def test_ike_child_sa_and_traffic_with_strongswan(peer):
+    n, sw = peer
+    sock = n.socket("mn", socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 4500))
+    try:
+        sock.connect((SW4, 4500))
+        ike = initiator(sock, idr="ha.example.test")
+        events = client.run(sock, ike, timeout_s=10)
+        kinds = [e[0] for e in events]
+        assert "ike_up" in kinds and kinds[-1] == "child_up", (events, sw.log_text()[-4000:])
+        _, spi_in, spi_out, transport = events[-1]
+        assert not transport
+        sas = sw.list_sas()
+        assert "ESTABLISHED" in sas and "INSTALLED" in sas and NAI in sas, sas
+        assert ("%08x" % spi_in) in sas and ("%08x" % spi_out) in sas, sas
+        # the keys: charon's log (ike = 4, chd = 4) holds the same SK_* and ESP keys
+        keys = sw.logged_keys()
+        assert ike.sk["ei"].hex() in keys.get("Sk_ei", []), keys
+        assert ike.sk["ar"].hex() in keys.get("Sk_ar", []), keys
+        assert ike.sk["d"].hex() in keys.get("Sk_d", []), keys
+        # traffic both ways: echo request in, echo reply out of strongSwan's libipsec
+        got = client.esp_exchange(sock, ike, echo_request(0x1919, 1, b"roam6-esp" * 4), 41)
+        assert got is not None, (sw.list_sas(), ike.esp_in.__dict__)
+        nh, inner, raw = got
+        assert nh == 41 and inner[6] == 58 and inner[8:24] == a6(SW6) and inner[24:40] == a6(HOA)
+        assert inner[40] == 129 and inner[44:46] == b"\x19\x19" and inner[48:] == b"roam6-esp" * 4
+        sas = sw.list_sas()
+        assert "TUNNEL-in-UDP" in sas and "AES_CBC-128/HMAC_SHA1_96" in sas, sas
+        assert re.search(r"in  %08x, +\d+ bytes, +1 packets" % spi_out, sas), sas
+        assert re.search(r"out %08x, +\d+ bytes, +1 packets" % spi_in, sas), sas
+        # strongSwan's packet once more: roam6's anti-replay window refuses it
+        assert ike.esp_in.open(raw) is None and ike.esp_in.replayed == 1 and ike.esp_in.opened == 1
+    finally:
+        sock.close()
+
+
+def test_wrong_psk_is_refused_with_authentication_failed(peer):
+    n, sw = peer
+    sock = n.socket("mn", socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 4500))
+    try:
+        sock.connect((SW4, 4500))
+        ike = ikev2.Initiator(b"not-the-psk", NAI, (a4(MN4), 4500), (a4(SW4), 4500),
+                              [ikev2.ts_host(a6(HOA))], [ikev2.ts_host(a6(SW6))], client.now_ms())
+        events = client.run(sock, ike, timeout_s=10)
+        assert events[-1] == ("failed", "auth", ikev2.N_AUTH_FAILED), events
+        assert "ESTABLISHED" not in sw.list_sas()
+    finally:
+        sock.close()
