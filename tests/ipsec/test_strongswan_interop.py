@@ -5,9 +5,11 @@ responder's inner address, answered by its kernel through libipsec's TUN), and t
 with the ones charon logs. The initiator runs from CPython here and on real MicroPython in
 test_strongswan_micropython.py.
 """
+import json
 import os
 import re
 import socket
+import sys
 
 import pytest
 from nshelp import TestNamespaces
@@ -113,3 +115,22 @@ def test_wrong_psk_is_refused_with_authentication_failed(peer):
         assert "ESTABLISHED" not in sw.list_sas()
     finally:
         sock.close()
+
+
+def test_micropython_initiator_with_strongswan_and_traffic_both_ways(peer):
+    """The same initiator on the real MicroPython unix port in the MN's namespace (mp_ike.py)."""
+    n, sw = peer
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    mp = os.path.join(os.path.dirname(sys.executable), "micropython")
+    script = os.path.join(root, "host_tools", "roam6_host", "ipsec", "mp_ike.py")
+    p = n.run("mn", ["env", "MICROPYPATH=" + os.path.join(root, "firmware"), mp, script,
+                     PSK, NAI, MN4, SW4, HOA, SW6], check=False, timeout=30)
+    lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+    assert p.returncode == 0 and lines, p.stdout + p.stderr
+    kinds = [x.get("event") for x in lines]
+    assert kinds[:2] == ["ike_up", "child_up"], (lines, sw.log_text()[-3000:])
+    summary = lines[-1]
+    assert summary["child_up"] and summary["echo_ok"], (summary, sw.list_sas())
+    assert summary["sk_ei"] in sw.logged_keys()["Sk_ei"]
+    sas = sw.list_sas()
+    assert "INSTALLED" in sas and re.search(r"in  %08x, +\d+ bytes, +1 packets" % lines[1]["fields"][1], sas), sas
