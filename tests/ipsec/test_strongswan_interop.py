@@ -8,15 +8,19 @@ test_strongswan_micropython.py.
 import json
 import os
 import re
+import select
+import shutil
 import socket
+import subprocess
 import sys
+import time
 
 import pytest
 from nshelp import TestNamespaces
 
 from roam6.ipsec import ikev2
 from roam6.wire.checksum import checksum6
-from roam6_host.ipsec import client, swan
+from roam6_host.ipsec import client, swan, tshark
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
 
@@ -37,6 +41,8 @@ def a6(t):
 @pytest.fixture
 def peer(tmp_path):
     swan.require()     # strongSwan missing: a clear error naming the packages, not a skip
+    for tool, pkg in (("tcpdump", "tcpdump"), ("tshark", "tshark")):
+        assert shutil.which(tool), "%s is missing: apt-get install %s (deps/apt.txt)" % (tool, pkg)
     n = TestNamespaces()
     sw = None
     try:
@@ -56,6 +62,20 @@ def peer(tmp_path):
         n.teardown()
 
 
+def wait_line_err(proc, want, timeout):
+    """Wait for a line containing `want` on proc's stderr (tcpdump says "listening on")."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r, _, _ = select.select([proc.stderr], [], [], 0.2)
+        if r:
+            line = proc.stderr.readline()
+            if not line:
+                return False
+            if want.encode() in line:
+                return True
+    return False
+
+
 def initiator(sock, **kw):
     return ikev2.Initiator(PSK.encode(), NAI, (a4(MN4), sock.getsockname()[1]), (a4(SW4), 4500),
                            [ikev2.ts_host(a6(HOA))], [ikev2.ts_host(a6(SW6))], client.now_ms(), **kw)
@@ -68,8 +88,11 @@ def echo_request(ident, seq, data):
     return (b"\x60\x00\x00\x00" + len(icmp).to_bytes(2, "big") + b"\x3a\x40" + a6(HOA) + a6(SW6) + bytes(icmp))
 
 
-def test_ike_child_sa_and_traffic_with_strongswan(peer):
+def test_ike_child_sa_and_traffic_with_strongswan(peer, tmp_path):
     n, sw = peer
+    pcap = str(tmp_path / "mn.pcap")
+    cap = n.popen("mn", ["tcpdump", "-i", "eth0", "--immediate-mode", "-U", "-w", pcap, "udp"], stderr=subprocess.PIPE)
+    assert wait_line_err(cap, "listening on", 5), "tcpdump did not start (apt-get install tcpdump)"
     sock = n.socket("mn", socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 4500))
     try:
         sock.connect((SW4, 4500))
@@ -101,6 +124,17 @@ def test_ike_child_sa_and_traffic_with_strongswan(peer):
         assert ike.esp_in.open(raw) is None and ike.esp_in.replayed == 1 and ike.esp_in.opened == 1
     finally:
         sock.close()
+        time.sleep(0.2)
+        n.stop(cap)
+    # Wireshark, given roam6's keys, decrypts IKE_AUTH and the ESP both ways; nothing malformed
+    opts = tshark.key_options(ike, MN4, SW4)
+    summary = tshark.dissect(pcap, opts)
+    assert summary.count("IKE_SA_INIT") == 2 and summary.count("IKE_AUTH") == 2, summary
+    assert "Echo (ping) request" in summary and "Echo (ping) reply" in summary, summary
+    detail = tshark.dissect(pcap, opts, "-V")
+    assert "Identification Data:" + NAI in detail and "Identification Data:ha.example.test" in detail
+    assert detail.count("[Good: True]") == 2, detail[-3000:]          # both ESP packets' ICVs checked
+    assert "Malformed" not in detail and "[Bad: True]" not in detail and "incorrect" not in detail
 
 
 def test_wrong_psk_is_refused_with_authentication_failed(peer):

@@ -8,7 +8,7 @@ import json
 import socket
 import sys
 
-from roam6.compat import ticks_diff, ticks_ms
+from roam6.compat import ticks_diff, ticks_ms, ticks_us
 from roam6.ipsec import drive, ikev2
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.checksum import checksum6
@@ -39,12 +39,12 @@ def main():
         for ev in events:
             print(json.dumps({"event": ev[0], "fields": list(ev[1:])}))
         up = events[-1][0] == "child_up"
-        t = ticks_ms()
+        t = ticks_us()
         got = drive.esp_exchange(sock, ike, echo(hoa, peer, r + 1), 41) if up else None
-        rtt = ticks_diff(ticks_ms(), t)
+        rtt = ticks_diff(ticks_us(), t)
         ok = bool(got) and got[0] == 41 and got[1][40] == 129 and got[1][8:24] == peer
         print(json.dumps({"summary": True, "round": r, "child_up": up, "handshake_ms": ms,
-                          "mn_busy_us": busy_us, "echo_ok": ok, "echo_ms": rtt,
+                          "mn_busy_us": busy_us, "echo_ok": ok, "echo_us": rtt,
                           "sk_ei": ike.sk["ei"].hex() if ike.sk else None}))
         sock.close()
 

@@ -170,3 +170,44 @@ secrets {
                 except ProcessLookupError:
                     pass
                 self.proc.wait(3)
+
+
+class Pair:
+    """Two namespaces PREFIX+"sw" (strongSwan) and PREFIX+"mn" joined by a veth, IPv4 10.19.0.1/.2,
+    the responder's inner address on its loopback; removed by close() (with every process left in
+    them). For `roam6 bench ipsec --live` (the tests use tests/nshelp.py)."""
+    SW4, MN4, SW6, HOA = "10.19.0.1", "10.19.0.2", "2001:db8:19::1", "2001:db8:19::2"
+
+    def __init__(self, prefix):
+        self.sw, self.mn = prefix + "sw", prefix + "mn"
+        self.made = []
+        try:
+            for ns in (self.sw, self.mn):
+                self._ip("netns", "add", ns)
+                self.made.append(ns)
+                self._ip("-n", ns, "link", "set", "lo", "up")
+            self._ip("link", "add", "eth0", "netns", self.sw, "type", "veth", "peer", "name", "eth0", "netns", self.mn)
+            for ns, a in ((self.sw, self.SW4), (self.mn, self.MN4)):
+                self._ip("-n", ns, "addr", "add", a + "/24", "dev", "eth0")
+                self._ip("-n", ns, "link", "set", "eth0", "up")
+            self._ip("-n", self.sw, "-6", "addr", "add", self.SW6 + "/128", "dev", "lo", "nodad")
+        except Exception:
+            self.close()
+            raise
+
+    @staticmethod
+    def _ip(*args):
+        p = subprocess.run(["ip"] + list(args), capture_output=True, text=True, timeout=10)
+        if p.returncode:
+            raise RuntimeError("ip %s: %s" % (" ".join(args), p.stderr.strip()))
+
+    def close(self):
+        for ns in self.made:
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.made = []
