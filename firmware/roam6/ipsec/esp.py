@@ -7,7 +7,7 @@ a payload and its Next Header: 41 (IPv6) or 4 (IPv4) in tunnel mode, the upper-l
 in RFC 4303 §3.4 order, the SPI, the replay window, the ICV (before decrypting), then decrypts and
 moves the window; it returns (next_header, payload) or None and counts the reason. Anti-replay:
 a 64-packet window (§3.4.3), 32-bit sequence numbers (no ESN); a sender stops at 2**32 - 1
-(`seal` returns None: the SA must be rekeyed). Layout: docs/PROTOCOL-NOTES.md §19.3.
+(`seal` returns None: the SA must be rekeyed). Layout: docs/PROTOCOL-NOTES.md §9.4.
 """
 import os
 

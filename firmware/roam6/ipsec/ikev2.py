@@ -25,7 +25,7 @@ Events (kind first):
   ("retransmit", message_id, send_count)
   ("deleted",)                                  the peer deleted the IKE SA (INFORMATIONAL)
 Keys: SKEYSEED and SK_* per §2.14, the CHILD_SA's KEYMAT per §2.17 (attributes `sk`, `keymat`
-kept for tests and for tshark's decryption tables). Layouts: docs/PROTOCOL-NOTES.md §19.
+kept for tests and for tshark's decryption tables). Layouts: docs/PROTOCOL-NOTES.md §9.
 """
 import os
 
