@@ -39,12 +39,11 @@ def a6(t):
 
 
 @pytest.fixture
-def peer(tmp_path):
+def net():
     swan.require()     # strongSwan missing: a clear error naming the packages, not a skip
     for tool, pkg in (("tcpdump", "tcpdump"), ("tshark", "tshark")):
         assert shutil.which(tool), "%s is missing: apt-get install %s (deps/apt.txt)" % (tool, pkg)
     n = TestNamespaces()
-    sw = None
     try:
         n.add("sw")
         n.add("mn")
@@ -52,14 +51,25 @@ def peer(tmp_path):
         n.ip("sw", "addr", "add", SW4 + "/24", "dev", "eth0")
         n.ip("mn", "addr", "add", MN4 + "/24", "dev", "eth0")
         n.ip("sw", "-6", "addr", "add", SW6 + "/128", "dev", "lo", "nodad")
-        sw = swan.Charon(n.full("sw"), str(tmp_path), dict(
-            local_addrs=SW4, remote_addrs=MN4, local_id="ha.example.test", remote_id=NAI, psk=PSK,
-            local_ts=SW6 + "/128", remote_ts=HOA + "/128")).start()
-        yield n, sw
+        yield n
     finally:
-        if sw:
-            sw.stop()
         n.teardown()
+
+
+def charon(n, tmp_path, **conn):
+    c = dict(local_addrs=SW4, remote_addrs=MN4, local_id="ha.example.test", remote_id=NAI, psk=PSK,
+             local_ts=SW6 + "/128", remote_ts=HOA + "/128")
+    c.update(conn)
+    return swan.Charon(n.full("sw"), str(tmp_path), c).start()
+
+
+@pytest.fixture
+def peer(net, tmp_path):
+    sw = charon(net, tmp_path)
+    try:
+        yield net, sw
+    finally:
+        sw.stop()
 
 
 def wait_line_err(proc, want, timeout):
@@ -168,3 +178,41 @@ def test_micropython_initiator_with_strongswan_and_traffic_both_ways(peer):
     assert summary["sk_ei"] in sw.logged_keys()["Sk_ei"]
     sas = sw.list_sas()
     assert "INSTALLED" in sas and re.search(r"in  %08x, +\d+ bytes, +1 packets" % lines[1]["fields"][1], sas), sas
+
+
+def test_mh_selector_and_transport_mode_at_the_ike_level(net, tmp_path):
+    """RFC 4877's CHILD_SA for MH (protocol 135 selectors HoA <-> HA) negotiated with strongSwan in
+    tunnel mode. Asked for transport mode (N(USE_TRANSPORT_MODE), parsed by strongSwan), strongSwan
+    refuses the HoA <-> HA selectors with TS_UNACCEPTABLE, the IKE SA staying up: in transport mode
+    it only takes selectors for its IKE peer's own address, while RFC 4877 runs IKE from the CoA
+    (and its kernel-libipsec could not install a transport-mode SA anyway). roam6 reports
+    child_failed with that notify."""
+    sw = charon(net, tmp_path, local_ts=SW6 + "/128[135]", remote_ts=HOA + "/128[135]")
+    sock = net.socket("mn", socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 4500))
+    try:
+        sock.connect((SW4, 4500))
+        ike = ikev2.Initiator(PSK.encode(), NAI, (a4(MN4), 4500), (a4(SW4), 4500), [ikev2.ts_host(a6(HOA), 135)],
+                              [ikev2.ts_host(a6(SW6), 135)], client.now_ms())
+        events = client.run(sock, ike)
+        assert [e[0] for e in events] == ["ike_up", "child_up"], (events, sw.log_text()[-3000:])
+        assert ike.ts_i_got[0][1] == 135 and ike.ts_r_got[0][1] == 135, (ike.ts_i_got, ike.ts_r_got)
+        sas = sw.list_sas()
+        assert "INSTALLED" in sas and "2001:db8:19::1/128[mobility-header]" in sas, sas
+    finally:
+        sock.close()
+        sw.stop()
+    sw = charon(net, tmp_path, local_ts=SW6 + "/128[135]", remote_ts=HOA + "/128[135]", mode="transport")
+    sock = net.socket("mn", socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 4500))
+    try:
+        sock.connect((SW4, 4500))
+        ike = ikev2.Initiator(PSK.encode(), NAI, (a4(MN4), 4500), (a4(SW4), 4500), [ikev2.ts_host(a6(HOA), 135)],
+                              [ikev2.ts_host(a6(SW6), 135)], client.now_ms(), transport=True)
+        events = client.run(sock, ike)
+        assert [e[0] for e in events] == ["ike_up", "child_failed"], (events, sw.log_text()[-3000:])
+        assert events[-1][1] == ikev2.N_TS_UNACCEPTABLE
+        log = sw.log_text()
+        assert "parsed IKE_AUTH request 1 [ IDi AUTH N(USE_TRANSP) SA TSi TSr ]" in log, log[-3000:]
+        assert "2001:db8:19::2/128[mobility-header] unacceptable" in log
+    finally:
+        sock.close()
+        sw.stop()

@@ -109,6 +109,9 @@ secrets {
 
     def start(self, timeout=10.0):
         self._write()
+        for stale in (self.vici, self.log):      # an earlier instance's, in the same work directory
+            if os.path.exists(stale):
+                os.unlink(stale)
         script = 'mount --bind "%s/run" /run && STRONGSWAN_CONF="%s/strongswan.conf" exec %s' % (
             self.dir, self.dir, CHARON)
         self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, "unshare", "-m", "sh", "-c", script],
