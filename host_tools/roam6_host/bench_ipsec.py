@@ -125,7 +125,8 @@ def run(args):
     natmod_root = os.path.dirname(os.path.dirname(natmod_build.build_natmod("x64")))
     result = {
         "benchmark": "ipsec",
-        "unit": "microseconds per call (best of %d short runs: 10 calls each for ESP, 1 for X25519)" % (20 * args.rounds),
+        "unit": "microseconds per call (best of %d short runs: 10 calls each for ESP, 1 for X25519)"
+                % (20 * args.rounds),
         "algorithms": "X25519 (IKEv2 group 31); ESP AES-128-CBC + HMAC-SHA1-96 or HMAC-SHA2-256-128, "
                       "MicroPython cryptolib AES (AES-GCM not offered: cryptolib has no CTR mode)",
         "us": _costs(exe, args.rounds, natmod_root),

@@ -200,3 +200,24 @@ def test_peer_informational_gets_an_answer_and_delete_ends_the_sa():
     ike.receive(peer.seal([(k.PL_DELETE, b"\x01\x00\x00\x00")], k.INFORMATIONAL, 0, 1), 11)
     one(ike, 11)
     assert events(ike) == [("deleted",)]
+
+
+def test_configuration_payload_reply_parsing():
+    addr = HOA
+    reply = bytes((k.CFG_REPLY, 0, 0, 0)) + b"\x00\x0d\x00\x00" + b"\x00\x08\x00\x11" + addr + b"\x40"
+    assert k.parse_cp_ip6(reply) == (addr, 64)
+    assert k.parse_cp_ip6(bytes((k.CFG_REPLY, 0, 0, 0))) is None
+    for bad in (reply[:-1], b"\x01\x00\x00\x00" + reply[4:], b"\x02"):
+        try:
+            k.parse_cp_ip6(bad)
+        except ValueError:
+            continue
+        raise AssertionError("accepted %r" % bad)
+    # the request carries CP(CFG_REQUEST) INTERNAL_IP6_ADDRESS, empty, before the SA
+    ike = make(request_hoa=True)
+    peer = Peer(PSK, Rand(rng_bytes(2)))
+    ike.receive(peer.init(one(ike, 0)), 3)
+    _, inner = peer.open(one(ike, 3))
+    types = [t for t, _, _ in inner]
+    assert types.index(k.PL_CP) < types.index(k.PL_SA)
+    assert bytes(inner[types.index(k.PL_CP)][2]) == b"\x01\x00\x00\x00\x00\x08\x00\x00"

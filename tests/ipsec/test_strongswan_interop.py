@@ -216,3 +216,31 @@ def test_mh_selector_and_transport_mode_at_the_ike_level(net, tmp_path):
     finally:
         sock.close()
         sw.stop()
+
+
+def test_home_address_from_the_configuration_payload(net, tmp_path):
+    """RFC 4877 §4.4: the MN asks for its home address in IKE_AUTH (CP(CFG_REQUEST) with
+    INTERNAL_IP6_ADDRESS), strongSwan assigns one from its pool and narrows TSi to it; an echo
+    from that address crosses the CHILD_SA both ways."""
+    sw = charon(net, tmp_path, pool="2001:db8:19::200/123", remote_ts="dynamic")
+    sock = net.socket("mn", socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 4500))
+    try:
+        sock.connect((SW4, 4500))
+        anyv6 = ikev2.ts_range(bytes(16), b"\xff" * 16)
+        ike = ikev2.Initiator(PSK.encode(), NAI, (a4(MN4), 4500), (a4(SW4), 4500), [anyv6],
+                              [ikev2.ts_host(a6(SW6))], client.now_ms(), request_hoa=True)
+        events = client.run(sock, ike)
+        assert [e[0] for e in events] == ["ike_up", "hoa", "child_up"], (events, sw.log_text()[-3000:])
+        _, hoa, plen = events[1]
+        assert hoa[:14] == a6("2001:db8:19::200")[:14] and 0x200 <= int.from_bytes(hoa[14:], "big") < 0x220
+        assert ike.ts_i_got == [ikev2.ts_host(hoa)]          # TSi narrowed to the assigned address
+        assert socket.inet_ntop(socket.AF_INET6, hoa) in sw.list_sas()
+        req = bytearray(echo_request(0x4877, 1, b"cp-assigned"))
+        req[8:24] = hoa
+        req[42:44] = b"\0\0"
+        req[42:44] = checksum6(hoa, a6(SW6), 58, bytes(req[40:])).to_bytes(2, "big")
+        got = client.esp_exchange(sock, ike, bytes(req), 41)
+        assert got is not None and got[1][40] == 129 and got[1][24:40] == hoa, got
+    finally:
+        sock.close()
+        sw.stop()

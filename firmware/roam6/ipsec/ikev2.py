@@ -19,6 +19,8 @@ Contract (docs/ARCHITECTURE.md "Sans-IO core"; `now` int ms, last):
   ike.next_event()
 Events (kind first):
   ("ike_up", handshake_ms)                      IKE SA authenticated (ms since the first request)
+  ("hoa", address, prefix_len)                  with request_hoa: the address the responder assigned
+                                                (CP(CFG_REPLY) INTERNAL_IP6_ADDRESS, §3.15.1; RFC 4877 §4.4)
   ("child_up", spi_in, spi_out, transport)      ESP SAs ready: `esp_in`, `esp_out` (roam6.ipsec.esp.SA)
   ("child_failed", notify_type)                 IKE SA up, CHILD_SA refused (NO_PROPOSAL_CHOSEN...)
   ("failed", reason, notify_type)               reason: "timeout", "notify", "auth", "proposal", "ke"
@@ -38,6 +40,7 @@ from roam6.wire.errors import DecodeError
 IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL = 34, 35, 36, 37
 PL_SA, PL_KE, PL_IDI, PL_IDR, PL_AUTH, PL_NONCE, PL_NOTIFY, PL_DELETE = 33, 34, 35, 36, 39, 40, 41, 42
 PL_TSI, PL_TSR, PL_SK, PL_CP = 44, 45, 46, 47
+CFG_REQUEST, CFG_REPLY, INTERNAL_IP6_ADDRESS = 1, 2, 8
 KNOWN = (33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48)
 N_INVALID_SYNTAX, N_NO_PROPOSAL_CHOSEN, N_INVALID_KE, N_AUTH_FAILED = 7, 14, 17, 24
 N_TS_UNACCEPTABLE = 38
@@ -103,6 +106,22 @@ def sa_payload(proto, spi, items):
     """One proposal (number 1): proto 1 = IKE, 3 = ESP; items (type, id, attribute bytes)."""
     body = bytes((1, proto, len(spi), len(items))) + spi + _transforms(items)
     return bytes((0, 0)) + (len(body) + 4).to_bytes(2, "big") + body
+
+
+def parse_cp_ip6(body):
+    """The first INTERNAL_IP6_ADDRESS (address, prefix length) of a CP(CFG_REPLY), or None."""
+    if len(body) < 4 or body[0] != CFG_REPLY:
+        raise DecodeError(0, "CP: not a reply")
+    off = 4
+    while off + 4 <= len(body):
+        atype = int.from_bytes(body[off:off + 2], "big") & 0x7FFF
+        alen = int.from_bytes(body[off + 2:off + 4], "big")
+        if off + 4 + alen > len(body):
+            raise DecodeError(off, "CP attribute length")
+        if atype == INTERNAL_IP6_ADDRESS and alen == 17:
+            return bytes(body[off + 4:off + 20]), body[off + 20]
+        off += 4 + alen
+    return None
 
 
 def parse_sa(body):
@@ -177,7 +196,7 @@ def _sha1(*parts):
 
 class Initiator:
     def __init__(self, psk, nai, local, remote, ts_i, ts_r, now, idr=None, prf=2, integ=2,
-                 transport=False, natt=True, rng=os.urandom, retrans_ms=500, tries=6):
+                 transport=False, natt=True, rng=os.urandom, retrans_ms=500, tries=6, request_hoa=False):
         if prf not in PRFS or integ not in INTEGS:
             raise ValueError("unsupported PRF/INTEG")
         self.psk = bytes(psk)
@@ -187,6 +206,8 @@ class Initiator:
         self.ts_i, self.ts_r = list(ts_i), list(ts_r)
         self.prf_id, self.integ_id = prf, integ
         self.transport, self.natt = transport, natt
+        self.request_hoa = request_hoa
+        self.hoa = None
         self.rng = rng
         self.retrans_ms, self.tries = retrans_ms, tries
         self.state = _IDLE
@@ -398,6 +419,8 @@ class Initiator:
         if self.idr:
             pls.append((PL_IDR, bytes((ID_FQDN, 0, 0, 0)) + self.idr.encode()))
         pls.append((PL_AUTH, bytes((AUTH_PSK, 0, 0, 0)) + auth))
+        if self.request_hoa:    # CP(CFG_REQUEST) asking for an INTERNAL_IP6_ADDRESS (empty value)
+            pls.append((PL_CP, bytes((CFG_REQUEST, 0, 0, 0)) + INTERNAL_IP6_ADDRESS.to_bytes(2, "big") + b"\x00\x00"))
         if self.transport:
             pls.append((PL_NOTIFY, notify(N_USE_TRANSPORT_MODE)))
         pls += [(PL_SA, sa_payload(3, self.spi_esp, esp)), (PL_TSI, _ts_payload(self.ts_i)),
@@ -436,6 +459,10 @@ class Initiator:
         if proto != 3 or len(spi) != 4 or {(t, i) for t, i, _ in items} != want:
             self._events.append(("child_failed", N_NO_PROPOSAL_CHOSEN))
             return
+        if self.request_hoa and PL_CP in got:
+            self.hoa = parse_cp_ip6(got[PL_CP])
+            if self.hoa:
+                self._events.append(("hoa", self.hoa[0], self.hoa[1]))
         self.ts_i_got = parse_ts(got[PL_TSI]) if PL_TSI in got else []
         self.ts_r_got = parse_ts(got[PL_TSR]) if PL_TSR in got else []
         transport = N_USE_TRANSPORT_MODE in ns

@@ -42,7 +42,8 @@ class Charon:
     """charon in namespace `ns` (full name), configured as responder for one PSK peer.
 
     conn: dict with local_addrs, remote_addrs, local_id, remote_id, psk, local_ts, remote_ts,
-    esp ("aes128-sha1"), ike ("aes128-sha1-x25519"), mode ("tunnel"/"transport").
+    esp ("aes128-sha1"), ike ("aes128-sha1-x25519"), mode ("tunnel"/"transport"), pool (an
+    address range handed out through the configuration payload; remote_ts "dynamic" with it).
     """
 
     def __init__(self, ns, workdir, conn):
@@ -84,6 +85,7 @@ class Charon:
     local_addrs = %(local_addrs)s
     remote_addrs = %(remote_addrs)s
     proposals = %(ike)s
+    %(pools_ref)s
     local { auth = psk
             id = %(local_id)s }
     remote { auth = psk
@@ -98,6 +100,7 @@ class Charon:
     }
   }
 }
+%(pools_def)s
 secrets {
   ike-mn {
     id-1 = %(local_id)s
@@ -105,7 +108,9 @@ secrets {
     secret = "%(psk)s"
   }
 }
-""" % dict(dict(ike="aes128-sha1-x25519", esp="aes128-sha1", mode="tunnel"), **c))
+""" % dict(dict(ike="aes128-sha1-x25519", esp="aes128-sha1", mode="tunnel"), **c,
+           pools_ref="pools = p6" if c.get("pool") else "",
+           pools_def="pools { p6 { addrs = %s } }" % c["pool"] if c.get("pool") else ""))
 
     def start(self, timeout=10.0):
         self._write()
