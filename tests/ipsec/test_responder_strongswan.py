@@ -30,9 +30,9 @@ class HaLoop(threading.Thread):
     """The responder on UDP 500 and 4500 in the HA's namespace; ESP to a CHILD_SA is opened and an
     ICMPv6 echo request inside answered through the CHILD_SA."""
 
-    def __init__(self, n, psk):
+    def __init__(self, n, psk, assign=None):
         super().__init__(daemon=True)
-        self.r = responder.Responder({NAI: psk}, "ha.example.test", client.now_ms(), local_ip=HA4)
+        self.r = responder.Responder({NAI: psk}, "ha.example.test", client.now_ms(), local_ip=HA4, assign=assign)
         self.socks = {p: n.socket("ha", socket.AF_INET, socket.SOCK_DGRAM, bind=(HA4, p)) for p in (500, 4500)}
         self.events, self.child, self.echoes = [], None, 0
         self.stop = False
@@ -93,12 +93,13 @@ def net(tmp_path):
         n.teardown()
 
 
-def start(n, tmp_path, psk):
-    ha = HaLoop(n, PSK)
+def start(n, tmp_path, psk, assign=None, **conn):
+    ha = HaLoop(n, PSK, assign)
     ha.start()
-    sw = swan.Charon(n.full("mn"), str(tmp_path), dict(
-        local_addrs=MN4, remote_addrs=HA4, local_id=NAI, remote_id="ha.example.test", psk=psk,
-        local_ts=HOA + "/128", remote_ts=HA6 + "/128")).start()
+    c = dict(local_addrs=MN4, remote_addrs=HA4, local_id=NAI, remote_id="ha.example.test", psk=psk,
+             local_ts=HOA + "/128", remote_ts=HA6 + "/128")
+    c.update(conn)
+    sw = swan.Charon(n.full("mn"), str(tmp_path), c).start()
     return ha, sw
 
 
@@ -138,6 +139,28 @@ def test_strongswan_with_a_wrong_psk_is_refused(net, tmp_path):
         assert [e[0] for e in ha.events] == ["refused"] and ha.events[0][2] == 24, ha.events
         assert "AUTHENTICATION_FAILED" in sw.log_text()
         assert not ha.r.sas
+    finally:
+        sw.stop()
+        ha.close()
+
+
+def test_roam6_responder_assigns_the_home_address_through_the_configuration_payload(net, tmp_path):
+    """RFC 4877 §4.4 from the HA's side: strongSwan (vips = ::) asks for an address in IKE_AUTH, the
+    responder hands out the MN's home address, strongSwan installs it and pings from it."""
+    given = "2001:db8:19:1::77"
+    ha, sw = start(net, tmp_path, PSK, assign=lambda nai: (a6(given), 64) if nai == NAI else None,
+                   local_ts="dynamic", vips="::")
+    try:
+        out = sw.swanctl("--initiate", "--child", "mn", "--timeout", "10", timeout=15)
+        assert "initiate completed successfully" in out, out + sw.log_text()[-3000:]
+        assert [e[0] for e in ha.events] == ["ike_up", "hoa", "child_up"], ha.events
+        assert "installing new virtual IP %s" % given in sw.log_text(), sw.log_text()[-3000:]
+        sas = sw.list_sas()
+        assert given + "/128" in sas, sas
+        ping = ["busybox", "ping", "-6", "-c", "1", "-W", "2", "-I", given, HA6]
+        p = net.run("mn", ping, check=False, timeout=10)
+        assert p.returncode == 0, p.stdout + p.stderr + sw.list_sas()
+        assert ha.echoes == 1
     finally:
         sw.stop()
         ha.close()

@@ -66,7 +66,7 @@ def ts_host(addr, proto=0):
     return ts_range(addr, addr, proto)
 
 
-def _ts_payload(tss):
+def ts_payload(tss):
     out = bytearray((len(tss), 0, 0, 0))
     for t, proto, sp, ep, a, b in tss:
         out += bytes((t, proto)) + (8 + 2 * len(a)).to_bytes(2, "big")
@@ -423,8 +423,8 @@ class Initiator:
             pls.append((PL_CP, bytes((CFG_REQUEST, 0, 0, 0)) + INTERNAL_IP6_ADDRESS.to_bytes(2, "big") + b"\x00\x00"))
         if self.transport:
             pls.append((PL_NOTIFY, notify(N_USE_TRANSPORT_MODE)))
-        pls += [(PL_SA, sa_payload(3, self.spi_esp, esp)), (PL_TSI, _ts_payload(self.ts_i)),
-                (PL_TSR, _ts_payload(self.ts_r))]
+        pls += [(PL_SA, sa_payload(3, self.spi_esp, esp)), (PL_TSI, ts_payload(self.ts_i)),
+                (PL_TSR, ts_payload(self.ts_r))]
         self._msgid = 1
         self.state = _AUTH_SENT
         self._request(self._encrypted(pls, IKE_AUTH, F_I, 1), now)

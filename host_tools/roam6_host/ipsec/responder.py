@@ -5,12 +5,15 @@ HMAC-SHA2-256-128, PRF-HMAC-SHA1/SHA2-256, group 31 (Curve25519). Proven against
 initiator (tests/ipsec/test_responder_strongswan.py). Not yet wired into `roam6 ha`.
 
 Contract (docs/ARCHITECTURE.md "Sans-IO core"):
-  r = Responder({nai: psk}, "ha.example.test", now)
+  r = Responder({nai: psk}, "ha.example.test", now, assign=None)
+      assign(nai) -> (address bytes, prefix length) or None: the home address handed out to a
+      CP(CFG_REQUEST) for INTERNAL_IP6_ADDRESS (RFC 4877 §4.4); TSi is narrowed to it
   r.receive(udp_payload, peer, local_port, now)   peer = (ip text, port); local_port 500 or 4500
   r.datagrams_to_send(now) -> [(udp_payload, peer, local_port)]
   r.next_event()
 Events (NamedTuple-free tuples, kind first):
   ("ike_up", peer_id, spi_i_hex, peer)
+  ("hoa", peer_id, address, prefix_len)          assigned through the configuration payload
   ("child_up", peer_id, sa_in, sa_out, transport, ts_i, ts_r)   sa_*: roam6.ipsec.esp.SA
   ("refused", reason, notify_type, peer)   reason: "proposal", "ke", "auth", "malformed"
   ("deleted", peer_id)
@@ -36,6 +39,15 @@ def _nat_d(spi_i, spi_r, ip, port):
     return hashlib.sha1(spi_i + spi_r + raw + port.to_bytes(2, "big")).digest()
 
 
+def _asks_ip6(cp):
+    off = 4
+    while off + 4 <= len(cp):
+        if int.from_bytes(cp[off:off + 2], "big") & 0x7FFF == k.INTERNAL_IP6_ADDRESS:
+            return True
+        off += 4 + int.from_bytes(cp[off + 2:off + 4], "big")
+    return False
+
+
 class _Sa:
     """One IKE SA as the responder sees it."""
 
@@ -48,13 +60,14 @@ class _Sa:
 
 
 class Responder:
-    def __init__(self, psks, local_id, now, local_ip=None, rng=os.urandom, max_half_open=64):
+    def __init__(self, psks, local_id, now, local_ip=None, rng=os.urandom, max_half_open=64, assign=None):
         self.psks = {(n.encode() if isinstance(n, str) else n): (p.encode() if isinstance(p, str) else p)
                      for n, p in psks.items()}
         self.idr = bytes((k.ID_FQDN, 0, 0, 0)) + local_id.encode()
         self.local_ip = local_ip
         self.rng = rng
         self.max_half_open = max_half_open
+        self.assign = assign
         self.sas = {}            # spi_r -> _Sa
         self._out, self._events = [], []
         self.dropped = self.ignored = 0
@@ -268,6 +281,15 @@ class Responder:
             return self._encrypt(sa, out, k.IKE_AUTH, 1)
         num, _, their_spi, items = choice
         ts_i, ts_r = k.parse_ts(got[k.PL_TSI]), k.parse_ts(got[k.PL_TSR])
+        cp = got.get(k.PL_CP)
+        if cp is not None and len(cp) >= 4 and cp[0] == k.CFG_REQUEST and self.assign and _asks_ip6(cp):
+            given = self.assign(sa.peer_id)
+            if given:
+                addr, plen = given
+                out.append((k.PL_CP, bytes((k.CFG_REPLY, 0, 0, 0)) + k.INTERNAL_IP6_ADDRESS.to_bytes(2, "big")
+                            + b"\x00\x11" + addr + bytes((plen,))))
+                ts_i = [k.ts_host(addr)]
+                self._events.append(("hoa", sa.peer_id, addr, plen))
         transport = k.N_USE_TRANSPORT_MODE in ns
         our_spi = self.rng(4)
         while our_spi[0] == 0:
@@ -281,7 +303,7 @@ class Responder:
             out.append((k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
         prop = bytearray(k.sa_payload(3, our_spi, items))
         prop[4] = num                       # the proposal number we took
-        out += [(k.PL_SA, bytes(prop)), (k.PL_TSI, bytes(got[k.PL_TSI])), (k.PL_TSR, bytes(got[k.PL_TSR]))]
+        out += [(k.PL_SA, bytes(prop)), (k.PL_TSI, k.ts_payload(ts_i)), (k.PL_TSR, bytes(got[k.PL_TSR]))]
         sa.child = (sa_in, sa_out)
         self._events.append(("child_up", sa.peer_id, sa_in, sa_out, transport, ts_i, ts_r))
         return self._encrypt(sa, out, k.IKE_AUTH, 1)

@@ -43,7 +43,8 @@ class Charon:
 
     conn: dict with local_addrs, remote_addrs, local_id, remote_id, psk, local_ts, remote_ts,
     esp ("aes128-sha1"), ike ("aes128-sha1-x25519"), mode ("tunnel"/"transport"), pool (an
-    address range handed out through the configuration payload; remote_ts "dynamic" with it).
+    address range handed out through the configuration payload; remote_ts "dynamic" with it),
+    vips ("::": as initiator, ask for an address through the configuration payload).
     """
 
     def __init__(self, ns, workdir, conn):
@@ -86,6 +87,7 @@ class Charon:
     remote_addrs = %(remote_addrs)s
     proposals = %(ike)s
     %(pools_ref)s
+    %(vips_line)s
     local { auth = psk
             id = %(local_id)s }
     remote { auth = psk
@@ -110,6 +112,7 @@ secrets {
 }
 """ % dict(dict(ike="aes128-sha1-x25519", esp="aes128-sha1", mode="tunnel"), **c,
            pools_ref="pools = p6" if c.get("pool") else "",
+           vips_line="vips = %s" % c["vips"] if c.get("vips") else "",
            pools_def="pools { p6 { addrs = %s } }" % c["pool"] if c.get("pool") else ""))
 
     def start(self, timeout=10.0):
