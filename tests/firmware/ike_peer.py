@@ -51,6 +51,24 @@ class Peer:
             off += n
         return self._wrap(self.msg2)
 
+    def answer(self, data):
+        """Answer the initiator's INFORMATIONAL (liveness, Delete: mirrored with our SPI) or
+        CREATE_CHILD_SA (rekey: new SPI and nonce; the new KEYMAT kept in `rekey_keymat`)."""
+        req, inner = self.open(data)
+        xchg, msgid = req[18], int.from_bytes(req[20:24], "big")
+        got = {t: b for t, _, b in inner}
+        if xchg == k.INFORMATIONAL:
+            out = [(k.PL_DELETE, b"\x03\x04\x00\x01" + self.esp_spi)] if k.PL_DELETE in got else []
+            self.deleted = bytes(got[k.PL_DELETE][4:]) if k.PL_DELETE in got else None
+            return self.seal(out, k.INFORMATIONAL, k.F_R, msgid)
+        _, spi, items = k.parse_sa(got[k.PL_SA])
+        nr = self.rng(32)
+        self.esp_spi = b"\xc0\x00\x00\x02"
+        self.rekey_keymat = prf_plus(PRFS[self.prf][0], self.sk["d"], bytes(got[k.PL_NONCE]) + nr, 72)
+        pls = [(k.PL_SA, k.sa_payload(3, self.esp_spi, items)), (k.PL_NONCE, nr),
+               (k.PL_TSI, bytes(got[k.PL_TSI])), (k.PL_TSR, bytes(got[k.PL_TSR]))]
+        return self.seal(pls, k.CREATE_CHILD_SA, k.F_R, msgid)
+
     def seal(self, payloads, xchg, flags, msgid):
         inner = k.chain(payloads) if payloads else b""
         pad = 15 - len(inner) % 16

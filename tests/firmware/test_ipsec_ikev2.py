@@ -221,3 +221,50 @@ def test_configuration_payload_reply_parsing():
     types = [t for t, _, _ in inner]
     assert types.index(k.PL_CP) < types.index(k.PL_SA)
     assert bytes(inner[types.index(k.PL_CP)][2]) == b"\x01\x00\x00\x00\x00\x08\x00\x00"
+
+
+def test_liveness_on_its_timer_and_on_request_then_timeout():
+    ike, peer = handshake(liveness_ms=20000)
+    events(ike)
+    assert ike.get_timer() == 7 + 20000
+    ike.handle_timer(20007)
+    req = one(ike, 20007)
+    assert ike.get_timer() == 20507                  # the request's retransmission timer
+    _, inner = peer.open(req)
+    assert inner == [] and req[4 + 18] == k.INFORMATIONAL and req[4 + 20:4 + 24] == b"\x00\x00\x00\x02"
+    ike.receive(peer.answer(req), 20010)
+    assert events(ike) == [("alive", 3)] and ike.get_timer() == 40010
+    ike.check_liveness(20011)
+    req = one(ike, 20011)
+    ike.check_liveness(20012)                        # one request at a time
+    assert ike.datagrams_to_send(20012) == [] and ike.ignored == 1
+    t = 20011
+    for _ in range(10):                              # the HA stays silent
+        if ike.get_timer() is None:
+            break
+        t = ike.get_timer()
+        ike.handle_timer(t)
+        ike.datagrams_to_send(t)
+    ev = events(ike)
+    assert ev[-1] == ("failed", "timeout", 0) and [e[0] for e in ev[:-1]] == ["retransmit"] * 5
+
+
+def test_child_rekey_new_keys_then_delete_of_the_old_sas():
+    ike, peer = handshake()
+    events(ike)
+    old_in, old_out = ike.esp_in, ike.esp_out
+    ike.rekey_child(10)
+    req = one(ike, 10)
+    _, inner = peer.open(req)
+    types = [t for t, _, _ in inner]
+    assert types == [k.PL_NOTIFY, k.PL_SA, k.PL_NONCE, k.PL_TSI, k.PL_TSR]
+    assert bytes(inner[0][2]) == b"\x03\x04\x40\x09" + old_in.spi.to_bytes(4, "big")   # N(REKEY_SA), ESP, old SPI
+    ike.receive(peer.answer(req), 12)
+    assert ike.esp_out.spi == 0xC0000002 and ike.esp_in is not old_in and ike.esp_in_old is old_in
+    km = peer.rekey_keymat
+    assert ike.esp_out.enc_key == km[:16] and ike.esp_in.integ_key == km[52:72]
+    dreq = one(ike, 12)                              # the Delete of the old inbound SA follows
+    ike.receive(peer.answer(dreq), 13)
+    assert peer.deleted == old_in.spi.to_bytes(4, "big")
+    assert events(ike) == [("child_rekeyed", ike.esp_in.spi, 0xC0000002)] and ike.esp_in_old is None
+    assert old_out.spi == 0xC0000001

@@ -132,6 +132,19 @@ def test_ike_child_sa_and_traffic_with_strongswan(peer, tmp_path):
         assert re.search(r"out %08x, +\d+ bytes, +1 packets" % spi_in, sas), sas
         # strongSwan's packet once more: roam6's anti-replay window refuses it
         assert ike.esp_in.open(raw) is None and ike.esp_in.replayed == 1 and ike.esp_in.opened == 1
+        # liveness (an empty INFORMATIONAL) and a CHILD_SA rekey (CREATE_CHILD_SA + Delete of the old)
+        ike.check_liveness(client.now_ms())
+        assert client.run_until(sock, ike, ("alive",))[-1][0] == "alive"
+        old_in, old_out = ike.esp_in.spi, ike.esp_out.spi
+        ike.rekey_child(client.now_ms())
+        ev = client.run_until(sock, ike, ("child_rekeyed",))
+        assert ev[-1] == ("child_rekeyed", ike.esp_in.spi, ike.esp_out.spi), (ev, sw.log_text()[-3000:])
+        assert ike.esp_in.spi != old_in and ike.esp_out.spi != old_out
+        sas = sw.list_sas()
+        assert ("%08x" % ike.esp_in.spi) in sas and ("%08x" % ike.esp_out.spi) in sas, sas
+        assert "received DELETE for ESP CHILD_SA with SPI %08x" % old_in in sw.log_text()
+        got = client.esp_exchange(sock, ike, echo_request(0x1919, 2, b"rekeyed"), 41)
+        assert got is not None and got[1][40] == 129 and ike.esp_in.opened == 1, (got, sas)
     finally:
         sock.close()
         time.sleep(0.2)

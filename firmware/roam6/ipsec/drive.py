@@ -13,6 +13,12 @@ _DONE = ("child_up", "child_failed", "failed", "deleted")
 
 def handshake(sock, ike, timeout_ms=10000):
     """Run until the CHILD_SA is up or the exchange fails: (events, busy_us, elapsed_ms)."""
+    return run_until(sock, ike, _DONE, timeout_ms)
+
+
+def run_until(sock, ike, done, timeout_ms=10000):
+    """Drive the initiator until an event whose kind is in `done` (or "failed"): (events, busy_us,
+    elapsed_ms). ESP arriving meanwhile is left to the initiator (counted as ignored)."""
     poll = select.poll()
     poll.register(sock, select.POLLIN)
     t0 = ticks_ms()
@@ -29,7 +35,7 @@ def handshake(sock, ike, timeout_ms=10000):
         ev = ike.next_event()
         while ev:
             events.append(ev)
-            if ev[0] in _DONE:
+            if ev[0] in done or ev[0] == "failed":
                 return events, busy, ticks_diff(ticks_ms(), t0)
             ev = ike.next_event()
         deadline = ike.get_timer()
@@ -61,5 +67,7 @@ def esp_exchange(sock, ike, payload, next_header, timeout_ms=3000):
                 sock.send(out)
             continue
         got = ike.esp_in.open(data)
+        if got is None and ike.esp_in_old is not None:     # in flight during a rekey
+            got = ike.esp_in_old.open(data)
         if got is not None:
             return got[0], got[1], data

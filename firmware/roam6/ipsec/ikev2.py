@@ -26,6 +26,13 @@ Events (kind first):
   ("failed", reason, notify_type)               reason: "timeout", "notify", "auth", "proposal", "ke"
   ("retransmit", message_id, send_count)
   ("deleted",)                                  the peer deleted the IKE SA (INFORMATIONAL)
+  ("alive", rtt_ms)                             a liveness check (empty INFORMATIONAL, §1.4) answered
+  ("child_rekeyed", spi_in, spi_out)            CREATE_CHILD_SA (§1.3.3) done, the old SAs deleted
+Verbs once up (each sends one request; one request at a time, else ignored and counted):
+  check_liveness(now)   also sent by itself every `liveness_ms` when set; no answer after the
+                        retransmissions -> ("failed", "timeout", 0): the MN re-runs the handshake
+  rekey_child(now)      new ESP SAs (new nonces, no PFS), then a Delete of the old ones; the old
+                        inbound SA keeps opening packets until the peer confirms the Delete
 Keys: SKEYSEED and SK_* per §2.14, the CHILD_SA's KEYMAT per §2.17 (attributes `sk`, `keymat`
 kept for tests and for tshark's decryption tables). Layouts: docs/PROTOCOL-NOTES.md §9.
 """
@@ -45,6 +52,7 @@ KNOWN = (33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48)
 N_INVALID_SYNTAX, N_NO_PROPOSAL_CHOSEN, N_INVALID_KE, N_AUTH_FAILED = 7, 14, 17, 24
 N_TS_UNACCEPTABLE = 38
 N_NAT_D_SRC, N_NAT_D_DST, N_COOKIE, N_USE_TRANSPORT_MODE = 16388, 16389, 16390, 16391
+N_REKEY_SA = 16393
 F_I, F_R = 0x08, 0x20
 GROUP_CURVE25519 = 31
 ID_RFC822_ADDR, ID_FQDN, AUTH_PSK = 3, 2, 2
@@ -196,7 +204,8 @@ def _sha1(*parts):
 
 class Initiator:
     def __init__(self, psk, nai, local, remote, ts_i, ts_r, now, idr=None, prf=2, integ=2,
-                 transport=False, natt=True, rng=os.urandom, retrans_ms=500, tries=6, request_hoa=False):
+                 transport=False, natt=True, rng=os.urandom, retrans_ms=500, tries=6, request_hoa=False,
+                 liveness_ms=None):
         if prf not in PRFS or integ not in INTEGS:
             raise ValueError("unsupported PRF/INTEG")
         self.psk = bytes(psk)
@@ -207,6 +216,11 @@ class Initiator:
         self.prf_id, self.integ_id = prf, integ
         self.transport, self.natt = transport, natt
         self.request_hoa = request_hoa
+        self.liveness_ms = liveness_ms
+        self._live_at = None
+        self._pending = None      # the kind of request awaiting its response
+        self._sent_at = 0
+        self.esp_in_old = None
         self.hoa = None
         self.rng = rng
         self.retrans_ms, self.tries = retrans_ms, tries
@@ -239,16 +253,24 @@ class Initiator:
     def _emit(self, msg):
         self._out.append(((MARKER + msg) if self.natt else msg, self.remote))
 
-    def _request(self, msg, now):
+    def _request(self, msg, now, kind=None):
+        self._pending = kind
+        self._sent_at = now
         self._req = msg
         self._sends = 1
         self._deadline = now + self.retrans_ms
         self._emit(msg)
 
     def get_timer(self):
+        if self._live_at is not None and (self._deadline is None or self._live_at < self._deadline):
+            return self._live_at
         return self._deadline
 
     def handle_timer(self, now):
+        if self._live_at is not None and now >= self._live_at and self._pending is None:
+            self._live_at = None
+            self.check_liveness(now)
+            return
         if self._deadline is None or now < self._deadline:
             return
         if self._sends >= self.tries:
@@ -265,7 +287,7 @@ class Initiator:
 
     def _fail(self, reason, ntype):
         self.state = _FAILED
-        self._deadline = None
+        self._deadline = self._live_at = self._pending = None
         self._events.append(("failed", reason, ntype))
 
     # -- messages ------------------------------------------------------------------------
@@ -344,10 +366,15 @@ class Initiator:
         msgid = int.from_bytes(data[20:24], "big")
         pls = parse_chain(data, 28, len(data), data[16])
         if flags & F_R:
-            if self.state not in (_INIT_SENT, _AUTH_SENT) or msgid != self._msgid or flags & F_I:
+            if self.state not in (_INIT_SENT, _AUTH_SENT, _UP) or msgid != self._msgid or flags & F_I:
                 self.ignored += 1
                 return
-            if self.state == _INIT_SENT and xchg == IKE_SA_INIT:
+            if self.state == _UP:
+                if self._pending is None or data[8:16] != self.spi_r:
+                    self.ignored += 1
+                else:
+                    self._up_response(data, pls, xchg, now)
+            elif self.state == _INIT_SENT and xchg == IKE_SA_INIT:
                 self._init_response(data, pls, now)
             elif self.state == _AUTH_SENT and xchg == IKE_AUTH and data[8:16] == self.spi_r:
                 self._auth_response(data, pls, now)
@@ -414,7 +441,7 @@ class Initiator:
         self.spi_esp = self.rng(4)
         while self.spi_esp[0] == 0:     # SPIs 0-255 are reserved (RFC 4303 §2.1)
             self.spi_esp = self.rng(4)
-        esp = [(1, ENCR_AES_CBC, b"\x80\x0e\x00\x80"), (3, self.integ_id, b""), (5, 0, b"")]
+        esp = self._esp_items()
         pls = [(PL_IDI, self.idi)]
         if self.idr:
             pls.append((PL_IDR, bytes((ID_FQDN, 0, 0, 0)) + self.idr.encode()))
@@ -449,6 +476,8 @@ class Initiator:
             return
         self.state = _UP
         self._msgid = 2
+        self._pending = None
+        self._schedule_liveness(now)
         self._events.append(("ike_up", now - self.t0))
         errs = [nt for nt in ns if nt < 16384]
         if PL_SA not in got or errs:
@@ -475,6 +504,81 @@ class Initiator:
         self.esp_in = EspSA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
         self._events.append(("child_up", in_spi, out_spi, transport))
 
+    # -- once up: liveness and CHILD_SA rekeying ------------------------------------------
+    def _esp_items(self):
+        return [(1, ENCR_AES_CBC, b"\x80\x0e\x00\x80"), (3, self.integ_id, b""), (5, 0, b"")]
+
+    def _new_spi(self):
+        spi = self.rng(4)
+        while spi[0] == 0:      # SPIs 0-255 are reserved (RFC 4303 §2.1)
+            spi = self.rng(4)
+        return spi
+
+    def _schedule_liveness(self, now):
+        self._live_at = now + self.liveness_ms if self.liveness_ms else None
+
+    def check_liveness(self, now):
+        if self.state != _UP or self._pending is not None:
+            self.ignored += 1
+            return
+        self._live_at = None
+        self._request(self._encrypted([], INFORMATIONAL, F_I, self._msgid), now, "info")
+
+    def rekey_child(self, now):
+        if self.state != _UP or self._pending is not None or self.esp_in is None:
+            self.ignored += 1
+            return
+        self._live_at = None
+        self._rekey_ni = self.rng(32)
+        self._rekey_spi = self._new_spi()
+        pls = [(PL_NOTIFY, notify(N_REKEY_SA, b"", 3, self.spi_esp))]
+        if self.transport:
+            pls.append((PL_NOTIFY, notify(N_USE_TRANSPORT_MODE)))
+        pls += [(PL_SA, sa_payload(3, self._rekey_spi, self._esp_items())), (PL_NONCE, self._rekey_ni),
+                (PL_TSI, ts_payload(self.ts_i_got or self.ts_i)), (PL_TSR, ts_payload(self.ts_r_got or self.ts_r))]
+        self._request(self._encrypted(pls, CREATE_CHILD_SA, F_I, self._msgid), now, "rekey")
+
+    def _up_response(self, msg, pls, xchg, now):
+        inner = self._decrypt(msg, pls)
+        if inner is None:
+            self.dropped += 1
+            return
+        errs = [nt for nt in self._notifies(inner) if nt < 16384]     # raises on a malformed notify
+        kind, self._pending = self._pending, None
+        self._deadline = None
+        self._msgid += 1
+        if kind == "info":
+            self._events.append(("alive", now - self._sent_at))
+        elif kind == "rekey":
+            got = {t: b for t, _, b in inner}
+            if errs or PL_SA not in got or PL_NONCE not in got:
+                self._events.append(("child_failed", min(errs) if errs else 0))
+            else:
+                proto, spi, items = parse_sa(got[PL_SA])
+                want = {(t, i) for t, i, _ in self._esp_items()}
+                if proto != 3 or len(spi) != 4 or {(t, i) for t, i, _ in items} != want:
+                    self._events.append(("child_failed", N_NO_PROPOSAL_CHOSEN))
+                else:
+                    nr = bytes(got[PL_NONCE])
+                    prf = PRFS[self.prf_id][0]
+                    ilen = INTEGS[self.integ_id][1]
+                    km = prf_plus(prf, self.sk["d"], self._rekey_ni + nr, 2 * (16 + ilen))
+                    old_spi = self.spi_esp
+                    self.esp_in_old = self.esp_in
+                    self.spi_esp = self._rekey_spi
+                    out_spi, in_spi = int.from_bytes(spi, "big"), int.from_bytes(self.spi_esp, "big")
+                    self.esp_out = EspSA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
+                    self.esp_in = EspSA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+                    self.keymat = km
+                    delete = bytes((3, 4)) + (1).to_bytes(2, "big") + old_spi
+                    req = self._encrypted([(PL_DELETE, delete)], INFORMATIONAL, F_I, self._msgid)
+                    self._request(req, now, "delete")
+                    return
+        elif kind == "delete":
+            self.esp_in_old = None
+            self._events.append(("child_rekeyed", self.esp_in.spi, self.esp_out.spi))
+        self._schedule_liveness(now)
+
     def _peer_request(self, msg, pls, xchg, msgid):
         """The responder's requests once up: INFORMATIONAL (liveness, Delete) gets an empty answer;
         anything else (CREATE_CHILD_SA: rekeying is not done yet) N(NO_PROPOSAL_CHOSEN)... ignored."""
@@ -490,4 +594,5 @@ class Initiator:
         for t, _, body in inner:
             if t == PL_DELETE and len(body) >= 4 and body[0] == 1:
                 self.state = _FAILED
+                self._deadline = self._live_at = self._pending = None
                 self._events.append(("deleted",))

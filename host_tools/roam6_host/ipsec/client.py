@@ -16,5 +16,9 @@ def run(sock, ike, timeout_s=10.0):
     return drive.handshake(sock, ike, int(timeout_s * 1000))[0]
 
 
+def run_until(sock, ike, done, timeout_s=10.0):
+    return drive.run_until(sock, ike, done, int(timeout_s * 1000))[0]
+
+
 def esp_exchange(sock, ike, payload, next_header, timeout_s=3.0):
     return drive.esp_exchange(sock, ike, payload, next_header, int(timeout_s * 1000))
