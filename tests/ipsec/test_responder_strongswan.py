@@ -47,14 +47,14 @@ class HaLoop(threading.Thread):
                     self.esp(data, peer)
                     continue
                 self.r.receive(data, peer, port, client.now_ms())
-            for data, peer, port in self.r.datagrams_to_send(client.now_ms()):
-                self.socks[port].sendto(data, peer)
-            ev = self.r.next_event()
+            ev = self.r.next_event()        # events first: the test reads them once strongSwan is done
             while ev:
                 self.events.append(ev)
                 if ev[0] == "child_up":
                     self.child = ev
                 ev = self.r.next_event()
+            for data, peer, port in self.r.datagrams_to_send(client.now_ms()):
+                self.socks[port].sendto(data, peer)
 
     def esp(self, data, peer):
         _, _, sa_in, sa_out, _, _, _ = self.child
