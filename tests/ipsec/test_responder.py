@@ -130,3 +130,31 @@ def test_half_open_sas_are_bounded():
         (req, _), = ike.datagrams_to_send(0)
         r.receive(req, PEER, 4500, i)
     assert len(r.sas) == 8
+
+
+def test_cookies_under_a_flood_of_half_open_sas():
+    r = Responder({NAI: "psk-1"}, "ha.example.test", 0, max_half_open=64, cookie_threshold=4)
+    for i in range(4):                               # four half-open SAs: the threshold
+        ike = initiator()
+        (req, _), = ike.datagrams_to_send(0)
+        r.receive(req, PEER, 4500, i)
+    r.datagrams_to_send(4)
+    for i in range(20):                              # a flood: answered with a cookie, no new SA
+        ike = initiator()
+        (req, _), = ike.datagrams_to_send(0)
+        r.receive(req, ("10.9.9.%d" % i, 500), 4500, 10)
+    assert len(r.sas) == 4 and r.cookies_sent == 20
+    # a real initiator comes back with the cookie and gets through
+    ike = initiator()
+    pump(ike, r)
+    assert [e[0] for e in drain(ike)] == ["ike_up", "child_up"] and r.cookies_sent == 21
+    # a cookie for another address is refused again
+    ike = initiator()
+    (req, _), = ike.datagrams_to_send(0)
+    r.receive(req, PEER, 4500, 11)
+    (cookie_resp, _, _), = r.datagrams_to_send(11)
+    ike.receive(cookie_resp, 12)
+    (again, _), = ike.datagrams_to_send(12)
+    r.receive(again, ("10.0.0.99", 4500), 4500, 13)
+    (resp, _, _), = r.datagrams_to_send(13)
+    assert resp[4 + 16] == k.PL_NOTIFY and r.cookies_sent == 23

@@ -18,7 +18,10 @@ Events (NamedTuple-free tuples, kind first):
   ("refused", reason, notify_type, peer)   reason: "proposal", "ke", "auth", "malformed"
   ("deleted", peer_id)
 Malformed or unexpected datagrams are dropped and counted (`dropped`, `ignored`), never raised.
-The number of half-open IKE SAs is bounded (`max_half_open`): the oldest is forgotten first.
+The number of half-open IKE SAs is bounded (`max_half_open`): the oldest is forgotten first. From
+`cookie_threshold` half-open SAs on, an IKE_SA_INIT without a valid N(COOKIE) (RFC 7296 §2.6:
+SHA1(Ni | IPi | SPIi | a secret)) is answered with a cookie alone, before any X25519 work, so a
+flood of spoofed requests costs a hash each (counted in `cookies_sent`).
 """
 import hashlib
 import os
@@ -60,7 +63,8 @@ class _Sa:
 
 
 class Responder:
-    def __init__(self, psks, local_id, now, local_ip=None, rng=os.urandom, max_half_open=64, assign=None):
+    def __init__(self, psks, local_id, now, local_ip=None, rng=os.urandom, max_half_open=64, assign=None,
+                 cookie_threshold=16):
         self.psks = {(n.encode() if isinstance(n, str) else n): (p.encode() if isinstance(p, str) else p)
                      for n, p in psks.items()}
         self.idr = bytes((k.ID_FQDN, 0, 0, 0)) + local_id.encode()
@@ -68,6 +72,9 @@ class Responder:
         self.rng = rng
         self.max_half_open = max_half_open
         self.assign = assign
+        self.cookie_threshold = cookie_threshold
+        self._cookie_secret = rng(16)
+        self.cookies_sent = 0
         self.sas = {}            # spi_r -> _Sa
         self._out, self._events = [], []
         self.dropped = self.ignored = 0
@@ -177,6 +184,14 @@ class Responder:
                 nat[int.from_bytes(b[2:4], "big")] = bytes(b[4 + b[1]:])
         if k.PL_SA not in got or k.PL_KE not in got or k.PL_NONCE not in got:
             raise DecodeError(0, "IKE_SA_INIT request incomplete")
+        if sum(1 for x in self.sas.values() if not x.up) >= self.cookie_threshold:
+            import socket
+            ip = socket.inet_pton(socket.AF_INET6 if ":" in peer[0] else socket.AF_INET, peer[0])
+            want = hashlib.sha1(bytes(got[k.PL_NONCE]) + ip + bytes(req[:8]) + self._cookie_secret).digest()
+            if pls[0][0] != k.PL_NOTIFY or nat.get(k.N_COOKIE) != want:
+                self.cookies_sent += 1
+                self._send(self._plain_error(req, k.N_COOKIE, want), peer, port)
+                return
         choice = self._choose(got[k.PL_SA])
         if choice is None or choice[1] != 1:
             self._send(self._plain_error(req, k.N_NO_PROPOSAL_CHOSEN), peer, port)
