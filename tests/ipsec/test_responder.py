@@ -158,3 +158,25 @@ def test_cookies_under_a_flood_of_half_open_sas():
     r.receive(again, ("10.0.0.99", 4500), 4500, 13)
     (resp, _, _), = r.datagrams_to_send(13)
     assert resp[4 + 16] == k.PL_NOTIFY and r.cookies_sent == 23
+
+
+def test_child_sa_rekey_and_delete_with_the_mn_initiator():
+    r = Responder({NAI: "psk-1"}, "ha.example.test", 0)
+    ike = initiator(liveness_ms=None)
+    pump(ike, r)
+    drain(ike)
+    _, _, old_in, old_out, _, _, _ = drain(r)[1]
+    ike.rekey_child(10)
+    pump(ike, r, 10)
+    assert drain(ike) == [("child_rekeyed", ike.esp_in.spi, ike.esp_out.spi)]
+    evs = drain(r)
+    assert [e[0] for e in evs] == ["child_rekeyed", "child_deleted"] and evs[1][2] == old_in.spi
+    _, _, new_in, new_out = evs[0]
+    assert new_in.spi == ike.esp_out.spi and new_out.spi == ike.esp_in.spi and new_in.spi != old_in.spi
+    assert new_in.open(ike.esp_out.seal(b"after", 41)) == (41, b"after")
+    assert ike.esp_in.open(new_out.seal(b"back", 41)) == (41, b"back")
+    assert list(r.sas.values())[0].children == [(new_in, new_out)]
+    # liveness still answered afterwards
+    ike.check_liveness(20)
+    pump(ike, r, 21)
+    assert drain(ike) == [("alive", 1)]              # sent at 20, answered at 21

@@ -7,6 +7,7 @@ import os
 import select
 import socket
 import threading
+import time
 
 import pytest
 from nshelp import TestNamespaces
@@ -52,6 +53,8 @@ class HaLoop(threading.Thread):
                 self.events.append(ev)
                 if ev[0] == "child_up":
                     self.child = ev
+                elif ev[0] == "child_rekeyed":      # the new SAs from now on (the same fields)
+                    self.child = ev[:2] + ev[2:4] + self.child[4:]
                 ev = self.r.next_event()
             for data, peer, port in self.r.datagrams_to_send(client.now_ms()):
                 self.socks[port].sendto(data, peer)
@@ -122,6 +125,16 @@ def test_strongswan_initiates_to_roam6_responder_and_pings_through_it(net, tmp_p
         p = net.run("mn", ping, check=False, timeout=10)
         assert p.returncode == 0 and " 0% packet loss" in p.stdout, p.stdout + p.stderr + sw.list_sas()
         assert ha.echoes == 2 and sa_in.opened == 2 and sa_out.sealed == 2
+        # strongSwan rekeys the CHILD_SA (CREATE_CHILD_SA, then deletes the old one); pings go on
+        out = sw.swanctl("--rekey", "--child", "mn", timeout=15)
+        deadline = time.monotonic() + 5
+        while "child_deleted" not in [e[0] for e in ha.events] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [e[0] for e in ha.events][2:] == ["child_rekeyed", "child_deleted"], (ha.events, out)
+        assert ha.child[2] is not sa_in and ha.events[3][2] == sa_in.spi
+        p = net.run("mn", ["busybox", "ping", "-6", "-c", "1", "-W", "2", "-I", HOA, HA6], check=False, timeout=10)
+        assert p.returncode == 0, p.stdout + p.stderr + sw.list_sas()
+        assert ha.echoes == 3 and ha.child[2].opened == 1 and ("%08x" % ha.child[2].spi) in sw.list_sas()
     finally:
         sw.stop()
         ha.close()

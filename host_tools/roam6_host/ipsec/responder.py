@@ -15,6 +15,9 @@ Events (NamedTuple-free tuples, kind first):
   ("ike_up", peer_id, spi_i_hex, peer)
   ("hoa", peer_id, address, prefix_len)          assigned through the configuration payload
   ("child_up", peer_id, sa_in, sa_out, transport, ts_i, ts_r)   sa_*: roam6.ipsec.esp.SA
+  ("child_rekeyed", peer_id, sa_in, sa_out)   CREATE_CHILD_SA with N(REKEY_SA) (§1.3.3, no PFS);
+                                           the old SAs stay until the peer's Delete
+  ("child_deleted", peer_id, spi_in)        the peer deleted a CHILD_SA (we answer with ours)
   ("refused", reason, notify_type, peer)   reason: "proposal", "ke", "auth", "malformed"
   ("deleted", peer_id)
 Malformed or unexpected datagrams are dropped and counted (`dropped`, `ignored`), never raised.
@@ -60,6 +63,7 @@ class _Sa:
         self.peer_id = None
         self.last_msgid = -1
         self.last_response = None
+        self.children = []        # [(sa_in, sa_out)], the newest last
 
 
 class Responder:
@@ -131,11 +135,18 @@ class Responder:
         if xchg == k.IKE_AUTH and not sa.up:
             resp = self._auth(sa, data, inner, peer)
         elif xchg == k.INFORMATIONAL and sa.up:
-            resp = self._encrypt(sa, [], k.INFORMATIONAL, msgid)
+            answer = []
             for t, _, body in inner:
                 if t == k.PL_DELETE and len(body) >= 4 and body[0] == 1:
                     del self.sas[sa.spi_r]
                     self._events.append(("deleted", sa.peer_id))
+                elif t == k.PL_DELETE and len(body) >= 4 and body[0] == 3 and body[1] == 4:
+                    mine = self._delete_children(sa, body)
+                    if mine:
+                        answer.append((k.PL_DELETE, b"\x03\x04" + len(mine).to_bytes(2, "big") + b"".join(mine)))
+            resp = self._encrypt(sa, answer, k.INFORMATIONAL, msgid)
+        elif xchg == k.CREATE_CHILD_SA and sa.up:
+            resp = self._rekey(sa, inner, msgid)
         else:
             resp = self._encrypt(sa, [(k.PL_NOTIFY, k.notify(k.N_NO_PROPOSAL_CHOSEN))], xchg, msgid)
         sa.last_msgid, sa.last_response = msgid, resp
@@ -267,6 +278,64 @@ class Responder:
                + iv + ct)
         return msg + fn(sa.sk["ar"], msg)[:icv]
 
+    # -- CHILD_SA rekey and delete ---------------------------------------------------------
+    def _delete_children(self, sa, body):
+        """The peer deletes the CHILD_SAs whose inbound SPIs (our outbound ones) it lists: drop
+        them; return our inbound SPIs of those, for the answer's Delete."""
+        n = int.from_bytes(body[2:4], "big")
+        theirs = {int.from_bytes(body[4 + 4 * i:8 + 4 * i], "big") for i in range(n) if 8 + 4 * i <= len(body)}
+        mine = []
+        for child in list(sa.children):
+            if child[1].spi in theirs:
+                sa.children.remove(child)
+                mine.append(child[0].spi_bytes)
+                self._events.append(("child_deleted", sa.peer_id, child[0].spi))
+        return mine
+
+    def _rekey(self, sa, inner, msgid):
+        got, ns = {}, {}
+        for t, _, b in inner:
+            got.setdefault(t, b)
+            if t == k.PL_NOTIFY and len(b) >= 4:
+                ns[int.from_bytes(b[2:4], "big")] = b
+        rekey = ns.get(k.N_REKEY_SA)
+        old = None
+        if rekey is not None and len(rekey) == 8 and rekey[0] == 3 and rekey[1] == 4:
+            spi = int.from_bytes(rekey[4:8], "big")
+            old = [c for c in sa.children if c[1].spi == spi]
+        if not old:
+            # a new CHILD_SA (not a rekey) or an unknown SA: not offered (one CHILD_SA per IKE SA)
+            nt = 44 if rekey is not None else k.N_NO_PROPOSAL_CHOSEN       # 44 CHILD_SA_NOT_FOUND
+            return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(nt))], k.CREATE_CHILD_SA, msgid)
+        choice = self._choose(got[k.PL_SA]) if k.PL_SA in got else None
+        if (choice is None or choice[1] != 3 or len(choice[2]) != 4 or k.PL_KE in got or k.PL_NONCE not in got
+                or k.PL_TSI not in got or k.PL_TSR not in got):
+            return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(k.N_NO_PROPOSAL_CHOSEN))], k.CREATE_CHILD_SA, msgid)
+        num, _, their_spi, items = choice
+        ni, nr = bytes(got[k.PL_NONCE]), self.rng(32)
+        sa_in, sa_out = self._child_sas(sa, items, ni, nr, their_spi)
+        sa.children.append((sa_in, sa_out))
+        prop = bytearray(k.sa_payload(3, sa_in.spi_bytes, items))
+        prop[4] = num
+        out = [(k.PL_SA, bytes(prop)), (k.PL_NONCE, nr), (k.PL_TSI, bytes(got[k.PL_TSI])),
+               (k.PL_TSR, bytes(got[k.PL_TSR]))]
+        if k.N_USE_TRANSPORT_MODE in ns:
+            out.insert(0, (k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
+        self._events.append(("child_rekeyed", sa.peer_id, sa_in, sa_out))
+        return self._encrypt(sa, out, k.CREATE_CHILD_SA, msgid)
+
+    def _child_sas(self, sa, items, ni, nr, their_spi):
+        """KEYMAT = prf+(SK_d, Ni | Nr) (§2.17): i->r (our inbound) keys first."""
+        our_spi = self.rng(4)
+        while our_spi[0] == 0:
+            our_spi = self.rng(4)
+        esp_integ = [i for t, i, _ in items if t == 3][0]
+        elen = INTEGS[esp_integ][1]
+        km = prf_plus(PRFS[sa.prf][0], sa.sk["d"], ni + nr, 2 * (16 + elen))
+        sa_in = EspSA(int.from_bytes(our_spi, "big"), km[:16], km[16:16 + elen], esp_integ, self.rng)
+        sa_out = EspSA(int.from_bytes(their_spi, "big"), km[16 + elen:32 + elen], km[32 + elen:], esp_integ, self.rng)
+        return sa_in, sa_out
+
     # -- IKE_AUTH ------------------------------------------------------------------------
     def _auth(self, sa, req, inner, peer):
         got, ns = {}, {}
@@ -306,19 +375,13 @@ class Responder:
                 ts_i = [k.ts_host(addr)]
                 self._events.append(("hoa", sa.peer_id, addr, plen))
         transport = k.N_USE_TRANSPORT_MODE in ns
-        our_spi = self.rng(4)
-        while our_spi[0] == 0:
-            our_spi = self.rng(4)
-        esp_integ = [i for t, i, _ in items if t == 3][0]
-        elen = INTEGS[esp_integ][1]
-        km = prf_plus(prf, sa.sk["d"], sa.ni + sa.nr, 2 * (16 + elen))
-        sa_in = EspSA(int.from_bytes(our_spi, "big"), km[:16], km[16:16 + elen], esp_integ, self.rng)
-        sa_out = EspSA(int.from_bytes(their_spi, "big"), km[16 + elen:32 + elen], km[32 + elen:], esp_integ, self.rng)
+        sa_in, sa_out = self._child_sas(sa, items, sa.ni, sa.nr, their_spi)
+        our_spi = sa_in.spi_bytes
         if transport:
             out.append((k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
         prop = bytearray(k.sa_payload(3, our_spi, items))
         prop[4] = num                       # the proposal number we took
         out += [(k.PL_SA, bytes(prop)), (k.PL_TSI, k.ts_payload(ts_i)), (k.PL_TSR, bytes(got[k.PL_TSR]))]
-        sa.child = (sa_in, sa_out)
+        sa.children.append((sa_in, sa_out))
         self._events.append(("child_up", sa.peer_id, sa_in, sa_out, transport, ts_i, ts_r))
         return self._encrypt(sa, out, k.IKE_AUTH, 1)
