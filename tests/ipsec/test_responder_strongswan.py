@@ -70,8 +70,8 @@ class HaLoop(threading.Thread):
         icmp[0], icmp[2:4] = 129, b"\0\0"
         icmp[2:4] = checksum6(dst, src, 58, icmp).to_bytes(2, "big")
         reply = inner[:8] + dst + src + bytes(icmp)
+        self.echoes += 1            # before the reply leaves: the test reads it once ping is done
         self.socks[4500].sendto(sa_out.seal(reply, 41), peer)
-        self.echoes += 1
 
     def close(self):
         self.stop = True
