@@ -7,6 +7,7 @@ namespaces, from MicroPython and from CPython: wall time and the MN's own busy t
 import json
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -120,6 +121,7 @@ def _live(exe, n):
         if sw:
             sw.stop()
         pair.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def run(args):
