@@ -1,0 +1,29 @@
+"""`roam6 bench ipsec` (without --live): it runs on MicroPython (both HMAC tiers) and CPython and
+prints every figure; a bad option is a clear error, not a traceback."""
+import json
+import subprocess
+import sys
+
+
+def roam6(*args):
+    return subprocess.run([sys.executable, "-m", "roam6_host", "bench", "ipsec"] + list(args),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_bench_ipsec_prints_every_figure():
+    p = roam6("--rounds", "1")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["benchmark"] == "ipsec" and "handshake" not in d
+    assert set(d["us"]) == {"micropython_hmac_python", "micropython_hmac_native", "cpython"}, d["us"].keys()
+    for runtime, figs in d["us"].items():
+        assert figs["x25519"] > 100, (runtime, figs)
+        for integ in ("sha1_96", "sha256_128"):
+            for size in (64, 1200):
+                for op in ("seal", "open"):
+                    assert figs["esp_%s_%s_%dB" % (op, integ, size)] > 0
+
+
+def test_bench_ipsec_bad_option():
+    p = roam6("--rounds", "0")
+    assert p.returncode == 2 and "at least 1" in p.stderr and "Traceback" not in p.stderr
