@@ -21,6 +21,11 @@ def register(sub):
     p.add_argument("--loss", type=float, default=0.0, help="%% of packets dropped on the access links (default 0)")
     p.add_argument("--report", default=None, metavar="DIR", help="keep the full report here (default: a temp folder)")
     p.add_argument("--prefix", default="r6b-", help="namespace prefix (default r6b-)")
+    p.add_argument("--probe-ms", type=float, default=5.0, help="ms between probes, 1 at the finest (default 5)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="auto: the board remembers no network (first visits only; RFC 4436/6059 off)")
+    p.add_argument("--app", default="mn", choices=["mn", "reference"],
+                   help="reference: the bench's own app without mobility, at the same probe step (a bench check)")
     p.set_defaults(func=run)
 
 
@@ -43,7 +48,8 @@ def run(args):
     roam.add_arguments(p)
     ra = p.parse_args(["--roams", str(args.roams), "--profile", args.profile, "--addressing", args.addressing,
                        "--traffic", args.traffic, "--loss", str(args.loss), "--report", folder,
-                       "--prefix", args.prefix, "--no-pcap"])
+                       "--prefix", args.prefix, "--no-pcap", "--probe-ms", str(args.probe_ms), "--app", args.app]
+                      + (["--no-memory"] if args.no_memory else []))
     try:
         rc = run_scenario(roam.run, ra, quiet=True)     # as `hil run roam`: keeps a `hil up` bench, no traceback
     except BaseException:
@@ -57,6 +63,8 @@ def run(args):
     s = rep["summary"]
     out = {"benchmark": "roam", "ok": rc == 0, "roams": s["roams"], "profile": args.profile,
            "addressing": args.addressing, "traffic": args.traffic, "loss_percent": args.loss,
+           "probe_ms": args.probe_ms, "app": args.app, "memory": not args.no_memory,
+           "revisited": s.get("revisited"),
            "transports": s.get("transports"), "lost_outside_interruptions": s["lost_outside_interruptions"],
            "duplicated": s["duplicated_total"], "recovered_all": s["recovered_all"],
            "heap_first": s.get("heap_first"), "heap_last": s.get("heap_last"), "heap_max": s.get("heap_max"),

@@ -64,10 +64,13 @@ def networks_for(transports):
 
 
 class Roamer:
-    def __init__(self, bench, addressing="static", families=(4, 6)):
+    def __init__(self, bench, addressing="static", families=(4, 6), board_addresses=False):
         if addressing not in ("static", "auto"):
             raise ValueError("addressing must be static or auto")
         self.bench = bench
+        # auto with board_addresses: the board's own stand-in (the MN's link adapter) runs DHCPv4,
+        # the bench no udhcpc (SLAAC stays the board kernel's, as on a board's stack)
+        self.board_addresses = board_addresses
         self.addressing = addressing
         self.families = set(families)
         self._watch = None            # the address watcher's EventProc (its events have their own "t")
@@ -110,7 +113,7 @@ class Roamer:
             self.bench.ns.procs.remove(self._dhcp)
             self._dhcp = None
 
-    def roam(self, net, timeout=5.0):
+    def roam(self, net, timeout=5.0, wait=True):
         """Move the board to `net`. Returns a dict of time.monotonic() stamps: t_down (link lost),
         t_link_up (associated), t_addr (an address the board can use is there; None if none came
         within `timeout`), and addr (that address)."""
@@ -124,12 +127,14 @@ class Roamer:
         if self.addressing == "auto" and net == "home":
             # at home the board also holds its configured home address (SLAAC gives another one)
             self.bench.ns.shell("board").do(["addr add %s/64 dev wlan0 nodad" % HOA])
-        if self.addressing == "auto" and 4 in fams:
+        if self.addressing == "auto" and 4 in fams and not self.board_addresses:
             self._dhcp = self.bench.popen("board", ["busybox", "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1",
                                                     "-i", "wlan0", "-s", self.script],
                                           stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
         # "usable" = when the kernel announced it (the MN hears the same netlink event); with
         # static addressing that is a little before our `ip` call returns
+        if not wait:        # the board's own stack is not running yet: it addresses itself once it is
+            return out
         ev = self._wait_addr(t_down, fams, timeout)
         if ev:
             out["addr"] = ev["addr"]

@@ -31,7 +31,8 @@ def parse_config(raw):
     if not isinstance(raw, dict):
         raise ConfigError("(top level)", "must be a JSON object")
     known = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
-             "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro")
+             "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro",
+             "addressing")
     for k in raw:
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
@@ -89,6 +90,9 @@ def parse_config(raw):
             raise ConfigError(field, "must be true or false")
         if field not in ("domain",):      # checked only: the bootstrap reads it from c.raw
             setattr(c, field, v)
+    if raw.get("addressing", "stack") not in ("stack", "dhcp", "dna"):
+        raise ConfigError("addressing", "must be \"stack\" (the network stack addresses the board), \"dhcp\" (the "
+                          "link adapter does) or \"dna\" (it does, reusing what it knew of a network: RFC 4436/6059)")
     if "@" not in c.nai or len(c.nai) > 255:
         raise ConfigError("nai", "must look like user@realm (RFC 4283), up to 255 bytes, got %r" % c.nai)
     c.nai = c.nai.encode()

@@ -40,7 +40,10 @@ def add_arguments(p):
                    help="echo: the board only answers; sensor: it also sends its own stream")
     p.add_argument("--loss", type=float, default=0.0, help="%% of packets dropped on the access links")
     p.add_argument("--dwell", type=float, default=0.4, help="seconds on each network after registering (default 0.4)")
-    p.add_argument("--interval", type=float, default=5.0, help="ms between probes (default 5)")
+    p.add_argument("--interval", "--probe-ms", dest="interval", type=float, default=5.0,
+                   help="ms between probes, 1 at the finest (default 5)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="auto: the board remembers no network (every roam is a first visit; RFC 4436/6059 off)")
     p.add_argument("--report", default="reports/roam", metavar="DIR", help="report folder (default reports/roam)")
     p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     p.add_argument("--no-pcap", action="store_true", help="do not capture the links")
@@ -138,8 +141,9 @@ def _start_bench(r):
     if not r.reference:
         r.ha = start_ha(bench, write_ha_config(bench))
         bench.services.append(r.ha)
+    r.board_addresses = not r.reference and args.addressing == "auto"
     r.roamer = Roamer(bench, addressing="static" if r.reference else args.addressing,
-                      families=families_for(r.prof["transports"])).start()
+                      families=families_for(r.prof["transports"]), board_addresses=r.board_addresses).start()
     bench.services.append(r.roamer)
 
 
@@ -155,8 +159,8 @@ def _start_traffic(r):
     """The board on the first network, the sniffer on its radio, the application (the MN, or the
     reference app) and the CN's probes, until they flow both ways."""
     bench, args = r.bench, r.args
-    first = r.roamer.roam(r.nets[0])
-    if first["t_addr"] is None:
+    first = r.roamer.roam(r.nets[0], wait=not r.board_addresses)
+    if first["t_addr"] is None and not r.board_addresses:
         raise RuntimeError("the board got no address on %s" % r.nets[0])
     r.sniff_out, r.cn_out = bench.path("sniff.json"), bench.path("cn.json")
     r.sniff = _probe(r, "board", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "sniff", "--iface",
@@ -175,7 +179,8 @@ def _start_traffic(r):
     else:
         r.board = board = get_driver(args.board)(bench, r.prof["name"])
         board.profile["heap_kb"] = r.prof["heap_kb"]
-        board.start(board_config(probe=probe_cfg))
+        addressing = None if not r.board_addresses else ("dhcp" if args.no_memory else "dna")
+        board.start(board_config(probe=probe_cfg, addressing=addressing))
         reg = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0),
                                20)
         if reg is None or reg["ev"] == "error":

@@ -1,0 +1,355 @@
+"""The unix board's own addressing with Detecting Network Attachment (docs/ARCHITECTURE.md
+"Addressing by the board"): what a Wi-Fi board's network stack does, done by the link adapter.
+
+On every association (`attached()`, started by link.Link when the carrier comes up):
+- IPv4 (RFC 4436): the remembered networks whose lease is still valid are probed at once with a
+  unicast ARP request to the router's IP at its remembered link-layer address. A reply from that
+  address: the board is back; the remembered address and default route go on the interface at
+  once (netlink), and the DHCP exchange runs behind (INIT-REBOOT REQUEST, RFC 2131 §4.3.2). A NAK:
+  the address comes off and a full exchange gives the new one (the MN sends a normal BU for it).
+  No probe reply within `confirm_ms`: a new network, full exchange (DISCOVER with rapid commit,
+  RFC 4039; dnsmasq answers it with the ACK at once).
+- IPv6 (RFC 6059): a unicast Neighbor Solicitation to the remembered router's link-local address
+  at its link-layer address; its solicited Neighbor Advertisement confirms the link and the
+  remembered address goes on at once as optimistic (RFC 4429), with the default route, instead
+  of waiting for the next Router Advertisement. Otherwise the kernel's SLAAC (RA) does it, and the
+  result is remembered for next time.
+The network memory (roam6.node.netmemory) is loaded here only: a board without this adapter's
+addressing never imports it. Addresses are added with the lease's (or lifetime's) remaining
+validity, so the kernel removes one the instant it would be past it.
+"""
+import select
+import socket
+import struct
+import time
+
+from roam6.compat import IS_MICROPYTHON, ticks_diff, ticks_ms
+from roam6.node import dhcp4
+from roam6.node.netmemory import NetMemory
+from roam6.wire.checksum import checksum6
+
+_ETH_P_ARP = 0x0806
+_ETH_P_IPV6 = 0x86DD
+_BCAST = b"\xff" * 6
+_IFA_F_OPTIMISTIC = 0x04
+_IFA_F_NODAD = 0x02
+
+
+async def _sleep_ms(ms):
+    import asyncio
+    if IS_MICROPYTHON:
+        await asyncio.sleep_ms(ms)
+    else:
+        await asyncio.sleep(ms / 1000)
+
+
+def _wall():
+    return int(time.time())
+
+
+def _na(buf):
+    """The IPv6 packet `buf` -> the target of a solicited Neighbor Advertisement in it, or None."""
+    if len(buf) < 64 or buf[0] >> 4 != 6 or buf[6] != 58 or buf[40] != 136 or not buf[44] & 0x40:
+        return None
+    return bytes(buf[48:64])
+
+
+class Addressing:
+    confirm_ms = 60       # how long a probe of the remembered routers may take (a Wi-Fi AP answers in ~1-5)
+    dhcp_retry_ms = 250   # DHCP retransmission (RFC 2131 says ~4 s; a roaming sensor waits less)
+    dhcp_tries = 8
+
+    def __init__(self, link, memory_path, families=(4, 6), log=None):
+        self.link = link
+        self.families = families
+        self.confirmed6 = False
+        # no path: addressing without a memory (every network is a first visit)
+        self.mem = NetMemory(memory_path, 4 if memory_path else 0).load(_wall())
+        self.log = log or (lambda *a: None)
+        self.stats = {"confirmed": 0, "full": 0, "nak": 0, "v6_confirmed": 0, "remembered": 0}
+        self.nl = socket.socket(16, socket.SOCK_RAW, 0)
+        self.nl.bind(struct.pack("HHII", 16, 0, 0, 0) if IS_MICROPYTHON else (0, 0))
+        self._nlseq = 0
+        self._pk = {}        # ethertype -> packet socket (opened when first needed)
+        self._u = None
+        self._xid = (ticks_ms() * 7919) & 0xFFFFFFFF
+        self.v4 = None       # (addr, plen) this adapter put on the interface
+
+    # -- sockets -------------------------------------------------------------------------------
+    def _packet(self, proto):
+        s = self._pk.get(proto)
+        if s is None:
+            if IS_MICROPYTHON:
+                s = socket.socket(17, socket.SOCK_DGRAM, struct.unpack("<H", struct.pack(">H", proto))[0])
+                s.bind(struct.pack("<H", 17) + struct.pack(">H", proto) + struct.pack("<i", self.link.ifindex)
+                       + bytes(12))
+            else:
+                s = socket.socket(17, socket.SOCK_DGRAM, socket.htons(proto))
+                s.bind((self.link.ifname, proto))
+            s.setblocking(False)
+            self._pk[proto] = s
+        return s
+
+    def _send_ll(self, proto, data, mac):
+        s = self._packet(proto)
+        if IS_MICROPYTHON:
+            sa = (struct.pack("<H", 17) + struct.pack(">H", proto) + struct.pack("<iHBB", self.link.ifindex, 1, 0, 6)
+                  + mac + bytes(2))
+        else:
+            sa = (self.link.ifname, proto, 0, 1, mac)
+        try:
+            s.sendto(data, sa)
+        except OSError:
+            pass
+
+    def _recv_ll(self, proto):
+        """(data, source MAC) of one waiting frame, or None."""
+        s = self._pk[proto]
+        try:
+            data, sa = s.recvfrom(1600)
+        except OSError:
+            return None
+        mac = bytes(sa[12:18]) if IS_MICROPYTHON else sa[4][:6]
+        return data, mac
+
+    def _udp(self):
+        if self._u is None:
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.setsockopt(socket.SOL_SOCKET, 2, 1)    # SO_REUSEADDR
+            u.setsockopt(socket.SOL_SOCKET, 6, 1)    # SO_BROADCAST
+            u.setsockopt(socket.SOL_SOCKET, 25, self.link.ifname.encode())   # SO_BINDTODEVICE
+            u.bind(socket.getaddrinfo("0.0.0.0", 68)[0][-1])
+            u.setblocking(False)
+            self._u = u
+        return self._u
+
+    def close(self):
+        for s in list(self._pk.values()) + [self._u, self.nl]:
+            if s is not None:
+                s.close()
+        self._pk = {}
+        self._u = None
+
+    # -- netlink ---------------------------------------------------------------------------------
+    def _nl(self, mtype, flags, body):
+        self._nlseq += 1
+        try:
+            self.nl.send(struct.pack("IHHII", 16 + len(body), mtype, 1 | flags, self._nlseq, 0) + body)
+        except OSError:
+            pass
+
+    @staticmethod
+    def _rta(t, v):
+        return struct.pack("HH", 4 + len(v), t) + v + bytes((4 - len(v) % 4) % 4)
+
+    def _add(self, fam, addr, plen, router, valid_s, flags=0):
+        """Default route (onlink) first, then the address: usable the instant the kernel announces it."""
+        af = 2 if fam == 4 else 10
+        valid_s = max(1, valid_s)
+        self._nl(24, 0x500, struct.pack("BBBBBBBBI", af, 0, 0, 0, 254, 3, 0, 1, 4)
+                 + self._rta(5, router) + self._rta(4, struct.pack("i", self.link.ifindex)))
+        body = (struct.pack("BBBBI", af, plen, 0, 0, self.link.ifindex) + self._rta(2, addr) + self._rta(1, addr)
+                + self._rta(6, struct.pack("IIII", valid_s, valid_s, 0, 0)))
+        if flags:
+            body += self._rta(8, struct.pack("I", flags))
+        self._nl(20, 0x500, body)
+
+    def _delete(self, fam, addr, plen):
+        af = 2 if fam == 4 else 10
+        self._nl(21, 0, struct.pack("BBBBI", af, plen, 0, 0, self.link.ifindex) + self._rta(2, addr))
+
+    # -- IPv4 ------------------------------------------------------------------------------------
+    def _arp(self, spa, tpa, mac):
+        self._send_ll(_ETH_P_ARP, struct.pack(">HHBBH", 1, 0x0800, 6, 4, 1) + self.link.mac + spa
+                      + (mac if mac != _BCAST else bytes(6)) + tpa, mac)
+
+    async def _arp_wait(self, want, ms):
+        """ARP replies until one matches `want` {(router ip, mac): entry} (or mac None: any MAC)."""
+        t0 = ticks_ms()
+        while ticks_diff(ticks_ms(), t0) < ms:
+            while True:
+                got = self._recv_ll(_ETH_P_ARP)
+                if got is None:
+                    break
+                d, src = got
+                if len(d) >= 28 and d[6:8] == b"\x00\x02":
+                    sha, spa = bytes(d[8:14]), bytes(d[14:18])
+                    for (ip, mac), e in want.items():
+                        if ip == spa and (mac is None or mac == sha) and src == sha:
+                            return e, sha
+            await _sleep_ms(1)
+        return None, None
+
+    async def _dhcp(self, pkt, xid, want):
+        """Send `pkt` (retransmitted) until a reply of a type in `want` -> (mtype, yiaddr, opts) or None."""
+        u = self._udp()
+        dst = socket.getaddrinfo("255.255.255.255", 67)[0][-1]
+        p = select.poll()
+        p.register(u, select.POLLIN)
+        for _ in range(self.dhcp_tries):
+            try:
+                u.sendto(pkt, dst)
+            except OSError:
+                pass
+            t0 = ticks_ms()
+            while ticks_diff(ticks_ms(), t0) < self.dhcp_retry_ms:
+                while p.poll(0):
+                    try:
+                        data = u.recv(1500)
+                    except OSError:
+                        break
+                    m = dhcp4.parse(data, xid, self.link.mac)
+                    if m and m[0] in want:
+                        return m
+                if self.link.up is False:
+                    return None
+                await _sleep_ms(1)
+        return None
+
+    def _next_xid(self):
+        self._xid = (self._xid + 1) & 0xFFFFFFFF
+        return self._xid
+
+    async def _v4(self):
+        self._packet(_ETH_P_ARP)
+        while self._recv_ll(_ETH_P_ARP):        # what came before this association is not an answer
+            pass
+        wall = _wall()
+        cands = self.mem.candidates(4, wall)
+        e = None
+        if cands:
+            want = {}
+            for c in cands:
+                want[(c["r"], c["m"])] = c
+                self._arp(c["a"], c["r"], c["m"])
+            e, _mac = await self._arp_wait(want, self.confirm_ms)
+        if e is not None:
+            self.stats["confirmed"] += 1
+            self.mem.used(e["k"])
+            self._add(4, e["a"], e["p"], e["r"], e["x"] - wall)
+            self.v4 = (e["a"], e["p"])
+            self.log("dna", 4, "confirmed")
+            xid = self._next_xid()
+            m = await self._dhcp(dhcp4.request(xid, self.link.mac, e["a"]), xid, (dhcp4.ACK, dhcp4.NAK))
+            if m is None:
+                return      # no answer: the lease is still valid (RFC 2131 §4.3.2); the kernel ends it on time
+            if m[0] == dhcp4.ACK:
+                self._learned(m, e["m"])
+                return
+            self.stats["nak"] += 1
+            self.mem.forget(e["k"])
+            self.mem.save()
+            self._delete(4, e["a"], e["p"])
+            self.v4 = None
+            self.log("dna", 4, "nak")
+        await self._full()
+
+    async def _full(self):
+        self.stats["full"] += 1
+        mac = self.link.mac
+        xid = self._next_xid()
+        m = await self._dhcp(dhcp4.discover(xid, mac), xid, (dhcp4.OFFER, dhcp4.ACK))
+        if m is not None and m[0] == dhcp4.OFFER:
+            m = await self._dhcp(dhcp4.request(xid, mac, m[1], m[2]["server"]), xid, (dhcp4.ACK, dhcp4.NAK))
+        if m is None or m[0] != dhcp4.ACK:
+            self.log("dna", 4, "no lease")
+            return
+        _t, yiaddr, o = m
+        if not o["router"]:
+            return
+        plen = dhcp4.plen_of(o["mask"])
+        self._add(4, yiaddr, plen, o["router"], o["lease"] or 3600)
+        self.v4 = (yiaddr, plen)
+        # the router's link-layer address for next time (behind the BU, not before it)
+        self._arp(yiaddr, o["router"], _BCAST)
+        _e, rmac = await self._arp_wait({(o["router"], None): 1}, 500)
+        if rmac:
+            self._learned(m, rmac)
+
+    def _learned(self, m, rmac):
+        _t, yiaddr, o = m
+        if not o["router"]:
+            return
+        self.mem.remember(4, yiaddr, dhcp4.plen_of(o["mask"]), o["router"], rmac, o["dns"],
+                          _wall() + (o["lease"] or 3600), o["server"] or b"")
+        self.mem.save()
+        self.stats["remembered"] += 1
+        # the interface's copy of the address follows the renewed lease
+        self._add(4, yiaddr, dhcp4.plen_of(o["mask"]), o["router"], o["lease"] or 3600)
+
+    # -- IPv6 ------------------------------------------------------------------------------------
+    def _ll(self):
+        """This interface's link-local address (fe80::/64 from the MAC, EUI-64, as the kernel forms it)."""
+        m = self.link.mac
+        return b"\xfe\x80" + bytes(6) + bytes((m[0] ^ 2, m[1], m[2], 0xFF, 0xFE, m[3], m[4], m[5]))
+
+    def _ns(self, target, dst, mac):
+        src = self._ll()
+        body = bytearray(struct.pack(">BBHI", 135, 0, 0, 0) + target + b"\x01\x01" + self.link.mac)
+        struct.pack_into(">H", body, 2, checksum6(src, dst, 58, body))
+        self._send_ll(_ETH_P_IPV6, struct.pack(">IHBB", 0x60000000, len(body), 58, 255) + src + dst + body, mac)
+
+    async def _v6(self):
+        wall = _wall()
+        cands = self.mem.candidates(6, wall)
+        if not cands:
+            return
+        self._packet(_ETH_P_IPV6)
+        while self._recv_ll(_ETH_P_IPV6):
+            pass
+        for c in cands:
+            self._ns(c["r"], c["r"], c["m"])
+        t0 = ticks_ms()
+        while ticks_diff(ticks_ms(), t0) < self.confirm_ms:
+            while True:
+                got = self._recv_ll(_ETH_P_IPV6)
+                if got is None:
+                    break
+                d, src = got
+                tgt = _na(d)
+                for c in cands:
+                    if tgt == c["r"] and src == c["m"]:
+                        self.stats["v6_confirmed"] += 1
+                        self.confirmed6 = True
+                        self.mem.used(c["k"])
+                        self._add(6, c["a"], c["p"], c["r"], c["x"] - wall, _IFA_F_OPTIMISTIC)
+                        self.log("dna", 6, "confirmed")
+                        return
+            await _sleep_ms(1)
+
+    def remember6(self, addr, plen, router, valid_s):
+        """A SLAAC address and default router the kernel configured: note them (the router's MAC
+        from a unicast-able NS exchange happens at the next association's probe: here it is asked
+        once with a multicast NS)."""
+        import asyncio
+        asyncio.create_task(self._learn6(addr, plen, router, valid_s))
+
+    async def _learn6(self, addr, plen, router, valid_s):
+        self._packet(_ETH_P_IPV6)
+        dst = b"\xff\x02" + bytes(9) + b"\x01\xff" + router[13:16]
+        self._ns(router, dst, b"\x33\x33" + dst[12:16])
+        t0 = ticks_ms()
+        while ticks_diff(ticks_ms(), t0) < 500:
+            got = self._recv_ll(_ETH_P_IPV6)
+            if got is None:
+                await _sleep_ms(2)
+                continue
+            d, src = got
+            if _na(d) == router:
+                self.mem.remember(6, addr, plen, router, src, [], _wall() + valid_s)
+                self.mem.save()
+                self.stats["remembered"] += 1
+                return
+
+    async def attached(self):
+        """One association: IPv6 and IPv4 probes side by side."""
+        import asyncio
+        self.v4 = None
+        self.confirmed6 = False
+        t6 = asyncio.create_task(self._v6()) if 6 in self.families else None
+        try:
+            if 4 in self.families:
+                await self._v4()
+        finally:
+            if t6 is not None:
+                await t6
