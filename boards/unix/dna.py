@@ -74,6 +74,31 @@ class Addressing:
         self._u = None
         self._xid = (ticks_ms() * 7919) & 0xFFFFFFFF
         self.v4 = None       # (addr, plen) this adapter put on the interface
+        self.valid = {}      # IPv6 address -> valid lifetime (s) as the kernel last announced it
+        self._task = None
+        self._learn6 = True
+
+    def events(self, events):
+        """The link adapter's events: an association starts `attached()` (a lost one stops it); a
+        global IPv6 address and default router the kernel's SLAAC set up are remembered once per
+        association (unless they came from the memory)."""
+        import asyncio
+        for ev in events:
+            if ev[0] == "link":
+                if self._task is not None:
+                    self._task.cancel()
+                    self._task = None
+                if ev[1]:
+                    self._learn6 = True
+                    self._task = asyncio.create_task(self.attached())
+        link = self.link
+        gw = link._gw[6]
+        if self._learn6 and gw and 6 in self.families and not self.confirmed6:
+            for a, (fam, plen, fl) in link._addrs.items():
+                if fam == 6 and a[0] & 0xE0 == 0x20 and not fl & 0x40 and self.valid.get(a):
+                    self._learn6 = False
+                    self.remember6(a, plen, gw, self.valid[a])
+                    break
 
     # -- sockets -------------------------------------------------------------------------------
     def _packet(self, proto):

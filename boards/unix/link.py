@@ -92,32 +92,9 @@ class Link:
 
     def self_addressing(self, memory_path, families=(4, 6)):
         """The board addresses itself (DHCPv4, RFC 4436/6059 with a network memory): dna.py,
-        loaded only here."""
+        loaded only here; it sees every event this adapter reports."""
         from dna import Addressing
         self.dna = Addressing(self, memory_path, families)
-        self._task = None
-        self._learn6 = True
-        self._valid = {}
-
-    def _dna_events(self, events):
-        import asyncio
-        d = self.dna
-        for ev in events:
-            if ev[0] == "link":
-                if self._task is not None:
-                    self._task.cancel()
-                    self._task = None
-                if ev[1]:
-                    self._learn6 = True
-                    self._task = asyncio.create_task(d.attached())
-        # a global IPv6 address and default router the kernel's SLAAC set up: remember them once
-        # per association (unless they came from the memory already)
-        if self._learn6 and self._gw[6] and 6 in d.families and not d.confirmed6:
-            for a, (fam, plen, fl) in self._addrs.items():
-                if fam == 6 and a[0] & 0xE0 == 0x20 and not fl & 0x40 and self._valid.get(a):
-                    self._learn6 = False
-                    d.remember6(a, plen, self._gw[6], self._valid[a])
-                    break
 
     def _request(self, mtype, flags, body):
         self._seq += 1
@@ -149,7 +126,7 @@ class Link:
         if not self.ifindex:
             raise OSError("no network interface %r here (check the board's namespace and link name)" % self.ifname)
         if self.dna is not None:
-            self._dna_events(events)
+            self.dna.events(events)
         return events
 
     def _dump(self, events):
@@ -201,7 +178,7 @@ class Link:
                     loop.remove_reader(self.sock.fileno())
             events = self.read()
             if self.dna is not None and events:
-                self._dna_events(events)
+                self.dna.events(events)
             if events:
                 return events
 
@@ -258,7 +235,7 @@ class Link:
             flags = struct.unpack_from("I", b, a[8][0])[0]
         addr = bytes(b[a[k][0]:a[k][1]])
         if self.dna is not None and 6 in a:  # IFA_CACHEINFO: the valid lifetime, for the network memory
-            self._valid[addr] = struct.unpack_from("I", b, a[6][0] + 4)[0]
+            self.dna.valid[addr] = struct.unpack_from("I", b, a[6][0] + 4)[0]
         fam = 4 if fam == _AF_INET else 6
         if t == _NEWADDR:
             if self._seen is not None:
