@@ -65,7 +65,10 @@ class Addressing:
         self.confirmed6 = False
         # no path: addressing without a memory (every network is a first visit)
         self.mem = NetMemory(memory_path, 4 if memory_path else 0).load(_wall())
-        self.log = log or (lambda *a: None)
+        if log is None:
+            from roam6.node.eventlog import log_event as log
+        self.log = log
+        self._t_up = 0
         self.stats = {"confirmed": 0, "full": 0, "nak": 0, "v6_confirmed": 0, "remembered": 0}
         self.nl = socket.socket(16, socket.SOCK_RAW, 0)
         self.nl.bind(struct.pack("HHII", 16, 0, 0, 0) if IS_MICROPYTHON else (0, 0))
@@ -183,6 +186,13 @@ class Addressing:
         af = 2 if fam == 4 else 10
         self._nl(21, 0, struct.pack("BBBBI", af, plen, 0, 0, self.link.ifindex) + self._rta(2, addr))
 
+    def _say(self, fam, how, addr):
+        """The event log line `addressing` (docs/CONTRACTS.md §7): how the board got its address on
+        this association, ms after the carrier came up."""
+        from roam6.wire.addrtext import ip4_to_text, ip6_to_text
+        text = None if addr is None else (ip4_to_text(addr) if fam == 4 else ip6_to_text(addr))
+        self.log("addressing", family=fam, how=how, addr=text, ms=ticks_diff(ticks_ms(), self._t_up))
+
     # -- IPv4 ------------------------------------------------------------------------------------
     def _arp(self, spa, tpa, mac):
         self._send_ll(_ETH_P_ARP, struct.pack(">HHBBH", 1, 0x0800, 6, 4, 1) + self.link.mac + spa
@@ -253,7 +263,7 @@ class Addressing:
             self.mem.used(e["k"])
             self._add(4, e["a"], e["p"], e["r"], e["x"] - wall)
             self.v4 = (e["a"], e["p"])
-            self.log("dna", 4, "confirmed")
+            self._say(4, "confirmed", e["a"])
             xid = self._next_xid()
             m = await self._dhcp(dhcp4.request(xid, self.link.mac, e["a"]), xid, (dhcp4.ACK, dhcp4.NAK))
             if m is None:
@@ -266,7 +276,7 @@ class Addressing:
             self.mem.save()
             self._delete(4, e["a"], e["p"])
             self.v4 = None
-            self.log("dna", 4, "nak")
+            self._say(4, "nak", e["a"])
         await self._full()
 
     async def _full(self):
@@ -277,7 +287,7 @@ class Addressing:
         if m is not None and m[0] == dhcp4.OFFER:
             m = await self._dhcp(dhcp4.request(xid, mac, m[1], m[2]["server"]), xid, (dhcp4.ACK, dhcp4.NAK))
         if m is None or m[0] != dhcp4.ACK:
-            self.log("dna", 4, "no lease")
+            self._say(4, "no lease", None)
             return
         _t, yiaddr, o = m
         if not o["router"]:
@@ -285,6 +295,7 @@ class Addressing:
         plen = dhcp4.plen_of(o["mask"])
         self._add(4, yiaddr, plen, o["router"], o["lease"] or 3600)
         self.v4 = (yiaddr, plen)
+        self._say(4, "lease", yiaddr)
         # the router's link-layer address for next time (behind the BU, not before it)
         self._arp(yiaddr, o["router"], _BCAST)
         _e, rmac = await self._arp_wait({(o["router"], None): 1}, 500)
@@ -338,7 +349,7 @@ class Addressing:
                         self.confirmed6 = True
                         self.mem.used(c["k"])
                         self._add(6, c["a"], c["p"], c["r"], c["x"] - wall, _IFA_F_OPTIMISTIC)
-                        self.log("dna", 6, "confirmed")
+                        self._say(6, "confirmed", c["a"])
                         return
             await _sleep_ms(1)
 
@@ -347,9 +358,9 @@ class Addressing:
         from a unicast-able NS exchange happens at the next association's probe: here it is asked
         once with a multicast NS)."""
         import asyncio
-        asyncio.create_task(self._learn6(addr, plen, router, valid_s))
+        asyncio.create_task(self._learn_router6(addr, plen, router, valid_s))
 
-    async def _learn6(self, addr, plen, router, valid_s):
+    async def _learn_router6(self, addr, plen, router, valid_s):
         self._packet(_ETH_P_IPV6)
         dst = b"\xff\x02" + bytes(9) + b"\x01\xff" + router[13:16]
         self._ns(router, dst, b"\x33\x33" + dst[12:16])
@@ -371,6 +382,7 @@ class Addressing:
         import asyncio
         self.v4 = None
         self.confirmed6 = False
+        self._t_up = ticks_ms()
         t6 = asyncio.create_task(self._v6()) if 6 in self.families else None
         try:
             if 4 in self.families:
