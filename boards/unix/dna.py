@@ -56,8 +56,10 @@ def _na(buf):
 
 class Addressing:
     confirm_ms = 60       # how long a probe of the remembered routers may take (a Wi-Fi AP answers in ~1-5)
-    dhcp_retry_ms = 250   # DHCP retransmission (RFC 2131 says ~4 s; a roaming sensor waits less)
-    dhcp_tries = 8
+    probe_every_ms = 5    # the probes again meanwhile (the first may go out before the AP forwards)
+    dhcp_first_ms = 10    # DHCP retransmission: 10, 20, 40 ... 250 ms (RFC 2131's ~4 s is for a
+    dhcp_retry_ms = 250   # wired host; a roaming sensor's first frames may be lost to the association)
+    dhcp_tries = 12
 
     def __init__(self, link, memory_path, families=(4, 6), log=None):
         self.link = link
@@ -198,10 +200,15 @@ class Addressing:
         self._send_ll(_ETH_P_ARP, struct.pack(">HHBBH", 1, 0x0800, 6, 4, 1) + self.link.mac + spa
                       + (mac if mac != _BCAST else bytes(6)) + tpa, mac)
 
-    async def _arp_wait(self, want, ms):
-        """ARP replies until one matches `want` {(router ip, mac): entry} (or mac None: any MAC)."""
-        t0 = ticks_ms()
+    async def _arp_wait(self, want, ms, resend=None):
+        """ARP replies until one matches `want` {(router ip, mac): entry} (or mac None: any MAC);
+        `resend()` every `probe_every_ms` meanwhile (frames sent while the AP's port is not yet
+        forwarding are lost: a Wi-Fi association and the bench's bridge alike)."""
+        t0 = last = ticks_ms()
         while ticks_diff(ticks_ms(), t0) < ms:
+            if resend is not None and ticks_diff(ticks_ms(), last) >= self.probe_every_ms:
+                last = ticks_ms()
+                resend()
             while True:
                 got = self._recv_ll(_ETH_P_ARP)
                 if got is None:
@@ -221,13 +228,14 @@ class Addressing:
         dst = socket.getaddrinfo("255.255.255.255", 67)[0][-1]
         p = select.poll()
         p.register(u, select.POLLIN)
+        wait = self.dhcp_first_ms
         for _ in range(self.dhcp_tries):
             try:
                 u.sendto(pkt, dst)
             except OSError:
                 pass
             t0 = ticks_ms()
-            while ticks_diff(ticks_ms(), t0) < self.dhcp_retry_ms:
+            while ticks_diff(ticks_ms(), t0) < wait:
                 while p.poll(0):
                     try:
                         data = u.recv(1500)
@@ -239,6 +247,7 @@ class Addressing:
                 if self.link.up is False:
                     return None
                 await _sleep_ms(1)
+            wait = min(wait * 2, self.dhcp_retry_ms)
         return None
 
     def _next_xid(self):
@@ -256,8 +265,12 @@ class Addressing:
             want = {}
             for c in cands:
                 want[(c["r"], c["m"])] = c
-                self._arp(c["a"], c["r"], c["m"])
-            e, _mac = await self._arp_wait(want, self.confirm_ms)
+
+            def probe():
+                for c in cands:
+                    self._arp(c["a"], c["r"], c["m"])
+            probe()
+            e, _mac = await self._arp_wait(want, self.confirm_ms, probe)
         if e is not None:
             self.stats["confirmed"] += 1
             self.mem.used(e["k"])
@@ -298,7 +311,8 @@ class Addressing:
         self._say(4, "lease", yiaddr)
         # the router's link-layer address for next time (behind the BU, not before it)
         self._arp(yiaddr, o["router"], _BCAST)
-        _e, rmac = await self._arp_wait({(o["router"], None): 1}, 500)
+        _e, rmac = await self._arp_wait({(o["router"], None): 1}, 500,
+                                        lambda: self._arp(yiaddr, o["router"], _BCAST))
         if rmac:
             self._learned(m, rmac)
 
@@ -333,10 +347,14 @@ class Addressing:
         self._packet(_ETH_P_IPV6)
         while self._recv_ll(_ETH_P_IPV6):
             pass
+        t0 = last = ticks_ms()
         for c in cands:
             self._ns(c["r"], c["r"], c["m"])
-        t0 = ticks_ms()
         while ticks_diff(ticks_ms(), t0) < self.confirm_ms:
+            if ticks_diff(ticks_ms(), last) >= self.probe_every_ms:
+                last = ticks_ms()
+                for c in cands:
+                    self._ns(c["r"], c["r"], c["m"])
             while True:
                 got = self._recv_ll(_ETH_P_IPV6)
                 if got is None:
