@@ -82,6 +82,8 @@ class Addressing:
         self.valid = {}      # IPv6 address -> valid lifetime (s) as the kernel last announced it
         self._task = None
         self._learn6 = True
+        self._watcher = None
+        self._retry_ms = 1000
 
     def events(self, events):
         """The link adapter's events: an association starts `attached()` (a lost one stops it); a
@@ -93,9 +95,13 @@ class Addressing:
                 if self._task is not None:
                     self._task.cancel()
                     self._task = None
+                self.v4 = None
                 if ev[1]:
                     self._learn6 = True
+                    self._retry_ms = 1000
                     self._task = asyncio.create_task(self.attached())
+                if self._watcher is None:
+                    self._watcher = asyncio.create_task(self._watch())
         link = self.link
         gw = link._gw[6]
         if self._learn6 and gw and 6 in self.families and not self.confirmed6:
@@ -194,6 +200,18 @@ class Addressing:
         from roam6.wire.addrtext import ip4_to_text, ip6_to_text
         text = None if addr is None else (ip4_to_text(addr) if fam == 4 else ip6_to_text(addr))
         self.log("addressing", family=fam, how=how, addr=text, ms=ticks_diff(ticks_ms(), self._t_up))
+
+    async def _watch(self):
+        """A DHCP client keeps trying: on a link that is up with no IPv4 address from us and no
+        exchange running (no server answered, or the association's task ended early), ask again
+        after 1, 2, 4 ... 60 s."""
+        import asyncio
+        while True:
+            await _sleep_ms(self._retry_ms)
+            t = self._task
+            if self.link.up and 4 in self.families and self.v4 is None and (t is None or t.done()):
+                self._retry_ms = min(self._retry_ms * 2, 60000)
+                self._task = asyncio.create_task(self._v4())
 
     # -- IPv4 ------------------------------------------------------------------------------------
     def _arp(self, spa, tpa, mac):

@@ -44,12 +44,14 @@ def run(args):
     from .cli import run_scenario
     made = None if args.report else tempfile.mkdtemp(prefix="roam6-bench-roam-")
     folder = args.report or made
+    probe_ms, app = getattr(args, "probe_ms", 5.0), getattr(args, "app", "mn")
+    no_memory = getattr(args, "no_memory", False)
     p = argparse.ArgumentParser()
     roam.add_arguments(p)
     ra = p.parse_args(["--roams", str(args.roams), "--profile", args.profile, "--addressing", args.addressing,
                        "--traffic", args.traffic, "--loss", str(args.loss), "--report", folder,
-                       "--prefix", args.prefix, "--no-pcap", "--probe-ms", str(args.probe_ms), "--app", args.app]
-                      + (["--no-memory"] if args.no_memory else []))
+                       "--prefix", args.prefix, "--no-pcap", "--probe-ms", str(probe_ms), "--app", app]
+                      + (["--no-memory"] if no_memory else []))
     try:
         rc = run_scenario(roam.run, ra, quiet=True)     # as `hil run roam`: keeps a `hil up` bench, no traceback
     except BaseException:
@@ -63,8 +65,8 @@ def run(args):
     s = rep["summary"]
     out = {"benchmark": "roam", "ok": rc == 0, "roams": s["roams"], "profile": args.profile,
            "addressing": args.addressing, "traffic": args.traffic, "loss_percent": args.loss,
-           "probe_ms": args.probe_ms, "app": args.app, "memory": not args.no_memory,
-           "revisited": s.get("revisited"),
+           "probe_ms": probe_ms, "app": app, "memory": not no_memory,
+           "revisited": s.get("revisited"), "dhcp_leases": s.get("dhcp_leases"), "dhcp_naks": s.get("dhcp_naks"),
            "transports": s.get("transports"), "lost_outside_interruptions": s["lost_outside_interruptions"],
            "duplicated": s["duplicated_total"], "recovered_all": s["recovered_all"],
            "heap_first": s.get("heap_first"), "heap_last": s.get("heap_last"), "heap_max": s.get("heap_max"),

@@ -254,6 +254,11 @@ def _verdict(r):
     s["ha_alive"] = r.ha_alive
     s["deregistered"] = any(e["ev"] == "deregistered" for e in events) if r.go_home else None
     s["completed_roams"] = len(roams)
+    # the board's own addressing (config "addressing" dna/dhcp): how each address came
+    how = [e.get("how") for e in events if e["ev"] == "addressing"]
+    s["revisited"] = how.count("confirmed") if how else None      # RFC 4436/6059 confirmations
+    s["dhcp_leases"] = how.count("lease") if how else None        # full DHCPv4 exchanges
+    s["dhcp_naks"] = how.count("nak") if how else None
     s["ok"] = (s["recovered_all"] and r.mn_alive and r.ha_alive and len(roams) == len(r.plan)
                and (s["deregistered"] is not False))
     report.update(r.result)
@@ -272,6 +277,9 @@ def _print_result(r, report):
     print()
     print(rep.table(report))
     print()
+    if s.get("revisited") is not None:
+        print("addressing by the board: %d known networks confirmed and their addresses reused (RFC 4436/6059), "
+              "%d full DHCPv4 exchanges, %d NAKs" % (s["revisited"], s["dhcp_leases"], s["dhcp_naks"]))
     print("report:   %s" % r.path)
     print("timeline: %s" % r.png)
     if r.caps:
