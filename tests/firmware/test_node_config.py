@@ -112,3 +112,12 @@ def test_ro_field_checked_by_the_ro_policy():
     d["ro"] = {"default": "sometimes"}
     e = raises(ConfigError, parse_config, d)
     assert e.field == "ro" and "ro.default" in str(e), str(e)
+
+
+def test_addressing_field():
+    for ok in ("stack", "dhcp", "dna"):
+        d = good()
+        d["addressing"] = ok
+        parse_config(d)
+    check_bad("addressing", "auto", "RFC 4436")
+    check_bad("addressing", 1, "dna")
