@@ -33,6 +33,7 @@ _ETH_P_IPV6 = 0x86DD
 _BCAST = b"\xff" * 6
 _IFA_F_OPTIMISTIC = 0x04
 _IFA_F_NODAD = 0x02
+_MSG_PEEK = getattr(socket, "MSG_PEEK", 2)
 
 
 async def _sleep_ms(ms):
@@ -47,11 +48,12 @@ def _wall():
     return int(time.time())
 
 
-def _na(buf):
-    """The IPv6 packet `buf` -> the target of a solicited Neighbor Advertisement in it, or None."""
-    if len(buf) < 64 or buf[0] >> 4 != 6 or buf[6] != 58 or buf[40] != 136 or not buf[44] & 0x40:
+def _na(b, n):
+    """The Ethernet frame b[:n] -> the target of the solicited Neighbor Advertisement in it, or None."""
+    if n < 78 or b[12] != 0x86 or b[13] != 0xDD or b[14] >> 4 != 6 or b[20] != 58 or b[54] != 136 \
+            or not b[58] & 0x40:
         return None
-    return bytes(buf[48:64])
+    return bytes(b[62:78])
 
 
 class Addressing:
@@ -78,6 +80,7 @@ class Addressing:
         self._pk = {}        # ethertype -> packet socket (opened when first needed)
         self._u = None
         self._xid = (ticks_ms() * 7919) & 0xFFFFFFFF
+        self.rx = bytearray(600)   # every frame and DHCP reply is read into this, one at a time
         self.v4 = None       # (addr, plen) this adapter put on the interface
         self.valid = {}      # IPv6 address -> valid lifetime (s) as the kernel last announced it
         self._task = None
@@ -113,40 +116,46 @@ class Addressing:
 
     # -- sockets -------------------------------------------------------------------------------
     def _packet(self, proto):
+        """A raw packet socket (whole Ethernet frames) for `proto` on this interface."""
         s = self._pk.get(proto)
         if s is None:
             if IS_MICROPYTHON:
-                s = socket.socket(17, socket.SOCK_DGRAM, struct.unpack("<H", struct.pack(">H", proto))[0])
+                s = socket.socket(17, 3, struct.unpack("<H", struct.pack(">H", proto))[0])
                 s.bind(struct.pack("<H", 17) + struct.pack(">H", proto) + struct.pack("<i", self.link.ifindex)
                        + bytes(12))
             else:
-                s = socket.socket(17, socket.SOCK_DGRAM, socket.htons(proto))
+                s = socket.socket(17, 3, socket.htons(proto))
                 s.bind((self.link.ifname, proto))
             s.setblocking(False)
             self._pk[proto] = s
         return s
 
     def _send_ll(self, proto, data, mac):
-        s = self._packet(proto)
-        if IS_MICROPYTHON:
-            sa = (struct.pack("<H", 17) + struct.pack(">H", proto) + struct.pack("<iHBB", self.link.ifindex, 1, 0, 6)
-                  + mac + bytes(2))
-        else:
-            sa = (self.link.ifname, proto, 0, 1, mac)
         try:
-            s.sendto(data, sa)
+            self._packet(proto).send(mac + self.link.mac + struct.pack(">H", proto) + data)
         except OSError:
             pass
 
     def _recv_ll(self, proto):
-        """(data, source MAC) of one waiting frame, or None."""
+        """One waiting frame into self.rx -> its length (0: none). Reads into the one buffer, one
+        frame at a time (MicroPython's readinto glues datagrams: it is given the frame's size,
+        peeked for IPv6; an ARP frame is 42 bytes and more is padding), never a fresh block per
+        frame: a fragmented small heap may not have one."""
         s = self._pk[proto]
+        rx = self.rx
         try:
-            data, sa = s.recvfrom(1600)
+            if not IS_MICROPYTHON:
+                return s.recv_into(rx, 42 if proto == _ETH_P_ARP else len(rx))
+            if proto == _ETH_P_ARP:
+                size = 42
+            else:
+                h = s.recv(20, _MSG_PEEK)
+                if not h:
+                    return 0
+                size = min(54 + ((h[18] << 8) | h[19]), len(rx)) if len(h) == 20 else 1
+            return s.readinto(rx, size) or 0
         except OSError:
-            return None
-        mac = bytes(sa[12:18]) if IS_MICROPYTHON else sa[4][:6]
-        return data, mac
+            return 0
 
     def _udp(self):
         if self._u is None:
@@ -228,14 +237,14 @@ class Addressing:
                 last = ticks_ms()
                 resend()
             while True:
-                got = self._recv_ll(_ETH_P_ARP)
-                if got is None:
+                n = self._recv_ll(_ETH_P_ARP)
+                if not n:
                     break
-                d, src = got
-                if len(d) >= 28 and d[6:8] == b"\x00\x02":
-                    sha, spa = bytes(d[8:14]), bytes(d[14:18])
+                d = self.rx
+                if n >= 42 and d[20] == 0 and d[21] == 2:      # an ARP reply
+                    sha, spa = bytes(d[22:28]), bytes(d[28:32])
                     for (ip, mac), e in want.items():
-                        if ip == spa and (mac is None or mac == sha) and src == sha:
+                        if ip == spa and (mac is None or mac == sha) and d[6:12] == sha:
                             return e, sha
             await _sleep_ms(1)
         return None, None
@@ -256,10 +265,12 @@ class Addressing:
             while ticks_diff(ticks_ms(), t0) < wait:
                 while p.poll(0):
                     try:
-                        data = u.recv(1500)
+                        n = u.readinto(self.rx) if IS_MICROPYTHON else u.recv_into(self.rx)
                     except OSError:
                         break
-                    m = dhcp4.parse(data, xid, self.link.mac)
+                    if not n:
+                        break
+                    m = dhcp4.parse(self.rx, xid, self.link.mac, n)
                     if m and m[0] in want:
                         return m
                 if self.link.up is False:
@@ -374,13 +385,12 @@ class Addressing:
                 for c in cands:
                     self._ns(c["r"], c["r"], c["m"])
             while True:
-                got = self._recv_ll(_ETH_P_IPV6)
-                if got is None:
+                n = self._recv_ll(_ETH_P_IPV6)
+                if not n:
                     break
-                d, src = got
-                tgt = _na(d)
+                tgt = _na(self.rx, n)
                 for c in cands:
-                    if tgt == c["r"] and src == c["m"]:
+                    if tgt == c["r"] and self.rx[6:12] == c["m"]:
                         self.stats["v6_confirmed"] += 1
                         self.confirmed6 = True
                         self.mem.used(c["k"])
@@ -402,13 +412,12 @@ class Addressing:
         self._ns(router, dst, b"\x33\x33" + dst[12:16])
         t0 = ticks_ms()
         while ticks_diff(ticks_ms(), t0) < 500:
-            got = self._recv_ll(_ETH_P_IPV6)
-            if got is None:
+            n = self._recv_ll(_ETH_P_IPV6)
+            if not n:
                 await _sleep_ms(2)
                 continue
-            d, src = got
-            if _na(d) == router:
-                self.mem.remember(6, addr, plen, router, src, [], _wall() + valid_s)
+            if _na(self.rx, n) == router:
+                self.mem.remember(6, addr, plen, router, bytes(self.rx[6:12]), [], _wall() + valid_s)
                 self.mem.save()
                 self.stats["remembered"] += 1
                 return

@@ -60,3 +60,15 @@ def test_parse_refuses_what_is_not_ours():
 
 def test_plen_of():
     assert dhcp4.plen_of(b"\xff\xff\xfe\x00") == 23 and dhcp4.plen_of(None) == 24
+
+
+def test_parse_from_a_shared_buffer():
+    """The adapter reads every reply into one buffer: only the first n bytes count (a second
+    datagram glued behind the end option, or old bytes, are not options)."""
+    r = _reply(dhcp4.ACK)
+    buf = bytearray(600)
+    buf[:len(r)] = r
+    buf[len(r):len(r) + 3] = b"\x35\x01\x06"        # stale bytes after it: a NAK's type option
+    mtype, yiaddr, _o = dhcp4.parse(buf, XID, MAC, len(r))
+    assert mtype == dhcp4.ACK and yiaddr == b"\xc0\x00\x02\x32"
+    assert dhcp4.parse(buf, XID, MAC, 239) is None

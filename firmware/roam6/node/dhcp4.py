@@ -38,15 +38,18 @@ def request(xid, mac, addr, server=None):
     return _msg(xid, mac, REQUEST, opts)
 
 
-def parse(data, xid, mac):
-    """A server's reply for (xid, mac) -> (mtype, yiaddr, opts) or None (not ours, or malformed)."""
-    if len(data) < 240 or data[0] != 2 or data[236:240] != _COOKIE:
+def parse(data, xid, mac, n=None):
+    """A server's reply for (xid, mac) in data[:n] (default: all of it) -> (mtype, yiaddr, opts)
+    or None (not ours, or malformed)."""
+    if n is None:
+        n = len(data)
+    if n < 240 or data[0] != 2 or data[236:240] != _COOKIE:
         return None
     if struct.unpack_from(">I", data, 4)[0] != xid or data[28:34] != mac:
         return None
     o = {"mask": None, "router": None, "dns": [], "lease": None, "server": None, "rapid": False}
     mtype = None
-    i, n = 240, len(data)
+    i = 240
     while i < n:
         t = data[i]
         if t == 255:
