@@ -73,4 +73,7 @@ def run(args):
            "report": os.path.join(folder, "report.json")}
     for k in KEYS:
         out[k] = s[k]
+    for k in ("revisit_interruption_down_ms", "revisit_interruption_up_ms", "first_interruption_down_ms",
+              "first_interruption_up_ms"):
+        out[k] = s.get(k)
     return out

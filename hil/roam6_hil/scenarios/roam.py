@@ -259,6 +259,18 @@ def _verdict(r):
     s["revisited"] = how.count("confirmed") if how else None      # RFC 4436/6059 confirmations
     s["dhcp_leases"] = how.count("lease") if how else None        # full DHCPv4 exchanges
     s["dhcp_naks"] = how.count("nak") if how else None
+    # revisits (a network the board was on before in this run: the first one included) apart
+    # from first visits: the goal of the board's network memory is on the former
+    seen, split = {r.nets[0]}, {"revisit": [], "first": []}
+    for row, net in zip(report["rows"], [st["net"] for st in roams]):
+        if net != "home":
+            split["revisit" if net in seen else "first"].append(row)
+        seen.add(net)
+    for kind, rows in split.items():
+        for k in ("interruption_down_ms", "interruption_up_ms"):
+            vals = [x[k] for x in rows if x.get(k) is not None]
+            s["%s_%s" % (kind, k)] = ({"n": len(vals), "p50": rep.percentile(vals, 50), "p90": rep.percentile(vals, 90),
+                                       "max": rep.percentile(vals, 100)} if vals else None)
     s["ok"] = (s["recovered_all"] and r.mn_alive and r.ha_alive and len(roams) == len(r.plan)
                and (s["deregistered"] is not False))
     report.update(r.result)
@@ -277,6 +289,10 @@ def _print_result(r, report):
     print()
     print(rep.table(report))
     print()
+    if s.get("revisit_interruption_down_ms") and s.get("first_interruption_down_ms"):
+        a, b = s["revisit_interruption_down_ms"], s["first_interruption_down_ms"]
+        print("interruption down, p50 (p90): %d revisits %s (%s) ms, %d first visits %s (%s) ms"
+              % (a["n"], a["p50"], a["p90"], b["n"], b["p50"], b["p90"]))
     if s.get("revisited") is not None:
         print("addressing by the board: %d known networks confirmed and their addresses reused (RFC 4436/6059), "
               "%d full DHCPv4 exchanges, %d NAKs" % (s["revisited"], s["dhcp_leases"], s["dhcp_naks"]))
