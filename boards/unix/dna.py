@@ -83,6 +83,7 @@ class Addressing:
         self.rx = bytearray(600)   # every frame and DHCP reply is read into this, one at a time
         self.v4 = None       # (addr, plen) this adapter put on the interface
         self.valid = {}      # IPv6 address -> valid lifetime (s) as the kernel last announced it
+        self.pending = []    # events for the link adapter to report with its next ones
         self._task = None
         self._learn6 = True
         self._watcher = None
@@ -395,6 +396,13 @@ class Addressing:
                         self.confirmed6 = True
                         self.mem.used(c["k"])
                         self._add(6, c["a"], c["p"], c["r"], c["x"] - wall, _IFA_F_OPTIMISTIC)
+                        # where the link does DAD the kernel announces the address only once DAD
+                        # is over (~1 s): tell movement now (RFC 4429: usable while optimistic);
+                        # the link adapter hands it on at its next read (the default route's
+                        # announcement wakes it)
+                        fl = _IFA_F_OPTIMISTIC | 0x40
+                        self.link._addrs[c["a"]] = (6, c["p"], fl)
+                        self.pending.append(("addr", 6, c["a"], c["p"], True, fl))
                         self._say(6, "confirmed", c["a"])
                         return
             await _sleep_ms(1)

@@ -160,6 +160,9 @@ class Link:
             self._lost = False
             self.resyncs += 1
             self._dump(events)
+        if self.dna is not None and self.dna.pending:   # an optimistic address the kernel announces after DAD
+            events += self.dna.pending
+            self.dna.pending = []
         return events
 
     async def next_events(self):

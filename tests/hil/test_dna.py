@@ -31,10 +31,15 @@ def lan(tmp_path_factory):
     try:
         ns.add("rtr")
         ns.add("brd")
+        for short in ("rtr", "brd"):    # link-local addresses usable at once (no DAD wait)
+            ns.sysctls(short, [("net.ipv6.conf.all.accept_dad", 0), ("net.ipv6.conf.default.accept_dad", 0)])
         ns.veth("rtr", "lan", "brd", "wlan0")
-        ns.ip("rtr", "link", "set", "lan", "address", ROUTER_MAC)
-        ns.ip("brd", "link", "set", "wlan0", "address", "02:00:00:00:b0:01")
+        for short, dev, mac in (("rtr", "lan", ROUTER_MAC), ("brd", "wlan0", "02:00:00:00:b0:01")):
+            ns.ip(short, "link", "set", dev, "down")
+            ns.ip(short, "link", "set", dev, "address", mac)
+            ns.ip(short, "link", "set", dev, "up")
         ns.ip("rtr", "addr", "add", "192.0.2.1/24", "dev", "lan")
+        ns.ip("rtr", "addr", "add", "2001:db8:1::1/64", "dev", "lan", "nodad")
         conf = os.path.join(work, "dnsmasq.conf")
         with open(conf, "w") as f:
             f.write(dnsmasq_conf("lan", "192.0.2.1", ("192.0.2.100", "192.0.2.200"), "192.0.2.1", work)
@@ -46,17 +51,22 @@ def lan(tmp_path_factory):
         ns.teardown()
 
 
-def _run(lan, memory):
+def _run(lan, memory, fams="4"):
     ns, work = lan
     ns.run("brd", ["ip", "addr", "flush", "dev", "wlan0", "scope", "global"], check=False)
     ns.run("brd", ["ip", "route", "flush", "dev", "wlan0"], check=False)
+    ns.run("brd", ["ip", "-6", "route", "flush", "dev", "wlan0", "scope", "global"], check=False)
     env = dict(os.environ, MICROPYPATH=":".join([".frozen", FIRMWARE_DIR, os.path.join(BOARDS_DIR, "unix")]))
-    p = ns.popen("brd", [micropython_exe(), os.path.join(HERE, "dna_run.py"), os.path.join(work, memory)],
+    p = ns.popen("brd", [micropython_exe(), os.path.join(HERE, "dna_run.py"), os.path.join(work, memory), fams],
                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     text, _ = p.communicate(timeout=15)
     assert p.returncode == 0, text
     out = json.loads(text.strip().splitlines()[-1])
-    out["on_link"] = ns.run("brd", ["ip", "-4", "-o", "addr", "show", "dev", "wlan0"]).stdout
+    for e in [out] + out["mem"]:
+        k = "addr" if e is out else "a"
+        if e[k] and len(e[k]) == 8:
+            e[k] = ".".join(str(b) for b in bytes.fromhex(e[k]))
+    out["on_link"] = ns.run("brd", ["ip", "-o", "addr", "show", "dev", "wlan0"]).stdout
     return out
 
 
@@ -65,6 +75,39 @@ def _write(work, name, addr, mac, expires):
         json.dump({"v": 1, "nets": [{"k": "4/c0000200/24/" + mac.replace(":", ""), "f": 4,
                                      "a": bytes(int(x) for x in addr.split(".")).hex(), "p": 24, "r": "c0000201",
                                      "m": mac.replace(":", ""), "d": [], "x": expires, "s": "c0000201"}]}, f)
+
+
+ROUTER_LL = "fe80000000000000000000fffe00b101"      # EUI-64 of ROUTER_MAC
+SLAAC = "20010db8000100000000000000000050"          # 2001:db8:1::50
+
+
+def _write6(work, name, mac, expires):
+    with open(os.path.join(work, name), "w") as f:
+        json.dump({"v": 1, "nets": [{"k": "6/x/64/" + mac.replace(":", ""), "f": 6, "a": SLAAC, "p": 64,
+                                     "r": ROUTER_LL, "m": mac.replace(":", ""), "d": [], "x": expires}]}, f)
+
+
+def test_ipv6_known_link_reuses_the_address_optimistic(lan):
+    """RFC 6059: a unicast NS to the remembered router's link-local address at its MAC; its
+    solicited NA confirms the link and the address goes on at once, optimistic (RFC 4429)."""
+    _write6(lan[1], "mem-v6", ROUTER_MAC, int(time.time()) + 600)
+    dad = [("net.ipv6.conf.wlan0.accept_dad", 1), ("net.ipv6.conf.wlan0.optimistic_dad", 1)]
+    lan[0].sysctls("brd", dad)        # DAD on, as on a board's stack: the address shows as optimistic
+    try:
+        out = _run(lan, "mem-v6", "6")
+    finally:
+        lan[0].sysctls("brd", [(k, 0) for k, _v in dad])
+    # reported to movement at once (the kernel itself announces it only once DAD is over)
+    assert out["stats"]["v6_confirmed"] == 1 and out["addr"] == SLAAC, out
+    assert out["ms"] < 500, out
+    assert "2001:db8:1::50/64" in out["on_link"] and "optimistic" in out["on_link"].split("2001:db8:1::50/64")[1]
+
+
+def test_ipv6_router_changed_is_a_new_link(lan):
+    _write6(lan[1], "mem-v6x", "02:00:00:00:b1:99", int(time.time()) + 600)
+    out = _run(lan, "mem-v6x", "6")
+    assert out["stats"]["v6_confirmed"] == 0 and out["addr"] is None
+    assert "2001:db8:1::50" not in out["on_link"]       # left to the RA/SLAAC of the new link
 
 
 def test_first_visit_then_revisit(lan):
