@@ -121,8 +121,7 @@ def setup(argv=None):
             a = cfg.raw.get("addressing", "stack")
             if a != "stack":    # the adapter addresses the board itself ("dhcp": remembering nothing)
                 if not hasattr(link, "self_addressing"):
-                    raise ValueError("config \"addressing\": %r: this board's link adapter leaves addressing to "
-                                     "its network stack (docs/ARCHITECTURE.md \"Addressing by the board\")" % a)
+                    raise ValueError("config addressing %r: this board's network stack does it" % a)
                 link.self_addressing(cfg.state_file + ".nets" if a == "dna" else None,
                                      [4 if t == "udp4" else 6 for t in cfg.transports])
         cfg.iface = iface

@@ -91,8 +91,7 @@ def parse_config(raw):
         if field not in ("domain",):      # checked only: the bootstrap reads it from c.raw
             setattr(c, field, v)
     if raw.get("addressing", "stack") not in ("stack", "dhcp", "dna"):
-        raise ConfigError("addressing", "must be \"stack\" (the network stack addresses the board), \"dhcp\" (the "
-                          "link adapter does) or \"dna\" (it does, reusing what it knew of a network: RFC 4436/6059)")
+        raise ConfigError("addressing", "must be stack, dhcp or dna (RFC 4436/6059; docs/CONTRACTS.md §5)")
     if "@" not in c.nai or len(c.nai) > 255:
         raise ConfigError("nai", "must look like user@realm (RFC 4283), up to 255 bytes, got %r" % c.nai)
     c.nai = c.nai.encode()
