@@ -59,9 +59,9 @@ def _na(b, n):
 class Addressing:
     confirm_ms = 60       # how long a probe of the remembered routers may take (a Wi-Fi AP answers in ~1-5)
     probe_every_ms = 5    # the probes again meanwhile (the first may go out before the AP forwards)
-    dhcp_first_ms = 10    # DHCP retransmission: 10, 20, 40 ... 250 ms (RFC 2131's ~4 s is for a
-    dhcp_retry_ms = 250   # wired host; a roaming sensor's first frames may be lost to the association)
-    dhcp_tries = 12
+    dhcp_first_ms = 10    # DHCP retransmission: 6 x 10 ms, then 20, 40 ... 250 ms (RFC 2131's ~4 s is for
+    dhcp_retry_ms = 250   # a wired host; a roaming sensor's first frames may be lost to the association)
+    dhcp_tries = 16
 
     def __init__(self, link, memory_path, families=(4, 6), log=None):
         self.link = link
@@ -257,7 +257,7 @@ class Addressing:
         p = select.poll()
         p.register(u, select.POLLIN)
         wait = self.dhcp_first_ms
-        for _ in range(self.dhcp_tries):
+        for i in range(self.dhcp_tries):
             try:
                 u.sendto(pkt, dst)
             except OSError:
@@ -277,7 +277,8 @@ class Addressing:
                 if self.link.up is False:
                     return None
                 await _sleep_ms(1)
-            wait = min(wait * 2, self.dhcp_retry_ms)
+            if i >= 5:          # 6 quick ones first: the first may go out before the AP forwards
+                wait = min(wait * 2, self.dhcp_retry_ms)
         return None
 
     def _next_xid(self):
