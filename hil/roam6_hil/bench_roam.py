@@ -16,7 +16,8 @@ def register(sub):
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile (default esp32)")
     p.add_argument("--addressing", default="static", choices=["static", "auto"],
-                   help="static (default): the address is set at the instant of the roam; auto: SLAAC/DHCPv4")
+                   help="static (default): the address is set at the instant of the roam; auto: the board "
+                        "addresses itself (DHCPv4, SLAAC; RFC 4436/6059 on revisits)")
     p.add_argument("--traffic", default="echo", choices=["echo", "sensor"], help="echo (default) or sensor")
     p.add_argument("--loss", type=float, default=0.0, help="%% of packets dropped on the access links (default 0)")
     p.add_argument("--report", default=None, metavar="DIR", help="keep the full report here (default: a temp folder)")

@@ -2,8 +2,9 @@
 its new address became usable.
 
   static  the address is assigned at the instant of the roam (what mobility itself costs)
-  auto    SLAAC from radvd's router advertisements, and busybox udhcpc for IPv4, as a board's
-          network stack would do it
+  auto    SLAAC from radvd's router advertisements (the board namespace's kernel), and for IPv4
+          the board itself (board_addresses: the MN's link adapter, boards/unix/dna.py) or, for
+          a board that cannot, busybox udhcpc started here, as a board's network stack would
 """
 import os
 import sys

@@ -34,7 +34,8 @@ def add_arguments(p):
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile: heap, transports, native module (default esp32)")
     p.add_argument("--addressing", default="auto", choices=["static", "auto"],
-                   help="static: the address is set at the instant of the roam; auto: SLAAC/DHCPv4 (default)")
+                   help="static: the address is set at the instant of the roam; auto (default): the board "
+                        "addresses itself (DHCPv4, SLAAC; RFC 4436/6059 on revisits)")
     p.add_argument("--roams", type=int, default=20, help="number of roams (default 20)")
     p.add_argument("--traffic", default="echo", choices=["echo", "sensor"],
                    help="echo: the board only answers; sensor: it also sends its own stream")
