@@ -397,16 +397,30 @@ class Addressing:
                         self.confirmed6 = True
                         self.mem.used(c["k"])
                         self._add(6, c["a"], c["p"], c["r"], c["x"] - wall, _IFA_F_OPTIMISTIC)
-                        # where the link does DAD the kernel announces the address only once DAD
-                        # is over (~1 s): tell movement now (RFC 4429: usable while optimistic);
-                        # the link adapter hands it on at its next read (the default route's
-                        # announcement wakes it)
-                        fl = _IFA_F_OPTIMISTIC | 0x40
-                        self.link._addrs[c["a"]] = (6, c["p"], fl)
-                        self.pending.append(("addr", 6, c["a"], c["p"], True, fl))
+                        if self._optimistic():
+                            # the kernel announces the address only once DAD is over (~1 s), but
+                            # lets it be used now (RFC 4429): tell movement now; the link adapter
+                            # hands it on at its next read (the default route's announcement
+                            # wakes it). Without DAD the kernel announces it at once.
+                            fl = _IFA_F_OPTIMISTIC | 0x40
+                            self.link._addrs[c["a"]] = (6, c["p"], fl)
+                            self.pending.append(("addr", 6, c["a"], c["p"], True, fl))
                         self._say(6, "confirmed", c["a"])
                         return
             await _sleep_ms(1)
+
+    def _optimistic(self):
+        """Does this interface do DAD and use optimistic addresses meanwhile (Linux: accept_dad,
+        optimistic_dad and use_optimistic all on)? Otherwise a tentative address cannot be a
+        source (EADDRNOTAVAIL) until the kernel says it is usable."""
+        for k in ("accept_dad", "optimistic_dad", "use_optimistic"):
+            try:
+                with open("/proc/sys/net/ipv6/conf/%s/%s" % (self.link.ifname, k)) as f:
+                    if int(f.read()) < 1:
+                        return False
+            except (OSError, ValueError):
+                return False
+        return True
 
     def remember6(self, addr, plen, router, valid_s):
         """A SLAAC address and default router the kernel configured: note them (the router's MAC

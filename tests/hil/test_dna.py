@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -91,16 +92,21 @@ def test_ipv6_known_link_reuses_the_address_optimistic(lan):
     """RFC 6059: a unicast NS to the remembered router's link-local address at its MAC; its
     solicited NA confirms the link and the address goes on at once, optimistic (RFC 4429)."""
     _write6(lan[1], "mem-v6", ROUTER_MAC, int(time.time()) + 600)
-    dad = [("net.ipv6.conf.wlan0.accept_dad", 1), ("net.ipv6.conf.wlan0.optimistic_dad", 1)]
+    dad = [("net.ipv6.conf.wlan0.accept_dad", 1), ("net.ipv6.conf.wlan0.optimistic_dad", 1),
+           ("net.ipv6.conf.wlan0.use_optimistic", 1)]
     lan[0].sysctls("brd", dad)        # DAD on, as on a board's stack: the address shows as optimistic
     try:
         out = _run(lan, "mem-v6", "6")
+        # usable as a source while DAD runs (what the MN does with it: a socket bound to it)
+        bind = lan[0].run("brd", [sys.executable, "-c", "import socket; s = socket.socket(socket.AF_INET6, "
+                                  "socket.SOCK_DGRAM); s.bind(('2001:db8:1::50', 0)); print('bound')"], check=False)
     finally:
         lan[0].sysctls("brd", [(k, 0) for k, _v in dad])
     # reported to movement at once (the kernel itself announces it only once DAD is over)
     assert out["stats"]["v6_confirmed"] == 1 and out["addr"] == SLAAC, out
     assert out["ms"] < 500, out
     assert "2001:db8:1::50/64" in out["on_link"] and "optimistic" in out["on_link"].split("2001:db8:1::50/64")[1]
+    assert "bound" in bind.stdout, bind.stderr
 
 
 def test_ipv6_router_changed_is_a_new_link(lan):
