@@ -18,7 +18,6 @@ The network memory (roam6.node.netmemory) is loaded here only: a board without t
 addressing never imports it. Addresses are added with the lease's (or lifetime's) remaining
 validity, so the kernel removes one the instant it would be past it.
 """
-import select
 import socket
 import struct
 import time
@@ -106,6 +105,14 @@ class Addressing:
                     self._task = asyncio.create_task(self.attached())
                 if self._watcher is None:
                     self._watcher = asyncio.create_task(self._watch())
+            elif ev[0] == "addr" and ev[1] == 4 and not ev[4] and self.v4 is not None and ev[2] == self.v4[0]:
+                # our address went away under us with the link still up (as a station's stack drops
+                # it on a re-association the carrier did not show): a new association
+                self.v4 = None
+                if self.link.up:
+                    if self._task is not None:
+                        self._task.cancel()
+                    self._task = asyncio.create_task(self.attached())
         link = self.link
         gw = link._gw[6]
         if self._learn6 and gw and 6 in self.families and not self.confirmed6:
@@ -165,6 +172,7 @@ class Addressing:
             u.setsockopt(socket.SOL_SOCKET, 6, 1)    # SO_BROADCAST
             u.setsockopt(socket.SOL_SOCKET, 25, self.link.ifname.encode())   # SO_BINDTODEVICE
             u.bind(socket.getaddrinfo("0.0.0.0", 68)[0][-1])
+            self._bcast = socket.getaddrinfo("255.255.255.255", 67)[0][-1]
             u.setblocking(False)
             self._u = u
         return self._u
@@ -228,7 +236,7 @@ class Addressing:
         self._send_ll(_ETH_P_ARP, struct.pack(">HHBBH", 1, 0x0800, 6, 4, 1) + self.link.mac + spa
                       + (mac if mac != _BCAST else bytes(6)) + tpa, mac)
 
-    async def _arp_wait(self, want, ms, resend=None):
+    async def _arp_wait(self, want, ms, resend=None, dhcp=None):
         """ARP replies until one matches `want` {(router ip, mac): entry} (or mac None: any MAC);
         `resend()` every `probe_every_ms` meanwhile (frames sent while the AP's port is not yet
         forwarding are lost: a Wi-Fi association and the bench's bridge alike)."""
@@ -247,33 +255,45 @@ class Addressing:
                     for (ip, mac), e in want.items():
                         if ip == spa and (mac is None or mac == sha) and d[6:12] == sha:
                             return e, sha
+            if dhcp is not None:        # (xid, types): a DHCP answer in the meantime ends the wait
+                m = self._dhcp_poll(*dhcp)
+                if m is not None:
+                    return None, m
             await _sleep_ms(1)
         return None, None
 
-    async def _dhcp(self, pkt, xid, want):
-        """Send `pkt` (retransmitted) until a reply of a type in `want` -> (mtype, yiaddr, opts) or None."""
+    def _dhcp_send(self, pkt):
+        try:
+            self._udp().sendto(pkt, self._bcast)
+        except OSError:
+            pass
+
+    def _dhcp_poll(self, xid, want):
+        """A waiting reply of a type in `want` for `xid` -> (mtype, yiaddr, opts), or None."""
         u = self._udp()
-        dst = socket.getaddrinfo("255.255.255.255", 67)[0][-1]
-        p = select.poll()
-        p.register(u, select.POLLIN)
+        while True:
+            try:
+                n = u.readinto(self.rx) if IS_MICROPYTHON else u.recv_into(self.rx)
+            except OSError:
+                return None
+            if not n:
+                return None
+            m = dhcp4.parse(self.rx, xid, self.link.mac, n)
+            if m and m[0] in want:
+                return m
+
+    async def _dhcp(self, pkt, xid, want, sent=False):
+        """Send `pkt` (retransmitted; `sent`: the first copy is out already) until a reply of a type
+        in `want` -> (mtype, yiaddr, opts) or None."""
         wait = self.dhcp_first_ms
         for i in range(self.dhcp_tries):
-            try:
-                u.sendto(pkt, dst)
-            except OSError:
-                pass
+            if i or not sent:
+                self._dhcp_send(pkt)
             t0 = ticks_ms()
             while ticks_diff(ticks_ms(), t0) < wait:
-                while p.poll(0):
-                    try:
-                        n = u.readinto(self.rx) if IS_MICROPYTHON else u.recv_into(self.rx)
-                    except OSError:
-                        break
-                    if not n:
-                        break
-                    m = dhcp4.parse(self.rx, xid, self.link.mac, n)
-                    if m and m[0] in want:
-                        return m
+                m = self._dhcp_poll(xid, want)
+                if m is not None:
+                    return m
                 if self.link.up is False:
                     return None
                 await _sleep_ms(1)
@@ -297,11 +317,24 @@ class Addressing:
             for c in cands:
                 want[(c["r"], c["m"])] = c
 
-            def probe():
+            # a DISCOVER side by side (RFC 4436 §2.2 lets the DHCP exchange run in parallel): on
+            # a network the probes do not confirm, its answer is already there (rapid commit)
+            xid = self._next_xid()
+            disc = dhcp4.discover(xid, self.link.mac)
+            self._dhcp_poll(xid, ())        # drains what came before
+            n = [0]
+
+            def probe():                    # the probes every 5 ms, the DISCOVER every 10 ms
                 for c in cands:
                     self._arp(c["a"], c["r"], c["m"])
+                if not n[0] & 1:
+                    self._dhcp_send(disc)
+                n[0] += 1
             probe()
-            e, _mac = await self._arp_wait(want, self.confirm_ms, probe)
+            e, got = await self._arp_wait(want, self.confirm_ms, probe, (xid, (dhcp4.OFFER, dhcp4.ACK)))
+            if e is None:
+                await self._full(xid, disc, got)
+                return
         if e is not None:
             self.stats["confirmed"] += 1
             self.mem.used(e["k"])
@@ -323,11 +356,16 @@ class Addressing:
             self._say(4, "nak", e["a"])
         await self._full()
 
-    async def _full(self):
+    async def _full(self, xid=None, disc=None, m=None):
+        """A full exchange; xid/disc: a DISCOVER already sent (m: its answer, if one came)."""
         self.stats["full"] += 1
         mac = self.link.mac
-        xid = self._next_xid()
-        m = await self._dhcp(dhcp4.discover(xid, mac), xid, (dhcp4.OFFER, dhcp4.ACK))
+        if xid is None:
+            xid = self._next_xid()
+            disc = dhcp4.discover(xid, mac)
+            m = await self._dhcp(disc, xid, (dhcp4.OFFER, dhcp4.ACK))
+        elif m is None:
+            m = await self._dhcp(disc, xid, (dhcp4.OFFER, dhcp4.ACK), sent=True)
         if m is not None and m[0] == dhcp4.OFFER:
             m = await self._dhcp(dhcp4.request(xid, mac, m[1], m[2]["server"]), xid, (dhcp4.ACK, dhcp4.NAK))
         if m is None or m[0] != dhcp4.ACK:

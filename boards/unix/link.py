@@ -210,6 +210,8 @@ class Link:
                 self._addr(b, body, end, t, events)
             elif t == _NEWROUTE or t == _DELROUTE:
                 self._route(b, body, end, t, events)
+        if off < n:
+            self._lost = True  # a message cut before even its header: events were lost
         return done
 
     def _link(self, b, body, end, t, events):
