@@ -122,12 +122,14 @@ class Roamer:
             raise ValueError("unknown network %r" % net)
         self._stop_dhcp()
         t_down = self.bench.detach() if self.bench.network is not None else time.monotonic()
+        if self.addressing == "auto" and net == "home":
+            # at home the board also holds its configured home address (SLAAC gives another one),
+            # there before the link is: the MN takes any home-prefix address as "at home" and
+            # opens its socket from the HoA at once (SLAAC's address may come first)
+            self.bench.ns.shell("board").do(["addr add %s/64 dev wlan0 nodad" % HOA])
         st = self.bench.attach(net, addressing="static" if self.addressing == "static" else "none")
         out = {"net": net, "t_down": t_down, "t_link_up": st["link_up"], "t_addr": st.get("addr"), "addr": None}
         fams = NET_FAMILIES[net] & self.families
-        if self.addressing == "auto" and net == "home":
-            # at home the board also holds its configured home address (SLAAC gives another one)
-            self.bench.ns.shell("board").do(["addr add %s/64 dev wlan0 nodad" % HOA])
         if self.addressing == "auto" and 4 in fams and not self.board_addresses:
             self._dhcp = self.bench.popen("board", ["busybox", "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1",
                                                     "-i", "wlan0", "-s", self.script],
