@@ -64,6 +64,7 @@ def _attrs(buf, off, end):
 class Link:
     period_ms = None  # events come by themselves: await next_events() or poll `sock`
     buffer_size = _BUFSIZE  # a caller may lend its buffer of this size (Link(ifname, buf))
+    dna = None  # dna.Addressing when the board addresses itself (config "addressing": "dna")
 
     def __init__(self, ifname="wlan0", buf=None):
         """buf: a bytearray of at least 4096 bytes to read into (the MN shares its packet buffer:
@@ -88,6 +89,12 @@ class Link:
 
     def close(self):
         self.sock.close()
+
+    def self_addressing(self, memory_path, families=(4, 6)):
+        """The board addresses itself (DHCPv4, RFC 4436/6059 with a network memory): dna.py,
+        loaded only here; it sees every event this adapter reports."""
+        from dna import Addressing
+        self.dna = Addressing(self, memory_path, families)
 
     def _request(self, mtype, flags, body):
         self._seq += 1
@@ -118,6 +125,8 @@ class Link:
         self._dump(events)
         if not self.ifindex:
             raise OSError("no network interface %r here (check the board's namespace and link name)" % self.ifname)
+        if self.dna is not None:
+            self.dna.events(events)
         return events
 
     def _dump(self, events):
@@ -151,6 +160,9 @@ class Link:
             self._lost = False
             self.resyncs += 1
             self._dump(events)
+        if self.dna is not None and self.dna.pending:   # an optimistic address the kernel announces after DAD
+            events += self.dna.pending
+            self.dna.pending = []
         return events
 
     async def next_events(self):
@@ -168,6 +180,8 @@ class Link:
                 finally:
                     loop.remove_reader(self.sock.fileno())
             events = self.read()
+            if self.dna is not None and events:
+                self.dna.events(events)
             if events:
                 return events
 
@@ -196,6 +210,8 @@ class Link:
                 self._addr(b, body, end, t, events)
             elif t == _NEWROUTE or t == _DELROUTE:
                 self._route(b, body, end, t, events)
+        if off < n:
+            self._lost = True  # a message cut before even its header: events were lost
         return done
 
     def _link(self, b, body, end, t, events):
@@ -223,6 +239,8 @@ class Link:
         if 8 in a:  # IFA_FLAGS: the full 32-bit flags
             flags = struct.unpack_from("I", b, a[8][0])[0]
         addr = bytes(b[a[k][0]:a[k][1]])
+        if self.dna is not None and 6 in a:  # IFA_CACHEINFO: the valid lifetime, for the network memory
+            self.dna.valid[addr] = struct.unpack_from("I", b, a[6][0] + 4)[0]
         fam = 4 if fam == _AF_INET else 6
         if t == _NEWADDR:
             if self._seen is not None:

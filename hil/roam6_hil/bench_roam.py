@@ -16,11 +16,17 @@ def register(sub):
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile (default esp32)")
     p.add_argument("--addressing", default="static", choices=["static", "auto"],
-                   help="static (default): the address is set at the instant of the roam; auto: SLAAC/DHCPv4")
+                   help="static (default): the address is set at the instant of the roam; auto: the board "
+                        "addresses itself (DHCPv4, SLAAC; RFC 4436/6059 on revisits)")
     p.add_argument("--traffic", default="echo", choices=["echo", "sensor"], help="echo (default) or sensor")
     p.add_argument("--loss", type=float, default=0.0, help="%% of packets dropped on the access links (default 0)")
     p.add_argument("--report", default=None, metavar="DIR", help="keep the full report here (default: a temp folder)")
     p.add_argument("--prefix", default="r6b-", help="namespace prefix (default r6b-)")
+    p.add_argument("--probe-ms", type=float, default=5.0, help="ms between probes, 1 at the finest (default 5)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="auto: the board remembers no network (first visits only; RFC 4436/6059 off)")
+    p.add_argument("--app", default="mn", choices=["mn", "reference"],
+                   help="reference: the bench's own app without mobility, at the same probe step (a bench check)")
     p.set_defaults(func=run)
 
 
@@ -39,11 +45,14 @@ def run(args):
     from .cli import run_scenario
     made = None if args.report else tempfile.mkdtemp(prefix="roam6-bench-roam-")
     folder = args.report or made
+    probe_ms, app = getattr(args, "probe_ms", 5.0), getattr(args, "app", "mn")
+    no_memory = getattr(args, "no_memory", False)
     p = argparse.ArgumentParser()
     roam.add_arguments(p)
     ra = p.parse_args(["--roams", str(args.roams), "--profile", args.profile, "--addressing", args.addressing,
                        "--traffic", args.traffic, "--loss", str(args.loss), "--report", folder,
-                       "--prefix", args.prefix, "--no-pcap"])
+                       "--prefix", args.prefix, "--no-pcap", "--probe-ms", str(probe_ms), "--app", app]
+                      + (["--no-memory"] if no_memory else []))
     try:
         rc = run_scenario(roam.run, ra, quiet=True)     # as `hil run roam`: keeps a `hil up` bench, no traceback
     except BaseException:
@@ -57,10 +66,15 @@ def run(args):
     s = rep["summary"]
     out = {"benchmark": "roam", "ok": rc == 0, "roams": s["roams"], "profile": args.profile,
            "addressing": args.addressing, "traffic": args.traffic, "loss_percent": args.loss,
+           "probe_ms": probe_ms, "app": app, "memory": not no_memory,
+           "revisited": s.get("revisited"), "dhcp_leases": s.get("dhcp_leases"), "dhcp_naks": s.get("dhcp_naks"),
            "transports": s.get("transports"), "lost_outside_interruptions": s["lost_outside_interruptions"],
            "duplicated": s["duplicated_total"], "recovered_all": s["recovered_all"],
            "heap_first": s.get("heap_first"), "heap_last": s.get("heap_last"), "heap_max": s.get("heap_max"),
            "report": os.path.join(folder, "report.json")}
     for k in KEYS:
         out[k] = s[k]
+    for k in ("revisit_interruption_down_ms", "revisit_interruption_up_ms", "first_interruption_down_ms",
+              "first_interruption_up_ms"):
+        out[k] = s.get(k)
     return out

@@ -123,7 +123,9 @@ def _refuse_to_replace_an_up_bench(prefix, has_prefix_option):
 def register_demo(sub):
     p = sub.add_parser("demo", help="the roaming demo: the virtual board (esp32 profile) roams, then the report",
                        description="Builds the bench, runs the roam scenario on the virtual board (esp32 "
-                                   "profile, auto addressing), prints the table and the timeline's path.")
+                                   "profile, auto addressing: the board runs DHCPv4 itself and reuses the "
+                                   "address of a network it knows, RFC 4436), prints the table and the "
+                                   "timeline's path.")
     p.add_argument("--report", default="reports/demo", metavar="DIR",
                    help="where report.json, timeline.png and pcap/ go (default reports/demo)")
     p.add_argument("--roams", type=int, default=20, help="number of roams (default 20)")

@@ -2,8 +2,9 @@
 its new address became usable.
 
   static  the address is assigned at the instant of the roam (what mobility itself costs)
-  auto    SLAAC from radvd's router advertisements, and busybox udhcpc for IPv4, as a board's
-          network stack would do it
+  auto    SLAAC from radvd's router advertisements (the board namespace's kernel), and for IPv4
+          the board itself (board_addresses: the MN's link adapter, boards/unix/dna.py) or, for
+          a board that cannot, busybox udhcpc started here, as a board's network stack would
 """
 import os
 import sys
@@ -64,10 +65,13 @@ def networks_for(transports):
 
 
 class Roamer:
-    def __init__(self, bench, addressing="static", families=(4, 6)):
+    def __init__(self, bench, addressing="static", families=(4, 6), board_addresses=False):
         if addressing not in ("static", "auto"):
             raise ValueError("addressing must be static or auto")
         self.bench = bench
+        # auto with board_addresses: the board's own stand-in (the MN's link adapter) runs DHCPv4,
+        # the bench no udhcpc (SLAAC stays the board kernel's, as on a board's stack)
+        self.board_addresses = board_addresses
         self.addressing = addressing
         self.families = set(families)
         self._watch = None            # the address watcher's EventProc (its events have their own "t")
@@ -110,7 +114,7 @@ class Roamer:
             self.bench.ns.procs.remove(self._dhcp)
             self._dhcp = None
 
-    def roam(self, net, timeout=5.0):
+    def roam(self, net, timeout=5.0, wait=True):
         """Move the board to `net`. Returns a dict of time.monotonic() stamps: t_down (link lost),
         t_link_up (associated), t_addr (an address the board can use is there; None if none came
         within `timeout`), and addr (that address)."""
@@ -118,18 +122,22 @@ class Roamer:
             raise ValueError("unknown network %r" % net)
         self._stop_dhcp()
         t_down = self.bench.detach() if self.bench.network is not None else time.monotonic()
+        if self.addressing == "auto" and net == "home":
+            # at home the board also holds its configured home address (SLAAC gives another one),
+            # there before the link is: the MN takes any home-prefix address as "at home" and
+            # opens its socket from the HoA at once (SLAAC's address may come first)
+            self.bench.ns.shell("board").do(["addr add %s/64 dev wlan0 nodad" % HOA])
         st = self.bench.attach(net, addressing="static" if self.addressing == "static" else "none")
         out = {"net": net, "t_down": t_down, "t_link_up": st["link_up"], "t_addr": st.get("addr"), "addr": None}
         fams = NET_FAMILIES[net] & self.families
-        if self.addressing == "auto" and net == "home":
-            # at home the board also holds its configured home address (SLAAC gives another one)
-            self.bench.ns.shell("board").do(["addr add %s/64 dev wlan0 nodad" % HOA])
-        if self.addressing == "auto" and 4 in fams:
+        if self.addressing == "auto" and 4 in fams and not self.board_addresses:
             self._dhcp = self.bench.popen("board", ["busybox", "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "1",
                                                     "-i", "wlan0", "-s", self.script],
                                           stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
         # "usable" = when the kernel announced it (the MN hears the same netlink event); with
         # static addressing that is a little before our `ip` call returns
+        if not wait:        # the board's own stack is not running yet: it addresses itself once it is
+            return out
         ev = self._wait_addr(t_down, fams, timeout)
         if ev:
             out["addr"] = ev["addr"]

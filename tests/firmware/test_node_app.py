@@ -77,3 +77,53 @@ def test_a_link_adapter_that_reads_into_a_buffer_shares_the_nodes_packet_buffer(
         else:
             sys.modules["link"] = old_link
         os.remove(path)
+
+
+def test_addressing_by_the_link_adapter():
+    """config "addressing": "dna" hands the adapter the memory file beside the state file and the
+    families of the transports; "dhcp" no file; an adapter that cannot address itself (the Wi-Fi
+    boards': their stack owns DHCP) is refused with a message, not a traceback."""
+    from roam6.node import app
+
+    class Addressing:
+        def __init__(self, ifname):
+            self.ifname, self.asked = ifname, None
+
+        def self_addressing(self, path, fams):
+            self.asked = (path, fams)
+
+    class Stack:
+        def __init__(self, ifname):
+            self.ifname = ifname
+
+    class LinkModule:
+        pass
+
+    path = "/tmp/roam6-test-node-app-dna-%d.json" % (os.getpid() if hasattr(os, "getpid") else 0)
+    base = {"nai": "b@example.test", "spi": 4096, "key": "00" * 16, "hoa": "2001:db8:aa::100",
+            "home_prefix": "2001:db8:aa::/64", "ha": "2001:db8:aa::1", "ha_ipv4": "198.18.1.2",
+            "transports": ["udp4"], "state_file": "/tmp/b.state"}
+    old_link = sys.modules.get("link")
+    try:
+        sys.modules["link"] = LinkModule
+        for mode, link_cls, want in (("dna", Addressing, ("/tmp/b.state.nets", [4])),
+                                     ("dhcp", Addressing, (None, [4])), ("stack", Addressing, None)):
+            LinkModule.Link = link_cls
+            with open(path, "w") as f:
+                f.write(json.dumps(dict(base, addressing=mode)))
+            rc, _cfg, plan = app.setup([path])
+            assert rc == 0 and plan[1].asked == want, (mode, plan[1].asked)
+        LinkModule.Link = Stack
+        with open(path, "w") as f:
+            f.write(json.dumps(dict(base, addressing="dna")))
+        rc, _cfg, _plan = app.setup([path])
+        assert rc == 2
+        with open(path, "w") as f:
+            f.write(json.dumps(dict(base, addressing="yes")))
+        assert app.setup([path])[0] == 2
+    finally:
+        if old_link is None:
+            sys.modules.pop("link", None)
+        else:
+            sys.modules["link"] = old_link
+        os.remove(path)

@@ -136,3 +136,12 @@ def test_max_bindack_timeout_checked_and_set_on_the_class_by_app_setup():
         HomeBinding.max_bindack_ms = 32000
         import os
         os.remove(path)
+
+
+def test_addressing_field():
+    for ok in ("stack", "dhcp", "dna"):
+        d = good()
+        d["addressing"] = ok
+        parse_config(d)
+    check_bad("addressing", "auto", "RFC 4436")
+    check_bad("addressing", 1, "dna")

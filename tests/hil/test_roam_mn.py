@@ -42,3 +42,7 @@ def test_demo_configuration_esp32_auto(tmp_path, prefix, capsys):
     assert all(r["transport"] == "udp4" for r in rep["rows"])
     assert rep["summary"]["lost_outside_interruptions"] == 0 and rep["summary"]["duplicated_total"] == 0, out
     assert rep["heap_kb"] == 100
+    # the board addressed itself: apC a first visit (a full DHCPv4 exchange), apB known from the
+    # start (its address reused after the RFC 4436 ARP probe)
+    assert rep["summary"]["revisited"] >= 1 and rep["summary"]["dhcp_leases"] >= 2, out
+    assert "known networks confirmed" in out

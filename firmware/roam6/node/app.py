@@ -118,6 +118,12 @@ def setup(argv=None):
             else:
                 link = Link(iface)
             plan = ("link", link, Movement, iface)
+            a = cfg.raw.get("addressing", "stack")
+            if a != "stack":    # the adapter addresses the board itself ("dhcp": remembering nothing)
+                if not hasattr(link, "self_addressing"):
+                    raise ValueError("config addressing %r: this board's network stack does it" % a)
+                link.self_addressing(cfg.state_file + ".nets" if a == "dna" else None,
+                                     [4 if t == "udp4" else 6 for t in cfg.transports])
         cfg.iface = iface
 
         # an HA, home prefix or (udp4 only) HA IPv4 address the config leaves to "bootstrap"

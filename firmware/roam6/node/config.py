@@ -32,7 +32,7 @@ def parse_config(raw):
         raise ConfigError("(top level)", "must be a JSON object")
     known = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
              "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro",
-             "max_bindack_timeout", "ipv4_hoa")
+             "max_bindack_timeout", "ipv4_hoa", "addressing")
     for k in raw:
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
@@ -91,6 +91,8 @@ def parse_config(raw):
             raise ConfigError(field, "must be true or false")
         if field not in ("domain", "max_bindack_timeout"):   # checked only: read from c.raw
             setattr(c, field, v)
+    if raw.get("addressing", "stack") not in ("stack", "dhcp", "dna"):
+        raise ConfigError("addressing", "must be stack, dhcp or dna (RFC 4436/6059; docs/CONTRACTS.md §5)")
     if "@" not in c.nai or len(c.nai) > 255:
         raise ConfigError("nai", "must look like user@realm (RFC 4283), up to 255 bytes, got %r" % c.nai)
     c.nai = c.nai.encode()

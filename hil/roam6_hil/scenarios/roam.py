@@ -34,13 +34,17 @@ def add_arguments(p):
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile: heap, transports, native module (default esp32)")
     p.add_argument("--addressing", default="auto", choices=["static", "auto"],
-                   help="static: the address is set at the instant of the roam; auto: SLAAC/DHCPv4 (default)")
+                   help="static: the address is set at the instant of the roam; auto (default): the board "
+                        "addresses itself (DHCPv4, SLAAC; RFC 4436/6059 on revisits)")
     p.add_argument("--roams", type=int, default=20, help="number of roams (default 20)")
     p.add_argument("--traffic", default="echo", choices=["echo", "sensor"],
                    help="echo: the board only answers; sensor: it also sends its own stream")
     p.add_argument("--loss", type=float, default=0.0, help="%% of packets dropped on the access links")
     p.add_argument("--dwell", type=float, default=0.4, help="seconds on each network after registering (default 0.4)")
-    p.add_argument("--interval", type=float, default=5.0, help="ms between probes (default 5)")
+    p.add_argument("--interval", "--probe-ms", dest="interval", type=float, default=5.0,
+                   help="ms between probes, 1 at the finest (default 5)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="auto: the board remembers no network (every roam is a first visit; RFC 4436/6059 off)")
     p.add_argument("--report", default="reports/roam", metavar="DIR", help="report folder (default reports/roam)")
     p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     p.add_argument("--no-pcap", action="store_true", help="do not capture the links")
@@ -144,8 +148,9 @@ def _start_bench(r):
         else:
             r.ha = start_ha(bench, write_ha_config(bench))
         bench.services.append(r.ha)
+    r.board_addresses = not r.reference and args.addressing == "auto"
     r.roamer = Roamer(bench, addressing="static" if r.reference else args.addressing,
-                      families=families_for(r.prof["transports"])).start()
+                      families=families_for(r.prof["transports"]), board_addresses=r.board_addresses).start()
     bench.services.append(r.roamer)
 
 
@@ -161,8 +166,8 @@ def _start_traffic(r):
     """The board on the first network, the sniffer on its radio, the application (the MN, or the
     reference app) and the CN's probes, until they flow both ways."""
     bench, args = r.bench, r.args
-    first = r.roamer.roam(r.nets[0])
-    if first["t_addr"] is None:
+    first = r.roamer.roam(r.nets[0], wait=not r.board_addresses)
+    if first["t_addr"] is None and not r.board_addresses:
         raise RuntimeError("the board got no address on %s" % r.nets[0])
     r.sniff_out, r.cn_out = bench.path("sniff.json"), bench.path("cn.json")
     r.sniff = _probe(r, "board", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "sniff", "--iface",
@@ -181,7 +186,8 @@ def _start_traffic(r):
     else:
         r.board = board = get_driver(args.board)(bench, r.prof["name"])
         board.profile["heap_kb"] = r.prof["heap_kb"]
-        board.start(board_config(probe=probe_cfg))
+        addressing = None if not r.board_addresses else ("dhcp" if args.no_memory else "dna")
+        board.start(board_config(probe=probe_cfg, addressing=addressing))
         reg = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0),
                                20)
         if reg is None or reg["ev"] == "error":
@@ -255,6 +261,23 @@ def _verdict(r):
     s["ha_alive"] = r.ha_alive
     s["deregistered"] = any(e["ev"] == "deregistered" for e in events) if r.go_home else None
     s["completed_roams"] = len(roams)
+    # the board's own addressing (config "addressing" dna/dhcp): how each address came
+    how = [e.get("how") for e in events if e["ev"] == "addressing"]
+    s["revisited"] = how.count("confirmed") if how else None      # RFC 4436/6059 confirmations
+    s["dhcp_leases"] = how.count("lease") if how else None        # full DHCPv4 exchanges
+    s["dhcp_naks"] = how.count("nak") if how else None
+    # revisits (a network the board was on before in this run: the first one included) apart
+    # from first visits: the goal of the board's network memory is on the former
+    seen, split = {r.nets[0]}, {"revisit": [], "first": []}
+    for row, net in zip(report["rows"], [st["net"] for st in roams]):
+        if net != "home":
+            split["revisit" if net in seen else "first"].append(row)
+        seen.add(net)
+    for kind, rows in split.items():
+        for k in ("interruption_down_ms", "interruption_up_ms"):
+            vals = [x[k] for x in rows if x.get(k) is not None]
+            s["%s_%s" % (kind, k)] = ({"n": len(vals), "p50": rep.percentile(vals, 50), "p90": rep.percentile(vals, 90),
+                                       "max": rep.percentile(vals, 100)} if vals else None)
     s["ok"] = (s["recovered_all"] and r.mn_alive and r.ha_alive and len(roams) == len(r.plan)
                and (s["deregistered"] is not False))
     report.update(r.result)
@@ -276,6 +299,13 @@ def _print_result(r, report):
     print()
     print(rep.table(report))
     print()
+    if s.get("revisit_interruption_down_ms") and s.get("first_interruption_down_ms"):
+        a, b = s["revisit_interruption_down_ms"], s["first_interruption_down_ms"]
+        print("interruption down, p50 (p90): %d revisits %s (%s) ms, %d first visits %s (%s) ms"
+              % (a["n"], a["p50"], a["p90"], b["n"], b["p50"], b["p90"]))
+    if s.get("revisited") is not None:
+        print("addressing by the board: %d known networks confirmed and their addresses reused (RFC 4436/6059), "
+              "%d full DHCPv4 exchanges, %d NAKs" % (s["revisited"], s["dhcp_leases"], s["dhcp_naks"]))
     if "aaa_accounting" in report:
         from ..aaa import table as aaa_table
         print(aaa_table(report["aaa_accounting"]))
