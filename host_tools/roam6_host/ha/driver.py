@@ -463,7 +463,8 @@ class HomeAgent:
     def _signal(self, packet, source):
         # expiry on the monotonic clock, RFC 4285 timestamps on the wall clock (cache docstring)
         now = _now_ms()
-        self.cache.receive(packet, source, now, wall=_wall_ms())
+        if self.aaa is None or not self.aaa.revocation_in(packet, source, now):   # (MH 16: aaa/revocation.py)
+            self.cache.receive(packet, source, now, wall=_wall_ms())
         self._flush(now)
 
     def _on_tun(self):
