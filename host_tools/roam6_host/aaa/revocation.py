@@ -44,6 +44,7 @@ class Revocations:
         self.log = log
         self.pending = {}       # {seq: _Pending}
         self._seq = 0
+        self._ts = 0            # the last timestamp sent: every BRI's is newer (the MN refuses a repeat)
         self.stats = {"bri_sent": 0, "bra_received": 0, "bri_unanswered": 0, "bra_ignored": 0}
 
     def start(self, sa, b, now):
@@ -59,7 +60,8 @@ class Revocations:
 
     def _send(self, p, now):
         sa, ha, hoa, coa = p.sa, self.cache.ha, p.hoa, p.coa
-        opts = [mo.MNIdentifier(C.MNID_NAI, sa.nai), mo.ReplayProtection(ntp_now()),
+        self._ts = max(ntp_now(), self._ts + 1)
+        opts = [mo.MNIdentifier(C.MNID_NAI, sa.nai), mo.ReplayProtection(self._ts),
                 mo.MobilityAuth(C.AUTH_MN_HA, sa.spi, None)]
         mh = BindingRevocation(1, 1, p.seq, 0, opts).encode(
             src=ha, dst=hoa, mac=lambda prefix: sa.mnha_auth(coa, hoa, prefix))
