@@ -408,6 +408,10 @@ class AaaAgent:
                   ("Acct-Output-Packets", b.tx_packets & 0xFFFFFFFF), ("Acct-Output-Octets", b.tx_bytes & 0xFFFFFFFF)]
         if cause:
             attrs.append(("Acct-Terminate-Cause", cause))
+        vendor = self.cache.vendor.get(b) if self.cache.vendor is not None else None
+        if vendor:                              # RFC 5094/5096 data from the MN's BUs (ha/vendor.py)
+            from ..ha.vendor import as_text
+            attrs.append(("Roam6-Vendor-Data", as_text(vendor)))
         if len(sess.queue) < 64:
             sess.queue.append((status, attrs, now))
         self._acct_next(sess, now)

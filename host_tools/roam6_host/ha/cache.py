@@ -235,6 +235,7 @@ class BindingCache:
         self._pinned = {sa.hoa: spi for spi, sa in sas.items() if sa.hoa is not None}   # {HoA: owner SPI}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
         self.aaa = None                             # aaa.agent.AaaAgent: SAs for unknown SPIs from RADIUS
+        self.vendor = None                          # ha/vendor.py VendorStore: RFC 5094/5096 data per binding
 
     # ---- sans-IO surface --------------------------------------------------------------------
     def receive(self, packet, source, now, *, wall=None):
@@ -629,6 +630,8 @@ class BindingCache:
             if self.keep_events:
                 self._events.append(ev)
             bra = units * 3 // 4     # RFC 6275 §10.3.1: refresh advice smaller than the lifetime
+        if self.vendor is not None and c.opts is not None:
+            self.vendor.accepted(c, None if c.dereg else b)
         if c.flags & C.BU_A:
             self._ba(c, C.BA_ACCEPTED, c.seq, units, bra, c.ts)
 

@@ -225,6 +225,8 @@ class HomeAgent:
         from .control import ControlServer
         self.control = ControlServer(self)
         self.control.open()
+        from .vendor import VendorStore
+        self.cache.vendor = VendorStore(self.cache.bindings)   # RFC 5094/5096 data per binding
         if cfg.aaa is not None:
             from ..aaa.agent import AaaAgent
             self.aaa = AaaAgent(self.cache, cfg.aaa, self.log, cfg.home_prefix, cfg.max_lifetime)
