@@ -114,3 +114,29 @@ def test_forged_or_unexpected_bra_ignored_and_counted():
     assert len(rv.pending) == 1 and rv.stats["bra_ignored"] == len(bad)
     assert rv.receive(bytes(MNR.ipv6_packet(HOA, HA, 135, good)), ("udp4", "x", 1), 6) is True
     assert rv.pending == {}
+
+
+def test_bra_over_ip6_with_the_home_address_option():
+    """ip6: the BRI goes to the CoA with a type 2 routing header, the BRA comes from the CoA with a
+    Home Address option (its checksum over HoA -> HA): both sides agree."""
+    cache, _log, rv, sa, b, _mn = setup()
+    coa = ip6_from_text("2001:db8:a1::55")
+    b.coa, b.transport, b.peer = coa, "ip6", ("2001:db8:a1::55", 0)
+    mn = Registration(NAI, 4096, KEY, HOA, HA, ntp_offset_ms=0)
+    mn.move(coa, "ip6", 0)
+    mn.datagrams_to_send(0)
+    rv.start(sa, b, 0)
+    (pkt, dest), = cache._out
+    p = decode_ipv6(pkt)
+    assert dest == ("ip6", "2001:db8:a1::55", 0) and p.dst == coa and p.rh2 == HOA
+    node = type("N", (), {})()
+    node.reg, node.uplink, sent = mn, None, []
+    node.log = lambda *a, **k: None
+    tr = type("T", (), {"send_mh": lambda self, x: sent.append(bytes(x))})()
+    node.uplink = type("U", (), {"active": tr})()
+    MNR._last[0] = 0
+    assert MNR.node_bri(node, p.payload, HA, mn_now()) is True
+    bra, = sent
+    assert bra[8:24] == coa and rv.is_revocation(bra)
+    rv.receive(bra, ("ip6", "2001:db8:a1::55", 0), 5)
+    assert rv.pending == {} and rv.stats["bra_received"] == 1
