@@ -130,7 +130,7 @@ class Revocations:
                     why = self._check(p, msg, raw)
         if why is not None:
             self.stats["bra_ignored"] += 1
-            self.log.once(("bra_ignored", why[:40]), "bra_ignored", source=source[1], reason=why)
+            self.log.once(("bra_ignored", why[:12]), "bra_ignored", source=source[1], reason=why)
             return True
         del self.pending[p.seq]
         self.stats["bra_received"] += 1
