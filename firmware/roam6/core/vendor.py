@@ -11,9 +11,8 @@ The application's API (the node's registration is `node.reg`):
 Each call replaces the option of that (vendor ID, sub-type) and goes out with the next BU (a
 refresh, a move); it is not persisted. At most MAX_BYTES of data in all (the HA keeps no more):
 ValueError beyond, nothing changed. Imported only by an application that uses it: a node that
-never does pays nothing. Importing it swaps the registration's BU encoder for the one here (the
-same layout, these options between the Replay Protection and the MN-HA options, which they are
-covered by).
+never does pays nothing. Attaching swaps the registration's BU encoder for the one here: the plain
+encoder's BU with these options inserted before the MN-HA option (so its MAC covers them).
 """
 import struct
 
@@ -54,25 +53,24 @@ def _set(reg, vendor_id, subtype, data):
     _reg.encode_bu = encode_bu
 
 
-def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac):
-    """roam6.wire.binding.encode_bu plus the options set here before the MN-HA option."""
-    out = bytearray(12)
-    out[0] = 59
-    out[2] = 5
-    struct.pack_into(">HHH", out, 6, seq, flags, lifetime_units)
-    out.append(8)
-    out.append(1 + len(nai))
-    out.append(1)
-    out.extend(nai)
-    if v4coa is not None:
-        _align(out, 4, 0)
-        out.extend(b"\x20\x06\x00\x00")
-        out.extend(v4coa)
-    if timestamp is not None:
-        _align(out, 8, 2)
-        out.append(10)
-        out.append(8)
-        out.extend(struct.pack(">Q", timestamp))
+def _no_mac(prefix):
+    return bytes(12)
+
+
+def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac, *more):
+    """roam6.wire.binding.encode_bu (same arguments, whatever options it lays out) plus the
+    options set here between its last option and the MN-HA option (which the MAC then covers)."""
+    out = _plain(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, _no_mac, *more)
+    i = end = 12
+    while out[i] != 9:                       # up to the MN-HA option, the last; padding dropped
+        if out[i] == 0:
+            i += 1
+            continue
+        nxt = i + 2 + out[i + 1]
+        if out[i] != 1:
+            end = nxt
+        i = nxt
+    out = out[:end]                          # (MicroPython: no del on a bytearray slice)
     for vid, sub, data in _opts:
         if vid < 0:                          # RFC 5096: Type 18 | Length | Data
             out.append(18)
