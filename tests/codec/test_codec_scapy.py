@@ -229,3 +229,26 @@ def test_scapy_unknown_option_kept():
     # scapy's LLAddr says olen 7 though it writes 8 bytes; we take its Length at its word
     assert u.otype == 7 and len(u.data) == 7 and u.data[0] == 2
     assert m.encode(p.src, p.dst) == bytes(p.payload)
+
+
+def test_mn_vendor_options_parsed_by_scapy():
+    """The MN's BU with RFC 5094/5096 options (roam6.core.vendor): scapy (which knows neither type
+    by name) reads the same option boundaries, types and bytes, and the same checksum."""
+    from scapy.layers.inet6 import MIP6OptUnknown
+    from roam6.core import vendor
+    from roam6.core.registration import Registration
+    r = Registration(b"mn@example.com", 4096, bytes(16), A(HOA), A(HA))
+    try:
+        vendor.attach(r, 32473, 1, b"fw 1.4")
+        vendor.experimental(r, b"\xab\xcd")
+        r.move(bytes([192, 0, 2, 7]), "udp4", 0)
+        (pkt, _ha), = r.datagrams_to_send(0)
+    finally:
+        vendor.clear(r)
+    s = IPv6(bytes(pkt))
+    bu = s[MIP6MH_BU]
+    unknown = [(o.otype, bytes(o.odata)) for o in bu.options if isinstance(o, MIP6OptUnknown)]
+    assert (19, (32473).to_bytes(4, "big") + b"\x01fw 1.4") in unknown, unknown
+    assert (18, b"\xab\xcd") in unknown, unknown
+    ours = mh.decode_mh(decode_ipv6(pkt).payload)
+    assert bu.cksum == ours.checksum and raw(s) == bytes(pkt)

@@ -34,7 +34,7 @@ class BUL:
     """roam6.core.bul's states and limits. There they are private consts (folded into the code by
     mpy-cross, so no names on a board's heap); the tests name them here. Should bul change one, the
     state and timing checks of test_bul.py fail."""
-    DETACHED, REGISTERING, BOUND, REFRESHING, DEREGISTERING, HOME = range(6)
+    DETACHED, REGISTERING, BOUND, REFRESHING, DEREGISTERING, HOME, REVOKED = range(7)
     MAX_BINDACK_MS = 32000    # MAX_BINDACK_TIMEOUT: the retry interval after a hard rejection
     RATE_MS = 1000            # MAX_UPDATE_RATE: a burst of 3 BUs, then one per RATE_MS
     DEREG_TRIES = 7           # lifetime-0 BUs before giving up

@@ -32,6 +32,7 @@ from pyrad.dictionary import Dictionary
 
 from roam6 import crypto
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
+from roam6_codec import mhopts as mo
 from roam6_codec.mh import BindingRevocation, decode_mh
 from roam6_codec.udp import build_udp
 
@@ -159,12 +160,13 @@ class MN:
         self.seq = 0
         self.hap = t["ha"]
 
-    def bu(self, lifetime=600, transport="udp4", key=None):
+    def bu(self, lifetime=600, transport="udp4", key=None, extra_options=()):
         self.seq += 1
         now = time.time_ns() // 1_000_000
         sock, dest = (self.s4, HA4) if transport == "udp4" else (self.s6, HA6)
         pkt = build_bu(key or self.key, self.spi, self.nai, self.hoa, HA, self.seq, lifetime, transport,
-                       v4coa=V4COA, coa=a6(MN6), timestamp=ntp_timestamp(now, self.seq))
+                       v4coa=V4COA, coa=a6(MN6), timestamp=ntp_timestamp(now, self.seq),
+                       extra_options=extra_options)
         t0 = time.monotonic()
         sock.sendto(pkt, dest)
         while True:             # (tunnelled data, e.g. an ICMPv6 error for our upstream test packet, is skipped)
@@ -443,3 +445,52 @@ def test_ha_status_over_the_root_only_control_socket(topo):
     p = subprocess.run(["ip", "netns", "exec", mn, sys.executable, "-m", "roam6_host", "ha", "status"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "no home agent" in p.stderr and "Traceback" not in p.stderr
+
+
+def vendor_rows(db, nai):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT status, vendor FROM roam6_acct_log WHERE username=? ORDER BY id", (nai,)).fetchall()
+    finally:
+        con.close()
+
+
+def ha_status(ha):
+    p = subprocess.run(["ip", "netns", "exec", ha, sys.executable, "-m", "roam6_host", "ha", "status", "--json"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_vendor_options_kept_per_binding_shown_and_accounted(topo):
+    """RFC 5094 / 5096 options from the device: any vendor ID carried (never fatal), kept per
+    binding, in `roam6 ha status` and in the accounting rows FreeRADIUS writes; over the 64-byte
+    cap the BU is still accepted and its vendor data not kept."""
+    (ha, _mn, _aaa), db = topo["ns"], topo["db"]
+    key = bytes(range(90, 106))
+    provision_sql.add_device(db, "vso@example.test", 7401, key, "2001:db8:aa::141")
+    m = MN(topo, "vso@example.test", 7401, key, "2001:db8:aa::141")
+    vso = [mo.VendorSpecific(32473, 1, b"fw 1.4"), mo.VendorSpecific(4294967295, 255, b"\x00\x01"),
+           mo.ExperimentalOption(b"\xab")]
+    assert m.ba(extra_options=vso).status == 0
+    row, = [r for r in ha_status(ha)["bindings"] if r["nai"] == "vso@example.test"]
+    assert row["vendor"] == [{"vendor_id": 32473, "subtype": 1, "data": b"fw 1.4".hex()},
+                             {"vendor_id": 4294967295, "subtype": 255, "data": "0001"},
+                             {"experimental": True, "data": "ab"}], row
+    p = subprocess.run(["ip", "netns", "exec", ha, sys.executable, "-m", "roam6_host", "ha", "status"],
+                       capture_output=True, text=True, timeout=30)
+    assert "vendor 32473/1: %s" % b"fw 1.4".hex() in p.stdout, p.stdout
+    # over the cap: accepted, vendor data kept as it was, counted
+    before = ha_status(ha).get("vendor_oversize", 0)
+    assert m.ba(extra_options=[mo.VendorSpecific(32473, 2, bytes(65))]).status == 0
+    doc = ha_status(ha)
+    row, = [r for r in doc["bindings"] if r["nai"] == "vso@example.test"]
+    assert doc["vendor_oversize"] == before + 1 and len(row["vendor"]) == 3
+    # a move: Interim-Update with the new vendor data
+    assert m.ba(transport="udp6", extra_options=[mo.VendorSpecific(32473, 1, b"fw 1.5")]).status == 0
+    wait_rows(db, "vso@example.test", 2)
+    rows = vendor_rows(db, "vso@example.test")
+    assert rows[0] == ("Start", "32473:1:%s 4294967295:255:0001 exp:ab" % b"fw 1.4".hex()), rows
+    assert rows[1] == ("Interim-Update", "32473:1:%s" % b"fw 1.5".hex()), rows
+    assert topo["ha"].proc.poll() is None
+

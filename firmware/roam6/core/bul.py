@@ -81,6 +81,8 @@ _S_BOUND = const(2)           # binding accepted; waiting for the refresh time
 _S_REFRESHING = const(3)      # binding still valid, a newer BU outstanding (refresh or new CoA)
 _S_DEREGISTERING = const(4)   # lifetime-0 BU outstanding, at home
 _S_HOME = const(5)            # at home, no binding
+_S_REVOKED = const(6)         # the HA revoked the binding (RFC 5846 BRI, node/revoke.py): silent
+                              # until the hold-down (retransmit_at) ends, every other input ignored
 
 # events
 _MOVE = const(0)           # the care-of address changed, or the link came back
@@ -162,11 +164,13 @@ _TRANSITIONS = {
     _S_DEREGISTERING << 4 | _BA_AUTH: _S_DEREGISTERING << 4 | _HOLD,
     _S_DEREGISTERING << 4 | _BA_REJECT: _S_HOME << 4 | _DONE_HOME,
     _S_DEREGISTERING << 4 | _DETACH: _S_DETACHED << 4 | _STOP,
+
+    _S_REVOKED << 4 | _TIMEOUT: _S_REGISTERING << 4 | _SEND,     # hold-down over: a first registration
 }
 
-# The machine reads a flat byte table (index state << 4 | event, 0xFF = ignored): 96 bytes
-# instead of a 41-entry dict on the heap; the dict above stays the readable source of it.
-_TABLE = bytearray(b"\xff" * 96)
+# The machine reads a flat byte table (index state << 4 | event, 0xFF = ignored): 112 bytes
+# instead of a 42-entry dict on the heap; the dict above stays the readable source of it.
+_TABLE = bytearray(b"\xff" * 112)
 for _k in _TRANSITIONS:
     _TABLE[_k] = _TRANSITIONS[_k]
 del _TRANSITIONS, _k

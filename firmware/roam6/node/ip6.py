@@ -119,7 +119,11 @@ def link_in(node, buf, n):
     now = node.now()
     ro = node.ro
     if got is not None and got[1] == cfg.ha:
-        if node.reg.receive_mh(got[0], got[1], cfg.hoa, now) is not None and ro is not None:
+        k = node.reg.receive_mh(got[0], got[1], cfg.hoa, now)
+        if k == "unknown" and got[0][2] == 16:      # Binding Revocation (core/revocation.py)
+            from roam6.core.revocation import node_bri
+            node_bri(node, got[0], got[1], now)
+        elif k is not None and ro is not None:
             ro.home_changed(now)
     elif ro is not None and n >= 40:
         pkt = ro.link_in(memoryview(buf)[:n], now)

@@ -29,7 +29,12 @@ def binding_error(src, dst, status, now):
 
 def answer(node, pkt, now):
     """The node's answer to the unknown message in the inner packet pkt (to the HoA): from the
-    HoA to its source, on the node's data path (the tunnel to the HA)."""
+    HoA to its source, on the node's data path (the tunnel to the HA). A Binding Revocation (MH
+    16) goes to core/revocation.py instead (loaded only then)."""
+    if pkt[42] == 16:
+        from roam6.core.revocation import node_bri
+        node_bri(node, pkt[40:40 + ((pkt[4] << 8) | pkt[5])], bytes(pkt[8:24]), now)
+        return
     be = binding_error(node.cfg.hoa, bytes(pkt[8:24]), 2, now)
     if be is not None:
         node.send_packet(be)

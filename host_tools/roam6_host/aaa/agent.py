@@ -37,13 +37,14 @@ from pyrad import packet as rp
 
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
-from roam6_codec.mh import BindingAck, BindingRevocation
+from roam6_codec.mh import BindingAck
 from roam6.wire.addr import ip6_to_text
 from roam6.wire.ipv6 import build_ipv6
 
 from ..ha.cache import BURejected
 from ..ha.sa import SA
 from .client import RadiusClient
+from .revocation import Revocations
 
 BA_INSUFFICIENT = 130
 TERMINATE = {"dereg": "User-Request", "expired": "Session-Timeout", "revoked": "Admin-Reset",
@@ -78,7 +79,7 @@ class AaaAgent:
         self.dae = None         # dae.DisconnectListener when aaa.dae_port is set
         self._tokens = aaa_cfg.requests_per_s
         self._tokens_at = 0
-        self._bri_seq = 0
+        self.revocations = Revocations(cache, log)     # BRIs waiting for their BRA
         self._exp_heap = []     # (ms, SPI); rows whose ms is not sa_expires[SPI] are stale
         self.sessions = {}      # {HoA bytes: _Session}
         self._sid = 0
@@ -116,10 +117,15 @@ class AaaAgent:
             heapq.heappop(heap)             # refreshed, removed or being asked: stale
         if heap and (t is None or heap[0][0] < t):
             t = heap[0][0]
+        r = self.revocations.get_timer() if self.revocations.pending else None
+        if r is not None and (t is None or r < t):
+            t = r
         return t
 
     def handle_timer(self, now):
         self.client.handle_timer(now)
+        if self.revocations.pending:
+            self.revocations.handle_timer(now)
         heap = self._exp_heap
         while heap and heap[0][0] <= now:
             at, spi = heapq.heappop(heap)
@@ -313,19 +319,17 @@ class AaaAgent:
         return True
 
     def _revocation_indication(self, sa, b):
-        """RFC 5846 Binding Revocation Indication (MH 16, trigger 1 "administrative"), signed with
-        the MN-HA key like a BA, to where the binding points. Sent once: the HA has ended the
-        binding already, a lost BRI leaves the MN to find out at its next refresh."""
-        self._bri_seq = (self._bri_seq + 1) & 0xFFFF
-        opts = [mo.MNIdentifier(C.MNID_NAI, sa.nai), mo.MobilityAuth(C.AUTH_MN_HA, sa.spi, None)]
-        ha, hoa, coa = self.cache.ha, b.hoa, b.coa
-        mh = BindingRevocation(1, 1, self._bri_seq, 0, opts).encode(
-            src=ha, dst=hoa, mac=lambda prefix: sa.mnha_auth(coa, hoa, prefix))
-        if b.transport == "ip6":
-            out = (build_ipv6(ha, coa, C.NH_MH, mh, rh2=hoa), ("ip6", ip6_to_text(coa), 0))
-        else:
-            out = (build_ipv6(ha, hoa, C.NH_MH, mh), (b.transport, b.peer[0], b.peer[1]))
-        self.cache._out.append(out)
+        """RFC 5846 Binding Revocation Indication to where the binding points, repeated until the
+        MN's Acknowledgement comes (aaa/revocation.py)."""
+        self.revocations.start(sa, b, self._now())
+
+    def revocation_in(self, packet, source, now):
+        """The driver's hook for every Mobility Header to the HA: True when it was MH type 16
+        (a BRA, or something posing as one: handled here), False for the binding cache."""
+        if not self.revocations.is_revocation(packet):
+            return False
+        self.revocations.receive(packet, source, now)
+        return True
 
     def _refresh(self, spi, now):
         sa = self.cache.sas.get(spi)
@@ -404,6 +408,10 @@ class AaaAgent:
                   ("Acct-Output-Packets", b.tx_packets & 0xFFFFFFFF), ("Acct-Output-Octets", b.tx_bytes & 0xFFFFFFFF)]
         if cause:
             attrs.append(("Acct-Terminate-Cause", cause))
+        vendor = self.cache.vendor.get(b) if self.cache.vendor is not None else None
+        if vendor:                              # RFC 5094/5096 data from the MN's BUs (ha/vendor.py)
+            from ..ha.vendor import as_text
+            attrs.append(("Roam6-Vendor-Data", as_text(vendor)))
         if len(sess.queue) < 64:
             sess.queue.append((status, attrs, now))
         self._acct_next(sess, now)

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS roam6_acct_log (
     inputpackets INTEGER,
     outputpackets INTEGER,
     terminatecause TEXT,
-    nas TEXT
+    nas TEXT,
+    vendor TEXT
 );
 CREATE INDEX IF NOT EXISTS roam6_acct_log_user ON roam6_acct_log(username);
 """
@@ -161,11 +162,11 @@ expr {
 
 ACCT_LOG_INSERT = (
     "INSERT INTO roam6_acct_log (username, acctsessionid, status, coa, transport, nat, homeaddress, "
-    "sessiontime, inputoctets, outputoctets, inputpackets, outputpackets, terminatecause, nas) VALUES ("
+    "sessiontime, inputoctets, outputoctets, inputpackets, outputpackets, terminatecause, nas, vendor) VALUES ("
     "'%{User-Name}', '%{Acct-Session-Id}', '%{Acct-Status-Type}', '%{Roam6-Care-of-Address}', "
     "'%{Roam6-Transport}', '%{%{Roam6-NAT}:-0}', '%{Framed-IPv6-Address}', '%{%{Acct-Session-Time}:-0}', "
     "'%{%{Acct-Input-Octets}:-0}', '%{%{Acct-Output-Octets}:-0}', '%{%{Acct-Input-Packets}:-0}', "
-    "'%{%{Acct-Output-Packets}:-0}', '%{Acct-Terminate-Cause}', '%{NAS-Identifier}')")
+    "'%{%{Acct-Output-Packets}:-0}', '%{Acct-Terminate-Cause}', '%{NAS-Identifier}', '%{Roam6-Vendor-Data}')")
 
 SITE = """\
 server roam6 {{
@@ -229,6 +230,8 @@ def create_db(db):
         if "radcheck" not in have:
             con.executescript(schema)
         con.executescript(ACCT_LOG_SCHEMA)
+        if "vendor" not in {r[1] for r in con.execute("PRAGMA table_info(roam6_acct_log)")}:
+            con.execute("ALTER TABLE roam6_acct_log ADD COLUMN vendor TEXT")   # a store made before it
         con.commit()
     finally:
         con.close()

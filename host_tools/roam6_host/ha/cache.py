@@ -237,6 +237,7 @@ class BindingCache:
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
         self.aaa = None                             # aaa.agent.AaaAgent: SAs for unknown SPIs from RADIUS
         self.v4homes = None                         # ipv4home.IPv4Homes: RFC 5555 IPv4 home addresses
+        self.vendor = None                          # ha/vendor.py VendorStore: RFC 5094/5096 data per binding
 
     # ---- sans-IO surface --------------------------------------------------------------------
     def receive(self, packet, source, now, *, wall=None):
@@ -660,6 +661,8 @@ class BindingCache:
             if c.v4hoa is not None or b.v4 is not None:
                 self._v4_answer(c, b, units * 4)
             bra = units * 3 // 4     # RFC 6275 §10.3.1: refresh advice smaller than the lifetime
+        if self.vendor is not None and c.opts is not None:
+            self.vendor.accepted(c, None if c.dereg else b)
         if c.flags & C.BU_A:
             self._ba(c, C.BA_ACCEPTED, c.seq, units, bra, c.ts)
 

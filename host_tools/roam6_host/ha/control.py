@@ -19,6 +19,8 @@ import time
 
 from roam6.wire.addr import ip6_to_text
 
+from .vendor import as_json
+
 _CRED = struct.Struct("3i")
 
 
@@ -98,13 +100,17 @@ class ControlServer:
                          "lifetime_left_s": max(0, (b.expires - now) // 1000),
                          "packets_from_mn": b.rx_packets, "bytes_from_mn": b.rx_bytes,
                          "packets_to_mn": b.tx_packets, "bytes_to_mn": b.tx_bytes,
-                         "last_bu_s_ago": max(0, (now - (b.expires - b.lifetime * 1000)) // 1000)})
+                         "last_bu_s_ago": max(0, (now - (b.expires - b.lifetime * 1000)) // 1000),
+                         "vendor": as_json(cache.vendor.get(b)) if cache.vendor is not None else []})
         rows.sort(key=lambda r: (r["nai"] or "", r["hoa"]))
         out = {"bindings": rows, "sas": len(cache.sas), "ignored": cache.ignored,
                "tun": ha.cfg.tun, "address": ha.cfg.address_text}
+        if cache.vendor is not None:
+            out["vendor_oversize"] = cache.vendor.oversize
         if ha.aaa is not None:
             out["aaa"] = dict(ha.aaa.stats, held=len(ha.aaa.held), servers_down=sorted(
-                repr(ha.aaa.cfg.servers[i]) for i in ha.aaa.client.down), client=ha.aaa.client.stats)
+                repr(ha.aaa.cfg.servers[i]) for i in ha.aaa.client.down), client=ha.aaa.client.stats,
+                revocation=ha.aaa.revocations.stats)
         return out
 
 
@@ -144,6 +150,9 @@ def table(doc):
         lines.append("%-28s %-22s %-26s %-9s %-4s %8d %7ds" % (r["nai"], r["hoa"], coa, r["transport"],
                                                               "yes" if r["nat"] else "no", r["lifetime_left_s"],
                                                               r["last_bu_s_ago"]))
+        for v in r.get("vendor") or ():
+            lines.append("    vendor %s" % ("experimental: %s" % v["data"] if v.get("experimental") else
+                                            "%d/%d: %s" % (v["vendor_id"], v["subtype"], v["data"])))
     extra = ""
     if "aaa" in doc:
         a = doc["aaa"]

@@ -243,6 +243,8 @@ class HomeAgent:
         from .control import ControlServer
         self.control = ControlServer(self)
         self.control.open()
+        from .vendor import VendorStore
+        self.cache.vendor = VendorStore(self.cache.bindings)   # RFC 5094/5096 data per binding
         if cfg.aaa is not None:
             from ..aaa.agent import AaaAgent
             self.aaa = AaaAgent(self.cache, cfg.aaa, self.log, cfg.home_prefix, cfg.max_lifetime)
@@ -508,7 +510,8 @@ class HomeAgent:
     def _signal(self, packet, source):
         # expiry on the monotonic clock, RFC 4285 timestamps on the wall clock (cache docstring)
         now = _now_ms()
-        self.cache.receive(packet, source, now, wall=_wall_ms())
+        if self.aaa is None or not self.aaa.revocation_in(packet, source, now):   # (MH 16: aaa/revocation.py)
+            self.cache.receive(packet, source, now, wall=_wall_ms())
         self._flush(now)
 
     def _on_tun(self):
