@@ -3,7 +3,8 @@ import json
 
 
 def register(sub):
-    p = sub.add_parser("doctor", help="check the host: MicroPython, mpy-cross, compilers, esptool, serial, bench daemons",
+    p = sub.add_parser("doctor",
+                       help="check the host: MicroPython, mpy-cross, compilers, esptool, serial, bench daemons",
                        description="Print OK or MISSING for each tool roam6 needs, with the command that fixes it. "
                                    "Exit code 1 when something required is missing.")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

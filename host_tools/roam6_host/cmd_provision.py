@@ -40,19 +40,24 @@ def register(sub):
     p.add_argument("--ha-ipv4", metavar="ADDR", help="the HA's IPv4 address, for the udp4 transport")
     p.add_argument("--home-prefix", metavar="PREFIX", help="the home network's prefix (default: the HoA's /64)")
     p.add_argument("--domain", help="DNS domain for RFC 5026 bootstrapping")
-    p.add_argument("--board", metavar="BOARD", help="narrow the transports to what this board supports: " + ", ".join(boards.board_names()))
-    p.add_argument("--transports", metavar="LIST", help="comma-separated, in order of preference (default udp6,udp4,ip6)")
+    p.add_argument("--board", metavar="BOARD",
+                   help="narrow the transports to what this board supports: " + ", ".join(boards.board_names()))
+    p.add_argument("--transports", metavar="LIST",
+                   help="comma-separated, in order of preference (default udp6,udp4,ip6)")
     p.add_argument("--bootstrap-methods", metavar="LIST", help="comma-separated, from dhcpv6,dns,static")
     p.add_argument("--wifi", action=WifiPair, dest="wifi", default=[], metavar="SSID:PSK",
                    help="a Wi-Fi network, split at the first ':' (the PSK may hold ':'; an open network: SSID:). "
                         "Repeat for more")
     p.add_argument("--wifi-ssid", action=WifiSsid, dest="wifi", metavar="SSID",
-                   help="a Wi-Fi network by name, any characters (':' too); its --wifi-psk follows (none: open network)")
+                   help="a Wi-Fi network by name, any characters (':' too); "
+                        "its --wifi-psk follows (none: open network)")
     p.add_argument("--wifi-psk", action=WifiPsk, dest="wifi", metavar="PSK",
                    help="the passphrase of the --wifi-ssid just before")
-    p.add_argument("--lifetime", type=int, default=600, metavar="S", help="binding lifetime to request, seconds (default 600)")
+    p.add_argument("--lifetime", type=int, default=600, metavar="S",
+                   help="binding lifetime to request, seconds (default 600)")
     p.add_argument("--no-timestamps", action="store_true", help="leave out RFC 4285 replay protection")
-    p.add_argument("--out", metavar="FILE", help="where to write the device's config.json (deploy it with --config FILE)")
+    p.add_argument("--out", metavar="FILE",
+                   help="where to write the device's config.json (deploy it with --config FILE)")
     p.add_argument("--force", action="store_true",
                    help="re-provision an NAI that is already there (new SPI and key), or overwrite --out holding "
                         "another device's config")
@@ -106,8 +111,8 @@ def run(args):
         return 0
     if args.revoke:
         e = provision.revoke(args.keys_file, args.revoke)
-        print("revoked %s (SPI %s) from %s; the HA drops the SA on SIGHUP (kill -HUP <pid of roam6 ha>) or at its next start"
-              % (e.get("nai"), e.get("spi"), args.keys_file))
+        print("revoked %s (SPI %s) from %s; the HA drops the SA on SIGHUP (kill -HUP <pid of roam6 ha>) "
+              "or at its next start" % (e.get("nai"), e.get("spi"), args.keys_file))
         return 0
     if not args.nai:
         raise UserError("say what to do: --nai NAI (provision), --list or --revoke NAI")
@@ -123,7 +128,8 @@ def run(args):
     print("provisioned %s: SPI %d, HoA %s, HA %s, transports %s"
           % (cfg["nai"], cfg["spi"], cfg["hoa"], cfg["ha"], ",".join(cfg["transports"])))
     print("  config  -> %s (mode 0600: it holds the key)" % args.out)
-    print("  SA      -> %s (the HA loads it on SIGHUP: kill -HUP <pid of roam6 ha>, or at its next start)" % args.keys_file)
+    print("  SA      -> %s (the HA loads it on SIGHUP: kill -HUP <pid of roam6 ha>, or at its next start)"
+          % args.keys_file)
     if args.show_key:
         print("  key     %s" % cfg["key"])
     if board and board["port"] in WIFI_PORTS and not wifi:

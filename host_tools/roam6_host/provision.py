@@ -154,10 +154,12 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
     bootstrap methods to what the board's bundle has."""
     _nai(nai)
     if bootstrap == (hoa is not None):
-        raise UserError("give either --hoa ADDRESS or --bootstrap", hint="--bootstrap lets the board learn HoA/HA by DHCPv6 or DNS")
+        raise UserError("give either --hoa ADDRESS or --bootstrap",
+                        hint="--bootstrap lets the board learn HoA/HA by DHCPv6 or DNS")
     if ha is None:
         if not bootstrap:
-            raise UserError("--ha is missing", hint="the home agent's IPv6 address, e.g. --ha 2001:db8:aa::1 (or --ha bootstrap)")
+            raise UserError("--ha is missing",
+                            hint="the home agent's IPv6 address, e.g. --ha 2001:db8:aa::1 (or --ha bootstrap)")
         ha = "bootstrap"
     cfg = {"nai": nai, "spi": spi, "key": key.hex()}
     if bootstrap:
@@ -176,7 +178,8 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
             raise UserError("--home-prefix %r is not an IPv6 prefix with its host bits zero" % home_prefix,
                             hint="e.g. --home-prefix 2001:db8:aa::/64") from None
         if not bootstrap and ipaddress.IPv6Address(cfg["hoa"]) not in net:
-            raise UserError("--hoa %s is outside --home-prefix %s" % (cfg["hoa"], net), hint="the HoA lives on the home link")
+            raise UserError("--hoa %s is outside --home-prefix %s" % (cfg["hoa"], net),
+                            hint="the HoA lives on the home link")
         cfg["home_prefix"] = str(net)
     cfg["ha"] = ha if ha == "bootstrap" else str(_ip6(ha, "--ha"))
     if ha != "bootstrap" and home_prefix is not None and ipaddress.IPv6Address(cfg["ha"]) not in net:
@@ -195,7 +198,8 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
         methods = [m for m in methods if m in usable]
     bad = [m for m in methods if m not in BOOTSTRAP_METHODS]
     if bad:
-        raise UserError("unknown bootstrap method %s" % ", ".join(bad), hint="choose from " + ", ".join(BOOTSTRAP_METHODS))
+        raise UserError("unknown bootstrap method %s" % ", ".join(bad),
+                        hint="choose from " + ", ".join(BOOTSTRAP_METHODS))
     bad = [m for m in methods if m not in usable]
     if bad:
         raise UserError("board %s cannot bootstrap by %s (left out of its bundle)" % (board["name"], ", ".join(bad)),
@@ -204,7 +208,8 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
         raise UserError("--bootstrap-methods static cannot learn the %s" % ("home address" if bootstrap else "HA"),
                         hint="add dhcpv6 or dns, or give --%s" % ("hoa" if bootstrap else "ha"))
     if "dns" in methods and domain is None and dynamic:
-        raise UserError("DNS bootstrapping needs --domain", hint="e.g. --domain example.test (the _mip6._ipv6 SRV record's domain)")
+        raise UserError("DNS bootstrapping needs --domain",
+                        hint="e.g. --domain example.test (the _mip6._ipv6 SRV record's domain)")
     cfg["bootstrap"] = list(methods)
     allowed = board["transports"] if board else TRANSPORTS
     transports = list(transports or allowed)
@@ -216,7 +221,8 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
         raise UserError("board %s cannot use transport %s" % (board["name"], ", ".join(bad)),
                         hint="it supports: " + ", ".join(allowed))
     if "udp4" in transports and "ha_ipv4" not in cfg and ha != "bootstrap":
-        raise UserError("transport udp4 needs the HA's IPv4 address", hint="add --ha-ipv4 198.18.1.2, or drop udp4 with --transports")
+        raise UserError("transport udp4 needs the HA's IPv4 address",
+                        hint="add --ha-ipv4 198.18.1.2, or drop udp4 with --transports")
     cfg["transports"] = transports
     if not isinstance(lifetime, int) or not 4 <= lifetime <= 0xFFFF * 4:
         raise UserError("--lifetime %r must be 4..262140 seconds" % lifetime, hint="e.g. --lifetime 600")
@@ -277,14 +283,16 @@ def provision(keys_file, out, force=False, **cfg_args):
         known = [e for e in sas if e.get("nai") == nai]
         if known and not force:
             raise UserError("%s is already provisioned (SPI %s)" % (nai, known[0].get("spi")),
-                            hint="--force gives it a new SPI and key (the old config stops working), or --revoke it first")
+                            hint="--force gives it a new SPI and key (the old config stops working), "
+                                 "or --revoke it first")
         sas[:] = [e for e in sas if e.get("nai") != nai]
         spi = fresh_spi({e.get("spi") for e in sas})
         key = secrets.token_bytes(16)
         cfg = make_config(nai, spi, key, **cfg_args)
         entry = {"nai": nai, "spi": spi, "key": key.hex()}
         if cfg["hoa"] != "bootstrap":
-            twin = [e for e in sas if e.get("hoa") and ipaddress.IPv6Address(e["hoa"]) == ipaddress.IPv6Address(cfg["hoa"])]
+            hoa = ipaddress.IPv6Address(cfg["hoa"])
+            twin = [e for e in sas if e.get("hoa") and ipaddress.IPv6Address(e["hoa"]) == hoa]
             if twin:
                 raise UserError("HoA %s already belongs to %s" % (cfg["hoa"], twin[0].get("nai")),
                                 hint="every device needs its own home address")
@@ -309,7 +317,8 @@ def revoke(keys_file, nai):
         doc = read_keys(keys_file, must_exist=True)
         gone = [e for e in doc["sas"] if e.get("nai") == nai]
         if not gone:
-            raise UserError("%s is not in %s" % (nai, keys_file), hint="`roam6 provision --list --keys-file %s` shows the fleet" % keys_file)
+            raise UserError("%s is not in %s" % (nai, keys_file),
+                            hint="`roam6 provision --list --keys-file %s` shows the fleet" % keys_file)
         doc["sas"] = [e for e in doc["sas"] if e.get("nai") != nai]
         write_keys(keys_file, doc)
     return gone[0]

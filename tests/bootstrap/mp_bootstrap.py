@@ -20,7 +20,8 @@ lk.close()
 gc.collect()
 free0 = gc.mem_free()
 t0 = time.ticks_us()
-b = asyncio.run(run_bootstrap(cfg, lk.mac, have6, servers, lk.ifname, dhcp_delay_ms=0, budget_ms=opts.get("budget_ms", 4000)))
+b = asyncio.run(run_bootstrap(cfg, lk.mac, have6, servers, lk.ifname, dhcp_delay_ms=0,
+                              budget_ms=opts.get("budget_ms", 4000)))
 ms = time.ticks_diff(time.ticks_us(), t0) / 1000
 out = {"ms": ms, "have_ip6": have6, "dns_servers": [hexlify(s).decode() for s in servers],
        "notes": b.notes, "error": b.error, "heap_used": free0 - gc.mem_free()}
@@ -29,5 +30,6 @@ if r:
     out["result"] = {"method": r["method"], "ha": [hexlify(a).decode() for a in r["ha"]],
                      "ha_ipv4": [hexlify(a).decode() for a in r["ha_ipv4"]], "ha_fqdn": r["ha_fqdn"],
                      "refresh_s": r["refresh_s"], "container": r.get("container"),
-                     "home_prefix": [hexlify(r["home_prefix"][0]).decode(), r["home_prefix"][1]] if r["home_prefix"] else None}
+                     "home_prefix": ([hexlify(r["home_prefix"][0]).decode(), r["home_prefix"][1]]
+                                     if r["home_prefix"] else None)}
 print(json.dumps(out))

@@ -1,7 +1,6 @@
 # Runs ON MicroPython: start the adapter, stop reading while the test makes a burst of changes
 # (more than one read buffer holds), then read and print the state the events add up to.
 import sys
-import time
 import gc
 import json
 from binascii import hexlify
@@ -45,4 +44,5 @@ while True:  # drain: read() hands out one buffer's worth at a time
     reads += 1
     apply(evs)
 gc.collect()
-print(json.dumps({"addrs": sorted(hexlify(k).decode() for k in state), "up": up[0], "resyncs": lk.resyncs, "reads": reads, "mem_free": gc.mem_free()}))
+print(json.dumps({"addrs": sorted(hexlify(k).decode() for k in state), "up": up[0], "resyncs": lk.resyncs,
+                  "reads": reads, "mem_free": gc.mem_free()}))

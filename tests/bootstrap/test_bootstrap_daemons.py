@@ -43,7 +43,8 @@ def make_lan(n, workdir, v4=True):
     """Namespaces `ap` (srv0: 2001:db8:a1::1/64, 192.0.2.1/24) and `b` (the board, wlan0)."""
     ap, board = n.add("ap"), n.add("b")
     for ns in (ap, board):
-        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
+           "net.ipv6.conf.default.accept_dad=0")
     n.ip(ap, "link", "add", "srv0", "address", "02:00:00:00:a0:01", "type", "veth", "peer", "name", "wlan0",
          "address", "02:00:00:00:b0:01", "netns", board)
     n.ip(ap, "addr", "add", "2001:db8:a1::1/64", "dev", "srv0", "nodad")
@@ -109,7 +110,8 @@ def bootstrap(n, board, cfg, **opts):
 def test_dhcpv6_from_kea_gives_ha_prefix_and_name(lan):
     n, ap, board = lan
     r = bootstrap(n, board, dict(CFG, bootstrap=["dhcpv6"]))
-    assert r["have_ip6"] and r["result"] == {"method": "dhcpv6", "ha": [HA6], "ha_ipv4": [], "ha_fqdn": "ha.example.test",
+    assert r["have_ip6"] and r["result"] == {"method": "dhcpv6", "ha": [HA6], "ha_ipv4": [],
+                                             "ha_fqdn": "ha.example.test",
                                                "refresh_s": 600, "home_prefix": PREFIX, "container": 69}, r
     assert r["ms"] < 1000, r  # one exchange, no retransmission
     # without an NAI there is no realm to identify: the Unrestricted information is used
@@ -209,14 +211,16 @@ CPYTHON_CLIENT = textwrap.dedent(r'''
     have6 = any(e[0] == "addr" and e[1] == 6 for e in lk.start())
     b = asyncio.run(run_bootstrap(json.loads(sys.argv[1]), lk.mac, have6, lk.dns_servers(), lk.ifname, dhcp_delay_ms=0))
     r = b.result
-    print(json.dumps({"method": r["method"], "ha": [a.hex() for a in r["ha"]], "ha_ipv4": [a.hex() for a in r["ha_ipv4"]]}))
+    print(json.dumps({"method": r["method"], "ha": [a.hex() for a in r["ha"]],
+                      "ha_ipv4": [a.hex() for a in r["ha_ipv4"]]}))
 ''')
 
 
 def test_same_driver_on_cpython(lan):
     n, ap, board = lan
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(os.path.dirname(os.path.dirname(HERE)), "firmware"),
-                                                       os.path.join(os.path.dirname(os.path.dirname(HERE)), "boards", "unix")]))
+                                                       os.path.join(os.path.dirname(os.path.dirname(HERE)), "boards",
+                                                                    "unix")]))
     p = subprocess.run(["ip", "netns", "exec", board, sys.executable, "-c", CPYTHON_CLIENT,
                         json.dumps(dict(CFG, bootstrap=["dns"]))], capture_output=True, text=True, timeout=30, env=env)
     assert p.returncode == 0, p.stderr

@@ -21,7 +21,8 @@ sub = st.one_of(
     st.builds(lambda a: tlv(72, a), st.binary(min_size=16, max_size=16)),
     st.binary(max_size=6),
 )
-container = st.builds(lambda code, subs: tlv(code, b"".join(subs)), st.sampled_from([50, 69, 70]), st.lists(sub, max_size=4))
+container = st.builds(lambda code, subs: tlv(code, b"".join(subs)), st.sampled_from([50, 69, 70]),
+                      st.lists(sub, max_size=4))
 top = st.one_of(container, st.builds(tlv, st.sampled_from([1, 2, 13, 32, 83, 70]), st.binary(max_size=20)),
                 st.just(tlv(1, DUID)), st.just(tlv(2, b"\x00\x03\x00\x01abcdef")), st.binary(max_size=5))
 

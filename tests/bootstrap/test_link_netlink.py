@@ -74,7 +74,8 @@ async def main():
     lk.start()
     print(json.dumps({"ready": True}), flush=True)
     evs = await asyncio.wait_for(lk.next_events(), 10)
-    print(json.dumps({"t_ns": time.time_ns(), "evs": [[x.hex() if isinstance(x, bytes) else x for x in e] for e in evs]}), flush=True)
+    evs = [[x.hex() if isinstance(x, bytes) else x for x in e] for e in evs]
+    print(json.dumps({"t_ns": time.time_ns(), "evs": evs}), flush=True)
 asyncio.run(main())
 '''
 
@@ -88,7 +89,8 @@ def test_same_adapter_awaited_on_cpython(netns):
     ns = netns.add("b")
     netns.ip(ns, "link", "add", "wlan0", "type", "veth", "peer", "name", "peer0")
     netns.ip(ns, "link", "set", "wlan0", "up")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix")]))
+    env = dict(os.environ,
+               PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix")]))
     out = Lines(netns.popen(ns, [sys.executable, "-c", CPYTHON_WATCH], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=env))
     assert out.next(10) == {"ready": True}

@@ -1,7 +1,8 @@
 """Movement detection on the real bench: the board (MicroPython, 64 KB heap, unix link adapter)
 roams apA -> apB -> apC -> apA -> home with SLAAC from radvd and DHCPv4 from udhcpc/dnsmasq, and must
 make one "moved" decision per roam with the new network's address and the right transport
-(on the dual-stack apC possibly udp4 first, then udp6 a few ms later: see below). Prints, per roam, the time from association to the decision and to the address."""
+(on the dual-stack apC possibly udp4 first, then udp6 a few ms later: see below). Prints, per
+roam, the time from association to the decision and to the address."""
 import json
 import os
 import secrets
@@ -36,7 +37,8 @@ def test_one_decision_per_roam_on_the_bench(addressing):
                 assert st["t_addr"] is not None, "no address on %s" % net
                 prefix, transport = EXPECT[net]
                 kind = "home" if net == "home" else "moved"
-                d, seen = out.until(lambda m: m.get("decision", [None])[0] == kind and m["decision"][1].startswith(prefix), 5)
+                d, seen = out.until(lambda m: m.get("decision", [None])[0] == kind
+                                    and m["decision"][1].startswith(prefix), 5)
                 assert d["decision"][2] == transport, json.dumps([net, seen])
                 kinds = [m["decision"][0] + ":" + str(m["decision"][2]) for m in seen if "decision" in m]
                 # the kernel announces IPv6 addresses from a workqueue, a few ms after an IPv4 one

@@ -47,11 +47,13 @@ def test_bad_fields_are_named(d, field):
 def test_cli_reports_without_traceback(tmp_path):
     p = tmp_path / "cn.json"
     p.write_text(json.dumps({"address": "2001:db8::1", "max_lifetime": 9999}))
-    r = subprocess.run([sys.executable, "-m", "roam6_host", "cn", "--config", str(p)], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([sys.executable, "-m", "roam6_host", "cn", "--config", str(p)], capture_output=True, text=True,
+                       timeout=30)
     assert r.returncode == 2 and "max_lifetime" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, "-m", "roam6_host", "cn", "--config", str(tmp_path / "nope.json")],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "cannot read" in r.stderr and "Traceback" not in r.stderr
     p.write_text("{not json")
-    r = subprocess.run([sys.executable, "-m", "roam6_host", "cn", "--config", str(p)], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([sys.executable, "-m", "roam6_host", "cn", "--config", str(p)], capture_output=True, text=True,
+                       timeout=30)
     assert r.returncode == 2 and "not valid JSON" in r.stderr

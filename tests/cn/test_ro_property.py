@@ -1,8 +1,9 @@
 """Property test: the MN's rr core and the CN core under random schedules (moves, going home, IPv4-only
 networks, traffic, time jumps) over a lossy, duplicating, reordering network. Invariants:
-no exception on either side; after handle_timer(now) no deadline is <= now; never more than MAX_UPDATE_RATE messages of one MH type to the CN in
-any second; whenever the MN sends data direct, the CN holds a binding for exactly that CoA; with
-policy `never` the CN never sees a HoTI, CoTI or BU."""
+no exception on either side; after handle_timer(now) no deadline is <= now; never more than
+MAX_UPDATE_RATE messages of one MH type to the CN in any second; whenever the MN sends data
+direct, the CN holds a binding for exactly that CoA; with policy `never` the CN never sees a HoTI,
+CoTI or BU."""
 import random
 
 from hypothesis import given, settings, strategies as st
@@ -32,7 +33,8 @@ class World:
     def __init__(self, mode, seed, loss, dup):
         self.rng = random.Random(seed)
         self.loss, self.dup = loss, dup
-        self.mn = rr.RouteOptimizer(HOA, RoPolicy(mode), rand=lambda n: bytes(self.rng.getrandbits(8) for _ in range(n)))
+        self.mn = rr.RouteOptimizer(HOA, RoPolicy(mode),
+                                    rand=lambda n: bytes(self.rng.getrandbits(8) for _ in range(n)))
         self.cn = Correspondent(CN, rand=lambda n: bytes(self.rng.getrandbits(8) for _ in range(n)))
         self.now = 0
         self.sent = []  # (time, MH type) of every MH the MN sent

@@ -240,7 +240,7 @@ def test_reboot_resumes_sequence_numbers_from_the_state_file(bench):
     args = dict(heap=MN_HEAP, extra=["--coa", coa])
     mn = R.start_mn(bench, path, **args)
     try:
-        first = registered(mn)
+        registered(mn)
         seq1 = [e for e in mn.events if e["ev"] == "ba"][-1]["seq"]
         mn.p.kill()                                  # no clean shutdown
         mn.p.wait(5)

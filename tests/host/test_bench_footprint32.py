@@ -52,7 +52,8 @@ def test_the_mn_registers_on_a_32bit_micropython():
     if env is not None:
         assert esp["registered"] is True, esp
         assert 0 < esp["stand_ins_bytes"] < 8 * 1024
-        assert esp["heap_in_use_after_registration_minus_stand_ins"] == esp["heap_in_use_after_registration"] - esp["stand_ins_bytes"]
+        assert (esp["heap_in_use_after_registration_minus_stand_ins"]
+                == esp["heap_in_use_after_registration"] - esp["stand_ins_bytes"])
         assert esp["heap_in_use_after_registration"] > used        # more code than the static-CoA MN
         assert esp["heap_goal_met"] == (esp["heap_in_use_after_registration_minus_stand_ins"] <= 32 * 1024)
         # the same board with its modules in a ROMFS image: registers, and the bytecode running in

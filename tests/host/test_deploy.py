@@ -106,7 +106,8 @@ def test_mip_installs_from_the_bundle_package_json(board, unix_bundle):
     proc = subprocess.run(mp + ["mip", "install", "--target", "lib", os.path.join(unix_bundle, "package.json")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = subprocess.run(mp + ["exec", "import sys; sys.path.insert(0, 'lib'); import roam6.wire.addr, roam6; print('V', roam6.__version__)"],
+    code = "import sys; sys.path.insert(0, 'lib'); import roam6.wire.addr, roam6; print('V', roam6.__version__)"
+    proc = subprocess.run(mp + ["exec", code],
                           capture_output=True, text=True, timeout=60)
     import roam6
     assert "V %s" % roam6.__version__ in proc.stdout, proc.stdout + proc.stderr
@@ -181,7 +182,8 @@ def test_romfs_deploy_moves_the_modules_to_rom_and_a_plain_one_brings_them_back(
     assert r["rom"] == "written" and r["removed"] == modules and r["copied"] == []
     assert any("next reset" in s for s in said), said            # --no-reset: the user is told
     # only what is not a module stays a file; the old module files and their folders are gone
-    assert sorted(_tree(fs)) == sorted(k for k in _tree(str(bundle)) if not k.endswith(".mpy") and k not in build.HOST_ONLY)
+    kept = [k for k in _tree(str(bundle)) if not k.endswith(".mpy") and k not in build.HOST_ONLY]
+    assert sorted(_tree(fs)) == sorted(kept)
     assert not os.path.exists(os.path.join(fs, "roam6"))
     logs = deploy.reset_and_read(rom_board.port, "restart", 1, 15, log=quiet)
     assert logs == ["FROM /rom/roam6/__init__.mpy"], (logs, said)

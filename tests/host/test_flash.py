@@ -338,7 +338,8 @@ def test_esptool_floor_in_pyproject_is_the_release_with_the_commands_flash_runs(
     args = flash.esptool_args(boards.load_board("esp32"), "/dev/ttyUSB0", "fw.bin", connect_attempts=1)
     assert "write-flash" in args and floor.split(".")[0] == "5"
     assert tuple(int(x) for x in version("esptool").split(".")[:2]) >= tuple(int(x) for x in floor.split(".")[:2])
-    r = subprocess.run([sys.executable, "-m", "esptool", "write-flash", "--help"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "esptool", "write-flash", "--help"], capture_output=True, text=True,
+                       timeout=60)
     assert r.returncode == 0 and "--erase-all" in r.stdout
     r = subprocess.run([sys.executable, "-m", "esptool", "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and all(o in r.stdout for o in ("--connect-attempts", "--chip", "--baud", "--port"))

@@ -15,7 +15,8 @@ from roam6_host import boards, build, ports
 from roam6_host.cli import main as cli_main
 from roam6_host.errors import UserError
 
-needs_socat = pytest.mark.skipif(not shutil.which("socat"), reason="socat missing: apt-get install socat (deps/apt.txt)")
+needs_socat = pytest.mark.skipif(not shutil.which("socat"),
+                                 reason="socat missing: apt-get install socat (deps/apt.txt)")
 
 
 def usb(device, vid, pid, manufacturer=None, product=None):
@@ -171,7 +172,8 @@ def test_flash_reboots_a_pico_running_micropython_into_bootsel(attached, tmp_pat
     mounts = tmp_path / "mounts"
     mounts.write_text("")
     env = dict(os.environ, R6_BOOTSEL_DRIVE=drive)
-    with UnixBoard(str(tmp_path / "fs"), args=["-i", os.path.join(here, "standins", "pico_bootsel.py")], env=env) as pico:
+    bootsel = os.path.join(here, "standins", "pico_bootsel.py")
+    with UnixBoard(str(tmp_path / "fs"), args=["-i", bootsel], env=env) as pico:
         attached(usb(pico.port, 0x2E8A, 0x0005, "MicroPython", "Board in FS mode"), CP2102)
         said = []
         dst = flash.flash_rp2040(boards.load_board("rp2040"), fw, port="auto", extra_roots=(drive,),

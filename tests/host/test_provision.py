@@ -31,7 +31,8 @@ def test_static_device_config_and_keys_file(tmp_path, capsys):
     assert cfg["transports"] == ["udp4"]            # the esp32 profile: IPv4 only
     assert cfg["wifi"] == [{"ssid": "apA", "psk": "s3cret"}] and cfg["bootstrap"] == ["static"]
     assert cfg["spi"] >= 256 and len(bytes.fromhex(cfg["key"])) == 16
-    assert keys == {"sas": [{"nai": "board1@example.test", "spi": cfg["spi"], "key": cfg["key"], "hoa": "2001:db8:aa::100"}]}
+    assert keys == {"sas": [{"nai": "board1@example.test", "spi": cfg["spi"], "key": cfg["key"],
+                             "hoa": "2001:db8:aa::100"}]}
     assert _mode(tmp_path / "keys.json") == 0o600 and _mode(tmp_path / "board1.json") == 0o600
     assert cfg["key"] not in out                    # secret stays off the terminal
 
@@ -72,7 +73,8 @@ def test_concurrent_provisioning_loses_no_entry(tmp_path):
 
     def one(i):
         try:
-            provision.provision(str(tmp_path / "keys.json"), str(tmp_path / ("d%d.json" % i)), nai="d%d@example.test" % i,
+            provision.provision(str(tmp_path / "keys.json"), str(tmp_path / ("d%d.json" % i)),
+                                nai="d%d@example.test" % i,
                                 hoa="2001:db8:aa::%x" % (0x200 + i), ha="2001:db8:aa::1", transports=["udp6"])
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
@@ -122,7 +124,8 @@ def test_reprovision_needs_force_and_rotates_the_key(tmp_path, capsys):
     (["--hoa", "nope", "--ha", "2001:db8:aa::1"], "'nope' is not an IPv6 address"),
     (["--ha", "2001:db8:aa::1"], "either --hoa ADDRESS or --bootstrap"),
     (["--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1"], "udp4 needs the HA's IPv4 address"),
-    (["--hoa", "2001:db8:bb::100", "--ha", "2001:db8:aa::1", "--home-prefix", "2001:db8:aa::/64", "--transports", "udp6"],
+    (["--hoa", "2001:db8:bb::100", "--ha", "2001:db8:aa::1", "--home-prefix", "2001:db8:aa::/64", "--transports",
+      "udp6"],
      "outside --home-prefix"),
     (STATIC + ["--board", "esp32", "--transports", "udp6"], "board esp32 cannot use transport udp6"),
     (STATIC + ["--wifi", "nocolon"], "must be SSID:PSK"),
@@ -217,7 +220,8 @@ def test_every_provisioned_config_loads_with_the_firmware_on_micropython(tmp_pat
     assert cfgs["bootstrap-esp32"]["bootstrap"] == ["dns"]          # its bundle has no DHCPv6 client
     assert cfgs["hoa-ha-bootstrap"]["bootstrap"] == ["dhcpv6", "dns"]
     assert cfgs["rp2040-static"]["wifi"] == [{"ssid": "apA", "psk": "s3:cret"}]
-    assert cfgs["wifi-colon-ssid"]["wifi"] == [{"ssid": "Cafe: 2nd floor", "psk": "a:b"}, {"ssid": "open:net", "psk": ""},
+    assert cfgs["wifi-colon-ssid"]["wifi"] == [{"ssid": "Cafe: 2nd floor", "psk": "a:b"},
+                                               {"ssid": "open:net", "psk": ""},
                                                {"ssid": "apB", "psk": ""}]
 
 

@@ -89,11 +89,13 @@ class CNDriver:
             self.sraw = hdrincl_socket()
         except PermissionError:
             self.close()
-            raise UserError("the CN needs packet and raw sockets", hint="run it as root (or with CAP_NET_RAW)") from None
+            raise UserError("the CN needs packet and raw sockets",
+                            hint="run it as root (or with CAP_NET_RAW)") from None
         except OSError as exc:
             self.close()
             raise UserError("cannot open the CN's sockets: %s" % exc.strerror,
-                            hint="check field 'interface' (%r) names a link in this namespace" % cfg.interface) from None
+                            hint="check field 'interface' (%r) names a link in this namespace"
+                                 % cfg.interface) from None
         if cfg.echo_port:
             self.secho = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
             try:

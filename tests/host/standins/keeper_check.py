@@ -1,4 +1,5 @@
-# The Wi-Fi start-up and keeper the boards' main.py use (roam6/node/wifi.py, roam6.node.wlanlink.Keeper), driven step by step with the stand-in WLAN.
+# The Wi-Fi start-up and keeper the boards' main.py use (roam6/node/wifi.py, roam6.node.wlanlink.Keeper),
+# driven step by step with the stand-in WLAN.
 import sys
 sys.path.insert(0, sys.argv[1])
 import network
