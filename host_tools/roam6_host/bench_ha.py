@@ -178,7 +178,7 @@ def run(args):
     result["meets_goal"] = result["bus_per_s"] >= 20000 and all(r[3] == {0: n} for r in runs)
     if args.aaa:
         from .aaa.bench import run_aaa
-        result.update(run_aaa(args.mns, max(2, args.rounds)))
+        result.update(run_aaa(_setup, _drive, args.mns, max(2, args.rounds)))
     if cleanup is not None:
         result["continuity"] = cleanup()
     if args.live:

@@ -40,10 +40,11 @@ def _pct(values, p):
     return v[min(len(v) - 1, int(len(v) * p))] if v else None
 
 
-def run_aaa(mns=10000, rounds=3, sample=1000, window=32):
+def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32):
+    """setup, drive: bench_ha's workload maker and driver (given, so this module does not import
+    the command that imports it)."""
     import ipaddress
 
-    from ..bench_ha import _drive, _setup
     from ..ha.cache import BindingCache
     from ..ha.livebench import _Net
     from ..nssock import inside
@@ -59,7 +60,7 @@ def run_aaa(mns=10000, rounds=3, sample=1000, window=32):
     if rounds < 2:
         raise UserError("--rounds must be at least 2 with --aaa (round 1 registers, the rest are timed warm)")
     sample = min(sample, mns)
-    ha, sas, work = _setup(mns, rounds, T0)
+    ha, sas, work = setup(mns, rounds, T0)
     net = _Net()
     tmp = tempfile.mkdtemp(prefix="roam6-bench-aaa-")
     rad = None
@@ -138,7 +139,7 @@ def run_aaa(mns=10000, rounds=3, sample=1000, window=32):
         try:
             t = time.perf_counter()
             c0 = time.process_time()
-            out, warm_status = _drive(cache, warm)
+            out, warm_status = drive(cache, warm)
             warm_cpu = time.process_time() - c0
             warm_s = time.perf_counter() - t
         finally:

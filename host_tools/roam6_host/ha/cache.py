@@ -350,9 +350,45 @@ class BindingCache:
         return record_of(binding, self.sas.get(binding.spi), now, wall, REMOVED if removed else BOUND)
 
     def apply(self, rec, now, wall):
-        """Make a record true here (journal restore, replication); events as for a BU."""
-        from .record import apply_record
-        return apply_record(self, rec, now, wall)
+        """Make a record (ha/record.py) true here -- journal restore, replication: a bound record
+        adds, moves or refreshes the binding, a removed one ends it; the same events as for a BU
+        (removal reason "replica"), so the driver installs or removes routes and proxies. A record
+        naming an SPI this cache does not know, a NAI that is not that SPI's, a HoA outside the home
+        prefix, or a binding already past its lifetime changes nothing and returns False."""
+        from .record import REMOVED
+        hoa = bytes(rec.hoa)
+        b = self.bindings.get(hoa)
+        if rec.kind == REMOVED:
+            if b is None:
+                return False
+            del self.bindings[hoa]
+            self._events.append(BindingRemoved("binding_removed", b, "replica"))
+            return True
+        sa = self.sas.get(rec.spi)
+        remaining = rec.remaining_at(wall)
+        if (sa is None or sa.nai != rec.nai or hoa[:len(self.prefix)] != self.prefix or remaining <= 0
+                or (sa.hoa is not None and sa.hoa != hoa)):
+            self.ignored += 1
+            return False
+        if rec.last_ts > sa.last_ts:
+            sa.last_ts = rec.last_ts
+        if b is None or b.spi != rec.spi:
+            if b is not None:
+                del self.bindings[hoa]
+                self._events.append(BindingRemoved("binding_removed", b, "replica"))
+            b = Binding(hoa, rec.spi)
+            self.bindings[hoa] = b
+            ev = BindingAdded("binding_added", b)
+        elif b.peer != rec.peer or b.transport != rec.transport:
+            ev = BindingMoved("binding_moved", b, b.peer, b.transport)
+        else:
+            ev = BindingRefreshed("binding_refreshed", b)
+        b.peer, b.transport, b.coa, b.nat = tuple(rec.peer), rec.transport, bytes(rec.coa), rec.nat
+        b.seq, b.lifetime, b.home = rec.seq, rec.lifetime, rec.home
+        b.expires = now + remaining
+        heapq.heappush(self._expiry, (b.expires, hoa))
+        self._events.append(ev)
+        return True
 
     def replace_sas(self, sas):
         """New security associations (keys file reloaded). An SA that stays the same keeps its

@@ -32,6 +32,7 @@ import time
 
 from roam6_codec import consts as C
 
+from .clock import now_ms as _now_ms, wall_ms as _wall_ms
 from ..errors import UserError
 from ..pktsock import (PACKET_HOST, CaptureCopies, attach_filter, enable_timestamps, frames_to, hdrincl_socket,
                        nft_delete_table, nft_drop_param_problems, packet_socket)
@@ -54,14 +55,6 @@ LISTENER_BATCH = 32  # datagrams read from the shared UDP socket per wakeup
 DUP_WINDOW_MS = 100   # ip6: copies of one frame the packet socket saw twice arrive within this
 
 
-def _now_ms():
-    """The binding cache's `now`: monotonic milliseconds (expiry, rate limits, DAD)."""
-    return time.monotonic_ns() // 1_000_000
-
-
-def _wall_ms():
-    """The binding cache's `wall`: Unix milliseconds (RFC 4285 timestamps only)."""
-    return time.time_ns() // 1_000_000
 
 
 def _bpf_mh_to(ha):

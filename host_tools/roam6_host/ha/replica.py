@@ -518,7 +518,7 @@ class ReplicaLink:
         self._check_address(_ms())
 
     def _on_sock(self):
-        from .driver import _wall_ms
+        from .clock import wall_ms as _wall_ms
         core = self.core
         for _ in range(256):
             try:
@@ -626,5 +626,5 @@ def nl_batch(nl, msgs, chunk=128):
 
 
 def _ms():
-    from .driver import _now_ms
+    from .clock import now_ms as _now_ms
     return _now_ms()
