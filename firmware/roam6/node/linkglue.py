@@ -20,5 +20,23 @@ async def link_loop(node, link, mv, seen=None):
                 node.at_home()
             else:
                 node.detached()
-        evs = await link.next_events()
+        try:
+            evs = await link.next_events()
+        except MemoryError:
+            # a burst the heap could not hold: its events are lost, so take the whole state again
+            # (the loop must outlive it: without it the node never learns of another move)
+            evs = await _state_again(node, link)
+
+
+async def _state_again(node, link):
+    import gc
+
+    from .transport import sleep_ms
+    while True:
+        gc.collect()
+        node.log("error", reason="link adapter out of memory: reading the link's state again")
+        try:
+            return link.start()
+        except MemoryError:
+            await sleep_ms(100)
 
