@@ -1,0 +1,156 @@
+"""`roam6 hil up|down --bench FILE`: the bench on a host's own interfaces.
+
+"The host" here is a network namespace the test owns (every command runs in it through
+`ip netns exec`), with interfaces made by the test BEFORE `hil up`, standing for the ports the
+access points hang off: veths whose other ends sit on bridges in an `air` namespace, where the
+board's link (a veth from a `board` namespace) is moved from one AP's bridge to another.
+"""
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from roam6_host.errors import UserError
+from roam6_hil import benchfile
+from roam6_hil.netns import ns_pids
+
+from nshelp import TestNamespaces
+
+ROAM6 = [sys.executable, "-m", "roam6_host"]
+
+BENCH = """
+name = "{name}"
+[home]
+interface = "home0"
+prefix = "2001:db8:aa::/64"
+hoa = "2001:db8:aa::100"
+[ha]
+address = "2001:db8:aa::1"
+ipv4 = "198.18.1.2"
+[cn]
+address6 = "2001:db8:f3::2"
+address4 = "198.18.3.2"
+[[ap]]
+interface = "apA"
+ssid = "roam6-A"
+psk = "roam6-bench-A"
+ipv6 = {{ prefix = "{v6}", router = "{r6}" }}
+[[ap]]
+interface = "{apb}"
+ssid = "roam6-B"
+psk = "roam6-bench-B"
+ipv4 = {{ subnet = "192.0.2.0/24", router = "192.0.2.1", dhcp = ["192.0.2.100", "192.0.2.199"] }}
+"""
+
+
+def write_bench(tmp_path, name, v6="2001:db8:a1::/64", apb="apB", file=None):
+    p = tmp_path / ("%s.toml" % (file or name))
+    p.write_text(BENCH.format(name=name, v6=v6, r6=ipaddress.ip_network(v6)[1], apb=apb))
+    return str(p)
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("[home]\ninterface='x'\n", "needs `prefix`"),
+    ("nonsense = [", "not valid TOML"),
+    ("[wifi]\n", "unknown section"),
+])
+def test_bad_bench_files_are_clear_errors(tmp_path, text, msg):
+    p = tmp_path / "b.toml"
+    p.write_text(text)
+    with pytest.raises(UserError, match=msg):
+        benchfile.load(str(p))
+
+
+def test_bench_file_checks(tmp_path):
+    good = benchfile.load(write_bench(tmp_path, "t1"))
+    assert [a["ssid"] for a in good["aps"]] == ["roam6-A", "roam6-B"] and benchfile.outside_safe_ranges(good) == []
+    # 2a01:4f8:1::/64 is a real provider's prefix: outside the documentation ranges
+    wide = benchfile.load(write_bench(tmp_path, "t2", v6="2a01:4f8:1::/64"))
+    assert benchfile.outside_safe_ranges(wide) == ["2a01:4f8:1::/64", "2a01:4f8:1::1"]
+    text = open(write_bench(tmp_path, "t3")).read().replace('router = "2001:db8:a1::1"', 'router = "2001:db8:a2::1"')
+    (tmp_path / "t3.toml").write_text(text)
+    with pytest.raises(UserError, match="must be in prefix"):
+        benchfile.load(str(tmp_path / "t3.toml"))
+    assert benchfile.load(str(tmp_path / "t1.toml"))["home"]["interface"] == "home0"
+    with pytest.raises(UserError, match="no bench file"):
+        benchfile.load(str(tmp_path / "nope.toml"))
+
+
+@pytest.fixture
+def host():
+    """Namespaces host/air/board; the host has a WAN port with its default route, the AP ports
+    apA, apB (veths to bridges airA, airB in air) and the home link home0."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces); `make test` runs as root")
+    n = TestNamespaces()
+    try:
+        h, a, b = n.add("host"), n.add("air"), n.add("board")
+        n.veth(h, "wan0", a, "w")
+        n.ip(h, "addr", "add", "203.0.113.1/24", "dev", "wan0")
+        n.ip(h, "route", "add", "default", "via", "203.0.113.254")
+        n.veth(h, "home0", a, "hm")
+        for x in "AB":
+            n.ip(a, "link", "add", "air" + x, "type", "bridge", "forward_delay", "0", "stp_state", "0")
+            n.veth(h, "ap" + x, a, "p" + x)
+            n.ip(a, "link", "set", "p" + x, "master", "air" + x)
+            n.ip(a, "link", "set", "air" + x, "up")
+        n.veth(b, "wlan0", a, "board")
+        yield n
+    finally:
+        n.teardown()
+
+
+def in_host(n, argv, timeout=60):
+    return subprocess.run(["ip", "netns", "exec", n.full("host")] + argv, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def host_snapshot(n):
+    code = "import json; from roam6_hil.hostbench import snapshot; print(json.dumps(snapshot()))"
+    r = in_host(n, [sys.executable, "-c", code])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_refused_files_leave_the_host_alone_and_up_down_restores_it(host, tmp_path):
+    n = host
+    name = n.prefix.strip("-")[-6:]
+    before = host_snapshot(n)
+    # an unknown interface; the interface of the default route; a range that is not ours
+    for path, msg in ((write_bench(tmp_path, name, apb="eth9", file="unknown"), "unknown interface"),
+                      (write_bench(tmp_path, name, apb="wan0", file="wan"), "default route"),
+                      (write_bench(tmp_path, name, v6="2a01:4f8:1::/64", file="wide"), "outside the documentation")):
+        r = in_host(n, ROAM6 + ["hil", "up", "--bench", path])
+        assert r.returncode != 0 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert host_snapshot(n) == before
+    path = write_bench(tmp_path, name)
+    r = in_host(n, ROAM6 + ["hil", "up", "--bench", path])
+    assert r.returncode == 0, r.stdout + r.stderr
+    try:
+        up = host_snapshot(n)
+        assert up != before and up["sysctls"]["net/ipv6/conf/all/forwarding"] == "1"
+        assert any(line.split()[0].split("@")[0] == "apA" and "2001:db8:a1::1/64" in line for line in up["addrs"])
+        # the board on AP A (its link moved onto airA) gets a SLAAC address from radvd on the host's apA
+        n.ip("air", "link", "set", "board", "master", "airA")
+        n.ip("board", "link", "set", "wlan0", "up")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            out = n.ip("board", "-6", "addr", "show", "dev", "wlan0").stdout
+            if "2001:db8:a1:" in out:
+                break
+            time.sleep(0.1)
+        assert "2001:db8:a1:" in out, out
+        # up twice: refused, the first one stays
+        r = in_host(n, ROAM6 + ["hil", "up", "--bench", path])
+        assert r.returncode != 0 and "already up" in r.stderr
+    finally:
+        r = in_host(n, ROAM6 + ["hil", "down", "--bench", path])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert host_snapshot(n) == before
+    assert ns_pids(n.full("host")) == []          # radvd, Kea, dnsmasq, the HA: all gone
+    r = in_host(n, ROAM6 + ["hil", "down", "--bench", path])
+    assert r.returncode == 0 and "not up" in r.stdout
