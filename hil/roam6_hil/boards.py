@@ -34,6 +34,11 @@ def scenario_board(text):
     return text
 
 
+def scenario_board_real(text):
+    """--board of a scenario that also runs on a real board with a bench file (realboard.py)."""
+    return text
+
+
 def get_driver(name):
     if name == "unix":
         from .board_unix import UnixBoard

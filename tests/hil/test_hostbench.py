@@ -154,3 +154,77 @@ def test_refused_files_leave_the_host_alone_and_up_down_restores_it(host, tmp_pa
     assert ns_pids(n.full("host")) == []          # radvd, Kea, dnsmasq, the HA: all gone
     r = in_host(n, ROAM6 + ["hil", "down", "--bench", path])
     assert r.returncode == 0 and "not up" in r.stdout
+
+
+# A stand-in for the board's Wi-Fi radio (a test double: the unix port has no `network` module,
+# and there is no radio here): joining SSID X moves the board's link onto AP X's bridge in `air`,
+# as associating with X would; ifconfig() waits for the address SLAAC gives, as a station does.
+NETWORK_STANDIN = '''
+import os, time
+AIR = %r
+BRIDGE = %r
+STA_IF = 0
+
+
+class WLAN:
+    ssid = None
+
+    def __init__(self, i=0):
+        pass
+
+    def active(self, *a):
+        return True
+
+    def disconnect(self):
+        os.system("ip netns exec %%s ip link set dev board down nomaster" %% AIR)
+        WLAN.ssid = None
+
+    def connect(self, ssid, psk):
+        os.system("ip -6 addr flush dev wlan0 scope global")
+        os.system("ip netns exec %%s ip link set dev board master %%s up" %% (AIR, BRIDGE[ssid]))
+        WLAN.ssid = ssid
+
+    def isconnected(self):
+        return WLAN.ssid is not None
+
+    def ifconfig(self):
+        for _ in range(200):
+            os.system("ip -br -6 addr show dev wlan0 scope global > wlan.txt")
+            words = open("wlan.txt").read().split()
+            if len(words) > 2:
+                return (words[2].split("/")[0], "", "", "")
+            time.sleep_ms(20)
+        return ("0.0.0.0", "", "", "")
+'''
+
+
+def test_serial_board_registers_through_the_bench_file(host, tmp_path):
+    """`roam6 hil run register --board serial --bench FILE`: the unix port on a pty is the board,
+    deployed by the command, told over its REPL to join AP A; registered, CN traffic and ping to the
+    HoA through the host's HA; the host restored afterwards."""
+    from roam6_host.cli import main as cli_main
+    from roam6_host.unixboard import UnixBoard
+    n = host
+    name = n.prefix.strip("-")[-6:]
+    path = write_bench(tmp_path, name)
+    bundle = tmp_path / "bundle"
+    assert cli_main(["build", "--board", "unix", "--out", str(bundle)]) == 0
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "network.py").write_text(NETWORK_STANDIN % (n.full("air"), {"roam6-A": "airA", "roam6-B": "airB"}))
+    n.run("board", ["sysctl", "-qw", "net.ipv6.conf.wlan0.accept_dad=0"])
+    before = host_snapshot(n)
+    board = UnixBoard(str(fs), prefix=["ip", "netns", "exec", n.full("board")]).start()
+    try:
+        r = in_host(n, ROAM6 + ["hil", "run", "register", "--board", "serial", "--port", board.port, "--bench", path,
+                                "--bundle", str(bundle), "--transport", "udp6", "--report", str(tmp_path / "rep")],
+                    timeout=120)
+        rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "main.py" in rep["deployed"] and "config.json" in rep["deployed"]
+        assert rep["registered"] and rep["coa"].startswith("2001:db8:a1:"), rep
+        assert rep["udp_down_received"] > 0 and rep["ping_ok"], rep
+    finally:
+        board.stop()
+    assert host_snapshot(n) == before
+    assert ns_pids(n.full("host")) == []
