@@ -26,8 +26,10 @@ from .eventlog import EventReader
 class SerialBoard:
     name = "serial"
 
-    def __init__(self, bench=None, profile_name=None, port=None, baud=115200, folder=None):
-        if not port:
+    def __init__(self, bench=None, profile_name=None, port=None, baud=115200, folder=None, serial=None):
+        # serial: a port another layer opened (labgrid's SerialDriver, labgrid_place.py); port names it
+        self._given = serial
+        if not port and serial is None:
             raise UserError("the serial board driver needs a port",
                             hint="--port /dev/ttyUSB0 (ESP32) or /dev/ttyACM0 (Pico W)")
         self.port, self.baud = port, baud
@@ -41,15 +43,18 @@ class SerialBoard:
     # -- connection ----------------------------------------------------------------------------
     def connect(self, timeout=5.0):
         import serial
-        if not os.path.exists(self.port):
+        if self._given is not None:
+            self.ser = self._given
+        elif not os.path.exists(self.port):
             raise UserError("serial port %s does not exist" % self.port,
                             hint="plug the board in; `ls /dev/ttyUSB* /dev/ttyACM*` shows the ports")
-        try:
-            self.ser = serial.Serial(self.port, self.baud, timeout=0.05, write_timeout=2)
-        except (serial.SerialException, OSError) as exc:
-            raise UserError("cannot open %s: %s" % (self.port, exc),
-                            hint="another program (mpremote, screen, a serial monitor) may hold it; "
-                                 "or add yourself to the dialout group")
+        else:
+            try:
+                self.ser = serial.Serial(self.port, self.baud, timeout=0.05, write_timeout=2, exclusive=True)
+            except (serial.SerialException, OSError) as exc:
+                raise UserError("cannot open %s: %s" % (self.port, exc),
+                                hint="another program (mpremote, screen, a serial monitor) may hold it; "
+                                     "or add yourself to the dialout group")
         deadline = time.monotonic() + timeout
         # interrupt whatever runs, then ask for the raw REPL until a board answers
         while True:

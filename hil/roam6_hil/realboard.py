@@ -57,17 +57,33 @@ def run_serial(args, report_dir):
     from .benchfile import check_host, load
     from .board_serial import SerialBoard
     from roam6_host import deploy, ports
+    if getattr(args, "labgrid", None) and args.board != "serial":
+        args.board = "serial"
     if not args.bench:
         raise UserError("--board serial needs --bench FILE: the host interfaces behind the access points",
                         hint="copy examples/bench.toml and name your interfaces (docs/CONTRACTS.md §8.1)")
-    if not args.bundle:
+    if not args.bundle and not args.labgrid:
         raise UserError("--board serial needs --bundle DIR: what `roam6 build --board BOARD --out DIR` made")
     bench = load(args.bench)
     check_host(bench, args.i_mean_it)
     aps = _aps_for(bench, args.transport)
-    port = ports.resolve(args.port or "auto")
+    place = None
+    if args.labgrid:
+        from .labgrid_place import LabgridPlace
+        place = LabgridPlace(args.labgrid, args.labgrid_coordinator, os.path.join(report_dir, "board")).__enter__()
+        missing = [ap["interface"] for ap in bench["aps"]
+                   if place.interfaces and ap["interface"] not in place.interfaces]
+        if missing:
+            place.__exit__()
+            raise UserError("labgrid place %s has no NetworkInterface %s (it has %s)" % (
+                args.labgrid, ", ".join(missing), ", ".join(place.interfaces)),
+                hint="the bench file's AP interfaces must be the place's network resources")
+        port = place.url
+    else:
+        port = ports.resolve(args.port or "auto")
     report = {"scenario": "register", "board": "serial", "port": port, "transport": args.transport,
-              "bench": bench["name"], "registered": False, "bu_ba_ms": None, "roams": [], "errors": []}
+              "labgrid_place": args.labgrid, "bench": bench["name"], "registered": False, "bu_ba_ms": None,
+              "roams": [], "errors": []}
     os.makedirs(report_dir, exist_ok=True)
     hb = HostBench(bench)
     board = None
@@ -79,9 +95,17 @@ def run_serial(args, report_dir):
         conf["transports"] = [args.transport]
         with open(cfg, "w") as f:
             json.dump(conf, f)
-        res = deploy.deploy(port, args.bundle, config=cfg, log=lambda *a: None)
-        report["deployed"] = res["copied"]
-        board = SerialBoard(port=port, folder=os.path.join(report_dir, "board")).connect()
+        folder = os.path.join(report_dir, "board")
+        if place is None:
+            res = deploy.deploy(port, args.bundle, config=cfg, log=lambda *a: None)
+            report["deployed"] = res["copied"]
+            board = SerialBoard(port=port, folder=folder).connect()
+        else:
+            # through labgrid's SerialDriver: the config goes over the raw REPL (the bundle was
+            # deployed on the exporter's host: mpremote talks to a local port only)
+            board = SerialBoard(port=port, serial=place.serial, folder=folder).connect()
+            board.put_file("config.json", json.dumps(conf))
+            report["deployed"] = ["config.json"]
         t0 = time.monotonic()
         report["coa"] = _join(board, aps[0], args.join_timeout)
         reg = board.wait_event(lambda e: e.get("ev") in ("registered", "error"), args.reg_timeout, t0)
@@ -110,6 +134,8 @@ def run_serial(args, report_dir):
     finally:
         if board is not None:
             board.stop()
+        if place is not None:
+            place.__exit__()
         errors = hb.down()
         report["errors"] += ["restoring the host: %s" % e for e in errors]
         report["ok"] = bool(report["registered"] and report.get("udp_down_received") and report.get("ping_ok")
@@ -127,6 +153,10 @@ def add_arguments(parser):
     parser.add_argument("--bundle", metavar="DIR", help="with --board serial: `roam6 build --board B --out DIR`")
     parser.add_argument("--i-mean-it", action="store_true",
                         help="with --bench: allow addresses outside the documentation/benchmark ranges")
+    parser.add_argument("--labgrid", metavar="PLACE", help="with --board serial: the board of this labgrid place "
+                                                           "(acquired, used through labgrid's SerialDriver, released)")
+    parser.add_argument("--labgrid-coordinator", metavar="HOST:PORT",
+                        help="labgrid coordinator (default $LG_COORDINATOR or 127.0.0.1:20408)")
     parser.add_argument("--roams", type=int, default=0, help="with --board serial: join the next AP N times")
     parser.add_argument("--join-timeout", type=float, default=20.0, help=argparse_suppress())
     parser.add_argument("--reg-timeout", type=float, default=20.0, help=argparse_suppress())

@@ -189,7 +189,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    if getattr(args, "board", "unix") == "serial":
+    if getattr(args, "board", "unix") == "serial" or getattr(args, "labgrid", None):
         from .. import realboard
         return realboard.run(args)
     from ..netns import check_prefix, require_root_and_tools
