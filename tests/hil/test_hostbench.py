@@ -228,3 +228,57 @@ def test_serial_board_registers_through_the_bench_file(host, tmp_path):
         board.stop()
     assert host_snapshot(n) == before
     assert ns_pids(n.full("host")) == []
+
+
+def test_interrupted_up_restores_the_host(host, tmp_path):
+    """Ctrl-C while `hil up --bench` starts the daemons: what it did is undone, nothing is left."""
+    import signal
+    n = host
+    name = n.prefix.strip("-")[-6:]
+    path = write_bench(tmp_path, name)
+    before = host_snapshot(n)
+    state = "/run/roam6-hil/bench-%s.json" % name
+    p = subprocess.Popen(["ip", "netns", "exec", n.full("host")] + ROAM6 + ["hil", "up", "--bench", path],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        seen = []
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                seen = json.load(open(state))["undo"]
+            except (OSError, ValueError):
+                seen = []
+            if any(step[0] == "proc" for step in seen):
+                break
+            time.sleep(0.01)
+        assert any(step[0] == "proc" for step in seen), "no daemon started before the interrupt"
+        os.killpg(p.pid, signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode != 0 and "Traceback" not in err, err
+    assert not os.path.exists(state)
+    assert host_snapshot(n) == before
+    assert ns_pids(n.full("host")) == []
+
+
+def test_busy_serial_port_is_a_clear_error(tmp_path):
+    import serial
+    from roam6_hil.board_serial import SerialBoard
+    a, b = str(tmp_path / "A"), str(tmp_path / "B")
+    p = subprocess.Popen(["socat", "pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not os.path.exists(b) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        holder = serial.Serial(b, exclusive=True)      # another program holds the port
+        try:
+            with pytest.raises(UserError, match="cannot open"):
+                SerialBoard(port=b).connect(timeout=1)
+        finally:
+            holder.close()
+    finally:
+        p.terminate()
+        p.wait(5)
