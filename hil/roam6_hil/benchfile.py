@@ -1,4 +1,4 @@
-"""A bench made of real parts: the bench description file (TOML, docs/CONTRACTS.md §8.1).
+"""A bench made of real parts: the bench description file (TOML, docs/CONTRACTS.md §8.3).
 
     bench = load("examples/bench.toml")               # UserError on anything wrong, host untouched
     check_host(bench, i_mean_it=False)                 # interfaces exist, none carries the default route
@@ -25,7 +25,7 @@ KINDS = ("bridge", "hostapd")
 
 def _err(path, msg, hint=None):
     return UserError("bench file %s: %s" % (path, msg),
-                     hint=hint or "see examples/bench.toml and docs/CONTRACTS.md §8.1")
+                     hint=hint or "see examples/bench.toml and docs/CONTRACTS.md §8.3")
 
 
 def _need(path, table, key, where, kind=str):

@@ -96,7 +96,7 @@ def register(sub):
 
 def _bench_file_options(p):
     p.add_argument("--bench", metavar="FILE", help="a bench of real parts: the host's interfaces a bench file "
-                                                   "names (examples/bench.toml, CONTRACTS §8.1) instead of namespaces")
+                                                   "names (examples/bench.toml, CONTRACTS §8.3) instead of namespaces")
     p.add_argument("--i-mean-it", action="store_true",
                    help="with --bench: allow addresses outside the documentation/benchmark ranges")
 

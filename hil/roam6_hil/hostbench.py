@@ -280,8 +280,6 @@ def _undo(step):
         subprocess.run(["ip", "addr", "del", args[1], "dev", args[0]], capture_output=True)
     elif kind == "link_down":
         subprocess.run(["ip", "link", "set", "dev", args[0], "down"], capture_output=True)
-    elif kind == "link_del":
-        subprocess.run(["ip", "link", "del", args[0]], capture_output=True)
     elif kind == "nft":
         subprocess.run(["nft", "delete", "table", "ip", args[0]], capture_output=True)
     elif kind == "workdir":

@@ -61,7 +61,7 @@ def run_serial(args, report_dir):
         args.board = "serial"
     if not args.bench:
         raise UserError("--board serial needs --bench FILE: the host interfaces behind the access points",
-                        hint="copy examples/bench.toml and name your interfaces (docs/CONTRACTS.md §8.1)")
+                        hint="copy examples/bench.toml and name your interfaces (docs/CONTRACTS.md §8.3)")
     if not args.bundle and not args.labgrid:
         raise UserError("--board serial needs --bundle DIR: what `roam6 build --board BOARD --out DIR` made")
     bench = load(args.bench)
