@@ -165,16 +165,26 @@ class HostBench:
                                                        "-m", "stderr", "-d", "1"], [("raw6", "003A")], d))
 
         radvd(s["home"]["interface"], prefix, None, True)
+        v6aps = [ap for ap in s["aps"] if ap["ipv6"]]
+        for ap in v6aps:
+            radvd(ap["interface"], ap["ipv6"]["prefix"], ap["ipv6"]["router"], False)
+        if v6aps:
+            # one Kea for every IPv6 AP (two on one host do not both get their sockets): stateless,
+            # so one set of options, with every AP's router as a DNS server (all are this host)
+            d = folder("kea", "aps")
+            conf = os.path.join(d, "kea-dhcp6.json")
+            kea = daemons.kea_conf(v6aps[0]["interface"], d, ", ".join(ap["ipv6"]["router"] for ap in v6aps),
+                                   home_prefix=prefix, ha_addr=ha6)
+            kea["Dhcp6"]["interfaces-config"].update({
+                "interfaces": [ap["interface"] for ap in v6aps],
+                # a link-local address may still be tentative when Kea starts: it retries
+                "service-sockets-max-retries": 40, "service-sockets-retry-wait-time": 100})
+            with open(conf, "w") as f:
+                json.dump(kea, f, indent=1)
+            out.append(daemons.Daemon("kea-dhcp6", "aps", daemons.kea_argv(conf), [("udp6", "0223")], d,
+                                      env={"KEA_PIDFILE_DIR": d, "KEA_LOCKFILE_DIR": d, "KEA_LOG_FILE_DIR": d}))
         for ap in s["aps"]:
             iface, v6, v4 = ap["interface"], ap["ipv6"], ap["ipv4"]
-            if v6:
-                radvd(iface, v6["prefix"], v6["router"], False)
-                d = folder("kea", iface)
-                conf = os.path.join(d, "kea-dhcp6.json")
-                with open(conf, "w") as f:
-                    json.dump(daemons.kea_conf(iface, d, v6["router"], home_prefix=prefix, ha_addr=ha6), f, indent=1)
-                out.append(daemons.Daemon("kea-dhcp6", iface, daemons.kea_argv(conf), [("udp6", "0223")], d,
-                                          env={"KEA_PIDFILE_DIR": d, "KEA_LOCKFILE_DIR": d, "KEA_LOG_FILE_DIR": d}))
             listen = ([v4["router"]] if v4 else []) + ([v6["router"]] if v6 else [])
             rng = tuple(v4["dhcp"]) if v4 else None
             d = folder("dnsmasq", iface)

@@ -44,6 +44,7 @@ interface = "{apb}"
 ssid = "roam6-B"
 psk = "roam6-bench-B"
 ipv4 = {{ subnet = "192.0.2.0/24", router = "192.0.2.1", dhcp = ["192.0.2.100", "192.0.2.199"] }}
+ipv6 = {{ prefix = "2001:db8:b1::/64", router = "2001:db8:b1::1" }}
 """
 
 
@@ -199,16 +200,16 @@ class WLAN:
 
 
 def test_serial_board_registers_through_the_bench_file(host, tmp_path):
-    """`roam6 hil run register --board serial --bench FILE`: the unix port on a pty is the board,
-    deployed by the command, told over its REPL to join AP A; registered, CN traffic and ping to the
-    HoA through the host's HA; the host restored afterwards."""
-    from roam6_host.cli import main as cli_main
+    """`roam6 hil run register --board serial --bench FILE --roams 2`: the unix port on a pty is the
+    board, deployed by the command, told over its REPL to join AP A; registered, CN traffic and ping
+    to the HoA through the host's HA; then it joins B and A again, registering each time; the host
+    restored afterwards."""
     from roam6_host.unixboard import UnixBoard
     n = host
     name = n.prefix.strip("-")[-6:]
     path = write_bench(tmp_path, name)
-    bundle = tmp_path / "bundle"
-    assert cli_main(["build", "--board", "unix", "--out", str(bundle)]) == 0
+    from roam6_hil.board_unix import firmware_bundle
+    bundle = firmware_bundle(False)     # `roam6 build --board unix`, cached in build/hil/ as the bench does
     fs = tmp_path / "fs"
     fs.mkdir()
     (fs / "network.py").write_text(NETWORK_STANDIN % (n.full("air"), {"roam6-A": "airA", "roam6-B": "airB"}))
@@ -217,13 +218,17 @@ def test_serial_board_registers_through_the_bench_file(host, tmp_path):
     board = UnixBoard(str(fs), prefix=["ip", "netns", "exec", n.full("board")]).start()
     try:
         r = in_host(n, ROAM6 + ["hil", "run", "register", "--board", "serial", "--port", board.port, "--bench", path,
-                                "--bundle", str(bundle), "--transport", "udp6", "--report", str(tmp_path / "rep")],
+                                "--bundle", str(bundle), "--transport", "udp6", "--roams", "2",
+                                "--report", str(tmp_path / "rep")],
                     timeout=120)
         rep = json.loads((tmp_path / "rep" / "report.json").read_text())
         assert r.returncode == 0, r.stdout + r.stderr
         assert "main.py" in rep["deployed"] and "config.json" in rep["deployed"]
         assert rep["registered"] and rep["coa"].startswith("2001:db8:a1:"), rep
         assert rep["udp_down_received"] > 0 and rep["ping_ok"], rep
+        assert [(r["to"], r["coa"].split(":")[2], r["registered"]) for r in rep["roams"]] == [
+            ("roam6-B", "b1", True), ("roam6-A", "a1", True)], rep["roams"]
+        assert all(0 < r["join_to_registered_ms"] < 20000 for r in rep["roams"])
     finally:
         board.stop()
     assert host_snapshot(n) == before

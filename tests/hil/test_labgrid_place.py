@@ -47,8 +47,8 @@ def test_register_through_a_labgrid_place(host, tmp_path):
     n = host
     name = n.prefix.strip("-")[-6:]
     path = write_bench(tmp_path, name)
-    bundle = tmp_path / "bundle"
-    assert cli_main(["build", "--board", "unix", "--out", str(bundle)]) == 0
+    from roam6_hil.board_unix import firmware_bundle
+    bundle = firmware_bundle(False)     # `roam6 build --board unix`, cached in build/hil/ as the bench does
     fs = tmp_path / "fs"
     fs.mkdir()
     (fs / "network.py").write_text(NETWORK_STANDIN % (n.full("air"), {"roam6-A": "airA", "roam6-B": "airB"}))
@@ -66,8 +66,9 @@ def test_register_through_a_labgrid_place(host, tmp_path):
     try:
         # on the exporter's host: the bundle and a first config (the run replaces it with the bench's)
         first = tmp_path / "first-config.json"
-        assert cli_main(["provision", "--nai", "lab@example.test", "--hoa", "2001:db8:aa::100", "--ha", "2001:db8:aa::1",
-                         "--board", "unix", "--transports", "udp6", "--keys-file", str(tmp_path / "k.json"),
+        assert cli_main(["provision", "--nai", "lab@example.test", "--hoa", "2001:db8:aa::100",
+                         "--ha", "2001:db8:aa::1", "--board", "unix", "--transports", "udp6",
+                         "--keys-file", str(tmp_path / "k.json"),
                          "--out", str(first)]) == 0
         deploy.deploy(board.port, str(bundle), config=str(first), log=lambda *a: None)
         (tmp_path / "exporter.yaml").write_text(
