@@ -16,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from roam6_host.errors import UserError
@@ -48,8 +49,28 @@ class HostBench:
         return os.path.join(self.workdir, *parts)
 
     def popen(self, short, argv, **kw):
-        # its own session: it outlives `hil up`, and down() stops its whole group
-        return subprocess.Popen(argv, start_new_session=True, **kw)
+        """Started and recorded with Ctrl-C/SIGTERM held back (handled right after), so an
+        interrupt never leaves a process that is not in the record. Its own session: it outlives
+        `hil up`, and down() stops its whole group."""
+        if threading.current_thread() is not threading.main_thread():
+            p = subprocess.Popen(argv, start_new_session=True, **kw)
+            self._did("proc", p.pid)
+            return p
+        pending = []
+        old = {sig: signal.signal(sig, lambda *a: pending.append(a)) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            p = subprocess.Popen(argv, start_new_session=True, **kw)
+            self._did("proc", p.pid)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        if pending:
+            handler = old[pending[0][0]]
+            if callable(handler):
+                handler(*pending[0])
+            elif handler != signal.SIG_IGN:
+                raise KeyboardInterrupt()
+        return p
 
     def run(self, short, argv, check=True, timeout=10, input=None):
         return subprocess.run(argv, check=check, timeout=timeout, input=input, capture_output=True, text=True)
@@ -92,9 +113,6 @@ class HostBench:
         if "UP" not in info.get("flags", []):
             self._ip("link", "set", "dev", iface, "up")
             self._did("link_down", iface)
-
-    def _started(self, proc):
-        self._did("proc", proc.pid)
 
     # -- up and down ---------------------------------------------------------------------------
     def up(self):
@@ -204,7 +222,6 @@ class HostBench:
         pending = self.plan_daemons()
         for d in pending:
             d.start(self)
-            self._started(d.proc)
         deadline = time.monotonic() + timeout
         while pending:
             for d in pending:
@@ -244,7 +261,6 @@ class HostBench:
         log = open(self.ha_log, "wb")
         p = self.popen("ha", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", conf],
                        stdout=log, stderr=subprocess.STDOUT)
-        self._started(p)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with open(self.ha_log, errors="replace") as f:
@@ -309,7 +325,7 @@ def _stop_group(pid, grace=3.0):
         except ChildProcessError:
             pass
         try:
-            os.kill(pid, 0)
+            os.killpg(pid, 0)               # the whole group: radvd's privsep child too
         except ProcessLookupError:
             return
         time.sleep(0.02)
