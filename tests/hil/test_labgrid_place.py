@@ -79,7 +79,7 @@ def test_register_through_a_labgrid_place(host, tmp_path):
                      [os.path.join(LG, "labgrid-exporter"), "-c", coord, "--hostname", "127.0.0.1", "-n",
                       "r6exp" + name, str(tmp_path / "exporter.yaml")]):
             log = open(tmp_path / (os.path.basename(argv[0]) + ".log"), "wb")
-            procs.append(subprocess.Popen(["ip", "netns", "exec", n.full("host")] + argv, stdout=log,
+            procs.append(subprocess.Popen(["ip", "netns", "exec", n.full("host")] + argv, stdout=log, cwd=str(tmp_path),
                                           stderr=subprocess.STDOUT, env=env, start_new_session=True))
             time.sleep(1.5)
         deadline = time.monotonic() + 20
