@@ -23,11 +23,19 @@ from roam6_host.errors import UserError
 from .eventlog import EventReader
 
 
+# run main.py again in the same interpreter (a cached module would not run), and keep its
+# sys.exit() from ending the REPL (a board soft-resets, the unix port exits): the board stays
+# at the raw REPL for the next command
+MAIN_CODE = "import sys\nsys.modules.pop('main', None)\ntry:\n import main\nexcept SystemExit:\n pass\n"
+
+
 class SerialBoard:
     name = "serial"
 
-    def __init__(self, bench=None, profile_name=None, port=None, baud=115200, folder=None):
-        if not port:
+    def __init__(self, bench=None, profile_name=None, port=None, baud=115200, folder=None, serial=None):
+        # serial: a port another layer opened (labgrid's SerialDriver, labgrid_place.py); port names it
+        self._given = serial
+        if not port and serial is None:
             raise UserError("the serial board driver needs a port",
                             hint="--port /dev/ttyUSB0 (ESP32) or /dev/ttyACM0 (Pico W)")
         self.port, self.baud = port, baud
@@ -41,15 +49,18 @@ class SerialBoard:
     # -- connection ----------------------------------------------------------------------------
     def connect(self, timeout=5.0):
         import serial
-        if not os.path.exists(self.port):
+        if self._given is not None:
+            self.ser = self._given
+        elif not os.path.exists(self.port):
             raise UserError("serial port %s does not exist" % self.port,
                             hint="plug the board in; `ls /dev/ttyUSB* /dev/ttyACM*` shows the ports")
-        try:
-            self.ser = serial.Serial(self.port, self.baud, timeout=0.05, write_timeout=2)
-        except (serial.SerialException, OSError) as exc:
-            raise UserError("cannot open %s: %s" % (self.port, exc),
-                            hint="another program (mpremote, screen, a serial monitor) may hold it; "
-                                 "or add yourself to the dialout group")
+        else:
+            try:
+                self.ser = serial.Serial(self.port, self.baud, timeout=0.05, write_timeout=2, exclusive=True)
+            except (serial.SerialException, OSError) as exc:
+                raise UserError("cannot open %s: %s" % (self.port, exc),
+                                hint="another program (mpremote, screen, a serial monitor) may hold it; "
+                                     "or add yourself to the dialout group")
         deadline = time.monotonic() + timeout
         # interrupt whatever runs, then ask for the raw REPL until a board answers
         while True:
@@ -110,12 +121,12 @@ class SerialBoard:
             raise RuntimeError("writing %s on the board failed: %s" % (name, err.strip()))
 
     # -- running the MN --------------------------------------------------------------------------
-    def start(self, config, code="import main"):
+    def start(self, config, code=MAIN_CODE):
         self.put_file("config.json", json.dumps(config))
         self.start_main(code)
         return self
 
-    def start_main(self, code="import main"):
+    def start_main(self, code=MAIN_CODE):
         """Run `code` without waiting for it; its output lines feed the event reader."""
         self.ser.write(code.encode() + b"\x04")
         if self._read_until(b"OK", 2.0) is None:
@@ -163,9 +174,18 @@ class SerialBoard:
         time.sleep(0.1)
         self.ser.reset_input_buffer()
         self._buf = b""
-        self.ser.write(b"\x01")
-        if self._read_until(b"raw REPL; CTRL-B to exit\r\n>", 2.0) is None:
-            raise RuntimeError("the board did not return to the raw REPL after Ctrl-C")
+        # the MN may take a while to wind down after KeyboardInterrupt (a Ctrl-A it reads as input
+        # is lost): ask again until the raw REPL answers
+        deadline = time.monotonic() + 5.0
+        while True:
+            self.ser.write(b"\x01")
+            if self._read_until(b"raw REPL; CTRL-B to exit\r\n>", 0.5) is not None:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the board did not return to the raw REPL after Ctrl-C")
+        time.sleep(0.05)                          # answers to a repeated Ctrl-A, if any
+        self.ser.reset_input_buffer()
+        self._buf = b""
 
     def join(self, ssid, psk, timeout=20.0):
         """Roam a real board: stop the MN, join another Wi-Fi network, start the MN again."""

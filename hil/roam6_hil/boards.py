@@ -29,8 +29,13 @@ def scenario_board(text):
     if text == "serial":
         raise UserError("--board serial: the bench's scenarios run the virtual board only (a real board roams "
                         "between real Wi-Fi APs)",
-                        hint="README 'Real boards' says how to wire APs and drive a board with "
-                             "roam6_hil.board_serial.SerialBoard; here: --board unix")
+                        hint="README 'Real boards' says how to wire APs; a real board registers with "
+                             "`roam6 hil run register --board serial --bench FILE`; here: --board unix")
+    return text
+
+
+def scenario_board_real(text):
+    """--board of a scenario that also runs on a real board with a bench file (realboard.py)."""
     return text
 
 

@@ -63,11 +63,13 @@ def register(sub):
     up.add_argument("--no-daemons", action="store_true", help="namespaces, links and routes only")
     up.add_argument("--attach", default="apC", choices=["apA", "apB", "apC", "home", "none"],
                     help="network the board starts on, static address (default apC)")
+    _bench_file_options(up)
     up.set_defaults(func=cmd_up)
     down = hs.add_parser("down", help="remove a bench (also one left by a killed run)",
                          description="Remove every namespace with the prefix and the processes in them. "
                                      "Nothing up is fine: it says so and exits 0.")
     down.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
+    down.add_argument("--bench", metavar="FILE", help="remove the bench `hil up --bench FILE` made: the host as it was")
     down.set_defaults(func=cmd_down)
     st = hs.add_parser("status", help="show the bench's namespaces and the processes in them",
                        description="List the bench's namespaces and the processes in each; exit 1 when none is up.")
@@ -90,6 +92,13 @@ def register(sub):
                                     "Example: roam6 hil report reports/demo")
     rep.add_argument("dir", metavar="DIR", help="a folder a roam run wrote, e.g. reports/demo")
     rep.set_defaults(func=cmd_report)
+
+
+def _bench_file_options(p):
+    p.add_argument("--bench", metavar="FILE", help="a bench of real parts: the host's interfaces a bench file "
+                                                   "names (examples/bench.toml, CONTRACTS §8.3) instead of namespaces")
+    p.add_argument("--i-mean-it", action="store_true",
+                   help="with --bench: allow addresses outside the documentation/benchmark ranges")
 
 
 def _runner(mod):
@@ -150,6 +159,9 @@ def _state(prefix):
 
 
 def cmd_up(args):
+    if args.bench:
+        from .hostbench import cmd_up_bench
+        return cmd_up_bench(args)
     from .daemons import start_daemons
     from .netns import check_prefix, require_root_and_tools
     from .topology import Bench
@@ -182,6 +194,9 @@ def cmd_up(args):
 
 
 def cmd_down(args):
+    if args.bench:
+        from .hostbench import cmd_down_bench
+        return cmd_down_bench(args)
     from .netns import cleanup_prefix, require_root_and_tools
     require_root_and_tools(("ip",))
     gone = cleanup_prefix(args.prefix)

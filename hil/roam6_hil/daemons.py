@@ -54,11 +54,12 @@ def radvd_conf(iface, prefix, rdnss, home_agent):
     return "\n".join(lines)
 
 
-def kea_conf(iface, workdir, dns):
-    home_net, plen = HOME_PREFIX.split("/")
+def kea_conf(iface, workdir, dns, home_prefix=HOME_PREFIX, ha_addr=HA_ADDR):
+    """home_prefix, ha_addr: the bench's by default; a bench file's (hostbench.py) otherwise."""
+    home_net, plen = home_prefix.split("/")
     info = [
         {"space": "%s", "name": "hnp", "data": "%s, %s" % (plen, home_net)},
-        {"space": "%s", "name": "haa", "data": HA_ADDR},
+        {"space": "%s", "name": "haa", "data": ha_addr},
         {"space": "%s", "name": "haf", "data": HA_FQDN + "."},
     ]
     defs = [
@@ -90,14 +91,15 @@ def kea_conf(iface, workdir, dns):
     }}
 
 
-def dnsmasq_conf(iface, listen, dhcp_range, router, workdir):
-    """`listen`: an address or a list of them (the first is the DHCPv4 DNS option)."""
+def dnsmasq_conf(iface, listen, dhcp_range, router, workdir, ha_addrs=(HA_IPV4, HA_ADDR)):
+    """`listen`: an address or a list of them (the first is the DHCPv4 DNS option); ha_addrs: the
+    HA's addresses the DNS names (the bench's by default; a bench file's in hostbench.py)."""
     if isinstance(listen, str):
         listen = [listen]
     lines = ["interface=%s" % iface, "bind-interfaces", "listen-address=%s" % ",".join(listen), "no-resolv", "no-hosts",
              "user=root", "pid-file=", "domain=%s" % DOMAIN, "local=/%s/" % DOMAIN,
              "srv-host=_mip6._ipv6.%s,%s,0" % (DOMAIN, HA_FQDN),
-             "host-record=%s,%s,%s" % (HA_FQDN, HA_IPV4, HA_ADDR),
+             "host-record=%s" % ",".join([HA_FQDN] + [a for a in ha_addrs if a]),
              "log-facility=%s" % os.path.join(workdir, "dnsmasq.log")]
     if dhcp_range:
         lines += ["dhcp-range=%s,%s,255.255.255.0,1h" % dhcp_range, "dhcp-option=option:router,%s" % router,

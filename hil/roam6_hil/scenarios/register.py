@@ -23,7 +23,7 @@ from roam6_host.heapsize import HELP as HEAP_HELP, heap_size
 
 # the bench's one MN starter and one HA starter; the end-to-end tests reach them through here too
 from ..board_unix import start_mn
-from ..boards import SCENARIO_BOARD_HELP, scenario_board
+from ..boards import SCENARIO_BOARD_HELP, scenario_board_real
 from ..homeagent import BOARD_SA, start_ha, write_ha_config
 from ..topology import CN_ADDR6, HA_ADDR, HA_IPV4, HOA, HOME_PREFIX, STATIC, Bench
 
@@ -247,7 +247,8 @@ def _steps(bench, report, key_hex, transport, heap, family="ipv6"):
 
 
 def add_arguments(parser):
-    parser.add_argument("--board", default="unix", type=scenario_board, choices=["unix"], help=SCENARIO_BOARD_HELP)
+    parser.add_argument("--board", default="unix", type=scenario_board_real, choices=["unix", "serial"],
+                        help=SCENARIO_BOARD_HELP + "; serial: a real board with --bench FILE (realboard.py)")
     parser.add_argument("--transport", default="udp4", choices=["udp4", "udp6", "ip6"],
                         help="udp4: apB, IPv4 behind NAT (default); udp6/ip6: apA, IPv6")
     parser.add_argument("--family", default="ipv6", choices=["ipv6", "ipv4", "both"],
@@ -259,9 +260,14 @@ def add_arguments(parser):
     parser.add_argument("--heap", default=DEFAULT_HEAP, type=heap_size, metavar="SIZE",
                         help="MicroPython heap for the MN (default %s: the MN with the netlink link "
                              "adapter on the 64-bit unix port); %s" % (DEFAULT_HEAP, HEAP_HELP))
+    from .. import realboard
+    realboard.add_arguments(parser)
 
 
 def run(args):
+    if getattr(args, "board", "unix") == "serial" or getattr(args, "labgrid", None):
+        from .. import realboard
+        return realboard.run(args)
     from ..netns import check_prefix, require_root_and_tools
     require_root_and_tools(("ip", "nft"))      # said up front, not buried in the report's errors
     check_prefix(getattr(args, "prefix", None) or "r6-")

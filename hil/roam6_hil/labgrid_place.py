@@ -1,0 +1,94 @@
+"""A board on a labgrid farm: `roam6 hil run register --board serial --labgrid PLACE --bench FILE`.
+
+    with LabgridPlace("desk-esp32", coordinator="lab:20408", folder=d) as place:
+        board = SerialBoard(port=place.url, serial=place.serial).connect()
+        place.interfaces          # the place's NetworkInterface resources (the AP ports), by ifname
+
+The place is acquired and released with labgrid's own client (`labgrid-client acquire|release`),
+and its serial port is opened by labgrid's SerialDriver through a RemotePlace target (labgrid's
+exporter serves the board's port with ser2net, RFC 2217): nothing of labgrid is redone here.
+Labgrid 24+ (gRPC coordinator `labgrid-coordinator`); PyPI `labgrid`, Debian `ser2net` on the exporter.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+from roam6_host.errors import UserError
+
+DEFAULT_COORDINATOR = "127.0.0.1:20408"
+
+
+def _client():
+    exe = os.path.join(os.path.dirname(sys.executable), "labgrid-client")
+    if not os.path.exists(exe):
+        exe = shutil.which("labgrid-client")
+    if not exe:
+        raise UserError("labgrid-client not found: --labgrid needs labgrid",
+                        hint="pip install 'roam6[bench]' (labgrid)")
+    return exe
+
+
+class LabgridPlace:
+    def __init__(self, place, coordinator=None, folder="."):
+        self.place = place
+        self.coordinator = coordinator or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR
+        self.folder = folder
+        self.target = None
+        self.serial = self.url = None
+        self.interfaces = []
+        self._acquired = False
+
+    def _lg(self, *args, timeout=30):
+        try:
+            return subprocess.run([_client(), "-x", self.coordinator, "-p", self.place] + list(args),
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise UserError("the labgrid coordinator at %s did not answer within %d s" % (self.coordinator, timeout),
+                            hint="is labgrid-coordinator running there? (LG_COORDINATOR or --labgrid-coordinator)")
+
+    def __enter__(self):
+        r = self._lg("acquire")
+        if r.returncode:
+            msg = (r.stderr or r.stdout).strip().splitlines()
+            raise UserError("cannot acquire labgrid place %s: %s" % (self.place, msg[-1] if msg else r.returncode),
+                            hint="`labgrid-client -p %s show` says who holds it; wait, or ask them to release it"
+                            % self.place)
+        self._acquired = True
+        try:
+            self._open()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _open(self):
+        from labgrid import Environment
+        os.makedirs(self.folder, exist_ok=True)
+        conf = os.path.join(self.folder, "labgrid-env.yaml")
+        with open(conf, "w") as f:
+            f.write("targets:\n  main:\n    resources:\n      RemotePlace:\n        name: %s\n"
+                    "    drivers:\n      SerialDriver: {}\n" % self.place)
+        os.environ["LG_COORDINATOR"] = self.coordinator
+        self.target = Environment(conf).get_target("main")
+        self.interfaces = [r.ifname for r in self.target.resources if type(r).__name__ == "RemoteNetworkInterface"]
+        try:
+            drv = self.target.get_driver("SerialDriver")
+        except Exception as exc:      # labgrid's own errors: no serial port in the place, ser2net down...
+            raise UserError("labgrid place %s: no usable serial port (%s)" % (self.place, exc),
+                            hint="the place needs a NetworkSerialPort (RawSerialPort/USBSerialPort on its exporter)")
+        self.serial = drv.serial
+        self.serial.timeout = 0.05        # SerialBoard polls in short reads
+        self.url = self.serial.port
+
+    def __exit__(self, *exc):
+        if self.target is not None:
+            try:
+                self.target.deactivate_all_drivers()
+            except Exception:
+                pass
+            self.target = None
+        if self._acquired:
+            self._lg("release")
+            self._acquired = False
+        return False
