@@ -5,29 +5,12 @@ import json
 import os
 import pkgutil
 import shutil
-import signal
-import sys
 
 from roam6_host.errors import UserError
 
+from .interrupts import sigterm_as_interrupt
+
 STATE_DIR = "/run/roam6-hil"
-
-
-def _sigterm_as_interrupt():
-    """Ctrl-C or SIGTERM unwinds the run once (KeyboardInterrupt), and the bench's teardown then runs
-    to its end: a second Ctrl-C only says to wait (interrupting the teardown left namespaces and
-    probe processes behind)."""
-    def again(*_):
-        print("roam6: still removing the bench, a moment (if it is ever left: roam6 hil down)",
-              file=sys.stderr, flush=True)
-
-    def first(*_):
-        signal.signal(signal.SIGINT, again)
-        signal.signal(signal.SIGTERM, again)
-        print("roam6: stopping: removing the bench", file=sys.stderr, flush=True)
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGINT, first)
-    signal.signal(signal.SIGTERM, first)
 
 
 SCENARIO_HELP = {
@@ -111,7 +94,7 @@ def run_scenario(run, args, **kw):
     """Every bench run (hil run SCENARIO, demo, bench roam): it does not replace a bench kept by
     `hil up`, Ctrl-C/SIGTERM still tears it down, and a failed bench step is an error line, no traceback."""
     _refuse_to_replace_an_up_bench(getattr(args, "prefix", None) or "r6-", hasattr(args, "prefix"))
-    _sigterm_as_interrupt()
+    sigterm_as_interrupt()
     try:
         return run(args, **kw)
     except RuntimeError as exc:
@@ -167,7 +150,7 @@ def cmd_up(args):
     from .topology import Bench
     check_prefix(args.prefix)
     require_root_and_tools(("ip", "nft"))
-    _sigterm_as_interrupt()
+    sigterm_as_interrupt()
     os.makedirs(STATE_DIR, exist_ok=True)
     workdir = os.path.join(STATE_DIR, args.prefix + "work")
     shutil.rmtree(workdir, ignore_errors=True)

@@ -353,8 +353,8 @@ def cmd_up_bench(args):
     bench = load(args.bench)
     require_root_and_tools(("ip", "nft"))
     check_host(bench, args.i_mean_it)
-    from .cli import _sigterm_as_interrupt
-    _sigterm_as_interrupt()             # Ctrl-C during up: up() undoes what it did
+    from .interrupts import sigterm_as_interrupt
+    sigterm_as_interrupt()             # Ctrl-C during up: up() undoes what it did
     hb = HostBench(bench)
     try:
         hb.up()

@@ -44,7 +44,7 @@ def _join(board, ap, timeout):
 
 def cn_traffic(hoa, n=20, gap=0.02, listen_s=4.0):
     """The virtual register scenario's CN script, run on this host (the bench file's CN)."""
-    from .scenarios.register import CN_SCRIPT, PROBE_PORT
+    from .cnprobe import CN_SCRIPT, PROBE_PORT
     r = subprocess.run([sys.executable, "-c", CN_SCRIPT, hoa, str(PROBE_PORT), "0", str(n), str(gap),
                         str(listen_s)], capture_output=True, text=True, timeout=listen_s + 10)
     try:

@@ -25,13 +25,13 @@ from roam6_host.heapsize import HELP as HEAP_HELP, heap_size
 from ..board_unix import start_mn
 from ..boards import SCENARIO_BOARD_HELP, scenario_board_real
 from ..homeagent import BOARD_SA, start_ha, write_ha_config
+from ..cnprobe import CN_SCRIPT, PROBE_PORT
 from ..topology import CN_ADDR6, HA_ADDR, HA_IPV4, HOA, HOME_PREFIX, STATIC, Bench
 
 NETWORK_FOR = {"udp4": "apB", "udp6": "apA", "ip6": "apA"}
 NAI = BOARD_SA["nai"]
 SPI = BOARD_SA["spi"]
 DEFAULT_HEAP = "100K"  # the MN + netlink link adapter on the 64-bit unix port (the esp32 profile's heap)
-PROBE_PORT = 9000
 SENSOR_PORT = 9001
 
 
@@ -48,44 +48,6 @@ def write_mn_config(bench, key_hex, transport, lifetime=600, sensor_interval_ms=
     with open(path, "w") as f:
         json.dump(cfg, f)
     return path
-
-
-CN_SCRIPT = r"""
-import json, socket, sys, time
-hoa, port, sport, n, gap, listen_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
-tx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-tx.bind(("::", 9002))
-rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-rx.bind(("::", sport))
-tx.settimeout(0.01)
-rx.settimeout(0.01)
-echoed = set(); up = set(); sent = 0; rtts = []
-t_end = time.monotonic() + listen_s
-i = 0
-next_send = time.monotonic()
-while time.monotonic() < t_end:
-    now = time.monotonic()
-    if i < n and now >= next_send:
-        tx.sendto(b"R6PD" + i.to_bytes(4, "big") + int(now * 1e6).to_bytes(8, "big"), (hoa, port))
-        sent += 1; i += 1; next_send = now + gap
-    for s in (tx, rx):
-        try:
-            d, a = s.recvfrom(2048)
-        except (socket.timeout, BlockingIOError):
-            continue
-        if d[:4] == b"R6PD" and len(d) >= 16:
-            k = int.from_bytes(d[4:8], "big")
-            if k not in echoed:
-                echoed.add(k); rtts.append(time.monotonic() * 1e6 - int.from_bytes(d[8:16], "big"))
-        elif d[:4] == b"R6PU" and len(d) >= 8:
-            up.add(int.from_bytes(d[4:8], "big"))
-    if i >= n and len(echoed) >= n and (sport == 0 or up):
-        if time.monotonic() > next_send + 0.3:
-            break
-print(json.dumps({"down_sent": sent, "echoed": len(echoed), "up_received": len(up),
-                  "up_max_seq": max(up) if up else -1,
-                  "rtt_ms_median": sorted(rtts)[len(rtts) // 2] / 1000 if rtts else None}))
-"""
 
 
 def cn_traffic(bench, n=20, gap=0.02, listen_s=4.0):
