@@ -1,0 +1,127 @@
+"""Home Agent Switch (RFC 5142) from the HA: `roam6 ha switch` moves devices to other HAs.
+
+The message (MH type 12) is signed under RFC 4285 as docs/PROTOCOL-NOTES.md §11.14 says: options
+Binding Refresh Advice, Replay Protection (the HA's NTP clock), MN-HA authentication last, whose
+MAC is HMAC-SHA1(key, HoA | HoA | MH data through the SPI) -- the HoA in the care-of address's
+place. It goes to the device as a BA would (udp4/udp6: the inner packet HA -> HoA in UDP to the
+binding's outer address and port; ip6 is not served: the MN reads ip6 messages with a type 2
+routing header only for BAs).
+
+`Switcher` is sans-IO (int ms `now` last): `start(hoas, targets, now, deadline_ms)`;
+`datagrams_to_send(now)` paces the messages: each device at most once per
+MAX-HA-SWITCH-TRANSMIT-RATE (1/s) and retransmitted after INITIAL-HA-SWITCH-TIMEOUT (5 s),
+doubling up to MAX-HA-SWITCH-TIMEOUT (20 s), all devices together at most `rate` a second; a
+device is done when its binding here is gone (deregistered or expired); `get_timer()`;
+`progress(now)` for the control socket.
+"""
+import struct
+
+from roam6_codec import consts as C
+from roam6_codec import mhopts as mo
+from roam6_codec.mh import HomeAgentSwitch
+from roam6.wire.addr import ip6_to_text
+from roam6.wire.ipv6 import build_ipv6
+
+INITIAL_TIMEOUT_MS = 5000        # RFC 5142 INITIAL-HA-SWITCH-TIMEOUT
+MAX_TIMEOUT_MS = 20000           # RFC 5142 MAX-HA-SWITCH-TIMEOUT
+MIN_GAP_MS = 1000                # RFC 5142 MAX-HA-SWITCH-TRANSMIT-RATE: 1 a second per device
+_NTP_UNIX_DELTA = 2208988800
+
+
+def ntp_timestamp(wall_ms):
+    s, ms = divmod(wall_ms, 1000)
+    return ((s + _NTP_UNIX_DELTA) & 0xFFFFFFFF) << 32 | ((ms << 32) // 1000)
+
+
+def build_switch(sa, ha, hoa, targets, bra_units, wall_ms):
+    """The signed Home Agent Switch MH (bytes, checksum set) from ha (16 bytes) to hoa."""
+    opts = [mo.BindingRefreshAdvice(bra_units), mo.ReplayProtection(ntp_timestamp(wall_ms)),
+            mo.MobilityAuth(C.AUTH_MN_HA, sa.spi, None)]
+    return HomeAgentSwitch([bytes(t) for t in targets], opts).encode(
+        src=ha, dst=hoa, mac=lambda prefix: sa.mnha_auth(hoa, hoa, prefix))
+
+
+class _Job:
+    __slots__ = ("hoa", "sent", "next_at", "timeout", "done", "last_peer")
+
+    def __init__(self, hoa, now):
+        self.hoa = hoa
+        self.sent = 0
+        self.next_at = now
+        self.timeout = INITIAL_TIMEOUT_MS
+        self.done = None          # None | "moved" | "gone"
+        self.last_peer = None
+
+
+class Switcher:
+    def __init__(self, cache, rate=50):
+        self.cache = cache
+        self.rate = rate          # messages a second, all devices together
+        self.jobs = {}
+        self.targets = ()
+        self.deadline = None
+        self.started = None
+        self._tokens = float(rate)
+        self._t = None
+
+    def start(self, hoas, targets, now, deadline_ms):
+        self.targets = [bytes(t) for t in targets]
+        self.jobs = {h: _Job(h, now) for h in hoas}
+        self.deadline = now + deadline_ms
+        self.started = now
+        self._t = now
+
+    def active(self):
+        return self.deadline is not None and any(j.done is None for j in self.jobs.values())
+
+    def _check_done(self, now):
+        b = self.cache.bindings
+        for j in self.jobs.values():
+            if j.done is None and j.hoa not in b:
+                j.done = "moved" if j.sent else "gone"
+                j.next_at = now
+
+    def datagrams_to_send(self, now, wall_ms):
+        if self.deadline is None:
+            return []
+        self._check_done(now)
+        if now >= self.deadline:
+            return []
+        self._tokens = min(float(self.rate), self._tokens + (now - self._t) * self.rate / 1000)
+        self._t = now
+        out = []
+        for j in self.jobs.values():
+            if j.done is not None or j.next_at > now or self._tokens < 1:
+                continue
+            b = self.cache.bindings.get(j.hoa)
+            sa = self.cache.sas.get(b.spi)
+            if sa is None or b.transport == "ip6":
+                continue
+            left_s = max(0, (b.expires - now) // 1000)
+            mh = build_switch(sa, self.cache.ha, j.hoa, self.targets, min(0xFFFF, left_s // 4), wall_ms)
+            out.append((build_ipv6(self.cache.ha, j.hoa, C.NH_MH, mh), (b.transport,) + tuple(b.peer)))
+            self._tokens -= 1
+            j.sent += 1
+            j.next_at = now + max(MIN_GAP_MS, j.timeout)
+            j.timeout = min(MAX_TIMEOUT_MS, j.timeout * 2)
+        return out
+
+    def get_timer(self):
+        if not self.active():
+            return None
+        t = min(j.next_at for j in self.jobs.values() if j.done is None)
+        return min(max(t, self._t + 20 if self._tokens < 1 else t), self.deadline)
+
+    def progress(self, now):
+        if self.started is None:
+            return None
+        self._check_done(now)
+        jobs = list(self.jobs.values())
+        return {"devices": len(jobs), "moved": sum(j.done == "moved" for j in jobs),
+                "gone": sum(j.done == "gone" for j in jobs), "messages": sum(j.sent for j in jobs),
+                "elapsed_ms": now - self.started, "over": now >= self.deadline or not self.active(),
+                "targets": [ip6_to_text(t) for t in self.targets],
+                "not_moved": sorted(ip6_to_text(j.hoa) for j in jobs if j.done is None)}
+
+
+__all__ = ["build_switch", "Switcher", "ntp_timestamp", "struct"]
