@@ -8,8 +8,14 @@ def register(sub):
     p = sub.add_parser("ha", help="run the home agent (RFC 6275/4285/5555, udp4/udp6/ip6)",
                        description="Run the roam6 home agent until SIGTERM/SIGINT; SIGHUP reloads the keys file. "
                                    "Config format: docs/CONTRACTS.md §6.")
-    p.add_argument("what", nargs="?", choices=("status",),
-                   help="status: the running HA's binding cache (root; run it in the HA's network namespace)")
+    p.add_argument("what", nargs="?", choices=("status", "switch"),
+                   help="status: the running HA's binding cache (root; run it in the HA's network namespace); "
+                        "switch: send devices to other HAs (RFC 5142 Home Agent Switch), wait until they moved")
+    p.add_argument("--nai", metavar="NAI", help="switch: the device to move")
+    p.add_argument("--all", action="store_true", help="switch: every device bound over udp4/udp6")
+    p.add_argument("--to", metavar="ADDR[,ADDR]", help="switch: the HA(s) to use, IPv6, preferred first")
+    p.add_argument("--deadline", type=int, default=120, metavar="S",
+                   help="switch: stop retransmitting after S seconds (default 120)")
     p.add_argument("--config", metavar="FILE",
                    help="the HA's JSON config, e.g. ha.json (start from examples/ha.json)")
     p.add_argument("--check", nargs="?", const="", metavar="FILE",
@@ -35,6 +41,9 @@ def run(args):
         doc = query(tun)
         print(json.dumps(doc, indent=1, sort_keys=True) if args.json else table(doc))
         return 0
+    if args.what == "switch":
+        from .ha.switchcli import run_switch
+        return run_switch(args)
     if args.check is not None:
         from .ha_check import check
         if not (args.check or args.config):

@@ -9,8 +9,8 @@ nothing): by `MobileNode.packet_in` on the first MH type 12 from the tunnel, and
   Advice, Replay Protection, MN-HA authentication last over HoA | HoA | MH data).
 - `switch_in(node, pkt, now)`: an authenticated switch from our HA, newer than the last one
   (and, with RFC 4285 timestamps on, within 30 s of our clock), moves the node to the first
-  target that is not the current HA; the binding at the old HA is removed once the new one is
-  bound. Anything else is ignored and counted in `IGNORED`.
+  target that is not the current HA, after removing its binding at the old HA (break before
+  make: the old HA defends the HoA on the home link while it holds the binding). Anything else is ignored and counted in `IGNORED`.
 - `go(node, target, now, why)`: register with `target` (same HoA, key and SPI) from the current
   care-of address; `watch(node)`: the HA stopped answering -> the next HA of the list.
 """
@@ -81,7 +81,7 @@ def switch_in(node, pkt, now):
         return
     _last[0] = ts
     if src != reg.ha:                 # the old HA again: our deregistration there got lost
-        asyncio.create_task(_dereg_old(node, (src,) + tuple(_last[2:]), False))
+        asyncio.create_task(_dereg_old(node, (src,) + tuple(_last[2:])))
         return
     for t in targets:
         if t != reg.ha:
@@ -111,37 +111,52 @@ def _next_ha(node):
 
 
 def go(node, target, now, why):
-    cfg, reg, up = node.cfg, node.reg, node.uplink
+    cfg, reg = node.cfg, node.reg
     ha4 = _ha4(cfg, target)
     tr, coa = reg.transport, reg.coa
     if tr == "udp4" and ha4 is None:
         node.log("error", reason="cannot switch to HA %s: no IPv4 address for it (udp4)" % addr_text(target))
         return False
-    old = (reg.ha, cfg.ha_ipv4, tr, coa)
+    if why == "switch" and tr is not None and coa is not None and coa != reg.hoa:
+        # break before make: the old HA defends the HoA on the home link (proxy ND) while it holds
+        # our binding, so the new HA's DAD would fail (BA 134) until the old binding is gone
+        old = (reg.ha, cfg.ha_ipv4, tr, coa)
+        _last[1:] = old
+        asyncio.create_task(_switch(node, target, ha4, old))
+    else:
+        _point(node, target, ha4, why)
+    return True
+
+
+async def _switch(node, target, ha4, old):
+    await _dereg_old(node, old)
+    _point(node, target, ha4, "switch")
+
+
+def _point(node, target, ha4, why):
+    """From now on the HA is `target`: new transports (connected to it), a BU from the same CoA."""
+    cfg, reg, up = node.cfg, node.reg, node.uplink
+    tr, coa = reg.transport, reg.coa
+    old = reg.ha
     cfg.ha = reg.ha = target
     cfg.ha_ipv4 = ha4
     for t in up.transports.values():
         t.close()
     up.transports = {}
     up.active = None
-    node.log("ha_switch", ha=addr_text(target), old=addr_text(old[0]), why=why)
+    node.log("ha_switch", ha=addr_text(target), old=addr_text(old), why=why)
     reg.first_reg = True              # the new HA runs DAD before it answers
-    if coa is None or tr is None or coa == reg.hoa:
-        return True                   # detached or at home: the next move goes to the new HA
+    if coa is not None and tr is not None and coa != reg.hoa:
+        asyncio.create_task(_move(node, coa, tr))   # (the uplink's reading task may be the caller)
+
+
+async def _move(node, coa, tr):
     node.moved(coa, tr)
-    if why == "switch":
-        _last[1:] = old
-        asyncio.create_task(_dereg_old(node, old, True))
-    return True
 
 
-async def _dereg_old(node, old, wait):
-    """A lifetime-0 BU to the old HA from the care-of address, once the new HA holds our binding."""
+async def _dereg_old(node, old):
+    """A lifetime-0 BU to the old HA from the care-of address: up to 3, 1 s apart, until it answers."""
     reg = node.reg
-    for _ in range(600):
-        if not wait or reg.bound:
-            break
-        await sleep_ms(100)
     ha6, ha4, tr, coa = old
     if tr == "ip6" or coa is None:
         return
@@ -168,12 +183,14 @@ async def _dereg_old(node, old, wait):
             struct.pack_into(">H", mh, 4, checksum6(hoa, ha6, 135, mh))
             t.send(ipv6_packet(hoa, ha6, 135, mh))
             node.log("old_ha_dereg", seq=seq, ha=addr_text(ha6))
-            await sleep_ms(1000)
-            try:
-                if t.sock.recv(1500):
-                    break             # the old HA answered (its BA: deregistered)
-            except OSError:
-                pass
+            for _ in range(20):
+                await sleep_ms(50)
+                try:
+                    if t.sock.recv(1500):
+                        t.close()     # the old HA answered (its BA: deregistered)
+                        return
+                except OSError:
+                    pass
     except OSError as e:
         node.log("error", reason="deregistration at the old HA failed: %s" % e)
     t.close()

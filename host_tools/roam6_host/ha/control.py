@@ -58,7 +58,7 @@ class ControlServer:
                 return
             try:
                 conn.settimeout(1.0)
-                req = conn.recv(64)
+                req = conn.recv(4096)
                 _pid, uid, _gid = _CRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
                 if uid not in (0, os.getuid()):
                     self.refused += 1
@@ -67,6 +67,9 @@ class ControlServer:
                     continue
                 if req.strip() == b"status":
                     conn.sendall(json.dumps(self.status()).encode() + b"\n")
+                elif req.startswith(b"switch"):     # `roam6 ha switch` (ha/switch.py)
+                    from .switch import control_request
+                    conn.sendall(json.dumps(control_request(self.ha, req[6:])).encode() + b"\n")
                 else:
                     conn.sendall(b'{"error": "unknown request"}\n')
             except OSError:
@@ -102,14 +105,14 @@ class ControlServer:
         return out
 
 
-def query(tun, timeout=5.0):
+def query(tun, timeout=5.0, request=b"status\n"):
     """The running HA's status (dict), from this network namespace; UserError when none answers."""
     from ..errors import UserError
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(socket_name(tun))
-        s.sendall(b"status\n")
+        s.sendall(request)
         chunks = []
         while True:
             c = s.recv(65536)

@@ -179,6 +179,7 @@ class HomeAgent:
         self._reload = False
         self.aaa = None          # aaa.agent.AaaAgent when ha.json has an "aaa" section
         self.control = None      # control.ControlServer: `roam6 ha status`
+        self.switcher = None     # switch.Switcher once `roam6 ha switch` asked (RFC 5142)
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -584,6 +585,9 @@ class HomeAgent:
                 if self.aaa is not None:
                     t = self.aaa.get_timer()
                     deadline = t if deadline is None or (t is not None and t < deadline) else deadline
+                if self.switcher is not None:         # Home Agent Switch messages, paced
+                    t = self.switcher.get_timer()
+                    deadline = t if deadline is None or (t is not None and t < deadline) else deadline
                 timeout = -1 if deadline is None else max(0, deadline - _now_ms()) / 1000
                 try:
                     ready = ep.poll(timeout)
@@ -603,6 +607,8 @@ class HomeAgent:
                         self.aaa.handle_timer(now)    # RADIUS retransmissions, failover, SA refresh
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
                     self._flush(now)
+                if self.switcher is not None:
+                    self._send(self.switcher.datagrams_to_send(now, _wall_ms()))
             self.peers.close()                    # (while the epoll they are registered in lives)
             self.peers = None
         self.log("stopping", bindings=len(self.cache.bindings))

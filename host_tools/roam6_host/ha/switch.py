@@ -14,12 +14,13 @@ doubling up to MAX-HA-SWITCH-TIMEOUT (20 s), all devices together at most `rate`
 device is done when its binding here is gone (deregistered or expired); `get_timer()`;
 `progress(now)` for the control socket.
 """
-import struct
+import json
+import time
 
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
 from roam6_codec.mh import HomeAgentSwitch
-from roam6.wire.addr import ip6_to_text
+from roam6.wire.addr import ip6_from_text, ip6_to_text
 from roam6.wire.ipv6 import build_ipv6
 
 INITIAL_TIMEOUT_MS = 5000        # RFC 5142 INITIAL-HA-SWITCH-TIMEOUT
@@ -63,6 +64,7 @@ class Switcher:
         self.started = None
         self._tokens = float(rate)
         self._t = None
+        self._next = None
 
     def start(self, hoas, targets, now, deadline_ms):
         self.targets = [bytes(t) for t in targets]
@@ -70,6 +72,7 @@ class Switcher:
         self.deadline = now + deadline_ms
         self.started = now
         self._t = now
+        self._next = now
 
     def active(self):
         return self.deadline is not None and any(j.done is None for j in self.jobs.values())
@@ -82,10 +85,12 @@ class Switcher:
                 j.next_at = now
 
     def datagrams_to_send(self, now, wall_ms):
-        if self.deadline is None:
+        t = self._next
+        if t is None or now < t:      # (called on every turn of the HA's loop: cheap when idle)
             return []
         self._check_done(now)
         if now >= self.deadline:
+            self._next = None
             return []
         self._tokens = min(float(self.rate), self._tokens + (now - self._t) * self.rate / 1000)
         self._t = now
@@ -104,13 +109,17 @@ class Switcher:
             j.sent += 1
             j.next_at = now + max(MIN_GAP_MS, j.timeout)
             j.timeout = min(MAX_TIMEOUT_MS, j.timeout * 2)
+        self._next = self._timer()
         return out
 
-    def get_timer(self):
+    def _timer(self):
         if not self.active():
             return None
         t = min(j.next_at for j in self.jobs.values() if j.done is None)
-        return min(max(t, self._t + 20 if self._tokens < 1 else t), self.deadline)
+        return min(max(t, self._t + 20) if self._tokens < 1 else t, self.deadline)
+
+    def get_timer(self):
+        return self._next
 
     def progress(self, now):
         if self.started is None:
@@ -124,4 +133,34 @@ class Switcher:
                 "not_moved": sorted(ip6_to_text(j.hoa) for j in jobs if j.done is None)}
 
 
-__all__ = ["build_switch", "Switcher", "ntp_timestamp", "struct"]
+
+
+def control_request(ha, body):
+    """The control socket's "switch" request (control.py): JSON {"progress": true} -> the
+    progress; {"nai": NAI} or {"all": true}, "to": [IPv6 address...], "deadline_s": N -> start."""
+    now = time.monotonic_ns() // 1_000_000
+    try:
+        req = json.loads(body.strip() or b"{}")
+    except ValueError:
+        return {"error": "switch: the request is not JSON"}
+    if req.get("progress"):
+        return {"switch": ha.switcher.progress(now) if ha.switcher is not None else None}
+    try:
+        targets = [ip6_from_text(a) for a in req.get("to", [])]
+    except (ValueError, IndexError, TypeError, AttributeError):
+        return {"error": "switch: \"to\" must be IPv6 addresses, got %r" % (req.get("to"),)}
+    cache = ha.cache
+    nai = req.get("nai")
+    hoas = []
+    for b in cache.bindings.values():
+        sa = cache.sas.get(b.spi)
+        if b.transport != "ip6" and sa is not None and (req.get("all") or sa.nai.decode("utf-8", "replace") == nai):
+            hoas.append(b.hoa)
+    if not hoas:
+        return {"error": "switch: no device bound over udp4/udp6 here%s" % (" with NAI %s" % nai if nai else "")}
+    if ha.switcher is not None and ha.switcher.active():
+        return {"error": "switch: one is running (roam6 ha switch --progress)"}
+    ha.switcher = Switcher(cache)
+    ha.switcher.start(hoas, targets, now, int(req.get("deadline_s", 120)) * 1000)
+    ha.log("ha_switch", devices=len(hoas), to=[ip6_to_text(t) for t in targets])
+    return {"switch": ha.switcher.progress(now)}

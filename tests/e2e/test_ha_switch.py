@@ -1,0 +1,113 @@
+"""Home Agent Switch end to end (issue 14): two real `roam6 ha` processes on one home link (the
+bench's `ha` namespace: HA1 2001:db8:aa::1 / 198.18.1.2, HA2 2001:db8:aa::2 / 198.18.1.3, two
+TUNs), the real MicroPython MN (udp4, a list of two HAs). `roam6 ha switch` at HA1 moves the MN
+to HA2: HA2 binds it, HA1's binding is deregistered by the MN, data flows through HA2; the
+operator's command says 1/1 moved. Then HA2 is killed: the MN's liveness limit sends it back to
+HA1 on its own (the HA list)."""
+import json
+import os
+import secrets
+import subprocess
+import sys
+
+from roam6_hil.eventlog import EventProc
+
+from roam6_hil.scenarios import register as R
+
+HA2, HA2_V4 = "2001:db8:aa::2", "198.18.9.2"
+
+
+def add_ha2_host(bench):
+    """A second HA host on the home link: namespace <prefix>ha2, a veth into the `home` bridge;
+    its IPv4 address 198.18.9.2 on that link too, routed by the core through the `ha` namespace."""
+    ns = bench.ns
+    ns.add("ha2")
+    ns._run(["ip", "link", "add", "h2", "netns", ns.full("ha2"), "type", "veth", "peer", "name", "h2b",
+             "netns", ns.full("ha")], True, 10)
+    bench.ip("ha", "link", "set", "h2b", "master", "home", "up")
+    bench.ip("ha", "addr", "add", "198.18.9.1/24", "dev", "home")
+    bench.ip("ha2", "link", "set", "h2", "up")
+    bench.ip("ha2", "addr", "add", HA2 + "/64", "dev", "h2", "nodad")
+    bench.ip("ha2", "addr", "add", HA2_V4 + "/24", "dev", "h2")
+    bench.ip("ha2", "-4", "route", "add", "default", "via", "198.18.9.1")
+    bench.ip("ha2", "-6", "route", "add", "default", "via", R.HA_ADDR)
+    bench.ip("core", "-4", "route", "add", "198.18.9.0/24", "via", "198.18.1.2")
+    bench.run("ha", ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+
+
+def start_ha2(bench, conf, timeout=10.0):
+    p = bench.popen("ha2", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", conf],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ha = EventProc(bench, p, os.path.join(os.path.dirname(conf), "ha.log"))
+    ev = ha.wait_for(lambda e: e["ev"] in ("ready", "error"), timeout)
+    if ev is None or ev["ev"] != "ready":
+        ha.stop()
+        raise RuntimeError("HA2 did not start:\n" + ha.tail())
+    return ha
+
+
+def start_two(bench, liveness=None):
+    key = secrets.token_hex(16)
+    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
+    add_ha2_host(bench)
+    conf2 = R.write_ha_config(bench, key, name="ha2")
+    with open(conf2) as f:
+        c = json.load(f)
+    c.update(address=HA2, ipv4=HA2_V4, home_link="h2")
+    with open(conf2, "w") as f:
+        json.dump(c, f)
+    ha2 = start_ha2(bench, conf2)
+    _net, coa = R.attach_for(bench, "udp4")
+    path = R.write_mn_config(bench, key, "udp4")
+    with open(path) as f:
+        m = json.load(f)
+    m.update(ha=[R.HA_ADDR, HA2], ha_ipv4=[R.HA_IPV4, HA2_V4])
+    if liveness:
+        m["ha_liveness_s"] = liveness
+        m["lifetime"] = 12           # a refresh every ~9 s: the BU HA2 will not answer comes soon
+    with open(path, "w") as f:
+        json.dump(m, f)
+    mn = R.start_mn(bench, path, heap="64K", extra=["--coa", coa, "--transport", "udp4"])
+    return ha1, ha2, mn
+
+
+def registered(mn, timeout=10):
+    ev = mn.wait_for(lambda e: e.get("ev") in ("registered",), timeout)
+    assert ev is not None, "MN did not register:\n%s" % mn.tail()
+    return ev
+
+
+def switch(bench, *args, timeout=40):
+    return bench.run("ha", [sys.executable, "-m", "roam6_host", "ha", "switch", "--tun", "r6tun"] + list(args),
+                     check=False, timeout=timeout)
+
+
+def test_switch_moves_the_mn_to_ha2_and_liveness_brings_it_back(bench):
+    ha1, ha2, mn = start_two(bench, liveness=3)
+    try:
+        registered(mn)
+        assert ha1.wait_for(lambda e: e.get("ev") == "binding_added", 3)
+        bad = switch(bench, "--nai", "nobody@example.test", "--to", HA2)
+        assert bad.returncode != 0 and "no device" in (bad.stdout + bad.stderr) and "Traceback" not in bad.stderr
+        mn.mark()
+        r = switch(bench, "--all", "--to", HA2, "--deadline", "30")
+        assert r.returncode == 0, (r.stdout, r.stderr, ha1.tail(), mn.tail())
+        assert "1/1 moved" in r.stdout, r.stdout
+        ev = mn.wait_for(lambda e: e.get("ev") == "ha_switch", 2)
+        assert ev and ev["ha"] == HA2 and ev["why"] == "switch", mn.tail()
+        assert ha2.wait_for(lambda e: e.get("ev") == "binding_added", 5), ha2.tail()
+        assert ha1.wait_for(lambda e: e.get("ev") == "binding_removed", 5), ha1.tail()
+        t = R.cn_traffic(bench, n=20)
+        assert t["echoed"] >= 18, t             # both ways through HA2
+        # HA2 gone: its refresh BU is not answered; after ha_liveness_s the MN goes back to HA1
+        mn.mark()
+        ha1.mark()
+        ha2.stop()
+        ev = mn.wait_for(lambda e: e.get("ev") == "ha_switch", 20)
+        assert ev and ev["why"] == "liveness" and ev["ha"] == R.HA_ADDR, mn.tail()
+        assert ha1.wait_for(lambda e: e.get("ev") == "binding_added", 5), ha1.tail()
+        assert mn.wait_for(lambda e: e.get("ev") == "registered", 5), mn.tail()
+    finally:
+        mn.stop()
+        ha2.stop()
+        ha1.stop()
