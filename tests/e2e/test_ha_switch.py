@@ -9,6 +9,8 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
+import time
 
 from roam6_hil.eventlog import EventProc
 
@@ -90,10 +92,24 @@ def test_switch_moves_the_mn_to_ha2_and_liveness_brings_it_back(bench):
         bad = switch(bench, "--nai", "nobody@example.test", "--to", HA2)
         assert bad.returncode != 0 and "no device" in (bad.stdout + bad.stderr) and "Traceback" not in bad.stderr
         mn.mark()
+        # CN -> HoA -> CN probes across the switch (the helper sends one every ~10-20 ms for 5 s):
+        # the lost ones make the interruption
+        traffic = {}
+        th = threading.Thread(target=lambda: traffic.update(R.cn_traffic(bench, n=1000, gap=0.01, listen_s=5.0)))
+        th.start()
+        time.sleep(0.5)
         r = switch(bench, "--all", "--to", HA2, "--deadline", "30")
+        th.join(30)
+        lost = traffic["down_sent"] - traffic["echoed"]
+        gap_ms = 5000 / max(1, traffic["down_sent"])
+        print("HA switch: %d of %d probes lost (one per %.1f ms): interruption ~%d ms"
+              % (lost, traffic["down_sent"], gap_ms, lost * gap_ms))
+        if os.environ.get("R6_DEBUG"):
+            print(mn.tail(40), ha2.tail(), ha1.tail(), sep="\n")
+        assert traffic["down_sent"] >= 100 and lost * gap_ms <= 1000, traffic
         assert r.returncode == 0, (r.stdout, r.stderr, ha1.tail(), mn.tail())
         assert "1/1 moved" in r.stdout, r.stdout
-        ev = mn.wait_for(lambda e: e.get("ev") == "ha_switch", 2)
+        ev = mn.wait_for(lambda e: e.get("ev") == "ha_switch", 5)
         assert ev and ev["ha"] == HA2 and ev["why"] == "switch", mn.tail()
         assert ha2.wait_for(lambda e: e.get("ev") == "binding_added", 5), ha2.tail()
         assert ha1.wait_for(lambda e: e.get("ev") == "binding_removed", 5), ha1.tail()
@@ -111,3 +127,33 @@ def test_switch_moves_the_mn_to_ha2_and_liveness_brings_it_back(bench):
         mn.stop()
         ha2.stop()
         ha1.stop()
+
+
+DHAAD = r"""
+import json, socket, struct, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.settimeout(3)
+s.sendto(struct.pack(">BBHHH", 144, 0, 0, 4242, 0), (sys.argv[1], 0))
+while True:
+    d, a = s.recvfrom(2048)
+    if d[0] == 145:
+        print(json.dumps({"src": a[0], "id": (d[4] << 8) | d[5],
+                          "has": [socket.inet_ntop(socket.AF_INET6, d[i:i + 16]) for i in range(8, len(d), 16)]}))
+        break
+"""
+
+
+def test_dhaad_on_the_home_agents_anycast_address(bench):
+    conf = R.write_ha_config(bench, secrets.token_hex(16), name="ha1")
+    with open(conf) as f:
+        c = json.load(f)
+    c["home_agents"] = [R.HA_ADDR, HA2]
+    with open(conf, "w") as f:
+        json.dump(c, f)
+    ha = R.start_ha(bench, conf)
+    try:
+        r = bench.run("cn", [sys.executable, "-c", DHAAD, "2001:db8:aa::fdff:ffff:ffff:fffe"], check=False, timeout=10)
+        out = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else None
+        assert out == {"src": R.HA_ADDR, "id": 4242, "has": [R.HA_ADDR, HA2]}, (r.stdout, r.stderr, ha.tail())
+    finally:
+        ha.stop()

@@ -134,13 +134,9 @@ class MobileNode:
             self.flush()
         elif buf[6] == _NH_MH:
             k = self.reg.receive(mv[:n], now)
-            if k == "unknown":
-                if mv[42] == 12:            # RFC 5142 Home Agent Switch (loaded on the first one)
-                    from .haswitch import switch_in
-                    switch_in(self, mv[:n], now)
-                else:                       # RFC 6275 §9.2: Binding Error status 2, rate-limited
-                    from .mherror import answer
-                    answer(self, mv, now)
+            if k == "unknown":              # RFC 6275 §9.2: Binding Error status 2, rate-limited
+                from .mherror import answer
+                answer(self, mv, now)
             elif k is not None and self.ro is not None:
                 self.ro.home_changed(now)   # a BU to a CN may have waited for the home binding
             self.flush()
@@ -201,9 +197,6 @@ class MobileNode:
         if self.cfg.probe:
             from . import probe
             probe.start(self, self.cfg.probe, asyncio.create_task)
-        if getattr(self.cfg, "has", None):        # several HAs: the next when one stops answering
-            from .haswitch import watch
-            asyncio.create_task(watch(self))
         self._heap_due = True         # before the first BU: what the code and buffers take
         await sleep_ms(0)             # (the timer task logs it)
         if plan[0] == "moved":

@@ -1,8 +1,8 @@
 """Changing home agents: the Home Agent Switch (RFC 5142) and the MN's list of HAs.
 
 Loaded only when needed (a node with one HA that never receives a Home Agent Switch pays
-nothing): by `MobileNode.packet_in` on the first MH type 12 from the tunnel, and by
-`MobileNode._main` when config.json lists several HAs (CONTRACTS.md §5).
+nothing): by `mherror.answer` on the first MH type 12 from the tunnel, and by `app.setup` when
+config.json lists several HAs (CONTRACTS.md §5; `arm` makes the node start `watch`).
 
 - `parse_switch(mh, key, spi, hoa)`: the compact decoder; (targets, refresh_units, timestamp) or
   None when malformed or not authentic (docs/PROTOCOL-NOTES.md §11.14: options Binding Refresh
@@ -129,7 +129,10 @@ def go(node, target, now, why):
 
 
 async def _switch(node, target, ha4, old):
-    await _dereg_old(node, old)
+    try:
+        await _dereg_old(node, old)
+    except MemoryError:
+        node.log("error", reason="no memory for the deregistration at the old HA")
     _point(node, target, ha4, "switch")
 
 
@@ -186,7 +189,7 @@ async def _dereg_old(node, old):
             for _ in range(20):
                 await sleep_ms(50)
                 try:
-                    if t.sock.recv(1500):
+                    if t.sock.recv(8):    # (small: the heap may be 64 KB; the rest is dropped)
                         t.close()     # the old HA answered (its BA: deregistered)
                         return
                 except OSError:
@@ -210,3 +213,14 @@ async def watch(node):
                 nxt = _next_ha(node)
                 if nxt is not None and nxt != reg.ha:
                     go(node, nxt, now, "liveness")
+
+
+def arm():
+    """Make every MobileNode start `watch` with its other tasks (called by app.setup)."""
+    from .driver import MobileNode
+    main = MobileNode._main
+
+    async def _main(self, plan):
+        asyncio.create_task(watch(self))
+        await main(self, plan)
+    MobileNode._main = _main

@@ -226,6 +226,9 @@ class HomeAgent:
         from .control import ControlServer
         self.control = ControlServer(self)
         self.control.open()
+        from .dhaad import Dhaad          # DHAAD on the home agents anycast address
+        self.dhaad = Dhaad(self)
+        self.dhaad.open()
         if cfg.aaa is not None:
             from ..aaa.agent import AaaAgent
             self.aaa = AaaAgent(self.cache, cfg.aaa, self.log, cfg.home_prefix, cfg.max_lifetime)
@@ -314,6 +317,8 @@ class HomeAgent:
             self.aaa.close()
         if self.control is not None:
             self.control.close()
+        if getattr(self, "dhaad", None) is not None:
+            self.dhaad.close()
         for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd] + self._locks:
             if s is not None:
                 s.close()
@@ -442,6 +447,12 @@ class HomeAgent:
                 continue
             b = bindings.get(data[8:24])
             if b is not None and b.peer == peer and b.transport == transport:
+                if data[6] == 58 and data[24:40] == ha:     # to the HA itself: MPS (ha/dhaad.py)
+                    from .dhaad import mpa_packet
+                    mpa = mpa_packet(data, self.cfg)
+                    if mpa is not None:
+                        self._send([(mpa, (transport, peer[0], peer[1]))])
+                    continue
                 try:
                     tun_write(data)
                     b.rx_packets += 1           # accounting (aaa/agent.py)
@@ -555,6 +566,8 @@ class HomeAgent:
             handlers[self.nd.fileno()] = self._on_home_nd
         if self.control is not None:
             handlers.update(self.control.fds())
+        if getattr(self, "dhaad", None) is not None:
+            handlers.update(self.dhaad.fds())
         if self.aaa is not None:
             for fd, h in self.aaa.fds().items():
                 handlers[fd] = (lambda h=h: (h(), self._flush(_now_ms())))
