@@ -157,3 +157,70 @@ def test_dhaad_on_the_home_agents_anycast_address(bench):
         assert out == {"src": R.HA_ADDR, "id": 4242, "has": [R.HA_ADDR, HA2]}, (r.stdout, r.stderr, ha.tail())
     finally:
         ha.stop()
+
+
+N_DRAIN = int(os.environ.get("R6_DRAIN_N", "4"))   # 20: the issue's figure (README), too slow for make test
+
+
+def test_drain_several_mns_from_ha1_to_ha2(bench):
+    """`roam6 ha switch --all`: N MicroPython MNs (one process each, one board namespace, care-of
+    addresses 192.0.2.50+i) move from HA1 to HA2. Prints the time to drain them all (the command's
+    own clock) and each device's interruption: from its deregistration at HA1 to its registration at
+    HA2 (the MN's clock; the bench's dad_ms is 100 ms of it)."""
+    key = secrets.token_hex(16)
+    sas = [{"nai": "dev%d@example.test" % i, "spi": 5000 + i, "key": key, "hoa": "2001:db8:aa::%x" % (0x200 + i)}
+           for i in range(N_DRAIN)]
+    confs = []
+    for name in ("ha1", "ha2"):
+        conf = R.write_ha_config(bench, key, name=name)
+        with open(conf) as f:
+            c = json.load(f)
+        with open(c["keys_file"], "w") as f:
+            json.dump({"sas": sas}, f)
+        if name == "ha2":
+            c.update(address=HA2, ipv4=HA2_V4, home_link="h2")
+        with open(conf, "w") as f:
+            json.dump(c, f)
+        confs.append(conf)
+    ha1 = R.start_ha(bench, confs[0])
+    add_ha2_host(bench)
+    ha2 = start_ha2(bench, confs[1])
+    R.attach_for(bench, "udp4")
+    mns = []
+    try:
+        for i, sa in enumerate(sas):
+            coa = "192.0.2.%d" % (50 + i)
+            if i:
+                bench.ip("board", "addr", "add", coa + "/24", "dev", "wlan0")
+            path = bench.path("mn%d.json" % i)
+            with open(path, "w") as f:
+                json.dump({"nai": sa["nai"], "spi": sa["spi"], "key": key, "hoa": sa["hoa"],
+                           "home_prefix": R.HOME_PREFIX, "ha": [R.HA_ADDR, HA2], "ha_ipv4": [R.HA_IPV4, HA2_V4],
+                           "transports": ["udp4"], "state_file": bench.path("mn%d.state" % i)}, f)
+            mns.append(R.start_mn(bench, path, heap="64K", extra=["--coa", coa, "--transport", "udp4"]))
+        for mn in mns:
+            registered(mn, 15)
+        for mn in mns:
+            mn.mark()
+        r = switch(bench, "--all", "--to", HA2, "--deadline", "60", "--json", timeout=90)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        last = json.loads(r.stdout.strip().splitlines()[-1])
+        assert last["moved"] == N_DRAIN and not last["not_moved"], last
+        gaps = []
+        for mn in mns:
+            reg = mn.wait_for(lambda e: e.get("ev") == "registered", 10)
+            assert reg, mn.tail()
+            dereg = [e for e in mn.events if e.get("ev") == "old_ha_dereg"]
+            assert dereg, mn.tail()
+            gaps.append(reg["t_ms"] - dereg[0]["t_ms"])
+        added = [e for e in ha2.events if e.get("ev") == "binding_added"]
+        assert len(added) >= N_DRAIN, ha2.tail()
+        print("HA switch drain: %d MNs in %d ms (HA's clock), %d messages; per-device interruption "
+              "(dereg at HA1 -> registered at HA2) ms: %s"
+              % (N_DRAIN, last["elapsed_ms"], last["messages"], sorted(gaps)))
+        assert max(gaps) < 2000, gaps
+    finally:
+        for mn in mns:
+            mn.stop()
+        ha2.stop()
+        ha1.stop()

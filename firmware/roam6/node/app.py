@@ -135,9 +135,6 @@ def setup(argv=None):
         if m:                                     # on the class, so a board without it pays nothing
             from roam6.core.bul import HomeBinding
             HomeBinding.max_bindack_ms = m * 1000
-        if getattr(cfg, "has", None):             # several HAs (CONTRACTS.md §5): a task moves
-            from .haswitch import arm             # to the next when one stops answering
-            arm()
         cfg.raw = None            # the dict as read: only the bootstrap (above) reads it
         if not reason:
             return 0, cfg, plan

@@ -1,7 +1,7 @@
 """Changing home agents: the Home Agent Switch (RFC 5142) and the MN's list of HAs.
 
 Loaded only when needed (a node with one HA that never receives a Home Agent Switch pays
-nothing): by `mherror.answer` on the first MH type 12 from the tunnel, and by `app.setup` when
+nothing): by `mherror.answer` on the first MH type 12 from the tunnel, and by the board's main.py when
 config.json lists several HAs (CONTRACTS.md §5; `arm` makes the node start `watch`).
 
 - `parse_switch(mh, key, spi, hoa)`: the compact decoder; (targets, refresh_units, timestamp) or
@@ -24,6 +24,7 @@ from roam6.wire.checksum import checksum6
 from .transport import UdpTransport, addr_text, sleep_ms
 
 IGNORED = [0]          # switches dropped: malformed, not authentic, replayed, from a stranger
+_armed = [False]
 _last = [0, None]      # timestamp of the last switch acted on; the HA it moved us away from
 
 
@@ -216,7 +217,10 @@ async def watch(node):
 
 
 def arm():
-    """Make every MobileNode start `watch` with its other tasks (called by app.setup)."""
+    """Make every MobileNode start `watch` with its other tasks (called by the board's main.py)."""
+    if _armed[0]:
+        return
+    _armed[0] = True
     from .driver import MobileNode
     main = MobileNode._main
 
