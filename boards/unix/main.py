@@ -13,8 +13,5 @@ if cfg is not None:
     app.trim()
     del app
     from roam6.node.driver import MobileNode
-    if hasattr(cfg, "has"):       # several HAs: a task moves to the next when one is silent
-        from roam6.node.haswitch import arm
-        arm()
     rc = MobileNode(cfg).start(plan)
 sys.exit(rc)

@@ -197,6 +197,7 @@ def _ha_list(c, raw):
     raw["ha"] = v[0]
     if v4:
         raw["ha_ipv4"] = v4[0]
+    from . import halist          # noqa: F401 (the node will start the watch for the next HA)
     return raw
 
 

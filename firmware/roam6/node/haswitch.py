@@ -1,8 +1,8 @@
 """Changing home agents: the Home Agent Switch (RFC 5142) and the MN's list of HAs.
 
 Loaded only when needed (a node with one HA that never receives a Home Agent Switch pays
-nothing): by `mherror.answer` on the first MH type 12 from the tunnel, and by the board's main.py when
-config.json lists several HAs (CONTRACTS.md §5; `arm` makes the node start `watch`).
+nothing): by `mherror.answer` on the first MH type 12 from the tunnel, and by `halist` (the node's first
+event) when config.json lists several HAs (CONTRACTS.md §5).
 
 - `parse_switch(mh, key, spi, hoa)`: the compact decoder; (targets, refresh_units, timestamp) or
   None when malformed or not authentic (docs/PROTOCOL-NOTES.md §11.14: options Binding Refresh
@@ -24,7 +24,6 @@ from roam6.wire.checksum import checksum6
 from .transport import UdpTransport, addr_text, sleep_ms
 
 IGNORED = [0]          # switches dropped: malformed, not authentic, replayed, from a stranger
-_armed = [False]
 _last = [0, None]      # timestamp of the last switch acted on; the HA it moved us away from
 
 
@@ -187,8 +186,8 @@ async def _dereg_old(node, old):
             struct.pack_into(">H", mh, 4, checksum6(hoa, ha6, 135, mh))
             t.send(ipv6_packet(hoa, ha6, 135, mh))
             node.log("old_ha_dereg", seq=seq, ha=addr_text(ha6))
-            for _ in range(20):
-                await sleep_ms(50)
+            for _ in range(100):
+                await sleep_ms(10)
                 try:
                     if t.sock.recv(8):    # (small: the heap may be 64 KB; the rest is dropped)
                         t.close()     # the old HA answered (its BA: deregistered)
@@ -215,16 +214,3 @@ async def watch(node):
                 if nxt is not None and nxt != reg.ha:
                     go(node, nxt, now, "liveness")
 
-
-def arm():
-    """Make every MobileNode start `watch` with its other tasks (called by the board's main.py)."""
-    if _armed[0]:
-        return
-    _armed[0] = True
-    from .driver import MobileNode
-    main = MobileNode._main
-
-    async def _main(self, plan):
-        asyncio.create_task(watch(self))
-        await main(self, plan)
-    MobileNode._main = _main
