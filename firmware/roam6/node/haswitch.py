@@ -10,7 +10,8 @@ event) when config.json lists several HAs (CONTRACTS.md §5).
 - `switch_in(node, pkt, now)`: an authenticated switch from our HA, newer than the last one
   (and, with RFC 4285 timestamps on, within 30 s of our clock), moves the node to the first
   target that is not the current HA, after removing its binding at the old HA (break before
-  make: the old HA defends the HoA on the home link while it holds the binding). Anything else is ignored and counted in `IGNORED`.
+  make: the old HA defends the HoA on the home link while it holds the binding). Anything
+  else is ignored and counted in `IGNORED`.
 - `go(node, target, now, why)`: register with `target` (same HoA, key and SPI) from the current
   care-of address; `watch(node)`: the HA stopped answering -> the next HA of the list.
 """

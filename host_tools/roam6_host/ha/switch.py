@@ -125,6 +125,8 @@ class Switcher:
         if self.started is None:
             return None
         self._check_done(now)
+        if not self.active():
+            self._next = None
         jobs = list(self.jobs.values())
         return {"devices": len(jobs), "moved": sum(j.done == "moved" for j in jobs),
                 "gone": sum(j.done == "gone" for j in jobs), "messages": sum(j.sent for j in jobs),
