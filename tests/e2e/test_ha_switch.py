@@ -224,3 +224,29 @@ def test_drain_several_mns_from_ha1_to_ha2(bench):
             mn.stop()
         ha2.stop()
         ha1.stop()
+
+
+def test_first_ha_dead_at_boot_the_mn_registers_with_the_next(bench):
+    """The MN's list starts with an HA that does not exist (2001:db8:aa::2 / 198.18.9.2: nothing
+    there); with ha_liveness_s 1 it registers with HA1, the second of its list. Prints the time
+    from the MN's start to registered (its own clock)."""
+    key = secrets.token_hex(16)
+    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
+    _net, coa = R.attach_for(bench, "udp4")
+    path = R.write_mn_config(bench, key, "udp4")
+    with open(path) as f:
+        m = json.load(f)
+    m.update(ha=[HA2, R.HA_ADDR], ha_ipv4=[HA2_V4, R.HA_IPV4], ha_liveness_s=1)
+    with open(path, "w") as f:
+        json.dump(m, f)
+    mn = R.start_mn(bench, path, heap="64K", extra=["--coa", coa, "--transport", "udp4"])
+    try:
+        ev = mn.wait_for(lambda e: e.get("ev") == "registered", 10)
+        assert ev, mn.tail()
+        sw = [e for e in mn.events if e.get("ev") == "ha_switch"]
+        assert sw and sw[0]["why"] == "liveness" and sw[0]["ha"] == R.HA_ADDR, mn.tail()
+        start = [e for e in mn.events if e.get("ev") == "start"][0]
+        print("first HA dead at boot: registered with the next %d ms after start" % (ev["t_ms"] - start["t_ms"]))
+    finally:
+        mn.stop()
+        ha1.stop()

@@ -61,3 +61,14 @@ def test_pacing_retransmission_and_end():
     p = sw2.progress(t + 10)
     assert p["moved"] == 1 and p["not_moved"] == [] and p["over"] and sw2.get_timer() is None
     assert sw2.datagrams_to_send(t + 5000, t + 5000) == []
+
+
+def test_cli_mistakes_are_one_line_errors():
+    import subprocess
+    import sys
+    for args, want in ((["--all"], "--to"), (["--all", "--nai", "x@y", "--to", "2001:db8:aa::2"], "exactly one"),
+                       (["--to", "2001:db8:aa::2"], "exactly one"),
+                       (["--all", "--to", "2001:db8:aa::2", "--tun", "r6nosuchtun"], "no home agent")):
+        r = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "switch"] + args, capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode != 0 and want in r.stderr + r.stdout and "Traceback" not in r.stderr, (args, r.stderr)
