@@ -250,3 +250,32 @@ def test_first_ha_dead_at_boot_the_mn_registers_with_the_next(bench):
     finally:
         mn.stop()
         ha1.stop()
+
+
+def test_ip6_mn_finds_an_ha_by_dhaad_when_its_list_is_dead(bench):
+    """ip6 transport, both HAs of the MN's list dead: after trying each (ha_liveness_s 1) it sends
+    a DHAAD Request to the home agents anycast address from its care-of address, takes the HA the
+    Reply lists and registers there. Prints the time from the MN's start to registered."""
+    key = secrets.token_hex(16)
+    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
+    _net, coa = R.attach_for(bench, "ip6")
+    path = R.write_mn_config(bench, key, "ip6")
+    with open(path) as f:
+        m = json.load(f)
+    m.update(ha=["2001:db8:aa::7", "2001:db8:aa::8"], ha_liveness_s=1)
+    m.pop("ha_ipv4", None)
+    with open(path, "w") as f:
+        json.dump(m, f)
+    mn = R.start_mn(bench, path, heap="100K", extra=["--coa", coa, "--transport", "ip6"])
+    try:
+        ev = mn.wait_for(lambda e: e.get("ev") == "registered", 15)
+        assert ev, mn.tail()
+        found = [e for e in mn.events if e.get("ev") == "dhaad" and "has" in e]
+        assert found and found[0]["has"] == [R.HA_ADDR], mn.tail()
+        sw = [e for e in mn.events if e.get("ev") == "ha_switch"]
+        assert sw[-1]["why"] == "dhaad" and sw[-1]["ha"] == R.HA_ADDR, mn.tail()
+        start = [e for e in mn.events if e.get("ev") == "start"][0]
+        print("DHAAD: registered with the discovered HA %d ms after start" % (ev["t_ms"] - start["t_ms"]))
+    finally:
+        mn.stop()
+        ha1.stop()

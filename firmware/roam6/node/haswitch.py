@@ -202,16 +202,69 @@ async def _dereg_old(node, old):
 
 async def watch(node):
     """Several HAs configured: when the current one stops answering (the BU back-off at its cap,
-    or `ha_liveness_s` without a BA) register with the next one of the list."""
+    or `ha_liveness_s` without a BA) register with the next one of the list. Every HA of the list
+    tried in vain, on the ip6 transport: ask the home agents anycast address (DHAAD, RFC 6275
+    §11.4.1) and take the HAs its Reply lists."""
     reg = node.reg
     lim = getattr(node.cfg, "ha_liveness_s", 0) * 1000
+    tried = 0
     while True:
         await sleep_ms(250)
         st = reg.state
-        if (st == 1 or st == 3) and reg.sent:       # REGISTERING, REFRESHING (core/bul.py)
+        if st == 2:                                 # BOUND (core/bul.py)
+            tried = 0
+        elif (st == 1 or st == 3) and reg.sent:     # REGISTERING, REFRESHING
             now = node.now()
             if reg.timeout_ms >= reg.max_bindack_ms or (lim and now - reg.attempt_started >= lim):
+                tried += 1
+                if tried >= len(node.cfg.has) and reg.transport == "ip6" and dhaad_out(node, now):
+                    tried = 0
+                    reg.attempt_started = now       # one request per liveness period
+                    continue
                 nxt = _next_ha(node)
                 if nxt is not None and nxt != reg.ha:
                     go(node, nxt, now, "liveness")
+
+
+_dhaad = [0]        # the Identifier of the outstanding DHAAD Request (0: none)
+
+
+def dhaad_out(node, now):
+    """A Home Agent Address Discovery Request from the care-of address to the home agents
+    anycast address of the home prefix (RFC 2526: ones, the last 7 bits 0x7e; /64: fdff:...fffe)."""
+    tr, coa, hp = node.uplink.active, node.reg.coa, node.cfg.home_prefix
+    if tr is None or coa is None or hp is None or len(coa) != 16:
+        return False
+    a, n = hp
+    dst = bytearray(16)
+    for i in range(16):
+        bits = min(8, max(0, n - 8 * i))            # prefix bits in byte i
+        dst[i] = (a[i] & (0xFF00 >> bits)) | (0xFF >> bits)
+    dst[15] &= 0xFE                                 # last 7 bits: anycast ID 0x7e
+    if n == 64:
+        dst[8] &= 0xFD                              # EUI-64: universal/local bit 0
+    ident = _dhaad[0] = (now & 0x7FFF) | 1
+    icmp = bytearray(struct.pack(">BBHHH", 144, 0, 0, ident, 0))
+    struct.pack_into(">H", icmp, 2, checksum6(coa, dst, 58, icmp))
+    node.log("dhaad", ident=ident, to=addr_text(dst))
+    return tr.send_raw(ipv6_packet(coa, bytes(dst), 58, icmp)) if hasattr(tr, "send_raw") else False
+
+
+def dhaad_in(node, pkt, now):
+    """A DHAAD Reply on the link: the HAs it lists become the node's list; register with the first."""
+    n = len(pkt)
+    plen = 40 + ((pkt[4] << 8) | pkt[5])
+    if (not _dhaad[0] or plen > n or plen < 56 or (plen - 48) % 16 or pkt[41] != 0
+            or ((pkt[44] << 8) | pkt[45]) != _dhaad[0]
+            or checksum6(bytes(pkt[8:24]), bytes(pkt[24:40]), 58, pkt[40:plen]) != 0):
+        IGNORED[0] += 1
+        return
+    _dhaad[0] = 0
+    has = [(bytes(pkt[i:i + 16]), None) for i in range(48, plen, 16)]
+    node.cfg.has = has
+    node.log("dhaad", has=[addr_text(h) for h, _ in has])
+    for h, _ in has:
+        if h != node.reg.ha:
+            go(node, h, now, "dhaad")
+            return
 

@@ -108,6 +108,10 @@ def link_in(node, buf, n):
     if got is not None and got[1] == cfg.ha:
         if node.reg.receive_mh(got[0], got[1], cfg.hoa, now) is not None and ro is not None:
             ro.home_changed(now)
+    elif n >= 48 and buf[6] == 58 and buf[40] == 145:   # a DHAAD Reply (haswitch.py asked)
+        from .haswitch import dhaad_in
+        dhaad_in(node, memoryview(buf)[:n], now)
+        return
     elif ro is not None and n >= 40:
         pkt = ro.link_in(memoryview(buf)[:n], now)
         if pkt is not None:
