@@ -12,7 +12,7 @@ def register(sub):
                    help="status: the running HA's binding cache (root; run it in the HA's network namespace); "
                         "switch: send devices to other HAs (RFC 5142 Home Agent Switch), wait until they moved")
     p.add_argument("--nai", metavar="NAI", help="switch: the device to move")
-    p.add_argument("--all", action="store_true", help="switch: every device bound over udp4/udp6")
+    p.add_argument("--all", action="store_true", help="switch: every device bound here")
     p.add_argument("--to", metavar="ADDR[,ADDR]", help="switch: the HA(s) to use, IPv6, preferred first")
     p.add_argument("--deadline", type=int, default=120, metavar="S",
                    help="switch: stop retransmitting after S seconds (default 120)")

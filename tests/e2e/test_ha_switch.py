@@ -279,3 +279,41 @@ def test_ip6_mn_finds_an_ha_by_dhaad_when_its_list_is_dead(bench):
     finally:
         mn.stop()
         ha1.stop()
+
+
+def test_switch_over_ip6(bench):
+    """The same switch for an MN on the ip6 transport (RFC 6275: the switch with a type 2 routing
+    header, the deregistration with a Home Address option)."""
+    key = secrets.token_hex(16)
+    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
+    add_ha2_host(bench)
+    conf2 = R.write_ha_config(bench, key, name="ha2")
+    with open(conf2) as f:
+        c = json.load(f)
+    c.update(address=HA2, ipv4=HA2_V4, home_link="h2")
+    with open(conf2, "w") as f:
+        json.dump(c, f)
+    ha2 = start_ha2(bench, conf2)
+    _net, coa = R.attach_for(bench, "ip6")
+    path = R.write_mn_config(bench, key, "ip6")
+    with open(path) as f:
+        m = json.load(f)
+    m.update(ha=[R.HA_ADDR, HA2])
+    m.pop("ha_ipv4", None)
+    with open(path, "w") as f:
+        json.dump(m, f)
+    mn = R.start_mn(bench, path, heap="100K", extra=["--coa", coa, "--transport", "ip6"])
+    try:
+        registered(mn)
+        mn.mark()
+        r = switch(bench, "--all", "--to", HA2, "--deadline", "20")
+        assert r.returncode == 0 and "1/1 moved" in r.stdout, (r.stdout, r.stderr, mn.tail(), ha1.tail())
+        assert ha2.wait_for(lambda e: e.get("ev") == "binding_added", 5), (ha2.tail(), mn.tail())
+        ev = mn.wait_for(lambda e: e.get("ev") == "registered", 5)
+        assert ev and ev["transport"] == "ip6", mn.tail()
+        t = R.cn_traffic(bench, n=20)
+        assert t["echoed"] >= 18, t
+    finally:
+        mn.stop()
+        ha2.stop()
+        ha1.stop()

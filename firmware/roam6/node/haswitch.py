@@ -7,7 +7,7 @@ event) when config.json lists several HAs (CONTRACTS.md §5).
 - `parse_switch(mh, key, spi, hoa)`: the compact decoder; (targets, refresh_units, timestamp) or
   None when malformed or not authentic (docs/PROTOCOL-NOTES.md §11.14: options Binding Refresh
   Advice, Replay Protection, MN-HA authentication last over HoA | HoA | MH data).
-- `switch_in(node, pkt, now)`: an authenticated switch from our HA, newer than the last one
+- `switch_in(node, src, mh, now)`: an authenticated switch from our HA, newer than the last one
   (and, with RFC 4285 timestamps on, within 30 s of our clock), moves the node to the first
   target that is not the current HA, after removing its binding at the old HA (break before
   make: the old HA defends the HoA on the home link while it holds the binding). Anything
@@ -64,12 +64,12 @@ def parse_switch(mh, key, spi, hoa):
     return None
 
 
-def switch_in(node, pkt, now):
+def switch_in(node, src, mh, now):
     reg = node.reg
-    src = bytes(pkt[8:24])
+    src = bytes(src)
     r = None
     if src == reg.ha or src == _last[1]:
-        r = parse_switch(pkt[40:], reg.key, reg.spi, reg.hoa)
+        r = parse_switch(mh, reg.key, reg.spi, reg.hoa)
     if r is not None:
         targets, _bra, ts = r
         mine = now + reg.ntp_offset_ms
@@ -158,40 +158,54 @@ async def _move(node, coa, tr):
     node.moved(coa, tr)
 
 
-async def _dereg_old(node, old):
-    """A lifetime-0 BU to the old HA from the care-of address: up to 3, 1 s apart, until it answers."""
+def _dereg_bu(node, ha6, coa, ip6):
+    """A lifetime-0 BU to ha6 from coa (a fresh sequence number and timestamp of our own)."""
     reg = node.reg
+    seq = reg.seq
+    reg.seq = (seq + 1) & 0xFFFF
+    if not 0 < ((reg.seq_reserved - reg.seq) & 0xFFFF) < 0x8000:
+        reg.seq_reserved = (reg.seq + 16) & 0xFFFF
+        reg._dirty = True
+        node.flush()          # the reservation on disk before the number is used
+    ts = None
+    if reg.last_ts is not None:
+        m = node.now() + reg.ntp_offset_ms
+        ts = (((m // 1000) & 0xFFFFFFFF) << 32) | (((m % 1000) << 32) // 1000)
+        if ts <= reg.last_ts:
+            ts = reg.last_ts + 1
+        reg.last_ts = ts
+    key, hoa, mc = reg.key, reg.hoa, mac_coa(coa)
+    mh = encode_bu(seq, 0xC000 if ip6 else 0xC100, 0, reg.nai, reg.spi, coa if len(coa) == 4 else None, ts,
+                   lambda p: mnha_auth_data(key, mc, hoa, p))
+    struct.pack_into(">H", mh, 4, checksum6(hoa, ha6, 135, mh))
+    node.log("old_ha_dereg", seq=seq, ha=addr_text(ha6))
+    if ip6:                   # RFC 6275: from the CoA with a Home Address option
+        return ipv6_packet(bytes(coa), ha6, 135, mh, hao=hoa)
+    return ipv6_packet(hoa, ha6, 135, mh)
+
+
+async def _dereg_old(node, old):
+    """A lifetime-0 BU to the old HA from the care-of address: up to 3, 1 s apart, until it answers
+    (ip6: its BA comes on the link, for the registration, which ignores it: one BU, 150 ms)."""
     ha6, ha4, tr, coa = old
-    if tr == "ip6" or coa is None:
+    if coa is None:
+        return
+    if tr == "ip6":
+        up = node.uplink.active
+        if up is not None and hasattr(up, "send_raw"):
+            up.send_raw(_dereg_bu(node, ha6, coa, True))
+            await sleep_ms(150)
         return
     t = UdpTransport(tr, addr_text(ha4 if tr == "udp4" else ha6))
     try:
         t.open(addr_text(coa))
         for _ in range(3):
-            seq = reg.seq
-            reg.seq = (seq + 1) & 0xFFFF
-            if not 0 < ((reg.seq_reserved - reg.seq) & 0xFFFF) < 0x8000:
-                reg.seq_reserved = (reg.seq + 16) & 0xFFFF
-                reg._dirty = True
-                node.flush()          # the reservation on disk before the number is used
-            ts = None
-            if reg.last_ts is not None:
-                m = node.now() + reg.ntp_offset_ms
-                ts = (((m // 1000) & 0xFFFFFFFF) << 32) | (((m % 1000) << 32) // 1000)
-                if ts <= reg.last_ts:
-                    ts = reg.last_ts + 1
-                reg.last_ts = ts
-            key, hoa, mc = reg.key, reg.hoa, mac_coa(coa)
-            mh = encode_bu(seq, 0xC100, 0, reg.nai, reg.spi, coa if len(coa) == 4 else None, ts,
-                           lambda p: mnha_auth_data(key, mc, hoa, p))
-            struct.pack_into(">H", mh, 4, checksum6(hoa, ha6, 135, mh))
-            t.send(ipv6_packet(hoa, ha6, 135, mh))
-            node.log("old_ha_dereg", seq=seq, ha=addr_text(ha6))
+            t.send(_dereg_bu(node, ha6, coa, False))
             for _ in range(100):
                 await sleep_ms(10)
                 try:
                     if t.sock.recv(8):    # (small: the heap may be 64 KB; the rest is dropped)
-                        t.close()     # the old HA answered (its BA: deregistered)
+                        t.close()         # the old HA answered (its BA: deregistered)
                         return
                 except OSError:
                     pass

@@ -106,7 +106,11 @@ def link_in(node, buf, n):
     now = node.now()
     ro = node.ro
     if got is not None and got[1] == cfg.ha:
-        if node.reg.receive_mh(got[0], got[1], cfg.hoa, now) is not None and ro is not None:
+        k = node.reg.receive_mh(got[0], got[1], cfg.hoa, now)
+        if k == "unknown" and got[0][2] == 12:     # RFC 5142 Home Agent Switch
+            from .haswitch import switch_in
+            switch_in(node, got[1], got[0], now)
+        elif k is not None and ro is not None:
             ro.home_changed(now)
     elif n >= 48 and buf[6] == 58 and buf[40] == 145:   # a DHAAD Reply (haswitch.py asked)
         from .haswitch import dhaad_in

@@ -35,7 +35,7 @@ def answer(node, pkt, now):
     for a type the MN implements."""
     if pkt[42] == 12:
         from .haswitch import switch_in
-        switch_in(node, pkt[:40 + ((pkt[4] << 8) | pkt[5])], now)
+        switch_in(node, pkt[8:24], pkt[40:40 + ((pkt[4] << 8) | pkt[5])], now)
         return
     be = binding_error(node.cfg.hoa, bytes(pkt[8:24]), 2, now)
     if be is not None:

@@ -4,8 +4,7 @@ The message (MH type 12) is signed under RFC 4285 as docs/PROTOCOL-NOTES.md §11
 Binding Refresh Advice, Replay Protection (the HA's NTP clock), MN-HA authentication last, whose
 MAC is HMAC-SHA1(key, HoA | HoA | MH data through the SPI) -- the HoA in the care-of address's
 place. It goes to the device as a BA would (udp4/udp6: the inner packet HA -> HoA in UDP to the
-binding's outer address and port; ip6 is not served: the MN reads ip6 messages with a type 2
-routing header only for BAs).
+binding's outer address and port; ip6: to the CoA with a type 2 routing header naming the HoA).
 
 `Switcher` is sans-IO (int ms `now` last): `start(hoas, targets, now, deadline_ms)`;
 `datagrams_to_send(now)` paces the messages: each device at most once per
@@ -100,11 +99,15 @@ class Switcher:
                 continue
             b = self.cache.bindings.get(j.hoa)
             sa = self.cache.sas.get(b.spi)
-            if sa is None or b.transport == "ip6":
+            if sa is None:
                 continue
             left_s = max(0, (b.expires - now) // 1000)
             mh = build_switch(sa, self.cache.ha, j.hoa, self.targets, min(0xFFFF, left_s // 4), wall_ms)
-            out.append((build_ipv6(self.cache.ha, j.hoa, C.NH_MH, mh), (b.transport,) + tuple(b.peer)))
+            if b.transport == "ip6":       # as a BA: to the CoA with a type 2 routing header
+                out.append((build_ipv6(self.cache.ha, b.coa, C.NH_MH, mh, rh2=j.hoa),
+                            ("ip6", ip6_to_text(b.coa), 0)))
+            else:
+                out.append((build_ipv6(self.cache.ha, j.hoa, C.NH_MH, mh), (b.transport,) + tuple(b.peer)))
             self._tokens -= 1
             j.sent += 1
             j.next_at = now + max(MIN_GAP_MS, j.timeout)
@@ -156,10 +159,10 @@ def control_request(ha, body):
     hoas = []
     for b in cache.bindings.values():
         sa = cache.sas.get(b.spi)
-        if b.transport != "ip6" and sa is not None and (req.get("all") or sa.nai.decode("utf-8", "replace") == nai):
+        if sa is not None and (req.get("all") or sa.nai.decode("utf-8", "replace") == nai):
             hoas.append(b.hoa)
     if not hoas:
-        return {"error": "switch: no device bound over udp4/udp6 here%s" % (" with NAI %s" % nai if nai else "")}
+        return {"error": "switch: no device bound here%s" % (" with NAI %s" % nai if nai else "")}
     if ha.switcher is not None and ha.switcher.active():
         return {"error": "switch: one is running (roam6 ha switch --progress)"}
     ha.switcher = Switcher(cache)
