@@ -180,6 +180,7 @@ class HomeAgent:
         self.aaa = None          # aaa.agent.AaaAgent when ha.json has an "aaa" section
         self.control = None      # control.ControlServer: `roam6 ha status`
         self.switcher = None     # switch.Switcher once `roam6 ha switch` asked (RFC 5142)
+        self.dhaad = None        # dhaad.Dhaad: DHAAD on the home agents anycast address
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -317,7 +318,7 @@ class HomeAgent:
             self.aaa.close()
         if self.control is not None:
             self.control.close()
-        if getattr(self, "dhaad", None) is not None:
+        if self.dhaad is not None:
             self.dhaad.close()
         for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd] + self._locks:
             if s is not None:
@@ -447,8 +448,8 @@ class HomeAgent:
                 continue
             b = bindings.get(data[8:24])
             if b is not None and b.peer == peer and b.transport == transport:
-                if data[6] == 58 and data[24:40] == ha:     # to the HA itself: MPS (ha/dhaad.py)
-                    from .dhaad import mpa_packet
+                if data[6] == 58 and len(data) > 40 and data[40] == 146 and data[24:40] == ha:
+                    from .dhaad import mpa_packet       # a Mobile Prefix Solicitation (ha/dhaad.py)
                     mpa = mpa_packet(data, self.cfg)
                     if mpa is not None:
                         self._send([(mpa, (transport, peer[0], peer[1]))])
@@ -566,7 +567,7 @@ class HomeAgent:
             handlers[self.nd.fileno()] = self._on_home_nd
         if self.control is not None:
             handlers.update(self.control.fds())
-        if getattr(self, "dhaad", None) is not None:
+        if self.dhaad is not None:
             handlers.update(self.dhaad.fds())
         if self.aaa is not None:
             for fd, h in self.aaa.fds().items():
