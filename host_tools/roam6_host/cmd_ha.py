@@ -12,6 +12,11 @@ def register(sub):
                    help="run (default): the home agent; status: the running HA's binding cache (root; run it in "
                         "the HA's network namespace); switch: move devices to other HAs (RFC 5142) through the "
                         "HA running in this namespace")
+    p.add_argument("--nai", metavar="NAI", help="switch: the device to move")
+    p.add_argument("--all", action="store_true", help="switch: every device bound here")
+    p.add_argument("--to", metavar="ADDR[,ADDR]", help="switch: the HA(s) to use, IPv6, preferred first")
+    p.add_argument("--deadline", type=int, default=120, metavar="S",
+                   help="switch: stop retransmitting after S seconds (default 120)")
     p.add_argument("--config", metavar="FILE",
                    help="the HA's JSON config, e.g. ha.json (start from examples/ha.json)")
     p.add_argument("--check", nargs="?", const="", metavar="FILE",
@@ -20,14 +25,6 @@ def register(sub):
     p.add_argument("--tun", default=None, metavar="NAME", help="status: the HA whose TUN is NAME (default: "
                    "the config's, else r6tun)")
     p.add_argument("--json", action="store_true", help="status: JSON instead of a table")
-    s = p.add_argument_group("switch (RFC 5142 Home Agent Switch)")
-    s.add_argument("--to", action="append", metavar="ADDR", help="HA address the devices should use (repeatable)")
-    who = s.add_mutually_exclusive_group()
-    who.add_argument("--nai", help="the device to move (its NAI)")
-    who.add_argument("--all", action="store_true", help="move every device bound here")
-    s.add_argument("--deadline", type=float, default=60, help="seconds to keep asking (default 60)")
-    s.add_argument("--bra", type=int, default=0, help="Binding Refresh Advice, units of 4 s (default none)")
-    s.add_argument("--per-second", type=int, default=100, help="messages per second over all devices (default 100)")
     g = p.add_argument_group("hot standby (ha.json 'replica')")
     g.add_argument("--keepalived-config", action="store_true",
                    help="print the keepalived.conf (VRRPv3) for this HA of a hot-standby pair and exit")
@@ -53,6 +50,9 @@ def run(args):
         doc = query(tun)
         print(json.dumps(doc, indent=1, sort_keys=True) if args.json else table(doc))
         return 0
+    if args.what == "switch":
+        from .ha.switchcli import run_switch
+        return run_switch(args)
     if args.check is not None:
         from .ha_check import check
         if not (args.check or args.config):
@@ -64,14 +64,6 @@ def run(args):
     from .ha.driver import HomeAgent
 
     cfg = load_config(args.config)
-    if args.what == "switch":
-        from .ha.haswitch import run_switch
-        if not args.to or not (args.nai or args.all):
-            raise UserError("roam6 ha switch needs --to ADDR and --nai NAI or --all",
-                            hint="e.g. roam6 ha switch --config ha.json --to 2001:db8:aa::9 --all")
-        if not 0 < args.deadline <= 86400 or not 0 <= args.bra <= 0xFFFF or not 1 <= args.per_second <= 10000:
-            raise UserError("--deadline 0..86400 s, --bra 0..65535, --per-second 1..10000")
-        return run_switch(cfg, args.to, args.nai, args.all, args.deadline, args.bra, args.per_second)
     if getattr(args, "keepalived_config", False):
         from .ha.vrrp import keepalived_binary, keepalived_config
         print(keepalived_config(cfg, args.priority, args.ipv4_dev, args.ipv4_plen, args.vrid, args.advert_ms), end="")

@@ -183,6 +183,18 @@ def test_ha_process_udp4_udp6_data_and_clean_stop(bench):
     payload, frm = scn.recvfrom(2048)
     assert payload == b"up-1" and frm[:2] == ("2001:db8:aa::100", 5000)
 
+    # -- a Mobile Prefix Solicitation through the tunnel: a Mobile Prefix Advertisement with the
+    # home prefix comes back the same way (ha/dhaad.py, PROTOCOL-NOTES.md §11.15) --
+    from roam6.wire.checksum import checksum6
+    mps = bytearray(b"\x92\x00\x00\x00\x00\x2a\x00\x00")
+    mps[2:4] = checksum6(HOA, HA, 58, bytes(mps)).to_bytes(2, "big")
+    s4.sendto(build_ipv6(HOA, HA, 58, bytes(mps)), HA4)
+    data, _ = s4.recvfrom(2048)
+    mpa = decode_ipv6(data)
+    assert mpa.src == HA and mpa.dst == HOA and mpa.nh == 58
+    assert mpa.payload[0] == 147 and mpa.payload[4:6] == b"\x00\x2a" and mpa.payload[8] == 3   # a PIO
+    assert mpa.payload[10] == 64 and bytes(mpa.payload[24:32]) == HA[:8]
+
     # -- a spoofed inner source (HoA2 is not bound to this path) is not forwarded: Binding Error --
     s4.sendto(udp6_packet(HOA2, CN, 5000, 7000, b"spoof"), HA4)
     data, _ = s4.recvfrom(2048)

@@ -32,7 +32,7 @@ def parse_config(raw):
         raise ConfigError("(top level)", "must be a JSON object")
     known = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
              "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro",
-             "max_bindack_timeout", "ipv4_hoa", "addressing")
+             "max_bindack_timeout", "ipv4_hoa", "addressing", "ha_liveness_s")
     for k in raw:
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
@@ -40,6 +40,8 @@ def parse_config(raw):
         if field not in raw:
             raise ConfigError(field, "is missing (a field every config needs)")
     c = Config()
+    if isinstance(raw["ha"], list):       # several HAs, the first preferred (CONTRACTS.md §5)
+        raw = _ha_list(c, raw)
     c.raw = raw                   # the dict as read (the bootstrap sequencer wants it)
     c.nai = c.key = b""
     c.spi = 0
@@ -70,7 +72,8 @@ def parse_config(raw):
             ("timestamps", "bool", None),
             ("state_file", "str", "a file path"),
             ("coa", "str", "a care-of address"),
-            ("max_bindack_timeout", "int", (1, 32))):   # RFC 6275 MAX_BINDACK_TIMEOUT, s
+            ("max_bindack_timeout", "int", (1, 32)),
+            ("ha_liveness_s", "int", (1, 3600))):   # RFC 6275 MAX_BINDACK_TIMEOUT, s
         if field not in raw:
             continue
         v = raw[field]
@@ -186,6 +189,27 @@ def parse_config(raw):
         if c.hoa is None:
             raise ConfigError("hoa", "is \"bootstrap\" but bootstrap is only [\"static\"]: give the home address")
     return c
+
+
+def _ha_list(c, raw):
+    """"ha" as a list of IPv6 addresses ("ha_ipv4" then a list as long, or absent): c.has =
+    [(ha, ha_ipv4 or None)]; the first pair becomes "ha"/"ha_ipv4" for the checks that follow."""
+    v, v4 = raw["ha"], raw.get("ha_ipv4")
+    if not v or (v4 is not None and (not isinstance(v4, list) or len(v4) != len(v))):
+        raise ConfigError("ha", "as a list needs one or more addresses, and ha_ipv4 then a list as long (or none)")
+    has = []
+    for i in range(len(v)):
+        try:
+            has.append((ip6_from_text(v[i]), ip4_from_text(v4[i]) if v4 else None))
+        except (ValueError, IndexError, TypeError, AttributeError):
+            raise ConfigError("ha", "entry %d is not an address pair: %r / %r" % (i, v[i], v4[i] if v4 else None))
+    c.has = has
+    raw = dict(raw)
+    raw["ha"] = v[0]
+    if v4:
+        raw["ha_ipv4"] = v4[0]
+    from . import halist          # noqa: F401 (the node will start the watch for the next HA)
+    return raw
 
 
 def load_config(path):

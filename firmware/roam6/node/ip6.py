@@ -123,8 +123,15 @@ def link_in(node, buf, n):
         if k == "unknown" and got[0][2] == 16:      # Binding Revocation (core/revocation.py)
             from roam6.core.revocation import node_bri
             node_bri(node, got[0], got[1], now)
+        elif k == "unknown" and got[0][2] == 12:     # RFC 5142 Home Agent Switch
+            from .haswitch import switch_in
+            switch_in(node, got[1], got[0], now)
         elif k is not None and ro is not None:
             ro.home_changed(now)
+    elif n >= 48 and buf[6] == 58 and buf[40] == 145:   # a DHAAD Reply (haswitch.py asked)
+        from .haswitch import dhaad_in
+        dhaad_in(node, memoryview(buf)[:n], now)
+        return
     elif ro is not None and n >= 40:
         pkt = ro.link_in(memoryview(buf)[:n], now)
         if pkt is not None:

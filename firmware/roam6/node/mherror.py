@@ -1,6 +1,7 @@
 """A Binding Error with status 2 for a Mobility Header of a type the MN does not know (RFC 6275
 §9.2, docs/PROTOCOL-NOTES.md §11.13), at most one a second. The driver imports this module when
-the first such message arrives: a node that never sees one pays nothing for it."""
+the first such message arrives: a node that never sees one pays nothing for it. It hands a Home
+Agent Switch (MH type 12) to haswitch.py."""
 import struct
 
 from roam6.compat import const
@@ -30,10 +31,15 @@ def binding_error(src, dst, status, now):
 def answer(node, pkt, now):
     """The node's answer to the unknown message in the inner packet pkt (to the HoA): from the
     HoA to its source, on the node's data path (the tunnel to the HA). A Binding Revocation (MH
-    16) goes to core/revocation.py instead (loaded only then)."""
+    16) goes to core/revocation.py and a Home Agent Switch (RFC 5142, MH 12) to haswitch instead
+    (each loaded on the first one): no Binding Error for a type the MN implements."""
     if pkt[42] == 16:
         from roam6.core.revocation import node_bri
         node_bri(node, pkt[40:40 + ((pkt[4] << 8) | pkt[5])], bytes(pkt[8:24]), now)
+        return
+    if pkt[42] == 12:
+        from .haswitch import switch_in
+        switch_in(node, pkt[8:24], pkt[40:40 + ((pkt[4] << 8) | pkt[5])], now)
         return
     be = binding_error(node.cfg.hoa, bytes(pkt[8:24]), 2, now)
     if be is not None:

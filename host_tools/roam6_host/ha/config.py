@@ -25,6 +25,7 @@ DEFAULTS = {
     "dad_ms": 1000,
     "max_bindings": 65536,          # in all (ha/limits.py); beyond: BA 130
     "max_bindings_per_sa": 1,       # per keys-file entry (credential); beyond: BA 130
+    "home_agents": None,            # DHAAD's answer, preferred first (ha/dhaad.py); None: this HA
 }
 KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "aaa", "journal", "journal_max", "journal_sync",
                             "replica", "ipv4_home_prefix", "ipv4_pool"}
@@ -179,6 +180,8 @@ def parse_config(raw, base_dir=".", source="HA config"):
         if "transports" in raw:
             raise err("ipv4", "is missing, and 'transports' lists udp4", "add the HA's IPv4 address or drop udp4")
         c.transports.remove("udp4")      # the default list: no IPv4 address, no udp4
+    from .dhaad import parse_home_agents
+    c.home_agents = parse_home_agents(d["home_agents"], c, err)
     if "aaa" in raw:      # SAs from a RADIUS server (CONTRACTS.md §14); a keys file is optional then
         from ..aaa.config import parse_aaa
         c.aaa = parse_aaa(raw["aaa"], base_dir, source)

@@ -1,13 +1,13 @@
 """The running HA's control socket: `roam6 ha status` (its binding cache) and `roam6 ha switch`
-(handed to ha/haswitch.py) (CONTRACTS.md §6).
+(handed to ha/switch.py) (CONTRACTS.md §6).
 
 The socket is an abstract Unix socket named "roam6-ha-<tun>": it lives in the HA's network
 namespace (`ip netns exec NS roam6 ha status` finds the HA of that namespace; two HAs in two
 namespaces never meet) and has no file to chmod, so the HA checks the peer's credentials
 (SO_PEERCRED): root, or the HA's own user; anyone else gets one line "refused" and nothing else.
 
-Protocol: the client writes "status\\n", the HA answers one JSON document and closes; or one JSON
-command (`roam6 ha switch`), answered with progress lines until the job ends. The HA
+Protocol: the client writes "status\\n", or "switch " and a JSON request (`roam6 ha switch`:
+start one, or ask its progress); the HA answers one JSON document and closes. The HA
 accepts in its epoll loop; the answer is written with a 1 s timeout (a client that does not read
 cannot hold the HA longer than that).
 """
@@ -62,7 +62,7 @@ class ControlServer:
                 return
             try:
                 conn.settimeout(1.0)
-                req = conn.recv(65536)
+                req = conn.recv(4096)
                 _pid, uid, _gid = _CRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CRED.size))
                 if uid not in (0, os.getuid()):
                     self.refused += 1
@@ -70,10 +70,9 @@ class ControlServer:
                     conn.sendall(b'{"error": "refused: roam6 ha status is for root"}\n')
                 elif req.strip() == b"status":
                     conn.sendall(json.dumps(self.status()).encode() + b"\n")
-                elif req.startswith(b"{") and self.ha.ctl is not None:
-                    # `roam6 ha switch` (ha/haswitch.py): the connection carries its progress
-                    self.ha.ctl.command(conn, json.loads(req.decode()), time.monotonic_ns() // 1_000_000)
-                    conn = None
+                elif req.startswith(b"switch"):     # `roam6 ha switch` (ha/switch.py)
+                    from .switch import control_request
+                    conn.sendall(json.dumps(control_request(self.ha, req[6:])).encode() + b"\n")
                 else:
                     conn.sendall(b'{"error": "unknown request"}\n')
             except (OSError, ValueError, UnicodeDecodeError):
@@ -114,14 +113,14 @@ class ControlServer:
         return out
 
 
-def query(tun, timeout=5.0):
+def query(tun, timeout=5.0, request=b"status\n"):
     """The running HA's status (dict), from this network namespace; UserError when none answers."""
     from ..errors import UserError
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(socket_name(tun))
-        s.sendall(b"status\n")
+        s.sendall(request)
         chunks = []
         while True:
             c = s.recv(65536)

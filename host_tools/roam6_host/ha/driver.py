@@ -179,7 +179,8 @@ class HomeAgent:
         self.keep = None         # continuity.Continuity: journal, hot standby (ha.json journal/replica)
         self.data_plane = True   # False while a hot standby: proxy ND waits for the takeover
         self.routes_live = True  # False while a standby's TUN is down (not ready): no routes into it
-        self.ctl = None          # haswitch.Switcher: `roam6 ha switch` jobs (RFC 5142), via self.control
+        self.switcher = None     # switch.Switcher once `roam6 ha switch` asked (RFC 5142)
+        self.dhaad = None        # dhaad.Dhaad: DHAAD on the home agents anycast address
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -238,6 +239,9 @@ class HomeAgent:
         self.control.open()
         from .vendor import VendorStore
         self.cache.vendor = VendorStore(self.cache.bindings)   # RFC 5094/5096 data per binding
+        from .dhaad import Dhaad          # DHAAD on the home agents anycast address
+        self.dhaad = Dhaad(self)
+        self.dhaad.open()
         if cfg.aaa is not None:
             from ..aaa.agent import AaaAgent
             self.aaa = AaaAgent(self.cache, cfg.aaa, self.log, cfg.home_prefix, cfg.max_lifetime)
@@ -325,9 +329,6 @@ class HomeAgent:
             self._apply_events()
         if self.keep is not None:
             self.keep.close()
-        if self.ctl is not None:
-            self.ctl.close()
-            self.ctl = None
         if self._nft:
             nft_delete_table(NFT_TABLE, self.log, _NFT_WHAT)
             self._nft = False
@@ -335,6 +336,8 @@ class HomeAgent:
             self.aaa.close()
         if self.control is not None:
             self.control.close()
+        if self.dhaad is not None:
+            self.dhaad.close()
         for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd, self.s4in6] + self._locks:
             if s is not None:
                 s.close()
@@ -481,6 +484,12 @@ class HomeAgent:
                 continue
             b = bindings.get(data[8:24])
             if b is not None and b.peer == peer and b.transport == transport:
+                if data[6] == 58 and len(data) > 40 and data[40] == 146 and data[24:40] == ha:
+                    from .dhaad import mpa_packet       # a Mobile Prefix Solicitation (ha/dhaad.py)
+                    mpa = mpa_packet(data, self.cfg)
+                    if mpa is not None:
+                        self._send([(mpa, (transport, peer[0], peer[1]))])
+                    continue
                 try:
                     tun_write(data)
                     b.rx_packets += 1           # accounting (aaa/agent.py)
@@ -577,12 +586,6 @@ class HomeAgent:
     def _hup(self, *_):
         self._reload = True
 
-    def _control(self):
-        """The Home Agent Switch jobs (ha/haswitch.py), reached through the control socket."""
-        from .haswitch import Switcher
-        self.ctl = Switcher(self)
-        return self.ctl
-
     def reload_keys(self):
         """SIGHUP: read the keys file again (e.g. after `roam6 provision --revoke`). A file that
         no longer loads is reported and the SAs in use stay."""
@@ -613,12 +616,13 @@ class HomeAgent:
             handlers[self.nd.fileno()] = self._on_home_nd
         if self.control is not None:
             handlers.update(self.control.fds())
+        if self.dhaad is not None:
+            handlers.update(self.dhaad.fds())
         if self.aaa is not None:
             for fd, h in self.aaa.fds().items():
                 handlers[fd] = (lambda h=h: (h(), self._flush(_now_ms())))
         if self.keep is not None:
             handlers.update(self.keep.handlers())
-        ctl = self._control()
         signals = {signal.SIGTERM: self.stop, signal.SIGINT: self.stop, signal.SIGHUP: self._hup}
         with epoll_with_signals(handlers, signals) as ep:
             def add_fd(fd, cb):
@@ -646,7 +650,7 @@ class HomeAgent:
                 if self.aaa is not None:
                     t = self.aaa.get_timer()
                     deadline = t if deadline is None or (t is not None and t < deadline) else deadline
-                for other in (self.keep, ctl):
+                for other in (self.keep, self.switcher):
                     kt = other.get_timer() if other is not None else None
                     deadline = kt if deadline is None or (kt is not None and kt < deadline) else deadline
                 timeout = -1 if deadline is None else max(0, deadline - _now_ms()) / 1000
@@ -669,9 +673,9 @@ class HomeAgent:
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
                     if self.keep is not None:
                         self.keep.handle_timer(now)
-                    if ctl is not None:
-                        ctl.handle_timer(now)         # Home Agent Switch (RFC 5142) retransmissions
                     self._flush(now)
+                if self.switcher is not None:
+                    self._send(self.switcher.datagrams_to_send(now, _wall_ms()))
             self.peers.close()                    # (while the epoll they are registered in lives)
             self.peers = None
         self.log("stopping", bindings=len(self.cache.bindings))

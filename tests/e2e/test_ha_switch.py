@@ -1,0 +1,319 @@
+"""Home Agent Switch end to end (issue 14): two real `roam6 ha` processes on one home link (the
+bench's `ha` namespace: HA1 2001:db8:aa::1 / 198.18.1.2, HA2 2001:db8:aa::2 / 198.18.1.3, two
+TUNs), the real MicroPython MN (udp4, a list of two HAs). `roam6 ha switch` at HA1 moves the MN
+to HA2: HA2 binds it, HA1's binding is deregistered by the MN, data flows through HA2; the
+operator's command says 1/1 moved. Then HA2 is killed: the MN's liveness limit sends it back to
+HA1 on its own (the HA list)."""
+import json
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+
+from roam6_hil.eventlog import EventProc
+
+from roam6_hil.scenarios import register as R
+
+HA2, HA2_V4 = "2001:db8:aa::2", "198.18.9.2"
+
+
+def add_ha2_host(bench):
+    """A second HA host on the home link: namespace <prefix>ha2, a veth into the `home` bridge;
+    its IPv4 address 198.18.9.2 on that link too, routed by the core through the `ha` namespace."""
+    ns = bench.ns
+    ns.add("ha2")
+    ns._run(["ip", "link", "add", "h2", "netns", ns.full("ha2"), "type", "veth", "peer", "name", "h2b",
+             "netns", ns.full("ha")], True, 10)
+    bench.ip("ha", "link", "set", "h2b", "master", "home", "up")
+    bench.ip("ha", "addr", "add", "198.18.9.1/24", "dev", "home")
+    bench.ip("ha2", "link", "set", "h2", "up")
+    bench.ip("ha2", "addr", "add", HA2 + "/64", "dev", "h2", "nodad")
+    bench.ip("ha2", "addr", "add", HA2_V4 + "/24", "dev", "h2")
+    bench.ip("ha2", "-4", "route", "add", "default", "via", "198.18.9.1")
+    bench.ip("ha2", "-6", "route", "add", "default", "via", R.HA_ADDR)
+    bench.ip("core", "-4", "route", "add", "198.18.9.0/24", "via", "198.18.1.2")
+    bench.run("ha", ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+
+
+def start_ha2(bench, conf, timeout=10.0):
+    p = bench.popen("ha2", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", conf],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ha = EventProc(bench, p, os.path.join(os.path.dirname(conf), "ha.log"))
+    ev = ha.wait_for(lambda e: e["ev"] in ("ready", "error"), timeout)
+    if ev is None or ev["ev"] != "ready":
+        ha.stop()
+        raise RuntimeError("HA2 did not start:\n" + ha.tail())
+    return ha
+
+
+def start_two(bench, liveness=None):
+    key = secrets.token_hex(16)
+    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
+    add_ha2_host(bench)
+    conf2 = R.write_ha_config(bench, key, name="ha2")
+    with open(conf2) as f:
+        c = json.load(f)
+    c.update(address=HA2, ipv4=HA2_V4, home_link="h2")
+    with open(conf2, "w") as f:
+        json.dump(c, f)
+    ha2 = start_ha2(bench, conf2)
+    _net, coa = R.attach_for(bench, "udp4")
+    path = R.write_mn_config(bench, key, "udp4")
+    with open(path) as f:
+        m = json.load(f)
+    m.update(ha=[R.HA_ADDR, HA2], ha_ipv4=[R.HA_IPV4, HA2_V4])
+    if liveness:
+        m["ha_liveness_s"] = liveness
+        m["lifetime"] = 12           # a refresh every ~9 s: the BU HA2 will not answer comes soon
+    with open(path, "w") as f:
+        json.dump(m, f)
+    mn = R.start_mn(bench, path, heap="64K", extra=["--coa", coa, "--transport", "udp4"])
+    return ha1, ha2, mn
+
+
+def registered(mn, timeout=10):
+    ev = mn.wait_for(lambda e: e.get("ev") in ("registered",), timeout)
+    assert ev is not None, "MN did not register:\n%s" % mn.tail()
+    return ev
+
+
+def switch(bench, *args, timeout=40):
+    return bench.run("ha", [sys.executable, "-m", "roam6_host", "ha", "switch", "--tun", "r6tun"] + list(args),
+                     check=False, timeout=timeout)
+
+
+def test_switch_moves_the_mn_to_ha2_and_liveness_brings_it_back(bench):
+    ha1, ha2, mn = start_two(bench, liveness=3)
+    try:
+        registered(mn)
+        assert ha1.wait_for(lambda e: e.get("ev") == "binding_added", 3)
+        bad = switch(bench, "--nai", "nobody@example.test", "--to", HA2)
+        assert bad.returncode != 0 and "no device" in (bad.stdout + bad.stderr) and "Traceback" not in bad.stderr
+        mn.mark()
+        # CN -> HoA -> CN probes across the switch (the helper sends one every ~10-20 ms for 5 s):
+        # the lost ones make the interruption
+        traffic = {}
+        th = threading.Thread(target=lambda: traffic.update(R.cn_traffic(bench, n=1000, gap=0.01, listen_s=5.0)))
+        th.start()
+        time.sleep(0.5)
+        r = switch(bench, "--all", "--to", HA2, "--deadline", "30")
+        th.join(30)
+        lost = traffic["down_sent"] - traffic["echoed"]
+        gap_ms = 5000 / max(1, traffic["down_sent"])
+        print("HA switch: %d of %d probes lost (one per %.1f ms): interruption ~%d ms"
+              % (lost, traffic["down_sent"], gap_ms, lost * gap_ms))
+        if os.environ.get("R6_DEBUG"):
+            print(mn.tail(40), ha2.tail(), ha1.tail(), sep="\n")
+        assert traffic["down_sent"] >= 100 and lost * gap_ms <= 1000, traffic
+        assert r.returncode == 0, (r.stdout, r.stderr, ha1.tail(), mn.tail())
+        assert "1/1 moved" in r.stdout, r.stdout
+        ev = mn.wait_for(lambda e: e.get("ev") == "ha_switch", 5)
+        assert ev and ev["ha"] == HA2 and ev["why"] == "switch", mn.tail()
+        assert ha2.wait_for(lambda e: e.get("ev") == "binding_added", 5), ha2.tail()
+        assert ha1.wait_for(lambda e: e.get("ev") == "binding_removed", 5), ha1.tail()
+        t = R.cn_traffic(bench, n=20)
+        assert t["echoed"] >= 18, t             # both ways through HA2
+        # HA2 gone: its refresh BU is not answered; after ha_liveness_s the MN goes back to HA1
+        mn.mark()
+        ha1.mark()
+        ha2.stop()
+        ev = mn.wait_for(lambda e: e.get("ev") == "ha_switch", 20)
+        assert ev and ev["why"] == "liveness" and ev["ha"] == R.HA_ADDR, mn.tail()
+        assert ha1.wait_for(lambda e: e.get("ev") == "binding_added", 5), ha1.tail()
+        assert mn.wait_for(lambda e: e.get("ev") == "registered", 5), mn.tail()
+    finally:
+        mn.stop()
+        ha2.stop()
+        ha1.stop()
+
+
+DHAAD = r"""
+import json, socket, struct, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.settimeout(3)
+s.sendto(struct.pack(">BBHHH", 144, 0, 0, 4242, 0), (sys.argv[1], 0))
+while True:
+    d, a = s.recvfrom(2048)
+    if d[0] == 145:
+        print(json.dumps({"src": a[0], "id": (d[4] << 8) | d[5],
+                          "has": [socket.inet_ntop(socket.AF_INET6, d[i:i + 16]) for i in range(8, len(d), 16)]}))
+        break
+"""
+
+
+def test_dhaad_on_the_home_agents_anycast_address(bench):
+    conf = R.write_ha_config(bench, secrets.token_hex(16), name="ha1")
+    with open(conf) as f:
+        c = json.load(f)
+    c["home_agents"] = [R.HA_ADDR, HA2]
+    with open(conf, "w") as f:
+        json.dump(c, f)
+    ha = R.start_ha(bench, conf)
+    try:
+        r = bench.run("cn", [sys.executable, "-c", DHAAD, "2001:db8:aa::fdff:ffff:ffff:fffe"], check=False, timeout=10)
+        out = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else None
+        assert out == {"src": R.HA_ADDR, "id": 4242, "has": [R.HA_ADDR, HA2]}, (r.stdout, r.stderr, ha.tail())
+    finally:
+        ha.stop()
+
+
+N_DRAIN = int(os.environ.get("R6_DRAIN_N", "4"))   # 20: the issue's figure (README), too slow for make test
+
+
+def test_drain_several_mns_from_ha1_to_ha2(bench):
+    """`roam6 ha switch --all`: N MicroPython MNs (one process each, one board namespace, care-of
+    addresses 192.0.2.50+i) move from HA1 to HA2. Prints the time to drain them all (the command's
+    own clock) and each device's interruption: from its deregistration at HA1 to its registration at
+    HA2 (the MN's clock; the bench's dad_ms is 100 ms of it)."""
+    key = secrets.token_hex(16)
+    sas = [{"nai": "dev%d@example.test" % i, "spi": 5000 + i, "key": key, "hoa": "2001:db8:aa::%x" % (0x200 + i)}
+           for i in range(N_DRAIN)]
+    confs = []
+    for name in ("ha1", "ha2"):
+        conf = R.write_ha_config(bench, key, name=name)
+        with open(conf) as f:
+            c = json.load(f)
+        with open(c["keys_file"], "w") as f:
+            json.dump({"sas": sas}, f)
+        if name == "ha2":
+            c.update(address=HA2, ipv4=HA2_V4, home_link="h2")
+        with open(conf, "w") as f:
+            json.dump(c, f)
+        confs.append(conf)
+    ha1 = R.start_ha(bench, confs[0])
+    add_ha2_host(bench)
+    ha2 = start_ha2(bench, confs[1])
+    R.attach_for(bench, "udp4")
+    mns = []
+    try:
+        for i, sa in enumerate(sas):
+            coa = "192.0.2.%d" % (50 + i)
+            if i:
+                bench.ip("board", "addr", "add", coa + "/24", "dev", "wlan0")
+            path = bench.path("mn%d.json" % i)
+            with open(path, "w") as f:
+                json.dump({"nai": sa["nai"], "spi": sa["spi"], "key": key, "hoa": sa["hoa"],
+                           "home_prefix": R.HOME_PREFIX, "ha": [R.HA_ADDR, HA2], "ha_ipv4": [R.HA_IPV4, HA2_V4],
+                           "transports": ["udp4"], "state_file": bench.path("mn%d.state" % i)}, f)
+            mns.append(R.start_mn(bench, path, heap="64K", extra=["--coa", coa, "--transport", "udp4"]))
+        for mn in mns:
+            registered(mn, 15)
+        for mn in mns:
+            mn.mark()
+        r = switch(bench, "--all", "--to", HA2, "--deadline", "60", "--json", timeout=90)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        last = json.loads(r.stdout.strip().splitlines()[-1])
+        assert last["moved"] == N_DRAIN and not last["not_moved"], last
+        gaps = []
+        for mn in mns:
+            reg = mn.wait_for(lambda e: e.get("ev") == "registered", 10)
+            assert reg, mn.tail()
+            dereg = [e for e in mn.events if e.get("ev") == "old_ha_dereg"]
+            assert dereg, mn.tail()
+            gaps.append(reg["t_ms"] - dereg[0]["t_ms"])
+        added = [e for e in ha2.events if e.get("ev") == "binding_added"]
+        assert len(added) >= N_DRAIN, ha2.tail()
+        print("HA switch drain: %d MNs in %d ms (HA's clock), %d messages; per-device interruption "
+              "(dereg at HA1 -> registered at HA2) ms: %s"
+              % (N_DRAIN, last["elapsed_ms"], last["messages"], sorted(gaps)))
+        assert max(gaps) < 2000, gaps
+    finally:
+        for mn in mns:
+            mn.stop()
+        ha2.stop()
+        ha1.stop()
+
+
+def test_first_ha_dead_at_boot_the_mn_registers_with_the_next(bench):
+    """The MN's list starts with an HA that does not exist (2001:db8:aa::2 / 198.18.9.2: nothing
+    there); with ha_liveness_s 1 it registers with HA1, the second of its list. Prints the time
+    from the MN's start to registered (its own clock)."""
+    key = secrets.token_hex(16)
+    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
+    _net, coa = R.attach_for(bench, "udp4")
+    path = R.write_mn_config(bench, key, "udp4")
+    with open(path) as f:
+        m = json.load(f)
+    m.update(ha=[HA2, R.HA_ADDR], ha_ipv4=[HA2_V4, R.HA_IPV4], ha_liveness_s=1)
+    with open(path, "w") as f:
+        json.dump(m, f)
+    mn = R.start_mn(bench, path, heap="64K", extra=["--coa", coa, "--transport", "udp4"])
+    try:
+        ev = mn.wait_for(lambda e: e.get("ev") == "registered", 10)
+        assert ev, mn.tail()
+        sw = [e for e in mn.events if e.get("ev") == "ha_switch"]
+        assert sw and sw[0]["why"] == "liveness" and sw[0]["ha"] == R.HA_ADDR, mn.tail()
+        start = [e for e in mn.events if e.get("ev") == "start"][0]
+        print("first HA dead at boot: registered with the next %d ms after start" % (ev["t_ms"] - start["t_ms"]))
+    finally:
+        mn.stop()
+        ha1.stop()
+
+
+def test_ip6_mn_finds_an_ha_by_dhaad_when_its_list_is_dead(bench):
+    """ip6 transport, both HAs of the MN's list dead: after trying each (ha_liveness_s 1) it sends
+    a DHAAD Request to the home agents anycast address from its care-of address, takes the HA the
+    Reply lists and registers there. Prints the time from the MN's start to registered."""
+    key = secrets.token_hex(16)
+    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
+    _net, coa = R.attach_for(bench, "ip6")
+    path = R.write_mn_config(bench, key, "ip6")
+    with open(path) as f:
+        m = json.load(f)
+    m.update(ha=["2001:db8:aa::7", "2001:db8:aa::8"], ha_liveness_s=1)
+    m.pop("ha_ipv4", None)
+    with open(path, "w") as f:
+        json.dump(m, f)
+    mn = R.start_mn(bench, path, heap="100K", extra=["--coa", coa, "--transport", "ip6"])
+    try:
+        ev = mn.wait_for(lambda e: e.get("ev") == "registered", 15)
+        assert ev, mn.tail()
+        found = [e for e in mn.events if e.get("ev") == "dhaad" and "has" in e]
+        assert found and found[0]["has"] == [R.HA_ADDR], mn.tail()
+        sw = [e for e in mn.events if e.get("ev") == "ha_switch"]
+        assert sw[-1]["why"] == "dhaad" and sw[-1]["ha"] == R.HA_ADDR, mn.tail()
+        start = [e for e in mn.events if e.get("ev") == "start"][0]
+        print("DHAAD: registered with the discovered HA %d ms after start" % (ev["t_ms"] - start["t_ms"]))
+    finally:
+        mn.stop()
+        ha1.stop()
+
+
+def test_switch_over_ip6(bench):
+    """The same switch for an MN on the ip6 transport (RFC 6275: the switch with a type 2 routing
+    header, the deregistration with a Home Address option)."""
+    key = secrets.token_hex(16)
+    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
+    add_ha2_host(bench)
+    conf2 = R.write_ha_config(bench, key, name="ha2")
+    with open(conf2) as f:
+        c = json.load(f)
+    c.update(address=HA2, ipv4=HA2_V4, home_link="h2")
+    with open(conf2, "w") as f:
+        json.dump(c, f)
+    ha2 = start_ha2(bench, conf2)
+    _net, coa = R.attach_for(bench, "ip6")
+    path = R.write_mn_config(bench, key, "ip6")
+    with open(path) as f:
+        m = json.load(f)
+    m.update(ha=[R.HA_ADDR, HA2])
+    m.pop("ha_ipv4", None)
+    with open(path, "w") as f:
+        json.dump(m, f)
+    mn = R.start_mn(bench, path, heap="100K", extra=["--coa", coa, "--transport", "ip6"])
+    try:
+        registered(mn)
+        mn.mark()
+        r = switch(bench, "--all", "--to", HA2, "--deadline", "20")
+        assert r.returncode == 0 and "1/1 moved" in r.stdout, (r.stdout, r.stderr, mn.tail(), ha1.tail())
+        assert ha2.wait_for(lambda e: e.get("ev") == "binding_added", 5), (ha2.tail(), mn.tail())
+        ev = mn.wait_for(lambda e: e.get("ev") == "registered", 5)
+        assert ev and ev["transport"] == "ip6", mn.tail()
+        t = R.cn_traffic(bench, n=20)
+        assert t["echoed"] >= 18, t
+    finally:
+        mn.stop()
+        ha2.stop()
+        ha1.stop()
