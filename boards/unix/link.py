@@ -138,7 +138,8 @@ class Link:
         self._seen = []
         self._until_done(self._request(_GETADDR, _F_DUMP, struct.pack("BBBBI", 0, 0, 0, 0, 0)), events)
         for fam in (_AF_INET, _AF_INET6):
-            self._until_done(self._request(_GETROUTE, _F_DUMP, struct.pack("BBBBBBBBI", fam, 0, 0, 0, 0, 0, 0, 0, 0)), events)
+            self._until_done(self._request(_GETROUTE, _F_DUMP, struct.pack("BBBBBBBBI", fam, 0, 0, 0, 0, 0, 0, 0, 0)),
+                             events)
         seen, self._seen = self._seen, None
         for a in list(self._addrs):  # gone while we were not listening
             if a not in seen:

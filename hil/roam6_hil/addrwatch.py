@@ -3,7 +3,8 @@ stamped with time.monotonic(): the bench's record of when the board's address be
 
     python -m roam6_hil.addrwatch wlan0
     {"t": 812.3051, "ev": "link", "up": true}
-    {"t": 812.3093, "ev": "addr", "family": 6, "addr": "2001:db8:a1::ff:fe00:b001", "plen": 64, "flags": 0, "added": true}
+    {"t": 812.3093, "ev": "addr", "family": 6, "addr": "2001:db8:a1::ff:fe00:b001", "plen": 64,
+     "flags": 0, "added": true}
 """
 import ipaddress
 import json

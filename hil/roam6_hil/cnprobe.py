@@ -7,7 +7,8 @@ PROBE_PORT = 9000
 
 CN_SCRIPT = r"""
 import json, socket, sys, time
-hoa, port, sport, n, gap, listen_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+hoa, port, sport, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+gap, listen_s = float(sys.argv[5]), float(sys.argv[6])
 tx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 tx.bind(("::", 9002))
 rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)

@@ -249,10 +249,13 @@ def table(report, max_rows=24):
                 s["bu_ba_ms"][p], s["addr_to_first_probe_ms"][p])
         lines.append(" ".join(_fmt(v, w) for v, w in zip(vals, widths)))
     b = s
-    lines.append("where the time goes (p50 ms): link %s, address %s, MN until BU %s, BU->BA %s, BA->first probe %s" % tuple(
-        _fmt(b[k]["p50"], 0).strip() for k in ("link_ms", "addr_ms", "mn_ms", "bu_ba_ms", "ba_to_first_probe_ms")))
-    lines.append("probes: %d sent, %d reached the board, %d answers/stream reached the CN; lost outside interruptions: %d; duplicated: %d" % (
-        s["probes_sent"], s["probes_received_board"], s["probes_received_cn"], s["lost_outside_interruptions"], s["duplicated_total"]))
+    lines.append("where the time goes (p50 ms): link %s, address %s, MN until BU %s, BU->BA %s, BA->first probe %s"
+                 % tuple(_fmt(b[k]["p50"], 0).strip()
+                         for k in ("link_ms", "addr_ms", "mn_ms", "bu_ba_ms", "ba_to_first_probe_ms")))
+    lines.append("probes: %d sent, %d reached the board, %d answers/stream reached the CN; "
+                 "lost outside interruptions: %d; duplicated: %d"
+                 % (s["probes_sent"], s["probes_received_board"], s["probes_received_cn"],
+                    s["lost_outside_interruptions"], s["duplicated_total"]))
     return "\n".join(lines)
 
 
@@ -267,7 +270,8 @@ def timeline(report, cn, sniff, roams, path, mode, t_start):
     u = sorted(t for _s, t in (cn["up"] if mode == "sensor" else cn["echo"]))
     # the gap before each arrival: flat at the probe interval, a spike at each interruption
     for times, color, label in ((d, "tab:blue", "CN -> board (arrivals at the board)"),
-                                (u, "tab:orange", "board -> CN (%s, at the CN)" % ("stream" if mode == "sensor" else "echoes"))):
+                                (u, "tab:orange",
+                                 "board -> CN (%s, at the CN)" % ("stream" if mode == "sensor" else "echoes"))):
         if len(times) > 1:
             ax.plot([t - t_start for t in times[1:]], [(b - a) * 1000 for a, b in zip(times, times[1:])],
                     ".", ms=2, color=color, label=label)

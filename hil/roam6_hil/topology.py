@@ -160,10 +160,9 @@ class Bench:
         for core_if, other, other_if, core_addrs, other_addrs in CORE_LINKS:
             subprocess.run(["ip", "link", "add", "name", core_if, "netns", self.ns.full("core"), "type", "veth",
                             "peer", "name", other_if, "netns", self.ns.full(other)], check=True, capture_output=True)
-            self.ns.batch("core", ["addr add %s dev %s nodad" % (a, core_if) if ":" in a else
-                                   "addr add %s dev %s" % (a, core_if) for a in core_addrs] + ["link set dev %s up" % core_if])
-            self.ns.batch(other, ["addr add %s dev %s nodad" % (a, other_if) if ":" in a else
-                                  "addr add %s dev %s" % (a, other_if) for a in other_addrs] + ["link set dev %s up" % other_if])
+            for ns, ifname, addrs in (("core", core_if, core_addrs), (other, other_if, other_addrs)):
+                self.ns.batch(ns, ["addr add %s dev %s%s" % (a, ifname, " nodad" if ":" in a else "") for a in addrs]
+                              + ["link set dev %s up" % ifname])
 
     def _bridges(self):
         for net in NETWORKS:

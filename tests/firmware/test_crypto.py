@@ -1,6 +1,6 @@
 """Return routability (roam6.rrcrypto) and RFC 4285 (roam6.crypto) vectors of
-docs/PROTOCOL-NOTES.md §10.3 (computed from the RFC formulas with CPython's hmac; this runs them again on MicroPython) and
-RFC 2202 HMAC-SHA1 vectors."""
+docs/PROTOCOL-NOTES.md §10.3 (computed from the RFC formulas with CPython's hmac; this runs them
+again on MicroPython) and RFC 2202 HMAC-SHA1 vectors."""
 from support import unhex
 from roam6 import crypto, rrcrypto
 from roam6.wire.addr import ip6_from_text
@@ -13,7 +13,8 @@ CN = ip6_from_text("2001:db8:3::300")
 
 def test_hmac_sha1_rfc2202():
     assert crypto.hmac_sha1(b"\x0b" * 20, b"Hi There") == unhex("b617318655057264e28bc0b6fb378c8ef146be00")
-    assert crypto.hmac_sha1(b"Jefe", b"what do ya want for nothing?") == unhex("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")
+    assert (crypto.hmac_sha1(b"Jefe", b"what do ya want for nothing?")
+            == unhex("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"))
     # key longer than the block size is hashed first
     assert crypto.hmac_sha1(b"\xaa" * 80, b"Test Using Larger Than Block-Size Key - Hash Key First") == \
         unhex("aa4ae5e15272d00e95705637ce8a3b55ed402112")

@@ -47,7 +47,8 @@ def test_binding_revocation_rfc5846():
 
 def test_rfc5555_options():
     bu = mh.BindingUpdate(1, mh.BU_A | mh.BU_H | mh.BU_F, 100,
-                          [mhopts.IPv4HomeAddress(32, 1, unhex("0a000001")), mhopts.IPv4CareofAddress(unhex("c0000264"))])
+                          [mhopts.IPv4HomeAddress(32, 1, unhex("0a000001")),
+                           mhopts.IPv4CareofAddress(unhex("c0000264"))])
     raw = _enc(bu)
     assert raw[8:10] == unhex("c100")
     # 4n alignment: IPv4 HoA at 12, IPv4 CoA at 20, PadN(4) to 32

@@ -32,7 +32,8 @@ def test_rules_table_follows_protocols_section_11_order():
         < names.index("reg_type") < names.index("home_subnet")
     statuses = {n: v for v, n in BU_RULES}
     assert (statuses["auth"], statuses["ts_window"], statuses["ts_required"], statuses["sequence"],
-            statuses["reg_type"], statuses["home_subnet"], statuses["dereg_bound"]) == (146, 144, 145, 135, 139, 132, 133)
+            statuses["reg_type"], statuses["home_subnet"], statuses["dereg_bound"]) == (146, 144, 145, 135, 139, 132,
+                                                                                        133)
     assert statuses["spi"] == statuses["nai"] == statuses["mn_id"] == "drop"
 
 

@@ -2,7 +2,8 @@
 for accepted and rejected BUs, and falls back to the codec for anything that does not match."""
 from roam6_codec import consts as C
 
-from ha_helpers import HOA, HOA2, KEY2, NAI2, SPI2, KEY, NAI, NAT_SRC, SPI, T0, HA, V4MAPPED, V4COA, a4, build_bu, bu4, make_cache, ntp_timestamp, parse_ba
+from ha_helpers import (HOA, HOA2, KEY2, NAI2, SPI2, KEY, NAI, NAT_SRC, SPI, T0, HA, V4MAPPED, V4COA, a4, build_bu,
+                        bu4, make_cache, ntp_timestamp, parse_ba)
 
 MAC4 = V4MAPPED + V4COA
 S = 1000          # ms in a second (the cache's clocks count ms)

@@ -221,7 +221,8 @@ def test_ha_process_udp4_udp6_data_and_clean_stop(bench):
     good = build_bu(KEY, SPI, NAI, HOA, HA, 50, 150, "udp4", v4coa=V4COA, timestamp=ntp_timestamp(wall_ms()))
     junk = [bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(0, 200))) for _ in range(150)]
     junk += [good[:k] for k in range(0, len(good), 3)]
-    junk += [bytes(b ^ (1 << rnd.randrange(8)) if i == j else b for i, b in enumerate(good)) for j in range(40, len(good))]
+    junk += [bytes(b ^ (1 << rnd.randrange(8)) if i == j else b for i, b in enumerate(good)) for j in range(40,
+                                                                                                            len(good))]
     for j in junk:
         s4.sendto(j, HA4)
         s6.sendto(j, HA6)

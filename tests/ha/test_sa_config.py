@@ -114,7 +114,8 @@ def test_cli_prints_error_without_traceback(tmp_path):
     import subprocess
     import sys
     cp = write(tmp_path, dict(CFG, port=99999), KEYS)
-    p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True,
+                       timeout=60)
     assert p.returncode == 2
     assert "roam6: error: HA config %s: field 'port'" % cp in p.stderr and "Traceback" not in p.stderr
 
@@ -143,7 +144,8 @@ def test_unknown_field_in_the_keys_file_stops_the_ha_without_traceback(tmp_path)
     import sys
     keys = {"sas": [dict(KEYS["sas"][0], hoa_address="2001:db8:aa::100")]}
     cp = write(tmp_path, CFG, keys)
-    p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True,
+                       timeout=60)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.strip().splitlines() == [
         "roam6: error: keys file %s: sas[0] (board1@example.test): field 'hoa_address' is not a known field "
@@ -169,7 +171,8 @@ def test_ha_json_mistake_from_the_cli_names_the_file_without_traceback(tmp_path)
     import subprocess
     import sys
     cp = write(tmp_path, dict(CFG, colour="blue"), KEYS)
-    p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-m", "roam6_host", "ha", "--config", cp], capture_output=True, text=True,
+                       timeout=60)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     first = p.stderr.splitlines()[0]
     assert first.startswith("roam6: error: HA config %s: field 'colour' is not a known field (known: " % cp), first

@@ -20,5 +20,6 @@ def prefix():
 
 def ping(bench, short, dst, count=1, timeout=2):
     """busybox ping from a namespace; True if a reply came back."""
-    r = bench.run(short, ["busybox", "ping", "-c", str(count), "-W", str(timeout), dst], check=False, timeout=timeout + 3)
+    r = bench.run(short, ["busybox", "ping", "-c", str(count), "-W", str(timeout), dst], check=False,
+                  timeout=timeout + 3)
     return r.returncode == 0

@@ -9,7 +9,8 @@ import sys
 def dhcpv6(iface):
     # Information-request: DUID-LL client id, elapsed time 0, ORO [UDINF 70, IDINF 69, 49, 71, 72, 73, 23, 24]
     oro = struct.pack(">8H", 70, 69, 49, 71, 72, 73, 23, 24)
-    msg = bytes([11]) + os.urandom(3) + struct.pack(">HH", 1, 10) + struct.pack(">HH", 3, 1) + bytes.fromhex("0200000000b1")
+    msg = (bytes([11]) + os.urandom(3) + struct.pack(">HH", 1, 10) + struct.pack(">HH", 3, 1)
+           + bytes.fromhex("0200000000b1"))
     msg += struct.pack(">HHH", 8, 2, 0) + struct.pack(">HH", 6, len(oro)) + oro
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s.bind(("::", 546))

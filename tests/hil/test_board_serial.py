@@ -39,7 +39,8 @@ def test_running_program_streams_event_lines_and_is_interrupted(repl, tmp_path):
     s = SerialBoard(port=repl.port, folder=str(tmp_path)).connect()
     try:
         code = ("import time, json\nn = 0\nwhile True:\n"
-                " print(json.dumps({'ev': 'heap', 't_ms': time.ticks_ms(), 'alloc': n}))\n n += 1\n time.sleep_ms(20)\n")
+                " print(json.dumps({'ev': 'heap', 't_ms': time.ticks_ms(), 'alloc': n}))\n"
+                " n += 1\n time.sleep_ms(20)\n")
         s.start_main(code)
         ev = s.wait_event(lambda e: e["ev"] == "heap" and e["alloc"] >= 3, 5)
         assert ev is not None and abs(ev["t"] - time.monotonic()) < 2   # t_ms mapped onto our clock

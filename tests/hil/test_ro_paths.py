@@ -35,7 +35,8 @@ def test_paths_per_window(tmp_path):
     plain = build_ipv6(CN, HOA, C.NH_UDP, udp(CN, HOA))
     tunnel = build_ipv6(HA, COA, C.NH_IPV6, plain)
     coti = build_ipv6(COA, CN, C.NH_MH, M.CareofTestInit(b"\1" * 8).encode(src=COA, dst=CN))
-    hoti_tun = build_ipv6(COA, HA, C.NH_IPV6, build_ipv6(HOA, CN, C.NH_MH, M.HomeTestInit(b"\2" * 8).encode(src=HOA, dst=CN)))
+    hoti_tun = build_ipv6(COA, HA, C.NH_IPV6,
+                          build_ipv6(HOA, CN, C.NH_MH, M.HomeTestInit(b"\2" * 8).encode(src=HOA, dst=CN)))
     unrelated = build_ipv6(OTHER, HOA, C.NH_UDP, udp(OTHER, HOA))
     p = str(tmp_path / "x.pcap")
     write_pcap(p, [(10.1, plain), (10.2, tunnel), (10.3, unrelated), (20.1, coti), (20.2, hoti_tun),

@@ -184,11 +184,13 @@ def _start_mn(bench, mode, folder_name):
     os.makedirs(board.folder, exist_ok=True)
     # ip6 where the network has IPv6 (apA, apC), udp4 on the IPv4-only apB
     board.start(board_config(probe={"port": PROBE_PORT}, transports=["ip6", "udp4"], ro={"default": mode}))
-    ev = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0), 20)
+    ev = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0),
+                          20)
     if ev is None or ev["ev"] == "error":
         tail = board.log_tail()
         board.stop()
-        raise RuntimeError("the MN (ro %s, ip6 transport) did not register within 20 s; its last lines:\n%s" % (mode, tail))
+        raise RuntimeError("the MN (ro %s, ip6 transport) did not register within 20 s; its last lines:\n%s" % (mode,
+                                                                                                                tail))
     return board
 
 

@@ -49,7 +49,8 @@ def add_arguments(p):
     p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     p.add_argument("--no-pcap", action="store_true", help="do not capture the links")
     p.add_argument("--app", default="mn", choices=["mn", "reference"],
-                   help="mn: the roam6 MN on the board (default); reference: the bench's own app, no mobility (a bench check)")
+                   help="mn: the roam6 MN on the board (default); "
+                        "reference: the bench's own app, no mobility (a bench check)")
     p.add_argument("--aaa", action="store_true",
                    help="the HA gets the board's key from FreeRADIUS (SQLite) and accounts each roam (CONTRACTS §14)")
     p.add_argument("--heap", type=heap_size, metavar="SIZE",
@@ -188,7 +189,8 @@ def _start_traffic(r):
         board.profile["heap_kb"] = r.prof["heap_kb"]
         addressing = None if not r.board_addresses else ("dhcp" if args.no_memory else "dna")
         board.start(board_config(probe=probe_cfg, addressing=addressing))
-        reg = board.wait_event(lambda e: e["ev"] in ("registered", "error") or (e["ev"] == "ba" and e.get("status") == 0),
+        reg = board.wait_event(lambda e: e["ev"] in ("registered", "error")
+                               or (e["ev"] == "ba" and e.get("status") == 0),
                                20)
         if reg is None or reg["ev"] == "error":
             raise RuntimeError("the MN did not register within 20 s; its last lines:\n" + board.log_tail())

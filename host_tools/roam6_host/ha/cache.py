@@ -254,7 +254,8 @@ class BindingCache:
         for verdict, rule, name in self._rules:
             try:
                 ok = rule(c, now)
-            except (DecodeError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError, struct.error) as exc:
+            except (DecodeError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError,
+                    struct.error) as exc:
                 ok, c.reason = False, "%s: %s" % (name, exc)   # a hostile packet never escapes as a crash
             if not ok:
                 if name == "spi" and self.aaa is not None and self.aaa.unknown_sa(c, now):

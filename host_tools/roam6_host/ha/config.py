@@ -154,7 +154,8 @@ def parse_config(raw, base_dir=".", source="HA config"):
         try:
             c.ipv4 = str(ipaddress.IPv4Address(d["ipv4"]))
         except (ValueError, TypeError):
-            raise err("ipv4", "is not an IPv4 address: %r" % (d["ipv4"],), "write it like \"198.18.1.2\" or leave it out") from None
+            raise err("ipv4", "is not an IPv4 address: %r" % (d["ipv4"],),
+                      "write it like \"198.18.1.2\" or leave it out") from None
     c.port = _int(d, "port", 1, 65535, source)
     for field in ("tun", "home_link"):
         v = d[field]
@@ -174,7 +175,8 @@ def parse_config(raw, base_dir=".", source="HA config"):
     c.require_timestamps = d["require_timestamps"]
     tr = d["transports"]
     if not isinstance(tr, list) or not tr or any(t not in TRANSPORTS for t in tr):
-        raise err("transports", "must be a non-empty list of %s, got %r" % ("/".join(TRANSPORTS), tr), "e.g. [\"udp4\", \"udp6\"]")
+        raise err("transports", "must be a non-empty list of %s, got %r" % ("/".join(TRANSPORTS), tr),
+                  "e.g. [\"udp4\", \"udp6\"]")
     c.transports = list(tr)
     if "udp4" in c.transports and c.ipv4 is None:
         if "transports" in raw:
@@ -218,7 +220,8 @@ def load_keys(path, home_prefix=None, named_by="the HA config"):
         raise UserError("keys file %s cannot be read: %s" % (path, exc.strerror or exc),
                         hint="run as the user that owns it") from None
     except ValueError as exc:
-        raise UserError("keys file %s is not valid JSON: %s" % (path, _one_line(exc)), hint="see CONTRACTS.md §6") from None
+        raise UserError("keys file %s is not valid JSON: %s" % (path, _one_line(exc)),
+                        hint="see CONTRACTS.md §6") from None
     return parse_keys(raw, home_prefix, source="keys file %s" % path)
 
 
@@ -249,7 +252,8 @@ def parse_keys(raw, home_prefix=None, source="keys file"):
     if unknown:   # beside "sas" nothing: a typo ("SAs") must not pass unnoticed either
         raise UserError("%s: field %r is not a known field (known: %s)" % (source, unknown[0], ", ".join(KEYS_FIELDS)))
     if not isinstance(raw, dict) or not isinstance(raw.get("sas"), list):
-        raise UserError("%s: field 'sas' must be a list of SAs" % source, hint="{\"sas\": [{\"nai\": ..., \"spi\": ..., \"key\": ..., \"hoa\": ...}]}")
+        raise UserError("%s: field 'sas' must be a list of SAs" % source,
+                        hint="{\"sas\": [{\"nai\": ..., \"spi\": ..., \"key\": ..., \"hoa\": ...}]}")
     sas, spis = [], set()
     for i, e in enumerate(raw["sas"]):
         where = "%s: sas[%d]" % (source, i)
@@ -263,10 +267,12 @@ def parse_keys(raw, home_prefix=None, source="keys file"):
                                unknown[0], ", ".join(SA_FIELDS)))
         for field in ("nai", "spi", "key"):
             if field not in e:
-                raise UserError("%s: field %r is missing" % (where, field), hint="each SA needs nai, spi, key (and hoa)")
+                raise UserError("%s: field %r is missing" % (where, field),
+                                hint="each SA needs nai, spi, key (and hoa)")
         nai = e["nai"]
         if not isinstance(nai, str) or not nai or len(nai.encode()) > 250:
-            raise UserError("%s: field 'nai' must be a non-empty NAI like \"board1@example.test\"" % where, hint="fix 'nai'")
+            raise UserError("%s: field 'nai' must be a non-empty NAI like \"board1@example.test\"" % where,
+                            hint="fix 'nai'")
         spi = _int(e, "spi", 256, 0xFFFFFFFF, where)   # RFC 4285: SPIs 0-255 are reserved
         if spi in spis:
             raise UserError("%s: field 'spi' %d is used twice" % (where, spi), hint="every MN needs its own SPI")
@@ -276,12 +282,14 @@ def parse_keys(raw, home_prefix=None, source="keys file"):
         except (ValueError, TypeError):
             key = b""
         if len(key) != 16:
-            raise UserError("%s: field 'key' must be 32 hex digits (16 bytes)" % where, hint="e.g. python3 -c 'import secrets; print(secrets.token_hex(16))'")
+            raise UserError("%s: field 'key' must be 32 hex digits (16 bytes)" % where,
+                            hint="e.g. python3 -c 'import secrets; print(secrets.token_hex(16))'")
         hoa = None
         if e.get("hoa") is not None:
             a = _ip6(e["hoa"], "hoa", where)
             if home_prefix is not None and a not in home_prefix:
-                raise UserError("%s: field 'hoa' %s is outside the home prefix %s" % (where, a, home_prefix), hint="fix 'hoa' or 'home_prefix'")
+                raise UserError("%s: field 'hoa' %s is outside the home prefix %s" % (where, a, home_prefix),
+                                hint="fix 'hoa' or 'home_prefix'")
             hoa = a.packed
         sa = SAConfig(nai.encode(), spi, key, hoa)
         if e.get("ipv4_hoa") is not None:

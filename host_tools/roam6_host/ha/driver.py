@@ -285,7 +285,8 @@ class HomeAgent:
             s.bind((host, self.cfg.port))
         except OSError as exc:
             s.close()
-            raise UserError("cannot bind UDP %s port %d (fields %r/'port'): %s" % (host, self.cfg.port, field, exc.strerror),
+            raise UserError("cannot bind UDP %s port %d (fields %r/'port'): %s" % (host, self.cfg.port, field,
+                                                                                   exc.strerror),
                             hint="is the address configured in this namespace, and no other HA running?") from None
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
@@ -303,14 +304,16 @@ class HomeAgent:
             self.s41.bind((self.cfg.address_text, 0))   # outer source of the tunnel = the HA address
         except OSError as exc:
             if exc.errno != errno.EADDRNOTAVAIL:
-                raise UserError("cannot use the HA address %s (field 'address'): %s" % (self.cfg.address_text, exc.strerror),
+                raise UserError("cannot use the HA address %s (field 'address'): %s" % (self.cfg.address_text,
+                                                                                        exc.strerror),
                                 hint="configure it on the home link, or drop \"ip6\" from 'transports'") from None
             # not there yet (still in DAD, or the link comes up later): bind anyway, say so
             try:
                 self.s41.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
                 self.s41.bind((self.cfg.address_text, 0))
             except OSError as exc2:
-                raise UserError("cannot use the HA address %s (field 'address'): %s" % (self.cfg.address_text, exc2.strerror),
+                raise UserError("cannot use the HA address %s (field 'address'): %s" % (self.cfg.address_text,
+                                                                                        exc2.strerror),
                                 hint="configure it on the home link, or drop \"ip6\" from 'transports'") from None
             self.log("warning", reason="the HA address %s (field 'address') is not configured here (yet): "
                      "ip6 works once it is" % self.cfg.address_text)
@@ -338,7 +341,8 @@ class HomeAgent:
             self.control.close()
         if self.dhaad is not None:
             self.dhaad.close()
-        for s in list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd, self.s4in6] + self._locks:
+        for s in (list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd, self.s4in6]
+                  + self._locks):
             if s is not None:
                 s.close()
         self.socks = {}

@@ -89,7 +89,8 @@ def run_live(n=2000):
         with open(cfg, "w") as f:
             json.dump({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "ipv4": "198.18.1.2",
                        "tun": "r6tun", "keys_file": keys, "transports": ["udp4"]}, f)
-        ha_proc = subprocess.Popen(["ip", "netns", "exec", ha, sys.executable, "-m", "roam6_host", "ha", "--config", cfg],
+        ha_proc = subprocess.Popen(["ip", "netns", "exec", ha, sys.executable, "-m", "roam6_host", "ha", "--config",
+                                    cfg],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = ha_proc.stdout.readline()
         if '"ready"' not in line:
