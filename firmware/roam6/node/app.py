@@ -152,6 +152,8 @@ def setup(argv=None):
 
 
 def _self_addressing(cfg, link):
+    # its own function, not inline in setup: there (with its comprehension) it left this module's
+    # code reachable on the ESP32 configuration after trim(): 4.7 KB as files, 1.5 KB in ROMFS
     a = cfg.raw["addressing"]
     if not hasattr(link, "self_addressing"):
         raise ValueError("config addressing %r: this board's network stack does it" % a)
