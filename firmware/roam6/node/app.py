@@ -152,8 +152,9 @@ def setup(argv=None):
 
 
 def _self_addressing(cfg, link):
-    # its own function, not inline in setup: there (with its comprehension) it left this module's
-    # code reachable on the ESP32 configuration after trim(): 4.7 KB as files, 1.5 KB in ROMFS
+    # its own function, not inline in setup: there (with its comprehension) it left start-up
+    # code reachable on the ESP32 configuration after trim() (likely a stale reference from its
+    # frame; not proven which object): +4.7 KB as files, +1.5 KB in ROMFS on the 32-bit runtime
     a = cfg.raw["addressing"]
     if not hasattr(link, "self_addressing"):
         raise ValueError("config addressing %r: this board's network stack does it" % a)
