@@ -182,7 +182,7 @@ def test_client_ignores_hostile_answers_and_fails_on_nxdomain():
 
 def test_client_name_lookup_and_no_servers():
     c = dns.DnsClient([SERVER], Rand(b"\x00\x01\x00\x02"), 0, name="HA.example.test.")
-    q = c.datagrams_to_send(0)[0][0]
+    assert c.datagrams_to_send(0)[0][0]      # the query goes out
     assert c.receive(answer(1, "ha.example.test", dns.AAAA, V6), SERVER, 1)
     c.datagrams_to_send(2)
     assert c.receive(answer(2, "ha.example.test", dns.A), SERVER, 3)  # NODATA
