@@ -1,5 +1,5 @@
 # roam6: two commands. `make demo` sets up and runs the virtual roaming bench; `make test` sets up
-# and runs every test (CPython pytest, and the firmware tests again under real MicroPython).
+# and runs every test (ruff, CPython pytest, and the firmware tests again under real MicroPython).
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -9,13 +9,17 @@ APT_PKGS := $(shell grep -v '^\#' deps/apt.txt)
 REPORT ?= reports/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-apt setup-venv natmod footprint32 clean
+.PHONY: demo test lint setup setup-apt setup-venv natmod footprint32 clean
 
 demo: setup
 	$(SUDO) $(VENV)/bin/roam6 demo --report $(REPORT)
 
-test: setup natmod footprint32
+test: setup natmod footprint32 lint
 	$(SUDO) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# pyflakes and pycodestyle errors, 120 columns (pyproject.toml [tool.ruff]): fails the test run
+lint: setup
+	$(PY) -m ruff check .
 
 setup: setup-apt setup-venv
 
