@@ -20,12 +20,14 @@ import socket
 
 from pyrad import packet as rp
 
+from ..ha.loopsock import LoopSocket
+
 ERROR_MISSING_ATTRIBUTE = 402
 ERROR_UNSUPPORTED_EXTENSION = 406
 ERROR_SESSION_NOT_FOUND = 503
 
 
-class DisconnectListener:
+class DisconnectListener(LoopSocket):
     def __init__(self, agent, port, clients, secret, log, dictionary):
         self.agent = agent
         self.port = port
@@ -44,19 +46,11 @@ class DisconnectListener:
         s.setblocking(False)
         self.sock = s
 
-    def close(self):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-    def fds(self):
-        return {self.sock.fileno(): self._on_readable} if self.sock is not None else {}
-
     def _refuse(self, host, why):
         self.stats["refused"] += 1
         self.log.once(("dae_refused", host, why[:40]), "dae_refused", client=host, reason=why)
 
-    def _on_readable(self):
+    def on_readable(self):
         for _ in range(64):
             try:
                 raw, addr = self.sock.recvfrom(4096)

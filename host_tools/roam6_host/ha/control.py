@@ -20,6 +20,7 @@ import time
 from roam6.wire.addr import ip6_to_text
 
 from .vendor import as_json
+from .loopsock import LoopSocket
 
 _CRED = struct.Struct("3i")
 
@@ -28,7 +29,7 @@ def socket_name(tun):
     return "\0roam6-ha-%s" % tun
 
 
-class ControlServer:
+class ControlServer(LoopSocket):
     def __init__(self, ha):
         self.ha = ha
         self.sock = None
@@ -46,15 +47,7 @@ class ControlServer:
         s.setblocking(False)
         self.sock = s
 
-    def close(self):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-    def fds(self):
-        return {self.sock.fileno(): self._on_readable} if self.sock is not None else {}
-
-    def _on_readable(self):
+    def on_readable(self):
         for _ in range(8):
             try:
                 conn, _addr = self.sock.accept()

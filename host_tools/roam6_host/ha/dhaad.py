@@ -19,6 +19,7 @@ import time
 
 from roam6.wire.checksum import checksum6
 from roam6.wire.ipv6 import build_ipv6
+from .loopsock import LoopSocket
 
 T_DHAAD_REQ, T_DHAAD_REP, T_MPS, T_MPA = 144, 145, 146, 147
 NH_ICMP6 = 58
@@ -80,7 +81,7 @@ def mpa_packet(pkt, cfg):
     return build_ipv6(ha, hoa, NH_ICMP6, bytes(icmp))
 
 
-class Dhaad:
+class Dhaad(LoopSocket):
     """The raw ICMPv6 socket of DHAAD, in the HA's epoll (driver.py)."""
 
     def __init__(self, ha):
@@ -107,14 +108,6 @@ class Dhaad:
             self.ha.log("warning", reason="no DHAAD (home agents anycast address): %s" % exc.strerror)
             return
         self.sock = s
-
-    def close(self):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-    def fds(self):
-        return {self.sock.fileno(): self.on_readable} if self.sock is not None else {}
 
     def on_readable(self):
         cfg = self.ha.cfg
