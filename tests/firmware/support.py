@@ -36,7 +36,7 @@ class BUL:
     state and timing checks of test_bul.py fail."""
     DETACHED, REGISTERING, BOUND, REFRESHING, DEREGISTERING, HOME, REVOKED = range(7)
     MAX_BINDACK_MS = 32000    # MAX_BINDACK_TIMEOUT: the retry interval after a hard rejection
-    RATE_MS = 1000            # MAX_UPDATE_RATE: a burst of 3 BUs, then one per RATE_MS
+    RATE_MS = 1000            # MAX_UPDATE_RATE: at most 3 BUs in any RATE_MS
     DEREG_TRIES = 7           # lifetime-0 BUs before giving up
     MAX_RESYNCS = 3           # 135/144 answered at once per attempt
     SEQ_BLOCK = 16            # sequence numbers reserved per state-file write

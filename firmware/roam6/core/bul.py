@@ -49,8 +49,8 @@ Rules held here:
   gets a genuine 146) and an operator can fix the HA's side (docs/PROTOCOL-NOTES.md §11.11). A
   good BA ends it at once. A deregistration refused that way (other than 146) counts as done.
 - Inbound traffic cannot drive BUs (nor state-file writes, which follow the sequence numbers
-  used): every BU obeys MAX_UPDATE_RATE (RFC 6275 §11.8) as a burst of 3 then one a second (a
-  BU over the rate is deferred to the retransmission timer); a Binding Refresh Request
+  used): every BU obeys MAX_UPDATE_RATE (RFC 6275 §11.8), at most 3 in any second (a BU over
+  the rate is deferred to the retransmission timer); a Binding Refresh Request
   (unauthenticated under RFC 4285) is answered only while bound and once less than half the
   requested lifetime is left; a Binding Error only while bound, once the binding is
   MAX_BINDACK_TIMEOUT old (docs/PROTOCOL-NOTES.md §11.12). Ignored ones are counted, not logged.
@@ -63,7 +63,7 @@ from roam6.compat import const
 _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS = const(1500)
 _INITIAL_BINDACK_TIMEOUT_MS = const(1000)
 _MAX_BINDACK_TIMEOUT_MS = const(32000)
-_RATE_MS = const(1000)            # MAX_UPDATE_RATE: one BU a second after a burst of 3 (GCRA)
+_RATE_MS = const(1000)            # MAX_UPDATE_RATE: at most 3 BUs in any window this long
 _REFRESH_NUM = const(3)           # refresh at 3/4 of the granted lifetime without advice
 _REFRESH_DEN = const(4)
 _DEREG_TRIES = const(7)           # lifetime-0 BUs before giving up (1.5+2+4+8+16+32 s)
@@ -216,7 +216,8 @@ class HomeBinding:
         self.sent = []                         # [(seq, sent_at, timestamp)] of the current attempt
         self.attempt_started = 0
         self.tries = 0                         # BUs sent in the current attempt
-        self.rate_at = -2 * _RATE_MS           # MAX_UPDATE_RATE: when the next BU may leave
+        self.rate_win = [-_RATE_MS] * 3        # MAX_UPDATE_RATE: the last 3 BUs' send times
+        self.rate_i = 0                        # ... the oldest of them
         self.resyncs = 0                       # 135/144 answered at once in this attempt
         self._moved_since_bound = True
         self.ignored = 0                       # illegal steps (inputs the state has no row for)
@@ -431,13 +432,16 @@ class HomeBinding:
             self.tries = 0
             self.resyncs = 0
             self.attempt_started = now
-        # MAX_UPDATE_RATE (RFC 6275 §11.8), a GCRA kept as its next allowed time: 3 at once, then
-        # one per _RATE_MS; a BU over it waits for the retransmission timer (no number used yet)
-        t = self.rate_at
+        # MAX_UPDATE_RATE (RFC 6275 §11.8): at most 3 BUs in any _RATE_MS, a window of the last 3
+        # send times (a GCRA's one-a-second after a burst held back roams 0.4 s apart); a BU over
+        # it waits for the retransmission timer (no number used yet)
+        w = self.rate_win
+        t = w[self.rate_i] + _RATE_MS       # when the oldest of the last 3 leaves the window
         if t > now:
             self.retransmit_at = t
             return
-        self.rate_at = max(t + _RATE_MS, now - _RATE_MS)
+        w[self.rate_i] = now
+        self.rate_i = (self.rate_i + 1) % 3
         # the sequence number: at or past the reservation moves it on (the driver saves it first)
         seq = self.seq
         if not seq_after(self.seq_reserved, seq):
