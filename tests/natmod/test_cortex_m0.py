@@ -15,24 +15,21 @@ import hmac
 import os
 import random
 import struct
-import subprocess
 
 import pytest
 
 pytest.importorskip("unicorn", reason="unicorn is in roam6[test]: `make setup`")  # noqa: E402
 from elftools.elf.elffile import ELFFile  # noqa: E402
-# noqa: E402
-from unicorn import UC_ARCH_ARM, UC_HOOK_BLOCK, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
-from unicorn.arm_const import (UC_ARM_REG_LR, UC_ARM_REG_PC, UC_ARM_REG_R0, UC_ARM_REG_R1,  # noqa: E402
-                               UC_ARM_REG_R2, UC_ARM_REG_R3, UC_ARM_REG_SP, UC_CPU_ARM_CORTEX_M0)
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE  # noqa: E402
+from unicorn.arm_const import UC_ARM_REG_PC, UC_CPU_ARM_CORTEX_M0  # noqa: E402
+
+from armcore import CODE, DATA, STOP, Core, build_harness  # noqa: E402
 
 from roam6_host import natmod_build
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 # the armv6m CFLAGS py/dynruntime.mk uses, plus the natmod Makefile's extras
 M0_CFLAGS = ["-mthumb", "-mcpu=cortex-m0", "-std=c99", "-Os", "-Wall", "-Werror", "-fpic", "-fno-common",
              "-fno-tree-loop-distribute-patterns", "-O2"]
-CODE, DATA, DATA_SIZE, STOP = 0x10000, 0x20000000, 0x40000, 0x30000
 
 
 def thumb_violation(hw1, hw2):
@@ -65,17 +62,11 @@ def split_thumb(code, base):
             i += 2
 
 
-class M0:
+class M0(Core):
     """A Cortex-M0 in unicorn with alignment and ISA checks; call(name, *words) runs a function."""
 
     def __init__(self, image, symbols):
-        self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
-        self.uc.ctl_set_cpu_model(UC_CPU_ARM_CORTEX_M0)
-        self.uc.mem_map(CODE, 0x10000)
-        self.uc.mem_map(STOP, 0x1000)
-        self.uc.mem_map(DATA, DATA_SIZE)
-        self.uc.mem_write(CODE, image)
-        self.symbols = symbols
+        Core.__init__(self, UC_CPU_ARM_CORTEX_M0, image, symbols)
         self.violations = []
         self.checked_blocks = set()
         self.accesses = 0
@@ -97,38 +88,10 @@ class M0:
             if why:
                 self.violations.append("%s at 0x%x" % (why, at))
 
-    def write(self, addr, data):
-        self.uc.mem_write(addr, bytes(data))
-
-    def read(self, addr, n):
-        return bytes(self.uc.mem_read(addr, n))
-
-    def call(self, name, *args):
-        regs = (UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3)
-        for reg, val in zip(regs, args):
-            self.uc.reg_write(reg, val)
-        self.uc.reg_write(UC_ARM_REG_SP, DATA + DATA_SIZE - 16)
-        self.uc.reg_write(UC_ARM_REG_LR, STOP | 1)
-        self.uc.emu_start(self.symbols[name] | 1, STOP, count=5_000_000)
-        return self.uc.reg_read(UC_ARM_REG_R0)
-
 
 @pytest.fixture(scope="module")
 def m0(tmp_path_factory):
-    cc = natmod_build.find_compiler("armv6m")
-    elf = str(tmp_path_factory.mktemp("m0") / "harness.elf")
-    subprocess.run([cc] + M0_CFLAGS + ["-ffreestanding", "-nostdlib", "-nostartfiles", "-Wl,-e,h_sum16",
-                    "-Wl,-Ttext=0x%x" % CODE, "-I", natmod_build.NATMOD_SRC,
-                    os.path.join(HERE, "m0_harness.c"), os.path.join(natmod_build.NATMOD_SRC, "r6_core.c"),
-                    "-o", elf], check=True, capture_output=True, text=True)
-    with open(elf, "rb") as f:
-        ef = ELFFile(f)
-        text = ef.get_section_by_name(".text")
-        assert text["sh_addr"] == CODE
-        image = text.data()
-        symtab = ef.get_section_by_name(".symtab")
-        symbols = {s.name: s["st_value"] & ~1 for s in symtab.iter_symbols() if s.name.startswith("h_")}
-    assert set(symbols) >= {"h_sum16", "h_sha1", "h_hmac"}
+    image, symbols = build_harness("armv6m", M0_CFLAGS, tmp_path_factory.mktemp("m0"))
     return M0(image, symbols)
 
 

@@ -11,68 +11,23 @@ Not tested: the RP2350's memory map, caches and timing (unicorn models the core 
 """
 import hashlib
 import hmac
-import os
 import random
 import struct
-import subprocess
 
 import pytest
 
 pytest.importorskip("unicorn", reason="unicorn is in roam6[test]: `make setup`")  # noqa: E402
-from elftools.elf.elffile import ELFFile  # noqa: E402
-from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, Uc  # noqa: E402
-from unicorn.arm_const import (UC_ARM_REG_LR, UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2,  # noqa: E402
-                               UC_ARM_REG_R3, UC_ARM_REG_SP, UC_CPU_ARM_CORTEX_M4, UC_CPU_ARM_CORTEX_M33)
+from unicorn.arm_const import UC_CPU_ARM_CORTEX_M4, UC_CPU_ARM_CORTEX_M33  # noqa: E402
 
-from roam6_host import natmod_build
-
-HARNESS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "natmod", "m0_harness.c")
+from armcore import DATA, Core, build_harness  # noqa: E402
 # the armv7emsp CFLAGS of py/dynruntime.mk, plus the natmod Makefile's extras
 M4_CFLAGS = ["-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-std=c99", "-Os", "-Wall",
              "-Werror", "-fpic", "-fno-common", "-fno-tree-loop-distribute-patterns", "-O2"]
-CODE, DATA, DATA_SIZE, STOP = 0x10000, 0x20000000, 0x40000, 0x30000
-
-
-class Core:
-    def __init__(self, model, image, symbols):
-        self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
-        self.uc.ctl_set_cpu_model(model)
-        self.uc.mem_map(CODE, 0x10000)
-        self.uc.mem_map(STOP, 0x1000)
-        self.uc.mem_map(DATA, DATA_SIZE)
-        self.uc.mem_write(CODE, image)
-        self.symbols = symbols
-
-    def write(self, addr, data):
-        self.uc.mem_write(addr, bytes(data))
-
-    def read(self, addr, n):
-        return bytes(self.uc.mem_read(addr, n))
-
-    def call(self, name, *args):
-        for reg, val in zip((UC_ARM_REG_R0, UC_ARM_REG_R1, UC_ARM_REG_R2, UC_ARM_REG_R3), args):
-            self.uc.reg_write(reg, val)
-        self.uc.reg_write(UC_ARM_REG_SP, DATA + DATA_SIZE - 16)
-        self.uc.reg_write(UC_ARM_REG_LR, STOP | 1)
-        self.uc.emu_start(self.symbols[name] | 1, STOP, count=5_000_000)
-        return self.uc.reg_read(UC_ARM_REG_R0)
 
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
-    cc = natmod_build.find_compiler("armv7emsp")
-    elf = str(tmp_path_factory.mktemp("m4") / "harness.elf")
-    subprocess.run([cc] + M4_CFLAGS + ["-ffreestanding", "-nostdlib", "-nostartfiles", "-Wl,-e,h_sum16",
-                    "-Wl,-Ttext=0x%x" % CODE, "-I", natmod_build.NATMOD_SRC, HARNESS,
-                    os.path.join(natmod_build.NATMOD_SRC, "r6_core.c"), "-o", elf], check=True, capture_output=True)
-    with open(elf, "rb") as f:
-        ef = ELFFile(f)
-        text = ef.get_section_by_name(".text")
-        assert text["sh_addr"] == CODE
-        data = text.data()
-        symbols = {s.name: s["st_value"] & ~1 for s in ef.get_section_by_name(".symtab").iter_symbols()
-                   if s.name.startswith("h_")}
-    assert set(symbols) >= {"h_sum16", "h_sha1", "h_hmac"}
+    data, symbols = build_harness("armv7emsp", M4_CFLAGS, tmp_path_factory.mktemp("m4"))
     # Thumb-2 is really used (32-bit encodings present): this is not the armv6m code again
     halfwords = struct.unpack("<%dH" % (len(data) // 2), data[: len(data) // 2 * 2])
     assert sum(1 for h in halfwords if (h >> 11) in (0b11101, 0b11110, 0b11111)) > 20
