@@ -31,7 +31,7 @@ def register(sub):
 
 
 KEYS = ("interruption_down_ms", "interruption_up_ms", "addr_to_first_probe_ms", "bu_ba_ms", "link_ms", "addr_ms",
-        "mn_ms", "ba_to_first_probe_ms")
+        "mn_ms", "ba_to_first_probe_ms", "bu_ba_stage_ms", "split_total_ms")
 
 
 def _holds_a_file(folder):
@@ -73,7 +73,8 @@ def run(args):
            "heap_first": s.get("heap_first"), "heap_last": s.get("heap_last"), "heap_max": s.get("heap_max"),
            "report": os.path.join(folder, "report.json")}
     for k in KEYS:
-        out[k] = s[k]
+        out[k] = s.get(k)
+    out["split_mean_ms"] = s.get("split_mean_ms")   # the stages' means: >= 0 each, adding up to the total
     for k in ("revisit_interruption_down_ms", "revisit_interruption_up_ms", "first_interruption_down_ms",
               "first_interruption_up_ms"):
         out[k] = s.get(k)

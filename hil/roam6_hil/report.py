@@ -19,7 +19,19 @@ Per roam i (window: from its t_down to the next roam's t_down):
                         echo came back (the application on the board answered again)
   bu_ba_ms, coa, transport   from the MN's first `ba` event in the window
   addr_to_first_probe_ms     first probe through the new path (either direction) - t_addr
-  link_ms, addr_ms, mn_ms    where the time went: t_down->t_link_up, ->t_addr, ->the MN's BU
+  link_ms, addr_ms, mn_ms, bu_ba_stage_ms, ba_to_first_probe_ms
+                        where the time went, cut at t_down, t_link_up, t_addr, the MN's BU, its
+                        BA, the first probe through the new path: each stage >= 0 and together
+                        exactly split_total_ms (t_down -> first probe). The stamps come from
+                        different observers, so each cut is taken no later than any cut after it
+                        and no earlier than the one before: the bench stamps t_link_up once its
+                        `ip link show` poll sees both ends up, but the board's kernel (and its
+                        link adapter) sees the carrier before that, so on a revisit the board's
+                        address can be announced before the bench's link stamp: the link was up
+                        by then: the link stage ends there and the address stage is 0, not
+                        negative. Likewise the MN may send its BU on its link adapter's word before
+                        the bench's watcher sees the address, and a probe can reach the board's
+                        radio before the MN logs the BA (the HA forwards as it answers).
 Percentiles: nearest rank over the roams that have the value.
 """
 import json
@@ -29,7 +41,10 @@ from bisect import bisect_left
 
 TAIL_S = 0.3
 FIELDS = ["interruption_down_ms", "interruption_up_ms", "lost_down", "lost_up", "duplicated", "reordered",
-          "bu_ba_ms", "addr_to_first_probe_ms", "link_ms", "addr_ms", "mn_ms", "ba_to_first_probe_ms"]
+          "bu_ba_ms", "addr_to_first_probe_ms", "link_ms", "addr_ms", "mn_ms", "ba_to_first_probe_ms",
+          "bu_ba_stage_ms", "split_total_ms"]
+SPLIT = (("link_ms", "link"), ("addr_ms", "address"), ("mn_ms", "MN until BU"), ("bu_ba_stage_ms", "BU->BA"),
+         ("ba_to_first_probe_ms", "BA->first probe"))
 
 
 def percentile(values, p):
@@ -94,6 +109,31 @@ def _dups_and_reorders(stream):
     return dup, reo
 
 
+def _split(row, t_down, cuts, first):
+    """Where the roam's time went (see the module doc): the stages between t_down, the cuts
+    (link up, address, BU, BA; None where unknown) and the first probe, each cut clamped between
+    the cut before and the first probe. A stage ending at an unknown cut is None, and the next one
+    starts from the last known cut, so the known stages still add up to split_total_ms."""
+    keys = [k for k, _ in SPLIT]
+    end = first
+    cuts, later = list(cuts), end
+    for i in range(len(cuts) - 1, -1, -1):      # a cut is no later than any known cut after it
+        if cuts[i] is not None:
+            if later is not None:
+                cuts[i] = min(cuts[i], later)
+            later = cuts[i]
+    prev = t_down
+    for key, cut in zip(keys[:-1], cuts):
+        if cut is None:
+            row[key] = None
+            continue
+        c = max(cut, prev)
+        row[key] = _ms(prev, c)
+        prev = c
+    row[keys[-1]] = _ms(prev, end)
+    row["split_total_ms"] = _ms(t_down, end)
+
+
 def analyse(cn, sniff, roams, events, mode, t_end):
     """Per-roam rows and a summary (see the module doc)."""
     sent = dict(cn["sent"])
@@ -121,8 +161,7 @@ def analyse(cn, sniff, roams, events, mode, t_end):
     for i, r in enumerate(roams):
         t0 = r["t_down"]
         t1 = roams[i + 1]["t_down"] if i + 1 < len(roams) else t_end
-        row = {"roam": i + 1, "net": r["net"], "addr": r.get("addr"),
-               "link_ms": _ms(t0, r.get("t_link_up")), "addr_ms": _ms(r.get("t_link_up"), r.get("t_addr"))}
+        row = {"roam": i + 1, "net": r["net"], "addr": r.get("addr")}
         lb_d, fa_d = down.last_before(t0), down.first_new_after(t0, t1)
         lb_u, fa_u = up.last_before(t0), up.first_new_after(t0, t1)
         row["recovered_down"] = fa_d is not None
@@ -145,8 +184,8 @@ def analyse(cn, sniff, roams, events, mode, t_end):
         row["ba_status"] = ba.get("status") if ba else None
         row["coa"] = (ba or bu or {}).get("coa")
         row["transport"] = (ba or bu or {}).get("transport")
-        row["mn_ms"] = _ms(r.get("t_addr"), bu["t"]) if bu and r.get("t_addr") else None
-        row["ba_to_first_probe_ms"] = _ms(ba["t"], first) if ba and first else None
+        _split(row, t0, (r.get("t_link_up"), r.get("t_addr"), bu["t"] if bu else None, ba["t"] if ba else None),
+               first)
         # duplicates / reorders among arrivals in the window
         i0, i1 = bisect_left(down.times, t0), bisect_left(down.times, t1)
         j0, j1 = bisect_left(up.times, t0), bisect_left(up.times, t1)
@@ -198,6 +237,13 @@ def analyse(cn, sniff, roams, events, mode, t_end):
     for f in FIELDS:
         vals = [r.get(f) for r in rows]
         summary[f] = {"p50": percentile(vals, 50), "p90": percentile(vals, 90), "max": percentile(vals, 100)}
+    # the split's stages as means over the roams where every stage is known: means add up (the
+    # p50s of the stages need not add up to anything)
+    full = [r for r in rows if r["split_total_ms"] is not None and all(r[k] is not None for k, _ in SPLIT)]
+    summary["split_mean_ms"] = ({"n": len(full), **{k: round(sum(r[k] for r in full) / len(full), 3) for k, _ in SPLIT}}
+                                if full else None)
+    if full:
+        summary["split_mean_ms"]["total"] = round(sum(summary["split_mean_ms"][k] for k, _ in SPLIT), 3)
     summary["recovered_all"] = all(r["recovered_down"] and r["recovered_up"] and r["recovered_echo"] for r in rows)
     summary["lost_outside_interruptions"] = out_d + out_u
     summary["duplicated_total"] = sum(r["duplicated"] for r in rows)
@@ -248,10 +294,11 @@ def table(report, max_rows=24):
         vals = (p, "", "", "", s["interruption_down_ms"][p], s["interruption_up_ms"][p], None, None, None,
                 s["bu_ba_ms"][p], s["addr_to_first_probe_ms"][p])
         lines.append(" ".join(_fmt(v, w) for v, w in zip(vals, widths)))
-    b = s
-    lines.append("where the time goes (p50 ms): link %s, address %s, MN until BU %s, BU->BA %s, BA->first probe %s"
-                 % tuple(_fmt(b[k]["p50"], 0).strip()
-                         for k in ("link_ms", "addr_ms", "mn_ms", "bu_ba_ms", "ba_to_first_probe_ms")))
+    m = s.get("split_mean_ms")
+    if m:
+        lines.append("where the time goes (mean ms over %d roams, link down -> first probe %s): %s"
+                     % (m["n"], _fmt(m["total"], 0).strip(),
+                        ", ".join("%s %s" % (label, _fmt(m[k], 0).strip()) for k, label in SPLIT)))
     lines.append("probes: %d sent, %d reached the board, %d answers/stream reached the CN; "
                  "lost outside interruptions: %d; duplicated: %d"
                  % (s["probes_sent"], s["probes_received_board"], s["probes_received_cn"],

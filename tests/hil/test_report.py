@@ -1,6 +1,7 @@
 """report.py's arithmetic on constructed probe records (no network): every figure is computed by
 hand from how the records were built."""
 import json
+import re
 
 import pytest
 
@@ -123,3 +124,27 @@ def test_sensor_mode_needs_the_application_to_answer_again():
     assert r2["recovered_down"] and r2["recovered_up"] and not r2["recovered_echo"]
     assert not rep["summary"]["recovered_all"]
     assert rep["rows"][0]["recovered_echo"]
+
+
+def test_split_stages_never_negative_and_add_up():
+    """A revisit: the board's address (RFC 4436 confirmed) is announced before the bench's own
+    link-up stamp, and a probe reaches the board's radio before the MN logs its BA. Every stage
+    is still >= 0, and the stages add up to link down -> first probe."""
+    cn, sniff, roams, events = build()
+    roams[1]["t_link_up"], roams[1]["t_addr"] = 101.004, 101.001      # address 3 ms before the link stamp
+    events[0]["t"], events[1]["t"] = 101.002, 101.03                   # BU at 101.002, BA logged after the probe
+    rep = report.analyse(cn, sniff, roams, events, "echo", t_end=T0 + 2.1)
+    r2 = rep["rows"][1]
+    first = 101.0205                                                   # seq 204 reaches the board
+    assert r2["link_ms"] == pytest.approx(11.0, abs=0.01)              # t_down -> the address (link up by then)
+    assert r2["addr_ms"] == 0.0 and r2["mn_ms"] == pytest.approx(1.0, abs=0.01)
+    assert r2["bu_ba_stage_ms"] == pytest.approx((first - 101.002) * 1000, abs=0.01)
+    assert r2["ba_to_first_probe_ms"] == 0.0
+    stages = [r2[k] for k, _ in report.SPLIT]
+    assert all(v >= 0 for v in stages)
+    assert sum(stages) == pytest.approx(r2["split_total_ms"], abs=0.002)
+    assert r2["split_total_ms"] == pytest.approx((first - 100.99) * 1000, abs=0.01)
+    m = rep["summary"]["split_mean_ms"]
+    assert m["n"] == 1 and m["total"] == pytest.approx(sum(m[k] for k, _ in report.SPLIT), abs=0.002)
+    line = [x for x in report.table(rep).splitlines() if x.startswith("where the time goes")][0]
+    assert "address 0.0" in line and not re.search(r"-\d", line)     # no negative stage shown
