@@ -25,6 +25,10 @@ def register(sub):
     p.add_argument("--probe-ms", type=float, default=5.0, help="ms between probes, 1 at the finest (default 5)")
     p.add_argument("--no-memory", action="store_true",
                    help="auto: the board remembers no network (first visits only; RFC 4436/6059 off)")
+    p.add_argument("--dna-nak", action="store_true",
+                   help="auto: the board's lease on a network it comes back to is given away meanwhile (the server "
+                        "NAKs); checks the move to a new address within one DHCP exchange and no loss outside")
+    p.add_argument("--dwell", type=float, default=0.4, help="seconds on each network after registering (default 0.4)")
     p.add_argument("--app", default="mn", choices=["mn", "reference"],
                    help="reference: the bench's own app without mobility, at the same probe step (a bench check)")
     p.set_defaults(func=run)
@@ -52,7 +56,9 @@ def run(args):
     ra = p.parse_args(["--roams", str(args.roams), "--profile", args.profile, "--addressing", args.addressing,
                        "--traffic", args.traffic, "--loss", str(args.loss), "--report", folder,
                        "--prefix", args.prefix, "--no-pcap", "--probe-ms", str(probe_ms), "--app", app]
-                      + (["--no-memory"] if no_memory else []))
+                      + (["--no-memory"] if no_memory else [])
+                      + (["--dna-nak"] if getattr(args, "dna_nak", False) else [])
+                      + ["--dwell", str(getattr(args, "dwell", 0.4))])
     try:
         rc = run_scenario(roam.run, ra, quiet=True)     # as `hil run roam`: keeps a `hil up` bench, no traceback
     except BaseException:
@@ -74,7 +80,10 @@ def run(args):
            "report": os.path.join(folder, "report.json")}
     for k in KEYS:
         out[k] = s.get(k)
-    out["split_mean_ms"] = s.get("split_mean_ms")   # the stages' means: >= 0 each, adding up to the total
+    out["split_mean_ms"] = s.get("split_mean_ms")
+    out["dwell_s"] = getattr(args, "dwell", 0.4)
+    if s.get("dna_nak"):
+        out["dna_nak"] = s["dna_nak"]   # the stages' means: >= 0 each, adding up to the total
     for k in ("revisit_interruption_down_ms", "revisit_interruption_up_ms", "first_interruption_down_ms",
               "first_interruption_up_ms"):
         out[k] = s.get(k)

@@ -190,6 +190,10 @@ def plan(bench):
         conf = os.path.join(d, "dnsmasq.conf")
         with open(conf, "w") as f:
             f.write(dnsmasq_conf(iface, listen, rng, router, d))
+            if rng:     # reservations the bench can add while it runs (SIGHUP): roam --dna-nak (dnanak.py)
+                f.write("dhcp-hostsfile=%s\n" % os.path.join(d, "hosts"))
+        if rng:
+            open(os.path.join(d, "hosts"), "w").close()
         ready = sorted({("udp6" if ":" in a else "udp", "0035") for a in listen}) + ([("udp", "0043")] if rng else [])
         out.append(Daemon("dnsmasq", short, ["dnsmasq", "-k", "-C", conf], ready, d))
     return out

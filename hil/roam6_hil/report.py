@@ -39,6 +39,8 @@ import math
 import os
 from bisect import bisect_left
 
+from .dnanak import settled_at
+
 TAIL_S = 0.3
 FIELDS = ["interruption_down_ms", "interruption_up_ms", "lost_down", "lost_up", "duplicated", "reordered",
           "bu_ba_ms", "addr_to_first_probe_ms", "link_ms", "addr_ms", "mn_ms", "ba_to_first_probe_ms",
@@ -162,13 +164,18 @@ def analyse(cn, sniff, roams, events, mode, t_end):
         t0 = r["t_down"]
         t1 = roams[i + 1]["t_down"] if i + 1 < len(roams) else t_end
         row = {"roam": i + 1, "net": r["net"], "addr": r.get("addr")}
-        lb_d, fa_d = down.last_before(t0), down.first_new_after(t0, t1)
-        lb_u, fa_u = up.last_before(t0), up.first_new_after(t0, t1)
+        # a remembered address NAKed on this roam (roam --dna-nak): the roam is over only once
+        # probes flow through the new address, i.e. sent after the MN's BA from it
+        t_new, nak = settled_at(evs, t0, t1)
+        if nak:
+            row["dna_nak"] = nak
+        lb_d, fa_d = down.last_before(t0), down.first_new_after(t_new or t0, t1)
+        lb_u, fa_u = up.last_before(t0), up.first_new_after(t_new or t0, t1)
         row["recovered_down"] = fa_d is not None
         row["recovered_up"] = fa_u is not None
         # the application answered again (an echo of a probe sent after the roam): in sensor
         # mode the radio-level streams alone would not show that the probes reached the app
-        row["recovered_echo"] = echo.first_new_after(t0, t1) is not None
+        row["recovered_echo"] = echo.first_new_after(t_new or t0, t1) is not None
         row["interruption_down_ms"] = _ms(lb_d[0], fa_d[0]) if lb_d and fa_d else None
         row["interruption_up_ms"] = _ms(lb_u[0], fa_u[0]) if lb_u and fa_u else None
         firsts = [x[0] for x in (fa_d, fa_u) if x]
@@ -182,7 +189,7 @@ def analyse(cn, sniff, roams, events, mode, t_end):
         bu = next((e for e in evs if e["ev"] == "bu" and t0 <= e["t"] < t1), None)
         row["bu_ba_ms"] = ba.get("bu_ba_ms") if ba else None
         row["ba_status"] = ba.get("status") if ba else None
-        row["coa"] = (ba or bu or {}).get("coa")
+        row["coa"] = nak["new"] if nak and t_new else (ba or bu or {}).get("coa")     # where it ended
         row["transport"] = (ba or bu or {}).get("transport")
         _split(row, t0, (r.get("t_link_up"), r.get("t_addr"), bu["t"] if bu else None, ba["t"] if ba else None),
                first)

@@ -17,6 +17,7 @@ import time
 from roam6_host.errors import UserError
 from roam6_host.heapsize import HELP as HEAP_HELP, as_kb, heap_size
 
+from .. import dnanak
 from .. import report as rep
 from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board
 from ..capture import Captures
@@ -45,6 +46,7 @@ def add_arguments(p):
                    help="ms between probes, 1 at the finest (default 5)")
     p.add_argument("--no-memory", action="store_true",
                    help="auto: the board remembers no network (every roam is a first visit; RFC 4436/6059 off)")
+    dnanak.add_argument(p)
     p.add_argument("--report", default="reports/roam", metavar="DIR", help="report folder (default reports/roam)")
     p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     p.add_argument("--no-pcap", action="store_true", help="do not capture the links")
@@ -126,6 +128,7 @@ def _plan(args, quiet):
         r.plan.append(cur)
     if r.go_home:
         r.plan.append("home")
+    r.nak_index = dnanak.nak_roam(args, r.nets, r.plan) if getattr(args, "dna_nak", False) else None
     return r
 
 
@@ -133,7 +136,7 @@ def _start_bench(r):
     """The daemons, the link captures, the loss, the HA and the roamer (services: stopped at the end)."""
     bench, args = r.bench, r.args
     _say(r.quiet, "bench up: %s* namespaces (%.2f s)" % (args.prefix, time.monotonic() - r.t_start))
-    start_daemons(bench)
+    r.daemons = start_daemons(bench)
     _say(r.quiet, "daemons listening: radvd, kea-dhcp6, dnsmasq (%.2f s)" % (time.monotonic() - r.t_start))
     r.caps = None
     if not args.no_pcap:
@@ -210,7 +213,12 @@ def _roam_all(r):
     board = r.board
     r.roams = []
     time.sleep(r.args.dwell)
+    r.nak_given = None
     for i, net in enumerate(r.plan):
+        if i == r.nak_index:        # --dna-nak: the board's lease there given away meanwhile
+            r.nak_given = dnanak.give_away(r.bench, r.daemons, net)
+            _say(r.quiet, "roam %d: the board's lease %s on %s given to another client (dnsmasq will NAK it)"
+                 % (i + 1, r.nak_given, net))
         st = r.roamer.roam(net)
         r.roams.append(st)
         note = ""
@@ -282,6 +290,8 @@ def _verdict(r):
                                        "max": rep.percentile(vals, 100)} if vals else None)
     s["ok"] = (s["recovered_all"] and r.mn_alive and r.ha_alive and len(roams) == len(r.plan)
                and (s["deregistered"] is not False))
+    if r.nak_index is not None:
+        s["ok"] = dnanak.verdict(report, r.nak_index, r.nak_given) and s["ok"]
     report.update(r.result)
     report["roam_stamps"] = roams
     if getattr(r.args, "aaa", False) and not r.reference:
@@ -312,12 +322,20 @@ def _print_result(r, report):
         from ..aaa import table as aaa_table
         print(aaa_table(report["aaa_accounting"]))
         print()
+    if s.get("dna_nak"):
+        n = s["dna_nak"]
+        print("lease given away (--dna-nak), roam %d: %s NAKed %s ms after link down -> %s, %s DHCP exchange(s), "
+              "BA from it at %s ms; lost outside interruptions %d: %s"
+              % (n["roam"], n.get("old") or n["given_away"], n.get("nak_ms"), n.get("new"),
+                 n.get("exchanges_after_nak"), n.get("new_ba_ms"), n["lost_outside_interruptions"],
+                 "OK" if n["ok"] else "FAILED"))
     print("report:   %s" % r.path)
     print("timeline: %s" % r.png)
     if r.caps:
         print("pcaps:    %s" % os.path.join(r.folder, "pcap"))
     failed = (("not every roam recovered", not s["recovered_all"]), ("MN died", not r.mn_alive),
               ("HA died", not r.ha_alive), ("no deregistration at home", s["deregistered"] is False),
-              ("roams stopped early", len(r.roams) != len(r.plan)))
+              ("roams stopped early", len(r.roams) != len(r.plan)),
+              ("the NAK path (--dna-nak) failed", s.get("dna_nak") and not s["dna_nak"]["ok"]))
     print("result:   %s" % ("OK: probes flowed again after every roam, session survived" if s["ok"] else
                             "FAILED: " + ", ".join(k for k, v in failed if v)))
