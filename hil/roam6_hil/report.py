@@ -178,6 +178,8 @@ def analyse(cn, sniff, roams, events, mode, t_end):
         row["recovered_echo"] = echo.first_new_after(t_new or t0, t1) is not None
         row["interruption_down_ms"] = _ms(lb_d[0], fa_d[0]) if lb_d and fa_d else None
         row["interruption_up_ms"] = _ms(lb_u[0], fa_u[0]) if lb_u and fa_u else None
+        row["gap_down"] = [lb_d[0], fa_d[0]] if lb_d and fa_d else None     # when (monotonic s), for the picture
+        row["gap_up"] = [lb_u[0], fa_u[0]] if lb_u and fa_u else None
         firsts = [x[0] for x in (fa_d, fa_u) if x]
         first = min(firsts) if firsts else None
         row["addr_to_first_probe_ms"] = _ms(r.get("t_addr"), first)
@@ -314,45 +316,7 @@ def table(report, max_rows=24):
 
 
 def timeline(report, cn, sniff, roams, path, mode, t_start):
-    """timeline.png: probes over time (seq vs s) with the roams marked, and interruption per roam."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [3, 2]})
-    d = sorted(t for _s, t in sniff["down"])
-    u = sorted(t for _s, t in (cn["up"] if mode == "sensor" else cn["echo"]))
-    # the gap before each arrival: flat at the probe interval, a spike at each interruption
-    for times, color, label in ((d, "tab:blue", "CN -> board (arrivals at the board)"),
-                                (u, "tab:orange",
-                                 "board -> CN (%s, at the CN)" % ("stream" if mode == "sensor" else "echoes"))):
-        if len(times) > 1:
-            ax.plot([t - t_start for t in times[1:]], [(b - a) * 1000 for a, b in zip(times, times[1:])],
-                    ".", ms=2, color=color, label=label)
-    for r in roams:
-        ax.axvline(r["t_down"] - t_start, color="grey", lw=0.6, alpha=0.7)
-        ax.text(r["t_down"] - t_start, 1.0, r["net"], rotation=90, fontsize=6, va="bottom", ha="right",
-                transform=ax.get_xaxis_transform(), color="grey")
-    ax.set_yscale("log")
-    ax.set_xlabel("time (s); grey lines: roams, labelled with the network joined")
-    ax.set_ylabel("gap before each probe (ms)")
-    ax.set_title("roam6 roaming bench: %d roams, %s mode" % (len(roams), mode), pad=22)
-    ax.legend(loc="upper left", markerscale=4)
-    rows = report["rows"]
-    xs = [r["roam"] for r in rows]
-    # where each roam's time went, stacked, with the measured interruptions as markers
-    bottom = [0.0] * len(rows)
-    for key, label in (("link_ms", "link"), ("addr_ms", "address"), ("mn_ms", "MN until BU"),
-                       ("bu_ba_ms", "BU->BA"), ("ba_to_first_probe_ms", "BA->first probe")):
-        vals = [max(0.0, r.get(key) or 0.0) for r in rows]
-        bx.bar(xs, vals, bottom=bottom, width=0.7, label=label)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    bx.plot(xs, [r["interruption_down_ms"] for r in rows], "v", color="black", ms=4, label="interruption down")
-    bx.plot(xs, [r["interruption_up_ms"] for r in rows], "^", color="dimgrey", ms=4, label="interruption up")
-    bx.set_xlabel("roam")
-    bx.set_ylabel("ms")
-    bx.legend(loc="upper right", fontsize=7, ncol=4)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    """timeline.png: the run's verdict, the probe gaps per direction over time with the roams and
+    interruptions marked, and where each roam's time went (drawn by timeline.py)."""
+    from .timeline import draw
+    return draw(report, cn, sniff, roams, path, mode, t_start)

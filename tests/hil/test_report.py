@@ -148,3 +148,17 @@ def test_split_stages_never_negative_and_add_up():
     assert m["n"] == 1 and m["total"] == pytest.approx(sum(m[k] for k, _ in report.SPLIT), abs=0.002)
     line = [x for x in report.table(rep).splitlines() if x.startswith("where the time goes")][0]
     assert "address 0.0" in line and not re.search(r"-\d", line)     # no negative stage shown
+
+
+def test_timeline_goal_verdict():
+    """The picture's verdict line: the revisit goal (p50 <= 20, p90 <= 40 ms both ways) met or not."""
+    from roam6_hil import timeline
+    rep = {"addressing": "auto", "app": "mn", "summary": {
+        "revisited": 19, "revisit_interruption_down_ms": {"n": 19, "p50": 10.0, "p90": 25.0},
+        "revisit_interruption_up_ms": {"n": 19, "p50": 11.0, "p90": 41.0}}}
+    text, met = timeline._goal(rep)
+    assert not met and "NOT met" in text and "p90 25.0 / 41.0" in text
+    rep["summary"]["revisit_interruption_up_ms"]["p90"] = 30.0
+    assert timeline._goal(rep)[1]
+    rep["app"] = "reference"
+    assert timeline._goal(rep) is None
