@@ -34,6 +34,9 @@ def register(sub):
     p.add_argument("--baud", type=int, help="ESP32: override the board's baud rate (slow cables: 115200)")
     p.add_argument("--no-erase", action="store_true", help="ESP32: write without erasing the whole flash first")
     p.add_argument("--drive", help="RP2040: the mounted BOOTSEL drive (default: found by its INFO_UF2.TXT)")
+    p.add_argument("--no-picotool", action="store_true",
+                   help="RP2040: copy the UF2 to the BOOTSEL drive even when picotool is installed (by default "
+                        "picotool loads and verifies it over USB, no drive needed)")
     p.add_argument("--wait", type=int, default=10, metavar="S",
                    help="RP2040: seconds to wait for the board to leave BOOTSEL mode after the copy (0: do not wait)")
     p.add_argument("--check", action="store_true", help="only check the image; touch no port or drive")
@@ -71,6 +74,7 @@ def run(args):
             info = images.check_uf2(args.firmware, int(fl["uf2_family_id"], 0), chip)
             print("%s: a valid %s UF2, %d blocks, %d bytes" % (args.firmware, chip, info["blocks"], info["bytes"]))
             return 0
-        flash.flash_rp2040(board, args.firmware, drive=args.drive, wait_s=args.wait, port=args.port)
+        flash.flash_rp2040(board, args.firmware, drive=args.drive, wait_s=args.wait, port=args.port,
+                           use_picotool=not getattr(args, "no_picotool", False))
         return 0
     raise UserError("board %s has nothing to flash" % board["name"], hint=fl.get("hint"))

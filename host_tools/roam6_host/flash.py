@@ -246,14 +246,20 @@ def wait_bootsel(board_id, timeout, extra_roots=(), mounts_file="/proc/mounts"):
 
 
 def flash_rp2040(board, firmware, drive=None, log=print, extra_roots=(), mounts_file="/proc/mounts", wait_s=10,
-                 port=None, bootsel_wait_s=15):
+                 port=None, bootsel_wait_s=15, use_picotool=True):
     """Copy the UF2 to the board's BOOTSEL drive: `drive`, or the one mounted; with none mounted and
     `port` ("auto": the one Pico attached) a Pico running MicroPython is rebooted into BOOTSEL
-    through its REPL first (no button needed)."""
+    through its REPL first (no button needed). With picotool installed (and no `drive`), picotool
+    loads it over USB instead (picotool.py)."""
     fl = board["flash"]
     family = int(fl["uf2_family_id"], 0)
     chip = fl.get("chip", "RP2040")
     info = images.check_uf2(firmware, family, chip)
+    if not drive and use_picotool:
+        from . import picotool
+        if picotool.exe():
+            return picotool.flash(board, firmware, lambda: _pico_port(port, board, log) if port is not None else None,
+                                  reboot_to_bootsel, bootsel_wait_s, log=log)
     board_id = fl.get("bootsel_board_id", "RPI-RP2")
     if drive:
         if not os.path.isdir(drive):
