@@ -106,7 +106,7 @@ def draw(report, cn, sniff, roams, path, mode, t_start):
         for row in rows:
             if row.get(key):
                 a, b = row[key]
-                ax.axvspan(a - t_start, b - t_start, color="#d62728", alpha=0.18, lw=0)
+                ax.axvspan(a - t_start, b - t_start, color="#d62728", alpha=0.35, lw=0)
     # the network joined at each roam, above the strips; alternate heights when they crowd
     span = max(1e-6, (roams[-1]["t_down"] - t_start) if roams else 1.0)
     crowd = len(roams) > 1 and span / len(roams) < 0.35
