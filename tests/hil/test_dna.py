@@ -150,3 +150,11 @@ def test_stale_entry_is_never_used(lan):
     out = _run(lan, "mem-old")
     assert out["dropped"] == 1 and out["stats"]["confirmed"] == 0 and out["stats"]["full"] == 1
     assert out["addr"] != OTHER and OTHER not in out["on_link"]
+
+
+def test_ipv6_stale_entry_is_never_used(lan):
+    """An IPv6 entry past its valid lifetime: dropped on load, never probed, its address never put on."""
+    _write6(lan[1], "mem-v6old", ROUTER_MAC, int(time.time()) - 1)
+    out = _run(lan, "mem-v6old", "6")
+    assert out["dropped"] == 1 and out["stats"]["v6_confirmed"] == 0 and out["addr"] is None
+    assert "2001:db8:1::50" not in out["on_link"]
