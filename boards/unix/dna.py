@@ -61,6 +61,7 @@ class Addressing:
     dhcp_first_ms = 10    # DHCP retransmission: 6 x 10 ms, then 20, 40 ... 250 ms (RFC 2131's ~4 s is for
     dhcp_retry_ms = 250   # a wired host; a roaming sensor's first frames may be lost to the association)
     dhcp_tries = 16
+    v6_first_ms = 30      # a board preferring IPv6, back on a dual-stack network: how long IPv4 waits for it
 
     def __init__(self, link, memory_path, families=(4, 6), log=None):
         self.link = link
@@ -87,6 +88,8 @@ class Addressing:
         self._learn6 = True
         self._watcher = None
         self._retry_ms = 1000
+        self._t6 = None      # this association's IPv6 probe task
+        self._macs6 = ()     # the routers' MACs it probes
 
     def events(self, events):
         """The link adapter's events: an association starts `attached()` (a lost one stops it); a
@@ -338,6 +341,7 @@ class Addressing:
         if e is not None:
             self.stats["confirmed"] += 1
             self.mem.used(e["k"])
+            await self._v6_first(e["m"])
             self._add(4, e["a"], e["p"], e["r"], e["x"] - wall)
             self.v4 = (e["a"], e["p"])
             self._say(4, "confirmed", e["a"])
@@ -395,6 +399,19 @@ class Addressing:
         self.stats["remembered"] += 1
         # the interface's copy of the address follows the renewed lease
         self._add(4, yiaddr, dhcp4.plen_of(o["mask"]), o["router"], o["lease"] or 3600)
+
+    async def _v6_first(self, mac):
+        """A board whose first transport is IPv6, back on a dual-stack network it knows (its IPv6
+        probe is out to the same router): the router's NA comes a moment after its ARP reply, and
+        the IPv4 address reported first would make the MN send a BU for udp4 and another for udp6
+        a few ms later (two of RFC 6275's MAX_UPDATE_RATE, 3 a second). So IPv4 goes on once IPv6
+        is confirmed or its probe has ended, at most `v6_first_ms` later."""
+        t6 = self._t6
+        if t6 is None or self.families[0] != 6 or mac not in self._macs6:
+            return
+        t0 = ticks_ms()
+        while not self.confirmed6 and not t6.done() and ticks_diff(ticks_ms(), t0) < self.v6_first_ms:
+            await _sleep_ms(1)
 
     # -- IPv6 ------------------------------------------------------------------------------------
     def _ll(self):
@@ -489,7 +506,8 @@ class Addressing:
         self.v4 = None
         self.confirmed6 = False
         self._t_up = ticks_ms()
-        t6 = asyncio.create_task(self._v6()) if 6 in self.families else None
+        self._macs6 = [c["m"] for c in self.mem.candidates(6, _wall())] if 6 in self.families else ()
+        self._t6 = t6 = asyncio.create_task(self._v6()) if 6 in self.families else None
         try:
             if 4 in self.families:
                 await self._v4()

@@ -158,3 +158,19 @@ def test_ipv6_stale_entry_is_never_used(lan):
     out = _run(lan, "mem-v6old", "6")
     assert out["dropped"] == 1 and out["stats"]["v6_confirmed"] == 0 and out["addr"] is None
     assert "2001:db8:1::50" not in out["on_link"]
+
+
+def test_board_preferring_ipv6_reports_ipv6_first_on_a_known_dual_stack_network(lan):
+    """Both families remembered for the same router, the board's first transport IPv6 (families
+    [6, 4]): the IPv4 address goes on only once the IPv6 one is confirmed, so the MN sends one BU
+    (udp6), not one for udp4 and another for udp6 a ms later (MAX_UPDATE_RATE counts both)."""
+    first = _run(lan, "mem-dual")                     # learns the IPv4 lease and the router's MAC
+    path = os.path.join(lan[1], "mem-dual")
+    mem = json.load(open(path))
+    _write6(lan[1], "mem-dual6", ROUTER_MAC, int(time.time()) + 600)
+    mem["nets"] += json.load(open(os.path.join(lan[1], "mem-dual6")))["nets"]
+    json.dump(mem, open(path, "w"))
+    out = _run(lan, "mem-dual", "64")
+    assert out["stats"]["confirmed"] == 1 and out["stats"]["v6_confirmed"] == 1, out
+    assert out["order"] == [6, 4], out
+    assert first["addr"] in out["on_link"] and "2001:db8:1::50/64" in out["on_link"]
