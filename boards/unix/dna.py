@@ -90,6 +90,7 @@ class Addressing:
         self._retry_ms = 1000
         self._t6 = None      # this association's IPv6 probe task
         self._macs6 = ()     # the routers' MACs it probes
+        self._a6 = None      # the IPv6 address it confirmed
 
     def events(self, events):
         """The link adapter's events: an association starts `attached()` (a lost one stops it); a
@@ -404,13 +405,21 @@ class Addressing:
         """A board whose first transport is IPv6, back on a dual-stack network it knows (its IPv6
         probe is out to the same router): the router's NA comes a moment after its ARP reply, and
         the IPv4 address reported first would make the MN send a BU for udp4 and another for udp6
-        a few ms later (two of RFC 6275's MAX_UPDATE_RATE, 3 a second). So IPv4 goes on once IPv6
-        is confirmed or its probe has ended, at most `v6_first_ms` later."""
+        a few ms later (two of RFC 6275's MAX_UPDATE_RATE, 3 a second). So IPv4 goes on once the
+        link adapter has the confirmed IPv6 address as usable (the kernel announces it a few ms
+        after it is added where the link does no DAD: its DAD work runs first), or the probe has
+        ended unconfirmed, at most `v6_first_ms` later."""
         t6 = self._t6
         if t6 is None or self.families[0] != 6 or mac not in self._macs6:
             return
         t0 = ticks_ms()
-        while not self.confirmed6 and not t6.done() and ticks_diff(ticks_ms(), t0) < self.v6_first_ms:
+        while ticks_diff(ticks_ms(), t0) < self.v6_first_ms:
+            if self.confirmed6:
+                v = self.link._addrs.get(self._a6)
+                if v is not None and (not v[2] & 0x40 or v[2] & _IFA_F_OPTIMISTIC):
+                    return
+            elif t6.done():
+                return
             await _sleep_ms(1)
 
     # -- IPv6 ------------------------------------------------------------------------------------
@@ -450,6 +459,7 @@ class Addressing:
                     if tgt == c["r"] and self.rx[6:12] == c["m"]:
                         self.stats["v6_confirmed"] += 1
                         self.confirmed6 = True
+                        self._a6 = c["a"]
                         self.mem.used(c["k"])
                         self._add(6, c["a"], c["p"], c["r"], c["x"] - wall, _IFA_F_OPTIMISTIC)
                         if self._optimistic():
