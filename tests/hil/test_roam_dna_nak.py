@@ -46,3 +46,4 @@ def test_refused_where_it_cannot_show(tmp_path, prefix):
         roam.run(_args(tmp_path, prefix, "--roams", "2", "--addressing", "static", "--dna-nak"))
     with pytest.raises(UserError, match="--roams 3"):
         roam.run(_args(tmp_path, prefix, "--roams", "1", "--addressing", "auto", "--dna-nak"))
+    assert not (tmp_path / "rep").exists()          # refused before anything was made

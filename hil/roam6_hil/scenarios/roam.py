@@ -107,12 +107,6 @@ def _plan(args, quiet):
     r.prof = prof = profile(args.profile)
     if args.heap:
         prof["heap_kb"] = as_kb(args.heap)
-    r.folder = os.path.abspath(args.report)
-    os.makedirs(r.folder, exist_ok=True)
-    r.work = os.path.join(r.folder, "bench")
-    if os.path.isdir(r.work):
-        import shutil
-        shutil.rmtree(r.work, ignore_errors=True)
     r.reference = args.app == "reference"
     r.nets = ["apC"] if r.reference else networks_for(prof["transports"])
     r.go_home = not r.reference and 6 in families_for(prof["transports"])
@@ -129,6 +123,12 @@ def _plan(args, quiet):
     if r.go_home:
         r.plan.append("home")
     r.nak_index = dnanak.nak_roam(args, r.nets, r.plan) if getattr(args, "dna_nak", False) else None
+    r.folder = os.path.abspath(args.report)     # last: a run refused above leaves no folder
+    os.makedirs(r.folder, exist_ok=True)
+    r.work = os.path.join(r.folder, "bench")
+    if os.path.isdir(r.work):
+        import shutil
+        shutil.rmtree(r.work, ignore_errors=True)
     return r
 
 
