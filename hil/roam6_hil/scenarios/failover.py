@@ -154,6 +154,7 @@ def _probe(b, ns, argv, what, want="ready"):
 def _fail(b, kind, victim):
     """Take the active HA away; returns the time.monotonic() of the failure."""
     t = time.monotonic()
+    b.t_fail_wall = time.time()           # the HAs' log lines carry wall time
     if kind == "crash":
         b.ha[victim].kill()
     else:
@@ -195,18 +196,26 @@ def run(args, quiet=False):
     os.makedirs(work)
     netns.cleanup_prefix(args.prefix)
     b = _Bench(argparse.Namespace(bindings=args.bindings, advert_ms=args.advert_ms, prefix=args.prefix), work)
-    say = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
+    t_start = time.monotonic()
+    say = (lambda m: None) if quiet else (lambda m: print("%5.1f s  %s" % (time.monotonic() - t_start, m), flush=True))
     failures, roams, mn, probes = [], [], None, []
     try:
         b.build()
-        b.start_ha("ha1", first=True)
+        say("bench built")
+        # both HA processes start at once (each is a standby until keepalived gives it the address)
+        for ns in ("ha1", "ha2"):
+            b.ha[ns] = bf.HAProc(b.n.full(ns), b.cfg[ns])
+            b.all_ha.append(b.ha[ns])
+        for ns in ("ha1", "ha2"):
+            b.ha[ns].wait("ready")
         b.start_ka("ha1", 100)
         b.ha["ha1"].wait("takeover", timeout=10)
-        b.start_ha("ha2")
         b.start_ka("ha2", 90)
+        b.ha["ha2"].wait("replica_ready", timeout=10)
+        say("pair up")
         mn = _start_mn(b, max(1, int(args.interval)), args.heap)
         others = bf._register_others(b)
-        say("pair up (ha1 active), MN registered, %d other bindings" % others)
+        say("MN registered, %d other bindings" % others)
         sniff_out, cn_out = os.path.join(work, "sniff.json"), os.path.join(work, "cn.json")
         sniff = _probe(b, "mn", ["sniff", "--iface", "wlan0", "--out", sniff_out], "sniffer")
         cn = _probe(b, "hm", ["cn", "--dst", bf.HOA_BASE % 0x100, "--port", str(PROBE_PORT), "--listen",
@@ -248,7 +257,7 @@ def run(args, quiet=False):
                 time.sleep(rnd.uniform(0.0, args.dwell))
                 t_fail = _fail(b, kind, victim)
             ev = b.ha[other].wait("takeover", timeout=10)
-            t_take = time.monotonic()
+            t_take = t_fail + max(0.0, ev["t"] - b.t_fail_wall)
             if mid and st.get("t_ba") is None:        # the roam's BA was lost with the HA: wait for the retry
                 e = mn.wait_for(lambda e: e.get("ev") == "ba" and e.get("status") == 0, 5.0, since=st["t_down"])
                 st["t_ba"] = e["t"] if e else None
