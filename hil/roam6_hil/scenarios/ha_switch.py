@@ -176,6 +176,7 @@ def run(args, quiet=False):
                 raise RuntimeError("`roam6 ha switch` said: %s %s" % (r.stdout[-500:], r.stderr[-500:]))
             say("switch command: %s of %d moved in %s ms" % (last.get("moved"), len(mns), last.get("elapsed_ms")))
             regs = [mn.wait_for(lambda e: e.get("ev") == "registered", 10, since=t_cmd) for mn in mns]
+            ha2_added = sum(1 for e in ha2.events if e.get("ev") == "binding_added")
             time.sleep(1.0)
             prober.close()
             devices = []
@@ -211,7 +212,8 @@ def run(args, quiet=False):
         why.append("probes lost outside the interruptions")
     report = {"scenario": "ha-switch", "mns": len(mns), "interval_ms": args.interval,
               "drain_ms": last.get("elapsed_ms"), "command_wall_ms": round((t_done - t_cmd) * 1000),
-              "switch_messages": last.get("messages"), "not_moved": last.get("not_moved"),
+              "switch_messages": last.get("messages"), "moved": last.get("moved"), "not_moved": last.get("not_moved"),
+              "ha2_bindings_added": ha2_added,
               "interruption_ms": {"p50": _pct(gaps, 50), "p90": _pct(gaps, 90), "max": _pct(gaps, 100)},
               "lost_outside_interruptions": sum(d["lost_outside"] for d in devices),
               "devices": devices, "goal": "per-device interruption no longer than one roam, 0 lost outside",
