@@ -19,6 +19,7 @@ SCENARIO_HELP = {
     "register": "register the MN with the real HA (udp4/udp6/ip6), then UDP and ping to its HoA",
     "ro": "route optimisation with `roam6 cn`: privacy, return routability, roam, home",
     "failover": "hot-standby HA pair (keepalived): HA failures while the MN roams, interruption, bindings",
+    "ha-discovery": "the MN's HA dead at boot / after a roam: it finds another by its list and by DHAAD",
     "ha-switch": "drain N MNs from HA1 to HA2 (RFC 5142 Home Agent Switch): time, per-device interruption",
 }
 
