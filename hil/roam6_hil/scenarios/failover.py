@@ -208,8 +208,10 @@ def run(args, quiet=False):
             b.all_ha.append(b.ha[ns])
         for ns in ("ha1", "ha2"):
             b.ha[ns].wait("ready")
+        say("HAs ready")
         b.start_ka("ha1", 100)
         b.ha["ha1"].wait("takeover", timeout=10)
+        say("ha1 active")
         b.start_ka("ha2", 90)
         b.ha["ha2"].wait("replica_ready", timeout=10)
         say("pair up")
