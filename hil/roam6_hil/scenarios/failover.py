@@ -331,15 +331,20 @@ def analyse(failures, roams, bus, cn_rec, sniff_rec, args, mn_alive, t0):
     down_t, up_t = sorted(down_got.values()), sorted(up_got.values())
     windows = []
 
-    def window(lo, hi):
+    def window(lo, hi, whole=False):
+        """The longest gap each way overlapping [lo, hi] (from 20 ms before its start: the one-way
+        trip); whole: [lo - 20 ms, hi] too (a roam: the link is down from lo to its BA, whatever the
+        gaps, which a failure in the middle of it may merge into one longer one)."""
         gd, gu = _gap(down_t, lo, hi), _gap(up_t, lo, hi)
         gaps = [g for g in (gd, gu) if g is not None]
         w = (min(g[1] for g in gaps) - 0.02 if gaps else lo, max(g[2] for g in gaps) if gaps else hi)
+        if whole:
+            w = (min(w[0], lo - 0.02), max(w[1], hi))
         windows.append(w)
         return gd, gu, w
 
     for r in roams:
-        window(r["t_down"], (r.get("t_ba") or r["t_addr"]) + 0.05)
+        window(r["t_down"], (r.get("t_ba") or r["t_addr"]) + 0.05, whole=True)
     # the BU each roam caused (the first after its link loss); any other BU is a re-registration
     roam_bus = set()
     for r in roams:
