@@ -153,7 +153,7 @@ def test_drain_several_mns_from_ha1_to_ha2(tmp_path):
         assert not [n for n in list_namespaces() if n.startswith(prefix)]
     with open(tmp_path / "rep" / "report.json") as f:
         rep = json.load(f)
-    assert rc == 0 and rep["ok"], rep
+    assert rc == 0 and rep["ok"], (rep["why"], rep["devices"])
     assert rep["moved"] == N_DRAIN and not rep["not_moved"], rep
     gaps = []
     for d in rep["devices"]:

@@ -162,6 +162,7 @@ def run(args, quiet=False):
             prober = Prober(bench, hoas, args.interval)
             if not prober.flowing(10):
                 raise RuntimeError("not every MN echoes the CN's probes")
+            t_flowing = time.monotonic()      # probes before (the first ND of each HoA) not counted
             time.sleep(0.5)
             for mn in mns:
                 mn.mark()
@@ -183,8 +184,10 @@ def run(args, quiet=False):
             for i, (mn, h, reg) in enumerate(zip(mns, hoas, regs)):
                 got_t = sorted(t for t, _ in prober.got[h])
                 got = {s for _, s in prober.got[h]}
-                g = _gap(got_t, t_cmd, (reg["t_rx"] if reg else t_done) + 0.2)
-                lo, hi = (g[1] - 0.02, g[2]) if g else (t_cmd, t_cmd)
+                t_reg = (reg["t_rx"] if reg else t_done) + 0.05
+                g = _gap(got_t, t_cmd, t_reg + 0.15)
+                # the device's window: the switch command to its registration at HA2, and the gap
+                lo, hi = (min(g[1] - 0.02, t_cmd), max(g[2], t_reg)) if g else (t_cmd, t_reg)
                 end = prober.sent[h][-1][0] - 0.3
                 dereg = [e for e in mn.events if e.get("ev") == "old_ha_dereg" and e["t_rx"] >= t_cmd]
                 devices.append({
@@ -198,7 +201,7 @@ def run(args, quiet=False):
                     "dereg_to_registered_ms": (reg["t_ms"] - dereg[0]["t_ms"]) if reg and dereg else None,
                     "lost_in_window": sum(1 for t, s in prober.sent[h] if lo <= t <= hi and s not in got),
                     "lost_outside": sum(1 for t, s in prober.sent[h]
-                                        if t < end and not lo <= t <= hi and s not in got)})
+                                        if t_flowing <= t < end and not lo <= t <= hi and s not in got)})
         finally:
             if prober is not None:
                 prober.close()
