@@ -163,7 +163,7 @@ def run(args, quiet=False):
             if not prober.flowing(10):
                 raise RuntimeError("not every MN echoes the CN's probes")
             t_flowing = time.monotonic()      # probes before (the first ND of each HoA) not counted
-            time.sleep(0.5)
+            time.sleep(0.3)
             for mn in mns:
                 mn.mark()
             t_cmd = time.monotonic()
@@ -178,7 +178,7 @@ def run(args, quiet=False):
             say("switch command: %s of %d moved in %s ms" % (last.get("moved"), len(mns), last.get("elapsed_ms")))
             regs = [mn.wait_for(lambda e: e.get("ev") == "registered", 10, since=t_cmd) for mn in mns]
             ha2_added = sum(1 for e in ha2.events if e.get("ev") == "binding_added")
-            time.sleep(1.0)
+            time.sleep(0.6)           # the probes after the last registration: the gaps' ends
             prober.close()
             devices = []
             for i, (mn, h, reg) in enumerate(zip(mns, hoas, regs)):
