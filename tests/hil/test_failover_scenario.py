@@ -12,7 +12,8 @@ def test_a_mid_roam_ha_crash_loses_no_binding_and_nothing_outside_the_window(tmp
     p = argparse.ArgumentParser()
     failover.add_arguments(p)
     rc = failover.run(p.parse_args(["--failures", "1", "--kinds", "crash", "--mid-roam", "always", "--bindings", "2",
-                                    "--dwell", "0.3", "--advert-ms", "50", "--report", str(tmp_path / "rep"), "--prefix", prefix]))
+                                    "--dwell", "0.3", "--advert-ms", "50", "--report", str(tmp_path / "rep"),
+                                    "--prefix", prefix]))
     out = capsys.readouterr().out
     rep = json.load(open(tmp_path / "rep" / "report.json"))
     assert rc == 0 and rep["ok"], out
