@@ -373,7 +373,8 @@ class HomeAgent:
                 self._kernel("route_add", b.hoa, self.tun.ifindex)
                 if self.home_ifindex and self.data_plane:
                     self._kernel("proxy_add", b.hoa, self.home_ifindex)
-                    self._gratuitous_na(b.hoa)
+                    if keep is None or not keep.applying:     # a restore announces in chunks itself
+                        self._gratuitous_na(b.hoa)
             elif kind == "binding_removed":
                 _, b, _reason = ev
                 self._kernel("route_del", b.hoa, self.tun.ifindex)
