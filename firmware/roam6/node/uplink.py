@@ -5,16 +5,13 @@ import asyncio
 from .transport import UdpTransport, addr_text, readinto, sleep_ms
 
 
-async def _read(sock, buf, deliver, node=None):
+async def _read(sock, buf, deliver):
     """Every datagram of one socket into buf, handed to deliver(n) before the next read."""
     while True:
         try:
             n = await readinto(sock, buf)
         except OSError:
             # an ICMP error queued on the connected socket (HA port closed while it restarts)
-            if node is not None:
-                from .refused import refused
-                refused(node)
             await sleep_ms(20)
             continue
         if n:
@@ -68,7 +65,7 @@ class Uplink:
         self.active = tr
         for t in self.tasks:
             t.cancel()
-        self.tasks = [asyncio.create_task(_read(sock, node.rx, node.packet_in, node))]
+        self.tasks = [asyncio.create_task(_read(sock, node.rx, node.packet_in))]
         link = getattr(tr, "link_sock", None)
         if link is not None:          # ip6: BAs (type 2 routing header) come on the link
             from .ip6 import link_in
