@@ -169,59 +169,52 @@ def test_drain_several_mns_from_ha1_to_ha2(tmp_path):
     assert rep["interruption_ms"]["max"] < 1000, rep["devices"]
 
 
-def test_first_ha_dead_at_boot_the_mn_registers_with_the_next(bench):
-    """The MN's list starts with an HA that does not exist (2001:db8:aa::2 / 198.18.9.2: nothing
-    there); with ha_liveness_s 1 it registers with HA1, the second of its list. Prints the time
-    from the MN's start to registered (its own clock)."""
-    key = secrets.token_hex(16)
-    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
-    _net, coa = R.attach_for(bench, "udp4")
-    path = R.write_mn_config(bench, key, "udp4")
-    with open(path) as f:
-        m = json.load(f)
-    m.update(ha=[HA2, R.HA_ADDR], ha_ipv4=[HA2_V4, R.HA_IPV4], ha_liveness_s=1)
-    with open(path, "w") as f:
-        json.dump(m, f)
-    mn = R.start_mn(bench, path, heap="64K", extra=["--coa", coa, "--transport", "udp4"])
-    try:
-        ev = mn.wait_for(lambda e: e.get("ev") == "registered", 10)
-        assert ev, mn.tail()
-        sw = [e for e in mn.events if e.get("ev") == "ha_switch"]
-        assert sw and sw[0]["why"] == "liveness" and sw[0]["ha"] == R.HA_ADDR, mn.tail()
-        start = [e for e in mn.events if e.get("ev") == "start"][0]
-        print("first HA dead at boot: registered with the next %d ms after start" % (ev["t_ms"] - start["t_ms"]))
-    finally:
-        mn.stop()
-        ha1.stop()
+def test_ha_discovery_at_boot_and_after_a_roam(tmp_path):
+    """`roam6 hil run ha-discovery`, three cases on one bench. boot-list: the MN's list starts with
+    an HA that does not exist (2001:db8:aa::7 / 198.18.9.7: nothing there); with ha_liveness_s 1 it
+    registers with HA1, the second of its list. boot-dhaad: ip6, both HAs of its list dead: after
+    trying each it sends a DHAAD Request to the home agents anycast address from its care-of
+    address, takes the HA the Reply lists and registers there. roam-dhaad: registered with HA2,
+    HA2's host dies, the MN roams: its list [HA2, dead] tried in turn, then DHAAD finds HA1.
+    Prints the time to registered of each (from the MN's start / from the roam's link loss)."""
+    import argparse
 
+    import pytest
 
-def test_ip6_mn_finds_an_ha_by_dhaad_when_its_list_is_dead(bench):
-    """ip6 transport, both HAs of the MN's list dead: after trying each (ha_liveness_s 1) it sends
-    a DHAAD Request to the home agents anycast address from its care-of address, takes the HA the
-    Reply lists and registers there. Prints the time from the MN's start to registered."""
-    key = secrets.token_hex(16)
-    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
-    _net, coa = R.attach_for(bench, "ip6")
-    path = R.write_mn_config(bench, key, "ip6")
-    with open(path) as f:
-        m = json.load(f)
-    m.update(ha=["2001:db8:aa::7", "2001:db8:aa::8"], ha_liveness_s=1)
-    m.pop("ha_ipv4", None)
-    with open(path, "w") as f:
-        json.dump(m, f)
-    mn = R.start_mn(bench, path, heap="100K", extra=["--coa", coa, "--transport", "ip6"])
+    from roam6_hil.netns import cleanup_prefix, list_namespaces
+    from roam6_hil.scenarios import ha_discovery
+    from roam6_host.errors import UserError
+    p = argparse.ArgumentParser()
+    ha_discovery.add_arguments(p)
+    with pytest.raises(UserError):          # a wrong case name: refused before any bench is built
+        ha_discovery.run(p.parse_args(["--cases", "boot-magic", "--report", str(tmp_path / "r")]))
+    if os.geteuid() != 0:
+        pytest.skip("end-to-end tests need root (network namespaces); `make test` runs as root")
+    prefix = "r6t%s-" % secrets.token_hex(2)
     try:
-        ev = mn.wait_for(lambda e: e.get("ev") == "registered", 15)
-        assert ev, mn.tail()
-        found = [e for e in mn.events if e.get("ev") == "dhaad" and "has" in e]
-        assert found and found[0]["has"] == [R.HA_ADDR], mn.tail()
-        sw = [e for e in mn.events if e.get("ev") == "ha_switch"]
-        assert sw[-1]["why"] == "dhaad" and sw[-1]["ha"] == R.HA_ADDR, mn.tail()
-        start = [e for e in mn.events if e.get("ev") == "start"][0]
-        print("DHAAD: registered with the discovered HA %d ms after start" % (ev["t_ms"] - start["t_ms"]))
+        rc = ha_discovery.run(p.parse_args(["--cases", "boot-list,boot-dhaad,roam-dhaad", "--report",
+                                            str(tmp_path / "rep"), "--prefix", prefix]), quiet=True)
     finally:
-        mn.stop()
-        ha1.stop()
+        cleanup_prefix(prefix)
+        assert not [n for n in list_namespaces() if n.startswith(prefix)]
+    with open(tmp_path / "rep" / "report.json") as f:
+        rep = json.load(f)
+    rows = {r["case"]: r for r in rep["rows"]}
+    assert rc == 0 and rep["ok"], rep
+    boot, dh, roam = rows["boot-list"], rows["boot-dhaad"], rows["roam-dhaad"]
+    # first HA dead at boot: the next of the list, by liveness
+    assert boot["registered"], boot
+    assert boot["switches"] and boot["switches"][0] == ["liveness", R.HA_ADDR], boot
+    print("first HA dead at boot: registered with the next %d ms after start" % (boot["seconds"] * 1000))
+    # ip6, the whole list dead at boot: DHAAD
+    assert dh["registered"], dh
+    assert dh["dhaad_replies"] and dh["dhaad_replies"][0] == [R.HA_ADDR], dh
+    assert dh["switches"][-1] == ["dhaad", R.HA_ADDR], dh
+    print("DHAAD: registered with the discovered HA %d ms after start" % (dh["seconds"] * 1000))
+    # after a roam, HA2's host gone and the rest of the list dead: DHAAD
+    assert roam["registered"] and roam["ha"] == R.HA_ADDR and roam["found_by"] == "dhaad", roam
+    assert roam["dhaad_replies"] == [[R.HA_ADDR]] and 0 < roam["seconds"] < 10, roam
+    print("after a roam, list dead: registered by DHAAD %d ms after the link loss" % (roam["seconds"] * 1000))
 
 
 def test_switch_over_ip6(bench):
