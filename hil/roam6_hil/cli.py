@@ -18,6 +18,9 @@ SCENARIO_HELP = {
     "bootstrap": "boot on apA, apB, apC knowing only NAI, key, HoA, domain; find the HA and register",
     "register": "register the MN with the real HA (udp4/udp6/ip6), then UDP and ping to its HoA",
     "ro": "route optimisation with `roam6 cn`: privacy, return routability, roam, home",
+    "failover": "hot-standby HA pair (keepalived): HA failures while the MN roams, interruption, bindings",
+    "ha-discovery": "the MN's HA dead at boot / after a roam: it finds another by its list and by DHAAD",
+    "ha-switch": "drain N MNs from HA1 to HA2 (RFC 5142 Home Agent Switch): time, per-device interruption",
 }
 
 
@@ -31,7 +34,7 @@ def _scenarios():
                 continue   # a scenario whose parts are not built yet
             raise
         if hasattr(mod, "run") and hasattr(mod, "add_arguments"):
-            yield info.name, mod
+            yield info.name.replace("_", "-"), mod      # ha_switch.py: `roam6 hil run ha-switch`
 
 
 def register(sub):

@@ -7,45 +7,12 @@ HA1 on its own (the HA list)."""
 import json
 import os
 import secrets
-import subprocess
 import sys
 import threading
 import time
 
-from roam6_hil.eventlog import EventProc
-
+from roam6_hil.hapair import HA2, HA2_V4, add_ha2_host, start_ha2
 from roam6_hil.scenarios import register as R
-
-HA2, HA2_V4 = "2001:db8:aa::2", "198.18.9.2"
-
-
-def add_ha2_host(bench):
-    """A second HA host on the home link: namespace <prefix>ha2, a veth into the `home` bridge;
-    its IPv4 address 198.18.9.2 on that link too, routed by the core through the `ha` namespace."""
-    ns = bench.ns
-    ns.add("ha2")
-    ns._run(["ip", "link", "add", "h2", "netns", ns.full("ha2"), "type", "veth", "peer", "name", "h2b",
-             "netns", ns.full("ha")], True, 10)
-    bench.ip("ha", "link", "set", "h2b", "master", "home", "up")
-    bench.ip("ha", "addr", "add", "198.18.9.1/24", "dev", "home")
-    bench.ip("ha2", "link", "set", "h2", "up")
-    bench.ip("ha2", "addr", "add", HA2 + "/64", "dev", "h2", "nodad")
-    bench.ip("ha2", "addr", "add", HA2_V4 + "/24", "dev", "h2")
-    bench.ip("ha2", "-4", "route", "add", "default", "via", "198.18.9.1")
-    bench.ip("ha2", "-6", "route", "add", "default", "via", R.HA_ADDR)
-    bench.ip("core", "-4", "route", "add", "198.18.9.0/24", "via", "198.18.1.2")
-    bench.run("ha", ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
-
-
-def start_ha2(bench, conf, timeout=10.0):
-    p = bench.popen("ha2", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", conf],
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    ha = EventProc(bench, p, os.path.join(os.path.dirname(conf), "ha.log"))
-    ev = ha.wait_for(lambda e: e["ev"] in ("ready", "error"), timeout)
-    if ev is None or ev["ev"] != "ready":
-        ha.stop()
-        raise RuntimeError("HA2 did not start:\n" + ha.tail())
-    return ha
 
 
 def start_two(bench, liveness=None):
@@ -162,123 +129,92 @@ def test_dhaad_on_the_home_agents_anycast_address(bench):
 N_DRAIN = int(os.environ.get("R6_DRAIN_N", "4"))   # 20: the issue's figure (README), too slow for make test
 
 
-def test_drain_several_mns_from_ha1_to_ha2(bench):
-    """`roam6 ha switch --all`: N MicroPython MNs (one process each, one board namespace, care-of
-    addresses 192.0.2.50+i) move from HA1 to HA2. Prints the time to drain them all (the command's
-    own clock) and each device's interruption: from its deregistration at HA1 to its registration at
-    HA2 (the MN's clock; the bench's dad_ms is 100 ms of it)."""
-    key = secrets.token_hex(16)
-    sas = [{"nai": "dev%d@example.test" % i, "spi": 5000 + i, "key": key, "hoa": "2001:db8:aa::%x" % (0x200 + i)}
-           for i in range(N_DRAIN)]
-    confs = []
-    for name in ("ha1", "ha2"):
-        conf = R.write_ha_config(bench, key, name=name)
-        with open(conf) as f:
-            c = json.load(f)
-        with open(c["keys_file"], "w") as f:
-            json.dump({"sas": sas}, f)
-        if name == "ha2":
-            c.update(address=HA2, ipv4=HA2_V4, home_link="h2")
-        with open(conf, "w") as f:
-            json.dump(c, f)
-        confs.append(conf)
-    ha1 = R.start_ha(bench, confs[0])
-    add_ha2_host(bench)
-    ha2 = start_ha2(bench, confs[1])
-    R.attach_for(bench, "udp4")
-    mns = []
+def test_drain_several_mns_from_ha1_to_ha2(tmp_path):
+    """`roam6 hil run ha-switch` (`roam6 ha switch --all`): N MicroPython MNs (one process each, one
+    board namespace, care-of addresses 192.0.2.50+i) move from HA1 to HA2 under the CN's probes.
+    Prints the time to drain them all (the command's own clock) and each device's interruption:
+    the gap in its echoes, and from its deregistration at HA1 to its registration at HA2 (the MN's
+    clock; the bench's dad_ms is 100 ms of it)."""
+    import argparse
+
+    from roam6_hil.netns import cleanup_prefix, list_namespaces
+    from roam6_hil.scenarios import ha_switch
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("end-to-end tests need root (network namespaces); `make test` runs as root")
+    p = argparse.ArgumentParser()
+    ha_switch.add_arguments(p)
+    prefix = "r6t%s-" % secrets.token_hex(2)
     try:
-        for i, sa in enumerate(sas):
-            coa = "192.0.2.%d" % (50 + i)
-            if i:
-                bench.ip("board", "addr", "add", coa + "/24", "dev", "wlan0")
-            path = bench.path("mn%d.json" % i)
-            with open(path, "w") as f:
-                json.dump({"nai": sa["nai"], "spi": sa["spi"], "key": key, "hoa": sa["hoa"],
-                           "home_prefix": R.HOME_PREFIX, "ha": [R.HA_ADDR, HA2], "ha_ipv4": [R.HA_IPV4, HA2_V4],
-                           "transports": ["udp4"], "state_file": bench.path("mn%d.state" % i)}, f)
-            mns.append(R.start_mn(bench, path, heap="64K", extra=["--coa", coa, "--transport", "udp4"]))
-        for mn in mns:
-            registered(mn, 15)
-        for mn in mns:
-            mn.mark()
-        r = switch(bench, "--all", "--to", HA2, "--deadline", "60", "--json", timeout=90)
-        assert r.returncode == 0, (r.stdout, r.stderr)
-        last = json.loads(r.stdout.strip().splitlines()[-1])
-        assert last["moved"] == N_DRAIN and not last["not_moved"], last
-        gaps = []
-        for mn in mns:
-            reg = mn.wait_for(lambda e: e.get("ev") == "registered", 10)
-            assert reg, mn.tail()
-            dereg = [e for e in mn.events if e.get("ev") == "old_ha_dereg"]
-            assert dereg, mn.tail()
-            gaps.append(reg["t_ms"] - dereg[0]["t_ms"])
-        added = [e for e in ha2.events if e.get("ev") == "binding_added"]
-        assert len(added) >= N_DRAIN, ha2.tail()
-        print("HA switch drain: %d MNs in %d ms (HA's clock), %d messages; per-device interruption "
-              "(dereg at HA1 -> registered at HA2) ms: %s"
-              % (N_DRAIN, last["elapsed_ms"], last["messages"], sorted(gaps)))
-        assert max(gaps) < 2000, gaps
+        rc = ha_switch.run(p.parse_args(["--mns", str(N_DRAIN), "--report", str(tmp_path / "rep"),
+                                         "--prefix", prefix]), quiet=True)
     finally:
-        for mn in mns:
-            mn.stop()
-        ha2.stop()
-        ha1.stop()
+        cleanup_prefix(prefix)
+        assert not [n for n in list_namespaces() if n.startswith(prefix)]
+    with open(tmp_path / "rep" / "report.json") as f:
+        rep = json.load(f)
+    assert rc == 0 and rep["ok"], (rep["why"], rep["devices"])
+    assert rep["moved"] == N_DRAIN and not rep["not_moved"], rep
+    gaps = []
+    for d in rep["devices"]:
+        assert d["moved"] and d["dereg_to_registered_ms"] is not None, d      # registered at HA2, dereg at HA1
+        gaps.append(d["dereg_to_registered_ms"])
+        assert d["interruption_ms"] is not None and d["lost_outside"] == 0, d
+    assert rep["ha2_bindings_added"] >= N_DRAIN, rep
+    print("HA switch drain: %d MNs in %d ms (HA's clock), %d messages; per-device interruption "
+          "(dereg at HA1 -> registered at HA2) ms: %s; gap in the probes p50 %s ms"
+          % (N_DRAIN, rep["drain_ms"], rep["switch_messages"], sorted(gaps), rep["interruption_ms"]["p50"]))
+    assert max(gaps) < 2000, gaps
+    # the HoA is announced by HA2 (gratuitous NA): no wait for the home link's 1 s NS retransmission
+    assert rep["interruption_ms"]["max"] < 1000, rep["devices"]
 
 
-def test_first_ha_dead_at_boot_the_mn_registers_with_the_next(bench):
-    """The MN's list starts with an HA that does not exist (2001:db8:aa::2 / 198.18.9.2: nothing
-    there); with ha_liveness_s 1 it registers with HA1, the second of its list. Prints the time
-    from the MN's start to registered (its own clock)."""
-    key = secrets.token_hex(16)
-    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
-    _net, coa = R.attach_for(bench, "udp4")
-    path = R.write_mn_config(bench, key, "udp4")
-    with open(path) as f:
-        m = json.load(f)
-    m.update(ha=[HA2, R.HA_ADDR], ha_ipv4=[HA2_V4, R.HA_IPV4], ha_liveness_s=1)
-    with open(path, "w") as f:
-        json.dump(m, f)
-    mn = R.start_mn(bench, path, heap="64K", extra=["--coa", coa, "--transport", "udp4"])
+def test_ha_discovery_at_boot_and_after_a_roam(tmp_path):
+    """`roam6 hil run ha-discovery`, three cases on one bench. boot-list: the MN's list starts with
+    an HA that does not exist (2001:db8:aa::7 / 198.18.9.7: nothing there); with ha_liveness_s 1 it
+    registers with HA1, the second of its list. boot-dhaad: ip6, both HAs of its list dead: after
+    trying each it sends a DHAAD Request to the home agents anycast address from its care-of
+    address, takes the HA the Reply lists and registers there. roam-dhaad: registered with HA2,
+    HA2's host dies, the MN roams: its list [HA2, dead] tried in turn, then DHAAD finds HA1.
+    Prints the time to registered of each (from the MN's start / from the roam's link loss)."""
+    import argparse
+
+    import pytest
+
+    from roam6_hil.netns import cleanup_prefix, list_namespaces
+    from roam6_hil.scenarios import ha_discovery
+    from roam6_host.errors import UserError
+    p = argparse.ArgumentParser()
+    ha_discovery.add_arguments(p)
+    with pytest.raises(UserError):          # a wrong case name: refused before any bench is built
+        ha_discovery.run(p.parse_args(["--cases", "boot-magic", "--report", str(tmp_path / "r")]))
+    if os.geteuid() != 0:
+        pytest.skip("end-to-end tests need root (network namespaces); `make test` runs as root")
+    prefix = "r6t%s-" % secrets.token_hex(2)
     try:
-        ev = mn.wait_for(lambda e: e.get("ev") == "registered", 10)
-        assert ev, mn.tail()
-        sw = [e for e in mn.events if e.get("ev") == "ha_switch"]
-        assert sw and sw[0]["why"] == "liveness" and sw[0]["ha"] == R.HA_ADDR, mn.tail()
-        start = [e for e in mn.events if e.get("ev") == "start"][0]
-        print("first HA dead at boot: registered with the next %d ms after start" % (ev["t_ms"] - start["t_ms"]))
+        rc = ha_discovery.run(p.parse_args(["--cases", "boot-list,boot-dhaad,roam-dhaad", "--report",
+                                            str(tmp_path / "rep"), "--prefix", prefix]), quiet=True)
     finally:
-        mn.stop()
-        ha1.stop()
-
-
-def test_ip6_mn_finds_an_ha_by_dhaad_when_its_list_is_dead(bench):
-    """ip6 transport, both HAs of the MN's list dead: after trying each (ha_liveness_s 1) it sends
-    a DHAAD Request to the home agents anycast address from its care-of address, takes the HA the
-    Reply lists and registers there. Prints the time from the MN's start to registered."""
-    key = secrets.token_hex(16)
-    ha1 = R.start_ha(bench, R.write_ha_config(bench, key, name="ha1"))
-    _net, coa = R.attach_for(bench, "ip6")
-    path = R.write_mn_config(bench, key, "ip6")
-    with open(path) as f:
-        m = json.load(f)
-    m.update(ha=["2001:db8:aa::7", "2001:db8:aa::8"], ha_liveness_s=1)
-    m.pop("ha_ipv4", None)
-    with open(path, "w") as f:
-        json.dump(m, f)
-    mn = R.start_mn(bench, path, heap="100K", extra=["--coa", coa, "--transport", "ip6"])
-    try:
-        ev = mn.wait_for(lambda e: e.get("ev") == "registered", 15)
-        assert ev, mn.tail()
-        found = [e for e in mn.events if e.get("ev") == "dhaad" and "has" in e]
-        assert found and found[0]["has"] == [R.HA_ADDR], mn.tail()
-        sw = [e for e in mn.events if e.get("ev") == "ha_switch"]
-        assert sw[-1]["why"] == "dhaad" and sw[-1]["ha"] == R.HA_ADDR, mn.tail()
-        start = [e for e in mn.events if e.get("ev") == "start"][0]
-        print("DHAAD: registered with the discovered HA %d ms after start" % (ev["t_ms"] - start["t_ms"]))
-    finally:
-        mn.stop()
-        ha1.stop()
+        cleanup_prefix(prefix)
+        assert not [n for n in list_namespaces() if n.startswith(prefix)]
+    with open(tmp_path / "rep" / "report.json") as f:
+        rep = json.load(f)
+    rows = {r["case"]: r for r in rep["rows"]}
+    assert rc == 0 and rep["ok"], rep
+    boot, dh, roam = rows["boot-list"], rows["boot-dhaad"], rows["roam-dhaad"]
+    # first HA dead at boot: the next of the list, by liveness
+    assert boot["registered"], boot
+    assert boot["switches"] and boot["switches"][0] == ["liveness", R.HA_ADDR], boot
+    print("first HA dead at boot: registered with the next %d ms after start" % (boot["seconds"] * 1000))
+    # ip6, the whole list dead at boot: DHAAD
+    assert dh["registered"], dh
+    assert dh["dhaad_replies"] and dh["dhaad_replies"][0] == [R.HA_ADDR], dh
+    assert dh["switches"][-1] == ["dhaad", R.HA_ADDR], dh
+    print("DHAAD: registered with the discovered HA %d ms after start" % (dh["seconds"] * 1000))
+    # after a roam, HA2's host gone and the rest of the list dead: DHAAD
+    assert roam["registered"] and roam["ha"] == R.HA_ADDR and roam["found_by"] == "dhaad", roam
+    assert roam["dhaad_replies"] == [[R.HA_ADDR]] and 0 < roam["seconds"] < 10, roam
+    print("after a roam, list dead: registered by DHAAD %d ms after the link loss" % (roam["seconds"] * 1000))
 
 
 def test_switch_over_ip6(bench):

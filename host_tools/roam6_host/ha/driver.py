@@ -373,6 +373,8 @@ class HomeAgent:
                 self._kernel("route_add", b.hoa, self.tun.ifindex)
                 if self.home_ifindex and self.data_plane:
                     self._kernel("proxy_add", b.hoa, self.home_ifindex)
+                    if keep is None or not keep.applying:     # a restore announces in chunks itself
+                        self._gratuitous_na(b.hoa)
             elif kind == "binding_removed":
                 _, b, _reason = ev
                 self._kernel("route_del", b.hoa, self.tun.ifindex)
@@ -396,6 +398,16 @@ class HomeAgent:
                 self.log.once((ev.source[1], ev.reason.split(":")[0]), name, **d)
             else:
                 self.log(name, **d)
+
+    def _gratuitous_na(self, hoa):
+        """RFC 6275 §10.4.1: a new binding's HoA announced on the home link (an unsolicited NA,
+        Override), so a neighbour cache still resolving it (another HA let it go: a Home Agent
+        Switch, docs/PROTOCOL-NOTES.md) points here now, not after its next solicitation (1 s)."""
+        from .continuity import unsolicited_na
+        try:
+            unsolicited_na(self.cfg.home_link, [hoa])
+        except OSError as exc:
+            self.log.once(("gratuitous_na", exc.errno), "send_error", peer=self.cfg.home_link, reason=exc.strerror)
 
     def _follow_peer(self, ev):
         """A bound MN's own receive queue (ha/peersocks.py) follows its binding."""
