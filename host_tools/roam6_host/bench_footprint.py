@@ -50,6 +50,8 @@ def register(sub):
     p.add_argument("--timeout", type=float, default=15.0)
     p.add_argument("--ipv4-hoa", action="store_true",
                    help="the MN asks for an RFC 5555 IPv4 home address too (config ipv4_hoa 0.0.0.0)")
+    p.add_argument("--no-32bit", action="store_true",
+                   help="leave out the run on the 32-bit MicroPython (on_32bit_unix_port)")
     p.set_defaults(func=run)
 
 
@@ -159,7 +161,8 @@ def _kb(text):
 def run(args):
     inside = in_own_netns("roam6_host.bench_footprint", ["--heap", args.heap, "--board", args.board,
                                                            "--timeout", str(args.timeout)]
-                          + (["--ipv4-hoa"] if args.ipv4_hoa else []),
+                          + (["--ipv4-hoa"] if args.ipv4_hoa else [])
+                          + (["--no-32bit"] if getattr(args, "no_32bit", False) else []),
                           args.timeout * 8 + 120)
     if inside is not None:
         return inside
@@ -176,8 +179,11 @@ def run(args):
             static["ipv4_hoa"] = v4[0].get("hoa4") if v4 else None     # what the HA bound (None: not)
         linked = _linked(bundle, tmp, key, args)
         rom = _romfs(bundle, tmp, key, args)
-        on32 = measure_32bit(bundle, tmp, key, args.heap, args.timeout,     # the same MN on a 32-bit runtime
-                             ipv4_hoa=args.ipv4_hoa)
+        if getattr(args, "no_32bit", False):
+            on32 = {"skipped": "--no-32bit (python -m roam6_host.bench_footprint32 runs it alone)"}
+        else:
+            on32 = measure_32bit(bundle, tmp, key, args.heap, args.timeout,     # the same MN on a 32-bit runtime
+                                 ipv4_hoa=args.ipv4_hoa)
     out = {"heapsize": args.heap, "with_ipv4_hoa": args.ipv4_hoa}
     out.update(static)
     out["with_link_adapter"] = linked
@@ -212,6 +218,7 @@ def main(argv=None):
     p.add_argument("--board", default="unix")
     p.add_argument("--timeout", type=float, default=15.0)
     p.add_argument("--ipv4-hoa", action="store_true")
+    p.add_argument("--no-32bit", action="store_true")
     try:
         print(json.dumps(run(p.parse_args(argv))))
     except UserError as e:

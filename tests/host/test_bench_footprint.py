@@ -8,7 +8,8 @@ import sys
 
 
 def test_footprint_measures_a_real_registration_under_64k():
-    argv = [sys.executable, "-m", "roam6_host", "bench", "footprint"]
+    # the 32-bit run inside it is tests/host/test_bench_footprint32.py's (the same code, ~20 s): not twice
+    argv = [sys.executable, "-m", "roam6_host", "bench", "footprint", "--no-32bit"]
     if os.geteuid() == 0 and shutil.which("unshare"):
         # its HA listens on 127.0.0.2:4191: in a network namespace of its own, nothing else sees it
         argv = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] + argv
@@ -25,8 +26,7 @@ def test_footprint_measures_a_real_registration_under_64k():
     assert d["heap_goal_met"] == (used <= 32 * 1024)
     on32 = d["on_32bit_unix_port"]
     assert d["heap_goal_met_on_32bit"] == on32.get("heap_goal_met")
-    if "skipped" not in on32:     # node and the fetched runtime (make test fetches it)
-        assert on32["registered"] is True and on32["heap_in_use_after_registration"] < used, on32
+    assert on32["skipped"].startswith("--no-32bit") and d["heap_goal_met_on_32bit"] is None, on32
     assert d["bu_ba_ms"] is not None and 0 < d["bu_ba_ms"] < 1000
     assert 0 < d["mn_modules_mpy_bytes"] < d["firmware_mpy_bytes"]
     assert d["mn_modules_missing"] == []
