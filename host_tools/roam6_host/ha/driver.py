@@ -154,6 +154,10 @@ class HomeAgent:
                                   limits=HALimits(getattr(cfg, "max_bindings", MAX_BINDINGS),
                                                   getattr(cfg, "max_bindings_per_sa", MAX_BINDINGS_PER_SA)))
         self.cache.v4homes = getattr(cfg, "ipv4_homes", None)     # RFC 5555 IPv4 HoAs (ipv4home.py)
+        self.ipsec = self.ike = None   # ipsecmh.IpsecHA, ike.IkeSockets: ha.json "security" lists "ipsec"
+        if "ipsec" in getattr(cfg, "security", ()):
+            from .ipsecmh import attach
+            attach(self)
         self.ha = cfg.address
         self.tun = None
         self.nl = None
@@ -234,6 +238,10 @@ class HomeAgent:
             self.socks["udp6"] = self._udp(socket.AF_INET6, "::", "address")
         if "ip6" in cfg.transports:
             self._open_ip6()
+        if self.ipsec is not None:
+            from .ike import IkeSockets
+            self.ike = IkeSockets(self)
+            self.ike.open()
         from .control import ControlServer
         self.control = ControlServer(self)
         self.control.open()
@@ -341,6 +349,8 @@ class HomeAgent:
             self.control.close()
         if self.dhaad is not None:
             self.dhaad.close()
+        if self.ike is not None:
+            self.ike.close()
         for s in (list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd, self.s4in6]
                   + self._locks):
             if s is not None:
@@ -435,6 +445,8 @@ class HomeAgent:
             self.socks["udp6"].sendmsg([datagram], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, local)], 0, peer)
 
     def _send(self, outs):
+        if self.ipsec is not None and outs:
+            outs = self.ipsec.protect(outs)       # MN-HA messages to IPsec devices: sealed
         for datagram, (transport, host, port) in outs:
             peer = (host, port)
             try:
@@ -486,6 +498,9 @@ class HomeAgent:
             if data[6] == C.NH_MH and data[24:40] == ha:
                 self._signal(data, (transport, peer[0], peer[1]))
                 continue
+            if data[6] == 50 and self.ipsec is not None and data[24:40] == ha:   # ESP (ha/ipsecmh.py)
+                self._signal(data, (transport, peer[0], peer[1]))
+                continue
             b = bindings.get(data[8:24])
             if b is not None and b.peer == peer and b.transport == transport:
                 if data[6] == 58 and len(data) > 40 and data[40] == 146 and data[24:40] == ha:
@@ -516,6 +531,8 @@ class HomeAgent:
     def _signal(self, packet, source):
         # expiry on the monotonic clock, RFC 4285 timestamps on the wall clock (cache docstring)
         now = _now_ms()
+        if self.ipsec is not None and self.ipsec.on_signal(self, packet, source, now):
+            return                                    # ESP, or an MH in clear for an IPsec device
         if self.aaa is None or not self.aaa.revocation_in(packet, source, now):   # (MH 16: aaa/revocation.py)
             self.cache.receive(packet, source, now, wall=_wall_ms())
         self._flush(now)
@@ -526,6 +543,7 @@ class HomeAgent:
         s41 = self.s41
         fd = self.tun.fd
         v4bound = self.cache.v4homes.bound if self.cache.v4homes is not None else None
+        data_sas = self.ipsec.data_out if self.ipsec is not None else None    # ESP tunnel mode (ipsecmh.py)
         for _ in range(256):
             try:
                 pkt = os.read(fd, 65536)
@@ -542,6 +560,13 @@ class HomeAgent:
             else:
                 b = bindings.get(pkt[24:40])
             if b is None:
+                continue
+            if data_sas and b.hoa in data_sas:
+                sealed = self.ipsec.seal_data(b, pkt)
+                if sealed is not None:
+                    self._send([sealed])
+                    b.tx_packets += 1
+                    b.tx_bytes += len(pkt)
                 continue
             try:
                 t = b.transport
@@ -600,6 +625,8 @@ class HomeAgent:
             self.log("error", reason="keys file not reloaded: %s" % exc)
             return
         by_spi = sas_by_spi(sas)
+        if self.ipsec is not None:   # IPsec devices (ha/ipsecmh.py) stay as loaded at start
+            by_spi.update({sa.spi: sa for sa in self.ipsec.cache_sas.values()})
         if self.aaa is not None:     # SAs from the AAA server stay
             by_spi.update({spi: sa for spi, sa in self.cache.sas.items() if spi in self.aaa.sa_expires})
         self.cache.replace_sas(by_spi)
@@ -622,6 +649,8 @@ class HomeAgent:
             handlers.update(self.control.fds())
         if self.dhaad is not None:
             handlers.update(self.dhaad.fds())
+        if self.ike is not None:
+            handlers.update(self.ike.fds())
         if self.aaa is not None:
             for fd, h in self.aaa.fds().items():
                 handlers[fd] = (lambda h=h: (h(), self._flush(_now_ms())))

@@ -19,7 +19,9 @@ Events (NamedTuple-free tuples, kind first):
                                            the old SAs stay until the peer's Delete
   ("child_deleted", peer_id, spi_in)        the peer deleted a CHILD_SA (we answer with ours)
   ("refused", reason, notify_type, peer)   reason: "proposal", "ke", "auth", "malformed"
-  ("deleted", peer_id)
+  ("deleted", peer_id, spis_in)             the peer deleted the IKE SA (and with it these CHILD_SAs)
+  ("ike_moved", peer_id, peer)              an authenticated request came from a new address/port:
+                                           the IKE SA's peer follows it (RFC 7296 §2.23, RFC 4877 §4.2.1)
 Malformed or unexpected datagrams are dropped and counted (`dropped`, `ignored`), never raised.
 The number of half-open IKE SAs is bounded (`max_half_open`): the oldest is forgotten first. From
 `cookie_threshold` half-open SAs on, an IKE_SA_INIT without a valid N(COOKIE) (RFC 7296 §2.6:
@@ -64,6 +66,7 @@ class _Sa:
         self.last_msgid = -1
         self.last_response = None
         self.children = []        # [(sa_in, sa_out)], the newest last
+        self.peer = None          # (ip text, port) of the last authenticated request
 
 
 class Responder:
@@ -132,6 +135,9 @@ class Responder:
         if inner is None:
             self.dropped += 1
             return
+        if sa.up and sa.peer != peer:
+            sa.peer = peer
+            self._events.append(("ike_moved", sa.peer_id, peer))
         if xchg == k.IKE_AUTH and not sa.up:
             resp = self._auth(sa, data, inner, peer)
         elif xchg == k.INFORMATIONAL and sa.up:
@@ -139,7 +145,7 @@ class Responder:
             for t, _, body in inner:
                 if t == k.PL_DELETE and len(body) >= 4 and body[0] == 1:
                     del self.sas[sa.spi_r]
-                    self._events.append(("deleted", sa.peer_id))
+                    self._events.append(("deleted", sa.peer_id, [c[0].spi for c in sa.children]))
                 elif t == k.PL_DELETE and len(body) >= 4 and body[0] == 3 and body[1] == 4:
                     mine = self._delete_children(sa, body)
                     if mine:
@@ -355,7 +361,7 @@ class Responder:
             self._events.append(("refused", "auth", k.N_AUTH_FAILED, peer))
             del self.sas[sa.spi_r]
             return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(k.N_AUTH_FAILED))], k.IKE_AUTH, 1)
-        sa.up, sa.peer_id = True, idi[4:].decode()
+        sa.up, sa.peer_id, sa.peer = True, idi[4:].decode(), peer
         mine = prf(prf(psk, _KEY_PAD), sa.msg2 + sa.ni + prf(sa.sk["pr"], self.idr))
         out = [(k.PL_IDR, self.idr), (k.PL_AUTH, bytes((k.AUTH_PSK, 0, 0, 0)) + mine)]
         self._events.append(("ike_up", sa.peer_id, sa.spi_i.hex(), peer))
