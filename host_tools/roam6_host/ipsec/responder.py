@@ -47,6 +47,29 @@ def _nat_d(spi_i, spi_r, ip, port):
     return hashlib.sha1(spi_i + spi_r + raw + port.to_bytes(2, "big")).digest()
 
 
+N_UNSUPPORTED_CRITICAL_PAYLOAD = 1
+
+
+class _Critical(Exception):
+    """An authenticated request holds an unknown critical payload (args[0]: its type)."""
+
+
+def unknown_critical(buf, off, end, first):
+    """The type of the first unknown payload with the critical bit (RFC 7296 §2.5) in a chain,
+    or None (a malformed chain too: parse_chain says why)."""
+    nxt = first
+    while nxt and off + 4 <= end:
+        if nxt not in k.KNOWN and buf[off + 1] & 0x80:
+            return nxt
+        if nxt == k.PL_SK:
+            return None
+        plen = int.from_bytes(buf[off + 2:off + 4], "big")
+        if plen < 4:
+            return None
+        nxt, off = buf[off], off + plen
+    return None
+
+
 def _asks_ip6(cp):
     off = 4
     while off + 4 <= len(cp):
@@ -117,6 +140,13 @@ class Responder:
         if flags & k.F_R:
             self.ignored += 1           # we send no requests yet
             return
+        crit = unknown_critical(data, 28, len(data), data[16])
+        if crit is not None and xchg == k.IKE_SA_INIT and data[8:16] == bytes(8) and msgid == 0:
+            # §2.5: rejected, the response names the payload type (before any state or DH work)
+            self.dropped += 1
+            self._send(self._plain_error(data, N_UNSUPPORTED_CRITICAL_PAYLOAD, bytes((crit,))), peer, port)
+            self._events.append(("refused", "malformed", N_UNSUPPORTED_CRITICAL_PAYLOAD, peer))
+            return
         pls = k.parse_chain(data, 28, len(data), data[16])
         if xchg == k.IKE_SA_INIT and data[8:16] == bytes(8) and msgid == 0 and flags & k.F_I:
             self._init(data, pls, peer, port)
@@ -131,7 +161,17 @@ class Responder:
         if msgid != sa.last_msgid + 1:
             self.ignored += 1
             return
-        inner = self._decrypt(sa, data, pls)
+        try:
+            inner = self._decrypt(sa, data, pls)
+        except _Critical as exc:
+            # an authenticated request with an unknown critical payload (§2.5): refused, answered
+            self.dropped += 1
+            resp = self._encrypt(sa, [(k.PL_NOTIFY, k.notify(N_UNSUPPORTED_CRITICAL_PAYLOAD, bytes((exc.args[0],))))],
+                                 xchg, msgid)
+            sa.last_msgid, sa.last_response = msgid, resp
+            self._send(resp, peer, port)
+            self._events.append(("refused", "malformed", N_UNSUPPORTED_CRITICAL_PAYLOAD, peer))
+            return
         if inner is None:
             self.dropped += 1
             return
@@ -270,6 +310,9 @@ class Responder:
         plain = aes_cbc(sa.sk["ei"], body[:16], body[16:len(body) - icv], False)
         if plain[-1] + 1 > len(plain):
             return None
+        crit = unknown_critical(plain, 0, len(plain) - 1 - plain[-1], first)
+        if crit is not None:
+            raise _Critical(crit)
         return k.parse_chain(plain, 0, len(plain) - 1 - plain[-1], first)
 
     def _encrypt(self, sa, payloads, xchg, msgid):

@@ -1,0 +1,138 @@
+"""The HA's IPsec (ha/ipsecmh.py) sans-IO, with the firmware's Initiator as the MN (tests/ha/ipsec_mn.py):
+IKE through IpsecHA, then ESP-protected BUs through the real BindingCache. Registration on udp4/udp6/ip6
+(BA sealed, K echoed, no RFC 4285 options), replay, the wrong SA, a BU in clear for an IPsec device,
+the HA's own MH sealed, and the RFC 4285 path of other devices untouched. The real `roam6 ha`
+process: test_ipsec_ha_netns.py."""
+import types
+
+from roam6.ipsec import ikev2 as k
+from roam6_codec import consts as C
+from roam6.wire.ipv6 import build_ipv6, decode_ipv6
+
+from roam6_host.ha.cache import BindingCache
+from roam6_host.ha.ipsecconf import IpsecPeer
+from roam6_host.ha.ipsecmh import IpsecHA
+from roam6_host.ha.sa import SA
+
+from ha_helpers import HA, HOA, KEY, NAI, PREFIX, SPI, T0, V4COA, a6, bu4
+from ipsec_mn import EspMN
+
+PSK = bytes(range(32))
+INAI, INAI2 = b"esp1@example.test", b"esp2@example.test"
+IHOA, IHOA2 = a6("2001:db8:aa::301"), a6("2001:db8:aa::302")
+COA6 = a6("2001:db8:a1::7")
+UDP6 = ("udp6", "2001:db8:a1::7", 4191)
+
+
+class Log:
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, ev, **f):
+        self.lines.append(dict(f, ev=ev))
+
+    def once(self, key, ev, **f):
+        self(ev, **f)
+
+
+def setup():
+    log = Log()
+    cache = BindingCache(HA, PREFIX, {SPI: SA(NAI, SPI, KEY, HOA)})
+    ipsec = IpsecHA([IpsecPeer(INAI, PSK, IHOA), IpsecPeer(INAI2, PSK[::-1], IHOA2)], HA, "ha.test", T0, log=log)
+    for sa in ipsec.cache_sas.values():
+        cache.add_sa(sa)
+    ha = types.SimpleNamespace(cache=cache, _flush=lambda now: None, tun=None)
+    return ha, ipsec, log
+
+
+def connect(ipsec, psk=PSK, nai=INAI, hoa=IHOA, now=T0):
+    mn = EspMN(psk, nai.decode(), hoa, HA, (COA6, 4500), (HA, 4500), now)
+    for _ in range(4):
+        for data, _dst in mn.ike.datagrams_to_send(now):
+            ipsec.ike_receive(data, ("2001:db8:a1::7", 4500), 4500, now)
+        for data, _peer, _port in ipsec.ike_datagrams(now):
+            mn.ike.receive(data, now)
+    return mn
+
+
+def signal(ha, ipsec, packet, source, now=T0):
+    took = ipsec.on_signal(ha, packet, source, now)
+    if not took:
+        ha.cache.receive(packet, source, now, wall=now)
+    return ha.cache.datagrams_to_send(now)
+
+
+def test_registration_over_esp_on_each_transport():
+    ha, ipsec, log = setup()
+    mn = connect(ipsec)
+    kinds = [e[0] for e in mn.events()]
+    assert kinds == ["ike_up", "hoa", "child_up"], kinds
+    assert mn.ike.hoa == (IHOA, 128)                          # the keys file's HoA, through CP
+    (ba_pkt, dest), = signal(ha, ipsec, mn.bu(1), UDP6)
+    assert dest == UDP6
+    pkt, ba = mn.open_ba(ba_pkt)
+    assert ba.status == 0 and ba.flags & C.BA_K and ba.seq == 1 and ba.lifetime == 150
+    assert pkt.dst == IHOA and pkt.src == HA
+    b = ha.cache.bindings[IHOA]
+    assert b.transport == "udp6" and b.spi == ipsec.cache_sas[INAI].spi
+    # udp4: the IPv4 CoA option as today, the NAT detected from the outer source
+    (ba_pkt, dest), = signal(ha, ipsec, mn.bu(2, "udp4", v4coa=V4COA), ("udp4", "198.18.9.9", 40000))
+    _, ba = mn.open_ba(ba_pkt)
+    assert ba.status == 0 and any(type(o).__name__ == "NATDetection" for o in ba.options)
+    # ip6: src CoA + Home Address option; the BA to the CoA with a type 2 routing header
+    (ba_pkt, dest), = signal(ha, ipsec, mn.bu(3, "ip6", coa=COA6), ("ip6", "2001:db8:a1::7", 0))
+    pkt, ba = mn.open_ba(ba_pkt)
+    assert ba.status == 0 and pkt.dst == COA6 and pkt.rh2 == IHOA and dest == ("ip6", "2001:db8:a1::7", 0)
+    assert ha.cache.bindings[IHOA].peer == ("2001:db8:a1::7", 0)
+    # the cache's own rules still run: an old sequence number gets BA 135, sealed too
+    (ba_pkt, _), = signal(ha, ipsec, mn.bu(2), UDP6)
+    assert mn.open_ba(ba_pkt)[1].status == C.BA_SEQ_OUT_OF_WINDOW
+    # deregistration
+    (ba_pkt, _), = signal(ha, ipsec, mn.bu(4, lifetime=0), UDP6)
+    assert mn.open_ba(ba_pkt)[1].status == 0 and IHOA not in ha.cache.bindings
+
+
+def test_replay_wrong_sa_and_clear_bu_are_dropped():
+    ha, ipsec, log = setup()
+    mn = connect(ipsec)
+    bu = mn.bu(1)
+    assert len(signal(ha, ipsec, bu, UDP6)) == 1
+    assert signal(ha, ipsec, bu, UDP6) == []                 # the same ESP packet again
+    assert ipsec.counts["esp_replayed"] == 1
+    # the second device's HoA claimed over the first device's SA: dropped, no binding
+    assert signal(ha, ipsec, mn.bu(2, hoa=IHOA2), UDP6) == []
+    assert ipsec.counts["esp_wrong_sa"] == 1 and IHOA2 not in ha.cache.bindings
+    assert any(x.get("reason") == "esp_wrong_sa" for x in log.lines)
+    # an RFC 4285 BU in clear for an IPsec device's HoA (even one a valid SA signs): dropped, no BA
+    clear = bu4(5, hoa=IHOA, now=T0)
+    assert signal(ha, ipsec, clear, ("udp4", "198.18.9.9", 40000)) == []
+    assert ipsec.counts["clear_bu_refused"] == 1
+    # garbage after the ESP header's place, unknown SPIs: dropped and counted, never raised
+    for junk in (build_ipv6(IHOA, HA, 50, b"\x00\x00\x00\x01" + bytes(60)), build_ipv6(IHOA, HA, 50, b"\x01"),
+                 build_ipv6(IHOA, HA, 50, mn.ike.esp_out.spi_bytes + bytes(4))):
+        assert signal(ha, ipsec, junk, UDP6) == []
+    assert ipsec.counts["esp_unknown_spi"] == 1 and ipsec.counts["esp_malformed"] >= 1
+    # the RFC 4285 device beside it: unchanged
+    (ba_pkt, _), = signal(ha, ipsec, bu4(9, now=T0), ("udp4", "198.18.9.9", 40000))
+    assert decode_ipv6(ba_pkt).nh == 135 and HOA in ha.cache.bindings
+
+
+def test_the_has_own_mh_to_an_ipsec_device_leaves_sealed():
+    ha, ipsec, _ = setup()
+    mn = connect(ipsec)
+    signal(ha, ipsec, mn.bu(1), UDP6)
+    ha.cache.unbound_data(IHOA2, UDP6, T0)                      # no SA for IHOA2's device: in clear
+    ha.cache.bindings.pop(IHOA)
+    ha.cache.unbound_data(IHOA, UDP6, T0 + 5000)                # a Binding Error to IHOA: sealed
+    outs = ipsec.protect(ha.cache.datagrams_to_send(T0 + 5000))
+    assert [decode_ipv6(d).nh for d, _ in outs] == [135, 50]
+    nh, mh = mn.ike.esp_in.open(bytes(decode_ipv6(outs[1][0]).payload))
+    assert nh == 135 and mh[2] == 7                            # MH type 7: Binding Error
+
+
+def test_wrong_psk_is_refused_with_authentication_failed():
+    ha, ipsec, log = setup()
+    mn = connect(ipsec, psk=b"x" * 32)
+    evs = mn.events()
+    assert ("failed", "auth", k.N_AUTH_FAILED) in evs or ("failed", "notify", k.N_AUTH_FAILED) in evs, evs
+    assert not ipsec.by_spi and any(x["ev"] == "ike_refused" and x["reason"] == "auth" for x in log.lines)
