@@ -136,3 +136,56 @@ def test_wrong_psk_is_refused_with_authentication_failed():
     evs = mn.events()
     assert ("failed", "auth", k.N_AUTH_FAILED) in evs or ("failed", "notify", k.N_AUTH_FAILED) in evs, evs
     assert not ipsec.by_spi and any(x["ev"] == "ike_refused" and x["reason"] == "auth" for x in log.lines)
+
+
+def test_provision_writes_both_sides_and_the_ha_loads_them(tmp_path):
+    import json
+
+    from roam6.node.config import ConfigError, parse_config
+    from roam6_host import provision
+    from roam6_host.ha.config import load_config
+    keys, out = str(tmp_path / "keys.json"), str(tmp_path / "c.json")
+    cfg = provision.provision(keys, out, nai="esp1@example.test", hoa="2001:db8:aa::301", ha="2001:db8:aa::1",
+                              transports=["udp6"], security="ipsec")
+    assert cfg["security"] == "ipsec" and len(bytes.fromhex(cfg["psk"])) == 32 and "spi" not in cfg
+    provision.provision(keys, str(tmp_path / "d.json"), nai="b@example.test", hoa="2001:db8:aa::100",
+                        ha="2001:db8:aa::1", transports=["udp6"])
+    (tmp_path / "ha.json").write_text(json.dumps({"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
+                                                 "keys_file": "keys.json", "security": ["rfc4285", "ipsec"]}))
+    c = load_config(str(tmp_path / "ha.json"))
+    assert [(p.nai, p.psk.hex(), p.hoa) for p in c.ipsec_peers] == [(b"esp1@example.test", cfg["psk"], IHOA)]
+    assert [s.nai for s in c.sas] == [b"b@example.test"]
+    try:                                     # the MN's own loader, once it knows "security" (issue #19 MN side)
+        parse_config(json.loads(open(out).read()))
+    except ConfigError as exc:
+        assert exc.field == "security"
+
+
+def test_config_mistakes_are_one_line_errors(tmp_path):
+    import json
+    import os
+
+    import pytest
+
+    from roam6_host.errors import UserError
+    from roam6_host.ha.config import load_config
+    good = {"nai": "e@example.test", "security": "ipsec", "psk": PSK.hex(), "hoa": "2001:db8:aa::301"}
+    cases = [({"security": ["ipsec", "tls"]}, [good], "field 'security' must be a non-empty list"),
+             ({"security": "ipsec"}, [good], "field 'security' must be a non-empty list"),
+             ({}, [good], "does not list \"ipsec\""),
+             ({"security": ["ipsec"]}, [dict(good, psk="00" * 8)], "field 'psk' must be 32 to 256 hex digits"),
+             ({"security": ["ipsec"]}, [dict(good, psk="zz")], "field 'psk' must be"),
+             ({"security": ["ipsec"]}, [{k: v for k, v in good.items() if k != "hoa"}], "field 'hoa' is missing"),
+             ({"security": ["ipsec"]}, [dict(good, spi=4096)], "field 'spi' is not used by an IPsec entry"),
+             ({"security": ["ipsec"]}, [dict(good, security="wep")], "field 'security' must be \"rfc4285\""),
+             ({"security": ["ipsec"]}, [dict(good, hoa="2001:db8:bb::1")], "outside the home prefix"),
+             ({"security": ["ipsec"]}, [good, dict(good, hoa="2001:db8:aa::302")], "is in the keys file twice"),
+             ({"security": ["ipsec"], "journal": "j.bin"}, [good], "does not work with 'journal'")]
+    for extra, sas, want in cases:
+        (tmp_path / "keys.json").write_text(json.dumps({"sas": sas}))
+        os.chmod(tmp_path / "keys.json", 0o600)
+        (tmp_path / "ha.json").write_text(json.dumps(dict({"home_prefix": "2001:db8:aa::/64", "address":
+                                                           "2001:db8:aa::1", "keys_file": "keys.json"}, **extra)))
+        with pytest.raises(UserError) as e:
+            load_config(str(tmp_path / "ha.json"))
+        assert want in e.value.args[0] and "\n" not in e.value.args[0], (want, str(e.value))
