@@ -3,6 +3,8 @@ Initiator (the MN's IKEv2, runs on CPython), its esp.SA, and the codec for the M
 It plays what the MN side (issue #19) puts on the wire (docs/PROTOCOL-NOTES.md §9.6): a BU with the
 K bit and no RFC 4285 options inside transport-mode ESP, in the packet its transport carries."""
 from roam6.ipsec import ikev2 as k
+from roam6.ipsec.esp import SA as EspSA
+from roam6.ipsec.prims import INTEGS, PRFS, prf_plus
 from roam6.wire.checksum import checksum6
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6, pseudo_dst
 from roam6_codec import consts as C
@@ -15,6 +17,31 @@ class EspMN:
         self.hoa, self.ha = hoa, ha
         self.ike = k.Initiator(psk, nai, local, remote, [k.ts_host(hoa, 135)], [k.ts_host(ha, 135)], now,
                                transport=True, request_hoa=True, **kw)
+
+    def data_child_request(self):
+        """CREATE_CHILD_SA for the payload tunnel (§1.3.1; design 6): tunnel mode, TSi = HoA any,
+        TSr = ::/0 (the firmware's Initiator has no verb for it: built from its parts here)."""
+        ike = self.ike
+        self._ni, self._spi = ike.rng(32), ike._new_spi()
+        pls = [(k.PL_SA, k.sa_payload(3, self._spi, ike._esp_items())), (k.PL_NONCE, self._ni),
+               (k.PL_TSI, k.ts_payload([k.ts_host(self.hoa)])),
+               (k.PL_TSR, k.ts_payload([k.ts_range(bytes(16), b"\xff" * 16)]))]
+        self._msgid = ike._msgid
+        return k.MARKER + ike._encrypted(pls, k.CREATE_CHILD_SA, k.F_I, ike._msgid)
+
+    def data_child_response(self, data):
+        """The response's SAs: (esp_out, esp_in) of the tunnel CHILD_SA."""
+        ike = self.ike
+        msg = data[4:]
+        inner = ike._decrypt(msg, k.parse_chain(msg, 28, len(msg), msg[16]))
+        got = {t: b for t, _, b in inner}
+        _proto, spi, _items = k.parse_sa(got[k.PL_SA])
+        ilen = INTEGS[ike.integ_id][1]
+        km = prf_plus(PRFS[ike.prf_id][0], ike.sk["d"], self._ni + bytes(got[k.PL_NONCE]), 2 * (16 + ilen))
+        ike._msgid += 1
+        out = EspSA(int.from_bytes(spi, "big"), km[:16], km[16:16 + ilen], ike.integ_id)
+        inn = EspSA(int.from_bytes(self._spi, "big"), km[16 + ilen:32 + ilen], km[32 + ilen:], ike.integ_id)
+        return out, inn
 
     def events(self):
         out = []

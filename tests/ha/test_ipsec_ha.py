@@ -189,3 +189,31 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
         with pytest.raises(UserError) as e:
             load_config(str(tmp_path / "ha.json"))
         assert want in e.value.args[0] and "\n" not in e.value.args[0], (want, str(e.value))
+
+
+def test_payload_tunnel_both_ways():
+    ha, ipsec, _ = setup()
+    written = []
+    ha.tun = types.SimpleNamespace(write=written.append)
+    mn = connect(ipsec)
+    signal(ha, ipsec, mn.bu(1), UDP6)
+    ipsec.ike_receive(mn.data_child_request(), ("2001:db8:a1::7", 4500), 4500, T0)
+    (resp, _, _), = ipsec.ike_datagrams(T0)
+    d_out, d_in = mn.data_child_response(resp)
+    cn = a6("2001:db8:f3::2")
+    inner = build_ipv6(IHOA, cn, 59, b"payload")
+    # MN -> HA: outer IPv6 HoA -> HA, ESP in tunnel mode (next header 41): opened into the TUN
+    assert signal(ha, ipsec, build_ipv6(IHOA, HA, 50, d_out.seal(inner, 41)), UDP6) == []
+    assert written == [inner]
+    # an inner source that is not the SA's HoA: dropped
+    assert signal(ha, ipsec, build_ipv6(IHOA, HA, 50, d_out.seal(build_ipv6(IHOA2, cn, 59, b"x"), 41)), UDP6) == []
+    assert written == [inner] and ipsec.counts["esp_wrong_proto"] == 1
+    # the MH SA does not carry payload, nor the tunnel SA a BU
+    assert signal(ha, ipsec, build_ipv6(IHOA, HA, 50, mn.ike.esp_out.seal(inner, 41)), UDP6) == []
+    assert signal(ha, ipsec, mn.bu(2, sa=d_out), UDP6) == [] and written == [inner]
+    # HA -> MN: sealed with the tunnel SA to the binding's path
+    down = build_ipv6(cn, IHOA, 59, b"down")
+    (pkt, dest), = [ipsec.seal_data(ha.cache.bindings[IHOA], down)]
+    assert dest == UDP6
+    outer = decode_ipv6(pkt)
+    assert outer.nh == 50 and outer.dst == IHOA and d_in.open(bytes(outer.payload)) == (41, down)

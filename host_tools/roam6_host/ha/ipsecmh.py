@@ -152,11 +152,9 @@ class IpsecHA:
                 _, nai, sa_in, sa_out, transport, _ts_i, _ts_r = ev
                 self._add(nai, sa_in, sa_out, not transport)
             elif kind == "child_rekeyed":
-                _, nai, sa_in, sa_out = ev
-                old = self.by_spi.get(sa_in.spi)
-                tunnel = old.tunnel if old is not None else not any(
-                    c.nai == nai.encode() and not c.tunnel for c in self.by_spi.values())
-                self._add(nai, sa_in, sa_out, tunnel)
+                _, nai, sa_in, sa_out, old_spi = ev
+                old = self.by_spi.get(old_spi)
+                self._add(nai, sa_in, sa_out, old.tunnel if old is not None else False)
             elif kind == "child_deleted":
                 self._drop(ev[2])
             elif kind == "deleted":

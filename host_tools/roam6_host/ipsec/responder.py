@@ -15,8 +15,11 @@ Events (NamedTuple-free tuples, kind first):
   ("ike_up", peer_id, spi_i_hex, peer)
   ("hoa", peer_id, address, prefix_len)          assigned through the configuration payload
   ("child_up", peer_id, sa_in, sa_out, transport, ts_i, ts_r)   sa_*: roam6.ipsec.esp.SA
-  ("child_rekeyed", peer_id, sa_in, sa_out)   CREATE_CHILD_SA with N(REKEY_SA) (§1.3.3, no PFS);
-                                           the old SAs stay until the peer's Delete
+  ("child_rekeyed", peer_id, sa_in, sa_out, old_spi_in)   CREATE_CHILD_SA with N(REKEY_SA) (§1.3.3,
+                                           no PFS); the old SAs stay until the peer's Delete
+  A CREATE_CHILD_SA without N(REKEY_SA) (§1.3.1, no KE) makes another CHILD_SA: ("child_up", ...)
+  as for IKE_AUTH's, TSi narrowed to the assigned HoA; at most MAX_CHILDREN per IKE SA, beyond
+  that N(NO_ADDITIONAL_SAS)
   ("child_deleted", peer_id, spi_in)        the peer deleted a CHILD_SA (we answer with ours)
   ("refused", reason, notify_type, peer)   reason: "proposal", "ke", "auth", "malformed"
   ("deleted", peer_id, spis_in)             the peer deleted the IKE SA (and with it these CHILD_SAs)
@@ -48,6 +51,8 @@ def _nat_d(spi_i, spi_r, ip, port):
 
 
 N_UNSUPPORTED_CRITICAL_PAYLOAD = 1
+N_NO_ADDITIONAL_SAS = 35
+MAX_CHILDREN = 4          # per IKE SA (RFC 4877: MH transport + payload tunnel, and their rekeyed twins)
 
 
 class _Critical(Exception):
@@ -352,10 +357,11 @@ class Responder:
         if rekey is not None and len(rekey) == 8 and rekey[0] == 3 and rekey[1] == 4:
             spi = int.from_bytes(rekey[4:8], "big")
             old = [c for c in sa.children if c[1].spi == spi]
+        if rekey is None:
+            return self._new_child(sa, got, ns, msgid)
         if not old:
-            # a new CHILD_SA (not a rekey) or an unknown SA: not offered (one CHILD_SA per IKE SA)
-            nt = 44 if rekey is not None else k.N_NO_PROPOSAL_CHOSEN       # 44 CHILD_SA_NOT_FOUND
-            return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(nt))], k.CREATE_CHILD_SA, msgid)
+            # an unknown SA
+            return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(44))], k.CREATE_CHILD_SA, msgid)   # CHILD_SA_NOT_FOUND
         choice = self._choose(got[k.PL_SA]) if k.PL_SA in got else None
         if (choice is None or choice[1] != 3 or len(choice[2]) != 4 or k.PL_KE in got or k.PL_NONCE not in got
                 or k.PL_TSI not in got or k.PL_TSR not in got):
@@ -370,7 +376,35 @@ class Responder:
                (k.PL_TSR, bytes(got[k.PL_TSR]))]
         if k.N_USE_TRANSPORT_MODE in ns:
             out.insert(0, (k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
-        self._events.append(("child_rekeyed", sa.peer_id, sa_in, sa_out))
+        self._events.append(("child_rekeyed", sa.peer_id, sa_in, sa_out, old[0][0].spi))
+        return self._encrypt(sa, out, k.CREATE_CHILD_SA, msgid)
+
+    def _new_child(self, sa, got, ns, msgid):
+        """§1.3.1: another CHILD_SA of this IKE SA (RFC 4877's payload tunnel), no PFS."""
+        def refuse(nt):
+            return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(nt))], k.CREATE_CHILD_SA, msgid)
+        if len(sa.children) >= MAX_CHILDREN:
+            return refuse(N_NO_ADDITIONAL_SAS)
+        choice = self._choose(got[k.PL_SA]) if k.PL_SA in got else None
+        if (choice is None or choice[1] != 3 or len(choice[2]) != 4 or k.PL_KE in got or k.PL_NONCE not in got
+                or k.PL_TSI not in got or k.PL_TSR not in got):
+            return refuse(k.N_NO_PROPOSAL_CHOSEN)
+        num, _, their_spi, items = choice
+        ts_i, ts_r = k.parse_ts(got[k.PL_TSI]), k.parse_ts(got[k.PL_TSR])
+        given = self.assign(sa.peer_id) if self.assign else None
+        if given:
+            ts_i = [k.ts_host(given[0])]
+        ni, nr = bytes(got[k.PL_NONCE]), self.rng(32)
+        sa_in, sa_out = self._child_sas(sa, items, ni, nr, their_spi)
+        sa.children.append((sa_in, sa_out))
+        transport = k.N_USE_TRANSPORT_MODE in ns
+        prop = bytearray(k.sa_payload(3, sa_in.spi_bytes, items))
+        prop[4] = num
+        out = [(k.PL_SA, bytes(prop)), (k.PL_NONCE, nr), (k.PL_TSI, k.ts_payload(ts_i)),
+               (k.PL_TSR, bytes(got[k.PL_TSR]))]
+        if transport:
+            out.insert(0, (k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
+        self._events.append(("child_up", sa.peer_id, sa_in, sa_out, transport, ts_i, ts_r))
         return self._encrypt(sa, out, k.CREATE_CHILD_SA, msgid)
 
     def _child_sas(self, sa, items, ni, nr, their_spi):
