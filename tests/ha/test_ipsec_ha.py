@@ -217,3 +217,13 @@ def test_payload_tunnel_both_ways():
     assert dest == UDP6
     outer = decode_ipv6(pkt)
     assert outer.nh == 50 and outer.dst == IHOA and d_in.open(bytes(outer.payload)) == (41, down)
+
+
+def test_the_has_keyed_mac_equals_the_firmwares():
+    from roam6.ipsec.esp import SA as EspSA
+    from roam6_host.ha.ipsecmh import keyed_mac
+    for integ, klen in ((2, 20), (12, 32)):
+        ref = EspSA(0x1234, bytes(16), bytes(range(klen)), integ, rng=lambda n: bytes(n))
+        fast = keyed_mac(EspSA(0x1234, bytes(16), bytes(range(klen)), integ, rng=lambda n: bytes(n)))
+        assert fast._mac is not ref._mac
+        assert fast.seal(b"x" * 100, 135) == ref.seal(b"x" * 100, 135)

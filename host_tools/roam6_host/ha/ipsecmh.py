@@ -20,6 +20,9 @@ The binding cache sees every IPsec device as a pseudo security association (`Cac
 2**32 so it never meets an RFC 4285 SPI): bindings, HoA pinning, per-SA caps and SIGHUP keep
 working on them unchanged.
 """
+import hashlib
+
+from roam6.ipsec.prims import INTEGS
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
 from roam6_codec.mh import BindingAck
@@ -32,6 +35,32 @@ NH_ESP = 50
 PSEUDO_SPI_BASE = 1 << 32       # the cache's key for an IPsec device: never an RFC 4285 SPI
 # the binding cache's rules a BU inside ESP skips (the CHILD_SA authenticates it; RFC 4877 §4.3)
 ESP_SKIPPED_RULES = ("mn_id", "spi", "nai", "auth", "ts_required", "ts_window")
+
+
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def keyed_mac(sa):
+    """Give an esp.SA the HA's HMAC: the keyed SHA states made once (as ha/sa.py does for RFC
+    4285), not the firmware's RFC 2104 on every packet; the same bytes (tests/ha/test_ipsec_ha.py)."""
+    for iid, (fn, _klen, _icv) in INTEGS.items():
+        if sa._mac is fn:
+            break
+    else:
+        return sa
+    h = hashlib.sha1 if iid == 2 else hashlib.sha256
+    key = sa.integ_key.ljust(64, b"\0")
+    inner, outer = h(key.translate(_IPAD)), h(key.translate(_OPAD))
+
+    def mac(_key, data):
+        i = inner.copy()
+        i.update(data)
+        o = outer.copy()
+        o.update(i.digest())
+        return o.digest()
+    sa._mac = mac
+    return sa
 
 
 class CacheSA:
@@ -173,7 +202,7 @@ class IpsecHA:
         p = self.peers.get(nb)
         if p is None:
             return
-        child = Child(self, nb, p.hoa, sa_in, sa_out, self.cache_sas[nb], tunnel)
+        child = Child(self, nb, p.hoa, keyed_mac(sa_in), keyed_mac(sa_out), self.cache_sas[nb], tunnel)
         self.by_spi[sa_in.spi] = child
         (self.data_out if tunnel else self.mh_out)[p.hoa] = child
 
