@@ -2,7 +2,7 @@
 keys, one CHILD_SA per IKE SA, liveness/Delete answered. The same algorithms as the MN's initiator
 (roam6.ipsec.ikev2, whose encoders and parsers it reuses): AES-CBC-128, HMAC-SHA1-96 or
 HMAC-SHA2-256-128, PRF-HMAC-SHA1/SHA2-256, group 31 (Curve25519). Proven against strongSwan as
-initiator (tests/ipsec/test_responder_strongswan.py). Not yet wired into `roam6 ha`.
+initiator (tests/ipsec/test_responder_strongswan.py). `roam6 ha` runs it through ha/ipsecmh.py.
 
 Contract (docs/ARCHITECTURE.md "Sans-IO core"):
   r = Responder({nai: psk}, "ha.example.test", now, assign=None)
