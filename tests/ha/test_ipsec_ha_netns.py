@@ -55,7 +55,7 @@ def bench(tmp_path):
         os.chmod(keys, 0o600)
         cfg = tmp_path / "ha.json"
         cfg.write_text(json.dumps({"home_prefix": "2001:db8:aa::/64", "address": HA6, "ipv4": HA4, "tun": "r6tun",
-                                   "keys_file": "ha-keys.json", "transports": ["udp4", "udp6"], "dad_ms": 0,
+                                   "keys_file": "ha-keys.json", "transports": ["udp4", "udp6", "ip6"], "dad_ms": 0,
                                    "security": ["rfc4285", "ipsec"]}))
         ha_proc = HAProcess(ha, str(cfg))
         ha_proc.wait_for("ready")
@@ -128,6 +128,27 @@ def test_ipsec_devices_against_the_real_ha(bench):
         assert silent(mip6)
         line = ha_proc.wait_for("bu_dropped")
         assert line["reason"].startswith("ipsec:"), line
+
+        # ip6 (native): src CoA + Home Address option + ESP, read from the HA's packet socket; the BA
+        # to the CoA with a type 2 routing header, then ESP
+        raw = n.socket(mnns, af6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        pk = n.socket(mnns, socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86DD), timeout=0.3)
+        try:
+            raw.sendto(mn.bu(3, "ip6", coa=a6(MN6)), (HA6, 0))
+            end, ba = time.monotonic() + 5, None
+            while ba is None and time.monotonic() < end:
+                try:
+                    data, _ = pk.recvfrom(4096)
+                except socket.timeout:
+                    continue
+                if len(data) > 64 and data[6] == 43 and data[24:40] == a6(MN6):
+                    pkt, ba = mn.open_ba(data)
+            assert ba is not None and ba.status == 0 and pkt.rh2 == IHOA and ba.flags & 0x80
+            ev = ha_proc.wait_for("binding_moved", hoa="2001:db8:aa::301")
+            assert ev["transport"] == "ip6"
+        finally:
+            raw.close()
+            pk.close()
 
         # the IKE SA follows the MN: a liveness check from another port is answered there
         ike6b = n.socket(mnns, af6, socket.SOCK_DGRAM, bind=(MN6, 0), timeout=2)

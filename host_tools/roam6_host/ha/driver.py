@@ -57,19 +57,24 @@ DUP_WINDOW_MS = 100   # ip6: copies of one frame the packet socket saw twice arr
 
 
 
-def _bpf_mh_to(ha):
+def _bpf_mh_to(ha, esp=False):
     """Classic BPF over the IPv6 header (SOCK_DGRAM packet sockets start at the network header):
     pass frames for this host whose next header is 60 (Destination Options: a BU with a Home
-    Address option) or 135 (a BU without one: deregistration from home) and whose destination is
-    the HA's address; everything else is dropped in the kernel, never waking the HA."""
+    Address option) or 135 (a BU without one: deregistration from home) - with `esp` (IPsec
+    devices, ha/ipsecmh.py) also 50, ESP without a HAO - and whose destination is the HA's
+    address; everything else is dropped in the kernel, never waking the HA."""
     w = struct.unpack(">4I", ha)
+    nhs = (60, 135, 50) if esp else (60, 135)
+    addr = 3 + len(nhs)                           # the address checks start here
+    drop = addr + 9
     prog = [(0x20, 0, 0, 0xFFFFF000 + 4),        # A = skb->pkt_type (SKF_AD_PKTTYPE)
-            (0x15, 0, 12, PACKET_HOST),
-            (0x30, 0, 0, 6),                      # A = next header
-            (0x15, 1, 0, 60),
-            (0x15, 0, 9, 135)]
+            (0x15, 0, drop - 2, PACKET_HOST),
+            (0x30, 0, 0, 6)]                      # A = next header
+    for i, nh in enumerate(nhs):
+        at = 3 + i
+        prog.append((0x15, addr - at - 1, drop - at - 1 if i == len(nhs) - 1 else 0, nh))
     for i in range(4):                            # destination address, word by word
-        prog += [(0x20, 0, 0, 24 + 4 * i), (0x15, 0, 7 - 2 * i, w[i])]
+        prog += [(0x20, 0, 0, 24 + 4 * i), (0x15, 0, drop - (addr + 2 * i + 1) - 1, w[i])]
     return prog + [(0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)]
 
 # This kernel answers every BU with a Home Address option with ICMPv6 Parameter Problem code 2
@@ -79,9 +84,9 @@ NFT_TABLE = "roam6_ha"
 _NFT_WHAT = "HAO BUs"
 
 
-def packet_socket_for_bus(ha):
-    """An AF_PACKET socket (all interfaces) that only ever sees _bpf_mh_to(ha)'s packets."""
-    return attach_filter(packet_socket(), _bpf_mh_to(ha))
+def packet_socket_for_bus(ha, esp=False):
+    """An AF_PACKET socket (all interfaces) that only ever sees _bpf_mh_to(ha, esp)'s packets."""
+    return attach_filter(packet_socket(), _bpf_mh_to(ha, esp))
 
 
 class Logger:
@@ -303,7 +308,7 @@ class HomeAgent:
         return s
 
     def _open_ip6(self):
-        self.spkt = packet_socket_for_bus(self.ha)
+        self.spkt = packet_socket_for_bus(self.ha, esp=self.ipsec is not None)
         self.spkt.setblocking(False)
         enable_timestamps(self.spkt)
         self.sraw = hdrincl_socket()
