@@ -112,6 +112,11 @@ def test_replay_wrong_sa_and_clear_bu_are_dropped():
                  build_ipv6(IHOA, HA, 50, mn.ike.esp_out.spi_bytes + bytes(4))):
         assert signal(ha, ipsec, junk, UDP6) == []
     assert ipsec.counts["esp_unknown_spi"] == 1 and ipsec.counts["esp_malformed"] >= 1
+    # an unknown MH type inside ESP: no ICMPv6 / Binding Error quoting it in clear
+    from roam6.wire.checksum import checksum6
+    mh = bytearray(bytes((59, 1, 200, 0, 0, 0)) + bytes(10))
+    mh[4:6] = checksum6(IHOA, HA, 135, bytes(mh)).to_bytes(2, "big")
+    assert signal(ha, ipsec, build_ipv6(IHOA, HA, 50, mn.ike.esp_out.seal(bytes(mh), 135)), UDP6) == []
     # the RFC 4285 device beside it: unchanged
     (ba_pkt, _), = signal(ha, ipsec, bu4(9, now=T0), ("udp4", "198.18.9.9", 40000))
     assert decode_ipv6(ba_pkt).nh == 135 and HOA in ha.cache.bindings

@@ -453,8 +453,9 @@ class BindingCache:
         """RFC 6275 §9.2's answer to a Mobility Header discarded by mhcheck: an ICMPv6 Parameter
         Problem or a Binding Error (status 2), back over the path it came (for UDP: the inner
         packet), within the answers budget."""
-        if v.action == "drop" or not mhcheck.may_answer(pkt) or not self.limits.answer_allowed(c.source, now):
-            return v.reason
+        if (v.action == "drop" or c.esp is not None or not mhcheck.may_answer(pkt)
+                or not self.limits.answer_allowed(c.source, now)):
+            return v.reason             # (an MH that came in ESP: no answer in clear quoting it)
         if not mhcheck.checksum_ok(pkt):
             return "bad MH checksum"
         self.limits.answer(c.source, now)
