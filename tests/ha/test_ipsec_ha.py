@@ -232,3 +232,27 @@ def test_the_has_keyed_mac_equals_the_firmwares():
         fast = keyed_mac(EspSA(0x1234, bytes(16), bytes(range(klen)), integ, rng=lambda n: bytes(n)))
         assert fast._mac is not ref._mac
         assert fast.seal(b"x" * 100, 135) == ref.seal(b"x" * 100, 135)
+
+
+def test_sighup_reload_adds_changes_and_revokes_devices():
+    ha, ipsec, _ = setup()
+    cache = ha.cache
+    mn1, mn2 = connect(ipsec), connect(ipsec, psk=PSK[::-1], nai=INAI2, hoa=IHOA2)
+    signal(ha, ipsec, mn1.bu(1), UDP6)
+    signal(ha, ipsec, mn2.bu(1), ("udp6", "2001:db8:a1::8", 4191))
+    assert set(cache.bindings) == {IHOA, IHOA2}
+    ihoa3 = a6("2001:db8:aa::303")
+    # device 1: a new PSK; device 2: unchanged; device 3: new
+    new = [IpsecPeer(INAI, b"n" * 32, IHOA), IpsecPeer(INAI2, PSK[::-1], IHOA2),
+           IpsecPeer(b"esp3@example.test", b"3" * 32, ihoa3)]
+    by_spi = {SPI: cache.sas[SPI]}
+    by_spi.update(ipsec.reload(new))
+    cache.replace_sas(by_spi)
+    gone = [e for e in cache.events() if e.kind == "binding_removed"]
+    assert [(e.binding.hoa, e.reason) for e in gone] == [(IHOA, "revoked")]
+    assert set(cache.bindings) == {IHOA2}
+    assert signal(ha, ipsec, mn1.bu(2), UDP6) == []              # its old SAs are gone
+    assert len(signal(ha, ipsec, mn2.bu(2), ("udp6", "2001:db8:a1::8", 4191))) == 1
+    mn3 = connect(ipsec, psk=b"3" * 32, nai=b"esp3@example.test", hoa=ihoa3)
+    assert len(signal(ha, ipsec, mn3.bu(1), ("udp6", "2001:db8:a1::9", 4191))) == 1
+    assert connect(ipsec, psk=b"n" * 32).ike.esp_out is not None   # device 1 with its new PSK

@@ -12,6 +12,7 @@ from a new port, and the HA alive and stopping cleanly after all of it.
 """
 import json
 import os
+import signal
 import socket
 import time
 
@@ -59,7 +60,7 @@ def bench(tmp_path):
                                    "security": ["rfc4285", "ipsec"]}))
         ha_proc = HAProcess(ha, str(cfg))
         ha_proc.wait_for("ready")
-        yield n, ha_proc, ha, mn
+        yield n, ha_proc, ha, mn, keys
     finally:
         if ha_proc is not None:
             ha_proc.stop()
@@ -98,7 +99,7 @@ def silent(sock, wait=0.3):
 
 
 def test_ipsec_devices_against_the_real_ha(bench):
-    n, ha_proc, ha, mnns = bench
+    n, ha_proc, ha, mnns, keys = bench
     af6, af4 = socket.AF_INET6, socket.AF_INET
     ike6 = n.socket(mnns, af6, socket.SOCK_DGRAM, bind=(MN6, 4500), timeout=0.5)
     mip6 = n.socket(mnns, af6, socket.SOCK_DGRAM, bind=(MN6, 0), timeout=2)
@@ -199,6 +200,17 @@ def test_ipsec_devices_against_the_real_ha(bench):
         finally:
             ike4.close()
             mip4.close()
+        # SIGHUP: a device provisioned meanwhile comes up without a restart
+        doc = json.loads(keys.read_text())
+        doc["sas"].append({"nai": "esp3@example.test", "security": "ipsec", "psk": "33" * 32,
+                           "hoa": "2001:db8:aa::303"})
+        keys.write_text(json.dumps(doc))
+        ha_proc.proc.send_signal(signal.SIGHUP)
+        ha_proc.wait_for("keys_reloaded")
+        mn3 = EspMN(b"\x33" * 32, "esp3@example.test", a6("2001:db8:aa::303"), HA, (a6(MN6), 4500), (HA, 4500),
+                    now_ms())
+        evs = handshake(mn3, ike6, (HA6, 4500))
+        assert [e[0] for e in evs] == ["ike_up", "hoa", "child_up"], evs
         assert ha_proc.proc.poll() is None
         assert not [x for x in ha_proc.lines if "internal_error" in x], ha_proc.lines
     finally:

@@ -624,14 +624,18 @@ class HomeAgent:
         """SIGHUP: read the keys file again (e.g. after `roam6 provision --revoke`). A file that
         no longer loads is reported and the SAs in use stay."""
         from .config import load_keys
+        peers = []              # the keys file's IPsec devices (ha/ipsecconf.py)
         try:
-            sas = load_keys(self.cfg.keys_file, self.cfg.home_prefix) if self.cfg.keys_file else []
+            sas = load_keys(self.cfg.keys_file, self.cfg.home_prefix, ipsec_out=peers) if self.cfg.keys_file else []
+            if peers or self.ipsec is not None:
+                from .ipsecconf import check_peers
+                check_peers(peers, sas, getattr(self.cfg, "security", ["rfc4285"]), "keys file %s" % self.cfg.keys_file)
         except UserError as exc:
             self.log("error", reason="keys file not reloaded: %s" % exc)
             return
         by_spi = sas_by_spi(sas)
-        if self.ipsec is not None:   # IPsec devices (ha/ipsecmh.py) stay as loaded at start
-            by_spi.update({sa.spi: sa for sa in self.ipsec.cache_sas.values()})
+        if self.ipsec is not None:   # IPsec devices (ha/ipsecmh.py): new PSKs/HoAs, gone ones revoked
+            by_spi.update(self.ipsec.reload(peers))
         if self.aaa is not None:     # SAs from the AAA server stay
             by_spi.update({spi: sa for spi, sa in self.cache.sas.items() if spi in self.aaa.sa_expires})
         self.cache.replace_sas(by_spi)

@@ -160,6 +160,30 @@ class IpsecHA:
                        "esp_wrong_sa": 0, "esp_wrong_proto": 0, "clear_bu_refused": 0, "mh_sealed": 0,
                        "data_opened": 0, "data_sealed": 0}
 
+    def reload(self, peers):
+        """SIGHUP: the keys file's IPsec devices now. A device whose PSK or HoA is unchanged keeps
+        its pseudo SA (and binding) and its SAs; a new one is added; a changed or removed one gets a
+        new pseudo SA (or none: the cache revokes its binding) and loses its IKE and CHILD_SAs.
+        Returns {pseudo SPI: CacheSA} for the cache's new SA table."""
+        old, self.peers = self.peers, {p.nai: p for p in peers}
+        nxt = max([sa.spi for sa in self.cache_sas.values()] + [PSEUDO_SPI_BASE - 1]) + 1
+        for nai, prev in old.items():
+            p = self.peers.get(nai)
+            if p is None or (p.psk, p.hoa) != (prev.psk, prev.hoa):
+                del self.cache_sas[nai]
+                for spi in [s for s, c in self.by_spi.items() if c.nai == nai]:
+                    self._drop(spi)
+                r = self.responder
+                for spi_r in [x for x, sa in r.sas.items() if sa.peer_id == nai.decode()]:
+                    del r.sas[spi_r]
+        for nai, p in self.peers.items():
+            if nai not in self.cache_sas:
+                self.cache_sas[nai] = CacheSA(nai, nxt, p.hoa)
+                nxt += 1
+        self.hoas = {p.hoa: p.nai for p in peers}
+        self.responder.psks = {p.nai: p.psk for p in peers}
+        return {sa.spi: sa for sa in self.cache_sas.values()}
+
     def _assign(self, nai):
         p = self.peers.get(nai.encode() if isinstance(nai, str) else nai)
         return (p.hoa, 128) if p is not None else None
