@@ -78,3 +78,32 @@ class EspMN:
 
 
 
+
+
+def tshark_view(path, packets, esp_sas):
+    """Wireshark's reading of IPv6 packets (written to a pcap at `path`, linktype raw IPv6; those
+    over UDP 4191 wrapped in an outer IPv6/UDP header, the RFC 5555 framing) with the ESP keys:
+    esp_sas = [(src text, dst text, esp.SA)]. Returns tshark -V's text."""
+    import shutil
+    import struct
+    import subprocess
+    from roam6_codec.udp import build_udp
+    if shutil.which("tshark") is None:
+        raise AssertionError("tshark is missing: apt-get install tshark (deps/apt.txt)")
+    outer_a, outer_b = bytes.fromhex("20010db800f1" + "00" * 9 + "10"), bytes.fromhex("20010db800f1" + "00" * 9 + "02")
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 229))
+        for pkt, udp, up in packets:
+            if udp:
+                src, dst = (outer_a, outer_b) if up else (outer_b, outer_a)
+                sp, dp = (40000, 4191) if up else (4191, 40000)
+                pkt = build_ipv6(src, dst, 17, build_udp(sp, dp, pkt, src=src, dst=dst))
+            f.write(struct.pack("<IIII", 0, 0, len(pkt), len(pkt)) + pkt)
+    opts = ["-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
+            "-d", "udp.port==4191,ipv6"]
+    for src, dst, sa in esp_sas:
+        opts += ["-o", 'uat:esp_sa:"IPv6","%s","%s","0x%08x","AES-CBC [RFC3602]","0x%s","HMAC-SHA-1-96 [RFC2404]",'
+                 '"0x%s"' % (src, dst, sa.spi, sa.enc_key.hex(), sa.integ_key.hex())]
+    p = subprocess.run(["tshark", "-r", path, "-V"] + opts, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout

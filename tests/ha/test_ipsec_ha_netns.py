@@ -21,7 +21,7 @@ import pytest
 from roam6.ipsec import ikev2 as k
 
 from ha_helpers import HA, KEY, NAI, SPI, V4COA, a6, build_bu, ntp_timestamp
-from ipsec_mn import EspMN
+from ipsec_mn import EspMN, tshark_view
 from nshelp import TestNamespaces
 from test_ha_netns import HAProcess
 
@@ -98,7 +98,7 @@ def silent(sock, wait=0.3):
     return False
 
 
-def test_ipsec_devices_against_the_real_ha(bench):
+def test_ipsec_devices_against_the_real_ha(bench, tmp_path):
     n, ha_proc, ha, mnns, keys = bench
     af6, af4 = socket.AF_INET6, socket.AF_INET
     ike6 = n.socket(mnns, af6, socket.SOCK_DGRAM, bind=(MN6, 4500), timeout=0.5)
@@ -111,6 +111,7 @@ def test_ipsec_devices_against_the_real_ha(bench):
         bu = mn.bu(1, "udp6")
         mip6.sendto(bu, (HA6, 4191))
         data, _ = mip6.recvfrom(4096)
+        seen = [(bu, True, True), (data, True, False)]         # for tshark below
         _pkt, ba = mn.open_ba(data)
         assert ba.status == 0 and ba.flags & 0x80
         assert "r6tun" in n.ip(ha, "-6", "route", "show", "2001:db8:aa::301/128").stdout
@@ -135,7 +136,8 @@ def test_ipsec_devices_against_the_real_ha(bench):
         raw = n.socket(mnns, af6, socket.SOCK_RAW, socket.IPPROTO_RAW)
         pk = n.socket(mnns, socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86DD), timeout=0.3)
         try:
-            raw.sendto(mn.bu(3, "ip6", coa=a6(MN6)), (HA6, 0))
+            bu3 = mn.bu(3, "ip6", coa=a6(MN6))
+            raw.sendto(bu3, (HA6, 0))
             end, ba = time.monotonic() + 5, None
             while ba is None and time.monotonic() < end:
                 try:
@@ -143,10 +145,20 @@ def test_ipsec_devices_against_the_real_ha(bench):
                 except socket.timeout:
                     continue
                 if len(data) > 64 and data[6] == 43 and data[24:40] == a6(MN6):
+                    seen += [(bu3, False, True), (bytes(data), False, False)]
                     pkt, ba = mn.open_ba(data)
             assert ba is not None and ba.status == 0 and pkt.rh2 == IHOA and ba.flags & 0x80
             ev = ha_proc.wait_for("binding_moved", hoa="2001:db8:aa::301")
             assert ev["transport"] == "ip6"
+            # Wireshark, given the ESP keys, reads the BUs and BAs (udp6 and ip6) with good ICVs
+            hoa6 = "2001:db8:aa::301"
+            out = tshark_view(str(tmp_path / "mh.pcap"), seen, [(hoa6, HA6, mn.ike.esp_out),
+                                                                 (MN6, HA6, mn.ike.esp_out),
+                                                                 (HA6, hoa6, mn.ike.esp_in), (HA6, MN6, mn.ike.esp_in)])
+            assert out.count("Mobility Header Type: Binding Update (5)") == 2, out
+            assert out.count("Mobility Header Type: Binding Acknowledgement (6)") == 2, out
+            assert "Malformed" not in out and out.count("<HMAC-SHA-1-96 [RFC2404]> [correct]") == 4, out
+            assert out.count("Key Management Compatibility (K) flag: Key Management Mobility Compatibility") == 4
         finally:
             raw.close()
             pk.close()
