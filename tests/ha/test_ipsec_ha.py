@@ -256,3 +256,21 @@ def test_sighup_reload_adds_changes_and_revokes_devices():
     mn3 = connect(ipsec, psk=b"3" * 32, nai=b"esp3@example.test", hoa=ihoa3)
     assert len(signal(ha, ipsec, mn3.bu(1), ("udp6", "2001:db8:a1::9", 4191))) == 1
     assert connect(ipsec, psk=b"n" * 32).ike.esp_out is not None   # device 1 with its new PSK
+
+
+def test_ike_sas_per_device_and_children_are_bounded():
+    ha, ipsec, _ = setup()
+    first = connect(ipsec)
+    for _ in range(3):                       # re-authentications without Deletes of the old SAs
+        last = connect(ipsec)
+    ups = [sa for sa in ipsec.responder.sas.values() if sa.up]
+    assert len(ups) == 2 and len(ipsec.by_spi) == 2
+    assert signal(ha, ipsec, first.bu(1), UDP6) == [] and len(signal(ha, ipsec, last.bu(1), UDP6)) == 1
+    # new CHILD_SAs beyond the MH and the payload tunnel: NO_ADDITIONAL_SAS (35)
+    ipsec.ike_receive(last.data_child_request(), ("2001:db8:a1::7", 4500), 4500, T0)
+    last.data_child_response(ipsec.ike_datagrams(T0)[0][0])
+    ipsec.ike_receive(last.data_child_request(), ("2001:db8:a1::7", 4500), 4500, T0)
+    (resp, _, _), = ipsec.ike_datagrams(T0)
+    msg = resp[4:]
+    inner = last.ike._decrypt(msg, k.parse_chain(msg, 28, len(msg), msg[16]))
+    assert inner[0][0] == k.PL_NOTIFY and int.from_bytes(inner[0][2][2:4], "big") == 35

@@ -33,6 +33,7 @@ from ..ipsec.responder import Responder
 
 NH_ESP = 50
 PSEUDO_SPI_BASE = 1 << 32       # the cache's key for an IPsec device: never an RFC 4285 SPI
+IKE_SAS_PER_DEVICE = 2          # established IKE SAs kept per NAI (a re-authentication overlaps the old)
 # the binding cache's rules a BU inside ESP skips (the CHILD_SA authenticates it; RFC 4877 §4.3)
 ESP_SKIPPED_RULES = ("mn_id", "spi", "nai", "auth", "ts_required", "ts_window")
 
@@ -213,6 +214,8 @@ class IpsecHA:
             elif kind == "deleted":
                 for spi in ev[2]:
                     self._drop(spi)
+            elif kind == "ike_up":
+                self._bound_ike_sas(ev[1])
             if kind == "refused":
                 self.log("ike_refused", reason=ev[1], notify=ev[2], peer="%s:%d" % tuple(ev[3]))
             elif kind in ("ike_up", "ike_moved"):
@@ -220,6 +223,15 @@ class IpsecHA:
             elif kind in ("child_up", "child_rekeyed", "child_deleted", "deleted"):
                 self.log("ipsec_" + kind, nai=ev[1])
             ev = r.next_event()
+
+    def _bound_ike_sas(self, nai):
+        """At most IKE_SAS_PER_DEVICE established IKE SAs per device: the oldest go (and their
+        CHILD_SAs), so a device re-authenticating without Deletes cannot grow the HA's memory."""
+        r = self.responder
+        mine = [x for x, sa in r.sas.items() if sa.up and sa.peer_id == nai]
+        for spi_r in mine[:-IKE_SAS_PER_DEVICE]:
+            for child in r.sas.pop(spi_r).children:
+                self._drop(child[0].spi)
 
     def _add(self, nai, sa_in, sa_out, tunnel):
         nb = nai.encode()

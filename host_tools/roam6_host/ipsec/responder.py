@@ -18,8 +18,8 @@ Events (NamedTuple-free tuples, kind first):
   ("child_rekeyed", peer_id, sa_in, sa_out, old_spi_in)   CREATE_CHILD_SA with N(REKEY_SA) (§1.3.3,
                                            no PFS); the old SAs stay until the peer's Delete
   A CREATE_CHILD_SA without N(REKEY_SA) (§1.3.1, no KE) makes another CHILD_SA: ("child_up", ...)
-  as for IKE_AUTH's, TSi narrowed to the assigned HoA; at most MAX_CHILDREN per IKE SA, beyond
-  that N(NO_ADDITIONAL_SAS)
+  as for IKE_AUTH's, TSi narrowed to the assigned HoA; at most NEW_CHILDREN CHILD_SAs per IKE SA
+  (and MAX_CHILDREN with the ones a rekey keeps until their Delete), beyond that N(NO_ADDITIONAL_SAS)
   ("child_deleted", peer_id, spi_in)        the peer deleted a CHILD_SA (we answer with ours)
   ("refused", reason, notify_type, peer)   reason: "proposal", "ke", "auth", "malformed"
   ("deleted", peer_id, spis_in)             the peer deleted the IKE SA (and with it these CHILD_SAs)
@@ -53,6 +53,7 @@ def _nat_d(spi_i, spi_r, ip, port):
 N_UNSUPPORTED_CRITICAL_PAYLOAD = 1
 N_NO_ADDITIONAL_SAS = 35
 MAX_CHILDREN = 4          # per IKE SA (RFC 4877: MH transport + payload tunnel, and their rekeyed twins)
+NEW_CHILDREN = 2          # made by IKE_AUTH or CREATE_CHILD_SA without REKEY_SA
 
 
 class _Critical(Exception):
@@ -359,6 +360,8 @@ class Responder:
             old = [c for c in sa.children if c[1].spi == spi]
         if rekey is None:
             return self._new_child(sa, got, ns, msgid)
+        if old and len(sa.children) >= MAX_CHILDREN:     # rekeys without Deletes: bounded
+            return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(N_NO_ADDITIONAL_SAS))], k.CREATE_CHILD_SA, msgid)
         if not old:
             # an unknown SA
             return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(44))], k.CREATE_CHILD_SA, msgid)   # CHILD_SA_NOT_FOUND
@@ -383,7 +386,7 @@ class Responder:
         """§1.3.1: another CHILD_SA of this IKE SA (RFC 4877's payload tunnel), no PFS."""
         def refuse(nt):
             return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(nt))], k.CREATE_CHILD_SA, msgid)
-        if len(sa.children) >= MAX_CHILDREN:
+        if len(sa.children) >= NEW_CHILDREN:
             return refuse(N_NO_ADDITIONAL_SAS)
         choice = self._choose(got[k.PL_SA]) if k.PL_SA in got else None
         if (choice is None or choice[1] != 3 or len(choice[2]) != 4 or k.PL_KE in got or k.PL_NONCE not in got
