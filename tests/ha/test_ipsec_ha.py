@@ -274,3 +274,19 @@ def test_ike_sas_per_device_and_children_are_bounded():
     msg = resp[4:]
     inner = last.ike._decrypt(msg, k.parse_chain(msg, 28, len(msg), msg[16]))
     assert inner[0][0] == k.PL_NOTIFY and int.from_bytes(inner[0][2][2:4], "big") == 35
+
+
+def test_home_agent_switch_to_an_ipsec_device_is_sealed_without_rfc4285_options():
+    from roam6_codec.mh import decode_mh
+    from roam6_host.ha.switch import Switcher
+    ha, ipsec, _ = setup()
+    mn = connect(ipsec)
+    signal(ha, ipsec, mn.bu(1), UDP6)
+    sw = Switcher(ha.cache)
+    sw.start([IHOA], [a6("2001:db8:bb::1")], T0, 60000)
+    (pkt, dest), = ipsec.protect(sw.datagrams_to_send(T0, T0))
+    assert dest == UDP6 and decode_ipv6(pkt).nh == 50
+    nh, mh = mn.ike.esp_in.open(bytes(decode_ipv6(pkt).payload))
+    msg = decode_mh(mh)
+    assert nh == 135 and mh[2] == 12 and type(msg).__name__ == "HomeAgentSwitch"
+    assert [type(o).__name__ for o in msg.options if "Pad" not in type(o).__name__] == ["BindingRefreshAdvice"]

@@ -68,6 +68,7 @@ class CacheSA:
     """What the binding cache needs of a security association (ha/sa.SA's fields, no RFC 4285 key)."""
 
     __slots__ = ("nai", "spi", "key", "hoa", "last_ts", "max_units")
+    esp = True              # (ha/switch.py: its messages carry no RFC 4285 option; sealed instead)
 
     def __init__(self, nai, spi, hoa):
         self.nai, self.spi, self.key, self.hoa = nai, spi, None, hoa
