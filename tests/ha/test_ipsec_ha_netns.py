@@ -223,6 +223,11 @@ def test_ipsec_devices_against_the_real_ha(bench, tmp_path):
                     now_ms())
         evs = handshake(mn3, ike6, (HA6, 4500))
         assert [e[0] for e in evs] == ["ike_up", "hoa", "child_up"], evs
+        from roam6_host.ha.control import query
+        with n.inside(ha):                    # `roam6 ha status`: the counts of what was dropped
+            st = query("r6tun")
+        assert st["ipsec"]["esp_replayed"] == 1 and st["ipsec"]["esp_wrong_sa"] == 1, st["ipsec"]
+        assert st["ipsec"]["clear_bu_refused"] == 1 and st["ipsec"]["ike_sas"] == 3, st["ipsec"]
         assert ha_proc.proc.poll() is None
         assert not [x for x in ha_proc.lines if "internal_error" in x], ha_proc.lines
     finally:
