@@ -290,3 +290,38 @@ def test_home_agent_switch_to_an_ipsec_device_is_sealed_without_rfc4285_options(
     msg = decode_mh(mh)
     assert nh == 135 and mh[2] == 12 and type(msg).__name__ == "HomeAgentSwitch"
     assert [type(o).__name__ for o in msg.options if "Pad" not in type(o).__name__] == ["BindingRefreshAdvice"]
+
+
+def test_mangled_ike_and_esp_never_raise():
+    """Seeded mutations (bytes flipped, cut, appended) of a real exchange's IKE messages and an
+    ESP-protected BU, fed to the HA's IPsec: dropped or answered, never an exception."""
+    import random
+    ha, ipsec, _ = setup()
+    mn = EspMN(PSK, INAI.decode(), IHOA, HA, (COA6, 4500), (HA, 4500), T0)
+    msgs = []
+    for _ in range(4):
+        for data, _dst in mn.ike.datagrams_to_send(T0):
+            msgs.append(data)
+            ipsec.ike_receive(data, ("2001:db8:a1::7", 4500), 4500, T0)
+        for data, _peer, _port in ipsec.ike_datagrams(T0):
+            mn.ike.receive(data, T0)
+    mn.ike.check_liveness(T0)
+    msgs += [d for d, _ in mn.ike.datagrams_to_send(T0)] + [mn.bu(1), mn.bu(2, "ip6", coa=COA6)]
+    rnd = random.Random(19)
+    for _ in range(1500):
+        m = bytearray(rnd.choice(msgs))
+        for _ in range(rnd.randint(1, 6)):
+            op = rnd.random()
+            if op < 0.5 and m:
+                m[rnd.randrange(len(m))] = rnd.randrange(256)
+            elif op < 0.75:
+                m = m[:rnd.randrange(len(m) + 1)]
+            else:
+                m += bytes(rnd.randrange(256) for _ in range(rnd.randrange(20)))
+        if m[:1] == b"\x60":
+            ipsec.on_signal(ha, bytes(m), UDP6, T0)
+        else:
+            ipsec.ike_receive(bytes(m), ("2001:db8:a1::7", 4500), 4500, T0)
+        ipsec.ike_datagrams(T0)
+        ha.cache.datagrams_to_send(T0)
+    assert ipsec.responder.dropped > 50 and sum(ipsec.counts.values()) > 50

@@ -108,6 +108,8 @@ class Child:
 def _upper(packet):
     """(next header, its offset, HoA claimed) of an IPv6 packet: after the fixed header or after
     one Destination Options header (the ip6 path's Home Address option); None if malformed."""
+    if len(packet) < 40:
+        return None
     nh, off, hoa = packet[6], 40, None
     if nh == 60:
         if len(packet) < 48:
