@@ -325,3 +325,20 @@ def test_mangled_ike_and_esp_never_raise():
         ipsec.ike_datagrams(T0)
         ha.cache.datagrams_to_send(T0)
     assert ipsec.responder.dropped > 50 and sum(ipsec.counts.values()) > 50
+
+
+def test_nat_detection_is_answered_for_the_address_asked():
+    ha, ipsec, _ = setup()
+    ipsec.local_ips = ("198.18.1.2", "2001:db8:aa::1")
+    mn = EspMN(PSK, INAI.decode(), IHOA, HA, (COA6, 4500), (HA, 4500), T0)
+    (init, _), = mn.ike.datagrams_to_send(T0)
+    ipsec.ike_receive(init, ("2001:db8:a1::7", 4500), 4500, T0)
+    (resp, _, _), = ipsec.ike_datagrams(T0)
+    mn.ike.receive(resp, T0)
+    assert mn.ike.nat is False          # NAT-D present and matching: no NAT between them
+    mn2 = EspMN(PSK, INAI.decode(), IHOA, HA, (COA6, 4500), (HA, 4500), T0)
+    (init, _), = mn2.ike.datagrams_to_send(T0)
+    ipsec.ike_receive(init, ("2001:db8:a1::99", 1024), 4500, T0)      # the source rewritten on the way
+    (resp, _, _), = ipsec.ike_datagrams(T0)
+    mn2.ike.receive(resp, T0)
+    assert mn2.ike.nat is True

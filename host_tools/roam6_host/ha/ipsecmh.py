@@ -147,7 +147,7 @@ class _Quiet:
 
 
 class IpsecHA:
-    def __init__(self, peers, ha_address, local_id, now, log=None, local_ip=None, **responder_kw):
+    def __init__(self, peers, ha_address, local_id, now, log=None, local_ips=(None, None), **responder_kw):
         self.ha = bytes(ha_address)
         self.log = log or _Quiet()        # ha/driver.Logger: __call__ and once
         self.peers = {p.nai: p for p in peers}
@@ -155,8 +155,9 @@ class IpsecHA:
         for i, p in enumerate(peers):
             self.cache_sas[p.nai] = CacheSA(p.nai, PSEUDO_SPI_BASE + i, p.hoa)
         self.hoas = {p.hoa: p.nai for p in peers}   # IPsec devices' HoAs: no MH in clear for them
-        self.responder = Responder({p.nai: p.psk for p in peers}, local_id, now, local_ip=local_ip,
-                                   assign=self._assign, **responder_kw)
+        self.local_ips = local_ips                  # (IPv4 text, IPv6 text) the IKE sockets are bound to
+        self.responder = Responder({p.nai: p.psk for p in peers}, local_id, now, assign=self._assign,
+                                   **responder_kw)
         self.by_spi = {}                            # {inbound SPI: Child}
         self.mh_out = {}                            # {HoA: newest transport-mode Child}
         self.data_out = {}                          # {HoA: newest tunnel-mode Child}
@@ -194,6 +195,8 @@ class IpsecHA:
 
     # ---- IKE ------------------------------------------------------------------------------------
     def ike_receive(self, data, peer, local_port, now):
+        # NAT-D (RFC 7296 §2.23) hashes the address the request came to: the socket's family's
+        self.responder.local_ip = self.local_ips[":" in peer[0]]
         self.responder.receive(data, peer, local_port, now)
         self._events()
 
@@ -389,6 +392,7 @@ def attach(ha):
     from .clock import now_ms
     cfg = ha.cfg
     peers = list(getattr(cfg, "ipsec_peers", ()))
-    ha.ipsec = IpsecHA(peers, cfg.address, cfg.address_text, now_ms(), log=ha.log)
+    ha.ipsec = IpsecHA(peers, cfg.address, cfg.address_text, now_ms(), log=ha.log,
+                       local_ips=(cfg.ipv4, cfg.address_text))
     for sa in ha.ipsec.cache_sas.values():
         ha.cache.add_sa(sa)
