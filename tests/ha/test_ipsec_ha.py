@@ -342,3 +342,30 @@ def test_nat_detection_is_answered_for_the_address_asked():
     (resp, _, _), = ipsec.ike_datagrams(T0)
     mn2.ike.receive(resp, T0)
     assert mn2.ike.nat is True
+
+
+def test_the_has_fast_esp_equals_the_firmwares():
+    import os
+
+    from roam6.ipsec.esp import SA as EspSA
+    from roam6_host.ha.espfast import FastSA
+    sizes = (0, 1, 14, 15, 16, 64, 1200)
+    for integ, klen in ((2, 20), (12, 32)):
+        ivs = [os.urandom(16) for _ in sizes]
+
+        def sa(fast, rng=None):
+            one = EspSA(0x1234, bytes(range(16)), bytes(range(klen)), integ, rng=rng or os.urandom)
+            return FastSA(one) if fast else one
+        ref, fast = sa(False, lambda n, it=iter(ivs): next(it)), sa(True, lambda n, it=iter(ivs): next(it))
+        rx_ref, rx_fast = sa(False), sa(True)
+        for size in sizes:
+            payload = os.urandom(size)
+            a, b = ref.seal(payload, 135), fast.seal(payload, 135)
+            assert a == b, size
+            assert rx_fast.open(a) == rx_ref.open(b) == (135, payload)
+        assert rx_fast.open(a) is None and rx_fast.replayed == 1                       # replay window as ever
+        other = sa(False)
+        other.seq = 100
+        c = other.seal(b"x", 135)
+        assert rx_fast.open(c[:-1] + bytes((c[-1] ^ 1,))) is None and rx_fast.bad_icv == 1
+        assert rx_fast.open(c) == (135, b"x")

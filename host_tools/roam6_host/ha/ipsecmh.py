@@ -244,7 +244,8 @@ class IpsecHA:
         p = self.peers.get(nb)
         if p is None:
             return
-        child = Child(self, nb, p.hoa, keyed_mac(sa_in), keyed_mac(sa_out), self.cache_sas[nb], tunnel)
+        from .espfast import FastSA
+        child = Child(self, nb, p.hoa, FastSA(sa_in), FastSA(sa_out), self.cache_sas[nb], tunnel)
         self.by_spi[sa_in.spi] = child
         (self.data_out if tunnel else self.mh_out)[p.hoa] = child
 
