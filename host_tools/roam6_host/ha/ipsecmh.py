@@ -1,8 +1,9 @@
 """The HA's IPsec (issue #19, RFC 3776 / RFC 4877; docs/PROTOCOL-NOTES.md §9.6): the IKEv2
 responder's CHILD_SAs put to work on the Mobility Headers and, for devices that ask, the payload.
 
-Sans-IO apart from the `log` callable (the driver's Logger). The driver (ha/driver.py, ha/ike.py)
-hands it:
+Sans-IO apart from the `log` callable (the driver's Logger) and `on_signal(ha, ...)`, the driver's
+hook, which hands an opened BU to `ha.cache` and opened payload to `ha.tun`. The driver (ha/driver.py,
+ha/ike.py) hands it:
 - `ike_receive(udp_payload, peer, local_port, now)` / `ike_datagrams(now)`: UDP 4500 both ways;
 - `open_esp(packet, source, now)`: an IPv6 packet to the HA whose upper layer is ESP (udp4/udp6:
   the inner packet, src HoA; ip6: src CoA + Home Address option). SPI -> CHILD_SA -> open (replay
