@@ -369,3 +369,17 @@ def test_the_has_fast_esp_equals_the_firmwares():
         c = other.seal(b"x", 135)
         assert rx_fast.open(c[:-1] + bytes((c[-1] ^ 1,))) is None and rx_fast.bad_icv == 1
         assert rx_fast.open(c) == (135, b"x")
+
+
+def test_ba_templates_equal_the_codec():
+    from roam6_host.ha.ipsecmh import _BATemplate, ba_codec
+    cache = setup()[0].cache
+    for has_refresh in (True, False):
+        for has_bra in (True, False):
+            tpl = _BATemplate(HA, has_refresh, has_bra)
+            for status, flags, seq, units, refresh, bra in ((0, 0x80, 1, 150, 110, 112), (129, 0x80, 7, 3, 1, 65535),
+                                                             (135, 0, 65535, 0, 0xFFFFFFFF, 1)):
+                r = refresh if has_refresh else None
+                b = bra if has_bra else 0
+                assert tpl.make(cache, IHOA, status, flags, seq, units, r, b) == ba_codec(
+                    HA, IHOA, status, flags, seq, units, r, b), (has_refresh, has_bra, status)

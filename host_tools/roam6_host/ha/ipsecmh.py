@@ -90,20 +90,61 @@ class Child:
         """The binding cache's BA for a BU that came inside ESP: no MN-ID, no MN-HA option (RFC 4877
         §4.3), K echoed (RFC 6275 §6.1.8), sealed with the device's newest transport CHILD_SA."""
         hoa = c.hoa
-        opts = []
-        if refresh is not None:
-            opts.append(mo.NATDetection(True, refresh))
-        if bra:
-            opts.append(mo.BindingRefreshAdvice(bra))
-        if c.v4ack is not None and status < 128:
-            opts.append(mo.IPv4AddressAck(c.v4ack[0], 32, c.v4ack[1]))
         flags = C.BA_K if c.flags & C.BU_K else 0
-        mh = BindingAck(status, flags, seq, units, opts).encode(src=cache.ha, dst=hoa)
+        if c.v4ack is None:                 # the usual shapes: from a template (same bytes as the codec's)
+            key = (refresh is not None, bool(bra))
+            tpl = self.owner.ba_templates.get(key)
+            if tpl is None:
+                tpl = self.owner.ba_templates[key] = _BATemplate(cache.ha, *key)
+            mh = tpl.make(cache, hoa, status, flags, seq, units, refresh, bra)
+        else:
+            mh = ba_codec(cache.ha, hoa, status, flags, seq, units, refresh, bra, c.v4ack)
         out = self.owner.mh_out.get(hoa, self)
         esp = out.sa_out.seal(mh, C.NH_MH)
         if esp is None:
             return None                   # sequence numbers used up: the MN rekeys
         return self.owner.wrap(esp, hoa, c.coa, c.source)
+
+
+def ba_codec(ha, hoa, status, flags, seq, units, refresh, bra, v4ack=None):
+    """The BA's MH for an ESP-protected BU, laid out by the codec: NAT detection, BRA, IPv4 ack."""
+    opts = []
+    if refresh is not None:
+        opts.append(mo.NATDetection(True, refresh))
+    if bra:
+        opts.append(mo.BindingRefreshAdvice(bra))
+    if v4ack is not None and status < 128:
+        opts.append(mo.IPv4AddressAck(v4ack[0], 32, v4ack[1]))
+    return BindingAck(status, flags, seq, units, opts).encode(src=ha, dst=hoa)
+
+
+class _BATemplate:
+    """One BA shape (NAT detection? BRA?) laid out once by the codec; each BA patches the fields
+    and sums the checksum (as the cache's RFC 4285 _BATemplate does)."""
+
+    __slots__ = ("mh", "refresh_off", "bra_off")
+
+    def __init__(self, ha, has_refresh, has_bra):
+        from .cache import _walk_options
+        self.mh = ba_codec(ha, bytes(16), 0, 0, 0, 0, 0 if has_refresh else None, 1 if has_bra else 0)
+        self.refresh_off = self.bra_off = 0
+        for t, off in _walk_options(self.mh):
+            if t == C.MO_NAT_DETECTION:
+                self.refresh_off = off + 4
+            elif t == C.MO_BRA:
+                self.bra_off = off + 2
+
+    def make(self, cache, hoa, status, flags, seq, units, refresh, bra):
+        buf = bytearray(self.mh)
+        buf[4] = buf[5] = 0
+        buf[6], buf[7] = status, flags
+        buf[8:12] = ((seq << 16) | units).to_bytes(4, "big")
+        if self.refresh_off:
+            buf[self.refresh_off:self.refresh_off + 4] = refresh.to_bytes(4, "big")
+        if self.bra_off:
+            buf[self.bra_off:self.bra_off + 2] = bra.to_bytes(2, "big")
+        buf[4:6] = cache._mh_checksum(hoa, buf).to_bytes(2, "big")
+        return bytes(buf)
 
 
 def _upper(packet):
@@ -162,6 +203,7 @@ class IpsecHA:
         self.by_spi = {}                            # {inbound SPI: Child}
         self.mh_out = {}                            # {HoA: newest transport-mode Child}
         self.data_out = {}                          # {HoA: newest tunnel-mode Child}
+        self.ba_templates = {}                      # {(NAT detection?, BRA?): _BATemplate}
         self.counts = {"esp_unknown_spi": 0, "esp_replayed": 0, "esp_bad_icv": 0, "esp_malformed": 0,
                        "esp_wrong_sa": 0, "esp_wrong_proto": 0, "clear_bu_refused": 0, "mh_sealed": 0,
                        "data_opened": 0, "data_sealed": 0}
