@@ -1,18 +1,45 @@
 """The HA's ESP SAs: roam6.ipsec.esp.SA (the firmware's, RFC 4303 rules and counters unchanged)
 with CPython-side crypto that does not rebuild its state per packet (docs/ARCHITECTURE.md "IPsec").
 
-- HMAC: the keyed inner/outer hash states made once (ipsecmh.keyed_mac, as ha/sa.py for RFC 4285).
+- HMAC: the keyed inner/outer hash states made once (`keyed_mac`, as ha/sa.py for RFC 4285).
 - AES-CBC decrypt: one ECB pass over all blocks, then P = D(C) xor (IV | C[:-16]) as one integer.
 - AES-CBC encrypt: one long-lived CBC context per SA; its chaining value is the last ciphertext
   block it produced, so a packet's first block is fed as P1 xor IV xor that block and the context
   then chains the rest itself: E(P1 xor IV), E(P2 xor C1), ... - the packet's own CBC, one call.
 The bytes are the firmware SA's exactly (tests/ha/test_ipsec_ha.py compares them).
 """
+import hashlib
 from hmac import compare_digest
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from roam6.ipsec.esp import SA as EspSA, _SEQ_MAX
+from roam6.ipsec.prims import INTEGS
+
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def keyed_mac(sa):
+    """Give an esp.SA the HA's HMAC: the keyed SHA states made once (as ha/sa.py does for RFC
+    4285), not the firmware's RFC 2104 on every packet; the same bytes (tests/ha/test_ipsec_ha.py)."""
+    for iid, (fn, _klen, _icv) in INTEGS.items():
+        if sa._mac is fn:
+            break
+    else:
+        return sa
+    h = hashlib.sha1 if iid == 2 else hashlib.sha256
+    key = sa.integ_key.ljust(64, b"\0")
+    inner, outer = h(key.translate(_IPAD)), h(key.translate(_OPAD))
+
+    def mac(_key, data):
+        i = inner.copy()
+        i.update(data)
+        o = outer.copy()
+        o.update(i.digest())
+        return o.digest()
+    sa._mac = mac
+    return sa
 
 
 class _Cbc:
@@ -41,7 +68,6 @@ class FastSA(EspSA):
     """Takes over an esp.SA (keys, SPI, sequence and replay state) with the HA's crypto."""
 
     def __init__(self, sa):                     # (no super().__init__: the state is sa's)
-        from .ipsecmh import keyed_mac
         self.__dict__.update(sa.__dict__)
         keyed_mac(self)
         self._cbc = _Cbc(self.enc_key)

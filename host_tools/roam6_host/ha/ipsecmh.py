@@ -21,9 +21,6 @@ The binding cache sees every IPsec device as a pseudo security association (`Cac
 2**32 so it never meets an RFC 4285 SPI): bindings, HoA pinning, per-SA caps and SIGHUP keep
 working on them unchanged.
 """
-import hashlib
-
-from roam6.ipsec.prims import INTEGS
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
 from roam6_codec.mh import BindingAck
@@ -35,34 +32,8 @@ from ..ipsec.responder import Responder
 NH_ESP = 50
 PSEUDO_SPI_BASE = 1 << 32       # the cache's key for an IPsec device: never an RFC 4285 SPI
 IKE_SAS_PER_DEVICE = 2          # established IKE SAs kept per NAI (a re-authentication overlaps the old)
-# the binding cache's rules a BU inside ESP skips (the CHILD_SA authenticates it; RFC 4877 §4.3)
-ESP_SKIPPED_RULES = ("mn_id", "spi", "nai", "auth", "ts_required", "ts_window")
-
-
-_IPAD = bytes(x ^ 0x36 for x in range(256))
-_OPAD = bytes(x ^ 0x5C for x in range(256))
-
-
-def keyed_mac(sa):
-    """Give an esp.SA the HA's HMAC: the keyed SHA states made once (as ha/sa.py does for RFC
-    4285), not the firmware's RFC 2104 on every packet; the same bytes (tests/ha/test_ipsec_ha.py)."""
-    for iid, (fn, _klen, _icv) in INTEGS.items():
-        if sa._mac is fn:
-            break
-    else:
-        return sa
-    h = hashlib.sha1 if iid == 2 else hashlib.sha256
-    key = sa.integ_key.ljust(64, b"\0")
-    inner, outer = h(key.translate(_IPAD)), h(key.translate(_OPAD))
-
-    def mac(_key, data):
-        i = inner.copy()
-        i.update(data)
-        o = outer.copy()
-        o.update(i.digest())
-        return o.digest()
-    sa._mac = mac
-    return sa
+from .cache import ESP_SKIPPED_RULES, _walk_options  # noqa: F401  (the rules a BU inside ESP skips)
+from .espfast import FastSA, keyed_mac  # noqa: F401
 
 
 class CacheSA:
@@ -125,7 +96,6 @@ class _BATemplate:
     __slots__ = ("mh", "refresh_off", "bra_off")
 
     def __init__(self, ha, has_refresh, has_bra):
-        from .cache import _walk_options
         self.mh = ba_codec(ha, bytes(16), 0, 0, 0, 0, 0 if has_refresh else None, 1 if has_bra else 0)
         self.refresh_off = self.bra_off = 0
         for t, off in _walk_options(self.mh):
@@ -287,7 +257,6 @@ class IpsecHA:
         p = self.peers.get(nb)
         if p is None:
             return
-        from .espfast import FastSA
         child = Child(self, nb, p.hoa, FastSA(sa_in), FastSA(sa_out), self.cache_sas[nb], tunnel)
         self.by_spi[sa_in.spi] = child
         (self.data_out if tunnel else self.mh_out)[p.hoa] = child
