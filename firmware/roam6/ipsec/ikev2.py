@@ -19,7 +19,8 @@ Contract (docs/ARCHITECTURE.md "Sans-IO core"; `now` int ms, last):
   ike.next_event()
 Events (kind first):
   ("ike_up", handshake_ms)                      IKE SA authenticated (ms since the first request)
-  ("hoa", address, prefix_len)                  with request_hoa: the address the responder assigned
+  ("hoa", address, prefix_len)                  with request_hoa (True, or address + prefix length
+                                                as 17 bytes to propose): the address the responder assigned
                                                 (CP(CFG_REPLY) INTERNAL_IP6_ADDRESS, §3.15.1; RFC 4877 §4.4)
   ("child_up", spi_in, spi_out, transport)      ESP SAs ready: `esp_in`, `esp_out` (roam6.ipsec.esp.SA)
   ("child_failed", notify_type)                 IKE SA up, CHILD_SA refused (NO_PROPOSAL_CHOSEN...)
@@ -31,6 +32,7 @@ Events (kind first):
 Verbs once up (each sends one request; one request at a time, else ignored and counted):
   check_liveness(now)   also sent by itself every `liveness_ms` when set; no answer after the
                         retransmissions -> ("failed", "timeout", 0): the MN re-runs the handshake
+  delete_ike(now)       a Delete of the IKE SA, sent once (the old SA after a re-authentication)
   rekey_child(now)      new ESP SAs (new nonces, no PFS), then a Delete of the old ones; the old
                         inbound SA keeps opening packets until the peer confirms the Delete
 Keys: SKEYSEED and SK_* per §2.14, the CHILD_SA's KEYMAT per §2.17 (attributes `sk`, `keymat`
@@ -446,8 +448,11 @@ class Initiator:
         if self.idr:
             pls.append((PL_IDR, bytes((ID_FQDN, 0, 0, 0)) + self.idr.encode()))
         pls.append((PL_AUTH, bytes((AUTH_PSK, 0, 0, 0)) + auth))
-        if self.request_hoa:    # CP(CFG_REQUEST) asking for an INTERNAL_IP6_ADDRESS (empty value)
-            pls.append((PL_CP, bytes((CFG_REQUEST, 0, 0, 0)) + INTERNAL_IP6_ADDRESS.to_bytes(2, "big") + b"\x00\x00"))
+        if self.request_hoa:    # CP(CFG_REQUEST) asking for an INTERNAL_IP6_ADDRESS: empty, or the
+            # configured address + prefix length (17 bytes) the responder may confirm (§3.15.1)
+            v = self.request_hoa if isinstance(self.request_hoa, bytes) else b""
+            pls.append((PL_CP, bytes((CFG_REQUEST, 0, 0, 0)) + INTERNAL_IP6_ADDRESS.to_bytes(2, "big")
+                        + len(v).to_bytes(2, "big") + v))
         if self.transport:
             pls.append((PL_NOTIFY, notify(N_USE_TRANSPORT_MODE)))
         pls += [(PL_SA, sa_payload(3, self.spi_esp, esp)), (PL_TSI, ts_payload(self.ts_i)),
@@ -523,6 +528,16 @@ class Initiator:
             return
         self._live_at = None
         self._request(self._encrypted([], INFORMATIONAL, F_I, self._msgid), now, "info")
+
+    def delete_ike(self, now):
+        """Delete this IKE SA (and its CHILD_SAs) with an INFORMATIONAL Delete (proto IKE, §1.4.1),
+        sent once and not waited for: after a re-authentication, the old SA's last message."""
+        if self.state != _UP:
+            self.ignored += 1
+            return
+        self._emit(self._encrypted([(PL_DELETE, b"\x01\x00\x00\x00")], INFORMATIONAL, F_I, self._msgid))
+        self.state = _FAILED
+        self._deadline = self._live_at = self._pending = None
 
     def rekey_child(self, now):
         if self.state != _UP or self._pending is not None or self.esp_in is None:

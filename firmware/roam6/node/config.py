@@ -32,12 +32,14 @@ def parse_config(raw):
         raise ConfigError("(top level)", "must be a JSON object")
     known = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
              "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro",
-             "max_bindack_timeout", "ipv4_hoa", "addressing", "ha_liveness_s")
+             "max_bindack_timeout", "ipv4_hoa", "addressing", "ha_liveness_s", "security", "psk",
+             "ipsec_data")
     for k in raw:
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
+    ipsec = raw.get("security", "rfc4285")
     for field in ("nai", "spi", "key", "hoa", "home_prefix", "ha"):
-        if field not in raw:
+        if field not in raw and (ipsec != "ipsec" or field not in ("spi", "key")):
             raise ConfigError(field, "is missing (a field every config needs)")
     c = Config()
     if isinstance(raw["ha"], list):       # several HAs, the first preferred (CONTRACTS.md §5)
@@ -100,7 +102,10 @@ def parse_config(raw):
         raise ConfigError("nai", "must look like user@realm (RFC 4283), up to 255 bytes, got %r" % c.nai)
     c.nai = c.nai.encode()
 
-    key = raw["key"]
+    if ipsec != "rfc4285":                # IPsec (RFC 4877): its checks and attributes only then
+        from .ipsecconf import check
+        check(c, raw, ConfigError)
+    key = raw.get("key", "00" * 16)       # (with ipsec: unused)
     if not isinstance(key, str) or len(key) != 32:
         raise ConfigError("key", "must be 32 hex digits (the 16-byte RFC 4285 MN-HA key)")
     try:

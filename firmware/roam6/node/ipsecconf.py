@@ -1,0 +1,28 @@
+"""config.json's IPsec fields (docs/CONTRACTS.md §5; docs/ARCHITECTURE.md "IPsec"), checked only
+for a config that says `"security": "ipsec"`, so an RFC 4285 node loads none of this.
+
+  "security": "rfc4285" (default) | "ipsec"
+  "psk":      hex, at least 16 bytes: the IKEv2 pre-shared key of this device (IDi = the NAI)
+  "ipsec_data": true -> the payload tunnel as well (a second CHILD_SA, tunnel mode)
+Sets c.psk (bytes) and c.ipsec_data on the Config; the RFC 4285 "spi"/"key" are then optional.
+"""
+
+
+def check(c, raw, ConfigError):
+    if raw.get("security") != "ipsec":
+        raise ConfigError("security", "must be \"rfc4285\" (the default) or \"ipsec\", got %r"
+                          % (raw.get("security"),))
+    v = raw.get("psk")
+    try:
+        psk = bytes.fromhex(v) if isinstance(v, str) else None
+    except ValueError:
+        psk = None
+    if psk is None or len(psk) < 16:
+        raise ConfigError("psk", "must be the IKEv2 pre-shared key as hex, at least 32 digits (16 bytes), "
+                                 "for \"security\": \"ipsec\"")
+    d = raw.get("ipsec_data", False)
+    if not isinstance(d, bool):
+        raise ConfigError("ipsec_data", "must be true or false")
+    c.psk = psk
+    c.ipsec_data = d
+    c.timestamps = False          # the ESP sequence number is the replay protection (RFC 4877)
