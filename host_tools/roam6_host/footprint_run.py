@@ -69,6 +69,14 @@ class FootprintHA:
         self.sock.close()
 
 
+def make_ha(key, ipv4_hoa=False, ipsec=False):
+    """The in-process HA of a footprint run: FootprintHA, or with ipsec the IKEv2 + ESP stand-in."""
+    if ipsec:
+        from .footprint_ipsec import IpsecFootprintHA
+        return IpsecFootprintHA(key, NAI, HA_V4, HA6, HOA)
+    return FootprintHA(key, ipv4_hoa)
+
+
 def events_of(lines):
     out = []
     for line in list(lines):
@@ -79,14 +87,19 @@ def events_of(lines):
     return out
 
 
-def write_config(path, key, state_file, ipv4_hoa=False):
+def write_config(path, key, state_file, ipv4_hoa=False, ipsec=False):
     """The MN's config.json for the footprint runs (static, udp4 to the in-process HA); returns path.
-    ipv4_hoa: the MN asks for an IPv4 home address too (RFC 5555, "ipv4_hoa": "0.0.0.0")."""
+    ipv4_hoa: the MN asks for an IPv4 home address too (RFC 5555, "ipv4_hoa": "0.0.0.0").
+    ipsec: "security": "ipsec" with `key` as the IKEv2 PSK (the HA: make_ha(key, ..., ipsec=True))."""
     cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
            "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
            "timestamps": True, "state_file": state_file}
     if ipv4_hoa:
         cfg["ipv4_hoa"] = "0.0.0.0"
+    if ipsec:
+        cfg.update(security="ipsec", psk=key.hex())
+        for k in ("spi", "key", "timestamps"):
+            del cfg[k]
     with open(path, "w") as f:
         json.dump(cfg, f)
     return path

@@ -103,7 +103,10 @@ def parse_config(raw):
     c.nai = c.nai.encode()
 
     if ipsec != "rfc4285":                # IPsec (RFC 4877): its checks and attributes only then
-        from .ipsecconf import check
+        try:
+            from .ipsecconf import check
+        except ImportError:
+            raise ConfigError("security", "\"ipsec\" is not in this board's firmware (board.json excludes it)")
         check(c, raw, ConfigError)
     key = raw.get("key", "00" * 16)       # (with ipsec: unused)
     if not isinstance(key, str) or len(key) != 32:

@@ -36,10 +36,17 @@ _UP = 3                           # roam6.ipsec.ikev2's state "up"
 
 if IS_MICROPYTHON:
     from .transport import readable
+    _PEEK = getattr(socket, "MSG_PEEK", None)
 
     async def _recv(sock):
+        """One datagram (as transport.readinto does: peek, then take exactly that datagram)."""
         await readable(sock)
-        return sock.recv(2048)
+        if _PEEK is None:
+            return sock.recv(2048)
+        d = sock.recv(2048, _PEEK)
+        if d:
+            sock.readinto(bytearray(len(d)), len(d))
+        return d
 else:
     async def _recv(sock):
         return await asyncio.get_running_loop().sock_recv(sock, 2048)
