@@ -482,6 +482,7 @@ class Initiator:
         self.state = _UP
         self._msgid = 2
         self._pending = None
+        self.msg1 = self.msg2 = self._priv = None     # the handshake's, not needed once up (heap)
         self._schedule_liveness(now)
         self._events.append(("ike_up", now - self.t0))
         errs = [nt for nt in ns if nt < 16384]

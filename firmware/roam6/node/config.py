@@ -108,6 +108,8 @@ def parse_config(raw):
         except ImportError:
             raise ConfigError("security", "\"ipsec\" is not in this board's firmware (board.json excludes it)")
         check(c, raw, ConfigError)
+        from . import forget
+        forget("roam6.node.ipsecconf")
     key = raw.get("key", "00" * 16)       # (with ipsec: unused)
     if not isinstance(key, str) or len(key) != 32:
         raise ConfigError("key", "must be 32 hex digits (the 16-byte RFC 4285 MN-HA key)")
