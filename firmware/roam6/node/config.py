@@ -13,6 +13,8 @@ import json
 
 from roam6.wire.addr import ip4_from_text, ip6_from_text
 
+from . import forget
+
 
 class Config:
     """The checked configuration, filled by parse_config and read by the driver. Addresses are
@@ -37,9 +39,9 @@ def parse_config(raw):
     for k in raw:
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
-    ipsec = raw.get("security", "rfc4285")
+    sec = raw.get(known[21])      # "security" (the names in a constant tuple: no qstr on the heap)
     for field in ("nai", "spi", "key", "hoa", "home_prefix", "ha"):
-        if field not in raw and (ipsec != "ipsec" or field not in ("spi", "key")):
+        if field not in raw and (sec is None or field not in ("spi", "key")):
             raise ConfigError(field, "is missing (a field every config needs)")
     c = Config()
     if isinstance(raw["ha"], list):       # several HAs, the first preferred (CONTRACTS.md §5)
@@ -102,21 +104,21 @@ def parse_config(raw):
         raise ConfigError("nai", "must look like user@realm (RFC 4283), up to 255 bytes, got %r" % c.nai)
     c.nai = c.nai.encode()
 
-    if ipsec != "rfc4285":                # IPsec (RFC 4877): its checks and attributes only then
-        try:
-            from .ipsecconf import check
-        except ImportError:
-            raise ConfigError("security", "\"ipsec\" is not in this board's firmware (board.json excludes it)")
-        check(c, raw, ConfigError)
-        from . import forget
-        forget("roam6.node.ipsecconf")
-    key = raw.get("key", "00" * 16)       # (with ipsec: unused)
+    key = raw.get("key", "00" * 16)       # (with "security": "ipsec" absent and unused)
     if not isinstance(key, str) or len(key) != 32:
         raise ConfigError("key", "must be 32 hex digits (the 16-byte RFC 4285 MN-HA key)")
     try:
         c.key = bytes.fromhex(key)
     except ValueError:
         raise ConfigError("key", "must be 32 hex digits (0-9, a-f)")
+
+    if sec is not None:                   # ipsecconf.py (by a long name: no qstr in an RFC 4285 heap)
+        try:
+            m = __import__("roam6.node.ipsecconf", None, None, ("parse_config",))
+        except ImportError:
+            raise ConfigError("security", "\"ipsec\" is not in this board's firmware (board.json excludes it)")
+        m.parse_config(c, raw, ConfigError)
+        forget("roam6.node.ipsecconf")
 
     for field in ("hoa", "ha"):           # an IPv6 address, or "bootstrap" (None)
         v = raw[field]

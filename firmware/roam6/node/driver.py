@@ -36,8 +36,6 @@ _SLICE_MS = const(200)
 
 
 class MobileNode:
-    ipsec = None                  # the IPsec glue (ipsecglue.py) with "security": "ipsec"
-
     def __init__(self, cfg, log=None):
         gc.collect()
         heap0 = gc.mem_alloc() if hasattr(gc, "mem_alloc") else None   # code + buffers
@@ -48,9 +46,8 @@ class MobileNode:
         self._ms = 0
         # RFC 4285 timestamps come from the wall clock; without an RTC the HA's 144 corrects it
         offset = _bul.ntp_offset_ms(time.time(), self.now())
-        if hasattr(cfg, "psk"):       # "security": "ipsec" (RFC 4877): loaded only then
-            from .ipsecglue import attach
-            attach(self, st)
+        if cfg.key is None:           # "security": "ipsec" (RFC 4877): ipsecglue.py, loaded only now
+            __import__("roam6.node.ipsecglue", None, None, ("attach",)).attach(self, st)
         else:
             self.reg = Registration(cfg.nai, cfg.spi, cfg.key, cfg.hoa, cfg.ha, cfg.lifetime,
                                     cfg.timestamps, st["seq"] if st else None, offset)
@@ -92,8 +89,6 @@ class MobileNode:
             self.host.home.close()
         self.log("link", state="moved", coa=addr_text(coa), transport=transport)
         now = self.now()
-        if self.ipsec is not None:    # IKE from the new care-of address first
-            self.ipsec.moved(coa, transport, now)
         self.reg.move(coa, transport, now)
         if self.ro is not None:
             self.ro.move(coa, transport, now)
@@ -110,8 +105,6 @@ class MobileNode:
             HomeLink(self.host).open()
         self.log("link", state="home")
         now = self.now()
-        if self.ipsec is not None:
-            self.ipsec.moved(hoa, "udp6", now)
         self.reg.home(now)
         if self.ro is not None:
             self.ro.home(now)
@@ -145,7 +138,7 @@ class MobileNode:
             elif pkt is not None:
                 self.ro.deliver(pkt)        # rebuilt: copied into the buffer first
             self.flush()
-        elif buf[6] == _NH_MH or (buf[6] == 50 and self.ipsec is not None):   # 50: ESP (IPsec)
+        elif buf[6] == _NH_MH:
             k = self.reg.receive(mv[:n], now)
             if k == "unknown":              # RFC 6275 §9.2: Binding Error status 2, rate-limited
                 from .mherror import answer

@@ -119,7 +119,7 @@ def link_in(node, buf, n):
     now = node.now()
     ro = node.ro
     if got is not None and got[1] == cfg.ha:
-        if buf[40] == 50 and node.ipsec is not None:     # the BA in ESP (ipsecglue.py)
+        if buf[40] == 50 and getattr(node, "ipsec", None) is not None:    # the BA in ESP (ipsecglue.py)
             k = node.reg.receive_esp(got[0], got[1], cfg.hoa, now)
         else:
             k = node.reg.receive_mh(got[0], got[1], cfg.hoa, now)
