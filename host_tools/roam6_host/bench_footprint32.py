@@ -207,6 +207,7 @@ def _measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False, ipsec=False):
         "heap_free_after_registration": d["heap_free_after_registration"],
         "heap_goal_met": d["heap_goal_met"],
         "bu_ba_ms": d["bu_ba_ms"],
+        "ike_handshake_ms": d.get("ike_handshake_ms"),
         # (not heap_code_and_buffers: the node's creation is measured with start-up's frames, now on
         # the conservatively scanned C stack, still holding what they pointed to)
         "note": "the same MN, bundle, config and HA on a 32-bit MicroPython (4-byte words, 16-byte GC blocks "

@@ -143,7 +143,7 @@ def heap_figures(events, lines, heap, what):
     start = [e for e in events if e.get("ev") == "start"]
     code = start[0].get("heap") if start else None
     ba = [e for e in events if e.get("ev") == "ba"]
-    return {
+    out = {
         "heap_in_use_after_registration": used,
         "heap_free_after_registration": after[0]["free"] if after else None,
         "heap_in_use_before_first_bu": before[-1]["alloc"] if before else None,
@@ -155,6 +155,10 @@ def heap_figures(events, lines, heap, what):
         "heap_goal_met": used is not None and used <= HEAP_GOAL,
         "bu_ba_ms": ba[-1].get("bu_ba_ms") if ba else None,
     }
+    ike = [e for e in events if e.get("ev") == "ike" and e.get("state") == "up"]
+    if ike:                     # security ipsec: IKE_SA_INIT + IKE_AUTH as the MN timed it
+        out["ike_handshake_ms"] = ike[0].get("handshake_ms")
+    return out
 
 
 def rom_prelude(path):
