@@ -25,7 +25,8 @@ def test_real_mn_registers_over_esp_with_the_responder(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     ha = IpsecFootprintHA(psk, NAI, ha_v4, HA6, HOA)
     exe = os.path.join(os.path.dirname(sys.executable), "micropython")
-    env = dict(os.environ, MICROPYPATH=":".join([".frozen", os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix")]))
+    path = [".frozen", os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix")]
+    env = dict(os.environ, MICROPYPATH=":".join(path))
     try:
         ev, lines = run_until([exe, "-X", "heapsize=256K", os.path.join(ROOT, "boards", "unix", "main.py"),
                                str(tmp_path / "config.json"), "--coa", "127.0.0.1"], str(tmp_path), 20,
