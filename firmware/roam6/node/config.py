@@ -220,7 +220,10 @@ def _ha_list(c, raw):
     raw["ha"] = v[0]
     if v4:
         raw["ha_ipv4"] = v4[0]
-    from . import halist          # noqa: F401 (the node will start the watch for the next HA)
+    try:
+        from . import halist      # noqa: F401 (the node will start the watch for the next HA)
+    except ImportError:
+        raise ConfigError("ha", "as a list is not in this board's firmware (board.json excludes halist)")
     return raw
 
 
