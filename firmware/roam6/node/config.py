@@ -13,8 +13,6 @@ import json
 
 from roam6.wire.addr import ip4_from_text, ip6_from_text
 
-from . import forget
-
 
 class Config:
     """The checked configuration, filled by parse_config and read by the driver. Addresses are
@@ -117,8 +115,7 @@ def parse_config(raw):
             m = __import__("roam6.node.ipsecconf", None, None, ("parse_config",))
         except ImportError:
             raise ConfigError("security", "\"ipsec\" is not in this board's firmware (board.json excludes it)")
-        m.parse_config(c, raw, ConfigError)
-        forget("roam6.node.ipsecconf")
+        m.parse_config(c, raw, ConfigError)   # (kept loaded: forgetting it broke the wasm32 runtime)
 
     for field in ("hoa", "ha"):           # an IPv6 address, or "bootstrap" (None)
         v = raw[field]

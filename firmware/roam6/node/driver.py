@@ -138,7 +138,7 @@ class MobileNode:
             elif pkt is not None:
                 self.ro.deliver(pkt)        # rebuilt: copied into the buffer first
             self.flush()
-        elif buf[6] == _NH_MH:
+        elif buf[6] == _NH_MH or buf[6] == 50:   # 50: ESP, the MH under "security": "ipsec"
             k = self.reg.receive(mv[:n], now)
             if k == "unknown":              # RFC 6275 §9.2: Binding Error status 2, rate-limited
                 from .mherror import answer
