@@ -3,6 +3,8 @@ AES-128-CBC with HMAC-SHA1-96 / HMAC-SHA2-256-128) on the MicroPython unix port 
 and the native HMAC-SHA1 tiers) and CPython; with --live (root, strongSwan) the IKEv2 handshake
 (IKE_SA_INIT + IKE_AUTH + CHILD_SA) of the MN's initiator against strongSwan charon in two
 namespaces, from MicroPython and from CPython: wall time and the MN's own busy time, p50 of N.
+Section "ha": the HA's side in process (BU->BA with ESP against RFC 4285, the payload tunnel per
+packet; roam6_host/ipsec/ha_bench.py).
 """
 import json
 import os
@@ -137,6 +139,8 @@ def run(args):
                       "MicroPython cryptolib AES (AES-GCM not offered: cryptolib has no CTR mode)",
         "us": _costs(exe, args.rounds, natmod_root),
     }
+    from .ipsec import ha_bench
+    result["ha"] = ha_bench.run(args.rounds)
     if args.live:
         result["handshake"] = _live(exe, args.handshakes)
     return result

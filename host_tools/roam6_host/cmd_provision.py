@@ -56,6 +56,10 @@ def register(sub):
     p.add_argument("--lifetime", type=int, default=600, metavar="S",
                    help="binding lifetime to request, seconds (default 600)")
     p.add_argument("--no-timestamps", action="store_true", help="leave out RFC 4285 replay protection")
+    p.add_argument("--security", choices=("rfc4285", "ipsec"), default="rfc4285",
+                   help="how BUs are protected: the RFC 4285 option (default) or IPsec ESP keyed by IKEv2 with a "
+                        "fresh pre-shared key (the HA's ha.json must list \"ipsec\" in 'security')")
+    p.add_argument("--ipsec-data", action="store_true", help="with --security ipsec: the payload in ESP too")
     p.add_argument("--out", metavar="FILE",
                    help="where to write the device's config.json (deploy it with --config FILE)")
     p.add_argument("--force", action="store_true",
@@ -105,8 +109,8 @@ def run(args):
         sas = provision.list_sas(args.keys_file)
         print("%-32s %10s  %-28s%s" % ("NAI", "SPI", "HoA", "  key" if args.show_key else ""))
         for e in sas:
-            print("%-32s %10s  %-28s%s" % (e.get("nai"), e.get("spi"), e.get("hoa", "(bootstrap)"),
-                                           "  " + e.get("key", "") if args.show_key else ""))
+            print("%-32s %10s  %-28s%s" % (e.get("nai"), e.get("spi", e.get("security")), e.get("hoa", "(bootstrap)"),
+                                           "  " + e.get("key", e.get("psk", "")) if args.show_key else ""))
         print("%d device(s) in %s" % (len(sas), args.keys_file))
         return 0
     if args.revoke:
@@ -118,20 +122,23 @@ def run(args):
         raise UserError("say what to do: --nai NAI (provision), --list or --revoke NAI")
     if not args.out:
         raise UserError("--out is missing", hint="where to write the device's config.json, e.g. --out config.json")
+    if args.ipsec_data and args.security != "ipsec":
+        raise UserError("--ipsec-data needs --security ipsec")
     board = boards.load_board(args.board) if args.board else None
     wifi = [(ssid, psk or "") for ssid, psk in args.wifi]
     cfg = provision.provision(
         args.keys_file, args.out, force=args.force, nai=args.nai, hoa=args.hoa, bootstrap=args.bootstrap,
         ha=args.ha, ha_ipv4=args.ha_ipv4, home_prefix=args.home_prefix, domain=args.domain,
         transports=_csv(args.transports), lifetime=args.lifetime, timestamps=not args.no_timestamps, wifi=wifi,
-        methods=_csv(args.bootstrap_methods), board=board)
-    print("provisioned %s: SPI %d, HoA %s, HA %s, transports %s"
-          % (cfg["nai"], cfg["spi"], cfg["hoa"], cfg["ha"], ",".join(cfg["transports"])))
+        methods=_csv(args.bootstrap_methods), board=board, security=args.security, ipsec_data=args.ipsec_data)
+    print("provisioned %s: %s, HoA %s, HA %s, transports %s"
+          % (cfg["nai"], "SPI %d" % cfg["spi"] if "spi" in cfg else "IPsec (IKEv2 PSK)", cfg["hoa"], cfg["ha"],
+             ",".join(cfg["transports"])))
     print("  config  -> %s (mode 0600: it holds the key)" % args.out)
     print("  SA      -> %s (the HA loads it on SIGHUP: kill -HUP <pid of roam6 ha>, or at its next start)"
           % args.keys_file)
     if args.show_key:
-        print("  key     %s" % cfg["key"])
+        print("  key     %s" % cfg.get("key", cfg.get("psk")))
     if board and board["port"] in WIFI_PORTS and not wifi:
         print("roam6: warning: no Wi-Fi network given: a %s board reaches the network only through Wi-Fi, so this "
               "device will not connect\n  -> add --wifi SSID:PSK (or --wifi-ssid NAME --wifi-psk PSK) and provision "

@@ -240,7 +240,14 @@ def _firmware_check(cfg):
     would refuse is never written (the checks above say the option; this is the safety net)."""
     from roam6.node.config import ConfigError, parse_config
     try:
-        parse_config(cfg)
+        try:
+            parse_config(cfg)
+        except ConfigError as exc:
+            if exc.field != "security" or "not a config field" not in str(exc):
+                raise
+            # a firmware without the IPsec loader (issue #19's MN side): check the rest of it
+            rest = {k: v for k, v in cfg.items() if k not in ("security", "psk", "ipsec_data")}
+            parse_config(dict(rest, spi=SPI_MIN, key="00" * 16))
     except ConfigError as exc:
         raise UserError("the board would refuse this config: %s" % str(exc).replace("config: ", "", 1),
                         hint="a roam6 provision bug worth reporting; meanwhile give the field explicitly") from None
@@ -266,7 +273,7 @@ def _other_device(out, nai):
 
 # ---- operations ------------------------------------------------------------------------------
 
-def provision(keys_file, out, force=False, **cfg_args):
+def provision(keys_file, out, force=False, security="rfc4285", ipsec_data=False, **cfg_args):
     """Create a device: fresh SPI and key, config.json at `out`, SA appended to keys_file.
     Returns the config dict. The keys file is committed before config.json is renamed into place,
     so a failure never leaves a device config whose SA the HA does not know."""
@@ -282,7 +289,8 @@ def provision(keys_file, out, force=False, **cfg_args):
         sas = doc["sas"]
         known = [e for e in sas if e.get("nai") == nai]
         if known and not force:
-            raise UserError("%s is already provisioned (SPI %s)" % (nai, known[0].get("spi")),
+            raise UserError("%s is already provisioned (%s)" % (nai, "SPI %s" % known[0]["spi"] if "spi" in known[0]
+                                                                else "IPsec"),
                             hint="--force gives it a new SPI and key (the old config stops working), "
                                  "or --revoke it first")
         sas[:] = [e for e in sas if e.get("nai") != nai]
@@ -290,6 +298,16 @@ def provision(keys_file, out, force=False, **cfg_args):
         key = secrets.token_bytes(16)
         cfg = make_config(nai, spi, key, **cfg_args)
         entry = {"nai": nai, "spi": spi, "key": key.hex()}
+        if security == "ipsec":      # IKEv2 keys the SA (RFC 4877): a PSK on both sides, no SPI/key
+            if cfg["hoa"] == "bootstrap":
+                raise UserError("--security ipsec needs --hoa", hint="the HA hands that HoA out through IKEv2's "
+                                "configuration payload (RFC 4877 §4.4); --bootstrap is for RFC 4285 devices")
+            psk = secrets.token_hex(32)
+            for field in ("spi", "key"):
+                del cfg[field]
+            cfg.update({"security": "ipsec", "psk": psk, "ipsec_data": bool(ipsec_data), "timestamps": False})
+            _firmware_check(cfg)
+            entry = {"nai": nai, "security": "ipsec", "psk": psk}
         if cfg["hoa"] != "bootstrap":
             hoa = ipaddress.IPv6Address(cfg["hoa"])
             twin = [e for e in sas if e.get("hoa") and ipaddress.IPv6Address(e["hoa"]) == hoa]

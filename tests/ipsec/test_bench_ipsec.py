@@ -22,6 +22,10 @@ def test_bench_ipsec_prints_every_figure():
             for size in (64, 1200):
                 for op in ("seal", "open"):
                     assert figs["esp_%s_%s_%dB" % (op, integ, size)] > 0
+    ha = d["ha"]                     # the HA's side (ipsec/ha_bench.py)
+    assert ha["bu_ba_us_esp"] > 0 and ha["bu_ba_us_rfc4285"] > 0
+    for size in (64, 1200):
+        assert ha["tunnel_in_us_%dB" % size] > 0 and ha["tunnel_out_us_%dB" % size] > 0
 
 
 def test_bench_ipsec_bad_option():

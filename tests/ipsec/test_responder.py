@@ -171,7 +171,8 @@ def test_child_sa_rekey_and_delete_with_the_mn_initiator():
     assert drain(ike) == [("child_rekeyed", ike.esp_in.spi, ike.esp_out.spi)]
     evs = drain(r)
     assert [e[0] for e in evs] == ["child_rekeyed", "child_deleted"] and evs[1][2] == old_in.spi
-    _, _, new_in, new_out = evs[0]
+    _, _, new_in, new_out, old_spi = evs[0]
+    assert old_spi == old_in.spi
     assert new_in.spi == ike.esp_out.spi and new_out.spi == ike.esp_in.spi and new_in.spi != old_in.spi
     assert new_in.open(ike.esp_out.seal(b"after", 41)) == (41, b"after")
     assert ike.esp_in.open(new_out.seal(b"back", 41)) == (41, b"back")

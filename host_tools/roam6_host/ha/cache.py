@@ -206,7 +206,8 @@ class _BU:
     """What the rules learn about one BU while they run."""
 
     __slots__ = ("source", "pkt", "mh", "opts", "seq", "flags", "lifetime", "hoa", "coa", "v4coa", "ts",
-                 "auth_spi", "nai", "auth_data", "sa", "dereg", "nat", "plain", "reason", "wall", "v4hoa", "v4ack")
+                 "auth_spi", "nai", "auth_data", "sa", "dereg", "nat", "plain", "reason", "wall", "v4hoa", "v4ack",
+                 "esp")
 
 
 class BindingCache:
@@ -235,14 +236,17 @@ class BindingCache:
         self._ba_tpl = {}                           # {(NAI length, timestamp?, BRA?): _BATemplate}
         self._pinned = {sa.hoa: spi for spi, sa in sas.items() if sa.hoa is not None}   # {HoA: owner SPI}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
+        from .ipsecmh import ESP_SKIPPED_RULES    # a BU inside ESP: the CHILD_SA authenticated it
+        self._esp_rules = [r for r in self._rules if r[2] not in ESP_SKIPPED_RULES]
         self.aaa = None                             # aaa.agent.AaaAgent: SAs for unknown SPIs from RADIUS
         self.v4homes = None                         # ipv4home.IPv4Homes: RFC 5555 IPv4 home addresses
         self.vendor = None                          # ha/vendor.py VendorStore: RFC 5094/5096 data per binding
 
     # ---- sans-IO surface --------------------------------------------------------------------
-    def receive(self, packet, source, now, *, wall=None):
+    def receive(self, packet, source, now, *, wall=None, esp=None):
         """One packet carrying a BU, from `source` (transport, host, port); its answer (if any)
-        is queued for datagrams_to_send()."""
+        is queued for datagrams_to_send(). esp: the ipsecmh.Child whose CHILD_SA the BU came
+        in (opened already): its device's pseudo SA, the ESP rules, the BA sealed by it."""
         c = _BU()
         c.wall = now if wall is None else wall
         c.pkt = packet
@@ -251,7 +255,11 @@ class BindingCache:
         c.nat = False
         c.reason = ""
         c.v4hoa = c.v4ack = None
-        for verdict, rule, name in self._rules:
+        c.esp = esp
+        rules = self._rules
+        if esp is not None:
+            c.sa, rules = esp.cache_sa, self._esp_rules
+        for verdict, rule, name in rules:
             try:
                 ok = rule(c, now)
             except (DecodeError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError,
@@ -445,8 +453,9 @@ class BindingCache:
         """RFC 6275 §9.2's answer to a Mobility Header discarded by mhcheck: an ICMPv6 Parameter
         Problem or a Binding Error (status 2), back over the path it came (for UDP: the inner
         packet), within the answers budget."""
-        if v.action == "drop" or not mhcheck.may_answer(pkt) or not self.limits.answer_allowed(c.source, now):
-            return v.reason
+        if (v.action == "drop" or c.esp is not None or not mhcheck.may_answer(pkt)
+                or not self.limits.answer_allowed(c.source, now)):
+            return v.reason             # (an MH that came in ESP: no answer in clear quoting it)
         if not mhcheck.checksum_ok(pkt):
             return "bad MH checksum"
         self.limits.answer(c.source, now)
@@ -502,7 +511,7 @@ class BindingCache:
         if v.action != "ok":            # RFC 6275 §9.2: discarded, maybe answered (rate-limited)
             c.reason = "parse: " + self._mh_error(c, pkt, v, now)
             return False
-        early = early_drop(self, c, pkt, now)     # unknown SPI, over budget: before any costly work
+        early = early_drop(self, c, pkt, now) if c.esp is None else ""   # unknown SPI, over budget: early
         if early:
             c.reason = early
             return False
@@ -733,6 +742,11 @@ class BindingCache:
         refresh = None
         if transport != "ip6":
             refresh = self.nat_refresh if (c.nat or transport == "udp6") else NO_KEEPALIVE
+        if c.esp is not None:       # sealed with the CHILD_SA, no RFC 4285 options (ha/ipsecmh.py)
+            out = c.esp.ba(self, c, status, seq, units, bra, refresh)
+            if out is not None:
+                self._out.append(out)
+            return
         if transport != "ip6" and self.fast and c.v4ack is None:
             ba = self._ba_from_template(c, status, seq, units, bra, ts, refresh)
             self._out.append((ba, c.source))

@@ -28,8 +28,8 @@ DEFAULTS = {
     "home_agents": None,            # DHAAD's answer, preferred first (ha/dhaad.py); None: this HA
 }
 KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "aaa", "journal", "journal_max", "journal_sync",
-                            "replica", "ipv4_home_prefix", "ipv4_pool"}
-SA_FIELDS = ("nai", "spi", "key", "hoa", "ipv4_hoa")     # what a keys-file entry may hold
+                            "replica", "ipv4_home_prefix", "ipv4_pool", "security"}
+SA_FIELDS = ("nai", "spi", "key", "hoa", "ipv4_hoa", "security", "psk")     # what a keys-file entry may hold
 KEYS_FIELDS = ("sas",)                       # what the keys file itself may hold
 TRANSPORTS = ("udp4", "udp6", "ip6")
 
@@ -72,6 +72,8 @@ class HAConfig:
         self.replica = None         # replica.py: the hot standby pair (ReplicaConfig) or None
         self.ipv4_homes = None      # ha/ipv4home.IPv4Homes when ipv4_home_prefix is set
         self.source = "HA config"   # "HA config /path/ha.json": what messages about a field name
+        self.security = ["rfc4285"]  # what the HA accepts: "rfc4285" and/or "ipsec" (ha/ipsecconf.py)
+        self.ipsec_peers = []       # ipsecconf.IpsecPeer: the keys file's IPsec devices
 
 
 def _err(source, field, what, hint):
@@ -192,7 +194,13 @@ def parse_config(raw, base_dir=".", source="HA config"):
             raise err("keys_file", "must be a path, got %r" % (d["keys_file"],),
                       "the keys file holds the MN-HA SAs (CONTRACTS.md §6)")
         c.keys_file = os.path.join(base_dir, d["keys_file"])
-        c.sas = load_keys(c.keys_file, c.home_prefix, named_by=source)
+        c.sas = load_keys(c.keys_file, c.home_prefix, named_by=source, ipsec_out=c.ipsec_peers)
+    from .ipsecconf import check_peers, parse_security
+    c.security = parse_security(raw.get("security"), source)
+    check_peers(c.ipsec_peers, c.sas, c.security, source)
+    if c.ipsec_peers and (raw.get("journal") or raw.get("replica") or c.aaa is not None):
+        raise err("security", "\"ipsec\" does not work with 'journal', 'replica' or 'aaa' yet",
+                  "run IPsec devices on an HA without those sections")
     from .continuity import parse_fields
     parse_fields(c, raw, source, base_dir)
     from .ipv4home import parse_config as parse_ipv4_homes
@@ -200,7 +208,7 @@ def parse_config(raw, base_dir=".", source="HA config"):
     return c
 
 
-def load_keys(path, home_prefix=None, named_by="the HA config"):
+def load_keys(path, home_prefix=None, named_by="the HA config", ipsec_out=None):
     """Read the keys file; refuse it if group or other may read it (it holds the MN-HA keys).
     named_by: the config that names it, for the hint ("HA config /path/ha.json")."""
     hint = "field 'keys_file' of %s names it (relative to that file's folder)" % named_by
@@ -222,7 +230,7 @@ def load_keys(path, home_prefix=None, named_by="the HA config"):
     except ValueError as exc:
         raise UserError("keys file %s is not valid JSON: %s" % (path, _one_line(exc)),
                         hint="see CONTRACTS.md §6") from None
-    return parse_keys(raw, home_prefix, source="keys file %s" % path)
+    return parse_keys(raw, home_prefix, source="keys file %s" % path, ipsec_out=ipsec_out)
 
 
 def _open_regular(path):
@@ -247,7 +255,9 @@ def refuse_shared_keys_file(path, st):
                         hint="chmod 600 %s" % path)
 
 
-def parse_keys(raw, home_prefix=None, source="keys file"):
+def parse_keys(raw, home_prefix=None, source="keys file", ipsec_out=None):
+    """The RFC 4285 SAs of a keys file; its IPsec entries (ha/ipsecconf.py) are checked too and
+    appended to `ipsec_out` when given."""
     unknown = sorted(f for f in raw if f not in KEYS_FIELDS) if isinstance(raw, dict) else []
     if unknown:   # beside "sas" nothing: a typo ("SAs") must not pass unnoticed either
         raise UserError("%s: field %r is not a known field (known: %s)" % (source, unknown[0], ", ".join(KEYS_FIELDS)))
@@ -265,6 +275,12 @@ def parse_keys(raw, home_prefix=None, source="keys file"):
             raise UserError("%s%s: field %r is not a known field (known: %s)"
                             % (where, " (%s)" % name if isinstance(name, str) and name else "",
                                unknown[0], ", ".join(SA_FIELDS)))
+        from .ipsecconf import entry_security, parse_ipsec_entry
+        if entry_security(e, where) == "ipsec":
+            peer = parse_ipsec_entry(e, where, home_prefix, _ip6)
+            if ipsec_out is not None:
+                ipsec_out.append(peer)
+            continue
         for field in ("nai", "spi", "key"):
             if field not in e:
                 raise UserError("%s: field %r is missing" % (where, field),

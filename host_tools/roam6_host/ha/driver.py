@@ -57,19 +57,24 @@ DUP_WINDOW_MS = 100   # ip6: copies of one frame the packet socket saw twice arr
 
 
 
-def _bpf_mh_to(ha):
+def _bpf_mh_to(ha, esp=False):
     """Classic BPF over the IPv6 header (SOCK_DGRAM packet sockets start at the network header):
     pass frames for this host whose next header is 60 (Destination Options: a BU with a Home
-    Address option) or 135 (a BU without one: deregistration from home) and whose destination is
-    the HA's address; everything else is dropped in the kernel, never waking the HA."""
+    Address option) or 135 (a BU without one: deregistration from home) - with `esp` (IPsec
+    devices, ha/ipsecmh.py) also 50, ESP without a HAO - and whose destination is the HA's
+    address; everything else is dropped in the kernel, never waking the HA."""
     w = struct.unpack(">4I", ha)
+    nhs = (60, 135, 50) if esp else (60, 135)
+    addr = 3 + len(nhs)                           # the address checks start here
+    drop = addr + 9
     prog = [(0x20, 0, 0, 0xFFFFF000 + 4),        # A = skb->pkt_type (SKF_AD_PKTTYPE)
-            (0x15, 0, 12, PACKET_HOST),
-            (0x30, 0, 0, 6),                      # A = next header
-            (0x15, 1, 0, 60),
-            (0x15, 0, 9, 135)]
+            (0x15, 0, drop - 2, PACKET_HOST),
+            (0x30, 0, 0, 6)]                      # A = next header
+    for i, nh in enumerate(nhs):
+        at = 3 + i
+        prog.append((0x15, addr - at - 1, drop - at - 1 if i == len(nhs) - 1 else 0, nh))
     for i in range(4):                            # destination address, word by word
-        prog += [(0x20, 0, 0, 24 + 4 * i), (0x15, 0, 7 - 2 * i, w[i])]
+        prog += [(0x20, 0, 0, 24 + 4 * i), (0x15, 0, drop - (addr + 2 * i + 1) - 1, w[i])]
     return prog + [(0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)]
 
 # This kernel answers every BU with a Home Address option with ICMPv6 Parameter Problem code 2
@@ -79,9 +84,9 @@ NFT_TABLE = "roam6_ha"
 _NFT_WHAT = "HAO BUs"
 
 
-def packet_socket_for_bus(ha):
-    """An AF_PACKET socket (all interfaces) that only ever sees _bpf_mh_to(ha)'s packets."""
-    return attach_filter(packet_socket(), _bpf_mh_to(ha))
+def packet_socket_for_bus(ha, esp=False):
+    """An AF_PACKET socket (all interfaces) that only ever sees _bpf_mh_to(ha, esp)'s packets."""
+    return attach_filter(packet_socket(), _bpf_mh_to(ha, esp))
 
 
 class Logger:
@@ -154,6 +159,10 @@ class HomeAgent:
                                   limits=HALimits(getattr(cfg, "max_bindings", MAX_BINDINGS),
                                                   getattr(cfg, "max_bindings_per_sa", MAX_BINDINGS_PER_SA)))
         self.cache.v4homes = getattr(cfg, "ipv4_homes", None)     # RFC 5555 IPv4 HoAs (ipv4home.py)
+        self.ipsec = self.ike = None   # ipsecmh.IpsecHA, ike.IkeSockets: ha.json "security" lists "ipsec"
+        if "ipsec" in getattr(cfg, "security", ()):
+            from .ipsecmh import attach
+            attach(self)
         self.ha = cfg.address
         self.tun = None
         self.nl = None
@@ -234,6 +243,10 @@ class HomeAgent:
             self.socks["udp6"] = self._udp(socket.AF_INET6, "::", "address")
         if "ip6" in cfg.transports:
             self._open_ip6()
+        if self.ipsec is not None:
+            from .ike import IkeSockets
+            self.ike = IkeSockets(self)
+            self.ike.open()
         from .control import ControlServer
         self.control = ControlServer(self)
         self.control.open()
@@ -295,7 +308,7 @@ class HomeAgent:
         return s
 
     def _open_ip6(self):
-        self.spkt = packet_socket_for_bus(self.ha)
+        self.spkt = packet_socket_for_bus(self.ha, esp=self.ipsec is not None)
         self.spkt.setblocking(False)
         enable_timestamps(self.spkt)
         self.sraw = hdrincl_socket()
@@ -341,6 +354,8 @@ class HomeAgent:
             self.control.close()
         if self.dhaad is not None:
             self.dhaad.close()
+        if self.ike is not None:
+            self.ike.close()
         for s in (list(self.socks.values()) + [self.s41, self.sraw, self.spkt, self.s135, self.nd, self.s4in6]
                   + self._locks):
             if s is not None:
@@ -435,6 +450,8 @@ class HomeAgent:
             self.socks["udp6"].sendmsg([datagram], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, local)], 0, peer)
 
     def _send(self, outs):
+        if self.ipsec is not None and outs:
+            outs = self.ipsec.protect(outs)       # MN-HA messages to IPsec devices: sealed
         for datagram, (transport, host, port) in outs:
             peer = (host, port)
             try:
@@ -486,6 +503,9 @@ class HomeAgent:
             if data[6] == C.NH_MH and data[24:40] == ha:
                 self._signal(data, (transport, peer[0], peer[1]))
                 continue
+            if data[6] == 50 and self.ipsec is not None and data[24:40] == ha:   # ESP (ha/ipsecmh.py)
+                self._signal(data, (transport, peer[0], peer[1]))
+                continue
             b = bindings.get(data[8:24])
             if b is not None and b.peer == peer and b.transport == transport:
                 if data[6] == 58 and len(data) > 40 and data[40] == 146 and data[24:40] == ha:
@@ -516,6 +536,8 @@ class HomeAgent:
     def _signal(self, packet, source):
         # expiry on the monotonic clock, RFC 4285 timestamps on the wall clock (cache docstring)
         now = _now_ms()
+        if self.ipsec is not None and self.ipsec.on_signal(self, packet, source, now):
+            return                                    # ESP, or an MH in clear for an IPsec device
         if self.aaa is None or not self.aaa.revocation_in(packet, source, now):   # (MH 16: aaa/revocation.py)
             self.cache.receive(packet, source, now, wall=_wall_ms())
         self._flush(now)
@@ -526,6 +548,7 @@ class HomeAgent:
         s41 = self.s41
         fd = self.tun.fd
         v4bound = self.cache.v4homes.bound if self.cache.v4homes is not None else None
+        data_sas = self.ipsec.data_out if self.ipsec is not None else None    # ESP tunnel mode (ipsecmh.py)
         for _ in range(256):
             try:
                 pkt = os.read(fd, 65536)
@@ -542,6 +565,13 @@ class HomeAgent:
             else:
                 b = bindings.get(pkt[24:40])
             if b is None:
+                continue
+            if data_sas and b.hoa in data_sas:
+                sealed = self.ipsec.seal_data(b, pkt)
+                if sealed is not None:
+                    self._send([sealed])
+                    b.tx_packets += 1
+                    b.tx_bytes += len(pkt)
                 continue
             try:
                 t = b.transport
@@ -594,12 +624,18 @@ class HomeAgent:
         """SIGHUP: read the keys file again (e.g. after `roam6 provision --revoke`). A file that
         no longer loads is reported and the SAs in use stay."""
         from .config import load_keys
+        peers = []              # the keys file's IPsec devices (ha/ipsecconf.py)
         try:
-            sas = load_keys(self.cfg.keys_file, self.cfg.home_prefix) if self.cfg.keys_file else []
+            sas = load_keys(self.cfg.keys_file, self.cfg.home_prefix, ipsec_out=peers) if self.cfg.keys_file else []
+            if peers or self.ipsec is not None:
+                from .ipsecconf import check_peers
+                check_peers(peers, sas, getattr(self.cfg, "security", ["rfc4285"]), "keys file %s" % self.cfg.keys_file)
         except UserError as exc:
             self.log("error", reason="keys file not reloaded: %s" % exc)
             return
         by_spi = sas_by_spi(sas)
+        if self.ipsec is not None:   # IPsec devices (ha/ipsecmh.py): new PSKs/HoAs, gone ones revoked
+            by_spi.update(self.ipsec.reload(peers))
         if self.aaa is not None:     # SAs from the AAA server stay
             by_spi.update({spi: sa for spi, sa in self.cache.sas.items() if spi in self.aaa.sa_expires})
         self.cache.replace_sas(by_spi)
@@ -622,6 +658,8 @@ class HomeAgent:
             handlers.update(self.control.fds())
         if self.dhaad is not None:
             handlers.update(self.dhaad.fds())
+        if self.ike is not None:
+            handlers.update(self.ike.fds())
         if self.aaa is not None:
             for fd, h in self.aaa.fds().items():
                 handlers[fd] = (lambda h=h: (h(), self._flush(_now_ms())))

@@ -2,7 +2,7 @@
 keys, one CHILD_SA per IKE SA, liveness/Delete answered. The same algorithms as the MN's initiator
 (roam6.ipsec.ikev2, whose encoders and parsers it reuses): AES-CBC-128, HMAC-SHA1-96 or
 HMAC-SHA2-256-128, PRF-HMAC-SHA1/SHA2-256, group 31 (Curve25519). Proven against strongSwan as
-initiator (tests/ipsec/test_responder_strongswan.py). Not yet wired into `roam6 ha`.
+initiator (tests/ipsec/test_responder_strongswan.py). `roam6 ha` runs it through ha/ipsecmh.py.
 
 Contract (docs/ARCHITECTURE.md "Sans-IO core"):
   r = Responder({nai: psk}, "ha.example.test", now, assign=None)
@@ -15,11 +15,16 @@ Events (NamedTuple-free tuples, kind first):
   ("ike_up", peer_id, spi_i_hex, peer)
   ("hoa", peer_id, address, prefix_len)          assigned through the configuration payload
   ("child_up", peer_id, sa_in, sa_out, transport, ts_i, ts_r)   sa_*: roam6.ipsec.esp.SA
-  ("child_rekeyed", peer_id, sa_in, sa_out)   CREATE_CHILD_SA with N(REKEY_SA) (§1.3.3, no PFS);
-                                           the old SAs stay until the peer's Delete
+  ("child_rekeyed", peer_id, sa_in, sa_out, old_spi_in)   CREATE_CHILD_SA with N(REKEY_SA) (§1.3.3,
+                                           no PFS); the old SAs stay until the peer's Delete
+  A CREATE_CHILD_SA without N(REKEY_SA) (§1.3.1, no KE) makes another CHILD_SA: ("child_up", ...)
+  as for IKE_AUTH's, TSi narrowed to the assigned HoA; at most NEW_CHILDREN CHILD_SAs per IKE SA
+  (and MAX_CHILDREN with the ones a rekey keeps until their Delete), beyond that N(NO_ADDITIONAL_SAS)
   ("child_deleted", peer_id, spi_in)        the peer deleted a CHILD_SA (we answer with ours)
   ("refused", reason, notify_type, peer)   reason: "proposal", "ke", "auth", "malformed"
-  ("deleted", peer_id)
+  ("deleted", peer_id, spis_in)             the peer deleted the IKE SA (and with it these CHILD_SAs)
+  ("ike_moved", peer_id, peer)              an authenticated request came from a new address/port:
+                                           the IKE SA's peer follows it (RFC 7296 §2.23, RFC 4877 §4.2.1)
 Malformed or unexpected datagrams are dropped and counted (`dropped`, `ignored`), never raised.
 The number of half-open IKE SAs is bounded (`max_half_open`): the oldest is forgotten first. From
 `cookie_threshold` half-open SAs on, an IKE_SA_INIT without a valid N(COOKIE) (RFC 7296 §2.6:
@@ -45,6 +50,32 @@ def _nat_d(spi_i, spi_r, ip, port):
     return hashlib.sha1(spi_i + spi_r + raw + port.to_bytes(2, "big")).digest()
 
 
+N_UNSUPPORTED_CRITICAL_PAYLOAD = 1
+N_NO_ADDITIONAL_SAS = 35
+MAX_CHILDREN = 4          # per IKE SA (RFC 4877: MH transport + payload tunnel, and their rekeyed twins)
+NEW_CHILDREN = 2          # made by IKE_AUTH or CREATE_CHILD_SA without REKEY_SA
+
+
+class _Critical(Exception):
+    """An authenticated request holds an unknown critical payload (args[0]: its type)."""
+
+
+def unknown_critical(buf, off, end, first):
+    """The type of the first unknown payload with the critical bit (RFC 7296 §2.5) in a chain,
+    or None (a malformed chain too: parse_chain says why)."""
+    nxt = first
+    while nxt and off + 4 <= end:
+        if nxt not in k.KNOWN and buf[off + 1] & 0x80:
+            return nxt
+        if nxt == k.PL_SK:
+            return None
+        plen = int.from_bytes(buf[off + 2:off + 4], "big")
+        if plen < 4:
+            return None
+        nxt, off = buf[off], off + plen
+    return None
+
+
 def _asks_ip6(cp):
     off = 4
     while off + 4 <= len(cp):
@@ -64,6 +95,7 @@ class _Sa:
         self.last_msgid = -1
         self.last_response = None
         self.children = []        # [(sa_in, sa_out)], the newest last
+        self.peer = None          # (ip text, port) of the last authenticated request
 
 
 class Responder:
@@ -114,6 +146,13 @@ class Responder:
         if flags & k.F_R:
             self.ignored += 1           # we send no requests yet
             return
+        crit = unknown_critical(data, 28, len(data), data[16])
+        if crit is not None and xchg == k.IKE_SA_INIT and data[8:16] == bytes(8) and msgid == 0:
+            # §2.5: rejected, the response names the payload type (before any state or DH work)
+            self.dropped += 1
+            self._send(self._plain_error(data, N_UNSUPPORTED_CRITICAL_PAYLOAD, bytes((crit,))), peer, port)
+            self._events.append(("refused", "malformed", N_UNSUPPORTED_CRITICAL_PAYLOAD, peer))
+            return
         pls = k.parse_chain(data, 28, len(data), data[16])
         if xchg == k.IKE_SA_INIT and data[8:16] == bytes(8) and msgid == 0 and flags & k.F_I:
             self._init(data, pls, peer, port)
@@ -128,10 +167,23 @@ class Responder:
         if msgid != sa.last_msgid + 1:
             self.ignored += 1
             return
-        inner = self._decrypt(sa, data, pls)
+        try:
+            inner = self._decrypt(sa, data, pls)
+        except _Critical as exc:
+            # an authenticated request with an unknown critical payload (§2.5): refused, answered
+            self.dropped += 1
+            resp = self._encrypt(sa, [(k.PL_NOTIFY, k.notify(N_UNSUPPORTED_CRITICAL_PAYLOAD, bytes((exc.args[0],))))],
+                                 xchg, msgid)
+            sa.last_msgid, sa.last_response = msgid, resp
+            self._send(resp, peer, port)
+            self._events.append(("refused", "malformed", N_UNSUPPORTED_CRITICAL_PAYLOAD, peer))
+            return
         if inner is None:
             self.dropped += 1
             return
+        if sa.up and sa.peer != peer:
+            sa.peer = peer
+            self._events.append(("ike_moved", sa.peer_id, peer))
         if xchg == k.IKE_AUTH and not sa.up:
             resp = self._auth(sa, data, inner, peer)
         elif xchg == k.INFORMATIONAL and sa.up:
@@ -139,7 +191,7 @@ class Responder:
             for t, _, body in inner:
                 if t == k.PL_DELETE and len(body) >= 4 and body[0] == 1:
                     del self.sas[sa.spi_r]
-                    self._events.append(("deleted", sa.peer_id))
+                    self._events.append(("deleted", sa.peer_id, [c[0].spi for c in sa.children]))
                 elif t == k.PL_DELETE and len(body) >= 4 and body[0] == 3 and body[1] == 4:
                     mine = self._delete_children(sa, body)
                     if mine:
@@ -264,6 +316,9 @@ class Responder:
         plain = aes_cbc(sa.sk["ei"], body[:16], body[16:len(body) - icv], False)
         if plain[-1] + 1 > len(plain):
             return None
+        crit = unknown_critical(plain, 0, len(plain) - 1 - plain[-1], first)
+        if crit is not None:
+            raise _Critical(crit)
         return k.parse_chain(plain, 0, len(plain) - 1 - plain[-1], first)
 
     def _encrypt(self, sa, payloads, xchg, msgid):
@@ -303,10 +358,13 @@ class Responder:
         if rekey is not None and len(rekey) == 8 and rekey[0] == 3 and rekey[1] == 4:
             spi = int.from_bytes(rekey[4:8], "big")
             old = [c for c in sa.children if c[1].spi == spi]
+        if rekey is None:
+            return self._new_child(sa, got, ns, msgid)
+        if old and len(sa.children) >= MAX_CHILDREN:     # rekeys without Deletes: bounded
+            return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(N_NO_ADDITIONAL_SAS))], k.CREATE_CHILD_SA, msgid)
         if not old:
-            # a new CHILD_SA (not a rekey) or an unknown SA: not offered (one CHILD_SA per IKE SA)
-            nt = 44 if rekey is not None else k.N_NO_PROPOSAL_CHOSEN       # 44 CHILD_SA_NOT_FOUND
-            return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(nt))], k.CREATE_CHILD_SA, msgid)
+            # an unknown SA
+            return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(44))], k.CREATE_CHILD_SA, msgid)   # CHILD_SA_NOT_FOUND
         choice = self._choose(got[k.PL_SA]) if k.PL_SA in got else None
         if (choice is None or choice[1] != 3 or len(choice[2]) != 4 or k.PL_KE in got or k.PL_NONCE not in got
                 or k.PL_TSI not in got or k.PL_TSR not in got):
@@ -321,7 +379,35 @@ class Responder:
                (k.PL_TSR, bytes(got[k.PL_TSR]))]
         if k.N_USE_TRANSPORT_MODE in ns:
             out.insert(0, (k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
-        self._events.append(("child_rekeyed", sa.peer_id, sa_in, sa_out))
+        self._events.append(("child_rekeyed", sa.peer_id, sa_in, sa_out, old[0][0].spi))
+        return self._encrypt(sa, out, k.CREATE_CHILD_SA, msgid)
+
+    def _new_child(self, sa, got, ns, msgid):
+        """§1.3.1: another CHILD_SA of this IKE SA (RFC 4877's payload tunnel), no PFS."""
+        def refuse(nt):
+            return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(nt))], k.CREATE_CHILD_SA, msgid)
+        if len(sa.children) >= NEW_CHILDREN:
+            return refuse(N_NO_ADDITIONAL_SAS)
+        choice = self._choose(got[k.PL_SA]) if k.PL_SA in got else None
+        if (choice is None or choice[1] != 3 or len(choice[2]) != 4 or k.PL_KE in got or k.PL_NONCE not in got
+                or k.PL_TSI not in got or k.PL_TSR not in got):
+            return refuse(k.N_NO_PROPOSAL_CHOSEN)
+        num, _, their_spi, items = choice
+        ts_i, ts_r = k.parse_ts(got[k.PL_TSI]), k.parse_ts(got[k.PL_TSR])
+        given = self.assign(sa.peer_id) if self.assign else None
+        if given:
+            ts_i = [k.ts_host(given[0])]
+        ni, nr = bytes(got[k.PL_NONCE]), self.rng(32)
+        sa_in, sa_out = self._child_sas(sa, items, ni, nr, their_spi)
+        sa.children.append((sa_in, sa_out))
+        transport = k.N_USE_TRANSPORT_MODE in ns
+        prop = bytearray(k.sa_payload(3, sa_in.spi_bytes, items))
+        prop[4] = num
+        out = [(k.PL_SA, bytes(prop)), (k.PL_NONCE, nr), (k.PL_TSI, k.ts_payload(ts_i)),
+               (k.PL_TSR, bytes(got[k.PL_TSR]))]
+        if transport:
+            out.insert(0, (k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
+        self._events.append(("child_up", sa.peer_id, sa_in, sa_out, transport, ts_i, ts_r))
         return self._encrypt(sa, out, k.CREATE_CHILD_SA, msgid)
 
     def _child_sas(self, sa, items, ni, nr, their_spi):
@@ -355,7 +441,7 @@ class Responder:
             self._events.append(("refused", "auth", k.N_AUTH_FAILED, peer))
             del self.sas[sa.spi_r]
             return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(k.N_AUTH_FAILED))], k.IKE_AUTH, 1)
-        sa.up, sa.peer_id = True, idi[4:].decode()
+        sa.up, sa.peer_id, sa.peer = True, idi[4:].decode(), peer
         mine = prf(prf(psk, _KEY_PAD), sa.msg2 + sa.ni + prf(sa.sk["pr"], self.idr))
         out = [(k.PL_IDR, self.idr), (k.PL_AUTH, bytes((k.AUTH_PSK, 0, 0, 0)) + mine)]
         self._events.append(("ike_up", sa.peer_id, sa.spi_i.hex(), peer))
