@@ -47,7 +47,8 @@ class MobileNode:
         # RFC 4285 timestamps come from the wall clock; without an RTC the HA's 144 corrects it
         offset = _bul.ntp_offset_ms(time.time(), self.now())
         if cfg.key is None:           # "security": "ipsec" (RFC 4877): ipsecglue.py, loaded only now
-            __import__("roam6.node.ipsecglue", None, None, ("attach",)).attach(self, st)
+            from .ipsecglue import attach
+            attach(self, st)
         else:
             self.reg = Registration(cfg.nai, cfg.spi, cfg.key, cfg.hoa, cfg.ha, cfg.lifetime,
                                     cfg.timestamps, st["seq"] if st else None, offset)
