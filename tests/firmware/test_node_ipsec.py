@@ -150,6 +150,8 @@ def test_move_tells_the_ike_sa_and_rekey_and_reauth():
     assert len(tr.out) == 1 and not g.out
     mh = ha_open_bu(node, sa_in, tr.out.pop())
     feed(node, ba(sa_out, (mh[6] << 8) | mh[7]))
+    assert not g.out and g.get_timer() <= node.now() + 20   # not on the first packets' path
+    g.tick(node.now() + 20)
     assert len(g.out) == 1                      # the INFORMATIONAL from the new address
     g.ike_in(peer.answer(g.out.pop()), node.now())
     assert [f for ev, f in lines if ev == "ike" and f["state"] == "moved"]

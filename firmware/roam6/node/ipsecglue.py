@@ -33,6 +33,7 @@ from roam6.ipsec.ikev2 import MARKER, Initiator, ts_host
 from .transport import AF_INET, AF_INET6, addr_text, sleep_ms, sockaddr
 
 _UP = 3                           # roam6.ipsec.ikev2's state "up"
+TELL_MS = 20                      # after a move's BA: the INFORMATIONAL from the new address
 
 if IS_MICROPYTHON:
     from .transport import readable
@@ -85,15 +86,16 @@ class IpsecGlue:
         self.handshakes = self.send_errors = self.dropped = 0
 
     # ---- the node's entry points under IPsec (attach; bound methods, not closures: fewer objects) --
+    # (the BU first: with the SA up it leaves sealed at once; the IKE socket is opened after it)
     def node_moved(self, coa, transport):
         node = self.node
-        self.moved(coa, transport, node.now())
         type(node).moved(node, coa, transport)
+        self.moved(coa, transport, node.now())
 
     def node_at_home(self):
         node = self.node
-        self.moved(node.cfg.hoa, "udp6", node.now())
         type(node).at_home(node)
+        self.moved(node.cfg.hoa, "udp6", node.now())
 
     # ---- decisions -------------------------------------------------------------------------------
     def moved(self, coa, transport, now):
@@ -113,15 +115,16 @@ class IpsecGlue:
         self.pump(now)
 
     def after_ba(self, now):
-        """A BA came through the CHILD_SA: after a move, the IKE SA learns the new address now."""
+        """A BA came through the CHILD_SA: after a move, the IKE SA learns the new address, TELL_MS
+        later (off the path of the first data packets after the BA)."""
         if self.tell_due:
-            self._tell(now)
-            self.pump(now)
+            self.tell_at = now + TELL_MS
 
     def _tell(self, now):
         ike = self.ike
         if ike is not None and ike.state == _UP and ike._pending is None:
             self.tell_due = False
+            self.tell_at = None
             ike.check_liveness(now)
             self.told_at = now
 
@@ -136,7 +139,7 @@ class IpsecGlue:
     # ---- timers ----------------------------------------------------------------------------------
     def get_timer(self):
         t = None
-        for x in (self.retry_at, self.rekey_at, self.reauth_at,
+        for x in (self.retry_at, self.rekey_at, self.reauth_at, self.tell_at,
                   self.ike.get_timer() if self.ike is not None else None,
                   self.next.get_timer() if self.next is not None else None):
             if x is not None and (t is None or x < t):
@@ -155,7 +158,7 @@ class IpsecGlue:
                 ike.handle_timer(now)
         ike = self.ike
         if ike is not None and ike.state == _UP and ike._pending is None:
-            if self.tell_due and self.reg.bound:
+            if self.tell_due and self.tell_at is not None and now >= self.tell_at:
                 self._tell(now)
             elif self.rekey_at is not None and (now >= self.rekey_at or ike.esp_out.seq > 0x7FFFFFFF):
                 ike.rekey_child(now)
@@ -248,7 +251,7 @@ class IpsecGlue:
                 if self.next is not None:
                     self.ike, self.next = self.next, None
 
-    told_at = None
+    told_at = tell_at = None
 
     # ---- sockets and tasks -------------------------------------------------------------------------
     def _open(self, coa, ha):
