@@ -6,7 +6,8 @@ never imports it nor roam6.ipsec.
 
 - IKE runs over UDP 4500 with the non-ESP marker (RFC 3948), from the care-of address to the HA's
   address of the transport's family (udp4: `ha_ipv4`; udp6/ip6: `ha`): a socket of its own, opened
-  again on every move (`moved`), read by a task; the initiator's timers and this glue's (retry,
+  again after every move (at once when a handshake must run, else with the INFORMATIONAL below, so
+  nothing of IKE sits between a move and its BA/first packets), read by a task; the initiator's timers and this glue's (retry,
   rekey, re-authentication) by a second task (`get_timer`/`tick`, sans-IO apart from `send`).
 - IKE_SA_INIT + IKE_AUTH (PSK, IDi = the NAI, CP asking for the configured HoA, transport-mode
   CHILD_SA for MH between HoA and HA). While it runs the registration holds its BUs; at child_up
@@ -103,14 +104,16 @@ class IpsecGlue:
         coa = bytes(coa)
         ha = cfg.ha_ipv4 if len(coa) == 4 else cfg.ha
         self.local, self.remote = (coa, self.ike_port), (ha, self.ike_port)
-        if self.sockets:
-            self._open(coa, ha)
         ike = self.ike
-        if ike is None:
+        if ike is None:           # a handshake to run: from the new address at once
+            self.reopen = None
+            if self.sockets:
+                self._open(coa, ha)
             if self.retry_at is None:
                 self.ike = self._start(now)
-        else:
+        else:                     # the SAs stay: the new socket and the INFORMATIONAL after the BA
             ike.remote = self.remote
+            self.reopen = (coa, ha)
             self.tell_due = True
         self.pump(now)
 
@@ -125,6 +128,9 @@ class IpsecGlue:
         if ike is not None and ike.state == _UP and ike._pending is None:
             self.tell_due = False
             self.tell_at = None
+            if self.reopen is not None and self.sockets:
+                self._open(*self.reopen)
+            self.reopen = None
             ike.check_liveness(now)
             self.told_at = now
 
@@ -150,6 +156,9 @@ class IpsecGlue:
         if self.retry_at is not None and now >= self.retry_at:
             self.retry_at = None
             if self.local is not None and self.ike is None:
+                if self.reopen is not None and self.sockets:      # moved since the last SA died
+                    self._open(*self.reopen)
+                self.reopen = None
                 self.ike = self._start(now)
             elif self.ike is not None and self.next is None:
                 self.next = self._start(now)              # a re-authentication that failed before
@@ -251,7 +260,7 @@ class IpsecGlue:
                 if self.next is not None:
                     self.ike, self.next = self.next, None
 
-    told_at = tell_at = None
+    told_at = tell_at = reopen = None
 
     # ---- sockets and tasks -------------------------------------------------------------------------
     def _open(self, coa, ha):
