@@ -8,7 +8,8 @@ never imports it nor roam6.ipsec.
   address of the transport's family (udp4: `ha_ipv4`; udp6/ip6: `ha`): a socket of its own, opened
   again after every move (at once when a handshake must run, else with the INFORMATIONAL below, so
   nothing of IKE sits between a move and its BA/first packets), read by a task; the initiator's
-  timers and this glue's (retry, rekey, re-authentication) by a second task (`get_timer`/`tick`, sans-IO apart from `send`).
+  timers and this glue's (retry, rekey, re-authentication) by a second task (`get_timer`/`tick`,
+  sans-IO apart from `send`).
 - IKE_SA_INIT + IKE_AUTH (PSK, IDi = the NAI, CP asking for the configured HoA, transport-mode
   CHILD_SA for MH between HoA and HA). While it runs the registration holds its BUs; at child_up
   they leave sealed (`reg.sa = initiator`).
