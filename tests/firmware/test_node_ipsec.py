@@ -208,7 +208,7 @@ def test_wrong_psk_logs_and_backs_off():
 
 
 def test_config_for_ipsec():
-    from roam6.node.config import ConfigError
+    from roam6.node.config import ConfigError, parse_config     # (one module: other tests reload it)
     from support import raises
     base = {"nai": "m@example.test", "hoa": "2001:db8:aa::100", "home_prefix": "2001:db8:aa::/64",
             "ha": "2001:db8:aa::1", "security": "ipsec"}
