@@ -2,7 +2,9 @@
 the board an IPsec device of its keys file), on the bench namespaces, one roam (issue 19):
 
   MicroPython MN (unix bundle, netlink link adapter) on apB over udp4 -> IKE_SA_INIT + IKE_AUTH on
-  UDP 4500 from the CoA -> BU in ESP -> BA in ESP -> registered; CN <-> HoA traffic both ways; the
+  UDP 4500 from the CoA -> BU in ESP -> BA in ESP -> registered; "ipsec_data": the payload tunnel
+  (a second, tunnel-mode CHILD_SA) -> CN <-> HoA traffic both ways inside it (the HA: no
+  esp_dropped); the
   board roams to apC -> the BU from the new CoA under the same CHILD_SA -> BA -> the MN's
   INFORMATIONAL from there: the HA's IKE SA follows (ike_moved) -> traffic both ways again.
 
@@ -24,7 +26,8 @@ def test_ipsec_registration_and_one_roam_with_the_real_ha(bench):
     bench.attach("apB", addressing="static")
     path = bench.path("mn-ipsec.json")
     with open(path, "w") as f:
-        json.dump(board_config(security="ipsec", transports=["udp4"], state_file=bench.path("mn.state"),
+        json.dump(board_config(security="ipsec", ipsec_data=True, transports=["udp4"],
+                               state_file=bench.path("mn.state"),
                                probe={"port": R.PROBE_PORT,
                                       "sensor": {"dst": CN_ADDR6, "port": R.SENSOR_PORT, "interval_ms": 20}}), f)
     mn = start_mn(bench, path, HEAP, logpath=bench.path("mn.log"))
@@ -36,6 +39,9 @@ def test_ipsec_registration_and_one_roam_with_the_real_ha(bench):
         assert ha.wait_for(lambda e: e.get("ev") == "binding_added", 3), ha.tail()
         up = ha.wait_for(lambda e: e.get("ev") == "ike_up", 1)
         assert up and up["nai"] == "board1@example.test", ha.tail()
+        # from data_up on, the MN seals every HoA packet in the tunnel SA and the HA seals what it sends
+        # to a HoA with a tunnel SA: the traffic below flows only if both open each other's ESP
+        assert mn.wait_for(lambda e: e.get("ev") == "ike" and e.get("state") == "data_up", 3), mn.tail()
         t = R.cn_traffic(bench, n=10, listen_s=2.5)
         assert t["echoed"] >= 9 and t["up_received"] >= 5, t
         # one roam: a new care-of address on another network, the same IKE SA and CHILD_SA

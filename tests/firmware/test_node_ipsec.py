@@ -224,3 +224,34 @@ def test_config_for_ipsec():
     assert not hasattr(parse_config(rfc), "psk")    # RFC 4285: nothing of IPsec
     e = raises(ConfigError, parse_config, dict(base, psk=PSK, ipsec_data="yes"))
     assert e.field == "ipsec_data"
+
+
+def test_payload_tunnel_both_ways():
+    """"ipsec_data": true (design 6): a second CHILD_SA (CREATE_CHILD_SA, tunnel mode, TSi = HoA,
+    TSr = ::/0); a ping to the HoA in that SA from the HA is answered in it."""
+    node, lines, path = make(ipsec_data=True)
+    peer = Peer(bytes.fromhex(PSK), rng())
+    registered(node, lines, peer)
+    g, tr = node.ipsec, node.uplink.active
+    req = g.out.pop()
+    _, inner = peer.open(req)
+    got = {t: b for t, _, b in inner}
+    assert req[4 + 18] == k.CREATE_CHILD_SA and k.N_REKEY_SA not in [b[2] << 8 | b[3] for t, _, b in inner if t == 41]
+    assert k.parse_ts(got[k.PL_TSI])[0][4] == HOA and k.parse_ts(got[k.PL_TSR])[0][4] == bytes(16)
+    g.ike_in(peer.answer(req), node.now())
+    assert [f for ev, f in lines if ev == "ike" and f["state"] == "data_up"]
+    d_in, d_out = peer.esp(rekeyed=True)
+    cn = ip6_from_text("2001:db8:c1::50")
+    icmp = bytearray(b"\x80\x00\x00\x00\x12\x34\x00\x01" + b"ping")
+    icmp[2:4] = checksum6(cn, HOA, 58, icmp).to_bytes(2, "big")
+    ping = ipv6_packet(cn, HOA, 58, icmp)
+    feed(node, ipv6_packet(HA, HOA, 50, d_out.seal(bytes(ping), 41)))
+    assert len(tr.out) == 1
+    out = tr.out.pop()
+    assert out[6] == 50 and out[8:24] == HOA and out[24:40] == HA
+    nh, reply = d_in.open(out[40:])
+    assert nh == 41 and reply[6] == 58 and reply[40] == 129 and reply[8:24] == HOA and reply[24:40] == cn
+    rej = node.reg.rejected
+    feed(node, ipv6_packet(HA, HOA, 50, d_out.seal(bytes(ipv6_packet(cn, HA, 58, icmp)), 41)))   # not to the HoA
+    assert not tr.out and node.reg.rejected == rej
+    os.remove(path)

@@ -17,7 +17,9 @@ The ESP SAs come from the IKEv2 initiator: `sa` is an object with `esp_out`, `es
 `esp_in_old` (roam6.ipsec.ikev2.Initiator once its CHILD_SA is up; None before). While there is
 none, the BUs the rules ask for are held (the latest ones) and leave when it comes
 (`datagrams_to_send` after `sa` is set). `on_ba(now)`, when set, is called after each BA taken
-(the node's IPsec glue then tells the IKE SA the new address, design 4).
+(the node's IPsec glue then tells the IKE SA the new address, design 4). ESP on the SA's
+`data_in` (the payload tunnel, when the glue made one) is opened and its inner packet (to the HoA)
+handed to `on_data`.
 """
 import struct
 
@@ -57,6 +59,7 @@ def encode_bu_sa(seq, flags, lifetime_units, v4coa, v4hoa=None):
 class SaRegistration(Registration):
     sa = None
     on_ba = None
+    on_data = None                # on_data(inner IPv6 packet): what the payload tunnel brought
 
     def __init__(self, nai, hoa, ha, lifetime_s=600, seq=None):
         Registration.__init__(self, nai, 0, bytes(16), hoa, ha, lifetime_s, False, seq, 0)
@@ -101,6 +104,13 @@ class SaRegistration(Registration):
         sa = self.sa
         if sa is None or src != self.ha:
             self.rejected += 1
+            return None
+        d = sa.data_in
+        if d is not None and bytes(esp[:4]) == d.spi_bytes:  # the payload tunnel (ipsec_data)
+            got = d.open(esp)
+            if got is not None and got[0] == 41 and len(got[1]) >= 40 and bytes(got[1][24:40]) == self.hoa \
+                    and self.on_data is not None:
+                self.on_data(got[1])
             return None
         got = sa.esp_in.open(esp)
         if got is None and sa.esp_in_old is not None:       # in flight during a CHILD_SA rekey

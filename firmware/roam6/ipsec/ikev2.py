@@ -29,6 +29,7 @@ Events (kind first):
   ("deleted",)                                  the peer deleted the IKE SA (INFORMATIONAL)
   ("alive", rtt_ms)                             a liveness check (empty INFORMATIONAL, §1.4) answered
   ("child_rekeyed", spi_in, spi_out)            CREATE_CHILD_SA (§1.3.3) done, the old SAs deleted
+  ("data_up", spi_in, spi_out)                  create_child's tunnel-mode SAs ready: `data_in`, `data_out`
 Verbs once up (each sends one request; one request at a time, else ignored and counted):
   check_liveness(now)   also sent by itself every `liveness_ms` when set; no answer after the
                         retransmissions -> ("failed", "timeout", 0): the MN re-runs the handshake
@@ -242,6 +243,7 @@ class Initiator:
         self._priv = rng(32)
         self._cookie = None
         self.esp_in = self.esp_out = None
+        self.data_in = self.data_out = None     # create_child's (the payload tunnel)
         self.sk = None
         self.keymat = None
         self.t0 = now
@@ -530,6 +532,20 @@ class Initiator:
         self._live_at = None
         self._request(self._encrypted([], INFORMATIONAL, F_I, self._msgid), now, "info")
 
+    def create_child(self, ts_i, ts_r, now):
+        """Another CHILD_SA of this IKE SA (§1.3.1, no KE): tunnel mode, e.g. the payload tunnel of
+        RFC 4877 (TSi = the HoA, TSr = ::/0, protocol any). Its SAs: `data_in`, `data_out`; event
+        ("data_up", spi_in, spi_out), or ("child_failed", notify_type)."""
+        if self.state != _UP or self._pending is not None:
+            self.ignored += 1
+            return
+        self._live_at = None
+        self._rekey_ni = self.rng(32)
+        self._rekey_spi = self._new_spi()
+        pls = [(PL_SA, sa_payload(3, self._rekey_spi, self._esp_items())), (PL_NONCE, self._rekey_ni),
+               (PL_TSI, ts_payload(ts_i)), (PL_TSR, ts_payload(ts_r))]
+        self._request(self._encrypted(pls, CREATE_CHILD_SA, F_I, self._msgid), now, "child")
+
     def delete_ike(self, now):
         """Delete this IKE SA (and its CHILD_SAs) with an INFORMATIONAL Delete (proto IKE, §1.4.1),
         sent once and not waited for: after a re-authentication, the old SA's last message."""
@@ -565,6 +581,20 @@ class Initiator:
         self._msgid += 1
         if kind == "info":
             self._events.append(("alive", now - self._sent_at))
+        elif kind == "child":
+            got = {t: b for t, _, b in inner}
+            sa = parse_sa(got[PL_SA]) if PL_SA in got and PL_NONCE in got and not errs else None
+            if sa is None or sa[0] != 3 or len(sa[1]) != 4 or {(t, i) for t, i, _ in sa[2]} != \
+                    {(t, i) for t, i, _ in self._esp_items()}:
+                self._events.append(("child_failed", min(errs) if errs else N_NO_PROPOSAL_CHOSEN))
+            else:
+                ilen = INTEGS[self.integ_id][1]
+                km = prf_plus(PRFS[self.prf_id][0], self.sk["d"], self._rekey_ni + bytes(got[PL_NONCE]),
+                              2 * (16 + ilen))
+                out_spi, in_spi = int.from_bytes(sa[1], "big"), int.from_bytes(self._rekey_spi, "big")
+                self.data_out = EspSA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
+                self.data_in = EspSA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+                self._events.append(("data_up", in_spi, out_spi))
         elif kind == "rekey":
             got = {t: b for t, _, b in inner}
             if errs or PL_SA not in got or PL_NONCE not in got:

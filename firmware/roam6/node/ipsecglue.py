@@ -22,7 +22,11 @@ never imports it nor roam6.ipsec.
   Delete of the old IKE SA).
 - A failed handshake (wrong PSK: AUTHENTICATION_FAILED, no answer, a refused proposal) is logged
   once per try as an `error` line and tried again after 1, 2, 4 ... 60 s.
-Event log lines (docs/CONTRACTS.md §7): `ike` with state "up" (handshake_ms), "child_up",
+- With `ipsec_data` (design 6): after the first CHILD_SA a second one by CREATE_CHILD_SA, tunnel
+  mode, TSi = the HoA, TSr = ::/0; the node's data then travels IPv6(HoA -> HA, NH 50) | ESP(41 |
+  packet) inside the same transport (`node_send_packet`), and ESP on it from the HA is opened into
+  the host (`data_in`). Before it is up, and at home, data goes as without IPsec.
+Event log lines (docs/CONTRACTS.md §7): `ike` with state "up" (handshake_ms), "child_up", "data_up",
 "rekeyed", "reauth", "moved" (rtt_ms: the HA has the new address); `error` reasons "IKE ...".
 """
 import asyncio
@@ -30,7 +34,8 @@ import socket
 
 from roam6.compat import IS_MICROPYTHON
 from roam6.core.ipsecreg import SaRegistration
-from roam6.ipsec.ikev2 import MARKER, Initiator, ts_host
+from roam6.ipsec.ikev2 import MARKER, Initiator, ts_host, ts_range
+from roam6.wire.binding import ipv6_packet
 
 from .transport import AF_INET, AF_INET6, addr_text, sleep_ms, sockaddr
 
@@ -64,6 +69,9 @@ def attach(node, st):
     reg = node.reg = SaRegistration(cfg.nai, cfg.hoa, cfg.ha, cfg.lifetime, st["seq"] if st else None)
     glue = node.ipsec = IpsecGlue(node, reg)
     node.moved, node.at_home = glue.node_moved, glue.node_at_home
+    if cfg.ipsec_data:            # the payload tunnel: before the node's Host takes send_packet
+        node.send_packet = glue.node_send_packet
+        reg.on_data = glue.data_in
 
 
 class IpsecGlue:
@@ -98,6 +106,31 @@ class IpsecGlue:
         node = self.node
         type(node).at_home(node)
         self.moved(node.cfg.hoa, "udp6", node.now())
+
+    def node_send_packet(self, pkt):
+        """The HoA's packets (the host's data path) in the payload tunnel once it is up (design 6):
+        IPv6(src HoA, dst HA, NH 50) | ESP(41 | packet); ip6: src CoA with the Home Address option."""
+        node = self.node
+        ike = self.ike
+        d = ike.data_out if ike is not None else None
+        tr = node.uplink.active
+        if d is None or tr is None or node.host.home is not None:
+            return type(node).send_packet(node, pkt)
+        esp = d.seal(pkt, 41)
+        if esp is None:
+            return False
+        cfg = node.cfg
+        if tr.name == "ip6":
+            return tr.send_mh(ipv6_packet(self.reg.coa, cfg.ha, 50, esp, hao=cfg.hoa))
+        return tr.send(ipv6_packet(cfg.hoa, cfg.ha, 50, esp))
+
+    def data_in(self, inner):
+        """An inner packet out of the payload tunnel: to the host as if it came in clear."""
+        node = self.node
+        n = len(inner)
+        if n <= len(node.rx):
+            node.rx[:n] = inner
+            node.host.input(node.rx, n)
 
     # ---- decisions -------------------------------------------------------------------------------
     def moved(self, coa, transport, now):
@@ -210,6 +243,8 @@ class IpsecGlue:
             while ev is not None:
                 self._event(ike, ev, now)
                 ev = ike.next_event()
+            for data, _dst in ike.datagrams_to_send(now):      # what the events asked for
+                self.send(data)
 
     def _event(self, ike, ev, now):
         log = self.node.log
@@ -234,6 +269,10 @@ class IpsecGlue:
             self.reauth_at = now + self.ike_life_ms
             log("ike", state="child_up", spi_in=ev[1], spi_out=ev[2], transport=ev[3])
             self.node.flush()                          # the BUs held meanwhile leave now
+            if self.node.cfg.ipsec_data:               # design 6: the payload tunnel's CHILD_SA
+                ike.create_child([ts_host(self.node.cfg.hoa)], [ts_range(bytes(16), b"\xff" * 16)], now)
+        elif kind == "data_up":
+            log("ike", state="data_up", spi_in=ev[1], spi_out=ev[2])
         elif kind == "child_rekeyed":
             self.rekey_at = now + self.child_life_ms
             log("ike", state="rekeyed", spi_in=ev[1], spi_out=ev[2])
