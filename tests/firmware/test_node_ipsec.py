@@ -224,6 +224,8 @@ def test_config_for_ipsec():
     assert not hasattr(parse_config(rfc), "psk")    # RFC 4285: nothing of IPsec
     e = raises(ConfigError, parse_config, dict(base, psk=PSK, ipsec_data="yes"))
     assert e.field == "ipsec_data"
+    e = raises(ConfigError, parse_config, dict(base, psk=PSK, ipv4_hoa="0.0.0.0"))
+    assert e.field == "ipv4_hoa"
 
 
 def test_payload_tunnel_both_ways():

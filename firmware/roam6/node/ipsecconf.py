@@ -28,6 +28,9 @@ def parse_config(c, raw, ConfigError):
     if psk is None or len(psk) < 16:
         raise ConfigError("psk", "must be the IKEv2 pre-shared key as hex, at least 32 digits (16 bytes), "
                                  "for \"security\": \"ipsec\"")
+    if "ipv4_hoa" in raw:
+        raise ConfigError("ipv4_hoa", "is not offered with \"security\": \"ipsec\" yet (an RFC 5555 IPv4 home "
+                                      "address needs RFC 4285 for now)")
     d = raw.get("ipsec_data", False)
     if not isinstance(d, bool):
         raise ConfigError("ipsec_data", "must be true or false")
