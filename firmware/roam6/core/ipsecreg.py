@@ -133,7 +133,10 @@ class SaRegistration(Registration):
                 return "ba"
             self.rejected += 1
             return None
-        return Registration.receive_mh(self, raw, src, dst, now)   # BRR, BE, unknown types
+        k = Registration.receive_mh(self, raw, src, dst, now)      # BRR, BE
+        # other types out of ESP (the HA's sealed BRI or Home Agent Switch): not handled under IPsec
+        # yet, dropped (the driver's Binding Error / revocation / switch paths read a clear MH)
+        return None if k == "unknown" else k
 
     def receive_mh(self, raw, src, dst, now):
         """A Mobility Header in clear: not from the HA under IPsec (RFC 4877 §4.1), refused."""
