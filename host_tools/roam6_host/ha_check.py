@@ -50,5 +50,7 @@ def check(path, write=print):
     write("OK %s: home prefix %s, HA address %s%s, port %d, transports %s, tun %s%s, %d SA%s from %s"
           % (path, cfg.home_prefix, cfg.address_text, " + %s" % cfg.ipv4 if cfg.ipv4 else "", cfg.port,
              ",".join(cfg.transports), cfg.tun, ", home link %s" % cfg.home_link if cfg.home_link else "",
-             len(cfg.sas), "" if len(cfg.sas) == 1 else "s", cfg.keys_file))
+             len(cfg.sas), "" if len(cfg.sas) == 1 else "s", cfg.keys_file)
+          + (" and %d IPsec device%s (IKEv2 on UDP 4500)" % (len(cfg.ipsec_peers), "" if len(cfg.ipsec_peers) == 1
+                                                              else "s") if "ipsec" in cfg.security else ""))
     return 0

@@ -274,3 +274,112 @@ def test_ike_sas_per_device_and_children_are_bounded():
     msg = resp[4:]
     inner = last.ike._decrypt(msg, k.parse_chain(msg, 28, len(msg), msg[16]))
     assert inner[0][0] == k.PL_NOTIFY and int.from_bytes(inner[0][2][2:4], "big") == 35
+
+
+def test_home_agent_switch_to_an_ipsec_device_is_sealed_without_rfc4285_options():
+    from roam6_codec.mh import decode_mh
+    from roam6_host.ha.switch import Switcher
+    ha, ipsec, _ = setup()
+    mn = connect(ipsec)
+    signal(ha, ipsec, mn.bu(1), UDP6)
+    sw = Switcher(ha.cache)
+    sw.start([IHOA], [a6("2001:db8:bb::1")], T0, 60000)
+    (pkt, dest), = ipsec.protect(sw.datagrams_to_send(T0, T0))
+    assert dest == UDP6 and decode_ipv6(pkt).nh == 50
+    nh, mh = mn.ike.esp_in.open(bytes(decode_ipv6(pkt).payload))
+    msg = decode_mh(mh)
+    assert nh == 135 and mh[2] == 12 and type(msg).__name__ == "HomeAgentSwitch"
+    assert [type(o).__name__ for o in msg.options if "Pad" not in type(o).__name__] == ["BindingRefreshAdvice"]
+
+
+def test_mangled_ike_and_esp_never_raise():
+    """Seeded mutations (bytes flipped, cut, appended) of a real exchange's IKE messages and an
+    ESP-protected BU, fed to the HA's IPsec: dropped or answered, never an exception."""
+    import random
+    ha, ipsec, _ = setup()
+    mn = EspMN(PSK, INAI.decode(), IHOA, HA, (COA6, 4500), (HA, 4500), T0)
+    msgs = []
+    for _ in range(4):
+        for data, _dst in mn.ike.datagrams_to_send(T0):
+            msgs.append(data)
+            ipsec.ike_receive(data, ("2001:db8:a1::7", 4500), 4500, T0)
+        for data, _peer, _port in ipsec.ike_datagrams(T0):
+            mn.ike.receive(data, T0)
+    mn.ike.check_liveness(T0)
+    msgs += [d for d, _ in mn.ike.datagrams_to_send(T0)] + [mn.bu(1), mn.bu(2, "ip6", coa=COA6)]
+    rnd = random.Random(19)
+    for _ in range(1500):
+        m = bytearray(rnd.choice(msgs))
+        for _ in range(rnd.randint(1, 6)):
+            op = rnd.random()
+            if op < 0.5 and m:
+                m[rnd.randrange(len(m))] = rnd.randrange(256)
+            elif op < 0.75:
+                m = m[:rnd.randrange(len(m) + 1)]
+            else:
+                m += bytes(rnd.randrange(256) for _ in range(rnd.randrange(20)))
+        if m[:1] == b"\x60":
+            ipsec.on_signal(ha, bytes(m), UDP6, T0)
+        else:
+            ipsec.ike_receive(bytes(m), ("2001:db8:a1::7", 4500), 4500, T0)
+        ipsec.ike_datagrams(T0)
+        ha.cache.datagrams_to_send(T0)
+    assert ipsec.responder.dropped > 50 and sum(ipsec.counts.values()) > 50
+
+
+def test_nat_detection_is_answered_for_the_address_asked():
+    ha, ipsec, _ = setup()
+    ipsec.local_ips = ("198.18.1.2", "2001:db8:aa::1")
+    mn = EspMN(PSK, INAI.decode(), IHOA, HA, (COA6, 4500), (HA, 4500), T0)
+    (init, _), = mn.ike.datagrams_to_send(T0)
+    ipsec.ike_receive(init, ("2001:db8:a1::7", 4500), 4500, T0)
+    (resp, _, _), = ipsec.ike_datagrams(T0)
+    mn.ike.receive(resp, T0)
+    assert mn.ike.nat is False          # NAT-D present and matching: no NAT between them
+    mn2 = EspMN(PSK, INAI.decode(), IHOA, HA, (COA6, 4500), (HA, 4500), T0)
+    (init, _), = mn2.ike.datagrams_to_send(T0)
+    ipsec.ike_receive(init, ("2001:db8:a1::99", 1024), 4500, T0)      # the source rewritten on the way
+    (resp, _, _), = ipsec.ike_datagrams(T0)
+    mn2.ike.receive(resp, T0)
+    assert mn2.ike.nat is True
+
+
+def test_the_has_fast_esp_equals_the_firmwares():
+    import os
+
+    from roam6.ipsec.esp import SA as EspSA
+    from roam6_host.ha.espfast import FastSA
+    sizes = (0, 1, 14, 15, 16, 64, 1200)
+    for integ, klen in ((2, 20), (12, 32)):
+        ivs = [os.urandom(16) for _ in sizes]
+
+        def sa(fast, rng=None):
+            one = EspSA(0x1234, bytes(range(16)), bytes(range(klen)), integ, rng=rng or os.urandom)
+            return FastSA(one) if fast else one
+        ref, fast = sa(False, lambda n, it=iter(ivs): next(it)), sa(True, lambda n, it=iter(ivs): next(it))
+        rx_ref, rx_fast = sa(False), sa(True)
+        for size in sizes:
+            payload = os.urandom(size)
+            a, b = ref.seal(payload, 135), fast.seal(payload, 135)
+            assert a == b, size
+            assert rx_fast.open(a) == rx_ref.open(b) == (135, payload)
+        assert rx_fast.open(a) is None and rx_fast.replayed == 1                       # replay window as ever
+        other = sa(False)
+        other.seq = 100
+        c = other.seal(b"x", 135)
+        assert rx_fast.open(c[:-1] + bytes((c[-1] ^ 1,))) is None and rx_fast.bad_icv == 1
+        assert rx_fast.open(c) == (135, b"x")
+
+
+def test_ba_templates_equal_the_codec():
+    from roam6_host.ha.ipsecmh import _BATemplate, ba_codec
+    cache = setup()[0].cache
+    for has_refresh in (True, False):
+        for has_bra in (True, False):
+            tpl = _BATemplate(HA, has_refresh, has_bra)
+            for status, flags, seq, units, refresh, bra in ((0, 0x80, 1, 150, 110, 112), (129, 0x80, 7, 3, 1, 65535),
+                                                             (135, 0, 65535, 0, 0xFFFFFFFF, 1)):
+                r = refresh if has_refresh else None
+                b = bra if has_bra else 0
+                assert tpl.make(cache, IHOA, status, flags, seq, units, r, b) == ba_codec(
+                    HA, IHOA, status, flags, seq, units, r, b), (has_refresh, has_bra, status)

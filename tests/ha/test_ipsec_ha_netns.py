@@ -8,7 +8,8 @@ Checks: registration on udp6 and udp4 (BA sealed and K, route into the TUN), a r
 a BU over another device's SA, a BU in clear for an IPsec device (all dropped, no answer, logged),
 a wrong PSK (AUTHENTICATION_FAILED), malformed IKE (truncated, lying length: dropped; unknown
 critical payload: UNSUPPORTED_CRITICAL_PAYLOAD), the IKE SA's peer following a liveness check
-from a new port, and the HA alive and stopping cleanly after all of it.
+from a new port, ip6 (HAO + ESP), the payload tunnel through the TUN both ways, tshark's reading,
+SIGHUP bringing in a new device, `roam6 ha status`, and the HA stopping cleanly after all of it.
 """
 import json
 import os
@@ -19,6 +20,8 @@ import time
 import pytest
 
 from roam6.ipsec import ikev2 as k
+from roam6.wire.ipv6 import build_ipv6, decode_ipv6
+from roam6_codec.udp import build_udp, decode_udp
 
 from ha_helpers import HA, KEY, NAI, SPI, V4COA, a6, build_bu, ntp_timestamp
 from ipsec_mn import EspMN, tshark_view
@@ -163,6 +166,29 @@ def test_ipsec_devices_against_the_real_ha(bench, tmp_path):
             raw.close()
             pk.close()
 
+        # the payload tunnel (design 6): a second CHILD_SA in tunnel mode; upstream ESP -> the HA's TUN
+        # -> routed (here to the MN's own address), downstream to the HoA -> TUN -> sealed to the MN
+        mip6.sendto(mn.bu(4, "udp6"), (HA6, 4191))             # back to udp6 (from ip6 above)
+        assert mn.open_ba(mip6.recvfrom(4096)[0])[1].status == 0
+        ike6.sendto(mn.data_child_request(), (HA6, 4500))
+        ike6.settimeout(2)
+        d_out, d_in = mn.data_child_response(ike6.recvfrom(4096)[0])
+        app = n.socket(mnns, af6, socket.SOCK_DGRAM, bind=(MN6, 7000), timeout=2)
+        try:
+            up = build_ipv6(IHOA, a6(MN6), 17, build_udp(5000, 7000, b"up-esp", src=IHOA, dst=a6(MN6)))
+            mip6.sendto(build_ipv6(IHOA, HA, 50, d_out.seal(up, 41)), (HA6, 4191))
+            payload, frm = app.recvfrom(2048)
+            assert payload == b"up-esp" and frm[0] == "2001:db8:aa::301"
+            app.sendto(b"down-esp", ("2001:db8:aa::301", 5000))
+            data, _ = mip6.recvfrom(4096)
+            outer = decode_ipv6(data)
+            assert outer.nh == 50 and outer.dst == IHOA
+            nh, inner = d_in.open(bytes(outer.payload))
+            p = decode_ipv6(inner)
+            assert nh == 41 and p.dst == IHOA and bytes(decode_udp(p.payload).payload) == b"down-esp"
+        finally:
+            app.close()
+
         # the IKE SA follows the MN: a liveness check from another port is answered there
         ike6b = n.socket(mnns, af6, socket.SOCK_DGRAM, bind=(MN6, 0), timeout=2)
         try:
@@ -223,6 +249,11 @@ def test_ipsec_devices_against_the_real_ha(bench, tmp_path):
                     now_ms())
         evs = handshake(mn3, ike6, (HA6, 4500))
         assert [e[0] for e in evs] == ["ike_up", "hoa", "child_up"], evs
+        from roam6_host.ha.control import query
+        with n.inside(ha):                    # `roam6 ha status`: the counts of what was dropped
+            st = query("r6tun")
+        assert st["ipsec"]["esp_replayed"] == 1 and st["ipsec"]["esp_wrong_sa"] == 1, st["ipsec"]
+        assert st["ipsec"]["clear_bu_refused"] == 1 and st["ipsec"]["ike_sas"] == 3, st["ipsec"]
         assert ha_proc.proc.poll() is None
         assert not [x for x in ha_proc.lines if "internal_error" in x], ha_proc.lines
     finally:

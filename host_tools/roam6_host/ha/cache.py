@@ -95,6 +95,9 @@ BU_RULES = (
     (C.BA_INSUFFICIENT,    "capacity"),     # 130: a new binding fits the caps (ha/limits.py)
 )
 
+# a BU that came inside ESP (ha/ipsecmh.py) skips these: the CHILD_SA authenticated it (RFC 4877 §4.3)
+ESP_SKIPPED_RULES = ("mn_id", "spi", "nai", "auth", "ts_required", "ts_window")
+
 # (state, accepted BU) -> (new state, event). "dereg" = lifetime 0 or CoA == HoA (RFC 6275 §10.3.2).
 BINDING_TRANSITIONS = {
     ("none", "register"): ("bound", "BindingAdded"),
@@ -236,8 +239,7 @@ class BindingCache:
         self._ba_tpl = {}                           # {(NAI length, timestamp?, BRA?): _BATemplate}
         self._pinned = {sa.hoa: spi for spi, sa in sas.items() if sa.hoa is not None}   # {HoA: owner SPI}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
-        from .ipsecmh import ESP_SKIPPED_RULES    # a BU inside ESP: the CHILD_SA authenticated it
-        self._esp_rules = [r for r in self._rules if r[2] not in ESP_SKIPPED_RULES]
+        self._esp_rules = [r for r in self._rules if r[2] not in ESP_SKIPPED_RULES]   # (ha/ipsecmh.py)
         self.aaa = None                             # aaa.agent.AaaAgent: SAs for unknown SPIs from RADIUS
         self.v4homes = None                         # ipv4home.IPv4Homes: RFC 5555 IPv4 home addresses
         self.vendor = None                          # ha/vendor.py VendorStore: RFC 5094/5096 data per binding

@@ -103,6 +103,11 @@ class ControlServer(LoopSocket):
             out["aaa"] = dict(ha.aaa.stats, held=len(ha.aaa.held), servers_down=sorted(
                 repr(ha.aaa.cfg.servers[i]) for i in ha.aaa.client.down), client=ha.aaa.client.stats,
                 revocation=ha.aaa.revocations.stats)
+        if getattr(ha, "ipsec", None) is not None:       # ha/ipsecmh.py: drops and seals, IKE SAs, CHILD_SAs
+            r = ha.ipsec.responder
+            out["ipsec"] = dict(ha.ipsec.counts, ike_sas=sum(1 for x in r.sas.values() if x.up),
+                                half_open=sum(1 for x in r.sas.values() if not x.up), child_sas=len(ha.ipsec.by_spi),
+                                ike_dropped=r.dropped, ike_ignored=r.ignored, cookies_sent=r.cookies_sent)
         return out
 
 

@@ -1,8 +1,9 @@
 """The HA's IPsec (issue #19, RFC 3776 / RFC 4877; docs/PROTOCOL-NOTES.md §9.6): the IKEv2
 responder's CHILD_SAs put to work on the Mobility Headers and, for devices that ask, the payload.
 
-Sans-IO apart from the `log` callable (the driver's Logger). The driver (ha/driver.py, ha/ike.py)
-hands it:
+Sans-IO apart from the `log` callable (the driver's Logger) and `on_signal(ha, ...)`, the driver's
+hook, which hands an opened BU to `ha.cache` and opened payload to `ha.tun`. The driver (ha/driver.py,
+ha/ike.py) hands it:
 - `ike_receive(udp_payload, peer, local_port, now)` / `ike_datagrams(now)`: UDP 4500 both ways;
 - `open_esp(packet, source, now)`: an IPv6 packet to the HA whose upper layer is ESP (udp4/udp6:
   the inner packet, src HoA; ip6: src CoA + Home Address option). SPI -> CHILD_SA -> open (replay
@@ -20,9 +21,6 @@ The binding cache sees every IPsec device as a pseudo security association (`Cac
 2**32 so it never meets an RFC 4285 SPI): bindings, HoA pinning, per-SA caps and SIGHUP keep
 working on them unchanged.
 """
-import hashlib
-
-from roam6.ipsec.prims import INTEGS
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
 from roam6_codec.mh import BindingAck
@@ -34,40 +32,15 @@ from ..ipsec.responder import Responder
 NH_ESP = 50
 PSEUDO_SPI_BASE = 1 << 32       # the cache's key for an IPsec device: never an RFC 4285 SPI
 IKE_SAS_PER_DEVICE = 2          # established IKE SAs kept per NAI (a re-authentication overlaps the old)
-# the binding cache's rules a BU inside ESP skips (the CHILD_SA authenticates it; RFC 4877 §4.3)
-ESP_SKIPPED_RULES = ("mn_id", "spi", "nai", "auth", "ts_required", "ts_window")
-
-
-_IPAD = bytes(x ^ 0x36 for x in range(256))
-_OPAD = bytes(x ^ 0x5C for x in range(256))
-
-
-def keyed_mac(sa):
-    """Give an esp.SA the HA's HMAC: the keyed SHA states made once (as ha/sa.py does for RFC
-    4285), not the firmware's RFC 2104 on every packet; the same bytes (tests/ha/test_ipsec_ha.py)."""
-    for iid, (fn, _klen, _icv) in INTEGS.items():
-        if sa._mac is fn:
-            break
-    else:
-        return sa
-    h = hashlib.sha1 if iid == 2 else hashlib.sha256
-    key = sa.integ_key.ljust(64, b"\0")
-    inner, outer = h(key.translate(_IPAD)), h(key.translate(_OPAD))
-
-    def mac(_key, data):
-        i = inner.copy()
-        i.update(data)
-        o = outer.copy()
-        o.update(i.digest())
-        return o.digest()
-    sa._mac = mac
-    return sa
+from .cache import ESP_SKIPPED_RULES, _walk_options  # noqa: F401  (the rules a BU inside ESP skips)
+from .espfast import FastSA, keyed_mac  # noqa: F401
 
 
 class CacheSA:
     """What the binding cache needs of a security association (ha/sa.SA's fields, no RFC 4285 key)."""
 
     __slots__ = ("nai", "spi", "key", "hoa", "last_ts", "max_units")
+    esp = True              # (ha/switch.py: its messages carry no RFC 4285 option; sealed instead)
 
     def __init__(self, nai, spi, hoa):
         self.nai, self.spi, self.key, self.hoa = nai, spi, None, hoa
@@ -88,15 +61,15 @@ class Child:
         """The binding cache's BA for a BU that came inside ESP: no MN-ID, no MN-HA option (RFC 4877
         §4.3), K echoed (RFC 6275 §6.1.8), sealed with the device's newest transport CHILD_SA."""
         hoa = c.hoa
-        opts = []
-        if refresh is not None:
-            opts.append(mo.NATDetection(True, refresh))
-        if bra:
-            opts.append(mo.BindingRefreshAdvice(bra))
-        if c.v4ack is not None and status < 128:
-            opts.append(mo.IPv4AddressAck(c.v4ack[0], 32, c.v4ack[1]))
         flags = C.BA_K if c.flags & C.BU_K else 0
-        mh = BindingAck(status, flags, seq, units, opts).encode(src=cache.ha, dst=hoa)
+        if c.v4ack is None:                 # the usual shapes: from a template (same bytes as the codec's)
+            key = (refresh is not None, bool(bra))
+            tpl = self.owner.ba_templates.get(key)
+            if tpl is None:
+                tpl = self.owner.ba_templates[key] = _BATemplate(cache.ha, *key)
+            mh = tpl.make(cache, hoa, status, flags, seq, units, refresh, bra)
+        else:
+            mh = ba_codec(cache.ha, hoa, status, flags, seq, units, refresh, bra, c.v4ack)
         out = self.owner.mh_out.get(hoa, self)
         esp = out.sa_out.seal(mh, C.NH_MH)
         if esp is None:
@@ -104,9 +77,51 @@ class Child:
         return self.owner.wrap(esp, hoa, c.coa, c.source)
 
 
+def ba_codec(ha, hoa, status, flags, seq, units, refresh, bra, v4ack=None):
+    """The BA's MH for an ESP-protected BU, laid out by the codec: NAT detection, BRA, IPv4 ack."""
+    opts = []
+    if refresh is not None:
+        opts.append(mo.NATDetection(True, refresh))
+    if bra:
+        opts.append(mo.BindingRefreshAdvice(bra))
+    if v4ack is not None and status < 128:
+        opts.append(mo.IPv4AddressAck(v4ack[0], 32, v4ack[1]))
+    return BindingAck(status, flags, seq, units, opts).encode(src=ha, dst=hoa)
+
+
+class _BATemplate:
+    """One BA shape (NAT detection? BRA?) laid out once by the codec; each BA patches the fields
+    and sums the checksum (as the cache's RFC 4285 _BATemplate does)."""
+
+    __slots__ = ("mh", "refresh_off", "bra_off")
+
+    def __init__(self, ha, has_refresh, has_bra):
+        self.mh = ba_codec(ha, bytes(16), 0, 0, 0, 0, 0 if has_refresh else None, 1 if has_bra else 0)
+        self.refresh_off = self.bra_off = 0
+        for t, off in _walk_options(self.mh):
+            if t == C.MO_NAT_DETECTION:
+                self.refresh_off = off + 4
+            elif t == C.MO_BRA:
+                self.bra_off = off + 2
+
+    def make(self, cache, hoa, status, flags, seq, units, refresh, bra):
+        buf = bytearray(self.mh)
+        buf[4] = buf[5] = 0
+        buf[6], buf[7] = status, flags
+        buf[8:12] = ((seq << 16) | units).to_bytes(4, "big")
+        if self.refresh_off:
+            buf[self.refresh_off:self.refresh_off + 4] = refresh.to_bytes(4, "big")
+        if self.bra_off:
+            buf[self.bra_off:self.bra_off + 2] = bra.to_bytes(2, "big")
+        buf[4:6] = cache._mh_checksum(hoa, buf).to_bytes(2, "big")
+        return bytes(buf)
+
+
 def _upper(packet):
     """(next header, its offset, HoA claimed) of an IPv6 packet: after the fixed header or after
     one Destination Options header (the ip6 path's Home Address option); None if malformed."""
+    if len(packet) < 40:
+        return None
     nh, off, hoa = packet[6], 40, None
     if nh == 60:
         if len(packet) < 48:
@@ -144,7 +159,7 @@ class _Quiet:
 
 
 class IpsecHA:
-    def __init__(self, peers, ha_address, local_id, now, log=None, local_ip=None, **responder_kw):
+    def __init__(self, peers, ha_address, local_id, now, log=None, local_ips=(None, None), **responder_kw):
         self.ha = bytes(ha_address)
         self.log = log or _Quiet()        # ha/driver.Logger: __call__ and once
         self.peers = {p.nai: p for p in peers}
@@ -152,11 +167,13 @@ class IpsecHA:
         for i, p in enumerate(peers):
             self.cache_sas[p.nai] = CacheSA(p.nai, PSEUDO_SPI_BASE + i, p.hoa)
         self.hoas = {p.hoa: p.nai for p in peers}   # IPsec devices' HoAs: no MH in clear for them
-        self.responder = Responder({p.nai: p.psk for p in peers}, local_id, now, local_ip=local_ip,
-                                   assign=self._assign, **responder_kw)
+        self.local_ips = local_ips                  # (IPv4 text, IPv6 text) the IKE sockets are bound to
+        self.responder = Responder({p.nai: p.psk for p in peers}, local_id, now, assign=self._assign,
+                                   **responder_kw)
         self.by_spi = {}                            # {inbound SPI: Child}
         self.mh_out = {}                            # {HoA: newest transport-mode Child}
         self.data_out = {}                          # {HoA: newest tunnel-mode Child}
+        self.ba_templates = {}                      # {(NAT detection?, BRA?): _BATemplate}
         self.counts = {"esp_unknown_spi": 0, "esp_replayed": 0, "esp_bad_icv": 0, "esp_malformed": 0,
                        "esp_wrong_sa": 0, "esp_wrong_proto": 0, "clear_bu_refused": 0, "mh_sealed": 0,
                        "data_opened": 0, "data_sealed": 0}
@@ -191,6 +208,8 @@ class IpsecHA:
 
     # ---- IKE ------------------------------------------------------------------------------------
     def ike_receive(self, data, peer, local_port, now):
+        # NAT-D (RFC 7296 §2.23) hashes the address the request came to: the socket's family's
+        self.responder.local_ip = self.local_ips[":" in peer[0]]
         self.responder.receive(data, peer, local_port, now)
         self._events()
 
@@ -238,7 +257,7 @@ class IpsecHA:
         p = self.peers.get(nb)
         if p is None:
             return
-        child = Child(self, nb, p.hoa, keyed_mac(sa_in), keyed_mac(sa_out), self.cache_sas[nb], tunnel)
+        child = Child(self, nb, p.hoa, FastSA(sa_in), FastSA(sa_out), self.cache_sas[nb], tunnel)
         self.by_spi[sa_in.spi] = child
         (self.data_out if tunnel else self.mh_out)[p.hoa] = child
 
@@ -386,6 +405,7 @@ def attach(ha):
     from .clock import now_ms
     cfg = ha.cfg
     peers = list(getattr(cfg, "ipsec_peers", ()))
-    ha.ipsec = IpsecHA(peers, cfg.address, cfg.address_text, now_ms(), log=ha.log)
+    ha.ipsec = IpsecHA(peers, cfg.address, cfg.address_text, now_ms(), log=ha.log,
+                       local_ips=(cfg.ipv4, cfg.address_text))
     for sa in ha.ipsec.cache_sas.values():
         ha.cache.add_sa(sa)

@@ -34,7 +34,11 @@ def ntp_timestamp(wall_ms):
 
 
 def build_switch(sa, ha, hoa, targets, bra_units, wall_ms):
-    """The signed Home Agent Switch MH (bytes, checksum set) from ha (16 bytes) to hoa."""
+    """The signed Home Agent Switch MH (bytes, checksum set) from ha (16 bytes) to hoa. For an IPsec
+    device (ha/ipsecmh.CacheSA) no RFC 4285 options: the driver seals it with its CHILD_SA."""
+    if getattr(sa, "esp", False):
+        return HomeAgentSwitch([bytes(t) for t in targets], [mo.BindingRefreshAdvice(bra_units)]).encode(src=ha,
+                                                                                                         dst=hoa)
     opts = [mo.BindingRefreshAdvice(bra_units), mo.ReplayProtection(ntp_timestamp(wall_ms)),
             mo.MobilityAuth(C.AUTH_MN_HA, sa.spi, None)]
     return HomeAgentSwitch([bytes(t) for t in targets], opts).encode(
