@@ -29,8 +29,8 @@ import tempfile
 
 from .bench_footprint32 import measure as measure_32bit
 from .errors import UserError
-from .footprint_run import (HEAP_GOAL, FootprintHA, heap_figures, in_own_netns, registered, rom_prelude,
-                            run_until, write_config)
+from .footprint_run import (HEAP_GOAL, heap_figures, in_own_netns, make_ha, registered,
+                            rom_prelude, run_until, write_config)
 from .paths import micropython_exe
 
 MPY_GOAL = 64 * 1024
@@ -50,6 +50,8 @@ def register(sub):
     p.add_argument("--timeout", type=float, default=15.0)
     p.add_argument("--ipv4-hoa", action="store_true",
                    help="the MN asks for an RFC 5555 IPv4 home address too (config ipv4_hoa 0.0.0.0)")
+    p.add_argument("--ipsec", action="store_true",
+                   help="the MN's security is IPsec (IKEv2 + ESP, config security ipsec) instead of RFC 4285")
     p.add_argument("--no-32bit", action="store_true",
                    help="leave out the run on the 32-bit MicroPython (on_32bit_unix_port)")
     p.set_defaults(func=run)
@@ -83,11 +85,11 @@ def _board_sizes(board, out):
     return d
 
 
-def _mn_run(bundle, tmp, key, heap, extra, timeout, main="main.py", path=".frozen:.", ipv4_hoa=False):
+def _mn_run(bundle, tmp, key, heap, extra, timeout, main="main.py", path=".frozen:.", ipv4_hoa=False, ipsec=False):
     """Start the MN (the bundle's main.py) against the in-process HA until it has registered and
     logged its heap after the BA. Returns (events, output lines)."""
-    cfg_path = write_config(os.path.join(tmp, "config.json"), key, os.path.join(tmp, "mn.state"), ipv4_hoa)
-    ha = FootprintHA(key, ipv4_hoa)
+    cfg_path = write_config(os.path.join(tmp, "config.json"), key, os.path.join(tmp, "mn.state"), ipv4_hoa, ipsec)
+    ha = make_ha(key, ipv4_hoa, ipsec)
     # from the bundle's folder, as a board runs from its filesystem root (module paths are
     # qstrs on the heap: a long folder name would be counted into the MN's figure)
     try:
@@ -115,7 +117,8 @@ def _linked(bundle, tmp, key, args):
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 return {"skipped": "cannot set up the veth pair: %s" % (r.stderr.strip() or cmd)}
-        ev, lines = _mn_run(bundle, tmp, key, args.heap, ["--iface", ifname], args.timeout, ipv4_hoa=args.ipv4_hoa)
+        ev, lines = _mn_run(bundle, tmp, key, args.heap, ["--iface", ifname], args.timeout, ipv4_hoa=args.ipv4_hoa,
+                            ipsec=args.ipsec)
         try:
             return heap_figures(ev, lines, args.heap, "netlink link adapter")
         except UserError:
@@ -140,7 +143,8 @@ def _romfs(bundle, tmp, key, args):
         f.write(rom_prelude(img) + "import main\n")
     heap_k = _kb(args.heap) + (size + 1023) // 1024
     ev, lines = _mn_run(run_dir, tmp, key, "%dK" % heap_k, ["--coa", "127.0.0.1"], args.timeout,
-                        main="romboot.py", path=".frozen:/rom", ipv4_hoa=args.ipv4_hoa)
+                        main="romboot.py", path=".frozen:/rom", ipv4_hoa=args.ipv4_hoa,
+                        ipsec=args.ipsec)
     try:
         d = heap_figures(ev, lines, "%dK" % heap_k, "code in ROMFS")
     except UserError:
@@ -161,7 +165,7 @@ def _kb(text):
 def run(args):
     inside = in_own_netns("roam6_host.bench_footprint", ["--heap", args.heap, "--board", args.board,
                                                            "--timeout", str(args.timeout)]
-                          + (["--ipv4-hoa"] if args.ipv4_hoa else [])
+                          + (["--ipv4-hoa"] if args.ipv4_hoa else []) + (["--ipsec"] if args.ipsec else [])
                           + (["--no-32bit"] if getattr(args, "no_32bit", False) else []),
                           args.timeout * 8 + 120)
     if inside is not None:
@@ -172,7 +176,8 @@ def run(args):
         for b in BOARDS + ((args.board,) if args.board not in BOARDS else ()):
             boards[b] = _board_sizes(b, os.path.join(tmp, "bundle-" + b))
         bundle = os.path.join(tmp, "bundle-unix")
-        ev, lines = _mn_run(bundle, tmp, key, args.heap, ["--coa", "127.0.0.1"], args.timeout, ipv4_hoa=args.ipv4_hoa)
+        ev, lines = _mn_run(bundle, tmp, key, args.heap, ["--coa", "127.0.0.1"], args.timeout, ipv4_hoa=args.ipv4_hoa,
+                            ipsec=args.ipsec)
         static = heap_figures(ev, lines, args.heap, "static care-of address")
         if args.ipv4_hoa:
             v4 = [e for e in ev if e.get("ev") == "ipv4"]
@@ -183,8 +188,8 @@ def run(args):
             on32 = {"skipped": "--no-32bit (python -m roam6_host.bench_footprint32 runs it alone)"}
         else:
             on32 = measure_32bit(bundle, tmp, key, args.heap, args.timeout,     # the same MN on a 32-bit runtime
-                                 ipv4_hoa=args.ipv4_hoa)
-    out = {"heapsize": args.heap, "with_ipv4_hoa": args.ipv4_hoa}
+                                 ipv4_hoa=args.ipv4_hoa, ipsec=args.ipsec)
+    out = {"heapsize": args.heap, "with_ipv4_hoa": args.ipv4_hoa, "with_ipsec": args.ipsec}
     out.update(static)
     out["with_link_adapter"] = linked
     out["with_code_in_romfs"] = rom
@@ -218,6 +223,7 @@ def main(argv=None):
     p.add_argument("--board", default="unix")
     p.add_argument("--timeout", type=float, default=15.0)
     p.add_argument("--ipv4-hoa", action="store_true")
+    p.add_argument("--ipsec", action="store_true")
     p.add_argument("--no-32bit", action="store_true")
     try:
         print(json.dumps(run(p.parse_args(argv))))

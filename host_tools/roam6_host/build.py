@@ -134,12 +134,30 @@ def build_natmod_into(arch, out_dir, log=print):
     return sorted(made), None
 
 
+def with_features(board, features):
+    """The board's exclude list for a build `--with FEATURE ...`: board.json "with": {FEATURE:
+    {"include": [modules its exclude list leaves out that the feature brings back], "exclude":
+    {module: why, what the feature's variant leaves out instead}}}. UserError for a feature the
+    board does not describe."""
+    exclude = dict(board.get("exclude", {}))
+    offered = board.get("with", {})
+    for f in features:
+        if f not in offered:
+            raise UserError("board %s has no variant --with %s" % (board["name"], f),
+                            hint="its board.json offers: %s" % (", ".join(sorted(offered)) or "none"))
+        for m in offered[f].get("include", []):
+            exclude.pop(m, None)
+        exclude.update(offered[f].get("exclude", {}))
+    return exclude
+
+
 def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_dir=None, log=print,
-                 line_numbers=False, romfs=False):
+                 line_numbers=False, romfs=False, features=()):
     """Build the bundle for `board_name` into out_dir (default build/<board>). Returns the index
     dict also written to bundle.json: board, arch, files {path: {size, sha256}}, mpy_bytes, natmod.
     line_numbers: compile with -O0 (tracebacks with line numbers) instead of the release -O3.
-    romfs: also write the modules as a ROMFS image (roam6.romfs; index "romfs_bytes")."""
+    romfs: also write the modules as a ROMFS image (roam6.romfs; index "romfs_bytes").
+    features: board.json "with" variants (`roam6 build --with ipsec`), see with_features."""
     opt = 0 if line_numbers else mpy.RELEASE_OPT
     board = boards.load_board(board_name)
     package_dir = package_dir or boards.PACKAGE_DIR
@@ -155,7 +173,7 @@ def build_bundle(board_name, out_dir=None, manifest=False, natmod=True, package_
 
     sources = package_sources(package_dir)
     root = os.path.dirname(package_dir.rstrip("/"))
-    exclude = board.get("exclude", {}) if package_dir == boards.PACKAGE_DIR else {}
+    exclude = with_features(board, features) if package_dir == boards.PACKAGE_DIR else {}
     if exclude:
         sources = apply_exclusions(sources, root, exclude)
         log("left out for %s: %s" % (board["name"], ", ".join(sorted(exclude))))

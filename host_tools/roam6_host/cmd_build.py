@@ -22,6 +22,9 @@ def register(sub):
                    help="also write roam6.romfs, the modules as a ROMFS image (MicroPython 1.25+ firmware with a ROMFS "
                         "partition runs them in place: less heap; roam6 deploy --romfs writes it)")
     p.add_argument("--no-natmod", action="store_true", help="leave the native module out")
+    p.add_argument("--with", dest="features", action="append", default=[], metavar="FEATURE",
+                   help="a variant the board.json describes under \"with\", e.g. ipsec on rp2040 (IKEv2 + ESP "
+                        "in, what it replaces out)")
     p.add_argument("--debug", action="store_true",
                    help="keep line numbers in tracebacks (mpy-cross -O0); the default -O3 leaves them out: "
                         "~1 KB more free heap on a 32-bit board, ~7%% smaller .mpy")
@@ -59,5 +62,5 @@ def run(args):
                                                "within" if ix["mpy_bytes"] <= build.FIRMWARE_GOAL_BYTES else "OVER"))
         return 0
     build.build_bundle(args.board, out_dir=args.out, manifest=args.manifest, natmod=not args.no_natmod,
-                       line_numbers=args.debug, romfs=args.romfs)
+                       line_numbers=args.debug, romfs=args.romfs, features=args.features)
     return 0

@@ -69,6 +69,14 @@ class FootprintHA:
         self.sock.close()
 
 
+def make_ha(key, ipv4_hoa=False, ipsec=False):
+    """The in-process HA of a footprint run: FootprintHA, or with ipsec the IKEv2 + ESP stand-in."""
+    if ipsec:
+        from .footprint_ipsec import IpsecFootprintHA
+        return IpsecFootprintHA(key, NAI, HA_V4, HA6, HOA)
+    return FootprintHA(key, ipv4_hoa)
+
+
 def events_of(lines):
     out = []
     for line in list(lines):
@@ -79,14 +87,19 @@ def events_of(lines):
     return out
 
 
-def write_config(path, key, state_file, ipv4_hoa=False):
+def write_config(path, key, state_file, ipv4_hoa=False, ipsec=False):
     """The MN's config.json for the footprint runs (static, udp4 to the in-process HA); returns path.
-    ipv4_hoa: the MN asks for an IPv4 home address too (RFC 5555, "ipv4_hoa": "0.0.0.0")."""
+    ipv4_hoa: the MN asks for an IPv4 home address too (RFC 5555, "ipv4_hoa": "0.0.0.0").
+    ipsec: "security": "ipsec" with `key` as the IKEv2 PSK (the HA: make_ha(key, ..., ipsec=True))."""
     cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
            "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
            "timestamps": True, "state_file": state_file}
     if ipv4_hoa:
         cfg["ipv4_hoa"] = "0.0.0.0"
+    if ipsec:
+        cfg.update(security="ipsec", psk=key.hex())
+        for k in ("spi", "key", "timestamps"):
+            del cfg[k]
     with open(path, "w") as f:
         json.dump(cfg, f)
     return path
@@ -130,7 +143,7 @@ def heap_figures(events, lines, heap, what):
     start = [e for e in events if e.get("ev") == "start"]
     code = start[0].get("heap") if start else None
     ba = [e for e in events if e.get("ev") == "ba"]
-    return {
+    out = {
         "heap_in_use_after_registration": used,
         "heap_free_after_registration": after[0]["free"] if after else None,
         "heap_in_use_before_first_bu": before[-1]["alloc"] if before else None,
@@ -142,6 +155,10 @@ def heap_figures(events, lines, heap, what):
         "heap_goal_met": used is not None and used <= HEAP_GOAL,
         "bu_ba_ms": ba[-1].get("bu_ba_ms") if ba else None,
     }
+    ike = [e for e in events if e.get("ev") == "ike" and e.get("state") == "up"]
+    if ike:                     # security ipsec: IKE_SA_INIT + IKE_AUTH as the MN timed it
+        out["ike_handshake_ms"] = ike[0].get("handshake_ms")
+    return out
 
 
 def rom_prelude(path):

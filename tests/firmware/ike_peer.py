@@ -62,6 +62,7 @@ class Peer:
             self.deleted = bytes(got[k.PL_DELETE][4:]) if k.PL_DELETE in got else None
             return self.seal(out, k.INFORMATIONAL, k.F_R, msgid)
         _, spi, items = k.parse_sa(got[k.PL_SA])
+        self.rekey_init_spi = spi
         nr = self.rng(32)
         self.esp_spi = b"\xc0\x00\x00\x02"
         self.rekey_keymat = prf_plus(PRFS[self.prf][0], self.sk["d"], bytes(got[k.PL_NONCE]) + nr, 72)
@@ -110,3 +111,17 @@ class Peer:
             pls.append((k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
         pls += [(k.PL_SA, k.sa_payload(3, self.esp_spi, items)), (k.PL_TSI, self.ts[0]), (k.PL_TSR, self.ts[1])]
         return self.seal(pls, k.IKE_AUTH, k.F_R, 1)
+
+    def esp(self, rekeyed=False):
+        """The responder's ESP SAs of the CHILD_SA: (from the initiator, to the initiator); after a
+        rekey (`answer` of a CREATE_CHILD_SA) the new pair."""
+        from roam6.ipsec.esp import SA
+        ilen = INTEGS[self.integ][1]
+        if rekeyed:
+            km, spi_out = self.rekey_keymat, self.rekey_init_spi
+        else:
+            km = prf_plus(PRFS[self.prf][0], self.sk["d"], self.ni + self.nr, 2 * (16 + ilen))
+            spi_out = self.init_esp_spi
+        sa_in = SA(int.from_bytes(self.esp_spi, "big"), km[:16], km[16:16 + ilen], self.integ, self.rng)
+        sa_out = SA(int.from_bytes(spi_out, "big"), km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ, self.rng)
+        return sa_in, sa_out

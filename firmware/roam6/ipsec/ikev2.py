@@ -19,7 +19,8 @@ Contract (docs/ARCHITECTURE.md "Sans-IO core"; `now` int ms, last):
   ike.next_event()
 Events (kind first):
   ("ike_up", handshake_ms)                      IKE SA authenticated (ms since the first request)
-  ("hoa", address, prefix_len)                  with request_hoa: the address the responder assigned
+  ("hoa", address, prefix_len)                  with request_hoa (True, or address + prefix length
+                                                as 17 bytes to propose): the address the responder assigned
                                                 (CP(CFG_REPLY) INTERNAL_IP6_ADDRESS, §3.15.1; RFC 4877 §4.4)
   ("child_up", spi_in, spi_out, transport)      ESP SAs ready: `esp_in`, `esp_out` (roam6.ipsec.esp.SA)
   ("child_failed", notify_type)                 IKE SA up, CHILD_SA refused (NO_PROPOSAL_CHOSEN...)
@@ -28,9 +29,11 @@ Events (kind first):
   ("deleted",)                                  the peer deleted the IKE SA (INFORMATIONAL)
   ("alive", rtt_ms)                             a liveness check (empty INFORMATIONAL, §1.4) answered
   ("child_rekeyed", spi_in, spi_out)            CREATE_CHILD_SA (§1.3.3) done, the old SAs deleted
+  ("data_up", spi_in, spi_out)                  create_child's tunnel-mode SAs ready: `data_in`, `data_out`
 Verbs once up (each sends one request; one request at a time, else ignored and counted):
   check_liveness(now)   also sent by itself every `liveness_ms` when set; no answer after the
                         retransmissions -> ("failed", "timeout", 0): the MN re-runs the handshake
+  delete_ike(now)       a Delete of the IKE SA, sent once (the old SA after a re-authentication)
   rekey_child(now)      new ESP SAs (new nonces, no PFS), then a Delete of the old ones; the old
                         inbound SA keeps opening packets until the peer confirms the Delete
 Keys: SKEYSEED and SK_* per §2.14, the CHILD_SA's KEYMAT per §2.17 (attributes `sk`, `keymat`
@@ -240,6 +243,7 @@ class Initiator:
         self._priv = rng(32)
         self._cookie = None
         self.esp_in = self.esp_out = None
+        self.data_in = self.data_out = None     # create_child's (the payload tunnel)
         self.sk = None
         self.keymat = None
         self.t0 = now
@@ -446,8 +450,11 @@ class Initiator:
         if self.idr:
             pls.append((PL_IDR, bytes((ID_FQDN, 0, 0, 0)) + self.idr.encode()))
         pls.append((PL_AUTH, bytes((AUTH_PSK, 0, 0, 0)) + auth))
-        if self.request_hoa:    # CP(CFG_REQUEST) asking for an INTERNAL_IP6_ADDRESS (empty value)
-            pls.append((PL_CP, bytes((CFG_REQUEST, 0, 0, 0)) + INTERNAL_IP6_ADDRESS.to_bytes(2, "big") + b"\x00\x00"))
+        if self.request_hoa:    # CP(CFG_REQUEST) asking for an INTERNAL_IP6_ADDRESS: empty, or the
+            # configured address + prefix length (17 bytes) the responder may confirm (§3.15.1)
+            v = self.request_hoa if isinstance(self.request_hoa, bytes) else b""
+            pls.append((PL_CP, bytes((CFG_REQUEST, 0, 0, 0)) + INTERNAL_IP6_ADDRESS.to_bytes(2, "big")
+                        + len(v).to_bytes(2, "big") + v))
         if self.transport:
             pls.append((PL_NOTIFY, notify(N_USE_TRANSPORT_MODE)))
         pls += [(PL_SA, sa_payload(3, self.spi_esp, esp)), (PL_TSI, ts_payload(self.ts_i)),
@@ -477,6 +484,7 @@ class Initiator:
         self.state = _UP
         self._msgid = 2
         self._pending = None
+        self.msg1 = self.msg2 = self._priv = None     # the handshake's, not needed once up (heap)
         self._schedule_liveness(now)
         self._events.append(("ike_up", now - self.t0))
         errs = [nt for nt in ns if nt < 16384]
@@ -524,6 +532,30 @@ class Initiator:
         self._live_at = None
         self._request(self._encrypted([], INFORMATIONAL, F_I, self._msgid), now, "info")
 
+    def create_child(self, ts_i, ts_r, now):
+        """Another CHILD_SA of this IKE SA (§1.3.1, no KE): tunnel mode, e.g. the payload tunnel of
+        RFC 4877 (TSi = the HoA, TSr = ::/0, protocol any). Its SAs: `data_in`, `data_out`; event
+        ("data_up", spi_in, spi_out), or ("child_failed", notify_type)."""
+        if self.state != _UP or self._pending is not None:
+            self.ignored += 1
+            return
+        self._live_at = None
+        self._rekey_ni = self.rng(32)
+        self._rekey_spi = self._new_spi()
+        pls = [(PL_SA, sa_payload(3, self._rekey_spi, self._esp_items())), (PL_NONCE, self._rekey_ni),
+               (PL_TSI, ts_payload(ts_i)), (PL_TSR, ts_payload(ts_r))]
+        self._request(self._encrypted(pls, CREATE_CHILD_SA, F_I, self._msgid), now, "child")
+
+    def delete_ike(self, now):
+        """Delete this IKE SA (and its CHILD_SAs) with an INFORMATIONAL Delete (proto IKE, §1.4.1),
+        sent once and not waited for: after a re-authentication, the old SA's last message."""
+        if self.state != _UP:
+            self.ignored += 1
+            return
+        self._emit(self._encrypted([(PL_DELETE, b"\x01\x00\x00\x00")], INFORMATIONAL, F_I, self._msgid))
+        self.state = _FAILED
+        self._deadline = self._live_at = self._pending = None
+
     def rekey_child(self, now):
         if self.state != _UP or self._pending is not None or self.esp_in is None:
             self.ignored += 1
@@ -549,6 +581,20 @@ class Initiator:
         self._msgid += 1
         if kind == "info":
             self._events.append(("alive", now - self._sent_at))
+        elif kind == "child":
+            got = {t: b for t, _, b in inner}
+            sa = parse_sa(got[PL_SA]) if PL_SA in got and PL_NONCE in got and not errs else None
+            if sa is None or sa[0] != 3 or len(sa[1]) != 4 or {(t, i) for t, i, _ in sa[2]} != \
+                    {(t, i) for t, i, _ in self._esp_items()}:
+                self._events.append(("child_failed", min(errs) if errs else N_NO_PROPOSAL_CHOSEN))
+            else:
+                ilen = INTEGS[self.integ_id][1]
+                km = prf_plus(PRFS[self.prf_id][0], self.sk["d"], self._rekey_ni + bytes(got[PL_NONCE]),
+                              2 * (16 + ilen))
+                out_spi, in_spi = int.from_bytes(sa[1], "big"), int.from_bytes(self._rekey_spi, "big")
+                self.data_out = EspSA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
+                self.data_in = EspSA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+                self._events.append(("data_up", in_spi, out_spi))
         elif kind == "rekey":
             got = {t: b for t, _, b in inner}
             if errs or PL_SA not in got or PL_NONCE not in got:

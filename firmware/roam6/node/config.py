@@ -32,12 +32,14 @@ def parse_config(raw):
         raise ConfigError("(top level)", "must be a JSON object")
     known = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
              "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro",
-             "max_bindack_timeout", "ipv4_hoa", "addressing", "ha_liveness_s")
+             "max_bindack_timeout", "ipv4_hoa", "addressing", "ha_liveness_s", "security", "psk",
+             "ipsec_data")
     for k in raw:
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
+    sec = raw.get(known[21])      # "security" (the names in a constant tuple: no qstr on the heap)
     for field in ("nai", "spi", "key", "hoa", "home_prefix", "ha"):
-        if field not in raw:
+        if field not in raw and (sec is None or field not in ("spi", "key")):
             raise ConfigError(field, "is missing (a field every config needs)")
     c = Config()
     if isinstance(raw["ha"], list):       # several HAs, the first preferred (CONTRACTS.md §5)
@@ -100,13 +102,20 @@ def parse_config(raw):
         raise ConfigError("nai", "must look like user@realm (RFC 4283), up to 255 bytes, got %r" % c.nai)
     c.nai = c.nai.encode()
 
-    key = raw["key"]
+    key = raw.get("key", "00" * 16)       # (with "security": "ipsec" absent and unused)
     if not isinstance(key, str) or len(key) != 32:
         raise ConfigError("key", "must be 32 hex digits (the 16-byte RFC 4285 MN-HA key)")
     try:
         c.key = bytes.fromhex(key)
     except ValueError:
         raise ConfigError("key", "must be 32 hex digits (0-9, a-f)")
+
+    if sec is not None:                   # ipsecconf.py (by a long name: no qstr in an RFC 4285 heap)
+        try:
+            m = __import__("roam6.node.ipsecconf", None, None, ("parse_config",))
+        except ImportError:
+            raise ConfigError("security", "\"ipsec\" is not in this board's firmware (board.json excludes it)")
+        m.parse_config(c, raw, ConfigError)   # (kept loaded: forgetting it broke the wasm32 runtime)
 
     for field in ("hoa", "ha"):           # an IPv6 address, or "bootstrap" (None)
         v = raw[field]
@@ -208,7 +217,10 @@ def _ha_list(c, raw):
     raw["ha"] = v[0]
     if v4:
         raw["ha_ipv4"] = v4[0]
-    from . import halist          # noqa: F401 (the node will start the watch for the next HA)
+    try:
+        from . import halist      # noqa: F401 (the node will start the watch for the next HA)
+    except ImportError:
+        raise ConfigError("ha", "as a list is not in this board's firmware (board.json excludes halist)")
     return raw
 
 

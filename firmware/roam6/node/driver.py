@@ -46,8 +46,12 @@ class MobileNode:
         self._ms = 0
         # RFC 4285 timestamps come from the wall clock; without an RTC the HA's 144 corrects it
         offset = _bul.ntp_offset_ms(time.time(), self.now())
-        self.reg = Registration(cfg.nai, cfg.spi, cfg.key, cfg.hoa, cfg.ha, cfg.lifetime,
-                                cfg.timestamps, st["seq"] if st else None, offset)
+        if cfg.key is None:           # "security": "ipsec" (RFC 4877): ipsecglue.py, loaded only now
+            from .ipsecglue import attach
+            attach(self, st)
+        else:
+            self.reg = Registration(cfg.nai, cfg.spi, cfg.key, cfg.hoa, cfg.ha, cfg.lifetime,
+                                    cfg.timestamps, st["seq"] if st else None, offset)
         self.host = Host(cfg.hoa, self.send_packet)
         self.uplink = Uplink(self)
         if hasattr(cfg, "ipv4_hoa"):  # RFC 5555 IPv4 home address: its side loaded only now
@@ -135,7 +139,7 @@ class MobileNode:
             elif pkt is not None:
                 self.ro.deliver(pkt)        # rebuilt: copied into the buffer first
             self.flush()
-        elif buf[6] == _NH_MH:
+        elif buf[6] == _NH_MH or buf[6] == 50:   # 50: ESP, the MH under "security": "ipsec"
             k = self.reg.receive(mv[:n], now)
             if k == "unknown":              # RFC 6275 §9.2: Binding Error status 2, rate-limited
                 from .mherror import answer

@@ -119,7 +119,10 @@ def link_in(node, buf, n):
     now = node.now()
     ro = node.ro
     if got is not None and got[1] == cfg.ha:
-        k = node.reg.receive_mh(got[0], got[1], cfg.hoa, now)
+        if buf[40] == 50 and getattr(node, "ipsec", None) is not None:    # the BA in ESP (ipsecglue.py)
+            k = node.reg.receive_esp(got[0], got[1], cfg.hoa, now)
+        else:
+            k = node.reg.receive_mh(got[0], got[1], cfg.hoa, now)
         if k == "unknown" and got[0][2] == 16:      # Binding Revocation (core/revocation.py)
             from roam6.core.revocation import node_bri
             node_bri(node, got[0], got[1], now)
@@ -143,10 +146,10 @@ def link_in(node, buf, n):
 
 def ba_in(pkt, n, hoa):
     """(MH memoryview, HA address) of a packet read on the link that is IPv6 | type 2 routing
-    header naming `hoa` | Mobility Header, else None."""
+    header naming `hoa` | Mobility Header (or ESP holding one, with IPsec), else None."""
     if n < 72 or (pkt[0] >> 4) != 6 or pkt[6] != 43 or pkt[42] != 2 or pkt[41] != 2:
         return None
     plen = (pkt[4] << 8) | pkt[5]
-    if 40 + plen > n or pkt[40] != 135 or bytes(pkt[48:64]) != hoa:
+    if 40 + plen > n or (pkt[40] != 135 and pkt[40] != 50) or bytes(pkt[48:64]) != hoa:
         return None
     return memoryview(pkt)[64:40 + plen], bytes(pkt[8:24])

@@ -55,6 +55,8 @@ def add_arguments(p):
                         "reference: the bench's own app, no mobility (a bench check)")
     p.add_argument("--aaa", action="store_true",
                    help="the HA gets the board's key from FreeRADIUS (SQLite) and accounts each roam (CONTRACTS §14)")
+    p.add_argument("--security", default="rfc4285", choices=["rfc4285", "ipsec"],
+                   help="the registration's protection: rfc4285 (default) or ipsec (IKEv2 + ESP, RFC 4877)")
     p.add_argument("--heap", type=heap_size, metavar="SIZE",
                    help="override the profile's MicroPython heap, e.g. to find what the MN needs; " + HEAP_HELP)
 
@@ -71,6 +73,8 @@ def check_args(args):
         raise UserError("--loss must be a percentage in [0, 100), got %s" % args.loss)
     if not args.interval >= 1:      # written `not >=` so that nan is refused too
         raise UserError("--interval must be at least 1 ms")
+    if getattr(args, "security", "rfc4285") == "ipsec" and getattr(args, "aaa", False):
+        raise UserError("--security ipsec with --aaa is not built (the HA's IPsec devices come from its keys file)")
     if not args.dwell >= 0:         # said here, not as time.sleep's traceback once the bench is up
         raise UserError("--dwell must be 0 or more seconds, got %s" % args.dwell)
 
@@ -107,13 +111,16 @@ def _plan(args, quiet):
     r.prof = prof = profile(args.profile)
     if args.heap:
         prof["heap_kb"] = as_kb(args.heap)
+    elif getattr(args, "security", "rfc4285") == "ipsec":
+        prof["heap_kb"] = max(prof["heap_kb"], 192)   # the 64-bit unix port's words: ~2x a board's heap
     r.reference = args.app == "reference"
     r.nets = ["apC"] if r.reference else networks_for(prof["transports"])
     r.go_home = not r.reference and 6 in families_for(prof["transports"])
     r.t_start = time.monotonic()
     r.result = {"scenario": "roam", "board": args.board, "profile": prof["name"], "heap_kb": prof["heap_kb"],
                 "transports_allowed": prof["transports"], "addressing": args.addressing, "traffic": args.traffic,
-                "loss_percent": args.loss, "app": args.app, "networks": r.nets}
+                "loss_percent": args.loss, "app": args.app, "networks": r.nets,
+                "security": getattr(args, "security", "rfc4285")}
     # the roams: around the networks in turn (or the same one again), then home when the board can
     r.plan, cur = [], r.nets[0]
     for _ in range(args.roams):
@@ -150,7 +157,7 @@ def _start_bench(r):
             from ..aaa import start_aaa
             r.ha = start_ha(bench, start_aaa(bench))
         else:
-            r.ha = start_ha(bench, write_ha_config(bench))
+            r.ha = start_ha(bench, write_ha_config(bench, security=r.result["security"]))
         bench.services.append(r.ha)
     r.board_addresses = not r.reference and args.addressing == "auto"
     r.roamer = Roamer(bench, addressing="static" if r.reference else args.addressing,
@@ -191,7 +198,7 @@ def _start_traffic(r):
         r.board = board = get_driver(args.board)(bench, r.prof["name"])
         board.profile["heap_kb"] = r.prof["heap_kb"]
         addressing = None if not r.board_addresses else ("dhcp" if args.no_memory else "dna")
-        board.start(board_config(probe=probe_cfg, addressing=addressing))
+        board.start(board_config(probe=probe_cfg, addressing=addressing, security=r.result["security"]))
         reg = board.wait_event(lambda e: e["ev"] in ("registered", "error")
                                or (e["ev"] == "ba" and e.get("status") == 0),
                                20)

@@ -1,0 +1,267 @@
+"""The node under `"security": "ipsec"` (node/ipsecglue.py, core/ipsecreg.py): the IKEv2 handshake
+before the first BU, the BU sealed in the CHILD_SA, the BA opened, a move (the IKE SA told from the
+new address), CHILD_SA rekey, IKE SA re-authentication, a wrong PSK (error line, back-off, no
+crash), replayed / forged / clear BAs dropped. The HA is an in-process stand-in: ike_peer.Peer
+(IKE) and its ESP SAs, with BAs built by roam6_codec (not the HA itself: tests/e2e runs that).
+No sockets: the glue's `send` and the uplink's transport are lists."""
+import os
+
+from ike_peer import Peer
+from support import fresh_state_file
+
+from roam6.ipsec import ikev2 as k
+from roam6.node.config import parse_config
+from roam6.node.driver import MobileNode
+from roam6.wire.addr import ip6_from_text
+from roam6.wire.binding import ipv6_packet
+from roam6.wire.checksum import checksum6
+from roam6_codec.mh import BindingAck
+
+PSK = "00112233445566778899aabbccddeeff"
+HOA = ip6_from_text("2001:db8:aa::100")
+HA = ip6_from_text("2001:db8:aa::1")
+COA1, COA2 = bytes([192, 0, 2, 50]), bytes([192, 0, 2, 77])
+
+
+class Tr:
+    name = "udp4"
+
+    def __init__(self):
+        self.out = []
+
+    def send_mh(self, pkt):
+        self.out.append(bytes(pkt))
+
+    send = send_mh
+
+
+def make(**extra):
+    path = fresh_state_file("r6ipsec")
+    raw = {"nai": "m@example.test", "security": "ipsec", "psk": PSK, "hoa": "2001:db8:aa::100",
+           "home_prefix": "2001:db8:aa::/64", "ha": "2001:db8:aa::1", "ha_ipv4": "198.18.1.2",
+           "transports": ["udp4"], "state_file": path}
+    raw.update(extra)
+    lines = []
+    node = MobileNode(parse_config(raw), lambda ev, **f: lines.append((ev, f)))
+    g = node.ipsec
+    g.sockets = False
+    g.out = []
+    g.send = g.out.append
+    node.uplink.active = Tr()
+    return node, lines, path
+
+
+def move(node, coa, now=None):
+    now = node.now() if now is None else now
+    node.ipsec.moved(coa, "udp4", now)
+    node.reg.move(coa, "udp4", now)
+    node.flush()
+
+
+def rng():
+    x = [7]
+
+    def r(n):
+        out = bytearray(n)
+        for i in range(n):
+            x[0] = (x[0] * 1103515245 + 12345) & 0x7FFFFFFF
+            out[i] = (x[0] >> 16) & 0xFF
+        return bytes(out)
+    return r
+
+
+def handshake(node, peer):
+    g = node.ipsec
+    init = g.out.pop(0)
+    assert init[:4] == k.MARKER and init[4 + 18] == k.IKE_SA_INIT
+    g.ike_in(peer.init(init), node.now())
+    auth = g.out.pop(0)
+    resp = peer.auth(auth)
+    g.ike_in(resp, node.now())
+    return auth
+
+
+def ha_open_bu(node, sa_in, pkt):
+    """The HA stand-in's side of one BU: IPv6 HoA -> HA, NH 50; ESP opened; the MH inside."""
+    assert pkt[6] == 50 and pkt[8:24] == HOA and pkt[24:40] == HA
+    nh, mh = sa_in.open(pkt[40:])
+    assert nh == 135 and mh[2] == 5 and checksum6(HOA, HA, 135, mh) == 0
+    return mh
+
+
+def ba(sa_out, seq, status=0, k_bit=True):
+    mh = BindingAck(status, 0x80 if k_bit else 0, seq, 150, []).encode(src=HA, dst=HOA)
+    return ipv6_packet(HA, HOA, 50, sa_out.seal(mh, 135))
+
+
+def feed(node, pkt):
+    node.rx[:len(pkt)] = pkt
+    node.packet_in(len(pkt))
+
+
+def registered(node, lines, peer):
+    """Move to COA1, handshake, BU over ESP, BA: bound. Returns the HA's SAs."""
+    move(node, COA1)
+    tr = node.uplink.active
+    assert not tr.out and node.reg.held        # no BU in clear while the IKE SA comes up
+    handshake(node, peer)
+    sa_in, sa_out = peer.esp()
+    assert len(tr.out) == 1                     # the held BU left at child_up
+    mh = ha_open_bu(node, sa_in, tr.out.pop())
+    seq, flags = (mh[6] << 8) | mh[7], (mh[8] << 8) | mh[9]
+    assert flags & 0xD100 == 0xD100             # A H K F
+    assert 8 not in mh[12:] and 9 not in mh[12:]    # no MN-ID, no MN-HA auth option (PadN only)
+    node.first_ba = ba(sa_out, seq)
+    feed(node, node.first_ba)
+    assert node.reg.bound and node.reg.k_echoed
+    return sa_in, sa_out, seq
+
+
+def test_registration_over_esp_and_bad_bas_dropped():
+    node, lines, path = make()
+    peer = Peer(bytes.fromhex(PSK), rng())
+    sa_in, sa_out, seq = registered(node, lines, peer)
+    assert peer.transport and peer.auth_ok      # transport mode asked for the MH selector
+    tsi = k.parse_ts(peer.ts[0])[0]
+    assert tsi[1] == 135 and tsi[4] == HOA      # TSi = HoA, MH
+    kinds = [ev for ev, f in lines]
+    assert kinds.index("bu") < kinds.index("ike") and "registered" in kinds
+    assert [f for ev, f in lines if ev == "ike" and f["state"] == "child_up"]
+    rej = node.reg.rejected
+    feed(node, node.first_ba)                   # the same ESP packet again: the replay window
+    forged = bytearray(ba(sa_out, seq))
+    forged[-1] ^= 1                             # ICV broken
+    feed(node, forged)
+    mh = BindingAck(0, 0, seq, 150, []).encode(src=HA, dst=HOA)
+    feed(node, ipv6_packet(HA, HOA, 135, mh))   # a BA in clear: refused under IPsec
+    assert node.reg.rejected == rej + 3
+    # an MH type the MN does not handle under IPsec (a sealed Home Agent Switch, 12): dropped, no answer
+    hs = bytearray(16)
+    hs[0], hs[1], hs[2] = 59, 1, 12
+    hs[4:6] = checksum6(HA, HOA, 135, hs).to_bytes(2, "big")
+    tr = node.uplink.active
+    n = len(tr.out)
+    feed(node, ipv6_packet(HA, HOA, 50, sa_out.seal(bytes(hs), 135)))
+    assert len(tr.out) == n and node.reg.bound
+    assert node.reg.sa.esp_in.replayed == 1 and node.reg.sa.esp_in.bad_icv == 1
+    assert len([1 for ev, f in lines if ev == "ba"]) == 1
+    os.remove(path)
+
+
+def test_move_tells_the_ike_sa_and_rekey_and_reauth():
+    node, lines, path = make()
+    peer = Peer(bytes.fromhex(PSK), rng())
+    sa_in, sa_out, seq = registered(node, lines, peer)
+    g, tr = node.ipsec, node.uplink.active
+    assert not g.out
+    move(node, COA2)                            # SA up: the BU leaves at once, sealed
+    assert len(tr.out) == 1 and not g.out
+    mh = ha_open_bu(node, sa_in, tr.out.pop())
+    feed(node, ba(sa_out, (mh[6] << 8) | mh[7]))
+    assert not g.out and g.get_timer() <= node.now() + 20   # not on the first packets' path
+    g.tick(node.now() + 20)
+    assert len(g.out) == 1                      # the INFORMATIONAL from the new address
+    g.ike_in(peer.answer(g.out.pop()), node.now())
+    assert [f for ev, f in lines if ev == "ike" and f["state"] == "moved"]
+    # CHILD_SA rekey when its soft lifetime is reached
+    old_spi = g.ike.esp_out.spi
+    g.rekey_at = node.now()
+    g.tick(node.now())
+    g.ike_in(peer.answer(g.out.pop()), node.now())     # CREATE_CHILD_SA
+    g.ike_in(peer.answer(g.out.pop()), node.now())     # Delete of the old ESP SAs
+    assert peer.deleted and g.ike.esp_out.spi != old_spi
+    assert [f for ev, f in lines if ev == "ike" and f["state"] == "rekeyed"]
+    sa_in2, sa_out2 = peer.esp(rekeyed=True)
+    node.reg.lost("brr", node.now() + 400000)  # a refresh: the BU goes through the new SA
+    node.flush()
+    mh = ha_open_bu(node, sa_in2, tr.out.pop())
+    # IKE SA re-authentication: a second handshake beside the first, then the old one deleted
+    first = g.ike
+    g.reauth_at = node.now()
+    g.tick(node.now())
+    peer2 = Peer(bytes.fromhex(PSK), rng())
+    peer2.spi_r = b"\x22" * 8
+    handshake(node, peer2)
+    assert g.ike is not first and g.next is None and node.reg.sa is g.ike
+    dele = g.out.pop()                          # the old IKE SA's Delete, under its keys
+    _, inner = peer.open(dele)
+    assert inner[0][0] == k.PL_DELETE and bytes(inner[0][2][:1]) == b"\x01"
+    assert [f for ev, f in lines if ev == "ike" and f["state"] == "reauth"]
+    os.remove(path)
+
+
+def test_wrong_psk_logs_and_backs_off():
+    node, lines, path = make()
+    peer = Peer(b"another key entirely!", rng())
+    move(node, COA1, 0)
+    g = node.ipsec
+    init = g.out.pop(0)
+    g.ike_in(peer.init(init), 10)
+    g.ike_in(peer.auth(g.out.pop(0)), 20)       # AUTHENTICATION_FAILED
+    errs = [f["reason"] for ev, f in lines if ev == "error"]
+    assert errs and "wrong psk" in errs[-1] and g.ike is None and node.reg.sa is None
+    assert g.get_timer() == 20 + 1000 and not node.uplink.active.out
+    g.tick(500)
+    assert not g.out                            # not before the back-off
+    g.tick(1020)
+    assert g.out and g.out[0][4 + 18] == k.IKE_SA_INIT and g.handshakes == 2
+    peer = Peer(b"another key entirely!", rng())
+    g.ike_in(peer.init(g.out.pop(0)), 1030)
+    g.ike_in(peer.auth(g.out.pop(0)), 1040)
+    assert g.get_timer() == 1040 + 2000         # doubled
+    g.ike_in(b"\x00\x00\x00\x00" + bytes(60), 1050)     # garbage to the IKE socket: dropped
+    g.ike_in(b"", 1050)
+    assert g.dropped >= 2
+    os.remove(path)
+
+
+def test_config_for_ipsec():
+    from roam6.node.config import ConfigError, parse_config     # (one module: other tests reload it)
+    from support import raises
+    base = {"nai": "m@example.test", "hoa": "2001:db8:aa::100", "home_prefix": "2001:db8:aa::/64",
+            "ha": "2001:db8:aa::1", "security": "ipsec"}
+    e = raises(ConfigError, parse_config, base)
+    assert e.field == "psk"
+    e = raises(ConfigError, parse_config, dict(base, psk="0011"))
+    assert e.field == "psk"
+    e = raises(ConfigError, parse_config, dict(base, security="ipsecx", spi=300, key=PSK))
+    assert e.field == "security"
+    c = parse_config(dict(base, psk=PSK))
+    assert c.psk == bytes.fromhex(PSK) and c.timestamps is False and c.ipsec_data is False
+    rfc = dict(base, spi=300, key=PSK, security="rfc4285")
+    assert not hasattr(parse_config(rfc), "psk")    # RFC 4285: nothing of IPsec
+    e = raises(ConfigError, parse_config, dict(base, psk=PSK, ipsec_data="yes"))
+    assert e.field == "ipsec_data"
+    e = raises(ConfigError, parse_config, dict(base, psk=PSK, ipv4_hoa="0.0.0.0"))
+    assert e.field == "ipv4_hoa"
+
+
+def test_payload_tunnel_both_ways():
+    """"ipsec_data": true (design 6): a second CHILD_SA (CREATE_CHILD_SA, tunnel mode, TSi = HoA,
+    TSr = ::/0); a ping to the HoA in that SA from the HA is answered in it."""
+    node, lines, path = make(ipsec_data=True)
+    peer = Peer(bytes.fromhex(PSK), rng())
+    registered(node, lines, peer)
+    g, tr = node.ipsec, node.uplink.active
+    req = g.out.pop()
+    _, inner = peer.open(req)
+    got = {t: b for t, _, b in inner}
+    assert req[4 + 18] == k.CREATE_CHILD_SA and k.N_REKEY_SA not in [b[2] << 8 | b[3] for t, _, b in inner if t == 41]
+    assert k.parse_ts(got[k.PL_TSI])[0][4] == HOA and k.parse_ts(got[k.PL_TSR])[0][4] == bytes(16)
+    g.ike_in(peer.answer(req), node.now())
+    assert [f for ev, f in lines if ev == "ike" and f["state"] == "data_up"]
+    d_in, d_out = peer.esp(rekeyed=True)
+    cn = ip6_from_text("2001:db8:c1::50")
+    icmp = bytearray(b"\x80\x00\x00\x00\x12\x34\x00\x01" + b"ping")
+    icmp[2:4] = checksum6(cn, HOA, 58, icmp).to_bytes(2, "big")
+    ping = ipv6_packet(cn, HOA, 58, icmp)
+    feed(node, ipv6_packet(HA, HOA, 50, d_out.seal(bytes(ping), 41)))
+    assert len(tr.out) == 1
+    out = tr.out.pop()
+    assert out[6] == 50 and out[8:24] == HOA and out[24:40] == HA
+    nh, reply = d_in.open(out[40:])
+    assert nh == 41 and reply[6] == 58 and reply[40] == 129 and reply[8:24] == HOA and reply[24:40] == cn
+    rej = node.reg.rejected
+    feed(node, ipv6_packet(HA, HOA, 50, d_out.seal(bytes(ipv6_packet(cn, HA, 58, icmp)), 41)))   # not to the HoA
+    assert not tr.out and node.reg.rejected == rej
+    os.remove(path)
