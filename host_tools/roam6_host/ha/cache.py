@@ -61,7 +61,6 @@ from typing import NamedTuple
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
 from roam6.wire.addr import ip4_from_text, ip6_from_text, ip6_to_text
-from roam6.wire.checksum import finish, inet_sum
 from roam6.wire.errors import DecodeError
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from roam6_codec.mh import BindingAck, BindingError, BindingUpdate, decode_mh
@@ -546,16 +545,14 @@ class BindingCache:
         if shapes is None or pkt[24:40] != self.ha:
             return False
         mh = pkt[40:]
+        value = _int(mh, "big")               # the MH as one number: shape match and checksum
         for shape in shapes:
-            m = bytearray(mh)
-            for s, e, z in shape.var:
-                m[s:e] = z
-            if m == shape.masked:
+            if value & shape.mask == shape.fixed:
                 break
         else:
             return False
         hoa = pkt[8:24]
-        if self._mh_checksum(hoa, mh) != 0:
+        if self._mh_checksum(hoa, mh, value) != 0:
             return False                      # the codec path repeats the check and says why
         c.mh = mh
         c.opts = None                         # rule mn_id: the shape proves the layout
@@ -789,16 +786,25 @@ class BindingCache:
         _pack_H(buf, 44, self._mh_checksum(hoa, memoryview(buf)[40:]))
         return bytes(buf)
 
-    def _mh_checksum(self, hoa, mh):
+    def _mh_checksum(self, hoa, mh, value=None):
         """checksum6 of an MH between the HA and hoa (either way: the sum is symmetric), with the
-        addresses' part of the pseudo-header summed once per HoA."""
+        addresses' part of the pseudo-header summed once per HoA. Computed as a remainder: 2^16 is 1
+        modulo 0xFFFF, so a big-endian number is congruent to the sum of its 16-bit words, which is
+        what the ones' complement sum folds to (RFC 1071 §2); one C call instead of a word per
+        int. `value`: int.from_bytes(mh, "big") if the caller already has it. Same result as
+        checksum6 (the sum is never 0: next header 135 is in it)."""
         acc = self._psum.get(hoa)
         if acc is None:
             if len(self._psum) > 100000:
                 self._psum.clear()
-            acc = self._psum[hoa] = inet_sum(hoa, inet_sum(self.ha))
+            acc = self._psum[hoa] = (_int(self.ha + hoa, "big") + C.NH_MH) % 0xFFFF
         n = len(mh)
-        return finish(inet_sum(mh, acc + (n >> 16) + (n & 0xFFFF) + C.NH_MH))
+        if value is None:
+            value = _int(mh, "big")
+        if n & 1:
+            value <<= 8                     # an odd tail is padded with a zero byte
+        r = (value + acc + n) % 0xFFFF
+        return 0xFFFF - r if r else 0
 
     def _learn_shape(self, c):
         shape = _Shape(c)
@@ -811,6 +817,7 @@ def _ip6_from_scoped(host):
     return ip6_from_text(host.split("%")[0])      # a link-local source may carry its %zone
 
 
+_int = int.from_bytes
 _HHH = struct.Struct(">HHH").unpack_from
 _Q = struct.Struct(">Q").unpack_from
 _I = struct.Struct(">I").unpack_from
@@ -834,7 +841,7 @@ def _walk_options(mh, off=12):
 class _Shape:
     """An authenticated BU's layout: the MH with its variable fields zeroed, and where they are."""
 
-    __slots__ = ("length", "masked", "var", "nai_off", "nai_end", "ts_off", "v4_off", "v4hoa_off")
+    __slots__ = ("length", "masked", "var", "nai_off", "nai_end", "ts_off", "v4_off", "v4hoa_off", "mask", "fixed")
 
     def __init__(self, c):
         mh = c.mh
@@ -861,6 +868,12 @@ class _Shape:
             m[s:e] = z
         self.masked = bytes(m)
         self.length = 40 + n
+        # the same as numbers: value & mask == fixed  <=>  the MH with its variable fields zeroed == masked
+        mask = bytearray(b"\xff" * n)
+        for s, e, z in self.var:
+            mask[s:e] = z
+        self.mask = _int(mask, "big")
+        self.fixed = _int(self.masked, "big")
 
 
 class _BATemplate:
