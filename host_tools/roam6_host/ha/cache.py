@@ -786,8 +786,8 @@ class BindingCache:
             _pack_H(buf, t.bra_off, bra)
         n = len(buf)
         _pack_I(buf, n - 16, sa.spi)
-        buf[n - 12:] = sa.mnha_auth(c.coa, hoa, memoryview(buf)[40:n - 12])
-        _pack_H(buf, 44, self._mh_checksum(hoa, memoryview(buf)[40:]))
+        buf[n - 12:] = sa.mnha_auth(c.coa, hoa, buf[40:n - 12])     # (a copy: cheaper than a memoryview here)
+        _pack_H(buf, 44, self._mh_checksum(hoa, buf[40:]))
         return bytes(buf)
 
     def _mh_checksum(self, hoa, mh, value=None):
