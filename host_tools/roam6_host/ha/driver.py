@@ -177,6 +177,7 @@ class HomeAgent:
         self.aaa = None          # aaa.agent.AaaAgent when ha.json has an "aaa" section
         self.control = None      # control.ControlServer: `roam6 ha status`
         self.keep = None         # continuity.Continuity: journal, hot standby (ha.json journal/replica)
+        self._batching = self._unflushed = False   # _on_udp: BUs of a read batch, flushed once
         self.data_plane = True   # False while a hot standby: proxy ND waits for the takeover
         self.routes_live = True  # False while a standby's TUN is down (not ready): no routes into it
         self.switcher = None     # switch.Switcher once `roam6 ha switch` asked (RFC 5142)
@@ -396,6 +397,8 @@ class HomeAgent:
                 self.log.once((ev.source[1], ev.reason.split(":")[0]), name, **d)
             else:
                 self.log(name, **d)
+        if keep is not None:
+            keep.flush(_now_ms(), _wall_ms())        # the batch's records: one write, few messages
 
     def _follow_peer(self, ev):
         """A bound MN's own receive queue (ha/peersocks.py) follows its binding."""
@@ -449,6 +452,17 @@ class HomeAgent:
 
     # ---- packet handlers ----------------------------------------------------------------------
     def _on_udp(self, transport, sock=None):
+        if not self._batching:
+            # every BU of this read batch into the cache, then one flush: routes, journal and
+            # standby for all of them before their BAs (a loaded HA pays the writes once a batch)
+            self._batching = True
+            try:
+                return self._on_udp(transport, sock)
+            finally:
+                self._batching = False
+                if self._unflushed:
+                    self._unflushed = False
+                    self._flush(_now_ms())
         sock = sock or self.socks[transport]
         bindings = self.cache.bindings
         tun_write = self.tun.write
@@ -503,7 +517,8 @@ class HomeAgent:
             else:
                 now = _now_ms()
                 self.cache.unbound_data(data[8:24], (transport, peer[0], peer[1]), now)
-                self._send(self.cache.datagrams_to_send(now))
+                self._flush(now)      # (BAs of this batch's BUs queued too: their events first)
+                self._unflushed = False
 
     def _on_home_nd(self):
         """An NA for, or another node's DAD probe of, a HoA whose BU waits for DAD: BA 134."""
@@ -518,7 +533,10 @@ class HomeAgent:
         now = _now_ms()
         if self.aaa is None or not self.aaa.revocation_in(packet, source, now):   # (MH 16: aaa/revocation.py)
             self.cache.receive(packet, source, now, wall=_wall_ms())
-        self._flush(now)
+        if self._batching:
+            self._unflushed = True      # _on_udp flushes once at the end of its batch
+        else:
+            self._flush(now)
 
     def _on_tun(self):
         bindings = self.cache.bindings
