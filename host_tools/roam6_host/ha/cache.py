@@ -234,6 +234,8 @@ class BindingCache:
         self._ba_tpl = {}                           # {(NAI length, timestamp?, BRA?): _BATemplate}
         self._pinned = {sa.hoa: spi for spi, sa in sas.items() if sa.hoa is not None}   # {HoA: owner SPI}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
+        self._rule_fns = tuple(r for _v, r, _n in self._rules)              # the hot loop: calls only
+        self._rule_of = {r: (v, n) for v, r, n in self._rules}             # a failed one's verdict, name
         self.aaa = None                             # aaa.agent.AaaAgent: SAs for unknown SPIs from RADIUS
         self.v4homes = None                         # ipv4home.IPv4Homes: RFC 5555 IPv4 home addresses
         self.vendor = None                          # ha/vendor.py VendorStore: RFC 5094/5096 data per binding
@@ -250,28 +252,33 @@ class BindingCache:
         c.nat = False
         c.reason = ""
         c.v4hoa = c.v4ack = None
-        for verdict, rule, name in self._rules:
-            try:
-                ok = rule(c, now)
-            except (DecodeError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError,
-                    struct.error) as exc:
-                ok, c.reason = False, "%s: %s" % (name, exc)   # a hostile packet never escapes as a crash
-            if not ok:
-                if name == "spi" and self.aaa is not None and self.aaa.unknown_sa(c, now):
-                    return      # held until the AAA server answers (roam6_host/aaa/agent.py)
-                if verdict is not DROP and not self.limits.reject(source, now):
-                    verdict, c.reason = DROP, "rate: rejections from %s over budget (%s)" % (source[1], name)
-                elif name in ("spi", "nai") or c.reason.startswith("spi:"):
-                    self.limits.reject(source, now)
-                if verdict is DROP:
-                    self.ignored += 1
-                    if self.keep_events:
-                        self._events.append(BUDropped("bu_dropped", c.reason or name, source))
-                    return
+        rule = None
+        try:
+            for rule in self._rule_fns:     # the rules in order, the first that fails decides
+                if not rule(c, now):
+                    break
+            else:
+                rule = None
+        except (DecodeError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError,
+                struct.error) as exc:
+            c.reason = "%s: %s" % (self._rule_of[rule][1], exc)   # a hostile packet never escapes as a crash
+        if rule is not None:
+            verdict, name = self._rule_of[rule]
+            if name == "spi" and self.aaa is not None and self.aaa.unknown_sa(c, now):
+                return      # held until the AAA server answers (roam6_host/aaa/agent.py)
+            if verdict is not DROP and not self.limits.reject(source, now):
+                verdict, c.reason = DROP, "rate: rejections from %s over budget (%s)" % (source[1], name)
+            elif name in ("spi", "nai") or c.reason.startswith("spi:"):
+                self.limits.reject(source, now)
+            if verdict is DROP:
+                self.ignored += 1
                 if self.keep_events:
-                    self._events.append(BURejected("bu_rejected", verdict, name, source))
-                self._reject(c, verdict, now)
+                    self._events.append(BUDropped("bu_dropped", c.reason or name, source))
                 return
+            if self.keep_events:
+                self._events.append(BURejected("bu_rejected", verdict, name, source))
+            self._reject(c, verdict, now)
+            return
         if self.dad_ms and not c.dereg and c.hoa not in self.bindings:
             held = self._dad.get(c.hoa)
             if held is None:
