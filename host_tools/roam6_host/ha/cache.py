@@ -205,7 +205,8 @@ class _BU:
     """What the rules learn about one BU while they run."""
 
     __slots__ = ("source", "pkt", "mh", "opts", "seq", "flags", "lifetime", "hoa", "coa", "v4coa", "ts",
-                 "auth_spi", "nai", "auth_data", "sa", "dereg", "nat", "plain", "reason", "wall", "v4hoa", "v4ack")
+                 "auth_spi", "nai", "auth_data", "sa", "dereg", "nat", "plain", "reason", "wall", "v4hoa", "v4ack",
+                 "b")
 
 
 class BindingCache:
@@ -493,6 +494,7 @@ class BindingCache:
             c.reason = "parse: ip6 BU without a care-of address"
             return False
         c.dereg = c.lifetime == 0 or c.coa == c.hoa
+        c.b = self.bindings.get(c.hoa)      # the binding the next rules judge by (none changes meanwhile)
         return True
 
     def _parse_codec(self, c, now=0):
@@ -610,7 +612,7 @@ class BindingCache:
         return True
 
     def _rule_budget(self, c, now):
-        b = self.bindings.get(c.hoa)
+        b = c.b
         if (b is not None and b.spi == c.sa.spi) or self.limits.verify_allowed(c.source, now):
             return True
         c.reason = "budget: too many rejected BUs from %s (or from everybody) lately" % c.source[1]
@@ -636,11 +638,11 @@ class BindingCache:
         return -self.replay_window_ms <= skew <= self.replay_window_ms and ts > c.sa.last_ts
 
     def _rule_sequence(self, c, now):
-        b = self.bindings.get(c.hoa)
+        b = c.b
         return b is None or 0 < ((c.seq - b.seq) & 0xFFFF) < 0x8000
 
     def _rule_reg_type(self, c, now):
-        b = self.bindings.get(c.hoa)
+        b = c.b
         return b is None or b.home == bool(c.flags & C.BU_H)
 
     def _rule_home_subnet(self, c, now):
@@ -653,11 +655,11 @@ class BindingCache:
         if not c.flags & C.BU_H or (c.sa.hoa is not None and c.sa.hoa != c.hoa):
             return False
         owner = self._pinned.get(c.hoa)
-        b = self.bindings.get(c.hoa)
+        b = c.b
         return (owner is None or owner == spi) and (b is None or b.spi == spi)
 
     def _rule_dereg_bound(self, c, now):
-        return not c.dereg or c.hoa in self.bindings
+        return not c.dereg or c.b is not None
 
     def _rule_capacity(self, c, now):
         return c.dereg or self.limits.capacity_left(self.bindings, self._dad, c.hoa, c.sa.spi)
@@ -783,8 +785,7 @@ class BindingCache:
             t = self._ba_tpl[key] = _BATemplate(self, nai, ts is not None, bool(bra))
         buf = bytearray(t.packet)
         buf[24:40] = hoa
-        buf[46] = status
-        _pack_HH(buf, 48, seq, units)
+        _pack_BBHH(buf, 46, status, 0, seq, units)     # status, K=0 + reserved, sequence, lifetime
         buf[t.nai_off:t.nai_off + len(nai)] = nai
         if t.ts_off:
             _pack_Q(buf, t.ts_off, ts)
@@ -833,7 +834,7 @@ _HHH = struct.Struct(">HHH").unpack_from
 _Q = struct.Struct(">Q").unpack_from
 _I = struct.Struct(">I").unpack_from
 _pack_H = struct.Struct(">H").pack_into
-_pack_HH = struct.Struct(">HH").pack_into
+_pack_BBHH = struct.Struct(">BBHH").pack_into
 _pack_I = struct.Struct(">I").pack_into
 _pack_Q = struct.Struct(">Q").pack_into
 
