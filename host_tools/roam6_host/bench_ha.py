@@ -32,7 +32,7 @@ def register(sub):
                    help="also time the real `roam6 ha` process in namespaces: BU->BA and a round trip "
                         "through its data plane (needs root)")
     p.add_argument("--prefix", default=None,
-                   help="with --live: name prefix of the namespaces it creates (default r6b + 4 random hex digits)")
+                   help="with --live/--aaa: name prefix of the namespaces they create (default r6b + 4 hex digits)")
     p.add_argument("--live-n", type=int, default=2000, help="BUs and round trips timed by --live (default 2000)")
     p.add_argument("--aaa", action="store_true",
                    help="also register the MNs through a real FreeRADIUS (SQLite store of --mns devices): first-"
@@ -204,7 +204,7 @@ def run(args):
     result["meets_goal"] = result["bus_per_s"] >= 20000 and all(r[3] == {0: n} for r in runs)
     if args.aaa:
         from .aaa.bench import run_aaa
-        result.update(run_aaa(_setup, _drive, args.mns, max(2, args.rounds)))
+        result.update(run_aaa(_setup, _drive, args.mns, max(2, args.rounds), prefix=args.prefix, repeat=args.repeat))
     if cleanup is not None:
         result["continuity"] = cleanup()
     if args.live:
