@@ -429,13 +429,15 @@ def test_ha_status_over_the_root_only_control_socket(topo):
     provision_sql.add_device(db, "st@example.test", 7301, key, "2001:db8:aa::131")
     m = MN(topo, "st@example.test", 7301, key, "2001:db8:aa::131")
     assert m.ba(transport="udp6").status == 0
+    t_ba = time.monotonic()
     p = subprocess.run(["ip", "netns", "exec", ha, sys.executable, "-m", "roam6_host", "ha", "status", "--json"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
+    since = time.monotonic() - t_ba      # (the status process may take seconds to start on a loaded machine)
     doc = json.loads(p.stdout)
     row, = [r for r in doc["bindings"] if r["nai"] == "st@example.test"]
     assert row["hoa"] == "2001:db8:aa::131" and row["coa"] == MN6 and row["transport"] == "udp6"
-    assert 0 < row["lifetime_left_s"] <= row["lifetime"] and row["last_bu_s_ago"] <= 2
+    assert 0 < row["lifetime_left_s"] <= row["lifetime"] and row["last_bu_s_ago"] <= since + 1, (row, since)
     assert doc["aaa"]["accepts"] >= 1
     p = subprocess.run(["ip", "netns", "exec", ha, sys.executable, "-m", "roam6_host", "ha", "status"],
                        capture_output=True, text=True, timeout=30)
