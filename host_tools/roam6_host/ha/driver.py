@@ -361,10 +361,15 @@ class HomeAgent:
     # ---- events -> kernel state ---------------------------------------------------------------
     def _apply_events(self):
         keep = self.keep
-        for ev in self.cache.events():
+        evs = self.cache.events()
+        if keep is not None and evs:
+            now, wall = _now_ms(), _wall_ms()
+            for ev in evs:
+                if ev.kind.startswith("binding_"):
+                    keep.changed(ev, now, wall)     # journal + standby, before the BAs leave:
+            keep.flush(now, wall)                   # the batch's records in one write, few messages
+        for ev in evs:
             kind = ev.kind
-            if keep is not None and kind.startswith("binding_"):
-                keep.changed(ev, _now_ms(), _wall_ms())     # journal + standby, before the BA leaves
             if self.aaa is not None:
                 self.aaa.on_event(ev, _now_ms())      # accounting
             if self.peers is not None and kind in ("binding_added", "binding_moved", "binding_removed"):
@@ -397,8 +402,6 @@ class HomeAgent:
                 self.log.once((ev.source[1], ev.reason.split(":")[0]), name, **d)
             else:
                 self.log(name, **d)
-        if keep is not None:
-            keep.flush(_now_ms(), _wall_ms())        # the batch's records: one write, few messages
 
     def _follow_peer(self, ev):
         """A bound MN's own receive queue (ha/peersocks.py) follows its binding."""
