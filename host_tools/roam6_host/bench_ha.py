@@ -26,8 +26,9 @@ def register(sub):
                    help="also what the active HA of a hot-standby pair does per binding change: journal append "
                         "(temp file) and the record to the standby (HMAC-SHA256, sendto over loopback)")
     p.add_argument("--batch", type=int, default=32,
-                   help="with --continuity: BUs the HA reads from its socket before it journals and replicates "
-                        "their changes at once (ha/driver.py LISTENER_BATCH, a loaded HA's batch; default 32)")
+                   help="with --continuity: BUs the HA takes from its ready sockets before it journals and "
+                        "replicates their changes at once (one pass of its loop when loaded; default 32, "
+                        "ha/driver.py LISTENER_BATCH, what the shared listener alone gives)")
     p.add_argument("--live", action="store_true",
                    help="also time the real `roam6 ha` process in namespaces: BU->BA and a round trip "
                         "through its data plane (needs root)")
@@ -73,8 +74,8 @@ def _fresh_cache(ha, sas):
 
 def _drive(cache, work, keep=None, batch=1):
     """Every BU into the cache and its BA out. With `keep` (the continuity work), as the driver
-    does it: `batch` BUs read from the socket go into the cache, then keep() once for their
-    binding changes, then their BAs (ha/driver.py _on_udp)."""
+    does it: `batch` BUs from the ready sockets go into the cache, then keep() once for their
+    binding changes, then their BAs (ha/driver.py run)."""
     receive = cache.receive
     to_send = cache.datagrams_to_send
     out = 0
@@ -150,7 +151,7 @@ def _continuity(batch):
         return {"records_journaled_and_sent": stats["records"], "messages_to_standby": stats["messages"],
                 "batch": batch, "journal_sync": False,
                 "what": "per binding change a record journaled and sent to the standby (HMAC-SHA256), in the timed "
-                        "loop; per batch of BUs read from the socket one journal write, one message per 1200 bytes"}
+                        "loop; per batch of BUs (a pass of the HA loop) one journal write, a message per 1200 bytes"}
     return keep, cleanup
 
 

@@ -7,8 +7,9 @@
   link hears an unsolicited NA for each HoA (so the data plane is up before the first packet).
 - `changed(ev, now, wall)` from `HomeAgent._apply_events` for every binding event, and `flush(now,
   wall)` at its end, BEFORE the BAs leave: the records are appended to the journal (one write) and
-  sent to the standby (one sealed message per MAX_PAYLOAD). The driver reads a batch of BUs from a
-  socket before it applies events, so a loaded HA pays the write and the HMAC once per batch.
+  sent to the standby (one sealed message per MAX_PAYLOAD). The driver takes the BUs of every
+  socket ready in one poll before it applies events, so a loaded HA pays the write and the HMAC
+  once per pass of its loop.
 - `handlers()`, `get_timer()`, `handle_timer(now)` join the HA's epoll loop (replication socket,
   address watch, sync and hello timers).
 

@@ -177,7 +177,7 @@ class HomeAgent:
         self.aaa = None          # aaa.agent.AaaAgent when ha.json has an "aaa" section
         self.control = None      # control.ControlServer: `roam6 ha status`
         self.keep = None         # continuity.Continuity: journal, hot standby (ha.json journal/replica)
-        self._batching = self._unflushed = False   # _on_udp: BUs of a read batch, flushed once
+        self._batching = self._unflushed = False   # run(): the BUs of one poll's ready sockets, flushed once
         self.data_plane = True   # False while a hot standby: proxy ND waits for the takeover
         self.routes_live = True  # False while a standby's TUN is down (not ready): no routes into it
         self.switcher = None     # switch.Switcher once `roam6 ha switch` asked (RFC 5142)
@@ -455,17 +455,6 @@ class HomeAgent:
 
     # ---- packet handlers ----------------------------------------------------------------------
     def _on_udp(self, transport, sock=None):
-        if not self._batching:
-            # every BU of this read batch into the cache, then one flush: routes, journal and
-            # standby for all of them before their BAs (a loaded HA pays the writes once a batch)
-            self._batching = True
-            try:
-                return self._on_udp(transport, sock)
-            finally:
-                self._batching = False
-                if self._unflushed:
-                    self._unflushed = False
-                    self._flush(_now_ms())
         sock = sock or self.socks[transport]
         bindings = self.cache.bindings
         tun_write = self.tun.write
@@ -537,7 +526,7 @@ class HomeAgent:
         if self.aaa is None or not self.aaa.revocation_in(packet, source, now):   # (MH 16: aaa/revocation.py)
             self.cache.receive(packet, source, now, wall=_wall_ms())
         if self._batching:
-            self._unflushed = True      # _on_udp flushes once at the end of its batch
+            self._unflushed = True      # run() flushes once after every ready socket's turn
         else:
             self._flush(now)
 
@@ -685,12 +674,19 @@ class HomeAgent:
                     continue
                 if len(ready) > 1:     # the shared listeners last: bound MNs' own sockets go first
                     ready.sort(key=lambda r: r[0] in listeners)
+                # the BUs of every ready socket into the cache, then one flush: routes, journal and
+                # standby for all of them before their BAs (a loaded HA writes once per pass)
+                self._batching = True
                 for fd, _mask in ready:
                     try:
                         handlers[fd]()
                     except Exception as exc:   # a bug must not take the HA down with every binding
                         self.log.once(("internal", type(exc).__name__, str(exc)[:80]), "internal_error",
                                       error="%s: %s" % (type(exc).__name__, exc))
+                self._batching = False
+                if self._unflushed:
+                    self._unflushed = False
+                    self._flush(_now_ms())
                 now = _now_ms()
                 if deadline is not None and now >= deadline:
                     if self.aaa is not None:
