@@ -524,6 +524,9 @@ class ReplicaLink:
 
     def _on_sock(self):
         from .clock import wall_ms as _wall_ms
+        # BUs taken earlier in this pass of the HA's loop wait for its one flush (HomeAgent.run):
+        # their events go out now, as the HA's own, before records applied here mark theirs "applying"
+        self.ha._apply_events()
         core = self.core
         for _ in range(256):
             try:
