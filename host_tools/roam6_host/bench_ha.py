@@ -10,6 +10,7 @@ rules, update the binding, build and sign the BA. Every BA status is counted, so
 were refused does not pass as fast.
 """
 import gc
+import re
 import socket
 import time
 
@@ -24,9 +25,15 @@ def register(sub):
     p.add_argument("--continuity", action="store_true",
                    help="also what the active HA of a hot-standby pair does per binding change: journal append "
                         "(temp file) and the record to the standby (HMAC-SHA256, sendto over loopback)")
+    p.add_argument("--batch", type=int, default=32,
+                   help="with --continuity: BUs the HA takes from its ready sockets before it journals and "
+                        "replicates their changes at once (one pass of its loop when loaded; default 32, "
+                        "ha/driver.py LISTENER_BATCH, what the shared listener alone gives)")
     p.add_argument("--live", action="store_true",
                    help="also time the real `roam6 ha` process in namespaces: BU->BA and a round trip "
                         "through its data plane (needs root)")
+    p.add_argument("--prefix", default=None,
+                   help="with --live/--aaa: name prefix of the namespaces they create (default r6b + 4 hex digits)")
     p.add_argument("--live-n", type=int, default=2000, help="BUs and round trips timed by --live (default 2000)")
     p.add_argument("--aaa", action="store_true",
                    help="also register the MNs through a real FreeRADIUS (SQLite store of --mns devices): first-"
@@ -65,26 +72,38 @@ def _fresh_cache(ha, sas):
     return BindingCache(ha, ha[:8], sas_by_spi(sas), keep_events=False)
 
 
-def _drive(cache, work, keep=None):
+def _drive(cache, work, keep=None, batch=1):
+    """Every BU into the cache and its BA out. With `keep` (the continuity work), as the driver
+    does it: `batch` BUs from the ready sockets go into the cache, then keep() once for their
+    binding changes, then their BAs (ha/driver.py run)."""
     receive = cache.receive
     to_send = cache.datagrams_to_send
     out = 0
     statuses = {}
-    for _r, bu, src, now in work:
-        receive(bu, src, now)
-        if keep is not None:
-            keep(cache, now)
+    if keep is None:
+        for _r, bu, src, now in work:
+            receive(bu, src, now)
+            res = to_send(now)
+            out += len(res)
+            if res:
+                st = res[0][0][46]        # BA status: IPv6 header 40 + MH offset 6
+                statuses[st] = statuses.get(st, 0) + 1
+        return out, statuses
+    for i in range(0, len(work), batch):
+        now = 0
+        for _r, bu, src, now in work[i:i + batch]:
+            receive(bu, src, now)
+        keep(cache, now)
         res = to_send(now)
         out += len(res)
-        if res:
-            st = res[0][0][46]        # BA status: IPv6 header 40 + MH offset 6
-            statuses[st] = statuses.get(st, 0) + 1
+        for d, _dest in res:
+            statuses[d[46]] = statuses.get(d[46], 0) + 1
     return out, statuses
 
 
-def _continuity():
-    """(per-BU hook, cleanup): journal every binding event, seal it for the standby and send it
-    over loopback, as ha/continuity.py does before the BA leaves."""
+def _continuity(batch):
+    """(per-batch hook, cleanup): journal every binding event, seal the records for the standby
+    and send them over loopback, as ha/continuity.py does before the BAs leave."""
     import os
     import tempfile
     from .ha.journal import Journal
@@ -98,26 +117,29 @@ def _continuity():
     sink.bind(("::1", 0))
     tx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     dest = sink.getsockname()[:2]
-    stats = {"records": 0}
+    stats = {"records": 0, "messages": 0}
 
     def keep(cache, now):
+        # what Continuity.changed() (per event) and flush() (per batch) do
         rep = keep.rep
         if rep is None or rep.cache is not cache:
             rep = keep.rep = Replica(bytes(32), cache, now, active=True)
+        recs = []
         for ev in cache.events():
             if ev.kind.startswith("binding_"):
                 b = ev.binding
                 kind = REMOVED if ev.kind == "binding_removed" else BOUND
-                rec = encode_binding(b, cache.sas.get(b.spi), now, now, kind)
-                if j.append(rec):
-                    j.compact(cache.snapshot(now, now))
-                rep.send_records([rec], now)
-                for d in rep.datagrams_to_send(now):
-                    try:
-                        tx.sendto(d, dest)
-                    except OSError:
-                        pass
-                stats["records"] += 1
+                recs.append(encode_binding(b, cache.sas.get(b.spi), now, now, kind))
+        if j.append_many(recs):
+            j.compact(cache.snapshot(now, now))
+        rep.send_records(recs, now)
+        for d in rep.datagrams_to_send(now):
+            try:
+                tx.sendto(d, dest)
+            except OSError:
+                pass
+            stats["messages"] += 1
+        stats["records"] += len(recs)
     keep.rep = None
 
     def cleanup():
@@ -126,22 +148,27 @@ def _continuity():
         tx.close()
         sink.close()
         shutil.rmtree(folder, ignore_errors=True)
-        return {"records_journaled_and_sent": stats["records"], "journal_sync": False,
-                "what": "journal append + HMAC-SHA256 record to the standby per binding change, in the timed loop"}
+        return {"records_journaled_and_sent": stats["records"], "messages_to_standby": stats["messages"],
+                "batch": batch, "journal_sync": False,
+                "what": "per binding change a record journaled and sent to the standby (HMAC-SHA256), in the timed "
+                        "loop; per batch of BUs (a pass of the HA loop) one journal write, a message per 1200 bytes"}
     return keep, cleanup
 
 
 def run(args):
     from .errors import UserError
-    for name in ("mns", "rounds", "repeat", "live_n"):
+    for name in ("mns", "rounds", "repeat", "live_n", "batch"):
         if getattr(args, name) < 1:
             raise UserError("--%s must be at least 1" % name.replace("_", "-"))
+    if args.prefix is not None and not re.fullmatch(r"[a-z][a-z0-9-]{0,11}", args.prefix):
+        raise UserError("--prefix must be 1-12 lowercase letters, digits or '-', starting with a letter",
+                        hint="e.g. --prefix s5p-")
     t0 = 1_800_000_000_000            # ms: the virtual clock, both `now` and the MNs' wall time
     ha, sas, work = _setup(args.mns, args.rounds, t0)
     runs = []
     keep = cleanup = None
     if args.continuity:
-        keep, cleanup = _continuity()
+        keep, cleanup = _continuity(args.batch)
     for _ in range(max(1, args.repeat)):
         cache = _fresh_cache(ha, sas)
         cache.keep_events = keep is not None
@@ -150,7 +177,7 @@ def run(args):
         try:
             start = time.perf_counter()
             start_cpu = time.process_time()
-            out, statuses = _drive(cache, work, keep)
+            out, statuses = _drive(cache, work, keep, args.batch)
             cpu = time.process_time() - start_cpu
             wall = time.perf_counter() - start
         finally:
@@ -178,12 +205,12 @@ def run(args):
     result["meets_goal"] = result["bus_per_s"] >= 20000 and all(r[3] == {0: n} for r in runs)
     if args.aaa:
         from .aaa.bench import run_aaa
-        result.update(run_aaa(_setup, _drive, args.mns, max(2, args.rounds)))
+        result.update(run_aaa(_setup, _drive, args.mns, max(2, args.rounds), prefix=args.prefix, repeat=args.repeat))
     if cleanup is not None:
         result["continuity"] = cleanup()
     if args.live:
         from .ha.livebench import run_live
-        result.update(run_live(args.live_n))
+        result.update(run_live(args.live_n, args.prefix))
     if args.profile:
         import cProfile
         import io

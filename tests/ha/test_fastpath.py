@@ -73,3 +73,19 @@ def test_shape_hit_still_checks_mac_and_checksum():
     c.receive(bytes(broken), NAT_SRC, T0 + 2 * S)
     assert c.datagrams_to_send(T0 + 2 * S) == []
     assert c.bindings[HOA].seq == 1
+
+
+def test_mh_checksum_as_a_remainder_equals_checksum6():
+    """_mh_checksum (the MH as one number modulo 0xFFFF) gives checksum6's value for any bytes:
+    random ones, odd lengths, all zeros, all ones, and sums that fold to 0xFFFF."""
+    import random
+
+    from roam6.wire.checksum import checksum6
+    c = make_cache()
+    rnd = random.Random(18)
+    cases = [bytes(n) for n in (0, 1, 2, 8)] + [b"\xff" * n for n in (1, 2, 7, 64)]
+    cases += [bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 200))) for _ in range(300)]
+    for hoa in (HOA, HOA2, bytes(16), b"\xff" * 16):
+        for mh in cases:
+            assert c._mh_checksum(hoa, mh) == checksum6(HA, hoa, C.NH_MH, mh), (hoa, mh)
+            assert c._mh_checksum(hoa, mh, int.from_bytes(mh, "big")) == checksum6(HA, hoa, C.NH_MH, mh)

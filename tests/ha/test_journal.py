@@ -115,3 +115,27 @@ def test_encode_binding_equals_record_encode():
     assert R.encode_binding(b, sa, T0, T0, R.REMOVED) == c.record(b, T0, T0, removed=True).encode()
     b.expires = T0 - 10                          # past its end: 0 left, never negative
     assert R.decode(R.encode_binding(b, sa, T0, T0)).remaining_ms == 0
+
+
+def test_append_many_is_one_write_read_back_as_frames(tmp_path):
+    """The records of one batch of BUs in one write (Continuity.flush): read back one by one, the
+    count for compaction grows by the batch, and a cut inside the last frame loses only it."""
+    c = bound_cache()
+    b = c.bindings[HOA]
+    sa = c.sas[SPI]
+    recs = []
+    for seq in (8, 9, 10):
+        b.seq = seq
+        recs.append(R.encode_binding(b, sa, T0, T0))
+    path = str(tmp_path / "ha.journal")
+    j = Journal(path, max_records=4)
+    j.start([])
+    assert not j.append_many([]) and not j.append_many(recs[:2]) and j.count == 2
+    assert j.append_many(recs[2:] + recs[:1])          # 4 frames: compaction due
+    j.close()
+    state, warnings = Journal(path).load()
+    assert not warnings and state[HOA].seq == 8         # the last frame written wins
+    with open(path + ".log", "r+b") as f:
+        f.truncate(os.path.getsize(path + ".log") - 3)
+    state, warnings = Journal(path).load()
+    assert state[HOA].seq == 10 and warnings            # the torn last frame dropped, said so

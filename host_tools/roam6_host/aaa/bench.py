@@ -40,9 +40,10 @@ def _pct(values, p):
     return v[min(len(v) - 1, int(len(v) * p))] if v else None
 
 
-def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32):
+def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32, prefix=None, repeat=3):
     """setup, drive: bench_ha's workload maker and driver (given, so this module does not import
-    the command that imports it)."""
+    the command that imports it). `prefix`: of the namespace it creates. The warm rounds are
+    timed `repeat` times (each on the registered cache, replay state rewound): the best counts."""
     import ipaddress
 
     from ..ha.cache import BindingCache
@@ -61,7 +62,7 @@ def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32):
         raise UserError("--rounds must be at least 2 with --aaa (round 1 registers, the rest are timed warm)")
     sample = min(sample, mns)
     ha, sas, work = setup(mns, rounds, T0)
-    net = _Net()
+    net = _Net(prefix)
     tmp = tempfile.mkdtemp(prefix="roam6-bench-aaa-")
     rad = None
     agent = None
@@ -73,6 +74,7 @@ def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32):
         t = time.perf_counter()
         add_devices(db, [(s.nai.decode(), s.spi, s.key, str(ipaddress.IPv6Address(s.hoa))) for s in sas])
         store_s = time.perf_counter() - t
+        in_store = _devices_in_store(db)
         rad = start_freeradius(ns, os.path.join(tmp, "conf"))
 
         cache = BindingCache(ha, ha[:8], {}, keep_events=False)
@@ -134,19 +136,28 @@ def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32):
         registered = len(cache.bindings)
         # (3) warm: every SA cached, the refresh rounds timed like `roam6 bench ha`
         vnow[0] = T0 + 2000
-        gc.collect()
-        gc.disable()
-        try:
-            t = time.perf_counter()
-            c0 = time.process_time()
-            out, warm_status = drive(cache, warm)
-            warm_cpu = time.process_time() - c0
-            warm_s = time.perf_counter() - t
-        finally:
-            gc.enable()
+        saved = _replay_state(cache)
+        runs = []
+        for _ in range(max(1, repeat)):
+            _rewind(cache, saved)
+            gc.collect()
+            gc.disable()
+            try:
+                t = time.perf_counter()
+                c0 = time.process_time()
+                out, warm_status = drive(cache, warm)
+                warm_cpu = time.process_time() - c0
+                warm_s = time.perf_counter() - t
+            finally:
+                gc.enable()
+            runs.append((warm_s, warm_cpu, warm_status))
+        warm_s, warm_cpu, warm_status = min(runs, key=lambda r: r[0])
+        warm_cpu = min(r[1] for r in runs)
+        if any(r[2] != warm_status for r in runs):
+            warm_status = {"runs_differ": [r[2] for r in runs]}
         return {
             "aaa_server": "FreeRADIUS (%s), rlm_sql_sqlite, 4 threads, over loopback in a namespace" % _version(),
-            "aaa_devices_in_store": mns,
+            "aaa_devices_in_store": in_store,       # counted in the SQLite store FreeRADIUS read
             "aaa_store_write_s": round(store_s, 3),
             "aaa_first_registration_ms_p50": round(_pct(lat, 0.5), 3),
             "aaa_first_registration_ms_p99": round(_pct(lat, 0.99), 3),
@@ -158,6 +169,7 @@ def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32):
             "aaa_first_ba_status": {str(k): v for k, v in sorted(statuses.items())},
             "aaa_warm_bus": len(warm),
             "aaa_warm_bus_per_s": round(len(warm) / warm_s) if warm_s else None,
+            "aaa_warm_bus_per_s_each_run": [round(len(warm) / r[0]) for r in runs if r[0]],
             "aaa_warm_cpu_bus_per_s": round(len(warm) / warm_cpu) if warm_cpu else None,
             "aaa_warm_ba_status": {str(k): v for k, v in sorted(warm_status.items())},
             "aaa_requests": agent.stats["requests"],
@@ -177,6 +189,36 @@ def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32):
                 rad.wait(5)
         net.down()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _devices_in_store(db):
+    """Devices FreeRADIUS authorizes from the store: radcheck rows `Auth-Type := Accept`."""
+    import sqlite3
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT COUNT(DISTINCT username) FROM radcheck "
+                           "WHERE attribute='Auth-Type' AND value='Accept'").fetchone()[0]
+    finally:
+        con.close()
+
+
+_WARM_FIELDS = ("peer", "transport", "coa", "nat", "seq", "lifetime", "expires")
+
+
+def _replay_state(cache):
+    """What a warm run changes: each SA's last timestamp and each binding's fields."""
+    return ({spi: sa.last_ts for spi, sa in cache.sas.items()},
+            {h: [getattr(b, f) for f in _WARM_FIELDS] for h, b in cache.bindings.items()})
+
+
+def _rewind(cache, saved):
+    ts, bs = saved
+    for spi, last in ts.items():
+        cache.sas[spi].last_ts = last
+    for h, values in bs.items():
+        b = cache.bindings[h]
+        for f, v in zip(_WARM_FIELDS, values):
+            setattr(b, f, v)
 
 
 def start_freeradius(ns, conf, timeout=10):

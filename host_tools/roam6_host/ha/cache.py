@@ -61,7 +61,6 @@ from typing import NamedTuple
 from roam6_codec import consts as C
 from roam6_codec import mhopts as mo
 from roam6.wire.addr import ip4_from_text, ip6_from_text, ip6_to_text
-from roam6.wire.checksum import finish, inet_sum
 from roam6.wire.errors import DecodeError
 from roam6.wire.ipv6 import build_ipv6, decode_ipv6
 from roam6_codec.mh import BindingAck, BindingError, BindingUpdate, decode_mh
@@ -210,7 +209,7 @@ class _BU:
 
     __slots__ = ("source", "pkt", "mh", "opts", "seq", "flags", "lifetime", "hoa", "coa", "v4coa", "ts",
                  "auth_spi", "nai", "auth_data", "sa", "dereg", "nat", "plain", "reason", "wall", "v4hoa", "v4ack",
-                 "esp")
+                 "esp", "b")
 
 
 class BindingCache:
@@ -240,6 +239,9 @@ class BindingCache:
         self._pinned = {sa.hoa: spi for spi, sa in sas.items() if sa.hoa is not None}   # {HoA: owner SPI}
         self._rules = [(verdict, getattr(self, "_rule_" + name), name) for verdict, name in BU_RULES]
         self._esp_rules = [r for r in self._rules if r[2] not in ESP_SKIPPED_RULES]   # (ha/ipsecmh.py)
+        self._rule_fns = tuple(r for _v, r, _n in self._rules)              # the hot loop: calls only
+        self._esp_rule_fns = tuple(r for _v, r, _n in self._esp_rules)
+        self._rule_of = {r: (v, n) for v, r, n in self._rules}             # a failed one's verdict, name
         self.aaa = None                             # aaa.agent.AaaAgent: SAs for unknown SPIs from RADIUS
         self.v4homes = None                         # ipv4home.IPv4Homes: RFC 5555 IPv4 home addresses
         self.vendor = None                          # ha/vendor.py VendorStore: RFC 5094/5096 data per binding
@@ -258,31 +260,36 @@ class BindingCache:
         c.reason = ""
         c.v4hoa = c.v4ack = None
         c.esp = esp
-        rules = self._rules
+        rules = self._rule_fns
         if esp is not None:
-            c.sa, rules = esp.cache_sa, self._esp_rules
-        for verdict, rule, name in rules:
-            try:
-                ok = rule(c, now)
-            except (DecodeError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError,
-                    struct.error) as exc:
-                ok, c.reason = False, "%s: %s" % (name, exc)   # a hostile packet never escapes as a crash
-            if not ok:
-                if name == "spi" and self.aaa is not None and self.aaa.unknown_sa(c, now):
-                    return      # held until the AAA server answers (roam6_host/aaa/agent.py)
-                if verdict is not DROP and not self.limits.reject(source, now):
-                    verdict, c.reason = DROP, "rate: rejections from %s over budget (%s)" % (source[1], name)
-                elif name in ("spi", "nai") or c.reason.startswith("spi:"):
-                    self.limits.reject(source, now)
-                if verdict is DROP:
-                    self.ignored += 1
-                    if self.keep_events:
-                        self._events.append(BUDropped("bu_dropped", c.reason or name, source))
-                    return
+            c.sa, rules = esp.cache_sa, self._esp_rule_fns
+        rule = None
+        try:
+            for rule in rules:     # the rules in order, the first that fails decides
+                if not rule(c, now):
+                    break
+            else:
+                rule = None
+        except (DecodeError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError,
+                struct.error) as exc:
+            c.reason = "%s: %s" % (self._rule_of[rule][1], exc)   # a hostile packet never escapes as a crash
+        if rule is not None:
+            verdict, name = self._rule_of[rule]
+            if name == "spi" and self.aaa is not None and self.aaa.unknown_sa(c, now):
+                return      # held until the AAA server answers (roam6_host/aaa/agent.py)
+            if verdict is not DROP and not self.limits.reject(source, now):
+                verdict, c.reason = DROP, "rate: rejections from %s over budget (%s)" % (source[1], name)
+            elif name in ("spi", "nai") or c.reason.startswith("spi:"):
+                self.limits.reject(source, now)
+            if verdict is DROP:
+                self.ignored += 1
                 if self.keep_events:
-                    self._events.append(BURejected("bu_rejected", verdict, name, source))
-                self._reject(c, verdict, now)
+                    self._events.append(BUDropped("bu_dropped", c.reason or name, source))
                 return
+            if self.keep_events:
+                self._events.append(BURejected("bu_rejected", verdict, name, source))
+            self._reject(c, verdict, now)
+            return
         if self.dad_ms and not c.dereg and c.hoa not in self.bindings:
             held = self._dad.get(c.hoa)
             if held is None:
@@ -498,6 +505,7 @@ class BindingCache:
             c.reason = "parse: ip6 BU without a care-of address"
             return False
         c.dereg = c.lifetime == 0 or c.coa == c.hoa
+        c.b = self.bindings.get(c.hoa)      # the binding the next rules judge by (none changes meanwhile)
         return True
 
     def _parse_codec(self, c, now=0):
@@ -557,16 +565,14 @@ class BindingCache:
         if shapes is None or pkt[24:40] != self.ha:
             return False
         mh = pkt[40:]
+        value = _int(mh, "big")               # the MH as one number: shape match and checksum
         for shape in shapes:
-            m = bytearray(mh)
-            for s, e, z in shape.var:
-                m[s:e] = z
-            if m == shape.masked:
+            if value & shape.mask == shape.fixed:
                 break
         else:
             return False
         hoa = pkt[8:24]
-        if self._mh_checksum(hoa, mh) != 0:
+        if self._mh_checksum(hoa, mh, value) != 0:
             return False                      # the codec path repeats the check and says why
         c.mh = mh
         c.opts = None                         # rule mn_id: the shape proves the layout
@@ -617,7 +623,7 @@ class BindingCache:
         return True
 
     def _rule_budget(self, c, now):
-        b = self.bindings.get(c.hoa)
+        b = c.b
         if (b is not None and b.spi == c.sa.spi) or self.limits.verify_allowed(c.source, now):
             return True
         c.reason = "budget: too many rejected BUs from %s (or from everybody) lately" % c.source[1]
@@ -643,11 +649,11 @@ class BindingCache:
         return -self.replay_window_ms <= skew <= self.replay_window_ms and ts > c.sa.last_ts
 
     def _rule_sequence(self, c, now):
-        b = self.bindings.get(c.hoa)
+        b = c.b
         return b is None or 0 < ((c.seq - b.seq) & 0xFFFF) < 0x8000
 
     def _rule_reg_type(self, c, now):
-        b = self.bindings.get(c.hoa)
+        b = c.b
         return b is None or b.home == bool(c.flags & C.BU_H)
 
     def _rule_home_subnet(self, c, now):
@@ -660,11 +666,11 @@ class BindingCache:
         if not c.flags & C.BU_H or (c.sa.hoa is not None and c.sa.hoa != c.hoa):
             return False
         owner = self._pinned.get(c.hoa)
-        b = self.bindings.get(c.hoa)
+        b = c.b
         return (owner is None or owner == spi) and (b is None or b.spi == spi)
 
     def _rule_dereg_bound(self, c, now):
-        return not c.dereg or c.hoa in self.bindings
+        return not c.dereg or c.b is not None
 
     def _rule_capacity(self, c, now):
         return c.dereg or self.limits.capacity_left(self.bindings, self._dad, c.hoa, c.sa.spi)
@@ -687,13 +693,17 @@ class BindingCache:
             if c.sa.max_units is not None and units > c.sa.max_units:
                 units = c.sa.max_units      # the AAA server's limit for this MN
             peer = (ip6_to_text(c.coa), 0) if transport == "ip6" else (host, port)
+            keep = self.keep_events         # (no event object when nobody reads them: the benchmark)
+            ev = None
             if b is None:
                 b = Binding(hoa, c.sa.spi)
                 self.bindings[hoa] = b
-                ev = BindingAdded("binding_added", b)
+                if keep:
+                    ev = BindingAdded("binding_added", b)
             elif b.peer != peer or b.transport != transport:
-                ev = BindingMoved("binding_moved", b, b.peer, b.transport)
-            else:
+                if keep:
+                    ev = BindingMoved("binding_moved", b, b.peer, b.transport)
+            elif keep:
                 ev = BindingRefreshed("binding_refreshed", b)
             # the data plane reads these fields per packet: from here on downstream goes to `peer`
             b.peer, b.transport, b.coa, b.nat = peer, transport, c.coa, c.nat
@@ -704,7 +714,7 @@ class BindingCache:
                 # refreshes leave stale rows behind: rebuild rather than let the heap grow
                 self._expiry = [(x.expires, h) for h, x in self.bindings.items()]
                 heapq.heapify(self._expiry)
-            if self.keep_events:
+            if ev is not None:
                 self._events.append(ev)
             if c.v4hoa is not None or b.v4 is not None:
                 self._v4_answer(c, b, units * 4)
@@ -791,8 +801,7 @@ class BindingCache:
             t = self._ba_tpl[key] = _BATemplate(self, nai, ts is not None, bool(bra))
         buf = bytearray(t.packet)
         buf[24:40] = hoa
-        buf[46] = status
-        _pack_HH(buf, 48, seq, units)
+        _pack_BBHH(buf, 46, status, 0, seq, units)     # status, K=0 + reserved, sequence, lifetime
         buf[t.nai_off:t.nai_off + len(nai)] = nai
         if t.ts_off:
             _pack_Q(buf, t.ts_off, ts)
@@ -801,20 +810,29 @@ class BindingCache:
             _pack_H(buf, t.bra_off, bra)
         n = len(buf)
         _pack_I(buf, n - 16, sa.spi)
-        buf[n - 12:] = sa.mnha_auth(c.coa, hoa, memoryview(buf)[40:n - 12])
-        _pack_H(buf, 44, self._mh_checksum(hoa, memoryview(buf)[40:]))
+        buf[n - 12:] = sa.mnha_auth(c.coa, hoa, buf[40:n - 12])     # (a copy: cheaper than a memoryview here)
+        _pack_H(buf, 44, self._mh_checksum(hoa, buf[40:]))
         return bytes(buf)
 
-    def _mh_checksum(self, hoa, mh):
+    def _mh_checksum(self, hoa, mh, value=None):
         """checksum6 of an MH between the HA and hoa (either way: the sum is symmetric), with the
-        addresses' part of the pseudo-header summed once per HoA."""
+        addresses' part of the pseudo-header summed once per HoA. Computed as a remainder: 2^16 is 1
+        modulo 0xFFFF, so a big-endian number is congruent to the sum of its 16-bit words, which is
+        what the ones' complement sum folds to (RFC 1071 §2); one C call instead of a word per
+        int. `value`: int.from_bytes(mh, "big") if the caller already has it. Same result as
+        checksum6 (the sum is never 0: next header 135 is in it)."""
         acc = self._psum.get(hoa)
         if acc is None:
             if len(self._psum) > 100000:
                 self._psum.clear()
-            acc = self._psum[hoa] = inet_sum(hoa, inet_sum(self.ha))
+            acc = self._psum[hoa] = (_int(self.ha + hoa, "big") + C.NH_MH) % 0xFFFF
         n = len(mh)
-        return finish(inet_sum(mh, acc + (n >> 16) + (n & 0xFFFF) + C.NH_MH))
+        if value is None:
+            value = _int(mh, "big")
+        if n & 1:
+            value <<= 8                     # an odd tail is padded with a zero byte
+        r = (value + acc + n) % 0xFFFF
+        return 0xFFFF - r if r else 0
 
     def _learn_shape(self, c):
         shape = _Shape(c)
@@ -827,11 +845,12 @@ def _ip6_from_scoped(host):
     return ip6_from_text(host.split("%")[0])      # a link-local source may carry its %zone
 
 
+_int = int.from_bytes
 _HHH = struct.Struct(">HHH").unpack_from
 _Q = struct.Struct(">Q").unpack_from
 _I = struct.Struct(">I").unpack_from
 _pack_H = struct.Struct(">H").pack_into
-_pack_HH = struct.Struct(">HH").pack_into
+_pack_BBHH = struct.Struct(">BBHH").pack_into
 _pack_I = struct.Struct(">I").pack_into
 _pack_Q = struct.Struct(">Q").pack_into
 
@@ -850,7 +869,7 @@ def _walk_options(mh, off=12):
 class _Shape:
     """An authenticated BU's layout: the MH with its variable fields zeroed, and where they are."""
 
-    __slots__ = ("length", "masked", "var", "nai_off", "nai_end", "ts_off", "v4_off", "v4hoa_off")
+    __slots__ = ("length", "masked", "var", "nai_off", "nai_end", "ts_off", "v4_off", "v4hoa_off", "mask", "fixed")
 
     def __init__(self, c):
         mh = c.mh
@@ -877,6 +896,12 @@ class _Shape:
             m[s:e] = z
         self.masked = bytes(m)
         self.length = 40 + n
+        # the same as numbers: value & mask == fixed  <=>  the MH with its variable fields zeroed == masked
+        mask = bytearray(b"\xff" * n)
+        for s, e, z in self.var:
+            mask[s:e] = z
+        self.mask = _int(mask, "big")
+        self.fixed = _int(self.masked, "big")
 
 
 class _BATemplate:

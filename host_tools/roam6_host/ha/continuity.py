@@ -5,8 +5,11 @@
 - `Continuity.restore(now, wall)` in `HomeAgent.open`, before any socket is bound: the journal's
   bindings go into the cache; on the active their routes and proxies are installed and the home
   link hears an unsolicited NA for each HoA (so the data plane is up before the first packet).
-- `changed(ev, now, wall)` from `HomeAgent._apply_events` for every binding event, BEFORE the BA
-  leaves: the record is appended to the journal and sent to the standby.
+- `changed(ev, now, wall)` from `HomeAgent._apply_events` for every binding event, and `flush(now,
+  wall)` at its end, BEFORE the BAs leave: the records are appended to the journal (one write) and
+  sent to the standby (one sealed message per MAX_PAYLOAD). The driver takes the BUs of every
+  socket ready in one poll before it applies events, so a loaded HA pays the write and the HMAC
+  once per pass of its loop.
 - `handlers()`, `get_timer()`, `handle_timer(now)` join the HA's epoll loop (replication socket,
   address watch, sync and hello timers).
 
@@ -98,6 +101,8 @@ class Continuity:
             from .replica import ReplicaLink
             self.replica = ReplicaLink(self, cfg.replica)
         self.applying = False        # records from the peer being applied: not sent back
+        self._to_journal = []        # records changed() queued for flush()
+        self._to_peer = []
         self._na_queue = []          # HoAs whose unsolicited NA is still to go out (announce)
         self._na_sent = 0
 
@@ -167,20 +172,31 @@ class Continuity:
 
     # ---- per change -------------------------------------------------------------------------
     def changed(self, ev, now, wall):
-        """A binding event from the cache, before its BA leaves: journal, then the standby."""
+        """A binding event from the cache, before its BA leaves: its record is queued for the
+        journal, then the standby; flush() (end of HomeAgent._apply_events, before the BAs are
+        sent) writes the queue in one journal write and as few sealed messages as fit."""
         if ev.kind == "binding_removed" and ev.reason == "shutdown":
             return                       # a clean stop keeps the bindings for the next start
         b = ev.binding
         kind = REMOVED if ev.kind == "binding_removed" else BOUND
         rec = encode_binding(b, self.ha.cache.sas.get(b.spi), now, wall, kind)
         if self.journal is not None:
+            self._to_journal.append(rec)
+        if self.replica is not None and not self.applying:
+            self._to_peer.append(rec)
+
+    def flush(self, now, wall):
+        """The records changed() queued: journal first, then the standby (before any BA leaves)."""
+        if self._to_journal:
+            recs, self._to_journal = self._to_journal, []
             try:
-                if self.journal.append(rec):
+                if self.journal.append_many(recs):
                     self.journal.compact(self.ha.cache.snapshot(now, wall))
             except OSError as exc:
                 self.ha.log.once(("journal", exc.errno), "error", reason="journal write failed: %s" % exc.strerror)
-        if self.replica is not None and not self.applying:
-            self.replica.send_record(rec, now)
+        if self._to_peer:
+            recs, self._to_peer = self._to_peer, []
+            self.replica.send_records(recs, now)
 
     # ---- loop -------------------------------------------------------------------------------
     def handlers(self):

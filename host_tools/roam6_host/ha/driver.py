@@ -186,6 +186,7 @@ class HomeAgent:
         self.aaa = None          # aaa.agent.AaaAgent when ha.json has an "aaa" section
         self.control = None      # control.ControlServer: `roam6 ha status`
         self.keep = None         # continuity.Continuity: journal, hot standby (ha.json journal/replica)
+        self._batching = self._unflushed = False   # run(): the BUs of one poll's ready sockets, flushed once
         self.data_plane = True   # False while a hot standby: proxy ND waits for the takeover
         self.routes_live = True  # False while a standby's TUN is down (not ready): no routes into it
         self.switcher = None     # switch.Switcher once `roam6 ha switch` asked (RFC 5142)
@@ -375,10 +376,15 @@ class HomeAgent:
     # ---- events -> kernel state ---------------------------------------------------------------
     def _apply_events(self):
         keep = self.keep
-        for ev in self.cache.events():
+        evs = self.cache.events()
+        if keep is not None and evs:
+            now, wall = _now_ms(), _wall_ms()
+            for ev in evs:
+                if ev.kind.startswith("binding_"):
+                    keep.changed(ev, now, wall)     # journal + standby, before the BAs leave:
+            keep.flush(now, wall)                   # the batch's records in one write, few messages
+        for ev in evs:
             kind = ev.kind
-            if keep is not None and kind.startswith("binding_"):
-                keep.changed(ev, _now_ms(), _wall_ms())     # journal + standby, before the BA leaves
             if self.aaa is not None:
                 self.aaa.on_event(ev, _now_ms())      # accounting
             if self.peers is not None and kind in ("binding_added", "binding_moved", "binding_removed"):
@@ -535,7 +541,8 @@ class HomeAgent:
             else:
                 now = _now_ms()
                 self.cache.unbound_data(data[8:24], (transport, peer[0], peer[1]), now)
-                self._send(self.cache.datagrams_to_send(now))
+                self._flush(now)      # (BAs of this batch's BUs queued too: their events first)
+                self._unflushed = False
 
     def _on_home_nd(self):
         """An NA for, or another node's DAD probe of, a HoA whose BU waits for DAD: BA 134."""
@@ -552,7 +559,10 @@ class HomeAgent:
             return                                    # ESP, or an MH in clear for an IPsec device
         if self.aaa is None or not self.aaa.revocation_in(packet, source, now):   # (MH 16: aaa/revocation.py)
             self.cache.receive(packet, source, now, wall=_wall_ms())
-        self._flush(now)
+        if self._batching:
+            self._unflushed = True      # run() flushes once after every ready socket's turn
+        else:
+            self._flush(now)
 
     def _on_tun(self):
         bindings = self.cache.bindings
@@ -714,12 +724,19 @@ class HomeAgent:
                     continue
                 if len(ready) > 1:     # the shared listeners last: bound MNs' own sockets go first
                     ready.sort(key=lambda r: r[0] in listeners)
+                # the BUs of every ready socket into the cache, then one flush: routes, journal and
+                # standby for all of them before their BAs (a loaded HA writes once per pass)
+                self._batching = True
                 for fd, _mask in ready:
                     try:
                         handlers[fd]()
                     except Exception as exc:   # a bug must not take the HA down with every binding
                         self.log.once(("internal", type(exc).__name__, str(exc)[:80]), "internal_error",
                                       error="%s: %s" % (type(exc).__name__, exc))
+                self._batching = False
+                if self._unflushed:
+                    self._unflushed = False
+                    self._flush(_now_ms())
                 now = _now_ms()
                 if deadline is not None and now >= deadline:
                     if self.aaa is not None:

@@ -30,8 +30,8 @@ def _sh(*cmd):
 
 
 class _Net:
-    def __init__(self):
-        self.prefix = "r6b%s-" % secrets.token_hex(2)
+    def __init__(self, prefix=None):
+        self.prefix = prefix or "r6b%s-" % secrets.token_hex(2)
         self.names = []
 
     def add(self, short):
@@ -49,12 +49,24 @@ class _Net:
             subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
 
 
+LIVE_WAIT_S = 5
+
+
+def _answer(sock, what):
+    try:
+        return sock.recvfrom(2048)[0]
+    except socket.timeout:
+        raise RuntimeError("no %s within %d s (the HA in the bench's namespaces did not answer)"
+                           % (what, LIVE_WAIT_S)) from None
+
+
 def _pct(values, p):
     v = sorted(values)
     return v[min(len(v) - 1, int(len(v) * p))]
 
 
-def run_live(n=2000):
+def run_live(n=2000, prefix=None):
+    """`prefix`: of the namespaces this run creates (and removes), default r6b + 4 random hex digits."""
     from roam6.wire.ipv6 import build_ipv6
     from roam6_codec.udp import build_udp
 
@@ -62,7 +74,7 @@ def run_live(n=2000):
 
     if os.geteuid() != 0:
         raise UserError("roam6 bench ha --live needs root (it creates network namespaces)", hint="run it with sudo")
-    net = _Net()
+    net = _Net(prefix)
     ha_proc = None
     tmp = tempfile.mkdtemp(prefix="r6bench-")
     try:
@@ -102,6 +114,8 @@ def run_live(n=2000):
         s4 = socket_in(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=("198.18.1.10", 0))
         scn = socket_in(cn, socket.AF_INET6, socket.SOCK_DGRAM, bind=("2001:db8:f3::2", 7000))
         dest = ("198.18.1.2", 4191)
+        s4.settimeout(LIVE_WAIT_S)      # a lost answer ends the run with a message, not a hang
+        scn.settimeout(LIVE_WAIT_S)
 
         bu_ba = []
         t_wall = time.time_ns() // 1_000_000
@@ -112,7 +126,7 @@ def run_live(n=2000):
         for seq, bu in enumerate(bus, 1):
             t0 = time.perf_counter()
             s4.sendto(bu, dest)
-            data, _ = s4.recvfrom(2048)
+            data = _answer(s4, "a BA for BU %d" % seq)
             bu_ba.append(time.perf_counter() - t0)
             if data[46] != 0:
                 raise RuntimeError("BA status %d for BU %d" % (data[46], seq))
@@ -122,15 +136,16 @@ def run_live(n=2000):
         for i in range(n):
             t0 = time.perf_counter()
             scn.sendto(b"ping", ("2001:db8:aa::100", 5000))
-            s4.recvfrom(2048)                       # downstream through the HA's TUN and UDP
+            _answer(s4, "ping %d at the MN" % i)    # downstream through the HA's TUN and UDP
             s4.sendto(reply, dest)                  # upstream through UDP and the TUN
-            scn.recvfrom(2048)
+            _answer(scn, "pong %d at the CN" % i)
             rtt.append(time.perf_counter() - t0)
         gc.enable()
         s4.close()
         scn.close()
         return {
             "live_n": n,
+            "live_prefix": net.prefix,
             "live_bu_ba_us_median": round(statistics.median(bu_ba) * 1e6, 1),
             "live_bu_ba_us_p99": round(_pct(bu_ba, 0.99) * 1e6, 1),
             "live_rtt_via_ha_us_median": round(statistics.median(rtt) * 1e6, 1),

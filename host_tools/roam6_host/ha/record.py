@@ -97,17 +97,28 @@ def decode(data):
 
 _TCODE = {"udp4": 1, "udp6": 2, "ip6": 3}
 _pack_head = _HEAD.pack
+_pack_head_n = struct.Struct(_HEAD.format + "B").pack      # the head and the peer host's length byte
+_LEN = [bytes((i,)) for i in range(256)]
+_ZERO16 = bytes(16)
 
 
 def encode_binding(b, sa, now, wall, kind=BOUND):
     """record_of(...).encode() in one step (the per-BU path of the journal and the standby)."""
-    host = b.peer[0].encode() if b.peer else b""
-    nai = sa.nai if sa is not None else b""
-    remaining = max(0, min(b.expires - now, 0xFFFFFFFF))
-    return (_pack_head(VERSION, kind, (1 if b.nat else 0) | (2 if b.home else 0), _TCODE.get(b.transport, 1),
-                       b.seq & 0xFFFF, b.lifetime, remaining, wall, b.spi, sa.last_ts if sa is not None else 0,
-                       b.hoa, b.coa or bytes(16), b.peer[1] if b.peer else 0)
-            + bytes((len(host),)) + host + bytes((len(nai),)) + nai)
+    peer = b.peer
+    host = peer[0].encode() if peer else b""
+    if sa is not None:
+        nai, last_ts = sa.nai, sa.last_ts
+    else:
+        nai, last_ts = b"", 0
+    remaining = b.expires - now
+    if remaining < 0:
+        remaining = 0
+    elif remaining > 0xFFFFFFFF:
+        remaining = 0xFFFFFFFF
+    return b"".join((_pack_head_n(VERSION, kind, (1 if b.nat else 0) | (2 if b.home else 0), _TCODE.get(b.transport, 1),
+                                  b.seq & 0xFFFF, b.lifetime, remaining, wall, b.spi, last_ts,
+                                  b.hoa, b.coa or _ZERO16, peer[1] if peer else 0, len(host)),
+                     host, _LEN[len(nai)], nai))
 
 
 def record_of(binding, sa, now, wall, kind=BOUND):

@@ -137,15 +137,20 @@ def unseal(key, data):
 
 def pack_records(encoded):
     """[body] of at most MAX_PAYLOAD bytes each, records as u16 length + bytes."""
-    bodies, cur = [], b""
+    bodies, parts, size = [], [], 0
     for e in encoded:
-        item = struct.pack(">H", len(e)) + e
-        if cur and len(cur) + len(item) > MAX_PAYLOAD:
-            bodies.append(cur)
-            cur = b""
-        cur += item
-    bodies.append(cur)
+        n = 2 + len(e)
+        if parts and size + n > MAX_PAYLOAD:
+            bodies.append(b"".join(parts))
+            parts, size = [], 0
+        parts.append(_U16(len(e)))
+        parts.append(e)
+        size += n
+    bodies.append(b"".join(parts))
     return bodies
+
+
+_U16 = struct.Struct(">H").pack
 
 
 def unpack_records(body):
@@ -519,6 +524,9 @@ class ReplicaLink:
 
     def _on_sock(self):
         from .clock import wall_ms as _wall_ms
+        # BUs taken earlier in this pass of the HA's loop wait for its one flush (HomeAgent.run):
+        # their events go out now, as the HA's own, before records applied here mark theirs "applying"
+        self.ha._apply_events()
         core = self.core
         for _ in range(256):
             try:
@@ -564,6 +572,11 @@ class ReplicaLink:
 
     def send_record(self, rec, now):
         self.core.send_records([rec], now)
+        self._send(now)
+
+    def send_records(self, recs, now):
+        """The records of one pass of the HA's loop: as few sealed messages as fit (MAX_PAYLOAD)."""
+        self.core.send_records(recs, now)
         self._send(now)
 
     def get_timer(self):

@@ -28,9 +28,7 @@ class SA:
     def mnha_auth(self, coa, hoa, mh_data):
         """First 96 bits of HMAC-SHA1(key, CoA | HoA | MH data) (RFC 4285 §5)."""
         h = self._inner.copy()
-        h.update(coa)
-        h.update(hoa)
-        h.update(mh_data)
+        h.update(b"".join((coa, hoa, mh_data)))     # one update, not three (any bytes-like parts)
         o = self._outer.copy()
         o.update(h.digest())
         return o.digest()[:12]
