@@ -276,6 +276,15 @@ class HostBench:
         """Undo every recorded change, newest first; one that fails does not stop the others."""
         undo = self.state["undo"]
         errors = []
+        # the processes (started last, so undone first) all at once: radvd takes ~2 s to send its
+        # final Router Advertisements, one after the other they added up to seconds
+        procs = []
+        while undo and undo[-1][0] == "proc":
+            procs.append(undo.pop()[1])
+        try:
+            _stop_groups(procs)
+        except Exception as exc:
+            errors.append("processes %s: %s" % (procs, exc))
         while undo:
             step = undo.pop()
             try:
@@ -314,25 +323,35 @@ def _undo(step):
 
 
 def _stop_group(pid, grace=3.0):
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+    _stop_groups([pid], grace)
+
+
+def _stop_groups(pids, grace=3.0):
+    """SIGTERM to each process group, then wait for all of them together; SIGKILL after `grace`."""
+    left = []
+    for pid in pids:
         try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        try:
-            os.killpg(pid, 0)               # the whole group: radvd's privsep child too
+            os.killpg(pid, signal.SIGTERM)
+            left.append(pid)
         except ProcessLookupError:
-            return
+            pass
+    deadline = time.monotonic() + grace
+    while left and time.monotonic() < deadline:
+        for pid in list(left):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            try:
+                os.killpg(pid, 0)               # the whole group: radvd's privsep child too
+            except ProcessLookupError:
+                left.remove(pid)
         time.sleep(0.02)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    for pid in left:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def snapshot():
