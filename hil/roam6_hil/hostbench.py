@@ -259,8 +259,8 @@ class HostBench:
         with os.fdopen(fd, "w") as f:
             json.dump({k: v for k, v in board.items() if v is not None}, f, indent=1)
         log = open(self.ha_log, "wb")
-        p = self.popen("ha", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", conf],
-                       stdout=log, stderr=subprocess.STDOUT)
+        p = self.ha_proc = self.popen("ha", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", conf],
+                                      stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with open(self.ha_log, errors="replace") as f:

@@ -181,7 +181,10 @@ class WLAN:
         WLAN.ssid = None
 
     def connect(self, ssid, psk):
+        # a new association: a station's stack forgets the last network's addresses, routers and neighbours
         os.system("ip -6 addr flush dev wlan0 scope global")
+        os.system("ip -6 route flush dev wlan0 proto ra")
+        os.system("ip -6 neigh flush dev wlan0")
         os.system("ip netns exec %%s ip link set dev board master %%s up" %% (AIR, BRIDGE[ssid]))
         WLAN.ssid = ssid
 
@@ -229,6 +232,28 @@ def test_serial_board_registers_through_the_bench_file(host, tmp_path):
         assert [(r["to"], r["coa"].split(":")[2], r["registered"]) for r in rep["roams"]] == [
             ("roam6-B", "b1", True), ("roam6-A", "a1", True)], rep["roams"]
         assert all(0 < r["join_to_registered_ms"] < 20000 for r in rep["roams"])
+        assert host_snapshot(n) == before
+        # the roam scenario on the same board (deployed already, no --bundle: only its config goes over
+        # the REPL): the virtual bench's report, measured from the host's side (CN probes, sniffer and
+        # pcaps on apA/apB)
+        r = in_host(n, ROAM6 + ["hil", "run", "roam", "--board", "serial", "--port", board.port, "--bench", path,
+                                "--transport", "udp6", "--roams", "2", "--dwell", "0.3",
+                                "--report", str(tmp_path / "roam")], timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "OK: probes flowed again after every roam" in r.stdout and "down ms" in r.stdout, r.stdout
+        rep = json.loads((tmp_path / "roam" / "report.json").read_text())
+        assert rep["board"] == "serial" and rep["deployed"] == ["config.json"]
+        assert rep["networks"] == ["roam6-A", "roam6-B"]
+        s = rep["summary"]
+        assert s["ok"] and s["recovered_all"] and s["completed_roams"] == 2 and s["transports"] == ["udp6"], s
+        assert [(x["net"], x["coa"].split(":")[2]) for x in rep["rows"]] == [("roam6-B", "b1"), ("roam6-A", "a1")]
+        for row in rep["rows"]:
+            # the probes' gap seen on the AP ports, and the board's BA line (stamped on arrival)
+            assert 0 < row["interruption_down_ms"] < 20000 and row["bu_ba_ms"] is not None, row
+            assert row["link_ms"] is not None and row["link_ms"] >= 0, row
+        assert s["probes_received_board"] > 0 and s["probes_received_cn"] > 0
+        assert sorted(os.listdir(tmp_path / "roam" / "pcap")) == ["host-apA.pcap", "host-apB.pcap", "host-home0.pcap"]
+        assert os.path.getsize(tmp_path / "roam" / "timeline.png") > 0
     finally:
         board.stop()
     assert host_snapshot(n) == before

@@ -18,7 +18,7 @@ from roam6_host.errors import UserError
 from roam6_host.heapsize import HELP as HEAP_HELP, as_kb, heap_size
 
 from .. import report as rep
-from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board
+from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board_real
 from ..capture import Captures
 from ..daemons import set_loss, start_daemons
 from ..eventlog import EventProc
@@ -30,7 +30,8 @@ PROBE_PORT, CN_PORT = 9000, 9001
 
 
 def add_arguments(p):
-    p.add_argument("--board", default="unix", type=scenario_board, choices=["unix"], help=SCENARIO_BOARD_HELP)
+    p.add_argument("--board", default="unix", type=scenario_board_real, choices=["unix", "serial"],
+                   help=SCENARIO_BOARD_HELP + "; serial: a real board with --bench FILE (realroam.py)")
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile: heap, transports, native module (default esp32)")
     p.add_argument("--addressing", default="auto", choices=["static", "auto"],
@@ -55,6 +56,8 @@ def add_arguments(p):
                    help="the HA gets the board's key from FreeRADIUS (SQLite) and accounts each roam (CONTRACTS §14)")
     p.add_argument("--heap", type=heap_size, metavar="SIZE",
                    help="override the profile's MicroPython heap, e.g. to find what the MN needs; " + HEAP_HELP)
+    from .. import realroam
+    realroam.add_arguments(p)
 
 
 def _say(quiet, msg):
@@ -78,6 +81,9 @@ class _Run:
 
 
 def run(args, quiet=False):
+    if getattr(args, "board", "unix") == "serial" or getattr(args, "labgrid", None):
+        from .. import realroam
+        return realroam.run(args, quiet)
     r = _plan(args, quiet)
     with Bench(prefix=args.prefix, workdir=r.work) as bench:
         r.bench = bench
