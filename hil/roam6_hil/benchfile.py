@@ -68,7 +68,7 @@ def load(path):
         raise UserError("no bench file %s" % path, hint="copy examples/bench.toml and name your interfaces")
     except tomllib.TOMLDecodeError as exc:
         raise _err(path, "not valid TOML: %s" % exc)
-    known = {"name", "home", "ha", "cn", "ap", "domain"}
+    known = {"name", "home", "ha", "cn", "ap", "domain", "board"}
     extra = sorted(set(raw) - known)
     if extra:
         raise _err(path, "unknown section(s) %s (known: %s)" % (", ".join(extra), ", ".join(sorted(known))))
@@ -91,6 +91,7 @@ def load(path):
            "home": {"interface": _need(path, home, "interface", "[home]"), "prefix": str(prefix), "hoa": str(hoa)},
            "ha": {"address": str(ha6), "ipv4": str(ha4) if ha4 else None},
            "cn": {"address6": str(cn6), "address4": str(cn4) if cn4 else None}, "aps": []}
+    out["board"] = _board(path, raw.get("board", {}))
     named = [prefix, hoa, ha6, cn6] + [a for a in (ha4, cn4) if a]
     aps = raw.get("ap")
     if not isinstance(aps, list) or not aps:
@@ -140,6 +141,20 @@ def load(path):
         out["aps"].append(entry)
     out["addresses"] = [str(a) for a in named]
     return out
+
+
+def _board(path, board):
+    """[board]: power_on / power_off (and power_cycle) commands, for labgrid's ExternalPowerDriver
+    (labgrid_place.py): {"power": {"on", "off", "cycle"}} or {}."""
+    if not isinstance(board, dict):
+        raise _err(path, "[board] must be a table")
+    extra = sorted(set(board) - {"power_on", "power_off", "power_cycle"})
+    if extra:
+        raise _err(path, "[board]: unknown key(s) %s (known: power_on, power_off, power_cycle)" % ", ".join(extra))
+    cmds = {k[6:]: _need(path, board, k, "[board]") for k in ("power_on", "power_off", "power_cycle") if k in board}
+    if cmds and not ("on" in cmds and "off" in cmds):
+        raise _err(path, "[board]: power needs both power_on and power_off (power_cycle is optional)")
+    return {"power": cmds} if cmds else {}
 
 
 def outside_safe_ranges(bench):

@@ -7,8 +7,11 @@
 The place is acquired and released with labgrid's own client (`labgrid-client acquire|release`),
 and its serial port is opened by labgrid's SerialDriver through a RemotePlace target (labgrid's
 exporter serves the board's port with ser2net, RFC 2217): nothing of labgrid is redone here.
+With the bench file's [board] power commands, labgrid's ExternalPowerDriver power-cycles the board
+once the place is acquired, before roam6 talks to it.
 Labgrid 24+ (gRPC coordinator `labgrid-coordinator`); PyPI `labgrid`, Debian `ser2net` on the exporter.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -30,8 +33,9 @@ def _client():
 
 
 class LabgridPlace:
-    def __init__(self, place, coordinator=None, folder="."):
+    def __init__(self, place, coordinator=None, folder=".", power=None):
         self.place = place
+        self.power = power            # the bench file's {"on", "off", "cycle"} commands, or None
         self.coordinator = coordinator or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR
         self.folder = folder
         self.target = None
@@ -66,12 +70,25 @@ class LabgridPlace:
         from labgrid import Environment
         os.makedirs(self.folder, exist_ok=True)
         conf = os.path.join(self.folder, "labgrid-env.yaml")
+        drivers = {"SerialDriver": {}}
+        if self.power:
+            # labgrid's driver for a switch worked by commands (a smart plug's CLI, a USB hub's
+            # uhubctl): cmd_on / cmd_off / cmd_cycle, run by labgrid on this host
+            drivers["ExternalPowerDriver"] = {"cmd_" + k: v for k, v in self.power.items()}
         with open(conf, "w") as f:
-            f.write("targets:\n  main:\n    resources:\n      RemotePlace:\n        name: %s\n"
-                    "    drivers:\n      SerialDriver: {}\n" % self.place)
+            json.dump({"targets": {"main": {"resources": {"RemotePlace": {"name": self.place}},
+                                            "drivers": drivers}}}, f)      # YAML is a superset of JSON
         os.environ["LG_COORDINATOR"] = self.coordinator
         self.target = Environment(conf).get_target("main")
         self.interfaces = [r.ifname for r in self.target.resources if type(r).__name__ == "RemoteNetworkInterface"]
+        if self.power:
+            # the board starts from power-on, whatever ran on it before (a crash, another user);
+            # before its port is opened: a USB-CDC port vanishes while the board is off
+            try:
+                self.target.get_driver("ExternalPowerDriver").cycle()
+            except Exception as exc:
+                raise UserError("labgrid place %s: the bench file's power command failed (%s)" % (self.place, exc),
+                                hint="check [board] power_on/power_off/power_cycle in the bench file")
         try:
             drv = self.target.get_driver("SerialDriver")
         except Exception as exc:      # labgrid's own errors: no serial port in the place, ser2net down...
