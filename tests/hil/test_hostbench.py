@@ -312,3 +312,36 @@ def test_busy_serial_port_is_a_clear_error(tmp_path):
     finally:
         p.terminate()
         p.wait(5)
+
+
+def test_real_roam_refusals_leave_the_host_as_it_was(host, tmp_path):
+    """`hil run roam --board serial`: a bench file naming an interface the host lacks, a serial port
+    another program holds, a port where no board answers: each a clear error before the host is
+    touched (nothing configured, nothing started)."""
+    import serial
+    n = host
+    name = n.prefix.strip("-")[-6:]
+    good, unknown = write_bench(tmp_path, name), write_bench(tmp_path, name, apb="eth9", file="unknown")
+    a, b = str(tmp_path / "A"), str(tmp_path / "B")
+    pty = subprocess.Popen(["socat", "pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not (os.path.exists(a) and os.path.exists(b)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        before = host_snapshot(n)
+        holder = serial.Serial(b, exclusive=True)      # another program holds B; nothing answers on A
+        try:
+            for bench, port, msg in ((unknown, a, "unknown interface(s) eth9"), (good, b, "cannot open " + b),
+                                     (good, a, "no MicroPython board answered on " + a)):
+                r = in_host(n, ROAM6 + ["hil", "run", "roam", "--board", "serial", "--port", port, "--bench", bench,
+                                        "--transport", "udp6", "--roams", "1", "--answer-timeout", "1",
+                                        "--report", str(tmp_path / "rep")])
+                assert r.returncode != 0 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+                assert host_snapshot(n) == before
+                assert ns_pids(n.full("host")) == []
+        finally:
+            holder.close()
+    finally:
+        pty.terminate()
+        pty.wait(5)
