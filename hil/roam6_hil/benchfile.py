@@ -113,8 +113,13 @@ def load(path):
             raise _err(path, "%s: kind must be one of %s, got %r" % (where, ", ".join(KINDS), kind))
         entry = {"interface": iface, "ssid": ssid, "psk": ap.get("psk", ""), "kind": kind,
                  "switch_to": ap.get("switch_to"), "ipv6": None, "ipv4": None}
-        if kind == "hostapd" and len(entry["psk"]) < 8:
-            raise _err(path, "%s: a hostapd AP needs a psk of 8-63 characters" % where)
+        if kind == "hostapd":
+            if not 8 <= len(entry["psk"]) <= 63:
+                raise _err(path, "%s: a hostapd AP needs a psk of 8-63 characters" % where)
+            channel = ap.get("channel", 6)
+            if not isinstance(channel, int) or not (1 <= channel <= 14 or 36 <= channel <= 177):
+                raise _err(path, "%s: channel must be 1-14 (2.4 GHz) or 36-177 (5 GHz), got %r" % (where, channel))
+            entry.update(channel=channel, country=ap.get("country"), hostapd=ap.get("hostapd"))
         if "ipv6" in ap:
             v6 = _need(path, ap, "ipv6", where, dict)
             net = _net(path, _need(path, v6, "prefix", where + ".ipv6"), where + ".ipv6.prefix", 6)
@@ -202,6 +207,8 @@ def check_host(bench, i_mean_it=False):
         raise _err(bench["path"], "interface(s) %s carry this host's default route: the bench would cut the "
                                   "host off its network" % ", ".join(carrying),
                    hint="give the APs and the home link their own ports or VLANs")
+    from .hostapd import check as check_hostapd
+    check_hostapd(bench)              # kind = "hostapd": the binary there, the interface a Wi-Fi card
     bad = outside_safe_ranges(bench)
     if bad and not i_mean_it:
         raise _err(bench["path"], "address(es) outside the documentation/benchmark ranges: %s" % ", ".join(bad),

@@ -219,9 +219,17 @@ class HostBench:
     def _start_daemons(self, timeout=8.0):
         for tool in ("radvd", "kea-dhcp6", "dnsmasq"):
             daemons._need(tool)
+        from . import hostapd
+        aps = hostapd.plan(self)          # the APs the host runs itself, up before their addressing
+        for d in aps:
+            d.start(self)
+        self._wait_ready(aps, timeout)
         pending = self.plan_daemons()
         for d in pending:
             d.start(self)
+        self._wait_ready(pending, timeout)
+
+    def _wait_ready(self, pending, timeout):
         deadline = time.monotonic() + timeout
         while pending:
             for d in pending:
