@@ -178,7 +178,7 @@ class HostBench:
             d = folder("radvd", iface)
             conf = os.path.join(d, "radvd.conf")
             with open(conf, "w") as f:
-                f.write(daemons.radvd_conf(iface, pfx, rdnss, ha))
+                f.write(daemons.radvd_conf(iface, pfx, rdnss, ha, domain=s["domain"]))
             out.append(daemons.Daemon("radvd", iface, ["radvd", "-n", "-C", conf, "-p", os.path.join(d, "radvd.pid"),
                                                        "-m", "stderr", "-d", "1"], [("raw6", "003A")], d))
 
@@ -192,7 +192,7 @@ class HostBench:
             d = folder("kea", "aps")
             conf = os.path.join(d, "kea-dhcp6.json")
             kea = daemons.kea_conf(v6aps[0]["interface"], d, ", ".join(ap["ipv6"]["router"] for ap in v6aps),
-                                   home_prefix=prefix, ha_addr=ha6)
+                                   home_prefix=prefix, ha_addr=ha6, domain=s["domain"])
             kea["Dhcp6"]["interfaces-config"].update({
                 "interfaces": [ap["interface"] for ap in v6aps],
                 # a link-local address may still be tentative when Kea starts: it retries
@@ -209,7 +209,8 @@ class HostBench:
             conf = os.path.join(d, "dnsmasq.conf")
             with open(conf, "w") as f:
                 # one dnsmasq per AP on one host: none on the loopback link, which dnsmasq adds by default
-                f.write(daemons.dnsmasq_conf(iface, listen, rng, v4["router"] if v4 else None, d, ha_addrs=(ha4, ha6))
+                f.write(daemons.dnsmasq_conf(iface, listen, rng, v4["router"] if v4 else None, d, ha_addrs=(ha4, ha6),
+                                            domain=s["domain"])
                         + "except-interface=lo\n")
             ready = sorted({("udp6" if ":" in a else "udp", "0035") for a in listen})
             ready += [("udp", "0043")] if rng else []

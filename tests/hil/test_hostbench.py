@@ -254,6 +254,16 @@ def test_serial_board_registers_through_the_bench_file(host, tmp_path):
         assert s["probes_received_board"] > 0 and s["probes_received_cn"] > 0
         assert sorted(os.listdir(tmp_path / "roam" / "pcap")) == ["host-apA.pcap", "host-apB.pcap", "host-home0.pcap"]
         assert os.path.getsize(tmp_path / "roam" / "timeline.png") > 0
+        assert host_snapshot(n) == before
+        # bootstrap: knowing only NAI, key, HoA and domain, the board finds the HA on each AP from
+        # the host's Kea (DHCPv6, RFC 6610) and registers
+        r = in_host(n, ROAM6 + ["hil", "run", "bootstrap", "--board", "serial", "--port", board.port, "--bench", path,
+                                "--transport", "udp6", "--timeout", "15", "--report", str(tmp_path / "boot")],
+                    timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads((tmp_path / "boot" / "report.json").read_text())
+        assert [(x["net"], x["registered"], x["method"], x["ha"]) for x in rep["rows"]] == [
+            ("roam6-A", True, "dhcpv6", "2001:db8:aa::1"), ("roam6-B", True, "dhcpv6", "2001:db8:aa::1")], rep
     finally:
         board.stop()
     assert host_snapshot(n) == before
