@@ -4,7 +4,8 @@
         board = SerialBoard(port=place.url, serial=place.serial).connect()
         place.interfaces          # the place's NetworkInterface resources (the AP ports), by ifname
 
-The place is acquired and released with labgrid's own client (`labgrid-client acquire|release`),
+The place is acquired and released with labgrid's own client (its ClientSession, what
+`labgrid-client acquire|release` runs, in this process),
 and its serial port is opened by labgrid's SerialDriver through a RemotePlace target (labgrid's
 exporter serves the board's port with ser2net, RFC 2217): nothing of labgrid is redone here.
 With the bench file's [board] power commands, labgrid's ExternalPowerDriver power-cycles the board
@@ -13,23 +14,11 @@ Labgrid 24+ (gRPC coordinator `labgrid-coordinator`); PyPI `labgrid`, Debian `se
 """
 import json
 import os
-import shutil
-import subprocess
 import sys
 
 from roam6_host.errors import UserError
 
 DEFAULT_COORDINATOR = "127.0.0.1:20408"
-
-
-def _client():
-    exe = os.path.join(os.path.dirname(sys.executable), "labgrid-client")
-    if not os.path.exists(exe):
-        exe = shutil.which("labgrid-client")
-    if not exe:
-        raise UserError("labgrid-client not found: --labgrid needs labgrid",
-                        hint="pip install 'roam6[bench]' (labgrid)")
-    return exe
 
 
 class LabgridPlace:
@@ -43,21 +32,57 @@ class LabgridPlace:
         self.interfaces = []
         self._acquired = False
 
-    def _lg(self, *args, timeout=30):
+    def _call(self, step, timeout=30):
+        """One of labgrid's client steps ("acquire", "release") in this process: labgrid's own
+        ClientSession, as `labgrid-client` runs it (without a Python start per step). Once the
+        RemotePlace target is open, through its session (the coordinator takes one per host/user)."""
+        import argparse
+        import asyncio
+        import contextlib
+        import io
         try:
-            return subprocess.run([_client(), "-x", self.coordinator, "-p", self.place] + list(args),
-                                  capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
+            from labgrid.remote.client import ClientSession, Error, ensure_event_loop
+            from labgrid.util.proxy import proxymanager
+        except ImportError:
+            raise UserError("labgrid is not installed: --labgrid needs it", hint="pip install 'roam6[bench]' (labgrid)")
+        from labgrid.resource.remote import RemotePlaceManager
+        loop = ensure_event_loop()
+        said = io.StringIO()               # labgrid prints "acquired place ..." on stdout: not ours to say
+        args = argparse.Namespace(place=self.place, allow_unmatched=False, kick=False)
+        session = None
+        shared = RemotePlaceManager.get().session
+        try:
+            with contextlib.redirect_stdout(said):
+                if shared is not None:
+                    shared.args = args
+                    loop = shared.loop
+                    loop.run_until_complete(asyncio.wait_for(getattr(shared, step)(), timeout))
+                    return
+                session = ClientSession(proxymanager.get_grpc_address(self.coordinator, default_port=20408), loop,
+                                        args=args)
+                loop.run_until_complete(asyncio.wait_for(session.start(), timeout))
+                loop.run_until_complete(asyncio.wait_for(getattr(session, step)(), timeout))
+        except asyncio.TimeoutError:
             raise UserError("the labgrid coordinator at %s did not answer within %d s" % (self.coordinator, timeout),
                             hint="is labgrid-coordinator running there? (LG_COORDINATOR or --labgrid-coordinator)")
-
-    def __enter__(self):
-        r = self._lg("acquire")
-        if r.returncode:
-            msg = (r.stderr or r.stdout).strip().splitlines()
-            raise UserError("cannot acquire labgrid place %s: %s" % (self.place, msg[-1] if msg else r.returncode),
+        except Error as exc:               # labgrid's own: already acquired by someone, no such place...
+            raise UserError("cannot %s labgrid place %s: %s" % (step, self.place, exc),
                             hint="`labgrid-client -p %s show` says who holds it; wait, or ask them to release it"
                             % self.place)
+        except Exception as exc:           # gRPC: no coordinator there
+            raise UserError("cannot reach the labgrid coordinator at %s: %s" % (self.coordinator, exc),
+                            hint="is labgrid-coordinator running there? (LG_COORDINATOR or --labgrid-coordinator)")
+        finally:
+            # closed at once: the coordinator takes one session per host/user, and the RemotePlace
+            # target opens its own
+            if session is not None:
+                try:
+                    loop.run_until_complete(asyncio.wait_for(session.stop(), 5))
+                except Exception:
+                    pass
+
+    def __enter__(self):
+        self._call("acquire")
         self._acquired = True
         try:
             self._open()
@@ -104,8 +129,11 @@ class LabgridPlace:
                 self.target.deactivate_all_drivers()
             except Exception:
                 pass
-            self.target = None
         if self._acquired:
-            self._lg("release")
             self._acquired = False
+            try:
+                self._call("release")
+            except UserError as exc:
+                print("roam6: %s" % exc, file=sys.stderr)
+        self.target = None
         return False
