@@ -46,9 +46,9 @@ class _Run:
     """What roam.py's _verdict and _print_result read (the virtual run's _Run, from a real bench)."""
 
 
-def run(args, quiet=False):
+def run(args, quiet, check_args, verdict, print_result):
+    """check_args, verdict, print_result: the virtual roam's (scenarios/roam.py hands them in)."""
     from .profiles import profile
-    from .scenarios.roam import check_args
     check_args(args)
     for opt, bad in (("--aaa", args.aaa), ("--loss", args.loss), ("--app reference", args.app != "mn"),
                      ("--heap", args.heap), ("--addressing static", args.addressing != "auto")):
@@ -79,11 +79,10 @@ def run(args, quiet=False):
         _stop_and_collect(r, hb)
     finally:
         _teardown(r, hb, place)
-    from .scenarios.roam import _print_result, _verdict
     r.bench = hb
-    report = _verdict(r)
+    report = verdict(r)
     if not quiet:
-        _print_result(r, report)
+        print_result(r, report)
     return 0 if report["summary"]["ok"] else 1
 
 

@@ -83,7 +83,7 @@ class _Run:
 def run(args, quiet=False):
     if getattr(args, "board", "unix") == "serial" or getattr(args, "labgrid", None):
         from .. import realroam
-        return realroam.run(args, quiet)
+        return realroam.run(args, quiet, check_args, _verdict, _print_result)
     r = _plan(args, quiet)
     with Bench(prefix=args.prefix, workdir=r.work) as bench:
         r.bench = bench
