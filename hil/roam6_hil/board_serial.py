@@ -203,11 +203,11 @@ class SerialBoard:
 
     def join(self, ssid, psk, timeout=20.0):
         """Roam a real board: stop the MN, join another Wi-Fi network, start the MN again.
-        `self.last_join`: host stamps (time.monotonic()) of the roam: t_down (the join began),
+        `self.last_join`: host stamps (time.monotonic()) of the roam: t_down (the MN stopped),
         t_link_up (associated) and t_addr (its address known), the last two placed by the
         board's own durations (ms, its clock) before the answer's arrival."""
-        t_down = time.monotonic()
         self.interrupt()
+        t_down = time.monotonic()         # the MN has stopped: nothing of it answers after this
         code = ("import network, time\nw = network.WLAN(network.STA_IF)\nw.active(True)\nw.disconnect()\n"
                 "w.connect(%r, %r)\nt = time.ticks_ms()\n"
                 "while not w.isconnected() and time.ticks_diff(time.ticks_ms(), t) < %d:\n time.sleep_ms(20)\n"

@@ -162,6 +162,11 @@ def run_sniff(args):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     down, up, echo_out = [], [], []
     out = {"role": "sniff", "iface": args.iface, "side": args.side, "down": down, "up": up, "echo_out": echo_out}
+    # on the AP side, which port each record was seen on (the scenario keeps the board's AP's):
+    # lists parallel to down, up, echo_out
+    where = {id(down): [], id(up): [], id(echo_out): []}
+    if ap_side:
+        out.update(down_iface=where[id(down)], up_iface=where[id(up)], echo_out_iface=where[id(echo_out)])
     print("ready", flush=True)
     try:
         while True:
@@ -178,9 +183,14 @@ def run_sniff(args):
             # towards the board: received by its radio, or sent out of the AP's port
             outgoing = (addr[2] == PACKET_OUTGOING) != ap_side
             if magic == DOWN:
-                (echo_out if outgoing else down).append((n, t))
+                into = echo_out if outgoing else down
             elif outgoing:
-                up.append((n, t))
+                into = up
+            else:
+                continue
+            into.append((n, t))
+            if ap_side:
+                where[id(into)].append(addr[0])
     except (_Stop, KeyboardInterrupt):
         pass
     _dump(args.out, out)

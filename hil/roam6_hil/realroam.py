@@ -119,6 +119,7 @@ def _start(r, hb, bench, aps, port, place):
     r.result["deployed"] = deployed
     t0 = time.monotonic()
     coa = realboard._join(r.board, aps[0], args.join_timeout)
+    r.first = {"t_addr": time.monotonic(), "iface": aps[0]["interface"]}
     reg = r.board.wait_event(lambda e: e.get("ev") in ("registered", "error"), args.reg_timeout, t0)
     if reg is None or reg.get("ev") != "registered":
         raise RuntimeError("the board did not register on %s within %.0f s: %s; its last lines:\n%s"
@@ -141,7 +142,7 @@ def _roam_all(r):
         board.last_join = None
         realboard._join(board, ap, r.args.join_timeout)
         st = dict(board.last_join or {"t_down": t_down, "t_link_up": None, "t_addr": None, "addr": None})
-        st["net"] = ap["ssid"]
+        st["net"], st["iface"] = ap["ssid"], ap["interface"]
         r.roams.append(st)
         ev = board.wait_event(lambda e: e["ev"] == "ba" and e.get("status") == 0, r.args.reg_timeout,
                               since=st["t_down"])
@@ -171,7 +172,28 @@ def _stop_and_collect(r, hb):
     with open(r.cn_out) as f:
         r.cn_rec = json.load(f)
     with open(r.sniff_out) as f:
-        r.sniff_rec = json.load(f)
+        r.sniff_rec = on_the_boards_ap(json.load(f), r.first, r.roams)
+
+
+def on_the_boards_ap(sniff, first, roams):
+    """The sniffer's records on the AP ports, kept only where and when the board was: on the
+    first AP from its join, on each roam's AP from its association (t_link_up, else t_addr) to the
+    next roam's t_down. (The HA goes on sending to the old CoA for a while: those probes leave the
+    host on the old AP's port, and never reach the board.)"""
+    spans = [(first["t_addr"], first["iface"])]
+    ends = []
+    for st in roams:
+        ends.append(st["t_down"])
+        spans.append((st.get("t_link_up") or st.get("t_addr") or st["t_down"], st["iface"]))
+    ends.append(float("inf"))
+    out = dict(sniff)
+    for key in ("down", "up", "echo_out"):
+        kept = []
+        for (seq, t), iface in zip(sniff.get(key, []), sniff.get(key + "_iface", [])):
+            if any(a <= t < b and iface == i for (a, i), b in zip(spans, ends)):
+                kept.append([seq, t])
+        out[key] = kept
+    return out
 
 
 def _teardown(r, hb, place):
