@@ -42,6 +42,7 @@ class HostBench:
         self.workdir = workdir or os.path.join(STATE_DIR, "bench-%s-work" % bench["name"])
         self.state_file = state_path(bench)
         self.state = {"bench": bench["path"], "workdir": self.workdir, "undo": []}
+        self.owns_state = False           # the state file is ours to remove (we wrote it, or took it over)
         self.ha_log = os.path.join(self.workdir, "ha", "ha.log")
 
     # -- the Bench look-alike ------------------------------------------------------------------
@@ -78,6 +79,7 @@ class HostBench:
     # -- the record of what changed --------------------------------------------------------------
     def _did(self, *undo):
         self.state["undo"].append(list(undo))
+        self.owns_state = True
         os.makedirs(os.path.dirname(self.state_file), exist_ok=True)
         tmp = self.state_file + ".tmp"
         with open(tmp, "w") as f:
@@ -300,7 +302,8 @@ class HostBench:
                 _undo(step)
             except Exception as exc:
                 errors.append("%s: %s" % (step, exc))
-        for p in (self.state_file, self.state_file + ".tmp"):
+        # not the state of a bench another `hil up` made (our up() refused to replace it)
+        for p in (self.state_file, self.state_file + ".tmp") if self.owns_state else ():
             if os.path.exists(p):
                 os.remove(p)
         return errors
@@ -310,6 +313,7 @@ class HostBench:
         hb = cls(bench)
         with open(hb.state_file) as f:
             hb.state = json.load(f)
+        hb.owns_state = True
         return hb
 
 

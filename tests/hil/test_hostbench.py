@@ -358,3 +358,22 @@ def test_real_roam_refusals_leave_the_host_as_it_was(host, tmp_path):
     finally:
         pty.terminate()
         pty.wait(5)
+
+
+def test_a_run_refused_by_a_bench_already_up_leaves_its_state(tmp_path):
+    """`hil run ... --board serial` on a bench file another `hil up` holds: up() refuses, and the
+    run's clean-up (down() in its finally) must not remove the other bench's record of what to undo."""
+    from roam6_hil import hostbench
+    import secrets
+    bench = {"name": "t" + secrets.token_hex(3), "path": str(tmp_path / "b.toml")}
+    os.makedirs(hostbench.STATE_DIR, exist_ok=True)
+    state = hostbench.state_path(bench)
+    with open(state, "w") as f:
+        json.dump({"undo": [["addr", "lo", "2001:db8:ff::1/128"]]}, f)
+    try:
+        hb = hostbench.HostBench(bench, workdir=str(tmp_path / "work"))
+        with pytest.raises(UserError, match="already up"):
+            hb.up()
+        assert hb.down() == [] and json.load(open(state))["undo"] == [["addr", "lo", "2001:db8:ff::1/128"]]
+    finally:
+        os.remove(state)
