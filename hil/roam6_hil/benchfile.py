@@ -68,7 +68,7 @@ def load(path):
         raise UserError("no bench file %s" % path, hint="copy examples/bench.toml and name your interfaces")
     except tomllib.TOMLDecodeError as exc:
         raise _err(path, "not valid TOML: %s" % exc)
-    known = {"name", "home", "ha", "cn", "ap", "domain"}
+    known = {"name", "home", "ha", "cn", "ap", "domain", "board"}
     extra = sorted(set(raw) - known)
     if extra:
         raise _err(path, "unknown section(s) %s (known: %s)" % (", ".join(extra), ", ".join(sorted(known))))
@@ -91,6 +91,7 @@ def load(path):
            "home": {"interface": _need(path, home, "interface", "[home]"), "prefix": str(prefix), "hoa": str(hoa)},
            "ha": {"address": str(ha6), "ipv4": str(ha4) if ha4 else None},
            "cn": {"address6": str(cn6), "address4": str(cn4) if cn4 else None}, "aps": []}
+    out["board"] = _board(path, raw.get("board", {}))
     named = [prefix, hoa, ha6, cn6] + [a for a in (ha4, cn4) if a]
     aps = raw.get("ap")
     if not isinstance(aps, list) or not aps:
@@ -112,8 +113,13 @@ def load(path):
             raise _err(path, "%s: kind must be one of %s, got %r" % (where, ", ".join(KINDS), kind))
         entry = {"interface": iface, "ssid": ssid, "psk": ap.get("psk", ""), "kind": kind,
                  "switch_to": ap.get("switch_to"), "ipv6": None, "ipv4": None}
-        if kind == "hostapd" and len(entry["psk"]) < 8:
-            raise _err(path, "%s: a hostapd AP needs a psk of 8-63 characters" % where)
+        if kind == "hostapd":
+            if not 8 <= len(entry["psk"]) <= 63:
+                raise _err(path, "%s: a hostapd AP needs a psk of 8-63 characters" % where)
+            channel = ap.get("channel", 6)
+            if not isinstance(channel, int) or not (1 <= channel <= 14 or 36 <= channel <= 177):
+                raise _err(path, "%s: channel must be 1-14 (2.4 GHz) or 36-177 (5 GHz), got %r" % (where, channel))
+            entry.update(channel=channel, country=ap.get("country"), hostapd=ap.get("hostapd"))
         if "ipv6" in ap:
             v6 = _need(path, ap, "ipv6", where, dict)
             net = _net(path, _need(path, v6, "prefix", where + ".ipv6"), where + ".ipv6.prefix", 6)
@@ -140,6 +146,20 @@ def load(path):
         out["aps"].append(entry)
     out["addresses"] = [str(a) for a in named]
     return out
+
+
+def _board(path, board):
+    """[board]: power_on / power_off (and power_cycle) commands, for labgrid's ExternalPowerDriver
+    (labgrid_place.py): {"power": {"on", "off", "cycle"}} or {}."""
+    if not isinstance(board, dict):
+        raise _err(path, "[board] must be a table")
+    extra = sorted(set(board) - {"power_on", "power_off", "power_cycle"})
+    if extra:
+        raise _err(path, "[board]: unknown key(s) %s (known: power_on, power_off, power_cycle)" % ", ".join(extra))
+    cmds = {k[6:]: _need(path, board, k, "[board]") for k in ("power_on", "power_off", "power_cycle") if k in board}
+    if cmds and not ("on" in cmds and "off" in cmds):
+        raise _err(path, "[board]: power needs both power_on and power_off (power_cycle is optional)")
+    return {"power": cmds} if cmds else {}
 
 
 def outside_safe_ranges(bench):
@@ -187,6 +207,8 @@ def check_host(bench, i_mean_it=False):
         raise _err(bench["path"], "interface(s) %s carry this host's default route: the bench would cut the "
                                   "host off its network" % ", ".join(carrying),
                    hint="give the APs and the home link their own ports or VLANs")
+    from .hostapd import check as check_hostapd
+    check_hostapd(bench)              # kind = "hostapd": the binary there, the interface a Wi-Fi card
     bad = outside_safe_ranges(bench)
     if bad and not i_mean_it:
         raise _err(bench["path"], "address(es) outside the documentation/benchmark ranges: %s" % ", ".join(bad),

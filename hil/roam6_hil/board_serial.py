@@ -25,8 +25,12 @@ from .eventlog import EventReader
 
 # run main.py again in the same interpreter (a cached module would not run), and keep its
 # sys.exit() from ending the REPL (a board soft-resets, the unix port exits): the board stays
-# at the raw REPL for the next command
-MAIN_CODE = "import sys\nsys.modules.pop('main', None)\ntry:\n import main\nexcept SystemExit:\n pass\n"
+# at the raw REPL for the next command. The MN interrupted before (Ctrl-C ends its asyncio.run)
+# leaves its tasks in MicroPython's asyncio queue, where the next asyncio.run would run them
+# beside the new MN's: a new event loop drops them (gc then closes their sockets where the port
+# gives sockets a finaliser; the unix port's stay open, a few descriptors per roam).
+MAIN_CODE = ("import sys, gc\ntry:\n import asyncio\n asyncio.new_event_loop()\nexcept ImportError:\n pass\n"
+             "gc.collect()\nsys.modules.pop('main', None)\ntry:\n import main\nexcept SystemExit:\n pass\n")
 
 
 class SerialBoard:
@@ -45,6 +49,8 @@ class SerialBoard:
         self.reader = None
         self._lines = None
         self._buf = b""
+        self.last_join = None
+        self._past = []
 
     # -- connection ----------------------------------------------------------------------------
     def connect(self, timeout=5.0):
@@ -133,21 +139,27 @@ class SerialBoard:
             raise RuntimeError("the board did not start the code (no OK from the raw REPL)")
         r, w = os.pipe()
         self._lines = os.fdopen(w, "wb", buffering=0)
-        self.reader = EventReader(os.fdopen(r, "rb"), os.path.join(self.folder, "mn.log"))
+        # stamped on arrival: a board's ticks_ms is not the host's clock
+        self.reader = EventReader(os.fdopen(r, "rb"), os.path.join(self.folder, "mn.log"), stamp="rx")
         self._pump_stop = threading.Event()
         self._pump = threading.Thread(target=self._pump_lines, daemon=True)
         self._pump.start()
 
     def _pump_lines(self):
-        buf, self._buf = self._buf, b""
+        # what came with the raw REPL's OK (the program's first lines) is passed on at once, not
+        # when the next bytes arrive
+        chunk, self._buf = self._buf, b""
+        buf = b""
         while not self._pump_stop.is_set():
-            try:
-                chunk = self.ser.read(4096)
-            except Exception:
-                break
             if not chunk:
-                continue
+                try:
+                    chunk = self.ser.read(4096)
+                except Exception:
+                    break
+                if not chunk:
+                    continue
             buf += chunk.replace(b"\r\n", b"\n")
+            chunk = b""
             if b"\x04" in buf:                      # the program ended
                 buf = buf[:buf.index(b"\x04")]
                 self._lines.write(buf)
@@ -159,7 +171,8 @@ class SerialBoard:
 
     @property
     def events(self):
-        return self.reader.events if self.reader else []
+        """Every event line of every run of the MN on this connection (join restarts it)."""
+        return self._past + (self.reader.events if self.reader else [])
 
     def wait_event(self, pred, timeout, since=0.0):
         return self.reader.wait(pred, timeout, since)
@@ -169,6 +182,7 @@ class SerialBoard:
         if self.reader is not None:
             self._pump_stop.set()
             self._pump.join(2)
+            self._past += self.reader.events
             self.reader = None
         self.ser.write(b"\x03\x03")
         time.sleep(0.1)
@@ -188,17 +202,26 @@ class SerialBoard:
         self._buf = b""
 
     def join(self, ssid, psk, timeout=20.0):
-        """Roam a real board: stop the MN, join another Wi-Fi network, start the MN again."""
+        """Roam a real board: stop the MN, join another Wi-Fi network, start the MN again.
+        `self.last_join`: host stamps (time.monotonic()) of the roam: t_down (the MN stopped),
+        t_link_up (associated) and t_addr (its address known), the last two placed by the
+        board's own durations (ms, its clock) before the answer's arrival."""
         self.interrupt()
+        t_down = time.monotonic()         # the MN has stopped: nothing of it answers after this
         code = ("import network, time\nw = network.WLAN(network.STA_IF)\nw.active(True)\nw.disconnect()\n"
                 "w.connect(%r, %r)\nt = time.ticks_ms()\n"
                 "while not w.isconnected() and time.ticks_diff(time.ticks_ms(), t) < %d:\n time.sleep_ms(20)\n"
-                "print(w.isconnected(), w.ifconfig()[0])\n" % (ssid, psk, int(timeout * 1000)))
+                "t1 = time.ticks_ms()\na = w.ifconfig()[0]\nt2 = time.ticks_ms()\n"
+                "print(w.isconnected(), a, time.ticks_diff(t2, t1))\n" % (ssid, psk, int(timeout * 1000)))
         out, err = self.exec(code, timeout + 5)
+        t_rx = time.monotonic()
         if err or not out.strip().startswith("True"):
             raise RuntimeError("the board could not join %s: %s" % (ssid, (err or out).strip()))
+        words = out.split()
+        addr_ms = int(words[2]) if len(words) > 2 and words[2].isdigit() else 0
+        self.last_join = {"t_down": t_down, "t_link_up": t_rx - addr_ms / 1000.0, "t_addr": t_rx, "addr": words[1]}
         self.start_main()
-        return out.split()[1]
+        return words[1]
 
     def alive(self):
         return self.reader is not None and not self.reader.closed

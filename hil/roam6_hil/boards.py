@@ -22,20 +22,9 @@ SCENARIO_BOARD_HELP = ("the board: unix, the virtual one (default); a real ESP32
                       "see README 'Real boards'")
 
 
-def scenario_board(text):
-    """argparse type of the scenarios' --board: only the virtual board is offered, and a serial board
-    is refused as the arguments are read (not after --help listed it and the bench was being built):
-    a real board roams between real Wi-Fi APs, which the bench does not have."""
-    if text == "serial":
-        raise UserError("--board serial: the bench's scenarios run the virtual board only (a real board roams "
-                        "between real Wi-Fi APs)",
-                        hint="README 'Real boards' says how to wire APs; a real board registers with "
-                             "`roam6 hil run register --board serial --bench FILE`; here: --board unix")
-    return text
-
-
 def scenario_board_real(text):
-    """--board of a scenario that also runs on a real board with a bench file (realboard.py)."""
+    """--board of a scenario that also runs on a real board with a bench file (realboard.py,
+    realroam.py, realboot.py: register, roam, bootstrap)."""
     return text
 
 

@@ -38,7 +38,7 @@ DNSMASQ = {
 ACCESS = ("apA", "apB", "apC")
 
 
-def radvd_conf(iface, prefix, rdnss, home_agent):
+def radvd_conf(iface, prefix, rdnss, home_agent, domain=DOMAIN):
     # Sub-second intervals need a Mobile IPv6 option on (AdvIntervalOpt); the router lifetime must
     # be set, or it is 3 x 0.07 s, rounded to 0 (not a default router).
     lines = ["interface %s {" % iface, " AdvSendAdvert on;", " MinRtrAdvInterval 0.03;", " MaxRtrAdvInterval 0.07;",
@@ -49,18 +49,18 @@ def radvd_conf(iface, prefix, rdnss, home_agent):
                   " HomeAgentPreference 10;"]
     lines += [" prefix %s { AdvOnLink on; AdvAutonomous on; AdvRouterAddr on; };" % prefix]
     if rdnss:
-        lines += [" RDNSS %s { AdvRDNSSLifetime 600; };" % rdnss, " DNSSL %s { AdvDNSSLLifetime 600; };" % DOMAIN]
+        lines += [" RDNSS %s { AdvRDNSSLifetime 600; };" % rdnss, " DNSSL %s { AdvDNSSLLifetime 600; };" % domain]
     lines += ["};", ""]
     return "\n".join(lines)
 
 
-def kea_conf(iface, workdir, dns, home_prefix=HOME_PREFIX, ha_addr=HA_ADDR):
-    """home_prefix, ha_addr: the bench's by default; a bench file's (hostbench.py) otherwise."""
+def kea_conf(iface, workdir, dns, home_prefix=HOME_PREFIX, ha_addr=HA_ADDR, domain=DOMAIN):
+    """home_prefix, ha_addr, domain: the bench's by default; a bench file's (hostbench.py) otherwise."""
     home_net, plen = home_prefix.split("/")
     info = [
         {"space": "%s", "name": "hnp", "data": "%s, %s" % (plen, home_net)},
         {"space": "%s", "name": "haa", "data": ha_addr},
-        {"space": "%s", "name": "haf", "data": HA_FQDN + "."},
+        {"space": "%s", "name": "haf", "data": "ha.%s." % domain},
     ]
     defs = [
         {"space": "dhcp6", "name": "mip6-hnidf", "code": 49, "type": "fqdn"},
@@ -75,8 +75,8 @@ def kea_conf(iface, workdir, dns, home_prefix=HOME_PREFIX, ha_addr=HA_ADDR):
             {"space": space, "name": "haf", "code": 73, "type": "fqdn"},
         ]
     data = [{"space": "dhcp6", "name": "mip6-udinf"}, {"space": "dhcp6", "name": "mip6-idinf"},
-            {"space": "mip6-idinf", "name": "hnidf", "data": DOMAIN + "."},
-            {"name": "dns-servers", "data": dns}, {"name": "domain-search", "data": DOMAIN},
+            {"space": "mip6-idinf", "name": "hnidf", "data": domain + "."},
+            {"name": "dns-servers", "data": dns}, {"name": "domain-search", "data": domain},
             {"name": "information-refresh-time", "data": "600"}]
     for space in ("mip6-udinf", "mip6-idinf"):
         data += [dict(d, space=space) for d in info]
@@ -91,15 +91,17 @@ def kea_conf(iface, workdir, dns, home_prefix=HOME_PREFIX, ha_addr=HA_ADDR):
     }}
 
 
-def dnsmasq_conf(iface, listen, dhcp_range, router, workdir, ha_addrs=(HA_IPV4, HA_ADDR)):
-    """`listen`: an address or a list of them (the first is the DHCPv4 DNS option); ha_addrs: the
-    HA's addresses the DNS names (the bench's by default; a bench file's in hostbench.py)."""
+def dnsmasq_conf(iface, listen, dhcp_range, router, workdir, ha_addrs=(HA_IPV4, HA_ADDR), domain=DOMAIN):
+    """`listen`: an address or a list of them (the first is the DHCPv4 DNS option); ha_addrs and
+    domain: the HA's addresses the DNS names, in which domain (the bench's by default; a bench
+    file's in hostbench.py)."""
     if isinstance(listen, str):
         listen = [listen]
+    fqdn = "ha." + domain
     lines = ["interface=%s" % iface, "bind-interfaces", "listen-address=%s" % ",".join(listen), "no-resolv", "no-hosts",
-             "user=root", "pid-file=", "domain=%s" % DOMAIN, "local=/%s/" % DOMAIN,
-             "srv-host=_mip6._ipv6.%s,%s,0" % (DOMAIN, HA_FQDN),
-             "host-record=%s" % ",".join([HA_FQDN] + [a for a in ha_addrs if a]),
+             "user=root", "pid-file=", "domain=%s" % domain, "local=/%s/" % domain,
+             "srv-host=_mip6._ipv6.%s,%s,0" % (domain, fqdn),
+             "host-record=%s" % ",".join([fqdn] + [a for a in ha_addrs if a]),
              "log-facility=%s" % os.path.join(workdir, "dnsmasq.log")]
     if dhcp_range:
         lines += ["dhcp-range=%s,%s,255.255.255.0,1h" % dhcp_range, "dhcp-option=option:router,%s" % router,

@@ -11,7 +11,8 @@ the probes all print JSON event lines ({"ev": ..., ...}), some among plain text 
 
 Every event gets "t_rx" (time.monotonic() when its line was read) and, when `stamp` is on, "t":
 the MN's "t_ms" (its ticks_ms) in monotonic seconds, else t_rx. With `stamp` off an event keeps
-the "t" its process stamped (the address watcher's).
+the "t" its process stamped (the address watcher's); with stamp="rx", "t" is t_rx (a real board
+over serial: its clock is not the host's, its lines are timed on arrival).
 """
 import collections
 import json
@@ -67,7 +68,9 @@ class EventReader:
         if not isinstance(ev, dict) or "ev" not in ev:
             return None
         ev["t_rx"] = t_rx
-        if self._stamp:
+        if self._stamp == "rx":
+            ev["t"] = t_rx
+        elif self._stamp:
             # t_ms is whole milliseconds, truncated: the event happened within the next ms, so
             # take its middle rather than its start
             ev["t"] = mn_time(ev["t_ms"] + 0.5, t_rx) if isinstance(ev.get("t_ms"), (int, float)) else t_rx

@@ -42,6 +42,7 @@ class HostBench:
         self.workdir = workdir or os.path.join(STATE_DIR, "bench-%s-work" % bench["name"])
         self.state_file = state_path(bench)
         self.state = {"bench": bench["path"], "workdir": self.workdir, "undo": []}
+        self.owns_state = False           # the state file is ours to remove (we wrote it, or took it over)
         self.ha_log = os.path.join(self.workdir, "ha", "ha.log")
 
     # -- the Bench look-alike ------------------------------------------------------------------
@@ -78,6 +79,7 @@ class HostBench:
     # -- the record of what changed --------------------------------------------------------------
     def _did(self, *undo):
         self.state["undo"].append(list(undo))
+        self.owns_state = True
         os.makedirs(os.path.dirname(self.state_file), exist_ok=True)
         tmp = self.state_file + ".tmp"
         with open(tmp, "w") as f:
@@ -178,7 +180,7 @@ class HostBench:
             d = folder("radvd", iface)
             conf = os.path.join(d, "radvd.conf")
             with open(conf, "w") as f:
-                f.write(daemons.radvd_conf(iface, pfx, rdnss, ha))
+                f.write(daemons.radvd_conf(iface, pfx, rdnss, ha, domain=s["domain"]))
             out.append(daemons.Daemon("radvd", iface, ["radvd", "-n", "-C", conf, "-p", os.path.join(d, "radvd.pid"),
                                                        "-m", "stderr", "-d", "1"], [("raw6", "003A")], d))
 
@@ -192,7 +194,7 @@ class HostBench:
             d = folder("kea", "aps")
             conf = os.path.join(d, "kea-dhcp6.json")
             kea = daemons.kea_conf(v6aps[0]["interface"], d, ", ".join(ap["ipv6"]["router"] for ap in v6aps),
-                                   home_prefix=prefix, ha_addr=ha6)
+                                   home_prefix=prefix, ha_addr=ha6, domain=s["domain"])
             kea["Dhcp6"]["interfaces-config"].update({
                 "interfaces": [ap["interface"] for ap in v6aps],
                 # a link-local address may still be tentative when Kea starts: it retries
@@ -209,7 +211,8 @@ class HostBench:
             conf = os.path.join(d, "dnsmasq.conf")
             with open(conf, "w") as f:
                 # one dnsmasq per AP on one host: none on the loopback link, which dnsmasq adds by default
-                f.write(daemons.dnsmasq_conf(iface, listen, rng, v4["router"] if v4 else None, d, ha_addrs=(ha4, ha6))
+                f.write(daemons.dnsmasq_conf(iface, listen, rng, v4["router"] if v4 else None, d, ha_addrs=(ha4, ha6),
+                                            domain=s["domain"])
                         + "except-interface=lo\n")
             ready = sorted({("udp6" if ":" in a else "udp", "0035") for a in listen})
             ready += [("udp", "0043")] if rng else []
@@ -219,9 +222,17 @@ class HostBench:
     def _start_daemons(self, timeout=8.0):
         for tool in ("radvd", "kea-dhcp6", "dnsmasq"):
             daemons._need(tool)
+        from . import hostapd
+        aps = hostapd.plan(self)          # the APs the host runs itself, up before their addressing
+        for d in aps:
+            d.start(self)
+        self._wait_ready(aps, timeout)
         pending = self.plan_daemons()
         for d in pending:
             d.start(self)
+        self._wait_ready(pending, timeout)
+
+    def _wait_ready(self, pending, timeout):
         deadline = time.monotonic() + timeout
         while pending:
             for d in pending:
@@ -259,8 +270,8 @@ class HostBench:
         with os.fdopen(fd, "w") as f:
             json.dump({k: v for k, v in board.items() if v is not None}, f, indent=1)
         log = open(self.ha_log, "wb")
-        p = self.popen("ha", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", conf],
-                       stdout=log, stderr=subprocess.STDOUT)
+        p = self.ha_proc = self.popen("ha", [sys.executable, "-u", "-m", "roam6_host", "ha", "--config", conf],
+                                      stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with open(self.ha_log, errors="replace") as f:
@@ -276,13 +287,23 @@ class HostBench:
         """Undo every recorded change, newest first; one that fails does not stop the others."""
         undo = self.state["undo"]
         errors = []
+        # the processes (started last, so undone first) all at once: radvd takes ~2 s to send its
+        # final Router Advertisements, one after the other they added up to seconds
+        procs = []
+        while undo and undo[-1][0] == "proc":
+            procs.append(undo.pop()[1])
+        try:
+            _stop_groups(procs)
+        except Exception as exc:
+            errors.append("processes %s: %s" % (procs, exc))
         while undo:
             step = undo.pop()
             try:
                 _undo(step)
             except Exception as exc:
                 errors.append("%s: %s" % (step, exc))
-        for p in (self.state_file, self.state_file + ".tmp"):
+        # not the state of a bench another `hil up` made (our up() refused to replace it)
+        for p in (self.state_file, self.state_file + ".tmp") if self.owns_state else ():
             if os.path.exists(p):
                 os.remove(p)
         return errors
@@ -292,6 +313,7 @@ class HostBench:
         hb = cls(bench)
         with open(hb.state_file) as f:
             hb.state = json.load(f)
+        hb.owns_state = True
         return hb
 
 
@@ -314,25 +336,35 @@ def _undo(step):
 
 
 def _stop_group(pid, grace=3.0):
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+    _stop_groups([pid], grace)
+
+
+def _stop_groups(pids, grace=3.0):
+    """SIGTERM to each process group, then wait for all of them together; SIGKILL after `grace`."""
+    left = []
+    for pid in pids:
         try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        try:
-            os.killpg(pid, 0)               # the whole group: radvd's privsep child too
+            os.killpg(pid, signal.SIGTERM)
+            left.append(pid)
         except ProcessLookupError:
-            return
+            pass
+    deadline = time.monotonic() + grace
+    while left and time.monotonic() < deadline:
+        for pid in list(left):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            try:
+                os.killpg(pid, 0)               # the whole group: radvd's privsep child too
+            except ProcessLookupError:
+                left.remove(pid)
         time.sleep(0.02)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    for pid in left:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def snapshot():

@@ -7,7 +7,9 @@
           (The MN runs the same application on its HoA; this one validated the bench first.)
   sniff   on the board's interface (AF_PACKET): when each R6PD arrived at the board's radio and
           when each R6PU left it, whatever the encapsulation (udp4, udp6, ip6 tunnel): the
-          payload is found by its magic.
+          payload is found by its magic. With --side ap, on the host's ports behind the access
+          points instead (a real bench, where the board's radio cannot be watched; --iface a,b,...):
+          there a R6PD going OUT is on its way to the board, one coming IN is its echo.
 
 Every role stamps with time.monotonic() (CLOCK_MONOTONIC, shared by all namespaces and by the
 MicroPython unix port's ticks_ms) and, on SIGTERM/SIGINT or after --duration, writes one JSON file:
@@ -153,10 +155,18 @@ def run_board(args):
 
 def run_sniff(args):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    s.bind((args.iface, 0))
+    ifaces = set(args.iface.split(","))
+    ap_side = args.side == "ap"
+    if len(ifaces) == 1:
+        s.bind((args.iface, 0))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     down, up, echo_out = [], [], []
-    out = {"role": "sniff", "iface": args.iface, "down": down, "up": up, "echo_out": echo_out}
+    out = {"role": "sniff", "iface": args.iface, "side": args.side, "down": down, "up": up, "echo_out": echo_out}
+    # on the AP side, which port each record was seen on (the scenario keeps the board's AP's):
+    # lists parallel to down, up, echo_out
+    where = {id(down): [], id(up): [], id(echo_out): []}
+    if ap_side:
+        out.update(down_iface=where[id(down)], up_iface=where[id(up)], echo_out_iface=where[id(echo_out)])
     print("ready", flush=True)
     try:
         while True:
@@ -167,12 +177,20 @@ def run_sniff(args):
             k = i if i >= 0 else j
             if k < 0 or len(data) < k + SIZE:
                 continue
+            if addr[0] not in ifaces:
+                continue
             magic, n, _ts = struct.unpack_from(FMT, data, k)
-            outgoing = addr[2] == PACKET_OUTGOING
+            # towards the board: received by its radio, or sent out of the AP's port
+            outgoing = (addr[2] == PACKET_OUTGOING) != ap_side
             if magic == DOWN:
-                (echo_out if outgoing else down).append((n, t))
+                into = echo_out if outgoing else down
             elif outgoing:
-                up.append((n, t))
+                into = up
+            else:
+                continue
+            into.append((n, t))
+            if ap_side:
+                where[id(into)].append(addr[0])
     except (_Stop, KeyboardInterrupt):
         pass
     _dump(args.out, out)
@@ -193,7 +211,9 @@ def main(argv=None):
     b.add_argument("--sensor", help="DST:PORT to send the board's own stream to")
     b.add_argument("--interval", type=float, default=5.0)
     s = sub.add_parser("sniff")
-    s.add_argument("--iface", default="wlan0")
+    s.add_argument("--iface", default="wlan0", help="interface, or several a,b,... (with --side ap)")
+    s.add_argument("--side", default="board", choices=["board", "ap"],
+                   help="board: the board's own interface; ap: the host's ports behind the access points")
     s.add_argument("--out", required=True)
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_signal)

@@ -53,24 +53,27 @@ def cn_traffic(hoa, n=20, gap=0.02, listen_s=4.0):
         raise RuntimeError("CN traffic script failed: %s %s" % (r.stdout, r.stderr))
 
 
-def run_serial(args, report_dir):
+def preflight(args, report_dir):
+    """Everything that can be refused before the host is touched: the arguments, the bench file
+    and the host's interfaces, then the board: the labgrid place acquired (labgrid powers the board
+    on where the bench file gives its power commands), or the serial port free and a MicroPython
+    board answering on it. Returns (bench, port, place); the caller releases the place."""
     from .benchfile import check_host, load
     from .board_serial import SerialBoard
-    from roam6_host import deploy, ports
+    from roam6_host import ports
     if getattr(args, "labgrid", None) and args.board != "serial":
         args.board = "serial"
     if not args.bench:
         raise UserError("--board serial needs --bench FILE: the host interfaces behind the access points",
                         hint="copy examples/bench.toml and name your interfaces (docs/CONTRACTS.md §8.3)")
-    if not args.bundle and not args.labgrid:
-        raise UserError("--board serial needs --bundle DIR: what `roam6 build --board BOARD --out DIR` made")
     bench = load(args.bench)
     check_host(bench, args.i_mean_it)
-    aps = _aps_for(bench, args.transport)
-    place = None
+    _aps_for(bench, args.transport)
+    os.makedirs(report_dir, exist_ok=True)
     if args.labgrid:
         from .labgrid_place import LabgridPlace
-        place = LabgridPlace(args.labgrid, args.labgrid_coordinator, os.path.join(report_dir, "board")).__enter__()
+        place = LabgridPlace(args.labgrid, args.labgrid_coordinator, os.path.join(report_dir, "board"),
+                             power=bench.get("board", {}).get("power")).__enter__()
         missing = [ap["interface"] for ap in bench["aps"]
                    if place.interfaces and ap["interface"] not in place.interfaces]
         if missing:
@@ -78,34 +81,55 @@ def run_serial(args, report_dir):
             raise UserError("labgrid place %s has no NetworkInterface %s (it has %s)" % (
                 args.labgrid, ", ".join(missing), ", ".join(place.interfaces)),
                 hint="the bench file's AP interfaces must be the place's network resources")
-        port = place.url
-    else:
-        port = ports.resolve(args.port or "auto")
+        return bench, place.url, place
+    port = ports.resolve(args.port or "auto")
+    # a busy port or a silent board: said now, with the host as it was
+    SerialBoard(port=port, folder=os.path.join(report_dir, "board")).connect(args.answer_timeout).stop()
+    return bench, port, None
+
+
+def open_board(args, hb, port, place, folder, probe=None):
+    """After hb.up(): the board gets the bundle and the config matching the bench's HA (the
+    transport narrowed to --transport, `probe` for its probe application), then the raw REPL.
+    Returns (board, files deployed)."""
+    from .board_serial import SerialBoard
+    from roam6_host import deploy
+    cfg = hb.path("board-config.json")
+    with open(cfg) as f:
+        conf = json.load(f)
+    conf["transports"] = [args.transport]
+    if probe:
+        conf["probe"] = probe
+    with open(cfg, "w") as f:
+        json.dump(conf, f)
+    if place is None and args.bundle:
+        res = deploy.deploy(port, args.bundle, config=cfg, log=lambda *a: None)
+        return SerialBoard(port=port, folder=folder).connect(args.answer_timeout), res["copied"]
+    # without --bundle (the board has it: `roam6 deploy` before), and through labgrid's
+    # SerialDriver (the bundle was deployed on the exporter's host: mpremote talks to a local
+    # port only): the config goes over the raw REPL
+    board = SerialBoard(port=port, serial=place.serial if place else None, folder=folder).connect(args.answer_timeout)
+    out, _err = board.exec("import os\nfor p in ('main.py', 'roam6'):\n try:\n  os.stat(p)\n except OSError:\n"
+                           "  print(p)\n")
+    if out.strip():
+        board.stop()
+        raise UserError("the board has no roam6 (%s missing)" % ", ".join(out.split()),
+                        hint="give --bundle DIR (`roam6 build --board B --out DIR`), or `roam6 deploy` it first")
+    board.put_file("config.json", json.dumps(conf))
+    return board, ["config.json"]
+
+
+def run_serial(args, report_dir):
+    bench, port, place = preflight(args, report_dir)
+    aps = _aps_for(bench, args.transport)
     report = {"scenario": "register", "board": "serial", "port": port, "transport": args.transport,
               "labgrid_place": args.labgrid, "bench": bench["name"], "registered": False, "bu_ba_ms": None,
               "roams": [], "errors": []}
-    os.makedirs(report_dir, exist_ok=True)
     hb = HostBench(bench)
     board = None
     try:
         hb.up()
-        cfg = hb.path("board-config.json")
-        with open(cfg) as f:
-            conf = json.load(f)
-        conf["transports"] = [args.transport]
-        with open(cfg, "w") as f:
-            json.dump(conf, f)
-        folder = os.path.join(report_dir, "board")
-        if place is None:
-            res = deploy.deploy(port, args.bundle, config=cfg, log=lambda *a: None)
-            report["deployed"] = res["copied"]
-            board = SerialBoard(port=port, folder=folder).connect()
-        else:
-            # through labgrid's SerialDriver: the config goes over the raw REPL (the bundle was
-            # deployed on the exporter's host: mpremote talks to a local port only)
-            board = SerialBoard(port=port, serial=place.serial, folder=folder).connect()
-            board.put_file("config.json", json.dumps(conf))
-            report["deployed"] = ["config.json"]
+        board, report["deployed"] = open_board(args, hb, port, place, os.path.join(report_dir, "board"))
         t0 = time.monotonic()
         report["coa"] = _join(board, aps[0], args.join_timeout)
         reg = board.wait_event(lambda e: e.get("ev") in ("registered", "error"), args.reg_timeout, t0)
@@ -145,21 +169,25 @@ def run_serial(args, report_dir):
     return report
 
 
-def add_arguments(parser):
-    """The real-board options a scenario adds (small hook in scenarios/register.py)."""
+def add_arguments(parser, roams=True):
+    """The real-board options a scenario adds (small hooks in scenarios/register.py and roam.py,
+    which has its own --roams)."""
     parser.add_argument("--bench", metavar="FILE", help="with --board serial: the bench file naming the host "
                                                         "interfaces behind the APs (examples/bench.toml)")
     parser.add_argument("--port", default="auto", help="with --board serial: the board's serial port (default auto)")
-    parser.add_argument("--bundle", metavar="DIR", help="with --board serial: `roam6 build --board B --out DIR`")
+    parser.add_argument("--bundle", metavar="DIR", help="with --board serial: `roam6 build --board B --out DIR`, "
+                                                       "deployed first (without it: the board's, only the config)")
     parser.add_argument("--i-mean-it", action="store_true",
                         help="with --bench: allow addresses outside the documentation/benchmark ranges")
     parser.add_argument("--labgrid", metavar="PLACE", help="with --board serial: the board of this labgrid place "
                                                            "(acquired, used through labgrid's SerialDriver, released)")
     parser.add_argument("--labgrid-coordinator", metavar="HOST:PORT",
                         help="labgrid coordinator (default $LG_COORDINATOR or 127.0.0.1:20408)")
-    parser.add_argument("--roams", type=int, default=0, help="with --board serial: join the next AP N times")
+    if roams:
+        parser.add_argument("--roams", type=int, default=0, help="with --board serial: join the next AP N times")
     parser.add_argument("--join-timeout", type=float, default=20.0, help=argparse_suppress())
     parser.add_argument("--reg-timeout", type=float, default=20.0, help=argparse_suppress())
+    parser.add_argument("--answer-timeout", type=float, default=5.0, help=argparse_suppress())
 
 
 def argparse_suppress():

@@ -181,7 +181,10 @@ class WLAN:
         WLAN.ssid = None
 
     def connect(self, ssid, psk):
+        # a new association: a station's stack forgets the last network's addresses, routers and neighbours
         os.system("ip -6 addr flush dev wlan0 scope global")
+        os.system("ip -6 route flush dev wlan0 proto ra")
+        os.system("ip -6 neigh flush dev wlan0")
         os.system("ip netns exec %%s ip link set dev board master %%s up" %% (AIR, BRIDGE[ssid]))
         WLAN.ssid = ssid
 
@@ -229,6 +232,41 @@ def test_serial_board_registers_through_the_bench_file(host, tmp_path):
         assert [(r["to"], r["coa"].split(":")[2], r["registered"]) for r in rep["roams"]] == [
             ("roam6-B", "b1", True), ("roam6-A", "a1", True)], rep["roams"]
         assert all(0 < r["join_to_registered_ms"] < 20000 for r in rep["roams"])
+        assert host_snapshot(n) == before
+        # the roam scenario on the same board (deployed already, no --bundle: only its config goes over
+        # the REPL): the virtual bench's report, measured from the host's side (CN probes, sniffer and
+        # pcaps on apA/apB)
+        r = in_host(n, ROAM6 + ["hil", "run", "roam", "--board", "serial", "--port", board.port, "--bench", path,
+                                "--transport", "udp6", "--roams", "2", "--dwell", "0.3",
+                                "--report", str(tmp_path / "roam")], timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "OK: probes flowed again after every roam" in r.stdout and "down ms" in r.stdout, r.stdout
+        rep = json.loads((tmp_path / "roam" / "report.json").read_text())
+        assert rep["board"] == "serial" and rep["deployed"] == ["config.json"]
+        assert rep["networks"] == ["roam6-A", "roam6-B"]
+        s = rep["summary"]
+        assert s["ok"] and s["recovered_all"] and s["completed_roams"] == 2 and s["transports"] == ["udp6"], s
+        assert [(x["net"], x["coa"].split(":")[2]) for x in rep["rows"]] == [("roam6-B", "b1"), ("roam6-A", "a1")]
+        for row in rep["rows"]:
+            # the probes' gap seen on the AP ports, and the board's BA line (stamped on arrival)
+            # (longer than a few probe intervals: the MN restarts on each join; only what left the
+            # port of the AP the board was on counts as reaching it)
+            assert 20 < row["interruption_down_ms"] < 20000 and row["bu_ba_ms"] is not None, row
+            assert row["link_ms"] is not None and row["link_ms"] >= 0, row
+        assert s["probes_received_board"] > 0 and s["probes_received_cn"] > 0
+        assert s["lost_outside_interruptions"] == 0, s
+        assert sorted(os.listdir(tmp_path / "roam" / "pcap")) == ["host-apA.pcap", "host-apB.pcap", "host-home0.pcap"]
+        assert os.path.getsize(tmp_path / "roam" / "timeline.png") > 0
+        assert host_snapshot(n) == before
+        # bootstrap: knowing only NAI, key, HoA and domain, the board finds the HA on each AP from
+        # the host's Kea (DHCPv6, RFC 6610) and registers
+        r = in_host(n, ROAM6 + ["hil", "run", "bootstrap", "--board", "serial", "--port", board.port, "--bench", path,
+                                "--transport", "udp6", "--timeout", "15", "--report", str(tmp_path / "boot")],
+                    timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads((tmp_path / "boot" / "report.json").read_text())
+        assert [(x["net"], x["registered"], x["method"], x["ha"]) for x in rep["rows"]] == [
+            ("roam6-A", True, "dhcpv6", "2001:db8:aa::1"), ("roam6-B", True, "dhcpv6", "2001:db8:aa::1")], rep
     finally:
         board.stop()
     assert host_snapshot(n) == before
@@ -287,3 +325,55 @@ def test_busy_serial_port_is_a_clear_error(tmp_path):
     finally:
         p.terminate()
         p.wait(5)
+
+
+def test_real_roam_refusals_leave_the_host_as_it_was(host, tmp_path):
+    """`hil run roam --board serial`: a bench file naming an interface the host lacks, a serial port
+    another program holds, a port where no board answers: each a clear error before the host is
+    touched (nothing configured, nothing started)."""
+    import serial
+    n = host
+    name = n.prefix.strip("-")[-6:]
+    good, unknown = write_bench(tmp_path, name), write_bench(tmp_path, name, apb="eth9", file="unknown")
+    a, b = str(tmp_path / "A"), str(tmp_path / "B")
+    pty = subprocess.Popen(["socat", "pty,raw,echo=0,link=" + a, "pty,raw,echo=0,link=" + b],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not (os.path.exists(a) and os.path.exists(b)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        before = host_snapshot(n)
+        holder = serial.Serial(b, exclusive=True)      # another program holds B; nothing answers on A
+        try:
+            for bench, port, msg in ((unknown, a, "unknown interface(s) eth9"), (good, b, "cannot open " + b),
+                                     (good, a, "no MicroPython board answered on " + a)):
+                r = in_host(n, ROAM6 + ["hil", "run", "roam", "--board", "serial", "--port", port, "--bench", bench,
+                                        "--transport", "udp6", "--roams", "1", "--answer-timeout", "1",
+                                        "--report", str(tmp_path / "rep")])
+                assert r.returncode != 0 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+                assert host_snapshot(n) == before
+                assert ns_pids(n.full("host")) == []
+        finally:
+            holder.close()
+    finally:
+        pty.terminate()
+        pty.wait(5)
+
+
+def test_a_run_refused_by_a_bench_already_up_leaves_its_state(tmp_path):
+    """`hil run ... --board serial` on a bench file another `hil up` holds: up() refuses, and the
+    run's clean-up (down() in its finally) must not remove the other bench's record of what to undo."""
+    from roam6_hil import hostbench
+    import secrets
+    bench = {"name": "t" + secrets.token_hex(3), "path": str(tmp_path / "b.toml")}
+    os.makedirs(hostbench.STATE_DIR, exist_ok=True)
+    state = hostbench.state_path(bench)
+    with open(state, "w") as f:
+        json.dump({"undo": [["addr", "lo", "2001:db8:ff::1/128"]]}, f)
+    try:
+        hb = hostbench.HostBench(bench, workdir=str(tmp_path / "work"))
+        with pytest.raises(UserError, match="already up"):
+            hb.up()
+        assert hb.down() == [] and json.load(open(state))["undo"] == [["addr", "lo", "2001:db8:ff::1/128"]]
+    finally:
+        os.remove(state)

@@ -9,7 +9,7 @@ import time
 from roam6_host.errors import UserError
 from roam6_host.heapsize import HELP as HEAP_HELP, as_kb, heap_size
 
-from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board
+from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board_real
 from ..daemons import start_daemons
 from ..homeagent import board_config, start_ha, write_ha_config
 from ..roaming import Roamer, families_for, networks_for
@@ -17,7 +17,8 @@ from ..topology import DOMAIN, Bench
 
 
 def add_arguments(p):
-    p.add_argument("--board", default="unix", type=scenario_board, choices=["unix"], help=SCENARIO_BOARD_HELP)
+    p.add_argument("--board", default="unix", type=scenario_board_real, choices=["unix", "serial"],
+                   help=SCENARIO_BOARD_HELP + "; serial: a real board with --bench FILE (realboot.py)")
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile: heap, transports (default esp32)")
     p.add_argument("--report", default="reports/bootstrap", metavar="DIR",
@@ -28,6 +29,8 @@ def add_arguments(p):
                    help="override the profile's MicroPython heap; " + HEAP_HELP)
     p.add_argument("--order", default="dhcpv6,dns",
                    help="bootstrap methods in order (config 'bootstrap'), default dhcpv6,dns")
+    from .. import realboot
+    realboot.add_arguments(p)
 
 
 def run(args, quiet=False):
@@ -41,6 +44,9 @@ def run(args, quiet=False):
     bad = [m for m in order if m not in ("dhcpv6", "dns", "static")]
     if bad or not order:
         raise UserError("--order: unknown method(s) %s" % ", ".join(bad or ["(none)"]), hint="use dhcpv6, dns, static")
+    if args.board == "serial" or args.labgrid:
+        from .. import realboot
+        return realboot.run(args, order, quiet)
     folder = os.path.abspath(args.report)
     os.makedirs(folder, exist_ok=True)
     rows = []

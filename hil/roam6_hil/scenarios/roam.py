@@ -19,7 +19,7 @@ from roam6_host.heapsize import HELP as HEAP_HELP, as_kb, heap_size
 
 from .. import dnanak
 from .. import report as rep
-from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board
+from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board_real
 from ..capture import Captures
 from ..daemons import set_loss, start_daemons
 from ..eventlog import EventProc
@@ -31,7 +31,8 @@ PROBE_PORT, CN_PORT = 9000, 9001
 
 
 def add_arguments(p):
-    p.add_argument("--board", default="unix", type=scenario_board, choices=["unix"], help=SCENARIO_BOARD_HELP)
+    p.add_argument("--board", default="unix", type=scenario_board_real, choices=["unix", "serial"],
+                   help=SCENARIO_BOARD_HELP + "; serial: a real board with --bench FILE (realroam.py)")
     p.add_argument("--profile", default="esp32", choices=["esp32", "rp2040", "router"],
                    help="virtual board profile: heap, transports, native module (default esp32)")
     p.add_argument("--addressing", default="auto", choices=["static", "auto"],
@@ -59,6 +60,8 @@ def add_arguments(p):
                    help="the registration's protection: rfc4285 (default) or ipsec (IKEv2 + ESP, RFC 4877)")
     p.add_argument("--heap", type=heap_size, metavar="SIZE",
                    help="override the profile's MicroPython heap, e.g. to find what the MN needs; " + HEAP_HELP)
+    from .. import realroam
+    realroam.add_arguments(p)
 
 
 def _say(quiet, msg):
@@ -84,6 +87,9 @@ class _Run:
 
 
 def run(args, quiet=False):
+    if getattr(args, "board", "unix") == "serial" or getattr(args, "labgrid", None):
+        from .. import realroam
+        return realroam.run(args, quiet, check_args, _verdict, _print_result)
     r = _plan(args, quiet)
     with Bench(prefix=args.prefix, workdir=r.work) as bench:
         r.bench = bench
