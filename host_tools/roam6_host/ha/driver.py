@@ -40,6 +40,7 @@ from ..ratelimit import TokenBucket
 from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
+from .listenfilter import filter_listener
 from .limits import MAX_BINDINGS, MAX_BINDINGS_PER_SA, HALimits
 from .peersocks import PeerSockets, exclusive_port_lock
 from .ipv4home import (drop_stale_proxies4 as _v4_drop_stale, from_mn as _v4_from_mn, on_4in6 as _v4_on_4in6,
@@ -51,7 +52,8 @@ from .tun import Tun
 IPV6_FREEBIND = 78
 _ANC6 = socket.CMSG_SPACE(20)      # one in6_pktinfo
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
-LISTENER_BATCH = 32  # datagrams read from the shared UDP socket per wakeup
+LISTENER_BATCH = 8   # datagrams read from the shared UDP socket before the loop polls again (a
+                     # bound MN's own socket waits at most for these: ~8 x 30 us of flood BUs)
 DUP_WINDOW_MS = 100   # ip6: copies of one frame the packet socket saw twice arrive within this
 
 
@@ -291,6 +293,9 @@ class HomeAgent:
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         s.setblocking(False)
+        why = filter_listener(s, ipv4=self.cache.v4homes is not None)   # non-roam6 dropped in the kernel
+        if why:
+            self.log("warning", reason="UDP %s: no kernel filter for non-IPv6 datagrams: %s" % (host, why))
         self._local["udp6" if family == socket.AF_INET6 else "udp4"] = (family, (host, self.cfg.port))
         return s
 
