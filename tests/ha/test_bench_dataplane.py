@@ -36,11 +36,9 @@ def test_dataplane_bench_carries_packets_on_every_path_and_cleans_up():
 
 
 def test_dataplane_bench_refuses_bad_options():
-    p = subprocess.run([sys.executable, "-m", "roam6_host", "bench", "dataplane", "--sizes", "20"],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode != 0 and "--sizes" in p.stderr and "Traceback" not in p.stderr, p.stderr
-    for bad, words in (({"transports": "udp9"}, "unknown 'udp9'"), ({"seconds": 0}, "--seconds"),
-                       ({"sizes": "64,x"}, "--sizes"), ({"directions": "sideways"}, "unknown 'sideways'")):
+    for bad, words in (({"sizes": "20"}, "--sizes"), ({"transports": "udp9"}, "unknown 'udp9'"),
+                       ({"seconds": 0}, "--seconds"), ({"sizes": "64,x"}, "--sizes"),
+                       ({"directions": "sideways"}, "unknown 'sideways'")):
         args = dict(seconds=1.0, sizes="64,1400", transports="udp4,ip6,kernel", directions="down,up")
         args.update(bad)
         with pytest.raises(UserError, match=words):
