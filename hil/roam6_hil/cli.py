@@ -18,6 +18,7 @@ SCENARIO_HELP = {
     "bootstrap": "boot on apA, apB, apC knowing only NAI, key, HoA, domain; find the HA and register",
     "register": "register the MN with the real HA (udp4/udp6/ip6), then UDP and ping to its HoA",
     "ro": "route optimisation with `roam6 cn`: privacy, return routability, roam, home",
+    "soak": "N MicroPython MNs on one HA roaming at random for minutes: losses, HA RSS, MN heap",
 }
 
 
