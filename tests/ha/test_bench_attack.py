@@ -36,6 +36,9 @@ def test_attack_bench_bounds_the_answers_and_cleans_up():
         assert r["answer_packets"] <= burst + rate * 1.5 + arp, (kind, r)
         assert r["answer_ratio_bytes"] < 0.2, (kind, r)
     assert ph["unauth"]["answer_packets"] <= 5          # unknown SPIs: silence (ARP/ND aside)
+    # ... and, once the flood passes ha/listenfilter.THRESHOLD a second, dropped by the kernel (the shield)
+    un = ph["unauth"]
+    assert un["ha_udp_delivered"] < 0.5 * un["flood_packets"], un
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert d["namespaces"].startswith("r6at") and d["namespaces"][:-1] not in left
 

@@ -37,3 +37,64 @@ def test_listener_filter_keeps_only_what_may_be_roam6(family, host, ipv4):
     if ipv4:
         want = [b"\x45" + bytes(30), b"\x40"] + want
     assert got == want
+
+
+def _bu(spi, seq=1):
+    from roam6_host.ha.bugen import build_bu, ntp_timestamp
+    return build_bu(bytes(16), spi, b"a@example.test", HOA, HA, seq, 150, "udp4", v4coa=socket.inet_aton("192.0.2.1"),
+                    timestamp=ntp_timestamp(1_700_000_000_000, seq))
+
+
+HA = socket.inet_pton(socket.AF_INET6, "2001:db8:aa::1")
+HOA = socket.inet_pton(socket.AF_INET6, "2001:db8:aa::100")
+
+
+def _count(r, s, data, n):
+    for _ in range(n):
+        s.sendto(data, r.getsockname())
+    got = 0
+    while True:
+        try:
+            r.recv(4096)
+            got += 1
+        except socket.timeout:
+            return got
+
+
+def test_shield_drops_unknown_spi_bus_in_the_kernel_while_a_flood_lasts():
+    """Known SPIs (450 of them: three compare blocks), data and short datagrams pass whatever the
+    shield does; unknown-SPI BUs pass until THRESHOLD of them in a second switch the shield on,
+    then 1 in SAMPLE, until HOLD_MS of quiet."""
+    from roam6_host.ha import listenfilter as lf
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    lines = []
+    try:
+        r.bind(("127.0.0.1", 0))
+        r.settimeout(0.1)
+        assert lf.filter_listener(r) is None
+        spis = list(range(4096, 4096 + 450))
+        sh = lf.Shield([r], HA, spis, False, lambda ev, **f: lines.append((ev, f)))
+        assert _count(r, s, _bu(9999), 100) == 100              # off: the HA sees them all
+        for t in range(lf.THRESHOLD - 1):
+            sh.unknown_spi(1000 + t)
+        assert not sh.on
+        sh.unknown_spi(1500)
+        assert sh.on and sh.get_timer() == 1500 + lf.HOLD_MS and lines[-1][0] == "flood_shield"
+        unknown = _count(r, s, _bu(9999), 1280)
+        assert 0 < unknown < 1280 * 4 // lf.SAMPLE, unknown            # ~20 expected
+        for spi in (4096, 4096 + 199, 4096 + 200, 4096 + 449):
+            assert _count(r, s, _bu(spi), 50) == 50, spi
+        assert _count(r, s, b"\x60" + bytes(100), 50) == 50          # not a BU: the HA decides
+        bad_proto = bytearray(_bu(9999))
+        bad_proto[40] = 58                                           # Payload Proto 58: its Param Problem is the HA's
+        assert _count(r, s, bytes(bad_proto), 50) == 50
+        assert _count(r, s, b"\x45" + bytes(60), 20) == 0             # no IPv4 HoAs: still the basic rule
+        sh.handle_timer(1500 + lf.HOLD_MS - 1)
+        assert sh.on
+        sh.handle_timer(1500 + lf.HOLD_MS)
+        assert not sh.on and sh.get_timer() is None
+        assert _count(r, s, _bu(9999), 100) == 100
+    finally:
+        r.close()
+        s.close()

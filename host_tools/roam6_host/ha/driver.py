@@ -183,6 +183,7 @@ class HomeAgent:
         self.routes_live = True  # False while a standby's TUN is down (not ready): no routes into it
         self.switcher = None     # switch.Switcher once `roam6 ha switch` asked (RFC 5142)
         self.dhaad = None        # dhaad.Dhaad: DHAAD on the home agents anycast address
+        self.shield = None       # listenfilter.Shield: unknown-SPI BU floods dropped in the kernel
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -236,6 +237,8 @@ class HomeAgent:
             self.socks["udp6"] = self._udp(socket.AF_INET6, "::", "address")
         if "ip6" in cfg.transports:
             self._open_ip6()
+        from .listenfilter import shield_for
+        self.shield = shield_for(self)
         from .control import ControlServer
         self.control = ControlServer(self)
         self.control.open()
@@ -394,6 +397,8 @@ class HomeAgent:
                     self.nd.send(hoa)
                 except OSError as exc:     # unanswered, the wait still ends in the BA
                     self.log.once(("dad_send", exc.errno), "send_error", peer=self.cfg.home_link, reason=exc.strerror)
+            if kind == "bu_dropped" and self.shield is not None and ev.reason.startswith("spi:"):
+                self.shield.unknown_spi(_now_ms())
             d = ev.as_dict()
             name = d.pop("ev")
             if kind == "bu_dropped" or (kind == "bu_rejected" and ev.reason in ("auth", "ts_window")):
@@ -608,6 +613,8 @@ class HomeAgent:
         if self.aaa is not None:     # SAs from the AAA server stay
             by_spi.update({spi: sa for spi, sa in self.cache.sas.items() if spi in self.aaa.sa_expires})
         self.cache.replace_sas(by_spi)
+        if self.shield is not None:
+            self.shield.set_spis(by_spi, _now_ms())
         self._apply_events()
         self.log("keys_reloaded", sas=len(sas))
 
@@ -659,7 +666,7 @@ class HomeAgent:
                 if self.aaa is not None:
                     t = self.aaa.get_timer()
                     deadline = t if deadline is None or (t is not None and t < deadline) else deadline
-                for other in (self.keep, self.switcher):
+                for other in (self.keep, self.switcher, self.shield):
                     kt = other.get_timer() if other is not None else None
                     deadline = kt if deadline is None or (kt is not None and kt < deadline) else deadline
                 timeout = -1 if deadline is None else max(0, deadline - _now_ms()) / 1000
@@ -682,6 +689,8 @@ class HomeAgent:
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
                     if self.keep is not None:
                         self.keep.handle_timer(now)
+                    if self.shield is not None:
+                        self.shield.handle_timer(now)
                     self._flush(now)
                 if self.switcher is not None:
                     self._send(self.switcher.datagrams_to_send(now, _wall_ms()))

@@ -15,10 +15,27 @@ Random datagrams (one of the floods of `roam6 bench attack`) mostly die here: th
 them as the socket's drops (`/proc/net/udp` drops, Udp InErrors), not the HA's log. The per-MN
 sockets (ha/peersocks.py) carry no filter: only a bound MN's peer address reaches them, and they
 keep the driver's own test.
+
+Under a flood of BUs naming SPIs the HA does not know (each costs ~25 us of Python before
+ha/bugate.py drops it), `Shield` swaps in a stricter program for a while: it also drops, in the
+kernel, a BU the HA would drop for its unknown SPI - plain IPv6 + MH to the HA's address, Payload
+Proto 59, type BU, Header Len >= 1, IPv6 payload length = the datagram's, the MN-HA option last
+([9][17][1] at 19 bytes from the end, ha/bugate.py) and its SPI in no keys-file entry - except a
+random 1 in SAMPLE, so the HA still sees (and logs, once per source) that the flood goes on.
+Switched on when the HA dropped THRESHOLD such BUs within a second, off HOLD_MS after the
+estimated rate fell below it. Not with an AAA server (an unknown SPI may be a device the server
+knows) nor with more than MAX_SPIS entries. While on, those BUs no longer spend the source's
+rejection budget (ha/limits.py): they cost the HA nothing.
 """
 from ..pktsock import attach_filter
 
 _NEVER = 0x100        # a version byte & 0xf0 never equals this: IPv4 refused
+_KEEP, _DROP = (0x06, 0, 0, 0xFFFFFFFF), (0x06, 0, 0, 0)
+SKF_AD_RANDOM = (-0x1000 + 56) & 0xFFFFFFFF      # ld [SKF_AD_OFF + SKF_AD_RANDOM]: A = a random u32
+THRESHOLD = 500        # unknown-SPI BUs per second that switch the shield on
+HOLD_MS = 10000
+SAMPLE = 64            # one in SAMPLE of the shielded BUs still reaches the HA
+MAX_SPIS = 3000        # (the program's 4096-instruction limit)
 
 
 def listener_program(ipv4=False):
@@ -33,10 +50,113 @@ def listener_program(ipv4=False):
             (0x06, 0, 0, 0)]                   # drop
 
 
-def filter_listener(sock, ipv4=False):
-    """Attach listener_program(ipv4) to a UDP socket; returns None, or why it could not be."""
+def shield_program(ha, spis, ipv4=False, sample=SAMPLE):
+    """listener_program plus: drop a BU to `ha` (16 bytes) whose SPI is not in `spis` (see the
+    module's docstring), keeping a random 1 in `sample`."""
+    spis = sorted(set(spis))
+    head = [(0x30, 0, 0, 8), (0x54, 0, 0, 0xF0),
+            (0x15, 3, 0, 0x60),                                   # IPv6 -> the checks below
+            (0x15, 0, 1, 0x40 if ipv4 else _NEVER), _KEEP, _DROP]
+    # IPv6. Symbolic tests: ("keep_unless", op, k) goes on when the test holds, else keeps the
+    # datagram (not a BU to drop: the driver decides); ("drop_unless", ...) drops it instead
+    checks = [(0x80, 0, 0, 0), ("drop_unless", 0x35, 8 + 40),            # a whole IPv6 header
+              ("keep_unless", 0x35, 8 + 40 + 31),                        # room for a BU with its MN-HA option
+              (0x30, 0, 0, 8 + 6), ("keep_unless", 0x15, 135),           # next header MH, no extension header
+              (0x80, 0, 0, 0), (0x14, 0, 0, 48), (0x07, 0, 0, 0),        # X = datagram - UDP - IPv6 header
+              (0x28, 0, 0, 8 + 4), ("keep_unless", 0x1D, 0),             # = the IPv6 payload length
+              (0x30, 0, 0, 8 + 40), ("keep_unless", 0x15, 59),           # Payload Proto
+              (0x30, 0, 0, 8 + 42), ("keep_unless", 0x15, 5),            # MH type: BU
+              (0x30, 0, 0, 8 + 41), ("keep_unless", 0x35, 1)]            # Header Len
+    for i in range(4):                                                   # destination: the HA's address
+        checks += [(0x20, 0, 0, 8 + 24 + 4 * i), ("keep_unless", 0x15, int.from_bytes(ha[4 * i:4 * i + 4], "big"))]
+    checks += [(0x80, 0, 0, 0), (0x14, 0, 0, 19), (0x07, 0, 0, 0),       # X = offset of the MN-HA option
+               (0x50, 0, 0, 0), ("keep_unless", 0x15, 9), (0x50, 0, 0, 1), ("keep_unless", 0x15, 17),
+               (0x50, 0, 0, 2), ("keep_unless", 0x15, 1),
+               (0x40, 0, 0, 3)]                                          # A = its SPI
+    n = len(checks)
+    body = []
+    for k, c in enumerate(checks):
+        if isinstance(c[0], str):
+            to_keep = n - k                  # past the checks' end: [ja +2][keep][drop]
+            jf = to_keep if c[0] == "keep_unless" else to_keep + 1
+            body.append((c[1], 0, jf, c[2]))
+        else:
+            body.append(c)
+    body += [(0x05, 0, 0, 2), _KEEP, _DROP]
+    # the SPI: a known one -> keep; blocks of at most 200 compares, each followed by its "keep"
+    tail = []
+    for b in range(0, len(spis), 200):
+        block = spis[b:b + 200]
+        tail += [(0x15, len(block) - j, 0, spi) for j, spi in enumerate(block)] + [(0x05, 0, 0, 1), _KEEP]
+    tail += [(0x20, 0, 0, SKF_AD_RANDOM), (0x54, 0, 0, sample - 1), (0x15, 0, 1, 0), _KEEP, _DROP]
+    return head + body + tail
+
+
+def filter_listener(sock, ipv4=False, program=None):
+    """Attach listener_program(ipv4) (or `program`) to a UDP socket; returns None, or why it could not be."""
     try:
-        attach_filter(sock, listener_program(ipv4))
+        attach_filter(sock, program or listener_program(ipv4))
     except OSError as exc:
         return exc.strerror or str(exc)
     return None
+
+
+class Shield:
+    """Swaps the listeners' program for shield_program while unknown-SPI BUs flood in (see the
+    module's docstring). The driver calls `unknown_spi(now)` for each BU the cache dropped for its
+    SPI, `get_timer`/`handle_timer` as for its other machines, `set_spis` after a keys reload."""
+
+    def __init__(self, socks, ha, spis, ipv4, log):
+        self.socks = socks              # the shared listeners (a list)
+        self.ha, self.spis, self.ipv4, self.log = ha, list(spis), ipv4, log
+        self.on = False
+        self.until = None
+        self._start = None
+        self._count = 0
+        self.switched = 0               # times it came on
+
+    def _attach(self, on, now):
+        prog = shield_program(self.ha, self.spis, self.ipv4) if on else listener_program(self.ipv4)
+        why = [w for w in (filter_listener(s, self.ipv4, prog) for s in self.socks) if w]
+        if why:
+            self.log("warning", reason="flood shield not %s: %s" % ("attached" if on else "removed", why[0]))
+            if on:
+                return
+        self.on = on
+        self.until = now + HOLD_MS if on else None
+        self.switched += on
+        self.log("flood_shield", on=on, spis=len(self.spis), threshold_per_s=THRESHOLD, sample=SAMPLE)
+
+    def unknown_spi(self, now):
+        if self._start is None or now - self._start >= 1000:
+            self._start, self._count = now, 0
+        self._count += SAMPLE if self.on else 1      # while on, 1 in SAMPLE reaches the HA
+        if self._count >= THRESHOLD:
+            if not self.on:
+                self._attach(True, now)
+            else:
+                self.until = now + HOLD_MS
+
+    def get_timer(self):
+        return self.until if self.on else None
+
+    def handle_timer(self, now):
+        if self.on and now >= self.until:
+            self._attach(False, now)
+
+    def set_spis(self, spis, now):
+        self.spis = list(spis)
+        if len(self.spis) > MAX_SPIS:
+            if self.on:
+                self._attach(False, now)
+            return
+        if self.on:
+            self._attach(True, now)
+
+
+def shield_for(ha_agent):
+    """The driver's Shield, or None where it cannot work (AAA, too many SPIs, no UDP listener)."""
+    cache = ha_agent.cache
+    if ha_agent.cfg.aaa is not None or len(cache.sas) > MAX_SPIS or not ha_agent.socks:
+        return None
+    return Shield(list(ha_agent.socks.values()), ha_agent.ha, cache.sas, cache.v4homes is not None, ha_agent.log)
