@@ -414,6 +414,8 @@ class HomeAgent:
             self.peers.drop(b.transport, *b.peer)
         else:
             old = (ev.old_transport,) + tuple(ev.old_peer) if ev.kind == "binding_moved" else None
+            if old is not None and old[0] == "udp6" and tuple(old[1:]) != tuple(b.peer):
+                self._local6.pop(tuple(old[1:]), None)     # the address it sent to from its old peer
             self.peers.follow(b.transport, b.peer, old, self._on_udp)
 
     def _flush(self, now):
