@@ -22,7 +22,10 @@ core lets it). Meanwhile the legitimate MN (this process, in `mn`) sends an auth
 timestamped udp4 BU every `--interval` ms, built by the firmware codec as the MN builds it, from
 the address and port it registered from (refreshes: a bound MN's own receive queue at the HA,
 ha/peersocks.py; a move to a new address goes through the shared listener like everybody's
-packets), and times BU -> BA. Per phase: the legitimate BU->BA p50/p99/max and losses, the
+packets), and times BU -> BA: from just before its sendto to the BA's arrival as the MN's kernel
+stamped it (SO_TIMESTAMPNS: the HA and the path, not this process's own late wakeup on a loaded
+machine; the p99 as this process read it is kept beside, `_as_read`). `--ha-nice N` runs the HA
+under `nice -n N`. Per phase: the legitimate BU->BA p50/p99/max and losses, the
 attacker's packets and bytes sent and received (the atk interface's kernel counters, so every
 answer counts, whatever it is: the HA's ARP requests for the attacker's addresses too), the
 response-to-request ratios, what the HA's UDP stack delivered and dropped (queue full), and the
