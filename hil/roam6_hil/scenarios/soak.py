@@ -280,8 +280,10 @@ def _analyse(args, boards, probes, ha_rss, mn_rss, mn_rss_end, roams, slow, t_re
             inside += 1
         else:
             outside += 1
-            if len(outside_list) < 20:
-                outside_list.append({"mn": i, "seq": seq, "t": t})
+            if len(outside_list) < 20:       # how far from this MN's nearest roam (diagnosis)
+                near = min((t - d for d, _ba, _n in b.windows if d is not None), key=abs, default=None)
+                outside_list.append({"mn": i, "seq": seq, "t": t,
+                                     "s_after_nearest_roam": round(near, 3) if near is not None else None})
     heaps, growth = [], []
     for b in boards:
         # after each registration (the first sample, before the first BU, left out), keyed by the
