@@ -18,7 +18,7 @@ def _args(*argv):
 
 
 def test_soak_tiny(tmp_path, prefix, capsys):
-    rc = soak.run(_args("--mns", "2", "--minutes", "0.06", "--gap", "0.2", "--probe-ms", "100", "--seed", "7",
+    rc = soak.run(_args("--mns", "2", "--minutes", "0.04", "--gap", "0.2", "--probe-ms", "100", "--seed", "7",
                         "--prefix", prefix, "--report", str(tmp_path / "rep")))
     r = json.load(open(tmp_path / "rep" / "soak.json"))
     out = capsys.readouterr()
