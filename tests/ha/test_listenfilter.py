@@ -90,6 +90,22 @@ def test_shield_drops_unknown_spi_bus_in_the_kernel_while_a_flood_lasts():
         bad_proto[40] = 58                                           # Payload Proto 58: its Param Problem is the HA's
         assert _count(r, s, bytes(bad_proto), 50) == 50
         assert _count(r, s, b"\x45" + bytes(60), 20) == 0             # no IPv4 HoAs: still the basic rule
+        # messages only an MN takes, sent to the HA: BRR, BA, BE dropped too (1 in SAMPLE kept);
+        # an unknown MH type (the HA answers BE 2), a BA below its minimum Header Len (Parameter
+        # Problem) and a BRR to another address (the HA's data path) still reach the HA
+        from roam6.wire.ipv6 import build_ipv6
+        from roam6_codec.mh import BindingAck, BindingError, BindingRefreshRequest, UnknownMH
+        mn = HOA
+        def mh(msg, dst=HA):
+            return build_ipv6(mn, dst, 135, msg.encode(src=mn, dst=dst))
+        for msg in (BindingRefreshRequest(), BindingAck(0, 0, 1, 10), BindingError(1, mn)):
+            assert _count(r, s, mh(msg), 640) < 640 * 4 // lf.SAMPLE, msg
+        assert _count(r, s, mh(UnknownMH(200, bytes(10))), 50) == 50
+        short_ba = bytearray(mh(BindingAck(0, 0, 1, 10)))
+        short_ba[41] = 0                                             # Header Len 0 < 1
+        assert _count(r, s, bytes(short_ba), 50) == 50
+        other = socket.inet_pton(socket.AF_INET6, "2001:db8:aa::9")
+        assert _count(r, s, mh(BindingRefreshRequest(), other), 50) == 50
         sh.handle_timer(1500 + lf.HOLD_MS - 1)
         assert sh.on
         sh.handle_timer(1500 + lf.HOLD_MS)

@@ -40,7 +40,7 @@ from ..ratelimit import TokenBucket
 from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
-from .listenfilter import filter_listener
+from .listenfilter import SHIELDED_DROPS, filter_listener
 from .limits import MAX_BINDINGS, MAX_BINDINGS_PER_SA, HALimits
 from .peersocks import PeerSockets, exclusive_port_lock
 from .ipv4home import (drop_stale_proxies4 as _v4_drop_stale, from_mn as _v4_from_mn, on_4in6 as _v4_on_4in6,
@@ -397,7 +397,7 @@ class HomeAgent:
                     self.nd.send(hoa)
                 except OSError as exc:     # unanswered, the wait still ends in the BA
                     self.log.once(("dad_send", exc.errno), "send_error", peer=self.cfg.home_link, reason=exc.strerror)
-            if kind == "bu_dropped" and self.shield is not None and ev.reason.startswith("spi:"):
+            if kind == "bu_dropped" and self.shield is not None and ev.reason.startswith(SHIELDED_DROPS):
                 self.shield.unknown_spi(_now_ms())
             d = ev.as_dict()
             name = d.pop("ev")

@@ -20,12 +20,16 @@ Under a flood of BUs naming SPIs the HA does not know (each costs ~25 us of Pyth
 ha/bugate.py drops it), `Shield` swaps in a stricter program for a while: it also drops, in the
 kernel, a BU the HA would drop for its unknown SPI - plain IPv6 + MH to the HA's address, Payload
 Proto 59, type BU, Header Len >= 1, IPv6 payload length = the datagram's, the MN-HA option last
-([9][17][1] at 19 bytes from the end, ha/bugate.py) and its SPI in no keys-file entry - except a
-random 1 in SAMPLE, so the HA still sees (and logs, once per source) that the flood goes on.
-Switched on when the HA dropped THRESHOLD such BUs within a second, off HOLD_MS after the
+([9][17][1] at 19 bytes from the end, ha/bugate.py) and its SPI in no keys-file entry - and a
+BRR, BA or BE sent to the HA (types only an MN takes, which ha/bugate.py drops; Payload Proto 59
+and Header Len at the type's minimum or more, so RFC 6275 §9.2 asks for no answer either), except
+a random 1 in SAMPLE, so the HA still sees (and logs, once per source) that the flood goes on.
+Switched on when the HA dropped THRESHOLD such messages within a second, off HOLD_MS after the
 estimated rate fell below it. Not with an AAA server (an unknown SPI may be a device the server
 knows) nor with more than MAX_SPIS entries. While on, those BUs no longer spend the source's
 rejection budget (ha/limits.py): they cost the HA nothing.
+
+SHIELDED_DROPS: the starts of the cache's drop reasons (`bu_dropped`) the shield counts.
 """
 from ..pktsock import attach_filter
 
@@ -36,6 +40,7 @@ THRESHOLD = 500        # unknown-SPI BUs per second that switch the shield on
 HOLD_MS = 10000
 SAMPLE = 64            # one in SAMPLE of the shielded BUs still reaches the HA
 MAX_SPIS = 3000        # (the program's 4096-instruction limit)
+SHIELDED_DROPS = ("spi:", "parse: MH type")
 
 
 def listener_program(ipv4=False):
@@ -50,46 +55,64 @@ def listener_program(ipv4=False):
             (0x06, 0, 0, 0)]                   # drop
 
 
-def shield_program(ha, spis, ipv4=False, sample=SAMPLE):
-    """listener_program plus: drop a BU to `ha` (16 bytes) whose SPI is not in `spis` (see the
-    module's docstring), keeping a random 1 in `sample`."""
-    spis = sorted(set(spis))
-    head = [(0x30, 0, 0, 8), (0x54, 0, 0, 0xF0),
-            (0x15, 3, 0, 0x60),                                   # IPv6 -> the checks below
-            (0x15, 0, 1, 0x40 if ipv4 else _NEVER), _KEEP, _DROP]
-    # IPv6. Symbolic tests: ("keep_unless", op, k) goes on when the test holds, else keeps the
-    # datagram (not a BU to drop: the driver decides); ("drop_unless", ...) drops it instead
-    checks = [(0x80, 0, 0, 0), ("drop_unless", 0x35, 8 + 40),            # a whole IPv6 header
-              ("keep_unless", 0x35, 8 + 40 + 31),                        # room for a BU with its MN-HA option
-              (0x30, 0, 0, 8 + 6), ("keep_unless", 0x15, 135),           # next header MH, no extension header
-              (0x80, 0, 0, 0), (0x14, 0, 0, 48), (0x07, 0, 0, 0),        # X = datagram - UDP - IPv6 header
-              (0x28, 0, 0, 8 + 4), ("keep_unless", 0x1D, 0),             # = the IPv6 payload length
-              (0x30, 0, 0, 8 + 40), ("keep_unless", 0x15, 59),           # Payload Proto
-              (0x30, 0, 0, 8 + 42), ("keep_unless", 0x15, 5),            # MH type: BU
-              (0x30, 0, 0, 8 + 41), ("keep_unless", 0x35, 1)]            # Header Len
-    for i in range(4):                                                   # destination: the HA's address
-        checks += [(0x20, 0, 0, 8 + 24 + 4 * i), ("keep_unless", 0x15, int.from_bytes(ha[4 * i:4 * i + 4], "big"))]
-    checks += [(0x80, 0, 0, 0), (0x14, 0, 0, 19), (0x07, 0, 0, 0),       # X = offset of the MN-HA option
-               (0x50, 0, 0, 0), ("keep_unless", 0x15, 9), (0x50, 0, 0, 1), ("keep_unless", 0x15, 17),
-               (0x50, 0, 0, 2), ("keep_unless", 0x15, 1),
-               (0x40, 0, 0, 3)]                                          # A = its SPI
-    n = len(checks)
-    body = []
-    for k, c in enumerate(checks):
-        if isinstance(c[0], str):
-            to_keep = n - k                  # past the checks' end: [ja +2][keep][drop]
-            jf = to_keep if c[0] == "keep_unless" else to_keep + 1
-            body.append((c[1], 0, jf, c[2]))
+def _asm(code):
+    """[(op, jt, jf, k) | "label"]: jt/jf may name a label (forward, at most 255 ahead), as may
+    the k of a `ja` (0x05); returns the program as [(op, jt, jf, k)]."""
+    pos, out = {}, []
+    for item in code:
+        if isinstance(item, str):
+            pos[item] = len(out)
         else:
-            body.append(c)
-    body += [(0x05, 0, 0, 2), _KEEP, _DROP]
-    # the SPI: a known one -> keep; blocks of at most 200 compares, each followed by its "keep"
-    tail = []
-    for b in range(0, len(spis), 200):
+            out.append(item)
+    prog = []
+    for i, (op, jt, jf, k) in enumerate(out):
+        def rel(t, limit=255):
+            if not isinstance(t, str):
+                return t
+            d = pos[t] - i - 1
+            if not 0 <= d <= limit:
+                raise ValueError("BPF jump to %s out of range (%d)" % (t, d))
+            return d
+        prog.append((op, rel(jt), rel(jf), rel(k, 1 << 31) if op == 0x05 else k))
+    return prog
+
+
+def shield_program(ha, spis, ipv4=False, sample=SAMPLE):
+    """listener_program plus, for a plain IPv6 + MH packet to `ha` (16 bytes) with Payload Proto
+    59 and its IPv6 payload length = the datagram's: drop a BU whose SPI is not in `spis`, and a
+    BRR, BA or BE (types only an MN takes, Header Len at the type's minimum or more), keeping a
+    random 1 in `sample` (see the module's docstring)."""
+    spis = sorted(set(spis))
+    code = [(0x30, 0, 0, 8), (0x54, 0, 0, 0xF0), (0x15, "v6", 0, 0x60),
+            (0x15, "keep", "drop", 0x40 if ipv4 else _NEVER),
+            "v6",
+            (0x80, 0, 0, 0), (0x35, 0, "drop", 8 + 40),              # a whole IPv6 header
+            (0x30, 0, 0, 8 + 6), (0x15, 0, "keep", 135),             # next header MH, no extension header
+            (0x80, 0, 0, 0), (0x14, 0, 0, 48), (0x07, 0, 0, 0),      # X = datagram - UDP - IPv6 header
+            (0x28, 0, 0, 8 + 4), (0x1D, 0, "keep", 0),               # = the IPv6 payload length
+            (0x30, 0, 0, 8 + 40), (0x15, 0, "keep", 59)]             # Payload Proto
+    for i in range(4):                                               # destination: the HA's address
+        code += [(0x20, 0, 0, 8 + 24 + 4 * i), (0x15, 0, "keep", int.from_bytes(ha[4 * i:4 * i + 4], "big"))]
+    code += [(0x30, 0, 0, 8 + 41), (0x07, 0, 0, 0),                  # X = Header Len
+             (0x30, 0, 0, 8 + 42),                                   # A = MH type
+             (0x15, "bu", 0, 5), (0x15, "sample", 0, 0), (0x15, "ba", 0, 6), (0x15, "be", "keep", 7),
+             "ba", (0x87, 0, 0, 0), (0x35, "sample", "keep", 1),      # (txa) BA: Header Len >= 1
+             "be", (0x87, 0, 0, 0), (0x35, "sample", "keep", 2),      # BE: >= 2
+             "sample", (0x20, 0, 0, SKF_AD_RANDOM), (0x54, 0, 0, sample - 1), (0x15, "keep", "drop", 0),
+             "keep", _KEEP, "drop", _DROP,
+             "bu", (0x87, 0, 0, 0), (0x35, 0, "keep_bu", 1),          # BU: Header Len >= 1
+             (0x80, 0, 0, 0), (0x35, 0, "keep_bu", 8 + 40 + 31),     # room for its MN-HA option
+             (0x80, 0, 0, 0), (0x14, 0, 0, 19), (0x07, 0, 0, 0),     # X = offset of the MN-HA option
+             (0x50, 0, 0, 0), (0x15, 0, "keep_bu", 9), (0x50, 0, 0, 1), (0x15, 0, "keep_bu", 17),
+             (0x50, 0, 0, 2), (0x15, 0, "keep_bu", 1),
+             (0x40, 0, 0, 3),                                        # A = its SPI
+             (0x05, 0, 0, "spis"), "keep_bu", _KEEP, "spis"]
+    # a known SPI -> keep: blocks of at most 200 compares, each followed by its own "keep"
+    for n, b in enumerate(range(0, len(spis), 200)):
         block = spis[b:b + 200]
-        tail += [(0x15, len(block) - j, 0, spi) for j, spi in enumerate(block)] + [(0x05, 0, 0, 1), _KEEP]
-    tail += [(0x20, 0, 0, SKF_AD_RANDOM), (0x54, 0, 0, sample - 1), (0x15, 0, 1, 0), _KEEP, _DROP]
-    return head + body + tail
+        code += [(0x15, "k%d" % n, 0, spi) for spi in block] + [(0x05, 0, 0, "n%d" % n), "k%d" % n, _KEEP, "n%d" % n]
+    code += [(0x20, 0, 0, SKF_AD_RANDOM), (0x54, 0, 0, sample - 1), (0x15, 0, 1, 0), _KEEP, _DROP]
+    return _asm(code)
 
 
 def filter_listener(sock, ipv4=False, program=None):
@@ -131,7 +154,7 @@ class Shield:
         if self._start is None or now - self._start >= 1000:
             self._start, self._count = now, 0
         self._count += SAMPLE if self.on else 1      # while on, 1 in SAMPLE reaches the HA
-        if self._count >= THRESHOLD:
+        if self._count >= THRESHOLD:           # (also BRR/BA/BE sent to the HA: driver)
             if not self.on:
                 self._attach(True, now)
             else:
