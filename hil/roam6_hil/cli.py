@@ -21,6 +21,7 @@ SCENARIO_HELP = {
     "failover": "hot-standby HA pair (keepalived): HA failures while the MN roams, interruption, bindings",
     "ha-discovery": "the MN's HA dead at boot / after a roam: it finds another by its list and by DHAAD",
     "ha-switch": "drain N MNs from HA1 to HA2 (RFC 5142 Home Agent Switch): time, per-device interruption",
+    "soak": "N MicroPython MNs on one HA roaming at random for minutes: losses, HA RSS, MN heap",
 }
 
 

@@ -252,7 +252,7 @@ def test_deploy_with_a_folder_as_config(tmp_path, bundle):
 
 # ---- --heap is written as `micropython -X heapsize=` takes it, on every command that has one
 
-HEAP_COMMANDS = ["hil run roam", "hil run bootstrap", "hil run register", "bench footprint"]
+HEAP_COMMANDS = ["hil run roam", "hil run bootstrap", "hil run register", "hil run soak", "bench footprint"]
 
 
 def _heap_options():

@@ -40,6 +40,7 @@ from ..ratelimit import TokenBucket
 from ..sigloop import epoll_with_signals
 from .cache import BindingCache
 from .dad import HomeLinkND
+from .listenfilter import SHIELDED_DROPS, filter_listener
 from .limits import MAX_BINDINGS, MAX_BINDINGS_PER_SA, HALimits
 from .peersocks import PeerSockets, exclusive_port_lock
 from .ipv4home import (drop_stale_proxies4 as _v4_drop_stale, from_mn as _v4_from_mn, on_4in6 as _v4_on_4in6,
@@ -51,7 +52,8 @@ from .tun import Tun
 IPV6_FREEBIND = 78
 _ANC6 = socket.CMSG_SPACE(20)      # one in6_pktinfo
 TUN_MTU = 1400     # leaves room for IPv4+UDP (28) or IPv6+UDP (48) around a packet on a 1500 path
-LISTENER_BATCH = 32  # datagrams read from the shared UDP socket per wakeup
+LISTENER_BATCH = 8   # datagrams read from the shared UDP socket before the loop polls again (a
+                     # bound MN's own socket waits at most for these: ~8 x 30 us of flood BUs)
 DUP_WINDOW_MS = 100   # ip6: copies of one frame the packet socket saw twice arrive within this
 
 
@@ -191,6 +193,7 @@ class HomeAgent:
         self.routes_live = True  # False while a standby's TUN is down (not ready): no routes into it
         self.switcher = None     # switch.Switcher once `roam6 ha switch` asked (RFC 5142)
         self.dhaad = None        # dhaad.Dhaad: DHAAD on the home agents anycast address
+        self.shield = None       # listenfilter.Shield: unknown-SPI BU floods dropped in the kernel
 
     # ---- setup / teardown ---------------------------------------------------------------------
     def open(self):
@@ -248,6 +251,8 @@ class HomeAgent:
             from .ike import IkeSockets
             self.ike = IkeSockets(self)
             self.ike.open()
+        from .listenfilter import shield_for
+        self.shield = shield_for(self)
         from .control import ControlServer
         self.control = ControlServer(self)
         self.control.open()
@@ -305,6 +310,9 @@ class HomeAgent:
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         s.setblocking(False)
+        why = filter_listener(s, ipv4=self.cache.v4homes is not None)   # non-roam6 dropped in the kernel
+        if why:
+            self.log("warning", reason="UDP %s: no kernel filter for non-IPv6 datagrams: %s" % (host, why))
         self._local["udp6" if family == socket.AF_INET6 else "udp4"] = (family, (host, self.cfg.port))
         return s
 
@@ -412,6 +420,8 @@ class HomeAgent:
                     self.nd.send(hoa)
                 except OSError as exc:     # unanswered, the wait still ends in the BA
                     self.log.once(("dad_send", exc.errno), "send_error", peer=self.cfg.home_link, reason=exc.strerror)
+            if kind == "bu_dropped" and self.shield is not None and ev.reason.startswith(SHIELDED_DROPS):
+                self.shield.unknown_spi(_now_ms())
             d = ev.as_dict()
             name = d.pop("ev")
             if kind == "bu_dropped" or (kind == "bu_rejected" and ev.reason in ("auth", "ts_window")):
@@ -437,6 +447,8 @@ class HomeAgent:
             self.peers.drop(b.transport, *b.peer)
         else:
             old = (ev.old_transport,) + tuple(ev.old_peer) if ev.kind == "binding_moved" else None
+            if old is not None and old[0] == "udp6" and tuple(old[1:]) != tuple(b.peer):
+                self._local6.pop(tuple(old[1:]), None)     # the address it sent to from its old peer
             self.peers.follow(b.transport, b.peer, old, self._on_udp)
 
     def _flush(self, now):
@@ -661,6 +673,8 @@ class HomeAgent:
         if self.aaa is not None:     # SAs from the AAA server stay
             by_spi.update({spi: sa for spi, sa in self.cache.sas.items() if spi in self.aaa.sa_expires})
         self.cache.replace_sas(by_spi)
+        if self.shield is not None:
+            self.shield.set_spis(by_spi, _now_ms())
         self._apply_events()
         self.log("keys_reloaded", sas=len(sas))
 
@@ -714,7 +728,7 @@ class HomeAgent:
                 if self.aaa is not None:
                     t = self.aaa.get_timer()
                     deadline = t if deadline is None or (t is not None and t < deadline) else deadline
-                for other in (self.keep, self.switcher):
+                for other in (self.keep, self.switcher, self.shield):
                     kt = other.get_timer() if other is not None else None
                     deadline = kt if deadline is None or (kt is not None and kt < deadline) else deadline
                 timeout = -1 if deadline is None else max(0, deadline - _now_ms()) / 1000
@@ -744,6 +758,8 @@ class HomeAgent:
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
                     if self.keep is not None:
                         self.keep.handle_timer(now)
+                    if self.shield is not None:
+                        self.shield.handle_timer(now)
                     self._flush(now)
                 if self.switcher is not None:
                     self._send(self.switcher.datagrams_to_send(now, _wall_ms()))
