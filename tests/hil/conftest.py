@@ -16,10 +16,3 @@ def prefix():
     cleanup_prefix(p)
     left = [n for n in list_namespaces() if n.startswith(p)]
     assert not left, "namespaces left behind: %s" % left
-
-
-def ping(bench, short, dst, count=1, timeout=2):
-    """busybox ping from a namespace; True if a reply came back."""
-    r = bench.run(short, ["busybox", "ping", "-c", str(count), "-W", str(timeout), dst], check=False,
-                  timeout=timeout + 3)
-    return r.returncode == 0

@@ -3,11 +3,15 @@ import subprocess
 import sys
 import time
 
-
 from roam6_hil.netns import list_namespaces, ns_pids
 from roam6_hil.topology import Bench
 
-from conftest import ping
+
+def ping(bench, short, dst, count=1, timeout=2):
+    """busybox ping from a namespace; True if a reply came back."""
+    r = bench.run(short, ["busybox", "ping", "-c", str(count), "-W", str(timeout), dst], check=False,
+                  timeout=timeout + 3)
+    return r.returncode == 0
 
 
 def test_plan_reachability_and_teardown(prefix):
