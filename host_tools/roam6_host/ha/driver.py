@@ -596,14 +596,18 @@ class HomeAgent:
         from .config import load_keys
         try:
             sas = load_keys(self.cfg.keys_file, self.cfg.home_prefix) if self.cfg.keys_file else []
+            v4static = None
+            if self.cache.v4homes is not None or any(getattr(sa, "ipv4_hoa", None) for sa in sas):
+                from .ipv4home import static_of     # the IPv4 HoAs of the keys file (RFC 5555)
+                v4static = static_of(sas, self.cfg.keys_file, self.cache.v4homes)
         except UserError as exc:
             self.log("error", reason="keys file not reloaded: %s" % exc)
             return
         by_spi = sas_by_spi(sas)
         if self.aaa is not None:     # SAs from the AAA server stay
             by_spi.update({spi: sa for spi, sa in self.cache.sas.items() if spi in self.aaa.sa_expires})
-        self.cache.replace_sas(by_spi)
-        self._apply_events()
+        self.cache.replace_sas(by_spi, v4static)
+        self._flush(_now_ms())        # routes/proxies of ended bindings and IPv4 HoAs, the leases file
         self.log("keys_reloaded", sas=len(sas))
 
     def run(self):

@@ -254,9 +254,57 @@ def parse_config(d, keys_file, sas, source, ha_ipv4=None):
     if len(set(static.values())) != len(static):
         raise UserError("keys file %s: one IPv4 home address is assigned to two NAIs" % keys_file,
                         hint="give every SA its own 'ipv4_hoa'")
+    full = pool
     pool = [a for a in pool if a.packed not in set(static.values())]
     gw = ipaddress.IPv4Address(ha_ipv4).packed if ha_ipv4 else None
-    return IPv4Homes(prefix, pool, static, keys_file + ".ipv4-leases.json", gateway=gw)
+    homes = IPv4Homes(prefix, pool, static, keys_file + ".ipv4-leases.json", gateway=gw)
+    homes.pool_all = [a.packed for a in full]       # the configured pool, static addresses included (reload)
+    return homes
+
+
+def static_of(sas, keys_file, homes):
+    """The static assignments {NAI: IPv4} of reloaded SAs (SIGHUP), checked as at start: inside
+    the prefix, none twice. `homes` None (no ipv4_home_prefix) refuses any. Raises UserError."""
+    static = {sa.nai: sa.ipv4_hoa for sa in sas if getattr(sa, "ipv4_hoa", None) is not None}
+    if static and homes is None:
+        raise UserError("keys file %s assigns IPv4 home addresses and ha.json has no 'ipv4_home_prefix'" % keys_file,
+                        hint="add ipv4_home_prefix to ha.json (restart the HA), or remove 'ipv4_hoa'")
+    for nai, a in static.items():
+        if ipaddress.IPv4Address(a) not in homes.prefix:
+            raise UserError("keys file %s: the IPv4 home address %s of %s is outside ipv4_home_prefix %s"
+                            % (keys_file, _text(a), nai.decode(errors="replace"), homes.prefix), hint="fix 'ipv4_hoa'")
+    if len(set(static.values())) != len(static):
+        raise UserError("keys file %s: one IPv4 home address is assigned to two NAIs" % keys_file,
+                        hint="give every SA its own 'ipv4_hoa'")
+    return static
+
+
+def reassign(homes, static, events):
+    """SIGHUP: the keys file's static IPv4 home addresses now read `static`. The pool gives up
+    the static ones (and gets back those no longer static); a binding whose IPv4 HoA is no longer
+    its NAI's (another static one, or now another NAI's) loses it ("reassigned": route and proxy
+    ARP go), as does a lease on an address that became static. The MN gets its new address at
+    its next BU. Returns the number of bindings that lost their IPv4 HoA."""
+    homes.static = dict(static)
+    homes.static_owner = {a: n for n, a in homes.static.items()}
+    full = getattr(homes, "pool_all", homes.pool)
+    homes.pool = [a for a in full if a not in homes.static_owner]
+    homes.pool_set = set(homes.pool)
+    n = 0
+    for addr, b in list(homes.bound.items()):
+        nai = getattr(b, "nai", None)
+        mine = homes.static.get(nai)
+        owner = homes.static_owner.get(addr)
+        if (mine is not None and addr != mine) or (owner is not None and owner != nai) or \
+                (mine is None and addr not in homes.pool_set):
+            homes.release(b, "reassigned", events)
+            n += 1
+    for nai, (addr, _exp) in list(homes.leases.items()):
+        if addr in homes.static_owner:
+            del homes.leases[nai]
+            homes.lease_owner.pop(addr, None)
+            homes.dirty = True
+    return n
 
 
 def from_mn(ha, data, transport, peer):
