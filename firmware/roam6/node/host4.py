@@ -17,6 +17,8 @@ import struct
 from roam6.compat import const
 from roam6.wire.checksum import finish, inet_sum, pseudo_sum
 
+from .host import UdpSocket
+
 _P_ICMP = const(1)
 _P_UDP = const(17)
 _MTU = const(1280)
@@ -25,6 +27,47 @@ _MTU = const(1280)
 # each text is an object on the heap of a node that has this module)
 REASONS = {-1: "the HA offers none", 128: "unspecified", 129: "prohibited", 130: "another node's",
            131: "outside the home prefix", 132: "pool exhausted", 133: "prefix unauthorized"}
+
+
+def config_hoa4(v):
+    """config.json "ipv4_hoa" -> 4 bytes (node/config.py asks); ConfigError if not an address."""
+    from roam6.wire.addr import ip4_from_text
+    try:
+        a = ip4_from_text(v) if isinstance(v, str) else None
+    except ValueError:
+        a = None
+    if a is None:
+        from .config import ConfigError
+        raise ConfigError("ipv4_hoa", "is not an IPv4 address: %r (write it like \"198.18.50.100\", or "
+                                      "\"0.0.0.0\" to ask the HA for one)" % (v,))
+    return a
+
+
+def _sendto(sock, data, addr):
+    """UdpSocket.sendto of a node with an IPv4 home address (set on the class below, so the
+    IPv6-only host carries none of it): an IPv4 destination (text or 4 bytes) goes from the
+    IPv4 HoA (OSError EAFNOSUPPORT on a host without one), anything else to the IPv6 sendto."""
+    dst, dport = addr
+    if isinstance(dst, str):
+        if ":" in dst:
+            return _sendto6(sock, data, addr)
+        from .transport import text_addr
+        dst = text_addr(dst)
+    elif len(dst) != 4:
+        return _sendto6(sock, data, addr)
+    v4 = getattr(sock.host, "v4", None)
+    if v4 is None:
+        raise OSError(97)               # EAFNOSUPPORT: this host has no IPv4 home address
+    if not sock.port:
+        sock.host._bind(sock, 0)
+    return v4.send_udp(sock.port, dst, dport, data)
+
+
+try:                                    # (this module loaded again: the IPv6 one stays the one kept)
+    _sendto6 = UdpSocket.sendto6
+except AttributeError:
+    _sendto6 = UdpSocket.sendto6 = UdpSocket.sendto
+UdpSocket.sendto = _sendto
 
 
 def attach(node):
