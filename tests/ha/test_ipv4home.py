@@ -270,3 +270,25 @@ def test_sighup_reassigns_a_static_ipv4_hoa(tmp_path):
     with pytest.raises(UserError) as e:
         ipv4home.static_of(sas, "keys.json", None)
     assert "ipv4_home_prefix" in str(e.value)
+
+
+def test_leases_file_of_an_aaa_only_ha(tmp_path):
+    """An HA with no keys file (AAA only) and an IPv4 pool must say where the leases live
+    (ipv4_leases_file, relative to ha.json's folder); with a keys file they default beside it."""
+    secret = tmp_path / "radius-secret"
+    secret.write_text("s3cret\n")
+    os.chmod(secret, 0o600)
+    base = {"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
+            "aaa": {"servers": [{"host": "::1"}], "secret_file": "radius-secret"},
+            "ipv4_home_prefix": "198.18.50.0/24", "ipv4_pool": "198.18.50.100-198.18.50.102"}
+    with pytest.raises(UserError) as e:
+        parse_config(dict(base), base_dir=str(tmp_path))
+    assert "ipv4_leases_file" in str(e.value) and "no keys file" in str(e.value)
+    cfg = parse_config(dict(base, ipv4_leases_file="state/leases.json"), base_dir=str(tmp_path))
+    assert cfg.ipv4_homes.leases_path == str(tmp_path / "state" / "leases.json") and not cfg.keys_file
+    with pytest.raises(UserError) as e:
+        parse_config(dict(base, ipv4_leases_file=""), base_dir=str(tmp_path))
+    assert "ipv4_leases_file" in str(e.value)
+    no_pool = dict(base)
+    del no_pool["ipv4_pool"]
+    assert parse_config(no_pool, base_dir=str(tmp_path)).ipv4_homes.leases_path is None   # nothing to lease

@@ -220,9 +220,26 @@ class IPv4Homes:
         events.append(IPv4Released("ipv4_released", b, addr, reason))
 
 
-def parse_config(d, keys_file, sas, source, ha_ipv4=None):
-    """IPv4Homes from ha.json's `ipv4_home_prefix` / `ipv4_pool` and the SAs' `ipv4_hoa`, or None
-    when none is configured. Raises UserError naming the field."""
+def leases_path(d, keys_file, source, base_dir="."):
+    """Where the pool's leases live: ha.json `ipv4_leases_file` (relative to ha.json's folder),
+    else beside the keys file (`<keys_file>.ipv4-leases.json`). An HA with no keys file (AAA only)
+    must name it. Raises UserError naming the field."""
+    v = d.get("ipv4_leases_file")
+    if v is not None:
+        if not isinstance(v, str) or not v or any(ch < " " for ch in v):
+            raise UserError("%s: field 'ipv4_leases_file' must be a path, got %r" % (source, v),
+                            hint="a file the HA may write, e.g. \"/var/lib/roam6/ipv4-leases.json\"")
+        return os.path.join(base_dir, v)
+    if not keys_file:
+        raise UserError("%s: field 'ipv4_leases_file' is missing: an IPv4 pool's leases are kept across restarts "
+                        "and this HA has no keys file to keep them beside" % source,
+                        hint="add e.g. \"ipv4_leases_file\": \"ipv4-leases.json\" (relative to ha.json's folder)")
+    return keys_file + ".ipv4-leases.json"
+
+
+def parse_config(d, keys_file, sas, source, ha_ipv4=None, base_dir="."):
+    """IPv4Homes from ha.json's `ipv4_home_prefix` / `ipv4_pool` / `ipv4_leases_file` and the SAs'
+    `ipv4_hoa`, or None when none is configured. Raises UserError naming the field."""
     prefix_t, pool_t = d.get("ipv4_home_prefix"), d.get("ipv4_pool")
     static = {sa.nai: sa.ipv4_hoa for sa in sas if getattr(sa, "ipv4_hoa", None) is not None}
     if prefix_t is None:
@@ -257,7 +274,8 @@ def parse_config(d, keys_file, sas, source, ha_ipv4=None):
     full = pool
     pool = [a for a in pool if a.packed not in set(static.values())]
     gw = ipaddress.IPv4Address(ha_ipv4).packed if ha_ipv4 else None
-    homes = IPv4Homes(prefix, pool, static, keys_file + ".ipv4-leases.json", gateway=gw)
+    path = leases_path(d, keys_file, source, base_dir) if full else None     # no pool: no leases
+    homes = IPv4Homes(prefix, pool, static, path, gateway=gw)
     homes.pool_all = [a.packed for a in full]       # the configured pool, static addresses included (reload)
     return homes
 
