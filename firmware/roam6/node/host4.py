@@ -30,16 +30,15 @@ REASONS = {-1: "the HA offers none", 128: "unspecified", 129: "prohibited", 130:
 
 
 def config_hoa4(v):
-    """config.json "ipv4_hoa" -> 4 bytes (node/config.py asks); ConfigError if not an address."""
+    """config.json "ipv4_hoa" -> 4 bytes (node/config.py asks); ValueError if not an address."""
     from roam6.wire.addr import ip4_from_text
     try:
         a = ip4_from_text(v) if isinstance(v, str) else None
     except ValueError:
         a = None
-    if a is None:
-        from .config import ConfigError
-        raise ConfigError("ipv4_hoa", "is not an IPv4 address: %r (write it like \"198.18.50.100\", or "
-                                      "\"0.0.0.0\" to ask the HA for one)" % (v,))
+    if a is None:                       # (config.ConfigError's text; not imported: no import cycle)
+        raise ValueError("config: field 'ipv4_hoa' is not an IPv4 address: %r (write it like \"198.18.50.100\", "
+                         "or \"0.0.0.0\" to ask the HA for one)" % (v,))
     return a
 
 
