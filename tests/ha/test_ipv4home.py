@@ -237,7 +237,6 @@ def test_sighup_reassigns_a_static_ipv4_hoa(tmp_path):
     is refused 130 for the old one and the one after gets the new one; a static address taken
     out of the pool frees the lease on it; a bad reloaded file is refused whole."""
     h = homes(tmp_path, pool=("198.18.50.100", "198.18.50.101"), static={NAI: a4("198.18.50.9")})
-    h.pool_all = [a4("198.18.50.100"), a4("198.18.50.101")]
     c = cache(h)
     r = mn(bytes(4))
     ba, _ = roundtrip(c, r)

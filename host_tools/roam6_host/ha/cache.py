@@ -432,6 +432,7 @@ class BindingCache:
             if b is not None and b.spi == spi:
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved("binding_removed", b, reason))
+                self._v4_gone(b, reason)          # its IPv4 HoA too (route, proxy ARP, lease)
 
     def unbound_data(self, inner_src, source, now):
         """Data arrived over a tunnel from a HoA with no binding on that path (e.g. after an HA

@@ -83,6 +83,9 @@ class IPv4Homes:
         self.pool_set = set(self.pool)
         self.static = dict(static or {})        # {NAI bytes: IPv4 bytes}
         self.static_owner = {a: n for n, a in self.static.items()}
+        self.keys_static = dict(self.static)    # the keys file's part of `static` (SIGHUP replaces it)
+        self.aaa_static = {}                    # the AAA server's part (Framed-IP-Address per NAI)
+        self.pool_all = list(self.pool)         # the configured pool, static addresses included
         self.gateway = gateway                  # the HA's own address on the home link (never given)
         self.leases_path = leases_path
         self.leases = {}                        # {NAI bytes: [IPv4 bytes, expires wall ms]}
@@ -276,7 +279,7 @@ def parse_config(d, keys_file, sas, source, ha_ipv4=None, base_dir="."):
     gw = ipaddress.IPv4Address(ha_ipv4).packed if ha_ipv4 else None
     path = leases_path(d, keys_file, source, base_dir) if full else None     # no pool: no leases
     homes = IPv4Homes(prefix, pool, static, path, gateway=gw)
-    homes.pool_all = [a.packed for a in full]       # the configured pool, static addresses included (reload)
+    homes.pool_all = [a.packed for a in full]       # the configured pool, static addresses included
     return homes
 
 
@@ -298,14 +301,46 @@ def static_of(sas, keys_file, homes):
 
 
 def reassign(homes, static, events):
-    """SIGHUP: the keys file's static IPv4 home addresses now read `static`. The pool gives up
-    the static ones (and gets back those no longer static); a binding whose IPv4 HoA is no longer
+    """SIGHUP: the keys file's static IPv4 home addresses now read `static` (see apply_static).
+    Returns the number of bindings that lost their IPv4 HoA."""
+    homes.keys_static = dict(static)
+    return apply_static(homes, events)
+
+
+def aaa_grant(homes, nai, addr, events):
+    """An Access-Accept for `nai` carried Framed-IP-Address `addr` (4 bytes; None: it carries
+    none any more). Returns None, or why it cannot be this NAI's (then nothing changes): outside
+    the IPv4 home prefix, the keys file's or another NAI's (static, or bound now)."""
+    if addr is not None:
+        a = ipaddress.IPv4Address(addr)
+        if a not in homes.prefix or a in (homes.prefix.network_address, homes.prefix.broadcast_address) \
+                or addr == homes.gateway:
+            return "Framed-IP-Address %s is not a host address of ipv4_home_prefix %s" % (a, homes.prefix)
+        owner = homes.static_owner.get(addr)
+        b = homes.bound.get(addr)
+        if (owner is not None and owner != nai) or (b is not None and getattr(b, "nai", None) != nai):
+            return "Framed-IP-Address %s is another NAI's here" % a
+    if homes.aaa_static.get(nai) == addr:
+        return None
+    if addr is None:
+        homes.aaa_static.pop(nai, None)
+    else:
+        homes.aaa_static[nai] = addr
+    apply_static(homes, events)
+    return None
+
+
+def apply_static(homes, events):
+    """`static` = the AAA server's assignments overlaid by the keys file's. The pool gives up the
+    static ones (and gets back those no longer static); a binding whose IPv4 HoA is no longer
     its NAI's (another static one, or now another NAI's) loses it ("reassigned": route and proxy
     ARP go), as does a lease on an address that became static. The MN gets its new address at
     its next BU. Returns the number of bindings that lost their IPv4 HoA."""
-    homes.static = dict(static)
+    static = {n: a for n, a in homes.aaa_static.items() if a not in set(homes.keys_static.values())}
+    static.update(homes.keys_static)
+    homes.static = static
     homes.static_owner = {a: n for n, a in homes.static.items()}
-    full = getattr(homes, "pool_all", homes.pool)
+    full = homes.pool_all
     homes.pool = [a for a in full if a not in homes.static_owner]
     homes.pool_set = set(homes.pool)
     n = 0
