@@ -49,11 +49,11 @@ def _sendto(sock, data, addr):
     dst, dport = addr
     if isinstance(dst, str):
         if ":" in dst:
-            return _sendto6(sock, data, addr)
+            return UdpSocket.sendto6(sock, data, addr)
         from .transport import text_addr
         dst = text_addr(dst)
     elif len(dst) != 4:
-        return _sendto6(sock, data, addr)
+        return UdpSocket.sendto6(sock, data, addr)
     v4 = getattr(sock.host, "v4", None)
     if v4 is None:
         raise OSError(97)               # EAFNOSUPPORT: this host has no IPv4 home address
@@ -62,11 +62,24 @@ def _sendto(sock, data, addr):
     return v4.send_udp(sock.port, dst, dport, data)
 
 
-try:                                    # (this module loaded again: the IPv6 one stays the one kept)
-    _sendto6 = UdpSocket.sendto6
-except AttributeError:
-    _sendto6 = UdpSocket.sendto6 = UdpSocket.sendto
-UdpSocket.sendto = _sendto
+def _install():
+    """Loading this module (node/config.py does, for a config with "ipv4_hoa") gives the node
+    its IPv4 side with no code of it in the IPv6-only modules: UdpSocket.sendto learns IPv4
+    destinations, and every MobileNode made from such a config is attach()ed at the end of its
+    __init__. Loaded again (a test), the originals stay the ones wrapped."""
+    from .driver import MobileNode
+    try:
+        UdpSocket.sendto6
+    except AttributeError:
+        UdpSocket.sendto6 = UdpSocket.sendto
+        MobileNode.init6 = MobileNode.__init__
+    UdpSocket.sendto = _sendto
+
+    def __init__(node, cfg, log=None):
+        MobileNode.init6(node, cfg, log)
+        if hasattr(cfg, "ipv4_hoa"):
+            attach(node)
+    MobileNode.__init__ = __init__
 
 
 def attach(node):
@@ -213,3 +226,6 @@ def report(node, ev):
         v4.addr = None
         node.log("ipv4", status=status, hoa4=None,
                  reason="IPv4 HoA refused (%s): IPv6 only" % REASONS.get(status, status))
+
+
+_install()
