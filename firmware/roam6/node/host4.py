@@ -65,25 +65,28 @@ def _sendto(sock, data, addr):
 def _install():
     """Loading this module (node/config.py does, for a config with "ipv4_hoa") gives the node
     its IPv4 side with no code of it in the IPv6-only modules: UdpSocket.sendto learns IPv4
-    destinations, and every MobileNode made from such a config is attach()ed at the end of its
-    __init__. Loaded again (a test), the originals stay the ones wrapped."""
-    from .driver import MobileNode
+    destinations, and a node whose config has "ipv4_hoa" is attach()ed when its Uplink is made
+    (in MobileNode.__init__, once its registration and host exist; the uplink module, not the
+    driver, is imported here: config time is the start-up's memory peak). Loaded again (a
+    test), the originals stay the ones wrapped."""
+    from .uplink import Uplink
     try:
         UdpSocket.sendto6
     except AttributeError:
         UdpSocket.sendto6 = UdpSocket.sendto
-        MobileNode.init6 = MobileNode.__init__
+        Uplink.init6 = Uplink.__init__
     UdpSocket.sendto = _sendto
 
-    def __init__(node, cfg, log=None):
-        MobileNode.init6(node, cfg, log)
-        if hasattr(cfg, "ipv4_hoa"):
-            attach(node)
-    MobileNode.__init__ = __init__
+    def __init__(up, node):
+        Uplink.init6(up, node)
+        if hasattr(node.cfg, "ipv4_hoa"):
+            attach(node, up)
+    Uplink.__init__ = __init__
 
 
-def attach(node):
-    """Give `node` (a driver.MobileNode whose config has "ipv4_hoa") its IPv4 side, all of it here
+def attach(node, up=None):
+    """Give `node` (a driver.MobileNode whose config has "ipv4_hoa"; `up` its Uplink, node.uplink
+    when not given) its IPv4 side, all of it here
     so an IPv6-only node carries none of it: the BUs ask for the address and the BA's answer is
     read (roam6.core.v4ack.enable); the host gets its IPv4 half; three of the node's methods get an instance attribute
     in front of them that adds the IPv4 part and calls them for the rest:
@@ -121,7 +124,7 @@ def attach(node):
         except ImportError:
             return
         Ip6Transport.v4 = True                # IPv4-in-IPv6 beside IPv6-in-IPv6
-        up = node.uplink
+        up = up or node.uplink
         opn = up.open
 
         def open_(name, coa):
