@@ -45,6 +45,8 @@ class UdpSocket:
         if isinstance(dst, str):
             from .transport import text_addr
             dst = text_addr(dst)
+        if len(dst) != 16:
+            raise OSError(97)           # EAFNOSUPPORT: an IPv4 destination and no IPv4 HoA (host4.py)
         if not self.port:
             self.host._bind(self, 0)
         return self.host.send_udp(self.port, dst, dport, data)

@@ -232,3 +232,4 @@ def report(node, ev):
 
 
 _install()
+del _install                            # run once: its code need not stay on the heap
