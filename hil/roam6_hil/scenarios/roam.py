@@ -148,7 +148,7 @@ def _start_bench(r):
     if not r.reference:
         if getattr(args, "aaa", False):
             from ..aaa import start_aaa
-            r.ha = start_ha(bench, start_aaa(bench))
+            r.ha = start_ha(bench, start_aaa(bench, ipv4_home=fam.wants_v4(args)))
         else:
             r.ha = start_ha(bench, write_ha_config(bench, ipv4_home=fam.wants_v4(args)))
         bench.services.append(r.ha)
