@@ -213,20 +213,3 @@ def test_ipv6_only_host_refuses_ipv4_destinations():
     s = h.socket()
     raises(OSError, s.sendto, b"x", ("198.18.3.2", 9))
 
-
-def test_ipv6_only_host_refuses_an_ipv4_destination():
-    """A node with no IPv4 HoA: an IPv4 destination is OSError EAFNOSUPPORT (97), from the
-    IPv6-only sendto itself (UdpSocket.sendto6 once host4 has put its own in front) and from
-    host4's for a host it did not attach to; nothing is sent."""
-    from roam6.node.host import UdpSocket
-    sent = []
-    h = Host(HOA, lambda p: sent.append(bytes(p)) or True)
-    s = h.socket()
-    s.bind(9000)
-    base = getattr(UdpSocket, "sendto6", UdpSocket.sendto)
-    for fn in (base, UdpSocket.sendto):
-        for dst in ("198.18.3.2", CN4):
-            e = raises(OSError, fn, s, b"x", (dst, 9001))
-            assert e.args[0] == 97
-    assert not sent
-    assert s.sendto(b"six", ("2001:db8:f3::2", 9001)) == 3 and len(sent) == 1

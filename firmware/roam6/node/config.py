@@ -144,8 +144,14 @@ def parse_config(raw):
         if c.ha_ipv4 is None:
             raise ConfigError("ha_ipv4", "is not an IPv4 address: %r (write it like \"198.18.1.2\")" % (v,))
     if "ipv4_hoa" in raw:                 # RFC 5555 §3.1.1; absent: no attribute (IPv6-only heap)
-        from .host4 import config_hoa4    # (loaded anyway by such a node; IPv6-only: no code here)
-        c.ipv4_hoa = config_hoa4(raw["ipv4_hoa"])
+        v = raw["ipv4_hoa"]
+        try:
+            c.ipv4_hoa = ip4_from_text(v) if isinstance(v, str) else None
+        except ValueError:
+            c.ipv4_hoa = None
+        if c.ipv4_hoa is None:
+            raise ConfigError("ipv4_hoa", "is not an IPv4 address: %r (write it like \"198.18.50.100\", or "
+                                          "\"0.0.0.0\" to ask the HA for one)" % (v,))
     if "wifi" in raw:
         w = raw["wifi"]
         if not isinstance(w, list):

@@ -50,6 +50,9 @@ class MobileNode:
                                 cfg.timestamps, st["seq"] if st else None, offset)
         self.host = Host(cfg.hoa, self.send_packet)
         self.uplink = Uplink(self)
+        if hasattr(cfg, "ipv4_hoa"):  # RFC 5555 IPv4 home address: its side loaded only now
+            from .host4 import attach
+            attach(self)
         if cfg.bootstrap == ["static"]:
             cfg.raw = None            # only the bootstrap sequencer reads the raw dict
         self.rx = RX

@@ -38,17 +38,20 @@ class UdpSocket:
         self.host._bind(self, port)
 
     def sendto(self, data, addr):
-        """addr = (IPv6 address as text or 16 bytes, port). Returns the bytes sent, or 0 when the
-        node has nowhere to send (no binding yet and no care-of address). (host4.py puts the
-        IPv4 HoA's sendto in front of this one, for a node with an IPv4 home address.)"""
+        """addr = (IPv6 address as text or 16 bytes, port); an IPv4 address (text or 4 bytes)
+        goes from the IPv4 HoA (host4.py; OSError EAFNOSUPPORT without one). Returns the bytes
+        sent, or 0 when the node has nowhere to send (no binding yet and no care-of address)."""
         dst, dport = addr
         if isinstance(dst, str):
             from .transport import text_addr
             dst = text_addr(dst)
-        if len(dst) != 16:
-            raise OSError(97)           # EAFNOSUPPORT: an IPv4 destination and no IPv4 HoA (host4.py)
         if not self.port:
             self.host._bind(self, 0)
+        if len(dst) == 4:
+            v4 = self.host.v4
+            if v4 is None:
+                raise OSError(97)       # EAFNOSUPPORT: this node has no IPv4 home address
+            return v4.send_udp(self.port, dst, dport, data)
         return self.host.send_udp(self.port, dst, dport, data)
 
     def recvfrom_nowait(self):
@@ -104,6 +107,8 @@ class UdpSocket:
 
 
 class Host:
+    v4 = None                           # host4.Host4 when the node has an IPv4 home address
+
     def __init__(self, hoa, send=None):
         self.hoa = bytes(hoa)
         self.send = send                # send(memoryview of one IPv6 packet) -> bool

@@ -17,8 +17,6 @@ import struct
 from roam6.compat import const
 from roam6.wire.checksum import finish, inet_sum, pseudo_sum
 
-from .host import UdpSocket
-
 _P_ICMP = const(1)
 _P_UDP = const(17)
 _MTU = const(1280)
@@ -29,64 +27,8 @@ REASONS = {-1: "the HA offers none", 128: "unspecified", 129: "prohibited", 130:
            131: "outside the home prefix", 132: "pool exhausted", 133: "prefix unauthorized"}
 
 
-def config_hoa4(v):
-    """config.json "ipv4_hoa" -> 4 bytes (node/config.py asks); ValueError if not an address."""
-    from roam6.wire.addr import ip4_from_text
-    try:
-        a = ip4_from_text(v) if isinstance(v, str) else None
-    except ValueError:
-        a = None
-    if a is None:                       # (config.ConfigError's text; not imported: no import cycle)
-        raise ValueError("config: field 'ipv4_hoa' is not an IPv4 address: %r (write it like \"198.18.50.100\", "
-                         "or \"0.0.0.0\" to ask the HA for one)" % (v,))
-    return a
-
-
-def _sendto(sock, data, addr):
-    """UdpSocket.sendto of a node with an IPv4 home address (set on the class below, so the
-    IPv6-only host carries none of it): an IPv4 destination (text or 4 bytes) goes from the
-    IPv4 HoA (OSError EAFNOSUPPORT on a host without one), anything else to the IPv6 sendto."""
-    dst, dport = addr
-    if isinstance(dst, str):
-        if ":" in dst:
-            return UdpSocket.sendto6(sock, data, addr)
-        from .transport import text_addr
-        dst = text_addr(dst)
-    elif len(dst) != 4:
-        return UdpSocket.sendto6(sock, data, addr)
-    v4 = getattr(sock.host, "v4", None)
-    if v4 is None:
-        raise OSError(97)               # EAFNOSUPPORT: this host has no IPv4 home address
-    if not sock.port:
-        sock.host._bind(sock, 0)
-    return v4.send_udp(sock.port, dst, dport, data)
-
-
-def _install():
-    """Loading this module (node/config.py does, for a config with "ipv4_hoa") gives the node
-    its IPv4 side with no code of it in the IPv6-only modules: UdpSocket.sendto learns IPv4
-    destinations, and a node whose config has "ipv4_hoa" is attach()ed when its Uplink is made
-    (in MobileNode.__init__, once its registration and host exist; the uplink module, not the
-    driver, is imported here: config time is the start-up's memory peak). Loaded again (a
-    test), the originals stay the ones wrapped."""
-    from .uplink import Uplink
-    try:
-        UdpSocket.sendto6
-    except AttributeError:
-        UdpSocket.sendto6 = UdpSocket.sendto
-        Uplink.init6 = Uplink.__init__
-    UdpSocket.sendto = _sendto
-
-    def __init__(up, node):
-        Uplink.init6(up, node)
-        if hasattr(node.cfg, "ipv4_hoa"):
-            attach(node, up)
-    Uplink.__init__ = __init__
-
-
-def attach(node, up=None):
-    """Give `node` (a driver.MobileNode whose config has "ipv4_hoa"; `up` its Uplink, node.uplink
-    when not given) its IPv4 side, all of it here
+def attach(node):
+    """Give `node` (a driver.MobileNode whose config has "ipv4_hoa") its IPv4 side, all of it here
     so an IPv6-only node carries none of it: the BUs ask for the address and the BA's answer is
     read (roam6.core.v4ack.enable); the host gets its IPv4 half; three of the node's methods get an instance attribute
     in front of them that adds the IPv4 part and calls them for the rest:
@@ -124,7 +66,7 @@ def attach(node, up=None):
         except ImportError:
             return
         Ip6Transport.v4 = True                # IPv4-in-IPv6 beside IPv6-in-IPv6
-        up = up or node.uplink
+        up = node.uplink
         opn = up.open
 
         def open_(name, coa):
@@ -229,7 +171,3 @@ def report(node, ev):
         v4.addr = None
         node.log("ipv4", status=status, hoa4=None,
                  reason="IPv4 HoA refused (%s): IPv6 only" % REASONS.get(status, status))
-
-
-_install()
-del _install                            # run once: its code need not stay on the heap
