@@ -44,3 +44,7 @@ def test_mn_roams_with_the_ha_on_freeradius(tmp_path, prefix, capsys):
     v4 = rep["ipv4"]
     assert v4["hoa4"] == AAA_HOA4 and v4["summary"]["recovered_all"], out
     assert [r["net"] for r in v4["rows"]] == ["apB", "apC", "apA"] and v4["summary"]["lost_outside_interruptions"] == 0
+    assert [r["transport"] for r in v4["rows"]] == [r["transport"] for r in rows[:3]]   # udp4, then IPv4 over udp6
+    assert v4["summary"]["family"] == "ipv4" and rep["summary"]["family"] == "ipv6"
+    assert set(v4["compare"]) == {"ipv4", "ipv6"}
+    assert "IPv4 home address %s, from the IPv4-only correspondent:" % AAA_HOA4 in out
