@@ -15,7 +15,11 @@ from roam6_host.aaa.bench import start_freeradius
 from roam6_host.aaa.provision_sql import add_device
 
 from .homeagent import BOARD_SA
-from .topology import HA_ADDR, HA_DAD_MS, HA_IPV4, HOME_PREFIX
+from .topology import HA_ADDR, HA_DAD_MS, HA_IPV4, HOME4_POOL, HOME4_PREFIX, HOME_PREFIX
+
+# with ipv4_home: the board's RFC 5555 IPv4 home address as the AAA server hands it out
+# (Framed-IP-Address), outside the HA's pool so it shows where it came from
+AAA_HOA4 = "198.18.50.20"
 
 
 class _Radius:
@@ -31,16 +35,18 @@ class _Radius:
                 self.p.kill()
 
 
-def start_aaa(bench):
+def start_aaa(bench, ipv4_home=False):
     """FreeRADIUS up (a bench service), the board provisioned in its store; returns the HA's
-    config path (give it to homeagent.start_ha)."""
+    config path (give it to homeagent.start_ha). ipv4_home: the board also gets AAA_HOA4 as
+    Framed-IP-Address, and the HA (no keys file) the IPv4 home prefix, a pool and its leases file."""
     folder = bench.path("aaa")
     os.makedirs(folder, exist_ok=True)
     secret = secrets.token_hex(16)
     db = os.path.join(folder, "radius.sqlite")
     conf = os.path.join(folder, "raddb")
     freeradius.write_config(conf, db, secret, ["::1"], listen=("::1",))
-    add_device(db, BOARD_SA["nai"], BOARD_SA["spi"], bytes.fromhex(BOARD_SA["key"]), BOARD_SA["hoa"], force=True)
+    add_device(db, BOARD_SA["nai"], BOARD_SA["spi"], bytes.fromhex(BOARD_SA["key"]), BOARD_SA["hoa"], force=True,
+               ipv4_hoa=AAA_HOA4 if ipv4_home else None)
     bench.ip("ha", "link", "set", "lo", "up", check=False)
     bench.services.append(_Radius(start_freeradius(bench.ns.full("ha"), conf)))
     sf = os.path.join(folder, "radius-secret")
@@ -51,7 +57,10 @@ def start_aaa(bench):
     with open(cfg, "w") as f:
         json.dump({"home_prefix": HOME_PREFIX, "address": HA_ADDR, "ipv4": HA_IPV4, "port": 4191,
                    "home_link": "home", "tun": "r6tun", "dad_ms": HA_DAD_MS,
-                   "aaa": {"servers": [{"host": "::1"}], "secret_file": sf, "nas_identifier": "bench-ha"}}, f, indent=1)
+                   "aaa": {"servers": [{"host": "::1"}], "secret_file": sf, "nas_identifier": "bench-ha"},
+                   **({"ipv4_home_prefix": HOME4_PREFIX, "ipv4_pool": HOME4_POOL,
+                       "ipv4_leases_file": os.path.join(folder, "ipv4-leases.json")} if ipv4_home else {})},
+                  f, indent=1)
     return cfg
 
 

@@ -56,16 +56,18 @@ def _dump(path, data):
 
 def run_cn(args):
     fam, dst = _sockaddr(args.dst, args.port)
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(("::", args.listen))
+    if fam == socket.AF_INET:       # an IPv4 destination: an IPv4 socket (the CN may have no IPv6 at all)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", args.listen))
+    else:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", args.listen))
     s.setblocking(False)
-    if fam == socket.AF_INET:
-        dst = ("::ffff:" + dst[0], dst[1])
     sent, echo, up = [], [], []
     interval = args.interval / 1000.0
-    seq = 0
-    out = {"role": "cn", "dst": args.dst, "port": args.port, "interval_ms": args.interval,
+    seq = args.seq0
+    out = {"role": "cn", "dst": args.dst, "port": args.port, "interval_ms": args.interval, "seq0": args.seq0,
            "sent": sent, "echo": echo, "up": up}
     t_end = time.monotonic() + args.duration if args.duration else None
     print("ready", flush=True)
@@ -205,6 +207,8 @@ def main(argv=None):
     c.add_argument("--listen", type=int, default=9001)
     c.add_argument("--interval", type=float, default=5.0, help="ms between probes")
     c.add_argument("--duration", type=float, default=0, help="seconds (0: until SIGTERM)")
+    c.add_argument("--seq0", type=int, default=0,
+                   help="first sequence number (two streams to one board apart: the sniffer sees both)")
     c.add_argument("--out", required=True)
     b = sub.add_parser("board")
     b.add_argument("--port", type=int, default=9000)

@@ -38,6 +38,9 @@ def register(sub):
     where.add_argument("--bootstrap", action="store_true", help="let the device learn HoA and HA (DHCPv6, DNS)")
     p.add_argument("--ha", metavar="ADDR", help="the HA's IPv6 address (or 'bootstrap')")
     p.add_argument("--ha-ipv4", metavar="ADDR", help="the HA's IPv4 address, for the udp4 transport")
+    p.add_argument("--ipv4-hoa", metavar="ADDR",
+                   help="an RFC 5555 IPv4 home address too: this address (the HA's keys file / the AAA server's "
+                        "Framed-IP-Address assign it) or 0.0.0.0 (one from the HA's ipv4_pool)")
     p.add_argument("--home-prefix", metavar="PREFIX", help="the home network's prefix (default: the HoA's /64)")
     p.add_argument("--domain", help="DNS domain for RFC 5026 bootstrapping")
     p.add_argument("--board", metavar="BOARD",
@@ -130,7 +133,8 @@ def run(args):
         args.keys_file, args.out, force=args.force, nai=args.nai, hoa=args.hoa, bootstrap=args.bootstrap,
         ha=args.ha, ha_ipv4=args.ha_ipv4, home_prefix=args.home_prefix, domain=args.domain,
         transports=_csv(args.transports), lifetime=args.lifetime, timestamps=not args.no_timestamps, wifi=wifi,
-        methods=_csv(args.bootstrap_methods), board=board, security=args.security, ipsec_data=args.ipsec_data)
+        methods=_csv(args.bootstrap_methods), board=board, security=args.security, ipsec_data=args.ipsec_data,
+        ipv4_hoa=args.ipv4_hoa)
     print("provisioned %s: %s, HoA %s, HA %s, transports %s"
           % (cfg["nai"], "SPI %d" % cfg["spi"] if "spi" in cfg else "IPsec (IKEv2 PSK)", cfg["hoa"], cfg["ha"],
              ",".join(cfg["transports"])))

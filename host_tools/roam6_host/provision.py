@@ -148,7 +148,8 @@ def board_methods(board):
 
 
 def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None, home_prefix=None,
-                domain=None, transports=None, lifetime=600, timestamps=True, wifi=(), methods=None, board=None):
+                domain=None, transports=None, lifetime=600, timestamps=True, wifi=(), methods=None, board=None,
+                ipv4_hoa=None):
     """The config.json dict of CONTRACTS.md §5, validated; UserError naming the option at fault.
     board: the board profile (boards.load_board) it is for, or None; it narrows transports and
     bootstrap methods to what the board's bundle has."""
@@ -188,6 +189,8 @@ def make_config(nai, spi, key, hoa=None, bootstrap=False, ha=None, ha_ipv4=None,
                         "(or give --home-prefix when it is not the HoA's /64)")
     if ha_ipv4 is not None:
         cfg["ha_ipv4"] = str(_ip4(ha_ipv4, "--ha-ipv4"))
+    if ipv4_hoa is not None:              # RFC 5555 IPv4 home address (0.0.0.0: the HA's pool assigns one)
+        cfg["ipv4_hoa"] = str(_ip4(ipv4_hoa, "--ipv4-hoa"))
     if domain is not None:
         cfg["domain"] = domain
     dynamic = bootstrap or ha == "bootstrap"      # something is learnt at boot
@@ -315,6 +318,13 @@ def provision(keys_file, out, force=False, security="rfc4285", ipsec_data=False,
                 raise UserError("HoA %s already belongs to %s" % (cfg["hoa"], twin[0].get("nai")),
                                 hint="every device needs its own home address")
             entry["hoa"] = cfg["hoa"]
+        v4 = static_ipv4(cfg)
+        if v4:
+            twin = [e for e in sas if e.get("ipv4_hoa") and ipaddress.IPv4Address(e["ipv4_hoa"]) == v4]
+            if twin:
+                raise UserError("IPv4 HoA %s already belongs to %s" % (v4, twin[0].get("nai")),
+                                hint="every device needs its own, or --ipv4-hoa 0.0.0.0 for one from the HA's pool")
+            entry["ipv4_hoa"] = str(v4)
         sas.append(entry)
         text = json.dumps(cfg, indent=1) + "\n"
         out_dir = os.path.dirname(os.path.abspath(out))
@@ -323,6 +333,13 @@ def provision(keys_file, out, force=False, security="rfc4285", ipsec_data=False,
         write_keys(keys_file, doc)
         _atomic_write(out, text)
     return cfg
+
+
+def static_ipv4(cfg):
+    """The config's fixed IPv4 home address (what the HA must assign it), or None (none, or
+    0.0.0.0: one from the HA's pool)."""
+    v = cfg.get("ipv4_hoa")
+    return ipaddress.IPv4Address(v) if v and v != "0.0.0.0" else None
 
 
 def list_sas(keys_file):

@@ -48,7 +48,7 @@ def test_hil_run_register_refuses_a_bad_prefix_up_front_without_traceback(tmp_pa
 
 def test_hil_run_register_family_ipv4(tmp_path):
     """--family ipv4: the MN gets an RFC 5555 IPv4 home address from the HA's pool; UDP both ways
-    and ping from the CN over IPv4 only."""
+    and ping from the IPv4-only correspondent (cn4)."""
     if os.geteuid() != 0:
         pytest.skip("the bench needs root (network namespaces); `make test` runs as root")
     prefix = "r6t%s-" % secrets.token_hex(2)
@@ -62,6 +62,7 @@ def test_hil_run_register_family_ipv4(tmp_path):
         assert rep["ipv4_status"] == 0 and rep["ipv4_hoa"] == "198.18.50.100"
         assert rep["ipv4_udp_sent"] == 20 and rep["ipv4_udp_echoed"] >= 18 and rep["ipv4_udp_from"] == ["198.18.50.100"]
         assert rep["ipv4_ping_ok"]
+        assert rep["ipv4_cn"] == "198.18.4.2"          # from the IPv4-only correspondent (cn4)
     finally:
         cleanup_prefix(prefix)
         assert not [n for n in list_namespaces() if n.startswith(prefix)]

@@ -7,6 +7,7 @@ an inner IPv4 source that is not a bound IPv4 HoA is dropped and logged; the lea
 HA restart. (`roam6 hil run register --family ipv4` is the bench form of the first checks.)"""
 import json
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -153,6 +154,34 @@ def test_roams_move_both_hoas_proxy_arp_spoofed_source_and_ha_restart(bench):
         ev = mn.wait_for(lambda e: e.get("ev") == "ipv4", 40)
         assert ev is not None and ev["status"] == 0 and ev["hoa4"] == HOA4, mn.tail()
         assert cn4_traffic(bench)["echoed"] >= 9
+        # SIGHUP with a keys file giving the board a static IPv4 HoA: a bad one (outside the
+        # prefix) is refused whole; a good one takes the pool address away at once, and the MN
+        # has the new one after two BUs (130 for the old, then its configured 0.0.0.0 again)
+        keys = bench.path("ha", "ha-keys.json")
+        with open(keys) as f:
+            doc = json.load(f)
+        for v4, then in (("10.1.2.3", "error"), ("198.18.50.30", "keys_reloaded")):
+            doc["sas"][0]["ipv4_hoa"] = v4
+            with open(keys, "w") as f:
+                json.dump(doc, f)
+            ha2.mark()
+            ha2.p.send_signal(signal.SIGHUP)
+            ev = ha2.wait_for(lambda e: e.get("ev") == then, 5)
+            assert ev is not None, ha2.tail()
+            if then == "error":
+                assert "outside ipv4_home_prefix" in ev["reason"] and ha2.alive()
+                assert not [e for e in ha2.events if e.get("ev", "").startswith("ipv4_")]   # nothing changed
+        rel = ha2.wait_for(lambda e: e.get("ev") == "ipv4_released", 3)
+        assert rel and rel["reason"] == "reassigned" and rel["hoa4"] == HOA4, ha2.tail()
+        got = []
+        for net in ("apA", "apB"):
+            mn.mark()
+            bench.attach(net)
+            assert mn.wait_for(lambda e: e.get("ev") in ("registered", "error"), 10)["ev"] == "registered"
+            ev = mn.wait_for(lambda e: e.get("ev") == "ipv4", 3)
+            got.append(ev and (ev["status"], ev["hoa4"]))
+        assert got == [(130, None), (0, "198.18.50.30")], (got, mn.tail())
+        assert R.cn4_traffic(bench, "198.18.50.30")["echoed"] >= 9
     finally:
         mn.stop()
         if ha2 is not None:

@@ -124,7 +124,7 @@ def test_rejected_ba_is_not_an_ipv4_answer_and_dereg_ends_both():
 
 def test_no_ipv4_hoa_means_no_option_and_no_event():
     r = Registration(NAI, 4096, KEY, HOA, HA, seq=7, ntp_offset_ms=3900000000000)
-    assert r.v4hoa is None
+    assert getattr(r, "v4hoa", None) is None and not hasattr(r, "v4hoa")   # not even a class attribute
     r.move(V4COA, "udp4", 0)
     bu = bu_of(r)
     assert bu.find(mo.IPv4HomeAddress) is None
@@ -212,3 +212,4 @@ def test_ipv6_only_host_refuses_ipv4_destinations():
     h = Host(HOA, lambda p: True)
     s = h.socket()
     raises(OSError, s.sendto, b"x", ("198.18.3.2", 9))
+

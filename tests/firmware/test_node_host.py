@@ -151,3 +151,18 @@ def test_awaited_recvfrom_wakes_on_delivery_and_can_be_cancelled():
         assert got == [b"one", b"two", b"three"] and s.recvfrom_nowait()[0] == b"late"
 
     asyncio.run(main())
+
+
+def test_ipv6_only_host_refuses_an_ipv4_destination():
+    """A node with no IPv4 HoA: an IPv4 destination (text or 4 bytes) is OSError EAFNOSUPPORT
+    (97), nothing is sent (node/host.py; the same from host4.py's sendto, which a process that
+    loaded host4 has on the class, for a host it did not attach to)."""
+    sent = []
+    h = Host(HOA, lambda p: sent.append(bytes(p)) or True)
+    s = h.socket()
+    s.bind(9000)
+    for dst in ("198.18.3.2", bytes([198, 18, 3, 2])):
+        e = raises(OSError, s.sendto, b"x", (dst, 9001))
+        assert e.args[0] == 97
+    assert not sent
+    assert s.sendto(b"six", ("2001:db8:f3::2", 9001)) == 3 and len(sent) == 1

@@ -351,11 +351,20 @@ def test_provision_cli_against_the_sql_store(topo, tmp_path, capsys):
         return _Ran(rc, out.out, out.err)
 
     p = run("--nai", "cli@example.test", "--hoa", "2001:db8:aa::150", "--ha", "2001:db8:aa::1",
-            "--transports", "udp6", "--out", str(tmp_path / "cli.json"))
+            "--transports", "udp6", "--out", str(tmp_path / "cli.json"), "--ipv4-hoa", "198.18.50.20")
     assert p.returncode == 0, p.stderr
     cfg = json.loads((tmp_path / "cli.json").read_text())
     dev = {e["nai"]: e for e in provision_sql.devices(db)}["cli@example.test"]
     assert dev["spi"] == cfg["spi"] and dev["key"] == cfg["key"] and dev["hoa"] == "2001:db8:aa::150"
+    # RFC 5555: the IPv4 HoA in config.json and as Framed-IP-Address in the device's Access-Accept
+    assert cfg["ipv4_hoa"] == "198.18.50.20" and dev["ipv4_hoa"] == "198.18.50.20"
+    c = radius_client()
+    with topo["n"].inside(topo["ns"][2]):
+        rep = c.SendPacket(c.CreateAuthPacket(code=rp.AccessRequest, User_Name="cli@example.test"))
+    assert rep.code == rp.AccessAccept and rep["Framed-IP-Address"] == ["198.18.50.20"]
+    p = run("--nai", "twin@example.test", "--hoa", "2001:db8:aa::151", "--ha", "2001:db8:aa::1",
+            "--transports", "udp6", "--out", str(tmp_path / "twin.json"), "--ipv4-hoa", "198.18.50.20")
+    assert p.returncode != 0 and "already belongs to cli@example.test" in p.stderr and "Traceback" not in p.stderr
     assert oct(os.stat(db).st_mode & 0o777) == "0o600"
     # the device registers through FreeRADIUS with what provision wrote
     m = MN(topo, "cli@example.test", cfg["spi"], bytes.fromhex(cfg["key"]), "2001:db8:aa::150")

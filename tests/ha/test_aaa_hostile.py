@@ -202,3 +202,55 @@ def test_sa_is_asked_again_after_cache_s_and_a_reject_then_ends_the_binding():
     finally:
         agent.close()
         srv.close()
+
+
+def test_framed_ip_address_is_the_ipv4_hoa_and_a_bad_one_is_left_out(tmp_path):
+    """RFC 5555 from AAA (aaa/ipv4.py): an Accept's Framed-IP-Address becomes the NAI's IPv4 HoA
+    (the MN asking 0.0.0.0 gets it, the pool gives it up); one outside the IPv4 home prefix is
+    logged and left out, the IPv6 registration still made; a forgotten SA drops it."""
+    from roam6.core.registration import Registration
+    from roam6.core.v4ack import enable
+    from roam6_codec import mhopts as mo
+    from roam6_host.aaa import ipv4 as aaa4
+    from roam6_host.ha import ipv4home
+    srv, cache, agent, log = setup()
+    cache.v4homes = h = ipv4home.IPv4Homes(ipaddress.IPv4Network("198.18.50.0/24"),
+                                           [ipaddress.IPv4Address("198.18.50.20"),
+                                            ipaddress.IPv4Address("198.18.50.21")],
+                                           None, str(tmp_path / "leases.json"))
+    try:
+        for seq, framed, want in ((1, "10.9.9.9", None), (9, "198.18.50.20", "198.18.50.20")):
+            r = Registration(NAI3, SPI3, KEY3, HOA3, HA, 600, True, seq, T0 + 2208988800 * 1000)
+            enable(r, bytes(4))
+            r.move(V4COA, "udp4", 0)
+            (pkt, _), = r.datagrams_to_send(0)
+            cache.receive(bytes(pkt), SRC, 1000, wall=T0)
+            assert cache.datagrams_to_send(1000) == []       # held for the server
+            req, peer = request(srv)
+            rep = req.CreateReply()
+            rep.secret, rep.code = SECRET, rp.AccessAccept
+            rep["Roam6-MN-HA-Key"], rep["Roam6-MN-HA-SPI"] = KEY3, SPI3
+            rep["Roam6-Home-Address"] = "2001:db8:aa::300"
+            rep["Framed-IP-Address"] = framed
+            srv.sendto(rep.ReplyPacket(), peer)
+            pump(agent)
+            (dg, _dest), = cache.datagrams_to_send(0)
+            _pkt, ba = parse_ba(dg, key=KEY3, mac_coa=V4MAPPED + V4COA, hoa=HOA3)
+            assert ba.status == 0 and HOA3 in cache.bindings
+            ack = ba.find(mo.IPv4AddressAck)
+            if want is None:       # left out: the pool's first address, and the reason logged
+                assert "10.9.9.9" in log.evs("aaa_ipv4_refused")[-1]["reason"] and not h.aaa_static
+                assert ack.status == 0 and ack.address == bytes([198, 18, 50, 20])
+                agent._forget(SPI3)                          # the next BU asks the server again
+                assert not h.bound and SPI3 not in cache.sas
+            else:
+                assert ack.status == 0 and ack.address == ipaddress.IPv4Address(want).packed
+                assert log.evs("aaa_accept")[-1]["hoa4"] == want and h.static == {NAI3: ack.address}
+                assert ack.address not in h.pool
+        agent._forget(SPI3)
+        assert not h.aaa_static and not h.static and len(h.pool) == 2
+        assert aaa4.grant(agent, NAI3, {"Framed-IP-Address": ["198.18.50.255"]}) is None   # broadcast
+        assert "not a host address" in log.evs("aaa_ipv4_refused")[-1]["reason"]
+    finally:
+        agent.close()
+        srv.close()

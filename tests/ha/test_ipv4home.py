@@ -12,7 +12,7 @@ from roam6_codec import mhopts as mo
 from roam6_host.errors import UserError
 from roam6_host.ha import ipv4home
 from roam6_host.ha.cache import BindingCache
-from roam6_host.ha.config import parse_config
+from roam6_host.ha.config import SAConfig, parse_config
 from roam6_host.ha.sa import SA
 
 from ha_helpers import HA, HOA, HOA2, KEY, KEY2, NAI, NAI2, PREFIX, SPI, SPI2, T0, a4, parse_ba
@@ -223,3 +223,71 @@ def test_wireshark_dissects_the_ipv4_options_without_a_malformed_packet(tmp_path
     assert p.returncode == 0, p.stderr
     assert "Malformed" not in p.stdout and "IPv4 Home Address: 0.0.0.0" in p.stdout, p.stdout[-2000:]
     assert "IPv4 Address Acknowledgement" in p.stdout and "IPv4 Home Address: 198.18.50.100" in p.stdout
+
+
+def sacfg(nai, spi, key, hoa, v4=None):
+    sa = SAConfig(nai, spi, key, hoa)
+    sa.ipv4_hoa = a4(v4) if v4 else None
+    return sa
+
+
+def test_sighup_reassigns_a_static_ipv4_hoa(tmp_path):
+    """Keys file reloaded (ha/driver.py reload_keys): a NAI's static IPv4 HoA changed -> its binding
+    loses the old one at once (route/proxy ARP go, ipv4_released "reassigned"), the MN's next BU
+    is refused 130 for the old one and the one after gets the new one; a static address taken
+    out of the pool frees the lease on it; a bad reloaded file is refused whole."""
+    h = homes(tmp_path, pool=("198.18.50.100", "198.18.50.101"), static={NAI: a4("198.18.50.9")})
+    c = cache(h)
+    r = mn(bytes(4))
+    ba, _ = roundtrip(c, r)
+    assert ba.find(mo.IPv4AddressAck).address == a4("198.18.50.9") and r.v4hoa == a4("198.18.50.9")
+    r2 = mn(bytes(4), NAI2, SPI2, KEY2, HOA2)
+    ba, _ = roundtrip(c, r2, 10, ("udp4", "192.0.2.101", 4191), a4("192.0.2.101"))
+    assert ba.find(mo.IPv4AddressAck).address == a4("198.18.50.100")
+    c.events()
+    sas = [sacfg(NAI, SPI, KEY, HOA, "198.18.50.100"), sacfg(NAI2, SPI2, KEY2, HOA2)]
+    static = ipv4home.static_of(sas, "keys.json", h)
+    c.replace_sas({SPI: SA(NAI, SPI, KEY, HOA), SPI2: SA(NAI2, SPI2, KEY2, HOA2)}, static)
+    evs = v4ev(c)
+    assert sorted((e.kind, e.reason) for e in evs) == [("ipv4_released", "reassigned")] * 2
+    assert not h.bound and NAI2 not in h.leases and h.pool == [a4("198.18.50.101")]
+    assert HOA in c.bindings and HOA2 in c.bindings          # the IPv6 bindings stay
+    ba, evs = roundtrip(c, r, 1000)                          # asks for .9 (its last): refused
+    assert ba.find(mo.IPv4AddressAck).status == 130 and r.v4hoa == bytes(4)
+    ba, evs = roundtrip(c, r, 2000)                          # asks 0.0.0.0 again: the new static one
+    assert ba.find(mo.IPv4AddressAck).address == a4("198.18.50.100") and ("ipv4", 0, a4("198.18.50.100")) in evs
+    ba, _ = roundtrip(c, r2, 3000, ("udp4", "192.0.2.101", 4191), a4("192.0.2.101"))
+    assert ba.find(mo.IPv4AddressAck).status == 130 and r2.v4hoa == bytes(4)
+    ba, _ = roundtrip(c, r2, 4000, ("udp4", "192.0.2.101", 4191), a4("192.0.2.101"))
+    assert ba.find(mo.IPv4AddressAck).address == a4("198.18.50.101")
+    for bad, words in (([sacfg(NAI, SPI, KEY, HOA, "10.0.0.1")], "outside"),
+                       ([sacfg(NAI, SPI, KEY, HOA, "198.18.50.7"),
+                         sacfg(NAI2, SPI2, KEY2, HOA2, "198.18.50.7")], "two NAIs")):
+        with pytest.raises(UserError) as e:
+            ipv4home.static_of(bad, "keys.json", h)
+        assert words in str(e.value)
+    with pytest.raises(UserError) as e:
+        ipv4home.static_of(sas, "keys.json", None)
+    assert "ipv4_home_prefix" in str(e.value)
+
+
+def test_leases_file_of_an_aaa_only_ha(tmp_path):
+    """An HA with no keys file (AAA only) and an IPv4 pool must say where the leases live
+    (ipv4_leases_file, relative to ha.json's folder); with a keys file they default beside it."""
+    secret = tmp_path / "radius-secret"
+    secret.write_text("s3cret\n")
+    os.chmod(secret, 0o600)
+    base = {"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1",
+            "aaa": {"servers": [{"host": "::1"}], "secret_file": "radius-secret"},
+            "ipv4_home_prefix": "198.18.50.0/24", "ipv4_pool": "198.18.50.100-198.18.50.102"}
+    with pytest.raises(UserError) as e:
+        parse_config(dict(base), base_dir=str(tmp_path))
+    assert "ipv4_leases_file" in str(e.value) and "no keys file" in str(e.value)
+    cfg = parse_config(dict(base, ipv4_leases_file="state/leases.json"), base_dir=str(tmp_path))
+    assert cfg.ipv4_homes.leases_path == str(tmp_path / "state" / "leases.json") and not cfg.keys_file
+    with pytest.raises(UserError) as e:
+        parse_config(dict(base, ipv4_leases_file=""), base_dir=str(tmp_path))
+    assert "ipv4_leases_file" in str(e.value)
+    no_pool = dict(base)
+    del no_pool["ipv4_pool"]
+    assert parse_config(no_pool, base_dir=str(tmp_path)).ipv4_homes.leases_path is None   # nothing to lease

@@ -16,7 +16,7 @@ def test_mn_roams_with_the_ha_on_freeradius(tmp_path, prefix, capsys):
     p = argparse.ArgumentParser()
     roam.add_arguments(p)
     args = p.parse_args(["--report", str(tmp_path / "rep"), "--prefix", prefix, "--dwell", "0.25", "--roams", "3",
-                         "--profile", "router", "--addressing", "static", "--no-pcap", "--aaa"])
+                         "--profile", "router", "--addressing", "static", "--no-pcap", "--aaa", "--family", "both"])
     rc = roam.run(args)
     out = capsys.readouterr().out
     rep = json.load(open(tmp_path / "rep" / "report.json"))
@@ -38,3 +38,13 @@ def test_mn_roams_with_the_ha_on_freeradius(tmp_path, prefix, capsys):
         assert i < len(acct), (r, acct)
     assert acct[-1]["terminatecause"] == "User-Request" and acct[-1]["inputpackets"] > 0
     assert "accounting (FreeRADIUS roam6_acct_log): %d record(s)" % len(acct) in out
+    # RFC 5555 from AAA: the IPv4 HoA is the device's Framed-IP-Address (not the HA's pool; the
+    # HA has no keys file, its leases file is ha.json's ipv4_leases_file), and it roams too
+    from roam6_hil.aaa import AAA_HOA4
+    v4 = rep["ipv4"]
+    assert v4["hoa4"] == AAA_HOA4 and v4["summary"]["recovered_all"], out
+    assert [r["net"] for r in v4["rows"]] == ["apB", "apC", "apA"] and v4["summary"]["lost_outside_interruptions"] == 0
+    assert [r["transport"] for r in v4["rows"]] == [r["transport"] for r in rows[:3]]   # udp4, then IPv4 over udp6
+    assert v4["summary"]["family"] == "ipv4" and rep["summary"]["family"] == "ipv6"
+    assert set(v4["compare"]) == {"ipv4", "ipv6"}
+    assert "IPv4 home address %s, from the IPv4-only correspondent:" % AAA_HOA4 in out

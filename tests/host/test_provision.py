@@ -269,3 +269,27 @@ def test_wifi_board_without_wifi_is_warned(tmp_path, capsys):
     assert _prov(tmp_path, "b@example.test", "--hoa", "2001:db8:aa::101", "--ha", "2001:db8:aa::1",
                  "--board", "unix", "--transports", "udp6") == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_ipv4_home_address_goes_to_config_and_keys_file(tmp_path, capsys):
+    """--ipv4-hoa (RFC 5555): config.json gets "ipv4_hoa"; a fixed address goes into the keys
+    file (the HA's static assignment, which it loads), 0.0.0.0 does not (the HA's pool); a second
+    device with the same fixed address is refused; a bad one named."""
+    import ipaddress
+    from roam6_host.ha.config import load_keys
+    assert _prov(tmp_path, "a@example.test", *STATIC, "--ipv4-hoa", "198.18.50.20") == 0
+    assert _prov(tmp_path, "b@example.test", "--hoa", "2001:db8:aa::101", "--ha", "2001:db8:aa::1",
+                 "--ha-ipv4", "198.18.1.2", "--ipv4-hoa", "0.0.0.0") == 0
+    a = json.loads((tmp_path / "a.json").read_text())
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert a["ipv4_hoa"] == "198.18.50.20" and b["ipv4_hoa"] == "0.0.0.0"
+    sas = load_keys(str(tmp_path / "keys.json"), ipaddress.IPv6Network("2001:db8:aa::/64"))
+    assert [s.ipv4_hoa for s in sas] == [bytes([198, 18, 50, 20]), None]
+    capsys.readouterr()
+    assert _prov(tmp_path, "c@example.test", "--hoa", "2001:db8:aa::102", "--ha", "2001:db8:aa::1",
+                 "--ha-ipv4", "198.18.1.2", "--ipv4-hoa", "198.18.50.20") != 0
+    assert "already belongs to a@example.test" in capsys.readouterr().err
+    assert _prov(tmp_path, "d@example.test", "--hoa", "2001:db8:aa::103", "--ha", "2001:db8:aa::1",
+                 "--ha-ipv4", "198.18.1.2", "--ipv4-hoa", "198.18.50") != 0
+    assert "--ipv4-hoa" in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists() and not (tmp_path / "d.json").exists()

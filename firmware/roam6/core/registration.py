@@ -49,8 +49,6 @@ class Registration(HomeBinding):
     """The MN's home registration: the HomeBinding's rules (inherited: one object on the heap)
     plus its BU/BA wire format and MN-HA security."""
 
-    v4hoa = None                  # an instance attribute only with an IPv4 home address configured
-
     def __init__(self, nai, spi, key, hoa, ha, lifetime_s=600, timestamps=True, seq=None,
                  ntp_offset_ms=0):
         hoa = bytes(hoa)
@@ -83,7 +81,10 @@ class Registration(HomeBinding):
             mc = mac_coa(coa)
             mh = encode_bu(seq, flags, lifetime_units, self.nai, self.spi,
                            bytes(coa) if len(coa) == 4 else None, timestamp,
-                           lambda prefix: mnha_auth_data(key, mc, hoa, prefix), self.v4hoa)
+                           lambda prefix: mnha_auth_data(key, mc, hoa, prefix),
+                           # an instance attribute only with an IPv4 home address (core/v4ack.py):
+                           # no class attribute (one more entry grows the class's dict: +100 B)
+                           getattr(self, "v4hoa", None))
             struct.pack_into(">H", mh, 4, checksum6(hoa, ha, _NH_MH, mh))
             if udp:
                 out.append((ipv6_packet(hoa, ha, _NH_MH, mh), ha))

@@ -11,8 +11,10 @@ counted (status < 128: the IPv6 binding accepted; not a deregistration), queues 
                                  >= 128: refused (RFC 5555 §3.2.1 codes); -1: the BA has no
                                  acknowledgement at all (the HA offers no IPv4 home addresses)
 
-A refusal sets `reg.v4hoa` to None: the node stays IPv6-only and its BUs stop asking. (sans-IO as
-the registration: bytes and `now` in, events out.)
+A refusal of the configured address sets `reg.v4hoa` to None: the node stays IPv6-only and its BUs
+stop asking. A refusal of an address the HA gave earlier (it was reassigned meanwhile, e.g. the
+keys file changed) makes the next BUs ask for the configured one again (0.0.0.0: a new one).
+(sans-IO as the registration: bytes and `now` in, events out.)
 """
 from roam6.compat import const
 from roam6.wire.binding import options
@@ -29,14 +31,14 @@ def ack_of(raw):
 
 
 def enable(reg, address):
-    reg.v4hoa = bytes(address)
+    reg.v4hoa = ask = bytes(address)
     counted = reg.receive_mh
 
     def receive_mh(raw, src, dst, now):
         kind = counted(raw, src, dst, now)
         if kind == "ba" and reg.v4hoa is not None and raw[6] < 128 and reg.coa != reg.hoa:
             status, addr = ack_of(raw) or (-1, None)
-            reg.v4hoa = addr if status < 128 else None
+            reg.v4hoa = addr if status < 128 else (ask if status > 0 and reg.v4hoa != ask else None)
             reg._events.append(("ipv4", status, addr))
         return kind
     reg.receive_mh = receive_mh

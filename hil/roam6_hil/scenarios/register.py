@@ -8,8 +8,8 @@ sends UDP to the HoA (the MN's probe echoes it: both directions), counts the MN'
 at the CN, pings the HoA, and writes DIR/report.json. Exit 0 only if all of it worked. The bench
 always comes down. --family ipv4 (or both): the MN also asks for an RFC 5555 IPv4 home address
 (config "ipv4_hoa": "0.0.0.0"; the HA assigns one of the bench's IPv4 home pool), and the same
-checks run on it from the CN over IPv4 only (UDP to the IPv4 HoA echoed back, ping); ipv4 leaves
-out the IPv6 checks, both does both.
+checks run on it from the IPv4-only correspondent `cn4` (cn4.py; UDP to the IPv4 HoA echoed back,
+ping); ipv4 leaves out the IPv6 checks, both does both.
 
 The pieces (HA/MN configs and starters, each process an eventlog.EventProc, CN traffic) are
 functions so the end-to-end tests reuse them.
@@ -185,10 +185,12 @@ def _steps(bench, report, key_hex, transport, heap, family="ipv6"):
             if hoa4 is None:
                 report["errors"].append("no IPv4 home address: %s" % (ack or "no ipv4 event"))
                 return
-            t4 = cn4_traffic(bench, hoa4, n=20)
+            from ..cn4 import add_cn4         # the IPv4-only correspondent (CONTRACTS §8)
+            report["ipv4_cn"] = add_cn4(bench)
+            t4 = cn4_traffic(bench, hoa4, ns="cn4", n=20)
             report["ipv4_udp_sent"], report["ipv4_udp_echoed"] = t4["sent"], t4["echoed"]
             report["ipv4_udp_from"] = t4["from"]
-            report["ipv4_ping_ok"] = ping4(bench, hoa4) > 0
+            report["ipv4_ping_ok"] = ping4(bench, hoa4, ns="cn4") > 0
             if family == "ipv4":
                 return
         t = cn_traffic(bench)

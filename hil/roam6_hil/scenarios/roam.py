@@ -19,6 +19,7 @@ from roam6_host.heapsize import HELP as HEAP_HELP, as_kb, heap_size
 
 from .. import dnanak
 from .. import report as rep
+from .. import roamfamily as fam
 from ..boards import SCENARIO_BOARD_HELP, get_driver, profile, scenario_board_real
 from ..capture import Captures
 from ..daemons import set_loss, start_daemons
@@ -60,6 +61,7 @@ def add_arguments(p):
                    help="the registration's protection: rfc4285 (default) or ipsec (IKEv2 + ESP, RFC 4877)")
     p.add_argument("--heap", type=heap_size, metavar="SIZE",
                    help="override the profile's MicroPython heap, e.g. to find what the MN needs; " + HEAP_HELP)
+    p.add_argument("--family", default="ipv6", choices=fam.CHOICES, help=fam.HELP)
     from .. import realroam
     realroam.add_arguments(p)
 
@@ -80,6 +82,7 @@ def check_args(args):
         raise UserError("--security ipsec with --aaa is not built (the HA's IPsec devices come from its keys file)")
     if not args.dwell >= 0:         # said here, not as time.sleep's traceback once the bench is up
         raise UserError("--dwell must be 0 or more seconds, got %s" % args.dwell)
+    fam.check(args)
 
 
 class _Run:
@@ -126,7 +129,7 @@ def _plan(args, quiet):
     r.result = {"scenario": "roam", "board": args.board, "profile": prof["name"], "heap_kb": prof["heap_kb"],
                 "transports_allowed": prof["transports"], "addressing": args.addressing, "traffic": args.traffic,
                 "loss_percent": args.loss, "app": args.app, "networks": r.nets,
-                "security": getattr(args, "security", "rfc4285")}
+                "security": getattr(args, "security", "rfc4285"), "family": fam.family(args)}
     # the roams: around the networks in turn (or the same one again), then home when the board can
     r.plan, cur = [], r.nets[0]
     for _ in range(args.roams):
@@ -161,10 +164,13 @@ def _start_bench(r):
     if not r.reference:
         if getattr(args, "aaa", False):
             from ..aaa import start_aaa
-            r.ha = start_ha(bench, start_aaa(bench))
+            r.ha = start_ha(bench, start_aaa(bench, ipv4_home=fam.wants_v4(args)))
         else:
-            r.ha = start_ha(bench, write_ha_config(bench, security=r.result["security"]))
+            r.ha = start_ha(bench, write_ha_config(bench, security=r.result["security"],
+                                                   ipv4_home=fam.wants_v4(args)))
         bench.services.append(r.ha)
+    if fam.wants_v4(args):
+        fam.setup_cn4(bench)
     r.board_addresses = not r.reference and args.addressing == "auto"
     r.roamer = Roamer(bench, addressing="static" if r.reference else args.addressing,
                       families=families_for(r.prof["transports"]), board_addresses=r.board_addresses).start()
@@ -191,8 +197,9 @@ def _start_traffic(r):
                                                   "wlan0", "--out", r.sniff_out]), "probe sniffer")
     probe_cfg = {"port": PROBE_PORT}
     if args.traffic == "sensor":
-        probe_cfg["sensor"] = {"dst": CN_ADDR6, "port": CN_PORT, "interval_ms": int(args.interval)}
-    r.board = None
+        probe_cfg["sensor"] = {"dst": fam.sensor_dst(args, CN_ADDR6), "port": CN_PORT,
+                               "interval_ms": int(args.interval)}
+    r.board = r.hoa4 = None
     if r.reference:
         argv = [sys.executable, "-u", "-m", "roam6_hil.probe", "board", "--port", str(PROBE_PORT),
                 "--interval", str(args.interval)]
@@ -204,7 +211,8 @@ def _start_traffic(r):
         r.board = board = get_driver(args.board)(bench, r.prof["name"])
         board.profile["heap_kb"] = r.prof["heap_kb"]
         addressing = None if not r.board_addresses else ("dhcp" if args.no_memory else "dna")
-        board.start(board_config(probe=probe_cfg, addressing=addressing, security=r.result["security"]))
+        board.start(board_config(probe=probe_cfg, addressing=addressing, security=r.result["security"],
+                                 ipv4_hoa="0.0.0.0" if fam.wants_v4(args) else None))
         reg = board.wait_event(lambda e: e["ev"] in ("registered", "error")
                                or (e["ev"] == "ba" and e.get("status") == 0),
                                20)
@@ -213,12 +221,19 @@ def _start_traffic(r):
         _say(r.quiet, "MN registered: %s via %s (BU->BA %s ms)"
              % (reg.get("coa"), reg.get("transport"), reg.get("bu_ba_ms")))
         dst = HOA
-    r.cn = _probe(r, "cn", instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "cn", "--dst", dst,
-                                            "--port", str(PROBE_PORT), "--listen", str(CN_PORT),
-                                            "--interval", str(args.interval), "--out", r.cn_out]), "CN probe")
-    if r.cn.readline(10) != "flowing":
-        raise RuntimeError("no probe came back from the board within 10 s" +
-                           ("; MN log:\n" + r.board.log_tail() if r.board else ""))
+        r.hoa4 = fam.wait_hoa4(board) if fam.wants_v4(args) else None
+    # one probe stream per home address (--family): the CN's to the HoA, cn4's to the IPv4 HoA
+    r.streams = [("ipv6", "cn", dst, 0, r.cn_out)] if r.reference else fam.streams(r, dst)
+    r.stream_procs = [_probe(r, ns, instrument_argv([sys.executable, "-u", "-m", "roam6_hil.probe", "cn",
+                                                     "--dst", to, "--port", str(PROBE_PORT), "--listen", str(CN_PORT),
+                                                     "--interval", str(args.interval), "--out", out,
+                                                     "--seq0", str(seq0)]), "%s probe" % ns)
+                      for _f, ns, to, seq0, out in r.streams]
+    r.cn = r.stream_procs[0]
+    for p, (_f, ns, to, _s, _o) in zip(r.stream_procs, r.streams):
+        if p.readline(10) != "flowing":
+            raise RuntimeError("no probe from %s to %s came back from the board within 10 s" % (ns, to) +
+                               ("; MN log:\n" + r.board.log_tail() if r.board else ""))
 
 
 def _roam_all(r):
@@ -256,9 +271,9 @@ def _stop_and_collect(r):
     """Stop the probes (they write their records), the MN and the services; read the records."""
     r.mn_alive = r.board.alive() if r.board else True
     r.t_end = time.monotonic()
-    for p in (r.cn, r.sniff):
+    for p in r.stream_procs + [r.sniff]:
         p.p.send_signal(signal.SIGTERM)
-    for p in (r.cn, r.sniff):
+    for p in r.stream_procs + [r.sniff]:
         try:
             p.p.wait(5)
         except subprocess.TimeoutExpired:
@@ -267,8 +282,11 @@ def _stop_and_collect(r):
         r.board.stop()
     r.ha_alive = r.ha.alive() if r.ha else True
     r.bench.stop_services()
-    with open(r.cn_out) as f:
-        r.cn_rec = json.load(f)
+    r.stream_recs = []
+    for _f, _ns, _to, _s, out in r.streams:
+        with open(out) as f:
+            r.stream_recs.append(json.load(f))
+    r.cn_rec = r.stream_recs[0]
     with open(r.sniff_out) as f:
         r.sniff_rec = json.load(f)
     r.events = r.board.events if r.board else []
@@ -278,7 +296,7 @@ def _verdict(r):
     """The report (report.json, timeline.png): the figures, and ok only if the probes flowed again
     after every roam, the MN and the HA lived, every planned roam ran and the MN deregistered at home."""
     events, roams = r.events, r.roams
-    report = rep.analyse(r.cn_rec, r.sniff_rec, roams, events, r.args.traffic, r.t_end)
+    report, v4 = fam.analyse(r, rep.analyse)      # per home address (--family); v4: the IPv4 one with both
     s = report["summary"]
     s["mn_alive"] = r.mn_alive
     s["ha_alive"] = r.ha_alive
@@ -301,7 +319,10 @@ def _verdict(r):
             vals = [x[k] for x in rows if x.get(k) is not None]
             s["%s_%s" % (kind, k)] = ({"n": len(vals), "p50": rep.percentile(vals, 50), "p90": rep.percentile(vals, 90),
                                        "max": rep.percentile(vals, 100)} if vals else None)
-    s["ok"] = (s["recovered_all"] and r.mn_alive and r.ha_alive and len(roams) == len(r.plan)
+    if v4:
+        report["ipv4"] = v4
+    s["ok"] = (s["recovered_all"] and (v4 is None or v4["summary"]["recovered_all"])
+               and r.mn_alive and r.ha_alive and len(roams) == len(r.plan)
                and (s["deregistered"] is not False))
     if r.nak_index is not None:
         s["ok"] = dnanak.verdict(report, r.nak_index, r.nak_given) and s["ok"]
@@ -322,8 +343,16 @@ def _verdict(r):
 def _print_result(r, report):
     s = report["summary"]
     print()
+    if report.get("ipv4"):
+        print("IPv6 home address %s, from the CN:" % report["summary"]["dst"])
+    elif report["summary"].get("family") == "ipv4":
+        print("IPv4 home address %s, from the IPv4-only correspondent:" % report["summary"]["dst"])
     print(rep.table(report))
     print()
+    if report.get("ipv4"):
+        print("IPv4 home address %s, from the IPv4-only correspondent:" % report["ipv4"]["hoa4"])
+        print(rep.table(report["ipv4"]))
+        print()
     if s.get("revisit_interruption_down_ms") and s.get("first_interruption_down_ms"):
         a, b = s["revisit_interruption_down_ms"], s["first_interruption_down_ms"]
         print("interruption down, p50 (p90): %d revisits %s (%s) ms, %d first visits %s (%s) ms"
@@ -346,7 +375,10 @@ def _print_result(r, report):
     print("timeline: %s" % r.png)
     if r.caps:
         print("pcaps:    %s" % os.path.join(r.folder, "pcap"))
-    failed = (("not every roam recovered", not s["recovered_all"]), ("MN died", not r.mn_alive),
+    failed = (("not every roam recovered", not s["recovered_all"]),
+              ("the IPv4 HoA did not recover after every roam",
+               bool(report.get("ipv4")) and not report["ipv4"]["summary"]["recovered_all"]),
+              ("MN died", not r.mn_alive),
               ("HA died", not r.ha_alive), ("no deregistration at home", s["deregistered"] is False),
               ("roams stopped early", len(r.roams) != len(r.plan)),
               ("the NAK path (--dna-nak) failed", s.get("dna_nak") and not s["dna_nak"]["ok"]))

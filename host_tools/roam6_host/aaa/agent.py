@@ -225,8 +225,11 @@ class AaaAgent:
             return
         self.stats["accepts"] += 1
         self._install(sa, now)
+        from .ipv4 import grant           # RFC 5555: Framed-IP-Address, the NAI's IPv4 HoA (aaa/ipv4.py)
+        hoa4 = grant(self, nai, reply)
         self.log("aaa_accept", nai=name, spi=sa.spi, hoa=ip6_to_text(sa.hoa) if sa.hoa else None,
-                 max_lifetime=sa.max_units * 4 if sa.max_units is not None else None, ms=now - t0)
+                 max_lifetime=sa.max_units * 4 if sa.max_units is not None else None, ms=now - t0,
+                 **({"hoa4": hoa4} if hoa4 else {}))
         if len(self.latency_ms) < 100000:
             self.latency_ms.append(now - t0)
         # the held BU goes through every rule again, now with its SA (the MAC decides); its wall
@@ -302,6 +305,9 @@ class AaaAgent:
         if sa is not None and self.by_nai.get(sa.nai) == spi:
             del self.by_nai[sa.nai]
         self.cache.remove_sa(spi, reason)
+        if sa is not None and self.cache.v4homes is not None:
+            from .ipv4 import forget
+            forget(self, sa.nai)
 
     def disconnect(self, nai):
         """RFC 5176 Disconnect-Request for `nai` (dae.py): its binding ends now and its SA from
@@ -366,6 +372,8 @@ class AaaAgent:
                 self._expire_at(spi, t + self.cfg.cache_s * 1000)
                 return
             self._install(new, t)
+            from .ipv4 import grant
+            grant(self, sa.nai, reply)
             self.log("aaa_refreshed", nai=nai_text, spi=spi)
 
         if not self.client.request("auth", fill, done, now):

@@ -20,6 +20,7 @@ from ..errors import UserError
 KEY_ATTR = "Roam6-MN-HA-Key"
 SPI_ATTR = "Roam6-MN-HA-SPI"
 HOA_ATTR = "Roam6-Home-Address"
+V4_ATTR = "Framed-IP-Address"          # RFC 2865 attribute 8: the device's IPv4 home address (RFC 5555)
 LIFE_ATTR = "Roam6-Max-Lifetime"
 ATTRS = (KEY_ATTR, SPI_ATTR, HOA_ATTR, LIFE_ATTR)
 
@@ -67,12 +68,14 @@ def devices(db):
                 e["hoa"] = value
             elif attr == LIFE_ATTR:
                 e["max_lifetime"] = int(value)
+            elif attr == V4_ATTR:
+                e["ipv4_hoa"] = value
         return [out[k] for k in sorted(out)]
     finally:
         con.close()
 
 
-def add_device(db, nai, spi, key, hoa=None, max_lifetime=None, force=False):
+def add_device(db, nai, spi, key, hoa=None, max_lifetime=None, force=False, ipv4_hoa=None):
     """Write one device (all its rows in one transaction). An NAI already there is refused
     unless force (then replaced); an SPI used by another NAI is refused."""
     if hoa is not None:
@@ -97,6 +100,8 @@ def add_device(db, nai, spi, key, hoa=None, max_lifetime=None, force=False):
                 rows.append((nai, HOA_ATTR, hoa))
             if max_lifetime is not None:
                 rows.append((nai, LIFE_ATTR, str(int(max_lifetime))))
+            if ipv4_hoa is not None:          # RFC 5555: the HA's static IPv4 HoA for it (aaa/ipv4.py)
+                rows.append((nai, V4_ATTR, str(ipaddress.IPv4Address(ipv4_hoa))))
             con.executemany("INSERT INTO radreply (username, attribute, op, value) VALUES (?, ?, ':=', ?)", rows)
             con.execute("COMMIT")
         except BaseException:
@@ -157,7 +162,14 @@ def provision(db, out, force=False, **cfg_args):
     out_dir = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(out_dir):
         raise UserError("folder %s for --out does not exist" % out_dir, hint="create it first")
-    add_device(db, nai, spi, key, None if cfg["hoa"] == "bootstrap" else cfg["hoa"], force=force)
+    v4 = prov.static_ipv4(cfg)
+    if v4:
+        twin = [e for e in known.values() if e.get("ipv4_hoa") and e["nai"] != nai
+                and ipaddress.IPv4Address(e["ipv4_hoa"]) == v4]
+        if twin:
+            raise UserError("IPv4 HoA %s already belongs to %s" % (v4, twin[0]["nai"]),
+                            hint="every device needs its own, or --ipv4-hoa 0.0.0.0 for one from the HA's pool")
+    add_device(db, nai, spi, key, None if cfg["hoa"] == "bootstrap" else cfg["hoa"], force=force, ipv4_hoa=v4)
     prov._atomic_write(out, json.dumps(cfg, indent=1) + "\n")
     return cfg
 
@@ -193,7 +205,7 @@ def run_cli(args):
     cfg = provision(db, args.out, force=args.force, nai=args.nai, hoa=args.hoa, bootstrap=args.bootstrap,
                     ha=args.ha, ha_ipv4=args.ha_ipv4, home_prefix=args.home_prefix, domain=args.domain,
                     transports=csv(args.transports), lifetime=args.lifetime, timestamps=not args.no_timestamps,
-                    wifi=wifi, methods=csv(args.bootstrap_methods))
+                    wifi=wifi, methods=csv(args.bootstrap_methods), ipv4_hoa=getattr(args, "ipv4_hoa", None))
     print("provisioned %s: SPI %d, HoA %s, HA %s, transports %s"
           % (cfg["nai"], cfg["spi"], cfg["hoa"], cfg["ha"], ",".join(cfg["transports"])))
     print("  config  -> %s (mode 0600: it holds the key)" % args.out)

@@ -408,9 +408,10 @@ class BindingCache:
         self._events.append(ev)
         return True
 
-    def replace_sas(self, sas):
+    def replace_sas(self, sas, v4static=None):
         """New security associations (keys file reloaded). An SA that stays the same keeps its
-        replay state; a binding whose SA is gone or no longer owns its HoA ends ("revoked")."""
+        replay state; a binding whose SA is gone or no longer owns its HoA ends ("revoked").
+        v4static: the reloaded static IPv4 HoAs {NAI: IPv4} (ipv4home.reassign)."""
         old = self.sas
         for spi, sa in sas.items():
             prev = old.get(spi)
@@ -424,6 +425,9 @@ class BindingCache:
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved("binding_removed", b, "revoked"))
                 self._v4_gone(b, "revoked")
+        if v4static is not None and self.v4homes is not None:
+            from .ipv4home import reassign
+            reassign(self.v4homes, v4static, self._events)
 
     def add_sa(self, sa):
         """One more SA with a new SPI (from the AAA server, roam6_host/aaa/agent.py). A HoA
@@ -445,6 +449,7 @@ class BindingCache:
             if b is not None and b.spi == spi:
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved("binding_removed", b, reason))
+                self._v4_gone(b, reason)          # its IPv4 HoA too (route, proxy ARP, lease)
 
     def unbound_data(self, inner_src, source, now):
         """Data arrived over a tunnel from a HoA with no binding on that path (e.g. after an HA

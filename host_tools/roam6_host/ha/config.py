@@ -28,7 +28,7 @@ DEFAULTS = {
     "home_agents": None,            # DHAAD's answer, preferred first (ha/dhaad.py); None: this HA
 }
 KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "aaa", "journal", "journal_max", "journal_sync",
-                            "replica", "ipv4_home_prefix", "ipv4_pool", "security"}
+                            "replica", "ipv4_home_prefix", "ipv4_pool", "security", "ipv4_leases_file"}
 SA_FIELDS = ("nai", "spi", "key", "hoa", "ipv4_hoa", "security", "psk")     # what a keys-file entry may hold
 KEYS_FIELDS = ("sas",)                       # what the keys file itself may hold
 TRANSPORTS = ("udp4", "udp6", "ip6")
@@ -204,7 +204,7 @@ def parse_config(raw, base_dir=".", source="HA config"):
     from .continuity import parse_fields
     parse_fields(c, raw, source, base_dir)
     from .ipv4home import parse_config as parse_ipv4_homes
-    c.ipv4_homes = parse_ipv4_homes(d, c.keys_file, c.sas, source)
+    c.ipv4_homes = parse_ipv4_homes(d, c.keys_file, c.sas, source, base_dir=base_dir)
     return c
 
 

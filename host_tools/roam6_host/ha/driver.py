@@ -664,6 +664,10 @@ class HomeAgent:
             if peers or self.ipsec is not None:
                 from .ipsecconf import check_peers
                 check_peers(peers, sas, getattr(self.cfg, "security", ["rfc4285"]), "keys file %s" % self.cfg.keys_file)
+            v4static = None
+            if self.cache.v4homes is not None or any(getattr(sa, "ipv4_hoa", None) for sa in sas):
+                from .ipv4home import static_of     # the IPv4 HoAs of the keys file (RFC 5555)
+                v4static = static_of(sas, self.cfg.keys_file, self.cache.v4homes)
         except UserError as exc:
             self.log("error", reason="keys file not reloaded: %s" % exc)
             return
@@ -672,10 +676,10 @@ class HomeAgent:
             by_spi.update(self.ipsec.reload(peers))
         if self.aaa is not None:     # SAs from the AAA server stay
             by_spi.update({spi: sa for spi, sa in self.cache.sas.items() if spi in self.aaa.sa_expires})
-        self.cache.replace_sas(by_spi)
+        self.cache.replace_sas(by_spi, v4static)
         if self.shield is not None:
             self.shield.set_spis(by_spi, _now_ms())
-        self._apply_events()
+        self._flush(_now_ms())        # routes/proxies of ended bindings and IPv4 HoAs, the leases file
         self.log("keys_reloaded", sas=len(sas))
 
     def run(self):

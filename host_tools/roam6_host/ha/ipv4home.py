@@ -83,6 +83,9 @@ class IPv4Homes:
         self.pool_set = set(self.pool)
         self.static = dict(static or {})        # {NAI bytes: IPv4 bytes}
         self.static_owner = {a: n for n, a in self.static.items()}
+        self.keys_static = dict(self.static)    # the keys file's part of `static` (SIGHUP replaces it)
+        self.aaa_static = {}                    # the AAA server's part (Framed-IP-Address per NAI)
+        self.pool_all = list(self.pool)         # the configured pool, static addresses included
         self.gateway = gateway                  # the HA's own address on the home link (never given)
         self.leases_path = leases_path
         self.leases = {}                        # {NAI bytes: [IPv4 bytes, expires wall ms]}
@@ -220,9 +223,26 @@ class IPv4Homes:
         events.append(IPv4Released("ipv4_released", b, addr, reason))
 
 
-def parse_config(d, keys_file, sas, source, ha_ipv4=None):
-    """IPv4Homes from ha.json's `ipv4_home_prefix` / `ipv4_pool` and the SAs' `ipv4_hoa`, or None
-    when none is configured. Raises UserError naming the field."""
+def leases_path(d, keys_file, source, base_dir="."):
+    """Where the pool's leases live: ha.json `ipv4_leases_file` (relative to ha.json's folder),
+    else beside the keys file (`<keys_file>.ipv4-leases.json`). An HA with no keys file (AAA only)
+    must name it. Raises UserError naming the field."""
+    v = d.get("ipv4_leases_file")
+    if v is not None:
+        if not isinstance(v, str) or not v or any(ch < " " for ch in v):
+            raise UserError("%s: field 'ipv4_leases_file' must be a path, got %r" % (source, v),
+                            hint="a file the HA may write, e.g. \"/var/lib/roam6/ipv4-leases.json\"")
+        return os.path.join(base_dir, v)
+    if not keys_file:
+        raise UserError("%s: field 'ipv4_leases_file' is missing: an IPv4 pool's leases are kept across restarts "
+                        "and this HA has no keys file to keep them beside" % source,
+                        hint="add e.g. \"ipv4_leases_file\": \"ipv4-leases.json\" (relative to ha.json's folder)")
+    return keys_file + ".ipv4-leases.json"
+
+
+def parse_config(d, keys_file, sas, source, ha_ipv4=None, base_dir="."):
+    """IPv4Homes from ha.json's `ipv4_home_prefix` / `ipv4_pool` / `ipv4_leases_file` and the SAs'
+    `ipv4_hoa`, or None when none is configured. Raises UserError naming the field."""
     prefix_t, pool_t = d.get("ipv4_home_prefix"), d.get("ipv4_pool")
     static = {sa.nai: sa.ipv4_hoa for sa in sas if getattr(sa, "ipv4_hoa", None) is not None}
     if prefix_t is None:
@@ -254,9 +274,90 @@ def parse_config(d, keys_file, sas, source, ha_ipv4=None):
     if len(set(static.values())) != len(static):
         raise UserError("keys file %s: one IPv4 home address is assigned to two NAIs" % keys_file,
                         hint="give every SA its own 'ipv4_hoa'")
+    full = pool
     pool = [a for a in pool if a.packed not in set(static.values())]
     gw = ipaddress.IPv4Address(ha_ipv4).packed if ha_ipv4 else None
-    return IPv4Homes(prefix, pool, static, keys_file + ".ipv4-leases.json", gateway=gw)
+    path = leases_path(d, keys_file, source, base_dir) if full else None     # no pool: no leases
+    homes = IPv4Homes(prefix, pool, static, path, gateway=gw)
+    homes.pool_all = [a.packed for a in full]       # the configured pool, static addresses included
+    return homes
+
+
+def static_of(sas, keys_file, homes):
+    """The static assignments {NAI: IPv4} of reloaded SAs (SIGHUP), checked as at start: inside
+    the prefix, none twice. `homes` None (no ipv4_home_prefix) refuses any. Raises UserError."""
+    static = {sa.nai: sa.ipv4_hoa for sa in sas if getattr(sa, "ipv4_hoa", None) is not None}
+    if static and homes is None:
+        raise UserError("keys file %s assigns IPv4 home addresses and ha.json has no 'ipv4_home_prefix'" % keys_file,
+                        hint="add ipv4_home_prefix to ha.json (restart the HA), or remove 'ipv4_hoa'")
+    for nai, a in static.items():
+        if ipaddress.IPv4Address(a) not in homes.prefix:
+            raise UserError("keys file %s: the IPv4 home address %s of %s is outside ipv4_home_prefix %s"
+                            % (keys_file, _text(a), nai.decode(errors="replace"), homes.prefix), hint="fix 'ipv4_hoa'")
+    if len(set(static.values())) != len(static):
+        raise UserError("keys file %s: one IPv4 home address is assigned to two NAIs" % keys_file,
+                        hint="give every SA its own 'ipv4_hoa'")
+    return static
+
+
+def reassign(homes, static, events):
+    """SIGHUP: the keys file's static IPv4 home addresses now read `static` (see apply_static).
+    Returns the number of bindings that lost their IPv4 HoA."""
+    homes.keys_static = dict(static)
+    return apply_static(homes, events)
+
+
+def aaa_grant(homes, nai, addr, events):
+    """An Access-Accept for `nai` carried Framed-IP-Address `addr` (4 bytes; None: it carries
+    none any more). Returns None, or why it cannot be this NAI's (then nothing changes): outside
+    the IPv4 home prefix, the keys file's or another NAI's (static, or bound now)."""
+    if addr is not None:
+        a = ipaddress.IPv4Address(addr)
+        if a not in homes.prefix or a in (homes.prefix.network_address, homes.prefix.broadcast_address) \
+                or addr == homes.gateway:
+            return "Framed-IP-Address %s is not a host address of ipv4_home_prefix %s" % (a, homes.prefix)
+        owner = homes.static_owner.get(addr)
+        b = homes.bound.get(addr)
+        if (owner is not None and owner != nai) or (b is not None and getattr(b, "nai", None) != nai):
+            return "Framed-IP-Address %s is another NAI's here" % a
+    if homes.aaa_static.get(nai) == addr:
+        return None
+    if addr is None:
+        homes.aaa_static.pop(nai, None)
+    else:
+        homes.aaa_static[nai] = addr
+    apply_static(homes, events)
+    return None
+
+
+def apply_static(homes, events):
+    """`static` = the AAA server's assignments overlaid by the keys file's. The pool gives up the
+    static ones (and gets back those no longer static); a binding whose IPv4 HoA is no longer
+    its NAI's (another static one, or now another NAI's) loses it ("reassigned": route and proxy
+    ARP go), as does a lease on an address that became static. The MN gets its new address at
+    its next BU. Returns the number of bindings that lost their IPv4 HoA."""
+    static = {n: a for n, a in homes.aaa_static.items() if a not in set(homes.keys_static.values())}
+    static.update(homes.keys_static)
+    homes.static = static
+    homes.static_owner = {a: n for n, a in homes.static.items()}
+    full = homes.pool_all
+    homes.pool = [a for a in full if a not in homes.static_owner]
+    homes.pool_set = set(homes.pool)
+    n = 0
+    for addr, b in list(homes.bound.items()):
+        nai = getattr(b, "nai", None)
+        mine = homes.static.get(nai)
+        owner = homes.static_owner.get(addr)
+        if (mine is not None and addr != mine) or (owner is not None and owner != nai) or \
+                (mine is None and addr not in homes.pool_set):
+            homes.release(b, "reassigned", events)
+            n += 1
+    for nai, (addr, _exp) in list(homes.leases.items()):
+        if addr in homes.static_owner:
+            del homes.leases[nai]
+            homes.lease_owner.pop(addr, None)
+            homes.dirty = True
+    return n
 
 
 def from_mn(ha, data, transport, peer):
