@@ -51,10 +51,16 @@ def run(args, quiet, check_args, verdict, print_result):
     from .profiles import profile
     check_args(args)
     for opt, bad in (("--aaa", args.aaa), ("--loss", args.loss), ("--app reference", args.app != "mn"),
-                     ("--heap", args.heap), ("--addressing static", args.addressing != "auto")):
+                     ("--heap", args.heap), ("--addressing static", args.addressing != "auto"),
+                     ("--dna-nak", getattr(args, "dna_nak", False))):
         if bad:
             raise UserError("%s is for the virtual board; a real bench's APs and board are as they are" % opt,
                             hint="leave it out with --board serial / --labgrid")
+    for opt, bad in (("--family %s" % getattr(args, "family", "ipv6"), getattr(args, "family", "ipv6") != "ipv6"),
+                     ("--security ipsec", getattr(args, "security", "rfc4285") != "rfc4285")):
+        if bad:
+            raise UserError("%s is not built for the real bench yet (the virtual bench has it)" % opt,
+                            hint="run it with --board unix, or leave it out with --board serial / --labgrid")
     args.transport = args.transport or profile(args.profile)["transports"][0]
     folder = os.path.abspath(args.report)
     bench, port, place = realboard.preflight(args, folder)
@@ -126,6 +132,7 @@ def _start(r, hb, bench, aps, port, place):
                            % (aps[0]["ssid"], args.reg_timeout, reg or "no answer", r.board.reader.tail(15)))
     _say(r, "board registered on %s: CoA %s (join -> registered %.0f ms)" % (aps[0]["ssid"], coa,
                                                                             (reg["t_rx"] - t0) * 1000))
+    r.hoa = bench["home"]["hoa"]
     r.cn = _host_proc(hb, [sys.executable, "-u", "-m", "roam6_hil.probe", "cn", "--dst", bench["home"]["hoa"],
                            "--port", str(PROBE_PORT), "--listen", str(CN_PORT), "--interval", str(args.interval),
                            "--out", r.cn_out], "CN probe")
@@ -173,6 +180,8 @@ def _stop_and_collect(r, hb):
         r.cn_rec = json.load(f)
     with open(r.sniff_out) as f:
         r.sniff_rec = on_the_boards_ap(json.load(f), r.first, r.roams)
+    # one probe stream, to the IPv6 HoA (the verdict's per-family analysis reads these)
+    r.streams, r.stream_recs = [("ipv6", "cn", r.hoa, 0, r.cn_out)], [r.cn_rec]
 
 
 def on_the_boards_ap(sniff, first, roams):

@@ -80,7 +80,7 @@ class SaRegistration(Registration):
         for seq, lifetime_units, coa, _ts, dereg in reqs:
             udp = self.transport != "ip6" or dereg
             mh = encode_bu_sa(seq, _BU_FLAGS | (_BU_F if udp else 0), lifetime_units,
-                              bytes(coa) if len(coa) == 4 else None, self.v4hoa)
+                              bytes(coa) if len(coa) == 4 else None, getattr(self, "v4hoa", None))
             struct.pack_into(">H", mh, 4, checksum6(hoa, ha, _NH_MH, mh))
             esp = sa.esp_out.seal(mh, _NH_MH)
             if esp is None:       # sequence numbers used up: the glue rekeys; the timer resends
