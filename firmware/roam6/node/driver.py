@@ -150,7 +150,7 @@ class MobileNode:
     def send_packet(self, pkt):
         """An inner IPv6 packet from the HoA (the host's data path). Not at home: there the HoA is
         on the link itself and the HA has no binding to carry it."""
-        tr = self.uplink.active
+        tr = self.uplink.data_tr()   # (the old transport until the BU after a switch has left)
         if tr is None or self.host.home is not None:
             return False
         if self.ro is not None:
@@ -180,7 +180,13 @@ class MobileNode:
             ev = reg.next_event()
             if ev is None:
                 break
-            if report(self, ev, sent_us) == "registered":
+            k = report(self, ev, sent_us)
+            if self.uplink.old is not None:     # after a switch of transport (uplink.py)
+                if k == "bu":
+                    self.uplink.old[3] = False  # data follows the BU to the new transport
+                elif k == "registered" or k == "deregistered":
+                    self.uplink.settle()
+            if k == "registered":
                 self._heap_due = True   # logged by the timer loop, out of this deep call chain
         if self.ro is not None:
             self.ro.report()
@@ -224,6 +230,9 @@ class MobileNode:
                 if hasattr(gc, "mem_alloc"):
                     self.log("heap", alloc=gc.mem_alloc(), free=gc.mem_free())
             now = self.now()
+            old = self.uplink.old
+            if old is not None and now >= old[2]:   # no BA: the kept transport closed anyway
+                self.uplink.settle()
             t = reg.get_timer()
             ro = self.ro
             if ro is not None:

@@ -91,7 +91,7 @@ class Host4:
 
     def _out(self, mv):
         node = self.node
-        tr = node.uplink.active
+        tr = node.uplink.data_tr()
         if tr is None or self.host.home is not None:
             return False
         return getattr(tr, "send4", tr.send)(mv)
