@@ -150,7 +150,10 @@ class MobileNode:
     def send_packet(self, pkt):
         """An inner IPv6 packet from the HoA (the host's data path). Not at home: there the HoA is
         on the link itself and the HA has no binding to carry it."""
-        tr = self.uplink.data_tr()   # (the old transport until the BU after a switch has left)
+        tr = self.uplink.active
+        o = self.uplink.old          # a switch of transport: the old one until the BU has left
+        if o is not None and o[3]:
+            tr = o[0]
         if tr is None or self.host.home is not None:
             return False
         if self.ro is not None:
@@ -181,11 +184,9 @@ class MobileNode:
             if ev is None:
                 break
             k = report(self, ev, sent_us)
-            if self.uplink.old is not None:     # after a switch of transport (uplink.py)
-                if k == "bu":
-                    self.uplink.old[3] = False  # data follows the BU to the new transport
-                elif k == "registered" or k == "deregistered":
-                    self.uplink.settle()
+            if self.uplink.old is not None:     # after a switch of transport
+                from .switchover import step
+                step(self.uplink, k, now)
             if k == "registered":
                 self._heap_due = True   # logged by the timer loop, out of this deep call chain
         if self.ro is not None:
@@ -230,9 +231,6 @@ class MobileNode:
                 if hasattr(gc, "mem_alloc"):
                     self.log("heap", alloc=gc.mem_alloc(), free=gc.mem_free())
             now = self.now()
-            old = self.uplink.old
-            if old is not None and now >= old[2]:   # no BA: the kept transport closed anyway
-                self.uplink.settle()
             t = reg.get_timer()
             ro = self.ro
             if ro is not None:

@@ -2,11 +2,7 @@
 address, and the tasks reading it (every datagram to the node's one demultiplexer)."""
 import asyncio
 
-from roam6.compat import const
-
 from .transport import UdpTransport, addr_text, readinto, sleep_ms
-
-_KEEP_MS = const(2000)          # at most this long after a switch the old transport is kept
 
 
 async def _read(sock, buf, deliver):
@@ -28,11 +24,8 @@ class Uplink:
     reading it. Datagrams go to node.packet_in(n) (in node.rx); ip6's link side to
     ip6.link_in(node, buf, n).
 
-    On a switch to another transport the previous one is kept (make before break, `old`:
-    [transport, its reading tasks, until ms, carries data]): the HA sends to the old CoA until
-    it has the new BU, so it is still read; and data goes out over it (`data_tr`) until that BU
-    has left, as the HA drops data from a CoA it has not bound. `settle` closes it: on the BA
-    (registered or deregistered), at the next open, or `_KEEP_MS` after the switch (timer loop).
+    On a switch to another transport the previous one is kept a while (make before break,
+    `old`, node/switchover.py): still read, and carrying data until the new BU has left.
     """
     old = None                  # (a class default: nothing in the instance until a switch)
 
@@ -44,9 +37,9 @@ class Uplink:
 
     def open(self, name, coa):
         """From now on carry data over transport `name` from care-of address `coa` (raw bytes): a
-        fresh socket bound to it, read by a new task; the previous transport closed (another one: kept
-        until `settle`, see above). Returns the
-        transport, or None (logged as an error) when that cannot be."""
+        fresh socket bound to it, read by a new task; the previous transport closed (another one
+        is kept until the BA: switchover.py). Returns the transport, or None (logged as an error)
+        when that cannot be."""
         node = self.node
         cfg = node.cfg
         tr = self.transports.get(name)
@@ -68,16 +61,14 @@ class Uplink:
                 node.log("error", reason="%s transport not available here: %s" % (name, e))
                 return None
             self.transports[name] = tr
-        self.settle()
         try:
             sock = tr.open(addr_text(coa))
         except OSError as e:
             node.log("error", reason="cannot open %s from %s: %s" % (name, addr_text(coa), e))
             return None
-        if self.active is not None and self.active is not tr:
-            # make before break: another transport (the old CoA may still be on, a preference
-            # change): it is still read, and carries the data until the new BU has left
-            self.old = [self.active, self.tasks, node.now() + _KEEP_MS, True]
+        if self.active is not None and self.active is not tr or self.old is not None:
+            from .switchover import keep    # make before break: the old one is kept
+            keep(self, tr)
         else:
             for t in self.tasks:
                 t.cancel()
@@ -89,19 +80,3 @@ class Uplink:
             buf = tr.link_buf
             self.tasks.append(asyncio.create_task(_read(link, buf, lambda n: link_in(node, buf, n))))
         return tr
-
-    def data_tr(self):
-        """The transport data goes out over now."""
-        o = self.old
-        return o[0] if o is not None and o[3] else self.active
-
-    def settle(self):
-        """The new binding is acknowledged (or the bound passed): close the transport kept
-        since the switch and stop reading it."""
-        o = self.old
-        if o is not None:
-            self.old = None
-            for t in o[1]:
-                t.cancel()
-            if o[0] is not self.active:
-                o[0].close()
