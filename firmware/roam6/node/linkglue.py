@@ -16,10 +16,9 @@ async def link_loop(node, link, mv, seen=None):
             kind, addr, transport = d
             if kind == "moved":
                 up = node.uplink.active
-                if up is not None and up.name != transport and node.reg.bound and node.reg.coa in mv._addrs:
-                    from .preference import later, still   # the CoA in use stays: a preference
-                    if still(mv, node.reg.coa):             # change, no roam (preference.py)
-                        later(node, mv, addr, transport)
+                if up is not None and up.name != transport and node.reg.bound:
+                    from .preference import later           # the CoA in use may stay: then a
+                    if later(node, mv, addr, transport):    # preference change, no roam, waits
                         continue
                 node.moved(addr, transport)
             elif kind == "home":

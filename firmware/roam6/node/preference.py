@@ -23,8 +23,14 @@ _POLL_MS = const(20)
 
 
 def later(node, mv, coa, transport):
-    """Movement's decision ("moved", coa, transport) of `mv.since`: apply it later."""
-    asyncio.create_task(_later(node, mv, coa, transport, mv.since, node.reg.coa))
+    """Movement's decision ("moved", coa, transport) of `mv.since`, another transport than the
+    one in use, the binding in use registered: True if it waits (the CoA in use is still usable:
+    applied later); False: apply it now (a roam)."""
+    old = node.reg.coa
+    if not still(mv, old):
+        return False
+    asyncio.create_task(_later(node, mv, coa, transport, mv.since, old))
+    return True
 
 
 def still(mv, addr):
