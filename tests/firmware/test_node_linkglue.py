@@ -134,14 +134,14 @@ def _run(node, link, ms, early=None):
 def test_a_preference_change_waits_the_rate_window():
     # the IPv6 address after the IPv4 one the node registered: no second BU at once (MAX_UPDATE_RATE)
     node = BoundNode()
-    seen, then = _run(node, DualStack([("addr", 6, V6, 64, True, 0)]), 1150, 300)
+    seen, then = _run(node, DualStack([("addr", 6, V6, 64, True, 0)]), 1300, 300)
     assert seen == [(C4, "udp4")], seen
     assert then == [(C4, "udp4"), (V6, "udp6")], then         # ... but a second later
 
 
 def test_a_waiting_preference_change_goes_at_once_when_the_coa_goes_or_is_dropped():
     node = BoundNode()                            # the IPv4 address goes: udp6 now, not in a second
-    seen = _run(node, DualStack([("addr", 6, V6, 64, True, 0), addr(C4, False)]), 150)
+    seen = _run(node, DualStack([("addr", 6, V6, 64, True, 0), addr(C4, False)]), 250)
     assert seen == [(C4, "udp4"), (V6, "udp6")], seen
     node = BoundNode()                            # the link goes: the detach, and nothing after it
     seen = _run(node, DualStack([("addr", 6, V6, 64, True, 0), ("link", False)]), 150)
