@@ -44,6 +44,7 @@ def add_arguments(p):
 
 class _Run:
     """What roam.py's _verdict and _print_result read (the virtual run's _Run, from a real bench)."""
+    nak_index = None        # no --dna-nak on a real bench (the APs' DHCP servers are not the bench's)
 
 
 def run(args, quiet, check_args, verdict, print_result):

@@ -135,6 +135,7 @@ def test_no_ipv4_hoa_means_no_option_and_no_event():
 # ---- the host's IPv4 side ------------------------------------------------------------------
 class _Uplink:
     """The node's uplink as host4 sees it (the real one needs sockets): what it was given."""
+    old = None                      # no switch of transport under way (node/switchover.py)
 
     def __init__(self):
         self.sent = []

@@ -155,6 +155,9 @@ class MobileNode:
         """An inner IPv6 packet from the HoA (the host's data path). Not at home: there the HoA is
         on the link itself and the HA has no binding to carry it."""
         tr = self.uplink.active
+        o = self.uplink.old          # a switch of transport: the old one until the BU has left
+        if o is not None and o[3]:
+            tr = o[0]
         if tr is None or self.host.home is not None:
             return False
         if self.ro is not None:
@@ -184,7 +187,11 @@ class MobileNode:
             ev = reg.next_event()
             if ev is None:
                 break
-            if report(self, ev, sent_us) == "registered":
+            k = report(self, ev, sent_us)
+            if self.uplink.old is not None:     # after a switch of transport
+                from .switchover import step
+                step(self.uplink, k, now)
+            if k == "registered":
                 self._heap_due = True   # logged by the timer loop, out of this deep call chain
         if self.ro is not None:
             self.ro.report()

@@ -92,6 +92,9 @@ class Host4:
     def _out(self, mv):
         node = self.node
         tr = node.uplink.active
+        o = node.uplink.old           # a switch of transport: the old one until the BU has left
+        if o is not None and o[3]:
+            tr = o[0]
         if tr is None or self.host.home is not None:
             return False
         return getattr(tr, "send4", tr.send)(mv)

@@ -15,6 +15,11 @@ async def link_loop(node, link, mv, seen=None):
                 continue
             kind, addr, transport = d
             if kind == "moved":
+                up = node.uplink.active
+                if up is not None and up.name != transport and node.reg.bound:
+                    from .preference import later           # the CoA in use may stay: then a
+                    if later(node, mv, addr, transport):    # preference change, no roam, waits
+                        continue
                 node.moved(addr, transport)
             elif kind == "home":
                 node.at_home()

@@ -22,7 +22,12 @@ class Uplink:
     """The node's way to the HA: its transports (made when first asked for: those the config
     allows, and udp6 from the HoA at home), the one carrying data now (`active`) and the tasks
     reading it. Datagrams go to node.packet_in(n) (in node.rx); ip6's link side to
-    ip6.link_in(node, buf, n)."""
+    ip6.link_in(node, buf, n).
+
+    On a switch to another transport the previous one is kept a while (make before break,
+    `old`, node/switchover.py): still read, and carrying data until the new BU has left.
+    """
+    old = None                  # (a class default: nothing in the instance until a switch)
 
     def __init__(self, node):
         self.node = node
@@ -32,8 +37,9 @@ class Uplink:
 
     def open(self, name, coa):
         """From now on carry data over transport `name` from care-of address `coa` (raw bytes): a
-        fresh socket bound to it, read by a new task; the previous transport closed. Returns the
-        transport, or None (logged as an error) when that cannot be."""
+        fresh socket bound to it, read by a new task; the previous transport closed (another one
+        is kept until the BA: switchover.py). Returns the transport, or None (logged as an error)
+        when that cannot be."""
         node = self.node
         cfg = node.cfg
         tr = self.transports.get(name)
@@ -60,11 +66,13 @@ class Uplink:
         except OSError as e:
             node.log("error", reason="cannot open %s from %s: %s" % (name, addr_text(coa), e))
             return None
-        if self.active is not None and self.active is not tr:
-            self.active.close()
+        if self.active is not None and self.active is not tr or self.old is not None:
+            from .switchover import keep    # make before break: the old one is kept
+            keep(self, tr)
+        else:
+            for t in self.tasks:
+                t.cancel()
         self.active = tr
-        for t in self.tasks:
-            t.cancel()
         self.tasks = [asyncio.create_task(_read(sock, node.rx, node.packet_in))]
         link = getattr(tr, "link_sock", None)
         if link is not None:          # ip6: BAs (type 2 routing header) come on the link
