@@ -54,6 +54,8 @@ def firmware_bundle(native):
     return out
 
 
+STAND_IN_HEAP_KB = 32     # on top of a profile's heap when the board addresses itself (see UnixBoard.start)
+
 def start_mn(bench, config_path, heap, logpath=None, accel=None, native=False, from_source=False, extra=()):
     """The one way the bench starts the MN: the MicroPython unix port in the `board` namespace with
     -X heapsize=`heap` (e.g. "64K"), as a board runs it: from the folder of the .mpy bundle of
@@ -105,7 +107,14 @@ class UnixBoard:
         path = os.path.join(self.folder, "config.json")
         with open(path, "w") as f:
             json.dump(self.config, f, indent=1)
-        self.mn = start_mn(self.bench, path, round(self.profile["heap_kb"] * 1024), os.path.join(self.folder, "mn.log"),
+        heap_kb = self.profile["heap_kb"]
+        if self.config.get("addressing") in ("dna", "dhcp"):
+            # the unix board's stand-in for a board's own network stack (DHCPv4, ARP/NS probes, network
+            # memory: ~19 KB on this 64-bit port) is not something an ESP32 or Pico W loads: its heap
+            # comes on top of the profile's, or the stand-in's peaks starve the MN (out of memory in the
+            # link adapter, seen at 100 KB)
+            heap_kb += STAND_IN_HEAP_KB
+        self.mn = start_mn(self.bench, path, round(heap_kb * 1024), os.path.join(self.folder, "mn.log"),
                            accel=self.profile["accel"], native=self.profile["accel"] == "native",
                            from_source=self.from_source, extra=args)
         return self
