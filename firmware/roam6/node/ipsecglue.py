@@ -85,6 +85,8 @@ class IpsecGlue:
         self.node = node
         self.reg = reg
         reg.on_ba = self.after_ba
+        reg.on_mh = self.mh_in
+        self.ike_ha = None                # the HA the IKE SA is with (a Home Agent Switch changes it)
         self.ike = self.next = None       # the IKE SA in use; a re-authentication under way
         self.sock = None
         self.local = self.remote = None
@@ -99,6 +101,8 @@ class IpsecGlue:
     # (the BU first: with the SA up it leaves sealed at once; the IKE socket is opened after it)
     def node_moved(self, coa, transport):
         node = self.node
+        if self.ike_ha is not None and self.ike_ha != node.cfg.ha:   # switched HA: no BU under the old SA
+            self._drop_ike(node.now())
         type(node).moved(node, coa, transport)
         self.moved(coa, transport, node.now())
 
@@ -132,11 +136,58 @@ class IpsecGlue:
             node.rx[:n] = inner
             node.host.input(node.rx, n)
 
+    # ---- the other MN-HA messages, both ways in the CHILD_SA (RFC 4877 §4) -------------------------
+    def mh_in(self, raw, src, now):
+        """A Mobility Header out of the CHILD_SA that is not a BA/BRR/BE: the SA authenticated it
+        (and its replay window refused a replay), so the RFC 4285 checks are replaced, not skipped:
+        a Binding Revocation Indication (core/revocation.py), a Home Agent Switch (haswitch.py),
+        else a Binding Error status 2 (mherror.py), sealed. Each module loaded on first use."""
+        node = self.node
+        t = raw[2]
+        if t == 16:
+            from roam6.core.revocation import node_bri
+            node_bri(node, raw, src, now)
+        elif t == 12:
+            from .haswitch import switch_in
+            switch_in(node, src, raw, now)
+        else:
+            from .mherror import binding_error
+            be = binding_error(node.cfg.hoa, src, 2, now)
+            if be is not None:
+                self.send_mh(be[40:])
+
+    def send_mh(self, mh, coa=None):
+        """The MN's own Mobility Header (checksummed HoA -> HA) to the HA, sealed in the CHILD_SA,
+        on the active transport. False when there is no SA or no transport (nothing leaves in clear)."""
+        reg = self.reg
+        pkt = reg.seal_mh(mh, reg.coa if coa is None else coa, reg.transport == "ip6")
+        tr = self.node.uplink.active
+        if pkt is None or tr is None:
+            return False
+        tr.send_mh(pkt)
+        return True
+
+    def _drop_ike(self, now):
+        """The HA changed (a Home Agent Switch): the old IKE SA is deleted (told to the old HA on the
+        old socket) and a handshake with the new HA follows; the BUs wait for it (held)."""
+        for ike in (self.ike, self.next):
+            if ike is not None and ike.state == _UP:
+                ike.delete_ike(now)
+                for data, _dst in ike.datagrams_to_send(now):
+                    self.send(data)
+        self.ike = self.next = None
+        self.reg.sa = None
+        self.retry_at = self.rekey_at = self.reauth_at = None
+        self.backoff_ms = 1000
+
     # ---- decisions -------------------------------------------------------------------------------
     def moved(self, coa, transport, now):
         cfg = self.node.cfg
         coa = bytes(coa)
         ha = cfg.ha_ipv4 if len(coa) == 4 else cfg.ha
+        if self.ike_ha is not None and self.ike_ha != cfg.ha:
+            self._drop_ike(now)
+        self.ike_ha = cfg.ha
         self.local, self.remote = (coa, self.ike_port), (ha, self.ike_port)
         ike = self.ike
         if ike is None:           # a handshake to run: from the new address at once
