@@ -357,3 +357,38 @@ def test_sealed_home_agent_switch_moves_to_a_new_ike_sa():
         assert nh == 135 and mh[2] == 5
         os.remove(path)
     asyncio.run(main())
+
+
+def test_an_ha_that_lost_its_sas_gets_a_new_ike_sa_at_the_first_unanswered_bu():
+    """The HA restarted (its journal keeps the binding, not the SAs): the MN's refresh BU under the
+    old CHILD_SA goes unanswered; at its first retransmission the MN starts a new IKE SA beside the
+    old one ("recheck") and, once it is up, repeats the BU under it at once (no second back-off)."""
+    node, lines, path = make()
+    peer = Peer(bytes.fromhex(PSK), rng())
+    sa_in, sa_out, seq = registered(node, lines, peer)
+    g, tr, reg = node.ipsec, node.uplink.active, node.reg
+    node._ms += 400000                          # the node's clock on (past the registration's BU rate limit)
+    now = node.now()
+    reg.lost("brr", now)                        # a refresh; the restarted HA drops it (unknown SPI)
+    node.flush()
+    assert len(tr.out) == 1 and not g.out
+    tr.out.clear()
+    t = reg.get_timer()
+    reg.handle_timer(t)                         # the BU's retransmission: under the old SA still...
+    node.flush()
+    assert len(tr.out) == 1 and g.next is not None     # ...and a new IKE SA beside the old one
+    assert [f for ev, f in lines if ev == "ike" and f["state"] == "recheck"]
+    tr.out.clear()
+    peer2 = Peer(bytes.fromhex(PSK), rng())
+    peer2.spi_r = b"\x44" * 8
+    handshake(node, peer2)
+    sa_in2, _ = peer2.esp()
+    assert g.next is None and reg.sa is g.ike and g.out   # the old IKE SA's Delete
+    assert len(tr.out) == 1                     # the BU again at once, under the new CHILD_SA
+    mh = ha_open_bu(node, sa_in2, tr.out.pop())
+    assert mh[2] == 5
+    n = len([1 for ev, f in lines if ev == "ike" and f["state"] == "recheck"])
+    reg.handle_timer(reg.get_timer())           # unanswered again: no second handshake meanwhile
+    node.flush()
+    assert len([1 for ev, f in lines if ev == "ike" and f["state"] == "recheck"]) == n
+    os.remove(path)

@@ -64,6 +64,7 @@ class SaRegistration(Registration):
     on_ba = None
     on_data = None                # on_data(inner IPv6 packet): what the payload tunnel brought
     on_mh = None                  # on_mh(raw MH, src, now): another MN-HA message out of the CHILD_SA
+    on_retry = None               # on_retry(now): a BU under the SA went unanswered (the HA lost its SAs?)
     esp = True                    # (revocation.py, haswitch.py: the SA authenticates, no RFC 4285 option)
 
     def __init__(self, nai, hoa, ha, lifetime_s=600, seq=None):
@@ -76,6 +77,8 @@ class SaRegistration(Registration):
         reqs = self.bu_to_send()
         if reqs:
             self.held = reqs
+            if self.tries == 2 and self.sa is not None and self.on_retry is not None:
+                self.on_retry(now)    # this attempt's first BU under the SA went unanswered
         sa = self.sa
         if sa is None or sa.esp_out is None or not self.held:
             return ()

@@ -86,6 +86,8 @@ class IpsecGlue:
         self.reg = reg
         reg.on_ba = self.after_ba
         reg.on_mh = self.mh_in
+        reg.on_retry = self.bu_unanswered
+        self.rechecking = False           # a new IKE SA after an unanswered BU is under way
         self.ike_ha = None                # the HA the IKE SA is with (a Home Agent Switch changes it)
         self.ike = self.next = None       # the IKE SA in use; a re-authentication under way
         self.sock = None
@@ -166,6 +168,22 @@ class IpsecGlue:
             return False
         tr.send_mh(pkt)
         return True
+
+    def bu_unanswered(self, now):
+        """The first BU of an attempt under the CHILD_SA went unanswered (the registration's
+        retransmission): the HA may have lost its SAs (a restart: its journal keeps bindings, not
+        SAs) or only the BA was lost. A new IKE SA beside the old one, as a re-authentication: when
+        it is up the old one is deleted and the BU repeated under it at once, so a restarted HA has
+        the device back within one BU back-off step plus a handshake; one at a time."""
+        if self.ike is None or self.ike.state != _UP or self.next is not None or self.retry_at is not None:
+            return
+        if self.reopen is not None and self.sockets:      # moved: IKE from the new address now
+            self._open(*self.reopen)
+        self.reopen = None
+        self.rechecking = True
+        self.next = self._start(now)
+        self.node.log("ike", state="recheck")
+        self.pump(now)
 
     def _drop_ike(self, now):
         """The HA changed (a Home Agent Switch): the old IKE SA is deleted (told to the old HA on the
@@ -315,10 +333,16 @@ class IpsecGlue:
                         self.send(data)
                 log("ike", state="reauth")
             self.backoff_ms = 1000
-            self.reg.sa = ike
+            reg = self.reg
+            reg.sa = ike
             self.rekey_at = now + self.child_life_ms
             self.reauth_at = now + self.ike_life_ms
             log("ike", state="child_up", spi_in=ev[1], spi_out=ev[2], transport=ev[3])
+            if self.rechecking:                        # the unanswered BU again, under the new SA, now
+                self.rechecking = False
+                if reg.retransmit_at is not None:
+                    reg.retransmit_at = now
+                    reg.handle_timer(now)
             self.node.flush()                          # the BUs held meanwhile leave now
             if self.node.cfg.ipsec_data:               # design 6: the payload tunnel's CHILD_SA
                 ike.create_child([ts_host(self.node.cfg.hoa)], [ts_range(bytes(16), b"\xff" * 16)], now)
@@ -344,6 +368,7 @@ class IpsecGlue:
             self.retry_at = now + retry
             if ike is self.next:
                 self.next = None                       # the old SA serves on meanwhile
+                self.rechecking = False
             elif ike is self.ike:
                 self.ike = None
                 self.reg.sa = None
