@@ -87,8 +87,6 @@ class IpsecGlue:
         reg.on_ba = self.after_ba
         reg.on_mh = self.mh_in
         reg.on_retry = self.bu_unanswered
-        self.rechecking = False           # a new IKE SA after an unanswered BU is under way
-        self.ike_ha = None                # the HA the IKE SA is with (a Home Agent Switch changes it)
         self.ike = self.next = None       # the IKE SA in use; a re-authentication under way
         self.sock = None
         self.local = self.remote = None
@@ -104,7 +102,8 @@ class IpsecGlue:
     def node_moved(self, coa, transport):
         node = self.node
         if self.ike_ha is not None and self.ike_ha != node.cfg.ha:   # switched HA: no BU under the old SA
-            self._drop_ike(node.now())
+            from .ipsecmsgs import drop_ike
+            drop_ike(self, node.now())
         type(node).moved(node, coa, transport)
         self.moved(coa, transport, node.now())
 
@@ -138,65 +137,19 @@ class IpsecGlue:
             node.rx[:n] = inner
             node.host.input(node.rx, n)
 
-    # ---- the other MN-HA messages, both ways in the CHILD_SA (RFC 4877 §4) -------------------------
+    # ---- the other MN-HA messages and recoveries (node/ipsecmsgs.py, loaded on first use) -------------
     def mh_in(self, raw, src, now):
-        """A Mobility Header out of the CHILD_SA that is not a BA/BRR/BE: the SA authenticated it
-        (and its replay window refused a replay), so the RFC 4285 checks are replaced, not skipped:
-        a Binding Revocation Indication (core/revocation.py), a Home Agent Switch (haswitch.py),
-        else a Binding Error status 2 (mherror.py), sealed. Each module loaded on first use."""
-        node = self.node
-        t = raw[2]
-        if t == 16:
-            from roam6.core.revocation import node_bri
-            node_bri(node, raw, src, now)
-        elif t == 12:
-            from .haswitch import switch_in
-            switch_in(node, src, raw, now)
-        else:
-            from .mherror import binding_error
-            be = binding_error(node.cfg.hoa, src, 2, now)
-            if be is not None:
-                self.send_mh(be[40:])
+        from .ipsecmsgs import mh_in
+        mh_in(self, raw, src, now)
 
     def send_mh(self, mh, coa=None):
-        """The MN's own Mobility Header (checksummed HoA -> HA) to the HA, sealed in the CHILD_SA,
-        on the active transport. False when there is no SA or no transport (nothing leaves in clear)."""
-        reg = self.reg
-        pkt = reg.seal_mh(mh, reg.coa if coa is None else coa, reg.transport == "ip6")
-        tr = self.node.uplink.active
-        if pkt is None or tr is None:
-            return False
-        tr.send_mh(pkt)
-        return True
+        from .ipsecmsgs import send_mh
+        return send_mh(self, mh, coa)
 
     def bu_unanswered(self, now):
-        """The first BU of an attempt under the CHILD_SA went unanswered (the registration's
-        retransmission): the HA may have lost its SAs (a restart: its journal keeps bindings, not
-        SAs) or only the BA was lost. A new IKE SA beside the old one, as a re-authentication: when
-        it is up the old one is deleted and the BU repeated under it at once, so a restarted HA has
-        the device back within one BU back-off step plus a handshake; one at a time."""
-        if self.ike is None or self.ike.state != _UP or self.next is not None or self.retry_at is not None:
-            return
-        if self.reopen is not None and self.sockets:      # moved: IKE from the new address now
-            self._open(*self.reopen)
-        self.reopen = None
-        self.rechecking = True
-        self.next = self._start(now)
-        self.node.log("ike", state="recheck")
-        self.pump(now)
-
-    def _drop_ike(self, now):
-        """The HA changed (a Home Agent Switch): the old IKE SA is deleted (told to the old HA on the
-        old socket) and a handshake with the new HA follows; the BUs wait for it (held)."""
-        for ike in (self.ike, self.next):
-            if ike is not None and ike.state == _UP:
-                ike.delete_ike(now)
-                for data, _dst in ike.datagrams_to_send(now):
-                    self.send(data)
-        self.ike = self.next = None
-        self.reg.sa = None
-        self.retry_at = self.rekey_at = self.reauth_at = None
-        self.backoff_ms = 1000
+        if self.ike is not None and self.next is None and self.retry_at is None:
+            from .ipsecmsgs import bu_unanswered
+            bu_unanswered(self, now)
 
     # ---- decisions -------------------------------------------------------------------------------
     def moved(self, coa, transport, now):
@@ -204,7 +157,8 @@ class IpsecGlue:
         coa = bytes(coa)
         ha = cfg.ha_ipv4 if len(coa) == 4 else cfg.ha
         if self.ike_ha is not None and self.ike_ha != cfg.ha:
-            self._drop_ike(now)
+            from .ipsecmsgs import drop_ike
+            drop_ike(self, now)
         self.ike_ha = cfg.ha
         self.local, self.remote = (coa, self.ike_port), (ha, self.ike_port)
         ike = self.ike
@@ -377,6 +331,8 @@ class IpsecGlue:
                     self.ike, self.next = self.next, None
 
     told_at = tell_at = reopen = None
+    ike_ha = None                 # the HA the IKE SA is with (a Home Agent Switch changes it)
+    rechecking = False            # a new IKE SA after an unanswered BU is under way
 
     # ---- sockets and tasks -------------------------------------------------------------------------
     def _open(self, coa, ha):
