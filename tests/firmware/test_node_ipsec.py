@@ -274,8 +274,10 @@ def test_sealed_revocation_and_binding_error_both_ways_in_the_sa():
     from roam6.core import revocation as R
     from roam6_codec import mhopts as mo
     from roam6_codec.mh import BindingRevocation
+    from roam6.node import mherror
     R._last[0] = 0
     R._last[1] = None
+    mherror._last[0] = None                     # (one Binding Error a second, for all peers: another test's)
     node, lines, path = make()
     peer = Peer(bytes.fromhex(PSK), rng())
     sa_in, sa_out, seq = registered(node, lines, peer)
