@@ -12,6 +12,7 @@ the board an IPsec device of its keys file), on the bench namespaces, one roam (
 """
 import json
 import os
+import signal
 
 from roam6_hil.board_unix import start_mn
 from roam6_hil.homeagent import board_config, start_ha, write_ha_config
@@ -22,7 +23,13 @@ HEAP = "192K"   # the 64-bit unix port with the link adapter and IPsec (the 32-b
 
 
 def test_ipsec_registration_and_one_roam_with_the_real_ha(bench):
-    ha = start_ha(bench, write_ha_config(bench, security="ipsec"))
+    conf = write_ha_config(bench, security="ipsec")
+    with open(conf) as f:
+        hacfg = json.load(f)
+    hacfg["journal"] = bench.path("ha.journal")          # IPsec with a journal (ha/ipsecmh.py, record SPI 0)
+    with open(conf, "w") as f:
+        json.dump(hacfg, f)
+    ha = start_ha(bench, conf)
     bench.attach("apB", addressing="static")
     path = bench.path("mn-ipsec.json")
     with open(path, "w") as f:
@@ -62,6 +69,22 @@ def test_ipsec_registration_and_one_roam_with_the_real_ha(bench):
         t = R.cn_traffic(bench, n=10, listen_s=2.5)
         assert t["echoed"] >= 9 and t["up_received"] >= 5, t
         assert not [e for e in ha.events if e.get("ev") == "esp_dropped"], ha.tail()
+        # the HA killed and restarted: its journal brings the binding back, not the SAs; the MN's next
+        # BU (a roam back to apB) goes unanswered under the old CHILD_SA, its first retransmission
+        # starts a new IKE SA ("recheck") and the BU goes again under it: registered again
+        ha.p.send_signal(signal.SIGKILL)
+        ha.p.wait(5)
+        ha.stop()
+        ha = start_ha(bench, conf)
+        restored = ha.wait_for(lambda e: e.get("ev") == "journal_restored", 1)
+        assert restored and restored["bindings"] == 1, ha.tail()
+        mn.mark()
+        bench.detach()
+        bench.attach("apB", addressing="static")
+        ev = mn.wait_for(lambda e: e.get("ev") == "ba" and e.get("coa", "").startswith("192.0.2."), 8)
+        assert ev is not None and ev["status"] == 0, mn.tail()
+        assert mn.wait_for(lambda e: e.get("ev") == "ike" and e.get("state") == "recheck", 0.1), mn.tail()
+        assert ha.wait_for(lambda e: e.get("ev") == "binding_moved", 1), ha.tail()
     finally:
         mn.stop()
         ha.stop()

@@ -265,3 +265,132 @@ def test_payload_tunnel_both_ways():
     feed(node, ipv6_packet(HA, HOA, 50, d_out.seal(bytes(ipv6_packet(cn, HA, 58, icmp)), 41)))   # not to the HoA
     assert not tr.out and node.reg.rejected == rej
     os.remove(path)
+
+
+def test_sealed_revocation_and_binding_error_both_ways_in_the_sa():
+    """RFC 4877: every MN-HA Mobility Header in the CHILD_SA, both ways. A sealed Binding Revocation
+    Indication (no RFC 4285 option: the SA authenticates) revokes the binding and is acknowledged by a
+    sealed BRA (no MN-HA option); an unknown MH type out of the SA gets a sealed Binding Error."""
+    from roam6.core import revocation as R
+    from roam6_codec import mhopts as mo
+    from roam6_codec.mh import BindingRevocation
+    from roam6.node import mherror
+    R._last[0] = 0
+    R._last[1] = None
+    mherror._last[0] = None                     # (one Binding Error a second, for all peers: another test's)
+    node, lines, path = make()
+    peer = Peer(bytes.fromhex(PSK), rng())
+    sa_in, sa_out, seq = registered(node, lines, peer)
+    tr = node.uplink.active
+    # an unknown MH type (20) out of the SA: a Binding Error status 2, sealed HoA -> HA
+    mh = bytearray(16)
+    mh[0], mh[1], mh[2] = 59, 1, 20
+    mh[4:6] = checksum6(HA, HOA, 135, mh).to_bytes(2, "big")
+    feed(node, ipv6_packet(HA, HOA, 50, sa_out.seal(bytes(mh), 135)))
+    assert len(tr.out) == 1
+    out = tr.out.pop()
+    assert out[6] == 50 and out[8:24] == HOA and out[24:40] == HA
+    nh, be = sa_in.open(out[40:])
+    assert nh == 135 and be[2] == 7 and be[6] == 2 and checksum6(HOA, HA, 135, be) == 0
+    # a BRI with another NAI in its MN-ID option: ignored, no answer
+    bri = BindingRevocation(1, 1, 9, 0, [mo.MNIdentifier(1, b"other@example.test")]).encode(src=HA, dst=HOA)
+    feed(node, ipv6_packet(HA, HOA, 50, sa_out.seal(bri, 135)))
+    assert not tr.out and node.reg.bound
+    # the HA's BRI in clear: refused (under IPsec only the SA counts)
+    bri = BindingRevocation(1, 1, 9, 0, [mo.MNIdentifier(1, b"m@example.test")]).encode(src=HA, dst=HOA)
+    feed(node, ipv6_packet(HA, HOA, 135, bri))
+    assert not tr.out and node.reg.bound
+    sealed = ipv6_packet(HA, HOA, 50, sa_out.seal(bri, 135))
+    feed(node, sealed)
+    assert node.reg.state == 6 and [f for ev, f in lines if ev == "revoked"]     # REVOKED
+    assert len(tr.out) == 1
+    out = tr.out.pop()
+    assert out[6] == 50 and out[8:24] == HOA and out[24:40] == HA
+    nh, bra = sa_in.open(out[40:])
+    assert nh == 135 and bra[2] == 16 and bra[6] == 2 and bra[8:10] == b"\x00\x09"   # BRA, the BRI's seq
+    assert checksum6(HOA, HA, 135, bra) == 0 and 9 not in bra[12:]                 # no MN-HA option
+    feed(node, sealed)                          # the same ESP packet again: the replay window
+    assert not tr.out and node.reg.sa.esp_in.replayed == 1
+    os.remove(path)
+
+
+def test_sealed_home_agent_switch_moves_to_a_new_ike_sa():
+    """A Home Agent Switch out of the CHILD_SA (no MN-HA option: the SA authenticates): the node
+    deletes the old HA's IKE SA, runs IKE with the new HA (the BU waits, held) and registers there."""
+    import asyncio
+    from roam6.node import haswitch
+    from roam6_codec import mhopts as mo
+    from roam6_codec.mh import HomeAgentSwitch
+    ha2 = ip6_from_text("2001:db8:aa::2")
+
+    async def main():
+        haswitch._last[0] = 0
+        node, lines, path = make(ha=["2001:db8:aa::1", "2001:db8:aa::2"], ha_ipv4=["198.18.1.2", "198.18.1.3"])
+        peer = Peer(bytes.fromhex(PSK), rng())
+        sa_in, sa_out, seq = registered(node, lines, peer)
+        g, tr = node.ipsec, node.uplink.active
+
+        def fake_open(name, coa):       # test double: 192.0.2.50 is not ours; the list transport again
+            node.uplink.active = tr
+            return tr
+        node.uplink.open = fake_open
+        sw = HomeAgentSwitch([ha2], [mo.BindingRefreshAdvice(10)]).encode(src=HA, dst=HOA)
+        feed(node, ipv6_packet(HA, HOA, 135, sw))          # in clear: refused
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert node.reg.ha == HA
+        feed(node, ipv6_packet(HA, HOA, 50, sa_out.seal(sw, 135)))
+        for _ in range(5):              # the old HA's deregistration, then the move: tasks
+            await asyncio.sleep(0)
+        assert node.reg.ha == ha2 and [f for ev, f in lines if ev == "ha_switch"]
+        dele = g.out.pop(0)             # the old IKE SA's Delete, under its keys
+        _, inner = peer.open(dele)
+        assert inner[0][0] == k.PL_DELETE
+        assert node.reg.sa is None and node.reg.held and g.remote == (bytes([198, 18, 1, 3]), 4500)
+        tr.out.clear()
+        peer2 = Peer(bytes.fromhex(PSK), rng())
+        peer2.spi_r = b"\x33" * 8
+        handshake(node, peer2)
+        sa_in2, sa_out2 = peer2.esp()
+        assert len(tr.out) == 1                             # the held BU, sealed for the new HA
+        out = tr.out.pop()
+        assert out[24:40] == ha2
+        nh, mh = sa_in2.open(out[40:])
+        assert nh == 135 and mh[2] == 5
+        os.remove(path)
+    asyncio.run(main())
+
+
+def test_an_ha_that_lost_its_sas_gets_a_new_ike_sa_at_the_first_unanswered_bu():
+    """The HA restarted (its journal keeps the binding, not the SAs): the MN's refresh BU under the
+    old CHILD_SA goes unanswered; at its first retransmission the MN starts a new IKE SA beside the
+    old one ("recheck") and, once it is up, repeats the BU under it at once (no second back-off)."""
+    node, lines, path = make()
+    peer = Peer(bytes.fromhex(PSK), rng())
+    sa_in, sa_out, seq = registered(node, lines, peer)
+    g, tr, reg = node.ipsec, node.uplink.active, node.reg
+    node._ms += 400000                          # the node's clock on (past the registration's BU rate limit)
+    now = node.now()
+    reg.lost("brr", now)                        # a refresh; the restarted HA drops it (unknown SPI)
+    node.flush()
+    assert len(tr.out) == 1 and not g.out
+    tr.out.clear()
+    t = reg.get_timer()
+    reg.handle_timer(t)                         # the BU's retransmission: under the old SA still...
+    node.flush()
+    assert len(tr.out) == 1 and g.next is not None     # ...and a new IKE SA beside the old one
+    assert [f for ev, f in lines if ev == "ike" and f["state"] == "recheck"]
+    tr.out.clear()
+    peer2 = Peer(bytes.fromhex(PSK), rng())
+    peer2.spi_r = b"\x44" * 8
+    handshake(node, peer2)
+    sa_in2, _ = peer2.esp()
+    assert g.next is None and reg.sa is g.ike and g.out   # the old IKE SA's Delete
+    assert len(tr.out) == 1                     # the BU again at once, under the new CHILD_SA
+    mh = ha_open_bu(node, sa_in2, tr.out.pop())
+    assert mh[2] == 5
+    n = len([1 for ev, f in lines if ev == "ike" and f["state"] == "recheck"])
+    reg.handle_timer(reg.get_timer())           # unanswered again: no second handshake meanwhile
+    node.flush()
+    assert len([1 for ev, f in lines if ev == "ike" and f["state"] == "recheck"]) == n
+    os.remove(path)

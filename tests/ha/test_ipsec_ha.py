@@ -185,7 +185,7 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
              ({"security": ["ipsec"]}, [dict(good, security="wep")], "field 'security' must be \"rfc4285\""),
              ({"security": ["ipsec"]}, [dict(good, hoa="2001:db8:bb::1")], "outside the home prefix"),
              ({"security": ["ipsec"]}, [good, dict(good, hoa="2001:db8:aa::302")], "is in the keys file twice"),
-             ({"security": ["ipsec"], "journal": "j.bin"}, [good], "does not work with 'journal'")]
+             ({"security": ["ipsec"], "replica": {"peer": "x"}}, [good], "does not work with 'replica'")]
     for extra, sas, want in cases:
         (tmp_path / "keys.json").write_text(json.dumps({"sas": sas}))
         os.chmod(tmp_path / "keys.json", 0o600)
@@ -383,3 +383,40 @@ def test_ba_templates_equal_the_codec():
                 b = bra if has_bra else 0
                 assert tpl.make(cache, IHOA, status, flags, seq, units, r, b) == ba_codec(
                     HA, IHOA, status, flags, seq, units, r, b), (has_refresh, has_bra, status)
+
+
+def test_an_ipsec_binding_survives_the_journal():
+    """ha.json "journal" with IPsec devices: the record names the device by its NAI (SPI 0: its pseudo
+    SPI is not kept across starts); a restarted HA (a new cache and IpsecHA, the devices in another
+    order) restores the binding under the device's pseudo SA, and has no CHILD_SA: the MN's old ESP
+    is dropped (unknown SPI) until its new IKE SA (test_node_ipsec: the MN re-keys when a BU goes
+    unanswered), after which its BU refreshes the restored binding."""
+    from roam6_host.ha.record import decode
+    ha, ipsec, _ = setup()
+    mn = connect(ipsec)
+    signal(ha, ipsec, mn.bu(1), UDP6)
+    b = ha.cache.bindings[IHOA]
+    wire = ha.cache.record(b, T0, 1_000_000).encode()
+    rec = decode(wire)
+    assert rec.spi == 0 and rec.nai == INAI and rec.hoa == IHOA
+    # the restart: the keys file's devices listed the other way round (other pseudo SPIs)
+    log = Log()
+    cache = BindingCache(HA, PREFIX, {SPI: SA(NAI, SPI, KEY, HOA)})
+    ipsec2 = IpsecHA([IpsecPeer(INAI2, PSK[::-1], IHOA2), IpsecPeer(INAI, PSK, IHOA)], HA, "ha.test", T0, log=log)
+    for sa in ipsec2.cache_sas.values():
+        cache.add_sa(sa)
+    assert not cache.apply(rec, T0, 1_000_000)          # without the hook the record names no SA
+    cache.esp_sas = ipsec2.cache_sas
+    assert cache.apply(rec, T0, 1_000_000)
+    b2 = cache.bindings[IHOA]
+    assert b2.spi == ipsec2.cache_sas[INAI].spi != ipsec.cache_sas[INAI].spi and b2.transport == "udp6"
+    rec2 = decode(wire)
+    rec2.nai = INAI2                                     # another device's NAI for this HoA: refused
+    cache.bindings.clear()
+    assert not cache.apply(rec2, T0, 1_000_000)
+    cache.apply(rec, T0, 1_000_000)
+    ha2 = types.SimpleNamespace(cache=cache, _flush=lambda now: None, tun=None)
+    assert signal(ha2, ipsec2, mn.bu(2), UDP6) == [] and ipsec2.counts["esp_unknown_spi"] == 1
+    mn2 = connect(ipsec2)                                # the MN's new IKE SA
+    (ba_pkt, _), = signal(ha2, ipsec2, mn2.bu(3), UDP6)
+    assert mn2.open_ba(ba_pkt)[1].status == 0 and cache.bindings[IHOA].seq == 3

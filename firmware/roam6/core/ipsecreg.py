@@ -19,7 +19,10 @@ none, the BUs the rules ask for are held (the latest ones) and leave when it com
 (`datagrams_to_send` after `sa` is set). `on_ba(now)`, when set, is called after each BA taken
 (the node's IPsec glue then tells the IKE SA the new address, design 4). ESP on the SA's
 `data_in` (the payload tunnel, when the glue made one) is opened and its inner packet (to the HoA)
-handed to `on_data`.
+handed to `on_data`. Any other MH type out of the CHILD_SA (the HA's Binding Revocation Indication,
+Home Agent Switch, a type the MN does not know) goes to `on_mh` (the glue: revocation.py,
+haswitch.py, a Binding Error), and what the MN answers leaves sealed too (`seal_mh`): under IPsec
+every MN-HA Mobility Header travels in the CHILD_SA both ways (RFC 4877 §4).
 """
 import struct
 
@@ -60,6 +63,9 @@ class SaRegistration(Registration):
     sa = None
     on_ba = None
     on_data = None                # on_data(inner IPv6 packet): what the payload tunnel brought
+    on_mh = None                  # on_mh(raw MH, src, now): another MN-HA message out of the CHILD_SA
+    on_retry = None               # on_retry(now): a BU under the SA went unanswered (the HA lost its SAs?)
+    esp = True                    # (revocation.py, haswitch.py: the SA authenticates, no RFC 4285 option)
 
     def __init__(self, nai, hoa, ha, lifetime_s=600, seq=None):
         Registration.__init__(self, nai, 0, bytes(16), hoa, ha, lifetime_s, False, seq, 0)
@@ -71,6 +77,8 @@ class SaRegistration(Registration):
         reqs = self.bu_to_send()
         if reqs:
             self.held = reqs
+            if self.tries == 2 and self.sa is not None and self.on_retry is not None:
+                self.on_retry(now)    # this attempt's first BU under the SA went unanswered
         sa = self.sa
         if sa is None or sa.esp_out is None or not self.held:
             return ()
@@ -134,9 +142,24 @@ class SaRegistration(Registration):
             self.rejected += 1
             return None
         k = Registration.receive_mh(self, raw, src, dst, now)      # BRR, BE
-        # other types out of ESP (the HA's sealed BRI or Home Agent Switch): not handled under IPsec
-        # yet, dropped (the driver's Binding Error / revocation / switch paths read a clear MH)
-        return None if k == "unknown" else k
+        if k == "unknown":        # the HA's sealed BRI, Home Agent Switch, ...: the glue's mh_in acts
+            if self.on_mh is not None:
+                self.on_mh(raw, src, now)
+            return None
+        return k
+
+    def seal_mh(self, mh, coa, ip6, ha=None):
+        """The IPv6 packet carrying the MN's own Mobility Header `mh` (checksummed HoA -> HA) in the
+        CHILD_SA (a BRA, a Binding Error, a deregistration): HoA -> HA (NH 50), on ip6 from `coa`
+        with the Home Address option (RFC 3776 §3.2); None while there is no CHILD_SA."""
+        sa = self.sa
+        esp = sa.esp_out.seal(mh, _NH_MH) if sa is not None and sa.esp_out is not None else None
+        if esp is None:
+            return None
+        ha = self.ha if ha is None else ha
+        if ip6 and coa is not None and bytes(coa) != self.hoa:
+            return ipv6_packet(bytes(coa), ha, _NH_ESP, esp, hao=self.hoa)
+        return ipv6_packet(self.hoa, ha, _NH_ESP, esp)
 
     def receive_mh(self, raw, src, dst, now):
         """A Mobility Header in clear: not from the HA under IPsec (RFC 4877 §4.1), refused."""

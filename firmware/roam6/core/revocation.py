@@ -14,6 +14,10 @@ Rules:
   tells the MN instead). With timestamps on (config
   "timestamps"), it must carry a Replay Protection option within _WINDOW_S of our RFC 4285 clock
   and newer than the last one accepted: a recorded BRI cannot be replayed later.
+- Under IPsec (`"security": "ipsec"`, core/ipsecreg.py: `reg.esp`) the BRI comes out of the
+  CHILD_SA, which authenticated it and whose replay window refuses a repeat (RFC 4877): it carries
+  no MN-HA option (an MN-ID option, if any, must be our NAI); the BRA has none either and leaves
+  sealed in the CHILD_SA (`node.ipsec.send_mh`).
 - Anything else with MH type 16 is ignored and counted (`ignored`, and the registration's
   `rejected`); the node logs "bri_ignored" at most once a minute (a flood costs no log lines).
 - Accepted: the home registration goes to its REVOKED state (core/bul.py): no BU leaves, every
@@ -55,6 +59,7 @@ def receive_bri(reg, raw, src, now):
     coa = _last[2] if reg.state == _S_REVOKED else reg.coa
     if opts is None or coa is None or coa == reg.hoa:
         return None
+    esp = getattr(reg, "esp", False)   # out of the CHILD_SA (core/ipsecreg.py): the SA authenticated it
     nai = ts = None
     auth = -1
     for t, s, e in opts:
@@ -65,12 +70,16 @@ def receive_bri(reg, raw, src, now):
         elif t == 9 and e - s == 17 and raw[s] == 1 and e == n:
             if struct.unpack_from(">I", raw, s + 1)[0] == reg.spi:
                 auth = s - 2
-    if nai != reg.nai or auth < 0:
+    if esp:                            # RFC 4877: no MN-HA option; an MN-ID, if any, is ours
+        if nai is not None and nai != reg.nai:
+            return None
+    elif nai != reg.nai or auth < 0:
         return None
-    prefix = bytearray(raw[:auth + 7])
-    prefix[4] = prefix[5] = 0
-    if mnha_auth_data(reg.key, mac_coa(coa), reg.hoa, prefix) != bytes(raw[auth + 7:n]):
-        return None
+    else:
+        prefix = bytearray(raw[:auth + 7])
+        prefix[4] = prefix[5] = 0
+        if mnha_auth_data(reg.key, mac_coa(coa), reg.hoa, prefix) != bytes(raw[auth + 7:n]):
+            return None
     if reg.last_ts is not None:        # replay protection on: a fresh timestamp, never one again
         if ts is None or ts <= _last[0]:
             return None
@@ -109,13 +118,17 @@ def encode_bra(reg, coa, seq2, ts):
         out.append(10)
         out.append(8)
         out.extend(struct.pack(">Q", ts))
-    _align(out, 8, 5)
-    out.append(9)
-    out.append(17)
-    out.append(1)
-    out.extend(struct.pack(">I", reg.spi))
-    out[1] = (len(out) + 12) // 8 - 1
-    out.extend(mnha_auth_data(reg.key, mac_coa(coa), reg.hoa, out))
+    if getattr(reg, "esp", False):    # sealed in the CHILD_SA (RFC 4877): no MN-HA option
+        _align(out, 8, 0)
+        out[1] = len(out) // 8 - 1
+    else:
+        _align(out, 8, 5)
+        out.append(9)
+        out.append(17)
+        out.append(1)
+        out.extend(struct.pack(">I", reg.spi))
+        out[1] = (len(out) + 12) // 8 - 1
+        out.extend(mnha_auth_data(reg.key, mac_coa(coa), reg.hoa, out))
     struct.pack_into(">H", out, 4, checksum6(reg.hoa, reg.ha, 135, out))
     return out
 
@@ -135,7 +148,9 @@ def node_bri(node, raw, src, now):
         return False
     mh, trigger, new = got
     tr = node.uplink.active
-    if tr is not None:
+    if getattr(reg, "esp", False):     # under IPsec the BRA leaves sealed (node/ipsecglue.py)
+        node.ipsec.send_mh(mh)
+    elif tr is not None:
         if reg.transport == "ip6":
             tr.send_mh(ipv6_packet(bytes(reg.coa), reg.ha, 135, mh, hao=reg.hoa))
         else:

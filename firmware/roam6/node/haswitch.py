@@ -12,6 +12,10 @@ event) when config.json lists several HAs (CONTRACTS.md §5).
   target that is not the current HA, after removing its binding at the old HA (break before
   make: the old HA defends the HoA on the home link while it holds the binding). Anything
   else is ignored and counted in `IGNORED`.
+- Under IPsec (core/ipsecreg.py, `reg.esp`): the switch comes out of the CHILD_SA, which
+  authenticated it and refuses replays, so it carries no MN-HA/Replay options (RFC 4877); the
+  deregistration at the old HA is the SA form of the BU, sealed in the old HA's CHILD_SA, and the
+  glue (ipsecglue.py) deletes that IKE SA and runs a handshake with the new HA before the BU.
 - `go(node, target, now, why)`: register with `target` (same HoA, key and SPI) from the current
   care-of address; `watch(node)`: the HA stopped answering -> the next HA of the list.
 """
@@ -28,7 +32,7 @@ IGNORED = [0]          # switches dropped: malformed, not authentic, replayed, f
 _last = [0, None]      # timestamp of the last switch acted on; the HA it moved us away from
 
 
-def parse_switch(mh, key, spi, hoa):
+def parse_switch(mh, key, spi, hoa, esp=False):
     n = len(mh)
     if n < 8 or mh[2] != 12:
         return None
@@ -51,7 +55,7 @@ def parse_switch(mh, key, spi, hoa):
             bra = (mh[off + 2] << 8) | mh[off + 3]
         elif t == 10 and e - off == 10:
             ts = struct.unpack_from(">Q", mh, off + 2)[0]
-        elif t == 9:                  # MN-HA authentication: last, ours, right
+        elif t == 9 and not esp:      # MN-HA authentication: last, ours, right
             if (e != n or e - off != 19 or mh[off + 2] != 1 or ts is None
                     or struct.unpack_from(">I", mh, off + 3)[0] != spi):
                 return None
@@ -61,19 +65,22 @@ def parse_switch(mh, key, spi, hoa):
                 return None
             return targets, bra, ts
         off = e
-    return None
+    return (targets, bra, ts) if esp else None    # esp: out of the CHILD_SA, which authenticated it
 
 
 def switch_in(node, src, mh, now):
     reg = node.reg
     src = bytes(src)
+    esp = getattr(reg, "esp", False)  # IPsec: the CHILD_SA authenticated it, its window refuses replays
     r = None
     if src == reg.ha or src == _last[1]:
-        r = parse_switch(mh, reg.key, reg.spi, reg.hoa)
+        r = parse_switch(mh, reg.key, reg.spi, reg.hoa, esp)
     if r is not None:
         targets, _bra, ts = r
         mine = now + reg.ntp_offset_ms
-        if ts <= _last[0] or (reg.last_ts is not None and abs((ts >> 32) * 1000 - mine) > 30000):
+        if esp:
+            ts = _last[0]
+        elif ts <= _last[0] or (reg.last_ts is not None and abs((ts >> 32) * 1000 - mine) > 30000):
             r = None
     if r is None:
         IGNORED[0] += 1
@@ -174,6 +181,12 @@ def _dereg_bu(node, ha6, coa, ip6):
         if ts <= reg.last_ts:
             ts = reg.last_ts + 1
         reg.last_ts = ts
+    if getattr(reg, "esp", False):    # IPsec: the SA form, sealed in the old HA's CHILD_SA (still ours)
+        from roam6.core.ipsecreg import encode_bu_sa
+        mh = encode_bu_sa(seq, 0xD000 if ip6 else 0xD100, 0, coa if len(coa) == 4 else None)
+        struct.pack_into(">H", mh, 4, checksum6(reg.hoa, ha6, 135, mh))
+        node.log("old_ha_dereg", seq=seq, ha=addr_text(ha6))
+        return reg.seal_mh(mh, coa, ip6, ha6)
     key, hoa, mc = reg.key, reg.hoa, mac_coa(coa)
     mh = encode_bu(seq, 0xC000 if ip6 else 0xC100, 0, reg.nai, reg.spi, coa if len(coa) == 4 else None, ts,
                    lambda p: mnha_auth_data(key, mc, hoa, p))
@@ -192,15 +205,19 @@ async def _dereg_old(node, old):
         return
     if tr == "ip6":
         up = node.uplink.active
-        if up is not None and hasattr(up, "send_raw"):
-            up.send_raw(_dereg_bu(node, ha6, coa, True))
+        p = _dereg_bu(node, ha6, coa, True)
+        if up is not None and hasattr(up, "send_raw") and p is not None:
+            up.send_raw(p)
             await sleep_ms(150)
         return
     t = UdpTransport(tr, addr_text(ha4 if tr == "udp4" else ha6))
     try:
         t.open(addr_text(coa))
         for _ in range(3):
-            t.send(_dereg_bu(node, ha6, coa, False))
+            p = _dereg_bu(node, ha6, coa, False)
+            if p is None:                     # (IPsec without a CHILD_SA: nothing leaves in clear)
+                break
+            t.send(p)
             for _ in range(100):
                 await sleep_ms(10)
                 try:

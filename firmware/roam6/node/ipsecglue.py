@@ -85,6 +85,8 @@ class IpsecGlue:
         self.node = node
         self.reg = reg
         reg.on_ba = self.after_ba
+        reg.on_mh = self.mh_in
+        reg.on_retry = self.bu_unanswered
         self.ike = self.next = None       # the IKE SA in use; a re-authentication under way
         self.sock = None
         self.local = self.remote = None
@@ -99,6 +101,9 @@ class IpsecGlue:
     # (the BU first: with the SA up it leaves sealed at once; the IKE socket is opened after it)
     def node_moved(self, coa, transport):
         node = self.node
+        if self.ike_ha is not None and self.ike_ha != node.cfg.ha:   # switched HA: no BU under the old SA
+            from .ipsecmsgs import drop_ike
+            drop_ike(self, node.now())
         type(node).moved(node, coa, transport)
         self.moved(coa, transport, node.now())
 
@@ -132,11 +137,29 @@ class IpsecGlue:
             node.rx[:n] = inner
             node.host.input(node.rx, n)
 
+    # ---- the other MN-HA messages and recoveries (node/ipsecmsgs.py, loaded on first use) -------------
+    def mh_in(self, raw, src, now):
+        from .ipsecmsgs import mh_in
+        mh_in(self, raw, src, now)
+
+    def send_mh(self, mh, coa=None):
+        from .ipsecmsgs import send_mh
+        return send_mh(self, mh, coa)
+
+    def bu_unanswered(self, now):
+        if self.ike is not None and self.next is None and self.retry_at is None:
+            from .ipsecmsgs import bu_unanswered
+            bu_unanswered(self, now)
+
     # ---- decisions -------------------------------------------------------------------------------
     def moved(self, coa, transport, now):
         cfg = self.node.cfg
         coa = bytes(coa)
         ha = cfg.ha_ipv4 if len(coa) == 4 else cfg.ha
+        if self.ike_ha is not None and self.ike_ha != cfg.ha:
+            from .ipsecmsgs import drop_ike
+            drop_ike(self, now)
+        self.ike_ha = cfg.ha
         self.local, self.remote = (coa, self.ike_port), (ha, self.ike_port)
         ike = self.ike
         if ike is None:           # a handshake to run: from the new address at once
@@ -264,10 +287,16 @@ class IpsecGlue:
                         self.send(data)
                 log("ike", state="reauth")
             self.backoff_ms = 1000
-            self.reg.sa = ike
+            reg = self.reg
+            reg.sa = ike
             self.rekey_at = now + self.child_life_ms
             self.reauth_at = now + self.ike_life_ms
             log("ike", state="child_up", spi_in=ev[1], spi_out=ev[2], transport=ev[3])
+            if self.rechecking:                        # the unanswered BU again, under the new SA, now
+                self.rechecking = False
+                if reg.retransmit_at is not None:
+                    reg.retransmit_at = now
+                    reg.handle_timer(now)
             self.node.flush()                          # the BUs held meanwhile leave now
             if self.node.cfg.ipsec_data:               # design 6: the payload tunnel's CHILD_SA
                 ike.create_child([ts_host(self.node.cfg.hoa)], [ts_range(bytes(16), b"\xff" * 16)], now)
@@ -293,6 +322,7 @@ class IpsecGlue:
             self.retry_at = now + retry
             if ike is self.next:
                 self.next = None                       # the old SA serves on meanwhile
+                self.rechecking = False
             elif ike is self.ike:
                 self.ike = None
                 self.reg.sa = None
@@ -301,6 +331,8 @@ class IpsecGlue:
                     self.ike, self.next = self.next, None
 
     told_at = tell_at = reopen = None
+    ike_ha = None                 # the HA the IKE SA is with (a Home Agent Switch changes it)
+    rechecking = False            # a new IKE SA after an unanswered BU is under way
 
     # ---- sockets and tasks -------------------------------------------------------------------------
     def _open(self, coa, ha):

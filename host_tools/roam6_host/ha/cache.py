@@ -213,6 +213,7 @@ class _BU:
 
 
 class BindingCache:
+    esp_sas = None          # {NAI: ipsecmh.CacheSA} when IPsec devices exist: `apply` finds them by NAI
     def __init__(self, ha_address, home_prefix_bytes, sas, max_lifetime=3600, replay_window=7,
                  nat_refresh=110, require_timestamps=False, keep_events=True, fast=True, dad_ms=0, limits=None):
         self.ha = bytes(ha_address)
@@ -382,7 +383,8 @@ class BindingCache:
             del self.bindings[hoa]
             self._events.append(BindingRemoved("binding_removed", b, "replica"))
             return True
-        sa = self.sas.get(rec.spi)
+        # SPI 0: an IPsec device's binding (ha/ipsecmh.py), by its NAI: pseudo SPIs are not kept
+        sa = self.sas.get(rec.spi) if rec.spi or self.esp_sas is None else self.esp_sas.get(bytes(rec.nai))
         remaining = rec.remaining_at(wall)
         if (sa is None or sa.nai != rec.nai or hoa[:len(self.prefix)] != self.prefix or remaining <= 0
                 or (sa.hoa is not None and sa.hoa != hoa)):
@@ -390,11 +392,11 @@ class BindingCache:
             return False
         if rec.last_ts > sa.last_ts:
             sa.last_ts = rec.last_ts
-        if b is None or b.spi != rec.spi:
+        if b is None or b.spi != sa.spi:
             if b is not None:
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved("binding_removed", b, "replica"))
-            b = Binding(hoa, rec.spi)
+            b = Binding(hoa, sa.spi)
             self.bindings[hoa] = b
             ev = BindingAdded("binding_added", b)
         elif b.peer != rec.peer or b.transport != rec.transport:

@@ -409,3 +409,4 @@ def attach(ha):
                        local_ips=(cfg.ipv4, cfg.address_text))
     for sa in ha.ipsec.cache_sas.values():
         ha.cache.add_sa(sa)
+    ha.cache.esp_sas = ha.ipsec.cache_sas       # journal records name an IPsec device by its NAI (SPI 0)

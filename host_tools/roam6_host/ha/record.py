@@ -12,7 +12,7 @@ Layout v1 (big-endian, docs/PROTOCOL-NOTES.md §14.1):
     6    4     granted lifetime, seconds
     10   4     remaining lifetime when written, ms (expiry as remaining time: clocks differ)
     14   8     written at, wall ms (Unix); the reader subtracts the time since then
-    22   4     SPI (RFC 4285)
+    22   4     SPI (RFC 4285); 0 for an IPsec device (RFC 4877, ha/ipsecmh.py: found by its NAI)
     26   8     last accepted RFC 4285 timestamp (0: none)
     34   16    home address
     50   16    care-of address (v4-mapped for udp4)
@@ -100,6 +100,7 @@ _pack_head = _HEAD.pack
 _pack_head_n = struct.Struct(_HEAD.format + "B").pack      # the head and the peer host's length byte
 _LEN = [bytes((i,)) for i in range(256)]
 _ZERO16 = bytes(16)
+_ESP_SPI = 1 << 32      # ha/ipsecmh.PSEUDO_SPI_BASE: an IPsec device's pseudo SPI, written as 0
 
 
 def encode_binding(b, sa, now, wall, kind=BOUND):
@@ -115,8 +116,11 @@ def encode_binding(b, sa, now, wall, kind=BOUND):
         remaining = 0
     elif remaining > 0xFFFFFFFF:
         remaining = 0xFFFFFFFF
+    spi = b.spi
+    if spi >= _ESP_SPI:
+        spi = 0
     return b"".join((_pack_head_n(VERSION, kind, (1 if b.nat else 0) | (2 if b.home else 0), _TCODE.get(b.transport, 1),
-                                  b.seq & 0xFFFF, b.lifetime, remaining, wall, b.spi, last_ts,
+                                  b.seq & 0xFFFF, b.lifetime, remaining, wall, spi, last_ts,
                                   b.hoa, b.coa or _ZERO16, peer[1] if peer else 0, len(host)),
                      host, _LEN[len(nai)], nai))
 
@@ -125,5 +129,5 @@ def record_of(binding, sa, now, wall, kind=BOUND):
     """The record of a cache Binding (its SA gives NAI and last timestamp) at `now`/`wall`."""
     return BindingRecord(kind, binding.hoa, binding.coa or bytes(16), binding.transport or "udp4",
                          binding.peer or ("", 0), binding.nat, binding.home, binding.seq, binding.lifetime,
-                         max(0, binding.expires - now), wall, binding.spi,
+                         max(0, binding.expires - now), wall, binding.spi if binding.spi < _ESP_SPI else 0,
                          sa.last_ts if sa is not None else 0, sa.nai if sa is not None else b"")
