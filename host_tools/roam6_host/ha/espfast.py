@@ -13,7 +13,7 @@ from hmac import compare_digest
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from roam6.ipsec.esp import SA as EspSA, _SEQ_MAX
+from roam6.ipsec.esp import SA as EspSA
 from roam6.ipsec.prims import INTEGS
 
 _IPAD = bytes(x ^ 0x36 for x in range(256))
@@ -72,50 +72,12 @@ class FastSA(EspSA):
         keyed_mac(self)
         self._cbc = _Cbc(self.enc_key)
 
-    def seal(self, payload, next_header):
-        if self.seq >= _SEQ_MAX:
-            return None
-        self.seq += 1
-        n = len(payload) + 2
-        pad = (16 - n % 16) % 16
-        plain = bytearray(payload)
-        plain += bytes(range(1, pad + 1))
-        plain.append(pad)
-        plain.append(next_header)
-        iv = self.rng(16)
-        out = bytearray(self.spi_bytes)
-        out += self.seq.to_bytes(4, "big")
-        out += iv
-        out += self._cbc.encrypt(iv, plain)
-        out += self._mac(self.integ_key, out)[:self.icv_len]
-        self.sealed += 1
-        return bytes(out)
+    def _encrypt(self, iv, plain):
+        return self._cbc.encrypt(iv, plain)
 
-    def open(self, packet):
-        icv = self.icv_len
-        if len(packet) < 8 + 16 + 16 + icv or (len(packet) - 8 - 16 - icv) % 16:
-            self.malformed += 1
-            return None
-        if packet[:4] != self.spi_bytes:
-            self.bad_spi += 1
-            return None
-        seq = int.from_bytes(packet[4:8], "big")
-        if not self._replay_ok(seq):
-            self.replayed += 1
-            return None
-        end = len(packet) - icv
-        if not _ct_equal(self._mac(self.integ_key, packet[:end])[:icv], packet[end:]):
-            self.bad_icv += 1
-            return None
-        plain = self._cbc.decrypt(packet[8:24], packet[24:end])
-        pad = plain[-2]
-        if pad + 2 > len(plain):
-            self.malformed += 1
-            return None
-        self._mark(seq)
-        self.opened += 1
-        return plain[-1], plain[:len(plain) - 2 - pad]
+    def _decrypt(self, iv, data):
+        return self._cbc.decrypt(iv, data)
 
-
-def _ct_equal(a, b):
-    return compare_digest(bytes(a), bytes(b))
+    @staticmethod
+    def _equal(a, b):
+        return compare_digest(bytes(a), bytes(b))
