@@ -44,6 +44,7 @@ def add_arguments(p):
 
 class _Run:
     """What roam.py's _verdict and _print_result read (the virtual run's _Run, from a real bench)."""
+    nak_index = None          # --dna-nak is the virtual bench's (a lease given away by its dnsmasq)
 
 
 def run(args, quiet, check_args, verdict, print_result):
@@ -51,7 +52,8 @@ def run(args, quiet, check_args, verdict, print_result):
     from .profiles import profile
     check_args(args)
     for opt, bad in (("--aaa", args.aaa), ("--loss", args.loss), ("--app reference", args.app != "mn"),
-                     ("--heap", args.heap), ("--addressing static", args.addressing != "auto")):
+                     ("--heap", args.heap), ("--addressing static", args.addressing != "auto"),
+                     ("--dna-nak", getattr(args, "dna_nak", False))):
         if bad:
             raise UserError("%s is for the virtual board; a real bench's APs and board are as they are" % opt,
                             hint="leave it out with --board serial / --labgrid")
