@@ -88,10 +88,10 @@ def preflight(args, report_dir):
     return bench, port, None
 
 
-def open_board(args, hb, port, place, folder, probe=None):
+def open_board(args, hb, port, place, folder, probe=None, extra=None):
     """After hb.up(): the board gets the bundle and the config matching the bench's HA (the
-    transport narrowed to --transport, `probe` for its probe application), then the raw REPL.
-    Returns (board, files deployed)."""
+    transport narrowed to --transport, `probe` for its probe application, `extra` config fields),
+    then the raw REPL. Returns (board, files deployed)."""
     from .board_serial import SerialBoard
     from roam6_host import deploy
     cfg = hb.path("board-config.json")
@@ -100,6 +100,7 @@ def open_board(args, hb, port, place, folder, probe=None):
     conf["transports"] = [args.transport]
     if probe:
         conf["probe"] = probe
+    conf.update(extra or {})
     with open(cfg, "w") as f:
         json.dump(conf, f)
     if place is None and args.bundle:

@@ -267,6 +267,27 @@ def test_serial_board_registers_through_the_bench_file(host, tmp_path):
         rep = json.loads((tmp_path / "boot" / "report.json").read_text())
         assert [(x["net"], x["registered"], x["method"], x["ha"]) for x in rep["rows"]] == [
             ("roam6-A", True, "dhcpv6", "2001:db8:aa::1"), ("roam6-B", True, "dhcpv6", "2001:db8:aa::1")], rep
+        # route optimisation (the unix board has the ip6 transport): `roam6 cn`, started by the bench
+        # on the file's CN address, binds the board's CoA on A, then B; the probes go direct. The
+        # APs are switched by the bench file's switch_to commands (the board's link moved under its
+        # running MN, as a station reassociating would), not by a join over the REPL
+        text = open(path).read()
+        for x in "AB":
+            move = ("ip netns exec {b} ip -6 addr flush dev wlan0 scope global; ip netns exec {b} ip -6 route flush "
+                    "dev wlan0 proto ra; ip netns exec {b} ip -6 neigh flush dev wlan0; ip netns exec {a} ip link set "
+                    "dev board master air{x} up").format(a=n.full("air"), b=n.full("board"), x=x)
+            text = text.replace('psk = "roam6-bench-%s"' % x, 'psk = "roam6-bench-%s"\nswitch_to = "%s"' % (x, move))
+        path = str(tmp_path / "switched.toml")
+        open(path, "w").write(text)
+        r = in_host(n, ROAM6 + ["hil", "run", "ro", "--board", "serial", "--port", board.port, "--bench", path,
+                                "--window", "1", "--interval", "20", "--report", str(tmp_path / "ro")], timeout=120)
+        rep = json.loads((tmp_path / "ro" / "report.json").read_text())
+        assert r.returncode == 0 and rep["ok"], r.stdout + r.stderr
+        assert len(rep["checks"]) == 14 and all(rep["checks"].values()), rep["checks"]
+        w = rep["windows"]
+        assert w["apA"]["privacy"]["tunnel_udp"] > 0 and w["apA"]["ro"]["direct_udp"] > 0, w
+        assert w["apB"]["roam"]["coa_seen"][0].startswith("2001:db8:b1:"), w
+        assert host_snapshot(n) == before
     finally:
         board.stop()
     assert host_snapshot(n) == before
