@@ -106,9 +106,11 @@ def open_board(args, hb, port, place, folder, probe=None, extra=None):
     if place is None and args.bundle:
         res = deploy.deploy(port, args.bundle, config=cfg, log=lambda *a: None)
         return SerialBoard(port=port, folder=folder).connect(args.answer_timeout), res["copied"]
-    # without --bundle (the board has it: `roam6 deploy` before), and through labgrid's
-    # SerialDriver (the bundle was deployed on the exporter's host: mpremote talks to a local
-    # port only): the config goes over the raw REPL
+    if place is not None:
+        # through labgrid: its Strategy (labgrid_strategy.py) checks the bundle deployed on the
+        # exporter's host (mpremote talks to a local port only) and writes the config over the REPL
+        return place.transition("deployed", conf, args.answer_timeout), ["config.json"]
+    # without --bundle (the board has it: `roam6 deploy` before): the config goes over the raw REPL
     board = SerialBoard(port=port, serial=place.serial if place else None, folder=folder).connect(args.answer_timeout)
     out, _err = board.exec("import os\nfor p in ('main.py', 'roam6'):\n try:\n  os.stat(p)\n except OSError:\n"
                            "  print(p)\n")
@@ -131,6 +133,8 @@ def run_serial(args, report_dir):
     try:
         hb.up()
         board, report["deployed"] = open_board(args, hb, port, place, os.path.join(report_dir, "board"))
+        if place is not None:
+            report["labgrid_strategy"] = place.strategy.status.name      # Roam6Strategy's state: "deployed"
         t0 = time.monotonic()
         report["coa"] = _join(board, aps[0], args.join_timeout)
         reg = board.wait_event(lambda e: e.get("ev") in ("registered", "error"), args.reg_timeout, t0)
