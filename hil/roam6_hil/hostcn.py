@@ -16,17 +16,29 @@ import subprocess
 import sys
 import time
 
-from .scenarios.ro import CN_SPORT, PROBE_PORT, CNProcess
+PROBE_PORT, CN_SPORT = 9000, 9002      # scenarios/ro.py's: the board's probe port, the CN's source port
 
 
-class HostCN(CNProcess):
-    """ro.py's CNProcess (events, wait, bindings) for a CN hostbench started; stopped by hb.down()."""
+class HostCN:
+    """What scenarios/ro.py's CNProcess gives its phases (events, wait, bindings), for the CN a
+    HostBench started (stopped by hb.down(), with the bench's other processes)."""
 
     def __init__(self, folder, status, proc):
         self.folder, self.status, self.proc = folder, status, proc
 
-    def stop(self):
-        pass        # a process of the HostBench's record: hb.down() stops it
+    def events(self, name, t0=0.0, t1=None):
+        return [e for e in self.proc.events if e["ev"] == name and e["t_rx"] >= t0 and (t1 is None or e["t_rx"] < t1)]
+
+    def wait(self, pred, timeout, since=0.0):
+        return self.proc.wait_for(pred, timeout, since)
+
+    def bindings(self):
+        """The CN's binding cache as its --status file shows it: {hoa: coa}."""
+        try:
+            with open(self.status) as f:
+                return {b["hoa"]: b["coa"] for b in json.load(f)["bindings"]}
+        except (OSError, ValueError, KeyError):
+            return {}
 
 
 def start_cn(hb, timeout=10.0):

@@ -25,7 +25,6 @@ from roam6_host.errors import UserError
 
 from . import realboard
 from .hostbench import HostBench
-from .scenarios import ro
 
 CHECKS = ("privacy_no_rr_at_cn", "privacy_probes_answered", "privacy_capture_no_coa_at_ap",
           "privacy_capture_all_via_ha", "ro_binding_holds_coa", "ro_probes_direct_both_ways",
@@ -34,7 +33,8 @@ CHECKS = ("privacy_no_rr_at_cn", "privacy_probes_answered", "privacy_capture_no_
           "roam_capture_new_coa")
 
 
-def run(args, quiet, verdict):
+def run(args, quiet, ro):
+    """ro: scenarios/ro.py, which hands itself in (its _Run, verdict and capture analysis)."""
     args.transport = getattr(args, "transport", None) or "ip6"
     bench, port, place = realboard.preflight(args, os.path.abspath(args.report))
     aps = [ap for ap in bench["aps"] if ap["ipv6"]]
@@ -43,6 +43,7 @@ def run(args, quiet, verdict):
                         % len(aps), hint="give two [[ap]] an `ipv6 = {...}` (examples/bench.toml)")
     phases = [_privacy, _route_optimisation] + ([_roam] if aps[1].get("switch_to") else [])
     r = ro._Run(args, quiet)
+    r.ro = ro
     if len(phases) < 3:
         r.rep["skipped"] = ["roam: the bench file's second IPv6 AP (%s) has no switch_to; a join over the REPL "
                             "restarts the MN, which leaves its RR state and the CN's binding behind" % aps[1]["ssid"]]
@@ -73,7 +74,7 @@ def run(args, quiet, verdict):
                 r.rep["errors"].append("stopping the %s: %s" % (what, exc))
         r.rep["errors"] += ["restoring the host: %s" % e for e in hb.down()]
     _capture_checks(r)
-    return verdict(r, quiet, n_checks=len([c for c in CHECKS if len(phases) == 3 or not c.startswith("roam")]))
+    return ro._verdict(r, quiet, n_checks=len([c for c in CHECKS if len(phases) == 3 or not c.startswith("roam")]))
 
 
 def _start(r, ap, mode):
@@ -108,8 +109,8 @@ def _privacy(r):
     r.window("privacy", r.args.window)
     rtt = r.rtts("privacy")
     via = [e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "tunnel"]
-    r.figs["rtt_ms_via_ha"] = ro.median(via)
-    r.rep["rtt_via_ha"] = ro.spread(via)
+    r.figs["rtt_ms_via_ha"] = r.ro.median(via)
+    r.rep["rtt_via_ha"] = r.ro.spread(via)
     cn = r.cn
     r.checks["privacy_no_rr_at_cn"] = not cn.events("hot") and not cn.events("cot") and not cn.events("binding")
     r.checks["privacy_probes_answered"] = len(rtt) > 0
@@ -127,8 +128,8 @@ def _route_optimisation(r):
     r.window("ro", r.args.window)
     rtt = r.rtts("ro")
     direct = [e["rtt_ms"] for e in rtt if e["out"] == e["back"] == "direct"]
-    r.figs["rtt_ms_direct"] = ro.median(direct)
-    r.rep["rtt_direct"] = ro.spread(direct)
+    r.figs["rtt_ms_direct"] = r.ro.median(direct)
+    r.rep["rtt_direct"] = r.ro.spread(direct)
     r.checks["ro_probes_direct_both_ways"] = bool(rtt) and all(e["out"] == e["back"] == "direct" for e in rtt)
 
 
@@ -169,7 +170,7 @@ def _capture_checks(r):
     pc = os.path.join(r.folder, "pcap")
     cn_b, hoa_b = ip6_from_text(r.bench.spec["cn"]["address6"]), ip6_from_text(r.hoa)
     coas = tuple(ip6_from_text(a) for a in (getattr(r, "coa_a", None), getattr(r, "coa_c", None)) if a)
-    port = {ap["interface"]: ro.paths(os.path.join(pc, "host-%s.pcap" % ap["interface"]), cn_b, hoa_b, win, coas)
+    port = {ap["interface"]: r.ro.paths(os.path.join(pc, "host-%s.pcap" % ap["interface"]), cn_b, hoa_b, win, coas)
             for ap in r.aps}
     r.rep["windows"] = port
     a, c = port[r.aps[0]["interface"]], port[r.aps[1]["interface"]]
