@@ -37,9 +37,12 @@ class HostBench:
     scenarios' CN traffic): `short` (the namespace of the virtual bench) is ignored, every process
     runs on this host."""
 
-    def __init__(self, bench, workdir=None, cn_probe_ms=None):
+    def __init__(self, bench, workdir=None, cn_probe_ms=None, with_cn=False):
         self.spec = bench
-        self.cn_probe_ms = cn_probe_ms    # `roam6 cn` probing the HoA every N ms (realro.py), its events in self.cn
+        # `roam6 cn` on the CN address: for `hil up --bench` (with_cn) and, probing the HoA every N
+        # ms with its events in self.cn, for `hil run ro` (realro.py); the other runs have their own CN
+        self.with_cn = with_cn or bool(cn_probe_ms)
+        self.cn_probe_ms = cn_probe_ms
         self.cn = None
         self.workdir = workdir or os.path.join(STATE_DIR, "bench-%s-work" % bench["name"])
         self.state_file = state_path(bench)
@@ -129,9 +132,10 @@ class HostBench:
         try:
             self._configure()
             self._start_daemons()
-            cn = self._start_cn()
+            cn = self._start_cn() if self.with_cn else None
             self._start_ha()
-            self._cn_ready(cn)
+            if cn:
+                self._cn_ready(cn)
         except BaseException:
             self.down()
             raise
@@ -401,7 +405,7 @@ def cmd_up_bench(args):
     check_host(bench, args.i_mean_it)
     from .interrupts import sigterm_as_interrupt
     sigterm_as_interrupt()             # Ctrl-C during up: up() undoes what it did
-    hb = HostBench(bench)
+    hb = HostBench(bench, with_cn=True)
     try:
         hb.up()
     except RuntimeError as exc:      # a daemon or a step that failed: said, host restored, no traceback
