@@ -37,8 +37,13 @@ class HostBench:
     scenarios' CN traffic): `short` (the namespace of the virtual bench) is ignored, every process
     runs on this host."""
 
-    def __init__(self, bench, workdir=None):
+    def __init__(self, bench, workdir=None, cn_probe_ms=None, with_cn=False):
         self.spec = bench
+        # `roam6 cn` on the CN address: for `hil up --bench` (with_cn) and, probing the HoA every N
+        # ms with its events in self.cn, for `hil run ro` (realro.py); the other runs have their own CN
+        self.with_cn = with_cn or bool(cn_probe_ms)
+        self.cn_probe_ms = cn_probe_ms
+        self.cn = None
         self.workdir = workdir or os.path.join(STATE_DIR, "bench-%s-work" % bench["name"])
         self.state_file = state_path(bench)
         self.state = {"bench": bench["path"], "workdir": self.workdir, "undo": []}
@@ -127,7 +132,10 @@ class HostBench:
         try:
             self._configure()
             self._start_daemons()
+            cn = self._start_cn() if self.with_cn else None
             self._start_ha()
+            if cn:
+                self._cn_ready(cn)
         except BaseException:
             self.down()
             raise
@@ -244,6 +252,16 @@ class HostBench:
                 raise RuntimeError("daemons not listening after %.0fs: %s" % (
                     timeout, ", ".join("%s on %s" % (d.name, d.short) for d in pending)))
             time.sleep(0.02)
+
+    def _start_cn(self):
+        """`roam6 cn` on the bench file's CN address (every link: the board's packets come in on
+        the AP ports), started before the HA and waited for after it (hostcn.py)."""
+        from .hostcn import start_cn
+        return start_cn(self)
+
+    def _cn_ready(self, cn):
+        from .hostcn import wait_ready
+        wait_ready(self, cn)
 
     def _start_ha(self, timeout=15.0):
         """`roam6 ha` with one SA, the board's; the board's config.json (CONTRACTS §5) beside it,
@@ -387,12 +405,12 @@ def cmd_up_bench(args):
     check_host(bench, args.i_mean_it)
     from .interrupts import sigterm_as_interrupt
     sigterm_as_interrupt()             # Ctrl-C during up: up() undoes what it did
-    hb = HostBench(bench)
+    hb = HostBench(bench, with_cn=True)
     try:
         hb.up()
     except RuntimeError as exc:      # a daemon or a step that failed: said, host restored, no traceback
         raise UserError(str(exc), hint="the host is as it was; logs were in %s" % hb.workdir, exit_code=1)
-    print("bench %s is up on %s: HA %s, CN %s; the board's config: %s" % (
+    print("bench %s is up on %s: HA %s, CN %s (roam6 cn); the board's config: %s" % (
         bench["name"], ", ".join([bench["home"]["interface"]] + [a["interface"] for a in bench["aps"]]),
         bench["ha"]["address"], bench["cn"]["address6"], hb.path("board-config.json")))
     print("remove it with: roam6 hil down --bench %s" % args.bench)

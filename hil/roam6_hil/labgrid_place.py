@@ -27,7 +27,7 @@ class LabgridPlace:
         self.power = power            # the bench file's {"on", "off", "cycle"} commands, or None
         self.coordinator = coordinator or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR
         self.folder = folder
-        self.target = None
+        self.target = self.strategy = None
         self.serial = self.url = None
         self.interfaces = []
         self._acquired = False
@@ -92,36 +92,53 @@ class LabgridPlace:
         return self
 
     def _open(self):
+        """The place's target, labgrid's drivers bound to it, and roam6's Strategy
+        (labgrid_strategy.py) taking the board to its REPL."""
         from labgrid import Environment
+        from labgrid.driver import ExternalPowerDriver, NetworkPowerDriver, SerialDriver
+        from .labgrid_strategy import Roam6Strategy
         os.makedirs(self.folder, exist_ok=True)
         conf = os.path.join(self.folder, "labgrid-env.yaml")
-        drivers = {"SerialDriver": {}}
+        with open(conf, "w") as f:
+            json.dump({"targets": {"main": {"resources": {"RemotePlace": {"name": self.place}}}}}, f)  # YAML ⊃ JSON
+        os.environ["LG_COORDINATOR"] = self.coordinator
+        self.target = t = Environment(conf).get_target("main")
+        kinds = [type(r).__name__ for r in t.resources]
+        self.interfaces = [r.ifname for r in t.resources if type(r).__name__ == "RemoteNetworkInterface"]
+        try:
+            SerialDriver(t, "serial")
+        except Exception as exc:      # labgrid's own errors: no serial port in the place...
+            raise UserError("labgrid place %s: no usable serial port (%s)" % (self.place, exc),
+                            hint="the place needs a NetworkSerialPort (RawSerialPort/USBSerialPort on its exporter)")
         if self.power:
             # labgrid's driver for a switch worked by commands (a smart plug's CLI, a USB hub's
             # uhubctl): cmd_on / cmd_off / cmd_cycle, run by labgrid on this host
-            drivers["ExternalPowerDriver"] = {"cmd_" + k: v for k, v in self.power.items()}
-        with open(conf, "w") as f:
-            json.dump({"targets": {"main": {"resources": {"RemotePlace": {"name": self.place}},
-                                            "drivers": drivers}}}, f)      # YAML is a superset of JSON
-        os.environ["LG_COORDINATOR"] = self.coordinator
-        self.target = Environment(conf).get_target("main")
-        self.interfaces = [r.ifname for r in self.target.resources if type(r).__name__ == "RemoteNetworkInterface"]
-        if self.power:
-            # the board starts from power-on, whatever ran on it before (a crash, another user);
-            # before its port is opened: a USB-CDC port vanishes while the board is off
-            try:
-                self.target.get_driver("ExternalPowerDriver").cycle()
-            except Exception as exc:
-                raise UserError("labgrid place %s: the bench file's power command failed (%s)" % (self.place, exc),
-                                hint="check [board] power_on/power_off/power_cycle in the bench file")
-        try:
-            drv = self.target.get_driver("SerialDriver")
-        except Exception as exc:      # labgrid's own errors: no serial port in the place, ser2net down...
-            raise UserError("labgrid place %s: no usable serial port (%s)" % (self.place, exc),
-                            hint="the place needs a NetworkSerialPort (RawSerialPort/USBSerialPort on its exporter)")
-        self.serial = drv.serial
-        self.serial.timeout = 0.05        # SerialBoard polls in short reads
+            ExternalPowerDriver(t, "power", **{"cmd_" + k: v for k, v in self.power.items()})
+        elif "NetworkPowerPort" in kinds:
+            NetworkPowerDriver(t, "power")      # the place's network power switch, labgrid's backend for it
+        self.strategy = Roam6Strategy(t, "roam6")
+        self.strategy.folder = self.folder
+        self.transition("repl")
+        self.serial = self.strategy.serial.serial
         self.url = self.serial.port
+
+    def transition(self, state, config=None, answer_timeout=None):
+        """The Strategy to `state` ("off", "repl", "deployed" with `config` written); labgrid's
+        StrategyError said as a roam6 error (the step that broke it, no traceback)."""
+        from labgrid.strategy.common import StrategyError
+        if config is not None:
+            self.strategy.config = config
+        if answer_timeout:
+            self.strategy.answer_timeout = answer_timeout
+        try:
+            self.strategy.transition(state)
+        except StrategyError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, UserError):
+                raise cause
+            raise UserError("labgrid place %s: taking the board to %s failed: %s" % (self.place, state, cause or exc),
+                            hint="check the bench file's [board] power commands and the place's serial port")
+        return self.strategy.board
 
     def __exit__(self, *exc):
         if self.target is not None:

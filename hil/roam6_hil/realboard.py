@@ -88,10 +88,10 @@ def preflight(args, report_dir):
     return bench, port, None
 
 
-def open_board(args, hb, port, place, folder, probe=None):
+def open_board(args, hb, port, place, folder, probe=None, extra=None):
     """After hb.up(): the board gets the bundle and the config matching the bench's HA (the
-    transport narrowed to --transport, `probe` for its probe application), then the raw REPL.
-    Returns (board, files deployed)."""
+    transport narrowed to --transport, `probe` for its probe application, `extra` config fields),
+    then the raw REPL. Returns (board, files deployed)."""
     from .board_serial import SerialBoard
     from roam6_host import deploy
     cfg = hb.path("board-config.json")
@@ -100,14 +100,17 @@ def open_board(args, hb, port, place, folder, probe=None):
     conf["transports"] = [args.transport]
     if probe:
         conf["probe"] = probe
+    conf.update(extra or {})
     with open(cfg, "w") as f:
         json.dump(conf, f)
     if place is None and args.bundle:
         res = deploy.deploy(port, args.bundle, config=cfg, log=lambda *a: None)
         return SerialBoard(port=port, folder=folder).connect(args.answer_timeout), res["copied"]
-    # without --bundle (the board has it: `roam6 deploy` before), and through labgrid's
-    # SerialDriver (the bundle was deployed on the exporter's host: mpremote talks to a local
-    # port only): the config goes over the raw REPL
+    if place is not None:
+        # through labgrid: its Strategy (labgrid_strategy.py) checks the bundle deployed on the
+        # exporter's host (mpremote talks to a local port only) and writes the config over the REPL
+        return place.transition("deployed", conf, args.answer_timeout), ["config.json"]
+    # without --bundle (the board has it: `roam6 deploy` before): the config goes over the raw REPL
     board = SerialBoard(port=port, serial=place.serial if place else None, folder=folder).connect(args.answer_timeout)
     out, _err = board.exec("import os\nfor p in ('main.py', 'roam6'):\n try:\n  os.stat(p)\n except OSError:\n"
                            "  print(p)\n")
@@ -130,6 +133,8 @@ def run_serial(args, report_dir):
     try:
         hb.up()
         board, report["deployed"] = open_board(args, hb, port, place, os.path.join(report_dir, "board"))
+        if place is not None:
+            report["labgrid_strategy"] = place.strategy.status.name      # Roam6Strategy's state: "deployed"
         t0 = time.monotonic()
         report["coa"] = _join(board, aps[0], args.join_timeout)
         reg = board.wait_event(lambda e: e.get("ev") in ("registered", "error"), args.reg_timeout, t0)

@@ -84,7 +84,7 @@ def test_bench_file_checks(tmp_path):
 @pytest.fixture
 def host():
     """Namespaces host/air/board; the host has a WAN port with its default route, the AP ports
-    apA, apB (veths to bridges airA, airB in air) and the home link home0."""
+    apA, apB, apC (veths to bridges airA, airB, airC in air) and the home link home0."""
     if os.geteuid() != 0:
         pytest.skip("needs root (network namespaces); `make test` runs as root")
     n = TestNamespaces()
@@ -94,7 +94,7 @@ def host():
         n.ip(h, "addr", "add", "203.0.113.1/24", "dev", "wan0")
         n.ip(h, "route", "add", "default", "via", "203.0.113.254")
         n.veth(h, "home0", a, "hm")
-        for x in "AB":
+        for x in "ABC":
             n.ip(a, "link", "add", "air" + x, "type", "bridge", "forward_delay", "0", "stp_state", "0")
             n.veth(h, "ap" + x, a, "p" + x)
             n.ip(a, "link", "set", "p" + x, "master", "air" + x)
@@ -135,6 +135,9 @@ def test_refused_files_leave_the_host_alone_and_up_down_restores_it(host, tmp_pa
         up = host_snapshot(n)
         assert up != before and up["sysctls"]["net/ipv6/conf/all/forwarding"] == "1"
         assert any(line.split()[0].split("@")[0] == "apA" and "2001:db8:a1::1/64" in line for line in up["addrs"])
+        # `roam6 cn` runs on the file's CN address (its event log in the bench's workdir)
+        cn_log = "/run/roam6-hil/bench-%s-work/cn/cn.log" % name
+        assert '"ev": "ready"' in open(cn_log).read() and "2001:db8:f3::2" in open(cn_log).read()
         # the board on AP A (its link moved onto airA) gets a SLAAC address from radvd on the host's apA
         n.ip("air", "link", "set", "board", "master", "airA")
         n.ip("board", "link", "set", "wlan0", "up")
@@ -159,11 +162,16 @@ def test_refused_files_leave_the_host_alone_and_up_down_restores_it(host, tmp_pa
 
 # A stand-in for the board's Wi-Fi radio (a test double: the unix port has no `network` module,
 # and there is no radio here): joining SSID X moves the board's link onto AP X's bridge in `air`,
-# as associating with X would; ifconfig() waits for the address SLAAC gives, as a station does.
+# as associating with X would; on an AP with IPv4 its stack asks for a DHCPv4 lease (busybox
+# udhcpc, the script below puts it on); ifconfig() waits for the address SLAAC (else DHCPv4)
+# gives, as a station does.
 NETWORK_STANDIN = '''
 import os, time
 AIR = %r
 BRIDGE = %r
+DHCP4 = %r
+V6 = %r
+SCRIPT = %r
 STA_IF = 0
 
 
@@ -185,18 +193,27 @@ class WLAN:
         os.system("ip -6 addr flush dev wlan0 scope global")
         os.system("ip -6 route flush dev wlan0 proto ra")
         os.system("ip -6 neigh flush dev wlan0")
+        os.system("ip -4 addr flush dev wlan0; ip -4 route flush dev wlan0; ip -4 neigh flush dev wlan0")
         os.system("ip netns exec %%s ip link set dev board master %%s up" %% (AIR, BRIDGE[ssid]))
+        if ssid in DHCP4:
+            os.system("busybox udhcpc -i wlan0 -q -n -t 10 -T 1 -s %%s >/dev/null 2>&1 &" %% SCRIPT)
         WLAN.ssid = ssid
 
     def isconnected(self):
         return WLAN.ssid is not None
 
     def ifconfig(self):
+        # the address SLAAC gives where the AP has IPv6, the lease's where it has IPv4: both on
+        # before the MN starts, the IPv6 one returned where there is one
         for _ in range(200):
-            os.system("ip -br -6 addr show dev wlan0 scope global > wlan.txt")
-            words = open("wlan.txt").read().split()
-            if len(words) > 2:
-                return (words[2].split("/")[0], "", "", "")
+            got = []
+            for fam in ("-6", "-4"):
+                os.system("ip -br %%s addr show dev wlan0 scope global > wlan.txt" %% fam)
+                words = open("wlan.txt").read().split()
+                got.append(words[2].split("/")[0] if len(words) > 2 else None)
+            v6, v4 = got
+            if (v6 or WLAN.ssid not in V6) and (v4 or WLAN.ssid not in DHCP4):
+                return (v6 or v4, "", "", "")
             time.sleep_ms(20)
         return ("0.0.0.0", "", "", "")
 '''
@@ -215,7 +232,13 @@ def test_serial_board_registers_through_the_bench_file(host, tmp_path):
     bundle = firmware_bundle(False)     # `roam6 build --board unix`, cached in build/hil/ as the bench does
     fs = tmp_path / "fs"
     fs.mkdir()
-    (fs / "network.py").write_text(NETWORK_STANDIN % (n.full("air"), {"roam6-A": "airA", "roam6-B": "airB"}))
+    (fs / "udhcpc.sh").write_text('#!/bin/sh\n[ "$1" = bound ] || exit 0\nip addr add $ip/${mask:-24} dev $interface\n'
+                                  'ip route replace default via $router dev $interface\n')
+    os.chmod(fs / "udhcpc.sh", 0o755)
+    (fs / "network.py").write_text(NETWORK_STANDIN % (n.full("air"), {"roam6-A": "airA", "roam6-B": "airB",
+                                                                      "roam6-C": "airC"},
+                                                      ["roam6-B", "roam6-C"], ["roam6-A", "roam6-B"],
+                                                      str(fs / "udhcpc.sh")))
     n.run("board", ["sysctl", "-qw", "net.ipv6.conf.wlan0.accept_dad=0"])
     before = host_snapshot(n)
     board = UnixBoard(str(fs), prefix=["ip", "netns", "exec", n.full("board")]).start()
@@ -258,6 +281,22 @@ def test_serial_board_registers_through_the_bench_file(host, tmp_path):
         assert sorted(os.listdir(tmp_path / "roam" / "pcap")) == ["host-apA.pcap", "host-apB.pcap", "host-home0.pcap"]
         assert os.path.getsize(tmp_path / "roam" / "timeline.png") > 0
         assert host_snapshot(n) == before
+        # udp4 (the esp32 profile's transport): IPv4 APs, DHCPv4 from the host's dnsmasq, NAT by its nft
+        # table; a third AP, IPv4 only: the board roams B -> C through the host's HA over udp4
+        v4 = str(tmp_path / "v4.toml")
+        open(v4, "w").write(open(path).read() + '[[ap]]\ninterface = "apC"\nssid = "roam6-C"\npsk = "roam6-bench-C"\n'
+                            'ipv4 = { subnet = "198.51.100.0/24", router = "198.51.100.1", '
+                            'dhcp = ["198.51.100.100", "198.51.100.199"] }\n')
+        r = in_host(n, ROAM6 + ["hil", "run", "roam", "--board", "serial", "--port", board.port, "--bench", v4,
+                                "--transport", "udp4", "--roams", "1", "--dwell", "0.3", "--no-pcap",
+                                "--report", str(tmp_path / "roam4")], timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads((tmp_path / "roam4" / "report.json").read_text())
+        s = rep["summary"]
+        assert rep["networks"] == ["roam6-B", "roam6-C"] and s["ok"] and s["transports"] == ["udp4"], s
+        assert [(x["net"], x["coa"].rsplit(".", 1)[0]) for x in rep["rows"]] == [("roam6-C", "198.51.100")], rep["rows"]
+        assert s["probes_received_board"] > 0 and s["completed_roams"] == 1, s
+        assert host_snapshot(n) == before
         # bootstrap: knowing only NAI, key, HoA and domain, the board finds the HA on each AP from
         # the host's Kea (DHCPv6, RFC 6610) and registers
         r = in_host(n, ROAM6 + ["hil", "run", "bootstrap", "--board", "serial", "--port", board.port, "--bench", path,
@@ -267,6 +306,47 @@ def test_serial_board_registers_through_the_bench_file(host, tmp_path):
         rep = json.loads((tmp_path / "boot" / "report.json").read_text())
         assert [(x["net"], x["registered"], x["method"], x["ha"]) for x in rep["rows"]] == [
             ("roam6-A", True, "dhcpv6", "2001:db8:aa::1"), ("roam6-B", True, "dhcpv6", "2001:db8:aa::1")], rep
+        # route optimisation (the unix board has the ip6 transport): `roam6 cn`, started by the bench
+        # on the file's CN address, binds the board's CoA on A, then B; the probes go direct. The
+        # APs are switched by the bench file's switch_to commands (the board's link moved under its
+        # running MN, as a station reassociating would), not by a join over the REPL
+        text = open(path).read()
+        for x in "AB":
+            move = ("ip netns exec {b} ip -6 addr flush dev wlan0 scope global; ip netns exec {b} ip -6 route flush "
+                    "dev wlan0 proto ra; ip netns exec {b} ip -6 neigh flush dev wlan0; ip netns exec {a} ip link set "
+                    "dev board master air{x} up").format(a=n.full("air"), b=n.full("board"), x=x)
+            text = text.replace('psk = "roam6-bench-%s"' % x, 'psk = "roam6-bench-%s"\nswitch_to = "%s"' % (x, move))
+        path = str(tmp_path / "switched.toml")
+        open(path, "w").write(text)
+        r = in_host(n, ROAM6 + ["hil", "run", "ro", "--board", "serial", "--port", board.port, "--bench", path,
+                                "--window", "1", "--interval", "20", "--report", str(tmp_path / "ro")], timeout=120)
+        rep = json.loads((tmp_path / "ro" / "report.json").read_text())
+        assert r.returncode == 0 and rep["ok"], r.stdout + r.stderr
+        assert len(rep["checks"]) == 14 and all(rep["checks"].values()), rep["checks"]
+        w = rep["windows"]
+        assert w["apA"]["privacy"]["tunnel_udp"] > 0 and w["apA"]["ro"]["direct_udp"] > 0, w
+        assert w["apB"]["roam"]["coa_seen"][0].startswith("2001:db8:b1:"), w
+        assert host_snapshot(n) == before
+        # Ctrl-C during a run on the real bench (once the board is registered): the board, the
+        # captures, the daemons, the HA and the CN stopped, the host as it was, no traceback
+        import signal
+        p = subprocess.Popen(["ip", "netns", "exec", n.full("host")] + ROAM6 + [
+            "hil", "run", "roam", "--board", "serial", "--port", board.port, "--bench", path, "--transport", "udp6",
+            "--roams", "50", "--report", str(tmp_path / "int")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True)
+        try:
+            for line in p.stdout:
+                if line.startswith("board registered on"):
+                    break
+            os.killpg(p.pid, signal.SIGINT)
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+        assert p.returncode == 130 and "Traceback" not in err, err
+        assert host_snapshot(n) == before
+        assert ns_pids(n.full("host")) == []
+        assert not os.path.exists("/run/roam6-hil/bench-%s.json" % name)
     finally:
         board.stop()
     assert host_snapshot(n) == before

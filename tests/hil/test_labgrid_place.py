@@ -66,7 +66,8 @@ def test_register_through_a_labgrid_place(host, tmp_path):
     for rel, src in deploy.local_files(str(bundle), config=str(first)).items():
         os.makedirs(os.path.dirname(str(fs / rel)), exist_ok=True)
         shutil.copy(src, str(fs / rel))
-    (fs / "network.py").write_text(NETWORK_STANDIN % (n.full("air"), {"roam6-A": "airA", "roam6-B": "airB"}))
+    (fs / "network.py").write_text(NETWORK_STANDIN % (n.full("air"), {"roam6-A": "airA", "roam6-B": "airB"}, [],
+                                                      ["roam6-A", "roam6-B"], ""))
     n.run("board", ["sysctl", "-qw", "net.ipv6.conf.wlan0.accept_dad=0"])
     n.ip("host", "link", "set", "lo", "up")
     board = UnixBoard(str(fs), prefix=["ip", "netns", "exec", n.full("board")]).start()
@@ -110,6 +111,7 @@ def test_register_through_a_labgrid_place(host, tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         rep = json.loads((tmp_path / "rep" / "report.json").read_text())
         assert rep["labgrid_place"] == place and rep["port"].startswith("rfc2217://127.0.0.1:")
+        assert rep["labgrid_strategy"] == "deployed"        # roam6's labgrid Strategy took the board there
         assert rep["registered"] and rep["coa"].startswith("2001:db8:a1:") and rep["udp_down_received"] > 0, rep
         assert host_snapshot(n) == before
         # labgrid's ExternalPowerDriver power-cycled the board with the bench file's commands

@@ -62,6 +62,12 @@ def add_arguments(p):
     p.add_argument("--prefix", default="r6-", help="namespace prefix (default r6-)")
     p.add_argument("--interval", type=int, default=50, help="ms between RTT probes from the CN (default 50)")
     p.add_argument("--window", type=float, default=3.0, help="seconds measured per phase (default 3)")
+    from ..boards import SCENARIO_BOARD_HELP, scenario_board_real
+    p.add_argument("--board", default="unix", type=scenario_board_real, choices=["unix", "serial"],
+                   help=SCENARIO_BOARD_HELP + "; serial: a real board (ip6: the unix board) with --bench FILE "
+                                              "(realro.py)")
+    from .. import realboard
+    realboard.add_arguments(p, roams=False)
 
 
 # ---- capture analysis (a function of pcap files and time windows: unit-tested on its own) -------
@@ -147,13 +153,15 @@ def spread(xs):
 class CNProcess:
     """`roam6 cn` in the bench's `cn` namespace, probing the HoA; its events and binding cache."""
 
-    def __init__(self, bench, interval_ms):
+    def __init__(self, bench, interval_ms, address=CN_ADDR6, hoa=HOA, interface="up"):
+        # (a real bench, hostbench.HostBench: the bench file's CN address and HoA, every link)
         self.folder = bench.path("cn")
         os.makedirs(self.folder, exist_ok=True)
         conf = os.path.join(self.folder, "cn.json")
+        cfg = {"address": address, "interface": interface, "echo_port": 7,
+               "probe": {"hoa": hoa, "port": PROBE_PORT, "interval_ms": interval_ms, "sport": CN_SPORT}}
         with open(conf, "w") as f:
-            json.dump({"address": CN_ADDR6, "interface": "up", "echo_port": 7,
-                       "probe": {"hoa": HOA, "port": PROBE_PORT, "interval_ms": interval_ms, "sport": CN_SPORT}}, f)
+            json.dump({k: v for k, v in cfg.items() if v is not None}, f)
         self.status = os.path.join(self.folder, "cn-status.json")
         log = os.path.join(self.folder, "cn.log")
         argv = [sys.executable, "-u", "-m", "roam6_host", "cn", "--config", conf, "--status", self.status]
@@ -227,6 +235,9 @@ class _Run:
 def run(args, quiet=False):
     if args.interval < 5 or not args.window >= 1:       # (not >=: nan too)
         raise UserError("--interval must be >= 5 ms and --window >= 1 s")
+    if getattr(args, "board", "unix") == "serial" or getattr(args, "labgrid", None):
+        from .. import realro
+        return realro.run(args, quiet, sys.modules[__name__])     # (handed in: realro imports no scenario)
     r = _Run(args, quiet)
     os.makedirs(r.folder, exist_ok=True)
     with Bench(prefix=args.prefix, workdir=os.path.join(r.folder, "bench")) as bench:
@@ -385,10 +396,11 @@ def _capture_checks(r):
         checks["roam_capture_new_coa"] = cn_link["roam"]["coa_seen"] == [r.coa_c]
 
 
-def _verdict(r, quiet):
-    """ok only if nothing failed and all N_CHECKS checks ran and passed; report.json; the lines."""
+def _verdict(r, quiet, n_checks=N_CHECKS):
+    """ok only if nothing failed and all n_checks checks ran and passed; report.json; the lines.
+    (n_checks: realro.py's run on a real bench has fewer phases.)"""
     rep, checks = r.rep, r.checks
-    ok = not rep["errors"] and all(checks.values()) and len(checks) == N_CHECKS
+    ok = not rep["errors"] and all(checks.values()) and len(checks) == n_checks
     rep["ok"] = ok
     path = os.path.join(r.folder, "report.json")
     with open(path, "w") as f:
