@@ -5,9 +5,9 @@ import ipaddress
 import os
 import tempfile
 
+from roam6.node.driver import MobileNode  # noqa: I001 (first: it binds the event report before mobprefix wraps it)
 from roam6.node import eventlog, mobprefix
 from roam6.node.config import parse_config
-from roam6.node.driver import MobileNode
 from roam6.wire.addr import ip6_from_text
 from roam6.wire.checksum import checksum6
 
