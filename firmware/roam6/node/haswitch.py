@@ -218,8 +218,8 @@ async def _dereg_old(node, old):
             if p is None:                     # (IPsec without a CHILD_SA: nothing leaves in clear)
                 break
             t.send(p)
-            for _ in range(100):
-                await sleep_ms(10)
+            for k in range(120):
+                await sleep_ms(2 if k < 25 else 10)     # its BA comes within ms here: look often first
                 try:
                     if t.sock.recv(8):    # (small: the heap may be 64 KB; the rest is dropped)
                         t.close()         # the old HA answered (its BA: deregistered)

@@ -51,6 +51,9 @@ def add_arguments(p):
                    help="failures in the middle of a roam: alternate (every other pair of failures, default), "
                         "never, always")
     p.add_argument("--heap", default="256K", help="the MN's MicroPython heap (default 256K)")
+    p.add_argument("--standby-retry-ms", type=int, default=150, metavar="MS",
+                   help="the MN's config.json standby_retry_ms: a roam's BU unanswered this long is sent again "
+                        "once (default 150; 0: RFC 6275's 1 s only)")
     p.add_argument("--seed", type=int, help="random seed for the failure moments (default: random)")
     p.add_argument("--report", default="reports/failover", metavar="DIR",
                    help="report folder (default reports/failover)")
@@ -67,6 +70,8 @@ def check_args(args):
         raise UserError("--interval must be 1..1000 ms, got %s" % args.interval)
     if not 0.2 <= args.dwell <= 60:
         raise UserError("--dwell must be 0.2..60 s, got %s" % args.dwell)
+    if args.standby_retry_ms and not 20 <= args.standby_retry_ms <= 1000:
+        raise UserError("--standby-retry-ms must be 0 or 20..1000, got %d" % args.standby_retry_ms)
     if not 0 <= args.bindings <= 10000 or not 1 <= args.advert_ms <= 1000:
         raise UserError("--bindings must be 0..10000 and --advert-ms 1..1000")
     return kinds
@@ -126,7 +131,7 @@ class _Roamer:
         return {"net": net, "coa": addr, "t_down": t_down, "t_addr": time.monotonic()}
 
 
-def _start_mn(b, interval, heap):
+def _start_mn(b, interval, heap, standby_retry_ms=0):
     from ..board_unix import start_mn
     nai, spi, key, hoa = b.keys[0]
     cfg = {"nai": nai, "spi": spi, "key": key.hex(), "hoa": hoa, "home_prefix": "2001:db8:aa::/64",
@@ -134,6 +139,8 @@ def _start_mn(b, interval, heap):
            "transports": ["udp4"], "lifetime": 900, "timestamps": True,
            "state_file": os.path.join(b.dir, "mn.state"),
            "probe": {"port": PROBE_PORT, "sensor": {"dst": bf.HM6, "port": SENSOR_PORT, "interval_ms": interval}}}
+    if standby_retry_ms:
+        cfg["standby_retry_ms"] = standby_retry_ms      # node/standbyretry.py
     path = os.path.join(b.dir, "mn-config.json")
     with open(path, "w") as f:
         json.dump(cfg, f)
@@ -218,7 +225,7 @@ def run(args, quiet=False):
         b.start_ka("ha2", 90)
         b.ha["ha2"].wait("replica_ready", timeout=10)
         say("pair up")
-        mn = _start_mn(b, max(1, int(args.interval)), args.heap)
+        mn = _start_mn(b, max(1, int(args.interval)), args.heap, args.standby_retry_ms)
         others = bf._register_others(b)
         say("MN registered, %d other bindings" % others)
         sniff_out, cn_out = os.path.join(work, "sniff.json"), os.path.join(work, "cn.json")
@@ -388,6 +395,7 @@ def analyse(failures, roams, bus, cn_rec, sniff_rec, args, mn_alive, t0):
     p50 = bf._pct(worst, 50)
     return {"scenario": "failover", "mn": "MicroPython MN (unix port, .mpy bundle), udp4, probe echo + sensor stream",
             "interval_ms": args.interval, "advert_ms": args.advert_ms, "kinds": args.kinds, "dwell_s": args.dwell,
+            "standby_retry_ms": args.standby_retry_ms,
             "failures": failures, "roams": len(roams),
             "roam_interruption_down_ms": {"p50": bf._pct(roam_gaps, 50), "max": bf._pct(roam_gaps, 100)},
             "interruption_down_ms": {"p50": bf._pct(downs, 50), "p90": bf._pct(downs, 90), "max": bf._pct(downs, 100)},

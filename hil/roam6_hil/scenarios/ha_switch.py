@@ -34,6 +34,8 @@ def add_arguments(p):
     p.add_argument("--report", default="reports/ha-switch", metavar="DIR",
                    help="report folder (default reports/ha-switch)")
     p.add_argument("--prefix", default="r6hs-", help="namespace prefix (default r6hs-)")
+    p.add_argument("--dad-pinned", action="store_true",
+                   help="the HAs run DAD for pinned HoAs too (ha.json dad_skip_pinned false): the old behaviour")
 
 
 def _gap(times, lo, hi):
@@ -133,6 +135,7 @@ def run(args, quiet=False):
                 json.dump({"sas": sas}, f)
             if name == "ha2":
                 c.update(address=HA2, ipv4=HA2_V4, home_link="h2")
+            c["dad_skip_pinned"] = not args.dad_pinned    # every HoA is pinned (PROTOCOL-NOTES §11.14)
             with open(conf, "w") as f:
                 json.dump(c, f)
             confs.append(conf)
@@ -213,7 +216,7 @@ def run(args, quiet=False):
         why.append("not every MN moved")
     if sum(d["lost_outside"] for d in devices):
         why.append("probes lost outside the interruptions")
-    report = {"scenario": "ha-switch", "mns": len(mns), "interval_ms": args.interval,
+    report = {"scenario": "ha-switch", "mns": len(mns), "interval_ms": args.interval, "dad_pinned": args.dad_pinned,
               "drain_ms": last.get("elapsed_ms"), "command_wall_ms": round((t_done - t_cmd) * 1000),
               "switch_messages": last.get("messages"), "moved": last.get("moved"), "not_moved": last.get("not_moved"),
               "ha2_bindings_added": ha2_added,

@@ -226,6 +226,7 @@ class BindingCache:
         self.keep_events = keep_events              # the benchmark turns the queue off
         self.bindings = {}                          # {HoA: Binding}
         self.dad_ms = dad_ms                        # DAD wait on the home link; 0: none
+        self.dad_skip_pinned = False                # no DAD for a HoA pinned to the BU's SA (ha.json)
         self.ignored = 0                            # inputs that changed nothing and got no answer
         self._dad = {}                              # {HoA: [held BU context, deadline]}
         self._events = []
@@ -291,7 +292,8 @@ class BindingCache:
                 self._events.append(BURejected("bu_rejected", verdict, name, source))
             self._reject(c, verdict, now)
             return
-        if self.dad_ms and not c.dereg and c.hoa not in self.bindings:
+        if self.dad_ms and not c.dereg and c.hoa not in self.bindings and not (
+                self.dad_skip_pinned and self._pinned.get(c.hoa) == c.sa.spi):
             held = self._dad.get(c.hoa)
             if held is None:
                 self._dad[c.hoa] = [c, now + self.dad_ms]

@@ -23,6 +23,7 @@ DEFAULTS = {
     "require_timestamps": False,
     "transports": ["udp4", "udp6", "ip6"],
     "dad_ms": 1000,
+    "dad_skip_pinned": False,       # no DAD for a HoA the keys file pins to the BU's SA (PROTOCOL-NOTES §11.14)
     "max_bindings": 65536,          # in all (ha/limits.py); beyond: BA 130
     "max_bindings_per_sa": 1,       # per keys-file entry (credential); beyond: BA 130
     "home_agents": None,            # DHAAD's answer, preferred first (ha/dhaad.py); None: this HA
@@ -62,6 +63,7 @@ class HAConfig:
         self.require_timestamps = False
         self.transports = list(TRANSPORTS)
         self.dad_ms = 1000          # DAD wait for a new binding's HoA on the home link; 0: none
+        self.dad_skip_pinned = False    # a HoA pinned to the BU's SA in the keys file: no DAD
         self.max_bindings = 65536
         self.max_bindings_per_sa = 1
         self.sas = []
@@ -170,6 +172,10 @@ def parse_config(raw, base_dir=".", source="HA config"):
     c.replay_window = _int(d, "replay_window", 1, 3600, source)
     c.nat_refresh = _int(d, "nat_refresh", 1, 0xFFFFFFFE, source)
     c.dad_ms = _int(d, "dad_ms", 0, 10000, source)
+    if not isinstance(d["dad_skip_pinned"], bool):
+        raise err("dad_skip_pinned", "must be true or false", "true only if the home link hands no pinned HoA to "
+                  "anything else (docs/PROTOCOL-NOTES.md §11.14)")
+    c.dad_skip_pinned = d["dad_skip_pinned"]
     c.max_bindings = _int(d, "max_bindings", 1, 10_000_000, source)
     c.max_bindings_per_sa = _int(d, "max_bindings_per_sa", 1, 1 << 20, source)
     if not isinstance(d["require_timestamps"], bool):

@@ -105,6 +105,7 @@ class Continuity:
         self._to_peer = []
         self._na_queue = []          # HoAs whose unsolicited NA is still to go out (announce)
         self._na_sent = 0
+        self._with_chunk = None      # announce(with_chunk): called with each chunk after its NAs
 
     @property
     def active(self):
@@ -150,14 +151,23 @@ class Continuity:
         if self.active:
             self.announce()
 
-    def announce(self):
+    def announce(self, with_chunk=None):
         """Unsolicited NAs for every bound HoA on the home link: NA_CHUNK now, the rest NA_CHUNK
         per pass of the HA's loop (its timer says "now" while some are left), so thousands of
-        them never hold up the data plane for the HoAs already announced."""
+        them never hold up the data plane for the HoAs already announced. with_chunk(hoas), if
+        given, follows each chunk's NAs (the takeover's proxy entries, replica.py)."""
         if self.ha.cfg.home_link and self.ha.cache.bindings:
             self._na_queue = list(self.ha.cache.bindings)
             self._na_sent = 0
+            self._with_chunk = with_chunk
             self._announce_some()
+        elif with_chunk is not None:
+            with_chunk(list(self.ha.cache.bindings))
+
+    def drop_announcements(self):
+        """The HA stopped being active: what is still queued is not announced (nor proxied)."""
+        self._na_queue = []
+        self._with_chunk = None
 
     def _announce_some(self):
         chunk, self._na_queue = self._na_queue[:NA_CHUNK], self._na_queue[NA_CHUNK:]
@@ -165,9 +175,11 @@ class Continuity:
             self._na_sent += unsolicited_na(self.ha.cfg.home_link, chunk)
         except OSError as exc:
             self.ha.log("error", reason="unsolicited NAs not sent: %s" % exc.strerror)
-            self._na_queue = []
-            return
+            chunk, self._na_queue = chunk + self._na_queue, []
+        if self._with_chunk is not None:
+            self._with_chunk(chunk)
         if not self._na_queue:
+            self._with_chunk = None
             self.ha.log("unsolicited_na", hoas=self._na_sent)
 
     # ---- per change -------------------------------------------------------------------------

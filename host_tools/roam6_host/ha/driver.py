@@ -161,6 +161,7 @@ class HomeAgent:
                                   limits=HALimits(getattr(cfg, "max_bindings", MAX_BINDINGS),
                                                   getattr(cfg, "max_bindings_per_sa", MAX_BINDINGS_PER_SA)))
         self.cache.v4homes = getattr(cfg, "ipv4_homes", None)     # RFC 5555 IPv4 HoAs (ipv4home.py)
+        self.cache.dad_skip_pinned = getattr(cfg, "dad_skip_pinned", False)    # PROTOCOL-NOTES §11.14
         self.ipsec = self.ike = None   # ipsecmh.IpsecHA, ike.IkeSockets: ha.json "security" lists "ipsec"
         if "ipsec" in getattr(cfg, "security", ()):
             from .ipsecmh import attach

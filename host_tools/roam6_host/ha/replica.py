@@ -490,17 +490,31 @@ class ReplicaLink:
         self.active = True
         self.core.become(True, now)
         ha.data_plane = True
-        if self._tun_up:
-            self._data_plane(True, routes=False)      # the routes are there since it became ready
-        else:
+        if not self._tun_up:                          # (a ready standby has its routes already)
             self._set_tun(True)                       # (installs the routes)
-            self._data_plane(True, routes=False)
+        # the proxy entries (one netlink request per HoA: ~0.1 s for 2,000 in one go) follow the
+        # unsolicited NAs chunk by chunk, one chunk per pass of the HA's loop (continuity.announce),
+        # so the loop serves the TUN between chunks: the first HoAs' traffic flows at once. The
+        # router sends an announced HoA's packets here (the routes carry them into the TUN); the
+        # proxy entry answers its NS, for a HoA not announced yet or its NUD probe seconds later
+        # (RFC 4861: an unsolicited NA leaves its entry STALE)
         t1 = _ms()
-        self.keep.announce()
-        ha.log("takeover", bindings=len(ha.cache.bindings), ms=_ms() - t0, kernel_ms=t1 - t0)
+        self.keep.announce(with_chunk=self._proxies)
+        ha.log("takeover", bindings=len(ha.cache.bindings), ms=_ms() - t0, kernel_ms=_ms() - t1)
+
+    def _proxies(self, hoas):
+        """Proxy ND entries for those of `hoas` still bound, while active (the takeover's chunks)."""
+        ha = self.ha
+        if not self.active or not ha.home_ifindex:
+            return
+        errors = nl_batch(ha.nl, [proxy_msg(True, h, ha.home_ifindex) for h in hoas if h in ha.cache.bindings])
+        if errors:
+            ha.log("error", op="takeover", reason="%d netlink requests failed: %s"
+                   % (len(errors), ", ".join(sorted({os.strerror(e) for e in errors}))))
 
     def _standby(self, now):
         ha = self.ha
+        self.keep.drop_announcements()
         self.active = False
         self.core.become(False, now)
         ha.data_plane = False
