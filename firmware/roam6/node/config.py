@@ -38,18 +38,13 @@ def parse_config(raw):
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
     sec = raw.get(known[21])      # "security" (the names in a constant tuple: no qstr on the heap)
-    if known[24] in raw:          # "standby_retry_ms": node/standbyretry.py (by a long name: no qstr)
-        try:
-            m = __import__("roam6.node.standbyretry", None, None, ("parse_config",))
-        except ImportError:
-            raise ConfigError(known[24], "is not in this board's firmware (board.json excludes it)")
-        m.parse_config(raw, ConfigError)
-    if known[25] in raw:          # "prefix_solicit_s": node/mobprefix.py
-        try:
-            m = __import__("roam6.node.mobprefix", None, None, ("parse_config",))
-        except ImportError:
-            raise ConfigError(known[25], "is not in this board's firmware (board.json excludes it)")
-        m.parse_config(raw, ConfigError)
+    for i, mod in ((24, "roam6.node.standbyretry"), (25, "roam6.node.mobprefix")):
+        if known[i] in raw:       # "standby_retry_ms", "prefix_solicit_s": their modules check them (lazy)
+            try:
+                m = __import__(mod, None, None, ("parse_config",))
+            except ImportError:
+                raise ConfigError(known[i], "is not in this board's firmware (board.json excludes it)")
+            m.parse_config(raw, ConfigError)
     for field in ("nai", "spi", "key", "hoa", "home_prefix", "ha"):
         if field not in raw and (sec is None or field not in ("spi", "key")):
             raise ConfigError(field, "is missing (a field every config needs)")
