@@ -252,7 +252,8 @@ def test_deploy_with_a_folder_as_config(tmp_path, bundle):
 
 # ---- --heap is written as `micropython -X heapsize=` takes it, on every command that has one
 
-HEAP_COMMANDS = ["hil run roam", "hil run bootstrap", "hil run register", "hil run soak", "bench footprint"]
+HEAP_COMMANDS = ["hil run roam", "hil run bootstrap", "hil run register", "hil run soak", "hil run failover",
+                 "hil run ha-switch", "hil run ha-discovery", "bench footprint"]
 
 
 def _heap_options():
@@ -361,19 +362,11 @@ def test_provision_refuses_a_keys_file_the_ha_would_refuse(tmp_path):
     assert r.returncode == 2 and "sas[0]: field 'spi' must be an integer" in r.stderr
 
 
-# ---- a scenario does not offer a board it refuses
+# ---- the scenarios that run a real board say what they need
 
-@pytest.mark.parametrize("scenario", ["ro"])
-def test_scenario_help_offers_only_the_virtual_board(scenario):
-    r = roam6("hil", "run", scenario, "--help")
-    assert r.returncode == 0 and "serial" not in r.stdout, r.stdout
-    if scenario != "ro":                       # ro has no --board: it always runs the router profile
-        assert "--board {unix}" in r.stdout and "README 'Real boards'" in " ".join(r.stdout.split())
-
-
-@pytest.mark.parametrize("scenario", ["register", "roam", "bootstrap"])
+@pytest.mark.parametrize("scenario", ["register", "roam", "bootstrap", "ro"])
 def test_register_offers_a_real_board_with_a_bench_file(scenario, tmp_path):
-    # issue 20: register, roam and bootstrap run a real board too, given the host's interfaces (a bench file)
+    # issue 20: register, roam, bootstrap and ro run a real board too, given the host's interfaces (a bench file)
     r = roam6("hil", "run", scenario, "--help")
     assert r.returncode == 0 and "--board {unix,serial}" in r.stdout and "--bench FILE" in r.stdout, r.stdout
     assert "README 'Real boards'" in " ".join(r.stdout.split())

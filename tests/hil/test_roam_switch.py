@@ -9,18 +9,29 @@ import json
 from roam6_hil.scenarios import roam
 
 
-def test_first_visit_dual_stack_switches_later_and_loses_nothing(tmp_path, prefix, capsys):
+def _run(tmp_path, prefix, capsys, n):
     p = argparse.ArgumentParser()
     roam.add_arguments(p)
-    args = p.parse_args(["--report", str(tmp_path / "rep"), "--prefix", prefix, "--dwell", "1.2", "--roams", "2",
+    rep_dir = tmp_path / ("rep%d" % n)
+    args = p.parse_args(["--report", str(rep_dir), "--prefix", prefix, "--dwell", "1.2", "--roams", "2",
                          "--profile", "rp2040", "--addressing", "auto", "--no-memory", "--no-pcap"])
     rc = roam.run(args)
     out = capsys.readouterr().out
-    rep = json.load(open(tmp_path / "rep" / "report.json"))
-    s = rep["summary"]
-    assert rc == 0 and s["ok"], out
-    rows = rep["rows"]
-    assert [r["net"] for r in rows[:2]] == ["apB", "apC"], out
+    rep = json.load(open(rep_dir / "report.json"))
+    assert rc == 0 and rep["summary"]["ok"], out
+    assert [r["net"] for r in rep["rows"][:2]] == ["apB", "apC"], out
+    return rep, out
+
+
+def test_first_visit_dual_stack_switches_later_and_loses_nothing(tmp_path, prefix, capsys):
+    # which address comes first on apC is a race between real daemons (dnsmasq's rapid-commit ACK,
+    # radvd's RA): on a loaded machine SLAAC can win, and the board then registers over udp6 at once
+    # with no switch to show; such a run is not the case under test, so it runs once more
+    for n in range(2):
+        rep, out = _run(tmp_path, prefix, capsys, n)
+        if rep["rows"][1]["transport"] == "udp4":
+            break
+    s, rows = rep["summary"], rep["rows"]
     assert rows[1]["transport"] == "udp4", rows[1]       # the lease came first: registered over udp4
     evs = rep["mn_events"]
     moved = [e for e in evs if e["ev"] == "link" and e.get("state") == "moved"]

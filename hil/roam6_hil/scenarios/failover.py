@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 
+from roam6_host.heapsize import HELP as HEAP_HELP, heap_size
 from roam6_host.errors import UserError
 
 from .. import bench_failover as bf
@@ -50,7 +51,8 @@ def add_arguments(p):
     p.add_argument("--mid-roam", default="alternate", choices=["alternate", "never", "always"],
                    help="failures in the middle of a roam: alternate (every other pair of failures, default), "
                         "never, always")
-    p.add_argument("--heap", default="256K", help="the MN's MicroPython heap (default 256K)")
+    p.add_argument("--heap", type=heap_size, default="256K", metavar="SIZE",
+                   help="the MN's MicroPython heap (default 256K); " + HEAP_HELP)
     p.add_argument("--standby-retry-ms", type=int, default=150, metavar="MS",
                    help="the MN's config.json standby_retry_ms: a roam's BU unanswered this long is sent again "
                         "once (default 150; 0: RFC 6275's 1 s only)")

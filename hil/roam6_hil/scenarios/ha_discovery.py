@@ -26,6 +26,7 @@ import secrets
 import signal
 import time
 
+from roam6_host.heapsize import HELP as HEAP_HELP, heap_size
 from roam6_host.errors import UserError
 
 from ..board_unix import start_mn
@@ -41,7 +42,8 @@ def add_arguments(p):
     p.add_argument("--cases", default=",".join(CASES),
                    help="cases to run, in order (default all: %s)" % ", ".join(CASES))
     p.add_argument("--liveness", type=int, default=1, help="the MN's ha_liveness_s (default 1)")
-    p.add_argument("--heap", default="100K", help="the MN's MicroPython heap (default 100K)")
+    p.add_argument("--heap", type=heap_size, default="100K", metavar="SIZE",
+                   help="the MN's MicroPython heap (default 100K); " + HEAP_HELP)
     p.add_argument("--report", default="reports/ha-discovery", metavar="DIR",
                    help="report folder (default reports/ha-discovery)")
     p.add_argument("--prefix", default="r6hd-", help="namespace prefix (default r6hd-)")

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 
+from roam6_host.heapsize import HELP as HEAP_HELP, heap_size
 from roam6_host import nssock
 from roam6_host.errors import UserError
 
@@ -29,7 +30,8 @@ PROBE_PORT = 9000
 def add_arguments(p):
     p.add_argument("--mns", type=int, default=20, help="mobile nodes to drain (default 20)")
     p.add_argument("--interval", type=float, default=20.0, help="ms between probes to each MN (default 20)")
-    p.add_argument("--heap", default="100K", help="each MN's MicroPython heap (default 100K)")
+    p.add_argument("--heap", type=heap_size, default="100K", metavar="SIZE",
+                   help="each MN's MicroPython heap (default 100K); " + HEAP_HELP)
     p.add_argument("--deadline", type=int, default=60, help="the switch command's deadline, s (default 60)")
     p.add_argument("--report", default="reports/ha-switch", metavar="DIR",
                    help="report folder (default reports/ha-switch)")
