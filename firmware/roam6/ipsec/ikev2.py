@@ -41,8 +41,7 @@ kept for tests and for tshark's decryption tables). Layouts: docs/PROTOCOL-NOTES
 """
 import os
 
-from roam6.ipsec import x25519 as _x
-from roam6.ipsec.esp import SA as EspSA
+from roam6.ipsec import esp, x25519
 from roam6.compat import const
 from roam6.ipsec.prims import INTEGS, PRFS, aes_cbc, ct_equal, prf_plus
 from roam6.wire.errors import DecodeError
@@ -69,7 +68,7 @@ _PL_CP = const(47)
 _CFG_REQUEST = const(1)
 _CFG_REPLY = const(2)
 _INTERNAL_IP6_ADDRESS = const(8)
-KNOWN = (33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48)
+_KNOWN = const((33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48))
 _N_INVALID_SYNTAX = const(7)
 _N_NO_PROPOSAL_CHOSEN = const(14)
 _N_INVALID_KE = const(17)
@@ -209,7 +208,7 @@ def parse_chain(buf, off, end, first):
         plen = int.from_bytes(buf[off + 2:off + 4], "big")
         if plen < 4 or off + plen > end:
             raise DecodeError(off, "payload length")
-        if nxt not in KNOWN and buf[off + 1] & 0x80:
+        if nxt not in _KNOWN and buf[off + 1] & 0x80:
             raise DecodeError(off, "unsupported critical payload %d" % nxt)
         out.append((nxt, buf[off], buf[off + 4:off + plen]))
         if nxt == _PL_SK:
@@ -349,7 +348,7 @@ class Initiator:
         if self._cookie:
             pls.append((_PL_NOTIFY, notify(_N_COOKIE, self._cookie)))
         pls += [(_PL_SA, sa_payload(1, b"", ike)),
-                (_PL_KE, _GROUP_CURVE25519.to_bytes(2, "big") + b"\x00\x00" + _x.public_key(self._priv)),
+                (_PL_KE, _GROUP_CURVE25519.to_bytes(2, "big") + b"\x00\x00" + x25519.public_key(self._priv)),
                 (_PL_NONCE, self.ni),
                 (_PL_NOTIFY, notify(_N_NAT_D_SRC, self._nat_d(self.local))),
                 (_PL_NOTIFY, notify(_N_NAT_D_DST, self._nat_d(self.remote)))]
@@ -458,7 +457,7 @@ class Initiator:
         ke, nr = got[_PL_KE], bytes(got[_PL_NONCE])
         if len(ke) != 36 or int.from_bytes(ke[:2], "big") != _GROUP_CURVE25519 or not 16 <= len(nr) <= 256:
             raise DecodeError(0, "KE or Nonce missing")
-        shared = _x.x25519(self._priv, bytes(ke[4:]))
+        shared = x25519.x25519(self._priv, bytes(ke[4:]))
         if shared == bytes(32):
             self._fail("ke", 0)
             return
@@ -547,8 +546,8 @@ class Initiator:
         km = prf_plus(prf, self.sk["d"], self.ni + self.nr, 2 * (16 + ilen))
         self.keymat = km
         out_spi, in_spi = int.from_bytes(spi, "big"), int.from_bytes(self.spi_esp, "big")
-        self.esp_out = EspSA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
-        self.esp_in = EspSA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+        self.esp_out = esp.SA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
+        self.esp_in = esp.SA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
         self._events.append(("child_up", in_spi, out_spi, transport))
 
     # -- once up: liveness and CHILD_SA rekeying ------------------------------------------
@@ -631,8 +630,8 @@ class Initiator:
                 km = prf_plus(PRFS[self.prf_id][0], self.sk["d"], self._rekey_ni + bytes(got[_PL_NONCE]),
                               2 * (16 + ilen))
                 out_spi, in_spi = int.from_bytes(sa[1], "big"), int.from_bytes(self._rekey_spi, "big")
-                self.data_out = EspSA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
-                self.data_in = EspSA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+                self.data_out = esp.SA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
+                self.data_in = esp.SA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
                 self._events.append(("data_up", in_spi, out_spi))
         elif kind == "rekey":
             got = {t: b for t, _, b in inner}
@@ -652,8 +651,8 @@ class Initiator:
                     self.esp_in_old = self.esp_in
                     self.spi_esp = self._rekey_spi
                     out_spi, in_spi = int.from_bytes(spi, "big"), int.from_bytes(self.spi_esp, "big")
-                    self.esp_out = EspSA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
-                    self.esp_in = EspSA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+                    self.esp_out = esp.SA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
+                    self.esp_in = esp.SA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
                     self.keymat = km
                     delete = bytes((3, 4)) + (1).to_bytes(2, "big") + old_spi
                     req = self._encrypted([(_PL_DELETE, delete)], _INFORMATIONAL, _F_I, self._msgid)
