@@ -48,7 +48,7 @@ from roam6.wire.errors import DecodeError
 
 # exchange types, payload types, notify types (RFC 7296 §3). `_X = const(N)`: folded by mpy-cross,
 # no name interned on the MN (a qstr each); the public names (PL_SA...) for host tools and tests
-# are roam6.ipsec.ikenames', reached as ikev2.PL_SA through __getattr__ below (same values).
+# are in roam6.ipsec.ikenames, reached as ikev2.PL_SA through __getattr__ below (same values).
 _IKE_SA_INIT = const(34)
 _IKE_AUTH = const(35)
 _CREATE_CHILD_SA = const(36)
