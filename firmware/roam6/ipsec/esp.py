@@ -11,9 +11,10 @@ a 64-packet window (§3.4.3), 32-bit sequence numbers (no ESN); a sender stops a
 """
 import os
 
+from roam6.compat import const
 from roam6.ipsec.prims import INTEGS, aes_cbc, ct_equal
 
-WINDOW = 64
+_WINDOW = const(64)
 _SEQ_MAX = 0xFFFFFFFF
 
 
@@ -69,12 +70,12 @@ class SA:
         if seq > self.top:
             return True
         d = self.top - seq
-        return d < WINDOW and not (self.bitmap >> d) & 1
+        return d < _WINDOW and not (self.bitmap >> d) & 1
 
     def _mark(self, seq):
         if seq > self.top:
             shift = seq - self.top
-            self.bitmap = ((self.bitmap << shift) | 1) & ((1 << WINDOW) - 1) if shift < WINDOW else 1
+            self.bitmap = ((self.bitmap << shift) | 1) & ((1 << _WINDOW) - 1) if shift < _WINDOW else 1
             self.top = seq
         else:
             self.bitmap |= 1 << (self.top - seq)

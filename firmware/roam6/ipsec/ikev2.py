@@ -41,36 +41,74 @@ kept for tests and for tshark's decryption tables). Layouts: docs/PROTOCOL-NOTES
 """
 import os
 
-from roam6.ipsec import x25519 as _x
-from roam6.ipsec.esp import SA as EspSA
-from roam6.ipsec.prims import ENCR_AES_CBC, INTEGS, PRFS, aes_cbc, ct_equal, prf_plus
+from roam6.ipsec import esp, x25519
+from roam6.compat import const
+from roam6.ipsec.prims import INTEGS, PRFS, aes_cbc, ct_equal, prf_plus
 from roam6.wire.errors import DecodeError
 
-# exchange types, payload types, notify types (RFC 7296 §3)
-IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL = 34, 35, 36, 37
-PL_SA, PL_KE, PL_IDI, PL_IDR, PL_AUTH, PL_NONCE, PL_NOTIFY, PL_DELETE = 33, 34, 35, 36, 39, 40, 41, 42
-PL_TSI, PL_TSR, PL_SK, PL_CP = 44, 45, 46, 47
-CFG_REQUEST, CFG_REPLY, INTERNAL_IP6_ADDRESS = 1, 2, 8
-KNOWN = (33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48)
-N_INVALID_SYNTAX, N_NO_PROPOSAL_CHOSEN, N_INVALID_KE, N_AUTH_FAILED = 7, 14, 17, 24
-N_TS_UNACCEPTABLE = 38
-N_NAT_D_SRC, N_NAT_D_DST, N_COOKIE, N_USE_TRANSPORT_MODE = 16388, 16389, 16390, 16391
-N_REKEY_SA = 16393
-F_I, F_R = 0x08, 0x20
-GROUP_CURVE25519 = 31
-ID_RFC822_ADDR, ID_FQDN, AUTH_PSK = 3, 2, 2
-TS_IPV4, TS_IPV6 = 7, 8
+# exchange types, payload types, notify types (RFC 7296 §3). `_X = const(N)`: folded by mpy-cross,
+# no name interned on the MN (a qstr each); the public names (PL_SA...) for host tools and tests
+# are in roam6.ipsec.ikenames, reached as ikev2.PL_SA through __getattr__ below (same values).
+_IKE_SA_INIT = const(34)
+_IKE_AUTH = const(35)
+_CREATE_CHILD_SA = const(36)
+_INFORMATIONAL = const(37)
+_PL_SA = const(33)
+_PL_KE = const(34)
+_PL_IDI = const(35)
+_PL_IDR = const(36)
+_PL_AUTH = const(39)
+_PL_NONCE = const(40)
+_PL_NOTIFY = const(41)
+_PL_DELETE = const(42)
+_PL_TSI = const(44)
+_PL_TSR = const(45)
+_PL_SK = const(46)
+_PL_CP = const(47)
+_CFG_REQUEST = const(1)
+_CFG_REPLY = const(2)
+_INTERNAL_IP6_ADDRESS = const(8)
+_KNOWN = const((33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48))
+_N_INVALID_SYNTAX = const(7)
+_N_NO_PROPOSAL_CHOSEN = const(14)
+_N_INVALID_KE = const(17)
+_N_AUTH_FAILED = const(24)
+_N_TS_UNACCEPTABLE = const(38)
+_N_NAT_D_SRC = const(16388)
+_N_NAT_D_DST = const(16389)
+_N_COOKIE = const(16390)
+_N_USE_TRANSPORT_MODE = const(16391)
+_N_REKEY_SA = const(16393)
+_F_I = const(0x08)
+_F_R = const(0x20)
+_GROUP_CURVE25519 = const(31)
+_ID_RFC822_ADDR = const(3)
+_ID_FQDN = const(2)
+_AUTH_PSK = const(2)
+_TS_IPV4 = const(7)
+_TS_IPV6 = const(8)
+_ENCR_AES_CBC = const(12)        # roam6.ipsec.prims.ENCR_AES_CBC
 MARKER = b"\x00\x00\x00\x00"
-_KEY_PAD = b"Key Pad for IKEv2"
-MAX_DATAGRAM = 3000
+_KEY_PAD = const(b"Key Pad for IKEv2")
+_MAX_DATAGRAM = const(3000)
 
 # states
-_IDLE, _INIT_SENT, _AUTH_SENT, _UP, _FAILED = 0, 1, 2, 3, 4
+_IDLE = const(0)
+_INIT_SENT = const(1)
+_AUTH_SENT = const(2)
+_UP = const(3)
+_FAILED = const(4)
+
+
+def __getattr__(name):
+    """ikev2.PL_SA etc. (host tools, tests): the public names live in roam6.ipsec.ikenames."""
+    from roam6.ipsec import ikenames
+    return getattr(ikenames, name)
 
 
 def ts_range(start, end, proto=0, sport=0, eport=65535):
     """A traffic selector (§3.13.1): addresses as bytes (4 or 16 each), proto 0 = any."""
-    return (TS_IPV6 if len(start) == 16 else TS_IPV4, proto, sport, eport, bytes(start), bytes(end))
+    return (_TS_IPV6 if len(start) == 16 else _TS_IPV4, proto, sport, eport, bytes(start), bytes(end))
 
 
 def ts_host(addr, proto=0):
@@ -94,9 +132,9 @@ def parse_ts(body):
             raise DecodeError(off, "TS truncated")
         t, proto = body[off], body[off + 1]
         ln = int.from_bytes(body[off + 2:off + 4], "big")
-        alen = 4 if t == TS_IPV4 else 16 if t == TS_IPV6 else 0
+        alen = 4 if t == _TS_IPV4 else 16 if t == _TS_IPV6 else 0
         if not alen or ln != 8 + 2 * alen or off + ln > len(body):
-            raise DecodeError(off, "TS length")
+            raise DecodeError(off, "TS entry length")
         sp = int.from_bytes(body[off + 4:off + 6], "big")
         ep = int.from_bytes(body[off + 6:off + 8], "big")
         a = bytes(body[off + 8:off + 8 + alen])
@@ -121,7 +159,7 @@ def sa_payload(proto, spi, items):
 
 def parse_cp_ip6(body):
     """The first INTERNAL_IP6_ADDRESS (address, prefix length) of a CP(CFG_REPLY), or None."""
-    if len(body) < 4 or body[0] != CFG_REPLY:
+    if len(body) < 4 or body[0] != _CFG_REPLY:
         raise DecodeError(0, "CP: not a reply")
     off = 4
     while off + 4 <= len(body):
@@ -129,7 +167,7 @@ def parse_cp_ip6(body):
         alen = int.from_bytes(body[off + 2:off + 4], "big")
         if off + 4 + alen > len(body):
             raise DecodeError(off, "CP attribute length")
-        if atype == INTERNAL_IP6_ADDRESS and alen == 17:
+        if atype == _INTERNAL_IP6_ADDRESS and alen == 17:
             return bytes(body[off + 4:off + 20]), body[off + 20]
         off += 4 + alen
     return None
@@ -138,7 +176,7 @@ def parse_cp_ip6(body):
 def parse_sa(body):
     """The chosen proposal of a response: (proto, spi, [(type, id, attr)]); exactly one expected."""
     if len(body) < 8:
-        raise DecodeError(0, "SA short")
+        raise DecodeError(0, "SA payload short")
     plen = int.from_bytes(body[2:4], "big")
     if body[0] != 0 or plen != len(body) or plen < 8:
         raise DecodeError(0, "SA: one proposal expected")
@@ -170,16 +208,16 @@ def parse_chain(buf, off, end, first):
         plen = int.from_bytes(buf[off + 2:off + 4], "big")
         if plen < 4 or off + plen > end:
             raise DecodeError(off, "payload length")
-        if nxt not in KNOWN and buf[off + 1] & 0x80:
+        if nxt not in _KNOWN and buf[off + 1] & 0x80:
             raise DecodeError(off, "unsupported critical payload %d" % nxt)
         out.append((nxt, buf[off], buf[off + 4:off + plen]))
-        if nxt == PL_SK:
+        if nxt == _PL_SK:
             if off + plen != end:
                 raise DecodeError(off, "SK not last")
             break
         nxt = buf[off]
         off += plen
-    if off != end and (not out or out[-1][0] != PL_SK):
+    if off != end and (not out or out[-1][0] != _PL_SK):
         raise DecodeError(off, "trailing bytes")
     return out
 
@@ -212,7 +250,7 @@ class Initiator:
         if prf not in PRFS or integ not in INTEGS:
             raise ValueError("unsupported PRF/INTEG")
         self.psk = bytes(psk)
-        self.idi = bytes((ID_RFC822_ADDR, 0, 0, 0)) + nai.encode()
+        self.idi = bytes((_ID_RFC822_ADDR, 0, 0, 0)) + nai.encode()
         self.idr = idr
         self.local, self.remote = local, remote
         self.ts_i, self.ts_r = list(ts_i), list(ts_r)
@@ -304,18 +342,18 @@ class Initiator:
         return _sha1(self.spi_i, self.spi_r, ip, port.to_bytes(2, "big"))
 
     def _start(self, now):
-        ike = [(1, ENCR_AES_CBC, b"\x80\x0e\x00\x80"), (2, self.prf_id, b""), (3, self.integ_id, b""),
-               (4, GROUP_CURVE25519, b"")]
+        ike = [(1, _ENCR_AES_CBC, b"\x80\x0e\x00\x80"), (2, self.prf_id, b""), (3, self.integ_id, b""),
+               (4, _GROUP_CURVE25519, b"")]
         pls = []
         if self._cookie:
-            pls.append((PL_NOTIFY, notify(N_COOKIE, self._cookie)))
-        pls += [(PL_SA, sa_payload(1, b"", ike)),
-                (PL_KE, GROUP_CURVE25519.to_bytes(2, "big") + b"\x00\x00" + _x.public_key(self._priv)),
-                (PL_NONCE, self.ni),
-                (PL_NOTIFY, notify(N_NAT_D_SRC, self._nat_d(self.local))),
-                (PL_NOTIFY, notify(N_NAT_D_DST, self._nat_d(self.remote)))]
+            pls.append((_PL_NOTIFY, notify(_N_COOKIE, self._cookie)))
+        pls += [(_PL_SA, sa_payload(1, b"", ike)),
+                (_PL_KE, _GROUP_CURVE25519.to_bytes(2, "big") + b"\x00\x00" + x25519.public_key(self._priv)),
+                (_PL_NONCE, self.ni),
+                (_PL_NOTIFY, notify(_N_NAT_D_SRC, self._nat_d(self.local))),
+                (_PL_NOTIFY, notify(_N_NAT_D_DST, self._nat_d(self.remote)))]
         body = chain(pls)
-        self.msg1 = self._header(pls[0][0], IKE_SA_INIT, F_I, 0, 28 + len(body)) + body
+        self.msg1 = self._header(pls[0][0], _IKE_SA_INIT, _F_I, 0, 28 + len(body)) + body
         self.state = _INIT_SENT
         self._msgid = 0
         self._request(self.msg1, now)
@@ -329,13 +367,13 @@ class Initiator:
         ct = aes_cbc(self.sk["ei"], iv, plain, True)
         fn, _, icv = INTEGS[self.integ_id]
         sk_len = 4 + 16 + len(ct) + icv
-        msg = (self._header(PL_SK, xchg, flags, msgid, 28 + sk_len)
+        msg = (self._header(_PL_SK, xchg, flags, msgid, 28 + sk_len)
                + bytes((payloads[0][0] if payloads else 0, 0)) + sk_len.to_bytes(2, "big") + iv + ct)
         return msg + fn(self.sk["ai"], msg)[:icv]
 
     def _decrypt(self, msg, pls):
         """The inner payloads of a response's SK, or None (bad ICV / padding: dropped)."""
-        if not pls or pls[-1][0] != PL_SK:
+        if not pls or pls[-1][0] != _PL_SK:
             return None
         first, body = pls[-1][1], pls[-1][2]
         fn, _, icv = INTEGS[self.integ_id]
@@ -362,15 +400,15 @@ class Initiator:
                 self.ignored += 1      # ESP (or garbage): the driver hands ESP to esp_in
                 return
             data = data[4:]
-        if len(data) < 28 or len(data) > MAX_DATAGRAM:
-            raise DecodeError(0, "IKE length")
+        if len(data) < 28 or len(data) > _MAX_DATAGRAM:
+            raise DecodeError(0, "IKE datagram length")
         if data[:8] != self.spi_i or data[17] >> 4 != 2 or int.from_bytes(data[24:28], "big") != len(data):
-            raise DecodeError(0, "IKE header")
+            raise DecodeError(0, "IKE header: bad")
         xchg, flags = data[18], data[19]
         msgid = int.from_bytes(data[20:24], "big")
         pls = parse_chain(data, 28, len(data), data[16])
-        if flags & F_R:
-            if self.state not in (_INIT_SENT, _AUTH_SENT, _UP) or msgid != self._msgid or flags & F_I:
+        if flags & _F_R:
+            if self.state not in (_INIT_SENT, _AUTH_SENT, _UP) or msgid != self._msgid or flags & _F_I:
                 self.ignored += 1
                 return
             if self.state == _UP:
@@ -378,13 +416,13 @@ class Initiator:
                     self.ignored += 1
                 else:
                     self._up_response(data, pls, xchg, now)
-            elif self.state == _INIT_SENT and xchg == IKE_SA_INIT:
+            elif self.state == _INIT_SENT and xchg == _IKE_SA_INIT:
                 self._init_response(data, pls, now)
-            elif self.state == _AUTH_SENT and xchg == IKE_AUTH and data[8:16] == self.spi_r:
+            elif self.state == _AUTH_SENT and xchg == _IKE_AUTH and data[8:16] == self.spi_r:
                 self._auth_response(data, pls, now)
             else:
                 self.ignored += 1
-        elif self.state == _UP and data[8:16] == self.spi_r and not flags & F_I:
+        elif self.state == _UP and data[8:16] == self.spi_r and not flags & _F_I:
             self._peer_request(data, pls, xchg, msgid)
         else:
             self.ignored += 1
@@ -392,7 +430,7 @@ class Initiator:
     def _notifies(self, pls):
         out = {}
         for t, _, body in pls:
-            if t == PL_NOTIFY:
+            if t == _PL_NOTIFY:
                 if len(body) < 4 or 4 + body[1] > len(body):
                     raise DecodeError(0, "notify")
                 out[int.from_bytes(body[2:4], "big")] = bytes(body[4 + body[1]:])
@@ -400,34 +438,34 @@ class Initiator:
 
     def _init_response(self, msg, pls, now):
         ns = self._notifies(pls)
-        if N_COOKIE in ns and self._cookie is None:
-            self._cookie = ns[N_COOKIE]
+        if _N_COOKIE in ns and self._cookie is None:
+            self._cookie = ns[_N_COOKIE]
             self._start(now)
             return
         for nt in ns:
             if nt < 16384:
-                self._fail("ke" if nt == N_INVALID_KE else "notify", nt)
+                self._fail("ke" if nt == _N_INVALID_KE else "notify", nt)
                 return
         got = {t: b for t, _, b in pls}
-        if PL_SA not in got or PL_KE not in got or PL_NONCE not in got or msg[8:16] == bytes(8):
+        if _PL_SA not in got or _PL_KE not in got or _PL_NONCE not in got or msg[8:16] == bytes(8):
             raise DecodeError(0, "IKE_SA_INIT response incomplete")
-        proto, spi, items = parse_sa(got[PL_SA])
-        want = {(1, ENCR_AES_CBC), (2, self.prf_id), (3, self.integ_id), (4, GROUP_CURVE25519)}
+        proto, spi, items = parse_sa(got[_PL_SA])
+        want = {(1, _ENCR_AES_CBC), (2, self.prf_id), (3, self.integ_id), (4, _GROUP_CURVE25519)}
         if proto != 1 or spi or {(t, i) for t, i, _ in items} != want:
             self._fail("proposal", 0)
             return
-        ke, nr = got[PL_KE], bytes(got[PL_NONCE])
-        if len(ke) != 36 or int.from_bytes(ke[:2], "big") != GROUP_CURVE25519 or not 16 <= len(nr) <= 256:
-            raise DecodeError(0, "KE/Nonce")
-        shared = _x.x25519(self._priv, bytes(ke[4:]))
+        ke, nr = got[_PL_KE], bytes(got[_PL_NONCE])
+        if len(ke) != 36 or int.from_bytes(ke[:2], "big") != _GROUP_CURVE25519 or not 16 <= len(nr) <= 256:
+            raise DecodeError(0, "KE or Nonce missing")
+        shared = x25519.x25519(self._priv, bytes(ke[4:]))
         if shared == bytes(32):
             self._fail("ke", 0)
             return
         self.spi_r = bytes(msg[8:16])
         self.nr = nr
         self.msg2 = msg
-        if N_NAT_D_SRC in ns:
-            self.nat = ns[N_NAT_D_SRC] != self._nat_d(self.remote) or ns.get(N_NAT_D_DST) != self._nat_d(self.local)
+        if _N_NAT_D_SRC in ns:
+            self.nat = ns[_N_NAT_D_SRC] != self._nat_d(self.remote) or ns.get(_N_NAT_D_DST) != self._nat_d(self.local)
         prf, plen = PRFS[self.prf_id]
         _, ilen, _ = INTEGS[self.integ_id]
         skeyseed = prf(self.ni + nr, shared)
@@ -446,22 +484,22 @@ class Initiator:
         while self.spi_esp[0] == 0:     # SPIs 0-255 are reserved (RFC 4303 §2.1)
             self.spi_esp = self.rng(4)
         esp = self._esp_items()
-        pls = [(PL_IDI, self.idi)]
+        pls = [(_PL_IDI, self.idi)]
         if self.idr:
-            pls.append((PL_IDR, bytes((ID_FQDN, 0, 0, 0)) + self.idr.encode()))
-        pls.append((PL_AUTH, bytes((AUTH_PSK, 0, 0, 0)) + auth))
+            pls.append((_PL_IDR, bytes((_ID_FQDN, 0, 0, 0)) + self.idr.encode()))
+        pls.append((_PL_AUTH, bytes((_AUTH_PSK, 0, 0, 0)) + auth))
         if self.request_hoa:    # CP(CFG_REQUEST) asking for an INTERNAL_IP6_ADDRESS: empty, or the
             # configured address + prefix length (17 bytes) the responder may confirm (§3.15.1)
             v = self.request_hoa if isinstance(self.request_hoa, bytes) else b""
-            pls.append((PL_CP, bytes((CFG_REQUEST, 0, 0, 0)) + INTERNAL_IP6_ADDRESS.to_bytes(2, "big")
+            pls.append((_PL_CP, bytes((_CFG_REQUEST, 0, 0, 0)) + _INTERNAL_IP6_ADDRESS.to_bytes(2, "big")
                         + len(v).to_bytes(2, "big") + v))
         if self.transport:
-            pls.append((PL_NOTIFY, notify(N_USE_TRANSPORT_MODE)))
-        pls += [(PL_SA, sa_payload(3, self.spi_esp, esp)), (PL_TSI, ts_payload(self.ts_i)),
-                (PL_TSR, ts_payload(self.ts_r))]
+            pls.append((_PL_NOTIFY, notify(_N_USE_TRANSPORT_MODE)))
+        pls += [(_PL_SA, sa_payload(3, self.spi_esp, esp)), (_PL_TSI, ts_payload(self.ts_i)),
+                (_PL_TSR, ts_payload(self.ts_r))]
         self._msgid = 1
         self.state = _AUTH_SENT
-        self._request(self._encrypted(pls, IKE_AUTH, F_I, 1), now)
+        self._request(self._encrypted(pls, _IKE_AUTH, _F_I, 1), now)
 
     def _auth_response(self, msg, pls, now):
         inner = self._decrypt(msg, pls)
@@ -471,15 +509,15 @@ class Initiator:
         self._deadline = None
         ns = self._notifies(inner)
         got = {t: b for t, _, b in inner}
-        if PL_AUTH not in got or PL_IDR not in got:
+        if _PL_AUTH not in got or _PL_IDR not in got:
             nt = min(ns) if ns else 0
-            self._fail("auth" if nt == N_AUTH_FAILED else "notify", nt)
+            self._fail("auth" if nt == _N_AUTH_FAILED else "notify", nt)
             return
         prf = PRFS[self.prf_id][0]
-        a = got[PL_AUTH]
-        want = prf(prf(self.psk, _KEY_PAD), self.msg2 + self.ni + prf(self.sk["pr"], bytes(got[PL_IDR])))
-        if len(a) < 4 or a[0] != AUTH_PSK or not ct_equal(bytes(a[4:]), want):
-            self._fail("auth", N_AUTH_FAILED)
+        a = got[_PL_AUTH]
+        want = prf(prf(self.psk, _KEY_PAD), self.msg2 + self.ni + prf(self.sk["pr"], bytes(got[_PL_IDR])))
+        if len(a) < 4 or a[0] != _AUTH_PSK or not ct_equal(bytes(a[4:]), want):
+            self._fail("auth", _N_AUTH_FAILED)
             return
         self.state = _UP
         self._msgid = 2
@@ -488,33 +526,33 @@ class Initiator:
         self._schedule_liveness(now)
         self._events.append(("ike_up", now - self.t0))
         errs = [nt for nt in ns if nt < 16384]
-        if PL_SA not in got or errs:
+        if _PL_SA not in got or errs:
             self._events.append(("child_failed", min(errs) if errs else 0))
             return
-        proto, spi, items = parse_sa(got[PL_SA])
-        want = {(1, ENCR_AES_CBC), (3, self.integ_id), (5, 0)}
+        proto, spi, items = parse_sa(got[_PL_SA])
+        want = {(1, _ENCR_AES_CBC), (3, self.integ_id), (5, 0)}
         if proto != 3 or len(spi) != 4 or {(t, i) for t, i, _ in items} != want:
-            self._events.append(("child_failed", N_NO_PROPOSAL_CHOSEN))
+            self._events.append(("child_failed", _N_NO_PROPOSAL_CHOSEN))
             return
-        if self.request_hoa and PL_CP in got:
-            self.hoa = parse_cp_ip6(got[PL_CP])
+        if self.request_hoa and _PL_CP in got:
+            self.hoa = parse_cp_ip6(got[_PL_CP])
             if self.hoa:
                 self._events.append(("hoa", self.hoa[0], self.hoa[1]))
-        self.ts_i_got = parse_ts(got[PL_TSI]) if PL_TSI in got else []
-        self.ts_r_got = parse_ts(got[PL_TSR]) if PL_TSR in got else []
-        transport = N_USE_TRANSPORT_MODE in ns
+        self.ts_i_got = parse_ts(got[_PL_TSI]) if _PL_TSI in got else []
+        self.ts_r_got = parse_ts(got[_PL_TSR]) if _PL_TSR in got else []
+        transport = _N_USE_TRANSPORT_MODE in ns
         prf, _ = PRFS[self.prf_id]
         _, ilen, _ = INTEGS[self.integ_id]
         km = prf_plus(prf, self.sk["d"], self.ni + self.nr, 2 * (16 + ilen))
         self.keymat = km
         out_spi, in_spi = int.from_bytes(spi, "big"), int.from_bytes(self.spi_esp, "big")
-        self.esp_out = EspSA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
-        self.esp_in = EspSA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+        self.esp_out = esp.SA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
+        self.esp_in = esp.SA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
         self._events.append(("child_up", in_spi, out_spi, transport))
 
     # -- once up: liveness and CHILD_SA rekeying ------------------------------------------
     def _esp_items(self):
-        return [(1, ENCR_AES_CBC, b"\x80\x0e\x00\x80"), (3, self.integ_id, b""), (5, 0, b"")]
+        return [(1, _ENCR_AES_CBC, b"\x80\x0e\x00\x80"), (3, self.integ_id, b""), (5, 0, b"")]
 
     def _new_spi(self):
         spi = self.rng(4)
@@ -530,7 +568,7 @@ class Initiator:
             self.ignored += 1
             return
         self._live_at = None
-        self._request(self._encrypted([], INFORMATIONAL, F_I, self._msgid), now, "info")
+        self._request(self._encrypted([], _INFORMATIONAL, _F_I, self._msgid), now, "info")
 
     def create_child(self, ts_i, ts_r, now):
         """Another CHILD_SA of this IKE SA (§1.3.1, no KE): tunnel mode, e.g. the payload tunnel of
@@ -542,9 +580,9 @@ class Initiator:
         self._live_at = None
         self._rekey_ni = self.rng(32)
         self._rekey_spi = self._new_spi()
-        pls = [(PL_SA, sa_payload(3, self._rekey_spi, self._esp_items())), (PL_NONCE, self._rekey_ni),
-               (PL_TSI, ts_payload(ts_i)), (PL_TSR, ts_payload(ts_r))]
-        self._request(self._encrypted(pls, CREATE_CHILD_SA, F_I, self._msgid), now, "child")
+        pls = [(_PL_SA, sa_payload(3, self._rekey_spi, self._esp_items())), (_PL_NONCE, self._rekey_ni),
+               (_PL_TSI, ts_payload(ts_i)), (_PL_TSR, ts_payload(ts_r))]
+        self._request(self._encrypted(pls, _CREATE_CHILD_SA, _F_I, self._msgid), now, "child")
 
     def delete_ike(self, now):
         """Delete this IKE SA (and its CHILD_SAs) with an INFORMATIONAL Delete (proto IKE, §1.4.1),
@@ -552,7 +590,7 @@ class Initiator:
         if self.state != _UP:
             self.ignored += 1
             return
-        self._emit(self._encrypted([(PL_DELETE, b"\x01\x00\x00\x00")], INFORMATIONAL, F_I, self._msgid))
+        self._emit(self._encrypted([(_PL_DELETE, b"\x01\x00\x00\x00")], _INFORMATIONAL, _F_I, self._msgid))
         self.state = _FAILED
         self._deadline = self._live_at = self._pending = None
 
@@ -563,12 +601,12 @@ class Initiator:
         self._live_at = None
         self._rekey_ni = self.rng(32)
         self._rekey_spi = self._new_spi()
-        pls = [(PL_NOTIFY, notify(N_REKEY_SA, b"", 3, self.spi_esp))]
+        pls = [(_PL_NOTIFY, notify(_N_REKEY_SA, b"", 3, self.spi_esp))]
         if self.transport:
-            pls.append((PL_NOTIFY, notify(N_USE_TRANSPORT_MODE)))
-        pls += [(PL_SA, sa_payload(3, self._rekey_spi, self._esp_items())), (PL_NONCE, self._rekey_ni),
-                (PL_TSI, ts_payload(self.ts_i_got or self.ts_i)), (PL_TSR, ts_payload(self.ts_r_got or self.ts_r))]
-        self._request(self._encrypted(pls, CREATE_CHILD_SA, F_I, self._msgid), now, "rekey")
+            pls.append((_PL_NOTIFY, notify(_N_USE_TRANSPORT_MODE)))
+        pls += [(_PL_SA, sa_payload(3, self._rekey_spi, self._esp_items())), (_PL_NONCE, self._rekey_ni),
+                (_PL_TSI, ts_payload(self.ts_i_got or self.ts_i)), (_PL_TSR, ts_payload(self.ts_r_got or self.ts_r))]
+        self._request(self._encrypted(pls, _CREATE_CHILD_SA, _F_I, self._msgid), now, "rekey")
 
     def _up_response(self, msg, pls, xchg, now):
         inner = self._decrypt(msg, pls)
@@ -583,29 +621,29 @@ class Initiator:
             self._events.append(("alive", now - self._sent_at))
         elif kind == "child":
             got = {t: b for t, _, b in inner}
-            sa = parse_sa(got[PL_SA]) if PL_SA in got and PL_NONCE in got and not errs else None
+            sa = parse_sa(got[_PL_SA]) if _PL_SA in got and _PL_NONCE in got and not errs else None
             if sa is None or sa[0] != 3 or len(sa[1]) != 4 or {(t, i) for t, i, _ in sa[2]} != \
                     {(t, i) for t, i, _ in self._esp_items()}:
-                self._events.append(("child_failed", min(errs) if errs else N_NO_PROPOSAL_CHOSEN))
+                self._events.append(("child_failed", min(errs) if errs else _N_NO_PROPOSAL_CHOSEN))
             else:
                 ilen = INTEGS[self.integ_id][1]
-                km = prf_plus(PRFS[self.prf_id][0], self.sk["d"], self._rekey_ni + bytes(got[PL_NONCE]),
+                km = prf_plus(PRFS[self.prf_id][0], self.sk["d"], self._rekey_ni + bytes(got[_PL_NONCE]),
                               2 * (16 + ilen))
                 out_spi, in_spi = int.from_bytes(sa[1], "big"), int.from_bytes(self._rekey_spi, "big")
-                self.data_out = EspSA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
-                self.data_in = EspSA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+                self.data_out = esp.SA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
+                self.data_in = esp.SA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
                 self._events.append(("data_up", in_spi, out_spi))
         elif kind == "rekey":
             got = {t: b for t, _, b in inner}
-            if errs or PL_SA not in got or PL_NONCE not in got:
+            if errs or _PL_SA not in got or _PL_NONCE not in got:
                 self._events.append(("child_failed", min(errs) if errs else 0))
             else:
-                proto, spi, items = parse_sa(got[PL_SA])
+                proto, spi, items = parse_sa(got[_PL_SA])
                 want = {(t, i) for t, i, _ in self._esp_items()}
                 if proto != 3 or len(spi) != 4 or {(t, i) for t, i, _ in items} != want:
-                    self._events.append(("child_failed", N_NO_PROPOSAL_CHOSEN))
+                    self._events.append(("child_failed", _N_NO_PROPOSAL_CHOSEN))
                 else:
-                    nr = bytes(got[PL_NONCE])
+                    nr = bytes(got[_PL_NONCE])
                     prf = PRFS[self.prf_id][0]
                     ilen = INTEGS[self.integ_id][1]
                     km = prf_plus(prf, self.sk["d"], self._rekey_ni + nr, 2 * (16 + ilen))
@@ -613,11 +651,11 @@ class Initiator:
                     self.esp_in_old = self.esp_in
                     self.spi_esp = self._rekey_spi
                     out_spi, in_spi = int.from_bytes(spi, "big"), int.from_bytes(self.spi_esp, "big")
-                    self.esp_out = EspSA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
-                    self.esp_in = EspSA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+                    self.esp_out = esp.SA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
+                    self.esp_in = esp.SA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
                     self.keymat = km
                     delete = bytes((3, 4)) + (1).to_bytes(2, "big") + old_spi
-                    req = self._encrypted([(PL_DELETE, delete)], INFORMATIONAL, F_I, self._msgid)
+                    req = self._encrypted([(_PL_DELETE, delete)], _INFORMATIONAL, _F_I, self._msgid)
                     self._request(req, now, "delete")
                     return
         elif kind == "delete":
@@ -628,7 +666,7 @@ class Initiator:
     def _peer_request(self, msg, pls, xchg, msgid):
         """The responder's requests once up: INFORMATIONAL (liveness, Delete) gets an empty answer;
         anything else (CREATE_CHILD_SA: rekeying is not done yet) N(NO_PROPOSAL_CHOSEN)... ignored."""
-        if xchg != INFORMATIONAL:
+        if xchg != _INFORMATIONAL:
             self.ignored += 1
             return
         # the peer's requests are protected with SK_er/SK_ar, like its responses
@@ -636,9 +674,9 @@ class Initiator:
         if inner is None:
             self.dropped += 1
             return
-        self._emit(self._encrypted([], INFORMATIONAL, F_I | F_R, msgid))
+        self._emit(self._encrypted([], _INFORMATIONAL, _F_I | _F_R, msgid))
         for t, _, body in inner:
-            if t == PL_DELETE and len(body) >= 4 and body[0] == 1:
+            if t == _PL_DELETE and len(body) >= 4 and body[0] == 1:
                 self.state = _FAILED
                 self._deadline = self._live_at = self._pending = None
                 self._events.append(("deleted",))

@@ -11,19 +11,14 @@ import hashlib
 from roam6.crypto import hmac_sha1
 
 try:
-    from cryptolib import aes as _aes
+    import cryptolib
 
     def aes_cbc(key, iv, data, encrypt):
-        c = _aes(bytes(key), 2, bytes(iv))
+        c = cryptolib.aes(bytes(key), 2, bytes(iv))
         return c.encrypt(data) if encrypt else c.decrypt(data)
 
-except ImportError:  # CPython (host tools and tests)
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    def aes_cbc(key, iv, data, encrypt):
-        c = Cipher(algorithms.AES(bytes(key)), modes.CBC(bytes(iv)))
-        op = c.encryptor() if encrypt else c.decryptor()
-        return op.update(bytes(data)) + op.finalize()
+except ImportError:  # CPython (host tools and tests): in a module of its own, so that its names
+    from roam6.ipsec.aes_cpython import aes_cbc  # noqa: F401  (cryptography's) are not interned on the MN
 
 
 def hmac_sha256(key, data):
@@ -43,10 +38,10 @@ def hmac_sha256(key, data):
     return outer.digest()
 
 
-# PRF id -> (function, output length); INTEG id -> (function, key length, ICV length)
+# PRF id -> (function, output length); INTEG id -> (function, key length, ICV length); ENCR 12
+# (AES-CBC) is roam6.ipsec.ikenames.ENCR_AES_CBC
 PRFS = {2: (hmac_sha1, 20), 5: (hmac_sha256, 32)}
 INTEGS = {2: (hmac_sha1, 20, 12), 12: (hmac_sha256, 32, 16)}
-ENCR_AES_CBC = 12
 
 
 def prf_plus(prf, key, seed, n):

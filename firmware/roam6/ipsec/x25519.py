@@ -6,9 +6,12 @@ validation and twice the code. Both are accepted by strongSwan (curve25519 plugi
 other IKEv2 peers roam6 targets. Not constant-time (MicroPython big ints are not): acceptable for
 ephemeral keys used once per IKE SA.
 """
+from roam6.compat import const
+
 _P = 2 ** 255 - 19
-_A24 = 121665
-BASE = b"\x09" + bytes(31)
+_A24 = const(121665)
+_BASE = const(b"\x09\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+               b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")    # u = 9
 
 
 def x25519(k, u):
@@ -49,4 +52,4 @@ def x25519(k, u):
 
 
 def public_key(k):
-    return x25519(k, BASE)
+    return x25519(k, _BASE)

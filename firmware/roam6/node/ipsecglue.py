@@ -32,15 +32,15 @@ Event log lines (docs/CONTRACTS.md §7): `ike` with state "up" (handshake_ms), "
 import asyncio
 import socket
 
-from roam6.compat import IS_MICROPYTHON
+from roam6.compat import IS_MICROPYTHON, const
 from roam6.core.ipsecreg import SaRegistration
 from roam6.ipsec.ikev2 import MARKER, Initiator, ts_host, ts_range
 from roam6.wire.binding import ipv6_packet
 
 from .transport import AF_INET, AF_INET6, addr_text, sleep_ms, sockaddr
 
-_UP = 3                           # roam6.ipsec.ikev2's state "up"
-TELL_MS = 20                      # after a move's BA: the INFORMATIONAL from the new address
+_UP = const(3)                    # roam6.ipsec.ikev2's state "up"
+_TELL_MS = const(20)              # after a move's BA: the INFORMATIONAL from the new address
 
 if IS_MICROPYTHON:
     from .transport import readable
@@ -178,7 +178,7 @@ class IpsecGlue:
         """A BA came through the CHILD_SA: after a move, the IKE SA learns the new address, TELL_MS
         later (off the path of the first data packets after the BA)."""
         if self.tell_due:
-            self.tell_at = now + TELL_MS
+            self.tell_at = now + _TELL_MS
 
     def _tell(self, now):
         ike = self.ike

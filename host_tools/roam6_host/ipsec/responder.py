@@ -37,7 +37,8 @@ import os
 from roam6.ipsec import ikev2 as k
 from roam6.ipsec import x25519
 from roam6.ipsec.esp import SA as EspSA
-from roam6.ipsec.prims import ENCR_AES_CBC, INTEGS, PRFS, aes_cbc, ct_equal, prf_plus
+from roam6.ipsec.ikenames import ENCR_AES_CBC
+from roam6.ipsec.prims import INTEGS, PRFS, aes_cbc, ct_equal, prf_plus
 from roam6.wire.errors import DecodeError
 
 N_INVALID_KE = k.N_INVALID_KE
