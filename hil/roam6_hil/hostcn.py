@@ -19,12 +19,9 @@ import time
 PROBE_PORT, CN_SPORT = 9000, 9002      # scenarios/ro.py's: the board's probe port, the CN's source port
 
 
-class HostCN:
-    """What scenarios/ro.py's CNProcess gives its phases (events, wait, bindings), for the CN a
-    HostBench started (stopped by hb.down(), with the bench's other processes)."""
-
-    def __init__(self, folder, status, proc):
-        self.folder, self.status, self.proc = folder, status, proc
+class CnView:
+    """What scenarios/ro.py's phases read of a running `roam6 cn`: its events, a wait, its binding
+    cache (`proc`: an eventlog.EventProc; `status`: its --status file)."""
 
     def events(self, name, t0=0.0, t1=None):
         return [e for e in self.proc.events if e["ev"] == name and e["t_rx"] >= t0 and (t1 is None or e["t_rx"] < t1)]
@@ -39,6 +36,14 @@ class HostCN:
                 return {b["hoa"]: b["coa"] for b in json.load(f)["bindings"]}
         except (OSError, ValueError, KeyError):
             return {}
+
+
+class HostCN(CnView):
+    """scenarios/ro.py's CNProcess view for the CN a HostBench started (stopped by hb.down(), with
+    the bench's other processes)."""
+
+    def __init__(self, folder, status, proc):
+        self.folder, self.status, self.proc = folder, status, proc
 
 
 def start_cn(hb, timeout=10.0):

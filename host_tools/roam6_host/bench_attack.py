@@ -262,11 +262,8 @@ def run(args):
     legit = None
     try:
         ha, mn, atk = net.add("ha"), net.add("mn"), net.add("atk")
-        for a, ia, b, ib in ((ha, "up0", mn, "wlan0"), (ha, "atk0", atk, "eth0")):
-            subprocess.run(["ip", "link", "add", ia, "netns", a, "type", "veth", "peer", "name", ib, "netns", b],
-                           check=True, capture_output=True, timeout=10)
-            net.ip(a, "link", "set", ia, "up")
-            net.ip(b, "link", "set", ib, "up")
+        for pair in ((ha, "up0", mn, "wlan0"), (ha, "atk0", atk, "eth0")):
+            net.veth(*pair)
         net.ip(ha, "addr", "add", HA4 + "/24", "dev", "up0")
         net.ip(mn, "addr", "add", MN4 + "/24", "dev", "wlan0")
         net.ip(ha, "addr", "add", "198.18.2.2/24", "dev", "atk0")

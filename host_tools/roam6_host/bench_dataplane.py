@@ -190,11 +190,8 @@ def _case(net, ns, transport, direction, size, seconds, ha_pid):
 
 def _setup(net, tmp):
     ha, mn, cn = net.add("ha"), net.add("mn"), net.add("cn")
-    for a, ia, b, ib in ((ha, "up0", mn, "wlan0"), (ha, "cn0", cn, "eth0")):
-        subprocess.run(["ip", "link", "add", ia, "netns", a, "type", "veth", "peer", "name", ib, "netns", b],
-                       check=True, capture_output=True, timeout=10)
-        net.ip(a, "link", "set", ia, "up")
-        net.ip(b, "link", "set", ib, "up")
+    for pair in ((ha, "up0", mn, "wlan0"), (ha, "cn0", cn, "eth0")):
+        net.veth(*pair)
     net.ip(ha, "addr", "add", HA4 + "/24", "dev", "up0")
     net.ip(ha, "addr", "add", HA6_LINK + "/64", "dev", "up0", "nodad")
     net.ip(mn, "addr", "add", MN4 + "/24", "dev", "wlan0")

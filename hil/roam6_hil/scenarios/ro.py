@@ -36,6 +36,7 @@ from ..boards import get_driver
 from ..capture import Captures
 from ..eventlog import EventProc
 from ..homeagent import board_config, start_ha, write_ha_config
+from ..hostcn import CnView
 from ..topology import CN_ADDR6, HOA, STATIC, Bench
 
 PROBE_PORT, CN_SPORT = 9000, 9002
@@ -150,7 +151,7 @@ def spread(xs):
 
 
 # ---- the bench's parts ------------------------------------------------------------------------
-class CNProcess:
+class CNProcess(CnView):
     """`roam6 cn` in the bench's `cn` namespace, probing the HoA; its events and binding cache."""
 
     def __init__(self, bench, interval_ms, address=CN_ADDR6, hoa=HOA, interface="up"):
@@ -168,20 +169,6 @@ class CNProcess:
         self.proc = EventProc(bench, bench.popen("cn", argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT), log)
         if self.proc.wait_for(lambda e: e["ev"] == "ready", 10) is None:
             raise RuntimeError("roam6 cn did not start; see %s" % log)
-
-    def events(self, name, t0=0.0, t1=None):
-        return [e for e in self.proc.events if e["ev"] == name and e["t_rx"] >= t0 and (t1 is None or e["t_rx"] < t1)]
-
-    def wait(self, pred, timeout, since=0.0):
-        return self.proc.wait_for(pred, timeout, since)
-
-    def bindings(self):
-        """The CN's binding cache as its --status file shows it: {hoa: coa}."""
-        try:
-            with open(self.status) as f:
-                return {b["hoa"]: b["coa"] for b in json.load(f)["bindings"]}
-        except (OSError, ValueError, KeyError):
-            return {}
 
     def stop(self):
         self.proc.stop(grace=2.0)

@@ -44,6 +44,12 @@ class _Net:
     def ip(self, ns, *args):
         _sh("ip", "-n", ns, *args)
 
+    def veth(self, a, ia, b, ib):
+        """A veth pair, `ia` in namespace a and `ib` in b, both up."""
+        _sh("ip", "link", "add", ia, "netns", a, "type", "veth", "peer", "name", ib, "netns", b)
+        self.ip(a, "link", "set", ia, "up")
+        self.ip(b, "link", "set", ib, "up")
+
     def down(self):
         for name in reversed(self.names):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
@@ -79,10 +85,8 @@ def run_live(n=2000, prefix=None):
     tmp = tempfile.mkdtemp(prefix="r6bench-")
     try:
         ha, mn, cn = net.add("ha"), net.add("mn"), net.add("cn")
-        _sh("ip", "link", "add", "up0", "netns", ha, "type", "veth", "peer", "name", "wlan0", "netns", mn)
-        _sh("ip", "link", "add", "cn0", "netns", ha, "type", "veth", "peer", "name", "eth0", "netns", cn)
-        for ns, dev in ((ha, "up0"), (mn, "wlan0"), (ha, "cn0"), (cn, "eth0")):
-            net.ip(ns, "link", "set", dev, "up")
+        net.veth(ha, "up0", mn, "wlan0")
+        net.veth(ha, "cn0", cn, "eth0")
         net.ip(ha, "addr", "add", "198.18.1.2/24", "dev", "up0")
         net.ip(mn, "addr", "add", "198.18.1.10/24", "dev", "wlan0")
         net.ip(ha, "addr", "add", "2001:db8:f3::1/64", "dev", "cn0", "nodad")
