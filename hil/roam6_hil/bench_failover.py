@@ -309,15 +309,15 @@ def _register_others(bench):
     return ok
 
 
-def _pct(xs, p):
+def pct(xs, p):
     if not xs:
         return None
     xs = sorted(xs)
     return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 1)
 
 
-def _gap(times, lo, hi):
-    """The longest gap (ms) between consecutive arrivals (a sorted list) that overlaps [lo, hi]."""
+def longest_gap(times, lo, hi):
+    """The longest gap between consecutive arrivals (a sorted list, any unit) that overlaps [lo, hi]: (gap, a, b)."""
     best = None
     for a, b in zip(times, times[1:]):
         if b >= lo and a <= hi and (best is None or b - a > best[0]):
@@ -456,7 +456,7 @@ def run(args):
         windows = []
         for f in failures:
             end = f["t_fail"] + f["takeover_after_ms"] + 1000      # the takeover and a second after it
-            gd, gu = _gap(down_t, f["t_fail"], end), _gap(up_t, f["t_fail"], end)
+            gd, gu = longest_gap(down_t, f["t_fail"], end), longest_gap(up_t, f["t_fail"], end)
             f["interruption_down_ms"] = None if gd is None else round(gd[0], 1)
             f["interruption_up_ms"] = None if gu is None else round(gu[0], 1)
             # the interruption: from the last probe through before the gap (less the one-way trip,
@@ -494,11 +494,11 @@ def run(args):
                        "MN -> home link" if real else
                        "registration core over real UDP sockets (CPython), udp4"),
                 ("interruption_down_ms" if not real else "interruption_one_way_ms"):
-                    None if real else {"p50": _pct(downs, 50), "p90": _pct(downs, 90), "max": _pct(downs, 100)},
-                key: {"p50": _pct(ups, 50), "p90": _pct(ups, 90), "max": _pct(ups, 100)},
+                    None if real else {"p50": pct(downs, 50), "p90": pct(downs, 90), "max": pct(downs, 100)},
+                key: {"p50": pct(ups, 50), "p90": pct(ups, 90), "max": pct(ups, 100)},
                 "bindings_lost_total": sum(f["bindings_lost"] for f in failures),
                 # first registrations: the active's log line -> the standby's (both after the journal)
-                "standby_lag_ms": {"n": len(lag), "p50": _pct(lag, 50), "p99": _pct(lag, 99), "max": _pct(lag, 100)},
+                "standby_lag_ms": {"n": len(lag), "p50": pct(lag, 50), "p99": pct(lag, 99), "max": pct(lag, 100)},
                 "reregistrations": len(rereg),
                 # one per failure plus the first start; more: an HA got the addresses it should not have
                 "takeovers": sum(1 for h in b.all_ha for e in map(_json, h.lines) if e.get("ev") == "takeover"),

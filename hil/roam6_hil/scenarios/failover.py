@@ -326,15 +326,6 @@ def run(args, quiet=False):
     return 0 if report["ok"] else 1
 
 
-def _gap(times, lo, hi):
-    """The longest gap (s) between consecutive arrivals (sorted) overlapping [lo, hi]: (len, start, end)."""
-    best = None
-    for a, c in zip(times, times[1:]):
-        if c >= lo and a <= hi and (best is None or c - a > best[0]):
-            best = (c - a, a, c)
-    return best
-
-
 def analyse(failures, roams, bus, cn_rec, sniff_rec, args, mn_alive, t0):
     down_sent = {s: t for s, t in cn_rec["sent"]}          # R6PD: prober -> MN
     down_got = {s: t for s, t in sniff_rec["down"]}
@@ -347,7 +338,7 @@ def analyse(failures, roams, bus, cn_rec, sniff_rec, args, mn_alive, t0):
         """The longest gap each way overlapping [lo, hi] (from 20 ms before its start: the one-way
         trip); whole: [lo - 20 ms, hi] too (a roam: the link is down from lo to its BA, whatever the
         gaps, which a failure in the middle of it may merge into one longer one)."""
-        gd, gu = _gap(down_t, lo, hi), _gap(up_t, lo, hi)
+        gd, gu = bf.longest_gap(down_t, lo, hi), bf.longest_gap(up_t, lo, hi)
         gaps = [g for g in (gd, gu) if g is not None]
         w = (min(g[1] for g in gaps) - 0.02 if gaps else lo, max(g[2] for g in gaps) if gaps else hi)
         if whole:
@@ -383,8 +374,8 @@ def analyse(failures, roams, bus, cn_rec, sniff_rec, args, mn_alive, t0):
     downs = [f["interruption_down_ms"] for f in failures if f["interruption_down_ms"] is not None]
     ups = [f["interruption_up_ms"] for f in failures if f["interruption_up_ms"] is not None]
     worst = [max(a, c) for a, c in zip(downs, ups)]
-    roam_gaps = [round(_gap(down_t, r["t_down"], r["t_down"] + 0.001)[0] * 1000, 1)
-                 for r in roams if _gap(down_t, r["t_down"], r["t_down"] + 0.001)]
+    roam_gaps = [round(bf.longest_gap(down_t, r["t_down"], r["t_down"] + 0.001)[0] * 1000, 1)
+                 for r in roams if bf.longest_gap(down_t, r["t_down"], r["t_down"] + 0.001)]
     why = []
     if not all(f["recovered"] for f in failures):
         why.append("not every failure recovered")
@@ -394,17 +385,17 @@ def analyse(failures, roams, bus, cn_rec, sniff_rec, args, mn_alive, t0):
         why.append("probes lost outside the interruptions")
     if not mn_alive:
         why.append("the MN died")
-    p50 = bf._pct(worst, 50)
+    p50 = bf.pct(worst, 50)
     return {"scenario": "failover", "mn": "MicroPython MN (unix port, .mpy bundle), udp4, probe echo + sensor stream",
             "interval_ms": args.interval, "advert_ms": args.advert_ms, "kinds": args.kinds, "dwell_s": args.dwell,
             "standby_retry_ms": args.standby_retry_ms,
             "failures": failures, "roams": len(roams),
-            "roam_interruption_down_ms": {"p50": bf._pct(roam_gaps, 50), "max": bf._pct(roam_gaps, 100)},
-            "interruption_down_ms": {"p50": bf._pct(downs, 50), "p90": bf._pct(downs, 90), "max": bf._pct(downs, 100)},
-            "interruption_up_ms": {"p50": bf._pct(ups, 50), "p90": bf._pct(ups, 90), "max": bf._pct(ups, 100)},
+            "roam_interruption_down_ms": {"p50": bf.pct(roam_gaps, 50), "max": bf.pct(roam_gaps, 100)},
+            "interruption_down_ms": {"p50": bf.pct(downs, 50), "p90": bf.pct(downs, 90), "max": bf.pct(downs, 100)},
+            "interruption_up_ms": {"p50": bf.pct(ups, 50), "p90": bf.pct(ups, 90), "max": bf.pct(ups, 100)},
             "interruption_ms_p50": p50,
-            "interruption_ms_p50_steady": bf._pct([w for w, f in zip(worst, failures) if not f["mid_roam"]], 50),
-            "interruption_ms_p50_mid_roam": bf._pct([w for w, f in zip(worst, failures) if f["mid_roam"]], 50),
+            "interruption_ms_p50_steady": bf.pct([w for w, f in zip(worst, failures) if not f["mid_roam"]], 50),
+            "interruption_ms_p50_mid_roam": bf.pct([w for w, f in zip(worst, failures) if f["mid_roam"]], 50),
             "bindings_lost_total": sum(f["bindings_lost"] for f in failures),
             "reregistrations": sum(1 for f in failures if f["reregistered"]),
             "lost_outside_interruptions": {"down": lost_d, "up": lost_u},

@@ -19,6 +19,7 @@ from roam6_host.heapsize import HELP as HEAP_HELP, heap_size
 from roam6_host import nssock
 from roam6_host.errors import UserError
 
+from ..bench_failover import longest_gap, pct
 from ..board_unix import start_mn
 from ..hapair import HA2, HA2_V4, add_ha2_host, start_ha2
 from ..homeagent import start_ha, write_ha_config
@@ -38,21 +39,6 @@ def add_arguments(p):
     p.add_argument("--prefix", default="r6hs-", help="namespace prefix (default r6hs-)")
     p.add_argument("--dad-pinned", action="store_true",
                    help="the HAs run DAD for pinned HoAs too (ha.json dad_skip_pinned false): the old behaviour")
-
-
-def _gap(times, lo, hi):
-    best = None
-    for a, c in zip(times, times[1:]):
-        if c >= lo and a <= hi and (best is None or c - a > best[0]):
-            best = (c - a, a, c)
-    return best
-
-
-def _pct(xs, p):
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 1)
 
 
 class Prober:
@@ -190,7 +176,7 @@ def run(args, quiet=False):
                 got_t = sorted(t for t, _ in prober.got[h])
                 got = {s for _, s in prober.got[h]}
                 t_reg = (reg["t_rx"] if reg else t_done) + 0.05
-                g = _gap(got_t, t_cmd, t_reg + 0.15)
+                g = longest_gap(got_t, t_cmd, t_reg + 0.15)
                 # the device's window: the switch command to its registration at HA2, and the gap
                 lo, hi = (min(g[1] - 0.02, t_cmd), max(g[2], t_reg)) if g else (t_cmd, t_reg)
                 end = prober.sent[h][-1][0] - 0.3
@@ -222,7 +208,7 @@ def run(args, quiet=False):
               "drain_ms": last.get("elapsed_ms"), "command_wall_ms": round((t_done - t_cmd) * 1000),
               "switch_messages": last.get("messages"), "moved": last.get("moved"), "not_moved": last.get("not_moved"),
               "ha2_bindings_added": ha2_added,
-              "interruption_ms": {"p50": _pct(gaps, 50), "p90": _pct(gaps, 90), "max": _pct(gaps, 100)},
+              "interruption_ms": {"p50": pct(gaps, 50), "p90": pct(gaps, 90), "max": pct(gaps, 100)},
               "lost_outside_interruptions": sum(d["lost_outside"] for d in devices),
               "devices": devices, "goal": "per-device interruption no longer than one roam, 0 lost outside",
               "ok": not why, "why": why}
