@@ -35,6 +35,7 @@ from roam6_host.errors import UserError
 from roam6_host.ha.bugen import build_bu, ntp_timestamp
 from roam6_host.ha.config import load_config
 from roam6_host.ha.vrrp import Keepalived, keepalived_config, keepalived_binary
+from roam6_host.procs import end
 
 from . import netns
 
@@ -106,12 +107,7 @@ class HAProc:
             self.proc.wait(5)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        end(self.proc, 5)
 
 
 class Bench:

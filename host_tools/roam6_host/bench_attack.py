@@ -239,8 +239,7 @@ class _LegitMN:
 
 def run(args):
     from .errors import UserError
-    from .ha.livebench import _Net
-    from .procs import end
+    from .ha.livebench import _Net, teardown
 
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     bad = [p for p in phases if p not in PHASES]
@@ -391,9 +390,4 @@ def run(args):
             if p.poll() is None:
                 p.kill()
             p.wait()
-        if ha_proc is not None:
-            end(ha_proc, 10)
-        net.down()
-        for f in os.listdir(tmp):
-            os.unlink(os.path.join(tmp, f))
-        os.rmdir(tmp)
+        teardown(ha_proc, net, tmp)

@@ -279,9 +279,8 @@ def _wait_bound(lines, want, timeout=10):
 
 def run(args):
     from .errors import UserError
-    from .ha.livebench import _Net
+    from .ha.livebench import _Net, teardown
     from .nssock import socket_in
-    from .procs import end
 
     sizes, transports, dirs = _parse(args)
     if os.geteuid() != 0:
@@ -347,9 +346,4 @@ def run(args):
     finally:
         for s in sinks:
             s.close()
-        if ha_proc is not None:
-            end(ha_proc, 10)
-        net.down()
-        for f in os.listdir(tmp):
-            os.unlink(os.path.join(tmp, f))
-        os.rmdir(tmp)
+        teardown(ha_proc, net, tmp)

@@ -55,6 +55,17 @@ class _Net:
             subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
 
 
+def teardown(ha_proc, net, tmp):
+    """The end of a live bench (this one, bench_attack's, bench_dataplane's): the HA process, the
+    namespaces, the temp folder of its files."""
+    if ha_proc is not None:
+        end(ha_proc, 10)
+    net.down()
+    for f in os.listdir(tmp):
+        os.unlink(os.path.join(tmp, f))
+    os.rmdir(tmp)
+
+
 LIVE_WAIT_S = 5
 
 
@@ -156,9 +167,4 @@ def run_live(n=2000, prefix=None):
             "live_rtt_via_ha_us_p99": round(_pct(rtt, 0.99) * 1e6, 1),
         }
     finally:
-        if ha_proc is not None:
-            end(ha_proc, 10)
-        net.down()
-        for f in os.listdir(tmp):
-            os.unlink(os.path.join(tmp, f))
-        os.rmdir(tmp)
+        teardown(ha_proc, net, tmp)

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 
 from ..errors import UserError
+from ..procs import end
 
 DEBIAN_PACKAGE = "keepalived"
 
@@ -99,13 +100,7 @@ class Keepalived:
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        end(self.proc, 5)
         self.log.close()
 
     def text(self):
