@@ -209,6 +209,14 @@ def start_daemons(bench, timeout=5.0):
     daemons = plan(bench)
     for d in daemons:
         d.start(bench)
+    wait_ready(daemons, timeout)
+    return daemons
+
+
+def wait_ready(daemons, timeout, where="in"):
+    """Return once every started daemon listens; RuntimeError naming the one that failed (with
+    the tail of its log) or those not up within `timeout` s (`where`: "in" a namespace, "on" a
+    host interface)."""
     deadline = time.monotonic() + timeout
     pending = list(daemons)
     while pending:
@@ -221,9 +229,8 @@ def start_daemons(bench, timeout=5.0):
             break
         if time.monotonic() > deadline:
             raise RuntimeError("daemons not listening after %.0fs: %s" % (
-                timeout, ", ".join("%s in %s" % (d.name, d.short) for d in pending)))
+                timeout, ", ".join("%s %s %s" % (d.name, where, d.short) for d in pending)))
         time.sleep(0.01)
-    return daemons
 
 
 def set_loss(bench, percent):

@@ -234,24 +234,11 @@ class HostBench:
         aps = hostapd.plan(self)          # the APs the host runs itself, up before their addressing
         for d in aps:
             d.start(self)
-        self._wait_ready(aps, timeout)
+        daemons.wait_ready(aps, timeout, "on")
         pending = self.plan_daemons()
         for d in pending:
             d.start(self)
-        self._wait_ready(pending, timeout)
-
-    def _wait_ready(self, pending, timeout):
-        deadline = time.monotonic() + timeout
-        while pending:
-            for d in pending:
-                err = d.failure()
-                if err:
-                    raise RuntimeError(err)
-            pending = [d for d in pending if not d.is_ready()]
-            if pending and time.monotonic() > deadline:
-                raise RuntimeError("daemons not listening after %.0fs: %s" % (
-                    timeout, ", ".join("%s on %s" % (d.name, d.short) for d in pending)))
-            time.sleep(0.02)
+        daemons.wait_ready(pending, timeout, "on")
 
     def _start_cn(self):
         """`roam6 cn` on the bench file's CN address (every link: the board's packets come in on
