@@ -169,7 +169,7 @@ def run(args, quiet=False):
             say("switch command: %s of %d moved in %s ms" % (last.get("moved"), len(mns), last.get("elapsed_ms")))
             regs = [mn.wait_for(lambda e: e.get("ev") == "registered", 10, since=t_cmd) for mn in mns]
             ha2_added = sum(1 for e in ha2.events if e.get("ev") == "binding_added")
-            time.sleep(0.6)           # the probes after the last registration: the gaps' ends
+            time.sleep(3.0)           # the probes after the last registration: the gaps' ends
             prober.close()
             devices = []
             for i, (mn, h, reg) in enumerate(zip(mns, hoas, regs)):
@@ -192,7 +192,10 @@ def run(args, quiet=False):
                     "dereg_to_registered_ms": (reg["t_ms"] - dereg[0]["t_ms"]) if reg and dereg else None,
                     "lost_in_window": sum(1 for t, s in prober.sent[h] if lo <= t <= hi and s not in got),
                     "lost_outside": sum(1 for t, s in prober.sent[h]
-                                        if t_flowing <= t < end and not lo <= t <= hi and s not in got)})
+                                        if t_flowing <= t < end and not lo <= t <= hi and s not in got),
+                    # when those were sent, s after the switch command (where to look when not 0)
+                    "lost_outside_s": [round(t - t_cmd, 3) for t, s in prober.sent[h]
+                                       if t_flowing <= t < end and not lo <= t <= hi and s not in got][:40]})
         finally:
             if prober is not None:
                 prober.close()
