@@ -600,6 +600,8 @@ class HomeAgent:
             else:
                 b = bindings.get(pkt[24:40])
             if b is None:
+                if data_sas and pkt[24:40] in data_sas:    # no binding: ESP in UDP 4500 (ha/espudp.py)
+                    self.ike.udp_esp.seal(pkt[24:40], pkt)
                 continue
             if data_sas and b.hoa in data_sas:
                 sealed = self.ipsec.seal_data(b, pkt)
@@ -675,6 +677,8 @@ class HomeAgent:
         by_spi = sas_by_spi(sas)
         if self.ipsec is not None:   # IPsec devices (ha/ipsecmh.py): new PSKs/HoAs, gone ones revoked
             by_spi.update(self.ipsec.reload(peers))
+            if self.ike is not None:
+                self.ike.udp_esp.prune()   # ESP-in-UDP routes of dropped devices (ha/espudp.py)
         if self.aaa is not None:     # SAs from the AAA server stay
             by_spi.update({spi: sa for spi, sa in self.cache.sas.items() if spi in self.aaa.sa_expires})
         self.cache.replace_sas(by_spi, v4static)

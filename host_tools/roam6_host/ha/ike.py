@@ -1,7 +1,8 @@
 """The HA's IKEv2 sockets (issue #19): UDP 4500 on the HA's IPv4 address (udp4 devices) and on
 its IPv6 address (udp6/ip6 devices), non-blocking, in the HA's epoll, driving ipsecmh.IpsecHA's
-responder. Every message carries the 4-byte non-ESP marker (RFC 3948 §2.2): ESP itself never
-arrives here (it travels inside the Mobile IPv6 transports, docs/PROTOCOL-NOTES.md §9.6).
+responder. IKE messages carry the 4-byte non-ESP marker (RFC 3948 §2.2); roam6's MN sends its ESP
+inside the Mobile IPv6 transports (docs/PROTOCOL-NOTES.md §9.6), a peer such as strongSwan sends
+ESP in UDP here (no marker): ha/espudp.py takes it.
 
 Each wakeup reads at most BATCH datagrams per socket, so a flood of IKE_SA_INITs costs the
 binding cache and the data plane one batch at a time; the responder's own limits (half-open
@@ -22,6 +23,8 @@ class IkeSockets:
     def __init__(self, ha):
         self.ha = ha              # driver.HomeAgent (its ipsec, cfg, log)
         self.socks = {}           # family -> socket
+        from .espudp import UdpEsp
+        self.udp_esp = UdpEsp(ha)  # ESP in UDP 4500 (RFC 3948) from peers without a binding
 
     def open(self):
         cfg = self.ha.cfg
@@ -60,7 +63,12 @@ class IkeSockets:
                 break
             except OSError:
                 continue
+            if data[:4] != b"\0\0\0\0":
+                self.udp_esp.receive(data, addr[:2], sock, now_ms())
+                continue
             ipsec.ike_receive(data, addr[:2], PORT, now_ms())
+        if self.udp_esp.routes:
+            self.udp_esp.prune()
         self.send(now_ms())
 
     def send(self, now):

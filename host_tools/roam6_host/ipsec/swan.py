@@ -44,7 +44,8 @@ class Charon:
     conn: dict with local_addrs, remote_addrs, local_id, remote_id, psk, local_ts, remote_ts,
     esp ("aes128-sha1"), ike ("aes128-sha1-x25519"), mode ("tunnel"/"transport"), pool (an
     address range handed out through the configuration payload; remote_ts "dynamic" with it),
-    vips ("::": as initiator, ask for an address through the configuration payload).
+    vips ("::": as initiator, ask for an address through the configuration payload), remote_port
+    (4500: as initiator, start on the NAT-T port, RFC 7296 §2.23, as `roam6 ha` listens only there).
     """
 
     def __init__(self, ns, workdir, conn):
@@ -88,6 +89,7 @@ class Charon:
     proposals = %(ike)s
     %(pools_ref)s
     %(vips_line)s
+    %(port_line)s
     local { auth = psk
             id = %(local_id)s }
     remote { auth = psk
@@ -113,6 +115,7 @@ secrets {
 """ % dict(dict(ike="aes128-sha1-x25519", esp="aes128-sha1", mode="tunnel"), **c,
            pools_ref="pools = p6" if c.get("pool") else "",
            vips_line="vips = %s" % c["vips"] if c.get("vips") else "",
+           port_line="local_port = {0}\n    remote_port = {0}".format(c["remote_port"]) if c.get("remote_port") else "",
            pools_def="pools { p6 { addrs = %s } }" % c["pool"] if c.get("pool") else ""))
 
     def start(self, timeout=10.0):
