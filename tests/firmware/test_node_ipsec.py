@@ -234,6 +234,9 @@ def test_config_for_ipsec():
     assert e.field == "ipsec_data"
     e = raises(ConfigError, parse_config, dict(base, psk=PSK, ipv4_hoa="0.0.0.0"))
     assert e.field == "ipv4_hoa"
+    assert c.esp_gcm is False and parse_config(dict(base, psk=PSK, esp="aes-gcm")).esp_gcm is True
+    e = raises(ConfigError, parse_config, dict(base, psk=PSK, esp="des"))
+    assert e.field == "esp"
 
 
 def test_payload_tunnel_both_ways():

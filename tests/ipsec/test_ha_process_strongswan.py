@@ -6,8 +6,9 @@ kernel-libipsec), in namespaces this test creates:
                                       home bridge --- hm (2001:db8:aa::50, a host on the home link)
 
 strongSwan asks for its address through the configuration payload (vips = ::) and gets the keys
-file's HoA; its ESP comes as ESP in UDP 4500 (RFC 3948, kernel-libipsec always encapsulates),
-which the HA's IKE socket tells from IKE by the missing non-ESP marker (ha/espudp.py). A ping
+file's HoA; its ESP (AES-GCM, RFC 4106, negotiated as ENCR_AES_GCM_16) comes as ESP in UDP 4500
+(RFC 3948, kernel-libipsec always encapsulates), which the HA's IKE socket tells from IKE by the
+missing non-ESP marker (ha/espudp.py). A ping
 from the HoA to hm crosses the CHILD_SA to the HA, the home link, and hm's reply comes back
 through the HA (proxy ND, the TUN) sealed into strongSwan's SA: both directions decrypted.
 """
@@ -94,7 +95,8 @@ def test_strongswan_initiates_to_the_roam6_ha_process_and_pings_the_home_link_th
     n, ha = net
     sw = swan.Charon(n.full("mn"), str(tmp_path), dict(
         local_addrs=MN4, remote_addrs=HA4, local_id=NAI, remote_id="fqdn:" + HA6, psk="0x" + PSK,
-        local_ts="dynamic", remote_ts="2001:db8:aa::/64", vips="::", remote_port=4500)).start()
+        local_ts="dynamic", remote_ts="2001:db8:aa::/64", vips="::", remote_port=4500,
+        esp="aes128gcm16")).start()
     try:
         out = sw.swanctl("--initiate", "--child", "mn", "--timeout", "10", timeout=15)
         assert "initiate completed successfully" in out, out + sw.log_text()[-3000:]
@@ -111,7 +113,7 @@ def test_strongswan_initiates_to_the_roam6_ha_process_and_pings_the_home_link_th
         # strongSwan's counters: it sealed the 3 requests (the HA opened them: hm answered) and
         # opened the HA's 3 replies, all in UDP-encapsulated tunnel mode
         sas = sw.list_sas()
-        assert "TUNNEL-in-UDP" in sas and "%s/128" % HOA in sas, sas
+        assert "TUNNEL-in-UDP, ESP:AES_GCM_16-128" in sas and "%s/128" % HOA in sas, sas
         assert re.search(r"\bin  [0-9a-f]{8}, +\d+ bytes, +3 packets", sas), sas
         assert re.search(r"\bout [0-9a-f]{8}, +\d+ bytes, +3 packets", sas), sas
         assert not ha.events("esp_dropped"), ha.out.log

@@ -7,3 +7,9 @@ def aes_cbc(key, iv, data, encrypt):
     c = Cipher(algorithms.AES(bytes(key)), modes.CBC(bytes(iv)))
     op = c.encryptor() if encrypt else c.decryptor()
     return op.update(bytes(data)) + op.finalize()
+
+
+def ecb(key):
+    """An AES-ECB encrypt function (whole blocks) for AES-GCM's counter blocks (roam6.ipsec.gcm)."""
+    enc = Cipher(algorithms.AES(bytes(key)), modes.ECB()).encryptor()
+    return lambda data: enc.update(bytes(data))

@@ -3,7 +3,8 @@
 What it offers (one proposal each, what an MCU affords and strongSwan accepts):
   IKE SA:    ENCR_AES_CBC-128 (12), PRF_HMAC_SHA1 (2) or PRF_HMAC_SHA2_256 (5),
              AUTH_HMAC_SHA1_96 (2) or AUTH_HMAC_SHA2_256_128 (12), DH group 31 (Curve25519)
-  CHILD_SA:  ESP, ENCR_AES_CBC-128, the same INTEG, no ESN; tunnel mode, or transport mode
+  CHILD_SA:  ESP, ENCR_AES_CBC-128, the same INTEG, no ESN (with `esp_gcm`: ENCR_AES_GCM_16-128,
+             no INTEG, RFC 4106, roam6.ipsec.gcm loaded only then); tunnel mode, or transport mode
              (N(USE_TRANSPORT_MODE), RFC 7296 §1.3.1) for the MH selector of RFC 4877
 IDi is the NAI as ID_RFC822_ADDR (3); AUTH is method 2 (Shared Key MIC, §2.15). With `natt`
 (the default) every IKE message goes to and from UDP 4500 with the 4-byte non-ESP marker
@@ -88,6 +89,7 @@ _AUTH_PSK = const(2)
 _TS_IPV4 = const(7)
 _TS_IPV6 = const(8)
 _ENCR_AES_CBC = const(12)        # roam6.ipsec.prims.ENCR_AES_CBC
+_ENCR_AES_GCM_16 = const(20)     # ESP only (RFC 4106, roam6.ipsec.gcm)
 MARKER = b"\x00\x00\x00\x00"
 _KEY_PAD = const(b"Key Pad for IKEv2")
 _MAX_DATAGRAM = const(3000)
@@ -243,10 +245,23 @@ def _sha1(*parts):
     return h.digest()
 
 
+def esp_pair(prf, sk_d, nonces, encr, integ, spi_ir, spi_ri, rng):
+    """A CHILD_SA's two ESP SAs from KEYMAT = prf+(SK_d, Ni | Nr) (§2.17: the initiator->responder
+    keys first): (SA i->r, SA r->i, KEYMAT). AES-GCM: 16-byte key + 4-byte salt each (RFC 4106 §8.1)."""
+    if encr == _ENCR_AES_GCM_16:
+        from roam6.ipsec.gcm import GcmSA
+        km = prf_plus(prf, sk_d, nonces, 40)
+        return GcmSA(spi_ir, km[:20], rng), GcmSA(spi_ri, km[20:], rng), km
+    ilen = INTEGS[integ][1]
+    km = prf_plus(prf, sk_d, nonces, 2 * (16 + ilen))
+    return (esp.SA(spi_ir, km[:16], km[16:16 + ilen], integ, rng),
+            esp.SA(spi_ri, km[16 + ilen:32 + ilen], km[32 + ilen:], integ, rng), km)
+
+
 class Initiator:
     def __init__(self, psk, nai, local, remote, ts_i, ts_r, now, idr=None, prf=2, integ=2,
                  transport=False, natt=True, rng=os.urandom, retrans_ms=500, tries=6, request_hoa=False,
-                 liveness_ms=None):
+                 liveness_ms=None, esp_gcm=False):
         if prf not in PRFS or integ not in INTEGS:
             raise ValueError("unsupported PRF/INTEG")
         self.psk = bytes(psk)
@@ -256,6 +271,7 @@ class Initiator:
         self.ts_i, self.ts_r = list(ts_i), list(ts_r)
         self.prf_id, self.integ_id = prf, integ
         self.transport, self.natt = transport, natt
+        self.esp_encr = _ENCR_AES_GCM_16 if esp_gcm else _ENCR_AES_CBC    # ESP: AES-GCM (RFC 4106) or CBC
         self.request_hoa = request_hoa
         self.liveness_ms = liveness_ms
         self._live_at = None
@@ -530,7 +546,7 @@ class Initiator:
             self._events.append(("child_failed", min(errs) if errs else 0))
             return
         proto, spi, items = parse_sa(got[_PL_SA])
-        want = {(1, _ENCR_AES_CBC), (3, self.integ_id), (5, 0)}
+        want = {(t, i) for t, i, _ in self._esp_items()}
         if proto != 3 or len(spi) != 4 or {(t, i) for t, i, _ in items} != want:
             self._events.append(("child_failed", _N_NO_PROPOSAL_CHOSEN))
             return
@@ -541,18 +557,19 @@ class Initiator:
         self.ts_i_got = parse_ts(got[_PL_TSI]) if _PL_TSI in got else []
         self.ts_r_got = parse_ts(got[_PL_TSR]) if _PL_TSR in got else []
         transport = _N_USE_TRANSPORT_MODE in ns
-        prf, _ = PRFS[self.prf_id]
-        _, ilen, _ = INTEGS[self.integ_id]
-        km = prf_plus(prf, self.sk["d"], self.ni + self.nr, 2 * (16 + ilen))
-        self.keymat = km
         out_spi, in_spi = int.from_bytes(spi, "big"), int.from_bytes(self.spi_esp, "big")
-        self.esp_out = esp.SA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
-        self.esp_in = esp.SA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+        self.esp_out, self.esp_in, self.keymat = self._pair(self.ni + self.nr, out_spi, in_spi)
         self._events.append(("child_up", in_spi, out_spi, transport))
 
     # -- once up: liveness and CHILD_SA rekeying ------------------------------------------
     def _esp_items(self):
+        if self.esp_encr == _ENCR_AES_GCM_16:          # AEAD: no INTEG transform (RFC 5282 §8)
+            return [(1, _ENCR_AES_GCM_16, b"\x80\x0e\x00\x80"), (5, 0, b"")]
         return [(1, _ENCR_AES_CBC, b"\x80\x0e\x00\x80"), (3, self.integ_id, b""), (5, 0, b"")]
+
+    def _pair(self, nonces, out_spi, in_spi):
+        return esp_pair(PRFS[self.prf_id][0], self.sk["d"], nonces, self.esp_encr, self.integ_id, out_spi, in_spi,
+                        self.rng)
 
     def _new_spi(self):
         spi = self.rng(4)
@@ -626,12 +643,8 @@ class Initiator:
                     {(t, i) for t, i, _ in self._esp_items()}:
                 self._events.append(("child_failed", min(errs) if errs else _N_NO_PROPOSAL_CHOSEN))
             else:
-                ilen = INTEGS[self.integ_id][1]
-                km = prf_plus(PRFS[self.prf_id][0], self.sk["d"], self._rekey_ni + bytes(got[_PL_NONCE]),
-                              2 * (16 + ilen))
                 out_spi, in_spi = int.from_bytes(sa[1], "big"), int.from_bytes(self._rekey_spi, "big")
-                self.data_out = esp.SA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
-                self.data_in = esp.SA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
+                self.data_out, self.data_in, _ = self._pair(self._rekey_ni + bytes(got[_PL_NONCE]), out_spi, in_spi)
                 self._events.append(("data_up", in_spi, out_spi))
         elif kind == "rekey":
             got = {t: b for t, _, b in inner}
@@ -644,16 +657,11 @@ class Initiator:
                     self._events.append(("child_failed", _N_NO_PROPOSAL_CHOSEN))
                 else:
                     nr = bytes(got[_PL_NONCE])
-                    prf = PRFS[self.prf_id][0]
-                    ilen = INTEGS[self.integ_id][1]
-                    km = prf_plus(prf, self.sk["d"], self._rekey_ni + nr, 2 * (16 + ilen))
                     old_spi = self.spi_esp
                     self.esp_in_old = self.esp_in
                     self.spi_esp = self._rekey_spi
                     out_spi, in_spi = int.from_bytes(spi, "big"), int.from_bytes(self.spi_esp, "big")
-                    self.esp_out = esp.SA(out_spi, km[:16], km[16:16 + ilen], self.integ_id, self.rng)
-                    self.esp_in = esp.SA(in_spi, km[16 + ilen:32 + ilen], km[32 + ilen:], self.integ_id, self.rng)
-                    self.keymat = km
+                    self.esp_out, self.esp_in, self.keymat = self._pair(self._rekey_ni + nr, out_spi, in_spi)
                     delete = bytes((3, 4)) + (1).to_bytes(2, "big") + old_spi
                     req = self._encrypted([(_PL_DELETE, delete)], _INFORMATIONAL, _F_I, self._msgid)
                     self._request(req, now, "delete")

@@ -4,6 +4,7 @@ for a config that says `"security": "ipsec"`, so an RFC 4285 node loads none of 
   "security": "rfc4285" (default) | "ipsec"
   "psk":      hex, at least 16 bytes: the IKEv2 pre-shared key of this device (IDi = the NAI)
   "ipsec_data": true -> the payload tunnel as well (a second CHILD_SA, tunnel mode)
+  "esp":      "aes-cbc" (default: AES-CBC + the HMAC) | "aes-gcm" (RFC 4106, roam6.ipsec.gcm)
 Sets c.psk (bytes) and c.ipsec_data on the Config, and c.key None; the RFC 4285 "spi"/"key" are
 then optional. (Loaded for any "security" field: "rfc4285" is checked here too.)
 """
@@ -34,6 +35,10 @@ def parse_config(c, raw, ConfigError):
     d = raw.get("ipsec_data", False)
     if not isinstance(d, bool):
         raise ConfigError("ipsec_data", "must be true or false")
+    e = raw.get("esp", "aes-cbc")
+    if e not in ("aes-cbc", "aes-gcm"):
+        raise ConfigError("esp", "must be \"aes-cbc\" (the default) or \"aes-gcm\", got %r" % (e,))
+    c.esp_gcm = e == "aes-gcm"
     c.psk = psk
     c.ipsec_data = d
     c.key = None                  # no RFC 4285 key: what tells the driver to load ipsecglue.py

@@ -197,7 +197,8 @@ class IpsecGlue:
         self.handshakes += 1
         return Initiator(cfg.psk, cfg.nai.decode(), self.local, self.remote, [ts_host(cfg.hoa, 135)],
                          [ts_host(cfg.ha, 135)], now, transport=True,
-                         request_hoa=cfg.hoa + bytes((plen,)), liveness_ms=self.liveness_ms)
+                         request_hoa=cfg.hoa + bytes((plen,)), liveness_ms=self.liveness_ms,
+                         esp_gcm=getattr(cfg, "esp_gcm", False))
 
     # ---- timers ----------------------------------------------------------------------------------
     def get_timer(self):

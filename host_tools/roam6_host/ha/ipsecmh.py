@@ -33,7 +33,7 @@ NH_ESP = 50
 PSEUDO_SPI_BASE = 1 << 32       # the cache's key for an IPsec device: never an RFC 4285 SPI
 IKE_SAS_PER_DEVICE = 2          # established IKE SAs kept per NAI (a re-authentication overlaps the old)
 from .cache import ESP_SKIPPED_RULES, _walk_options  # noqa: F401  (the rules a BU inside ESP skips)
-from .espfast import FastSA, keyed_mac  # noqa: F401
+from .espfast import FastSA, fast_sa, keyed_mac  # noqa: F401
 
 
 class CacheSA:
@@ -257,7 +257,7 @@ class IpsecHA:
         p = self.peers.get(nb)
         if p is None:
             return
-        child = Child(self, nb, p.hoa, FastSA(sa_in), FastSA(sa_out), self.cache_sas[nb], tunnel)
+        child = Child(self, nb, p.hoa, fast_sa(sa_in), fast_sa(sa_out), self.cache_sas[nb], tunnel)
         self.by_spi[sa_in.spi] = child
         (self.data_out if tunnel else self.mh_out)[p.hoa] = child
 

@@ -1,8 +1,10 @@
 """IKEv2 responder (RFC 7296) for the HA, sans-IO: IKE_SA_INIT + IKE_AUTH with per-peer pre-shared
 keys, one CHILD_SA per IKE SA, liveness/Delete answered. The same algorithms as the MN's initiator
 (roam6.ipsec.ikev2, whose encoders and parsers it reuses): AES-CBC-128, HMAC-SHA1-96 or
-HMAC-SHA2-256-128, PRF-HMAC-SHA1/SHA2-256, group 31 (Curve25519). Proven against strongSwan as
-initiator (tests/ipsec/test_responder_strongswan.py). `roam6 ha` runs it through ha/ipsecmh.py.
+HMAC-SHA2-256-128, PRF-HMAC-SHA1/SHA2-256, group 31 (Curve25519); for ESP also AES-GCM-128 with a
+16-byte ICV (ENCR_AES_GCM_16, RFC 4106, no INTEG transform; the initiator's proposal order wins).
+Proven against strongSwan as initiator (tests/ipsec/test_responder_strongswan.py). `roam6 ha` runs it
+through ha/ipsecmh.py.
 
 Contract (docs/ARCHITECTURE.md "Sans-IO core"):
   r = Responder({nai: psk}, "ha.example.test", now, assign=None)
@@ -36,8 +38,7 @@ import os
 
 from roam6.ipsec import ikev2 as k
 from roam6.ipsec import x25519
-from roam6.ipsec.esp import SA as EspSA
-from roam6.ipsec.ikenames import ENCR_AES_CBC
+from roam6.ipsec.ikenames import ENCR_AES_CBC, ENCR_AES_GCM_16
 from roam6.ipsec.prims import INTEGS, PRFS, aes_cbc, ct_equal, prf_plus
 from roam6.wire.errors import DecodeError
 
@@ -222,12 +223,16 @@ class Responder:
             one = b"\x00" + one[1:]                       # parse_sa wants a lone last proposal
             proto, spi, items = k.parse_sa(one)
             got = {}
+            encrs = (ENCR_AES_CBC, ENCR_AES_GCM_16) if proto == 3 else (ENCR_AES_CBC,)   # GCM: ESP only
             for t, i, attr in items:
-                ok = ((t == 1 and i == ENCR_AES_CBC and attr == b"\x80\x0e\x00\x80") or (t == 2 and i in PRFS)
+                ok = ((t == 1 and i in encrs and attr == b"\x80\x0e\x00\x80") or (t == 2 and i in PRFS)
                       or (t == 3 and i in INTEGS) or (t == 4 and i == k.GROUP_CURVE25519) or (t == 5 and i == 0))
                 if ok and t not in got:
                     got[t] = (t, i, attr)
-            need = (1, 2, 3, 4) if proto == 1 else (1, 3)
+            aead = 1 in got and got[1][1] == ENCR_AES_GCM_16
+            if aead:
+                got.pop(3, None)                           # AES-GCM carries its own ICV (RFC 5282 §8)
+            need = (1, 2, 3, 4) if proto == 1 else (1,) if aead else (1, 3)
             if all(t in got for t in need):
                 if proto == 3 and 5 not in got and any(t == 5 for t, _, _ in items):
                     pass                                   # only ESN offered: not this one
@@ -416,11 +421,10 @@ class Responder:
         our_spi = self.rng(4)
         while our_spi[0] == 0:
             our_spi = self.rng(4)
-        esp_integ = [i for t, i, _ in items if t == 3][0]
-        elen = INTEGS[esp_integ][1]
-        km = prf_plus(PRFS[sa.prf][0], sa.sk["d"], ni + nr, 2 * (16 + elen))
-        sa_in = EspSA(int.from_bytes(our_spi, "big"), km[:16], km[16:16 + elen], esp_integ, self.rng)
-        sa_out = EspSA(int.from_bytes(their_spi, "big"), km[16 + elen:32 + elen], km[32 + elen:], esp_integ, self.rng)
+        encr = [i for t, i, _ in items if t == 1][0]
+        esp_integ = ([i for t, i, _ in items if t == 3] or [None])[0]
+        sa_in, sa_out, _ = k.esp_pair(PRFS[sa.prf][0], sa.sk["d"], ni + nr, encr, esp_integ,
+                                      int.from_bytes(our_spi, "big"), int.from_bytes(their_spi, "big"), self.rng)
         return sa_in, sa_out
 
     # -- IKE_AUTH ------------------------------------------------------------------------
