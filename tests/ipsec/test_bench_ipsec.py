@@ -22,10 +22,12 @@ def test_bench_ipsec_prints_every_figure():
             for size in (64, 1200):
                 for op in ("seal", "open"):
                     assert figs["esp_%s_%s_%dB" % (op, integ, size)] > 0
+                    assert figs["esp_%s_aes_gcm_%dB" % (op, size)] > 0          # RFC 4106 (roam6.ipsec.gcm)
     ha = d["ha"]                     # the HA's side (ipsec/ha_bench.py)
     assert ha["bu_ba_us_esp"] > 0 and ha["bu_ba_us_rfc4285"] > 0
     for size in (64, 1200):
         assert ha["tunnel_in_us_%dB" % size] > 0 and ha["tunnel_out_us_%dB" % size] > 0
+        assert ha["tunnel_in_us_aes_gcm_%dB" % size] > 0 and ha["tunnel_out_us_aes_gcm_%dB" % size] > 0
 
 
 def test_bench_ipsec_bad_option():

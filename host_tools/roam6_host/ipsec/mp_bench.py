@@ -1,6 +1,7 @@
 """The MN-side IPsec costs, run by `roam6 bench ipsec` under MicroPython (MICROPYPATH = firmware/,
 $ROAM6_ACCEL picks the HMAC-SHA1 tier) and under CPython (PYTHONPATH = firmware/): one X25519,
-ESP seal and open (AES-128-CBC + HMAC-SHA1-96, and HMAC-SHA2-256-128) of 64- and 1200-byte payloads.
+ESP seal and open (AES-128-CBC + HMAC-SHA1-96, and HMAC-SHA2-256-128; AES-128-GCM, RFC 4106) of 64- and
+1200-byte payloads.
 Prints one JSON line of microseconds per call (the best of many short runs). argv: ROUNDS
 """
 import gc
@@ -45,6 +46,20 @@ def main():
                 inn.open(pkt)
             us["esp_open_%s_%dB" % (name, size)] = best_us(opening, 10, 20 * rounds)
             assert inn.opened > 0
+    from roam6.ipsec.gcm import GcmSA         # AES-GCM (RFC 4106): Python GHASH, AES-CTR over cryptolib's ECB
+    for size in (64, 1200):
+        payload = bytes(i & 255 for i in range(size))
+        out = GcmSA(0x1001, bytes(20))
+        pkt = out.seal(payload, 41)
+        inn = GcmSA(0x1001, bytes(20))
+        # (milliseconds per call in Python: fewer, longer runs than the CBC figures)
+        us["esp_seal_aes_gcm_%dB" % size] = best_us(lambda: out.seal(payload, 41), 2, 5 * rounds)
+
+        def opening_gcm():
+            inn.top = inn.bitmap = 0
+            inn.open(pkt)
+        us["esp_open_aes_gcm_%dB" % size] = best_us(opening_gcm, 2, 5 * rounds)
+        assert inn.opened > 0
     print(json.dumps({"runtime": sys.implementation.name, "hmac_sha1": accel.tier("hmac_sha1"),
                       "us": {k: round(v, 1) for k, v in us.items()}}))
 
