@@ -237,6 +237,9 @@ def test_config_for_ipsec():
     assert c.esp_gcm is False and parse_config(dict(base, psk=PSK, esp="aes-gcm")).esp_gcm is True
     e = raises(ConfigError, parse_config, dict(base, psk=PSK, esp="des"))
     assert e.field == "esp"
+    assert c.pfs is False and parse_config(dict(base, psk=PSK, ipsec_pfs=True)).pfs is True
+    e = raises(ConfigError, parse_config, dict(base, psk=PSK, ipsec_pfs=1))
+    assert e.field == "ipsec_pfs"
 
 
 def test_payload_tunnel_both_ways():

@@ -70,3 +70,39 @@ def test_gcm_negotiated_by_the_initiator_and_the_responder():
     new = [e for e in drain(r) if e[0] == "child_rekeyed"][0]
     assert new[2].open(ike.esp_out.seal(b"again", 135)) == (135, b"again")
 
+
+
+def test_pfs_on_child_sa_rekey_with_the_responder(monkeypatch):
+    """RFC 7296 §1.3.3 with PFS: the MN's rekey carries a KE (group 31 in the ESP proposal), the HA
+    answers with its own, and both sides seed the new KEYMAT with g^ir (new) | Ni | Nr (§2.17)."""
+    r = Responder({NAI: "psk-1"}, "ha.example.test", 0, local_ip="10.0.0.1")
+    ike = initiator(pfs=True)
+    pump(ike, r)
+    drain(ike)
+    drain(r)
+    seeds = []
+    real = k.esp_pair
+    monkeypatch.setattr(k, "esp_pair", lambda prf, sk_d, seed, *a: seeds.append(seed) or real(prf, sk_d, seed, *a))
+    ike.rekey_child(0)
+    pump(ike, r)
+    assert [e[0] for e in drain(ike)] == ["child_rekeyed"] and r.pfs_exchanges == 1
+    new = [e for e in drain(r) if e[0] == "child_rekeyed"][0]
+    assert new[2].open(ike.esp_out.seal(b"pfs", 135)) == (135, b"pfs")
+    assert ike.esp_in.open(new[3].seal(b"back", 135)) == (135, b"back")
+    assert len(seeds) == 2 and seeds[0] == seeds[1] and len(seeds[0]) == 32 + 32 + 32
+    assert seeds[0][32:64] == ike._rekey_ni and seeds[0][:32] != bytes(32)
+
+
+def test_pfs_refused_without_a_ke():
+    # a CREATE_CHILD_SA whose proposal names group 31 but carries no KE: N(NO_PROPOSAL_CHOSEN), no SA
+    r = Responder({NAI: "psk-1"}, "ha.example.test", 0, local_ip="10.0.0.1")
+    ike = initiator(pfs=True)
+    pump(ike, r)
+    drain(ike)
+    drain(r)
+    ike.pfs = False                              # sends no KE ...
+    ike._rekey_items = lambda: ike._esp_items() + [(4, 31, b"")]     # ... yet offers the group
+    ike.rekey_child(0)
+    pump(ike, r)
+    assert [e[0] for e in drain(ike)] == ["child_failed"] and r.pfs_exchanges == 0
+    assert not [e for e in drain(r) if e[0] == "child_rekeyed"]

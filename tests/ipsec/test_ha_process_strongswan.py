@@ -6,7 +6,7 @@ kernel-libipsec), in namespaces this test creates:
                                       home bridge --- hm (2001:db8:aa::50, a host on the home link)
 
 strongSwan asks for its address through the configuration payload (vips = ::) and gets the keys
-file's HoA; its ESP (AES-GCM, RFC 4106, negotiated as ENCR_AES_GCM_16) comes as ESP in UDP 4500
+file's HoA; its ESP (AES-GCM, RFC 4106, ENCR_AES_GCM_16; rekeyed with PFS, X25519) comes as ESP in UDP 4500
 (RFC 3948, kernel-libipsec always encapsulates), which the HA's IKE socket tells from IKE by the
 missing non-ESP marker (ha/espudp.py). A ping
 from the HoA to hm crosses the CHILD_SA to the HA, the home link, and hm's reply comes back
@@ -96,7 +96,7 @@ def test_strongswan_initiates_to_the_roam6_ha_process_and_pings_the_home_link_th
     sw = swan.Charon(n.full("mn"), str(tmp_path), dict(
         local_addrs=MN4, remote_addrs=HA4, local_id=NAI, remote_id="fqdn:" + HA6, psk="0x" + PSK,
         local_ts="dynamic", remote_ts="2001:db8:aa::/64", vips="::", remote_port=4500,
-        esp="aes128gcm16")).start()
+        esp="aes128gcm16-x25519")).start()
     try:
         out = sw.swanctl("--initiate", "--child", "mn", "--timeout", "10", timeout=15)
         assert "initiate completed successfully" in out, out + sw.log_text()[-3000:]
@@ -124,8 +124,16 @@ def test_strongswan_initiates_to_the_roam6_ha_process_and_pings_the_home_link_th
         s.close()
         drop = ha.wait_for("esp_dropped")
         assert drop["reason"] == "esp_unknown_spi" and drop["source"].startswith("udp-esp:" + MN4), drop
+        # strongSwan rekeys the CHILD_SA with PFS (x25519 in its ESP proposal: a KE in CREATE_CHILD_SA),
+        # deletes the old one; the HA's UDP path follows the new SAs
+        sw.swanctl("--rekey", "--child", "mn", timeout=10)
+        assert ha.wait_for("ipsec_child_rekeyed")["nai"] == NAI
+        ha.wait_for("ipsec_child_deleted")
         p = n.run("mn", ping[:4] + ["1"] + ping[7:], check=False, timeout=10)
         assert p.returncode == 0, p.stdout + p.stderr
+        sas = sw.list_sas()
+        assert "ESP:AES_GCM_16-128/CURVE_25519" in sas, sas
+        assert re.search(r"\bin  [0-9a-f]{8}, +\d+ bytes, +1 packets", sas), sas
         # strongSwan deletes its IKE SA: the HA drops the HoA's route and proxy entry
         sw.swanctl("--terminate", "--ike", "mn", "--timeout", "5", timeout=10)
         down = ha.wait_for("udp_esp_down")

@@ -257,3 +257,29 @@ def test_home_address_from_the_configuration_payload(net, tmp_path):
     finally:
         sock.close()
         sw.stop()
+
+
+def test_aes_gcm_and_a_pfs_rekey_with_strongswan(net, tmp_path):
+    """The MN's initiator with `esp_gcm` and `pfs` against strongSwan (esp_proposals aes128gcm16-x25519):
+    ENCR_AES_GCM_16 negotiated, an echo both ways through AES-GCM ESP, then a CHILD_SA rekey with a
+    KE (X25519, RFC 7296 §1.3.3) and traffic through the new SAs."""
+    sw = charon(net, tmp_path, esp="aes128gcm16-x25519")
+    sock = net.socket("mn", socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 4500))
+    try:
+        sock.connect((SW4, 4500))
+        ike = initiator(sock, idr="ha.example.test", esp_gcm=True, pfs=True)
+        events = client.run(sock, ike, timeout_s=10)
+        assert [e[0] for e in events][-1] == "child_up", (events, sw.log_text()[-3000:])
+        got = client.esp_exchange(sock, ike, echo_request(0x4106, 1, b"gcm"), 41)
+        assert got is not None and got[1][40] == 129 and got[1][48:] == b"gcm", sw.list_sas()
+        assert "ESP:AES_GCM_16-128" in sw.list_sas()
+        ike.rekey_child(client.now_ms())
+        ev = client.run_until(sock, ike, ("child_rekeyed",))
+        assert ev[-1][0] == "child_rekeyed", (ev, sw.log_text()[-3000:])
+        sas = sw.list_sas()
+        assert "ESP:AES_GCM_16-128/CURVE_25519" in sas and ("%08x" % ike.esp_in.spi) in sas, sas
+        got = client.esp_exchange(sock, ike, echo_request(0x4106, 2, b"pfs"), 41)
+        assert got is not None and got[1][48:] == b"pfs" and ike.esp_in.opened == 1, sas
+    finally:
+        sock.close()
+        sw.stop()

@@ -261,7 +261,7 @@ def esp_pair(prf, sk_d, nonces, encr, integ, spi_ir, spi_ri, rng):
 class Initiator:
     def __init__(self, psk, nai, local, remote, ts_i, ts_r, now, idr=None, prf=2, integ=2,
                  transport=False, natt=True, rng=os.urandom, retrans_ms=500, tries=6, request_hoa=False,
-                 liveness_ms=None, esp_gcm=False):
+                 liveness_ms=None, esp_gcm=False, pfs=False):
         if prf not in PRFS or integ not in INTEGS:
             raise ValueError("unsupported PRF/INTEG")
         self.psk = bytes(psk)
@@ -272,6 +272,7 @@ class Initiator:
         self.prf_id, self.integ_id = prf, integ
         self.transport, self.natt = transport, natt
         self.esp_encr = _ENCR_AES_GCM_16 if esp_gcm else _ENCR_AES_CBC    # ESP: AES-GCM (RFC 4106) or CBC
+        self.pfs = pfs            # CHILD_SA rekeys with a KE (X25519): new keys not derived from SK_d alone
         self.request_hoa = request_hoa
         self.liveness_ms = liveness_ms
         self._live_at = None
@@ -621,9 +622,15 @@ class Initiator:
         pls = [(_PL_NOTIFY, notify(_N_REKEY_SA, b"", 3, self.spi_esp))]
         if self.transport:
             pls.append((_PL_NOTIFY, notify(_N_USE_TRANSPORT_MODE)))
-        pls += [(_PL_SA, sa_payload(3, self._rekey_spi, self._esp_items())), (_PL_NONCE, self._rekey_ni),
-                (_PL_TSI, ts_payload(self.ts_i_got or self.ts_i)), (_PL_TSR, ts_payload(self.ts_r_got or self.ts_r))]
+        pls += [(_PL_SA, sa_payload(3, self._rekey_spi, self._rekey_items())), (_PL_NONCE, self._rekey_ni)]
+        if self.pfs:              # §1.3.3 with PFS: a KE of the IKE SA's group (31), a fresh key pair
+            self._priv = self.rng(32)
+            pls.append((_PL_KE, bytes((0, _GROUP_CURVE25519, 0, 0)) + x25519.public_key(self._priv)))
+        pls += [(_PL_TSI, ts_payload(self.ts_i_got or self.ts_i)), (_PL_TSR, ts_payload(self.ts_r_got or self.ts_r))]
         self._request(self._encrypted(pls, _CREATE_CHILD_SA, _F_I, self._msgid), now, "rekey")
+
+    def _rekey_items(self):
+        return self._esp_items() + [(4, _GROUP_CURVE25519, b"")] if self.pfs else self._esp_items()
 
     def _up_response(self, msg, pls, xchg, now):
         inner = self._decrypt(msg, pls)
@@ -652,8 +659,15 @@ class Initiator:
                 self._events.append(("child_failed", min(errs) if errs else 0))
             else:
                 proto, spi, items = parse_sa(got[_PL_SA])
-                want = {(t, i) for t, i, _ in self._esp_items()}
-                if proto != 3 or len(spi) != 4 or {(t, i) for t, i, _ in items} != want:
+                want = {(t, i) for t, i, _ in self._rekey_items()}
+                shared = b""
+                if self.pfs:
+                    ke = got.get(_PL_KE)
+                    if ke is not None and len(ke) == 36 and ke[:2] == bytes((0, _GROUP_CURVE25519)):
+                        shared = x25519.x25519(self._priv, bytes(ke[4:]))
+                    self._priv = None
+                if proto != 3 or len(spi) != 4 or {(t, i) for t, i, _ in items} != want or \
+                        (self.pfs and (len(shared) != 32 or shared == bytes(32))):
                     self._events.append(("child_failed", _N_NO_PROPOSAL_CHOSEN))
                 else:
                     nr = bytes(got[_PL_NONCE])
@@ -661,7 +675,8 @@ class Initiator:
                     self.esp_in_old = self.esp_in
                     self.spi_esp = self._rekey_spi
                     out_spi, in_spi = int.from_bytes(spi, "big"), int.from_bytes(self.spi_esp, "big")
-                    self.esp_out, self.esp_in, self.keymat = self._pair(self._rekey_ni + nr, out_spi, in_spi)
+                    # KEYMAT seed: [g^ir (new) |] Ni | Nr (§2.17)
+                    self.esp_out, self.esp_in, self.keymat = self._pair(shared + self._rekey_ni + nr, out_spi, in_spi)
                     delete = bytes((3, 4)) + (1).to_bytes(2, "big") + old_spi
                     req = self._encrypted([(_PL_DELETE, delete)], _INFORMATIONAL, _F_I, self._msgid)
                     self._request(req, now, "delete")

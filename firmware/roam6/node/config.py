@@ -33,7 +33,7 @@ def parse_config(raw):
     known = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
              "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro",
              "max_bindack_timeout", "ipv4_hoa", "addressing", "ha_liveness_s", "security", "psk",
-             "ipsec_data", "standby_retry_ms", "prefix_solicit_s", "esp")
+             "ipsec_data", "standby_retry_ms", "prefix_solicit_s", "esp", "ipsec_pfs")
     for k in raw:
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))

@@ -5,6 +5,8 @@ for a config that says `"security": "ipsec"`, so an RFC 4285 node loads none of 
   "psk":      hex, at least 16 bytes: the IKEv2 pre-shared key of this device (IDi = the NAI)
   "ipsec_data": true -> the payload tunnel as well (a second CHILD_SA, tunnel mode)
   "esp":      "aes-cbc" (default: AES-CBC + the HMAC) | "aes-gcm" (RFC 4106, roam6.ipsec.gcm)
+  "ipsec_pfs": true -> CHILD_SA rekeys with a KE (X25519); default false, as strongSwan's default
+              ESP proposals (no D-H group); a rekey then costs the MN one more X25519 key pair + secret
 Sets c.psk (bytes) and c.ipsec_data on the Config, and c.key None; the RFC 4285 "spi"/"key" are
 then optional. (Loaded for any "security" field: "rfc4285" is checked here too.)
 """
@@ -39,6 +41,10 @@ def parse_config(c, raw, ConfigError):
     if e not in ("aes-cbc", "aes-gcm"):
         raise ConfigError("esp", "must be \"aes-cbc\" (the default) or \"aes-gcm\", got %r" % (e,))
     c.esp_gcm = e == "aes-gcm"
+    pfs = raw.get("ipsec_pfs", False)
+    if not isinstance(pfs, bool):
+        raise ConfigError("ipsec_pfs", "must be true or false")
+    c.pfs = pfs
     c.psk = psk
     c.ipsec_data = d
     c.key = None                  # no RFC 4285 key: what tells the driver to load ipsecglue.py

@@ -198,7 +198,7 @@ class IpsecGlue:
         return Initiator(cfg.psk, cfg.nai.decode(), self.local, self.remote, [ts_host(cfg.hoa, 135)],
                          [ts_host(cfg.ha, 135)], now, transport=True,
                          request_hoa=cfg.hoa + bytes((plen,)), liveness_ms=self.liveness_ms,
-                         esp_gcm=getattr(cfg, "esp_gcm", False))
+                         esp_gcm=getattr(cfg, "esp_gcm", False), pfs=getattr(cfg, "pfs", False))
 
     # ---- timers ----------------------------------------------------------------------------------
     def get_timer(self):

@@ -17,8 +17,10 @@ Events (NamedTuple-free tuples, kind first):
   ("ike_up", peer_id, spi_i_hex, peer)
   ("hoa", peer_id, address, prefix_len)          assigned through the configuration payload
   ("child_up", peer_id, sa_in, sa_out, transport, ts_i, ts_r)   sa_*: roam6.ipsec.esp.SA
-  ("child_rekeyed", peer_id, sa_in, sa_out, old_spi_in)   CREATE_CHILD_SA with N(REKEY_SA) (§1.3.3,
-                                           no PFS); the old SAs stay until the peer's Delete
+  ("child_rekeyed", peer_id, sa_in, sa_out, old_spi_in)   CREATE_CHILD_SA with N(REKEY_SA) (§1.3.3;
+                                           with PFS when the proposal has group 31 and a KE:
+                                           X25519, counted in `pfs_exchanges`); the old SAs stay
+                                           until the peer's Delete
   A CREATE_CHILD_SA without N(REKEY_SA) (§1.3.1, no KE) makes another CHILD_SA: ("child_up", ...)
   as for IKE_AUTH's, TSi narrowed to the assigned HoA; at most NEW_CHILDREN CHILD_SAs per IKE SA
   (and MAX_CHILDREN with the ones a rekey keeps until their Delete), beyond that N(NO_ADDITIONAL_SAS)
@@ -116,6 +118,7 @@ class Responder:
         self.sas = {}            # spi_r -> _Sa
         self._out, self._events = [], []
         self.dropped = self.ignored = 0
+        self.pfs_exchanges = 0   # CREATE_CHILD_SAs with a KE (PFS, X25519)
 
     def datagrams_to_send(self, now):
         out, self._out = self._out, []
@@ -236,6 +239,8 @@ class Responder:
             if all(t in got for t in need):
                 if proto == 3 and 5 not in got and any(t == 5 for t, _, _ in items):
                     pass                                   # only ESN offered: not this one
+                elif proto == 3 and 4 not in got and any(t == 4 and i != 0 for t, i, _ in items):
+                    pass                                   # PFS with a group other than 31 only
                 else:
                     chosen = [got[t] for t in sorted(got)]
                     return body[off + 4], proto, spi, chosen
@@ -372,17 +377,18 @@ class Responder:
             # an unknown SA
             return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(44))], k.CREATE_CHILD_SA, msgid)   # CHILD_SA_NOT_FOUND
         choice = self._choose(got[k.PL_SA]) if k.PL_SA in got else None
-        if (choice is None or choice[1] != 3 or len(choice[2]) != 4 or k.PL_KE in got or k.PL_NONCE not in got
+        pfs = self._child_ke(got, choice[3]) if choice is not None else None
+        if (choice is None or choice[1] != 3 or len(choice[2]) != 4 or pfs is None or k.PL_NONCE not in got
                 or k.PL_TSI not in got or k.PL_TSR not in got):
             return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(k.N_NO_PROPOSAL_CHOSEN))], k.CREATE_CHILD_SA, msgid)
         num, _, their_spi, items = choice
         ni, nr = bytes(got[k.PL_NONCE]), self.rng(32)
-        sa_in, sa_out = self._child_sas(sa, items, ni, nr, their_spi)
+        sa_in, sa_out = self._child_sas(sa, items, ni, nr, their_spi, pfs[0])
         sa.children.append((sa_in, sa_out))
         prop = bytearray(k.sa_payload(3, sa_in.spi_bytes, items))
         prop[4] = num
-        out = [(k.PL_SA, bytes(prop)), (k.PL_NONCE, nr), (k.PL_TSI, bytes(got[k.PL_TSI])),
-               (k.PL_TSR, bytes(got[k.PL_TSR]))]
+        out = [(k.PL_SA, bytes(prop)), (k.PL_NONCE, nr)] + pfs[1] + [(k.PL_TSI, bytes(got[k.PL_TSI])),
+                                                                      (k.PL_TSR, bytes(got[k.PL_TSR]))]
         if k.N_USE_TRANSPORT_MODE in ns:
             out.insert(0, (k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
         self._events.append(("child_rekeyed", sa.peer_id, sa_in, sa_out, old[0][0].spi))
@@ -395,7 +401,8 @@ class Responder:
         if len(sa.children) >= NEW_CHILDREN:
             return refuse(N_NO_ADDITIONAL_SAS)
         choice = self._choose(got[k.PL_SA]) if k.PL_SA in got else None
-        if (choice is None or choice[1] != 3 or len(choice[2]) != 4 or k.PL_KE in got or k.PL_NONCE not in got
+        pfs = self._child_ke(got, choice[3]) if choice is not None else None
+        if (choice is None or choice[1] != 3 or len(choice[2]) != 4 or pfs is None or k.PL_NONCE not in got
                 or k.PL_TSI not in got or k.PL_TSR not in got):
             return refuse(k.N_NO_PROPOSAL_CHOSEN)
         num, _, their_spi, items = choice
@@ -404,26 +411,43 @@ class Responder:
         if given:
             ts_i = [k.ts_host(given[0])]
         ni, nr = bytes(got[k.PL_NONCE]), self.rng(32)
-        sa_in, sa_out = self._child_sas(sa, items, ni, nr, their_spi)
+        sa_in, sa_out = self._child_sas(sa, items, ni, nr, their_spi, pfs[0])
         sa.children.append((sa_in, sa_out))
         transport = k.N_USE_TRANSPORT_MODE in ns
         prop = bytearray(k.sa_payload(3, sa_in.spi_bytes, items))
         prop[4] = num
-        out = [(k.PL_SA, bytes(prop)), (k.PL_NONCE, nr), (k.PL_TSI, k.ts_payload(ts_i)),
-               (k.PL_TSR, bytes(got[k.PL_TSR]))]
+        out = [(k.PL_SA, bytes(prop)), (k.PL_NONCE, nr)] + pfs[1] + [(k.PL_TSI, k.ts_payload(ts_i)),
+                                                                      (k.PL_TSR, bytes(got[k.PL_TSR]))]
         if transport:
             out.insert(0, (k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
         self._events.append(("child_up", sa.peer_id, sa_in, sa_out, transport, ts_i, ts_r))
         return self._encrypt(sa, out, k.CREATE_CHILD_SA, msgid)
 
-    def _child_sas(self, sa, items, ni, nr, their_spi):
-        """KEYMAT = prf+(SK_d, Ni | Nr) (§2.17): i->r (our inbound) keys first."""
+    def _child_ke(self, got, items):
+        """PFS for a CREATE_CHILD_SA (§1.3.1, §1.3.3): the chosen proposal has D-H group 31 -> the
+        request's KE (X25519) must be there: (g^ir, [our KE payload]); no group -> (b"", []) and no
+        KE allowed; None: refused (no/bad KE, or a KE without a group)."""
+        dh = [i for t, i, _ in items if t == 4 and i != 0]
+        ke = got.get(k.PL_KE)
+        if not dh:
+            return (b"", []) if ke is None else None
+        if ke is None or len(ke) != 36 or int.from_bytes(ke[:2], "big") != k.GROUP_CURVE25519:
+            return None
+        priv = self.rng(32)
+        shared = x25519.x25519(priv, bytes(ke[4:]))
+        if shared == bytes(32):
+            return None
+        self.pfs_exchanges += 1
+        return shared, [(k.PL_KE, k.GROUP_CURVE25519.to_bytes(2, "big") + b"\x00\x00" + x25519.public_key(priv))]
+
+    def _child_sas(self, sa, items, ni, nr, their_spi, shared=b""):
+        """KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr) (§2.17): i->r (our inbound) keys first."""
         our_spi = self.rng(4)
         while our_spi[0] == 0:
             our_spi = self.rng(4)
         encr = [i for t, i, _ in items if t == 1][0]
         esp_integ = ([i for t, i, _ in items if t == 3] or [None])[0]
-        sa_in, sa_out, _ = k.esp_pair(PRFS[sa.prf][0], sa.sk["d"], ni + nr, encr, esp_integ,
+        sa_in, sa_out, _ = k.esp_pair(PRFS[sa.prf][0], sa.sk["d"], shared + ni + nr, encr, esp_integ,
                                       int.from_bytes(our_spi, "big"), int.from_bytes(their_spi, "big"), self.rng)
         return sa_in, sa_out
 
@@ -455,6 +479,7 @@ class Responder:
             out.append((k.PL_NOTIFY, k.notify(k.N_NO_PROPOSAL_CHOSEN)))
             return self._encrypt(sa, out, k.IKE_AUTH, 1)
         num, _, their_spi, items = choice
+        items = [x for x in items if x[0] != 4]          # §1.2: IKE_AUTH's CHILD_SA has no D-H of its own
         ts_i, ts_r = k.parse_ts(got[k.PL_TSI]), k.parse_ts(got[k.PL_TSR])
         cp = got.get(k.PL_CP)
         if cp is not None and len(cp) >= 4 and cp[0] == k.CFG_REQUEST and self.assign and _asks_ip6(cp):
