@@ -41,6 +41,11 @@ def parse_config(c, raw, ConfigError):
     if e not in ("aes-cbc", "aes-gcm"):
         raise ConfigError("esp", "must be \"aes-cbc\" (the default) or \"aes-gcm\", got %r" % (e,))
     c.esp_gcm = e == "aes-gcm"
+    if c.esp_gcm:
+        try:
+            __import__("roam6.ipsec.gcm")
+        except ImportError:
+            raise ConfigError("esp", "\"aes-gcm\" is not in this board's firmware (board.json excludes it)")
     pfs = raw.get("ipsec_pfs", False)
     if not isinstance(pfs, bool):
         raise ConfigError("ipsec_pfs", "must be true or false")
