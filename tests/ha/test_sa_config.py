@@ -149,7 +149,7 @@ def test_unknown_field_in_the_keys_file_stops_the_ha_without_traceback(tmp_path)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.strip().splitlines() == [
         "roam6: error: keys file %s: sas[0] (board1@example.test): field 'hoa_address' is not a known field "
-        "(known: nai, spi, key, hoa, ipv4_hoa, security, psk)" % (tmp_path / "keys.json")]
+        "(known: nai, spi, key, hoa, ipv4_hoa, security, psk, more_hoas)" % (tmp_path / "keys.json")]
 
 
 @pytest.mark.parametrize("raw", [

@@ -30,7 +30,7 @@ DEFAULTS = {
 }
 KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "aaa", "journal", "journal_max", "journal_sync",
                             "replica", "ipv4_home_prefix", "ipv4_pool", "security", "ipv4_leases_file"}
-SA_FIELDS = ("nai", "spi", "key", "hoa", "ipv4_hoa", "security", "psk")     # what a keys-file entry may hold
+SA_FIELDS = ("nai", "spi", "key", "hoa", "ipv4_hoa", "security", "psk", "more_hoas")   # what a keys-file entry holds
 KEYS_FIELDS = ("sas",)                       # what the keys file itself may hold
 TRANSPORTS = ("udp4", "udp6", "ip6")
 

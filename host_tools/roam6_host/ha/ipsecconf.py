@@ -4,20 +4,25 @@ ha.json: `"security": ["rfc4285", "ipsec"]` lists what the HA accepts (default [
 Keys file: an entry `{"nai": ..., "security": "ipsec", "psk": "<hex, >= 16 bytes>", "hoa": ...}`
 is an IPsec device: IKEv2 with that PSK (IDi = the NAI), its BUs only inside ESP, the HoA handed
 out through the configuration payload. Such entries carry no "spi"/"key" (the SA authenticates,
-RFC 4877). Every mistake is a one-line UserError naming the file, the entry and the field.
+RFC 4877). `"more_hoas": [...]` (optional, at most MAX_MORE_HOAS): further home addresses of the
+same device (RFC 4877 §4.4: one IKE SA, a transport-mode MH CHILD_SA per HoA, which the MN asks for
+with CREATE_CHILD_SA, TSi = that HoA; each HoA its own binding). Every mistake is a one-line
+UserError naming the file, the entry and the field.
 """
 from ..errors import UserError
 
 SECURITY = ("rfc4285", "ipsec")
+MAX_MORE_HOAS = 3
 
 
 class IpsecPeer:
     """One IPsec device of the keys file."""
 
-    def __init__(self, nai, psk, hoa):
+    def __init__(self, nai, psk, hoa, more=()):
         self.nai = nai          # bytes
         self.psk = psk          # bytes, >= 16
-        self.hoa = hoa          # 16 bytes
+        self.hoa = hoa          # 16 bytes: the primary HoA (the configuration payload's)
+        self.hoas = [hoa] + list(more)   # every HoA of the device, the primary first
 
 
 def parse_security(value, source):
@@ -38,9 +43,10 @@ def entry_security(e, where):
     if s not in SECURITY:
         raise UserError("%s: field 'security' must be \"rfc4285\" or \"ipsec\", got %r" % (where, s),
                         hint="leave it out for RFC 4285")
-    if s == "rfc4285" and "psk" in e:
-        raise UserError("%s: field 'psk' belongs to an IPsec entry (\"security\": \"ipsec\")" % where,
-                        hint="an RFC 4285 entry has spi and key")
+    for field in ("psk", "more_hoas"):
+        if s == "rfc4285" and field in e:
+            raise UserError("%s: field %r belongs to an IPsec entry (\"security\": \"ipsec\")" % (where, field),
+                            hint="an RFC 4285 entry has spi and key")
     return s
 
 
@@ -69,7 +75,20 @@ def parse_ipsec_entry(e, where, home_prefix, ip6):
     if home_prefix is not None and a not in home_prefix:
         raise UserError("%s: field 'hoa' %s is outside the home prefix %s" % (where, a, home_prefix),
                         hint="fix 'hoa' or 'home_prefix'")
-    return IpsecPeer(nai.encode(), psk, a.packed)
+    more = e.get("more_hoas", [])
+    if not isinstance(more, list) or len(more) > MAX_MORE_HOAS:
+        raise UserError("%s: field 'more_hoas' must be a list of at most %d home addresses" % (where, MAX_MORE_HOAS),
+                        hint="e.g. [\"2001:db8:aa::302\"]")
+    extra = []
+    for text in more:
+        b = ip6(text, "more_hoas", where)
+        if home_prefix is not None and b not in home_prefix:
+            raise UserError("%s: field 'more_hoas' %s is outside the home prefix %s" % (where, b, home_prefix),
+                            hint="fix 'more_hoas' or 'home_prefix'")
+        if b.packed == a.packed or b.packed in extra:
+            raise UserError("%s: field 'more_hoas' repeats %s" % (where, b), hint="each HoA once")
+        extra.append(b.packed)
+    return IpsecPeer(nai.encode(), psk, a.packed, extra)
 
 
 def check_peers(peers, sas, security, source):
@@ -86,8 +105,9 @@ def check_peers(peers, sas, security, source):
         if p.nai in nais:
             raise UserError("%s: NAI %s is in the keys file twice" % (source, p.nai.decode()),
                             hint="one entry per device: either RFC 4285 or IPsec")
-        if p.hoa in hoas:
-            raise UserError("%s: the HoA of %s is another entry's too" % (source, p.nai.decode()),
-                            hint="every device needs its own 'hoa'")
+        for h in p.hoas:
+            if h in hoas:
+                raise UserError("%s: the HoA of %s is another entry's too" % (source, p.nai.decode()),
+                                hint="every device needs its own 'hoa' (and 'more_hoas')")
+            hoas.add(h)
         nais.add(p.nai)
-        hoas.add(p.hoa)

@@ -144,6 +144,13 @@ def _upper(packet):
     return nh, off, hoa if hoa is not None else bytes(packet[8:24])
 
 
+def _host(tss):
+    """The address of a traffic selector list naming one IPv6 host (start == end), else None."""
+    if len(tss) == 1 and tss[0][4] == tss[0][5] and len(tss[0][4]) == 16:
+        return bytes(tss[0][4])
+    return None
+
+
 def esp_offset(packet):
     """(offset of the ESP header, HoA claimed) of an IPv6 packet whose upper layer is ESP; None else."""
     u = _upper(packet)
@@ -163,13 +170,15 @@ class IpsecHA:
         self.ha = bytes(ha_address)
         self.log = log or _Quiet()        # ha/driver.Logger: __call__ and once
         self.peers = {p.nai: p for p in peers}
-        self.cache_sas = {}                         # {nai: CacheSA}
+        self.cache_sas = {}                         # {nai: CacheSA} (the primary HoA's)
         for i, p in enumerate(peers):
             self.cache_sas[p.nai] = CacheSA(p.nai, PSEUDO_SPI_BASE + i, p.hoa)
-        self.hoas = {p.hoa: p.nai for p in peers}   # IPsec devices' HoAs: no MH in clear for them
+        self.more_sas = {}                          # {(nai, HoA): CacheSA}: keys file "more_hoas"
+        self._more(PSEUDO_SPI_BASE + len(peers))
+        self.hoas = {h: p.nai for p in peers for h in p.hoas}   # IPsec devices' HoAs: no MH in clear
         self.local_ips = local_ips                  # (IPv4 text, IPv6 text) the IKE sockets are bound to
         self.responder = Responder({p.nai: p.psk for p in peers}, local_id, now, assign=self._assign,
-                                   **responder_kw)
+                                   allowed=self._allowed, **responder_kw)
         self.by_spi = {}                            # {inbound SPI: Child}
         self.mh_out = {}                            # {HoA: newest transport-mode Child}
         self.data_out = {}                          # {HoA: newest tunnel-mode Child}
@@ -198,13 +207,34 @@ class IpsecHA:
             if nai not in self.cache_sas:
                 self.cache_sas[nai] = CacheSA(nai, nxt, p.hoa)
                 nxt += 1
-        self.hoas = {p.hoa: p.nai for p in peers}
+        for (nai, h) in list(self.more_sas):
+            p = self.peers.get(nai)
+            if p is None or nai not in self.cache_sas or h not in p.hoas:     # gone, or its device changed
+                del self.more_sas[(nai, h)]
+                for spi in [s for s, c in self.by_spi.items() if c.nai == nai and c.hoa == h]:
+                    self._drop(spi)
+        self._more(max([sa.spi for sa in self.cache_sas.values()] + [sa.spi for sa in self.more_sas.values()]
+                       + [PSEUDO_SPI_BASE - 1]) + 1)
+        self.hoas = {h: p.nai for p in peers for h in p.hoas}
         self.responder.psks = {p.nai: p.psk for p in peers}
-        return {sa.spi: sa for sa in self.cache_sas.values()}
+        return {sa.spi: sa for sa in list(self.cache_sas.values()) + list(self.more_sas.values())}
+
+    def _more(self, nxt):
+        """Pseudo SAs for the devices' further HoAs (keys file "more_hoas") not yet known."""
+        for p in self.peers.values():
+            for h in p.hoas[1:]:
+                if (p.nai, h) not in self.more_sas:
+                    self.more_sas[(p.nai, h)] = CacheSA(p.nai, nxt, h)
+                    nxt += 1
 
     def _assign(self, nai):
         p = self.peers.get(nai.encode() if isinstance(nai, str) else nai)
         return (p.hoa, 128) if p is not None else None
+
+    def _allowed(self, nai):
+        """Every HoA of the device (a CHILD_SA's TSi naming one of them is kept, RFC 4877 §4.4)."""
+        p = self.peers.get(nai.encode() if isinstance(nai, str) else nai)
+        return p.hoas if p is not None else ()
 
     # ---- IKE ------------------------------------------------------------------------------------
     def ike_receive(self, data, peer, local_port, now):
@@ -222,12 +252,13 @@ class IpsecHA:
         while ev is not None:
             kind = ev[0]
             if kind == "child_up":
-                _, nai, sa_in, sa_out, transport, _ts_i, _ts_r = ev
-                self._add(nai, sa_in, sa_out, not transport)
+                _, nai, sa_in, sa_out, transport, ts_i, _ts_r = ev
+                self._add(nai, sa_in, sa_out, not transport, _host(ts_i))
             elif kind == "child_rekeyed":
                 _, nai, sa_in, sa_out, old_spi = ev
                 old = self.by_spi.get(old_spi)
-                self._add(nai, sa_in, sa_out, old.tunnel if old is not None else False)
+                self._add(nai, sa_in, sa_out, old.tunnel if old is not None else False,
+                          old.hoa if old is not None else None)
             elif kind == "child_deleted":
                 self._drop(ev[2])
             elif kind == "deleted":
@@ -252,14 +283,19 @@ class IpsecHA:
             for child in r.sas.pop(spi_r).children:
                 self._drop(child[0].spi)
 
-    def _add(self, nai, sa_in, sa_out, tunnel):
+    def _add(self, nai, sa_in, sa_out, tunnel, hoa=None):
+        """A CHILD_SA of device `nai` for `hoa` (its TSi's single address when that is one of the
+        device's HoAs; else the primary HoA)."""
         nb = nai.encode()
         p = self.peers.get(nb)
         if p is None:
             return
-        child = Child(self, nb, p.hoa, fast_sa(sa_in), fast_sa(sa_out), self.cache_sas[nb], tunnel)
+        if hoa not in p.hoas[1:]:
+            hoa = p.hoa
+        cache_sa = self.cache_sas[nb] if hoa == p.hoa else self.more_sas[(nb, hoa)]
+        child = Child(self, nb, hoa, fast_sa(sa_in), fast_sa(sa_out), cache_sa, tunnel)
         self.by_spi[sa_in.spi] = child
-        (self.data_out if tunnel else self.mh_out)[p.hoa] = child
+        (self.data_out if tunnel else self.mh_out)[hoa] = child
 
     def _drop(self, spi_in):
         child = self.by_spi.pop(spi_in, None)
@@ -407,6 +443,6 @@ def attach(ha):
     peers = list(getattr(cfg, "ipsec_peers", ()))
     ha.ipsec = IpsecHA(peers, cfg.address, cfg.address_text, now_ms(), log=ha.log,
                        local_ips=(cfg.ipv4, cfg.address_text))
-    for sa in ha.ipsec.cache_sas.values():
+    for sa in list(ha.ipsec.cache_sas.values()) + list(ha.ipsec.more_sas.values()):
         ha.cache.add_sa(sa)
     ha.cache.esp_sas = ha.ipsec.cache_sas       # journal records name an IPsec device by its NAI (SPI 0)

@@ -10,6 +10,8 @@ Contract (docs/ARCHITECTURE.md "Sans-IO core"):
   r = Responder({nai: psk}, "ha.example.test", now, assign=None)
       assign(nai) -> (address bytes, prefix length) or None: the home address handed out to a
       CP(CFG_REQUEST) for INTERNAL_IP6_ADDRESS (RFC 4877 §4.4); TSi is narrowed to it
+      allowed(nai) -> the device's home addresses (kw): a CREATE_CHILD_SA whose TSi is one of them
+      keeps it (a further HoA's own CHILD_SA); any other TSi is narrowed to assign's
   r.receive(udp_payload, peer, local_port, now)   peer = (ip text, port); local_port 500 or 4500
   r.datagrams_to_send(now) -> [(udp_payload, peer, local_port)]
   r.next_event()
@@ -23,7 +25,8 @@ Events (NamedTuple-free tuples, kind first):
                                            until the peer's Delete
   A CREATE_CHILD_SA without N(REKEY_SA) (§1.3.1, no KE) makes another CHILD_SA: ("child_up", ...)
   as for IKE_AUTH's, TSi narrowed to the assigned HoA; at most NEW_CHILDREN CHILD_SAs per IKE SA
-  (and MAX_CHILDREN with the ones a rekey keeps until their Delete), beyond that N(NO_ADDITIONAL_SAS)
+  (and MAX_CHILDREN with the ones a rekey keeps until their Delete), beyond that N(NO_ADDITIONAL_SAS);
+  both per HoA of the device (`allowed`: a device with two HoAs may have twice as many)
   ("child_deleted", peer_id, spi_in)        the peer deleted a CHILD_SA (we answer with ours)
   ("refused", reason, notify_type, peer)   reason: "proposal", "ke", "auth", "malformed"
   ("deleted", peer_id, spis_in)             the peer deleted the IKE SA (and with it these CHILD_SAs)
@@ -104,7 +107,7 @@ class _Sa:
 
 class Responder:
     def __init__(self, psks, local_id, now, local_ip=None, rng=os.urandom, max_half_open=64, assign=None,
-                 cookie_threshold=16):
+                 cookie_threshold=16, allowed=None):
         self.psks = {(n.encode() if isinstance(n, str) else n): (p.encode() if isinstance(p, str) else p)
                      for n, p in psks.items()}
         self.idr = bytes((k.ID_FQDN, 0, 0, 0)) + local_id.encode()
@@ -112,6 +115,7 @@ class Responder:
         self.rng = rng
         self.max_half_open = max_half_open
         self.assign = assign
+        self.allowed = allowed   # allowed(nai) -> the device's HoAs: a new CHILD_SA's TSi naming one is kept
         self.cookie_threshold = cookie_threshold
         self._cookie_secret = rng(16)
         self.cookies_sent = 0
@@ -371,7 +375,7 @@ class Responder:
             old = [c for c in sa.children if c[1].spi == spi]
         if rekey is None:
             return self._new_child(sa, got, ns, msgid)
-        if old and len(sa.children) >= MAX_CHILDREN:     # rekeys without Deletes: bounded
+        if old and len(sa.children) >= MAX_CHILDREN * self._hoas(sa):     # rekeys without Deletes: bounded
             return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(N_NO_ADDITIONAL_SAS))], k.CREATE_CHILD_SA, msgid)
         if not old:
             # an unknown SA
@@ -398,7 +402,7 @@ class Responder:
         """§1.3.1: another CHILD_SA of this IKE SA (RFC 4877's payload tunnel), no PFS."""
         def refuse(nt):
             return self._encrypt(sa, [(k.PL_NOTIFY, k.notify(nt))], k.CREATE_CHILD_SA, msgid)
-        if len(sa.children) >= NEW_CHILDREN:
+        if len(sa.children) >= NEW_CHILDREN * self._hoas(sa):
             return refuse(N_NO_ADDITIONAL_SAS)
         choice = self._choose(got[k.PL_SA]) if k.PL_SA in got else None
         pfs = self._child_ke(got, choice[3]) if choice is not None else None
@@ -408,7 +412,10 @@ class Responder:
         num, _, their_spi, items = choice
         ts_i, ts_r = k.parse_ts(got[k.PL_TSI]), k.parse_ts(got[k.PL_TSR])
         given = self.assign(sa.peer_id) if self.assign else None
-        if given:
+        one = ts_i[0][4] if len(ts_i) == 1 and ts_i[0][4] == ts_i[0][5] else None
+        if one is not None and self.allowed and one in self.allowed(sa.peer_id):
+            pass                            # another HoA of this device (RFC 4877 §4.4): its own CHILD_SA
+        elif given:
             ts_i = [k.ts_host(given[0])]
         ni, nr = bytes(got[k.PL_NONCE]), self.rng(32)
         sa_in, sa_out = self._child_sas(sa, items, ni, nr, their_spi, pfs[0])
@@ -422,6 +429,9 @@ class Responder:
             out.insert(0, (k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
         self._events.append(("child_up", sa.peer_id, sa_in, sa_out, transport, ts_i, ts_r))
         return self._encrypt(sa, out, k.CREATE_CHILD_SA, msgid)
+
+    def _hoas(self, sa):
+        return max(1, len(self.allowed(sa.peer_id))) if self.allowed else 1
 
     def _child_ke(self, got, items):
         """PFS for a CREATE_CHILD_SA (§1.3.1, §1.3.3): the chosen proposal has D-H group 31 -> the
