@@ -33,6 +33,9 @@ def register(sub):
                    "in namespaces (root; strongswan-charon, strongswan-swanctl, libcharon-extra-plugins)")
     p.add_argument("--handshakes", type=int, default=10, help="handshakes per runtime with --live (default 10)")
     p.add_argument("--micropython", help="the MicroPython unix port (default: the one beside this Python)")
+    p.add_argument("--m0", action="store_true", help="also estimate the handshake's X25519 on a Cortex-M0+ at "
+                   "133 MHz (RP2040): C with 16-bit limbs in an emulated M0, cycles counted (needs "
+                   "arm-none-eabi-gcc and roam6[test]'s unicorn; roam6_host/ipsec/m0_estimate.py)")
     p.set_defaults(func=run)
 
 
@@ -136,11 +139,15 @@ def run(args):
         "unit": "microseconds per call (best of %d short runs: 10 calls each for ESP, 1 for X25519)"
                 % (20 * args.rounds),
         "algorithms": "X25519 (IKEv2 group 31); ESP AES-128-CBC + HMAC-SHA1-96 or HMAC-SHA2-256-128, "
-                      "MicroPython cryptolib AES (AES-GCM not offered: cryptolib has no CTR mode)",
+                      "MicroPython cryptolib AES; esp_*_aes_gcm_*: AES-128-GCM (RFC 4106, roam6.ipsec.gcm: "
+                      "GHASH in Python, CTR over cryptolib's ECB; best of %d runs of 2 calls)" % (5 * args.rounds),
         "us": _costs(exe, args.rounds, natmod_root),
     }
     from .ipsec import ha_bench
     result["ha"] = ha_bench.run(args.rounds)
     if args.live:
         result["handshake"] = _live(exe, args.handshakes)
+    if args.m0:
+        from .ipsec import m0_estimate
+        result["m0_estimate"] = m0_estimate.run()
     return result
