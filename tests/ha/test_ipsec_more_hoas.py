@@ -115,3 +115,14 @@ def test_a_home_address_change_at_re_authentication():
     (ba, _), = signal(ha, ipsec, mn2.bu(1))
     assert mn2.open_ba(ba)[1].status == 0 and set(ha.cache.bindings) == {new_hoa}
     assert signal(ha, ipsec, mn2.bu(2, hoa=HOA1)) == [] and ipsec.counts["esp_wrong_sa"] == 1
+
+
+def test_reload_keeps_pseudo_spis_unique_and_drops_a_changed_devices_further_hoas():
+    a, b = IpsecPeer(NAI, PSK, HOA1, [HOA_B]), IpsecPeer(NAI2, PSK[::-1], HOA_OTHER)
+    ha, ipsec = setup([a])
+    before = dict(ipsec.more_sas)
+    table = ipsec.reload([a, b])                       # a device added: new SPIs, none reused
+    assert len(table) == 3 and ipsec.more_sas == before
+    table = ipsec.reload([IpsecPeer(NAI, b"x" * 32, HOA1, [HOA_B]), b])   # device 1's PSK changed
+    assert len(table) == 3 and ipsec.more_sas[(NAI, HOA_B)] is not before[(NAI, HOA_B)]
+    assert len({sa.spi for sa in table.values()}) == 3 and before[(NAI, HOA_B)].spi not in table

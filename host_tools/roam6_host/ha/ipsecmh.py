@@ -193,10 +193,13 @@ class IpsecHA:
         new pseudo SA (or none: the cache revokes its binding) and loses its IKE and CHILD_SAs.
         Returns {pseudo SPI: CacheSA} for the cache's new SA table."""
         old, self.peers = self.peers, {p.nai: p for p in peers}
-        nxt = max([sa.spi for sa in self.cache_sas.values()] + [PSEUDO_SPI_BASE - 1]) + 1
+        nxt = max([sa.spi for sa in list(self.cache_sas.values()) + list(self.more_sas.values())]
+                  + [PSEUDO_SPI_BASE - 1]) + 1
+        changed = set()
         for nai, prev in old.items():
             p = self.peers.get(nai)
             if p is None or (p.psk, p.hoa) != (prev.psk, prev.hoa):
+                changed.add(nai)
                 del self.cache_sas[nai]
                 for spi in [s for s, c in self.by_spi.items() if c.nai == nai]:
                     self._drop(spi)
@@ -209,12 +212,12 @@ class IpsecHA:
                 nxt += 1
         for (nai, h) in list(self.more_sas):
             p = self.peers.get(nai)
-            if p is None or nai not in self.cache_sas or h not in p.hoas:     # gone, or its device changed
+            if p is None or nai in changed or h not in p.hoas:     # gone, or its device changed
                 del self.more_sas[(nai, h)]
                 for spi in [s for s, c in self.by_spi.items() if c.nai == nai and c.hoa == h]:
                     self._drop(spi)
-        self._more(max([sa.spi for sa in self.cache_sas.values()] + [sa.spi for sa in self.more_sas.values()]
-                       + [PSEUDO_SPI_BASE - 1]) + 1)
+        self._more(max([sa.spi for sa in list(self.cache_sas.values()) + list(self.more_sas.values())]
+                       + [nxt - 1]) + 1)
         self.hoas = {h: p.nai for p in peers for h in p.hoas}
         self.responder.psks = {p.nai: p.psk for p in peers}
         return {sa.spi: sa for sa in list(self.cache_sas.values()) + list(self.more_sas.values())}
