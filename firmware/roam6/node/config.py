@@ -168,6 +168,8 @@ def parse_config(raw):
         if c.ipv4_hoa is None:
             raise ConfigError("ipv4_hoa", "is not an IPv4 address: %r (write it like \"198.18.50.100\", or "
                                           "\"0.0.0.0\" to ask the HA for one)" % (v,))
+    if known[26] in raw:                  # "ipv4_tlv_header" (checked by node/tlvhdr.py above)
+        setattr(c, known[26], raw[known[26]])
     if "wifi" in raw:
         w = raw["wifi"]
         if not isinstance(w, list):

@@ -60,7 +60,7 @@ def attach(node):
             ev = nxt()
         return ev
     reg.next_event = next_event
-    if cfg.raw and cfg.raw.get("ipv4_tlv_header"):   # RFC 5555 TLV header on udp4 (tlvhdr.py)
+    if getattr(cfg, "ipv4_tlv_header", False):      # RFC 5555 TLV header on udp4 (tlvhdr.py)
         from .tlvhdr import attach as tlv
         tlv(node)
     if "ip6" in cfg.transports:
