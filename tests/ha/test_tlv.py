@@ -155,3 +155,20 @@ def test_udp4_transport_frames_once_on_and_packet_in_takes_both_framings(tlv_nod
         node.rx[:len(d)] = d
         node.packet_in(len(d))
     assert node.got == [six, six]
+
+
+def test_ha_unframes_type_1_and_logs_a_malformed_frame_once():
+    import io
+    import json
+    from types import SimpleNamespace
+
+    from roam6_host.ha.driver import Logger
+    from roam6_host.ha.tlvpath import frame, tlv_in
+    out = io.StringIO()
+    ha = SimpleNamespace(log=Logger(out))        # the HA's real logger; tlv_in uses nothing else of it
+    pkt = bytes([0x45]) + bytes(27)
+    assert tlv_in(ha, frame(pkt), ("192.0.2.1", 4000)) == pkt and out.getvalue() == ""
+    for bad in (b"\x01\x00\x05\x00" + pkt, b"\x01\x00\x1c\x00" + b"\x00" * 28):
+        assert tlv_in(ha, bad, ("192.0.2.1", 4000)) is None
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert len(lines) == 1 and lines[0]["ev"] == "dropped" and "TLV header malformed" in lines[0]["reason"]
