@@ -22,6 +22,14 @@ HELP = ("the home address the probes go to: ipv6 (default), ipv4 (an RFC 5555 IP
         "probed from an IPv4-only correspondent), both (two streams at once)")
 
 
+TLV_HELP = ("with --family ipv4|both: the MN asks for the RFC 5555 TLV header on udp4 (config ipv4_tlv_header; "
+            "docs/PROTOCOL-NOTES.md section 4.2)")
+
+
+def tlv(args):
+    return bool(getattr(args, "ipv4_tlv", False))
+
+
 def family(args):
     return getattr(args, "family", None) or "ipv6"
 
@@ -35,6 +43,11 @@ def check(args):
     if wants_v4(args) and args.app == "reference":
         raise UserError("--family %s needs the MN (--app mn): the reference application has no IPv4 home address"
                         % family(args))
+    if tlv(args) and not wants_v4(args):
+        raise UserError("--ipv4-tlv needs --family ipv4 or both (the TLV header comes with the IPv4 home address)")
+    if tlv(args) and getattr(args, "profile", None) in ("rp2040", "rp2350"):
+        raise UserError("--ipv4-tlv: the %s bundle leaves the TLV header out (board.json exclude); "
+                        "use --profile esp32 or router" % args.profile)
 
 
 def sensor_dst(args, cn6):

@@ -50,6 +50,8 @@ def register(sub):
     p.add_argument("--timeout", type=float, default=15.0)
     p.add_argument("--ipv4-hoa", action="store_true",
                    help="the MN asks for an RFC 5555 IPv4 home address too (config ipv4_hoa 0.0.0.0)")
+    p.add_argument("--ipv4-tlv", action="store_true",
+                   help="--ipv4-hoa with the RFC 5555 TLV header on udp4 (config ipv4_tlv_header true)")
     p.add_argument("--ipsec", action="store_true",
                    help="the MN's security is IPsec (IKEv2 + ESP, config security ipsec) instead of RFC 4285")
     p.add_argument("--no-32bit", action="store_true",
@@ -163,9 +165,12 @@ def _kb(text):
 
 
 def run(args):
+    if getattr(args, "ipv4_tlv", False):
+        args.ipv4_hoa = "tlv"           # footprint_run.write_config: ipv4_hoa plus ipv4_tlv_header
     inside = in_own_netns("roam6_host.bench_footprint", ["--heap", args.heap, "--board", args.board,
                                                            "--timeout", str(args.timeout)]
                           + (["--ipv4-hoa"] if args.ipv4_hoa else []) + (["--ipsec"] if args.ipsec else [])
+                          + (["--ipv4-tlv"] if args.ipv4_hoa == "tlv" else [])
                           + (["--no-32bit"] if getattr(args, "no_32bit", False) else []),
                           args.timeout * 8 + 120)
     if inside is not None:
@@ -189,7 +194,8 @@ def run(args):
         else:
             on32 = measure_32bit(bundle, tmp, key, args.heap, args.timeout,     # the same MN on a 32-bit runtime
                                  ipv4_hoa=args.ipv4_hoa, ipsec=args.ipsec)
-    out = {"heapsize": args.heap, "with_ipv4_hoa": args.ipv4_hoa, "with_ipsec": args.ipsec}
+    out = {"heapsize": args.heap, "with_ipv4_hoa": bool(args.ipv4_hoa), "with_ipsec": args.ipsec,
+           "with_ipv4_tlv_header": args.ipv4_hoa == "tlv"}
     out.update(static)
     out["with_link_adapter"] = linked
     out["with_code_in_romfs"] = rom
@@ -223,6 +229,7 @@ def main(argv=None):
     p.add_argument("--board", default="unix")
     p.add_argument("--timeout", type=float, default=15.0)
     p.add_argument("--ipv4-hoa", action="store_true")
+    p.add_argument("--ipv4-tlv", action="store_true")
     p.add_argument("--ipsec", action="store_true")
     p.add_argument("--no-32bit", action="store_true")
     try:

@@ -89,13 +89,16 @@ def events_of(lines):
 
 def write_config(path, key, state_file, ipv4_hoa=False, ipsec=False):
     """The MN's config.json for the footprint runs (static, udp4 to the in-process HA); returns path.
-    ipv4_hoa: the MN asks for an IPv4 home address too (RFC 5555, "ipv4_hoa": "0.0.0.0").
+    ipv4_hoa: the MN asks for an IPv4 home address too (RFC 5555, "ipv4_hoa": "0.0.0.0"); "tlv": and
+    the TLV header on udp4 ("ipv4_tlv_header": true).
     ipsec: "security": "ipsec" with `key` as the IKEv2 PSK (the HA: make_ha(key, ..., ipsec=True))."""
     cfg = {"nai": NAI.decode(), "spi": SPI, "key": key.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
            "ha": HA6, "ha_ipv4": HA_V4, "bootstrap": ["static"], "transports": ["udp4"], "lifetime": 600,
            "timestamps": True, "state_file": state_file}
     if ipv4_hoa:
         cfg["ipv4_hoa"] = "0.0.0.0"
+    if ipv4_hoa == "tlv":               # and the RFC 5555 TLV header on udp4 (node/tlvhdr.py)
+        cfg["ipv4_tlv_header"] = True
     if ipsec:
         cfg.update(security="ipsec", psk=key.hex())
         for k in ("spi", "key", "timestamps"):

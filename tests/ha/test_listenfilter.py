@@ -8,7 +8,7 @@ import pytest
 from roam6_host.ha.listenfilter import filter_listener
 
 CASES = [b"", b"\x60", b"\x60" + bytes(38), b"\x45" + bytes(30), b"\x40", b"\x00" * 60, b"\xff" * 60,
-         b"\x60" + bytes(39), b"\x6f" + bytes(100), b"\x60" + bytes(1399)]
+         b"\x60" + bytes(39), b"\x6f" + bytes(100), b"\x60" + bytes(1399), b"\x01\x00\x14\x00" + bytes(20)]
 
 
 @pytest.mark.parametrize("family,host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
@@ -34,8 +34,8 @@ def test_listener_filter_keeps_only_what_may_be_roam6(family, host, ipv4):
         r.close()
         s.close()
     want = [b"\x60" + bytes(39), b"\x6f" + bytes(100), b"\x60" + bytes(1399)]
-    if ipv4:
-        want = [b"\x45" + bytes(30), b"\x40"] + want
+    if ipv4:        # IPv4 payloads and TLV frames (RFC 5555 IPv4 home addresses)
+        want = [b"\x45" + bytes(30), b"\x40"] + want + [b"\x01\x00\x14\x00" + bytes(20)]
     assert got == want
 
 

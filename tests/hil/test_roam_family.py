@@ -44,3 +44,8 @@ def test_family_mistakes_are_refused_before_the_bench(tmp_path):
     assert "--app mn" in str(e.value)
     with pytest.raises(SystemExit):
         _args("--family", "ipv5")
+    for argv, why in ((("--ipv4-tlv",), "needs --family ipv4 or both"),
+                      (("--family", "both", "--ipv4-tlv", "--profile", "rp2040"), "leaves the TLV header out")):
+        with pytest.raises(UserError) as e:
+            roam.check_args(_args(*argv))
+        assert why in str(e.value)

@@ -60,6 +60,9 @@ def attach(node):
             ev = nxt()
         return ev
     reg.next_event = next_event
+    if getattr(cfg, "ipv4_tlv_header", False):      # RFC 5555 TLV header on udp4 (tlvhdr.py)
+        from .tlvhdr import attach as tlv
+        tlv(node)
     if "ip6" in cfg.transports:
         try:
             from .ip6 import Ip6Transport

@@ -62,6 +62,7 @@ def add_arguments(p):
     p.add_argument("--heap", type=heap_size, metavar="SIZE",
                    help="override the profile's MicroPython heap, e.g. to find what the MN needs; " + HEAP_HELP)
     p.add_argument("--family", default="ipv6", choices=fam.CHOICES, help=fam.HELP)
+    p.add_argument("--ipv4-tlv", action="store_true", help=fam.TLV_HELP)
     from .. import realroam
     realroam.add_arguments(p)
 
@@ -129,7 +130,8 @@ def _plan(args, quiet):
     r.result = {"scenario": "roam", "board": args.board, "profile": prof["name"], "heap_kb": prof["heap_kb"],
                 "transports_allowed": prof["transports"], "addressing": args.addressing, "traffic": args.traffic,
                 "loss_percent": args.loss, "app": args.app, "networks": r.nets,
-                "security": getattr(args, "security", "rfc4285"), "family": fam.family(args)}
+                "security": getattr(args, "security", "rfc4285"), "family": fam.family(args),
+                "ipv4_tlv_header": fam.tlv(args)}
     # the roams: around the networks in turn (or the same one again), then home when the board can
     r.plan, cur = [], r.nets[0]
     for _ in range(args.roams):
@@ -212,7 +214,8 @@ def _start_traffic(r):
         board.profile["heap_kb"] = r.prof["heap_kb"]
         addressing = None if not r.board_addresses else ("dhcp" if args.no_memory else "dna")
         board.start(board_config(probe=probe_cfg, addressing=addressing, security=r.result["security"],
-                                 ipv4_hoa="0.0.0.0" if fam.wants_v4(args) else None))
+                                 ipv4_hoa="0.0.0.0" if fam.wants_v4(args) else None,
+                                 ipv4_tlv_header=fam.tlv(args) or None))
         reg = board.wait_event(lambda e: e["ev"] in ("registered", "error")
                                or (e["ev"] == "ba" and e.get("status") == 0),
                                20)

@@ -112,7 +112,7 @@ class Binding:
     """One binding cache entry (RFC 6275 §9.1) plus the RFC 5555 outer path to reach the MN."""
 
     __slots__ = ("hoa", "hoa_text", "coa", "transport", "peer", "seq", "lifetime", "expires", "spi", "nat", "home",
-                 "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "v4", "nai")
+                 "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "v4", "nai", "tlv")
 
     def __init__(self, hoa, spi):
         self.hoa = hoa
@@ -129,12 +129,16 @@ class Binding:
         self.rx_packets = self.rx_bytes = 0     # tunnelled from the MN (the driver counts; accounting)
         self.tx_packets = self.tx_bytes = 0     # tunnelled to the MN
         self.v4 = self.nai = None   # RFC 5555 IPv4 HoA (4 bytes) bound with it, and its NAI (ipv4home.py)
+        self.tlv = False        # RFC 5555 TLV header on this udp4 path (BU flag T; roam6_codec/udptlv.py)
 
     def as_dict(self):
         if self.hoa_text is None:
             self.hoa_text = ip6_to_text(self.hoa)
-        return {"hoa": self.hoa_text, "transport": self.transport, "peer": "%s:%d" % self.peer,
-                "seq": self.seq, "lifetime": self.lifetime, "nat": self.nat}
+        d = {"hoa": self.hoa_text, "transport": self.transport, "peer": "%s:%d" % self.peer,
+             "seq": self.seq, "lifetime": self.lifetime, "nat": self.nat}
+        if self.tlv:
+            d["tlv"] = True
+        return d
 
 
 def _event_dict(ev):
@@ -717,6 +721,7 @@ class BindingCache:
             # the data plane reads these fields per packet: from here on downstream goes to `peer`
             b.peer, b.transport, b.coa, b.nat = peer, transport, c.coa, c.nat
             b.seq, b.lifetime, b.home = c.seq, units * 4, True
+            b.tlv = _ba_t(self, c, 0) != 0     # RFC 5555 TLV header on this path (flag T)
             b.expires = now + units * 4000
             heapq.heappush(self._expiry, (b.expires, hoa))
             if len(self._expiry) > 4 * len(self.bindings) + 1024:
@@ -791,7 +796,7 @@ class BindingCache:
         opts = self._ba_options(sa, ts, refresh, bra)
         if c.v4ack is not None and status < 128:
             opts.insert(-1, mo.IPv4AddressAck(c.v4ack[0], 32, c.v4ack[1]))
-        mh = BindingAck(status, 0, seq, units, opts).encode(
+        mh = BindingAck(status, _ba_t(self, c, status), seq, units, opts).encode(
             src=self.ha, dst=hoa, mac=lambda prefix: sa.mnha_auth(coa, hoa, prefix))
         if c.source[0] == "ip6":
             if coa == hoa:      # back home (RFC 6275 §11.5.4): straight to the HoA, no RH2
@@ -810,7 +815,7 @@ class BindingCache:
             t = self._ba_tpl[key] = _BATemplate(self, nai, ts is not None, bool(bra))
         buf = bytearray(t.packet)
         buf[24:40] = hoa
-        _pack_BBHH(buf, 46, status, 0, seq, units)     # status, K=0 + reserved, sequence, lifetime
+        _pack_BBHH(buf, 46, status, _ba_t(self, c, status), seq, units)     # status, K=0, T, sequence, lifetime
         buf[t.nai_off:t.nai_off + len(nai)] = nai
         if t.ts_off:
             _pack_Q(buf, t.ts_off, ts)
@@ -848,6 +853,13 @@ class BindingCache:
         known = self._shapes.setdefault(shape.length, [])
         if shape.nai_off and all(k.masked != shape.masked for k in known) and len(known) < 8:
             known.append(shape)
+
+
+def _ba_t(cache, c, status):
+    """The BA's flags byte: T (RFC 5555 TLV header, roam6_codec/udptlv.py) when an accepted udp4 BU
+    asked for it and this HA has IPv4 home addresses (its listener filter keeps TLV frames then)."""
+    return C.BA_T if (status < 128 and c.flags & C.BU_T and c.source[0] == "udp4"
+                      and cache.v4homes is not None) else 0
 
 
 def _ip6_from_scoped(host):

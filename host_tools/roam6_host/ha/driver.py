@@ -47,6 +47,7 @@ from .ipv4home import (drop_stale_proxies4 as _v4_drop_stale, from_mn as _v4_fro
                        open_4in6 as _v4_open_4in6)
 from .netlink import Netlink, NetlinkError
 from .sa import sas_by_spi
+from .tlvpath import frame as _tlv_frame, tlv_in as _tlv_in
 from .tun import Tun
 
 IPV6_FREEBIND = 78
@@ -517,6 +518,10 @@ class HomeAgent:
             except OSError:
                 continue   # e.g. ICMP port unreachable reported on the socket
             peer = addr[:2]
+            if data and data[0] == 1 and not v6:     # RFC 5555 TLV header (roam6_codec/udptlv.py)
+                data = _tlv_in(self, data, peer)
+                if data is None:
+                    continue
             if v6:
                 for level, kind, value in anc:
                     if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 20:
@@ -613,7 +618,7 @@ class HomeAgent:
             try:
                 t = b.transport
                 if t == "udp4":
-                    socks["udp4"].sendto(pkt, b.peer)
+                    socks["udp4"].sendto(_tlv_frame(pkt) if b.tlv else pkt, b.peer)
                 elif t == "udp6":
                     self._send6(pkt, b.peer)
                 else:

@@ -9,6 +9,8 @@ a UDP socket the program sees the datagram from its UDP header on, the payload a
     ldb [8]; and #0xf0            version nibble of the payload (a datagram of < 9 bytes: drop)
     jeq #0x60 -> ld len; jge #48  IPv6 with a whole header: keep
     jeq #0x40                     IPv4 (only with IPv4 home addresses): keep
+    ldb [8]; jeq #1               a TLV header (RFC 5555 §4.1, Type 1; only with IPv4 home
+                                  addresses: roam6_codec/udptlv.py): keep
     else drop
 
 Random datagrams (one of the floods of `roam6 bench attack`) mostly die here: the kernel counts
@@ -44,7 +46,16 @@ SHIELDED_DROPS = ("spi:", "parse: MH type")
 
 
 def listener_program(ipv4=False):
-    """The filter as [(op, jt, jf, k)]; `ipv4` keeps IPv4 payloads (RFC 5555 IPv4 home addresses)."""
+    """The filter as [(op, jt, jf, k)]; `ipv4` keeps IPv4 payloads (RFC 5555 IPv4 home addresses)
+    and TLV frames (Type 1)."""
+    if ipv4:
+        return [(0x30, 0, 0, 8), (0x54, 0, 0, 0xF0),
+                (0x15, 0, 2, 0x60),            # IPv6? -> next, else -> the IPv4 test
+                (0x80, 0, 0, 0), (0x35, 3, 4, 8 + 40),     # a whole IPv6 header -> keep, else drop
+                (0x15, 2, 0, 0x40),            # IPv4 -> keep
+                (0x30, 0, 0, 8), (0x15, 0, 1, 1),          # TLV Type 1 -> keep, else drop
+                (0x06, 0, 0, 0xFFFFFFFF),
+                (0x06, 0, 0, 0)]
     return [(0x30, 0, 0, 8),                   # A = payload[0]
             (0x54, 0, 0, 0xF0),                # A &= 0xf0
             (0x15, 0, 2, 0x60),                # IPv6? -> next, else -> the IPv4 test
@@ -84,7 +95,8 @@ def shield_program(ha, spis, ipv4=False, sample=SAMPLE):
     random 1 in `sample` (see the module's docstring)."""
     spis = sorted(set(spis))
     code = [(0x30, 0, 0, 8), (0x54, 0, 0, 0xF0), (0x15, "v6", 0, 0x60),
-            (0x15, "keep", "drop", 0x40 if ipv4 else _NEVER),
+            (0x15, "keep", "tlv", 0x40 if ipv4 else _NEVER),
+            "tlv", (0x30, 0, 0, 8), (0x15, "keep", "drop", 1 if ipv4 else _NEVER),     # TLV Type 1
             "v6",
             (0x80, 0, 0, 0), (0x35, 0, "drop", 8 + 40),              # a whole IPv6 header
             (0x30, 0, 0, 8 + 6), (0x15, 0, "keep", 135),             # next header MH, no extension header
