@@ -38,7 +38,7 @@ def parse_config(raw):
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
     sec = raw.get(known[21])      # "security" (the names in a constant tuple: no qstr on the heap)
-    for i, mod in ((24, "roam6.node.standbyretry"), (25, "roam6.node.mobprefix"), (26, "roam6.node.tlvhdr")):
+    for i, mod in ((24, "roam6.node.standbyretry"), (25, "roam6.node.mobprefix"), (28, "roam6.node.tlvhdr")):
         if known[i] in raw:       # "standby_retry_ms", "prefix_solicit_s": their modules check them (lazy)
             try:
                 m = __import__(mod, None, None, ("parse_config",))
@@ -168,8 +168,8 @@ def parse_config(raw):
         if c.ipv4_hoa is None:
             raise ConfigError("ipv4_hoa", "is not an IPv4 address: %r (write it like \"198.18.50.100\", or "
                                           "\"0.0.0.0\" to ask the HA for one)" % (v,))
-    if known[26] in raw:                  # "ipv4_tlv_header" (checked by node/tlvhdr.py above)
-        setattr(c, known[26], raw[known[26]])
+    if known[28] in raw:                  # "ipv4_tlv_header" (checked by node/tlvhdr.py above)
+        setattr(c, known[28], raw[known[28]])
     if "wifi" in raw:
         w = raw["wifi"]
         if not isinstance(w, list):
