@@ -461,7 +461,10 @@ class HomeAgent:
                 self.cache.v4homes.save()
             except OSError as exc:
                 self.log.once(("leases", exc.errno), "error", reason="IPv4 leases file not written: %s" % exc)
-        self._send(self.cache.datagrams_to_send(now))
+        outs = self.cache.datagrams_to_send(now)
+        if self.keep is not None:
+            outs = self.keep.hold_bas(outs, now)     # replica "ack": BAs wait for the standby (ha/ack.py)
+        self._send(outs)
 
     def _kernel(self, op, hoa, ifindex):
         try:
