@@ -162,6 +162,9 @@ class HomeAgent:
                                                   getattr(cfg, "max_bindings_per_sa", MAX_BINDINGS_PER_SA)))
         self.cache.v4homes = getattr(cfg, "ipv4_homes", None)     # RFC 5555 IPv4 HoAs (ipv4home.py)
         self.cache.dad_skip_pinned = getattr(cfg, "dad_skip_pinned", False)    # PROTOCOL-NOTES §11.14
+        if getattr(cfg, "renumber", None) is not None:      # a second home prefix (ha/prefixes.py)
+            cfg.renumber.start(_now_ms())
+            self.cache.renum = cfg.renumber
         self.ipsec = self.ike = None   # ipsecmh.IpsecHA, ike.IkeSockets: ha.json "security" lists "ipsec"
         if "ipsec" in getattr(cfg, "security", ()):
             from .ipsecmh import attach
@@ -732,6 +735,8 @@ class HomeAgent:
                 if self._reload:
                     self._reload = False
                     self.reload_keys()
+                    from .prefixes import reload as reload_prefixes
+                    reload_prefixes(self, _now_ms())     # ha.json "renumber" (ha/prefixes.py)
                 deadline = self.cache.get_timer()
                 if self.aaa is not None:
                     t = self.aaa.get_timer()
