@@ -143,3 +143,24 @@ def test_a_refused_trial_puts_the_old_home_address_back():
     finally:
         _reset()
         _rm(path)
+
+
+def test_unsolicited_mpa_only_prompts_a_solicitation_at_most_once_a_second():
+    from roam6.node import mobprefix
+    node, lines, sent, path = make("r6mp4")
+    try:
+        bound(node)
+        assert len(sent) == 1
+        n0 = mobprefix.IGNORED[0]
+        mobprefix._last[0] = node.now() - 1000          # the last MPS a second ago
+        feed(node, mpa(0))                              # unsolicited (the HA's prefixes changed)
+        assert len(sent) == 2 and sent[1][40] == 146    # asked again at once ...
+        assert node.reg.hoa == HOA and mobprefix._trial[0] is None and mobprefix.IGNORED[0] == n0 + 1
+        feed(node, mpa(0))
+        assert len(sent) == 2 and mobprefix.IGNORED[0] == n0 + 2   # ... but not twice within a second
+        ident = struct.unpack(">H", sent[1][44:46])[0]
+        feed(node, mpa(ident))                          # the answer to that MPS is what counts
+        assert node.reg.hoa == NEW_HOA
+    finally:
+        _reset()
+        _rm(path)
