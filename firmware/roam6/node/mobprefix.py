@@ -4,7 +4,8 @@
 - While bound, at the first registration and then at most once per `prefix_solicit_s`, a Mobile
   Prefix Solicitation (ICMPv6 146, an odd Identifier of our own) goes through the tunnel, HoA -> HA.
 - An MPA from the current HA without our outstanding Identifier (unsolicited: the HA's prefixes
-  changed, RFC 6275 §11.4.3) only prompts an MPS now, at most once a second.
+  changed, RFC 6275 §11.4.3) only prompts an MPS now, unless one is out (for less than a second),
+  at most once a second.
 - A Mobile Prefix Advertisement (147) is taken only through the tunnel, from the current HA, with
   a right checksum and the Identifier of our outstanding MPS; its first Prefix Information option
   (A flag, a prefix length equal to the home prefix's) naming another prefix is a hint: the node
@@ -28,6 +29,7 @@ _period = [0]           # ms between solicitations (0: the field is absent)
 _last = [None]          # when the last MPS left
 _ident = [0]            # the outstanding MPS's Identifier (0: none)
 _trial = [None]         # (old HoA, new HoA, new prefix) while the new HoA's BU is out
+_prompted = [None]      # when an unsolicited MPA last prompted an MPS
 IGNORED = [0]           # MPAs dropped: not ours, malformed, wrong checksum, no usable prefix
 
 
@@ -73,7 +75,8 @@ def mpa_in(node, pkt, now):
         # unsolicited (the HA's prefixes changed, RFC 6275 §11.4.3): only a prompt to ask now,
         # at most once a second; the answer to that MPS is what counts
         IGNORED[0] += 1
-        if _last[0] is None or now - _last[0] >= 1000:
+        if (_ident[0] == 0 or now - _last[0] >= 1000) and (_prompted[0] is None or now - _prompted[0] >= 1000):
+            _prompted[0] = now
             mps(node, now)
         return None
     m = bytearray(pkt[40:])
