@@ -386,6 +386,7 @@ class Replica:
             self.cache.apply(r, now, wall)
         self.peer_epoch, self.peer_next = epoch, (seq + 1) & 0xFFFFFFFF
         self.synced = True
+        self._next_hello = now          # say "ready" at once (an active with replica "ack" waits for it)
         self._nonce, self._parts, self._sync_base = None, {}, None
         buffered, self._buffer = self._buffer, []
         for s, b in sorted(buffered):
