@@ -82,3 +82,47 @@ def test_config_errors(tmp_path):
         with pytest.raises(UserError, match=msg):
             parse_config(dict(base, renumber=bad))
     assert parse_renumber(None, c, "x") is None
+
+
+def test_replicated_and_journaled_records_of_either_prefix():
+    cache, _r = renumbered()
+    assert status(cache, 1, NEW_HOA, 10).status == 0
+    rec = cache.record(cache.bindings[NEW_HOA], 10, T0)
+    plain = make_cache()                                      # an HA without the section: refused
+    assert plain.apply(rec, 20, T0) is False and NEW_HOA not in plain.bindings
+    other, _ = renumbered()
+    assert other.apply(rec, 20, T0) is True and NEW_HOA in other.bindings
+
+
+def test_sighup_reads_the_section_again_and_a_bad_one_changes_nothing(tmp_path):
+    import json
+    import types
+    from roam6_host.ha import prefixes
+    conf = tmp_path / "ha.json"
+    base = {"home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "keys_file": "k.json"}
+    conf.write_text(json.dumps(base))
+    logs, sent = [], []
+    cache = make_cache()
+    cfg = types.SimpleNamespace(path=str(conf), source="HA config %s" % conf, home_prefix=OLD, renumber=None,
+                                address=HA)
+    ha = types.SimpleNamespace(cfg=cfg, cache=cache, log=lambda ev, **f: logs.append((ev, f)), _send=sent.extend)
+    assert status(cache, 1, HOA, 10).status == 0
+    conf.write_text(json.dumps(dict(base, renumber={"new_prefix": "2001:db8:bb::/56"})))
+    prefixes.reload(ha, 100)
+    assert logs[-1][0] == "error" and "length of home_prefix" in logs[-1][1]["reason"] and cache.renum is None
+    conf.write_text("{not json")
+    prefixes.reload(ha, 100)
+    assert logs[-1][0] == "error" and cache.renum is None
+    conf.write_text(json.dumps(dict(base, renumber={"new_prefix": str(NEW), "old_valid_s": 60})))
+    prefixes.reload(ha, 100)
+    assert logs[-1] == ("renumbering", {"state": "on", "old": str(OLD), "new": str(NEW), "old_valid_s": 60})
+    assert cache.renum is cfg.renumber and cfg.renumber.started == 100
+    (pkt, dest), = sent                                       # the unsolicited MPA, through the binding's tunnel
+    assert dest == NAT_SRC and pkt[6] == 58 and pkt[40] == 147 and pkt[24:40] == HOA
+    assert pkt[48 + 16:48 + 32] == NEW.network_address.packed  # the new prefix first
+    prefixes.reload(ha, 5000)                                 # the same section: its clock runs on
+    assert cfg.renumber.started == 100 and len(sent) == 1
+    conf.write_text(json.dumps(base))
+    prefixes.reload(ha, 6000)
+    assert logs[-1][1]["state"] == "off" and cache.renum is None
+    assert status(cache, 2, NEW_HOA, 6010).status == 132

@@ -287,7 +287,8 @@ class HomeAgent:
                 addr = ipaddress.IPv6Address(line.split()[0])
             except (ValueError, IndexError):
                 continue
-            if addr in self.cfg.home_prefix:
+            rn = getattr(self.cfg, "renumber", None)
+            if addr in self.cfg.home_prefix or (rn is not None and addr in rn.new):
                 self._kernel("proxy_del", addr.packed, self.home_ifindex)
 
     def _set_sysctl(self, path, value):
