@@ -183,6 +183,7 @@ def _continuity(batch, standby=None, ack=False):
                        "loop; per batch of BUs (a pass of the HA loop) one journal write, a message per 1200 bytes"}
         if standby is not None:
             from .ha.ackbench import pct
+            from .ha.replica import ACK_WAIT_MS
             stamps = standby.stop()
             side = keep.side
             lag = side.lag_ms(stamps) if side is not None else []
@@ -194,8 +195,11 @@ def _continuity(batch, standby=None, ack=False):
             if ack:
                 holds = sorted(side.holds_ms) if side is not None else []
                 out["ba_hold_ms"] = {"what": "a batch's records sent -> the standby's ACK covering them, i.e. how "
-                                             "long its BAs waited (last timed run)", "n": len(holds),
+                                             "long its BAs waited (last timed run; batches acknowledged within "
+                                             "ack_wait_ms)", "n": len(holds),
                                      "p50": pct(holds, 50), "p99": pct(holds, 99), "max": pct(holds, 100)}
+                out["ba_timeouts"] = side.timeouts if side is not None else None
+                out["ack_wait_ms"] = ACK_WAIT_MS
         j.close()
         tx.close()
         sink.close()

@@ -9,13 +9,17 @@ the same SAs, applying every record into its own binding cache) over loopback.
   acks once per pass of its loop, and each batch's BAs are held until the ACK covering that batch's
   last message arrives (as the HA's loop does: it keeps taking BUs meanwhile, and picks ACKs up
   after every batch; at the end it waits for the last ones). BU/s counts until the last BA is
-  released; the hold per batch (send of its records -> its ACK) is reported as p50/p99.
+  released; the hold per batch (send of its records -> its ACK) is reported as p50/p99 (of the
+  batches acknowledged in time); a batch still unacknowledged after ACK_WAIT_MS (the HA's
+  default `ack_wait_ms`) is released then and counted in `ba_timeouts`, as the HA does.
 """
 import multiprocessing
 import os
 import select
 import socket
 import time
+
+from .replica import ACK_WAIT_MS
 
 KEY = bytes(range(32))
 
@@ -49,6 +53,7 @@ def _standby_main(make_cache, ctl, sock):
                     cache = make_cache()
                     core = Replica(KEY, cache, _ms())
                     stamps = []
+                    ctl.send("reset")
                 continue
             for _ in range(256):
                 try:
@@ -117,6 +122,7 @@ class ActiveSide:
         self.held = []                      # [(seq, sent ns, [datagrams])]
         self.holds_ms = []
         self.released = 0
+        self.timeouts = 0                   # BAs sent after ACK_WAIT_MS without their ACK (as ha/ack.py does)
         self.statuses = {}
 
     def _out(self):
@@ -129,6 +135,13 @@ class ActiveSide:
     def handshake(self, timeout_s=5.0):
         """HELLO -> the standby's SYNC_REQ -> SYNC, until the standby's HELLO says it is ready."""
         self.sb.ctl.send("reset")
+        if not self.sb.ctl.poll(timeout_s) or self.sb.ctl.recv() != "reset":
+            return False
+        while True:                          # what the standby's previous copy said: not for this run
+            try:
+                self.sb.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                break
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             self.rep.handle_timer(_ms())
@@ -156,12 +169,17 @@ class ActiveSide:
             if ev[0] == "acked":
                 acked = ev[1]
         self._out()                          # SYNC answers
+        now = _ns()
         if acked is not None:
-            now = _ns()
             while self.held and ((acked - self.held[0][0]) & 0xFFFFFFFF) < 0x80000000:
                 _s, t, outs = self.held.pop(0)
                 self.holds_ms.append((now - t) / 1e6)
                 self._count(outs)
+        limit = now - ACK_WAIT_MS * 1_000_000
+        while self.held and self.held[0][1] <= limit:      # the HA's bound: sent anyway, counted
+            outs = self.held.pop(0)[2]
+            self.timeouts += len(outs)
+            self._count(outs)
 
     def _count(self, outs):
         self.released += len(outs)
@@ -186,7 +204,7 @@ class ActiveSide:
     def drain(self, timeout_s=5.0):
         end = time.monotonic() + timeout_s
         while self.held and time.monotonic() < end:
-            self._poll(0.01)
+            self._poll(0.005)
 
     def lag_ms(self, stamps):
         return sorted((t - self.sent_ns[s]) / 1e6 for s, t in stamps if s in self.sent_ns)
