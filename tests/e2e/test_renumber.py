@@ -16,6 +16,8 @@ def test_renumbered_home_prefix_end_to_end(bench):
     assert r["mn_adopted"] == {"ev": "home_prefix", "prefix": NEW_PREFIX, "hoa": NEW_HOA}, r
     assert r["old_released"] == "renumbered", r
     assert r["routes"] == {"new_hoa": True, "old_hoa": False}, r
+    st = r["ha_status"]                                        # roam6 ha status: the one binding, both prefixes
+    assert st["hoas"] == [NEW_HOA] and st["renumber"]["new"] == NEW_PREFIX and st["renumber"]["old_left_s"] > 590, r
     t = r["traffic_new_hoa"]
     assert t["echoed"] >= 9 and t["up_received"] >= 5, t      # both ways through the new HoA
     assert r["traffic_old_hoa"]["echoed"] == 0, r              # the old one is released

@@ -99,6 +99,12 @@ def renumber_once(bench, key, heap="96K", old_valid_s=600):
                                       "adopted_by_mn": _after(done, t0), "old_released": _after(gone, t0)}
         routes = bench.run("ha", ["ip", "-6", "route", "show", "dev", "r6tun"]).stdout
         out["routes"] = {"new_hoa": NEW_HOA in routes, "old_hoa": HOA in routes}
+        st = bench.run("ha", [sys.executable, "-m", "roam6_host", "ha", "status", "--json"], check=False)
+        try:
+            doc = json.loads(st.stdout)
+            out["ha_status"] = {"renumber": doc.get("renumber"), "hoas": [b["hoa"] for b in doc["bindings"]]}
+        except (ValueError, KeyError, TypeError):
+            out["ha_status"] = None
         out["traffic_new_hoa"] = _cn(bench, NEW_HOA, 10, 1.5)
         out["traffic_old_hoa"] = _cn(bench, HOA, 5, 0.5)
         out["mn_events"] = [e for e in mn.events if e.get("ev") in ("mps", "prefix_hint", "home_prefix", "bu", "ba")]
