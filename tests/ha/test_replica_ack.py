@@ -172,3 +172,17 @@ def test_parse_replica_ack_fields(tmp_path):
         parse_replica(dict(base, ack="yes"), "HA config x", str(tmp_path))
     with pytest.raises(UserError, match="ack_wait_ms' must be an integer from 1 to 1000"):
         parse_replica(dict(base, ack=True, ack_wait_ms=0), "HA config x", str(tmp_path))
+
+
+def test_a_clean_stop_sends_what_still_waits():
+    keep, a, b, sent = _keep()
+    b.handle_timer(5 + 100)
+    carry(b, a, 5)
+    outs = exchange(a.cache, bu4(1, now=T0 + 1000), NAT_SRC, 10, wall=T0 + 1000)
+    for ev in a.cache.events():
+        keep.changed(ev, 10, T0 + 1000)
+    keep.flush(10, T0 + 1000)
+    assert keep.hold_bas(outs, 10) == [] and sent == []
+    keep.replica.close = lambda: None           # (no socket to close)
+    keep.close()
+    assert sent == outs

@@ -261,6 +261,10 @@ class Continuity:
                 self.ha._send(outs)
 
     def close(self):
+        if self.hold is not None:            # a clean stop: BAs still waiting for an ACK leave now
+            outs = self.hold.release_all()
+            if outs:
+                self.ha._send(outs)
         if self.replica is not None:
             self.replica.close()
         if self.journal is not None:
