@@ -22,6 +22,7 @@ SCENARIO_HELP = {
     "ha-discovery": "the MN's HA dead at boot / after a roam: it finds another by its list and by DHAAD",
     "ha-switch": "drain N MNs from HA1 to HA2 (RFC 5142 Home Agent Switch): time, per-device interruption",
     "soak": "N MicroPython MNs on one HA roaming at random for minutes: losses, HA RSS, MN heap",
+    "renumber": "the home prefix renumbered under a registered MN: HA serves both, MN moves, old HoA released",
 }
 
 

@@ -29,6 +29,12 @@ def register(sub):
                    help="with --continuity: BUs the HA takes from its ready sockets before it journals and "
                         "replicates their changes at once (one pass of its loop when loaded; default 32, "
                         "ha/driver.py LISTENER_BATCH, what the shared listener alone gives)")
+    p.add_argument("--standby", action="store_true",
+                   help="with --continuity: the records go to a real standby (a forked process applying them to its "
+                        "own cache, ha/replica.py) instead of a sink; reports its lag p50/p99 (ha/ackbench.py)")
+    p.add_argument("--replica-ack", action="store_true",
+                   help="with --continuity (implies --standby): ha.json replica \"ack\": each batch's BAs wait for the "
+                        "standby's ACK of its records (ha/ack.py); BU/s until the last BA left, hold p50/p99")
     p.add_argument("--live", action="store_true",
                    help="also time the real `roam6 ha` process in namespaces: BU->BA and a round trip "
                         "through its data plane (needs root)")
@@ -89,21 +95,31 @@ def _drive(cache, work, keep=None, batch=1):
                 st = res[0][0][46]        # BA status: IPv6 header 40 + MH offset 6
                 statuses[st] = statuses.get(st, 0) + 1
         return out, statuses
+    hold = getattr(keep, "hold", None)     # --replica-ack: BAs wait for the standby (ha/ackbench.py)
     for i in range(0, len(work), batch):
         now = 0
         for _r, bu, src, now in work[i:i + batch]:
             receive(bu, src, now)
         keep(cache, now)
         res = to_send(now)
+        if hold is not None:
+            res = hold(res, now)
         out += len(res)
         for d, _dest in res:
             statuses[d[46]] = statuses.get(d[46], 0) + 1
+    if hold is not None:
+        n, st = keep.finish()
+        out += n
+        for k, v in st.items():
+            statuses[k] = statuses.get(k, 0) + v
     return out, statuses
 
 
-def _continuity(batch):
+def _continuity(batch, standby=None, ack=False):
     """(per-batch hook, cleanup): journal every binding event, seal the records for the standby
-    and send them over loopback, as ha/continuity.py does before the BAs leave."""
+    and send them over loopback, as ha/continuity.py does before the BAs leave. standby: an
+    ha/ackbench.Standby the records go to (keep.side, an ActiveSide, is set per timed run);
+    ack: BAs held until its ACK (keep.hold, keep.finish)."""
     import os
     import tempfile
     from .ha.journal import Journal
@@ -122,7 +138,9 @@ def _continuity(batch):
     def keep(cache, now):
         # what Continuity.changed() (per event) and flush() (per batch) do
         rep = keep.rep
-        if rep is None or rep.cache is not cache:
+        if standby is not None:
+            rep = None
+        elif rep is None or rep.cache is not cache:
             rep = keep.rep = Replica(bytes(32), cache, now, active=True)
         recs = []
         for ev in cache.events():
@@ -132,6 +150,12 @@ def _continuity(batch):
                 recs.append(encode_binding(b, cache.sas.get(b.spi), now, now, kind))
         if j.append_many(recs):
             j.compact(cache.snapshot(now, now))
+        stats["records"] += len(recs)
+        if standby is not None:
+            n = keep.side.rep.seq
+            keep.side.keep(recs, now)
+            stats["messages"] += keep.side.rep.seq - n
+            return
         rep.send_records(recs, now)
         for d in rep.datagrams_to_send(now):
             try:
@@ -139,19 +163,48 @@ def _continuity(batch):
             except OSError:
                 pass
             stats["messages"] += 1
-        stats["records"] += len(recs)
-    keep.rep = None
+    keep.rep = keep.side = None
+    if ack:
+        def hold(outs, now):
+            keep.side.hold(outs)
+            return []
+
+        def finish():
+            side = keep.side
+            side.drain()
+            return side.released, side.statuses
+        keep.hold, keep.finish = hold, finish
 
     def cleanup():
         import shutil
+        out = {"records_journaled_and_sent": stats["records"], "messages_to_standby": stats["messages"],
+               "batch": batch, "journal_sync": False,
+               "what": "per binding change a record journaled and sent to the standby (HMAC-SHA256), in the timed "
+                       "loop; per batch of BUs (a pass of the HA loop) one journal write, a message per 1200 bytes"}
+        if standby is not None:
+            from .ha.ackbench import pct
+            from .ha.replica import ACK_WAIT_MS
+            stamps = standby.stop()
+            side = keep.side
+            lag = side.lag_ms(stamps) if side is not None else []
+            out.update({"standby": "a forked process applying every record to its own cache (ha/replica.py)",
+                        "replica_ack": ack,
+                        "standby_lag_ms": {"what": "RECORDS message sent by the active -> applied by the standby "
+                                                   "(last timed run)", "n": len(lag), "p50": pct(lag, 50),
+                                           "p99": pct(lag, 99), "max": pct(lag, 100)}})
+            if ack:
+                holds = sorted(side.holds_ms) if side is not None else []
+                out["ba_hold_ms"] = {"what": "a batch's records sent -> the standby's ACK covering them, i.e. how "
+                                             "long its BAs waited (last timed run; batches acknowledged within "
+                                             "ack_wait_ms)", "n": len(holds),
+                                     "p50": pct(holds, 50), "p99": pct(holds, 99), "max": pct(holds, 100)}
+                out["ba_timeouts"] = side.timeouts if side is not None else None
+                out["ack_wait_ms"] = ACK_WAIT_MS
         j.close()
         tx.close()
         sink.close()
         shutil.rmtree(folder, ignore_errors=True)
-        return {"records_journaled_and_sent": stats["records"], "messages_to_standby": stats["messages"],
-                "batch": batch, "journal_sync": False,
-                "what": "per binding change a record journaled and sent to the standby (HMAC-SHA256), in the timed "
-                        "loop; per batch of BUs (a pass of the HA loop) one journal write, a message per 1200 bytes"}
+        return out
     return keep, cleanup
 
 
@@ -167,11 +220,23 @@ def run(args):
     ha, sas, work = _setup(args.mns, args.rounds, t0)
     runs = []
     keep = cleanup = None
+    standby = None
     if args.continuity:
-        keep, cleanup = _continuity(args.batch)
+        if args.standby or args.replica_ack:
+            from .ha.ackbench import Standby
+            standby = Standby(lambda: _fresh_cache(ha, sas))
+        keep, cleanup = _continuity(args.batch, standby, args.replica_ack)
+    elif args.standby or args.replica_ack:
+        raise UserError("--standby and --replica-ack go with --continuity")
     for _ in range(max(1, args.repeat)):
         cache = _fresh_cache(ha, sas)
         cache.keep_events = keep is not None
+        if standby is not None:
+            from .ha.ackbench import ActiveSide
+            keep.side = ActiveSide(standby, cache, args.replica_ack)
+            if not keep.side.handshake():
+                standby.stop()
+                raise UserError("the bench's standby process did not sync with the active within 5 s")
         gc.collect()
         gc.disable()                      # measure the HA, not the collector's timing luck
         try:

@@ -253,7 +253,7 @@ def test_deploy_with_a_folder_as_config(tmp_path, bundle):
 # ---- --heap is written as `micropython -X heapsize=` takes it, on every command that has one
 
 HEAP_COMMANDS = ["hil run roam", "hil run bootstrap", "hil run register", "hil run soak", "hil run failover",
-                 "hil run ha-switch", "hil run ha-discovery", "bench footprint"]
+                 "hil run ha-switch", "hil run ha-discovery", "hil run renumber", "bench footprint"]
 
 
 def _heap_options():

@@ -81,7 +81,7 @@ def _rm(path):
 
 def _reset():
     from roam6.node import eventlog, mobprefix
-    mobprefix._last[0] = mobprefix._trial[0] = None
+    mobprefix._last[0] = mobprefix._trial[0] = mobprefix._prompted[0] = None
     mobprefix._ident[0] = 0
     eventlog.report = mobprefix._report
 
@@ -140,6 +140,31 @@ def test_a_refused_trial_puts_the_old_home_address_back():
         feed(node, ba(node, HOA))
         assert node.reg.bound and node.cfg.home_prefix[0] == HOA[:8] + bytes(8)
         assert [f for e, f in lines if e == "prefix_refused"][0]["status"] == 129
+    finally:
+        _reset()
+        _rm(path)
+
+
+def test_unsolicited_mpa_only_prompts_a_solicitation_at_most_once_a_second():
+    from roam6.node import mobprefix
+    node, lines, sent, path = make("r6mp4")
+    try:
+        bound(node)
+        assert len(sent) == 1
+        n0 = mobprefix.IGNORED[0]
+        feed(node, mpa(0))                              # while our MPS is out: nothing more
+        assert len(sent) == 1 and mobprefix.IGNORED[0] == n0 + 1
+        ident = struct.unpack(">H", sent[0][44:46])[0]
+        feed(node, mpa(ident, prefix_addr=HA))          # answered: our prefix, nothing to do
+        n0 = mobprefix.IGNORED[0]
+        feed(node, mpa(0))                              # unsolicited (the HA's prefixes changed)
+        assert len(sent) == 2 and sent[1][40] == 146    # asked again at once ...
+        assert node.reg.hoa == HOA and mobprefix._trial[0] is None and mobprefix.IGNORED[0] == n0 + 1
+        feed(node, mpa(0))
+        assert len(sent) == 2 and mobprefix.IGNORED[0] == n0 + 2   # ... but not twice within a second
+        ident = struct.unpack(">H", sent[1][44:46])[0]
+        feed(node, mpa(ident))                          # the answer to that MPS is what counts
+        assert node.reg.hoa == NEW_HOA
     finally:
         _reset()
         _rm(path)

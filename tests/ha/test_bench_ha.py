@@ -23,6 +23,15 @@ def test_sans_io_bench_counts_every_ba():
     assert d["bus_per_s"] > 0 and d["us_per_bu"] > 0 and "meets_goal" in d
 
 
+def test_replica_ack_bench_holds_every_ba_until_the_standby_acked():
+    d = run_bench("--mns", "200", "--rounds", "2", "--repeat", "2", "--continuity", "--replica-ack")
+    c = d["continuity"]
+    assert d["bas"] == 400 and d["ba_status"] == {"0": 400}           # every BA left (after its ACK, or 50 ms)
+    assert c["replica_ack"] is True and c["ba_hold_ms"]["n"] >= 1 and c["ba_hold_ms"]["p50"] > 0
+    assert 0 <= c["ba_timeouts"] < 400 and c["ack_wait_ms"] == 50     # (a loaded machine may time some out)
+    assert 0 < c["standby_lag_ms"]["n"] <= c["messages_to_standby"]     # every message the standby applied
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root (make test runs as root)")
 def test_live_bench_runs_the_real_ha_and_cleans_up():
     # its own prefix: other benches and tests (other checkouts too) may hold r6b... namespaces meanwhile

@@ -3,7 +3,8 @@ IPv4 shared addresses in one sync group) on one home link, in namespaces. The MN
 core over real UDP sockets) registers with the shared address; the standby holds the binding;
 the active HA is SIGKILLed; keepalived moves the addresses (it tracks the HA's TUN); the new active
 owns routes, proxy ND and unsolicited NAs at once: a home-link neighbour's packet reaches the MN
-with no BU sent, and the next BU with the next sequence number is accepted. The killed HA comes
+with no BU sent, and the next BU with the next sequence number is accepted (replica "ack": the
+BA waited for the standby's acknowledgement). The killed HA comes
 back as a standby, syncs the whole cache and does not take the addresses back. A replication
 message with a wrong key is refused.
 
@@ -14,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 
 import pytest
@@ -34,7 +36,7 @@ HA4 = ("198.18.1.2", 4191)
 RKEY = "ab" * 32
 
 
-def ha_json(tmp_path, name, bind, peer, key=RKEY):
+def ha_json(tmp_path, name, bind, peer, key=RKEY, ack=True):
     d = tmp_path / name
     d.mkdir(exist_ok=True)
     (d / "ha-keys.json").write_text(json.dumps({"sas": [{"nai": NAI.decode(), "spi": SPI, "key": KEY.hex(),
@@ -45,7 +47,7 @@ def ha_json(tmp_path, name, bind, peer, key=RKEY):
     (d / "ha.json").write_text(json.dumps({
         "home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "ipv4": "198.18.1.2",
         "home_link": "h0", "keys_file": "ha-keys.json", "transports": ["udp4"], "dad_ms": 0,
-        "journal": "ha.journal", "replica": {"peer": peer, "bind": bind, "key_file": "replica.key"}}))
+        "journal": "ha.journal", "replica": {"peer": peer, "bind": bind, "key_file": "replica.key", "ack": ack}}))
     return str(d / "ha.json")
 
 
@@ -117,12 +119,16 @@ def test_standby_takes_over_on_ha_crash_and_restarted_ha_rejoins(pair):
     start_ka(ha2, 90)
     assert h2.wait_for("replica_synced", timeout=5)["bindings"] == 0
     h2.wait_for("replica_ready")
+    time.sleep(0.15)                    # its next HELLO (100 ms) tells h1 it is ready: BAs wait for its ACKs
 
     s4 = n.socket(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 0))
     shm = n.socket(hm, socket.AF_INET6, socket.SOCK_DGRAM, bind=("2001:db8:aa::50", 7001))
     t0 = time.time_ns() // 1_000_000
     data, src, _ts = send_bu(s4, HA4, seq=1, now=t0)
     assert src == HA4 and parse_ba(data)[1].status == 0
+    # replica "ack": that BA waited for the standby's acknowledgement of the record (ha/ack.py)
+    st = json.loads(n.run(ha1, [sys.executable, "-m", "roam6_host", "ha", "status", "--json"]).stdout)
+    assert st["replica_ack"]["acked"] == 1 and st["replica_ack"]["timeouts"] == 0, st["replica_ack"]
     h2.wait_for("binding_added", hoa="2001:db8:aa::100")        # the standby's copy
     shm.sendto(b"before", ("2001:db8:aa::100", 5000))
     assert bytes(decode_udp(decode_ipv6(s4.recvfrom(2048)[0]).payload).payload) == b"before"

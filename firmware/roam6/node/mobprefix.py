@@ -3,6 +3,9 @@
 
 - While bound, at the first registration and then at most once per `prefix_solicit_s`, a Mobile
   Prefix Solicitation (ICMPv6 146, an odd Identifier of our own) goes through the tunnel, HoA -> HA.
+- An MPA from the current HA without our outstanding Identifier (unsolicited: the HA's prefixes
+  changed, RFC 6275 §11.4.3) only prompts an MPS now, unless one is out (for less than a second),
+  at most once a second.
 - A Mobile Prefix Advertisement (147) is taken only through the tunnel, from the current HA, with
   a right checksum and the Identifier of our outstanding MPS; its first Prefix Information option
   (A flag, a prefix length equal to the home prefix's) naming another prefix is a hint: the node
@@ -26,6 +29,7 @@ _period = [0]           # ms between solicitations (0: the field is absent)
 _last = [None]          # when the last MPS left
 _ident = [0]            # the outstanding MPS's Identifier (0: none)
 _trial = [None]         # (old HoA, new HoA, new prefix) while the new HoA's BU is out
+_prompted = [None]      # when an unsolicited MPA last prompted an MPS
 IGNORED = [0]           # MPAs dropped: not ours, malformed, wrong checksum, no usable prefix
 
 
@@ -63,10 +67,17 @@ def mpa_in(node, pkt, now):
     cfg, reg = node.cfg, node.reg
     n = len(pkt)
     plen = cfg.home_prefix[1]
-    if (pkt[8:24] != cfg.ha or pkt[24:40] != cfg.hoa or pkt[41] != 0 or _ident[0] == 0
-            or struct.unpack_from(">H", pkt, 44)[0] != _ident[0] or _trial[0] is not None
+    if (pkt[8:24] != cfg.ha or pkt[24:40] != cfg.hoa or pkt[41] != 0 or _trial[0] is not None
             or struct.unpack_from(">H", pkt, 4)[0] != n - 40):
         IGNORED[0] += 1
+        return None
+    if _ident[0] == 0 or struct.unpack_from(">H", pkt, 44)[0] != _ident[0]:
+        # unsolicited (the HA's prefixes changed, RFC 6275 §11.4.3): only a prompt to ask now,
+        # at most once a second; the answer to that MPS is what counts
+        IGNORED[0] += 1
+        if (_ident[0] == 0 or now - _last[0] >= 1000) and (_prompted[0] is None or now - _prompted[0] >= 1000):
+            _prompted[0] = now
+            mps(node, now)
         return None
     m = bytearray(pkt[40:])
     ck = struct.unpack_from(">H", m, 2)[0]

@@ -218,6 +218,7 @@ class _BU:
 
 class BindingCache:
     esp_sas = None          # {NAI: ipsecmh.CacheSA} when IPsec devices exist: `apply` finds them by NAI
+    renum = None            # prefixes.Renumbering while ha.json "renumber" serves a second home prefix
     def __init__(self, ha_address, home_prefix_bytes, sas, max_lifetime=3600, replay_window=7,
                  nat_refresh=110, require_timestamps=False, keep_events=True, fast=True, dad_ms=0, limits=None):
         self.ha = bytes(ha_address)
@@ -392,8 +393,10 @@ class BindingCache:
         # SPI 0: an IPsec device's binding (ha/ipsecmh.py), by its NAI: pseudo SPIs are not kept
         sa = self.sas.get(rec.spi) if rec.spi or self.esp_sas is None else self.esp_sas.get(bytes(rec.nai))
         remaining = rec.remaining_at(wall)
-        if (sa is None or sa.nai != rec.nai or hoa[:len(self.prefix)] != self.prefix or remaining <= 0
-                or (sa.hoa is not None and sa.hoa != hoa)):
+        rn = self.renum     # (renumbering: either prefix, a pinned HoA's twin; ha/prefixes.py)
+        if (sa is None or sa.nai != rec.nai or remaining <= 0
+                or not (hoa[:len(self.prefix)] == self.prefix if rn is None else rn.serves(hoa, now))
+                or (sa.hoa is not None and sa.hoa != hoa and (rn is None or not rn.may_own(sa.hoa, hoa)))):
             self.ignored += 1
             return False
         if rec.last_ts > sa.last_ts:
@@ -463,7 +466,8 @@ class BindingCache:
         """Data arrived over a tunnel from a HoA with no binding on that path (e.g. after an HA
         restart): queue a Binding Error (status 1) back through the same path, at most once a
         second per peer, so the MN re-registers at once (docs/CONTRACTS.md §11 "Lost binding")."""
-        if inner_src[: len(self.prefix)] != self.prefix or bytes(inner_src) in self._dad:
+        if (inner_src[: len(self.prefix)] != self.prefix and (self.renum is None or not self.renum.serves(
+                bytes(inner_src), now))) or bytes(inner_src) in self._dad:
             return                      # (in DAD: its BU is accepted, the binding on its way)
         if source[0] == "ip6" or not self.limits.answer(source, now):
             return      # (the ip6 path answers through the driver's raw socket only for BUs)
@@ -670,11 +674,15 @@ class BindingCache:
         return b is None or b.home == bool(c.flags & C.BU_H)
 
     def _rule_home_subnet(self, c, now):
+        if self.renum is not None:              # two prefixes (ha/prefixes.py)
+            return self.renum.serves(c.hoa, now)
         return c.hoa[: len(self.prefix)] == self.prefix
 
     def _rule_home_reg(self, c, now):
         # RFC 4877 §4.3 in spirit: one MN's SA never signs for another MN's HoA - neither one
         # pinned to another SA in the keys file, nor one bound under another SA right now
+        if self.renum is not None:
+            return self.renum.home_reg(self, c)     # the same, with a pinned HoA's twin (ha/prefixes.py)
         spi = c.sa.spi
         if not c.flags & C.BU_H or (c.sa.hoa is not None and c.sa.hoa != c.hoa):
             return False
@@ -686,7 +694,8 @@ class BindingCache:
         return not c.dereg or c.b is not None
 
     def _rule_capacity(self, c, now):
-        return c.dereg or self.limits.capacity_left(self.bindings, self._dad, c.hoa, c.sa.spi)
+        return (c.dereg or self.limits.capacity_left(self.bindings, self._dad, c.hoa, c.sa.spi)
+                or (self.renum is not None and self.renum.replaces(self, c)))    # (a renumbered device)
 
     # ---- outcomes ---------------------------------------------------------------------------
     def _accept(self, c, now):
@@ -705,6 +714,8 @@ class BindingCache:
             units = c.lifetime if c.lifetime < self.max_units else self.max_units
             if c.sa.max_units is not None and units > c.sa.max_units:
                 units = c.sa.max_units      # the AAA server's limit for this MN
+            if self.renum is not None:
+                units = self.renum.cap_units(hoa, units, now)    # the old prefix's validity (§10.3.1)
             peer = (ip6_to_text(c.coa), 0) if transport == "ip6" else (host, port)
             keep = self.keep_events         # (no event object when nobody reads them: the benchmark)
             ev = None
@@ -730,6 +741,8 @@ class BindingCache:
                 heapq.heapify(self._expiry)
             if ev is not None:
                 self._events.append(ev)
+            if self.renum is not None and ev is not None and ev.kind == "binding_added":
+                self.renum.added(self, b)   # its binding in the old prefix ends (ha/prefixes.py)
             if c.v4hoa is not None or b.v4 is not None:
                 self._v4_answer(c, b, units * 4)
             bra = units * 3 // 4     # RFC 6275 §10.3.1: refresh advice smaller than the lifetime

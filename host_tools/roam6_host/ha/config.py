@@ -29,7 +29,7 @@ DEFAULTS = {
     "home_agents": None,            # DHAAD's answer, preferred first (ha/dhaad.py); None: this HA
 }
 KNOWN = set(DEFAULTS) | {"home_prefix", "address", "keys_file", "aaa", "journal", "journal_max", "journal_sync",
-                            "replica", "ipv4_home_prefix", "ipv4_pool", "security", "ipv4_leases_file"}
+                            "replica", "ipv4_home_prefix", "ipv4_pool", "security", "ipv4_leases_file", "renumber"}
 SA_FIELDS = ("nai", "spi", "key", "hoa", "ipv4_hoa", "security", "psk", "more_hoas")   # what a keys-file entry holds
 KEYS_FIELDS = ("sas",)                       # what the keys file itself may hold
 TRANSPORTS = ("udp4", "udp6", "ip6")
@@ -76,6 +76,8 @@ class HAConfig:
         self.source = "HA config"   # "HA config /path/ha.json": what messages about a field name
         self.security = ["rfc4285"]  # what the HA accepts: "rfc4285" and/or "ipsec" (ha/ipsecconf.py)
         self.ipsec_peers = []       # ipsecconf.IpsecPeer: the keys file's IPsec devices
+        self.renumber = None        # prefixes.Renumbering: ha.json "renumber", the new home prefix
+        self.path = None            # ha.json's path (load_config)
 
 
 def _err(source, field, what, hint):
@@ -111,7 +113,9 @@ def load_config(path):
     except (OSError, ValueError) as exc:
         raise UserError("HA config %s cannot be read: %s" % (path, _one_line(exc)),
                         hint="it must be a JSON object (CONTRACTS.md §6)") from None
-    return parse_config(raw, base_dir=os.path.dirname(os.path.abspath(path)), source="HA config %s" % path)
+    c = parse_config(raw, base_dir=os.path.dirname(os.path.abspath(path)), source="HA config %s" % path)
+    c.path = path               # SIGHUP reads "renumber" again (ha/prefixes.py)
+    return c
 
 
 def _one_line(exc):
@@ -192,6 +196,9 @@ def parse_config(raw, base_dir=".", source="HA config"):
         c.transports.remove("udp4")      # the default list: no IPv4 address, no udp4
     from .dhaad import parse_home_agents
     c.home_agents = parse_home_agents(d["home_agents"], c, err)
+    if raw.get("renumber") is not None:       # serving a second home prefix (ha/prefixes.py)
+        from .prefixes import parse_renumber
+        c.renumber = parse_renumber(raw["renumber"], c, source)
     if "aaa" in raw:      # SAs from a RADIUS server (CONTRACTS.md §14); a keys file is optional then
         from ..aaa.config import parse_aaa
         c.aaa = parse_aaa(raw["aaa"], base_dir, source)

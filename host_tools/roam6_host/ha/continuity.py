@@ -106,6 +106,11 @@ class Continuity:
         self._na_queue = []          # HoAs whose unsolicited NA is still to go out (announce)
         self._na_sent = 0
         self._with_chunk = None      # announce(with_chunk): called with each chunk after its NAs
+        self.hold = None             # ack.BaHold: replica "ack", BAs wait for the standby's ACK
+        self._pending_seq = None     # the last RECORDS message sent since the last hold_bas()
+        if cfg.replica is not None and getattr(cfg.replica, "ack", False):
+            from .ack import BaHold
+            self.hold = BaHold(cfg.replica.ack_wait_ms)
 
     @property
     def active(self):
@@ -209,6 +214,30 @@ class Continuity:
         if self._to_peer:
             recs, self._to_peer = self._to_peer, []
             self.replica.send_records(recs, now)
+            if self.hold is not None:
+                self._pending_seq = self.replica.core.seq
+
+    def hold_bas(self, outs, now):
+        """HomeAgent._flush: the cache's datagrams of this flush, or [] while they wait for the
+        standby's ACK of the records sent before them (replica "ack", ha/ack.py)."""
+        seq, self._pending_seq = self._pending_seq, None
+        if seq is None or not outs:
+            return outs
+        core = self.replica.core
+        if not self.replica.active or not core.peer_alive(now):
+            self.hold.unheld += len(outs)            # no standby to wait for: as without the option
+            return outs
+        if core.acked and ((core.acked - seq) & 0xFFFFFFFF) < 0x80000000:
+            return outs                              # (acknowledged already)
+        self.hold.hold(outs, seq, now)
+        return []
+
+    def acked(self, seq, now):
+        """The standby's ACK up to `seq` (replica.py): the BAs behind it leave."""
+        if self.hold is not None:
+            outs = self.hold.acked_to(seq, now)
+            if outs:
+                self.ha._send(outs)
 
     # ---- loop -------------------------------------------------------------------------------
     def handlers(self):
@@ -217,15 +246,25 @@ class Continuity:
     def get_timer(self):
         if self._na_queue:
             return 0                     # more NAs to send: at once, after the sockets' turn
-        return self.replica.get_timer() if self.replica is not None else None
+        t = self.replica.get_timer() if self.replica is not None else None
+        h = self.hold.get_timer() if self.hold is not None else None
+        return t if h is None or (t is not None and t < h) else h
 
     def handle_timer(self, now):
         if self._na_queue:
             self._announce_some()
         if self.replica is not None:
             self.replica.handle_timer(now)
+        if self.hold is not None:
+            outs = self.hold.handle_timer(now)       # no ACK within ack_wait_ms: sent anyway, counted
+            if outs:
+                self.ha._send(outs)
 
     def close(self):
+        if self.hold is not None:            # a clean stop: BAs still waiting for an ACK leave now
+            outs = self.hold.release_all()
+            if outs:
+                self.ha._send(outs)
         if self.replica is not None:
             self.replica.close()
         if self.journal is not None:

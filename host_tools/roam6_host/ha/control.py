@@ -103,6 +103,12 @@ class ControlServer(LoopSocket):
             out["aaa"] = dict(ha.aaa.stats, held=len(ha.aaa.held), servers_down=sorted(
                 repr(ha.aaa.cfg.servers[i]) for i in ha.aaa.client.down), client=ha.aaa.client.stats,
                 revocation=ha.aaa.revocations.stats)
+        rn = getattr(ha.cfg, "renumber", None)
+        if rn is not None:                                  # ha.json "renumber" (ha/prefixes.py)
+            out["renumber"] = {"old": str(rn.old), "new": str(rn.new), "old_left_s": rn.old_left_ms(now) // 1000}
+        keep = getattr(ha, "keep", None)
+        if keep is not None and keep.hold is not None:     # replica "ack" (ha/ack.py)
+            out["replica_ack"] = dict(keep.hold.stats(), stale_acks=keep.replica.core.stale_acks)
         if getattr(ha, "ipsec", None) is not None:       # ha/ipsecmh.py: drops and seals, IKE SAs, CHILD_SAs
             r = ha.ipsec.responder
             out["ipsec"] = dict(ha.ipsec.counts, ike_sas=sum(1 for x in r.sas.values() if x.up),

@@ -76,6 +76,9 @@ def mpa_packet(pkt, cfg):
     net = cfg.home_prefix
     # Prefix Information (RFC 4861 §4.6.2; RFC 6275 §7.2: R = the router's address in it)
     pio = struct.pack(">BBBBIII", 3, 4, net.prefixlen, 0x40 | 0x20, PREFIX_VALID_S, PREFIX_PREFERRED_S, 0) + ha
+    renum = getattr(cfg, "renumber", None)
+    if renum is not None:           # renumbering: the new prefix, then the old one deprecated (ha/prefixes.py)
+        pio = renum.pios(ha, time.monotonic_ns() // 1_000_000)
     icmp = bytearray(struct.pack(">BBHHH", T_MPA, 0, 0, (pkt[44] << 8) | pkt[45], 0) + pio)
     struct.pack_into(">H", icmp, 2, checksum6(ha, hoa, NH_ICMP6, icmp))
     return build_ipv6(ha, hoa, NH_ICMP6, bytes(icmp))

@@ -163,6 +163,9 @@ class HomeAgent:
                                                   getattr(cfg, "max_bindings_per_sa", MAX_BINDINGS_PER_SA)))
         self.cache.v4homes = getattr(cfg, "ipv4_homes", None)     # RFC 5555 IPv4 HoAs (ipv4home.py)
         self.cache.dad_skip_pinned = getattr(cfg, "dad_skip_pinned", False)    # PROTOCOL-NOTES §11.14
+        if getattr(cfg, "renumber", None) is not None:      # a second home prefix (ha/prefixes.py)
+            cfg.renumber.start(_now_ms())
+            self.cache.renum = cfg.renumber
         self.ipsec = self.ike = None   # ipsecmh.IpsecHA, ike.IkeSockets: ha.json "security" lists "ipsec"
         if "ipsec" in getattr(cfg, "security", ()):
             from .ipsecmh import attach
@@ -285,7 +288,8 @@ class HomeAgent:
                 addr = ipaddress.IPv6Address(line.split()[0])
             except (ValueError, IndexError):
                 continue
-            if addr in self.cfg.home_prefix:
+            rn = getattr(self.cfg, "renumber", None)
+            if addr in self.cfg.home_prefix or (rn is not None and addr in rn.new):
                 self._kernel("proxy_del", addr.packed, self.home_ifindex)
 
     def _set_sysctl(self, path, value):
@@ -462,7 +466,10 @@ class HomeAgent:
                 self.cache.v4homes.save()
             except OSError as exc:
                 self.log.once(("leases", exc.errno), "error", reason="IPv4 leases file not written: %s" % exc)
-        self._send(self.cache.datagrams_to_send(now))
+        outs = self.cache.datagrams_to_send(now)
+        if self.keep is not None:
+            outs = self.keep.hold_bas(outs, now)     # replica "ack": BAs wait for the standby (ha/ack.py)
+        self._send(outs)
 
     def _kernel(self, op, hoa, ifindex):
         try:
@@ -738,6 +745,8 @@ class HomeAgent:
                 if self._reload:
                     self._reload = False
                     self.reload_keys()
+                    from .prefixes import reload as reload_prefixes
+                    reload_prefixes(self, _now_ms())     # ha.json "renumber" (ha/prefixes.py)
                 deadline = self.cache.get_timer()
                 if self.aaa is not None:
                     t = self.aaa.get_timer()

@@ -15,6 +15,13 @@ further. `epoch` is random per HA process start, `seq` counts the sender's messa
     2     RECORDS   records, each u16 length + ha/record.py      by the active, per change, seq+1
     3     SYNC_REQ  nonce (8 bytes)                              by a standby not in step
     4     SYNC      nonce, part, parts, records                  the whole cache, seq = stream seq
+    5     ACK       epoch (u32), seq (u32) of the active's stream  by the standby, when asked (below)
+
+With replica "ack" (ha/ack.py, docs/ARCHITECTURE.md "HA continuity") the active sets flag
+F_ACK_WANTED (the u16 after the type) in RECORDS and SYNC; a standby that applied such a message
+answers with one cumulative ACK per pass of its loop (the highest seq applied, of that epoch).
+The active takes an ACK only for its current epoch and a seq above the last acknowledged one and
+not above the last it sent; anything else is stale and counted (`stale_acks`), never acted on.
 
 The standby applies RECORDS only with the active's current epoch and exactly the next seq; a
 gap, a new epoch (the peer restarted or took over) or a HELLO announcing a seq it has not seen
@@ -42,7 +49,9 @@ from . import record as R
 
 MAGIC = b"R6HA"
 VERSION = 1
-HELLO, RECORDS, SYNC_REQ, SYNC = 1, 2, 3, 4
+HELLO, RECORDS, SYNC_REQ, SYNC, ACK = 1, 2, 3, 4, 5
+F_ACK_WANTED = 1            # header flag (RECORDS, SYNC): the active holds BAs until the standby's ACK
+ACK_WAIT_MS = 50            # replica "ack_wait_ms" default (ha/ack.py says why)
 HELLO_MS = 100
 PEER_DEAD_MS = 500          # no HELLO from the peer for this long: it is gone
 SYNC_WAIT_MS = 1000         # a fresh standby with no active peer for this long is ready
@@ -54,19 +63,28 @@ PORT = 4192
 
 
 class ReplicaConfig:
-    def __init__(self, peer, bind, port, key):
+    def __init__(self, peer, bind, port, key, ack=False, ack_wait_ms=ACK_WAIT_MS):
         self.peer, self.bind, self.port, self.key = peer, bind, port, key
+        self.ack, self.ack_wait_ms = ack, ack_wait_ms     # BAs wait for the standby's ACK (ha/ack.py)
 
 
 def parse_replica(r, source, base_dir):
-    """ha.json "replica": {"peer": addr, "bind": addr, "port": 4192, "key_file": path}."""
+    """ha.json "replica": {"peer": addr, "bind": addr, "port": 4192, "key_file": path, "ack": false,
+    "ack_wait_ms": 50}."""
     hint = "\"replica\": {\"peer\": \"2001:db8:aa::3\", \"bind\": \"2001:db8:aa::2\", \"key_file\": \"replica.key\"}"
     if not isinstance(r, dict):
         raise UserError("%s: field 'replica' must be an object or null" % source, hint=hint)
-    unknown = sorted(set(r) - {"peer", "bind", "port", "key_file"})
+    unknown = sorted(set(r) - {"peer", "bind", "port", "key_file", "ack", "ack_wait_ms"})
     if unknown:
-        raise UserError("%s: field 'replica.%s' is not a known field (known: peer, bind, port, key_file)"
-                        % (source, unknown[0]), hint=hint)
+        raise UserError("%s: field 'replica.%s' is not a known field (known: peer, bind, port, key_file, ack, "
+                        "ack_wait_ms)" % (source, unknown[0]), hint=hint)
+    ack, wait = r.get("ack", False), r.get("ack_wait_ms", ACK_WAIT_MS)
+    if not isinstance(ack, bool):
+        raise UserError("%s: field 'replica.ack' must be true or false, got %r" % (source, ack),
+                        hint="true: a BA waits for the standby's acknowledgement of its record (ha/ack.py)")
+    if not isinstance(wait, int) or isinstance(wait, bool) or not 1 <= wait <= 1000:
+        raise UserError("%s: field 'replica.ack_wait_ms' must be an integer from 1 to 1000, got %r" % (source, wait),
+                        hint="how long a BA waits for the standby's ACK before it leaves anyway (default 50)")
     addrs = []
     for f in ("peer", "bind"):
         try:
@@ -83,7 +101,7 @@ def parse_replica(r, source, base_dir):
         raise UserError("%s: field 'replica.key_file' is missing" % source,
                         hint="a file holding 64 hex digits, mode 600, the same on both HAs: "
                              "python3 -c 'import secrets; print(secrets.token_hex(32))'")
-    return ReplicaConfig(addrs[0], addrs[1], port, load_key(os.path.join(base_dir, kf)))
+    return ReplicaConfig(addrs[0], addrs[1], port, load_key(os.path.join(base_dir, kf)), ack, wait)
 
 
 def load_key(path):
@@ -113,8 +131,8 @@ def _keyed(key):
     return key if hasattr(key, "copy") else hmac.new(key, digestmod=hashlib.sha256)
 
 
-def seal(key, mtype, epoch, seq, body):
-    msg = _HDR.pack(MAGIC, VERSION, mtype, 0, epoch, seq) + body
+def seal(key, mtype, epoch, seq, body, flags=0):
+    msg = _HDR.pack(MAGIC, VERSION, mtype, flags, epoch, seq) + body
     m = _keyed(key).copy()
     m.update(msg)
     return msg + m.digest()
@@ -196,6 +214,11 @@ class Replica:
         self._next_hello = now
         self._out = []
         self._events = []
+        self.want_acks = False       # active: F_ACK_WANTED on RECORDS/SYNC (replica "ack")
+        self.acked = 0               # active: the highest seq of our epoch the standby acknowledged
+        self.stale_acks = 0          # active: authentic ACKs of another epoch, old or ahead of what we sent
+        self.peer_ready = False      # the peer's last HELLO said it holds a whole copy
+        self._ack_due = None         # standby: (epoch, seq) to acknowledge in the next datagrams_to_send
 
     # ---- what the HA asks ---------------------------------------------------------------------
     def ready(self, now):
@@ -212,7 +235,8 @@ class Replica:
         self.active = active
         if active:
             self.epoch = (self.epoch + 1) & 0xFFFFFFFF or 1    # a new stream: the peer resyncs
-            self.seq = 0
+            self.seq = self.acked = 0
+            self._ack_due = None
         else:
             self.synced = False
             self.peer_epoch = None
@@ -222,9 +246,14 @@ class Replica:
         """Records (BindingRecord or their bytes) to the standby, in order."""
         if not self.active:
             return
+        flags = F_ACK_WANTED if self.want_acks else 0
         for body in pack_records([r if isinstance(r, bytes) else r.encode() for r in recs]):
             self.seq = (self.seq + 1) & 0xFFFFFFFF
-            self._out.append(seal(self.key, RECORDS, self.epoch, self.seq, body))
+            self._out.append(seal(self.key, RECORDS, self.epoch, self.seq, body, flags))
+
+    def peer_alive(self, now):
+        """Has the peer spoken lately, saying it holds a whole copy (so an ACK can be expected)?"""
+        return self.peer_ready and self.peer_seen is not None and now - self.peer_seen < PEER_DEAD_MS
 
     # ---- sans-IO surface ----------------------------------------------------------------------
     def receive(self, data, now, wall):
@@ -240,17 +269,30 @@ class Replica:
                 self._hello(epoch, seq, body, now)
             elif mtype == RECORDS:
                 self._records(epoch, seq, body, now, wall)
+                self._want_ack(data, epoch)
+            elif mtype == ACK:
+                self._ack(epoch, body)
             elif mtype == SYNC_REQ:
                 self._sync_req(body, now, wall)
             elif mtype == SYNC:
                 self._sync(epoch, seq, body, now, wall)
+                self._want_ack(data, epoch)
             else:
                 self.ignored += 1
         except (R.RecordError, struct.error, IndexError) as exc:
             self.ignored += 1
             self._events.append(("refused", "malformed message type %d: %s" % (mtype, exc)))
 
+    def _want_ack(self, data, epoch):
+        done = (self.peer_next - 1) & 0xFFFFFFFF      # (0: a SYNC of a stream that sent nothing yet)
+        if data[7] & F_ACK_WANTED and self.synced and epoch == self.peer_epoch and done:
+            self._ack_due = (epoch, done)
+
     def datagrams_to_send(self, now):
+        if self._ack_due is not None:       # one cumulative ACK for every message applied since the last
+            e, s = self._ack_due
+            self._ack_due = None
+            self._out.append(seal(self.key, ACK, self.epoch, self.seq, struct.pack(">II", e, s)))
         out, self._out = self._out, []
         return out
 
@@ -291,6 +333,7 @@ class Replica:
         role, ready, _n = struct.unpack(">BBI", body)
         was = self.peer_active
         self.peer_active = role == 1
+        self.peer_ready = bool(ready)
         if was != self.peer_active:
             self._events.append(("peer", "active" if role else "standby", bool(ready)))
         if self.active or not self.peer_active:
@@ -343,6 +386,7 @@ class Replica:
             self.cache.apply(r, now, wall)
         self.peer_epoch, self.peer_next = epoch, (seq + 1) & 0xFFFFFFFF
         self.synced = True
+        self._next_hello = now          # say "ready" at once (an active with replica "ack" waits for it)
         self._nonce, self._parts, self._sync_base = None, {}, None
         buffered, self._buffer = self._buffer, []
         for s, b in sorted(buffered):
@@ -351,13 +395,26 @@ class Replica:
         self._events.append(("synced", len(self.cache.bindings), parts))
 
     # ---- the active's side --------------------------------------------------------------------
+    def _ack(self, epoch, body):
+        """The standby has applied our stream up to seq: event ("acked", seq). An ACK of another
+        epoch, one not above the last acknowledged seq (a replay, or reordered behind a later
+        one) or above the last seq sent (made up) changes nothing and is counted."""
+        e, s = struct.unpack(">II", body)
+        if (not self.active or e != self.epoch or not 0 < ((s - self.acked) & 0xFFFFFFFF)
+                <= ((self.seq - self.acked) & 0xFFFFFFFF)):
+            self.stale_acks += 1
+            return
+        self.acked = s
+        self._events.append(("acked", s))
+
     def _sync_req(self, nonce, now, wall):
         if not self.active or len(nonce) != 8:
             self.ignored += 1
             return
         bodies = pack_records([r.encode() for r in self.cache.snapshot(now, wall)])
         for i, b in enumerate(bodies):
-            self._out.append(seal(self.key, SYNC, self.epoch, self.seq, nonce + struct.pack(">HH", i, len(bodies)) + b))
+            self._out.append(seal(self.key, SYNC, self.epoch, self.seq, nonce + struct.pack(">HH", i, len(bodies)) + b,
+                                  F_ACK_WANTED if self.want_acks else 0))
 
 
 IFA_ADDRESS = 1
@@ -382,6 +439,7 @@ class ReplicaLink:
     def open(self, now):
         ha = self.ha
         self.core = Replica(self.rcfg.key, ha.cache, now)
+        self.core.want_acks = getattr(self.rcfg, "ack", False)     # BAs wait for our ACKs (ha/ack.py)
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.setsockopt(socket.IPPROTO_IPV6, 78, 1)     # IPV6_FREEBIND: the address may still be in DAD
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
@@ -515,6 +573,8 @@ class ReplicaLink:
     def _standby(self, now):
         ha = self.ha
         self.keep.drop_announcements()
+        if self.keep.hold is not None:                # BAs waiting for an ACK that will not come
+            ha._send(self.keep.hold.release_all())
         self.active = False
         self.core.become(False, now)
         ha.data_plane = False
@@ -571,6 +631,8 @@ class ReplicaLink:
                 ha.log("replica_synced", bindings=ev[1], parts=ev[2])
             elif ev[0] == "resync":
                 ha.log("replica_resync", reason=ev[1])
+            elif ev[0] == "acked":
+                self.keep.acked(ev[1], now)             # held BAs leave (ha/ack.py)
             else:
                 ha.log("replica_peer", role=ev[1], ready=ev[2])
         if not self.active:
