@@ -9,7 +9,9 @@ import subprocess
 from roam6_host import build
 from roam6_host.paths import micropython_exe
 
-LOADS = ("roam6.node.app", "roam6.node.config", "roam6.node.ipsecconf", "roam6.node.driver", "roam6.node.ipsecglue")
+# (ikev2 is loaded for the handshake only, then dropped: its qstrs stay interned)
+LOADS = ("roam6.node.app", "roam6.node.config", "roam6.node.ipsecconf", "roam6.node.driver", "roam6.node.ipsecglue",
+         "roam6.ipsec.ikev2")
 POOLS_OF_FIVE = 620
 
 

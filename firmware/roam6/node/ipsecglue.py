@@ -34,13 +34,15 @@ import socket
 
 from roam6.compat import IS_MICROPYTHON, const
 from roam6.core.ipsecreg import SaRegistration
-from roam6.ipsec.ikev2 import MARKER, Initiator, ts_host, ts_range
+from roam6.ipsec.dormant import Dormant, wake
 from roam6.wire.binding import ipv6_packet
 
+from . import forget
 from .transport import AF_INET, AF_INET6, addr_text, sleep_ms, sockaddr
 
 _UP = const(3)                    # roam6.ipsec.ikev2's state "up"
 _TELL_MS = const(20)              # after a move's BA: the INFORMATIONAL from the new address
+_MARKER = b"\x00\x00\x00\x00"       # the non-ESP marker (RFC 3948), ikev2.MARKER
 
 if IS_MICROPYTHON:
     from .transport import readable
@@ -169,7 +171,10 @@ class IpsecGlue:
             if self.retry_at is None:
                 self.ike = self._start(now)
         else:                     # the SAs stay: the new socket and the INFORMATIONAL after the BA
-            ike.remote = self.remote
+            if type(ike) is Dormant:
+                ike.d["remote"] = self.remote
+            else:
+                ike.remote = self.remote
             self.reopen = (coa, ha)
             self.tell_due = True
         self.pump(now)
@@ -192,6 +197,7 @@ class IpsecGlue:
             self.told_at = now
 
     def _start(self, now):
+        from roam6.ipsec.ikev2 import Initiator, ts_host
         cfg = self.node.cfg
         plen = cfg.home_prefix[1] if cfg.home_prefix else 64
         self.handshakes += 1
@@ -210,6 +216,7 @@ class IpsecGlue:
         return t
 
     def tick(self, now):
+        self.wake()                     # only called when a timer is due: all of them are IKE's
         if self.retry_at is not None and now >= self.retry_at:
             self.retry_at = None
             if self.local is not None and self.ike is None:
@@ -237,13 +244,18 @@ class IpsecGlue:
     # ---- IKE in and out --------------------------------------------------------------------------
     def ike_in(self, data, now):
         """One datagram from the UDP 4500 socket: IKE (with its marker) for one of our IKE SAs."""
-        if len(data) < 32 or data[:4] != MARKER:
+        if len(data) < 32 or data[:4] != _MARKER:
             self.dropped += 1     # ESP travels inside the transport here, not on UDP 4500
             return
         spi = bytes(data[4:12])
         for ike in (self.ike, self.next):
             if ike is not None and ike.spi_i == spi:
-                ike.receive(data, now)
+                if type(ike) is Dormant:  # (nothing is awaited: a peer's request, or a forgery from the
+                    if self.woke_at is not None and now - self.woke_at < 1000:     # path: an import
+                        self.dropped += 1       # a second at most; the peer retransmits its request)
+                        break
+                    self.woke_at = now
+                self.live(ike).receive(data, now)
                 break
         else:
             self.dropped += 1
@@ -268,6 +280,7 @@ class IpsecGlue:
                 ev = ike.next_event()
             for data, _dst in ike.datagrams_to_send(now):      # what the events asked for
                 self.send(data)
+        self.doze()
 
     def _event(self, ike, ev, now):
         log = self.node.log
@@ -280,7 +293,7 @@ class IpsecGlue:
                                     "config's" % (addr_text(ev[1]), addr_text(self.node.cfg.hoa)))
         elif kind == "child_up":
             if ike is self.next:                       # re-authenticated: the old IKE SA goes
-                old, self.ike, self.next = self.ike, ike, None
+                old, self.ike, self.next = self.live(self.ike), ike, None
                 if old is not None:
                     old.delete_ike(now)
                     for data, _dst in old.datagrams_to_send(now):
@@ -299,6 +312,7 @@ class IpsecGlue:
                     reg.handle_timer(now)
             self.node.flush()                          # the BUs held meanwhile leave now
             if self.node.cfg.ipsec_data:               # design 6: the payload tunnel's CHILD_SA
+                from roam6.ipsec.ikev2 import ts_host, ts_range
                 ike.create_child([ts_host(self.node.cfg.hoa)], [ts_range(bytes(16), b"\xff" * 16)], now)
         elif kind == "data_up":
             log("ike", state="data_up", spi_in=ev[1], spi_out=ev[2])
@@ -330,7 +344,35 @@ class IpsecGlue:
                 if self.next is not None:
                     self.ike, self.next = self.next, None
 
-    told_at = tell_at = reopen = None
+    # ---- the IKE code only while an exchange runs (roam6.ipsec.dormant) ------------------------------
+    def doze(self):
+        """The IKE SA idle (up, no request out, nothing queued, no re-authentication or move under
+        way): a Dormant in its place, and ikev2/x25519 dropped (freed at the next collection)."""
+        ike = self.ike
+        if (ike is None or self.next is not None or type(ike) is Dormant or ike.state != _UP
+                or ike._pending is not None or ike._deadline is not None or ike._out or ike._events or self.tell_due):
+            return
+        self.ike = d = Dormant(ike)
+        if self.reg.sa is ike:
+            self.reg.sa = d
+        forget("roam6.ipsec.ikev2")
+        forget("roam6.ipsec.x25519")
+
+    def live(self, ike):
+        """ike itself, or for a Dormant the Initiator again (glue.ike and reg.sa follow)."""
+        if type(ike) is not Dormant:
+            return ike
+        real = wake(ike)
+        if self.ike is ike:
+            self.ike = real
+        if self.reg.sa is ike:
+            self.reg.sa = real
+        return real
+
+    def wake(self):
+        self.live(self.ike)
+
+    told_at = tell_at = reopen = woke_at = None
     ike_ha = None                 # the HA the IKE SA is with (a Home Agent Switch changes it)
     rechecking = False            # a new IKE SA after an unanswered BU is under way
 
