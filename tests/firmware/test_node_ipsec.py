@@ -193,7 +193,7 @@ def test_move_tells_the_ike_sa_and_rekey_and_reauth():
 def test_the_ike_code_is_loaded_only_while_an_exchange_runs():
     import sys
 
-    from roam6.ipsec.dormant import Dormant
+    from roam6.node.ipsecglue import Dormant
     node, lines, path = make()
     peer = Peer(bytes.fromhex(PSK), rng())
     registered(node, lines, peer)

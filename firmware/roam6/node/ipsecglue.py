@@ -28,13 +28,23 @@ never imports it nor roam6.ipsec.
   the host (`data_in`). Before it is up, and at home, data goes as without IPsec.
 Event log lines (docs/CONTRACTS.md §7): `ike` with state "up" (handshake_ms), "child_up", "data_up",
 "rekeyed", "reauth", "moved" (rtt_ms: the HA has the new address); `error` reasons "IKE ...".
+- The IKE code only while an exchange runs (heap): once the IKE SA is idle (up, no request out,
+  nothing queued, no re-authentication or move under way) `doze` swaps the `ikev2.Initiator` for a
+  `Dormant` and drops the modules only IKE needs (ikev2, x25519: their bytecode was most of an
+  IPsec MN's heap). A Dormant holds the Initiator's attributes (`d`: keys, SPIs, message id, the
+  ESP SAs) and answers what the steady path reads between exchanges: the ESP SAs (`esp_in`,
+  `esp_out`, `esp_in_old`, `data_in`, `data_out`: only an exchange changes them), `state`,
+  `spi_i`, `_pending`, `get_timer()` (the next liveness check). An IKE datagram for the SA, a timer
+  due (`tick`) or a verb needs the Initiator: `live` imports ikev2 again and rebuilds it from `d`
+  (no __init__: nothing drawn, nothing sent). What only the handshake reads is not kept
+  (_HANDSHAKE_ONLY are None in `d`, and SK_pi/SK_pr go): a re-authentication is a new Initiator
+  with the config's PSK; a CHILD_SA rekey draws new nonces and derives from SK_d.
 """
 import asyncio
 import socket
 
 from roam6.compat import IS_MICROPYTHON, const
 from roam6.core.ipsecreg import SaRegistration
-from roam6.ipsec.dormant import Dormant, wake
 from roam6.wire.binding import ipv6_packet
 
 from . import forget
@@ -216,7 +226,7 @@ class IpsecGlue:
         return t
 
     def tick(self, now):
-        self.wake()                     # only called when a timer is due: all of them are IKE's
+        self.live(self.ike)             # only called when a timer is due: all of them are IKE's
         if self.retry_at is not None and now >= self.retry_at:
             self.retry_at = None
             if self.local is not None and self.ike is None:
@@ -344,7 +354,7 @@ class IpsecGlue:
                 if self.next is not None:
                     self.ike, self.next = self.next, None
 
-    # ---- the IKE code only while an exchange runs (roam6.ipsec.dormant) ------------------------------
+    # ---- the IKE code only while an exchange runs (Dormant, below) -----------------------------------
     def doze(self):
         """The IKE SA idle (up, no request out, nothing queued, no re-authentication or move under
         way): a Dormant in its place, and ikev2/x25519 dropped (freed at the next collection)."""
@@ -362,15 +372,15 @@ class IpsecGlue:
         """ike itself, or for a Dormant the Initiator again (glue.ike and reg.sa follow)."""
         if type(ike) is not Dormant:
             return ike
-        real = wake(ike)
+        from roam6.ipsec.ikev2 import Initiator
+        real = object.__new__(Initiator)
+        for k, v in ike.d.items():
+            setattr(real, k, v)
         if self.ike is ike:
             self.ike = real
         if self.reg.sa is ike:
             self.reg.sa = real
         return real
-
-    def wake(self):
-        self.live(self.ike)
 
     told_at = tell_at = reopen = woke_at = None
     ike_ha = None                 # the HA the IKE SA is with (a Home Agent Switch changes it)
@@ -420,3 +430,33 @@ class IpsecGlue:
                 self.tick(now)
                 continue
             await sleep_ms(200 if t is None else min(200, t - now))
+
+
+# psk, IDi, the IKE_SA_INIT nonces, the last request (kept for retransmission only while it is
+# awaited: a Dormant has none), the CHILD_SA's KEYMAT (kept for tests and tshark on the host)
+_HANDSHAKE_ONLY = ("psk", "idi", "ni", "nr", "_req", "keymat", "_cookie")
+
+
+class Dormant:
+    """An idle IKE SA without the IKE code (module docstring; IpsecGlue.doze/live)."""
+    _pending = None
+
+    def __init__(self, ike):
+        d = self.d = dict(ike.__dict__)     # (MicroPython's __dict__ is a read-only copy)
+        for k in _HANDSHAKE_ONLY:
+            d[k] = None
+        sk = d["sk"]                    # (the dropped Initiator's own)
+        sk.pop("pi", None)
+        sk.pop("pr", None)
+        self.esp_in, self.esp_out, self.esp_in_old = d["esp_in"], d["esp_out"], d["esp_in_old"]
+        self.data_in, self.data_out = d["data_in"], d["data_out"]
+        self.state, self.spi_i = d["state"], d["spi_i"]
+
+    def get_timer(self):
+        return self.d["_live_at"]
+
+    def datagrams_to_send(self, now):
+        return ()
+
+    def next_event(self):
+        return None
