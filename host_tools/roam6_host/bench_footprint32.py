@@ -244,8 +244,10 @@ def _measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False, ipsec=False):
         "note": "the same MN, bundle, config and HA on a 32-bit MicroPython (4-byte words, 16-byte GC blocks "
                 "as on an ESP32); module bytecode and qstrs are still in the heap (unix port); native .mpy "
                 "code (accel_viper) does not load on wasm32, so the MN runs its plain-Python tier; the "
-                "runtime is patched to keep call frames over 44 bytes on the C stack (its GC cannot see "
-                "wasm locals): the frames of the few functions running at the heap event are not counted; "
+                "runtime is patched to keep call frames over 44 bytes on the C stack and to leave a "
+                "constructor's argument array to the GC instead of freeing it after __init__ (its GC cannot "
+                "see wasm locals; ARGS_FREE): the frames of the few functions running at the heap event are "
+                "not counted; "
                 "only the network is a stand-in (emscripten's UDP socket operations on node UDP sockets); "
                 "heap_in_use_before_first_bu is logged while start-up's frames are still on the conservatively "
                 "scanned C stack, so it can read higher than the steady state after registration",
