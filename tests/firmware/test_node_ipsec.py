@@ -190,6 +190,45 @@ def test_move_tells_the_ike_sa_and_rekey_and_reauth():
     os.remove(path)
 
 
+def test_the_ike_code_is_loaded_only_while_an_exchange_runs():
+    import sys
+
+    from roam6.node.ipsecglue import Dormant
+    node, lines, path = make()
+    peer = Peer(bytes.fromhex(PSK), rng())
+    registered(node, lines, peer)
+    g = node.ipsec
+    d = g.ike
+    # idle after the handshake: a Dormant with the ESP SAs, ikev2 and x25519 dropped, and nothing
+    # only the handshake reads
+    assert type(d) is Dormant and node.reg.sa is d and d.esp_in is not None and d.esp_out is not None
+    assert "roam6.ipsec.ikev2" not in sys.modules and "roam6.ipsec.x25519" not in sys.modules
+    assert d.d["psk"] is None and d.d["_req"] is None and "pi" not in d.d["sk"] and "d" in d.d["sk"]
+    # the liveness check is due: the Initiator again (ikev2 imported again) sends it ...
+    t = g.get_timer()
+    assert t == d.d["_live_at"] and t > node.now()
+    g.tick(t)
+    assert len(g.out) == 1 and type(g.ike) is not Dormant and node.reg.sa is g.ike
+    assert "roam6.ipsec.ikev2" in sys.modules
+    g.ike_in(peer.answer(g.out.pop()), t + 5)
+    # ... and once answered the SA sleeps again, still the same keys and SPIs
+    assert type(g.ike) is Dormant and node.reg.sa is g.ike and g.ike.esp_out is d.esp_out
+    assert "roam6.ipsec.ikev2" not in sys.modules and g.get_timer() == t + 5 + g.liveness_ms
+    # a datagram for the SA from the path (not awaited: forged here) wakes it at most once a second
+    junk = k.MARKER + d.spi_i + bytes(40)
+    dropped = g.dropped
+    g.ike_in(junk, t + 2000)
+    assert type(g.ike) is Dormant and "roam6.ipsec.ikev2" not in sys.modules and g.dropped == dropped
+    g.ike_in(junk, t + 2500)
+    assert g.dropped == dropped + 1 and "roam6.ipsec.ikev2" not in sys.modules
+    # the BU refresh still leaves sealed in the same CHILD_SA
+    tr = node.uplink.active
+    node.reg.lost("brr", node.now() + 400000)
+    node.flush()
+    assert tr.out and tr.out[-1][6] == 50
+    os.remove(path)
+
+
 def test_wrong_psk_logs_and_backs_off():
     node, lines, path = make()
     peer = Peer(b"another key entirely!", rng())

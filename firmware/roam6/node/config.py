@@ -122,7 +122,10 @@ def parse_config(raw):
             m = __import__("roam6.node.ipsecconf", None, None, ("parse_config",))
         except ImportError:
             raise ConfigError("security", "\"ipsec\" is not in this board's firmware (board.json excludes it)")
-        m.parse_config(c, raw, ConfigError)   # (kept loaded: forgetting it broke the wasm32 runtime)
+        m.parse_config(c, raw, ConfigError)
+        del m
+        from . import forget                # checked once: its code goes (the 32-bit footprint run's
+        forget("roam6.node.ipsecconf")      # corruption when it did was its GC's, bench_footprint32.GC_PRELUDE)
 
     for field in ("hoa", "ha"):           # an IPv6 address, or "bootstrap" (None)
         v = raw[field]

@@ -28,19 +28,31 @@ never imports it nor roam6.ipsec.
   the host (`data_in`). Before it is up, and at home, data goes as without IPsec.
 Event log lines (docs/CONTRACTS.md §7): `ike` with state "up" (handshake_ms), "child_up", "data_up",
 "rekeyed", "reauth", "moved" (rtt_ms: the HA has the new address); `error` reasons "IKE ...".
+- The IKE code only while an exchange runs (heap): once the IKE SA is idle (up, no request out,
+  nothing queued, no re-authentication or move under way) `doze` swaps the `ikev2.Initiator` for a
+  `Dormant` and drops the modules only IKE needs (ikev2, x25519: their bytecode was most of an
+  IPsec MN's heap). A Dormant holds the Initiator's attributes (`d`: keys, SPIs, message id, the
+  ESP SAs) and answers what the steady path reads between exchanges: the ESP SAs (`esp_in`,
+  `esp_out`, `esp_in_old`, `data_in`, `data_out`: only an exchange changes them), `state`,
+  `spi_i`, `_pending`, `get_timer()` (the next liveness check). An IKE datagram for the SA, a timer
+  due (`tick`) or a verb needs the Initiator: `live` imports ikev2 again and rebuilds it from `d`
+  (no __init__: nothing drawn, nothing sent). What only the handshake reads is not kept
+  (_HANDSHAKE_ONLY are None in `d`, and SK_pi/SK_pr go): a re-authentication is a new Initiator
+  with the config's PSK; a CHILD_SA rekey draws new nonces and derives from SK_d.
 """
 import asyncio
 import socket
 
 from roam6.compat import IS_MICROPYTHON, const
 from roam6.core.ipsecreg import SaRegistration
-from roam6.ipsec.ikev2 import MARKER, Initiator, ts_host, ts_range
 from roam6.wire.binding import ipv6_packet
 
+from . import forget
 from .transport import AF_INET, AF_INET6, addr_text, sleep_ms, sockaddr
 
 _UP = const(3)                    # roam6.ipsec.ikev2's state "up"
 _TELL_MS = const(20)              # after a move's BA: the INFORMATIONAL from the new address
+_MARKER = b"\x00\x00\x00\x00"       # the non-ESP marker (RFC 3948), ikev2.MARKER
 
 if IS_MICROPYTHON:
     from .transport import readable
@@ -169,7 +181,10 @@ class IpsecGlue:
             if self.retry_at is None:
                 self.ike = self._start(now)
         else:                     # the SAs stay: the new socket and the INFORMATIONAL after the BA
-            ike.remote = self.remote
+            if type(ike) is Dormant:
+                ike.d["remote"] = self.remote
+            else:
+                ike.remote = self.remote
             self.reopen = (coa, ha)
             self.tell_due = True
         self.pump(now)
@@ -192,6 +207,7 @@ class IpsecGlue:
             self.told_at = now
 
     def _start(self, now):
+        from roam6.ipsec.ikev2 import Initiator, ts_host
         cfg = self.node.cfg
         plen = cfg.home_prefix[1] if cfg.home_prefix else 64
         self.handshakes += 1
@@ -211,6 +227,7 @@ class IpsecGlue:
         return t
 
     def tick(self, now):
+        self.live(self.ike)             # only called when a timer is due: all of them are IKE's
         if self.retry_at is not None and now >= self.retry_at:
             self.retry_at = None
             if self.local is not None and self.ike is None:
@@ -238,13 +255,18 @@ class IpsecGlue:
     # ---- IKE in and out --------------------------------------------------------------------------
     def ike_in(self, data, now):
         """One datagram from the UDP 4500 socket: IKE (with its marker) for one of our IKE SAs."""
-        if len(data) < 32 or data[:4] != MARKER:
+        if len(data) < 32 or data[:4] != _MARKER:
             self.dropped += 1     # ESP travels inside the transport here, not on UDP 4500
             return
         spi = bytes(data[4:12])
         for ike in (self.ike, self.next):
             if ike is not None and ike.spi_i == spi:
-                ike.receive(data, now)
+                if type(ike) is Dormant:  # (nothing is awaited: a peer's request, or a forgery from the
+                    if self.woke_at is not None and now - self.woke_at < 1000:     # path: an import
+                        self.dropped += 1       # a second at most; the peer retransmits its request)
+                        break
+                    self.woke_at = now
+                self.live(ike).receive(data, now)
                 break
         else:
             self.dropped += 1
@@ -269,6 +291,7 @@ class IpsecGlue:
                 ev = ike.next_event()
             for data, _dst in ike.datagrams_to_send(now):      # what the events asked for
                 self.send(data)
+        self.doze()
 
     def _event(self, ike, ev, now):
         log = self.node.log
@@ -281,7 +304,7 @@ class IpsecGlue:
                                     "config's" % (addr_text(ev[1]), addr_text(self.node.cfg.hoa)))
         elif kind == "child_up":
             if ike is self.next:                       # re-authenticated: the old IKE SA goes
-                old, self.ike, self.next = self.ike, ike, None
+                old, self.ike, self.next = self.live(self.ike), ike, None
                 if old is not None:
                     old.delete_ike(now)
                     for data, _dst in old.datagrams_to_send(now):
@@ -300,6 +323,7 @@ class IpsecGlue:
                     reg.handle_timer(now)
             self.node.flush()                          # the BUs held meanwhile leave now
             if self.node.cfg.ipsec_data:               # design 6: the payload tunnel's CHILD_SA
+                from roam6.ipsec.ikev2 import ts_host, ts_range
                 ike.create_child([ts_host(self.node.cfg.hoa)], [ts_range(bytes(16), b"\xff" * 16)], now)
         elif kind == "data_up":
             log("ike", state="data_up", spi_in=ev[1], spi_out=ev[2])
@@ -331,7 +355,35 @@ class IpsecGlue:
                 if self.next is not None:
                     self.ike, self.next = self.next, None
 
-    told_at = tell_at = reopen = None
+    # ---- the IKE code only while an exchange runs (Dormant, below) -----------------------------------
+    def doze(self):
+        """The IKE SA idle (up, no request out, nothing queued, no re-authentication or move under
+        way): a Dormant in its place, and ikev2/x25519 dropped (freed at the next collection)."""
+        ike = self.ike
+        if (ike is None or self.next is not None or type(ike) is Dormant or ike.state != _UP
+                or ike._pending is not None or ike._deadline is not None or ike._out or ike._events or self.tell_due):
+            return
+        self.ike = d = Dormant(ike)
+        if self.reg.sa is ike:
+            self.reg.sa = d
+        forget("roam6.ipsec.ikev2")
+        forget("roam6.ipsec.x25519")
+
+    def live(self, ike):
+        """ike itself, or for a Dormant the Initiator again (glue.ike and reg.sa follow)."""
+        if type(ike) is not Dormant:
+            return ike
+        from roam6.ipsec.ikev2 import Initiator
+        real = object.__new__(Initiator)
+        for k, v in ike.d.items():
+            setattr(real, k, v)
+        if self.ike is ike:
+            self.ike = real
+        if self.reg.sa is ike:
+            self.reg.sa = real
+        return real
+
+    told_at = tell_at = reopen = woke_at = None
     ike_ha = None                 # the HA the IKE SA is with (a Home Agent Switch changes it)
     rechecking = False            # a new IKE SA after an unanswered BU is under way
 
@@ -379,3 +431,33 @@ class IpsecGlue:
                 self.tick(now)
                 continue
             await sleep_ms(200 if t is None else min(200, t - now))
+
+
+# psk, IDi, the IKE_SA_INIT nonces, the last request (kept for retransmission only while it is
+# awaited: a Dormant has none), the CHILD_SA's KEYMAT (kept for tests and tshark on the host)
+_HANDSHAKE_ONLY = ("psk", "idi", "ni", "nr", "_req", "keymat", "_cookie")
+
+
+class Dormant:
+    """An idle IKE SA without the IKE code (module docstring; IpsecGlue.doze/live)."""
+    _pending = None
+
+    def __init__(self, ike):
+        d = self.d = dict(ike.__dict__)     # (MicroPython's __dict__ is a read-only copy)
+        for k in _HANDSHAKE_ONLY:
+            d[k] = None
+        sk = d["sk"]                    # (the dropped Initiator's own)
+        sk.pop("pi", None)
+        sk.pop("pr", None)
+        self.esp_in, self.esp_out, self.esp_in_old = d["esp_in"], d["esp_out"], d["esp_in_old"]
+        self.data_in, self.data_out = d["data_in"], d["data_out"]
+        self.state, self.spi_i = d["state"], d["spi_i"]
+
+    def get_timer(self):
+        return self.d["_live_at"]
+
+    def datagrams_to_send(self, now):
+        return ()
+
+    def next_event(self):
+        return None

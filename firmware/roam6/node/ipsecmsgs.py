@@ -65,6 +65,7 @@ def bu_unanswered(glue, now):
 def drop_ike(glue, now):
     for ike in (glue.ike, glue.next):
         if ike is not None and ike.state == _UP:
+            ike = glue.live(ike)                    # a dormant SA: its Initiator again for the Delete
             ike.delete_ike(now)
             for data, _dst in ike.datagrams_to_send(now):
                 glue.send(data)
