@@ -81,11 +81,12 @@ def test_switch_moves_the_mn_to_ha2_and_liveness_brings_it_back(bench):
         assert ha2.wait_for(lambda e: e.get("ev") == "binding_added", 5), ha2.tail()
         assert ha1.wait_for(lambda e: e.get("ev") == "binding_removed", 5), ha1.tail()
         assert mn.wait_for(lambda e: e.get("ev") == "registered", 5), mn.tail()
-        # HA2 runs DAD here (dad_skip_pinned off): the BU made before the break is refused (134: HA1 defends
-        # the HoA), then the MN falls back to break before make: deregistration at HA1, the BU again, accepted
+        # HA2 runs DAD here (dad_skip_pinned off): break before make, the deregistration at HA1 before the
+        # registration at HA2 (at once: make before break does not fit this 64 KB heap at the switch; or after
+        # HA2 refused the BU made before the break, 134: HA1 defends the HoA)
         seq = [(e["ev"], e.get("status")) for e in mn.events if e.get("ev") in ("ba", "old_ha_dereg", "registered")]
-        assert ("ba", 134) in seq and ("old_ha_dereg", None) in seq, seq
-        assert seq.index(("ba", 134)) < seq.index(("old_ha_dereg", None)) < seq.index(("registered", None)), seq
+        assert seq.index(("old_ha_dereg", None)) < seq.index(("registered", None)), seq
+        assert ("ba", 134) not in seq or seq.index(("ba", 134)) < seq.index(("old_ha_dereg", None)), seq
         t = R.cn_traffic(bench, n=20)
         assert t["echoed"] >= 18, t             # both ways through HA2
         # HA2 gone: its refresh BU is not answered; after ha_liveness_s the MN goes back to HA1

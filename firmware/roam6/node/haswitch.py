@@ -9,9 +9,11 @@ event) when config.json lists several HAs (CONTRACTS.md §5).
   Advice, Replay Protection, MN-HA authentication last over HoA | HoA | MH data).
 - `switch_in(node, src, mh, now)`: an authenticated switch from our HA, newer than the last one
   (and, with RFC 4285 timestamps on, within 30 s of our clock), moves the node to the first
-  target that is not the current HA, after removing its binding at the old HA (break before
-  make: the old HA defends the HoA on the home link while it holds the binding). Anything
-  else is ignored and counted in `IGNORED`.
+  target that is not the current HA. udp4/udp6: make before break (`haswitchmbb.py`: registered there first,
+  the old HA's socket kept, read and carrying data until then; its binding removed after); a refusal
+  (134: the new HA's DAD meets the old HA's proxy ND) or 3 s of silence falls back to break
+  before make, as ip6 and IPsec do (docs/PROTOCOL-NOTES.md §11.14). Anything else is ignored
+  and counted in `IGNORED`.
 - Under IPsec (core/ipsecreg.py, `reg.esp`): the switch comes out of the CHILD_SA, which
   authenticated it and refuses replays, so it carries no MN-HA/Replay options (RFC 4877); the
   deregistration at the old HA is the SA form of the BU, sealed in the old HA's CHILD_SA, and the
@@ -27,7 +29,6 @@ from roam6.wire.binding import V4MAPPED, encode_bu, ipv6_packet, mac_coa
 from roam6.wire.checksum import checksum6
 
 from .transport import UdpTransport, addr_text, sleep_ms
-from .uplink import _read
 
 IGNORED = [0]          # switches dropped: malformed, not authentic, replayed, from a stranger
 _last = [0, None]      # timestamp of the last switch acted on; the HA it moved us away from
@@ -133,9 +134,15 @@ def go(node, target, now, why):
         _last[1:] = old
         up = node.uplink
         kept = up.active
+        start = None
         if (tr != "ip6" and not getattr(reg, "esp", False) and kept is not None and up.old is None
                 and kept.sock is not None):
-            _make_before_break(node, target, ha4, old, kept)
+            try:
+                from .haswitchmbb import start    # (not in every board's bundle: board.json)
+            except (ImportError, MemoryError):    # (no room for it: break before make)
+                start = None
+        if start is not None:
+            start(node, target, ha4, old, kept, _point, _dereg_bu)   # (no import back: no cycle)
         else:
             asyncio.create_task(_switch(node, target, ha4, old))
     else:
@@ -149,73 +156,6 @@ async def _switch(node, target, ha4, old):
     except MemoryError:
         node.log("error", reason="no memory for the deregistration at the old HA")
     _point(node, target, ha4, "switch")
-
-
-def _make_before_break(node, target, ha4, old, kept):
-    """udp4/udp6: register with `target` first, keeping the tunnel socket to the old HA open and
-    read (its downlink delivered: the home link's router follows the new HA only after its NA)
-    until the new binding is made; then the lifetime-0 BU to the old HA over that same socket."""
-    up = node.uplink
-    olds = up.tasks                       # (cancelled by _mbb: the caller may be one of them)
-    up.tasks = []
-    for k in list(up.transports):
-        if up.transports[k] is kept:
-            del up.transports[k]          # (not closed by _point)
-    got = [0]
-    ha6 = old[0]
-    rx = node.rx
-
-    def deliver(n):                       # the old HA's BA (MH type 6 from it) ends the retries
-        if n > 42 and rx[6] == 135 and rx[42] == 6 and bytes(rx[8:24]) == ha6:
-            got[0] += 1
-        else:
-            node.packet_in(n)
-    asyncio.create_task(_mbb(node, target, ha4, old, kept, olds, deliver, got))
-
-
-async def _mbb(node, target, ha4, old, kept, olds, deliver, got):
-    reg = node.reg
-    ha6, _ha4, tr, coa = old
-    refused = False
-    for t in olds:
-        t.cancel()
-    task = asyncio.create_task(_read(kept.sock, node.rx, deliver))
-    try:
-        _point(node, target, ha4, "switch", False)
-        node.moved(coa, tr)               # the BU to the new HA
-        new = node.uplink.active
-        if new is not None:               # the data goes by the old HA until the new one binds us
-            new.send = kept.send          # (its BUs: send_mh, the class's)
-        t0 = node.now()
-        while reg.ha == target and reg.state != 2:          # 2: BOUND (core/bul.py)
-            await sleep_ms(2)
-            if reg.timeout_ms >= reg.max_bindack_ms or node.now() - t0 > 3000:
-                # refused (134: the old HA defends the HoA, the new one runs DAD) or silent:
-                # break before make after all
-                refused = True
-                break
-        if new is not None:
-            del new.send
-        if not refused:
-            await sleep_ms(100)           # the home link's router follows the new HA's NA first
-        for _ in range(3):
-            p = _dereg_bu(node, ha6, coa, False)
-            if p is None:
-                break
-            kept.send(p)
-            for k in range(120):
-                await sleep_ms(2 if k < 25 else 10)
-                if got[0]:
-                    break
-            if got[0]:
-                break
-        if refused and reg.ha == target and reg.state != 2:
-            node.moved(coa, tr)           # the old binding gone: the new HA's DAD can pass now
-    except MemoryError:
-        node.log("error", reason="no memory for the deregistration at the old HA")
-    finally:
-        task.cancel()
-        kept.close()
 
 
 def _point(node, target, ha4, why, move=True):
