@@ -1,0 +1,74 @@
+"""Make before break for the Home Agent Switch over udp4/udp6 (RFC 5142 §5): register with the new
+HA first, then remove the binding at the old one (docs/PROTOCOL-NOTES.md §11.14). Loaded by
+`haswitch.go` on a switch only; a bundle without it (rp2040: board.json) switches break before make."""
+import asyncio
+
+from .transport import sleep_ms
+from .uplink import _read
+
+
+def start(node, target, ha4, old, kept, point, dereg_bu):
+    """udp4/udp6: register with `target` first, keeping the tunnel socket to the old HA open and
+    read (its downlink delivered: the home link's router follows the new HA only after its NA)
+    until the new binding is made; then the lifetime-0 BU to the old HA over that same socket."""
+    up = node.uplink
+    olds = up.tasks                       # (cancelled by _mbb: the caller may be one of them)
+    up.tasks = []
+    for k in list(up.transports):
+        if up.transports[k] is kept:
+            del up.transports[k]          # (not closed by _point)
+    got = [0]
+    ha6 = old[0]
+    rx = node.rx
+
+    def deliver(n):                       # the old HA's BA (MH type 6 from it) ends the retries
+        if n > 42 and rx[6] == 135 and rx[42] == 6 and bytes(rx[8:24]) == ha6:
+            got[0] += 1
+        else:
+            node.packet_in(n)
+    asyncio.create_task(_mbb(node, target, ha4, old, kept, olds, deliver, got, point, dereg_bu))
+
+
+async def _mbb(node, target, ha4, old, kept, olds, deliver, got, point, dereg_bu):
+    reg = node.reg
+    ha6, _ha4, tr, coa = old
+    refused = False
+    for t in olds:
+        t.cancel()
+    task = asyncio.create_task(_read(kept.sock, node.rx, deliver))
+    try:
+        point(node, target, ha4, "switch", False)
+        node.moved(coa, tr)               # the BU to the new HA
+        new = node.uplink.active
+        if new is not None:               # the data goes by the old HA until the new one binds us
+            new.send = kept.send          # (its BUs: send_mh, the class's)
+        t0 = node.now()
+        while reg.ha == target and reg.state != 2:          # 2: BOUND (core/bul.py)
+            await sleep_ms(2)
+            if reg.timeout_ms >= reg.max_bindack_ms or node.now() - t0 > 3000:
+                # refused (134: the old HA defends the HoA, the new one runs DAD) or silent:
+                # break before make after all
+                refused = True
+                break
+        if new is not None:
+            del new.send
+        if not refused:
+            await sleep_ms(100)           # the home link's router follows the new HA's NA first
+        for _ in range(3):
+            p = dereg_bu(node, ha6, coa, False)
+            if p is None:
+                break
+            kept.send(p)
+            for k in range(120):
+                await sleep_ms(2 if k < 25 else 10)
+                if got[0]:
+                    break
+            if got[0]:
+                break
+        if refused and reg.ha == target and reg.state != 2:
+            node.moved(coa, tr)           # the old binding gone: the new HA's DAD can pass now
+    except MemoryError:
+        node.log("error", reason="no memory for the deregistration at the old HA")
+    finally:
+        task.cancel()
+        kept.close()
