@@ -3,8 +3,7 @@ HA first, then remove the binding at the old one (docs/PROTOCOL-NOTES.md §11.14
 `haswitch.go` on a switch only; a bundle without it (rp2040: board.json) switches break before make."""
 import asyncio
 
-from .transport import sleep_ms
-from .uplink import _read
+from .transport import read_each, sleep_ms
 
 
 def start(node, target, ha4, old, kept, point, dereg_bu):
@@ -35,7 +34,7 @@ async def _mbb(node, target, ha4, old, kept, olds, deliver, got, point, dereg_bu
     refused = False
     for t in olds:
         t.cancel()
-    task = asyncio.create_task(_read(kept.sock, node.rx, deliver))
+    task = asyncio.create_task(read_each(kept.sock, node.rx, deliver))
     try:
         point(node, target, ha4, "switch", False)
         node.moved(coa, tr)               # the BU to the new HA
