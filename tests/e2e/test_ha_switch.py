@@ -174,10 +174,11 @@ def test_drain_several_mns_from_ha1_to_ha2(tmp_path):
           "(dereg at HA1 -> registered at HA2, < 0: make before break) ms: %s; gap in the probes p50 %s ms"
           % (N_DRAIN, rep["drain_ms"], rep["switch_messages"], sorted(gaps), rep["interruption_ms"]["p50"]))
     assert max(gaps) < 2000, gaps
-    # HA2 announces the HoA (gratuitous NA), but on a quiet machine the home router's NS sent in the
-    # few ms between the deregistration at HA1 and the binding at HA2 goes unanswered and the switch
-    # then costs its 1 s NS retransmission (issue 14, open); bounded below a second retransmission
-    assert rep["interruption_ms"]["max"] < 2000, rep["devices"]
+    # make before break: each device's echoes pause for about one probe spacing (20 ms); under load
+    # up to ~55 ms here. A neighbour resolution left to its 1 s retransmission (HA2's router, when
+    # its link-local address was still tentative; the home router's NS for the HoA) is well above
+    # this bound, and so is the DAD of the break-before-make fallback (100 ms on the bench) plus load
+    assert rep["interruption_ms"]["p50"] < 100 and rep["interruption_ms"]["max"] < 250, rep["devices"]
 
 
 def test_ha_discovery_at_boot_and_after_a_roam(tmp_path):
