@@ -32,6 +32,7 @@ from .transport import UdpTransport, addr_text, sleep_ms
 
 IGNORED = [0]          # switches dropped: malformed, not authentic, replayed, from a stranger
 _last = [0, None]      # timestamp of the last switch acted on; the HA it moved us away from
+_busy = [0]            # a make-before-break switch in progress (haswitchmbb): watch() waits
 
 
 def parse_switch(mh, key, spi, hoa, esp=False):
@@ -142,7 +143,7 @@ def go(node, target, now, why):
             except (ImportError, MemoryError):    # (no room for it: break before make)
                 start = None
         if start is not None:
-            start(node, target, ha4, old, kept, _point, _dereg_bu)   # (no import back: no cycle)
+            start(node, target, ha4, old, kept, _point, _dereg_bu, _busy)   # (no import back: no cycle)
         else:
             asyncio.create_task(_switch(node, target, ha4, old))
     else:
@@ -256,6 +257,8 @@ async def watch(node):
     while True:
         await sleep_ms(250)
         st = reg.state
+        if _busy[0]:              # a switch's own fallback decides (a 134 from the new HA is no silence)
+            continue
         if st == 2:                                 # BOUND (core/bul.py)
             tried = 0
         elif (st == 1 or st == 3) and reg.sent:     # REGISTERING, REFRESHING

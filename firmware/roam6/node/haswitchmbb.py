@@ -6,10 +6,12 @@ import asyncio
 from .transport import read_each, sleep_ms
 
 
-def start(node, target, ha4, old, kept, point, dereg_bu):
+def start(node, target, ha4, old, kept, point, dereg_bu, busy):
     """udp4/udp6: register with `target` first, keeping the tunnel socket to the old HA open and
     read (its downlink delivered: the home link's router follows the new HA only after its NA)
-    until the new binding is made; then the lifetime-0 BU to the old HA over that same socket."""
+    until the new binding is made; then the lifetime-0 BU to the old HA over that same socket.
+    busy[0] is 1 until done: haswitch.watch must not take the new HA's refusal (134, which puts
+    the BU's back-off at its cap) for a dead HA and go on to the next of the list (the old one)."""
     up = node.uplink
     olds = up.tasks                       # (cancelled by _mbb: the caller may be one of them)
     up.tasks = []
@@ -25,10 +27,11 @@ def start(node, target, ha4, old, kept, point, dereg_bu):
             got[0] += 1
         else:
             node.packet_in(n)
-    asyncio.create_task(_mbb(node, target, ha4, old, kept, olds, deliver, got, point, dereg_bu))
+    busy[0] = 1
+    asyncio.create_task(_mbb(node, target, ha4, old, kept, olds, deliver, got, point, dereg_bu, busy))
 
 
-async def _mbb(node, target, ha4, old, kept, olds, deliver, got, point, dereg_bu):
+async def _mbb(node, target, ha4, old, kept, olds, deliver, got, point, dereg_bu, busy):
     reg = node.reg
     ha6, _ha4, tr, coa = old
     refused = False
@@ -69,5 +72,6 @@ async def _mbb(node, target, ha4, old, kept, olds, deliver, got, point, dereg_bu
     except MemoryError:
         node.log("error", reason="no memory for the deregistration at the old HA")
     finally:
+        busy[0] = 0
         task.cancel()
         kept.close()

@@ -190,8 +190,10 @@ def run(args, quiet=False):
                 lo, hi = (min(g[1] - 0.02, t_sw), max(g[2], t_reg)) if g else (t_sw, t_reg)
                 end = prober.sent[h][-1][0] - 0.3
                 devices.append({
-                    "n": i, "hoa": h, "moved": bool(reg) and any(e.get("ev") == "ha_switch" and e.get("ha") == HA2
-                                                                 for e in mn.events),
+                    # moved: registered after the switch, and every HA change since was to HA2 (not
+                    # back to HA1 by the HA list, then moved again by a retransmitted switch)
+                    "n": i, "hoa": h, "moved": bool(reg) and bool(sw) and all(
+                        e.get("ha") == HA2 for e in mn.events if e.get("ev") == "ha_switch" and e["t_rx"] >= t_cmd),
                     "interruption_ms": round(g[0] * 1000, 1) if g else None,
                     # s after the switch command started: the gap, and the MN's steps
                     "gap_s": [round(g[1] - t_cmd, 3), round(g[2] - t_cmd, 3)] if g else None,
