@@ -142,9 +142,8 @@ def go(node, target, now, why):
                 from .haswitchmbb import start    # (not in every board's bundle: board.json)
             except (ImportError, MemoryError):    # (no room for it: break before make)
                 start = None
-        if start is not None:
-            start(node, target, ha4, old, kept, _point, _dereg_bu, _busy)   # (no import back: no cycle)
-        else:
+        # (start: no import back, no cycle; False: no memory for it, nothing changed)
+        if start is None or not start(node, target, ha4, old, kept, _point, _dereg_bu, _busy):
             asyncio.create_task(_switch(node, target, ha4, old))
     else:
         _point(node, target, ha4, why)
