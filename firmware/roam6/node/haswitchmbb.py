@@ -19,9 +19,11 @@ def start(node, target, ha4, old, kept, point, dereg_bu, busy):
     the BU's back-off at its cap) for a dead HA and go on to the next of the list (the old one).
     True once started; False (no memory for it) when the caller must switch break before make."""
     try:
-        from gc import mem_free           # (MicroPython's)
-        if mem_free() < MIN_FREE:
-            return False
+        from gc import collect, mem_free  # (MicroPython's; free counts garbage not yet collected
+        if mem_free() < MIN_FREE:         # as in use)
+            collect()
+            if mem_free() < MIN_FREE:
+                return False
     except ImportError:
         pass
     up = node.uplink
