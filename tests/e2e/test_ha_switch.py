@@ -74,8 +74,8 @@ def test_switch_moves_the_mn_to_ha2_and_liveness_brings_it_back(bench):
         if os.environ.get("R6_DEBUG"):
             print(mn.tail(40), ha2.tail(), ha1.tail(), sep="\n")
         # break before make here (HA2 runs DAD, 100 ms): the home router queues the probes while it
-        # resolves the HoA and HA2's unsolicited NA releases them, so hardly any is lost; a
-        # resolution left to the router's 1 s NS retransmission would lose ~50
+        # resolves the HoA and HA2's unsolicited NA releases them, so hardly any is lost (measured
+        # 0-1). Queued probes are late, not lost: the gap in time is the drain test's measure
         assert traffic["down_sent"] >= 100 and lost * gap_ms <= 300, traffic
         assert r.returncode == 0, (r.stdout, r.stderr, ha1.tail(), mn.tail())
         assert "1/1 moved" in r.stdout, r.stdout
