@@ -16,6 +16,11 @@ def add_ha2_host(bench):
     """Namespace ha2 on the home link (see the module's docstring)."""
     ns = bench.ns
     ns.add("ha2")
+    # no DAD on this host's links, as on the bench's other namespaces (topology.FORWARDING): a fresh
+    # veth's link-local address is tentative for ~1 s, and meanwhile the kernel sends no Neighbor
+    # Solicitation from it, so HA2 could not resolve its router and held the first bound MNs' packets
+    # until the 1 s retransmission (a long-running HA host has its link-local address long since)
+    ns.sysctls("ha2", [("net.ipv6.conf.default.accept_dad", 0), ("net.ipv6.conf.all.accept_dad", 0)])
     ns._run(["ip", "link", "add", "h2", "netns", ns.full("ha2"), "type", "veth", "peer", "name", "h2b",
              "netns", ns.full("ha")], True, 10)
     bench.ip("ha", "link", "set", "h2b", "master", "home", "up")

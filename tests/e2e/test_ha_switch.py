@@ -73,13 +73,23 @@ def test_switch_moves_the_mn_to_ha2_and_liveness_brings_it_back(bench):
               % (lost, traffic["down_sent"], gap_ms, lost * gap_ms))
         if os.environ.get("R6_DEBUG"):
             print(mn.tail(40), ha2.tail(), ha1.tail(), sep="\n")
-        assert traffic["down_sent"] >= 100 and lost * gap_ms <= 1000, traffic
+        # break before make here (HA2 runs DAD, 100 ms): the home router queues the probes while it
+        # resolves the HoA and HA2's unsolicited NA releases them, so hardly any is lost (measured
+        # 0-1). Queued probes are late, not lost: the gap in time is the drain test's measure
+        assert traffic["down_sent"] >= 100 and lost * gap_ms <= 300, traffic
         assert r.returncode == 0, (r.stdout, r.stderr, ha1.tail(), mn.tail())
         assert "1/1 moved" in r.stdout, r.stdout
         ev = mn.wait_for(lambda e: e.get("ev") == "ha_switch", 5)
         assert ev and ev["ha"] == HA2 and ev["why"] == "switch", mn.tail()
         assert ha2.wait_for(lambda e: e.get("ev") == "binding_added", 5), ha2.tail()
         assert ha1.wait_for(lambda e: e.get("ev") == "binding_removed", 5), ha1.tail()
+        assert mn.wait_for(lambda e: e.get("ev") == "registered", 5), mn.tail()
+        # HA2 runs DAD here (dad_skip_pinned off): break before make, the deregistration at HA1 before the
+        # registration at HA2 (at once: make before break does not fit this 64 KB heap at the switch; or after
+        # HA2 refused the BU made before the break, 134: HA1 defends the HoA)
+        seq = [(e["ev"], e.get("status")) for e in mn.events if e.get("ev") in ("ba", "old_ha_dereg", "registered")]
+        assert seq.index(("old_ha_dereg", None)) < seq.index(("registered", None)), seq
+        assert ("ba", 134) not in seq or seq.index(("ba", 134)) < seq.index(("old_ha_dereg", None)), seq
         t = R.cn_traffic(bench, n=20)
         assert t["echoed"] >= 18, t             # both ways through HA2
         # HA2 gone: its refresh BU is not answered; after ha_liveness_s the MN goes back to HA1
@@ -159,16 +169,19 @@ def test_drain_several_mns_from_ha1_to_ha2(tmp_path):
     for d in rep["devices"]:
         assert d["moved"] and d["dereg_to_registered_ms"] is not None, d      # registered at HA2, dereg at HA1
         gaps.append(d["dereg_to_registered_ms"])
+        # the HAs skip DAD for pinned HoAs: make before break, registered at HA2 before the dereg at HA1
+        assert d["dereg_to_registered_ms"] < 0 and d["dereg_to_registered_ms"] > -1000, d
         assert d["interruption_ms"] is not None and d["lost_outside"] == 0, d
     assert rep["ha2_bindings_added"] >= N_DRAIN, rep
     print("HA switch drain: %d MNs in %d ms (HA's clock), %d messages; per-device interruption "
-          "(dereg at HA1 -> registered at HA2) ms: %s; gap in the probes p50 %s ms"
+          "(dereg at HA1 -> registered at HA2, < 0: make before break) ms: %s; gap in the probes p50 %s ms"
           % (N_DRAIN, rep["drain_ms"], rep["switch_messages"], sorted(gaps), rep["interruption_ms"]["p50"]))
     assert max(gaps) < 2000, gaps
-    # HA2 announces the HoA (gratuitous NA), but on a quiet machine the home router's NS sent in the
-    # few ms between the deregistration at HA1 and the binding at HA2 goes unanswered and the switch
-    # then costs its 1 s NS retransmission (issue 14, open); bounded below a second retransmission
-    assert rep["interruption_ms"]["max"] < 2000, rep["devices"]
+    # make before break: each device's echoes pause for about one probe spacing (20 ms); under load
+    # up to ~55 ms here. A neighbour resolution left to its 1 s retransmission (HA2's router, when
+    # its link-local address was still tentative; the home router's NS for the HoA) is well above
+    # this bound, and so is the DAD of the break-before-make fallback (100 ms on the bench) plus load
+    assert rep["interruption_ms"]["p50"] < 100 and rep["interruption_ms"]["max"] < 250, rep["devices"]
 
 
 def test_ha_discovery_at_boot_and_after_a_roam(tmp_path):

@@ -155,3 +155,27 @@ def test_liveness_moves_to_the_next_ha():
         assert reg.ha == HA2 and count(lines, "ha_switch") == 1
         _rm(path)
     asyncio.run(main())
+
+
+def test_liveness_waits_while_a_switch_decides():
+    # the new HA refused the BU made before the break (134: the back-off at its cap, as if it were
+    # silent): while the make-before-break switch (haswitchmbb) runs its fallback, the HA list's
+    # watch must not move the node on to the next HA (the old one); once it is done, it may
+    async def main():
+        node, lines, path, opened = make("r6hasw5")
+        reg = node.reg
+        reg.move(V4COA, "udp4", node.now())
+        node.flush()
+        reg.timeout_ms = reg.max_bindack_ms           # what a 134 leaves (core/bul.py)
+        haswitch._busy[0] = 1
+        asyncio.create_task(haswitch.watch(node))
+        await asyncio.sleep(0.6)
+        assert reg.ha == HA and count(lines, "ha_switch") == 0
+        haswitch._busy[0] = 0
+        for _ in range(6):
+            await asyncio.sleep(0.1)
+            if reg.ha == HA2:
+                break
+        assert reg.ha == HA2 and count(lines, "ha_switch") == 1
+        _rm(path)
+    asyncio.run(main())

@@ -9,9 +9,11 @@ event) when config.json lists several HAs (CONTRACTS.md §5).
   Advice, Replay Protection, MN-HA authentication last over HoA | HoA | MH data).
 - `switch_in(node, src, mh, now)`: an authenticated switch from our HA, newer than the last one
   (and, with RFC 4285 timestamps on, within 30 s of our clock), moves the node to the first
-  target that is not the current HA, after removing its binding at the old HA (break before
-  make: the old HA defends the HoA on the home link while it holds the binding). Anything
-  else is ignored and counted in `IGNORED`.
+  target that is not the current HA. udp4/udp6: make before break (`haswitchmbb.py`: registered there first,
+  the old HA's socket kept, read and carrying data until then; its binding removed after); a refusal
+  (134: the new HA's DAD meets the old HA's proxy ND) or 3 s of silence falls back to break
+  before make, as ip6 and IPsec do (docs/PROTOCOL-NOTES.md §11.14). Anything else is ignored
+  and counted in `IGNORED`.
 - Under IPsec (core/ipsecreg.py, `reg.esp`): the switch comes out of the CHILD_SA, which
   authenticated it and refuses replays, so it carries no MN-HA/Replay options (RFC 4877); the
   deregistration at the old HA is the SA form of the BU, sealed in the old HA's CHILD_SA, and the
@@ -30,6 +32,7 @@ from .transport import UdpTransport, addr_text, sleep_ms
 
 IGNORED = [0]          # switches dropped: malformed, not authentic, replayed, from a stranger
 _last = [0, None]      # timestamp of the last switch acted on; the HA it moved us away from
+_busy = [0]            # a make-before-break switch in progress (haswitchmbb): watch() waits
 
 
 def parse_switch(mh, key, spi, hoa, esp=False):
@@ -130,7 +133,18 @@ def go(node, target, now, why):
         # our binding, so the new HA's DAD would fail (BA 134) until the old binding is gone
         old = (reg.ha, cfg.ha_ipv4, tr, coa)
         _last[1:] = old
-        asyncio.create_task(_switch(node, target, ha4, old))
+        up = node.uplink
+        kept = up.active
+        start = None
+        if (tr != "ip6" and not getattr(reg, "esp", False) and kept is not None and up.old is None
+                and kept.sock is not None):
+            try:
+                from .haswitchmbb import start    # (not in every board's bundle: board.json)
+            except (ImportError, MemoryError):    # (no room for it: break before make)
+                start = None
+        # (start: no import back, no cycle; False: no memory for it, nothing changed)
+        if start is None or not start(node, target, ha4, old, kept, _point, _dereg_bu, _busy):
+            asyncio.create_task(_switch(node, target, ha4, old))
     else:
         _point(node, target, ha4, why)
     return True
@@ -144,7 +158,7 @@ async def _switch(node, target, ha4, old):
     _point(node, target, ha4, "switch")
 
 
-def _point(node, target, ha4, why):
+def _point(node, target, ha4, why, move=True):
     """From now on the HA is `target`: new transports (connected to it), a BU from the same CoA."""
     cfg, reg, up = node.cfg, node.reg, node.uplink
     tr, coa = reg.transport, reg.coa
@@ -157,7 +171,7 @@ def _point(node, target, ha4, why):
     up.active = None
     node.log("ha_switch", ha=addr_text(target), old=addr_text(old), why=why)
     reg.first_reg = True              # the new HA runs DAD before it answers
-    if coa is not None and tr is not None and coa != reg.hoa:
+    if move and coa is not None and tr is not None and coa != reg.hoa:
         asyncio.create_task(_move(node, coa, tr))   # (the uplink's reading task may be the caller)
 
 
@@ -242,6 +256,8 @@ async def watch(node):
     while True:
         await sleep_ms(250)
         st = reg.state
+        if _busy[0]:              # a switch's own fallback decides (a 134 from the new HA is no silence)
+            continue
         if st == 2:                                 # BOUND (core/bul.py)
             tried = 0
         elif (st == 1 or st == 3) and reg.sent:     # REGISTERING, REFRESHING

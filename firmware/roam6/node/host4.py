@@ -76,9 +76,9 @@ def attach(node):
             tr = opn(name, coa)
             s = getattr(tr, "v4_sock", None)
             if s is not None:
-                from .uplink import _read
+                from .transport import read_each
                 import asyncio
-                up.tasks.append(asyncio.create_task(_read(s, node.rx, node.packet_in)))
+                up.tasks.append(asyncio.create_task(read_each(s, node.rx, node.packet_in)))
             return tr
         up.open = open_
 

@@ -89,6 +89,20 @@ else:
         await asyncio.sleep(ms / 1000)
 
 
+async def read_each(sock, buf, deliver):
+    """Every datagram of one socket into buf, handed to deliver(n) before the next read (the
+    uplink's readers; haswitchmbb's read of the old HA's socket)."""
+    while True:
+        try:
+            n = await readinto(sock, buf)
+        except OSError:
+            # an ICMP error queued on the connected socket (HA port closed while it restarts)
+            await sleep_ms(20)
+            continue
+        if n:
+            deliver(n)
+
+
 def send_counted(t, s, data, addr):
     """Send data on socket s (to addr; None: s is connected), counting in t.sent / t.send_errors.
     False when there is no socket or the network refused it."""

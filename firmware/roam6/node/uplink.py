@@ -2,20 +2,7 @@
 address, and the tasks reading it (every datagram to the node's one demultiplexer)."""
 import asyncio
 
-from .transport import UdpTransport, addr_text, readinto, sleep_ms
-
-
-async def _read(sock, buf, deliver):
-    """Every datagram of one socket into buf, handed to deliver(n) before the next read."""
-    while True:
-        try:
-            n = await readinto(sock, buf)
-        except OSError:
-            # an ICMP error queued on the connected socket (HA port closed while it restarts)
-            await sleep_ms(20)
-            continue
-        if n:
-            deliver(n)
+from .transport import UdpTransport, addr_text, read_each
 
 
 class Uplink:
@@ -73,10 +60,10 @@ class Uplink:
             for t in self.tasks:
                 t.cancel()
         self.active = tr
-        self.tasks = [asyncio.create_task(_read(sock, node.rx, node.packet_in))]
+        self.tasks = [asyncio.create_task(read_each(sock, node.rx, node.packet_in))]
         link = getattr(tr, "link_sock", None)
         if link is not None:          # ip6: BAs (type 2 routing header) come on the link
             from .ip6 import link_in
             buf = tr.link_buf
-            self.tasks.append(asyncio.create_task(_read(link, buf, lambda n: link_in(node, buf, n))))
+            self.tasks.append(asyncio.create_task(read_each(link, buf, lambda n: link_in(node, buf, n))))
         return tr

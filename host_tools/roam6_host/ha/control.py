@@ -46,6 +46,9 @@ class ControlServer(LoopSocket):
         s.listen(8)
         s.setblocking(False)
         self.sock = s
+        # ha/switch.py loaded now, not at the first `roam6 ha switch`: that import (~3-6 ms) would
+        # stall the HA's loop, and so every bound device's data, just as the switch begins
+        from . import switch  # noqa: F401
 
     def on_readable(self):
         for _ in range(8):

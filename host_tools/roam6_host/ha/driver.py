@@ -235,6 +235,13 @@ class HomeAgent:
             self._set_sysctl("net/ipv6/conf/%s/proxy_ndp" % cfg.home_link, 1)
             # answer NS for bound HoAs at once, not after the default random proxy delay (~0.8 s)
             self._set_sysctl("net/ipv6/neigh/%s/proxy_delay" % cfg.home_link, 0)
+            from .homelinkdad import tentative     # the link just came up: say what it costs
+            dad = tentative(cfg.home_link)
+            if dad:
+                self.log("home_link_tentative", link=cfg.home_link, addresses=dad,
+                         reason="duplicate address detection still running: until it ends this host sends no "
+                                "Neighbor Solicitation on the home link, so a device bound meanwhile may wait "
+                                "~1 s for its first packets (start the HA once the link is up a few seconds)")
             if cfg.dad_ms:
                 try:
                     self.nd = HomeLinkND(cfg.home_link)
