@@ -50,7 +50,8 @@ def parse_config(raw):
             raise ConfigError(field, "is missing (a field every config needs)")
     c = Config()
     if isinstance(raw["ha"], list):       # several HAs, the first preferred (CONTRACTS.md §5)
-        raw = _opt().parse_config(c, raw, ConfigError, True)
+        # the optional fields' checks, node/configopt.py (by a long name: no qstr unless loaded)
+        raw = __import__("roam6.node.configopt", None, None, ("parse_config",)).parse_config(c, raw, ConfigError, True)
     c.raw = raw                   # the dict as read (the bootstrap sequencer wants it)
     c.nai = c.key = b""
     c.spi = 0
@@ -168,8 +169,15 @@ def parse_config(raw):
         if c.ipv4_hoa is None:
             raise ConfigError("ipv4_hoa", "is not an IPv4 address: %r (write it like \"198.18.50.100\", or "
                                           "\"0.0.0.0\" to ask the HA for one)" % (v,))
-    if known[13] in raw or known[14] in raw or known[16] in raw:     # "wifi", "probe", "ro"
-        _opt().parse_config(c, raw, ConfigError, False)
+    if "wifi" in raw:
+        w = raw["wifi"]
+        if not isinstance(w, list):
+            raise ConfigError("wifi", "must be a list of {\"ssid\": ..., \"psk\": ...}")
+        for i in range(len(w)):
+            if not isinstance(w[i], dict) or not isinstance(w[i].get("ssid"), str):
+                raise ConfigError("wifi", "entry %d needs an \"ssid\" string" % i)
+    if known[14] in raw or known[16] in raw:      # "probe", "ro"
+        __import__("roam6.node.configopt", None, None, ("parse_config",)).parse_config(c, raw, ConfigError, False)
 
     # what each transport needs to reach the HA without bootstrapping
     if c.bootstrap == ["static"]:
@@ -180,11 +188,6 @@ def parse_config(raw):
         if c.hoa is None:
             raise ConfigError("hoa", "is \"bootstrap\" but bootstrap is only [\"static\"]: give the home address")
     return c
-
-
-def _opt():
-    # the optional fields' checks (by a long name: no qstr where they are not loaded)
-    return __import__("roam6.node.configopt", None, None, ("parse_config",))
 
 
 def load_config(path):

@@ -1,5 +1,6 @@
 """The checks of config.json's optional fields a base MN (IPv6 HoA, RFC 4285, static or
-link-learnt CoA) does not use: "ha" as a list, "wifi", "probe", "ro" (CONTRACTS.md §5).
+link-learnt CoA) does not use: "ha" as a list, "probe", "ro" (CONTRACTS.md §5). ("wifi" stays in
+config.py: the MCU boards' configs have it, and loading this module would cost them its qstrs.)
 
 roam6.node.config loads this module only when the config has one of them: every name a loaded
 module holds stays on the heap for good as a qstr (docs/ARCHITECTURE.md "Heap"), and these are
@@ -10,16 +11,9 @@ from roam6.wire.addr import ip4_from_text, ip6_from_text
 
 def parse_config(c, raw, ConfigError, ha_list):
     """ha_list: "ha" is a list: c.has = [(ha, ha_ipv4 or None)]; returns raw with the first pair as
-    "ha"/"ha_ipv4" for the checks that follow. Else: check "wifi", "probe", "ro" (c.probe, c.ro)."""
+    "ha"/"ha_ipv4" for the checks that follow. Else: check "probe" and "ro" (c.probe, c.ro)."""
     if ha_list:
         return _ha_list(c, raw, ConfigError)
-    if "wifi" in raw:
-        w = raw["wifi"]
-        if not isinstance(w, list):
-            raise ConfigError("wifi", "must be a list of {\"ssid\": ..., \"psk\": ...}")
-        for i in range(len(w)):
-            if not isinstance(w[i], dict) or not isinstance(w[i].get("ssid"), str):
-                raise ConfigError("wifi", "entry %d needs an \"ssid\" string" % i)
     if "probe" in raw:
         p = raw["probe"]
         if not isinstance(p, dict) or not isinstance(p.get("port"), int):
