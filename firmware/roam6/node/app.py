@@ -84,6 +84,8 @@ def setup(argv=None):
         finally:
             del config
             forget("roam6.node.config")
+            if "roam6.node.configopt" in sys.modules:    # the optional fields' checks, if loaded
+                forget("roam6.node.configopt")
             gc.collect()
         # the hot paths: roam6.accel's picks are bound in roam6.crypto and roam6.wire.checksum
         # (which keep no reference to it), and the chooser's own code is freed before the rest

@@ -80,13 +80,8 @@ if IS_MICROPYTHON:
         return sock.readinto(buf, size) or 0
 
     sleep_ms = asyncio.sleep_ms
-else:
-    async def readinto(sock, buf):
-        """Await one datagram into buf; its length."""
-        return await asyncio.get_running_loop().sock_recv_into(sock, buf)
-
-    async def sleep_ms(ms):
-        await asyncio.sleep(ms / 1000)
+else:   # (CPython's, in roam6.compat_cpython: their names are no qstrs on a board)
+    from roam6.compat_cpython import readinto, sleep_ms  # noqa: F401
 
 
 def send_counted(t, s, data, addr):
