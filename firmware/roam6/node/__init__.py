@@ -20,3 +20,15 @@ def forget(name):
             delattr(parent, name[i + 1:])
         except (AttributeError, TypeError, KeyError):   # MicroPython: KeyError when not bound
             pass
+
+
+def load(name):
+    """The object `name` ("module.attribute", the module one of roam6.node's), its module imported
+    now. For the node's rarely used parts (IPsec, IPv4 home address, route optimisation, home
+    link, Binding Errors, the link adapter's loop): given as one string of more than 10
+    characters, neither name is a qstr on the heap of a node that never loads them (an import
+    statement interns both when the caller's module loads)."""
+    i = name.find(".")
+    m = "roam6.node." + name[:i]
+    __import__(m)
+    return getattr(sys.modules[m], name[i + 1:])
