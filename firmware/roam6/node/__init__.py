@@ -28,7 +28,5 @@ def load(name):
     link, Binding Errors, the link adapter's loop): given as one string of more than 10
     characters, neither name is a qstr on the heap of a node that never loads them (an import
     statement interns both when the caller's module loads)."""
-    i = name.find(".")
-    m = "roam6.node." + name[:i]
-    __import__(m)
-    return getattr(sys.modules[m], name[i + 1:])
+    m, name = name.split(".")
+    return getattr(__import__("roam6.node." + m, None, None, (name,)), name)   # (the module itself)

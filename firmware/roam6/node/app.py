@@ -95,8 +95,10 @@ def setup(argv=None):
         forget("roam6.accel")
         gc.collect()
 
-        iface = opts["iface"]
+        cfg.iface = opts["iface"]
         coa_text = opts["coa"] or cfg.coa
+        # an HA, home prefix or (udp4 only) HA IPv4 address the config leaves to "bootstrap"
+        boot = cfg.ha is None or cfg.home_prefix is None or (cfg.transports == ["udp4"] and cfg.ha_ipv4 is None)
         reason = None
         if opts["home"]:
             plan = ("home",)
@@ -107,11 +109,10 @@ def setup(argv=None):
             # the link adapter, its addressing and the bootstrap (linkstart.py): a node with a
             # static care-of address never loads their names
             from . import linkstart
-            plan, reason = linkstart.plan(cfg, iface)
+            plan, reason = linkstart.plan(cfg, boot)
             forget("roam6.node.linkstart")
-        cfg.iface = iface
-        if plan[0] != "link" and (cfg.ha is None or cfg.home_prefix is None
-                                  or (cfg.transports == ["udp4"] and cfg.ha_ipv4 is None)):
+            forget("roam6.node.boot")
+        if boot and plan[0] != "link":
             raise ValueError("the config says \"bootstrap\" for the HA: that needs the link "
                              "adapter (no --coa)")
         m = cfg.raw.get("max_bindack_timeout")    # a bench's shorter back-off (CONTRACTS.md §5):

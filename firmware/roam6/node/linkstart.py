@@ -5,12 +5,13 @@ roam6.node.app loads this only for a node without --coa/"coa"/--home and forgets
 the names here (a qstr each, for good) are not on the heap of a node with a static care-of
 address. Written as app.py is: steps written out, short strings only where they are data.
 """
-from . import forget
 
 
-def plan(cfg, iface):
-    """(plan, reason): ("link", Link, Movement class, iface[, link events seen while
-    bootstrapping]) and None, or the bootstrap's reason it found no HA. ValueError: no adapter."""
+def plan(cfg, bootstrap):
+    """(plan, reason): ("link", Link, Movement class, cfg.iface[, link events seen while
+    bootstrapping]) and None, or the bootstrap's reason it found no HA (bootstrap: the config
+    leaves the HA's address or the home prefix to it). ValueError: no adapter."""
+    iface = cfg.iface
     try:
         from link import Link
     except ImportError:
@@ -30,15 +31,12 @@ def plan(cfg, iface):
     p = ("link", link, Movement, iface)
     if cfg.raw.get("addressing", "stack") != "stack":
         _self_addressing(cfg, link)
-    cfg.iface = iface
     reason = None
-    # an HA, home prefix or (udp4 only) HA IPv4 address the config leaves to "bootstrap"
-    if cfg.ha is None or cfg.home_prefix is None or (cfg.transports == ["udp4"] and cfg.ha_ipv4 is None):
+    if bootstrap:
         from . import boot
         seen = []
         reason = boot.run(cfg, link, Movement, seen)
-        p = p + (seen,)
-        forget("roam6.node.boot")
+        p = p + (seen,)               # (app forgets boot with this module)
     return p, reason
 
 
@@ -48,7 +46,8 @@ def _self_addressing(cfg, link):
     # from its frame; not proven which object): +4.7 KB as files, +1.5 KB in ROMFS on the 32-bit
     # runtime
     a = cfg.raw["addressing"]
-    if not hasattr(link, "self_addressing"):
+    try:
+        f = link.self_addressing
+    except AttributeError:
         raise ValueError("config addressing %r: this board's network stack does it" % a)
-    link.self_addressing(cfg.state_file + ".nets" if a == "dna" else None,
-                         [4 if t == "udp4" else 6 for t in cfg.transports])
+    f(cfg.state_file + ".nets" if a == "dna" else None, [4 if t == "udp4" else 6 for t in cfg.transports])

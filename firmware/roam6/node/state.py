@@ -35,8 +35,8 @@ def save_state(path, state):
     tmp = path + ".tmp"
     d = {"v": _VERSION, "seq": state["seq"] & 0xFFFF,
          "ntp_offset_ms": int(state.get("ntp_offset_ms", 0))}
-    with open(tmp, "wb") as f:        # ("wb": a name the firmware has; "w" would be a qstr)
-        f.write(json.dumps(d).encode())
+    with open(tmp, "w") as f:
+        f.write(json.dumps(d))
         f.flush()
         sync = getattr(os, "fsync", None)   # to the medium before the rename
         if sync is not None:
