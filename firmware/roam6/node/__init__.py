@@ -28,5 +28,8 @@ def load(name):
     link, Binding Errors, the link adapter's loop): given as one string of more than 10
     characters, neither name is a qstr on the heap of a node that never loads them (an import
     statement interns both when the caller's module loads)."""
-    m, name = name.split(".")
-    return getattr(__import__("roam6.node." + m, None, None, (name,)), name)   # (the module itself)
+    # (no object made here outlives the import but `name` itself: the 32-bit bench runtime's GC
+    # does not see a small frame's locals, and an import collects)
+    i = name.find(".")
+    __import__("roam6.node." + name[:i])
+    return getattr(sys.modules["roam6.node." + name[:i]], name[i + 1:])
