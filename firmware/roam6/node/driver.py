@@ -47,7 +47,11 @@ class MobileNode:
         # RFC 4285 timestamps come from the wall clock; without an RTC the HA's 144 corrects it
         offset = ntp_offset_ms(time.time(), self.now())
         if cfg.key is None:           # "security": "ipsec" (RFC 4877): ipsecglue.py, loaded only now
-            load("ipsecglue.attach")(self, st)
+            # (an import statement, not node.load: with that layout the 32-bit bench runtime's
+            # IPsec run broke, a recycled function object in ipsecglue._read: a GC root that
+            # runtime misses, not found; it moves with the code's layout)
+            from .ipsecglue import attach
+            attach(self, st)
         else:
             self.reg = Registration(cfg.nai, cfg.spi, cfg.key, cfg.hoa, cfg.ha, cfg.lifetime,
                                     cfg.timestamps, st["seq"] if st else None, offset)
