@@ -28,8 +28,8 @@ def load(name):
     link, Binding Errors, the link adapter's loop): given as one string of more than 10
     characters, neither name is a qstr on the heap of a node that never loads them (an import
     statement interns both when the caller's module loads)."""
-    # (no object made here outlives the import but `name` itself: the 32-bit bench runtime's GC
-    # does not see a small frame's locals, and an import collects)
+    # (the form the benches ran: with an earlier one the 32-bit bench runtime's IPv4 HoA run broke,
+    # a fault of that runtime's GC that moves with the code's layout, docs/ARCHITECTURE.md "Heap")
     i = name.find(".")
     __import__("roam6.node." + name[:i])
     return getattr(sys.modules["roam6.node." + name[:i]], name[i + 1:])
