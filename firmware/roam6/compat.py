@@ -11,17 +11,5 @@ if IS_MICROPYTHON:
     # the built-ins themselves: no wrapper functions on a small heap
     from time import ticks_diff, ticks_ms, ticks_us  # noqa: F401
 
-else:
-    import time as _time
-
-    def const(x):
-        return x
-
-    def ticks_ms():
-        return int(_time.monotonic() * 1000)
-
-    def ticks_us():
-        return int(_time.monotonic() * 1000000)
-
-    def ticks_diff(a, b):
-        return a - b
+else:   # (in a module of their own: its names are no qstrs on a board's heap)
+    from roam6.compat_cpython import const, ticks_diff, ticks_ms, ticks_us  # noqa: F401

@@ -32,9 +32,9 @@ def hmac_parts(key, n, a, b=None, c=None):
     return hmac_sha1(key, bytes(a) + bytes(b or b"") + bytes(c or b""))[:n]
 
 
-def mnha_auth_data(key, coa, hoa, mh_data):
-    """RFC 4285 MN-HA: first 12 bytes of HMAC_SHA1(key, CoA | HoA | MH data through the SPI)."""
-    return hmac_parts(key, 12, coa, hoa, mh_data)
+def mnha_auth_data(key, coa, hoa, data):
+    """RFC 4285 MN-HA: first 12 bytes of HMAC_SHA1(key, CoA | HoA | data: the MH through the SPI)."""
+    return hmac_parts(key, 12, coa, hoa, data)
 
 
 # The fastest implementations that load (native module -> viper -> the Python above): roam6.accel.

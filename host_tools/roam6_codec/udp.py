@@ -1,7 +1,11 @@
 """UDP (RFC 768) over IPv6 or IPv4: checksums with the matching pseudo-header."""
 import struct
 from roam6.wire.errors import DecodeError
-from roam6.wire.checksum import inet_sum, finish, pseudo_sum, pseudo_sum4
+from roam6.wire.checksum import inet_sum, finish, pseudo_sum
+
+# Sum of the IPv4 pseudo-header (RFC 768): the IPv6 one's sum, with 4-byte addresses and a 16-bit
+# length (the firmware's checksum module keeps no name for it: a qstr on the MN's heap)
+pseudo_sum4 = pseudo_sum
 
 
 class UDPDatagram:

@@ -12,7 +12,7 @@ fired (`handle_timer`) -- and the entry answers with BU requests to send (`bu_to
 out (`state_to_save`). It never touches a socket or a clock: `now` is
 an int of milliseconds from the driver's monotonic clock, always the last positional argument.
 
-Every state change is a row of _TRANSITIONS below. An input the current state has no row for is
+Every state change is a row of the transition table (_TABLE) below. An input the current state has no row for is
 an illegal step: ignored and counted in `ignored`, never an exception (network input triggers
 most of them: a BRR while detached, a BA nobody waits for).
 
@@ -117,7 +117,7 @@ _ABANDON = const(11)       # the HA never answered the deregistration: its bindi
 # (state, event) -> (next state, action), RFC 6275 §11.7.1/§11.8, RFC 4285 §8; pairs not listed
 # are illegal steps (ignored, counted). Read "A << 4 | B" as the pair (A, B): packed into small
 # ints at compile time, the table costs no tuples on the heap.
-_TRANSITIONS = {
+_TABLE = {
     _S_DETACHED << 4 | _MOVE: _S_REGISTERING << 4 | _SEND,
     _S_DETACHED << 4 | _GO_HOME: _S_DEREGISTERING << 4 | _DEREG,
 
@@ -169,11 +169,13 @@ _TRANSITIONS = {
 }
 
 # The machine reads a flat byte table (index state << 4 | event, 0xFF = ignored): 112 bytes
-# instead of a 42-entry dict on the heap; the dict above stays the readable source of it.
-_TABLE = bytearray(b"\xff" * 112)
-for _k in _TRANSITIONS:
-    _TABLE[_k] = _TRANSITIONS[_k]
-del _TRANSITIONS, _k
+# instead of a 42-entry dict on the heap; the dict above stays the readable source of it. (t, n:
+# names the firmware has interned already; a module-level name of its own is a qstr for good)
+t = bytearray(b"\xff" * 112)
+for n in _TABLE:
+    t[n] = _TABLE[n]
+_TABLE = t
+del t, n
 
 _STATUS_NO_BINDING = const(133)
 _STATUS_SEQ = const(135)
@@ -422,8 +424,9 @@ class HomeBinding:
             self.first_reg = True
         # _BACKOFF: nothing; the armed retransmission timer resends
 
-    def _emit_bu(self, dereg, now, new_attempt=False):
-        if new_attempt:                     # a new CoA, refresh or deregistration: back-off anew
+    def _emit_bu(self, home, now, start=False):
+        """One BU (home: a deregistration, lifetime 0 from the HoA); start: a new attempt."""
+        if start:                           # a new CoA, refresh or deregistration: back-off anew
             if self.first_reg:
                 self.timeout_ms = _INITIAL_BINDACK_TIMEOUT_FIRST_REG_MS
             else:
@@ -455,15 +458,16 @@ class HomeBinding:
             if ts <= self.last_ts:
                 ts = self.last_ts + 1
             self.last_ts = ts
-        lifetime_units = 0 if dereg else self.lifetime_units
+        lifetime_units = 0 if home else self.lifetime_units
         self.tries += 1
         self.sent.append((seq, now, ts))
         self.retransmit_at = now + self.timeout_ms
-        coa = self.hoa if dereg else self.coa
-        self._out.append((seq, lifetime_units, coa, ts, dereg))
+        coa = self.hoa if home else self.coa
+        self._out.append((seq, lifetime_units, coa, ts, home))
         self._events.append(("bu", seq, lifetime_units * 4, coa))
 
 
-def ntp_offset_ms(unix_time_s, now_ms):
-    """The offset that maps the driver's `now` to NTP milliseconds, from a Unix wall clock."""
-    return int((unix_time_s + _NTP_UNIX_DELTA) * 1000) - now_ms
+def ntp_offset_ms(t, now):
+    """The offset that maps the driver's `now` to NTP milliseconds, from t, a Unix wall clock's
+    seconds."""
+    return int((t + _NTP_UNIX_DELTA) * 1000) - now

@@ -25,7 +25,6 @@ compact form for these messages (roam6.wire.binding). The MAC's CoA is the
 IPv4-mapped IPv4 CoA for udp4 and the IPv6 CoA itself otherwise (the HoA for deregistration).
 ip6: IPv6(src CoA, dst HA) + Home Address option | MH BU, flags A|H.
 """
-import struct
 
 from roam6.compat import const
 from roam6.crypto import mnha_auth_data
@@ -81,11 +80,13 @@ class Registration(HomeBinding):
             mc = mac_coa(coa)
             mh = encode_bu(seq, flags, lifetime_units, self.nai, self.spi,
                            bytes(coa) if len(coa) == 4 else None, timestamp,
-                           lambda prefix: mnha_auth_data(key, mc, hoa, prefix),
+                           lambda data: mnha_auth_data(key, mc, hoa, data),
                            # an instance attribute only with an IPv4 home address (core/v4ack.py):
                            # no class attribute (one more entry grows the class's dict: +100 B)
                            getattr(self, "v4hoa", None))
-            struct.pack_into(">H", mh, 4, checksum6(hoa, ha, _NH_MH, mh))
+            c = checksum6(hoa, ha, _NH_MH, mh)
+            mh[4] = c >> 8
+            mh[5] = c & 0xFF
             if udp:
                 out.append((ipv6_packet(hoa, ha, _NH_MH, mh), ha))
             else:

@@ -31,7 +31,7 @@ import struct
 
 from roam6.compat import const
 from roam6.crypto import mnha_auth_data
-from roam6.wire.binding import _align, ipv6_packet, mac_coa, options
+from roam6.wire.binding import ipv6_packet, mac_coa, options, pad
 from roam6.wire.checksum import checksum6
 
 _S_REVOKED = const(6)          # core/bul.py's state
@@ -114,15 +114,15 @@ def encode_bra(reg, coa, seq2, ts):
     out.append(1)
     out.extend(nai)
     if ts is not None:
-        _align(out, 8, 2)
+        pad(out, (2 - len(out)) % 8)
         out.append(10)
         out.append(8)
         out.extend(struct.pack(">Q", ts))
     if getattr(reg, "esp", False):    # sealed in the CHILD_SA (RFC 4877): no MN-HA option
-        _align(out, 8, 0)
+        pad(out, -len(out) % 8)
         out[1] = len(out) // 8 - 1
     else:
-        _align(out, 8, 5)
+        pad(out, (5 - len(out)) % 8)
         out.append(9)
         out.append(17)
         out.append(1)

@@ -18,7 +18,7 @@ import struct
 
 from roam6.compat import const
 from roam6.core import registration as _reg
-from roam6.wire.binding import _align, encode_bu as _plain
+from roam6.wire.binding import encode_bu as _plain, pad
 
 MAX_BYTES = const(64)
 _opts = []               # [(vendor ID or -1 for experimental, sub-type, data)], in the order set
@@ -76,13 +76,13 @@ def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac, *more
             out.append(18)
             out.append(len(data))
         else:                                # RFC 5094: 4n+2; Vendor ID (4), Sub-Type (1), Data
-            _align(out, 4, 2)
+            pad(out, (2 - len(out)) % 4)
             out.append(19)
             out.append(5 + len(data))
             out.extend(struct.pack(">I", vid))
             out.append(sub)
         out.extend(data)
-    _align(out, 8, 5)
+    pad(out, (5 - len(out)) % 8)
     out.append(9)
     out.append(17)
     out.append(1)

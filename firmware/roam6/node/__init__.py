@@ -20,3 +20,16 @@ def forget(name):
             delattr(parent, name[i + 1:])
         except (AttributeError, TypeError, KeyError):   # MicroPython: KeyError when not bound
             pass
+
+
+def load(name):
+    """The object `name` ("module.attribute", the module one of roam6.node's), its module imported
+    now. For the node's rarely used parts (IPsec, IPv4 home address, route optimisation, home
+    link, Binding Errors, the link adapter's loop): given as one string of more than 10
+    characters, neither name is a qstr on the heap of a node that never loads them (an import
+    statement interns both when the caller's module loads)."""
+    # (the form the benches ran: with an earlier one the 32-bit bench runtime's IPv4 HoA run broke,
+    # a fault of that runtime's GC that moves with the code's layout, docs/ARCHITECTURE.md "Heap")
+    i = name.find(".")
+    __import__("roam6.node." + name[:i])
+    return getattr(sys.modules["roam6.node." + name[:i]], name[i + 1:])

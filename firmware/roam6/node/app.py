@@ -84,6 +84,8 @@ def setup(argv=None):
         finally:
             del config
             forget("roam6.node.config")
+            if "roam6.node.configopt" in sys.modules:    # the optional fields' checks, if loaded
+                forget("roam6.node.configopt")
             gc.collect()
         # the hot paths: roam6.accel's picks are bound in roam6.crypto and roam6.wire.checksum
         # (which keep no reference to it), and the chooser's own code is freed before the rest
@@ -93,46 +95,26 @@ def setup(argv=None):
         forget("roam6.accel")
         gc.collect()
 
-        iface = opts["iface"]
+        cfg.iface = opts["iface"]
         coa_text = opts["coa"] or cfg.coa
+        # an HA, home prefix or (udp4 only) HA IPv4 address the config leaves to "bootstrap"
+        boot = cfg.ha is None or cfg.home_prefix is None or (cfg.transports == ["udp4"] and cfg.ha_ipv4 is None)
+        reason = None
         if opts["home"]:
             plan = ("home",)
         elif coa_text:
             coa, t = static_coa(coa_text, opts["transport"], cfg)
             plan = ("moved", coa, t)
         else:
-            try:
-                from link import Link
-            except ImportError:
-                raise ValueError("no link adapter (link.py) on the path: give --coa ADDR")
-            from roam6.core.movement import Movement
-            # The unix adapter reads netlink into a buffer of `buffer_size` (4 KB): the node's
-            # packet buffer grows to that size and serves both (each read is handled before the
-            # next await), one buffer fewer on a small heap, allocated before the node's code
-            # fragments the heap. The MCU boards' adapters poll the WLAN: no buffer.
-            n = getattr(Link, "buffer_size", 0)
-            if n:
-                from roam6 import node
-                node.RX = node.TX = bytearray(max(n, len(node.RX)))
-                link = Link(iface, node.RX)
-            else:
-                link = Link(iface)
-            plan = ("link", link, Movement, iface)
-            if cfg.raw.get("addressing", "stack") != "stack":
-                _self_addressing(cfg, link)
-        cfg.iface = iface
-
-        # an HA, home prefix or (udp4 only) HA IPv4 address the config leaves to "bootstrap"
-        reason = None
-        if cfg.ha is None or cfg.home_prefix is None or (cfg.transports == ["udp4"] and cfg.ha_ipv4 is None):
-            if plan[0] != "link":
-                raise ValueError("the config says \"bootstrap\" for the HA: that needs the link "
-                                 "adapter (no --coa)")
-            from . import boot
-            seen = []
-            reason = boot.run(cfg, plan[1], plan[2], seen)
-            plan = plan + (seen,)
+            # the link adapter, its addressing and the bootstrap (linkstart.py): a node with a
+            # static care-of address never loads their names
+            from . import linkstart
+            plan, reason = linkstart.plan(cfg, boot)
+            forget("roam6.node.linkstart")
             forget("roam6.node.boot")
+        if boot and plan[0] != "link":
+            raise ValueError("the config says \"bootstrap\" for the HA: that needs the link "
+                             "adapter (no --coa)")
         m = cfg.raw.get("max_bindack_timeout")    # a bench's shorter back-off (CONTRACTS.md §5):
         if m:                                     # on the class, so a board without it pays nothing
             from roam6.core.bul import HomeBinding
@@ -149,17 +131,6 @@ def setup(argv=None):
     print('{"t_ms": %d, "ev": "error", "fatal": true, "reason": %s}\nroam6: %s'
           % (ticks_ms(), json.dumps(reason), reason))
     return status, None, None
-
-
-def _self_addressing(cfg, link):
-    # its own function, not inline in setup: there (with its comprehension) it left start-up
-    # code reachable on the ESP32 configuration after trim() (likely a stale reference from its
-    # frame; not proven which object): +4.7 KB as files, +1.5 KB in ROMFS on the 32-bit runtime
-    a = cfg.raw["addressing"]
-    if not hasattr(link, "self_addressing"):
-        raise ValueError("config addressing %r: this board's network stack does it" % a)
-    link.self_addressing(cfg.state_file + ".nets" if a == "dna" else None,
-                         [4 if t == "udp4" else 6 for t in cfg.transports])
 
 
 def trim():

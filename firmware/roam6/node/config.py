@@ -50,7 +50,8 @@ def parse_config(raw):
             raise ConfigError(field, "is missing (a field every config needs)")
     c = Config()
     if isinstance(raw["ha"], list):       # several HAs, the first preferred (CONTRACTS.md §5)
-        raw = _ha_list(c, raw)
+        # the optional fields' checks, node/configopt.py (by a long name: no qstr unless loaded)
+        raw = __import__("roam6.node.configopt", None, None, ("parse_config",)).parse_config(c, raw, ConfigError, True)
     c.raw = raw                   # the dict as read (the bootstrap sequencer wants it)
     c.nai = c.key = b""
     c.spi = 0
@@ -180,26 +181,8 @@ def parse_config(raw):
         for i in range(len(w)):
             if not isinstance(w[i], dict) or not isinstance(w[i].get("ssid"), str):
                 raise ConfigError("wifi", "entry %d needs an \"ssid\" string" % i)
-    if "probe" in raw:
-        p = raw["probe"]
-        if not isinstance(p, dict) or not isinstance(p.get("port"), int):
-            raise ConfigError("probe", "must be {\"port\": N, ...} (CONTRACTS.md §8.2)")
-        s = p.get("sensor")
-        if s is not None:
-            if not isinstance(s, dict) or not isinstance(s.get("port"), int):
-                raise ConfigError("probe", "sensor needs \"dst\", \"port\" and \"interval_ms\"")
-            try:
-                ip6_from_text(s.get("dst"))
-            except (ValueError, IndexError, TypeError, AttributeError):
-                raise ConfigError("probe", "sensor dst is not an IPv6 address: %r" % (s.get("dst"),))
-        c.probe = p
-    if "ro" in raw:
-        from roam6.core.ro_policy import policy_from_config    # route optimisation (CONTRACTS §12)
-        try:
-            policy_from_config(raw["ro"])
-        except ValueError as e:
-            raise ConfigError("ro", "is wrong: %s" % e)
-        c.ro = raw["ro"]
+    if known[14] in raw or known[16] in raw:      # "probe", "ro"
+        __import__("roam6.node.configopt", None, None, ("parse_config",)).parse_config(c, raw, ConfigError, False)
 
     # what each transport needs to reach the HA without bootstrapping
     if c.bootstrap == ["static"]:
@@ -210,30 +193,6 @@ def parse_config(raw):
         if c.hoa is None:
             raise ConfigError("hoa", "is \"bootstrap\" but bootstrap is only [\"static\"]: give the home address")
     return c
-
-
-def _ha_list(c, raw):
-    """"ha" as a list of IPv6 addresses ("ha_ipv4" then a list as long, or absent): c.has =
-    [(ha, ha_ipv4 or None)]; the first pair becomes "ha"/"ha_ipv4" for the checks that follow."""
-    v, v4 = raw["ha"], raw.get("ha_ipv4")
-    if not v or (v4 is not None and (not isinstance(v4, list) or len(v4) != len(v))):
-        raise ConfigError("ha", "as a list needs one or more addresses, and ha_ipv4 then a list as long (or none)")
-    has = []
-    for i in range(len(v)):
-        try:
-            has.append((ip6_from_text(v[i]), ip4_from_text(v4[i]) if v4 else None))
-        except (ValueError, IndexError, TypeError, AttributeError):
-            raise ConfigError("ha", "entry %d is not an address pair: %r / %r" % (i, v[i], v4[i] if v4 else None))
-    c.has = has
-    raw = dict(raw)
-    raw["ha"] = v[0]
-    if v4:
-        raw["ha_ipv4"] = v4[0]
-    try:
-        from . import halist      # noqa: F401 (the node will start the watch for the next HA)
-    except ImportError:
-        raise ConfigError("ha", "as a list is not in this board's firmware (board.json excludes halist)")
-    return raw
 
 
 def load_config(path):

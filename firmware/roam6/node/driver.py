@@ -21,10 +21,10 @@ import gc
 import time
 
 from roam6.compat import const, ticks_diff, ticks_ms, ticks_us
-from roam6.core import bul as _bul
+from roam6.core.bul import ntp_offset_ms
 from roam6.core.registration import Registration
 
-from . import RX
+from . import RX, load
 from .eventlog import log_event, report
 from .host import Host
 from .state import load_state, save_state
@@ -45,8 +45,11 @@ class MobileNode:
         self._t0 = ticks_ms()
         self._ms = 0
         # RFC 4285 timestamps come from the wall clock; without an RTC the HA's 144 corrects it
-        offset = _bul.ntp_offset_ms(time.time(), self.now())
+        offset = ntp_offset_ms(time.time(), self.now())
         if cfg.key is None:           # "security": "ipsec" (RFC 4877): ipsecglue.py, loaded only now
+            # (an import statement, not node.load: with that layout the 32-bit bench runtime's
+            # IPsec run broke, a recycled function object in ipsecglue._read: a GC root that
+            # runtime misses, not found; it moves with the code's layout)
             from .ipsecglue import attach
             attach(self, st)
         else:
@@ -55,8 +58,7 @@ class MobileNode:
         self.host = Host(cfg.hoa, self.send_packet)
         self.uplink = Uplink(self)
         if hasattr(cfg, "ipv4_hoa"):  # RFC 5555 IPv4 home address: its side loaded only now
-            from .host4 import attach
-            attach(self)
+            load("host4.attach")(self)
         if cfg.bootstrap == ["static"]:
             cfg.raw = None            # only the bootstrap sequencer reads the raw dict
         self.rx = RX
@@ -67,8 +69,7 @@ class MobileNode:
         # route optimisation: asked for by the config's "ro", and only with the ip6 direct path
         if cfg.ro is not None and "ip6" in cfg.transports:
             try:
-                from .roglue import RoGlue
-                self.ro = RoGlue(self)
+                self.ro = load("roglue.RoGlue")(self)
             except (ImportError, MemoryError) as e:
                 self.log("error", reason="route optimisation not available: %s" % e)
         self.log("start", hoa=addr_text(cfg.hoa), ha=addr_text(cfg.ha),
@@ -102,8 +103,7 @@ class MobileNode:
         if self.uplink.open("udp6", hoa) is None:
             return
         if self.host.home is None:    # at home exactly while the host has its HomeLink
-            from .homelink import HomeLink
-            HomeLink(self.host).open()
+            load("homelink.HomeLink")(self.host).open()
         self.log("link", state="home")
         now = self.now()
         self.reg.home(now)
@@ -142,8 +142,7 @@ class MobileNode:
         elif buf[6] == _NH_MH or buf[6] == 50:   # 50: ESP, the MH under "security": "ipsec"
             k = self.reg.receive(mv[:n], now)
             if k == "unknown":              # RFC 6275 §9.2: Binding Error status 2, rate-limited
-                from .mherror import answer
-                answer(self, mv, now)
+                load("mherror.answer")(self, mv, now)
             elif k is not None and self.ro is not None:
                 self.ro.home_changed(now)   # a BU to a CN may have waited for the home binding
             self.flush()
@@ -218,11 +217,11 @@ class MobileNode:
         elif plan[0] == "home":
             self.at_home()
         else:
-            from .linkglue import link_loop       # only nodes with a link adapter load it
             cfg = self.cfg             # (udp4 needs the HA's IPv4 address)
             transports = [t for t in cfg.transports if t != "udp4" or cfg.ha_ipv4 is not None]
-            asyncio.create_task(link_loop(self, plan[1], plan[2](transports, cfg.home_prefix),
-                                          plan[4] if len(plan) > 4 else None))
+            # linkglue: only nodes with a link adapter load it
+            asyncio.create_task(load("linkglue.link_loop")(self, plan[1], plan[2](transports, cfg.home_prefix),
+                                                           plan[4] if len(plan) > 4 else None))
         while True:
             await sleep_ms(3600000)
 

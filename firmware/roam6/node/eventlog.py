@@ -14,16 +14,16 @@ def log_event(ev, **fields):
     print(json.dumps(fields))
 
 
-def report(node, ev, sent_us):
-    """Log one registration event of `node` (sent_us: ticks_us when this flush's BUs left);
-    returns its kind."""
+def report(node, ev, t):
+    """Log one registration event of `node` (t: ticks_us when this flush's BUs left); returns
+    its kind."""
     kind = ev[0]
     log = node.log
     tr = node.uplink.active
     tname = tr.name if tr is not None else None
     if kind == "bu":
         _, seq, lifetime, coa = ev
-        node.bu_us = (seq, sent_us)
+        node.bu_us = (seq, t)
         log("bu", seq=seq, lifetime=lifetime, coa=addr_text(coa), transport=tname)
     elif kind == "ba":
         _, status, seq, bu_ba_ms, reg_ms = ev

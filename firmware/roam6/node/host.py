@@ -72,7 +72,7 @@ class UdpSocket:
                 yield
             return self._q.pop(0)
 
-        def remove(self, _task):
+        def remove(self, t):           # (t: the task)
             self._w = None
 
         def _wake(self):
@@ -93,11 +93,11 @@ class UdpSocket:
             if self._w is not None:
                 self._w.set()
 
-    def _deliver(self, data, src, sport):
+    def _deliver(self, data, src, port):
         if len(self._q) >= _QUEUE:
             self.dropped += 1
             return
-        self._q.append((data, (src, sport)))
+        self._q.append((data, (src, port)))
         self._wake()
 
     def close(self):
@@ -140,19 +140,20 @@ class Host:
             self.home.add(port)
 
     # ---- out ----------------------------------------------------------------------------------
-    def send_udp(self, sport, dst, dport, data):
+    def send_udp(self, port, dst, dport, data):
+        """A datagram from the HoA's `port` to dst (16 bytes), dport; the bytes sent or 0."""
         n = len(data)
         if 48 + n > _MTU:
             raise ValueError("datagram of %d bytes is larger than %d" % (n, _MTU - 48))
         if self.home is not None:
-            return self.home.send(sport, dst, dport, data)
+            return self.home.send(port, dst, dport, data)
         if self.send is None:
             return 0
         tx = self.tx
         txv = self.txv
         # IPv6 header (hop limit 64) and UDP header written in place: no allocation per datagram
         struct.pack_into(">IHBB16s16sHHHH", tx, 0, 0x60000000, 8 + n, _NH_UDP, 64, self.hoa, dst,
-                         sport, dport, 8 + n, 0)
+                         port, dport, 8 + n, 0)
         tx[48:48 + n] = data
         c = finish(inet_sum(txv[40:48 + n], pseudo_sum(self.hoa, dst, 8 + n, _NH_UDP)))
         c = c or 0xFFFF
@@ -174,7 +175,8 @@ class Host:
         if nh == _NH_UDP:
             if plen < 8:
                 return False
-            sport, dport, ulen, ck = struct.unpack_from(">HHHH", buf, 40)
+            sport, dport, ulen = struct.unpack_from(">HHH", buf, 40)   # (the format BUs use: no
+            ck = (buf[46] << 8) | buf[47]                              # qstr of its own)
             if ulen < 8 or ulen > plen:
                 return False
             sock = self.ports.get(dport)

@@ -18,17 +18,16 @@ AF_INET = socket.AF_INET
 AF_INET6 = socket.AF_INET6
 
 
-try:
+if hasattr(socket, "inet_ntop"):
     # the socket module's own converters cost no heap; ports without them use the codec's
-    from socket import inet_ntop as _ntop, inet_pton as _pton
-
+    # (called through the module: an alias would be a qstr of its own)
     def addr_text(a):
         """Raw address (4 or 16 bytes) -> text; None stays None."""
-        return None if a is None else _ntop(AF_INET if len(a) == 4 else AF_INET6, bytes(a))
+        return None if a is None else socket.inet_ntop(AF_INET if len(a) == 4 else AF_INET6, bytes(a))
 
     def text_addr(t):
-        return _pton(AF_INET6 if ":" in t else AF_INET, t)
-except ImportError:                  # (the ESP32's socket module has neither)
+        return socket.inet_pton(AF_INET6 if ":" in t else AF_INET, t)
+else:                                # (the ESP32's socket module has neither)
     from roam6.wire.addrtext import ip4_to_text, ip6_to_text
 
     def addr_text(a):
@@ -80,13 +79,8 @@ if IS_MICROPYTHON:
         return sock.readinto(buf, size) or 0
 
     sleep_ms = asyncio.sleep_ms
-else:
-    async def readinto(sock, buf):
-        """Await one datagram into buf; its length."""
-        return await asyncio.get_running_loop().sock_recv_into(sock, buf)
-
-    async def sleep_ms(ms):
-        await asyncio.sleep(ms / 1000)
+else:   # (CPython's, in roam6.compat_cpython: their names are no qstrs on a board)
+    from roam6.compat_cpython import readinto, sleep_ms  # noqa: F401
 
 
 async def read_each(sock, buf, deliver):

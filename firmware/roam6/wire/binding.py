@@ -28,19 +28,17 @@ def mac_coa(coa):
     return bytes(coa)
 
 
-def pad(out, n):
-    """Append Pad1 or PadN of n bytes to bytearray out (RFC 6275 §6.2.2)."""
+def pad(buf, n):
+    """Append Pad1 or PadN of n bytes to bytearray buf (RFC 6275 §6.2.2)."""
     if n == 1:
-        out.append(0)
+        buf.append(0)
     elif n:
-        out.append(1)
-        out.append(n - 2)
-        out.extend(bytes(n - 2))
+        buf.append(1)
+        buf.append(n - 2)
+        buf.extend(bytes(n - 2))
 
-
-def _align(out, x, y):
-    """Pad so the next option's Type byte sits at an offset o with o % x == y."""
-    pad(out, (y - len(out)) % x)
+# (argument and function names are qstrs on the MN's heap: names the firmware already has, and
+# the option alignment `pad(out, (y - len(out)) % x)` written out where it is used)
 
 
 def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac, v4hoa=None):
@@ -56,23 +54,23 @@ def encode_bu(seq, flags, lifetime_units, nai, spi, v4coa, timestamp, mac, v4hoa
     out.append(1)
     out.extend(nai)
     if v4hoa is not None:                    # RFC 5555 §3.1.1: Prefix-len 32, P=0
-        _align(out, 4, 0)
+        pad(out, -len(out) % 4)              # at 4n
         out.extend(b"\x1d\x06\x80\x00")
         out.extend(v4hoa)
     if v4coa is not None:
-        _align(out, 4, 0)
+        pad(out, -len(out) % 4)
         out.extend(b"\x20\x06\x00\x00")
         out.extend(v4coa)
     if timestamp is not None:
-        _align(out, 8, 2)
+        pad(out, (2 - len(out)) % 8)         # at 8n+2
         out.append(_MO_REPLAY)
         out.append(8)
-        out.extend(struct.pack(">Q", timestamp))
-    _align(out, 8, 5)                        # 4n+1, and ending the message on 8 bytes
+        out.extend(timestamp.to_bytes(8, "big"))
+    pad(out, (5 - len(out)) % 8)             # 4n+1, and ending the message on 8 bytes
     out.append(_MO_AUTH)
     out.append(17)
     out.append(1)
-    out.extend(struct.pack(">I", spi))
+    out.extend(spi.to_bytes(4, "big"))
     out[1] = (len(out) + 12) // 8 - 1
     out.extend(mac(out))
     return out
@@ -91,9 +89,10 @@ def ipv6_packet(src, dst, nh, payload, hao=None):
     return out
 
 
-def options(raw, i, n):
-    """[(type, start of its data, end)] of the mobility options in raw[i:n], Pad1 skipped; None
+def options(raw, start, n):
+    """[(type, start of its data, end)] of the mobility options in raw[start:n], Pad1 skipped; None
     when one does not fit (RFC 6275 §6.2.1). decode_ba and roam6.wire.rrmsg read with it."""
+    i = start
     out = []
     while i < n:
         if raw[i] == 0:
@@ -122,10 +121,10 @@ def decode_ba(raw):
         if t == _MO_BRA and ln == 2:
             b[3] = (raw[s] << 8) | raw[s + 1]
         elif t == _MO_REPLAY and ln == 8:
-            b[4] = struct.unpack_from(">Q", raw, s)[0]
+            b[4] = int.from_bytes(raw[s:e], "big")
         elif t == _MO_NAT and ln == 6:
-            b[5] = struct.unpack_from(">I", raw, s + 2)[0]
+            b[5] = int.from_bytes(raw[s + 2:e], "big")
         elif t == _MO_AUTH and ln == 17 and raw[s] == 1:
-            b[6] = struct.unpack_from(">I", raw, s + 1)[0]
+            b[6] = int.from_bytes(raw[s + 1:s + 5], "big")
             b[7] = s - 2
     return b

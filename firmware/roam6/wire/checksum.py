@@ -6,23 +6,24 @@ versions: keep them plain and importable by name.
 import struct
 
 
-def inet_sum(data, acc=0):
-    """Running sum of the big-endian 16-bit words of data (odd tail zero-padded), added to acc.
-    (One unpack: fast on CPython; on MicroPython accel's viper/native version takes over.)"""
+def inet_sum(data, s=0):
+    """Running sum of the big-endian 16-bit words of data (odd tail zero-padded), added to s
+    (a running sum). (One unpack: fast on CPython; on MicroPython accel's viper/native version
+    takes over.)"""
     n = len(data)
     h = n >> 1
     if h:
-        acc += sum(struct.unpack_from(">%dH" % h, data, 0))
+        s += sum(struct.unpack_from(">%dH" % h, data, 0))
     if n & 1:
-        acc += data[n - 1] << 8
-    return acc
+        s += data[n - 1] << 8
+    return s
 
 
-def finish(acc):
-    """Fold a running sum and complement it: the 16-bit value for the checksum field."""
-    while acc >> 16:
-        acc = (acc & 0xFFFF) + (acc >> 16)
-    return ~acc & 0xFFFF
+def finish(s):
+    """Fold a running sum s and complement it: the 16-bit value for the checksum field."""
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
 
 
 def pseudo_sum(src, dst, length, nh):
@@ -35,10 +36,8 @@ def checksum6(src, dst, nh, payload):
     a correct one then gives 0)."""
     return finish(inet_sum(payload, pseudo_sum(src, dst, len(payload), nh)))
 
-
-# Sum of the IPv4 pseudo-header (RFC 768) for UDP over IPv4 (wire.udp): the same sum, with 4-byte
-# addresses and a 16-bit length (no function of its own: the MN never needs it)
-pseudo_sum4 = pseudo_sum
+# (IPv4's pseudo-header sum is the same sum with 4-byte addresses and a 16-bit length:
+# roam6_codec.udp.pseudo_sum4; no name here, so none on the MN's heap)
 
 
 # The fastest implementation that loads (native module -> viper -> the Python above): roam6.accel.
