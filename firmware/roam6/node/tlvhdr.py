@@ -59,7 +59,7 @@ def parse_config(raw, err):
 def attach(node):
     """Give `node` the TLV framing (called by host4.attach, after its own wrappers)."""
     import roam6.core.registration as registration
-    from . import transport, uplink
+    from . import transport
     reg = node.reg
     st = [False, None]            # on: the HA acknowledged T for the current udp4 binding; last BA's T
     out = bytearray(1284)         # frame + packet, so a send allocates nothing
@@ -112,7 +112,7 @@ def attach(node):
         pin(n)
     node.packet_in = packet_in
 
-    rd = uplink.readinto
+    rd = transport.readinto
     if hasattr(transport, "readable"):           # MicroPython: read exactly one datagram
 
         async def readinto(sock, buf):
@@ -121,4 +121,4 @@ def attach(node):
             if h and len(h) == 4 and h[0] == TLV_IP:
                 return sock.readinto(buf, min(4 + ((h[1] << 8) | h[2]), len(buf))) or 0
             return await rd(sock, buf)
-        uplink.readinto = readinto
+        transport.readinto = readinto     # (read_each looks it up there at each read)
