@@ -33,7 +33,10 @@ def plan(cfg, bootstrap):
         _self_addressing(cfg, link)
     reason = None
     if bootstrap:
-        from . import boot
+        try:
+            from . import boot
+        except ImportError:       # (the rp2040 `--with ipsec` variant leaves bootstrapping out)
+            raise ValueError("\"bootstrap\" is not in this firmware: give the HA and home prefix")
         seen = []
         reason = boot.run(cfg, link, Movement, seen)
         p = p + (seen,)               # (app forgets boot with this module)
