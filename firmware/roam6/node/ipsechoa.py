@@ -14,7 +14,8 @@ take the new one; the HA's CHILD_SA selectors already name it (it narrowed TSi t
 and rekeys and the payload tunnel's CHILD_SA use the new HoA); a BU for it goes at once, as a
 first registration (the HA may run DAD). Logged `ike` state "hoa" (hoa, was). The new HoA is
 not written anywhere: after a reboot the MN asks for its config's HoA again and the HA's CP
-answers with the one it hands out, which is adopted again the same way.
+answers with the one it hands out, which is adopted again the same way. At home (no binding to
+move) the home link's kernel sockets stay on the old HoA until the next move or restart.
 """
 from .transport import addr_text
 
