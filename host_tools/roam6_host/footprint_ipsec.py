@@ -33,6 +33,7 @@ class IpsecFootprintHA:
         self.sa = None
         self.stop = False
         self.bas = 0
+        self.bu_hoas = []         # the source (home) address of each BU opened
         self.t = threading.Thread(target=self._loop, daemon=True)
         self.t.start()
 
@@ -75,6 +76,7 @@ class IpsecFootprintHA:
         if got is None or got[0] != 135 or got[1][2] != 5:
             return
         mh = got[1]
+        self.bu_hoas.append(bytes(pkt[8:24]))
         seq, lifetime = struct.unpack_from(">H", mh, 6)[0], struct.unpack_from(">H", mh, 10)[0]
         ba = BindingAck(0, 0x80, seq, lifetime, []).encode(src=self.ha6, dst=self.hoa)
         assert checksum6(self.ha6, self.hoa, 135, ba) == 0

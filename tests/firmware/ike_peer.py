@@ -8,6 +8,8 @@ from roam6.ipsec.prims import INTEGS, PRFS, aes_cbc, prf_plus
 
 
 class Peer:
+    cp_hoa = None                       # an address: the home address its CP assigns (else no CP)
+
     def __init__(self, psk, rng, natt=True, child=True, auth_psk=None):
         self.psk, self.rng, self.natt, self.child = psk, rng, natt, child
         self.auth_psk = auth_psk or psk      # a different one: the peer "proves" a wrong key
@@ -109,7 +111,12 @@ class Peer:
             return self.seal(pls, k.IKE_AUTH, k.F_R, 1)
         if self.transport:
             pls.append((k.PL_NOTIFY, k.notify(k.N_USE_TRANSPORT_MODE)))
-        pls += [(k.PL_SA, k.sa_payload(3, self.esp_spi, items)), (k.PL_TSI, self.ts[0]), (k.PL_TSR, self.ts[1])]
+        tsi = self.ts[0]
+        if self.cp_hoa is not None:     # CP(CFG_REPLY) INTERNAL_IP6_ADDRESS, TSi narrowed to it (RFC 4877 §4.4)
+            pls.append((k.PL_CP, b"\x02\x00\x00\x00\x00\x08\x00\x11" + self.cp_hoa + b"\x80"))
+            tsi = k.ts_payload([k.ts_host(self.cp_hoa, 135)])
+            self.ts = (tsi, self.ts[1])
+        pls += [(k.PL_SA, k.sa_payload(3, self.esp_spi, items)), (k.PL_TSI, tsi), (k.PL_TSR, self.ts[1])]
         return self.seal(pls, k.IKE_AUTH, k.F_R, 1)
 
     def esp(self, rekeyed=False):

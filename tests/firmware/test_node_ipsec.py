@@ -439,3 +439,69 @@ def test_an_ha_that_lost_its_sas_gets_a_new_ike_sa_at_the_first_unanswered_bu():
     node.flush()
     assert len([1 for ev, f in lines if ev == "ike" and f["state"] == "recheck"]) == n
     os.remove(path)
+
+
+def test_the_ha_assigns_another_home_address_at_re_authentication():
+    """RFC 4877 §4.4, a HoA change (ha.json keys file + SIGHUP: tests/ha/test_ipsec_more_hoas.py):
+    the HA dropped the device's SAs, so the refresh BU goes unanswered; the new IKE SA's CP assigns
+    another HoA and narrows TSi to it; at its child_up the node takes it (config, registration,
+    host; logged `ike` "hoa") and registers it at once under the new CHILD_SA, whose selectors
+    name it; a BA to the new HoA binds it."""
+    node, lines, path = make()
+    peer = Peer(bytes.fromhex(PSK), rng())
+    registered(node, lines, peer)
+    g, tr, reg = node.ipsec, node.uplink.active, node.reg
+    node._ms += 400000
+    now = node.now()
+    reg.lost("brr", now)                        # the refresh: the HA dropped the SA, no answer
+    node.flush()
+    tr.out.clear()
+    reg.handle_timer(reg.get_timer())           # its retransmission starts the new IKE SA
+    node.flush()
+    assert g.next is not None
+    tr.out.clear()
+    new = ip6_from_text("2001:db8:aa::399")
+    peer2 = Peer(bytes.fromhex(PSK), rng())
+    peer2.spi_r = b"\x45" * 8
+    peer2.cp_hoa = new
+    handshake(node, peer2)
+    sa_in2, sa_out2 = peer2.esp()
+    assert node.cfg.hoa == new and reg.hoa == new and node.host.hoa == new
+    hoa_lines = [f for ev, f in lines if ev == "ike" and f["state"] == "hoa"]
+    assert hoa_lines == [{"state": "hoa", "hoa": "2001:db8:aa::399", "was": "2001:db8:aa::100"}]
+    assert not [f for ev, f in lines if ev == "error"]
+    ike = g.ike
+    ts = ike.d["ts_i_got"] if hasattr(ike, "d") else ike.ts_i_got      # (a Dormant keeps it in d)
+    assert ts[0][4] == new and ts[0][1] == 135  # the CHILD_SA's selector: the new HoA (rekeys use it)
+    pkt = tr.out.pop()                          # the BU for the new HoA, at once, under the new SA
+    assert not tr.out and pkt[6] == 50 and pkt[8:24] == new and pkt[24:40] == HA
+    nh, mh = sa_in2.open(pkt[40:])
+    assert nh == 135 and mh[2] == 5 and checksum6(new, HA, 135, mh) == 0
+    seq = (mh[6] << 8) | mh[7]
+    back = BindingAck(0, 0x80, seq, 150, []).encode(src=HA, dst=new)
+    feed(node, ipv6_packet(HA, new, 50, sa_out2.seal(back, 135)))
+    assert reg.bound and [ev for ev, f in lines].count("registered") == 2
+    # the old HoA's BA (a forged or late one) no longer reaches the registration: not ours
+    n = len([1 for ev, f in lines if ev == "ba"])
+    feed(node, ba(sa_out2, seq))
+    assert len([1 for ev, f in lines if ev == "ba"]) == n
+    os.remove(path)
+
+
+def test_the_first_ike_auth_assigns_the_home_address():
+    """The HA's CP names a HoA other than the config's at the first IKE_AUTH: the held BU leaves
+    for the HA's HoA (the device learns its HoA from the HA)."""
+    node, lines, path = make()
+    peer = Peer(bytes.fromhex(PSK), rng())
+    new = ip6_from_text("2001:db8:aa::77")
+    peer.cp_hoa = new
+    move(node, COA1)
+    handshake(node, peer)
+    sa_in, _ = peer.esp()
+    tr = node.uplink.active
+    pkt = tr.out.pop()
+    assert not tr.out and pkt[8:24] == new and node.host.hoa == new
+    nh, mh = sa_in.open(pkt[40:])
+    assert nh == 135 and checksum6(new, HA, 135, mh) == 0
+    assert [f["hoa"] for ev, f in lines if ev == "ike" and f["state"] == "hoa"] == ["2001:db8:aa::77"]
+    os.remove(path)

@@ -4,9 +4,12 @@ core over real UDP sockets) registers with the shared address; the standby holds
 the active HA is SIGKILLed; keepalived moves the addresses (it tracks the HA's TUN); the new active
 owns routes, proxy ND and unsolicited NAs at once: a home-link neighbour's packet reaches the MN
 with no BU sent, and the next BU with the next sequence number is accepted (replica "ack": the
-BA waited for the standby's acknowledgement). The killed HA comes
-back as a standby, syncs the whole cache and does not take the addresses back. A replication
-message with a wrong key is refused.
+BA waited for the standby's acknowledgement). An IPsec device (issue 19: the firmware's IKEv2
+Initiator and ESP over real sockets, tests/ha/ipsec_mn.py) registers too: its binding replicates, its
+IKE/ESP SAs do not, so after the takeover its BU under the old CHILD_SA is dropped and it re-keys with
+the new active (a new IKE SA to the shared address), whose BA for the replicated binding is a
+refresh. The killed HA comes back as a standby, syncs the whole cache and does not take the
+addresses back. A replication message with a wrong key is refused.
 
     lan: bridge "home" (2001:db8:aa::/64)  <- ha1 h0 (::2), ha2 h0 (::3), hm (::50); VIP ::1
          bridge "upl"  (198.18.1.0/24)     <- ha1 u0 (.3),  ha2 u0 (.4),  mn (.10);  VIP .2
@@ -23,10 +26,12 @@ import pytest
 from roam6.wire.ipv6 import decode_ipv6
 from roam6_codec.udp import decode_udp
 
-from ha_helpers import KEY, NAI, SPI, parse_ba
+from ha_helpers import KEY, NAI, SPI, V4COA, parse_ba
+from ipsec_mn import EspMN
 from nshelp import TestNamespaces
 from test_ha_journal_netns import logged
 from test_ha_netns import MN4, HAProcess, send_bu
+from test_ipsec_ha_netns import handshake, now_ms, silent
 
 from roam6_host.ha.config import load_config
 from roam6_host.ha.vrrp import Keepalived, keepalived_config
@@ -34,19 +39,23 @@ from roam6_host.ha.vrrp import Keepalived, keepalived_config
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
 HA4 = ("198.18.1.2", 4191)
 RKEY = "ab" * 32
+PSK, INAI, IHOA = bytes(range(32)), "esp1@example.test", "2001:db8:aa::301"
 
 
 def ha_json(tmp_path, name, bind, peer, key=RKEY, ack=True):
     d = tmp_path / name
     d.mkdir(exist_ok=True)
     (d / "ha-keys.json").write_text(json.dumps({"sas": [{"nai": NAI.decode(), "spi": SPI, "key": KEY.hex(),
-                                                         "hoa": "2001:db8:aa::100"}]}))
+                                                         "hoa": "2001:db8:aa::100"},
+                                                        {"nai": INAI, "security": "ipsec", "psk": PSK.hex(),
+                                                         "hoa": IHOA}]}))
     os.chmod(d / "ha-keys.json", 0o600)
     (d / "replica.key").write_text(key)
     os.chmod(d / "replica.key", 0o600)
     (d / "ha.json").write_text(json.dumps({
         "home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "ipv4": "198.18.1.2",
         "home_link": "h0", "keys_file": "ha-keys.json", "transports": ["udp4"], "dad_ms": 0,
+        "security": ["rfc4285", "ipsec"],
         "journal": "ha.journal", "replica": {"peer": peer, "bind": bind, "key_file": "replica.key", "ack": ack}}))
     return str(d / "ha.json")
 
@@ -130,6 +139,16 @@ def test_standby_takes_over_on_ha_crash_and_restarted_ha_rejoins(pair):
     st = json.loads(n.run(ha1, [sys.executable, "-m", "roam6_host", "ha", "status", "--json"]).stdout)
     assert st["replica_ack"]["acked"] == 1 and st["replica_ack"]["timeouts"] == 0, st["replica_ack"]
     h2.wait_for("binding_added", hoa="2001:db8:aa::100")        # the standby's copy
+    # the IPsec device: IKE to the shared address, its BU in ESP, its binding copied to the standby too
+    af4 = socket.AF_INET
+    ike4 = n.socket(mn, af4, socket.SOCK_DGRAM, bind=(MN4, 4500), timeout=0.5)
+    mip4 = n.socket(mn, af4, socket.SOCK_DGRAM, bind=(MN4, 0), timeout=2)
+    esp = EspMN(PSK, INAI, socket.inet_pton(socket.AF_INET6, IHOA), socket.inet_pton(socket.AF_INET6, "2001:db8:aa::1"),
+                (socket.inet_aton(MN4), 4500), (socket.inet_aton(HA4[0]), 4500), now_ms())
+    assert [e[0] for e in handshake(esp, ike4, (HA4[0], 4500))] == ["ike_up", "hoa", "child_up"]
+    mip4.sendto(esp.bu(1, "udp4", v4coa=V4COA), HA4)
+    assert esp.open_ba(mip4.recvfrom(4096)[0])[1].status == 0
+    h2.wait_for("binding_added", hoa=IHOA)
     shm.sendto(b"before", ("2001:db8:aa::100", 5000))
     assert bytes(decode_udp(decode_ipv6(s4.recvfrom(2048)[0]).payload).payload) == b"before"
     assert has_vip(n, ha1) and not has_vip(n, ha2)
@@ -141,7 +160,7 @@ def test_standby_takes_over_on_ha_crash_and_restarted_ha_rejoins(pair):
     h1.proc.send_signal(signal.SIGKILL)
     h1.proc.wait(5)
     ev = h2.wait_for("takeover", timeout=5)
-    assert ev["bindings"] == 1
+    assert ev["bindings"] == 2                   # (the RFC 4285 device's and the IPsec device's)
     assert has_vip(n, ha2)
     wait(lambda: not has_vip(n, ha1), what="the VIP to leave ha1")
     assert "dev r6tun" in n.ip(ha2, "-6", "route", "show", "2001:db8:aa::100/128").stdout
@@ -153,6 +172,25 @@ def test_standby_takes_over_on_ha_crash_and_restarted_ha_rejoins(pair):
     data, _src, _ts = send_bu(s4, HA4, seq=2, now=t0 + 1000)
     _pkt, ba = parse_ba(data)
     assert ba.status == 0 and ba.seq == 2                  # no 135: the sequence number came across
+    # the IPsec device: the new active holds its binding but no SA: the BU under the old CHILD_SA is
+    # dropped (unknown SPI); a new IKE SA with it (the MN's recheck), the BU again: a refresh
+    mip4.sendto(esp.bu(2, "udp4", v4coa=V4COA), HA4)
+    added = len(logged(h2, "binding_added"))
+    assert silent(mip4)
+    mip4.settimeout(2)
+    t_rekey = now_ms()
+    esp = EspMN(PSK, INAI, esp.hoa, esp.ha, (socket.inet_aton(MN4), 4500), (socket.inet_aton(HA4[0]), 4500),
+                now_ms())
+    assert [e[0] for e in handshake(esp, ike4, (HA4[0], 4500))] == ["ike_up", "hoa", "child_up"]
+    mip4.sendto(esp.bu(3, "udp4", v4coa=V4COA), HA4)
+    _pkt, iba = esp.open_ba(mip4.recvfrom(4096)[0])
+    rekey_ms = now_ms() - t_rekey
+    assert iba.status == 0 and iba.seq == 3, iba
+    h2.wait_for("binding_refreshed", hoa=IHOA)   # the replicated binding, not a new one
+    assert len(logged(h2, "binding_added")) == added
+    print("ipsec re-keyed with the new active in %d ms (IKE_SA_INIT + IKE_AUTH + BU/BA)" % rekey_ms)
+    ike4.close()
+    mip4.close()
 
     # the crashed HA comes back: a standby that syncs the whole cache and takes nothing back;
     # shared addresses left on its host (as a keepalived killed with -9 leaves them) are removed
@@ -162,7 +200,7 @@ def test_standby_takes_over_on_ha_crash_and_restarted_ha_rejoins(pair):
     assert any("removed the shared addresses" in w["reason"] for w in logged(h1, "warning"))
     assert not has_vip(n, ha1) and "198.18.1.2/" not in n.ip(ha1, "addr", "show", "dev", "u0").stdout
     assert not logged(h1, "takeover")
-    assert h1.wait_for("replica_synced", timeout=5)["bindings"] == 1
+    assert h1.wait_for("replica_synced", timeout=5)["bindings"] == 2
     h1.wait_for("replica_ready")
     time.sleep(0.3)
     assert has_vip(n, ha2) and not has_vip(n, ha1)

@@ -185,7 +185,11 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
              ({"security": ["ipsec"]}, [dict(good, security="wep")], "field 'security' must be \"rfc4285\""),
              ({"security": ["ipsec"]}, [dict(good, hoa="2001:db8:bb::1")], "outside the home prefix"),
              ({"security": ["ipsec"]}, [good, dict(good, hoa="2001:db8:aa::302")], "is in the keys file twice"),
-             ({"security": ["ipsec"], "replica": {"peer": "x"}}, [good], "does not work with 'replica'")]
+             ({"security": ["ipsec"], "aaa": {"servers": [{"host": "::1"}], "secret_file": "radius-secret"}},
+              [good], "does not work with 'aaa'")]
+    for name, text in (("radius-secret", "s3cret\n"), ("replica.key", "ab" * 32)):
+        (tmp_path / name).write_text(text)
+        os.chmod(tmp_path / name, 0o600)
     for extra, sas, want in cases:
         (tmp_path / "keys.json").write_text(json.dumps({"sas": sas}))
         os.chmod(tmp_path / "keys.json", 0o600)
@@ -194,6 +198,13 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
         with pytest.raises(UserError) as e:
             load_config(str(tmp_path / "ha.json"))
         assert want in e.value.args[0] and "\n" not in e.value.args[0], (want, str(e.value))
+    # a hot-standby pair serves IPsec devices (bindings replicate; IKE/ESP SAs do not: the MN re-keys)
+    (tmp_path / "ha.json").write_text(json.dumps({
+        "home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "keys_file": "keys.json",
+        "security": ["ipsec"], "replica": {"peer": "2001:db8:aa::3", "bind": "2001:db8:aa::2",
+                                           "key_file": "replica.key"}}))
+    cfg = load_config(str(tmp_path / "ha.json"))
+    assert cfg.ipsec_peers and cfg.replica is not None
 
 
 def test_payload_tunnel_both_ways():

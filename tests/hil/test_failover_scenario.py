@@ -33,3 +33,18 @@ def test_bad_arguments_are_refused_before_the_bench_is_built(tmp_path, capsys):
     for bad in (["--kinds", "reboot"], ["--failures", "0"], ["--interval", "0.5"], ["--dwell", "0"]):
         with pytest.raises(UserError):
             failover.run(p.parse_args(bad + ["--report", str(tmp_path / "rep"), "--prefix", "s5hx-"]))
+
+
+def test_ipsec_rekey_figures_from_the_mn_events():
+    """--security ipsec's figures (`roam6 hil run failover --security ipsec`, run by hand: README): per
+    failure, the MN's first BU after it (dropped: the new active has the binding, not the SAs), its
+    recheck, the new CHILD_SA and the BA under it; a failure with no BU after it has no figure."""
+    ev = [{"ev": "bu", "t": 9.0}, {"ev": "ba", "status": 0, "t": 9.001},
+          {"ev": "bu", "t": 10.5}, {"ev": "ike", "state": "recheck", "t": 10.65}, {"ev": "bu", "t": 10.65},
+          {"ev": "ike", "state": "child_up", "t": 10.675}, {"ev": "bu", "t": 10.675},
+          {"ev": "ba", "status": 0, "t": 10.676}]
+    f = [{"t_fail": 10.0}, {"t_fail": 11.0}]
+    failover._rekeys(f, ev)
+    assert f[0]["ipsec_recheck"] and f[0]["ipsec_rekeyed_after_ms"] == 675.0
+    assert f[0]["ipsec_registered_after_ms"] == 676.0 and f[0]["ipsec_first_bu_to_ba_ms"] == 176.0
+    assert f[0]["ipsec_bu_after"] and not f[1]["ipsec_bu_after"] and f[1]["ipsec_first_bu_to_ba_ms"] is None

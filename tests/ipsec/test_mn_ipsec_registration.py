@@ -51,3 +51,32 @@ def test_real_mn_registers_over_esp_with_the_responder(tmp_path):
     # with the IKE code kept (e.g. a module-level import of ikev2 in the glue pins it)
     after = [e for e in ev[kinds.index("registered"):] if e["ev"] == "heap"]
     assert after and after[0]["alloc"] < 88 * 1024, after
+
+
+def test_real_mn_takes_the_home_address_the_ha_assigns(tmp_path):
+    """RFC 4877 §4.4 with the real MN: the HA's configuration payload assigns a HoA other than the
+    config's (its keys file changed); the MN adopts it (node/ipsechoa.py) and registers it."""
+    import socket
+    ha_v4 = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(1, 254), random.randint(2, 254))
+    psk = os.urandom(16)
+    assigned = "2001:db8:aa::399"
+    cfg = {"nai": NAI, "security": "ipsec", "psk": psk.hex(), "hoa": HOA, "home_prefix": "2001:db8:aa::/64",
+           "ha": HA6, "ha_ipv4": ha_v4, "transports": ["udp4"], "state_file": str(tmp_path / "mn.state")}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    ha = IpsecFootprintHA(psk, NAI, ha_v4, HA6, assigned)       # its CP and BAs: the assigned HoA
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    path = [".frozen", os.path.join(ROOT, "firmware"), os.path.join(ROOT, "boards", "unix")]
+    env = dict(os.environ, MICROPYPATH=":".join(path))
+    try:
+        ev, lines = run_until([exe, "-X", "heapsize=256K", os.path.join(ROOT, "boards", "unix", "main.py"),
+                               str(tmp_path / "config.json"), "--coa", "127.0.0.1"], str(tmp_path), 20,
+                              registered, env=env)
+    finally:
+        ha.close()
+    out = "".join(lines[-15:])
+    kinds = [e["ev"] for e in ev]
+    assert "registered" in kinds, out
+    hoa = [e for e in ev if e["ev"] == "ike" and e["state"] == "hoa"]
+    assert hoa and hoa[0]["hoa"] == assigned and hoa[0]["was"] == HOA, out
+    assert ha.bu_hoas and set(ha.bu_hoas) == {socket.inet_pton(socket.AF_INET6, assigned)}, out
+    assert not [e for e in ev if e["ev"] == "error"], out

@@ -299,9 +299,8 @@ class IpsecGlue:
         if kind == "ike_up":
             log("ike", state="up", handshake_ms=ev[1])
         elif kind == "hoa":
-            if ev[1] != self.node.cfg.hoa:
-                log("error", reason="IKE: the HA assigned home address %s, the config has %s: using the "
-                                    "config's" % (addr_text(ev[1]), addr_text(self.node.cfg.hoa)))
+            if ev[1] != self.node.cfg.hoa:             # the HA's HoA: ours at this SA's child_up
+                self.cp_hoa = (ike, ev[1])
         elif kind == "child_up":
             if ike is self.next:                       # re-authenticated: the old IKE SA goes
                 old, self.ike, self.next = self.live(self.ike), ike, None
@@ -316,6 +315,14 @@ class IpsecGlue:
             self.rekey_at = now + self.child_life_ms
             self.reauth_at = now + self.ike_life_ms
             log("ike", state="child_up", spi_in=ev[1], spi_out=ev[2], transport=ev[3])
+            if self.cp_hoa is not None:                # (node/ipsechoa.py: it moves the registration)
+                try:
+                    from .ipsechoa import adopt
+                    if adopt(self, ike, now):
+                        self.rechecking = False
+                except ImportError:                    # (a bundle without it keeps the config's HoA)
+                    self.cp_hoa = None
+                    log("error", reason="IKE: the HA assigned another home address: kept the config's")
             if self.rechecking:                        # the unanswered BU again, under the new SA, now
                 self.rechecking = False
                 if reg.retransmit_at is not None:
@@ -386,6 +393,7 @@ class IpsecGlue:
     told_at = tell_at = reopen = woke_at = None
     ike_ha = None                 # the HA the IKE SA is with (a Home Agent Switch changes it)
     rechecking = False            # a new IKE SA after an unanswered BU is under way
+    cp_hoa = None                 # (IKE SA, HoA) the HA's CP assigned, not yet adopted (ipsechoa.py)
 
     # ---- sockets and tasks -------------------------------------------------------------------------
     def _open(self, coa, ha):

@@ -56,6 +56,10 @@ def add_arguments(p):
     p.add_argument("--standby-retry-ms", type=int, default=150, metavar="MS",
                    help="the MN's config.json standby_retry_ms: a roam's BU unanswered this long is sent again "
                         "once (default 150; 0: RFC 6275's 1 s only)")
+    p.add_argument("--security", default="rfc4285", choices=["rfc4285", "ipsec"],
+                   help="the MN's registration: rfc4285 (default) or ipsec (IKEv2 + ESP, issue 19): its binding "
+                        "replicates, its SAs do not, so it re-keys with the new active at its next BU "
+                        "(report: ipsec_rekeyed_after_ms per failure)")
     p.add_argument("--seed", type=int, help="random seed for the failure moments (default: random)")
     p.add_argument("--report", default="reports/failover", metavar="DIR",
                    help="report folder (default reports/failover)")
@@ -84,6 +88,8 @@ class _Bench(bf.Bench):
 
     def build(self):
         super().build()
+        if self.args.security == "ipsec":
+            _ipsec_device(self)
         n = self.n
         n.ip("lan", "addr", "add", "198.18.1.1/24", "dev", "upl")
         n.ip("lan", "link", "add", "upl2", "type", "bridge")
@@ -133,6 +139,23 @@ class _Roamer:
         return {"net": net, "coa": addr, "t_down": t_down, "t_addr": time.monotonic()}
 
 
+def _ipsec_device(b):
+    """--security ipsec: the MN's entry in both HAs' keys files becomes an IPsec device (same NAI and
+    HoA, a PSK), and both ha.json accept "ipsec" (the pair replicates its binding, not its SAs)."""
+    import secrets
+    b.psk = secrets.token_bytes(32)
+    for ns in ("ha1", "ha2"):
+        d = os.path.dirname(b.cfg[ns])
+        for name, edit in (("keys.json", lambda j: j["sas"].__setitem__(0, {
+                "nai": j["sas"][0]["nai"], "security": "ipsec", "psk": b.psk.hex(), "hoa": j["sas"][0]["hoa"]})),
+                           ("ha.json", lambda j: j.__setitem__("security", ["rfc4285", "ipsec"]))):
+            path = os.path.join(d, name)
+            with open(path) as f:
+                j = json.load(f)
+            edit(j)
+            bf._write(path, json.dumps(j))
+
+
 def _start_mn(b, interval, heap, standby_retry_ms=0):
     from ..board_unix import start_mn
     nai, spi, key, hoa = b.keys[0]
@@ -141,6 +164,10 @@ def _start_mn(b, interval, heap, standby_retry_ms=0):
            "transports": ["udp4"], "lifetime": 900, "timestamps": True,
            "state_file": os.path.join(b.dir, "mn.state"),
            "probe": {"port": PROBE_PORT, "sensor": {"dst": bf.HM6, "port": SENSOR_PORT, "interval_ms": interval}}}
+    if getattr(b, "psk", None) is not None:             # --security ipsec (node/ipsecconf.py)
+        for k in ("spi", "key", "timestamps"):
+            del cfg[k]
+        cfg.update(security="ipsec", psk=b.psk.hex())
     if standby_retry_ms:
         cfg["standby_retry_ms"] = standby_retry_ms      # node/standbyretry.py
     path = os.path.join(b.dir, "mn-config.json")
@@ -207,7 +234,8 @@ def run(args, quiet=False):
         shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     netns.cleanup_prefix(args.prefix)
-    b = _Bench(argparse.Namespace(bindings=args.bindings, advert_ms=args.advert_ms, prefix=args.prefix), work)
+    b = _Bench(argparse.Namespace(bindings=args.bindings, advert_ms=args.advert_ms, prefix=args.prefix,
+                                  security=args.security), work)
     t_start = time.monotonic()
     say = (lambda m: None) if quiet else (lambda m: print("%5.1f s  %s" % (time.monotonic() - t_start, m), flush=True))
     failures, roams, mn, probes = [], [], None, []
@@ -297,6 +325,8 @@ def run(args, quiet=False):
                 pass
         mn_alive = mn.alive()
         bus = [e for e in mn.events if e.get("ev") == "bu"]
+        if args.security == "ipsec":
+            _rekeys(failures, mn.events)
         mn.stop(grace=1.0)
         with open(cn_out) as fc:
             cn_rec = json.load(fc)
@@ -324,6 +354,26 @@ def run(args, quiet=False):
                                                                           report["flaps"]))
         print("report: %s\nresult: %s" % (path, "OK" if report["ok"] else "FAILED: " + ", ".join(report["why"])))
     return 0 if report["ok"] else 1
+
+
+def _rekeys(failures, events):
+    """--security ipsec: per failure, when the MN had a CHILD_SA with the new active (its `ike`
+    child_up after the failure: its next BU went unanswered, its recheck ran IKE_SA_INIT + IKE_AUTH)
+    and its BA under it, in ms after the failure. A failure outside a roam is noticed at the MN's
+    next BU only (the next roam, dwell seconds later; data through the UDP tunnel needs no SA)."""
+    for f in failures:
+        t = f["t_fail"]
+        up = next((e for e in events if e.get("ev") == "ike" and e.get("state") == "child_up" and e["t"] > t), None)
+        ba = up and next((e for e in events if e.get("ev") == "ba" and e.get("status") == 0 and e["t"] >= up["t"]),
+                         None)
+        f["ipsec_recheck"] = any(e.get("ev") == "ike" and e.get("state") == "recheck" and e["t"] > t
+                                 and (up is None or e["t"] <= up["t"]) for e in events)
+        f["ipsec_rekeyed_after_ms"] = round((up["t"] - t) * 1000, 1) if up else None
+        f["ipsec_registered_after_ms"] = round((ba["t"] - t) * 1000, 1) if ba else None
+        bu = next((e for e in events if e.get("ev") == "bu" and e["t"] > t), None)     # the first BU it lost
+        f["ipsec_bu_after"] = bu is not None
+        f["ipsec_first_bu_to_ba_ms"] = (round((ba["t"] - bu["t"]) * 1000, 1) if ba and bu and bu["t"] <= ba["t"]
+                                        else None)
 
 
 def analyse(failures, roams, bus, cn_rec, sniff_rec, args, mn_alive, t0):
@@ -385,8 +435,23 @@ def analyse(failures, roams, bus, cn_rec, sniff_rec, args, mn_alive, t0):
         why.append("probes lost outside the interruptions")
     if not mn_alive:
         why.append("the MN died")
+    ipsec = None
+    if args.security == "ipsec":
+        if any(f["ipsec_first_bu_to_ba_ms"] is None and f["ipsec_bu_after"] for f in failures):
+            why.append("an IPsec MN did not re-key with the new active after a failure")
+        mid = [f["ipsec_registered_after_ms"] for f in failures if f["mid_roam"]]
+        mid = [x for x in mid if x is not None]
+        bu_ba = [f["ipsec_first_bu_to_ba_ms"] for f in failures if f["ipsec_first_bu_to_ba_ms"] is not None]
+        ipsec = {"rekeyed_after_ms_mid_roam": {"p50": bf.pct(mid, 50), "max": bf.pct(mid, 100)},
+                 "first_bu_to_ba_ms": {"p50": bf.pct(bu_ba, 50), "max": bf.pct(bu_ba, 100)},
+                 "what": "rekeyed_after_ms_mid_roam: ms from the failure to the MN's BA under a CHILD_SA with the "
+                         "new active (a failure the roam's BA beat re-keys at the next roam, dwell s later: data "
+                         "through the UDP tunnel needs no SA); first_bu_to_ba_ms: from the MN's first BU after "
+                         "the failure (unanswered: the new active has no SA) to that BA: its retry (standby_retry_ms"
+                         " or 1 s), the recheck's IKE_SA_INIT + IKE_AUTH, the BU again"}
     p50 = bf.pct(worst, 50)
-    return {"scenario": "failover", "mn": "MicroPython MN (unix port, .mpy bundle), udp4, probe echo + sensor stream",
+    return {"scenario": "failover", "security": args.security, "ipsec": ipsec,
+            "mn": "MicroPython MN (unix port, .mpy bundle), udp4, probe echo + sensor stream",
             "interval_ms": args.interval, "advert_ms": args.advert_ms, "kinds": args.kinds, "dwell_s": args.dwell,
             "standby_retry_ms": args.standby_retry_ms,
             "failures": failures, "roams": len(roams),
@@ -424,4 +489,9 @@ def table(r):
                                                        r["interruption_ms_p50_mid_roam"],
                                                        r["roam_interruption_down_ms"]["p50"], r["bindings_lost_total"],
                                                        r["lost_outside_interruptions"]))
+    if r.get("ipsec"):
+        rows.append("ipsec: the MN's first BU after the failure -> BA under a new CHILD_SA with the new active: "
+                    "p50 %s ms, max %s ms; failure -> that BA per failure %s ms" % (
+                        r["ipsec"]["first_bu_to_ba_ms"]["p50"], r["ipsec"]["first_bu_to_ba_ms"]["max"],
+                        [f["ipsec_registered_after_ms"] for f in r["failures"]]))
     return "\n".join(rows)
