@@ -96,6 +96,10 @@ BU_RULES = (
 
 # a BU that came inside ESP (ha/ipsecmh.py) skips these: the CHILD_SA authenticated it (RFC 4877 §4.3)
 ESP_SKIPPED_RULES = ("mn_id", "spi", "nai", "auth", "ts_required", "ts_window")
+# BUs that count against their source host's failure bucket (ha/sourceblock.py): a wrong key or
+# credential, or dropped for the source's budget or block
+_FAIL_RULES = ("spi", "nai", "auth", "budget")
+_FAIL_REASONS = ("spi:", "budget:", "blocked:")
 
 # (state, accepted BU) -> (new state, event). "dereg" = lifetime 0 or CoA == HoA (RFC 6275 §10.3.2).
 BINDING_TRANSITIONS = {
@@ -283,6 +287,8 @@ class BindingCache:
                 verdict, c.reason = DROP, "rate: rejections from %s over budget (%s)" % (source[1], name)
             elif name in ("spi", "nai") or c.reason.startswith("spi:"):
                 self.limits.reject(source, now)
+            if name in _FAIL_RULES or c.reason.startswith(_FAIL_REASONS):
+                self.limits.failed(source, now)     # its host may get blocked (ha/sourceblock.py)
             if verdict is DROP:
                 self.ignored += 1
                 if self.keep_events:
@@ -633,6 +639,9 @@ class BindingCache:
 
     def _rule_budget(self, c, now):
         b = c.b
+        if self.limits.block.bu_blocked(c.source, b, now):
+            c.reason = "blocked: %s keeps sending BUs that fail (ha/sourceblock.py)" % c.source[1]
+            return False
         if (b is not None and b.spi == c.sa.spi) or self.limits.verify_allowed(c.source, now):
             return True
         c.reason = "budget: too many rejected BUs from %s (or from everybody) lately" % c.source[1]

@@ -733,7 +733,7 @@ class HomeAgent:
                 if self.aaa is not None:
                     t = self.aaa.get_timer()
                     deadline = t if deadline is None or (t is not None and t < deadline) else deadline
-                for other in (self.keep, self.switcher, self.shield):
+                for other in (self.keep, self.switcher, self.shield, self.cache.limits.block):
                     kt = other.get_timer() if other is not None else None
                     deadline = kt if deadline is None or (kt is not None and kt < deadline) else deadline
                 timeout = -1 if deadline is None else max(0, deadline - _now_ms()) / 1000
@@ -756,6 +756,8 @@ class HomeAgent:
                 if self._unflushed:
                     self._unflushed = False
                     self._flush(_now_ms())
+                if self.shield is not None and self.shield.block.changed:
+                    self.shield.blocks_changed(_now_ms())     # blocked hosts into the kernel filter
                 now = _now_ms()
                 if deadline is not None and now >= deadline:
                     if self.aaa is not None:
@@ -763,6 +765,7 @@ class HomeAgent:
                     self.cache.handle_timer(now)      # expiries; BAs after DAD
                     if self.keep is not None:
                         self.keep.handle_timer(now)
+                    self.cache.limits.block.handle_timer(now)    # blocked hosts (ha/sourceblock.py)
                     if self.shield is not None:
                         self.shield.handle_timer(now)
                     self._flush(now)

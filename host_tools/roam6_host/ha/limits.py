@@ -24,6 +24,7 @@ expires or is deregistered, e.g. an MN that came back with a new HoA after a reb
 tells the MN to try again later, while 129 says the policy refuses this binding for good.
 """
 from ..ratelimit import SourceLimit
+from .sourceblock import BAD, NOISY, SourceBlock
 
 ANSWERS = (1, 1, 100, 100)          # per-source rate/s, burst; global rate/s, burst
 REJECTIONS = (2, 10, 200, 200)
@@ -39,13 +40,25 @@ class HALimits:
         self.answers = SourceLimit(*answers)
         self.rejections = SourceLimit(*rejections)
         self._by_spi = {}               # {SPI: {HoA}}: what capacity_left let through, re-checked
+        self.block = SourceBlock()      # hosts that keep failing (ha/sourceblock.py)
 
     def answer(self, source, now):
         """May an unauthenticated answer (BE, ICMPv6 error) go to source (transport, host, port)?"""
-        return self.answers.take((source[1], source[2]), now)
+        if self.answers.take((source[1], source[2]), now):
+            return True
+        self.block.failure(source[1], NOISY, now)
+        return False
 
     def answer_allowed(self, source, now):
-        return self.answers.allow((source[1], source[2]), now)
+        if self.answers.allow((source[1], source[2]), now):
+            return True
+        self.block.failure(source[1], NOISY, now)
+        return False
+
+    def failed(self, source, now):
+        """A BU from source failed for its key or credential (or was dropped for the source's budget
+        or block): counted against its host (ha/sourceblock.py)."""
+        self.block.failure(source[1], BAD, now)
 
     def verify_allowed(self, source, now):
         """Before the HMAC: is this source (and everybody) still within the rejection budget?"""
