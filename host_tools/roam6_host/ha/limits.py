@@ -14,8 +14,11 @@ the HMAC is computed (rule "budget" in BU_RULES), except BUs for a HoA already b
 same SA: a bound MN's refreshes and moves are never throttled by what others send. A
 rejection over budget is dropped instead of answered (no second HMAC for a signed 146). The
 price of that exception: forged BUs naming a bound MN's own SPI, NAI and HoA cost one HMAC each
-(the verify; never the signed answer beyond the budget) - throttling them would let the forger
-lock that MN out. `roam6 bench attack` measures both (phases wrongkey, wrongkey_own).
+(the verify; never the signed answer beyond the budget) - throttling them globally would let the
+forger lock that MN out - until their source host has failed FAIL_BURST times: then
+ha/sourceblock.py blocks that host (its BUs dropped before the HMAC, in the kernel too), except
+BUs from the exact address and port the HoA is bound to. `roam6 bench attack` measures both
+(phases wrongkey, wrongkey_own).
 
 Bindings: at most `max_bindings` in all and `max_bindings_per_sa` per credential (SPI) - held
 DAD waits count - else BA 130 "insufficient resources" (RFC 6275 §6.1.8). 130 rather than 129
