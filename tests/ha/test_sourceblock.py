@@ -42,6 +42,37 @@ def test_a_host_is_blocked_after_its_burst_of_failures_and_released_hold_ms_afte
     assert not sb2.blocked
 
 
+def test_while_a_flood_is_on_three_failures_in_a_burst_block():
+    from roam6_host.ha.sourceblock import FLOOD_FAILS
+    sb = SourceBlock()
+    for i in range(FLOOD_FAILS - 1):
+        sb.failure("198.18.2.30", BAD, 0, flood=True)
+    assert not sb.level("198.18.2.30", 0)
+    sb.failure("198.18.2.30", BAD, 0, flood=True)
+    assert sb.level("198.18.2.30", 0) == BAD
+    for t in range(0, 20000, 1000):                 # one a second, flood or not: never
+        sb.failure("192.0.2.8", BAD, t, flood=True)
+    assert not sb.level("192.0.2.8", 20000)
+
+
+def test_the_driver_drops_a_blocked_hosts_datagrams_before_parsing_but_its_bound_peers():
+    from test_listenfilter import HOA
+    sb = SourceBlock()
+    for _ in range(FAIL_BURST + 1):
+        sb.failure("198.18.2.40", BAD, 0)
+        sb.failure("198.18.2.41", NOISY, 0)
+    data = b"\x60" + bytes(7) + HOA + bytes(16) + bytes(20)
+    bound = {HOA: _B("udp4", ("198.18.2.40", 5000))}
+    assert sb.drop_datagram(data, "udp4", ("198.18.2.40", 5001), bound, 1)
+    assert not sb.drop_datagram(data, "udp4", ("198.18.2.40", 5000), bound, 1)   # where its HoA is bound
+    assert not sb.drop_datagram(data, "udp4", ("198.18.2.42", 5000), {}, 1)      # not blocked
+    assert sb.drop_datagram(data, "udp4", ("198.18.2.41", 1), {}, 1)             # noisy: not a BU
+    assert not sb.drop_datagram(_bu(4096), "udp4", ("198.18.2.41", 1), {}, 1)    # noisy: a BU passes
+    assert sb.drop_datagram(_bu(4096), "udp4", ("198.18.2.40", 1), {}, 1)        # bad: a BU too
+    assert not sb.drop_datagram(data, "udp4", ("198.18.2.40", 5001), bound, 5000)  # over
+    assert "198.18.2.40" not in sb.blocked and sb.changed
+
+
 def test_noisy_hosts_keep_their_bus():
     sb = SourceBlock()
     for _ in range(FAIL_BURST + 1):

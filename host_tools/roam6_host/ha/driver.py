@@ -507,6 +507,8 @@ class HomeAgent:
         # the listener (everybody) in small batches: a bound MN's own socket waits at most for
         # one of them (ha/peersocks.py); a peer socket in large ones
         own = sock is not self.socks[transport]
+        block = self.cache.limits.block
+        blocked = block.blocked
         # a udp4 peer socket is connected: every datagram on it is from its peer, so `recv` (no
         # source address made into a tuple and a text per datagram: ~1/6 of an upstream packet's cost)
         fixed = sock.getpeername() if own and not v6 else None
@@ -523,6 +525,9 @@ class HomeAgent:
             except OSError:
                 continue   # e.g. ICMP port unreachable reported on the socket
             peer = addr[:2]
+            if blocked and not own and peer[0] in blocked and block.drop_datagram(data, transport, peer, bindings,
+                                                                                  _now_ms()):
+                continue       # a host blocked for failing (ha/sourceblock.py): no parsing, no rules
             if v6:
                 for level, kind, value in anc:
                     if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 20:

@@ -49,19 +49,19 @@ class HALimits:
         """May an unauthenticated answer (BE, ICMPv6 error) go to source (transport, host, port)?"""
         if self.answers.take((source[1], source[2]), now):
             return True
-        self.block.failure(source[1], NOISY, now)
+        self.block.failure(source[1], NOISY, now, not self.answers.glob.peek(now))
         return False
 
     def answer_allowed(self, source, now):
         if self.answers.allow((source[1], source[2]), now):
             return True
-        self.block.failure(source[1], NOISY, now)
+        self.block.failure(source[1], NOISY, now, not self.answers.glob.peek(now))
         return False
 
     def failed(self, source, now):
         """A BU from source failed for its key or credential (or was dropped for the source's budget
         or block): counted against its host (ha/sourceblock.py)."""
-        self.block.failure(source[1], BAD, now)
+        self.block.failure(source[1], BAD, now, not self.rejections.glob.peek(now))
 
     def verify_allowed(self, source, now):
         """Before the HMAC: is this source (and everybody) still within the rejection budget?"""

@@ -5,7 +5,8 @@ per datagram (parse, rules, for a BU naming a bound MN's own SPI an HMAC: `roam6
 phases wrongkey, wrongkey_own, be), and that CPU is what delays a legitimate MN's BA on a loaded
 host. So each outer source host has a failure bucket (FAIL_RATE/s, FAIL_BURST): every BU that
 fails for its key or credential (rules spi, nai, auth; drops for the rejection budget or for this
-block) and every answer the answers budget refused spends one. A host that empties it is BLOCKED
+block) and every answer the answers budget refused spends one. A host that empties it (or, while
+everybody together is over the global budget, spends FLOOD_FAILS of it in a burst) is BLOCKED
 for HOLD_MS, and each further failure seen from it while blocked that finds the bucket still
 empty (it keeps failing faster than FAIL_RATE) extends that:
 
@@ -34,6 +35,7 @@ from ..ratelimit import TokenBucket
 
 NOISY, BAD = 1, 2
 FAIL_RATE, FAIL_BURST = 2, 10       # failures per second a host may keep up, and in a burst
+FLOOD_FAILS = 3                     # the burst that blocks while a flood is on (`flood`)
 HOLD_MS = 1000                      # <= the MN's first back-off step (INITIAL_BINDACK_TIMEOUT)
 MAX_HOSTS = 4096
 KERNEL_SAMPLE = 16                  # 1 in this many of a blocked host's datagrams still reach the HA
@@ -49,8 +51,10 @@ class SourceBlock:
         self.drops = 0                  # BUs dropped for a block (in the HA; the kernel's: its counters)
         self._next = None               # a lower bound of the earliest `until`
 
-    def failure(self, host, level, now):
-        """`host` failed once (level BAD: a BU's key or credential; NOISY: an answer refused)."""
+    def failure(self, host, level, now, flood=False):
+        """`host` failed once (level BAD: a BU's key or credential; NOISY: an answer refused).
+        `flood`: everybody together is over the global budget (ha/limits.py): a flood is on, and
+        FLOOD_FAILS in a burst are enough (a device's own retransmissions never come 3 at once)."""
         ent = self.blocked.get(host)
         b = self._buckets.get(host)
         if ent is not None and ent[1] > now:
@@ -67,7 +71,7 @@ class SourceBlock:
                 if len(self._buckets) >= MAX_HOSTS:
                     return                          # the budgets of ha/limits.py still govern it
             b = self._buckets[host] = TokenBucket(FAIL_RATE, FAIL_BURST, now)
-        if b.take(now) or len(self.blocked) >= MAX_HOSTS:
+        if (b.take(now) and not (flood and b.tokens <= FAIL_BURST - FLOOD_FAILS)) or len(self.blocked) >= MAX_HOSTS:
             return
         self.blocked[host] = [level, now + self.hold_ms]
         self.blocks += 1
@@ -93,6 +97,26 @@ class SourceBlock:
             return False
         if binding is not None and binding.transport == source[0] and tuple(binding.peer) == (source[1], source[2]):
             return False
+        self.drops += 1
+        return True
+
+    def drop_datagram(self, data, transport, peer, bindings, now):
+        """The driver, for a datagram on a shared listener from a blocked host: drop it (True)
+        before any parsing? As the kernel filter would (BAD: all; NOISY: all but a BU), except
+        what comes from the exact peer its inner source HoA is bound to; each drop is evidence."""
+        ent = self.blocked.get(peer[0])
+        if ent is None:
+            return False
+        if ent[1] <= now:
+            del self.blocked[peer[0]]
+            self.changed = True
+            return False
+        if ent[0] == NOISY and len(data) > 42 and data[6] == 135 and data[40] == 59 and data[42] == 5:
+            return False
+        b = bindings.get(data[8:24]) if len(data) >= 40 else None
+        if b is not None and b.transport == transport and b.peer == peer:
+            return False
+        self.failure(peer[0], ent[0], now)
         self.drops += 1
         return True
 
