@@ -347,7 +347,10 @@ class BindingCache:
         while heap and heap[0][0] <= now:
             expires, hoa = heapq.heappop(heap)
             b = self.bindings.get(hoa)
-            if b is not None and b.expires <= now:
+            if b is not None and b.expires > now:
+                if b.expires > expires:                 # refreshed since: its row moves on
+                    heapq.heappush(heap, (b.expires, hoa))
+            elif b is not None:
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved("binding_removed", b, "expired"))
                 self._v4_gone(b, "expired")
@@ -726,8 +729,12 @@ class BindingCache:
             # the data plane reads these fields per packet: from here on downstream goes to `peer`
             b.peer, b.transport, b.coa, b.nat = peer, transport, c.coa, c.nat
             b.seq, b.lifetime, b.home = c.seq, units * 4, True
+            was = b.expires
             b.expires = now + units * 4000
-            heapq.heappush(self._expiry, (b.expires, hoa))
+            if not was or b.expires < was:
+                # a row only for a new binding or an earlier expiry: a later one (every refresh and
+                # move) keeps its row, which handle_timer reschedules when it comes up
+                heapq.heappush(self._expiry, (b.expires, hoa))
             if len(self._expiry) > 4 * len(self.bindings) + 1024:
                 # refreshes leave stale rows behind: rebuild rather than let the heap grow
                 self._expiry = [(x.expires, h) for h, x in self.bindings.items()]
