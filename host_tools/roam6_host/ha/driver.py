@@ -511,7 +511,12 @@ class HomeAgent:
         blocked = block.blocked
         # a udp4 peer socket is connected: every datagram on it is from its peer, so `recv` (no
         # source address made into a tuple and a text per datagram: ~1/6 of an upstream packet's cost)
-        fixed = sock.getpeername() if own and not v6 else None
+        fixed = None
+        if own and not v6:
+            try:
+                fixed = sock.getpeername()
+            except OSError:
+                pass                            # (not connected after all: read with recvfrom)
         for _ in range(256 if own else LISTENER_BATCH):
             try:
                 if v6:
