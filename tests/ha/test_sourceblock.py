@@ -159,3 +159,20 @@ def test_blocked_ipv6_hosts_in_the_kernel():
     finally:
         r.close()
         s.close()
+
+
+def test_ha_status_says_how_many_hosts_are_blocked():
+    """`roam6 ha status` (ha/control.py): the blocked hosts in its JSON and its table."""
+    from types import SimpleNamespace
+
+    from roam6_host.ha.control import ControlServer, table
+    from test_limits import cache
+    c = cache()
+    for _ in range(FAIL_BURST + 1):
+        c.limits.failed(("udp4", "198.18.2.50", 1), 0)
+    cfg = SimpleNamespace(tun="r6tun", address_text="2001:db8:aa::1")
+    srv = ControlServer.__new__(ControlServer)
+    srv.ha = SimpleNamespace(cache=c, cfg=cfg, shield=None, aaa=None, ipsec=None)
+    doc = srv.status()
+    assert doc["blocked_hosts"]["times_blocked"] == 1 and doc["blocked_hosts"]["kernel_filter_rebuilds"] is None
+    assert "1 host(s) blocked for failing now" in table(doc)
