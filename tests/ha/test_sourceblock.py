@@ -176,3 +176,22 @@ def test_ha_status_says_how_many_hosts_are_blocked():
     doc = srv.status()
     assert doc["blocked_hosts"]["times_blocked"] == 1 and doc["blocked_hosts"]["kernel_filter_rebuilds"] is None
     assert "1 host(s) blocked for failing now" in table(doc)
+
+
+def test_a_full_table_is_scanned_at_most_once_a_second():
+    """Rotating source addresses fill the bucket table; a new host then costs no scan of it (the
+    scan per new host was the lever), the table stays bounded, and a second later it is pruned."""
+    from roam6_host.ha import sourceblock as sbm
+    sb = SourceBlock()
+    scans = []
+    real = sbm.TokenBucket.full_at
+    sbm.TokenBucket.full_at = lambda self: (scans.append(1), real(self))[1]
+    try:
+        for i in range(sbm.MAX_HOSTS + 3000):
+            sb.failure("10.%d.%d.1" % (i >> 8, i & 255), BAD, 5)
+        assert len(sb._buckets) <= sbm.MAX_HOSTS and sb._prune_at == 1005
+        assert len(scans) <= sbm.MAX_HOSTS, len(scans)                # one scan, not 3000
+        sb.failure("10.250.0.1", BAD, 1005 + 10000)                  # idle since: pruned, room again
+        assert "10.250.0.1" in sb._buckets
+    finally:
+        sbm.TokenBucket.full_at = real

@@ -50,6 +50,7 @@ class SourceBlock:
         self.blocks = 0                 # times a host was blocked
         self.drops = 0                  # BUs dropped for a block (in the HA; the kernel's: its counters)
         self._next = None               # a lower bound of the earliest `until`
+        self._prune_at = 0              # no scan of a full bucket table before this (ms)
 
     def failure(self, host, level, now, flood=False):
         """`host` failed once (level BAD: a BU's key or credential; NOISY: an answer refused).
@@ -66,8 +67,12 @@ class SourceBlock:
             return
         if b is None:
             if len(self._buckets) >= MAX_HOSTS:
+                if now < self._prune_at:            # (a scan per new host would be the attacker's lever)
+                    return
                 for k in [k for k, v in self._buckets.items() if v.full_at() <= now and k not in self.blocked]:
                     del self._buckets[k]
+                if len(self._buckets) >= MAX_HOSTS * 3 // 4:
+                    self._prune_at = now + 1000     # full of recent failers: new hosts wait a second
                 if len(self._buckets) >= MAX_HOSTS:
                     return                          # the budgets of ha/limits.py still govern it
             b = self._buckets[host] = TokenBucket(FAIL_RATE, FAIL_BURST, now)
