@@ -38,6 +38,7 @@ FAIL_RATE, FAIL_BURST = 2, 10       # failures per second a host may keep up, an
 FLOOD_FAILS = 3                     # the burst that blocks while a flood is on (`flood`)
 HOLD_MS = 1000                      # <= the MN's first back-off step (INITIAL_BINDACK_TIMEOUT)
 MAX_HOSTS = 4096
+TIMER_MS = 100                      # blocks end on this grain (handle_timer scans the table)
 KERNEL_SAMPLE = 16                  # 1 in this many of a blocked host's datagrams still reach the HA
 
 
@@ -137,6 +138,8 @@ class SourceBlock:
         if gone:
             self.changed = True
         self._next = min((until for _lvl, until in self.blocked.values()), default=None)
+        if self._next is not None:      # a pass over the table at most every TIMER_MS, however spread
+            self._next = max(self._next, now + TIMER_MS)
 
     def hosts(self, level):
         """The hosts blocked at `level` (for the kernel filter)."""
