@@ -253,6 +253,7 @@ def run(args):
         raise UserError("--interval must be between 1 and 1000 ms")
     if os.geteuid() != 0:
         raise UserError("roam6 bench attack needs root (it creates network namespaces)", hint="run it with sudo")
+    load0 = round(os.getloadavg()[0], 2)
     net = _Net()
     net.prefix = "%s%s-" % (getattr(args, "prefix", "r6a"), secrets.token_hex(2))
     ha_proc = None
@@ -382,6 +383,10 @@ def run(args):
             and all(r["legit_lost"] == 0 for r in results.values()),
             "flood_pps_asked": args.pps or "max",
             "attacker": "one process, raw socket, %d source addresses, random source ports" % len(ATK_HOSTS),
+            "cpus": os.cpu_count(),
+            "loadavg_1min_at_start_end": [load0, round(os.getloadavg()[0], 2)],
+            "note": "p99 of ~200 BUs a phase: the 2nd-worst one; on a loaded machine the HA waits to be scheduled "
+                    "(compare each phase with 'quiet', the floor of this machine now)",
         }
     finally:
         if legit is not None:

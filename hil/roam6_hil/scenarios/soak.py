@@ -282,8 +282,13 @@ def _analyse(args, boards, probes, ha_rss, mn_rss, mn_rss_end, roams, slow, t_re
             outside += 1
             if len(outside_list) < 20:       # how far from this MN's nearest roam (diagnosis)
                 near = min((t - d for d, _ba, _n in b.windows if d is not None), key=abs, default=None)
+                # what the MN itself said around that time (its event log, stamped on arrival here):
+                # a refresh, a retransmission, a move the scenario did not make, a restart
+                around = [(e.get("ev"), round(e["t_rx"] - t, 3)) for e in b.mn.events
+                          if "t_rx" in e and abs(e["t_rx"] - t) <= 3.0 and e.get("ev") != "heap"][:12]
                 outside_list.append({"mn": i, "seq": seq, "t": t,
-                                     "s_after_nearest_roam": round(near, 3) if near is not None else None})
+                                     "s_after_nearest_roam": round(near, 3) if near is not None else None,
+                                     "mn_events_within_3s": around})
     heaps, growth = [], []
     for b in boards:
         # after each registration (the first sample, before the first BU, left out), keyed by the

@@ -12,6 +12,8 @@ distance from the end: [type 9][length 17][subtype 1][SPI, 4 bytes][authenticato
 - A known SPI, but its source over the rejection budget (ha/limits.py) and the BU not for a HoA
   already bound under that SA: rule budget drops it (UDP only, where the HoA is the inner
   source; ip6 BUs go through the rules as they are).
+- A known SPI, but its source host blocked for failing BUs (ha/sourceblock.py) and the BU not
+  from where its HoA is bound: rule budget drops it (same reason).
 The outcome is the one BU_RULES would reach (a silent drop); only the work before it is saved.
 """
 from roam6_codec import consts as C
@@ -36,6 +38,8 @@ def early_drop(cache, c, pkt, now):
         return "" if cache.aaa is not None else "spi: unknown SPI %d" % spi
     if c.source[0] != "ip6":
         b = cache.bindings.get(bytes(pkt.src))
+        if cache.limits.block.bu_blocked(c.source, b, now):       # (ha/sourceblock.py)
+            return "blocked: %s keeps sending BUs that fail (ha/sourceblock.py)" % c.source[1]
         if (b is None or b.spi != spi) and not cache.limits.verify_allowed(c.source, now):
             return "budget: too many rejected BUs from %s (or from everybody) lately" % c.source[1]
     return ""

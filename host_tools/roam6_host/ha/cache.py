@@ -96,6 +96,10 @@ BU_RULES = (
 
 # a BU that came inside ESP (ha/ipsecmh.py) skips these: the CHILD_SA authenticated it (RFC 4877 §4.3)
 ESP_SKIPPED_RULES = ("mn_id", "spi", "nai", "auth", "ts_required", "ts_window")
+# BUs that count against their source host's failure bucket (ha/sourceblock.py): a wrong key or
+# credential, or dropped for the source's budget or block
+_FAIL_RULES = ("spi", "nai", "auth", "budget")
+_FAIL_REASONS = ("spi:", "budget:", "blocked:")
 
 # (state, accepted BU) -> (new state, event). "dereg" = lifetime 0 or CoA == HoA (RFC 6275 §10.3.2).
 BINDING_TRANSITIONS = {
@@ -288,6 +292,8 @@ class BindingCache:
                 verdict, c.reason = DROP, "rate: rejections from %s over budget (%s)" % (source[1], name)
             elif name in ("spi", "nai") or c.reason.startswith("spi:"):
                 self.limits.reject(source, now)
+            if name in _FAIL_RULES or c.reason.startswith(_FAIL_REASONS):
+                self.limits.failed(source, now)     # its host may get blocked (ha/sourceblock.py)
             if verdict is DROP:
                 self.ignored += 1
                 if self.keep_events:
@@ -346,7 +352,10 @@ class BindingCache:
         while heap and heap[0][0] <= now:
             expires, hoa = heapq.heappop(heap)
             b = self.bindings.get(hoa)
-            if b is not None and b.expires <= now:
+            if b is not None and b.expires > now:
+                if b.expires > expires:                 # refreshed since: its row moves on
+                    heapq.heappush(heap, (b.expires, hoa))
+            elif b is not None:
                 del self.bindings[hoa]
                 self._events.append(BindingRemoved("binding_removed", b, "expired"))
                 self._v4_gone(b, "expired")
@@ -641,6 +650,9 @@ class BindingCache:
 
     def _rule_budget(self, c, now):
         b = c.b
+        if self.limits.block.bu_blocked(c.source, b, now):
+            c.reason = "blocked: %s keeps sending BUs that fail (ha/sourceblock.py)" % c.source[1]
+            return False
         if (b is not None and b.spi == c.sa.spi) or self.limits.verify_allowed(c.source, now):
             return True
         c.reason = "budget: too many rejected BUs from %s (or from everybody) lately" % c.source[1]
@@ -733,8 +745,12 @@ class BindingCache:
             b.peer, b.transport, b.coa, b.nat = peer, transport, c.coa, c.nat
             b.seq, b.lifetime, b.home = c.seq, units * 4, True
             b.tlv = _ba_t(self, c, 0) != 0     # RFC 5555 TLV header on this path (flag T)
+            was = b.expires
             b.expires = now + units * 4000
-            heapq.heappush(self._expiry, (b.expires, hoa))
+            if not was or b.expires < was:
+                # a row only for a new binding or an earlier expiry: a later one (every refresh and
+                # move) keeps its row, which handle_timer reschedules when it comes up
+                heapq.heappush(self._expiry, (b.expires, hoa))
             if len(self._expiry) > 4 * len(self.bindings) + 1024:
                 # refreshes leave stale rows behind: rebuild rather than let the heap grow
                 self._expiry = [(x.expires, h) for h, x in self.bindings.items()]

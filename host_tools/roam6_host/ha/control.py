@@ -100,6 +100,9 @@ class ControlServer(LoopSocket):
         rows.sort(key=lambda r: (r["nai"] or "", r["hoa"]))
         out = {"bindings": rows, "sas": len(cache.sas), "ignored": cache.ignored,
                "tun": ha.cfg.tun, "address": ha.cfg.address_text}
+        blk = cache.limits.block                        # ha/sourceblock.py: hosts blocked for failing
+        out["blocked_hosts"] = {"now": len(blk.blocked), "times_blocked": blk.blocks, "dropped_in_the_ha": blk.drops,
+                                "kernel_filter_rebuilds": ha.shield.kernel_blocks if ha.shield is not None else None}
         if cache.vendor is not None:
             out["vendor_oversize"] = cache.vendor.oversize
         if ha.aaa is not None:
@@ -165,6 +168,9 @@ def table(doc):
         extra = "; AAA: %d accepted, %d rejected, %d unavailable, %d held now%s" % (
             a["accepts"], a["rejects"], a["unavailable"], a["held"],
             ", down: " + ", ".join(a["servers_down"]) if a["servers_down"] else "")
+    bh = doc.get("blocked_hosts")
+    if bh and bh["times_blocked"]:
+        extra += "; %d host(s) blocked for failing now (%d times in all)" % (bh["now"], bh["times_blocked"])
     lines.append("%d binding(s), %d SA(s), %d input(s) ignored%s" % (len(doc["bindings"]), doc["sas"],
                                                                     doc["ignored"], extra))
     return "\n".join(lines)

@@ -14,8 +14,11 @@ the HMAC is computed (rule "budget" in BU_RULES), except BUs for a HoA already b
 same SA: a bound MN's refreshes and moves are never throttled by what others send. A
 rejection over budget is dropped instead of answered (no second HMAC for a signed 146). The
 price of that exception: forged BUs naming a bound MN's own SPI, NAI and HoA cost one HMAC each
-(the verify; never the signed answer beyond the budget) - throttling them would let the forger
-lock that MN out. `roam6 bench attack` measures both (phases wrongkey, wrongkey_own).
+(the verify; never the signed answer beyond the budget) - throttling them globally would let the
+forger lock that MN out - until their source host has failed FAIL_BURST times: then
+ha/sourceblock.py blocks that host (its BUs dropped before the HMAC, in the kernel too), except
+BUs from the exact address and port the HoA is bound to. `roam6 bench attack` measures both
+(phases wrongkey, wrongkey_own).
 
 Bindings: at most `max_bindings` in all and `max_bindings_per_sa` per credential (SPI) - held
 DAD waits count - else BA 130 "insufficient resources" (RFC 6275 §6.1.8). 130 rather than 129
@@ -24,6 +27,7 @@ expires or is deregistered, e.g. an MN that came back with a new HoA after a reb
 tells the MN to try again later, while 129 says the policy refuses this binding for good.
 """
 from ..ratelimit import SourceLimit
+from .sourceblock import BAD, NOISY, SourceBlock
 
 ANSWERS = (1, 1, 100, 100)          # per-source rate/s, burst; global rate/s, burst
 REJECTIONS = (2, 10, 200, 200)
@@ -39,13 +43,25 @@ class HALimits:
         self.answers = SourceLimit(*answers)
         self.rejections = SourceLimit(*rejections)
         self._by_spi = {}               # {SPI: {HoA}}: what capacity_left let through, re-checked
+        self.block = SourceBlock()      # hosts that keep failing (ha/sourceblock.py)
 
     def answer(self, source, now):
         """May an unauthenticated answer (BE, ICMPv6 error) go to source (transport, host, port)?"""
-        return self.answers.take((source[1], source[2]), now)
+        if self.answers.take((source[1], source[2]), now):
+            return True
+        self.block.failure(source[1], NOISY, now, not self.answers.glob.peek(now))
+        return False
 
     def answer_allowed(self, source, now):
-        return self.answers.allow((source[1], source[2]), now)
+        if self.answers.allow((source[1], source[2]), now):
+            return True
+        self.block.failure(source[1], NOISY, now, not self.answers.glob.peek(now))
+        return False
+
+    def failed(self, source, now):
+        """A BU from source failed for its key or credential (or was dropped for the source's budget
+        or block): counted against its host (ha/sourceblock.py)."""
+        self.block.failure(source[1], BAD, now, not self.rejections.glob.peek(now))
 
     def verify_allowed(self, source, now):
         """Before the HMAC: is this source (and everybody) still within the rejection budget?"""

@@ -127,6 +127,64 @@ def shield_program(ha, spis, ipv4=False, sample=SAMPLE):
     return _asm(code)
 
 
+SKF_NET_OFF = -0x100000            # ld [SKF_NET_OFF + k]: the network header (the outer IP source)
+BPF_MAXINSNS = 4096
+REBUILD_MS = 100                   # the blocked hosts' filter is rebuilt at most this often
+
+
+def block_prefix(bad, noisy, family, room=BPF_MAXINSNS, sample=None):
+    """Code to put before a listener program (as `_asm` items; it ends by jumping to the label
+    "main", where that program goes): a datagram from a host in `bad` (address bytes: 4 for an
+    IPv4 listener, 16 for IPv6) is dropped, and from a host in `noisy` unless it is a BU (IPv6
+    header, next header MH, Payload Proto 59, type 5), except a random 1 in `sample`
+    (ha/sourceblock.py). Hosts
+    beyond what fits `room` instructions are left out (the HA drops their BUs itself)."""
+    from .sourceblock import KERNEL_SAMPLE
+    sample = sample or KERNEL_SAMPLE
+    v6 = family != 4
+    per = 9 if v6 else 1
+    fit = max(0, (room - 24) // (per + 1))
+    bad, noisy = list(bad)[:fit], list(noisy)[:max(0, fit - len(bad))]
+    code = []
+    n = [0]
+
+    def compares(hosts, target):
+        if v6:
+            for h in hosts:
+                w = [int.from_bytes(h[4 * i:4 * i + 4], "big") for i in range(4)]
+                code.extend([(0x20, 0, 0, (SKF_NET_OFF + 8) & 0xFFFFFFFF), (0x15, 0, 7, w[0]),   # (past the ja)
+                             (0x20, 0, 0, (SKF_NET_OFF + 12) & 0xFFFFFFFF), (0x15, 0, 5, w[1]),
+                             (0x20, 0, 0, (SKF_NET_OFF + 16) & 0xFFFFFFFF), (0x15, 0, 3, w[2]),
+                             (0x20, 0, 0, (SKF_NET_OFF + 20) & 0xFFFFFFFF), (0x15, 0, 1, w[3]),
+                             (0x05, 0, 0, target)])
+            return
+        for b in range(0, len(hosts), 200):
+            n[0] += 1
+            hit, miss = "h%d" % n[0], "m%d" % n[0]
+            code.extend((0x15, hit, 0, int.from_bytes(h, "big")) for h in hosts[b:b + 200])
+            code.extend([(0x05, 0, 0, miss), hit, (0x05, 0, 0, target), miss])
+
+    if not v6 and (bad or noisy):
+        code.append((0x20, 0, 0, (SKF_NET_OFF + 12) & 0xFFFFFFFF))      # A = the IPv4 source
+    compares(bad, "b_sample")
+    compares(noisy, "b_noisy")
+    code += [(0x05, 0, 0, "main"),
+             "b_noisy", (0x30, 0, 0, 8), (0x54, 0, 0, 0xF0), (0x15, 0, "b_sample", 0x60),
+             (0x30, 0, 0, 8 + 6), (0x15, 0, "b_sample", 135),
+             (0x30, 0, 0, 8 + 40), (0x15, 0, "b_sample", 59),          # Payload Proto 59, as every BU's
+             (0x30, 0, 0, 8 + 42), (0x15, "b_go", "b_sample", 5),
+             "b_sample", (0x20, 0, 0, SKF_AD_RANDOM), (0x54, 0, 0, sample - 1), (0x15, "b_go", 0, 0), _DROP,
+             "b_go", (0x05, 0, 0, "main")]
+    return code
+
+
+def with_blocks(program, bad, noisy, family):
+    """`program` ([(op, jt, jf, k)]) behind block_prefix: one program for the listener."""
+    if not bad and not noisy:
+        return program
+    return _asm(block_prefix(bad, noisy, family, BPF_MAXINSNS - len(program)) + ["main"] + list(program))
+
+
 def filter_listener(sock, ipv4=False, program=None):
     """Attach listener_program(ipv4) (or `program`) to a UDP socket; returns None, or why it could not be."""
     try:
@@ -149,10 +207,14 @@ class Shield:
         self._start = None
         self._count = 0
         self.switched = 0               # times it came on
+        self.block = None               # sourceblock.SourceBlock: blocked hosts in the filter too
+        self._rebuild_at = None         # no filter rebuild for blocked hosts before this (ms)
+        self.kernel_blocks = 0          # rebuilds for blocked hosts
+        self._block_warned = False
 
     def _attach(self, on, now):
         prog = shield_program(self.ha, self.spis, self.ipv4) if on else listener_program(self.ipv4)
-        why = [w for w in (filter_listener(s, self.ipv4, prog) for s in self.socks) if w]
+        why = [w for w in (filter_listener(s, self.ipv4, self._with_blocks(prog, s)) for s in self.socks) if w]
         if why:
             self.log("warning", reason="flood shield not %s: %s" % ("attached" if on else "removed", why[0]))
             if on:
@@ -161,6 +223,46 @@ class Shield:
         self.until = now + HOLD_MS if on else None
         self.switched += on
         self.log("flood_shield", on=on, spis=len(self.spis), threshold_per_s=THRESHOLD, sample=SAMPLE)
+
+    def _with_blocks(self, prog, sock):
+        if self.block is None or not self.block.blocked:
+            return prog
+        import socket
+        fam = 4 if sock.family == socket.AF_INET else 6
+        conv = self._addr4 if fam == 4 else self._addr6
+        from .sourceblock import BAD, NOISY
+        lists = [[a for a in (conv(h) for h in self.block.hosts(lvl)) if a] for lvl in (BAD, NOISY)]
+        return with_blocks(prog, lists[0], lists[1], fam)
+
+    @staticmethod
+    def _addr4(host):
+        import socket
+        try:
+            return socket.inet_aton(host) if ":" not in host else None
+        except OSError:
+            return None
+
+    @staticmethod
+    def _addr6(host):
+        import socket
+        try:
+            return socket.inet_pton(socket.AF_INET6, host.split("%")[0]) if ":" in host else None
+        except OSError:
+            return None
+
+    def blocks_changed(self, now):
+        """The blocked hosts (ha/sourceblock.py) changed: the filter follows, at most every REBUILD_MS."""
+        if self._rebuild_at is not None and now < self._rebuild_at:
+            return
+        self.block.changed = False
+        self._rebuild_at = now + REBUILD_MS
+        prog = shield_program(self.ha, self.spis, self.ipv4) if self.on else listener_program(self.ipv4)
+        for s in self.socks:
+            why = filter_listener(s, self.ipv4, self._with_blocks(prog, s))
+            if why and not self._block_warned:
+                self._block_warned = True
+                self.log("warning", reason="blocked hosts not in the kernel filter: %s" % why)
+        self.kernel_blocks += 1
 
     def unknown_spi(self, now):
         if self._start is None or now - self._start >= 1000:
@@ -173,11 +275,16 @@ class Shield:
                 self.until = now + HOLD_MS
 
     def get_timer(self):
-        return self.until if self.on else None
+        t = self.until if self.on else None
+        if self.block is not None and self.block.changed and self._rebuild_at is not None:
+            t = self._rebuild_at if t is None else min(t, self._rebuild_at)     # a rebuild held back
+        return t
 
     def handle_timer(self, now):
         if self.on and now >= self.until:
             self._attach(False, now)
+        if self.block is not None and self.block.changed:
+            self.blocks_changed(now)
 
     def set_spis(self, spis, now):
         self.spis = list(spis)
@@ -194,4 +301,6 @@ def shield_for(ha_agent):
     cache = ha_agent.cache
     if ha_agent.cfg.aaa is not None or len(cache.sas) > MAX_SPIS or not ha_agent.socks:
         return None
-    return Shield(list(ha_agent.socks.values()), ha_agent.ha, cache.sas, cache.v4homes is not None, ha_agent.log)
+    sh = Shield(list(ha_agent.socks.values()), ha_agent.ha, cache.sas, cache.v4homes is not None, ha_agent.log)
+    sh.block = cache.limits.block
+    return sh
