@@ -10,7 +10,7 @@ import pytest
 import roam6.core.registration as registration
 from roam6.core.registration import Registration
 from roam6.core.v4ack import enable
-from roam6.node import tlvhdr, transport, uplink
+from roam6.node import tlvhdr, transport
 from roam6.node.config import ConfigError, parse_config
 from roam6.wire.errors import DecodeError
 from roam6_codec import udptlv
@@ -42,7 +42,7 @@ class Node:
 def tlv_node():
     """A Registration with an IPv4 HoA and the TLV module attached; the module's class and
     module patches are undone afterwards (they are process-wide, as on a board)."""
-    saved = (registration.encode_bu, transport.UdpTransport.send, transport.UdpTransport.send_mh, uplink.readinto)
+    saved = (registration.encode_bu, transport.UdpTransport.send, transport.UdpTransport.send_mh, transport.readinto)
     r = Registration(NAI, SPI, KEY, HOA, HA, 600, True, 1, T0 + 2208988800 * 1000)
     enable(r, bytes(4))
     node = Node(r)
@@ -51,7 +51,7 @@ def tlv_node():
         yield node
     finally:
         (registration.encode_bu, transport.UdpTransport.send, transport.UdpTransport.send_mh,
-         uplink.readinto) = saved
+         transport.readinto) = saved
 
 
 def cache(v4=True, tmp_path=None):

@@ -40,8 +40,9 @@ def test_footprint_measures_a_real_registration_under_64k():
         assert b["mpy_goal_met"] == (b["mpy_bytes"] <= 64 * 1024)
         if b["natmod_mpy_bytes"] is not None:
             assert b["with_natmod_mpy_bytes"] == b["mpy_bytes"] + b["natmod_mpy_bytes"]
-    # the ESP32 leaves out what an IPv4-only board cannot use
-    assert boards["esp32"]["mpy_bytes"] < boards["rp2040"]["mpy_bytes"] < boards["unix"]["mpy_bytes"]
+    # the MCU boards leave out what the unix board carries (ip6, route optimisation, ...); the
+    # esp32 (udp4 only) and the rp2040 (no viper tier, fewer optional modules) differ both ways
+    assert max(boards["esp32"]["mpy_bytes"], boards["rp2040"]["mpy_bytes"]) < boards["unix"]["mpy_bytes"]
     link = d["with_link_adapter"]
     if os.geteuid() == 0:
         assert "skipped" not in link, link
