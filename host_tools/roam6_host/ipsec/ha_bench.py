@@ -60,6 +60,28 @@ def _best(fn, rounds, count):
     return round(best, 1)
 
 
+def _tunnel(ha, ipsec, b, mn_sa, out, tag, rounds, count, written):
+    """Payload through the tunnel-mode CHILD_SA both ways, 64 and 1200 B: tunnel_{in,out}_us_<tag><size>B."""
+    del written[:]
+    for size in (64, 1200):
+        inner = build_ipv6(IHOA, COA, 59, bytes(size - 40))
+        pkts = [build_ipv6(IHOA, HA, 50, mn_sa.seal(inner, 41)) for _ in range(rounds * count)]
+
+        def tin(r, cnt, pkts=pkts):
+            for i in range(r * cnt, (r + 1) * cnt):
+                ipsec.on_signal(ha, pkts[i], SRC, 0)
+
+        def tout(r, cnt, inner=inner):
+            for _ in range(cnt):
+                ipsec.seal_data(b, inner)
+
+        out["tunnel_in_us_%s%dB" % (tag, size)] = _best(tin, rounds, count)
+        out["tunnel_out_us_%s%dB" % (tag, size)] = _best(tout, rounds, count)
+    if len(written) != 2 * rounds * count:
+        raise RuntimeError("%stunnel packets were not opened" % tag)
+
+
+
 def run(rounds, count=300):
     cache, ipsec, ike, ha = _setup()
     n = rounds * count + 1
@@ -101,45 +123,13 @@ def run(rounds, count=300):
     written = []
     ha.tun = types.SimpleNamespace(write=written.append)
     b = cache.bindings[IHOA]
-    for size in (64, 1200):
-        inner = build_ipv6(IHOA, COA, 59, bytes(size - 40))
-        pkts = [build_ipv6(IHOA, HA, 50, mn_out.seal(inner, 41)) for _ in range(rounds * count)]
-
-        def tin(r, cnt, pkts=pkts):
-            for i in range(r * cnt, (r + 1) * cnt):
-                ipsec.on_signal(ha, pkts[i], SRC, 0)
-
-        def tout(r, cnt, inner=inner):
-            for _ in range(cnt):
-                ipsec.seal_data(b, inner)
-
-        out["tunnel_in_us_%dB" % size] = _best(tin, rounds, count)
-        out["tunnel_out_us_%dB" % size] = _best(tout, rounds, count)
-    if len(written) != 2 * rounds * count:
-        raise RuntimeError("tunnel packets were not opened")
+    _tunnel(ha, ipsec, b, mn_out, out, "", rounds, count, written)
     # the same with AES-GCM (RFC 4106): the HA's FastGcmSA (cryptography's AESGCM) in place of the child's SAs
     from roam6.ipsec.gcm import GcmSA
     from roam6_host.ha.espfast import fast_sa
     km_in, km_out = bytes(range(20)), bytes(range(20, 40))
     child.sa_in, child.sa_out = fast_sa(GcmSA(child.sa_in.spi, km_in)), fast_sa(GcmSA(child.sa_out.spi, km_out))
-    mn_gcm = GcmSA(child.sa_in.spi, km_in)
-    del written[:]
-    for size in (64, 1200):
-        inner = build_ipv6(IHOA, COA, 59, bytes(size - 40))
-        pkts = [build_ipv6(IHOA, HA, 50, mn_gcm.seal(inner, 41)) for _ in range(rounds * count)]
-
-        def gin(r, cnt, pkts=pkts):
-            for i in range(r * cnt, (r + 1) * cnt):
-                ipsec.on_signal(ha, pkts[i], SRC, 0)
-
-        def gout(r, cnt, inner=inner):
-            for _ in range(cnt):
-                ipsec.seal_data(b, inner)
-
-        out["tunnel_in_us_aes_gcm_%dB" % size] = _best(gin, rounds, count)
-        out["tunnel_out_us_aes_gcm_%dB" % size] = _best(gout, rounds, count)
-    if len(written) != 2 * rounds * count:
-        raise RuntimeError("AES-GCM tunnel packets were not opened")
+    _tunnel(ha, ipsec, b, GcmSA(child.sa_in.spi, km_in), out, "aes_gcm_", rounds, count, written)
     out["note"] = ("CPython, in process, one core; udp6 BU/BA; ESP AES-128-CBC + HMAC-SHA1-96 "
                    "(the cryptography package's AES); *_aes_gcm_*: the same tunnel with AES-128-GCM (RFC 4106, "
                    "cryptography's AESGCM)")
