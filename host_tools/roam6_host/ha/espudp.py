@@ -38,17 +38,10 @@ class UdpEsp:
         source = ("udp-esp",) + tuple(peer)
         if len(data) < 8:
             return ipsec._dropped("esp_malformed", source)
-        child = ipsec.by_spi.get(int.from_bytes(data[:4], "big"))
-        if child is None:
-            return ipsec._dropped("esp_unknown_spi", source)
-        sa = child.sa_in
-        before = (sa.replayed, sa.bad_icv)
-        got = sa.open(data)
+        got = ipsec.open_sa(data, source)
         if got is None:
-            reason = ("esp_replayed" if sa.replayed != before[0] else "esp_bad_icv" if sa.bad_icv != before[1]
-                      else "esp_malformed")
-            return ipsec._dropped(reason, source, nai=child.nai.decode())
-        nh, inner = got
+            return None
+        child, nh, inner = got
         if not (nh == 41 and child.tunnel and len(inner) >= 40 and inner[0] >> 4 == 6):
             return ipsec._dropped("esp_wrong_proto", source, nai=child.nai.decode(), next_header=nh)
         if bytes(inner[8:24]) != child.hoa:

@@ -318,13 +318,9 @@ class IpsecHA:
         self.log.once((source[1], reason), "esp_dropped", reason=reason, source="%s:%s:%d" % source, **fields)
         return None
 
-    def open_esp(self, packet, source, now):
-        at = esp_offset(packet)
-        if at is None or len(packet) < at[0] + 8:
-            return self._dropped("esp_malformed", source)
-        off, hoa = at
-        end = 40 + ((packet[4] << 8) | packet[5])
-        esp = packet[off:end]
+    def open_sa(self, esp, source):
+        """(child, next header, payload) of one ESP packet (its SPI's inbound SA), or None: dropped and
+        counted (unknown SPI, replayed, bad ICV, malformed). For ESP in IPv6 and in UDP 4500 alike."""
         child = self.by_spi.get(int.from_bytes(esp[:4], "big"))
         if child is None:
             return self._dropped("esp_unknown_spi", source)
@@ -335,7 +331,18 @@ class IpsecHA:
             reason = ("esp_replayed" if sa.replayed != before[0] else "esp_bad_icv" if sa.bad_icv != before[1]
                       else "esp_malformed")
             return self._dropped(reason, source, nai=child.nai.decode())
-        nh, payload = got
+        return (child,) + tuple(got)
+
+    def open_esp(self, packet, source, now):
+        at = esp_offset(packet)
+        if at is None or len(packet) < at[0] + 8:
+            return self._dropped("esp_malformed", source)
+        off, hoa = at
+        end = 40 + ((packet[4] << 8) | packet[5])
+        got = self.open_sa(packet[off:end], source)
+        if got is None:
+            return None
+        child, nh, payload = got
         if hoa != child.hoa:
             return self._dropped("esp_wrong_sa", source, nai=child.nai.decode(), hoa=ip6_to_text(hoa))
         if nh == C.NH_MH and not child.tunnel:
