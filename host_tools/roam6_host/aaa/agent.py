@@ -314,8 +314,9 @@ class AaaAgent:
         RADIUS is forgotten (the next BU asks the server again). False: no such session here."""
         spi = self.by_nai.get(nai)
         sa = self.cache.sas.get(spi) if spi is not None else None
-        if sa is None:
-            return False
+        if sa is None:          # an IPsec device whose PSK came from the server (ha/ipsecaaa.py)?
+            ia = getattr(self, "ipsec_aaa", None)
+            return ia is not None and ia.forget(nai)
         b = self.cache.bindings.get(sa.hoa) if sa.hoa is not None else None
         if b is None:
             b = next((x for x in self.cache.bindings.values() if x.spi == spi), None)

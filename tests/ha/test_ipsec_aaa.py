@@ -1,0 +1,199 @@
+"""IPsec devices whose IKEv2 PSK only the AAA server knows (issue 19, ha/ipsecaaa.py), against a
+real FreeRADIUS on its SQLite store (in a namespace of the test's; the HA's RADIUS sockets are
+made in that namespace). The HA side runs in this process, sans-IO (IpsecHA + BindingCache + the
+AaaAgent's real RadiusClient); the MN is the firmware's IKEv2 Initiator on CPython (ipsec_mn.py).
+
+Checks: `roam6 provision --aaa DB --security ipsec` writes Roam6-IKE-PSK + HoA (no SPI/key) and
+config.json with the same PSK; the device's IKE_AUTH is held while FreeRADIUS answers, then gets
+its CHILD_SA and the HoA from the store, and a BU inside ESP registers; a second IKE_AUTH of the
+same NAI needs no request; a wrong PSK gets AUTHENTICATION_FAILED after the Accept; an unknown NAI
+gets AUTHENTICATION_FAILED at the Reject, and again from the reject memory without a request; an
+unreachable server -> AUTHENTICATION_FAILED; the store holds no RFC 4285 key or SPI for it.
+"""
+import json
+import os
+import select
+import shutil
+import subprocess
+import time
+import types
+
+import pytest
+
+from roam6.ipsec import ikev2 as k
+
+from ha_helpers import HA, PREFIX, a6
+from ipsec_mn import EspMN
+from nshelp import TestNamespaces
+
+from roam6_host.aaa import freeradius, provision_sql
+from roam6_host.aaa.agent import AaaAgent
+from roam6_host.aaa.bench import start_freeradius
+from roam6_host.aaa.config import parse_aaa
+from roam6_host.cli import main as cli_main
+from roam6_host.ha.cache import BindingCache
+from roam6_host.ha.ipsecaaa import attach
+from roam6_host.ha.ipsecmh import IpsecHA
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
+
+SECRET = "s3cret-ipsec-aaa"
+RAD = "2001:db8:f4::2"
+NAI, HOA = "ikeaaa@example.test", "2001:db8:aa::340"
+COA = ("2001:db8:a1::7", 4500)
+MNLOCAL = (a6(COA[0]), 4500)
+
+
+class Log:
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, ev, **f):
+        self.lines.append(dict(f, ev=ev))
+
+    def once(self, key, ev, **f):
+        self(ev, **f)
+
+
+def need_freeradius():
+    if shutil.which("freeradius") is None or not os.path.exists(freeradius.SCHEMA):
+        pytest.fail("FreeRADIUS is not installed: apt-get install freeradius freeradius-utils (deps/apt.txt)")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    need_freeradius()
+    tmp = tmp_path_factory.mktemp("ipsecaaa")
+    n = TestNamespaces()
+    proc = None
+    try:
+        aaa = n.add("aaa")
+        n.ip(aaa, "link", "set", "lo", "up")
+        n.ip(aaa, "addr", "add", RAD + "/64", "dev", "lo", "nodad")
+        db = str(tmp / "radius.sqlite")
+        conf = str(tmp / "rad")
+        freeradius.write_config(conf, db, SECRET, ["2001:db8:f4::/64", "::1"], listen=(RAD,))
+        proc = start_freeradius(aaa, conf)
+        yield types.SimpleNamespace(n=n, aaa=aaa, db=db, tmp=tmp)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        n.teardown()
+
+
+def make_ha(w, servers=None, reject_s=5):
+    log = Log()
+    cache = BindingCache(HA, PREFIX, {})
+    ipsec = IpsecHA([], HA, "ha.test", 0, log=log)
+    cache.esp_sas = ipsec.cache_sas
+    secret = w.tmp / "secret"
+    secret.write_text(SECRET + "\n")
+    os.chmod(secret, 0o600)
+    cfg = parse_aaa({"servers": servers or [{"host": RAD}], "secret_file": str(secret), "timeout_ms": 150,
+                     "retries": 2, "reject_s": reject_s, "accounting": False}, str(w.tmp))
+    import ipaddress
+    agent = AaaAgent(cache, cfg, log, ipaddress.IPv6Network("2001:db8:aa::/64"), 600)
+    with w.n.inside(w.aaa):             # the RADIUS sockets live where FreeRADIUS is
+        agent.open()
+    ha = types.SimpleNamespace(cache=cache, ipsec=ipsec, aaa=agent, log=log, ike=None, _flush=lambda now: None,
+                               tun=None)
+    ia = attach(ha)
+    return ha, ia, log
+
+
+def run(ha, mn, until, timeout=3.0):
+    """Drive MN <-> HA (IKE) and the HA's RADIUS sockets until `until(events)` or timeout."""
+    evs = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        now = ha.aaa.clock()
+        for data, _dst in mn.ike.datagrams_to_send(now):
+            ha.ipsec.ike_receive(data, COA, 4500, now)
+        for data, _peer, _port in ha.ipsec.ike_datagrams(now):
+            mn.ike.receive(data, now)
+        evs += mn.events()
+        if until(evs):
+            return evs
+        fds = ha.aaa.fds()
+        t = ha.aaa.get_timer()
+        wait = 0.05 if t is None else max(0, min(0.05, (t - now) / 1000))
+        ready, _, _ = select.select(list(fds), [], [], wait)
+        for fd in ready:
+            fds[fd]()
+        now = ha.aaa.clock()
+        ha.aaa.handle_timer(now)
+        t = mn.ike.get_timer()
+        if t is not None and t <= now:
+            mn.ike.handle_timer(now)        # the MN retransmits its IKE_AUTH while the HA waits
+    return evs
+
+
+def kinds(evs):
+    return [e[0] for e in evs]
+
+
+def failed_auth(evs):
+    return any(e[0] == "failed" for e in evs)
+
+
+def test_psk_from_freeradius_gives_the_child_sa_and_refuses_the_rest(world, tmp_path, capsys):
+    out = tmp_path / "dev.json"
+    rc = cli_main(["provision", "--aaa", world.db, "--security", "ipsec", "--nai", NAI, "--hoa", HOA,
+                   "--ha", "2001:db8:aa::1", "--transports", "udp6", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0 and "IPsec" in printed
+    cfg = json.loads(out.read_text())
+    dev = {e["nai"]: e for e in provision_sql.devices(world.db)}[NAI]
+    assert cfg["security"] == "ipsec" and "key" not in cfg and "spi" not in cfg
+    assert dev["psk"] == cfg["psk"] and dev["hoa"] == HOA and "key" not in dev and "spi" not in dev
+    psk = bytes.fromhex(cfg["psk"])
+
+    ha, ia, log = make_ha(world)
+    hoa = a6(HOA)
+    assert ha.ipsec.responder.psks == {}            # the HA holds no PSK: only the store knows it
+    mn = EspMN(psk, NAI, hoa, HA, MNLOCAL, (HA, 4500), ha.aaa.clock())
+    evs = run(ha, mn, lambda e: "child_up" in kinds(e) or failed_auth(e))
+    assert "child_up" in kinds(evs) and not failed_auth(evs), (evs, log.lines)
+    assert ("hoa", hoa, 128) in evs                 # the HoA the server gave, through the CP
+    assert ia.stats["requests"] == 1 and ia.stats["accepts"] == 1 and len(ia.latency_ms) == 1
+    assert ha.ipsec.peers[NAI.encode()].psk == psk and ha.ipsec.mh_out.get(hoa) is not None
+    sa = ha.ipsec.cache_sas[NAI.encode()]
+    assert ha.cache.sas[sa.spi] is sa
+    # a BU inside ESP registers through the binding cache (the pseudo SA the Accept made)
+    pkt = mn.bu(1)
+    took = ha.ipsec.on_signal(ha, pkt, ("udp6", "2001:db8:a1::7", 4191), ha.aaa.clock())
+    assert took and hoa in ha.cache.bindings, log.lines
+    # the same device again (re-authentication): the PSK is known now, no new request
+    mn2 = EspMN(psk, NAI, hoa, HA, MNLOCAL, (HA, 4500), ha.aaa.clock())
+    assert "child_up" in kinds(run(ha, mn2, lambda e: "child_up" in kinds(e) or failed_auth(e)))
+    assert ia.stats["requests"] == 1
+
+    # a wrong PSK for a NAI the store knows (a fresh HA: nothing cached) -> Accept, then AUTH_FAILED
+    ha, ia, log = make_ha(world)
+    bad = EspMN(bytes(32), NAI, hoa, HA, MNLOCAL, (HA, 4500), ha.aaa.clock())
+    evs = run(ha, bad, lambda e: failed_auth(e) or "child_up" in kinds(e))
+    assert ("failed", "auth", k.N_AUTH_FAILED) in evs and "child_up" not in kinds(evs), evs
+    assert ia.stats["accepts"] == 1 and not ha.cache.bindings
+
+    # an unknown NAI -> Reject -> AUTH_FAILED; at once again (reject memory) without a request
+    who = "nobody@example.test"
+    stranger = EspMN(psk, who, a6("2001:db8:aa::341"), HA, MNLOCAL, (HA, 4500), ha.aaa.clock())
+    evs = run(ha, stranger, failed_auth)
+    assert ("failed", "auth", k.N_AUTH_FAILED) in evs, (evs, log.lines)
+    assert ia.stats["rejects"] == 1 and ia.stats["requests"] == 2
+    again = EspMN(psk, who, a6("2001:db8:aa::341"), HA, MNLOCAL, (HA, 4500), ha.aaa.clock())
+    assert ("failed", "auth", k.N_AUTH_FAILED) in run(ha, again, failed_auth)
+    assert ia.stats["requests"] == 2 and who.encode() not in ha.ipsec.peers
+
+
+def test_no_server_answers_refuses_with_authentication_failed(world):
+    ha, ia, log = make_ha(world, servers=[{"host": RAD, "auth_port": 1912}])     # nobody listens there
+    mn = EspMN(bytes(32), NAI, a6(HOA), HA, MNLOCAL, (HA, 4500), ha.aaa.clock())
+    evs = run(ha, mn, failed_auth)
+    assert ("failed", "auth", k.N_AUTH_FAILED) in evs, (evs, log.lines)
+    assert ia.stats["unavailable"] == 1 and not ha.ipsec.peers
