@@ -6,7 +6,8 @@ AaaAgent's real RadiusClient); the MN is the firmware's IKEv2 Initiator on CPyth
 Checks: `roam6 provision --aaa DB --security ipsec` writes Roam6-IKE-PSK + HoA (no SPI/key) and
 config.json with the same PSK; the device's IKE_AUTH is held while FreeRADIUS answers, then gets
 its CHILD_SA and the HoA from the store, and a BU inside ESP registers; a second IKE_AUTH of the
-same NAI needs no request; a wrong PSK gets AUTHENTICATION_FAILED after the Accept; an unknown NAI
+same NAI needs no request; the background refresh keeps it, and after a revoke in the store its Reject
+drops the device, its SAs and binding; a wrong PSK gets AUTHENTICATION_FAILED after the Accept; an unknown NAI
 gets AUTHENTICATION_FAILED at the Reject, and again from the reject memory without a request; an
 unreachable server -> AUTHENTICATION_FAILED; the store holds no RFC 4285 key or SPI for it.
 """
@@ -133,6 +134,17 @@ def run(ha, mn, until, timeout=3.0):
     return evs
 
 
+def pump(ha, done, timeout=3.0):
+    """Serve the HA's RADIUS sockets until done()."""
+    end = time.monotonic() + timeout
+    while not done() and time.monotonic() < end:
+        fds = ha.aaa.fds()
+        for fd in select.select(list(fds), [], [], 0.05)[0]:
+            fds[fd]()
+        ha.aaa.handle_timer(ha.aaa.clock())
+    return done()
+
+
 def kinds(evs):
     return [e[0] for e in evs]
 
@@ -172,6 +184,19 @@ def test_psk_from_freeradius_gives_the_child_sa_and_refuses_the_rest(world, tmp_
     mn2 = EspMN(psk, NAI, hoa, HA, MNLOCAL, (HA, 4500), ha.aaa.clock())
     assert "child_up" in kinds(run(ha, mn2, lambda e: "child_up" in kinds(e) or failed_auth(e)))
     assert ia.stats["requests"] == 1
+    # aaa.cache_s later it is asked again in the background: Accept, same PSK -> binding and SAs stay
+    due = ha.aaa.get_timer()
+    assert due is not None and due >= ha.aaa.clock() + 3000 * 1000 - 5000      # the default cache_s, 3600 s
+    ha.aaa.handle_timer(due)
+    assert pump(ha, lambda: any(x["ev"] == "aaa_refreshed" for x in log.lines)), log.lines
+    assert hoa in ha.cache.bindings and ha.ipsec.mh_out.get(hoa) is not None
+    # revoked in the store: the next refresh's Reject drops the device, its SAs and its binding
+    provision_sql.revoke(world.db, NAI)
+    ha.aaa.handle_timer(ha.aaa.get_timer())
+    assert pump(ha, lambda: any(x["ev"] == "aaa_revoked" for x in log.lines)), log.lines
+    assert hoa not in ha.cache.bindings and NAI.encode() not in ha.ipsec.peers and not ha.ipsec.mh_out
+    assert NAI.encode() not in ha.ipsec.responder.psks
+    provision_sql.add_device(world.db, NAI, 0, b"", HOA, psk=psk)       # back for the next checks
 
     # a wrong PSK for a NAI the store knows (a fresh HA: nothing cached) -> Accept, then AUTH_FAILED
     ha, ia, log = make_ha(world)

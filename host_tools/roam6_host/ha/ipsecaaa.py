@@ -19,10 +19,14 @@ IKE_AUTH's IDi (the NAI) has no PSK here. Then:
 
 The PSK is a distinct attribute (Roam6-IKE-PSK in aaa/data/dictionary.roam6), never the RFC 4285
 Roam6-MN-HA-Key: one key must not serve HMAC-SHA1 and IKEv2 both. A granted device stays (SIGHUP
-keeps it: `keep` adds the granted devices to the keys file's) until an RFC 5176 Disconnect-Request
-(`forget`: its IKE/CHILD_SAs and binding go, its next IKE_AUTH asks again) or an Accept with another
-PSK/HoA (its SAs go, as a SIGHUP with a changed keys-file entry does).
+keeps it: `keep` adds the granted devices to the keys file's); every aaa.cache_s it is asked for
+again in the background (as the agent refreshes its RFC 4285 SAs): an Accept with the same PSK and
+HoA changes nothing, one with another PSK/HoA drops its SAs (as a SIGHUP with a changed keys-file
+entry does: the MN re-authenticates with the new PSK), a Reject drops it and its binding ("revoked"),
+no answer keeps it and asks again later; a device with neither binding nor IKE SA is forgotten
+then (its next IKE_AUTH asks). An RFC 5176 Disconnect-Request (`forget`) drops it at once.
 """
+import heapq
 import ipaddress
 
 from pyrad import packet as rp
@@ -45,6 +49,8 @@ class IpsecAaa:
         self.stats = {"requests": 0, "accepts": 0, "rejects": 0, "unavailable": 0, "busy": 0,
                       "bad_attributes": 0}
         self.latency_ms = []        # first IKE_AUTH's wait for RADIUS (bounded), for the bench
+        self.expires = {}           # {NAI bytes: ms when a granted device is asked for again}
+        self._heap = []             # (ms, NAI); rows whose ms is not expires[NAI] are stale
         self.ipsec.responder.lookup = self.lookup
         self.agent.ipsec_aaa = self
 
@@ -119,7 +125,7 @@ class IpsecAaa:
             log("aaa_bad_attributes", nai=name, reason=why)
             return self._feed(nai, request, peer, port, now, refuse=True)
         self.stats["accepts"] += 1
-        self.grant(peer_dev)
+        self.grant(peer_dev, now)
         if len(self.latency_ms) < 100000:
             self.latency_ms.append(now - t0)
         log("aaa_accept", nai=name, security="ipsec", hoa=str(ipaddress.IPv6Address(peer_dev.hoa)), ms=now - t0)
@@ -162,12 +168,14 @@ class IpsecAaa:
         return IpsecPeer(nai, bytes(psks[0]), hoa.packed), None
 
     # ---- the IPsec table -----------------------------------------------------------------------
-    def grant(self, p):
+    def grant(self, p, now):
         """Device p in the HA's IPsec table: a pseudo SA in the binding cache, its PSK in the
         responder. The same PSK and HoA again: nothing changes (its SAs and binding stay)."""
         ipsec, cache = self.ipsec, self.ha.cache
         old = ipsec.peers.get(p.nai)
         self.granted[p.nai] = p
+        self.expires[p.nai] = at = now + self.agent.cfg.cache_s * 1000
+        heapq.heappush(self._heap, (at, p.nai))
         if old is not None and (old.psk, old.hoa) == (p.psk, p.hoa):
             return
         if old is not None:             # the server changed it: as a SIGHUP would (its SAs go)
@@ -199,9 +207,72 @@ class IpsecAaa:
         ipsec, cache = self.ipsec, self.ha.cache
         keys_file = [p for n, p in ipsec.peers.items() if n not in self.granted]
         self.granted.pop(drop, None)
+        self.expires.pop(drop, None)
         by_spi = {spi: sa for spi, sa in cache.sas.items() if spi < PSEUDO_SPI_BASE}
         by_spi.update(ipsec.reload(self.keep(keys_file)))
         cache.replace_sas(by_spi)
+
+    # ---- refresh (the agent's get_timer/handle_timer call these) -------------------------------
+    def get_timer(self):
+        heap = self._heap
+        while heap and self.expires.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)             # refreshed, forgotten or being asked: stale
+        return heap[0][0] if heap else None
+
+    def handle_timer(self, now):
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            at, nai = heapq.heappop(heap)
+            if self.expires.get(nai) == at:
+                self.expires[nai] = None    # being asked again (no timer until it answers)
+                self._refresh(nai, now)
+
+    def _in_use(self, nai):
+        sa = self.ipsec.cache_sas.get(nai)
+        b = self.ha.cache.bindings.get(sa.hoa) if sa is not None else None
+        text = nai.decode("utf-8", "replace")
+        return ((b is not None and b.spi == sa.spi)
+                or any(x.up and x.peer_id == text for x in self.ipsec.responder.sas.values()))
+
+    def _refresh(self, nai, now):
+        if nai not in self.granted:
+            return
+        if not self._in_use(nai):
+            self._reload(drop=nai)          # unused: its next IKE_AUTH asks the server again
+            return
+        a, text, log = self.agent, nai.decode("utf-8", "replace"), self.ha.log
+
+        def again(t, ms):
+            self.expires[nai] = t + ms
+            heapq.heappush(self._heap, (t + ms, nai))
+
+        def fill(p):
+            p["User-Name"] = text
+            p["Service-Type"] = "Authorize-Only"
+            p["NAS-Identifier"] = a.cfg.nas_identifier
+
+        def done(reply):
+            t = a._now()
+            if nai not in self.granted:
+                return                      # forgotten meanwhile
+            if reply is None:
+                again(t, max(1000, a.cfg.cache_s * 100))
+                log("aaa_refresh_failed", nai=text, security="ipsec", reason="no RADIUS server answered: it stays")
+                return
+            if reply.code == rp.AccessReject:
+                log("aaa_revoked", nai=text, security="ipsec")
+                self._reload(drop=nai)
+                return
+            p, why = self._peer_from(nai, reply)
+            if p is None:
+                log("aaa_bad_attributes", nai=text, reason=why + ": the device stays until asked again")
+                again(t, a.cfg.cache_s * 1000)
+                return
+            self.grant(p, t)
+            log("aaa_refreshed", nai=text, security="ipsec")
+
+        if not a.client.request("auth", fill, done, now):
+            again(now, 1000)
 
 
 def attach(ha):
