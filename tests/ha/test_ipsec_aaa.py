@@ -222,3 +222,16 @@ def test_no_server_answers_refuses_with_authentication_failed(world):
     evs = run(ha, mn, failed_auth)
     assert ("failed", "auth", k.N_AUTH_FAILED) in evs, (evs, log.lines)
     assert ia.stats["unavailable"] == 1 and not ha.ipsec.peers
+
+
+def test_bench_aaa_ipsec_tiny():
+    """`roam6 bench ha --aaa-ipsec N` (aaa/ipsecbench.py), run tiny: every device gets its CHILD_SA, first
+    through FreeRADIUS, then with the PSK cached (one request per device)."""
+    need_freeradius()
+    import secrets
+
+    from roam6_host.aaa.ipsecbench import run_ipsec_aaa
+    r = run_ipsec_aaa(3, prefix="r6t%s-" % secrets.token_hex(2))
+    assert r["aaa_ipsec_child_sas_first"] == 3 and r["aaa_ipsec_child_sas_again"] == 3, r
+    assert r["aaa_ipsec_requests"] == 3 and r["aaa_ipsec_accepts"] == 3
+    assert r["aaa_ipsec_first_ike_auth_ms_p50"] > 0 and r["aaa_ipsec_psk_known_ike_auth_ms_p50"] > 0
