@@ -34,6 +34,7 @@ from roam6_host.aaa.config import parse_aaa
 from roam6_host.cli import main as cli_main
 from roam6_host.ha.cache import BindingCache
 from roam6_host.ha.ipsecaaa import attach
+from roam6_host.ha.ipsecconf import IpsecPeer
 from roam6_host.ha.ipsecmh import IpsecHA
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (make test runs as root)")
@@ -214,6 +215,25 @@ def test_psk_from_freeradius_gives_the_child_sa_and_refuses_the_rest(world, tmp_
     again = EspMN(psk, who, a6("2001:db8:aa::341"), HA, MNLOCAL, (HA, 4500), ha.aaa.clock())
     assert ("failed", "auth", k.N_AUTH_FAILED) in run(ha, again, failed_auth)
     assert ia.stats["requests"] == 2 and who.encode() not in ha.ipsec.peers
+
+
+def test_accepts_the_ha_cannot_use_are_refused(world):
+    """An Accept whose PSK is too short, or whose HoA is another device's, gives AUTHENTICATION_FAILED
+    (logged aaa_bad_attributes); the device is not added."""
+    provision_sql.add_device(world.db, "short@example.test", 0, b"", "2001:db8:aa::350", psk=b"12345")
+    provision_sql.add_device(world.db, "twin@example.test", 0, b"", "2001:db8:aa::351", psk=bytes(32))
+    ha, ia, log = make_ha(world)
+    ia.grant(IpsecPeer(b"owner@example.test", bytes(range(32)), a6("2001:db8:aa::351")), ha.aaa.clock())
+    for nai, hoa, psk in (("short@example.test", "2001:db8:aa::350", b"12345" * 4),
+                          ("twin@example.test", "2001:db8:aa::351", bytes(32))):
+        mn = EspMN(psk, nai, a6(hoa), HA, MNLOCAL, (HA, 4500), ha.aaa.clock())
+        evs = run(ha, mn, failed_auth)
+        assert ("failed", "auth", k.N_AUTH_FAILED) in evs, (evs, log.lines)
+        assert nai.encode() not in ha.ipsec.peers
+    assert ia.stats["bad_attributes"] == 2 and ia.stats["accepts"] == 0
+    assert [x["reason"] for x in log.lines if x["ev"] == "aaa_bad_attributes"] == [
+        "Roam6-IKE-PSK missing or not 16 to 128 bytes (an IPsec device needs it)",
+        "Roam6-Home-Address 2001:db8:aa::351 belongs to another device here"]
 
 
 def test_no_server_answers_refuses_with_authentication_failed(world):

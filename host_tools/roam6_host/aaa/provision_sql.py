@@ -217,6 +217,8 @@ def run_cli(args):
         raise UserError("say what to do: --nai NAI (provision), --list or --revoke NAI")
     if not args.out:
         raise UserError("--out is missing", hint="where to write the device's config.json, e.g. --out config.json")
+    if getattr(args, "ipsec_data", False) and getattr(args, "security", "rfc4285") != "ipsec":
+        raise UserError("--ipsec-data needs --security ipsec")
     wifi = []
     for w in args.wifi:
         ssid, sep, psk = w.partition(":")
