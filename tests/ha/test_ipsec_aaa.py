@@ -236,6 +236,29 @@ def test_accepts_the_ha_cannot_use_are_refused(world):
         "Roam6-Home-Address 2001:db8:aa::351 belongs to another device here"]
 
 
+def test_retransmitted_ike_auth_while_held_asks_once(world):
+    """The MN's IKE_AUTH retransmissions while the server is asked: no answer, no second request; the
+    answer serves the held request (one response, the CHILD_SA)."""
+    provision_sql.add_device(world.db, "retx@example.test", 0, b"", "2001:db8:aa::352", psk=bytes(range(32)))
+    ha, ia, log = make_ha(world)
+    now = ha.aaa.clock()
+    mn = EspMN(bytes(range(32)), "retx@example.test", a6("2001:db8:aa::352"), HA, MNLOCAL, (HA, 4500), now)
+    for data, _dst in mn.ike.datagrams_to_send(now):
+        ha.ipsec.ike_receive(data, COA, 4500, now)
+    for data, _peer, _port in ha.ipsec.ike_datagrams(now):
+        mn.ike.receive(data, now)
+    auth = mn.ike.datagrams_to_send(now)
+    assert len(auth) == 1
+    for _ in range(3):
+        ha.ipsec.ike_receive(auth[0][0], COA, 4500, now)
+    assert ha.ipsec.ike_datagrams(now) == [] and ia.stats["requests"] == 1 and len(ia.held) == 1
+    assert pump(ha, lambda: not ia.held)
+    out = ha.ipsec.ike_datagrams(ha.aaa.clock())
+    assert len(out) == 1
+    mn.ike.receive(out[0][0], ha.aaa.clock())
+    assert "child_up" in kinds(mn.events()) and ia.stats["requests"] == 1
+
+
 def test_no_server_answers_refuses_with_authentication_failed(world):
     ha, ia, log = make_ha(world, servers=[{"host": RAD, "auth_port": 1912}])     # nobody listens there
     mn = EspMN(bytes(32), NAI, a6(HOA), HA, MNLOCAL, (HA, 4500), ha.aaa.clock())
