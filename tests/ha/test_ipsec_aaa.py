@@ -257,6 +257,17 @@ def test_retransmitted_ike_auth_while_held_asks_once(world):
     assert len(out) == 1
     mn.ike.receive(out[0][0], ha.aaa.clock())
     assert "child_up" in kinds(mn.events()) and ia.stats["requests"] == 1
+    # busy (aaa.max_pending reached): dropped without a request or an answer; the MN retransmits
+    ha.aaa.cfg.max_pending = 0
+    mn = EspMN(bytes(32), "busy@example.test", a6("2001:db8:aa::353"), HA, MNLOCAL, (HA, 4500), now)
+    for data, _dst in mn.ike.datagrams_to_send(now):
+        ha.ipsec.ike_receive(data, COA, 4500, now)
+    for data, _peer, _port in ha.ipsec.ike_datagrams(now):
+        mn.ike.receive(data, now)
+    for data, _dst in mn.ike.datagrams_to_send(now):
+        ha.ipsec.ike_receive(data, COA, 4500, now)
+    assert ha.ipsec.ike_datagrams(now) == [] and ia.stats["busy"] == 1 and ia.stats["requests"] == 1
+    assert not ia.held and any(x["ev"] == "aaa_busy" for x in log.lines)
 
 
 def test_no_server_answers_refuses_with_authentication_failed(world):
