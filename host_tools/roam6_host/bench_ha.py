@@ -44,6 +44,9 @@ def register(sub):
     p.add_argument("--aaa", action="store_true",
                    help="also register the MNs through a real FreeRADIUS (SQLite store of --mns devices): first-"
                         "registration latency p50/p99 and BU/s with the AAA cache warm (needs root, freeradius)")
+    p.add_argument("--aaa-ipsec", type=int, default=0, metavar="N",
+                   help="also time the first IKE_AUTH of N IPsec devices whose PSK only a real FreeRADIUS knows "
+                        "(p50/p99, vs the next IKE_AUTH with the PSK cached; needs root, freeradius)")
     p.set_defaults(func=run)
 
 
@@ -271,6 +274,9 @@ def run(args):
     if args.aaa:
         from .aaa.bench import run_aaa
         result.update(run_aaa(_setup, _drive, args.mns, max(2, args.rounds), prefix=args.prefix, repeat=args.repeat))
+    if args.aaa_ipsec:              # IPsec devices' PSKs from FreeRADIUS (aaa/ipsecbench.py)
+        from .aaa.ipsecbench import run_ipsec_aaa
+        result.update(run_ipsec_aaa(args.aaa_ipsec, prefix=args.prefix))
     if cleanup is not None:
         result["continuity"] = cleanup()
     if args.live:

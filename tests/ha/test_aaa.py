@@ -134,7 +134,7 @@ def topo(tmp_path_factory):
         cfg = tmp / "ha.json"
         cfg.write_text(json.dumps({
             "home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "ipv4": "198.18.1.2",
-            "tun": "r6tun", "transports": ["udp4", "udp6"], "dad_ms": 0,
+            "tun": "r6tun", "transports": ["udp4", "udp6"], "dad_ms": 0, "security": ["rfc4285", "ipsec"],
             "aaa": {"servers": [{"host": RAD_A}, {"host": RAD_B}], "secret_file": "radius-secret",
                     "timeout_ms": 200, "retries": 2, "nas_identifier": "ha-test", "reject_s": 2,
                     "dae_port": 3799}}))
@@ -510,3 +510,44 @@ def test_vendor_options_kept_per_binding_shown_and_accounted(topo):
     assert rows[1] == ("Interim-Update", "32473:1:%s" % b"fw 1.5".hex()), rows
     assert topo["ha"].proc.poll() is None
 
+
+
+def test_ipsec_device_whose_psk_only_the_store_knows_through_the_real_ha(topo):
+    """Issue 19 through the real `roam6 ha` (its driver hooks, ha/ipsecaaa.py): the firmware's IKEv2
+    Initiator on UDP 4500 from the mn namespace gets its CHILD_SA and HoA with a PSK that is only in
+    FreeRADIUS's store; an NAI the store does not know gets AUTHENTICATION_FAILED."""
+    from roam6.ipsec import ikev2 as k
+    from ipsec_mn import EspMN
+    psk = os.urandom(32)
+    provision_sql.add_device(topo["db"], "ike@example.test", 0, b"", "2001:db8:aa::160", psk=psk)
+    n, (_ha, mn, _aaa) = topo["n"], topo["ns"]
+    s = n.socket(mn, socket.AF_INET, socket.SOCK_DGRAM, bind=(MN4, 4500), timeout=0.05)
+
+    def handshake(nai, hoa):
+        dev = EspMN(psk, nai, a6(hoa), HA, (socket.inet_aton(MN4), 4500), (socket.inet_aton(HA4[0]), 4500),
+                    time.monotonic_ns() // 1_000_000)
+        evs, end = [], time.monotonic() + 5
+        while time.monotonic() < end and not any(e[0] in ("child_up", "failed") for e in evs):
+            now = time.monotonic_ns() // 1_000_000
+            for data, _dst in dev.ike.datagrams_to_send(now):
+                s.sendto(data, (HA4[0], 4500))
+            try:
+                dev.ike.receive(s.recv(4096), time.monotonic_ns() // 1_000_000)
+            except socket.timeout:
+                pass
+            t = dev.ike.get_timer()
+            if t is not None and t <= time.monotonic_ns() // 1_000_000:
+                dev.ike.handle_timer(time.monotonic_ns() // 1_000_000)
+            evs += dev.events()
+        return evs
+
+    try:
+        evs = handshake("ike@example.test", "2001:db8:aa::160")
+        assert "child_up" in [e[0] for e in evs], (evs, "".join(topo["ha"].out.log[-15:]))
+        assert ("hoa", a6("2001:db8:aa::160"), 128) in evs
+        topo["ha"].wait_for("aaa_accept", nai="ike@example.test", security="ipsec")
+        evs = handshake("stranger@example.test", "2001:db8:aa::161")
+        assert ("failed", "auth", k.N_AUTH_FAILED) in evs, evs
+    finally:
+        s.close()
+        provision_sql.revoke(topo["db"], "ike@example.test")

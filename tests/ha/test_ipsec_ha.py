@@ -184,9 +184,7 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
              ({"security": ["ipsec"]}, [dict(good, spi=4096)], "field 'spi' is not used by an IPsec entry"),
              ({"security": ["ipsec"]}, [dict(good, security="wep")], "field 'security' must be \"rfc4285\""),
              ({"security": ["ipsec"]}, [dict(good, hoa="2001:db8:bb::1")], "outside the home prefix"),
-             ({"security": ["ipsec"]}, [good, dict(good, hoa="2001:db8:aa::302")], "is in the keys file twice"),
-             ({"security": ["ipsec"], "aaa": {"servers": [{"host": "::1"}], "secret_file": "radius-secret"}},
-              [good], "does not work with 'aaa'")]
+             ({"security": ["ipsec"]}, [good, dict(good, hoa="2001:db8:aa::302")], "is in the keys file twice")]
     for name, text in (("radius-secret", "s3cret\n"), ("replica.key", "ab" * 32)):
         (tmp_path / name).write_text(text)
         os.chmod(tmp_path / name, 0o600)
@@ -198,6 +196,7 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
         with pytest.raises(UserError) as e:
             load_config(str(tmp_path / "ha.json"))
         assert want in e.value.args[0] and "\n" not in e.value.args[0], (want, str(e.value))
+    (tmp_path / "keys.json").write_text(json.dumps({"sas": [good]}))
     # a hot-standby pair serves IPsec devices (bindings replicate; IKE/ESP SAs do not: the MN re-keys)
     (tmp_path / "ha.json").write_text(json.dumps({
         "home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "keys_file": "keys.json",
@@ -205,6 +204,12 @@ def test_config_mistakes_are_one_line_errors(tmp_path):
                                            "key_file": "replica.key"}}))
     cfg = load_config(str(tmp_path / "ha.json"))
     assert cfg.ipsec_peers and cfg.replica is not None
+    # IPsec with 'aaa' (issue 19, ha/ipsecaaa.py; it used to be refused): keys-file devices and the server's
+    (tmp_path / "ha.json").write_text(json.dumps({
+        "home_prefix": "2001:db8:aa::/64", "address": "2001:db8:aa::1", "keys_file": "keys.json",
+        "security": ["ipsec"], "aaa": {"servers": [{"host": "::1"}], "secret_file": "radius-secret"}}))
+    cfg = load_config(str(tmp_path / "ha.json"))
+    assert cfg.ipsec_peers and cfg.aaa is not None and cfg.security == ["ipsec"]
 
 
 def test_payload_tunnel_both_ways():

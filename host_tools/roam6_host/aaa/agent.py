@@ -77,6 +77,7 @@ class AaaAgent:
         self.sa_expires = {}    # {SPI: ms when the SA from RADIUS is asked for again}
         self.by_nai = {}        # {NAI bytes: SPI} of the SAs from RADIUS
         self.dae = None         # dae.DisconnectListener when aaa.dae_port is set
+        self.ipsec_aaa = None   # ha/ipsecaaa.IpsecAaa: IPsec devices' PSKs from the server
         self._tokens = aaa_cfg.requests_per_s
         self._tokens_at = 0
         self.revocations = Revocations(cache, log)     # BRIs waiting for their BRA
@@ -120,12 +121,17 @@ class AaaAgent:
         r = self.revocations.get_timer() if self.revocations.pending else None
         if r is not None and (t is None or r < t):
             t = r
+        r = self.ipsec_aaa.get_timer() if self.ipsec_aaa is not None else None
+        if r is not None and (t is None or r < t):
+            t = r
         return t
 
     def handle_timer(self, now):
         self.client.handle_timer(now)
         if self.revocations.pending:
             self.revocations.handle_timer(now)
+        if self.ipsec_aaa is not None:
+            self.ipsec_aaa.handle_timer(now)    # the granted PSKs' refresh (ha/ipsecaaa.py)
         heap = self._exp_heap
         while heap and heap[0][0] <= now:
             at, spi = heapq.heappop(heap)
@@ -314,8 +320,8 @@ class AaaAgent:
         RADIUS is forgotten (the next BU asks the server again). False: no such session here."""
         spi = self.by_nai.get(nai)
         sa = self.cache.sas.get(spi) if spi is not None else None
-        if sa is None:
-            return False
+        if sa is None:          # an IPsec device whose PSK came from the server (ha/ipsecaaa.py)?
+            return self.ipsec_aaa is not None and self.ipsec_aaa.forget(nai)
         b = self.cache.bindings.get(sa.hoa) if sa.hoa is not None else None
         if b is None:
             b = next((x for x in self.cache.bindings.values() if x.spi == spi), None)

@@ -8,6 +8,11 @@ MN-HA key authenticates every BU at the HA) and its radreply rows:
     Roam6-Home-Address  := <HoA>        (absent: any HoA of the home prefix)
     Roam6-Max-Lifetime  := <s>          (absent: the HA's max_lifetime)
 
+An IPsec device (`--security ipsec`, issue 19; ha/ipsecaaa.py) has instead of key and SPI:
+
+    Roam6-IKE-PSK       := 0x<64 hex>   its IKEv2 pre-shared key (salt-encrypted on the wire)
+    Roam6-Home-Address  := <HoA>        required: the HA hands it out through IKEv2's CP
+
 Every change is one SQLite transaction (BEGIN IMMEDIATE: a second writer waits for it, a reader -
 FreeRADIUS - sees all rows of a device or none). The database file stays 0600.
 """
@@ -22,6 +27,7 @@ SPI_ATTR = "Roam6-MN-HA-SPI"
 HOA_ATTR = "Roam6-Home-Address"
 V4_ATTR = "Framed-IP-Address"          # RFC 2865 attribute 8: the device's IPv4 home address (RFC 5555)
 LIFE_ATTR = "Roam6-Max-Lifetime"
+PSK_ATTR = "Roam6-IKE-PSK"            # an IPsec device's IKEv2 PSK (ha/ipsecaaa.py)
 ATTRS = (KEY_ATTR, SPI_ATTR, HOA_ATTR, LIFE_ATTR)
 
 
@@ -70,14 +76,18 @@ def devices(db):
                 e["max_lifetime"] = int(value)
             elif attr == V4_ATTR:
                 e["ipv4_hoa"] = value
+            elif attr == PSK_ATTR:
+                e["security"] = "ipsec"
+                e["psk"] = value[2:] if value.startswith("0x") else value
         return [out[k] for k in sorted(out)]
     finally:
         con.close()
 
 
-def add_device(db, nai, spi, key, hoa=None, max_lifetime=None, force=False, ipv4_hoa=None):
+def add_device(db, nai, spi, key, hoa=None, max_lifetime=None, force=False, ipv4_hoa=None, psk=None):
     """Write one device (all its rows in one transaction). An NAI already there is refused
-    unless force (then replaced); an SPI used by another NAI is refused."""
+    unless force (then replaced); an SPI used by another NAI is refused. psk (bytes): an IPsec
+    device (its IKEv2 PSK and HoA; spi and key are not written)."""
     if hoa is not None:
         hoa = str(ipaddress.IPv6Address(hoa))
     con = _open(db, create=True)
@@ -95,7 +105,8 @@ def add_device(db, nai, spi, key, hoa=None, max_lifetime=None, force=False, ipv4
             con.execute("DELETE FROM radreply WHERE username=?", (nai,))
             con.execute("INSERT INTO radcheck (username, attribute, op, value) VALUES (?, 'Auth-Type', ':=', 'Accept')",
                         (nai,))
-            rows = [(nai, KEY_ATTR, "0x" + key.hex()), (nai, SPI_ATTR, str(spi))]
+            rows = ([(nai, KEY_ATTR, "0x" + key.hex()), (nai, SPI_ATTR, str(spi))] if psk is None
+                    else [(nai, PSK_ATTR, "0x" + psk.hex())])
             if hoa is not None:
                 rows.append((nai, HOA_ATTR, hoa))
             if max_lifetime is not None:
@@ -138,7 +149,7 @@ def revoke(db, nai):
     return {"nai": nai, "spi": int(spi[0]) if spi else None}
 
 
-def provision(db, out, force=False, **cfg_args):
+def provision(db, out, force=False, security="rfc4285", ipsec_data=False, **cfg_args):
     """`roam6 provision --aaa DB`: fresh SPI and key, config.json at `out`, the device's rows in
     the SQL store (one transaction, committed before config.json is renamed into place)."""
     import json
@@ -153,6 +164,16 @@ def provision(db, out, force=False, **cfg_args):
     spi = prov.fresh_spi({e.get("spi") for e in known.values()})
     key = secrets.token_bytes(16)
     cfg = prov.make_config(nai, spi, key, **cfg_args)
+    psk = None
+    if security == "ipsec":      # IKEv2 keys the SA (RFC 4877): the PSK in the store, no SPI/key
+        if cfg["hoa"] == "bootstrap":
+            raise UserError("--security ipsec needs --hoa", hint="the HA hands that HoA out through IKEv2's "
+                            "configuration payload (RFC 4877 §4.4); --bootstrap is for RFC 4285 devices")
+        psk = secrets.token_bytes(32)
+        for field in ("spi", "key"):
+            del cfg[field]
+        cfg.update({"security": "ipsec", "psk": psk.hex(), "ipsec_data": bool(ipsec_data), "timestamps": False})
+        prov._firmware_check(cfg)
     if cfg["hoa"] != "bootstrap":
         twin = [e for e in known.values() if e.get("hoa") and e["nai"] != nai
                 and ipaddress.IPv6Address(e["hoa"]) == ipaddress.IPv6Address(cfg["hoa"])]
@@ -169,7 +190,8 @@ def provision(db, out, force=False, **cfg_args):
         if twin:
             raise UserError("IPv4 HoA %s already belongs to %s" % (v4, twin[0]["nai"]),
                             hint="every device needs its own, or --ipv4-hoa 0.0.0.0 for one from the HA's pool")
-    add_device(db, nai, spi, key, None if cfg["hoa"] == "bootstrap" else cfg["hoa"], force=force, ipv4_hoa=v4)
+    add_device(db, nai, spi, key, None if cfg["hoa"] == "bootstrap" else cfg["hoa"], force=force, ipv4_hoa=v4,
+               psk=psk)
     prov._atomic_write(out, json.dumps(cfg, indent=1) + "\n")
     return cfg
 
@@ -181,8 +203,9 @@ def run_cli(args):
         devs = devices(db)
         print("%-32s %10s  %-28s%s" % ("NAI", "SPI", "HoA", "  key" if args.show_key else ""))
         for e in devs:
-            print("%-32s %10s  %-28s%s" % (e["nai"], e.get("spi"), e.get("hoa", "(any in the home prefix)"),
-                                           "  " + e.get("key", "") if args.show_key else ""))
+            print("%-32s %10s  %-28s%s" % (e["nai"], e.get("spi", e.get("security")),
+                                           e.get("hoa", "(any in the home prefix)"),
+                                           "  " + e.get("key", e.get("psk", "")) if args.show_key else ""))
         print("%d device(s) in %s" % (len(devs), db))
         return 0
     if args.revoke:
@@ -194,6 +217,8 @@ def run_cli(args):
         raise UserError("say what to do: --nai NAI (provision), --list or --revoke NAI")
     if not args.out:
         raise UserError("--out is missing", hint="where to write the device's config.json, e.g. --out config.json")
+    if getattr(args, "ipsec_data", False) and getattr(args, "security", "rfc4285") != "ipsec":
+        raise UserError("--ipsec-data needs --security ipsec")
     wifi = []
     for w in args.wifi:
         ssid, sep, psk = w.partition(":")
@@ -205,13 +230,15 @@ def run_cli(args):
     cfg = provision(db, args.out, force=args.force, nai=args.nai, hoa=args.hoa, bootstrap=args.bootstrap,
                     ha=args.ha, ha_ipv4=args.ha_ipv4, home_prefix=args.home_prefix, domain=args.domain,
                     transports=csv(args.transports), lifetime=args.lifetime, timestamps=not args.no_timestamps,
-                    wifi=wifi, methods=csv(args.bootstrap_methods), ipv4_hoa=getattr(args, "ipv4_hoa", None))
-    print("provisioned %s: SPI %d, HoA %s, HA %s, transports %s"
-          % (cfg["nai"], cfg["spi"], cfg["hoa"], cfg["ha"], ",".join(cfg["transports"])))
+                    wifi=wifi, methods=csv(args.bootstrap_methods), ipv4_hoa=getattr(args, "ipv4_hoa", None),
+                    security=getattr(args, "security", "rfc4285"), ipsec_data=getattr(args, "ipsec_data", False))
+    print("provisioned %s: %s, HoA %s, HA %s, transports %s"
+          % (cfg["nai"], "SPI %d" % cfg["spi"] if "spi" in cfg else "IPsec (IKEv2 PSK)", cfg["hoa"], cfg["ha"],
+             ",".join(cfg["transports"])))
     print("  config  -> %s (mode 0600: it holds the key)" % args.out)
     print("  SA      -> %s (radcheck/radreply; HAs ask FreeRADIUS for it at the device's first BU)" % db)
     if args.show_key:
-        print("  key     %s" % cfg["key"])
+        print("  key     %s" % cfg.get("key", cfg.get("psk")))
     return 0
 
 

@@ -211,9 +211,7 @@ def parse_config(raw, base_dir=".", source="HA config"):
     from .ipsecconf import check_peers, parse_security
     c.security = parse_security(raw.get("security"), source)
     check_peers(c.ipsec_peers, c.sas, c.security, source)
-    if c.ipsec_peers and c.aaa is not None:    # ('journal' and 'replica' work: ha/ipsecmh.py)
-        raise err("security", "\"ipsec\" does not work with 'aaa' yet",
-                  "run IPsec devices on an HA without that section (a journal or a replica pair is fine)")
+    # with 'aaa' and "ipsec": IKE_AUTHs of NAIs without a keys-file PSK ask the server (ha/ipsecaaa.py)
     from .continuity import parse_fields
     parse_fields(c, raw, source, base_dir)
     from .ipv4home import parse_config as parse_ipv4_homes

@@ -277,6 +277,9 @@ class HomeAgent:
             from ..aaa.agent import AaaAgent
             self.aaa = AaaAgent(self.cache, cfg.aaa, self.log, cfg.home_prefix, cfg.max_lifetime)
             self.aaa.open()
+            if self.ipsec is not None:      # IPsec devices' PSKs from the server too (ha/ipsecaaa.py)
+                from .ipsecaaa import attach as attach_ipsec_aaa
+                attach_ipsec_aaa(self)
         # everything loaded so far (SAs, sockets, modules) lives as long as the HA: keep it out
         # of the cyclic collector's full passes, which otherwise pause the data plane
         gc.collect()
@@ -711,6 +714,8 @@ class HomeAgent:
             return
         by_spi = sas_by_spi(sas)
         if self.ipsec is not None:   # IPsec devices (ha/ipsecmh.py): new PSKs/HoAs, gone ones revoked
+            if getattr(self.aaa, "ipsec_aaa", None) is not None:
+                peers = self.aaa.ipsec_aaa.keep(peers)     # and the AAA server's stay (ha/ipsecaaa.py)
             by_spi.update(self.ipsec.reload(peers))
             if self.ike is not None:
                 self.ike.udp_esp.prune()   # ESP-in-UDP routes of dropped devices (ha/espudp.py)

@@ -107,7 +107,7 @@ class _Sa:
 
 class Responder:
     def __init__(self, psks, local_id, now, local_ip=None, rng=os.urandom, max_half_open=64, assign=None,
-                 cookie_threshold=16, allowed=None):
+                 cookie_threshold=16, allowed=None, lookup=None):
         self.psks = {(n.encode() if isinstance(n, str) else n): (p.encode() if isinstance(p, str) else p)
                      for n, p in psks.items()}
         self.idr = bytes((k.ID_FQDN, 0, 0, 0)) + local_id.encode()
@@ -117,6 +117,10 @@ class Responder:
         self.assign = assign
         self.allowed = allowed   # allowed(nai) -> the device's HoAs: a new CHILD_SA's TSi naming one is kept
         self.cookie_threshold = cookie_threshold
+        # lookup(nai, request, peer, port) -> True: IDi has no PSK here and it is being asked for
+        # (ha/ipsecaaa.py): no answer now, the request is fed again at the answer; False: refused
+        self.lookup = lookup
+        self._port = 4500
         self._cookie_secret = rng(16)
         self.cookies_sent = 0
         self.sas = {}            # spi_r -> _Sa
@@ -141,6 +145,7 @@ class Responder:
             self.dropped += 1
 
     def _receive(self, data, peer, port):
+        self._port = port
         if port == 4500:
             if data[:4] != k.MARKER:
                 self.ignored += 1       # ESP: the driver hands it to the CHILD_SA's esp_in
@@ -195,6 +200,8 @@ class Responder:
             self._events.append(("ike_moved", sa.peer_id, peer))
         if xchg == k.IKE_AUTH and not sa.up:
             resp = self._auth(sa, data, inner, peer)
+            if resp is None:
+                return              # held: its PSK is being asked for (lookup)
         elif xchg == k.INFORMATIONAL and sa.up:
             answer = []
             for t, _, body in inner:
@@ -471,6 +478,9 @@ class Responder:
         idi = bytes(got.get(k.PL_IDI, b""))
         psk = self.psks.get(idi[4:]) if len(idi) > 4 else None
         a = got.get(k.PL_AUTH, b"")
+        if (psk is None and self.lookup is not None and len(idi) > 4 and len(a) > 4 and a[0] == k.AUTH_PSK
+                and self.lookup(idi[4:], req, peer, self._port)):
+            return None
         prf = PRFS[sa.prf][0]
         ok = False
         if psk is not None and len(a) > 4 and a[0] == k.AUTH_PSK:
