@@ -33,7 +33,8 @@ def parse_config(raw):
     known = ("nai", "spi", "key", "hoa", "home_prefix", "ha", "ha_ipv4", "domain", "bootstrap",
              "transports", "lifetime", "timestamps", "state_file", "wifi", "probe", "coa", "ro",
              "max_bindack_timeout", "ipv4_hoa", "addressing", "ha_liveness_s", "security", "psk",
-             "ipsec_data", "standby_retry_ms", "prefix_solicit_s", "esp", "ipsec_pfs", "ipv4_tlv_header")
+             "ipsec_data", "standby_retry_ms", "prefix_solicit_s", "esp", "ipsec_pfs", "ipv4_tlv_header",
+             "more_hoas")
     for k in raw:
         if k not in known and not k.startswith("_"):
             raise ConfigError(k, "is not a config field (known: %s)" % ", ".join(known))
@@ -45,6 +46,8 @@ def parse_config(raw):
             except ImportError:
                 raise ConfigError(known[i], "is not in this board's firmware (board.json excludes it)")
             m.parse_config(raw, ConfigError)
+    if known[29] in raw and sec != "ipsec":       # "more_hoas": node/ipsecmore.py, via ipsecconf.py
+        raise ConfigError(known[29], "needs \"security\": \"ipsec\"")
     for field in ("nai", "spi", "key", "hoa", "home_prefix", "ha"):
         if field not in raw and (sec is None or field not in ("spi", "key")):
             raise ConfigError(field, "is missing (a field every config needs)")

@@ -5,6 +5,7 @@ for a config that says `"security": "ipsec"`, so an RFC 4285 node loads none of 
   "psk":      hex, at least 16 bytes: the IKEv2 pre-shared key of this device (IDi = the NAI)
   "ipsec_data": true -> the payload tunnel as well (a second CHILD_SA, tunnel mode)
   "esp":      "aes-cbc" (default: AES-CBC + the HMAC) | "aes-gcm" (RFC 4106, roam6.ipsec.gcm)
+  "more_hoas": [addr, ...] -> up to 3 further home addresses (node/ipsecmore.py; not with ipsec_data)
   "ipsec_pfs": true -> CHILD_SA rekeys with a KE (X25519); default false, as strongSwan's default
               ESP proposals (no D-H group); a rekey then costs the MN one more X25519 key pair + secret
 Sets c.psk (bytes) and c.ipsec_data on the Config, and c.key None; the RFC 4285 "spi"/"key" are
@@ -50,6 +51,12 @@ def parse_config(c, raw, ConfigError):
     if not isinstance(pfs, bool):
         raise ConfigError("ipsec_pfs", "must be true or false")
     c.pfs = pfs
+    if "more_hoas" in raw:        # further home addresses: node/ipsecmore.py (unix only)
+        try:
+            from .ipsecmore import parse_config as more
+        except ImportError:
+            raise ConfigError("more_hoas", "is not in this board's firmware (board.json excludes it)")
+        more(c, raw, ConfigError)
     c.psk = psk
     c.ipsec_data = d
     c.key = None                  # no RFC 4285 key: what tells the driver to load ipsecglue.py

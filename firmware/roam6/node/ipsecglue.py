@@ -81,6 +81,9 @@ def attach(node, st):
     reg = node.reg = SaRegistration(cfg.nai, cfg.hoa, cfg.ha, cfg.lifetime, st["seq"] if st else None)
     glue = node.ipsec = IpsecGlue(node, reg)
     node.moved, node.at_home = glue.node_moved, glue.node_at_home
+    if getattr(cfg, "more_hoas", None):       # further home addresses (node/ipsecmore.py)
+        from .ipsecmore import attach as more
+        more(node, glue)
     if cfg.ipsec_data:            # the payload tunnel: before the node's Host takes send_packet
         node.send_packet = glue.node_send_packet
         reg.on_data = glue.data_in
