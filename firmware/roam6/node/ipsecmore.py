@@ -1,4 +1,4 @@
-"""More than one home address for an IPsec MN (RFC 4877 §4.3-4.4; docs/PROTOCOL-NOTES.md §9.9;
+"""More than one home address for an IPsec MN (RFC 4877 §4.3-4.4; docs/PROTOCOL-NOTES.md §9.8;
 docs/ARCHITECTURE.md "IPsec on the MN"): config "more_hoas": [addr, ...] (up to 3, beside "hoa").
 
 Loaded only for a config with "more_hoas" (node/ipsecconf.py checks the field through
