@@ -46,8 +46,6 @@ def parse_config(raw):
             except ImportError:
                 raise ConfigError(known[i], "is not in this board's firmware (board.json excludes it)")
             m.parse_config(raw, ConfigError)
-    if known[29] in raw and sec != "ipsec":       # "more_hoas": node/ipsecmore.py, via ipsecconf.py
-        raise ConfigError(known[29], "needs \"security\": \"ipsec\"")
     for field in ("nai", "spi", "key", "hoa", "home_prefix", "ha"):
         if field not in raw and (sec is None or field not in ("spi", "key")):
             raise ConfigError(field, "is missing (a field every config needs)")
@@ -121,7 +119,8 @@ def parse_config(raw):
     except ValueError:
         raise ConfigError("key", "must be 32 hex digits (0-9, a-f)")
 
-    if sec is not None:                   # ipsecconf.py (by a long name: no qstr in an RFC 4285 heap)
+    if sec is not None or known[29] in raw:   # ipsecconf.py (by a long name: no qstr in an RFC 4285
+        # heap; "more_hoas" without "security": it refuses it by name)
         try:
             m = __import__("roam6.node.ipsecconf", None, None, ("parse_config",))
         except ImportError:

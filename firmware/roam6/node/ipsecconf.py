@@ -17,6 +17,9 @@ def parse_config(c, raw, ConfigError):
     """The config's "security" fields onto c (config.parse_config calls it when "security" is
     there; named like it so no new name enters a board's qstr pool)."""
     sec = raw.get("security")
+    if sec != "ipsec" and "more_hoas" in raw:
+        raise ConfigError("more_hoas", "needs \"security\": \"ipsec\" (each further home address has its own "
+                                       "IPsec SA, RFC 4877)")
     if sec == "rfc4285":
         for field in ("spi", "key"):
             if field not in raw:
