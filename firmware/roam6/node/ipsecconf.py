@@ -17,9 +17,12 @@ def parse_config(c, raw, ConfigError):
     """The config's "security" fields onto c (config.parse_config calls it when "security" is
     there; named like it so no new name enters a board's qstr pool)."""
     sec = raw.get("security")
-    if sec != "ipsec" and "more_hoas" in raw:
-        raise ConfigError("more_hoas", "needs \"security\": \"ipsec\" (each further home address has its own "
-                                       "IPsec SA, RFC 4877)")
+    if "more_hoas" in raw:        # further home addresses: node/ipsecmore.py checks them (unix only)
+        try:
+            from .ipsecmore import parse_config as more
+        except ImportError:
+            raise ConfigError("more_hoas", "needs \"security\": \"ipsec\" on the unix board")
+        more(c, raw, ConfigError)
     if sec == "rfc4285":
         for field in ("spi", "key"):
             if field not in raw:
@@ -54,12 +57,6 @@ def parse_config(c, raw, ConfigError):
     if not isinstance(pfs, bool):
         raise ConfigError("ipsec_pfs", "must be true or false")
     c.pfs = pfs
-    if "more_hoas" in raw:        # further home addresses: node/ipsecmore.py (unix only)
-        try:
-            from .ipsecmore import parse_config as more
-        except ImportError:
-            raise ConfigError("more_hoas", "is not in this board's firmware (board.json excludes it)")
-        more(c, raw, ConfigError)
     c.psk = psk
     c.ipsec_data = d
     c.key = None                  # no RFC 4285 key: what tells the driver to load ipsecglue.py

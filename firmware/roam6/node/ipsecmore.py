@@ -34,9 +34,12 @@ MAX_MORE = 3                  # the HA's keys file "more_hoas": up to 3 too
 
 
 def parse_config(c, raw, ConfigError):
-    """config.json's "more_hoas" (called by ipsecconf.parse_config for "security": "ipsec"):
+    """config.json's "more_hoas" (called by ipsecconf.parse_config, loaded for it):
     sets c.more_hoas, a list of 16-byte addresses."""
     v = raw["more_hoas"]
+    if raw.get("security") != "ipsec":
+        raise ConfigError("more_hoas", "needs \"security\": \"ipsec\" (each further home address has its "
+                                       "own IPsec SA, RFC 4877)")
     if raw.get("ipsec_data"):
         raise ConfigError("more_hoas", "is not offered together with \"ipsec_data\" yet")
     if not isinstance(v, list) or not 1 <= len(v) <= MAX_MORE:
