@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 
+from .. import procs
 from ..errors import UserError
 
 T0 = 1_800_000_000_000
@@ -181,12 +182,7 @@ def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32, prefix=No
         if agent is not None:
             agent.close()
         if rad is not None:
-            rad.terminate()
-            try:
-                rad.wait(5)
-            except subprocess.TimeoutExpired:
-                rad.kill()
-                rad.wait(5)
+            procs.end(rad)
         net.down()
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -14,11 +14,11 @@ import os
 import secrets
 import select
 import shutil
-import subprocess
 import tempfile
 import time
 import types
 
+from .. import procs
 from ..errors import UserError
 
 
@@ -144,11 +144,6 @@ def run_ipsec_aaa(devices=200, prefix=None):
         if agent is not None:
             agent.close()
         if rad is not None:
-            rad.terminate()
-            try:
-                rad.wait(5)
-            except subprocess.TimeoutExpired:
-                rad.kill()
-                rad.wait(5)
+            procs.end(rad)
         net.down()
         shutil.rmtree(tmp, ignore_errors=True)
