@@ -156,24 +156,14 @@ class AaaAgent:
         if held is not None:
             held[0] = c             # a retransmission: the answer will serve the newest BU
             return True
-        rate = self.cfg.requests_per_s      # token bucket: BUs from made-up NAIs cost the server
-        self._tokens = min(rate, self._tokens + (now - self._tokens_at) * rate / 1000)
-        self._tokens_at = now
-        if len(self.held) >= self.cfg.max_pending or self._tokens < 1:
+        if len(self.held) >= self.cfg.max_pending or self.tokens(now) < 1:
             self.stats["busy"] += 1
             self.log.once(("aaa_busy",), "aaa_busy", pending=len(self.held),
                           reason="max_pending BUs wait, or requests_per_s reached: new devices get BA 130")
             self._refuse(c, BA_INSUFFICIENT, "aaa_busy")
             return True
-        nai_text = nai.decode("utf-8", "replace")
-
-        def fill(p):
-            p["User-Name"] = nai_text
-            p["Service-Type"] = "Authorize-Only"
-            p["NAS-Identifier"] = self.cfg.nas_identifier
-
         self.held[nai] = [c, now]
-        if not self.client.request("auth", fill, lambda reply: self._answer(nai, reply), now):
+        if not self.authorize(nai.decode("utf-8", "replace"), lambda reply: self._answer(nai, reply), now):
             del self.held[nai]
             self.stats["busy"] += 1
             self._refuse(c, BA_INSUFFICIENT, "aaa_busy")
@@ -183,6 +173,24 @@ class AaaAgent:
         return True
 
     # ---- answers --------------------------------------------------------------------------------
+    def tokens(self, now):
+        """The requests_per_s token bucket (new devices' BUs and IPsec IKE_AUTHs share it: made-up
+        NAIs cost the server), refilled to now."""
+        rate = self.cfg.requests_per_s
+        self._tokens = min(rate, self._tokens + (now - self._tokens_at) * rate / 1000)
+        self._tokens_at = now
+        return self._tokens
+
+    def authorize(self, nai_text, callback, now):
+        """An Authorize-Only Access-Request for nai_text; callback(reply, or None if no server
+        answered). False: the client has no room for it now."""
+        def fill(p):
+            p["User-Name"] = nai_text
+            p["Service-Type"] = "Authorize-Only"
+            p["NAS-Identifier"] = self.cfg.nas_identifier
+
+        return self.client.request("auth", fill, callback, now)
+
     def _now(self):
         """Answers come from the client's socket handler, which has no `now`: the HA's monotonic
         ms clock (the cache's `now`); tests on a virtual clock replace `clock`."""
@@ -355,11 +363,6 @@ class AaaAgent:
                 return
         nai_text = sa.nai.decode("utf-8", "replace")
 
-        def fill(p):
-            p["User-Name"] = nai_text
-            p["Service-Type"] = "Authorize-Only"
-            p["NAS-Identifier"] = self.cfg.nas_identifier
-
         def done(reply):
             t = self._now()
             if spi not in self.sa_expires:
@@ -382,7 +385,7 @@ class AaaAgent:
             grant(self, sa.nai, reply)
             self.log("aaa_refreshed", nai=nai_text, spi=spi)
 
-        if not self.client.request("auth", fill, done, now):
+        if not self.authorize(nai_text, done, now):
             self._expire_at(spi, now + 1000)
 
     # ---- accounting -----------------------------------------------------------------------------

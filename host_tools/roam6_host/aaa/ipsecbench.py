@@ -22,22 +22,6 @@ from .. import procs
 from ..errors import UserError
 
 
-def _pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(len(v) * p))] if v else None
-
-
-class _Quiet:
-    def __init__(self):
-        self.counts = {}
-
-    def __call__(self, ev, **_f):
-        self.counts[ev] = self.counts.get(ev, 0) + 1
-
-    def once(self, _key, ev, **f):
-        self(ev, **f)
-
-
 def run_ipsec_aaa(devices=200, prefix=None):
     from roam6.ipsec import ikev2 as k
 
@@ -47,7 +31,7 @@ def run_ipsec_aaa(devices=200, prefix=None):
     from ..ha.livebench import _Net
     from ..nssock import inside
     from .agent import AaaAgent
-    from .bench import _version, start_freeradius
+    from .bench import _pct, _Quiet, _version, start_freeradius
     from .config import AaaConfig, Server
     from .freeradius import SCHEMA, write_config
     from .provision_sql import add_device

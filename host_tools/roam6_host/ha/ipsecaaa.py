@@ -71,21 +71,10 @@ class IpsecAaa:
         if held is not None:
             held[0] = (request, peer, port)     # a retransmission: the answer serves the newest
             return True
-        cfg = a.cfg
-        rate = cfg.requests_per_s              # the agent's token bucket (shared with BUs)
-        a._tokens = min(rate, a._tokens + (now - a._tokens_at) * rate / 1000)
-        a._tokens_at = now
-        if len(self.held) + len(a.held) >= cfg.max_pending or a._tokens < 1:
+        if len(self.held) + len(a.held) >= a.cfg.max_pending or a.tokens(now) < 1:    # (shared with BUs)
             return self._busy()
-        text = nai.decode("utf-8", "replace")
-
-        def fill(p):
-            p["User-Name"] = text
-            p["Service-Type"] = "Authorize-Only"
-            p["NAS-Identifier"] = cfg.nas_identifier
-
         self.held[nai] = [(request, peer, port), now]
-        if not a.client.request("auth", fill, lambda reply: self._answer(nai, reply), now):
+        if not a.authorize(nai.decode("utf-8", "replace"), lambda reply: self._answer(nai, reply), now):
             del self.held[nai]
             return self._busy()
         self.stats["requests"] += 1
@@ -246,11 +235,6 @@ class IpsecAaa:
             self.expires[nai] = t + ms
             heapq.heappush(self._heap, (t + ms, nai))
 
-        def fill(p):
-            p["User-Name"] = text
-            p["Service-Type"] = "Authorize-Only"
-            p["NAS-Identifier"] = a.cfg.nas_identifier
-
         def done(reply):
             t = a._now()
             if nai not in self.granted:
@@ -271,7 +255,7 @@ class IpsecAaa:
             self.grant(p, t)
             log("aaa_refreshed", nai=text, security="ipsec")
 
-        if not a.client.request("auth", fill, done, now):
+        if not a.authorize(text, done, now):
             again(now, 1000)
 
 
