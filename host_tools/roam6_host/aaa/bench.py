@@ -41,6 +41,60 @@ def _pct(values, p):
     return v[min(len(v) - 1, int(len(v) * p))] if v else None
 
 
+class Rig:
+    """FreeRADIUS for a bench (`bench ha --aaa`, `--aaa-ipsec`): root and the package checked, a
+    throw-away namespace "aaa" and temp folder, the config and its SQLite store written (fill the
+    store, then start()), an AaaAgent on its loopback (agent()); close() removes everything."""
+
+    def __init__(self, flag, prefix):
+        from ..ha.livebench import _Net
+        from .freeradius import SCHEMA, write_config
+        if os.geteuid() != 0:
+            raise UserError("bench ha %s needs root (it starts FreeRADIUS in a network namespace)" % flag)
+        if shutil.which("freeradius") is None or not os.path.exists(SCHEMA):
+            raise UserError("FreeRADIUS is not installed", hint="apt-get install freeradius freeradius-utils")
+        self.net = _Net(prefix)
+        self.tmp = tempfile.mkdtemp(prefix="roam6-bench-aaa-")
+        self.rad = self.agent_ = None
+        try:
+            self.ns = self.net.add("aaa")
+            self.secret = secrets.token_hex(16)
+            self.db = os.path.join(self.tmp, "radius.sqlite")
+            write_config(os.path.join(self.tmp, "conf"), self.db, self.secret, ["::1"], listen=("::1",), threads=4)
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self):
+        self.rad = start_freeradius(self.ns, os.path.join(self.tmp, "conf"))
+
+    def agent(self, cache, log, **cfg_fields):
+        """An AaaAgent for the cache, asking this FreeRADIUS (no accounting, no rate limit), opened."""
+        import ipaddress
+
+        from ..nssock import inside
+        from .agent import AaaAgent
+        from .config import AaaConfig, Server
+        cfg = AaaConfig()
+        cfg.servers = [Server("::1", 1812, 1813)]
+        cfg.secret = self.secret.encode()
+        cfg.timeout_ms, cfg.retries, cfg.accounting, cfg.requests_per_s = 3000, 3, False, 10 ** 6
+        for k, v in cfg_fields.items():
+            setattr(cfg, k, v)
+        self.agent_ = AaaAgent(cache, cfg, log, ipaddress.IPv6Network("2001:db8:aa::/64"), 3600)
+        with inside(self.ns):
+            self.agent_.open()
+        return self.agent_
+
+    def close(self):
+        if self.agent_ is not None:
+            self.agent_.close()
+        if self.rad is not None:
+            procs.end(self.rad)
+        self.net.down()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32, prefix=None, repeat=3):
     """setup, drive: bench_ha's workload maker and driver (given, so this module does not import
     the command that imports it). `prefix`: of the namespace it creates. The warm rounds are
@@ -48,48 +102,26 @@ def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32, prefix=No
     import ipaddress
 
     from ..ha.cache import BindingCache
-    from ..ha.livebench import _Net
-    from ..nssock import inside
-    from .agent import AaaAgent
-    from .config import AaaConfig, Server
-    from .freeradius import SCHEMA, write_config
     from .provision_sql import add_devices
 
-    if os.geteuid() != 0:
-        raise UserError("bench ha --aaa needs root (it starts FreeRADIUS in a network namespace)")
-    if shutil.which("freeradius") is None or not os.path.exists(SCHEMA):
-        raise UserError("FreeRADIUS is not installed", hint="apt-get install freeradius freeradius-utils")
     if rounds < 2:
         raise UserError("--rounds must be at least 2 with --aaa (round 1 registers, the rest are timed warm)")
-    sample = min(sample, mns)
-    ha, sas, work = setup(mns, rounds, T0)
-    net = _Net(prefix)
-    tmp = tempfile.mkdtemp(prefix="roam6-bench-aaa-")
-    rad = None
-    agent = None
+    rig = Rig("--aaa", prefix)
     try:
-        ns = net.add("aaa")
-        secret = secrets.token_hex(16)
-        db = os.path.join(tmp, "radius.sqlite")
-        write_config(os.path.join(tmp, "conf"), db, secret, ["::1"], listen=("::1",), threads=4)
+        sample = min(sample, mns)
+        ha, sas, work = setup(mns, rounds, T0)
+        db = rig.db
         t = time.perf_counter()
         add_devices(db, [(s.nai.decode(), s.spi, s.key, str(ipaddress.IPv6Address(s.hoa))) for s in sas])
         store_s = time.perf_counter() - t
         in_store = _devices_in_store(db)
-        rad = start_freeradius(ns, os.path.join(tmp, "conf"))
+        rig.start()
 
         cache = BindingCache(ha, ha[:8], {}, keep_events=False)
-        cfg = AaaConfig()
-        cfg.servers = [Server("::1", 1812, 1813)]
-        cfg.secret = secret.encode()
-        cfg.timeout_ms, cfg.retries, cfg.max_pending, cfg.accounting = 3000, 3, 4096, False
-        cfg.requests_per_s = 10 ** 6
         log = _Quiet()
         vnow = [T0]
-        agent = AaaAgent(cache, cfg, log, ipaddress.IPv6Network("2001:db8:aa::/64"), 3600)
+        agent = rig.agent(cache, log, max_pending=4096)
         agent.clock = lambda: vnow[0]
-        with inside(ns):
-            agent.open()
         fds = agent.fds()
         ep = select.epoll()
         for fd in fds:
@@ -179,12 +211,7 @@ def run_aaa(setup, drive, mns=10000, rounds=3, sample=1000, window=32, prefix=No
             "aaa_goal_warm_bus_per_s": 20000,
         }
     finally:
-        if agent is not None:
-            agent.close()
-        if rad is not None:
-            procs.end(rad)
-        net.down()
-        shutil.rmtree(tmp, ignore_errors=True)
+        rig.close()
 
 
 def _devices_in_store(db):

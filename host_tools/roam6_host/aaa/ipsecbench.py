@@ -10,15 +10,11 @@ Figures (wall clock, ms, one device at a time):
   now at the HA: the responder alone. The difference is what RADIUS adds to a first handshake.
 """
 import ipaddress
-import os
 import secrets
 import select
-import shutil
-import tempfile
 import time
 import types
 
-from .. import procs
 from ..errors import UserError
 
 
@@ -28,46 +24,25 @@ def run_ipsec_aaa(devices=200, prefix=None):
     from ..ha.cache import BindingCache
     from ..ha.ipsecaaa import attach
     from ..ha.ipsecmh import IpsecHA
-    from ..ha.livebench import _Net
-    from ..nssock import inside
-    from .agent import AaaAgent
-    from .bench import _pct, _Quiet, _version, start_freeradius
-    from .config import AaaConfig, Server
-    from .freeradius import SCHEMA, write_config
+    from .bench import Rig, _pct, _Quiet, _version
     from .provision_sql import add_device
 
-    if os.geteuid() != 0:
-        raise UserError("bench ha --aaa-ipsec needs root (it starts FreeRADIUS in a network namespace)")
-    if shutil.which("freeradius") is None or not os.path.exists(SCHEMA):
-        raise UserError("FreeRADIUS is not installed", hint="apt-get install freeradius freeradius-utils")
     if not 1 <= devices <= 100000:
         raise UserError("--aaa-ipsec must be 1 to 100000 devices")
     ha_addr = ipaddress.IPv6Address("2001:db8:aa::1").packed
-    net = _Net(prefix)
-    tmp = tempfile.mkdtemp(prefix="roam6-bench-ipsecaaa-")
-    rad = agent = None
+    rig = Rig("--aaa-ipsec", prefix)
     try:
-        ns = net.add("aaa")
-        secret = secrets.token_hex(16)
-        db = os.path.join(tmp, "radius.sqlite")
-        write_config(os.path.join(tmp, "conf"), db, secret, ["::1"], listen=("::1",), threads=4)
         devs = []
         for i in range(devices):
             nai, hoa, psk = "ike%d@example.test" % i, "2001:db8:aa::%x" % (0x1000 + i), secrets.token_bytes(32)
-            add_device(db, nai, 0, b"", hoa, psk=psk)
+            add_device(rig.db, nai, 0, b"", hoa, psk=psk)
             devs.append((nai, ipaddress.IPv6Address(hoa).packed, psk))
-        rad = start_freeradius(ns, os.path.join(tmp, "conf"))
+        rig.start()
 
         log = _Quiet()
         cache = BindingCache(ha_addr, ha_addr[:8], {}, keep_events=False)
         ipsec = IpsecHA([], ha_addr, "ha.bench", 0, log=log)
-        cfg = AaaConfig()
-        cfg.servers = [Server("::1", 1812, 1813)]
-        cfg.secret = secret.encode()
-        cfg.timeout_ms, cfg.retries, cfg.accounting, cfg.requests_per_s = 3000, 3, False, 10 ** 6
-        agent = AaaAgent(cache, cfg, log, ipaddress.IPv6Network("2001:db8:aa::/64"), 3600)
-        with inside(ns):
-            agent.open()
+        agent = rig.agent(cache, log)
         fds = agent.fds()
         ha = types.SimpleNamespace(cache=cache, ipsec=ipsec, aaa=agent, log=log, ike=None)
         ia = attach(ha)
@@ -125,9 +100,4 @@ def run_ipsec_aaa(devices=200, prefix=None):
                               "IKE_AUTH, PSK cached at the HA (no RADIUS)",
         }
     finally:
-        if agent is not None:
-            agent.close()
-        if rad is not None:
-            procs.end(rad)
-        net.down()
-        shutil.rmtree(tmp, ignore_errors=True)
+        rig.close()
