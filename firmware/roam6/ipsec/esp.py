@@ -80,9 +80,21 @@ class SA:
         else:
             self.bitmap |= 1 << (self.top - seq)
 
-    def open(self, packet):
+    def _fits(self, n):
+        # SPI, sequence, IV, at least one block, ICV; whole blocks between
         icv = self.icv_len
-        if len(packet) < 8 + 16 + 16 + icv or (len(packet) - 8 - 16 - icv) % 16:
+        return n >= 8 + 16 + 16 + icv and (n - 8 - 16 - icv) % 16 == 0
+
+    def _unseal(self, packet):
+        # the ICV checked before decrypting (RFC 4303 §3.4.4); the plaintext, or None
+        end = len(packet) - self.icv_len
+        if not self._equal(self._mac(self.integ_key, packet[:end])[:self.icv_len], packet[end:]):
+            return None
+        return self._decrypt(packet[8:24], packet[24:end])
+
+    def open(self, packet):
+        # (AES-GCM, gcm.GcmSA and the HA's FastGcmSA, differ only in _fits and _unseal)
+        if not self._fits(len(packet)):
             self.malformed += 1
             return None
         if packet[:4] != self.spi_bytes:
@@ -92,11 +104,10 @@ class SA:
         if not self._replay_ok(seq):
             self.replayed += 1
             return None
-        end = len(packet) - icv
-        if not self._equal(self._mac(self.integ_key, packet[:end])[:icv], packet[end:]):
+        plain = self._unseal(packet)
+        if plain is None:
             self.bad_icv += 1
             return None
-        plain = self._decrypt(packet[8:24], packet[24:end])
         pad = plain[-2]
         if pad + 2 > len(plain):
             self.malformed += 1
